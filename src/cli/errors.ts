@@ -1,0 +1,29 @@
+/**
+ * The one vocabulary of failures. Code anywhere throws these; only `handleError` (called from
+ * `main`) turns them into a message and an exit code:
+ *   0 ok · 1 the work failed · 2 bad usage or bad input.
+ */
+export class TfkdError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad usage or bad input (exit 2): the user can fix it by changing what they pass. */
+export class UsageError extends TfkdError {
+  constructor(message: string, hint?: string) {
+    super(message, 2, hint);
+  }
+}
+
+/** The work itself failed (exit 1): a verification mismatch, a runtime that broke, … */
+export class WorkError extends TfkdError {
+  constructor(message: string, hint?: string) {
+    super(message, 1, hint);
+  }
+}

@@ -1,0 +1,24 @@
+import { expect } from 'chai';
+import { handleError } from '../../src/cli/handle-error.js';
+import { UsageError, WorkError } from '../../src/cli/errors.js';
+
+describe('cli/handleError', () => {
+  const run = (err: unknown) => {
+    let out = '';
+    const code = handleError(err, (s) => (out += s));
+    return { code, out };
+  };
+  it('maps a UsageError to exit 2 with one line and its hint', () => {
+    const { code, out } = run(new UsageError('unknown data set kind "nonsense"', 'try fashion-mnist'));
+    expect(code).to.equal(2);
+    expect(out).to.equal('tfkd: unknown data set kind "nonsense"\nhint: try fashion-mnist\n');
+  });
+  it('maps a WorkError to exit 1', () => {
+    expect(run(new WorkError('checksum mismatch')).code).to.equal(1);
+  });
+  it('maps an unexpected error to exit 1 with its message', () => {
+    const { code, out } = run(new Error('boom'));
+    expect(code).to.equal(1);
+    expect(out).to.equal('tfkd: boom\n');
+  });
+});
