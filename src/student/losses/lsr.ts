@@ -1,0 +1,27 @@
+import { tf } from '../tf.js';
+import { checkShapes, oneHotFloat, softCrossEntropy } from './kl.js';
+import type { LossFn } from './types.js';
+
+/**
+ * `lsr` — label smoothing regularisation (ε = `opts.epsilon`), cross-entropy against smoothed labels:
+ *  - `paper` (Eq. 3, Szegedy et al.): q' = (1−ε) q + ε u, u = 1/K, so the target class gets
+ *    1 − ε + ε/K and every other class ε/K. Loss H(q', p) averaged over the batch.
+ *    Eq. 3 writes it as (1−ε) H(q,p) + ε D_KL(u, p); that differs from H(q', p) only by the
+ *    constant ε·H(u) = ε·log K (D_KL(u,p) = H(u,p) − H(u)), so gradients are identical; we report
+ *    the cross-entropy form, as PyTorch's `label_smoothing` does.
+ *  - `official` (`loss_label_smoothing` in my_loss_function.py): the target class gets 1 − ε and
+ *    the K − 1 *other* classes ε/(K−1) each; loss −Σ log_softmax(z)·q' / B. The official code
+ *    hard-codes ε = 0.1.
+ * `alpha`, `temperature` and `multiplier` are not used.
+ */
+export const lsrLoss: LossFn = (logits, labels, _soft, opts) =>
+  tf.tidy(() => {
+    checkShapes('lsr', logits, labels, null, opts.numClasses);
+    const k = opts.numClasses;
+    const eps = opts.epsilon;
+    const [onTarget, offTarget] = opts.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : [1 - eps + eps / k, eps / k];
+    const q = oneHotFloat(labels, k);
+    // q' = off + (on − off)·q: exact for the target (on) and the others (off).
+    const smoothed = tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D;
+    return softCrossEntropy(logits, smoothed);
+  });
