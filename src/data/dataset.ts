@@ -25,6 +25,8 @@ export interface Dataset {
   readonly labels: Int32Array;
   /** Human names of the classes where the source has them (folder names, …). */
   readonly classNames?: readonly string[];
+  /** Files left out because they could not be decoded (`folder:` with skipBad); absent otherwise. */
+  readonly skipped?: readonly string[];
   /** Decoded sample `i` (HWC, `height*width*channels` bytes). */
   get(i: number): Promise<Uint8Array>;
   /**

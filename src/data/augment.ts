@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { UsageError } from '../cli/errors.js';
+import type { SampleShape } from './dataset.js';
+import { sampleBytes } from './dataset.js';
+import { hashU32 } from './rng.js';
+
+/**
+ * Seeded augmentation as pure functions on decoded HWC uint8 images. The same
+ * (spec, seed, sample, view) gives the same bytes in every process, which is what lets the
+ * precompute step cache the teacher's logits for view v of sample i and the trainer later rebuild
+ * exactly that image (DESIGN §3, "views").
+ *
+ * Operations, in torchvision's order for CIFAR (RandomCrop(size, padding=p), then
+ * RandomHorizontalFlip):
+ *   crop: pad by p zero pixels on every side, take the H×W window at offset (p+dy, p+dx), i.e.
+ *         out[y][x] = in[y+dy][x+dx] (0 where that falls outside), dy, dx ∈ [-p, p];
+ *   flip: out[y][x] = out[y][W-1-x] with probability 1/2.
+ *
+ * Parameters of view v ≥ 1 of sample i under seed s (hashU32 = MurmurHash3_x86_32, see rng.ts):
+ *   dy   = hashU32(s, i, v, 0) mod (2p+1) − p
+ *   dx   = hashU32(s, i, v, 1) mod (2p+1) − p
+ *   flip = spec.flip && (hashU32(s, i, v, 2) & 1) === 1
+ * View 0 is always the un-augmented image. (The mod has a bias below 2^-24 for p ≤ 64; it is a
+ * fixed, documented function, which is what matters here.)
+ */
+
+export interface AugmentSpec {
+  /** Zero padding p of the random crop (0 = no crop). */
+  cropPad: number;
+  /** Random horizontal flip. */
+  flip: boolean;
+}
+
+export interface AugmentParams {
+  dy: number;
+  dx: number;
+  flip: boolean;
+}
+
+export const NO_AUGMENT: AugmentSpec = Object.freeze({ cropPad: 0, flip: false });
+
+const MAX_PAD = 64;
+const HINT = 'augmentation spec: comma-separated "crop:P" (zero padding P) and "flip", "none", or JSON {"cropPad":P,"flip":true}';
+
+const SpecSchema = z.strictObject({
+  cropPad: z.number().int().min(0).max(MAX_PAD).default(0),
+  flip: z.boolean().default(false),
+});
+
+/** Parses `crop:4,flip` / `flip` / `none` / `` or a JSON object (string or value). */
+export function parseAugmentSpec(input: string | object | undefined | null): AugmentSpec {
+  if (input === undefined || input === null) return { ...NO_AUGMENT };
+  let obj: unknown = input;
+  if (typeof input === 'string') {
+    const s = input.trim();
+    if (s.startsWith('{')) {
+      try {
+        obj = JSON.parse(s);
+      } catch (e) {
+        throw new UsageError(`bad augmentation spec JSON: ${(e as Error).message}`, HINT);
+      }
+    } else {
+      const spec: AugmentSpec = { cropPad: 0, flip: false };
+      if (s === '' || s === 'none') return spec;
+      const seen = new Set<string>();
+      for (const raw of s.split(',')) {
+        const tok = raw.trim();
+        const m = /^crop:(\d+)$/.exec(tok);
+        const name = m ? 'crop' : tok;
+        if (seen.has(name)) throw new UsageError(`augmentation "${name}" given twice in "${input}"`, HINT);
+        seen.add(name);
+        if (m) {
+          const p = Number(m[1]);
+          if (p > MAX_PAD) throw new UsageError(`crop padding ${p} too large (max ${MAX_PAD})`, HINT);
+          spec.cropPad = p;
+        } else if (tok === 'flip') spec.flip = true;
+        else throw new UsageError(`unknown augmentation "${tok}" in "${input}"`, HINT);
+      }
+      return spec;
+    }
+  }
+  const r = SpecSchema.safeParse(obj);
+  if (!r.success) {
+    throw new UsageError(`bad augmentation spec: ${r.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`).join('; ')}`, HINT);
+  }
+  return { cropPad: r.data.cropPad, flip: r.data.flip };
+}
+
+/** Canonical string form (`none`, `flip`, `crop:4`, `crop:4,flip`), for manifests and keys. */
+export function formatAugmentSpec(spec: AugmentSpec): string {
+  const parts: string[] = [];
+  if (spec.cropPad > 0) parts.push(`crop:${spec.cropPad}`);
+  if (spec.flip) parts.push('flip');
+  return parts.length ? parts.join(',') : 'none';
+}
+
+export function isIdentity(spec: AugmentSpec): boolean {
+  return spec.cropPad === 0 && !spec.flip;
+}
+
+/** The crop offset and flip of view `view` of sample `sample` (see the module comment). */
+export function augmentParams(spec: AugmentSpec, seed: number, sample: number, view: number): AugmentParams {
+  if (!Number.isInteger(view) || view < 0) throw new RangeError(`view must be a non-negative integer, got ${view}`);
+  if (view === 0) return { dy: 0, dx: 0, flip: false };
+  const p = spec.cropPad;
+  const m = 2 * p + 1;
+  return {
+    dy: p > 0 ? (hashU32(seed, sample, view, 0) % m) - p : 0,
+    dx: p > 0 ? (hashU32(seed, sample, view, 1) % m) - p : 0,
+    flip: spec.flip && (hashU32(seed, sample, view, 2) & 1) === 1,
+  };
+}
+
+/** Applies explicit parameters: out[y][x] = in[y+dy][x'+dx] with x' = flip ? W-1-x : x, 0 outside. */
+export function applyAugment(pixels: Uint8Array, shape: SampleShape, params: AugmentParams, out?: Uint8Array): Uint8Array {
+  const { height: H, width: W, channels: C } = shape;
+  const n = sampleBytes(shape);
+  if (pixels.length < n) throw new RangeError(`augment: image has ${pixels.length} bytes, shape needs ${n}`);
+  if (out && out.length < n) throw new RangeError(`augment: out has ${out.length} bytes, need ${n}`);
+  if (out && out.buffer === pixels.buffer && out.byteOffset < pixels.byteOffset + n && pixels.byteOffset < out.byteOffset + n) {
+    throw new RangeError('augment: out must not overlap the input');
+  }
+  const dst = out ?? new Uint8Array(n);
+  const { dy, dx, flip } = params;
+  const row = W * C;
+  for (let y = 0; y < H; y++) {
+    const sy = y + dy;
+    const o = y * row;
+    if (sy < 0 || sy >= H) {
+      dst.fill(0, o, o + row);
+      continue;
+    }
+    const srow = sy * row;
+    for (let x = 0; x < W; x++) {
+      const sx = (flip ? W - 1 - x : x) + dx;
+      const d = o + x * C;
+      if (sx < 0 || sx >= W) {
+        for (let c = 0; c < C; c++) dst[d + c] = 0;
+      } else {
+        const s = srow + sx * C;
+        for (let c = 0; c < C; c++) dst[d + c] = pixels[s + c];
+      }
+    }
+  }
+  return dst;
+}
+
+/**
+ * View `view` of sample `sample` under `seed`: a new array (or `out`), never the input itself.
+ * View 0 is an exact copy of the input.
+ */
+export function augment(
+  pixels: Uint8Array,
+  shape: SampleShape,
+  spec: AugmentSpec,
+  seed: number,
+  sample: number,
+  view: number,
+  out?: Uint8Array,
+): Uint8Array {
+  return applyAugment(pixels, shape, augmentParams(spec, seed, sample, view), out);
+}
+
+/**
+ * Augments a packed batch (`samples.length` images of `shape`, as readBatch returns them):
+ * image k becomes view `views[k]` (or `views` for all) of data-set index `samples[k]`.
+ */
+export function augmentBatch(
+  pixels: Uint8Array,
+  shape: SampleShape,
+  spec: AugmentSpec,
+  seed: number,
+  samples: ArrayLike<number>,
+  views: ArrayLike<number> | number,
+  out?: Uint8Array,
+): Uint8Array {
+  const sb = sampleBytes(shape);
+  const n = samples.length;
+  if (pixels.length < n * sb) throw new RangeError(`augmentBatch: ${pixels.length} bytes for ${n} images of ${sb}`);
+  const dst = out ?? new Uint8Array(n * sb);
+  if (dst.length < n * sb) throw new RangeError(`augmentBatch: out has ${dst.length} bytes, need ${n * sb}`);
+  for (let k = 0; k < n; k++) {
+    const v = typeof views === 'number' ? views : views[k];
+    augment(pixels.subarray(k * sb, (k + 1) * sb), shape, spec, seed, samples[k], v, dst.subarray(k * sb, (k + 1) * sb));
+  }
+  return dst;
+}
