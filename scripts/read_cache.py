@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Read a tfkd soft-target cache (format tfkd-cache/1) with numpy alone.
+
+    python3 scripts/read_cache.py CACHE              # summary
+    python3 scripts/read_cache.py CACHE --json       # every tensor as JSON (small caches; tests)
+    python3 scripts/read_cache.py CACHE --npz out.npz
+
+The core is the five lines of `load_shard` (also in docs/CACHE.md): an 8-byte little-endian header
+length, a JSON header, then raw little-endian C-order tensors at data_offsets.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4", "I64": "<i8", "U8": "u1"}
+
+
+def load_shard(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], DTYPES[v["dtype"]]).reshape(v["shape"])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def load_cache(cache):
+    """Manifest + all shards' tensors concatenated in row order (row = sample * views + view)."""
+    with open(os.path.join(cache, "manifest.json")) as f:
+        manifest = json.load(f)
+    shards = [load_shard(os.path.join(cache, s["file"])) for s in manifest["shards"]]
+    names = shards[0].keys() if shards else []
+    return manifest, {k: np.concatenate([s[k] for s in shards]) for k in names}
+
+
+def soft_targets(manifest, t, temperature=1.0):
+    """softmax(logits / T) per row; top-k caches spread the remaining mass uniformly (docs/CACHE.md)."""
+    K = manifest["K"]
+    if manifest["topk"] is None:
+        z = t["logits"].astype(np.float64)
+    else:
+        k = manifest["topk"]
+        vals = t["topk_values"].astype(np.float64)
+        lse = t["logsumexp"].astype(np.float64)[:, None]
+        rest = 1.0 - np.exp(vals - lse).sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            fill = np.where(rest > 1e-30, lse + np.log(np.maximum(rest, 1e-300) / (K - k)), -np.inf)
+        z = np.repeat(fill, K, axis=1)
+        np.put_along_axis(z, t["topk_indices"].astype(np.int64), vals, axis=1)
+    z = z / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cache")
+    ap.add_argument("--json", action="store_true", help="print every tensor (and soft targets at --temperature) as JSON")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--npz", help="write the tensors to this .npz file")
+    a = ap.parse_args()
+    manifest, t = load_cache(a.cache)
+    if a.npz:
+        np.savez(a.npz, **t)
+    if a.json:
+        out = {k: v.astype(np.float64 if v.dtype.kind == "f" else np.int64).ravel().tolist() for k, v in t.items()}
+        out["soft_targets"] = soft_targets(manifest, t, a.temperature).ravel().tolist()
+        out["shapes"] = {k: list(v.shape) for k, v in t.items()}
+        json.dump(out, sys.stdout)
+        return
+    print(f"{a.cache}: {manifest['rows']} rows, K={manifest['K']}, dtype={manifest['dtype']}, topk={manifest['topk']}, "
+          f"views={manifest['views']}, {len(manifest['shards'])} shard(s)")
+    for k, v in t.items():
+        print(f"  {k}: {v.dtype} {list(v.shape)}")
+
+
+if __name__ == "__main__":
+    main()

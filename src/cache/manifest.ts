@@ -1,0 +1,183 @@
+/**
+ * The `tfkd-cache/1` manifest (CACHE/manifest.json, written last: it is the commit record) and the
+ * cache key.
+ *
+ * Row order is sample-major: global row `g = sample · V + view` (V = views, view 0 un-augmented).
+ * A partial cache (`--shard I/N`) covers the contiguous samples [sampleStart, sampleEnd) and so the
+ * rows [sampleStart·V, sampleEnd·V); its shard files number from 0 and carry their global rowStart.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { UsageError } from '../cli/errors.js';
+import { formatZodError } from '../cli/handle-error.js';
+import { writeFileAtomic } from './safetensors.js';
+
+export const SCHEMA = 'tfkd-cache/1';
+export const MANIFEST = 'manifest.json';
+export const DEFAULT_SHARD_ROWS = 8192;
+
+export type CacheDtype = 'f16' | 'f32';
+
+export const shardFileName = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;
+export const SHARD_RE = /^shard-(\d{5,})\.safetensors$/;
+
+const preprocessSchema = z.strictObject({
+  layout: z.enum(['NCHW', 'NHWC']),
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  scale: z.number(),
+  mean: z.array(z.number()),
+  std: z.array(z.number()),
+});
+
+const partSchema = z.strictObject({
+  index: z.number().int().min(0),
+  count: z.number().int().min(1),
+  sampleStart: z.number().int().min(0),
+  sampleEnd: z.number().int().min(0),
+});
+export type Part = z.infer<typeof partSchema>;
+
+const runtimeSchema = z.strictObject({
+  onnxruntime: z.string(),
+  provider: z.string(),
+  providerNotes: z.array(z.string()),
+  threads: z.number().int(),
+});
+
+export const manifestSchema = z.strictObject({
+  schema: z.literal(SCHEMA),
+  /** Key of this cache (includes `part` for partial caches) and of the whole cache it belongs to. */
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  baseKey: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Samples in the data set split (all of them, also for a partial cache). */
+  N: z.number().int().min(0),
+  K: z.number().int().min(1),
+  /** Rows held by this cache: (sampleEnd − sampleStart) · views. */
+  rows: z.number().int().min(0),
+  dtype: z.enum(['f16', 'f32']),
+  /** null: full `logits` stored; k: only top-k indices/values + logsumexp (no `logits` tensor). */
+  topk: z.number().int().min(1).nullable(),
+  views: z.number().int().min(1),
+  augment: z.strictObject({ spec: z.string(), seed: z.number().int() }).nullable(),
+  teacher: z.strictObject({
+    file: z.string(),
+    sha256: z.string(),
+    inputName: z.string(),
+    outputName: z.string(),
+    inputDtype: z.string(),
+    layout: z.enum(['NCHW', 'NHWC']),
+    opset: z.number().int(),
+  }),
+  preprocess: preprocessSchema,
+  data: z.strictObject({ kind: z.string(), spec: z.string(), split: z.enum(['train', 'test']), fingerprint: z.string(), N: z.number().int() }),
+  runtime: runtimeSchema,
+  part: partSchema.nullable(),
+  shardRows: z.number().int().min(1),
+  shards: z.array(z.strictObject({ file: z.string(), rows: z.number().int().min(0), rowStart: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  /** Set by `tfkd merge`: the parts it joined (their keys and runtimes). */
+  mergedFrom: z.array(z.strictObject({ key: z.string(), part: partSchema, runtime: runtimeSchema })).optional(),
+  created_by: z.strictObject({ tfkd: z.string(), git: z.string().nullable() }),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Everything that determines the stored numbers — and nothing else (not provider, threads, batch). */
+export interface KeyInput {
+  teacher: { sha256: string; outputName: string };
+  /** Classes (implied by the teacher; kept so that a key never collides across K). */
+  K: number;
+  preprocess: Manifest['preprocess'];
+  data: { fingerprint: string; split: string; N: number };
+  views: number;
+  augment: Manifest['augment'];
+  dtype: CacheDtype;
+  topk: number | null;
+  shardRows: number;
+}
+
+/** JSON with object keys sorted recursively, so equal values hash equal regardless of key order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
+
+/**
+ * The cache key: sha256 of the canonical JSON of what determines the logits and their layout on
+ * disk. shardRows is included because it determines the shard files' bytes (a resume with a
+ * different shard size must not mix layouts). `part` makes partial caches distinct; the base key
+ * (part = null) is what `merge` output and a single run share.
+ */
+export function cacheKey(input: KeyInput, part: { index: number; count: number } | null): string {
+  return sha256Hex(canonicalJson({ schema: SCHEMA, ...input, part: part ? { index: part.index, count: part.count } : null }));
+}
+
+/** Contiguous sample range of part I of N: [floor(I·N_s/N), floor((I+1)·N_s/N)). */
+export function partRange(index: number, count: number, N: number): { sampleStart: number; sampleEnd: number } {
+  return { sampleStart: Math.floor((index * N) / count), sampleEnd: Math.floor(((index + 1) * N) / count) };
+}
+
+/** Reads and validates CACHE/manifest.json; UsageError naming the problem when it is not one. */
+export function readManifest(dir: string): Manifest {
+  const f = path.join(dir, MANIFEST);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
+    throw new UsageError(`${f}: not valid JSON (${err.message})`);
+  }
+  const r = manifestSchema.safeParse(raw);
+  if (!r.success) throw new UsageError(`${f}: not a ${SCHEMA} manifest: ${formatZodError(r.error)}`);
+  return r.data;
+}
+
+export function manifestExists(dir: string): boolean {
+  return fs.existsSync(path.join(dir, MANIFEST));
+}
+
+/** Writes the manifest atomically (stable key order as constructed; 2-space JSON + newline). */
+export function writeManifest(dir: string, m: Manifest): void {
+  manifestSchema.parse(m);
+  writeFileAtomic(path.join(dir, MANIFEST), [Buffer.from(`${JSON.stringify(m, null, 2)}\n`)]);
+}
+
+/** tfkd version and git commit (null outside a git checkout) for `created_by`. */
+export function createdBy(): Manifest['created_by'] {
+  const root = new URL('../../', import.meta.url);
+  let version = '0.0.0';
+  try {
+    version = (JSON.parse(fs.readFileSync(new URL('package.json', root), 'utf8')) as { version: string }).version;
+  } catch {
+    // keep the placeholder: the version is informative, never part of the key
+  }
+  return { tfkd: version, git: gitCommit(new URL('.git', root).pathname) };
+}
+
+/** Reads HEAD without spawning git (works in containers without git on PATH). */
+function gitCommit(gitDir: string): string | null {
+  try {
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (/^[0-9a-f]{40}$/.test(head)) return head;
+    const m = /^ref: (.+)$/.exec(head);
+    if (!m) return null;
+    const refFile = path.join(gitDir, m[1]);
+    if (fs.existsSync(refFile)) return fs.readFileSync(refFile, 'utf8').trim();
+    const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+    const line = packed.split('\n').find((l) => l.endsWith(` ${m[1]}`));
+    return line ? line.split(' ')[0] : null;
+  } catch {
+    return null;
+  }
+}

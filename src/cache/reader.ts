@@ -1,0 +1,205 @@
+/**
+ * Reads soft targets out of a `tfkd-cache/1` directory for the trainer: per (sample, view) rows by
+ * positioned reads (never a whole-file load), so memory stays flat whatever the cache size. Shard
+ * files are opened lazily (header only) and their descriptors kept until `close()`.
+ *
+ * Top-k caches: the reader rebuilds full logit rows — the k kept logits as stored, and every other
+ * class at the logit that spreads the remaining probability mass r = 1 − Σ_kept exp(v − lse)
+ * uniformly: lse + log(r / (K − k)). softmax of that row equals the teacher's probabilities on the
+ * kept classes exactly (τ = 1); at other temperatures the tail is an approximation.
+ */
+import * as path from 'node:path';
+import { UsageError, WorkError } from '../cli/errors.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+import type { RowBlock } from './writer.js';
+
+export interface CacheExpect {
+  /** Exact cache key (strongest check). */
+  key?: string;
+  fingerprint?: string;
+  split?: 'train' | 'test';
+  numClasses?: number;
+  /** Samples in the data set. */
+  N?: number;
+}
+
+export interface CacheReader {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly key: string;
+  readonly views: number;
+  readonly numClasses: number;
+  readonly N: number;
+  readonly topk: number | null;
+  /** Samples this cache covers: [sampleStart, sampleEnd) ([0, N) for a whole cache). */
+  readonly sampleStart: number;
+  readonly sampleEnd: number;
+  /** Raw logits (n·K float32, rebuilt for top-k caches) of rows (samples[i], views[i]). */
+  readLogits(samples: ArrayLike<number>, views: ArrayLike<number>, out?: Float32Array): Float32Array;
+  /** softmax(logits / temperature) of rows (samples[i], views[i]), n·K float32. */
+  softTargets(samples: ArrayLike<number>, views: ArrayLike<number>, temperature: number, out?: Float32Array): Float32Array;
+  /** Stored rows [globalRow, globalRow + count) as written (for merge; copies bits, no conversion). */
+  readBlock(globalRow: number, count: number): RowBlock;
+  close(): void;
+}
+
+function mismatch(dir: string, what: string, have: unknown, want: unknown): never {
+  throw new UsageError(`cache ${dir} does not match: ${what} is ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`, 'precompute a cache for this data set / split / teacher');
+}
+
+export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
+  const m = readManifest(dir);
+  if (expect.key !== undefined && m.key !== expect.key && m.baseKey !== expect.key) mismatch(dir, 'the key', m.key, expect.key);
+  if (expect.fingerprint !== undefined && m.data.fingerprint !== expect.fingerprint) mismatch(dir, 'the data fingerprint', m.data.fingerprint, expect.fingerprint);
+  if (expect.split !== undefined && m.data.split !== expect.split) mismatch(dir, 'the split', m.data.split, expect.split);
+  if (expect.numClasses !== undefined && m.K !== expect.numClasses) mismatch(dir, 'K (classes)', m.K, expect.numClasses);
+  if (expect.N !== undefined && m.N !== expect.N) mismatch(dir, 'N (samples)', m.N, expect.N);
+
+  const V = m.views;
+  const K = m.K;
+  const k = m.topk;
+  const sampleStart = m.part ? m.part.sampleStart : 0;
+  const sampleEnd = m.part ? m.part.sampleEnd : m.N;
+  const rowStart = sampleStart * V;
+  // The manifest must describe a contiguous, standard layout; anything else is a corrupt cache.
+  let expectRow = rowStart;
+  for (const [i, s] of m.shards.entries()) {
+    if (s.rowStart !== expectRow || (i < m.shards.length - 1 && s.rows !== m.shardRows)) {
+      throw new WorkError(`cache ${dir}: manifest shard ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected row ${expectRow}`);
+    }
+    expectRow += s.rows;
+  }
+  if (expectRow - rowStart !== m.rows || m.rows !== (sampleEnd - sampleStart) * V) {
+    throw new WorkError(`cache ${dir}: shards hold ${expectRow - rowStart} rows, manifest says ${m.rows} for samples [${sampleStart}, ${sampleEnd}) × ${V} views`);
+  }
+
+  const fdt: StDtype = m.dtype === 'f16' ? 'F16' : 'F32';
+  const vb = DTYPE_BYTES[fdt];
+  const files: Array<SafetensorsFile | undefined> = new Array(m.shards.length);
+  const shard = (i: number): SafetensorsFile => {
+    let f = files[i];
+    if (!f) {
+      const s = m.shards[i];
+      try {
+        f = openSafetensors(path.join(dir, s.file));
+      } catch (e) {
+        throw new WorkError(`cache ${dir}: cannot read ${s.file}: ${(e as Error).message}`, 'run tfkd verify on the cache');
+      }
+      if (f.metadata.key !== m.key || f.metadata.row_start !== String(s.rowStart)) {
+        f.close();
+        throw new WorkError(`cache ${dir}: ${s.file} belongs to another cache or position (key/row_start in its header differ from the manifest)`, 'run tfkd verify');
+      }
+      files[i] = f;
+    }
+    return f;
+  };
+  const locate = (sample: number, view: number): { f: SafetensorsFile; local: number } => {
+    if (!Number.isInteger(sample) || sample < sampleStart || sample >= sampleEnd) {
+      throw new UsageError(`sample ${sample} is outside the cache's samples [${sampleStart}, ${sampleEnd})`);
+    }
+    if (!Number.isInteger(view) || view < 0 || view >= V) throw new UsageError(`view ${view} is outside the cache's ${V} view(s)`);
+    const g = sample * V + view - rowStart;
+    const i = Math.floor(g / m.shardRows);
+    return { f: shard(i), local: g - i * m.shardRows };
+  };
+
+  // Scratch buffers for one row, reused across calls.
+  const rowBuf = new Uint8Array(Math.max(K, k ?? 0) * 4);
+  const idxBuf = new Int32Array(k ?? 0);
+  const lseBuf = new Float32Array(1);
+  const tmpVals = new Float32Array(k ?? 0);
+
+  const readValues = (f: SafetensorsFile, name: string, local: number, count: number, into: Float32Array): void => {
+    const off = f.tensors[name].data_offsets[0] + local * count * vb;
+    const bytes = rowBuf.subarray(0, count * vb);
+    f.readRawInto(off, bytes);
+    if (fdt === 'F32') into.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
+    else f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count), into);
+  };
+
+  const reader: CacheReader = {
+    dir,
+    manifest: m,
+    key: m.key,
+    views: V,
+    numClasses: K,
+    N: m.N,
+    topk: k,
+    sampleStart,
+    sampleEnd,
+    readLogits(samples, views, out) {
+      const n = samples.length;
+      if (views.length !== n) throw new UsageError(`readLogits: ${n} samples but ${views.length} views`);
+      const res = out ?? new Float32Array(n * K);
+      if (res.length < n * K) throw new RangeError(`readLogits: out holds ${res.length} values, need ${n * K}`);
+      for (let r = 0; r < n; r++) {
+        const { f, local } = locate(samples[r], views[r]);
+        const row = res.subarray(r * K, (r + 1) * K);
+        if (k === null) {
+          readValues(f, 'logits', local, K, row);
+          continue;
+        }
+        f.readRawInto(f.tensors.topk_indices.data_offsets[0] + local * k * 4, new Uint8Array(idxBuf.buffer));
+        f.readRawInto(f.tensors.logsumexp.data_offsets[0] + local * 4, new Uint8Array(lseBuf.buffer));
+        readValues(f, 'topk_values', local, k, tmpVals);
+        const lse = lseBuf[0];
+        let kept = 0;
+        for (let j = 0; j < k; j++) kept += Math.exp(tmpVals[j] - lse);
+        const rest = 1 - kept;
+        // The tail mass can round to ≤ 0 (f16 values, or a confident teacher): give it nothing.
+        const fill = k < K && rest > 1e-30 ? lse + Math.log(rest / (K - k)) : -Infinity;
+        row.fill(fill);
+        for (let j = 0; j < k; j++) row[idxBuf[j]] = tmpVals[j];
+      }
+      return res;
+    },
+    softTargets(samples, views, temperature, out) {
+      if (!(temperature > 0) || !Number.isFinite(temperature)) throw new UsageError(`temperature must be a positive number, got ${temperature}`);
+      const res = reader.readLogits(samples, views, out);
+      const n = samples.length;
+      for (let r = 0; r < n; r++) {
+        const row = res.subarray(r * K, (r + 1) * K);
+        let max = -Infinity;
+        for (let c = 0; c < K; c++) if (row[c] > max) max = row[c];
+        let s = 0;
+        for (let c = 0; c < K; c++) {
+          const e = Math.exp((row[c] - max) / temperature);
+          row[c] = e;
+          s += e;
+        }
+        for (let c = 0; c < K; c++) row[c] /= s;
+      }
+      return res;
+    },
+    readBlock(globalRow, count) {
+      if (globalRow < rowStart || globalRow + count > rowStart + m.rows) throw new RangeError(`readBlock: rows [${globalRow}, ${globalRow + count}) outside the cache`);
+      const FA = fdt === 'F16' ? Uint16Array : Float32Array;
+      const out: RowBlock =
+        k === null ? { n: count, logits: new FA(count * K) } : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), logsumexp: new Float32Array(count) };
+      let done = 0;
+      while (done < count) {
+        const g = globalRow + done - rowStart;
+        const i = Math.floor(g / m.shardRows);
+        const local = g - i * m.shardRows;
+        const f = shard(i);
+        const take = Math.min(count - done, m.shards[i].rows - local);
+        if (k === null) (out.logits as Float32Array).set(f.readRows('logits', local, take) as Float32Array, done * K);
+        else {
+          out.topkIndices!.set(f.readRows('topk_indices', local, take) as Int32Array, done * k);
+          (out.topkValues as Float32Array).set(f.readRows('topk_values', local, take) as Float32Array, done * k);
+          out.logsumexp!.set(f.readRows('logsumexp', local, take) as Float32Array, done);
+        }
+        done += take;
+      }
+      return out;
+    },
+    close() {
+      for (let i = 0; i < files.length; i++) {
+        files[i]?.close();
+        files[i] = undefined;
+      }
+    },
+  };
+  return reader;
+}

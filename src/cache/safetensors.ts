@@ -1,0 +1,382 @@
+/**
+ * Standard safetensors files (https://github.com/huggingface/safetensors#format), written and read
+ * without any whole-file load:
+ *
+ *   [u64 LE header length n][n bytes JSON header, space-padded so 8+n is a multiple of 8][raw data]
+ *
+ * The header maps tensor name → {dtype, shape, data_offsets: [begin, end]} (offsets relative to the
+ * start of the data block) plus an optional `__metadata__` string→string map. Data is C-order,
+ * little-endian. F16 tensors are carried as their raw bits in a Uint16Array (Node 20 has no
+ * Float16Array); I64 as BigInt64Array.
+ *
+ * Used by the soft-target cache and reusable for checkpoints.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { endianness } from 'node:os';
+import * as path from 'node:path';
+import { getFloat16 } from '@petamoriken/float16';
+
+export type StDtype = 'F16' | 'F32' | 'I32' | 'I64' | 'U8';
+export type TensorData = Uint16Array | Float32Array | Int32Array | BigInt64Array | Uint8Array;
+
+export const DTYPE_BYTES: Readonly<Record<StDtype, number>> = Object.freeze({ F16: 2, F32: 4, I32: 4, I64: 8, U8: 1 });
+
+export interface TensorIn {
+  dtype: StDtype;
+  shape: number[];
+  data: TensorData;
+}
+
+export interface TensorEntry {
+  dtype: StDtype;
+  shape: number[];
+  /** Byte offsets relative to the data block. */
+  data_offsets: [number, number];
+}
+
+/** Refuse headers larger than this: a corrupt length must not make us allocate gigabytes. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+if (endianness() !== 'LE') {
+  // Typed arrays use host byte order; the format is little-endian. Every platform Node ships
+  // prebuilt binaries for is LE, so we refuse rather than carry a byte-swapping path no test runs.
+  throw new Error('tfkd safetensors: big-endian hosts are not supported');
+}
+
+/** Error thrown for malformed files. Callers map it to UsageError/WorkError as fits their context. */
+export class SafetensorsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetensorsError';
+  }
+}
+
+function expectedArrayType(dtype: StDtype): string {
+  return { F16: 'Uint16Array', F32: 'Float32Array', I32: 'Int32Array', I64: 'BigInt64Array', U8: 'Uint8Array' }[dtype];
+}
+
+function checkTensor(name: string, t: TensorIn): void {
+  if (!(t.dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${t.dtype}`);
+  if (t.data.constructor.name !== expectedArrayType(t.dtype)) {
+    throw new SafetensorsError(`tensor ${name}: dtype ${t.dtype} needs a ${expectedArrayType(t.dtype)}, got ${t.data.constructor.name}`);
+  }
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  if (!t.shape.every((d) => Number.isInteger(d) && d >= 0) || count !== t.data.length) {
+    throw new SafetensorsError(`tensor ${name}: shape [${t.shape}] does not match ${t.data.length} elements`);
+  }
+}
+
+/**
+ * Serialises the header. Key order is deterministic: `__metadata__` first, then tensors in the
+ * order given (their data follows in the same order), so equal inputs give equal bytes.
+ */
+export function encodeHeader(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): { header: Buffer; dataBytes: number } {
+  const obj: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new SafetensorsError(`metadata ${k}: values must be strings`);
+    }
+    obj.__metadata__ = metadata;
+  }
+  let off = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name === '__metadata__') throw new SafetensorsError('"__metadata__" is not a valid tensor name');
+    checkTensor(name, t);
+    const bytes = t.data.byteLength;
+    obj[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
+    off += bytes;
+  }
+  let json = JSON.stringify(obj);
+  const pad = (8 - ((Buffer.byteLength(json) + 8) % 8)) % 8;
+  json += ' '.repeat(pad);
+  const body = Buffer.from(json, 'utf8');
+  const header = Buffer.alloc(8 + body.length);
+  header.writeBigUInt64LE(BigInt(body.length), 0);
+  body.copy(header, 8);
+  return { header, dataBytes: off };
+}
+
+function viewBytes(a: TensorData): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** fsyncs a directory so a rename inside it survives a crash (no-op where the OS refuses). */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some platforms (Windows) cannot open directories; the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `chunks` to `file` atomically: a temp file in the same directory, fsync, rename, fsync
+ * of the directory. Returns the sha256 of the bytes written. A crash leaves either the old file or
+ * the new one (plus, at worst, a stray `.tmp-*` file that writers clean up).
+ */
+export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>): string {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}`);
+  const hash = createHash('sha256');
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    for (const c of chunks) {
+      hash.update(c);
+      let done = 0;
+      while (done < c.byteLength) done += fs.writeSync(fd, c, done, c.byteLength - done);
+    }
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  fsyncDir(dir);
+  return hash.digest('hex');
+}
+
+/** Writes a safetensors file atomically; returns its sha256. */
+export function writeSafetensors(file: string, tensors: Record<string, TensorIn>, metadata?: Record<string, string>): string {
+  return writeFileAtomic(file, encodeSafetensors(tensors, metadata));
+}
+
+/** The bytes of a safetensors file as a list of chunks (header, then each tensor's data, no copies). */
+export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer[] {
+  const { header } = encodeHeader(tensors, metadata);
+  return [header, ...Object.values(tensors).map((t) => viewBytes(t.data))];
+}
+
+function allocFor(dtype: StDtype, count: number): TensorData {
+  switch (dtype) {
+    case 'F16':
+      return new Uint16Array(count);
+    case 'F32':
+      return new Float32Array(count);
+    case 'I32':
+      return new Int32Array(count);
+    case 'I64':
+      return new BigInt64Array(count);
+    case 'U8':
+      return new Uint8Array(count);
+  }
+}
+
+export interface SafetensorsFile {
+  readonly path: string;
+  readonly fileSize: number;
+  /** Absolute file offset of the data block (8 + header length). */
+  readonly dataStart: number;
+  readonly metadata: Record<string, string>;
+  readonly tensors: Readonly<Record<string, TensorEntry>>;
+  /** Reads rows [rowStart, rowStart+rowCount) of tensor `name` (first dimension) by a positioned read. */
+  readRows(name: string, rowStart: number, rowCount: number): TensorData;
+  /** Reads a whole tensor (one positioned read of just its bytes). */
+  readTensor(name: string): TensorData;
+  /** Byte size of one row (product of all dims but the first × dtype size). */
+  rowBytes(name: string): number;
+  /** Reads raw bytes [begin, end) of the data block into `out` (positioned). */
+  readRawInto(begin: number, out: Uint8Array): void;
+  close(): void;
+}
+
+function readFully(fd: number, out: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < out.byteLength) {
+    const n = fs.readSync(fd, out, done, out.byteLength - done, position + done);
+    if (n === 0) throw new SafetensorsError(`unexpected end of file at byte ${position + done}`);
+    done += n;
+  }
+}
+
+/**
+ * Opens a safetensors file: reads and validates only the header (length sane, JSON well-formed,
+ * dtypes known, shapes × dtype size = offset span, offsets contiguous and inside the file).
+ * Tensor bytes are read later by positioned reads.
+ */
+export function openSafetensors(file: string): SafetensorsFile {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return parseOpen(file, fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    if (e instanceof SafetensorsError) throw new SafetensorsError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+function parseOpen(file: string, fd: number): SafetensorsFile {
+  const fileSize = fs.fstatSync(fd).size;
+  if (fileSize < 8) throw new SafetensorsError(`file too short (${fileSize} bytes)`);
+  const lenBuf = Buffer.alloc(8);
+  readFully(fd, lenBuf, 0);
+  const len = lenBuf.readBigUInt64LE(0);
+  if (len > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) throw new SafetensorsError(`header length ${len} is not sane for a ${fileSize}-byte file`);
+  const n = Number(len);
+  const hbuf = Buffer.alloc(n);
+  readFully(fd, hbuf, 8);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(hbuf.toString('utf8'));
+  } catch (e) {
+    throw new SafetensorsError(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new SafetensorsError('header is not a JSON object');
+  const dataStart = 8 + n;
+  const dataSize = fileSize - dataStart;
+  let metadata: Record<string, string> = {};
+  const tensors: Record<string, TensorEntry> = {};
+  const spans: Array<[number, number, string]> = [];
+  for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((s) => typeof s === 'string')) {
+        throw new SafetensorsError('__metadata__ must map strings to strings');
+      }
+      metadata = v as Record<string, string>;
+      continue;
+    }
+    const e = v as Partial<TensorEntry>;
+    if (!e || typeof e !== 'object' || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
+      throw new SafetensorsError(`tensor ${name}: entry needs dtype, shape and data_offsets`);
+    }
+    if (!(e.dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${e.dtype}`);
+    const dtype = e.dtype as StDtype;
+    if (!e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor ${name}: bad shape ${JSON.stringify(e.shape)}`);
+    const [b, end] = e.data_offsets;
+    if (e.data_offsets.length !== 2 || !Number.isSafeInteger(b) || !Number.isSafeInteger(end) || b < 0 || end < b) {
+      throw new SafetensorsError(`tensor ${name}: bad data_offsets ${JSON.stringify(e.data_offsets)}`);
+    }
+    if (end > dataSize) throw new SafetensorsError(`tensor ${name}: data_offsets [${b}, ${end}] run past the end of the data (${dataSize} bytes)`);
+    const count = e.shape.reduce((a: number, d: number) => a * d, 1);
+    if (count * DTYPE_BYTES[dtype] !== end - b) {
+      throw new SafetensorsError(`tensor ${name}: shape [${e.shape}] × ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes, offsets span ${end - b}`);
+    }
+    tensors[name] = { dtype, shape: e.shape.slice(), data_offsets: [b, end] };
+    spans.push([b, end, name]);
+  }
+  // The spec requires the data block to be fully covered with no holes or overlaps.
+  spans.sort((x, y) => x[0] - y[0]);
+  let cursor = 0;
+  for (const [b, end, name] of spans) {
+    if (b !== cursor) throw new SafetensorsError(`tensor ${name}: data starts at ${b}, expected ${cursor} (hole or overlap)`);
+    cursor = end;
+  }
+  if (cursor !== dataSize) throw new SafetensorsError(`data block is ${dataSize} bytes but tensors cover ${cursor}`);
+
+  let closed = false;
+  const entry = (name: string): TensorEntry => {
+    const t = tensors[name];
+    if (!t) throw new SafetensorsError(`${file}: no tensor named ${name}`);
+    return t;
+  };
+  const rowBytes = (name: string): number => {
+    const t = entry(name);
+    return t.shape.slice(1).reduce((a, d) => a * d, 1) * DTYPE_BYTES[t.dtype];
+  };
+  const api: SafetensorsFile = {
+    path: file,
+    fileSize,
+    dataStart,
+    metadata,
+    tensors,
+    rowBytes,
+    readRows(name, rowStart, rowCount) {
+      const t = entry(name);
+      const rows = t.shape.length ? t.shape[0] : 1;
+      if (!Number.isInteger(rowStart) || !Number.isInteger(rowCount) || rowStart < 0 || rowCount < 0 || rowStart + rowCount > rows) {
+        throw new RangeError(`${file}: rows [${rowStart}, ${rowStart + rowCount}) outside tensor ${name} with ${rows} rows`);
+      }
+      const rb = rowBytes(name);
+      const out = allocFor(t.dtype, (rowCount * rb) / DTYPE_BYTES[t.dtype]);
+      api.readRawInto(t.data_offsets[0] + rowStart * rb, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      return out;
+    },
+    readTensor(name) {
+      const t = entry(name);
+      const out = allocFor(t.dtype, (t.data_offsets[1] - t.data_offsets[0]) / DTYPE_BYTES[t.dtype]);
+      api.readRawInto(t.data_offsets[0], new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      return out;
+    },
+    readRawInto(begin, out) {
+      if (closed) throw new Error(`${file}: read after close`);
+      if (begin < 0 || begin + out.byteLength > dataSize) throw new RangeError(`${file}: read [${begin}, ${begin + out.byteLength}) outside data`);
+      readFully(fd, out, dataStart + begin);
+    },
+    close() {
+      if (!closed) fs.closeSync(fd);
+      closed = true;
+    },
+  };
+  return api;
+}
+
+// ---------------------------------------------------------------------------------------------
+// float16 conversion. The library's Float16Array is a Proxy (slow per element), so bulk conversion
+// uses a 64 K lookup table (f16 → f32, built once from the library's exact decoder) and a
+// bit-level round-to-nearest-even encoder (f32 → f16), checked against the library in the tests.
+
+let F16_TABLE: Float32Array | undefined;
+function f16Table(): Float32Array {
+  if (!F16_TABLE) {
+    const t = new Float32Array(65536);
+    const dv = new DataView(new ArrayBuffer(2));
+    for (let i = 0; i < 65536; i++) {
+      dv.setUint16(0, i, true);
+      t[i] = getFloat16(dv, 0, true);
+    }
+    F16_TABLE = t;
+  }
+  return F16_TABLE;
+}
+
+/** float16 bits → float32 values. */
+export function f16ToF32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  const t = f16Table();
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+  return out;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** One float32 → float16 bits, round to nearest even; overflow → ±Inf, NaN stays NaN. */
+export function f32ToF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const f = u32Scratch[0];
+  const sign = (f >>> 16) & 0x8000;
+  const absf = f & 0x7fffffff;
+  if (absf >= 0x7f800000) return sign | (absf > 0x7f800000 ? 0x7e00 : 0x7c00); // NaN / Inf
+  if (absf >= 0x477ff000) return sign | 0x7c00; // ≥ 65520 rounds to Inf
+  if (absf < 0x38800000) {
+    // Result is subnormal (or zero): value / 2^-24, rounded to nearest even.
+    if (absf < 0x33000000) return sign; // < 2^-25 → ±0
+    const e = absf >>> 23;
+    const mant = (absf & 0x7fffff) | 0x800000;
+    // value = mant · 2^(e−150); in units of 2^-24 that is mant · 2^(e−126): drop 126−e bits.
+    const drop = 126 - e;
+    const q = mant >>> drop;
+    const rem = mant & ((1 << drop) - 1);
+    const half = 1 << (drop - 1);
+    const r = rem > half || (rem === half && (q & 1)) ? q + 1 : q;
+    return sign | r;
+  }
+  // Normal: rebias exponent (127 → 15), keep 10 mantissa bits, round to nearest even (may carry
+  // into the exponent, which is correct: it becomes the next power of two or Inf).
+  const base = absf - 0x38000000; // exponent rebias by 112 << 23
+  const q = base >>> 13;
+  const rem = base & 0x1fff;
+  const r = rem > 0x1000 || (rem === 0x1000 && (q & 1)) ? q + 1 : q;
+  return sign | r;
+}
+
+/** float32 values → float16 bits. */
+export function f32ToF16(values: ArrayLike<number>, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+  for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
+  return out;
+}

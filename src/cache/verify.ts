@@ -1,0 +1,257 @@
+/**
+ * `tfkd verify`: structural checks of a cache (every shard's sha256, header and tensors against the
+ * manifest, every (sample, view) exactly once, finite values) and, given the teacher and the data,
+ * a seeded spot check that recomputes rows and compares them with what is stored.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkError, UsageError } from '../cli/errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { subset } from '../data/rng.js';
+import type { Teacher } from '../teacher/types.js';
+import { readManifest, SCHEMA, SHARD_RE, shardFileName, type Manifest } from './manifest.js';
+import { rowPixels, type PrecomputeOptions } from './precompute.js';
+import type { CacheReader } from './reader.js';
+import { f16ToF32, openSafetensors, type SafetensorsFile } from './safetensors.js';
+import { sha256File } from './writer.js';
+
+export interface StructureReport {
+  ok: boolean;
+  dir: string;
+  key: string;
+  rows: number;
+  shards: number;
+  /** Each names the file and, where it can, the row/sample/view. */
+  problems: string[];
+  /** Not failures: stray files next to the cache. */
+  warnings: string[];
+}
+
+const CHECK_CHUNK = 2048;
+
+/** Structural verification; with `throwOnFailure` a WorkError names the first problems. */
+export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } = {}): StructureReport {
+  const m = readManifest(dir);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const V = m.views;
+  const s0 = m.part ? m.part.sampleStart : 0;
+  const s1 = m.part ? m.part.sampleEnd : m.N;
+  if (m.rows !== (s1 - s0) * V) problems.push(`manifest: rows ${m.rows} ≠ samples [${s0}, ${s1}) × ${V} views`);
+  if (m.data.N !== m.N) problems.push(`manifest: data.N ${m.data.N} ≠ N ${m.N}`);
+  if (m.part && (m.part.sampleStart !== Math.floor((m.part.index * m.N) / m.part.count) || m.part.sampleEnd !== Math.floor(((m.part.index + 1) * m.N) / m.part.count))) {
+    problems.push(`manifest: part ${m.part.index}/${m.part.count} should cover other samples than [${s0}, ${s1})`);
+  }
+  if (m.topk !== null && m.topk >= m.K) problems.push(`manifest: topk ${m.topk} ≥ K ${m.K}`);
+  const expectedShards = Math.ceil(m.rows / m.shardRows);
+  if (m.shards.length !== expectedShards) problems.push(`manifest: ${m.shards.length} shards listed, ${m.rows} rows at ${m.shardRows} per shard need ${expectedShards}`);
+  let g = s0 * V;
+  for (const [i, s] of m.shards.entries()) {
+    const n = Math.min(m.shardRows, s1 * V - g);
+    const where = `${s.file} (rows ${g}–${g + n - 1})`;
+    if (s.file !== shardFileName(i)) problems.push(`manifest: shard ${i} is named ${s.file}, expected ${shardFileName(i)}`);
+    if (s.rowStart !== g || s.rows !== n) problems.push(`manifest: ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected ${g} with ${n}`);
+    const full = path.join(dir, s.file);
+    if (!fs.existsSync(full)) {
+      problems.push(`${where}: missing — samples ${Math.floor(g / V)}–${Math.floor((g + n - 1) / V)} have no rows`);
+      g += n;
+      continue;
+    }
+    const sha = sha256File(full);
+    if (sha !== s.sha256) problems.push(`${where}: sha256 ${sha.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (file changed or corrupt)`);
+    checkShardContents(full, where, m, i, g, n, problems);
+    g += n;
+  }
+  const listed = new Set(m.shards.map((s) => s.file));
+  for (const f of fs.readdirSync(dir)) {
+    if (SHARD_RE.test(f) && !listed.has(f)) warnings.push(`${f}: shard file not listed in the manifest (ignored)`);
+    if (f.startsWith('.tmp-') || f === 'progress.jsonl') warnings.push(`${f}: leftover of an interrupted write (ignored)`);
+  }
+  const report: StructureReport = { ok: problems.length === 0, dir, key: m.key, rows: m.rows, shards: m.shards.length, problems, warnings };
+  if (!report.ok && opts.throwOnFailure) {
+    throw new WorkError(`cache ${dir} failed verification: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, 'run tfkd verify on it; re-run the precompute to rebuild');
+  }
+  return report;
+}
+
+function checkShardContents(file: string, where: string, m: Manifest, index: number, g0: number, n: number, problems: string[]): void {
+  let st: SafetensorsFile;
+  try {
+    st = openSafetensors(file);
+  } catch (e) {
+    problems.push(`${where}: unreadable: ${(e as Error).message}`);
+    return;
+  }
+  try {
+    const md = st.metadata;
+    const want: Record<string, string> = { schema: SCHEMA, key: m.key, shard: String(index), row_start: String(g0), rows: String(n), K: String(m.K), dtype: m.dtype, topk: m.topk === null ? '' : String(m.topk), views: String(m.views) };
+    for (const [k, v] of Object.entries(want)) if (md[k] !== v) problems.push(`${where}: header ${k} is ${JSON.stringify(md[k])}, expected ${JSON.stringify(v)}`);
+    const fdt = m.dtype === 'f16' ? 'F16' : 'F32';
+    const k = m.topk;
+    const spec: Record<string, [string, number[]]> =
+      k === null
+        ? { logits: [fdt, [n, m.K]], sample: ['I64', [n]], view: ['I32', [n]] }
+        : { topk_indices: ['I32', [n, k]], topk_values: [fdt, [n, k]], logsumexp: ['F32', [n]], sample: ['I64', [n]], view: ['I32', [n]] };
+    let shapesOk = true;
+    for (const [name, [dt, shape]] of Object.entries(spec)) {
+      const t = st.tensors[name];
+      if (!t) {
+        problems.push(`${where}: tensor ${name} missing`);
+        shapesOk = false;
+      } else if (t.dtype !== dt || JSON.stringify(t.shape) !== JSON.stringify(shape)) {
+        problems.push(`${where}: tensor ${name} is ${t.dtype} [${t.shape}], expected ${dt} [${shape}]`);
+        shapesOk = false;
+      }
+    }
+    if (!shapesOk) return;
+    // Every (sample, view) exactly once: row g must hold sample ⌊g/V⌋, view g mod V.
+    const samples = st.readTensor('sample') as BigInt64Array;
+    const views = st.readTensor('view') as Int32Array;
+    for (let r = 0; r < n; r++) {
+      const g = g0 + r;
+      if (samples[r] !== BigInt(Math.floor(g / m.views)) || views[r] !== g % m.views) {
+        problems.push(`${where}: row ${g} holds (sample ${samples[r]}, view ${views[r]}), expected (sample ${Math.floor(g / m.views)}, view ${g % m.views})`);
+        break;
+      }
+    }
+    const valName = k === null ? 'logits' : 'topk_values';
+    for (let r = 0; r < n; r += CHECK_CHUNK) {
+      const c = Math.min(CHECK_CHUNK, n - r);
+      const raw = st.readRows(valName, r, c);
+      const vals = fdt === 'F16' ? f16ToF32(raw as Uint16Array) : (raw as Float32Array);
+      const w = vals.length / c;
+      const bad = vals.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        const g = g0 + r + Math.floor(bad / w);
+        problems.push(`${where}: ${valName} of row ${g} (sample ${Math.floor(g / m.views)}, view ${g % m.views}) is not finite`);
+        break;
+      }
+      if (k !== null) {
+        const idx = st.readRows('topk_indices', r, c) as Int32Array;
+        const badI = idx.findIndex((v) => v < 0 || v >= m.K);
+        if (badI >= 0) {
+          const g = g0 + r + Math.floor(badI / k);
+          problems.push(`${where}: topk_indices of row ${g} holds class ${idx[badI]} outside [0, ${m.K})`);
+          break;
+        }
+        const lse = st.readRows('logsumexp', r, c) as Float32Array;
+        const badL = lse.findIndex((v) => !Number.isFinite(v));
+        if (badL >= 0) {
+          problems.push(`${where}: logsumexp of row ${g0 + r + badL} is not finite`);
+          break;
+        }
+      }
+    }
+  } finally {
+    st.close();
+  }
+}
+
+export interface RecomputeReport {
+  ok: boolean;
+  rowsChecked: number;
+  maxAbsDiff: number;
+  /** Largest diff relative to the tolerance (> 1 fails). */
+  worstRatio: number;
+  worst: { sample: number; view: number; class: number; cached: number; recomputed: number } | null;
+  /** Mean KL(softmax(recomputed) ‖ softmax(cached)) in nats, τ = 1. */
+  meanKL: number;
+  tolerance: string;
+}
+
+/** Tolerance on a stored logit z: f32 1e-4 absolute; f16 its rounding (2^-10·|z|) plus 1e-4. */
+export function logitTolerance(dtype: 'f16' | 'f32', z: number): number {
+  return dtype === 'f32' ? 1e-4 : 2 ** -10 * Math.abs(z) + 1e-4;
+}
+
+/**
+ * Recomputes `sample` rows chosen by a seeded draw (data/rng `subset`) and compares them with the
+ * cache. The teacher must be the manifest's (sha256) with the manifest's preprocessing, and the data
+ * must have its fingerprint — else UsageError, since the comparison would be meaningless.
+ */
+export async function verifyRecompute(
+  reader: CacheReader,
+  teacher: Teacher,
+  dataset: Dataset,
+  opts: { sample: number; seed: number; fingerprint: string; augment: PrecomputeOptions['augment']; batch?: number },
+): Promise<RecomputeReport> {
+  const m = reader.manifest;
+  if (teacher.info.sha256 !== m.teacher.sha256) throw new UsageError(`teacher ${teacher.info.file} (sha256 ${teacher.info.sha256.slice(0, 12)}…) is not the cache's (${m.teacher.file}, ${m.teacher.sha256.slice(0, 12)}…)`);
+  if (opts.fingerprint !== m.data.fingerprint || dataset.split !== m.data.split) {
+    throw new UsageError(`data ${dataset.spec} (${dataset.split}) is not the cache's (${m.data.spec}, ${m.data.split}): fingerprints differ`);
+  }
+  const V = m.views;
+  const K = m.K;
+  const r0 = reader.sampleStart * V;
+  const count = Math.min(opts.sample, m.rows);
+  const picks = subset(m.rows, count, opts.seed);
+  const batch = opts.batch ?? 64;
+  let maxAbs = 0;
+  let worstRatio = 0;
+  let worst: RecomputeReport['worst'] = null;
+  let klSum = 0;
+  for (let b = 0; b < count; b += batch) {
+    const rows = Array.from(picks.subarray(b, Math.min(count, b + batch)), (p) => r0 + p);
+    const n = rows.length;
+    const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
+    const pixels = new Uint8Array(n * sb);
+    for (let i = 0; i < n; i++) pixels.set(await rowPixels(dataset, rows[i], 1, V, opts.augment), i * sb);
+    const fresh = await teacher.run(pixels, n);
+    const samples = rows.map((g) => Math.floor(g / V));
+    const views = rows.map((g) => g % V);
+    const cachedLogits = reader.readLogits(samples, views);
+    for (let i = 0; i < n; i++) {
+      const z = fresh.subarray(i * K, (i + 1) * K);
+      const c = cachedLogits.subarray(i * K, (i + 1) * K);
+      // Which classes are stored: all, or the top-k (whose stored values must match and whose
+      // set must really be the top k of the recomputed row).
+      const kept: number[] = [];
+      if (m.topk === null) for (let j = 0; j < K; j++) kept.push(j);
+      else {
+        const order = Array.from(c, (v, j) => [v, j]).sort((a, b2) => b2[0] - a[0] || a[1] - b2[1]);
+        for (let j = 0; j < m.topk; j++) kept.push(order[j][1]);
+      }
+      for (const j of kept) {
+        const d = Math.abs(z[j] - c[j]);
+        const ratio = d / logitTolerance(m.dtype, z[j]);
+        if (d > maxAbs) maxAbs = d;
+        if (ratio > worstRatio) {
+          worstRatio = ratio;
+          worst = { sample: samples[i], view: views[i], class: j, cached: c[j], recomputed: z[j] };
+        }
+      }
+      if (m.topk !== null) {
+        const keptSet = new Set(kept);
+        const minKept = Math.min(...kept.map((j) => z[j]));
+        for (let j = 0; j < K; j++) {
+          if (keptSet.has(j)) continue;
+          const over = z[j] - minKept;
+          const ratio = over > 0 ? over / logitTolerance(m.dtype, z[j]) : 0;
+          if (ratio > worstRatio) {
+            worstRatio = ratio;
+            worst = { sample: samples[i], view: views[i], class: j, cached: c[j], recomputed: z[j] };
+          }
+        }
+      }
+      // KL(p ‖ q) in float64, p = softmax(recomputed), q = softmax(cached or rebuilt top-k row).
+      const logSoftmax = (a: ArrayLike<number>): Float64Array => {
+        let mx = -Infinity;
+        for (let j = 0; j < K; j++) mx = Math.max(mx, a[j]);
+        let s = 0;
+        for (let j = 0; j < K; j++) s += Math.exp(a[j] - mx);
+        const ls = Math.log(s) + mx;
+        return Float64Array.from({ length: K }, (_, j) => a[j] - ls);
+      };
+      const lp = logSoftmax(z);
+      const lq = logSoftmax(c);
+      let kl = 0;
+      for (let j = 0; j < K; j++) {
+        const p = Math.exp(lp[j]);
+        if (p > 0) kl += p * (lp[j] - Math.max(lq[j], -1e4));
+      }
+      klSum += Math.max(0, kl);
+    }
+  }
+  const tolerance = m.dtype === 'f32' ? '|Δ| ≤ 1e-4' : '|Δ| ≤ 2^-10·|z| + 1e-4';
+  return { ok: worstRatio <= 1, rowsChecked: count, maxAbsDiff: maxAbs, worstRatio, worst, meanKL: count ? klSum / count : 0, tolerance };
+}

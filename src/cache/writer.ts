@@ -1,0 +1,384 @@
+/**
+ * Writes a `tfkd-cache/1` directory shard by shard, resumably.
+ *
+ * Commit protocol (see docs/CACHE.md):
+ *  1. rows are buffered until a shard holds `shardRows` rows (the last one fewer);
+ *  2. the shard is written to `.tmp-shard-…`, fsynced, renamed to `shard-NNNNN.safetensors`, and
+ *     the directory fsynced;
+ *  3. a line {shard, rows, rowStart, sha256} is appended (and fsynced) to `progress.jsonl`, the
+ *     journal, whose first line names the cache key;
+ *  4. after the last shard, `manifest.json` is written atomically and the journal removed.
+ *
+ * On restart `CacheWriter.open` keeps the longest valid prefix of shards (header names this key,
+ * shard index, row range and row count as expected; sha256 equal to the journal's where the
+ * journal has it), deletes temp files and everything after the prefix, and continues at the next
+ * row. Shard bytes depend only on the key and the rows, never on time or batch size, so a resumed
+ * run ends byte-identical to an uninterrupted one.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError, WorkError } from '../cli/errors.js';
+import { MANIFEST, SCHEMA, SHARD_RE, manifestExists, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
+import { f32ToF16, fsyncDir, openSafetensors, writeFileAtomic, writeSafetensors, type TensorIn } from './safetensors.js';
+
+export const JOURNAL = 'progress.jsonl';
+
+/** Rows in their stored form. Either `logits` (n·K) or the three top-k tensors. */
+export interface RowBlock {
+  n: number;
+  logits?: Uint16Array | Float32Array;
+  topkIndices?: Int32Array;
+  topkValues?: Uint16Array | Float32Array;
+  logsumexp?: Float32Array;
+}
+
+export interface CacheLayout {
+  key: string;
+  K: number;
+  dtype: CacheDtype;
+  topk: number | null;
+  views: number;
+  /** Global row of this cache's first row (sampleStart · views; 0 for a whole cache). */
+  rowStart: number;
+  /** Rows this cache holds. */
+  rows: number;
+  shardRows: number;
+}
+
+export type ManifestBase = Omit<Manifest, 'shards'>;
+
+interface ShardRecord {
+  file: string;
+  rows: number;
+  rowStart: number;
+  sha256: string;
+}
+
+/**
+ * Throws WorkError naming the rows (as sample/view) whose logits are NaN or ±Inf. `rowStart` is the
+ * global row of `logits`' first row.
+ */
+export function assertFinite(logits: Float32Array, n: number, K: number, rowStart: number, views: number): void {
+  const bad: number[] = [];
+  for (let r = 0; r < n; r++) {
+    for (let k = 0; k < K; k++) {
+      if (!Number.isFinite(logits[r * K + k])) {
+        bad.push(rowStart + r);
+        break;
+      }
+    }
+  }
+  if (bad.length) {
+    const names = bad.slice(0, 10).map((g) => `row ${g} (sample ${Math.floor(g / views)}, view ${g % views})`);
+    throw new WorkError(
+      `the teacher produced NaN/Inf logits for ${bad.length} row(s): ${names.join(', ')}${bad.length > 10 ? ', …' : ''}; nothing was committed for this shard`,
+      'check the preprocessing spec (--preprocess) and the model; rows before this shard are kept and a re-run resumes there',
+    );
+  }
+}
+
+/**
+ * Converts teacher logits (n·K float32) to the stored form. With `topk`, keeps the k largest per
+ * row (ties: lower class index first) in descending order, plus the row's logsumexp in float32 so
+ * that the kept probabilities exp(v − lse) stay exact.
+ */
+export function encodeRows(logits: Float32Array, n: number, K: number, dtype: CacheDtype, topk: number | null, rowStart = 0, views = 1): RowBlock {
+  const conv = (a: Float32Array): Uint16Array | Float32Array => {
+    if (dtype === 'f32') return a;
+    const bits = f32ToF16(a);
+    for (let i = 0; i < bits.length; i++) {
+      if ((bits[i] & 0x7c00) === 0x7c00) {
+        const g = rowStart + Math.floor(i / (a.length / n));
+        throw new WorkError(`logit ${a[i]} at row ${g} (sample ${Math.floor(g / views)}, view ${g % views}) overflows float16`, 'use --dtype f32');
+      }
+    }
+    return bits;
+  };
+  if (topk === null) return { n, logits: conv(logits.subarray(0, n * K)) };
+  const idx = new Int32Array(n * topk);
+  const vals = new Float32Array(n * topk);
+  const lse = new Float32Array(n);
+  const order = new Int32Array(K);
+  for (let r = 0; r < n; r++) {
+    const row = logits.subarray(r * K, (r + 1) * K);
+    let max = -Infinity;
+    for (let k = 0; k < K; k++) if (row[k] > max) max = row[k];
+    let s = 0;
+    for (let k = 0; k < K; k++) s += Math.exp(row[k] - max);
+    lse[r] = max + Math.log(s);
+    for (let k = 0; k < K; k++) order[k] = k;
+    // Sorting K indices per row is fine for the K of image classifiers (≤ a few thousand).
+    const sorted = Array.from(order).sort((a, b) => row[b] - row[a] || a - b);
+    for (let j = 0; j < topk; j++) {
+      idx[r * topk + j] = sorted[j];
+      vals[r * topk + j] = row[sorted[j]];
+    }
+  }
+  return { n, topkIndices: idx, topkValues: conv(vals), logsumexp: lse };
+}
+
+function sliceBlock(b: RowBlock, from: number, count: number, K: number, k: number | null): RowBlock {
+  if (k === null) return { n: count, logits: b.logits!.subarray(from * K, (from + count) * K) };
+  return {
+    n: count,
+    topkIndices: b.topkIndices!.subarray(from * k, (from + count) * k),
+    topkValues: b.topkValues!.subarray(from * k, (from + count) * k),
+    logsumexp: b.logsumexp!.subarray(from, from + count),
+  };
+}
+
+function sha256File(file: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let pos = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+export { sha256File };
+
+/** Files the writer owns in a cache directory (and may delete on --force or resume). */
+function ownedFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((f) => f === MANIFEST || f === JOURNAL || SHARD_RE.test(f) || /^\.tmp-(shard-\d+\.safetensors|manifest\.json|progress\.jsonl)-/.test(f));
+}
+
+export function shardMetadata(layout: CacheLayout, shard: number, rowStart: number, rows: number): Record<string, string> {
+  return {
+    schema: SCHEMA,
+    key: layout.key,
+    shard: String(shard),
+    row_start: String(rowStart),
+    rows: String(rows),
+    K: String(layout.K),
+    dtype: layout.dtype,
+    topk: layout.topk === null ? '' : String(layout.topk),
+    views: String(layout.views),
+  };
+}
+
+/** The tensors of one shard, in their fixed order. */
+export function shardTensors(layout: CacheLayout, rowStart: number, b: RowBlock): Record<string, TensorIn> {
+  const { K, topk, views } = layout;
+  const fdt = layout.dtype === 'f16' ? 'F16' : 'F32';
+  const sample = new BigInt64Array(b.n);
+  const view = new Int32Array(b.n);
+  for (let i = 0; i < b.n; i++) {
+    const g = rowStart + i;
+    sample[i] = BigInt(Math.floor(g / views));
+    view[i] = g % views;
+  }
+  const t: Record<string, TensorIn> = {};
+  if (topk === null) {
+    t.logits = { dtype: fdt, shape: [b.n, K], data: b.logits! };
+  } else {
+    t.topk_indices = { dtype: 'I32', shape: [b.n, topk], data: b.topkIndices! };
+    t.topk_values = { dtype: fdt, shape: [b.n, topk], data: b.topkValues! };
+    t.logsumexp = { dtype: 'F32', shape: [b.n], data: b.logsumexp! };
+  }
+  t.sample = { dtype: 'I64', shape: [b.n], data: sample };
+  t.view = { dtype: 'I32', shape: [b.n], data: view };
+  return t;
+}
+
+export type OpenState = 'fresh' | 'resumed' | 'complete';
+
+export class CacheWriter {
+  private shards: ShardRecord[] = [];
+  private buf: RowBlock | null = null;
+  private bufRows = 0;
+  private journalFd: number | null = null;
+  /** Rows of this cache committed or buffered (local index: 0 … layout.rows). */
+  nextRow = 0;
+
+  private constructor(
+    readonly dir: string,
+    readonly layout: CacheLayout,
+    public state: OpenState,
+    readonly existing: Manifest | null,
+  ) {}
+
+  /**
+   * Opens `dir` for writing `layout`. Returns a writer whose `state` is 'complete' (a finished cache
+   * with this key is there: nothing to do, `existing` holds its manifest), 'resumed' (valid shards
+   * kept, `nextRow` > 0) or 'fresh'. A cache or journal for another key is refused (UsageError)
+   * unless `force`, which removes it first.
+   */
+  static open(dir: string, layout: CacheLayout, opts: { force?: boolean } = {}): CacheWriter {
+    const refuse = (what: string): never => {
+      throw new UsageError(`${dir} already holds ${what} for a different cache key`, 'choose another --out, or pass --force to replace it');
+    };
+    // --force means "start over": whatever the writer owns there goes, whatever its key.
+    if (opts.force) CacheWriter.clean(dir);
+    else if (manifestExists(dir)) {
+      const m = readManifest(dir);
+      if (m.key !== layout.key) refuse('a complete cache');
+      const missing = m.shards.filter((s) => !fs.existsSync(path.join(dir, s.file)));
+      if (missing.length) throw new UsageError(`${dir}: manifest lists ${missing.map((s) => s.file).join(', ')} but the file(s) are gone`, 'run tfkd verify; pass --force to rebuild');
+      return new CacheWriter(dir, layout, 'complete', m);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const w = new CacheWriter(dir, layout, 'fresh', null);
+    const journal = w.readJournal();
+    if (journal.key !== null && journal.key !== layout.key) refuse('a partial cache (progress.jsonl)');
+    w.adoptShards(journal.entries, refuse);
+    if (w.nextRow > 0) w.state = 'resumed';
+    return w;
+  }
+
+  /** Removes every file the writer owns in `dir` (never anything else). */
+  static clean(dir: string): void {
+    for (const f of ownedFiles(dir)) fs.rmSync(path.join(dir, f), { force: true });
+    if (fs.existsSync(dir)) fsyncDir(dir);
+  }
+
+  private readJournal(): { key: string | null; entries: Map<number, ShardRecord> } {
+    const f = path.join(this.dir, JOURNAL);
+    const entries = new Map<number, ShardRecord>();
+    if (!fs.existsSync(f)) return { key: null, entries };
+    const lines = fs.readFileSync(f, 'utf8').split('\n');
+    let key: string | null = null;
+    for (const [i, line] of lines.entries()) {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line);
+      } catch {
+        break; // a torn last line from a crash mid-append: ignore it and everything after
+      }
+      if (i === 0) {
+        key = typeof o.key === 'string' ? o.key : null;
+        continue;
+      }
+      if (typeof o.shard === 'number' && typeof o.sha256 === 'string') entries.set(o.shard, o as unknown as ShardRecord & { shard: number });
+    }
+    return { key, entries };
+  }
+
+  /** Keeps the longest valid prefix of existing shards; deletes temp files and the rest. */
+  private adoptShards(journal: Map<number, ShardRecord>, refuse: (w: string) => never): void {
+    const files = fs.readdirSync(this.dir);
+    for (const f of files) if (f.startsWith('.tmp-') && ownedFiles(this.dir).includes(f)) fs.rmSync(path.join(this.dir, f), { force: true });
+    const present = new Set(files.filter((f) => SHARD_RE.test(f)));
+    const { rows, shardRows } = this.layout;
+    let i = 0;
+    for (; i * shardRows < rows; i++) {
+      const file = shardFileName(i);
+      if (!present.has(file)) break;
+      const localStart = i * shardRows;
+      const n = Math.min(shardRows, rows - localStart);
+      const rec = this.checkShard(file, i, this.layout.rowStart + localStart, n, journal.get(i), refuse);
+      if (!rec) break;
+      this.shards.push(rec);
+      this.nextRow = localStart + n;
+    }
+    // Everything after the valid prefix is stale: remove it so the directory holds only truth.
+    for (const f of present) {
+      const idx = Number(SHARD_RE.exec(f)![1]);
+      if (idx >= this.shards.length) fs.rmSync(path.join(this.dir, f), { force: true });
+    }
+    // Rewrite the journal to exactly the kept shards (atomically), then append from there.
+    const lines = [JSON.stringify({ key: this.layout.key, schema: SCHEMA }), ...this.shards.map((s, j) => JSON.stringify({ shard: j, ...s }))];
+    writeFileAtomic(path.join(this.dir, JOURNAL), [Buffer.from(`${lines.join('\n')}\n`)]);
+  }
+
+  private checkShard(file: string, i: number, rowStart: number, n: number, journal: ShardRecord | undefined, refuse: (w: string) => never): ShardRecord | null {
+    const full = path.join(this.dir, file);
+    let meta: Record<string, string>;
+    try {
+      const st = openSafetensors(full);
+      meta = st.metadata;
+      const lead = this.layout.topk === null ? 'logits' : 'topk_values';
+      const t = st.tensors[lead];
+      st.close();
+      if (!t || t.shape[0] !== n) return null;
+    } catch {
+      return null; // unreadable (torn by something other than our atomic rename): redo it
+    }
+    if (meta.key !== this.layout.key) refuse(`shard ${file}`);
+    if (meta.shard !== String(i) || meta.row_start !== String(rowStart) || meta.rows !== String(n)) return null;
+    const sha = sha256File(full);
+    if (journal && journal.sha256 !== sha) return null;
+    return { file, rows: n, rowStart, sha256: sha };
+  }
+
+  /** Appends rows (stored form) at `nextRow`; writes each shard as it fills. */
+  append(block: RowBlock): void {
+    const { K, topk, shardRows, rows } = this.layout;
+    if (this.state === 'complete') throw new Error('CacheWriter.append on a complete cache');
+    if (this.nextRow + block.n > rows) throw new Error(`CacheWriter.append: ${block.n} rows past the end (${this.nextRow}/${rows})`);
+    let from = 0;
+    while (from < block.n) {
+      const shardIdx = Math.floor(this.nextRow / shardRows);
+      const shardStart = shardIdx * shardRows;
+      const shardN = Math.min(shardRows, rows - shardStart);
+      if (!this.buf) this.buf = this.allocShardBuffer(shardN);
+      const take = Math.min(block.n - from, shardN - this.bufRows);
+      const src = sliceBlock(block, from, take, K, topk);
+      const at = this.bufRows;
+      if (topk === null) (this.buf.logits as Float32Array).set(src.logits as Float32Array, at * K);
+      else {
+        this.buf.topkIndices!.set(src.topkIndices!, at * topk);
+        (this.buf.topkValues as Float32Array).set(src.topkValues as Float32Array, at * topk);
+        this.buf.logsumexp!.set(src.logsumexp!, at);
+      }
+      this.bufRows += take;
+      this.nextRow += take;
+      from += take;
+      if (this.bufRows === shardN) this.flush(shardIdx, shardStart);
+    }
+  }
+
+  private allocShardBuffer(n: number): RowBlock {
+    const { K, topk, dtype } = this.layout;
+    const F = dtype === 'f16' ? Uint16Array : Float32Array;
+    if (topk === null) return { n, logits: new F(n * K) };
+    return { n, topkIndices: new Int32Array(n * topk), topkValues: new F(n * topk), logsumexp: new Float32Array(n) };
+  }
+
+  private flush(shardIdx: number, localStart: number): void {
+    const block = this.buf!;
+    const rowStart = this.layout.rowStart + localStart;
+    const file = shardFileName(shardIdx);
+    const sha256 = writeSafetensors(path.join(this.dir, file), shardTensors(this.layout, rowStart, block), shardMetadata(this.layout, shardIdx, rowStart, block.n));
+    const rec = { file, rows: block.n, rowStart, sha256 };
+    this.shards.push(rec);
+    this.journalAppend({ shard: shardIdx, ...rec });
+    this.buf = null;
+    this.bufRows = 0;
+  }
+
+  private journalAppend(o: unknown): void {
+    if (this.journalFd === null) this.journalFd = fs.openSync(path.join(this.dir, JOURNAL), 'a');
+    fs.writeSync(this.journalFd, `${JSON.stringify(o)}\n`);
+    fs.fsyncSync(this.journalFd);
+  }
+
+  /** Commits: writes the manifest (the commit record) and removes the journal. */
+  finish(base: ManifestBase): Manifest {
+    if (this.state === 'complete') return this.existing!;
+    if (this.nextRow !== this.layout.rows || this.bufRows !== 0) {
+      throw new Error(`CacheWriter.finish: ${this.nextRow}/${this.layout.rows} rows written`);
+    }
+    this.closeJournal();
+    const m: Manifest = { ...base, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
+    writeManifest(this.dir, m);
+    fs.rmSync(path.join(this.dir, JOURNAL), { force: true });
+    fsyncDir(this.dir);
+    return m;
+  }
+
+  closeJournal(): void {
+    if (this.journalFd !== null) fs.closeSync(this.journalFd);
+    this.journalFd = null;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * `tfkd precompute`: run a teacher over a data set once and store its logits as a `tfkd-cache/1`
+ * directory (DESIGN §3). Resumable (re-run the same command), shardable for job arrays
+ * (`--shard I/N`, `--shards N` + JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, `--shard auto`).
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { precompute, checkPrecomputeOptions, type PartSpec } from '../../cache/precompute.js';
+import { parseAugmentSpec } from '../../data/augment.js';
+import { fingerprint } from '../../data/fingerprint.js';
+import { openDataset } from '../../data/open.js';
+import { ORT_VERSION, openTeacher } from '../../teacher/session.js';
+import { UsageError } from '../errors.js';
+import { intString, parseOptions, printJson } from '../options.js';
+import { createProgress } from '../progress.js';
+
+const Options = z.strictObject({
+  teacher: z.string().min(1),
+  data: z.string().min(1),
+  split: z.enum(['train', 'test']).default('train'),
+  out: z.string().min(1),
+  device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
+  threads: intString(1).optional(),
+  batch: intString(1).default(256),
+  dtype: z.enum(['f16', 'f32']).default('f32'),
+  topk: intString(1).optional(),
+  views: intString(1).default(1),
+  augment: z.string().optional(),
+  augmentSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0),
+  shard: z.string().optional(),
+  shards: intString(1).optional(),
+  shardRows: intString(1).default(8192),
+  preprocess: z.string().optional(),
+  output: z.string().optional(),
+  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  force: z.boolean().optional(),
+  json: z.boolean().optional(),
+  progress: z.enum(['auto', 'bar', 'json', 'off']).default('auto'),
+});
+export type PrecomputeCliOptions = z.infer<typeof Options>;
+
+const envInt = (env: NodeJS.ProcessEnv, name: string): number | undefined => {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name}=${JSON.stringify(v)} is not a non-negative integer`);
+  return Number(v);
+};
+
+/**
+ * Which part of the data this process covers:
+ *   --shard I/N            explicit;
+ *   --shards N             I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
+ *                          SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array);
+ *   --shard auto           I and N from SLURM_ARRAY_TASK_ID/_MIN and SLURM_ARRAY_TASK_COUNT.
+ * Environment variables alone never shard a run: one of the flags must ask for it.
+ */
+export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.ProcessEnv = process.env): PartSpec | null {
+  if (o.shard !== undefined && o.shards !== undefined) throw new UsageError('give --shard I/N or --shards N, not both');
+  const slurmIndex = (): number | undefined => {
+    const id = envInt(env, 'SLURM_ARRAY_TASK_ID');
+    if (id === undefined) return undefined;
+    return id - (envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0);
+  };
+  let part: PartSpec;
+  if (o.shards !== undefined) {
+    const index = envInt(env, 'JOB_COMPLETION_INDEX') ?? slurmIndex();
+    if (index === undefined) throw new UsageError('--shards N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array) in the environment', 'or pass --shard I/N');
+    const slurmCount = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
+    if (env.JOB_COMPLETION_INDEX === undefined && slurmCount !== undefined && slurmCount !== o.shards) {
+      throw new UsageError(`--shards ${o.shards} but SLURM_ARRAY_TASK_COUNT=${slurmCount}`);
+    }
+    part = { index, count: o.shards };
+  } else if (o.shard === 'auto') {
+    const index = slurmIndex();
+    const count = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
+    if (index === undefined || count === undefined) throw new UsageError('--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT', 'for Kubernetes use --shards N (JOB_COMPLETION_INDEX)');
+    part = { index, count };
+  } else if (o.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(o.shard.trim());
+    if (!m) throw new UsageError(`--shard ${JSON.stringify(o.shard)}: expected I/N (e.g. 0/4) or auto`);
+    part = { index: Number(m[1]), count: Number(m[2]) };
+  } else return null;
+  if (!(part.count >= 1 && part.index >= 0 && part.index < part.count)) throw new UsageError(`shard ${part.index}/${part.count}: need 0 ≤ I < N`);
+  return part;
+}
+
+export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+  const part = resolvePart(o, env);
+  const augSpec = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
+  const dataset = await openDataset(o.data, { split: o.split });
+  // Cheap option checks that do not need K, before the (slower) teacher session and fingerprint.
+  checkPrecomputeOptions({ K: Infinity, N: dataset.size, topk: null, views: o.views, augment: augSpec, part, batch: o.batch });
+  const teacher = await openTeacher(o.teacher, {
+    device: o.device,
+    threads: o.threads,
+    output: o.output,
+    layout: o.layout,
+    preprocess: o.preprocess,
+    data: { shape: dataset.shape, numClasses: dataset.numClasses },
+  });
+  try {
+    checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views: o.views, augment: augSpec, part, batch: o.batch });
+    const fp = await fingerprint(dataset);
+    const mode = o.progress === 'auto' ? undefined : o.progress;
+    let progress: ReturnType<typeof createProgress> | null = null;
+    const res = await precompute({
+      teacher,
+      dataset,
+      fingerprint: fp,
+      out: o.out,
+      dtype: o.dtype,
+      topk: o.topk ?? null,
+      views: o.views,
+      augment: augSpec ? { spec: augSpec, seed: o.augmentSeed } : null,
+      part,
+      batch: o.batch,
+      shardRows: o.shardRows,
+      force: o.force,
+      ortVersion: ORT_VERSION,
+      onStart: ({ state, startRow, rows }) => {
+        if (state === 'complete') return;
+        progress = createProgress({ label: 'precompute', total: rows, mode });
+        progress.update(startRow);
+      },
+      onProgress: (done) => progress?.update(done),
+    });
+    const m = res.manifest;
+    const summary = {
+      cache: o.out,
+      state: res.state,
+      key: m.key,
+      rows: m.rows,
+      computedRows: res.computedRows,
+      shards: m.shards.length,
+      K: m.K,
+      dtype: m.dtype,
+      topk: m.topk,
+      views: m.views,
+      part: m.part,
+      provider: teacher.info.provider,
+      providerNotes: teacher.info.providerNotes,
+      threads: teacher.info.threads,
+      seconds: Math.round(res.seconds * 1000) / 1000,
+      inferSeconds: Math.round(res.inferSeconds * 1000) / 1000,
+      rowsPerSecond: res.computedRows && res.seconds ? Math.round(res.computedRows / res.seconds) : null,
+    };
+    (progress as ReturnType<typeof createProgress> | null)?.finish({ rows_per_s: summary.rowsPerSecond });
+    return summary;
+  } finally {
+    await teacher.close();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('precompute')
+    .description('run an ONNX teacher over a data set and store its logits as a verified, resumable cache')
+    .requiredOption('--teacher <model.onnx>', 'ONNX image classifier')
+    .requiredOption('--data <spec>', 'data set spec (fashion-mnist[:DIR], cifar10:DIR, folder:DIR, synthetic:N:K:HxWxC[:seed], …)')
+    .option('--split <split>', 'train or test', 'train')
+    .requiredOption('--out <dir>', 'cache directory (re-run the same command to resume)')
+    .option('--device <device>', 'auto|cuda|webgpu|cpu (auto tries them in that order)', 'auto')
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
+    .option('--batch <n>', 'rows per inference batch', '256')
+    .option('--dtype <dtype>', 'stored logits: f16 or f32', 'f32')
+    .option('--topk <k>', 'store only the top k logits per row (+ logsumexp) instead of all K')
+    .option('--views <v>', 'rows per sample: view 0 un-augmented, views 1… augmented', '1')
+    .option('--augment <spec>', 'augmentation of views ≥ 1, e.g. crop:4,flip')
+    .option('--augment-seed <s>', 'seed of the view augmentation', '0')
+    .option('--shard <I/N|auto>', 'compute only part I of N (contiguous samples); auto: from SLURM_ARRAY_TASK_ID/COUNT')
+    .option('--shards <n>', 'N parts; this process\'s I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID')
+    .option('--shard-rows <n>', 'rows per shard file', '8192')
+    .option('--preprocess <json|file>', 'preprocessing spec {"layout","size","scale","mean","std"}')
+    .option('--output <name>', 'logits output of the model (when it has several 2-D outputs)')
+    .option('--layout <layout>', 'force the input layout: NCHW or NHWC')
+    .option('--force', 'replace a cache for another key at --out')
+    .option('--progress <mode>', 'auto (bar on a TTY, JSON lines otherwise), bar, json or off', 'auto')
+    .option('--json', 'print the result as JSON')
+    .action(async (raw: unknown) => {
+      const o = parseOptions(Options, raw);
+      const s = await runPrecompute(o);
+      if (o.json) printJson(s);
+      else {
+        const what = s.state === 'complete' ? 'already complete' : `${s.state === 'resumed' ? 'resumed, ' : ''}${s.computedRows} rows computed`;
+        process.stdout.write(
+          `${s.cache}: ${what}; ${s.rows} rows × K=${s.K} (${s.dtype}${s.topk ? `, top-${s.topk}` : ''}, ${s.views} view(s)) in ${s.shards} shard(s)` +
+            `${s.part ? `, part ${(s.part as PartSpec).index}/${(s.part as PartSpec).count}` : ''}; provider ${s.provider}` +
+            `${s.rowsPerSecond ? `, ${s.rowsPerSecond} rows/s` : ''}\n`,
+        );
+      }
+    });
+}

@@ -1,0 +1,59 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openCache } from '../../src/cache/reader.js';
+import { writeSynth } from './helpers.js';
+
+const SCRIPT = fileURLToPath(new URL('../../scripts/read_cache.py', import.meta.url));
+
+/** Values as Python (numpy only) reads them with scripts/read_cache.py (the docs/CACHE.md lines). */
+function pyRead(dir: string, temperature: number): Record<string, number[]> {
+  return JSON.parse(execFileSync('python3', [SCRIPT, dir, '--json', '--temperature', String(temperature)], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+}
+
+describe('cache/python interop (numpy only)', () => {
+  let root: string;
+  before(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-py-'));
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  for (const o of [
+    { name: 'f32', dtype: 'f32' as const, topk: null },
+    { name: 'f16', dtype: 'f16' as const, topk: null },
+    { name: 'f16 top-3', dtype: 'f16' as const, topk: 3 },
+  ]) {
+    it(`python3 reads a tfkd-written ${o.name} cache to the same values`, () => {
+      const dir = path.join(root, o.name.replace(/\W/g, ''));
+      const N = 23;
+      const K = 7;
+      const V = 2;
+      writeSynth(dir, { N, K, V, dtype: o.dtype, topk: o.topk, shardRows: 10 });
+      const T = 2.5;
+      const py = pyRead(dir, T);
+      const r = openCache(dir);
+      const samples = Array.from({ length: N * V }, (_, g) => Math.floor(g / V));
+      const views = Array.from({ length: N * V }, (_, g) => g % V);
+      expect(py.sample).to.deep.equal(samples);
+      expect(py.view).to.deep.equal(views);
+      if (o.topk === null) {
+        // Stored values, bit for bit: f16 and f32 numbers are exact in JSON doubles.
+        const js = Array.from(r.readLogits(samples, views));
+        expect(py.logits).to.have.length(N * V * K);
+        let maxDiff = 0;
+        py.logits.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - js[i]))));
+        console.log(`      ${o.name}: max |python − tfkd| logits = ${maxDiff}`);
+        expect(maxDiff).to.equal(0);
+      }
+      const p = Array.from(r.softTargets(samples, views, T));
+      let maxP = 0;
+      py.soft_targets.forEach((v, i) => (maxP = Math.max(maxP, Math.abs(v - p[i]))));
+      console.log(`      ${o.name}: max |python − tfkd| soft targets (T=${T}) = ${maxP.toExponential(2)}`);
+      expect(maxP).to.be.at.most(1e-6);
+      r.close();
+    });
+  }
+});
