@@ -1,0 +1,279 @@
+/**
+ * `openTeacher`: an ONNX image classifier as a `Teacher` — decoded pixels in, float32 logits out.
+ *
+ * Order of work, cheapest checks first so bad input fails fast and one-line:
+ *   read bytes + sha256 → decode protobuf ("not an ONNX model") → open a session on the first
+ *   provider that loads (providers.ts) → pick input/logits output against the data shape
+ *   (introspect.ts) → resolve preprocessing (defaults < model metadata < --preprocess).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { UsageError, WorkError } from '../cli/errors.js';
+import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
+import { ort, ORT_VERSION } from './ort.js';
+import {
+  float16BitsToFloat32,
+  parsePreprocess,
+  preprocessFromMetadata,
+  Preprocessor,
+  resolvePreprocess,
+  type InputBuffer,
+  type PartialPreprocess,
+} from './preprocess.js';
+import { createSession, type SessionFactory, type TeacherSession } from './providers.js';
+import { workerSessionFactory } from './remote.js';
+import type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './types.js';
+
+export { ORT_VERSION };
+
+export interface OpenTeacherOptions {
+  /** Execution device; `auto` (default) tries cuda, webgpu, cpu in that order. */
+  device?: Device;
+  /** Intra-op threads (default: all available cores); recorded in `info.threads`. */
+  threads?: number;
+  /** Name of the logits output when the model has several 2-D outputs. */
+  output?: string;
+  /** Force the input layout (must fit the input shape). */
+  layout?: Layout;
+  /** `--preprocess`: a (partial) spec object, a JSON string or a JSON file path. */
+  preprocess?: PreprocessSpec | PartialPreprocess | string;
+  /** The data set the teacher will see: its sample shape and, when known, K. */
+  data: { shape: { height: number; width: number; channels: number }; numClasses?: number };
+  /**
+   * Run onnxruntime in a worker thread, so that `session.run` (a blocking native call) does not
+   * stop the main thread from reading/preprocessing/writing meanwhile. Same results either way.
+   */
+  worker?: boolean;
+  /** Session factory override (tests: a fake that fails for GPU providers). */
+  factory?: SessionFactory;
+}
+
+/** One batch turned into a model feed, ready for `runRaw` / `infer`. */
+export interface PreparedBatch {
+  /** Real samples in the batch. */
+  readonly n: number;
+  /** Rows fed to the model (≥ n: fixed-batch models are padded). */
+  readonly rows: number;
+  readonly feeds: Record<string, ort.Tensor>;
+}
+
+export interface OrtTeacher extends Teacher {
+  readonly io: ResolvedIO;
+  /** Preprocesses up to one model batch (n ≤ fixedBatch when fixed) into a fresh feed. */
+  prepare(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
+  /** Runs a prepared batch; returns `n·K` float32 logits. */
+  infer(batch: PreparedBatch): Promise<Float32Array>;
+  /** Bare `session.run` on ready feeds, fetching only the logits output (for benchmarks). */
+  runRaw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType>;
+}
+
+export async function openTeacher(path: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read teacher ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return openTeacherBytes(bytes, basename(path), opts);
+}
+
+/** `openTeacher` on bytes already in memory (`file` names it in messages and in `info.file`). */
+export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const proto = decodeModel(bytes, file);
+  const userPre = opts.preprocess === undefined ? undefined : typeof opts.preprocess === 'string' ? parsePreprocess(opts.preprocess) : parsePreprocess(opts.preprocess);
+  const metaPre = preprocessFromMetadata(proto.metadata, file);
+  const { height, width, channels } = opts.data.shape;
+
+  const factory = opts.factory ?? (opts.worker ? workerSessionFactory : undefined);
+  const opened = await createSession(bytes, { device: opts.device, threads: opts.threads, factory, what: file });
+  const session = opened.session;
+  try {
+    const desc = withSessionMetadata(proto, session);
+    const io = resolveIO(desc, {
+      output: opts.output,
+      layout: opts.layout ?? userPre?.layout,
+      layoutHint: metaPre?.layout,
+      data: { height, width, channels },
+      file,
+    });
+    const spec = resolvePreprocess([metaPre, userPre], {
+      layout: io.layout,
+      channels,
+      dataSize: [height, width],
+      modelSize: io.modelSize,
+      file,
+    });
+    const pre = new Preprocessor(spec, opts.data.shape, io.inputDtype);
+    const teacher = new OrtTeacherImpl(session, io, pre, file);
+    if (io.numClasses === null) io.numClasses = await teacher.probeNumClasses();
+    const K = io.numClasses;
+    if (opts.data.numClasses !== undefined && K !== opts.data.numClasses) {
+      throw new UsageError(`${file} outputs ${K} classes, the data set has ${opts.data.numClasses}`);
+    }
+    teacher.info = {
+      file,
+      sha256,
+      inputName: io.inputName,
+      outputName: io.outputName,
+      inputDtype: io.inputDtype,
+      inputShape: io.inputShape,
+      layout: io.layout,
+      fixedBatch: io.fixedBatch,
+      numClasses: K,
+      opset: proto.opset,
+      provider: opened.provider,
+      providerNotes: opened.notes,
+      threads: opened.threads,
+      metadata: proto.metadata,
+    };
+    return teacher;
+  } catch (e) {
+    await session.release().catch(() => undefined);
+    throw e;
+  }
+}
+
+class OrtTeacherImpl implements OrtTeacher {
+  info!: TeacherInfo;
+  readonly preprocess: PreprocessSpec;
+  /** Reused input buffer of `run` (safe: `run` calls are serialized through `queue`). */
+  private buffer: InputBuffer | undefined;
+  /**
+   * Input buffers of inferred batches, reused by `prepare` (a fresh 256×784 float32 buffer per
+   * batch cost ~40 % on top of the normalisation itself). A batch's buffer returns here once
+   * `infer` has run it, and that batch can then not be inferred again.
+   */
+  private pool: InputBuffer[] = [];
+  private readonly pooled = new WeakMap<PreparedBatch, InputBuffer>();
+  private readonly spent = new WeakSet<PreparedBatch>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly session: TeacherSession,
+    readonly io: ResolvedIO,
+    private readonly pre: Preprocessor,
+    private readonly file: string,
+  ) {
+    this.preprocess = pre.spec;
+  }
+
+  private dims(rows: number): number[] {
+    const [H, W] = this.pre.spec.size;
+    const C = this.pre.data.channels;
+    return this.io.layout === 'NCHW' ? [rows, C, H, W] : [rows, H, W, C];
+  }
+
+  private feed(buf: InputBuffer, rows: number): Record<string, ort.Tensor> {
+    const t =
+      this.io.inputDtype === 'float16'
+        ? new ort.Tensor('float16', buf as Uint16Array, this.dims(rows))
+        : new ort.Tensor('float32', buf as Float32Array, this.dims(rows));
+    return { [this.io.inputName]: t };
+  }
+
+  private rowsFor(n: number): number {
+    const fb = this.io.fixedBatch;
+    if (fb !== null && n > fb) throw new WorkError(`internal: ${n} samples exceed the model's fixed batch ${fb}`);
+    return fb ?? n;
+  }
+
+  async prepare(pixels: Uint8Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
+    const rows = this.rowsFor(n);
+    const need = rows * this.pre.sampleElems;
+    const own = !(buf && buf.length >= need);
+    let out: InputBuffer;
+    if (!own) out = buf!.subarray(0, need);
+    else {
+      const i = this.pool.findIndex((b) => b.length === need);
+      out = i >= 0 ? this.pool.splice(i, 1)[0] : this.pre.alloc(rows);
+    }
+    if (rows > n) out.fill(0, n * this.pre.sampleElems); // padding rows of a fixed-batch model
+    await this.pre.apply(pixels, n, out);
+    const batch: PreparedBatch = { n, rows, feeds: this.feed(out, rows) };
+    if (own) this.pooled.set(batch, out);
+    return batch;
+  }
+
+  runRaw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+    return this.session.run(feeds, [this.io.outputName]);
+  }
+
+  async infer(batch: PreparedBatch, out?: Float32Array, offset = 0): Promise<Float32Array> {
+    if (this.spent.has(batch)) throw new WorkError('internal: a prepared batch was inferred twice (its buffer has been reused)');
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = await this.runRaw(batch.feeds);
+    } finally {
+      const b = this.pooled.get(batch);
+      if (b) {
+        this.pooled.delete(batch);
+        this.spent.add(batch);
+        if (this.pool.length < 4) this.pool.push(b);
+      }
+    }
+    const t = res[this.io.outputName];
+    const K = this.io.numClasses;
+    if (!t || t.dims.length !== 2 || t.dims[0] !== batch.rows || (K !== null && t.dims[1] !== K)) {
+      throw new WorkError(`${this.file}: output '${this.io.outputName}' came back as ${fmtShape(t ? [...t.dims] : [])}, expected [${batch.rows}, ${K}]`);
+    }
+    const k = t.dims[1];
+    const len = batch.n * k;
+    const dst = out ?? new Float32Array(len);
+    if (t.type === 'float32') {
+      dst.set((t.data as Float32Array).subarray(0, len), offset);
+    } else if (t.type === 'float16') {
+      // Node < 24 has no Float16Array: onnxruntime-node hands float16 back as raw Uint16 bits.
+      const data = t.data as unknown as Uint16Array | Float32Array;
+      if (data instanceof Uint16Array) float16BitsToFloat32(data.subarray(0, len), dst.subarray(offset, offset + len));
+      else dst.set(Float32Array.from(data.subarray(0, len)), offset);
+    } else {
+      throw new WorkError(`${this.file}: output '${this.io.outputName}' is ${t.type}, expected float32 or float16`);
+    }
+    return dst;
+  }
+
+  run(pixels: Uint8Array, n: number): Promise<Float32Array> {
+    const job = this.queue.then(() => this.runNow(pixels, n));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  private async runNow(pixels: Uint8Array, n: number): Promise<Float32Array> {
+    if (this.closed) throw new WorkError('teacher is closed');
+    const sampleBytes = this.pre.data.height * this.pre.data.width * this.pre.data.channels;
+    if (!Number.isInteger(n) || n < 0 || pixels.length < n * sampleBytes) {
+      throw new WorkError(`teacher.run: ${n} samples need ${n * sampleBytes} bytes of pixels, got ${pixels.length}`);
+    }
+    const K = this.io.numClasses as number;
+    const out = new Float32Array(n * K);
+    const chunk = this.io.fixedBatch ?? Math.max(n, 1);
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      const need = this.rowsFor(m) * this.pre.sampleElems;
+      if (!this.buffer || this.buffer.length < need) this.buffer = this.pre.alloc(this.rowsFor(m));
+      const batch = await this.prepare(pixels.subarray(s * sampleBytes, (s + m) * sampleBytes), m, this.buffer);
+      await this.infer(batch, out, s * K);
+    }
+    return out;
+  }
+
+  /** K of a model whose output declares a symbolic class dim: one run on a zero batch. */
+  async probeNumClasses(): Promise<number> {
+    const rows = this.io.fixedBatch ?? 1;
+    const batch = { n: 0, rows, feeds: this.feed(this.pre.alloc(rows), rows) };
+    const res = await this.runRaw(batch.feeds);
+    const t = res[this.io.outputName];
+    if (!t || t.dims.length !== 2) throw new UsageError(`${this.file}: output '${this.io.outputName}' is not 2-D when run`);
+    return t.dims[1];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.session.release();
+  }
+}

@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { UsageError } from '../../src/cli/errors.js';
+import { listOrtBackends } from '../../src/teacher/ort.js';
+import {
+  createSession,
+  DEVICE_PROVIDERS,
+  ortSessionFactory,
+  PROVIDER_HINTS,
+  type SessionFactory,
+  type SessionOptions,
+} from '../../src/teacher/providers.js';
+import { buildTinyTeacher } from './fixtures.js';
+
+/** A factory that fails like onnxruntime-node does for providers this machine lacks. */
+function fakeFactory(missing: string[], calls: SessionOptions[]): SessionFactory {
+  return async (model, options) => {
+    calls.push(options);
+    const ep = String(options.executionProviders?.[0]);
+    if (missing.includes(ep)) {
+      if (ep === 'cuda') throw new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
+      throw new Error(`/onnxruntime_src/x.cc:1 Failed to get a WebGPU adapter: No supported adapters\nmore native log`);
+    }
+    return ortSessionFactory(model, { ...options, executionProviders: ['cpu'] });
+  };
+}
+
+describe('teacher/providers', () => {
+  const model = buildTinyTeacher();
+
+  it('the device → provider table is frozen and auto tries cuda, webgpu, cpu in that order', () => {
+    expect(DEVICE_PROVIDERS.auto).to.deep.equal(['cuda', 'webgpu', 'cpu']);
+    expect(Object.isFrozen(DEVICE_PROVIDERS)).to.equal(true);
+    expect(Object.isFrozen(DEVICE_PROVIDERS.auto)).to.equal(true);
+  });
+
+  it('auto falls back one provider at a time and records why each failed', async () => {
+    const calls: SessionOptions[] = [];
+    const s = await createSession(model, { device: 'auto', threads: 2, factory: fakeFactory(['cuda', 'webgpu'], calls) });
+    try {
+      expect(calls.map((c) => c.executionProviders)).to.deep.equal([['cuda'], ['webgpu'], ['cpu']]);
+      expect(calls.every((c) => c.intraOpNumThreads === 2)).to.equal(true);
+      expect(s.provider).to.equal('cpu');
+      expect(s.threads).to.equal(2);
+      expect(s.notes).to.have.length(2);
+      expect(s.notes[0]).to.match(/^cuda: not available \(.*Failed to load shared library\)$/);
+      expect(s.notes[1]).to.match(/^webgpu: not available \(Failed to get a WebGPU adapter: No supported adapters\)$/);
+    } finally {
+      await s.session.release();
+    }
+  });
+
+  it('auto keeps the first provider that opens (cuda present → no further tries)', async () => {
+    const calls: SessionOptions[] = [];
+    const s = await createSession(model, { device: 'auto', threads: 1, factory: fakeFactory([], calls) });
+    await s.session.release();
+    expect(s.provider).to.equal('cuda');
+    expect(s.notes).to.deep.equal([]);
+    expect(calls).to.have.length(1);
+  });
+
+  it('auto: webgpu ran when only cuda is missing', async () => {
+    const s = await createSession(model, { device: 'auto', threads: 1, factory: fakeFactory(['cuda'], []) });
+    await s.session.release();
+    expect(s.provider).to.equal('webgpu');
+    expect(s.notes).to.have.length(1);
+  });
+
+  it('BAD CALL - explicit cuda when absent: UsageError with the install hint, no fallback', async () => {
+    const calls: SessionOptions[] = [];
+    const err = await createSession(model, { device: 'cuda', factory: fakeFactory(['cuda', 'webgpu'], calls) }).catch((e) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err.message).to.match(/--device cuda: the cuda execution provider is not available/);
+    expect(err.hint).to.equal(PROVIDER_HINTS.cuda);
+    expect(err.hint).to.contain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js');
+    expect(calls).to.have.length(1);
+  });
+
+  it('BAD CALL - explicit webgpu when absent: UsageError with a hint', async () => {
+    const err = await createSession(model, { device: 'webgpu', factory: fakeFactory(['webgpu'], []) }).catch((e) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err.hint).to.equal(PROVIDER_HINTS.webgpu);
+  });
+
+  it('BAD CALL - threads must be a positive integer', async () => {
+    const err = await createSession(model, { device: 'cpu', threads: 0 }).catch((e) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err.message).to.match(/threads/);
+  });
+
+  it('on this machine: the real onnxruntime-node, auto lands on a provider that runs and says why the others did not', async () => {
+    const backends = listOrtBackends();
+    expect(backends.map((b) => b.name)).to.include('cpu');
+    const s = await createSession(model, { device: 'auto', threads: 1 });
+    await s.session.release();
+    console.log(`      ort backends: ${JSON.stringify(backends)}; auto → ${s.provider}; notes: ${JSON.stringify(s.notes)}`);
+    const tried = DEVICE_PROVIDERS.auto.indexOf(s.provider);
+    expect(tried).to.be.greaterThanOrEqual(0);
+    expect(s.notes).to.have.length(tried);
+  });
+});
