@@ -1,0 +1,255 @@
+/**
+ * `tfkd bench train`: the speed of one student training step, the unit every experiment pays for
+ * (issue 6). One step = forward (training mode) + KD loss (α = 0.5, τ = 4, against fixed random
+ * soft targets) + backward + SGD-momentum(0.9) update, on fixed random inputs; warm-up steps are
+ * excluded; img/s is reported per step as median and spread, with peak RSS. `--profile` adds the
+ * per-kernel CPU time of one step, which is how docs/PERFORMANCE.md was made.
+ * `scripts/torch_bench_train.py` runs the identical step in PyTorch; `scripts/bench-train.ts`
+ * prints both side by side.
+ */
+import type { Command } from 'commander';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../../student/backend.js';
+import { getLoss, type LossOptions } from '../../student/losses/index.js';
+import { tf } from '../../student/tf.js';
+import { buildModel, countParams } from '../../student/zoo/index.js';
+import { intString, parseOptions, printJson } from '../options.js';
+
+export interface TrainBenchOptions {
+  model: string;
+  /** [H, W, C]; default per model: 28×28×1 for mlp/cnn, 32×32×3 otherwise. */
+  input?: [number, number, number];
+  classes: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  backend: (typeof BACKEND_CHOICES)[number];
+  seed: number;
+  /** Collect per-kernel timings of one extra step. */
+  profile?: boolean;
+}
+
+export interface KernelTime {
+  name: string;
+  ms: number;
+  calls: number;
+}
+
+export interface TrainBenchResult {
+  tool: 'tfkd';
+  model: string;
+  input: [number, number, number];
+  classes: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  params: { trainable: number; total: number };
+  backend: Pick<BackendInfo, 'name' | 'detail' | 'kernels'>;
+  /** Median over the timed steps. */
+  img_per_s: number;
+  img_per_s_min: number;
+  img_per_s_max: number;
+  /** 10th / 90th percentile. */
+  img_per_s_p10: number;
+  img_per_s_p90: number;
+  step_ms_median: number;
+  /** CPU time (user + system, all threads) per step, median: robust to other load on the machine. */
+  cpu_ms_median: number;
+  peak_rss_mib: number;
+  /** Bytes tfjs holds (the wasm heap for wasm). */
+  tf_bytes: number;
+  profile?: { total_ms: number; kernels: KernelTime[] };
+}
+
+export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : [32, 32, 3]);
+
+function quantile(sorted: number[], q: number): number {
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
+}
+
+/** Runs the benchmark in this process (selects the backend, builds the model, times the steps). */
+export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchResult> {
+  const info = await selectBackend(o.backend);
+  const input = o.input ?? defaultInput(o.model);
+  const K = o.classes;
+  const B = o.batch;
+  const model = buildModel(o.model, { inputShape: input, numClasses: K, seed: o.seed });
+  const counts = countParams(model);
+  const loss = getLoss('kd');
+  const lossOpts: LossOptions = { numClasses: K, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
+  // Fixed random inputs, labels and tempered teacher probabilities (softmax of random logits / τ).
+  const x = tf.randomNormal([B, ...input], 0, 1, 'float32', o.seed + 1);
+  const labels = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([B], 0, K, 'float32', o.seed + 2)), 'int32')) as tf.Tensor1D;
+  const soft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature))) as tf.Tensor2D;
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+
+  const step = (): number => {
+    const cost = optimizer.minimize(
+      () => loss(model.apply(x, { training: true }) as tf.Tensor2D, labels, soft, lossOpts),
+      true,
+      vars,
+    );
+    const v = cost!.dataSync()[0]; // forces completion on async backends; wasm/cpu are synchronous anyway
+    cost!.dispose();
+    return v;
+  };
+
+  for (let i = 0; i < o.warmup; i++) step();
+  const rates: number[] = [];
+  const times: number[] = [];
+  const cpuTimes: number[] = [];
+  for (let i = 0; i < o.steps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const v = step();
+    const dt = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    cpuTimes.push((c.user + c.system) / 1000);
+    if (!Number.isFinite(v)) throw new Error(`bench train: loss became ${v} at step ${i}`);
+    times.push(dt);
+    rates.push((B * 1000) / dt);
+  }
+  let profile: TrainBenchResult['profile'];
+  if (o.profile) profile = profileKernels(info.name, step);
+  const tfBytes = tf.memory().numBytes;
+  tf.dispose([x, labels, soft]);
+  optimizer.dispose();
+  model.dispose();
+  const sorted = [...rates].sort((a, b) => a - b);
+  const sortedT = [...times].sort((a, b) => a - b);
+  return {
+    tool: 'tfkd',
+    model: o.model,
+    input,
+    classes: K,
+    batch: B,
+    steps: o.steps,
+    warmup: o.warmup,
+    params: { trainable: counts.trainable, total: counts.total },
+    backend: { name: info.name, detail: info.detail, kernels: info.kernels },
+    img_per_s: quantile(sorted, 0.5),
+    img_per_s_min: sorted[0],
+    img_per_s_max: sorted[sorted.length - 1],
+    img_per_s_p10: quantile(sorted, 0.1),
+    img_per_s_p90: quantile(sorted, 0.9),
+    step_ms_median: quantile(sortedT, 0.5),
+    cpu_ms_median: quantile([...cpuTimes].sort((a, b) => a - b), 0.5),
+    peak_rss_mib: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
+    tf_bytes: tfBytes,
+    profile,
+  };
+}
+
+/**
+ * CPU time per kernel over one call of `fn`: every kernel of `backendName` is wrapped (and restored
+ * afterwards) with process.cpuUsage, counting only outermost kernels (tfkd's composite kernels call
+ * others). CPU time rather than wall time, so figures taken on a loaded machine stay comparable;
+ * for a one-thread backend (wasm, cpu) idle-machine wall time equals it.
+ */
+export function profileKernels(backendName: string, fn: () => void): { total_ms: number; kernels: KernelTime[] } {
+  const configs = tf.getKernelsForBackend(backendName);
+  const by = new Map<string, KernelTime>();
+  let depth = 0;
+  const wrap = (c: tf.KernelConfig): tf.KernelConfig => ({
+    ...c,
+    kernelFunc: (args) => {
+      if (depth > 0) return c.kernelFunc(args);
+      depth++;
+      const t0 = process.cpuUsage();
+      try {
+        return c.kernelFunc(args);
+      } finally {
+        const d = process.cpuUsage(t0);
+        depth--;
+        const e = by.get(c.kernelName) ?? { name: c.kernelName, ms: 0, calls: 0 };
+        e.ms += (d.user + d.system) / 1000;
+        e.calls += 1;
+        by.set(c.kernelName, e);
+      }
+    },
+  });
+  const swap = (list: tf.KernelConfig[]) => {
+    for (const c of list) {
+      tf.unregisterKernel(c.kernelName, backendName);
+      tf.registerKernel(c);
+    }
+  };
+  const c0 = process.cpuUsage();
+  swap(configs.map(wrap));
+  try {
+    fn();
+  } finally {
+    swap(configs);
+  }
+  const all = process.cpuUsage(c0);
+  const kernels = [...by.values()].sort((a, b) => b.ms - a.ms);
+  const inKernels = kernels.reduce((a, k) => a + k.ms, 0);
+  kernels.push({ name: '(outside kernels: tape, optimizer, JS)', ms: (all.user + all.system) / 1000 - inKernels, calls: 0 });
+  return { total_ms: (all.user + all.system) / 1000, kernels };
+}
+
+const Shape = z
+  .string()
+  .regex(/^\d+x\d+x\d+$/, 'must be HxWxC, e.g. 32x32x3')
+  .transform((s) => s.split('x').map(Number) as [number, number, number])
+  .refine((s) => s.every((d) => d > 0), 'dimensions must be positive');
+
+const TrainOptions = z.strictObject({
+  model: z.string().min(1),
+  input: Shape.optional(),
+  classes: intString(2).default(10),
+  batch: intString(1).default(128),
+  steps: intString(1).default(20),
+  warmup: intString(0).default(3),
+  backend: z.enum(BACKEND_CHOICES).default('auto'),
+  seed: z.coerce.number().int().default(1),
+  json: z.boolean().default(false),
+  profile: z.boolean().default(false),
+});
+
+export function formatTrainBench(r: TrainBenchResult): string {
+  const f = (v: number) => v.toFixed(1);
+  const lines = [
+    `bench train  ${r.model} ${r.input.join('x')} K=${r.classes}  batch ${r.batch}  ${r.params.trainable.toLocaleString('en-US')} trainable params`,
+    `backend      ${r.backend.name} (${r.backend.kernels}; ${r.backend.detail})`,
+    `img/s        ${f(r.img_per_s)} median over ${r.steps} steps (p10 ${f(r.img_per_s_p10)}, p90 ${f(r.img_per_s_p90)}, min ${f(r.img_per_s_min)}, max ${f(r.img_per_s_max)}); ${r.warmup} warm-up steps excluded`,
+    `step         ${r.step_ms_median.toFixed(1)} ms median wall, ${r.cpu_ms_median.toFixed(1)} ms CPU`,
+    `memory       peak RSS ${r.peak_rss_mib.toFixed(0)} MiB, tfjs holds ${(r.tf_bytes / 2 ** 20).toFixed(0)} MiB`,
+  ];
+  if (r.profile) {
+    lines.push(`profile      one step, ${r.profile.total_ms.toFixed(1)} ms CPU, by kernel:`);
+    for (const k of r.profile.kernels.slice(0, 16)) {
+      lines.push(`  ${k.name.padEnd(36)} ${k.ms.toFixed(1).padStart(8)} ms ${((100 * k.ms) / r.profile.total_ms).toFixed(1).padStart(5)} %  ${String(k.calls).padStart(4)} calls`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Adds `train` to the `bench` command group (creating the group if no one else has yet). */
+export function register(program: Command): void {
+  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description('measure speed (img/s lines; JSON with --json)');
+  bench
+    .command('train')
+    .description('img/s of one student training step: forward + KD loss (α=0.5, τ=4) + backward + SGD momentum 0.9, on random data')
+    .requiredOption('--model <name>', 'zoo model (cnn, resnet8, resnet20, …)')
+    .option('--input <HxWxC>', 'input shape (default 28x28x1 for mlp/cnn, 32x32x3 otherwise)')
+    .option('--classes <K>', 'number of classes', '10')
+    .option('--batch <B>', 'batch size', '128')
+    .option('--steps <S>', 'timed steps', '20')
+    .option('--warmup <W>', 'untimed warm-up steps', '3')
+    .option('--backend <name>', `${BACKEND_CHOICES.join('|')}`, 'auto')
+    .option('--seed <n>', 'seed of the model weights and the random batch', '1')
+    .option('--profile', 'also time every kernel of one step (CPU time)')
+    .option('--json', 'print one JSON object')
+    .action(async (raw: unknown) => {
+      const o = parseOptions(TrainOptions, raw);
+      const r = await runTrainBench({ ...o });
+      if (o.json) printJson(r);
+      else process.stdout.write(formatTrainBench(r));
+    });
+}

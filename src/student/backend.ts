@@ -1,0 +1,141 @@
+/**
+ * Backend choice for the student: `--backend auto|tensorflow|wasm|cpu`.
+ *
+ * - `tensorflow`: the native TensorFlow backend from `@tensorflow/tfjs-node-gpu`, else
+ *   `@tensorflow/tfjs-node` — optional packages the user installs (imported dynamically by tf.ts).
+ * - `wasm`: tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus the gradient kernels tfkd
+ *   registers for it (see ./kernels): without them conv nets cannot train on wasm 4.22.
+ * - `cpu`: plain-JS reference backend; always there, ~20× slower than wasm for conv nets.
+ * - `auto`: the first of tensorflow → wasm → cpu that initialises. Every attempt and why it was
+ *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
+ */
+import { UsageError, WorkError } from '../cli/errors.js';
+import { registerWasmKernels } from './kernels/index.js';
+import { importNodeBackend, NODE_BACKEND_PACKAGES, tf, type NodeBackendPackage } from './tf.js';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** The tfjs backend now active. */
+  name: BackendName;
+  /** What exactly runs: the package for tensorflow, SIMD/threads for wasm. */
+  detail: string;
+  /** Which kernel set backs the hot ops, e.g. 'wasm+tfkd-kernels' (recorded in run manifests). */
+  kernels: string;
+  /** The choice asked for. */
+  requested: BackendChoice;
+  /** One line per attempt, in order, saying what was tried and the outcome. */
+  why: string[];
+}
+
+/** The side effects selectBackend needs; injectable so the choice logic is testable without tfjs-node. */
+export interface BackendDeps {
+  importNode(pkg: NodeBackendPackage): Promise<void>;
+  /** Activates a registered tfjs backend; false (or a throw) when it cannot initialise. */
+  setBackend(name: BackendName): Promise<boolean>;
+  /** Registers tfkd's wasm kernels (idempotent); returns their names. */
+  registerWasmKernels(): string[];
+  /** Free-text description of the active wasm runtime. */
+  wasmDetail(): string;
+}
+
+export const INSTALL_HINT =
+  'install one of: npm i @tensorflow/tfjs-node-gpu@4.22.0 (NVIDIA GPU; needs CUDA 11.2 and cuDNN 8.1 on the library path) ' +
+  'or npm i @tensorflow/tfjs-node@4.22.0 (CPU); or pass --backend wasm';
+
+export const defaultBackendDeps: BackendDeps = {
+  importNode: importNodeBackend,
+  async setBackend(name) {
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok && tf.getBackend() === name;
+  },
+  registerWasmKernels,
+  wasmDetail() {
+    const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+    return `tfjs-backend-wasm ${tf.version_core}, SIMD ${simd ? 'on' : 'off'}, ${threads ? 'multi-threaded' : '1 thread'}`;
+  },
+};
+
+function message(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  // Native load errors can be long (dlopen paths); keep the first line.
+  return m.split('\n')[0];
+}
+
+async function trySet(deps: BackendDeps, name: BackendName, why: string[]): Promise<boolean> {
+  try {
+    if (await deps.setBackend(name)) return true;
+    why.push(`${name}: backend did not initialise`);
+  } catch (err) {
+    why.push(`${name}: ${message(err)}`);
+  }
+  return false;
+}
+
+async function tryTensorflow(deps: BackendDeps, why: string[]): Promise<BackendInfo | null> {
+  for (const pkg of NODE_BACKEND_PACKAGES) {
+    try {
+      await deps.importNode(pkg);
+    } catch (err) {
+      why.push(`${pkg}: not loadable (${message(err)})`);
+      continue;
+    }
+    if (await trySet(deps, 'tensorflow', why)) {
+      why.push(`tensorflow: using ${pkg}`);
+      return { name: 'tensorflow', detail: pkg, kernels: 'tensorflow', requested: 'auto', why };
+    }
+  }
+  return null;
+}
+
+async function tryWasm(deps: BackendDeps, why: string[]): Promise<BackendInfo | null> {
+  let names: string[];
+  try {
+    names = deps.registerWasmKernels();
+  } catch (err) {
+    why.push(`wasm: registering tfkd kernels failed (${message(err)})`);
+    return null;
+  }
+  if (!(await trySet(deps, 'wasm', why))) return null;
+  why.push(`wasm: using it with ${names.length} tfkd kernels (${names.join(', ')})`);
+  return { name: 'wasm', detail: deps.wasmDetail(), kernels: 'wasm+tfkd-kernels', requested: 'auto', why };
+}
+
+/** Activates the backend for `choice`; throws UsageError / WorkError with the reason when it cannot. */
+export async function selectBackend(choice: BackendChoice, deps: BackendDeps = defaultBackendDeps): Promise<BackendInfo> {
+  const why: string[] = [];
+  let info: BackendInfo | null = null;
+  switch (choice) {
+    case 'tensorflow':
+      info = await tryTensorflow(deps, why);
+      if (!info) throw new UsageError(`--backend tensorflow is not available: ${why.join('; ')}`, INSTALL_HINT);
+      break;
+    case 'wasm':
+      info = await tryWasm(deps, why);
+      if (!info) throw new WorkError(`--backend wasm failed to initialise: ${why.join('; ')}`, 'try --backend cpu');
+      break;
+    case 'cpu':
+      if (await trySet(deps, 'cpu', why)) info = { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)', kernels: 'cpu', requested: choice, why };
+      if (!info) throw new WorkError(`--backend cpu failed to initialise: ${why.join('; ')}`);
+      why.push('cpu: using it (asked for)');
+      break;
+    case 'auto':
+      info = (await tryTensorflow(deps, why)) ?? (await tryWasm(deps, why));
+      if (!info && (await trySet(deps, 'cpu', why))) {
+        why.push('cpu: using it (nothing faster initialised)');
+        info = { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)', kernels: 'cpu', requested: choice, why };
+      }
+      if (!info) throw new WorkError(`no tfjs backend could be initialised: ${why.join('; ')}`);
+      break;
+    default: {
+      const never: never = choice;
+      throw new UsageError(`unknown backend '${String(never)}' (choose ${BACKEND_CHOICES.join('|')})`);
+    }
+  }
+  info.requested = choice;
+  return info;
+}

@@ -1,0 +1,253 @@
+/**
+ * tfkd's wasm kernels vs the tfjs cpu backend (plain-JS reference loops in float64), on seeded
+ * random inputs. Tolerance: max |wasm − cpu| ≤ 1e-4 · max |cpu| over each output tensor (relative
+ * to the tensor's scale, since single elements of a float32 sum can legitimately sit near 0).
+ */
+import { expect } from 'chai';
+import { chunkPolicy } from '../../src/student/kernels/conv2d-backprop-filter.js';
+import { backpropInputPolicy, registerWasmKernels } from '../../src/student/kernels/index.js';
+import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
+import { tf } from '../../src/student/tf.js';
+import { buildModel } from '../../src/student/zoo/index.js';
+
+const TOL = 1e-4;
+
+function rng(seed: number): () => number {
+  // mulberry32: a tiny seeded PRNG (no Math.random in tfkd)
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const randn = (shape: number[], seed: number): { shape: number[]; data: Float32Array } => {
+  const r = rng(seed);
+  const n = shape.reduce((p, v) => p * v, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = r() * 2 - 1;
+  return { shape, data };
+};
+
+type Arr = { shape: number[]; data: Float32Array };
+/** Runs `fn` on a backend with fresh tensors made from `ins`, returns the outputs' values. */
+async function on(backend: 'cpu' | 'wasm', ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Arr[]> {
+  await tf.setBackend(backend);
+  const ts = ins.map((a) => tf.tensor(a.data, a.shape));
+  const out = fn(...ts);
+  const outs = Array.isArray(out) ? out : [out];
+  const res = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+  tf.dispose([...ts, ...outs]);
+  return res;
+}
+
+const maxDiff = { worst: 0, where: '' };
+function expectClose(got: Arr, want: Arr, what: string): void {
+  expect(got.shape, `${what}: shape`).to.deep.equal(want.shape);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
+    scale = Math.max(scale, Math.abs(want.data[i]));
+  }
+  const rel = diff / Math.max(scale, 1e-30);
+  if (rel > maxDiff.worst) Object.assign(maxDiff, { worst: rel, where: what });
+  expect(rel, `${what}: max |wasm−cpu| = ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)})`).to.be.at.most(TOL);
+}
+
+async function compare(ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], what: string): Promise<void> {
+  const want = await on('cpu', ins, fn);
+  const got = await on('wasm', ins, fn);
+  want.forEach((w, i) => expectClose(got[i], w, `${what}[${i}]`));
+}
+
+const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+
+const cases: Array<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> = [];
+for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const hw of [8, 9]) cases.push({ k, s, pad, hw });
+
+describe('student/kernels: tfkd wasm kernels match the cpu backend', function () {
+  before(async () => {
+    registerWasmKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  after(async () => {
+    console.log(`    worst relative max diff over all kernel checks: ${maxDiff.worst.toExponential(3)} (${maxDiff.where}); tolerance ${TOL}`);
+    await tf.setBackend('cpu');
+  });
+
+  it('registers the three missing gradient kernels and the four replacements on wasm', () => {
+    const names = registerWasmKernels();
+    expect(names).to.include.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Tile']);
+    for (const n of names) expect(tf.getKernel(n, 'wasm'), n).to.not.equal(undefined);
+    expect(registerWasmKernels(), 'idempotent').to.equal(names);
+  });
+
+  it('Conv2DBackpropFilter: 1×1/3×3/5×5, stride 1/2, same/valid, even/odd sizes, batch 3, 3→4 channels; whole batch and 1-image chunks', async () => {
+    const saved = chunkPolicy.bytes;
+    try {
+      for (const bytes of [saved, 1]) {
+        chunkPolicy.bytes = bytes; // 1 byte → one image per chunk: partial dW's summed
+        for (const { k, s, pad, hw } of cases) {
+          const x = randn([3, hw, hw, 3], 11 + k + hw);
+          const info = tf.backend_util.computeConv2DInfo([3, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
+          const dy = randn([3, info.outHeight, info.outWidth, 4], 23 + k * s);
+          await compare([x, dy], (xt, dyt) => run('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} chunk-bytes ${bytes}`);
+        }
+      }
+    } finally {
+      chunkPolicy.bytes = saved;
+    }
+  });
+
+  for (const viaConv of [true, false]) {
+    it(`Conv2DBackpropInput (${viaConv ? 'strided via conv of zero-inserted dy' : 'strided via the shipped loop'}): same grid of cases`, async () => {
+      const saved = backpropInputPolicy.stridedViaConv;
+      backpropInputPolicy.stridedViaConv = viaConv;
+      try {
+        for (const { k, s, pad, hw } of cases) {
+          const w = randn([k, k, 3, 4], 5 + k);
+          const info = tf.backend_util.computeConv2DInfo([2, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
+          const dy = randn([2, info.outHeight, info.outWidth, 4], 7 + s + hw);
+          await compare([dy, w], (dyt, wt) => run('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw}`);
+        }
+      } finally {
+        backpropInputPolicy.stridedViaConv = saved;
+      }
+    });
+  }
+
+  it('DepthwiseConv2dNativeBackpropFilter and …BackpropInput: same grid, channel multiplier 1 and 2', async () => {
+    for (const { k, s, pad, hw } of cases) {
+      for (const m of [1, 2]) {
+        const info = tf.backend_util.computeConv2DInfo([2, hw, hw, 3], [k, k, 3, m], s, 1, pad, undefined, true);
+        const x = randn([2, hw, hw, 3], 31 + k);
+        const w = randn([k, k, 3, m], 37 + m);
+        const dy = randn([2, info.outHeight, info.outWidth, 3 * m], 41 + s + hw);
+        const attrs = { strides: s, dilations: 1, pad };
+        await compare([x, dy], (xt, dyt) => run('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape: [k, k, 3, m] }), `dwW k${k} s${s} ${pad} ${hw} m${m}`);
+        await compare([dy, w], (dyt, wt) => run('DepthwiseConv2dNativeBackpropInput', { dy: dyt, filter: wt }, { ...attrs, inputShape: [2, hw, hw, 3] }), `dwX k${k} s${s} ${pad} ${hw} m${m}`);
+      }
+    }
+  });
+
+  it('BatchMatMul with transposeA / transposeB, rank 2 and batch-1 rank 3 (plus batch 2, delegated)', async () => {
+    const a = randn([7, 5], 1);
+    const b = randn([7, 6], 2);
+    const c = randn([6, 5], 3);
+    await compare([a, b], (at, bt) => tf.matMul(at, bt, true, false), 'AᵀB');
+    await compare([a, c], (at, ct) => tf.matMul(at, ct, false, true), 'ACᵀ');
+    await compare([c, randn([7, 6], 9)], (ct, at) => tf.matMul(ct, at, true, true), 'CᵀAᵀ');
+    await compare([randn([1, 7, 5], 4), randn([1, 6, 7], 5)], (at, bt) => tf.matMul(at, bt, true, true), 'batch-1 rank 3');
+    await compare([randn([2, 7, 5], 6), randn([2, 7, 4], 7)], (at, bt) => tf.matMul(at, bt, true, false), 'batch 2');
+    await compare([a, randn([5, 4], 8)], (at, bt) => tf.matMul(at, bt), 'plain');
+  });
+
+  it('MaxPoolGrad: 2×2/2 valid, 3×3/2 same (overlapping windows, padding), 3×3/1 same, odd sizes, ties', async () => {
+    for (const [f, st, pad, hw] of [[2, 2, 'valid', 8], [2, 2, 'valid', 9], [3, 2, 'same', 9], [3, 1, 'same', 7], [2, 2, 'same', 7]] as const) {
+      const x = randn([2, hw, hw, 5], 60 + f + hw);
+      const info = tf.backend_util.computePool2DInfo([2, hw, hw, 5], f, st, 1, pad);
+      const dy = randn([2, info.outHeight, info.outWidth, 5], 61 + st);
+      await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, st, pad), dyt)))(xt), `maxPoolGrad f${f} s${st} ${pad} ${hw}`);
+    }
+    // Ties (a constant image): the first maximum of each window gets the gradient, as on cpu.
+    const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
+    await compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties');
+  });
+
+  it('Tile: ranks 1–5, float32 / int32 / bool, reps 1 and >1 on every axis', async () => {
+    const specs: Array<[number[], number[]]> = [[[3], [4]], [[2, 3], [3, 1]], [[1, 1, 1, 4], [5, 3, 2, 1]], [[2, 1, 3, 2], [1, 4, 1, 3]], [[2, 2, 1, 2, 3], [2, 1, 3, 1, 2]], [[4, 5], [1, 1]]];
+    for (const [shape, reps] of specs) {
+      const x = randn(shape, shape.length * 7 + reps[0]);
+      await compare([x], (xt) => tf.tile(xt, reps), `tile f32 ${shape}×${reps}`);
+      await compare([x], (xt) => tf.cast(tf.tile(tf.cast(tf.mul(xt, 100), 'int32'), reps), 'float32'), `tile i32 ${shape}×${reps}`);
+      await compare([x], (xt) => tf.cast(tf.tile(tf.greater(xt, 0), reps), 'float32'), `tile bool ${shape}×${reps}`);
+    }
+  });
+
+  it('tf.grad through a small conv net (stride 2 same, 5×5 valid, depthwise, dense) equals cpu for every input', async () => {
+    const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([3, 3, 4, 2], 53), randn([32, 3], 54)];
+    const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, dw: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
+      let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
+      h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
+      h = tf.depthwiseConv2d(h, dw as tf.Tensor4D, 1, 'same'); // 2×2×8
+      const logits = tf.matMul(tf.reshape(h, [4, 32]), wd as tf.Tensor2D);
+      return tf.sum(tf.square(logits));
+    };
+    await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
+  });
+
+  for (const [model, input] of [['cnn', [8, 8, 1]], ['resnet8', [8, 8, 3]]] as const) {
+    it(`three KD + SGD-momentum training steps of zoo ${model} give the same losses and weights on wasm as on cpu`, async () => {
+      const opts: LossOptions = { numClasses: 3, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
+      const x = randn([4, ...input], 70);
+      const z = randn([4, 3], 71);
+      const train = async (backend: 'cpu' | 'wasm'): Promise<Arr[]> => {
+        await tf.setBackend(backend);
+        const m = buildModel(model, { inputShape: [...input], numClasses: 3, seed: 7 });
+        const xt = tf.tensor(x.data, x.shape);
+        const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+        const soft = tf.softmax(tf.tensor2d(z.data, [4, 3]));
+        const opt = tf.train.momentum(0.05, 0.9);
+        const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+        const losses: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const cost = opt.minimize(() => getLoss('kd')(m.apply(xt, { training: true }) as tf.Tensor2D, labels, soft, opts), true, vars)!;
+          losses.push(cost.dataSync()[0]);
+          cost.dispose();
+        }
+        const out: Arr[] = [{ shape: [3], data: Float32Array.from(losses) }, ...vars.map((v) => ({ shape: v.shape, data: v.dataSync() as Float32Array }))];
+        tf.dispose([xt, labels, soft]);
+        opt.dispose();
+        m.dispose();
+        return out;
+      };
+      const want = await train('cpu');
+      const got = await train('wasm');
+      expect(got.length).to.equal(want.length);
+      want.forEach((w, i) => expectClose(got[i], w, `${model} ${i === 0 ? 'losses' : `weight ${i - 1}`}`));
+    });
+  }
+
+  it('BAD CALL - dilation > 1 is refused with a clear message', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 5, 5, 2]);
+    const dy = tf.zeros([1, 5, 5, 2]);
+    try {
+      expect(() => run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', filterShape: [3, 3, 2, 1] })).to.throw(/dilation 2x2 is not supported/);
+      expect(() => run('DepthwiseConv2dNativeBackpropInput', { dy, filter: tf.zeros([3, 3, 2, 1]) }, { strides: 1, dilations: [1, 2], pad: 'same', inputShape: [1, 5, 5, 2] })).to.throw(/dilation 1x2 is not supported/);
+      expect(() => run('Conv2DBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 2] })).to.throw(/dilation 2x2 is not supported/);
+    } finally {
+      tf.dispose([x, dy]);
+    }
+  });
+
+  it('EXPECTED FAILURE - NCHW data format is refused (wasm runs NHWC only)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 2, 5, 5]);
+    const dy = tf.zeros([1, 2, 5, 5]);
+    try {
+      expect(() => run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] })).to.throw(/NHWC only/);
+    } finally {
+      tf.dispose([x, dy]);
+    }
+  });
+
+  it('leaks no tensors or wasm buffers across a training-style gradient step', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
+    const w = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2));
+    const step = () => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, ww as tf.Tensor4D, 2, 'same')))(w));
+    step().dispose();
+    const before = tf.memory();
+    for (let i = 0; i < 3; i++) step().dispose();
+    const after = tf.memory();
+    expect(after.numTensors).to.equal(before.numTensors);
+    expect(after.numDataBuffers).to.equal(before.numDataBuffers);
+    tf.dispose([x, w]);
+  });
+});
