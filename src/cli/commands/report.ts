@@ -1,0 +1,34 @@
+/**
+ * `tfkd report DIR... --out DIR`: table.md (mean ± sample std per method, Δ vs baseline, seeds),
+ * curves.svg/png, de-kd.svg/png and report.json from experiment directories (their plan.json) or
+ * any directories holding run directories.
+ */
+import type { Command } from 'commander';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { parseOptions, printJson } from '../options.js';
+import { renderTable, writeReport } from '../../experiment/report.js';
+
+const Options = z.strictObject({
+  out: z.string().min(1),
+  title: z.string().optional(),
+  json: z.boolean().optional(),
+});
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('summarise runs: table.md (mean ± std over seeds, Δ vs baseline), curves.png, de-kd.png, report.json')
+    .argument('<dirs...>', 'experiment directories (with plan.json) or directories containing run directories')
+    .requiredOption('--out <dir>', 'report directory to write')
+    .option('--title <text>', 'title of table.md')
+    .option('--json', 'print report.json to stdout')
+    .action(async (dirs: string[], raw: Record<string, unknown>) => {
+      const o = parseOptions(Options, raw);
+      const rep = await writeReport(dirs, o.out, { title: o.title });
+      if (o.json) return printJson(rep);
+      process.stdout.write(renderTable(rep.methods));
+      if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
+      for (const f of ['table.md', 'report.json', rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
+    });
+}

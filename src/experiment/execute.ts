@@ -1,0 +1,262 @@
+/**
+ * Resumable execution of a plan. Each step is either *finished* — its commit record is on disk —
+ * and reused, or it is redone from scratch (partial output deleted first). Commit records:
+ *   train       RUN/summary.json (written last by the trainer) + every wanted checkpoint dir
+ *   export      teachers/X.onnx.json (written by us, last, after the ONNX file)
+ *   precompute  caches/K/manifest.json (written last by precompute)
+ * So an experiment killed at any point and started again skips what finished and ends with the
+ * same results. Independent steps may run concurrently (`jobs`); a failed step blocks only the
+ * steps that need it, and the experiment fails (exit 1) at the end.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import pLimit from 'p-limit';
+import { WorkError } from '../cli/errors.js';
+import { key8, type ExportStep, type Plan, type PrecomputeStep, type Step, type TrainStep } from './plan.js';
+import type { Runner } from './runner.js';
+import { readJsonFile, writeJsonAtomic } from './fsutil.js';
+
+export interface StepOutcome {
+  key: string;
+  type: Step['type'];
+  label: string;
+  status: 'skipped' | 'ran' | 'failed' | 'blocked' | 'planned';
+  seconds: number;
+  /** Output path relative to the experiment directory. */
+  path: string;
+  final_test_acc?: number;
+  best_test_acc?: number;
+  best_epoch?: number;
+  /** export: the checkpoint exported and its test accuracy. */
+  checkpoint?: string | null;
+  teacher_test_acc?: number | null;
+  error?: string;
+}
+
+export interface ExecuteOptions {
+  outDir: string;
+  runner: Runner;
+  jobs?: number;
+  /** Prints one line per step. */
+  log?: (line: string) => void;
+  /** Only report what is finished and what would run. */
+  dryRun?: boolean;
+  /** Once aborted, no further step starts (those left are reported as blocked). */
+  abort?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  outcomes: StepOutcome[];
+  ran: number;
+  skipped: number;
+  failed: number;
+  /** Not started: an input failed, or the run was interrupted. */
+  blocked: number;
+}
+
+/** What `teachers/X.onnx.json` records beside an exported teacher. */
+export interface ExportRecord {
+  schema: 'tfkd-experiment-export/1';
+  key: string;
+  run: string;
+  checkpoint: string | null;
+  target: number | null;
+  test_acc: number | null;
+}
+
+interface RunSummaryLike {
+  final_test_acc: number;
+  best_test_acc: number;
+  best_epoch: number;
+}
+
+const stepPath = (s: Step): string => (s.type === 'export' ? s.out : s.dir);
+
+/** Test accuracy stored with a checkpoint: `checkpoints/<name>.json` or `checkpoints/<name>/metrics.json`. */
+export function checkpointAccuracy(runDir: string, name: string): number | null {
+  for (const f of [path.join(runDir, 'checkpoints', `${name}.json`), path.join(runDir, 'checkpoints', name, 'metrics.json')]) {
+    const j = readJsonFile<{ test_acc?: number }>(f);
+    if (j && typeof j.test_acc === 'number') return j.test_acc;
+  }
+  return null;
+}
+
+export function isFinished(outDir: string, s: Step): boolean {
+  const p = path.join(outDir, stepPath(s));
+  switch (s.type) {
+    case 'train':
+      return fs.existsSync(path.join(p, 'summary.json')) && s.save_at.every((c) => fs.existsSync(path.join(p, 'checkpoints', c)));
+    case 'export':
+      return fs.existsSync(p) && fs.existsSync(`${p}.json`);
+    case 'precompute':
+      return fs.existsSync(path.join(p, 'manifest.json'));
+  }
+}
+
+const pct = (x: number | null | undefined): string => (typeof x === 'number' ? `${(100 * (x > 1 ? x / 100 : x)).toFixed(2)}%` : '–');
+
+function describe(o: StepOutcome): string {
+  if (o.type === 'train' && o.final_test_acc !== undefined) return `final ${pct(o.final_test_acc)} best ${pct(o.best_test_acc)} (epoch ${o.best_epoch})`;
+  if (o.type === 'export' && o.teacher_test_acc !== undefined) return `${o.checkpoint ?? 'final'} test ${pct(o.teacher_test_acc)}`;
+  return '';
+}
+
+export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
+  const { outDir, runner } = opts;
+  const log = opts.log ?? (() => {});
+  const byKey = new Map(plan.steps.map((s) => [s.key, s] as const));
+  const total = plan.steps.length;
+  const width = String(total).length;
+  let count = 0;
+  const outcomes = new Map<string, StepOutcome>();
+
+  const line = (o: StepOutcome): void => {
+    count += 1;
+    const status = o.status === 'planned' ? 'to run' : o.status;
+    const extra = [describe(o), o.status === 'ran' ? `${o.seconds.toFixed(1)}s` : '', o.error ?? ''].filter(Boolean).join('  ');
+    log(`[${String(count).padStart(width)}/${total}] ${status.padEnd(7)} ${o.type.padEnd(10)} ${o.label.padEnd(24)} ${o.path}${extra ? `  ${extra}` : ''}`);
+  };
+
+  const readOutcome = (s: Step, status: StepOutcome['status'], seconds: number): StepOutcome => {
+    const o: StepOutcome = { key: s.key, type: s.type, label: s.label, status, seconds, path: stepPath(s) };
+    if (status === 'ran' || status === 'skipped') {
+      if (s.type === 'train') {
+        const sum = readJsonFile<RunSummaryLike>(path.join(outDir, s.dir, 'summary.json'));
+        if (sum) Object.assign(o, { final_test_acc: sum.final_test_acc, best_test_acc: sum.best_test_acc, best_epoch: sum.best_epoch });
+      } else if (s.type === 'export') {
+        const rec = readJsonFile<ExportRecord>(path.join(outDir, `${s.out}.json`));
+        if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc });
+      }
+    }
+    return o;
+  };
+
+  if (!opts.dryRun) {
+    fs.mkdirSync(outDir, { recursive: true });
+    writeJsonAtomic(path.join(outDir, 'plan.json'), plan);
+  }
+
+  const limit = pLimit(Math.max(1, opts.jobs ?? 1));
+  const promises = new Map<string, Promise<boolean>>();
+  const run = (s: Step): Promise<boolean> => {
+    let p = promises.get(s.key);
+    if (p) return p;
+    p = (async () => {
+      const inputsOk = await Promise.all(s.inputs.map((k) => run(byKey.get(k)!)));
+      if (isFinished(outDir, s)) {
+        const o = readOutcome(s, 'skipped', 0);
+        outcomes.set(s.key, o);
+        line(o);
+        return true;
+      }
+      if (opts.dryRun) {
+        const o = readOutcome(s, 'planned', 0);
+        outcomes.set(s.key, o);
+        line(o);
+        return true;
+      }
+      if (!inputsOk.every(Boolean)) {
+        const o = { ...readOutcome(s, 'blocked', 0), error: 'an input step failed' };
+        outcomes.set(s.key, o);
+        line(o);
+        return false;
+      }
+      return limit(async () => {
+        if (opts.abort?.aborted) {
+          const o = { ...readOutcome(s, 'blocked', 0), error: 'interrupted' };
+          outcomes.set(s.key, o);
+          line(o);
+          return false;
+        }
+        const t0 = Date.now();
+        try {
+          await runStep(s, byKey, outDir, runner);
+          if (!isFinished(outDir, s)) throw new WorkError(`${s.type} ${s.label} finished without its commit record in ${stepPath(s)}`);
+          const o = readOutcome(s, 'ran', (Date.now() - t0) / 1000);
+          outcomes.set(s.key, o);
+          line(o);
+          return true;
+        } catch (e) {
+          const o = { ...readOutcome(s, 'failed', (Date.now() - t0) / 1000), error: (e as Error).message.split('\n')[0] };
+          outcomes.set(s.key, o);
+          line(o);
+          return false;
+        }
+      });
+    })();
+    promises.set(s.key, p);
+    return p;
+  };
+  // Queue first what unblocks the most (teacher runs before plain students): with a bounded
+  // number of jobs this shortens the critical path. Outcomes stay in plan order.
+  const dependants = new Map<string, number>(plan.steps.map((s) => [s.key, 0]));
+  for (const s of [...plan.steps].reverse()) for (const i of s.inputs) dependants.set(i, dependants.get(i)! + 1 + dependants.get(s.key)!);
+  const queueOrder = [...plan.steps].sort((a, b) => dependants.get(b.key)! - dependants.get(a.key)!);
+  await Promise.all(queueOrder.map(run));
+
+  const list = plan.steps.map((s) => outcomes.get(s.key)!);
+  if (!opts.dryRun) writeJsonAtomic(path.join(outDir, 'status.json'), { schema: 'tfkd-experiment-status/1', steps: list });
+  return {
+    outcomes: list,
+    ran: list.filter((o) => o.status === 'ran').length,
+    skipped: list.filter((o) => o.status === 'skipped').length,
+    failed: list.filter((o) => o.status === 'failed').length,
+    blocked: list.filter((o) => o.status === 'blocked').length,
+  };
+}
+
+async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner: Runner): Promise<void> {
+  const abs = (p: string) => path.join(outDir, p);
+  const logFile = abs(`logs/${s.type}-${key8(s.key)}.log`);
+  // Redo from scratch: whatever a killed attempt left behind is not trusted.
+  if (s.type === 'export') {
+    fs.rmSync(abs(s.out), { force: true });
+    fs.rmSync(abs(`${s.out}.json`), { force: true });
+  } else {
+    fs.rmSync(abs(s.dir), { recursive: true, force: true });
+  }
+  fs.mkdirSync(path.dirname(abs(stepPath(s))), { recursive: true });
+
+  if (s.type === 'train') {
+    const st = s as TrainStep;
+    const cache = st.config.cache ? abs((byKey.get(st.config.cache) as PrecomputeStep).dir) : null;
+    await runner.train({
+      data: st.config.data,
+      model: st.config.model,
+      loss: st.config.loss,
+      lossOptions: st.config.loss_options,
+      train: st.config.train,
+      seed: st.config.seed,
+      cache,
+      saveAt: st.save_at,
+      out: abs(st.dir),
+      log: logFile,
+    });
+  } else if (s.type === 'export') {
+    const ex = s as ExportStep;
+    const runDir = abs((byKey.get(ex.run) as TrainStep).dir);
+    let checkpoint = ex.checkpoint;
+    if (ex.target !== null) checkpoint = closestCheckpoint(runDir, ex.candidates ?? [], ex.target);
+    await runner.exportRun({ run: runDir, checkpoint, out: abs(ex.out), log: logFile });
+    const acc = checkpoint ? checkpointAccuracy(runDir, checkpoint) : (readJsonFile<RunSummaryLike>(path.join(runDir, 'summary.json'))?.final_test_acc ?? null);
+    const rec: ExportRecord = { schema: 'tfkd-experiment-export/1', key: ex.key, run: path.relative(outDir, runDir), checkpoint, target: ex.target, test_acc: acc };
+    writeJsonAtomic(`${abs(ex.out)}.json`, rec);
+  } else {
+    const pc = s as PrecomputeStep;
+    const teacher = 'step' in pc.teacher ? abs((byKey.get(pc.teacher.step) as ExportStep).out) : pc.teacher.onnx;
+    await runner.precompute({ teacher, data: pc.data, options: pc.options, out: abs(pc.dir), log: logFile });
+  }
+}
+
+/** De-KD by target accuracy: the saved checkpoint whose test accuracy is closest (ties: the earlier). */
+export function closestCheckpoint(runDir: string, candidates: string[], target: number): string {
+  let best: { name: string; d: number } | null = null;
+  for (const c of candidates) {
+    const acc = checkpointAccuracy(runDir, c);
+    if (acc === null) continue;
+    const d = Math.abs((acc > 1 ? acc / 100 : acc) - target);
+    if (!best || d < best.d) best = { name: c, d };
+  }
+  if (!best) throw new WorkError(`no test accuracy recorded for any of the checkpoints ${candidates.join(', ')} in ${runDir}`);
+  return best.name;
+}

@@ -1,0 +1,145 @@
+/**
+ * Report plots: vega-lite spec → vega view (headless, renderer 'none') → SVG → sharp → PNG.
+ * Both files are kept: the SVG for documents, the PNG for a quick look. Text is sized for a PNG
+ * rendered at 2× (readable when shown at half size).
+ */
+import sharp from 'sharp';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { writeFileAtomicSync } from './fsutil.js';
+import type { MethodRow, RunRecord } from './report.js';
+
+// vega-lite's TopLevelSpec type is very wide; specs are built as plain objects and checked by compile().
+type Spec = Record<string, unknown>;
+
+const CONFIG = {
+  font: 'DejaVu Sans',
+  axis: { labelFontSize: 12, titleFontSize: 13, grid: true },
+  legend: { labelFontSize: 12, titleFontSize: 13, labelLimit: 260 },
+  title: { fontSize: 15, anchor: 'start' },
+  view: { stroke: '#ccc' },
+};
+
+const pct = (x: number): number => Math.round(10000 * x) / 100;
+
+/** Test accuracy vs epoch, the mean over seeds per method. Null when no run has a curve. */
+export function curvesSpec(runs: readonly RunRecord[]): Spec | null {
+  const acc = new Map<string, { sum: number; n: number }>();
+  const order: string[] = [];
+  for (const r of runs) {
+    if (!order.includes(r.method)) order.push(r.method);
+    for (const p of r.curve) {
+      const k = `${r.method}\0${p.epoch}`;
+      const a = acc.get(k) ?? { sum: 0, n: 0 };
+      a.sum += p.test_acc;
+      a.n += 1;
+      acc.set(k, a);
+    }
+  }
+  if (!acc.size) return null;
+  const values = [...acc.entries()].map(([k, a]) => {
+    const [method, epoch] = k.split('\0');
+    return { method, epoch: Number(epoch), acc: pct(a.sum / a.n), seeds: a.n };
+  });
+  const maxEpoch = Math.max(...values.map((v) => v.epoch));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Test accuracy vs epoch', subtitle: 'mean over seeds per method' },
+    width: 520,
+    height: 320,
+    config: CONFIG,
+    data: { values },
+    mark: { type: 'line', point: { size: 50 }, strokeWidth: 2 },
+    encoding: {
+      x: {
+        field: 'epoch',
+        type: 'quantitative',
+        title: 'epoch',
+        scale: { domain: [Math.min(1, ...values.map((v) => v.epoch)), Math.max(2, maxEpoch)], nice: false },
+        axis: { tickMinStep: 1, format: 'd' },
+      },
+      y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } },
+      color: { field: 'method', type: 'nominal', title: 'method', sort: order, scale: { scheme: order.length > 10 ? 'category20' : 'tableau10' } },
+      tooltip: [{ field: 'method' }, { field: 'epoch' }, { field: 'acc' }, { field: 'seeds' }],
+    },
+  };
+}
+
+/**
+ * Student accuracy vs teacher accuracy for every teacher-based method whose teacher's accuracy is
+ * known — the analogue of the paper's Fig. 2 (De-KD sweep). Small hollow marks: single seeds;
+ * large filled marks: the mean; dashed rule: the baseline of the same model. Null without data.
+ */
+export function deKdSpec(runs: readonly RunRecord[], rows: readonly MethodRow[]): Spec | null {
+  const seeds = runs
+    .filter((r) => r.teacher && typeof r.teacher.test_acc === 'number')
+    .map((r) => ({ method: r.method, kind: r.kind ?? '?', model: r.model ?? '?', teacher: pct(r.teacher!.test_acc!), student: pct(r.final), seed: r.seed }));
+  if (!seeds.length) return null;
+  const means = rows
+    .filter((m) => m.teacher && typeof m.teacher.test_acc === 'number')
+    .map((m) => ({ method: m.method, kind: m.kind ?? '?', model: m.model ?? '?', teacher: pct(m.teacher!.test_acc!), student: pct(m.final.mean), n: m.n }));
+  const models = new Set(means.map((m) => m.model));
+  const baselines = rows
+    .filter((b) => b.kind === 'baseline' && models.has(b.model ?? '?'))
+    .filter((b, i, a) => a.findIndex((x) => x.model === b.model) === i)
+    .map((b) => ({ model: b.model ?? '?', student: pct(b.final.mean), label: `baseline ${b.model ?? ''} (no teacher): ${pct(b.final.mean).toFixed(2)}%` }));
+  const xs = seeds.map((s) => s.teacher);
+  const lo = Math.max(0, Math.floor((Math.min(...xs) - 5) / 5) * 5);
+  // Room on the right for the method labels written beside the mean points.
+  const hi = Math.min(100, Math.ceil((Math.max(...xs) + 12) / 5) * 5);
+  // Labels of near-coincident means (e.g. kd and tfkd-self with equally good teachers) are
+  // pushed apart vertically, in data units, so they do not print over each other.
+  const ys = [...seeds.map((p) => p.student), ...baselines.map((b) => b.student)];
+  const yr = Math.max(1, Math.max(...ys) - Math.min(...ys));
+  const labelled: Array<(typeof means)[number] & { ly: number }> = [];
+  for (const m of [...means].sort((a, b) => a.teacher - b.teacher || b.student - a.student)) {
+    let ly = m.student;
+    while (labelled.some((p) => Math.abs(p.teacher - m.teacher) < 0.15 * (hi - lo) && Math.abs(p.ly - ly) < 0.05 * yr)) ly -= 0.06 * yr;
+    labelled.push({ ...m, ly });
+  }
+  const x = { field: 'teacher', type: 'quantitative', title: 'teacher test accuracy (%)', scale: { domain: [lo, hi], nice: false } };
+  const y = { field: 'student', type: 'quantitative', title: 'student final test accuracy (%)', scale: { zero: false } };
+  const color = { field: 'kind', type: 'nominal', title: 'method kind' };
+  const layers: Spec[] = [
+    { data: { values: seeds }, mark: { type: 'point', size: 40, opacity: 0.6 }, encoding: { x, y, color, tooltip: [{ field: 'method' }, { field: 'seed' }, { field: 'teacher' }, { field: 'student' }] } },
+    {
+      data: { values: means },
+      mark: { type: 'point', filled: true, size: 140 },
+      encoding: { x, y, color, ...(models.size > 1 ? { shape: { field: 'model', type: 'nominal', title: 'student model' } } : {}), tooltip: [{ field: 'method' }, { field: 'n' }, { field: 'teacher' }, { field: 'student' }] },
+    },
+    { data: { values: labelled }, mark: { type: 'text', align: 'left', dx: 10, fontSize: 12 }, encoding: { x, y: { ...y, field: 'ly' }, text: { field: 'method' } } },
+  ];
+  if (baselines.length) {
+    layers.push({ data: { values: baselines }, mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 2, color: '#555' }, encoding: { y } });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'Student accuracy vs teacher accuracy (cf. the paper\'s Fig. 2, De-KD)',
+      subtitle: [
+        'large: mean over seeds; small: single seeds',
+        baselines.length ? `dashed: ${baselines.map((b) => b.label).join('; ')}` : 'no baseline run of the same model in the report',
+      ],
+    },
+    width: 520,
+    height: 320,
+    config: CONFIG,
+    layer: layers,
+  };
+}
+
+/** Writes `<base>.svg` and `<base>.png` (2× scale). */
+export async function renderPlot(spec: Spec, base: string, scale = 2): Promise<{ svg: string; png: string }> {
+  const compiled = vl.compile(spec as unknown as vl.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    // Opaque background: a transparent PNG is unreadable in dark viewers.
+    const png = await sharp(Buffer.from(svg), { density: 72 * scale }).flatten({ background: '#ffffff' }).png().toBuffer();
+    writeFileAtomicSync(`${base}.svg`, svg);
+    writeFileAtomicSync(`${base}.png`, png);
+  } finally {
+    view.finalize();
+  }
+  return { svg: `${base}.svg`, png: `${base}.png` };
+}

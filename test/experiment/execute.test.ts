@@ -1,0 +1,223 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseDesign } from '../../src/experiment/design.js';
+import { executePlan } from '../../src/experiment/execute.js';
+import { expandDesign, type Plan } from '../../src/experiment/plan.js';
+import { collectRuns, renderTable, summarize } from '../../src/experiment/report.js';
+import { trainArgs } from '../../src/experiment/runner.js';
+import { runnerFactory } from '../../src/cli/commands/experiment.js';
+import { FakeRunner } from './fake-runner.js';
+import { cli, tmpDir } from './helpers.js';
+
+const DESIGN = `
+data: synthetic:200:10:8x8x1
+model: mlp
+seeds: [1, 2]
+train: { epochs: 3, limit: 100 }
+teachers:
+  big: { model: cnn, seed: 3, save_at: [step-1, step-2, step-4] }
+runs:
+  - { name: baseline, kind: baseline }
+  - { name: kd, kind: kd, teacher: big }
+  - { name: sweep, kind: de-kd, teacher: big, checkpoints: [step-1, step-4] }
+  - { name: target, kind: de-kd, teacher: big, target_accuracies: [0.22] }
+  - { name: self, kind: tfkd-self }
+  - { name: reg, kind: tfkd-reg }
+`;
+
+const plan = (): Plan => expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(DESIGN, 'x.yaml') });
+const table = (dir: string): string => renderTable(summarize(collectRuns([dir]).runs));
+
+describe('experiment execution (fake runner)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir('exec');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs every step once, in dependency order, and writes plan.json + status.json', async () => {
+    const p = plan();
+    const runner = new FakeRunner();
+    const lines: string[] = [];
+    const r = await executePlan(p, { outDir: dir, runner, log: (l) => lines.push(l) });
+    const n = (t: string) => p.steps.filter((s) => s.type === t).length;
+    expect(runner.calls).to.deep.equal({ train: n('train'), export: n('export'), precompute: n('precompute') });
+    expect(r).to.include({ ran: p.steps.length, skipped: 0, failed: 0 });
+    expect(lines).to.have.length(p.steps.length);
+    expect(lines.find((l) => l.includes('train') && l.includes('baseline s1'))).to.match(/ran .*final \d+\.\d\d% best \d+\.\d\d% \(epoch \d\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'plan.json'), 'utf8')).schema).to.equal('tfkd-experiment-plan/1');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8')).steps).to.have.length(p.steps.length);
+    // every student learned from the right cache
+    const kd = runner.trained.find((t) => t.loss === 'kd' && t.seed === 1 && t.cache?.includes('caches/'))!;
+    expect(fs.existsSync(path.join(kd.cache!, 'manifest.json'))).to.equal(true);
+    // the teacher, which unblocks the most steps, is trained first
+    expect(runner.trained[0].model).to.equal('cnn');
+    // the teacher was asked to keep every checkpoint wanted
+    expect(runner.trained.find((t) => t.model === 'cnn')!.saveAt).to.deep.equal(['step-1', 'step-2', 'step-4']);
+  });
+
+  it('de-kd by target accuracy exports the checkpoint closest to the target and records its accuracy', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    // fake checkpoint accuracy = 0.1 × N: step-1 0.1, step-2 0.2, step-4 0.4 → 0.22 picks step-2
+    const run = p.runs.find((r) => r.name === 'target')!;
+    const ex = p.steps.find((s) => s.key === run.teacher!.export)!;
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, `${(ex as { out: string }).out}.json`), 'utf8'));
+    expect(rec).to.include({ checkpoint: 'step-2', target: 0.22 });
+    expect(rec.test_acc).to.be.closeTo(0.2, 1e-12);
+  });
+
+  it('a second run skips everything and ends with the same table', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    const first = table(dir);
+    const again = new FakeRunner();
+    const r = await executePlan(plan(), { outDir: dir, runner: again });
+    expect(again.calls).to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    expect(r).to.include({ ran: 0, skipped: p.steps.length });
+    expect(table(dir)).to.equal(first);
+  });
+
+  for (const failOn of [
+    { type: 'train', call: 5 },
+    { type: 'export', call: 2 },
+    { type: 'precompute', call: 3 },
+  ] as const) {
+    it(`EXPECTED FAILURE - a crash in ${failOn.type} #${failOn.call} blocks only its dependants; the re-run redoes just the rest`, async () => {
+      const p = plan();
+      // reference: one uninterrupted experiment elsewhere
+      const ref = tmpDir('ref');
+      await executePlan(p, { outDir: ref, runner: new FakeRunner() });
+      const refTable = table(ref);
+      fs.rmSync(ref, { recursive: true, force: true });
+
+      const crashing = new FakeRunner(failOn);
+      const r1 = await executePlan(p, { outDir: dir, runner: crashing });
+      expect(r1.failed).to.be.greaterThan(0);
+      const done1 = r1.ran;
+      const resumed = new FakeRunner();
+      const r2 = await executePlan(plan(), { outDir: dir, runner: resumed });
+      expect(r2.failed).to.equal(0);
+      expect(r2.skipped, 'finished steps are reused').to.equal(done1);
+      expect(r2.ran).to.equal(p.steps.length - done1);
+      const calls = resumed.calls.train + resumed.calls.export + resumed.calls.precompute;
+      expect(calls).to.equal(p.steps.length - done1);
+      expect(table(dir)).to.equal(refTable);
+    });
+  }
+
+  it('a partial run directory (no summary.json) is deleted and redone', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    const victim = p.runs.find((r) => r.name === 'reg' && r.seed === 2)!;
+    fs.rmSync(path.join(dir, victim.dir, 'summary.json'));
+    fs.writeFileSync(path.join(dir, victim.dir, 'junk'), 'left by a killed trainer');
+    const runner = new FakeRunner();
+    const r = await executePlan(plan(), { outDir: dir, runner });
+    expect(runner.calls).to.deep.equal({ train: 1, export: 0, precompute: 0 });
+    expect(r.ran).to.equal(1);
+    expect(fs.existsSync(path.join(dir, victim.dir, 'junk'))).to.equal(false);
+  });
+
+  it('EXPECTED FAILURE - after an abort (SIGINT) no further step starts; the re-run finishes the rest', async () => {
+    const ac = new AbortController();
+    const runner = new FakeRunner();
+    const train = runner.train.bind(runner);
+    runner.train = async (req) => {
+      await train(req);
+      if (runner.calls.train === 2) ac.abort();
+    };
+    const r = await executePlan(plan(), { outDir: dir, runner, abort: ac.signal });
+    expect(runner.calls).to.deep.equal({ train: 2, export: 0, precompute: 0 });
+    expect(r.ran).to.equal(2);
+    expect(r.outcomes.filter((o) => o.error === 'interrupted').length).to.be.greaterThan(0);
+    const again = new FakeRunner();
+    const r2 = await executePlan(plan(), { outDir: dir, runner: again });
+    expect(r2).to.include({ skipped: 2, failed: 0 });
+  });
+
+  it('--dry-run runs nothing and writes nothing', async () => {
+    const runner = new FakeRunner();
+    const r = await executePlan(plan(), { outDir: path.join(dir, 'x'), runner, dryRun: true });
+    expect(runner.calls).to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    expect(r.outcomes.every((o) => o.status === 'planned')).to.equal(true);
+    expect(fs.existsSync(path.join(dir, 'x'))).to.equal(false);
+  });
+
+  it('concurrent execution (jobs 3) does the same work', async () => {
+    const runner = new FakeRunner();
+    const r = await executePlan(plan(), { outDir: dir, runner, jobs: 3 });
+    expect(r.failed).to.equal(0);
+    expect(r.ran).to.equal(plan().steps.length);
+  });
+
+  it('builds the documented tfkd train command line', () => {
+    const args = trainArgs({
+      data: 'fashion-mnist',
+      model: 'mlp',
+      loss: 'tfkd-reg',
+      lossOptions: { alpha: 0.1, temperature: 20, correct_prob: 0.99 },
+      train: { epochs: 2, weight_decay: 5e-4, milestones: [2, 3], args: ['--eval-batch', '512'] },
+      seed: 4,
+      cache: null,
+      saveAt: ['step-2', 'step-8'],
+      out: '/x/run',
+    });
+    expect(args.join(' ')).to.equal(
+      'train --data fashion-mnist --model mlp --loss tfkd-reg --alpha 0.1 --temperature 20 --correct-prob 0.99 --epochs 2 --weight-decay 0.0005 --milestones 2,3 --seed 4 --save-at steps:2,8 --out /x/run --eval-batch 512',
+    );
+  });
+});
+
+describe('tfkd experiment (CLI, fake runner)', () => {
+  let dir: string;
+  let saved: typeof runnerFactory.create;
+  before(() => {
+    dir = tmpDir('cli');
+    saved = runnerFactory.create;
+  });
+  after(() => {
+    runnerFactory.create = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs, then re-runs skipping everything, printing the same table; writes DIR/report', async () => {
+    const file = path.join(dir, 'design.yaml');
+    fs.writeFileSync(file, DESIGN);
+    const out = path.join(dir, 'out');
+    const runners: FakeRunner[] = [];
+    runnerFactory.create = () => {
+      const r = new FakeRunner();
+      runners.push(r);
+      return r;
+    };
+    const first = await cli(['experiment', file, '--out', out]);
+    expect(first.code, first.stderr).to.equal(0);
+    const second = await cli(['experiment', file, '--out', out]);
+    expect(second.code, second.stderr).to.equal(0);
+    expect(runners[1].calls).to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    expect(second.stdout).to.match(/0 ran, \d+ skipped, 0 failed, 0 blocked/);
+    const tableOf = (s: string) => s.slice(s.indexOf('| method |'), s.indexOf('report:'));
+    expect(tableOf(second.stdout)).to.equal(tableOf(first.stdout));
+    expect(tableOf(first.stdout)).to.include('| sweep @step-4 | de-kd | mlp |');
+    for (const f of ['table.md', 'report.json', 'curves.png', 'de-kd.png']) expect(fs.existsSync(path.join(out, 'report', f)), f).to.equal(true);
+    // --json: the plan, the step outcomes and the table rows on stdout, progress on stderr
+    const third = await cli(['experiment', file, '--out', out, '--json', '--no-report']);
+    expect(third.code, third.stderr).to.equal(0);
+    const doc = JSON.parse(third.stdout);
+    expect(doc.steps.every((o: { status: string }) => o.status === 'skipped')).to.equal(true);
+    expect(doc.methods.map((m: { method: string }) => m.method)).to.include('sweep @step-1');
+    expect(third.stderr).to.include('skipped');
+  });
+
+  it('EXPECTED FAILURE - a failing step makes the command exit 1 after running the independent steps', async () => {
+    const file = path.join(dir, 'design.yaml');
+    runnerFactory.create = () => new FakeRunner({ type: 'precompute', call: 1 });
+    const r = await cli(['experiment', file, '--out', path.join(dir, 'out-fail'), '--no-report']);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/1 step\(s\) failed, \d+ blocked/);
+    expect(r.stdout).to.include('failed');
+    expect(r.stdout).to.include('blocked');
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * A Runner that trains nothing: it writes the files the real commands write (summary.json,
+ * metrics.jsonl, checkpoints with their test accuracy, an ONNX placeholder, a cache manifest),
+ * with accuracies derived deterministically from the request, and counts its calls. `failOn`
+ * simulates a crash: the call leaves partial output behind and throws.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ExportRequest, PrecomputeRequest, Runner, TrainRequest } from '../../src/experiment/runner.js';
+
+export class FakeRunner implements Runner {
+  calls = { train: 0, export: 0, precompute: 0 };
+  trained: TrainRequest[] = [];
+  constructor(private readonly failOn?: { type: 'train' | 'export' | 'precompute'; call: number }) {}
+
+  private maybeFail(type: 'train' | 'export' | 'precompute', partial: () => void): void {
+    if (this.failOn && this.failOn.type === type && this.calls[type] === this.failOn.call) {
+      partial();
+      throw new Error(`simulated crash in ${type} #${this.calls[type]}`);
+    }
+  }
+
+  async train(req: TrainRequest): Promise<void> {
+    this.calls.train += 1;
+    this.trained.push(req);
+    fs.mkdirSync(req.out, { recursive: true });
+    this.maybeFail('train', () => fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), '{"epoch":1,"test_acc":0.5}\n'));
+    const { out: _o, log: _l, ...what } = req;
+    const h = createHash('sha256').update(JSON.stringify({ ...what, cache: req.cache ? path.basename(req.cache) : null })).digest();
+    const epochs = req.train.epochs ?? 2;
+    const accs = Array.from({ length: epochs }, (_, e) => 0.6 + 0.1 * (e / epochs) + h[e] / 2550);
+    fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), accs.map((a, e) => JSON.stringify({ epoch: e + 1, train_loss: 1, test_loss: 1, test_acc: a, lr: 0.1 })).join('\n') + '\n');
+    for (const c of req.saveAt) {
+      fs.mkdirSync(path.join(req.out, 'checkpoints', c), { recursive: true });
+      fs.writeFileSync(path.join(req.out, 'checkpoints', `${c}.json`), JSON.stringify({ test_acc: 0.1 * Number(c.split('-')[1]) }));
+    }
+    const best = Math.max(...accs);
+    fs.writeFileSync(
+      path.join(req.out, 'summary.json'),
+      JSON.stringify({ final_test_acc: accs[epochs - 1], best_test_acc: best, best_epoch: accs.indexOf(best) + 1, epochs, backend: 'fake', seed: req.seed, model: req.model, loss: req.loss }),
+    );
+  }
+
+  async exportRun(req: ExportRequest): Promise<void> {
+    this.calls.export += 1;
+    this.maybeFail('export', () => fs.writeFileSync(req.out, 'partial'));
+    fs.writeFileSync(req.out, `onnx of ${req.run} ${req.checkpoint ?? 'final'}`);
+  }
+
+  async precompute(req: PrecomputeRequest): Promise<void> {
+    this.calls.precompute += 1;
+    fs.mkdirSync(req.out, { recursive: true });
+    this.maybeFail('precompute', () => fs.writeFileSync(path.join(req.out, 'shard-00000.safetensors'), 'x'));
+    fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ teacher: req.teacher }));
+  }
+}

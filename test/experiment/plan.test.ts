@@ -1,0 +1,109 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseDesign, type LoadedDesign } from '../../src/experiment/design.js';
+import { canonicalJson, expandDesign, stepKey, type TrainStep } from '../../src/experiment/plan.js';
+import { tmpDir } from './helpers.js';
+
+const load = (text: string, dir = '/nonexistent'): LoadedDesign => ({ file: 'x.yaml', dir, design: parseDesign(text, 'x.yaml') });
+
+const DESIGN = `
+data: synthetic:200:10:8x8x1
+model: mlp
+seeds: [1, 2]
+train: { epochs: 2 }
+teachers:
+  big: { model: cnn, seed: 3, save_at: [1, 2] }
+  weak: { run: baseline }
+runs:
+  - { name: baseline, kind: baseline }
+  - { name: kd, kind: kd, teacher: big }
+  - { name: rekd, kind: re-kd, model: cnn, teacher: weak }
+  - { name: sweep, kind: de-kd, teacher: big, checkpoints: [1, 2] }
+  - { name: target, kind: de-kd, teacher: big, target_accuracies: [0.3] }
+  - { name: self, kind: tfkd-self }
+  - { name: reg, kind: tfkd-reg }
+`;
+
+describe('experiment expansion and keys', () => {
+  it('is deterministic: the same design gives the same plan, byte for byte', () => {
+    const a = expandDesign(load(DESIGN));
+    const b = expandDesign(load(DESIGN));
+    expect(canonicalJson(a)).to.equal(canonicalJson(b));
+    expect(a.steps.length).to.be.greaterThan(10);
+  });
+
+  it('canonical JSON ignores key order; keys change with any value', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, 2], c: null } })).to.equal('{"a":{"c":null,"d":[1,2]},"b":1}');
+    expect(stepKey({ a: 1, b: 2 })).to.equal(stepKey({ b: 2, a: 1 }));
+    expect(stepKey({ a: 1 })).to.not.equal(stepKey({ a: 2 }));
+  });
+
+  it('expands each kind into the expected steps and students', () => {
+    const p = expandDesign(load(DESIGN));
+    const count = (t: string) => p.steps.filter((s) => s.type === t).length;
+    // students: baseline 2, kd 2, rekd 2, sweep 2×2, target 2, self 2, reg 2 = 16
+    expect(p.runs).to.have.length(16);
+    // train: 16 student steps + the cnn teacher; no extra steps for self's teachers (they ARE the baseline runs)
+    expect(count('train')).to.equal(17);
+    // exports: big final, big@epoch-1, big@epoch-2, big@acc-0.30, baseline s1 final (= weak = self s1's teacher), baseline s2 final
+    expect(count('export')).to.equal(6);
+    expect(count('precompute')).to.equal(6);
+    // inputs always come first
+    const seen = new Set<string>();
+    for (const s of p.steps) {
+      for (const i of s.inputs) expect(seen.has(i), `${s.label} after its input`).to.equal(true);
+      seen.add(s.key);
+    }
+  });
+
+  it('equal work shares one step: the tfkd-self teacher of seed s is the baseline run of seed s', () => {
+    const p = expandDesign(load(DESIGN));
+    const base1 = p.runs.find((r) => r.name === 'baseline' && r.seed === 1)!;
+    const self1 = p.runs.find((r) => r.name === 'self' && r.seed === 1)!;
+    expect(self1.teacher!.name).to.equal('self-mlp-s1');
+    const exp = p.steps.find((s) => s.key === self1.teacher!.export)!;
+    expect(exp.inputs).to.deep.equal([base1.step]);
+    expect(base1.dir).to.match(/^runs\/baseline-s1-[0-9a-f]{8}$/);
+  });
+
+  it('the teacher run keeps every checkpoint asked for; the key does not depend on them', () => {
+    const p = expandDesign(load(DESIGN));
+    const big = p.steps.find((s) => s.type === 'train' && s.config.model === 'cnn' && s.config.seed === 3) as TrainStep;
+    expect(big.save_at).to.deep.equal(['epoch-1', 'epoch-2']);
+    expect(big.dir).to.match(/^teachers\/big-s3-/);
+    const noSave = expandDesign(load(DESIGN.replace('save_at: [1, 2] ', '').replace('target_accuracies: [0.3]', 'checkpoints: [1]')));
+    const big2 = noSave.steps.find((s) => s.type === 'train' && s.config.model === 'cnn' && s.config.seed === 3) as TrainStep;
+    expect(big2.key).to.equal(big.key);
+  });
+
+  it('a change in one run changes its key and the keys downstream, not the others', () => {
+    const a = expandDesign(load(DESIGN));
+    const b = expandDesign(load(DESIGN.replace('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, train: { epochs: 3 } }')));
+    const key = (p: typeof a, name: string, seed: number) => p.runs.find((r) => r.name === name && r.seed === seed)!.step;
+    expect(key(b, 'baseline', 1)).to.not.equal(key(a, 'baseline', 1));
+    expect(key(b, 'rekd', 1), 're-kd learns from baseline s1').to.not.equal(key(a, 'rekd', 1));
+    expect(key(b, 'kd', 1)).to.equal(key(a, 'kd', 1));
+    expect(key(b, 'reg', 2)).to.equal(key(a, 'reg', 2));
+  });
+
+  it('an ONNX teacher is keyed by its content, not its path', () => {
+    const dir = tmpDir('plan');
+    try {
+      fs.writeFileSync(path.join(dir, 'a.onnx'), 'model bytes');
+      fs.writeFileSync(path.join(dir, 'b.onnx'), 'model bytes');
+      const d = (f: string) => `data: synthetic:20:2:2x2x1\nmodel: mlp\nseeds: [1]\nteachers: { t: { onnx: ${f} } }\nruns: [{ name: kd, kind: kd, teacher: t }]\n`;
+      const a = expandDesign(load(d('a.onnx'), dir));
+      const b = expandDesign(load(d('b.onnx'), dir));
+      expect(a.runs[0].step).to.equal(b.runs[0].step);
+      expect(() => expandDesign(load(d('missing.onnx'), dir))).to.throw(/teachers\.t\.onnx: file not found/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('BAD CALL - a teacher cycle is a usage error naming the cycle', () => {
+    const d = `data: synthetic:20:2:2x2x1\nmodel: mlp\nseeds: [1]\nruns:\n  - { name: a, kind: kd, teacher: b }\n  - { name: b, kind: kd, teacher: a }\n`;
+    expect(() => expandDesign(load(d))).to.throw(/teacher cycle: a → b → a/);
+  });
+});
