@@ -4,7 +4,9 @@
  * list more than one: `auto` tries each provider of its row in turn, keeps the first session that
  * opens, and records why each earlier one did not.
  */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { UsageError } from '../cli/errors.js';
 import { ort } from './ort.js';
 import type { Device } from './types.js';
@@ -73,6 +75,28 @@ export function sessionOptions(provider: Provider, threads: number): SessionOpti
   };
 }
 
+/**
+ * A cheap look before `auto` tries a provider whose failure is noisy. Dawn (onnxruntime's WebGPU)
+ * prints a multi-line native warning to stderr when it cannot load Vulkan, before ORT throws; on
+ * Linux we look for the loader library first and skip WebGPU with a note when it is absent.
+ * Returns the reason to skip, or null to try. Explicit `--device webgpu` always tries.
+ */
+export type ProviderPrecheck = (provider: Provider) => string | null;
+
+export const defaultPrecheck: ProviderPrecheck = (provider) => {
+  if (provider !== 'webgpu' || process.platform !== 'linux') return null;
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+    '/lib64',
+  ];
+  if (dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')))) return null;
+  return 'libvulkan.so.1 not found (the WebGPU provider needs Vulkan on Linux)';
+};
+
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   // ORT prefixes messages with source paths and appends native log dumps; keep the gist.
@@ -91,7 +115,7 @@ function firstLine(err: unknown): string {
  */
 export async function createSession(
   model: Uint8Array,
-  opts: { device?: Device; threads?: number; factory?: SessionFactory; what?: string } = {},
+  opts: { device?: Device; threads?: number; factory?: SessionFactory; precheck?: ProviderPrecheck; what?: string } = {},
 ): Promise<OpenedSession> {
   const device = opts.device ?? 'auto';
   const row = DEVICE_PROVIDERS[device];
@@ -99,9 +123,16 @@ export async function createSession(
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
   const factory = opts.factory ?? ortSessionFactory;
+  // An injected factory (tests) decides alone; the real one gets the noise-avoiding look first.
+  const precheck = opts.precheck ?? (opts.factory ? () => null : defaultPrecheck);
   const what = opts.what ?? 'the model';
   const notes: string[] = [];
   for (const provider of row) {
+    const skip = row.length > 1 ? precheck(provider) : null;
+    if (skip) {
+      notes.push(`${provider}: not available (${skip})`);
+      continue;
+    }
     try {
       const session = await factory(model, sessionOptions(provider, threads));
       return { session, provider, notes, threads };

@@ -8,6 +8,7 @@ import {
   PROVIDER_HINTS,
   type SessionFactory,
   type SessionOptions,
+  type TeacherSession,
 } from '../../src/teacher/providers.js';
 import { buildTinyTeacher } from './fixtures.js';
 
@@ -96,5 +97,35 @@ describe('teacher/providers', () => {
     const tried = DEVICE_PROVIDERS.auto.indexOf(s.provider);
     expect(tried).to.be.greaterThanOrEqual(0);
     expect(s.notes).to.have.length(tried);
+  });
+});
+
+describe('teacher/providers precheck', () => {
+  it('auto skips a provider the precheck rules out, with its reason, and never calls the factory for it', async () => {
+    const tried: string[] = [];
+    const factory: SessionFactory = async (_m, o) => {
+      const p = String((o.executionProviders ?? [])[0]);
+      tried.push(p);
+      if (p !== 'cpu') throw new Error(`${p} missing`);
+      return { run: async () => ({}), release: async () => {}, inputMetadata: [], outputMetadata: [] } as unknown as TeacherSession;
+    };
+    const r = await createSession(new Uint8Array(), {
+      device: 'auto',
+      factory,
+      precheck: (p) => (p === 'webgpu' ? 'libvulkan.so.1 not found' : null),
+    });
+    expect(r.provider).to.equal('cpu');
+    expect(tried).to.deep.equal(['cuda', 'cpu']);
+    expect(r.notes[1]).to.equal('webgpu: not available (libvulkan.so.1 not found)');
+  });
+  it('an explicit device is always tried, whatever the precheck says', async () => {
+    const tried: string[] = [];
+    const factory: SessionFactory = async (_m, o) => {
+      tried.push(String((o.executionProviders ?? [])[0]));
+      return { run: async () => ({}), release: async () => {}, inputMetadata: [], outputMetadata: [] } as unknown as TeacherSession;
+    };
+    const r = await createSession(new Uint8Array(), { device: 'webgpu', factory, precheck: () => 'nope' });
+    expect(r.provider).to.equal('webgpu');
+    expect(tried).to.deep.equal(['webgpu']);
   });
 });
