@@ -2,9 +2,11 @@
  * The model zoo: `buildModel(name, opts)` → a tfjs LayersModel (NHWC), for any input shape and K,
  * with seeded initial weights and deterministic layer names. See DESIGN.md §4.
  *
- * Training: call `model.apply(x, { training: true })`. tfjs' BatchNormalization then normalises
- * with the batch statistics and updates its moving mean/variance in place (verified in
- * test/student/zoo.test.ts). One difference from PyTorch: tfjs updates the moving variance with
+ * Training: call `model.apply(x, { training: true })`. The BN layers then normalise with the
+ * batch statistics and update their moving mean/variance in place (verified in
+ * test/student/zoo.test.ts). They are tfjs' BatchNormalization with tfkd's fused training kernels
+ * on cpu/wasm (zoo/batchnorm.ts: one kernel forward, one backward; same class name, weights and
+ * numbers; TFKD_FUSED_BN=0 turns the fusion off). One difference from PyTorch: tfjs updates the moving variance with
  * the biased batch variance (PyTorch uses the unbiased one, ×n/(n−1): about 3 % larger at batch
  * 32); it affects only the inference-time statistics, not the training forward pass.
  */
@@ -18,6 +20,7 @@ import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
 export { BN_EPSILON, BN_MOMENTUM, deriveSeed } from './common.js';
+export { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from './batchnorm.js';
 export { loadWeights, saveWeights, type WeightRecord, type WeightEntry } from './weights.js';
 
 interface Family {
