@@ -1,0 +1,230 @@
+import * as fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { formatZodError } from '../handle-error.js';
+import { parseOptions, printJson } from '../options.js';
+import { describeLosses, LOSS_NAMES } from '../../student/losses/index.js';
+import { MODEL_NAMES } from '../../student/zoo/index.js';
+import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
+import { train, type StepProgress } from '../../student/trainer/train.js';
+
+/**
+ * `tfkd train`: commander options → zod (strict, once, here) → a layered config (defaults <
+ * --config FILE.json < flags) → the trainer. Prints the parameter count and one line per epoch on
+ * stdout; a progress bar on stderr when it is a TTY; `--json` prints the summary as JSON instead.
+ */
+
+const num = (what: string) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      const v = Number(s);
+      if (s.trim() === '' || !Number.isFinite(v)) {
+        ctx.addIssue({ code: 'custom', message: `${what} must be a number, got "${s}"` });
+        return z.NEVER;
+      }
+      return v;
+    });
+const int = (what: string) =>
+  num(what).refine((v) => Number.isInteger(v), `${what} must be an integer`);
+const list = (what: string, parse: (s: string) => unknown) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return parse(s);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^[^:]*: /, `${what}: `) });
+      return z.NEVER;
+    }
+  });
+
+/** The option bag commander hands over (strings), validated and converted once. */
+const CliOptions = z.strictObject({
+  data: z.string().optional(),
+  model: z.string().optional(),
+  widthMultiplier: num('width multiplier').optional(),
+  loss: z.string().optional(),
+  cache: z.array(z.string()).optional(),
+  fidelity: z.string().optional(),
+  alpha: num('α').optional(),
+  temperature: num('τ').optional(),
+  multiplier: num('multiplier').optional(),
+  correctProb: num('a').optional(),
+  epsilon: num('ε').optional(),
+  epochs: int('epochs').optional(),
+  batch: int('batch').optional(),
+  evalBatch: int('eval batch').optional(),
+  lr: num('lr').optional(),
+  momentum: num('momentum').optional(),
+  nesterov: z.boolean().optional(),
+  weightDecay: num('weight decay').optional(),
+  optimizer: z.string().optional(),
+  schedule: z.string().optional(),
+  milestones: list('milestones', (s) => parseIntList(s, 'milestones')).optional(),
+  gamma: num('gamma').optional(),
+  warmup: num('warmup').optional(),
+  seed: int('seed').optional(),
+  backend: z.string().optional(),
+  limit: int('limit').optional(),
+  testLimit: int('test limit').optional(),
+  augment: z.string().optional(),
+  allowInconsistentViews: z.boolean().optional(),
+  saveAt: list('save-at', parseSaveAt).optional(),
+  config: z.string().optional(),
+  out: z.string().min(1),
+  resume: z.boolean().optional(),
+  stopAfter: int('stop-after').optional(),
+  json: z.boolean().optional(),
+  progress: z.enum(['auto', 'bar', 'json', 'off']).optional(),
+});
+
+const NOT_CONFIG = new Set(['config', 'out', 'resume', 'stopAfter', 'json', 'progress']);
+
+/** Reads `--config FILE.json`: an object with the keys of a run's config.json, all optional, unknown keys refused. */
+export function readConfigFile(file: string): TrainConfigInput {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(err.code === 'ENOENT' ? `--config ${file}: no such file` : `--config ${file}: not valid JSON (${err.message})`);
+  }
+  const r = trainConfigSchema.partial().safeParse(raw);
+  if (!r.success) throw new UsageError(`--config ${file}: ${formatZodError(r.error)}`);
+  // Keep only keys present in the file: zod's defaults must not masquerade as user choices.
+  const given = raw as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(r.data).filter(([k]) => k in given)) as TrainConfigInput;
+}
+
+/**
+ * Training progress on stderr: `bar` redraws one line (epoch, step, loss, img/s) in place; `json`
+ * writes one JSON line every 10 s (logs, CI: a long run shows it is alive); `auto` is `bar` on a
+ * TTY and `json` elsewhere; `off` writes nothing.
+ */
+function progress(mode: 'auto' | 'bar' | 'json' | 'off'): { step(p: StepProgress): void; done(): void } {
+  const m = mode === 'auto' ? (process.stderr.isTTY ? 'bar' : 'json') : mode;
+  let last = m === 'json' ? Date.now() : 0;
+  return {
+    step(p) {
+      if (m === 'off') return;
+      const now = Date.now();
+      if (m === 'json') {
+        if (now - last < 10000) return;
+        last = now;
+        process.stderr.write(`${JSON.stringify({ event: 'progress', epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.steps, loss: Number(p.loss.toFixed(5)), img_per_s: Math.round(p.imgPerSec) })}\n`);
+        return;
+      }
+      if (now - last < 100 && p.step !== p.steps) return;
+      last = now;
+      const w = 24;
+      const filled = Math.round((w * p.step) / p.steps);
+      const bar = '█'.repeat(filled) + '░'.repeat(w - filled);
+      process.stderr.write(
+        `\r\x1b[2Kepoch ${p.epoch}/${p.epochs} ${bar} ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ${p.imgPerSec.toFixed(0)} img/s`,
+      );
+    },
+    done() {
+      if (m === 'bar') process.stderr.write('\r\x1b[2K');
+    },
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+
+export function register(program: Command): void {
+  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+  const d = TRAIN_DEFAULTS;
+  program
+    .command('train')
+    .description('train a student (tfjs) with ce, lsr, kd, tfkd-self or tfkd-reg; writes a run directory')
+    .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
+    .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}`))
+    .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
+    .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}`))
+    .option('--cache <dir>', 'soft-target cache from tfkd precompute (repeat for a teacher ensemble: mean of tempered probabilities)', collect)
+    .option('--fidelity <mode>', `paper | official (the official code's exact formulas) (default: ${d.fidelity})`)
+    .option('--alpha <a>', 'weight α ∈ [0, 1] of the distillation / regularisation term (default: per loss, below)')
+    .option('--temperature <t>', 'temperature τ > 0 (default: per loss)')
+    .option('--multiplier <m>', 'extra factor on the KL term (tfkd-self, tfkd-reg) (default: per loss and fidelity)')
+    .option('--correct-prob <a>', 'tfkd-reg virtual teacher probability of the true class (default: 0.99)')
+    .option('--epsilon <e>', 'lsr smoothing ε (default: 0.1)')
+    .option('--epochs <n>', `epochs (default: ${d.epochs})`)
+    .option('--batch <n>', `batch size (default: ${d.batch})`)
+    .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)
+    .option('--lr <x>', `peak learning rate (default: ${d.lrSgd} for sgd, ${d.lrAdam} for adam)`)
+    .option('--momentum <m>', `SGD momentum (default: ${d.momentum})`)
+    .option('--nesterov', 'Nesterov momentum (default: off)')
+    .option('--weight-decay <w>', `L2 weight decay, PyTorch-style (added to the gradient) (default: ${d.weightDecay})`)
+    .option('--optimizer <name>', `sgd | adam (default: ${d.optimizer})`)
+    .option('--schedule <name>', `step | cosine | constant (default: ${d.schedule})`)
+    .option('--milestones <list>', 'step schedule: epochs at which lr ×= gamma, e.g. 60,120,160 (default: 30/60/80 % of --epochs)')
+    .option('--gamma <g>', `step schedule factor (default: ${d.gamma})`)
+    .option('--warmup <epochs>', `linear warm-up epochs (default: ${d.warmup})`)
+    .option('--seed <s>', `seed of the initial weights, batch order, subsets and views (default: ${d.seed})`)
+    .option('--backend <name>', `auto | tensorflow | wasm | cpu (default: ${d.backend})`)
+    .option('--limit <n>', 'train on a seeded subset of n training samples')
+    .option('--test-limit <n>', 'evaluate on a seeded subset of n test samples (default: all)')
+    .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip (with a multi-view cache: taken from the cache)')
+    .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
+    .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
+    .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')
+    .requiredOption('--out <dir>', 'run directory to create (or continue with --resume)')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .addOption(new Option('--stop-after <epochs>', 'stop after this many epochs, leaving a resumable run').hideHelp(false))
+    .option('--progress <mode>', 'auto (bar on a TTY, a JSON line every 10 s otherwise), bar, json or off (default: auto)')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      `
+Losses (defaults per --fidelity):
+${describeLosses()}
+
+Defaults: SGD momentum ${d.momentum}, lr ${d.lrSgd}, batch ${d.batch}, weight decay ${d.weightDecay}, cosine schedule,
+${d.epochs} epochs, seed ${d.seed}. Inputs are pixels/255 (NHWC), recorded in every checkpoint.
+Run directory: config.json, manifest.json, metrics.jsonl, summary.json, checkpoints/{last,best,epoch-N}.
+Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`,
+    )
+    .action(async (raw: Record<string, unknown>) => {
+      const o = parseOptions(CliOptions, raw);
+      const fromFile = o.config ? readConfigFile(o.config) : {};
+      const fromFlags = Object.fromEntries(Object.entries(o).filter(([k, v]) => !NOT_CONFIG.has(k) && v !== undefined));
+      const config = { ...fromFile, ...fromFlags } as TrainConfigInput;
+      if (!o.resume) {
+        const missing = (['data', 'model', 'loss'] as const).filter((k) => config[k] === undefined).map((k) => `--${k}`);
+        if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`, 'tfkd train --data SPEC --model NAME --loss NAME --out RUN');
+      }
+      const json = o.json === true;
+      const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
+      const bar = progress(o.progress ?? 'auto');
+      const result = await train({
+        config,
+        explicit: new Set(Object.keys(config)),
+        out: o.out,
+        resume: o.resume,
+        stopAfter: o.stopAfter,
+        hooks: {
+          info: say,
+          warn: (s) => process.stderr.write(`warning: ${s}\n`),
+          onStep: (p) => bar.step(p),
+          onEpoch: (m, best) => {
+            bar.done();
+            say(
+              `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
+                `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
+                (best.epoch === m.epoch ? '  *best' : ''),
+            );
+          },
+        },
+      });
+      bar.done();
+      if (json) {
+        printJson({ out: result.out, complete: result.complete, seconds: result.seconds, ...result.summary });
+        return;
+      }
+      const s = result.summary;
+      say(
+        `${result.complete ? 'done' : 'stopped'}: final test acc ${pct(s.final_test_acc)}, best ${pct(s.best_test_acc)} (epoch ${s.best_epoch}), ` +
+          `${s.epochs} epoch(s) in ${result.seconds.toFixed(1)} s on ${s.backend} → ${result.out}`,
+      );
+    });
+}

@@ -1,0 +1,112 @@
+/**
+ * The run directory: what a training run leaves behind, every file written atomically (temp file,
+ * fsync, rename) so that an interrupted run is always either at its previous state or its next.
+ *
+ *   RUN/config.json         resolved configuration (a valid --config file)
+ *   RUN/manifest.json       seed, backend + kernels, versions, data fingerprint, cache keys + shard hashes
+ *   RUN/metrics.jsonl       one line per epoch (values; timings in `seconds` only)
+ *   RUN/summary.json        final/best test accuracy, best epoch, epochs, backend, seed, params
+ *   RUN/checkpoints/last/   resume point (weights, model.json, optimizer, counters)
+ *   RUN/checkpoints/best/   the epoch with the best test accuracy
+ *   RUN/checkpoints/epoch-N/ + epoch-N.json, step-N/ + step-N.json   (--save-at)
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../../cache/safetensors.js';
+
+export interface EpochMetrics {
+  epoch: number;
+  /** Global optimisation steps completed at the end of this epoch. */
+  step: number;
+  train_loss: number;
+  train_acc: number;
+  test_loss: number;
+  test_acc: number;
+  /** Learning rate of the epoch's first step. */
+  lr: number;
+  /** Wall time of the epoch (training + evaluation). The only timing field: excluded from determinism checks. */
+  seconds: number;
+}
+
+/** Fields of a metrics line that hold timings (excluded when comparing runs). */
+export const TIMING_FIELDS: readonly string[] = ['seconds'];
+
+export interface Summary {
+  final_test_acc: number;
+  best_test_acc: number;
+  best_epoch: number;
+  epochs: number;
+  backend: string;
+  seed: number;
+  params: number;
+  model: string;
+  loss: string;
+}
+
+export const runPaths = (run: string) => ({
+  config: path.join(run, 'config.json'),
+  manifest: path.join(run, 'manifest.json'),
+  metrics: path.join(run, 'metrics.jsonl'),
+  summary: path.join(run, 'summary.json'),
+  checkpoints: path.join(run, 'checkpoints'),
+  checkpoint: (name: string) => path.join(run, 'checkpoints', name),
+});
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  writeFileAtomic(file, [Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8')]);
+}
+
+export function readJson<T = unknown>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+/** Rewrites the whole metrics file (small: one line per epoch), atomically. */
+export function writeMetrics(file: string, lines: readonly EpochMetrics[]): void {
+  writeFileAtomic(file, [Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), 'utf8')]);
+}
+
+export function readMetrics(file: string): EpochMetrics[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as EpochMetrics);
+}
+
+/** A metrics line without its timing fields: what two equal runs must agree on. */
+export function metricValues(m: EpochMetrics): Omit<EpochMetrics, 'seconds'> {
+  const o: Record<string, unknown> = { ...m };
+  for (const k of TIMING_FIELDS) delete o[k];
+  return o as Omit<EpochMetrics, 'seconds'>;
+}
+
+/**
+ * Writes a directory atomically: `fill` populates a fresh temp directory beside `dir`, which then
+ * replaces `dir` by renames (old → trash, temp → dir, trash removed). A crash leaves `dir`
+ * either old or new; the only window without `dir` is between the two renames, and `recoverDir`
+ * (called before reading) finishes that swap from the trash copy.
+ */
+export async function writeDirAtomic(dir: string, fill: (tmp: string) => void | Promise<void>): Promise<void> {
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = path.join(parent, `.tmp-${base}-${process.pid}`);
+  const trash = path.join(parent, `.old-${base}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  await fill(tmp);
+  fsyncDir(tmp);
+  fs.rmSync(trash, { recursive: true, force: true });
+  if (fs.existsSync(dir)) fs.renameSync(dir, trash);
+  fs.renameSync(tmp, dir);
+  fsyncDir(parent);
+  fs.rmSync(trash, { recursive: true, force: true });
+}
+
+/** Restores `dir` from its trash copy when a crash hit between the two renames of writeDirAtomic. */
+export function recoverDir(dir: string): void {
+  const trash = path.join(path.dirname(dir), `.old-${path.basename(dir)}`);
+  if (!fs.existsSync(dir) && fs.existsSync(trash)) fs.renameSync(trash, dir);
+}

@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DATA, tmpDir } from '../student/trainer-helpers.js';
+import { cli } from './train-helpers.js';
+
+describe('cli/eval and cli/export', function () {
+  this.timeout(120000);
+  let root: string;
+  let run: string;
+  before(async () => {
+    root = tmpDir('cli-eval');
+    run = path.join(root, 'run');
+    const r = await cli('train', '--data', DATA, '--model', 'cnn', '--width-multiplier', '0.125', '--loss', 'ce', '--epochs', '2', '--batch', '32',
+      '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--save-at', '1', '--progress', 'off', '--out', run);
+    expect(r.code, r.err).to.equal(0);
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('eval RUN: accuracy, loss and a confusion matrix that sums to the sample count', async () => {
+    const r = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--json');
+    expect(r.code, r.err).to.equal(0);
+    const j = JSON.parse(r.out);
+    expect(j).to.include({ kind: 'run', split: 'test', n: 256, numClasses: 4 });
+    expect(j.checkpoint).to.equal(path.join(run, 'checkpoints', 'best'));
+    const total = j.confusion.flat().reduce((a: number, b: number) => a + b, 0);
+    const diag = j.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0);
+    expect(total).to.equal(256);
+    expect(j.accuracy).to.equal(diag / 256);
+    expect(j.loss).to.be.greaterThan(0);
+    const text = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--checkpoint', 'epoch-1');
+    expect(text.out).to.match(/^accuracy +\d+\.\d\d %$/m);
+    expect(text.out).to.match(/checkpoints\/epoch-1/);
+  });
+
+  it('export RUN → ONNX; eval of the .onnx equals eval of the run (same predictions, loss within 1e-5)', async () => {
+    for (const layout of ['NHWC', 'NCHW']) {
+      const onnx = path.join(root, `m-${layout}.onnx`);
+      const e = await cli('export', run, '--out', onnx, '--layout', layout, '--json');
+      expect(e.code, e.err).to.equal(0);
+      const info = JSON.parse(e.out);
+      expect(info.sha256).to.match(/^[0-9a-f]{64}$/);
+      expect(info.preprocess).to.deep.include({ scale: 1 / 255, mean: [0], std: [1], layout });
+      const a = JSON.parse((await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--json')).out);
+      const b = await cli('eval', onnx, '--data', DATA, '--device', 'cpu', '--json');
+      expect(b.code, b.err).to.equal(0);
+      const jb = JSON.parse(b.out);
+      expect(jb.kind).to.equal('onnx');
+      expect(jb.confusion).to.deep.equal(a.confusion);
+      expect(Math.abs(jb.loss - a.loss), `|loss diff| ${Math.abs(jb.loss - a.loss)}`).to.be.below(1e-5);
+    }
+  });
+
+  it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
+    const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/^tfkd: .*no checkpoint 'epoch-7'\nhint: available: best, epoch-1, last\n$/);
+  });
+
+  it('BAD CALL - data of another shape than the model was trained on', async () => {
+    const r = await cli('eval', run, '--data', 'synthetic:32:4:8x8x3', '--backend', 'wasm');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/takes 8x8x1 images and K = 4; .* has 8x8x3/);
+  });
+
+  it('BAD CALL - export to a name that is not .onnx, or from a missing run', async () => {
+    expect((await cli('export', run, '--out', path.join(root, 'x.bin'))).code).to.equal(2);
+    const r = await cli('export', path.join(root, 'nope'), '--out', path.join(root, 'x.onnx'));
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/no such run directory/);
+  });
+});

@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DATA, tmpDir, writeImageCache } from '../student/trainer-helpers.js';
+import { cli, tfkdProcess } from './train-helpers.js';
+
+const TINY = ['--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--progress', 'off'];
+
+describe('cli/train', function () {
+  this.timeout(120000);
+  let root: string;
+  let cache: string;
+  let otherK: string;
+  before(async () => {
+    root = tmpDir('cli-train');
+    cache = path.join(root, 'cache');
+    otherK = path.join(root, 'cache-k5');
+    await writeImageCache(cache);
+    await writeImageCache(otherK, { fakeK: 5 });
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('trains, prints the parameter count and one line per epoch, and writes the run directory', async () => {
+    const out = path.join(root, 'ok');
+    const r = await cli('train', ...TINY, '--loss', 'ce', '--epochs', '2', '--seed', '1', '--out', out);
+    expect(r.err).to.equal('');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.match(/^model mlp: 3,268 trainable parameters/m);
+    expect(r.out.match(/^epoch +\d+ +train loss/gm)).to.have.length(2);
+    expect(r.out).to.match(/^done: final test acc/m);
+    for (const f of ['config.json', 'manifest.json', 'metrics.jsonl', 'summary.json', 'checkpoints/best/weights.safetensors', 'checkpoints/last/optimizer.safetensors']) {
+      expect(fs.existsSync(path.join(out, f)), f).to.equal(true);
+    }
+  });
+
+  it('--json prints the summary; --config FILE supplies options that flags override', async () => {
+    const cfg = path.join(root, 'cfg.json');
+    fs.writeFileSync(cfg, JSON.stringify({ loss: 'lsr', epsilon: 0.2, epochs: 1, seed: 9 }));
+    const out = path.join(root, 'cfg-run');
+    const r = await cli('train', ...TINY, '--config', cfg, '--seed', '4', '--out', out, '--json');
+    expect(r.code, r.err).to.equal(0);
+    const j = JSON.parse(r.out);
+    expect(j).to.include({ loss: 'lsr', seed: 4, epochs: 1, complete: true, out });
+    const resolved = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(resolved).to.include({ epsilon: 0.2, seed: 4, loss: 'lsr' });
+  });
+
+  it('--stop-after then --resume finishes the run with the same summary as a straight run', async () => {
+    const a = path.join(root, 'straight');
+    const b = path.join(root, 'staged');
+    expect((await cli('train', ...TINY, '--loss', 'tfkd-reg', '--epochs', '3', '--out', a)).code).to.equal(0);
+    const first = await cli('train', ...TINY, '--loss', 'tfkd-reg', '--epochs', '3', '--out', b, '--stop-after', '1');
+    expect(first.code).to.equal(0);
+    expect(first.out).to.match(/^stopped:/m);
+    const second = await cli('train', '--out', b, '--resume', '--progress', 'off');
+    expect(second.code, second.err).to.equal(0);
+    expect(second.out).to.match(/resuming .* after epoch 1/);
+    expect(fs.readFileSync(path.join(b, 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(a, 'summary.json'), 'utf8'));
+  });
+
+  it('warns (stderr) about a loss option the loss does not read, not about a run\'s own config.json', async () => {
+    const a = path.join(root, 'warn');
+    expect((await cli('train', ...TINY, '--loss', 'ce', '--epochs', '1', '--out', a)).code).to.equal(0);
+    const again = await cli('train', '--config', path.join(a, 'config.json'), '--progress', 'off', '--out', path.join(root, 'warn-again'));
+    expect(again.code, again.err).to.equal(0);
+    expect(again.err).to.equal('');
+    const r = await cli('train', ...TINY, '--loss', 'ce', '--alpha', '0.5', '--epochs', '1', '--out', path.join(root, 'warn-alpha'));
+    expect(r.code).to.equal(0);
+    expect(r.err).to.equal('warning: loss ce does not use alpha; ignored\n');
+  });
+
+  it('--help documents the defaults and the losses', async () => {
+    const r = await cli('train', '--help');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.match(/SGD momentum 0\.9, lr 0\.05, batch 128/);
+    expect(r.out).to.match(/kd .*\[needs --cache\]/);
+    expect(r.out).to.match(/--fidelity <mode>/);
+  });
+
+  describe('BAD CALL - bad input exits 2 with one line (plus a hint line at most)', () => {
+    const cases: Array<[string, () => string[], RegExp]> = [
+      ['unknown model', () => [...TINY, '--model', 'resnet99', '--loss', 'ce'], /unknown model 'resnet99'/],
+      ['unknown loss', () => [...TINY, '--loss', 'kdd'], /unknown loss 'kdd'/],
+      ['kd without --cache', () => [...TINY, '--loss', 'kd'], /loss kd needs a teacher's soft targets: pass --cache/],
+      ['a cache for another K', () => [...TINY, '--loss', 'kd', '--cache', otherK], /does not match: K \(classes\) is 5, expected 4/],
+      ['a cache for another data set', () => [...TINY, '--data', 'synthetic:256:4:8x8x1:6', '--loss', 'kd', '--cache', cache], /does not match: the data fingerprint/],
+      ['α outside [0, 1]', () => [...TINY, '--loss', 'kd', '--cache', cache, '--alpha', '1.5'], /--alpha: α must be in \[0, 1\]/],
+      ['τ ≤ 0', () => [...TINY, '--loss', 'kd', '--cache', cache, '--temperature', '0'], /--temperature: τ must be > 0/],
+      ['a number that is not one', () => [...TINY, '--loss', 'ce', '--epochs', 'three'], /--epochs: epochs must be a number/],
+      ['missing --data', () => ['--model', 'mlp', '--loss', 'ce'], /missing --data/],
+      ['unknown fidelity', () => [...TINY, '--loss', 'ce', '--fidelity', 'exact'], /--fidelity/],
+      ['--nesterov without momentum', () => [...TINY, '--loss', 'ce', '--nesterov', '--momentum', '0'], /--nesterov needs --momentum > 0/],
+    ];
+    for (const [what, args, re] of cases) {
+      it(`BAD CALL - ${what}`, async () => {
+        const r = await cli('train', ...args(), '--out', path.join(root, `bad-${what.replace(/\W+/g, '-')}`));
+        expect(r.code, r.err).to.equal(2);
+        expect(r.out).to.equal('');
+        const lines = r.err.trimEnd().split('\n');
+        expect(lines[0]).to.match(/^tfkd: /);
+        expect(lines[0]).to.match(re);
+        expect(lines.length).to.be.at.most(2);
+        if (lines.length === 2) expect(lines[1]).to.match(/^hint: /);
+      });
+    }
+
+    it('BAD CALL - unknown keys in --config are refused, naming them', async () => {
+      const cfg = path.join(root, 'bad.json');
+      fs.writeFileSync(cfg, JSON.stringify({ loss: 'ce', learningRate: 0.1 }));
+      const r = await cli('train', ...TINY, '--config', cfg, '--out', path.join(root, 'bad-config'));
+      expect(r.code).to.equal(2);
+      expect(r.err).to.match(/^tfkd: --config .*bad\.json: .*learningRate/);
+    });
+
+    it('BAD CALL - the real executable: unknown loss → exit 2, one line on stderr, nothing on stdout', () => {
+      const r = tfkdProcess('train', '--data', DATA, '--model', 'mlp', '--loss', 'nope', '--out', path.join(root, 'proc'));
+      expect(r.code).to.equal(2);
+      expect(r.out).to.equal('');
+      expect(r.err).to.equal("tfkd: unknown loss 'nope'\nhint: valid losses: ce, lsr, kd, tfkd-self, tfkd-reg\n");
+      expect(fs.existsSync(path.join(root, 'proc'))).to.equal(false);
+    });
+  });
+});

@@ -1,0 +1,292 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../../src/cli/errors.js';
+import { openCache } from '../../src/cache/reader.js';
+import { augment, parseAugmentSpec } from '../../src/data/augment.js';
+import { sampleBytes } from '../../src/data/dataset.js';
+import { openDataset } from '../../src/data/open.js';
+import { evaluate, modelForward } from '../../src/student/evaluate.js';
+import { tf } from '../../src/student/tf.js';
+import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../src/student/trainer/checkpoint.js';
+import { metricValues, readMetrics } from '../../src/student/trainer/run-dir.js';
+import { applyViews, cacheSoftTargets, planViews, viewsFor } from '../../src/student/trainer/targets.js';
+import { train, type TrainRequest } from '../../src/student/trainer/train.js';
+import type { TrainConfigInput } from '../../src/student/trainer/config.js';
+import { DATA, DATA_K3, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
+
+/** A tiny run: 128 training samples in 2 batches, 64 test samples, a 1/16-width mlp on wasm. */
+const BASE: TrainConfigInput = {
+  data: DATA,
+  model: 'mlp',
+  widthMultiplier: 1 / 16,
+  loss: 'ce',
+  epochs: 1,
+  batch: 64,
+  limit: 128,
+  testLimit: 64,
+  seed: 3,
+  backend: 'wasm',
+};
+
+describe('student trainer', function () {
+  this.timeout(120000);
+  let root: string;
+  let cacheA: string;
+  let cacheB: string;
+  let cacheViews: string;
+  let n = 0;
+  const out = () => path.join(root, `run-${n++}`);
+  const run = (config: Partial<TrainConfigInput>, extra: Partial<TrainRequest> = {}) =>
+    train({ config: { ...BASE, ...config } as TrainConfigInput, out: out(), ...extra });
+
+  before(async () => {
+    root = tmpDir('trainer');
+    cacheA = path.join(root, 'cache-a');
+    cacheB = path.join(root, 'cache-b');
+    cacheViews = path.join(root, 'cache-views');
+    await writeImageCache(cacheA);
+    await writeImageCache(cacheB, { augmentSeed: 9 });
+    await writeImageCache(cacheViews, { views: 3, augment: 'crop:2,flip', augmentSeed: 11 });
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  describe('every loss trains one epoch, both fidelities', () => {
+    for (const fidelity of ['paper', 'official'] as const) {
+      for (const [loss, caches] of [
+        ['ce', []],
+        ['lsr', []],
+        ['tfkd-reg', []],
+        ['kd', ['A']],
+        ['kd', ['A', 'B']],
+        ['tfkd-self', ['A']],
+      ] as Array<[string, string[]]>) {
+        it(`${loss}${caches.length > 1 ? ' (two caches)' : ''} · ${fidelity}`, async () => {
+          const cache = caches.map((c) => (c === 'A' ? cacheA : cacheB));
+          const r = await run({ loss, fidelity, cache });
+          expect(r.complete).to.equal(true);
+          expect(r.metrics).to.have.length(1);
+          const m = r.metrics[0];
+          expect(m.train_loss).to.be.a('number').and.satisfy(Number.isFinite);
+          expect(m.test_acc).to.be.within(0, 1);
+          expect(r.config.fidelity).to.equal(fidelity);
+          expect(fs.existsSync(path.join(r.out, 'checkpoints', 'last', 'weights.safetensors'))).to.equal(true);
+          const manifest = JSON.parse(fs.readFileSync(path.join(r.out, 'manifest.json'), 'utf8'));
+          expect(manifest.caches.map((c: { dir: string }) => c.dir)).to.deep.equal(cache);
+          for (const c of manifest.caches) expect(c.shards[0].sha256).to.match(/^[0-9a-f]{64}$/);
+        });
+      }
+    }
+  });
+
+  it('learns: 4 epochs of ce on the synthetic set beat chance by far', async () => {
+    const r = await run({ epochs: 4, widthMultiplier: 0.25, limit: 256, batch: 32 });
+    expect(r.summary.best_test_acc).to.be.greaterThan(0.8);
+    expect(r.summary.best_epoch).to.be.within(1, 5);
+  });
+
+  it('keeps the number of live tensors constant across steps and epochs', async () => {
+    const counts: number[] = [];
+    await run({ epochs: 2, loss: 'kd', cache: [cacheA, cacheB] }, { hooks: { onStep: () => counts.push(tf.memory().numTensors) } });
+    expect(counts).to.have.length(4);
+    // The first step creates the optimizer's momentum buffers; from then on nothing may accumulate.
+    expect(new Set(counts.slice(1)).size, `numTensors per step: ${counts.join(', ')}`).to.equal(1);
+  });
+
+  it('is deterministic: the same seed gives identical metric values, another seed does not', async () => {
+    const cfg = { epochs: 2, loss: 'kd', cache: [cacheViews] };
+    const a = await run(cfg);
+    const b = await run(cfg);
+    const c = await run({ ...cfg, seed: 4 });
+    expect(readMetrics(path.join(a.out, 'metrics.jsonl')).map(metricValues)).to.deep.equal(readMetrics(path.join(b.out, 'metrics.jsonl')).map(metricValues));
+    expect(fs.readFileSync(path.join(a.out, 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(b.out, 'summary.json'), 'utf8'));
+    expect(c.metrics.map(metricValues)).to.not.deep.equal(a.metrics.map(metricValues));
+  });
+
+  it('resumes exactly: stopped after 2 of 3 epochs and resumed == an uninterrupted run', async () => {
+    const cfg = { epochs: 3, loss: 'kd', cache: [cacheViews], optimizer: 'sgd' as const, nesterov: true };
+    const straight = await run(cfg);
+    const dir = out();
+    const first = await train({ config: { ...BASE, ...cfg } as TrainConfigInput, out: dir, stopAfter: 2 });
+    expect(first.complete).to.equal(false);
+    expect(first.metrics).to.have.length(2);
+    // summary.json is the commit record: absent until every epoch is done.
+    expect(fs.existsSync(path.join(dir, 'summary.json'))).to.equal(false);
+    const resumed = await train({ config: {} as TrainConfigInput, explicit: new Set(), out: dir, resume: true });
+    expect(resumed.complete).to.equal(true);
+    expect(readMetrics(path.join(dir, 'metrics.jsonl')).map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
+    expect(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(straight.out, 'summary.json'), 'utf8'));
+  });
+
+  it('resumes with more epochs (step schedule, Adam): 2 epochs then --epochs 3 == 3 epochs', async () => {
+    const cfg = { schedule: 'step' as const, milestones: [2], optimizer: 'adam' as const, loss: 'tfkd-reg' };
+    const straight = await run({ ...cfg, epochs: 3 });
+    const dir = out();
+    await train({ config: { ...BASE, ...cfg, epochs: 2 } as TrainConfigInput, out: dir });
+    const resumed = await train({ config: { epochs: 3 } as TrainConfigInput, explicit: new Set(['epochs']), out: dir, resume: true });
+    expect(resumed.metrics.map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
+    expect(resumed.summary).to.deep.equal(straight.summary);
+  });
+
+  it('BAD CALL - --resume with a changed option that changes the numbers is refused', async () => {
+    const dir = out();
+    await train({ config: BASE, out: dir });
+    const err = await train({ config: { lr: 0.3 } as TrainConfigInput, explicit: new Set(['lr']), out: dir, resume: true }).catch((e) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err.message).to.match(/lr: run has 0\.05, given 0\.3/);
+  });
+
+  it('BAD CALL - an existing run directory without --resume is refused', async () => {
+    const dir = out();
+    await train({ config: BASE, out: dir });
+    const err = await train({ config: BASE, out: dir }).catch((e) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err.message).to.match(/already exists/);
+  });
+
+  it('writes config, manifest, metrics, summary and loadable best/last checkpoints', async () => {
+    const r = await run({ epochs: 2 });
+    const config = JSON.parse(fs.readFileSync(path.join(r.out, 'config.json'), 'utf8'));
+    expect(config).to.include({ loss: 'ce', model: 'mlp', seed: 3, lr: 0.05, schedule: 'cosine', momentum: 0.9 });
+    const manifest = JSON.parse(fs.readFileSync(path.join(r.out, 'manifest.json'), 'utf8'));
+    expect(manifest.backend.name).to.equal('wasm');
+    expect(manifest.versions.tfjs).to.equal(tf.version_core);
+    expect(manifest.data.fingerprint).to.match(/^[0-9a-f]{64}$/);
+    expect(manifest.preprocess).to.deep.equal({ layout: 'NHWC', size: [8, 8], scale: 1 / 255, mean: [0], std: [1] });
+    const lines = readMetrics(path.join(r.out, 'metrics.jsonl'));
+    expect(lines.map((l) => l.epoch)).to.deep.equal([1, 2]);
+    for (const l of lines) expect(Object.keys(l).sort()).to.deep.equal(['epoch', 'lr', 'seconds', 'step', 'test_acc', 'test_loss', 'train_acc', 'train_loss']);
+    const summary = JSON.parse(fs.readFileSync(path.join(r.out, 'summary.json'), 'utf8'));
+    expect(summary).to.include({ final_test_acc: lines[1].test_acc, epochs: 2, backend: 'wasm', seed: 3, params: r.params });
+    expect(summary.best_test_acc).to.equal(Math.max(...lines.map((l) => l.test_acc)));
+
+    // The last checkpoint's weights reproduce the last epoch's test figures exactly.
+    const ck = readCheckpoint(resolveCheckpointDir(r.out, 'last'));
+    expect(ck.state.epoch).to.equal(2);
+    const model = loadCheckpointModel(ck);
+    const test = await openDataset(DATA, { split: 'test' });
+    const { subset, hashU32 } = await import('../../src/data/rng.js');
+    const ev = await evaluate(modelForward(model, test.shape), test, { indices: subset(test.size, 64, hashU32(3, 0x7e57)) });
+    model.dispose();
+    expect(ev.accuracy).to.equal(lines[1].test_acc);
+    expect(ev.loss).to.be.closeTo(lines[1].test_loss, 1e-12);
+  });
+
+  it('--save-at keeps epoch and step checkpoints, each with its test accuracy beside it', async () => {
+    const a = await run({ epochs: 3, saveAt: { unit: 'epoch', at: [1, 3] } });
+    const ck = path.join(a.out, 'checkpoints');
+    expect(fs.readdirSync(ck).filter((f) => !f.startsWith('.')).sort()).to.deep.equal(['best', 'epoch-1', 'epoch-1.json', 'epoch-3', 'epoch-3.json', 'last']);
+    const e1 = JSON.parse(fs.readFileSync(path.join(ck, 'epoch-1.json'), 'utf8'));
+    expect(e1.test_acc).to.equal(a.metrics[0].test_acc);
+    const b = await run({ epochs: 2, saveAt: { unit: 'step', at: [1, 3] } });
+    const s3 = JSON.parse(fs.readFileSync(path.join(b.out, 'checkpoints', 'step-3.json'), 'utf8'));
+    expect(s3.step).to.equal(3);
+    expect(readCheckpoint(path.join(b.out, 'checkpoints', 'step-1')).state.step).to.equal(1);
+    const err = (() => {
+      try {
+        resolveCheckpointDir(b.out, 'epoch-9');
+      } catch (e) {
+        return e as UsageError;
+      }
+      return null;
+    })();
+    expect(err).to.be.instanceOf(UsageError);
+    expect(err!.message).to.match(/no checkpoint 'epoch-9'/);
+    expect(err!.hint).to.equal('available: best, epoch-*, last, step-1, step-3'.replace('epoch-*, ', ''));
+  });
+
+  describe('soft targets and views', () => {
+    it('multi-view cache: the student trains on exactly the view whose teacher row it reads', async () => {
+      const ds = await openDataset(DATA, { split: 'train' });
+      const caches = [openCache(cacheViews)];
+      try {
+        const plan = planViews(null, caches, 3, false);
+        expect(plan).to.deep.include({ mode: 'cache', cacheViews: 3, augmentSeed: 11 });
+        const samples = Int32Array.from([0, 5, 17, 99, 255, 128]);
+        const sb = sampleBytes(ds.shape);
+        const seenViews = new Set<number>();
+        for (const epoch of [0, 1, 2, 7]) {
+          const views = viewsFor(plan, 3, epoch, samples);
+          expect([...views.cache]).to.deep.equal([...views.student]);
+          views.student.forEach((v) => seenViews.add(v));
+          const raw = await ds.readBatch(samples);
+          const pixels = applyViews(plan, raw, ds.shape, samples, views.student, new Uint8Array(raw.length));
+          const soft = cacheSoftTargets(caches, samples, views.cache, 1, new Float32Array(samples.length * 4), new Float32Array(samples.length * 4));
+          for (let k = 0; k < samples.length; k++) {
+            // The teacher's row must be the function of *these* student pixels.
+            const z = imageLogits(pixels.subarray(k * sb, (k + 1) * sb), 4);
+            const m = Math.max(...z);
+            const e = Array.from(z, (x) => Math.exp(x - m));
+            const s = e.reduce((a, b) => a + b, 0);
+            for (let c = 0; c < 4; c++) expect(soft[k * 4 + c]).to.be.closeTo(e[c] / s, 1e-6);
+            // …and the pixels exactly the augment() of that view.
+            const want = augment(raw.subarray(k * sb, (k + 1) * sb), ds.shape, parseAugmentSpec('crop:2,flip'), 11, samples[k], views.student[k]);
+            expect(Buffer.from(pixels.subarray(k * sb, (k + 1) * sb)).equals(Buffer.from(want))).to.equal(true);
+          }
+        }
+        expect(seenViews.size).to.equal(3);
+      } finally {
+        caches.forEach((c) => c.close());
+      }
+    });
+
+    it('an ensemble is the mean of the caches\' tempered probabilities', () => {
+      const caches = [openCache(cacheA), openCache(cacheViews)];
+      try {
+        const samples = [3, 4];
+        const views = [0, 0];
+        const mean = cacheSoftTargets(caches, samples, views, 2, new Float32Array(8), new Float32Array(8));
+        const a = caches[0].softTargets(samples, views, 2);
+        const b = caches[1].softTargets(samples, views, 2);
+        for (let j = 0; j < 8; j++) expect(mean[j]).to.be.closeTo((a[j] + b[j]) / 2, 1e-7);
+      } finally {
+        caches.forEach((c) => c.close());
+      }
+    });
+
+    it('BAD CALL - --augment with a single-view cache is refused unless --allow-inconsistent-views', async () => {
+      const err = await run({ loss: 'kd', cache: [cacheA], augment: 'flip' }).catch((e) => e);
+      expect(err).to.be.instanceOf(UsageError);
+      expect(err.message).to.match(/single-view cache/);
+      expect(err.hint).to.match(/--allow-inconsistent-views/);
+      const ok = await run({ loss: 'kd', cache: [cacheA], augment: 'flip', allowInconsistentViews: true });
+      expect(ok.complete).to.equal(true);
+    });
+
+    it('BAD CALL - --augment different from the multi-view cache\'s augmentation is refused', async () => {
+      const err = await run({ loss: 'kd', cache: [cacheViews], augment: 'flip' }).catch((e) => e);
+      expect(err).to.be.instanceOf(UsageError);
+      expect(err.message).to.match(/differs from the augmentation the cache's views were made with \(crop:2,flip\)/);
+    });
+
+    it('BAD CALL - an ensemble of caches with different views is refused', async () => {
+      const err = await run({ loss: 'kd', cache: [cacheA, cacheViews] }).catch((e) => e);
+      expect(err).to.be.instanceOf(UsageError);
+      expect(err.message).to.match(/hold different views/);
+    });
+
+    it('BAD CALL - a cache for another data set or another K is refused with the reason', async () => {
+      const other = path.join(root, 'cache-other');
+      await writeImageCache(other, { data: OTHER_DATA });
+      const e1 = await run({ loss: 'kd', cache: [other] }).catch((e) => e);
+      expect(e1).to.be.instanceOf(UsageError);
+      expect(e1.message).to.match(/data fingerprint/);
+      const e2 = await run({ loss: 'kd', cache: [cacheA], data: DATA_K3 }).catch((e) => e);
+      expect(e2).to.be.instanceOf(UsageError);
+      expect(e2.message).to.match(/data fingerprint|K \(classes\)/);
+      const k5 = path.join(root, 'cache-k5');
+      await writeImageCache(k5, { fakeK: 5 });
+      const e3 = await run({ loss: 'kd', cache: [k5] }).catch((e) => e);
+      expect(e3).to.be.instanceOf(UsageError);
+      expect(e3.message).to.match(/K \(classes\) is 5, expected 4/);
+    });
+
+    it('BAD CALL - kd without --cache, ce with --cache', async () => {
+      const e1 = await run({ loss: 'kd' }).catch((e) => e);
+      expect(e1).to.be.instanceOf(UsageError);
+      expect(e1.message).to.match(/loss kd needs a teacher's soft targets: pass --cache/);
+      const e2 = await run({ loss: 'ce', cache: [cacheA] }).catch((e) => e);
+      expect(e2).to.be.instanceOf(UsageError);
+    });
+  });
+});
