@@ -114,7 +114,11 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
     if (r.teacher) {
       const ex = r.teacher.export ? (steps.get(r.teacher.export) as ExportStep | undefined) : undefined;
       const rec = ex ? readJsonFile<ExportRecord>(path.join(expDir, `${ex.out}.json`)) : null;
-      teacher = { name: r.teacher.name, checkpoint: rec?.checkpoint ?? null, test_acc: rec && typeof rec.test_acc === 'number' ? frac(rec.test_acc) : null };
+      // An ONNX file given as teacher may carry a provenance JSON beside it (models/*.json, written
+      // by scripts/make_teachers.py) whose `test_accuracy` is checked by the test suite.
+      const prov = !ex && r.teacher.onnx ? readJsonFile<{ test_accuracy?: unknown }>(r.teacher.onnx.replace(/\.onnx$/, '.json')) : null;
+      const acc = rec && typeof rec.test_acc === 'number' ? rec.test_acc : typeof prov?.test_accuracy === 'number' ? prov.test_accuracy : null;
+      teacher = { name: r.teacher.name, checkpoint: rec?.checkpoint ?? null, test_acc: acc === null ? null : frac(acc) };
     }
     out.push({
       method: r.variant ? `${r.name} @${r.variant}` : r.name,

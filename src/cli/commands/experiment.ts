@@ -5,14 +5,10 @@
  * `tfkd report DIR` writes). docs/EXPERIMENTS.md describes the format.
  */
 import type { Command } from 'commander';
-import * as path from 'node:path';
 import { z } from 'zod';
-import { WorkError } from '../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { loadDesign } from '../../experiment/design.js';
-import { executePlan } from '../../experiment/execute.js';
-import { expandDesign } from '../../experiment/plan.js';
-import { collectRuns, renderTable, summarize, writeReport } from '../../experiment/report.js';
+import { assertAllRan, runDesign } from '../../experiment/run.js';
 import { CliRunner, type Runner } from '../../experiment/runner.js';
 
 const Options = z.strictObject({
@@ -47,43 +43,15 @@ Exit codes: 0 ok, 1 a step failed, 2 bad design file or usage.`,
       const o = parseOptions(Options, raw);
       const json = o.json === true;
       const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
-      const loaded = loadDesign(file);
-      const plan = expandDesign(loaded);
-      const counts = { train: 0, export: 0, precompute: 0 };
-      for (const s of plan.steps) counts[s.type] += 1;
-      say(
-        `${file}: ${plan.runs.length} student runs; ${plan.steps.length} steps (${counts.train} train, ${counts.export} export, ${counts.precompute} precompute) → ${o.out}`,
-      );
-      // SIGINT / SIGTERM: start nothing new, stop the steps in flight, and end normally (status.json
-      // written, exit 1); a re-run redoes the interrupted steps.
-      const runner = runnerFactory.create();
-      const abort = new AbortController();
-      const onSignal = (sig: NodeJS.Signals): void => {
-        process.stderr.write(`\n${sig}: stopping the running steps; re-run the same command to resume\n`);
-        abort.abort();
-        runner.cancel?.(sig);
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      let result;
-      try {
-        result = await executePlan(plan, { outDir: o.out, runner, jobs: o.jobs, log: say, dryRun: o.dryRun, abort: abort.signal });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-      const { runs, missing } = o.dryRun ? { runs: [], missing: [] } : collectRuns([o.out]);
-      const rows = summarize(runs);
-      if (!o.dryRun) {
-        say(`${result.ran} ran, ${result.skipped} skipped, ${result.failed} failed, ${result.blocked} blocked`);
-        if (rows.length) say(`\n${renderTable(rows)}`);
-        if (o.report !== false && rows.length) {
-          const rep = path.join(o.out, 'report');
-          await writeReport([o.out], rep, { title: plan.design.name ?? path.basename(file) });
-          say(`report: ${path.join(rep, 'table.md')}`);
-        }
-      }
-      if (json) printJson({ plan, steps: result.outcomes, methods: rows, missing });
-      if (result.failed + result.blocked) throw new WorkError(`${result.failed} step(s) failed, ${result.blocked} blocked`, `logs in ${path.join(o.out, 'logs')}; re-run the same command to retry (finished steps are kept)`);
+      const r = await runDesign(loadDesign(file), {
+        out: o.out,
+        runner: runnerFactory.create(),
+        jobs: o.jobs,
+        dryRun: o.dryRun,
+        report: o.report,
+        say,
+      });
+      if (json) printJson({ plan: r.plan, steps: r.result.outcomes, methods: r.rows, missing: r.missing });
+      assertAllRan(r, o.out);
     });
 }
