@@ -5,7 +5,8 @@ import { handleError } from './handle-error.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/** The program with the commands `argv` needs (all of them when omitted). */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command();
   program
     .name('tfkd')
@@ -13,7 +14,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerCommands(program);
+  await registerCommands(program, argv);
   // Every (sub-)command gets exitOverride so that commander never calls process.exit itself.
   const override = (c: Command): void => {
     c.exitOverride();
@@ -25,9 +26,14 @@ export function buildProgram(): Command {
 
 /** The only place that sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `tfkd … | head` closes the pipe early: that is the reader's choice, not a failure to report.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   let code = 0;
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
   } catch (err) {
     code = handleError(err);
   }

@@ -5,6 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
+// PROD silences tfjs's console banners (e.g. the cpu backend's "install our node backend" notice
+// on first use): tfkd reports the backend it chose, and why, itself (backend.ts).
+tf.env().set('PROD', true);
+
 export { tf };
 
 /** The optional native tfjs packages, in order of preference (GPU first). */

@@ -28,7 +28,7 @@ async function cli(args: string[]): Promise<{ code: number; err: string }> {
   process.stdout.write = (() => true) as typeof process.stdout.write;
   process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
   try {
-    await buildProgram().parseAsync(['node', 'tfkd', ...args]);
+    await (await buildProgram()).parseAsync(['node', 'tfkd', ...args]);
     return { code: 0, err };
   } catch (e) {
     return { code: handleError(e, (s) => (err += s)), err };

@@ -19,7 +19,7 @@ export async function cli(args: string[]): Promise<{ code: number; stdout: strin
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
   let code = 0;
   try {
-    await buildProgram().parseAsync(['node', 'tfkd', ...args]);
+    await (await buildProgram()).parseAsync(['node', 'tfkd', ...args]);
   } catch (e) {
     code = handleError(e, (s) => (stderr += s));
   } finally {

@@ -43,7 +43,7 @@ describe('student/bench train (tfkd bench train)', () => {
       process.stderr.write = ((s: string) => (errs.push(String(s)), true)) as typeof process.stderr.write;
       let code = 0;
       try {
-        await buildProgram().parseAsync(['node', 'tfkd', 'bench', 'train', ...args]);
+        await (await buildProgram()).parseAsync(['node', 'tfkd', 'bench', 'train', ...args]);
       } catch (e) {
         code = handleError(e);
       } finally {

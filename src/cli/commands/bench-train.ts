@@ -8,6 +8,7 @@
  * prints both side by side.
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../../student/backend.js';
@@ -232,7 +233,7 @@ export function formatTrainBench(r: TrainBenchResult): string {
 
 /** Adds `train` to the `bench` command group (creating the group if no one else has yet). */
 export function register(program: Command): void {
-  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description('measure speed (img/s lines; JSON with --json)');
+  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description(SUMMARIES.bench);
   bench
     .command('train')
     .description('img/s of one student training step: forward + KD loss (α=0.5, τ=4) + backward + SGD momentum 0.9, on random data')

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
@@ -19,7 +20,7 @@ const InfoOptions = z.strictObject({
 });
 
 export function register(program: Command): void {
-  const data = program.command('data').description('inspect data sets');
+  const data = program.command('data').description(SUMMARIES.data);
   data
     .command('info')
     .description('count, classes, shape, label histogram and fingerprint of a data SPEC')

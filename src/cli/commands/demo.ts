@@ -5,6 +5,7 @@
  * committed subset (data/fashion-mnist-subset) when the Debian data set is absent.
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -26,7 +27,7 @@ const Options = z.strictObject({
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('the embedded default, end to end: shipped teachers + Fashion-MNIST → precompute → ce / tfkd-reg / kd / De-KD students → table + report')
+    .description(SUMMARIES.demo)
     .option('--out <dir>', 'output directory (re-run to resume; finished steps are reused)', 'demo-out')
     .option('--jobs <n>', 'steps run at the same time', '2')
     .option('--subset', `use the committed Fashion-MNIST subset even when ${DEFAULT_FASHION_MNIST_DIR} exists`)

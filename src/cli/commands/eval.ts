@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
@@ -42,7 +43,7 @@ export interface EvalReport extends EvalResult {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('accuracy, loss and confusion matrix of a run (its best/last/epoch-N checkpoint) or an ONNX model on a data set')
+    .description(SUMMARIES.eval)
     .argument('<target>', 'run directory, checkpoint directory, or model.onnx')
     .requiredOption('--data <spec>', 'data SPEC (as for tfkd train)')
     .option('--split <split>', 'train | test (default: test)')

@@ -5,6 +5,7 @@
  * `tfkd report DIR` writes). docs/EXPERIMENTS.md describes the format.
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { intString, parseOptions, printJson } from '../options.js';
 import { loadDesign } from '../../experiment/design.js';
@@ -25,7 +26,7 @@ export const runnerFactory: { create: () => Runner } = { create: () => new CliRu
 export function register(program: Command): void {
   program
     .command('experiment')
-    .description('run a declarative design (baseline, lsr, kd, re-kd, de-kd, tfkd-self, tfkd-reg × seeds), resumably')
+    .description(SUMMARIES.experiment)
     .argument('<file>', 'design file (.json, .yaml or .yml); see docs/EXPERIMENTS.md')
     .requiredOption('--out <dir>', 'experiment directory (runs/, caches/, teachers/, plan.json); re-use it to resume')
     .option('--dry-run', 'validate and expand; print the steps and which are already finished; run nothing')

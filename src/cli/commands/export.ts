@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
@@ -28,7 +29,7 @@ const ExportOptions = z.strictObject({
 export function register(program: Command): void {
   program
     .command('export')
-    .description('export a run\'s checkpoint to ONNX (preprocessing and model spec in its metadata)')
+    .description(SUMMARIES.export)
     .argument('<run>', 'run directory (or checkpoint directory)')
     .requiredOption('--out <file.onnx>', 'ONNX file to write')
     .option('--checkpoint <name>', 'best | last | epoch-N | step-N (default: best)')

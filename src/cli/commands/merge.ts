@@ -3,6 +3,7 @@
  * cache whose shard files are byte-identical to a single-process run (src/cache/merge.ts).
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { mergeCaches } from '../../cache/merge.js';
 import { parseOptions, printJson } from '../options.js';
@@ -16,7 +17,7 @@ const Options = z.strictObject({
 export function register(program: Command): void {
   program
     .command('merge')
-    .description('join the partial caches of precompute --shard I/N into one cache')
+    .description(SUMMARIES.merge)
     .argument('<caches...>', 'partial cache directories (all N parts, any order)')
     .requiredOption('--out <dir>', 'merged cache directory')
     .option('--force', 'replace a cache for another key at --out')

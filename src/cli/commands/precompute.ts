@@ -4,6 +4,7 @@
  * (`--shard I/N`, `--shards N` + JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, `--shard auto`).
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { precompute, checkPrecomputeOptions, type PartSpec } from '../../cache/precompute.js';
 import { parseAugmentSpec } from '../../data/augment.js';
@@ -154,7 +155,7 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
 export function register(program: Command): void {
   program
     .command('precompute')
-    .description('run an ONNX teacher over a data set and store its logits as a verified, resumable cache')
+    .description(SUMMARIES.precompute)
     .requiredOption('--teacher <model.onnx>', 'ONNX image classifier')
     .requiredOption('--data <spec>', 'data set spec (fashion-mnist[:DIR], cifar10:DIR, folder:DIR, synthetic:N:K:HxWxC[:seed], …)')
     .option('--split <split>', 'train or test', 'train')

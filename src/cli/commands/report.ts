@@ -4,6 +4,7 @@
  * any directories holding run directories.
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { parseOptions, printJson } from '../options.js';
@@ -18,7 +19,7 @@ const Options = z.strictObject({
 export function register(program: Command): void {
   program
     .command('report')
-    .description('summarise runs: table.md (mean ± std over seeds, Δ vs baseline), curves.png, de-kd.png, report.json')
+    .description(SUMMARIES.report)
     .argument('<dirs...>', 'experiment directories (with plan.json) or directories containing run directories')
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--title <text>', 'title of table.md')

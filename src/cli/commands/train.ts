@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { formatZodError } from '../handle-error.js';
@@ -136,7 +137,7 @@ export function register(program: Command): void {
   const d = TRAIN_DEFAULTS;
   program
     .command('train')
-    .description('train a student (tfjs) with ce, lsr, kd, tfkd-self or tfkd-reg; writes a run directory')
+    .description(SUMMARIES.train)
     .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
     .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')

@@ -4,6 +4,7 @@
  * Exit 1 (WorkError) naming the problem when anything fails.
  */
 import type { Command } from 'commander';
+import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { openCache } from '../../cache/reader.js';
 import { verifyRecompute, verifyStructure, type RecomputeReport } from '../../cache/verify.js';
@@ -56,7 +57,7 @@ export async function runVerify(dir: string, o: z.infer<typeof Options>): Promis
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check a cache: shard checksums, manifest, coverage; with --teacher/--data, recompute sampled rows')
+    .description(SUMMARIES.verify)
     .argument('<cache>', 'cache directory')
     .option('--teacher <model.onnx>', 'the teacher the cache was made with (recompute check)')
     .option('--data <spec>', 'the data set the cache was made from (recompute check)')

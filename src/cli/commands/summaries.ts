@@ -1,0 +1,20 @@
+/**
+ * One line per command: what `tfkd --help` lists and what each command file passes to
+ * `.description()`. Kept apart from the command modules so the top-level help (and every command
+ * that does not need them) starts without loading tfjs, onnxruntime, sharp or vega.
+ */
+export const SUMMARIES = {
+  data: 'inspect data sets',
+  precompute: 'run an ONNX teacher over a data set and store its logits as a verified, resumable cache',
+  merge: 'join the partial caches of precompute --shard I/N into one cache',
+  verify: 'check a cache: shard checksums, manifest, coverage; with --teacher/--data, recompute sampled rows',
+  train: 'train a student (tfjs) with ce, lsr, kd, tfkd-self or tfkd-reg; writes a run directory',
+  eval: 'accuracy, loss and confusion matrix of a run (its best/last/epoch-N checkpoint) or an ONNX model on a data set',
+  export: "export a run's checkpoint to ONNX (preprocessing and model spec in its metadata)",
+  experiment: 'run a declarative design (baseline, lsr, kd, re-kd, de-kd, tfkd-self, tfkd-reg × seeds), resumably',
+  report: 'summarise runs: table.md (mean ± std over seeds, Δ vs baseline), curves.png, de-kd.png, report.json',
+  bench: 'measure speed (img/s lines; JSON with --json)',
+  demo: 'the embedded default, end to end: shipped teachers + Fashion-MNIST → precompute → ce / tfkd-reg / kd / De-KD students → table + report',
+} as const;
+
+export type CommandName = keyof typeof SUMMARIES;
