@@ -24,13 +24,15 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   return program;
 }
 
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+}
+
 /** The only place that sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
   // `tfkd … | head` closes the pipe early: that is the reader's choice, not a failure to report.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   let code = 0;
   try {
     await (await buildProgram(argv)).parseAsync(argv);
