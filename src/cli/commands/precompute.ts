@@ -188,6 +188,8 @@ export function register(program: Command): void {
             `${s.part ? `, part ${(s.part as PartSpec).index}/${(s.part as PartSpec).count}` : ''}; provider ${s.provider}` +
             `${s.rowsPerSecond ? `, ${s.rowsPerSecond} rows/s` : ''}\n`,
         );
+        // Why the preferred providers did not run (auto tries cuda, then webgpu, then cpu).
+        for (const note of s.providerNotes) process.stdout.write(`  ${note}\n`);
       }
     });
 }
