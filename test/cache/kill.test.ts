@@ -26,7 +26,10 @@ describe('cache/precompute kill -9 (real CLI processes)', function () {
 
   it('kill -9 at several random moments, then the same command: byte-identical to a clean run', async () => {
     const teacherFile = writeTinyTeacher(root, { numClasses: 3 });
-    const data = 'synthetic:6000:3:4x4x1:2';
+    // 12 000 samples × 2 views / 512 rows = 47 shards: three kills at up to +5 shards each (plus
+    // whatever a run writes before its kill lands) always leave work for the next run, even when
+    // a loaded machine lets a child write several shards between two polls.
+    const data = 'synthetic:12000:3:4x4x1:2';
     const out = path.join(root, 'killed');
     const args = ['bin/tfkd.js', 'precompute', '--teacher', teacherFile, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
       '--dtype', 'f16', '--views', '2', '--augment', 'flip', '--augment-seed', '4', '--batch', '64', '--shard-rows', '512', '--progress', 'off'];
