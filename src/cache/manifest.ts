@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { UsageError } from '../cli/errors.js';
 import { formatZodError } from '../cli/handle-error.js';
 import { writeFileAtomic } from './safetensors.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 export const SCHEMA = 'tfkd-cache/1';
 export const MANIFEST = 'manifest.json';
@@ -96,19 +97,7 @@ export interface KeyInput {
   shardRows: number;
 }
 
-/** JSON with object keys sorted recursively, so equal values hash equal regardless of key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
+export { canonicalJson };
 
 export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
 

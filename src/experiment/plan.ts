@@ -28,6 +28,7 @@ import {
   type RunDef,
   type TrainOptions,
 } from './design.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 export const PLAN_SCHEMA = 'tfkd-experiment-plan/1';
 /** Bumped when what a key means changes; part of every key. */
@@ -111,17 +112,7 @@ export interface Plan {
   runs: PlanRun[];
 }
 
-/** JSON with object keys sorted at every level: equal values → equal text → equal keys. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(',')}}`;
-}
+export { canonicalJson };
 
 export function stepKey(v: unknown): string {
   return createHash('sha256').update(KEY_VERSION).update('\n').update(canonicalJson(v)).digest('hex');

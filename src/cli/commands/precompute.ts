@@ -189,7 +189,7 @@ export function register(program: Command): void {
             `${s.rowsPerSecond ? `, ${s.rowsPerSecond} rows/s` : ''}\n`,
         );
         // Why the preferred providers did not run (auto tries cuda, then webgpu, then cpu).
-        for (const note of s.providerNotes) process.stdout.write(`  ${note}\n`);
+        for (const note of s.providerNotes as string[]) process.stdout.write(`  ${note}\n`);
       }
     });
 }
