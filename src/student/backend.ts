@@ -4,13 +4,15 @@
  * - `tensorflow`: the native TensorFlow backend from `@tensorflow/tfjs-node-gpu`, else
  *   `@tensorflow/tfjs-node` — optional packages the user installs (imported dynamically by tf.ts).
  * - `wasm`: tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus the gradient kernels tfkd
- *   registers for it (see ./kernels): without them conv nets cannot train on wasm 4.22.
+ *   registers for it (see ./kernels): without them conv nets cannot train on wasm 4.22. When the
+ *   optional native addon is built, its OpenBLAS kernels back the hot ops (./kernels/native.ts).
  * - `cpu`: plain-JS reference backend; always there, ~20× slower than wasm for conv nets.
  * - `auto`: the first of tensorflow → wasm → cpu that initialises. Every attempt and why it was
  *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
  */
 import { UsageError, WorkError } from '../cli/errors.js';
 import { registerWasmKernels } from './kernels/index.js';
+import { registerNativeKernels } from './kernels/native.js';
 import { importNodeBackend, NODE_BACKEND_PACKAGES, tf, type NodeBackendPackage } from './tf.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -37,6 +39,11 @@ export interface BackendDeps {
   setBackend(name: BackendName): Promise<boolean>;
   /** Registers tfkd's wasm kernels (idempotent); returns their names. */
   registerWasmKernels(): string[];
+  /**
+   * Registers the native BLAS kernels over them when tfkd's addon is built and enabled (idempotent);
+   * `names` is empty otherwise, and `why` says which. Optional: without it wasm runs its own kernels.
+   */
+  registerNativeKernels?(): { names: string[]; why: string };
   /** Free-text description of the active wasm runtime. */
   wasmDetail(): string;
 }
@@ -53,6 +60,7 @@ export const defaultBackendDeps: BackendDeps = {
     return ok && tf.getBackend() === name;
   },
   registerWasmKernels,
+  registerNativeKernels: () => registerNativeKernels(),
   wasmDetail() {
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
     const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
@@ -100,9 +108,21 @@ async function tryWasm(deps: BackendDeps, why: string[]): Promise<BackendInfo | 
     why.push(`wasm: registering tfkd kernels failed (${message(err)})`);
     return null;
   }
+  // The native kernels (optional addon) replace some wasm ones; a failure here keeps plain wasm.
+  let native: string[] = [];
+  try {
+    const n = deps.registerNativeKernels?.();
+    if (n) {
+      native = n.names;
+      why.push(`wasm: ${n.names.length ? `native BLAS kernels (${n.names.join(', ')}) — ${n.why}` : n.why}`);
+    }
+  } catch (err) {
+    why.push(`wasm: native kernels not used (${message(err)})`);
+  }
   if (!(await trySet(deps, 'wasm', why))) return null;
   why.push(`wasm: using it with ${names.length} tfkd kernels (${names.join(', ')})`);
-  return { name: 'wasm', detail: deps.wasmDetail(), kernels: 'wasm+tfkd-kernels', requested: 'auto', why };
+  const kernels = native.length ? 'wasm+native-blas' : 'wasm+tfkd-kernels';
+  return { name: 'wasm', detail: deps.wasmDetail(), kernels, requested: 'auto', why };
 }
 
 /** Activates the backend for `choice`; throws UsageError / WorkError with the reason when it cannot. */

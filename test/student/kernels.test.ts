@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { chunkPolicy } from '../../src/student/kernels/conv2d-backprop-filter.js';
 import { backpropInputPolicy, registerWasmKernels } from '../../src/student/kernels/index.js';
+import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../src/student/kernels/native.js';
 import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
 import { tf } from '../../src/student/tf.js';
 import { buildModel } from '../../src/student/zoo/index.js';
@@ -70,13 +71,19 @@ const cases: Array<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> 
 for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const hw of [8, 9]) cases.push({ k, s, pad, hw });
 
 describe('student/kernels: tfkd wasm kernels match the cpu backend', function () {
+  // These tests are about tfkd's wasm kernels: take the native ones (which other test files may
+  // have registered in this process) out of the way, and put them back afterwards.
+  let hadNative = false;
   before(async () => {
     registerWasmKernels();
+    hadNative = nativeKernelsRegistered();
+    unregisterNativeKernels();
     await tf.setBackend('wasm');
     await tf.ready();
   });
   after(async () => {
     console.log(`    worst relative max diff over all kernel checks: ${maxDiff.worst.toExponential(3)} (${maxDiff.where}); tolerance ${TOL}`);
+    if (hadNative) registerNativeKernels();
     await tf.setBackend('cpu');
   });
 

@@ -1,0 +1,431 @@
+// tfkd_native: the hot convolution / matmul kernels of the student's training step as
+// im2col/col2im + OpenBLAS sgemm (multi-threaded), for tfjs-backend-wasm tensors.
+//
+// Every function takes Float32Array views of the wasm heap (no copies): the caller allocates the
+// outputs first and takes the views afterwards (the heap may grow and detach old views on
+// allocation; nothing here allocates on the wasm heap). Shapes come in an Int32Array; every view's
+// length is checked against the shape before anything is read or written, so a wrong call throws
+// instead of touching memory outside the tensors.
+//
+// Layouts (tfjs NHWC): x [B,H,W,CI], filter [KH,KW,CI,CO] = a row-major [K = KH·KW·CI, CO] matrix,
+// y / dy [B,OH,OW,CO] = [rows = B·OH·OW, CO]. im2col row r = (b,oh,ow), column (kh,kw,ci):
+//   col[r, (kh·KW + kw)·CI + ci] = x[b, oh·sh + kh − pt, ow·sw + kw − pl, ci]   (0 outside)
+// so  y = col · W,  dW = colᵀ · dy,  dcol = dy · Wᵀ then col2im (scatter-add) gives dx.
+// Rows are processed in chunks whose col block fits `chunk_bytes` (cache-sized scratch).
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// Per-thread scratch: each worker_thread that loads tfkd gets its own im2col buffer.
+std::atomic<size_t> g_chunk_bytes{4u << 20};
+thread_local std::vector<float> g_scratch;
+
+struct Err {
+  std::string msg;
+};
+
+#define NAPI_OK(call)                                   \
+  do {                                                  \
+    if ((call) != napi_ok) throw Err{"N-API call failed: " #call}; \
+  } while (0)
+
+struct F32 {
+  float* p = nullptr;
+  size_t n = 0;
+};
+
+bool is_null_or_undefined(napi_env env, napi_value v) {
+  napi_valuetype t;
+  NAPI_OK(napi_typeof(env, v, &t));
+  return t == napi_null || t == napi_undefined;
+}
+
+F32 get_f32(napi_env env, napi_value v, const char* what) {
+  bool is_ta = false;
+  NAPI_OK(napi_is_typedarray(env, v, &is_ta));
+  if (!is_ta) throw Err{std::string(what) + ": expected a Float32Array"};
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value ab;
+  size_t off;
+  NAPI_OK(napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &off));
+  if (type != napi_float32_array) throw Err{std::string(what) + ": expected a Float32Array"};
+  if (data == nullptr && length > 0) throw Err{std::string(what) + ": detached buffer"};
+  return F32{static_cast<float*>(data), length};
+}
+
+std::vector<int64_t> get_dims(napi_env env, napi_value v, size_t want) {
+  bool is_ta = false;
+  NAPI_OK(napi_is_typedarray(env, v, &is_ta));
+  if (!is_ta) throw Err{"dims: expected an Int32Array"};
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value ab;
+  size_t off;
+  NAPI_OK(napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &off));
+  if (type != napi_int32_array || length != want) throw Err{"dims: expected an Int32Array of " + std::to_string(want)};
+  const int32_t* d = static_cast<const int32_t*>(data);
+  std::vector<int64_t> out(d, d + length);
+  for (int64_t x : out)
+    if (x < 0) throw Err{"dims: negative value"};
+  return out;
+}
+
+int32_t get_i32(napi_env env, napi_value v) {
+  int32_t x;
+  NAPI_OK(napi_get_value_int32(env, v, &x));
+  return x;
+}
+
+void need(const F32& a, int64_t n, const char* what) {
+  if (static_cast<int64_t>(a.n) < n) throw Err{std::string(what) + ": view has " + std::to_string(a.n) + " elements, shape needs " + std::to_string(n)};
+}
+
+float* scratch(size_t n) {
+  if (g_scratch.size() < n) g_scratch.resize(n);
+  return g_scratch.data();
+}
+
+struct Conv {
+  int64_t B, H, W, CI, KH, KW, CO, OH, OW, sh, sw, pt, pl;
+  int64_t K() const { return KH * KW * CI; }
+  int64_t rows() const { return B * OH * OW; }
+  // 1×1, stride 1, no padding: col is x itself.
+  bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
+  int64_t chunk_rows() const {
+    int64_t r = static_cast<int64_t>(g_chunk_bytes.load() / sizeof(float)) / std::max<int64_t>(1, K());
+    return std::max<int64_t>(1, std::min(r, rows()));
+  }
+};
+
+Conv conv_from(const std::vector<int64_t>& d) {
+  Conv c{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
+  if (c.sh < 1 || c.sw < 1) throw Err{"dims: stride < 1"};
+  return c;
+}
+
+// col[(r − r0), :] for rows r in [r0, r1)
+void im2col(const Conv& c, const float* x, float* col, int64_t r0, int64_t r1) {
+  const int64_t K = c.K();
+  const size_t run = static_cast<size_t>(c.CI) * sizeof(float);
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = r / (c.OH * c.OW), rem = r % (c.OH * c.OW), oh = rem / c.OW, ow = rem % c.OW;
+    float* dst = col + (r - r0) * K;
+    for (int64_t kh = 0; kh < c.KH; kh++) {
+      const int64_t ih = oh * c.sh + kh - c.pt;
+      if (ih < 0 || ih >= c.H) {
+        std::memset(dst + kh * c.KW * c.CI, 0, run * c.KW);
+        continue;
+      }
+      for (int64_t kw = 0; kw < c.KW; kw++) {
+        const int64_t iw = ow * c.sw + kw - c.pl;
+        float* d = dst + (kh * c.KW + kw) * c.CI;
+        if (iw < 0 || iw >= c.W) std::memset(d, 0, run);
+        else std::memcpy(d, x + ((b * c.H + ih) * c.W + iw) * c.CI, run);
+      }
+    }
+  }
+}
+
+void col2im_add(const Conv& c, const float* col, float* dx, int64_t r0, int64_t r1) {
+  const int64_t K = c.K();
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = r / (c.OH * c.OW), rem = r % (c.OH * c.OW), oh = rem / c.OW, ow = rem % c.OW;
+    const float* src = col + (r - r0) * K;
+    for (int64_t kh = 0; kh < c.KH; kh++) {
+      const int64_t ih = oh * c.sh + kh - c.pt;
+      if (ih < 0 || ih >= c.H) continue;
+      for (int64_t kw = 0; kw < c.KW; kw++) {
+        const int64_t iw = ow * c.sw + kw - c.pl;
+        if (iw < 0 || iw >= c.W) continue;
+        const float* s = src + (kh * c.KW + kw) * c.CI;
+        float* d = dx + ((b * c.H + ih) * c.W + iw) * c.CI;
+        for (int64_t ci = 0; ci < c.CI; ci++) d[ci] += s[ci];
+      }
+    }
+  }
+}
+
+// act: 0 linear, 1 relu
+void bias_act(float* y, int64_t rows, int64_t n, const float* bias, int act) {
+  if (!bias && act == 0) return;
+  for (int64_t r = 0; r < rows; r++) {
+    float* row = y + r * n;
+    if (bias)
+      for (int64_t j = 0; j < n; j++) row[j] += bias[j];
+    if (act == 1)
+      for (int64_t j = 0; j < n; j++) row[j] = row[j] > 0.f ? row[j] : 0.f;
+  }
+}
+
+int get_act(napi_env env, napi_value v) {
+  int32_t a = get_i32(env, v);
+  if (a != 0 && a != 1) throw Err{"activation: 0 (linear) or 1 (relu)"};
+  return a;
+}
+
+template <size_t N>
+void get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t min) {
+  size_t argc = N;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < min) throw Err{"expected " + std::to_string(min) + " arguments"};
+  for (size_t i = argc; i < N; i++) NAPI_OK(napi_get_undefined(env, &argv[i]));
+}
+
+// conv2dForward(x, w, bias|null, y, dims[13], act)
+napi_value Conv2DForward(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  get_args(env, info, argv, 6);
+  const Conv c = conv_from(get_dims(env, argv[4], 13));
+  F32 x = get_f32(env, argv[0], "x"), w = get_f32(env, argv[1], "filter"), y = get_f32(env, argv[3], "y");
+  F32 bias;
+  if (!is_null_or_undefined(env, argv[2])) bias = get_f32(env, argv[2], "bias");
+  const int act = get_act(env, argv[5]);
+  const int64_t K = c.K(), rows = c.rows();
+  need(x, c.B * c.H * c.W * c.CI, "x");
+  need(w, K * c.CO, "filter");
+  need(y, rows * c.CO, "y");
+  if (bias.p) need(bias, c.CO, "bias");
+  if (rows == 0 || c.CO == 0) return nullptr;
+  if (c.pointwise()) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, c.CO, K, 1.f, x.p, K, w.p, c.CO, 0.f, y.p, c.CO);
+  } else {
+    const int64_t step = c.chunk_rows();
+    float* col = scratch(step * K);
+    for (int64_t r0 = 0; r0 < rows; r0 += step) {
+      const int64_t r1 = std::min(rows, r0 + step);
+      im2col(c, x.p, col, r0, r1);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, c.CO, K, 1.f, col, K, w.p, c.CO, 0.f, y.p + r0 * c.CO, c.CO);
+    }
+  }
+  bias_act(y.p, rows, c.CO, bias.p, act);
+  return nullptr;
+}
+
+// conv2dBackpropFilter(x, dy, dw, dims[13])
+napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  get_args(env, info, argv, 4);
+  const Conv c = conv_from(get_dims(env, argv[3], 13));
+  F32 x = get_f32(env, argv[0], "x"), dy = get_f32(env, argv[1], "dy"), dw = get_f32(env, argv[2], "dw");
+  const int64_t K = c.K(), rows = c.rows();
+  need(x, c.B * c.H * c.W * c.CI, "x");
+  need(dy, rows * c.CO, "dy");
+  need(dw, K * c.CO, "dw");
+  std::fill(dw.p, dw.p + K * c.CO, 0.f);
+  if (rows == 0 || c.CO == 0 || K == 0) return nullptr;
+  if (c.pointwise()) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, rows, 1.f, x.p, K, dy.p, c.CO, 0.f, dw.p, c.CO);
+    return nullptr;
+  }
+  const int64_t step = c.chunk_rows();
+  float* col = scratch(step * K);
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    const int64_t r1 = std::min(rows, r0 + step);
+    im2col(c, x.p, col, r0, r1);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, r1 - r0, 1.f, col, K, dy.p + r0 * c.CO, c.CO, 1.f, dw.p, c.CO);
+  }
+  return nullptr;
+}
+
+// conv2dBackpropInput(dy, w, dx, dims[13])
+napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  get_args(env, info, argv, 4);
+  const Conv c = conv_from(get_dims(env, argv[3], 13));
+  F32 dy = get_f32(env, argv[0], "dy"), w = get_f32(env, argv[1], "filter"), dx = get_f32(env, argv[2], "dx");
+  const int64_t K = c.K(), rows = c.rows();
+  need(dy, rows * c.CO, "dy");
+  need(w, K * c.CO, "filter");
+  need(dx, c.B * c.H * c.W * c.CI, "dx");
+  if (c.pointwise()) {
+    if (rows > 0 && K > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, K, c.CO, 1.f, dy.p, c.CO, w.p, c.CO, 0.f, dx.p, K);
+    return nullptr;
+  }
+  std::fill(dx.p, dx.p + c.B * c.H * c.W * c.CI, 0.f);
+  if (rows == 0 || K == 0) return nullptr;
+  const int64_t step = c.chunk_rows();
+  float* col = scratch(step * K);
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    const int64_t r1 = std::min(rows, r0 + step);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, K, c.CO, 1.f, dy.p + r0 * c.CO, c.CO, w.p, c.CO, 0.f, col, K);
+    col2im_add(c, col, dx.p, r0, r1);
+  }
+  return nullptr;
+}
+
+// matmul(a, b, bias|null, out, dims[batchA, batchB, M, N, K, transA, transB], act)
+// a: [batchA, M, K] (or [batchA, K, M] when transA), b: [batchB, K, N] (or [batchB, N, K]);
+// a batch of 1 broadcasts; out: [max(batchA, batchB), M, N].
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  get_args(env, info, argv, 6);
+  const std::vector<int64_t> d = get_dims(env, argv[4], 7);
+  const int64_t bA = d[0], bB = d[1], M = d[2], N = d[3], K = d[4];
+  const bool tA = d[5] != 0, tB = d[6] != 0;
+  if (bA != bB && bA != 1 && bB != 1) throw Err{"matmul: batch sizes do not broadcast"};
+  const int64_t batch = std::max(bA, bB);
+  F32 a = get_f32(env, argv[0], "a"), b = get_f32(env, argv[1], "b"), out = get_f32(env, argv[3], "out");
+  F32 bias;
+  if (!is_null_or_undefined(env, argv[2])) bias = get_f32(env, argv[2], "bias");
+  const int act = get_act(env, argv[5]);
+  need(a, bA * M * K, "a");
+  need(b, bB * K * N, "b");
+  need(out, batch * M * N, "out");
+  if (bias.p) need(bias, N, "bias");
+  for (int64_t i = 0; i < batch; i++) {
+    float* o = out.p + i * M * N;
+    if (K == 0) {
+      std::fill(o, o + M * N, 0.f);
+    } else if (M > 0 && N > 0) {
+      const float* pa = a.p + (bA == 1 ? 0 : i) * M * K;
+      const float* pb = b.p + (bB == 1 ? 0 : i) * K * N;
+      cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K, 1.f, pa, tA ? M : K, pb, tB ? K : N, 0.f, o, N);
+    }
+  }
+  bias_act(out.p, batch * M, N, bias.p, act);
+  return nullptr;
+}
+
+// sumRows(x, out, dims[rows, cols]): out[c] = Σ_r x[r·cols + c] (reduction over the leading axes),
+// accumulated in double (tfjs's cpu backend sums in JS doubles).
+napi_value SumRows(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  get_args(env, info, argv, 3);
+  const std::vector<int64_t> d = get_dims(env, argv[2], 2);
+  const int64_t rows = d[0], cols = d[1];
+  F32 x = get_f32(env, argv[0], "x"), out = get_f32(env, argv[1], "out");
+  need(x, rows * cols, "x");
+  need(out, cols, "out");
+  if (cols == 1) {
+    double acc = 0;
+    for (int64_t r = 0; r < rows; r++) acc += x.p[r];
+    out.p[0] = static_cast<float>(acc);
+    return nullptr;
+  }
+  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
+  double* a = acc.data();
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = x.p + r * cols;
+    for (int64_t c = 0; c < cols; c++) a[c] += row[c];
+  }
+  for (int64_t c = 0; c < cols; c++) out.p[c] = static_cast<float>(a[c]);
+  return nullptr;
+}
+
+// maxPoolGrad(x, dy, dx, dims[B,H,W,C,OH,OW,fh,fw,sh,sw,pt,pl]): dx gets dy at each window's first
+// strict maximum in row-major window order (as tfjs's cpu backend); all −∞/NaN windows pass nothing.
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  get_args(env, info, argv, 4);
+  const std::vector<int64_t> d = get_dims(env, argv[3], 12);
+  const int64_t B = d[0], H = d[1], W = d[2], C = d[3], OH = d[4], OW = d[5], fh = d[6], fw = d[7], sh = d[8], sw = d[9], pt = d[10], pl = d[11];
+  F32 x = get_f32(env, argv[0], "x"), dy = get_f32(env, argv[1], "dy"), dx = get_f32(env, argv[2], "dx");
+  need(x, B * H * W * C, "x");
+  need(dy, B * OH * OW * C, "dy");
+  need(dx, B * H * W * C, "dx");
+  std::fill(dx.p, dx.p + B * H * W * C, 0.f);
+  std::vector<float> best(static_cast<size_t>(C));
+  std::vector<int64_t> pos(static_cast<size_t>(C));
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t oh = 0; oh < OH; oh++) {
+      const int64_t r0 = std::max<int64_t>(0, oh * sh - pt), r1 = std::min<int64_t>(H, oh * sh - pt + fh);
+      for (int64_t ow = 0; ow < OW; ow++) {
+        const int64_t c0 = std::max<int64_t>(0, ow * sw - pl), c1 = std::min<int64_t>(W, ow * sw - pl + fw);
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(pos.begin(), pos.end(), -1);
+        for (int64_t r = r0; r < r1; r++)
+          for (int64_t q = c0; q < c1; q++) {
+            const int64_t off = ((b * H + r) * W + q) * C;
+            const float* xv = x.p + off;
+            for (int64_t c = 0; c < C; c++)
+              if (xv[c] > best[c]) {
+                best[c] = xv[c];
+                pos[c] = off + c;
+              }
+          }
+        const float* dv = dy.p + ((b * OH + oh) * OW + ow) * C;
+        for (int64_t c = 0; c < C; c++)
+          if (pos[c] >= 0) dx.p[pos[c]] += dv[c];
+      }
+    }
+  return nullptr;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, argv, 1);
+  const int32_t n = get_i32(env, argv[0]);
+  if (n < 1) throw Err{"threads must be ≥ 1"};
+  openblas_set_num_threads(n);
+  napi_value r;
+  NAPI_OK(napi_create_int32(env, openblas_get_num_threads(), &r));
+  return r;
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info) {
+  napi_value r;
+  NAPI_OK(napi_create_int32(env, openblas_get_num_threads(), &r));
+  return r;
+}
+
+napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, argv, 1);
+  const int32_t n = get_i32(env, argv[0]);
+  if (n < 4096) throw Err{"chunk bytes must be ≥ 4096"};
+  g_chunk_bytes.store(static_cast<size_t>(n));
+  return nullptr;
+}
+
+napi_value BlasConfig(napi_env env, napi_callback_info) {
+  napi_value r;
+  NAPI_OK(napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
+// Turns C++ exceptions into JS errors (N-API callbacks must not throw across the boundary).
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value Guard(napi_env env, napi_callback_info info) {
+  try {
+    return F(env, info);
+  } catch (const Err& e) {
+    napi_throw_error(env, nullptr, ("tfkd_native: " + e.msg).c_str());
+  } catch (const std::bad_alloc&) {
+    napi_throw_error(env, nullptr, "tfkd_native: out of memory");
+  }
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"conv2dForward", nullptr, Guard<Conv2DForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, Guard<Conv2DBackpropFilter>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, Guard<Conv2DBackpropInput>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, Guard<MatMul>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumRows", nullptr, Guard<SumRows>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, Guard<MaxPoolGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, Guard<SetThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"getThreads", nullptr, Guard<GetThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setChunkBytes", nullptr, Guard<SetChunkBytes>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"blasConfig", nullptr, Guard<BlasConfig>, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * Builds tfkd's optional native kernels (native/ → native/build/Release/tfkd_native.node) with
+ * node-gyp, when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
+ * `apt-get install libopenblas-dev`). Meant as the package's install script, so it NEVER fails the
+ * install: when the header/library, Node's headers or node-gyp are missing, or the build fails, it
+ * prints one line and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
+ *
+ *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build
+ *   TFKD_BLAS_INCLUDE=/opt/openblas/include node scripts/build-native.mjs
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const note = (msg) => console.log(`tfkd: ${msg}`);
+
+function main() {
+  if (process.env.TFKD_NATIVE === '0') return note('native kernels skipped (TFKD_NATIVE=0); using the wasm kernels');
+  const includes = [process.env.TFKD_BLAS_INCLUDE, '/usr/include/x86_64-linux-gnu', '/usr/include/aarch64-linux-gnu', '/usr/include/openblas', '/usr/include', '/usr/local/include', '/opt/homebrew/opt/openblas/include', '/usr/local/opt/openblas/include'].filter(Boolean);
+  const include = includes.find((d) => existsSync(join(d, 'cblas.h')) && existsSync(join(d, 'openblas_config.h')));
+  const libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/opt/homebrew/opt/openblas/lib', '/usr/local/opt/openblas/lib'];
+  const libDir = libDirs.find((d) => ['libopenblas.so', 'libopenblas.dylib'].some((f) => existsSync(join(d, f))));
+  if (!include || !libDir) return note('native kernels not built (OpenBLAS headers/library not found: apt-get install libopenblas-dev, then node scripts/build-native.mjs); using the wasm kernels');
+
+  // node-gyp ships inside npm; find it next to the running node / npm.
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+    '/usr/share/nodejs/node-gyp/bin/node-gyp.js',
+  ].filter(Boolean);
+  try {
+    candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    /* not installed locally: fine */
+  }
+  const gyp = candidates.find((p) => existsSync(p));
+  if (!gyp) return note('native kernels not built (node-gyp not found); using the wasm kernels');
+
+  // Use the installed Node headers when present (no download: install may run offline).
+  const nodeDir = [join(dirname(process.execPath), '..'), '/usr', '/usr/local'].find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')));
+  const args = [gyp, 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'error', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, TFKD_BLAS_INCLUDE: include, TFKD_BLAS_LIBDIR: libDir },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  const out = join(root, 'native', 'build', 'Release', 'tfkd_native.node');
+  if (r.status !== 0 || !existsSync(out)) {
+    const why = `${r.error?.message ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /error/i.test(l))[0] ?? `exit ${r.status}`;
+    return note(`native kernels not built (node-gyp failed: ${why.slice(0, 200)}); using the wasm kernels`);
+  }
+  // Load it once so a broken link (e.g. missing libopenblas.so.0 at run time) shows now.
+  try {
+    createRequire(import.meta.url)(out);
+  } catch (err) {
+    return note(`native kernels built but do not load (${String(err?.message ?? err).split('\n')[0]}); using the wasm kernels`);
+  }
+  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir})`);
+}
+
+try {
+  main();
+} catch (err) {
+  note(`native kernels not built (${String(err?.message ?? err).split('\n')[0]}); using the wasm kernels`);
+}
+process.exitCode = 0;

@@ -1,0 +1,296 @@
+/**
+ * The optional native fast path for the wasm backend: tfkd's N-API addon (native/, built at install
+ * by scripts/build-native.mjs when OpenBLAS is present) runs the hot training kernels — Conv2D,
+ * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul, _FusedMatMul — as
+ * im2col/col2im + OpenBLAS sgemm on TFKD_THREADS threads (default: the number of cores), plus Sum
+ * over leading axes (bias gradients) and MaxPoolGrad as plain C loops, working
+ * on the wasm heap in place (Float32Array views handed to the addon, no copies).
+ *
+ * Why: tfjs-backend-wasm runs one thread in Node (XNNPACK, ≈ 8 GMAC/s); PyTorch's step on the
+ * same machine uses OpenBLAS/oneDNN on every core (docs/PERFORMANCE.md, "Native BLAS kernels").
+ *
+ * Fallback is automatic: without the built addon (or with TFKD_NATIVE=0) nothing is registered and
+ * tfkd's wasm kernels run; a native kernel hands any case it does not cover (dilation, NCHW,
+ * non-float32, prelu/leaky/elu activations, broadcast biases) to the kernel it replaced.
+ * Views of the heap are taken only after every output is allocated, since an allocation may grow
+ * the wasm memory and detach earlier views; the addon itself never allocates on the heap.
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { tf } from '../tf.js';
+import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+
+/** The addon's exports (native/src/tfkd_native.cc). */
+export interface NativeAddon {
+  /** dims: [B,H,W,CI,KH,KW,CO,OH,OW,sh,sw,pt,pl]; act 0 linear, 1 relu. */
+  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, dims: Int32Array, act: number): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  /** dims: [batchA, batchB, M, N, K, transA, transB]; a batch of 1 broadcasts. */
+  matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, dims: Int32Array, act: number): void;
+  /** dims: [rows, cols]; out[c] = Σ_r x[r·cols + c], accumulated in double. */
+  sumRows(x: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** dims: [B,H,W,C,OH,OW,fh,fw,sh,sw,pt,pl]. */
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  setThreads(n: number): number;
+  getThreads(): number;
+  setChunkBytes(n: number): void;
+  blasConfig(): string;
+}
+
+export const NATIVE_ADDON_PATH = '../../../native/build/Release/tfkd_native.node';
+
+export interface NativeStatus {
+  /** The addon, when it loaded and is enabled. */
+  addon: NativeAddon | null;
+  /** One line: why it is (not) used, e.g. 'OpenBLAS … on 2 threads' or 'TFKD_NATIVE=0'. */
+  why: string;
+}
+
+let status: NativeStatus | null = null;
+
+/** Threads from TFKD_THREADS (a positive integer), else the number of cores. */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.TFKD_THREADS;
+  if (v !== undefined && /^\d+$/.test(v) && Number(v) >= 1) return Number(v);
+  return Math.max(1, availableParallelism());
+}
+
+/** Loads the addon once per process (cached; the environment is read on the first call). */
+export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeStatus {
+  return (status ??= probeNative(env));
+}
+
+/** Loads the addon (uncached). Never throws: a missing or broken addon is a status line. */
+export function probeNative(env: NodeJS.ProcessEnv = process.env): NativeStatus {
+  if (env.TFKD_NATIVE === '0') return { addon: null, why: 'native kernels disabled (TFKD_NATIVE=0)' };
+  try {
+    const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
+    const threads = addon.setThreads(defaultThreads(env));
+    const cfg = addon.blasConfig().trim().split(/\s+/).slice(0, 2).join(' ');
+    return { addon, why: `native addon: ${cfg}, ${threads} thread${threads === 1 ? '' : 's'}` };
+  } catch (err) {
+    const m = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    const missing = /Cannot find module/.test(m);
+    return { addon: null, why: missing ? 'native addon not built (apt-get install libopenblas-dev, then node scripts/build-native.mjs)' : `native addon failed to load: ${m}` };
+  }
+}
+
+/** Sets the addon's BLAS threads (returns what OpenBLAS reports), or null without the addon. */
+export function setNativeThreads(n: number): number | null {
+  const a = loadNative().addon;
+  return a ? a.setThreads(n) : null;
+}
+
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type KernelArgs<I, A> = { inputs: I; backend: WasmBackendLike; attrs: A };
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+const size = (shape: number[]): number => shape.reduce((p, v) => p * v, 1);
+const isNHWC = (f: string | undefined): boolean => f === undefined || f === 'NHWC' || f === 'channelsLast';
+const noDilation = (d: number | [number, number] | undefined): boolean => d === undefined || pair(d).every((v) => v === 1);
+
+function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.outChannels,
+    info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  ]);
+}
+
+/** Kernel functions the native ones replaced (fallbacks), filled by registerNativeKernels. */
+const previous = new Map<string, { kernelFunc: tf.KernelFunc; setupFunc?: tf.KernelSetupFunc; disposeFunc?: tf.KernelDisposeFunc }>();
+
+function fallback(name: string, args: unknown): TensorInfo {
+  // Only the kernel we replaced: looking it up in the registry now would find ourselves.
+  const k = previous.get(name);
+  if (!k) throw new Error(`tfkd native ${name}: no wasm kernel to fall back to (register tfkd's wasm kernels first)`);
+  const out = k.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
+  return out;
+}
+
+function addon(): NativeAddon {
+  const a = status?.addon;
+  if (!a) throw new Error('tfkd native kernels called without the addon loaded');
+  return a;
+}
+
+/** Activation code for the addon, or null when it is not one the addon applies. */
+function actCode(activation: string | undefined): number | null {
+  if (activation === undefined || activation === 'linear') return 0;
+  if (activation === 'relu') return 1;
+  return null;
+}
+
+function conv2dImpl(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>, name: string): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const act = actCode(attrs.activation);
+  const CO = filter.shape[3];
+  const ok = isNHWC(attrs.dataFormat) && noDilation(attrs.dilations) && act !== null && !preluActivationWeights &&
+    x.dtype === 'float32' && filter.dtype === 'float32' && (!bias || (bias.dtype === 'float32' && size(bias.shape) === CO));
+  if (!ok || size(x.shape) === 0 || size(filter.shape) === 0) return fallback(name, args);
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const y = backend.makeOutput(info.outShape, 'float32');
+  if (size(info.outShape) > 0) addon().conv2dForward(f32(backend, x), f32(backend, filter), bias ? f32(backend, bias) : null, f32(backend, y), convDims(info), act);
+  return y;
+}
+
+export const conv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo }, ConvAttrs>): TensorInfo => conv2dImpl(args, 'Conv2D');
+export const fusedConv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo =>
+  conv2dImpl(args, 'FusedConv2D');
+
+export function conv2DBackpropFilterNative(args: KernelArgs<{ x: TensorInfo; dy: TensorInfo }, ConvAttrs & { filterShape: [number, number, number, number] }>): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs;
+  if (!isNHWC(attrs.dataFormat) || !noDilation(attrs.dilations) || x.dtype !== 'float32' || dy.dtype !== 'float32' || size(x.shape) === 0 || size(dy.shape) === 0) {
+    return fallback('Conv2DBackpropFilter', args);
+  }
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const dw = backend.makeOutput([...attrs.filterShape], 'float32');
+  addon().conv2dBackpropFilter(f32(backend, x), f32(backend, dy), f32(backend, dw), convDims(info));
+  return dw;
+}
+
+export function conv2DBackpropInputNative(args: KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, ConvAttrs & { inputShape: [number, number, number, number] }>): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs;
+  if (!isNHWC(attrs.dataFormat) || !noDilation(attrs.dilations) || dy.dtype !== 'float32' || filter.dtype !== 'float32' || size(dy.shape) === 0 || size(filter.shape) === 0) {
+    return fallback('Conv2DBackpropInput', args);
+  }
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const dx = backend.makeOutput([...attrs.inputShape], 'float32');
+  addon().conv2dBackpropInput(f32(backend, dy), f32(backend, filter), f32(backend, dx), convDims(info));
+  return dx;
+}
+
+interface MatMulAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+  activation?: string;
+}
+
+function matmulImpl(args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, MatMulAttrs>, name: string): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const act = actCode(attrs.activation);
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const M = attrs.transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = attrs.transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const N = attrs.transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const Kb = attrs.transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const bA = size(outerA);
+  const bB = size(outerB);
+  // Only batch layouts that are a flat loop: equal outer shapes (up to leading 1s) or one side unbatched.
+  const strip = (s: number[]) => s.slice(s.findIndex((v) => v !== 1) < 0 ? s.length : s.findIndex((v) => v !== 1));
+  const flat = bA === 1 || bB === 1 || strip(outerA).join() === strip(outerB).join();
+  const ok = ra >= 2 && rb >= 2 && K === Kb && flat && act !== null && !preluActivationWeights && a.dtype === 'float32' && b.dtype === 'float32' &&
+    (!bias || (bias.dtype === 'float32' && size(bias.shape) === N && bias.shape[bias.shape.length - 1] === N));
+  if (!ok || M * N * K === 0) return fallback(name, args);
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  const out = backend.makeOutput([...outer, M, N], 'float32');
+  const dims = Int32Array.from([bA, bB, M, N, K, attrs.transposeA ? 1 : 0, attrs.transposeB ? 1 : 0]);
+  addon().matmul(f32(backend, a), f32(backend, b), bias ? f32(backend, bias) : null, f32(backend, out), dims, act);
+  return out;
+}
+
+export const batchMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, MatMulAttrs>): TensorInfo => matmulImpl(args, 'BatchMatMul');
+export const fusedMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, MatMulAttrs>): TensorInfo =>
+  matmulImpl(args, '_FusedMatMul');
+
+/**
+ * Sum over leading axes (e.g. [0,1,2] of an NHWC tensor: the bias and BatchNorm gradients), or over
+ * all axes. The shipped wasm Sum transposes the reduced axes innermost first (a generic N-d copy),
+ * then reduces; here it is one streaming pass. Other axis sets and non-float32 fall back.
+ */
+export function sumNative(args: KernelArgs<{ x: TensorInfo }, { axis: number | number[]; keepDims: boolean }>): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs;
+  const axes = [...new Set(tf.util.parseAxisParam(attrs.axis, x.shape))].sort((p, q) => p - q);
+  const leading = axes.length > 0 && axes.every((v, i) => v === i);
+  if (x.dtype !== 'float32' || !leading || size(x.shape) === 0) return fallback('Sum', args);
+  const rows = size(x.shape.slice(0, axes.length));
+  const kept = x.shape.slice(axes.length);
+  const cols = size(kept);
+  const outShape = attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept;
+  const out = backend.makeOutput(outShape, 'float32');
+  addon().sumRows(f32(backend, x), f32(backend, out), Int32Array.from([rows, cols]));
+  return out;
+}
+
+/** MaxPoolGrad as tfkd's JS loop (pool-tile.ts) in C: same tie rule (first strict maximum). */
+export function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: TensorInfo; output: TensorInfo }, { filterSize: number | [number, number]; strides: number | [number, number]; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' }>): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, input } = inputs;
+  if (input.dtype !== 'float32' || dy.dtype !== 'float32' || size(input.shape) === 0) return fallback('MaxPoolGrad', args);
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const dx = backend.makeOutput(input.shape, 'float32');
+  const dims = Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.effectiveFilterHeight, info.effectiveFilterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  ]);
+  addon().maxPoolGrad(f32(backend, input), f32(backend, dy), f32(backend, dx), dims);
+  return dx;
+}
+
+type AnyKernel = (args: never) => TensorInfo;
+export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
+  { name: 'Conv2D', fn: conv2DNative },
+  { name: 'FusedConv2D', fn: fusedConv2DNative },
+  { name: 'Conv2DBackpropFilter', fn: conv2DBackpropFilterNative },
+  { name: 'Conv2DBackpropInput', fn: conv2DBackpropInputNative },
+  { name: 'BatchMatMul', fn: batchMatMulNative },
+  { name: '_FusedMatMul', fn: fusedMatMulNative },
+  { name: 'Sum', fn: sumNative },
+  { name: 'MaxPoolGrad', fn: maxPoolGradNative },
+];
+
+let registered: string[] | null = null;
+
+/**
+ * Registers the native kernels on wasm over whatever is registered now (call it after
+ * registerWasmKernels, so tfkd's wasm kernels are the fallbacks). Idempotent. Returns the status
+ * and the kernel names (empty when the addon is absent or disabled).
+ */
+export function registerNativeKernels(env: NodeJS.ProcessEnv = process.env): NativeStatus & { names: string[] } {
+  const s = loadNative(env);
+  if (!s.addon) return { ...s, names: [] };
+  if (registered) return { ...s, names: registered };
+  for (const k of NATIVE_KERNELS) {
+    const cur = tf.getKernel(k.name, 'wasm');
+    if (cur) {
+      previous.set(k.name, { kernelFunc: cur.kernelFunc, setupFunc: cur.setupFunc, disposeFunc: cur.disposeFunc });
+      tf.unregisterKernel(k.name, 'wasm');
+    }
+    // Keep the replaced kernel's setupFunc: it binds the C function the fallback calls.
+    tf.registerKernel({ kernelName: k.name, backendName: 'wasm', kernelFunc: k.fn as unknown as tf.KernelFunc, setupFunc: cur?.setupFunc, disposeFunc: cur?.disposeFunc });
+  }
+  registered = NATIVE_KERNELS.map((k) => k.name);
+  return { ...s, names: registered };
+}
+
+/** Puts the replaced kernels back (tests compare both paths in one process). */
+/** Whether the native kernels currently back the wasm backend. */
+export function nativeKernelsRegistered(): boolean {
+  return registered !== null;
+}
+
+export function unregisterNativeKernels(): void {
+  if (!registered) return;
+  for (const name of registered) {
+    tf.unregisterKernel(name, 'wasm');
+    const p = previous.get(name);
+    if (p) tf.registerKernel({ kernelName: name, backendName: 'wasm', ...p });
+  }
+  previous.clear();
+  registered = null;
+}

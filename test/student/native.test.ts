@@ -1,0 +1,331 @@
+/**
+ * tfkd's native (N-API + OpenBLAS) kernels on the wasm backend vs the tfjs cpu backend, on seeded
+ * random inputs. Tolerance: max |native − cpu| ≤ 1e-4 · max |cpu| per output tensor (as
+ * kernels.test.ts). Skipped, with the reason printed, when the addon is not built
+ * (scripts/build-native.mjs needs libopenblas-dev).
+ */
+import { expect } from 'chai';
+import { selectBackend, type BackendDeps } from '../../src/student/backend.js';
+import { registerWasmKernels } from '../../src/student/kernels/index.js';
+import { loadNative, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
+import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
+import { tf } from '../../src/student/tf.js';
+import { buildModel } from '../../src/student/zoo/index.js';
+
+const TOL = 1e-4;
+
+function rng(seed: number): () => number {
+  // mulberry32: a tiny seeded PRNG (no Math.random in tfkd)
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+type Arr = { shape: number[]; data: Float32Array };
+const randn = (shape: number[], seed: number): Arr => {
+  const r = rng(seed);
+  const data = new Float32Array(shape.reduce((p, v) => p * v, 1));
+  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
+  return { shape, data };
+};
+
+async function on(backend: 'cpu' | 'wasm', ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Arr[]> {
+  await tf.setBackend(backend);
+  const ts = ins.map((a) => tf.tensor(a.data, a.shape));
+  const out = fn(...ts);
+  const outs = Array.isArray(out) ? out : [out];
+  const res = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+  tf.dispose([...ts, ...outs]);
+  return res;
+}
+
+const worst = { rel: 0, where: '' };
+function expectClose(got: Arr, want: Arr, what: string): void {
+  expect(got.shape, `${what}: shape`).to.deep.equal(want.shape);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
+    scale = Math.max(scale, Math.abs(want.data[i]));
+  }
+  const rel = diff / Math.max(scale, 1e-30);
+  if (rel > worst.rel) Object.assign(worst, { rel, where: what });
+  expect(rel, `${what}: max |native−cpu| = ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)})`).to.be.at.most(TOL);
+}
+
+async function compare(ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], what: string): Promise<void> {
+  const want = await on('cpu', ins, fn);
+  const got = await on('wasm', ins, fn);
+  want.forEach((w, i) => expectClose(got[i], w, `${what}[${i}]`));
+}
+
+/** Counts calls of the registered wasm kernel `name` while `fn` runs (proves the native path ran). */
+async function calls(name: string, fn: () => Promise<void>): Promise<number> {
+  const k = tf.getKernel(name, 'wasm')!;
+  let n = 0;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...k, kernelFunc: (a) => (n++, k.kernelFunc(a)) });
+  try {
+    await fn();
+  } finally {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(k);
+  }
+  return n;
+}
+
+const runK = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+
+const cases: Array<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> = [];
+for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const hw of [8, 9]) cases.push({ k, s, pad, hw });
+
+describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend', function () {
+  const st = loadNative();
+  before(async function () {
+    if (!st.addon) {
+      console.log(`    SKIPPED native kernel tests: ${st.why}`);
+      this.skip();
+    }
+    registerWasmKernels();
+    registerNativeKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  after(async () => {
+    if (st.addon) console.log(`    worst relative max diff over all native checks: ${worst.rel.toExponential(3)} (${worst.where}); tolerance ${TOL}; ${st.why}`);
+    unregisterNativeKernels(); // leave the plain wasm kernels for other test files in this process
+    await tf.setBackend('cpu');
+  });
+
+  it('registers Conv2D, FusedConv2D, both conv gradients, BatchMatMul, _FusedMatMul, Sum and MaxPoolGrad on wasm', () => {
+    const r = registerNativeKernels();
+    expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad']);
+    expect(r.why).to.match(/OpenBLAS .*thread/);
+    expect(registerNativeKernels().names, 'idempotent').to.equal(r.names);
+  });
+
+  for (const chunk of [4 << 20, 4096]) {
+    const tag = chunk === 4096 ? ', 4 KiB im2col chunks (many partial GEMMs)' : '';
+    it(`Conv2D, FusedConv2D (bias + relu): 1×1/3×3/5×5, stride 1/2, same/valid, even/odd sizes, batch 3, 3→4 channels${tag}`, async () => {
+      st.addon!.setChunkBytes(chunk);
+      try {
+        for (const { k, s, pad, hw } of cases) {
+          const x = randn([3, hw, hw, 3], 11 + k + hw);
+          const w = randn([k, k, 3, 4], 5 + k + s);
+          const bias = randn([4], 3);
+          await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `conv k${k} s${s} ${pad} ${hw}`);
+          await compare([x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' }), `fusedconv k${k} s${s} ${pad} ${hw}`);
+        }
+      } finally {
+        st.addon!.setChunkBytes(4 << 20);
+      }
+    });
+
+    it(`Conv2DBackpropFilter and Conv2DBackpropInput: the same grid${tag}`, async () => {
+      st.addon!.setChunkBytes(chunk);
+      try {
+        for (const { k, s, pad, hw } of cases) {
+          const info = tf.backend_util.computeConv2DInfo([3, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
+          const x = randn([3, hw, hw, 3], 21 + k + hw);
+          const w = randn([k, k, 3, 4], 25 + k);
+          const dy = randn([3, info.outHeight, info.outWidth, 4], 23 + k * s);
+          await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw}`);
+          await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [3, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw}`);
+        }
+      } finally {
+        st.addon!.setChunkBytes(4 << 20);
+      }
+    });
+  }
+
+  it('explicit asymmetric padding (forward, dW, dx), stride 2 and 1', async () => {
+    const pad: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
+    for (const s of [1, 2]) {
+      const x = randn([2, 7, 6, 3], 90 + s);
+      const w = randn([3, 3, 3, 5], 91);
+      const info = tf.backend_util.computeConv2DInfo([2, 7, 6, 3], [3, 3, 3, 5], s, 1, pad);
+      const dy = randn([2, info.outHeight, info.outWidth, 5], 92);
+      await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `explicit pad conv s${s}`);
+      await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] }), `explicit pad dW s${s}`);
+      await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, 7, 6, 3] }), `explicit pad dx s${s}`);
+    }
+  });
+
+  it('the native kernels actually run (call counts) and give the same results on 1 thread', async () => {
+    const x = randn([2, 8, 8, 3], 1);
+    const w = randn([3, 3, 3, 5], 2);
+    const n = await calls('Conv2D', () => compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same'), 'counted conv'));
+    expect(n, 'Conv2D calls on wasm').to.equal(1);
+    const threads = st.addon!.getThreads();
+    try {
+      expect(setNativeThreads(1)).to.equal(1);
+      await compare([x, w], (xt, wt) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([xt, wt]), 'conv grads, 1 thread');
+    } finally {
+      setNativeThreads(threads);
+    }
+  });
+
+  it('BatchMatMul: all four transpose combinations, rank 2 and 3, batch 2, broadcast batch 1; _FusedMatMul with bias + relu', async () => {
+    const a = randn([7, 5], 1);
+    const b = randn([7, 6], 2);
+    const c = randn([6, 5], 3);
+    await compare([a, b], (at, bt) => tf.matMul(at, bt, true, false), 'AᵀB');
+    await compare([a, c], (at, ct) => tf.matMul(at, ct, false, true), 'ACᵀ');
+    await compare([c, randn([7, 6], 9)], (ct, at) => tf.matMul(ct, at, true, true), 'CᵀAᵀ');
+    await compare([a, randn([5, 4], 8)], (at, bt) => tf.matMul(at, bt), 'plain');
+    await compare([randn([2, 7, 5], 6), randn([2, 7, 4], 7)], (at, bt) => tf.matMul(at, bt, true, false), 'batch 2');
+    await compare([randn([1, 7, 5], 4), randn([3, 5, 4], 5)], (at, bt) => tf.matMul(at, bt), 'broadcast a');
+    await compare([randn([3, 4, 7], 4), randn([6, 7], 5)], (at, bt) => tf.matMul(at, bt, false, true), 'broadcast b (rank 2)');
+    await compare([randn([2, 3, 4, 5], 4), randn([2, 3, 5, 2], 5)], (at, bt) => tf.matMul(at, bt), 'rank 4');
+    await compare([randn([2, 1, 4, 5], 4), randn([1, 3, 5, 2], 5)], (at, bt) => tf.matMul(at, bt), 'rank 4 cross broadcast (falls back)');
+    await compare([randn([9, 5], 10), randn([5, 4], 11), randn([4], 12)], (at, bt, bias) => tf.fused.matMul({ a: at, b: bt, bias, activation: 'relu' }), 'fused relu');
+    await compare([randn([5, 9], 10), randn([4, 5], 11), randn([4], 12)], (at, bt, bias) => tf.fused.matMul({ a: at, b: bt, transposeA: true, transposeB: true, bias }), 'fused linear, transposed');
+  });
+
+  it('Sum over leading axes (keepDims or not), over all axes, rank 2; other axis sets and int32 fall back', async () => {
+    const x = randn([3, 5, 4, 6], 80);
+    for (const [axis, keep] of [[[0, 1, 2], false], [[0, 1, 2], true], [[2, 0, 1], false], [[0], false], [null, false], [[0, 1, 2, 3], true], [[1, 2], false], [[-1], true], [[0, 2], false]] as const) {
+      await compare([x], (xt) => tf.sum(xt, axis === null ? undefined : [...axis], keep), `sum ${JSON.stringify(axis)} keepDims ${keep}`);
+    }
+    await compare([randn([200, 3], 81)], (xt) => tf.sum(xt, 0), 'sum rank 2 axis 0');
+    await compare([x], (xt) => tf.cast(tf.sum(tf.cast(tf.mul(xt, 100), 'int32'), [0, 1]), 'float32'), 'sum int32');
+    const n = await calls('Sum', () => compare([x], (xt) => tf.sum(xt, [0, 1, 2]), 'counted sum'));
+    expect(n).to.equal(1);
+  });
+
+  it('MaxPoolGrad: 2×2/2 valid, 3×3/2 same (overlapping windows, padding), 3×3/1 same, odd sizes, ties', async () => {
+    for (const [f, st, pad, hw] of [[2, 2, 'valid', 8], [2, 2, 'valid', 9], [3, 2, 'same', 9], [3, 1, 'same', 7], [2, 2, 'same', 7]] as const) {
+      const x = randn([2, hw, hw, 5], 60 + f + hw);
+      const info = tf.backend_util.computePool2DInfo([2, hw, hw, 5], f, st, 1, pad);
+      const dy = randn([2, info.outHeight, info.outWidth, 5], 61 + st);
+      await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, st, pad), dyt)))(xt), `maxPoolGrad f${f} s${st} ${pad} ${hw}`);
+    }
+    const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
+    const n = await calls('MaxPoolGrad', () => compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties'));
+    expect(n).to.equal(1);
+  });
+
+  it('unsupported cases fall back to the wasm kernels and stay correct (dilation 2, elu)', async () => {
+    const x = randn([2, 9, 9, 3], 31);
+    const w = randn([3, 3, 3, 4], 32);
+    await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same', 'NHWC', 2), 'dilated conv');
+    await compare([x, w, randn([4], 33)], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 1, pad: 'same', bias: bt, activation: 'elu' }), 'fused conv elu');
+    await compare([randn([6, 5], 34), randn([5, 4], 35), randn([4], 36)], (at, bt, bias) => tf.fused.matMul({ a: at, b: bt, bias, activation: 'elu' }), 'fused matmul elu');
+  });
+
+  it('tf.grads through a conv net (stride 2 same, 5×5 valid, 1×1, dense) equals cpu for every input', async () => {
+    const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([1, 1, 4, 3], 53), randn([12, 3], 54)];
+    const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
+      let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
+      h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
+      h = tf.conv2d(h, w3 as tf.Tensor4D, 1, 'same'); // 2×2×3
+      return tf.sum(tf.square(tf.matMul(tf.reshape(h, [4, 12]), wd as tf.Tensor2D)));
+    };
+    await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
+  });
+
+  for (const [model, input] of [['cnn', [12, 12, 1]], ['resnet8', [8, 8, 3]]] as const) {
+    it(`three KD + SGD-momentum training steps of zoo ${model} (batch 4) give the same losses and weights as cpu`, async () => {
+      const opts: LossOptions = { numClasses: 3, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
+      const x = randn([4, ...input], 70);
+      const z = randn([4, 3], 71);
+      const train = async (backend: 'cpu' | 'wasm'): Promise<Arr[]> => {
+        await tf.setBackend(backend);
+        const m = buildModel(model, { inputShape: [...input], numClasses: 3, seed: 7 });
+        const xt = tf.tensor(x.data, x.shape);
+        const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+        const soft = tf.softmax(tf.tensor2d(z.data, [4, 3]));
+        const opt = tf.train.momentum(0.05, 0.9);
+        const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+        const losses: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const cost = opt.minimize(() => getLoss('kd')(m.apply(xt, { training: true }) as tf.Tensor2D, labels, soft, opts), true, vars)!;
+          losses.push(cost.dataSync()[0]);
+          cost.dispose();
+        }
+        const out: Arr[] = [{ shape: [3], data: Float32Array.from(losses) }, ...vars.map((v) => ({ shape: v.shape, data: v.dataSync() as Float32Array }))];
+        tf.dispose([xt, labels, soft]);
+        opt.dispose();
+        m.dispose();
+        return out;
+      };
+      const want = await train('cpu');
+      let got: Arr[] = [];
+      const nConv = await calls(model === 'cnn' ? 'Conv2DBackpropFilter' : 'Conv2DBackpropInput', async () => {
+        got = await train('wasm');
+      });
+      expect(nConv, 'native gradient kernel calls').to.be.greaterThan(0);
+      expect(got.length).to.equal(want.length);
+      want.forEach((w, i) => expectClose(got[i], w, `${model} ${i === 0 ? 'losses' : `weight ${i - 1}`}`));
+    });
+  }
+
+  it('leaks no tensors or wasm buffers across a training-style gradient step', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
+    const w = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2));
+    const step = () => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, ww as tf.Tensor4D, 2, 'same')))(w));
+    step().dispose();
+    const before = tf.memory();
+    for (let i = 0; i < 3; i++) step().dispose();
+    const after = tf.memory();
+    expect(after.numTensors).to.equal(before.numTensors);
+    expect(after.numDataBuffers).to.equal(before.numDataBuffers);
+    tf.dispose([x, w]);
+  });
+
+  it('BAD CALL - the addon refuses views shorter than the shape says (no out-of-bounds access)', () => {
+    const a = st.addon!;
+    const dims = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 4, 4, 1, 1, 1, 1]);
+    const x = new Float32Array(32);
+    const w = new Float32Array(36);
+    expect(() => a.conv2dForward(x, w, null, new Float32Array(31), dims, 0)).to.throw(/y: view has 31 elements, shape needs 32/);
+    expect(() => a.conv2dBackpropFilter(x.subarray(1), new Float32Array(32), new Float32Array(36), dims)).to.throw(/x: view has 31/);
+    expect(() => a.conv2dBackpropInput(new Float32Array(32), w.subarray(0, 35), new Float32Array(32), dims)).to.throw(/filter: view has 35/);
+    expect(() => a.matmul(new Float32Array(6), new Float32Array(6), null, new Float32Array(3), Int32Array.from([1, 1, 2, 2, 3, 0, 0]), 0)).to.throw(/out: view has 3/);
+    expect(() => a.conv2dForward(x, w, null, new Float32Array(32), dims.subarray(1), 0)).to.throw(/Int32Array of 13/);
+    expect(() => a.conv2dForward(x, w, null, new Float32Array(32), dims, 7)).to.throw(/activation/);
+    expect(() => a.maxPoolGrad(x, new Float32Array(7), new Float32Array(32), Int32Array.from([1, 4, 4, 2, 2, 2, 2, 2, 2, 2, 0, 0]))).to.throw(/dy: view has 7 elements, shape needs 8/);
+    expect(() => a.sumRows(new Float32Array(11), new Float32Array(4), Int32Array.from([3, 4]))).to.throw(/x: view has 11/);
+    expect(() => a.matmul(new Float64Array(6) as unknown as Float32Array, new Float32Array(6), null, new Float32Array(4), Int32Array.from([1, 1, 2, 2, 3, 0, 0]), 0)).to.throw(/Float32Array/);
+  });
+
+  it('TFKD_NATIVE=0 disables the addon; TFKD_THREADS sets the thread count', () => {
+    const off = probeNative({ TFKD_NATIVE: '0' });
+    expect(off.addon).to.equal(null);
+    expect(off.why).to.match(/TFKD_NATIVE=0/);
+    expect(defaultThreads({ TFKD_THREADS: '3' })).to.equal(3);
+    expect(defaultThreads({ TFKD_THREADS: 'zero' })).to.be.at.least(1);
+  });
+});
+
+describe('student/native: selectBackend records whether the native kernels back wasm', () => {
+  const deps = (native?: () => { names: string[]; why: string }): BackendDeps => ({
+    importNode: () => Promise.reject(new Error('not installed')),
+    setBackend: (name) => Promise.resolve(name === 'wasm'),
+    registerWasmKernels: () => ['Conv2DBackpropFilter'],
+    registerNativeKernels: native,
+    wasmDetail: () => 'fake wasm',
+  });
+
+  it("kernels: 'wasm+native-blas' when the addon registered kernels, with the reason in why", async () => {
+    const info = await selectBackend('wasm', deps(() => ({ names: ['Conv2D', 'BatchMatMul'], why: 'native addon: OpenBLAS 0.3.21, 2 threads' })));
+    expect(info.kernels).to.equal('wasm+native-blas');
+    expect(info.why.join('\n')).to.match(/native BLAS kernels \(Conv2D, BatchMatMul\) — native addon: OpenBLAS/);
+  });
+
+  it("kernels: 'wasm+tfkd-kernels' when the addon is absent or disabled, or its registration throws", async () => {
+    const absent = await selectBackend('auto', deps(() => ({ names: [], why: 'native kernels disabled (TFKD_NATIVE=0)' })));
+    expect(absent).to.include({ name: 'wasm', kernels: 'wasm+tfkd-kernels' });
+    expect(absent.why.join('\n')).to.match(/TFKD_NATIVE=0/);
+    const throws = await selectBackend('wasm', deps(() => { throw new Error('boom'); }));
+    expect(throws.kernels).to.equal('wasm+tfkd-kernels');
+    expect(throws.why.join('\n')).to.match(/native kernels not used \(boom\)/);
+    expect((await selectBackend('wasm', deps())).kernels, 'deps without the hook').to.equal('wasm+tfkd-kernels');
+  });
+});
