@@ -258,7 +258,7 @@ async function run(
   const spec: ModelSpec = modelSpec(config.model, build);
   const model = buildModel(config.model, build);
   const params = countParams(model);
-  hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail})`);
+  hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   const optimizer: TrainOptimizer = createTrainOptimizer(config, model);
   try {
     return await loop(req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0, backend, model, spec, params, optimizer);
