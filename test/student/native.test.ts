@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { selectBackend, type BackendDeps } from '../../src/student/backend.js';
 import { registerWasmKernels } from '../../src/student/kernels/index.js';
-import { loadNative, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
+import { batchNormTrain, bnKernelCalls } from '../../src/student/kernels/batchnorm.js';
+import { loadNative, nativeBatchNormAddon, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
 import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
 import { tf } from '../../src/student/tf.js';
 import { buildModel } from '../../src/student/zoo/index.js';
@@ -143,6 +144,38 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     });
   }
 
+  it('threaded convolutions (batch split over 2 and 3 kernel threads, uneven ranges, whole and 4 KiB chunks): forward, dW, dx', async () => {
+    // Big enough (≥ 4e6 MAC) that the addon splits the batch of 5 across threads; cpu computed once.
+    const a = st.addon!;
+    try {
+      for (const [s, co] of [[1, 16], [2, 32]] as const) {
+        const x = randn([5, 32, 32, 16], 100 + s);
+        const w = randn([3, 3, 16, co], 101 + s);
+        const bias = randn([co], 102);
+        const info = tf.backend_util.computeConv2DInfo([5, 32, 32, 16], [3, 3, 16, co], s, 1, 'same');
+        const dy = randn([5, info.outHeight, info.outWidth, co], 103 + s);
+        const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
+          ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad: 'same', bias: bt, activation: 'relu' })],
+          ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
+          ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad: 'same', dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+        ];
+        for (const [name, ins, fn] of ops) {
+          const want = (await on('cpu', ins, fn))[0];
+          for (const kt of [2, 3]) {
+            a.setKernelThreads(kt);
+            for (const chunk of [4 << 20, 4096]) {
+              a.setChunkBytes(chunk);
+              expectClose((await on('wasm', ins, fn))[0], want, `${name} s${s}, threads ${kt}, chunk ${chunk}`);
+            }
+          }
+        }
+      }
+    } finally {
+      a.setChunkBytes(4 << 20);
+      a.setThreads(a.getThreads()); // tfkd's threads back to the configured count too
+    }
+  });
+
   it('explicit asymmetric padding (forward, dW, dx), stride 2 and 1', async () => {
     const pad: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
     for (const s of [1, 2]) {
@@ -265,6 +298,93 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     });
   }
 
+  describe('training BatchNorm (TfkdBatchNormTrain / …Grad) in C', () => {
+    // x shapes: small odd channel counts, channel counts of the zoo, and ≥ 1 M elements (the
+    // element-wise passes and sums split across the addon's threads there: checked on 2 and 3).
+    const shapes: number[][] = [[8, 6, 5, 16], [3, 7, 7, 7], [64, 12], [2, 48, 48, 5], [16, 16, 16, 32], [17, 31, 31, 67]];
+    const bn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor[] => {
+      const [y, mean, variance] = batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3);
+      const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-3)[0], w)))([x, g, b]);
+      return [y, mean, variance, ...grads];
+    };
+    const inputs = (shape: number[], seed: number): Arr[] => {
+      const C = shape[shape.length - 1];
+      const x = randn(shape, seed);
+      for (let i = 0; i < x.data.length; i++) x.data[i] = x.data[i] * 3 + 5 + (i % C); // offset, per-channel mean
+      return [x, randn([C], seed + 1), randn([C], seed + 2), randn(shape, seed + 3)];
+    };
+
+    it('the BN kernels run in C when the native kernels are registered, in JS otherwise', async () => {
+      expect(nativeBatchNormAddon(), 'registered').to.equal(st.addon);
+      await tf.setBackend('wasm');
+      const [x, g, b] = inputs([2, 3, 3, 4], 1).map((a) => tf.tensor(a.data, a.shape));
+      const n0 = { ...bnKernelCalls };
+      try {
+        tf.dispose(batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3));
+        expect(bnKernelCalls.native - n0.native, 'native calls, registered').to.equal(1);
+        unregisterNativeKernels();
+        expect(nativeBatchNormAddon(), 'unregistered').to.equal(null);
+        tf.dispose(batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3));
+        expect(bnKernelCalls.native - n0.native, 'native calls, unregistered').to.equal(1);
+        expect(bnKernelCalls.js - n0.js, 'JS calls').to.equal(1);
+      } finally {
+        registerNativeKernels();
+        tf.dispose([x, g, b]);
+      }
+    });
+
+    for (const shape of shapes) {
+      it(`y, batch mean/variance, dx, dγ, dβ vs the cpu backend and vs the JS loops on wasm, x ${JSON.stringify(shape)}`, async () => {
+        const ins = inputs(shape, 40 + shape.length + shape[0]);
+        await compare(ins, bn, `bn ${JSON.stringify(shape)}`);
+        // Native vs the JS loops (same formulas, same float64 order on one thread): ≤ 1e-6 relative.
+        const before = bnKernelCalls.native;
+        const big = shape.reduce((p, v) => p * v, 1) >= 1 << 20;
+        const nats: Array<[string, Arr[]]> = [];
+        try {
+          for (const kt of big ? [2, 3] : [0]) {
+            if (kt > 0) st.addon!.setKernelThreads(kt);
+            nats.push([kt > 0 ? `${kt} threads` : 'default threads', await on('wasm', ins, bn)]);
+          }
+        } finally {
+          st.addon!.setThreads(st.addon!.getThreads());
+        }
+        expect(bnKernelCalls.native - before, 'forward + backward ran in C').to.equal(3 * nats.length); // y; y again + grad
+        unregisterNativeKernels();
+        let js: Arr[];
+        try {
+          js = await on('wasm', ins, bn);
+        } finally {
+          registerNativeKernels();
+        }
+        for (const [tag, nat] of nats) {
+          let worstJs = 0;
+          nat.forEach((a, i) => {
+            let diff = 0;
+            let scale = 0;
+            for (let j = 0; j < a.data.length; j++) {
+              diff = Math.max(diff, Math.abs(a.data[j] - js[i].data[j]));
+              scale = Math.max(scale, Math.abs(js[i].data[j]));
+            }
+            worstJs = Math.max(worstJs, diff / Math.max(scale, 1e-30));
+          });
+          console.log(`      native (${tag}) vs JS BN ${JSON.stringify(shape)}: max rel diff ${worstJs.toExponential(3)}`);
+          expect(worstJs, tag).to.be.at.most(1e-6);
+        }
+      });
+    }
+
+    it('BAD CALL - bnTrain / bnTrainGrad refuse short views', () => {
+      const a = st.addon!;
+      const f = (n: number) => new Float32Array(n);
+      const dims = Int32Array.from([6, 4]);
+      expect(() => a.bnTrain(f(23), f(4), f(4), f(24), f(4), f(4), dims, 1e-3)).to.throw(/x: view has 23/);
+      expect(() => a.bnTrain(f(24), f(4), f(3), f(24), f(4), f(4), dims, 1e-3)).to.throw(/beta: view has 3/);
+      expect(() => a.bnTrainGrad(f(24), f(24), f(4), f(4), f(4), f(20), f(4), f(4), dims, 1e-3)).to.throw(/dx: view has 20/);
+      expect(() => a.bnTrain(f(0), f(0), f(0), f(0), f(0), f(0), Int32Array.from([0, 4]), 1e-3)).to.throw(/empty batch/);
+    });
+  });
+
   it('leaks no tensors or wasm buffers across a training-style gradient step', async () => {
     await tf.setBackend('wasm');
     const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
@@ -327,5 +447,47 @@ describe('student/native: selectBackend records whether the native kernels back 
     expect(throws.kernels).to.equal('wasm+tfkd-kernels');
     expect(throws.why.join('\n')).to.match(/native kernels not used \(boom\)/);
     expect((await selectBackend('wasm', deps())).kernels, 'deps without the hook').to.equal('wasm+tfkd-kernels');
+  });
+});
+
+describe('student/kernels: zero-copy Identity on wasm (pool-tile.ts identityWasm)', () => {
+  before(async () => {
+    registerWasmKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  after(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('clone shares the buffer, keeps the values after the source is disposed, and frees it with the last reference', () => {
+    const before = tf.memory().numDataBuffers;
+    const x = tf.tensor([1.5, -2, 3, 4], [2, 2]);
+    const y = tf.clone(x);
+    expect(tf.memory().numDataBuffers, 'no new buffer').to.equal(before + 1);
+    x.dispose();
+    expect(Array.from(y.dataSync())).to.deep.equal([1.5, -2, 3, 4]);
+    y.dispose();
+    expect(tf.memory().numDataBuffers, 'freed').to.equal(before);
+    const i = tf.clone(tf.tensor1d([1, 2], 'int32'));
+    expect(i.dtype).to.equal('int32');
+    expect(Array.from(i.dataSync())).to.deep.equal([1, 2]);
+    i.dispose();
+  });
+
+  it('a variable updated from its clone, and gradients through identity, equal cpu', async () => {
+    const run = async (backend: 'cpu' | 'wasm'): Promise<number[]> => {
+      await tf.setBackend(backend);
+      const v = tf.variable(tf.tensor1d([1, 2, 3]));
+      const c = tf.clone(v);
+      v.assign(tf.tidy(() => tf.add(v, 1)));
+      const g = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.clone(u), u)))(c);
+      const out = [...c.dataSync(), ...v.dataSync(), ...g.dataSync()];
+      tf.dispose([v, c, g]);
+      return out;
+    };
+    const want = await run('cpu');
+    expect(await run('wasm')).to.deep.equal(want);
+    expect(want).to.deep.equal([1, 2, 3, 2, 3, 4, 2, 4, 6]);
   });
 });

@@ -19,12 +19,18 @@
  * outputs rounded once to float32; tfjs' own path accumulates in float32, so the two agree to
  * float32 rounding (test/student/batchnorm.test.ts prints the max difference).
  *
+ * On wasm with tfkd's native kernels registered (native.ts), the same two passes run in C
+ * (native/src/tfkd_native.cc bnTrain/bnTrainGrad: same float64 arithmetic and order, the
+ * element-wise passes and sums split across threads from 1 M elements); the JS loops below are the
+ * fallback and the cpu backend's path. test/student/native.test.ts compares the two.
+ *
  * Kernel `TfkdBatchNormTrain`: inputs {x, gamma, beta}, attrs {epsilon} → [y, mean, variance].
  * Kernel `TfkdBatchNormTrainGrad`: inputs {dy, x, mean, variance, gamma}, attrs {epsilon} →
  * [dx, dgamma, dbeta]. The gradient treats `mean` and `variance` as not differentiated: they
  * only feed the moving statistics (a variable write), never the loss.
  */
 import { tf } from '../tf.js';
+import { nativeBatchNormAddon } from './native.js';
 
 export const BN_TRAIN_KERNEL = 'TfkdBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'TfkdBatchNormTrainGrad';
@@ -48,12 +54,18 @@ interface BackendLike {
  * Allocates the outputs (all before any view is taken: a wasm allocation may grow the heap and
  * detach earlier views), then calls `body` with float32 views of inputs and outputs.
  */
-function withViews(backend: BackendLike, inputs: TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): TensorInfo[] {
+function withViews(
+  backend: BackendLike,
+  inputs: TensorInfo[],
+  outShapes: number[][],
+  body: (ins: Float32Array[], outs: Float32Array[], onHeap: boolean) => void,
+): TensorInfo[] {
   if (typeof backend.typedArrayFromHeap === 'function' && typeof backend.makeOutput === 'function') {
     const outs = outShapes.map((s) => backend.makeOutput!(s, 'float32'));
     body(
       inputs.map((t) => backend.typedArrayFromHeap!(t)),
       outs.map((t) => backend.typedArrayFromHeap!(t)),
+      true,
     );
     return outs;
   }
@@ -61,6 +73,7 @@ function withViews(backend: BackendLike, inputs: TensorInfo[], outShapes: number
   body(
     inputs.map((t) => backend.readSync!(t.dataId)),
     outVals,
+    false,
   );
   return outShapes.map((s, i) => backend.makeTensorInfo!(s, 'float32', outVals[i]));
 }
@@ -181,7 +194,11 @@ export function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>;
   const C = check(BN_TRAIN_KERNEL, x, gamma, beta);
   const M = x.shape.reduce((a, d) => a * d, 1) / C;
   if (M < 1) throw new Error(`${BN_TRAIN_KERNEL}: empty batch`);
-  return withViews(args.backend as BackendLike, [x, gamma, beta], [x.shape, [C], [C]], ([xv, g, b], [y, meanOut, varOut]) => {
+  return withViews(args.backend as BackendLike, [x, gamma, beta], [x.shape, [C], [C]], ([xv, g, b], [y, meanOut, varOut], onHeap) => {
+    // wasm with tfkd's native kernels: the same arithmetic in C (native/src/tfkd_native.cc, bnTrain).
+    const nat = onHeap ? nativeBatchNormAddon() : null;
+    if (nat) return void (bnKernelCalls.native++, nat.bnTrain(xv, g, b, y, meanOut, varOut, Int32Array.from([M, C]), eps));
+    bnKernelCalls.js++;
     const { mean, variance } = stats(xv, M, C);
     // y = x·scale + shift with scale = γ·s, shift = β − μ·scale, both float64.
     const scale = new Float64Array(C);
@@ -204,7 +221,10 @@ export function batchNormTrainGradKernel(args: { inputs: Record<string, TensorIn
     throw new Error(`${BN_TRAIN_GRAD_KERNEL}: dy [${dy.shape}] does not match x [${x.shape}]`);
   }
   const M = x.shape.reduce((a, d) => a * d, 1) / C;
-  return withViews(args.backend as BackendLike, [dy, x, mean, variance, gamma], [x.shape, [C], [C]], ([dyv, xv, mu, v, g], [dx, dg, db]) => {
+  return withViews(args.backend as BackendLike, [dy, x, mean, variance, gamma], [x.shape, [C], [C]], ([dyv, xv, mu, v, g], [dx, dg, db], onHeap) => {
+    const nat = onHeap ? nativeBatchNormAddon() : null;
+    if (nat) return void (bnKernelCalls.native++, nat.bnTrainGrad(dyv, xv, mu, v, g, dx, dg, db, Int32Array.from([M, C]), eps));
+    bnKernelCalls.js++;
     const m = Float64Array.from(mu);
     // s = Σ dy, p = Σ dy·(x − μ)
     const { s: sdy, p: sdyxc } = sums(dyv, new Float64Array(C), xv, m, M, C);
@@ -224,6 +244,9 @@ export function batchNormTrainGradKernel(args: { inputs: Record<string, TensorIn
     affine(dyv, k, xv, q, r, dx, M, C);
   });
 }
+
+/** How many BN kernel calls ran in C (the native addon) vs the JS loops: tests check the path. */
+export const bnKernelCalls = { native: 0, js: 0 };
 
 let registered = false;
 

@@ -1,6 +1,6 @@
 /**
  * tfkd's kernels for tfjs-backend-wasm 4.22, registered once (idempotent) before the backend is
- * used. Three fill gaps (conv nets cannot train on wasm without them), four replace slow paths.
+ * used. Three fill gaps (conv nets cannot train on wasm without them), five replace slow paths.
  * Every one is checked against the cpu backend in test/student/kernels.test.ts.
  */
 import { tf } from '../tf.js';
@@ -8,7 +8,7 @@ import { batchMatMulWasm } from './batch-matmul.js';
 import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterWasm, depthwiseBackpropInputWasm } from './depthwise.js';
-import { maxPoolGradWasm, tileWasm } from './pool-tile.js';
+import { identityWasm, maxPoolGradWasm, tileWasm } from './pool-tile.js';
 import { rememberOriginal } from './wasm-util.js';
 
 export { backpropInputPolicy } from './conv2d-backprop-input.js';
@@ -24,6 +24,7 @@ export const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces
   { name: 'BatchMatMul', fn: batchMatMulWasm, replaces: true },
   { name: 'MaxPoolGrad', fn: maxPoolGradWasm, replaces: true },
   { name: 'Tile', fn: tileWasm, replaces: true },
+  { name: 'Identity', fn: identityWasm, replaces: true },
 ];
 
 let registered: string[] | null = null;

@@ -4,7 +4,11 @@
  * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul, _FusedMatMul — as
  * im2col/col2im + OpenBLAS sgemm on TFKD_THREADS threads (default: the number of cores), plus Sum
  * over leading axes (bias gradients) and MaxPoolGrad as plain C loops, working
- * on the wasm heap in place (Float32Array views handed to the addon, no copies).
+ * on the wasm heap in place (Float32Array views handed to the addon, no copies). The 3×3 / strided
+ * convolutions split their batch across TFKD_THREADS std::threads (OpenBLAS single-threaded inside:
+ * its own threading barely helps the skinny GEMMs of 16–64-channel layers); TFKD_KERNEL_THREADS
+ * overrides that split alone (A/B runs). While registered, the training BatchNorm kernels
+ * (batchnorm.ts) also run in C (`nativeBatchNormAddon`).
  *
  * Why: tfjs-backend-wasm runs one thread in Node (XNNPACK, ≈ 8 GMAC/s); PyTorch's step on the
  * same machine uses OpenBLAS/oneDNN on every core (docs/PERFORMANCE.md, "Native BLAS kernels").
@@ -32,6 +36,11 @@ export interface NativeAddon {
   sumRows(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** dims: [B,H,W,C,OH,OW,fh,fw,sh,sw,pt,pl]. */
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  /** Training BatchNorm over the last axis, x as [M, C] (dims [M, C]); float64 sums as batchnorm.ts. */
+  bnTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: Int32Array, epsilon: number): void;
+  bnTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: Int32Array, epsilon: number): void;
+  /** tfkd's own threads (convolutions split by batch, BatchNorm passes by rows); setThreads sets it too. */
+  setKernelThreads(n: number): void;
   setThreads(n: number): number;
   getThreads(): number;
   setChunkBytes(n: number): void;
@@ -67,6 +76,9 @@ export function probeNative(env: NodeJS.ProcessEnv = process.env): NativeStatus 
   try {
     const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
     const threads = addon.setThreads(defaultThreads(env));
+    // TFKD_KERNEL_THREADS: tfkd's own threads only (batch-split convolutions, BatchNorm passes), for A/B runs.
+    const kt = env.TFKD_KERNEL_THREADS;
+    if (kt !== undefined && /^\d+$/.test(kt) && Number(kt) >= 1) addon.setKernelThreads(Number(kt));
     const cfg = addon.blasConfig().trim().split(/\s+/).slice(0, 2).join(' ');
     return { addon, why: `native addon: ${cfg}, ${threads} thread${threads === 1 ? '' : 's'}` };
   } catch (err) {
@@ -282,6 +294,15 @@ export function registerNativeKernels(env: NodeJS.ProcessEnv = process.env): Nat
 /** Whether the native kernels currently back the wasm backend. */
 export function nativeKernelsRegistered(): boolean {
   return registered !== null;
+}
+
+/**
+ * The addon for the BatchNorm training kernels (batchnorm.ts), when the native kernels back wasm
+ * now; null otherwise (the JS loops run). Tied to the registration so TFKD_NATIVE=0 and
+ * unregisterNativeKernels switch the BatchNorm path too.
+ */
+export function nativeBatchNormAddon(): NativeAddon | null {
+  return registered !== null ? (status?.addon ?? null) : null;
 }
 
 export function unregisterNativeKernels(): void {
