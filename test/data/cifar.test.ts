@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/cli/errors.js';
 import type { CifarDataset } from '../../src/data/cifar.js';
 import { openDataset } from '../../src/data/open.js';
+import { usageError } from './helpers.js';
 
 /**
  * Fixture records in the official layout: [label] (cifar10) or [coarse, fine] (cifar100), then
@@ -19,15 +19,6 @@ function record(r: number, labels: number[]): Buffer {
 }
 const expected = (r: number, y: number, x: number, c: number) => (r * 13 + c * 50 + y * 3 + x) & 255;
 
-async function usageError(p: Promise<unknown>): Promise<UsageError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(UsageError);
-    return e as UsageError;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('data/cifar', () => {
   let tmp: string;

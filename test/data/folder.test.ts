@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { UsageError } from '../../src/cli/errors.js';
 import type { FolderDataset } from '../../src/data/folder.js';
 import { openDataset } from '../../src/data/open.js';
+import { usageError } from './helpers.js';
 
 /** An H×W×C image whose pixel (y, x, c) = (y*20 + x*7 + c*60 + seed) & 255. */
 function pattern(h: number, w: number, c: number, seed: number): Buffer {
@@ -25,15 +25,6 @@ const smooth = (h: number, w: number) => {
   return b;
 };
 
-async function usageError(p: Promise<unknown>): Promise<UsageError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(UsageError);
-    return e as UsageError;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('data/folder', () => {
   let tmp: string;

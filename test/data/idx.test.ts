@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { UsageError } from '../../src/cli/errors.js';
 import { openDataset } from '../../src/data/open.js';
+import { usageError } from './helpers.js';
 
 const FMNIST = '/usr/share/datasets/fashion-mnist';
 
@@ -26,15 +26,6 @@ function writeIdx(dir: string, prefix: string, n: number, rows: number, cols: nu
   writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte${ext}`), gz(lab));
 }
 
-async function usageError(p: Promise<unknown>): Promise<UsageError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(UsageError);
-    return e as UsageError;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('data/idx', () => {
   let tmp: string;
