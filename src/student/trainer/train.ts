@@ -227,26 +227,39 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
       }
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
-    return await run(req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0);
+    return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0 });
   } finally {
     for (const c of caches) c.close();
   }
 }
 
-async function run(
-  req: TrainRequest,
-  config: TrainConfig,
-  lossFn: ReturnType<typeof getLoss>,
-  lossOptions: LossOptions,
-  trainDs: Dataset,
-  testDs: Dataset,
-  trainIdx: Int32Array,
-  testIdx: Int32Array | undefined,
-  fp: string,
-  caches: CacheReader[],
-  plan: ViewPlan,
-  t0: number,
-): Promise<TrainResult> {
+/** What `train` has resolved and opened before the backend and model exist. */
+interface Prepared {
+  req: TrainRequest;
+  config: TrainConfig;
+  lossFn: ReturnType<typeof getLoss>;
+  lossOptions: LossOptions;
+  trainDs: Dataset;
+  testDs: Dataset;
+  trainIdx: Int32Array;
+  testIdx: Int32Array | undefined;
+  fp: string;
+  caches: CacheReader[];
+  plan: ViewPlan;
+  t0: number;
+}
+
+/** …plus the backend, the model and its optimizer: everything the loop needs. */
+interface Built extends Prepared {
+  backend: BackendInfo;
+  model: tf.LayersModel;
+  spec: ModelSpec;
+  params: ReturnType<typeof countParams>;
+  optimizer: TrainOptimizer;
+}
+
+async function run(prepared: Prepared): Promise<TrainResult> {
+  const { req, config, trainDs } = prepared;
   const hooks = req.hooks ?? {};
   const K = trainDs.numClasses;
   const shape = trainDs.shape;
@@ -261,32 +274,15 @@ async function run(
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   const optimizer: TrainOptimizer = createTrainOptimizer(config, model);
   try {
-    return await loop(req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0, backend, model, spec, params, optimizer);
+    return await loop({ ...prepared, backend, model, spec, params, optimizer });
   } finally {
     optimizer.dispose();
     model.dispose();
   }
 }
 
-async function loop(
-  req: TrainRequest,
-  config: TrainConfig,
-  lossFn: ReturnType<typeof getLoss>,
-  lossOptions: LossOptions,
-  trainDs: Dataset,
-  testDs: Dataset,
-  trainIdx: Int32Array,
-  testIdx: Int32Array | undefined,
-  fp: string,
-  caches: CacheReader[],
-  plan: ViewPlan,
-  t0: number,
-  backend: BackendInfo,
-  model: tf.LayersModel,
-  spec: ModelSpec,
-  params: ReturnType<typeof countParams>,
-  optimizer: TrainOptimizer,
-): Promise<TrainResult> {
+async function loop(built: Built): Promise<TrainResult> {
+  const { req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0, backend, model, spec, params, optimizer } = built;
   const hooks = req.hooks ?? {};
   const paths = runPaths(req.out);
   const K = trainDs.numClasses;
