@@ -16,18 +16,8 @@ import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
 import { tf } from '../../src/student/tf.js';
 import { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from '../../src/student/zoo/batchnorm.js';
 import { buildModel, saveWeights } from '../../src/student/zoo/index.js';
+import { rng } from './compare-backends.js';
 
-function rng(seed: number): () => number {
-  // mulberry32 (no Math.random in tfkd)
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function rand(n: number, seed: number, lo: number, hi: number): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(n);

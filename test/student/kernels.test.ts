@@ -7,62 +7,12 @@ import { expect } from 'chai';
 import { chunkPolicy } from '../../src/student/kernels/conv2d-backprop-filter.js';
 import { backpropInputPolicy, registerWasmKernels } from '../../src/student/kernels/index.js';
 import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../src/student/kernels/native.js';
-import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
 import { tf } from '../../src/student/tf.js';
-import { buildModel } from '../../src/student/zoo/index.js';
+import { backendComparer, kdTrainSteps, randn } from './compare-backends.js';
 
 const TOL = 1e-4;
 
-function rng(seed: number): () => number {
-  // mulberry32: a tiny seeded PRNG (no Math.random in tfkd)
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randn = (shape: number[], seed: number): { shape: number[]; data: Float32Array } => {
-  const r = rng(seed);
-  const n = shape.reduce((p, v) => p * v, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = r() * 2 - 1;
-  return { shape, data };
-};
-
-type Arr = { shape: number[]; data: Float32Array };
-/** Runs `fn` on a backend with fresh tensors made from `ins`, returns the outputs' values. */
-async function on(backend: 'cpu' | 'wasm', ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Arr[]> {
-  await tf.setBackend(backend);
-  const ts = ins.map((a) => tf.tensor(a.data, a.shape));
-  const out = fn(...ts);
-  const outs = Array.isArray(out) ? out : [out];
-  const res = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
-  tf.dispose([...ts, ...outs]);
-  return res;
-}
-
-const maxDiff = { worst: 0, where: '' };
-function expectClose(got: Arr, want: Arr, what: string): void {
-  expect(got.shape, `${what}: shape`).to.deep.equal(want.shape);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.data.length; i++) {
-    diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
-    scale = Math.max(scale, Math.abs(want.data[i]));
-  }
-  const rel = diff / Math.max(scale, 1e-30);
-  if (rel > maxDiff.worst) Object.assign(maxDiff, { worst: rel, where: what });
-  expect(rel, `${what}: max |wasm−cpu| = ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)})`).to.be.at.most(TOL);
-}
-
-async function compare(ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], what: string): Promise<void> {
-  const want = await on('cpu', ins, fn);
-  const got = await on('wasm', ins, fn);
-  want.forEach((w, i) => expectClose(got[i], w, `${what}[${i}]`));
-}
+const { worst: maxDiff, expectClose, compare } = backendComparer('wasm', TOL);
 
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
@@ -82,7 +32,7 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     await tf.ready();
   });
   after(async () => {
-    console.log(`    worst relative max diff over all kernel checks: ${maxDiff.worst.toExponential(3)} (${maxDiff.where}); tolerance ${TOL}`);
+    console.log(`    worst relative max diff over all kernel checks: ${maxDiff.rel.toExponential(3)} (${maxDiff.where}); tolerance ${TOL}`);
     if (hadNative) registerNativeKernels();
     await tf.setBackend('cpu');
   });
@@ -190,31 +140,8 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
 
   for (const [model, input] of [['cnn', [8, 8, 1]], ['resnet8', [8, 8, 3]]] as const) {
     it(`three KD + SGD-momentum training steps of zoo ${model} give the same losses and weights on wasm as on cpu`, async () => {
-      const opts: LossOptions = { numClasses: 3, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
-      const x = randn([4, ...input], 70);
-      const z = randn([4, 3], 71);
-      const train = async (backend: 'cpu' | 'wasm'): Promise<Arr[]> => {
-        await tf.setBackend(backend);
-        const m = buildModel(model, { inputShape: [...input], numClasses: 3, seed: 7 });
-        const xt = tf.tensor(x.data, x.shape);
-        const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
-        const soft = tf.softmax(tf.tensor2d(z.data, [4, 3]));
-        const opt = tf.train.momentum(0.05, 0.9);
-        const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
-        const losses: number[] = [];
-        for (let i = 0; i < 3; i++) {
-          const cost = opt.minimize(() => getLoss('kd')(m.apply(xt, { training: true }) as tf.Tensor2D, labels, soft, opts), true, vars)!;
-          losses.push(cost.dataSync()[0]);
-          cost.dispose();
-        }
-        const out: Arr[] = [{ shape: [3], data: Float32Array.from(losses) }, ...vars.map((v) => ({ shape: v.shape, data: v.dataSync() as Float32Array }))];
-        tf.dispose([xt, labels, soft]);
-        opt.dispose();
-        m.dispose();
-        return out;
-      };
-      const want = await train('cpu');
-      const got = await train('wasm');
+      const want = await kdTrainSteps(model, [...input], 'cpu');
+      const got = await kdTrainSteps(model, [...input], 'wasm');
       expect(got.length).to.equal(want.length);
       want.forEach((w, i) => expectClose(got[i], w, `${model} ${i === 0 ? 'losses' : `weight ${i - 1}`}`));
     });

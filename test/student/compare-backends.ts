@@ -1,0 +1,97 @@
+/**
+ * Shared fixtures of the kernel tests (tfkd's wasm kernels, the native add-on, fused BatchNorm):
+ * seeded random arrays, running a function on a backend, and the relative max-diff check against
+ * the cpu backend that prints the worst case.
+ */
+import { expect } from 'chai';
+import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
+import { tf } from '../../src/student/tf.js';
+import { buildModel } from '../../src/student/zoo/index.js';
+
+/** mulberry32: a tiny seeded PRNG for test fixtures (no Math.random in tfkd). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type Arr = { shape: number[]; data: Float32Array };
+
+/** Uniform values in [-1, 1) of `shape`, from `seed`. */
+export function randn(shape: number[], seed: number): Arr {
+  const r = rng(seed);
+  const data = new Float32Array(shape.reduce((p, v) => p * v, 1));
+  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
+  return { shape, data };
+}
+
+/** Runs `fn` on a backend with fresh tensors made from `ins`, returns the outputs' values. */
+export async function on(backend: 'cpu' | 'wasm', ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Arr[]> {
+  await tf.setBackend(backend);
+  const ts = ins.map((a) => tf.tensor(a.data, a.shape));
+  const out = fn(...ts);
+  const outs = Array.isArray(out) ? out : [out];
+  const res = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+  tf.dispose([...ts, ...outs]);
+  return res;
+}
+
+/**
+ * `expectClose` asserts max |got − want| ≤ tol · max |want| (printing both), `compare` runs `fn`
+ * on cpu then wasm and checks every output; `worst` keeps the largest relative diff seen.
+ * `label` names the wasm side in messages ('wasm', 'native').
+ */
+export function backendComparer(label: string, tol: number) {
+  const worst = { rel: 0, where: '' };
+  function expectClose(got: Arr, want: Arr, what: string): void {
+    expect(got.shape, `${what}: shape`).to.deep.equal(want.shape);
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < want.data.length; i++) {
+      diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
+      scale = Math.max(scale, Math.abs(want.data[i]));
+    }
+    const rel = diff / Math.max(scale, 1e-30);
+    if (rel > worst.rel) Object.assign(worst, { rel, where: what });
+    expect(rel, `${what}: max |${label}−cpu| = ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)})`).to.be.at.most(tol);
+  }
+  async function compare(ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], what: string): Promise<void> {
+    const want = await on('cpu', ins, fn);
+    const got = await on('wasm', ins, fn);
+    want.forEach((w, i) => expectClose(got[i], w, `${what}[${i}]`));
+  }
+  return { worst, expectClose, compare };
+}
+
+/**
+ * Three KD (α 0.5, τ 4) + SGD-momentum steps of a zoo model on batch 4 of seeded data, K = 3:
+ * returns the three losses followed by every trained weight, for comparing backends.
+ */
+export async function kdTrainSteps(model: string, input: [number, number, number], backend: 'cpu' | 'wasm'): Promise<Arr[]> {
+  const opts: LossOptions = { numClasses: 3, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
+  const x = randn([4, ...input], 70);
+  const z = randn([4, 3], 71);
+  await tf.setBackend(backend);
+  const m = buildModel(model, { inputShape: input, numClasses: 3, seed: 7 });
+  const xt = tf.tensor(x.data, x.shape);
+  const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+  const soft = tf.softmax(tf.tensor2d(z.data, [4, 3]));
+  const opt = tf.train.momentum(0.05, 0.9);
+  const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+  const losses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const cost = opt.minimize(() => getLoss('kd')(m.apply(xt, { training: true }) as tf.Tensor2D, labels, soft, opts), true, vars)!;
+    losses.push(cost.dataSync()[0]);
+    cost.dispose();
+  }
+  const out: Arr[] = [{ shape: [3], data: Float32Array.from(losses) }, ...vars.map((v) => ({ shape: v.shape, data: v.dataSync() as Float32Array }))];
+  tf.dispose([xt, labels, soft]);
+  opt.dispose();
+  m.dispose();
+  return out;
+}
