@@ -13,7 +13,7 @@
  * work is one gather per element into a reused buffer.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { getFloat16, setFloat16 } from '@petamoriken/float16';
+import { f32ToF16 } from '../util/float16.js';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { UsageError, WorkError } from '../cli/errors.js';
@@ -118,38 +118,6 @@ export function resolvePreprocess(layers: Array<PartialPreprocess | undefined>, 
 
 export type InputBuffer = Float32Array | Uint16Array;
 
-let f16ToF32Table: Float32Array | undefined;
-/** float16 bits → float32 for all 65 536 patterns (built once, 256 KiB). */
-export function float16Table(): Float32Array {
-  if (!f16ToF32Table) {
-    const t = new Float32Array(65536);
-    const dv = new DataView(new ArrayBuffer(2));
-    for (let b = 0; b < 65536; b++) {
-      dv.setUint16(0, b, true);
-      t[b] = getFloat16(dv, 0, true);
-    }
-    f16ToF32Table = t;
-  }
-  return f16ToF32Table;
-}
-
-/** float16 bits (Uint16Array, as onnxruntime-node returns them on Node < 24) → float32. */
-export function float16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
-  const t = float16Table();
-  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
-  return out;
-}
-
-/** float32 → float16 bits, rounding to nearest even (for tests and the f16-input path). */
-export function float32ToFloat16Bits(values: ArrayLike<number>, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
-  const dv = new DataView(new ArrayBuffer(2));
-  for (let i = 0; i < values.length; i++) {
-    setFloat16(dv, 0, Math.fround(values[i]), true);
-    out[i] = dv.getUint16(0, true);
-  }
-  return out;
-}
-
 export interface SampleShapeLike {
   height: number;
   width: number;
@@ -178,7 +146,7 @@ export class Preprocessor {
     const lut32 = new Float32Array(256 * C);
     for (let c = 0; c < C; c++)
       for (let v = 0; v < 256; v++) lut32[c * 256 + v] = (v * spec.scale - spec.mean[c]) / spec.std[c];
-    this.lut = dtype === 'float16' ? float32ToFloat16Bits(lut32) : lut32;
+    this.lut = dtype === 'float16' ? f32ToF16(lut32) : lut32;
   }
 
   /** A buffer for `rows` preprocessed samples of the right element type. */

@@ -13,7 +13,6 @@ import { UsageError, WorkError } from '../cli/errors.js';
 import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
 import { ort, ORT_VERSION } from './ort.js';
 import {
-  float16BitsToFloat32,
   parsePreprocess,
   preprocessFromMetadata,
   Preprocessor,
@@ -24,6 +23,7 @@ import {
 import { createSession, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
 import type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './types.js';
+import { f16ToF32 } from '../util/float16.js';
 
 export { ORT_VERSION };
 
@@ -227,7 +227,7 @@ class OrtTeacherImpl implements OrtTeacher {
     } else if (t.type === 'float16') {
       // Node < 24 has no Float16Array: onnxruntime-node hands float16 back as raw Uint16 bits.
       const data = t.data as unknown as Uint16Array | Float32Array;
-      if (data instanceof Uint16Array) float16BitsToFloat32(data.subarray(0, len), dst.subarray(offset, offset + len));
+      if (data instanceof Uint16Array) f16ToF32(data.subarray(0, len), dst.subarray(offset, offset + len));
       else dst.set(Float32Array.from(data.subarray(0, len)), offset);
     } else {
       throw new WorkError(`${this.file}: output '${this.io.outputName}' is ${t.type}, expected float32 or float16`);

@@ -5,8 +5,6 @@ import { join } from 'node:path';
 import { Float16Array } from '@petamoriken/float16';
 import { UsageError } from '../../src/cli/errors.js';
 import {
-  float16BitsToFloat32,
-  float32ToFloat16Bits,
   parsePreprocess,
   preprocessFromMetadata,
   Preprocessor,
@@ -113,14 +111,6 @@ describe('teacher/preprocess', () => {
       });
     }
   }
-
-  it('float16 bits ↔ float32 round trip agrees with @petamoriken/float16', () => {
-    const vals = [0, -0, 1, -2.5, 65504, 1e-7, 3.14159, -1e5, 6.1e-5];
-    const bits = float32ToFloat16Bits(vals);
-    const ref = new Float16Array(vals);
-    expect(Array.from(bits)).to.deep.equal(Array.from(new Uint16Array(ref.buffer)));
-    expect(Array.from(float16BitsToFloat32(bits))).to.deep.equal(Array.from(ref));
-  });
 
   it('resizes with sharp when size differs (a constant image stays constant, shape follows size)', async () => {
     for (const C of [1, 3]) {

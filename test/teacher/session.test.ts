@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/cli/errors.js';
 import { decodeModel } from '../../src/teacher/introspect.js';
-import { float32ToFloat16Bits } from '../../src/teacher/preprocess.js';
+import { f32ToF16 } from '../../src/util/float16.js';
 import { openTeacher, type OpenTeacherOptions } from '../../src/teacher/session.js';
 import { tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
 
@@ -27,7 +27,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Rounds to the nearest float16 (via the product's f32→f16 bits) and decodes by the IEEE formula. */
-const roundF16 = (v: number): number => halfToNumber(float32ToFloat16Bits([v])[0]);
+const roundF16 = (v: number): number => halfToNumber(f32ToF16([v])[0]);
 function halfToNumber(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
