@@ -13,6 +13,7 @@
 import { UsageError, WorkError } from '../cli/errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
+import { registerReluGrad } from './kernels/relu-grad.js';
 import { importNodeBackend, NODE_BACKEND_PACKAGES, tf, type NodeBackendPackage } from './tf.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -127,6 +128,7 @@ async function tryWasm(deps: BackendDeps, why: string[]): Promise<BackendInfo | 
 
 /** Activates the backend for `choice`; throws UsageError / WorkError with the reason when it cannot. */
 export async function selectBackend(choice: BackendChoice, deps: BackendDeps = defaultBackendDeps): Promise<BackendInfo> {
+  registerReluGrad(); // one-kernel ReLU gradient, bit-identical to tfjs' (kernels/relu-grad.ts)
   const why: string[] = [];
   let info: BackendInfo | null = null;
   switch (choice) {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { selectBackend, type BackendDeps } from '../../src/student/backend.js';
 import { registerWasmKernels } from '../../src/student/kernels/index.js';
 import { batchNormTrain, bnKernelCalls } from '../../src/student/kernels/batchnorm.js';
-import { loadNative, nativeBatchNormAddon, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
+import { loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
 import { tf } from '../../src/student/tf.js';
 import { backendComparer, kdTrainSteps, on, randn, type Arr } from './compare-backends.js';
 
@@ -100,16 +100,17 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     // Big enough (≥ 4e6 MAC) that the addon splits the batch of 5 across threads; cpu computed once.
     const a = st.addon!;
     try {
-      for (const [s, co] of [[1, 16], [2, 32]] as const) {
+      // stride 1 'same': dx as a forward convolution of dy; 'valid' and stride 2: sgemm + col2im.
+      for (const [s, co, pad] of [[1, 16, 'same'], [1, 16, 'valid'], [2, 32, 'same']] as const) {
         const x = randn([5, 32, 32, 16], 100 + s);
         const w = randn([3, 3, 16, co], 101 + s);
         const bias = randn([co], 102);
-        const info = tf.backend_util.computeConv2DInfo([5, 32, 32, 16], [3, 3, 16, co], s, 1, 'same');
+        const info = tf.backend_util.computeConv2DInfo([5, 32, 32, 16], [3, 3, 16, co], s, 1, pad);
         const dy = randn([5, info.outHeight, info.outWidth, co], 103 + s);
         const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
-          ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad: 'same', bias: bt, activation: 'relu' })],
-          ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
-          ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad: 'same', dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+          ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' })],
+          ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
+          ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
         ];
         for (const [name, ins, fn] of ops) {
           const want = (await on('cpu', ins, fn))[0];
@@ -117,7 +118,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
             a.setKernelThreads(kt);
             for (const chunk of [4 << 20, 4096]) {
               a.setChunkBytes(chunk);
-              expectClose((await on('wasm', ins, fn))[0], want, `${name} s${s}, threads ${kt}, chunk ${chunk}`);
+              expectClose((await on('wasm', ins, fn))[0], want, `${name} s${s} ${pad}, threads ${kt}, chunk ${chunk}`);
             }
           }
         }
@@ -172,6 +173,43 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     await compare([randn([5, 9], 10), randn([4, 5], 11), randn([4], 12)], (at, bt, bias) => tf.fused.matMul({ a: at, b: bt, transposeA: true, transposeB: true, bias }), 'fused linear, transposed');
   });
 
+  it('threaded GEMMs (≥ 4e6 MAC, 2 and 3 threads): rows split (M ≥ N) and columns split (M < N), every transpose; 1×1 convolutions', async () => {
+    const a = st.addon!;
+    try {
+      // [M, K] · [K, N]: 301×200·200×101 splits rows, 41×500·500×403 splits columns (uneven ranges).
+      for (const [M, K, N] of [[301, 200, 101], [41, 500, 403]]) {
+        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+          const A = randn(ta ? [K, M] : [M, K], 110 + M);
+          const B = randn(tb ? [N, K] : [K, N], 111 + N);
+          const fn = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, ta, tb);
+          const want = (await on('cpu', [A, B], fn))[0];
+          for (const kt of [2, 3]) {
+            a.setKernelThreads(kt);
+            expectClose((await on('wasm', [A, B], fn))[0], want, `matmul ${M}×${K}×${N} tA ${ta} tB ${tb}, threads ${kt}`);
+          }
+        }
+      }
+      // 1×1 stride 1 convolution (one GEMM on x): forward, dW (xᵀ·dy), dx (dy·Wᵀ) on the split path.
+      const x = randn([5, 32, 32, 16], 120);
+      const w = randn([1, 1, 16, 64], 121);
+      const dy = randn([5, 32, 32, 64], 122);
+      const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
+        ['1×1 forward', [x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same')],
+        ['1×1 dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 16, 64] })],
+        ['1×1 dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+      ];
+      for (const [name, ins, fn] of ops) {
+        const want = (await on('cpu', ins, fn))[0];
+        for (const kt of [2, 3]) {
+          a.setKernelThreads(kt);
+          expectClose((await on('wasm', ins, fn))[0], want, `${name}, threads ${kt}`);
+        }
+      }
+    } finally {
+      a.setThreads(a.getThreads());
+    }
+  });
+
   it('Sum over leading axes (keepDims or not), over all axes, rank 2; other axis sets and int32 fall back', async () => {
     const x = randn([3, 5, 4, 6], 80);
     for (const [axis, keep] of [[[0, 1, 2], false], [[0, 1, 2], true], [[2, 0, 1], false], [[0], false], [null, false], [[0, 1, 2, 3], true], [[1, 2], false], [[-1], true], [[0, 2], false]] as const) {
@@ -193,6 +231,23 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
     const n = await calls('MaxPoolGrad', () => compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties'));
     expect(n).to.equal(1);
+  });
+
+  it('MaxPoolGrad tiled path (window = stride): ties, −∞ and NaN windows, batch split over threads', async () => {
+    // 4×64×64×16 = 2^18 elements: large enough for the batch split; values on a coarse grid so
+    // ties inside a window are common; some windows all −∞, some with NaN, one all NaN.
+    for (const [f, hw] of [[2, 64], [4, 64]] as const) {
+      const x = randn([4, hw, hw, 16], 90 + f);
+      for (let i = 0; i < x.data.length; i++) x.data[i] = Math.round(x.data[i] * 2) / 2;
+      for (let i = 0; i < 4096; i += 7) x.data[i * 16 + (i % 16)] = Number.NaN;
+      const img = hw * hw * 16;
+      for (let r = 0; r < f; r++) for (let q = 0; q < f; q++) for (let c = 0; c < 16; c++) {
+        x.data[img + (r * hw + q) * 16 + c] = -Infinity; // image 1, window (0,0): all −∞
+        x.data[2 * img + (r * hw + f + q) * 16 + c] = Number.NaN; // image 2, window (0,1): all NaN
+      }
+      const dy = randn([4, hw / f, hw / f, 16], 95 + f);
+      await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, f, 'valid'), dyt)))(xt), `maxPoolGrad tiled f${f}`);
+    }
   });
 
   it('unsupported cases fall back to the wasm kernels and stay correct (dilation 2, elu)', async () => {
@@ -244,7 +299,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     };
 
     it('the BN kernels run in C when the native kernels are registered, in JS otherwise', async () => {
-      expect(nativeBatchNormAddon(), 'registered').to.equal(st.addon);
+      expect(nativeAddonOnHeap(), 'registered').to.equal(st.addon);
       await tf.setBackend('wasm');
       const [x, g, b] = inputs([2, 3, 3, 4], 1).map((a) => tf.tensor(a.data, a.shape));
       const n0 = { ...bnKernelCalls };
@@ -252,7 +307,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
         tf.dispose(batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3));
         expect(bnKernelCalls.native - n0.native, 'native calls, registered').to.equal(1);
         unregisterNativeKernels();
-        expect(nativeBatchNormAddon(), 'unregistered').to.equal(null);
+        expect(nativeAddonOnHeap(), 'unregistered').to.equal(null);
         tf.dispose(batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3));
         expect(bnKernelCalls.native - n0.native, 'native calls, unregistered').to.equal(1);
         expect(bnKernelCalls.js - n0.js, 'JS calls').to.equal(1);

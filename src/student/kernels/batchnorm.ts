@@ -30,7 +30,8 @@
  * only feed the moving statistics (a variable write), never the loss.
  */
 import { tf } from '../tf.js';
-import { nativeBatchNormAddon } from './native.js';
+import { nativeAddonOnHeap } from './native.js';
+import { withViews, type BackendLike } from './views.js';
 
 export const BN_TRAIN_KERNEL = 'TfkdBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'TfkdBatchNormTrainGrad';
@@ -39,44 +40,6 @@ export const BN_TRAIN_GRAD_KERNEL = 'TfkdBatchNormTrainGrad';
 export const BN_BACKENDS = ['cpu', 'wasm'] as const;
 
 type TensorInfo = tf.TensorInfo;
-
-/** The few backend methods used here: wasm's heap views, or cpu's JS arrays. */
-interface BackendLike {
-  // wasm
-  makeOutput?(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap?(t: TensorInfo): Float32Array;
-  // cpu
-  readSync?(dataId: object): Float32Array;
-  makeTensorInfo?(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
-}
-
-/**
- * Allocates the outputs (all before any view is taken: a wasm allocation may grow the heap and
- * detach earlier views), then calls `body` with float32 views of inputs and outputs.
- */
-function withViews(
-  backend: BackendLike,
-  inputs: TensorInfo[],
-  outShapes: number[][],
-  body: (ins: Float32Array[], outs: Float32Array[], onHeap: boolean) => void,
-): TensorInfo[] {
-  if (typeof backend.typedArrayFromHeap === 'function' && typeof backend.makeOutput === 'function') {
-    const outs = outShapes.map((s) => backend.makeOutput!(s, 'float32'));
-    body(
-      inputs.map((t) => backend.typedArrayFromHeap!(t)),
-      outs.map((t) => backend.typedArrayFromHeap!(t)),
-      true,
-    );
-    return outs;
-  }
-  const outVals = outShapes.map((s) => new Float32Array(s.reduce((a, d) => a * d, 1)));
-  body(
-    inputs.map((t) => backend.readSync!(t.dataId)),
-    outVals,
-    false,
-  );
-  return outShapes.map((s, i) => backend.makeTensorInfo!(s, 'float32', outVals[i]));
-}
 
 function check(kernel: string, x: TensorInfo, ...perChannel: TensorInfo[]): number {
   for (const t of [x, ...perChannel]) {
@@ -196,7 +159,7 @@ export function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>;
   if (M < 1) throw new Error(`${BN_TRAIN_KERNEL}: empty batch`);
   return withViews(args.backend as BackendLike, [x, gamma, beta], [x.shape, [C], [C]], ([xv, g, b], [y, meanOut, varOut], onHeap) => {
     // wasm with tfkd's native kernels: the same arithmetic in C (native/src/tfkd_native.cc, bnTrain).
-    const nat = onHeap ? nativeBatchNormAddon() : null;
+    const nat = onHeap ? nativeAddonOnHeap() : null;
     if (nat) return void (bnKernelCalls.native++, nat.bnTrain(xv, g, b, y, meanOut, varOut, Int32Array.from([M, C]), eps));
     bnKernelCalls.js++;
     const { mean, variance } = stats(xv, M, C);
@@ -222,7 +185,7 @@ export function batchNormTrainGradKernel(args: { inputs: Record<string, TensorIn
   }
   const M = x.shape.reduce((a, d) => a * d, 1) / C;
   return withViews(args.backend as BackendLike, [dy, x, mean, variance, gamma], [x.shape, [C], [C]], ([dyv, xv, mu, v, g], [dx, dg, db], onHeap) => {
-    const nat = onHeap ? nativeBatchNormAddon() : null;
+    const nat = onHeap ? nativeAddonOnHeap() : null;
     if (nat) return void (bnKernelCalls.native++, nat.bnTrainGrad(dyv, xv, mu, v, g, dx, dg, db, Int32Array.from([M, C]), eps));
     bnKernelCalls.js++;
     const m = Float64Array.from(mu);

@@ -8,7 +8,7 @@
  * convolutions split their batch across TFKD_THREADS std::threads (OpenBLAS single-threaded inside:
  * its own threading barely helps the skinny GEMMs of 16–64-channel layers); TFKD_KERNEL_THREADS
  * overrides that split alone (A/B runs). While registered, the training BatchNorm kernels
- * (batchnorm.ts) also run in C (`nativeBatchNormAddon`).
+ * (batchnorm.ts) and the ReLU gradient (relu-grad.ts) also run in C (`nativeAddonOnHeap`).
  *
  * Why: tfjs-backend-wasm runs one thread in Node (XNNPACK, ≈ 8 GMAC/s); PyTorch's step on the
  * same machine uses OpenBLAS/oneDNN on every core (docs/PERFORMANCE.md, "Native BLAS kernels").
@@ -39,6 +39,8 @@ export interface NativeAddon {
   /** Training BatchNorm over the last axis, x as [M, C] (dims [M, C]); float64 sums as batchnorm.ts. */
   bnTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: Int32Array, epsilon: number): void;
   bnTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: Int32Array, epsilon: number): void;
+  /** out = dy·step(x) (the ReLU gradient, tfjs' arithmetic), split across threads from 1 M elements. */
+  reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** tfkd's own threads (convolutions split by batch, BatchNorm passes by rows); setThreads sets it too. */
   setKernelThreads(n: number): void;
   setThreads(n: number): number;
@@ -297,11 +299,12 @@ export function nativeKernelsRegistered(): boolean {
 }
 
 /**
- * The addon for the BatchNorm training kernels (batchnorm.ts), when the native kernels back wasm
- * now; null otherwise (the JS loops run). Tied to the registration so TFKD_NATIVE=0 and
- * unregisterNativeKernels switch the BatchNorm path too.
+ * The addon for tfkd's own JS kernels that can run in C on wasm-heap views (BatchNorm training,
+ * batchnorm.ts; the ReLU gradient, relu-grad.ts), when the native kernels back wasm now; null
+ * otherwise (their JS loops run). Tied to the registration so TFKD_NATIVE=0 and
+ * unregisterNativeKernels switch those paths too.
  */
-export function nativeBatchNormAddon(): NativeAddon | null {
+export function nativeAddonOnHeap(): NativeAddon | null {
   return registered !== null ? (status?.addon ?? null) : null;
 }
 
