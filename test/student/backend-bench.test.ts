@@ -6,7 +6,12 @@
 import { expect } from 'chai';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import { formatTrainBench, profileKernels, runTrainBench } from '../../src/cli/commands/bench-train.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatTrainBench, openBenchCaches, profileKernels, runTrainBench } from '../../src/cli/commands/bench-train.js';
+import { temperedProbs } from '../../src/student/soft-targets.js';
+import { synthLogits, writeSynth } from '../cache/helpers.js';
 import { tf } from '../../src/student/tf.js';
 
 describe('student/bench train (tfkd bench train)', () => {
@@ -23,6 +28,56 @@ describe('student/bench train (tfkd bench train)', () => {
     expect(names).to.include.members(['Conv2DBackpropFilter', 'Conv2D', 'BatchMatMul']);
     expect(formatTrainBench(r)).to.match(/img\/s .* median over 3 steps/);
     await tf.setBackend('cpu');
+  });
+
+  describe('--cache: soft targets read from a cache on disk', () => {
+    let dir = '';
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-bench-cache-'));
+      writeSynth(dir, { N: 30, K: 3, shardRows: 8 });
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('each call yields B cache rows as softmax(z/τ), every sample once per pass (seeded shuffle)', async () => {
+      await tf.setBackend('cpu');
+      const want = temperedProbs(synthLogits(0, 30, 3), 3, 4);
+      const r = openBenchCaches([dir], 3, 5, 1, 4);
+      const seen: number[] = [];
+      try {
+        for (let call = 0; call < 6; call++) {
+          const t = r.next();
+          const got = t.dataSync();
+          t.dispose();
+          for (let i = 0; i < 5; i++) {
+            const row = got.subarray(i * 3, i * 3 + 3);
+            const s = [...Array(30).keys()].find((j) => want.subarray(j * 3, j * 3 + 3).every((v, k) => Math.abs(v - row[k]) < 1e-6));
+            expect(s, `call ${call} row ${i} is a cache row`).to.not.equal(undefined);
+            seen.push(s!);
+          }
+        }
+      } finally {
+        r.close();
+      }
+      expect([...seen].sort((a, b) => a - b)).to.deep.equal([...Array(30).keys()]);
+      expect(seen).to.not.deep.equal([...Array(30).keys()]); // shuffled, not in cache order
+    });
+
+    it('bench train --cache reports the read time and its share of the step', async () => {
+      const r = await runTrainBench({ model: 'cnn', input: [10, 10, 1], classes: 3, batch: 4, steps: 3, warmup: 1, backend: 'cpu', seed: 1, cache: [dir] });
+      expect(r.cache_read!.ms_median).to.be.greaterThan(0);
+      expect(r.cache_read!.share_median).to.be.within(0, 1);
+      expect(formatTrainBench(r)).to.match(/cache read .* % of the step/);
+    });
+
+    it('BAD CALL - a cache with another K is refused', async () => {
+      let err: unknown;
+      try {
+        await runTrainBench({ model: 'cnn', input: [10, 10, 1], classes: 5, batch: 4, steps: 1, warmup: 0, backend: 'cpu', seed: 1, cache: [dir] });
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).to.match(/K \(classes\) is 3, expected 5/);
+    });
   });
 
   it('profileKernels restores the original kernels afterwards', async () => {

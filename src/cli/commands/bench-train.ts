@@ -3,7 +3,9 @@
  * (issue 6). One step = forward (training mode) + KD loss (α = 0.5, τ = 4, against fixed random
  * soft targets) + backward + SGD-momentum(0.9) update, on fixed random inputs; warm-up steps are
  * excluded; img/s is reported per step as median and spread, with peak RSS. `--profile` adds the
- * per-kernel CPU time of one step, which is how docs/PERFORMANCE.md was made.
+ * per-kernel wall and CPU time of one step, which is how docs/PERFORMANCE.md was made. `--cache DIR`
+ * takes each step's soft targets from a cache on disk instead, through the trainer's read path
+ * (seeded shuffled rows, tempered softmax, upload), and reports what that read costs per step.
  * `scripts/torch_bench_train.py` runs the identical step in PyTorch; `scripts/bench-train.ts`
  * prints both side by side.
  */
@@ -15,6 +17,10 @@ import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../../student/
 import { getLoss, type LossOptions } from '../../student/losses/index.js';
 import { tf } from '../../student/tf.js';
 import { buildModel, countParams } from '../../student/zoo/index.js';
+import { openCache, type CacheReader } from '../../cache/reader.js';
+import { hashU32, permutation, Rng } from '../../data/rng.js';
+import { cacheSoftTargets } from '../../student/trainer/targets.js';
+import { UsageError } from '../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 export interface TrainBenchOptions {
@@ -29,6 +35,11 @@ export interface TrainBenchOptions {
   seed: number;
   /** Collect per-kernel timings of one extra step. */
   profile?: boolean;
+  /**
+   * Cache directories: each step reads its B soft targets from these (the trainer's
+   * cacheSoftTargets: several caches = ensemble mean) instead of fixed random ones.
+   */
+  cache?: string[];
 }
 
 export interface KernelTime {
@@ -64,6 +75,8 @@ export interface TrainBenchResult {
   /** Bytes tfjs holds (the wasm heap for wasm). */
   tf_bytes: number;
   profile?: { total_ms: number; total_wall_ms: number; kernels: KernelTime[] };
+  /** With --cache: reading the step's soft targets (median ms) and its share of the whole step. */
+  cache_read?: { caches: string[]; ms_median: number; share_median: number; share_max: number };
 }
 
 export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : [32, 32, 3]);
@@ -88,11 +101,19 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   // Fixed random inputs, labels and tempered teacher probabilities (softmax of random logits / τ).
   const x = tf.randomNormal([B, ...input], 0, 1, 'float32', o.seed + 1);
   const labels = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([B], 0, K, 'float32', o.seed + 2)), 'int32')) as tf.Tensor1D;
-  const soft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature))) as tf.Tensor2D;
+  const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature))) as tf.Tensor2D;
   const optimizer = tf.train.momentum(0.01, 0.9);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature) : null;
+  let lastReadMs = 0;
 
   const step = (): number => {
+    let soft = fixedSoft;
+    if (reader) {
+      const t0 = performance.now();
+      soft = reader.next();
+      lastReadMs = performance.now() - t0;
+    }
     const cost = optimizer.minimize(
       () => loss(model.apply(x, { training: true }) as tf.Tensor2D, labels, soft, lossOpts),
       true,
@@ -100,6 +121,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     );
     const v = cost!.dataSync()[0]; // forces completion on async backends; wasm/cpu are synchronous anyway
     cost!.dispose();
+    if (soft !== fixedSoft) soft.dispose();
     return v;
   };
 
@@ -107,6 +129,8 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const rates: number[] = [];
   const times: number[] = [];
   const cpuTimes: number[] = [];
+  const readMs: number[] = [];
+  const readShare: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -117,11 +141,16 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     if (!Number.isFinite(v)) throw new Error(`bench train: loss became ${v} at step ${i}`);
     times.push(dt);
     rates.push((B * 1000) / dt);
+    if (reader) {
+      readMs.push(lastReadMs);
+      readShare.push(lastReadMs / dt);
+    }
   }
   let profile: TrainBenchResult['profile'];
   if (o.profile) profile = profileKernels(info.name, step);
   const tfBytes = tf.memory().numBytes;
-  tf.dispose([x, labels, soft]);
+  tf.dispose([x, labels, fixedSoft]);
+  reader?.close();
   optimizer.dispose();
   model.dispose();
   const sorted = [...rates].sort((a, b) => a - b);
@@ -146,6 +175,57 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     peak_rss_mib: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
     tf_bytes: tfBytes,
     profile,
+    cache_read: reader
+      ? {
+          caches: o.cache!,
+          ms_median: quantile([...readMs].sort((a, b) => a - b), 0.5),
+          share_median: quantile([...readShare].sort((a, b) => a - b), 0.5),
+          share_max: Math.max(...readShare),
+        }
+      : undefined,
+  };
+}
+
+/**
+ * Soft targets for the bench from caches on disk, as the trainer reads them: B rows per call from a
+ * seeded shuffle of the cache's samples (wrapping around), seeded views, `cacheSoftTargets` into
+ * reused buffers, then one [B, K] tensor. The caller disposes each tensor.
+ */
+export function openBenchCaches(dirs: string[], K: number, B: number, seed: number, temperature: number): { next(): tf.Tensor2D; close(): void } {
+  const caches: CacheReader[] = [];
+  try {
+    for (const d of dirs) caches.push(openCache(d, { numClasses: K }));
+    const [c0] = caches;
+    for (const c of caches) {
+      if (c.sampleStart !== c0.sampleStart || c.sampleEnd !== c0.sampleEnd || c.views !== c0.views) {
+        throw new UsageError(`--cache ${c.dir} covers samples [${c.sampleStart}, ${c.sampleEnd}) × ${c.views} views, ${c0.dir} [${c0.sampleStart}, ${c0.sampleEnd}) × ${c0.views}`);
+      }
+    }
+  } catch (e) {
+    for (const c of caches) c.close();
+    throw e;
+  }
+  const start = caches[0].sampleStart;
+  const order = permutation(caches[0].sampleEnd - start, hashU32(seed, 0xcac4e));
+  const rng = new Rng(seed, 0x5ee);
+  const V = caches[0].views;
+  const samples = new Int32Array(B);
+  const views = new Int32Array(B);
+  const out = new Float32Array(B * K);
+  const scratch = new Float32Array(B * K);
+  let pos = 0;
+  return {
+    next() {
+      for (let i = 0; i < B; i++) {
+        samples[i] = start + order[pos];
+        pos = (pos + 1) % order.length;
+        views[i] = V > 1 ? rng.below(V) : 0;
+      }
+      return tf.tensor2d(cacheSoftTargets(caches, samples, views, temperature, out, scratch), [B, K], 'float32');
+    },
+    close() {
+      for (const c of caches) c.close();
+    },
   };
 }
 
@@ -219,6 +299,7 @@ const TrainOptions = z.strictObject({
   warmup: intString(0).default(3),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   seed: z.coerce.number().int().default(1),
+  cache: z.array(z.string().min(1)).optional(),
   json: z.boolean().default(false),
   profile: z.boolean().default(false),
 });
@@ -240,6 +321,10 @@ export function formatTrainBench(r: TrainBenchResult): string {
       lines.push(`  ${k.name.padEnd(36)} ${k.wall_ms.toFixed(1).padStart(8)} ms ${share} %  ${k.ms.toFixed(1).padStart(7)} ms CPU  ${String(k.calls).padStart(4)} calls`);
     }
   }
+  if (r.cache_read) {
+    const c = r.cache_read;
+    lines.push(`cache read   ${c.ms_median.toFixed(2)} ms median per step = ${(100 * c.share_median).toFixed(2)} % of the step (max ${(100 * c.share_max).toFixed(2)} %), from ${c.caches.join(', ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -257,7 +342,8 @@ export function register(program: Command): void {
     .option('--warmup <W>', 'untimed warm-up steps', '3')
     .option('--backend <name>', `${BACKEND_CHOICES.join('|')}`, 'auto')
     .option('--seed <n>', 'seed of the model weights and the random batch', '1')
-    .option('--profile', 'also time every kernel of one step (CPU time)')
+    .option('--profile', 'also time every kernel of one step (wall and CPU time)')
+    .option('--cache <dir...>', 'read each step\'s soft targets from these caches (K must match --classes) and report the read time')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(TrainOptions, raw);
