@@ -12,6 +12,7 @@
  */
 import { tf } from '../tf.js';
 import { FusedBatchNormalization } from './batchnorm.js';
+import { LazyGradConv2D } from './conv.js';
 
 /** Everything needed to rebuild the identical architecture (and, with the seed, the same init). */
 export interface ModelSpec {
@@ -74,7 +75,8 @@ export class LayerFactory {
     kernelSize: number,
     opts: { strides?: number; padding?: 'same' | 'valid'; useBias?: boolean; activation?: 'relu' | 'linear' } = {},
   ) {
-    return tf.layers.conv2d({
+    // LazyGradConv2D: the stock layer, but its training gradient skips unneeded inputs (zoo/conv.ts).
+    return new LazyGradConv2D({
       name,
       filters,
       kernelSize,
