@@ -3,11 +3,18 @@
     {
       "target_name": "tfkd_native",
       "sources": ["src/tfkd_native.cc"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fopenmp"],
       "cflags_cc!": ["-fno-exceptions"],
       "include_dirs": ["<!(node -p \"process.env.TFKD_BLAS_INCLUDE || '/usr/include/x86_64-linux-gnu'\")"],
-      "libraries": ["-L<!(node -p \"process.env.TFKD_BLAS_LIBDIR || '/usr/lib/x86_64-linux-gnu'\")", "-lopenblas"],
-      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] }
+      "libraries": ["-L<!(node -p \"process.env.TFKD_BLAS_LIBDIR || '/usr/lib/x86_64-linux-gnu'\")", "-lopenblas", "-fopenmp"],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] },
+      "conditions": [
+        ["<!(node -p \"process.env.TFKD_DNNL === '1' ? 1 : 0\")==1", {
+          "sources": ["src/dnnl_conv.cc"],
+          "defines": ["TFKD_HAVE_DNNL"],
+          "libraries": ["-ldnnl"]
+        }]
+      ]
     }
   ]
 }

@@ -2,11 +2,13 @@
 /**
  * Builds tfkd's optional native kernels (native/ → native/build/Release/tfkd_native.node) with
  * node-gyp, when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
- * `apt-get install libopenblas-dev`). Meant as the package's install script, so it NEVER fails the
- * install: when the header/library, Node's headers or node-gyp are missing, or the build fails, it
- * prints one line and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
+ * `apt-get install libopenblas-dev`); when oneDNN is there too (`apt-get install libdnnl-dev`)
+ * the convolutions run on it (native/src/dnnl_conv.cc), and if that build fails it is retried
+ * without oneDNN. Meant as the package's install script, so it NEVER fails the install: when the
+ * header/library, Node's headers or node-gyp are missing, or the build fails, it prints one line
+ * and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
  *
- *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build
+ *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build, TFKD_DNNL=0 leaves oneDNN out
  *   TFKD_BLAS_INCLUDE=/opt/openblas/include node scripts/build-native.mjs
  */
 import { spawnSync } from 'node:child_process';
@@ -44,24 +46,35 @@ function main() {
   // Use the installed Node headers when present (no download: install may run offline).
   const nodeDir = [join(dirname(process.execPath), '..'), '/usr', '/usr/local'].find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')));
   const args = [gyp, 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'error', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
-  const r = spawnSync(process.execPath, args, {
-    cwd: root,
-    env: { ...process.env, TFKD_BLAS_INCLUDE: include, TFKD_BLAS_LIBDIR: libDir },
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
   const out = join(root, 'native', 'build', 'Release', 'tfkd_native.node');
-  if (r.status !== 0 || !existsSync(out)) {
-    const why = `${r.error?.message ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /error/i.test(l))[0] ?? `exit ${r.status}`;
-    return note(`native kernels not built (node-gyp failed: ${why.slice(0, 200)}); using the wasm kernels`);
+  // oneDNN (optional): header and library next to OpenBLAS's.
+  const dnnl = process.env.TFKD_DNNL !== '0' && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
+  const build = (withDnnl) => {
+    const r = spawnSync(process.execPath, args, {
+      cwd: root,
+      env: { ...process.env, TFKD_BLAS_INCLUDE: include, TFKD_BLAS_LIBDIR: libDir, TFKD_DNNL: withDnnl ? '1' : '0' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (r.status !== 0 || !existsSync(out)) {
+      return `${r.error?.message ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /error/i.test(l))[0] ?? `exit ${r.status}`;
+    }
+    // Load it once so a broken link (e.g. missing libopenblas.so.0 at run time) shows now.
+    try {
+      createRequire(import.meta.url)(out);
+    } catch (err) {
+      return `built but does not load: ${String(err?.message ?? err).split('\n')[0]}`;
+    }
+    return null;
+  };
+  let failed = dnnl ? build(true) : 'oneDNN not found';
+  const withDnnl = failed === null;
+  if (!withDnnl) {
+    if (dnnl) note(`building with oneDNN failed (${failed.slice(0, 200)}); trying without it`);
+    failed = build(false);
   }
-  // Load it once so a broken link (e.g. missing libopenblas.so.0 at run time) shows now.
-  try {
-    createRequire(import.meta.url)(out);
-  } catch (err) {
-    return note(`native kernels built but do not load (${String(err?.message ?? err).split('\n')[0]}); using the wasm kernels`);
-  }
-  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir})`);
+  if (failed !== null) return note(`native kernels not built (node-gyp: ${failed.slice(0, 200)}); using the wasm kernels`);
+  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir}${withDnnl ? ', convolutions on oneDNN' : ''})`);
 }
 
 try {

@@ -12,12 +12,26 @@
 //   col[r, (kh·KW + kw)·CI + ci] = x[b, oh·sh + kh − pt, ow·sw + kw − pl, ci]   (0 outside)
 // so  y = col · W,  dW = colᵀ · dy,  dcol = dy · Wᵀ then col2im (scatter-add) gives dx.
 // Rows are processed in chunks whose col block fits `chunk_bytes` (cache-sized scratch); with
-// kernel threads > 1 the batch is split across std::threads (see parallel_batches).
+// kernel threads > 1 the batch is split across an OpenMP team (see parallel_ranges).
 // Also: training BatchNorm forward/backward (bnTrain, bnTrainGrad), the JS loops of
 // src/student/kernels/batchnorm.ts in C.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <cblas.h>
+
+#include "dnnl_conv.h"
+#ifndef TFKD_HAVE_DNNL
+// Built without oneDNN: every convolution takes the im2col + OpenBLAS path.
+namespace tfkd_dnnl {
+bool available() { return false; }
+void set_enabled(bool) {}
+void set_threads(int) {}
+std::string version() { return ""; }
+bool forward(const ConvShape&, const float*, const float*, const float*, float*, bool) { return false; }
+bool backward_data(const ConvShape&, const float*, const float*, float*) { return false; }
+bool backward_weights(const ConvShape&, const float*, const float*, float*) { return false; }
+}  // namespace tfkd_dnnl
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -25,10 +39,9 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <system_error>
 #include <exception>
 #include <mutex>
-#include <thread>
+#include <omp.h>
 #include <vector>
 
 namespace {
@@ -104,6 +117,7 @@ struct Conv {
   int64_t rows() const { return B * OH * OW; }
   // 1×1, stride 1, no padding: col is x itself.
   bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
+  tfkd_dnnl::ConvShape dnnl() const { return {B, H, W, CI, KH, KW, CO, OH, OW, sh, sw, pt, pl}; }
   int64_t chunk_rows() const {
     int64_t r = static_cast<int64_t>(g_chunk_bytes.load() / sizeof(float)) / std::max<int64_t>(1, K());
     return std::max<int64_t>(1, std::min(r, rows()));
@@ -185,11 +199,12 @@ void get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
 }
 
 // ---- Threads ----------------------------------------------------------------------------------
-// OpenBLAS itself always runs on one thread; every split is tfkd's (std::threads), because:
+// OpenBLAS itself always runs on one thread; every split is tfkd's (an OpenMP team, see
+// parallel_ranges), because:
 //  - OpenBLAS does not split the skinny GEMMs of narrow layers (16–64 output channels) well, and
 //    im2col/col2im are single loops, so with kernel threads n > 1 a convolution splits its batch
-//    into n contiguous ranges, each std::thread doing im2col/col2im + sgemm on its own rows with
-//    its own scratch;
+//    into n contiguous ranges, each thread doing im2col/col2im + sgemm on its own rows with its
+//    own scratch;
 //  - OpenBLAS's worker threads spin-wait after each multi-threaded call; on a 2-core machine the
 //    next kernel's threads then share the cores with spinning ones (kernels measured up to 2×
 //    slower right after a BatchMatMul), so the plain GEMMs (matmul, 1×1 convolutions) split their
@@ -223,62 +238,49 @@ int conv_threads(const Conv& c) {
   return static_cast<int>(std::min<int64_t>(n, c.B));
 }
 
-// f(b0, b1, t) over batch ranges, the first on this thread.
+// Runs f(r0, r1, t) for t = 0..n−1 over [0, M) split into n contiguous ranges (range t is always
+// [t·step, (t+1)·step) ∩ [0, M), whatever thread runs it, so results do not depend on scheduling).
+// The ranges run on an OpenMP team: one persistent pool shared with oneDNN, whose threads would
+// otherwise spin-wait on the cores while tfkd's own threads work (measured: kernels up to 2×
+// slower when two thread pools alternate on 2 cores), and no thread start per call. A team
+// smaller than n (nested call, thread limit) runs several ranges per thread. The first
+// exception thrown by any range is rethrown here.
 template <class F>
-void parallel_batches(int64_t B, int n, F f) {
-  if (n <= 1) {
-    f(0, B, 0);
-    return;
-  }
-  std::vector<std::thread> ts;
-  std::exception_ptr err;
-  std::mutex m;
-  const int64_t step = (B + n - 1) / n;
-  for (int t = 1; t < n; t++) {
-    const int64_t b0 = std::min(B, t * step), b1 = std::min(B, b0 + step);
-    auto job = [=, &f, &err, &m] {
-      try {
-        f(b0, b1, t);
-      } catch (...) {
-        std::lock_guard<std::mutex> g(m);
-        err = std::current_exception();
-      }
-    };
-    try {
-      ts.emplace_back(job);
-    } catch (const std::system_error&) {
-      job();  // no thread available: run this range here
-    }
-  }
-  try {
-    f(0, std::min(B, step), 0);
-  } catch (...) {
-    std::lock_guard<std::mutex> g(m);
-    err = std::current_exception();
-  }
-  for (auto& th : ts) th.join();
-  if (err) std::rethrow_exception(err);
-}
-
-// Runs f(r0, r1, t) over [0, M) split into `n` contiguous row ranges, the first on this thread.
-template <class F>
-void parallel_rows(int64_t M, int n, F f) {
-  if (n <= 1 || M < n) {
+void parallel_ranges(int64_t M, int n, F f) {
+  if (n <= 1 || M < 2) {
     f(0, M, 0);
     return;
   }
-  std::vector<std::thread> ts;
+  n = static_cast<int>(std::min<int64_t>(n, M));
   const int64_t step = (M + n - 1) / n;
-  for (int t = 1; t < n; t++) {
-    const int64_t r0 = std::min(M, t * step), r1 = std::min(M, r0 + step);
-    try {
-      ts.emplace_back([=, &f] { f(r0, r1, t); });
-    } catch (const std::system_error&) {
-      f(r0, r1, t);  // no thread available: run this range here
+  std::exception_ptr err;
+  std::mutex m;
+#pragma omp parallel num_threads(n)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int t = tid; t < n; t += nt) {
+      const int64_t r0 = std::min(M, t * step), r1 = std::min(M, r0 + step);
+      try {
+        f(r0, r1, t);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(m);
+        if (!err) err = std::current_exception();
+      }
     }
   }
-  f(0, std::min(M, step), 0);
-  for (auto& th : ts) th.join();
+  if (err) std::rethrow_exception(err);
+}
+
+// f(b0, b1, t) over n batch ranges.
+template <class F>
+void parallel_batches(int64_t B, int n, F f) {
+  parallel_ranges(B, n, f);
+}
+
+// f(r0, r1, t) over n row ranges.
+template <class F>
+void parallel_rows(int64_t M, int n, F f) {
+  parallel_ranges(M, n, f);
 }
 
 // C = op(A)·op(B) (+ beta·C), row-major, on the kernel threads: rows of C split when M ≥ N, else
@@ -341,6 +343,7 @@ napi_value Conv2DForward(napi_env env, napi_callback_info info) {
   need(y, rows * c.CO, "y");
   if (bias.p) need(bias, c.CO, "bias");
   if (rows == 0 || c.CO == 0) return nullptr;
+  if (tfkd_dnnl::forward(c.dnnl(), x.p, w.p, bias.p, y.p, act == 1)) return nullptr;
   conv_forward(c, x.p, w.p, bias.p, y.p, act);
   return nullptr;
 }
@@ -355,6 +358,10 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   need(x, c.B * c.H * c.W * c.CI, "x");
   need(dy, rows * c.CO, "dy");
   need(dw, K * c.CO, "dw");
+  // oneDNN's weight gradient wins on narrow layers only (measured, interleaved A/B at batch 128:
+  // 16→16 3×3 4.5–6.6 vs 8.0–9.5 ms, 32→32 ≈ 10 % faster; 32→64 and 64→64 10–30 % slower than
+  // im2col + sgemm). A fixed rule, not a timing-based choice, so runs stay reproducible.
+  if (rows > 0 && c.CO > 0 && K > 0 && c.CI * c.CO <= 1024 && tfkd_dnnl::backward_weights(c.dnnl(), x.p, dy.p, dw.p)) return nullptr;
   std::fill(dw.p, dw.p + K * c.CO, 0.f);
   if (rows == 0 || c.CO == 0 || K == 0) return nullptr;
   if (c.pointwise()) {
@@ -393,6 +400,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   need(dy, rows * c.CO, "dy");
   need(w, K * c.CO, "filter");
   need(dx, c.B * c.H * c.W * c.CI, "dx");
+  if (rows > 0 && K > 0 && tfkd_dnnl::backward_data(c.dnnl(), dy.p, w.p, dx.p)) return nullptr;
   if (c.pointwise()) {
     if (rows > 0 && K > 0) sgemm_split(CblasNoTrans, CblasTrans, rows, K, c.CO, dy.p, c.CO, w.p, c.CO, 0.f, dx.p, K);
     return nullptr;
@@ -759,6 +767,7 @@ napi_value SetKernelThreads(napi_env env, napi_callback_info info) {
   const int32_t n = get_i32(env, argv[0]);
   if (n < 1) throw Err{"threads must be ≥ 1"};
   g_threads.store(n);
+  tfkd_dnnl::set_threads(n);  // the same OpenMP team runs oneDNN's convolutions
   return nullptr;
 }
 
@@ -768,6 +777,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   const int32_t n = get_i32(env, argv[0]);
   if (n < 1) throw Err{"threads must be ≥ 1"};
   openblas_set_num_threads(1);  // tfkd's threads do the splitting (see "Threads" above)
+  tfkd_dnnl::set_threads(n);
   g_threads.store(n);
   g_configured.store(n);
   napi_value r;
@@ -788,6 +798,26 @@ napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
   if (n < 4096) throw Err{"chunk bytes must be ≥ 4096"};
   g_chunk_bytes.store(static_cast<size_t>(n));
   return nullptr;
+}
+
+// setDnnl(on): use oneDNN for the convolutions when compiled in (TFKD_DNNL=0 turns it off).
+napi_value SetDnnl(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  get_args(env, info, argv, 1);
+  bool on = false;
+  NAPI_OK(napi_get_value_bool(env, argv[0], &on));
+  tfkd_dnnl::set_enabled(on);
+  napi_value r;
+  NAPI_OK(napi_get_boolean(env, tfkd_dnnl::available(), &r));
+  return r;
+}
+
+// dnnlVersion(): "oneDNN x.y.z" when compiled in, else "".
+napi_value DnnlVersion(napi_env env, napi_callback_info) {
+  napi_value r;
+  const std::string v = tfkd_dnnl::version();
+  NAPI_OK(napi_create_string_utf8(env, v.c_str(), v.size(), &r));
+  return r;
 }
 
 napi_value BlasConfig(napi_env env, napi_callback_info) {
@@ -824,6 +854,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"bnTrainGrad", nullptr, Guard<BnTrainGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setKernelThreads", nullptr, Guard<SetKernelThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, Guard<ReluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setDnnl", nullptr, Guard<SetDnnl>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dnnlVersion", nullptr, Guard<DnnlVersion>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"blasConfig", nullptr, Guard<BlasConfig>, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

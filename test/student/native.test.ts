@@ -39,6 +39,17 @@ for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'v
 
 describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend', function () {
   const st = loadNative();
+  // Convolutions run on oneDNN when the add-on was built with it (else, or with setDnnl(false), on
+  // im2col + OpenBLAS): the convolution tests run on every path this build has.
+  const convPaths: Array<'oneDNN' | 'im2col'> = st.addon?.dnnlVersion() ? ['oneDNN', 'im2col'] : ['im2col'];
+  async function onPath(path: 'oneDNN' | 'im2col', fn: () => Promise<void>): Promise<void> {
+    st.addon!.setDnnl(path === 'oneDNN');
+    try {
+      await fn();
+    } finally {
+      st.addon!.setDnnl(process.env.TFKD_DNNL !== '0');
+    }
+  }
   before(async function () {
     if (!st.addon) {
       console.log(`    SKIPPED native kernel tests: ${st.why}`);
@@ -62,18 +73,21 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     expect(registerNativeKernels().names, 'idempotent').to.equal(r.names);
   });
 
-  for (const chunk of [4 << 20, 4096]) {
-    const tag = chunk === 4096 ? ', 4 KiB im2col chunks (many partial GEMMs)' : '';
+  const gridRuns: Array<['oneDNN' | 'im2col', number]> = convPaths.flatMap((p): Array<['oneDNN' | 'im2col', number]> => (p === 'im2col' ? [[p, 4 << 20], [p, 4096]] : [[p, 4 << 20]]));
+  for (const [path, chunk] of gridRuns) {
+    const tag = `${chunk === 4096 ? ', 4 KiB im2col chunks (many partial GEMMs)' : ''} [${path}]`;
     it(`Conv2D, FusedConv2D (bias + relu): 1×1/3×3/5×5, stride 1/2, same/valid, even/odd sizes, batch 3, 3→4 channels${tag}`, async () => {
       st.addon!.setChunkBytes(chunk);
       try {
+        await onPath(path, async () => {
         for (const { k, s, pad, hw } of cases) {
           const x = randn([3, hw, hw, 3], 11 + k + hw);
           const w = randn([k, k, 3, 4], 5 + k + s);
           const bias = randn([4], 3);
-          await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `conv k${k} s${s} ${pad} ${hw}`);
-          await compare([x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' }), `fusedconv k${k} s${s} ${pad} ${hw}`);
+          await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `conv k${k} s${s} ${pad} ${hw} [${path}]`);
+          await compare([x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' }), `fusedconv k${k} s${s} ${pad} ${hw} [${path}]`);
         }
+        });
       } finally {
         st.addon!.setChunkBytes(4 << 20);
       }
@@ -82,65 +96,71 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     it(`Conv2DBackpropFilter and Conv2DBackpropInput: the same grid${tag}`, async () => {
       st.addon!.setChunkBytes(chunk);
       try {
+        await onPath(path, async () => {
         for (const { k, s, pad, hw } of cases) {
           const info = tf.backend_util.computeConv2DInfo([3, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
           const x = randn([3, hw, hw, 3], 21 + k + hw);
           const w = randn([k, k, 3, 4], 25 + k);
           const dy = randn([3, info.outHeight, info.outWidth, 4], 23 + k * s);
-          await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw}`);
-          await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [3, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw}`);
+          await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} [${path}]`);
+          await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [3, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw} [${path}]`);
         }
+        });
       } finally {
         st.addon!.setChunkBytes(4 << 20);
       }
     });
   }
 
-  it('threaded convolutions (batch split over 2 and 3 kernel threads, uneven ranges, whole and 4 KiB chunks): forward, dW, dx', async () => {
-    // Big enough (≥ 4e6 MAC) that the addon splits the batch of 5 across threads; cpu computed once.
-    const a = st.addon!;
-    try {
-      // stride 1 'same': dx as a forward convolution of dy; 'valid' and stride 2: sgemm + col2im.
-      for (const [s, co, pad] of [[1, 16, 'same'], [1, 16, 'valid'], [2, 32, 'same']] as const) {
-        const x = randn([5, 32, 32, 16], 100 + s);
-        const w = randn([3, 3, 16, co], 101 + s);
-        const bias = randn([co], 102);
-        const info = tf.backend_util.computeConv2DInfo([5, 32, 32, 16], [3, 3, 16, co], s, 1, pad);
-        const dy = randn([5, info.outHeight, info.outWidth, co], 103 + s);
-        const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
-          ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' })],
-          ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
-          ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
-        ];
-        for (const [name, ins, fn] of ops) {
-          const want = (await on('cpu', ins, fn))[0];
-          for (const kt of [2, 3]) {
-            a.setKernelThreads(kt);
-            for (const chunk of [4 << 20, 4096]) {
-              a.setChunkBytes(chunk);
-              expectClose((await on('wasm', ins, fn))[0], want, `${name} s${s} ${pad}, threads ${kt}, chunk ${chunk}`);
+  for (const path of convPaths) {
+    it(`threaded convolutions (batch split over 2 and 3 kernel threads, uneven ranges, whole and 4 KiB chunks): forward, dW, dx [${path}]`, async () => onPath(path, async () => {
+      // Big enough (≥ 4e6 MAC) that the addon splits the batch of 5 across threads; cpu computed once.
+      const a = st.addon!;
+      try {
+        // stride 1 'same': dx as a forward convolution of dy; 'valid' and stride 2: sgemm + col2im.
+        for (const [s, co, pad] of [[1, 16, 'same'], [1, 16, 'valid'], [2, 32, 'same']] as const) {
+          const x = randn([5, 32, 32, 16], 100 + s);
+          const w = randn([3, 3, 16, co], 101 + s);
+          const bias = randn([co], 102);
+          const info = tf.backend_util.computeConv2DInfo([5, 32, 32, 16], [3, 3, 16, co], s, 1, pad);
+          const dy = randn([5, info.outHeight, info.outWidth, co], 103 + s);
+          const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
+            ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' })],
+            ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
+            ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+          ];
+          for (const [name, ins, fn] of ops) {
+            const want = (await on('cpu', ins, fn))[0];
+            for (const kt of [2, 3]) {
+              a.setKernelThreads(kt);
+              for (const chunk of [4 << 20, 4096]) {
+                a.setChunkBytes(chunk);
+                expectClose((await on('wasm', ins, fn))[0], want, `${name} s${s} ${pad}, threads ${kt}, chunk ${chunk}`);
+              }
             }
           }
         }
+      } finally {
+        a.setChunkBytes(4 << 20);
+        a.setThreads(a.getThreads()); // tfkd's threads back to the configured count too
       }
-    } finally {
-      a.setChunkBytes(4 << 20);
-      a.setThreads(a.getThreads()); // tfkd's threads back to the configured count too
-    }
-  });
+    }));
+}
 
-  it('explicit asymmetric padding (forward, dW, dx), stride 2 and 1', async () => {
-    const pad: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
-    for (const s of [1, 2]) {
-      const x = randn([2, 7, 6, 3], 90 + s);
-      const w = randn([3, 3, 3, 5], 91);
-      const info = tf.backend_util.computeConv2DInfo([2, 7, 6, 3], [3, 3, 3, 5], s, 1, pad);
-      const dy = randn([2, info.outHeight, info.outWidth, 5], 92);
-      await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `explicit pad conv s${s}`);
-      await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] }), `explicit pad dW s${s}`);
-      await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, 7, 6, 3] }), `explicit pad dx s${s}`);
-    }
-  });
+  for (const path of convPaths) {
+    it(`explicit asymmetric padding (forward, dW, dx), stride 2 and 1 [${path}]`, async () => onPath(path, async () => {
+      const pad: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
+      for (const s of [1, 2]) {
+        const x = randn([2, 7, 6, 3], 90 + s);
+        const w = randn([3, 3, 3, 5], 91);
+        const info = tf.backend_util.computeConv2DInfo([2, 7, 6, 3], [3, 3, 3, 5], s, 1, pad);
+        const dy = randn([2, info.outHeight, info.outWidth, 5], 92);
+        await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `explicit pad conv s${s}`);
+        await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] }), `explicit pad dW s${s}`);
+        await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, 7, 6, 3] }), `explicit pad dx s${s}`);
+      }
+    }));
+}
 
   it('the native kernels actually run (call counts) and give the same results on 1 thread', async () => {
     const x = randn([2, 8, 8, 3], 1);
@@ -258,16 +278,18 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     await compare([randn([6, 5], 34), randn([5, 4], 35), randn([4], 36)], (at, bt, bias) => tf.fused.matMul({ a: at, b: bt, bias, activation: 'elu' }), 'fused matmul elu');
   });
 
-  it('tf.grads through a conv net (stride 2 same, 5×5 valid, 1×1, dense) equals cpu for every input', async () => {
-    const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([1, 1, 4, 3], 53), randn([12, 3], 54)];
-    const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
-      let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
-      h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
-      h = tf.conv2d(h, w3 as tf.Tensor4D, 1, 'same'); // 2×2×3
-      return tf.sum(tf.square(tf.matMul(tf.reshape(h, [4, 12]), wd as tf.Tensor2D)));
-    };
-    await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
-  });
+  for (const path of convPaths) {
+    it(`tf.grads through a conv net (stride 2 same, 5×5 valid, 1×1, dense) equals cpu for every input [${path}]`, async () => onPath(path, async () => {
+      const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([1, 1, 4, 3], 53), randn([12, 3], 54)];
+      const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
+        let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
+        h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
+        h = tf.conv2d(h, w3 as tf.Tensor4D, 1, 'same'); // 2×2×3
+        return tf.sum(tf.square(tf.matMul(tf.reshape(h, [4, 12]), wd as tf.Tensor2D)));
+      };
+      await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
+    }));
+}
 
   for (const [model, input] of [['cnn', [12, 12, 1]], ['resnet8', [8, 8, 3]]] as const) {
     it(`three KD + SGD-momentum training steps of zoo ${model} (batch 4) give the same losses and weights as cpu`, async () => {

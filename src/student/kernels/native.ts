@@ -47,6 +47,10 @@ export interface NativeAddon {
   getThreads(): number;
   setChunkBytes(n: number): void;
   blasConfig(): string;
+  /** Convolutions on oneDNN when compiled in (returns whether it is on now). */
+  setDnnl(on: boolean): boolean;
+  /** 'oneDNN x.y.z' when the add-on was built with it, else ''. */
+  dnnlVersion(): string;
 }
 
 export const NATIVE_ADDON_PATH = '../../../native/build/Release/tfkd_native.node';
@@ -82,7 +86,11 @@ export function probeNative(env: NodeJS.ProcessEnv = process.env): NativeStatus 
     const kt = env.TFKD_KERNEL_THREADS;
     if (kt !== undefined && /^\d+$/.test(kt) && Number(kt) >= 1) addon.setKernelThreads(Number(kt));
     const cfg = addon.blasConfig().trim().split(/\s+/).slice(0, 2).join(' ');
-    return { addon, why: `native addon: ${cfg}, ${threads} thread${threads === 1 ? '' : 's'}` };
+    // TFKD_DNNL=0: convolutions on im2col + OpenBLAS even when oneDNN is compiled in (A/B runs).
+    const dnnl = addon.dnnlVersion();
+    const dnnlOn = dnnl !== '' && addon.setDnnl(env.TFKD_DNNL !== '0');
+    const convs = dnnl === '' ? '' : dnnlOn ? ` + ${dnnl} convolutions` : ` (${dnnl} off: TFKD_DNNL=0)`;
+    return { addon, why: `native addon: ${cfg}${convs}, ${threads} thread${threads === 1 ? '' : 's'}` };
   } catch (err) {
     const m = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     const missing = /Cannot find module/.test(m);
