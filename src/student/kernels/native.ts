@@ -1,17 +1,19 @@
 /**
  * The optional native fast path for the wasm backend: tfkd's N-API addon (native/, built at install
  * by scripts/build-native.mjs when OpenBLAS is present) runs the hot training kernels — Conv2D,
- * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul, _FusedMatMul — as
- * im2col/col2im + OpenBLAS sgemm on TFKD_THREADS threads (default: the number of cores), plus Sum
- * over leading axes (bias gradients) and MaxPoolGrad as plain C loops, working
- * on the wasm heap in place (Float32Array views handed to the addon, no copies). The 3×3 / strided
- * convolutions split their batch across TFKD_THREADS std::threads (OpenBLAS single-threaded inside:
- * its own threading barely helps the skinny GEMMs of 16–64-channel layers); TFKD_KERNEL_THREADS
- * overrides that split alone (A/B runs). While registered, the training BatchNorm kernels
- * (batchnorm.ts) and the ReLU gradient (relu-grad.ts) also run in C (`nativeAddonOnHeap`).
+ * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput on oneDNN when the add-on was built with
+ * it (libdnnl-dev; TFKD_DNNL=0 switches it off), else as im2col/col2im + OpenBLAS sgemm;
+ * BatchMatMul and _FusedMatMul as sgemm; Sum over leading axes (bias gradients) and MaxPoolGrad
+ * as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
+ * copies). Every split runs on one OpenMP team of TFKD_THREADS threads (default: the number of
+ * cores), shared with oneDNN; OpenBLAS itself stays single-threaded (its spinning workers slowed
+ * the next kernels). TFKD_KERNEL_THREADS overrides tfkd's splits alone (A/B runs). While
+ * registered, the training BatchNorm kernels (batchnorm.ts) and the ReLU gradient (relu-grad.ts)
+ * also run in C (`nativeAddonOnHeap`).
  *
  * Why: tfjs-backend-wasm runs one thread in Node (XNNPACK, ≈ 8 GMAC/s); PyTorch's step on the
- * same machine uses OpenBLAS/oneDNN on every core (docs/PERFORMANCE.md, "Native BLAS kernels").
+ * same machine uses OpenBLAS/oneDNN on every core (docs/PERFORMANCE.md, "Native BLAS kernels",
+ * "Second session").
  *
  * Fallback is automatic: without the built addon (or with TFKD_NATIVE=0) nothing is registered and
  * tfkd's wasm kernels run; a native kernel hands any case it does not cover (dilation, NCHW,
