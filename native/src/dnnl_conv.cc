@@ -15,6 +15,8 @@
 #include <omp.h>
 
 #include <atomic>
+#include <initializer_list>
+#include <unordered_map>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -137,18 +139,26 @@ std::string version() {
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
 }
 
-bool forward(const ConvShape& c, const float* x, const float* w, const float* bias, float* y, bool relu) {
-  if (!available()) return false;
-  const int kind = bias ? (relu ? FWD_BIAS_RELU : FWD_BIAS) : (relu ? FWD_RELU : FWD);
-  Entry* e = entry(c, kind);
-  if (!e) return false;
+namespace {
+
+struct Arg {
+  int id;
+  const memory::desc& md;
+  const float* p;
+};
+
+// Runs a cached primitive on the caller's buffers. The weights (`w`, user HWIO layout) go through
+// the entry's reorder: into the primitive's layout before (forward, backward data), or out of it
+// after (`weights_out`: backward weights).
+bool execute(Entry* e, int warg, const float* w, bool weights_out, std::initializer_list<Arg> args) {
   try {
     Ctx& k = ctx();
     memory wu = view(e->wuser, w);
-    if (e->reorder_needed) e->wreorder.execute(k.st, wu, e->wbuf);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, view(e->src, x)}, {DNNL_ARG_WEIGHTS, e->reorder_needed ? e->wbuf : wu}, {DNNL_ARG_DST, view(e->dst, y)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, view(e->bias, bias));
-    e->prim.execute(k.st, args);
+    if (e->reorder_needed && !weights_out) e->wreorder.execute(k.st, wu, e->wbuf);
+    std::unordered_map<int, memory> m{{warg, e->reorder_needed ? e->wbuf : wu}};
+    for (const Arg& a : args) m.emplace(a.id, view(a.md, a.p));
+    e->prim.execute(k.st, m);
+    if (e->reorder_needed && weights_out) e->wreorder.execute(k.st, e->wbuf, wu);
     k.st.wait();
     return true;
   } catch (const dnnl::error&) {
@@ -156,20 +166,20 @@ bool forward(const ConvShape& c, const float* x, const float* w, const float* bi
   }
 }
 
+}  // namespace
+
+bool forward(const ConvShape& c, const float* x, const float* w, const float* bias, float* y, bool relu) {
+  if (!available()) return false;
+  Entry* e = entry(c, bias ? (relu ? FWD_BIAS_RELU : FWD_BIAS) : (relu ? FWD_RELU : FWD));
+  if (!e) return false;
+  if (bias) return execute(e, DNNL_ARG_WEIGHTS, w, false, {{DNNL_ARG_SRC, e->src, x}, {DNNL_ARG_BIAS, e->bias, bias}, {DNNL_ARG_DST, e->dst, y}});
+  return execute(e, DNNL_ARG_WEIGHTS, w, false, {{DNNL_ARG_SRC, e->src, x}, {DNNL_ARG_DST, e->dst, y}});
+}
+
 bool backward_data(const ConvShape& c, const float* dy, const float* w, float* dx) {
   if (!available()) return false;
   Entry* e = entry(c, BWD_DATA);
-  if (!e) return false;
-  try {
-    Ctx& k = ctx();
-    memory wu = view(e->wuser, w);
-    if (e->reorder_needed) e->wreorder.execute(k.st, wu, e->wbuf);
-    e->prim.execute(k.st, {{DNNL_ARG_DIFF_DST, view(e->dst, dy)}, {DNNL_ARG_WEIGHTS, e->reorder_needed ? e->wbuf : wu}, {DNNL_ARG_DIFF_SRC, view(e->src, dx)}});
-    k.st.wait();
-    return true;
-  } catch (const dnnl::error&) {
-    return false;
-  }
+  return e && execute(e, DNNL_ARG_WEIGHTS, w, false, {{DNNL_ARG_DIFF_DST, e->dst, dy}, {DNNL_ARG_DIFF_SRC, e->src, dx}});
 }
 
 bool backward_weights(const ConvShape& c, const float* x, const float* dy, float* dw) {
@@ -177,17 +187,7 @@ bool backward_weights(const ConvShape& c, const float* x, const float* dy, float
   const memory::dims pr = pad_r(c);
   if (pr[0] < 0 || pr[1] < 0) return false;
   Entry* e = entry(c, BWD_WEIGHTS);
-  if (!e) return false;
-  try {
-    Ctx& k = ctx();
-    memory wu = view(e->wuser, dw);
-    e->prim.execute(k.st, {{DNNL_ARG_SRC, view(e->src, x)}, {DNNL_ARG_DIFF_DST, view(e->dst, dy)}, {DNNL_ARG_DIFF_WEIGHTS, e->reorder_needed ? e->wbuf : wu}});
-    if (e->reorder_needed) e->wreorder.execute(k.st, e->wbuf, wu);
-    k.st.wait();
-    return true;
-  } catch (const dnnl::error&) {
-    return false;
-  }
+  return e && execute(e, DNNL_ARG_DIFF_WEIGHTS, dw, true, {{DNNL_ARG_SRC, e->src, x}, {DNNL_ARG_DIFF_DST, e->dst, dy}});
 }
 
 }  // namespace tfkd_dnnl
