@@ -8,7 +8,8 @@
  * header/library, Node's headers or node-gyp are missing, or the build fails, it prints one line
  * and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
  *
- *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build, TFKD_DNNL=0 leaves oneDNN out
+ *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build, TFKD_DNNL=0 leaves oneDNN out,
+ *                                            # TFKD_OPENMP=0 builds without OpenMP (one thread)
  *   TFKD_BLAS_INCLUDE=/opt/openblas/include node scripts/build-native.mjs
  */
 import { spawnSync } from 'node:child_process';
@@ -49,10 +50,10 @@ function main() {
   const out = join(root, 'native', 'build', 'Release', 'tfkd_native.node');
   // oneDNN (optional): header and library next to OpenBLAS's.
   const dnnl = process.env.TFKD_DNNL !== '0' && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
-  const build = (withDnnl) => {
+  const build = (withDnnl, withOpenmp) => {
     const r = spawnSync(process.execPath, args, {
       cwd: root,
-      env: { ...process.env, TFKD_BLAS_INCLUDE: include, TFKD_BLAS_LIBDIR: libDir, TFKD_DNNL: withDnnl ? '1' : '0' },
+      env: { ...process.env, TFKD_BLAS_INCLUDE: include, TFKD_BLAS_LIBDIR: libDir, TFKD_DNNL: withDnnl ? '1' : '0', TFKD_OPENMP: withOpenmp ? '1' : '0' },
       encoding: 'utf8',
       timeout: 300_000,
     });
@@ -67,13 +68,22 @@ function main() {
     }
     return null;
   };
-  let failed = dnnl ? build(true) : 'oneDNN not found';
-  const withDnnl = failed === null;
-  if (!withDnnl) {
-    if (dnnl) note(`building with oneDNN failed (${failed.slice(0, 200)}); trying without it`);
-    failed = build(false);
+  // Best first: oneDNN + OpenMP; then OpenMP alone (tfkd's own threads); then a compiler without
+  // OpenMP (e.g. Apple clang): the kernels then run on one thread.
+  // TFKD_OPENMP=0 forces the last (tests, or a toolchain whose OpenMP misbehaves).
+  const attempts = process.env.TFKD_OPENMP === '0' ? [[false, false]] : [...(dnnl ? [[true, true]] : []), [false, true], [false, false]];
+  let built = null;
+  for (const [withDnnl, withOpenmp] of attempts) {
+    const failed = build(withDnnl, withOpenmp);
+    if (failed === null) {
+      built = { withDnnl, withOpenmp };
+      break;
+    }
+    note(`native build ${withDnnl ? 'with oneDNN' : withOpenmp ? 'with OpenMP' : 'without OpenMP'} failed (${failed.slice(0, 200)})`);
   }
-  if (failed !== null) return note(`native kernels not built (node-gyp: ${failed.slice(0, 200)}); using the wasm kernels`);
+  if (!built) return note('native kernels not built; using the wasm kernels');
+  const withDnnl = built.withDnnl;
+  if (!built.withOpenmp) note('built without OpenMP: the native kernels run on one thread');
   note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir}${withDnnl ? ', convolutions on oneDNN' : ''})`);
 }
 

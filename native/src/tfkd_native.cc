@@ -41,7 +41,9 @@ bool backward_weights(const ConvShape&, const float*, const float*, float*) { re
 #include <string>
 #include <exception>
 #include <mutex>
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <vector>
 
 namespace {
@@ -255,9 +257,15 @@ void parallel_ranges(int64_t M, int n, F f) {
   const int64_t step = (M + n - 1) / n;
   std::exception_ptr err;
   std::mutex m;
+#ifdef _OPENMP
 #pragma omp parallel num_threads(n)
+#endif
   {
+#ifdef _OPENMP
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int tid = 0, nt = 1;  // built without OpenMP (compiler lacks it): the ranges run in turn
+#endif
     for (int t = tid; t < n; t += nt) {
       const int64_t r0 = std::min(M, t * step), r1 = std::min(M, r0 + step);
       try {
@@ -781,7 +789,13 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   g_threads.store(n);
   g_configured.store(n);
   napi_value r;
+#ifdef _OPENMP
   NAPI_OK(napi_create_int32(env, n, &r));
+#else
+  // Without OpenMP the n ranges still split the work the same way (same numbers as with n
+  // threads) but run one after another: report the one thread that runs them.
+  NAPI_OK(napi_create_int32(env, 1, &r));
+#endif
   return r;
 }
 
