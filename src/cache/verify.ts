@@ -13,7 +13,7 @@ import { readManifest, SCHEMA, SHARD_RE, shardFileName, type Manifest } from './
 import { rowPixels, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
 import { f16ToF32, openSafetensors, type SafetensorsFile } from './safetensors.js';
-import { sha256File } from './writer.js';
+import { sha256File } from '../util/hash.js';
 
 export interface StructureReport {
   ok: boolean;

@@ -15,7 +15,7 @@
  * row. Shard bytes depend only on the key and the rows, never on time or batch size, so a resumed
  * run ends byte-identical to an uninterrupted one.
  */
-import { createHash } from 'node:crypto';
+import { sha256File } from '../util/hash.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../cli/errors.js';
@@ -127,25 +127,6 @@ function sliceBlock(b: RowBlock, from: number, count: number, K: number, k: numb
     logsumexp: b.logsumexp!.subarray(from, from + count),
   };
 }
-
-function sha256File(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    let pos = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
-export { sha256File };
 
 /** Files the writer owns in a cache directory (and may delete on --force or resume). */
 function ownedFiles(dir: string): string[] {

@@ -29,6 +29,7 @@ import {
   type TrainOptions,
 } from './design.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { sha256File } from '../util/hash.js';
 
 export const PLAN_SCHEMA = 'tfkd-experiment-plan/1';
 /** Bumped when what a key means changes; part of every key. */
@@ -119,10 +120,6 @@ export function stepKey(v: unknown): string {
 }
 
 export const key8 = (k: string): string => k.slice(0, 8);
-
-function sha256File(file: string): string {
-  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
 
 type Label = { role: 'run'; name: string; seed: number } | { role: 'teacher'; name: string; seed: number };
 

@@ -12,6 +12,7 @@
  * statistics, optimizer slots and counters are all in the checkpoint; no RNG state exists).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { UsageError, WorkError } from '../../cli/errors.js';
 import { createdBy } from '../../cache/manifest.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
@@ -21,6 +22,8 @@ import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, permutation, subset } from '../../data/rng.js';
 import { selectBackend, type BackendInfo } from '../backend.js';
+import { loadNative } from '../kernels/native.js';
+import { sha256File } from '../../util/hash.js';
 import { evaluate, modelForward, pixelsToFloat, studentPreprocess } from '../evaluate.js';
 import { defaultLossOptions, getLoss, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
@@ -163,6 +166,22 @@ function mergeResume(saved: TrainConfig, input: TrainConfigInput, explicit: Read
 function versions(): Record<string, string | null> {
   const c = createdBy();
   return { tfkd: c.tfkd, git: c.git, tfjs: tf.version_core, node: process.version };
+}
+
+function nativeThreads(backend: BackendInfo): number | null {
+  return backend.kernels === 'wasm+native-blas' ? (loadNative().addon?.getThreads() ?? null) : null;
+}
+
+/** `checkpoints/NAME/weights.safetensors` → sha256, for every checkpoint in the run (sorted). */
+export function hashCheckpoints(run: string): Record<string, string> {
+  const dir = runPaths(run).checkpoints;
+  const out: Record<string, string> = {};
+  if (!fs.existsSync(dir)) return out;
+  for (const name of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, name, 'weights.safetensors');
+    if (fs.existsSync(file)) out[`checkpoints/${name}/weights.safetensors`] = sha256File(file);
+  }
+  return out;
 }
 
 function cacheRecord(c: CacheReader) {
@@ -325,7 +344,9 @@ async function loop(built: Built): Promise<TrainResult> {
   const manifest = {
     schema: 'tfkd-run/1',
     seed: config.seed,
-    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why },
+    // nativeThreads: the add-on's thread count, part of the arithmetic (per-thread partial sums):
+    // `tfkd repro` reuses it. null when the native kernels are not in use.
+    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend) },
     versions: versions(),
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: K, shape },
     model: spec,
@@ -342,6 +363,8 @@ async function loop(built: Built): Promise<TrainResult> {
     resumedAfterEpoch: startEpoch,
     finished: null as string | null,
     seconds: null as number | null,
+    /** sha256 of every checkpoint's weights when the session ended (what `tfkd repro` compares). */
+    outputs: {} as Record<string, string>,
   };
   writeJsonAtomic(paths.manifest, manifest);
 
@@ -458,6 +481,7 @@ async function loop(built: Built): Promise<TrainResult> {
   const seconds = (Date.now() - t0) / 1000;
   manifest.finished = new Date().toISOString();
   manifest.seconds = seconds;
+  manifest.outputs = hashCheckpoints(req.out);
   writeJsonAtomic(paths.manifest, manifest);
   return { out: req.out, config, summary, metrics, backend, params: params.trainable, complete, seconds };
 }
