@@ -17,6 +17,7 @@ const LOADERS: Record<CommandName, () => Promise<Register[]>> = {
   export: async () => [(await import('./export.js')).register],
   experiment: async () => [(await import('./experiment.js')).register],
   report: async () => [(await import('./report.js')).register],
+  repro: async () => [(await import('./repro.js')).register],
   bench: async () => [(await import('./bench-train.js')).register, (await import('./bench-precompute.js')).register],
   demo: async () => [(await import('./demo.js')).register],
 };

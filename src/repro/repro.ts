@@ -1,0 +1,220 @@
+/**
+ * `tfkd repro RUN`: re-runs a finished training run from its own record (config.json + manifest)
+ * and says whether it came out the same: every per-epoch value of metrics.jsonl (timings aside)
+ * and the weights of every checkpoint both runs hold at the same epoch and step, bit for bit, or
+ * within a relative tolerance when one is given.
+ *
+ * What it holds fixed, from the manifest: the backend that actually ran (not `auto`, which could
+ * now pick another), the native add-on's thread count (part of the arithmetic), the caches (their
+ * keys must still match). What it cannot hold fixed it reports: tfkd / tfjs / Node versions,
+ * kernels and native libraries that differ from the recorded ones — the usual reasons a re-run on
+ * another machine is close but not bit-identical.
+ *
+ * Before re-running it checks the run's own files against the sha256 the manifest recorded
+ * (`outputs`), so a modified or truncated checkpoint is reported as that, not as "not reproduced".
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UsageError, WorkError } from '../cli/errors.js';
+import { openCache } from '../cache/reader.js';
+import { openSafetensors } from '../cache/safetensors.js';
+import { loadNative, setNativeThreads } from '../student/kernels/native.js';
+import { train } from '../student/trainer/train.js';
+import { readJson, readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
+import type { TrainConfigInput } from '../student/trainer/config.js';
+import { sha256File } from '../util/hash.js';
+
+/** The parts of a run manifest repro reads (written by student/trainer/train.ts). */
+interface RunManifest {
+  schema: string;
+  backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null };
+  versions: Record<string, string | null>;
+  caches: Array<{ dir: string; key: string }>;
+  stepsPerEpoch: number;
+  seconds: number | null;
+  outputs?: Record<string, string>;
+}
+
+export interface ReproOptions {
+  /** Where the re-run goes (kept); default a temporary directory, removed afterwards. */
+  out?: string;
+  /** Accept relative differences up to this (every metric value and weight tensor); default 0: bit-identical. */
+  tolerance?: number;
+  /** Re-run only the first N epochs (same schedule): compares those epochs and the checkpoints at them. */
+  stopAfter?: number;
+  info?(line: string): void;
+}
+
+export interface CheckpointComparison {
+  file: string;
+  identical: boolean;
+  /** max |Δ| / max |recorded| over the worst tensor (0 when identical). */
+  maxRelDiff: number;
+  worstTensor: string | null;
+}
+
+export interface ReproReport {
+  run: string;
+  out: string;
+  kept: boolean;
+  verdict: 'identical' | 'within-tolerance' | 'differs';
+  tolerance: number;
+  epochsCompared: number;
+  valuesCompared: number;
+  metricDiffs: Array<{ epoch: number; field: string; recorded: number; now: number; rel: number }>;
+  checkpoints: CheckpointComparison[];
+  environment: Array<{ what: string; recorded: string; now: string }>;
+  seconds: { recorded: number | null; now: number };
+}
+
+const rel = (a: number, b: number): number => (a === b || (Number.isNaN(a) && Number.isNaN(b)) ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-30));
+
+function nativeLine(m: RunManifest): string {
+  return m.backend.why.find((w) => w.includes('native addon:'))?.replace(/^.*native addon: /, '') ?? 'none';
+}
+
+/** Every checkpoint in both runs at the same epoch and step, compared tensor by tensor. */
+function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
+  const res: CheckpointComparison[] = [];
+  const names = fs.existsSync(runPaths(out).checkpoints) ? fs.readdirSync(runPaths(out).checkpoints).sort() : [];
+  for (const name of names) {
+    const a = path.join(runPaths(run).checkpoint(name), 'weights.safetensors');
+    const b = path.join(runPaths(out).checkpoint(name), 'weights.safetensors');
+    if (!fs.existsSync(a) || !fs.existsSync(b)) continue;
+    const sa = readJson<{ epoch: number; step: number }>(path.join(runPaths(run).checkpoint(name), 'state.json'));
+    const sb = readJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
+    if (sa.epoch !== sb.epoch || sa.step !== sb.step) continue;
+    const file = `checkpoints/${name}/weights.safetensors`;
+    if (sha256File(a) === sha256File(b)) {
+      res.push({ file, identical: true, maxRelDiff: 0, worstTensor: null });
+      continue;
+    }
+    const fa = openSafetensors(a);
+    const fb = openSafetensors(b);
+    try {
+      let worst = { rel: 0, name: null as string | null };
+      for (const t of Object.keys(fa.tensors).sort()) {
+        if (!fb.tensors[t]) {
+          worst = { rel: Infinity, name: t };
+          break;
+        }
+        const x = fa.readTensor(t) as Float32Array;
+        const y = fb.readTensor(t) as Float32Array;
+        let diff = x.length === y.length ? 0 : Infinity;
+        let scale = 0;
+        for (let i = 0; i < x.length && diff !== Infinity; i++) {
+          diff = Math.max(diff, Math.abs(x[i] - y[i]));
+          scale = Math.max(scale, Math.abs(x[i]));
+        }
+        const r = diff === 0 ? 0 : diff / Math.max(scale, 1e-30);
+        if (r > worst.rel || (Number.isNaN(r) && worst.name === null)) worst = { rel: Number.isNaN(r) ? Infinity : r, name: t };
+      }
+      res.push({ file, identical: false, maxRelDiff: worst.rel, worstTensor: worst.name });
+    } finally {
+      fa.close();
+      fb.close();
+    }
+  }
+  return res;
+}
+
+export async function repro(run: string, o: ReproOptions = {}): Promise<ReproReport> {
+  const paths = runPaths(run);
+  if (!fs.existsSync(paths.config) || !fs.existsSync(paths.manifest)) throw new UsageError(`${run} is not a tfkd run (no config.json / manifest.json)`);
+  if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
+  const tolerance = o.tolerance ?? 0;
+  if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be ≥ 0, got ${tolerance}`);
+  const manifest = readJson<RunManifest>(paths.manifest);
+  if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
+  const config = readJson<TrainConfigInput & { epochs: number; cache: string[] }>(paths.config);
+  if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= config.epochs)) {
+    throw new UsageError(`--stop-after must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
+  }
+
+  // The run's own files first: a changed checkpoint is not a failed reproduction.
+  const recordedOutputs = manifest.outputs;
+  if (recordedOutputs) {
+    for (const [file, sha] of Object.entries(recordedOutputs)) {
+      const full = path.join(run, file);
+      if (!fs.existsSync(full)) throw new WorkError(`${full} is missing (the run's manifest lists it)`);
+      const now = sha256File(full);
+      if (now !== sha) throw new WorkError(`${full} changed since the run wrote it: sha256 ${now.slice(0, 12)}…, manifest ${sha.slice(0, 12)}…`);
+    }
+  } else {
+    o.info?.(`${run}: its manifest has no output hashes (a run from before they were recorded); comparing with its files as they are`);
+  }
+  for (const [i, c] of manifest.caches.entries()) {
+    const dir = config.cache[i] ?? c.dir;
+    const reader = openCache(dir);
+    try {
+      if (reader.key !== c.key) throw new UsageError(`cache ${dir} now has key ${reader.key.slice(0, 12)}…, the run used ${c.key.slice(0, 12)}…`, 'precompute the cache the run was trained with');
+    } finally {
+      reader.close();
+    }
+  }
+
+  // Hold fixed what the manifest says ran: the backend itself (not 'auto') and the native threads.
+  const recordedThreads = manifest.backend.nativeThreads ?? null;
+  if (recordedThreads !== null && loadNative().addon) setNativeThreads(recordedThreads);
+
+  const kept = o.out !== undefined;
+  const out = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-repro-'));
+  if (!kept) fs.rmSync(out, { recursive: true, force: true }); // train wants a fresh or empty directory
+  const t0 = Date.now();
+  try {
+    o.info?.(`re-running ${run} (${config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${manifest.backend.name}) → ${out}`);
+    await train({ config: { ...config, backend: manifest.backend.name as TrainConfigInput['backend'] }, out, stopAfter: o.stopAfter, hooks: {} });
+    const seconds = (Date.now() - t0) / 1000;
+    const now = readJson<RunManifest>(runPaths(out).manifest);
+
+    // Metrics: every value but the timings, epoch by epoch.
+    const recorded = readMetrics(paths.metrics);
+    const again = readMetrics(runPaths(out).metrics);
+    const metricDiffs: ReproReport['metricDiffs'] = [];
+    let valuesCompared = 0;
+    for (const m of again) {
+      const r = recorded.find((x) => x.epoch === m.epoch);
+      if (!r) throw new WorkError(`${run}/metrics.jsonl has no epoch ${m.epoch}`);
+      for (const field of Object.keys(r) as Array<keyof EpochMetrics>) {
+        if (TIMING_FIELDS.includes(field)) continue;
+        valuesCompared++;
+        const a = Number(r[field]);
+        const b = Number(m[field]);
+        if (!Object.is(a, b)) metricDiffs.push({ epoch: m.epoch, field, recorded: a, now: b, rel: rel(a, b) });
+      }
+    }
+    // With --stop-after, the recorded run may hold no checkpoint at that epoch (only with
+    // --save-at): then the metrics alone are compared, and the report says so.
+    const checkpoints = compareCheckpoints(run, out);
+    if (checkpoints.length === 0 && o.stopAfter === undefined) throw new WorkError(`no checkpoint of ${run} is at the same epoch and step as the re-run's`);
+
+    const environment: ReproReport['environment'] = [];
+    const env = (what: string, a: unknown, b: unknown) => {
+      if (String(a) !== String(b)) environment.push({ what, recorded: String(a), now: String(b) });
+    };
+    for (const k of new Set([...Object.keys(manifest.versions), ...Object.keys(now.versions)])) env(k, manifest.versions[k], now.versions[k]);
+    env('backend', `${manifest.backend.name} (${manifest.backend.kernels})`, `${now.backend.name} (${now.backend.kernels})`);
+    env('backend detail', manifest.backend.detail, now.backend.detail);
+    env('native add-on', nativeLine(manifest), nativeLine(now));
+    env('native threads', recordedThreads, now.backend.nativeThreads ?? null);
+
+    const identical = metricDiffs.length === 0 && checkpoints.every((c) => c.identical);
+    const within = metricDiffs.every((d) => d.rel <= tolerance) && checkpoints.every((c) => c.maxRelDiff <= tolerance);
+    return {
+      run,
+      out,
+      kept,
+      verdict: identical ? 'identical' : within ? 'within-tolerance' : 'differs',
+      tolerance,
+      epochsCompared: again.length,
+      valuesCompared,
+      metricDiffs,
+      checkpoints,
+      environment,
+      seconds: { recorded: manifest.seconds, now: seconds },
+    };
+  } finally {
+    if (!kept) fs.rmSync(out, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * `tfkd repro RUN` (src/repro/repro.ts, src/cli/commands/repro.ts) on small real runs (synthetic
+ * data, mlp, cpu backend): a finished run reproduces bit for bit; a changed recorded value is
+ * reported as not reproduced (exit 1) or accepted within --tolerance; a modified checkpoint is
+ * reported as that before anything re-runs; unfinished runs and bad options exit 2.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { repro } from '../../src/repro/repro.js';
+import { train } from '../../src/student/trainer/train.js';
+import { cli } from '../cli/train-helpers.js';
+
+const CONFIG = { data: 'synthetic:64:3:8x8x1:5', model: 'mlp', loss: 'ce' as const, epochs: 2, batch: 16, seed: 4, backend: 'cpu' as const, testLimit: 32 };
+
+describe('repro: re-run a finished run and compare (tfkd repro)', function () {
+  this.timeout(120000);
+  let tmp = '';
+  let run = '';
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-repro-test-'));
+    run = path.join(tmp, 'run');
+    await train({ config: CONFIG, out: run });
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  /** A copy of the finished run to modify. */
+  const copy = (name: string): string => {
+    const dst = path.join(tmp, name);
+    fs.cpSync(run, dst, { recursive: true });
+    return dst;
+  };
+
+  it('records the sha256 of every checkpoint and the native thread count in the manifest', () => {
+    const m = JSON.parse(fs.readFileSync(path.join(run, 'manifest.json'), 'utf8'));
+    expect(Object.keys(m.outputs).sort()).to.deep.equal(['checkpoints/best/weights.safetensors', 'checkpoints/last/weights.safetensors']);
+    for (const sha of Object.values(m.outputs)) expect(sha).to.match(/^[0-9a-f]{64}$/);
+    expect(m.backend).to.have.property('nativeThreads', null); // cpu backend: no native kernels
+  });
+
+  it('a finished run reproduces bit for bit: every metric value, both checkpoints, same environment', async () => {
+    const r = await repro(run);
+    expect(r.verdict).to.equal('identical');
+    expect(r.epochsCompared).to.equal(2);
+    expect(r.valuesCompared).to.equal(2 * 7);
+    expect(r.metricDiffs).to.deep.equal([]);
+    expect(r.checkpoints.map((c) => [c.file, c.identical])).to.deep.equal([
+      ['checkpoints/best/weights.safetensors', true],
+      ['checkpoints/last/weights.safetensors', true],
+    ]);
+    expect(r.environment).to.deep.equal([]);
+    expect(fs.existsSync(r.out), 'the temporary re-run is removed').to.equal(false);
+  });
+
+  it('CLI: exit 0 and the report; --out keeps the re-run; --stop-after compares the first epochs only', async () => {
+    const keep = path.join(tmp, 'again');
+    const ok = await cli('repro', run, '--out', keep);
+    expect(ok.code, ok.err).to.equal(0);
+    expect(ok.out).to.match(/metrics {6}14 values over 2 epochs: identical/);
+    expect(ok.out).to.match(/result {7}reproduced bit for bit/);
+    expect(fs.existsSync(path.join(keep, 'summary.json'))).to.equal(true);
+    const part = await cli('repro', run, '--stop-after', '1');
+    expect(part.code, part.err).to.equal(0);
+    expect(part.out).to.match(/7 values over 1 epoch: identical/);
+    expect(part.out).to.match(/weights {6}not compared/);
+  });
+
+  it('a recorded value that differs: NOT reproduced, exit 1 naming it; accepted within --tolerance', async () => {
+    const dir = copy('edited-metrics');
+    const file = path.join(dir, 'metrics.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    lines[1].train_loss *= 1 + 1e-6;
+    fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const bad = await cli('repro', dir);
+    expect(bad.code).to.equal(1);
+    expect(bad.out).to.match(/1 of 14 values differ; largest: epoch 2 train_loss/);
+    expect(bad.out).to.match(/NOT reproduced/);
+    expect(bad.err).to.match(/not reproduced: epoch 2 train_loss/);
+    const tol = await cli('repro', dir, '--tolerance', '1e-5');
+    expect(tol.code, tol.err).to.equal(0);
+    expect(tol.out).to.match(/reproduced within relative tolerance 0\.00001/);
+  });
+
+  it('a checkpoint modified after the run: reported as changed (exit 1) before anything re-runs', async () => {
+    const dir = copy('edited-weights');
+    const w = path.join(dir, 'checkpoints', 'last', 'weights.safetensors');
+    const bytes = fs.readFileSync(w);
+    bytes[bytes.length - 1] ^= 1;
+    fs.writeFileSync(w, bytes);
+    const r = await cli('repro', dir);
+    expect(r.code).to.equal(1);
+    expect(r.err).to.match(/weights\.safetensors changed since the run wrote it/);
+    expect(r.err).to.not.match(/re-running/);
+  });
+
+  it('BAD CALL - an unfinished run, a directory that is no run, bad options → exit 2', async () => {
+    const partial = path.join(tmp, 'partial');
+    await train({ config: CONFIG, out: partial, stopAfter: 1 });
+    for (const [args, re] of [
+      [[partial], /is not finished \(no summary\.json\)/],
+      [[tmp], /is not a tfkd run/],
+      [[run, '--tolerance', '-1'], /--tolerance/],
+      [[run, '--stop-after', '3'], /--stop-after must be an integer in \[1, 2\]/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await cli('repro', ...args);
+      expect(r.code, `${args.join(' ')}: ${r.err}`).to.equal(2);
+      expect(r.err).to.match(re);
+    }
+  });
+});
