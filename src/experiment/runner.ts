@@ -7,6 +7,7 @@
  * file. Tests inject a fake runner that writes the files a real one would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +83,18 @@ export function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
   const a = ['precompute', '--teacher', req.teacher, '--data', req.data, '--split', 'train', '--out', req.out];
   for (const [k, v] of Object.entries(req.options)) if (v !== undefined && k !== 'args') a.push(`--${kebab(k)}`, String(v));
   return [...a, ...(req.options.args ?? [])];
+}
+
+/**
+ * The environment of each step's process when `jobs` steps run at once: TFKD_THREADS = the cores
+ * divided among the jobs (at least 1), unless the user set TFKD_THREADS. Each training step's
+ * native kernels would otherwise take every core (jobs × cores threads on cores cores; measured:
+ * `tfkd demo`, 2 jobs on 2 cores, 64 s with 2 threads per step vs 38 s with 1). The thread count
+ * is recorded in each run's manifest (backend.nativeThreads), which `tfkd repro` reuses.
+ */
+export function stepEnv(env: NodeJS.ProcessEnv, jobs: number, cores = availableParallelism()): NodeJS.ProcessEnv {
+  if (env.TFKD_THREADS !== undefined && env.TFKD_THREADS !== '') return env;
+  return { ...env, TFKD_THREADS: String(Math.max(1, Math.floor(cores / Math.max(1, jobs)))) };
 }
 
 export const DEFAULT_BIN = fileURLToPath(new URL('../../bin/tfkd.js', import.meta.url));

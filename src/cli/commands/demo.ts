@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { intString, parseOptions } from '../options.js';
 import { loadDesign } from '../../experiment/design.js';
 import { assertAllRan, runDesign } from '../../experiment/run.js';
-import { CliRunner } from '../../experiment/runner.js';
+import { CliRunner, stepEnv } from '../../experiment/runner.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/spec.js';
 
 const DESIGN = fileURLToPath(new URL('../../../experiments/demo.yaml', import.meta.url));
@@ -47,7 +47,7 @@ export function register(program: Command): void {
       } else {
         say(`data: Fashion-MNIST from ${DEFAULT_FASHION_MNIST_DIR}`);
       }
-      const r = await runDesign(loaded, { out: o.out, runner: new CliRunner(), jobs: o.jobs, say, title: 'tfkd demo' });
+      const r = await runDesign(loaded, { out: o.out, runner: new CliRunner({ env: stepEnv(process.env, o.jobs) }), jobs: o.jobs, say, title: 'tfkd demo' });
       assertAllRan(r, o.out);
     });
 }

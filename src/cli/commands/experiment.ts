@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { intString, parseOptions, printJson } from '../options.js';
 import { loadDesign } from '../../experiment/design.js';
 import { assertAllRan, runDesign } from '../../experiment/run.js';
-import { CliRunner, type Runner } from '../../experiment/runner.js';
+import { CliRunner, stepEnv, type Runner } from '../../experiment/runner.js';
 
 const Options = z.strictObject({
   out: z.string().min(1),
@@ -20,8 +20,8 @@ const Options = z.strictObject({
   report: z.boolean().optional(),
 });
 
-/** The runner used by the command; tests replace it to run without training. */
-export const runnerFactory: { create: () => Runner } = { create: () => new CliRunner() };
+/** The runner used by the command (`jobs` steps at once); tests replace it to run without training. */
+export const runnerFactory: { create: (jobs: number) => Runner } = { create: (jobs) => new CliRunner({ env: stepEnv(process.env, jobs) }) };
 
 export function register(program: Command): void {
   program
@@ -46,7 +46,7 @@ Exit codes: 0 ok, 1 a step failed, 2 bad design file or usage.`,
       const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
       const r = await runDesign(loadDesign(file), {
         out: o.out,
-        runner: runnerFactory.create(),
+        runner: runnerFactory.create(o.jobs),
         jobs: o.jobs,
         dryRun: o.dryRun,
         report: o.report,

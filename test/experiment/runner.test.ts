@@ -1,0 +1,35 @@
+/**
+ * experiment/runner.ts: each step's process gets its share of the cores (TFKD_THREADS = cores /
+ * jobs, at least 1) unless the user chose TFKD_THREADS; CliRunner passes that environment on.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CliRunner, stepEnv } from '../../src/experiment/runner.js';
+
+describe('experiment/runner: threads per step', () => {
+  it('stepEnv divides the cores among the jobs, at least 1 each; a TFKD_THREADS the user set wins', () => {
+    expect(stepEnv({}, 1, 2).TFKD_THREADS).to.equal('2');
+    expect(stepEnv({}, 2, 2).TFKD_THREADS).to.equal('1');
+    expect(stepEnv({}, 3, 2).TFKD_THREADS).to.equal('1');
+    expect(stepEnv({}, 2, 16).TFKD_THREADS).to.equal('8');
+    expect(stepEnv({ TFKD_THREADS: '4', HOME: '/h' }, 2, 2)).to.deep.equal({ TFKD_THREADS: '4', HOME: '/h' });
+    expect(stepEnv({ HOME: '/h' }, 2, 2)).to.deep.equal({ HOME: '/h', TFKD_THREADS: '1' });
+  });
+
+  it('CliRunner hands that environment to the step process', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-runner-'));
+    try {
+      // A stand-in for bin/tfkd.js that prints the variable the kernels read.
+      const bin = path.join(dir, 'fake-tfkd.mjs');
+      fs.writeFileSync(bin, "console.log(`TFKD_THREADS=${process.env.TFKD_THREADS}`);\n");
+      const log = path.join(dir, 'step.log');
+      const runner = new CliRunner({ bin, env: stepEnv({ PATH: process.env.PATH }, 2, 2) });
+      await runner.precompute({ teacher: 't.onnx', data: 'synthetic:4:2:4x4x1', out: path.join(dir, 'c'), options: {}, log });
+      expect(fs.readFileSync(log, 'utf8')).to.match(/^TFKD_THREADS=1$/m);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
