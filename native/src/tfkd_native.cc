@@ -11,8 +11,8 @@
 // y / dy [B,OH,OW,CO] = [rows = B·OH·OW, CO]. im2col row r = (b,oh,ow), column (kh,kw,ci):
 //   col[r, (kh·KW + kw)·CI + ci] = x[b, oh·sh + kh − pt, ow·sw + kw − pl, ci]   (0 outside)
 // so  y = col · W,  dW = colᵀ · dy,  dcol = dy · Wᵀ then col2im (scatter-add) gives dx.
-// Rows are processed in chunks whose col block fits `chunk_bytes` (cache-sized scratch); with
-// kernel threads > 1 the batch is split across an OpenMP team (see parallel_ranges).
+// Rows are processed in chunks whose col block fits `chunk_bytes` (cache-sized scratch); the
+// batch is split into work units run by an OpenMP team (see parallel_units).
 // Also: training BatchNorm forward/backward (bnTrain, bnTrainGrad), the JS loops of
 // src/student/kernels/batchnorm.ts in C.
 #define NAPI_VERSION 8
@@ -202,17 +202,18 @@ void get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
 
 // ---- Threads ----------------------------------------------------------------------------------
 // OpenBLAS itself always runs on one thread; every split is tfkd's (an OpenMP team, see
-// parallel_ranges), because:
+// parallel_units), because:
 //  - OpenBLAS does not split the skinny GEMMs of narrow layers (16–64 output channels) well, and
-//    im2col/col2im are single loops, so with kernel threads n > 1 a convolution splits its batch
-//    into n contiguous ranges, each thread doing im2col/col2im + sgemm on its own rows with its
-//    own scratch;
+//    im2col/col2im are single loops, so a convolution splits its batch into units (contiguous
+//    image ranges), each doing im2col/col2im + sgemm on its own rows with its thread's scratch;
 //  - OpenBLAS's worker threads spin-wait after each multi-threaded call; on a 2-core machine the
 //    next kernel's threads then share the cores with spinning ones (kernels measured up to 2×
 //    slower right after a BatchMatMul), so the plain GEMMs (matmul, 1×1 convolutions) split their
 //    rows (or columns) across tfkd's threads too (sgemm_split).
-// The batch split keeps every output row (y, dx) written by one thread only; dW is summed from
-// per-thread partials in thread order (deterministic for a given thread count).
+// How work is split into units depends on the shape only, never on the thread count, and
+// partial sums (dW, BatchNorm statistics) are added in unit order: the numbers are the same for
+// any TFKD_THREADS (tested), so runs with different thread counts, or experiments with
+// different --jobs, agree bit for bit. Every output row (y, dx) is written by one unit only.
 std::atomic<int> g_threads{1};
 // The thread count setThreads was given (getThreads reports it; setKernelThreads changes only g_threads).
 std::atomic<int> g_configured{1};
@@ -231,30 +232,36 @@ std::vector<float*> slots(int n, size_t each) {
   return out;
 }
 
-// Threads for a convolution: 1 when the batch is small or the work tiny (thread start ≈ 50 µs).
-int conv_threads(const Conv& c) {
-  const int n = std::max(1, g_threads.load());
-  if (n == 1 || c.B < 2) return 1;
+// Work units of a convolution: the batch in up to 16 contiguous image ranges, a number fixed by
+// the shape alone (1 when the work is tiny), never by the thread count: each unit's rows are
+// chunked from its own start and its weight-gradient partial is summed in unit order, so the
+// numbers do not depend on TFKD_THREADS (tested). Threads take units in turn.
+constexpr int kMaxUnits = 16;
+int conv_units(const Conv& c) {
   const double macs = static_cast<double>(c.rows()) * static_cast<double>(c.K()) * static_cast<double>(c.CO);
-  if (macs < 4e6) return 1;
-  return static_cast<int>(std::min<int64_t>(n, c.B));
+  if (c.B < 2 || macs < 4e6) return 1;
+  return static_cast<int>(std::min<int64_t>(kMaxUnits, c.B));
 }
 
-// Runs f(r0, r1, t) for t = 0..n−1 over [0, M) split into n contiguous ranges (range t is always
-// [t·step, (t+1)·step) ∩ [0, M), whatever thread runs it, so results do not depend on scheduling).
-// The ranges run on an OpenMP team: one persistent pool shared with oneDNN, whose threads would
-// otherwise spin-wait on the cores while tfkd's own threads work (measured: kernels up to 2×
-// slower when two thread pools alternate on 2 cores), and no thread start per call. A team
-// smaller than n (nested call, thread limit) runs several ranges per thread. The first
-// exception thrown by any range is rethrown here.
+int threads_now() { return std::max(1, g_threads.load()); }
+
+// Runs f(r0, r1, u, tid) for the units u = 0..U−1 of [0, M) — contiguous ranges
+// [u·step, (u+1)·step) ∩ [0, M), fixed by the caller from the shape — on up to n threads; `tid`
+// (< min(n, U)) indexes per-thread scratch. Which thread runs a unit never changes what the unit
+// computes. The threads are an OpenMP team: one persistent pool shared with oneDNN, whose threads
+// would otherwise spin-wait on the cores while tfkd's own threads work (measured: kernels up to 2×
+// slower when two thread pools alternate on 2 cores), and no thread start per call. A team smaller
+// than asked (nested call, thread limit) runs more units per thread. The first exception thrown
+// by any unit is rethrown here.
 template <class F>
-void parallel_ranges(int64_t M, int n, F f) {
-  if (n <= 1 || M < 2) {
-    f(0, M, 0);
+void parallel_units(int64_t M, int U, int n, F f) {
+  U = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(U, M)));
+  const int64_t step = (M + U - 1) / U;
+  n = std::max(1, std::min(n, U));
+  if (n == 1) {
+    for (int u = 0; u < U; u++) f(std::min(M, u * step), std::min(M, (u + 1) * step), u, 0);
     return;
   }
-  n = static_cast<int>(std::min<int64_t>(n, M));
-  const int64_t step = (M + n - 1) / n;
   std::exception_ptr err;
   std::mutex m;
 #ifdef _OPENMP
@@ -264,12 +271,11 @@ void parallel_ranges(int64_t M, int n, F f) {
 #ifdef _OPENMP
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 #else
-    const int tid = 0, nt = 1;  // built without OpenMP (compiler lacks it): the ranges run in turn
+    const int tid = 0, nt = 1;  // built without OpenMP (compiler lacks it): the units run in turn
 #endif
-    for (int t = tid; t < n; t += nt) {
-      const int64_t r0 = std::min(M, t * step), r1 = std::min(M, r0 + step);
+    for (int u = tid; u < U; u += nt) {
       try {
-        f(r0, r1, t);
+        f(std::min(M, u * step), std::min(M, (u + 1) * step), u, tid);
       } catch (...) {
         std::lock_guard<std::mutex> g(m);
         if (!err) err = std::current_exception();
@@ -279,34 +285,32 @@ void parallel_ranges(int64_t M, int n, F f) {
   if (err) std::rethrow_exception(err);
 }
 
-// f(b0, b1, t) over n batch ranges.
-template <class F>
-void parallel_batches(int64_t B, int n, F f) {
-  parallel_ranges(B, n, f);
-}
-
-// f(r0, r1, t) over n row ranges.
+// Element-wise passes (ReLU gradient, MaxPoolGrad per image, BatchNorm's affine pass): any split
+// gives the same numbers, so one unit per thread.
 template <class F>
 void parallel_rows(int64_t M, int n, F f) {
-  parallel_ranges(M, n, f);
+  parallel_units(M, n, n, [&](int64_t r0, int64_t r1, int, int) { f(r0, r1); });
 }
 
-// C = op(A)·op(B) (+ beta·C), row-major, on the kernel threads: rows of C split when M ≥ N, else
-// columns (each thread one sgemm on its block; OpenBLAS single-threaded). Below 4 M MAC: one call.
+// C = op(A)·op(B) (+ beta·C), row-major, on the kernel threads: rows of C split into blocks when
+// M ≥ N, else columns, each block one sgemm (OpenBLAS single-threaded). The number of blocks
+// depends on the shape only (1 below 4 M MAC, then 2, up to 8 for the largest), never on the
+// thread count: OpenBLAS rounds an element differently depending on where it falls in a block
+// (edge kernels), so a thread-count split would make results depend on TFKD_THREADS.
 void sgemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const int n = macs < 4e6 ? 1 : std::max(1, g_threads.load());
-  if (n == 1 || (M < 2 && N < 2)) {
+  const int blocks = macs < 4e6 ? 1 : static_cast<int>(std::min(8.0, std::max(2.0, std::floor(macs / 64e6))));
+  if (blocks == 1 || (M < 2 && N < 2)) {
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   if (M >= N) {
-    parallel_rows(M, n, [&](int64_t m0, int64_t m1, int) {
+    parallel_units(M, blocks, threads_now(), [&](int64_t m0, int64_t m1, int, int) {
       const float* ap = ta == CblasNoTrans ? a + m0 * lda : a + m0;
       cblas_sgemm(CblasRowMajor, ta, tb, m1 - m0, N, K, 1.f, ap, lda, b, ldb, beta, c + m0 * ldc, ldc);
     });
   } else {
-    parallel_rows(N, n, [&](int64_t n0, int64_t n1, int) {
+    parallel_units(N, blocks, threads_now(), [&](int64_t n0, int64_t n1, int, int) {
       const float* bp = tb == CblasNoTrans ? b + n0 : b + n0 * ldb;
       cblas_sgemm(CblasRowMajor, ta, tb, M, n1 - n0, K, 1.f, a, lda, bp, ldb, beta, c + n0, ldc);
     });
@@ -322,9 +326,9 @@ void conv_forward(const Conv& c, const float* x, const float* w, const float* bi
     return;
   }
   const int64_t step = c.chunk_rows();
-  const int n = conv_threads(c);
+  const int U = conv_units(c), n = std::min(U, threads_now());
   const std::vector<float*> cols = slots(n, step * K);
-  parallel_batches(c.B, n, [&](int64_t b0, int64_t b1, int t) {
+  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int, int t) {
     float* col = cols[t];
     const int64_t end = b1 * per_b;
     for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) {
@@ -377,13 +381,16 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   const int64_t step = c.chunk_rows(), per_b = c.OH * c.OW, KC = K * c.CO;
-  const int n = conv_threads(c);
-  // Thread 0 accumulates into dw; the others into partials (after the col scratch), added below.
-  const std::vector<float*> cols = slots(n, step * K + KC);
-  parallel_batches(c.B, n, [&](int64_t b0, int64_t b1, int t) {
+  const int U = conv_units(c), n = std::min(U, threads_now());
+  const std::vector<float*> cols = slots(n, step * K);
+  // Unit 0 accumulates into dw, unit u > 0 into its own partial; dw = P0 + P1 + … in unit order.
+  thread_local std::vector<float> parts;
+  if (parts.size() < static_cast<size_t>((U - 1) * KC)) parts.resize(static_cast<size_t>((U - 1) * KC));
+  float* pp = parts.data();
+  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int u, int t) {
     float* col = cols[t];
-    float* acc = t == 0 ? dw.p : col + step * K;
-    if (t > 0) std::fill(acc, acc + KC, 0.f);
+    float* acc = u == 0 ? dw.p : pp + (u - 1) * KC;
+    if (u > 0) std::fill(acc, acc + KC, 0.f);
     const int64_t end = b1 * per_b;
     for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) {
       const int64_t r1 = std::min(end, r0 + step);
@@ -391,8 +398,8 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, r1 - r0, 1.f, col, K, dy.p + r0 * c.CO, c.CO, 1.f, acc, c.CO);
     }
   });
-  for (int t = 1; t < n; t++) {
-    const float* part = cols[t] + step * K;
+  for (int u = 1; u < U; u++) {
+    const float* part = pp + (u - 1) * KC;
     for (int64_t i = 0; i < KC; i++) dw.p[i] += part[i];
   }
   return nullptr;
@@ -439,9 +446,9 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   }
   const int64_t step = c.chunk_rows(), per_b = c.OH * c.OW;
   // Rows of images [b0, b1) scatter only into dx's images [b0, b1): threads never share output.
-  const int n = conv_threads(c);
+  const int U = conv_units(c), n = std::min(U, threads_now());
   const std::vector<float*> cols = slots(n, step * K);
-  parallel_batches(c.B, n, [&](int64_t b0, int64_t b1, int t) {
+  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int, int t) {
     std::fill(dx.p + b0 * img, dx.p + b1 * img, 0.f);
     float* col = cols[t];
     const int64_t end = b1 * per_b;
@@ -606,7 +613,7 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   // Threads only pay above ≈ 1 MB of input (thread start ≈ 50 µs).
   const int n = p.B < 2 || total < (int64_t{1} << 18) ? 1 : static_cast<int>(std::min<int64_t>(std::max(1, g_threads.load()), p.B));
   const bool tiled = p.tiles();
-  parallel_batches(p.B, n, [&](int64_t b0, int64_t b1, int) {
+  parallel_rows(p.B, n, [&](int64_t b0, int64_t b1) {
     if (tiled) max_pool_grad_tiled(p, x.p, dy.p, dx.p, b0, b1);
     else max_pool_grad_scatter(p, x.p, dy.p, dx.p, b0, b1);
   });
@@ -649,22 +656,23 @@ void bn_affine(const float* a, const double* u, const float* b, const double* v,
 }
 
 // Threads pay from ≈ 1 M elements (measured: 128×16×16×32 1.6 → 1.4 ms, 128×8×8×64 0.5 → 0.6 ms).
-int bn_threads(int64_t M, int64_t C) { return M * C < (int64_t{1} << 20) ? 1 : std::max(1, g_threads.load()); }
+int bn_threads(int64_t M, int64_t C) { return M * C < (int64_t{1} << 20) ? 1 : threads_now(); }
 
-// Per-channel sums over all rows: per-thread partials, added in thread order.
+// Per-channel sums over all rows: from 1 M elements in 8 row units (fixed, whatever the thread
+// count) whose partials are added in unit order, so the sums do not depend on TFKD_THREADS.
 void bn_sums_all(const float* a, const double* ka, const float* b, const double* kb, int64_t M, int64_t C, double* s, double* p) {
-  const int n = bn_threads(M, C);
-  if (n == 1) {
+  const int U = M * C < (int64_t{1} << 20) ? 1 : 8;
+  if (U == 1) {
     bn_sums(a, ka, b, kb, 0, M, C, s, p);
     return;
   }
-  std::vector<double> part(static_cast<size_t>(2 * n * C));
-  parallel_rows(M, n, [&](int64_t r0, int64_t r1, int t) { bn_sums(a, ka, b, kb, r0, r1, C, part.data() + 2 * t * C, part.data() + (2 * t + 1) * C); });
+  std::vector<double> part(static_cast<size_t>(2 * U * C));
+  parallel_units(M, U, threads_now(), [&](int64_t r0, int64_t r1, int u, int) { bn_sums(a, ka, b, kb, r0, r1, C, part.data() + 2 * u * C, part.data() + (2 * u + 1) * C); });
   for (int64_t c = 0; c < C; c++) s[c] = p[c] = 0.0;
-  for (int t = 0; t < n; t++)
+  for (int u = 0; u < U; u++)
     for (int64_t c = 0; c < C; c++) {
-      s[c] += part[2 * t * C + c];
-      p[c] += part[(2 * t + 1) * C + c];
+      s[c] += part[2 * u * C + c];
+      p[c] += part[(2 * u + 1) * C + c];
     }
 }
 
@@ -699,7 +707,7 @@ napi_value BnTrain(napi_env env, napi_callback_info info) {
     mo.p[c] = static_cast<float>(mean);
     vo.p[c] = static_cast<float>(var);
   }
-  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1, int) { bn_affine(x.p, sc, nullptr, sc, sh.data(), y.p, r0, r1, C); });
+  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(x.p, sc, nullptr, sc, sh.data(), y.p, r0, r1, C); });
   return nullptr;
 }
 
@@ -740,7 +748,7 @@ napi_value BnTrainGrad(napi_env env, napi_callback_info info) {
     q[c] = (-kk[c] * s * dgamma) / Md;
     r[c] = (-kk[c] * sdy[c]) / Md - q[c] * m[c];
   }
-  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1, int) { bn_affine(dy.p, kk, x.p, q, r, dx.p, r0, r1, C); });
+  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(dy.p, kk, x.p, q, r, dx.p, r0, r1, C); });
   return nullptr;
 }
 
@@ -765,7 +773,7 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   const int64_t n = static_cast<int64_t>(x.n);
   need(dy, n, "dy");
   need(out, n, "out");
-  parallel_rows(n, bn_threads(n, 1), [&](int64_t i0, int64_t i1, int) { relu_grad(dy.p, x.p, out.p, i0, i1); });
+  parallel_rows(n, bn_threads(n, 1), [&](int64_t i0, int64_t i1) { relu_grad(dy.p, x.p, out.p, i0, i1); });
   return nullptr;
 }
 

@@ -89,8 +89,9 @@ export function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
  * The environment of each step's process when `jobs` steps run at once: TFKD_THREADS = the cores
  * divided among the jobs (at least 1), unless the user set TFKD_THREADS. Each training step's
  * native kernels would otherwise take every core (jobs × cores threads on cores cores; measured:
- * `tfkd demo`, 2 jobs on 2 cores, 64 s with 2 threads per step vs 38 s with 1). The thread count
- * is recorded in each run's manifest (backend.nativeThreads), which `tfkd repro` reuses.
+ * `tfkd demo`, 2 jobs on 2 cores, 64 s with 2 threads per step vs 38 s with 1). The numbers do not
+ * depend on it (the native kernels split work by shape, not by thread count), so --jobs changes
+ * only the speed; each run's manifest records it (backend.nativeThreads).
  */
 export function stepEnv(env: NodeJS.ProcessEnv, jobs: number, cores = availableParallelism()): NodeJS.ProcessEnv {
   if (env.TFKD_THREADS !== undefined && env.TFKD_THREADS !== '') return env;

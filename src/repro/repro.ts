@@ -5,7 +5,8 @@
  * within a relative tolerance when one is given.
  *
  * What it holds fixed, from the manifest: the backend that actually ran (not `auto`, which could
- * now pick another), the native add-on's thread count (part of the arithmetic), the caches (their
+ * now pick another), the native add-on's thread count (tfkd's own splits do not depend on it —
+ * tested — but it costs nothing to hold and guards the libraries underneath), the caches (their
  * keys must still match). What it cannot hold fixed it reports: tfkd / tfjs / Node versions,
  * kernels and native libraries that differ from the recorded ones — the usual reasons a re-run on
  * another machine is close but not bit-identical.

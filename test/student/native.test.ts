@@ -230,6 +230,55 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     }
   });
 
+  it('results do not depend on the thread count (1, 2, 3): convolutions on every path, GEMM splits, BatchNorm sums — bit for bit', async () => {
+    const a = st.addon!;
+    const bits = (arr: Arr): string => Buffer.from(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength).toString('base64');
+    const convShapes: Array<[string, number[], number[], number, 'same' | 'valid']> = [
+      ['stem 3→16', [6, 16, 16, 3], [3, 3, 3, 16], 1, 'same'],
+      ['16→16', [6, 16, 16, 16], [3, 3, 16, 16], 1, 'same'],
+      ['32→64 valid (im2col dW)', [6, 12, 12, 32], [3, 3, 32, 64], 1, 'valid'],
+      ['16→32 stride 2', [6, 16, 16, 16], [3, 3, 16, 32], 2, 'same'],
+      ['1×1 16→32 stride 2', [6, 16, 16, 16], [1, 1, 16, 32], 2, 'same'],
+    ];
+    const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]]> = [];
+    for (const [name, xs, ws, s, pad] of convShapes) {
+      const info = tf.backend_util.computeConv2DInfo(xs as [number, number, number, number], ws as [number, number, number, number], s, 1, pad);
+      const x = randn(xs, 130);
+      const w = randn(ws, 131);
+      const dy = randn([xs[0], info.outHeight, info.outWidth, ws[3]], 132);
+      ops.push([`${name} forward`, [x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad)]);
+      ops.push([`${name} dW`, [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: ws })]);
+      ops.push([`${name} dx`, [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs })]);
+    }
+    ops.push(['matmul 300×400·400×200 (split rows)', [randn([300, 400], 133), randn([400, 200], 134)], (p, q) => tf.matMul(p, q)]);
+    ops.push(['matmul 40×2000·2000×300 (split columns)', [randn([40, 2000], 135), randn([2000, 300], 136)], (p, q) => tf.matMul(p, q)]);
+    const bx = randn([16, 32, 32, 64], 137); // 1 M elements: BatchNorm sums in units
+    const g = randn([64], 138);
+    const b = randn([64], 139);
+    ops.push(['BatchNorm forward + backward', [bx, g, b], (xt, gt, bt) => {
+      const [y, m, v] = batchNormTrain(xt, gt as tf.Tensor1D, bt as tf.Tensor1D, 1e-5);
+      const grads = tf.grads((u: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(u, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5)[0], u)))([xt, gt, bt]);
+      return [y, m, v, ...grads];
+    }]);
+    try {
+      for (const path of convPaths) {
+        await onPath(path, async () => {
+          for (const [name, ins, fn] of ops) {
+            const byThreads: string[] = [];
+            for (const kt of [1, 2, 3]) {
+              a.setKernelThreads(kt);
+              byThreads.push((await on('wasm', ins, fn)).map(bits).join('|'));
+            }
+            expect(byThreads[1], `${name} [${path}]: 2 threads vs 1`).to.equal(byThreads[0]);
+            expect(byThreads[2], `${name} [${path}]: 3 threads vs 1`).to.equal(byThreads[0]);
+          }
+        });
+      }
+    } finally {
+      a.setThreads(a.getThreads());
+    }
+  });
+
   it('Sum over leading axes (keepDims or not), over all axes, rank 2; other axis sets and int32 fall back', async () => {
     const x = randn([3, 5, 4, 6], 80);
     for (const [axis, keep] of [[[0, 1, 2], false], [[0, 1, 2], true], [[2, 0, 1], false], [[0], false], [null, false], [[0, 1, 2, 3], true], [[1, 2], false], [[-1], true], [[0, 2], false]] as const) {

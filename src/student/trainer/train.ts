@@ -344,8 +344,8 @@ async function loop(built: Built): Promise<TrainResult> {
   const manifest = {
     schema: 'tfkd-run/1',
     seed: config.seed,
-    // nativeThreads: the add-on's thread count, part of the arithmetic (per-thread partial sums):
-    // `tfkd repro` reuses it. null when the native kernels are not in use.
+    // nativeThreads: the add-on's thread count (the numbers do not depend on it; recorded for the
+    // record, and `tfkd repro` reuses it). null when the native kernels are not in use.
     backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend) },
     versions: versions(),
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: K, shape },
