@@ -84,7 +84,8 @@ function main() {
   if (!built) return note('native kernels not built; using the wasm kernels');
   const withDnnl = built.withDnnl;
   if (!built.withOpenmp) note('built without OpenMP: the native kernels run on one thread');
-  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir}${withDnnl ? ', convolutions on oneDNN' : ''})`);
+  const convs = withDnnl ? ', convolutions on oneDNN' : dnnl || process.env.TFKD_DNNL === '0' ? '' : '; apt-get install libdnnl-dev and re-run this script for faster convolutions (oneDNN)';
+  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir}${convs})`);
 }
 
 try {
