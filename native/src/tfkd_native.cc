@@ -777,6 +777,57 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Element-wise Add and Relu ------------------------------------------------------------------
+// The two element-wise ops of every training step that tfjs-backend-wasm runs on one thread (the
+// bias and residual adds, gradient accumulation; the activations), split across the threads
+// from 1 M elements. One IEEE add or compare per element, so the results are the same bits as
+// wasm's or the cpu backend's.
+
+// addF32(a, b, out, dims[rows, cols, mode]): mode 0 out = a + b (rows·cols each); mode 1 b has
+// cols values broadcast over the rows; mode 2 the same with a.
+napi_value AddF32(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  get_args(env, info, argv, 4);
+  const std::vector<int64_t> d = get_dims(env, argv[3], 3);
+  const int64_t rows = d[0], cols = d[1], mode = d[2];
+  if (mode > 2) throw Err{"add: mode must be 0, 1 or 2"};
+  F32 a = get_f32(env, argv[0], "a"), b = get_f32(env, argv[1], "b"), out = get_f32(env, argv[2], "out");
+  const int64_t n = rows * cols;
+  need(a, mode == 2 ? cols : n, "a");
+  need(b, mode == 1 ? cols : n, "b");
+  need(out, n, "out");
+  const float* __restrict pa = a.p;
+  const float* __restrict pb = b.p;
+  float* __restrict po = out.p;
+  parallel_rows(rows, bn_threads(rows, cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* x = mode == 2 ? pa : pa + r * cols;
+      const float* y = mode == 1 ? pb : pb + r * cols;
+      float* o = po + r * cols;
+      for (int64_t c = 0; c < cols; c++) o[c] = x[c] + y[c];
+    }
+  });
+  return nullptr;
+}
+
+// reluF32(x, out): max(x, 0) as tfjs defines it: NaN stays NaN, −0 becomes +0.
+napi_value ReluF32(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  get_args(env, info, argv, 2);
+  F32 x = get_f32(env, argv[0], "x"), out = get_f32(env, argv[1], "out");
+  const int64_t n = static_cast<int64_t>(x.n);
+  need(out, n, "out");
+  const float* __restrict px = x.p;
+  float* __restrict po = out.p;
+  parallel_rows(n, bn_threads(n, 1), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float v = px[i];
+      po[i] = v <= 0.f ? 0.f : v;  // NaN <= 0 is false: NaN passes; −0 <= 0: +0
+    }
+  });
+  return nullptr;
+}
+
 napi_value SetKernelThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   get_args(env, info, argv, 1);
@@ -875,6 +926,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"bnTrain", nullptr, Guard<BnTrain>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGrad", nullptr, Guard<BnTrainGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setKernelThreads", nullptr, Guard<SetKernelThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"addF32", nullptr, Guard<AddF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reluF32", nullptr, Guard<ReluF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, Guard<ReluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setDnnl", nullptr, Guard<SetDnnl>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dnnlVersion", nullptr, Guard<DnnlVersion>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { selectBackend, type BackendDeps } from '../../src/student/backend.js';
 import { registerWasmKernels } from '../../src/student/kernels/index.js';
 import { batchNormTrain, bnKernelCalls } from '../../src/student/kernels/batchnorm.js';
-import { loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
+import { elementwiseCalls, loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
 import { tf } from '../../src/student/tf.js';
 import { backendComparer, kdTrainSteps, on, randn, type Arr } from './compare-backends.js';
 
@@ -66,9 +66,9 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     await tf.setBackend('cpu');
   });
 
-  it('registers Conv2D, FusedConv2D, both conv gradients, BatchMatMul, _FusedMatMul, Sum and MaxPoolGrad on wasm', () => {
+  it('registers Conv2D, FusedConv2D, both conv gradients, BatchMatMul, _FusedMatMul, Sum, MaxPoolGrad, Add and Relu on wasm', () => {
     const r = registerNativeKernels();
-    expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad']);
+    expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad', 'Add', 'Relu']);
     expect(r.why).to.match(/OpenBLAS .*thread/);
     expect(registerNativeKernels().names, 'idempotent').to.equal(r.names);
   });
@@ -276,6 +276,40 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
       }
     } finally {
       a.setThreads(a.getThreads());
+    }
+  });
+
+  it('Add and Relu on large float32 tensors: the same bits as the cpu backend (±0, ±∞; NaN as NaN), bias and residual broadcasts; others fall back', async () => {
+    // Bits, with every NaN written as one canonical NaN (its sign/payload carries no meaning).
+    const bitsOf = (arr: Arr): string => {
+      const c = Float32Array.from(arr.data, (v) => (Number.isNaN(v) ? Number.NaN : v));
+      return Buffer.from(c.buffer).toString('base64');
+    };
+    const special = (arr: Arr): Arr => {
+      const v = [Number.NaN, 0, -0, Infinity, -Infinity, 1e-45, -3];
+      for (let i = 0; i < arr.data.length; i += 997) arr.data[i] = v[(i / 997) % v.length];
+      return arr;
+    };
+    const big = special(randn([8, 32, 32, 16], 140)); // 131 072 elements: native path
+    const cases: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor, number]> = [
+      ['add same shape', [big, special(randn([8, 32, 32, 16], 141))], (p, q) => tf.add(p, q), 1],
+      ['add bias [C]', [big, randn([16], 142)], (p, q) => tf.add(p, q), 1],
+      ['add bias [1,1,1,C]', [big, randn([1, 1, 1, 16], 143)], (p, q) => tf.add(p, q), 1],
+      ['add bias first', [randn([32, 16], 144), big], (p, q) => tf.add(p, q), 1],
+      ['add [8,1,1,16] (not a tail: falls back)', [big, randn([8, 1, 1, 16], 145)], (p, q) => tf.add(p, q), 0],
+      ['add small (falls back)', [randn([4, 16], 146), randn([4, 16], 147)], (p, q) => tf.add(p, q), 0],
+      ['relu', [big], (p) => tf.relu(p), 1],
+      ['relu small (falls back)', [randn([100], 148)], (p) => tf.relu(p), 0],
+    ];
+    for (const [name, ins, fn, nativeCalls] of cases) {
+      const want = (await on('cpu', ins, fn))[0];
+      const counter = name.startsWith('add') ? 'add' : 'relu';
+      const before = elementwiseCalls[counter];
+      const got = (await on('wasm', ins, fn))[0];
+      const calledNative = elementwiseCalls[counter] - before;
+      expect(got.shape, name).to.deep.equal(want.shape);
+      expect(bitsOf(got), `${name}: bits differ from cpu`).to.equal(bitsOf(want));
+      expect(calledNative, `${name}: add-on calls`).to.equal(nativeCalls);
     }
   });
 

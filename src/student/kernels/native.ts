@@ -41,6 +41,10 @@ export interface NativeAddon {
   /** Training BatchNorm over the last axis, x as [M, C] (dims [M, C]); float64 sums as batchnorm.ts. */
   bnTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: Int32Array, epsilon: number): void;
   bnTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: Int32Array, epsilon: number): void;
+  /** dims [rows, cols, mode]: mode 0 out = a + b; 1 b ([cols]) broadcast over rows; 2 the same with a. */
+  addF32(a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** out = max(x, 0) as tfjs (NaN stays, −0 → +0). */
+  reluF32(x: Float32Array, out: Float32Array): void;
   /** out = dy·step(x) (the ReLU gradient, tfjs' arithmetic), split across threads from 1 M elements. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** tfkd's own threads (convolutions split by batch, BatchNorm passes by rows); setThreads sets it too. */
@@ -266,6 +270,56 @@ export function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: Tens
   return dx;
 }
 
+/**
+ * Element-wise Add and Relu for large float32 tensors: tfjs-backend-wasm runs them on one thread
+ * (≈ 8 % of a resnet20 step, ≈ 10 % of cnn's: bias and residual adds, gradient accumulation,
+ * activations). One IEEE add / compare per element, so the same bits as wasm's kernels. Below
+ * NATIVE_ELEMENTWISE_MIN elements (the optimizer's many small tensors) and for any other dtype or
+ * broadcast than "same shape" or "one side is the other's trailing dims" (a bias), the wasm kernel
+ * runs.
+ */
+export const NATIVE_ELEMENTWISE_MIN = 1 << 16;
+
+/** How many Add / Relu calls ran in the add-on (tests check which path ran). */
+export const elementwiseCalls = { add: 0, relu: 0 };
+
+export function addNative(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, Record<string, never>>): TensorInfo {
+  const { inputs, backend } = args;
+  const { a, b } = inputs;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return fallback('Add', args);
+  const na = size(a.shape);
+  const nb = size(b.shape);
+  const n = Math.max(na, nb);
+  if (n < NATIVE_ELEMENTWISE_MIN) return fallback('Add', args);
+  const strip = (s: number[]) => s.slice(Math.max(0, s.findIndex((v) => v !== 1)));
+  // "small" broadcasts over the rows of "big" when its shape without leading 1s is big's tail.
+  const tailOf = (big: number[], small: number[]) => {
+    const t = strip(small);
+    return small.length <= big.length && t.length > 0 && t.every((v, i) => v === big[big.length - t.length + i]);
+  };
+  let mode: number;
+  let outShape: number[];
+  let cols: number;
+  if (a.shape.length === b.shape.length && a.shape.every((v, i) => v === b.shape[i])) [mode, outShape, cols] = [0, a.shape, na];
+  else if (nb < na && tailOf(a.shape, b.shape)) [mode, outShape, cols] = [1, a.shape, nb];
+  else if (na < nb && tailOf(b.shape, a.shape)) [mode, outShape, cols] = [2, b.shape, na];
+  else return fallback('Add', args);
+  const out = backend.makeOutput([...outShape], 'float32');
+  elementwiseCalls.add++;
+  addon().addF32(f32(backend, a), f32(backend, b), f32(backend, out), Int32Array.from([n / cols, cols, mode]));
+  return out;
+}
+
+export function reluNative(args: KernelArgs<{ x: TensorInfo }, Record<string, never>>): TensorInfo {
+  const { inputs, backend } = args;
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || size(x.shape) < NATIVE_ELEMENTWISE_MIN) return fallback('Relu', args);
+  const out = backend.makeOutput([...x.shape], 'float32');
+  elementwiseCalls.relu++;
+  addon().reluF32(f32(backend, x), f32(backend, out));
+  return out;
+}
+
 type AnyKernel = (args: never) => TensorInfo;
 export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'Conv2D', fn: conv2DNative },
@@ -276,6 +330,8 @@ export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: '_FusedMatMul', fn: fusedMatMulNative },
   { name: 'Sum', fn: sumNative },
   { name: 'MaxPoolGrad', fn: maxPoolGradNative },
+  { name: 'Add', fn: addNative },
+  { name: 'Relu', fn: reluNative },
 ];
 
 let registered: string[] | null = null;
