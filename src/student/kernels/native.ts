@@ -3,8 +3,8 @@
  * by scripts/build-native.mjs when OpenBLAS is present) runs the hot training kernels — Conv2D,
  * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput on oneDNN when the add-on was built with
  * it (libdnnl-dev; TFKD_DNNL=0 switches it off), else as im2col/col2im + OpenBLAS sgemm;
- * BatchMatMul and _FusedMatMul as sgemm; Sum over leading axes (bias gradients) and MaxPoolGrad
- * as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
+ * BatchMatMul and _FusedMatMul as sgemm; Sum over leading axes (bias gradients), MaxPoolGrad and
+ * large float32 Add / Relu as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
  * copies). Every split runs on one OpenMP team of TFKD_THREADS threads (default: the number of
  * cores), shared with oneDNN; OpenBLAS itself stays single-threaded (its spinning workers slowed
  * the next kernels). TFKD_KERNEL_THREADS overrides tfkd's splits alone (A/B runs). While
