@@ -317,26 +317,34 @@ void sgemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, i
   }
 }
 
+// The im2col paths' shared loop: the batch in conv_units(c) units on the kernel threads, each
+// unit's rows [b0·OH·OW, b1·OH·OW) in chunks of chunk_rows() from the unit's own start (fixed by the
+// shape, so the numbers do not depend on the thread count). chunk(r0, r1, u, col) gets the running
+// thread's scratch of chunk_rows()·K floats; unit(b0, b1, u) runs once per unit before its chunks.
+template <class Unit, class Chunk>
+void conv_chunks(const Conv& c, Unit unit, Chunk chunk) {
+  const int64_t step = c.chunk_rows(), per_b = c.OH * c.OW;
+  const int U = conv_units(c), n = std::min(U, threads_now());
+  const std::vector<float*> cols = slots(n, step * c.K());
+  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int u, int t) {
+    unit(b0, b1, u);
+    const int64_t end = b1 * per_b;
+    for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) chunk(r0, std::min(end, r0 + step), u, cols[t]);
+  });
+}
+
 // y = conv(x, w) (+ bias, act): im2col + sgemm per row chunk, the batch split across kernel threads.
 void conv_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y, int act) {
-  const int64_t K = c.K(), rows = c.rows(), per_b = c.OH * c.OW;
+  const int64_t K = c.K(), rows = c.rows();
   if (c.pointwise()) {
     sgemm_split(CblasNoTrans, CblasNoTrans, rows, c.CO, K, x, K, w, c.CO, 0.f, y, c.CO);
     bias_act(y, rows, c.CO, bias, act);
     return;
   }
-  const int64_t step = c.chunk_rows();
-  const int U = conv_units(c), n = std::min(U, threads_now());
-  const std::vector<float*> cols = slots(n, step * K);
-  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int, int t) {
-    float* col = cols[t];
-    const int64_t end = b1 * per_b;
-    for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) {
-      const int64_t r1 = std::min(end, r0 + step);
-      im2col(c, x, col, r0, r1);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, c.CO, K, 1.f, col, K, w, c.CO, 0.f, y + r0 * c.CO, c.CO);
-      bias_act(y + r0 * c.CO, r1 - r0, c.CO, bias, act);
-    }
+  conv_chunks(c, [](int64_t, int64_t, int) {}, [&](int64_t r0, int64_t r1, int, float* col) {
+    im2col(c, x, col, r0, r1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, c.CO, K, 1.f, col, K, w, c.CO, 0.f, y + r0 * c.CO, c.CO);
+    bias_act(y + r0 * c.CO, r1 - r0, c.CO, bias, act);
   });
 }
 
@@ -380,24 +388,20 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     sgemm_split(CblasTrans, CblasNoTrans, K, c.CO, rows, x.p, K, dy.p, c.CO, 0.f, dw.p, c.CO);
     return nullptr;
   }
-  const int64_t step = c.chunk_rows(), per_b = c.OH * c.OW, KC = K * c.CO;
-  const int U = conv_units(c), n = std::min(U, threads_now());
-  const std::vector<float*> cols = slots(n, step * K);
-  // Unit 0 accumulates into dw, unit u > 0 into its own partial; dw = P0 + P1 + … in unit order.
+  const int64_t KC = K * c.CO;
+  const int U = conv_units(c);
+  // Unit 0 accumulates into dw (zeroed above), unit u > 0 into its own partial; dw = P0 + P1 + …
+  // in unit order.
   thread_local std::vector<float> parts;
   if (parts.size() < static_cast<size_t>((U - 1) * KC)) parts.resize(static_cast<size_t>((U - 1) * KC));
   float* pp = parts.data();
-  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int u, int t) {
-    float* col = cols[t];
-    float* acc = u == 0 ? dw.p : pp + (u - 1) * KC;
-    if (u > 0) std::fill(acc, acc + KC, 0.f);
-    const int64_t end = b1 * per_b;
-    for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) {
-      const int64_t r1 = std::min(end, r0 + step);
-      im2col(c, x.p, col, r0, r1);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, r1 - r0, 1.f, col, K, dy.p + r0 * c.CO, c.CO, 1.f, acc, c.CO);
-    }
-  });
+  const auto acc = [&](int u) { return u == 0 ? dw.p : pp + (u - 1) * KC; };
+  conv_chunks(
+      c, [&](int64_t, int64_t, int u) { if (u > 0) std::fill(acc(u), acc(u) + KC, 0.f); },
+      [&](int64_t r0, int64_t r1, int u, float* col) {
+        im2col(c, x.p, col, r0, r1);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, r1 - r0, 1.f, col, K, dy.p + r0 * c.CO, c.CO, 1.f, acc(u), c.CO);
+      });
   for (int u = 1; u < U; u++) {
     const float* part = pp + (u - 1) * KC;
     for (int64_t i = 0; i < KC; i++) dw.p[i] += part[i];
@@ -444,20 +448,13 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     conv_forward(r, dy.p, wr.data(), nullptr, dx.p, 0);
     return nullptr;
   }
-  const int64_t step = c.chunk_rows(), per_b = c.OH * c.OW;
-  // Rows of images [b0, b1) scatter only into dx's images [b0, b1): threads never share output.
-  const int U = conv_units(c), n = std::min(U, threads_now());
-  const std::vector<float*> cols = slots(n, step * K);
-  parallel_units(c.B, U, n, [&](int64_t b0, int64_t b1, int, int t) {
-    std::fill(dx.p + b0 * img, dx.p + b1 * img, 0.f);
-    float* col = cols[t];
-    const int64_t end = b1 * per_b;
-    for (int64_t r0 = b0 * per_b; r0 < end; r0 += step) {
-      const int64_t r1 = std::min(end, r0 + step);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, K, c.CO, 1.f, dy.p + r0 * c.CO, c.CO, w.p, c.CO, 0.f, col, K);
-      col2im_add(c, col, dx.p, r0, r1);
-    }
-  });
+  // Rows of images [b0, b1) scatter only into dx's images [b0, b1): units never share output.
+  conv_chunks(
+      c, [&](int64_t b0, int64_t b1, int) { std::fill(dx.p + b0 * img, dx.p + b1 * img, 0.f); },
+      [&](int64_t r0, int64_t r1, int, float* col) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, K, c.CO, 1.f, dy.p + r0 * c.CO, c.CO, w.p, c.CO, 0.f, col, K);
+        col2im_add(c, col, dx.p, r0, r1);
+      });
   return nullptr;
 }
 
