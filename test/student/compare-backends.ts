@@ -95,3 +95,21 @@ export async function kdTrainSteps(model: string, input: [number, number, number
   m.dispose();
   return out;
 }
+
+/**
+ * Asserts that repeated conv gradient steps on wasm (tidy + dispose) leave no tensor and no wasm
+ * buffer behind: run with whichever kernels are registered (tfkd's wasm ones, or the native add-on).
+ */
+export async function expectNoLeakAcrossConvGradSteps(): Promise<void> {
+  await tf.setBackend('wasm');
+  const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
+  const w = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2));
+  const step = () => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, ww as tf.Tensor4D, 2, 'same')))(w));
+  step().dispose();
+  const before = tf.memory();
+  for (let i = 0; i < 3; i++) step().dispose();
+  const after = tf.memory();
+  expect(after.numTensors).to.equal(before.numTensors);
+  expect(after.numDataBuffers).to.equal(before.numDataBuffers);
+  tf.dispose([x, w]);
+}

@@ -208,3 +208,14 @@ export function withFloat16Input(bytes: Uint8Array): Uint8Array {
   input.type!.tensorType!.elemType = DT.FLOAT16;
   return onnx.ModelProto.encode(m).finish();
 }
+
+/** `n` seeded pseudo-random uint8 pixels (an LCG's top byte), for feeding the tiny teachers. */
+export function pixels(n: number, seed = 3): Uint8Array {
+  const a = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    a[i] = x >>> 24;
+  }
+  return a;
+}

@@ -6,17 +6,8 @@ import { UsageError } from '../../src/cli/errors.js';
 import { createSession } from '../../src/teacher/providers.js';
 import { workerSessionFactory } from '../../src/teacher/remote.js';
 import { openTeacher } from '../../src/teacher/session.js';
-import { writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
+import { pixels, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
 
-function pixels(n: number, seed: number): Uint8Array {
-  const a = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
-}
 
 describe('teacher/remote (onnxruntime in a worker thread)', () => {
   let dir: string;

@@ -7,17 +7,8 @@ import { UsageError } from '../../src/cli/errors.js';
 import { decodeModel } from '../../src/teacher/introspect.js';
 import { f32ToF16 } from '../../src/util/float16.js';
 import { openTeacher, type OpenTeacherOptions } from '../../src/teacher/session.js';
-import { tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
+import { pixels, tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
 
-function pixels(n: number, seed = 3): Uint8Array {
-  const a = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).to.equal(b.length);

@@ -10,7 +10,7 @@
  * from other processes hits both alike; the best of each is reported (the least-disturbed run).
  */
 import type { Command } from 'commander';
-import { SUMMARIES } from './summaries.js';
+import { benchGroup } from './bench-group.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,9 +240,9 @@ export function formatPrecomputeBench(r: PrecomputeBenchResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Adds `precompute` to the `bench` command group (creating the group if no one else has yet). */
+/** Adds `precompute` to the `bench` command group. */
 export function register(program: Command): void {
-  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description(SUMMARIES.bench);
+  const bench = benchGroup(program);
   bench
     .command('precompute')
     .description('end-to-end precompute rows/s vs bare session.run rows/s (same model, batch, rows), and cache bytes per row')

@@ -10,7 +10,7 @@
  * prints both side by side.
  */
 import type { Command } from 'commander';
-import { SUMMARIES } from './summaries.js';
+import { benchGroup } from './bench-group.js';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../../student/backend.js';
@@ -328,9 +328,9 @@ export function formatTrainBench(r: TrainBenchResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Adds `train` to the `bench` command group (creating the group if no one else has yet). */
+/** Adds `train` to the `bench` command group. */
 export function register(program: Command): void {
-  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description(SUMMARIES.bench);
+  const bench = benchGroup(program);
   bench
     .command('train')
     .description('img/s of one student training step: forward + KD loss (α=0.5, τ=4) + backward + SGD momentum 0.9, on random data')
