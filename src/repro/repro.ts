@@ -87,7 +87,7 @@ function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
     const sb = readJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
     if (sa.epoch !== sb.epoch || sa.step !== sb.step) continue;
     const file = `checkpoints/${name}/weights.safetensors`;
-    if (sha256File(a) === sha256File(b)) {
+    if (fs.readFileSync(a).equals(fs.readFileSync(b))) {
       res.push({ file, identical: true, maxRelDiff: 0, worstTensor: null });
       continue;
     }
@@ -108,8 +108,9 @@ function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
           diff = Math.max(diff, Math.abs(x[i] - y[i]));
           scale = Math.max(scale, Math.abs(x[i]));
         }
-        const r = diff === 0 ? 0 : diff / Math.max(scale, 1e-30);
-        if (r > worst.rel || (Number.isNaN(r) && worst.name === null)) worst = { rel: Number.isNaN(r) ? Infinity : r, name: t };
+        // A NaN difference (NaN on one side only) counts as the worst possible, whichever tensor it is in.
+        const r = diff === 0 ? 0 : Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
+        if (r > worst.rel) worst = { rel: r, name: t };
       }
       res.push({ file, identical: false, maxRelDiff: worst.rel, worstTensor: worst.name });
     } finally {
