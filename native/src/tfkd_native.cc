@@ -652,8 +652,9 @@ void bn_affine(const float* a, const double* u, const float* b, const double* v,
   }
 }
 
-// Threads pay from ≈ 1 M elements (measured: 128×16×16×32 1.6 → 1.4 ms, 128×8×8×64 0.5 → 0.6 ms).
-int bn_threads(int64_t M, int64_t C) { return M * C < (int64_t{1} << 20) ? 1 : threads_now(); }
+// Threads for an element-wise pass (BatchNorm's affine pass, ReLU and its gradient, Add): they pay
+// from ≈ 1 M elements (measured: 128×16×16×32 1.6 → 1.4 ms, 128×8×8×64 0.5 → 0.6 ms).
+int pass_threads(int64_t M, int64_t C) { return M * C < (int64_t{1} << 20) ? 1 : threads_now(); }
 
 // Per-channel sums over all rows: from 1 M elements in 8 row units (fixed, whatever the thread
 // count) whose partials are added in unit order, so the sums do not depend on TFKD_THREADS.
@@ -704,7 +705,7 @@ napi_value BnTrain(napi_env env, napi_callback_info info) {
     mo.p[c] = static_cast<float>(mean);
     vo.p[c] = static_cast<float>(var);
   }
-  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(x.p, sc, nullptr, sc, sh.data(), y.p, r0, r1, C); });
+  parallel_rows(M, pass_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(x.p, sc, nullptr, sc, sh.data(), y.p, r0, r1, C); });
   return nullptr;
 }
 
@@ -745,7 +746,7 @@ napi_value BnTrainGrad(napi_env env, napi_callback_info info) {
     q[c] = (-kk[c] * s * dgamma) / Md;
     r[c] = (-kk[c] * sdy[c]) / Md - q[c] * m[c];
   }
-  parallel_rows(M, bn_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(dy.p, kk, x.p, q, r, dx.p, r0, r1, C); });
+  parallel_rows(M, pass_threads(M, C), [&](int64_t r0, int64_t r1) { bn_affine(dy.p, kk, x.p, q, r, dx.p, r0, r1, C); });
   return nullptr;
 }
 
@@ -770,7 +771,7 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   const int64_t n = static_cast<int64_t>(x.n);
   need(dy, n, "dy");
   need(out, n, "out");
-  parallel_rows(n, bn_threads(n, 1), [&](int64_t i0, int64_t i1) { relu_grad(dy.p, x.p, out.p, i0, i1); });
+  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) { relu_grad(dy.p, x.p, out.p, i0, i1); });
   return nullptr;
 }
 
@@ -796,7 +797,7 @@ napi_value AddF32(napi_env env, napi_callback_info info) {
   const float* __restrict pa = a.p;
   const float* __restrict pb = b.p;
   float* __restrict po = out.p;
-  parallel_rows(rows, bn_threads(rows, cols), [&](int64_t r0, int64_t r1) {
+  parallel_rows(rows, pass_threads(rows, cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const float* x = mode == 2 ? pa : pa + r * cols;
       const float* y = mode == 1 ? pb : pb + r * cols;
@@ -816,7 +817,7 @@ napi_value ReluF32(napi_env env, napi_callback_info info) {
   need(out, n, "out");
   const float* __restrict px = x.p;
   float* __restrict po = out.p;
-  parallel_rows(n, bn_threads(n, 1), [&](int64_t i0, int64_t i1) {
+  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       const float v = px[i];
       po[i] = v <= 0.f ? 0.f : v;  // NaN <= 0 is false: NaN passes; −0 <= 0: +0
