@@ -121,6 +121,11 @@ interface ConvAttrs {
 }
 
 const size = (shape: number[]): number => shape.reduce((p, v) => p * v, 1);
+/** A shape without its leading 1s ([] when all are 1): how broadcasting lines shapes up. */
+const dropLeadingOnes = (s: number[]): number[] => {
+  const i = s.findIndex((v) => v !== 1);
+  return i < 0 ? [] : s.slice(i);
+};
 const isNHWC = (f: string | undefined): boolean => f === undefined || f === 'NHWC' || f === 'channelsLast';
 const noDilation = (d: number | [number, number] | undefined): boolean => d === undefined || pair(d).every((v) => v === 1);
 
@@ -219,8 +224,7 @@ function matmulImpl(args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: Tens
   const bA = size(outerA);
   const bB = size(outerB);
   // Only batch layouts that are a flat loop: equal outer shapes (up to leading 1s) or one side unbatched.
-  const strip = (s: number[]) => s.slice(s.findIndex((v) => v !== 1) < 0 ? s.length : s.findIndex((v) => v !== 1));
-  const flat = bA === 1 || bB === 1 || strip(outerA).join() === strip(outerB).join();
+  const flat = bA === 1 || bB === 1 || dropLeadingOnes(outerA).join() === dropLeadingOnes(outerB).join();
   const ok = ra >= 2 && rb >= 2 && K === Kb && flat && act !== null && !preluActivationWeights && a.dtype === 'float32' && b.dtype === 'float32' &&
     (!bias || (bias.dtype === 'float32' && size(bias.shape) === N && bias.shape[bias.shape.length - 1] === N));
   if (!ok || M * N * K === 0) return fallback(name, args);
@@ -291,10 +295,9 @@ export function addNative(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, Rec
   const nb = size(b.shape);
   const n = Math.max(na, nb);
   if (n < NATIVE_ELEMENTWISE_MIN) return fallback('Add', args);
-  const strip = (s: number[]) => s.slice(Math.max(0, s.findIndex((v) => v !== 1)));
   // "small" broadcasts over the rows of "big" when its shape without leading 1s is big's tail.
   const tailOf = (big: number[], small: number[]) => {
-    const t = strip(small);
+    const t = dropLeadingOnes(small);
     return small.length <= big.length && t.length > 0 && t.every((v, i) => v === big[big.length - t.length + i]);
   };
   let mode: number;
