@@ -29,7 +29,7 @@ export function formatRepro(r: ReproReport): string {
     lines.push(`metrics      ${r.metricDiffs.length} of ${r.valuesCompared} values differ; largest: epoch ${w.epoch} ${w.field} ${w.recorded} → ${w.now} (relative ${e(w.rel)})`);
   }
   if (r.checkpoints.length === 0) lines.push(`weights      not compared: the run holds no checkpoint at epoch ${r.epochsCompared} (train with --save-at ${r.epochsCompared} to keep one)`);
-  for (const c of r.checkpoints) lines.push(`weights      ${c.file}: ${c.identical ? 'identical (sha256)' : `max |Δ| / max |w| = ${e(c.maxRelDiff)} (${c.worstTensor})`}`);
+  for (const c of r.checkpoints) lines.push(`weights      ${c.file}: ${c.identical ? 'identical, byte for byte' : `max |Δ| / max |w| = ${e(c.maxRelDiff)} (${c.worstTensor})`}`);
   const verdict = r.verdict === 'identical' ? 'reproduced bit for bit' : r.verdict === 'within-tolerance' ? `reproduced within relative tolerance ${r.tolerance}` : 'NOT reproduced';
   lines.push(`result       ${verdict}`);
   return `${lines.join('\n')}\n`;
