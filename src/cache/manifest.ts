@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '../cli/errors.js';
-import { formatZodError } from '../cli/handle-error.js';
+import { UsageError } from '../errors.js';
+import { formatZodError } from '../errors.js';
 import { writeFileAtomic } from './safetensors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 

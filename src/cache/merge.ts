@@ -4,7 +4,7 @@
  * standard shard size by the same writer a single run uses, so the shard files are byte-identical
  * to a single run's; the manifest differs only in `runtime`/`mergedFrom`.
  */
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { openCache } from './reader.js';
 import { verifyStructure } from './verify.js';

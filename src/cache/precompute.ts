@@ -14,7 +14,7 @@ import type { Dataset } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
 import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
 

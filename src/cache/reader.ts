@@ -9,7 +9,7 @@
  * kept classes exactly (τ = 1); at other temperatures the tail is an approximation.
  */
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../cli/errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import type { RowBlock } from './writer.js';

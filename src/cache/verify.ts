@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkError, UsageError } from '../cli/errors.js';
+import { WorkError, UsageError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';

@@ -18,7 +18,7 @@
 import { sha256File } from '../util/hash.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../cli/errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { MANIFEST, SCHEMA, SHARD_RE, manifestExists, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
 import { f32ToF16, fsyncDir, openSafetensors, writeFileAtomic, writeSafetensors, type TensorIn } from './safetensors.js';
 

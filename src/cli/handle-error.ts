@@ -1,16 +1,6 @@
 import { CommanderError } from 'commander';
 import { ZodError } from 'zod';
-import { TfkdError } from './errors.js';
-
-/** Formats a zod error as one line naming each offending path. */
-export function formatZodError(err: ZodError, prefix = ''): string {
-  return err.issues
-    .map((i) => {
-      const path = i.path.length ? `${prefix}${i.path.join('.')}` : prefix.replace(/\.$/, '') || 'input';
-      return `${path}: ${i.message}`;
-    })
-    .join('; ');
-}
+import { formatZodError, TfkdError } from '../errors.js';
 
 /**
  * The one place that turns an error into output and an exit code. Returns the exit code; the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { UsageError } from './errors.js';
-import { formatZodError } from './handle-error.js';
+import { UsageError } from '../errors.js';
+import { formatZodError } from '../errors.js';
 
 /**
  * Validates commander's option bag once, at the edge. Unknown keys are rejected by the schemas

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import type { SampleShape } from './dataset.js';
 import { sampleBytes } from './dataset.js';
 import { hashU32 } from './rng.js';

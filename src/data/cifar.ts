@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { MemoryDataset } from './base.js';
 import type { Split } from './dataset.js';
 import { requireDir, requireFile } from './paths.js';

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { MemoryDataset } from './base.js';
 import type { DatasetInit } from './base.js';
 import type { Split } from './dataset.js';

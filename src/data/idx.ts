@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { MemoryDataset } from './base.js';
 import type { Split } from './dataset.js';
 import { requireDir, requireFile } from './paths.js';

@@ -1,4 +1,4 @@
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { openCifar } from './cifar.js';
 import type { Dataset, Split } from './dataset.js';
 import { openFolder } from './folder.js';

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 
 /** Refuses a data directory that does not exist (or is not a directory), naming the path. */
 export function requireDir(dir: string, kind: string): void {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 
 /**
  * Data SPEC strings (DESIGN §2):

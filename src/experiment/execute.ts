@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pLimit from 'p-limit';
-import { WorkError } from '../cli/errors.js';
+import { WorkError } from '../errors.js';
 import { key8, type ExportStep, type Plan, type PrecomputeStep, type Step, type TrainStep } from './plan.js';
 import type { Runner } from './runner.js';
 import { readJsonFile, writeJsonAtomic } from './fsutil.js';

@@ -4,7 +4,7 @@
  * with the same output directory resumes.
  */
 import * as path from 'node:path';
-import { WorkError } from '../cli/errors.js';
+import { WorkError } from '../errors.js';
 import type { LoadedDesign } from './design.js';
 import { executePlan, type ExecuteResult } from './execute.js';
 import { expandDesign, type Plan } from './plan.js';

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WorkError } from '../cli/errors.js';
+import { WorkError } from '../errors.js';
 import { checkpointUnit, type LossOptions, type PrecomputeOptions, type TrainOptions } from './design.js';
 
 export interface TrainRequest {

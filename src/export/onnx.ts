@@ -23,7 +23,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import type { ModelSpec } from '../student/zoo/index.js';
 import { tf } from '../student/tf.js';
 import type { Layout, PreprocessSpec } from '../teacher/types.js';

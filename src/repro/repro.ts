@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../cli/errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
 import { openSafetensors } from '../cache/safetensors.js';
 import { loadNative, setNativeThreads } from '../student/kernels/native.js';

@@ -10,7 +10,7 @@
  * - `auto`: the first of tensorflow → wasm → cpu that initialises. Every attempt and why it was
  *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
  */
-import { UsageError, WorkError } from '../cli/errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';

@@ -8,7 +8,7 @@
  */
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
-import { WorkError } from '../cli/errors.js';
+import { WorkError } from '../errors.js';
 import { tf } from './tf.js';
 
 /** Packed HWC uint8 pixels of `n` samples → `n·K` float32 logits, row-major. */

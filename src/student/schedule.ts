@@ -13,7 +13,7 @@
  *   official code's WarmUpLR (stepped before each batch of epoch 0: lr = base·(i+1)/N for batch i),
  *   followed by MultiStepLR from epoch 1 on.
  */
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 
 export const SCHEDULE_KINDS = ['constant', 'step', 'cosine'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];

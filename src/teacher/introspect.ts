@@ -7,7 +7,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import type { ort } from './ort.js';
 import type { Layout } from './types.js';
 

@@ -16,8 +16,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { f32ToF16 } from '../util/float16.js';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { UsageError, WorkError } from '../cli/errors.js';
-import { formatZodError } from '../cli/handle-error.js';
+import { UsageError, WorkError } from '../errors.js';
+import { formatZodError } from '../errors.js';
 import type { Layout, PreprocessSpec } from './types.js';
 
 /** Metadata key under which tfkd-exported models record their preprocessing (JSON). */

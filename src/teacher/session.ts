@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { UsageError, WorkError } from '../cli/errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
 import { ort, ORT_VERSION } from './ort.js';
 import {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { mergeCaches } from '../../src/cache/merge.js';
 import { openCache } from '../../src/cache/reader.js';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 import { resolvePart } from '../../src/cli/commands/precompute.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { precompute, type PrecomputeOptions } from '../../src/cache/precompute.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { openCache } from '../../src/cache/reader.js';
 import { f16ToF32, f32ToF16, openSafetensors } from '../../src/cache/safetensors.js';

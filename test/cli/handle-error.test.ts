@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { handleError } from '../../src/cli/handle-error.js';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 
 describe('cli/handleError', () => {
   const run = (err: unknown) => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import {
   applyAugment, augment, augmentBatch, augmentParams, formatAugmentSpec, NO_AUGMENT, parseAugmentSpec,
 } from '../../src/data/augment.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 
 /** Awaits `p`, which must reject with a UsageError; returns it for message checks. */
 export async function usageError(p: Promise<unknown>): Promise<UsageError> {

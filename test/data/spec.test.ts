@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { DEFAULT_FASHION_MNIST_DIR, formatDataSpec, parseDataSpec } from '../../src/data/spec.js';
 
 describe('data/spec', () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { exportCheckpoint } from '../../src/export/index.js';
 import { exportOnnx, tfSamePads } from '../../src/export/onnx.js';
 import { tf } from '../../src/student/tf.js';

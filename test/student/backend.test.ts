@@ -3,7 +3,7 @@
  * plus one real selection of wasm and cpu.
  */
 import { expect } from 'chai';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 import { selectBackend, type BackendDeps, type BackendName } from '../../src/student/backend.js';
 import type { NodeBackendPackage } from '../../src/student/tf.js';
 import { tf } from '../../src/student/tf.js';

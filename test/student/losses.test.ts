@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { tf } from '../../src/student/tf.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import {
   defaultLossOptions,
   describeLosses,

@@ -1,6 +1,6 @@
 /** Learning-rate schedules against hand-computed values. */
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { checkSchedule, lrAt, officialSchedule, type ScheduleConfig } from '../../src/student/schedule.js';
 
 const close = (a: number, b: number) => expect(a).to.be.closeTo(b, 1e-12 + 1e-12 * Math.abs(b));

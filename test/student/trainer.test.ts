@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { openCache } from '../../src/cache/reader.js';
 import { augment, parseAugmentSpec } from '../../src/data/augment.js';
 import { sampleBytes } from '../../src/data/dataset.js';

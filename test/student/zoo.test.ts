@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError, WorkError } from '../../src/cli/errors.js';
+import { UsageError, WorkError } from '../../src/errors.js';
 import { tf } from '../../src/student/tf.js';
 import {
   MODEL_NAMES,

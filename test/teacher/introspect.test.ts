@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { decodeModel, resolveIO, type ModelDesc } from '../../src/teacher/introspect.js';
 import { buildTinyTeacher } from './fixtures.js';
 

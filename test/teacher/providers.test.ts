@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { listOrtBackends } from '../../src/teacher/ort.js';
 import {
   createSession,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { createSession } from '../../src/teacher/providers.js';
 import { workerSessionFactory } from '../../src/teacher/remote.js';
 import { openTeacher } from '../../src/teacher/session.js';

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { decodeModel } from '../../src/teacher/introspect.js';
 import { f32ToF16 } from '../../src/util/float16.js';
 import { openTeacher, type OpenTeacherOptions } from '../../src/teacher/session.js';

@@ -20,7 +20,7 @@ import { buildModel, countParams } from '../../student/zoo/index.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
 import { hashU32, permutation, Rng } from '../../data/rng.js';
 import { cacheSoftTargets } from '../../student/trainer/targets.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 export interface TrainBenchOptions {

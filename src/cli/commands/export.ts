@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { writeFileAtomic } from '../../cache/safetensors.js';
 import { createdBy } from '../../cache/manifest.js';

@@ -11,7 +11,7 @@ import { parseAugmentSpec } from '../../data/augment.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { ORT_VERSION, openTeacher } from '../../teacher/session.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { createProgress } from '../progress.js';
 

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { SUMMARIES } from './summaries.js';
-import { WorkError } from '../errors.js';
+import { WorkError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { repro, type ReproReport } from '../../repro/repro.js';
 

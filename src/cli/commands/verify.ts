@@ -12,7 +12,7 @@ import { parseAugmentSpec } from '../../data/augment.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { openTeacher } from '../../teacher/session.js';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 const Options = z.strictObject({

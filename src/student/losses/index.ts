@@ -3,7 +3,7 @@
  * hyperparameters per fidelity mode, and validation of user-given values (UsageError → exit 2).
  * Formulas and sources live in each loss's file; `describeLosses()` prints them for `--help`.
  */
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../errors.js';
 import { ceLoss } from './ce.js';
 import { kdLoss } from './kd.js';
 import { lsrLoss } from './lsr.js';

@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../errors.js';
 import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/safetensors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
 import type { tf } from '../tf.js';

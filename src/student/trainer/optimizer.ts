@@ -3,7 +3,7 @@
  * src/student/optim and src/student/schedule.ts): apply one step's gradients at a given lr, and
  * get/set the state a checkpoint stores.
  */
-import { WorkError } from '../../cli/errors.js';
+import { WorkError } from '../../errors.js';
 import { createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
 import { lrAt, type ScheduleConfig } from '../schedule.js';
 import type { tf } from '../tf.js';

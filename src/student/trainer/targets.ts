@@ -12,7 +12,7 @@
  *    cached targets, if any, come from view 0 (that is the inconsistency the flag admits to).
  *  - `none` — no augmentation: view 0 everywhere.
  */
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { augmentBatch, formatAugmentSpec, isIdentity, parseAugmentSpec, type AugmentSpec } from '../../data/augment.js';
 import type { SampleShape } from '../../data/dataset.js';

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../../cli/errors.js';
+import { UsageError, WorkError } from '../../errors.js';
 import { createdBy } from '../../cache/manifest.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
 import type { Dataset } from '../../data/dataset.js';
@@ -44,7 +44,7 @@ import {
   type Summary,
 } from './run-dir.js';
 import { applyViews, cacheSoftTargets, planViews, viewsFor, type ViewPlan } from './targets.js';
-import { formatZodError } from '../../cli/handle-error.js';
+import { formatZodError } from '../../errors.js';
 
 export interface StepProgress {
   epoch: number;

@@ -6,7 +6,7 @@
  * The example's two dropout layers are left out: their masks would be a second, unseeded source
  * of randomness in training, and the DESIGN's parameter count does not depend on them.
  */
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../errors.js';
 import { tf } from '../tf.js';
 import { type BuildOptions, LayerFactory, call, scaled } from './common.js';
 

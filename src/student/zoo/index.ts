@@ -10,7 +10,7 @@
  * the biased batch variance (PyTorch uses the unbiased one, ×n/(n−1): about 3 % larger at batch
  * 32); it affects only the inference-time statistics, not the training forward pass.
  */
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../errors.js';
 import { tf } from '../tf.js';
 import { type BuildOptions, type ModelSpec } from './common.js';
 import { CNN_DESCRIPTION, buildCnn } from './cnn.js';

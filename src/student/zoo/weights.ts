@@ -4,7 +4,7 @@
  * these records in its checkpoints (safetensors); the names come from the zoo's explicit layer
  * names, so they are the same in every process.
  */
-import { WorkError } from '../../cli/errors.js';
+import { WorkError } from '../../errors.js';
 import { tf } from '../tf.js';
 
 export interface WeightEntry {

@@ -1,6 +1,9 @@
+import type { ZodError } from 'zod';
+
 /**
- * The one vocabulary of failures. Code anywhere throws these; only `handleError` (called from
- * `main`) turns them into a message and an exit code:
+ * The one vocabulary of failures, at the bottom of the tree so every layer can throw them without
+ * importing the CLI. Only the CLI's `handleError` (called from `main`) turns them into a message and
+ * an exit code; library users catch them by class:
  *   0 ok · 1 the work failed · 2 bad usage or bad input.
  */
 export class TfkdError extends Error {
@@ -26,4 +29,14 @@ export class WorkError extends TfkdError {
   constructor(message: string, hint?: string) {
     super(message, 1, hint);
   }
+}
+
+/** Formats a zod error as one line naming each offending path. */
+export function formatZodError(err: ZodError, prefix = ''): string {
+  return err.issues
+    .map((i) => {
+      const path = i.path.length ? `${prefix}${i.path.join('.')}` : prefix.replace(/\.$/, '') || 'input';
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
 }
