@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { formatZodError } from '../errors.js';
-import { writeFileAtomic } from './safetensors.js';
+import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 
 export const SCHEMA = 'tfkd-cache/1';
@@ -24,13 +24,31 @@ export type CacheDtype = 'f16' | 'f32';
 export const shardFileName = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;
 export const SHARD_RE = /^shard-(\d{5,})\.safetensors$/;
 
+const hwSchema = z.tuple([z.number().int().positive(), z.number().int().positive()]);
+/** The resolved teacher preprocessing (teacher/types.ts PreprocessSpec). */
 const preprocessSchema = z.strictObject({
   layout: z.enum(['NCHW', 'NHWC']),
-  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  size: hwSchema,
+  resize: z.union([z.number().int().positive(), hwSchema]).nullable(),
+  crop: hwSchema.nullable(),
+  cropRounding: z.enum(['round', 'floor']),
+  interpolation: z.enum(['nearest', 'bilinear', 'bicubic', 'lanczos', 'box', 'hamming']),
+  channels: z.enum(['RGB', 'BGR', 'L', 'as-is']),
   scale: z.number(),
   mean: z.array(z.number()),
   std: z.array(z.number()),
+  source: z.string().optional(),
 });
+
+/** `--class-map`: the teacher outputs kept, in data-class order (teacher/class-map.ts). */
+const classMapSchema = z.strictObject({
+  teacherK: z.number().int().min(1),
+  indices: z.array(z.number().int().min(0)),
+  names: z.array(z.string()).optional(),
+});
+
+/** `--skip-bad`: samples that could not be decoded; their rows hold zero logits. */
+const skippedSchema = z.array(z.strictObject({ sample: z.number().int().min(0), file: z.string(), reason: z.string() }));
 
 const partSchema = z.strictObject({
   index: z.number().int().min(0),
@@ -72,12 +90,14 @@ export const manifestSchema = z.strictObject({
     opset: z.number().int(),
   }),
   preprocess: preprocessSchema,
+  classMap: classMapSchema.optional(),
   data: z.strictObject({ kind: z.string(), spec: z.string(), split: z.enum(['train', 'test']), fingerprint: z.string(), N: z.number().int() }),
   runtime: runtimeSchema,
   part: partSchema.nullable(),
   shardRows: z.number().int().min(1),
   shards: z.array(z.strictObject({ file: z.string(), rows: z.number().int().min(0), rowStart: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
   /** Set by `tfkd merge`: the parts it joined (their keys and runtimes). */
+  skipped: skippedSchema.optional(),
   mergedFrom: z.array(z.strictObject({ key: z.string(), part: partSchema, runtime: runtimeSchema })).optional(),
   created_by: z.strictObject({ tfkd: z.string(), git: z.string().nullable() }),
 });
@@ -89,6 +109,8 @@ export interface KeyInput {
   /** Classes (implied by the teacher; kept so that a key never collides across K). */
   K: number;
   preprocess: Manifest['preprocess'];
+  /** The class map's teacher indices, when there is one (absent otherwise: older keys unchanged). */
+  classMap?: number[];
   data: { fingerprint: string; split: string; N: number };
   views: number;
   augment: Manifest['augment'];
@@ -137,9 +159,9 @@ export function manifestExists(dir: string): boolean {
 }
 
 /** Writes the manifest atomically (stable key order as constructed; 2-space JSON + newline). */
-export function writeManifest(dir: string, m: Manifest): void {
+export function writeManifest(dir: string, m: Manifest, hooks?: AtomicWriteHooks): void {
   manifestSchema.parse(m);
-  writeFileAtomic(path.join(dir, MANIFEST), [Buffer.from(`${JSON.stringify(m, null, 2)}\n`)]);
+  writeFileAtomic(path.join(dir, MANIFEST), [Buffer.from(`${JSON.stringify(m, null, 2)}\n`)], hooks);
 }
 
 /** tfkd version and git commit (null outside a git checkout) for `created_by`. */

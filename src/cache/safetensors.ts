@@ -118,16 +118,18 @@ export function fsyncDir(dir: string): void {
  * of the directory. Returns the sha256 of the bytes written. A crash leaves either the old file or
  * the new one (plus, at worst, a stray `.tmp-*` file that writers clean up).
  */
-export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>): string {
+export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>, hooks: AtomicWriteHooks = {}): string {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}`);
   const hash = createHash('sha256');
   const fd = fs.openSync(tmp, 'w');
   try {
+    let i = 0;
     for (const c of chunks) {
       hash.update(c);
       let done = 0;
       while (done < c.byteLength) done += fs.writeSync(fd, c, done, c.byteLength - done);
+      hooks.afterChunk?.(i++);
     }
     fs.fsyncSync(fd);
   } catch (e) {
@@ -136,14 +138,23 @@ export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>): str
     throw e;
   }
   fs.closeSync(fd);
+  hooks.beforeRename?.();
   fs.renameSync(tmp, file);
   fsyncDir(dir);
   return hash.digest('hex');
 }
 
+/** Callbacks inside an atomic write, for fault injection (src/util/fault.ts). */
+export interface AtomicWriteHooks {
+  /** After chunk i reached the temp file (not yet fsynced). */
+  afterChunk?: (i: number) => void;
+  /** After the temp file is complete and fsynced, before the rename. */
+  beforeRename?: () => void;
+}
+
 /** Writes a safetensors file atomically; returns its sha256. */
-export function writeSafetensors(file: string, tensors: Record<string, TensorIn>, metadata?: Record<string, string>): string {
-  return writeFileAtomic(file, encodeSafetensors(tensors, metadata));
+export function writeSafetensors(file: string, tensors: Record<string, TensorIn>, metadata?: Record<string, string>, hooks?: AtomicWriteHooks): string {
+  return writeFileAtomic(file, encodeSafetensors(tensors, metadata), hooks);
 }
 
 /** The bytes of a safetensors file as a list of chunks (header, then each tensor's data, no copies). */

@@ -15,6 +15,7 @@
  * row. Shard bytes depend only on the key and the rows, never on time or batch size, so a resumed
  * run ends byte-identical to an uninterrupted one.
  */
+import { faultPoint } from '../util/fault.js';
 import { sha256File } from '../util/hash.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -206,6 +207,11 @@ export class CacheWriter {
       if (m.key !== layout.key) refuse('a complete cache');
       const missing = m.shards.filter((s) => !fs.existsSync(path.join(dir, s.file)));
       if (missing.length) throw new UsageError(`${dir}: manifest lists ${missing.map((s) => s.file).join(', ')} but the file(s) are gone`, 'run tfkd verify; pass --force to rebuild');
+      // A kill after the manifest's rename but before the journal's removal: the manifest is the
+      // commit record, so finish the commit (the journal and temp files are obsolete).
+      const leftovers = ownedFiles(dir).filter((f) => f === JOURNAL || f.startsWith('.tmp-'));
+      for (const f of leftovers) fs.rmSync(path.join(dir, f), { force: true });
+      if (leftovers.length) fsyncDir(dir);
       return new CacheWriter(dir, layout, 'complete', m);
     }
     fs.mkdirSync(dir, { recursive: true });
@@ -315,6 +321,7 @@ export class CacheWriter {
       this.bufRows += take;
       this.nextRow += take;
       from += take;
+      faultPoint('cache-append', this.layout.rowStart + this.nextRow);
       if (this.bufRows === shardN) this.flush(shardIdx, shardStart);
     }
   }
@@ -330,10 +337,15 @@ export class CacheWriter {
     const block = this.buf!;
     const rowStart = this.layout.rowStart + localStart;
     const file = shardFileName(shardIdx);
-    const sha256 = writeSafetensors(path.join(this.dir, file), shardTensors(this.layout, rowStart, block), shardMetadata(this.layout, shardIdx, rowStart, block.n));
+    const sha256 = writeSafetensors(path.join(this.dir, file), shardTensors(this.layout, rowStart, block), shardMetadata(this.layout, shardIdx, rowStart, block.n), {
+      afterChunk: (c) => c === 0 && faultPoint('cache-shard-torn', shardIdx),
+      beforeRename: () => faultPoint('cache-shard-tmp', shardIdx),
+    });
+    faultPoint('cache-shard-renamed', shardIdx);
     const rec = { file, rows: block.n, rowStart, sha256 };
     this.shards.push(rec);
     this.journalAppend({ shard: shardIdx, ...rec });
+    faultPoint('cache-shard-journaled', shardIdx);
     this.buf = null;
     this.bufRows = 0;
   }
@@ -352,7 +364,8 @@ export class CacheWriter {
     }
     this.closeJournal();
     const m: Manifest = { ...base, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
-    writeManifest(this.dir, m);
+    writeManifest(this.dir, m, { beforeRename: () => faultPoint('cache-manifest-tmp') });
+    faultPoint('cache-manifest-renamed');
     fs.rmSync(path.join(this.dir, JOURNAL), { force: true });
     fsyncDir(this.dir);
     return m;

@@ -14,81 +14,100 @@ import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('cache/precompute kill -9 (real CLI processes)', function () {
-  this.timeout(120000);
+/**
+ * kill -9 of the real CLI at chosen points of the writer's commit protocol. The child kills itself
+ * (SIGKILL, exactly what an external kill -9 does) when it reaches the fault point named in
+ * TFKD_FAULT (src/util/fault.ts), so every kill lands mid-run, on any machine, at any load: no
+ * clock is raced.
+ */
+describe('cache/precompute kill -9 (real CLI processes, deterministic fault points)', function () {
+  this.timeout(180000);
   let root: string;
-  before(() => {
+  let teacherFile: string;
+  let clean: string;
+  // 4 000 samples × 2 views / 256 rows = 32 shards (the last one 64 rows).
+  const data = 'synthetic:4000:3:4x4x1:2';
+  const SHARD_ROWS = 256;
+  const SHARDS = Math.ceil((4000 * 2) / SHARD_ROWS);
+  const argsFor = (out: string) => ['bin/tfkd.js', 'precompute', '--teacher', teacherFile, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
+    '--dtype', 'f16', '--views', '2', '--augment', 'flip', '--augment-seed', '4', '--batch', '48', '--shard-rows', String(SHARD_ROWS), '--progress', 'off'];
+
+  /** Runs the CLI, with TFKD_FAULT=`fault` when given. */
+  const run = (out: string, fault: string | null) =>
+    new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve, reject) => {
+      const env = { ...process.env };
+      delete env.TFKD_FAULT;
+      delete env.TFKD_FAULT_ACTION;
+      if (fault) env.TFKD_FAULT = fault;
+      const child = spawn(process.execPath, argsFor(out), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
+      let stderr = '';
+      child.stderr.on('data', (b) => (stderr += b));
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
+    });
+
+  before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-kill-'));
-  });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-  it('kill -9 at several random moments, then the same command: byte-identical to a clean run', async () => {
-    const teacherFile = writeTinyTeacher(root, { numClasses: 3 });
-    // 12 000 samples × 2 views / 512 rows = 47 shards: three kills at up to +5 shards each (plus
-    // whatever a run writes before its kill lands) always leave work for the next run, even when
-    // a loaded machine lets a child write several shards between two polls.
-    const data = 'synthetic:12000:3:4x4x1:2';
-    const out = path.join(root, 'killed');
-    const args = ['bin/tfkd.js', 'precompute', '--teacher', teacherFile, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
-      '--dtype', 'f16', '--views', '2', '--augment', 'flip', '--augment-seed', '4', '--batch', '64', '--shard-rows', '512', '--progress', 'off'];
-
+    teacherFile = writeTinyTeacher(root, { numClasses: 3 });
     // Clean run, in-process, same options.
     const dataset = await openDataset(data);
     const teacher = await openTeacher(teacherFile, { device: 'cpu', threads: 1, data: { shape: dataset.shape, numClasses: dataset.numClasses } });
-    const clean = path.join(root, 'clean');
+    clean = path.join(root, 'clean');
     try {
       await precompute({ teacher, dataset, fingerprint: await fingerprint(dataset), out: clean, dtype: 'f16', topk: null, views: 2,
-        augment: { spec: parseAugmentSpec('flip'), seed: 4 }, part: null, batch: 64, shardRows: 512, ortVersion: ORT_VERSION });
+        augment: { spec: parseAugmentSpec('flip'), seed: 4 }, part: null, batch: 48, shardRows: SHARD_ROWS, ortVersion: ORT_VERSION });
     } finally {
       await teacher.close();
     }
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-    const shardCount = () => (fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^shard-\d+\.safetensors$/.test(f)).length : 0);
-    /** Spawns the CLI; with `kill`, SIGKILLs it once `kill.shards` more shards exist plus `kill.ms`. */
-    const run = (kill: { shards: number; ms: number } | null) =>
-      new Promise<{ code: number | null; signal: string | null; shardsAtKill: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        child.stderr.on('data', (b) => (stderr += b));
-        let shardsAtKill = -1;
-        let done = false;
-        child.on('error', reject);
-        child.on('exit', (code, signal) => {
-          done = true;
-          if (kill === null && code !== 0) reject(new Error(`precompute exited ${code}: ${stderr}`));
-          resolve({ code, signal, shardsAtKill });
-        });
-        if (kill !== null) {
-          void (async () => {
-            // A random moment while shards are being written: after `kill.shards` new shard files,
-            // plus `kill.ms` (so the kill lands anywhere inside the next shard's work or write).
-            const start = shardCount();
-            while (!done && shardCount() < start + kill.shards) await sleep(2);
-            await sleep(kill.ms);
-            if (!done) {
-              shardsAtKill = shardCount();
-              child.kill('SIGKILL');
-            }
-          })();
-        }
-      });
-
+  it('kill -9 at six seeded points of the commit protocol, then the same command: byte-identical to a clean run', async () => {
+    const out = path.join(root, 'killed');
     const rng = new Rng(20261128);
-    const kills: string[] = [];
-    let interrupted = 0;
-    for (let i = 0; i < 3; i++) {
-      const k = { shards: 1 + rng.below(5), ms: rng.below(60) };
-      const r = await run(k);
-      if (r.signal === 'SIGKILL') interrupted++;
-      kills.push(`+${k.shards} shards +${k.ms} ms → ${r.signal ?? `exit ${r.code}`} with ${r.shardsAtKill} shard(s) on disk`);
+    // Six kills at increasing shards (each ≥ 2 past the previous one, so each run has work left
+    // when it reaches its point): every stage of the protocol once, in a seeded order, plus one
+    // more — rows buffered, a torn temp file (header only), a complete temp file, renamed but not
+    // journaled, journaled.
+    const stages = ['cache-append', 'cache-shard-torn', 'cache-shard-tmp', 'cache-shard-renamed', 'cache-shard-journaled'];
+    const order = [...stages, stages[rng.below(stages.length)]];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.below(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
     }
-    console.log(`      kills: ${kills.join('; ')}`);
-    expect(interrupted, 'every run must really be killed mid-way').to.equal(3);
-    expect(fs.existsSync(path.join(out, 'manifest.json'))).to.equal(false);
-    const final = await run(null);
-    expect(final.code).to.equal(0);
+    const points: string[] = [];
+    let shard = 0;
+    for (const stage of order) {
+      shard += 2 + rng.below(3);
+      // cache-append counts rows: a row strictly inside the shard (its buffer is partly filled).
+      points.push(stage === 'cache-append' ? `${stage}:${shard * SHARD_ROWS + 1 + rng.below(SHARD_ROWS - 1)}` : `${stage}:${shard}`);
+    }
+    expect(shard).to.be.below(SHARDS - 1);
+    // And the two commit steps at the end: manifest temp file written; manifest renamed, journal not yet removed.
+    points.push('cache-manifest-tmp:0');
+    const lines: string[] = [];
+    for (const p of points) {
+      const r = await run(out, p);
+      const shards = fs.readdirSync(out).filter((f) => /^shard-\d+\.safetensors$/.test(f)).length;
+      lines.push(`${p} → ${r.signal ?? `exit ${r.code}`}, ${shards} shard file(s)`);
+      expect(r.signal, `${p}: the run must be killed at its fault point (stderr: ${r.stderr})`).to.equal('SIGKILL');
+      expect(fs.existsSync(path.join(out, 'manifest.json')), `${p}: no manifest after a kill before the commit`).to.equal(false);
+    }
+    console.log(`      kills: ${lines.join('; ')}`);
+    const final = await run(out, null);
+    expect(final.code, final.stderr).to.equal(0);
+    expectSameBytes(snapshot(clean), snapshot(out));
+  });
+
+  it('kill -9 between the manifest rename and the journal removal: the re-run completes the commit (no journal left behind)', async () => {
+    const out = path.join(root, 'late');
+    const r = await run(out, 'cache-manifest-renamed:0');
+    expect(r.signal).to.equal('SIGKILL');
+    expect(fs.existsSync(path.join(out, 'manifest.json'))).to.equal(true);
+    expect(fs.existsSync(path.join(out, 'progress.jsonl'))).to.equal(true);
+    const again = await run(out, null);
+    expect(again.code, again.stderr).to.equal(0);
     expectSameBytes(snapshot(clean), snapshot(out));
   });
 });
