@@ -8,15 +8,22 @@
  * overlaps; the JS parts (augmentation, normalisation) run between inferences — see
  * docs/PERFORMANCE.md "precompute" for what was measured.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AugmentSpec } from '../data/augment.js';
 import { augment, formatAugmentSpec } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
+import type { Image, PilMode } from '../data/image.js';
+import { makeImage } from '../data/image.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
 import { UsageError } from '../errors.js';
 import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
 import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
+
+/** The journal of skipped samples while a `--skip-bad` run is open (removed once the manifest lists them). */
+export const SKIPPED = 'skipped.jsonl';
 
 export interface PartSpec {
   index: number;
@@ -43,6 +50,19 @@ export interface PrecomputeOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called once the writer knows where it starts (for progress bars). */
   onStart?: (info: { state: string; startRow: number; rows: number }) => void;
+  /**
+   * Images that cannot be decoded: list them in the manifest (`skipped`) and store zero logits for
+   * their rows, instead of failing (the default: one UsageError naming the file, nothing written
+   * for its shard).
+   */
+  skipBad?: boolean;
+}
+
+/** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
+export interface SkippedSample {
+  sample: number;
+  file: string;
+  reason: string;
 }
 
 export interface PrecomputeResult {
@@ -80,11 +100,24 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
   checkPrecomputeOptions({ K, N, topk: o.topk, views: o.views, augment: o.augment, part: o.part, batch: o.batch });
   const augment = o.augment ? { spec: formatAugmentSpec(o.augment.spec), seed: o.augment.seed } : null;
   const pre = teacher.preprocess;
-  const preprocess = { layout: pre.layout, size: [pre.size[0], pre.size[1]] as [number, number], scale: pre.scale, mean: [...pre.mean], std: [...pre.std] };
+  const preprocess = {
+    layout: pre.layout,
+    size: [pre.size[0], pre.size[1]] as [number, number],
+    resize: pre.resize === null ? null : typeof pre.resize === 'number' ? pre.resize : ([pre.resize[0], pre.resize[1]] as [number, number]),
+    crop: pre.crop === null ? null : ([pre.crop[0], pre.crop[1]] as [number, number]),
+    cropRounding: pre.cropRounding,
+    interpolation: pre.interpolation,
+    channels: pre.channels,
+    scale: pre.scale,
+    mean: [...pre.mean],
+    std: [...pre.std],
+    ...(pre.source !== undefined ? { source: pre.source } : {}),
+  };
   const keyIn: KeyInput = {
     teacher: { sha256: info.sha256, outputName: info.outputName },
     K,
     preprocess,
+    ...(info.classMap ? { classMap: info.classMap.indices } : {}),
     data: { fingerprint: o.fingerprint, split: dataset.split, N },
     views: o.views,
     augment,
@@ -110,6 +143,7 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
     augment,
     teacher: { file: info.file, sha256: info.sha256, inputName: info.inputName, outputName: info.outputName, inputDtype: info.inputDtype, layout: info.layout, opset: info.opset },
     preprocess,
+    ...(info.classMap ? { classMap: { ...info.classMap, indices: [...info.classMap.indices] } } : {}),
     data: { kind: dataset.kind, spec: dataset.spec, split: dataset.split, fingerprint: o.fingerprint, N },
     runtime: { onnxruntime: o.ortVersion, provider: info.provider, providerNotes: [...info.providerNotes], threads: info.threads },
     part,
@@ -143,6 +177,38 @@ export async function rowPixels(dataset: Dataset, g0: number, n: number, views: 
   return out;
 }
 
+/**
+ * Images of global rows [g0, g0+n) at their own size (variable-size sources): each row is view
+ * (g mod V) of sample ⌊g / V⌋ read in `mode`; views ≥ 1 are the seeded augmentation of the image at
+ * its own size (the same function the trainer uses). With `skipBad`, an undecodable sample's rows
+ * are a 1×1 black image and the sample is reported to `onBad`.
+ */
+export async function rowImages(
+  dataset: Dataset,
+  g0: number,
+  n: number,
+  views: number,
+  aug: PrecomputeOptions['augment'],
+  mode: PilMode,
+  bad?: { onBad: (b: { index: number; file: string; reason: string }) => void },
+): Promise<Image[]> {
+  const first = Math.floor(g0 / views);
+  const last = Math.floor((g0 + n - 1) / views);
+  const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  const raw = await dataset.readImages(samples, mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
+  const out: Image[] = [];
+  for (let r = 0; r < n; r++) {
+    const g = g0 + r;
+    const s = Math.floor(g / views);
+    const v = g % views;
+    const img = raw[s - first];
+    if (!img) out.push(makeImage(1, 1, mode === 'L' ? 1 : 3));
+    else if (v === 0 || !aug) out.push(img);
+    else out.push({ ...img, data: augment(img.data, img, aug.spec, aug.seed, s, v) });
+  }
+  return out;
+}
+
 function isOrtTeacher(t: Teacher): t is OrtTeacher {
   return typeof (t as Partial<OrtTeacher>).prepare === 'function' && typeof (t as Partial<OrtTeacher>).infer === 'function';
 }
@@ -163,14 +229,57 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   const startRow = w.nextRow;
   const ort = isOrtTeacher(teacher) ? teacher : null;
 
-  type Loaded = { g0: number; n: number; pixels?: Uint8Array; prepared?: PreparedBatch };
+  // Variable-size sources are rendered from each image at its own size; fixed-size ones from
+  // packed samples (the teacher renders those too, unless its rendering is the identity).
+  const images = dataset.variableSize === true;
+  const mode: PilMode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
+  // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
+  // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
+  // rows it keeps; the manifest takes the list and the file goes.
+  const skipped = new Map<number, SkippedSample>();
+  const sidecar = path.join(o.out, SKIPPED);
+  if (state === 'fresh') fs.rmSync(sidecar, { force: true });
+  else if (fs.existsSync(sidecar)) {
+    const firstOpen = Math.floor((layout.rowStart + startRow) / V);
+    for (const line of fs.readFileSync(sidecar, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const e = JSON.parse(line) as SkippedSample;
+        if (Number.isInteger(e.sample) && e.sample < firstOpen) skipped.set(e.sample, e);
+      } catch {
+        // a torn last line from a kill: its rows were not committed either
+      }
+    }
+  }
+  const journalSkipped = (list: SkippedSample[]) => {
+    if (!list.length) return;
+    const fd = fs.openSync(sidecar, 'a');
+    try {
+      fs.writeSync(fd, list.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  type Loaded = { g0: number; n: number; pixels?: Uint8Array; images?: Image[]; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
   const load = async (local: number): Promise<Loaded | null> => {
     if (local >= layout.rows) return null;
     const n = Math.min(batch, layout.rows - local);
     const g0 = layout.rowStart + local;
+    const bad: number[] = [];
+    const skippedNow = new Map<number, SkippedSample>();
+    const onBad = (b: { index: number; file: string; reason: string }) => {
+      bad.push(b.index);
+      skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
+    };
+    if (images) {
+      const imgs = await rowImages(dataset, g0, n, V, o.augment, mode, o.skipBad ? { onBad } : undefined);
+      if (ort) return { g0, n, prepared: await ort.prepareImages(imgs), bad, skippedNow };
+      return { g0, n, images: imgs, bad, skippedNow };
+    }
     const pixels = await rowPixels(dataset, g0, n, V, o.augment);
-    if (ort) return { g0, n, prepared: await ort.prepare(pixels, n) };
-    return { g0, n, pixels };
+    if (ort) return { g0, n, prepared: await ort.prepare(pixels, n), bad };
+    return { g0, n, pixels, bad };
   };
 
   let inferMs = 0;
@@ -185,8 +294,15 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       next = load(local);
       next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
       const ti = performance.now();
-      const logits = ort ? await ort.infer(cur.prepared!) : await teacher.run(cur.pixels!, cur.n);
+      const logits = ort ? await ort.infer(cur.prepared!) : cur.images ? await teacher.runImages(cur.images) : await teacher.run(cur.pixels!, cur.n);
       inferMs += performance.now() - ti;
+      // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
+      const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));
+      journalSkipped(fresh);
+      for (const e of fresh) skipped.set(e.sample, e);
+      for (const s of cur.bad) {
+        for (let g = Math.max(cur.g0, s * V); g < Math.min(cur.g0 + cur.n, (s + 1) * V); g++) logits.fill(0, (g - cur.g0) * K, (g - cur.g0 + 1) * K);
+      }
       assertFinite(logits, cur.n, K, cur.g0, V);
       w.append(encodeRows(logits, cur.n, K, layout.dtype, layout.topk, cur.g0, V));
       o.onProgress?.(w.nextRow, layout.rows);
@@ -194,6 +310,8 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   } finally {
     w.closeJournal();
   }
+  if (skipped.size) base.skipped = [...skipped.values()].sort((a, b) => a.sample - b.sample);
   const manifest = w.finish(base);
+  fs.rmSync(sidecar, { force: true });
   return { manifest, state, computedRows: layout.rows - startRow, seconds: (performance.now() - t0) / 1000, inferSeconds: inferMs / 1000 };
 }

@@ -1,5 +1,8 @@
 import type { Dataset, SampleShape, Split } from './dataset.js';
 import { sampleBytes } from './dataset.js';
+import type { Image, PilMode } from './image.js';
+import { convertImage } from './render.js';
+import { UsageError } from '../errors.js';
 
 /** What every reader hands over to build a Dataset. */
 export interface DatasetInit {
@@ -67,6 +70,22 @@ export abstract class BaseDataset implements Dataset {
       this.fill(i, dst.subarray(k * sb, (k + 1) * sb));
     }
     return dst;
+  }
+
+  /** Fixed-size samples as PIL images (1 channel = mode L, 3 = RGB), converted to `mode`. */
+  async readImages(indices: ArrayLike<number>, mode: PilMode): Promise<Array<Image | null>> {
+    const C = this.shape.channels;
+    if (C !== 1 && C !== 3) throw new UsageError(`${this.spec} has ${C} channels; images are read as mode L (1 channel) or RGB (3)`);
+    const { height, width } = this.shape;
+    const out: Image[] = [];
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k];
+      this.checkIndex(i);
+      const data = new Uint8Array(this.sampleBytes);
+      this.fill(i, data);
+      out.push(convertImage({ data, width, height, channels: C }, mode));
+    }
+    return out;
   }
 
   async *iterate(batchSize = 256): AsyncIterable<{ start: number; indices: Int32Array; pixels: Uint8Array; labels: Int32Array }> {

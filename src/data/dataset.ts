@@ -3,6 +3,8 @@
  * everything downstream (teacher preprocessing, augmentation, the student) starts from these bytes,
  * so two sides that read the same spec see bit-identical inputs.
  */
+import type { Image, PilMode } from './image.js';
+
 export type Split = 'train' | 'test';
 
 export interface SampleShape {
@@ -34,6 +36,19 @@ export interface Dataset {
    * `out` when given. The batch path the teacher and the trainer use.
    */
   readBatch(indices: ArrayLike<number>, out?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * True for sources whose images differ in size (`folder:`, `list:`): `shape` / `readBatch` are
+   * then a stretched rendering for consumers that need one size, and the teacher renders from
+   * `readImages`. Absent or false: every sample has `shape`.
+   */
+  readonly variableSize?: boolean;
+  /**
+   * Samples at their own size as PIL images of `mode` (converted as PIL's `convert` does). With
+   * `skipBad`, an image that cannot be decoded is null (and reported to `onBad`) instead of an error.
+   */
+  readImages(indices: ArrayLike<number>, mode: PilMode, o?: { skipBad?: boolean; onBad?: (b: { index: number; file: string; reason: string }) => void }): Promise<Array<Image | null>>;
+  /** The source's own fingerprint where it has a cheaper one than hashing every pixel (files). */
+  fingerprint?(): Promise<string>;
   /** Streams samples in index order, `batchSize` at a time. */
   iterate(batchSize?: number): AsyncIterable<{ start: number; indices: Int32Array; pixels: Uint8Array; labels: Int32Array }>;
 }

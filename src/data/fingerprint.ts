@@ -6,6 +6,8 @@ import type { Dataset } from './dataset.js';
  *   "tfkd-data/1\n" kind "\n" split "\n" count "\n" numClasses "\n" H "x" W "x" C "\n"
  *   labels as int32 little-endian (count × 4 bytes)
  *   every sample's HWC bytes in index order
+ * Sources of image files (`folder:`, `list:`) have their own cheaper fingerprint (names, labels
+ * and byte sizes, no decoding: `files.ts`), used instead.
  * The directory is deliberately left out: the same data in another folder has the same
  * fingerprint, and any changed pixel or label changes it. Computed once per Dataset object.
  */
@@ -16,7 +18,7 @@ const memo = new WeakMap<Dataset, Promise<string>>();
 export function fingerprint(ds: Dataset, batchSize = 1024): Promise<string> {
   let p = memo.get(ds);
   if (!p) {
-    p = compute(ds, batchSize);
+    p = ds.fingerprint ? ds.fingerprint() : compute(ds, batchSize);
     memo.set(ds, p);
     p.catch(() => memo.delete(ds));
   }

@@ -2,7 +2,9 @@ import { UsageError } from '../errors.js';
 import { openCifar } from './cifar.js';
 import type { Dataset, Split } from './dataset.js';
 import { openFolder } from './folder.js';
+import type { PilMode } from './image.js';
 import { openIdx } from './idx.js';
+import { openList } from './list.js';
 import type { DataSpec } from './spec.js';
 import { formatDataSpec, parseDataSpec } from './spec.js';
 import { openSynthetic } from './synthetic.js';
@@ -10,13 +12,19 @@ import { openSynthetic } from './synthetic.js';
 export interface OpenOptions {
   /** Which split to read (default 'train'). */
   split?: Split;
-  /** folder: leave undecodable images out (listed in `dataset.skipped`) instead of failing. */
+  /** folder/list: `readBatch` reads undecodable images as zeros (listed in `dataset.skipped`) instead of failing. */
   skipBad?: boolean;
-  /** folder: [height, width] every image is resized to (default: the first image's size). */
+  /** folder/list: [height, width] of the fixed-shape face, `readBatch` (default: the first image's size). */
   folderSize?: [number, number];
-  /** folder: images decoded at once (default 4). */
+  /** folder/list: mode of the fixed-shape face (default RGB, as torchvision's ImageFolder loads). */
+  mode?: PilMode;
+  /** folder/list: images decoded at once (default 8). */
   concurrency?: number;
+  /** folder/list: images with more pixels are refused (default: PIL's decompression-bomb limit). */
+  maxPixels?: number;
 }
+
+const filesOptions = (o: OpenOptions) => ({ size: o.folderSize, mode: o.mode, concurrency: o.concurrency, maxPixels: o.maxPixels, skipBad: o.skipBad });
 
 /** Opens a data SPEC (DESIGN §2) as a Dataset. Bad specs, missing files and bad data → UsageError. */
 export async function openDataset(spec: string | DataSpec, opts: OpenOptions = {}): Promise<Dataset> {
@@ -41,7 +49,9 @@ export async function openDataset(spec: string | DataSpec, opts: OpenOptions = {
     case 'cifar100':
       return openCifar(parsed.kind, parsed.dir, split, canonical);
     case 'folder':
-      return openFolder(parsed.dir, split, canonical, opts);
+      return openFolder(parsed.dir, split, canonical, filesOptions(opts));
+    case 'list':
+      return openList(parsed.file, split, canonical, filesOptions(opts));
     case 'synthetic':
       return openSynthetic(parsed, split, canonical);
   }

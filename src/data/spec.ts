@@ -4,16 +4,18 @@ import { UsageError } from '../errors.js';
 /**
  * Data SPEC strings (DESIGN §2):
  *   fashion-mnist[:DIR]  (default DIR /usr/share/datasets/fashion-mnist)   mnist:DIR
- *   cifar10:DIR   cifar100:DIR   folder:DIR   synthetic:N:K:HxWxC[:seed]
+ *   cifar10:DIR   cifar100:DIR   folder:DIR   list:FILE   synthetic:N:K:HxWxC[:seed]
  * Everything after the first `:` of a directory kind is the directory, so a DIR may itself
  * contain colons. Parsing is purely syntactic; readers check that directories and files exist.
  */
-export const DATA_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'synthetic'] as const;
+export const DATA_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'list', 'synthetic'] as const;
 export type DataKind = (typeof DATA_KINDS)[number];
 
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 export type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder'; dir: string };
+/** `list:FILE`: a CSV/TSV of image paths and labels (list.ts). */
+export type ListSpec = { kind: 'list'; file: string };
 export type SyntheticSpec = {
   kind: 'synthetic';
   n: number;
@@ -23,10 +25,10 @@ export type SyntheticSpec = {
   channels: number;
   seed: number;
 };
-export type DataSpec = DirSpec | SyntheticSpec;
+export type DataSpec = DirSpec | ListSpec | SyntheticSpec;
 
 // Spec errors are one self-contained line (no separate hint): they name what was wrong and the valid form.
-const FORMS = 'fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic:N:K:HxWxC[:seed]';
+const FORMS = 'fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, list:FILE, synthetic:N:K:HxWxC[:seed]';
 const SYN_FORM = '(expected synthetic:N:K:HxWxC[:seed])';
 
 /** Limits for synthetic data: large enough for any experiment, small enough to refuse typos. */
@@ -58,6 +60,10 @@ export function parseDataSpec(spec: string): DataSpec {
       }
       return { kind, dir: resolve(dir) };
     }
+    case 'list': {
+      if (rest === undefined || rest === '') throw new UsageError(`bad data spec "${spec}": list needs a file (list:FILE, a CSV/TSV of path,label lines)`);
+      return { kind, file: resolve(rest) };
+    }
     case 'synthetic': {
       const parts = rest === undefined ? [] : rest.split(':');
       if (parts.length < 3 || parts.length > 4) {
@@ -81,5 +87,6 @@ export function parseDataSpec(spec: string): DataSpec {
 /** The canonical string of a parsed spec (absolute directory; synthetic always with its seed). */
 export function formatDataSpec(s: DataSpec): string {
   if (s.kind === 'synthetic') return `synthetic:${s.n}:${s.k}:${s.height}x${s.width}x${s.channels}:${s.seed}`;
+  if (s.kind === 'list') return `list:${s.file}`;
   return `${s.kind}:${s.dir}`;
 }

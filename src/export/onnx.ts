@@ -358,7 +358,8 @@ export function exportOnnx(model: tf.LayersModel, spec: ModelSpec, opts: ExportO
       shape: { dim: [{ dimParam: 'batch' }, ...dims.map((d) => ({ dimValue: d }))] },
     },
   });
-  const preprocess: PreprocessSpec = { layout: opts.layout, size: [H, W], scale: pre.scale, mean: pre.mean, std: pre.std };
+  // The keys a teacher reads back (teacher/preprocess.ts); size alone = a stretch for data of another size.
+  const preprocess: Pick<PreprocessSpec, 'layout' | 'size' | 'scale' | 'mean' | 'std'> = { layout: opts.layout, size: [H, W], scale: pre.scale, mean: pre.mean, std: pre.std };
 
   const modelProto = onnx.ModelProto.create({
     irVersion: IR_VERSION,

@@ -9,6 +9,7 @@
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { WorkError } from '../errors.js';
+import type { PreprocessSpec } from '../teacher/types.js';
 import { tf } from './tf.js';
 
 /** Packed HWC uint8 pixels of `n` samples → `n·K` float32 logits, row-major. */
@@ -33,16 +34,15 @@ export interface EvalResult {
  */
 export const STUDENT_SCALE = 1 / 255;
 
-export function studentPreprocess(shape: SampleShape): {
-  layout: 'NHWC';
-  size: [number, number];
-  scale: number;
-  mean: number[];
-  std: number[];
-} {
+export function studentPreprocess(shape: SampleShape): PreprocessSpec & { layout: 'NHWC' } {
   return {
     layout: 'NHWC',
     size: [shape.height, shape.width],
+    resize: null,
+    crop: null,
+    cropRounding: 'round',
+    interpolation: 'bilinear',
+    channels: shape.channels === 1 ? 'L' : shape.channels === 3 ? 'RGB' : 'as-is',
     scale: STUDENT_SCALE,
     mean: new Array<number>(shape.channels).fill(0),
     std: new Array<number>(shape.channels).fill(1),

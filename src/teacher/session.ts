@@ -24,6 +24,8 @@ import { createSession, type SessionFactory, type TeacherSession } from './provi
 import { workerSessionFactory } from './remote.js';
 import type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './types.js';
 import { f16ToF32 } from '../util/float16.js';
+import type { Image } from '../data/image.js';
+import { resolveClassMap, teacherLabels, type ClassMap } from './class-map.js';
 
 export { ORT_VERSION };
 
@@ -38,8 +40,19 @@ export interface OpenTeacherOptions {
   layout?: Layout;
   /** `--preprocess`: a (partial) spec object, a JSON string or a JSON file path. */
   preprocess?: PreprocessSpec | PartialPreprocess | string;
-  /** The data set the teacher will see: its sample shape and, when known, K. */
-  data: { shape: { height: number; width: number; channels: number }; numClasses?: number };
+  /**
+   * The data set the teacher will see: its sample shape (for variable-size data, that of its
+   * fixed-shape face: channels say what the images are read as), whether its images differ in
+   * size, and, when known, K and the class names (for `classMap`).
+   */
+  data: { shape: { height: number; width: number; channels: number }; numClasses?: number; classNames?: readonly string[]; variableSize?: boolean };
+  /**
+   * `--class-map`: for each data class the teacher output (index or name) that holds its logit
+   * (class-map.ts). The teacher then returns those logits only, in data-class order.
+   */
+  classMap?: string;
+  /** `--teacher-labels`: the teacher's class names (else the model's metadata, if it has them). */
+  teacherLabels?: string;
   /**
    * Run onnxruntime in a worker thread, so that `session.run` (a blocking native call) does not
    * stop the main thread from reading/preprocessing/writing meanwhile. Same results either way.
@@ -62,6 +75,8 @@ export interface OrtTeacher extends Teacher {
   readonly io: ResolvedIO;
   /** Preprocesses up to one model batch (n ≤ fixedBatch when fixed) into a fresh feed. */
   prepare(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
+  /** Renders and preprocesses decoded images of any size (at most one model batch). */
+  prepareImages(images: readonly Image[]): Promise<PreparedBatch>;
   /** Runs a prepared batch; returns `n·K` float32 logits. */
   infer(batch: PreparedBatch): Promise<Float32Array>;
   /** Bare `session.run` on ready feeds, fetching only the logits output (for benchmarks). */
@@ -84,7 +99,10 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
   const proto = decodeModel(bytes, file);
   const userPre = opts.preprocess === undefined ? undefined : typeof opts.preprocess === 'string' ? parsePreprocess(opts.preprocess) : parsePreprocess(opts.preprocess);
   const metaPre = preprocessFromMetadata(proto.metadata, file);
-  const { height, width, channels } = opts.data.shape;
+  const { height, width } = opts.data.shape;
+  // The channels the model is fed: what the preprocessing asks for, else the data's own.
+  const asked = userPre?.channels ?? metaPre?.channels;
+  const channels = asked === 'L' ? 1 : asked === 'RGB' || asked === 'BGR' ? 3 : opts.data.shape.channels;
 
   const factory = opts.factory ?? (opts.worker ? workerSessionFactory : undefined);
   const opened = await createSession(bytes, { device: opts.device, threads: opts.threads, factory, what: file });
@@ -102,15 +120,28 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
       layout: io.layout,
       channels,
       dataSize: [height, width],
+      variableSize: opts.data.variableSize,
       modelSize: io.modelSize,
       file,
     });
     const pre = new Preprocessor(spec, opts.data.shape, io.inputDtype);
     const teacher = new OrtTeacherImpl(session, io, pre, file);
     if (io.numClasses === null) io.numClasses = await teacher.probeNumClasses();
-    const K = io.numClasses;
+    let K = io.numClasses;
+    let classMap: ClassMap | null = null;
+    if (opts.classMap !== undefined) {
+      if (opts.data.numClasses === undefined) throw new UsageError('--class-map needs the data set\'s classes');
+      classMap = resolveClassMap(opts.classMap, { numClasses: opts.data.numClasses, classNames: opts.data.classNames }, { K, labels: teacherLabels(opts.teacherLabels, proto.metadata, file), file });
+      teacher.select = Int32Array.from(classMap.indices);
+      K = classMap.indices.length;
+    } else if (opts.teacherLabels !== undefined) {
+      teacherLabels(opts.teacherLabels, proto.metadata, file); // checked even when unused
+    }
     if (opts.data.numClasses !== undefined && K !== opts.data.numClasses) {
-      throw new UsageError(`${file} outputs ${K} classes, the data set has ${opts.data.numClasses}`);
+      throw new UsageError(
+        `${file} outputs ${K} classes, the data set has ${opts.data.numClasses}`,
+        K > opts.data.numClasses ? 'pass --class-map to say which teacher output belongs to each data class (e.g. --class-map names)' : undefined,
+      );
     }
     teacher.info = {
       file,
@@ -122,6 +153,7 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
       layout: io.layout,
       fixedBatch: io.fixedBatch,
       numClasses: K,
+      classMap,
       opset: proto.opset,
       provider: opened.provider,
       providerNotes: opened.notes,
@@ -150,6 +182,8 @@ class OrtTeacherImpl implements OrtTeacher {
   private readonly spent = new WeakSet<PreparedBatch>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** With a class map: the teacher outputs returned, in data-class order. */
+  select: Int32Array | null = null;
 
   constructor(
     private readonly session: TeacherSession,
@@ -162,7 +196,7 @@ class OrtTeacherImpl implements OrtTeacher {
 
   private dims(rows: number): number[] {
     const [H, W] = this.pre.spec.size;
-    const C = this.pre.data.channels;
+    const C = this.pre.channels;
     return this.io.layout === 'NCHW' ? [rows, C, H, W] : [rows, H, W, C];
   }
 
@@ -180,16 +214,28 @@ class OrtTeacherImpl implements OrtTeacher {
     return fb ?? n;
   }
 
+  /** An input buffer for `rows` model rows: `buf` when large enough, else one from the pool. */
+  private take(rows: number, buf?: InputBuffer): { out: InputBuffer; own: boolean } {
+    const need = rows * this.pre.sampleElems;
+    if (buf && buf.length >= need) return { out: buf.subarray(0, need), own: false };
+    const i = this.pool.findIndex((b) => b.length === need);
+    return { out: i >= 0 ? this.pool.splice(i, 1)[0] : this.pre.alloc(rows), own: true };
+  }
+
+  async prepareImages(images: readonly Image[], buf?: InputBuffer): Promise<PreparedBatch> {
+    const n = images.length;
+    const rows = this.rowsFor(n);
+    const { out, own } = this.take(rows, buf);
+    if (rows > n) out.fill(0, n * this.pre.sampleElems);
+    this.pre.applyImages(images, out);
+    const batch: PreparedBatch = { n, rows, feeds: this.feed(out, rows) };
+    if (own) this.pooled.set(batch, out);
+    return batch;
+  }
+
   async prepare(pixels: Uint8Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
     const rows = this.rowsFor(n);
-    const need = rows * this.pre.sampleElems;
-    const own = !(buf && buf.length >= need);
-    let out: InputBuffer;
-    if (!own) out = buf!.subarray(0, need);
-    else {
-      const i = this.pool.findIndex((b) => b.length === need);
-      out = i >= 0 ? this.pool.splice(i, 1)[0] : this.pre.alloc(rows);
-    }
+    const { out, own } = this.take(rows, buf);
     if (rows > n) out.fill(0, n * this.pre.sampleElems); // padding rows of a fixed-batch model
     await this.pre.apply(pixels, n, out);
     const batch: PreparedBatch = { n, rows, feeds: this.feed(out, rows) };
@@ -220,6 +266,16 @@ class OrtTeacherImpl implements OrtTeacher {
       throw new WorkError(`${this.file}: output '${this.io.outputName}' came back as ${fmtShape(t ? [...t.dims] : [])}, expected [${batch.rows}, ${K}]`);
     }
     const k = t.dims[1];
+    if (this.select) {
+      // Class map: gather the selected outputs of each row (in float32; float16 outputs widened).
+      const sel = this.select;
+      const S = sel.length;
+      const raw = t.data as unknown as Float32Array | Uint16Array;
+      const wide = t.type === 'float16' && raw instanceof Uint16Array ? f16ToF32(raw.subarray(0, batch.n * k), new Float32Array(batch.n * k)) : (raw as Float32Array);
+      const dst = out ?? new Float32Array(batch.n * S);
+      for (let r = 0; r < batch.n; r++) for (let j = 0; j < S; j++) dst[offset + r * S + j] = wide[r * k + sel[j]];
+      return dst;
+    }
     const len = batch.n * k;
     const dst = out ?? new Float32Array(len);
     if (t.type === 'float32') {
@@ -241,13 +297,27 @@ class OrtTeacherImpl implements OrtTeacher {
     return job;
   }
 
+  runImages(images: readonly Image[]): Promise<Float32Array> {
+    const job = this.queue.then(async () => {
+      if (this.closed) throw new WorkError('teacher is closed');
+      const K = this.info.numClasses;
+      const n = images.length;
+      const out = new Float32Array(n * K);
+      const chunk = this.io.fixedBatch ?? Math.max(n, 1);
+      for (let s = 0; s < n; s += chunk) await this.infer(await this.prepareImages(images.slice(s, s + chunk)), out, s * K);
+      return out;
+    });
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
   private async runNow(pixels: Uint8Array, n: number): Promise<Float32Array> {
     if (this.closed) throw new WorkError('teacher is closed');
     const sampleBytes = this.pre.data.height * this.pre.data.width * this.pre.data.channels;
     if (!Number.isInteger(n) || n < 0 || pixels.length < n * sampleBytes) {
       throw new WorkError(`teacher.run: ${n} samples need ${n * sampleBytes} bytes of pixels, got ${pixels.length}`);
     }
-    const K = this.io.numClasses as number;
+    const K = this.select ? this.select.length : (this.io.numClasses as number);
     const out = new Float32Array(n * K);
     const chunk = this.io.fixedBatch ?? Math.max(n, 1);
     for (let s = 0; s < n; s += chunk) {

@@ -3,17 +3,41 @@
  * eval). The teacher takes decoded data-set pixels and returns raw logits; preprocessing (resize,
  * scale, mean/std, layout, dtype) happens inside it, as recorded in `preprocess`.
  */
+import type { Image, Interpolation } from '../data/image.js';
+import type { CropRounding } from '../data/render.js';
+import type { ClassMap } from './class-map.js';
+
 export type Layout = 'NCHW' | 'NHWC';
 export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
-/** input = (pixel · scale − mean[c]) / std[c], resized to `size` ([H, W]) when it differs. */
+/**
+ * The resolved preprocessing (recorded in the cache manifest and part of its key):
+ *   image → convert(channels: L, or RGB then BGR reorders) → resize → center crop   (data/render.ts)
+ *   input[c] = (pixel · scale − mean[c]) / std[c]      in `layout`, [H, W] = `size`.
+ */
 export interface PreprocessSpec {
   layout: Layout;
+  /** [H, W] of the model input: the crop, or the exact resize, or the data's own size. */
   size: [number, number];
+  /** Shorter side (int, torchvision's rule for the longer) or exact [H, W]; null: none. */
+  resize: number | [number, number] | null;
+  /** Center crop [H, W]; null: none. */
+  crop: [number, number] | null;
+  /** 'round': torchvision/timm CenterCrop offsets; 'floor': Hugging Face's center_crop. */
+  cropRounding: CropRounding;
+  /** PIL filter of the resize. */
+  interpolation: Interpolation;
+  /** Channel order fed to the model ('L': one grey channel). mean/std are in this order. */
+  channels: ChannelOrder;
   scale: number;
   mean: number[];
   std: number[];
+  /** Where the recipe came from: 'imagenet', 'timm:config.json', 'hf:preprocessor_config.json', … */
+  source?: string;
 }
+
+/** 'as-is': data of another channel count (2, 4, …) fed unconverted (no resize or crop either). */
+export type ChannelOrder = 'RGB' | 'BGR' | 'L' | 'as-is';
 
 export interface TeacherInfo {
   /** File name (no directory) and sha256 of the .onnx bytes. */
@@ -27,7 +51,10 @@ export interface TeacherInfo {
   layout: Layout;
   /** Fixed batch size when the model declares one, else null (dynamic). */
   fixedBatch: number | null;
+  /** Logits returned per row: the model's K, or the data set's K under a class map. */
   numClasses: number;
+  /** `--class-map`: which model outputs were selected (null: all, in order). */
+  classMap: ClassMap | null;
   opset: number;
   /** Execution provider that actually ran, and why the preferred ones did not. */
   provider: string;
@@ -45,5 +72,10 @@ export interface Teacher {
    * Returns `n·K` float32 logits, row-major.
    */
   run(pixels: Uint8Array, n: number): Promise<Float32Array>;
+  /**
+   * Runs decoded images of any size (a data source's `readImages`), each rendered by the
+   * preprocessing's resize/crop first. Returns `images.length·K` float32 logits.
+   */
+  runImages(images: readonly Image[]): Promise<Float32Array>;
   close(): Promise<void>;
 }

@@ -35,7 +35,7 @@ export function synthSetup(o: SynthOpts): { layout: CacheLayout; base: ManifestB
   const keyIn: KeyInput = {
     teacher: { sha256: 'a'.repeat(64), outputName: 'logits' },
     K: o.K,
-    preprocess: { layout: 'NCHW', size: [4, 4], scale: 1 / 255, mean: [0], std: [1] },
+    preprocess: { layout: 'NCHW', size: [4, 4], resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear', channels: 'L', scale: 1 / 255, mean: [0], std: [1] },
     data: { fingerprint: o.fingerprint ?? 'fp-synthetic', split: 'train', N: o.N },
     views: V,
     augment: V > 1 ? { spec: 'flip', seed: 1 } : null,

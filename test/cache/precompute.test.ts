@@ -171,6 +171,7 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
         seen += n;
         return out;
       },
+      runImages: () => Promise.reject(new Error('not used: fixed-size data')),
       close: () => real.close(),
     };
     try {

@@ -70,7 +70,7 @@ describe('cli/data info', function () {
     }
   });
 
-  it('folder: a corrupt image exits 2 naming it; --skip-bad counts and lists it', async () => {
+  it('folder --check: a corrupt image exits 2 naming it; --skip-bad counts and lists it; without --check nothing is decoded', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'tfkd-cli-'));
     try {
       mkdirSync(join(tmp, 'a'));
@@ -79,15 +79,19 @@ describe('cli/data info', function () {
       await img(10).png().toFile(join(tmp, 'a/1.png'));
       await img(200).jpeg().toFile(join(tmp, 'b/1.jpg'));
       writeFileSync(join(tmp, 'b/2.png'), 'garbage');
-      const bad = tfkd('data', 'info', `folder:${tmp}`);
+      const quick = tfkd('data', 'info', `folder:${tmp}`, '--json');
+      expect(quick.code).to.equal(0);
+      expect(JSON.parse(quick.out)).to.include({ count: 3, classes: 2, variableSize: true });
+      const bad = tfkd('data', 'info', `folder:${tmp}`, '--check');
       expect(bad.code).to.equal(2);
-      expect(bad.err.split('\n')[0]).to.match(new RegExp(`^tfkd: cannot decode image ${join(tmp, 'b/2.png')}: `));
-      const ok = tfkd('data', 'info', `folder:${tmp}`, '--skip-bad', '--json');
+      expect(bad.err.split('\n')[0]).to.match(new RegExp(`^tfkd: ${join(tmp, 'b/2.png')}: `));
+      const ok = tfkd('data', 'info', `folder:${tmp}`, '--check', '--skip-bad', '--json');
       expect(ok.code).to.equal(0);
       const j = JSON.parse(ok.out);
-      expect(j).to.include({ count: 2, classes: 2 });
+      expect(j).to.include({ count: 3, classes: 2 });
       expect(j.shape).to.deep.equal({ height: 4, width: 5, channels: 3 });
-      expect(j.skipped).to.deep.equal([join(tmp, 'b/2.png')]);
+      expect(j.skipped).to.have.length(1);
+      expect(j.skipped[0]).to.match(new RegExp(`^${join(tmp, 'b/2.png')}: `));
       expect(j.classNames).to.deep.equal(['a', 'b']);
     } finally {
       rmSync(tmp, { recursive: true, force: true });

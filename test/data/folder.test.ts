@@ -1,9 +1,11 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { FolderDataset } from '../../src/data/folder.js';
+import type { ImageFilesDataset } from '../../src/data/files.js';
+import { fingerprint } from '../../src/data/fingerprint.js';
+import { parseList } from '../../src/data/list.js';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
 
@@ -18,95 +20,115 @@ const png = (h: number, w: number, c: 1 | 3 | 4, seed: number) => {
   // sharp writes 1-channel raw input as an RGB PNG unless told the colour space is b-w.
   return (c === 1 ? img.toColourspace('b-w') : img).png().toBuffer();
 };
-/** A smooth image (JPEG is lossy; a gradient survives it within a few grey levels). */
-const smooth = (h: number, w: number) => {
-  const b = Buffer.alloc(h * w * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < 3; k++) b[(y * w + x) * 3 + k] = 60 + y * 4 + x * 3 + k * 20;
-  return b;
-};
 
-
-describe('data/folder', () => {
+describe('data/folder and data/list (streaming image files)', () => {
   let tmp: string;
   beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), 'tfkd-folder-'))));
-  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+  afterEach(() => {
+    try {
+      chmodSync(join(tmp, 'locked'), 0o755);
+    } catch {
+      // only the unreadable-directory test makes it
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
   /**
-   * bird/bad.png         not an image (random bytes)
-   * cat/a.png            12×8 RGB  (first readable image: fixes the size H=12, W=8)
-   * cat/b.jpg            12×8 RGB JPEG (smooth gradient)
-   * dog/c.png            24×16 RGBA (resized, alpha dropped)
-   * dog/e_trunc.png      a PNG cut after its header (metadata reads, decoding fails)
-   * dog/sub/d.png        12×8 grey (nested; converted to 3 channels)
-   * dog/notes.txt, .hidden/x.png   ignored
+   * bird/bad.png     not an image (text)
+   * cat/a.png        12×8 RGB (the first image: fixes the face's size)
+   * cat/z.png        12×8 RGB — before cat/sub/… (ImageFolder walks a directory's files first)
+   * cat/sub/d.png    12×8 grey (nested)
+   * cat-x/…          a class whose name sorts between "cat" and "cat/sub" as a path
+   * dog/c.png        24×16 RGBA
+   * dog/notes.txt, .hidden/x.png, dog/.y.png   ignored
    */
-  async function makeTree(): Promise<Record<string, string>> {
-    for (const d of ['bird', 'cat', 'dog/sub', '.hidden']) mkdirSync(join(tmp, d), { recursive: true });
-    const f = {
-      bad: join(tmp, 'bird/bad.png'),
-      a: join(tmp, 'cat/a.png'),
-      b: join(tmp, 'cat/b.jpg'),
-      c: join(tmp, 'dog/c.png'),
-      e: join(tmp, 'dog/e_trunc.png'),
-      d: join(tmp, 'dog/sub/d.png'),
-    };
-    writeFileSync(f.bad, Buffer.from('this is not a png file at all, just text'));
-    writeFileSync(f.a, await png(12, 8, 3, 1));
-    writeFileSync(f.b, await sharp(smooth(12, 8), { raw: { height: 12, width: 8, channels: 3 } }).jpeg({ quality: 95 }).toBuffer());
-    writeFileSync(f.c, await png(24, 16, 4, 2));
-    writeFileSync(f.e, (await png(40, 40, 3, 3)).subarray(0, 60));
-    writeFileSync(f.d, await png(12, 8, 1, 4));
+  async function makeTree(): Promise<void> {
+    for (const d of ['bird', 'cat/sub', 'cat-x', 'dog', '.hidden']) mkdirSync(join(tmp, d), { recursive: true });
+    writeFileSync(join(tmp, 'bird/bad.png'), 'this is not a png file at all, just text');
+    writeFileSync(join(tmp, 'cat/a.png'), await png(12, 8, 3, 1));
+    writeFileSync(join(tmp, 'cat/z.png'), await png(12, 8, 3, 2));
+    writeFileSync(join(tmp, 'cat/sub/d.png'), await png(12, 8, 1, 4));
+    writeFileSync(join(tmp, 'cat-x/e.PNG'), await png(6, 6, 3, 5));
+    writeFileSync(join(tmp, 'dog/c.png'), await png(24, 16, 4, 2));
     writeFileSync(join(tmp, 'dog/notes.txt'), 'not an image');
+    writeFileSync(join(tmp, 'dog/.y.png'), await png(2, 2, 3, 0));
     writeFileSync(join(tmp, '.hidden/x.png'), await png(2, 2, 3, 0));
-    return f;
   }
 
-  it('EXPECTED FAILURE - a corrupt image is an error naming the file', async () => {
-    const f = await makeTree();
-    const e = await usageError(openDataset(`folder:${tmp}`));
-    expect(e.message).to.match(new RegExp(`^cannot decode image ${f.bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .* \\(and 1 more\\)$`));
-    expect(e.hint).to.include('--skip-bad');
-  });
-
-  it('with skipBad: decodes PNG + JPEG, resizes, fixes channels, lists what was skipped', async () => {
-    const f = await makeTree();
-    const ds = (await openDataset(`folder:${tmp}`, { skipBad: true })) as FolderDataset;
+  it('opens by listing names only (a corrupt file is no error until it is read), in ImageFolder order', async () => {
+    await makeTree();
+    const ds = (await openDataset(`folder:${tmp}`)) as ImageFilesDataset;
     expect(ds.kind).to.equal('folder');
-    expect(ds.skipped).to.deep.equal([f.bad, f.e]);
-    expect(ds.classNames).to.deep.equal(['bird', 'cat', 'dog']);
-    expect(ds.numClasses).to.equal(3);
-    expect(ds.files).to.deep.equal([f.a, f.b, f.c, f.d]);
-    expect(Array.from(ds.labels)).to.deep.equal([1, 1, 2, 2]);
-    expect(ds.shape).to.deep.equal({ height: 12, width: 8, channels: 3 });
-    // PNG is lossless and a.png has the target size: exact bytes.
-    expect(Buffer.from(await ds.get(0)).equals(pattern(12, 8, 3, 1))).to.equal(true);
-    // JPEG: within a few grey levels of the gradient it encoded.
-    const jb = await ds.get(1);
-    const ref = smooth(12, 8);
-    let maxDiff = 0;
-    for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(jb[i] - ref[i]));
-    expect(maxDiff).to.be.below(12);
-    // Grey image → 3 equal channels holding the grey value.
-    const g = await ds.get(3);
-    const grey = pattern(12, 8, 1, 4);
-    for (let p = 0; p < 12 * 8; p++) for (let c = 0; c < 3; c++) expect(g[p * 3 + c]).to.equal(grey[p]);
-    // The RGBA 24×16 image was resized to 12×8 and lost its alpha: sharp on its own gives the same.
-    const want = await sharp(readFileSync(f.c)).removeAlpha().resize(8, 12, { fit: 'fill' }).raw().toBuffer();
-    expect(Buffer.from(await ds.get(2)).equals(want)).to.equal(true);
+    expect(ds.variableSize).to.equal(true);
+    expect(ds.classNames).to.deep.equal(['bird', 'cat', 'cat-x', 'dog']);
+    expect(ds.files).to.deep.equal(['bird/bad.png', 'cat/a.png', 'cat/z.png', 'cat/sub/d.png', 'cat-x/e.PNG', 'dog/c.png']);
+    expect(Array.from(ds.labels)).to.deep.equal([0, 1, 1, 1, 2, 3]);
+    // The face: the first image's size (bird/bad.png cannot be read, so its header is tried first…)
+    expect(ds.shape.channels).to.equal(3);
   });
 
-  it('folderSize resizes everything; an all-grey tree has 1 channel', async () => {
-    mkdirSync(join(tmp, 'x'));
-    mkdirSync(join(tmp, 'y'));
-    writeFileSync(join(tmp, 'x/1.png'), await png(10, 10, 1, 0));
-    writeFileSync(join(tmp, 'y/1.png'), await png(6, 6, 1, 9));
-    const ds = await openDataset(`folder:${tmp}`, { folderSize: [4, 5], concurrency: 1 });
-    expect(ds.shape).to.deep.equal({ height: 4, width: 5, channels: 1 });
-    expect(ds.skipped).to.deep.equal([]);
-    expect((await ds.readBatch([0, 1])).length).to.equal(40);
-    const own = await openDataset(`folder:${tmp}`);
-    expect(own.shape).to.deep.equal({ height: 10, width: 10, channels: 1 });
-    expect(Buffer.from(await own.get(0)).equals(pattern(10, 10, 1, 0))).to.equal(true);
+  it('readImages: each image at its own size in mode RGB or L, as PIL converts; a bad file names itself', async () => {
+    await makeTree();
+    const ds = await openDataset(`folder:${tmp}`, { folderSize: [12, 8] });
+    const [a, d, c] = await ds.readImages([1, 3, 5], 'RGB');
+    expect([a!.width, a!.height, a!.channels]).to.deep.equal([8, 12, 3]);
+    expect(Buffer.from(a!.data).equals(pattern(12, 8, 3, 1))).to.equal(true);
+    // grey → RGB: the grey level in each channel
+    const grey = pattern(12, 8, 1, 4);
+    for (let p = 0; p < 96; p++) for (let k = 0; k < 3; k++) expect(d!.data[p * 3 + k]).to.equal(grey[p]);
+    // RGBA → RGB drops alpha (PIL's convert('RGB'))
+    expect([c!.width, c!.height]).to.deep.equal([16, 24]);
+    const rgba = pattern(24, 16, 4, 2);
+    for (let p = 0; p < 24 * 16; p += 37) for (let k = 0; k < 3; k++) expect(c!.data[p * 3 + k]).to.equal(rgba[p * 4 + k]);
+    const [dl] = await ds.readImages([3], 'L');
+    expect(dl!.channels).to.equal(1);
+    expect(Buffer.from(dl!.data).equals(grey)).to.equal(true);
+    const e = await usageError(ds.readImages([0, 1], 'RGB'));
+    expect(e.message).to.match(new RegExp(`^${join(tmp, 'bird/bad.png').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    const seen: string[] = [];
+    const got = await ds.readImages([0, 1], 'RGB', { skipBad: true, onBad: (b) => seen.push(b.file) });
+    expect(got[0]).to.equal(null);
+    expect(got[1]).to.not.equal(null);
+    expect(seen).to.deep.equal([join(tmp, 'bird/bad.png')]);
+  });
+
+  it('readBatch (the fixed-shape face): every image stretched to the face size with PIL bilinear', async () => {
+    await makeTree();
+    const ds = await openDataset(`folder:${tmp}`, { folderSize: [12, 8] });
+    expect(ds.shape).to.deep.equal({ height: 12, width: 8, channels: 3 });
+    const b = await ds.readBatch([1, 5]);
+    expect(b.length).to.equal(2 * 12 * 8 * 3);
+    expect(Buffer.from(b.subarray(0, 288)).equals(pattern(12, 8, 3, 1))).to.equal(true);
+    const gray = await openDataset(`folder:${tmp}`, { folderSize: [4, 5], mode: 'L' });
+    expect(gray.shape).to.deep.equal({ height: 4, width: 5, channels: 1 });
+    expect((await gray.readBatch([3])).length).to.equal(20);
+  });
+
+  it('the cheap fingerprint: names, labels and sizes — not the pixels, not the directory', async () => {
+    await makeTree();
+    const fp = async (dir = tmp) => fingerprint(await openDataset(`folder:${dir}`));
+    const f0 = await fp();
+    expect(f0).to.match(/^[0-9a-f]{64}$/);
+    // Same names, sizes and labels in another directory: same fingerprint.
+    const other = mkdtempSync(join(tmpdir(), 'tfkd-folder2-'));
+    try {
+      await (async () => {
+        const save = tmp;
+        tmp = other;
+        await makeTree();
+        tmp = save;
+      })();
+      expect(await fp(other)).to.equal(f0);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    // A file of another size changes it.
+    writeFileSync(join(tmp, 'cat/z.png'), await png(12, 9, 3, 2));
+    const f1 = await fp();
+    expect(f1).to.not.equal(f0);
+    // A rename changes it.
+    writeFileSync(join(tmp, 'cat/y.png'), await png(2, 2, 3, 2));
+    expect(await fp()).to.not.equal(f1);
   });
 
   it('a tree with only train/ and test/ holds both splits', async () => {
@@ -115,16 +137,70 @@ describe('data/folder', () => {
     writeFileSync(join(tmp, 'train/b/1.png'), await png(4, 4, 3, 1));
     writeFileSync(join(tmp, 'train/b/2.png'), await png(4, 4, 3, 2));
     writeFileSync(join(tmp, 'test/a/1.png'), await png(4, 4, 3, 3));
+    writeFileSync(join(tmp, 'test/b/1.png'), await png(4, 4, 3, 4));
     expect((await openDataset(`folder:${tmp}`)).size).to.equal(3);
     const te = await openDataset(`folder:${tmp}`, { split: 'test' });
-    expect(te.size).to.equal(1);
+    expect(te.size).to.equal(2);
     expect(Buffer.from(await te.get(0)).equals(pattern(4, 4, 3, 3))).to.equal(true);
   });
 
-  it('EXPECTED FAILURE - no class folders / no images / missing directory', async () => {
+  it('EXPECTED FAILURE - no class folders / an empty class folder / missing or unreadable directory', async () => {
     expect((await usageError(openDataset(`folder:${tmp}`))).message).to.match(/has no class sub-folders/);
     mkdirSync(join(tmp, 'a'));
-    expect((await usageError(openDataset(`folder:${tmp}`))).message).to.match(/has no image files/);
+    writeFileSync(join(tmp, 'a/1.png'), await png(2, 2, 3, 0));
+    mkdirSync(join(tmp, 'b'));
+    expect((await usageError(openDataset(`folder:${tmp}`))).message).to.match(/class folder b\/ has no image files/);
     expect((await usageError(openDataset(`folder:${join(tmp, 'zzz')}`))).message).to.equal(`folder data directory not found: ${join(tmp, 'zzz')}`);
+    if (process.getuid?.() !== 0) {
+      // root reads any directory; the check below only means something for other users
+      mkdirSync(join(tmp, 'locked'));
+      chmodSync(join(tmp, 'locked'), 0);
+      expect((await usageError(openDataset(`folder:${tmp}`))).message).to.match(/cannot read directory .*locked: EACCES/);
+    }
+  });
+
+  describe('list:FILE', () => {
+    it('path,label CSV with a header, quoted fields, class names sorted like ImageFolder', async () => {
+      mkdirSync(join(tmp, 'img'));
+      writeFileSync(join(tmp, 'img/1.png'), await png(4, 4, 3, 1));
+      writeFileSync(join(tmp, 'img/a, b.png'), await png(4, 4, 3, 2));
+      writeFileSync(join(tmp, 'list.csv'), 'path,label\nimg/1.png,zebra\n"img/a, b.png",ant\n');
+      const ds = (await openDataset(`list:${join(tmp, 'list.csv')}`)) as ImageFilesDataset;
+      expect(ds.kind).to.equal('list');
+      expect(ds.classNames).to.deep.equal(['ant', 'zebra']);
+      expect(Array.from(ds.labels)).to.deep.equal([1, 0]);
+      expect(ds.files).to.deep.equal(['img/1.png', 'img/a, b.png']);
+      expect(Buffer.from(await ds.get(1)).equals(pattern(4, 4, 3, 2))).to.equal(true);
+    });
+
+    it('TSV and ImageNet val.txt style (space, integer labels)', () => {
+      expect(parseList('a.jpg\t3\nb.jpg\t0\n', 'l.tsv')).to.deep.equal({ paths: ['a.jpg', 'b.jpg'], rawLabels: ['3', '0'] });
+      expect(parseList('ILSVRC2012_val_00000001.JPEG 65\n# comment\n\nILSVRC2012_val_00000002.JPEG 970\n', 'val.txt')).to.deep.equal({
+        paths: ['ILSVRC2012_val_00000001.JPEG', 'ILSVRC2012_val_00000002.JPEG'],
+        rawLabels: ['65', '970'],
+      });
+    });
+
+    it('integer labels are class indices (K = max + 1); the list file is part of the fingerprint', async () => {
+      writeFileSync(join(tmp, '1.png'), await png(4, 4, 3, 1));
+      writeFileSync(join(tmp, '2.png'), await png(4, 4, 3, 2));
+      writeFileSync(join(tmp, 'l.txt'), '1.png 4\n2.png 0\n');
+      const ds = await openDataset(`list:${join(tmp, 'l.txt')}`);
+      expect(ds.numClasses).to.equal(5);
+      expect(Array.from(ds.labels)).to.deep.equal([4, 0]);
+      const f0 = await fingerprint(ds);
+      writeFileSync(join(tmp, 'l.txt'), '1.png 4\n2.png 0\n# same rows, other bytes\n');
+      expect(await fingerprint(await openDataset(`list:${join(tmp, 'l.txt')}`))).to.not.equal(f0);
+    });
+
+    it('EXPECTED FAILURE - empty list, a line without a label, mixed label kinds, missing file', async () => {
+      writeFileSync(join(tmp, 'e.csv'), 'path,label\n');
+      expect((await usageError(openDataset(`list:${join(tmp, 'e.csv')}`))).message).to.match(/lists no images/);
+      writeFileSync(join(tmp, 'b.csv'), 'a.png,1\nb.png\n');
+      expect((await usageError(openDataset(`list:${join(tmp, 'b.csv')}`))).message).to.match(/b\.csv line 2: expected "path,label"/);
+      writeFileSync(join(tmp, 'm.csv'), 'a.png,1\nb.png,cat\n');
+      expect((await usageError(openDataset(`list:${join(tmp, 'm.csv')}`))).message).to.match(/mix class indices/);
+      expect((await usageError(openDataset(`list:${join(tmp, 'none.csv')}`))).message).to.match(/cannot read list data file .*none\.csv: ENOENT/);
+    });
   });
 });

@@ -12,6 +12,11 @@ import {
 } from '../../src/teacher/preprocess.js';
 import type { PreprocessSpec } from '../../src/teacher/types.js';
 
+/** A full spec with no rendering (resize/crop null unless given), channels from mean's length. */
+function plain(p: Pick<PreprocessSpec, 'layout' | 'size' | 'scale' | 'mean' | 'std'> & Partial<PreprocessSpec>): PreprocessSpec {
+  return { resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear', channels: p.mean.length === 1 ? 'L' : 'RGB', ...p };
+}
+
 function bad(fn: () => unknown, re: RegExp): void {
   try {
     fn();
@@ -56,14 +61,16 @@ describe('teacher/preprocess', () => {
   it('BAD CALL - unknown keys, bad JSON, missing file, zero std, bad size', () => {
     bad(() => parsePreprocess('{"scale": 1, "meen": [0]}'), /invalid --preprocess: .*meen/i);
     bad(() => parsePreprocess('{"scale": '), /not valid JSON/);
-    bad(() => parsePreprocess('/nonexistent/pre.json'), /neither a JSON object nor an existing file/);
+    bad(() => parsePreprocess('/nonexistent/pre.json'), /neither a JSON object, imagenet, timm:FILE, hf:FILE nor an existing file/);
     bad(() => parsePreprocess('{"std": [0]}'), /std\.0: must be non-zero/);
     bad(() => parsePreprocess('{"size": [28]}'), /size/);
     bad(() => parsePreprocess('{"layout": "CHW"}'), /layout/);
   });
 
   it('defaults: the data size, scale 1/255, mean 0, std 1, the model layout', () => {
-    expect(resolvePreprocess([], ctx3)).to.deep.equal({ layout: 'NCHW', size: [4, 5], scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(resolvePreprocess([], ctx3)).to.deep.equal({
+      layout: 'NCHW', size: [4, 5], resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear', channels: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1],
+    });
   });
 
   it('model metadata (tfkd.preprocess) is the default, the user spec overrides it key by key', () => {
@@ -75,7 +82,7 @@ describe('teacher/preprocess', () => {
   });
 
   it('BAD CALL - mean/std length must equal the channels; layout and size must fit the model', () => {
-    bad(() => resolvePreprocess([{ mean: [0.5] }], ctx3), /^preprocess mean has 1 value\(s\), the data has 3 channel\(s\)$/);
+    bad(() => resolvePreprocess([{ mean: [0.5] }], ctx3), /^preprocess mean has 1 value\(s\), the model is fed 3 channel\(s\) \(RGB\)$/);
     bad(() => resolvePreprocess([{ std: [1, 2] }], ctx3), /std has 2/);
     bad(() => resolvePreprocess([{ layout: 'NHWC' }], ctx3), /layout NHWC does not fit/);
     bad(() => resolvePreprocess([], { ...ctx3, modelSize: [8, 8] }), /takes 8x8 images, preprocessing gives 4x5/);
@@ -86,7 +93,7 @@ describe('teacher/preprocess', () => {
     for (const C of [1, 3]) {
       it(`fill ${layout} C=${C} equals a naive per-element loop (float32 and float16 bits)`, () => {
         const H = 5, W = 6, n = 3;
-        const spec: PreprocessSpec = { layout, size: [H, W], scale: 1 / 255, mean: [0.1, 0.2, 0.3].slice(0, C), std: [0.5, 0.25, 2].slice(0, C) };
+        const spec: PreprocessSpec = plain({ layout, size: [H, W], scale: 1 / 255, mean: [0.1, 0.2, 0.3].slice(0, C), std: [0.5, 0.25, 2].slice(0, C) });
         const px = pixels(n * H * W * C);
         const want = new Float32Array(n * H * W * C);
         for (let s = 0; s < n; s++)
@@ -112,11 +119,11 @@ describe('teacher/preprocess', () => {
     }
   }
 
-  it('resizes with sharp when size differs (a constant image stays constant, shape follows size)', async () => {
+  it('renders with the PIL resampler when size differs (a constant image stays constant, shape follows size)', async () => {
     for (const C of [1, 3]) {
-      const spec: PreprocessSpec = { layout: 'NHWC', size: [8, 10], scale: 1, mean: new Array(C).fill(0), std: new Array(C).fill(1) };
+      const spec: PreprocessSpec = plain({ layout: 'NHWC', size: [8, 10], resize: [8, 10], scale: 1, mean: new Array(C).fill(0), std: new Array(C).fill(1) });
       const p = new Preprocessor(spec, { height: 4, width: 5, channels: C }, 'float32');
-      expect(p.needsResize).to.equal(true);
+      expect(p.identity).to.equal(false);
       const px = new Uint8Array(2 * 4 * 5 * C);
       px.fill(200, 0, 4 * 5 * C); // sample 0 all 200, sample 1 all 0
       const out = (await p.apply(px, 2)) as Float32Array;
@@ -129,7 +136,7 @@ describe('teacher/preprocess', () => {
   it('fill is fast (prints rows/s for 28x28x1 and 32x32x3 NCHW)', () => {
     for (const [H, W, C] of [[28, 28, 1], [32, 32, 3]]) {
       const n = 256;
-      const spec: PreprocessSpec = { layout: 'NCHW', size: [H, W], scale: 1 / 255, mean: new Array(C).fill(0.5), std: new Array(C).fill(0.25) };
+      const spec: PreprocessSpec = plain({ layout: 'NCHW', size: [H, W], scale: 1 / 255, mean: new Array(C).fill(0.5), std: new Array(C).fill(0.25) });
       const p = new Preprocessor(spec, { height: H, width: W, channels: C }, 'float32');
       const px = pixels(n * H * W * C);
       const out = p.alloc(n);

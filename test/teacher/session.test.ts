@@ -56,7 +56,9 @@ describe('teacher/session (tiny in-process ONNX teachers)', () => {
         expect(t.info).to.deep.include({ layout, inputDtype: 'float32', fixedBatch: null, numClasses: 4, opset: 13, provider: 'cpu', threads: 1, inputName: 'pixels', outputName: 'logits' });
         expect(t.info.sha256).to.equal(createHash('sha256').update(readFileSync(p)).digest('hex'));
         expect(t.info.file).to.match(/^m\d+\.onnx$/);
-        expect(t.preprocess).to.deep.equal({ layout, size: [5, 6], scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] });
+        expect(t.preprocess).to.deep.equal({
+          layout, size: [5, 6], resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear', channels: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1],
+        });
         const logits = await t.run(px, n);
         expect(logits).to.be.instanceOf(Float32Array);
         expect(logits.length).to.equal(n * 4);
@@ -228,7 +230,7 @@ describe('teacher/session (tiny in-process ONNX teachers)', () => {
     it('BAD CALL - a fixed spatial size different from the data without a resize', () => bad(write({ height: 8, width: 8 }), {}, /takes 8x8 images, preprocessing gives 4x4/));
     it('BAD CALL - preprocess with unknown keys / a wrong-length mean', async () => {
       await bad(write({}), { preprocess: '{"mean": [0], "foo": 1}' }, /invalid --preprocess: .*foo/);
-      await bad(write({}), { preprocess: '{"mean": [0, 0, 0]}' }, /mean has 3 value\(s\), the data has 1 channel/);
+      await bad(write({}), { preprocess: '{"mean": [0, 0, 0]}' }, /mean has 3 value\(s\), the model is fed 1 channel\(s\) \(L\)/);
     });
     it('BAD CALL - K of the model differs from the data set', () => bad(write({ numClasses: 3 }), { data: { shape: { height: 4, width: 4, channels: 1 }, numClasses: 10 } }, /outputs 3 classes, the data set has 10/));
   });

@@ -91,8 +91,10 @@ function firstRows(ds: Dataset, rows: number): Dataset {
     shape: ds.shape,
     labels: ds.labels.subarray(0, rows),
     classNames: ds.classNames,
+    variableSize: ds.variableSize,
     get: (i) => ds.get(i),
     readBatch: (indices, out) => ds.readBatch(indices, out),
+    readImages: (indices, mode, o) => ds.readImages(indices, mode, o),
     async *iterate(batchSize = 256) {
       for (let start = 0; start < rows; start += batchSize) {
         const indices = Int32Array.from({ length: Math.min(batchSize, rows - start) }, (_, k) => start + k);

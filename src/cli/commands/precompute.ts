@@ -32,6 +32,11 @@ const Options = z.strictObject({
   shards: intString(1).optional(),
   shardRows: intString(1).default(8192),
   preprocess: z.string().optional(),
+  classMap: z.string().optional(),
+  teacherLabels: z.string().optional(),
+  skipBad: z.boolean().optional(),
+  decoders: intString(1).optional(),
+  maxPixels: intString(1).optional(),
   output: z.string().optional(),
   layout: z.enum(['NCHW', 'NHWC']).optional(),
   force: z.boolean().optional(),
@@ -88,7 +93,7 @@ export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.
 export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   const part = resolvePart(o, env);
   const augSpec = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
-  const dataset = await openDataset(o.data, { split: o.split });
+  const dataset = await openDataset(o.data, { split: o.split, concurrency: o.decoders, maxPixels: o.maxPixels });
   // Cheap option checks that do not need K, before the (slower) teacher session and fingerprint.
   checkPrecomputeOptions({ K: Infinity, N: dataset.size, topk: null, views: o.views, augment: augSpec, part, batch: o.batch });
   const teacher = await openTeacher(o.teacher, {
@@ -97,7 +102,9 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
     output: o.output,
     layout: o.layout,
     preprocess: o.preprocess,
-    data: { shape: dataset.shape, numClasses: dataset.numClasses },
+    classMap: o.classMap,
+    teacherLabels: o.teacherLabels,
+    data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
   });
   try {
     checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views: o.views, augment: augSpec, part, batch: o.batch });
@@ -117,6 +124,7 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
       batch: o.batch,
       shardRows: o.shardRows,
       force: o.force,
+      skipBad: o.skipBad,
       ortVersion: ORT_VERSION,
       onStart: ({ state, startRow, rows }) => {
         if (state === 'complete') return;
@@ -138,6 +146,8 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
       topk: m.topk,
       views: m.views,
       part: m.part,
+      skipped: m.skipped ?? [],
+      classMap: m.classMap ?? null,
       provider: teacher.info.provider,
       providerNotes: teacher.info.providerNotes,
       threads: teacher.info.threads,
@@ -171,7 +181,12 @@ export function register(program: Command): void {
     .option('--shard <I/N|auto>', 'compute only part I of N (contiguous samples); auto: from SLURM_ARRAY_TASK_ID/COUNT')
     .option('--shards <n>', 'N parts; this process\'s I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID')
     .option('--shard-rows <n>', 'rows per shard file', '8192')
-    .option('--preprocess <json|file>', 'preprocessing spec {"layout","size","scale","mean","std"}')
+    .option('--preprocess <spec>', 'imagenet | timm:config.json | hf:preprocessor_config.json | JSON (or a JSON file) with "resize", "crop", "interpolation", "channels", "scale", "mean", "std", "layout", "size"')
+    .option('--class-map <json|file|names>', 'teacher output (index or name) of each data class, for teachers with more classes than the data (e.g. a 1000-class ImageNet model)')
+    .option('--teacher-labels <file>', 'class names of the teacher\'s outputs (JSON array/object or one per line), for --class-map by name')
+    .option('--skip-bad', 'images that cannot be decoded get zero logits and are listed in the manifest (skipped) instead of stopping the run')
+    .option('--decoders <n>', 'images decoded at once (folder:/list: data; default 8)')
+    .option('--max-pixels <n>', 'refuse images with more pixels (decompression bombs; default PIL\'s limit, 178956970)')
     .option('--output <name>', 'logits output of the model (when it has several 2-D outputs)')
     .option('--layout <layout>', 'force the input layout: NCHW or NHWC')
     .option('--force', 'replace a cache for another key at --out')
@@ -190,6 +205,8 @@ export function register(program: Command): void {
         );
         // Why the preferred providers did not run (auto tries cuda, then webgpu, then cpu).
         for (const note of s.providerNotes as string[]) process.stdout.write(`  ${note}\n`);
+        const skipped = s.skipped as Array<{ file: string; reason: string }>;
+        if (skipped.length) process.stdout.write(`  skipped ${skipped.length} image(s) that could not be decoded (listed in manifest.json):\n${skipped.slice(0, 5).map((e) => `    ${e.reason}\n`).join('')}${skipped.length > 5 ? '    …\n' : ''}`);
       }
     });
 }
