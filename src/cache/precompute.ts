@@ -19,7 +19,7 @@ import { makeImage } from '../data/image.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
 import { UsageError } from '../errors.js';
-import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
+import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
 import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
 
 /** The journal of skipped samples while a `--skip-bad` run is open (removed once the manifest lists them). */
@@ -216,6 +216,7 @@ function isOrtTeacher(t: Teacher): t is OrtTeacher {
 export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult> {
   const t0 = performance.now();
   const { layout, base } = planCache(o);
+  const existedBefore = fs.existsSync(o.out);
   const w = CacheWriter.open(o.out, layout, { force: o.force });
   o.onStart?.({ state: w.state, startRow: w.nextRow, rows: layout.rows });
   if (w.state === 'complete') return { manifest: w.existing!, state: 'complete', computedRows: 0, seconds: (performance.now() - t0) / 1000, inferSeconds: 0 };
@@ -307,6 +308,12 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       w.append(encodeRows(logits, cur.n, K, layout.dtype, layout.topk, cur.g0, V));
       o.onProgress?.(w.nextRow, layout.rows);
     }
+  } catch (e) {
+    // Bad input found before any shard was committed (a corrupt first image, a bomb): leave
+    // nothing behind in a directory this run created. Later failures leave a resumable cache.
+    w.closeJournal();
+    if (!existedBefore && !fs.readdirSync(o.out).some((f) => SHARD_RE.test(f))) fs.rmSync(o.out, { recursive: true, force: true });
+    throw e;
   } finally {
     w.closeJournal();
   }

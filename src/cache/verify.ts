@@ -10,7 +10,7 @@ import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';
 import { readManifest, SCHEMA, SHARD_RE, shardFileName, type Manifest } from './manifest.js';
-import { rowPixels, type PrecomputeOptions } from './precompute.js';
+import { rowImages, rowPixels, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
 import { f16ToF32, openSafetensors, type SafetensorsFile } from './safetensors.js';
 import { sha256File } from '../util/hash.js';
@@ -183,8 +183,11 @@ export async function verifyRecompute(
   const V = m.views;
   const K = m.K;
   const r0 = reader.sampleStart * V;
-  const count = Math.min(opts.sample, m.rows);
-  const picks = subset(m.rows, count, opts.seed);
+  // Rows of samples precompute skipped (--skip-bad: zero logits) cannot be recomputed: left out.
+  const skipped = new Set((m.skipped ?? []).map((e) => e.sample));
+  const candidates = Int32Array.from({ length: m.rows }, (_, i) => i).filter((i) => !skipped.has(Math.floor((r0 + i) / V)));
+  const count = Math.min(opts.sample, candidates.length);
+  const picks = subset(candidates.length, count, opts.seed).map((i) => candidates[i]);
   const batch = opts.batch ?? 64;
   let maxAbs = 0;
   let worstRatio = 0;
@@ -193,10 +196,19 @@ export async function verifyRecompute(
   for (let b = 0; b < count; b += batch) {
     const rows = Array.from(picks.subarray(b, Math.min(count, b + batch)), (p) => r0 + p);
     const n = rows.length;
-    const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
-    const pixels = new Uint8Array(n * sb);
-    for (let i = 0; i < n; i++) pixels.set(await rowPixels(dataset, rows[i], 1, V, opts.augment), i * sb);
-    const fresh = await teacher.run(pixels, n);
+    let fresh: Float32Array;
+    if (dataset.variableSize) {
+      // Images of their own size, rendered by the teacher's preprocessing (as precompute did).
+      const mode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
+      const imgs = [];
+      for (const g of rows) imgs.push(...(await rowImages(dataset, g, 1, V, opts.augment, mode)));
+      fresh = await teacher.runImages(imgs);
+    } else {
+      const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
+      const pixels = new Uint8Array(n * sb);
+      for (let i = 0; i < n; i++) pixels.set(await rowPixels(dataset, rows[i], 1, V, opts.augment), i * sb);
+      fresh = await teacher.run(pixels, n);
+    }
     const samples = rows.map((g) => Math.floor(g / V));
     const views = rows.map((g) => g % V);
     const cachedLogits = reader.readLogits(samples, views);

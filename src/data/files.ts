@@ -154,7 +154,12 @@ export class ImageFilesDataset implements Dataset {
         }),
       );
     }
-    return Promise.all(jobs);
+    // Every job settles before an error is raised, and the error is the lowest index's: the same
+    // file is named whatever order the decodes finish in.
+    const settled = await Promise.allSettled(jobs);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<Image | null>).value);
   }
 
   async readBatch(indices: ArrayLike<number>, out?: Uint8Array): Promise<Uint8Array> {

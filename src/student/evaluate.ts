@@ -10,6 +10,7 @@ import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { WorkError } from '../errors.js';
 import type { PreprocessSpec } from '../teacher/types.js';
+import type { Image, PilMode } from '../data/image.js';
 import { tf } from './tf.js';
 
 /** Packed HWC uint8 pixels of `n` samples → `n·K` float32 logits, row-major. */
@@ -78,6 +79,11 @@ export interface EvaluateOptions {
   batch?: number;
   /** Called after each batch with (done, total). */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Feed decoded images at their own size instead of packed pixels (an ONNX model whose
+   * preprocessing renders them: variable-size data). `forward` is then not called.
+   */
+  images?: { mode: PilMode; forward: (images: Image[]) => Promise<Float32Array> };
 }
 
 /** Runs `forward` over the data set (or `indices`) and scores it against the labels. */
@@ -88,14 +94,17 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
   const total = indices.length;
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   const bytes = sampleBytes(ds.shape);
-  const buf = new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
+  const buf = opts.images ? new Uint8Array(0) : new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
   let correct = 0;
   let lossSum = 0;
   for (let start = 0; start < total; start += batch) {
     const idx = indices.subarray(start, Math.min(total, start + batch));
     const n = idx.length;
-    const pixels = await ds.readBatch(idx, buf.subarray(0, n * bytes));
-    const logits = await forward(pixels, n);
+    let logits: Float32Array;
+    if (opts.images) {
+      const imgs = await ds.readImages(idx, opts.images.mode);
+      logits = await opts.images.forward(imgs as Image[]); // readImages only gives null with skipBad
+    } else logits = await forward(await ds.readBatch(idx, buf.subarray(0, n * bytes)), n);
     if (logits.length !== n * K) {
       throw new WorkError(`model returned ${logits.length} logits for ${n} samples; the data set has K = ${K} classes (expected ${n * K})`);
     }

@@ -7,7 +7,7 @@ import { intString, parseOptions, printJson } from '../options.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, subset } from '../../data/rng.js';
 import { BACKEND_CHOICES, selectBackend } from '../../student/backend.js';
-import { evaluate, formatConfusion, modelForward, type EvalResult, type Forward } from '../../student/evaluate.js';
+import { evaluate, formatConfusion, modelForward, type EvalResult, type EvaluateOptions, type Forward } from '../../student/evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../student/trainer/checkpoint.js';
 import { openTeacher } from '../../teacher/session.js';
 
@@ -28,6 +28,8 @@ const EvalOptions = z.strictObject({
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
   preprocess: z.string().optional(),
+  classMap: z.string().optional(),
+  teacherLabels: z.string().optional(),
   json: z.boolean().default(false),
 });
 
@@ -53,7 +55,9 @@ export function register(program: Command): void {
     .option('--seed <s>', 'seed of the --limit subset (default: 0)')
     .option('--backend <name>', 'runs: tfjs backend auto | tensorflow | wasm | cpu (default: auto)')
     .option('--device <name>', 'ONNX models: auto | cuda | webgpu | cpu (default: auto)')
-    .option('--preprocess <json|file>', 'ONNX models: preprocessing when the model does not record it')
+    .option('--preprocess <spec>', 'ONNX models: imagenet | timm:FILE | hf:FILE | JSON, when the model does not record it')
+    .option('--class-map <json|file|names>', 'ONNX models: teacher output of each data class (as for tfkd precompute)')
+    .option('--teacher-labels <file>', 'ONNX models: class names of the model\'s outputs, for --class-map by name')
     .option('--json', 'print JSON (with the confusion matrix)')
     .action(async (target: string, raw: unknown) => {
       const o = parseOptions(EvalOptions, raw);
@@ -66,9 +70,18 @@ export function register(program: Command): void {
       let close = async () => {};
       let checkpoint: string | null = null;
       let runtime: string;
+      let images: EvaluateOptions['images'];
       if (isOnnx) {
-        const t = await openTeacher(target, { device: o.device, preprocess: o.preprocess, data: { shape: ds.shape, numClasses: ds.numClasses } });
+        const t = await openTeacher(target, {
+          device: o.device,
+          preprocess: o.preprocess,
+          classMap: o.classMap,
+          teacherLabels: o.teacherLabels,
+          data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
+        });
         forward = (pixels, n) => t.run(pixels, n);
+        // Variable-size images are rendered by the model's own preprocessing (resize + crop).
+        if (ds.variableSize) images = { mode: t.preprocess.channels === 'L' ? 'L' : 'RGB', forward: (imgs) => t.runImages(imgs) };
         close = () => t.close();
         runtime = `onnxruntime ${t.info.provider}`;
       } else {
@@ -92,7 +105,7 @@ export function register(program: Command): void {
       }
       let r: EvalResult;
       try {
-        r = await evaluate(forward, ds, { indices, batch: o.batch });
+        r = await evaluate(forward, ds, { indices, batch: o.batch, images });
       } finally {
         await close();
       }

@@ -41,7 +41,8 @@ export async function runVerify(dir: string, o: z.infer<typeof Options>): Promis
       output: m.teacher.outputName,
       layout: m.teacher.layout,
       preprocess: m.preprocess,
-      data: { shape: dataset.shape, numClasses: dataset.numClasses },
+      ...(m.classMap ? { classMap: JSON.stringify(m.classMap.indices) } : {}),
+      data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
     });
     try {
       const aug = m.augment ? { spec: parseAugmentSpec(m.augment.spec), seed: m.augment.seed } : null;
