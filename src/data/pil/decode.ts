@@ -1,0 +1,495 @@
+import { readFile } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
+import type { Metadata, OutputInfo, Sharp } from 'sharp';
+import { UsageError } from '../../errors.js';
+import { makeImage } from '../image.js';
+import type { Image, PilMode } from '../image.js';
+import { convert } from './convert.js';
+import type { SourceImage } from './convert.js';
+
+/**
+ * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
+ * as HWC bytes, decoded by sharp/libvips on the libuv pool — and by a port of PIL's own GIF reader
+ * for GIF.
+ *
+ * sharp is asked for the stored samples, never for a colour-managed rendering:
+ *   - `ignoreIcc`: an embedded ICC profile is not applied (PIL keeps it in info, pixels untouched);
+ *   - EXIF orientation is not applied (sharp rotates only with autoOrient; PIL never does);
+ *   - CMYK (JPEG, YCCK JPEG, TIFF): pipeline and output colourspace 'cmyk' give the raw CMYK
+ *     samples (libvips inverts JPEG CMYK as PIL's "CMYK;I" rawmode does, with or without the Adobe
+ *     marker) and convert.ts applies PIL's cmyk2rgb; sharp's default would go through an ICC
+ *     transform to sRGB, which PIL never does;
+ *   - 16-bit PNG/TIFF: read as 16-bit (`raw({ depth: 'ushort' })`); RGB(A) keeps the high byte
+ *     (PIL's "RGB;16B"/"RGBA;16B" rawmodes), grey + alpha too ("LA;16B" into RGBA), plain 16-bit
+ *     grey becomes PIL's mode I, which convert clips to 0..255 (mostly white: PIL 9.4 does that);
+ *   - grey: output colourspace 'b-w' keeps one band (sharp would replicate it); palette images
+ *     arrive expanded to RGB(A), which is what P → RGB does, and P → L is rgb2l of the palette
+ *     colour, the same as of the expanded pixel; alpha is dropped, never composited.
+ *   - GIF (first frame): ported from GifImagePlugin/GifDecode.c (see decodeGif): libvips renders
+ *     transparent pixels black where PIL keeps the palette colour of the transparent index.
+ *
+ * Measured against PIL by test/data/pil/decode.test.ts (scripts/pil_reference.py: every format
+ * and mode below at sizes 1x1 … 640x480, extreme aspect ratios, damaged files), all byte-exact:
+ * PNG (1/2/4/8/16-bit grey, grey + alpha, RGB, RGBA, 8/16-bit, palette 1–8 bit with and without
+ * tRNS, grey/RGB tRNS, all row filters), JPEG (baseline 4:2:0/4:2:2/4:4:4, progressive, optimised,
+ * greyscale, Adobe CMYK, CMYK without the Adobe marker, YCCK, EXIF orientation, ICC profiles),
+ * WebP (lossy and lossless, with and without alpha; sharp's libwebp 1.6.0 and Debian's 1.2.4 give
+ * the same pixels), GIF (first frames, interlaced, offset frames, local/short/no tables), TIFF
+ * (RGB raw/LZW, RGBA deflate, L, CMYK, palette, 1-bit, 16-bit grey).
+ * Not supported: BMP (libvips has no BMP loader; PIL reads it) — refused with a clear message;
+ * HEIF/AVIF are decoded as sharp does (PIL 9.4 cannot open them, so there is no reference).
+ *
+ * Refused as one UsageError line naming the file (what PIL raises for the same file, checked in the
+ * tests): missing, empty and non-image files; truncated files (PIL: "image file is truncated",
+ * also for a JPEG that lacks only its EOI) — sharp runs with failOn 'truncated' (libjpeg's
+ * corrupt-data warnings are ignored, as PIL ignores them) and 'error' for TIFF (libtiff reports
+ * damage as errors); PNG header chunks with a bad CRC (checked here: PIL refuses them but never
+ * checks IDAT CRCs, libpng the other way round); images with more pixels than `maxPixels`
+ * (default PIL's DecompressionBombError threshold, 2 × Image.MAX_IMAGE_PIXELS), checked from the
+ * header before any pixel is decoded.
+ */
+
+/** PIL's Image.MAX_IMAGE_PIXELS (Pillow 9.4): int(1024 · 1024 · 1024 // 4 // 3). */
+export const PIL_MAX_IMAGE_PIXELS = 89_478_485;
+/** PIL raises DecompressionBombError above twice MAX_IMAGE_PIXELS (and only warns above it). */
+export const DEFAULT_MAX_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS;
+
+export interface DecodeOptions {
+  /** Name used in error messages (default: the path, or '<buffer>'). */
+  file?: string;
+  /** Images with more pixels (width · height) are refused before decoding (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
+}
+
+type Input = string | Uint8Array;
+
+/** Formats sharp decodes that we hand on; others (svg, pdf, raw, vips) are not image files PIL reads. */
+const FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'heif']);
+
+const nameOf = (input: Input, opts?: { file?: string }): string => opts?.file ?? (typeof input === 'string' ? input : '<buffer>');
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** libvips messages are multi-line dumps: keep the first line, without sharp's prefix. */
+function reason(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const line = msg.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
+  return line
+    .replace(/^Input (file|buffer) (contains|has) /, '')
+    .replace(/:$/, '')
+    .trim();
+}
+
+async function load(input: Input, file: string): Promise<Buffer> {
+  let buf: Buffer;
+  if (typeof input === 'string') {
+    try {
+      buf = await readFile(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`${file}: cannot read image file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : reason(e)})`);
+    }
+  } else {
+    buf = asBuffer(input);
+  }
+  if (buf.length === 0) throw new UsageError(`${file}: not an image (empty file, 0 bytes)`);
+  return buf;
+}
+
+function checkPixels(width: number, height: number, file: string, maxPixels: number): void {
+  if (width * height > maxPixels) {
+    throw new UsageError(
+      `${file}: ${width}x${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (by default PIL's decompression-bomb threshold); pass a larger maxPixels if the file is trusted`,
+    );
+  }
+}
+
+const isBmp = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
+
+/** sharp's header parse, with the formats we do not hand on refused. */
+async function header(input: Buffer | string, file: string, head?: Uint8Array): Promise<Metadata> {
+  if (head && isBmp(head)) throw new UsageError(`${file}: BMP images are not supported (libvips, which decodes for sharp, has no BMP reader); convert them to PNG`);
+  let m: Metadata;
+  try {
+    m = await sharp(input).metadata();
+  } catch (e) {
+    throw new UsageError(`${file}: not a readable image (${reason(e)})`);
+  }
+  if (!FORMATS.has(m.format) && m.format !== 'gif') throw new UsageError(`${file}: not a readable image (unsupported format '${m.format}')`);
+  if (!m.width || !m.height) throw new UsageError(`${file}: not a readable image (no image dimensions in the header)`);
+  return m;
+}
+
+/** The image's size as PIL reports it, from the header only (no pixel decoding). */
+export async function probeImage(input: Input, opts?: { file?: string }): Promise<{ width: number; height: number }> {
+  const file = nameOf(input, opts);
+  if (typeof input !== 'string') return probeBytes(await load(input, file), file);
+  let m: Metadata;
+  try {
+    m = await header(input, file);
+  } catch {
+    return probeBytes(await load(input, file), file); // the precise message: missing, empty, BMP, GIF
+  }
+  // PIL's GIF size grows to the first frame's extent; sharp reports the logical screen.
+  return m.format === 'gif' ? gifSize(await load(input, file), file) : { width: m.width, height: m.height };
+}
+
+async function probeBytes(buf: Buffer, file: string): Promise<{ width: number; height: number }> {
+  if (isGif(buf)) return gifSize(buf, file);
+  const m = await header(buf, file, buf);
+  return { width: m.width, height: m.height };
+}
+
+/** `Image.open(input).convert(mode)` of Pillow 9.4 as HWC bytes (see the module comment). */
+export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOptions): Promise<Image> {
+  if (mode !== 'L' && mode !== 'RGB') throw new UsageError(`decodeImage: mode must be 'L' or 'RGB', got '${String(mode)}'`);
+  const file = nameOf(input, opts);
+  const maxPixels = opts?.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const buf = await load(input, file);
+  if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
+  const m = await header(buf, file, buf);
+  checkPixels(m.width, m.height, file, maxPixels);
+  return finish(await pixels(buf, m, file, maxPixels), mode);
+}
+
+function finish(src: SourceImage, mode: PilMode): Image {
+  if (mode === 'RGB' && src.mode === 'RGB') return makeImage(src.width, src.height, 3, src.data as Uint8Array);
+  if (mode === 'L' && src.mode === 'L') return makeImage(src.width, src.height, 1, src.data as Uint8Array);
+  return convert(src, mode);
+}
+
+/**
+ * PngImagePlugin checks the CRC of every chunk before the first IDAT (and refuses the file on a
+ * mismatch), never those of IDAT and later chunks; libpng under failOn 'truncated' checks none,
+ * under 'error' all of them. So: sharp with 'truncated' (truncation and zlib errors still fail, as
+ * in PIL), and the header chunks checked here.
+ */
+function checkPngHeader(b: Uint8Array, file: string): void {
+  let pos = 8;
+  for (;;) {
+    if (pos + 8 > b.length) throw new UsageError(`${file}: not a readable image (PNG: truncated before the image data)`);
+    const length = ((b[pos] << 24) | (b[pos + 1] << 16) | (b[pos + 2] << 8) | b[pos + 3]) >>> 0;
+    const type = b.subarray(pos + 4, pos + 8);
+    const name = String.fromCharCode(...type);
+    if (!/^\w{4}$/.test(name)) throw new UsageError(`${file}: not a readable image (PNG: broken chunk ${JSON.stringify(name)})`);
+    if (name === 'IDAT') return;
+    const end = pos + 8 + length;
+    if (end + 4 > b.length) throw new UsageError(`${file}: not a readable image (PNG: truncated in chunk ${name})`);
+    const stored = ((b[end] << 24) | (b[end + 1] << 16) | (b[end + 2] << 8) | b[end + 3]) >>> 0;
+    if (crc32(b.subarray(pos + 4, end)) !== stored) throw new UsageError(`${file}: not a readable image (PNG: bad checksum in chunk ${name})`);
+    if (name === 'IEND') throw new UsageError(`${file}: not a readable image (PNG: no image data)`);
+    pos = end + 4;
+  }
+}
+
+/** The decoded samples in the PIL mode Image.open would give (see convert.ts). */
+async function pixels(buf: Buffer, m: Metadata, file: string, maxPixels: number): Promise<SourceImage> {
+  if (m.format === 'png') checkPngHeader(buf, file);
+  // libtiff reports damage as errors, which libvips ignores below failOn 'error'; libjpeg reports
+  // corrupt entropy data as warnings, which PIL ignores too, and truncation as an error.
+  const failOn = m.format === 'tiff' ? 'error' : 'truncated';
+  const base = sharp(buf, { failOn, ignoreIcc: true, limitInputPixels: maxPixels, page: 0, pages: 1 });
+  const sixteen = m.depth === 'ushort';
+  let pipeline: Sharp;
+  if (m.space === 'cmyk') pipeline = base.pipelineColourspace('cmyk').toColourspace('cmyk').raw();
+  else if (sixteen && (m.space === 'grey16' || m.space === 'b-w')) pipeline = base.toColourspace('grey16').raw({ depth: 'ushort' });
+  else if (sixteen) pipeline = base.toColourspace('rgb16').raw({ depth: 'ushort' });
+  else if (m.space === 'b-w') pipeline = base.toColourspace('b-w').raw();
+  else pipeline = base.toColourspace('srgb').raw();
+  let data: Buffer;
+  let info: OutputInfo;
+  try {
+    ({ data, info } = await pipeline.toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    throw new UsageError(`${file}: cannot decode image (${reason(e)})`);
+  }
+  const { width, height, channels } = info;
+  const n = width * height;
+  if (data.length !== n * channels * (sixteen ? 2 : 1)) throw new UsageError(`${file}: cannot decode image (sharp returned ${data.length} bytes for ${width}x${height}x${channels})`);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (m.space === 'cmyk') {
+    if (channels === 4) return { mode: 'CMYK', width, height, data: bytes };
+    return { mode: 'CMYK', width, height, data: bands(bytes, channels, 4) };
+  }
+  if (sixteen) {
+    const u16 = data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, n * channels) : new Uint16Array(bytes.slice().buffer);
+    if (channels === 1) return { mode: 'I;16', width, height, data: u16 };
+    const hi = new Uint8Array(n * channels);
+    for (let i = 0; i < hi.length; i++) hi[i] = u16[i] >>> 8;
+    const mode = channels === 2 ? 'LA' : channels === 3 ? 'RGB' : 'RGBA';
+    return { mode, width, height, data: channels > 4 ? bands(hi, channels, 4) : hi };
+  }
+  if (channels === 1) return { mode: 'L', width, height, data: bytes };
+  if (channels === 2) return { mode: 'LA', width, height, data: bytes };
+  if (channels === 3) return { mode: 'RGB', width, height, data: bytes };
+  return { mode: 'RGBA', width, height, data: channels === 4 ? bytes : bands(bytes, channels, 4) };
+}
+
+/** The first `keep` of `channels` interleaved bands. */
+function bands(src: Uint8Array, channels: number, keep: number): Uint8Array {
+  const n = src.length / channels;
+  const out = new Uint8Array(n * keep);
+  for (let i = 0; i < n; i++) for (let c = 0; c < keep; c++) out[i * keep + c] = src[i * channels + c];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GIF: ported from Pillow 9.4 (GifImagePlugin._open/_seek(0)/load_prepare, libImaging/GifDecode.c)
+// rather than decoded by sharp: libvips renders the first frame as RGBA with transparent pixels
+// black, where PIL keeps the palette colour of the transparent index (convert('RGB') ignores
+// transparency), and fills the canvas outside the frame with that index (or 0).
+
+interface GifFrame {
+  width: number;
+  height: number;
+  x0: number;
+  y0: number;
+  w: number;
+  h: number;
+  interlace: boolean;
+  lzwBits: number;
+  offset: number;
+  /** RGB triplets of the effective palette; null: PIL mode L (indices are grey levels). */
+  palette: Uint8Array | null;
+  /** PIL's odd case: a mode L frame whose core image carries the global palette (see gifFrame). */
+  indicesForL: boolean;
+  transparency: number | null;
+}
+
+const isGif = (b: Uint8Array): boolean =>
+  b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38 && (b[4] === 0x37 || b[4] === 0x39) && b[5] === 0x61;
+
+/** PIL drops a palette that is the identity grey ramp (mode L instead of P). */
+function paletteNeeded(p: Uint8Array): boolean {
+  for (let i = 0; i + 2 < p.length; i += 3) if (!(i / 3 === p[i] && p[i] === p[i + 1] && p[i] === p[i + 2])) return true;
+  return false;
+}
+
+/** The header and first image descriptor, as GifImagePlugin reads them. */
+function gifFrame(b: Uint8Array, file: string): GifFrame {
+  const bad = (why: string) => new UsageError(`${file}: not a readable image (GIF: ${why})`);
+  if (b.length < 13) throw bad('header is truncated');
+  let width = b[6] | (b[7] << 8);
+  let height = b[8] | (b[9] << 8);
+  const flags = b[10];
+  let pos = 13;
+  let global: Uint8Array | null = null;
+  if (flags & 128) {
+    const n = 3 << ((flags & 7) + 1);
+    const p = b.subarray(pos, Math.min(b.length, pos + n));
+    pos += n;
+    if (paletteNeeded(p)) global = p;
+  }
+  const block = (): Uint8Array | null => {
+    if (pos >= b.length || b[pos] === 0) {
+      pos = Math.min(b.length, pos + 1);
+      return null;
+    }
+    const n = b[pos];
+    const d = b.subarray(pos + 1, Math.min(b.length, pos + 1 + n));
+    pos += 1 + n;
+    return d;
+  };
+  let transparency: number | null = null;
+  for (;;) {
+    if (pos >= b.length || b[pos] === 0x3b) throw bad('no image in the file');
+    const tag = b[pos++];
+    if (tag === 0x21) {
+      const label = b[pos++];
+      const first = block();
+      if (label === 254) {
+        // comment: its sub-blocks up to the terminator
+        for (let blk = first; blk; blk = block());
+        continue;
+      }
+      if (label === 249) {
+        if (!first || first.length < 3 || (first[0] & 1 && first.length < 4)) throw bad('broken graphic control extension');
+        if (first[0] & 1) transparency = first[3];
+      }
+      // PIL then skips sub-blocks until an empty one, even after an empty first block
+      while (block());
+    } else if (tag === 0x2c) {
+      if (pos + 9 > b.length) throw bad('image descriptor is truncated');
+      const x0 = b[pos] | (b[pos + 1] << 8);
+      const y0 = b[pos + 2] | (b[pos + 3] << 8);
+      const w = b[pos + 4] | (b[pos + 5] << 8);
+      const h = b[pos + 6] | (b[pos + 7] << 8);
+      const f = b[pos + 8];
+      pos += 9;
+      width = Math.max(width, x0 + w);
+      height = Math.max(height, y0 + h);
+      // A local table replaces the global one. A grey-ramp local table makes the frame mode L, yet
+      // Image.load then puts the global palette (if any) on the core image: convert('RGB') maps
+      // through the global colours while convert('L') (same mode: a copy) returns the indices.
+      let palette = global;
+      let indicesForL = false;
+      if (f & 128) {
+        const n = 3 << ((f & 7) + 1);
+        const p = b.subarray(pos, Math.min(b.length, pos + n));
+        pos += n;
+        if (paletteNeeded(p)) palette = p;
+        else indicesForL = true;
+      }
+      if (pos >= b.length) throw bad('image data is missing');
+      const lzwBits = b[pos++];
+      return { width, height, x0, y0, w, h, interlace: (f & 64) !== 0, lzwBits, offset: pos, palette, indicesForL, transparency };
+    }
+    // any other byte: skipped, like PIL
+  }
+}
+
+const GIFBITS = 12;
+const GIFTABLE = 1 << GIFBITS;
+
+/**
+ * ImagingGifDecode over the rest of the file, into the P/L canvas. Returns 'done' when the frame
+ * is filled, 'broken' on a bad code, 'truncated' when the data (or an early end code) runs out —
+ * where PIL reads on, finds the end of the file and raises "image file is truncated".
+ */
+function gifLzw(b: Uint8Array, g: GifFrame, canvas: Uint8Array): 'done' | 'broken' | 'truncated' {
+  const bits = g.lzwBits;
+  if (bits > 12) return 'broken';
+  const xsize = g.w;
+  const ysize = g.h;
+  if (xsize <= 0 || ysize <= 0) return 'broken';
+  const clear = 1 << bits;
+  const end = clear + 1;
+  let interlace = g.interlace ? 1 : 0;
+  let step = g.interlace ? 8 : 1;
+  const buffer = new Uint8Array(GIFBUFFER_SIZE);
+  const link = new Uint16Array(GIFTABLE);
+  const data = new Uint8Array(GIFTABLE);
+  let next = 0;
+  let codesize = 0;
+  let codemask = 0;
+  let bufferindex = GIFBUFFER_SIZE;
+  let bitbuffer = 0;
+  let bitcount = 0;
+  let blocksize = 0;
+  let lastcode = 0;
+  let lastdata = 0;
+  let state = 1;
+  let x = 0;
+  let y = 0;
+  const stride = g.width;
+  let out = (y + g.y0) * stride + g.x0;
+  let ptr = g.offset;
+  /** NEWLINE: false when the frame is complete. */
+  const newline = (): boolean => {
+    x = 0;
+    y += step;
+    while (y >= ysize) {
+      if (interlace === 1) {
+        y = 4;
+        interlace = 2;
+      } else if (interlace === 2) {
+        step = 4;
+        y = 2;
+        interlace = 3;
+      } else if (interlace === 3) {
+        step = 2;
+        y = 1;
+        interlace = 0;
+      } else return false;
+    }
+    out = (y + g.y0) * stride + g.x0;
+    return true;
+  };
+  for (;;) {
+    if (state === 1) {
+      next = clear + 2;
+      codesize = bits + 1;
+      codemask = (1 << codesize) - 1;
+      bufferindex = GIFBUFFER_SIZE;
+      state = 2;
+    }
+    let src: Uint8Array;
+    let from: number;
+    let count: number;
+    if (bufferindex < GIFBUFFER_SIZE) {
+      src = buffer;
+      from = bufferindex;
+      count = GIFBUFFER_SIZE - bufferindex;
+      bufferindex = GIFBUFFER_SIZE;
+    } else {
+      while (bitcount < codesize) {
+        if (blocksize > 0) {
+          bitbuffer |= b[ptr++] << bitcount;
+          bitcount += 8;
+          blocksize--;
+        } else {
+          if (ptr >= b.length || b.length - ptr < b[ptr] + 1) return 'truncated';
+          blocksize = b[ptr++];
+        }
+      }
+      let c = bitbuffer & codemask;
+      bitbuffer >>>= codesize;
+      bitcount -= codesize;
+      if (c === clear) {
+        if (state !== 2) state = 1;
+        continue;
+      }
+      if (c === end) return 'truncated';
+      if (state === 2) {
+        if (c > clear) return 'broken';
+        lastdata = lastcode = c;
+        state = 3;
+      } else {
+        const thiscode = c;
+        if (c > next) return 'broken';
+        if (c === next) {
+          if (bufferindex <= 0) return 'broken';
+          buffer[--bufferindex] = lastdata;
+          c = lastcode;
+        }
+        while (c >= clear) {
+          if (bufferindex <= 0 || c >= GIFTABLE) return 'broken';
+          buffer[--bufferindex] = data[c];
+          c = link[c];
+        }
+        lastdata = c;
+        if (next < GIFTABLE) {
+          data[next] = c;
+          link[next] = lastcode;
+          if (next === codemask && codesize < GIFBITS) {
+            codesize++;
+            codemask = (1 << codesize) - 1;
+          }
+          next++;
+        }
+        lastcode = thiscode;
+      }
+      src = LASTDATA;
+      LASTDATA[0] = lastdata;
+      from = 0;
+      count = 1;
+    }
+    if (y >= ysize) return 'broken';
+    for (let i = 0; i < count; i++) {
+      canvas[out++] = src[from + i];
+      if (++x >= xsize && !newline()) return 'done';
+    }
+  }
+}
+
+const GIFBUFFER_SIZE = GIFTABLE;
+const LASTDATA = new Uint8Array(1);
+
+function gifSize(b: Uint8Array, file: string): { width: number; height: number } {
+  const g = gifFrame(b, file);
+  return { width: g.width, height: g.height };
+}
+
+/** The first frame in PIL's mode P (or L) with its palette. */
+function decodeGif(b: Uint8Array, file: string, maxPixels: number, mode: PilMode): SourceImage {
+  const g = gifFrame(b, file);
+  checkPixels(g.width, g.height, file, maxPixels);
+  const canvas = new Uint8Array(g.width * g.height);
+  if (g.transparency !== null) canvas.fill(g.transparency);
+  const r = gifLzw(b, g, canvas);
+  if (r === 'broken') throw new UsageError(`${file}: cannot decode image (GIF: broken data stream)`);
+  if (r === 'truncated') throw new UsageError(`${file}: cannot decode image (GIF: image file is truncated)`);
+  if (g.palette && !(mode === 'L' && g.indicesForL)) return { mode: 'P', width: g.width, height: g.height, data: canvas, palette: g.palette };
+  return { mode: 'L', width: g.width, height: g.height, data: canvas };
+}

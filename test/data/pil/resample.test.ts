@@ -1,0 +1,158 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError } from '../../../src/errors.js';
+import { INTERPOLATIONS } from '../../../src/data/image.js';
+import type { Image, Interpolation } from '../../../src/data/image.js';
+import { coefficients, resize } from '../../../src/data/pil/resample.js';
+
+// PIL's Image.resize (Pillow 9.4, Debian's /usr/bin/python3) is the reference: scripts/pil_reference.py
+// writes photo-like L/RGB images and PIL's output for every filter and many target sizes, and
+// every output must match byte for byte.
+
+const PY = '/usr/bin/python3';
+const SCRIPT = join(import.meta.dirname, '../../../scripts/pil_reference.py');
+
+interface Source {
+  mode: 'L' | 'RGB';
+  width: number;
+  height: number;
+  data: [number, number];
+}
+interface Case {
+  src: number;
+  toWidth: number;
+  toHeight: number;
+  filter: Interpolation;
+  out: [number, number];
+}
+
+/** Differing bytes and the largest difference. */
+function diff(a: Uint8Array, b: Uint8Array): { count: number; max: number } {
+  if (a.length !== b.length) return { count: Math.max(a.length, b.length), max: 256 };
+  let count = 0;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d) {
+      count++;
+      if (d > max) max = d;
+    }
+  }
+  return { count, max };
+}
+
+const img = (width: number, height: number, channels: 1 | 3, fill: (i: number) => number): Image => {
+  const data = new Uint8Array(width * height * channels);
+  for (let i = 0; i < data.length; i++) data[i] = fill(i);
+  return { data, width, height, channels };
+};
+
+describe('data/pil/resample: PIL resize, byte for byte', function () {
+  this.timeout(60_000);
+  let tmp = '';
+  let sources: Source[] = [];
+  let cases: Case[] = [];
+  let blob: Buffer = Buffer.alloc(0);
+  const bytes = (at: [number, number]) => new Uint8Array(blob.buffer, blob.byteOffset + at[0], at[1]);
+
+  before(function () {
+    const probe = spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' });
+    if (probe.error || probe.status !== 0) {
+      console.log(`      skipped: ${PY} cannot import PIL (Debian: apt-get install python3-pil)`);
+      this.skip();
+    }
+    tmp = mkdtempSync(join(tmpdir(), 'tfkd-pil-resize-'));
+    const r = spawnSync(PY, [SCRIPT, 'resize', tmp], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`pil_reference.py resize failed: ${r.stderr || r.error}`);
+    const index = JSON.parse(readFileSync(join(tmp, 'index.json'), 'utf8'));
+    expect(index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);
+    sources = index.sources;
+    cases = index.resize;
+    blob = readFileSync(index.blob);
+  });
+
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const filter of INTERPOLATIONS) {
+    it(`${filter}: every case equals PIL's resize (up, down, one axis, to 1 px, same size)`, () => {
+      const mine = cases.filter((c) => c.filter === filter);
+      expect(mine.length).to.be.greaterThan(100);
+      const failures: string[] = [];
+      let pixels = 0;
+      for (const c of mine) {
+        const s = sources[c.src];
+        const input: Image = { data: bytes(s.data), width: s.width, height: s.height, channels: s.mode === 'L' ? 1 : 3 };
+        const out = resize(input, c.toWidth, c.toHeight, filter);
+        expect([out.width, out.height, out.channels]).to.deep.equal([c.toWidth, c.toHeight, input.channels]);
+        const d = diff(out.data, bytes(c.out));
+        pixels += c.toWidth * c.toHeight;
+        if (d.count) failures.push(`${s.mode} ${s.width}x${s.height} → ${c.toWidth}x${c.toHeight}: ${d.count} bytes differ, max diff ${d.max}`);
+      }
+      const sizes = new Set(mine.map((c) => `${sources[c.src].width}x${sources[c.src].height}`));
+      console.log(`      ${mine.length} resizes from ${sizes.size} source sizes (${pixels} output pixels): ${failures.length} differ`);
+      expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
+    });
+  }
+
+  it('the typical teacher resize is fast: 500x375 RGB → 298x224 bilinear', () => {
+    const src = img(500, 375, 3, (i) => (i * 2654435761) >>> 24);
+    for (let i = 0; i < 10; i++) resize(src, 298, 224, 'bilinear');
+    const n = 50;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) resize(src, 298, 224, 'bilinear');
+    const ms = (performance.now() - t0) / n;
+    console.log(`      ${ms.toFixed(2)} ms per resize (bilinear)`);
+    expect(ms, 'a generous bound: a shared 2-core machine').to.be.below(40);
+  });
+});
+
+describe('data/pil/resample: rules checked without PIL', () => {
+  it('same size is a copy, not the same buffer', () => {
+    const src = img(5, 4, 3, (i) => i);
+    for (const f of INTERPOLATIONS) {
+      const out = resize(src, 5, 4, f);
+      expect(out.data).to.not.equal(src.data);
+      expect(Array.from(out.data)).to.deep.equal(Array.from(src.data));
+    }
+  });
+
+  it('nearest follows ImagingScaleAffine: the running sum of w_in / w_out from half a step', () => {
+    // 3 → 2: xo = 0.75, 2.25 → columns 0 and 2; 2 → 5: 0.2, 0.6, 1.0, 1.4, 1.8 → 0 0 1 1 1
+    const row = img(3, 1, 1, (i) => 10 * (i + 1));
+    expect(Array.from(resize(row, 2, 1, 'nearest').data)).to.deep.equal([10, 30]);
+    const two = img(2, 1, 1, (i) => 10 * (i + 1));
+    expect(Array.from(resize(two, 5, 1, 'nearest').data)).to.deep.equal([10, 10, 20, 20, 20]);
+  });
+
+  it('coefficients are 22-bit fixed point summing to 1 within rounding; a constant image stays constant', () => {
+    for (const f of INTERPOLATIONS.filter((x) => x !== 'nearest') as Exclude<Interpolation, 'nearest'>[]) {
+      for (const [a, b] of [
+        [500, 298],
+        [7, 31],
+        [64, 1],
+      ]) {
+        const c = coefficients(a, b, f);
+        for (let i = 0; i < b; i++) {
+          let sum = 0;
+          for (let j = 0; j < c.size[i]; j++) sum += c.k[i * c.ksize + j];
+          expect(Math.abs(sum - (1 << 22)), `${f} ${a}→${b} #${i}`).to.be.at.most(c.size[i]);
+        }
+      }
+      const flat = resize(img(37, 23, 3, () => 200), 11, 50, f);
+      expect(flat.data.every((v) => v === 200), f).to.equal(true);
+    }
+  });
+
+  it('BAD CALL - sizes below 1 or not integers, an unknown filter, a short buffer → UsageError', () => {
+    const src = img(4, 4, 1, () => 0);
+    expect(() => resize(src, 0, 4, 'bilinear')).to.throw(UsageError, /width and height must be integers > 0, got 0x4/);
+    expect(() => resize(src, 2.5, 4, 'bilinear')).to.throw(UsageError, /integers > 0/);
+    expect(() => resize(src, 2, 2, 'cubic' as Interpolation)).to.throw(UsageError, /unknown filter 'cubic'/);
+    expect(() => resize({ ...src, data: new Uint8Array(3) }, 2, 2, 'box')).to.throw(UsageError, /needs 16 bytes, got 3/);
+  });
+});
