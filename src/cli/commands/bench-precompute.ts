@@ -12,13 +12,17 @@
 import type { Command } from 'commander';
 import { benchGroup } from './bench-group.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { precompute } from '../../cache/precompute.js';
 import type { CacheDtype } from '../../cache/manifest.js';
 import type { Dataset } from '../../data/dataset.js';
+import type { Image } from '../../data/image.js';
+import { UsageError } from '../../errors.js';
 import { openDataset } from '../../data/open.js';
 import { DEVICES } from '../../teacher/providers.js';
 import { openTeacher, ORT_VERSION, type OrtTeacher, type PreparedBatch } from '../../teacher/session.js';
@@ -39,6 +43,9 @@ const Options = z.strictObject({
   layout: z.enum(['NCHW', 'NHWC']).optional(),
   output: z.string().optional(),
   worker: z.boolean().optional(),
+  classMap: z.string().optional(),
+  decoders: intString(1).optional(),
+  torch: z.string().optional(),
   json: z.boolean().optional(),
 });
 export type PrecomputeBenchOptions = z.infer<typeof Options>;
@@ -56,7 +63,7 @@ export interface PrecomputeBenchResult {
   bench: 'precompute';
   teacher: { file: string; sha256: string; provider: string; providerNotes: string[]; threads: number; inputDtype: string; layout: string; K: number };
   onnxruntime: string;
-  data: { spec: string; split: string; shape: [number, number, number] };
+  data: { spec: string; split: string; shape: Array<number | string> };
   rows: number;
   batch: number;
   reps: number;
@@ -75,6 +82,14 @@ export interface PrecomputeBenchResult {
   end_to_end_infer_share: number;
   /** Preprocessing alone (prepare: read pixels already in memory → input tensor), rows/s. */
   prepare_rows_per_s: number;
+  /**
+   * Variable-size images (folder:, list:): decode + render alone over the same rows (readImages and
+   * the teacher's resize/crop, no inference, nothing written), and what the pipeline costs on top of
+   * bare inference + bare decode/render, in process CPU time (all threads) per row.
+   */
+  decode?: { rows_per_s: number; cpu_ms_per_krow: number; overhead: number };
+  /** `--torch ARCH`: PyTorch eval of the same architecture (torch.no_grad, same threads and batch). */
+  torch?: { arch: string; img_per_s: number; threads: number; version: string; ort_over_torch: number };
   variants: CacheVariant[];
   command: string;
 }
@@ -145,13 +160,36 @@ async function endToEnd(teacher: OrtTeacher, ds: Dataset, batch: number, dtype: 
   }
 }
 
+/** Decode + render alone (variable-size data): every row read and rendered once, as precompute does. */
+async function decodeAlone(teacher: OrtTeacher, ds: Dataset, batch: number): Promise<{ rowsPerS: number; cpuMsPerKrow: number }> {
+  const mode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  for (let s = 0; s < ds.size; s += batch) {
+    const idx = Int32Array.from({ length: Math.min(batch, ds.size - s) }, (_, k) => s + k);
+    const imgs = (await ds.readImages(idx, mode)) as Image[];
+    teacher.prepareImages(imgs); // render + normalise into a pooled buffer; never inferred
+  }
+  return { rowsPerS: ds.size / ((performance.now() - t0) / 1000), cpuMsPerKrow: ((cpuMs() - c0) * 1000) / ds.size };
+}
+
+/** `scripts/torch_bench_eval.py`: PyTorch eval img/s of a torchvision architecture. */
+function torchBench(arch: string, batch: number, threads: number): { img_per_s: number; torch: string } {
+  const script = fileURLToPath(new URL('../../../scripts/torch_bench_eval.py', import.meta.url));
+  const r = spawnSync('/usr/bin/python3', [script, '--arch', arch, '--batch', String(batch), '--threads', String(threads), '--seconds', '10'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new UsageError(`--torch ${arch}: the PyTorch reference failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`, 'it needs Debian\'s python3-torch and python3-torchvision (/usr/bin/python3)');
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
 export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''): Promise<PrecomputeBenchResult> {
-  const full = await openDataset(o.data, { split: o.split });
+  const full = await openDataset(o.data, { split: o.split, concurrency: o.decoders });
   const ds = firstRows(full, o.rows);
   const teacher = await openTeacher(o.teacher, {
-    device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output,
-    data: { shape: ds.shape, numClasses: ds.numClasses },
+    device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output, classMap: o.classMap,
+    data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
   });
+  const images = ds.variableSize === true;
+  const mode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
   try {
     const batch = teacher.info.fixedBatch !== null ? Math.min(o.batch, teacher.info.fixedBatch) : o.batch;
     const rows = ds.size;
@@ -159,29 +197,44 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     const nDistinct = Math.max(1, Math.min(4, Math.floor(rows / batch)));
     const batches: PreparedBatch[] = [];
     const raw: Uint8Array[] = [];
+    const rawImages: Image[][] = [];
     for (let i = 0; i < nDistinct; i++) {
       const n = Math.min(batch, rows);
-      raw.push(await ds.readBatch(Int32Array.from({ length: n }, (_, k) => i * batch + k)));
-      batches.push(await teacher.prepare(raw[i], n));
+      const idx = Int32Array.from({ length: n }, (_, k) => i * batch + k);
+      if (images) {
+        rawImages.push((await ds.readImages(idx, mode)) as Image[]);
+        batches.push(await teacher.prepareImages(rawImages[i]));
+      } else {
+        raw.push(await ds.readBatch(idx));
+        batches.push(await teacher.prepare(raw[i], n));
+      }
     }
     const runs = Math.ceil(rows / batch);
-    // Preprocessing alone over as many batches as the timed runs (after the warm-up above).
+    // Preprocessing alone (images already decoded) over as many batches as the timed runs.
     const tp = performance.now();
-    for (let i = 0; i < runs; i++) await teacher.prepare(raw[i % nDistinct], batches[i % nDistinct].n);
+    for (let i = 0; i < runs; i++) {
+      if (images) await teacher.prepareImages(rawImages[i % nDistinct]);
+      else await teacher.prepare(raw[i % nDistinct], batches[i % nDistinct].n);
+    }
     const prepRowsPerS = (runs * batches[0].n) / ((performance.now() - tp) / 1000);
     const remote = o.worker
       ? await openTeacher(o.teacher, {
-          device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output, worker: true,
-          data: { shape: ds.shape, numClasses: ds.numClasses },
+          device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output, worker: true, classMap: o.classMap,
+          data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
         })
       : null;
     let bestBare = { rowsPerS: 0, cpuMsPerKrow: 0 };
     let bestE2e = { rowsPerS: 0, inferShare: 0, bytesPerRow: 0, cpuMsPerKrow: 0 };
     let bestWorker = 0;
+    let bestDecode = { rowsPerS: 0, cpuMsPerKrow: 0 };
     try {
       for (let r = 0; r < o.reps; r++) {
         const b = await bare(teacher, batches, runs);
         if (b.rowsPerS > bestBare.rowsPerS) bestBare = b;
+        if (images) {
+          const d = await decodeAlone(teacher, ds, batch);
+          if (d.rowsPerS > bestDecode.rowsPerS) bestDecode = d;
+        }
         const e = await endToEnd(teacher, ds, batch, 'f32', null);
         if (e.rowsPerS > bestE2e.rowsPerS) bestE2e = e;
         if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null)).rowsPerS);
@@ -198,12 +251,13 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
       variants.push({ name, dtype, topk, rows_per_s: e.rowsPerS, bytes_per_row: e.bytesPerRow });
     }
     const info = teacher.info;
+    const torch = o.torch ? torchBench(o.torch, batch, info.threads) : null;
     return {
       tool: 'tfkd',
       bench: 'precompute',
       teacher: { file: info.file, sha256: info.sha256, provider: info.provider, providerNotes: info.providerNotes, threads: info.threads, inputDtype: info.inputDtype, layout: info.layout, K },
       onnxruntime: ORT_VERSION,
-      data: { spec: full.spec, split: full.split, shape: [ds.shape.height, ds.shape.width, ds.shape.channels] },
+      data: { spec: full.spec, split: full.split, shape: images ? ['varying'] : [ds.shape.height, ds.shape.width, ds.shape.channels] },
       rows,
       batch,
       reps: o.reps,
@@ -215,6 +269,10 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
       end_to_end_cpu_ms_per_krow: bestE2e.cpuMsPerKrow,
       end_to_end_infer_share: bestE2e.inferShare,
       prepare_rows_per_s: prepRowsPerS,
+      ...(images
+        ? { decode: { rows_per_s: bestDecode.rowsPerS, cpu_ms_per_krow: bestDecode.cpuMsPerKrow, overhead: bestE2e.cpuMsPerKrow / (bestBare.cpuMsPerKrow + bestDecode.cpuMsPerKrow) - 1 } }
+        : {}),
+      ...(torch ? { torch: { arch: o.torch!, img_per_s: torch.img_per_s, threads: info.threads, version: torch.torch, ort_over_torch: bestBare.rowsPerS / torch.img_per_s } } : {}),
       variants,
       command,
     };
@@ -235,7 +293,16 @@ export function formatPrecomputeBench(r: PrecomputeBenchResult): string {
     ...(r.worker_end_to_end_rows_per_s !== undefined
       ? [`end-to-end, ort in a worker thread ${n(r.worker_end_to_end_rows_per_s).padStart(9)} rows/s   ratio ${r.worker_ratio!.toFixed(3)}`]
       : []),
-    `preprocess alone  ${n(r.prepare_rows_per_s).padStart(9)} rows/s`,
+    `preprocess alone  ${n(r.prepare_rows_per_s).padStart(9)} rows/s${r.decode ? '   (decoded images → input tensor)' : ''}`,
+    ...(r.decode
+      ? [
+          `decode + render   ${n(r.decode.rows_per_s).padStart(9)} rows/s   ${r.decode.cpu_ms_per_krow.toFixed(0).padStart(5)} CPU ms / 1k rows`,
+          `pipeline overhead ${(100 * r.decode.overhead).toFixed(1).padStart(8)} %   of CPU time, end-to-end vs bare inference + bare decode/render`,
+        ]
+      : []),
+    ...(r.torch
+      ? [`PyTorch eval      ${n(r.torch.img_per_s).padStart(9)} img/s    (${r.torch.arch}, torch ${r.torch.version}, no_grad, ${r.torch.threads} threads, batch ${r.batch}): onnxruntime ${r.torch.ort_over_torch.toFixed(2)}×`]
+      : []),
     `cache variants (end-to-end rows/s, bytes per row on disk):`,
     ...r.variants.map((v) => `  ${v.name.padEnd(12)} ${n(v.rows_per_s).padStart(9)} rows/s  ${v.bytes_per_row.toFixed(1).padStart(8)} B/row`),
   ];
@@ -261,6 +328,9 @@ export function register(program: Command): void {
     .option('--layout <NCHW|NHWC>', 'force the input layout')
     .option('--output <NAME>', 'logits output name')
     .option('--worker', 'also time the pipeline with onnxruntime in a worker thread')
+    .option('--class-map <json|file|names>', 'teacher output of each data class (as for tfkd precompute)')
+    .option('--decoders <n>', 'images decoded at once (folder:/list: data)')
+    .option('--torch <arch>', 'also time PyTorch eval of this torchvision architecture (e.g. resnet18) at the same batch and threads')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(Options, raw);

@@ -154,6 +154,8 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
       seconds: Math.round(res.seconds * 1000) / 1000,
       inferSeconds: Math.round(res.inferSeconds * 1000) / 1000,
       rowsPerSecond: res.computedRows && res.seconds ? Math.round(res.computedRows / res.seconds) : null,
+      /** Peak resident memory of this process so far (MiB): flat in the data set's size (docs/PERFORMANCE.md). */
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     };
     (progress as ReturnType<typeof createProgress> | null)?.finish({ rows_per_s: summary.rowsPerSecond });
     return summary;
