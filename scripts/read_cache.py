@@ -37,24 +37,56 @@ def load_cache(cache):
     return manifest, {k: np.concatenate([s[k] for s in shards]) for k in names}
 
 
+TAIL_TEMPERATURES = [1, 2, 4, 8, 16, 32]
+
+
+def tail_log_mass(F, mu, m, temperature):
+    """log sum_tail exp(z / T), T >= 1, from the stored tail statistics (src/cache/topk.ts, docs/CACHE.md)."""
+    if temperature < 1:
+        raise SystemExit("top-k soft targets need T >= 1")
+    taus = TAIL_TEMPERATURES
+    if temperature in taus:
+        return F[:, taus.index(temperature)]
+    beta = 1.0 / temperature
+    logm = np.log(m)
+    g = lambda j: (F[:, j] - logm - mu / taus[j]) * taus[j] ** 2
+    if beta <= 1 / taus[-1]:
+        gb = g(len(taus) - 1)
+    else:
+        j = 0
+        while 1 / taus[j + 1] > beta:
+            j += 1
+        b0, b1 = 1 / taus[j], 1 / taus[j + 1]
+        w = (beta - b1) / (b0 - b1)
+        gb = w * g(j) + (1 - w) * g(j + 1)
+    return logm + mu * beta + np.maximum(0, gb) * beta * beta
+
+
 def soft_targets(manifest, t, temperature=1.0):
-    """softmax(logits / T) per row; top-k caches spread the remaining mass uniformly (docs/CACHE.md)."""
+    """softmax(logits / T) per row; top-k caches: kept classes exp(v / T), the tail's stored mass at T
+    spread uniformly over the other K - k classes (docs/CACHE.md, "Top-k caches")."""
     K = manifest["K"]
     if manifest["topk"] is None:
-        z = t["logits"].astype(np.float64)
-    else:
-        k = manifest["topk"]
-        vals = t["topk_values"].astype(np.float64)
-        lse = t["logsumexp"].astype(np.float64)[:, None]
-        rest = 1.0 - np.exp(vals - lse).sum(axis=1, keepdims=True)
-        with np.errstate(divide="ignore"):
-            fill = np.where(rest > 1e-30, lse + np.log(np.maximum(rest, 1e-300) / (K - k)), -np.inf)
-        z = np.repeat(fill, K, axis=1)
-        np.put_along_axis(z, t["topk_indices"].astype(np.int64), vals, axis=1)
-    z = z / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+        z = t["logits"].astype(np.float64) / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    if "tail" not in manifest:
+        raise SystemExit("top-k cache of the first layout (no tail statistics): precompute it again")
+    k = manifest["topk"]
+    m = K - k
+    vals = t["topk_values"].astype(np.float64)
+    F = t["tail_logsumexp"].astype(np.float64)
+    mu = t["tail_mean"].astype(np.float64)
+    L = tail_log_mass(F, mu, m, temperature)[:, None]
+    a = vals / temperature
+    shift = np.maximum(a.max(axis=1, keepdims=True), L)
+    e = np.exp(a - shift)
+    tail = np.exp(L - shift)
+    Z = e.sum(axis=1, keepdims=True) + tail
+    p = np.repeat(tail / Z / m, K, axis=1)
+    np.put_along_axis(p, t["topk_indices"].astype(np.int64), e / Z, axis=1)
+    return p
 
 
 def main():

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { formatZodError } from '../errors.js';
 import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
+import { TAIL_TEMPERATURES } from './topk.js';
 import { canonicalJson } from '../util/canonical-json.js';
 
 export const SCHEMA = 'tfkd-cache/1';
@@ -78,6 +79,11 @@ export const manifestSchema = z.strictObject({
   dtype: z.enum(['f16', 'f32']),
   /** null: full `logits` stored; k: only top-k indices/values + logsumexp (no `logits` tensor). */
   topk: z.number().int().min(1).nullable(),
+  /**
+   * Top-k caches only: the temperatures of the stored tail statistics (src/cache/topk.ts). Absent
+   * in top-k caches of the first layout (tfkd 0.1.0), which readers refuse.
+   */
+  tail: z.strictObject({ temperatures: z.array(z.number().positive()) }).optional(),
   views: z.number().int().min(1),
   augment: z.strictObject({ spec: z.string(), seed: z.number().int() }).nullable(),
   teacher: z.strictObject({
@@ -130,7 +136,10 @@ export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256'
  * (part = null) is what `merge` output and a single run share.
  */
 export function cacheKey(input: KeyInput, part: { index: number; count: number } | null): string {
-  return sha256Hex(canonicalJson({ schema: SCHEMA, ...input, part: part ? { index: part.index, count: part.count } : null }));
+  // Top-k caches of the current layout also store the tail statistics at TAIL_TEMPERATURES: part of
+  // what is on disk, so part of the key (a top-k cache of the first layout has another key).
+  const tail = input.topk !== null ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
+  return sha256Hex(canonicalJson({ schema: SCHEMA, ...input, ...tail, part: part ? { index: part.index, count: part.count } : null }));
 }
 
 /** Contiguous sample range of part I of N: [floor(I·N_s/N), floor((I+1)·N_s/N)). */

@@ -3,14 +3,16 @@
  * positioned reads (never a whole-file load), so memory stays flat whatever the cache size. Shard
  * files are opened lazily (header only) and their descriptors kept until `close()`.
  *
- * Top-k caches: the reader rebuilds full logit rows — the k kept logits as stored, and every other
- * class at the logit that spreads the remaining probability mass r = 1 − Σ_kept exp(v − lse)
- * uniformly: lse + log(r / (K − k)). softmax of that row equals the teacher's probabilities on the
- * kept classes exactly (τ = 1); at other temperatures the tail is an approximation.
+ * Top-k caches (src/cache/topk.ts): `softTargets` gives the k kept classes exp(v/τ) and the tail
+ * as a whole its stored log-mass at τ (exact at τ = 1, 2, 4 … 32, interpolated between), spread
+ * uniformly over the other K − k classes. `readLogits` rebuilds a full row for τ = 1: the kept
+ * logits as stored, every other class at F₀ − log(K − k) (F₀ = log Σ_tail exp z), so its softmax
+ * has the exact tail mass at τ = 1 — use `softTargets` for any other temperature.
  */
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
+import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import type { RowBlock } from './writer.js';
 
@@ -59,6 +61,12 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   const V = m.views;
   const K = m.K;
   const k = m.topk;
+  if (k !== null && (!m.tail || JSON.stringify(m.tail.temperatures) !== JSON.stringify(TAIL_TEMPERATURES))) {
+    throw new UsageError(
+      `cache ${dir} is a top-k cache of the first layout (tfkd 0.1.0: no tail statistics), whose soft targets lose the tail's mass to rounding and are wrong at τ ≠ 1`,
+      'precompute it again (tfkd precompute … --topk K --force); full-logit caches of that version are still read',
+    );
+  }
   const sampleStart = m.part ? m.part.sampleStart : 0;
   const sampleEnd = m.part ? m.part.sampleEnd : m.N;
   const rowStart = sampleStart * V;
@@ -107,8 +115,17 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   // Scratch buffers for one row, reused across calls.
   const rowBuf = new Uint8Array(Math.max(K, k ?? 0) * 4);
   const idxBuf = new Int32Array(k ?? 0);
-  const lseBuf = new Float32Array(1);
+  const tailBuf = new Float32Array(TAIL_J + 1);
   const tmpVals = new Float32Array(k ?? 0);
+  const logTail = Math.log(K - (k ?? 0));
+
+  /** Reads the top-k row `local` of `f` into idxBuf / tmpVals / tailBuf (F_0 … F_5, then μ). */
+  const readTopk = (f: SafetensorsFile, local: number): void => {
+    f.readRawInto(f.tensors.topk_indices.data_offsets[0] + local * k! * 4, new Uint8Array(idxBuf.buffer));
+    readValues(f, 'topk_values', local, k!, tmpVals);
+    f.readRawInto(f.tensors.tail_logsumexp.data_offsets[0] + local * TAIL_J * 4, new Uint8Array(tailBuf.buffer, 0, TAIL_J * 4));
+    f.readRawInto(f.tensors.tail_mean.data_offsets[0] + local * 4, new Uint8Array(tailBuf.buffer, TAIL_J * 4, 4));
+  };
 
   const readValues = (f: SafetensorsFile, name: string, local: number, count: number, into: Float32Array): void => {
     const off = f.tensors[name].data_offsets[0] + local * count * vb;
@@ -140,24 +157,30 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
           readValues(f, 'logits', local, K, row);
           continue;
         }
-        f.readRawInto(f.tensors.topk_indices.data_offsets[0] + local * k * 4, new Uint8Array(idxBuf.buffer));
-        f.readRawInto(f.tensors.logsumexp.data_offsets[0] + local * 4, new Uint8Array(lseBuf.buffer));
-        readValues(f, 'topk_values', local, k, tmpVals);
-        const lse = lseBuf[0];
-        let kept = 0;
-        for (let j = 0; j < k; j++) kept += Math.exp(tmpVals[j] - lse);
-        const rest = 1 - kept;
-        // The tail mass can round to ≤ 0 (f16 values, or a confident teacher): give it nothing.
-        const fill = k < K && rest > 1e-30 ? lse + Math.log(rest / (K - k)) : -Infinity;
-        row.fill(fill);
+        readTopk(f, local);
+        row.fill(tailBuf[0] - logTail);
         for (let j = 0; j < k; j++) row[idxBuf[j]] = tmpVals[j];
       }
       return res;
     },
     softTargets(samples, views, temperature, out) {
       if (!(temperature > 0) || !Number.isFinite(temperature)) throw new UsageError(`temperature must be a positive number, got ${temperature}`);
-      const res = reader.readLogits(samples, views, out);
       const n = samples.length;
+      if (k !== null) {
+        if (temperature < MIN_TOPK_TEMPERATURE) {
+          throw new UsageError(`cache ${dir} is a top-k cache: its soft targets are rebuilt for τ ≥ ${MIN_TOPK_TEMPERATURE} only (below, the tail's mass is not known), got τ = ${temperature}`, 'use τ ≥ 1, or a cache with all logits (no --topk)');
+        }
+        if (views.length !== n) throw new UsageError(`softTargets: ${n} samples but ${views.length} views`);
+        const res = out ?? new Float32Array(n * K);
+        if (res.length < n * K) throw new RangeError(`softTargets: out holds ${res.length} values, need ${n * K}`);
+        for (let r = 0; r < n; r++) {
+          const { f, local } = locate(samples[r], views[r]);
+          readTopk(f, local);
+          topkSoftRow(idxBuf, tmpVals, tailBuf, tailBuf[TAIL_J], K, temperature, res.subarray(r * K, (r + 1) * K));
+        }
+        return res;
+      }
+      const res = reader.readLogits(samples, views, out);
       for (let r = 0; r < n; r++) {
         const row = res.subarray(r * K, (r + 1) * K);
         let max = -Infinity;
@@ -176,7 +199,9 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
       if (globalRow < rowStart || globalRow + count > rowStart + m.rows) throw new RangeError(`readBlock: rows [${globalRow}, ${globalRow + count}) outside the cache`);
       const FA = fdt === 'F16' ? Uint16Array : Float32Array;
       const out: RowBlock =
-        k === null ? { n: count, logits: new FA(count * K) } : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), logsumexp: new Float32Array(count) };
+        k === null
+          ? { n: count, logits: new FA(count * K) }
+          : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), logsumexp: new Float32Array(count), tailLogsumexp: new Float32Array(count * TAIL_J), tailMean: new Float32Array(count) };
       let done = 0;
       while (done < count) {
         const g = globalRow + done - rowStart;
@@ -189,6 +214,8 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
           out.topkIndices!.set(f.readRows('topk_indices', local, take) as Int32Array, done * k);
           (out.topkValues as Float32Array).set(f.readRows('topk_values', local, take) as Float32Array, done * k);
           out.logsumexp!.set(f.readRows('logsumexp', local, take) as Float32Array, done);
+          out.tailLogsumexp!.set(f.readRows('tail_logsumexp', local, take) as Float32Array, done * TAIL_J);
+          out.tailMean!.set(f.readRows('tail_mean', local, take) as Float32Array, done);
         }
         done += take;
       }

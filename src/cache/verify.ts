@@ -14,6 +14,7 @@ import { rowImages, rowPixels, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
 import { f16ToF32, openSafetensors, type SafetensorsFile } from './safetensors.js';
 import { sha256File } from '../util/hash.js';
+import { TAIL_J } from './topk.js';
 
 export interface StructureReport {
   ok: boolean;
@@ -43,6 +44,7 @@ export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } 
     problems.push(`manifest: part ${m.part.index}/${m.part.count} should cover other samples than [${s0}, ${s1})`);
   }
   if (m.topk !== null && m.topk >= m.K) problems.push(`manifest: topk ${m.topk} ≥ K ${m.K}`);
+  if (m.topk !== null && !m.tail) problems.push('manifest: a top-k cache of the first layout (no tail statistics): readers refuse it; precompute it again');
   const expectedShards = Math.ceil(m.rows / m.shardRows);
   if (m.shards.length !== expectedShards) problems.push(`manifest: ${m.shards.length} shards listed, ${m.rows} rows at ${m.shardRows} per shard need ${expectedShards}`);
   let g = s0 * V;
@@ -91,7 +93,15 @@ function checkShardContents(file: string, where: string, m: Manifest, index: num
     const spec: Record<string, [string, number[]]> =
       k === null
         ? { logits: [fdt, [n, m.K]], sample: ['I64', [n]], view: ['I32', [n]] }
-        : { topk_indices: ['I32', [n, k]], topk_values: [fdt, [n, k]], logsumexp: ['F32', [n]], sample: ['I64', [n]], view: ['I32', [n]] };
+        : {
+            topk_indices: ['I32', [n, k]],
+            topk_values: [fdt, [n, k]],
+            logsumexp: ['F32', [n]],
+            tail_logsumexp: ['F32', [n, TAIL_J]],
+            tail_mean: ['F32', [n]],
+            sample: ['I64', [n]],
+            view: ['I32', [n]],
+          };
     let shapesOk = true;
     for (const [name, [dt, shape]] of Object.entries(spec)) {
       const t = st.tensors[name];
@@ -138,6 +148,14 @@ function checkShardContents(file: string, where: string, m: Manifest, index: num
         const badL = lse.findIndex((v) => !Number.isFinite(v));
         if (badL >= 0) {
           problems.push(`${where}: logsumexp of row ${g0 + r + badL} is not finite`);
+          break;
+        }
+        const tl = st.readRows('tail_logsumexp', r, c) as Float32Array;
+        const tm = st.readRows('tail_mean', r, c) as Float32Array;
+        const badT = tl.findIndex((v) => !Number.isFinite(v));
+        const badM = tm.findIndex((v) => !Number.isFinite(v));
+        if (badT >= 0 || badM >= 0) {
+          problems.push(`${where}: tail statistics of row ${g0 + r + (badT >= 0 ? Math.floor(badT / TAIL_J) : badM)} are not finite`);
           break;
         }
       }

@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
 import { MANIFEST, SCHEMA, SHARD_RE, manifestExists, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
+import { TAIL_J, TAIL_TEMPERATURES, tailStats } from './topk.js';
 import { f32ToF16, fsyncDir, openSafetensors, writeFileAtomic, writeSafetensors, type TensorIn } from './safetensors.js';
 
 export const JOURNAL = 'progress.jsonl';
@@ -32,6 +33,10 @@ export interface RowBlock {
   topkIndices?: Int32Array;
   topkValues?: Uint16Array | Float32Array;
   logsumexp?: Float32Array;
+  /** n·TAIL_J: log Σ_tail exp(z/τ_j) (src/cache/topk.ts). */
+  tailLogsumexp?: Float32Array;
+  /** n: mean tail logit. */
+  tailMean?: Float32Array;
 }
 
 export interface CacheLayout {
@@ -81,8 +86,9 @@ export function assertFinite(logits: Float32Array, n: number, K: number, rowStar
 
 /**
  * Converts teacher logits (n·K float32) to the stored form. With `topk`, keeps the k largest per
- * row (ties: lower class index first) in descending order, plus the row's logsumexp in float32 so
- * that the kept probabilities exp(v − lse) stay exact.
+ * row (ties: lower class index first) in descending order, plus, in float32, the row's logsumexp
+ * and the tail statistics of src/cache/topk.ts (the tail's log-mass at τ = 1 … 32 and its mean
+ * logit), so that the tail's mass survives any rounding of the kept values.
  */
 export function encodeRows(logits: Float32Array, n: number, K: number, dtype: CacheDtype, topk: number | null, rowStart = 0, views = 1): RowBlock {
   const conv = (a: Float32Array): Uint16Array | Float32Array => {
@@ -100,6 +106,9 @@ export function encodeRows(logits: Float32Array, n: number, K: number, dtype: Ca
   const idx = new Int32Array(n * topk);
   const vals = new Float32Array(n * topk);
   const lse = new Float32Array(n);
+  const tailLse = new Float32Array(n * TAIL_J);
+  const tailMean = new Float32Array(n);
+  const keptB: boolean[] = new Array<boolean>(K).fill(false);
   const order = new Int32Array(K);
   for (let r = 0; r < n; r++) {
     const row = logits.subarray(r * K, (r + 1) * K);
@@ -111,12 +120,15 @@ export function encodeRows(logits: Float32Array, n: number, K: number, dtype: Ca
     for (let k = 0; k < K; k++) order[k] = k;
     // Sorting K indices per row is fine for the K of image classifiers (≤ a few thousand).
     const sorted = Array.from(order).sort((a, b) => row[b] - row[a] || a - b);
+    keptB.fill(false);
     for (let j = 0; j < topk; j++) {
       idx[r * topk + j] = sorted[j];
       vals[r * topk + j] = row[sorted[j]];
+      keptB[sorted[j]] = true;
     }
+    tailMean[r] = tailStats(row, keptB, tailLse, r * TAIL_J);
   }
-  return { n, topkIndices: idx, topkValues: conv(vals), logsumexp: lse };
+  return { n, topkIndices: idx, topkValues: conv(vals), logsumexp: lse, tailLogsumexp: tailLse, tailMean };
 }
 
 function sliceBlock(b: RowBlock, from: number, count: number, K: number, k: number | null): RowBlock {
@@ -126,6 +138,8 @@ function sliceBlock(b: RowBlock, from: number, count: number, K: number, k: numb
     topkIndices: b.topkIndices!.subarray(from * k, (from + count) * k),
     topkValues: b.topkValues!.subarray(from * k, (from + count) * k),
     logsumexp: b.logsumexp!.subarray(from, from + count),
+    tailLogsumexp: b.tailLogsumexp?.subarray(from * TAIL_J, (from + count) * TAIL_J),
+    tailMean: b.tailMean?.subarray(from, from + count),
   };
 }
 
@@ -167,6 +181,8 @@ export function shardTensors(layout: CacheLayout, rowStart: number, b: RowBlock)
     t.topk_indices = { dtype: 'I32', shape: [b.n, topk], data: b.topkIndices! };
     t.topk_values = { dtype: fdt, shape: [b.n, topk], data: b.topkValues! };
     t.logsumexp = { dtype: 'F32', shape: [b.n], data: b.logsumexp! };
+    t.tail_logsumexp = { dtype: 'F32', shape: [b.n, TAIL_J], data: b.tailLogsumexp! };
+    t.tail_mean = { dtype: 'F32', shape: [b.n], data: b.tailMean! };
   }
   t.sample = { dtype: 'I64', shape: [b.n], data: sample };
   t.view = { dtype: 'I32', shape: [b.n], data: view };
@@ -317,6 +333,9 @@ export class CacheWriter {
         this.buf.topkIndices!.set(src.topkIndices!, at * topk);
         (this.buf.topkValues as Float32Array).set(src.topkValues as Float32Array, at * topk);
         this.buf.logsumexp!.set(src.logsumexp!, at);
+        if (!src.tailLogsumexp || !src.tailMean) throw new Error('CacheWriter.append: a top-k block needs tailLogsumexp and tailMean (encodeRows computes them)');
+        this.buf.tailLogsumexp!.set(src.tailLogsumexp, at * TAIL_J);
+        this.buf.tailMean!.set(src.tailMean, at);
       }
       this.bufRows += take;
       this.nextRow += take;
@@ -330,7 +349,7 @@ export class CacheWriter {
     const { K, topk, dtype } = this.layout;
     const F = dtype === 'f16' ? Uint16Array : Float32Array;
     if (topk === null) return { n, logits: new F(n * K) };
-    return { n, topkIndices: new Int32Array(n * topk), topkValues: new F(n * topk), logsumexp: new Float32Array(n) };
+    return { n, topkIndices: new Int32Array(n * topk), topkValues: new F(n * topk), logsumexp: new Float32Array(n), tailLogsumexp: new Float32Array(n * TAIL_J), tailMean: new Float32Array(n) };
   }
 
   private flush(shardIdx: number, localStart: number): void {
@@ -363,7 +382,9 @@ export class CacheWriter {
       throw new Error(`CacheWriter.finish: ${this.nextRow}/${this.layout.rows} rows written`);
     }
     this.closeJournal();
-    const m: Manifest = { ...base, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
+    const { tail: _tail, ...rest } = base;
+    const tail = this.layout.topk !== null ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
+    const m: Manifest = { ...rest, ...tail, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
     writeManifest(this.dir, m, { beforeRename: () => faultPoint('cache-manifest-tmp') });
     faultPoint('cache-manifest-renamed');
     fs.rmSync(path.join(this.dir, JOURNAL), { force: true });

@@ -60,12 +60,12 @@ describe('cache/writer + reader', () => {
     }
   });
 
-  it('top-k caches: keep k logits + logsumexp; reconstructed probabilities are exact on kept classes at τ=1', () => {
+  it('top-k caches: keep k logits + logsumexp + tail statistics; reconstructed probabilities are exact on kept classes at τ=1', () => {
     const K = 10;
     const k = 3;
     const { manifest } = writeSynth(d('t'), { N: 12, K, topk: k, shardRows: 8 });
     const st = openSafetensors(path.join(d('t'), manifest!.shards[0].file));
-    expect(Object.keys(st.tensors)).to.deep.equal(['topk_indices', 'topk_values', 'logsumexp', 'sample', 'view']);
+    expect(Object.keys(st.tensors)).to.deep.equal(['topk_indices', 'topk_values', 'logsumexp', 'tail_logsumexp', 'tail_mean', 'sample', 'view']);
     st.close();
     const r = openCache(d('t'));
     const p = r.softTargets([5], [0], 1);

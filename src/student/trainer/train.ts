@@ -91,6 +91,31 @@ export interface TrainResult {
   seconds: number;
 }
 
+/**
+ * The divergence guard (docs/TRAINING.md, "When the loss explodes"): a step whose loss is not
+ * finite, or exceeds LOSS_EXPLOSION_FACTOR × max(the first step's loss in this session, log K),
+ * stops the run with exit 1, naming the step, the batch's samples and the caches. No working
+ * run comes near it (losses fall from their first value); an exploding one passes it within steps.
+ */
+export const LOSS_EXPLOSION_FACTOR = 1000;
+
+/** The one line that stops a diverging run: step, batch samples (first 8 of n), caches. */
+export function explosionMessage(
+  lossV: number,
+  where: { epoch: number; step: number; globalStep: number },
+  samples: ArrayLike<number>,
+  caches: readonly CacheReader[],
+  reference: number | null,
+): string {
+  const list = Array.from(samples).slice(0, 8).join(', ');
+  const batch = `batch samples ${list}${samples.length > 8 ? `, … (${samples.length} in all)` : ''}`;
+  const src = caches.length
+    ? `soft targets from ${caches.map((c) => `cache ${c.dir} (key ${c.key.slice(0, 12)}…, ${c.topk === null ? 'all logits' : `top-${c.topk}`}, ${c.manifest.dtype})`).join(' and ')}`
+    : 'no teacher cache';
+  const what = Number.isFinite(lossV) ? `loss exploded to ${lossV.toExponential(3)} (> ${LOSS_EXPLOSION_FACTOR} × ${reference!.toPrecision(4)})` : `loss became ${lossV}`;
+  return `${what} at epoch ${where.epoch}, step ${where.step} (global step ${where.globalStep}): ${batch}; ${src}`;
+}
+
 /** The resolved config: defaults, loss options for (loss, fidelity, K), lr and milestones filled in. */
 export function resolveConfig(input: TrainConfigInput, numClasses: number, warn?: (s: string) => void, explicit?: ReadonlySet<string>): TrainConfig {
   const r = trainConfigSchema.safeParse(input);
@@ -392,6 +417,8 @@ async function loop(built: Built): Promise<TrainResult> {
   const evalTest = () => evaluate(forward, testDs, { indices: testIdx, batch: config.evalBatch, onBatch: hooks.onEvalBatch });
 
   const lastEpoch = Math.min(config.epochs, req.stopAfter ?? config.epochs);
+  // The divergence guard's reference: the first step's loss in this session (≥ log K).
+  let lossRef: number | null = null;
   for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
     const te = Date.now();
     const order = permutation(N, hashU32(config.seed, epoch, 0xe0c4));
@@ -430,8 +457,12 @@ async function loop(built: Built): Promise<TrainResult> {
       const hitV = (await correctT.data())[0];
       lossT.dispose();
       correctT.dispose();
-      if (!Number.isFinite(lossV)) {
-        throw new WorkError(`loss became ${lossV} at epoch ${epoch + 1}, step ${s + 1}`, 'lower --lr (or check the soft targets)');
+      if (lossRef === null && Number.isFinite(lossV)) lossRef = Math.max(lossV, Math.log(K));
+      if (!Number.isFinite(lossV) || lossV > LOSS_EXPLOSION_FACTOR * lossRef!) {
+        throw new WorkError(
+          explosionMessage(lossV, { epoch: epoch + 1, step: s + 1, globalStep: step + 1 }, samples, needsTeacher ? caches : [], lossRef),
+          needsTeacher ? 'lower --lr, or check the soft targets (tfkd verify CACHE)' : 'lower --lr',
+        );
       }
       lossSum += lossV * n;
       correct += hitV;
