@@ -229,6 +229,89 @@ def gif_cases():
 
 
 # ----------------------------------------------------------------------------------------------
+# TIFF written by hand (uncompressed), for what PIL's writer cannot produce: 16-bit RGB(A),
+# associated (premultiplied) alpha, big-endian 16-bit grey, separate colour planes.
+
+
+def tiff_bytes(w, h, spp, bps, planes, photometric=2, extra=None, big_endian=False):
+    """planes: one bytes object (contiguous samples) or spp of them (PlanarConfiguration 2)."""
+    e = ">" if big_endian else "<"
+    planar = 2 if len(planes) > 1 else 1
+    entries = []
+    extra_data = b""
+    n_entries = 10 + (extra is not None)
+    data_off = 8 + 2 + 12 * n_entries + 4
+    strips = []
+    off = data_off
+    for p in planes:
+        strips.append((off, len(p)))
+        off += len(p)
+    bps_off = off
+    extra_data += struct.pack(e + "H" * spp, *([bps] * spp))
+    offs_off = bps_off + len(extra_data)
+    extra_data += struct.pack(e + "I" * len(strips), *[o for o, _ in strips])
+    cnts_off = offs_off + 4 * len(strips)
+    extra_data += struct.pack(e + "I" * len(strips), *[n for _, n in strips])
+
+    def short(tag, v):
+        entries.append(struct.pack(e + "HHIH", tag, 3, 1, v) + b"\x00\x00")
+
+    def long_(tag, count, v):
+        entries.append(struct.pack(e + "HHII", tag, 4 if tag in (273, 279) else 3, count, v))
+
+    short(256, w)
+    short(257, h)
+    if spp > 2:
+        long_(258, spp, bps_off)
+    else:
+        entries.append(struct.pack(e + "HHI", 258, 3, spp) + struct.pack(e + "HH", bps, bps if spp == 2 else 0))
+    short(259, 1)
+    short(262, photometric)
+    if len(strips) == 1:
+        entries.append(struct.pack(e + "HHII", 273, 4, 1, strips[0][0]))
+    else:
+        long_(273, len(strips), offs_off)
+    short(277, spp)
+    short(278, h)
+    if len(strips) == 1:
+        entries.append(struct.pack(e + "HHII", 279, 4, 1, strips[0][1]))
+    else:
+        long_(279, len(strips), cnts_off)
+    short(284, planar)
+    if extra is not None:
+        short(338, extra)
+    head = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "I", 8)
+    ifd = struct.pack(e + "H", len(entries)) + b"".join(entries) + bytes(4)
+    return head + ifd + b"".join(planes) + extra_data
+
+
+def tiff_cases(im, rnd):
+    w, h = im.size
+    rgb = im.tobytes()
+    rgba = _with_alpha(im, rnd).tobytes()
+    pre = bytearray(rgba)
+    for i in range(0, len(pre), 4):
+        a = pre[i + 3]
+        for c in range(3):
+            pre[i + c] = (pre[i + c] * a + 127) // 255
+    def wide(b, big=False):
+        out = bytearray(2 * len(b))
+        lo = rnd.randbytes(len(b))
+        out[0::2], out[1::2] = (b, lo) if big else (lo, b)
+        return bytes(out)
+    g = im.convert("L").tobytes()
+    return [
+        ("tiff-rgb16", tiff_bytes(w, h, 3, 16, [wide(rgb)])),
+        ("tiff-rgba16", tiff_bytes(w, h, 4, 16, [wide(rgba)], extra=2)),
+        ("tiff-rgba-associated", tiff_bytes(w, h, 4, 8, [bytes(pre)], extra=1)),
+        ("tiff-rgba-associated-invalid", tiff_bytes(w, h, 4, 8, [rnd.randbytes(w * h * 4)], extra=1)),
+        ("tiff-rgba-unassociated", tiff_bytes(w, h, 4, 8, [rgba], extra=2)),
+        ("tiff-gray16-big-endian", tiff_bytes(w, h, 1, 16, [wide(g, True)], photometric=1, big_endian=True)),
+        ("tiff-rgb-planar", tiff_bytes(w, h, 3, 8, [rgb[c::3] for c in range(3)])),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
 # JPEG surgery: PIL/libjpeg cannot write YCCK or CMYK without the Adobe marker; build them from
 # JPEGs it can write.
 
@@ -404,6 +487,9 @@ def decode_cases():
         add(f"tiff-p-{tag}", "tif", encoded(pal, "TIFF"))
         add(f"tiff-1bit-{tag}", "tif", encoded(im.convert("1"), "TIFF"))
         add(f"tiff-i16-{tag}", "tif", encoded(_gray16(im), "TIFF"))
+        if si in (2, 3, 4):
+            for name, data in tiff_cases(im, rnd):
+                add(f"{name}-{tag}", "tif", data)
         # BMP
         add(f"bmp-rgb-{tag}", "bmp", encoded(im, "BMP"))
         add(f"bmp-p-{tag}", "bmp", encoded(pal, "BMP"))

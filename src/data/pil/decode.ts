@@ -27,7 +27,8 @@ import type { SourceImage } from './convert.js';
  *     arrive expanded to RGB(A), which is what P → RGB does, and P → L is rgb2l of the palette
  *     colour, the same as of the expanded pixel; alpha is dropped, never composited.
  *   - GIF (first frame): ported from GifImagePlugin/GifDecode.c (see decodeGif): libvips renders
- *     transparent pixels black where PIL keeps the palette colour of the transparent index.
+ *     transparent pixels black where PIL keeps the palette colour of the transparent index;
+ *   - TIFF with associated alpha: libvips unpremultiplies in float, PIL in integers (repremultiply).
  *
  * Measured against PIL by test/data/pil/decode.test.ts (scripts/pil_reference.py: every format
  * and mode below at sizes 1x1 … 640x480, extreme aspect ratios, damaged files), all byte-exact:
@@ -36,7 +37,10 @@ import type { SourceImage } from './convert.js';
  * greyscale, Adobe CMYK, CMYK without the Adobe marker, YCCK, EXIF orientation, ICC profiles),
  * WebP (lossy and lossless, with and without alpha; sharp's libwebp 1.6.0 and Debian's 1.2.4 give
  * the same pixels), GIF (first frames, interlaced, offset frames, local/short/no tables), TIFF
- * (RGB raw/LZW, RGBA deflate, L, CMYK, palette, 1-bit, 16-bit grey).
+ * (RGB raw/LZW/planar, RGBA deflate, L, CMYK, palette, 1-bit, 16-bit grey little/big-endian,
+ * 16-bit RGB(A), associated alpha: see repremultiply). Checked once by hand as well: the 36
+ * photographs scripts/make_photos.py cuts from Debian's mate-backgrounds and its 30 full-size
+ * originals (JPEG baseline/progressive up to 5640x3172, PNG RGB/RGBA/LA with ICC), all exact.
  * Not supported: BMP (libvips has no BMP loader; PIL reads it) — refused with a clear message;
  * HEIF/AVIF are decoded as sharp does (PIL 9.4 cannot open them, so there is no reference).
  *
@@ -223,7 +227,61 @@ async function pixels(buf: Buffer, m: Metadata, file: string, maxPixels: number)
   if (channels === 1) return { mode: 'L', width, height, data: bytes };
   if (channels === 2) return { mode: 'LA', width, height, data: bytes };
   if (channels === 3) return { mode: 'RGB', width, height, data: bytes };
+  if (channels === 4 && m.format === 'tiff' && tiffAssociatedAlpha(buf)) repremultiply(bytes);
   return { mode: 'RGBA', width, height, data: channels === 4 ? bytes : bands(bytes, channels, 4) };
+}
+
+/**
+ * An 8-bit RGBA TIFF whose alpha is associated (premultiplied, ExtraSamples = 1): PIL unpacks it
+ * with "RGBa", `clip8(c · 255 / a)` in integers; libvips unpremultiplies in float
+ * (`(uchar)((float)(255.0 / a) · c)`), which lands one lower on ~0.4 % of samples. Its mapping is
+ * one-to-one below 255 (the factor is ≥ 1), so the stored c is recovered and PIL's formula applied.
+ */
+function repremultiply(px: Uint8Array): void {
+  for (let i = 0; i < px.length; i += 4) {
+    const a = px[i + 3];
+    if (a === 0 || a === 255) continue; // 0: both give 0; 255: both the identity
+    const inv = unpremultiplyInverse(a);
+    for (let c = i; c < i + 3; c++) {
+      const stored = inv[px[c]];
+      px[c] = stored < 0 ? px[c] : Math.min(255, Math.trunc((stored * 255) / a));
+    }
+  }
+}
+
+const INVERSES: (Int16Array | undefined)[] = [];
+
+/** For alpha a: libvips' unpremultiplied value → the smallest stored value giving it (−1: none). */
+function unpremultiplyInverse(a: number): Int16Array {
+  let inv = INVERSES[a];
+  if (!inv) {
+    inv = new Int16Array(256).fill(-1);
+    const factor = Math.fround(255 / a);
+    for (let c = 255; c >= 0; c--) inv[Math.min(255, Math.trunc(Math.fround(factor * c)))] = c;
+    INVERSES[a] = inv;
+  }
+  return inv;
+}
+
+/** Whether the first IFD of a TIFF declares an associated (premultiplied) alpha sample. */
+function tiffAssociatedAlpha(b: Uint8Array): boolean {
+  if (b.length < 8) return false;
+  const le = b[0] === 0x49;
+  const u16 = (o: number) => (le ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1]);
+  const u32 = (o: number) => (le ? (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) + b[o + 3] * 2 ** 24 : ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) + b[o] * 2 ** 24);
+  const ifd = u32(4);
+  if (ifd + 2 > b.length) return false;
+  const n = u16(ifd);
+  for (let i = 0; i < n; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (e + 12 > b.length) return false;
+    if (u16(e) !== 338) continue; // ExtraSamples
+    const count = u32(e + 4);
+    const at = count <= 2 ? e + 8 : u32(e + 8);
+    for (let j = 0; j < count && at + 2 * j + 2 <= b.length; j++) if (u16(at + 2 * j) === 1) return true;
+    return false;
+  }
+  return false;
 }
 
 /** The first `keep` of `channels` interleaved bands. */

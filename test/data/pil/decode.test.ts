@@ -116,7 +116,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
     ['PNG (1/2/4/8/16-bit grey, grey+alpha, RGB, RGBA, 16-bit RGB(A), palette 1–8 bit ± tRNS, grey/RGB tRNS, ICC)', /^png-/],
     ['WebP (lossy and lossless, with and without alpha)', /^webp-/],
     ['GIF first frames (palette, transparency, grey, animated, interlaced, offset/oversized frames, local/short/no tables)', /^gif-/],
-    ['TIFF (RGB raw/LZW, RGBA deflate, L, CMYK, palette, 1-bit, 16-bit grey)', /^tiff-/],
+    ['TIFF (RGB raw/LZW/planar, RGBA deflate, associated alpha, L, CMYK, palette, 1-bit, 16-bit grey LE/BE, 16-bit RGB(A))', /^tiff-/],
   ];
   for (const [what, re] of families) {
     it(`${what} equal PIL in modes RGB and L`, async () => {
