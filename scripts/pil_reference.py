@@ -70,14 +70,25 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_bytes(w, h, depth, ctype, rows, plte=None, trns=None):
+def png_bytes(w, h, depth, ctype, rows, plte=None, trns=None, interlace=False):
     """A PNG written by hand, for the bit depths and colour types PIL cannot save (16-bit RGB,
-    16-bit grey + alpha, 2/4-bit grey, tRNS on grey/RGB). rows: one bytes object per row."""
-    # Every row filter on small images (decoders must undo each exactly); none on big ones (the
-    # pure-Python filter would be slow).
-    kinds = [i % 5 if w * h <= 4096 else 0 for i in range(h)]
-    raw = b"".join(bytes([k]) + _filter(r, k, _bpp(depth, ctype), rows[i - 1] if i else None) for i, (k, r) in enumerate(zip(kinds, rows)))
-    out = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 0))
+    16-bit grey + alpha, 2/4-bit grey, tRNS on grey/RGB, Adam7 interlacing). rows: one bytes
+    object per row (interlace: depth >= 8 only)."""
+    bpp = _bpp(depth, ctype)
+    passes = [(rows, w, h)]
+    if interlace:
+        passes = []
+        for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+            sub = [b"".join(rows[y][x * bpp : (x + 1) * bpp] for x in range(x0, w, dx)) for y in range(y0, h, dy)]
+            if sub and sub[0]:
+                passes.append((sub, len(range(x0, w, dx)), len(sub)))
+    raw = b""
+    for prows, pw, ph in passes:
+        # Every row filter on small images (decoders must undo each exactly); none on big ones (the
+        # pure-Python filter would be slow).
+        kinds = [i % 5 if pw * ph <= 4096 else 0 for i in range(ph)]
+        raw += b"".join(bytes([k]) + _filter(r, k, bpp, prows[i - 1] if i else None) for i, (k, r) in enumerate(zip(kinds, prows)))
+    out = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1 if interlace else 0))
     if plte is not None:
         out += png_chunk(b"PLTE", plte)
     if trns is not None:
@@ -454,6 +465,8 @@ def decode_cases():
         add(f"png-rgba16-{tag}", "png", _png16(im, rnd, 6))
         add(f"png-gray16-{tag}", "png", _png16(im, rnd, 0))
         add(f"png-gray16-alpha-{tag}", "png", _png16(im, rnd, 4))
+        add(f"png-gray16-trns-{tag}", "png", _png16(im, rnd, 0, trns=struct.pack(">H", 65535)))
+        add(f"png-rgb16-trns-{tag}", "png", _png16(im, rnd, 2, trns=struct.pack(">HHH", 0, 0, 0)))
         for depth in (1, 2, 4) if w * h <= 64 * 48 else ():
             g = im.convert("L").tobytes()
             rows = [pack_bits([v >> (8 - depth) for v in g[y * w : (y + 1) * w]], depth) for y in range(h)]
@@ -466,12 +479,18 @@ def decode_cases():
         rgb = im.tobytes()
         add(f"png-rgb-trns-{tag}", "png", png_bytes(w, h, 8, 2, [rgb[y * w * 3 : (y + 1) * w * 3] for y in range(h)], trns=struct.pack(">HHH", *rgb[:3])))
         g = im.convert("L").tobytes()
+        if w * h <= 333 * 251:
+            add(f"png-rgb-adam7-{tag}", "png", png_bytes(w, h, 8, 2, [rgb[y * w * 3 : (y + 1) * w * 3] for y in range(h)], interlace=True))
+            add(f"png-rgba16-adam7-{tag}", "png", _png16(im, rnd, 6, interlace=True))
         add(f"png-gray-trns-{tag}", "png", png_bytes(w, h, 8, 0, [g[y * w : (y + 1) * w] for y in range(h)], trns=struct.pack(">H", g[0])))
         # WebP
         add(f"webp-lossy-{tag}", "webp", encoded(im, "WEBP", quality=80, method=2))
         add(f"webp-lossless-{tag}", "webp", encoded(im, "WEBP", lossless=True, method=0))
         add(f"webp-lossy-alpha-{tag}", "webp", encoded(_with_alpha(im, rnd), "WEBP", quality=70, method=2))
         add(f"webp-lossless-alpha-{tag}", "webp", encoded(_with_alpha(im, rnd), "WEBP", lossless=True, method=0))
+        if si in (2, 4):
+            nxt = photo(w, h, 700 + si)
+            add(f"webp-animated-{tag}", "webp", encoded(im, "WEBP", save_all=True, append_images=[nxt], duration=80, quality=80, method=2))
         # GIF
         add(f"gif-{tag}", "gif", encoded(pal, "GIF"))
         add(f"gif-trns-{tag}", "gif", encoded(pal, "GIF", transparency=2))
@@ -550,7 +569,7 @@ def _gray16(im):
     return Image.frombytes("I;16", (w, h), bytes(vals))
 
 
-def _png16(im, rnd, ctype):
+def _png16(im, rnd, ctype, interlace=False, trns=None):
     """16-bit samples, big-endian: the high byte is the 8-bit picture, the low byte noise (so
     taking the high byte, as PIL does, and rounding v / 257 differ)."""
     w, h = im.size
@@ -567,7 +586,11 @@ def _png16(im, rnd, ctype):
         row = bytearray(2 * stride)
         row[0::2], row[1::2] = hi, lo
         rows.append(bytes(row))
-    return png_bytes(w, h, 16, ctype, rows)
+    if trns is not None:  # make sure some samples are the transparent colour
+        first = bytearray(rows[0])
+        first[: len(trns)] = trns
+        rows[0] = bytes(first)
+    return png_bytes(w, h, 16, ctype, rows, interlace=interlace, trns=trns)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -150,6 +150,7 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
   if (mode !== 'L' && mode !== 'RGB') throw new UsageError(`decodeImage: mode must be 'L' or 'RGB', got '${String(mode)}'`);
   const file = nameOf(input, opts);
   const maxPixels = opts?.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) throw new UsageError(`decodeImage: maxPixels must be a number > 0 (Infinity for no limit), got ${String(opts?.maxPixels)}`);
   const buf = await load(input, file);
   if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
   const m = await header(buf, file, buf);
@@ -193,7 +194,8 @@ async function pixels(buf: Buffer, m: Metadata, file: string, maxPixels: number)
   // libtiff reports damage as errors, which libvips ignores below failOn 'error'; libjpeg reports
   // corrupt entropy data as warnings, which PIL ignores too, and truncation as an error.
   const failOn = m.format === 'tiff' ? 'error' : 'truncated';
-  const base = sharp(buf, { failOn, ignoreIcc: true, limitInputPixels: maxPixels, page: 0, pages: 1 });
+  const limitInputPixels = Number.isFinite(maxPixels) ? Math.floor(maxPixels) : false;
+  const base = sharp(buf, { failOn, ignoreIcc: true, limitInputPixels, page: 0, pages: 1 });
   const sixteen = m.depth === 'ushort';
   let pipeline: Sharp;
   if (m.space === 'cmyk') pipeline = base.pipelineColourspace('cmyk').toColourspace('cmyk').raw();
@@ -219,6 +221,8 @@ async function pixels(buf: Buffer, m: Metadata, file: string, maxPixels: number)
   if (sixteen) {
     const u16 = data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, n * channels) : new Uint16Array(bytes.slice().buffer);
     if (channels === 1) return { mode: 'I;16', width, height, data: u16 };
+    // A 16-bit grey PNG with tRNS arrives with an alpha band, but PIL opens it as mode I all the same.
+    if (m.format === 'png' && pngColourType(buf) === 0) return { mode: 'I;16', width, height, data: bandsOf(u16, channels, 1) };
     const hi = new Uint8Array(n * channels);
     for (let i = 0; i < hi.length; i++) hi[i] = u16[i] >>> 8;
     const mode = channels === 2 ? 'LA' : channels === 3 ? 'RGB' : 'RGBA';
@@ -285,12 +289,17 @@ function tiffAssociatedAlpha(b: Uint8Array): boolean {
 }
 
 /** The first `keep` of `channels` interleaved bands. */
-function bands(src: Uint8Array, channels: number, keep: number): Uint8Array {
+function bandsOf<T extends Uint8Array | Uint16Array>(src: T, channels: number, keep: number): T {
   const n = src.length / channels;
-  const out = new Uint8Array(n * keep);
+  const out = new (src.constructor as new (n: number) => T)(n * keep);
   for (let i = 0; i < n; i++) for (let c = 0; c < keep; c++) out[i * keep + c] = src[i * channels + c];
   return out;
 }
+
+const bands = (src: Uint8Array, channels: number, keep: number): Uint8Array => bandsOf(src, channels, keep);
+
+/** The colour type in a PNG's IHDR (0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA). */
+const pngColourType = (b: Uint8Array): number => (b.length > 25 ? b[25] : -1);
 
 // ---------------------------------------------------------------------------------------------
 // GIF: ported from Pillow 9.4 (GifImagePlugin._open/_seek(0)/load_prepare, libImaging/GifDecode.c)

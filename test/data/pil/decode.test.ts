@@ -247,6 +247,9 @@ describe('data/pil/decode: bad input without PIL', function () {
     expect(err.message).to.equal(`${file}: 120x80 = 9600 pixels exceeds the limit of 9599 (by default PIL's decompression-bomb threshold); pass a larger maxPixels if the file is trusted`);
     const ok = await decodeImage(file, 'RGB', { maxPixels: 120 * 80 });
     expect(ok.data.length).to.equal(120 * 80 * 3);
+    expect((await decodeImage(file, 'L', { maxPixels: Infinity })).data.length).to.equal(120 * 80);
+    await usageError(decodeImage(file, 'RGB', { maxPixels: 0 }));
+    await usageError(decodeImage(file, 'RGB', { maxPixels: Number.NaN }));
     // a GIF whose header claims 40000x40000 (PIL's own reader path): refused before any decoding
     const gif = Buffer.from([...Buffer.from('GIF89a'), 0x40, 0x9c, 0x40, 0x9c, 0, 0, 0, 0x3b]);
     const gerr = await usageError(decodeImage(write('bomb.gif', gif), 'RGB'));
