@@ -152,7 +152,9 @@ describe('student trainer', function () {
     expect(manifest.backend.name).to.equal('wasm');
     expect(manifest.versions.tfjs).to.equal(tf.version_core);
     expect(manifest.data.fingerprint).to.match(/^[0-9a-f]{64}$/);
-    expect(manifest.preprocess).to.deep.equal({ layout: 'NHWC', size: [8, 8], scale: 1 / 255, mean: [0], std: [1] });
+    expect(manifest.preprocess).to.deep.equal({
+      layout: 'NHWC', size: [8, 8], resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear', channels: 'L', scale: 1 / 255, mean: [0], std: [1],
+    });
     const lines = readMetrics(path.join(r.out, 'metrics.jsonl'));
     expect(lines.map((l) => l.epoch)).to.deep.equal([1, 2]);
     for (const l of lines) expect(Object.keys(l).sort()).to.deep.equal(['epoch', 'lr', 'seconds', 'step', 'test_acc', 'test_loss', 'train_acc', 'train_loss']);
