@@ -123,9 +123,28 @@ export function convertImage(img: Image, mode: PilMode): Image {
   return out;
 }
 
-/** convert(mode) → resize → center crop (module comment). May return `img` itself. */
+/**
+ * convert(mode) → resize → center crop (module comment). May return `img` itself. A resize
+ * followed by a crop computes only the pixels the crop keeps (the same bytes: each resized pixel
+ * depends only on its own row and column).
+ */
 export function render(img: Image, spec: RenderSpec): Image {
   let out = convertImage(img, spec.mode);
+  if (spec.resize !== null && spec.crop !== null) {
+    const [w, h] = resizedSize(out.width, out.height, spec.resize);
+    if (w === out.width && h === out.height) return centerCrop(out, spec.crop, spec.cropRounding);
+    const [ch, cw] = spec.crop;
+    const top = cropOffset(h, ch, spec.cropRounding);
+    const left = cropOffset(w, cw, spec.cropRounding);
+    // The part of the crop window inside the resized image; the rest is zero padding.
+    const y0 = Math.max(0, top);
+    const x0 = Math.max(0, left);
+    const y1 = Math.min(h, top + ch);
+    const x1 = Math.min(w, left + cw);
+    const inside = pilResize(out, w, h, spec.interpolation, { left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
+    if (inside.width === cw && inside.height === ch) return inside;
+    return cropWindow(inside, top - y0, left - x0, ch, cw);
+  }
   if (spec.resize !== null) out = resizeTo(out, spec.resize, spec.interpolation);
   if (spec.crop !== null) out = centerCrop(out, spec.crop, spec.cropRounding);
   return out;

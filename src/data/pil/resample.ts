@@ -137,33 +137,73 @@ function checkArgs(img: Image, width: number, height: number, filter: Interpolat
 }
 
 /** `PIL.Image.resize((width, height), filter)` for mode L (1 channel) or RGB (3) images. */
-export function resize(img: Image, width: number, height: number, filter: Interpolation): Image {
+/** A window of the resized image: output pixels [left, left + width) × [top, top + height). */
+export interface ResizeWindow {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+const sliceCoefficients = (c: Coefficients, from: number, n: number): Coefficients => ({
+  ksize: c.ksize,
+  start: c.start.subarray(from, from + n),
+  size: c.size.subarray(from, from + n),
+  k: c.k.subarray(from * c.ksize, (from + n) * c.ksize),
+});
+
+/**
+ * `img.resize((width, height), filter)`; with `win`, only that window of the result (each output
+ * pixel depends only on its own row's and column's coefficients, so the window's bytes are the
+ * full result's — a resize followed by a center crop need not compute what the crop drops).
+ */
+export function resize(img: Image, width: number, height: number, filter: Interpolation, win?: ResizeWindow): Image {
   checkArgs(img, width, height, filter);
-  if (width === img.width && height === img.height) return makeImage(width, height, img.channels, img.data.slice());
-  if (filter === 'nearest') return nearest(img, width, height);
+  if (win && !(Number.isInteger(win.left) && Number.isInteger(win.top) && win.left >= 0 && win.top >= 0 && win.width >= 1 && win.height >= 1 && win.left + win.width <= width && win.top + win.height <= height)) {
+    throw new UsageError(`resize window ${JSON.stringify(win)} is not inside ${width}x${height}`);
+  }
+  const w = win ?? { left: 0, top: 0, width, height };
   const ch = img.channels;
+  if (width === img.width && height === img.height) return win ? cropTo(img, w, width, height) : makeImage(width, height, ch, img.data.slice());
+  if (filter === 'nearest') return cropTo(nearest(img, width, height), w, width, height);
   const needH = width !== img.width;
   const needV = height !== img.height;
-  const horiz = coefficients(img.width, width, filter);
-  const vert = coefficients(img.height, height, filter);
+  const horiz = sliceCoefficients(coefficients(img.width, width, filter), w.left, w.width);
+  const vert = sliceCoefficients(coefficients(img.height, height, filter), w.top, w.height);
   let src = img.data;
   let srcWidth = img.width;
   let vStart = vert.start;
   if (needH) {
-    // Only the rows the vertical pass reads (ybox_first .. ybox_last).
-    const first = vert.start[0];
-    const last = vert.start[height - 1] + vert.size[height - 1];
+    // Only the rows the vertical pass reads (ybox_first .. ybox_last) — of the window's rows.
+    const first = needV ? vert.start[0] : w.top;
+    const last = needV ? vert.start[w.height - 1] + vert.size[w.height - 1] : w.top + w.height;
     const rows = last - first;
-    const tmp = new Uint8Array(width * rows * ch);
-    horizontalPass(src, img.width, ch, first, rows, tmp, width, horiz);
+    const tmp = new Uint8Array(w.width * rows * ch);
+    horizontalPass(src, img.width, ch, first, rows, tmp, w.width, horiz);
+    if (!needV) return makeImage(w.width, w.height, ch, tmp);
     if (first !== 0) vStart = vert.start.map((s) => s - first);
     src = tmp;
-    srcWidth = width;
-    if (!needV) return makeImage(width, height, ch, tmp);
+    srcWidth = w.width;
+  } else if (w.left !== 0 || w.width !== img.width) {
+    // No horizontal resampling: the window's columns, as they are.
+    src = cropTo(img, { left: w.left, top: 0, width: w.width, height: img.height }, img.width, img.height).data;
+    srcWidth = w.width;
   }
-  const out = new Uint8Array(srcWidth * height * ch);
-  verticalPass(src, srcWidth * ch, out, height, { ...vert, start: vStart });
-  return makeImage(srcWidth, height, ch, out);
+  const out = new Uint8Array(srcWidth * w.height * ch);
+  verticalPass(src, srcWidth * ch, out, w.height, { ...vert, start: vStart });
+  return makeImage(srcWidth, w.height, ch, out);
+}
+
+/** The window `w` of an image of `width`×`height` (the image itself when the window is all of it). */
+function cropTo(img: Image, w: ResizeWindow, width: number, height: number): Image {
+  if (w.left === 0 && w.top === 0 && w.width === width && w.height === height) return img;
+  const ch = img.channels;
+  const out = new Uint8Array(w.width * w.height * ch);
+  for (let y = 0; y < w.height; y++) {
+    const s = ((y + w.top) * width + w.left) * ch;
+    out.set(img.data.subarray(s, s + w.width * ch), y * w.width * ch);
+  }
+  return makeImage(w.width, w.height, ch, out);
 }
 
 // Sums stay in int32 (`| 0`), as C's `int ss0` does: 255 · Σ|k| < 2³¹ for every filter.
