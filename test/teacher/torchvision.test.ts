@@ -1,0 +1,151 @@
+/**
+ * Real teachers on real images (issue 10's acceptance): two torchvision architectures exported to
+ * ONNX (scripts/torchvision_teacher.py: seeded weights, BatchNorm calibrated on the photos), over
+ * the folder of real photographs of mixed sizes and formats in test/fixtures/photos, with
+ * torchvision's recipe (`--preprocess imagenet`) and a timm config (bicubic, crop_pct 0.95):
+ *   - the uint8 crops tfkd renders equal PIL's (torchvision's transforms) byte for byte;
+ *   - tfkd's logits equal PyTorch's (scripts/torchvision_reference.py: ImageFolder + the
+ *     transforms + the same weights in torch, eval, no_grad) to ≤ 1e-4 max abs diff;
+ *   - K = 1000 caches, full and top-k, through `tfkd precompute` on a `list:` of the photos, and
+ *     a 5-class `folder:` cache through --class-map.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openCache } from '../../src/cache/reader.js';
+import { readManifest } from '../../src/cache/manifest.js';
+import { runPrecompute, type PrecomputeCliOptions } from '../../src/cli/commands/precompute.js';
+import type { ImageFilesDataset } from '../../src/data/files.js';
+import type { Image } from '../../src/data/image.js';
+import { openDataset } from '../../src/data/open.js';
+import { render } from '../../src/data/render.js';
+import { renderSpecOf } from '../../src/teacher/preprocess.js';
+import { openTeacher } from '../../src/teacher/session.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PHOTOS = path.join(ROOT, 'test/fixtures/photos');
+const TIMM = path.join(ROOT, 'test/fixtures/timm-bicubic-095.json');
+const PY = '/usr/bin/python3';
+const TOL = 1e-4;
+
+interface Reference {
+  files: string[];
+  classes: string[];
+  labels: number[];
+  logits: number[][];
+  crops: Array<{ file: string; shape: [number, number, number] }>;
+  crops_dir: string;
+  transforms: string[];
+}
+
+function py(args: string[]): string {
+  const r = spawnSync(PY, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONHASHSEED: '0' } });
+  if (r.status !== 0) throw new Error(`${args[0]} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+describe('teacher/torchvision: torchvision teachers over real photographs match PyTorch', function () {
+  this.timeout(600000);
+  let tmp: string;
+  before(function () {
+    if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx, PIL'], { encoding: 'utf8' }).status !== 0) {
+      throw new Error(`${PY} lacks torch/torchvision/onnx/PIL: apt-get install python3-torch python3-torchvision python3-onnx python3-pil (.ci/run does)`);
+    }
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-tv-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  for (const arch of ['resnet18', 'mobilenet_v3_small']) {
+    describe(arch, () => {
+      let model: string;
+      const refs: Record<string, Reference> = {};
+      before(() => {
+        model = path.join(tmp, `${arch}.onnx`);
+        console.log(`      ${py(['scripts/torchvision_teacher.py', '--arch', arch, '--out', model, '--data', PHOTOS]).trim().slice(0, 200)}`);
+        for (const [name, recipe] of [['imagenet', 'imagenet'], ['timm', `timm:${TIMM}`]]) {
+          const out = path.join(tmp, `${arch}-${name}.json`);
+          py(['scripts/torchvision_reference.py', '--model', model.replace(/\.onnx$/, '.pt'), '--data', PHOTOS, '--recipe', recipe, '--out', out, '--dump-crops', path.join(tmp, `${arch}-${name}-crops`)]);
+          refs[name] = JSON.parse(fs.readFileSync(out, 'utf8')) as Reference;
+        }
+      });
+
+      for (const [name, pre] of [['imagenet', 'imagenet'], ['timm', `timm:${TIMM}`]] as const) {
+        it(`--preprocess ${name}: crops byte-exact with PIL, logits ≤ ${TOL} from PyTorch on every photo`, async () => {
+          const ref = refs[name];
+          const ds = (await openDataset(`folder:${PHOTOS}`)) as ImageFilesDataset;
+          expect(ds.classNames).to.deep.equal(ref.classes);
+          const t = await openTeacher(model, { device: 'cpu', threads: 2, preprocess: pre, data: { shape: ds.shape, variableSize: true } });
+          try {
+            expect(t.info.numClasses).to.equal(1000);
+            const spec = renderSpecOf(t.preprocess);
+            const index = new Map(ds.files.map((f, i) => [f, i]));
+            let diffBytes = 0;
+            let maxAbs = 0;
+            let worst = '';
+            const imgs: Image[] = [];
+            for (const [r, file] of ref.files.entries()) {
+              const i = index.get(file);
+              expect(i, `${file} is not in tfkd's folder listing`).to.not.equal(undefined);
+              expect(ds.labels[i!]).to.equal(ref.labels[r]);
+              const [img] = await ds.readImages([i!], 'RGB');
+              imgs.push(img!);
+              const crop = render(img!, spec);
+              const want = fs.readFileSync(path.join(ref.crops_dir, ref.crops[r].file));
+              expect([crop.height, crop.width, crop.channels]).to.deep.equal(ref.crops[r].shape);
+              let d = 0;
+              for (let k = 0; k < want.length; k++) if (want[k] !== crop.data[k]) d++;
+              if (d) console.log(`      ${file}: ${d} of ${want.length} crop bytes differ`);
+              diffBytes += d;
+            }
+            const logits = await t.runImages(imgs);
+            ref.logits.forEach((row, r) =>
+              row.forEach((v, k) => {
+                const a = Math.abs(v - logits[r * 1000 + k]);
+                if (a > maxAbs) [maxAbs, worst] = [a, `${ref.files[r]} class ${k}`];
+              }),
+            );
+            console.log(`      ${arch} ${name}: ${ref.files.length} photos, ${diffBytes} crop bytes differ, logits max |Δ| ${maxAbs.toExponential(2)} (${worst})`);
+            expect(diffBytes).to.equal(0);
+            expect(maxAbs).to.be.at.most(TOL);
+          } finally {
+            await t.close();
+          }
+        });
+      }
+
+      // Once is enough: the cache path does not depend on the model.
+      if (arch === 'resnet18') it('K = 1000 caches (full f32 and --topk 5) over a list: of the photos; a 5-class folder cache via --class-map', async () => {
+        const ref = refs.imagenet;
+        // A list whose labels reach 999, so the data set has K = 1000 like the teacher.
+        const list = path.join(tmp, 'photos.csv');
+        fs.writeFileSync(list, `path,label\n${ref.files.map((f, r) => `${path.join(PHOTOS, f)},${r === 0 ? 999 : ref.labels[r]}`).join('\n')}\n`);
+        const base: PrecomputeCliOptions = {
+          teacher: model, data: `list:${list}`, out: '', split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 16, progress: 'off', preprocess: 'imagenet',
+        };
+        const full = path.join(tmp, 'k1000');
+        const s = await runPrecompute({ ...base, out: full });
+        expect(s).to.include({ K: 1000, rows: ref.files.length });
+        const rd = openCache(full);
+        let maxAbs = 0;
+        try {
+          const got = rd.readLogits(Int32Array.from(ref.files, (_, i) => i), new Int32Array(ref.files.length));
+          ref.logits.forEach((row, r) => row.forEach((v, k) => (maxAbs = Math.max(maxAbs, Math.abs(v - got[r * 1000 + k])))));
+        } finally {
+          rd.close();
+        }
+        console.log(`      K=1000 cache vs PyTorch: max |Δ| ${maxAbs.toExponential(2)}`);
+        expect(maxAbs).to.be.at.most(TOL);
+        const top = await runPrecompute({ ...base, out: path.join(tmp, 'k1000-top5'), topk: 5 });
+        expect(top).to.include({ K: 1000, topk: 5 });
+        const m = readManifest(path.join(tmp, 'k1000-top5'));
+        expect(m.preprocess).to.include({ resize: 256, interpolation: 'bilinear', source: 'imagenet' });
+        const mapped = await runPrecompute({ ...base, data: `folder:${PHOTOS}`, out: path.join(tmp, 'mapped'), classMap: JSON.stringify(ref.classes.map((_, c) => 100 + c)) });
+        expect(mapped).to.include({ K: ref.classes.length });
+        expect(readManifest(path.join(tmp, 'mapped')).classMap!.teacherK).to.equal(1000);
+      });
+    });
+  }
+});
