@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { formatZodError } from '../errors.js';
 import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
 import { TAIL_TEMPERATURES } from './topk.js';
@@ -106,6 +106,12 @@ export const manifestSchema = z.strictObject({
   skipped: skippedSchema.optional(),
   mergedFrom: z.array(z.strictObject({ key: z.string(), part: partSchema, runtime: runtimeSchema })).optional(),
   created_by: z.strictObject({ tfkd: z.string(), git: z.string().nullable() }),
+  /**
+   * sha256 of the canonical JSON of every other field (manifestChecksum): an edit to any field —
+   * also those outside the key, like teacher.file or data.spec — is detected. Absent in caches
+   * written by tfkd 0.1.0 (still read; verify warns).
+   */
+  checksum: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -135,10 +141,11 @@ export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256'
  * different shard size must not mix layouts). `part` makes partial caches distinct; the base key
  * (part = null) is what `merge` output and a single run share.
  */
-export function cacheKey(input: KeyInput, part: { index: number; count: number } | null): string {
+export function cacheKey(input: KeyInput, part: { index: number; count: number } | null, opts: { firstLayout?: boolean } = {}): string {
   // Top-k caches of the current layout also store the tail statistics at TAIL_TEMPERATURES: part of
-  // what is on disk, so part of the key (a top-k cache of the first layout has another key).
-  const tail = input.topk !== null ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
+  // what is on disk, so part of the key (a top-k cache of the first layout, `firstLayout`, has the
+  // key without them).
+  const tail = input.topk !== null && !opts.firstLayout ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
   return sha256Hex(canonicalJson({ schema: SCHEMA, ...input, ...tail, part: part ? { index: part.index, count: part.count } : null }));
 }
 
@@ -147,7 +154,11 @@ export function partRange(index: number, count: number, N: number): { sampleStar
   return { sampleStart: Math.floor((index * N) / count), sampleEnd: Math.floor(((index + 1) * N) / count) };
 }
 
-/** Reads and validates CACHE/manifest.json; UsageError naming the problem when it is not one. */
+/**
+ * Reads and validates CACHE/manifest.json. No manifest (or no directory): UsageError (exit 2, the
+ * path is not a complete cache). A manifest that is not JSON or not a tfkd-cache/1 manifest:
+ * WorkError (exit 1, a corrupt file), naming it and the problem.
+ */
 export function readManifest(dir: string): Manifest {
   const f = path.join(dir, MANIFEST);
   let raw: unknown;
@@ -155,11 +166,13 @@ export function readManifest(dir: string): Manifest {
     raw = JSON.parse(fs.readFileSync(f, 'utf8'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
-    throw new UsageError(`${f}: not valid JSON (${err.message})`);
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
+    if (err.code === 'EISDIR') throw new UsageError(`${f} is a directory, not a tfkd manifest`);
+    if (err.code) throw new WorkError(`${f}: cannot read (${err.code})`);
+    throw new WorkError(`${f}: corrupt — not valid JSON (${err.message})`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   }
   const r = manifestSchema.safeParse(raw);
-  if (!r.success) throw new UsageError(`${f}: not a ${SCHEMA} manifest: ${formatZodError(r.error)}`);
+  if (!r.success) throw new WorkError(`${f}: corrupt or not a ${SCHEMA} manifest: ${formatZodError(r.error)}`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   return r.data;
 }
 
@@ -167,10 +180,16 @@ export function manifestExists(dir: string): boolean {
   return fs.existsSync(path.join(dir, MANIFEST));
 }
 
-/** Writes the manifest atomically (stable key order as constructed; 2-space JSON + newline). */
-export function writeManifest(dir: string, m: Manifest, hooks?: AtomicWriteHooks): void {
-  manifestSchema.parse(m);
-  writeFileAtomic(path.join(dir, MANIFEST), [Buffer.from(`${JSON.stringify(m, null, 2)}\n`)], hooks);
+/**
+ * Writes the manifest atomically (stable key order as constructed; 2-space JSON + newline), with its
+ * `checksum` (re)computed last.
+ */
+export function writeManifest(dir: string, m: Manifest, hooks?: AtomicWriteHooks): Manifest {
+  const { checksum: _old, ...rest } = m;
+  const out: Manifest = { ...rest, checksum: manifestChecksum(rest) };
+  manifestSchema.parse(out);
+  writeFileAtomic(path.join(dir, MANIFEST), [Buffer.from(`${JSON.stringify(out, null, 2)}\n`)], hooks);
+  return out;
 }
 
 /** tfkd version and git commit (null outside a git checkout) for `created_by`. */
@@ -199,5 +218,69 @@ function gitCommit(gitDir: string): string | null {
     return line ? line.split(' ')[0] : null;
   } catch {
     return null;
+  }
+}
+
+// ---- integrity: the key and the checksum recomputed from a manifest's own fields ----------------
+
+/** The fields of a manifest that the key covers (KeyInput), exactly as precompute keys them. */
+export type KeyedFields = Pick<Manifest, 'teacher' | 'K' | 'preprocess' | 'classMap' | 'data' | 'views' | 'augment' | 'dtype' | 'topk' | 'shardRows'>;
+
+/**
+ * The key input of a manifest — the one derivation of "what determines the logits" from manifest
+ * fields, used by the writer (to check what it commits), the reader and verify (to check what they
+ * read).
+ */
+export function keyInputOf(m: KeyedFields): KeyInput {
+  return {
+    teacher: { sha256: m.teacher.sha256, outputName: m.teacher.outputName },
+    K: m.K,
+    preprocess: m.preprocess,
+    ...(m.classMap ? { classMap: m.classMap.indices } : {}),
+    data: { fingerprint: m.data.fingerprint, split: m.data.split, N: m.data.N },
+    views: m.views,
+    augment: m.augment,
+    dtype: m.dtype,
+    topk: m.topk,
+    shardRows: m.shardRows,
+  };
+}
+
+/** The key and base key recomputed from a manifest's fields (`part` included in the key). */
+export function manifestKeys(m: KeyedFields & Pick<Manifest, 'part' | 'tail'>): { key: string; baseKey: string } {
+  const input = keyInputOf(m);
+  const opts = { firstLayout: m.topk !== null && m.tail === undefined };
+  return { key: cacheKey(input, m.part, opts), baseKey: cacheKey(input, null, opts) };
+}
+
+/** sha256 of the canonical JSON of a manifest without its `checksum` field. */
+export function manifestChecksum(m: Omit<Manifest, 'checksum'> | Manifest): string {
+  const { checksum: _c, ...rest } = m as Manifest;
+  return sha256Hex(canonicalJson(rest));
+}
+
+/**
+ * What is inconsistent in a manifest, judged by its own fields: the recorded key and base key
+ * against the ones recomputed from the keyed fields, and the checksum against the fields. Each
+ * problem is one line naming what differs; [] when consistent.
+ */
+export function manifestProblems(m: Manifest): string[] {
+  const problems: string[] = [];
+  const { key, baseKey } = manifestKeys(m);
+  const keyed = 'teacher.sha256/outputName, K, preprocess, classMap, data.fingerprint/split/N, views, augment, dtype, topk, shardRows, part';
+  if (m.key !== key) problems.push(`key ${m.key.slice(0, 16)}… ≠ ${key.slice(0, 16)}… recomputed from its fields (one of ${keyed} was changed after the cache was written)`);
+  if (m.baseKey !== baseKey) problems.push(`baseKey ${m.baseKey.slice(0, 16)}… ≠ ${baseKey.slice(0, 16)}… recomputed from its fields`);
+  if (m.checksum !== undefined) {
+    const c = manifestChecksum(m);
+    if (c !== m.checksum) problems.push(`checksum ${m.checksum.slice(0, 16)}… ≠ ${c.slice(0, 16)}… of its fields (the manifest was edited after it was written)`);
+  }
+  return problems;
+}
+
+/** Throws WorkError (exit 1) naming CACHE/manifest.json and what differs when manifestProblems finds any. */
+export function assertManifestIntegrity(dir: string, m: Manifest): void {
+  const p = manifestProblems(m);
+  if (p.length) {
+    throw new WorkError(`${path.join(dir, MANIFEST)}: ${p.join('; ')}`, 'the cache cannot be trusted: re-run the precompute (--force) to rebuild it, or restore the original manifest');
   }
 }

@@ -9,9 +9,11 @@
  * logits as stored, every other class at F₀ − log(K − k) (F₀ = log Σ_tail exp z), so its softmax
  * has the exact tail mass at τ = 1 — use `softTargets` for any other temperature.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { MANIFEST, assertManifestIntegrity, readManifest, shardFileName, type Manifest } from './manifest.js';
+import { scanShard, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import type { RowBlock } from './writer.js';
@@ -50,8 +52,44 @@ function mismatch(dir: string, what: string, have: unknown, want: unknown): neve
   throw new UsageError(`cache ${dir} does not match: ${what} is ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`, 'precompute a cache for this data set / split / teacher');
 }
 
+/** Shards already scanned in this process, by (path, inode, size, mtime, manifest key) → the scan. */
+const scannedShards = new Map<string, ShardScan>();
+
+/** Forgets which shards this process has scanned (tests; a long-lived process that wants a re-check). */
+export function forgetScannedShards(): void {
+  scannedShards.clear();
+}
+
+/** scanShard once per process and file identity (a changed file has another mtime/size/inode). */
+function scanOnce(file: string, m: Manifest, index: number, rowStart: number, n: number): ShardScan {
+  const st = fs.statSync(file);
+  const id = `${path.resolve(file)}|${st.ino}|${st.size}|${st.mtimeMs}|${m.key}|${index}`;
+  let scan = scannedShards.get(id);
+  if (scan === undefined) {
+    scan = scanShard(file, m, index, rowStart, n);
+    scannedShards.set(id, scan);
+  }
+  return scan;
+}
+
+/**
+ * Opens a cache for reading. Before anything is read it checks (exit 1, naming the file and what
+ * differs, on any failure): the manifest's key, base key and checksum against its own fields
+ * (manifest.ts), its shard list (standard names, contiguous rows). Then, what is asked (`expect`,
+ * exit 2 when it differs). Each shard, before its first use, in one streamed pass once per process
+ * (shard-check.ts scanShard): its sha256 against the manifest, its header and every tensor's
+ * dtype, shape and offsets against the manifest, finite values, top-k indices in range, rows in
+ * (sample, view) order. Every row read is checked again (finite, indices in range): cheap.
+ */
 export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   const m = readManifest(dir);
+  assertManifestIntegrity(dir, m);
+  if (m.topk !== null && (!m.tail || JSON.stringify(m.tail.temperatures) !== JSON.stringify(TAIL_TEMPERATURES))) {
+    throw new UsageError(
+      `cache ${dir} is a top-k cache of the first layout (${MANIFEST} has no tail statistics: tfkd 0.1.0), whose soft targets lose the tail's mass to rounding and are wrong at τ ≠ 1`,
+      'precompute it again (tfkd precompute … --topk K --force); full-logit caches of that version are still read',
+    );
+  }
   if (expect.key !== undefined && m.key !== expect.key && m.baseKey !== expect.key) mismatch(dir, 'the key', m.key, expect.key);
   if (expect.fingerprint !== undefined && m.data.fingerprint !== expect.fingerprint) mismatch(dir, 'the data fingerprint', m.data.fingerprint, expect.fingerprint);
   if (expect.split !== undefined && m.data.split !== expect.split) mismatch(dir, 'the split', m.data.split, expect.split);
@@ -61,20 +99,18 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   const V = m.views;
   const K = m.K;
   const k = m.topk;
-  if (k !== null && (!m.tail || JSON.stringify(m.tail.temperatures) !== JSON.stringify(TAIL_TEMPERATURES))) {
-    throw new UsageError(
-      `cache ${dir} is a top-k cache of the first layout (tfkd 0.1.0: no tail statistics), whose soft targets lose the tail's mass to rounding and are wrong at τ ≠ 1`,
-      'precompute it again (tfkd precompute … --topk K --force); full-logit caches of that version are still read',
-    );
-  }
   const sampleStart = m.part ? m.part.sampleStart : 0;
   const sampleEnd = m.part ? m.part.sampleEnd : m.N;
   const rowStart = sampleStart * V;
   // The manifest must describe a contiguous, standard layout; anything else is a corrupt cache.
+  const mf = path.join(dir, MANIFEST);
+  if (m.data.N !== m.N) throw new WorkError(`${mf}: data.N ${m.data.N} ≠ N ${m.N}`);
+  if (k !== null && k >= K) throw new WorkError(`${mf}: topk ${k} ≥ K ${K}`);
   let expectRow = rowStart;
   for (const [i, s] of m.shards.entries()) {
+    if (s.file !== shardFileName(i)) throw new WorkError(`${mf}: shard ${i} is named ${JSON.stringify(s.file)}, expected ${shardFileName(i)}`);
     if (s.rowStart !== expectRow || (i < m.shards.length - 1 && s.rows !== m.shardRows)) {
-      throw new WorkError(`cache ${dir}: manifest shard ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected row ${expectRow}`);
+      throw new WorkError(`${mf}: shard ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected row ${expectRow}${i < m.shards.length - 1 ? ` with ${m.shardRows}` : ''}`);
     }
     expectRow += s.rows;
   }
@@ -85,22 +121,34 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   const fdt: StDtype = m.dtype === 'f16' ? 'F16' : 'F32';
   const vb = DTYPE_BYTES[fdt];
   const files: Array<SafetensorsFile | undefined> = new Array(m.shards.length);
+  const hint = 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it';
   const shard = (i: number): SafetensorsFile => {
     let f = files[i];
     if (!f) {
       const s = m.shards[i];
+      const file = path.join(dir, s.file);
+      const where = `cache ${dir}: ${s.file} (rows ${s.rowStart}–${s.rowStart + s.rows - 1})`;
+      let scan: ShardScan;
       try {
-        f = openSafetensors(path.join(dir, s.file));
+        scan = scanOnce(file, m, i, s.rowStart, s.rows);
       } catch (e) {
-        throw new WorkError(`cache ${dir}: cannot read ${s.file}: ${(e as Error).message}`, 'run tfkd verify on the cache');
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new WorkError(`${where}: ${code === 'ENOENT' ? 'missing' : `cannot read (${code ?? (e as Error).message})`}`, hint);
       }
-      if (f.metadata.key !== m.key || f.metadata.row_start !== String(s.rowStart)) {
-        f.close();
-        throw new WorkError(`cache ${dir}: ${s.file} belongs to another cache or position (key/row_start in its header differ from the manifest)`, 'run tfkd verify');
-      }
+      // The checksum first: a file that changed is named as that, whatever else is now wrong in it.
+      if (scan.sha256 !== s.sha256) throw new WorkError(`${where}: sha256 ${scan.sha256.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (the file changed after the cache was written)`, hint);
+      const problems = scan.problems;
+      if (problems.length) throw new WorkError(`${where}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, hint);
+      f = openSafetensors(file);
       files[i] = f;
     }
     return f;
+  };
+  /** WorkError for a stored row that cannot be right (non-finite value, class out of range). */
+  const badRow = (sample: number, view: number, what: string): never => {
+    const g = sample * V + view;
+    const i = Math.floor((g - rowStart) / m.shardRows);
+    throw new WorkError(`cache ${dir}: ${m.shards[i].file} row ${g} (sample ${sample}, view ${view}): ${what}`, hint);
   };
   const locate = (sample: number, view: number): { f: SafetensorsFile; local: number } => {
     if (!Number.isInteger(sample) || sample < sampleStart || sample >= sampleEnd) {
@@ -125,6 +173,14 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
     readValues(f, 'topk_values', local, k!, tmpVals);
     f.readRawInto(f.tensors.tail_logsumexp.data_offsets[0] + local * TAIL_J * 4, new Uint8Array(tailBuf.buffer, 0, TAIL_J * 4));
     f.readRawInto(f.tensors.tail_mean.data_offsets[0] + local * 4, new Uint8Array(tailBuf.buffer, TAIL_J * 4, 4));
+  };
+
+  const checkTopk = (sample: number, view: number): void => {
+    for (let j = 0; j < k!; j++) {
+      if (!(idxBuf[j] >= 0 && idxBuf[j] < K)) badRow(sample, view, `top-k index ${idxBuf[j]} is outside [0, ${K})`);
+      if (!Number.isFinite(tmpVals[j])) badRow(sample, view, `top-k value ${j} is ${tmpVals[j]}`);
+    }
+    for (let j = 0; j <= TAIL_J; j++) if (!Number.isFinite(tailBuf[j])) badRow(sample, view, `tail statistic ${j} is ${tailBuf[j]}`);
   };
 
   const readValues = (f: SafetensorsFile, name: string, local: number, count: number, into: Float32Array): void => {
@@ -155,9 +211,11 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
         const row = res.subarray(r * K, (r + 1) * K);
         if (k === null) {
           readValues(f, 'logits', local, K, row);
+          for (let c = 0; c < K; c++) if (!Number.isFinite(row[c])) badRow(samples[r], views[r], `logit of class ${c} is ${row[c]}`);
           continue;
         }
         readTopk(f, local);
+        checkTopk(samples[r], views[r]);
         row.fill(tailBuf[0] - logTail);
         for (let j = 0; j < k; j++) row[idxBuf[j]] = tmpVals[j];
       }
@@ -176,6 +234,7 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
         for (let r = 0; r < n; r++) {
           const { f, local } = locate(samples[r], views[r]);
           readTopk(f, local);
+          checkTopk(samples[r], views[r]);
           topkSoftRow(idxBuf, tmpVals, tailBuf, tailBuf[TAIL_J], K, temperature, res.subarray(r * K, (r + 1) * K));
         }
         return res;

@@ -9,12 +9,10 @@ import { WorkError, UsageError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';
-import { readManifest, SCHEMA, SHARD_RE, shardFileName, type Manifest } from './manifest.js';
+import { MANIFEST, manifestProblems, readManifest, SHARD_RE, shardFileName } from './manifest.js';
+import { scanShard } from './shard-check.js';
 import { rowImages, rowPixels, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
-import { f16ToF32, openSafetensors, type SafetensorsFile } from './safetensors.js';
-import { sha256File } from '../util/hash.js';
-import { TAIL_J } from './topk.js';
 
 export interface StructureReport {
   ok: boolean;
@@ -28,13 +26,12 @@ export interface StructureReport {
   warnings: string[];
 }
 
-const CHECK_CHUNK = 2048;
-
 /** Structural verification; with `throwOnFailure` a WorkError names the first problems. */
 export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } = {}): StructureReport {
   const m = readManifest(dir);
-  const problems: string[] = [];
+  const problems: string[] = manifestProblems(m).map((p) => `${MANIFEST}: ${p}`);
   const warnings: string[] = [];
+  if (m.checksum === undefined) warnings.push(`${MANIFEST}: no checksum (written by tfkd 0.1.0): edits to fields outside the key (teacher.file, data.spec, runtime …) cannot be detected`);
   const V = m.views;
   const s0 = m.part ? m.part.sampleStart : 0;
   const s1 = m.part ? m.part.sampleEnd : m.N;
@@ -59,9 +56,9 @@ export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } 
       g += n;
       continue;
     }
-    const sha = sha256File(full);
-    if (sha !== s.sha256) problems.push(`${where}: sha256 ${sha.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (file changed or corrupt)`);
-    checkShardContents(full, where, m, i, g, n, problems);
+    const scan = scanShard(full, m, i, g, n);
+    if (scan.sha256 !== s.sha256) problems.push(`${where}: sha256 ${scan.sha256.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (file changed or corrupt)`);
+    for (const p of scan.problems) problems.push(`${where}: ${p}`);
     g += n;
   }
   const listed = new Set(m.shards.map((s) => s.file));
@@ -74,95 +71,6 @@ export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } 
     throw new WorkError(`cache ${dir} failed verification: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, 'run tfkd verify on it; re-run the precompute to rebuild');
   }
   return report;
-}
-
-function checkShardContents(file: string, where: string, m: Manifest, index: number, g0: number, n: number, problems: string[]): void {
-  let st: SafetensorsFile;
-  try {
-    st = openSafetensors(file);
-  } catch (e) {
-    problems.push(`${where}: unreadable: ${(e as Error).message}`);
-    return;
-  }
-  try {
-    const md = st.metadata;
-    const want: Record<string, string> = { schema: SCHEMA, key: m.key, shard: String(index), row_start: String(g0), rows: String(n), K: String(m.K), dtype: m.dtype, topk: m.topk === null ? '' : String(m.topk), views: String(m.views) };
-    for (const [k, v] of Object.entries(want)) if (md[k] !== v) problems.push(`${where}: header ${k} is ${JSON.stringify(md[k])}, expected ${JSON.stringify(v)}`);
-    const fdt = m.dtype === 'f16' ? 'F16' : 'F32';
-    const k = m.topk;
-    const spec: Record<string, [string, number[]]> =
-      k === null
-        ? { logits: [fdt, [n, m.K]], sample: ['I64', [n]], view: ['I32', [n]] }
-        : {
-            topk_indices: ['I32', [n, k]],
-            topk_values: [fdt, [n, k]],
-            logsumexp: ['F32', [n]],
-            tail_logsumexp: ['F32', [n, TAIL_J]],
-            tail_mean: ['F32', [n]],
-            sample: ['I64', [n]],
-            view: ['I32', [n]],
-          };
-    let shapesOk = true;
-    for (const [name, [dt, shape]] of Object.entries(spec)) {
-      const t = st.tensors[name];
-      if (!t) {
-        problems.push(`${where}: tensor ${name} missing`);
-        shapesOk = false;
-      } else if (t.dtype !== dt || JSON.stringify(t.shape) !== JSON.stringify(shape)) {
-        problems.push(`${where}: tensor ${name} is ${t.dtype} [${t.shape}], expected ${dt} [${shape}]`);
-        shapesOk = false;
-      }
-    }
-    if (!shapesOk) return;
-    // Every (sample, view) exactly once: row g must hold sample ⌊g/V⌋, view g mod V.
-    const samples = st.readTensor('sample') as BigInt64Array;
-    const views = st.readTensor('view') as Int32Array;
-    for (let r = 0; r < n; r++) {
-      const g = g0 + r;
-      if (samples[r] !== BigInt(Math.floor(g / m.views)) || views[r] !== g % m.views) {
-        problems.push(`${where}: row ${g} holds (sample ${samples[r]}, view ${views[r]}), expected (sample ${Math.floor(g / m.views)}, view ${g % m.views})`);
-        break;
-      }
-    }
-    const valName = k === null ? 'logits' : 'topk_values';
-    for (let r = 0; r < n; r += CHECK_CHUNK) {
-      const c = Math.min(CHECK_CHUNK, n - r);
-      const raw = st.readRows(valName, r, c);
-      const vals = fdt === 'F16' ? f16ToF32(raw as Uint16Array) : (raw as Float32Array);
-      const w = vals.length / c;
-      const bad = vals.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) {
-        const g = g0 + r + Math.floor(bad / w);
-        problems.push(`${where}: ${valName} of row ${g} (sample ${Math.floor(g / m.views)}, view ${g % m.views}) is not finite`);
-        break;
-      }
-      if (k !== null) {
-        const idx = st.readRows('topk_indices', r, c) as Int32Array;
-        const badI = idx.findIndex((v) => v < 0 || v >= m.K);
-        if (badI >= 0) {
-          const g = g0 + r + Math.floor(badI / k);
-          problems.push(`${where}: topk_indices of row ${g} holds class ${idx[badI]} outside [0, ${m.K})`);
-          break;
-        }
-        const lse = st.readRows('logsumexp', r, c) as Float32Array;
-        const badL = lse.findIndex((v) => !Number.isFinite(v));
-        if (badL >= 0) {
-          problems.push(`${where}: logsumexp of row ${g0 + r + badL} is not finite`);
-          break;
-        }
-        const tl = st.readRows('tail_logsumexp', r, c) as Float32Array;
-        const tm = st.readRows('tail_mean', r, c) as Float32Array;
-        const badT = tl.findIndex((v) => !Number.isFinite(v));
-        const badM = tm.findIndex((v) => !Number.isFinite(v));
-        if (badT >= 0 || badM >= 0) {
-          problems.push(`${where}: tail statistics of row ${g0 + r + (badT >= 0 ? Math.floor(badT / TAIL_J) : badM)} are not finite`);
-          break;
-        }
-      }
-    }
-  } finally {
-    st.close();
-  }
 }
 
 export interface RecomputeReport {

@@ -20,7 +20,8 @@ import { sha256File } from '../util/hash.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
-import { MANIFEST, SCHEMA, SHARD_RE, manifestExists, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
+import { MANIFEST, SCHEMA, SHARD_RE, assertManifestIntegrity, manifestExists, manifestKeys, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
+import { shardMetadataOf } from './shard-check.js';
 import { TAIL_J, TAIL_TEMPERATURES, tailStats } from './topk.js';
 import { f32ToF16, fsyncDir, openSafetensors, writeFileAtomic, writeSafetensors, type TensorIn } from './safetensors.js';
 
@@ -150,17 +151,7 @@ function ownedFiles(dir: string): string[] {
 }
 
 export function shardMetadata(layout: CacheLayout, shard: number, rowStart: number, rows: number): Record<string, string> {
-  return {
-    schema: SCHEMA,
-    key: layout.key,
-    shard: String(shard),
-    row_start: String(rowStart),
-    rows: String(rows),
-    K: String(layout.K),
-    dtype: layout.dtype,
-    topk: layout.topk === null ? '' : String(layout.topk),
-    views: String(layout.views),
-  };
+  return shardMetadataOf(layout, shard, rowStart, rows);
 }
 
 /** The tensors of one shard, in their fixed order. */
@@ -221,6 +212,7 @@ export class CacheWriter {
     else if (manifestExists(dir)) {
       const m = readManifest(dir);
       if (m.key !== layout.key) refuse('a complete cache');
+      assertManifestIntegrity(dir, m);
       const missing = m.shards.filter((s) => !fs.existsSync(path.join(dir, s.file)));
       if (missing.length) throw new UsageError(`${dir}: manifest lists ${missing.map((s) => s.file).join(', ')} but the file(s) are gone`, 'run tfkd verify; pass --force to rebuild');
       // A kill after the manifest's rename but before the journal's removal: the manifest is the
@@ -382,10 +374,16 @@ export class CacheWriter {
       throw new Error(`CacheWriter.finish: ${this.nextRow}/${this.layout.rows} rows written`);
     }
     this.closeJournal();
-    const { tail: _tail, ...rest } = base;
+    const { tail: _tail, checksum: _checksum, ...rest } = base as Manifest;
     const tail = this.layout.topk !== null ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
-    const m: Manifest = { ...rest, ...tail, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
-    writeManifest(this.dir, m, { beforeRename: () => faultPoint('cache-manifest-tmp') });
+    // The key the shards were written under must be the key of the fields the manifest records
+    // (manifest.ts keyInputOf: the one derivation readers and verify recompute).
+    const keys = manifestKeys({ ...rest, ...tail });
+    if (rest.key !== this.layout.key || keys.key !== this.layout.key || keys.baseKey !== rest.baseKey) {
+      throw new Error(`CacheWriter.finish: the manifest's fields give key ${keys.key.slice(0, 12)}…/base ${keys.baseKey.slice(0, 12)}…, the shards were written for ${this.layout.key.slice(0, 12)}… (manifest says ${rest.key.slice(0, 12)}…/${rest.baseKey.slice(0, 12)}…)`);
+    }
+    const draft: Manifest = { ...rest, ...tail, shards: this.shards.map((s) => ({ file: s.file, rows: s.rows, rowStart: s.rowStart, sha256: s.sha256 })) };
+    const m = writeManifest(this.dir, draft, { beforeRename: () => faultPoint('cache-manifest-tmp') });
     faultPoint('cache-manifest-renamed');
     fs.rmSync(path.join(this.dir, JOURNAL), { force: true });
     fsyncDir(this.dir);

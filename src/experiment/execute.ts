@@ -5,13 +5,22 @@
  *   export      teachers/X.onnx.json (written by us, last, after the ONNX file)
  *   precompute  caches/K/manifest.json (written last by precompute)
  * So an experiment killed at any point and started again skips what finished and ends with the
- * same results. Independent steps may run concurrently (`jobs`); a failed step blocks only the
+ * same results. A reused step is trusted only after its outputs are checked against the step
+ * record written when it finished (`records/<type>-<key8>.json`: the sha256 of every output file):
+ * a changed, missing or swapped output (another teacher's cache in its directory, an edited
+ * checkpoint) fails the step (exit 1) naming the file, instead of being reported under the
+ * design's names. A finished step without a record (a kill between its commit and the record)
+ * is checked as far as it can be — a cache by `verifyStructure` and its teacher's sha256 — and
+ * then recorded. Independent steps may run concurrently (`jobs`); a failed step blocks only the
  * steps that need it, and the experiment fails (exit 1) at the end.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pLimit from 'p-limit';
 import { WorkError } from '../errors.js';
+import { manifestSchema } from '../cache/manifest.js';
+import { verifyStructure } from '../cache/verify.js';
+import { sha256File } from '../util/hash.js';
 import { key8, type ExportStep, type Plan, type PrecomputeStep, type Step, type TrainStep } from './plan.js';
 import type { Runner } from './runner.js';
 import { readJsonFile, writeJsonAtomic } from './fsutil.js';
@@ -71,6 +80,74 @@ interface RunSummaryLike {
 }
 
 const stepPath = (s: Step): string => (s.type === 'export' ? s.out : s.dir);
+
+/** What `records/<type>-<key8>.json` holds: every output file of a finished step and its sha256. */
+export interface StepRecord {
+  schema: 'tfkd-experiment-step/1';
+  key: string;
+  type: Step['type'];
+  path: string;
+  /** Path relative to the experiment directory → sha256. */
+  files: Record<string, string>;
+}
+
+export const recordPath = (outDir: string, s: Step): string => path.join(outDir, 'records', `${s.type}-${key8(s.key)}.json`);
+
+/** The output files of a step (relative to the experiment directory), sorted. */
+function outputFiles(outDir: string, s: Step): string[] {
+  if (s.type === 'export') return [s.out, `${s.out}.json`].filter((f) => fs.existsSync(path.join(outDir, f)));
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(outDir, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile()) out.push(r);
+    }
+  };
+  if (fs.existsSync(path.join(outDir, s.dir))) walk(s.dir);
+  return out.sort();
+}
+
+function writeStepRecord(outDir: string, s: Step): void {
+  const files: Record<string, string> = {};
+  for (const f of outputFiles(outDir, s)) files[f] = sha256File(path.join(outDir, f));
+  const rec: StepRecord = { schema: 'tfkd-experiment-step/1', key: s.key, type: s.type, path: stepPath(s), files };
+  writeJsonAtomic(recordPath(outDir, s), rec);
+}
+
+/**
+ * Checks a finished step's outputs before they are reused (see the module comment); throws
+ * WorkError naming the file and what differs.
+ */
+function verifyReused(outDir: string, s: Step, byKey: Map<string, Step>): void {
+  const recFile = recordPath(outDir, s);
+  const rec = readJsonFile<StepRecord>(recFile);
+  const redo = `delete ${stepPath(s)} (and ${path.relative(outDir, recFile)}) to redo the step`;
+  if (rec) {
+    if (rec.key !== s.key) throw new WorkError(`${recFile} belongs to step ${rec.key.slice(0, 8)}…, not ${s.key.slice(0, 8)}…`, redo);
+    for (const [f, sha] of Object.entries(rec.files)) {
+      const full = path.join(outDir, f);
+      if (!fs.existsSync(full)) throw new WorkError(`reused ${s.type} output ${full} is missing (${path.relative(outDir, recFile)} records it)`, redo);
+      const now = sha256File(full);
+      if (now !== sha) throw new WorkError(`reused ${s.type} output ${full} changed since the step finished: sha256 ${now.slice(0, 16)}…, recorded ${sha.slice(0, 16)}…`, redo);
+    }
+    return;
+  }
+  // No record: check what the outputs say about themselves, then record them.
+  if (s.type === 'precompute') {
+    const dir = path.join(outDir, s.dir);
+    const raw = readJsonFile<unknown>(path.join(dir, 'manifest.json'));
+    const m = manifestSchema.safeParse(raw);
+    if (m.success) {
+      verifyStructure(dir, { throwOnFailure: true });
+      const want = 'step' in s.teacher ? sha256File(path.join(outDir, (byKey.get(s.teacher.step) as ExportStep).out)) : s.teacher.sha256;
+      if (m.data.teacher.sha256 !== want) {
+        throw new WorkError(`reused cache ${dir} was made by teacher ${m.data.teacher.file} (sha256 ${m.data.teacher.sha256.slice(0, 16)}…), not this step's (${want.slice(0, 16)}…)`, redo);
+      }
+    }
+  }
+  writeStepRecord(outDir, s);
+}
 
 /** Test accuracy stored with a checkpoint: `checkpoints/<name>.json` or `checkpoints/<name>/metrics.json`. */
 export function checkpointAccuracy(runDir: string, name: string): number | null {
@@ -144,6 +221,16 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
     p = (async () => {
       const inputsOk = await Promise.all(s.inputs.map((k) => run(byKey.get(k)!)));
       if (isFinished(outDir, s)) {
+        if (!opts.dryRun) {
+          try {
+            verifyReused(outDir, s, byKey);
+          } catch (e) {
+            const o = { ...readOutcome(s, 'failed', 0), error: (e as Error).message.split('\n')[0] };
+            outcomes.set(s.key, o);
+            line(o);
+            return false;
+          }
+        }
         const o = readOutcome(s, 'skipped', 0);
         outcomes.set(s.key, o);
         line(o);
@@ -172,6 +259,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
         try {
           await runStep(s, byKey, outDir, runner);
           if (!isFinished(outDir, s)) throw new WorkError(`${s.type} ${s.label} finished without its commit record in ${stepPath(s)}`);
+          writeStepRecord(outDir, s);
           const o = readOutcome(s, 'ran', (Date.now() - t0) / 1000);
           outcomes.set(s.key, o);
           line(o);
@@ -209,6 +297,7 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
   const abs = (p: string) => path.join(outDir, p);
   const logFile = abs(`logs/${s.type}-${key8(s.key)}.log`);
   // Redo from scratch: whatever a killed attempt left behind is not trusted.
+  fs.rmSync(recordPath(outDir, s), { force: true });
   if (s.type === 'export') {
     fs.rmSync(abs(s.out), { force: true });
     fs.rmSync(abs(`${s.out}.json`), { force: true });

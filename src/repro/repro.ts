@@ -23,6 +23,7 @@ import { openSafetensors } from '../cache/safetensors.js';
 import { loadNative, setNativeThreads } from '../student/kernels/native.js';
 import { train } from '../student/trainer/train.js';
 import { readJson, readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
+import { checkCachesAgainstRecord, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
 import { sha256File } from '../util/hash.js';
 
@@ -31,7 +32,7 @@ interface RunManifest {
   schema: string;
   backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null };
   versions: Record<string, string | null>;
-  caches: Array<{ dir: string; key: string }>;
+  caches: RunCacheRecord[];
   stepsPerEpoch: number;
   seconds: number | null;
   outputs?: Record<string, string>;
@@ -146,14 +147,12 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   } else {
     o.info?.(`${run}: its manifest has no output hashes (a run from before they were recorded); comparing with its files as they are`);
   }
-  for (const [i, c] of manifest.caches.entries()) {
-    const dir = config.cache[i] ?? c.dir;
-    const reader = openCache(dir);
-    try {
-      if (reader.key !== c.key) throw new UsageError(`cache ${dir} now has key ${reader.key.slice(0, 12)}…, the run used ${c.key.slice(0, 12)}…`, 'precompute the cache the run was trained with');
-    } finally {
-      reader.close();
-    }
+  // The caches: the ones the run trained on (key and shard hashes), each verified as it opens.
+  const readers = manifest.caches.map((c, i) => openCache(config.cache[i] ?? c.dir));
+  try {
+    checkCachesAgainstRecord(run, manifest.caches, readers);
+  } finally {
+    for (const r of readers) r.close();
   }
 
   // Hold fixed what the manifest says ran: the backend itself (not 'auto') and the native threads.

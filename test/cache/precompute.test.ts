@@ -7,7 +7,7 @@ import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
 import { UsageError, WorkError } from '../../src/errors.js';
 import { resolvePart } from '../../src/cli/commands/precompute.js';
-import { readManifest } from '../../src/cache/manifest.js';
+import { readManifest, writeManifest } from '../../src/cache/manifest.js';
 import { precompute, type PrecomputeOptions } from '../../src/cache/precompute.js';
 import { openCache } from '../../src/cache/reader.js';
 import { f32ToF16 } from '../../src/cache/safetensors.js';
@@ -147,7 +147,7 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
       fs.writeFileSync(f, b);
       const m = readManifest(d('c'));
       m.shards[0].sha256 = createHash('sha256').update(b).digest('hex');
-      fs.writeFileSync(path.join(d('c'), 'manifest.json'), JSON.stringify(m));
+      writeManifest(d('c'), m);
       const rd = openCache(d('c'));
       const rep = await verifyRecompute(rd, x.teacher, x.dataset, { sample: 20, seed: 0, fingerprint: x.fp, augment: null });
       expect(rep.ok).to.equal(false);

@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { manifestKeys } from '../../src/cache/manifest.js';
+import { TAIL_TEMPERATURES } from '../../src/cache/topk.js';
 import { CacheWriter, encodeRows } from '../../src/cache/writer.js';
 import { augment, parseAugmentSpec } from '../../src/data/augment.js';
 import { sampleBytes } from '../../src/data/dataset.js';
@@ -39,6 +41,12 @@ export interface CacheFixture {
   /** Record another fingerprint / K than the data has (to test refusals). */
   fakeFingerprint?: string;
   fakeK?: number;
+  /** Stored form (default f32, all logits). */
+  dtype?: 'f16' | 'f32';
+  topk?: number | null;
+  /** Record another teacher (sha256 of 64 hex digits) and scale its logits (a "foreign" cache). */
+  teacherSha?: string;
+  logitScale?: number;
 }
 
 /** Writes a complete cache whose row (i, v) holds imageLogits(view v of training sample i). */
@@ -47,11 +55,17 @@ export async function writeImageCache(dir: string, o: CacheFixture = {}): Promis
   const V = o.views ?? 1;
   const K = o.fakeK ?? ds.numClasses;
   const fp = o.fakeFingerprint ?? (await fingerprint(ds));
-  const { layout, base } = synthSetup({ N: ds.size, K, V, fingerprint: fp, shardRows: 100 });
+  const { layout, base } = synthSetup({ N: ds.size, K, V, fingerprint: fp, shardRows: 100, dtype: o.dtype, topk: o.topk ?? null });
+  if (o.teacherSha) base.teacher = { ...base.teacher, sha256: o.teacherSha };
+  if (layout.topk !== null) base.tail = { temperatures: [...TAIL_TEMPERATURES] };
   const spec = parseAugmentSpec(o.augment ?? 'none');
   const seed = o.augmentSeed ?? 7;
   base.augment = V > 1 ? { spec: o.augment ?? 'flip', seed } : null;
   base.data = { ...base.data, spec: ds.spec };
+  // The key covers the augmentation: recompute it from the edited fields (readers check it).
+  const keys = manifestKeys(base);
+  base.key = layout.key = keys.key;
+  base.baseKey = keys.baseKey;
   const w = CacheWriter.open(dir, layout);
   const sb = sampleBytes(ds.shape);
   const all = await ds.readBatch(Int32Array.from({ length: ds.size }, (_, i) => i));
@@ -60,9 +74,9 @@ export async function writeImageCache(dir: string, o: CacheFixture = {}): Promis
     for (let v = 0; v < V; v++) {
       const img = augment(all.subarray(i * sb, (i + 1) * sb), ds.shape, spec, seed, i, v);
       const z = imageLogits(img, ds.numClasses);
-      for (let k = 0; k < K; k++) logits[(i * V + v) * K + k] = z[k % ds.numClasses];
+      for (let k = 0; k < K; k++) logits[(i * V + v) * K + k] = z[k % ds.numClasses] * (o.logitScale ?? 1);
     }
   }
-  w.append(encodeRows(logits, ds.size * V, K, 'f32', null, 0, V));
+  w.append(encodeRows(logits, ds.size * V, K, layout.dtype, layout.topk, 0, V));
   w.finish(base);
 }

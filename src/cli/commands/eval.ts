@@ -9,6 +9,7 @@ import { hashU32, subset } from '../../data/rng.js';
 import { BACKEND_CHOICES, selectBackend } from '../../student/backend.js';
 import { evaluate, formatConfusion, modelForward, type EvalResult, type EvaluateOptions, type Forward } from '../../student/evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../student/trainer/checkpoint.js';
+import { checkCheckpointAgainstRun } from '../../student/trainer/integrity.js';
 import { openTeacher } from '../../teacher/session.js';
 
 /**
@@ -88,6 +89,7 @@ export function register(program: Command): void {
         const dir = resolveCheckpointDir(target, o.checkpoint);
         checkpoint = dir;
         const ck = readCheckpoint(dir);
+        checkCheckpointAgainstRun(dir);
         const [h, w, c] = ck.spec.inputShape;
         const { height, width, channels } = ds.shape;
         if (h !== height || w !== width || c !== channels || ck.spec.numClasses !== ds.numClasses) {

@@ -10,6 +10,7 @@ import { createdBy } from '../../cache/manifest.js';
 import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from '../../export/index.js';
 import { selectBackend } from '../../student/backend.js';
 import { readCheckpoint, resolveCheckpointDir } from '../../student/trainer/checkpoint.js';
+import { checkCheckpointAgainstRun } from '../../student/trainer/integrity.js';
 
 /**
  * `tfkd export RUN --out M.onnx`: a run's checkpoint (best by default) → an ONNX classifier that
@@ -41,6 +42,7 @@ export function register(program: Command): void {
       if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
       const dir = resolveCheckpointDir(run, o.checkpoint);
       const ck = readCheckpoint(dir);
+      checkCheckpointAgainstRun(dir);
       const { scale, mean, std } = ck.state.preprocess;
       // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
       await selectBackend('cpu');

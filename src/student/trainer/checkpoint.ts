@@ -12,7 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../errors.js';
+import { UsageError, WorkError } from '../../errors.js';
+import { sha256File } from '../../util/hash.js';
 import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/safetensors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
 import type { tf } from '../tf.js';
@@ -47,6 +48,12 @@ export interface CheckpointState {
   /** Data set and loss this model was trained with (informational). */
   data: string;
   loss: string;
+  /**
+   * sha256 of the checkpoint's other files (weights.safetensors, model.json, optimizer.safetensors),
+   * written with them in one atomic directory swap: readCheckpoint refuses a checkpoint whose files
+   * changed afterwards. Absent in checkpoints of tfkd 0.1.0 (read without the check).
+   */
+  files?: Record<string, string>;
 }
 
 const F = {
@@ -65,16 +72,31 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const weights = saveWeights(model);
   await writeDirAtomic(dir, (tmp) => {
-    writeSafetensors(path.join(tmp, F.weights), weights as Record<string, TensorIn>, { format: CHECKPOINT_FORMAT, model: spec.name });
+    const files: Record<string, string> = {};
+    files[F.weights] = writeSafetensors(path.join(tmp, F.weights), weights as Record<string, TensorIn>, { format: CHECKPOINT_FORMAT, model: spec.name });
     writeJsonAtomic(path.join(tmp, F.model), spec);
+    files[F.model] = sha256File(path.join(tmp, F.model));
     if (optimizer) {
       const tensors: Record<string, TensorIn> = {};
       for (const [k, t] of Object.entries(optimizer.tensors)) tensors[k] = { dtype: 'F32', shape: t.shape, data: t.data };
-      writeSafetensors(path.join(tmp, F.optimizer), tensors, { format: CHECKPOINT_FORMAT });
+      files[F.optimizer] = writeSafetensors(path.join(tmp, F.optimizer), tensors, { format: CHECKPOINT_FORMAT });
     }
-    const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, optimizer: optimizer?.scalars ?? null };
+    const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, optimizer: optimizer?.scalars ?? null, files };
     writeJsonAtomic(path.join(tmp, F.state), full);
   });
+}
+
+/**
+ * The checkpoint's files against the sha256 its state.json recorded when it was written: WorkError
+ * (exit 1) naming the file and both hashes on a mismatch or a missing file.
+ */
+export function checkCheckpointFiles(dir: string, state: CheckpointState): void {
+  for (const [name, sha] of Object.entries(state.files ?? {})) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file)) throw new WorkError(`${file} is missing (the checkpoint's state.json lists it)`, 'the checkpoint cannot be trusted: restore it or train again');
+    const now = sha256File(file);
+    if (now !== sha) throw new WorkError(`${file} changed after it was written: sha256 ${now.slice(0, 16)}…, state.json recorded ${sha.slice(0, 16)}…`, 'the checkpoint cannot be trusted: restore it or train again');
+  }
 }
 
 export interface LoadedCheckpoint {
@@ -104,8 +126,15 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
   recoverDir(dir);
   const stateFile = path.join(dir, F.state);
   if (!fs.existsSync(stateFile)) throw new UsageError(`${dir} is not a tfkd checkpoint (no ${F.state})`);
-  const state = readJson<CheckpointState>(stateFile);
+  let state: CheckpointState;
+  try {
+    state = readJson<CheckpointState>(stateFile);
+  } catch (e) {
+    throw new WorkError(`${stateFile}: corrupt — not valid JSON (${(e as Error).message})`, 'the checkpoint cannot be trusted: restore it or train again');
+  }
+  if (!state || typeof state !== 'object') throw new WorkError(`${stateFile}: corrupt — not a checkpoint state`);
   if (state.format !== CHECKPOINT_FORMAT) throw new UsageError(`${dir}: checkpoint format ${String(state.format)}, expected ${CHECKPOINT_FORMAT}`);
+  checkCheckpointFiles(dir, state);
   const spec = readJson<ModelSpec>(path.join(dir, F.model));
   const weights = readRecord(path.join(dir, F.weights));
   const optFile = path.join(dir, F.optimizer);

@@ -29,6 +29,7 @@ import { defaultLossOptions, getLoss, isLossName, lossNeedsTeacher, LOSS_NAMES, 
 import { tf } from '../tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, MODEL_NAMES, type ModelSpec } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkCachesAgainstRecord, checkCheckpointAgainstRun, readRunRecord } from './integrity.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, learningRate, scheduleOf, type TrainOptimizer } from './optimizer.js';
@@ -270,6 +271,11 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
         throw new UsageError(`cache ${c.dir} covers only samples [${c.sampleStart}, ${c.sampleEnd}) of ${trainDs.size}`, 'tfkd merge the parts first');
       }
     }
+    // --resume: the caches must be the ones the run trained on (else its record would be falsified).
+    if (req.resume) {
+      const rec = readRunRecord(req.out);
+      if (rec?.caches) checkCachesAgainstRecord(req.out, rec.caches, caches);
+    }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
     return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0 });
   } finally {
@@ -347,6 +353,7 @@ async function loop(built: Built): Promise<TrainResult> {
     recoverDir(paths.checkpoint('last'));
     if (fs.existsSync(paths.checkpoint('last'))) {
       const ck = readCheckpoint(paths.checkpoint('last'));
+      checkCheckpointAgainstRun(paths.checkpoint('last'));
       if (JSON.stringify(ck.spec) !== JSON.stringify(spec)) throw new UsageError(`--resume: checkpoint model ${JSON.stringify(ck.spec)} differs from ${JSON.stringify(spec)}`);
       loadWeights(model, ck.weights);
       if (ck.optimizer) optimizer.setState(ck.optimizer);

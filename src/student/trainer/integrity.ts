@@ -1,0 +1,91 @@
+/**
+ * What a run directory recorded against what is on disk now: the caches a run trained on (key and
+ * shard hashes in RUN/manifest.json) and its checkpoints (weights sha256 in `outputs`). Used by
+ * `train --resume`, `eval`, `export` and `repro`; every mismatch is a WorkError (exit 1) naming
+ * the file and what differs — never a silent fallback.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkError } from '../../errors.js';
+import type { CacheReader } from '../../cache/reader.js';
+import { sha256File } from '../../util/hash.js';
+import { readJson, runPaths } from './run-dir.js';
+
+/** A cache as RUN/manifest.json records it (train.ts cacheRecord). */
+export interface RunCacheRecord {
+  dir: string;
+  key: string;
+  shards?: Array<{ file: string; sha256: string }>;
+}
+
+/** The parts of RUN/manifest.json these checks read. */
+export interface RunRecord {
+  schema?: string;
+  caches?: RunCacheRecord[];
+  finished?: string | null;
+  outputs?: Record<string, string>;
+}
+
+/** RUN/manifest.json, or null when the run has none (yet); WorkError when it is not JSON. */
+export function readRunRecord(run: string): RunRecord | null {
+  const f = runPaths(run).manifest;
+  if (!fs.existsSync(f)) return null;
+  try {
+    return readJson<RunRecord>(f);
+  } catch (e) {
+    throw new WorkError(`${f}: corrupt — not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The caches opened now (in `--cache` order) against those the run recorded: same number, same
+ * key, same shard files with the same sha256.
+ */
+export function checkCachesAgainstRecord(run: string, recorded: readonly RunCacheRecord[], caches: readonly CacheReader[]): void {
+  const where = runPaths(run).manifest;
+  if (recorded.length !== caches.length) {
+    throw new WorkError(`${where} records ${recorded.length} cache(s), the run now has ${caches.length}`, 'resume with the caches the run was trained on');
+  }
+  recorded.forEach((r, i) => {
+    const c = caches[i];
+    if (c.key !== r.key) {
+      throw new WorkError(
+        `cache ${c.dir} is not the cache the run trained on: its key is ${c.key.slice(0, 16)}…, ${where} records ${r.key.slice(0, 16)}… (teacher now ${c.manifest.teacher.file})`,
+        'restore the original cache (or precompute it again with the same teacher, data and options)',
+      );
+    }
+    const now = new Map(c.manifest.shards.map((s) => [s.file, s.sha256] as const));
+    for (const s of r.shards ?? []) {
+      const sha = now.get(s.file);
+      if (sha !== s.sha256) {
+        throw new WorkError(
+          `cache ${c.dir}: ${s.file} ${sha === undefined ? 'is not in its manifest' : `has sha256 ${sha.slice(0, 16)}…`}, ${where} records ${s.sha256.slice(0, 16)}…`,
+          'restore the original cache',
+        );
+      }
+    }
+  });
+}
+
+/**
+ * A checkpoint of a finished session against the weights sha256 its run recorded (`outputs`).
+ * Only a run whose last session ended (`finished` set) has outputs that describe its checkpoints
+ * exactly; an interrupted one is checked by the checkpoint's own hashes (readCheckpoint) alone.
+ */
+export function checkCheckpointAgainstRun(checkpointDir: string): void {
+  const parent = path.dirname(checkpointDir);
+  if (path.basename(parent) !== 'checkpoints') return;
+  const run = path.dirname(parent);
+  const rec = readRunRecord(run);
+  if (!rec || !rec.finished || !rec.outputs) return;
+  const rel = `checkpoints/${path.basename(checkpointDir)}/weights.safetensors`;
+  const want = rec.outputs[rel];
+  const file = path.join(run, rel);
+  if (want === undefined) {
+    if (fs.existsSync(file)) throw new WorkError(`${file} is not among the outputs ${runPaths(run).manifest} records (added after the run finished)`);
+    return;
+  }
+  if (!fs.existsSync(file)) throw new WorkError(`${file} is missing (${runPaths(run).manifest} records it)`);
+  const now = sha256File(file);
+  if (now !== want) throw new WorkError(`${file} changed after training: sha256 ${now.slice(0, 16)}…, ${runPaths(run).manifest} recorded ${want.slice(0, 16)}…`, 'restore the checkpoint or train again');
+}
