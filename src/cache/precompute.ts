@@ -14,11 +14,11 @@ import type { AugmentSpec } from '../data/augment.js';
 import { augment, formatAugmentSpec } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
-import type { Image, PilMode } from '../data/image.js';
-import { makeImage } from '../data/image.js';
+import { renderView, type SideRendering } from '../data/views.js';
+import { renderSpecOf } from '../teacher/preprocess.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
-import { UsageError } from '../errors.js';
+import { UsageError, WorkError } from '../errors.js';
 import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
 import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
 
@@ -178,36 +178,48 @@ export async function rowPixels(dataset: Dataset, g0: number, n: number, views: 
 }
 
 /**
- * Images of global rows [g0, g0+n) at their own size (variable-size sources): each row is view
- * (g mod V) of sample ⌊g / V⌋ read in `mode`; views ≥ 1 are the seeded augmentation of the image at
- * its own size (the same function the trainer uses). With `skipBad`, an undecodable sample's rows
- * are a 1×1 black image and the sample is reported to `onBad`.
+ * Rows [g0, g0+n) rendered for one side (`side`: its eval transform and size), packed: row g is view
+ * (g mod V) of sample ⌊g / V⌋ — view 0 the eval transform, views ≥ 1 the seeded view (a box for rrc,
+ * else the pixel augmentation at the image's own size), rendered by data/views.ts, the function the
+ * trainer uses for the student side. Images are read at their own size in the side's mode. With
+ * `bad`, an undecodable sample's rows are black and the sample is reported to `onBad`.
  */
-export async function rowImages(
+export async function renderRows(
   dataset: Dataset,
   g0: number,
   n: number,
   views: number,
   aug: PrecomputeOptions['augment'],
-  mode: PilMode,
+  side: SideRendering,
   bad?: { onBad: (b: { index: number; file: string; reason: string }) => void },
-): Promise<Image[]> {
+): Promise<Uint8Array> {
   const first = Math.floor(g0 / views);
   const last = Math.floor((g0 + n - 1) / views);
   const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
-  const raw = await dataset.readImages(samples, mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
-  const out: Image[] = [];
+  const raw = await dataset.readImages(samples, side.eval.mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
+  const [H, W] = side.size;
+  const C = side.eval.mode === 'L' ? 1 : 3;
+  const sb = H * W * C;
+  const out = new Uint8Array(n * sb);
   for (let r = 0; r < n; r++) {
     const g = g0 + r;
     const s = Math.floor(g / views);
-    const v = g % views;
     const img = raw[s - first];
-    if (!img) out.push(makeImage(1, 1, mode === 'L' ? 1 : 3));
-    else if (v === 0 || !aug) out.push(img);
-    else out.push({ ...img, data: augment(img.data, img, aug.spec, aug.seed, s, v) });
+    if (!img) continue; // zeros
+    const v = renderView(img, side, aug, s, g % views);
+    if (v.width !== W || v.height !== H || v.channels !== C) throw new WorkError(`internal: view ${g % views} of sample ${s} rendered to ${v.width}x${v.height}x${v.channels}, expected ${W}x${H}x${C}`);
+    out.set(v.data, r * sb);
   }
   return out;
 }
+
+/** The teacher's side of a rendering: its eval transform and input size. */
+export function teacherSide(teacher: Teacher): SideRendering {
+  return { eval: renderSpecOf(teacher.preprocess), size: [teacher.preprocess.size[0], teacher.preprocess.size[1]] };
+}
+
+/** Rows need rendering from each image at its own size (variable-size data, or box views). */
+export const rendersImages = (dataset: Dataset, aug: PrecomputeOptions['augment']): boolean => dataset.variableSize === true || aug?.spec.rrc !== undefined;
 
 function isOrtTeacher(t: Teacher): t is OrtTeacher {
   return typeof (t as Partial<OrtTeacher>).prepare === 'function' && typeof (t as Partial<OrtTeacher>).infer === 'function';
@@ -232,8 +244,8 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
 
   // Variable-size sources are rendered from each image at its own size; fixed-size ones from
   // packed samples (the teacher renders those too, unless its rendering is the identity).
-  const images = dataset.variableSize === true;
-  const mode: PilMode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
+  const images = rendersImages(dataset, o.augment);
+  const side = teacherSide(teacher);
   // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
   // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
   // rows it keeps; the manifest takes the list and the file goes.
@@ -262,7 +274,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       fs.closeSync(fd);
     }
   };
-  type Loaded = { g0: number; n: number; pixels?: Uint8Array; images?: Image[]; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
+  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
   const load = async (local: number): Promise<Loaded | null> => {
     if (local >= layout.rows) return null;
     const n = Math.min(batch, layout.rows - local);
@@ -274,9 +286,9 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
     };
     if (images) {
-      const imgs = await rowImages(dataset, g0, n, V, o.augment, mode, o.skipBad ? { onBad } : undefined);
-      if (ort) return { g0, n, prepared: await ort.prepareImages(imgs), bad, skippedNow };
-      return { g0, n, images: imgs, bad, skippedNow };
+      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined);
+      if (ort) return { g0, n, prepared: await ort.prepareRendered(rendered, n), bad, skippedNow };
+      return { g0, n, rendered, bad, skippedNow };
     }
     const pixels = await rowPixels(dataset, g0, n, V, o.augment);
     if (ort) return { g0, n, prepared: await ort.prepare(pixels, n), bad };
@@ -295,7 +307,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       next = load(local);
       next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
       const ti = performance.now();
-      const logits = ort ? await ort.infer(cur.prepared!) : cur.images ? await teacher.runImages(cur.images) : await teacher.run(cur.pixels!, cur.n);
+      const logits = ort ? await ort.infer(cur.prepared!) : cur.rendered ? await teacher.runRendered(cur.rendered, cur.n) : await teacher.run(cur.pixels!, cur.n);
       inferMs += performance.now() - ti;
       // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
       const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));

@@ -11,7 +11,7 @@ import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';
 import { MANIFEST, manifestProblems, readManifest, SHARD_RE, shardFileName } from './manifest.js';
 import { scanShard } from './shard-check.js';
-import { rowImages, rowPixels, type PrecomputeOptions } from './precompute.js';
+import { renderRows, rendersImages, rowPixels, teacherSide, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
 
 export interface StructureReport {
@@ -123,12 +123,14 @@ export async function verifyRecompute(
     const rows = Array.from(picks.subarray(b, Math.min(count, b + batch)), (p) => r0 + p);
     const n = rows.length;
     let fresh: Float32Array;
-    if (dataset.variableSize) {
-      // Images of their own size, rendered by the teacher's preprocessing (as precompute did).
-      const mode = teacher.preprocess.channels === 'L' ? 'L' : 'RGB';
-      const imgs = [];
-      for (const g of rows) imgs.push(...(await rowImages(dataset, g, 1, V, opts.augment, mode)));
-      fresh = await teacher.runImages(imgs);
+    if (rendersImages(dataset, opts.augment)) {
+      // Images of their own size, rendered for the teacher as precompute did (views.ts).
+      const side = teacherSide(teacher);
+      const [H, W] = side.size;
+      const sb = H * W * (side.eval.mode === 'L' ? 1 : 3);
+      const packed = new Uint8Array(n * sb);
+      for (let i = 0; i < n; i++) packed.set(await renderRows(dataset, rows[i], 1, V, opts.augment, side), i * sb);
+      fresh = await teacher.runRendered(packed, n);
     } else {
       const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
       const pixels = new Uint8Array(n * sb);

@@ -29,7 +29,15 @@ export interface AugmentSpec {
   cropPad: number;
   /** Random horizontal flip. */
   flip: boolean;
+  /**
+   * RandomResizedCrop (views as boxes in the original image, views.ts): the box's area fraction and
+   * aspect-ratio ranges, torchvision's defaults [0.08, 1] and [3/4, 4/3]. Absent: no box.
+   */
+  rrc?: { scale: [number, number]; ratio: [number, number] };
 }
+
+/** torchvision's RandomResizedCrop defaults. */
+export const RRC_DEFAULT = Object.freeze({ scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] });
 
 export interface AugmentParams {
   dy: number;
@@ -40,12 +48,24 @@ export interface AugmentParams {
 export const NO_AUGMENT: AugmentSpec = Object.freeze({ cropPad: 0, flip: false });
 
 const MAX_PAD = 64;
-const HINT = 'augmentation spec: comma-separated "crop:P" (zero padding P) and "flip", "none", or JSON {"cropPad":P,"flip":true}';
+const HINT =
+  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop) and "flip", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]}}';
 
+const range = z.tuple([z.number().refine(Number.isFinite), z.number().refine(Number.isFinite)]);
 const SpecSchema = z.strictObject({
   cropPad: z.number().int().min(0).max(MAX_PAD).default(0),
   flip: z.boolean().default(false),
+  rrc: z.strictObject({ scale: range.default([...RRC_DEFAULT.scale]), ratio: range.default([...RRC_DEFAULT.ratio]) }).optional(),
 });
+
+/** An impossible RandomResizedCrop range → UsageError (torchvision would warn and sample nonsense). */
+function checkRrc(rrc: NonNullable<AugmentSpec['rrc']>, input: unknown): void {
+  const [s0, s1] = rrc.scale;
+  const [r0, r1] = rrc.ratio;
+  const what = typeof input === 'string' ? `"${input}"` : JSON.stringify(input);
+  if (!(s0 > 0 && s0 <= s1 && s1 <= 1)) throw new UsageError(`rrc scale range ${s0}-${s1} in ${what} is impossible: need 0 < min ≤ max ≤ 1 (fractions of the image's area)`, HINT);
+  if (!(r0 > 0 && r0 <= r1)) throw new UsageError(`rrc ratio range ${r0}-${r1} in ${what} is impossible: need 0 < min ≤ max (width / height)`, HINT);
+}
 
 /** Parses `crop:4,flip` / `flip` / `none` / `` or a JSON object (string or value). */
 export function parseAugmentSpec(input: string | object | undefined | null): AugmentSpec {
@@ -66,16 +86,27 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
       for (const raw of s.split(',')) {
         const tok = raw.trim();
         const m = /^crop:(\d+)$/.exec(tok);
-        const name = m ? 'crop' : tok;
+        const rr = /^rrc(?::([^:]+?)-([^:]+?)(?::([^:]+?)-([^:]+?))?)?$/.exec(tok);
+        const name = m ? 'crop' : rr ? 'rrc' : tok;
         if (seen.has(name)) throw new UsageError(`augmentation "${name}" given twice in "${input}"`, HINT);
         seen.add(name);
         if (m) {
           const p = Number(m[1]);
           if (p > MAX_PAD) throw new UsageError(`crop padding ${p} too large (max ${MAX_PAD})`, HINT);
           spec.cropPad = p;
+        } else if (rr) {
+          const num = (v: string | undefined, d: number) => {
+            if (v === undefined) return d;
+            const x = Number(v);
+            if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`rrc range value "${v}" in "${input}" is not a number`, HINT);
+            return x;
+          };
+          spec.rrc = { scale: [num(rr[1], RRC_DEFAULT.scale[0]), num(rr[2], RRC_DEFAULT.scale[1])], ratio: [num(rr[3], RRC_DEFAULT.ratio[0]), num(rr[4], RRC_DEFAULT.ratio[1])] };
         } else if (tok === 'flip') spec.flip = true;
         else throw new UsageError(`unknown augmentation "${tok}" in "${input}"`, HINT);
       }
+      if (spec.rrc) checkRrc(spec.rrc, input);
+      if (spec.rrc && spec.cropPad > 0) throw new UsageError(`"${input}": rrc and crop:P are two different crops; use one`, HINT);
       return spec;
     }
   }
@@ -83,24 +114,32 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
   if (!r.success) {
     throw new UsageError(`bad augmentation spec: ${r.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`).join('; ')}`, HINT);
   }
-  return { cropPad: r.data.cropPad, flip: r.data.flip };
+  const out: AugmentSpec = { cropPad: r.data.cropPad, flip: r.data.flip };
+  if (r.data.rrc) {
+    out.rrc = { scale: [r.data.rrc.scale[0], r.data.rrc.scale[1]], ratio: [r.data.rrc.ratio[0], r.data.rrc.ratio[1]] };
+    checkRrc(out.rrc, input);
+    if (out.cropPad > 0) throw new UsageError(`${JSON.stringify(input)}: rrc and cropPad are two different crops; use one`, HINT);
+  }
+  return out;
 }
 
 /** Canonical string form (`none`, `flip`, `crop:4`, `crop:4,flip`), for manifests and keys. */
 export function formatAugmentSpec(spec: AugmentSpec): string {
   const parts: string[] = [];
+  if (spec.rrc) parts.push(`rrc:${spec.rrc.scale[0]}-${spec.rrc.scale[1]}:${spec.rrc.ratio[0]}-${spec.rrc.ratio[1]}`);
   if (spec.cropPad > 0) parts.push(`crop:${spec.cropPad}`);
   if (spec.flip) parts.push('flip');
   return parts.length ? parts.join(',') : 'none';
 }
 
 export function isIdentity(spec: AugmentSpec): boolean {
-  return spec.cropPad === 0 && !spec.flip;
+  return spec.cropPad === 0 && !spec.flip && !spec.rrc;
 }
 
 /** The crop offset and flip of view `view` of sample `sample` (see the module comment). */
 export function augmentParams(spec: AugmentSpec, seed: number, sample: number, view: number): AugmentParams {
   if (!Number.isInteger(view) || view < 0) throw new RangeError(`view must be a non-negative integer, got ${view}`);
+  if (spec.rrc) throw new RangeError('internal: an rrc view is a box in the original image (views.ts viewBox), not a pixel shift');
   if (view === 0) return { dy: 0, dx: 0, flip: false };
   const p = spec.cropPad;
   const m = 2 * p + 1;

@@ -77,6 +77,8 @@ export interface OrtTeacher extends Teacher {
   prepare(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
   /** Renders and preprocesses decoded images of any size (at most one model batch). */
   prepareImages(images: readonly Image[]): Promise<PreparedBatch>;
+  /** Preprocesses samples already rendered at `preprocess.size` (normalisation only). */
+  prepareRendered(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
   /** Runs a prepared batch; returns `n·K` float32 logits. */
   infer(batch: PreparedBatch): Promise<Float32Array>;
   /** Bare `session.run` on ready feeds, fetching only the logits output (for benchmarks). */
@@ -223,24 +225,27 @@ class OrtTeacherImpl implements OrtTeacher {
   }
 
   async prepareImages(images: readonly Image[], buf?: InputBuffer): Promise<PreparedBatch> {
-    const n = images.length;
+    return this.prepareWith(images.length, buf, (out) => this.pre.applyImages(images, out));
+  }
+
+  async prepareRendered(pixels: Uint8Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
+    return this.prepareWith(n, buf, (out) => this.pre.fill(pixels, n, out));
+  }
+
+  /** A feed for `n` samples whose input buffer `write` fills (fixed-batch models: zero padding). */
+  private prepareWith(n: number, buf: InputBuffer | undefined, write: (out: InputBuffer) => void): PreparedBatch {
     const rows = this.rowsFor(n);
     const { out, own } = this.take(rows, buf);
-    if (rows > n) out.fill(0, n * this.pre.sampleElems);
-    this.pre.applyImages(images, out);
+    if (rows > n) out.fill(0, n * this.pre.sampleElems); // padding rows of a fixed-batch model
+    write(out);
     const batch: PreparedBatch = { n, rows, feeds: this.feed(out, rows) };
     if (own) this.pooled.set(batch, out);
     return batch;
   }
 
   async prepare(pixels: Uint8Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
-    const rows = this.rowsFor(n);
-    const { out, own } = this.take(rows, buf);
-    if (rows > n) out.fill(0, n * this.pre.sampleElems); // padding rows of a fixed-batch model
-    await this.pre.apply(pixels, n, out);
-    const batch: PreparedBatch = { n, rows, feeds: this.feed(out, rows) };
-    if (own) this.pooled.set(batch, out);
-    return batch;
+    const prepped = this.pre.identity ? pixels : this.pre.renderPacked(pixels, n);
+    return this.prepareWith(n, buf, (out) => this.pre.fill(prepped, n, out));
   }
 
   runRaw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
@@ -298,13 +303,23 @@ class OrtTeacherImpl implements OrtTeacher {
   }
 
   runImages(images: readonly Image[]): Promise<Float32Array> {
+    return this.runChunks(images.length, (s, m) => this.prepareImages(images.slice(s, s + m)));
+  }
+
+  runRendered(pixels: Uint8Array, n: number): Promise<Float32Array> {
+    const sb = this.pre.sampleElems;
+    if (!Number.isInteger(n) || n < 0 || pixels.length < n * sb) throw new WorkError(`teacher.runRendered: ${n} rendered samples need ${n * sb} bytes, got ${pixels.length}`);
+    return this.runChunks(n, (s, m) => this.prepareRendered(pixels.subarray(s * sb, (s + m) * sb), m));
+  }
+
+  /** Serialised runs of `n` samples in model-sized chunks, each prepared by `prep(start, count)`. */
+  private runChunks(n: number, prep: (start: number, count: number) => Promise<PreparedBatch>): Promise<Float32Array> {
     const job = this.queue.then(async () => {
       if (this.closed) throw new WorkError('teacher is closed');
       const K = this.info.numClasses;
-      const n = images.length;
       const out = new Float32Array(n * K);
       const chunk = this.io.fixedBatch ?? Math.max(n, 1);
-      for (let s = 0; s < n; s += chunk) await this.infer(await this.prepareImages(images.slice(s, s + chunk)), out, s * K);
+      for (let s = 0; s < n; s += chunk) await this.infer(await prep(s, Math.min(chunk, n - s)), out, s * K);
       return out;
     });
     this.queue = job.catch(() => undefined);

@@ -77,5 +77,10 @@ export interface Teacher {
    * preprocessing's resize/crop first. Returns `images.length·K` float32 logits.
    */
   runImages(images: readonly Image[]): Promise<Float32Array>;
+  /**
+   * Runs `n` samples already rendered at `preprocess.size` in the fed channels (HWC uint8, e.g.
+   * views rendered by data/views.ts): only the normalisation is applied.
+   */
+  runRendered(pixels: Uint8Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
 }

@@ -172,6 +172,7 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
         return out;
       },
       runImages: () => Promise.reject(new Error('not used: fixed-size data')),
+      runRendered: () => Promise.reject(new Error('not used: fixed-size data')),
       close: () => real.close(),
     };
     try {

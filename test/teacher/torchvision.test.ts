@@ -17,7 +17,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
 import { readManifest } from '../../src/cache/manifest.js';
+import { runDataViews } from '../../src/cli/commands/data.js';
 import { runPrecompute, type PrecomputeCliOptions } from '../../src/cli/commands/precompute.js';
+import sharp from 'sharp';
 import type { ImageFilesDataset } from '../../src/data/files.js';
 import type { Image } from '../../src/data/image.js';
 import { openDataset } from '../../src/data/open.js';
@@ -115,6 +117,53 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
           }
         });
       }
+
+      // Issue 11: views as boxes. The boxes `tfkd data views --json` prints, rendered by PIL
+      // (torchvision's resized_crop + hflip) and run through PyTorch, equal the cache's view rows;
+      // the student-side PNGs equal PIL's renders of the same boxes at the student's size.
+      if (arch === 'resnet18') it('rrc views: cache rows = PyTorch on PIL renders of the printed boxes (≤ 1e-4); student PNGs = PIL byte for byte', async () => {
+        const ref = refs.imagenet;
+        const ds = (await openDataset(`folder:${PHOTOS}`)) as ImageFilesDataset;
+        const map = ref.classes.map((_, c) => 100 + 7 * c);
+        const out = path.join(tmp, 'views4');
+        await runPrecompute({
+          teacher: model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 4, augment: 'rrc,flip', augmentSeed: 7,
+          shardRows: 64, progress: 'off', preprocess: 'imagenet', classMap: JSON.stringify(map),
+        });
+        const views = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: 'rrc,flip', augmentSeed: 7, views: 4, interpolation: 'bilinear', json: true });
+        const boxes = path.join(tmp, 'boxes.json');
+        fs.writeFileSync(boxes, JSON.stringify(views.rows));
+        const files = path.join(tmp, 'files.json');
+        fs.writeFileSync(files, JSON.stringify(ds.files));
+        const refOut = path.join(tmp, 'views-ref.json');
+        py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', files, '--size', '224', '--model', model.replace(/\.onnx$/, '.pt'), '--out', refOut]);
+        const vref = JSON.parse(fs.readFileSync(refOut, 'utf8')) as { rows: Array<{ sample: number; view: number }>; logits: number[][] };
+        expect(vref.rows).to.have.length(ds.size * 3);
+        const rd = openCache(out);
+        let maxAbs = 0;
+        try {
+          const got = rd.readLogits(Int32Array.from(vref.rows, (r) => r.sample), Int32Array.from(vref.rows, (r) => r.view));
+          vref.rows.forEach((_, r) => map.forEach((t, j) => (maxAbs = Math.max(maxAbs, Math.abs(vref.logits[r][t] - got[r * map.length + j])))));
+        } finally {
+          rd.close();
+        }
+        console.log(`      ${vref.rows.length} rrc views: cache vs PyTorch on PIL's resized_crop + hflip: max |Δ| ${maxAbs.toExponential(2)}`);
+        expect(maxAbs).to.be.at.most(TOL);
+        // The student's side: the same boxes at 32×32.
+        const pngs = path.join(tmp, 'student-views');
+        await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: 'rrc,flip', augmentSeed: 7, views: 4, size: [32, 32], interpolation: 'bilinear', out: pngs, json: false });
+        const dump = path.join(tmp, 'student-ref');
+        py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', files, '--size', '32', '--out', path.join(tmp, 'sref.json'), '--dump', dump]);
+        let differ = 0;
+        for (const r of vref.rows) {
+          const png = await sharp(path.join(pngs, `${r.sample}-${r.view}.png`)).raw().toBuffer();
+          const want = fs.readFileSync(path.join(dump, `${r.sample}-${r.view}.rgb`));
+          expect(png.length).to.equal(want.length);
+          for (let k = 0; k < want.length; k++) if (png[k] !== want[k]) differ++;
+        }
+        console.log(`      ${vref.rows.length} student views at 32x32: ${differ} bytes differ from PIL`);
+        expect(differ).to.equal(0);
+      });
 
       // Once is enough: the cache path does not depend on the model.
       if (arch === 'resnet18') it('K = 1000 caches (full f32 and --topk 5) over a list: of the photos; a 5-class folder cache via --class-map', async () => {

@@ -2,7 +2,15 @@ import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { fingerprint } from '../../data/fingerprint.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { augmentParams, isIdentity as isAugmentIdentity, parseAugmentSpec } from '../../data/augment.js';
 import type { Dataset } from '../../data/dataset.js';
+import { INTERPOLATIONS, type PilMode } from '../../data/image.js';
+import { fixedOutputSize, type RenderSpec } from '../../data/render.js';
+import { renderView, viewBox, type SideRendering } from '../../data/views.js';
+import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
@@ -39,6 +47,7 @@ async function checkImages(ds: Dataset): Promise<string[]> {
 
 export function register(program: Command): void {
   const data = program.command('data').description(SUMMARIES.data);
+  registerViews(data);
   data
     .command('info')
     .description('count, classes, shape, label histogram and fingerprint of a data SPEC')
@@ -90,6 +99,119 @@ export function register(program: Command): void {
         const name = ds.classNames?.[c];
         lines.push(`  ${String(c).padStart(w)}  ${String(count).padStart(7)}${name !== undefined && name !== String(c) ? `  ${name}` : ''}`);
       });
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}
+
+const ViewsOptions = z.strictObject({
+  data: z.string().min(1),
+  split: z.enum(['train', 'test']).default('train'),
+  augment: z.string().min(1),
+  augmentSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0),
+  views: intString(2),
+  limit: intString(1).optional(),
+  size: z
+    .string()
+    .regex(/^\d+(,\d+)?$/, 'must be H or H,W, e.g. 224 or 224,224')
+    .transform((s) => {
+      const [h, w] = s.split(',').map(Number);
+      return [h, w ?? h] as [number, number];
+    })
+    .optional(),
+  interpolation: z.enum(INTERPOLATIONS).default('bilinear'),
+  preprocess: z.string().optional(),
+  out: z.string().optional(),
+  json: z.boolean().default(false),
+});
+
+/**
+ * `tfkd data views`: the (sample, view) boxes precompute and train use (data/views.ts, the one
+ * implementation), and with --out the rendered views as PNGs — "show me what the teacher saw".
+ */
+export async function runDataViews(o: z.infer<typeof ViewsOptions>): Promise<{ rows: Array<{ sample: number; view: number; box: [number, number, number, number]; flip: boolean; eval?: true }>; written: string[] }> {
+  const spec = parseAugmentSpec(o.augment);
+  if (isAugmentIdentity(spec)) throw new UsageError(`--augment ${o.augment} makes no views`);
+  if (o.out && !o.size) throw new UsageError('--out needs --size H[,W]: the size the views are rendered at (the teacher\'s crop, or the student\'s --input-size)');
+  const ds = await openDataset(o.data, { split: o.split });
+  const mode: PilMode = !ds.variableSize && ds.shape.channels === 1 ? 'L' : 'RGB';
+  const n = Math.min(o.limit ?? ds.size, ds.size);
+  // View 0 is the side's eval transform: --preprocess (its resize/crop/filter), else a plain resize
+  // to --size; boxes are resized with the same filter.
+  let side: SideRendering | null = null;
+  if (o.size) {
+    const pre = o.preprocess ? parsePreprocess(o.preprocess) : {};
+    const evalSpec: RenderSpec = {
+      mode,
+      resize: pre.resize ?? (pre.crop ? null : o.size),
+      crop: pre.crop ?? null,
+      cropRounding: pre.cropRounding ?? 'round',
+      interpolation: pre.interpolation ?? o.interpolation,
+    };
+    const fixed = fixedOutputSize(evalSpec);
+    if (fixed && (fixed[0] !== o.size[0] || fixed[1] !== o.size[1])) throw new UsageError(`--preprocess renders view 0 at ${fixed[0]}x${fixed[1]}, --size is ${o.size[0]}x${o.size[1]}`);
+    side = { eval: evalSpec, size: o.size };
+  }
+  const aug = { spec, seed: o.augmentSeed };
+  const rows: Array<{ sample: number; view: number; box: [number, number, number, number]; flip: boolean; eval?: true }> = [];
+  const written: string[] = [];
+  if (o.out) fs.mkdirSync(o.out, { recursive: true });
+  const B = 64;
+  for (let s0 = 0; s0 < n; s0 += B) {
+    const idx = Int32Array.from({ length: Math.min(B, n - s0) }, (_, k) => s0 + k);
+    const imgs = await ds.readImages(idx, mode);
+    for (let k = 0; k < idx.length; k++) {
+      const img = imgs[k]!;
+      const i = idx[k];
+      for (let v = 0; v < o.views; v++) {
+        if (v === 0) rows.push({ sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true });
+        else if (spec.rrc) {
+          const b = viewBox(spec, o.augmentSeed, i, v, img.width, img.height);
+          rows.push({ sample: i, view: v, box: [b.left, b.top, b.width, b.height], flip: b.flip });
+        } else {
+          const p = augmentParams(spec, o.augmentSeed, i, v);
+          rows.push({ sample: i, view: v, box: [p.dx, p.dy, img.width, img.height], flip: p.flip });
+        }
+        if (side && o.out) {
+          const r = renderView(img, side, aug, i, v);
+          const file = path.join(o.out, `${i}-${v}.png`);
+          const tmp = `${file}.tmp-${process.pid}`;
+          await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
+            .toColourspace(r.channels === 1 ? 'b-w' : 'srgb')
+            .png()
+            .toFile(tmp);
+          fs.renameSync(tmp, file);
+          written.push(file);
+        }
+      }
+    }
+  }
+  return { rows, written };
+}
+
+export function registerViews(data: Command): void {
+  data
+    .command('views')
+    .description('the box and flip of every (sample, view) that precompute and train use; --out writes the rendered views as PNGs')
+    .requiredOption('--data <spec>', 'data SPEC')
+    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip')
+    .option('--augment-seed <s>', 'seed of the views', '0')
+    .requiredOption('--views <v>', 'views per sample (view 0 is the eval transform)')
+    .option('--split <split>', 'train or test', 'train')
+    .option('--limit <n>', 'only the first n samples')
+    .option('--size <H[,W]>', 'render views at this size (the teacher\'s crop or the student\'s --input-size)')
+    .option('--interpolation <filter>', 'PIL filter of the box resize (without --preprocess)', 'bilinear')
+    .option('--preprocess <spec>', 'the side\'s eval transform for view 0 and its filter (imagenet, timm:FILE, hf:FILE, JSON)')
+    .option('--out <dir>', 'write DIR/<sample>-<view>.png')
+    .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"}')
+    .action(async (raw: unknown) => {
+      const o = parseOptions(ViewsOptions, raw);
+      const r = await runDataViews(o);
+      if (o.json) {
+        printJson(r.rows);
+        return;
+      }
+      const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}`);
+      if (r.written.length) lines.push(`wrote ${r.written.length} PNG(s) to ${o.out}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 }
