@@ -35,6 +35,12 @@ export interface ExportOptions {
   layout: Layout;
   /** The input normalisation the model was trained with: input = (pixel·scale − mean[c]) / std[c]. */
   preprocess: { scale: number; mean: number[]; std: number[] };
+  /**
+   * The student's eval transform (student/trainer/inputs.ts), recorded so that the exported model
+   * renders images of any size the way the student was evaluated; absent for students of
+   * fixed-size data at its own size (nothing to render).
+   */
+  render?: Pick<PreprocessSpec, 'resize' | 'crop' | 'cropRounding' | 'interpolation' | 'channels'>;
   /** ONNX opset, 13–17 (default 13; 17 is the newest that Debian's onnx 1.12 checker knows). */
   opset?: number;
   /** Recorded as the model's producer_version. */
@@ -359,7 +365,7 @@ export function exportOnnx(model: tf.LayersModel, spec: ModelSpec, opts: ExportO
     },
   });
   // The keys a teacher reads back (teacher/preprocess.ts); size alone = a stretch for data of another size.
-  const preprocess: Pick<PreprocessSpec, 'layout' | 'size' | 'scale' | 'mean' | 'std'> = { layout: opts.layout, size: [H, W], scale: pre.scale, mean: pre.mean, std: pre.std };
+  const preprocess: Partial<PreprocessSpec> = { layout: opts.layout, size: [H, W], scale: pre.scale, mean: pre.mean, std: pre.std, ...(opts.render ?? {}) };
 
   const modelProto = onnx.ModelProto.create({
     irVersion: IR_VERSION,

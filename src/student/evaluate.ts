@@ -9,7 +9,6 @@
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { WorkError } from '../errors.js';
-import type { PreprocessSpec } from '../teacher/types.js';
 import type { Image, PilMode } from '../data/image.js';
 import { tf } from './tf.js';
 
@@ -27,27 +26,6 @@ export interface EvalResult {
   /** confusion[true][predicted] counts. */
   confusion: number[][];
   classNames?: readonly string[];
-}
-
-/**
- * The student's preprocessing, recorded in checkpoints and exported models: input = pixel · 1/255
- * (no mean/std), NHWC float32. Export and `tfkd precompute` read it back from there.
- */
-export const STUDENT_SCALE = 1 / 255;
-
-export function studentPreprocess(shape: SampleShape): PreprocessSpec & { layout: 'NHWC' } {
-  return {
-    layout: 'NHWC',
-    size: [shape.height, shape.width],
-    resize: null,
-    crop: null,
-    cropRounding: 'round',
-    interpolation: 'bilinear',
-    channels: shape.channels === 1 ? 'L' : shape.channels === 3 ? 'RGB' : 'as-is',
-    scale: STUDENT_SCALE,
-    mean: new Array<number>(shape.channels).fill(0),
-    std: new Array<number>(shape.channels).fill(1),
-  };
 }
 
 /** Pixels → float32 inputs in [0, 1] (the student's preprocessing), into `out` when given. */

@@ -11,6 +11,8 @@ import { evaluate, formatConfusion, modelForward, type EvalResult, type Evaluate
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../student/trainer/checkpoint.js';
 import { checkCheckpointAgainstRun } from '../../student/trainer/integrity.js';
 import { openTeacher } from '../../teacher/session.js';
+import { renderSpecOf } from '../../teacher/preprocess.js';
+import { renderedDataset } from '../../student/trainer/inputs.js';
 
 /**
  * `tfkd eval (RUN | M.onnx) --data SPEC`: top-1 accuracy, mean cross-entropy and the confusion
@@ -72,6 +74,7 @@ export function register(program: Command): void {
       let checkpoint: string | null = null;
       let runtime: string;
       let images: EvaluateOptions['images'];
+      let evalDs = ds;
       if (isOnnx) {
         const t = await openTeacher(target, {
           device: o.device,
@@ -91,7 +94,13 @@ export function register(program: Command): void {
         const ck = readCheckpoint(dir);
         checkCheckpointAgainstRun(dir);
         const [h, w, c] = ck.spec.inputShape;
-        const { height, width, channels } = ds.shape;
+        // A student trained on rendered images (folders, --input-size) evaluates through its own
+        // eval transform, recorded in the checkpoint.
+        const pre = ck.state.preprocess;
+        if ((ds.variableSize || pre.resize || pre.crop) && pre.resize !== undefined) {
+          evalDs = renderedDataset(ds, { shape: { height: h, width: w, channels: c }, rendered: true, side: { eval: renderSpecOf(pre), size: [h, w] }, preprocess: pre });
+        }
+        const { height, width, channels } = evalDs.shape;
         if (h !== height || w !== width || c !== channels || ck.spec.numClasses !== ds.numClasses) {
           throw new UsageError(
             `${dir}: the model takes ${h}x${w}x${c} images and K = ${ck.spec.numClasses}; ${ds.spec} has ${height}x${width}x${channels} and K = ${ds.numClasses}`,
@@ -99,7 +108,7 @@ export function register(program: Command): void {
         }
         const backend = await selectBackend(o.backend);
         const model = loadCheckpointModel(ck);
-        forward = modelForward(model, ds.shape);
+        forward = modelForward(model, evalDs.shape);
         close = async () => {
           model.dispose();
         };
@@ -107,7 +116,7 @@ export function register(program: Command): void {
       }
       let r: EvalResult;
       try {
-        r = await evaluate(forward, ds, { indices, batch: o.batch, images });
+        r = await evaluate(forward, evalDs, { indices, batch: o.batch, images });
       } finally {
         await close();
       }

@@ -43,10 +43,13 @@ export function register(program: Command): void {
       const dir = resolveCheckpointDir(run, o.checkpoint);
       const ck = readCheckpoint(dir);
       checkCheckpointAgainstRun(dir);
-      const { scale, mean, std } = ck.state.preprocess;
+      const { scale, mean, std, resize, crop, cropRounding, interpolation, channels } = ck.state.preprocess;
+      // Students of images rendered to their size carry that eval transform (precompute and eval
+      // of the exported model then render the same pixels).
+      const render = resize !== null && resize !== undefined ? { resize, crop, cropRounding, interpolation, channels } : crop ? { resize: null, crop, cropRounding, interpolation, channels } : undefined;
       // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
       await selectBackend('cpu');
-      const bytes = exportCheckpoint(ck.spec, ck.weights, { layout: o.layout, preprocess: { scale, mean, std }, opset: o.opset, producerVersion: createdBy().tfkd });
+      const bytes = exportCheckpoint(ck.spec, ck.weights, { layout: o.layout, preprocess: { scale, mean, std }, render, opset: o.opset, producerVersion: createdBy().tfkd });
       fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
       const sha256 = writeFileAtomic(o.out, [bytes]);
       const info = {

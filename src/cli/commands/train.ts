@@ -7,6 +7,7 @@ import { formatZodError } from '../../errors.js';
 import { parseOptions, printJson } from '../options.js';
 import { describeLosses, LOSS_NAMES } from '../../student/losses/index.js';
 import { MODEL_NAMES } from '../../student/zoo/index.js';
+import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
 import { train, type StepProgress } from '../../student/trainer/train.js';
 
@@ -70,6 +71,8 @@ const CliOptions = z.strictObject({
   testLimit: int('test limit').optional(),
   augment: z.string().optional(),
   allowInconsistentViews: z.boolean().optional(),
+  inputSize: z.string().transform((v) => parseInputSize(v)).optional(),
+  evalCropPct: num('eval crop pct').optional(),
   saveAt: list('save-at', parseSaveAt).optional(),
   config: z.string().optional(),
   out: z.string().min(1),
@@ -167,6 +170,8 @@ export function register(program: Command): void {
     .option('--test-limit <n>', 'evaluate on a seeded subset of n test samples (default: all)')
     .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip (with a multi-view cache: taken from the cache)')
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
+    .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
+    .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)')
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')
     .requiredOption('--out <dir>', 'run directory to create (or continue with --resume)')

@@ -24,7 +24,7 @@ import { hashU32, permutation, subset } from '../../data/rng.js';
 import { selectBackend, type BackendInfo } from '../backend.js';
 import { loadNative } from '../kernels/native.js';
 import { sha256File } from '../../util/hash.js';
-import { evaluate, modelForward, pixelsToFloat, studentPreprocess } from '../evaluate.js';
+import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { defaultLossOptions, getLoss, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, MODEL_NAMES, type ModelSpec } from '../zoo/index.js';
@@ -45,6 +45,7 @@ import {
   type Summary,
 } from './run-dir.js';
 import { applyViews, cacheSoftTargets, planViews, viewsFor, type ViewPlan } from './targets.js';
+import { renderedDataset, renderStudentBatch, studentInputs, type StudentInputs } from './inputs.js';
 import { formatZodError } from '../../errors.js';
 
 export interface StepProgress {
@@ -277,7 +278,8 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
       if (rec?.caches) checkCachesAgainstRecord(req.out, rec.caches, caches);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
-    return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0 });
+    const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan);
+    return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();
   }
@@ -296,6 +298,7 @@ interface Prepared {
   fp: string;
   caches: CacheReader[];
   plan: ViewPlan;
+  inputs: StudentInputs;
   t0: number;
 }
 
@@ -312,14 +315,20 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const { req, config, trainDs } = prepared;
   const hooks = req.hooks ?? {};
   const K = trainDs.numClasses;
-  const shape = trainDs.shape;
+  const shape = prepared.inputs.shape;
 
   // ---- backend and model --------------------------------------------------------------------------
   const backend = await selectBackend(config.backend);
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
   const spec: ModelSpec = modelSpec(config.model, build);
-  const model = buildModel(config.model, build);
+  let model: tf.LayersModel;
+  try {
+    model = buildModel(config.model, build);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, 'choose a larger --input-size or another --model');
+  }
   const params = countParams(model);
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   const optimizer: TrainOptimizer = createTrainOptimizer(config, model);
@@ -332,11 +341,11 @@ async function run(prepared: Prepared): Promise<TrainResult> {
 }
 
 async function loop(built: Built): Promise<TrainResult> {
-  const { req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, t0, backend, model, spec, params, optimizer } = built;
+  const { req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0, backend, model, spec, params, optimizer } = built;
   const hooks = req.hooks ?? {};
   const paths = runPaths(req.out);
   const K = trainDs.numClasses;
-  const shape = trainDs.shape;
+  const shape = inputs.shape;
   const trainable = optimizer.vars;
 
   const N = trainIdx.length;
@@ -386,7 +395,7 @@ async function loop(built: Built): Promise<TrainResult> {
     loss: { name: config.loss, options: lossOptions },
     caches: caches.map(cacheRecord),
     views: plan,
-    preprocess: studentPreprocess(shape),
+    preprocess: inputs.preprocess,
     trainSamples: N,
     testSamples: testIdx ? testIdx.length : testDs.size,
     stepsPerEpoch,
@@ -416,12 +425,26 @@ async function loop(built: Built): Promise<TrainResult> {
     test_loss: loss,
     best_test_acc: best.acc >= 0 ? best.acc : null,
     best_epoch: best.acc >= 0 ? best.epoch : null,
-    preprocess: studentPreprocess(shape),
+    preprocess: inputs.preprocess,
     ...(trainDs.classNames ? { classNames: trainDs.classNames } : {}),
     data: trainDs.spec,
     loss: config.loss,
   });
-  const evalTest = () => evaluate(forward, testDs, { indices: testIdx, batch: config.evalBatch, onBatch: hooks.onEvalBatch });
+  const testFace = renderedDataset(testDs, inputs);
+  const evalTest = () => evaluate(forward, testFace, { indices: testIdx, batch: config.evalBatch, onBatch: hooks.onEvalBatch });
+  // Rendered inputs: the samples of step s of an epoch are decoded while step s − 1 trains
+  // (sharp on the libuv pool); one batch ahead bounds the memory.
+  const batchSamples = (order: Int32Array, s: number): Int32Array => {
+    const n = Math.min(B, N - s * B);
+    const samples = new Int32Array(n);
+    for (let k = 0; k < n; k++) samples[k] = trainIdx[order[s * B + k]];
+    return samples;
+  };
+  const readAhead = (samples: Int32Array) => {
+    const p = trainDs.readImages(samples, inputs.side.eval.mode);
+    p.catch(() => undefined); // surfaced when awaited
+    return p;
+  };
 
   const lastEpoch = Math.min(config.epochs, req.stopAfter ?? config.epochs);
   // The divergence guard's reference: the first step's loss in this session (≥ log K).
@@ -433,13 +456,20 @@ async function loop(built: Built): Promise<TrainResult> {
     let correct = 0;
     let seen = 0;
     const lr0 = learningRate(config, epoch * stepsPerEpoch, stepsPerEpoch);
+    let ahead = inputs.rendered ? readAhead(batchSamples(order, 0)) : null;
     for (let s = 0; s < stepsPerEpoch; s++) {
-      const n = Math.min(B, N - s * B);
-      const samples = new Int32Array(n);
-      for (let k = 0; k < n; k++) samples[k] = trainIdx[order[s * B + k]];
-      const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
+      const samples = batchSamples(order, s);
+      const n = samples.length;
       const views = viewsFor(plan, config.seed, epoch, samples);
-      const pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);
+      let pixels: Uint8Array;
+      if (ahead) {
+        const imgs = await ahead;
+        ahead = s + 1 < stepsPerEpoch ? readAhead(batchSamples(order, s + 1)) : null;
+        pixels = renderStudentBatch(inputs, plan, imgs, samples, views.student, viewBuf);
+      } else {
+        const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
+        pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);
+      }
       const xs = pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
       const ys = new Int32Array(n);
       for (let k = 0; k < n; k++) ys[k] = trainDs.labels[samples[k]];

@@ -1,0 +1,137 @@
+/**
+ * The student's inputs: what each training sample and each test sample look like at the model's
+ * input size. Two paths:
+ *
+ *  - packed (fixed-size data, the model takes the data's own size, no box views): the data set's
+ *    `readBatch` and the pixel augmentation of targets.ts, as before;
+ *  - rendered (image folders / lists, `--input-size` other than the data's, or rrc views): each
+ *    image is read at its own size (streamed, decoded in parallel, the next batch read while the
+ *    current step runs) and rendered by data/views.ts — the function precompute uses for the
+ *    teacher — at the student's size: view 0 is the student's eval transform, views ≥ 1 the boxes
+ *    (or pixel augmentation) of the plan.
+ *
+ * The student's eval transform (recorded in checkpoints and exported models as `preprocess`, so an
+ * exported student renders the same way as a teacher): for fixed-size data at its own size, none;
+ * otherwise resize the shorter side to floor(S / evalCropPct) (S = the input's height; for a
+ * non-square input both sides scale: [floor(H / pct), floor(W / pct)]), then center crop [H, W],
+ * bilinear, RGB (L for one-channel fixed-size data), scale 1/255 — timm's default eval recipe with
+ * crop_pct 0.875 unless --eval-crop-pct says otherwise.
+ */
+import type { Dataset, SampleShape } from '../../data/dataset.js';
+import type { Image } from '../../data/image.js';
+import type { RenderSpec } from '../../data/render.js';
+import { renderView, type SideRendering } from '../../data/views.js';
+import { UsageError } from '../../errors.js';
+import type { PreprocessSpec } from '../../teacher/types.js';
+import type { ViewPlan } from './targets.js';
+
+export const DEFAULT_EVAL_CROP_PCT = 0.875;
+
+export interface StudentInputs {
+  /** The model's input shape (HWC). */
+  shape: SampleShape;
+  /** True when samples are rendered from each image at its own size. */
+  rendered: boolean;
+  /** The student's eval transform and size (rendered path). */
+  side: SideRendering;
+  /** The preprocessing an exported student records (its eval transform + 1/255). */
+  preprocess: PreprocessSpec;
+}
+
+/** Decides the student's input shape, path and eval transform (module comment). */
+export function studentInputs(ds: Dataset, inputSize: [number, number] | undefined, evalCropPct: number | undefined, plan: ViewPlan): StudentInputs {
+  const boxes = plan.spec?.rrc !== undefined;
+  if (ds.variableSize && !inputSize) {
+    throw new UsageError(`${ds.spec}: its images differ in size; say the student's input size`, 'pass --input-size H[,W] (e.g. --input-size 32 or 64)');
+  }
+  const [H, W] = inputSize ?? [ds.shape.height, ds.shape.width];
+  const channels = ds.variableSize ? 3 : ds.shape.channels;
+  if (inputSize && channels !== 1 && channels !== 3) throw new UsageError(`--input-size needs images of 1 or 3 channels; ${ds.spec} has ${channels}`);
+  const own = !ds.variableSize && H === ds.shape.height && W === ds.shape.width;
+  const rendered = !own || boxes;
+  const pct = evalCropPct ?? DEFAULT_EVAL_CROP_PCT;
+  const evalSpec: RenderSpec = own
+    ? { mode: channels === 1 ? 'L' : 'RGB', resize: null, crop: null, cropRounding: 'round', interpolation: 'bilinear' }
+    : {
+        mode: channels === 1 ? 'L' : 'RGB',
+        resize: H === W ? Math.floor(H / pct) : [Math.floor(H / pct), Math.floor(W / pct)],
+        crop: [H, W],
+        cropRounding: 'round',
+        interpolation: 'bilinear',
+      };
+  const preprocess: PreprocessSpec = {
+    layout: 'NHWC',
+    size: [H, W],
+    resize: evalSpec.resize,
+    crop: evalSpec.crop,
+    cropRounding: evalSpec.cropRounding,
+    interpolation: evalSpec.interpolation,
+    channels: channels === 1 ? 'L' : channels === 3 ? 'RGB' : 'as-is',
+    scale: 1 / 255,
+    mean: new Array<number>(channels).fill(0),
+    std: new Array<number>(channels).fill(1),
+  };
+  return { shape: { height: H, width: W, channels }, rendered, side: { eval: evalSpec, size: [H, W] }, preprocess };
+}
+
+/**
+ * Renders samples (with their views under `plan`) at the student's size into `out`, packed HWC.
+ * `images` are the samples decoded at their own size (`ds.readImages`), in the same order.
+ */
+export function renderStudentBatch(inputs: StudentInputs, plan: ViewPlan, images: ReadonlyArray<Image | null>, samples: ArrayLike<number>, views: ArrayLike<number>, out: Uint8Array): Uint8Array {
+  const { height: H, width: W, channels: C } = inputs.shape;
+  const sb = H * W * C;
+  const aug = plan.spec && plan.mode !== 'none' ? { spec: plan.spec, seed: plan.augmentSeed } : null;
+  for (let k = 0; k < samples.length; k++) {
+    const img = images[k];
+    if (!img) throw new UsageError(`sample ${samples[k]} could not be decoded`);
+    const r = renderView(img, inputs.side, aug, samples[k], views[k]);
+    out.set(r.data, k * sb);
+  }
+  return out.subarray(0, samples.length * sb);
+}
+
+/**
+ * A Dataset face that renders every sample with the student's eval transform at its input size
+ * (for evaluation: `evaluate` reads `readBatch`).
+ */
+export function renderedDataset(ds: Dataset, inputs: StudentInputs): Dataset {
+  if (!inputs.rendered) return ds;
+  const mode = inputs.side.eval.mode;
+  const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
+  const readBatch = async (indices: ArrayLike<number>, out?: Uint8Array) => {
+    const imgs = await ds.readImages(indices, mode);
+    const dst = out ?? new Uint8Array(indices.length * sb);
+    return renderStudentBatch(inputs, { mode: 'none', cacheViews: 1, spec: null, augmentSeed: 0 }, imgs, indices, new Int32Array(indices.length), dst);
+  };
+  return {
+    kind: ds.kind,
+    spec: ds.spec,
+    split: ds.split,
+    size: ds.size,
+    numClasses: ds.numClasses,
+    shape: inputs.shape,
+    labels: ds.labels,
+    classNames: ds.classNames,
+    get: (i) => readBatch([i]),
+    readBatch,
+    readImages: (indices, m, o) => ds.readImages(indices, m, o),
+    async *iterate(batchSize = 256) {
+      for (let start = 0; start < ds.size; start += batchSize) {
+        const indices = Int32Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, k) => start + k);
+        yield { start, indices, pixels: await readBatch(indices), labels: ds.labels.slice(start, start + indices.length) };
+      }
+    },
+  };
+}
+
+/** `--input-size H[,W]` → [H, W]. */
+export function parseInputSize(s: string): [number, number] {
+  const m = /^(\d+)(?:[,x](\d+))?$/.exec(s.trim());
+  if (!m) throw new UsageError(`--input-size ${JSON.stringify(s)}: expected H or H,W (e.g. 32 or 64,48)`);
+  const h = Number(m[1]);
+  const w = m[2] === undefined ? h : Number(m[2]);
+  if (!(h >= 4 && w >= 4 && h <= 1024 && w <= 1024)) throw new UsageError(`--input-size ${s}: each side must be in [4, 1024]`);
+  return [h, w];
+}
+

@@ -1,0 +1,110 @@
+/**
+ * Students on folders of images of mixed sizes (student/trainer/inputs.ts): --input-size, the
+ * student's eval transform, rrc views rebuilt from a teacher cache, the exported student carrying
+ * its eval preprocessing (precompute with no flags; ONNX eval = run eval), and the refusals.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { readManifest } from '../../src/cache/manifest.js';
+import { decodeModel } from '../../src/teacher/introspect.js';
+import { openDataset } from '../../src/data/open.js';
+import { Rng } from '../../src/data/rng.js';
+import { studentInputs } from '../../src/student/trainer/inputs.js';
+import { cli } from '../cli/train-helpers.js';
+
+/** 3 classes × 20 images, W, H ∈ [20, 60], a class-dependent pattern plus noise, JPEG and PNG. */
+async function makeFolder(dir: string): Promise<void> {
+  const rng = new Rng(11);
+  for (const split of ['train', 'test']) {
+    for (let c = 0; c < 3; c++) {
+      fs.mkdirSync(path.join(dir, split, `class${c}`), { recursive: true });
+      for (let i = 0; i < (split === 'train' ? 20 : 8); i++) {
+        const w = 20 + rng.below(41);
+        const h = 20 + rng.below(41);
+        const px = Buffer.alloc(w * h * 3);
+        for (let y = 0, p = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < 3; k++, p++) px[p] = ((c === 0 ? x * 6 : c === 1 ? y * 6 : (x + y) * 3) + k * 40 + rng.below(40)) & 255;
+        const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+        await (i % 2 ? img.png() : img.jpeg({ quality: 92 })).toFile(path.join(dir, split, `class${c}`, `${i}.${i % 2 ? 'png' : 'jpg'}`));
+      }
+    }
+  }
+}
+
+describe('student/trainer/inputs: students on image folders', function () {
+  this.timeout(300000);
+  let root: string;
+  let data: string;
+  before(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-inputs-'));
+    data = path.join(root, 'imgs');
+    await makeFolder(data);
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('the eval transform: none for fixed-size data at its own size; resize floor(S / 0.875) + center crop otherwise', async () => {
+    const none = { mode: 'none' as const, cacheViews: 1, spec: null, augmentSeed: 0 };
+    const fixed = await openDataset('synthetic:10:3:8x8x1:1');
+    const own = studentInputs(fixed, undefined, undefined, none);
+    expect(own.rendered).to.equal(false);
+    expect(own.preprocess).to.include({ resize: null, crop: null, channels: 'L' });
+    const up = studentInputs(fixed, [16, 16], undefined, none);
+    expect(up.rendered).to.equal(true);
+    expect(up.preprocess).to.deep.include({ resize: 18, crop: [16, 16], interpolation: 'bilinear' });
+    const folder = await openDataset(`folder:${data}`);
+    expect(studentInputs(folder, [32, 24], 1, none).preprocess).to.deep.include({ resize: [32, 24], crop: [32, 24], channels: 'RGB' });
+    expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/images differ in size/);
+  });
+
+  it('trains from a folder with rrc views, exports with its eval transform; the export precomputes with no flags and evaluates like the run', async () => {
+    const run = path.join(root, 'teacher-run');
+    let r = await cli('train', '--data', `folder:${data}`, '--model', 'cnn', '--input-size', '16', '--loss', 'ce', '--epochs', '2', '--augment', 'rrc:0.5-1,flip', '--seed', '2', '--batch', '16', '--out', run, '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    const manifest = JSON.parse(fs.readFileSync(path.join(run, 'manifest.json'), 'utf8'));
+    expect(manifest.preprocess).to.deep.include({ size: [16, 16], resize: 18, crop: [16, 16], channels: 'RGB' });
+    const onnx = path.join(root, 'teacher.onnx');
+    r = await cli('export', run, '--out', onnx);
+    expect(r.code, r.err).to.equal(0);
+    const meta = JSON.parse(decodeModel(fs.readFileSync(onnx), 'teacher.onnx').metadata['tfkd.preprocess']);
+    expect(meta).to.deep.include({ resize: 18, crop: [16, 16], interpolation: 'bilinear', channels: 'RGB' });
+    // The exported student as a teacher over the same folder: no --preprocess needed.
+    const cache = path.join(root, 'cache');
+    r = await cli('precompute', '--teacher', onnx, '--data', `folder:${data}`, '--views', '3', '--augment', 'rrc:0.5-1,flip', '--augment-seed', '5', '--out', cache, '--device', 'cpu', '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    expect(readManifest(cache).preprocess).to.deep.include({ resize: 18, crop: [16, 16] });
+    // tfkd eval of the ONNX (onnxruntime renders) = tfkd eval of the run (tfjs on the same renders).
+    const a = await cli('eval', run, '--data', `folder:${data}`, '--json');
+    const b = await cli('eval', onnx, '--data', `folder:${data}`, '--json', '--device', 'cpu');
+    expect(a.code, a.err).to.equal(0);
+    expect(b.code, b.err).to.equal(0);
+    const ja = JSON.parse(a.out);
+    const jb = JSON.parse(b.out);
+    expect(jb.n).to.equal(24);
+    expect(jb.accuracy).to.equal(ja.accuracy);
+    expect(jb.confusion).to.deep.equal(ja.confusion);
+    console.log(`      run vs ONNX eval: acc ${(100 * ja.accuracy).toFixed(2)} % both, loss ${ja.loss.toFixed(6)} vs ${jb.loss.toFixed(6)}`);
+    expect(Math.abs(ja.loss - jb.loss)).to.be.below(1e-4);
+    // A student trains with KD from the 3-view rrc cache, rebuilding each cached view at its own size.
+    r = await cli('train', '--data', `folder:${data}`, '--model', 'mlp', '--input-size', '12', '--loss', 'kd', '--cache', cache, '--alpha', '0.5', '--temperature', '4', '--epochs', '1', '--batch', '16', '--out', path.join(root, 'student'), '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    const sm = JSON.parse(fs.readFileSync(path.join(root, 'student', 'manifest.json'), 'utf8'));
+    expect(sm.views).to.deep.include({ mode: 'cache', cacheViews: 3, augmentSeed: 5 });
+  });
+
+  it('BAD CALL - no --input-size for a folder, an input the model cannot take, --augment other than the cache\'s views', async () => {
+    let r = await cli('train', '--data', `folder:${data}`, '--model', 'cnn', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x1'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/images differ in size; say the student's input size\nhint: pass --input-size/);
+    r = await cli('train', '--data', `folder:${data}`, '--model', 'cnn', '--input-size', '4', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x2'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/cnn needs inputs of at least 6×6 pixels, got 4×4/);
+    r = await cli('train', '--data', `folder:${data}`, '--model', 'mlp', '--input-size', '12', '--loss', 'kd', '--cache', path.join(root, 'cache'), '--augment', 'crop:2,flip', '--epochs', '1', '--out', path.join(root, 'x3'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/--augment crop:2,flip differs from the augmentation the cache's views were made with \(rrc:0\.5-1/);
+    r = await cli('train', '--data', `folder:${data}`, '--model', 'mlp', '--input-size', '12', '--loss', 'ce', '--augment', 'rrc:0.9-0.1', '--epochs', '1', '--out', path.join(root, 'x4'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/rrc scale range 0\.9-0\.1 .* is impossible/);
+  });
+});
