@@ -19,7 +19,10 @@ import { tf } from '../../student/tf.js';
 import { buildModel, countParams } from '../../student/zoo/index.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
 import { hashU32, permutation, Rng } from '../../data/rng.js';
-import { cacheSoftTargets } from '../../student/trainer/targets.js';
+import { cacheSoftTargets, planViews, viewsFor } from '../../student/trainer/targets.js';
+import { renderStudentBatch, studentInputs } from '../../student/trainer/inputs.js';
+import { pixelsToFloat } from '../../student/evaluate.js';
+import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
@@ -40,6 +43,12 @@ export interface TrainBenchOptions {
    * cacheSoftTargets: several caches = ensemble mean) instead of fixed random ones.
    */
   cache?: string[];
+  /**
+   * A data SPEC: each step's inputs come from it through the trainer's data path (images read at
+   * their own size, the next batch decoded while a step runs, the cache's views rendered at
+   * `input`'s size by data/views.ts, /255), and the bench reports that path's share of a step.
+   */
+  data?: string;
 }
 
 export interface KernelTime {
@@ -77,6 +86,12 @@ export interface TrainBenchResult {
   profile?: { total_ms: number; total_wall_ms: number; kernels: KernelTime[] };
   /** With --cache: reading the step's soft targets (median ms) and its share of the whole step. */
   cache_read?: { caches: string[]; ms_median: number; share_median: number; share_max: number };
+  /**
+   * With --data: per step, the time spent waiting for the batch (decode not overlapped with the
+   * previous step) + rendering its views + converting to floats, median ms and its share of
+   * (data + compute); the compute part is the timed step itself.
+   */
+  data_path?: { data: string; rendered: boolean; ms_median: number; share_median: number; share_max: number };
 }
 
 export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : [32, 32, 3]);
@@ -104,8 +119,10 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature))) as tf.Tensor2D;
   const optimizer = tf.train.momentum(0.01, 0.9);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature) : null;
+  const feeder = o.data ? await openBenchData(o.data, input, B, o.seed, o.cache ?? []) : null;
+  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature, feeder ?? undefined) : null;
   let lastReadMs = 0;
+  let fed: tf.Tensor4D | null = null;
 
   const step = (): number => {
     let soft = fixedSoft;
@@ -114,8 +131,9 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
       soft = reader.next();
       lastReadMs = performance.now() - t0;
     }
+    const xb = fed ?? x;
     const cost = optimizer.minimize(
-      () => loss(model.apply(x, { training: true }) as tf.Tensor2D, labels, soft, lossOpts),
+      () => loss(model.apply(xb, { training: true }) as tf.Tensor2D, labels, soft, lossOpts),
       true,
       vars,
     );
@@ -124,14 +142,29 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     if (soft !== fixedSoft) soft.dispose();
     return v;
   };
+  /** The next batch through the data path (with --data); returns the ms it cost the step. */
+  const feed = async (): Promise<number> => {
+    if (!feeder) return 0;
+    const t0 = performance.now();
+    const xs = await feeder.next();
+    fed?.dispose();
+    fed = tf.tensor4d(xs, [B, input[0], input[1], input[2]], 'float32');
+    return performance.now() - t0;
+  };
 
-  for (let i = 0; i < o.warmup; i++) step();
+  for (let i = 0; i < o.warmup; i++) {
+    await feed();
+    step();
+  }
   const rates: number[] = [];
   const times: number[] = [];
   const cpuTimes: number[] = [];
   const readMs: number[] = [];
   const readShare: number[] = [];
+  const dataMs: number[] = [];
+  const dataShare: number[] = [];
   for (let i = 0; i < o.steps; i++) {
+    const dm = await feed();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const v = step();
@@ -145,11 +178,16 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
       readMs.push(lastReadMs);
       readShare.push(lastReadMs / dt);
     }
+    if (feeder) {
+      dataMs.push(dm);
+      dataShare.push(dm / (dm + dt));
+    }
   }
   let profile: TrainBenchResult['profile'];
   if (o.profile) profile = profileKernels(info.name, step);
   const tfBytes = tf.memory().numBytes;
   tf.dispose([x, labels, fixedSoft]);
+  (fed as tf.Tensor4D | null)?.dispose();
   reader?.close();
   optimizer.dispose();
   model.dispose();
@@ -183,7 +221,65 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
           share_max: Math.max(...readShare),
         }
       : undefined,
+    data_path: feeder
+      ? {
+          data: o.data!,
+          rendered: feeder.rendered,
+          ms_median: quantile([...dataMs].sort((a, b) => a - b), 0.5),
+          share_median: quantile([...dataShare].sort((a, b) => a - b), 0.5),
+          share_max: Math.max(...dataShare),
+        }
+      : undefined,
   };
+}
+
+/**
+ * The trainer's data path for the bench: a seeded shuffle of the training split, B samples per
+ * call, each with a seeded view of the caches' plan (their rrc/pixel views, or view 0 without
+ * caches), read and rendered as train.ts does (inputs.ts, views.ts), the next batch's decode
+ * started before the current one is returned. Also hands the caches the same samples and views.
+ */
+async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[]) {
+  const ds = await openDataset(spec, { split: 'train' });
+  const caches = cacheDirs.map((d) => openCache(d));
+  try {
+    const plan = planViews(null, caches, seed, false);
+    const inputs = studentInputs(ds, [input[0], input[1]], undefined, plan);
+    if (inputs.shape.channels !== input[2]) throw new UsageError(`--input ${input.join('x')}: ${spec} is read with ${inputs.shape.channels} channel(s)`);
+    const order = permutation(ds.size, hashU32(seed, 0xda7a));
+    let pos = 0;
+    const take = () => {
+      const samples = new Int32Array(B);
+      for (let i = 0; i < B; i++) {
+        samples[i] = order[pos];
+        pos = (pos + 1) % order.length;
+      }
+      const views = viewsFor(plan, seed, pos, samples).student;
+      const imgs = inputs.rendered ? ds.readImages(samples, inputs.side.eval.mode) : null;
+      imgs?.catch(() => undefined);
+      return { samples, views, imgs };
+    };
+    const sb = input[0] * input[1] * input[2];
+    const px = new Uint8Array(B * sb);
+    const xs = new Float32Array(B * sb);
+    let ahead = take();
+    const feeder = {
+      rendered: inputs.rendered,
+      samples: ahead.samples,
+      views: ahead.views,
+      async next(): Promise<Float32Array> {
+        const cur = ahead;
+        ahead = take();
+        feeder.samples = cur.samples;
+        feeder.views = cur.views;
+        const pixels = cur.imgs ? renderStudentBatch(inputs, plan, await cur.imgs, cur.samples, cur.views, px) : await ds.readBatch(cur.samples, px);
+        return pixelsToFloat(pixels, xs);
+      },
+    };
+    return feeder;
+  } finally {
+    for (const c of caches) c.close();
+  }
 }
 
 /**
@@ -191,7 +287,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
  * seeded shuffle of the cache's samples (wrapping around), seeded views, `cacheSoftTargets` into
  * reused buffers, then one [B, K] tensor. The caller disposes each tensor.
  */
-export function openBenchCaches(dirs: string[], K: number, B: number, seed: number, temperature: number): { next(): tf.Tensor2D; close(): void } {
+export function openBenchCaches(dirs: string[], K: number, B: number, seed: number, temperature: number, feeder?: { samples: Int32Array; views: Int32Array }): { next(): tf.Tensor2D; close(): void } {
   const caches: CacheReader[] = [];
   try {
     for (const d of dirs) caches.push(openCache(d, { numClasses: K }));
@@ -216,6 +312,8 @@ export function openBenchCaches(dirs: string[], K: number, B: number, seed: numb
   let pos = 0;
   return {
     next() {
+      // With --data: the rows of the batch the data path just fed.
+      if (feeder) return tf.tensor2d(cacheSoftTargets(caches, feeder.samples, feeder.views, temperature, out, scratch), [B, K], 'float32');
       for (let i = 0; i < B; i++) {
         samples[i] = start + order[pos];
         pos = (pos + 1) % order.length;
@@ -300,6 +398,7 @@ const TrainOptions = z.strictObject({
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   seed: z.coerce.number().int().default(1),
   cache: z.array(z.string().min(1)).optional(),
+  data: z.string().min(1).optional(),
   json: z.boolean().default(false),
   profile: z.boolean().default(false),
 });
@@ -320,6 +419,10 @@ export function formatTrainBench(r: TrainBenchResult): string {
       const share = ((100 * k.wall_ms) / p.total_wall_ms).toFixed(1).padStart(5);
       lines.push(`  ${k.name.padEnd(36)} ${k.wall_ms.toFixed(1).padStart(8)} ms ${share} %  ${k.ms.toFixed(1).padStart(7)} ms CPU  ${String(k.calls).padStart(4)} calls`);
     }
+  }
+  if (r.data_path) {
+    const d = r.data_path;
+    lines.push(`data path    ${d.ms_median.toFixed(2)} ms median per step = ${(100 * d.share_median).toFixed(1)} % of data + compute (max ${(100 * d.share_max).toFixed(1)} %), ${d.rendered ? 'images decoded and views rendered' : 'packed samples'} from ${d.data}`);
   }
   if (r.cache_read) {
     const c = r.cache_read;
@@ -344,6 +447,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the model weights and the random batch', '1')
     .option('--profile', 'also time every kernel of one step (wall and CPU time)')
     .option('--cache <dir...>', 'read each step\'s soft targets from these caches (K must match --classes) and report the read time')
+    .option('--data <spec>', 'feed each step from this data set through the trainer\'s data path (folders: decode + views rendered at --input) and report its share of a step')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(TrainOptions, raw);
