@@ -116,6 +116,54 @@ export type PrecomputeOptions = z.infer<typeof precomputeSchema>;
 /** A checkpoint of a training run: an epoch number, or `epoch-N` / `step-N`. */
 const checkpointSchema = z.union([posInt, z.string().regex(/^(epoch|step)-[1-9][0-9]*$/, 'a checkpoint is an epoch number or "epoch-N" / "step-N"')]);
 
+/**
+ * The protocol's hold-out (docs/EXPERIMENTS.md, "Protocol"): a seeded part of the training split
+ * that no run trains on. Teachers and sweep points are scored on it; only the final runs of each
+ * method are evaluated on the test split.
+ */
+export const validationSchema = z
+  .strictObject({
+    /** Share of the (subset of the) training split held out, in (0, 0.5]; default 0.1 unless `size` is set. */
+    fraction: z.number().gt(0).max(0.5).optional(),
+    /** Or an exact number of held-out images. */
+    size: posInt.optional(),
+    /** Seed of the hold-out (and of `subset`); default 0. */
+    seed: z.number().int().min(0).max(0xffffffff).optional(),
+    /** Use only a seeded subset of this many training images (training + validation) at all. */
+    subset: posInt.optional(),
+  })
+  .refine((v) => v.fraction === undefined || v.size === undefined, { message: 'set fraction or size, not both' });
+export type ValidationOptions = z.infer<typeof validationSchema>;
+
+/** Loss options a sweep may vary (never `fidelity`: it changes the formulas, not a value). */
+export const SWEEP_KEYS = ['alpha', 'temperature', 'multiplier', 'correct_prob', 'epsilon'] as const;
+export type SweepKey = (typeof SWEEP_KEYS)[number];
+
+/**
+ * A grid: `{ alpha: [0.1, 0.5], temperature: [4, 20] }` (the cartesian product, in the order
+ * written) or an explicit list of points `[{ alpha: 0.1, temperature: 4 }, …]`.
+ */
+const sweepValue = lossSchema.pick({ alpha: true, temperature: true, multiplier: true, correct_prob: true, epsilon: true });
+export const gridSchema = z.union([
+  z.strictObject({
+    alpha: z.array(z.number().min(0).max(1)).min(1).optional(),
+    temperature: z.array(z.number().gt(0)).min(1).optional(),
+    multiplier: z.array(z.number().gt(0)).min(1).optional(),
+    correct_prob: z.array(z.number().gt(0).max(1)).min(1).optional(),
+    epsilon: z.array(z.number().min(0).lt(1)).min(1).optional(),
+  }),
+  z.array(sweepValue).min(1),
+]);
+export type Grid = z.infer<typeof gridSchema>;
+
+export const sweepSchema = z.strictObject({
+  /** The one seed every grid point is trained on (default: the first top-level seed). */
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  /** Default grid per kind, for runs of that kind that have no `sweep:` of their own. */
+  grids: z.partialRecord(z.enum(KINDS), gridSchema).optional(),
+});
+export type SweepOptions = z.infer<typeof sweepSchema>;
+
 export const teacherSchema = z.strictObject({
   /** Train a `ce` run of this zoo model (with `train` overrides and `seed`) and use it. */
   model: z.string().min(1).optional(),
@@ -148,6 +196,10 @@ export const runSchema = z.strictObject({
   checkpoints: z.array(checkpointSchema).min(1).optional(),
   /** de-kd: target teacher accuracies in (0, 1]; the closest saved checkpoint is used. */
   target_accuracies: z.array(z.number().gt(0).max(1)).min(1).optional(),
+  /** This run's grid (replaces `sweep.grids.<kind>`); `false`: no sweep for this run. */
+  sweep: z.union([gridSchema, z.literal(false)]).optional(),
+  /** Use the values chosen by another run's sweep (e.g. de-kd from its kd run) instead of a sweep of its own. */
+  sweep_from: nameSchema.optional(),
 });
 export type RunDef = z.infer<typeof runSchema>;
 
@@ -162,6 +214,8 @@ export const designSchema = z.strictObject({
   precompute: precomputeSchema.optional(),
   teachers: z.record(nameSchema, teacherSchema).optional(),
   runs: z.array(runSchema).min(1, 'runs must list at least one run'),
+  validation: validationSchema.optional(),
+  sweep: sweepSchema.optional(),
 });
 export type Design = z.infer<typeof designSchema>;
 
@@ -260,6 +314,8 @@ export function checkDesign(d: Design): string[] {
     }
   }
 
+  out.push(...checkProtocol(d, runIndex));
+
   d.runs.forEach((r, i) => {
     const at = `runs[${i}]`;
     if (!r.model && !d.model) out.push(`${at}.model: no model (set model here or at the top level)`);
@@ -289,6 +345,90 @@ export function checkDesign(d: Design): string[] {
     } else {
       if (r.checkpoints !== undefined) out.push(`${at}.checkpoints: only for kind "de-kd"`);
       if (r.target_accuracies !== undefined) out.push(`${at}.target_accuracies: only for kind "de-kd"`);
+    }
+  });
+  return out;
+}
+
+/** Data kinds a `validation:` hold-out can be written for (as files the trainer reads back). */
+export const HOLDOUT_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100'] as const;
+
+/** The keys a grid varies, in SWEEP_KEYS order. */
+export function gridKeys(g: Grid): SweepKey[] {
+  const points = Array.isArray(g) ? g : [g];
+  return SWEEP_KEYS.filter((k) => points.some((p) => p[k] !== undefined));
+}
+
+/**
+ * The points of a grid, in a fixed order: a list as written; a mapping as the cartesian product
+ * over SWEEP_KEYS order (alpha, temperature, multiplier, correct_prob, epsilon; the last fastest).
+ */
+export function gridPoints(g: Grid): Array<Partial<Record<SweepKey, number>>> {
+  if (Array.isArray(g)) return g.map((p) => ({ ...p }));
+  let points: Array<Partial<Record<SweepKey, number>>> = [{}];
+  for (const k of SWEEP_KEYS.filter((x) => g[x] !== undefined)) {
+    points = points.flatMap((p) => g[k]!.map((v) => ({ ...p, [k]: v })));
+  }
+  return points;
+}
+
+/** The grid a run is swept over (its own, else its kind's default), or null (no sweep, or `sweep_from`). */
+export function runGrid(d: Design, r: RunDef): Grid | null {
+  if (r.sweep === false || r.sweep_from !== undefined) return null;
+  return r.sweep ?? d.sweep?.grids?.[r.kind] ?? null;
+}
+
+/** Checks of `validation:` / `sweep:` / runs' `sweep` and `sweep_from`. */
+function checkProtocol(d: Design, runIndex: Map<string, number>): string[] {
+  const out: string[] = [];
+  const dataKind = d.data.split(':')[0];
+  if (d.validation && !(HOLDOUT_KINDS as readonly string[]).includes(dataKind)) {
+    out.push(`validation: a hold-out is written as files of the data set's own format; supported: ${HOLDOUT_KINDS.join(', ')} (data is "${dataKind}")`);
+  }
+  const noVal = 'hyperparameters are chosen on the validation split: add a validation: block (e.g. validation: { fraction: 0.1, seed: 0 })';
+  if (d.sweep && !d.validation) out.push(`sweep: ${noVal}`);
+  const checkGrid = (g: Grid, kind: Kind, at: string, own?: LossOptions): void => {
+    const used = KIND_LOSS_KEYS[kind];
+    const keys = gridKeys(g);
+    if (!keys.length) out.push(`${at}: a grid needs at least one of ${SWEEP_KEYS.join(', ')}`);
+    for (const k of keys) {
+      if (!used.includes(k)) out.push(`${at}.${k}: not used by kind "${kind}" (it uses: ${used.length ? used.join(', ') : 'none'})`);
+      else if (own?.[k] !== undefined) out.push(`${at}.${k}: also fixed by the run's loss.${k}; keep one`);
+    }
+    if (Array.isArray(g)) g.forEach((p, j) => Object.keys(p).length === 0 && out.push(`${at}[${j}]: an empty point`));
+    const pts = gridPoints(g).map((p) => JSON.stringify(Object.entries(p).sort()));
+    if (new Set(pts).size !== pts.length) out.push(`${at}: a point is listed twice`);
+  };
+  for (const [kind, g] of Object.entries(d.sweep?.grids ?? {})) if (g) checkGrid(g, kind as Kind, `sweep.grids.${kind}`);
+  d.runs.forEach((r, i) => {
+    const at = `runs[${i}]`;
+    if (r.sweep !== undefined && r.sweep !== false) {
+      if (!d.validation) out.push(`${at}.sweep: ${noVal}`);
+      checkGrid(r.sweep, r.kind, `${at}.sweep`, r.loss);
+    }
+    const g = runGrid(d, r);
+    if (g && r.sweep === undefined) {
+      for (const k of gridKeys(g)) if (r.loss?.[k] !== undefined) out.push(`${at}.loss.${k}: fixed here but swept by sweep.grids.${r.kind}; drop one (or set sweep: false on the run)`);
+    }
+    if (r.sweep_from !== undefined) {
+      if (!d.validation) out.push(`${at}.sweep_from: ${noVal}`);
+      if (r.sweep !== undefined) out.push(`${at}.sweep_from: a run takes either its own sweep or sweep_from, not both`);
+      const si = runIndex.get(r.sweep_from);
+      if (si === undefined) {
+        out.push(`${at}.sweep_from: run "${r.sweep_from}" is not defined (runs: ${[...runIndex.keys()].join(', ')})`);
+        return;
+      }
+      const src = d.runs[si];
+      const sg = runGrid(d, src);
+      if (src.name === r.name) out.push(`${at}.sweep_from: a run cannot take its values from itself`);
+      else if (!sg) out.push(`${at}.sweep_from: run "${src.name}" has no sweep of its own`);
+      else {
+        if (src.kind === 'de-kd') out.push(`${at}.sweep_from: run "${src.name}" is a de-kd run (one sweep per teacher); name a single-teacher run`);
+        for (const k of gridKeys(sg)) {
+          if (!KIND_LOSS_KEYS[r.kind].includes(k)) out.push(`${at}.sweep_from: run "${src.name}" sweeps ${k}, which kind "${r.kind}" does not use`);
+          else if (r.loss?.[k] !== undefined) out.push(`${at}.loss.${k}: also chosen by the sweep of run "${src.name}" (sweep_from); keep one`);
+        }
+      }
     }
   });
   return out;

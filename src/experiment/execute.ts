@@ -21,7 +21,8 @@ import { WorkError } from '../errors.js';
 import { manifestSchema } from '../cache/manifest.js';
 import { verifyStructure } from '../cache/verify.js';
 import { sha256File } from '../util/hash.js';
-import { key8, type ExportStep, type Plan, type PrecomputeStep, type Step, type TrainStep } from './plan.js';
+import { key8, type DataStep, type ExportStep, type Plan, type PrecomputeStep, type SelectStep, type Step, type TrainStep } from './plan.js';
+import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, protocolFinished, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
 import { readJsonFile, writeJsonAtomic } from './fsutil.js';
 
@@ -39,6 +40,8 @@ export interface StepOutcome {
   /** export: the checkpoint exported and its test accuracy. */
   checkpoint?: string | null;
   teacher_test_acc?: number | null;
+  /** data / select: what the step made (sizes of the hold-out, the values chosen). */
+  detail?: string;
   error?: string;
 }
 
@@ -167,6 +170,9 @@ export function isFinished(outDir: string, s: Step): boolean {
       return fs.existsSync(p) && fs.existsSync(`${p}.json`);
     case 'precompute':
       return fs.existsSync(path.join(p, 'manifest.json'));
+    case 'data':
+    case 'select':
+      return protocolFinished(outDir, s);
   }
 }
 
@@ -175,7 +181,7 @@ const pct = (x: number | null | undefined): string => (typeof x === 'number' ? `
 function describe(o: StepOutcome): string {
   if (o.type === 'train' && o.final_test_acc !== undefined) return `final ${pct(o.final_test_acc)} best ${pct(o.best_test_acc)} (epoch ${o.best_epoch})`;
   if (o.type === 'export' && o.teacher_test_acc !== undefined) return `${o.checkpoint ?? 'final'} test ${pct(o.teacher_test_acc)}`;
-  return '';
+  return o.detail ?? '';
 }
 
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
@@ -203,6 +209,8 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
       } else if (s.type === 'export') {
         const rec = readJsonFile<ExportRecord>(path.join(outDir, `${s.out}.json`));
         if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc });
+      } else if (s.type === 'data' || s.type === 'select') {
+        o.detail = protocolDetail(outDir, s);
       }
     }
     return o;
@@ -306,14 +314,21 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
   }
   fs.mkdirSync(path.dirname(abs(stepPath(s))), { recursive: true });
 
-  if (s.type === 'train') {
+  if (s.type === 'data') {
+    await prepareHoldout(s, abs(s.dir));
+  } else if (s.type === 'select') {
+    runSelect(s, outDir, byKey);
+  } else if (s.type === 'train') {
     const st = s as TrainStep;
     const cache = st.config.cache ? abs((byKey.get(st.config.cache) as PrecomputeStep).dir) : null;
+    // Protocol: the hold-out's data set (validation or test side) and the values a sweep chose.
+    const hold = st.config.holdout;
+    const chosen = st.config.select ? chosenValues(outDir, byKey.get(st.config.select) as SelectStep) : {};
     await runner.train({
-      data: st.config.data,
+      data: hold ? holdoutSpec(outDir, byKey.get(hold.step) as DataStep, hold.eval) : st.config.data,
       model: st.config.model,
       loss: st.config.loss,
-      lossOptions: st.config.loss_options,
+      lossOptions: { ...st.config.loss_options, ...chosen },
       train: st.config.train,
       seed: st.config.seed,
       cache,
@@ -333,7 +348,9 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
   } else {
     const pc = s as PrecomputeStep;
     const teacher = 'step' in pc.teacher ? abs((byKey.get(pc.teacher.step) as ExportStep).out) : pc.teacher.onnx;
-    await runner.precompute({ teacher, data: pc.data, options: pc.options, out: abs(pc.dir), log: logFile });
+    // With a hold-out, the cache covers its training part (the `val` side: no test image linked).
+    const data = pc.holdout ? holdoutSpec(outDir, byKey.get(pc.holdout) as DataStep, 'validation') : pc.data;
+    await runner.precompute({ teacher, data, options: pc.options, out: abs(pc.dir), log: logFile });
   }
 }
 

@@ -18,9 +18,13 @@ import {
   KIND_LOSS,
   checkpointName,
   checkpointUnit,
+  gridKeys,
+  gridPoints,
   resolveLoss,
   resolveTrain,
+  runGrid,
   type Design,
+  type SweepKey,
   type Kind,
   type LoadedDesign,
   type LossOptions,
@@ -44,6 +48,14 @@ export interface TrainConfig {
   seed: number;
   /** Key of the precompute step whose cache this run learns from, or null. */
   cache: string | null;
+  /**
+   * With a `validation:` block: the hold-out step whose training part the run trains on, and the
+   * split it is evaluated on every epoch (`validation` = the held-out images, `test` = the test
+   * split). Absent otherwise (so designs without a protocol keep their keys).
+   */
+  holdout?: { step: string; eval: 'validation' | 'test' };
+  /** Key of the select step whose chosen values complete `loss_options` (a swept run's final runs). */
+  select?: string;
 }
 
 interface StepBase {
@@ -82,9 +94,50 @@ export interface PrecomputeStep extends StepBase {
   data: string;
   options: PrecomputeOptions;
   dir: string;
+  /** With a `validation:` block: the hold-out step; the cache covers its training part. */
+  holdout?: string;
 }
 
-export type Step = TrainStep | ExportStep | PrecomputeStep;
+/** The resolved `validation:` block. */
+export interface HoldoutOptions {
+  fraction: number | null;
+  size: number | null;
+  seed: number;
+  subset: number | null;
+}
+
+/**
+ * The hold-out: the training split (or its `subset`) divided, seeded, into the images runs train
+ * on and the validation images, written under `dir` as two data sets of the source's own format:
+ * `val/` (train = the training part, test = the validation images) and `test/` (the same training
+ * part, test = the source's test split, linked). Only `test/` ever reaches the test split.
+ */
+export interface DataStep extends StepBase {
+  type: 'data';
+  data: string;
+  validation: HoldoutOptions;
+  dir: string;
+}
+
+/** Sweep values of one grid point (`{ alpha: 0.5, temperature: 4 }`). */
+export type SweepValues = Partial<Record<SweepKey, number>>;
+
+/**
+ * The choice among a run's grid points: each point is a train step on the sweep seed, evaluated
+ * on the validation split; the point with the highest final-epoch validation accuracy wins (ties:
+ * the earlier point). `dir/selection.json` records every point's accuracy and the choice.
+ */
+export interface SelectStep extends StepBase {
+  type: 'select';
+  run: string;
+  variant: string | null;
+  keys: SweepKey[];
+  points: Array<{ values: SweepValues; step: string }>;
+  metric: 'final-epoch validation accuracy';
+  dir: string;
+}
+
+export type Step = TrainStep | ExportStep | PrecomputeStep | DataStep | SelectStep;
 
 /** One student of the design: a run × seed (× de-kd teacher variant). What the report groups. */
 export interface PlanRun {
@@ -103,6 +156,8 @@ export interface PlanRun {
     cache: string;
     onnx: string | null;
   };
+  /** The select step whose chosen values this run trains with (a swept run), else null. */
+  select: string | null;
 }
 
 export interface Plan {
@@ -111,6 +166,15 @@ export interface Plan {
   data: string;
   steps: Step[];
   runs: PlanRun[];
+  /** The validation protocol, or null for a design without `validation:` (runs evaluated on the test split only). */
+  protocol: null | {
+    validation: HoldoutOptions;
+    /** The hold-out step. */
+    data: string;
+    /** The seed of every sweep point (null: no sweeps). */
+    sweep_seed: number | null;
+    selections: Array<{ name: string; variant: string | null; step: string }>;
+  };
 }
 
 export { canonicalJson };
@@ -121,9 +185,32 @@ export function stepKey(v: unknown): string {
 
 export const key8 = (k: string): string => k.slice(0, 8);
 
-type Label = { role: 'run'; name: string; seed: number } | { role: 'teacher'; name: string; seed: number };
+type Label = { role: 'run' | 'teacher' | 'sweep'; name: string; seed: number };
 
 type TeacherSource = { name: string; onnx: string; sha256: string } | { name: string; train: string };
+
+/**
+ * What a step is for, under a `validation:` block: `final` — a method's reported runs (evaluated
+ * on the test split) and the run-teachers they learn from; `select` — everything a choice is made
+ * from: sweep points, the run-teachers they learn from, and de-kd teachers (whose checkpoints are
+ * picked by accuracy). `select` steps are evaluated on the validation split, so no step upstream
+ * of a choice ever opens the test split. Teachers defined by `model:` are always `select`.
+ * Without a validation block everything is `final` (and keys are what they were).
+ */
+type Ctx = 'final' | 'select';
+
+/** Short names of swept options in labels and directory names: `a0.5-t4`. */
+const SWEEP_ABBREV: Record<SweepKey, string> = { alpha: 'a', temperature: 't', multiplier: 'm', correct_prob: 'p', epsilon: 'e' };
+export const pointLabel = (v: SweepValues): string =>
+  (Object.keys(SWEEP_ABBREV) as SweepKey[])
+    .filter((k) => v[k] !== undefined)
+    .map((k) => `${SWEEP_ABBREV[k]}${v[k]}`)
+    .join('-');
+
+/** The resolved `validation:` block. */
+export function holdoutOptions(v: NonNullable<Design['validation']>): HoldoutOptions {
+  return { fraction: v.fraction ?? (v.size === undefined ? 0.1 : null), size: v.size ?? null, seed: v.seed ?? 0, subset: v.subset ?? null };
+}
 
 /** Expands a design into its plan. Pure apart from hashing ONNX teacher files. */
 export function expandDesign(loaded: LoadedDesign): Plan {
@@ -136,12 +223,29 @@ export function expandDesign(loaded: LoadedDesign): Plan {
 
   const seedsOf = (r: RunDef): number[] => r.seeds ?? topSeeds ?? [];
   const modelOf = (r: RunDef): string => r.model ?? d.model!;
+  const ctxOf = (c: Ctx): Ctx => (d.validation ? c : 'final');
+
+  // ---- the hold-out (one step; every train and precompute step of the design depends on it) ----
+  let holdoutStep: DataStep | null = null;
+  if (d.validation) {
+    const validation = holdoutOptions(d.validation);
+    const key = stepKey({ type: 'data', data: d.data, validation });
+    holdoutStep = { type: 'data', key, inputs: [], label: 'hold-out', data: d.data, validation, dir: `data/${key8(key)}` };
+    steps.set(key, holdoutStep);
+  }
+  /** The protocol fields of a train config (none without a validation block, so keys stay as they were). */
+  const proto = (ctx: Ctx, select: string | null = null): Pick<TrainConfig, 'holdout' | 'select'> => ({
+    ...(holdoutStep ? { holdout: { step: holdoutStep.key, eval: ctx === 'select' ? ('validation' as const) : ('test' as const) } } : {}),
+    ...(select ? { select } : {}),
+  });
+  const sweepSeed = (r: RunDef): number => d.sweep?.seed ?? topSeeds?.[0] ?? seedsOf(r)[0];
 
   const addTrain = (config: TrainConfig, saveAt: string[], label: Label): string => {
     const key = stepKey({ type: 'train', config });
     let s = steps.get(key) as TrainStep | undefined;
     if (!s) {
-      s = { type: 'train', key, inputs: config.cache ? [config.cache] : [], label: '', config, save_at: [], dir: '' };
+      const inputs = [config.holdout?.step, config.cache, config.select].filter((x): x is string => typeof x === 'string');
+      s = { type: 'train', key, inputs, label: '', config, save_at: [], dir: '' };
       steps.set(key, s);
       trainLabels.set(key, []);
     }
@@ -165,18 +269,74 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     const options = d.precompute ?? {};
     // `threads` changes the speed, not the logits: left out of the key.
     const { threads: _threads, ...keyed } = options;
-    const key = stepKey({ type: 'precompute', teacher: 'step' in teacher ? { step: teacher.step } : { sha256: teacher.sha256 }, data: d.data, options: keyed });
+    const holdout = holdoutStep?.key;
+    const key = stepKey({ type: 'precompute', teacher: 'step' in teacher ? { step: teacher.step } : { sha256: teacher.sha256 }, data: d.data, options: keyed, holdout });
     if (!steps.has(key)) {
-      steps.set(key, { type: 'precompute', key, inputs: 'step' in teacher ? [teacher.step] : [], label, teacher, data: d.data, options, dir: `caches/${key8(key)}` });
+      const inputs = ['step' in teacher ? teacher.step : undefined, holdout].filter((x): x is string => typeof x === 'string');
+      steps.set(key, { type: 'precompute', key, inputs, label, teacher, data: d.data, options, dir: `caches/${key8(key)}`, ...(holdout ? { holdout } : {}) });
     }
     return key;
+  };
+
+  // ---- sweeps: one select step per swept run (per teacher variant for de-kd) -------------------
+  const selectMemo = new Map<string, string>();
+  const selections: NonNullable<Plan['protocol']>['selections'] = [];
+  /** The select step of run `r` (variant: a de-kd teacher), building its grid points on first use; null when not swept. */
+  const selectFor = (r: RunDef, variant: { name: string; cache: () => string } | null): string | null => {
+    if (r.sweep_from !== undefined) return selectFor(runByName.get(r.sweep_from)!, null);
+    const grid = runGrid(d, r);
+    if (!grid) return null;
+    const memo = `${r.name}#${variant?.name ?? ''}`;
+    const known = selectMemo.get(memo);
+    if (known) return known;
+    const seed = sweepSeed(r);
+    const model = modelOf(r);
+    const train = resolveTrain(d.train, r.train);
+    const fixed = resolveLoss(r.kind, d.loss, r.loss);
+    const base = variant ? `${r.name}-${variant.name}` : r.name;
+    const points: SelectStep['points'] = [];
+    for (const values of gridPoints(grid)) {
+      const cache = variant ? variant.cache() : cacheForRun(r, seed, 'select');
+      const config: TrainConfig = { data: d.data, model, loss: KIND_LOSS[r.kind], loss_options: { ...fixed, ...values }, train, seed, cache, ...proto('select') };
+      points.push({ values, step: addTrain(config, [], { role: 'sweep', name: `${base}-${pointLabel(values)}`, seed }) });
+    }
+    const metric = 'final-epoch validation accuracy' as const;
+    const key = stepKey({ type: 'select', points: points.map((p) => p.step), metric });
+    if (!steps.has(key)) {
+      steps.set(key, { type: 'select', key, inputs: points.map((p) => p.step), label: base, run: r.name, variant: variant?.name ?? null, keys: gridKeys(grid), points, metric, dir: `selections/${base}-${key8(key)}` });
+    }
+    selectMemo.set(memo, key);
+    selections.push({ name: r.name, variant: variant?.name ?? null, step: key });
+    return key;
+  };
+  /** Loss options fixed in the design, without the ones a select step chooses. */
+  const fixedLoss = (r: RunDef, select: string | null): LossOptions => {
+    const all = resolveLoss(r.kind, d.loss, r.loss) as Record<string, unknown>;
+    if (select) for (const k of (steps.get(select) as SelectStep).keys) delete all[k];
+    return all as LossOptions;
+  };
+
+  // The cache a (single-teacher) run of kind kd / re-kd / tfkd-self learns from at `seed`, or null.
+  const cacheForRun = (r: RunDef, seed: number, ctx: Ctx): string | null => {
+    if (r.kind === 'kd' || r.kind === 're-kd') return cacheOf(teacherSource(r.teacher!, ctx), null);
+    if (r.kind === 'tfkd-self') {
+      // Tf-KD_self (Eq. 7): the teacher is a normally trained (ce) model of the student's own
+      // architecture, with the same training options; by default one per student seed.
+      const model = modelOf(r);
+      const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
+      const config: TrainConfig = { data: d.data, model, loss: 'ce', loss_options: {}, train: resolveTrain(d.train, r.train), seed: ts, cache: null, ...proto(ctx) };
+      const tkey = addTrain(config, [], { role: 'teacher', name: `self-${model}`, seed: ts });
+      return cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null);
+    }
+    return null;
   };
 
   // The train step of run `r` at `seed` (one student; de-kd runs are expanded in the main loop).
   const runTrainMemo = new Map<string, string>();
   const stack: string[] = [];
-  const trainForRun = (r: RunDef, seed: number, label: Label): string => {
-    const memo = `${r.name}#${seed}`;
+  const trainForRun = (r: RunDef, seed: number, label: Label, ctx0: Ctx): string => {
+    const ctx = ctxOf(ctx0);
+    const memo = `${r.name}#${seed}#${ctx}`;
     const known = runTrainMemo.get(memo);
     if (known) {
       trainLabels.get(known)!.push(label);
@@ -186,28 +346,28 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       throw new UsageError(`${loaded.file}: teacher cycle: ${[...stack, r.name].join(' → ')}`, 'a run cannot (indirectly) teach itself');
     }
     stack.push(r.name);
-    const model = modelOf(r);
-    const train = resolveTrain(d.train, r.train);
-    const base = { data: d.data, model, loss: KIND_LOSS[r.kind], loss_options: resolveLoss(r.kind, d.loss, r.loss), train, seed };
-    let cache: string | null = null;
-    if (r.kind === 'kd' || r.kind === 're-kd') {
-      cache = cacheOf(teacherSource(r.teacher!), null);
-    } else if (r.kind === 'tfkd-self') {
-      // Tf-KD_self (Eq. 7): the teacher is a normally trained (ce) model of the student's own
-      // architecture, with the same training options; by default one per student seed.
-      const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
-      const tkey = addTrain({ data: d.data, model, loss: 'ce', loss_options: {}, train, seed: ts, cache: null }, [], { role: 'teacher', name: `self-${model}`, seed: ts });
-      cache = cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null);
-    }
-    const key = addTrain({ ...base, cache }, [], label);
+    const select = selectFor(r, null);
+    const cache = cacheForRun(r, seed, ctx);
+    const config: TrainConfig = {
+      data: d.data,
+      model: modelOf(r),
+      loss: KIND_LOSS[r.kind],
+      loss_options: fixedLoss(r, select),
+      train: resolveTrain(d.train, r.train),
+      seed,
+      cache,
+      ...proto(ctx, select),
+    };
+    const key = addTrain(config, [], ctx === 'select' && label.role === 'run' ? { ...label, role: 'teacher' } : label);
     stack.pop();
     runTrainMemo.set(memo, key);
     return key;
   };
 
   const teacherMemo = new Map<string, TeacherSource>();
-  const teacherSource = (name: string): TeacherSource => {
-    const known = teacherMemo.get(name);
+  const teacherSource = (name: string, ctx0: Ctx): TeacherSource => {
+    const ctx = ctxOf(ctx0);
+    const known = teacherMemo.get(`${name}#${ctx}`);
     if (known) return known;
     const t = d.teachers?.[name];
     let src: TeacherSource;
@@ -215,7 +375,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       // A run named directly as a teacher: its first seed.
       const r = runByName.get(name)!;
       const seed = seedsOf(r)[0];
-      src = { name, train: trainForRun(r, seed, { role: 'run', name: r.name, seed }) };
+      src = { name, train: trainForRun(r, seed, { role: 'run', name: r.name, seed }, ctx) };
     } else if (t.onnx !== undefined) {
       const file = path.resolve(loaded.dir, t.onnx);
       if (!fs.existsSync(file)) throw new UsageError(`${loaded.file}: teachers.${name}.onnx: file not found: ${file}`);
@@ -224,14 +384,14 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       const r = runByName.get(t.run)!;
       const seed = t.seed ?? seedsOf(r)[0];
       const label: Label = seedsOf(r).includes(seed) ? { role: 'run', name: r.name, seed } : { role: 'teacher', name, seed };
-      src = { name, train: trainForRun(r, seed, label) };
+      src = { name, train: trainForRun(r, seed, label, ctx) };
       if (t.save_at) addTrain((steps.get(src.train) as TrainStep).config, t.save_at.map(checkpointName), label);
     } else {
       const seed = t.seed ?? topSeeds?.[0] ?? 0;
-      const config: TrainConfig = { data: d.data, model: t.model!, loss: 'ce', loss_options: {}, train: resolveTrain(d.train, t.train), seed, cache: null };
+      const config: TrainConfig = { data: d.data, model: t.model!, loss: 'ce', loss_options: {}, train: resolveTrain(d.train, t.train), seed, cache: null, ...proto('select') };
       src = { name, train: addTrain(config, (t.save_at ?? []).map(checkpointName), { role: 'teacher', name, seed }) };
     }
-    teacherMemo.set(name, src);
+    teacherMemo.set(`${name}#${ctx}`, src);
     return src;
   };
 
@@ -251,19 +411,20 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     const model = modelOf(r);
     for (const seed of seedsOf(r)) {
       if (r.kind !== 'de-kd') {
-        const step = trainForRun(r, seed, { role: 'run', name: r.name, seed });
-        const cache = (steps.get(step) as TrainStep).config.cache;
+        const step = trainForRun(r, seed, { role: 'run', name: r.name, seed }, 'final');
+        const config = (steps.get(step) as TrainStep).config;
         let teacher: PlanRun['teacher'] = null;
-        if (cache) {
+        if (config.cache) {
           const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
-          const src = r.kind === 'tfkd-self' ? { name: selfTeacherName(model, ts), train: '' } : teacherSource(r.teacher!);
-          teacher = teacherInfo(src, cache);
+          const src = r.kind === 'tfkd-self' ? { name: selfTeacherName(model, ts), train: '' } : teacherSource(r.teacher!, 'final');
+          teacher = teacherInfo(src, config.cache);
         }
-        runs.push({ name: r.name, kind: r.kind, model, seed, variant: null, step, dir: '', teacher });
+        runs.push({ name: r.name, kind: r.kind, model, seed, variant: null, step, dir: '', teacher, select: config.select ?? null });
         continue;
       }
-      // De-KD: one student per teacher checkpoint (a sweep), all with the KD loss.
-      const src = teacherSource(r.teacher!);
+      // De-KD: one student per teacher checkpoint (a sweep of teachers), all with the KD loss. The
+      // teacher is trained in the `select` context: its checkpoints are picked by accuracy.
+      const src = teacherSource(r.teacher!, 'select');
       if (!('train' in src)) throw new UsageError(`${loaded.file}: ${r.name}: de-kd needs a trained teacher`);
       const variants: Array<{ variant: string; cache: string }> = [];
       if (r.checkpoints) {
@@ -275,28 +436,32 @@ export function expandDesign(loaded: LoadedDesign): Plan {
         for (const a of r.target_accuracies!) variants.push({ variant: `acc-${a.toFixed(2)}`, cache: cacheOf(src, null, a, candidates) });
       }
       for (const v of variants) {
+        const select = selectFor(r, { name: v.variant, cache: () => v.cache });
         const config: TrainConfig = {
           data: d.data,
           model,
           loss: KIND_LOSS[r.kind],
-          loss_options: resolveLoss(r.kind, d.loss, r.loss),
+          loss_options: fixedLoss(r, select),
           train: resolveTrain(d.train, r.train),
           seed,
           cache: v.cache,
+          ...proto('final', select),
         };
         const step = addTrain(config, [], { role: 'run', name: `${r.name}-${v.variant}`, seed });
-        runs.push({ name: r.name, kind: r.kind, model, seed, variant: v.variant, step, dir: '', teacher: teacherInfo(src, v.cache) });
+        runs.push({ name: r.name, kind: r.kind, model, seed, variant: v.variant, step, dir: '', teacher: teacherInfo(src, v.cache), select });
       }
     }
   }
 
-  // Directory names: a step that is some declared run's student lives under runs/, otherwise under teachers/.
+  // Directory names: a step that is some declared run's student lives under runs/, a sweep point
+  // under sweep/, otherwise under teachers/.
+  const ROOT = { run: 'runs', sweep: 'sweep', teacher: 'teachers' } as const;
   for (const s of steps.values()) {
     if (s.type !== 'train') continue;
     const labels = trainLabels.get(s.key)!;
-    const l = labels.find((x) => x.role === 'run') ?? labels[0];
+    const l = labels.find((x) => x.role === 'run') ?? labels.find((x) => x.role === 'sweep') ?? labels[0];
     s.label = `${l.name} s${l.seed}`;
-    s.dir = `${l.role === 'run' ? 'runs' : 'teachers'}/${l.name}-s${l.seed}-${key8(s.key)}`;
+    s.dir = `${ROOT[l.role]}/${l.name}-s${l.seed}-${key8(s.key)}`;
     s.save_at.sort(compareCheckpoints);
   }
   for (const r of runs) r.dir = (steps.get(r.step) as TrainStep).dir;
@@ -307,6 +472,9 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     data: d.data,
     steps: topoOrder([...steps.values()]),
     runs,
+    protocol: holdoutStep
+      ? { validation: holdoutStep.validation, data: holdoutStep.key, sweep_seed: selections.length ? (d.sweep?.seed ?? topSeeds?.[0] ?? null) : null, selections }
+      : null,
   };
 }
 

@@ -33,10 +33,11 @@ export interface RunDesignResult {
 export async function runDesign(loaded: LoadedDesign, o: RunDesignOptions): Promise<RunDesignResult> {
   const { say } = o;
   const plan = expandDesign(loaded);
-  const counts = { train: 0, export: 0, precompute: 0 };
+  const counts = { train: 0, export: 0, precompute: 0, data: 0, select: 0 };
   for (const s of plan.steps) counts[s.type] += 1;
+  const protocol = counts.data ? `, ${counts.data} hold-out, ${counts.select} select` : '';
   say(
-    `${loaded.file}: ${plan.runs.length} student runs; ${plan.steps.length} steps (${counts.train} train, ${counts.export} export, ${counts.precompute} precompute) → ${o.out}`,
+    `${loaded.file}: ${plan.runs.length} student runs; ${plan.steps.length} steps (${counts.train} train, ${counts.export} export, ${counts.precompute} precompute${protocol}) → ${o.out}`,
   );
   // SIGINT / SIGTERM: start nothing new, stop the steps in flight, and end normally (status.json
   // written, exit 1); a re-run redoes the interrupted steps.

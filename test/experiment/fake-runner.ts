@@ -12,6 +12,7 @@ import type { ExportRequest, PrecomputeRequest, Runner, TrainRequest } from '../
 export class FakeRunner implements Runner {
   calls = { train: 0, export: 0, precompute: 0 };
   trained: TrainRequest[] = [];
+  precomputed: PrecomputeRequest[] = [];
   constructor(private readonly failOn?: { type: 'train' | 'export' | 'precompute'; call: number }) {}
 
   private maybeFail(type: 'train' | 'export' | 'precompute', partial: () => void): void {
@@ -35,6 +36,8 @@ export class FakeRunner implements Runner {
       fs.mkdirSync(path.join(req.out, 'checkpoints', c), { recursive: true });
       fs.writeFileSync(path.join(req.out, 'checkpoints', `${c}.json`), JSON.stringify({ test_acc: 0.1 * Number(c.split('-')[1]) }));
     }
+    // What the real trainer records about its data (the select step checks it).
+    fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ schema: 'tfkd-run/1', data: { spec: req.data } }));
     const best = Math.max(...accs);
     fs.writeFileSync(
       path.join(req.out, 'summary.json'),
@@ -50,6 +53,7 @@ export class FakeRunner implements Runner {
 
   async precompute(req: PrecomputeRequest): Promise<void> {
     this.calls.precompute += 1;
+    this.precomputed.push(req);
     fs.mkdirSync(req.out, { recursive: true });
     this.maybeFail('precompute', () => fs.writeFileSync(path.join(req.out, 'shard-00000.safetensors'), 'x'));
     fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ teacher: req.teacher }));

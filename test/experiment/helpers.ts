@@ -28,3 +28,27 @@ export async function cli(args: string[]): Promise<{ code: number; stdout: strin
   }
   return { code, stdout, stderr };
 }
+
+/**
+ * A tiny Fashion-MNIST-format data set (IDX, uncompressed) of seeded random h×w images with
+ * labels i mod 10; `test: 0` leaves the test files out.
+ */
+export function writeIdxDataset(dir: string, o: { train: number; test: number; h?: number; w?: number; seed?: number }): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const h = o.h ?? 8;
+  const w = o.w ?? 8;
+  let x = (o.seed ?? 1) >>> 0 || 1;
+  const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24);
+  const be = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v);
+    return b;
+  };
+  for (const [prefix, n] of [['train', o.train], ['t10k', o.test]] as const) {
+    if (!n) continue;
+    const px = Buffer.alloc(n * h * w);
+    for (let i = 0; i < px.length; i++) px[i] = rnd();
+    fs.writeFileSync(path.join(dir, `${prefix}-images-idx3-ubyte`), Buffer.concat([be(0x803), be(n), be(h), be(w), px]));
+    fs.writeFileSync(path.join(dir, `${prefix}-labels-idx1-ubyte`), Buffer.concat([be(0x801), be(n), Buffer.from(Array.from({ length: n }, (_, i) => i % 10))]));
+  }
+}
