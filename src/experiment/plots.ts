@@ -97,7 +97,10 @@ export function deKdSpec(runs: readonly RunRecord[], rows: readonly MethodRow[])
     while (labelled.some((p) => Math.abs(p.teacher - m.teacher) < 0.15 * (hi - lo) && Math.abs(p.ly - ly) < 0.05 * yr)) ly -= 0.06 * yr;
     labelled.push({ ...m, ly });
   }
-  const x = { field: 'teacher', type: 'quantitative', title: 'teacher test accuracy (%)', scale: { domain: [lo, hi], nice: false } };
+  // Teachers trained under a validation protocol are scored on the validation split.
+  const splits = new Set(runs.filter((r) => r.teacher && typeof r.teacher.test_acc === 'number').map((r) => r.teacher!.split ?? 'test'));
+  const xTitle = splits.size > 1 ? 'teacher accuracy (%), validation or test split' : splits.has('validation') ? 'teacher validation accuracy (%)' : 'teacher test accuracy (%)';
+  const x = { field: 'teacher', type: 'quantitative', title: xTitle, scale: { domain: [lo, hi], nice: false } };
   const y = { field: 'student', type: 'quantitative', title: 'student final test accuracy (%)', scale: { zero: false } };
   const color = { field: 'kind', type: 'nominal', title: 'method kind' };
   const layers: Spec[] = [

@@ -1,10 +1,14 @@
 /**
  * `tfkd report`: gathers finished runs (from experiment directories' plan.json, or any directory
  * tree holding run directories), groups them by method, and writes
- *   table.md      mean ± sample std (n − 1) of final and best test accuracy, Δ vs baseline, seeds
+ *   table.md       per method: test accuracy at the final epoch as mean ± sample std (n − 1) over
+ *                  seeds, Δ vs the baseline of the same model with a 95 % Welch interval and a
+ *                  reading (within noise / better / worse), the hyperparameters (and which a sweep
+ *                  chose), and — separately labelled — the best epoch picked on the test set; the
+ *                  protocol and every sweep's grid with its validation accuracies
  *   curves.svg/png test accuracy vs epoch per method (mean over seeds)
  *   de-kd.svg/png  student accuracy vs teacher accuracy, baseline as a rule (paper Fig. 2 analogue)
- *   report.json   everything above as data
+ *   report.json    everything above as data
  * Accuracies are handled as fractions internally and shown in percent.
  */
 import * as fs from 'node:fs';
@@ -12,8 +16,12 @@ import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
-import type { ExportStep, Plan } from './plan.js';
+import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
+import { formatValues, type HoldoutRecord, type SelectionRecord } from './protocol.js';
+import { mean, readingOf, sampleStd, welch, type Reading, type WelchInterval } from './stats.js';
+
+export { mean, sampleStd };
 
 export interface RunRecord {
   /** Group label: the run's name, with the de-kd teacher variant (`de-kd @epoch-1`). */
@@ -23,11 +31,18 @@ export interface RunRecord {
   variant: string | null;
   seed: number;
   dir: string;
+  /** The split the run's accuracies are measured on (`validation` only for protocol-internal runs). */
+  split: 'test' | 'validation';
   final: number;
   best: number;
   bestEpoch: number;
   curve: Array<{ epoch: number; test_acc: number }>;
-  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null };
+  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
+  /** The loss options the run trained with (its config.json), and the keys a sweep chose. */
+  hyper: Record<string, number | string>;
+  chosen: string[];
+  /** The select step's record directory, for swept runs. */
+  selection: string | null;
 }
 
 export interface Stat {
@@ -43,21 +58,40 @@ export interface MethodRow {
   variant: string | null;
   n: number;
   seeds: number[];
+  /** Test accuracy at the final epoch: what the table reports. */
   final: Stat;
+  /** The best epoch, picked on the test set (the official code's habit; optimistic). */
   best: Stat;
   /** The baseline method this row is compared with (same model), and the differences of means. */
   baseline: string | null;
   delta_final: number | null;
   delta_best: number | null;
-  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null };
+  /** 95 % Welch interval of Δ final (null without ≥ 2 seeds on both sides), and its reading. */
+  ci: WelchInterval | null;
+  reading: Reading | null;
+  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
+  hyperparameters: Record<string, number | string>;
+  /** Hyperparameters a sweep chose (keys of `hyperparameters`). */
+  chosen: string[];
+}
+
+export interface ReportProtocol {
+  dir: string;
+  validation: NonNullable<Plan['protocol']>['validation'];
+  /** Image counts of the hold-out (null when its record is missing). */
+  holdout: Pick<HoldoutRecord, 'source_train' | 'pool' | 'train' | 'validation'> | null;
+  sweep_seed: number | null;
 }
 
 export interface Report {
-  schema: 'tfkd-report/1';
+  schema: 'tfkd-report/2';
   inputs: string[];
   std: 'sample (n-1)';
+  ci: 'Welch 95% (Welch-Satterthwaite df, Student t)';
   methods: MethodRow[];
   runs: Array<Omit<RunRecord, 'curve'>>;
+  protocol: ReportProtocol | null;
+  selections: Array<SelectionRecord & { dir: string }>;
   missing: string[];
   plots: { curves: string | null; de_kd: string | null };
 }
@@ -66,6 +100,15 @@ export interface Report {
 const frac = (x: number): number => (x > 1 ? x / 100 : x);
 
 const LOSS_KIND: Record<string, string> = { ce: 'baseline', lsr: 'lsr', kd: 'kd', 'tfkd-self': 'tfkd-self', 'tfkd-reg': 'tfkd-reg' };
+
+/** The loss options each `tfkd train --loss` uses (config.json keys). */
+const LOSS_HYPER: Record<string, string[]> = {
+  ce: [],
+  lsr: ['epsilon'],
+  kd: ['alpha', 'temperature', 'multiplier'],
+  'tfkd-self': ['alpha', 'temperature', 'multiplier'],
+  'tfkd-reg': ['alpha', 'temperature', 'multiplier', 'correct_prob'],
+};
 
 interface SummaryLike {
   final_test_acc: number;
@@ -99,9 +142,27 @@ function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve'] 
   return { sum, curve: readCurve(runDir) };
 }
 
+/** The loss options a run trained with, from its config.json (snake_case keys, as in designs). */
+function hyperOf(runDir: string, loss: string | undefined): Record<string, number | string> {
+  const cfg = readJsonFile<Record<string, unknown>>(path.join(runDir, 'config.json'));
+  const out: Record<string, number | string> = {};
+  if (!cfg) return out;
+  const l = loss ?? (typeof cfg.loss === 'string' ? cfg.loss : '');
+  for (const k of LOSS_HYPER[l] ?? []) {
+    const v = cfg[k === 'correct_prob' ? 'correctProb' : k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  if (l !== 'ce' && typeof cfg.fidelity === 'string') out.fidelity = cfg.fidelity;
+  return out;
+}
+
 /** Runs of an experiment directory, as its plan names them. */
 function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
   const steps = new Map(plan.steps.map((s) => [s.key, s] as const));
+  const splitOf = (stepKey: string | undefined): 'test' | 'validation' => {
+    const t = stepKey ? (steps.get(stepKey) as TrainStep | undefined) : undefined;
+    return t?.config?.holdout?.eval ?? 'test';
+  };
   const out: RunRecord[] = [];
   for (const r of plan.runs) {
     const dir = path.join(expDir, r.dir);
@@ -118,8 +179,9 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       // by scripts/make_teachers.py) whose `test_accuracy` is checked by the test suite.
       const prov = !ex && r.teacher.onnx ? readJsonFile<{ test_accuracy?: unknown }>(r.teacher.onnx.replace(/\.onnx$/, '.json')) : null;
       const acc = rec && typeof rec.test_acc === 'number' ? rec.test_acc : typeof prov?.test_accuracy === 'number' ? prov.test_accuracy : null;
-      teacher = { name: r.teacher.name, checkpoint: rec?.checkpoint ?? null, test_acc: acc === null ? null : frac(acc) };
+      teacher = { name: r.teacher.name, checkpoint: rec?.checkpoint ?? null, test_acc: acc === null ? null : frac(acc), split: acc === null ? null : ex ? splitOf(ex.run) : 'test' };
     }
+    const sel = r.select ? (steps.get(r.select) as SelectStep | undefined) : undefined;
     out.push({
       method: r.variant ? `${r.name} @${r.variant}` : r.name,
       kind: r.kind,
@@ -127,11 +189,15 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       variant: r.variant,
       seed: r.seed,
       dir,
+      split: splitOf(r.step),
       final: frac(got.sum.final_test_acc),
       best: frac(got.sum.best_test_acc),
       bestEpoch: got.sum.best_epoch,
       curve: got.curve,
       teacher,
+      hyper: hyperOf(dir, got.sum.loss),
+      chosen: sel ? [...sel.keys] : [],
+      selection: sel ? path.join(expDir, sel.dir) : null,
     });
   }
   return out;
@@ -154,11 +220,15 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         variant: null,
         seed: got.sum.seed ?? (m ? Number(m[2]) : 0),
         dir,
+        split: 'test',
         final: frac(got.sum.final_test_acc),
         best: frac(got.sum.best_test_acc),
         bestEpoch: got.sum.best_epoch,
         curve: got.curve,
         teacher: null,
+        hyper: hyperOf(dir, loss),
+        chosen: [],
+        selection: null,
       });
       return;
     }
@@ -177,10 +247,19 @@ function fromTree(root: string, depth = 4): RunRecord[] {
   return out;
 }
 
-export function collectRuns(dirs: string[]): { runs: RunRecord[]; missing: string[] } {
+export interface Collected {
+  runs: RunRecord[];
+  missing: string[];
+  protocol: ReportProtocol | null;
+  selections: Report['selections'];
+}
+
+export function collectRuns(dirs: string[]): Collected {
   const runs: RunRecord[] = [];
   const missing: string[] = [];
   const seen = new Set<string>();
+  let protocol: ReportProtocol | null = null;
+  const selections: Report['selections'] = [];
   for (const d of dirs) {
     if (!fs.existsSync(d) || !fs.statSync(d).isDirectory()) throw new UsageError(`${d}: not a directory`);
     const plan = readJsonFile<Plan>(path.join(d, 'plan.json'));
@@ -191,19 +270,23 @@ export function collectRuns(dirs: string[]): { runs: RunRecord[]; missing: strin
       seen.add(id);
       runs.push(r);
     }
+    if (plan?.protocol) {
+      const ds = plan.steps.find((s): s is DataStep => s.type === 'data' && s.key === plan.protocol!.data);
+      const h = ds ? readJsonFile<HoldoutRecord>(path.join(d, ds.dir, 'holdout.json')) : null;
+      protocol ??= {
+        dir: d,
+        validation: plan.protocol.validation,
+        holdout: h ? { source_train: h.source_train, pool: h.pool, train: h.train, validation: h.validation } : null,
+        sweep_seed: plan.protocol.sweep_seed,
+      };
+      for (const s of plan.protocol.selections) {
+        const st = plan.steps.find((x): x is SelectStep => x.type === 'select' && x.key === s.step);
+        const rec = st ? readJsonFile<SelectionRecord>(path.join(d, st.dir, 'selection.json')) : null;
+        if (rec && !selections.some((x) => x.key === rec.key)) selections.push({ ...rec, dir: path.join(d, st!.dir) });
+      }
+    }
   }
-  return { runs, missing };
-}
-
-export function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-/** Sample standard deviation (Bessel's n − 1); null for fewer than two values. */
-export function sampleStd(xs: readonly number[]): number | null {
-  if (xs.length < 2) return null;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  return { runs, missing, protocol, selections };
 }
 
 const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: sampleStd(xs) });
@@ -214,7 +297,10 @@ export function summarize(runs: readonly RunRecord[]): MethodRow[] {
     if (!groups.has(r.method)) groups.set(r.method, []);
     groups.get(r.method)!.push(r);
   }
-  const rows: MethodRow[] = [...groups.entries()].map(([method, rs]) => {
+  const finals = new Map<string, number[]>();
+  const rows: MethodRow[] = [...groups.entries()].map(([method, rs0]) => {
+    const rs = [...rs0].sort((a, b) => a.seed - b.seed);
+    finals.set(method, rs.map((r) => r.final));
     const tAcc = rs.map((r) => r.teacher?.test_acc).filter((x): x is number => typeof x === 'number');
     const t = rs[0].teacher;
     // Per-seed teachers (tfkd-self): one label for the group, accuracy = the mean over them.
@@ -226,13 +312,17 @@ export function summarize(runs: readonly RunRecord[]): MethodRow[] {
       model: rs[0].model,
       variant: rs[0].variant,
       n: rs.length,
-      seeds: rs.map((r) => r.seed).sort((a, b) => a - b),
+      seeds: rs.map((r) => r.seed),
       final: stat(rs.map((r) => r.final)),
       best: stat(rs.map((r) => r.best)),
       baseline: null,
       delta_final: null,
       delta_best: null,
-      teacher: t ? { name: tname!, checkpoint: t.checkpoint, test_acc: tAcc.length ? mean(tAcc) : null } : null,
+      ci: null,
+      reading: null,
+      teacher: t ? { name: tname!, checkpoint: t.checkpoint, test_acc: tAcc.length ? mean(tAcc) : null, split: t.split } : null,
+      hyperparameters: rs[0].hyper,
+      chosen: rs[0].chosen,
     };
   });
   for (const row of rows) {
@@ -241,6 +331,10 @@ export function summarize(runs: readonly RunRecord[]): MethodRow[] {
     row.baseline = base.method;
     row.delta_final = row.final.mean - base.final.mean;
     row.delta_best = row.best.mean - base.best.mean;
+    if (base !== row) {
+      row.ci = welch(finals.get(row.method)!, finals.get(base.method)!, 0.95);
+      row.reading = readingOf(row.ci);
+    }
   }
   return rows;
 }
@@ -249,25 +343,92 @@ const p2 = (x: number): string => (100 * x).toFixed(2);
 const pm = (s: Stat): string => `${p2(s.mean)} ± ${s.std === null ? '–' : p2(s.std)}`;
 const signed = (x: number | null): string => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${p2(Math.abs(x))}`);
 
+/** `α 0.5, τ 4 (swept); × 1, paper` */
+export function formatHyper(h: Record<string, number | string>, chosen: readonly string[]): string {
+  const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, h[k]]));
+  const swept = Object.keys(h).filter((k) => chosen.includes(k));
+  const fixed = Object.keys(h).filter((k) => !chosen.includes(k) && k !== 'fidelity');
+  const parts = [swept.length ? `${formatValues(pick(swept))} (swept)` : '', fixed.length ? formatValues(pick(fixed)) : ''].filter(Boolean);
+  return parts.length ? parts.join('; ') : '–';
+}
+
+export function teacherLabel(t: MethodRow['teacher']): string {
+  if (!t) return '–';
+  const acc = t.test_acc === null ? '?' : `${t.split === 'validation' ? 'val ' : ''}${p2(t.test_acc)}`;
+  return `${t.name}${t.checkpoint ? ` ${t.checkpoint}` : ''} (${acc})`;
+}
+
+export const ciLabel = (r: MethodRow): string =>
+  r.ci ? `[${signed(r.ci.lo)}, ${signed(r.ci.hi)}]` : r.baseline && r.baseline !== r.method ? 'n/a (one seed)' : '';
+
+export const TABLE_HEAD = [
+  'method',
+  'kind',
+  'model',
+  'teacher (acc %)',
+  'hyperparameters',
+  'seeds',
+  'test acc % (final epoch)',
+  'Δ vs baseline',
+  '95 % CI of Δ (Welch)',
+  'reading',
+  'best epoch on test % (optimistic)',
+];
+
 export function renderTable(rows: readonly MethodRow[]): string {
-  const head = ['method', 'kind', 'model', 'teacher (test acc %)', 'seeds', 'final test acc %', 'best test acc %', 'Δ final', 'Δ best'];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i >= 4 ? '---:' : '---')).join('|')}|`];
+  const lines = [`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map((_, i) => (i >= 5 && i !== 9 ? '---:' : '---')).join('|')}|`];
   for (const r of rows) {
-    const teacher = r.teacher ? `${r.teacher.name}${r.teacher.checkpoint ? ` ${r.teacher.checkpoint}` : ''} (${r.teacher.test_acc === null ? '?' : p2(r.teacher.test_acc)})` : '–';
+    const reading = r.reading ?? (r.baseline === r.method ? '(baseline)' : '–');
     lines.push(
-      `| ${[r.method, r.kind ?? '?', r.model ?? '?', teacher, String(r.n), pm(r.final), pm(r.best), signed(r.delta_final), signed(r.delta_best)].join(' | ')} |`,
+      `| ${[r.method, r.kind ?? '?', r.model ?? '?', teacherLabel(r.teacher), formatHyper(r.hyperparameters, r.chosen), String(r.n), pm(r.final), signed(r.delta_final), ciLabel(r) || '–', reading, pm(r.best)].join(' | ')} |`,
     );
   }
   return `${lines.join('\n')}\n`;
 }
 
-const TABLE_NOTE = [
-  'Accuracy in percent on the test split: mean ± sample standard deviation (n − 1 denominator) over',
-  'seeds ("–" with a single seed). "final" is the last epoch; "best" is the best epoch picked on the',
-  'test set, as the official Tf-KD code does (optimistic). Δ = difference of the means against the',
-  'baseline run of the same model, in percentage points. Teacher accuracy: the exported checkpoint\'s',
-  'test accuracy ("?" for ONNX teachers given as files).',
+export const TABLE_NOTE = [
+  'Accuracy in percent on the test split at the final epoch: mean ±',
+  'sample standard deviation (n − 1 denominator) over seeds ("–" with a single seed). Δ = difference of the means against the',
+  'baseline run of the same model, in percentage points; its 95 % confidence interval is Welch\'s',
+  '(Welch–Satterthwaite degrees of freedom, Student-t quantile). Reading: "within noise" when the',
+  'interval contains 0, else "better" / "worse". "best epoch on test" is the best epoch picked on',
+  'the test set, as the official Tf-KD code does — optimistic, shown only for comparison. Teacher',
+  'accuracy: the exported checkpoint\'s accuracy ("val" = on the validation split; "?" for ONNX',
+  'teachers given as files). Hyperparameters: the loss options the runs trained with; "(swept)" =',
+  'chosen by the sweep on the validation split (see "Sweeps").',
 ].join('\n');
+
+/** The protocol paragraph of table.md (and index.html). */
+export function protocolText(p: ReportProtocol | null, rows: readonly MethodRow[]): string {
+  if (!p) return 'No validation protocol: every run was evaluated on the test split every epoch; nothing was chosen on it by tfkd (hyperparameters are the design\'s).';
+  const v = p.validation;
+  const h = p.holdout;
+  const share = v.size !== null ? `${v.size} images` : `${(100 * (v.fraction ?? 0.1)).toFixed(0)} %`;
+  const pool = v.subset !== null ? `of a seeded ${v.subset}-image subset of the training split` : 'of the training split';
+  const sizes = h ? ` (${h.validation} of ${h.pool} images; runs train on the other ${h.train})` : '';
+  const swept = rows.filter((r) => r.chosen.length).length;
+  return [
+    `Validation: a seeded hold-out (seed ${v.seed}) of ${share} ${pool}${sizes}, never trained on.`,
+    `Teachers trained here, De-KD checkpoints and every sweep point are evaluated on it; hyperparameters are chosen on it:`,
+    p.sweep_seed !== null
+      ? `each grid point is trained once, on seed ${p.sweep_seed}, and the point with the highest final-epoch validation accuracy is chosen (${swept} method${swept === 1 ? '' : 's'} swept).`
+      : 'no method is swept.',
+    'The chosen values are then trained on every seed and evaluated on the test split; the table reports the final epoch.',
+  ].join(' ');
+}
+
+/** The sweeps section of table.md: every grid point's validation accuracy, the choice marked. */
+export function renderSweeps(sel: Report['selections']): string {
+  if (!sel.length) return '';
+  const out = ['## Sweeps (validation accuracy, one seed)', ''];
+  for (const s of sel) {
+    out.push(`**${s.run}${s.variant ? ` @${s.variant}` : ''}** — chose ${formatValues(s.chosen)}: ${s.reason}.`, '');
+    out.push('| point | val acc % (final epoch) | best val acc % (epoch) | |', '|---|---:|---:|---|');
+    s.points.forEach((p, i) => out.push(`| ${formatValues(p.values)} | ${p2(p.val_acc)} | ${p2(p.best_val_acc)} (${p.best_epoch}) | ${i === s.chosen_index ? '**chosen**' : ''} |`));
+    out.push('');
+  }
+  return out.join('\n');
+}
 
 export interface WriteReportOptions {
   /** Skip the PNG/SVG plots (tests of the table alone). */
@@ -276,13 +437,15 @@ export interface WriteReportOptions {
 }
 
 export async function writeReport(dirs: string[], outDir: string, opts: WriteReportOptions = {}): Promise<Report> {
-  const { runs, missing } = collectRuns(dirs);
+  const { runs, missing, protocol, selections } = collectRuns(dirs);
   if (!runs.length) throw new UsageError(`no finished runs (summary.json) found in ${dirs.join(', ')}`, 'point tfkd report at an experiment directory or at run directories');
   const rows = summarize(runs);
   fs.mkdirSync(outDir, { recursive: true });
   const title = opts.title ?? 'tfkd report';
-  const md = [`# ${title}`, '', renderTable(rows), TABLE_NOTE, ''];
+  const md = [`# ${title}`, '', `Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows), TABLE_NOTE, ''];
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
+  const sweeps = renderSweeps(selections);
+  if (sweeps) md.push(sweeps);
   const plots: Report['plots'] = { curves: null, de_kd: null };
   if (opts.plots !== false) {
     const curves = curvesSpec(runs);
@@ -300,11 +463,14 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   }
   writeFileAtomicSync(path.join(outDir, 'table.md'), md.join('\n'));
   const report: Report = {
-    schema: 'tfkd-report/1',
+    schema: 'tfkd-report/2',
     inputs: dirs,
     std: 'sample (n-1)',
+    ci: 'Welch 95% (Welch-Satterthwaite df, Student t)',
     methods: rows,
     runs: runs.map(({ curve: _c, ...r }) => r),
+    protocol,
+    selections,
     missing,
     plots,
   };

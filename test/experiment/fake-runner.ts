@@ -38,6 +38,12 @@ export class FakeRunner implements Runner {
     }
     // What the real trainer records about its data (the select step checks it).
     fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ schema: 'tfkd-run/1', data: { spec: req.data } }));
+    // config.json as the trainer writes it (camelCase keys), with the loss options it was given
+    const lo = req.lossOptions;
+    fs.writeFileSync(
+      path.join(req.out, 'config.json'),
+      JSON.stringify({ data: req.data, model: req.model, loss: req.loss, seed: req.seed, fidelity: lo.fidelity ?? 'paper', alpha: lo.alpha, temperature: lo.temperature, multiplier: lo.multiplier, correctProb: lo.correct_prob, epsilon: lo.epsilon }),
+    );
     const best = Math.max(...accs);
     fs.writeFileSync(
       path.join(req.out, 'summary.json'),

@@ -7,7 +7,7 @@ import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import { mean, sampleStd, writeReport, type Report } from '../../src/experiment/report.js';
 import { FakeRunner } from './fake-runner.js';
-import { cli, tmpDir } from './helpers.js';
+import { cli, tmpDir, writeIdxDataset } from './helpers.js';
 
 /** A run directory as `tfkd train` leaves it (summary.json + metrics.jsonl). */
 function writeRun(dir: string, o: { seed: number; loss: string; model: string; curve: number[] }): void {
@@ -48,14 +48,20 @@ describe('tfkd report', () => {
     const rep: Report = await writeReport([dir], out);
     const md = fs.readFileSync(path.join(out, 'table.md'), 'utf8');
     // baseline final 83.00 ± 3.61 (√13e-4 = 0.036056), best mean (0.81+0.83+0.87)/3 = 0.83667, std: dev −0.02667, −0.00667, +0.03333 → √((7.111e-4+0.444e-4+11.111e-4)/2) = 0.030551
-    expect(md).to.include('| baseline | baseline | mlp | – | 3 | 83.00 ± 3.61 | 83.67 ± 3.06 | +0.00 | +0.00 |');
-    // lsr final 0.845 ± √(2·0.005²/1) = 0.007071 → 84.50 ± 0.71; Δ final +1.50; best = final → Δ best 84.50 − 83.67 = +0.83
-    expect(md).to.include('| lsr | lsr | mlp | – | 2 | 84.50 ± 0.71 | 84.50 ± 0.71 | +1.50 | +0.83 |');
-    expect(md).to.include('| reg | tfkd-reg | mlp | – | 1 | 80.00 ± – | 80.00 ± – | −3.00 | −3.67 |');
+    expect(md).to.include('| baseline | baseline | mlp | – | – | 3 | 83.00 ± 3.61 | +0.00 | – | (baseline) | 83.67 ± 3.06 |');
+    // lsr final 0.845 ± √(2·0.005²/1) = 0.007071 → 84.50 ± 0.71; Δ final +1.50; Welch 95 % CI (scipy
+    // ttest_ind([.84, .85], [.80, .82, .87], equal_var=False).confidence_interval(): −6.8814, +9.8814; ν 2.2226)
+    expect(md).to.include('| lsr | lsr | mlp | – | – | 2 | 84.50 ± 0.71 | +1.50 | [−6.88, +9.88] | within noise | 84.50 ± 0.71 |');
+    expect(md).to.include('| reg | tfkd-reg | mlp | – | – | 1 | 80.00 ± – | −3.00 | n/a (one seed) | – | 80.00 ± – |');
     expect(md).to.include('sample standard deviation (n − 1 denominator)');
     const json = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     expect(json.methods.map((m: { method: string }) => m.method)).to.deep.equal(['baseline', 'lsr', 'reg']);
     expect(json.methods[1].seeds).to.deep.equal([1, 2]);
+    expect(json.methods[1].ci.lo).to.be.closeTo(-0.06881363398373303, 1e-12);
+    expect(json.methods[1].ci.hi).to.be.closeTo(0.09881363398373283, 1e-12);
+    expect(json.methods[1].ci.df).to.be.closeTo(2.2226304188096995, 1e-10);
+    expect(json.methods[1].reading).to.equal('within noise');
+    expect(json.protocol).to.equal(null);
     expect(rep.plots).to.deep.equal({ curves: 'curves.png', de_kd: null }); // no teacher runs here
     const meta = await sharp(path.join(out, 'curves.png')).metadata();
     expect(meta.format).to.equal('png');
@@ -74,8 +80,8 @@ describe('tfkd report', () => {
     await executePlan(expandDesign({ file: 'x.yaml', dir, design }), { outDir: exp, runner: new FakeRunner() });
     const r = await cli(['report', exp, '--out', path.join(exp, 'report')]);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.include('| sweep @step-2 | de-kd | mlp | big step-2 (20.00) | 2 |');
-    expect(r.stdout).to.include('| sweep @step-5 | de-kd | mlp | big step-5 (50.00) | 2 |');
+    expect(r.stdout).to.include('| sweep @step-2 | de-kd | mlp | big step-2 (20.00) | α 0.95, τ 20 | 2 |');
+    expect(r.stdout).to.include('| sweep @step-5 | de-kd | mlp | big step-5 (50.00) | α 0.95, τ 20 | 2 |');
     for (const f of ['curves.png', 'de-kd.png']) {
       const meta = await sharp(path.join(exp, 'report', f)).metadata();
       expect(meta.width, f).to.be.within(800, 2400);
@@ -95,5 +101,50 @@ describe('tfkd report', () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+  });
+});
+
+describe('tfkd report of a protocol experiment (validation + sweep)', () => {
+  let dir: string;
+  before(() => {
+    dir = tmpDir('report-protocol');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('states the protocol, the chosen values and why (every grid point\'s validation accuracy), and the Welch reading', async function () {
+    this.timeout(60000);
+    const src = path.join(dir, 'src');
+    writeIdxDataset(src, { train: 100, test: 20 });
+    const design = parseDesign(
+      `data: fashion-mnist:${src}\nmodel: mlp\nseeds: [1, 2, 3]\ntrain: { epochs: 3 }\nvalidation: { fraction: 0.2, seed: 1 }\nsweep: { seed: 1 }\nruns:\n  - { name: baseline, kind: baseline }\n  - { name: lsr, kind: lsr, sweep: { epsilon: [0.05, 0.1, 0.3] } }\n  - { name: reg, kind: tfkd-reg, loss: { correct_prob: 0.9 } }\n`,
+      'x.yaml',
+    );
+    const exp = path.join(dir, 'exp');
+    await executePlan(expandDesign({ file: 'x.yaml', dir, design }), { outDir: exp, runner: new FakeRunner() });
+    const rep = await writeReport([exp], path.join(exp, 'report'));
+    const md = fs.readFileSync(path.join(exp, 'report', 'table.md'), 'utf8');
+    expect(md).to.include('Protocol. Validation: a seeded hold-out (seed 1) of 20 % of the training split (20 of 100 images; runs train on the other 80), never trained on.');
+    expect(md).to.include('each grid point is trained once, on seed 1');
+    const sel = rep.selections[0];
+    const chosen = sel.points[sel.chosen_index];
+    expect(sel.val_acc).to.equal(Math.max(...sel.points.map((p) => p.val_acc)));
+    const lsrRow = rep.methods.find((m) => m.method === 'lsr')!;
+    expect(lsrRow.hyperparameters).to.deep.equal({ epsilon: chosen.values.epsilon, fidelity: 'paper' });
+    expect(lsrRow.chosen).to.deep.equal(['epsilon']);
+    expect(md).to.include(`| lsr | lsr | mlp | – | ε ${chosen.values.epsilon} (swept) | 3 |`);
+    expect(md).to.include('| reg | tfkd-reg | mlp | – | α 0.1, τ 20, a 0.9 | 3 |');
+    // the sweep: every point with its validation accuracy, the choice marked, the reason
+    expect(md).to.include('## Sweeps (validation accuracy, one seed)');
+    expect(md).to.include(`**lsr** — chose ε ${chosen.values.epsilon}: highest final-epoch validation accuracy (${(100 * chosen.val_acc).toFixed(2)} %) of 3 grid points`);
+    for (const p of sel.points) expect(md).to.match(new RegExp(`\\| ε ${p.values.epsilon} \\| ${(100 * p.val_acc).toFixed(2)} \\|`));
+    expect(md.match(/\*\*chosen\*\*/g)).to.have.length(1);
+    // every reported run is a final run, evaluated on the test split
+    expect(rep.runs.every((r) => r.split === 'test')).to.equal(true);
+    expect(rep.runs).to.have.length(9);
+    for (const m of rep.methods.filter((x) => x.method !== 'baseline')) {
+      expect(m.ci).to.not.equal(null);
+      expect(m.reading).to.be.oneOf(['within noise', 'better', 'worse']);
+    }
+    expect(rep.protocol).to.deep.include({ sweep_seed: 1, holdout: { source_train: 100, pool: 100, train: 80, validation: 20 } });
   });
 });
