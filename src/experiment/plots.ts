@@ -132,11 +132,12 @@ export function deKdSpec(runs: readonly RunRecord[], rows: readonly MethodRow[])
 }
 
 /** Writes `<base>.svg` and `<base>.png` (2× scale). */
-export async function renderPlot(spec: Spec, base: string, scale = 2): Promise<{ svg: string; png: string }> {
+export async function renderPlot(spec: Spec, base: string, scale = 2): Promise<{ svg: string; png: string; svgText: string }> {
   const compiled = vl.compile(spec as unknown as vl.TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  let svg = '';
   try {
-    const svg = await view.toSVG();
+    svg = await view.toSVG();
     // Opaque background: a transparent PNG is unreadable in dark viewers.
     const png = await sharp(Buffer.from(svg), { density: 72 * scale }).flatten({ background: '#ffffff' }).png().toBuffer();
     writeFileAtomicSync(`${base}.svg`, svg);
@@ -144,5 +145,5 @@ export async function renderPlot(spec: Spec, base: string, scale = 2): Promise<{
   } finally {
     view.finalize();
   }
-  return { svg: `${base}.svg`, png: `${base}.png` };
+  return { svg: `${base}.svg`, png: `${base}.png`, svgText: svg };
 }

@@ -8,6 +8,7 @@
  *                  protocol and every sweep's grid with its validation accuracies
  *   curves.svg/png test accuracy vs epoch per method (mean over seeds)
  *   de-kd.svg/png  student accuracy vs teacher accuracy, baseline as a rule (paper Fig. 2 analogue)
+ *   index.html     all of it on one self-contained page (html.ts): inline SVG plots, no network
  *   report.json    everything above as data
  * Accuracies are handled as fractions internally and shown in percent.
  */
@@ -17,6 +18,7 @@ import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
+import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import { formatValues, type HoldoutRecord, type SelectionRecord } from './protocol.js';
 import { mean, readingOf, sampleStd, welch, type Reading, type WelchInterval } from './stats.js';
@@ -94,6 +96,8 @@ export interface Report {
   selections: Array<SelectionRecord & { dir: string }>;
   missing: string[];
   plots: { curves: string | null; de_kd: string | null };
+  /** The self-contained page (html.ts). */
+  html: 'index.html';
 }
 
 /** Accuracies may be stored as fractions or percent; we keep fractions. */
@@ -447,16 +451,17 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
   const plots: Report['plots'] = { curves: null, de_kd: null };
+  const svgs: { curves: string | null; de_kd: string | null } = { curves: null, de_kd: null };
   if (opts.plots !== false) {
     const curves = curvesSpec(runs);
     if (curves) {
-      await renderPlot(curves, path.join(outDir, 'curves'));
+      svgs.curves = (await renderPlot(curves, path.join(outDir, 'curves'))).svgText;
       plots.curves = 'curves.png';
       md.push('![test accuracy vs epoch](curves.png)', '');
     }
     const dekd = deKdSpec(runs, rows);
     if (dekd) {
-      await renderPlot(dekd, path.join(outDir, 'de-kd'));
+      svgs.de_kd = (await renderPlot(dekd, path.join(outDir, 'de-kd'))).svgText;
       plots.de_kd = 'de-kd.png';
       md.push('![student vs teacher accuracy](de-kd.png)', '');
     }
@@ -473,7 +478,9 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
     selections,
     missing,
     plots,
+    html: 'index.html',
   };
+  writeFileAtomicSync(path.join(outDir, 'index.html'), renderHtml({ title, report, svgs }));
   writeJsonAtomic(path.join(outDir, 'report.json'), report);
   return report;
 }

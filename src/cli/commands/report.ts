@@ -1,7 +1,9 @@
 /**
- * `tfkd report DIR... --out DIR`: table.md (mean ± sample std per method, Δ vs baseline, seeds),
- * curves.svg/png, de-kd.svg/png and report.json from experiment directories (their plan.json) or
- * any directories holding run directories.
+ * `tfkd report DIR... --out DIR`: table.md (mean ± sample std per method, Δ vs baseline with a
+ * Welch interval and a reading, seeds, the protocol and sweeps), index.html (the same on one
+ * self-contained page with inline SVG plots and every run's config and manifest), curves.svg/png,
+ * de-kd.svg/png and report.json from experiment directories (their plan.json) or any directories
+ * holding run directories.
  */
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
@@ -30,6 +32,6 @@ export function register(program: Command): void {
       if (o.json) return printJson(rep);
       process.stdout.write(renderTable(rep.methods));
       if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
-      for (const f of ['table.md', 'report.json', rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
+      for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
     });
 }
