@@ -9,12 +9,15 @@
  * docs/PERFORMANCE.md "precompute" for what was measured.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AugmentSpec } from '../data/augment.js';
 import { augment, formatAugmentSpec } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { renderView, type SideRendering } from '../data/views.js';
+import { ImageFilesDataset } from '../data/files.js';
+import { RenderPool } from '../data/render-pool.js';
 import { renderSpecOf } from '../teacher/preprocess.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
@@ -56,7 +59,16 @@ export interface PrecomputeOptions {
    * for its shard).
    */
   skipBad?: boolean;
+  /**
+   * Worker threads that decode and render image files (folder:/list:) beside inference
+   * (data/render-pool.ts); 0: on the main thread. Default: cores − 1, at most 4. The cache's bytes
+   * do not depend on it.
+   */
+  renderWorkers?: number;
 }
+
+/** Render workers by default: the cores beside the main thread, at most 4. */
+export const defaultRenderWorkers = (): number => Math.max(0, Math.min(4, os.availableParallelism() - 1));
 
 /** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
 export interface SkippedSample {
@@ -192,15 +204,41 @@ export async function renderRows(
   aug: PrecomputeOptions['augment'],
   side: SideRendering,
   bad?: { onBad: (b: { index: number; file: string; reason: string }) => void },
+  pool?: RenderPool | null,
 ): Promise<Uint8Array> {
   const first = Math.floor(g0 / views);
   const last = Math.floor((g0 + n - 1) / views);
   const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
-  const raw = await dataset.readImages(samples, side.eval.mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
   const [H, W] = side.size;
   const C = side.eval.mode === 'L' ? 1 : 3;
   const sb = H * W * C;
   const out = new Uint8Array(n * sb);
+  if (pool && dataset instanceof ImageFilesDataset) {
+    // Decode + render in the pool: one job per sample with the views of it in these rows.
+    const jobs = Array.from(samples, (s) => {
+      const vs: number[] = [];
+      for (let g = Math.max(g0, s * views); g < Math.min(g0 + n, (s + 1) * views); g++) vs.push(g % views);
+      return pool.render({ file: dataset.path(s), maxPixels: dataset.maxPixels, side, aug, sample: s, views: vs }).then(
+        (bufs) => ({ s, vs, bufs }),
+        (e: unknown) => ({ s, vs, error: e }),
+      );
+    });
+    // Every job settles first; the error raised is the lowest sample's (as readImages does).
+    for (const r of await Promise.all(jobs)) {
+      if ('error' in r) {
+        if (!bad || !(r.error instanceof UsageError)) throw r.error;
+        bad.onBad({ index: r.s, file: dataset.path(r.s), reason: (r.error as Error).message });
+        continue; // zeros
+      }
+      r.vs.forEach((v, j) => {
+        const g = r.s * views + v;
+        if (r.bufs[j].length !== sb) throw new WorkError(`internal: view ${v} of sample ${r.s} rendered to ${r.bufs[j].length} bytes, expected ${sb}`);
+        out.set(r.bufs[j], (g - g0) * sb);
+      });
+    }
+    return out;
+  }
+  const raw = await dataset.readImages(samples, side.eval.mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
   for (let r = 0; r < n; r++) {
     const g = g0 + r;
     const s = Math.floor(g / views);
@@ -246,6 +284,8 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   // packed samples (the teacher renders those too, unless its rendering is the identity).
   const images = rendersImages(dataset, o.augment);
   const side = teacherSide(teacher);
+  const workers = o.renderWorkers ?? defaultRenderWorkers();
+  const pool = images && workers > 0 && dataset instanceof ImageFilesDataset ? new RenderPool(workers) : null;
   // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
   // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
   // rows it keeps; the manifest takes the list and the file goes.
@@ -286,7 +326,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
     };
     if (images) {
-      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined);
+      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined, pool);
       if (ort) return { g0, n, prepared: await ort.prepareRendered(rendered, n), bad, skippedNow };
       return { g0, n, rendered, bad, skippedNow };
     }
@@ -328,6 +368,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
     throw e;
   } finally {
     w.closeJournal();
+    await pool?.close();
   }
   if (skipped.size) base.skipped = [...skipped.values()].sort((a, b) => a.sample - b.sample);
   const manifest = w.finish(base);

@@ -80,12 +80,13 @@ export class ImageFilesDataset implements Dataset {
   /** Files `readBatch` could not decode so far (skipBad). */
   readonly skipped: string[] = [];
   private readonly limit: ReturnType<typeof pLimit>;
-  private readonly maxPixels: number | undefined;
+  /** Images with more pixels are refused (undefined: PIL's limit). */
+  readonly maxPixels: number | undefined;
   private readonly skipBad: boolean;
   private readonly faceSpec: RenderSpec;
   private readonly fingerprintExtra: string;
 
-  private constructor(init: FilesInit, shape: SampleShape, opts: FilesOptions) {
+  private constructor(init: FilesInit, shape: SampleShape, private readonly opts: FilesOptions) {
     this.kind = init.kind;
     this.spec = init.spec;
     this.split = init.split;
@@ -120,6 +121,12 @@ export class ImageFilesDataset implements Dataset {
       }
     }
     return new ImageFilesDataset(init, { height: size[0], width: size[1], channels }, opts);
+  }
+
+  /** The first `n` samples as a data set of their own (benchmarks over part of a folder). */
+  head(n: number): ImageFilesDataset {
+    const init: FilesInit = { kind: this.kind as FilesInit['kind'], spec: this.spec, split: this.split, root: this.root, files: this.files.slice(0, n), labels: this.labels.slice(0, n), classNames: [...this.classNames], fingerprintExtra: this.fingerprintExtra };
+    return new ImageFilesDataset(init, this.shape, this.opts);
   }
 
   /** Absolute path of sample `i`. */

@@ -113,6 +113,17 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
     expect(v.recompute!.rowsChecked).to.equal(40);
   });
 
+  it('render workers (0 = main thread, 1, 3) give byte-identical caches', async () => {
+    const snaps = [];
+    for (const renderWorkers of [0, 1, 3]) {
+      const out = path.join(root, `rw-${renderWorkers}`);
+      await runPrecompute(opts({ teacher, data: `folder:${data}`, out, classMap: '[0, 1, 2]', views: 3, augment: 'rrc:0.3-1,flip', augmentSeed: 9, renderWorkers }));
+      snaps.push(snapshot(out));
+    }
+    expectSameBytes(snaps[0], snaps[1]);
+    expectSameBytes(snaps[0], snaps[2]);
+  });
+
   it('--shard 0/10 decodes only its tenth: every other image corrupt, and it still succeeds', async () => {
     const dir = path.join(root, 'shardable');
     const files = await makeFolder(dir, 40, ['ant', 'bee', 'cat'], 2);

@@ -22,6 +22,7 @@ import { precompute } from '../../cache/precompute.js';
 import type { CacheDtype } from '../../cache/manifest.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { Image } from '../../data/image.js';
+import { ImageFilesDataset } from '../../data/files.js';
 import { UsageError } from '../../errors.js';
 import { openDataset } from '../../data/open.js';
 import { DEVICES } from '../../teacher/providers.js';
@@ -45,6 +46,7 @@ const Options = z.strictObject({
   worker: z.boolean().optional(),
   classMap: z.string().optional(),
   decoders: intString(1).optional(),
+  renderWorkers: intString(0).optional(),
   torch: z.string().optional(),
   json: z.boolean().optional(),
 });
@@ -97,6 +99,7 @@ export interface PrecomputeBenchResult {
 /** The first `rows` samples of a data set, as a Dataset (the pipeline then covers exactly them). */
 function firstRows(ds: Dataset, rows: number): Dataset {
   if (rows >= ds.size) return ds;
+  if (ds instanceof ImageFilesDataset) return ds.head(rows);
   const sub: Dataset = {
     kind: ds.kind,
     spec: ds.spec,
@@ -145,12 +148,12 @@ async function bare(teacher: OrtTeacher, batches: PreparedBatch[], runs: number)
   return { rowsPerS: rows / ((performance.now() - t0) / 1000), cpuMsPerKrow: ((cpuMs() - c0) * 1000) / rows };
 }
 
-async function endToEnd(teacher: OrtTeacher, ds: Dataset, batch: number, dtype: CacheDtype, topk: number | null) {
+async function endToEnd(teacher: OrtTeacher, ds: Dataset, batch: number, dtype: CacheDtype, topk: number | null, renderWorkers?: number) {
   const dir = mkdtempSync(join(tmpdir(), 'tfkd-bench-'));
   const c0 = cpuMs();
   try {
     const r = await precompute({
-      teacher, dataset: ds, fingerprint: 'bench', out: join(dir, 'cache'), dtype, topk, views: 1, augment: null, part: null, batch, ortVersion: ORT_VERSION,
+      teacher, dataset: ds, fingerprint: 'bench', out: join(dir, 'cache'), dtype, topk, views: 1, augment: null, part: null, batch, ortVersion: ORT_VERSION, renderWorkers,
     });
     const bytes = dirBytes(join(dir, 'cache'), /\.safetensors$/);
     const cpuMsPerKrow = ((cpuMs() - c0) * 1000) / ds.size;
@@ -235,9 +238,9 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
           const d = await decodeAlone(teacher, ds, batch);
           if (d.rowsPerS > bestDecode.rowsPerS) bestDecode = d;
         }
-        const e = await endToEnd(teacher, ds, batch, 'f32', null);
+        const e = await endToEnd(teacher, ds, batch, 'f32', null, o.renderWorkers);
         if (e.rowsPerS > bestE2e.rowsPerS) bestE2e = e;
-        if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null)).rowsPerS);
+        if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null, o.renderWorkers)).rowsPerS);
       }
     } finally {
       await remote?.close();
@@ -247,7 +250,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     const plan: Array<[string, CacheDtype, number | null]> = [['f16', 'f16', null]];
     if (o.topk < K) plan.push([`top-${o.topk} f32`, 'f32', o.topk], [`top-${o.topk} f16`, 'f16', o.topk]);
     for (const [name, dtype, topk] of plan) {
-      const e = await endToEnd(teacher, ds, batch, dtype, topk);
+      const e = await endToEnd(teacher, ds, batch, dtype, topk, o.renderWorkers);
       variants.push({ name, dtype, topk, rows_per_s: e.rowsPerS, bytes_per_row: e.bytesPerRow });
     }
     const info = teacher.info;
@@ -330,6 +333,7 @@ export function register(program: Command): void {
     .option('--worker', 'also time the pipeline with onnxruntime in a worker thread')
     .option('--class-map <json|file|names>', 'teacher output of each data class (as for tfkd precompute)')
     .option('--decoders <n>', 'images decoded at once (folder:/list: data)')
+    .option('--render-workers <n>', 'worker threads decoding + rendering folder:/list: images in the end-to-end runs (0: main thread)')
     .option('--torch <arch>', 'also time PyTorch eval of this torchvision architecture (e.g. resnet18) at the same batch and threads')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {

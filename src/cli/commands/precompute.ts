@@ -36,6 +36,7 @@ const Options = z.strictObject({
   teacherLabels: z.string().optional(),
   skipBad: z.boolean().optional(),
   decoders: intString(1).optional(),
+  renderWorkers: intString(0).optional(),
   maxPixels: intString(1).optional(),
   output: z.string().optional(),
   layout: z.enum(['NCHW', 'NHWC']).optional(),
@@ -125,6 +126,7 @@ export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.Process
       shardRows: o.shardRows,
       force: o.force,
       skipBad: o.skipBad,
+      renderWorkers: o.renderWorkers,
       ortVersion: ORT_VERSION,
       onStart: ({ state, startRow, rows }) => {
         if (state === 'complete') return;
@@ -188,6 +190,7 @@ export function register(program: Command): void {
     .option('--teacher-labels <file>', 'class names of the teacher\'s outputs (JSON array/object or one per line), for --class-map by name')
     .option('--skip-bad', 'images that cannot be decoded get zero logits and are listed in the manifest (skipped) instead of stopping the run')
     .option('--decoders <n>', 'images decoded at once (folder:/list: data; default 8)')
+    .option('--render-workers <n>', 'worker threads decoding and rendering folder:/list: images beside inference (0: the main thread; default cores − 1, at most 4)')
     .option('--max-pixels <n>', 'refuse images with more pixels (decompression bombs; default PIL\'s limit, 178956970)')
     .option('--output <name>', 'logits output of the model (when it has several 2-D outputs)')
     .option('--layout <layout>', 'force the input layout: NCHW or NHWC')

@@ -1,0 +1,82 @@
+/**
+ * Decoding and rendering off the main thread, for throughput where decoding has cores of its own
+ * (a GPU machine; `--threads` below the core count here). JS rendering (PIL's resampler, views.ts)
+ * on the main thread caps precompute at one core's worth of images, and `session.run` blocks that
+ * thread while it runs; a pool of worker threads decodes (sharp) and renders in parallel with
+ * inference and with each other. Each job is one image file and the views of it a batch needs;
+ * results come back in job order, whatever order the workers finish in, and they are the bytes the
+ * main thread would compute (the same pure functions), so a cache does not depend on the pool.
+ * In flight per worker: bounded by the batch the caller asks for.
+ */
+import { Worker } from 'node:worker_threads';
+import { UsageError, WorkError } from '../errors.js';
+import type { AugmentSpec } from './augment.js';
+import type { SideRendering } from './views.js';
+
+export interface RenderJob {
+  id: number;
+  file: string;
+  maxPixels?: number;
+  side: SideRendering;
+  aug: { spec: AugmentSpec; seed: number } | null;
+  sample: number;
+  views: number[];
+}
+
+export type RenderReply = { id: number; views: Uint8Array[]; error?: undefined } | { id: number; views?: undefined; error: { message: string; usage: boolean; hint?: string } };
+
+const ENTRY = new URL('./render-worker-boot.mjs', import.meta.url);
+
+export class RenderPool {
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly pending = new Map<number, { worker: number; resolve: (v: Uint8Array[]) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  constructor(readonly size: number) {
+    if (!(Number.isInteger(size) && size >= 1 && size <= 256)) throw new UsageError(`render workers must be an integer in [1, 256], got ${size}`);
+    for (let w = 0; w < size; w++) {
+      const worker = new Worker(ENTRY);
+      worker.on('message', (r: RenderReply) => this.settle(w, r));
+      worker.on('error', (e) => this.fail(new WorkError(`render worker failed: ${e.message}`)));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new WorkError(`render worker exited with code ${code}`));
+      });
+      this.workers.push(worker);
+      this.load.push(0);
+    }
+  }
+
+  private settle(w: number, r: RenderReply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    this.load[w]--;
+    if (r.error) p.reject(r.error.usage ? new UsageError(r.error.message, r.error.hint) : new WorkError(r.error.message));
+    else p.resolve(r.views);
+  }
+
+  private fail(e: Error): void {
+    this.dead ??= e;
+    for (const [, p] of this.pending) p.reject(e);
+    this.pending.clear();
+  }
+
+  /** Decodes `file` and renders `views` of it (one buffer per view), on the least busy worker. */
+  render(job: Omit<RenderJob, 'id'>): Promise<Uint8Array[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    let w = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i] < this.load[w]) w = i;
+    this.load[w]++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { worker: w, resolve, reject });
+      this.workers[w].postMessage({ ...job, id } satisfies RenderJob);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
