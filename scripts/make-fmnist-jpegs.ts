@@ -12,19 +12,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
+import { arg } from './cli-args.js';
 import { openDataset } from '../src/data/open.js';
 import { convertImage } from '../src/data/render.js';
 import { resize } from '../src/data/pil/resample.js';
 import { Rng } from '../src/data/rng.js';
 
-const arg = (name: string, def?: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || i + 1 >= process.argv.length) {
-    if (def === undefined) throw new Error(`--${name} is required`);
-    return def;
-  }
-  return process.argv[i + 1];
-};
 const out = arg('out');
 const seed = Number(arg('seed', '1'));
 const counts = { train: Number(arg('train', '10000')), test: Number(arg('test', '2000')) };

@@ -11,16 +11,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
+import { arg } from './cli-args.js';
 import { Rng } from '../src/data/rng.js';
 
-const arg = (name: string, def?: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || i + 1 >= process.argv.length) {
-    if (def === undefined) throw new Error(`--${name} is required`);
-    return def;
-  }
-  return process.argv[i + 1];
-};
 const count = Number(arg('count'));
 const classes = Number(arg('classes', '10'));
 const out = arg('out');
