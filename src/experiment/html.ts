@@ -157,6 +157,7 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
 <body>
 <h1>${esc(title)}</h1>
 <p class="note">tfkd report of ${report.inputs.map((d) => `<code>${esc(d)}</code>`).join(', ')} · ${report.runs.length} runs, ${rows.length} methods.</p>
+${report.designs.map((d) => `<p class="note design">Design: <code>${esc(d.file)}</code>${d.overrides.length ? ` with ${d.overrides.map((o) => `<code>--set ${esc(o)}</code>`).join(' ')}` : ''}</p>`).join('\n')}
 <section id="reading"><h2>Reading</h2>
 ${reading.length ? `<ul>${reading.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : '<p>No method has a baseline of the same model to compare with.</p>'}
 <p class="note">"within noise": the 95 % Welch interval of the difference contains 0.</p>

@@ -162,7 +162,8 @@ export interface PlanRun {
 
 export interface Plan {
   schema: typeof PLAN_SCHEMA;
-  design: { file: string; name: string | null };
+  /** The design file, its name, and the `--set` overrides it was run with (absent when none). */
+  design: { file: string; name: string | null; overrides?: string[] };
   data: string;
   steps: Step[];
   runs: PlanRun[];
@@ -468,7 +469,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
 
   return {
     schema: PLAN_SCHEMA,
-    design: { file: loaded.file, name: d.name ?? null },
+    design: { file: loaded.file, name: d.name ?? null, ...(loaded.overrides?.length ? { overrides: loaded.overrides } : {}) },
     data: d.data,
     steps: topoOrder([...steps.values()]),
     runs,

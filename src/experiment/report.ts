@@ -94,6 +94,8 @@ export interface Report {
   runs: Array<Omit<RunRecord, 'curve'>>;
   protocol: ReportProtocol | null;
   selections: Array<SelectionRecord & { dir: string }>;
+  /** The design files of the experiment directories, with the `--set` overrides they were run with. */
+  designs: Array<{ file: string; name: string | null; overrides: string[] }>;
   missing: string[];
   plots: { curves: string | null; de_kd: string | null };
   /** The self-contained page (html.ts). */
@@ -256,6 +258,7 @@ export interface Collected {
   missing: string[];
   protocol: ReportProtocol | null;
   selections: Report['selections'];
+  designs: Report['designs'];
 }
 
 export function collectRuns(dirs: string[]): Collected {
@@ -264,6 +267,7 @@ export function collectRuns(dirs: string[]): Collected {
   const seen = new Set<string>();
   let protocol: ReportProtocol | null = null;
   const selections: Report['selections'] = [];
+  const designs: Report['designs'] = [];
   for (const d of dirs) {
     if (!fs.existsSync(d) || !fs.statSync(d).isDirectory()) throw new UsageError(`${d}: not a directory`);
     const plan = readJsonFile<Plan>(path.join(d, 'plan.json'));
@@ -274,6 +278,7 @@ export function collectRuns(dirs: string[]): Collected {
       seen.add(id);
       runs.push(r);
     }
+    if (plan?.design) designs.push({ file: plan.design.file, name: plan.design.name, overrides: plan.design.overrides ?? [] });
     if (plan?.protocol) {
       const ds = plan.steps.find((s): s is DataStep => s.type === 'data' && s.key === plan.protocol!.data);
       const h = ds ? readJsonFile<HoldoutRecord>(path.join(d, ds.dir, 'holdout.json')) : null;
@@ -290,7 +295,7 @@ export function collectRuns(dirs: string[]): Collected {
       }
     }
   }
-  return { runs, missing, protocol, selections };
+  return { runs, missing, protocol, selections, designs };
 }
 
 const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: sampleStd(xs) });
@@ -441,12 +446,14 @@ export interface WriteReportOptions {
 }
 
 export async function writeReport(dirs: string[], outDir: string, opts: WriteReportOptions = {}): Promise<Report> {
-  const { runs, missing, protocol, selections } = collectRuns(dirs);
+  const { runs, missing, protocol, selections, designs } = collectRuns(dirs);
   if (!runs.length) throw new UsageError(`no finished runs (summary.json) found in ${dirs.join(', ')}`, 'point tfkd report at an experiment directory or at run directories');
   const rows = summarize(runs);
   fs.mkdirSync(outDir, { recursive: true });
   const title = opts.title ?? 'tfkd report';
-  const md = [`# ${title}`, '', `Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows), TABLE_NOTE, ''];
+  const md = [`# ${title}`, ''];
+  for (const d of designs) md.push(`Design: \`${d.file}\`${d.overrides.length ? ` with ${d.overrides.map((o) => `\`--set ${o}\``).join(' ')}` : ''}.`, '');
+  md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows), TABLE_NOTE, '');
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
@@ -476,6 +483,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
     runs: runs.map(({ curve: _c, ...r }) => r),
     protocol,
     selections,
+    designs,
     missing,
     plots,
     html: 'index.html',

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDesign, resolveLoss } from '../../src/experiment/design.js';
 import { cli, tmpDir } from './helpers.js';
@@ -111,8 +112,43 @@ describe('experiment design file', () => {
   });
 
   it('the shipped designs validate', () => {
-    for (const f of ['experiments/fashion-mnist-quick.yaml', 'experiments/fashion-mnist-paper.yaml']) {
+    for (const f of ['experiments/fashion-mnist-quick.yaml', 'experiments/fashion-mnist-paper.yaml', 'experiments/fashion-mnist-converged.yaml']) {
       expect(() => parseDesign(fs.readFileSync(f, 'utf8'), f), f).not.to.throw();
+    }
+  });
+});
+
+describe('tfkd experiment --set: overrides of the design file', () => {
+  const text = 'data: fashion-mnist\nmodel: mlp\nseeds: [1, 2, 3]\ntrain: { epochs: 20, limit: 5000 }\nteachers:\n  big: { model: cnn }\nruns:\n  - { name: b, kind: baseline }\n  - { name: k, kind: kd, teacher: big, seeds: [1] }\n';
+
+  it('sets nested values (creating mappings), list items and YAML values; null removes a key', () => {
+    const d = parseDesign(text, 'x.yaml', ['train.epochs=2', 'seeds=[4, 5]', 'teachers.big.train.epochs=1', 'runs[1].seeds=[9]', 'train.limit=null', 'name=smoke']);
+    expect(d.train).to.deep.equal({ epochs: 2 });
+    expect(d.seeds).to.deep.equal([4, 5]);
+    expect(d.teachers!.big.train).to.deep.equal({ epochs: 1 });
+    expect(d.runs[1].seeds).to.deep.equal([9]);
+    expect(d.name).to.equal('smoke');
+  });
+
+  it('BAD CALL - a bad --set is a usage error naming it; the overridden design is validated like the file', () => {
+    expect(() => parseDesign(text, 'x.yaml', ['train.epochs'])).to.throw(/--set train.epochs: expected PATH=VALUE/);
+    expect(() => parseDesign(text, 'x.yaml', ['runs[5].seeds=[1]'])).to.throw(/--set runs\[5\].seeds=\[1\]: runs\[5\] does not exist/);
+    expect(() => parseDesign(text, 'x.yaml', ['train.epochz=2'])).to.throw(/x.yaml: train.epochz: unknown key/);
+    expect(() => parseDesign(text, 'x.yaml', ['train.epochs=two'])).to.throw(/train.epochs/);
+  });
+
+  it('the CLI records the overrides in plan.json', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-set-'));
+    try {
+      const f = path.join(dir, 'd.yaml');
+      fs.writeFileSync(f, text.replace('data: fashion-mnist', 'data: fashion-mnist:data/fashion-mnist-subset'));
+      const r = await cli(['experiment', f, '--out', path.join(dir, 'o'), '--dry-run', '--json', '--set', 'seeds=[1]', '--set', 'runs[1].seeds=[1]']);
+      expect(r.code, r.stderr).to.equal(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.plan.design.overrides).to.deep.equal(['seeds=[1]', 'runs[1].seeds=[1]']);
+      expect(doc.plan.runs).to.have.length(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

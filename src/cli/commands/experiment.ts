@@ -18,6 +18,7 @@ const Options = z.strictObject({
   json: z.boolean().optional(),
   jobs: intString(1).default(1),
   report: z.boolean().optional(),
+  set: z.array(z.string()).default([]),
 });
 
 /** The runner used by the command (`jobs` steps at once); tests replace it to run without training. */
@@ -33,18 +34,20 @@ export function register(program: Command): void {
     .option('--jobs <n>', 'steps run at the same time (independent steps only)', '1')
     .option('--no-report', 'do not write DIR/report (table.md, plots) at the end')
     .option('--json', 'print the plan and step outcomes as JSON (progress lines go to stderr)')
+    .option('--set <path=value>', 'override one value of the design (YAML value; repeatable), e.g. --set train.epochs=2 --set "seeds=[1]"', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addHelpText(
       'after',
       `
-Every step (train, export, precompute) is named by a hash of its resolved configuration and inputs;
-finished steps (summary.json / manifest.json present) are reused, interrupted ones are redone.
+Every step (train, export, precompute, hold-out, select) is named by a hash of its resolved
+configuration and inputs; finished steps are reused, interrupted ones are redone. --set overrides
+are applied before validation and recorded in plan.json (and so in the report).
 Exit codes: 0 ok, 1 a step failed, 2 bad design file or usage.`,
     )
     .action(async (file: string, raw: Record<string, unknown>) => {
       const o = parseOptions(Options, raw);
       const json = o.json === true;
       const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
-      const r = await runDesign(loadDesign(file), {
+      const r = await runDesign(loadDesign(file, o.set), {
         out: o.out,
         runner: runnerFactory.create(o.jobs),
         jobs: o.jobs,
