@@ -239,6 +239,15 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     ...(holdoutStep ? { holdout: { step: holdoutStep.key, eval: ctx === 'select' ? ('validation' as const) : ('test' as const) } } : {}),
     ...(select ? { select } : {}),
   });
+  /**
+   * Training options of a step in context `ctx`: `test_limit` limits the test split only, so a
+   * step evaluated on the validation split is evaluated on all of it (and its key ignores it).
+   */
+  const trainFor = (own: RunDef['train'], ctx: Ctx): TrainConfig['train'] => {
+    const t = resolveTrain(d.train, own);
+    if (holdoutStep && ctx === 'select') delete t.test_limit;
+    return t;
+  };
   const sweepSeed = (r: RunDef): number => d.sweep?.seed ?? topSeeds?.[0] ?? seedsOf(r)[0];
 
   const addTrain = (config: TrainConfig, saveAt: string[], label: Label): string => {
@@ -292,7 +301,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     if (known) return known;
     const seed = sweepSeed(r);
     const model = modelOf(r);
-    const train = resolveTrain(d.train, r.train);
+    const train = trainFor(r.train, 'select');
     const fixed = resolveLoss(r.kind, d.loss, r.loss);
     const base = variant ? `${r.name}-${variant.name}` : r.name;
     const points: SelectStep['points'] = [];
@@ -325,7 +334,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       // architecture, with the same training options; by default one per student seed.
       const model = modelOf(r);
       const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
-      const config: TrainConfig = { data: d.data, model, loss: 'ce', loss_options: {}, train: resolveTrain(d.train, r.train), seed: ts, cache: null, ...proto(ctx) };
+      const config: TrainConfig = { data: d.data, model, loss: 'ce', loss_options: {}, train: trainFor(r.train, ctx), seed: ts, cache: null, ...proto(ctx) };
       const tkey = addTrain(config, [], { role: 'teacher', name: `self-${model}`, seed: ts });
       return cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null);
     }
@@ -354,7 +363,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       model: modelOf(r),
       loss: KIND_LOSS[r.kind],
       loss_options: fixedLoss(r, select),
-      train: resolveTrain(d.train, r.train),
+      train: trainFor(r.train, ctx),
       seed,
       cache,
       ...proto(ctx, select),
@@ -389,7 +398,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       if (t.save_at) addTrain((steps.get(src.train) as TrainStep).config, t.save_at.map(checkpointName), label);
     } else {
       const seed = t.seed ?? topSeeds?.[0] ?? 0;
-      const config: TrainConfig = { data: d.data, model: t.model!, loss: 'ce', loss_options: {}, train: resolveTrain(d.train, t.train), seed, cache: null, ...proto('select') };
+      const config: TrainConfig = { data: d.data, model: t.model!, loss: 'ce', loss_options: {}, train: trainFor(t.train, 'select'), seed, cache: null, ...proto('select') };
       src = { name, train: addTrain(config, (t.save_at ?? []).map(checkpointName), { role: 'teacher', name, seed }) };
     }
     teacherMemo.set(`${name}#${ctx}`, src);
@@ -443,7 +452,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
           model,
           loss: KIND_LOSS[r.kind],
           loss_options: fixedLoss(r, select),
-          train: resolveTrain(d.train, r.train),
+          train: trainFor(r.train, 'final'),
           seed,
           cache: v.cache,
           ...proto('final', select),

@@ -145,6 +145,15 @@ describe('validation protocol: hold-out, sweeps, selection', () => {
     expect(plan.protocol).to.deep.include({ sweep_seed: 2 });
   });
 
+  it('test_limit limits the test split only: steps evaluated on validation use all of it', () => {
+    const plan = expandDesign(load(design(src).replace('train: { epochs: 2 }', 'train: { epochs: 2, test_limit: 30 }')));
+    for (const s of plan.steps) {
+      if (s.type !== 'train') continue;
+      if (s.config.holdout!.eval === 'validation') expect(s.config.train, s.dir).to.not.have.property('test_limit');
+      else expect(s.config.train.test_limit, s.dir).to.equal(30);
+    }
+  });
+
   it('keys include the protocol: another hold-out seed changes every train and cache key; another grid only that run and what depends on it', () => {
     const a = expandDesign(load(design(src)));
     const b = expandDesign(load(design(src).replace('seed: 4 }', 'seed: 5 }')));
