@@ -40,6 +40,8 @@ export interface StepOutcome {
   /** export: the checkpoint exported and its test accuracy. */
   checkpoint?: string | null;
   teacher_test_acc?: number | null;
+  /** The split that accuracy is measured on (`validation` for teachers under a validation protocol). */
+  teacher_split?: 'validation' | 'test';
   /** data / select: what the step made (sizes of the hold-out, the values chosen). */
   detail?: string;
   error?: string;
@@ -180,7 +182,7 @@ const pct = (x: number | null | undefined): string => (typeof x === 'number' ? `
 
 function describe(o: StepOutcome): string {
   if (o.type === 'train' && o.final_test_acc !== undefined) return `final ${pct(o.final_test_acc)} best ${pct(o.best_test_acc)} (epoch ${o.best_epoch})`;
-  if (o.type === 'export' && o.teacher_test_acc !== undefined) return `${o.checkpoint ?? 'final'} test ${pct(o.teacher_test_acc)}`;
+  if (o.type === 'export' && o.teacher_test_acc !== undefined) return `${o.checkpoint ?? 'final'} ${o.teacher_split === 'validation' ? 'val' : 'test'} ${pct(o.teacher_test_acc)}`;
   return o.detail ?? '';
 }
 
@@ -208,7 +210,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
         if (sum) Object.assign(o, { final_test_acc: sum.final_test_acc, best_test_acc: sum.best_test_acc, best_epoch: sum.best_epoch });
       } else if (s.type === 'export') {
         const rec = readJsonFile<ExportRecord>(path.join(outDir, `${s.out}.json`));
-        if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc });
+        if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc, teacher_split: (byKey.get(s.run) as TrainStep | undefined)?.config.holdout?.eval ?? 'test' });
       } else if (s.type === 'data' || s.type === 'select') {
         o.detail = protocolDetail(outDir, s);
       }
