@@ -17,6 +17,8 @@
  */
 import { faultPoint } from '../util/fault.js';
 import { sha256File } from '../util/hash.js';
+import { acquireLock, type Lock, type LockInfo } from '../util/lock.js';
+import { ioFailure, prepareOutDir } from '../util/out-dir.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
@@ -187,6 +189,9 @@ export class CacheWriter {
   private buf: RowBlock | null = null;
   private bufRows = 0;
   private journalFd: number | null = null;
+  private lock: Lock | null = null;
+  /** Set when open() took over the stale lock of a writer that died (who it was). */
+  tookOverLock: LockInfo | null = null;
   /** Rows of this cache committed or buffered (local index: 0 … layout.rows). */
   nextRow = 0;
 
@@ -204,6 +209,23 @@ export class CacheWriter {
    * unless `force`, which removes it first.
    */
   static open(dir: string, layout: CacheLayout, opts: { force?: boolean } = {}): CacheWriter {
+    // One writer per directory (util/lock.ts), taken before anything is inspected or removed: a
+    // --force run cannot clean a cache another process is writing.
+    prepareOutDir(dir);
+    const lock = acquireLock(dir, 'cache writer');
+    try {
+      const w = CacheWriter.openLocked(dir, layout, opts);
+      if (w.state === 'complete') lock.release(); // nothing more will be written
+      else w.lock = lock;
+      if (lock.tookOver) w.tookOverLock = lock.tookOver;
+      return w;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  private static openLocked(dir: string, layout: CacheLayout, opts: { force?: boolean }): CacheWriter {
     const refuse = (what: string): never => {
       throw new UsageError(`${dir} already holds ${what} for a different cache key`, 'choose another --out, or pass --force to replace it');
     };
@@ -362,9 +384,14 @@ export class CacheWriter {
   }
 
   private journalAppend(o: unknown): void {
-    if (this.journalFd === null) this.journalFd = fs.openSync(path.join(this.dir, JOURNAL), 'a');
-    fs.writeSync(this.journalFd, `${JSON.stringify(o)}\n`);
-    fs.fsyncSync(this.journalFd);
+    const file = path.join(this.dir, JOURNAL);
+    try {
+      if (this.journalFd === null) this.journalFd = fs.openSync(file, 'a');
+      fs.writeSync(this.journalFd, `${JSON.stringify(o)}\n`);
+      fs.fsyncSync(this.journalFd);
+    } catch (e) {
+      throw ioFailure(file, e);
+    }
   }
 
   /** Commits: writes the manifest (the commit record) and removes the journal. */
@@ -387,11 +414,19 @@ export class CacheWriter {
     faultPoint('cache-manifest-renamed');
     fs.rmSync(path.join(this.dir, JOURNAL), { force: true });
     fsyncDir(this.dir);
+    this.releaseLock();
     return m;
   }
 
+  /** The writer is done with the directory for now: the journal is closed and the lock released. */
   closeJournal(): void {
     if (this.journalFd !== null) fs.closeSync(this.journalFd);
     this.journalFd = null;
+    this.releaseLock();
+  }
+
+  private releaseLock(): void {
+    this.lock?.release();
+    this.lock = null;
   }
 }

@@ -20,7 +20,10 @@ import pLimit from 'p-limit';
 import { WorkError } from '../errors.js';
 import { manifestSchema } from '../cache/manifest.js';
 import { verifyStructure } from '../cache/verify.js';
+import { faultPoint } from '../util/fault.js';
 import { sha256File } from '../util/hash.js';
+import { acquireLock, type Lock } from '../util/lock.js';
+import { prepareOutDir } from '../util/out-dir.js';
 import { key8, type DataStep, type ExportStep, type Plan, type PrecomputeStep, type SelectStep, type Step, type TrainStep } from './plan.js';
 import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, protocolFinished, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
@@ -187,7 +190,7 @@ function describe(o: StepOutcome): string {
 }
 
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
-  const { outDir, runner } = opts;
+  const { outDir } = opts;
   const log = opts.log ?? (() => {});
   const byKey = new Map(plan.steps.map((s) => [s.key, s] as const));
   const total = plan.steps.length;
@@ -218,12 +221,34 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
     return o;
   };
 
+  // One experiment per output directory (util/lock.ts); its steps lock their own outputs.
+  let lock: Lock | null = null;
   if (!opts.dryRun) {
-    fs.mkdirSync(outDir, { recursive: true });
-    writeJsonAtomic(path.join(outDir, 'plan.json'), plan);
+    prepareOutDir(outDir);
+    lock = acquireLock(outDir, 'experiment');
   }
+  try {
+    if (!opts.dryRun) writeJsonAtomic(path.join(outDir, 'plan.json'), plan);
+    return await executeLocked(plan, opts, byKey, outcomes, line, readOutcome);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function executeLocked(
+  plan: Plan,
+  opts: ExecuteOptions,
+  byKey: Map<string, Step>,
+  outcomes: Map<string, StepOutcome>,
+  line: (o: StepOutcome) => void,
+  readOutcome: (s: Step, status: StepOutcome['status'], seconds: number) => StepOutcome,
+): Promise<ExecuteResult> {
+  const { outDir, runner } = opts;
 
   const limit = pLimit(Math.max(1, opts.jobs ?? 1));
+  // Counters of the fault points (src/util/fault.ts): steps started / finished by this process.
+  let startedSteps = 0;
+  let finishedSteps = 0;
   const promises = new Map<string, Promise<boolean>>();
   const run = (s: Step): Promise<boolean> => {
     let p = promises.get(s.key);
@@ -267,9 +292,12 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
         }
         const t0 = Date.now();
         try {
+          faultPoint('experiment-step-start', ++startedSteps);
           await runStep(s, byKey, outDir, runner);
           if (!isFinished(outDir, s)) throw new WorkError(`${s.type} ${s.label} finished without its commit record in ${stepPath(s)}`);
+          faultPoint('experiment-step-done', ++finishedSteps);
           writeStepRecord(outDir, s);
+          faultPoint('experiment-step-recorded', finishedSteps);
           const o = readOutcome(s, 'ran', (Date.now() - t0) / 1000);
           outcomes.set(s.key, o);
           line(o);

@@ -12,7 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../../cache/safetensors.js';
+import { fsyncDir, writeFileAtomic, type AtomicWriteHooks } from '../../cache/safetensors.js';
+import { faultPoint } from '../../util/fault.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -52,9 +53,9 @@ export const runPaths = (run: string) => ({
   checkpoint: (name: string) => path.join(run, 'checkpoints', name),
 });
 
-export function writeJsonAtomic(file: string, value: unknown): void {
+export function writeJsonAtomic(file: string, value: unknown, hooks?: AtomicWriteHooks): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  writeFileAtomic(file, [Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8')]);
+  writeFileAtomic(file, [Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8')], hooks);
 }
 
 export function readJson<T = unknown>(file: string): T {
@@ -88,6 +89,9 @@ export function metricValues(m: EpochMetrics): Omit<EpochMetrics, 'seconds'> {
  * either old or new; the only window without `dir` is between the two renames, and `recoverDir`
  * (called before reading) finishes that swap from the trash copy.
  */
+/** Directory swaps done by this process (the counter of the checkpoint fault points). */
+let dirSwaps = 0;
+
 export async function writeDirAtomic(dir: string, fill: (tmp: string) => void | Promise<void>): Promise<void> {
   const parent = path.dirname(dir);
   const base = path.basename(dir);
@@ -98,8 +102,11 @@ export async function writeDirAtomic(dir: string, fill: (tmp: string) => void | 
   fs.mkdirSync(tmp);
   await fill(tmp);
   fsyncDir(tmp);
+  dirSwaps++;
+  faultPoint('checkpoint-filled', dirSwaps);
   fs.rmSync(trash, { recursive: true, force: true });
   if (fs.existsSync(dir)) fs.renameSync(dir, trash);
+  faultPoint('checkpoint-swap', dirSwaps);
   fs.renameSync(tmp, dir);
   fsyncDir(parent);
   fs.rmSync(trash, { recursive: true, force: true });

@@ -23,7 +23,10 @@ import { openDataset } from '../../data/open.js';
 import { hashU32, permutation, subset } from '../../data/rng.js';
 import { selectBackend, type BackendInfo } from '../backend.js';
 import { loadNative } from '../kernels/native.js';
+import { faultPoint } from '../../util/fault.js';
 import { sha256File } from '../../util/hash.js';
+import { acquireLock, LOCK_FILE } from '../../util/lock.js';
+import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { defaultLossOptions, getLoss, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
@@ -205,6 +208,7 @@ export function hashCheckpoints(run: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (!fs.existsSync(dir)) return out;
   for (const name of fs.readdirSync(dir).sort()) {
+    if (name.startsWith('.')) continue; // temp / trash copies of a directory swap, not checkpoints
     const file = path.join(dir, name, 'weights.safetensors');
     if (fs.existsSync(file)) out[`checkpoints/${name}/weights.safetensors`] = sha256File(file);
   }
@@ -227,17 +231,87 @@ function cacheRecord(c: CacheReader) {
 /** Runs (or resumes) a training run. */
 export async function train(req: TrainRequest): Promise<TrainResult> {
   const t0 = Date.now();
-  const hooks = req.hooks ?? {};
   const paths = runPaths(req.out);
   let input = req.config;
+  outDirExists(req.out);
   const existing = fs.existsSync(paths.config);
   if (req.resume) {
     if (!existing) throw new UsageError(`--resume: ${req.out} holds no run (no config.json)`, 'start it without --resume');
     input = mergeResume(readJson<TrainConfig>(paths.config), input, req.explicit);
-  } else if (existing || (fs.existsSync(req.out) && fs.readdirSync(req.out).length > 0)) {
+  } else if (existing || runDirEntries(req.out).some((e) => !isStartLeftover(req.out, e))) {
     throw new UsageError(`${req.out} already exists and is not empty`, 'pass --resume to continue that run, or choose another --out');
   }
   preflight(input);
+  // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
+  const created = prepareOutDir(req.out);
+  const lock = acquireLock(req.out, 'train');
+  if (lock.tookOver) req.hooks?.info?.(`took over the stale lock of pid ${lock.tookOver.pid} (${lock.tookOver.started}), which is gone`);
+  try {
+    if (fs.existsSync(paths.config) !== existing) throw new UsageError(`${req.out} changed while this run was starting (another process?)`, 'run the command again');
+    if (!existing) removeStartLeftovers(req.out);
+    return await trainLocked(req, input, t0);
+  } catch (e) {
+    // A start that failed before its commit record (config.json) leaves nothing behind.
+    if (!fs.existsSync(paths.config)) {
+      removeStartLeftovers(req.out);
+      lock.release();
+      if (created !== null && runDirEntries(req.out).length === 0) fs.rmSync(created, { recursive: true, force: true });
+    }
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * After a kill: every checkpoint caught between the two renames of its directory swap is restored
+ * from its `.old-NAME` copy (not only last/: a best/ that is never improved again would stay
+ * missing), and temp directories of swaps that never finished are removed.
+ */
+function recoverCheckpoints(dir: string): void {
+  for (const e of runDirEntries(dir)) {
+    if (e.startsWith('.old-')) {
+      const target = path.join(dir, e.slice('.old-'.length));
+      if (fs.existsSync(target)) fs.rmSync(path.join(dir, e), { recursive: true, force: true }); // the swap had finished
+      else recoverDir(target);
+    }
+    else if (e.startsWith('.tmp-')) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+}
+
+/** Entries of a run directory ([] when it does not exist). */
+function runDirEntries(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+/**
+ * What an interrupted *start* can leave in a run directory before its commit record (config.json,
+ * written last of the initial files): the lock, temp files of atomic writes, an empty (or
+ * temp-only) checkpoints/, and the run manifest. A fresh start removes them; nothing else.
+ */
+function isStartLeftover(dir: string, e: string): boolean {
+  if (e === LOCK_FILE || e.startsWith(`${LOCK_FILE}.`) || e.startsWith('.tmp-')) return true;
+  const full = path.join(dir, e);
+  if (e === 'checkpoints') return fs.statSync(full).isDirectory() && fs.readdirSync(full).every((c) => c.startsWith('.tmp-'));
+  if (e === 'manifest.json') {
+    try {
+      return (JSON.parse(fs.readFileSync(full, 'utf8')) as { schema?: string }).schema === 'tfkd-run/1';
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+function removeStartLeftovers(dir: string): void {
+  for (const e of runDirEntries(dir)) {
+    if (e === LOCK_FILE || e.startsWith(`${LOCK_FILE}.`) || !isStartLeftover(dir, e)) continue;
+    fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+}
+
+async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: number): Promise<TrainResult> {
+  const hooks = req.hooks ?? {};
 
   // ---- data -------------------------------------------------------------------------------------
   const trainDs = await openDataset(input.data, { split: 'train' });
@@ -359,7 +433,7 @@ async function loop(built: Built): Promise<TrainResult> {
   let metrics: EpochMetrics[] = [];
   let best = { acc: -1, epoch: 0 };
   if (req.resume) {
-    recoverDir(paths.checkpoint('last'));
+    recoverCheckpoints(paths.checkpoints);
     if (fs.existsSync(paths.checkpoint('last'))) {
       const ck = readCheckpoint(paths.checkpoint('last'));
       checkCheckpointAgainstRun(paths.checkpoint('last'));
@@ -381,7 +455,6 @@ async function loop(built: Built): Promise<TrainResult> {
   fs.mkdirSync(paths.checkpoints, { recursive: true });
   // A resumed run with more epochs is no longer finished until it is.
   if (startEpoch < config.epochs) fs.rmSync(paths.summary, { force: true });
-  writeJsonAtomic(paths.config, config);
   const manifest = {
     schema: 'tfkd-run/1',
     seed: config.seed,
@@ -408,6 +481,13 @@ async function loop(built: Built): Promise<TrainResult> {
     outputs: {} as Record<string, string>,
   };
   writeJsonAtomic(paths.manifest, manifest);
+  faultPoint('train-manifest');
+  // config.json last: the commit record of the run's creation (a start interrupted before it leaves
+  // only what the next start removes; after it, the run is resumable).
+  // Keys sorted: a resumed run (whose config is re-parsed from the saved one) writes the same bytes.
+  const sorted = Object.fromEntries(Object.entries(config).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  writeJsonAtomic(paths.config, sorted, { beforeRename: () => faultPoint('train-config-tmp') });
+  faultPoint('train-created');
 
   // ---- buffers reused across steps ----------------------------------------------------------------
   const sb = sampleBytes(shape);
@@ -505,6 +585,7 @@ async function loop(built: Built): Promise<TrainResult> {
       correct += hitV;
       seen += n;
       step++;
+      faultPoint('train-step', step);
       hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossV, imgPerSec: seen / Math.max(1e-3, (Date.now() - te) / 1000) });
 
       if (saveAt?.unit === 'step' && saveAt.at.includes(step)) {
@@ -538,6 +619,7 @@ async function loop(built: Built): Promise<TrainResult> {
       writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step, test_acc: r.accuracy, test_loss: r.loss });
     }
     await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
+    faultPoint('train-epoch', epoch + 1);
     hooks.onEpoch?.(line, best);
   }
 

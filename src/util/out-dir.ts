@@ -1,0 +1,74 @@
+/**
+ * Output directories: one check shared by every command that writes a directory (precompute,
+ * merge, train, experiment, report). A path that is a file, under a file, or on a directory the
+ * process cannot write is bad usage (exit 2), found before anything is written, in one line.
+ */
+import * as fs from 'node:fs';
+import { UsageError, WorkError } from '../errors.js';
+
+const WHY: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a parent is a file, not a directory',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many symbolic links',
+};
+
+/** UsageError (or WorkError for a full disk) for a failed write into an output directory. */
+export function outDirError(flag: string, dir: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new WorkError(`${flag} ${dir}: no space left on the device (${code})`, 'free some space, then run the same command again: it resumes');
+  if (code in WHY) return new UsageError(`${flag} ${dir} is not writable: ${WHY[code]} (${code})`, 'choose another directory');
+  return e as Error;
+}
+
+/**
+ * Makes sure `dir` is (or can become) a writable directory; creates it. Returns the topmost
+ * directory it created (to remove again if the command fails before it commits), or null.
+ */
+export function prepareOutDir(dir: string, flag = '--out'): string | null {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new UsageError(`${flag} ${dir}: a parent of it is a file, not a directory`, 'choose another directory');
+    if (code !== 'ENOENT') throw outDirError(flag, dir, e);
+  }
+  if (st && !st.isDirectory()) throw new UsageError(`${flag} ${dir} is a file, not a directory`, 'choose a directory path (it is created if missing)');
+  if (st) return null;
+  try {
+    return fs.mkdirSync(dir, { recursive: true }) ?? null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UsageError(`${flag} ${dir}: a parent of it is a file, not a directory`, 'choose another directory');
+    throw outDirError(flag, dir, e);
+  }
+}
+
+/**
+ * A failed write of `file` as one line that names it (system errors from fd writes carry no path):
+ * a full disk is WorkError (the command resumes when run again), a permission problem UsageError.
+ */
+export function ioFailure(file: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code;
+  if (!code || e instanceof UsageError || e instanceof WorkError) return e as Error;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new WorkError(`${file}: no space left on the device (${code})`, 'free some space, then run the same command again: it continues where it stopped');
+  if (code in WHY) return new UsageError(`${file}: cannot write: ${WHY[code]} (${code})`, 'choose another directory');
+  return new WorkError(`${file}: ${err.message.split('\n')[0]}`);
+}
+
+/** Whether `dir` exists (as a directory); UsageError when it is a file or under one. Writes nothing. */
+export function outDirExists(dir: string, flag = '--out'): boolean {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new UsageError(`${flag} ${dir}: a parent of it is a file, not a directory`, 'choose another directory');
+    throw outDirError(flag, dir, e);
+  }
+  if (st && !st.isDirectory()) throw new UsageError(`${flag} ${dir} is a file, not a directory`, 'choose a directory path (it is created if missing)');
+  return st !== undefined;
+}
