@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { endianness } from 'node:os';
 import * as path from 'node:path';
+import { ioFailure } from '../util/out-dir.js';
 
 export type StDtype = 'F16' | 'F32' | 'I32' | 'I64' | 'U8';
 export type TensorData = Uint16Array | Float32Array | Int32Array | BigInt64Array | Uint8Array;
@@ -122,7 +123,12 @@ export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>, hook
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}`);
   const hash = createHash('sha256');
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w');
+  } catch (e) {
+    throw ioFailure(file, e);
+  }
   try {
     let i = 0;
     for (const c of chunks) {
@@ -135,11 +141,16 @@ export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>, hook
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw ioFailure(file, e);
   }
   fs.closeSync(fd);
   hooks.beforeRename?.();
-  fs.renameSync(tmp, file);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw ioFailure(file, e);
+  }
   fsyncDir(dir);
   return hash.digest('hex');
 }

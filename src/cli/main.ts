@@ -12,6 +12,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .name('tfkd')
     .description('Teacher-free knowledge distillation: ONNX teachers → soft-target cache → tfjs students → ONNX')
     .version(pkg.version)
+    .option('--verbose', 'on a failure, print its stack trace too (any command; also TFKD_DEBUG=1)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   await registerCommands(program, argv);
@@ -33,11 +34,14 @@ function onStdoutError(err: NodeJS.ErrnoException): void {
 export async function main(argv: string[]): Promise<void> {
   // `tfkd … | head` closes the pipe early: that is the reader's choice, not a failure to report.
   if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  // --verbose is global: taken out here, so every command accepts it wherever it is written.
+  const verbose = argv.slice(2).includes('--verbose');
+  const args = verbose ? [...argv.slice(0, 2), ...argv.slice(2).filter((a) => a !== '--verbose')] : argv;
   let code = 0;
   try {
-    await (await buildProgram(argv)).parseAsync(argv);
+    await (await buildProgram(args)).parseAsync(args);
   } catch (err) {
-    code = handleError(err);
+    code = handleError(err, undefined, { verbose });
   }
   process.exitCode = code;
 }

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
+import { prepareOutDir } from '../util/out-dir.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
@@ -449,7 +450,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   const { runs, missing, protocol, selections, designs } = collectRuns(dirs);
   if (!runs.length) throw new UsageError(`no finished runs (summary.json) found in ${dirs.join(', ')}`, 'point tfkd report at an experiment directory or at run directories');
   const rows = summarize(runs);
-  fs.mkdirSync(outDir, { recursive: true });
+  prepareOutDir(outDir);
   const title = opts.title ?? 'tfkd report';
   const md = [`# ${title}`, ''];
   for (const d of designs) md.push(`Design: \`${d.file}\`${d.overrides.length ? ` with ${d.overrides.map((o) => `\`--set ${o}\``).join(' ')}` : ''}.`, '');

@@ -21,4 +21,11 @@ describe('cli/handleError', () => {
     expect(code).to.equal(1);
     expect(out).to.equal('tfkd: boom\n');
   });
+  it('an operating-system error keeps its path on the one line; --verbose adds the stack', () => {
+    const e = Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { code: 'EISDIR', path: '/tmp/x' });
+    expect(run(e).out).to.equal('tfkd: EISDIR: illegal operation on a directory, read (/tmp/x)\n');
+    let out = '';
+    handleError(new UsageError('bad'), (s) => (out += s), { verbose: true });
+    expect(out).to.match(/^tfkd: bad\nUsageError: bad\n\s+at /);
+  });
 });

@@ -52,7 +52,7 @@ describe('reliability: corrupted caches are refused by verify and by train, nami
         const r = await cli(...TRAIN, '--cache', dir, '--out', path.join(dir, 'run'));
         if (r.code === 0) accepted.push(`train: ${c.name}`);
         else if (!r.err.includes(c.file)) unnamed.push(`train: ${c.name}: ${r.err.trim()}`);
-        else if (r.err.trim().split('\n').length > 2 || /\n\s+at /.test(r.err)) unnamed.push(`train (not one line): ${c.name}: ${r.err}`);
+        else if (r.err.trim().split('\n').length > 2 || /\n\s+at |Cannot read properties|outside data|undefined/.test(r.err)) unnamed.push(`train (not one clear line): ${c.name}: ${r.err}`);
         fs.rmSync(dir, { recursive: true, force: true });
       }
       console.log(`      ${cases.length} corruptions: ${accepted.length} accepted, ${unnamed.length} refused without naming the file`);

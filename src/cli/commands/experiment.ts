@@ -9,6 +9,7 @@ import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { intString, parseOptions, printJson } from '../options.js';
 import { loadDesign } from '../../experiment/design.js';
+import { preflightDesign } from '../../experiment/preflight.js';
 import { assertAllRan, runDesign } from '../../experiment/run.js';
 import { CliRunner, stepEnv, type Runner } from '../../experiment/runner.js';
 
@@ -47,7 +48,10 @@ Exit codes: 0 ok, 1 a step failed, 2 bad design file or usage.`,
       const o = parseOptions(Options, raw);
       const json = o.json === true;
       const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
-      const r = await runDesign(loadDesign(file, o.set), {
+      const loaded = loadDesign(file, o.set);
+      // Everything the design names, checked before anything is written (exit 2).
+      await preflightDesign(loaded);
+      const r = await runDesign(loaded, {
         out: o.out,
         runner: runnerFactory.create(o.jobs),
         jobs: o.jobs,

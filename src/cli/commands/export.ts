@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { UsageError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { writeFileAtomic } from '../../cache/safetensors.js';
+import { prepareOutDir } from '../../util/out-dir.js';
 import { createdBy } from '../../cache/manifest.js';
 import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from '../../export/index.js';
 import { selectBackend } from '../../student/backend.js';
@@ -50,7 +51,8 @@ export function register(program: Command): void {
       // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
       await selectBackend('cpu');
       const bytes = exportCheckpoint(ck.spec, ck.weights, { layout: o.layout, preprocess: { scale, mean, std }, render, opset: o.opset, producerVersion: createdBy().tfkd });
-      fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
+      prepareOutDir(path.dirname(path.resolve(o.out)), '--out (its directory)');
+      if (fs.statSync(o.out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--out ${o.out} is a directory, not an .onnx file path`);
       const sha256 = writeFileAtomic(o.out, [bytes]);
       const info = {
         out: o.out,
