@@ -17,7 +17,7 @@ TPX=${4:-64}
 DATA=$OUT/fmnist-jpeg
 mkdir -p "$OUT"
 tfkd() { node bin/tfkd.js "$@"; }
-peak() { /usr/bin/time -f '%M' -o "$1" "${@:2}"; }   # peak RSS in KiB into $1
+peak() { /usr/bin/time -f '%M' -o "$1" node bin/tfkd.js "${@:2}"; }   # tfkd, its peak RSS in KiB into $1
 
 [ -d "$DATA/train" ] || npx tsx scripts/make-fmnist-jpegs.ts --out "$DATA" --train "$NTRAIN" --test $((NTRAIN / 5))
 tfkd data info "folder:$DATA" | head -6
@@ -30,9 +30,9 @@ tfkd eval "$OUT/teacher.onnx" --data "folder:$DATA" | sed -n 3,5p
 [ -f "$OUT/ce/summary.json" ] || tfkd train --data "folder:$DATA" --model resnet8 --input-size 32 --loss ce \
   --augment rrc:0.35-1,flip --epochs "$EPOCHS" --batch 128 --seed 1 --out "$OUT/ce" --progress off
 rm -rf "$OUT/kd-2" "$OUT/kd"
-peak "$OUT/kd-2.rss" tfkd train --data "folder:$DATA" --model resnet8 --input-size 32 --loss kd --cache "$OUT/cache-4v" \
+peak "$OUT/kd-2.rss" train --data "folder:$DATA" --model resnet8 --input-size 32 --loss kd --cache "$OUT/cache-4v" \
   --alpha 0.5 --temperature 4 --epochs 2 --batch 128 --seed 1 --out "$OUT/kd-2" --progress off
-peak "$OUT/kd.rss" tfkd train --data "folder:$DATA" --model resnet8 --input-size 32 --loss kd --cache "$OUT/cache-4v" \
+peak "$OUT/kd.rss" train --data "folder:$DATA" --model resnet8 --input-size 32 --loss kd --cache "$OUT/cache-4v" \
   --alpha 0.5 --temperature 4 --epochs "$EPOCHS" --batch 128 --seed 1 --out "$OUT/kd" --progress off
 echo "peak RSS: kd 2 epochs $(( $(cat "$OUT/kd-2.rss") / 1024 )) MiB, kd $EPOCHS epochs $(( $(cat "$OUT/kd.rss") / 1024 )) MiB"
 tfkd export "$OUT/kd" --out "$OUT/student.onnx"
