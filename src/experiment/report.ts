@@ -397,15 +397,14 @@ export function renderTable(rows: readonly MethodRow[]): string {
 }
 
 export const TABLE_NOTE = [
-  'Accuracy in percent on the test split at the final epoch: mean ±',
-  'sample standard deviation (n − 1 denominator) over seeds ("–" with a single seed). Δ = difference of the means against the',
-  'baseline run of the same model, in percentage points; its 95 % confidence interval is Welch\'s',
-  '(Welch–Satterthwaite degrees of freedom, Student-t quantile). Reading: "within noise" when the',
-  'interval contains 0, else "better" / "worse". "best epoch on test" is the best epoch picked on',
-  'the test set, as the official Tf-KD code does — optimistic, shown only for comparison. Teacher',
-  'accuracy: the exported checkpoint\'s accuracy ("val" = on the validation split; "?" for ONNX',
-  'teachers given as files). Hyperparameters: the loss options the runs trained with; "(swept)" =',
-  'chosen by the sweep on the validation split (see "Sweeps").',
+  'Accuracy in percent on the test split at the final epoch: mean ± sample standard deviation (n − 1 denominator)',
+  'over seeds ("–" with a single seed). Δ = difference of the means against the baseline run of the same',
+  'model, in percentage points; its 95 % confidence interval is Welch\'s (Welch–Satterthwaite degrees of',
+  'freedom, Student-t quantile). Reading: "within noise" when the interval contains 0, else "better" /',
+  '"worse". "best epoch on test" is the best epoch picked on the test set, as the official Tf-KD code does —',
+  'optimistic, shown only for comparison. Teacher accuracy: the exported checkpoint\'s accuracy ("val" = on',
+  'the validation split; "?" for ONNX teachers given as files). Hyperparameters: the loss options the runs',
+  'trained with; "(swept)" = chosen by the sweep on the validation split (see "Sweeps").',
 ].join('\n');
 
 /** The protocol paragraph of table.md (and index.html). */
@@ -421,7 +420,7 @@ export function protocolText(p: ReportProtocol | null, rows: readonly MethodRow[
     `Validation: a seeded hold-out (seed ${v.seed}) of ${share} ${pool}${sizes}, never trained on.`,
     `Teachers trained here, De-KD checkpoints and every sweep point are evaluated on it; hyperparameters are chosen on it:`,
     p.sweep_seed !== null
-      ? `each grid point is trained once, on seed ${p.sweep_seed}, and the point with the highest final-epoch validation accuracy is chosen (${swept} method${swept === 1 ? '' : 's'} swept).`
+      ? `each grid point is trained once, on seed ${p.sweep_seed}, and the point with the highest final-epoch validation accuracy is chosen (${swept} of the ${rows.length} methods train with chosen values).`
       : 'no method is swept.',
     'The chosen values are then trained on every seed and evaluated on the test split; the table reports the final epoch.',
   ].join(' ');
