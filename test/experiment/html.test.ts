@@ -26,7 +26,7 @@ function findChromium(): string | null {
   return null;
 }
 
-const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', '--disable-extensions', '--disable-background-networking', '--user-data-dir='];
+const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--no-first-run', '--disable-extensions', '--disable-background-networking', '--user-data-dir='];
 
 function chromium(bin: string, profile: string, args: string[]): string {
   const flags = BASE_FLAGS.map((f) => (f === '--user-data-dir=' ? `${f}${profile}` : f));
