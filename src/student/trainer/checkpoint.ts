@@ -10,9 +10,11 @@
  * Only our own formats: safetensors (readable with numpy in five lines) and JSON. The trainer
  * has no RNG state to store: every random choice derives from (seed, epoch, sample).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../../errors.js';
+import { canonicalJson } from '../../util/canonical-json.js';
 import { sha256File } from '../../util/hash.js';
 import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/safetensors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
@@ -54,6 +56,14 @@ export interface CheckpointState {
    * changed afterwards. Absent in checkpoints of tfkd 0.1.0 (read without the check).
    */
   files?: Record<string, string>;
+  /** sha256 of the canonical JSON of every other field of state.json (absent in tfkd 0.1.0's). */
+  checksum?: string;
+}
+
+/** sha256 of the canonical JSON of a checkpoint state without its `checksum`. */
+export function stateChecksum(state: CheckpointState): string {
+  const { checksum: _c, ...rest } = state;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
 const F = {
@@ -82,7 +92,7 @@ export async function saveCheckpoint(
       files[F.optimizer] = writeSafetensors(path.join(tmp, F.optimizer), tensors, { format: CHECKPOINT_FORMAT });
     }
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, optimizer: optimizer?.scalars ?? null, files };
-    writeJsonAtomic(path.join(tmp, F.state), full);
+    writeJsonAtomic(path.join(tmp, F.state), { ...full, checksum: stateChecksum(full) });
   });
 }
 
@@ -91,11 +101,19 @@ export async function saveCheckpoint(
  * (exit 1) naming the file and both hashes on a mismatch or a missing file.
  */
 export function checkCheckpointFiles(dir: string, state: CheckpointState): void {
+  if (state.checksum !== undefined && stateChecksum(state) !== state.checksum) {
+    throw new WorkError(`${path.join(dir, F.state)} was edited after it was written: its checksum ${state.checksum.slice(0, 16)}… ≠ ${stateChecksum(state).slice(0, 16)}… of its fields`, 'the checkpoint cannot be trusted: restore it or train again');
+  }
   for (const [name, sha] of Object.entries(state.files ?? {})) {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new WorkError(`${file} is missing (the checkpoint's state.json lists it)`, 'the checkpoint cannot be trusted: restore it or train again');
     const now = sha256File(file);
-    if (now !== sha) throw new WorkError(`${file} changed after it was written: sha256 ${now.slice(0, 16)}…, state.json recorded ${sha.slice(0, 16)}…`, 'the checkpoint cannot be trusted: restore it or train again');
+    if (now !== sha) {
+      throw new WorkError(
+        `${file} changed after it was written: sha256 ${now.slice(0, 16)}…, ${path.join(dir, F.state)} recorded ${sha.slice(0, 16)}… (one of the two files was changed or replaced)`,
+        'the checkpoint cannot be trusted: restore it or train again',
+      );
+    }
   }
 }
 
@@ -125,7 +143,11 @@ function readRecord(file: string): Record<string, { dtype: 'F32'; shape: number[
 export function readCheckpoint(dir: string): LoadedCheckpoint {
   recoverDir(dir);
   const stateFile = path.join(dir, F.state);
-  if (!fs.existsSync(stateFile)) throw new UsageError(`${dir} is not a tfkd checkpoint (no ${F.state})`);
+  if (!fs.existsSync(stateFile)) {
+    // A directory with the other files of a checkpoint lost its state.json: damage, not bad usage.
+    if ([F.weights, F.model, F.optimizer].some((f) => fs.existsSync(path.join(dir, f)))) throw new WorkError(`${stateFile} is missing: the checkpoint is damaged`, 'restore it or train again');
+    throw new UsageError(`${dir} is not a tfkd checkpoint (no ${F.state})`);
+  }
   let state: CheckpointState;
   try {
     state = readJson<CheckpointState>(stateFile);
@@ -133,8 +155,8 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
     throw new WorkError(`${stateFile}: corrupt — not valid JSON (${(e as Error).message})`, 'the checkpoint cannot be trusted: restore it or train again');
   }
   if (!state || typeof state !== 'object') throw new WorkError(`${stateFile}: corrupt — not a checkpoint state`);
-  if (state.format !== CHECKPOINT_FORMAT) throw new UsageError(`${dir}: checkpoint format ${String(state.format)}, expected ${CHECKPOINT_FORMAT}`);
   checkCheckpointFiles(dir, state);
+  if (state.format !== CHECKPOINT_FORMAT) throw new UsageError(`${stateFile}: checkpoint format ${String(state.format)}, expected ${CHECKPOINT_FORMAT}`);
   const spec = readJson<ModelSpec>(path.join(dir, F.model));
   const weights = readRecord(path.join(dir, F.weights));
   const optFile = path.join(dir, F.optimizer);
@@ -162,6 +184,9 @@ export function resolveCheckpointDir(run: string, which = 'best'): string {
   if (!/^(best|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`--checkpoint: expected best, last, epoch-N or step-N, got '${which}'`);
   const dir = path.join(root, which);
   recoverDir(dir);
+  if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, F.state))) {
+    throw new WorkError(`${path.join(dir, F.state)} is missing: the checkpoint is damaged`, 'restore it or train again');
+  }
   if (!fs.existsSync(path.join(dir, F.state))) {
     const have = fs
       .readdirSync(root)
