@@ -22,6 +22,7 @@
  */
 import type { Image, Interpolation, PilMode } from './image.js';
 import { makeImage } from './image.js';
+import { convert } from './pil/convert.js';
 import { resize as pilResize } from './pil/resample.js';
 
 export type CropRounding = 'round' | 'floor';
@@ -103,24 +104,10 @@ export function isIdentity(spec: RenderSpec, shape: { height: number; width: num
   return spec.crop === null || (spec.crop[0] === shape.height && spec.crop[1] === shape.width);
 }
 
-/**
- * PIL's `convert` between the two modes a rendering produces: L → RGB copies the grey level into
- * each channel; RGB → L is Convert.c's fixed-point ITU-R 601-2 luma, (R·19595 + G·38470 + B·7471 +
- * 0x8000) >> 16.
- */
+/** PIL's `convert` between the two modes a rendering produces (pil/convert.ts: L → RGB, Convert.c's luma). */
 export function convertImage(img: Image, mode: PilMode): Image {
-  const C = mode === 'L' ? 1 : 3;
-  if (img.channels === C) return img;
-  const n = img.width * img.height;
-  const out = makeImage(img.width, img.height, C);
-  const s = img.data;
-  const d = out.data;
-  if (C === 3) {
-    for (let i = 0, o = 0; i < n; i++, o += 3) d[o] = d[o + 1] = d[o + 2] = s[i];
-  } else {
-    for (let i = 0, q = 0; i < n; i++, q += 3) d[i] = (s[q] * 19595 + s[q + 1] * 38470 + s[q + 2] * 7471 + 0x8000) >>> 16;
-  }
-  return out;
+  if (img.channels === (mode === 'L' ? 1 : 3)) return img;
+  return convert({ mode: img.channels === 1 ? 'L' : 'RGB', width: img.width, height: img.height, data: img.data }, mode);
 }
 
 /**

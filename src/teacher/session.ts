@@ -297,9 +297,16 @@ class OrtTeacherImpl implements OrtTeacher {
   }
 
   run(pixels: Uint8Array, n: number): Promise<Float32Array> {
-    const job = this.queue.then(() => this.runNow(pixels, n));
-    this.queue = job.catch(() => undefined);
-    return job;
+    const sb = this.pre.data.height * this.pre.data.width * this.pre.data.channels;
+    if (!Number.isInteger(n) || n < 0 || pixels.length < n * sb) {
+      return Promise.reject(new WorkError(`teacher.run: ${n} samples need ${n * sb} bytes of pixels, got ${pixels.length}`));
+    }
+    return this.runChunks(n, (s, m) => {
+      // One input buffer reused across calls (safe: runs are serialised through `queue`).
+      const need = this.rowsFor(m) * this.pre.sampleElems;
+      if (!this.buffer || this.buffer.length < need) this.buffer = this.pre.alloc(this.rowsFor(m));
+      return this.prepare(pixels.subarray(s * sb, (s + m) * sb), m, this.buffer);
+    });
   }
 
   runImages(images: readonly Image[]): Promise<Float32Array> {
@@ -324,25 +331,6 @@ class OrtTeacherImpl implements OrtTeacher {
     });
     this.queue = job.catch(() => undefined);
     return job;
-  }
-
-  private async runNow(pixels: Uint8Array, n: number): Promise<Float32Array> {
-    if (this.closed) throw new WorkError('teacher is closed');
-    const sampleBytes = this.pre.data.height * this.pre.data.width * this.pre.data.channels;
-    if (!Number.isInteger(n) || n < 0 || pixels.length < n * sampleBytes) {
-      throw new WorkError(`teacher.run: ${n} samples need ${n * sampleBytes} bytes of pixels, got ${pixels.length}`);
-    }
-    const K = this.select ? this.select.length : (this.io.numClasses as number);
-    const out = new Float32Array(n * K);
-    const chunk = this.io.fixedBatch ?? Math.max(n, 1);
-    for (let s = 0; s < n; s += chunk) {
-      const m = Math.min(chunk, n - s);
-      const need = this.rowsFor(m) * this.pre.sampleElems;
-      if (!this.buffer || this.buffer.length < need) this.buffer = this.pre.alloc(this.rowsFor(m));
-      const batch = await this.prepare(pixels.subarray(s * sampleBytes, (s + m) * sampleBytes), m, this.buffer);
-      await this.infer(batch, out, s * K);
-    }
-    return out;
   }
 
   /** K of a model whose output declares a symbolic class dim: one run on a zero batch. */
