@@ -7,17 +7,8 @@
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import {
-  ciLabel,
-  formatHyper,
-  protocolText,
-  TABLE_HEAD,
-  TABLE_NOTE,
-  teacherLabel,
-  type MethodRow,
-  type Report,
-  type RunRecord,
-} from './report.js';
+import { ciLabel, formatHyper, protocolText, TABLE_HEAD, TABLE_NOTE, teacherLabel } from './report-table.js';
+import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

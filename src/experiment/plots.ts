@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomicSync } from './fsutil.js';
-import type { MethodRow, RunRecord } from './report.js';
+import type { MethodRow, RunRecord } from './report-types.js';
 
 // vega-lite's TopLevelSpec type is very wide; specs are built as plain objects and checked by compile().
 type Spec = Record<string, unknown>;

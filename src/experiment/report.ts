@@ -21,87 +21,16 @@ import { prepareOutDir } from '../util/out-dir.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
-import { formatValues, type HoldoutRecord, type SelectionRecord } from './protocol.js';
-import { mean, readingOf, sampleStd, welch, type Reading, type WelchInterval } from './stats.js';
+import type { HoldoutRecord, SelectionRecord } from './protocol.js';
+import { protocolText, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
+import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
+import { mean, readingOf, sampleStd, welch } from './stats.js';
 
+// The report's data types and table text live in report-types.ts and report-table.ts (so html.ts
+// and plots.ts need not import this module); re-exported so importers of report.js keep working.
+export type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
+export { ciLabel, formatHyper, protocolText, renderSweeps, renderTable, TABLE_HEAD, TABLE_NOTE, teacherLabel } from './report-table.js';
 export { mean, sampleStd };
-
-export interface RunRecord {
-  /** Group label: the run's name, with the de-kd teacher variant (`de-kd @epoch-1`). */
-  method: string;
-  kind: string | null;
-  model: string | null;
-  variant: string | null;
-  seed: number;
-  dir: string;
-  /** The split the run's accuracies are measured on (`validation` only for protocol-internal runs). */
-  split: 'test' | 'validation';
-  final: number;
-  best: number;
-  bestEpoch: number;
-  curve: Array<{ epoch: number; test_acc: number }>;
-  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
-  /** The loss options the run trained with (its config.json), and the keys a sweep chose. */
-  hyper: Record<string, number | string>;
-  chosen: string[];
-  /** The select step's record directory, for swept runs. */
-  selection: string | null;
-}
-
-export interface Stat {
-  mean: number;
-  /** Sample standard deviation (n − 1 denominator); null with one seed. */
-  std: number | null;
-}
-
-export interface MethodRow {
-  method: string;
-  kind: string | null;
-  model: string | null;
-  variant: string | null;
-  n: number;
-  seeds: number[];
-  /** Test accuracy at the final epoch: what the table reports. */
-  final: Stat;
-  /** The best epoch, picked on the test set (the official code's habit; optimistic). */
-  best: Stat;
-  /** The baseline method this row is compared with (same model), and the differences of means. */
-  baseline: string | null;
-  delta_final: number | null;
-  delta_best: number | null;
-  /** 95 % Welch interval of Δ final (null without ≥ 2 seeds on both sides), and its reading. */
-  ci: WelchInterval | null;
-  reading: Reading | null;
-  teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
-  hyperparameters: Record<string, number | string>;
-  /** Hyperparameters a sweep chose (keys of `hyperparameters`). */
-  chosen: string[];
-}
-
-export interface ReportProtocol {
-  dir: string;
-  validation: NonNullable<Plan['protocol']>['validation'];
-  /** Image counts of the hold-out (null when its record is missing). */
-  holdout: Pick<HoldoutRecord, 'source_train' | 'pool' | 'train' | 'validation'> | null;
-  sweep_seed: number | null;
-}
-
-export interface Report {
-  schema: 'tfkd-report/2';
-  inputs: string[];
-  std: 'sample (n-1)';
-  ci: 'Welch 95% (Welch-Satterthwaite df, Student t)';
-  methods: MethodRow[];
-  runs: Array<Omit<RunRecord, 'curve'>>;
-  protocol: ReportProtocol | null;
-  selections: Array<SelectionRecord & { dir: string }>;
-  /** The design files of the experiment directories, with the `--set` overrides they were run with. */
-  designs: Array<{ file: string; name: string | null; overrides: string[] }>;
-  missing: string[];
-  plots: { curves: string | null; de_kd: string | null };
-  /** The self-contained page (html.ts). */
-  html: 'index.html';
-}
 
 /** Accuracies may be stored as fractions or percent; we keep fractions. */
 const frac = (x: number): number => (x > 1 ? x / 100 : x);
@@ -347,96 +276,6 @@ export function summarize(runs: readonly RunRecord[]): MethodRow[] {
     }
   }
   return rows;
-}
-
-const p2 = (x: number): string => (100 * x).toFixed(2);
-const pm = (s: Stat): string => `${p2(s.mean)} ± ${s.std === null ? '–' : p2(s.std)}`;
-const signed = (x: number | null): string => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${p2(Math.abs(x))}`);
-
-/** `α 0.5, τ 4 (swept); × 1, paper` */
-export function formatHyper(h: Record<string, number | string>, chosen: readonly string[]): string {
-  const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, h[k]]));
-  const swept = Object.keys(h).filter((k) => chosen.includes(k));
-  const fixed = Object.keys(h).filter((k) => !chosen.includes(k) && k !== 'fidelity');
-  const parts = [swept.length ? `${formatValues(pick(swept))} (swept)` : '', fixed.length ? formatValues(pick(fixed)) : ''].filter(Boolean);
-  return parts.length ? parts.join('; ') : '–';
-}
-
-export function teacherLabel(t: MethodRow['teacher']): string {
-  if (!t) return '–';
-  const acc = t.test_acc === null ? '?' : `${t.split === 'validation' ? 'val ' : ''}${p2(t.test_acc)}`;
-  return `${t.name}${t.checkpoint ? ` ${t.checkpoint}` : ''} (${acc})`;
-}
-
-export const ciLabel = (r: MethodRow): string =>
-  r.ci ? `[${signed(r.ci.lo)}, ${signed(r.ci.hi)}]` : r.baseline && r.baseline !== r.method ? 'n/a (one seed)' : '';
-
-export const TABLE_HEAD = [
-  'method',
-  'kind',
-  'model',
-  'teacher (acc %)',
-  'hyperparameters',
-  'seeds',
-  'test acc % (final epoch)',
-  'Δ vs baseline',
-  '95 % CI of Δ (Welch)',
-  'reading',
-  'best epoch on test % (optimistic)',
-];
-
-export function renderTable(rows: readonly MethodRow[]): string {
-  const lines = [`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map((_, i) => (i >= 5 && i !== 9 ? '---:' : '---')).join('|')}|`];
-  for (const r of rows) {
-    const reading = r.reading ?? (r.baseline === r.method ? '(baseline)' : '–');
-    lines.push(
-      `| ${[r.method, r.kind ?? '?', r.model ?? '?', teacherLabel(r.teacher), formatHyper(r.hyperparameters, r.chosen), String(r.n), pm(r.final), signed(r.delta_final), ciLabel(r) || '–', reading, pm(r.best)].join(' | ')} |`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-export const TABLE_NOTE = [
-  'Accuracy in percent on the test split at the final epoch: mean ± sample standard deviation (n − 1 denominator)',
-  'over seeds ("–" with a single seed). Δ = difference of the means against the baseline run of the same',
-  'model, in percentage points; its 95 % confidence interval is Welch\'s (Welch–Satterthwaite degrees of',
-  'freedom, Student-t quantile). Reading: "within noise" when the interval contains 0, else "better" /',
-  '"worse". "best epoch on test" is the best epoch picked on the test set, as the official Tf-KD code does —',
-  'optimistic, shown only for comparison. Teacher accuracy: the exported checkpoint\'s accuracy ("val" = on',
-  'the validation split; "?" for ONNX teachers given as files). Hyperparameters: the loss options the runs',
-  'trained with; "(swept)" = chosen by the sweep on the validation split (see "Sweeps").',
-].join('\n');
-
-/** The protocol paragraph of table.md (and index.html). */
-export function protocolText(p: ReportProtocol | null, rows: readonly MethodRow[]): string {
-  if (!p) return 'No validation protocol: every run was evaluated on the test split every epoch; nothing was chosen on it by tfkd (hyperparameters are the design\'s).';
-  const v = p.validation;
-  const h = p.holdout;
-  const share = v.size !== null ? `${v.size} images` : `${(100 * (v.fraction ?? 0.1)).toFixed(0)} %`;
-  const pool = v.subset !== null ? `of a seeded ${v.subset}-image subset of the training split` : 'of the training split';
-  const sizes = h ? ` (${h.validation} of ${h.pool} images; runs train on the other ${h.train})` : '';
-  const swept = rows.filter((r) => r.chosen.length).length;
-  return [
-    `Validation: a seeded hold-out (seed ${v.seed}) of ${share} ${pool}${sizes}, never trained on.`,
-    `Teachers trained here, De-KD checkpoints and every sweep point are evaluated on it; hyperparameters are chosen on it:`,
-    p.sweep_seed !== null
-      ? `each grid point is trained once, on seed ${p.sweep_seed}, and the point with the highest final-epoch validation accuracy is chosen (${swept} of the ${rows.length} methods train with chosen values).`
-      : 'no method is swept.',
-    'The chosen values are then trained on every seed and evaluated on the test split; the table reports the final epoch.',
-  ].join(' ');
-}
-
-/** The sweeps section of table.md: every grid point's validation accuracy, the choice marked. */
-export function renderSweeps(sel: Report['selections']): string {
-  if (!sel.length) return '';
-  const out = ['## Sweeps (validation accuracy, one seed)', ''];
-  for (const s of sel) {
-    out.push(`**${s.run}${s.variant ? ` @${s.variant}` : ''}** — chose ${formatValues(s.chosen)}: ${s.reason}.`, '');
-    out.push('| point | val acc % (final epoch) | best val acc % (epoch) | |', '|---|---:|---:|---|');
-    s.points.forEach((p, i) => out.push(`| ${formatValues(p.values)} | ${p2(p.val_acc)} | ${p2(p.best_val_acc)} (${p.best_epoch}) | ${i === s.chosen_index ? '**chosen**' : ''} |`));
-    out.push('');
-  }
-  return out.join('\n');
 }
 
 export interface WriteReportOptions {
