@@ -1,0 +1,53 @@
+/**
+ * What a caller hands `train()` (train.ts) and gets back: the request with its hooks for progress
+ * lines, and the result. Apart from train.ts so that the loop (loop.ts) can name them without
+ * importing the module that imports it.
+ */
+import type { BackendInfo } from '../backend.js';
+import type { TrainConfig, TrainConfigInput } from './config.js';
+import type { EpochMetrics, Summary } from './run-dir.js';
+
+export interface StepProgress {
+  epoch: number;
+  epochs: number;
+  /** Step within the epoch (1-based) and steps per epoch. */
+  step: number;
+  steps: number;
+  loss: number;
+  /** Training images per second over the epoch so far. */
+  imgPerSec: number;
+}
+
+export interface TrainHooks {
+  /** Informational lines (parameter count, backend, resume point). */
+  info?(line: string): void;
+  /** Warnings (ignored options …). */
+  warn?(line: string): void;
+  onStep?(p: StepProgress): void;
+  onEpoch?(m: EpochMetrics, best: { acc: number; epoch: number }): void;
+  onEvalBatch?(done: number, total: number): void;
+}
+
+export interface TrainRequest {
+  /** Layered configuration (defaults are applied here); see config.ts. */
+  config: TrainConfigInput;
+  /** Keys the user set explicitly (flags or config file): compared against the saved run on --resume. */
+  explicit?: ReadonlySet<string>;
+  out: string;
+  resume?: boolean;
+  /** Stop after this many completed epochs, leaving a resumable run (staged training, tests). */
+  stopAfter?: number;
+  hooks?: TrainHooks;
+}
+
+export interface TrainResult {
+  out: string;
+  config: TrainConfig;
+  summary: Summary;
+  metrics: EpochMetrics[];
+  backend: BackendInfo;
+  params: number;
+  /** Whether all `config.epochs` epochs are done (false after --stop-after). */
+  complete: boolean;
+  seconds: number;
+}
