@@ -13,13 +13,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { BACKEND_CHOICES, CACHE_DTYPES, FIDELITIES, LOSS_HYPERPARAMETERS as HP, OPTIMIZERS, RUN_KINDS, SCHEDULES, TEACHER_DEVICES, type LossHyperparameterName, type LossName } from '../catalog.js';
 import { UsageError } from '../errors.js';
+import { sharedLossDefaults } from '../student/losses/defaults.js';
 
-export const KINDS = ['baseline', 'lsr', 'kd', 're-kd', 'de-kd', 'tfkd-self', 'tfkd-reg'] as const;
+export const KINDS = RUN_KINDS;
 export type Kind = (typeof KINDS)[number];
 
 /** The `tfkd train --loss` each kind trains with. Re-KD and De-KD are KD with another teacher (PAPER.md). */
-export const KIND_LOSS: Record<Kind, string> = {
+export const KIND_LOSS: Record<Kind, LossName> = {
   baseline: 'ce',
   lsr: 'lsr',
   kd: 'kd',
@@ -46,21 +48,25 @@ export const KIND_LOSS_KEYS: Record<Kind, readonly LossKey[]> = {
   'tfkd-reg': ['alpha', 'temperature', 'multiplier', 'correct_prob', 'fidelity'],
 };
 
+/** The design's (snake_case) name of each loss hyperparameter of the catalog. */
+const HP_NAME: Record<SweepKey, LossHyperparameterName> = { alpha: 'alpha', temperature: 'temperature', multiplier: 'multiplier', correct_prob: 'correctProb', epsilon: 'epsilon' };
+
 /**
- * Per-kind defaults, from the official hyperparameters quoted in PAPER.md:
- * LSR ε = 0.1; KD MobileNetV2←ResNet18 (α 0.95, τ 20); Re-KD (α 0.6, τ 20); De-KD as KD;
- * self-training ResNet18 (α 0.95, τ 6); Tf-KD_reg ImageNet (α 0.1, τ 20, a = 0.99).
- * The official `multiplier` is left to the trainer's default unless a design sets it.
+ * Per-kind defaults: the loss registry's defaults of the kind's loss that both fidelity modes share
+ * (PAPER.md's official hyperparameters: LSR ε = 0.1; KD MobileNetV2←ResNet18 α 0.95, τ 20; De-KD
+ * as KD; self-training ResNet18 α 0.95, τ 6; Tf-KD_reg ImageNet α 0.1, τ 20, a = 0.99), plus what
+ * only a design knows: Re-KD's official config has α 0.6. The official `multiplier` differs by
+ * mode, so it is left to the trainer's default unless a design sets it.
  */
-export const KIND_LOSS_DEFAULTS: Record<Kind, Partial<LossOptions>> = {
-  baseline: {},
-  lsr: { epsilon: 0.1 },
-  kd: { alpha: 0.95, temperature: 20 },
-  're-kd': { alpha: 0.6, temperature: 20 },
-  'de-kd': { alpha: 0.95, temperature: 20 },
-  'tfkd-self': { alpha: 0.95, temperature: 6 },
-  'tfkd-reg': { alpha: 0.1, temperature: 20, correct_prob: 0.99 },
-};
+const KIND_OWN_DEFAULTS: Partial<Record<Kind, Partial<LossOptions>>> = { 're-kd': { alpha: 0.6 } };
+export const KIND_LOSS_DEFAULTS: Record<Kind, Partial<LossOptions>> = Object.fromEntries(
+  KINDS.map((kind) => {
+    const shared = sharedLossDefaults(KIND_LOSS[kind]);
+    const out: Partial<LossOptions> = {};
+    for (const [k, hp] of Object.entries(HP_NAME) as Array<[SweepKey, LossHyperparameterName]>) if (shared[hp] !== undefined) out[k] = shared[hp];
+    return [kind, { ...out, ...KIND_OWN_DEFAULTS[kind] }];
+  }),
+) as Record<Kind, Partial<LossOptions>>;
 
 const posInt = z.number().int().min(1);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -72,13 +78,14 @@ const seedsSchema = z
   })
   .min(1, 'seeds must list at least one seed');
 
+/** Bounds are the catalog's (the trainer enforces the same ones). */
 export const lossSchema = z.strictObject({
-  alpha: z.number().min(0).max(1).optional(),
-  temperature: z.number().gt(0).optional(),
-  multiplier: z.number().gt(0).optional(),
-  correct_prob: z.number().gt(0).max(1).optional(),
-  epsilon: z.number().min(0).lt(1).optional(),
-  fidelity: z.enum(['paper', 'official']).optional(),
+  alpha: HP.alpha.optional(),
+  temperature: HP.temperature.optional(),
+  multiplier: HP.multiplier.optional(),
+  correct_prob: HP.correctProb.optional(),
+  epsilon: HP.epsilon.optional(),
+  fidelity: z.enum(FIDELITIES).optional(),
 });
 export type LossOptions = z.infer<typeof lossSchema>;
 
@@ -89,15 +96,15 @@ export const trainSchema = z.strictObject({
   lr: z.number().gt(0).optional(),
   momentum: z.number().min(0).lt(1).optional(),
   weight_decay: z.number().min(0).optional(),
-  optimizer: z.enum(['sgd', 'adam']).optional(),
-  schedule: z.enum(['step', 'cosine', 'constant']).optional(),
+  optimizer: z.enum(OPTIMIZERS).optional(),
+  schedule: z.enum(SCHEDULES).optional(),
   milestones: z.array(posInt).optional(),
   gamma: z.number().gt(0).optional(),
   warmup: z.number().min(0).optional(),
   limit: posInt.optional(),
   test_limit: posInt.optional(),
   augment: z.string().min(1).optional(),
-  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).optional(),
+  backend: z.enum(BACKEND_CHOICES).optional(),
   args: z.array(z.string()).optional(),
 });
 export type TrainOptions = z.infer<typeof trainSchema>;
@@ -105,9 +112,9 @@ export type TrainOptions = z.infer<typeof trainSchema>;
 /** Options of `tfkd precompute` for every cache the experiment makes. */
 export const precomputeSchema = z.strictObject({
   batch: posInt.optional(),
-  dtype: z.enum(['f16', 'f32']).optional(),
+  dtype: z.enum(CACHE_DTYPES).optional(),
   topk: posInt.optional(),
-  device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).optional(),
+  device: z.enum(TEACHER_DEVICES).optional(),
   threads: posInt.optional(),
   args: z.array(z.string()).optional(),
 });
@@ -146,11 +153,11 @@ export type SweepKey = (typeof SWEEP_KEYS)[number];
 const sweepValue = lossSchema.pick({ alpha: true, temperature: true, multiplier: true, correct_prob: true, epsilon: true });
 export const gridSchema = z.union([
   z.strictObject({
-    alpha: z.array(z.number().min(0).max(1)).min(1).optional(),
-    temperature: z.array(z.number().gt(0)).min(1).optional(),
-    multiplier: z.array(z.number().gt(0)).min(1).optional(),
-    correct_prob: z.array(z.number().gt(0).max(1)).min(1).optional(),
-    epsilon: z.array(z.number().min(0).lt(1)).min(1).optional(),
+    alpha: z.array(HP.alpha).min(1).optional(),
+    temperature: z.array(HP.temperature).min(1).optional(),
+    multiplier: z.array(HP.multiplier).min(1).optional(),
+    correct_prob: z.array(HP.correctProb).min(1).optional(),
+    epsilon: z.array(HP.epsilon).min(1).optional(),
   }),
   z.array(sweepValue).min(1),
 ]);

@@ -10,14 +10,14 @@
  * - `auto`: the first of tensorflow → wasm → cpu that initialises. Every attempt and why it was
  *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
  */
+import { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
 import { UsageError, WorkError } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
 import { importNodeBackend, NODE_BACKEND_PACKAGES, tf, type NodeBackendPackage } from './tf.js';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {

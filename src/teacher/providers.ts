@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TEACHER_DEVICES } from '../catalog.js';
 import { UsageError } from '../errors.js';
 import { ort } from './ort.js';
 import type { Device } from './types.js';
@@ -21,7 +22,8 @@ export const DEVICE_PROVIDERS: Readonly<Record<Device, readonly Provider[]>> = O
   cpu: Object.freeze(['cpu'] as const),
 });
 
-export const DEVICES = Object.freeze(Object.keys(DEVICE_PROVIDERS) as Device[]);
+/** The catalog's TEACHER_DEVICES (DEVICE_PROVIDERS has a row for each), under this module's old name. */
+export const DEVICES: readonly Device[] = TEACHER_DEVICES;
 
 /** What to do when a provider is absent. */
 export const PROVIDER_HINTS: Readonly<Record<Provider, string>> = Object.freeze({

@@ -8,7 +8,8 @@ import type { CropRounding } from '../data/render.js';
 import type { ClassMap } from './class-map.js';
 
 export type Layout = 'NCHW' | 'NHWC';
-export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+/** `--device`: one of the catalog's TEACHER_DEVICES. */
+export type { TeacherDevice as Device } from '../catalog.js';
 
 /**
  * The resolved preprocessing (recorded in the cache manifest and part of its key):

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { UsageError } from '../../errors.js';
 import { formatZodError } from '../../errors.js';
 import { parseOptions, printJson } from '../options.js';
-import { describeLosses, LOSS_NAMES } from '../../student/losses/index.js';
+import { BACKEND_CHOICES, FIDELITIES, LOSS_NAMES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+import { describeLosses } from '../../student/losses/index.js';
 import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
@@ -146,7 +147,7 @@ export function register(program: Command): void {
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
     .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}`))
     .option('--cache <dir>', 'soft-target cache from tfkd precompute (repeat for a teacher ensemble: mean of tempered probabilities)', collect)
-    .option('--fidelity <mode>', `paper | official (the official code's exact formulas) (default: ${d.fidelity})`)
+    .option('--fidelity <mode>', `${FIDELITIES.join(' | ')} (the official code's exact formulas) (default: ${d.fidelity})`)
     .option('--alpha <a>', 'weight α ∈ [0, 1] of the distillation / regularisation term (default: per loss, below)')
     .option('--temperature <t>', 'temperature τ > 0 (default: per loss)')
     .option('--multiplier <m>', 'extra factor on the KL term (tfkd-self, tfkd-reg) (default: per loss and fidelity)')
@@ -159,13 +160,13 @@ export function register(program: Command): void {
     .option('--momentum <m>', `SGD momentum (default: ${d.momentum})`)
     .option('--nesterov', 'Nesterov momentum (default: off)')
     .option('--weight-decay <w>', `L2 weight decay, PyTorch-style (added to the gradient) (default: ${d.weightDecay})`)
-    .option('--optimizer <name>', `sgd | adam (default: ${d.optimizer})`)
-    .option('--schedule <name>', `step | cosine | constant (default: ${d.schedule})`)
+    .option('--optimizer <name>', `${OPTIMIZERS.join(' | ')} (default: ${d.optimizer})`)
+    .option('--schedule <name>', `${SCHEDULES.join(' | ')} (default: ${d.schedule})`)
     .option('--milestones <list>', 'step schedule: epochs at which lr ×= gamma, e.g. 60,120,160 (default: 30/60/80 % of --epochs)')
     .option('--gamma <g>', `step schedule factor (default: ${d.gamma})`)
     .option('--warmup <epochs>', `linear warm-up epochs (default: ${d.warmup})`)
     .option('--seed <s>', `seed of the initial weights, batch order, subsets and views (default: ${d.seed})`)
-    .option('--backend <name>', `auto | tensorflow | wasm | cpu (default: ${d.backend})`)
+    .option('--backend <name>', `${BACKEND_CHOICES.join(' | ')} (default: ${d.backend})`)
     .option('--limit <n>', 'train on a seeded subset of n training samples')
     .option('--test-limit <n>', 'evaluate on a seeded subset of n test samples (default: all)')
     .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip (with a multi-view cache: taken from the cache)')

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
+import { TEACHER_DEVICES } from '../../catalog.js';
 import { openCache } from '../../cache/reader.js';
 import { verifyRecompute, verifyStructure, type RecomputeReport } from '../../cache/verify.js';
 import { parseAugmentSpec } from '../../data/augment.js';
@@ -21,7 +22,7 @@ const Options = z.strictObject({
   split: z.enum(['train', 'test']).optional(),
   sample: intString(1).default(64),
   seed: z.coerce.number().int().min(0).max(0xffffffff).default(0),
-  device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('cpu'),
+  device: z.enum(TEACHER_DEVICES).default('cpu'),
   threads: intString(1).optional(),
   json: z.boolean().optional(),
 });
@@ -65,7 +66,7 @@ export function register(program: Command): void {
     .option('--split <split>', 'train or test (default: the cache\'s)')
     .option('--sample <n>', 'rows to recompute', '64')
     .option('--seed <s>', 'seed of the row draw', '0')
-    .option('--device <device>', 'auto|cuda|webgpu|cpu for the recompute', 'cpu')
+    .option('--device <device>', `${TEACHER_DEVICES.join('|')} for the recompute`, 'cpu')
     .option('--threads <n>', 'onnxruntime threads')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, raw: unknown) => {

@@ -1,10 +1,7 @@
+import type { Fidelity } from '../../catalog.js';
 import type { tf } from '../tf.js';
 
-/**
- * `paper` follows the paper's equations with the standard τ² and per-sample ('batchmean') KL;
- * `official` reproduces the official code exactly (PAPER.md, "What the official code computes").
- */
-export type Fidelity = 'paper' | 'official';
+export type { Fidelity } from '../../catalog.js';
 
 export interface LossOptions {
   numClasses: number;

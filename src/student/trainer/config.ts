@@ -10,11 +10,11 @@
  * in a config file must not silently fall back to a default.
  */
 import { z } from 'zod';
+import { BACKEND_CHOICES, FIDELITIES, LOSS_HYPERPARAMETERS as HP, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
 
-export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export const SCHEDULES = ['step', 'cosine', 'constant'] as const;
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export const FIDELITIES = ['paper', 'official'] as const;
+export { FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+/** The student backends (the catalog's BACKEND_CHOICES), under the name this module always gave them. */
+export const BACKENDS = BACKEND_CHOICES;
 
 /**
  * Defaults. Chosen so that `--data fashion-mnist --model cnn --epochs 3` reaches ≥ 90 % test
@@ -70,11 +70,11 @@ export const trainConfigSchema = z.strictObject({
   loss: z.string().min(1),
   cache: z.array(z.string().min(1)).default([]),
   fidelity: z.enum(FIDELITIES).default(TRAIN_DEFAULTS.fidelity),
-  alpha: z.number().min(0, 'α must be in [0, 1]').max(1, 'α must be in [0, 1]').optional(),
-  temperature: z.number().gt(0, 'τ must be > 0').refine(Number.isFinite, 'τ must be finite').optional(),
-  multiplier: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
-  correctProb: z.number().gt(0, 'a must be in (0, 1]').max(1, 'a must be in (0, 1]').optional(),
-  epsilon: z.number().min(0, 'ε must be in [0, 1)').lt(1, 'ε must be in [0, 1)').optional(),
+  alpha: HP.alpha.optional(),
+  temperature: HP.temperature.optional(),
+  multiplier: HP.multiplier.optional(),
+  correctProb: HP.correctProb.optional(),
+  epsilon: HP.epsilon.optional(),
   epochs: posInt.default(TRAIN_DEFAULTS.epochs),
   batch: posInt.default(TRAIN_DEFAULTS.batch),
   evalBatch: posInt.default(TRAIN_DEFAULTS.evalBatch),
@@ -88,7 +88,7 @@ export const trainConfigSchema = z.strictObject({
   gamma: z.number().gt(0).default(TRAIN_DEFAULTS.gamma),
   warmup: z.number().min(0).default(TRAIN_DEFAULTS.warmup),
   seed: z.number().int().min(0).max(0xffffffff).default(TRAIN_DEFAULTS.seed),
-  backend: z.enum(BACKENDS).default(TRAIN_DEFAULTS.backend),
+  backend: z.enum(BACKEND_CHOICES).default(TRAIN_DEFAULTS.backend),
   limit: posInt.nullable().default(null),
   testLimit: posInt.nullable().default(null),
   augment: z.string().min(1).nullable().default(null),
