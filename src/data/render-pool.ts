@@ -25,7 +25,9 @@ export interface RenderJob {
 
 export type RenderReply = { id: number; views: Uint8Array[]; error?: undefined } | { id: number; views?: undefined; error: { message: string; usage: boolean; hint?: string } };
 
-const ENTRY = new URL('./render-worker-boot.mjs', import.meta.url);
+// From the sources (a checkout, run through tsx) the worker starts from a boot file that registers
+// tsx in the thread; from the built package (dist/) it loads the compiled worker directly.
+const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./render-worker-boot.mjs', import.meta.url) : new URL('./render-worker.js', import.meta.url);
 
 export class RenderPool {
   private readonly workers: Worker[] = [];

@@ -26,7 +26,9 @@ export type WorkerReply =
   | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
   | { type: 'released' };
 
-const ENTRY = new URL('./ort-worker-boot.mjs', import.meta.url);
+// From the sources (a checkout, run through tsx) the worker starts from a boot file that registers
+// tsx in the thread; from the built package (dist/) it loads the compiled worker directly.
+const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./ort-worker-boot.mjs', import.meta.url) : new URL('./ort-worker.js', import.meta.url);
 
 class RemoteSession implements TeacherSession {
   private nextId = 1;
