@@ -15,7 +15,7 @@ import { UsageError, WorkError } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
-import { importNodeBackend, NODE_BACKEND_PACKAGES, tf, type NodeBackendPackage } from './tf.js';
+import { importNodeBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
 
 export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -128,6 +128,7 @@ async function tryWasm(deps: BackendDeps, why: string[]): Promise<BackendInfo | 
 
 /** Activates the backend for `choice`; throws UsageError / WorkError with the reason when it cannot. */
 export async function selectBackend(choice: BackendChoice, deps: BackendDeps = defaultBackendDeps): Promise<BackendInfo> {
+  quietTf();
   registerReluGrad(); // one-kernel ReLU gradient, bit-identical to tfjs' (kernels/relu-grad.ts)
   const why: string[] = [];
   let info: BackendInfo | null = null;

@@ -5,9 +5,19 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
-// PROD silences tfjs's console banners (e.g. the cpu backend's "install our node backend" notice
-// on first use): tfkd reports the backend it chose, and why, itself (backend.ts).
-tf.env().set('PROD', true);
+let quieted = false;
+
+/**
+ * PROD silences tfjs's console banners (e.g. the cpu backend's "install our node backend" notice
+ * on first use): tfkd reports the backend it chose, and why, itself (backend.ts). Set when tfkd
+ * first picks a backend (selectBackend), not at import: a program that imports tfkd and uses tfjs
+ * itself keeps its flags until it asks tfkd to train, evaluate or export.
+ */
+export function quietTf(): void {
+  if (quieted) return;
+  quieted = true;
+  tf.env().set('PROD', true);
+}
 
 export { tf };
 

@@ -5,7 +5,7 @@
  * other batches meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ort } from './ort.js';
+import { createOrtSession, ort } from './ort.js';
 import type { WireTensor, WorkerReply, WorkerRequest } from './remote.js';
 
 const port = parentPort!;
@@ -17,7 +17,7 @@ function message(e: unknown): string {
 
 let session: ort.InferenceSession;
 try {
-  session = await ort.InferenceSession.create(model, options);
+  session = await createOrtSession(model, options);
   port.postMessage({ type: 'ready', inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata } satisfies WorkerReply);
 } catch (e) {
   port.postMessage({ type: 'failed', message: message(e) } satisfies WorkerReply);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TEACHER_DEVICES } from '../catalog.js';
 import { UsageError } from '../errors.js';
-import { ort } from './ort.js';
+import { createOrtSession, ort } from './ort.js';
 import type { Device } from './types.js';
 
 export type Provider = 'cuda' | 'webgpu' | 'cpu';
@@ -45,7 +45,7 @@ export interface TeacherSession {
 /** Creates one session for one provider; injectable so the fallback is testable without a GPU. */
 export type SessionFactory = (model: Uint8Array, options: SessionOptions) => Promise<TeacherSession>;
 
-export const ortSessionFactory: SessionFactory = (model, options) => ort.InferenceSession.create(model, options);
+export const ortSessionFactory: SessionFactory = (model, options) => createOrtSession(model, options);
 
 export interface OpenedSession {
   session: TeacherSession;

@@ -25,6 +25,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
 import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { settingsEnv } from '../../settings.js';
 
 /** The addon's exports (native/src/tfkd_native.cc). */
 export interface NativeAddon {
@@ -71,19 +72,22 @@ export interface NativeStatus {
 let status: NativeStatus | null = null;
 
 /** Threads from TFKD_THREADS (a positive integer), else the number of cores. */
-export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+export function defaultThreads(env: NodeJS.ProcessEnv = settingsEnv()): number {
   const v = env.TFKD_THREADS;
   if (v !== undefined && /^\d+$/.test(v) && Number(v) >= 1) return Number(v);
   return Math.max(1, availableParallelism());
 }
 
+/** Whether the addon has been probed in this process (after which TFKD_NATIVE no longer matters). */
+export const nativeLoaded = (): boolean => status !== null;
+
 /** Loads the addon once per process (cached; the environment is read on the first call). */
-export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeStatus {
+export function loadNative(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus {
   return (status ??= probeNative(env));
 }
 
 /** Loads the addon (uncached). Never throws: a missing or broken addon is a status line. */
-export function probeNative(env: NodeJS.ProcessEnv = process.env): NativeStatus {
+export function probeNative(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus {
   if (env.TFKD_NATIVE === '0') return { addon: null, why: 'native kernels disabled (TFKD_NATIVE=0)' };
   try {
     const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
@@ -344,7 +348,7 @@ let registered: string[] | null = null;
  * registerWasmKernels, so tfkd's wasm kernels are the fallbacks). Idempotent. Returns the status
  * and the kernel names (empty when the addon is absent or disabled).
  */
-export function registerNativeKernels(env: NodeJS.ProcessEnv = process.env): NativeStatus & { names: string[] } {
+export function registerNativeKernels(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus & { names: string[] } {
   const s = loadNative(env);
   if (!s.addon) return { ...s, names: [] };
   if (registered) return { ...s, names: registered };

@@ -1,0 +1,71 @@
+/**
+ * Process-wide settings a library user sets in code, alongside the environment variables a CLI
+ * user sets in the shell: `configure({ threads: 4 })` is `TFKD_THREADS=4`. Runtime-free (no tfjs,
+ * no onnxruntime), so every layer reads it without loading either.
+ *
+ * Why one merged environment rather than a settings object threaded through every call: the
+ * kernels read these values where they load (once per process) and experiment steps run in child
+ * processes that inherit them; `settingsEnv()` gives both the same view — the environment with
+ * what `configure()` set written over it.
+ */
+import { z } from 'zod';
+import { BACKEND_CHOICES, type BackendChoice } from './catalog.js';
+import { UsageError } from './errors.js';
+
+export interface TfkdSettings {
+  /**
+   * Threads of the native kernels (OpenBLAS, oneDNN, tfkd's own splits). Environment:
+   * `TFKD_THREADS`. Default: the number of cores. Numbers do not depend on it (the work is cut by
+   * shape, not by thread count).
+   */
+  threads?: number;
+  /**
+   * Use the native add-on's kernels when it is built (`TFKD_NATIVE=0` turns them off). Default:
+   * true. Read when the kernels first load — the first `train`/`evaluate` of the process.
+   */
+  nativeKernels?: boolean;
+  /** Convolutions on oneDNN when the add-on has it (`TFKD_DNNL=0` turns it off). Default: true. */
+  dnnl?: boolean;
+  /**
+   * The student backend `train` and `evaluate` use when their options name none: auto |
+   * tensorflow | wasm | cpu (default auto: tfjs-node when installed, else wasm + native kernels).
+   */
+  backend?: BackendChoice;
+}
+
+const settingsSchema = z.strictObject({
+  threads: z.number().int().min(1).max(1024).optional(),
+  nativeKernels: z.boolean().optional(),
+  dnnl: z.boolean().optional(),
+  backend: z.enum(BACKEND_CHOICES).optional(),
+});
+
+let current: TfkdSettings = {};
+
+/**
+ * Validates and merges `s` into the process's settings (a key set to `undefined` returns it to
+ * the environment's value); returns the settings now in force. Throws UsageError on a bad value.
+ */
+export function setSettings(s: TfkdSettings): TfkdSettings {
+  const r = settingsSchema.safeParse(s);
+  if (!r.success) throw new UsageError(`configure(): ${r.error.issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`).join('; ')}`);
+  const next: TfkdSettings = { ...current };
+  for (const [k, v] of Object.entries(s) as Array<[keyof TfkdSettings, unknown]>) {
+    if (v === undefined) delete next[k];
+    else (next as Record<string, unknown>)[k] = v;
+  }
+  current = next;
+  return { ...current };
+}
+
+/** What `configure()` has set (not the environment). */
+export const getSettings = (): TfkdSettings => ({ ...current });
+
+/** The environment with the configured settings written over it (for the kernels and child steps). */
+export function settingsEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env = { ...base };
+  if (current.threads !== undefined) env.TFKD_THREADS = String(current.threads);
+  if (current.nativeKernels !== undefined) env.TFKD_NATIVE = current.nativeKernels ? '1' : '0';
+  if (current.dnnl !== undefined) env.TFKD_DNNL = current.dnnl ? '1' : '0';
+  return env;
+}
