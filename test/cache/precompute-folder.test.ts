@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { openCache } from '../../src/cache/reader.js';
 import { readManifest } from '../../src/cache/manifest.js';
-import { runPrecompute, type PrecomputeCliOptions } from '../../src/cli/commands/precompute.js';
-import { runVerify } from '../../src/cli/commands/verify.js';
+import { runPrecompute, type PrecomputeRunOptions } from '../../src/cache/precompute-run.js';
+import { runVerify } from '../../src/cache/verify-run.js';
 import type { ImageFilesDataset } from '../../src/data/files.js';
 import { openDataset } from '../../src/data/open.js';
 import { render } from '../../src/data/render.js';
@@ -46,8 +46,8 @@ async function makeFolder(dir: string, n: number, classes: string[], seed = 1): 
   return files;
 }
 
-const opts = (o: Partial<PrecomputeCliOptions> & { teacher: string; data: string; out: string }): PrecomputeCliOptions => ({
-  split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 8, progress: 'off', preprocess: PRE, ...o,
+const opts = (o: Partial<PrecomputeRunOptions> & { teacher: string; data: string; out: string }): PrecomputeRunOptions => ({
+  split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 8, preprocess: PRE, ...o,
 });
 
 describe('cache/precompute over image folders (streaming, sharded, resumable)', function () {
@@ -185,7 +185,7 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
 
   it('BAD CALL - unknown interpolation, no rendering for a folder, a class map naming a missing class, a decompression bomb', async () => {
     const out = path.join(root, 'never');
-    const bad = async (o: Partial<PrecomputeCliOptions>, re: RegExp) => {
+    const bad = async (o: Partial<PrecomputeRunOptions>, re: RegExp) => {
       try {
         await runPrecompute(opts({ teacher, data: `folder:${data}`, out, classMap: '[0, 1, 2]', ...o }));
         expect.fail(`should refuse: ${JSON.stringify(o)}`);

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
 import { UsageError, WorkError } from '../../src/errors.js';
-import { resolvePart } from '../../src/cli/commands/precompute.js';
+import { resolvePart } from '../../src/cache/precompute-run.js';
 import { readManifest, writeManifest } from '../../src/cache/manifest.js';
 import { precompute, type PrecomputeOptions } from '../../src/cache/precompute.js';
 import { openCache } from '../../src/cache/reader.js';

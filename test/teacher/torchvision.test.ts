@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { runDataViews } from '../../src/cli/commands/data.js';
-import { runPrecompute, type PrecomputeCliOptions } from '../../src/cli/commands/precompute.js';
+import { runPrecompute, type PrecomputeRunOptions } from '../../src/cache/precompute-run.js';
 import sharp from 'sharp';
 import type { ImageFilesDataset } from '../../src/data/files.js';
 import type { Image } from '../../src/data/image.js';
@@ -128,7 +128,7 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
         const out = path.join(tmp, 'views4');
         await runPrecompute({
           teacher: model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 4, augment: 'rrc,flip', augmentSeed: 7,
-          shardRows: 64, progress: 'off', preprocess: 'imagenet', classMap: JSON.stringify(map),
+          shardRows: 64, preprocess: 'imagenet', classMap: JSON.stringify(map),
         });
         const views = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: 'rrc,flip', augmentSeed: 7, views: 4, interpolation: 'bilinear', json: true });
         const boxes = path.join(tmp, 'boxes.json');
@@ -171,8 +171,8 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
         // A list whose labels reach 999, so the data set has K = 1000 like the teacher.
         const list = path.join(tmp, 'photos.csv');
         fs.writeFileSync(list, `path,label\n${ref.files.map((f, r) => `${path.join(PHOTOS, f)},${r === 0 ? 999 : ref.labels[r]}`).join('\n')}\n`);
-        const base: PrecomputeCliOptions = {
-          teacher: model, data: `list:${list}`, out: '', split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 16, progress: 'off', preprocess: 'imagenet',
+        const base: PrecomputeRunOptions = {
+          teacher: model, data: `list:${list}`, out: '', split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 16, preprocess: 'imagenet',
         };
         const full = path.join(tmp, 'k1000');
         const s = await runPrecompute({ ...base, out: full });

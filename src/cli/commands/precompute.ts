@@ -6,12 +6,8 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
-import { precompute, checkPrecomputeOptions, type PartSpec } from '../../cache/precompute.js';
-import { parseAugmentSpec } from '../../data/augment.js';
-import { fingerprint } from '../../data/fingerprint.js';
-import { openDataset } from '../../data/open.js';
-import { ORT_VERSION, openTeacher } from '../../teacher/session.js';
-import { UsageError } from '../../errors.js';
+import type { PartSpec } from '../../cache/precompute.js';
+import { runPrecompute as precomputeRun, type PrecomputeSummary } from '../../cache/precompute-run.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { createProgress } from '../progress.js';
 
@@ -46,124 +42,28 @@ const Options = z.strictObject({
 });
 export type PrecomputeCliOptions = z.infer<typeof Options>;
 
-const envInt = (env: NodeJS.ProcessEnv, name: string): number | undefined => {
-  const v = env[name];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name}=${JSON.stringify(v)} is not a non-negative integer`);
-  return Number(v);
-};
-
 /**
- * Which part of the data this process covers:
- *   --shard I/N            explicit;
- *   --shards N             I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
- *                          SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array);
- *   --shard auto           I and N from SLURM_ARRAY_TASK_ID/_MIN and SLURM_ARRAY_TASK_COUNT.
- * Environment variables alone never shard a run: one of the flags must ask for it.
+ * The command's work (below the CLI: cache/precompute-run.ts) with its progress bar: kept as a
+ * function of the parsed options so tests run it in-process.
  */
-export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.ProcessEnv = process.env): PartSpec | null {
-  if (o.shard !== undefined && o.shards !== undefined) throw new UsageError('give --shard I/N or --shards N, not both');
-  const slurmIndex = (): number | undefined => {
-    const id = envInt(env, 'SLURM_ARRAY_TASK_ID');
-    if (id === undefined) return undefined;
-    return id - (envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0);
-  };
-  let part: PartSpec;
-  if (o.shards !== undefined) {
-    const index = envInt(env, 'JOB_COMPLETION_INDEX') ?? slurmIndex();
-    if (index === undefined) throw new UsageError('--shards N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array) in the environment', 'or pass --shard I/N');
-    const slurmCount = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
-    if (env.JOB_COMPLETION_INDEX === undefined && slurmCount !== undefined && slurmCount !== o.shards) {
-      throw new UsageError(`--shards ${o.shards} but SLURM_ARRAY_TASK_COUNT=${slurmCount}`);
-    }
-    part = { index, count: o.shards };
-  } else if (o.shard === 'auto') {
-    const index = slurmIndex();
-    const count = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
-    if (index === undefined || count === undefined) throw new UsageError('--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT', 'for Kubernetes use --shards N (JOB_COMPLETION_INDEX)');
-    part = { index, count };
-  } else if (o.shard !== undefined) {
-    const m = /^(\d+)\/(\d+)$/.exec(o.shard.trim());
-    if (!m) throw new UsageError(`--shard ${JSON.stringify(o.shard)}: expected I/N (e.g. 0/4) or auto`);
-    part = { index: Number(m[1]), count: Number(m[2]) };
-  } else return null;
-  if (!(part.count >= 1 && part.index >= 0 && part.index < part.count)) throw new UsageError(`shard ${part.index}/${part.count}: need 0 ≤ I < N`);
-  return part;
-}
-
-export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
-  const part = resolvePart(o, env);
-  const augSpec = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
-  const dataset = await openDataset(o.data, { split: o.split, concurrency: o.decoders, maxPixels: o.maxPixels });
-  // Cheap option checks that do not need K, before the (slower) teacher session and fingerprint.
-  checkPrecomputeOptions({ K: Infinity, N: dataset.size, topk: null, views: o.views, augment: augSpec, part, batch: o.batch });
-  const teacher = await openTeacher(o.teacher, {
-    device: o.device,
-    threads: o.threads,
-    output: o.output,
-    layout: o.layout,
-    preprocess: o.preprocess,
-    classMap: o.classMap,
-    teacherLabels: o.teacherLabels,
-    data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
-  });
-  try {
-    checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views: o.views, augment: augSpec, part, batch: o.batch });
-    const fp = await fingerprint(dataset);
-    const mode = o.progress === 'auto' ? undefined : o.progress;
-    let progress: ReturnType<typeof createProgress> | null = null;
-    const res = await precompute({
-      teacher,
-      dataset,
-      fingerprint: fp,
-      out: o.out,
-      dtype: o.dtype,
-      topk: o.topk ?? null,
-      views: o.views,
-      augment: augSpec ? { spec: augSpec, seed: o.augmentSeed } : null,
-      part,
-      batch: o.batch,
-      shardRows: o.shardRows,
-      force: o.force,
-      skipBad: o.skipBad,
-      renderWorkers: o.renderWorkers,
-      ortVersion: ORT_VERSION,
+export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<PrecomputeSummary> {
+  const mode = o.progress === 'auto' ? undefined : o.progress;
+  let progress: ReturnType<typeof createProgress> | null = null;
+  const { json: _json, progress: _mode, ...options } = o;
+  const summary = await precomputeRun(
+    {
+      ...options,
       onStart: ({ state, startRow, rows }) => {
         if (state === 'complete') return;
         progress = createProgress({ label: 'precompute', total: rows, mode });
         progress.update(startRow);
       },
       onProgress: (done) => progress?.update(done),
-    });
-    const m = res.manifest;
-    const summary = {
-      cache: o.out,
-      state: res.state,
-      key: m.key,
-      rows: m.rows,
-      computedRows: res.computedRows,
-      shards: m.shards.length,
-      K: m.K,
-      dtype: m.dtype,
-      topk: m.topk,
-      views: m.views,
-      part: m.part,
-      skipped: m.skipped ?? [],
-      classMap: m.classMap ?? null,
-      provider: teacher.info.provider,
-      providerNotes: teacher.info.providerNotes,
-      threads: teacher.info.threads,
-      seconds: Math.round(res.seconds * 1000) / 1000,
-      inferSeconds: Math.round(res.inferSeconds * 1000) / 1000,
-      rowsPerSecond: res.computedRows && res.seconds ? Math.round(res.computedRows / res.seconds) : null,
-      /** Peak resident memory of this process so far (MiB): flat in the data set's size (docs/PERFORMANCE.md). */
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    };
-    (progress as ReturnType<typeof createProgress> | null)?.finish({ rows_per_s: summary.rowsPerSecond });
-    return summary;
-  } finally {
-    await teacher.close();
-  }
+    },
+    env,
+  );
+  (progress as ReturnType<typeof createProgress> | null)?.finish({ rows_per_s: summary.rowsPerSecond });
+  return summary;
 }
 
 export function register(program: Command): void {

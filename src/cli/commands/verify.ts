@@ -7,13 +7,8 @@ import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { TEACHER_DEVICES } from '../../catalog.js';
-import { openCache } from '../../cache/reader.js';
-import { verifyRecompute, verifyStructure, type RecomputeReport } from '../../cache/verify.js';
-import { parseAugmentSpec } from '../../data/augment.js';
-import { fingerprint } from '../../data/fingerprint.js';
-import { openDataset } from '../../data/open.js';
-import { openTeacher } from '../../teacher/session.js';
-import { UsageError, WorkError } from '../../errors.js';
+import { runVerify } from '../../cache/verify-run.js';
+import { WorkError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 const Options = z.strictObject({
@@ -26,35 +21,6 @@ const Options = z.strictObject({
   threads: intString(1).optional(),
   json: z.boolean().optional(),
 });
-
-export async function runVerify(dir: string, o: z.infer<typeof Options>): Promise<{ ok: boolean; structure: ReturnType<typeof verifyStructure>; recompute: RecomputeReport | null }> {
-  if ((o.teacher === undefined) !== (o.data === undefined)) throw new UsageError('--teacher and --data go together (both, to recompute rows; neither, for the structural checks)');
-  const structure = verifyStructure(dir);
-  let recompute: RecomputeReport | null = null;
-  if (structure.ok && o.teacher && o.data) {
-    const reader = openCache(dir);
-    const m = reader.manifest;
-    const split = o.split ?? m.data.split;
-    const dataset = await openDataset(o.data, { split });
-    const teacher = await openTeacher(o.teacher, {
-      device: o.device,
-      threads: o.threads,
-      output: m.teacher.outputName,
-      layout: m.teacher.layout,
-      preprocess: m.preprocess,
-      ...(m.classMap ? { classMap: JSON.stringify(m.classMap.indices) } : {}),
-      data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
-    });
-    try {
-      const aug = m.augment ? { spec: parseAugmentSpec(m.augment.spec), seed: m.augment.seed } : null;
-      recompute = await verifyRecompute(reader, teacher, dataset, { sample: o.sample, seed: o.seed, fingerprint: await fingerprint(dataset), augment: aug });
-    } finally {
-      await teacher.close();
-      reader.close();
-    }
-  }
-  return { ok: structure.ok && (recompute?.ok ?? true), structure, recompute };
-}
 
 export function register(program: Command): void {
   program

@@ -9,7 +9,7 @@ import { handleError } from '../../src/cli/handle-error.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatTrainBench, openBenchCaches, profileKernels, runTrainBench } from '../../src/cli/commands/bench-train.js';
+import { formatTrainBench, openBenchCaches, profileKernels, runTrainBench } from '../../src/bench/train.js';
 import { temperedProbs } from '../../src/student/soft-targets.js';
 import { synthLogits, writeSynth } from '../cache/helpers.js';
 import { tf } from '../../src/student/tf.js';

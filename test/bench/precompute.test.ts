@@ -4,9 +4,10 @@ import { Command } from 'commander';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatPrecomputeBench, register, runPrecomputeBench } from '../../src/cli/commands/bench-precompute.js';
+import { formatPrecomputeBench, runPrecomputeBench } from '../../src/bench/precompute.js';
+import { register } from '../../src/cli/commands/bench-precompute.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import { writeTinyTeacher } from './fixtures.js';
+import { writeTinyTeacher } from '../teacher/fixtures.js';
 
 describe('tfkd bench precompute', () => {
   let dir: string;

@@ -1,0 +1,67 @@
+/**
+ * A whole verification from names — what `tfkd verify` and the library's `verifyCache()` do: the
+ * structural checks (checksums, manifest, coverage: verify.ts), and, given the teacher and the
+ * data, a seeded sample of rows recomputed and compared with the cache.
+ */
+import { optionName, UsageError } from '../errors.js';
+import { parseAugmentSpec } from '../data/augment.js';
+import { fingerprint } from '../data/fingerprint.js';
+import { openDataset } from '../data/open.js';
+import { openTeacher } from '../teacher/session.js';
+import type { Device } from '../teacher/types.js';
+import { openCache } from './reader.js';
+import { verifyRecompute, verifyStructure, type RecomputeReport, type StructureReport } from './verify.js';
+
+export interface VerifyOptions {
+  /** The teacher the cache was made with (with `data`: recompute rows). */
+  teacher?: string;
+  /** The data spec the cache was made from (with `teacher`). */
+  data?: string;
+  /** Split to read. Default: the cache's. */
+  split?: 'train' | 'test';
+  /** Rows to recompute. Default: 64. */
+  sample?: number;
+  /** Seed of the row draw. Default: 0. */
+  seed?: number;
+  /** Device of the recompute. Default: 'cpu' (the cache is compared within a tolerance). */
+  device?: Device;
+  /** onnxruntime threads. Default: all cores. */
+  threads?: number;
+}
+
+export interface VerifyReport {
+  /** Structure passed and, when rows were recomputed, they matched. */
+  ok: boolean;
+  structure: StructureReport;
+  recompute: RecomputeReport | null;
+}
+
+/** Verifies the cache in `dir`; reports problems (never throws for a failed check, only for bad options). */
+export async function runVerify(dir: string, o: VerifyOptions = {}): Promise<VerifyReport> {
+  if ((o.teacher === undefined) !== (o.data === undefined)) throw new UsageError(`${optionName('teacher')} and ${optionName('data')} go together (both, to recompute rows; neither, for the structural checks)`);
+  const structure = verifyStructure(dir);
+  let recompute: RecomputeReport | null = null;
+  if (structure.ok && o.teacher && o.data) {
+    const reader = openCache(dir);
+    const m = reader.manifest;
+    const split = o.split ?? m.data.split;
+    const dataset = await openDataset(o.data, { split });
+    const teacher = await openTeacher(o.teacher, {
+      device: o.device ?? 'cpu',
+      threads: o.threads,
+      output: m.teacher.outputName,
+      layout: m.teacher.layout,
+      preprocess: m.preprocess,
+      ...(m.classMap ? { classMap: JSON.stringify(m.classMap.indices) } : {}),
+      data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
+    });
+    try {
+      const aug = m.augment ? { spec: parseAugmentSpec(m.augment.spec), seed: m.augment.seed } : null;
+      recompute = await verifyRecompute(reader, teacher, dataset, { sample: o.sample ?? 64, seed: o.seed ?? 0, fingerprint: await fingerprint(dataset), augment: aug });
+    } finally {
+      await teacher.close();
+      reader.close();
+    }
+  }
+  return { ok: structure.ok && (recompute?.ok ?? true), structure, recompute };
+}

@@ -1,0 +1,77 @@
+/**
+ * A run's checkpoint → an ONNX file, by names: what `tfkd export` and the library's `exportOnnx()`
+ * do. The model records the student's preprocessing (pixel · 1/255, its eval transform when it was
+ * trained on rendered images) and its layout, so precompute and eval use it with no options: a
+ * student becomes a teacher. Written atomically; the result carries the file's sha256.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { optionName, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../cache/safetensors.js';
+import { createdBy } from '../cache/manifest.js';
+import { prepareOutDir } from '../util/out-dir.js';
+import { selectBackend } from '../student/backend.js';
+import { readCheckpoint, resolveCheckpointDir } from '../student/trainer/checkpoint.js';
+import { checkCheckpointAgainstRun } from '../student/trainer/integrity.js';
+import type { ModelSpec } from '../student/zoo/index.js';
+import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from './index.js';
+
+export interface ExportRunOptions {
+  /** The .onnx file to write. */
+  out: string;
+  /** best | last | epoch-N | step-N. Default: 'best'. */
+  checkpoint?: string;
+  /** Input layout of the ONNX model: 'NHWC' (as trained, default) or 'NCHW'. */
+  layout?: 'NHWC' | 'NCHW';
+  /** ONNX opset, MIN_OPSET–MAX_OPSET (13–17). Default: 13. */
+  opset?: number;
+}
+
+export interface ExportRunResult {
+  out: string;
+  /** The checkpoint directory exported. */
+  checkpoint: string;
+  model: ModelSpec;
+  epoch: number;
+  test_acc: number | null;
+  layout: 'NHWC' | 'NCHW';
+  opset: number;
+  /** The preprocessing recorded in the model. */
+  preprocess: Record<string, unknown>;
+  bytes: number;
+  sha256: string;
+}
+
+/** Exports the `checkpoint` of the run (or checkpoint directory) `run` to `o.out`. */
+export async function exportRun(run: string, o: ExportRunOptions): Promise<ExportRunResult> {
+  const layout = o.layout ?? 'NHWC';
+  const opset = o.opset ?? MIN_OPSET;
+  if (!o.out.endsWith('.onnx')) throw new UsageError(`${optionName('out')} ${o.out}: must end in .onnx`);
+  if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET)) throw new UsageError(`${optionName('opset')} ${opset}: must be an integer in [${MIN_OPSET}, ${MAX_OPSET}]`);
+  if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
+  const dir = resolveCheckpointDir(run, o.checkpoint ?? 'best');
+  const ck = readCheckpoint(dir);
+  checkCheckpointAgainstRun(dir);
+  const { scale, mean, std, resize, crop, cropRounding, interpolation, channels } = ck.state.preprocess;
+  // Students of images rendered to their size carry that eval transform (precompute and eval
+  // of the exported model then render the same pixels).
+  const render = resize !== null && resize !== undefined ? { resize, crop, cropRounding, interpolation, channels } : crop ? { resize: null, crop, cropRounding, interpolation, channels } : undefined;
+  // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
+  await selectBackend('cpu');
+  const bytes = exportCheckpoint(ck.spec, ck.weights, { layout, preprocess: { scale, mean, std }, render, opset, producerVersion: createdBy().tfkd });
+  prepareOutDir(path.dirname(path.resolve(o.out)), `${optionName('out')} (its directory)`);
+  if (fs.statSync(o.out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${optionName('out')} ${o.out} is a directory, not an .onnx file path`);
+  const sha256 = writeFileAtomic(o.out, [bytes]);
+  return {
+    out: o.out,
+    checkpoint: dir,
+    model: ck.spec,
+    epoch: ck.state.epoch,
+    test_acc: ck.state.test_acc,
+    layout,
+    opset,
+    preprocess: { ...ck.state.preprocess, layout },
+    bytes: bytes.byteLength,
+    sha256,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * Evaluation of a model named by its path — a run directory, a checkpoint directory or an ONNX
+ * file — on a data spec: what `tfkd eval` and the library's `evaluate()` do. A run is rebuilt in
+ * tfjs from its checkpoint (verified against the run's record) and fed through its own eval
+ * transform; an ONNX model goes through a teacher session, with the preprocessing it records or
+ * the one given. Both end in evaluate.ts's scoring, so the two agree on the same model.
+ */
+import * as fs from 'node:fs';
+import { optionName, UsageError } from '../errors.js';
+import { openDataset } from '../data/open.js';
+import { hashU32, subset } from '../data/rng.js';
+import { openTeacher } from '../teacher/session.js';
+import { renderSpecOf, type PartialPreprocess } from '../teacher/preprocess.js';
+import type { Device, PreprocessSpec } from '../teacher/types.js';
+import { selectBackend, type BackendChoice } from './backend.js';
+import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward } from './evaluate.js';
+import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
+import { checkCheckpointAgainstRun } from './trainer/integrity.js';
+import { renderedDataset } from './trainer/inputs.js';
+
+export interface EvaluateTargetOptions {
+  /** Data spec (as for training). */
+  data: string;
+  /** Split. Default: 'test'. */
+  split?: 'train' | 'test';
+  /** Runs: the checkpoint, best | last | epoch-N | step-N. Default: 'best'. */
+  checkpoint?: string;
+  /** Batch size. Default: 256. */
+  batch?: number;
+  /** Evaluate a seeded subset of this many samples. Default: all. */
+  limit?: number;
+  /** Seed of the `limit` subset. Default: 0. */
+  seed?: number;
+  /** Runs: the tfjs backend. Default: 'auto'. */
+  backend?: BackendChoice;
+  /** ONNX models: the execution device. Default: 'auto'. */
+  device?: Device;
+  /** ONNX models: preprocessing when the model does not record it ('imagenet', 'timm:FILE', 'hf:FILE', JSON, or a spec). */
+  preprocess?: PreprocessSpec | PartialPreprocess | string;
+  /** ONNX models: the teacher output of each data class (as for precompute). */
+  classMap?: string;
+  /** ONNX models: class names of the model's outputs, for a class map by name. */
+  teacherLabels?: string;
+  /** Called after each batch with (done, total). */
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface EvalReport extends EvalResult {
+  target: string;
+  kind: 'run' | 'onnx';
+  /** The checkpoint directory evaluated (runs), or null (ONNX). */
+  checkpoint: string | null;
+  data: string;
+  split: 'train' | 'test';
+  /** e.g. 'tfjs wasm' or 'onnxruntime cpu'. */
+  runtime: string;
+}
+
+/** Top-1 accuracy, mean cross-entropy and confusion matrix of the model at `target`. */
+export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
+  const split = o.split ?? 'test';
+  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  const ds = await openDataset(o.data, { split });
+  if (o.limit !== undefined && o.limit > ds.size) throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${ds.size} samples of the ${split} split`);
+  const indices = o.limit === undefined ? undefined : subset(ds.size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
+  const isOnnx = fs.statSync(target).isFile();
+  let forward: Forward;
+  let close = async () => {};
+  let checkpoint: string | null = null;
+  let runtime: string;
+  let images: EvaluateOptions['images'];
+  let evalDs = ds;
+  if (isOnnx) {
+    const t = await openTeacher(target, {
+      device: o.device ?? 'auto',
+      preprocess: o.preprocess,
+      classMap: o.classMap,
+      teacherLabels: o.teacherLabels,
+      data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
+    });
+    forward = (pixels, n) => t.run(pixels, n);
+    // Variable-size images are rendered by the model's own preprocessing (resize + crop).
+    if (ds.variableSize) images = { mode: t.preprocess.channels === 'L' ? 'L' : 'RGB', forward: (imgs) => t.runImages(imgs) };
+    close = () => t.close();
+    runtime = `onnxruntime ${t.info.provider}`;
+  } else {
+    const dir = resolveCheckpointDir(target, o.checkpoint ?? 'best');
+    checkpoint = dir;
+    const ck = readCheckpoint(dir);
+    checkCheckpointAgainstRun(dir);
+    const [h, w, c] = ck.spec.inputShape;
+    // A student trained on rendered images (folders, an input size) evaluates through its own
+    // eval transform, recorded in the checkpoint.
+    const pre = ck.state.preprocess;
+    if ((ds.variableSize || pre.resize || pre.crop) && pre.resize !== undefined) {
+      evalDs = renderedDataset(ds, { shape: { height: h, width: w, channels: c }, rendered: true, side: { eval: renderSpecOf(pre), size: [h, w] }, preprocess: pre });
+    }
+    const { height, width, channels } = evalDs.shape;
+    if (h !== height || w !== width || c !== channels || ck.spec.numClasses !== ds.numClasses) {
+      throw new UsageError(
+        `${dir}: the model takes ${h}x${w}x${c} images and K = ${ck.spec.numClasses}; ${ds.spec} has ${height}x${width}x${channels} and K = ${ds.numClasses}`,
+      );
+    }
+    const backend = await selectBackend(o.backend ?? 'auto');
+    const model = loadCheckpointModel(ck);
+    forward = modelForward(model, evalDs.shape);
+    close = async () => {
+      model.dispose();
+    };
+    runtime = `tfjs ${backend.name}`;
+  }
+  let r: EvalResult;
+  try {
+    r = await evaluate(forward, evalDs, { indices, batch: o.batch ?? 256, images, onBatch: o.onBatch });
+  } finally {
+    await close();
+  }
+  return { target, kind: isOnnx ? 'onnx' : 'run', checkpoint, data: ds.spec, split, runtime, ...r };
+}
