@@ -31,6 +31,26 @@ export class WorkError extends TfkdError {
   }
 }
 
+/**
+ * How messages name options: library callers read the API's names (`topk`, `augmentSeed`), CLI
+ * users the flags they typed (`--topk`, `--augment-seed`), so each reader is told what to change in
+ * what they wrote. 'flag' unless the public entry (src/index.ts) switched to 'api' on import; the
+ * CLI's main() sets 'flag' before it runs a command. Lower layers name options with optionName().
+ */
+let optionStyle: 'api' | 'flag' = 'flag';
+
+export function setOptionStyle(style: 'api' | 'flag'): void {
+  optionStyle = style;
+}
+
+/** An option's name in a message: `augmentSeed` (API) or `--augment-seed` (CLI). */
+export function optionName(name: string): string {
+  return optionStyle === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : name;
+}
+
+/** The prefix of option paths in formatZodError: '--' for the CLI, none for the API. */
+export const optionPrefix = (): string => (optionStyle === 'flag' ? '--' : '');
+
 /** Formats a zod error as one line naming each offending path. */
 export function formatZodError(err: ZodError, prefix = ''): string {
   return err.issues

@@ -21,7 +21,7 @@ import { RenderPool } from '../data/render-pool.js';
 import { renderSpecOf } from '../teacher/preprocess.js';
 import type { Teacher } from '../teacher/types.js';
 import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
-import { UsageError, WorkError } from '../errors.js';
+import { optionName, UsageError, WorkError } from '../errors.js';
 import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
 import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
 
@@ -90,16 +90,16 @@ export interface PrecomputeResult {
 /** Validates the option combination (exit 2, before anything is written). */
 export function checkPrecomputeOptions(o: { K: number; N: number; topk: number | null; views: number; augment: unknown; part: PartSpec | null; batch: number }): void {
   if (o.topk !== null && !(Number.isInteger(o.topk) && o.topk >= 1 && o.topk < o.K)) {
-    throw new UsageError(`--topk ${o.topk} must be an integer in [1, K) and the teacher has K = ${o.K} classes`, 'omit --topk to store all logits');
+    throw new UsageError(`${optionName('topk')} ${o.topk} must be an integer in [1, K) and the teacher has K = ${o.K} classes`, `omit ${optionName('topk')} to store all logits`);
   }
-  if (!(Number.isInteger(o.views) && o.views >= 1)) throw new UsageError(`--views ${o.views} must be a positive integer`);
-  if (o.views > 1 && !o.augment) throw new UsageError(`--views ${o.views} needs --augment SPEC (views ≥ 1 are augmented copies)`, 'e.g. --views 4 --augment crop:4,flip');
-  if (o.views === 1 && o.augment) throw new UsageError('--augment needs --views ≥ 2 (view 0 is always the un-augmented image)');
-  if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new UsageError(`--batch ${o.batch} must be a positive integer`);
+  if (!(Number.isInteger(o.views) && o.views >= 1)) throw new UsageError(`${optionName('views')} ${o.views} must be a positive integer`);
+  if (o.views > 1 && !o.augment) throw new UsageError(`${optionName('views')} ${o.views} needs ${optionName('augment')} SPEC (views ≥ 1 are augmented copies)`, `e.g. ${optionName('views')} 4 ${optionName('augment')} crop:4,flip`);
+  if (o.views === 1 && o.augment) throw new UsageError(`${optionName('augment')} needs ${optionName('views')} ≥ 2 (view 0 is always the un-augmented image)`);
+  if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new UsageError(`${optionName('batch')} ${o.batch} must be a positive integer`);
   if (o.part && !(Number.isInteger(o.part.index) && Number.isInteger(o.part.count) && o.part.count >= 1 && o.part.index >= 0 && o.part.index < o.part.count)) {
-    throw new UsageError(`--shard ${o.part.index}/${o.part.count}: need 0 ≤ I < N`);
+    throw new UsageError(`${optionName('shard')} ${o.part.index}/${o.part.count}: need 0 ≤ I < N`);
   }
-  if (o.part && o.part.count > o.N) throw new UsageError(`--shard …/${o.part.count}: more parts than the ${o.N} samples`);
+  if (o.part && o.part.count > o.N) throw new UsageError(`${optionName('shard')} …/${o.part.count}: more parts than the ${o.N} samples`);
 }
 
 /** Builds the key input, layout and manifest (sans shards) of a precompute run. */

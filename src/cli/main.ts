@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
 import { handleError } from './handle-error.js';
+import { setOptionStyle } from '../errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -32,6 +33,8 @@ function onStdoutError(err: NodeJS.ErrnoException): void {
 
 /** The only place that sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // Messages from the layers below name options as the flags the user typed.
+  setOptionStyle('flag');
   // `tfkd … | head` closes the pipe early: that is the reader's choice, not a failure to report.
   if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   // --verbose is global: taken out here, so every command accepts it wherever it is written.

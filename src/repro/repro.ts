@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../errors.js';
+import { optionName, UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
 import { openSafetensors } from '../cache/safetensors.js';
 import { loadNative, setNativeThreads } from '../student/kernels/native.js';
@@ -127,12 +127,12 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   if (!fs.existsSync(paths.config) || !fs.existsSync(paths.manifest)) throw new UsageError(`${run} is not a tfkd run (no config.json / manifest.json)`);
   if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
   const tolerance = o.tolerance ?? 0;
-  if (!(tolerance >= 0)) throw new UsageError(`--tolerance must be ≥ 0, got ${tolerance}`);
+  if (!(tolerance >= 0)) throw new UsageError(`${optionName('tolerance')} must be ≥ 0, got ${tolerance}`);
   const manifest = readJson<RunManifest>(paths.manifest);
   if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
   const config = readJson<TrainConfigInput & { epochs: number; cache: string[] }>(paths.config);
   if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= config.epochs)) {
-    throw new UsageError(`--stop-after must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
+    throw new UsageError(`${optionName('stopAfter')} must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
   }
 
   // The run's own files first: a changed checkpoint is not a failed reproduction.

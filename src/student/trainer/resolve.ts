@@ -3,7 +3,7 @@
  * the run's TrainConfig: the checks that need no data (preflight), the resolution of defaults and
  * loss options once K is known (resolveConfig), and what --resume may change (mergeResume).
  */
-import { formatZodError, UsageError } from '../../errors.js';
+import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
 import { defaultLossOptions, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions } from '../losses/index.js';
 import { MODEL_NAMES } from '../zoo/index.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -11,7 +11,7 @@ import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAUL
 /** The resolved config: defaults, loss options for (loss, fidelity, K), lr and milestones filled in. */
 export function resolveConfig(input: TrainConfigInput, numClasses: number, warn?: (s: string) => void, explicit?: ReadonlySet<string>): TrainConfig {
   const r = trainConfigSchema.safeParse(input);
-  if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, '--')}`);
+  if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
   const { options, ignored } = resolveLossOptions(c.loss, c.fidelity, numClasses, {
     alpha: c.alpha,
@@ -42,7 +42,7 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, warn?
 /** Checks of the config that need no data: names, loss ↔ cache. UsageError (exit 2) with the reason. */
 export function preflight(input: TrainConfigInput): void {
   const r = trainConfigSchema.safeParse(input);
-  if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, '--')}`);
+  if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
   if (!isLossName(c.loss)) throw new UsageError(`unknown loss '${c.loss}'`, `valid losses: ${LOSS_NAMES.join(', ')}`);
   if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}`);
@@ -52,9 +52,9 @@ export function preflight(input: TrainConfigInput): void {
   if (!lossNeedsTeacher(c.loss) && c.cache.length > 0) {
     throw new UsageError(`loss ${c.loss} does not use a teacher; drop --cache`, 'teacher-based losses: kd, tfkd-self');
   }
-  if (c.nesterov && c.momentum === 0) throw new UsageError('--nesterov needs --momentum > 0');
+  if (c.nesterov && c.momentum === 0) throw new UsageError(`${optionName('nesterov')} needs ${optionName('momentum')} > 0`);
   if (c.schedule === 'step' && c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1])) {
-    throw new UsageError(`--milestones must increase: ${c.milestones.join(',')}`);
+    throw new UsageError(`${optionName('milestones')} must increase: ${c.milestones.join(',')}`);
   }
 }
 
@@ -75,7 +75,7 @@ export function mergeResume(saved: TrainConfig, input: TrainConfigInput, explici
     }
   }
   if (diffs.length) {
-    throw new UsageError(`--resume: options differ from the run's config.json (${diffs.join('; ')})`, `only ${[...RESUME_MUTABLE_KEYS].join(', ')} may change on resume`);
+    throw new UsageError(`${optionName('resume')}: options differ from the run's config.json (${diffs.join('; ')})`, `only ${[...RESUME_MUTABLE_KEYS].join(', ')} may change on resume`);
   }
   return merged as TrainConfigInput;
 }
