@@ -1,0 +1,68 @@
+/**
+ * The public entry (src/index.ts) in-process: what it exports, configure()'s validation and its
+ * effect on the environment the kernels and experiment steps read, and messages in the API's terms.
+ * The entry is imported inside before() and the CLI's message style restored after(): importing it
+ * switches tfkd's messages to API names, and the other test files expect the CLI's flags.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setOptionStyle } from '../src/errors.js';
+import { settingsEnv } from '../src/settings.js';
+
+type Api = typeof import('../src/index.js');
+
+describe('index: the public API', function () {
+  this.timeout(120000);
+  let api: Api;
+  before(async () => {
+    api = await import('../src/index.js');
+  });
+  after(() => {
+    api.configure({ threads: undefined, nativeKernels: undefined, dnnl: undefined, backend: undefined });
+    setOptionStyle('flag');
+  });
+
+  it('exports the functions of the pipeline and the error classes', () => {
+    for (const name of ['openDataset', 'openTeacher', 'precompute', 'openCache', 'verifyCache', 'mergeCaches', 'train', 'evaluate', 'exportOnnx', 'runExperiment', 'report', 'repro', 'configure', 'settings']) {
+      expect(typeof (api as unknown as Record<string, unknown>)[name], name).to.equal('function');
+    }
+    expect(new api.UsageError('x')).to.be.instanceOf(api.TfkdError);
+    expect(new api.WorkError('x').exitCode).to.equal(1);
+    expect(fs.existsSync(api.embedded.teachers.good) && fs.existsSync(api.embedded.teachers.poor)).to.equal(true);
+    expect(api.embedded.data).to.match(/^fashion-mnist:.*fashion-mnist-subset$/);
+  });
+
+  it('configure(): validated, written over the environment the kernels and child steps read, and undone by undefined', () => {
+    expect(() => api.configure({ threads: 0 })).to.throw(api.UsageError, /threads/);
+    expect(() => api.configure({ backend: 'gpu' as never })).to.throw(api.UsageError, /backend/);
+    expect(api.configure({ threads: 3, dnnl: false })).to.deep.equal({ threads: 3, dnnl: false });
+    const env = settingsEnv({ TFKD_THREADS: '1', HOME: '/x' });
+    expect(env.TFKD_THREADS).to.equal('3');
+    expect(env.TFKD_DNNL).to.equal('0');
+    expect(env.HOME).to.equal('/x');
+    expect(api.configure({ threads: undefined, dnnl: undefined })).to.deep.equal({});
+    expect(settingsEnv({ TFKD_THREADS: '1' }).TFKD_THREADS).to.equal('1');
+  });
+
+  it('BAD CALL - a bad option is a UsageError naming the API option (not a CLI flag), nothing written', async () => {
+    const out = path.join(os.tmpdir(), `tfkd-index-never-${process.pid}`);
+    let err: unknown = null;
+    try {
+      await api.precompute({ teacher: api.embedded.teachers.good, data: api.embedded.data, out, views: 2 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(api.UsageError);
+    expect((err as Error).message).to.equal('views 2 needs augment SPEC (views ≥ 1 are augmented copies)');
+    expect(fs.existsSync(out)).to.equal(false);
+    err = null;
+    try {
+      await api.exportOnnx(out, { out: 'model.bin' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).to.equal('out model.bin: must end in .onnx');
+  });
+});
