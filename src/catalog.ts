@@ -45,6 +45,18 @@ export type ScheduleName = (typeof SCHEDULES)[number];
 export const CACHE_DTYPES = Object.freeze(['f16', 'f32'] as const);
 export type CacheDtype = (typeof CACHE_DTYPES)[number];
 
+/** A data set's splits (`--split`). */
+export const SPLITS = Object.freeze(['train', 'test'] as const);
+export type Split = (typeof SPLITS)[number];
+
+/** A teacher's input layout (`--layout`): channels first (PyTorch exports) or last (tfjs students). */
+export const LAYOUTS = Object.freeze(['NCHW', 'NHWC'] as const);
+export type LayoutName = (typeof LAYOUTS)[number];
+
+/** How a long command reports progress on stderr (`--progress`). */
+export const PROGRESS_MODES = Object.freeze(['auto', 'bar', 'json', 'off'] as const);
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
+
 /** The loss hyperparameters a user can set, in the order flags are listed and checked. */
 export const LOSS_HYPERPARAMETER_NAMES = Object.freeze(['alpha', 'temperature', 'multiplier', 'correctProb', 'epsilon'] as const);
 export type LossHyperparameterName = (typeof LOSS_HYPERPARAMETER_NAMES)[number];

@@ -2,14 +2,14 @@
 import type { Command } from 'commander';
 import { benchGroup } from './bench-group.js';
 import { z } from 'zod';
-import { TEACHER_DEVICES } from '../../catalog.js';
+import { LAYOUTS, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { formatPrecomputeBench, runPrecomputeBench } from '../../bench/precompute.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 const Options = z.strictObject({
   teacher: z.string().min(1),
   data: z.string().min(1),
-  split: z.enum(['train', 'test']).default('train'),
+  split: z.enum(SPLITS).default('train'),
   batch: intString(1).default(256),
   rows: intString(1).default(10240),
   reps: intString(1).default(3),
@@ -17,7 +17,7 @@ const Options = z.strictObject({
   device: z.enum(TEACHER_DEVICES).default('auto'),
   threads: intString(1).optional(),
   preprocess: z.string().optional(),
-  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  layout: z.enum(LAYOUTS).optional(),
   output: z.string().optional(),
   worker: z.boolean().optional(),
   classMap: z.string().optional(),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
+import { SPLITS } from '../../catalog.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,7 +19,7 @@ import { intString, parseOptions, printJson } from '../options.js';
 /** `tfkd data info SPEC`: what a data spec resolves to, and the fingerprint caches record. */
 
 const InfoOptions = z.strictObject({
-  split: z.enum(['train', 'test']).default('train'),
+  split: z.enum(SPLITS).default('train'),
   json: z.boolean().default(false),
   skipBad: z.boolean().default(false),
   size: z
@@ -105,7 +106,7 @@ export function register(program: Command): void {
 
 const ViewsOptions = z.strictObject({
   data: z.string().min(1),
-  split: z.enum(['train', 'test']).default('train'),
+  split: z.enum(SPLITS).default('train'),
   augment: z.string().min(1),
   augmentSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0),
   views: intString(2),

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
+import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { intString, parseOptions, printJson } from '../options.js';
-import { BACKEND_CHOICES } from '../../student/backend.js';
 import { formatConfusion } from '../../student/evaluate.js';
 import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.js';
 
@@ -15,13 +15,13 @@ import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.j
 
 const EvalOptions = z.strictObject({
   data: z.string().min(1),
-  split: z.enum(['train', 'test']).default('test'),
+  split: z.enum(SPLITS).default('test'),
   checkpoint: z.string().default('best'),
   batch: intString(1).default(256),
   limit: intString(1).optional(),
   seed: intString(0).default(0),
   backend: z.enum(BACKEND_CHOICES).default('auto'),
-  device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
+  device: z.enum(TEACHER_DEVICES).default('auto'),
   preprocess: z.string().optional(),
   classMap: z.string().optional(),
   teacherLabels: z.string().optional(),

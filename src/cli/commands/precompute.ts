@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
+import { CACHE_DTYPES, LAYOUTS, PROGRESS_MODES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import type { PartSpec } from '../../cache/precompute.js';
 import { runPrecompute as precomputeRun, type PrecomputeSummary } from '../../cache/precompute-run.js';
 import { intString, parseOptions, printJson } from '../options.js';
@@ -14,12 +15,12 @@ import { createProgress } from '../progress.js';
 const Options = z.strictObject({
   teacher: z.string().min(1),
   data: z.string().min(1),
-  split: z.enum(['train', 'test']).default('train'),
+  split: z.enum(SPLITS).default('train'),
   out: z.string().min(1),
-  device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
+  device: z.enum(TEACHER_DEVICES).default('auto'),
   threads: intString(1).optional(),
   batch: intString(1).default(256),
-  dtype: z.enum(['f16', 'f32']).default('f32'),
+  dtype: z.enum(CACHE_DTYPES).default('f32'),
   topk: intString(1).optional(),
   views: intString(1).default(1),
   augment: z.string().optional(),
@@ -35,10 +36,10 @@ const Options = z.strictObject({
   renderWorkers: intString(0).optional(),
   maxPixels: intString(1).optional(),
   output: z.string().optional(),
-  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  layout: z.enum(LAYOUTS).optional(),
   force: z.boolean().optional(),
   json: z.boolean().optional(),
-  progress: z.enum(['auto', 'bar', 'json', 'off']).default('auto'),
+  progress: z.enum(PROGRESS_MODES).default('auto'),
 });
 export type PrecomputeCliOptions = z.infer<typeof Options>;
 

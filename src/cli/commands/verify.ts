@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
-import { TEACHER_DEVICES } from '../../catalog.js';
+import { SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { runVerify } from '../../cache/verify-run.js';
 import { WorkError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
@@ -14,7 +14,7 @@ import { intString, parseOptions, printJson } from '../options.js';
 const Options = z.strictObject({
   teacher: z.string().optional(),
   data: z.string().optional(),
-  split: z.enum(['train', 'test']).optional(),
+  split: z.enum(SPLITS).optional(),
   sample: intString(1).default(64),
   seed: z.coerce.number().int().min(0).max(0xffffffff).default(0),
   device: z.enum(TEACHER_DEVICES).default('cpu'),
