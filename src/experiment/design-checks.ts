@@ -1,0 +1,147 @@
+/**
+ * The checks of a design that need more than one field (zod cannot express them): teacher
+ * references, kind-specific options, and the protocol's hold-out and sweeps. Each problem is one
+ * `path: message` line; parseDesign (design.ts) prefixes the file and throws them together.
+ */
+import {
+  KIND_LOSS_KEYS,
+  SWEEP_KEYS,
+  TEACHER_KINDS,
+  checkpointUnit,
+  gridKeys,
+  gridPoints,
+  runGrid,
+  type Design,
+  type Grid,
+  type Kind,
+  type LossKey,
+  type LossOptions,
+} from './design-schema.js';
+
+/** The cross-field checks zod cannot express; returns `path: message` lines. */
+export function checkDesign(d: Design): string[] {
+  const out: string[] = [];
+  const teachers = d.teachers ?? {};
+  const runIndex = new Map<string, number>();
+  d.runs.forEach((r, i) => {
+    if (runIndex.has(r.name)) out.push(`runs[${i}].name: duplicate run name "${r.name}" (also runs[${runIndex.get(r.name)}])`);
+    else runIndex.set(r.name, i);
+  });
+  const defined = () => {
+    const t = Object.keys(teachers);
+    return `defined teachers: ${t.length ? t.join(', ') : '(none)'}; runs: ${[...runIndex.keys()].join(', ')}`;
+  };
+
+  for (const [tname, t] of Object.entries(teachers)) {
+    const at = `teachers.${tname}`;
+    const sources = (['model', 'onnx', 'run'] as const).filter((k) => t[k] !== undefined);
+    if (sources.length !== 1) out.push(`${at}: a teacher needs exactly one of model | onnx | run (got ${sources.length ? sources.join(', ') : 'none'})`);
+    if (t.onnx !== undefined) {
+      for (const k of ['seed', 'train', 'save_at'] as const) if (t[k] !== undefined) out.push(`${at}.${k}: not used by an onnx teacher`);
+    }
+    if (t.run !== undefined) {
+      const ri = runIndex.get(t.run);
+      if (ri === undefined) out.push(`${at}.run: run "${t.run}" is not defined (runs: ${[...runIndex.keys()].join(', ')})`);
+      else if (d.runs[ri].kind === 'de-kd') out.push(`${at}.run: run "${t.run}" is a de-kd sweep (several students per seed); name a single-student run`);
+      if (t.train !== undefined) out.push(`${at}.train: set train options on run "${t.run}" itself`);
+    }
+    if (t.save_at) {
+      const units = new Set(t.save_at.map(checkpointUnit));
+      if (units.size > 1) out.push(`${at}.save_at: mixes epochs and steps (one unit per run)`);
+    }
+  }
+
+  out.push(...checkProtocol(d, runIndex));
+
+  d.runs.forEach((r, i) => {
+    const at = `runs[${i}]`;
+    if (!r.model && !d.model) out.push(`${at}.model: no model (set model here or at the top level)`);
+    if (!r.seeds && !d.seeds) out.push(`${at}.seeds: no seeds (set seeds here or at the top level, e.g. [1, 2])`);
+    const used = KIND_LOSS_KEYS[r.kind];
+    for (const k of Object.keys(r.loss ?? {})) {
+      if (!used.includes(k as LossKey)) out.push(`${at}.loss.${k}: not used by kind "${r.kind}" (it uses: ${used.length ? used.join(', ') : 'none'})`);
+    }
+    if (TEACHER_KINDS.has(r.kind)) {
+      if (r.teacher === undefined) out.push(`${at}.teacher: kind "${r.kind}" needs a teacher (${defined()})`);
+      else if (!(r.teacher in teachers) && !runIndex.has(r.teacher)) out.push(`${at}.teacher: teacher "${r.teacher}" is not defined (${defined()})`);
+      else if (!(r.teacher in teachers) && r.teacher === r.name) out.push(`${at}.teacher: a run cannot teach itself`);
+      else if (!(r.teacher in teachers) && d.runs[runIndex.get(r.teacher)!].kind === 'de-kd') out.push(`${at}.teacher: run "${r.teacher}" is a de-kd sweep; name a single-student run`);
+    } else if (r.teacher !== undefined) {
+      out.push(`${at}.teacher: kind "${r.kind}" takes no teacher${r.kind === 'tfkd-self' ? ' (its teacher is a ce run of its own model; see teacher_seed)' : ''}`);
+    }
+    if (r.teacher_seed !== undefined && r.kind !== 'tfkd-self') out.push(`${at}.teacher_seed: only for kind "tfkd-self"`);
+    if (r.kind === 'de-kd') {
+      const n = Number(r.checkpoints !== undefined) + Number(r.target_accuracies !== undefined);
+      if (n !== 1) out.push(`${at}: kind "de-kd" needs exactly one of checkpoints | target_accuracies`);
+      const t = r.teacher !== undefined ? teachers[r.teacher] : undefined;
+      if (t?.onnx !== undefined) out.push(`${at}.teacher: de-kd needs a teacher trained here (model or run), not an ONNX file ("${r.teacher}")`);
+      if (r.target_accuracies && r.teacher !== undefined && !t?.save_at) {
+        out.push(`${at}.target_accuracies: needs candidate checkpoints: set teachers.${r.teacher}.save_at (e.g. [1, 2, 3])`);
+      }
+      if (r.checkpoints && new Set(r.checkpoints.map(checkpointUnit)).size > 1) out.push(`${at}.checkpoints: mixes epochs and steps (one unit per run)`);
+    } else {
+      if (r.checkpoints !== undefined) out.push(`${at}.checkpoints: only for kind "de-kd"`);
+      if (r.target_accuracies !== undefined) out.push(`${at}.target_accuracies: only for kind "de-kd"`);
+    }
+  });
+  return out;
+}
+
+/** Data kinds a `validation:` hold-out can be written for (as files the trainer reads back). */
+export const HOLDOUT_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100'] as const;
+
+/** Checks of `validation:` / `sweep:` / runs' `sweep` and `sweep_from`. */
+function checkProtocol(d: Design, runIndex: Map<string, number>): string[] {
+  const out: string[] = [];
+  const dataKind = d.data.split(':')[0];
+  if (d.validation && !(HOLDOUT_KINDS as readonly string[]).includes(dataKind)) {
+    out.push(`validation: a hold-out is written as files of the data set's own format; supported: ${HOLDOUT_KINDS.join(', ')} (data is "${dataKind}")`);
+  }
+  const noVal = 'hyperparameters are chosen on the validation split: add a validation: block (e.g. validation: { fraction: 0.1, seed: 0 })';
+  if (d.sweep && !d.validation) out.push(`sweep: ${noVal}`);
+  const checkGrid = (g: Grid, kind: Kind, at: string, own?: LossOptions): void => {
+    const used = KIND_LOSS_KEYS[kind];
+    const keys = gridKeys(g);
+    if (!keys.length) out.push(`${at}: a grid needs at least one of ${SWEEP_KEYS.join(', ')}`);
+    for (const k of keys) {
+      if (!used.includes(k)) out.push(`${at}.${k}: not used by kind "${kind}" (it uses: ${used.length ? used.join(', ') : 'none'})`);
+      else if (own?.[k] !== undefined) out.push(`${at}.${k}: also fixed by the run's loss.${k}; keep one`);
+    }
+    if (Array.isArray(g)) g.forEach((p, j) => Object.keys(p).length === 0 && out.push(`${at}[${j}]: an empty point`));
+    const pts = gridPoints(g).map((p) => JSON.stringify(Object.entries(p).sort()));
+    if (new Set(pts).size !== pts.length) out.push(`${at}: a point is listed twice`);
+  };
+  for (const [kind, g] of Object.entries(d.sweep?.grids ?? {})) if (g) checkGrid(g, kind as Kind, `sweep.grids.${kind}`);
+  d.runs.forEach((r, i) => {
+    const at = `runs[${i}]`;
+    if (r.sweep !== undefined && r.sweep !== false) {
+      if (!d.validation) out.push(`${at}.sweep: ${noVal}`);
+      checkGrid(r.sweep, r.kind, `${at}.sweep`, r.loss);
+    }
+    const g = runGrid(d, r);
+    if (g && r.sweep === undefined) {
+      for (const k of gridKeys(g)) if (r.loss?.[k] !== undefined) out.push(`${at}.loss.${k}: fixed here but swept by sweep.grids.${r.kind}; drop one (or set sweep: false on the run)`);
+    }
+    if (r.sweep_from !== undefined) {
+      if (!d.validation) out.push(`${at}.sweep_from: ${noVal}`);
+      if (r.sweep !== undefined) out.push(`${at}.sweep_from: a run takes either its own sweep or sweep_from, not both`);
+      const si = runIndex.get(r.sweep_from);
+      if (si === undefined) {
+        out.push(`${at}.sweep_from: run "${r.sweep_from}" is not defined (runs: ${[...runIndex.keys()].join(', ')})`);
+        return;
+      }
+      const src = d.runs[si];
+      const sg = runGrid(d, src);
+      if (src.name === r.name) out.push(`${at}.sweep_from: a run cannot take its values from itself`);
+      else if (!sg) out.push(`${at}.sweep_from: run "${src.name}" has no sweep of its own`);
+      else {
+        if (src.kind === 'de-kd') out.push(`${at}.sweep_from: run "${src.name}" is a de-kd run (one sweep per teacher); name a single-teacher run`);
+        for (const k of gridKeys(sg)) {
+          if (!KIND_LOSS_KEYS[r.kind].includes(k)) out.push(`${at}.sweep_from: run "${src.name}" sweeps ${k}, which kind "${r.kind}" does not use`);
+          else if (r.loss?.[k] !== undefined) out.push(`${at}.loss.${k}: also chosen by the sweep of run "${src.name}" (sweep_from); keep one`);
+        }
+      }
+    }
+  });
+  return out;
+}
