@@ -64,5 +64,13 @@ describe('index: the public API', function () {
       err = e;
     }
     expect((err as Error).message).to.equal('out model.bin: must end in .onnx');
+    err = null;
+    try {
+      await api.train({ out, config: { data: api.embedded.data, model: 'mlp', loss: 'ce', nesterov: true, momentum: 0 } });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).to.equal('nesterov needs momentum > 0');
+    expect(fs.existsSync(out)).to.equal(false);
   });
 });

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { formatZodError } from '../errors.js';
 import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
 import { TAIL_TEMPERATURES } from './topk.js';
@@ -281,6 +281,6 @@ export function manifestProblems(m: Manifest): string[] {
 export function assertManifestIntegrity(dir: string, m: Manifest): void {
   const p = manifestProblems(m);
   if (p.length) {
-    throw new WorkError(`${path.join(dir, MANIFEST)}: ${p.join('; ')}`, 'the cache cannot be trusted: re-run the precompute (--force) to rebuild it, or restore the original manifest');
+    throw new WorkError(`${path.join(dir, MANIFEST)}: ${p.join('; ')}`, `the cache cannot be trusted: re-run the precompute (${optionName('force')}) to rebuild it, or restore the original manifest`);
   }
 }

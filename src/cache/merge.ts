@@ -4,7 +4,7 @@
  * standard shard size by the same writer a single run uses, so the shard files are byte-identical
  * to a single run's; the manifest differs only in `runtime`/`mergedFrom`.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { openCache } from './reader.js';
 import { verifyStructure } from './verify.js';
@@ -24,7 +24,7 @@ export function mergeCaches(inputs: string[], out: string, opts: { force?: boole
   const parts = inputs.map((dir) => ({ dir, m: readManifest(dir) }));
   const first = parts[0].m;
   for (const { dir, m } of parts) {
-    if (!m.part) throw new UsageError(`${dir} is a whole cache, not a --shard I/N part`, 'merge joins the outputs of precompute --shard I/N');
+    if (!m.part) throw new UsageError(`${dir} is a whole cache, not a ${optionName('shard')} I/N part`, `merge joins the outputs of precompute ${optionName('shard')} I/N`);
     if (m.baseKey !== first.baseKey) throw new UsageError(`${dir} belongs to another cache (base key ${m.baseKey.slice(0, 12)}… ≠ ${first.baseKey.slice(0, 12)}…)`, 'all parts must come from the same teacher, data, split and options');
     if (m.part.count !== first.part!.count) throw new UsageError(`${dir} is part ${m.part.index}/${m.part.count} but ${parts[0].dir} is of ${first.part!.count}`);
   }

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { MANIFEST, assertManifestIntegrity, readManifest, shardFileName, type Manifest } from './manifest.js';
 import { scanShard, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
@@ -226,7 +226,7 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
       const n = samples.length;
       if (k !== null) {
         if (temperature < MIN_TOPK_TEMPERATURE) {
-          throw new UsageError(`cache ${dir} is a top-k cache: its soft targets are rebuilt for τ ≥ ${MIN_TOPK_TEMPERATURE} only (below, the tail's mass is not known), got τ = ${temperature}`, 'use τ ≥ 1, or a cache with all logits (no --topk)');
+          throw new UsageError(`cache ${dir} is a top-k cache: its soft targets are rebuilt for τ ≥ ${MIN_TOPK_TEMPERATURE} only (below, the tail's mass is not known), got τ = ${temperature}`, `use τ ≥ 1, or a cache with all logits (no ${optionName('topk')})`);
         }
         if (views.length !== n) throw new UsageError(`softTargets: ${n} samples but ${views.length} views`);
         const res = out ?? new Float32Array(n * K);

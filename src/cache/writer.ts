@@ -21,7 +21,7 @@ import { acquireLock, type Lock, type LockInfo } from '../util/lock.js';
 import { ioFailure, prepareOutDir } from '../util/out-dir.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { MANIFEST, SCHEMA, SHARD_RE, assertManifestIntegrity, manifestExists, manifestKeys, readManifest, shardFileName, writeManifest, type CacheDtype, type Manifest } from './manifest.js';
 import { shardMetadataOf } from './shard-check.js';
 import { TAIL_J, TAIL_TEMPERATURES, tailStats } from './topk.js';
@@ -82,7 +82,7 @@ export function assertFinite(logits: Float32Array, n: number, K: number, rowStar
     const names = bad.slice(0, 10).map((g) => `row ${g} (sample ${Math.floor(g / views)}, view ${g % views})`);
     throw new WorkError(
       `the teacher produced NaN/Inf logits for ${bad.length} row(s): ${names.join(', ')}${bad.length > 10 ? ', …' : ''}; nothing was committed for this shard`,
-      'check the preprocessing spec (--preprocess) and the model; rows before this shard are kept and a re-run resumes there',
+      `check the preprocessing spec (${optionName('preprocess')}) and the model; rows before this shard are kept and a re-run resumes there`,
     );
   }
 }
@@ -100,7 +100,7 @@ export function encodeRows(logits: Float32Array, n: number, K: number, dtype: Ca
     for (let i = 0; i < bits.length; i++) {
       if ((bits[i] & 0x7c00) === 0x7c00) {
         const g = rowStart + Math.floor(i / (a.length / n));
-        throw new WorkError(`logit ${a[i]} at row ${g} (sample ${Math.floor(g / views)}, view ${g % views}) overflows float16`, 'use --dtype f32');
+        throw new WorkError(`logit ${a[i]} at row ${g} (sample ${Math.floor(g / views)}, view ${g % views}) overflows float16`, `use ${optionName('dtype')} f32`);
       }
     }
     return bits;
@@ -227,7 +227,7 @@ export class CacheWriter {
 
   private static openLocked(dir: string, layout: CacheLayout, opts: { force?: boolean }): CacheWriter {
     const refuse = (what: string): never => {
-      throw new UsageError(`${dir} already holds ${what} for a different cache key`, 'choose another --out, or pass --force to replace it');
+      throw new UsageError(`${dir} already holds ${what} for a different cache key`, `choose another ${optionName('out')}, or pass ${optionName('force')} to replace it`);
     };
     // --force means "start over": whatever the writer owns there goes, whatever its key.
     if (opts.force) CacheWriter.clean(dir);

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 import { checkDesign } from './design-checks.js';
 import { KIND_LOSS_DEFAULTS, KIND_LOSS_KEYS, designSchema, type Design, type Kind, type LossOptions, type TrainOptions } from './design-schema.js';
 
@@ -96,7 +96,7 @@ export function loadDesign(file: string, overrides: readonly string[] = []): Loa
 export function applyOverride(raw: Record<string, unknown>, set: string, file: string): void {
   const eq = set.indexOf('=');
   const bad = (why: string): never => {
-    throw new UsageError(`--set ${set}: ${why}`, 'write --set PATH=VALUE, e.g. --set train.epochs=2 or --set "runs[1].seeds=[1, 2]"');
+    throw new UsageError(`${optionName('set')} ${set}: ${why}`, `write ${optionName('set')} PATH=VALUE, e.g. ${optionName('set')} train.epochs=2 or ${optionName('set')} "runs[1].seeds=[1, 2]"`);
   };
   if (eq <= 0) bad('expected PATH=VALUE');
   const pathText = set.slice(0, eq).trim();

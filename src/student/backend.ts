@@ -11,7 +11,7 @@
  *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
  */
 import { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
@@ -49,9 +49,10 @@ export interface BackendDeps {
   wasmDetail(): string;
 }
 
-export const INSTALL_HINT =
+/** What to install for the tensorflow backend (a function: option names follow the message style). */
+export const installHint = (): string =>
   'install one of: npm i @tensorflow/tfjs-node-gpu@4.22.0 (NVIDIA GPU; needs CUDA 11.2 and cuDNN 8.1 on the library path) ' +
-  'or npm i @tensorflow/tfjs-node@4.22.0 (CPU); or pass --backend wasm';
+  `or npm i @tensorflow/tfjs-node@4.22.0 (CPU); or pass ${optionName('backend')} wasm`;
 
 export const defaultBackendDeps: BackendDeps = {
   importNode: importNodeBackend,
@@ -135,15 +136,15 @@ export async function selectBackend(choice: BackendChoice, deps: BackendDeps = d
   switch (choice) {
     case 'tensorflow':
       info = await tryTensorflow(deps, why);
-      if (!info) throw new UsageError(`--backend tensorflow is not available: ${why.join('; ')}`, INSTALL_HINT);
+      if (!info) throw new UsageError(`${optionName('backend')} tensorflow is not available: ${why.join('; ')}`, installHint());
       break;
     case 'wasm':
       info = await tryWasm(deps, why);
-      if (!info) throw new WorkError(`--backend wasm failed to initialise: ${why.join('; ')}`, 'try --backend cpu');
+      if (!info) throw new WorkError(`${optionName('backend')} wasm failed to initialise: ${why.join('; ')}`, `try ${optionName('backend')} cpu`);
       break;
     case 'cpu':
       if (await trySet(deps, 'cpu', why)) info = { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)', kernels: 'cpu', requested: choice, why };
-      if (!info) throw new WorkError(`--backend cpu failed to initialise: ${why.join('; ')}`);
+      if (!info) throw new WorkError(`${optionName('backend')} cpu failed to initialise: ${why.join('; ')}`);
       why.push('cpu: using it (asked for)');
       break;
     case 'auto':

@@ -13,7 +13,7 @@
  *   official code's WarmUpLR (stepped before each batch of epoch 0: lr = base·(i+1)/N for batch i),
  *   followed by MultiStepLR from epoch 1 on.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 
 export const SCHEDULE_KINDS = ['constant', 'step', 'cosine'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
@@ -47,21 +47,21 @@ export function officialSchedule(batchSize: number): ScheduleConfig {
 /** Validates a schedule (UsageError naming the train flag), so lrAt cannot fail mid-run. */
 export function checkSchedule(c: ScheduleConfig): void {
   if (!(SCHEDULE_KINDS as readonly string[]).includes(c.kind)) throw new UsageError(`unknown schedule "${c.kind}"`, `choose one of: ${SCHEDULE_KINDS.join(', ')}`);
-  if (!(c.lr >= 0 && Number.isFinite(c.lr))) throw new UsageError(`--lr ${c.lr}: the learning rate must be a finite number ≥ 0`);
+  if (!(c.lr >= 0 && Number.isFinite(c.lr))) throw new UsageError(`${optionName('lr')} ${c.lr}: the learning rate must be a finite number ≥ 0`);
   const w = c.warmupEpochs ?? 0;
-  if (!(w >= 0 && Number.isFinite(w))) throw new UsageError(`--warmup ${w}: warm-up epochs must be ≥ 0`);
+  if (!(w >= 0 && Number.isFinite(w))) throw new UsageError(`${optionName('warmup')} ${w}: warm-up epochs must be ≥ 0`);
   if (c.kind === 'step') {
     const ms = c.milestones ?? [];
     if (ms.some((m, i) => !Number.isInteger(m) || m < 0 || (i > 0 && m < ms[i - 1]))) {
-      throw new UsageError(`--milestones ${ms.join(',')}: milestones must be ascending whole epochs ≥ 0`);
+      throw new UsageError(`${optionName('milestones')} ${ms.join(',')}: milestones must be ascending whole epochs ≥ 0`);
     }
     const g = c.gamma ?? 0.1;
-    if (!(g > 0 && Number.isFinite(g))) throw new UsageError(`--gamma ${g}: γ must be > 0`);
+    if (!(g > 0 && Number.isFinite(g))) throw new UsageError(`${optionName('gamma')} ${g}: γ must be > 0`);
   }
   if (c.kind === 'cosine') {
-    if (!(Number.isFinite(c.epochs) && (c.epochs as number) > w)) throw new UsageError(`cosine schedule: --epochs (${c.epochs}) must exceed the warm-up (${w})`);
+    if (!(Number.isFinite(c.epochs) && (c.epochs as number) > w)) throw new UsageError(`cosine schedule: ${optionName('epochs')} (${c.epochs}) must exceed the warm-up (${w})`);
     const min = c.minLr ?? 0;
-    if (!(min >= 0 && min <= c.lr)) throw new UsageError(`--min-lr ${min}: must be in [0, --lr]`);
+    if (!(min >= 0 && min <= c.lr)) throw new UsageError(`${optionName('minLr')} ${min}: must be in [0, ${optionName('lr')}]`);
   }
 }
 

@@ -14,7 +14,7 @@
  * `id2label`, `classes`, `class_names`: the same JSON forms).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 
 export interface ClassMap {
   /** Outputs of the teacher (before the map). */
@@ -27,7 +27,7 @@ export interface ClassMap {
 
 export const LABEL_METADATA_KEYS = ['tfkd.classes', 'labels', 'id2label', 'classes', 'class_names'] as const;
 
-const HINT = 'give --class-map as a JSON array (one teacher index or name per data class), a JSON object {"data class": teacher index or name}, "names", or a file holding one';
+const hint = (): string => `give ${optionName('classMap')} as a JSON array (one teacher index or name per data class), a JSON object {"data class": teacher index or name}, "names", or a file holding one`;
 
 /** Teacher class names from JSON text (array or {index: name}) or, with `lines`, one per line. */
 export function parseLabels(text: string, what: string, lines = false): string[] {
@@ -63,7 +63,7 @@ export function teacherLabels(labelsFile: string | undefined, metadata: Record<s
     try {
       text = readFileSync(labelsFile, 'utf8');
     } catch (e) {
-      throw new UsageError(`cannot read --teacher-labels ${labelsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(`cannot read ${optionName('teacherLabels')} ${labelsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     return parseLabels(text, `--teacher-labels ${labelsFile}`, true);
   }
@@ -82,7 +82,7 @@ export function resolveClassMap(
   let text = src.trim();
   let what = '--class-map';
   if (text !== 'names' && !text.startsWith('[') && !text.startsWith('{')) {
-    if (!existsSync(src)) throw new UsageError(`--class-map: neither JSON, "names", nor an existing file: ${src}`, HINT);
+    if (!existsSync(src)) throw new UsageError(`${optionName('classMap')}: neither JSON, "names", nor an existing file: ${src}`, hint());
     text = readFileSync(src, 'utf8').trim();
     what = `--class-map file ${src}`;
   }
@@ -94,18 +94,18 @@ export function resolveClassMap(
     try {
       v = JSON.parse(text);
     } catch (e) {
-      throw new UsageError(`invalid ${what}: not valid JSON (${(e as Error).message})`, HINT);
+      throw new UsageError(`invalid ${what}: not valid JSON (${(e as Error).message})`, hint());
     }
     if (Array.isArray(v)) {
-      if (v.length !== data.numClasses) throw new UsageError(`${what} has ${v.length} entries, the data set has ${data.numClasses} classes`, HINT);
+      if (v.length !== data.numClasses) throw new UsageError(`${what} has ${v.length} entries, the data set has ${data.numClasses} classes`, hint());
       entries = v;
     } else if (v && typeof v === 'object') {
       const obj = v as Record<string, unknown>;
       for (const k of Object.keys(obj)) if (!dataNames.includes(k)) throw new UsageError(`${what} names "${k}", which is not a class of the data set (${dataNames.slice(0, 5).join(', ')}${dataNames.length > 5 ? ', …' : ''})`);
       const missing = dataNames.filter((n) => !(n in obj));
-      if (missing.length) throw new UsageError(`${what} does not map the data class(es) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`, HINT);
+      if (missing.length) throw new UsageError(`${what} does not map the data class(es) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`, hint());
       entries = dataNames.map((n) => obj[n]);
-    } else throw new UsageError(`invalid ${what}: expected an array or object`, HINT);
+    } else throw new UsageError(`invalid ${what}: expected an array or object`, hint());
   }
   const byName = new Map<string, number>();
   const dup = new Set<string>();
@@ -118,7 +118,7 @@ export function resolveClassMap(
     }
     if (typeof e !== 'string') throw new UsageError(`${what}: ${cls} maps to ${JSON.stringify(e)}; expected a teacher output index or class name`);
     if (!teacher.labels) {
-      throw new UsageError(`${what}: ${cls} names the teacher class "${e}", but ${teacher.file} has no class names`, 'pass --teacher-labels FILE (JSON array or object, or one name per line) or map to output indices');
+      throw new UsageError(`${what}: ${cls} names the teacher class "${e}", but ${teacher.file} has no class names`, `pass ${optionName('teacherLabels')} FILE (JSON array or object, or one name per line) or map to output indices`);
     }
     if (dup.has(e)) throw new UsageError(`${what}: the teacher class name "${e}" is ambiguous (several outputs of ${teacher.file} carry it); map to an index`);
     const i = byName.get(e);

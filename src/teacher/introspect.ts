@@ -7,7 +7,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 import type { ort } from './ort.js';
 import type { Layout } from './types.js';
 
@@ -138,7 +138,7 @@ function inferLayout(shape: Dim[], channels: number, o: ResolveOptions, name: st
   // No numeric match: a symbolic channel dim may still fit.
   if (fits.NCHW && fits.NHWC) {
     if (o.layoutHint) return o.layoutHint;
-    throw new UsageError(`${o.file}: cannot tell the layout of input '${name}' ${fmtShape(shape)}; pass --layout NCHW or --layout NHWC`);
+    throw new UsageError(`${o.file}: cannot tell the layout of input '${name}' ${fmtShape(shape)}; pass ${optionName('layout')} NCHW or ${optionName('layout')} NHWC`);
   }
   if (fits.NCHW || fits.NHWC) return fits.NCHW ? 'NCHW' : 'NHWC';
   throw new UsageError(`${o.file}: input '${name}' ${fmtShape(shape)} expects ${d1} (NCHW) or ${d3} (NHWC) channels, ${chDesc}`);
@@ -177,7 +177,7 @@ export function resolveIO(desc: ModelDesc, o: ResolveOptions): ResolvedIO {
   } else if (twoD.length === 0) {
     throw new UsageError(`${o.file}: no 2-D output (outputs: ${list}); a teacher's logits are [batch, K]`);
   } else {
-    throw new UsageError(`${o.file}: several 2-D outputs (${twoD.map((x) => x.name).join(', ')}); choose the logits with --output NAME`);
+    throw new UsageError(`${o.file}: several 2-D outputs (${twoD.map((x) => x.name).join(', ')}); choose the logits with ${optionName('output')} NAME`);
   }
   if (out.dtype !== 'float32' && out.dtype !== 'float16') {
     throw new UsageError(`${o.file}: output '${out.name}' is ${out.dtype}; supported logits types are float32 and float16`);

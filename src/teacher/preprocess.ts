@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { f32ToF16 } from '../util/float16.js';
 import { z } from 'zod';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { formatZodError } from '../errors.js';
 import type { Image } from '../data/image.js';
 import { INTERPOLATIONS } from '../data/image.js';
@@ -160,7 +160,7 @@ export function resolvePreprocess(layers: Array<PartialPreprocess | undefined>, 
       const eg = ctx.modelSize ?? [224, 224];
       throw new UsageError(
         `the data's images differ in size and the preprocessing does not say how to render them${ctx.modelSize ? ` for ${ctx.file} (${sizeText(ctx.modelSize)})` : ''}`,
-        `pass --preprocess imagenet (resize 256, crop 224), timm:config.json, hf:preprocessor_config.json, '{"resize": ${Math.round((eg[0] * 8) / 7)}, "crop": ${eg[0]}}' or '{"size": [${eg[0]}, ${eg[1]}]}' (a stretch)`,
+        `pass ${optionName('preprocess')} imagenet (resize 256, crop 224), timm:config.json, hf:preprocessor_config.json, '{"resize": ${Math.round((eg[0] * 8) / 7)}, "crop": ${eg[0]}}' or '{"size": [${eg[0]}, ${eg[1]}]}' (a stretch)`,
       );
     }
     size = [ctx.dataSize[0], ctx.dataSize[1]];
@@ -187,7 +187,7 @@ export function resolvePreprocess(layers: Array<PartialPreprocess | undefined>, 
   if (ctx.modelSize && (ctx.modelSize[0] !== spec.size[0] || ctx.modelSize[1] !== spec.size[1])) {
     throw new UsageError(
       `${ctx.file} takes ${ctx.modelSize[0]}x${ctx.modelSize[1]} images, preprocessing gives ${spec.size[0]}x${spec.size[1]}`,
-      `resize with --preprocess '{"size": [${ctx.modelSize[0]}, ${ctx.modelSize[1]}]}', or resize + crop (e.g. --preprocess imagenet for 224x224)`,
+      `resize with ${optionName('preprocess')} '{"size": [${ctx.modelSize[0]}, ${ctx.modelSize[1]}]}', or resize + crop (e.g. ${optionName('preprocess')} imagenet for 224x224)`,
     );
   }
   return spec;

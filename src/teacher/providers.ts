@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TEACHER_DEVICES } from '../catalog.js';
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 import { createOrtSession, ort } from './ort.js';
 import type { Device } from './types.js';
 
@@ -25,14 +25,20 @@ export const DEVICE_PROVIDERS: Readonly<Record<Device, readonly Provider[]>> = O
 /** The catalog's TEACHER_DEVICES (DEVICE_PROVIDERS has a row for each), under this module's old name. */
 export const DEVICES: readonly Device[] = TEACHER_DEVICES;
 
-/** What to do when a provider is absent. */
-export const PROVIDER_HINTS: Readonly<Record<Provider, string>> = Object.freeze({
-  cuda:
-    'install the CUDA provider: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js ' +
-    '(needs CUDA 12 and cuDNN 9 on the machine), or use --device cpu',
-  webgpu: 'the WebGPU provider needs a GPU adapter (on Linux: a GPU driver and libvulkan1), or use --device cpu',
-  cpu: 'the CPU provider failed: the model itself could not be loaded by onnxruntime',
-});
+/** What to do when a provider is absent (a function: its option names follow the message style at the time). */
+export function providerHint(p: Provider): string {
+  switch (p) {
+    case 'cuda':
+      return (
+        'install the CUDA provider: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js ' +
+        `(needs CUDA 12 and cuDNN 9 on the machine), or use ${optionName('device')} cpu`
+      );
+    case 'webgpu':
+      return `the WebGPU provider needs a GPU adapter (on Linux: a GPU driver and libvulkan1), or use ${optionName('device')} cpu`;
+    case 'cpu':
+      return 'the CPU provider failed: the model itself could not be loaded by onnxruntime';
+  }
+}
 
 export type SessionOptions = ort.InferenceSession.SessionOptions;
 /** What a teacher needs of a session: in-process onnxruntime, or one in a worker (remote.ts). */
@@ -142,7 +148,7 @@ export async function createSession(
       const reason = firstLine(err);
       if (row.length === 1) {
         if (provider === 'cpu') throw new UsageError(`onnxruntime cannot load ${what}: ${reason}`);
-        throw new UsageError(`--device ${device}: the ${provider} execution provider is not available: ${reason}`, PROVIDER_HINTS[provider]);
+        throw new UsageError(`${optionName('device')} ${device}: the ${provider} execution provider is not available: ${reason}`, providerHint(provider));
       }
       notes.push(`${provider}: not available (${reason})`);
     }

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { UsageError, WorkError } from '../errors.js';
+import { UsageError, WorkError, optionName } from '../errors.js';
 import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
 import { ort, ORT_VERSION } from './ort.js';
 import {
@@ -132,7 +132,7 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
     let K = io.numClasses;
     let classMap: ClassMap | null = null;
     if (opts.classMap !== undefined) {
-      if (opts.data.numClasses === undefined) throw new UsageError('--class-map needs the data set\'s classes');
+      if (opts.data.numClasses === undefined) throw new UsageError(`${optionName('classMap')} needs the data set's classes`);
       classMap = resolveClassMap(opts.classMap, { numClasses: opts.data.numClasses, classNames: opts.data.classNames }, { K, labels: teacherLabels(opts.teacherLabels, proto.metadata, file), file });
       teacher.select = Int32Array.from(classMap.indices);
       K = classMap.indices.length;

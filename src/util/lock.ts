@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError, optionName } from '../errors.js';
 import { outDirError } from './out-dir.js';
 
 export const LOCK_FILE = '.tfkd.lock';
@@ -120,7 +120,7 @@ export function acquireLock(dir: string, what: string): Lock {
       }
       return { file, tookOver, release: () => releaseFile(file) };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outDirError('--out', dir, e);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outDirError(`${optionName('out')}`, dir, e);
     }
     const other = readInfo(file);
     if (other === null) {

@@ -5,7 +5,7 @@ import {
   createSession,
   DEVICE_PROVIDERS,
   ortSessionFactory,
-  PROVIDER_HINTS,
+  providerHint,
   type SessionFactory,
   type SessionOptions,
   type TeacherSession,
@@ -71,7 +71,7 @@ describe('teacher/providers', () => {
     const err = await createSession(model, { device: 'cuda', factory: fakeFactory(['cuda', 'webgpu'], calls) }).catch((e) => e);
     expect(err).to.be.instanceOf(UsageError);
     expect(err.message).to.match(/--device cuda: the cuda execution provider is not available/);
-    expect(err.hint).to.equal(PROVIDER_HINTS.cuda);
+    expect(err.hint).to.equal(providerHint('cuda'));
     expect(err.hint).to.contain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js');
     expect(calls).to.have.length(1);
   });
@@ -79,7 +79,7 @@ describe('teacher/providers', () => {
   it('BAD CALL - explicit webgpu when absent: UsageError with a hint', async () => {
     const err = await createSession(model, { device: 'webgpu', factory: fakeFactory(['webgpu'], []) }).catch((e) => e);
     expect(err).to.be.instanceOf(UsageError);
-    expect(err.hint).to.equal(PROVIDER_HINTS.webgpu);
+    expect(err.hint).to.equal(providerHint('webgpu'));
   });
 
   it('BAD CALL - threads must be a positive integer', async () => {

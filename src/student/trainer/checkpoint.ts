@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, WorkError } from '../../errors.js';
+import { UsageError, WorkError, optionName } from '../../errors.js';
 import { canonicalJson } from '../../util/canonical-json.js';
 import { sha256File } from '../../util/hash.js';
 import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/safetensors.js';
@@ -181,7 +181,7 @@ export function resolveCheckpointDir(run: string, which = 'best'): string {
   if (fs.existsSync(path.join(run, F.state))) return run; // a checkpoint directory itself
   const root = path.join(run, 'checkpoints');
   if (!fs.existsSync(root)) throw new UsageError(`${run} is not a tfkd run directory (no checkpoints/)`);
-  if (!/^(best|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`--checkpoint: expected best, last, epoch-N or step-N, got '${which}'`);
+  if (!/^(best|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`${optionName('checkpoint')}: expected best, last, epoch-N or step-N, got '${which}'`);
   const dir = path.join(root, which);
   recoverDir(dir);
   if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, F.state))) {

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { BACKEND_CHOICES, FIDELITIES, LOSS_HYPERPARAMETERS as HP, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+import { optionName } from '../../errors.js';
 
 export { FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
 /** The student backends (the catalog's BACKEND_CHOICES), under the name this module always gave them. */
@@ -120,14 +121,14 @@ export const RESUME_MUTABLE_KEYS: ReadonlySet<string> = new Set(['epochs', 'back
 /** Parses `1,2,5` / `epochs:1,2` / `steps:100,200` into a SaveAt. Throws Error with a reason. */
 export function parseSaveAt(s: string): SaveAt {
   const m = /^(?:(epochs?|steps?):)?([0-9, ]+)$/.exec(s.trim());
-  if (!m) throw new Error(`--save-at: expected "1,2,5" (epochs) or "steps:100,200", got "${s}"`);
+  if (!m) throw new Error(`${optionName('saveAt')}: expected "1,2,5" (epochs) or "steps:100,200", got "${s}"`);
   const unit = m[1]?.startsWith('step') ? 'step' : 'epoch';
   const at = m[2]
     .split(',')
     .map((x) => x.trim())
     .filter((x) => x !== '')
     .map(Number);
-  if (!at.length || !at.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--save-at: positive integers expected, got "${s}"`);
+  if (!at.length || !at.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`${optionName('saveAt')}: positive integers expected, got "${s}"`);
   return { unit, at: [...new Set(at)].sort((a, b) => a - b) };
 }
 

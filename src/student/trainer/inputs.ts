@@ -21,7 +21,7 @@ import type { Dataset, SampleShape } from '../../data/dataset.js';
 import type { Image } from '../../data/image.js';
 import type { RenderSpec } from '../../data/render.js';
 import { renderView, type SideRendering } from '../../data/views.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, optionName } from '../../errors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
 import type { ViewPlan } from './targets.js';
 
@@ -42,11 +42,11 @@ export interface StudentInputs {
 export function studentInputs(ds: Dataset, inputSize: [number, number] | undefined, evalCropPct: number | undefined, plan: ViewPlan): StudentInputs {
   const boxes = plan.spec?.rrc !== undefined;
   if (ds.variableSize && !inputSize) {
-    throw new UsageError(`${ds.spec}: its images differ in size; say the student's input size`, 'pass --input-size H[,W] (e.g. --input-size 32 or 64)');
+    throw new UsageError(`${ds.spec}: its images differ in size; say the student's input size`, `pass ${optionName('inputSize')} H[,W] (e.g. ${optionName('inputSize')} 32 or 64)`);
   }
   const [H, W] = inputSize ?? [ds.shape.height, ds.shape.width];
   const channels = ds.variableSize ? 3 : ds.shape.channels;
-  if (inputSize && channels !== 1 && channels !== 3) throw new UsageError(`--input-size needs images of 1 or 3 channels; ${ds.spec} has ${channels}`);
+  if (inputSize && channels !== 1 && channels !== 3) throw new UsageError(`${optionName('inputSize')} needs images of 1 or 3 channels; ${ds.spec} has ${channels}`);
   const own = !ds.variableSize && H === ds.shape.height && W === ds.shape.width;
   const rendered = !own || boxes;
   const pct = evalCropPct ?? DEFAULT_EVAL_CROP_PCT;
@@ -128,10 +128,10 @@ export function renderedDataset(ds: Dataset, inputs: StudentInputs): Dataset {
 /** `--input-size H[,W]` → [H, W]. */
 export function parseInputSize(s: string): [number, number] {
   const m = /^(\d+)(?:[,x](\d+))?$/.exec(s.trim());
-  if (!m) throw new UsageError(`--input-size ${JSON.stringify(s)}: expected H or H,W (e.g. 32 or 64,48)`);
+  if (!m) throw new UsageError(`${optionName('inputSize')} ${JSON.stringify(s)}: expected H or H,W (e.g. 32 or 64,48)`);
   const h = Number(m[1]);
   const w = m[2] === undefined ? h : Number(m[2]);
-  if (!(h >= 4 && w >= 4 && h <= 1024 && w <= 1024)) throw new UsageError(`--input-size ${s}: each side must be in [4, 1024]`);
+  if (!(h >= 4 && w >= 4 && h <= 1024 && w <= 1024)) throw new UsageError(`${optionName('inputSize')} ${s}: each side must be in [4, 1024]`);
   return [h, w];
 }
 

@@ -5,7 +5,7 @@
  * metrics and checkpoints; summary.json when every epoch is done.
  */
 import * as fs from 'node:fs';
-import { UsageError, WorkError } from '../../errors.js';
+import { UsageError, WorkError, optionName } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import type { Dataset } from '../../data/dataset.js';
 import { sampleBytes } from '../../data/dataset.js';
@@ -78,7 +78,7 @@ export async function loop(built: Built): Promise<TrainResult> {
     if (fs.existsSync(paths.checkpoint('last'))) {
       const ck = readCheckpoint(paths.checkpoint('last'));
       checkCheckpointAgainstRun(paths.checkpoint('last'));
-      if (JSON.stringify(ck.spec) !== JSON.stringify(spec)) throw new UsageError(`--resume: checkpoint model ${JSON.stringify(ck.spec)} differs from ${JSON.stringify(spec)}`);
+      if (JSON.stringify(ck.spec) !== JSON.stringify(spec)) throw new UsageError(`${optionName('resume')}: checkpoint model ${JSON.stringify(ck.spec)} differs from ${JSON.stringify(spec)}`);
       loadWeights(model, ck.weights);
       if (ck.optimizer) optimizer.setState(ck.optimizer);
       startEpoch = ck.state.epoch;

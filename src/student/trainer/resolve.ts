@@ -50,7 +50,7 @@ export function preflight(input: TrainConfigInput): void {
     throw new UsageError(`loss ${c.loss} needs a teacher's soft targets: pass --cache CACHE (written by tfkd precompute)`, 'or use a teacher-free loss: ce, lsr, tfkd-reg');
   }
   if (!lossNeedsTeacher(c.loss) && c.cache.length > 0) {
-    throw new UsageError(`loss ${c.loss} does not use a teacher; drop --cache`, 'teacher-based losses: kd, tfkd-self');
+    throw new UsageError(`loss ${c.loss} does not use a teacher; drop ${optionName('cache')}`, 'teacher-based losses: kd, tfkd-self');
   }
   if (c.nesterov && c.momentum === 0) throw new UsageError(`${optionName('nesterov')} needs ${optionName('momentum')} > 0`);
   if (c.schedule === 'step' && c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1])) {

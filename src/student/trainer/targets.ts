@@ -12,7 +12,7 @@
  *    cached targets, if any, come from view 0 (that is the inconsistency the flag admits to).
  *  - `none` — no augmentation: view 0 everywhere.
  */
-import { UsageError } from '../../errors.js';
+import { UsageError, optionName } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { augmentBatch, formatAugmentSpec, isIdentity, parseAugmentSpec, type AugmentSpec } from '../../data/augment.js';
 import type { SampleShape } from '../../data/dataset.js';
@@ -55,7 +55,7 @@ export function planViews(
       if (!same) {
         throw new UsageError(
           `caches ${first.dir} (${describe(first)}) and ${c.dir} (${describe(c)}) hold different views; an ensemble needs the same views of the same images`,
-          'precompute every teacher with the same --views, --augment and seed',
+          `precompute every teacher with the same ${optionName('views')}, ${optionName('augment')} and seed`,
         );
       }
     }
@@ -66,8 +66,8 @@ export function planViews(
     const spec = parseAugmentSpec(m.spec);
     if (asked !== null && formatAugmentSpec(asked) !== formatAugmentSpec(spec)) {
       throw new UsageError(
-        `--augment ${formatAugmentSpec(asked)} differs from the augmentation the cache's views were made with (${formatAugmentSpec(spec)})`,
-        'drop --augment: the trainer rebuilds the cached views itself',
+        `${optionName('augment')} ${formatAugmentSpec(asked)} differs from the augmentation the cache's views were made with (${formatAugmentSpec(spec)})`,
+        `drop ${optionName('augment')}: the trainer rebuilds the cached views itself`,
       );
     }
     return { mode: 'cache', cacheViews: first.views, spec, augmentSeed: m.seed };
@@ -75,8 +75,8 @@ export function planViews(
   if (askedOn) {
     if (!allowInconsistentViews) {
       throw new UsageError(
-        `--augment ${formatAugmentSpec(asked!)} with a single-view cache would pair the teacher's output for the original image with a differently augmented student input`,
-        'precompute the cache with --views V --augment SPEC, or pass --allow-inconsistent-views to accept the mismatch',
+        `${optionName('augment')} ${formatAugmentSpec(asked!)} with a single-view cache would pair the teacher's output for the original image with a differently augmented student input`,
+        `precompute the cache with ${optionName('views')} V ${optionName('augment')} SPEC, or pass ${optionName('allowInconsistentViews')} to accept the mismatch`,
       );
     }
     return { mode: 'fresh', cacheViews: 1, spec: asked, augmentSeed: seed };

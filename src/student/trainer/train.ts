@@ -17,7 +17,7 @@
  * result types request.ts (all re-exported here, so importers of train.js need not change).
  */
 import * as fs from 'node:fs';
-import { UsageError } from '../../errors.js';
+import { UsageError, optionName } from '../../errors.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
@@ -53,10 +53,10 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   outDirExists(req.out);
   const existing = fs.existsSync(paths.config);
   if (req.resume) {
-    if (!existing) throw new UsageError(`--resume: ${req.out} holds no run (no config.json)`, 'start it without --resume');
+    if (!existing) throw new UsageError(`${optionName('resume')}: ${req.out} holds no run (no config.json)`, `start it without ${optionName('resume')}`);
     input = mergeResume(readJson<TrainConfig>(paths.config), input, req.explicit);
   } else if (existing || runDirEntries(req.out).some((e) => !isStartLeftover(req.out, e))) {
-    throw new UsageError(`${req.out} already exists and is not empty`, 'pass --resume to continue that run, or choose another --out');
+    throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
   preflight(input);
   // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
@@ -100,8 +100,8 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: numbe
     correctProb: config.correctProb,
     epsilon: config.epsilon,
   };
-  if (config.limit !== null && config.limit > trainDs.size) throw new UsageError(`--limit ${config.limit} exceeds the ${trainDs.size} training samples`);
-  if (config.testLimit !== null && config.testLimit > testDs.size) throw new UsageError(`--test-limit ${config.testLimit} exceeds the ${testDs.size} test samples`);
+  if (config.limit !== null && config.limit > trainDs.size) throw new UsageError(`${optionName('limit')} ${config.limit} exceeds the ${trainDs.size} training samples`);
+  if (config.testLimit !== null && config.testLimit > testDs.size) throw new UsageError(`${optionName('testLimit')} ${config.testLimit} exceeds the ${testDs.size} test samples`);
   // Seeded subsets, streams distinct from everything else that uses the seed.
   const trainIdx = config.limit === null ? Int32Array.from({ length: trainDs.size }, (_, i) => i) : subset(trainDs.size, config.limit, hashU32(config.seed, 0x1111));
   const testIdx = config.testLimit === null ? undefined : subset(testDs.size, config.testLimit, hashU32(config.seed, 0x7e57));
@@ -145,7 +145,7 @@ async function run(prepared: Prepared): Promise<TrainResult> {
     model = buildModel(config.model, build);
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, 'choose a larger --input-size or another --model');
+    throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, `choose a larger ${optionName('inputSize')} or another ${optionName('model')}`);
   }
   const params = countParams(model);
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
