@@ -11,11 +11,9 @@
  *
  * Used by the soft-target cache and reusable for checkpoints.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { endianness } from 'node:os';
-import * as path from 'node:path';
-import { ioFailure } from '../util/out-dir.js';
+import { writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 
 export type StDtype = 'F16' | 'F32' | 'I32' | 'I64' | 'U8';
 export type TensorData = Uint16Array | Float32Array | Int32Array | BigInt64Array | Uint8Array;
@@ -101,67 +99,9 @@ function viewBytes(a: TensorData): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** fsyncs a directory so a rename inside it survives a crash (no-op where the OS refuses). */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some platforms (Windows) cannot open directories; the rename is still atomic there.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/**
- * Writes `chunks` to `file` atomically: a temp file in the same directory, fsync, rename, fsync
- * of the directory. Returns the sha256 of the bytes written. A crash leaves either the old file or
- * the new one (plus, at worst, a stray `.tmp-*` file that writers clean up).
- */
-export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>, hooks: AtomicWriteHooks = {}): string {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}`);
-  const hash = createHash('sha256');
-  let fd: number;
-  try {
-    fd = fs.openSync(tmp, 'w');
-  } catch (e) {
-    throw ioFailure(file, e);
-  }
-  try {
-    let i = 0;
-    for (const c of chunks) {
-      hash.update(c);
-      let done = 0;
-      while (done < c.byteLength) done += fs.writeSync(fd, c, done, c.byteLength - done);
-      hooks.afterChunk?.(i++);
-    }
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw ioFailure(file, e);
-  }
-  fs.closeSync(fd);
-  hooks.beforeRename?.();
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw ioFailure(file, e);
-  }
-  fsyncDir(dir);
-  return hash.digest('hex');
-}
-
-/** Callbacks inside an atomic write, for fault injection (src/util/fault.ts). */
-export interface AtomicWriteHooks {
-  /** After chunk i reached the temp file (not yet fsynced). */
-  afterChunk?: (i: number) => void;
-  /** After the temp file is complete and fsynced, before the rename. */
-  beforeRename?: () => void;
-}
+// The atomic writer moved to util/atomic.ts (one for every file tfkd writes); re-exported under
+// the names the cache, the trainer and the exporter have always imported from here.
+export { fsyncDir, writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 
 /** Writes a safetensors file atomically; returns its sha256. */
 export function writeSafetensors(file: string, tensors: Record<string, TensorIn>, metadata?: Record<string, string>, hooks?: AtomicWriteHooks): string {

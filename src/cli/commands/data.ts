@@ -14,6 +14,7 @@ import { renderView, viewBox, type SideRendering } from '../../data/views.js';
 import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import { intString, parseOptions, printJson } from '../options.js';
 
 /** `tfkd data info SPEC`: what a data spec resolves to, and the fingerprint caches record. */
@@ -175,12 +176,11 @@ export async function runDataViews(o: z.infer<typeof ViewsOptions>): Promise<{ r
         if (side && o.out) {
           const r = renderView(img, side, aug, i, v);
           const file = path.join(o.out, `${i}-${v}.png`);
-          const tmp = `${file}.tmp-${process.pid}`;
-          await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
+          const png = await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
             .toColourspace(r.channels === 1 ? 'b-w' : 'srgb')
             .png()
-            .toFile(tmp);
-          fs.renameSync(tmp, file);
+            .toBuffer();
+          writeFileAtomic(file, png);
           written.push(file);
         }
       }

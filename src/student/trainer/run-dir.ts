@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir, writeFileAtomic, type AtomicWriteHooks } from '../../cache/safetensors.js';
+import { fsyncDir, writeFileAtomic } from '../../util/atomic.js';
 import { faultPoint } from '../../util/fault.js';
 
 export interface EpochMetrics {
@@ -53,10 +53,8 @@ export const runPaths = (run: string) => ({
   checkpoint: (name: string) => path.join(run, 'checkpoints', name),
 });
 
-export function writeJsonAtomic(file: string, value: unknown, hooks?: AtomicWriteHooks): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  writeFileAtomic(file, [Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8')], hooks);
-}
+// The run's JSON files go through the one atomic writer (util/atomic.ts); the trainer imports it from here.
+export { writeJsonAtomic } from '../../util/atomic.js';
 
 export function readJson<T = unknown>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -64,7 +62,7 @@ export function readJson<T = unknown>(file: string): T {
 
 /** Rewrites the whole metrics file (small: one line per epoch), atomically. */
 export function writeMetrics(file: string, lines: readonly EpochMetrics[]): void {
-  writeFileAtomic(file, [Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), 'utf8')]);
+  writeFileAtomic(file, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
 }
 
 export function readMetrics(file: string): EpochMetrics[] {
