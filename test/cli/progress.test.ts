@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createProgress, formatDuration } from '../../src/cli/progress.js';
 
-describe('cli/progress (used by precompute)', () => {
+describe('cli/progress (used by precompute and train)', () => {
   const sink = (isTTY: boolean) => {
     const out: string[] = [];
     return { out, stream: { isTTY, columns: 100, write: (s: string) => out.push(s) } };
@@ -32,6 +32,38 @@ describe('cli/progress (used by precompute)', () => {
     expect(out[1]).to.match(/^\rx .* 25\.0% 50\/200 rows 50 rows\/s ETA 00:03/);
     p.finish();
     expect(out[2].endsWith('\n')).to.equal(true);
+  });
+  it('a command\'s own format (train): the first JSON line after one interval; the bar redrawn at the total; clear() erases it', () => {
+    type Info = { epoch: number; loss: number };
+    const make = (isTTY: boolean) => {
+      let t = 0;
+      const { out, stream } = sink(isTTY);
+      const p = createProgress<Info>({
+        label: 'train',
+        total: 0,
+        mode: 'auto',
+        stream,
+        now: () => t,
+        intervalMs: { bar: 100, json: 10000 },
+        jsonAfterInterval: true,
+        barAtTotal: true,
+        format: { bar: (s) => `epoch ${s.info!.epoch} ${s.done}/${s.total}`, json: (s) => ({ epoch: s.info!.epoch, loss: s.info!.loss }) },
+      });
+      return { out, p, at: (ms: number) => (t = ms) };
+    };
+    const j = make(false);
+    j.p.update(1, { epoch: 1, loss: 2 }, 4); // t = 0: within the first interval, silent
+    j.at(10000);
+    j.p.update(2, { epoch: 1, loss: 1.5 }, 4);
+    j.p.clear(); // nothing outside bar mode
+    expect(j.out).to.deep.equal(['{"epoch":1,"loss":1.5}\n']);
+    const b = make(true);
+    b.p.update(1, { epoch: 1, loss: 2 }, 4); // the first update draws
+    b.at(50);
+    b.p.update(2, { epoch: 1, loss: 2 }, 4); // within 100 ms: silent
+    b.p.update(4, { epoch: 1, loss: 2 }, 4); // the last step always draws
+    b.p.clear();
+    expect(b.out).to.deep.equal(['\r\x1b[2Kepoch 1 1/4', '\r\x1b[2Kepoch 1 4/4', '\r\x1b[2K']);
   });
   it('formats durations', () => {
     expect(formatDuration(0)).to.equal('00:00');

@@ -4,8 +4,9 @@ import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { UsageError } from '../../errors.js';
 import { formatZodError } from '../../errors.js';
-import { parseOptions, printJson } from '../options.js';
-import { BACKEND_CHOICES, FIDELITIES, LOSS_NAMES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+import { int, list, num, parseOptions, printJson } from '../options.js';
+import { barCells, createProgress } from '../progress.js';
+import { BACKEND_CHOICES, FIDELITIES, LOSS_NAMES, OPTIMIZERS, PROGRESS_MODES, SCHEDULES, type ProgressMode } from '../../catalog.js';
 import { describeLosses } from '../../student/losses/index.js';
 import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
@@ -17,29 +18,6 @@ import { train, type StepProgress } from '../../student/trainer/train.js';
  * --config FILE.json < flags) → the trainer. Prints the parameter count and one line per epoch on
  * stdout; a progress bar on stderr when it is a TTY; `--json` prints the summary as JSON instead.
  */
-
-const num = (what: string) =>
-  z
-    .string()
-    .transform((s, ctx) => {
-      const v = Number(s);
-      if (s.trim() === '' || !Number.isFinite(v)) {
-        ctx.addIssue({ code: 'custom', message: `${what} must be a number, got "${s}"` });
-        return z.NEVER;
-      }
-      return v;
-    });
-const int = (what: string) =>
-  num(what).refine((v) => Number.isInteger(v), `${what} must be an integer`);
-const list = (what: string, parse: (s: string) => unknown) =>
-  z.string().transform((s, ctx) => {
-    try {
-      return parse(s);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^[^:]*: /, `${what}: `) });
-      return z.NEVER;
-    }
-  });
 
 /** The option bag commander hands over (strings), validated and converted once. */
 const CliOptions = z.strictObject({
@@ -80,7 +58,7 @@ const CliOptions = z.strictObject({
   resume: z.boolean().optional(),
   stopAfter: int('stop-after').optional(),
   json: z.boolean().optional(),
-  progress: z.enum(['auto', 'bar', 'json', 'off']).optional(),
+  progress: z.enum(PROGRESS_MODES).optional(),
 });
 
 const NOT_CONFIG = new Set(['config', 'out', 'resume', 'stopAfter', 'json', 'progress']);
@@ -102,36 +80,28 @@ export function readConfigFile(file: string): TrainConfigInput {
 }
 
 /**
- * Training progress on stderr: `bar` redraws one line (epoch, step, loss, img/s) in place; `json`
- * writes one JSON line every 10 s (logs, CI: a long run shows it is alive); `auto` is `bar` on a
- * TTY and `json` elsewhere; `off` writes nothing.
+ * Training progress on stderr (cli/progress.ts with the trainer's own line): `bar` redraws one
+ * line (epoch, step, loss, img/s) in place; `json` writes one JSON line every 10 s, the first
+ * after 10 s (logs, CI: a long run shows it is alive); `auto` is `bar` on a TTY and `json`
+ * elsewhere; `off` writes nothing. The bar ends each epoch full (its last step is always drawn).
  */
-function progress(mode: 'auto' | 'bar' | 'json' | 'off'): { step(p: StepProgress): void; done(): void } {
-  const m = mode === 'auto' ? (process.stderr.isTTY ? 'bar' : 'json') : mode;
-  let last = m === 'json' ? Date.now() : 0;
-  return {
-    step(p) {
-      if (m === 'off') return;
-      const now = Date.now();
-      if (m === 'json') {
-        if (now - last < 10000) return;
-        last = now;
-        process.stderr.write(`${JSON.stringify({ event: 'progress', epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.steps, loss: Number(p.loss.toFixed(5)), img_per_s: Math.round(p.imgPerSec) })}\n`);
-        return;
-      }
-      if (now - last < 100 && p.step !== p.steps) return;
-      last = now;
-      const w = 24;
-      const filled = Math.round((w * p.step) / p.steps);
-      const bar = '█'.repeat(filled) + '░'.repeat(w - filled);
-      process.stderr.write(
-        `\r\x1b[2Kepoch ${p.epoch}/${p.epochs} ${bar} ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ${p.imgPerSec.toFixed(0)} img/s`,
-      );
+function progress(mode: ProgressMode) {
+  const w = 24;
+  return createProgress<StepProgress>({
+    label: 'train',
+    total: 0,
+    unit: 'steps',
+    mode,
+    now: Date.now,
+    intervalMs: { bar: 100, json: 10000 },
+    jsonAfterInterval: true,
+    barAtTotal: true,
+    format: {
+      bar: ({ info: p }) =>
+        `epoch ${p!.epoch}/${p!.epochs} ${barCells(Math.round((w * p!.step) / p!.steps), w)} ${p!.step}/${p!.steps} loss ${p!.loss.toFixed(4)} ${p!.imgPerSec.toFixed(0)} img/s`,
+      json: ({ info: p }) => ({ event: 'progress', epoch: p!.epoch, epochs: p!.epochs, step: p!.step, steps: p!.steps, loss: Number(p!.loss.toFixed(5)), img_per_s: Math.round(p!.imgPerSec) }),
     },
-    done() {
-      if (m === 'bar') process.stderr.write('\r\x1b[2K');
-    },
-  };
+  });
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -212,9 +182,9 @@ Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`,
         hooks: {
           info: say,
           warn: (s) => process.stderr.write(`warning: ${s}\n`),
-          onStep: (p) => bar.step(p),
+          onStep: (p) => bar.update(p.step, p, p.steps),
           onEpoch: (m, best) => {
-            bar.done();
+            bar.clear();
             say(
               `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
                 `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
@@ -223,7 +193,7 @@ Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`,
           },
         },
       });
-      bar.done();
+      bar.clear();
       if (json) {
         printJson({ out: result.out, complete: result.complete, seconds: result.seconds, ...result.summary });
         return;
