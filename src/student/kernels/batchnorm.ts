@@ -20,7 +20,7 @@
  * float32 rounding (test/student/batchnorm.test.ts prints the max difference).
  *
  * On wasm with tfkd's native kernels registered (native.ts), the same two passes run in C
- * (native/src/tfkd_native.cc bnTrain/bnTrainGrad: same float64 arithmetic and order, the
+ * (native/src/batchnorm.cc bnTrain/bnTrainGrad: same float64 arithmetic and order, the
  * element-wise passes and sums split across threads from 1 M elements); the JS loops below are the
  * fallback and the cpu backend's path. test/student/native.test.ts compares the two.
  *
@@ -158,7 +158,7 @@ export function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>;
   const M = x.shape.reduce((a, d) => a * d, 1) / C;
   if (M < 1) throw new Error(`${BN_TRAIN_KERNEL}: empty batch`);
   return withViews(args.backend as BackendLike, [x, gamma, beta], [x.shape, [C], [C]], ([xv, g, b], [y, meanOut, varOut], onHeap) => {
-    // wasm with tfkd's native kernels: the same arithmetic in C (native/src/tfkd_native.cc, bnTrain).
+    // wasm with tfkd's native kernels: the same arithmetic in C (native/src/batchnorm.cc, bnTrain).
     const nat = onHeap ? nativeAddonOnHeap() : null;
     if (nat) return void (bnKernelCalls.native++, nat.bnTrain(xv, g, b, y, meanOut, varOut, Int32Array.from([M, C]), eps));
     bnKernelCalls.js++;

@@ -27,7 +27,7 @@ import { tf } from '../tf.js';
 import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 import { settingsEnv } from '../../settings.js';
 
-/** The addon's exports (native/src/tfkd_native.cc). */
+/** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc). */
 export interface NativeAddon {
   /** dims: [B,H,W,CI,KH,KW,CO,OH,OW,sh,sw,pt,pl]; act 0 linear, 1 relu. */
   conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, dims: Int32Array, act: number): void;

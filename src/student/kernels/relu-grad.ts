@@ -6,7 +6,7 @@
  * the result is bit-identical to the stock gradient (dy·1 = dy; dy·0 = ±0, NaN for infinite dy).
  *
  * tfkd registers it on cpu and wasm (on wasm in C via the native add-on when its kernels are
- * registered, native/src/tfkd_native.cc reluGrad, else a JS loop on the heap) and replaces the
+ * registered, native/src/pool_eltwise.cc reluGrad, else a JS loop on the heap) and replaces the
  * `Relu` gradient for the whole process; on any other backend, or for a non-float32 ReLU, the
  * replacement runs the stock composition. test/student/relu-grad.test.ts checks both against the
  * stock gradient bit for bit.
