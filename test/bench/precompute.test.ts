@@ -1,20 +1,20 @@
 import { expect } from 'chai';
 import { TAIL_J } from '../../src/cache/topk.js';
 import { Command } from 'commander';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatPrecomputeBench, runPrecomputeBench } from '../../src/bench/precompute.js';
 import { register } from '../../src/cli/commands/bench-precompute.js';
 import { handleError } from '../../src/cli/handle-error.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 describe('tfkd bench precompute', () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tfkd-benchp-'));
+    dir = tmpDir('benchp');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmDir(dir));
 
   it('reports bare vs end-to-end rows/s, their ratio, and bytes per row of f32 / f16 / top-k caches', async () => {
     const K = 6;

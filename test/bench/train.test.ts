@@ -6,13 +6,11 @@
 import { expect } from 'chai';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { formatTrainBench, openBenchCaches, profileKernels, runTrainBench } from '../../src/bench/train.js';
 import { temperedProbs } from '../../src/student/soft-targets.js';
 import { synthLogits, writeSynth } from '../cache/helpers.js';
 import { tf } from '../../src/student/tf.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 describe('student/bench train (tfkd bench train)', () => {
   it('measures a tiny cnn on wasm: img/s median within [min, max], RSS, backend recorded, per-kernel profile', async () => {
@@ -33,10 +31,10 @@ describe('student/bench train (tfkd bench train)', () => {
   describe('--cache: soft targets read from a cache on disk', () => {
     let dir = '';
     before(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-bench-cache-'));
+      dir = tmpDir('bench-cache');
       writeSynth(dir, { N: 30, K: 3, shardRows: 8 });
     });
-    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    after(() => rmDir(dir));
 
     it('each call yields B cache rows as softmax(z/τ), every sample once per pass (seeded shuffle)', async () => {
       await tf.setBackend('cpu');

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precompute } from '../../src/cache/precompute.js';
@@ -12,6 +11,7 @@ import { Rng } from '../../src/data/rng.js';
 import { ORT_VERSION, openTeacher } from '../../src/teacher/session.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -59,7 +59,7 @@ describe('cache/precompute kill -9 (real CLI processes, deterministic fault poin
     });
 
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-kill-'));
+    root = tmpDir('kill');
     teacherFile = writeTinyTeacher(root, { numClasses: 3 });
     // Clean run, in-process, same options.
     const dataset = await openDataset(data);
@@ -72,7 +72,7 @@ describe('cache/precompute kill -9 (real CLI processes, deterministic fault poin
       await teacher.close();
     }
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('kill -9 at six seeded points of the commit protocol, then the same command: byte-identical to a clean run', async () => {
     const out = path.join(root, 'killed');

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../../src/errors.js';
 import { readManifest, writeManifest } from '../../src/cache/manifest.js';
@@ -9,13 +8,14 @@ import { mergeCaches } from '../../src/cache/merge.js';
 import { openCache } from '../../src/cache/reader.js';
 import { verifyStructure } from '../../src/cache/verify.js';
 import { snapshot, writeSynth } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 describe('cache/merge + verify (structure)', () => {
   let root: string;
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-mv-'));
+    root = tmpDir('mv');
   });
-  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+  afterEach(() => rmDir(root));
   const d = (n: string) => path.join(root, n);
 
   for (const variant of [

@@ -6,7 +6,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -23,6 +22,7 @@ import { openTeacher } from '../../src/teacher/session.js';
 import { renderSpecOf } from '../../src/teacher/preprocess.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
@@ -56,12 +56,12 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
   let data: string;
   let teacher: string;
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-pf-'));
+    root = tmpDir('pf');
     data = path.join(root, 'photos');
     await makeFolder(data, 40, ['ant', 'bee', 'cat']);
     teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('EXPECTED FAILURE - a teacher with more classes than the data: the error names --class-map', async () => {
     const out = path.join(root, 'no-map');

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
@@ -18,6 +17,7 @@ import { openDataset } from '../../src/data/open.js';
 import { ORT_VERSION, openTeacher } from '../../src/teacher/session.js';
 import type { Teacher } from '../../src/teacher/types.js';
 import { tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from '../teacher/fixtures.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 /** Runs the CLI in-process; returns the exit code and what went to stderr via the error handler. */
 async function cli(args: string[]): Promise<{ code: number; err: string }> {
@@ -43,9 +43,9 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
   let root: string;
   const d = (n: string) => path.join(root, n);
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-pc-'));
+    root = tmpDir('pc');
   });
-  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+  afterEach(() => rmDir(root));
 
   async function setup(t: TinyTeacherOptions, data: string) {
     const file = writeTinyTeacher(root, t);

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
 import { writeSynth } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/read_cache.py', import.meta.url));
 
@@ -17,9 +16,9 @@ function pyRead(dir: string, temperature: number): Record<string, number[]> {
 describe('cache/python interop (numpy only)', () => {
   let root: string;
   before(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-py-'));
+    root = tmpDir('py');
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   for (const o of [
     { name: 'f32', dtype: 'f32' as const, topk: null },

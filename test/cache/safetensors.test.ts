@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { setFloat16, getFloat16 } from '@petamoriken/float16';
 import {
@@ -12,6 +11,7 @@ import {
   writeSafetensors,
   type TensorIn,
 } from '../../src/cache/safetensors.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 function libF16Bits(x: number): number {
   const dv = new DataView(new ArrayBuffer(2));
@@ -22,9 +22,9 @@ function libF16Bits(x: number): number {
 describe('cache/safetensors', () => {
   let dir: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-st-'));
+    dir = tmpDir('st');
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => rmDir(dir));
 
   const sample = (): Record<string, TensorIn> => ({
     f32: { dtype: 'F32', shape: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i * 0.5 - 2) },

@@ -5,7 +5,6 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANIFEST, manifestKeys } from '../../src/cache/manifest.js';
@@ -22,6 +21,7 @@ import { tf } from '../../src/student/tf.js';
 import { ORT_VERSION, openTeacher } from '../../src/teacher/session.js';
 import { cli } from '../cli/train-helpers.js';
 import { synthSetup } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SUBSET = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
@@ -55,9 +55,9 @@ describe('cache/top-k: the tail keeps its mass; KD from top-k ≈ KD from all lo
   this.timeout(180000);
   let root: string;
   before(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-topk-'));
+    root = tmpDir('topk');
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('confident f16 rows (kept mass rounds past 1 under the first layout): tail mass within 2e-4 at τ = 1, 4, 20, never 0', () => {
     const N = 600;

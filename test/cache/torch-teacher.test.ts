@@ -6,11 +6,11 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { openCache } from '../../src/cache/reader.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../src/data/spec.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const FIX = 'test/fixtures/torch-teacher';
 
@@ -19,9 +19,9 @@ describe('cache/precompute of a real PyTorch teacher vs PyTorch', function () {
   let root: string;
   before(function () {
     if (!fs.existsSync(DEFAULT_FASHION_MNIST_DIR)) this.skip();
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-torch-cache-'));
+    root = tmpDir('torch-cache');
   });
-  after(() => root && fs.rmSync(root, { recursive: true, force: true }));
+  after(() => root && rmDir(root));
 
   const ref = JSON.parse(fs.readFileSync(path.join(FIX, 'reference.json'), 'utf8')) as { rows: number; logits: number[][] };
 

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { UsageError, WorkError } from '../../src/errors.js';
 import { readManifest } from '../../src/cache/manifest.js';
@@ -8,13 +7,14 @@ import { openCache } from '../../src/cache/reader.js';
 import { f16ToF32, f32ToF16, openSafetensors } from '../../src/cache/safetensors.js';
 import { JOURNAL, assertFinite, encodeRows } from '../../src/cache/writer.js';
 import { expectSameBytes, snapshot, synthLogit, synthLogits, writeSynth } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 describe('cache/writer + reader', () => {
   let root: string;
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-cw-'));
+    root = tmpDir('cw');
   });
-  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+  afterEach(() => rmDir(root));
   const d = (n: string) => path.join(root, n);
 
   it('writes shards of fixed size, sample-major rows, and a manifest listing them', () => {

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -56,8 +56,7 @@ describe('cli/data info', function () {
   });
 
   it('EXPECTED FAILURE - a missing directory exits 2 with one line naming it', () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'tfkd-cli-'));
-    try {
+    withTmpDir('cli', (tmp) => {
       const missing = join(tmp, 'no-such-dir');
       // Two kinds here (each spawn costs a Node start); test/data/* check the others in-process.
       for (const kind of ['mnist', 'folder']) {
@@ -65,14 +64,11 @@ describe('cli/data info', function () {
         expect(r.code).to.equal(2);
         expect(r.err).to.equal(`tfkd: ${kind} data directory not found: ${missing}\n`);
       }
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   });
 
   it('folder --check: a corrupt image exits 2 naming it; --skip-bad counts and lists it; without --check nothing is decoded', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'tfkd-cli-'));
-    try {
+    await withTmpDir('cli', async (tmp) => {
       mkdirSync(join(tmp, 'a'));
       mkdirSync(join(tmp, 'b'));
       const img = (v: number) => sharp({ create: { width: 5, height: 4, channels: 3, background: { r: v, g: v, b: 0 } } });
@@ -93,8 +89,6 @@ describe('cli/data info', function () {
       expect(j.skipped).to.have.length(1);
       expect(j.skipped[0]).to.match(new RegExp(`^${join(tmp, 'b/2.png')}: `));
       expect(j.classNames).to.deep.equal(['a', 'b']);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CifarDataset } from '../../src/data/cifar.js';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 /**
  * Fixture records in the official layout: [label] (cifar10) or [coarse, fine] (cifar100), then
@@ -22,8 +22,8 @@ const expected = (r: number, y: number, x: number, c: number) => (r * 13 + c * 5
 
 describe('data/cifar', () => {
   let tmp: string;
-  beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), 'tfkd-cifar-'))));
-  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+  beforeEach(() => (tmp = tmpDir('cifar')));
+  afterEach(() => rmDir(tmp));
 
   function writeCifar10(dir: string) {
     // 5 training batches of 2 records (labels 2b, 2b+1), a test batch of 3 records.

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryDataset } from '../../src/data/base.js';
 import type { DatasetInit } from '../../src/data/base.js';
 import { fingerprint } from '../../src/data/fingerprint.js';
 import { openDataset } from '../../src/data/open.js';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 const init = (over: Partial<DatasetInit> = {}): DatasetInit => ({
   kind: 'folder',
@@ -49,8 +49,7 @@ describe('data/fingerprint', () => {
   });
 
   it('the same files in two directories fingerprint alike; one changed byte does not', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'tfkd-fp-'));
-    try {
+    await withTmpDir('fp', async (tmp) => {
       const rec = (label: number, v: number) => Buffer.concat([Buffer.from([1, label]), Buffer.alloc(3072, v)]);
       for (const d of ['a', 'b', 'c']) mkdirSync(join(tmp, d));
       writeFileSync(join(tmp, 'a/test.bin'), Buffer.concat([rec(5, 1), rec(6, 2)]));
@@ -62,9 +61,7 @@ describe('data/fingerprint', () => {
       const fa = await fp('a');
       expect(await fp('b')).to.equal(fa);
       expect(await fp('c')).to.not.equal(fa);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   });
 
   it('is computed once per data set object', async () => {

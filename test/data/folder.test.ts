@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ImageFilesDataset } from '../../src/data/files.js';
@@ -8,6 +7,7 @@ import { fingerprint } from '../../src/data/fingerprint.js';
 import { parseList } from '../../src/data/list.js';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
+import { rmDir, tmpDir, withTmpDir } from '../helpers/tmp-dir.js';
 
 /** An H×W×C image whose pixel (y, x, c) = (y*20 + x*7 + c*60 + seed) & 255. */
 function pattern(h: number, w: number, c: number, seed: number): Buffer {
@@ -23,14 +23,14 @@ const png = (h: number, w: number, c: 1 | 3 | 4, seed: number) => {
 
 describe('data/folder and data/list (streaming image files)', () => {
   let tmp: string;
-  beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), 'tfkd-folder-'))));
+  beforeEach(() => (tmp = tmpDir('folder')));
   afterEach(() => {
     try {
       chmodSync(join(tmp, 'locked'), 0o755);
     } catch {
       // only the unreadable-directory test makes it
     }
-    rmSync(tmp, { recursive: true, force: true });
+    rmDir(tmp);
   });
 
   /**
@@ -110,8 +110,7 @@ describe('data/folder and data/list (streaming image files)', () => {
     const f0 = await fp();
     expect(f0).to.match(/^[0-9a-f]{64}$/);
     // Same names, sizes and labels in another directory: same fingerprint.
-    const other = mkdtempSync(join(tmpdir(), 'tfkd-folder2-'));
-    try {
+    await withTmpDir('folder2', async (other) => {
       await (async () => {
         const save = tmp;
         tmp = other;
@@ -119,9 +118,7 @@ describe('data/folder and data/list (streaming image files)', () => {
         tmp = save;
       })();
       expect(await fp(other)).to.equal(f0);
-    } finally {
-      rmSync(other, { recursive: true, force: true });
-    }
+    });
     // A file of another size changes it.
     writeFileSync(join(tmp, 'cat/z.png'), await png(12, 9, 3, 2));
     const f1 = await fp();

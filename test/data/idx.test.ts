@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const FMNIST = '/usr/share/datasets/fashion-mnist';
 
@@ -29,8 +29,8 @@ function writeIdx(dir: string, prefix: string, n: number, rows: number, cols: nu
 
 describe('data/idx', () => {
   let tmp: string;
-  beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), 'tfkd-idx-'))));
-  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+  beforeEach(() => (tmp = tmpDir('idx')));
+  afterEach(() => rmDir(tmp));
 
   // Reference values from numpy (gzip + np.frombuffer(offset=16/8)) on the Debian files:
   // labels[:10], sums of single images and of the whole split, single pixels.

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Image, Interpolation } from '../../src/data/image.js';
@@ -9,6 +8,7 @@ import { INTERPOLATIONS, makeImage } from '../../src/data/image.js';
 import { resize } from '../../src/data/pil/resample.js';
 import { centerCrop, cropOffset, render, resizedSize, type CropRounding } from '../../src/data/render.js';
 import { Rng } from '../../src/data/rng.js';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -41,8 +41,7 @@ describe('data/render: resize + center crop as torchvision and Hugging Face do',
   });
 
   it('equals torchvision (T.Resize + T.CenterCrop) and HF (resize + center_crop) byte for byte on a seeded grid (scripts/render_reference.py)', function () {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-render-'));
-    try {
+    withTmpDir('render', (dir) => {
       const r = spawnSync('/usr/bin/python3', [path.join(ROOT, 'scripts/render_reference.py'), dir], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`render_reference.py failed: ${r.stderr}`);
       const { cases } = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: Case[] };
@@ -65,9 +64,7 @@ describe('data/render: resize + center crop as torchvision and Hugging Face do',
       }
       console.log(`      ${cases.length} cases × 2 roundings: ${bytes} bytes compared, ${differ} differ`);
       expect(differ).to.equal(0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a resize followed by a crop computes only the crop window: the same bytes as the full resize then the crop', () => {

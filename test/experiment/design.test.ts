@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDesign, resolveLoss } from '../../src/experiment/design.js';
-import { cli, tmpDir } from './helpers.js';
+import { cli, rmDir, tmpDir, withTmpDir } from './helpers.js';
 
 const GOOD = `
 data: synthetic:200:10:8x8x1
@@ -42,7 +41,7 @@ describe('experiment design file', () => {
   before(() => {
     dir = tmpDir('design');
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  after(() => rmDir(dir));
 
   it('accepts a good design (YAML and the same as JSON)', () => {
     const d = parseDesign(GOOD, 'x.yaml');
@@ -138,8 +137,7 @@ describe('tfkd experiment --set: overrides of the design file', () => {
   });
 
   it('the CLI records the overrides in plan.json', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-set-'));
-    try {
+    await withTmpDir('set', async (dir) => {
       const f = path.join(dir, 'd.yaml');
       fs.writeFileSync(f, text.replace('data: fashion-mnist', 'data: fashion-mnist:data/fashion-mnist-subset'));
       const r = await cli(['experiment', f, '--out', path.join(dir, 'o'), '--dry-run', '--json', '--set', 'seeds=[1]', '--set', 'runs[1].seeds=[1]']);
@@ -147,8 +145,6 @@ describe('tfkd experiment --set: overrides of the design file', () => {
       const doc = JSON.parse(r.stdout);
       expect(doc.plan.design.overrides).to.deep.equal(['seeds=[1]', 'runs[1].seeds=[1]']);
       expect(doc.plan.runs).to.have.length(2);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

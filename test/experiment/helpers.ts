@@ -1,13 +1,10 @@
-/** Shared helpers of the experiment tests: temp dirs, in-process CLI calls. */
+/** Shared helpers of the experiment tests: temp dirs (test/helpers/tmp-dir.ts), in-process CLI calls. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
 
-export function tmpDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `tfkd-exp-${tag}-`));
-}
+export { rmDir, tmpDir, withTmpDir } from '../helpers/tmp-dir.js';
 
 /** Runs `tfkd ARGS` in this process; returns the exit code and what went to stdout / stderr. */
 export async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

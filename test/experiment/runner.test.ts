@@ -4,9 +4,9 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CliRunner, stepEnv } from '../../src/experiment/runner.js';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 describe('experiment/runner: threads per step', () => {
   it('stepEnv divides the cores among the jobs, at least 1 each; a TFKD_THREADS the user set wins', () => {
@@ -19,8 +19,7 @@ describe('experiment/runner: threads per step', () => {
   });
 
   it('CliRunner hands that environment to the step process', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-runner-'));
-    try {
+    await withTmpDir('runner', async (dir) => {
       // A stand-in for bin/tfkd.js that prints the variable the kernels read.
       const bin = path.join(dir, 'fake-tfkd.mjs');
       fs.writeFileSync(bin, "console.log(`TFKD_THREADS=${process.env.TFKD_THREADS}`);\n");
@@ -28,8 +27,6 @@ describe('experiment/runner: threads per step', () => {
       const runner = new CliRunner({ bin, env: stepEnv({ PATH: process.env.PATH }, 2, 2) });
       await runner.precompute({ teacher: 't.onnx', data: 'synthetic:4:2:4x4x1', out: path.join(dir, 'c'), options: {}, log });
       expect(fs.readFileSync(log, 'utf8')).to.match(/^TFKD_THREADS=1$/m);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import onnxProto from 'onnx-proto';
@@ -12,6 +11,8 @@ import { exportOnnx, tfSamePads } from '../../src/export/onnx.js';
 import { tf } from '../../src/student/tf.js';
 import { MODEL_NAMES, buildModel, modelSpec, saveWeights, type BuildOptions, type ModelSpec } from '../../src/student/zoo/index.js';
 import { ort } from '../../src/teacher/ort.js';
+import { maxAbsDiff } from '../helpers/close.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const { onnx } = onnxProto;
 const FMNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -91,13 +92,6 @@ async function ortLogits(bytes: Uint8Array, x: tf.Tensor4D, layout: 'NHWC' | 'NC
   }
 }
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).to.equal(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 interface Case {
   name: string;
   opts: BuildOptions;
@@ -139,11 +133,11 @@ describe('export/onnx', function () {
     await tf.setBackend('wasm');
     fmnist = fashionMnist(N);
     if (!fmnist) console.log(`      (no Fashion-MNIST in ${FMNIST_DIR}: 28×28×1 cases use random inputs instead)`);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-export-'));
+    tmp = tmpDir('export');
   });
   after(async function () {
     if (previousBackend) await tf.setBackend(previousBackend);
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    if (tmp) rmDir(tmp);
   });
 
   it('tfSamePads reproduces TF "same" padding (extra pixel after)', function () {

@@ -6,7 +6,6 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { badInputs } from '../../scripts/faults/bad-inputs.js';
 import { checkpointCorruptions } from '../../scripts/faults/checkpoints.js';
@@ -14,6 +13,7 @@ import { runCraftedHeaders } from '../../scripts/faults/headers.js';
 import { killTrain, oneClearLine } from '../../scripts/faults/suite.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { cli } from '../cli/train-helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const DATA = 'synthetic:256:4:8x8x1:5';
 const TRAIN = ['train', '--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '32', '--epochs', '2', '--loss', 'ce', '--backend', 'wasm', '--progress', 'off'];
@@ -22,9 +22,9 @@ describe('reliability: the faults slice (scripts/faults.ts)', function () {
   this.timeout(600000);
   let root: string;
   before(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-slice-'));
+    root = tmpDir('slice');
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('1 000 crafted safetensors headers: every one accepted and read inside the file, or refused with a SafetensorsError', () => {
     const f = runCraftedHeaders(path.join(root, 'headers'), 1000, 14);

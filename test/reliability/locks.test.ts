@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { LOCK_FILE } from '../../src/util/lock.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from '../cache/helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/tfkd.js');
@@ -67,10 +68,10 @@ describe('reliability: one writer per --out; atomic run creation', function () {
   const pcArgs = (out: string, ...more: string[]) => ['precompute', '--teacher', teacher, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1', '--batch', '64', '--shard-rows', '256', '--progress', 'off', ...more];
   const trainArgs = (out: string, ...more: string[]) => ['train', '--data', 'synthetic:256:4:8x8x1:5', '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '32', '--backend', 'wasm', '--loss', 'ce', '--epochs', '3', '--progress', 'off', '--out', out, ...more];
   before(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-locks-'));
+    root = tmpDir('locks');
     teacher = writeTinyTeacher(root, { numClasses: 3 });
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('EXPECTED FAILURE - precompute --force while another precompute writes the same --out: exit 2 naming it, nothing touched; after a kill -9 the stale lock is taken over and the cache completes identically', async () => {
     const clean = path.join(root, 'pc-clean');

@@ -6,13 +6,13 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from '../cache/helpers.js';
 import { cli } from '../cli/train-helpers.js';
 import { DATA, writeImageCache } from '../student/trainer-helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TRAIN = ['train', '--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '64', '--test-limit', '16', '--epochs', '1', '--backend', 'wasm', '--loss', 'ce', '--progress', 'off'];
@@ -38,7 +38,7 @@ describe('reliability: one clear line per failure', function () {
   let run: string;
   let aFile: string;
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-msg-'));
+    root = tmpDir('msg');
     teacher = writeTinyTeacher(root, { numClasses: 3 });
     cache = path.join(root, 'cache');
     await writeImageCache(cache);
@@ -47,7 +47,7 @@ describe('reliability: one clear line per failure', function () {
     aFile = path.join(root, 'a-file');
     fs.writeFileSync(aFile, 'not a directory');
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('EXPECTED FAILURE - an --out that is a file (or under one): exit 2, one line, for every writing command', async () => {
     const pc = ['precompute', '--teacher', teacher, '--data', 'synthetic:40:3:4x4x1', '--device', 'cpu', '--progress', 'off'];

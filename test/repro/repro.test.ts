@@ -6,11 +6,11 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { repro } from '../../src/repro/repro.js';
 import { train } from '../../src/student/trainer/train.js';
 import { cli } from '../cli/train-helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const CONFIG = { data: 'synthetic:64:3:8x8x1:5', model: 'mlp', loss: 'ce' as const, epochs: 2, batch: 16, seed: 4, backend: 'cpu' as const, testLimit: 32 };
 
@@ -19,11 +19,11 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
   let tmp = '';
   let run = '';
   before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-repro-test-'));
+    tmp = tmpDir('repro-test');
     run = path.join(tmp, 'run');
     await train({ config: CONFIG, out: run });
   });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  after(() => rmDir(tmp));
 
   /** A copy of the finished run to modify. */
   const copy = (name: string): string => {

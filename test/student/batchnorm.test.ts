@@ -17,6 +17,8 @@ import { tf } from '../../src/student/tf.js';
 import { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from '../../src/student/zoo/batchnorm.js';
 import { buildModel, saveWeights } from '../../src/student/zoo/index.js';
 import { rng } from './compare-backends.js';
+import { expectTensorsClose, relDiff } from '../helpers/close.js';
+import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
 
 function rand(n: number, seed: number, lo: number, hi: number): Float32Array {
   const r = rng(seed);
@@ -25,21 +27,11 @@ function rand(n: number, seed: number, lo: number, hi: number): Float32Array {
   return out;
 }
 
+/** The worst relative difference per group of checks, printed after the suite. */
 const worst: Record<string, { rel: number; where: string }> = {};
-function relDiff(got: ArrayLike<number>, want: ArrayLike<number>): { diff: number; scale: number; rel: number } {
-  expect(got.length).to.equal(want.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return { diff, scale, rel: diff / Math.max(scale, 1e-30) };
-}
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string, group: string): void {
-  const { diff, scale, rel } = relDiff(got, want);
+  const { rel } = expectTensorsClose(got, want, tol, what);
   if (!worst[group] || rel > worst[group].rel) worst[group] = { rel, where: what };
-  expect(rel, `${what}: max diff ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)}, tol ${tol})`).to.be.at.most(tol);
 }
 
 /** Float64 reference of one training-mode BN forward + backward for loss = Σ y·w, x as [M, C]. */
@@ -231,12 +223,14 @@ describe('student/zoo BatchNorm: fused training kernels vs tfjs BatchNormalizati
         const layer = new FusedBatchNormalization(bnArgs);
         layer.build(shape);
         const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
-        const before = tf.memory().numTensors;
-        const prof = await tf.profile(() => {
-          const { value, grads } = tf.variableGrads(() => tf.sum(layer.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
-          tf.dispose([value, ...Object.values(grads)]);
-        });
-        expect(tf.memory().numTensors, 'tensors after one training step').to.equal(before);
+        const prof = await expectNoLeakedTensors(
+          () =>
+            tf.profile(() => {
+              const { value, grads } = tf.variableGrads(() => tf.sum(layer.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+              tf.dispose([value, ...Object.values(grads)]);
+            }),
+          'tensors after one training step',
+        );
         const names = prof.kernels.map((k) => k.name);
         expect(names.filter((k) => k === BN_TRAIN_KERNEL)).to.have.length(1);
         expect(names.filter((k) => k === `${BN_TRAIN_KERNEL}Grad`)).to.have.length(1);

@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
 import { tf } from '../../src/student/tf.js';
 import { buildModel } from '../../src/student/zoo/index.js';
+import { expectTensorsClose } from '../helpers/close.js';
+import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
 
 /** mulberry32: a tiny seeded PRNG for test fixtures (no Math.random in tfkd). */
 export function rng(seed: number): () => number {
@@ -50,15 +52,8 @@ export function backendComparer(label: string, tol: number) {
   const worst = { rel: 0, where: '' };
   function expectClose(got: Arr, want: Arr, what: string): void {
     expect(got.shape, `${what}: shape`).to.deep.equal(want.shape);
-    let diff = 0;
-    let scale = 0;
-    for (let i = 0; i < want.data.length; i++) {
-      diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
-      scale = Math.max(scale, Math.abs(want.data[i]));
-    }
-    const rel = diff / Math.max(scale, 1e-30);
+    const { rel } = expectTensorsClose(got.data, want.data, tol, `${what}: ${label} vs cpu`);
     if (rel > worst.rel) Object.assign(worst, { rel, where: what });
-    expect(rel, `${what}: max |${label}−cpu| = ${diff.toExponential(3)} (scale ${scale.toExponential(3)}, rel ${rel.toExponential(3)})`).to.be.at.most(tol);
   }
   async function compare(ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], what: string): Promise<void> {
     const want = await on('cpu', ins, fn);
@@ -106,10 +101,12 @@ export async function expectNoLeakAcrossConvGradSteps(): Promise<void> {
   const w = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2));
   const step = () => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, ww as tf.Tensor4D, 2, 'same')))(w));
   step().dispose();
-  const before = tf.memory();
-  for (let i = 0; i < 3; i++) step().dispose();
-  const after = tf.memory();
-  expect(after.numTensors).to.equal(before.numTensors);
-  expect(after.numDataBuffers).to.equal(before.numDataBuffers);
+  expectNoLeakedTensors(
+    () => {
+      for (let i = 0; i < 3; i++) step().dispose();
+    },
+    'tensors after 3 conv gradient steps',
+    { buffers: true },
+  );
   tf.dispose([x, w]);
 }

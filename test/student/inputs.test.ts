@@ -5,7 +5,6 @@
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { readManifest } from '../../src/cache/manifest.js';
@@ -14,6 +13,7 @@ import { openDataset } from '../../src/data/open.js';
 import { Rng } from '../../src/data/rng.js';
 import { studentInputs } from '../../src/student/trainer/inputs.js';
 import { cli } from '../cli/train-helpers.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 /** 3 classes × 20 images, W, H ∈ [20, 60], a class-dependent pattern plus noise, JPEG and PNG. */
 async function makeFolder(dir: string): Promise<void> {
@@ -38,11 +38,11 @@ describe('student/trainer/inputs: students on image folders', function () {
   let root: string;
   let data: string;
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-inputs-'));
+    root = tmpDir('inputs');
     data = path.join(root, 'imgs');
     await makeFolder(data);
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  after(() => rmDir(root));
 
   it('the eval transform: none for fixed-size data at its own size; resize floor(S / 0.875) + center crop otherwise', async () => {
     const none = { mode: 'none' as const, cacheViews: 1, spec: null, augmentSeed: 0 };

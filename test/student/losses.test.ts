@@ -20,6 +20,7 @@ import {
   type Fidelity,
   type LossOptions,
 } from '../../src/student/losses/index.js';
+import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
 
 const K = 10;
 const B = 4;
@@ -209,10 +210,10 @@ describe('student/losses', () => {
             tf.dispose(getLoss(name)(logits, labels, soft, o));
           };
           once();
-          const before = tf.memory().numTensors;
-          once();
-          once();
-          expect(tf.memory().numTensors).to.equal(before);
+          expectNoLeakedTensors(() => {
+            once();
+            once();
+          });
           tf.dispose([logits, teacher, labels]);
         });
       }

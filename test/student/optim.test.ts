@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { tf } from '../../src/student/tf.js';
 import { createOptimizer, type OptimizerConfig } from '../../src/student/optim/index.js';
+import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
 
 let uid = 0;
 /** Two small variables with fixed contents, unique names (tfjs variable names are global). */
@@ -81,9 +82,9 @@ describe('student/optim', () => {
         tf.dispose(Object.values(g));
       };
       one(0);
-      const before = tf.memory().numTensors;
-      for (let t = 1; t < 5; t++) one(t);
-      expect(tf.memory().numTensors).to.equal(before);
+      expectNoLeakedTensors(() => {
+        for (let t = 1; t < 5; t++) one(t);
+      });
       opt.dispose();
       tf.dispose(vars);
     });

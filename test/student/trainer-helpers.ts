@@ -1,7 +1,4 @@
 /** Fixtures for the trainer tests: tiny synthetic data sets and teacher caches written for them. */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { manifestKeys } from '../../src/cache/manifest.js';
 import { TAIL_TEMPERATURES } from '../../src/cache/topk.js';
 import { CacheWriter, encodeRows } from '../../src/cache/writer.js';
@@ -16,9 +13,7 @@ export const DATA = 'synthetic:256:4:8x8x1:5';
 export const OTHER_DATA = 'synthetic:256:4:8x8x1:6';
 export const DATA_K3 = 'synthetic:256:3:8x8x1:5';
 
-export function tmpDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `tfkd-${tag}-`));
-}
+export { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 /**
  * A deterministic "teacher" whose logits are a function of the exact image bytes it saw, so a

@@ -13,6 +13,7 @@ import {
   type BuildOptions,
 } from '../../src/student/zoo/index.js';
 import { makeDivisible } from '../../src/student/zoo/mobilenetv2.js';
+import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
 
 const MNIST: BuildOptions = { inputShape: [28, 28, 1], numClasses: 10, seed: 1 };
 const CIFAR: BuildOptions = { inputShape: [32, 32, 3], numClasses: 10, seed: 1 };
@@ -202,11 +203,7 @@ describe('student/zoo', function () {
         const h = m.getLayer('conv1').apply(x) as tf.Tensor;
         return tf.moments(h, [0, 1, 2]);
       });
-      const before = tf.memory().numTensors;
-      tf.tidy(() => {
-        m.apply(x, { training: true });
-      });
-      expect(tf.memory().numTensors, 'no tensors leak from a training-mode forward').to.equal(before);
+      expectNoLeakedTensors(() => tf.tidy(() => void m.apply(x, { training: true })), 'no tensors leak from a training-mode forward');
       const [mean1, var1] = bn.getWeights().slice(2).map((t) => t.dataSync());
       const bm = mean.dataSync();
       const bv = variance.dataSync();
@@ -258,9 +255,7 @@ describe('student/zoo', function () {
       expect(rec).to.have.property('s2b1_shortcut_bn/moving_variance');
       expect(rec['conv1/kernel'].shape).to.deep.equal([3, 3, 3, 16]);
       expect(Object.keys(rec).length).to.equal(a.weights.length);
-      const before = tf.memory().numTensors;
-      loadWeights(b, rec);
-      expect(tf.memory().numTensors, 'loading leaks no tensors').to.equal(before);
+      expectNoLeakedTensors(() => loadWeights(b, rec), 'loading leaks no tensors');
       const rec2 = saveWeights(b);
       for (const k of Object.keys(rec)) expect(Buffer.from(rec2[k].data.buffer).equals(Buffer.from(rec[k].data.buffer)), k).to.equal(true);
       const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 4);

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Float16Array } from '@petamoriken/float16';
 import { UsageError } from '../../src/errors.js';
@@ -11,6 +10,7 @@ import {
   resolvePreprocess,
 } from '../../src/teacher/preprocess.js';
 import type { PreprocessSpec } from '../../src/teacher/types.js';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 /** A full spec with no rendering (resize/crop null unless given), channels from mean's length. */
 function plain(p: Pick<PreprocessSpec, 'layout' | 'size' | 'scale' | 'mean' | 'std'> & Partial<PreprocessSpec>): PreprocessSpec {
@@ -47,14 +47,11 @@ const ctx3 = { layout: 'NCHW' as const, channels: 3, dataSize: [4, 5] as [number
 describe('teacher/preprocess', () => {
   it('parses a JSON string, a file, and an object; unknown keys are rejected', () => {
     expect(parsePreprocess('{"scale": 0.5, "mean": [1, 2, 3]}')).to.deep.equal({ scale: 0.5, mean: [1, 2, 3] });
-    const dir = mkdtempSync(join(tmpdir(), 'tfkd-pre-'));
-    try {
+    withTmpDir('pre', (dir) => {
       const f = join(dir, 'pre.json');
       writeFileSync(f, '{"layout": "NHWC", "size": [8, 9]}');
       expect(parsePreprocess(f)).to.deep.equal({ layout: 'NHWC', size: [8, 9] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
     expect(parsePreprocess({ std: [2] })).to.deep.equal({ std: [2] });
   });
 

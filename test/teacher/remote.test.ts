@@ -1,20 +1,18 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UsageError } from '../../src/errors.js';
 import { createSession } from '../../src/teacher/providers.js';
 import { workerSessionFactory } from '../../src/teacher/remote.js';
 import { openTeacher } from '../../src/teacher/session.js';
 import { pixels, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 
 describe('teacher/remote (onnxruntime in a worker thread)', () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tfkd-remote-'));
+    dir = tmpDir('remote');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmDir(dir));
 
   for (const o of [
     { name: 'float32 NHWC, fixed batch', opts: { layout: 'NHWC', channels: 3, fixedBatch: 4, numClasses: 5 } },

@@ -1,21 +1,15 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../src/errors.js';
 import { decodeModel } from '../../src/teacher/introspect.js';
 import { f32ToF16 } from '../../src/util/float16.js';
 import { openTeacher, type OpenTeacherOptions } from '../../src/teacher/session.js';
 import { pixels, tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from './fixtures.js';
+import { maxAbsDiff } from '../helpers/close.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** Rounds to the nearest float16 (via the product's f32→f16 bits) and decodes by the IEEE formula. */
 const roundF16 = (v: number): number => halfToNumber(f32ToF16([v])[0]);
@@ -31,9 +25,9 @@ function halfToNumber(h: number): number {
 describe('teacher/session (tiny in-process ONNX teachers)', () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tfkd-teacher-'));
+    dir = tmpDir('teacher');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmDir(dir));
 
   let count = 0;
   const write = (o: TinyTeacherOptions): string => writeTinyTeacher(dir, o, `m${count++}.onnx`);

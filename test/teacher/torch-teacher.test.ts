@@ -4,12 +4,13 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openTeacher } from '../../src/teacher/session.js';
 import { withFloat16Input } from './fixtures.js';
+import { maxAbsDiff } from '../helpers/close.js';
+import { withTmpDir } from '../helpers/tmp-dir.js';
 
 const FIX = 'test/fixtures/torch-teacher';
 const FMNIST = '/usr/share/datasets/fashion-mnist';
@@ -31,13 +32,8 @@ function readIdx(path: string): { dims: number[]; data: Uint8Array } {
   return { dims, data: new Uint8Array(raw.buffer, raw.byteOffset + 4 + 4 * ndim, dims.reduce((a, b) => a * b, 1)) };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: number[][]): number {
-  const flat = b.flat();
-  expect(a.length).to.equal(flat.length);
-  let m = 0;
-  for (let i = 0; i < flat.length; i++) m = Math.max(m, Math.abs(a[i] - flat[i]));
-  return m;
-}
+/** max |a − b| against PyTorch's rows. */
+const maxAbsDiffRows = (a: ArrayLike<number>, b: number[][]): number => maxAbsDiff(a, b.flat());
 
 const haveData = existsSync(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
 
@@ -61,7 +57,7 @@ const haveData = existsSync(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
       expect(t.info.opset).to.be.greaterThanOrEqual(13);
       expect(t.info.inputShape).to.deep.equal(['batch', 1, 28, 28]);
       const logits = await t.run(images.data.subarray(0, ref.rows * 784), ref.rows);
-      const d = maxAbsDiff(logits, ref.logits);
+      const d = maxAbsDiffRows(logits, ref.logits);
       console.log(`      float32: max |tfkd − PyTorch| over ${ref.rows}×10 logits = ${d.toExponential(3)} (tolerance 1e-4)`);
       expect(d).to.be.at.most(1e-4);
 
@@ -85,19 +81,18 @@ const haveData = existsSync(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
   });
 
   it('float16 inputs (same model, float16 input + Cast): matches PyTorch on f16-rounded inputs ≤ 1e-4, and float32 PyTorch within f16 rounding effects', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tfkd-torch16-'));
-    try {
+    await withTmpDir('torch16', async (dir) => {
       const p = join(dir, 'model-f16in.onnx');
       writeFileSync(p, withFloat16Input(readFileSync(join(FIX, 'model.onnx'))));
       const t = await openTeacher(p, { device: 'cpu', threads: 2, data });
       try {
         expect(t.info.inputDtype).to.equal('float16');
         const logits = await t.run(images.data.subarray(0, ref.rows * 784), ref.rows);
-        const dSame = maxAbsDiff(logits, ref.logits_f16_inputs);
-        const dF32 = maxAbsDiff(logits, ref.logits);
+        const dSame = maxAbsDiffRows(logits, ref.logits_f16_inputs);
+        const dF32 = maxAbsDiffRows(logits, ref.logits);
         // Input rounding to f16 moves each pixel by ≤ 2^-12 relative; through this small CNN the
         // logits move by far less than 1e-2 (PyTorch's own f32-vs-f16-input gap is the yardstick).
-        const torchGap = maxAbsDiff(Float32Array.from(ref.logits.flat()), ref.logits_f16_inputs);
+        const torchGap = maxAbsDiffRows(Float32Array.from(ref.logits.flat()), ref.logits_f16_inputs);
         console.log(`      float16 input: max |tfkd − PyTorch(f16 inputs)| = ${dSame.toExponential(3)}; vs PyTorch f32 = ${dF32.toExponential(3)} (PyTorch's own f16-input gap ${torchGap.toExponential(3)})`);
         expect(dSame).to.be.at.most(1e-4);
         expect(dF32).to.be.at.most(torchGap + 1e-4);
@@ -107,8 +102,6 @@ const haveData = existsSync(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
       } finally {
         await t.close();
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

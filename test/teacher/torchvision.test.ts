@@ -12,7 +12,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
@@ -26,6 +25,7 @@ import { openDataset } from '../../src/data/open.js';
 import { render } from '../../src/data/render.js';
 import { renderSpecOf } from '../../src/teacher/preprocess.js';
 import { openTeacher } from '../../src/teacher/session.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PHOTOS = path.join(ROOT, 'test/fixtures/photos');
@@ -56,9 +56,9 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
     if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx, PIL'], { encoding: 'utf8' }).status !== 0) {
       throw new Error(`${PY} lacks torch/torchvision/onnx/PIL: apt-get install python3-torch python3-torchvision python3-onnx python3-pil (.ci/run does)`);
     }
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-tv-'));
+    tmp = tmpDir('tv');
   });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  after(() => rmDir(tmp));
 
   for (const arch of ['resnet18', 'mobilenet_v3_small']) {
     describe(arch, () => {

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { PilMode } from '../../../src/data/image.js';
 import { convert, cmykChannel, luma } from '../../../src/data/pil/convert.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, probeImage } from '../../../src/data/pil/decode.js';
 import { usageError } from '../helpers.js';
+import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 // `PIL.Image.open(f).convert(mode)` of Pillow 9.4 (Debian's /usr/bin/python3) is the reference:
 // scripts/pil_reference.py writes test images in every format and mode, damaged files, and PIL's
@@ -98,7 +98,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
       console.log(`      skipped: ${PY} cannot import PIL (Debian: apt-get install python3-pil)`);
       this.skip();
     }
-    tmp = mkdtempSync(join(tmpdir(), 'tfkd-pil-decode-'));
+    tmp = tmpDir('pil-decode');
     const ref = reference('decode', tmp);
     expect(ref.index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);
     entries = ref.index.decode as Entry[];
@@ -108,7 +108,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
   });
 
   after(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (tmp) rmDir(tmp);
   });
 
   const families: [string, RegExp][] = [
@@ -201,11 +201,11 @@ describe('data/pil/decode: bad input without PIL', function () {
   let tmp = '';
   let jpeg: Buffer = Buffer.alloc(0);
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'tfkd-pil-bad-'));
+    tmp = tmpDir('pil-bad');
     const raw = new Uint8Array(120 * 80 * 3).map((_, i) => (i * 37) & 255);
     jpeg = await sharp(raw, { raw: { width: 120, height: 80, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
   });
-  after(() => rmSync(tmp, { recursive: true, force: true }));
+  after(() => rmDir(tmp));
 
   const write = (name: string, data: Uint8Array | string) => {
     const f = join(tmp, name);

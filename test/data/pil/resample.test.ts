@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../../src/errors.js';
 import { INTERPOLATIONS } from '../../../src/data/image.js';
 import type { Image, Interpolation } from '../../../src/data/image.js';
 import { coefficients, resize } from '../../../src/data/pil/resample.js';
+import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 // PIL's Image.resize (Pillow 9.4, Debian's /usr/bin/python3) is the reference: scripts/pil_reference.py
 // writes photo-like L/RGB images and PIL's output for every filter and many target sizes, and
@@ -64,7 +64,7 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
       console.log(`      skipped: ${PY} cannot import PIL (Debian: apt-get install python3-pil)`);
       this.skip();
     }
-    tmp = mkdtempSync(join(tmpdir(), 'tfkd-pil-resize-'));
+    tmp = tmpDir('pil-resize');
     const r = spawnSync(PY, [SCRIPT, 'resize', tmp], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`pil_reference.py resize failed: ${r.stderr || r.error}`);
     const index = JSON.parse(readFileSync(join(tmp, 'index.json'), 'utf8'));
@@ -75,7 +75,7 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
   });
 
   after(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (tmp) rmDir(tmp);
   });
 
   for (const filter of INTERPOLATIONS) {
