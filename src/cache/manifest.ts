@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { UsageError, WorkError, optionName } from '../errors.js';
-import { formatZodError } from '../errors.js';
+import { CACHE_DTYPES, type CacheDtype } from '../catalog.js';
+import { formatZodError, optionName, UsageError, WorkError } from '../errors.js';
 import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
 import { TAIL_TEMPERATURES } from './topk.js';
 import { canonicalJson } from '../util/canonical-json.js';
@@ -20,7 +20,7 @@ export const SCHEMA = 'tfkd-cache/1';
 export const MANIFEST = 'manifest.json';
 export const DEFAULT_SHARD_ROWS = 8192;
 
-export type CacheDtype = 'f16' | 'f32';
+export type { CacheDtype } from '../catalog.js';
 
 export const shardFileName = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;
 export const SHARD_RE = /^shard-(\d{5,})\.safetensors$/;
@@ -76,7 +76,7 @@ export const manifestSchema = z.strictObject({
   K: z.number().int().min(1),
   /** Rows held by this cache: (sampleEnd − sampleStart) · views. */
   rows: z.number().int().min(0),
-  dtype: z.enum(['f16', 'f32']),
+  dtype: z.enum(CACHE_DTYPES),
   /** null: full `logits` stored; k: only top-k indices/values + logsumexp (no `logits` tensor). */
   topk: z.number().int().min(1).nullable(),
   /**
