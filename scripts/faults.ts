@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeTinyTeacher } from '../test/teacher/fixtures.js';
-import { writeImageCache } from '../test/student/trainer-helpers.js';
+import { writeImageCache } from '../test/student/trainer/trainer-helpers.js';
 import { badInputMatrix, concurrentWriters, corruptCaches, corruptCheckpoints, craftedHeaders, diskFull, killExperiment, killPrecompute, killTrain, tfkd } from './faults/suite.js';
 
 const argv = process.argv.slice(2);

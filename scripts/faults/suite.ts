@@ -247,7 +247,7 @@ export interface CorruptionFigures {
 
 const TRAIN_KD = (data: string) => ['train', '--data', data, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--epochs', '1', '--test-limit', '16', '--loss', 'kd', '--backend', 'wasm', '--progress', 'off'];
 
-/** Cache corruptions × (verify, train); `sound`/`foreign` from test/student/trainer-helpers writeImageCache. */
+/** Cache corruptions × (verify, train); `sound`/`foreign` from test/student/trainer/trainer-helpers writeImageCache. */
 export function corruptCaches(work: string, sound: string, foreign: string, data: string, count: number, seed: number): CorruptionFigures {
   const fig: CorruptionFigures = { cases: 0, accepted: 0, unnamed: 0, consumers: ['verify', 'train'], examples: [] };
   for (const [n, c] of cacheCorruptions(sound, count, seed).entries()) {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DATA, tmpDir } from '../student/trainer-helpers.js';
+import { DATA, tmpDir } from '../student/trainer/trainer-helpers.js';
 import { cli } from './train-helpers.js';
 
 describe('cli/eval and cli/export', function () {

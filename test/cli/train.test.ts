@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DATA, tmpDir, writeImageCache } from '../student/trainer-helpers.js';
+import { DATA, tmpDir, writeImageCache } from '../student/trainer/trainer-helpers.js';
 import { cli, tfkdProcess } from './train-helpers.js';
 
 const TINY = ['--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--progress', 'off'];

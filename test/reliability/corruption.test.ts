@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { verifyStructure } from '../../src/cache/verify.js';
 import { cacheCorruptions } from '../../scripts/faults/corruptions.js';
 import { cli } from '../cli/train-helpers.js';
-import { DATA, tmpDir, writeImageCache } from '../student/trainer-helpers.js';
+import { DATA, tmpDir, writeImageCache } from '../student/trainer/trainer-helpers.js';
 
 const TRAIN = ['train', '--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--epochs', '1', '--test-limit', '16', '--loss', 'kd', '--backend', 'wasm', '--progress', 'off'];
 

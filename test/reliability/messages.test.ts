@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from '../cache/helpers.js';
 import { cli } from '../cli/train-helpers.js';
-import { DATA, writeImageCache } from '../student/trainer-helpers.js';
+import { DATA, writeImageCache } from '../student/trainer/trainer-helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

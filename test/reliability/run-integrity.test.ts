@@ -12,7 +12,7 @@ import { executePlan, recordPath } from '../../src/experiment/execute.js';
 import { expandDesign, type PrecomputeStep } from '../../src/experiment/plan.js';
 import { cli } from '../cli/train-helpers.js';
 import { FakeRunner } from '../experiment/fake-runner.js';
-import { DATA, tmpDir, writeImageCache } from '../student/trainer-helpers.js';
+import { DATA, tmpDir, writeImageCache } from '../student/trainer/trainer-helpers.js';
 
 const TINY = ['--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--progress', 'off'];
 

@@ -17,12 +17,12 @@
  * Per-channel sums are accumulated in float64 (shifted by a value near the mean, so no
  * cancellation in σ² = E[(x−K)²] − (E[x−K])²), the
  * outputs rounded once to float32; tfjs' own path accumulates in float32, so the two agree to
- * float32 rounding (test/student/batchnorm.test.ts prints the max difference).
+ * float32 rounding (test/student/kernels/batchnorm.test.ts prints the max difference).
  *
  * On wasm with tfkd's native kernels registered (native.ts), the same two passes run in C
  * (native/src/batchnorm.cc bnTrain/bnTrainGrad: same float64 arithmetic and order, the
  * element-wise passes and sums split across threads from 1 M elements); the JS loops below are the
- * fallback and the cpu backend's path. test/student/native.test.ts compares the two.
+ * fallback and the cpu backend's path. test/student/kernels/native.test.ts compares the two.
  *
  * Kernel `TfkdBatchNormTrain`: inputs {x, gamma, beta}, attrs {epsilon} → [y, mean, variance].
  * Kernel `TfkdBatchNormTrainGrad`: inputs {dy, x, mean, variance, gamma}, attrs {epsilon} →

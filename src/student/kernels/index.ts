@@ -1,7 +1,7 @@
 /**
  * tfkd's kernels for tfjs-backend-wasm 4.22, registered once (idempotent) before the backend is
  * used. Three fill gaps (conv nets cannot train on wasm without them), five replace slow paths.
- * Every one is checked against the cpu backend in test/student/kernels.test.ts.
+ * Every one is checked against the cpu backend in test/student/kernels/kernels.test.ts.
  */
 import { tf } from '../tf.js';
 import { batchMatMulWasm } from './batch-matmul.js';

@@ -8,7 +8,7 @@
  * tfkd registers it on cpu and wasm (on wasm in C via the native add-on when its kernels are
  * registered, native/src/pool_eltwise.cc reluGrad, else a JS loop on the heap) and replaces the
  * `Relu` gradient for the whole process; on any other backend, or for a non-float32 ReLU, the
- * replacement runs the stock composition. test/student/relu-grad.test.ts checks both against the
+ * replacement runs the stock composition. test/student/kernels/relu-grad.test.ts checks both against the
  * stock gradient bit for bit.
  *
  * Kernel `TfkdReluGrad`: inputs {dy, x} (float32, same shape) → dy·step(x).

@@ -4,7 +4,7 @@
  *
  * Training: call `model.apply(x, { training: true })`. The BN layers then normalise with the
  * batch statistics and update their moving mean/variance in place (verified in
- * test/student/zoo.test.ts). They are tfjs' BatchNormalization with tfkd's fused training kernels
+ * test/student/zoo/zoo.test.ts). They are tfjs' BatchNormalization with tfkd's fused training kernels
  * on cpu/wasm (zoo/batchnorm.ts: one kernel forward, one backward; same class name, weights and
  * numbers; TFKD_FUSED_BN=0 turns the fusion off). One difference from PyTorch: tfjs updates the moving variance with
  * the biased batch variance (PyTorch uses the unbiased one, ×n/(n−1): about 3 % larger at batch

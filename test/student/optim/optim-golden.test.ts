@@ -8,8 +8,8 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { tf } from '../../src/student/tf.js';
-import { createOptimizer, type OptimizerConfig } from '../../src/student/optim/index.js';
+import { tf } from '../../../src/student/tf.js';
+import { createOptimizer, type OptimizerConfig } from '../../../src/student/optim/index.js';
 
 interface Golden {
   shapes: Record<string, number[]>;
@@ -22,7 +22,7 @@ interface Golden {
     trace: { params: Record<string, number[]>; state: Record<string, number[]>; variableSteps: Record<string, number> }[];
   }[];
 }
-const golden = JSON.parse(readFileSync(new URL('../fixtures/golden/optim.json', import.meta.url), 'utf8')) as Golden;
+const golden = JSON.parse(readFileSync(new URL('../../fixtures/golden/optim.json', import.meta.url), 'utf8')) as Golden;
 const RTOL = 1e-5;
 const ATOL = 1e-7;
 

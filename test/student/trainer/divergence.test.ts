@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LOSS_EXPLOSION_FACTOR } from '../../src/student/trainer/train.js';
-import { cli } from '../cli/train-helpers.js';
+import { LOSS_EXPLOSION_FACTOR } from '../../../src/student/trainer/train.js';
+import { cli } from '../../cli/train-helpers.js';
 import { DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
 
 const TINY = ['--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--progress', 'off'];

@@ -4,11 +4,11 @@
  * to the tensor's scale, since single elements of a float32 sum can legitimately sit near 0).
  */
 import { expect } from 'chai';
-import { chunkPolicy } from '../../src/student/kernels/conv2d-backprop-filter.js';
-import { backpropInputPolicy, registerWasmKernels } from '../../src/student/kernels/index.js';
-import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../src/student/kernels/native.js';
-import { tf } from '../../src/student/tf.js';
-import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, randn } from './compare-backends.js';
+import { chunkPolicy } from '../../../src/student/kernels/conv2d-backprop-filter.js';
+import { backpropInputPolicy, registerWasmKernels } from '../../../src/student/kernels/index.js';
+import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
+import { tf } from '../../../src/student/tf.js';
+import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, randn } from '../compare-backends.js';
 
 const TOL = 1e-4;
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { openDataset } from '../../src/data/open.js';
-import { evaluate, formatConfusion, pixelsToFloat, type Forward } from '../../src/student/evaluate.js';
-import { WorkError } from '../../src/errors.js';
+import { openDataset } from '../../../src/data/open.js';
+import { evaluate, formatConfusion, pixelsToFloat, type Forward } from '../../../src/student/evaluate.js';
+import { WorkError } from '../../../src/errors.js';
 import { DATA } from './trainer-helpers.js';
 
 describe('student/evaluate', () => {

@@ -3,9 +3,9 @@
  * from getState/setState, tensor hygiene, and refusals.
  */
 import { expect } from 'chai';
-import { tf } from '../../src/student/tf.js';
-import { createOptimizer, type OptimizerConfig } from '../../src/student/optim/index.js';
-import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
+import { tf } from '../../../src/student/tf.js';
+import { createOptimizer, type OptimizerConfig } from '../../../src/student/optim/index.js';
+import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
 
 let uid = 0;
 /** Two small variables with fixed contents, unique names (tfjs variable names are global). */

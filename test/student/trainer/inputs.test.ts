@@ -7,13 +7,13 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { readManifest } from '../../src/cache/manifest.js';
-import { decodeModel } from '../../src/teacher/introspect.js';
-import { openDataset } from '../../src/data/open.js';
-import { Rng } from '../../src/data/rng.js';
-import { studentInputs } from '../../src/student/trainer/inputs.js';
-import { cli } from '../cli/train-helpers.js';
-import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { readManifest } from '../../../src/cache/manifest.js';
+import { decodeModel } from '../../../src/teacher/introspect.js';
+import { openDataset } from '../../../src/data/open.js';
+import { Rng } from '../../../src/data/rng.js';
+import { studentInputs } from '../../../src/student/trainer/inputs.js';
+import { cli } from '../../cli/train-helpers.js';
+import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 /** 3 classes × 20 images, W, H ∈ [20, 60], a class-dependent pattern plus noise, JPEG and PNG. */
 async function makeFolder(dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { UsageError, WorkError } from '../../src/errors.js';
-import { tf } from '../../src/student/tf.js';
+import { UsageError, WorkError } from '../../../src/errors.js';
+import { tf } from '../../../src/student/tf.js';
 import {
   MODEL_NAMES,
   buildFromSpec,
@@ -11,9 +11,9 @@ import {
   modelSpec,
   saveWeights,
   type BuildOptions,
-} from '../../src/student/zoo/index.js';
-import { makeDivisible } from '../../src/student/zoo/mobilenetv2.js';
-import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
+} from '../../../src/student/zoo/index.js';
+import { makeDivisible } from '../../../src/student/zoo/mobilenetv2.js';
+import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
 
 const MNIST: BuildOptions = { inputShape: [28, 28, 1], numClasses: 10, seed: 1 };
 const CIFAR: BuildOptions = { inputShape: [32, 32, 3], numClasses: 10, seed: 1 };

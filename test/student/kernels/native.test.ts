@@ -5,12 +5,12 @@
  * (scripts/build-native.mjs needs libopenblas-dev).
  */
 import { expect } from 'chai';
-import { selectBackend, type BackendDeps } from '../../src/student/backend.js';
-import { registerWasmKernels } from '../../src/student/kernels/index.js';
-import { batchNormTrain, bnKernelCalls } from '../../src/student/kernels/batchnorm.js';
-import { elementwiseCalls, loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../src/student/kernels/native.js';
-import { tf } from '../../src/student/tf.js';
-import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, on, randn, type Arr } from './compare-backends.js';
+import { selectBackend, type BackendDeps } from '../../../src/student/backend.js';
+import { registerWasmKernels } from '../../../src/student/kernels/index.js';
+import { batchNormTrain, bnKernelCalls } from '../../../src/student/kernels/batchnorm.js';
+import { elementwiseCalls, loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../../src/student/kernels/native.js';
+import { tf } from '../../../src/student/tf.js';
+import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, on, randn, type Arr } from '../compare-backends.js';
 
 const TOL = 1e-4;
 

@@ -5,12 +5,12 @@
  * per resnet training step (the input image's gradient is no longer computed).
  */
 import { expect } from 'chai';
-import { registerReluGrad } from '../../src/student/kernels/relu-grad.js';
-import { registerWasmKernels } from '../../src/student/kernels/index.js';
-import { tf } from '../../src/student/tf.js';
-import { LazyGradConv2D } from '../../src/student/zoo/conv.js';
-import { buildModel } from '../../src/student/zoo/index.js';
-import { randn } from './compare-backends.js';
+import { registerReluGrad } from '../../../src/student/kernels/relu-grad.js';
+import { registerWasmKernels } from '../../../src/student/kernels/index.js';
+import { tf } from '../../../src/student/tf.js';
+import { LazyGradConv2D } from '../../../src/student/zoo/conv.js';
+import { buildModel } from '../../../src/student/zoo/index.js';
+import { randn } from '../compare-backends.js';
 
 type Args = Parameters<typeof tf.layers.conv2d>[0];
 

@@ -1,18 +1,18 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../src/errors.js';
-import { openCache } from '../../src/cache/reader.js';
-import { augment, parseAugmentSpec } from '../../src/data/augment.js';
-import { sampleBytes } from '../../src/data/dataset.js';
-import { openDataset } from '../../src/data/open.js';
-import { evaluate, modelForward } from '../../src/student/evaluate.js';
-import { tf } from '../../src/student/tf.js';
-import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../src/student/trainer/checkpoint.js';
-import { metricValues, readMetrics } from '../../src/student/trainer/run-dir.js';
-import { applyViews, cacheSoftTargets, planViews, viewsFor } from '../../src/student/trainer/targets.js';
-import { train, type TrainRequest } from '../../src/student/trainer/train.js';
-import type { TrainConfigInput } from '../../src/student/trainer/config.js';
+import { UsageError } from '../../../src/errors.js';
+import { openCache } from '../../../src/cache/reader.js';
+import { augment, parseAugmentSpec } from '../../../src/data/augment.js';
+import { sampleBytes } from '../../../src/data/dataset.js';
+import { openDataset } from '../../../src/data/open.js';
+import { evaluate, modelForward } from '../../../src/student/evaluate.js';
+import { tf } from '../../../src/student/tf.js';
+import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../../src/student/trainer/checkpoint.js';
+import { metricValues, readMetrics } from '../../../src/student/trainer/run-dir.js';
+import { applyViews, cacheSoftTargets, planViews, viewsFor } from '../../../src/student/trainer/targets.js';
+import { train, type TrainRequest } from '../../../src/student/trainer/train.js';
+import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
 import { DATA, DATA_K3, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
 
 /** A tiny run: 128 training samples in 2 batches, 64 test samples, a 1/16-width mlp on wasm. */
@@ -167,7 +167,7 @@ describe('student trainer', function () {
     expect(ck.state.epoch).to.equal(2);
     const model = loadCheckpointModel(ck);
     const test = await openDataset(DATA, { split: 'test' });
-    const { subset, hashU32 } = await import('../../src/data/rng.js');
+    const { subset, hashU32 } = await import('../../../src/data/rng.js');
     const ev = await evaluate(modelForward(model, test.shape), test, { indices: subset(test.size, 64, hashU32(3, 0x7e57)) });
     model.dispose();
     expect(ev.accuracy).to.equal(lines[1].test_acc);

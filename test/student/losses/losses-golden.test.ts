@@ -14,9 +14,9 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { tf } from '../../src/student/tf.js';
-import { getLoss, LOSS_NAMES, type Fidelity, type LossOptions } from '../../src/student/losses/index.js';
-import { temperedProbs } from '../../src/student/soft-targets.js';
+import { tf } from '../../../src/student/tf.js';
+import { getLoss, LOSS_NAMES, type Fidelity, type LossOptions } from '../../../src/student/losses/index.js';
+import { temperedProbs } from '../../../src/student/soft-targets.js';
 
 interface Fixture {
   id: string;
@@ -35,7 +35,7 @@ interface Case {
   value: number;
   grad: number[];
 }
-const golden = JSON.parse(readFileSync(new URL('../fixtures/golden/losses.json', import.meta.url), 'utf8')) as {
+const golden = JSON.parse(readFileSync(new URL('../../fixtures/golden/losses.json', import.meta.url), 'utf8')) as {
   fixtures: Fixture[];
   cases: Case[];
 };

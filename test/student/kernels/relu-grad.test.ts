@@ -5,11 +5,11 @@
  * large enough (2^20 elements) that the add-on splits it across threads.
  */
 import { expect } from 'chai';
-import { registerWasmKernels } from '../../src/student/kernels/index.js';
-import { loadNative, registerNativeKernels, unregisterNativeKernels } from '../../src/student/kernels/native.js';
-import { RELU_GRAD_KERNEL, registerReluGrad, reluGradCalls } from '../../src/student/kernels/relu-grad.js';
-import { tf } from '../../src/student/tf.js';
-import { randn, type Arr } from './compare-backends.js';
+import { registerWasmKernels } from '../../../src/student/kernels/index.js';
+import { loadNative, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
+import { RELU_GRAD_KERNEL, registerReluGrad, reluGradCalls } from '../../../src/student/kernels/relu-grad.js';
+import { tf } from '../../../src/student/tf.js';
+import { randn, type Arr } from '../compare-backends.js';
 
 const SPECIAL = [Number.NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3, -3];
 

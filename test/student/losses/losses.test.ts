@@ -3,8 +3,8 @@
  * agreement with PyTorch for every loss × mode is in losses-golden.test.ts.
  */
 import { expect } from 'chai';
-import { tf } from '../../src/student/tf.js';
-import { UsageError } from '../../src/errors.js';
+import { tf } from '../../../src/student/tf.js';
+import { UsageError } from '../../../src/errors.js';
 import {
   defaultLossOptions,
   describeLosses,
@@ -19,8 +19,8 @@ import {
   virtualTeacherProbs,
   type Fidelity,
   type LossOptions,
-} from '../../src/student/losses/index.js';
-import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
+} from '../../../src/student/losses/index.js';
+import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
 
 const K = 10;
 const B = 4;

@@ -9,16 +9,16 @@
  * ≤ 1e-4 · max |stock| per weight (float32 rounding differences compound through 3 steps).
  */
 import { expect } from 'chai';
-import { registerWasmKernels } from '../../src/student/kernels/index.js';
-import { BN_TRAIN_KERNEL, bnKernelCalls } from '../../src/student/kernels/batchnorm.js';
-import { loadNative, nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../src/student/kernels/native.js';
-import { getLoss, type LossOptions } from '../../src/student/losses/index.js';
-import { tf } from '../../src/student/tf.js';
-import { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from '../../src/student/zoo/batchnorm.js';
-import { buildModel, saveWeights } from '../../src/student/zoo/index.js';
-import { rng } from './compare-backends.js';
-import { expectTensorsClose, relDiff } from '../helpers/close.js';
-import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
+import { registerWasmKernels } from '../../../src/student/kernels/index.js';
+import { BN_TRAIN_KERNEL, bnKernelCalls } from '../../../src/student/kernels/batchnorm.js';
+import { loadNative, nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
+import { getLoss, type LossOptions } from '../../../src/student/losses/index.js';
+import { tf } from '../../../src/student/tf.js';
+import { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from '../../../src/student/zoo/batchnorm.js';
+import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
+import { rng } from '../compare-backends.js';
+import { expectTensorsClose, relDiff } from '../../helpers/close.js';
+import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
 
 function rand(n: number, seed: number, lo: number, hi: number): Float32Array {
   const r = rng(seed);

@@ -1,19 +1,19 @@
 /** Fixtures for the trainer tests: tiny synthetic data sets and teacher caches written for them. */
-import { manifestKeys } from '../../src/cache/manifest.js';
-import { TAIL_TEMPERATURES } from '../../src/cache/topk.js';
-import { CacheWriter, encodeRows } from '../../src/cache/writer.js';
-import { augment, parseAugmentSpec } from '../../src/data/augment.js';
-import { sampleBytes } from '../../src/data/dataset.js';
-import { fingerprint } from '../../src/data/fingerprint.js';
-import { openDataset } from '../../src/data/open.js';
-import { synthSetup } from '../cache/helpers.js';
+import { manifestKeys } from '../../../src/cache/manifest.js';
+import { TAIL_TEMPERATURES } from '../../../src/cache/topk.js';
+import { CacheWriter, encodeRows } from '../../../src/cache/writer.js';
+import { augment, parseAugmentSpec } from '../../../src/data/augment.js';
+import { sampleBytes } from '../../../src/data/dataset.js';
+import { fingerprint } from '../../../src/data/fingerprint.js';
+import { openDataset } from '../../../src/data/open.js';
+import { synthSetup } from '../../cache/helpers.js';
 
 /** 256 training / 256 test images, 4 classes, 8×8×1: trains in well under a second on wasm. */
 export const DATA = 'synthetic:256:4:8x8x1:5';
 export const OTHER_DATA = 'synthetic:256:4:8x8x1:6';
 export const DATA_K3 = 'synthetic:256:3:8x8x1:5';
 
-export { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+export { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 /**
  * A deterministic "teacher" whose logits are a function of the exact image bytes it saw, so a
