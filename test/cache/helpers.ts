@@ -105,3 +105,14 @@ export function expectSameBytes(a: Map<string, Buffer>, b: Map<string, Buffer>):
   if (an !== bn) throw new Error(`file lists differ:\n  ${an}\n  ${bn}`);
   for (const [f, buf] of a) if (!buf.equals(b.get(f)!)) throw new Error(`${f} differs`);
 }
+
+/**
+ * The directory's bytes, with the manifest's `created_by.git` (and so its checksum) pinned: other
+ * work committed to this checkout while the test runs must not make two runs of one version differ.
+ */
+export function pinned(dir: string): Map<string, Buffer> {
+  const snap = snapshot(dir);
+  const m = snap.get('manifest.json');
+  if (m) snap.set('manifest.json', Buffer.from(m.toString('utf8').replace(/"git": "[0-9a-f]{40}"/, '"git": "<pinned>"').replace(/"checksum": "[0-9a-f]{64}"/, '"checksum": "<derived>"')));
+  return snap;
+}

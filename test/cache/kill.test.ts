@@ -10,21 +10,11 @@ import { openDataset } from '../../src/data/open.js';
 import { Rng } from '../../src/data/rng.js';
 import { ORT_VERSION, openTeacher } from '../../src/teacher/session.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
-import { expectSameBytes, snapshot } from './helpers.js';
+import { expectSameBytes, pinned } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/**
- * The directory's bytes, with the manifest's `created_by.git` (and so its checksum) pinned: other
- * work committed to this checkout while the test runs must not make two runs of one version differ.
- */
-function pinned(dir: string): Map<string, Buffer> {
-  const snap = snapshot(dir);
-  const m = snap.get('manifest.json');
-  if (m) snap.set('manifest.json', Buffer.from(m.toString('utf8').replace(/"git": "[0-9a-f]{40}"/, '"git": "<pinned>"').replace(/"checksum": "[0-9a-f]{64}"/, '"checksum": "<derived>"')));
-  return snap;
-}
 
 /**
  * kill -9 of the real CLI at chosen points of the writer's commit protocol. The child kills itself
