@@ -13,28 +13,8 @@
  * when some read the paper's way and the rest are within noise; else "within noise".
  */
 import * as fs from 'node:fs';
+import type { MethodRow, Report } from '../src/experiment/report-types.js';
 import { readingOf, welch, type WelchInterval } from '../src/experiment/stats.js';
-
-interface MethodRow {
-  method: string;
-  model: string;
-  variant: string | null;
-  n: number;
-  final: { mean: number; std: number | null };
-  delta_final: number | null;
-  ci: WelchInterval | null;
-  reading: string | null;
-  teacher: { name: string; checkpoint: string | null; test_acc: number | null; split: string } | null;
-  hyperparameters: Record<string, number | string>;
-}
-interface RunRow {
-  method: string;
-  final: number;
-}
-interface Report {
-  methods: MethodRow[];
-  runs: RunRow[];
-}
 
 const pts = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(2)}`;
 const ci = (c: WelchInterval): string => `[${pts(c.lo)}, ${pts(c.hi)}]`;

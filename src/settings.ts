@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { BACKEND_CHOICES, type BackendChoice } from './catalog.js';
-import { UsageError } from './errors.js';
+import { formatZodError, UsageError } from './errors.js';
 
 export interface TfkdSettings {
   /**
@@ -48,7 +48,7 @@ let current: TfkdSettings = {};
  */
 export function setSettings(s: TfkdSettings): TfkdSettings {
   const r = settingsSchema.safeParse(s);
-  if (!r.success) throw new UsageError(`configure(): ${r.error.issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`).join('; ')}`);
+  if (!r.success) throw new UsageError(`configure(): ${formatZodError(r.error)}`);
   const next: TfkdSettings = { ...current };
   for (const [k, v] of Object.entries(s) as Array<[keyof TfkdSettings, unknown]>) {
     if (v === undefined) delete next[k];

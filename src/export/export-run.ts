@@ -14,6 +14,7 @@ import { selectBackend } from '../student/backend.js';
 import { readCheckpoint, resolveCheckpointDir } from '../student/trainer/checkpoint.js';
 import { checkCheckpointAgainstRun } from '../student/trainer/integrity.js';
 import type { ModelSpec } from '../student/zoo/index.js';
+import type { PreprocessSpec } from '../teacher/types.js';
 import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from './index.js';
 
 export interface ExportRunOptions {
@@ -37,7 +38,7 @@ export interface ExportRunResult {
   layout: 'NHWC' | 'NCHW';
   opset: number;
   /** The preprocessing recorded in the model. */
-  preprocess: Record<string, unknown>;
+  preprocess: PreprocessSpec;
   bytes: number;
   sha256: string;
 }

@@ -5,13 +5,13 @@
  * verbatim and its claim lines are the ones scripts/experiment-claims.ts derives from report.json.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { claimsTable } from '../../scripts/experiment-claims.js';
+import { chromium, findChromium } from './chromium.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RESULTS = path.join(ROOT, 'experiments', 'results', 'fashion-mnist-converged');
@@ -22,14 +22,6 @@ function between(doc: string, begin: string, end: string): string {
   const b = doc.indexOf(end, a);
   if (a < 0 || b < 0) throw new Error(`docs/EXPERIMENTS.md lacks ${begin} … ${end}`);
   return doc.slice(doc.indexOf('\n', a) + 1, b);
-}
-
-function findChromium(): string | null {
-  for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
-  }
-  return null;
 }
 
 describe('the committed converged report (experiments/results/fashion-mnist-converged)', function () {
@@ -60,17 +52,15 @@ describe('the committed converged report (experiments/results/fashion-mnist-conv
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-converged-'));
     try {
-      const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--no-first-run', `--user-data-dir=${tmp}/profile`];
+      const profile = path.join(tmp, 'profile');
       const page = `file://${path.join(RESULTS, 'index.html')}`;
-      const dom = spawnSync(bin!, [...flags, '--dump-dom', page], { encoding: 'utf8', timeout: 90_000, maxBuffer: 64 << 20 });
-      expect(dom.status, dom.stderr).to.equal(0);
-      const rows = [...dom.stdout.matchAll(/<tr class="method [a-z]+" data-method="([^"]+)"/g)].map((m) => m[1]);
+      const dom = chromium(bin!, profile, ['--dump-dom', page]);
+      const rows = [...dom.matchAll(/<tr class="method [a-z]+" data-method="([^"]+)"/g)].map((m) => m[1]);
       expect(rows).to.deep.equal(report.methods.map((m: { method: string }) => m.method));
-      expect(dom.stdout).to.match(/<figure id="plot-curves"><svg/);
-      expect(dom.stdout).to.match(/<figure id="plot-de-kd"><svg/);
+      expect(dom).to.match(/<figure id="plot-curves"><svg/);
+      expect(dom).to.match(/<figure id="plot-de-kd"><svg/);
       const shot = path.join(tmp, 'shot.png');
-      const s = spawnSync(bin!, [...flags, '--window-size=1280,9000', `--screenshot=${shot}`, page], { encoding: 'utf8', timeout: 90_000 });
-      expect(s.status, s.stderr).to.equal(0);
+      chromium(bin!, profile, ['--window-size=1280,9000', `--screenshot=${shot}`, page]);
       const { data } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       let min = 255;
       let coloured = 0;

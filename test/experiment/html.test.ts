@@ -6,7 +6,6 @@
  * (`apt-get install chromium`; .ci/run installs it).
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -15,25 +14,9 @@ import { executePlan } from '../../src/experiment/execute.js';
 import { inlineSvg } from '../../src/experiment/html.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import { writeReport, type Report } from '../../src/experiment/report.js';
+import { chromium, findChromium } from './chromium.js';
 import { FakeRunner } from './fake-runner.js';
 import { tmpDir, writeIdxDataset } from './helpers.js';
-
-function findChromium(): string | null {
-  for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
-  }
-  return null;
-}
-
-const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--no-first-run', '--disable-extensions', '--disable-background-networking', '--user-data-dir='];
-
-function chromium(bin: string, profile: string, args: string[]): string {
-  const flags = BASE_FLAGS.map((f) => (f === '--user-data-dir=' ? `${f}${profile}` : f));
-  const r = spawnSync(bin, [...flags, ...args], { encoding: 'utf8', timeout: 90_000, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`chromium ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  return r.stdout;
-}
 
 describe('index.html: one self-contained page, rendered by headless chromium', function () {
   this.timeout(240_000);

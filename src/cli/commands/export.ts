@@ -34,7 +34,6 @@ export function register(program: Command): void {
       const o = parseOptions(ExportOptions, raw);
       const { json: _json, ...options } = o;
       const info = await exportRun(run, options);
-      const { scale } = info.preprocess as { scale: number };
       const dir = info.checkpoint;
       if (o.json) {
         printJson(info);
@@ -43,7 +42,7 @@ export function register(program: Command): void {
       const acc = info.test_acc === null ? '' : `, test acc ${(100 * info.test_acc).toFixed(2)} %`;
       process.stdout.write(
         `exported ${info.model.name} from ${dir} (epoch ${info.epoch}${acc}) → ${o.out}\n` +
-          `  ${o.layout}, opset ${o.opset}, input = pixel·${scale.toPrecision(6)}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
+          `  ${o.layout}, opset ${o.opset}, input = pixel·${info.preprocess.scale.toPrecision(6)}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
       );
     });
 }
