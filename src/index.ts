@@ -84,12 +84,15 @@ export type { Manifest } from './cache/manifest.js';
 // --- student ---
 export type { TrainRequest, TrainResult, TrainHooks, StepProgress } from './student/trainer/train.js';
 export type { TrainConfig, TrainConfigInput } from './student/trainer/config.js';
+export type { TrainRequestConfig } from './student/trainer/request.js';
 export type { EvalReport, EvaluateTargetOptions as EvaluateOptions } from './student/evaluate-target.js';
-export { LOSS_NAMES, describeLosses } from './student/losses/index.js';
+export { LOSS_NAMES, LOSS_OPTION_NAMES, builtinLosses, describeLosses, lossContext, lossEntry } from './student/losses/index.js';
+export type { BatchTeacher, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './student/losses/index.js';
 export { MODEL_NAMES } from './student/zoo/index.js';
 
 /**
- * Trains a student: `request.config` takes the keys of a run's `config.json` (data, model, loss,
+ * Trains a student: `request.config` takes the keys of a run's `config.json` (data, model, loss —
+ * a name, a module path, or a LossEntry / loss function —
  * cache, alpha, temperature, epochs, …; defaults filled in as `tfkd train` does), `request.out` is
  * the run directory (created, or continued with `resume: true`), `request.hooks` receive progress.
  * The backend is the config's, else `configure({ backend })`'s, else 'auto'.

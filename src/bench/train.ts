@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../student/backend.js';
-import { getLoss, type LossOptions } from '../student/losses/index.js';
+import { lossContext, lossEntry, type LossOptions } from '../student/losses/index.js';
 import { tf } from '../student/tf.js';
 import { buildModel, countParams } from '../student/zoo/index.js';
 import { openCache, type CacheReader } from '../cache/reader.js';
@@ -103,16 +103,16 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const B = o.batch;
   const model = buildModel(o.model, { inputShape: input, numClasses: K, seed: o.seed });
   const counts = countParams(model);
-  const loss = getLoss('kd');
-  const lossOpts: LossOptions = { numClasses: K, fidelity: 'paper', alpha: 0.5, temperature: 4, multiplier: 1, correctProb: 0.99, epsilon: 0 };
+  const loss = lossEntry('kd').fn;
+  const lossOpts: LossOptions = { numClasses: K, fidelity: 'paper', logitStandardization: false, alpha: 0.5, temperature: 4 };
   // Fixed random inputs, labels and tempered teacher probabilities (softmax of random logits / τ).
   const x = tf.randomNormal([B, ...input], 0, 1, 'float32', o.seed + 1);
   const labels = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([B], 0, K, 'float32', o.seed + 2)), 'int32')) as tf.Tensor1D;
-  const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature))) as tf.Tensor2D;
+  const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature!))) as tf.Tensor2D;
   const optimizer = tf.train.momentum(0.01, 0.9);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const feeder = o.data ? await openBenchData(o.data, input, B, o.seed, o.cache ?? []) : null;
-  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature, feeder ?? undefined) : null;
+  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature!, feeder ?? undefined) : null;
   let lastReadMs = 0;
   let fed: tf.Tensor4D | null = null;
 
@@ -125,7 +125,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     }
     const xb = fed ?? x;
     const cost = optimizer.minimize(
-      () => loss(model.apply(xb, { training: true }) as tf.Tensor2D, labels, soft, lossOpts),
+      () => loss(lossContext({ logits: model.apply(xb, { training: true }) as tf.Tensor2D, labels, soft, options: lossOpts })),
       true,
       vars,
     );

@@ -10,6 +10,8 @@ import {
   checkpointUnit,
   gridKeys,
   gridPoints,
+  lossValueProblem,
+  resolveLoss,
   runGrid,
   type Design,
   type Grid,
@@ -61,6 +63,8 @@ export function checkDesign(d: Design): string[] {
     for (const k of Object.keys(r.loss ?? {})) {
       if (!used.includes(k as LossKey)) out.push(`${at}.loss.${k}: not used by kind "${r.kind}" (it uses: ${used.length ? used.join(', ') : 'none'})`);
     }
+    const bad = lossValueProblem(r.kind, resolveLoss(r.kind, d.loss, r.loss));
+    if (bad) out.push(`${at}.loss: ${bad}`);
     if (TEACHER_KINDS.has(r.kind)) {
       if (r.teacher === undefined) out.push(`${at}.teacher: kind "${r.kind}" needs a teacher (${defined()})`);
       else if (!(r.teacher in teachers) && !runIndex.has(r.teacher)) out.push(`${at}.teacher: teacher "${r.teacher}" is not defined (${defined()})`);

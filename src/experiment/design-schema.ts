@@ -5,59 +5,112 @@
  * checks are in design.ts and design-checks.ts; design.ts re-exports all of this.
  */
 import { z } from 'zod';
-import { BACKEND_CHOICES, CACHE_DTYPES, FIDELITIES, LOSS_HYPERPARAMETERS as HP, OPTIMIZERS, RUN_KINDS, SCHEDULES, TEACHER_DEVICES, type LossHyperparameterName, type LossName } from '../catalog.js';
-import { sharedLossDefaults } from '../student/losses/defaults.js';
-
-export const KINDS = RUN_KINDS;
-export type Kind = (typeof KINDS)[number];
-
-/** The `tfkd train --loss` each kind trains with. Re-KD and De-KD are KD with another teacher (PAPER.md). */
-export const KIND_LOSS: Record<Kind, LossName> = {
-  baseline: 'ce',
-  lsr: 'lsr',
-  kd: 'kd',
-  're-kd': 'kd',
-  'de-kd': 'kd',
-  'tfkd-self': 'tfkd-self',
-  'tfkd-reg': 'tfkd-reg',
-};
-
-/** Kinds whose student learns from a teacher named in the file (`teacher:`). */
-export const TEACHER_KINDS: ReadonlySet<Kind> = new Set(['kd', 're-kd', 'de-kd']);
-
-export const LOSS_KEYS = ['alpha', 'temperature', 'multiplier', 'correct_prob', 'epsilon', 'fidelity'] as const;
-export type LossKey = (typeof LOSS_KEYS)[number];
-
-/** Loss options each kind uses; anything else written on a run of that kind is an error. */
-export const KIND_LOSS_KEYS: Record<Kind, readonly LossKey[]> = {
-  baseline: [],
-  lsr: ['epsilon', 'fidelity'],
-  kd: ['alpha', 'temperature', 'multiplier', 'fidelity'],
-  're-kd': ['alpha', 'temperature', 'multiplier', 'fidelity'],
-  'de-kd': ['alpha', 'temperature', 'multiplier', 'fidelity'],
-  'tfkd-self': ['alpha', 'temperature', 'multiplier', 'fidelity'],
-  'tfkd-reg': ['alpha', 'temperature', 'multiplier', 'correct_prob', 'fidelity'],
-};
-
-/** The design's (snake_case) name of each loss hyperparameter of the catalog. */
-const HP_NAME: Record<SweepKey, LossHyperparameterName> = { alpha: 'alpha', temperature: 'temperature', multiplier: 'multiplier', correct_prob: 'correctProb', epsilon: 'epsilon' };
+import { BACKEND_CHOICES, CACHE_DTYPES, FIDELITIES, OPTIMIZERS, SCHEDULES, TEACHER_DEVICES } from '../catalog.js';
+import { UsageError } from '../errors.js';
+import { builtinLosses, entryOptionNames, lossEntry, LOSS_OPTION_NAMES, resolveLossOptions, specDefault, type LossEntry, type LossOptionName } from '../student/losses/index.js';
 
 /**
- * Per-kind defaults: the loss registry's defaults of the kind's loss that both fidelity modes share
- * (PAPER.md's official hyperparameters: LSR ε = 0.1; KD MobileNetV2←ResNet18 α 0.95, τ 20; De-KD
- * as KD; self-training ResNet18 α 0.95, τ 6; Tf-KD_reg ImageNet α 0.1, τ 20, a = 0.99), plus what
- * only a design knows: Re-KD's official config has α 0.6. The official `multiplier` differs by
- * mode, so it is left to the trainer's default unless a design sets it.
+ * The kinds of run a design can hold: `baseline` (ce), Re-KD and De-KD (KD with another teacher,
+ * PAPER.md), and one kind per other loss of the registry, named as the loss.
  */
-const KIND_OWN_DEFAULTS: Partial<Record<Kind, Partial<LossOptions>>> = { 're-kd': { alpha: 0.6 } };
-export const KIND_LOSS_DEFAULTS: Record<Kind, Partial<LossOptions>> = Object.fromEntries(
+export const KINDS = Object.freeze(['baseline', 'lsr', 'kd', 're-kd', 'de-kd', ...builtinLosses().filter((e) => !['ce', 'lsr', 'kd'].includes(e.name)).map((e) => e.name)]) as readonly [string, ...string[]];
+export type Kind = string;
+
+/** The `tfkd train --loss` each kind trains with. */
+export const KIND_LOSS: Readonly<Record<Kind, string>> = Object.fromEntries(KINDS.map((k) => [k, k === 'baseline' ? 'ce' : k === 're-kd' || k === 'de-kd' ? 'kd' : k]));
+
+function kindEntry(kind: Kind): LossEntry {
+  return lossEntry(KIND_LOSS[kind]);
+}
+
+/**
+ * Kinds whose student learns from a teacher named in the file (`teacher:`): every loss that reads a
+ * teacher, except tfkd-self (its teacher is a ce run of its own model; see teacher_seed).
+ */
+export const TEACHER_KINDS: ReadonlySet<Kind> = new Set(KINDS.filter((k) => k !== 'tfkd-self' && kindEntry(k).teacher !== 'none'));
+
+/** A loss option's name in design files (snake_case). */
+export const designKey = (k: LossOptionName): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const HP_NAME: Readonly<Record<string, LossOptionName>> = Object.fromEntries(LOSS_OPTION_NAMES.map((k) => [designKey(k), k]));
+/** The registry's name of a design loss key (`correct_prob` → `correctProb`). */
+export const lossOptionOf = (key: string): LossOptionName | undefined => HP_NAME[key];
+
+/** Loss options a sweep may vary (never `fidelity` or `logit_standardization`: they change the formulas, not a value). */
+export const SWEEP_KEYS = Object.freeze(LOSS_OPTION_NAMES.map(designKey));
+export type SweepKey = string;
+
+export const LOSS_KEYS = [...SWEEP_KEYS, 'fidelity', 'logit_standardization'] as const;
+export type LossKey = string;
+
+/**
+ * Loss options each kind uses (what its loss reads, with and without logit standardization, as the
+ * registry says); anything else written on a run of that kind is an error.
+ */
+export const KIND_LOSS_KEYS: Readonly<Record<Kind, readonly LossKey[]>> = Object.fromEntries(
   KINDS.map((kind) => {
-    const shared = sharedLossDefaults(KIND_LOSS[kind]);
-    const out: Partial<LossOptions> = {};
-    for (const [k, hp] of Object.entries(HP_NAME) as Array<[SweepKey, LossHyperparameterName]>) if (shared[hp] !== undefined) out[k] = shared[hp];
-    return [kind, { ...out, ...KIND_OWN_DEFAULTS[kind] }];
+    const e = kindEntry(kind);
+    const names = new Set([...entryOptionNames(e), ...(e.standardized ? entryOptionNames(e, true) : [])]);
+    const keys = SWEEP_KEYS.filter((k) => names.has(HP_NAME[k]));
+    return [kind, kind === 'baseline' ? [] : [...keys, 'fidelity', ...(e.standardized ? ['logit_standardization'] : [])]];
   }),
-) as Record<Kind, Partial<LossOptions>>;
+);
+
+/**
+ * Per-kind defaults: the registry's defaults of the kind's loss that both fidelity modes share (the
+ * official `multiplier` differs by mode, so it is left to the trainer unless a design sets it), plus
+ * what only a design knows: Re-KD's official config has α 0.6.
+ */
+const KIND_OWN_DEFAULTS: Partial<Record<Kind, LossOptions>> = { 're-kd': { alpha: 0.6 } };
+export function kindLossDefaults(kind: Kind, logitStandardization = false): LossOptions {
+  const e = kindEntry(kind);
+  const out: LossOptions = {};
+  for (const k of entryOptionNames(e, logitStandardization)) {
+    const spec = (logitStandardization ? e.standardized! : e.options)[k]!;
+    const [p, o] = FIDELITIES.map((f) => specDefault(spec, f));
+    if (p === o) out[designKey(k)] = p;
+  }
+  return logitStandardization ? out : { ...out, ...KIND_OWN_DEFAULTS[kind] };
+}
+export const KIND_LOSS_DEFAULTS: Readonly<Record<Kind, LossOptions>> = Object.fromEntries(KINDS.map((kind) => [kind, kindLossDefaults(kind)]));
+
+/** The design keys a run of `kind` reads with or without logit standardization (plus fidelity and the switch). */
+export function kindLossKeys(kind: Kind, logitStandardization: boolean): readonly LossKey[] {
+  const e = kindEntry(kind);
+  if (kind === 'baseline') return [];
+  if (logitStandardization && !e.standardized) return KIND_LOSS_KEYS[kind];
+  const names = new Set(entryOptionNames(e, logitStandardization));
+  return [...SWEEP_KEYS.filter((k) => names.has(HP_NAME[k])), 'fidelity', ...(e.standardized ? ['logit_standardization'] : [])];
+}
+
+/** Loss options for a run of `kind`: per-kind defaults < top-level < the run's own, keeping only keys the kind uses. */
+export function resolveLoss(kind: Kind, top: LossOptions | undefined, own: LossOptions | undefined): LossOptions {
+  // With logit standardization a loss reads other options with other defaults (the registry's `standardized`).
+  const ls = (own?.logit_standardization ?? top?.logit_standardization) === true;
+  const merged: Record<string, unknown> = { ...kindLossDefaults(kind, ls), ...(top ?? {}), ...(own ?? {}) };
+  const out: Record<string, unknown> = {};
+  for (const k of kindLossKeys(kind, ls)) if (merged[k] !== undefined) out[k] = merged[k];
+  return out as LossOptions;
+}
+
+/**
+ * Why a run's resolved loss options are outside its loss's bounds (the registry's, which `tfkd train`
+ * enforces too), or null. K is not known here; the K-dependent check (a ≥ 1/K) is left to the trainer.
+ */
+export function lossValueProblem(kind: Kind, o: LossOptions): string | null {
+  const given: Partial<Record<LossOptionName, number>> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const name = HP_NAME[k];
+    if (name && typeof v === 'number') given[name] = v;
+  }
+  const fidelity = (o.fidelity as (typeof FIDELITIES)[number] | undefined) ?? 'paper';
+  try {
+    resolveLossOptions(kindEntry(kind), fidelity, 2 ** 31 - 1, o.logit_standardization === true, given);
+    return null;
+  } catch (e) {
+    if (e instanceof UsageError) return e.message + (e.hint ? ` (${e.hint})` : '');
+    throw e;
+  }
+}
 
 const posInt = z.number().int().min(1);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -69,16 +122,17 @@ const seedsSchema = z
   })
   .min(1, 'seeds must list at least one seed');
 
-/** Bounds are the catalog's (the trainer enforces the same ones). */
-export const lossSchema = z.strictObject({
-  alpha: HP.alpha.optional(),
-  temperature: HP.temperature.optional(),
-  multiplier: HP.multiplier.optional(),
-  correct_prob: HP.correctProb.optional(),
-  epsilon: HP.epsilon.optional(),
+/** A run's loss options by their design names (snake_case), plus fidelity and logit_standardization. */
+export type LossOptions = Record<string, number | string | boolean | undefined>;
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+
+/** Loss options by their design names; each run's values are checked against its loss's bounds (design-checks.ts). */
+export const lossSchema: z.ZodType<LossOptions> = z.strictObject({
+  ...(Object.fromEntries(SWEEP_KEYS.map((k) => [k, finite.optional()])) as Record<string, z.ZodOptional<typeof finite>>),
   fidelity: z.enum(FIDELITIES).optional(),
+  logit_standardization: z.boolean().optional(),
 });
-export type LossOptions = z.infer<typeof lossSchema>;
 
 /** Training options, passed to `tfkd train` as `--kebab-case` flags (`args` verbatim, last). */
 export const trainSchema = z.strictObject({
@@ -133,32 +187,22 @@ export const validationSchema = z
   .refine((v) => v.fraction === undefined || v.size === undefined, { message: 'set fraction or size, not both' });
 export type ValidationOptions = z.infer<typeof validationSchema>;
 
-/** Loss options a sweep may vary (never `fidelity`: it changes the formulas, not a value). */
-export const SWEEP_KEYS = ['alpha', 'temperature', 'multiplier', 'correct_prob', 'epsilon'] as const;
-export type SweepKey = (typeof SWEEP_KEYS)[number];
-
 /**
  * A grid: `{ alpha: [0.1, 0.5], temperature: [4, 20] }` (the cartesian product, in the order
  * written) or an explicit list of points `[{ alpha: 0.1, temperature: 4 }, …]`.
  */
-const sweepValue = lossSchema.pick({ alpha: true, temperature: true, multiplier: true, correct_prob: true, epsilon: true });
+const sweepValue = z.strictObject(Object.fromEntries(SWEEP_KEYS.map((k) => [k, finite.optional()])) as Record<string, z.ZodOptional<typeof finite>>);
 export const gridSchema = z.union([
-  z.strictObject({
-    alpha: z.array(HP.alpha).min(1).optional(),
-    temperature: z.array(HP.temperature).min(1).optional(),
-    multiplier: z.array(HP.multiplier).min(1).optional(),
-    correct_prob: z.array(HP.correctProb).min(1).optional(),
-    epsilon: z.array(HP.epsilon).min(1).optional(),
-  }),
+  z.strictObject(Object.fromEntries(SWEEP_KEYS.map((k) => [k, z.array(finite).min(1).optional()])) as Record<string, z.ZodOptional<z.ZodArray<typeof finite>>>),
   z.array(sweepValue).min(1),
 ]);
-export type Grid = z.infer<typeof gridSchema>;
+export type Grid = Record<string, number[] | undefined> | Array<Record<string, number | undefined>>;
 
 export const sweepSchema = z.strictObject({
   /** The one seed every grid point is trained on (default: the first top-level seed). */
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   /** Default grid per kind, for runs of that kind that have no `sweep:` of their own. */
-  grids: z.partialRecord(z.enum(KINDS), gridSchema).optional(),
+  grids: z.partialRecord(z.enum(KINDS as [string, ...string[]]), gridSchema).optional(),
 });
 export type SweepOptions = z.infer<typeof sweepSchema>;
 
@@ -179,7 +223,7 @@ export type TeacherDef = z.infer<typeof teacherSchema>;
 
 export const runSchema = z.strictObject({
   name: nameSchema,
-  kind: z.enum(KINDS, {
+  kind: z.enum(KINDS as [string, ...string[]], {
     error: (iss) => `unknown kind ${JSON.stringify(iss.input)} (expected ${KINDS.join('|')})`,
   }),
   description: z.string().optional(),
@@ -219,16 +263,16 @@ export type Design = z.infer<typeof designSchema>;
 
 /** The keys a grid varies, in SWEEP_KEYS order. */
 export function gridKeys(g: Grid): SweepKey[] {
-  const points = Array.isArray(g) ? g : [g];
+  const points: Array<Record<string, unknown>> = Array.isArray(g) ? g : [g];
   return SWEEP_KEYS.filter((k) => points.some((p) => p[k] !== undefined));
 }
 
 /**
  * The points of a grid, in a fixed order: a list as written; a mapping as the cartesian product
- * over SWEEP_KEYS order (alpha, temperature, multiplier, correct_prob, epsilon; the last fastest).
+ * over SWEEP_KEYS order (the registry's option order: alpha, beta, gamma, temperature, …; the last fastest).
  */
 export function gridPoints(g: Grid): Array<Partial<Record<SweepKey, number>>> {
-  if (Array.isArray(g)) return g.map((p) => ({ ...p }));
+  if (Array.isArray(g)) return g.map((p) => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Partial<Record<SweepKey, number>>);
   let points: Array<Partial<Record<SweepKey, number>>> = [{}];
   for (const k of SWEEP_KEYS.filter((x) => g[x] !== undefined)) {
     points = points.flatMap((p) => g[k]!.map((v) => ({ ...p, [k]: v })));

@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { UsageError, optionName } from '../errors.js';
 import { checkDesign } from './design-checks.js';
-import { KIND_LOSS_DEFAULTS, KIND_LOSS_KEYS, designSchema, type Design, type Kind, type LossOptions, type TrainOptions } from './design-schema.js';
+import { resolveLoss, designSchema, type Design, type TrainOptions } from './design-schema.js';
 
 export * from './design-schema.js';
 export { HOLDOUT_KINDS, checkDesign } from './design-checks.js';
@@ -137,13 +137,7 @@ export function applyOverride(raw: Record<string, unknown>, set: string, file: s
   else target[last] = value;
 }
 
-/** Loss options for a run of `kind`: per-kind defaults < top-level < the run's own, keeping only keys the kind uses. */
-export function resolveLoss(kind: Kind, top: LossOptions | undefined, own: LossOptions | undefined): LossOptions {
-  const merged: Record<string, unknown> = { ...KIND_LOSS_DEFAULTS[kind], ...(top ?? {}), ...(own ?? {}) };
-  const out: Record<string, unknown> = {};
-  for (const k of KIND_LOSS_KEYS[kind]) if (merged[k] !== undefined) out[k] = merged[k];
-  return out as LossOptions;
-}
+export { resolveLoss };
 
 /** Training options: top-level < own (shallow; `args` replaces). */
 export function resolveTrain(top: TrainOptions | undefined, own: TrainOptions | undefined): TrainOptions {

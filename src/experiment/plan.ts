@@ -75,7 +75,8 @@ type TeacherSource = { name: string; onnx: string; sha256: string } | { name: st
 type Ctx = 'final' | 'select';
 
 /** Short names of swept options in labels and directory names: `a0.5-t4`. */
-const SWEEP_ABBREV: Record<SweepKey, string> = { alpha: 'a', temperature: 't', multiplier: 'm', correct_prob: 'p', epsilon: 'e' };
+// The first five keep the labels (and step keys) of designs written before the other losses existed.
+const SWEEP_ABBREV: Record<SweepKey, string> = { alpha: 'a', temperature: 't', multiplier: 'm', correct_prob: 'p', epsilon: 'e', beta: 'b', loss_gamma: 'g', ce_weight: 'cw', kd_weight: 'kw', kd_warmup: 'kwu', power: 'pw' };
 export const pointLabel = (v: SweepValues): string =>
   (Object.keys(SWEEP_ABBREV) as SweepKey[])
     .filter((k) => v[k] !== undefined)

@@ -96,7 +96,7 @@ export function protocolDetail(outDir: string, s: DataStep | SelectStep): string
   return r ? `chose ${formatValues(r.chosen)} (validation ${(100 * r.val_acc).toFixed(2)}% of ${r.points.length} points)` : '';
 }
 
-const NAMES: Record<string, string> = { alpha: 'α', temperature: 'τ', multiplier: '×', correct_prob: 'a', epsilon: 'ε' };
+const NAMES: Record<string, string> = { alpha: 'α', temperature: 'τ', multiplier: '×', correct_prob: 'a', epsilon: 'ε', beta: 'β', loss_gamma: 'γ', ce_weight: 'w_ce', kd_weight: 'w_kd', kd_warmup: 'warm-up', power: 'power', logit_standardization: 'LS' };
 /** `α 0.5, τ 4` */
 export function formatValues(v: Record<string, unknown>): string {
   return Object.entries(v)

@@ -12,6 +12,8 @@
  *   report.json    everything above as data
  * Accuracies are handled as fractions internally and shown in percent.
  */
+import { entryOptionNames, isLossName, lossEntry, LOSS_OPTION_NAMES } from '../student/losses/index.js';
+import { designKey, lossOptionOf } from './design-schema.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -35,16 +37,18 @@ export { mean, sampleStd };
 /** Accuracies may be stored as fractions or percent; we keep fractions. */
 const frac = (x: number): number => (x > 1 ? x / 100 : x);
 
-const LOSS_KIND: Record<string, string> = { ce: 'baseline', lsr: 'lsr', kd: 'kd', 'tfkd-self': 'tfkd-self', 'tfkd-reg': 'tfkd-reg' };
+/** The design kind of a run by its loss (a loss module's run is of its own kind). */
+const lossKind = (loss: string): string => (loss === 'ce' ? 'baseline' : loss);
 
-/** The loss options each `tfkd train --loss` uses (config.json keys). */
-const LOSS_HYPER: Record<string, string[]> = {
-  ce: [],
-  lsr: ['epsilon'],
-  kd: ['alpha', 'temperature', 'multiplier'],
-  'tfkd-self': ['alpha', 'temperature', 'multiplier'],
-  'tfkd-reg': ['alpha', 'temperature', 'multiplier', 'correct_prob'],
-};
+/**
+ * The loss options a run trained with (design names): those its loss reads, from the registry for a
+ * built-in loss (a config.json of an older tfkd lists every option; only the read ones count), else
+ * the options its config.json holds.
+ */
+function lossHyperKeys(loss: string, cfg: Record<string, unknown>): string[] {
+  const names = isLossName(loss) ? entryOptionNames(lossEntry(loss), cfg.logitStandardization === true && lossEntry(loss).standardized !== undefined) : LOSS_OPTION_NAMES.filter((k) => typeof cfg[k] === 'number');
+  return names.map(designKey);
+}
 
 interface SummaryLike {
   final_test_acc: number;
@@ -84,10 +88,11 @@ function hyperOf(runDir: string, loss: string | undefined): Record<string, numbe
   const out: Record<string, number | string> = {};
   if (!cfg) return out;
   const l = loss ?? (typeof cfg.loss === 'string' ? cfg.loss : '');
-  for (const k of LOSS_HYPER[l] ?? []) {
-    const v = cfg[k === 'correct_prob' ? 'correctProb' : k];
+  for (const k of lossHyperKeys(l, cfg)) {
+    const v = cfg[lossOptionOf(k)!];
     if (typeof v === 'number') out[k] = v;
   }
+  if (cfg.logitStandardization === true) out.logit_standardization = 'on';
   if (l !== 'ce' && typeof cfg.fidelity === 'string') out.fidelity = cfg.fidelity;
   return out;
 }
@@ -151,7 +156,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
       const loss = got.sum.loss ?? cfg?.loss;
       out.push({
         method: m ? m[1] : base,
-        kind: loss ? (LOSS_KIND[loss] ?? loss) : null,
+        kind: loss ? lossKind(loss) : null,
         model: got.sum.model ?? cfg?.model ?? null,
         variant: null,
         seed: got.sum.seed ?? (m ? Number(m[2]) : 0),

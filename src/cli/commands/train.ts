@@ -6,8 +6,8 @@ import { UsageError } from '../../errors.js';
 import { formatZodError } from '../../errors.js';
 import { int, list, num, parseOptions, printJson } from '../options.js';
 import { barCells, createProgress } from '../progress.js';
-import { BACKEND_CHOICES, FIDELITIES, LOSS_NAMES, OPTIMIZERS, PROGRESS_MODES, SCHEDULES, type ProgressMode } from '../../catalog.js';
-import { describeLosses } from '../../student/losses/index.js';
+import { BACKEND_CHOICES, FIDELITIES, OPTIMIZERS, PROGRESS_MODES, SCHEDULES, type ProgressMode } from '../../catalog.js';
+import { builtinLosses, describeLosses, entryOptionNames, LOSS_NAMES, LOSS_OPTION_NAMES, standardizableLosses, type LossOptionName } from '../../student/losses/index.js';
 import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
@@ -27,11 +27,8 @@ const CliOptions = z.strictObject({
   loss: z.string().optional(),
   cache: z.array(z.string()).optional(),
   fidelity: z.string().optional(),
-  alpha: num('α').optional(),
-  temperature: num('τ').optional(),
-  multiplier: num('multiplier').optional(),
-  correctProb: num('a').optional(),
-  epsilon: num('ε').optional(),
+  ...(Object.fromEntries(LOSS_OPTION_NAMES.map((k) => [k, num(k).optional()])) as Record<LossOptionName, z.ZodOptional<ReturnType<typeof num>>>),
+  logitStandardization: z.boolean().optional(),
   epochs: int('epochs').optional(),
   batch: int('batch').optional(),
   evalBatch: int('eval batch').optional(),
@@ -104,25 +101,31 @@ function progress(mode: ProgressMode) {
   });
 }
 
+/** `--beta`: which losses read it, with what meaning (from their entries). */
+function lossOptionHelp(k: LossOptionName): string {
+  const users = builtinLosses().filter((e) => entryOptionNames(e).includes(k) || (e.standardized && entryOptionNames(e, true).includes(k)));
+  const first = users.map((e) => (e.options[k] ?? e.standardized?.[k])!.help)[0] ?? k;
+  return `${first} — read by ${users.map((e) => e.name).join(', ')} (defaults below)`;
+}
+
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 
 export function register(program: Command): void {
   const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   const d = TRAIN_DEFAULTS;
-  program
-    .command('train')
+  const cmd = program.command('train');
+  cmd
     .description(SUMMARIES.train)
     .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
     .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
-    .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}`))
+    .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}, or ./my-loss.mjs (a module exporting a loss entry)`))
     .option('--cache <dir>', 'soft-target cache from tfkd precompute (repeat for a teacher ensemble: mean of tempered probabilities)', collect)
-    .option('--fidelity <mode>', `${FIDELITIES.join(' | ')} (the official code's exact formulas) (default: ${d.fidelity})`)
-    .option('--alpha <a>', 'weight α ∈ [0, 1] of the distillation / regularisation term (default: per loss, below)')
-    .option('--temperature <t>', 'temperature τ > 0 (default: per loss)')
-    .option('--multiplier <m>', 'extra factor on the KL term (tfkd-self, tfkd-reg) (default: per loss and fidelity)')
-    .option('--correct-prob <a>', 'tfkd-reg virtual teacher probability of the true class (default: 0.99)')
-    .option('--epsilon <e>', 'lsr smoothing ε (default: 0.1)')
+    .option('--fidelity <mode>', `${FIDELITIES.join(' | ')} (the official code's exact formulas) (default: ${d.fidelity})`);
+  // One flag per loss option, its help from the losses that read it (the registry).
+  for (const k of LOSS_OPTION_NAMES) cmd.option(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <v>`, lossOptionHelp(k));
+  cmd
+    .option('--logit-standardization', `z-score student and teacher logits before the softmax (Sun et al. 2024): ${standardizableLosses().join(', ')}`)
     .option('--epochs <n>', `epochs (default: ${d.epochs})`)
     .option('--batch <n>', `batch size (default: ${d.batch})`)
     .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)

@@ -69,3 +69,9 @@ export function checkShapes(name: string, logits: tf.Tensor2D, labels: tf.Tensor
     throw new Error(`${name}: soft targets must be [${b}, ${k}] like the logits, got [${soft.shape.join(', ')}]`);
   }
 }
+
+/**
+ * x with no gradient (PyTorch's `.detach()`): tfjs has no stop-gradient op, so an identity whose
+ * gradient is zero. For weights a loss computes from the student's own logits (WSLD's CE_s).
+ */
+export const detach = tf.customGrad((...args: unknown[]) => ({ value: tf.clone(args[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as <T extends tf.Tensor>(x: T) => T;

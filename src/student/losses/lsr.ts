@@ -1,9 +1,9 @@
 import { tf } from '../tf.js';
 import { checkShapes, oneHotFloat, softCrossEntropy } from './kl.js';
-import type { LossFn } from './types.js';
+import type { LossEntry } from './types.js';
 
 /**
- * `lsr` — label smoothing regularisation (ε = `opts.epsilon`), cross-entropy against smoothed labels:
+ * `lsr` — label smoothing regularisation (ε = `epsilon`), cross-entropy against smoothed labels:
  *  - `paper` (Eq. 3, Szegedy et al.): q' = (1−ε) q + ε u, u = 1/K, so the target class gets
  *    1 − ε + ε/K and every other class ε/K. Loss H(q', p) averaged over the batch.
  *    Eq. 3 writes it as (1−ε) H(q,p) + ε D_KL(u, p); that differs from H(q', p) only by the
@@ -12,16 +12,24 @@ import type { LossFn } from './types.js';
  *  - `official` (`loss_label_smoothing` in my_loss_function.py): the target class gets 1 − ε and
  *    the K − 1 *other* classes ε/(K−1) each; loss −Σ log_softmax(z)·q' / B. The official code
  *    hard-codes ε = 0.1.
- * `alpha`, `temperature` and `multiplier` are not used.
  */
-export const lsrLoss: LossFn = (logits, labels, _soft, opts) =>
-  tf.tidy(() => {
-    checkShapes('lsr', logits, labels, null, opts.numClasses);
-    const k = opts.numClasses;
-    const eps = opts.epsilon;
-    const [onTarget, offTarget] = opts.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : [1 - eps + eps / k, eps / k];
-    const q = oneHotFloat(labels, k);
-    // q' = off + (on − off)·q: exact for the target (on) and the others (off).
-    const smoothed = tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D;
-    return softCrossEntropy(logits, smoothed);
-  });
+export const lsr: LossEntry = {
+  name: 'lsr',
+  summary: 'label smoothing; paper: q\' = (1−ε)q + ε/K · official: target 1−ε, others ε/(K−1)',
+  formula: "H(q', p), paper q' = (1−ε)q + ε/K; official q'_y = 1−ε, q'_k = ε/(K−1) for k ≠ y",
+  source: 'Yuan et al. CVPR 2020 Eq. 3; Teacher-free-Knowledge-Distillation my_loss_function.py::loss_label_smoothing',
+  teacher: 'none',
+  fidelityModes: true,
+  options: { epsilon: { help: 'smoothing ε ∈ [0, 1)', default: 0.1, min: 0, max: 1, maxExclusive: true } },
+  fn: ({ logits, labels, options }) =>
+    tf.tidy(() => {
+      checkShapes('lsr', logits, labels, null, options.numClasses);
+      const k = options.numClasses;
+      const eps = options.epsilon!;
+      const [onTarget, offTarget] = options.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : [1 - eps + eps / k, eps / k];
+      const q = oneHotFloat(labels, k);
+      // q' = off + (on − off)·q: exact for the target (on) and the others (off).
+      const smoothed = tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D;
+      return softCrossEntropy(logits, smoothed);
+    }),
+};

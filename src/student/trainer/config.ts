@@ -10,7 +10,8 @@
  * in a config file must not silently fall back to a default.
  */
 import { z } from 'zod';
-import { BACKEND_CHOICES, FIDELITIES, LOSS_HYPERPARAMETERS as HP, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+import { BACKEND_CHOICES, FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
+import { LOSS_OPTION_NAMES, type LossOptionName } from '../losses/types.js';
 import { optionName } from '../../errors.js';
 
 export { FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
@@ -51,6 +52,11 @@ export function defaultMilestones(epochs: number): number[] {
 
 const posInt = z.number().int().min(1);
 
+/** One optional number per loss option; the registry checks them against the chosen loss. */
+function lossOptionFields(): Record<LossOptionName, z.ZodOptional<z.ZodNumber>> {
+  return Object.fromEntries(LOSS_OPTION_NAMES.map((k) => [k, z.number().optional()])) as Record<LossOptionName, z.ZodOptional<z.ZodNumber>>;
+}
+
 /** `--save-at 1,2,5` (epochs) or `--save-at steps:100,200`. */
 export const saveAtSchema = z.strictObject({
   unit: z.enum(['epoch', 'step']),
@@ -68,14 +74,13 @@ export const trainConfigSchema = z.strictObject({
   model: z.string().min(1),
   /** Scales the zoo model's hidden widths (1 = as published; small values make tiny test models). */
   widthMultiplier: z.number().gt(0).max(8).default(1),
+  /** A built-in loss's name, or the path of a loss module (`./my-loss.mjs`); `api:NAME` for a function given through the API. */
   loss: z.string().min(1),
   cache: z.array(z.string().min(1)).default([]),
   fidelity: z.enum(FIDELITIES).default(TRAIN_DEFAULTS.fidelity),
-  alpha: HP.alpha.optional(),
-  temperature: HP.temperature.optional(),
-  multiplier: HP.multiplier.optional(),
-  correctProb: HP.correctProb.optional(),
-  epsilon: HP.epsilon.optional(),
+  /** Loss options: which ones a loss reads, their bounds and defaults are the loss's entry's (losses/registry.ts). */
+  ...lossOptionFields(),
+  logitStandardization: z.boolean().default(false),
   epochs: posInt.default(TRAIN_DEFAULTS.epochs),
   batch: posInt.default(TRAIN_DEFAULTS.batch),
   evalBatch: posInt.default(TRAIN_DEFAULTS.evalBatch),
@@ -104,13 +109,11 @@ export const trainConfigSchema = z.strictObject({
 export type TrainConfigInput = z.input<typeof trainConfigSchema>;
 export type ParsedTrainConfig = z.output<typeof trainConfigSchema>;
 
-/** The resolved configuration: every value the run used, written to RUN/config.json. */
-export interface TrainConfig extends Omit<ParsedTrainConfig, 'alpha' | 'temperature' | 'multiplier' | 'correctProb' | 'epsilon' | 'lr' | 'milestones'> {
-  alpha: number;
-  temperature: number;
-  multiplier: number;
-  correctProb: number;
-  epsilon: number;
+/**
+ * The resolved configuration: every value the run used, written to RUN/config.json. Of the loss
+ * options, exactly those the loss reads are present (with their defaults filled in).
+ */
+export interface TrainConfig extends Omit<ParsedTrainConfig, 'lr' | 'milestones'> {
   lr: number;
   milestones: number[];
 }

@@ -22,6 +22,7 @@ export interface RunCacheRecord {
 export interface RunRecord {
   schema?: string;
   caches?: RunCacheRecord[];
+  loss?: { name?: string; source?: { kind: string; sha256?: string; spec?: string } };
   finished?: string | null;
   outputs?: Record<string, string>;
 }
@@ -34,6 +35,17 @@ export function readRunRecord(run: string): RunRecord | null {
     return readJson<RunRecord>(f);
   } catch (e) {
     throw new WorkError(`${f}: corrupt — not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * A loss module's bytes against the sha256 the run recorded: a changed module would continue (or
+ * reproduce) the run with another loss. Built-in losses are part of tfkd's version (recorded too).
+ */
+export function checkLossAgainstRecord(run: string, recorded: { kind: string; sha256?: string } | undefined, now: { source: { kind: string; sha256?: string } }): void {
+  if (!recorded || recorded.kind !== 'module' || now.source.kind !== 'module') return;
+  if (recorded.sha256 !== now.source.sha256) {
+    throw new WorkError(`${runPaths(run).manifest} records loss module sha256 ${recorded.sha256}, the module now has ${now.source.sha256}`, 'restore the module the run was trained with');
   }
 }
 

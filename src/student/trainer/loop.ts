@@ -13,7 +13,7 @@ import { hashU32, permutation } from '../../data/rng.js';
 import type { BackendInfo } from '../backend.js';
 import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
-import { lossNeedsTeacher, type getLoss, type LossOptions } from '../losses/index.js';
+import { teacherAccess, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
 import { loadWeights, type countParams, type ModelSpec } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -21,18 +21,19 @@ import { checkCheckpointAgainstRun } from './integrity.js';
 import type { TrainConfig } from './config.js';
 import { learningRate, type TrainOptimizer } from './optimizer.js';
 import { readMetrics, runPaths, writeJsonAtomic, writeMetrics, type EpochMetrics, type Summary } from './run-dir.js';
-import { applyViews, cacheSoftTargets, viewsFor, type ViewPlan } from './targets.js';
+import { applyViews, batchTeacher, viewsFor, type ViewPlan } from './targets.js';
 import { renderedDataset, renderStudentBatch, type StudentInputs } from './inputs.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
 import { cacheRecord, hashCheckpoints, nativeThreads, versions } from './record.js';
 import { recoverCheckpoints } from './recovery.js';
 import type { TrainRequest, TrainResult } from './request.js';
+import type { ResolvedLoss } from './resolve.js';
 
 /** What `train` has resolved and opened before the backend and model exist. */
 export interface Prepared {
   req: TrainRequest;
   config: TrainConfig;
-  lossFn: ReturnType<typeof getLoss>;
+  loss: ResolvedLoss;
   lossOptions: LossOptions;
   trainDs: Dataset;
   testDs: Dataset;
@@ -56,7 +57,7 @@ export interface Built extends Prepared {
 
 /** Runs the epochs of a built run (train.ts's run() disposes of the model and optimizer after). */
 export async function loop(built: Built): Promise<TrainResult> {
-  const { req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0, backend, model, spec, params, optimizer } = built;
+  const { req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0, backend, model, spec, params, optimizer } = built;
   const hooks = req.hooks ?? {};
   const paths = runPaths(req.out);
   const K = trainDs.numClasses;
@@ -66,7 +67,7 @@ export async function loop(built: Built): Promise<TrainResult> {
   const N = trainIdx.length;
   const B = config.batch;
   const stepsPerEpoch = Math.ceil(N / B);
-  const needsTeacher = lossNeedsTeacher(config.loss);
+  const needsTeacher = teacherAccess(loss.entry, config.logitStandardization) !== 'none';
 
   // ---- resume point -------------------------------------------------------------------------------
   let startEpoch = 0;
@@ -106,7 +107,7 @@ export async function loop(built: Built): Promise<TrainResult> {
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: K, shape },
     model: spec,
     params,
-    loss: { name: config.loss, options: lossOptions },
+    loss: { name: config.loss, entry: loss.entry.name, source: loss.source, options: lossOptions },
     caches: caches.map(cacheRecord),
     views: plan,
     preprocess: inputs.preprocess,
@@ -135,8 +136,6 @@ export async function loop(built: Built): Promise<TrainResult> {
   const rawBuf = new Uint8Array(B * sb);
   const viewBuf = new Uint8Array(B * sb);
   const xBuf = new Float32Array(B * sb);
-  const softBuf = new Float32Array(B * K);
-  const softScratch = new Float32Array(B * K);
   const forward = modelForward(model, shape);
   const saveAt = config.saveAt;
   const ckState = (epoch: number, st: number, acc: number | null, loss: number | null) => ({
@@ -194,19 +193,18 @@ export async function loop(built: Built): Promise<TrainResult> {
       const xs = pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
       const ys = new Int32Array(n);
       for (let k = 0; k < n; k++) ys[k] = trainDs.labels[samples[k]];
-      const soft = needsTeacher ? cacheSoftTargets(caches, samples, views.cache, config.temperature, softBuf, softScratch) : null;
+      const teacher = needsTeacher ? batchTeacher(caches, samples, views.cache) : null;
       const lr = learningRate(config, step, stepsPerEpoch);
 
       const [lossT, correctT] = tf.tidy(() => {
         const x = tf.tensor4d(xs, [n, shape.height, shape.width, shape.channels], 'float32');
         const y = tf.tensor1d(ys, 'int32');
-        const t = soft ? (tf.tensor2d(soft, [n, K], 'float32') as tf.Tensor2D) : null;
         // Training accuracy comes from the same forward pass; kept out of the gradient's tidy scope.
         const box: { hits?: tf.Scalar } = {};
         const { value, grads } = tf.variableGrads(() => {
           const logits = model.apply(x, { training: true }) as tf.Tensor2D;
           box.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar);
-          return lossFn(logits, y, t, lossOptions);
+          return loss.entry.fn({ tf, logits, labels: y, teacher, previous: null, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
         }, trainable);
         optimizer.apply(grads, lr);
         return [value, box.hits as tf.Scalar];

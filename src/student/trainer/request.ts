@@ -4,6 +4,7 @@
  * importing the module that imports it.
  */
 import type { BackendInfo } from '../backend.js';
+import type { LossEntry, LossFn } from '../losses/index.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import type { EpochMetrics, Summary } from './run-dir.js';
 
@@ -28,9 +29,12 @@ export interface TrainHooks {
   onEvalBatch?(done: number, total: number): void;
 }
 
+/** The request's config: config.json's keys, and `loss` may also be a loss entry or a function (API). */
+export type TrainRequestConfig = Omit<TrainConfigInput, 'loss'> & { loss: TrainConfigInput['loss'] | LossEntry | LossFn };
+
 export interface TrainRequest {
   /** Layered configuration (defaults are applied here); see config.ts. */
-  config: TrainConfigInput;
+  config: TrainRequestConfig;
   /** Keys the user set explicitly (flags or config file): compared against the saved run on --resume. */
   explicit?: ReadonlySet<string>;
   out: string;

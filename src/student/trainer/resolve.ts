@@ -1,61 +1,148 @@
 /**
  * From what the user asked (TrainConfigInput: flags, config file, a resumed run's config.json) to
- * the run's TrainConfig: the checks that need no data (preflight), the resolution of defaults and
- * loss options once K is known (resolveConfig), and what --resume may change (mergeResume).
+ * the run's TrainConfig: which loss it is (resolveLoss: a built-in, a module, an API function), the
+ * checks that need no data (preflight), the resolution of defaults and loss options once K is known
+ * (resolveConfig), the loss ↔ cache checks once the caches are open (checkCachesForLoss), and what
+ * --resume may change (mergeResume).
  */
 import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
-import { defaultLossOptions, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions } from '../losses/index.js';
+import type { CacheReader } from '../../cache/reader.js';
+import {
+  builtinLosses,
+  isLossModuleSpec,
+  LOSS_OPTION_NAMES,
+  loadLossModule,
+  lossEntry,
+  lossFromFunction,
+  checkLossEntry,
+  readsHint,
+  resolveLossOptions,
+  teacherAccess,
+  type LossEntry,
+  type LossFn,
+  type LossOptionName,
+  type LossOptions,
+} from '../losses/index.js';
 import { MODEL_NAMES } from '../zoo/index.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 
-/** The resolved config: defaults, loss options for (loss, fidelity, K), lr and milestones filled in. */
-export function resolveConfig(input: TrainConfigInput, numClasses: number, warn?: (s: string) => void, explicit?: ReadonlySet<string>): TrainConfig {
+/** Where a run's loss came from (recorded in the run manifest; `repro` and `--resume` check it). */
+export type LossSource = { kind: 'builtin' } | { kind: 'module'; spec: string; file: string; sha256: string } | { kind: 'api' };
+
+export interface ResolvedLoss {
+  entry: LossEntry;
+  source: LossSource;
+}
+
+/** What `config.loss` may be through the API: a name or module path, an entry, or a bare function. */
+export type LossSpec = string | LossEntry | LossFn;
+
+/**
+ * The run's loss and the string its config.json records: a built-in name, the module path as given
+ * (its sha256 in the manifest), or `api:NAME` for an entry or function handed to train().
+ */
+export async function resolveLoss(loss: LossSpec, withTeacher: boolean): Promise<{ configName: string; resolved: ResolvedLoss }> {
+  if (typeof loss === 'function') {
+    const entry = lossFromFunction(loss, withTeacher);
+    return { configName: `api:${entry.name}`, resolved: { entry, source: { kind: 'api' } } };
+  }
+  if (typeof loss === 'object' && loss !== null) {
+    const entry = checkLossEntry(loss, 'loss');
+    return { configName: `api:${entry.name}`, resolved: { entry, source: { kind: 'api' } } };
+  }
+  if (typeof loss !== 'string' || loss === '') throw new UsageError(`${optionName('loss')} must be a loss name, a module path or (API) a loss entry or function`);
+  if (loss.startsWith('api:')) {
+    throw new UsageError(`this run's loss was a function given through the API (${loss})`, 'pass the same function (or entry) as config.loss to resume or reproduce it');
+  }
+  if (isLossModuleSpec(loss)) {
+    const m = await loadLossModule(loss);
+    return { configName: loss, resolved: { entry: m.entry, source: { kind: 'module', spec: loss, file: m.file, sha256: m.sha256 } } };
+  }
+  return { configName: loss, resolved: { entry: lossEntry(loss), source: { kind: 'builtin' } } };
+}
+
+/** The loss options of a (parsed) config, as the registry takes them. */
+function givenLossOptions(c: Partial<Record<LossOptionName, number | undefined>>): Partial<Record<LossOptionName, number>> {
+  const out: Partial<Record<LossOptionName, number>> = {};
+  for (const k of LOSS_OPTION_NAMES) if (c[k] !== undefined) out[k] = c[k];
+  return out;
+}
+
+/**
+ * The resolved config: defaults, loss options for (loss, fidelity, standardization, K), lr and
+ * milestones filled in. An option the loss does not read is an error when the user set it
+ * (`explicit`, or every key when the caller says nothing); a saved config.json of an older version,
+ * which listed every option at a neutral value, has its unread ones dropped.
+ */
+export function resolveConfig(input: TrainConfigInput, numClasses: number, entry: LossEntry, explicit?: ReadonlySet<string>): { config: TrainConfig; lossOptions: LossOptions } {
   const r = trainConfigSchema.safeParse(input);
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
-  const { options, ignored } = resolveLossOptions(c.loss, c.fidelity, numClasses, {
-    alpha: c.alpha,
-    temperature: c.temperature,
-    multiplier: c.multiplier,
-    correctProb: c.correctProb,
-    epsilon: c.epsilon,
-  });
-  // A run's config.json lists every option (unused ones at their neutral values); warn only about
-  // values that would have mattered to another loss.
-  const neutral = defaultLossOptions(c.loss, c.fidelity);
-  const shown = ignored.filter((k) => (!explicit || explicit.has(k)) && c[k] !== neutral[k]);
-  if (shown.length && warn) warn(`loss ${c.loss} does not use ${shown.join(', ')}; ignored`);
+  const given = givenLossOptions(c);
+  const reads = new Set(resolveLossOptionsNames(entry, c.logitStandardization));
+  for (const k of Object.keys(given) as LossOptionName[]) {
+    if (reads.has(k)) continue;
+    if (!explicit || explicit.has(k)) throw new UsageError(`loss ${entry.name} does not read ${optionName(k)}`, readsHint(entry, c.logitStandardization));
+    delete given[k];
+  }
+  const lossOptions = resolveLossOptions(entry, c.fidelity, numClasses, c.logitStandardization, given);
   const lr = c.lr ?? (c.optimizer === 'adam' ? TRAIN_DEFAULTS.lrAdam : TRAIN_DEFAULTS.lrSgd);
   const milestones = c.milestones ?? (c.schedule === 'step' ? defaultMilestones(c.epochs) : []);
-  return {
-    ...c,
-    alpha: options.alpha,
-    temperature: options.temperature,
-    multiplier: options.multiplier,
-    correctProb: options.correctProb,
-    epsilon: options.epsilon,
-    lr,
-    milestones,
-  };
+  const config: TrainConfig = { ...c, lr, milestones };
+  for (const k of LOSS_OPTION_NAMES) {
+    if (lossOptions[k] === undefined) delete config[k];
+    else config[k] = lossOptions[k];
+  }
+  return { config, lossOptions };
+}
+
+function resolveLossOptionsNames(entry: LossEntry, ls: boolean): LossOptionName[] {
+  if (ls && !entry.standardized) return [];
+  return LOSS_OPTION_NAMES.filter((k) => (ls ? entry.standardized! : entry.options)[k] !== undefined);
 }
 
 /** Checks of the config that need no data: names, loss ↔ cache. UsageError (exit 2) with the reason. */
-export function preflight(input: TrainConfigInput): void {
+export function preflight(input: TrainConfigInput, entry: LossEntry): void {
   const r = trainConfigSchema.safeParse(input);
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
-  if (!isLossName(c.loss)) throw new UsageError(`unknown loss '${c.loss}'`, `valid losses: ${LOSS_NAMES.join(', ')}`);
   if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}`);
-  if (lossNeedsTeacher(c.loss) && c.cache.length === 0) {
-    throw new UsageError(`loss ${c.loss} needs a teacher's soft targets: pass --cache CACHE (written by tfkd precompute)`, 'or use a teacher-free loss: ce, lsr, tfkd-reg');
+  const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
+  if (c.logitStandardization && !entry.standardized) {
+    throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${builtinLosses().filter((e) => e.standardized).map((e) => e.name).join(', ')}`);
   }
-  if (!lossNeedsTeacher(c.loss) && c.cache.length > 0) {
-    throw new UsageError(`loss ${c.loss} does not use a teacher; drop ${optionName('cache')}`, 'teacher-based losses: kd, tfkd-self');
+  if (access !== 'none' && c.cache.length === 0) {
+    throw new UsageError(`loss ${entry.name} needs a teacher's soft targets: pass ${optionName('cache')} CACHE (written by tfkd precompute)`, `teacher-free losses: ${teacherFree().join(', ')}`);
+  }
+  if (access === 'none' && c.cache.length > 0) {
+    throw new UsageError(`loss ${entry.name} does not use a teacher; drop ${optionName('cache')}`, `teacher-based losses: ${builtinLosses().filter((e) => e.teacher !== 'none').map((e) => e.name).join(', ')}`);
+  }
+  if (access === 'logits' && c.cache.length > 1) {
+    throw new UsageError(
+      `loss ${entry.name}${c.logitStandardization ? ` with ${optionName('logitStandardization')}` : ''} reads one teacher's raw logits; ${c.cache.length} caches (an ensemble) have none`,
+      `pass one ${optionName('cache')}`,
+    );
   }
   if (c.nesterov && c.momentum === 0) throw new UsageError(`${optionName('nesterov')} needs ${optionName('momentum')} > 0`);
   if (c.schedule === 'step' && c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1])) {
     throw new UsageError(`${optionName('milestones')} must increase: ${c.milestones.join(',')}`);
   }
+}
+
+function teacherFree(): string[] {
+  return builtinLosses()
+    .filter((e) => e.teacher === 'none')
+    .map((e) => e.name);
+}
+
+/** Once the caches are open: a loss that needs whole distributions or raw logits refuses top-k caches. */
+export function checkCachesForLoss(entry: LossEntry, logitStandardization: boolean, caches: readonly CacheReader[]): void {
+  const access = teacherAccess(entry, logitStandardization);
+  if (access !== 'whole' && access !== 'logits') return;
+  const topk = caches.find((c) => c.topk !== null);
+  if (!topk) return;
+  const why = logitStandardization ? `${optionName('logitStandardization')} needs each row's mean and std over all K logits` : `loss ${entry.name} needs whole teacher distributions`;
+  throw new UsageError(`${why}; cache ${topk.dir} keeps only the top ${topk.topk} logits of ${topk.numClasses}`, `precompute the cache without ${optionName('topk')} (docs/LOSSES.md: losses × cache kinds)`);
 }
 
 /** Compares a resumed run's request with its saved config; only RESUME_MUTABLE_KEYS may differ. */

@@ -17,6 +17,8 @@ import type { CacheReader } from '../../cache/reader.js';
 import { augmentBatch, formatAugmentSpec, isIdentity, parseAugmentSpec, type AugmentSpec } from '../../data/augment.js';
 import type { SampleShape } from '../../data/dataset.js';
 import { hashU32 } from '../../data/rng.js';
+import type { BatchTeacher } from '../losses/index.js';
+import { tf } from '../tf.js';
 
 export interface ViewPlan {
   mode: 'none' | 'cache' | 'fresh';
@@ -131,4 +133,46 @@ export function cacheSoftTargets(
   }
   for (let j = 0; j < acc.length; j++) dst[j] = acc[j] / caches.length;
   return dst;
+}
+
+/** log softmax(row / τ) of every row, in double, rounded to float32 once (no underflow to −∞). */
+function logSoftmaxRows(logits: Float32Array, K: number, temperature: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length / K; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < K; c++) max = Math.max(max, logits[r * K + c] / temperature);
+    let s = 0;
+    for (let c = 0; c < K; c++) s += Math.exp(logits[r * K + c] / temperature - max);
+    const lse = max + Math.log(s);
+    for (let c = 0; c < K; c++) out[r * K + c] = logits[r * K + c] / temperature - lse;
+  }
+  return out;
+}
+
+/**
+ * The teacher's rows of a batch — (samples[i], views[i]) of every cache — as the loss context's
+ * BatchTeacher. Each access reads the rows (positioned reads) and makes a fresh tensor from a fresh
+ * array: tfjs's cpu backend keeps the array it is given, so buffers are never shared between tensors.
+ *  - probs(τ): cacheSoftTargets (one cache's softmax(z/τ), or the ensemble mean; top-k caches too);
+ *  - logProbs(τ): one full cache: log-softmax of its logits in double; otherwise the log of probs(τ)
+ *    (a top-k cache at τ = 1 from its rebuilt rows, whose tail mass is exact there);
+ *  - logits(): one cache's raw logits (the registry admits only full caches for losses that ask).
+ */
+export function batchTeacher(caches: readonly CacheReader[], samples: ArrayLike<number>, views: ArrayLike<number>): BatchTeacher {
+  const n = samples.length;
+  const K = caches[0].numClasses;
+  const tensor = (a: Float32Array) => tf.tensor2d(a, [n, K], 'float32') as tf.Tensor2D;
+  const probs = (t: number) => cacheSoftTargets(caches, samples, views, t, new Float32Array(n * K), new Float32Array(n * K));
+  const single = caches.length === 1 ? caches[0] : null;
+  return {
+    probs: (t) => tensor(probs(t)),
+    logProbs: (t) => {
+      if (single && (single.topk === null || t === 1)) return tensor(logSoftmaxRows(single.readLogits(samples, views), K, t));
+      return tensor(probs(t).map(Math.log));
+    },
+    logits: () => {
+      if (!single || single.topk !== null) throw new Error('logits(): one cache with all logits is needed (the registry checks this before training)');
+      return tensor(single.readLogits(samples, views));
+    },
+  };
 }

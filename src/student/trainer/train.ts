@@ -25,10 +25,9 @@ import { hashU32, subset } from '../../data/rng.js';
 import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
-import { getLoss, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
 import { buildModel, countParams, modelSpec, type ModelSpec } from '../zoo/index.js';
-import { checkCachesAgainstRecord, readRunRecord } from './integrity.js';
+import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
@@ -37,19 +36,27 @@ import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop, type Prepared } from './loop.js';
 import { isStartLeftover, removeStartLeftovers, runDirEntries } from './recovery.js';
-import { mergeResume, preflight, resolveConfig } from './resolve.js';
+import { checkCachesForLoss, mergeResume, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
 export type { StepProgress, TrainHooks, TrainRequest, TrainResult } from './request.js';
 export { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
-export { preflight, resolveConfig } from './resolve.js';
+export { preflight, resolveConfig, resolveLoss, type LossSource, type LossSpec, type ResolvedLoss } from './resolve.js';
 export { hashCheckpoints } from './record.js';
 
 /** Runs (or resumes) a training run. */
 export async function train(req: TrainRequest): Promise<TrainResult> {
   const t0 = Date.now();
   const paths = runPaths(req.out);
-  let input = req.config;
+  let input = req.config as TrainConfigInput;
+  // A loss handed over as an entry or a function (API) is recorded as `api:NAME`; every loss is
+  // resolved (a module imported, its entry checked) before anything is written.
+  let custom: ResolvedLoss | null = null;
+  if (typeof req.config.loss !== 'string' && req.config.loss !== undefined) {
+    const r = await resolveLoss(req.config.loss as LossSpec, (req.config.cache?.length ?? 0) > 0);
+    custom = r.resolved;
+    input = { ...input, loss: r.configName };
+  }
   outDirExists(req.out);
   const existing = fs.existsSync(paths.config);
   if (req.resume) {
@@ -58,7 +65,8 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   } else if (existing || runDirEntries(req.out).some((e) => !isStartLeftover(req.out, e))) {
     throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
-  preflight(input);
+  const loss = custom ?? (await resolveLoss(input.loss, (input.cache?.length ?? 0) > 0)).resolved;
+  preflight(input, loss.entry);
   // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
   const created = prepareOutDir(req.out);
   const lock = acquireLock(req.out, 'train');
@@ -66,7 +74,7 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   try {
     if (fs.existsSync(paths.config) !== existing) throw new UsageError(`${req.out} changed while this run was starting (another process?)`, 'run the command again');
     if (!existing) removeStartLeftovers(req.out);
-    return await trainLocked(req, input, t0);
+    return await trainLocked(req, input, loss, t0);
   } catch (e) {
     // A start that failed before its commit record (config.json) leaves nothing behind.
     if (!fs.existsSync(paths.config)) {
@@ -80,26 +88,15 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   }
 }
 
-async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: number): Promise<TrainResult> {
-  const hooks = req.hooks ?? {};
+async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: ResolvedLoss, t0: number): Promise<TrainResult> {
 
   // ---- data -------------------------------------------------------------------------------------
   const trainDs = await openDataset(input.data, { split: 'train' });
   const testDs = await openDataset(input.data, { split: 'test' });
   if (trainDs.numClasses !== testDs.numClasses) throw new UsageError(`${input.data}: train has K = ${trainDs.numClasses}, test K = ${testDs.numClasses}`);
   const K = trainDs.numClasses;
-  const config = resolveConfig(input, K, hooks.warn, req.explicit);
+  const { config, lossOptions } = resolveConfig(input, K, loss.entry, req.explicit);
   checkSchedule(scheduleOf(config));
-  const lossFn = getLoss(config.loss);
-  const lossOptions: LossOptions = {
-    numClasses: K,
-    fidelity: config.fidelity,
-    alpha: config.alpha,
-    temperature: config.temperature,
-    multiplier: config.multiplier,
-    correctProb: config.correctProb,
-    epsilon: config.epsilon,
-  };
   if (config.limit !== null && config.limit > trainDs.size) throw new UsageError(`${optionName('limit')} ${config.limit} exceeds the ${trainDs.size} training samples`);
   if (config.testLimit !== null && config.testLimit > testDs.size) throw new UsageError(`${optionName('testLimit')} ${config.testLimit} exceeds the ${testDs.size} test samples`);
   // Seeded subsets, streams distinct from everything else that uses the seed.
@@ -116,14 +113,16 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: numbe
         throw new UsageError(`cache ${c.dir} covers only samples [${c.sampleStart}, ${c.sampleEnd}) of ${trainDs.size}`, 'tfkd merge the parts first');
       }
     }
-    // --resume: the caches must be the ones the run trained on (else its record would be falsified).
+    checkCachesForLoss(loss.entry, config.logitStandardization, caches);
+    // --resume: the caches (and a loss module) must be the ones the run trained on (else its record would be falsified).
     if (req.resume) {
       const rec = readRunRecord(req.out);
       if (rec?.caches) checkCachesAgainstRecord(req.out, rec.caches, caches);
+      checkLossAgainstRecord(req.out, rec?.loss?.source, loss);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
     const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan);
-    return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
+    return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();
   }
