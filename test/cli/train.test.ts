@@ -58,15 +58,16 @@ describe('cli/train', function () {
     expect(fs.readFileSync(path.join(b, 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(a, 'summary.json'), 'utf8'));
   });
 
-  it('warns (stderr) about a loss option the loss does not read, not about a run\'s own config.json', async () => {
+  it('refuses a loss option the loss does not read (exit 2, nothing written), not a run\'s own config.json', async () => {
     const a = path.join(root, 'warn');
     expect((await cli('train', ...TINY, '--loss', 'ce', '--epochs', '1', '--out', a)).code).to.equal(0);
     const again = await cli('train', '--config', path.join(a, 'config.json'), '--progress', 'off', '--out', path.join(root, 'warn-again'));
     expect(again.code, again.err).to.equal(0);
     expect(again.err).to.equal('');
     const r = await cli('train', ...TINY, '--loss', 'ce', '--alpha', '0.5', '--epochs', '1', '--out', path.join(root, 'warn-alpha'));
-    expect(r.code).to.equal(0);
-    expect(r.err).to.equal('warning: loss ce does not use alpha; ignored\n');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.equal('tfkd: loss ce does not read --alpha\nhint: loss ce reads no options\n');
+    expect(fs.existsSync(path.join(root, 'warn-alpha'))).to.equal(false);
   });
 
   it('--help documents the defaults and the losses', async () => {
@@ -80,12 +81,14 @@ describe('cli/train', function () {
   describe('BAD CALL - bad input exits 2 with one line (plus a hint line at most)', () => {
     const cases: Array<[string, () => string[], RegExp]> = [
       ['unknown model', () => [...TINY, '--model', 'resnet99', '--loss', 'ce'], /unknown model 'resnet99'/],
-      ['unknown loss', () => [...TINY, '--loss', 'kdd'], /unknown loss 'kdd'/],
+      ['unknown loss', () => [...TINY, '--loss', 'kdd'], /unknown loss "kdd"/],
+      ['an option the loss does not read', () => [...TINY, '--loss', 'kd', '--cache', cache, '--multiplier', '2'], /loss kd does not read --multiplier/],
+      ['a loss module that does not exist', () => [...TINY, '--loss', './nowhere/my-loss.mjs'], /--loss \.\/nowhere\/my-loss\.mjs: no such file/],
       ['kd without --cache', () => [...TINY, '--loss', 'kd'], /loss kd needs a teacher's soft targets: pass --cache/],
       ['a cache for another K', () => [...TINY, '--loss', 'kd', '--cache', otherK], /does not match: K \(classes\) is 5, expected 4/],
       ['a cache for another data set', () => [...TINY, '--data', 'synthetic:256:4:8x8x1:6', '--loss', 'kd', '--cache', cache], /does not match: the data fingerprint/],
-      ['α outside [0, 1]', () => [...TINY, '--loss', 'kd', '--cache', cache, '--alpha', '1.5'], /--alpha: α must be in \[0, 1\]/],
-      ['τ ≤ 0', () => [...TINY, '--loss', 'kd', '--cache', cache, '--temperature', '0'], /--temperature: τ must be > 0/],
+      ['α outside [0, 1]', () => [...TINY, '--loss', 'kd', '--cache', cache, '--alpha', '1.5'], /--alpha 1.5: must be ≥ 0 and ≤ 1/],
+      ['τ ≤ 0', () => [...TINY, '--loss', 'kd', '--cache', cache, '--temperature', '0'], /--temperature 0: must be > 0/],
       ['a number that is not one', () => [...TINY, '--loss', 'ce', '--epochs', 'three'], /--epochs: epochs must be a number/],
       ['missing --data', () => ['--model', 'mlp', '--loss', 'ce'], /missing --data/],
       ['unknown fidelity', () => [...TINY, '--loss', 'ce', '--fidelity', 'exact'], /--fidelity/],
@@ -116,7 +119,7 @@ describe('cli/train', function () {
       const r = tfkdProcess('train', '--data', DATA, '--model', 'mlp', '--loss', 'nope', '--out', path.join(root, 'proc'));
       expect(r.code).to.equal(2);
       expect(r.out).to.equal('');
-      expect(r.err).to.equal("tfkd: unknown loss 'nope'\nhint: valid losses: ce, lsr, kd, tfkd-self, tfkd-reg\n");
+      expect(r.err).to.equal('tfkd: unknown loss "nope"\nhint: choose one of: ce, lsr, kd, tfkd-self, tfkd-reg, dkd, dist, nkd, wsld, ps-kd, zipf-ls — or a module: --loss ./my-loss.mjs\n');
       expect(fs.existsSync(path.join(root, 'proc'))).to.equal(false);
     });
   });

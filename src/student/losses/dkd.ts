@@ -15,9 +15,8 @@ const warmup: LossOptionSpec = { help: 'epochs of the linear warm-up min(epoch /
  *   NCKD = τ²/B · Σ_b KL(softmax(z_t/τ − 1000·1_y) ‖ softmax(z/τ − 1000·1_y))   (the other classes)
  *   loss = w_ce·H(q, p) + min(epoch / E, 1) · (α·TCKD + β·NCKD)
  * `F.kl_div(..., size_average=False)` is the sum over batch and classes; "/ target.shape[0]" the
- * batch mean. The teacher's non-target distribution softmax(z_t/τ − 1000·1_y) is its tempered
- * probabilities renormalised over the other classes (e^{−1000} is 0 in float64 as in float32), so it
- * comes from top-k caches and ensembles like KD's. Defaults: mdistiller's CIFAR-100 DKD config
+ * batch mean. The teacher enters through its tempered log-probabilities (z_t/τ up to a row
+ * constant, which every softmax ignores), so top-k caches and ensembles work as for KD. Defaults: mdistiller's CIFAR-100 DKD config
  * (α 1, β 8, τ 4, CE weight 1, warm-up 20). With --logit-standardization (logit-standardization-KD
  * `DKD.py` @ f6e5aa5, README preset `--base-temp 2 --kd-weight 9`): τ 2, α 9, β 72, both logits
  * z-scored (standardize.ts) before the softmax.
@@ -52,7 +51,11 @@ export const dkd: LossEntry = {
       const gt = oneHotFloat(labels, o.numClasses);
       const other = tf.sub(1, gt);
       const zs = o.logitStandardization ? standardizeLogits(logits) : logits;
-      const pt = o.logitStandardization ? (tf.softmax(tf.div(standardizeLogits(teacher.logits()), t)) as tf.Tensor2D) : teacher.probs(t);
+      // The teacher as log-probabilities (z_t/τ up to a row constant): NCKD's softmax(z_t/τ − 1000·1_y)
+      // is then computed as the code does, well defined even when the teacher's other probabilities
+      // underflow (a confident teacher), where renormalising probabilities would give 0/0.
+      const logPt = o.logitStandardization ? (tf.logSoftmax(tf.div(standardizeLogits(teacher.logits()), t)) as tf.Tensor2D) : teacher.logProbs(t);
+      const pt = tf.exp(logPt) as tf.Tensor2D;
       const ps = tf.softmax(tf.div(zs, t)) as tf.Tensor2D;
       // TCKD: the binary (target, rest) distributions, each mass summed from the probabilities.
       const bin = (p: tf.Tensor2D) => tf.concat([tf.sum(tf.mul(p, gt), 1, true), tf.sum(tf.mul(p, other), 1, true)], 1) as tf.Tensor2D;
@@ -60,8 +63,7 @@ export const dkd: LossEntry = {
       const tckd = tf.mean(klRows(bt, tf.log(bin(ps)) as tf.Tensor2D));
       // NCKD: the teacher renormalised over the other classes; the student's log-softmax with the
       // target pushed down by 1000, as the code does (its gradient there is e^{−1000}: 0).
-      const ptOther = tf.mul(pt, other);
-      const ntTeacher = tf.div(ptOther, tf.sum(ptOther, 1, true)) as tf.Tensor2D;
+      const ntTeacher = tf.softmax(tf.sub(logPt, tf.mul(gt, 1000))) as tf.Tensor2D;
       const ntStudent = tf.logSoftmax(tf.sub(tf.div(zs, t), tf.mul(gt, 1000))) as tf.Tensor2D;
       const nckd = tf.mean(klRows(ntTeacher, ntStudent));
       const warm = Math.min(epoch / o.kdWarmup!, 1);

@@ -38,12 +38,13 @@ export const nkd: LossEntry = {
       checkShapes('nkd', logits, labels, null, o.numClasses);
       const t = o.temperature!;
       const gt = oneHotFloat(labels, o.numClasses);
-      const other = tf.sub(1, gt);
       const logS = tf.logSoftmax(logits);
       const tTarget = tf.sum(tf.mul(teacher.probs(1), gt), 1);
       const lossT = tf.neg(tf.mean(tf.mul(tTarget, tf.sum(tf.mul(logS, gt), 1))));
-      const ptOther = tf.mul(teacher.probs(t), other);
-      const tHat = tf.div(ptOther, tf.sum(ptOther, 1, true));
+      // T̂ as the code computes it, a softmax over the other classes' logits — from the teacher's
+      // log-probabilities (equal to z_t/τ up to a row constant), not by renormalising probabilities:
+      // a confident teacher's other probabilities underflow to 0, its logits do not.
+      const tHat = tf.softmax(tf.sub(teacher.logProbs(t), tf.mul(gt, DROP)));
       const logSHat = tf.logSoftmax(tf.sub(tf.div(logits, t), tf.mul(gt, DROP)));
       // T̂ is 0 at the target, so the target's (very negative, finite) log Ŝ contributes 0.
       const lossNon = tf.mul(tf.mean(tf.sum(tf.mul(tHat, logSHat), 1)), -o.lossGamma! * t * t);
