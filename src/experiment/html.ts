@@ -4,6 +4,7 @@
  * hyperparameters with every sweep's grid, the results table, both plots, and each run's config
  * and manifest summary. Opens from disk in any browser, offline.
  */
+import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
@@ -55,7 +56,8 @@ interface RunManifestLike {
   finished?: string | null;
 }
 
-const CONFIG_KEYS = ['model', 'loss', 'fidelity', 'alpha', 'temperature', 'multiplier', 'correctProb', 'epsilon', 'epochs', 'batch', 'lr', 'optimizer', 'momentum', 'weightDecay', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
+// The loss options from the registry: a run's config.json holds exactly those its loss reads.
+const CONFIG_KEYS = ['model', 'loss', 'fidelity', ...LOSS_OPTION_NAMES, 'logitStandardization', 'epochs', 'batch', 'lr', 'optimizer', 'momentum', 'weightDecay', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
 
 function runDetails(r: Omit<RunRecord, 'curve'>, i: number): string {
   const cfg = readJsonFile<RunConfigLike>(path.join(r.dir, 'config.json'));

@@ -25,6 +25,9 @@ import { train } from '../student/trainer/train.js';
 import { readJson, readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
 import { checkCachesAgainstRecord, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
+import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from '../student/losses/index.js';
+import type { LossSource } from '../student/trainer/resolve.js';
+import type { TrainRequestConfig } from '../student/trainer/request.js';
 import { sha256File } from '../util/hash.js';
 
 /** The parts of a run manifest repro reads (written by student/trainer/train.ts). */
@@ -33,6 +36,7 @@ interface RunManifest {
   backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null };
   versions: Record<string, string | null>;
   caches: RunCacheRecord[];
+  loss?: { name: string; source?: LossSource };
   stepsPerEpoch: number;
   seconds: number | null;
   outputs?: Record<string, string>;
@@ -45,6 +49,8 @@ export interface ReproOptions {
   tolerance?: number;
   /** Re-run only the first N epochs (same schedule): compares those epochs and the checkpoints at them. */
   stopAfter?: number;
+  /** The loss of a run trained with a loss entry or function handed to train() (recorded as `api:NAME`). */
+  loss?: LossEntry | LossFn;
   info?(line: string): void;
 }
 
@@ -155,6 +161,20 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
     for (const r of readers) r.close();
   }
 
+  // The loss: a module is re-imported from where the run recorded it, and must be the same bytes; a
+  // function handed to train() cannot be read back from the record and must be handed over again.
+  const source = manifest.loss?.source;
+  let loss: TrainRequestConfig['loss'] = config.loss;
+  if (source?.kind === 'module') {
+    if (!fs.existsSync(source.file)) throw new WorkError(`${run} was trained with the loss module ${source.file}, which is gone`, 'restore it to reproduce the run');
+    const now = sha256File(source.file);
+    if (now !== source.sha256) throw new WorkError(`the loss module ${source.file} changed since ${run} was trained: sha256 ${now.slice(0, 12)}…, manifest ${source.sha256.slice(0, 12)}…`);
+    loss = source.file;
+  } else if (source?.kind === 'api') {
+    if (!o.loss) throw new UsageError(`${run} was trained with a loss function given through the API (${config.loss})`, 'pass the same function or entry as the loss option of repro()');
+    loss = o.loss;
+  }
+
   // Hold fixed what the manifest says ran: the backend itself (not 'auto') and the native threads.
   const recordedThreads = manifest.backend.nativeThreads ?? null;
   if (recordedThreads !== null && loadNative().addon) setNativeThreads(recordedThreads);
@@ -165,7 +185,9 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   const t0 = Date.now();
   try {
     o.info?.(`re-running ${run} (${config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${manifest.backend.name}) → ${out}`);
-    await train({ config: { ...config, backend: manifest.backend.name as TrainConfigInput['backend'] }, out, stopAfter: o.stopAfter, hooks: {} });
+    // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd listed them all).
+    const explicit = new Set(Object.keys(config).filter((k) => !(LOSS_OPTION_NAMES as readonly string[]).includes(k)));
+    await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter: o.stopAfter, hooks: {} });
     const seconds = (Date.now() - t0) / 1000;
     const now = readJson<RunManifest>(runPaths(out).manifest);
 
