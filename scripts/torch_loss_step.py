@@ -34,24 +34,40 @@ LOSSES = {
 }
 
 
-def main(d):
-    job = json.load(open(os.path.join(d, 'job.json')))
-    B, H, W, C, K = job['B'], job['H'], job['W'], job['C'], job['K']
-    torch.set_default_dtype(torch.float64)
+def read_weights(d, job):
+    """The weights in tfjs's layout, as float64 leaves."""
     w = {}
     for e in job['weights']:
         a = np.fromfile(os.path.join(d, e['name'].replace('/', '__') + '.f32'), dtype='<f4').reshape(e['shape'])
         w[e['name']] = torch.tensor(a.astype(np.float64), requires_grad=True)
-    x = torch.tensor(np.fromfile(os.path.join(d, 'pixels.u8'), dtype=np.uint8).reshape(B, H, W, C).astype(np.float32) / np.float32(255)).double()
+    return w
+
+
+def read_inputs(d, n, H, W, C):
+    x = torch.tensor(np.fromfile(os.path.join(d, 'pixels.u8'), dtype=np.uint8).reshape(n, H, W, C).astype(np.float32) / np.float32(255)).double()
     y = torch.tensor(np.fromfile(os.path.join(d, 'labels.i32'), dtype='<i4').astype(np.int64))
-    zt = torch.tensor(np.fromfile(os.path.join(d, 'teacher.f32'), dtype='<f4').reshape(B, K).astype(np.float64))
+    return x, y
+
+
+def cnn(w, x):
+    """tfkd's `cnn` (student/zoo/cnn.ts) on NHWC inputs with tfjs-layout weights."""
     conv = lambda h, name: F.relu(F.conv2d(h, w[f'{name}/kernel'].permute(3, 2, 0, 1), w[f'{name}/bias']))
     h = conv(x.permute(0, 3, 1, 2), 'conv1')
     h = conv(h, 'conv2')
     h = F.max_pool2d(h, 2, 2)
-    h = h.permute(0, 2, 3, 1).reshape(B, -1)  # tfjs flattens NHWC
+    h = h.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # tfjs flattens NHWC
     h = F.relu(h @ w['fc1/kernel'] + w['fc1/bias'])
-    z = h @ w['logits/kernel'] + w['logits/bias']
+    return h @ w['logits/kernel'] + w['logits/bias']
+
+
+def main(d):
+    job = json.load(open(os.path.join(d, 'job.json')))
+    B, H, W, C, K = job['B'], job['H'], job['W'], job['C'], job['K']
+    torch.set_default_dtype(torch.float64)
+    w = read_weights(d, job)
+    x, y = read_inputs(d, B, H, W, C)
+    zt = torch.tensor(np.fromfile(os.path.join(d, 'teacher.f32'), dtype='<f4').reshape(B, K).astype(np.float64))
+    z = cnn(w, x)
     loss = LOSSES[job['loss']](z, zt, y, job['options'], job['epoch'], job['epochs'])
     loss.backward()
     for name, t in w.items():

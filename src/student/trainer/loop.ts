@@ -28,6 +28,7 @@ import { cacheRecord, hashCheckpoints, nativeThreads, versions } from './record.
 import { recoverCheckpoints } from './recovery.js';
 import type { TrainRequest, TrainResult } from './request.js';
 import type { ResolvedLoss } from './resolve.js';
+import { SelfHistory } from './self-history.js';
 
 /** What `train` has resolved and opened before the backend and model exist. */
 export interface Prepared {
@@ -166,113 +167,139 @@ export async function loop(built: Built): Promise<TrainResult> {
     return p;
   };
 
-  const lastEpoch = Math.min(config.epochs, req.stopAfter ?? config.epochs);
-  // The divergence guard's reference: the first step's loss in this session (≥ log K).
-  let lossRef: number | null = null;
-  for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
-    const te = Date.now();
-    const order = permutation(N, hashU32(config.seed, epoch, 0xe0c4));
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    const lr0 = learningRate(config, epoch * stepsPerEpoch, stepsPerEpoch);
-    let ahead = inputs.rendered ? readAhead(batchSamples(order, 0)) : null;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const samples = batchSamples(order, s);
-      const n = samples.length;
-      const views = viewsFor(plan, config.seed, epoch, samples);
-      let pixels: Uint8Array;
-      if (ahead) {
-        const imgs = await ahead;
-        ahead = s + 1 < stepsPerEpoch ? readAhead(batchSamples(order, s + 1)) : null;
-        pixels = renderStudentBatch(inputs, plan, imgs, samples, views.student, viewBuf);
-      } else {
-        const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
-        pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);
-      }
-      const xs = pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
-      const ys = new Int32Array(n);
-      for (let k = 0; k < n; k++) ys[k] = trainDs.labels[samples[k]];
-      const teacher = needsTeacher ? batchTeacher(caches, samples, views.cache) : null;
-      const lr = learningRate(config, step, stepsPerEpoch);
-
-      const [lossT, correctT] = tf.tidy(() => {
-        const x = tf.tensor4d(xs, [n, shape.height, shape.width, shape.channels], 'float32');
-        const y = tf.tensor1d(ys, 'int32');
-        // Training accuracy comes from the same forward pass; kept out of the gradient's tidy scope.
-        const box: { hits?: tf.Scalar } = {};
-        const { value, grads } = tf.variableGrads(() => {
-          const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-          box.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar);
-          return loss.entry.fn({ tf, logits, labels: y, teacher, previous: null, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
-        }, trainable);
-        optimizer.apply(grads, lr);
-        return [value, box.hits as tf.Scalar];
-      });
-      const lossV = (await lossT.data())[0];
-      const hitV = (await correctT.data())[0];
-      lossT.dispose();
-      correctT.dispose();
-      if (lossRef === null && Number.isFinite(lossV)) lossRef = Math.max(lossV, Math.log(K));
-      if (!Number.isFinite(lossV) || lossV > LOSS_EXPLOSION_FACTOR * lossRef!) {
-        throw new WorkError(
-          explosionMessage(lossV, { epoch: epoch + 1, step: s + 1, globalStep: step + 1 }, samples, needsTeacher ? caches : [], lossRef),
-          needsTeacher ? 'lower --lr, or check the soft targets (tfkd verify CACHE)' : 'lower --lr',
-        );
-      }
-      lossSum += lossV * n;
-      correct += hitV;
-      seen += n;
-      step++;
-      faultPoint('train-step', step);
-      hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossV, imgPerSec: seen / Math.max(1e-3, (Date.now() - te) / 1000) });
-
-      if (saveAt?.unit === 'step' && saveAt.at.includes(step)) {
-        const r = await evalTest();
-        const name = `step-${step}`;
-        await saveCheckpoint(paths.checkpoint(name), model, spec, ckState(epoch, step, r.accuracy, r.loss), null);
-        writeJsonAtomic(paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / stepsPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
-      }
-    }
-
-    const r = await evalTest();
-    const line: EpochMetrics = {
-      epoch: epoch + 1,
-      step,
-      train_loss: lossSum / seen,
-      train_acc: correct / seen,
-      test_loss: r.loss,
-      test_acc: r.accuracy,
-      lr: lr0,
-      seconds: (Date.now() - te) / 1000,
-    };
-    metrics.push(line);
-    const improved = r.accuracy > best.acc;
-    if (improved) best = { acc: r.accuracy, epoch: epoch + 1 };
-    writeMetrics(paths.metrics, metrics);
-    const st = ckState(epoch + 1, step, r.accuracy, r.loss);
-    if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null);
-    if (saveAt?.unit === 'epoch' && saveAt.at.includes(epoch + 1)) {
-      const name = `epoch-${epoch + 1}`;
-      await saveCheckpoint(paths.checkpoint(name), model, spec, st, null);
-      writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step, test_acc: r.accuracy, test_loss: r.loss });
-    }
-    await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
-    faultPoint('train-epoch', epoch + 1);
-    hooks.onEpoch?.(line, best);
+  // PS-KD and other losses that learn from the run's own past: last epoch's predictions (self-history.ts).
+  const history = loss.entry.selfHistory
+    ? new SelfHistory({ run: req.out, config, N: trainDs.size, K, fingerprint: fp, dataSpec: trainDs.spec, dataKind: trainDs.kind, shape })
+    : null;
+  try {
+    return await epochs();
+  } finally {
+    history?.close();
   }
 
-  const complete = metrics.length > 0 && metrics[metrics.length - 1].epoch >= config.epochs;
-  const summary = makeSummary(config, metrics, best, backend, params.trainable);
-  // summary.json is the run's commit record (experiments reuse a run that has one): written last,
-  // and only once every epoch is done.
-  if (complete) writeJsonAtomic(paths.summary, summary);
-  const seconds = (Date.now() - t0) / 1000;
-  manifest.finished = new Date().toISOString();
-  manifest.seconds = seconds;
-  manifest.outputs = hashCheckpoints(req.out);
-  writeJsonAtomic(paths.manifest, manifest);
-  return { out: req.out, config, summary, metrics, backend, params: params.trainable, complete, seconds };
+  async function epochs(): Promise<TrainResult> {
+    const lastEpoch = Math.min(config.epochs, req.stopAfter ?? config.epochs);
+    // The divergence guard's reference: the first step's loss in this session (≥ log K).
+    let lossRef: number | null = null;
+    for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
+      const te = Date.now();
+      const order = permutation(N, hashU32(config.seed, epoch, 0xe0c4));
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      const lr0 = learningRate(config, epoch * stepsPerEpoch, stepsPerEpoch);
+      history?.beginEpoch(epoch + 1);
+      let ahead = inputs.rendered ? readAhead(batchSamples(order, 0)) : null;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const samples = batchSamples(order, s);
+        const n = samples.length;
+        const views = viewsFor(plan, config.seed, epoch, samples);
+        let pixels: Uint8Array;
+        if (ahead) {
+          const imgs = await ahead;
+          ahead = s + 1 < stepsPerEpoch ? readAhead(batchSamples(order, s + 1)) : null;
+          pixels = renderStudentBatch(inputs, plan, imgs, samples, views.student, viewBuf);
+        } else {
+          const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
+          pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);
+        }
+        const xs = pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
+        const ys = new Int32Array(n);
+        for (let k = 0; k < n; k++) ys[k] = trainDs.labels[samples[k]];
+        const teacher = needsTeacher ? batchTeacher(caches, samples, views.cache) : null;
+        const previous = history?.previous(samples) ?? null;
+        const lr = learningRate(config, step, stepsPerEpoch);
+
+        const [lossT, correctT] = tf.tidy(() => {
+          const x = tf.tensor4d(xs, [n, shape.height, shape.width, shape.channels], 'float32');
+          const y = tf.tensor1d(ys, 'int32');
+          // Training accuracy comes from the same forward pass; kept out of the gradient's tidy scope.
+          const box: { hits?: tf.Scalar; logits?: tf.Tensor2D } = {};
+          const prev = previous ? (tf.tensor2d(previous, [n, K], 'float32') as tf.Tensor2D) : null;
+          const { value, grads } = tf.variableGrads(() => {
+            const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+            box.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar);
+            if (history) box.logits = tf.keep(tf.clone(logits));
+            return loss.entry.fn({ tf, logits, labels: y, teacher, previous: prev, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
+          }, trainable);
+          optimizer.apply(grads, lr);
+          // The forward pass's logits before the update: next epoch's self-targets (PS-KD's loop).
+          if (box.logits) {
+            history!.record(samples, box.logits.dataSync() as Float32Array);
+            box.logits.dispose();
+          }
+          return [value, box.hits as tf.Scalar];
+        });
+        const lossV = (await lossT.data())[0];
+        const hitV = (await correctT.data())[0];
+        lossT.dispose();
+        correctT.dispose();
+        if (lossRef === null && Number.isFinite(lossV)) lossRef = Math.max(lossV, Math.log(K));
+        if (!Number.isFinite(lossV) || lossV > LOSS_EXPLOSION_FACTOR * lossRef!) {
+          throw new WorkError(
+            explosionMessage(lossV, { epoch: epoch + 1, step: s + 1, globalStep: step + 1 }, samples, needsTeacher ? caches : [], lossRef),
+            needsTeacher ? 'lower --lr, or check the soft targets (tfkd verify CACHE)' : 'lower --lr',
+          );
+        }
+        lossSum += lossV * n;
+        correct += hitV;
+        seen += n;
+        step++;
+        faultPoint('train-step', step);
+        hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossV, imgPerSec: seen / Math.max(1e-3, (Date.now() - te) / 1000) });
+
+        if (saveAt?.unit === 'step' && saveAt.at.includes(step)) {
+          const r = await evalTest();
+          const name = `step-${step}`;
+          await saveCheckpoint(paths.checkpoint(name), model, spec, ckState(epoch, step, r.accuracy, r.loss), null);
+          writeJsonAtomic(paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / stepsPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
+        }
+      }
+
+      if (history) {
+        history.commitEpoch(epoch + 1);
+        faultPoint('train-history-committed', epoch + 1);
+      }
+      const r = await evalTest();
+      const line: EpochMetrics = {
+        epoch: epoch + 1,
+        step,
+        train_loss: lossSum / seen,
+        train_acc: correct / seen,
+        test_loss: r.loss,
+        test_acc: r.accuracy,
+        lr: lr0,
+        seconds: (Date.now() - te) / 1000,
+      };
+      metrics.push(line);
+      const improved = r.accuracy > best.acc;
+      if (improved) best = { acc: r.accuracy, epoch: epoch + 1 };
+      writeMetrics(paths.metrics, metrics);
+      const st = ckState(epoch + 1, step, r.accuracy, r.loss);
+      if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null);
+      if (saveAt?.unit === 'epoch' && saveAt.at.includes(epoch + 1)) {
+        const name = `epoch-${epoch + 1}`;
+        await saveCheckpoint(paths.checkpoint(name), model, spec, st, null);
+        writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step, test_acc: r.accuracy, test_loss: r.loss });
+      }
+      await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
+      history?.dropBefore(epoch + 1);
+      faultPoint('train-epoch', epoch + 1);
+      hooks.onEpoch?.(line, best);
+    }
+
+    const complete = metrics.length > 0 && metrics[metrics.length - 1].epoch >= config.epochs;
+    const summary = makeSummary(config, metrics, best, backend, params.trainable);
+    // summary.json is the run's commit record (experiments reuse a run that has one): written last,
+    // and only once every epoch is done.
+    if (complete) writeJsonAtomic(paths.summary, summary);
+    const seconds = (Date.now() - t0) / 1000;
+    manifest.finished = new Date().toISOString();
+    manifest.seconds = seconds;
+    manifest.outputs = hashCheckpoints(req.out);
+    writeJsonAtomic(paths.manifest, manifest);
+    return { out: req.out, config, summary, metrics, backend, params: params.trainable, complete, seconds };
+  }
 }
 
 function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: { acc: number; epoch: number }, backend: BackendInfo, params: number): Summary {
