@@ -6,6 +6,7 @@ export type { BatchTeacher, Fidelity, LossContext, LossEntry, LossFn, LossOption
 export { LOSS_OPTION_NAMES } from './types.js';
 export {
   builtinLosses,
+  defaultsText,
   describeLosses,
   entryOptionNames,
   entryOptionSpecs,

@@ -128,13 +128,17 @@ export function resolveLossOptions(
   return out;
 }
 
+/** `--alpha 0.95 --temperature 20`: the defaults of (entry, standardization, fidelity), in option order. */
+export function defaultsText(entry: LossEntry, logitStandardization: boolean, fidelity: Fidelity): string {
+  return entryOptionSpecs(entry, logitStandardization)
+    .map(([k, s]) => `${optionName(k)} ${specDefault(s, fidelity)}`)
+    .join(' ');
+}
+
 /** One block per loss for `tfkd train --help`: summary, what it needs, defaults per mode. */
 export function describeLosses(): string {
   const lines: string[] = [];
-  const flags = (entry: LossEntry, ls: boolean, f: Fidelity) =>
-    entryOptionSpecs(entry, ls)
-      .map(([k, s]) => `${optionName(k)} ${specDefault(s, f)}`)
-      .join(' ');
+  const flags = defaultsText;
   for (const e of BUILTIN) {
     const needs = e.teacher === 'none' ? '' : e.teacher === 'whole' ? ' [needs --cache, all logits]' : ' [needs --cache]';
     lines.push(`  ${e.name.padEnd(10)} ${e.summary}${needs}`);
