@@ -10,6 +10,7 @@ import {
   checkpointUnit,
   gridKeys,
   gridPoints,
+  kindLossKeys,
   lossValueProblem,
   resolveLoss,
   runGrid,
@@ -63,8 +64,15 @@ export function checkDesign(d: Design): string[] {
     for (const k of Object.keys(r.loss ?? {})) {
       if (!used.includes(k as LossKey)) out.push(`${at}.loss.${k}: not used by kind "${r.kind}" (it uses: ${used.length ? used.join(', ') : 'none'})`);
     }
-    const bad = lossValueProblem(r.kind, resolveLoss(r.kind, d.loss, r.loss));
+    const resolved = resolveLoss(r.kind, d.loss, r.loss);
+    const bad = lossValueProblem(r.kind, resolved);
     if (bad) out.push(`${at}.loss: ${bad}`);
+    // With logit standardization a loss reads other options: a grid must sweep only those.
+    const grid = runGrid(d, r);
+    if (grid && resolved.logit_standardization === true) {
+      const reads = kindLossKeys(r.kind, true);
+      for (const k of gridKeys(grid)) if (!reads.includes(k)) out.push(`${at}: its sweep varies ${k}, which kind "${r.kind}" does not read with logit_standardization (it reads: ${reads.join(', ')})`);
+    }
     if (TEACHER_KINDS.has(r.kind)) {
       if (r.teacher === undefined) out.push(`${at}.teacher: kind "${r.kind}" needs a teacher (${defined()})`);
       else if (!(r.teacher in teachers) && !runIndex.has(r.teacher)) out.push(`${at}.teacher: teacher "${r.teacher}" is not defined (${defined()})`);

@@ -50,6 +50,16 @@ describe('experiment design file', () => {
     expect(j).to.deep.equal(d);
   });
 
+  it('takes the registry\'s losses as kinds, with their own keys; BAD CALL - a value outside the loss\'s bounds, an option it does not read, a sweep of an option unread with logit standardization', () => {
+    const base = ['data: fashion-mnist', 'model: mlp', 'seeds: [1]', 'validation: { fraction: 0.1 }', 'teachers: { t: { model: mlp } }'];
+    const good = parseDesign([...base, 'runs:', '  - { name: dkd, kind: dkd, teacher: t, loss: { beta: 2, kd_warmup: 2 } }', '  - { name: z, kind: zipf-ls, loss: { power: 2 } }', '  - { name: ls, kind: kd, teacher: t, loss: { logit_standardization: true, kd_weight: 3 } }'].join('\n'), 'm.yaml');
+    expect(good.runs.map((r) => r.kind)).to.deep.equal(['dkd', 'zipf-ls', 'kd']);
+    expect(resolveLoss('kd', undefined, { logit_standardization: true })).to.deep.equal({ temperature: 2, ce_weight: 0.1, kd_weight: 9, logit_standardization: true });
+    expectUsage([...base, 'runs:', '  - { name: dkd, kind: dkd, teacher: t, loss: { beta: -1 } }'].join('\n'), 'm.yaml', 'runs[0].loss: --beta -1: must be ≥ 0');
+    expectUsage([...base, 'runs:', '  - { name: kd, kind: kd, teacher: t, loss: { multiplier: 2 } }'].join('\n'), 'm.yaml', 'runs[0].loss.multiplier: not used by kind "kd"');
+    expectUsage([...base, 'sweep: { grids: { kd: { alpha: [0.3, 0.7] } } }', 'runs:', '  - { name: ls, kind: kd, teacher: t, loss: { logit_standardization: true } }'].join('\n'), 'm.yaml', 'runs[0]: its sweep varies alpha, which kind "kd" does not read with logit_standardization');
+  });
+
   it('BAD CALL - unknown kind names the path, the value and the choices', () => {
     expectUsage(variant('kind: de-kd', 'kind: kdd'), 'experiments/x.yaml', 'experiments/x.yaml: runs[2].kind: unknown kind "kdd" (expected baseline|lsr|kd|re-kd|de-kd|tfkd-self|tfkd-reg|dkd|dist|nkd|wsld|ps-kd|zipf-ls)');
   });
