@@ -43,6 +43,11 @@ export function setOptionStyle(style: 'api' | 'flag'): void {
   optionStyle = style;
 }
 
+/** The current style (so a caller that switches it for a moment can switch it back). */
+export function getOptionStyle(): 'api' | 'flag' {
+  return optionStyle;
+}
+
 /** An option's name in a message: `augmentSeed` (API) or `--augment-seed` (CLI). */
 export function optionName(name: string): string {
   return optionStyle === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : name;

@@ -11,12 +11,15 @@ describe('cli/train', function () {
   let root: string;
   let cache: string;
   let otherK: string;
+  let topk: string;
   before(async () => {
     root = tmpDir('cli-train');
     cache = path.join(root, 'cache');
     otherK = path.join(root, 'cache-k5');
     await writeImageCache(cache);
     await writeImageCache(otherK, { fakeK: 5 });
+    topk = path.join(root, 'cache-top2');
+    await writeImageCache(topk, { topk: 2 });
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -83,6 +86,11 @@ describe('cli/train', function () {
       ['unknown model', () => [...TINY, '--model', 'resnet99', '--loss', 'ce'], /unknown model 'resnet99'/],
       ['unknown loss', () => [...TINY, '--loss', 'kdd'], /unknown loss "kdd"/],
       ['an option the loss does not read', () => [...TINY, '--loss', 'kd', '--cache', cache, '--multiplier', '2'], /loss kd does not read --multiplier/],
+      ['a top-k cache for a loss that needs whole distributions', () => [...TINY, '--loss', 'dist', '--cache', topk], /loss dist needs whole teacher distributions; cache .* keeps only the top 2 logits of 4/],
+      ['a top-k cache with --logit-standardization', () => [...TINY, '--loss', 'kd', '--logit-standardization', '--cache', topk], /--logit-standardization needs each row's mean and std/],
+      ['an ensemble with --logit-standardization', () => [...TINY, '--loss', 'dkd', '--logit-standardization', '--cache', cache, '--cache', cache], /reads one teacher's raw logits; 2 caches/],
+      ['--logit-standardization on a loss without that form', () => [...TINY, '--loss', 'nkd', '--logit-standardization', '--cache', cache], /loss nkd has no --logit-standardization form/],
+      ['a teacher-free loss with --cache', () => [...TINY, '--loss', 'zipf-ls', '--cache', cache], /loss zipf-ls does not use a teacher; drop --cache/],
       ['a loss module that does not exist', () => [...TINY, '--loss', './nowhere/my-loss.mjs'], /--loss \.\/nowhere\/my-loss\.mjs: no such file/],
       ['kd without --cache', () => [...TINY, '--loss', 'kd'], /loss kd needs a teacher's soft targets: pass --cache/],
       ['a cache for another K', () => [...TINY, '--loss', 'kd', '--cache', otherK], /does not match: K \(classes\) is 5, expected 4/],

@@ -4,13 +4,19 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { setOptionStyle } from '../../src/errors.js';
+import { getOptionStyle, setOptionStyle } from '../../src/errors.js';
 import { builtinLosses, defaultsText } from '../../src/student/losses/index.js';
 
 const doc = readFileSync(new URL('../../docs/LOSSES.md', import.meta.url), 'utf8');
 
 describe('docs/LOSSES.md', () => {
-  before(() => setOptionStyle('flag'));
+  // The style is process-wide (the CLI's flags vs the API's names): switched for this file only.
+  let style: 'api' | 'flag';
+  before(() => {
+    style = getOptionStyle();
+    setOptionStyle('flag');
+  });
+  after(() => setOptionStyle(style));
   for (const e of builtinLosses()) {
     for (const ls of e.standardized ? [false, true] : [false]) {
       const label = ls ? `${e.name} --logit-standardization` : e.name;
