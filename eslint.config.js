@@ -1,5 +1,5 @@
 // ESLint flat config: typescript-eslint's recommended rules over src/, test/ and scripts/, plus the
-// boundaries of the pipeline (DESIGN §1, house style): lower layers never import the CLI, one module
+// boundaries of the pipeline (docs/ARCHITECTURE.md §1 and §6): lower layers never import the CLI, one module
 // owns onnxruntime-node (src/teacher/ort.ts), one owns tfjs (src/student/tf.ts). Import cycles are
 // the other half of `npm run lint` (dpdm, type-only imports included: import-x/no-cycle skips those,
 // and a type circle is still a circle of concerns).

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Golden values for tfkd's losses (test/student/losses-golden.test.ts).
 
-An independent PyTorch implementation of every loss x fidelity mode, written from PAPER.md and the
+An independent PyTorch implementation of every loss x fidelity mode, written from docs/PAPER.md and the
 official my_loss_function.py (F.cross_entropy, nn.KLDivLoss with reduction 'mean' / 'batchmean',
 F.log_softmax), evaluated in float64 on seeded float32 inputs; gradients w.r.t. the student logits
 by autograd. Writes test/fixtures/golden/losses.json.

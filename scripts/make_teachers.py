@@ -4,7 +4,7 @@
 Two teachers of one small CNN architecture, trained with PyTorch on the real Fashion-MNIST files:
   * fmnist-good.onnx  — trained normally (3 epochs);
   * fmnist-poor.onnx  — the same recipe stopped after 15 steps: a *defective* teacher for
-                        De-KD (PAPER.md: a poorly trained teacher still helps the student).
+                        De-KD (docs/PAPER.md: a poorly trained teacher still helps the student).
 Each gets a provenance JSON beside it (command, seed, steps/epochs, test accuracy measured here,
 sha256 of the .onnx). Inputs are NCHW float32 pixels · 1/255; the expected preprocessing is stored
 in the model's metadata (key `tfkd.preprocess`) so `tfkd precompute` needs no --preprocess.

@@ -31,7 +31,7 @@ except ImportError as e:  # reported, not hidden: the caller prints this and exi
                      "(apt-get install python3-torch libopenblas0-pthread) and run with /usr/bin/python3\n")
     sys.exit(3)
 
-EXPECTED_PARAMS = {  # trainable parameters; DESIGN.md section 4
+EXPECTED_PARAMS = {  # trainable parameters; docs/ARCHITECTURE.md §4
     ("cnn", (28, 28, 1), 10): 1_199_882,
     ("resnet8", (32, 32, 3), 10): 78_042,
     ("resnet20", (32, 32, 3), 10): 272_474,
@@ -135,7 +135,7 @@ def main():
     model = build(a.model, h, w, c, a.classes)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     want = EXPECTED_PARAMS.get((a.model, (h, w, c), a.classes))
-    assert want is None or trainable == want, f"{a.model}: {trainable} trainable parameters, DESIGN.md says {want}"
+    assert want is None or trainable == want, f"{a.model}: {trainable} trainable parameters, docs/ARCHITECTURE.md says {want}"
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, c, h, w)

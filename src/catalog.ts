@@ -14,7 +14,7 @@
 
 /**
  * `paper` follows the paper's equations with the standard τ² and per-sample ('batchmean') KL;
- * `official` reproduces the official code exactly (PAPER.md, "What the official code computes").
+ * `official` reproduces the official code exactly (docs/PAPER.md, "What the official code computes").
  */
 export const FIDELITIES = Object.freeze(['paper', 'official'] as const);
 export type Fidelity = (typeof FIDELITIES)[number];

@@ -8,7 +8,7 @@ import { hashU32 } from './rng.js';
  * Seeded augmentation as pure functions on decoded HWC uint8 images. The same
  * (spec, seed, sample, view) gives the same bytes in every process, which is what lets the
  * precompute step cache the teacher's logits for view v of sample i and the trainer later rebuild
- * exactly that image (DESIGN §3, "views").
+ * exactly that image (docs/ARCHITECTURE.md §3, "views").
  *
  * Operations, in torchvision's order for CIFAR (RandomCrop(size, padding=p), then
  * RandomHorizontalFlip):

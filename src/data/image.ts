@@ -1,5 +1,5 @@
 /**
- * Decoded images of their own size — what a data source yields before any rendering (DESIGN §7).
+ * Decoded images of their own size — what a data source yields before any rendering (docs/images.md).
  *
  * Pixels are HWC uint8, row-major, `channels` interleaved: exactly the bytes of a PIL image in mode
  * 'L' (channels 1) or 'RGB' (channels 3), which is what torchvision's `ImageFolder` loader

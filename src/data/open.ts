@@ -26,7 +26,7 @@ export interface OpenOptions {
 
 const filesOptions = (o: OpenOptions) => ({ size: o.folderSize, mode: o.mode, concurrency: o.concurrency, maxPixels: o.maxPixels, skipBad: o.skipBad });
 
-/** Opens a data SPEC (DESIGN §2) as a Dataset. Bad specs, missing files and bad data → UsageError. */
+/** Opens a data SPEC (docs/ARCHITECTURE.md §2) as a Dataset. Bad specs, missing files and bad data → UsageError. */
 export async function openDataset(spec: string | DataSpec, opts: OpenOptions = {}): Promise<Dataset> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const split = opts.split ?? 'train';

@@ -1,6 +1,6 @@
 /**
  * Rendering: a decoded image of its own size → the fixed-size uint8 pixels one consumer needs
- * (DESIGN §7). This is the eval transform of the ecosystem's classifiers, by the same algorithm:
+ * (docs/images.md). This is the eval transform of the ecosystem's classifiers, by the same algorithm:
  *
  *   convert(mode) → resize → center crop
  *

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 
 /**
- * Data SPEC strings (DESIGN §2):
+ * Data SPEC strings (docs/ARCHITECTURE.md §2):
  *   fashion-mnist[:DIR]  (default DIR /usr/share/datasets/fashion-mnist)   mnist:DIR
  *   cifar10:DIR   cifar100:DIR   folder:DIR   list:FILE   synthetic:N:K:HxWxC[:seed]
  * Everything after the first `:` of a directory kind is the directory, so a DIR may itself

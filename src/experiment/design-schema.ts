@@ -11,7 +11,7 @@ import { builtinLosses, entryOptionNames, lossEntry, LOSS_OPTION_NAMES, resolveL
 
 /**
  * The kinds of run a design can hold: `baseline` (ce), Re-KD and De-KD (KD with another teacher,
- * PAPER.md), and one kind per other loss of the registry, named as the loss.
+ * docs/PAPER.md), and one kind per other loss of the registry, named as the loss.
  */
 export const KINDS = Object.freeze(['baseline', 'lsr', 'kd', 're-kd', 'de-kd', ...builtinLosses().filter((e) => !['ce', 'lsr', 'kd'].includes(e.name)).map((e) => e.name)]) as readonly [string, ...string[]];
 export type Kind = string;

@@ -6,7 +6,7 @@
  * and becomes a UsageError (exit 2), so a typo in a design never starts an hour of training.
  *
  * Layering of values, lowest first (the same for `train` and `loss`):
- *   built-in per-kind loss defaults (PAPER.md)  <  top-level `train` / `loss`  <  the run's (or teacher's) own
+ *   built-in per-kind loss defaults (docs/PAPER.md)  <  top-level `train` / `loss`  <  the run's (or teacher's) own
  * Top-level loss options are defaults and silently skip kinds that do not use them; an option
  * written on a run that its kind does not use is an error (it would otherwise be ignored).
  */

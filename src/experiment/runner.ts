@@ -3,7 +3,7 @@
  * one small interface. The executor only decides *what* runs and *whether* it is already done;
  * a Runner does it. The default `CliRunner` spawns this package's own CLI (`tfkd train …`) as
  * child processes, so the experiment layer depends on the documented command-line contract
- * (DESIGN.md §2), not on the trainer's internals, and every step's full output lands in a log
+ * (docs/ARCHITECTURE.md §2), not on the trainer's internals, and every step's full output lands in a log
  * file. Tests inject a fake runner that writes the files a real one would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

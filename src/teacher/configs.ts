@@ -1,5 +1,5 @@
 /**
- * Ecosystem preprocessing configs → tfkd's `--preprocess` keys (DESIGN §7, "exactly").
+ * Ecosystem preprocessing configs → tfkd's `--preprocess` keys (docs/teacher.md).
  *
  *   --preprocess imagenet    IMAGENET_PRESET: torchvision's classic eval recipe
  *   --preprocess timm:FILE   timmPreprocess: a timm `config.json` (Hub) or a bare pretrained cfg

@@ -15,7 +15,7 @@ import { assertAllRan, runDesign } from '../../experiment/run.js';
 import { CliRunner, stepEnv } from '../../experiment/runner.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/spec.js';
 
-const DESIGN = fileURLToPath(new URL('../../../experiments/demo.yaml', import.meta.url));
+const demoDesignFile = fileURLToPath(new URL('../../../experiments/demo.yaml', import.meta.url));
 const SUBSET = fileURLToPath(new URL('../../../data/fashion-mnist-subset', import.meta.url));
 
 const Options = z.strictObject({
@@ -31,11 +31,11 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory (re-run to resume; finished steps are reused)', 'demo-out')
     .option('--jobs <n>', 'steps run at the same time', '2')
     .option('--subset', `use the committed Fashion-MNIST subset even when ${DEFAULT_FASHION_MNIST_DIR} exists`)
-    .addHelpText('after', `\nThe design is ${DESIGN}; \`tfkd experiment\` runs it the same way.`)
+    .addHelpText('after', `\nThe design is ${demoDesignFile}; \`tfkd experiment\` runs it the same way.`)
     .action(async (raw: Record<string, unknown>) => {
       const o = parseOptions(Options, raw);
       const say = (s: string) => process.stdout.write(`${s}\n`);
-      const loaded = loadDesign(DESIGN);
+      const loaded = loadDesign(demoDesignFile);
       if (o.subset || !existsSync(DEFAULT_FASHION_MNIST_DIR)) {
         say(
           `data: ${o.subset ? 'using' : `${DEFAULT_FASHION_MNIST_DIR} is absent (apt-get install dataset-fashion-mnist); falling back to`} ` +

@@ -1,6 +1,6 @@
 /**
  * `tfkd precompute`: run a teacher over a data set once and store its logits as a `tfkd-cache/1`
- * directory (DESIGN §3). Resumable (re-run the same command), shardable for job arrays
+ * directory (docs/ARCHITECTURE.md §3, docs/CACHE.md). Resumable (re-run the same command), shardable for job arrays
  * (`--shard I/N`, `--shards N` + JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, `--shard auto`).
  */
 import type { Command } from 'commander';

@@ -36,7 +36,7 @@ export function distill(name: string, ctx: LossContext, multiplier: number): tf.
 
 /**
  * `kd` — knowledge distillation (Hinton et al. 2015), also Re-KD and De-KD (same loss, other teacher):
- *  - `paper` (Eq. 4 + standard τ², PAPER.md): (1−α)·H(q,p) + α·τ²·(1/B) Σ_b KL(p^t_τ,b ‖ p_τ,b).
+ *  - `paper` (Eq. 4 + standard τ², docs/PAPER.md): (1−α)·H(q,p) + α·τ²·(1/B) Σ_b KL(p^t_τ,b ‖ p_τ,b).
  *    Eq. 4 has no τ²; we apply it as the code and Hinton et al. do (the author: "necessary"), since
  *    the KL gradient scales as 1/τ² and τ² keeps the soft term's weight independent of τ.
  *  - `official` (`loss_kd` in my_loss_function.py): (1−α)·CE + α·τ²·KL_sum/(B·K), because

@@ -42,7 +42,7 @@ export function virtualTeacher(labels: tf.Tensor1D, numClasses: number, correctP
 
 /**
  * The uniform prior u = 1/K as [B, K] soft targets — "a teacher of random accuracy": KD against it at
- * τ = 1 is label smoothing (PAPER.md).
+ * τ = 1 is label smoothing (docs/PAPER.md).
  */
 export function uniformPrior(batch: number, numClasses: number): tf.Tensor2D {
   return tf.fill([batch, numClasses], 1 / numClasses, 'float32') as tf.Tensor2D;

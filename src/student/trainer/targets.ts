@@ -112,7 +112,7 @@ export function applyViews(plan: ViewPlan, pixels: Uint8Array, shape: SampleShap
 /**
  * Soft targets of rows (samples, views) from one or several caches: one cache's tempered
  * probabilities softmax(z/τ), or the ensemble mean (1/T) Σ_t softmax(z_t/τ) (mean of
- * probabilities, not logits — PAPER.md: several teachers at once). Accumulated in double.
+ * probabilities, not logits — docs/PAPER.md: several teachers at once). Accumulated in double.
  */
 export function cacheSoftTargets(
   caches: readonly CacheReader[],

@@ -4,7 +4,7 @@
  * → dense K. 1 199 882 parameters on 28×28×1, K = 10.
  *
  * The example's two dropout layers are left out: their masks would be a second, unseeded source
- * of randomness in training, and the DESIGN's parameter count does not depend on them.
+ * of randomness in training, and the parameter count of docs/ARCHITECTURE.md §4 does not depend on them.
  */
 import { UsageError } from '../../errors.js';
 import { tf } from '../tf.js';

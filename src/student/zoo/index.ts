@@ -1,6 +1,6 @@
 /**
  * The model zoo: `buildModel(name, opts)` → a tfjs LayersModel (NHWC), for any input shape and K,
- * with seeded initial weights and deterministic layer names. See DESIGN.md §4.
+ * with seeded initial weights and deterministic layer names. See docs/ARCHITECTURE.md §4.
  *
  * Training: call `model.apply(x, { training: true })`. The BN layers then normalise with the
  * batch statistics and update their moving mean/variance in place (verified in

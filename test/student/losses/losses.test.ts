@@ -142,7 +142,7 @@ describe('student/losses', () => {
       tf.dispose([logits, labels, teacher]);
     });
 
-    it('paper lsr = kd against the uniform prior at τ = 1 plus the constant ε·log K (PAPER.md: LSR is KD with a uniform teacher)', () => {
+    it('paper lsr = kd against the uniform prior at τ = 1 plus the constant ε·log K (docs/PAPER.md: LSR is KD with a uniform teacher)', () => {
       const { logits, labels, teacher } = inputs();
       const eps = 0.3;
       const u = uniformPrior(B, K);
@@ -182,7 +182,7 @@ describe('student/losses', () => {
       tf.dispose([logits, labels, teacher, vt, vto]);
     });
 
-    it('virtual teacher: PAPER.md figures (K = 100, a = 0.99, τ = 20 official: 0.0105 vs 0.0100; K = 10 paper: 0.135 vs 0.096)', () => {
+    it('virtual teacher: docs/PAPER.md figures (K = 100, a = 0.99, τ = 20 official: 0.0105 vs 0.0100; K = 10 paper: 0.135 vs 0.096)', () => {
       const o = virtualTeacherProbs(100, 0.99, 20, 'official');
       expect(o.target).to.be.closeTo(0.0105, 5e-5);
       expect(o.other).to.be.closeTo(0.01, 5e-5);

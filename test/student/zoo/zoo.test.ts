@@ -55,7 +55,7 @@ describe('student/zoo', function () {
     });
 
     it('CIFAR ResNets have He et al.’s counts (resnet8 78 042, resnet20 272 474 trainable on 32×32×3)', function () {
-      // resnet8/resnet20 are DESIGN.md §4's figures; resnet14/32 follow from the same block
+      // resnet8/resnet20 are docs/ARCHITECTURE.md §4's figures; resnet14/32 follow from the same block
       // arithmetic: each extra pair of 16/32/64-channel basic blocks adds 97 216 parameters.
       const want: Record<string, number> = { resnet8: 78_042, resnet14: 175_258, resnet20: 272_474, resnet32: 466_906 };
       for (const [name, n] of Object.entries(want)) {
