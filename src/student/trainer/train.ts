@@ -36,7 +36,7 @@ import { metricValues, readJson, runPaths } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop, type Prepared } from './loop.js';
-import { isStartLeftover, removeStartLeftovers, runDirEntries } from './recovery.js';
+import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { mergeResume, preflight, resolveConfig } from './resolve.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
@@ -68,6 +68,10 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
     if (!existing) removeStartLeftovers(req.out);
     return await trainLocked(req, input, t0);
   } catch (e) {
+    // A fresh start that failed (bad data, a corrupt cache — not a kill) before any checkpoint was
+    // kept is undone: what it wrote is only its own start, and keeping it would make the same
+    // command refuse the directory ("already exists") although there is nothing to resume.
+    if (!existing && !hasKeptCheckpoint(paths.checkpoints)) undoStart(req.out);
     // A start that failed before its commit record (config.json) leaves nothing behind.
     if (!fs.existsSync(paths.config)) {
       removeStartLeftovers(req.out);
