@@ -38,6 +38,7 @@ import { studentInputs } from './inputs.js';
 import { loop, type Prepared } from './loop.js';
 import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { mergeResume, preflight, resolveConfig } from './resolve.js';
+import { checkRunOptions, checkStopAfter } from './run-checks.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
 export type { StepProgress, TrainHooks, TrainRequest, TrainResult } from './request.js';
@@ -59,6 +60,7 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
     throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
   preflight(input);
+  checkStopAfter(req.stopAfter);
   // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
   const created = prepareOutDir(req.out);
   const lock = acquireLock(req.out, 'train');
@@ -109,6 +111,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: numbe
   // Seeded subsets, streams distinct from everything else that uses the seed.
   const trainIdx = config.limit === null ? Int32Array.from({ length: trainDs.size }, (_, i) => i) : subset(trainDs.size, config.limit, hashU32(config.seed, 0x1111));
   const testIdx = config.testLimit === null ? undefined : subset(testDs.size, config.testLimit, hashU32(config.seed, 0x7e57));
+  checkRunOptions(config, K, trainIdx.length);
   const fp = await fingerprint(trainDs);
 
   // ---- teachers ---------------------------------------------------------------------------------
