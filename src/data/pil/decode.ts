@@ -108,7 +108,7 @@ async function openImageFile(input: string, file: string, maxBytes: number): Pro
   try {
     fh = await open(input, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const st = await fh.stat();
-    if (!st.isFile()) throw new UsageError(`${file}: cannot read image file (not a regular file: ${fileKind(st)})`);
+    if (!st.isFile()) throw new UsageError(`${file}: cannot read image file (${st.isDirectory() ? 'is a directory' : `not a regular file: ${fileKind(st)}`})`);
     checkFileBytes(st.size, file, maxBytes);
     return { fh, size: st.size };
   } catch (e) {
