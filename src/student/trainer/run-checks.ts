@@ -31,7 +31,7 @@ export function checkRunOptions(config: TrainConfig, numClasses: number, trainSa
     const past = s.at.filter((n) => n > last);
     if (past.length) {
       throw new UsageError(
-        `${optionName('saveAt')} ${s.unit === 'step' ? 'steps:' : ''}${past.join(',')}: past the run's last ${s.unit} (${last}), never reached`,
+        `${optionName('saveAt')}: ${s.unit} ${past.join(', ')} ${past.length > 1 ? 'are' : 'is'} past the run's last ${s.unit} (${last}), never reached`,
         s.unit === 'epoch' ? `raise ${optionName('epochs')} or save at epochs ≤ ${last}` : `save at steps ≤ ${last} (${config.epochs} epochs × ${Math.ceil(trainSamples / config.batch)} steps)`,
       );
     }
