@@ -162,7 +162,7 @@ export async function verifyRecompute(
       }
       if (m.topk !== null) {
         const keptSet = new Set(kept);
-        const minKept = Math.min(...kept.map((j) => z[j]));
+        const minKept = kept.reduce((a, j) => Math.min(a, z[j]), Infinity); // no spread: k can be large
         for (let j = 0; j < K; j++) {
           if (keptSet.has(j)) continue;
           const over = z[j] - minKept;
