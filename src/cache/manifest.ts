@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { readSmallFile } from '../util/regular-file.js';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { CACHE_DTYPES, type CacheDtype } from '../catalog.js';
@@ -163,11 +164,12 @@ export function readManifest(dir: string): Manifest {
   const f = path.join(dir, MANIFEST);
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+    raw = JSON.parse(readSmallFile(f).toString('utf8')); // a regular file of sane size, or an error
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
-    if (err.code === 'EISDIR') throw new UsageError(`${f} is a directory, not a tfkd manifest`);
+    if (err.code === 'EISDIR' || (err.code === 'ENOTREG' && fs.statSync(f).isDirectory())) throw new UsageError(`${f} is a directory, not a tfkd manifest`);
+    if (err.code === 'ENOTREG' || err.code === 'EFBIG') throw new WorkError(err.message);
     if (err.code) throw new WorkError(`${f}: cannot read (${err.code})`);
     throw new WorkError(`${f}: corrupt — not valid JSON (${err.message})`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   }

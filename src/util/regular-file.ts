@@ -49,3 +49,25 @@ export function openRegular(file: string): { fd: number; size: number } {
     throw e;
   }
 }
+
+/**
+ * A small file (a manifest, a config) read whole — after the same checks, and only when it is at
+ * most `maxBytes` (a /dev/zero behind a manifest.json would otherwise be read for ever). Errors
+ * carry `code` (ENOTREG, EFBIG, or the system's) and name the file.
+ */
+export function readSmallFile(file: string, maxBytes = 64 * 1024 * 1024): Buffer {
+  const { fd, size } = openRegular(file);
+  try {
+    if (size > maxBytes) throw Object.assign(new Error(`${file}: ${size} bytes, more than the ${maxBytes} such a file can be (not read)`), { code: 'EFBIG', path: file });
+    const buf = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = fs.readSync(fd, buf, done, size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return buf.subarray(0, done);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
