@@ -5,7 +5,9 @@
  *
  * Sections: kills (precompute / train / experiment, ≥ 20 points each), corruptions (caches and
  * checkpoints, ≥ 100), concurrent writers, disk full (a small tmpfs; needs root), crafted
- * safetensors headers (≥ 10 000), the bad-input matrix over every command. Prints the figures and
+ * safetensors headers (≥ 10 000), the bad-input matrix over every command; bounds (endless and
+ * oversized shards and image files, a read-only --out, NaN model outputs, a foreign manifest),
+ * resume (--resume while the killed trainer is a zombie, 10 trials), scale (a 1.3 M-line list). Prints the figures and
  * exits 1 when any acceptance figure misses: a corruption accepted, a row lost or duplicated, a
  * kill that did not resume identically, a header not refused cleanly, a bad input not exit 2.
  */
@@ -15,6 +17,9 @@ import * as path from 'node:path';
 import { writeTinyTeacher } from '../test/teacher/fixtures.js';
 import { writeImageCache } from '../test/student/trainer/trainer-helpers.js';
 import { badInputMatrix, concurrentWriters, corruptCaches, corruptCheckpoints, craftedHeaders, diskFull, killExperiment, killPrecompute, killTrain, tfkd } from './faults/suite.js';
+import { endlessShards, oddInputs, oversizedImages, readOnlyOut } from './faults/bounds.js';
+import { resumeAfterKill } from './faults/recovery.js';
+import { scaleList } from './faults/scale.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -108,6 +113,29 @@ try {
     if (b.ok !== b.cases) failures.push(`bad inputs: ${b.failures.slice(0, 5).join('; ')}`);
   }
 
+  if (want('bounds')) {
+    const b = await timed('bounded reads and clean failures', () => ({
+      shards: endlessShards(work, teacher),
+      images: oversizedImages(work),
+      readOnly: readOnlyOut(work, teacher),
+      odd: oddInputs(work),
+    }));
+    figures.bounds = b;
+    for (const [k, f] of Object.entries(b)) if (!('skipped' in f && f.skipped) && f.ok !== f.cases) failures.push(`bounds (${k}): ${f.failures.join('; ')}`);
+  }
+
+  if (want('resume')) {
+    const r = await timed('--resume right after kill -9 (zombie holder)', () => resumeAfterKill(work, n(10, 3), seed));
+    figures.resume = r;
+    if (r.identical !== r.trials) failures.push(`resume after kill: ${r.failures.join('; ')}`);
+  }
+
+  if (want('scale')) {
+    const sc = await timed('the 1.3 M-line list', () => scaleList(work, n(1_300_000, 200_000)));
+    figures.scale = sc;
+    if (sc.failures.length) failures.push(`scale: ${sc.failures.join('; ')}`);
+  }
+
   if (want('kills')) {
     const kills = [];
     kills.push(await timed('kill -9 of precompute', () => killPrecompute(work, teacher, n(22, 6), seed)));
@@ -132,6 +160,18 @@ else {
   if (f.diskFull) lines.push(`disk full (tmpfs)      ${f.diskFull.skipped ? `skipped: ${f.diskFull.skipped}` : `${f.diskFull.ok}/${f.diskFull.cases} failed with the file named and resumed identically`}`);
   if (f.headers) lines.push(`crafted headers        ${f.headers.cases}: ${f.headers.accepted} valid and read inside the file, ${f.headers.refused} refused with a SafetensorsError, ${f.headers.unclean} unclean → ${(100 * (f.headers.cases - f.headers.unclean) / f.headers.cases).toFixed(1)} % handled cleanly`);
   if (f.badInputs) lines.push(`bad-input matrix       ${f.badInputs.ok}/${f.badInputs.cases} exit 2 with one line, nothing written`);
+  if (f.bounds) {
+    const b = f.bounds;
+    lines.push(`endless shards         ${b.shards.ok}/${b.shards.cases} (/dev/zero, /dev/urandom, FIFO, oversized × verify + train): failed in seconds naming the shard, --out not locked, the same command runs again`);
+    lines.push(`image file limits      ${b.images.ok}/${b.images.cases} refused before reading (1.9 GiB sparse .jpg: peak RSS ${b.images.peakMiB} MiB; /dev/zero .jpg; TFKD_MAX_IMAGE_BYTES)`);
+    lines.push(`read-only --out        ${b.readOnly.skipped ? `skipped: ${b.readOnly.skipped}` : `${b.readOnly.ok}/${b.readOnly.cases} exit 2 with one line, nothing written (${b.readOnly.how})`}`);
+    lines.push(`odd inputs             ${b.odd.ok}/${b.odd.cases} (NaN model outputs → exit 1 with the count; a foreign manifest.json → one short line)`);
+  }
+  if (f.resume) lines.push(`--resume after kill -9 ${f.resume.trials} trials with the killed trainer a zombie: continued ${f.resume.continued}/${f.resume.trials}, identical to an uninterrupted run ${f.resume.identical}/${f.resume.trials}`);
+  if (f.scale) {
+    lines.push(`scale: list of ${f.scale.lines} lines`);
+    for (const st of f.scale.steps) lines.push(`  ${st.what.padEnd(44)} exit ${st.code}, ${st.seconds} s, peak RSS ${st.peakMiB} MiB`);
+  }
   lines.push(failures.length ? `FAILED: ${failures.length} figure(s) missed:\n  ${failures.join('\n  ')}` : 'all figures met');
   process.stdout.write(`${lines.join('\n')}\n`);
 }

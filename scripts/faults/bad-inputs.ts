@@ -87,7 +87,9 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('verify: --device tpu', ['verify', f.cache, '--teacher', f.teacher, '--data', f.data, '--device', 'tpu']);
 
   // train
-  const tr = (...more: string[]) => ['train', '--data', f.runData, '--model', 'mlp', '--epochs', '1', '--backend', 'wasm', '--progress', 'off', '--out', out('tr'), ...more];
+  // With a loss: without one every case below would be refused for the missing --loss alone, and
+  // the flag under test never looked at (a later --loss overrides this one).
+  const tr = (...more: string[]) => ['train', '--data', f.runData, '--model', 'mlp', '--loss', 'ce', '--epochs', '1', '--backend', 'wasm', '--progress', 'off', '--out', out('tr'), ...more];
   add('train: no --data', ['train', '--model', 'mlp', '--out', out('tr')]);
   add('train: no --out', ['train', '--data', f.runData, '--model', 'mlp']);
   for (const [flag, vals] of [
@@ -100,7 +102,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
     ['--lr', ['-1', 'x', '0']],
     ['--optimizer', ['rmsprop']],
     ['--schedule', ['linear']],
-    ['--milestones', ['3,2', 'a,b']],
+    ['--milestones', ['a,b']],
     ['--warmup', ['-1']],
     ['--seed', ['-1', 'x']],
     ['--backend', ['gpu']],
@@ -118,14 +120,19 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   ] as const) {
     for (const v of vals) add(`train: ${flag} ${v}`, tr(flag, v));
   }
+  // Valid on their own, not for this run (K = 4, 1 epoch of 256 samples at batch 128: 2 steps).
+  add('train: --correct-prob below 1/K', tr('--loss', 'tfkd-reg', '--correct-prob', '0.2'));
+  add('train: --save-at past the last epoch', tr('--save-at', '2'));
+  add('train: --save-at past the last step', tr('--save-at', 'steps:3'));
   add('train: ce with a cache', tr('--cache', f.cache));
   add('train: kd with a missing cache', tr('--loss', 'kd', '--cache', path.join(f.scratch, 'none')));
   add('train: kd with a cache of other data', tr('--loss', 'kd', '--cache', f.cache));
+  add('train: --milestones 3,2 (step schedule)', tr('--schedule', 'step', '--milestones', '3,2'));
   add('train: --nesterov with momentum 0', tr('--nesterov', '--momentum', '0'));
   add('train: --resume of nothing', ['train', '--out', out('nothing'), '--resume']);
   add('train: --resume with another --model', ['train', '--out', f.run, '--resume', '--model', 'cnn']);
-  add('train: --out is an existing run', ['train', '--data', f.runData, '--model', 'mlp', '--out', f.run]);
-  add('train: --out is a file', ['train', '--data', f.runData, '--model', 'mlp', '--out', file]);
+  add('train: --out is an existing run', ['train', '--data', f.runData, '--model', 'mlp', '--loss', 'ce', '--out', f.run]);
+  add('train: --out is a file', ['train', '--data', f.runData, '--model', 'mlp', '--loss', 'ce', '--out', file]);
   add('train: unknown option', tr('--fast'));
 
   // eval

@@ -149,22 +149,27 @@ export function killTrain(work: string, count: number, seed: number): KillFigure
     if (tfkd(args(out, created), p).signal === 'SIGKILL') landed++;
   }
   const final = tfkd(args(out, fs.existsSync(path.join(out, 'config.json'))));
-  let differences: string[];
-  if (final.code !== 0) differences = [`final run exited ${final.code}: ${final.err}`];
-  else {
-    // Byte-identical but for what records time: metrics' `seconds`, the manifest's timestamps.
-    const strip = (d: string) => {
-      const m = JSON.parse(fs.readFileSync(path.join(d, 'manifest.json'), 'utf8'));
-      const metrics = fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0 }));
-      return { outputs: m.outputs, caches: m.caches, metrics, summary: fs.readFileSync(path.join(d, 'summary.json'), 'utf8'), config: fs.readFileSync(path.join(d, 'config.json'), 'utf8') };
-    };
-    const a = strip(clean);
-    const b = strip(out);
-    differences = (['outputs', 'caches', 'metrics', 'summary', 'config'] as const).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-    const files = diffTrees(treeHashes(clean, (r) => !r.startsWith('checkpoints')), treeHashes(out, (r) => !r.startsWith('checkpoints')));
-    differences.push(...files.map((f) => `file ${f}`));
-  }
+  const differences = final.code !== 0 ? [`final run exited ${final.code}: ${final.err}`] : runDifferences(clean, out);
   return { what: 'train', kills: points.length, landed, identical: differences.length === 0, lostOrDuplicatedRows: 0, points, differences };
+}
+
+/**
+ * How two finished training runs differ: byte-identical but for what records time (metrics'
+ * `seconds`, the manifest's timestamps); the checkpoints by the sha256 of their weights (the
+ * manifest's `outputs`). [] when identical.
+ */
+export function runDifferences(clean: string, out: string): string[] {
+  const strip = (d: string) => {
+    const m = JSON.parse(fs.readFileSync(path.join(d, 'manifest.json'), 'utf8'));
+    const metrics = fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+    return { outputs: m.outputs, caches: m.caches, metrics, summary: fs.readFileSync(path.join(d, 'summary.json'), 'utf8'), config: fs.readFileSync(path.join(d, 'config.json'), 'utf8') };
+  };
+  const a = strip(clean);
+  const b = strip(out);
+  const differences: string[] = (['outputs', 'caches', 'metrics', 'summary', 'config'] as const).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const files = diffTrees(treeHashes(clean, (r) => !r.startsWith('checkpoints')), treeHashes(out, (r) => !r.startsWith('checkpoints')));
+  differences.push(...files.map((f) => `file ${f}`));
+  return differences;
 }
 
 /**

@@ -210,7 +210,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
           caches: o.cache!,
           ms_median: quantile([...readMs].sort((a, b) => a - b), 0.5),
           share_median: quantile([...readShare].sort((a, b) => a - b), 0.5),
-          share_max: Math.max(...readShare),
+          share_max: readShare.reduce((a, b) => Math.max(a, b), -Infinity), // no spread: one entry per step
         }
       : undefined,
     data_path: feeder
@@ -219,7 +219,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
           rendered: feeder.rendered,
           ms_median: quantile([...dataMs].sort((a, b) => a - b), 0.5),
           share_median: quantile([...dataShare].sort((a, b) => a - b), 0.5),
-          share_max: Math.max(...dataShare),
+          share_max: dataShare.reduce((a, b) => Math.max(a, b), -Infinity),
         }
       : undefined,
   };

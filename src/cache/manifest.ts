@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { readSmallFile } from '../util/regular-file.js';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { CACHE_DTYPES, type CacheDtype } from '../catalog.js';
@@ -163,16 +164,28 @@ export function readManifest(dir: string): Manifest {
   const f = path.join(dir, MANIFEST);
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+    raw = JSON.parse(readSmallFile(f).toString('utf8')); // a regular file of sane size, or an error
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
-    if (err.code === 'EISDIR') throw new UsageError(`${f} is a directory, not a tfkd manifest`);
+    if (err.code === 'EISDIR' || (err.code === 'ENOTREG' && fs.statSync(f).isDirectory())) throw new UsageError(`${f} is a directory, not a tfkd manifest`);
+    if (err.code === 'ENOTREG' || err.code === 'EFBIG') throw new WorkError(err.message);
     if (err.code) throw new WorkError(`${f}: cannot read (${err.code})`);
     throw new WorkError(`${f}: corrupt — not valid JSON (${err.message})`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   }
+  // Another program's manifest.json (or a tfkd run's) is the wrong directory, not a corrupt cache:
+  // one short line, instead of every field the schema misses.
+  const schema = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { schema?: unknown }).schema : undefined;
+  if (typeof schema !== 'string' || !schema.startsWith('tfkd-cache/')) {
+    const what = schema === 'tfkd-run/1' ? 'a tfkd training run' : typeof schema === 'string' ? `schema ${JSON.stringify(schema.slice(0, 40))}` : 'no "schema" field';
+    throw new UsageError(`${dir} is not a tfkd cache: its ${MANIFEST} is not a ${SCHEMA} manifest (${what})`, 'pass a directory written by tfkd precompute or tfkd merge');
+  }
   const r = manifestSchema.safeParse(raw);
-  if (!r.success) throw new WorkError(`${f}: corrupt or not a ${SCHEMA} manifest: ${formatZodError(r.error)}`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
+  if (!r.success) {
+    const issues = formatZodError(r.error).split('; ');
+    const shown = issues.length > 3 ? `${issues.slice(0, 3).join('; ')}; … (${issues.length} problems)` : issues.join('; ');
+    throw new WorkError(`${f}: corrupt or not a ${SCHEMA} manifest: ${shown}`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
+  }
   return r.data;
 }
 

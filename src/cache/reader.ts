@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { MANIFEST, assertManifestIntegrity, readManifest, shardFileName, type Manifest } from './manifest.js';
-import { scanShard, type ShardScan } from './shard-check.js';
+import { NOT_HASHED, scanShard, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import type { RowBlock } from './writer.js';
@@ -136,7 +136,7 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
         throw new WorkError(`${where}: ${code === 'ENOENT' ? 'missing' : `cannot read (${code ?? (e as Error).message})`}`, hint);
       }
       // The checksum first: a file that changed is named as that, whatever else is now wrong in it.
-      if (scan.sha256 !== s.sha256) throw new WorkError(`${where}: sha256 ${scan.sha256.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (the file changed after the cache was written)`, hint);
+      if (scan.sha256 !== s.sha256 && scan.sha256 !== NOT_HASHED) throw new WorkError(`${where}: sha256 ${scan.sha256.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (the file changed after the cache was written)`, hint);
       const problems = scan.problems;
       if (problems.length) throw new WorkError(`${where}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, hint);
       f = openSafetensors(file);

@@ -12,6 +12,7 @@
  * Used by the soft-target cache and reusable for checkpoints.
  */
 import * as fs from 'node:fs';
+import { NotRegularFileError, openRegular } from '../util/regular-file.js';
 import { endianness } from 'node:os';
 import { writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 
@@ -34,7 +35,7 @@ export interface TensorEntry {
 }
 
 /** Refuse headers larger than this: a corrupt length must not make us allocate gigabytes. */
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 if (endianness() !== 'LE') {
   // Typed arrays use host byte order; the format is little-endian. Every platform Node ships
@@ -162,7 +163,13 @@ function readFully(fd: number, out: Uint8Array, position: number): void {
  * Tensor bytes are read later by positioned reads.
  */
 export function openSafetensors(file: string): SafetensorsFile {
-  const fd = fs.openSync(file, 'r');
+  let fd: number;
+  try {
+    ({ fd } = openRegular(file)); // a device or FIFO is refused before any read
+  } catch (e) {
+    if (e instanceof NotRegularFileError) throw new SafetensorsError(e.message);
+    throw e;
+  }
   try {
     return parseOpen(file, fd);
   } catch (e) {

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { sha256File } from '../util/hash.js';
 import { SCHEMA, type Manifest } from './manifest.js';
-import { DTYPE_BYTES, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+import { fileKind } from '../util/regular-file.js';
+import { DTYPE_BYTES, MAX_HEADER_BYTES, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import { TAIL_J } from './topk.js';
 
 /** The tensors of a shard with `n` rows, in their on-disk order: [name, dtype, shape]. */
@@ -78,6 +79,16 @@ export interface ShardScan {
 
 const SCAN_CHUNK = 1 << 20;
 
+/** The sha256 field of a shard that was not read (not a regular file, or too large): matches nothing. */
+export const NOT_HASHED = '(not read)';
+
+/** The largest a shard of `n` rows can be: the length word, the header at its limit, the tensors. */
+export function maxShardBytes(m: Pick<Manifest, 'K' | 'dtype' | 'topk'>, n: number): number {
+  let data = 0;
+  for (const [, dt, shape] of shardSpec(m, n)) data += shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dt];
+  return 8 + MAX_HEADER_BYTES + data;
+}
+
 /**
  * One streamed pass over a shard (`n` rows from global row `rowStart`, shard `index`): its sha256,
  * and everything that can be wrong with it given the manifest — the header and tensor layout
@@ -87,16 +98,30 @@ const SCAN_CHUNK = 1 << 20;
  * shard. Memory: one chunk, plus the row's sample/view indices (12 bytes a row).
  */
 export function scanShard(file: string, m: Manifest, index: number, rowStart: number, n: number): ShardScan {
+  // Type and size before any byte: a shard that is a symlink to /dev/zero (or a FIFO) would never
+  // end, and one larger than the rows it must hold is not that shard — neither is read or hashed.
+  const fst = fs.statSync(file);
+  if (!fst.isFile()) return { sha256: NOT_HASHED, problems: [`not a regular file: ${fileKind(fst)}`] };
+  const most = maxShardBytes(m, n);
+  if (fst.size > most) return { sha256: NOT_HASHED, problems: [`${fst.size} bytes, more than the ${most} a shard of ${n} rows can take (not read)`] };
+  // The hash of a file whose header does not parse: bounded by its size, checked above.
+  const hashOf = (): string => {
+    try {
+      return sha256File(file);
+    } catch {
+      return NOT_HASHED;
+    }
+  };
   let st: SafetensorsFile;
   try {
     st = openSafetensors(file);
   } catch (e) {
-    return { sha256: sha256File(file), problems: [`unreadable: ${(e as Error).message.replace(`${file}: `, '')}`] };
+    return { sha256: hashOf(), problems: [`unreadable: ${(e as Error).message.replace(`${file}: `, '')}`] };
   }
   try {
     const problems = shardHeaderProblems(st, m, index, rowStart, n);
     // Tensors that are not where the layout puts them cannot be read meaningfully.
-    if (problems.some((p) => p.includes('tensor '))) return { sha256: sha256File(file), problems };
+    if (problems.some((p) => p.includes('tensor '))) return { sha256: hashOf(), problems };
     const hash = createHash('sha256');
     const head = new Uint8Array(st.dataStart);
     readAt(file, st, head, 0);

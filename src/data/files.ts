@@ -207,22 +207,25 @@ export class ImageFilesDataset implements Dataset {
     h.update(`${FINGERPRINT_VERSION}\n${this.kind}\n${this.split}\n${this.size}\n${this.numClasses}\nfiles\n`);
     for (const c of this.classNames) h.update(`${c}\0`);
     h.update(`\n${this.fingerprintExtra}\n`);
-    const statLimit = pLimit(32);
+    // 32 stats in flight (a network file system answers in parallel), by workers that each take
+    // the next index: no promise or closure per file, so 1.3 M files cost seconds, not a minute.
     const CHUNK = 4096;
+    const sizes = new Float64Array(CHUNK);
     for (let s = 0; s < this.size; s += CHUNK) {
-      const idx = Array.from({ length: Math.min(CHUNK, this.size - s) }, (_, k) => s + k);
-      const sizes = await Promise.all(
-        idx.map((i) =>
-          statLimit(async () => {
-            try {
-              return (await stat(this.path(i))).size;
-            } catch (e) {
-              throw new UsageError(`cannot read ${this.path(i)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-            }
-          }),
-        ),
-      );
-      idx.forEach((i, k) => h.update(`${this.files[i]}\0${this.labels[i]}\0${sizes[k]}\n`));
+      const n = Math.min(CHUNK, this.size - s);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let k = next++; k < n; k = next++) {
+          const file = this.path(s + k);
+          try {
+            sizes[k] = (await stat(file)).size;
+          } catch (e) {
+            throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(32, n) }, worker));
+      for (let k = 0; k < n; k++) h.update(`${this.files[s + k]}\0${this.labels[s + k]}\0${sizes[k]}\n`);
     }
     return h.digest('hex');
   }

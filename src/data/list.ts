@@ -107,7 +107,11 @@ export async function openList(file: string, split: Split, spec: string, opts: F
   let labels: Int32Array;
   if (numeric.every(Boolean)) {
     labels = Int32Array.from(rawLabels, Number);
-    const K = Math.max(...labels) + 1;
+    // A loop, not Math.max(...labels): a spread passes every label on the stack, which overflows
+    // past ~120 000 arguments (ImageNet's training list has 1.28 M lines).
+    let top = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i] > top) top = labels[i];
+    const K = top + 1;
     classNames = Array.from({ length: K }, (_, i) => String(i));
   } else if (numeric.some(Boolean)) {
     const i = numeric.indexOf(true);

@@ -6,7 +6,7 @@
  * the one given. Both end in evaluate.ts's scoring, so the two agree on the same model.
  */
 import * as fs from 'node:fs';
-import { optionName, UsageError } from '../errors.js';
+import { optionName, UsageError, WorkError } from '../errors.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { openTeacher } from '../teacher/session.js';
@@ -109,11 +109,33 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
     };
     runtime = `tfjs ${backend.name}`;
   }
+  // Every output is checked: NaN/Inf logits score as "class 0" and a NaN loss, a figure that looks
+  // like a result. A model that produces any is reported instead (exit 1), with how many.
+  const seen = { outputs: 0, bad: 0, samples: 0 };
+  const counted = (logits: Float32Array): Float32Array => {
+    const K = ds.numClasses;
+    seen.outputs += logits.length;
+    for (let r = 0; r < logits.length; r += K) {
+      let rowBad = 0;
+      for (let k = r; k < r + K && k < logits.length; k++) if (!Number.isFinite(logits[k])) rowBad++;
+      seen.bad += rowBad;
+      if (rowBad) seen.samples++;
+    }
+    return logits;
+  };
+  const fwd: Forward = async (pixels, n) => counted(await forward(pixels, n));
+  const imgs: EvaluateOptions['images'] = images && { mode: images.mode, forward: async (x) => counted(await images.forward(x)) };
   let r: EvalResult;
   try {
-    r = await evaluate(forward, evalDs, { indices, batch: o.batch ?? 256, images, onBatch: o.onBatch });
+    r = await evaluate(fwd, evalDs, { indices, batch: o.batch ?? 256, images: imgs, onBatch: o.onBatch });
   } finally {
     await close();
+  }
+  if (seen.bad > 0) {
+    throw new WorkError(
+      `${checkpoint ?? target}: ${seen.bad} of ${seen.outputs} outputs were not finite (NaN or ±Inf), in ${seen.samples} of ${r.n} samples; no accuracy is reported`,
+      isOnnx ? 'check the model (tfkd precompute refuses it as a teacher for the same reason)' : 'the weights hold NaN/Inf: evaluate another checkpoint, or train again',
+    );
   }
   return { target, kind: isOnnx ? 'onnx' : 'run', checkpoint, data: ds.spec, split, runtime, ...r };
 }

@@ -118,7 +118,10 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
 /** The confusion matrix as aligned text rows (true class down, predicted across). */
 export function formatConfusion(r: EvalResult): string {
   const K = r.numClasses;
-  const w = Math.max(4, ...r.confusion.flat().map((v) => String(v).length)) + 1;
+  // Widest count by a loop: a spread of the K·K counts would overflow the stack for large K.
+  let w = 4;
+  for (const row of r.confusion) for (const v of row) w = Math.max(w, String(v).length);
+  w += 1;
   const head = ' true\\pred' + Array.from({ length: K }, (_, k) => String(k).padStart(w)).join('');
   const rows = r.confusion.map((row, y) => String(y).padStart(10) + row.map((v) => String(v).padStart(w)).join(''));
   return [head, ...rows].join('\n');

@@ -3,8 +3,9 @@
  * systems and NFSv3+), holding the writer's pid, host, process start time and command. Used by the
  * cache writer (precompute, merge) and the trainer.
  *
- * A lock is *stale* when its host is this host and its process is gone (no such pid, or a pid
- * reused by a process that started at another time): a stale lock is taken over, saying so. A lock
+ * A lock is *stale* when its host is this host and its process is gone (no such pid, a zombie —
+ * killed but not yet reaped, as right after a kill -9 — or a pid reused by a process that started
+ * at another time): a stale lock is taken over, saying so. A lock
  * held by a live process, or by a process on another host (whose liveness cannot be checked from
  * here), is refused with exit 2 naming the holder; the hint says how to remove it by hand once that
  * process is known to be gone. Locks are released when the writer finishes, and by an `exit` hook
@@ -27,16 +28,21 @@ export interface LockInfo {
   command: string;
 }
 
-/** Start time of a process (field 22 of /proc/PID/stat), or null when it cannot be read. */
-function processStart(pid: number): number | null {
+/** Fields 3… of /proc/PID/stat (state first), or null when it cannot be read (not Linux, no such pid). */
+function procStat(pid: number): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[19]);
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** Start time of a process (field 22 of /proc/PID/stat), or null when it cannot be read. */
+function processStart(pid: number): number | null {
+  const rest = procStat(pid);
+  return rest ? Number(rest[19]) : null;
 }
 
 /** Blocks the thread for `ms` milliseconds (lock retries only; no event loop is needed for them). */
@@ -47,10 +53,14 @@ function pause(ms: number): void {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // kill(pid, 0) succeeds on a zombie: a process killed (kill -9) but not yet reaped by its parent
+  // — for a moment after every crash, for ever under a parent that never waits. A zombie runs no
+  // code and holds no files: its lock is stale (state Z, or X while it is being reaped).
+  const state = procStat(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
 }
 
 const held = new Map<string, string>(); // lock file → the content we wrote

@@ -4,6 +4,7 @@
  * process cannot write is bad usage (exit 2), found before anything is written, in one line.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { UsageError, WorkError } from '../errors.js';
 
 const WHY: Record<string, string> = {
@@ -39,12 +40,39 @@ export function prepareOutDir(dir: string, flag = '--out'): string | null {
   if (st && !st.isDirectory()) throw new UsageError(`${flag} ${dir} is a file, not a directory`, 'choose a directory path (it is created if missing)');
   if (st) return null;
   try {
-    return fs.mkdirSync(dir, { recursive: true }) ?? null;
+    return mkdirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UsageError(`${flag} ${dir}: a parent of it is a file, not a directory`, 'choose another directory');
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new UsageError(`${flag} ${dir}: a parent of it is a file, not a directory`, 'choose another directory');
+    // ENOENT from a mkdir whose parent exists: a file system that makes no directories (/proc, /sys).
+    if (code === 'ENOENT') throw new UsageError(`${flag} ${dir} is not writable: no directory can be created in ${path.dirname((e as NodeJS.ErrnoException).path ?? dir)} (ENOENT)`, 'choose another directory');
     throw outDirError(flag, dir, e);
   }
+}
+
+/**
+ * `mkdir -p` one level at a time, returning the topmost directory created (or null). Not
+ * fs.mkdirSync's recursive mode: on a read-only file system it reports ENOENT instead of EROFS
+ * (Node 20), and below /proc it never returns; one mkdir per missing level gives the real error.
+ */
+function mkdirs(dir: string): string | null {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  for (;;) {
+    if (fs.existsSync(d)) break;
+    missing.push(d);
+    const up = path.dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(missing[i]).isDirectory()) throw e; // EEXIST: made meanwhile by another process
+    }
+  }
+  return missing.length ? missing[missing.length - 1] : null;
 }
 
 /**

@@ -39,9 +39,11 @@ export interface TinyTeacherOptions {
   opset?: number; // default 13
   inputName?: string; // default 'pixels'
   outputName?: string; // default 'logits'
+  /** The K biases instead of the default ones (NaN here makes a model whose outputs are NaN). */
+  bias?: number[];
 }
 
-type Full = Required<Omit<TinyTeacherOptions, 'fixedBatch' | 'metadata'>> & Pick<TinyTeacherOptions, 'fixedBatch' | 'metadata'>;
+type Full = Required<Omit<TinyTeacherOptions, 'fixedBatch' | 'metadata' | 'bias'>> & Pick<TinyTeacherOptions, 'fixedBatch' | 'metadata' | 'bias'>;
 
 function full(o: TinyTeacherOptions): Full {
   return {
@@ -97,7 +99,7 @@ export function buildTinyTeacher(opts: TinyTeacherOptions = {}): Uint8Array {
         const d = o.layout === 'NCHW' ? ch * H * W + y * W + x : (y * W + x) * C + ch;
         for (let k = 0; k < K; k++) wm[d * K + k] = weight(seed, y, x, ch, k);
       }
-  const bv = Array.from({ length: K }, (_, k) => bias(seed, k));
+  const bv = o.bias ?? Array.from({ length: K }, (_, k) => bias(seed, k));
 
   const nodes: object[] = [];
   const inDt = o.inputDtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;

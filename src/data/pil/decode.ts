@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import type { Metadata, OutputInfo, Sharp } from 'sharp';
@@ -8,7 +9,8 @@ import type { Image, PilMode } from '../image.js';
 import { convert } from './convert.js';
 import type { SourceImage } from './convert.js';
 import { decodeGif, gifSize, isGif } from './gif.js';
-import { checkPixels, DEFAULT_MAX_PIXELS } from './limits.js';
+import { fileKind } from '../../util/regular-file.js';
+import { checkFileBytes, checkPixels, DEFAULT_MAX_PIXELS, maxImageBytes } from './limits.js';
 
 /**
  * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
@@ -53,17 +55,21 @@ import { checkPixels, DEFAULT_MAX_PIXELS } from './limits.js';
  * damage as errors); PNG header chunks with a bad CRC (checked here: PIL refuses them but never
  * checks IDAT CRCs, libpng the other way round); images with more pixels than `maxPixels`
  * (default PIL's DecompressionBombError threshold, 2 × Image.MAX_IMAGE_PIXELS), checked from the
- * header before any pixel is decoded.
+ * header before any pixel is decoded. Before any of that, before a byte is read: paths that are not
+ * regular files (a symlink to /dev/zero, a FIFO) and files over the encoded-size limit
+ * (limits.ts: 128 MiB, TFKD_MAX_IMAGE_BYTES) — a file is never read past the size fstat gave.
  */
 
 // The pixel limit is in limits.ts (shared with gif.ts); re-exported for importers of decode.js.
-export { DEFAULT_MAX_PIXELS, PIL_MAX_IMAGE_PIXELS } from './limits.js';
+export { DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, PIL_MAX_IMAGE_PIXELS } from './limits.js';
 
 export interface DecodeOptions {
   /** Name used in error messages (default: the path, or '<buffer>'). */
   file?: string;
   /** Images with more pixels (width · height) are refused before decoding (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number;
+  /** Files larger than this (bytes) are refused before they are read (default: TFKD_MAX_IMAGE_BYTES, else DEFAULT_MAX_IMAGE_BYTES). */
+  maxFileBytes?: number;
 }
 
 type Input = string | Uint8Array;
@@ -85,14 +91,55 @@ function reason(e: unknown): string {
     .trim();
 }
 
-async function load(input: Input, file: string): Promise<Buffer> {
+/** Why a path cannot be read as an image file, in words. */
+function cannotRead(file: string, e: unknown): UsageError {
+  if (e instanceof UsageError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  return new UsageError(`${file}: cannot read image file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : reason(e)})`);
+}
+
+/**
+ * Type and size of an image file before a byte of it is read (fstat of the open descriptor): a
+ * device, FIFO or directory is refused, and so is a file over the encoded-image limit (limits.ts).
+ * O_NONBLOCK: opening a FIFO must not wait for a writer.
+ */
+async function openImageFile(input: string, file: string, maxBytes: number): Promise<{ fh: FileHandle; size: number }> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(input, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const st = await fh.stat();
+    if (!st.isFile()) throw new UsageError(`${file}: cannot read image file (${st.isDirectory() ? 'is a directory' : `not a regular file: ${fileKind(st)}`})`);
+    checkFileBytes(st.size, file, maxBytes);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh?.close();
+    throw cannotRead(file, e);
+  }
+}
+
+/** Checks the file as openImageFile does, reading nothing (before sharp opens it by path). */
+async function checkImageFile(input: string, file: string, maxBytes: number): Promise<void> {
+  (await openImageFile(input, file, maxBytes)).fh.close().catch(() => {});
+}
+
+async function load(input: Input, file: string, maxBytes = maxImageBytes()): Promise<Buffer> {
   let buf: Buffer;
   if (typeof input === 'string') {
+    const { fh, size } = await openImageFile(input, file, maxBytes);
     try {
-      buf = await readFile(input);
+      // Exactly the size fstat gave: a file that grows meanwhile is not read past it.
+      buf = Buffer.allocUnsafe(size);
+      let done = 0;
+      while (done < size) {
+        const { bytesRead } = await fh.read(buf, done, size - done, done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      buf = buf.subarray(0, done);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(`${file}: cannot read image file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : reason(e)})`);
+      throw cannotRead(file, e);
+    } finally {
+      await fh.close();
     }
   } else {
     buf = asBuffer(input);
@@ -118,17 +165,19 @@ async function header(input: Buffer | string, file: string, head?: Uint8Array): 
 }
 
 /** The image's size as PIL reports it, from the header only (no pixel decoding). */
-export async function probeImage(input: Input, opts?: { file?: string }): Promise<{ width: number; height: number }> {
+export async function probeImage(input: Input, opts?: { file?: string; maxFileBytes?: number }): Promise<{ width: number; height: number }> {
   const file = nameOf(input, opts);
   if (typeof input !== 'string') return probeBytes(await load(input, file), file);
+  const maxBytes = opts?.maxFileBytes ?? maxImageBytes();
+  await checkImageFile(input, file, maxBytes); // type and size before sharp reads the header
   let m: Metadata;
   try {
     m = await header(input, file);
   } catch {
-    return probeBytes(await load(input, file), file); // the precise message: missing, empty, BMP, GIF
+    return probeBytes(await load(input, file, maxBytes), file); // the precise message: missing, empty, BMP, GIF
   }
   // PIL's GIF size grows to the first frame's extent; sharp reports the logical screen.
-  return m.format === 'gif' ? gifSize(await load(input, file), file) : { width: m.width, height: m.height };
+  return m.format === 'gif' ? gifSize(await load(input, file, maxBytes), file) : { width: m.width, height: m.height };
 }
 
 async function probeBytes(buf: Buffer, file: string): Promise<{ width: number; height: number }> {
@@ -143,7 +192,7 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
   const file = nameOf(input, opts);
   const maxPixels = opts?.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new UsageError(`decodeImage: maxPixels must be a number > 0 (Infinity for no limit), got ${String(opts?.maxPixels)}`);
-  const buf = await load(input, file);
+  const buf = await load(input, file, opts?.maxFileBytes ?? maxImageBytes());
   if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
   const m = await header(buf, file, buf);
   checkPixels(m.width, m.height, file, maxPixels);

@@ -54,3 +54,20 @@ export function removeStartLeftovers(dir: string): void {
     fs.rmSync(path.join(dir, e), { recursive: true, force: true });
   }
 }
+
+/** Whether `checkpoints` holds a finished checkpoint (anything but temp directories of a swap). */
+export function hasKeptCheckpoint(checkpoints: string): boolean {
+  return runDirEntries(checkpoints).some((c) => !c.startsWith('.tmp-'));
+}
+
+/** The files a run's start writes before its first checkpoint; `undoStart` removes only these. */
+const START_FILES = ['config.json', 'manifest.json', 'metrics.jsonl', 'summary.json', 'checkpoints'];
+
+/**
+ * Undoes a fresh start that failed before any checkpoint was kept: its commit record last removed
+ * first, so that an interruption here leaves at worst what a start interrupted before its commit
+ * leaves (which the next start clears). The lock and anything the start did not write stay.
+ */
+export function undoStart(dir: string): void {
+  for (const f of START_FILES) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+}

@@ -11,6 +11,7 @@
  *   RUN/checkpoints/epoch-N/ + epoch-N.json, step-N/ + step-N.json   (--save-at)
  */
 import * as fs from 'node:fs';
+import { readSmallFile } from '../../util/regular-file.js';
 import * as path from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../util/atomic.js';
 import { faultPoint } from '../../util/fault.js';
@@ -57,7 +58,7 @@ export const runPaths = (run: string) => ({
 export { writeJsonAtomic } from '../../util/atomic.js';
 
 export function readJson<T = unknown>(file: string): T {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  return JSON.parse(readSmallFile(file).toString('utf8')) as T; // a regular file of sane size
 }
 
 /** Rewrites the whole metrics file (small: one line per epoch), atomically. */

@@ -35,8 +35,9 @@ import { metricValues, readJson, runPaths } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop, type Prepared } from './loop.js';
-import { isStartLeftover, removeStartLeftovers, runDirEntries } from './recovery.js';
+import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { checkCachesForLoss, mergeResume, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
+import { checkRunOptions, checkStopAfter } from './run-checks.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
 export type { StepProgress, TrainHooks, TrainRequest, TrainResult } from './request.js';
@@ -67,6 +68,7 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   }
   const loss = custom ?? (await resolveLoss(input.loss, (input.cache?.length ?? 0) > 0)).resolved;
   preflight(input, loss.entry);
+  checkStopAfter(req.stopAfter);
   // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
   const created = prepareOutDir(req.out);
   const lock = acquireLock(req.out, 'train');
@@ -76,6 +78,10 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
     if (!existing) removeStartLeftovers(req.out);
     return await trainLocked(req, input, loss, t0);
   } catch (e) {
+    // A fresh start that failed (bad data, a corrupt cache — not a kill) before any checkpoint was
+    // kept is undone: what it wrote is only its own start, and keeping it would make the same
+    // command refuse the directory ("already exists") although there is nothing to resume.
+    if (!existing && !hasKeptCheckpoint(paths.checkpoints)) undoStart(req.out);
     // A start that failed before its commit record (config.json) leaves nothing behind.
     if (!fs.existsSync(paths.config)) {
       removeStartLeftovers(req.out);
@@ -102,6 +108,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
   // Seeded subsets, streams distinct from everything else that uses the seed.
   const trainIdx = config.limit === null ? Int32Array.from({ length: trainDs.size }, (_, i) => i) : subset(trainDs.size, config.limit, hashU32(config.seed, 0x1111));
   const testIdx = config.testLimit === null ? undefined : subset(testDs.size, config.testLimit, hashU32(config.seed, 0x7e57));
+  checkRunOptions(config, trainIdx.length);
   const fp = await fingerprint(trainDs);
 
   // ---- teachers ---------------------------------------------------------------------------------
