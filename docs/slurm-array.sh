@@ -117,5 +117,9 @@ for ((i = 0; i < N; i++)); do part_dirs+=("$parts/part-$i"); done
 merge_opts=()
 ((link)) && merge_opts+=(--link)
 "${tfkd[@]}" merge "${part_dirs[@]}" --out "$out" "${merge_opts[@]}"
-((merged_before)) || "${tfkd[@]}" verify "$out"
-say "all $N parts complete; merged into $out"
+if ((merged_before)); then
+  say "all $N parts complete; $out was merged already"
+else
+  "${tfkd[@]}" verify "$out"
+  say "all $N parts complete; merged into $out"
+fi

@@ -27,6 +27,11 @@ const CHUNK_ROWS = 4096;
 
 export function mergeCaches(inputs: string[], out: string, opts: { force?: boolean; link?: boolean; onRows?: (n: number) => void } = {}): MergeResult {
   if (!inputs.length) throw new UsageError('merge needs at least one partial cache');
+  // Parts not complete yet (no manifest: still running, failed, cancelled) are named together.
+  const incomplete = inputs.filter((dir) => !manifestExists(dir));
+  if (incomplete.length) {
+    throw new UsageError(`${incomplete.length === 1 ? `${incomplete[0]} is` : `${incomplete.join(', ')} are`} not complete (no manifest.json): the merge needs every part`, 'run (or resubmit) the precompute of those parts; it resumes where it stopped');
+  }
   const parts = inputs.map((dir) => ({ dir, m: readManifest(dir) }));
   const first = parts[0].m;
   for (const { dir, m } of parts) {
