@@ -8,6 +8,8 @@ import { forgetScannedShards, openCache } from '../../src/cache/reader.js';
 import { verifyStructure } from '../../src/cache/verify.js';
 import { writeSynth } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { cli } from '../cli/train-helpers.js';
+import { writeTinyTeacher } from '../teacher/fixtures.js';
 
 describe('cache/merge --link (the parts\' shard files in place)', () => {
   let root: string;
@@ -121,5 +123,33 @@ describe('cache/merge --link (the parts\' shard files in place)', () => {
       expect(() => openCache(d('c')), what).to.throw(WorkError, re);
       expect(verifyStructure(d('c')).problems.join('\n'), what).to.match(re);
     }
+  });
+
+  it('CLI: precompute --shard parts, merge --link; verify (with recompute) and train take it; a part\'s shard changed afterwards fails both (exit 1, naming the file)', async function () {
+    this.timeout(120_000);
+    const data = 'synthetic:96:4:8x8x1:5';
+    const t = writeTinyTeacher(root, { numClasses: 4, height: 8, width: 8 });
+    const common = ['--teacher', t, '--data', data, '--device', 'cpu', '--threads', '1', '--shard-rows', '20', '--progress', 'off'];
+    for (const i of [0, 1, 2]) expect((await cli('precompute', ...common, '--shard', `${i}/3`, '--out', d('c.parts', `part-${i}`))).code).to.equal(0);
+    const merged = await cli('merge', d('c.parts', 'part-0'), d('c.parts', 'part-1'), d('c.parts', 'part-2'), '--out', d('c'), '--link');
+    expect(merged.code, merged.err).to.equal(0);
+    expect(merged.out).to.match(/linked 3 parts; 96 rows in 6 shard\(s\)/);
+    const ok = await cli('verify', d('c'), '--teacher', t, '--data', data, '--sample', '96');
+    expect(ok.code, ok.out + ok.err).to.equal(0);
+    const train = ['train', '--data', data, '--cache', d('c'), '--model', 'mlp', '--width-multiplier', '0.0625', '--loss', 'kd', '--epochs', '1', '--batch', '32', '--backend', 'wasm', '--progress', 'off'];
+    const trained = await cli(...train, '--out', d('run1'));
+    expect(trained.code, trained.err).to.equal(0);
+
+    const f = d('c.parts', 'part-2', 'shard-00000.safetensors');
+    const b = fs.readFileSync(f);
+    b[b.length - 40] ^= 1;
+    fs.writeFileSync(f, b);
+    forgetScannedShards();
+    const bad = await cli('verify', d('c'));
+    expect(bad.code).to.equal(1);
+    expect(bad.out + bad.err).to.match(/\.\.\/c\.parts\/part-2\/shard-00000\.safetensors .*sha256/);
+    const refused = await cli(...train, '--out', d('run2'));
+    expect(refused.code).to.equal(1);
+    expect(refused.err).to.match(/part-2\/shard-00000\.safetensors .*sha256 .* ≠ manifest/);
   });
 });
