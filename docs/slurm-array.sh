@@ -52,6 +52,7 @@ while (($#)); do
   esac
 done
 [[ -n $out ]] || die "give --out CACHE (the merged cache; the parts go to CACHE.parts/part-I)"
+while [[ $out == */ && $out != / ]]; do out=${out%/}; done
 [[ -n ${SLURM_ARRAY_TASK_ID:-} ]] || die "run this script as a Slurm job array: sbatch [sbatch options] $0 --teacher M.onnx --data SPEC --out CACHE"
 
 # ---- which part, of how many: the array index is the part index ----

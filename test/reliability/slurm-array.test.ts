@@ -120,7 +120,9 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
     const submit = ['--array=0-3', SCRIPT, ...ARGS, '--out', 'c3'];
     const job = cluster!.sbatch(submit, work!, fault);
     // The condition (not a time): task 3 is paused inside its part, half of it written.
+    const end = Date.now() + 120_000; // a hang becomes a failure; nothing is timed
     while (!fs.existsSync(marker)) {
+      if (Date.now() > end) throw new Error(`task 3 never reached its fault point:\n${cluster!.logs()}`);
       const t = cluster!.tasks(job).find((x) => x.taskId === 3);
       if (t && !/PENDING|RUNNING|CONFIGURING/.test(t.state)) throw new Error(`task 3 ended (${t.state}) before its fault point:\n${log(t)}`);
       sleep(100);

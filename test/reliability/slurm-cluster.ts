@@ -49,6 +49,8 @@ export function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+const ACTIVE = /PENDING|RUNNING|CONFIGURING|COMPLETING|REQUEUE|SUSPENDED|RESIZING|SIGNALING|STAGE_OUT/;
+
 export interface JobTask {
   jobId: string;
   arrayJobId: string;
@@ -151,12 +153,27 @@ export class SlurmCluster {
       });
   }
 
-  /** Polls until no task of the job is pending or running; its tasks. */
-  waitJob(jobId: string): JobTask[] {
+  /**
+   * Polls until no task of the job is pending or running; its tasks. The deadline only turns a hang
+   * into a failure (a synchronous loop cannot be stopped by mocha's timeout); nothing is timed.
+   */
+  waitJob(jobId: string, deadlineMs = 150_000): JobTask[] {
+    const end = Date.now() + deadlineMs;
     for (;;) {
       const t = this.tasks(jobId);
-      if (t.length && t.every((x) => !/PENDING|RUNNING|CONFIGURING|COMPLETING|REQUEUE|SUSPENDED/.test(x.state))) return t;
+      if (t.length && t.every((x) => !ACTIVE.test(x.state))) return t;
+      if (Date.now() > end) throw new Error(`job ${jobId} still not finished: ${t.map((x) => `${x.taskId}:${x.state}`).join(' ')}\n${this.logs()}`);
       sleep(200);
+    }
+  }
+
+  /** Cancels every job on this cluster and waits until none is left (its processes are gone with them). */
+  private cancelAll(): void {
+    this.cmd('scancel', ['--user', os.userInfo().username]);
+    for (let i = 0; i < 300; i++) {
+      const r = this.cmd('squeue', ['-h', '-o', '%i']);
+      if (r.status !== 0 || r.stdout.trim() === '') return;
+      sleep(100);
     }
   }
 
@@ -172,6 +189,8 @@ export class SlurmCluster {
 
   /** Stops every daemon this cluster started (and waits for each to exit), then removes its directory. */
   stop(): void {
+    // A test that failed half-way may leave tasks running (or paused at a fault point).
+    if (this.pids.some((p) => p.name === 'slurmd')) this.cancelAll();
     this.stopSlurm();
     for (const p of this.pids.reverse()) stopPidFile(p.file);
     this.pids = [];
