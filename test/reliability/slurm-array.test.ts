@@ -140,3 +140,26 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
     expectSameAsUnsharded(path.join(work!, 'c3'));
   });
 });
+
+describe('docs/slurm-array.sh: its arguments, refused before any work (no Slurm needed)', () => {
+  /** The script as a task of an array would run it (the variables Slurm sets), without a cluster. */
+  const task = (env: Record<string, string>, ...args: string[]) => spawnSync('bash', [SCRIPT, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, encoding: 'utf8' });
+  const whole = { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '7', SLURM_ARRAY_TASK_COUNT: '8' };
+  const alone = { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_COUNT: '1' };
+  const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
+    ['outside a job array', {}, ['--out', 'c'], /run this script as a Slurm job array: sbatch/],
+    ['no --out', whole, ['--teacher', 'm.onnx'], /give --out CACHE/],
+    ['--shard (the part is the index)', whole, ['--out', 'c', '--shard', '1/8'], /give --shards N .*not --shard/],
+    ['one index resubmitted without --shards', alone, ['--out', 'c'], /--array=3-3 \(1 tasks\) is not the whole job 0-0: add --shards N/],
+    ['an index beyond --shards', alone, ['--out', 'c', '--shards', '2'], /array index 3 is not a part of 2/],
+    ['--shards not a number', alone, ['--out', 'c', '--shards', 'x'], /--shards x: expected a positive integer/],
+  ];
+  for (const [what, env, args, re] of cases) {
+    it(`BAD CALL - ${what}: exit 2, one line`, () => {
+      const r = task(env, ...args);
+      expect(r.status, r.stdout + r.stderr).to.equal(2);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.match(re);
+    });
+  }
+});
