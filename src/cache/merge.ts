@@ -66,8 +66,10 @@ export function mergeCaches(inputs: string[], out: string, opts: { force?: boole
     rows: first.N * first.views,
     shardRows: first.shardRows,
   };
-  const { shards: _s, mergedFrom: _mf, ...rest } = first;
-  const base = { ...rest, key: first.baseKey, rows: layout.rows, part: null, mergedFrom: ordered.map(({ m }) => ({ key: m.key, part: m.part!, runtime: m.runtime })) };
+  const { shards: _s, mergedFrom: _mf, skipped: _sk, ...rest } = first;
+  // --skip-bad: every part's skipped samples (a single run lists them all, in sample order).
+  const skipped = ordered.flatMap(({ m }) => m.skipped ?? []).sort((a, b) => a.sample - b.sample);
+  const base = { ...rest, ...(skipped.length ? { skipped } : {}), key: first.baseKey, rows: layout.rows, part: null, mergedFrom: ordered.map(({ m }) => ({ key: m.key, part: m.part!, runtime: m.runtime })) };
   // Merged already (a job array's tasks may each try): say so before reading every part again.
   const done = alreadyMerged(out, first.baseKey, opts.force);
   if (done && isLinked(done) && !opts.link) {

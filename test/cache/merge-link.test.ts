@@ -78,6 +78,21 @@ describe('cache/merge --link (the parts\' shard files in place)', () => {
     });
   }
 
+  it('--skip-bad: the merged manifest (copied or linked) lists every part\'s skipped samples, in order', () => {
+    const o = { N: 12, K: 3, shardRows: 4 };
+    const parts = [0, 1, 2].map((i) => {
+      const dir = d('c.parts', `part-${i}`);
+      const m = writeSynth(dir, { ...o, part: { index: i, count: 3 } }).manifest!;
+      // As precompute --skip-bad records them (the rows hold zero logits; the list is what is tested).
+      if (i !== 1) writeManifest(dir, { ...m, skipped: [{ sample: m.part!.sampleStart + 1, file: `img${i}.jpg`, reason: 'bad' }] });
+      return dir;
+    });
+    const want = [{ sample: 1, file: 'img0.jpg', reason: 'bad' }, { sample: 9, file: 'img2.jpg', reason: 'bad' }];
+    expect(mergeCaches(parts, d('copied')).manifest.skipped).to.deep.equal(want);
+    expect(mergeCaches(parts, d('linked'), { link: true }).manifest.skipped).to.deep.equal(want);
+    expect(readManifest(d('linked')).skipped).to.deep.equal(want);
+  });
+
   it('EXPECTED FAILURE - a part\'s shard changed after the link is caught by verify and the reader', () => {
     const o = { N: 24, K: 4, shardRows: 5 };
     const parts = [0, 1].map((i) => {
