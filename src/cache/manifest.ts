@@ -102,7 +102,19 @@ export const manifestSchema = z.strictObject({
   runtime: runtimeSchema,
   part: partSchema.nullable(),
   shardRows: z.number().int().min(1),
-  shards: z.array(z.strictObject({ file: z.string(), rows: z.number().int().min(0), rowStart: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  /**
+   * `file` is relative to the cache directory. `fromPart` only in a linked merge (`tfkd merge
+   * --link`, src/cache/layout.ts): the file is that part's (its position in `mergedFrom`), in place.
+   */
+  shards: z.array(
+    z.strictObject({
+      file: z.string().min(1),
+      rows: z.number().int().min(0),
+      rowStart: z.number().int().min(0),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      fromPart: z.number().int().min(0).optional(),
+    }),
+  ),
   /** Set by `tfkd merge`: the parts it joined (their keys and runtimes). */
   skipped: skippedSchema.optional(),
   mergedFrom: z.array(z.strictObject({ key: z.string(), part: partSchema, runtime: runtimeSchema })).optional(),

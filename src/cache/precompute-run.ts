@@ -109,28 +109,26 @@ const envInt = (env: NodeJS.ProcessEnv, name: string): number | undefined => {
  * Which part of the data this process covers:
  *   shard 'I/N'            explicit;
  *   shards N               I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
- *                          SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array);
- *   shard 'auto'           I and N from SLURM_ARRAY_TASK_ID/_MIN and SLURM_ARRAY_TASK_COUNT.
+ *                          SLURM_ARRAY_TASK_ID (Slurm array): the index *is* the part, so one
+ *                          index resubmitted alone (`sbatch --array=3 …`) computes part 3 of N;
+ *   shard 'auto'           I and N from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN and
+ *                          SLURM_ARRAY_TASK_COUNT (a whole array, submitted at once).
  * Environment variables alone never shard a run: one of the options must ask for it.
  */
 export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.ProcessEnv = process.env): PartSpec | null {
   if (o.shard !== undefined && o.shards !== undefined) throw new UsageError(`give ${optionName('shard')} I/N or ${optionName('shards')} N, not both`);
-  const slurmIndex = (): number | undefined => {
-    const id = envInt(env, 'SLURM_ARRAY_TASK_ID');
-    if (id === undefined) return undefined;
-    return id - (envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0);
-  };
   let part: PartSpec;
   if (o.shards !== undefined) {
-    const index = envInt(env, 'JOB_COMPLETION_INDEX') ?? slurmIndex();
+    const k8s = envInt(env, 'JOB_COMPLETION_INDEX');
+    const index = k8s ?? envInt(env, 'SLURM_ARRAY_TASK_ID');
     if (index === undefined) throw new UsageError(`${optionName('shards')} N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array) in the environment`, `or pass ${optionName('shard')} I/N`);
-    const slurmCount = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
-    if (env.JOB_COMPLETION_INDEX === undefined && slurmCount !== undefined && slurmCount !== o.shards) {
-      throw new UsageError(`${optionName('shards')} ${o.shards} but SLURM_ARRAY_TASK_COUNT=${slurmCount}`);
+    if (k8s === undefined && index >= o.shards) {
+      throw new UsageError(`${optionName('shards')} ${o.shards} but SLURM_ARRAY_TASK_ID=${index}: the array indices are the parts 0…${o.shards - 1}`, `submit --array=0-${o.shards - 1} (or only the indices to run again)`);
     }
     part = { index, count: o.shards };
   } else if (o.shard === 'auto') {
-    const index = slurmIndex();
+    const id = envInt(env, 'SLURM_ARRAY_TASK_ID');
+    const index = id === undefined ? undefined : id - (envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0);
     const count = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
     if (index === undefined || count === undefined) throw new UsageError(`${optionName('shard')} auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT`, `for Kubernetes use ${optionName('shards')} N (JOB_COMPLETION_INDEX)`);
     part = { index, count };

@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
-import { MANIFEST, assertManifestIntegrity, readManifest, shardFileName, type Manifest } from './manifest.js';
+import { isLinked, linkedProblem, shardOfRow, shardSlots, slotProblem } from './layout.js';
+import { MANIFEST, assertManifestIntegrity, readManifest, type Manifest } from './manifest.js';
 import { NOT_HASHED, scanShard, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
@@ -106,18 +107,25 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   const mf = path.join(dir, MANIFEST);
   if (m.data.N !== m.N) throw new WorkError(`${mf}: data.N ${m.data.N} ≠ N ${m.N}`);
   if (k !== null && k >= K) throw new WorkError(`${mf}: topk ${k} ≥ K ${K}`);
-  let expectRow = rowStart;
+  const linked = isLinked(m);
+  const linkBad = linkedProblem(m);
+  if (linkBad) throw new WorkError(`${mf}: ${linkBad}`);
+  const slots = shardSlots(m)!;
+  if (slots.length !== m.shards.length) throw new WorkError(`${mf}: ${m.shards.length} shards listed, its rows at ${m.shardRows} per shard need ${slots.length}`);
   for (const [i, s] of m.shards.entries()) {
-    if (s.file !== shardFileName(i)) throw new WorkError(`${mf}: shard ${i} is named ${JSON.stringify(s.file)}, expected ${shardFileName(i)}`);
-    if (s.rowStart !== expectRow || (i < m.shards.length - 1 && s.rows !== m.shardRows)) {
-      throw new WorkError(`${mf}: shard ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected row ${expectRow}${i < m.shards.length - 1 ? ` with ${m.shardRows}` : ''}`);
+    const slot = slots[i];
+    const bad = slotProblem(s, slot, i, linked);
+    if (bad) throw new WorkError(`${mf}: ${bad}`);
+    if (s.rowStart !== slot.rowStart || s.rows !== slot.rows) {
+      throw new WorkError(`${mf}: shard ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected row ${slot.rowStart} with ${slot.rows}`);
     }
-    expectRow += s.rows;
   }
-  if (expectRow - rowStart !== m.rows || m.rows !== (sampleEnd - sampleStart) * V) {
-    throw new WorkError(`cache ${dir}: shards hold ${expectRow - rowStart} rows, manifest says ${m.rows} for samples [${sampleStart}, ${sampleEnd}) × ${V} views`);
+  if (m.rows !== (sampleEnd - sampleStart) * V) {
+    throw new WorkError(`cache ${dir}: manifest says ${m.rows} rows for samples [${sampleStart}, ${sampleEnd}) × ${V} views`);
   }
 
+  /** The shard holding global row g: by division in a plain cache, by search in a linked one. */
+  const shardIndex = (g: number): number => (linked ? shardOfRow(m.shards, g) : Math.floor((g - rowStart) / m.shardRows));
   const fdt: StDtype = m.dtype === 'f16' ? 'F16' : 'F32';
   const vb = DTYPE_BYTES[fdt];
   const files: Array<SafetensorsFile | undefined> = new Array(m.shards.length);
@@ -130,7 +138,7 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
       const where = `cache ${dir}: ${s.file} (rows ${s.rowStart}–${s.rowStart + s.rows - 1})`;
       let scan: ShardScan;
       try {
-        scan = scanOnce(file, m, i, s.rowStart, s.rows);
+        scan = scanOnce(file, { ...m, key: slots[i].key }, slots[i].index, s.rowStart, s.rows);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         throw new WorkError(`${where}: ${code === 'ENOENT' ? 'missing' : `cannot read (${code ?? (e as Error).message})`}`, hint);
@@ -147,17 +155,16 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
   /** WorkError for a stored row that cannot be right (non-finite value, class out of range). */
   const badRow = (sample: number, view: number, what: string): never => {
     const g = sample * V + view;
-    const i = Math.floor((g - rowStart) / m.shardRows);
-    throw new WorkError(`cache ${dir}: ${m.shards[i].file} row ${g} (sample ${sample}, view ${view}): ${what}`, hint);
+    throw new WorkError(`cache ${dir}: ${m.shards[shardIndex(g)].file} row ${g} (sample ${sample}, view ${view}): ${what}`, hint);
   };
   const locate = (sample: number, view: number): { f: SafetensorsFile; local: number } => {
     if (!Number.isInteger(sample) || sample < sampleStart || sample >= sampleEnd) {
       throw new UsageError(`sample ${sample} is outside the cache's samples [${sampleStart}, ${sampleEnd})`);
     }
     if (!Number.isInteger(view) || view < 0 || view >= V) throw new UsageError(`view ${view} is outside the cache's ${V} view(s)`);
-    const g = sample * V + view - rowStart;
-    const i = Math.floor(g / m.shardRows);
-    return { f: shard(i), local: g - i * m.shardRows };
+    const g = sample * V + view;
+    const i = shardIndex(g);
+    return { f: shard(i), local: g - m.shards[i].rowStart };
   };
 
   // Scratch buffers for one row, reused across calls.
@@ -263,9 +270,9 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
           : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), logsumexp: new Float32Array(count), tailLogsumexp: new Float32Array(count * TAIL_J), tailMean: new Float32Array(count) };
       let done = 0;
       while (done < count) {
-        const g = globalRow + done - rowStart;
-        const i = Math.floor(g / m.shardRows);
-        const local = g - i * m.shardRows;
+        const g = globalRow + done;
+        const i = shardIndex(g);
+        const local = g - m.shards[i].rowStart;
         const f = shard(i);
         const take = Math.min(count - done, m.shards[i].rows - local);
         if (k === null) (out.logits as Float32Array).set(f.readRows('logits', local, take) as Float32Array, done * K);

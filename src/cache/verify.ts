@@ -9,7 +9,8 @@ import { WorkError, UsageError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';
-import { MANIFEST, manifestProblems, readManifest, SHARD_RE, shardFileName } from './manifest.js';
+import { isLinked, linkedProblem, shardSlots, slotProblem } from './layout.js';
+import { MANIFEST, manifestProblems, readManifest, SHARD_RE } from './manifest.js';
 import { NOT_HASHED, scanShard } from './shard-check.js';
 import { renderRows, rendersImages, rowPixels, teacherSide, type PrecomputeOptions } from './precompute.js';
 import type { CacheReader } from './reader.js';
@@ -42,24 +43,28 @@ export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } 
   }
   if (m.topk !== null && m.topk >= m.K) problems.push(`manifest: topk ${m.topk} ≥ K ${m.K}`);
   if (m.topk !== null && !m.tail) problems.push('manifest: a top-k cache of the first layout (no tail statistics): readers refuse it; precompute it again');
-  const expectedShards = Math.ceil(m.rows / m.shardRows);
-  if (m.shards.length !== expectedShards) problems.push(`manifest: ${m.shards.length} shards listed, ${m.rows} rows at ${m.shardRows} per shard need ${expectedShards}`);
-  let g = s0 * V;
+  const linked = isLinked(m);
+  const linkBad = linkedProblem(m);
+  if (linkBad) problems.push(`manifest: ${linkBad}`);
+  const slots = shardSlots(m) ?? [];
+  if (m.shards.length !== slots.length) problems.push(`manifest: ${m.shards.length} shards listed, ${m.rows} rows at ${m.shardRows} per shard need ${slots.length}`);
   for (const [i, s] of m.shards.entries()) {
-    const n = Math.min(m.shardRows, s1 * V - g);
+    const slot = slots[i];
+    if (!slot) break;
+    const n = slot.rows;
+    const g = slot.rowStart;
     const where = `${s.file} (rows ${g}–${g + n - 1})`;
-    if (s.file !== shardFileName(i)) problems.push(`manifest: shard ${i} is named ${s.file}, expected ${shardFileName(i)}`);
+    const bad = slotProblem(s, slot, i, linked);
+    if (bad) problems.push(`manifest: ${bad}`);
     if (s.rowStart !== g || s.rows !== n) problems.push(`manifest: ${s.file} starts at row ${s.rowStart} with ${s.rows} rows, expected ${g} with ${n}`);
     const full = path.join(dir, s.file);
     if (!fs.existsSync(full)) {
       problems.push(`${where}: missing — samples ${Math.floor(g / V)}–${Math.floor((g + n - 1) / V)} have no rows`);
-      g += n;
       continue;
     }
-    const scan = scanShard(full, m, i, g, n);
+    const scan = scanShard(full, { ...m, key: slot.key }, slot.index, g, n);
     if (scan.sha256 !== s.sha256 && scan.sha256 !== NOT_HASHED) problems.push(`${where}: sha256 ${scan.sha256.slice(0, 16)}… ≠ manifest ${s.sha256.slice(0, 16)}… (file changed or corrupt)`);
     for (const p of scan.problems) problems.push(`${where}: ${p}`);
-    g += n;
   }
   const listed = new Set(m.shards.map((s) => s.file));
   for (const f of fs.readdirSync(dir)) {

@@ -239,11 +239,14 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
       expect(resolvePart({})).to.equal(null);
       expect(resolvePart({ shard: '1/4' })).to.deep.equal({ index: 1, count: 4 });
       expect(resolvePart({ shards: 3 }, { JOB_COMPLETION_INDEX: '2' })).to.deep.equal({ index: 2, count: 3 });
-      expect(resolvePart({ shards: 3 }, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_COUNT: '3' })).to.deep.equal({ index: 1, count: 3 });
+      expect(resolvePart({ shards: 8 }, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_COUNT: '3' })).to.deep.equal({ index: 5, count: 8 });
+      // One index resubmitted alone (sbatch --array=3): part 3 of 8, whatever the array's own count.
+      expect(resolvePart({ shards: 8 }, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_MAX: '3', SLURM_ARRAY_TASK_COUNT: '1' })).to.deep.equal({ index: 3, count: 8 });
+      expect(resolvePart({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_COUNT: '3' })).to.deep.equal({ index: 1, count: 3 });
       expect(resolvePart({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2' })).to.deep.equal({ index: 0, count: 2 });
       expect(() => resolvePart({ shards: 3 }, {})).to.throw(UsageError, /JOB_COMPLETION_INDEX/);
       expect(() => resolvePart({ shards: 3 }, { JOB_COMPLETION_INDEX: '3' })).to.throw(UsageError, /0 ≤ I < N/);
-      expect(() => resolvePart({ shards: 2 }, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '4' })).to.throw(UsageError, /SLURM_ARRAY_TASK_COUNT=4/);
+      expect(() => resolvePart({ shards: 2 }, { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '4' })).to.throw(UsageError, /SLURM_ARRAY_TASK_ID=2: the array indices are the parts 0…1/);
       expect(() => resolvePart({ shard: 'x' })).to.throw(UsageError, /expected I\/N/);
     });
 
