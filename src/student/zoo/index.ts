@@ -17,11 +17,14 @@ import { CNN_DESCRIPTION, buildCnn } from './cnn.js';
 import { MLP_DESCRIPTION, buildMlp } from './mlp.js';
 import { MOBILENETV2_DESCRIPTION, buildMobilenetV2 } from './mobilenetv2.js';
 import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
+import { buildOnnxModel } from './onnx-import.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
 export { BN_EPSILON, BN_MOMENTUM, deriveSeed } from './common.js';
 export { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from './batchnorm.js';
 export { loadWeights, saveWeights, type WeightRecord, type WeightEntry } from './weights.js';
+export type { OnnxSpec } from './common.js';
+export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec, type OnnxStudentOptions } from './onnx-import.js';
 
 interface Family {
   build(name: string, o: BuildOptions): tf.LayersModel;
@@ -88,6 +91,7 @@ export function modelSpec(name: string, opts: BuildOptions): ModelSpec {
 }
 
 export function buildFromSpec(spec: ModelSpec): tf.LayersModel {
+  if (spec.onnx) return buildOnnxModel(spec);
   return buildModel(spec.name, {
     inputShape: spec.inputShape,
     numClasses: spec.numClasses,
