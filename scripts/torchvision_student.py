@@ -11,9 +11,9 @@
       state_dict's initializer names are kept. Writes M.pt (the state_dict) next to it.
 
   step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
-       --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] --out DIR
+       --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double] --out DIR
       T steps of torch.optim.SGD on one batch with the model in train mode (BatchNorm on batch
-      statistics, running statistics updated), loss CE or, with --soft (tempered teacher
+      statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
       probabilities), tfkd's `kd` (paper fidelity): (1-a)*CE + a*t^2*KL(p_t || softmax(z/t))
       batchmean. X is float32 NCHW (already normalised), Y int32. Writes DIR/index.json
       {name: [offset, shape]} + DIR/data.bin (float32 LE) with every state_dict entry after the steps
@@ -59,9 +59,21 @@ def calibrate(model, size, seed, batches=4, n=8):
     model.eval()
 
 
+def condition(model, seed):
+    """Seeded BatchNorm biases in [0.1, 0.5] (γ stays 1): an untrained net's zero β leaves about
+    half of every ReLU's inputs dead, and channels of near-zero batch variance downstream make a
+    train-mode step ill-conditioned at small sizes (float32 rounding amplified by 1/sqrt(eps))."""
+    g = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.bias.copy_(0.1 + 0.4 * torch.rand(m.bias.shape, generator=g))
+
+
 def cmd_export(a):
     torch.set_num_threads(1)
     model = build(a.arch, a.classes, a.seed)
+    condition(model, a.seed)
     calibrate(model, a.size, a.seed)
     x = torch.zeros(1, 3, a.size, a.size)
     torch.onnx.export(model, x, a.out, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
@@ -101,8 +113,19 @@ def cmd_step(a):
     x = read(a.x, '<f4', (a.n, 3, a.size, a.size))
     y = read(a.y, '<i4', (a.n,)).long()
     soft = read(a.soft, '<f4', (a.n, a.classes)) if a.soft else None
+    if a.double:
+        # The reference in float64 (from the same float32 weights and inputs): its own rounding is
+        # then far below float32's, so the comparison measures tfkd's float32 error alone.
+        model.double()
+        x = x.double()
+        soft = soft.double() if soft is not None else None
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
     model.train()
+    # The graph is an eval-mode export: Dropout and StochasticDepth (efficientnet, mobilenet_v3's
+    # head) are not in it, so the reference runs them as identities too (BatchNorm stays in train mode).
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+            m.eval()
     losses = []
     for _ in range(a.steps):
         opt.zero_grad()
@@ -155,6 +178,7 @@ def main():
             s.add_argument('--steps', type=int, default=2)
             s.add_argument('--alpha', type=float, default=0.9)
             s.add_argument('--temperature', type=float, default=4.0)
+            s.add_argument('--double', action='store_true')
     a = p.parse_args()
     {'export': cmd_export, 'step': cmd_step, 'logits': cmd_logits}[a.cmd](a)
 

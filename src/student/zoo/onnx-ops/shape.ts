@@ -7,7 +7,6 @@
 import { tf } from '../../tf.js';
 import { arg, asNchw, attrFloat, attrInt, attrInts, constArg, constant, fail, logicalShape, normAxis, physAxis, tensor, toTensor, type ConstValue, type OpContext, type Value } from './values.js';
 
-const strides = (shape: number[]) => shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
 
 export function shape(ctx: OpContext): Value[] {
   let s = logicalShape(arg(ctx, 0));
