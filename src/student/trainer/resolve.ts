@@ -5,7 +5,9 @@
  */
 import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
 import { defaultLossOptions, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions } from '../losses/index.js';
-import { MODEL_NAMES } from '../zoo/index.js';
+import { isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
+import { readOnnxGraph } from '../zoo/onnx-graph.js';
+import { freezeMatcher } from '../zoo/onnx-import.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 
 /** The resolved config: defaults, loss options for (loss, fidelity, K), lr and milestones filled in. */
@@ -45,7 +47,17 @@ export function preflight(input: TrainConfigInput): void {
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
   if (!isLossName(c.loss)) throw new UsageError(`unknown loss '${c.loss}'`, `valid losses: ${LOSS_NAMES.join(', ')}`);
-  if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}`);
+  if (isOnnxModelName(c.model)) {
+    // The graph's ops and --freeze patterns are checked here, before the run directory exists.
+    const g = readOnnxGraph(c.model.slice('onnx:'.length));
+    for (const p of c.freeze ?? []) {
+      if (!g.weights.some((w) => freezeMatcher(p)(w.name))) throw new UsageError(`${optionName('freeze')} ${p}: matches no weight of ${g.file}`, `its weights are named like ${g.weights.slice(0, 3).map((w) => w.name).join(', ')}, …`);
+    }
+  } else {
+    if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
+    const onnxOnly = (['freeze', 'preprocess', 'allowFolded'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
+    if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
+  }
   if (lossNeedsTeacher(c.loss) && c.cache.length === 0) {
     throw new UsageError(`loss ${c.loss} needs a teacher's soft targets: pass --cache CACHE (written by tfkd precompute)`, 'or use a teacher-free loss: ce, lsr, tfkd-reg');
   }

@@ -27,7 +27,7 @@ import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { getLoss, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
-import { buildModel, countParams, modelSpec, type ModelSpec } from '../zoo/index.js';
+import { buildModel, buildOnnxModel, countParams, isOnnxModelName, modelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
 import { checkCachesAgainstRecord, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
@@ -139,10 +139,11 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const backend = await selectBackend(config.backend);
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
-  const spec: ModelSpec = modelSpec(config.model, build);
+  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded }) : null;
+  const spec: ModelSpec = onnx ? onnx.spec : modelSpec(config.model, build);
   let model: tf.LayersModel;
   try {
-    model = buildModel(config.model, build);
+    model = onnx ? buildOnnxModel(spec, onnx.graph) : buildModel(config.model, build);
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, `choose a larger ${optionName('inputSize')} or another ${optionName('model')}`);

@@ -86,7 +86,8 @@ export function onnxModelSpec(name: string, o: BuildOptions, opts: OnnxStudentOp
   const oc = graph.outputShape[1];
   if (oc !== null && oc !== undefined && oc !== o.numClasses) throw new UsageError(`${name}: the graph gives ${oc} logits, the data has K = ${o.numClasses} classes`, 'export the model with a head of K outputs');
   const onnx: OnnxSpec = {
-    file,
+    // Absolute: eval, export and repro of the run may start in another directory (the sha256 guards the bytes).
+    file: path.resolve(file),
     sha256: graph.sha256,
     declaredSize: gh !== null && gw !== null ? [gh, gw] : null,
     normalize: normalizeOf(graph, C, opts.preprocess),
