@@ -14,12 +14,8 @@
  * committed.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../../../src/student/backend.js';
 import { getLoss } from '../../../src/student/losses/index.js';
 import { createOptimizer } from '../../../src/student/optim/index.js';
@@ -28,36 +24,11 @@ import { tf } from '../../../src/student/tf.js';
 import { buildOnnxModel, onnxLayerOf, onnxModelSpec } from '../../../src/student/zoo/index.js';
 import { createOrtSession, ort } from '../../../src/teacher/ort.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { K, py, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SCRIPT = path.join(ROOT, 'scripts/torchvision_student.py');
-const PY = '/usr/bin/python3';
 const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0'];
-const S = 64;
 const N = 4;
-const K = 10;
 const LR = 0.01;
-
-function py(args: string[]): string {
-  const r = spawnSync(PY, [SCRIPT, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONHASHSEED: '0', OMP_NUM_THREADS: '1' } });
-  if (r.status !== 0) throw new Error(`torchvision_student.py ${args[0]} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
-
-/** The exported students, made once per script version under the OS temp dir. */
-export function studentOnnx(arch: string): string {
-  const key = crypto.createHash('sha256').update(fs.readFileSync(SCRIPT)).digest('hex').slice(0, 12);
-  const dir = path.join(os.tmpdir(), `tfkd-tv-students-${key}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${arch}.onnx`);
-  if (!fs.existsSync(file) || !fs.existsSync(file.replace(/\.onnx$/, '.pt'))) {
-    const tmp = path.join(dir, `${arch}.${process.pid}.tmp.onnx`);
-    py(['export', '--arch', arch, '--out', tmp, '--size', String(S), '--classes', String(K)]);
-    fs.renameSync(tmp.replace(/\.onnx$/, '.pt'), file.replace(/\.onnx$/, '.pt'));
-    fs.renameSync(tmp, file);
-  }
-  return file;
-}
 
 /** Seeded inputs in [0, 1], NCHW. */
 function inputs(seed: number): Float32Array {
@@ -85,9 +56,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
   this.timeout(600000);
   let tmp: string;
   before(async function () {
-    if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' }).status !== 0) {
-      throw new Error(`${PY} lacks torch/torchvision/onnx: apt-get install python3-torch python3-torchvision python3-onnx (.ci/run does)`);
-    }
+    requireTorch();
     tmp = tmpDir('onnx-student');
     await selectBackend('auto');
   });
