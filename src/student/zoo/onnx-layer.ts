@@ -46,6 +46,12 @@ export function weightKey(name: string, taken: Set<string>): string {
   return out;
 }
 
+/** ONNX initializer name → weight key, for every weight of the graph (the layer's and export's map). */
+export function weightKeys(graph: OnnxGraph): Map<string, string> {
+  const taken = new Set<string>();
+  return new Map(graph.weights.map((w) => [w.name, weightKey(w.name, taken)]));
+}
+
 type LayerVar = tf.LayerVariable;
 
 export class OnnxGraphLayer extends tf.layers.Layer {
@@ -57,7 +63,7 @@ export class OnnxGraphLayer extends tf.layers.Layer {
   private readonly seed: number;
   /** ONNX initializer name → its variable, and → its key (the weight's name in checkpoints). */
   readonly vars = new Map<string, LayerVar>();
-  readonly keys = new Map<string, string>();
+  readonly keys: Map<string, string>;
   private dropoutCalls = 0;
 
   constructor(args: OnnxLayerArgs) {
@@ -67,8 +73,7 @@ export class OnnxGraphLayer extends tf.layers.Layer {
     this.norm = args.normalize;
     this.frozen = args.frozen;
     this.seed = args.seed;
-    const taken = new Set<string>();
-    for (const w of this.graph.weights) this.keys.set(w.name, weightKey(w.name, taken));
+    this.keys = weightKeys(this.graph);
   }
 
   override build(): void {

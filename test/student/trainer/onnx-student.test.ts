@@ -4,7 +4,8 @@
  * BatchNorm running statistics stay the ONNX values, the others move), checkpoints record the
  * graph's sha256, --resume continues; bad input (an op tfkd cannot train, a --freeze pattern that
  * matches nothing, a graph whose logits do not fit K, an input size the graph cannot take) is one
- * UsageError before anything is written.
+ * UsageError before anything is written. Export writes the trained weights back into the graph:
+ * `tfkd eval` of the file = `tfkd eval` of the run, and it precomputes as a teacher with no flags.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../../../src/errors.js';
+import { runPrecompute } from '../../../src/cache/precompute-run.js';
+import { exportRun } from '../../../src/export/export-run.js';
+import { evaluateTarget } from '../../../src/student/evaluate-target.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { train } from '../../../src/student/trainer/train.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
@@ -73,6 +77,31 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     const second = await train({ config, out, resume: true });
     expect(second.complete).to.equal(true);
     expect(readCheckpoint(path.join(out, 'checkpoints', 'last')).state.epoch).to.equal(2);
+
+    // Export into the user's graph: same nodes (less the Identity copies that became weights), same
+    // initializer names with the trained values; eval of the file = eval of the run; it precomputes
+    // with no flags, and that cache distils the next student.
+    const m = path.join(tmp, 'student.onnx');
+    const ex = await exportRun(out, { out: m, checkpoint: 'last' });
+    expect(ex.layout).to.equal('NCHW');
+    const back = readOnnxGraph(m);
+    expect(back.identityWeights.size).to.equal(0);
+    expect(back.nodes.map((n) => n.name)).to.deep.equal(g.nodes.map((n) => n.name));
+    const ckLast = readCheckpoint(path.join(out, 'checkpoints', 'last'));
+    for (const w of g.weights) {
+      const b = back.weights.find((x) => x.name === w.name);
+      expect(b, w.name).to.not.equal(undefined);
+      expect(Array.from(b!.data)).to.deep.equal(Array.from(ckLast.weights[`onnx/${w.name}`].data));
+    }
+    const runEval = await evaluateTarget(out, { data: DATA, checkpoint: 'last', backend: 'wasm' });
+    const onnxEval = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+    console.log(`      eval RUN: acc ${runEval.accuracy}, loss ${runEval.loss.toFixed(6)} · eval M.onnx: acc ${onnxEval.accuracy}, loss ${onnxEval.loss.toFixed(6)}`);
+    expect(onnxEval.confusion).to.deep.equal(runEval.confusion);
+    expect(Math.abs(onnxEval.loss - runEval.loss)).to.be.at.most(1e-5 * Math.max(1, runEval.loss));
+    const cache = path.join(tmp, 'cache');
+    await runPrecompute({ teacher: m, data: DATA, out: cache, device: 'cpu' });
+    const kd = await train({ config: { ...config, loss: 'kd', cache: [cache], epochs: 1 }, out: path.join(tmp, 'kd') });
+    expect(kd.complete).to.equal(true);
   });
 
   const bad: Array<[string, () => { model: string; data?: string; freeze?: string[]; inputSize?: [number, number]; allowFolded?: boolean }, RegExp]> = [
