@@ -15,6 +15,7 @@ import { readCheckpoint, resolveCheckpointDir } from '../student/trainer/checkpo
 import { checkCheckpointAgainstRun } from '../student/trainer/integrity.js';
 import type { ModelSpec } from '../student/zoo/index.js';
 import { readOnnxGraph } from '../student/zoo/onnx-graph.js';
+import { prepareModelSpec } from '../student/zoo/index.js';
 import type { PreprocessSpec } from '../teacher/types.js';
 import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from './index.js';
 import { exportOnnxStudent } from './onnx-student.js';
@@ -72,6 +73,7 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   } else {
     // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
     await selectBackend('cpu');
+    await prepareModelSpec(ck.spec);
     bytes = exportCheckpoint(ck.spec, ck.weights, { layout, preprocess: { scale, mean, std }, render, opset, producerVersion: createdBy().tfkd });
   }
   prepareOutDir(path.dirname(path.resolve(o.out)), `${optionName('out')} (its directory)`);

@@ -3,9 +3,10 @@
  * the run's TrainConfig: the checks that need no data (preflight), the resolution of defaults and
  * loss options once K is known (resolveConfig), and what --resume may change (mergeResume).
  */
+import * as fs from 'node:fs';
 import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
 import { defaultLossOptions, isLossName, lossNeedsTeacher, LOSS_NAMES, resolveLossOptions } from '../losses/index.js';
-import { isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
+import { isCodeModelName, isModuleModelName, isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
 import { readOnnxGraph } from '../zoo/onnx-graph.js';
 import { freezeMatcher } from '../zoo/onnx-import.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -53,6 +54,8 @@ export function preflight(input: TrainConfigInput): void {
     for (const p of c.freeze ?? []) {
       if (!g.weights.some((w) => freezeMatcher(p)(w.name))) throw new UsageError(`${optionName('freeze')} ${p}: matches no weight of ${g.file}`, `its weights are named like ${g.weights.slice(0, 3).map((w) => w.name).join(', ')}, …`);
     }
+  } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
+    if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
   } else {
     if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
     const onnxOnly = (['freeze', 'preprocess', 'allowFolded'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));

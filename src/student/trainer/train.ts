@@ -27,7 +27,7 @@ import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { getLoss, type LossOptions } from '../losses/index.js';
 import { tf } from '../tf.js';
-import { buildModel, buildOnnxModel, countParams, isOnnxModelName, modelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
+import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
 import { checkCachesAgainstRecord, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
@@ -140,10 +140,11 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
   const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded }) : null;
-  const spec: ModelSpec = onnx ? onnx.spec : modelSpec(config.model, build);
+  const fromCode = isModuleModelName(config.model) || isCodeModelName(config.model);
+  const spec: ModelSpec = onnx ? onnx.spec : fromCode ? await moduleModelSpec(config.model, build) : modelSpec(config.model, build);
   let model: tf.LayersModel;
   try {
-    model = onnx ? buildOnnxModel(spec, onnx.graph) : buildModel(config.model, build);
+    model = onnx ? buildOnnxModel(spec, onnx.graph) : fromCode ? buildFromSpec(spec) : buildModel(config.model, build);
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, `choose a larger ${optionName('inputSize')} or another ${optionName('model')}`);

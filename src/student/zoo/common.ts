@@ -27,6 +27,10 @@ export interface ModelSpec {
   widthMultiplier?: number;
   /** `onnx:FILE` students (onnx-import.ts): the source graph and how it is fed and trained. */
   onnx?: OnnxSpec;
+  /** `--model ./my-model.mjs` students (module-model.ts): the module's absolute path and sha256. */
+  module?: { file: string; sha256: string };
+  /** API factory students (`code:<hash>`): the sha256 of the factory's source. */
+  code?: { sha256: string };
 }
 
 /** What rebuilds an imported ONNX student: the file (refused if its sha256 changed) and its options. */

@@ -18,6 +18,7 @@ import { MLP_DESCRIPTION, buildMlp } from './mlp.js';
 import { MOBILENETV2_DESCRIPTION, buildMobilenetV2 } from './mobilenetv2.js';
 import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
 import { buildOnnxModel } from './onnx-import.js';
+import { buildModuleModel } from './module-model.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
 export { BN_EPSILON, BN_MOMENTUM, deriveSeed } from './common.js';
@@ -25,6 +26,7 @@ export { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } fro
 export { loadWeights, saveWeights, type WeightRecord, type WeightEntry } from './weights.js';
 export type { OnnxSpec } from './common.js';
 export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec, type OnnxStudentOptions } from './onnx-import.js';
+export { buildModuleModel, isCodeModelName, isModuleModelName, loadModelModule, moduleModelSpec, prepareModelSpec, registerModelFactory, type ModelFactory } from './module-model.js';
 
 interface Family {
   build(name: string, o: BuildOptions): tf.LayersModel;
@@ -92,6 +94,7 @@ export function modelSpec(name: string, opts: BuildOptions): ModelSpec {
 
 export function buildFromSpec(spec: ModelSpec): tf.LayersModel {
   if (spec.onnx) return buildOnnxModel(spec);
+  if (spec.module || spec.code) return buildModuleModel(spec);
   return buildModel(spec.name, {
     inputShape: spec.inputShape,
     numClasses: spec.numClasses,
