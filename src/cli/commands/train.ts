@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .command('train')
     .description(SUMMARIES.train)
     .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
-    .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}; or onnx:FILE (an ONNX classifier, trained as is: docs/TRAINING.md)`))
+    .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}; or onnx:FILE (an ONNX classifier, trained as is), or ./my-model.mjs (a module exporting (shape, classes, tf) => tf.LayersModel): docs/TRAINING.md`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
     .option('--freeze <pattern>', 'onnx: students: keep the weights whose names match fixed (glob, or a module prefix: features.0); repeatable', collect)
     .option('--preprocess <spec>', 'onnx: students: what the graph\'s input expects (imagenet | timm:FILE | hf:FILE | JSON); default: its tfkd.preprocess metadata, else pixel/255')
