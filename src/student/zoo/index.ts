@@ -17,6 +17,7 @@ import { CNN_DESCRIPTION, buildCnn } from './cnn.js';
 import { MLP_DESCRIPTION, buildMlp } from './mlp.js';
 import { MOBILENETV2_DESCRIPTION, buildMobilenetV2 } from './mobilenetv2.js';
 import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
+import { RESNET18_DESCRIPTION, buildResnet18 } from './resnet18.js';
 import { buildOnnxModel } from './onnx-import.js';
 import { buildModuleModel } from './module-model.js';
 
@@ -40,6 +41,7 @@ const ZOO: Record<string, Family> = {
     Object.keys(RESNET_DEPTHS).map((n) => [n, { build: buildResnet, description: resnetDescription(n) }]),
   ),
   mobilenetv2: { build: buildMobilenetV2, description: MOBILENETV2_DESCRIPTION },
+  resnet18: { build: buildResnet18, description: RESNET18_DESCRIPTION },
 };
 
 /** Every zoo model name, in a stable order. */
