@@ -106,7 +106,7 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
 
   const bad: Array<[string, () => { model: string; data?: string; freeze?: string[]; inputSize?: [number, number]; allowFolded?: boolean }, RegExp]> = [
     ['an op it cannot train', () => ({ model: `onnx:${tinyGraph(tmp, 'Erf')}`, allowFolded: true }), /cannot train op Erf at node act/],
-    ['a --freeze pattern that matches nothing', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, freeze: ['backbone'] }), /--freeze backbone: matches no weight/],
+    ['a --freeze pattern that matches nothing', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, freeze: ['backbone'] }), /freeze backbone: matches no weight/],
     ['a folded graph without --allow-folded', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}` }), /no BatchNormalization/],
     ['logits that do not fit K', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, data: 'synthetic:16:5:8x8x3:1' }), /gives 10 logits, the data has K = 5/],
     ['an input size the graph cannot take', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, inputSize: [16, 16] }), /cannot take 16x16 inputs/],
