@@ -21,6 +21,7 @@ import { getSettings, setSettings, settingsEnv, type TfkdSettings } from './sett
 import { setOptionStyle, UsageError } from './errors.js';
 import { defaultThreads, loadNative, nativeLoaded, setNativeThreads } from './student/kernels/native.js';
 import { train as trainRun, type TrainRequest, type TrainResult } from './student/trainer/train.js';
+import { registerModelFactory, type ModelFactory } from './student/zoo/index.js';
 import { evaluateTarget, type EvalReport, type EvaluateTargetOptions } from './student/evaluate-target.js';
 
 // Messages name options as this API does (`topk`, `augmentSeed`), not as the CLI's flags.
@@ -88,7 +89,7 @@ export type { TrainRequestConfig } from './student/trainer/request.js';
 export type { EvalReport, EvaluateTargetOptions as EvaluateOptions } from './student/evaluate-target.js';
 export { LOSS_NAMES, LOSS_OPTION_NAMES, builtinLosses, describeLosses, lossContext, lossEntry } from './student/losses/index.js';
 export type { BatchTeacher, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './student/losses/index.js';
-export { MODEL_NAMES } from './student/zoo/index.js';
+export { MODEL_NAMES, type ModelFactory } from './student/zoo/index.js';
 
 /**
  * Trains a student: `request.config` takes the keys of a run's `config.json` (data, model, loss —
@@ -97,11 +98,18 @@ export { MODEL_NAMES } from './student/zoo/index.js';
  * the run directory (created, or continued with `resume: true`), `request.hooks` receive progress.
  * The backend is the config's, else `configure({ backend })`'s, else 'auto'.
  */
-export function train(request: TrainRequest): Promise<TrainResult> {
+export function train(request: ApiTrainRequest): Promise<TrainResult> {
   const backend = getSettings().backend;
-  const config = backend !== undefined && request.config.backend === undefined ? { ...request.config, backend } : request.config;
+  // A factory (shape, classes, tf) => tf.LayersModel is registered under `code:<sha256 of its source>`,
+  // the name the run's config.json records (zoo/module-model.ts).
+  const m = request.config.model;
+  const named = typeof m === 'function' ? { ...request.config, model: registerModelFactory(m) } : (request.config as TrainRequest['config']);
+  const config = backend !== undefined && named.backend === undefined ? { ...named, backend } : named;
   return trainRun({ ...request, config, explicit: request.explicit ?? new Set(Object.keys(request.config)) });
 }
+
+/** train()'s request: `config.model` may also be a model factory (shape, classes, tf) => tf.LayersModel. */
+export type ApiTrainRequest = Omit<TrainRequest, 'config'> & { config: Omit<TrainRequest['config'], 'model'> & { model?: string | ModelFactory } };
 
 /**
  * Top-1 accuracy, mean cross-entropy and confusion matrix of a run (its best checkpoint unless

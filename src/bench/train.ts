@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../student/backend.js';
 import { lossContext, lossEntry, type LossOptions } from '../student/losses/index.js';
 import { tf } from '../student/tf.js';
-import { buildModel, countParams } from '../student/zoo/index.js';
+import { buildModel, buildOnnxModel, countParams, isOnnxModelName, onnxModelSpec } from '../student/zoo/index.js';
 import { openCache, type CacheReader } from '../cache/reader.js';
 import { hashU32, permutation, Rng } from '../data/rng.js';
 import { cacheSoftTargets, planViews, viewsFor } from '../student/trainer/targets.js';
@@ -86,7 +86,7 @@ export interface TrainBenchResult {
   data_path?: { data: string; rendered: boolean; ms_median: number; share_median: number; share_max: number };
 }
 
-export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : [32, 32, 3]);
+export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : model.startsWith('onnx:') ? [224, 224, 3] : [32, 32, 3]);
 
 function quantile(sorted: number[], q: number): number {
   const i = (sorted.length - 1) * q;
@@ -101,7 +101,10 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const input = o.input ?? defaultInput(o.model);
   const K = o.classes;
   const B = o.batch;
-  const model = buildModel(o.model, { inputShape: input, numClasses: K, seed: o.seed });
+  // onnx:FILE students (issue 19) train as in `tfkd train` (--allow-folded: a benchmark times folded graphs too).
+  const model = isOnnxModelName(o.model)
+    ? buildOnnxModel(onnxModelSpec(o.model, { inputShape: input, numClasses: K, seed: o.seed }, { allowFolded: true }).spec)
+    : buildModel(o.model, { inputShape: input, numClasses: K, seed: o.seed });
   const counts = countParams(model);
   const loss = lossEntry('kd').fn;
   const lossOpts: LossOptions = { numClasses: K, fidelity: 'paper', logitStandardization: false, alpha: 0.5, temperature: 4 };

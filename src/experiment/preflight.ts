@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import { openDataset } from '../data/open.js';
 import { decodeModel } from '../teacher/introspect.js';
-import { MODEL_NAMES } from '../student/zoo/index.js';
+import { isOnnxModelName, MODEL_NAMES } from '../student/zoo/index.js';
+import { readOnnxGraph } from '../student/zoo/onnx-graph.js';
 import type { LoadedDesign } from './design.js';
 
 export async function preflightDesign(loaded: LoadedDesign): Promise<void> {
@@ -25,7 +26,14 @@ export async function preflightDesign(loaded: LoadedDesign): Promise<void> {
     }
   }
   const model = (at: string, name: string | undefined): void => {
-    if (name !== undefined && !MODEL_NAMES.includes(name)) problems.push(`${file}: ${at}: unknown model '${name}' (valid: ${MODEL_NAMES.join(', ')})`);
+    if (name !== undefined && isOnnxModelName(name)) {
+      // onnx:FILE students, as on the command line (the path is taken from the working directory).
+      try {
+        readOnnxGraph(name.slice('onnx:'.length));
+      } catch (e) {
+        problems.push(`${file}: ${at}: ${(e as Error).message}`);
+      }
+    } else if (name !== undefined && !MODEL_NAMES.includes(name)) problems.push(`${file}: ${at}: unknown model '${name}' (valid: ${MODEL_NAMES.join(', ')}, onnx:FILE)`);
   };
   model('model', d.model);
   for (const [name, t] of Object.entries(d.teachers ?? {})) {

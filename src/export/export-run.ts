@@ -14,8 +14,11 @@ import { selectBackend } from '../student/backend.js';
 import { readCheckpoint, resolveCheckpointDir } from '../student/trainer/checkpoint.js';
 import { checkCheckpointAgainstRun } from '../student/trainer/integrity.js';
 import type { ModelSpec } from '../student/zoo/index.js';
+import { readOnnxGraph } from '../student/zoo/onnx-graph.js';
+import { prepareModelSpec } from '../student/zoo/index.js';
 import type { PreprocessSpec } from '../teacher/types.js';
 import { exportCheckpoint, MAX_OPSET, MIN_OPSET } from './index.js';
+import { exportOnnxStudent } from './onnx-student.js';
 
 export interface ExportRunOptions {
   /** The .onnx file to write. */
@@ -45,8 +48,8 @@ export interface ExportRunResult {
 
 /** Exports the `checkpoint` of the run (or checkpoint directory) `run` to `o.out`. */
 export async function exportRun(run: string, o: ExportRunOptions): Promise<ExportRunResult> {
-  const layout = o.layout ?? 'NHWC';
-  const opset = o.opset ?? MIN_OPSET;
+  let layout = o.layout ?? 'NHWC';
+  let opset = o.opset ?? MIN_OPSET;
   if (!o.out.endsWith('.onnx')) throw new UsageError(`${optionName('out')} ${o.out}: must end in .onnx`);
   if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET)) throw new UsageError(`${optionName('opset')} ${opset}: must be an integer in [${MIN_OPSET}, ${MAX_OPSET}]`);
   if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
@@ -57,9 +60,22 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   // Students of images rendered to their size carry that eval transform (precompute and eval
   // of the exported model then render the same pixels).
   const render = resize !== null && resize !== undefined ? { resize, crop, cropRounding, interpolation, channels } : crop ? { resize: null, crop, cropRounding, interpolation, channels } : undefined;
-  // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
-  await selectBackend('cpu');
-  const bytes = exportCheckpoint(ck.spec, ck.weights, { layout, preprocess: { scale, mean, std }, render, opset, producerVersion: createdBy().tfkd });
+  let bytes: Uint8Array;
+  let pre: PreprocessSpec = ck.state.preprocess;
+  if (ck.spec.onnx) {
+    // An ONNX student goes back into its own graph: its layout (NCHW), opset and normalisation
+    // (--layout / --opset apply to zoo students only).
+    bytes = exportOnnxStudent(ck.spec, ck.weights, { render, producerVersion: createdBy().tfkd });
+    layout = 'NCHW';
+    opset = readOnnxGraph(ck.spec.onnx.file).opset;
+    const n = ck.spec.onnx.normalize;
+    pre = { ...pre, scale: n.scale, mean: n.mean, std: n.std, ...(n.bgr ? { channels: 'BGR' as const } : {}) };
+  } else {
+    // Rebuilding the model needs a tfjs backend; the plain-JS one is enough to read weights out.
+    await selectBackend('cpu');
+    await prepareModelSpec(ck.spec);
+    bytes = exportCheckpoint(ck.spec, ck.weights, { layout, preprocess: { scale, mean, std }, render, opset, producerVersion: createdBy().tfkd });
+  }
   prepareOutDir(path.dirname(path.resolve(o.out)), `${optionName('out')} (its directory)`);
   if (fs.statSync(o.out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${optionName('out')} ${o.out} is a directory, not an .onnx file path`);
   const sha256 = writeFileAtomic(o.out, [bytes]);
@@ -71,7 +87,7 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
     test_acc: ck.state.test_acc,
     layout,
     opset,
-    preprocess: { ...ck.state.preprocess, layout },
+    preprocess: { ...pre, layout },
     bytes: bytes.byteLength,
     sha256,
   };

@@ -288,6 +288,18 @@ function emitLayer(g: GraphBuilder, layer: AnyLayer, inputs: Value[]): Value {
       for (let i = 1; i < xs.length; i++) acc = g.node('Add', [acc, xs[i].name], i === xs.length - 1 ? n : `${n}_${i}`);
       return { name: n, rank, layout: rank === 4 ? 'NCHW' : null };
     }
+    case 'ZeroPadding2D': {
+      // Pad (opset ≥ 11: pads as an int64 input), NCHW [0, 0, top, left, 0, 0, bottom, right].
+      const c = cfg as unknown as { padding: [[number, number], [number, number]]; dataFormat?: string };
+      if (c.dataFormat && c.dataFormat !== 'channelsLast') unsupported(layer, `dataFormat ${c.dataFormat}`);
+      const x = g.as(one(), 'NCHW');
+      const [[t, b], [l, r]] = c.padding;
+      const pads = new Uint8Array(64);
+      new BigInt64Array(pads.buffer).set([0, 0, t, l, 0, 0, b, r].map((v) => BigInt(v)));
+      g.initializers.push({ name: `${n}/pads`, dims: [8], dataType: onnx.TensorProto.DataType.INT64, rawData: pads });
+      g.node('Pad', [x.name, `${n}/pads`], n);
+      return { name: n, rank: 4, layout: 'NCHW' };
+    }
     case 'Flatten': {
       // Keras flattens channels-last tensors in (h, w, c) order.
       const x = g.as(one(), 'NHWC');

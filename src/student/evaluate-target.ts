@@ -15,6 +15,7 @@ import type { Device, PreprocessSpec } from '../teacher/types.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward } from './evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
+import { prepareModelSpec } from './zoo/index.js';
 import { checkCheckpointAgainstRun } from './trainer/integrity.js';
 import { renderedDataset } from './trainer/inputs.js';
 
@@ -102,6 +103,7 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
       );
     }
     const backend = await selectBackend(o.backend ?? 'auto');
+    await prepareModelSpec(ck.spec);
     const model = loadCheckpointModel(ck);
     forward = modelForward(model, evalDs.shape);
     close = async () => {

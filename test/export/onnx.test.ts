@@ -108,6 +108,8 @@ const CASES: Case[] = [
   { name: 'resnet20', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 15 }, data: 'random' },
   { name: 'resnet32', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 16 }, data: 'random' },
   { name: 'mobilenetv2', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 17 }, data: 'random' },
+  // torchvision's resnet18 (ZeroPadding2D → Pad), narrow and small to stay quick.
+  { name: 'resnet18', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 20, widthMultiplier: 0.25 }, data: 'random' },
   // Odd intermediate sizes (28 → 14 → 7 → 4): TF's 'same' padding becomes symmetric at 7.
   { name: 'resnet8', opts: { inputShape: [28, 28, 1], numClasses: 10, seed: 18 }, data: 'fashion-mnist', label: 'resnet8@28' },
   {

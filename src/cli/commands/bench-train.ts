@@ -33,7 +33,7 @@ export function register(program: Command): void {
   bench
     .command('train')
     .description('img/s of one student training step: forward + KD loss (α=0.5, τ=4) + backward + SGD momentum 0.9, on random data')
-    .requiredOption('--model <name>', 'zoo model (cnn, resnet8, resnet20, …)')
+    .requiredOption('--model <name>', 'zoo model (cnn, resnet8, resnet20, …) or onnx:FILE')
     .option('--input <HxWxC>', 'input shape (default 28x28x1 for mlp/cnn, 32x32x3 otherwise)')
     .option('--classes <K>', 'number of classes', '10')
     .option('--batch <B>', 'batch size', '128')

@@ -42,7 +42,7 @@ export function register(program: Command): void {
       const acc = info.test_acc === null ? '' : `, test acc ${(100 * info.test_acc).toFixed(2)} %`;
       process.stdout.write(
         `exported ${info.model.name} from ${dir} (epoch ${info.epoch}${acc}) → ${o.out}\n` +
-          `  ${o.layout}, opset ${o.opset}, input = pixel·${info.preprocess.scale.toPrecision(6)}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
+          `  ${info.layout}, opset ${info.opset}, input = pixel·${info.preprocess.scale.toPrecision(6)}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
       );
     });
 }

@@ -24,6 +24,9 @@ const CliOptions = z.strictObject({
   data: z.string().optional(),
   model: z.string().optional(),
   widthMultiplier: num('width multiplier').optional(),
+  freeze: z.array(z.string()).optional(),
+  preprocess: z.string().optional(),
+  allowFolded: z.boolean().optional(),
   loss: z.string().optional(),
   cache: z.array(z.string()).optional(),
   fidelity: z.string().optional(),
@@ -117,8 +120,11 @@ export function register(program: Command): void {
   cmd
     .description(SUMMARIES.train)
     .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
-    .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}`))
+    .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}; or onnx:FILE (an ONNX classifier, trained as is), or ./my-model.mjs (a module exporting (shape, classes, tf) => tf.LayersModel): docs/TRAINING.md`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
+    .option('--freeze <pattern>', 'onnx: students: keep the weights whose names match fixed (glob, or a module prefix: features.0); repeatable', collect)
+    .option('--preprocess <spec>', 'onnx: students: what the graph\'s input expects (imagenet | timm:FILE | hf:FILE | JSON); default: its tfkd.preprocess metadata, else pixel/255')
+    .option('--allow-folded', 'onnx: students: train a graph whose BatchNorms were folded into its convolutions')
     .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}, or ./my-loss.mjs (a module exporting a loss entry)`))
     .option('--cache <dir>', 'soft-target cache from tfkd precompute (repeat for a teacher ensemble: mean of tempered probabilities)', collect)
     .option('--fidelity <mode>', `${FIDELITIES.join(' | ')} (the official code's exact formulas) (default: ${d.fidelity})`);

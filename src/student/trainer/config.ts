@@ -74,6 +74,12 @@ export const trainConfigSchema = z.strictObject({
   model: z.string().min(1),
   /** Scales the zoo model's hidden widths (1 = as published; small values make tiny test models). */
   widthMultiplier: z.number().gt(0).max(8).default(1),
+  /** `onnx:FILE` students: initializer-name patterns kept fixed (zoo/onnx-import.ts). */
+  freeze: z.array(z.string().min(1)).optional(),
+  /** `onnx:FILE` students: what the graph's input expects (the teacher's --preprocess specs). */
+  preprocess: z.string().min(1).optional(),
+  /** `onnx:FILE` students: train a graph whose BatchNorms were folded into its convolutions. */
+  allowFolded: z.boolean().optional(),
   /** A built-in loss's name, or the path of a loss module (`./my-loss.mjs`); `api:NAME` for a function given through the API. */
   loss: z.string().min(1),
   cache: z.array(z.string().min(1)).default([]),

@@ -5,6 +5,7 @@
  * (resolveConfig), the loss ↔ cache checks once the caches are open (checkCachesForLoss), and what
  * --resume may change (mergeResume).
  */
+import * as fs from 'node:fs';
 import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import {
@@ -23,7 +24,9 @@ import {
   type LossOptionName,
   type LossOptions,
 } from '../losses/index.js';
-import { MODEL_NAMES } from '../zoo/index.js';
+import { isCodeModelName, isModuleModelName, isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
+import { readOnnxGraph } from '../zoo/onnx-graph.js';
+import { freezeMatcher } from '../zoo/onnx-import.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 
 /** Where a run's loss came from (recorded in the run manifest; `repro` and `--resume` check it). */
@@ -106,7 +109,19 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
   const r = trainConfigSchema.safeParse(input);
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
-  if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}`);
+  if (isOnnxModelName(c.model)) {
+    // The graph's ops and --freeze patterns are checked here, before the run directory exists.
+    const g = readOnnxGraph(c.model.slice('onnx:'.length));
+    for (const p of c.freeze ?? []) {
+      if (!g.weights.some((w) => freezeMatcher(p)(w.name))) throw new UsageError(`${optionName('freeze')} ${p}: matches no weight of ${g.file}`, `its weights are named like ${g.weights.slice(0, 3).map((w) => w.name).join(', ')}, …`);
+    }
+  } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
+    if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
+  } else {
+    if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
+    const onnxOnly = (['freeze', 'preprocess', 'allowFolded'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
+    if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
+  }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
   if (c.logitStandardization && !entry.standardized) {
     throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${builtinLosses().filter((e) => e.standardized).map((e) => e.name).join(', ')}`);

@@ -26,7 +26,7 @@ import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { tf } from '../tf.js';
-import { buildModel, countParams, modelSpec, type ModelSpec } from '../zoo/index.js';
+import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
 import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
@@ -145,10 +145,12 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const backend = await selectBackend(config.backend);
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
-  const spec: ModelSpec = modelSpec(config.model, build);
+  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded }) : null;
+  const fromCode = isModuleModelName(config.model) || isCodeModelName(config.model);
+  const spec: ModelSpec = onnx ? onnx.spec : fromCode ? await moduleModelSpec(config.model, build) : modelSpec(config.model, build);
   let model: tf.LayersModel;
   try {
-    model = buildModel(config.model, build);
+    model = onnx ? buildOnnxModel(spec, onnx.graph) : fromCode ? buildFromSpec(spec) : buildModel(config.model, build);
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, `choose a larger ${optionName('inputSize')} or another ${optionName('model')}`);

@@ -25,6 +25,25 @@ export interface ModelSpec {
   seed: number;
   /** Scales every hidden width (default 1; mobilenetv2 rounds channels to multiples of 8). */
   widthMultiplier?: number;
+  /** `onnx:FILE` students (onnx-import.ts): the source graph and how it is fed and trained. */
+  onnx?: OnnxSpec;
+  /** `--model ./my-model.mjs` students (module-model.ts): the module's absolute path and sha256. */
+  module?: { file: string; sha256: string };
+  /** API factory students (`code:<hash>`): the sha256 of the factory's source. */
+  code?: { sha256: string };
+}
+
+/** What rebuilds an imported ONNX student: the file (refused if its sha256 changed) and its options. */
+export interface OnnxSpec {
+  file: string;
+  sha256: string;
+  /** The [H, W] the graph's input declares (null: symbolic). */
+  declaredSize: [number, number] | null;
+  /** pixel/255 → graph input: (pixel·scale − mean[c]) / std[c], BGR when the graph wants it. */
+  normalize: { scale: number; mean: number[]; std: number[]; bgr: boolean };
+  /** --freeze patterns (initializer names kept fixed). */
+  freeze: string[];
+  allowFolded: boolean;
 }
 
 /** Options of `buildModel` (a ModelSpec without the name). */

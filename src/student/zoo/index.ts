@@ -17,11 +17,17 @@ import { CNN_DESCRIPTION, buildCnn } from './cnn.js';
 import { MLP_DESCRIPTION, buildMlp } from './mlp.js';
 import { MOBILENETV2_DESCRIPTION, buildMobilenetV2 } from './mobilenetv2.js';
 import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
+import { RESNET18_DESCRIPTION, buildResnet18 } from './resnet18.js';
+import { buildOnnxModel } from './onnx-import.js';
+import { buildModuleModel } from './module-model.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
 export { BN_EPSILON, BN_MOMENTUM, deriveSeed } from './common.js';
 export { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from './batchnorm.js';
 export { loadWeights, saveWeights, type WeightRecord, type WeightEntry } from './weights.js';
+export type { OnnxSpec } from './common.js';
+export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec, type OnnxStudentOptions } from './onnx-import.js';
+export { buildModuleModel, isCodeModelName, isModuleModelName, loadModelModule, moduleModelSpec, prepareModelSpec, registerModelFactory, type ModelFactory } from './module-model.js';
 
 interface Family {
   build(name: string, o: BuildOptions): tf.LayersModel;
@@ -35,6 +41,7 @@ const ZOO: Record<string, Family> = {
     Object.keys(RESNET_DEPTHS).map((n) => [n, { build: buildResnet, description: resnetDescription(n) }]),
   ),
   mobilenetv2: { build: buildMobilenetV2, description: MOBILENETV2_DESCRIPTION },
+  resnet18: { build: buildResnet18, description: RESNET18_DESCRIPTION },
 };
 
 /** Every zoo model name, in a stable order. */
@@ -88,6 +95,8 @@ export function modelSpec(name: string, opts: BuildOptions): ModelSpec {
 }
 
 export function buildFromSpec(spec: ModelSpec): tf.LayersModel {
+  if (spec.onnx) return buildOnnxModel(spec);
+  if (spec.module || spec.code) return buildModuleModel(spec);
   return buildModel(spec.name, {
     inputShape: spec.inputShape,
     numClasses: spec.numClasses,

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""torchvision students for tfkd's ONNX import (issue 19): export, and PyTorch's reference step.
+
+  export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
+      torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation, its BatchNorm
+      running statistics calibrated (momentum None, train-mode forward over seeded random inputs,
+      so eval-mode activations stay normalised and float32 rounding does not blow up), then
+          torch.onnx.export(model.eval(), x, M.onnx, training=torch.onnx.TrainingMode.PRESERVE,
+                            do_constant_folding=False, opset_version=17, ...)
+      -- the export line docs/TRAINING.md gives users: BatchNormalization nodes and the
+      state_dict's initializer names are kept. Writes M.pt (the state_dict) next to it.
+
+  step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
+       --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double] --out DIR
+      T steps of torch.optim.SGD on one batch with the model in train mode (BatchNorm on batch
+      statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
+      probabilities), tfkd's `kd` (paper fidelity): (1-a)*CE + a*t^2*KL(p_t || softmax(z/t))
+      batchmean. X is float32 NCHW (already normalised), Y int32. Writes DIR/index.json
+      {name: [offset, shape]} + DIR/data.bin (float32 LE) with every state_dict entry after the steps
+      (num_batches_tracked excluded) and the initial ones under "init:<name>".
+
+  logits --arch A --pt M.pt --x X.bin --n N --size S --classes K --out F.bin
+      eval-mode logits in float32.
+
+Run with Debian's interpreter (torch 1.13, torchvision 0.14): /usr/bin/python3 scripts/torchvision_student.py ...
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2')
+
+
+def build(arch, classes, seed):
+    torch.manual_seed(seed)
+    return getattr(torchvision.models, arch)(num_classes=classes)
+
+
+def calibrate(model, size, seed, batches=4, n=8):
+    """Running statistics = the average batch statistics of seeded N(0, 1) inputs."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    g = torch.Generator().manual_seed(seed + 1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(n, 3, size, size, generator=g))
+    for m, mo in zip(bns, saved):
+        m.momentum = mo
+    model.eval()
+
+
+def condition(model, seed):
+    """Seeded BatchNorm biases in [0.1, 0.5] (γ stays 1): an untrained net's zero β leaves about
+    half of every ReLU's inputs dead, and channels of near-zero batch variance downstream make a
+    train-mode step ill-conditioned at small sizes (float32 rounding amplified by 1/sqrt(eps))."""
+    g = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.bias.copy_(0.1 + 0.4 * torch.rand(m.bias.shape, generator=g))
+
+
+def cmd_export(a):
+    torch.set_num_threads(1)
+    model = build(a.arch, a.classes, a.seed)
+    condition(model, a.seed)
+    calibrate(model, a.size, a.seed)
+    x = torch.zeros(1, 3, a.size, a.size)
+    torch.onnx.export(model, x, a.out, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                      opset_version=a.opset, input_names=['input'], output_names=['logits'],
+                      dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    torch.save(model.state_dict(), os.path.splitext(a.out)[0] + '.pt')
+    print(json.dumps({'arch': a.arch, 'out': a.out, 'size': a.size, 'classes': a.classes}))
+
+
+def load(a):
+    torch.set_num_threads(1)
+    model = build(a.arch, a.classes, 0)
+    model.load_state_dict(torch.load(a.pt))
+    return model
+
+
+def read(path, dtype, shape):
+    return torch.from_numpy(np.fromfile(path, dtype=dtype).reshape(shape).copy())
+
+
+def write_state(out, entries):
+    os.makedirs(out, exist_ok=True)
+    index, off = {}, 0
+    with open(os.path.join(out, 'data.bin'), 'wb') as f:
+        for name, t in entries:
+            arr = t.detach().to(torch.float32).contiguous().numpy()
+            f.write(arr.astype('<f4').tobytes())
+            index[name] = [off, list(arr.shape)]
+            off += arr.size
+    with open(os.path.join(out, 'index.json'), 'w') as f:
+        json.dump(index, f)
+
+
+def cmd_step(a):
+    model = load(a)
+    init = [('init:' + k, v.clone()) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
+    x = read(a.x, '<f4', (a.n, 3, a.size, a.size))
+    y = read(a.y, '<i4', (a.n,)).long()
+    soft = read(a.soft, '<f4', (a.n, a.classes)) if a.soft else None
+    if a.double:
+        # The reference in float64 (from the same float32 weights and inputs): its own rounding is
+        # then far below float32's, so the comparison measures tfkd's float32 error alone.
+        model.double()
+        x = x.double()
+        soft = soft.double() if soft is not None else None
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+    model.train()
+    # The graph is an eval-mode export: Dropout and StochasticDepth (efficientnet, mobilenet_v3's
+    # head) are not in it, so the reference runs them as identities too (BatchNorm stays in train mode).
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+            m.eval()
+    losses = []
+    for _ in range(a.steps):
+        opt.zero_grad()
+        z = model(x)
+        loss = F.cross_entropy(z, y)
+        if soft is not None:
+            t = a.temperature
+            kl = F.kl_div(F.log_softmax(z / t, dim=1), soft, reduction='batchmean')
+            loss = (1 - a.alpha) * loss + a.alpha * t * t * kl
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    after = [(k, v) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
+    write_state(a.out, after + init)
+    print(json.dumps({'losses': losses}))
+
+
+def cmd_logits(a):
+    model = load(a).eval()
+    x = read(a.x, '<f4', (a.n, 3, a.size, a.size))
+    with torch.no_grad():
+        model(x).numpy().astype('<f4').tofile(a.out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+    e = sub.add_parser('export')
+    e.add_argument('--arch', choices=ARCHS, required=True)
+    e.add_argument('--out', required=True)
+    e.add_argument('--size', type=int, default=64)
+    e.add_argument('--classes', type=int, default=10)
+    e.add_argument('--seed', type=int, default=0)
+    e.add_argument('--opset', type=int, default=17)
+    for name in ('step', 'logits'):
+        s = sub.add_parser(name)
+        s.add_argument('--arch', choices=ARCHS, required=True)
+        s.add_argument('--pt', required=True)
+        s.add_argument('--x', required=True)
+        s.add_argument('--n', type=int, required=True)
+        s.add_argument('--size', type=int, required=True)
+        s.add_argument('--classes', type=int, required=True)
+        s.add_argument('--out', required=True)
+        if name == 'step':
+            s.add_argument('--y', required=True)
+            s.add_argument('--soft')
+            s.add_argument('--lr', type=float, required=True)
+            s.add_argument('--momentum', type=float, default=0.9)
+            s.add_argument('--weight-decay', type=float, default=5e-4)
+            s.add_argument('--steps', type=int, default=2)
+            s.add_argument('--alpha', type=float, default=0.9)
+            s.add_argument('--temperature', type=float, default=4.0)
+            s.add_argument('--double', action='store_true')
+    a = p.parse_args()
+    {'export': cmd_export, 'step': cmd_step, 'logits': cmd_logits}[a.cmd](a)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

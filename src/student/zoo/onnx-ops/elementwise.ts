@@ -1,0 +1,100 @@
+/**
+ * Element-wise ops: activations (Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh,
+ * Softmax) and the binary ops (Add, Sub, Mul, Div, with numpy broadcasting). Binary ops on two
+ * constants compute in JS (shape arithmetic: integer Div truncates, as ONNX's int64 Div); with a
+ * tensor they broadcast in the logical NCHW sense, whatever the operands' physical layout.
+ */
+import { tf } from '../../tf.js';
+import { arg, asNchw, attrFloat, constant, fail, logicalShape, normAxis, tensor, toTensor, type OpContext, type Value } from './values.js';
+
+type Unary = (x: tf.Tensor, ctx: OpContext) => tf.Tensor;
+
+/** Applies `f` to a tensor input, keeping its layout. */
+function unary(f: Unary) {
+  return (ctx: OpContext): Value[] => {
+    const v = arg(ctx, 0);
+    if (v.kind === 'const') return [tensor(f(toTensor(v), ctx))];
+    return [tensor(f(v.t, ctx), v.nhwc)];
+  };
+}
+
+const scalarArg = (ctx: OpContext, i: number, dflt: number): number => {
+  const v = ctx.inputs[i];
+  if (!v) return dflt;
+  if (v.kind !== 'const') fail(ctx.node, `input ${i} must be a constant`);
+  return Number(v.data[0]);
+};
+
+export const relu = unary((x) => tf.relu(x));
+export const sigmoid = unary((x) => tf.sigmoid(x));
+export const tanh = unary((x) => tf.tanh(x));
+export const leakyRelu = unary((x, ctx) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)));
+export const clip = unary((x, ctx) => {
+  // opset ≥ 11: min / max are optional inputs; older: attributes.
+  const lo = scalarArg(ctx, 1, attrFloat(ctx.node, 'min', -3.4028234663852886e38));
+  const hi = scalarArg(ctx, 2, attrFloat(ctx.node, 'max', 3.4028234663852886e38));
+  return lo === 0 && hi === 6 ? tf.relu6(x) : tf.clipByValue(x, lo, hi);
+});
+/** max(0, min(1, αx + β)); PyTorch's Hardsigmoid exports α = 1/6, β = 0.5. */
+export const hardSigmoid = unary((x, ctx) => {
+  const a = attrFloat(ctx.node, 'alpha', 0.2);
+  const b = attrFloat(ctx.node, 'beta', 0.5);
+  return tf.clipByValue(tf.add(tf.mul(x, a), b), 0, 1);
+});
+/** x · relu6(x + 3) / 6 (ONNX HardSwish = x · HardSigmoid(x; 1/6, 0.5), PyTorch's Hardswish). */
+export const hardSwish = unary((x) => tf.mul(x, tf.div(tf.relu6(tf.add(x, 3)), 6)));
+
+export function softmax(ctx: OpContext): Value[] {
+  const v = arg(ctx, 0);
+  const t = asNchw(v);
+  const axis = normAxis(ctx.node, ctx.node.attrs.axis === undefined ? -1 : Number(ctx.node.attrs.axis), t.rank);
+  if (axis !== t.rank - 1) fail(ctx.node, 'softmax over an axis other than the last is not supported');
+  return [tensor(tf.softmax(t))];
+}
+
+const JS_BINARY: Record<string, (a: number, b: number, int: boolean) => number> = {
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b, int) => (int ? Math.trunc(a / b) : a / b),
+};
+
+/** numpy broadcasting of two constant shapes (one of them a scalar or the same shape, as shape chains use). */
+function constBinary(ctx: OpContext, a: Value & { kind: 'const' }, b: Value & { kind: 'const' }): Value {
+  const f = JS_BINARY[ctx.node.op];
+  const int = a.dtype === 'int' && b.dtype === 'int';
+  const n = Math.max(a.data.length, b.data.length);
+  if (a.data.length !== n && a.data.length !== 1) fail(ctx.node, 'constant operands of different shapes');
+  if (b.data.length !== n && b.data.length !== 1) fail(ctx.node, 'constant operands of different shapes');
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = f(Number(a.data[a.data.length === 1 ? 0 : i]), Number(b.data[b.data.length === 1 ? 0 : i]), int);
+  const shape = a.data.length >= b.data.length ? a.shape : b.shape;
+  return constant(int ? 'int' : 'float32', shape, int ? out : Float32Array.from(out));
+}
+
+/**
+ * A tensor operand brought to the layout of a rank-4 NHWC partner: lower-rank operands are
+ * right-aligned to [N, C, H, W] (numpy) and transposed like the partner.
+ */
+function alignTo(v: Value, rank: number, nhwc: boolean): tf.Tensor {
+  const s = logicalShape(v);
+  if (v.kind === 'tensor' && v.nhwc === nhwc && v.t.rank === rank) return v.t;
+  let t = asNchw(v);
+  if (!nhwc) return t;
+  if (s.length < 4) t = tf.reshape(t, [...new Array<number>(4 - s.length).fill(1), ...s]);
+  return tf.transpose(t, [0, 2, 3, 1]);
+}
+
+export function binary(ctx: OpContext): Value[] {
+  const a = arg(ctx, 0);
+  const b = arg(ctx, 1);
+  if (a.kind === 'const' && b.kind === 'const') return [constBinary(ctx, a, b)];
+  const nhwc = (a.kind === 'tensor' && a.nhwc) || (b.kind === 'tensor' && b.nhwc);
+  const rank = Math.max(logicalShape(a).length, logicalShape(b).length);
+  if (nhwc && rank !== 4) fail(ctx.node, 'broadcast of a 4-D tensor to a higher rank is not supported');
+  const ta = alignTo(a, rank, nhwc);
+  const tb = alignTo(b, rank, nhwc);
+  const op = ctx.node.op;
+  const y = op === 'Add' ? tf.add(ta, tb) : op === 'Sub' ? tf.sub(ta, tb) : op === 'Mul' ? tf.mul(ta, tb) : tf.div(ta, tb);
+  return [tensor(y, nhwc)];
+}

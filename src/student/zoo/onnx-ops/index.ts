@@ -1,0 +1,52 @@
+/**
+ * The ONNX ops an imported student can train (opsets 13–18: what torch.onnx.export writes for
+ * torchvision's and timm's CNN classifiers), by op type. Constant is handled when the graph is
+ * read (onnx-graph.ts); Identity of an initializer becomes a weight there too.
+ */
+import { batchNormalization } from './batchnorm.js';
+import { conv, globalAveragePool, globalMaxPool, pool } from './conv.js';
+import { binary, clip, hardSigmoid, hardSwish, leakyRelu, relu, sigmoid, softmax, tanh } from './elementwise.js';
+import { cast, concat, dropout, flatten, gather, identity, matmulLike, pad, reduceMean, reshape, shape, slice, split, squeeze, transpose, unsqueeze } from './shape.js';
+import type { OpImpl } from './values.js';
+
+export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
+  Conv: conv,
+  BatchNormalization: batchNormalization,
+  MaxPool: pool,
+  AveragePool: pool,
+  GlobalAveragePool: globalAveragePool,
+  GlobalMaxPool: globalMaxPool,
+  Relu: relu,
+  Clip: clip,
+  Sigmoid: sigmoid,
+  HardSigmoid: hardSigmoid,
+  HardSwish: hardSwish,
+  LeakyRelu: leakyRelu,
+  Tanh: tanh,
+  Softmax: softmax,
+  Add: binary,
+  Sub: binary,
+  Mul: binary,
+  Div: binary,
+  Concat: concat,
+  Split: split,
+  Slice: slice,
+  Reshape: reshape,
+  Flatten: flatten,
+  Transpose: transpose,
+  Pad: pad,
+  ReduceMean: reduceMean,
+  Gemm: matmulLike,
+  MatMul: matmulLike,
+  Dropout: dropout,
+  Identity: identity,
+  Shape: shape,
+  Gather: gather,
+  Unsqueeze: unsqueeze,
+  Squeeze: squeeze,
+  Cast: cast,
+});
+
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS), 'Constant']);
+
+export type { ConstValue, GraphNode, OpImpl, Value } from './values.js';

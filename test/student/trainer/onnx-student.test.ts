@@ -1,0 +1,127 @@
+/**
+ * `--model onnx:FILE` through the trainer (issue 19): a torchvision mobilenet_v3_small exported by
+ * scripts/torchvision_student.py trains with --freeze on its stem (frozen weights and their
+ * BatchNorm running statistics stay the ONNX values, the others move), checkpoints record the
+ * graph's sha256, --resume continues; bad input (an op tfkd cannot train, a --freeze pattern that
+ * matches nothing, a graph whose logits do not fit K, an input size the graph cannot take) is one
+ * UsageError before anything is written. Export writes the trained weights back into the graph:
+ * `tfkd eval` of the file = `tfkd eval` of the run, and it precomputes as a teacher with no flags.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../../../src/errors.js';
+import { runPrecompute } from '../../../src/cache/precompute-run.js';
+import { exportRun } from '../../../src/export/export-run.js';
+import { evaluateTarget } from '../../../src/student/evaluate-target.js';
+import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
+import { train } from '../../../src/student/trainer/train.js';
+import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
+import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { PY, requireTorch, studentOnnx } from '../zoo/torchvision-students.js';
+
+const DATA = 'synthetic:16:10:64x64x3:3';
+
+/** A tiny graph Conv(3→4, 3×3) → OP → Flatten → Gemm(256 → 10) at 8×8, OP = Relu or Erf. */
+function tinyGraph(dir: string, op: string): string {
+  const file = path.join(dir, `tiny-${op}.onnx`);
+  const code = `
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto as T
+r = np.random.RandomState(0)
+inits = [numpy_helper.from_array(r.randn(4, 3, 3, 3).astype('f4'), 'conv.weight'), numpy_helper.from_array(np.zeros(4, 'f4'), 'conv.bias'),
+         numpy_helper.from_array((r.randn(10, 256) * 0.1).astype('f4'), 'fc.weight')]
+nodes = [helper.make_node('Conv', ['input', 'conv.weight', 'conv.bias'], ['c'], pads=[1, 1, 1, 1], name='conv'),
+         helper.make_node('${op}', ['c'], ['e'], name='act'), helper.make_node('Flatten', ['e'], ['f'], name='flat'),
+         helper.make_node('Gemm', ['f', 'fc.weight'], ['logits'], transB=1, name='fc')]
+g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('input', T.FLOAT, ['N', 3, 8, 8])], [helper.make_tensor_value_info('logits', T.FLOAT, ['N', 10])], inits)
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]), '${file}')`;
+  const r = spawnSync(PY, ['-c', code], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return file;
+}
+
+describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
+  this.timeout(600000);
+  let tmp: string;
+  before(() => {
+    requireTorch();
+    tmp = tmpDir('onnx-train');
+  });
+  after(() => rmDir(tmp));
+
+  it('trains with --freeze, records the sha256, resumes', async function () {
+    const file = studentOnnx('mobilenet_v3_small');
+    const out = path.join(tmp, 'run');
+    const config = { data: DATA, model: `onnx:${file}`, loss: 'ce', epochs: 2, batch: 8, lr: 0.01, freeze: ['features.0'], backend: 'wasm' as const };
+    const first = await train({ config, out, stopAfter: 1 });
+    expect(first.complete).to.equal(false);
+    const ck = readCheckpoint(path.join(out, 'checkpoints', 'last'));
+    expect(ck.spec.onnx?.sha256).to.equal(crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+    const g = readOnnxGraph(file);
+    let frozen = 0;
+    let moved = 0;
+    for (const w of g.weights) {
+      const e = ck.weights[`onnx/${w.name}`];
+      expect(e, w.name).to.not.equal(undefined);
+      const same = e.data.every((v, i) => v === w.data[i]);
+      if (w.name.startsWith('features.0.')) {
+        expect(same, `${w.name} is frozen`).to.equal(true);
+        frozen++;
+      } else if (!same) moved++;
+    }
+    expect(frozen).to.equal(5); // conv weight, BN γ β and its running mean / var
+    expect(moved).to.be.greaterThan(g.weights.length / 2);
+    const second = await train({ config, out, resume: true });
+    expect(second.complete).to.equal(true);
+    expect(readCheckpoint(path.join(out, 'checkpoints', 'last')).state.epoch).to.equal(2);
+
+    // Export into the user's graph: same nodes (less the Identity copies that became weights), same
+    // initializer names with the trained values; eval of the file = eval of the run; it precomputes
+    // with no flags, and that cache distils the next student.
+    const m = path.join(tmp, 'student.onnx');
+    const ex = await exportRun(out, { out: m, checkpoint: 'last' });
+    expect(ex.layout).to.equal('NCHW');
+    const back = readOnnxGraph(m);
+    expect(back.identityWeights.size).to.equal(0);
+    expect(back.nodes.map((n) => n.name)).to.deep.equal(g.nodes.map((n) => n.name));
+    const ckLast = readCheckpoint(path.join(out, 'checkpoints', 'last'));
+    for (const w of g.weights) {
+      const b = back.weights.find((x) => x.name === w.name);
+      expect(b, w.name).to.not.equal(undefined);
+      expect(Array.from(b!.data)).to.deep.equal(Array.from(ckLast.weights[`onnx/${w.name}`].data));
+    }
+    const runEval = await evaluateTarget(out, { data: DATA, checkpoint: 'last', backend: 'wasm' });
+    const onnxEval = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+    console.log(`      eval RUN: acc ${runEval.accuracy}, loss ${runEval.loss.toFixed(6)} · eval M.onnx: acc ${onnxEval.accuracy}, loss ${onnxEval.loss.toFixed(6)}`);
+    expect(onnxEval.confusion).to.deep.equal(runEval.confusion);
+    expect(Math.abs(onnxEval.loss - runEval.loss)).to.be.at.most(1e-5 * Math.max(1, runEval.loss));
+    const cache = path.join(tmp, 'cache');
+    await runPrecompute({ teacher: m, data: DATA, out: cache, device: 'cpu' });
+    const kd = await train({ config: { ...config, loss: 'kd', cache: [cache], epochs: 1 }, out: path.join(tmp, 'kd') });
+    expect(kd.complete).to.equal(true);
+  });
+
+  const bad: Array<[string, () => { model: string; data?: string; freeze?: string[]; inputSize?: [number, number]; allowFolded?: boolean }, RegExp]> = [
+    ['an op it cannot train', () => ({ model: `onnx:${tinyGraph(tmp, 'Erf')}`, allowFolded: true }), /cannot train op Erf at node act/],
+    ['a --freeze pattern that matches nothing', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, freeze: ['backbone'] }), /freeze backbone: matches no weight/],
+    ['a folded graph without --allow-folded', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}` }), /no BatchNormalization/],
+    ['logits that do not fit K', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, data: 'synthetic:16:5:8x8x3:1' }), /gives 10 logits, the data has K = 5/],
+    ['an input size the graph cannot take', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, inputSize: [16, 16] }), /cannot take 16x16 inputs/],
+  ];
+  for (const [what, cfg, re] of bad) {
+    it(`refuses ${what}: one UsageError, nothing written`, async function () {
+      const out = path.join(tmp, `bad-${what.replace(/\W+/g, '-')}`);
+      const c = cfg();
+      const err = await train({ config: { data: 'synthetic:16:10:8x8x3:1', loss: 'ce', epochs: 1, backend: 'wasm', ...c }, out }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(UsageError);
+      expect((err as Error).message).to.match(re);
+      expect(fs.existsSync(out), 'no run directory').to.equal(false);
+    });
+  }
+});

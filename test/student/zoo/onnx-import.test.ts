@@ -1,0 +1,158 @@
+/**
+ * ONNX students (issue 19's acceptance): torchvision resnet18, mobilenet_v3_small,
+ * shufflenet_v2_x0_5 and efficientnet_b0 with seeded weights, exported by
+ * scripts/torchvision_student.py (training=PRESERVE, do_constant_folding=False, 64×64, K = 10),
+ * imported with `buildOnnxModel`:
+ *   - eval-mode logits equal onnxruntime's on the same inputs (≤ 1e-4 max abs diff);
+ *   - one SGD step (momentum 0.9, weight decay 5e-4) on one batch of 4 with BatchNorm in training
+ *     mode, loss CE and loss `kd` (tempered teacher probabilities), equals PyTorch's step of the
+ *     same torchvision model (scripts/torchvision_student.py step; two steps, momentum buffer in
+ *     use, to 1e-3): for every parameter and running
+ *     statistic, max |Δ_tfkd − Δ_torch| ≤ 1e-4 · max |Δ_torch| + 2 float32 ulps of the tensor
+ *     (Δ = after − before: a difference of float32 values, known to an ulp on each side).
+ * The .onnx files are made once per machine under the OS temp dir (keyed by the script's hash), not
+ * committed.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { selectBackend } from '../../../src/student/backend.js';
+import { callLoss } from '../losses/helpers.js';
+import { createOptimizer } from '../../../src/student/optim/index.js';
+import { temperedProbs } from '../../../src/student/soft-targets.js';
+import { tf } from '../../../src/student/tf.js';
+import { buildOnnxModel, onnxLayerOf, onnxModelSpec } from '../../../src/student/zoo/index.js';
+import { createOrtSession, ort } from '../../../src/teacher/ort.js';
+import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { K, py, requireTorch, S, studentOnnx } from './torchvision-students.js';
+
+const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0'];
+const N = 4;
+const LR = 0.01;
+
+/** Seeded inputs in [0, 1], NCHW. */
+function inputs(seed: number): Float32Array {
+  const x = new Float32Array(N * 3 * S * S);
+  let s = seed;
+  for (let i = 0; i < x.length; i++) {
+    s = (s * 16807) % 2147483647;
+    x[i] = s / 2147483647;
+  }
+  return x;
+}
+
+const nhwc = (x: Float32Array) => tf.transpose(tf.tensor4d(x, [N, 3, S, S]), [0, 2, 3, 1]);
+
+function readState(dir: string): Map<string, Float32Array> {
+  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as Record<string, [number, number[]]>;
+  const buf = fs.readFileSync(path.join(dir, 'data.bin'));
+  const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  const out = new Map<string, Float32Array>();
+  for (const [k, [off, shape]] of Object.entries(index)) out.set(k, all.slice(off, off + shape.reduce((a, d) => a * d, 1)));
+  return out;
+}
+
+describe('student/zoo/onnx-import: torchvision students from ONNX match onnxruntime and PyTorch', function () {
+  this.timeout(600000);
+  let tmp: string;
+  before(async function () {
+    requireTorch();
+    tmp = tmpDir('onnx-student');
+    await selectBackend('auto');
+  });
+  after(() => rmDir(tmp));
+
+  for (const arch of ARCHS) {
+    it(`${arch}: eval logits = onnxruntime's (≤ 1e-4)`, async function () {
+      const file = studentOnnx(arch);
+      const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, {});
+      const model = buildOnnxModel(spec, graph);
+      const x = inputs(7);
+      const sess = await createOrtSession(fs.readFileSync(file), { intraOpNumThreads: 1 });
+      const ref = (await sess.run({ input: new ort.Tensor('float32', x, [N, 3, S, S]) })).logits.data as Float32Array;
+      await sess.release();
+      const y = tf.tidy(() => (model.apply(nhwc(x), { training: false }) as tf.Tensor).dataSync() as Float32Array);
+      model.dispose();
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < ref.length; i++) {
+        diff = Math.max(diff, Math.abs(ref[i] - y[i]));
+        scale = Math.max(scale, Math.abs(ref[i]));
+      }
+      console.log(`      ${arch}: max |tfkd − onnxruntime| = ${diff.toExponential(2)} (max |logit| ${scale.toFixed(3)})`);
+      expect(y.length).to.equal(N * K);
+      expect(diff).to.be.at.most(1e-4);
+    });
+
+    // One step: 1e-4. Two steps (the momentum buffer in use): the second step's gradient is taken at
+    // weights that differ from PyTorch's by float32 rounding, which the BatchNorm nets amplify to a
+    // few 1e-4 at this size (measured: efficientnet_b0 2.9e-4), so that case is held to 1e-3.
+    for (const [loss, STEPS, TOL] of [['ce', 1, 1e-4], ['kd', 1, 1e-4], ['ce', 2, 1e-3]] as const) {
+      it(`${arch}: ${STEPS} SGD step(s) (${loss}, BN in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
+        const file = studentOnnx(arch);
+        const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, {});
+        const model = buildOnnxModel(spec, graph);
+        const layer = onnxLayerOf(model)!;
+        const x = inputs(11);
+        const labels = Int32Array.from({ length: N }, (_, i) => (i * 3 + 1) % K);
+        const T = 4;
+        const alpha = 0.9;
+        const teacher = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 1.7) * 3);
+        const soft = temperedProbs(teacher, K, T);
+        const dir = path.join(tmp, `${arch}-${loss}-${STEPS}`);
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
+        fs.writeFileSync(path.join(dir, 'y.bin'), Buffer.from(labels.buffer));
+        fs.writeFileSync(path.join(dir, 'soft.bin'), Buffer.from(soft.buffer));
+        py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
+          '--lr', String(LR), '--momentum', '0.9', '--weight-decay', '5e-4', '--steps', String(STEPS), '--out', path.join(dir, 'ref'), ...(loss === 'kd' ? ['--soft', path.join(dir, 'soft.bin'), '--alpha', String(alpha), '--temperature', String(T)] : [])]);
+        const ref = readState(path.join(dir, 'ref'));
+
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const opt = createOptimizer(vars, { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+        const opts = { numClasses: K, fidelity: 'paper' as const, logitStandardization: false, alpha, temperature: T };
+        for (let s = 0; s < STEPS; s++) {
+          tf.tidy(() => {
+            const xt = nhwc(x);
+            const yt = tf.tensor1d(labels, 'int32');
+            const st = loss === 'kd' ? tf.tensor2d(soft, [N, K]) : null;
+            const { grads } = tf.variableGrads(() => callLoss(loss, model.apply(xt, { training: true }) as tf.Tensor2D, yt, st, opts), vars);
+            opt.step(grads, LR);
+          });
+        }
+        // An update is the difference of two float32 values, so it is known to one ulp of the
+        // parameter (2⁻²³·max|w|) on each side: the bound is 1e-4·max|Δ_torch| + 2 ulps. `rel`
+        // reports (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch|, the relative error beyond rounding.
+        let worst = 0;
+        let worstName = '';
+        let checked = 0;
+        for (const w of graph.weights) {
+          const after = layer.vars.get(w.name)!.read().dataSync() as Float32Array;
+          const tAfter = ref.get(w.name);
+          const tBefore = ref.get(`init:${w.name}`);
+          expect(tAfter, `PyTorch state has ${w.name}`).to.not.equal(undefined);
+          let d = 0;
+          let m = 0;
+          let big = 0;
+          for (let i = 0; i < after.length; i++) {
+            d = Math.max(d, Math.abs(after[i] - w.data[i] - (tAfter![i] - tBefore![i])));
+            m = Math.max(m, Math.abs(tAfter![i] - tBefore![i]));
+            big = Math.max(big, Math.abs(tAfter![i]), Math.abs(tBefore![i]));
+          }
+          const ulps = 2 * 2 ** -23 * big;
+          checked++;
+          const rel = Math.max(0, d - ulps) / Math.max(m, 1e-30);
+          if (rel > worst) {
+            worst = rel;
+            worstName = w.name;
+          }
+        }
+        opt.dispose();
+        model.dispose();
+        console.log(`      ${arch} ${loss} ×${STEPS}: ${checked} tensors compared; worst (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch| = ${worst.toExponential(2)} (${worstName})`);
+        expect(checked).to.equal(graph.weights.length);
+        expect(worst).to.be.at.most(TOL);
+      });
+    }
+  }
+});

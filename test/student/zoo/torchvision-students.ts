@@ -1,0 +1,45 @@
+/**
+ * torchvision students exported by scripts/torchvision_student.py (64×64, K = 10, seeded), made
+ * once per script version under the OS temp dir, not committed.
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const STUDENT_SCRIPT = path.join(ROOT, 'scripts/torchvision_student.py');
+export const PY = '/usr/bin/python3';
+export const S = 64;
+export const K = 10;
+
+/** Throws the apt line when Debian's torch is missing (.ci/run installs it). */
+export function requireTorch(): void {
+  if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' }).status !== 0) {
+    throw new Error(`${PY} lacks torch/torchvision/onnx: apt-get install python3-torch python3-torchvision python3-onnx (.ci/run does)`);
+  }
+}
+
+export function py(args: string[]): string {
+  const r = spawnSync(PY, [STUDENT_SCRIPT, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONHASHSEED: '0', OMP_NUM_THREADS: '1' } });
+  if (r.status !== 0) throw new Error(`torchvision_student.py ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The exported student `arch` (its .pt state_dict next to it). */
+export function studentOnnx(arch: string): string {
+  const key = crypto.createHash('sha256').update(fs.readFileSync(STUDENT_SCRIPT)).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `tfkd-tv-students-${key}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${arch}.onnx`);
+  if (!fs.existsSync(file) || !fs.existsSync(file.replace(/\.onnx$/, '.pt'))) {
+    const tmp = path.join(dir, `${arch}.${process.pid}.tmp.onnx`);
+    py(['export', '--arch', arch, '--out', tmp, '--size', String(S), '--classes', String(K)]);
+    fs.renameSync(tmp.replace(/\.onnx$/, '.pt'), file.replace(/\.onnx$/, '.pt'));
+    fs.renameSync(tmp, file);
+  }
+  return file;
+}
+
