@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { INTERPOLATIONS, makeImage } from '../image.js';
 import type { Image, Interpolation } from '../image.js';
+import { resampleAddon } from './native.js';
 
 /**
  * `PIL.Image.resize((width, height), filter)` of Pillow 9.4 (box=None, reducing_gap=None) on mode
@@ -28,8 +29,10 @@ import type { Image, Interpolation } from '../image.js';
  *
  * Speed: integer coefficient tables per axis (Int32Array), int32 sums, one temporary image, no
  * per-pixel allocation: 500×375 RGB → 298×224 bilinear takes ~3.7 ms of CPU (bicubic ~6, lanczos
- * ~9) on the 2-core build machine, where Pillow's C takes ~1.3 ms (test/data/pil/resample.test.ts
- * prints its own measurement).
+ * ~9) on the 2-core build machine, where Pillow's C takes ~1.3 ms. When the image add-on is built
+ * (native/src/resample.cc, AVX2), the two passes run there on the same coefficient tables — the
+ * JS passes below stay the reference and the fallback (pil/native.ts; `tfkd bench render`
+ * measures both against Pillow).
  */
 
 const PRECISION_BITS = 32 - 8 - 2;
@@ -210,6 +213,8 @@ function cropTo(img: Image, w: ResizeWindow, width: number, height: number): Ima
 
 function horizontalPass(src: Uint8Array, inWidth: number, ch: number, firstRow: number, rows: number, out: Uint8Array, outWidth: number, c: Coefficients): void {
   const { ksize, start, size, k } = c;
+  const native = resampleAddon();
+  if (native) return native.horizontal(src, inWidth, ch, firstRow, rows, out, outWidth, ksize, start, size, k);
   const inStride = inWidth * ch;
   let o = 0;
   if (ch === 3) {
@@ -256,6 +261,8 @@ function horizontalPass(src: Uint8Array, inWidth: number, ch: number, firstRow: 
 /** Vertical pass: every sample of a row is independent, so rows are accumulated tap by tap. */
 function verticalPass(src: Uint8Array, stride: number, out: Uint8Array, outHeight: number, c: Coefficients): void {
   const { ksize, start, size, k } = c;
+  const native = resampleAddon();
+  if (native) return native.vertical(src, stride, out, outHeight, ksize, start, size, k);
   const acc = new Int32Array(stride);
   for (let yy = 0; yy < outHeight; yy++) {
     acc.fill(ROUNDING);
