@@ -3,6 +3,13 @@
     {
       "target_name": "tfkd_image",
       "sources": ["src/resample.cc"],
+      "conditions": [
+        ["<!(node -p \"process.env.TFKD_JPEG === '1' ? 1 : 0\")==1", {
+          "sources": ["src/jpeg.cc"],
+          "defines": ["TFKD_HAVE_JPEG"],
+          "libraries": ["-ljpeg"]
+        }]
+      ],
       "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] }

@@ -29,6 +29,9 @@ function main() {
   const libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/opt/homebrew/opt/openblas/lib', '/usr/local/opt/openblas/lib'];
   const libDir = libDirs.find((d) => ['libopenblas.so', 'libopenblas.dylib'].some((f) => existsSync(join(d, f))));
   const haveBlas = Boolean(include && libDir);
+  // libjpeg-turbo's header (Debian: libjpeg62-turbo-dev): the image add-on then decodes JPEGs itself.
+  const jpeg = process.env.TFKD_JPEG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'jpeglib.h')));
+  process.env.TFKD_JPEG = jpeg ? '1' : '0';
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [

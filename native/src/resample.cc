@@ -26,6 +26,12 @@
 #include <immintrin.h>
 #endif
 
+#ifdef TFKD_HAVE_JPEG
+namespace tfkd_jpeg {
+napi_value DecodeJpeg(napi_env env, napi_callback_info info);  // jpeg.cc
+}
+#endif
+
 namespace {
 
 constexpr int PRECISION_BITS = 32 - 8 - 2;
@@ -356,9 +362,23 @@ napi_value Guard(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value HasJpeg(napi_env env, napi_callback_info) {
+  napi_value r;
+#ifdef TFKD_HAVE_JPEG
+  CHECK(napi_get_boolean(env, true, &r));
+#else
+  CHECK(napi_get_boolean(env, false, &r));
+#endif
+  return r;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   g_simd = cpu_avx2();
   const napi_property_descriptor props[] = {
+#ifdef TFKD_HAVE_JPEG
+      {"decodeJpeg", nullptr, tfkd_jpeg::DecodeJpeg, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+      {"hasJpeg", nullptr, Guard<HasJpeg>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"vertical", nullptr, Guard<Vertical>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simd", nullptr, Guard<Simd>, nullptr, nullptr, nullptr, napi_default, nullptr},

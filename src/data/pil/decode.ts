@@ -9,6 +9,7 @@ import { convert } from './convert.js';
 import type { SourceImage } from './convert.js';
 import { decodeGif, gifSize, isGif } from './gif.js';
 import { checkPixels, DEFAULT_MAX_PIXELS } from './limits.js';
+import { jpegDecoder } from './native.js';
 
 /**
  * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
@@ -101,6 +102,8 @@ async function load(input: Input, file: string): Promise<Buffer> {
   return buf;
 }
 
+const isJpeg = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+
 const isBmp = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
 
 /** sharp's header parse, with the formats we do not hand on refused. */
@@ -145,6 +148,14 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
   if (!(maxPixels > 0)) throw new UsageError(`decodeImage: maxPixels must be a number > 0 (Infinity for no limit), got ${String(opts?.maxPixels)}`);
   const buf = await load(input, file);
   if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
+  // One open per image: grey and colour JPEGs on the image add-on's libjpeg-turbo (pil/native.ts)
+  // when it is built; anything it does not take (CMYK, damage, the pixel limit) comes back null and
+  // goes the sharp way below, which gives PIL's errors.
+  const native = isJpeg(buf) ? jpegDecoder() : null;
+  if (native) {
+    const j = await native(buf, maxPixels);
+    if (j) return finish({ mode: j.channels === 1 ? 'L' : 'RGB', width: j.width, height: j.height, data: j.data }, mode);
+  }
   const m = await header(buf, file, buf);
   checkPixels(m.width, m.height, file, maxPixels);
   return finish(await pixels(buf, m, file, maxPixels), mode);

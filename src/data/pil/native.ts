@@ -5,6 +5,10 @@
  * add-on loaded, else runs its own JS passes — the reference, which the tests compare the C passes
  * with byte for byte on every filter (test/data/pil/resample.test.ts runs both).
  *
+ * The same add-on decodes JPEGs on libjpeg-turbo when built with it (native/src/jpeg.cc: one open
+ * per image, the library Pillow links); TFKD_JPEG=sharp (or `setJpegPath('sharp')`) keeps every
+ * JPEG on sharp's path (decode.ts), which handles all the others anyway.
+ *
  * Which path: TFKD_RESAMPLE = auto (default: C with AVX2 when the CPU has it, else C scalar, else
  * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
  */
@@ -15,6 +19,10 @@ export interface ImageAddon {
   vertical(src: Uint8Array, stride: number, out: Uint8Array, outHeight: number, ksize: number, start: Int32Array, size: Int32Array, k: Int32Array): void;
   /** With an argument: AVX2 on/off (on only where the CPU has it). Returns 'avx2' | 'portable'. */
   simd(on?: boolean): 'avx2' | 'portable';
+  /** Whether it was built with libjpeg-turbo (native/src/jpeg.cc). */
+  hasJpeg(): boolean;
+  /** A grey or YCbCr/RGB JPEG decoded as PIL does (mode L / RGB), or null: decode.ts takes the sharp path. */
+  decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 } | null>;
 }
 
 export type ResamplePath = 'avx2' | 'portable' | 'js';
@@ -58,5 +66,19 @@ export function resamplePath(): { path: ResamplePath; note: string } {
   return { path: 'js', note: addon === null ? `image add-on not loaded (${why}); node scripts/build-native.mjs builds it` : 'JS passes' };
 }
 
+let jpegOn = true;
+
+/** JPEG decoding on the add-on ('native', when built with libjpeg) or on sharp; returns the path in use. */
+export function setJpegPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
+  jpegOn = want === 'native' && load()?.decodeJpeg !== undefined;
+  return jpegOn ? 'native' : 'sharp';
+}
+
+/** The add-on's JPEG decoder, when built and switched on. */
+export function jpegDecoder(): ImageAddon['decodeJpeg'] | null {
+  return jpegOn ? (load()?.decodeJpeg ?? null) : null;
+}
+
+setJpegPath(process.env.TFKD_JPEG === 'sharp' ? 'sharp' : 'native');
 const env = process.env.TFKD_RESAMPLE;
 setResamplePath(env === 'js' || env === 'portable' ? env : 'auto');
