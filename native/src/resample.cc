@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TFKD_X86 1
@@ -146,20 +147,42 @@ __attribute__((target("avx2"))) void vertical_avx2(const uint8_t* src, size_t st
   }
 }
 
-// RGB: two taps per instruction, lanes [R G B 0 | R G B 0]; 8 bytes are read per pair, so a pixel
-// whose taps end within 8 bytes of the buffer's end takes the scalar loop.
+// RGB: four taps per step with 16-bit multiply-adds. Each 22-bit coefficient is split as
+// k = kh · 2¹¹ + kl (kl = k & 0x7ff, kh = k >> 11, both fit int16), so Σ p·k = 2¹¹ · Σ p·kh + Σ p·kl
+// exactly (every partial sum fits int32). The coefficients are laid out once per call in the
+// order the multiply-adds want them: per output pixel and group of four taps, 32 bytes of kh pairs
+// and 32 of kl pairs, [k0 k1]×4 | [k2 k3]×4. 16 bytes are read per group, so a pixel whose taps end
+// within 16 bytes of the buffer's end takes the scalar loop.
 __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* src, size_t srcLen, size_t inStride, int firstRow, int rows, uint8_t* out, int outWidth, const Coeffs& c) {
-  const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i pairIdx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const int groups = (c.ksize + 3) / 4;
+  std::vector<int16_t> table(static_cast<size_t>(outWidth) * groups * 32);
+  for (int xx = 0; xx < outWidth; xx++) {
+    const int32_t* k = c.k + static_cast<size_t>(xx) * c.ksize;
+    for (int g = 0; g < groups; g++) {
+      int16_t* t = table.data() + (static_cast<size_t>(xx) * groups + g) * 32;
+      for (int half = 0; half < 2; half++) {
+        for (int tap = 0; tap < 2; tap++) {
+          const int j = 4 * g + 2 * half + tap;
+          const int32_t kv = j < c.size[xx] ? k[j] : 0;
+          for (int lane = 0; lane < 4; lane++) {
+            t[half * 8 + lane * 2 + tap] = static_cast<int16_t>(kv >> 11);
+            t[16 + half * 8 + lane * 2 + tap] = static_cast<int16_t>(kv & 0x7ff);
+          }
+        }
+      }
+    }
+  }
+  // 16-bit lanes [R_j R_j+1 G_j G_j+1 B_j B_j+1 0 0] for taps (0, 1) in the low half, (2, 3) in the high.
+  const __m256i spread = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1, 6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
   const __m128i round = _mm_set1_epi32(ROUNDING);
   size_t o = 0;
   for (int y = 0; y < rows; y++) {
     const size_t rowOff = static_cast<size_t>(y + firstRow) * inStride;
     for (int xx = 0; xx < outWidth; xx++) {
-      const int32_t* k = c.k + static_cast<size_t>(xx) * c.ksize;
       const int n = c.size[xx];
       const size_t p0 = rowOff + static_cast<size_t>(c.start[xx]) * 3;
-      if (p0 + static_cast<size_t>(n) * 3 + 8 > srcLen) {
+      if (p0 + static_cast<size_t>((n + 3) / 4) * 12 + 4 > srcLen) {
+        const int32_t* k = c.k + static_cast<size_t>(xx) * c.ksize;
         const uint8_t* p = src + p0;
         int32_t s0 = ROUNDING, s1 = ROUNDING, s2 = ROUNDING;
         for (int x = 0; x < n; x++, p += 3) {
@@ -173,18 +196,15 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* src, siz
         continue;
       }
       const uint8_t* p = src + p0;
-      __m256i acc = _mm256_setzero_si256();
-      int x = 0;
-      for (; x + 2 <= n; x += 2, p += 6) {
-        const __m128i px = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), spread);
-        const __m256i kv = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(k + x))), pairIdx);
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(px), kv));
+      const int16_t* t = table.data() + static_cast<size_t>(xx) * groups * 32;
+      __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
+      for (int x = 0; x < n; x += 4, p += 12, t += 32) {
+        const __m256i px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), spread);
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(px, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t))));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(px, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 16))));
       }
+      const __m256i acc = _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo);
       __m128i s = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)), round);
-      if (x < n) {
-        const __m128i px = _mm_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), spread));
-        s = _mm_add_epi32(s, _mm_mullo_epi32(px, _mm_set1_epi32(k[x])));
-      }
       s = _mm_srai_epi32(s, PRECISION_BITS);
       s = _mm_packs_epi32(s, s);
       s = _mm_packus_epi16(s, s);

@@ -128,6 +128,22 @@ export function coefficients(inSize: number, outSize: number, filter: Exclude<In
   return { ksize, start, size, k };
 }
 
+// Images of a data set share a few sizes (ImageNet: mostly 500×375 / 375×500): the tables of the
+// last few (in, out, filter) are kept. They are read-only once made.
+const COEFF_CACHE = new Map<string, Coefficients>();
+const COEFF_CACHE_SIZE = 32;
+
+function cachedCoefficients(inSize: number, outSize: number, filter: Exclude<Interpolation, 'nearest'>): Coefficients {
+  const key = `${inSize},${outSize},${filter}`;
+  let c = COEFF_CACHE.get(key);
+  if (!c) {
+    c = coefficients(inSize, outSize, filter);
+    if (COEFF_CACHE.size >= COEFF_CACHE_SIZE) COEFF_CACHE.delete(COEFF_CACHE.keys().next().value!);
+    COEFF_CACHE.set(key, c);
+  }
+  return c;
+}
+
 function checkArgs(img: Image, width: number, height: number, filter: Interpolation): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new UsageError(`resize: width and height must be integers > 0, got ${width}x${height}`);
@@ -171,8 +187,8 @@ export function resize(img: Image, width: number, height: number, filter: Interp
   if (filter === 'nearest') return cropTo(nearest(img, width, height), w, width, height);
   const needH = width !== img.width;
   const needV = height !== img.height;
-  const horiz = sliceCoefficients(coefficients(img.width, width, filter), w.left, w.width);
-  const vert = sliceCoefficients(coefficients(img.height, height, filter), w.top, w.height);
+  const horiz = sliceCoefficients(cachedCoefficients(img.width, width, filter), w.left, w.width);
+  const vert = sliceCoefficients(cachedCoefficients(img.height, height, filter), w.top, w.height);
   let src = img.data;
   let srcWidth = img.width;
   let vStart = vert.start;
