@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -35,123 +34,157 @@ void on_message(j_common_ptr c, int level) {
   if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<ErrMgr*>(c->err)->truncated = true;
 }
 
-struct Work {
-  napi_async_work work = nullptr;
-  napi_deferred deferred = nullptr;
-  napi_ref input = nullptr;  // keeps the source bytes alive while the pool reads them
-  const uint8_t* src = nullptr;
-  size_t len = 0;
-  double maxPixels = 0;
-  // results
-  bool ok = false;
-  int width = 0, height = 0, channels = 0;
-  std::vector<uint8_t> pixels;
-};
-
-void decode(Work* w) {
+// One decode: the header is read on the calling (JS) thread, which then allocates the output
+// ArrayBuffer of the right size; the scanlines are decoded straight into it (on the libuv pool,
+// or on the calling thread for decodeJpegSync) — no intermediate buffer, no copy.
+struct Job {
   jpeg_decompress_struct cinfo;
   ErrMgr err;
-  cinfo.err = jpeg_std_error(&err.pub);
-  err.pub.error_exit = on_error;
-  err.pub.emit_message = on_message;
-  err.truncated = false;
-  if (setjmp(err.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    w->ok = false;
-    return;
+  bool created = false;
+  int channels = 0;
+  uint8_t* dst = nullptr;
+  bool ok = false;
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_ref input = nullptr;   // the source bytes, alive while the pool reads them
+  napi_ref output = nullptr;  // the result object
+  ~Job() {
+    if (created) jpeg_destroy_decompress(&cinfo);
   }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, const_cast<unsigned char*>(w->src), static_cast<unsigned long>(w->len));
-  if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK) {
-    jpeg_destroy_decompress(&cinfo);
-    return;
+};
+
+// The header: true when this decoder takes the image (module comment), the output colour space set.
+bool read_header(Job* j, const uint8_t* src, size_t len, double maxPixels) {
+  j->cinfo.err = jpeg_std_error(&j->err.pub);
+  j->err.pub.error_exit = on_error;
+  j->err.pub.emit_message = on_message;
+  j->err.truncated = false;
+  if (setjmp(j->err.jump)) return false;
+  jpeg_create_decompress(&j->cinfo);
+  j->created = true;
+  jpeg_mem_src(&j->cinfo, const_cast<unsigned char*>(src), static_cast<unsigned long>(len));
+  if (jpeg_read_header(&j->cinfo, TRUE) != JPEG_HEADER_OK) return false;
+  if (j->cinfo.num_components == 1 && j->cinfo.jpeg_color_space == JCS_GRAYSCALE) {
+    j->cinfo.out_color_space = JCS_GRAYSCALE;
+    j->channels = 1;
+  } else if (j->cinfo.num_components == 3 && (j->cinfo.jpeg_color_space == JCS_YCbCr || j->cinfo.jpeg_color_space == JCS_RGB)) {
+    j->cinfo.out_color_space = JCS_RGB;
+    j->channels = 3;
+  } else {
+    return false;
   }
-  int ch = 0;
-  if (cinfo.num_components == 1 && cinfo.jpeg_color_space == JCS_GRAYSCALE) {
-    cinfo.out_color_space = JCS_GRAYSCALE;
-    ch = 1;
-  } else if (cinfo.num_components == 3 && (cinfo.jpeg_color_space == JCS_YCbCr || cinfo.jpeg_color_space == JCS_RGB)) {
-    cinfo.out_color_space = JCS_RGB;
-    ch = 3;
-  }
-  if (ch == 0 || static_cast<double>(cinfo.image_width) * cinfo.image_height > w->maxPixels) {
-    jpeg_destroy_decompress(&cinfo);
-    return;
-  }
-  jpeg_start_decompress(&cinfo);
-  const size_t stride = static_cast<size_t>(cinfo.output_width) * ch;
-  w->pixels.resize(stride * cinfo.output_height);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = w->pixels.data() + stride * cinfo.output_scanline;
-    jpeg_read_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_decompress(&cinfo);  // reads up to EOI: a file lacking only its EOI is truncated too
-  w->width = static_cast<int>(cinfo.output_width);
-  w->height = static_cast<int>(cinfo.output_height);
-  w->channels = ch;
-  w->ok = !err.truncated;
-  jpeg_destroy_decompress(&cinfo);
+  return static_cast<double>(j->cinfo.image_width) * j->cinfo.image_height <= maxPixels;
 }
 
-void execute(napi_env, void* data) { decode(static_cast<Work*>(data)); }
+void decode_pixels(Job* j) {
+  if (setjmp(j->err.jump)) {
+    j->ok = false;
+    return;
+  }
+  jpeg_start_decompress(&j->cinfo);
+  const size_t stride = static_cast<size_t>(j->cinfo.output_width) * j->channels;
+  if (j->cinfo.output_width != j->cinfo.image_width || j->cinfo.output_height != j->cinfo.image_height) {
+    j->ok = false;
+    return;
+  }
+  while (j->cinfo.output_scanline < j->cinfo.output_height) {
+    JSAMPROW row = j->dst + stride * j->cinfo.output_scanline;
+    jpeg_read_scanlines(&j->cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&j->cinfo);  // reads up to EOI: a file lacking only its EOI is truncated too
+  j->ok = !j->err.truncated;
+}
+
+// {data, width, height, channels} with `data` a new Uint8Array over a new ArrayBuffer; dst set.
+napi_value make_result(napi_env env, Job* j) {
+  void* bytes = nullptr;
+  napi_value ab, arr, v, result;
+  const size_t n = static_cast<size_t>(j->cinfo.image_width) * j->cinfo.image_height * j->channels;
+  if (napi_create_arraybuffer(env, n, &bytes, &ab) != napi_ok) return nullptr;
+  j->dst = static_cast<uint8_t*>(bytes);
+  napi_create_typedarray(env, napi_uint8_array, n, ab, 0, &arr);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "data", arr);
+  napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_width), &v);
+  napi_set_named_property(env, result, "width", v);
+  napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_height), &v);
+  napi_set_named_property(env, result, "height", v);
+  napi_create_int32(env, j->channels, &v);
+  napi_set_named_property(env, result, "channels", v);
+  return result;
+}
+
+void execute(napi_env, void* data) { decode_pixels(static_cast<Job*>(data)); }
 
 void complete(napi_env env, napi_status, void* data) {
-  Work* w = static_cast<Work*>(data);
+  Job* j = static_cast<Job*>(data);
   napi_value result;
-  if (!w->ok) {
-    napi_get_null(env, &result);
-  } else {
-    void* bytes = nullptr;
-    napi_value ab, arr, v;
-    napi_create_arraybuffer(env, w->pixels.size(), &bytes, &ab);
-    std::memcpy(bytes, w->pixels.data(), w->pixels.size());
-    napi_create_typedarray(env, napi_uint8_array, w->pixels.size(), ab, 0, &arr);
-    napi_create_object(env, &result);
-    napi_set_named_property(env, result, "data", arr);
-    napi_create_int32(env, w->width, &v);
-    napi_set_named_property(env, result, "width", v);
-    napi_create_int32(env, w->height, &v);
-    napi_set_named_property(env, result, "height", v);
-    napi_create_int32(env, w->channels, &v);
-    napi_set_named_property(env, result, "channels", v);
+  if (j->ok) napi_get_reference_value(env, j->output, &result);
+  else napi_get_null(env, &result);
+  napi_resolve_deferred(env, j->deferred, result);
+  napi_delete_reference(env, j->input);
+  napi_delete_reference(env, j->output);
+  napi_delete_async_work(env, j->work);
+  delete j;
+}
+
+bool bytes_arg(napi_env env, napi_callback_info info, napi_value* input, const uint8_t** src, size_t* len, double* maxPixels) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool is = false;
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (argc < 2 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is || napi_get_typedarray_info(env, argv[0], &type, len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_double(env, argv[1], maxPixels) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "tfkd_image: decodeJpeg(bytes: Uint8Array, maxPixels: number)");
+    return false;
   }
-  napi_resolve_deferred(env, w->deferred, result);
-  napi_delete_reference(env, w->input);
-  napi_delete_async_work(env, w->work);
-  delete w;
+  *input = argv[0];
+  *src = static_cast<const uint8_t*>(data);
+  return true;
 }
 
 }  // namespace
 
 // decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<{data, width, height, channels} | null>
 napi_value DecodeJpeg(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  bool is = false;
-  if (argc < 2 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is) {
-    napi_throw_type_error(env, nullptr, "tfkd_image: decodeJpeg(bytes: Uint8Array, maxPixels: number)");
-    return nullptr;
+  napi_value input, promise, name, result;
+  const uint8_t* src;
+  size_t len;
+  double maxPixels;
+  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
+  Job* j = new Job();
+  napi_create_promise(env, &j->deferred, &promise);
+  if (!read_header(j, src, len, maxPixels) || (result = make_result(env, j)) == nullptr) {
+    napi_value null;
+    napi_get_null(env, &null);
+    napi_resolve_deferred(env, j->deferred, null);
+    delete j;
+    return promise;
   }
-  Work* w = new Work();
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr);
-  if (type != napi_uint8_array || napi_get_value_double(env, argv[1], &w->maxPixels) != napi_ok) {
-    delete w;
-    napi_throw_type_error(env, nullptr, "tfkd_image: decodeJpeg(bytes: Uint8Array, maxPixels: number)");
-    return nullptr;
-  }
-  w->src = static_cast<const uint8_t*>(data);
-  w->len = length;
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_reference(env, argv[0], 1, &w->input);
+  napi_create_reference(env, input, 1, &j->input);
+  napi_create_reference(env, result, 1, &j->output);
   napi_create_string_utf8(env, "tfkd_jpeg", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, nullptr, name, execute, complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
+  napi_create_async_work(env, nullptr, name, execute, complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
   return promise;
+}
+
+// decodeJpegSync(bytes, maxPixels): the same, on the calling thread (render workers).
+napi_value DecodeJpegSync(napi_env env, napi_callback_info info) {
+  napi_value input, result;
+  const uint8_t* src;
+  size_t len;
+  double maxPixels;
+  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
+  Job j;
+  if (read_header(&j, src, len, maxPixels) && (result = make_result(env, &j)) != nullptr) {
+    decode_pixels(&j);
+    if (j.ok) return result;
+  }
+  napi_get_null(env, &result);
+  return result;
 }
 
 }  // namespace tfkd_jpeg

@@ -30,6 +30,7 @@
 #ifdef TFKD_HAVE_JPEG
 namespace tfkd_jpeg {
 napi_value DecodeJpeg(napi_env env, napi_callback_info info);  // jpeg.cc
+napi_value DecodeJpegSync(napi_env env, napi_callback_info info);
 }
 #endif
 
@@ -397,6 +398,7 @@ napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
 #ifdef TFKD_HAVE_JPEG
       {"decodeJpeg", nullptr, tfkd_jpeg::DecodeJpeg, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decodeJpegSync", nullptr, tfkd_jpeg::DecodeJpegSync, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
       {"hasJpeg", nullptr, Guard<HasJpeg>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -13,6 +13,7 @@
  * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
  */
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 
 export interface ImageAddon {
   horizontal(src: Uint8Array, inWidth: number, channels: number, firstRow: number, rows: number, out: Uint8Array, outWidth: number, ksize: number, start: Int32Array, size: Int32Array, k: Int32Array): void;
@@ -22,7 +23,16 @@ export interface ImageAddon {
   /** Whether it was built with libjpeg-turbo (native/src/jpeg.cc). */
   hasJpeg(): boolean;
   /** A grey or YCbCr/RGB JPEG decoded as PIL does (mode L / RGB), or null: decode.ts takes the sharp path. */
-  decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 } | null>;
+  decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<DecodedJpeg | null>;
+  /** The same on the calling thread (render workers: no round trip through the libuv pool). */
+  decodeJpegSync?(bytes: Uint8Array, maxPixels: number): DecodedJpeg | null;
+}
+
+export interface DecodedJpeg {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 3;
 }
 
 export type ResamplePath = 'avx2' | 'portable' | 'js';
@@ -74,9 +84,14 @@ export function setJpegPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
   return jpegOn ? 'native' : 'sharp';
 }
 
-/** The add-on's JPEG decoder, when built and switched on. */
-export function jpegDecoder(): ImageAddon['decodeJpeg'] | null {
-  return jpegOn ? (load()?.decodeJpeg ?? null) : null;
+/**
+ * The add-on's JPEG decoder, when built and switched on: on the libuv pool from the main thread,
+ * on the calling thread in a worker (a render worker's thread is its own to block).
+ */
+export function jpegDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise<DecodedJpeg | null> | DecodedJpeg | null) | null {
+  const a = jpegOn ? load() : null;
+  if (!a?.decodeJpeg || !a.decodeJpegSync) return null;
+  return isMainThread ? a.decodeJpeg : a.decodeJpegSync;
 }
 
 setJpegPath(process.env.TFKD_JPEG === 'sharp' ? 'sharp' : 'native');
