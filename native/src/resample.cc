@@ -148,6 +148,12 @@ __attribute__((target("avx2"))) void vertical_avx2(const uint8_t* src, size_t st
   }
 }
 
+// The 4 sums [R G B 0] of one row's pixel: both halves of (hi << 11) + lo, rounded, >> 22.
+__attribute__((target("avx2"))) inline __m128i reduce_rgb(__m256i hi, __m256i lo, __m128i round) {
+  const __m256i acc = _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo);
+  return _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)), round), PRECISION_BITS);
+}
+
 // RGB: four taps per step with 16-bit multiply-adds. Each 22-bit coefficient is split as
 // k = kh · 2¹¹ + kl (kl = k & 0x7ff, kh = k >> 11, both fit int16), so Σ p·k = 2¹¹ · Σ p·kh + Σ p·kl
 // exactly (every partial sum fits int32). The coefficients are laid out once per call in the
@@ -176,43 +182,61 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* src, siz
   // 16-bit lanes [R_j R_j+1 G_j G_j+1 B_j B_j+1 0 0] for taps (0, 1) in the low half, (2, 3) in the high.
   const __m256i spread = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1, 6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
   const __m128i round = _mm_set1_epi32(ROUNDING);
-  size_t o = 0;
-  for (int y = 0; y < rows; y++) {
-    const size_t rowOff = static_cast<size_t>(y + firstRow) * inStride;
-    for (int xx = 0; xx < outWidth; xx++) {
+  const size_t outStride = static_cast<size_t>(outWidth) * 3;
+  auto scalar = [&](size_t p0, int xx, uint8_t* q) {
+    const int32_t* k = c.k + static_cast<size_t>(xx) * c.ksize;
+    const uint8_t* p = src + p0;
+    int32_t s0 = ROUNDING, s1 = ROUNDING, s2 = ROUNDING;
+    for (int x = 0; x < c.size[xx]; x++, p += 3) {
+      s0 += p[0] * k[x];
+      s1 += p[1] * k[x];
+      s2 += p[2] * k[x];
+    }
+    q[0] = clip8(s0);
+    q[1] = clip8(s1);
+    q[2] = clip8(s2);
+  };
+  // Two rows per step share the coefficient loads (the table row of a pixel is the same in every row).
+  for (int y = 0; y < rows; y += 2) {
+    const bool pair = y + 1 < rows;
+    const size_t row0 = static_cast<size_t>(y + firstRow) * inStride;
+    const size_t row1 = pair ? row0 + inStride : row0;
+    uint8_t* q0 = out + static_cast<size_t>(y) * outStride;
+    uint8_t* q1 = q0 + outStride;
+    for (int xx = 0; xx < outWidth; xx++, q0 += 3, q1 += 3) {
       const int n = c.size[xx];
-      const size_t p0 = rowOff + static_cast<size_t>(c.start[xx]) * 3;
-      if (p0 + static_cast<size_t>((n + 3) / 4) * 12 + 4 > srcLen) {
-        const int32_t* k = c.k + static_cast<size_t>(xx) * c.ksize;
-        const uint8_t* p = src + p0;
-        int32_t s0 = ROUNDING, s1 = ROUNDING, s2 = ROUNDING;
-        for (int x = 0; x < n; x++, p += 3) {
-          s0 += p[0] * k[x];
-          s1 += p[1] * k[x];
-          s2 += p[2] * k[x];
-        }
-        out[o++] = clip8(s0);
-        out[o++] = clip8(s1);
-        out[o++] = clip8(s2);
+      const size_t off = static_cast<size_t>(c.start[xx]) * 3;
+      if (row1 + off + static_cast<size_t>((n + 3) / 4) * 12 + 4 > srcLen) {
+        scalar(row0 + off, xx, q0);
+        if (pair) scalar(row1 + off, xx, q1);
         continue;
       }
-      const uint8_t* p = src + p0;
+      const uint8_t* p0 = src + row0 + off;
+      const uint8_t* p1 = src + row1 + off;
       const int16_t* t = table.data() + static_cast<size_t>(xx) * groups * 32;
-      __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
-      for (int x = 0; x < n; x += 4, p += 12, t += 32) {
-        const __m256i px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), spread);
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(px, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t))));
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(px, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 16))));
+      __m256i hi0 = _mm256_setzero_si256(), lo0 = hi0, hi1 = hi0, lo1 = hi0;
+      for (int x = 0; x < n; x += 4, p0 += 12, p1 += 12, t += 32) {
+        const __m256i th = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
+        const __m256i tl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 16));
+        const __m256i a = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))), spread);
+        const __m256i b = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1))), spread);
+        hi0 = _mm256_add_epi32(hi0, _mm256_madd_epi16(a, th));
+        lo0 = _mm256_add_epi32(lo0, _mm256_madd_epi16(a, tl));
+        hi1 = _mm256_add_epi32(hi1, _mm256_madd_epi16(b, th));
+        lo1 = _mm256_add_epi32(lo1, _mm256_madd_epi16(b, tl));
       }
-      const __m256i acc = _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo);
-      __m128i s = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)), round);
-      s = _mm_srai_epi32(s, PRECISION_BITS);
-      s = _mm_packs_epi32(s, s);
-      s = _mm_packus_epi16(s, s);
-      const uint32_t v = static_cast<uint32_t>(_mm_cvtsi128_si32(s));
-      out[o++] = static_cast<uint8_t>(v);
-      out[o++] = static_cast<uint8_t>(v >> 8);
-      out[o++] = static_cast<uint8_t>(v >> 16);
+      // int32 → int16 → uint8 with saturation: clip8 of both pixels, [R0 G0 B0 0 R1 G1 B1 0].
+      __m128i w = _mm_packs_epi32(reduce_rgb(hi0, lo0, round), reduce_rgb(hi1, lo1, round));
+      w = _mm_packus_epi16(w, w);
+      const uint64_t v = static_cast<uint64_t>(_mm_cvtsi128_si64(w));
+      q0[0] = static_cast<uint8_t>(v);
+      q0[1] = static_cast<uint8_t>(v >> 8);
+      q0[2] = static_cast<uint8_t>(v >> 16);
+      if (pair) {
+        q1[0] = static_cast<uint8_t>(v >> 32);
+        q1[1] = static_cast<uint8_t>(v >> 40);
+        q1[2] = static_cast<uint8_t>(v >> 48);
+      }
     }
   }
 }

@@ -197,9 +197,13 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     const first = needV ? vert.start[0] : w.top;
     const last = needV ? vert.start[w.height - 1] + vert.size[w.height - 1] : w.top + w.height;
     const rows = last - first;
-    const tmp = new Uint8Array(w.width * rows * ch);
+    if (!needV) {
+      const out = new Uint8Array(w.width * rows * ch);
+      horizontalPass(src, img.width, ch, first, rows, out, w.width, horiz);
+      return makeImage(w.width, w.height, ch, out);
+    }
+    const tmp = scratch(w.width * rows * ch);
     horizontalPass(src, img.width, ch, first, rows, tmp, w.width, horiz);
-    if (!needV) return makeImage(w.width, w.height, ch, tmp);
     if (first !== 0) vStart = vert.start.map((s) => s - first);
     src = tmp;
     srcWidth = w.width;
@@ -211,6 +215,15 @@ export function resize(img: Image, width: number, height: number, filter: Interp
   const out = new Uint8Array(srcWidth * w.height * ch);
   verticalPass(src, srcWidth * ch, out, w.height, { ...vert, start: vStart });
   return makeImage(srcWidth, w.height, ch, out);
+}
+
+// The intermediate image of a two-pass resize never leaves resize(): one buffer, grown as needed,
+// is reused (each thread has its own module instance). A fresh one per call cost a zeroed
+// allocation and its page faults, ~10 % of a 500×375 resize; Pillow's block arena saves the same.
+let scratchBuf = new Uint8Array(0);
+function scratch(n: number): Uint8Array {
+  if (scratchBuf.length < n) scratchBuf = new Uint8Array(Math.max(n, 1 << 20));
+  return scratchBuf.subarray(0, n);
 }
 
 /** The window `w` of an image of `width`×`height` (the image itself when the window is all of it). */
