@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Builds tfkd's optional native kernels (native/ → native/build/Release/tfkd_native.node) with
- * node-gyp, when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
+ * Builds tfkd's optional native add-ons with node-gyp: tfkd_image.node (Pillow's resampling passes
+ * with AVX2, native/src/resample.cc; needs only a C++ compiler) always, and tfkd_native.node
+ * (the training kernels) when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
  * `apt-get install libopenblas-dev`); when oneDNN is there too (`apt-get install libdnnl-dev`)
  * the convolutions run on it (native/src/dnnl_conv.cc), and if that build fails it is retried
  * without oneDNN. Meant as the package's install script, so it NEVER fails the install: when the
@@ -27,7 +28,10 @@ function main() {
   const include = includes.find((d) => existsSync(join(d, 'cblas.h')) && existsSync(join(d, 'openblas_config.h')));
   const libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/opt/homebrew/opt/openblas/lib', '/usr/local/opt/openblas/lib'];
   const libDir = libDirs.find((d) => ['libopenblas.so', 'libopenblas.dylib'].some((f) => existsSync(join(d, f))));
-  if (!include || !libDir) return note('native kernels not built (OpenBLAS headers/library not found: apt-get install libopenblas-dev, then node scripts/build-native.mjs); using the wasm kernels');
+  const haveBlas = Boolean(include && libDir);
+  // libjpeg-turbo's header (Debian: libjpeg62-turbo-dev): the image add-on then decodes JPEGs itself.
+  const jpeg = process.env.TFKD_JPEG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'jpeglib.h')));
+  process.env.TFKD_JPEG = jpeg ? '1' : '0';
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [
@@ -48,8 +52,15 @@ function main() {
   const nodeDir = [join(dirname(process.execPath), '..'), '/usr', '/usr/local'].find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')));
   const args = [gyp, 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'error', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
   const out = join(root, 'native', 'build', 'Release', 'tfkd_native.node');
+  const imageOut = join(root, 'native', 'build', 'Release', 'tfkd_image.node');
+  if (!haveBlas) {
+    // The image add-on alone (TFKD_BLAS=0 drops tfkd_native from binding.gyp).
+    const r = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, TFKD_BLAS: '0' }, encoding: 'utf8', timeout: 300_000 });
+    note(r.status === 0 && existsSync(imageOut) ? `image add-on built (${imageOut.slice(root.length)}: resampling in C)` : 'image add-on not built (resampling runs in JS)');
+    return note('native kernels not built (OpenBLAS headers/library not found: apt-get install libopenblas-dev, then node scripts/build-native.mjs); using the wasm kernels');
+  }
   // oneDNN (optional): header and library next to OpenBLAS's.
-  const dnnl = process.env.TFKD_DNNL !== '0' && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
+  const dnnl = process.env.TFKD_DNNL !== '0' && haveBlas && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
   const build = (withDnnl, withOpenmp) => {
     const r = spawnSync(process.execPath, args, {
       cwd: root,
@@ -63,6 +74,7 @@ function main() {
     // Load it once so a broken link (e.g. missing libopenblas.so.0 at run time) shows now.
     try {
       createRequire(import.meta.url)(out);
+      createRequire(import.meta.url)(imageOut);
     } catch (err) {
       return `built but does not load: ${String(err?.message ?? err).split('\n')[0]}`;
     }
@@ -81,7 +93,11 @@ function main() {
     }
     note(`native build ${withDnnl ? 'with oneDNN' : withOpenmp ? 'with OpenMP' : 'without OpenMP'} failed (${failed.slice(0, 200)})`);
   }
-  if (!built) return note('native kernels not built; using the wasm kernels');
+  if (!built) {
+    const r = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, TFKD_BLAS: '0' }, encoding: 'utf8', timeout: 300_000 });
+    if (r.status === 0 && existsSync(imageOut)) note(`image add-on built (${imageOut.slice(root.length)}: resampling in C)`);
+    return note('native kernels not built; using the wasm kernels');
+  }
   const withDnnl = built.withDnnl;
   if (!built.withOpenmp) note('built without OpenMP: the native kernels run on one thread');
   const convs = withDnnl ? ', convolutions on oneDNN' : dnnl || process.env.TFKD_DNNL === '0' ? '' : '; apt-get install libdnnl-dev and re-run this script for faster convolutions (oneDNN)';

@@ -24,6 +24,8 @@ import { UsageError } from '../errors.js';
 import { openDataset } from '../data/open.js';
 import { openTeacher, ORT_VERSION, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
 import type { Device } from '../teacher/types.js';
+import { defaultRenderWorkers } from '../data/render-pool.js';
+import { spread, type Spread } from './stats.js';
 
 /** What `tfkd bench precompute` measures (its flags, parsed). */
 export interface PrecomputeBenchOptions {
@@ -45,6 +47,8 @@ export interface PrecomputeBenchOptions {
   renderWorkers?: number;
   /** A torchvision architecture to time in PyTorch beside (scripts/torch_bench_eval.py). */
   torch?: string;
+  /** With torch: also time PyTorch's ImageFolder + DataLoader + eval over the same folder (scripts/torch_bench_loader.py). */
+  torchLoader?: boolean;
   json?: boolean;
 }
 
@@ -88,6 +92,12 @@ export interface PrecomputeBenchResult {
   decode?: { rows_per_s: number; cpu_ms_per_krow: number; overhead: number };
   /** `--torch ARCH`: PyTorch eval of the same architecture (torch.no_grad, same threads and batch). */
   torch?: { arch: string; img_per_s: number; threads: number; version: string; ort_over_torch: number };
+  /**
+   * `--torch-loader`: PyTorch end to end over the same rows (ImageFolder + DataLoader(num_workers =
+   * the render workers) + eval under no_grad, same threads and batch), one pass per repetition
+   * alternating with tfkd's; ratio = tfkd end-to-end ÷ PyTorch, per repetition.
+   */
+  torch_loader?: { workers: number; img_per_s: Spread; tfkd_rows_per_s: Spread; ratio: Spread };
   variants: CacheVariant[];
   command: string;
 }
@@ -180,6 +190,14 @@ function torchBench(arch: string, batch: number, threads: number): { img_per_s: 
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+/** `scripts/torch_bench_loader.py`: one timed DataLoader + eval pass over the folder's first `rows` images. */
+function torchLoaderPass(root: string, arch: string, batch: number, threads: number, workers: number, rows: number): number {
+  const script = fileURLToPath(new URL('../../scripts/torch_bench_loader.py', import.meta.url));
+  const r = spawnSync('/usr/bin/python3', [script, '--root', root, '--arch', arch, '--batch', String(batch), '--threads', String(threads), '--workers', String(workers), '--rows', String(rows)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new UsageError(`--torch-loader: the PyTorch reference failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`, "it needs Debian's python3-torch and python3-torchvision (/usr/bin/python3)");
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { img_per_s: number[] }).img_per_s[0];
+}
+
 export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''): Promise<PrecomputeBenchResult> {
   const full = await openDataset(o.data, { split: o.split, concurrency: o.decoders });
   const ds = firstRows(full, o.rows);
@@ -226,6 +244,11 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     let bestE2e = { rowsPerS: 0, inferShare: 0, bytesPerRow: 0, cpuMsPerKrow: 0 };
     let bestWorker = 0;
     let bestDecode = { rowsPerS: 0, cpuMsPerKrow: 0 };
+    const loaderWorkers = Math.max(1, o.renderWorkers ?? defaultRenderWorkers());
+    if (o.torchLoader && !(o.torch && full instanceof ImageFilesDataset && full.files.every((f) => f.split('/').length === 2))) {
+      throw new UsageError('--torch-loader needs --torch ARCH and folder:DIR data whose images sit in one folder per class (what ImageFolder reads)');
+    }
+    const loaderRuns: Array<{ tfkd: number; torch: number }> = [];
     try {
       for (let r = 0; r < o.reps; r++) {
         const b = await bare(teacher, batches, runs);
@@ -236,6 +259,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
         }
         const e = await endToEnd(teacher, ds, batch, 'f32', null, o.renderWorkers);
         if (e.rowsPerS > bestE2e.rowsPerS) bestE2e = e;
+        if (o.torchLoader) loaderRuns.push({ tfkd: e.rowsPerS, torch: torchLoaderPass((full as ImageFilesDataset).root, o.torch!, batch, teacher.info.threads, loaderWorkers, rows) });
         if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null, o.renderWorkers)).rowsPerS);
       }
     } finally {
@@ -272,6 +296,9 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
         ? { decode: { rows_per_s: bestDecode.rowsPerS, cpu_ms_per_krow: bestDecode.cpuMsPerKrow, overhead: bestE2e.cpuMsPerKrow / (bestBare.cpuMsPerKrow + bestDecode.cpuMsPerKrow) - 1 } }
         : {}),
       ...(torch ? { torch: { arch: o.torch!, img_per_s: torch.img_per_s, threads: info.threads, version: torch.torch, ort_over_torch: bestBare.rowsPerS / torch.img_per_s } } : {}),
+      ...(loaderRuns.length
+        ? { torch_loader: { workers: loaderWorkers, img_per_s: spread(loaderRuns.map((x) => x.torch)), tfkd_rows_per_s: spread(loaderRuns.map((x) => x.tfkd)), ratio: spread(loaderRuns.map((x) => x.tfkd / x.torch)) } }
+        : {}),
       variants,
       command,
     };
@@ -301,6 +328,9 @@ export function formatPrecomputeBench(r: PrecomputeBenchResult): string {
       : []),
     ...(r.torch
       ? [`PyTorch eval      ${n(r.torch.img_per_s).padStart(9)} img/s    (${r.torch.arch}, torch ${r.torch.version}, no_grad, ${r.torch.threads} threads, batch ${r.batch}): onnxruntime ${r.torch.ort_over_torch.toFixed(2)}×`]
+      : []),
+    ...(r.torch_loader
+      ? [`PyTorch end to end ${n(r.torch_loader.img_per_s.median).padStart(8)} img/s    (ImageFolder + DataLoader(num_workers=${r.torch_loader.workers}) + eval, no_grad): tfkd end-to-end ÷ PyTorch ${r.torch_loader.ratio.median.toFixed(2)}× (${r.torch_loader.ratio.min.toFixed(2)}–${r.torch_loader.ratio.max.toFixed(2)}, ${r.torch_loader.ratio.values.length} runs)`]
       : []),
     `cache variants (end-to-end rows/s, bytes per row on disk):`,
     ...r.variants.map((v) => `  ${v.name.padEnd(12)} ${n(v.rows_per_s).padStart(9)} rows/s  ${v.bytes_per_row.toFixed(1).padStart(8)} B/row`),

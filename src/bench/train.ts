@@ -17,7 +17,8 @@ import { buildModel, buildOnnxModel, countParams, isOnnxModelName, onnxModelSpec
 import { openCache, type CacheReader } from '../cache/reader.js';
 import { hashU32, permutation, Rng } from '../data/rng.js';
 import { cacheSoftTargets, planViews, viewsFor } from '../student/trainer/targets.js';
-import { renderStudentBatch, studentInputs } from '../student/trainer/inputs.js';
+import { studentBatchSource, studentInputs } from '../student/trainer/inputs.js';
+import { defaultRenderWorkers } from '../data/render-pool.js';
 import { pixelsToFloat } from '../student/evaluate.js';
 import { openDataset } from '../data/open.js';
 import { UsageError } from '../errors.js';
@@ -49,6 +50,8 @@ export interface TrainBenchOptions {
    * `input`'s size by data/views.ts, /255), and the bench reports that path's share of a step.
    */
   data?: string;
+  /** With data: render workers of the trainer's data path (default: the trainer's default). */
+  renderWorkers?: number;
 }
 
 
@@ -114,7 +117,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature!))) as tf.Tensor2D;
   const optimizer = tf.train.momentum(0.01, 0.9);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const feeder = o.data ? await openBenchData(o.data, input, B, o.seed, o.cache ?? []) : null;
+  const feeder = o.data ? await openBenchData(o.data, input, B, o.seed, o.cache ?? [], o.renderWorkers ?? defaultRenderWorkers()) : null;
   const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature!, feeder ?? undefined) : null;
   let lastReadMs = 0;
   let fed: tf.Tensor4D | null = null;
@@ -183,6 +186,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const tfBytes = tf.memory().numBytes;
   tf.dispose([x, labels, fixedSoft]);
   (fed as tf.Tensor4D | null)?.dispose();
+  await feeder?.close();
   reader?.close();
   optimizer.dispose();
   model.dispose();
@@ -234,7 +238,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
  * caches), read and rendered as train.ts does (inputs.ts, views.ts), the next batch's decode
  * started before the current one is returned. Also hands the caches the same samples and views.
  */
-async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[]) {
+async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[], workers: number) {
   const ds = await openDataset(spec, { split: 'train' });
   const caches = cacheDirs.map((d) => openCache(d));
   try {
@@ -242,6 +246,7 @@ async function openBenchData(spec: string, input: [number, number, number], B: n
     const inputs = studentInputs(ds, [input[0], input[1]], undefined, plan);
     if (inputs.shape.channels !== input[2]) throw new UsageError(`--input ${input.join('x')}: ${spec} is read with ${inputs.shape.channels} channel(s)`);
     const order = permutation(ds.size, hashU32(seed, 0xda7a));
+    const source = inputs.rendered ? studentBatchSource(ds, inputs, plan, workers) : null;
     let pos = 0;
     const take = () => {
       const samples = new Int32Array(B);
@@ -250,9 +255,9 @@ async function openBenchData(spec: string, input: [number, number, number], B: n
         pos = (pos + 1) % order.length;
       }
       const views = viewsFor(plan, seed, pos, samples).student;
-      const imgs = inputs.rendered ? ds.readImages(samples, inputs.side.eval.mode) : null;
-      imgs?.catch(() => undefined);
-      return { samples, views, imgs };
+      const rendered = source ? source.fetch(samples, views) : null;
+      rendered?.catch(() => undefined);
+      return { samples, views, rendered };
     };
     const sb = input[0] * input[1] * input[2];
     const px = new Uint8Array(B * sb);
@@ -267,8 +272,12 @@ async function openBenchData(spec: string, input: [number, number, number], B: n
         ahead = take();
         feeder.samples = cur.samples;
         feeder.views = cur.views;
-        const pixels = cur.imgs ? renderStudentBatch(inputs, plan, await cur.imgs, cur.samples, cur.views, px) : await ds.readBatch(cur.samples, px);
+        const pixels = cur.rendered ? await cur.rendered : await ds.readBatch(cur.samples, px);
         return pixelsToFloat(pixels, xs);
+      },
+      close: async () => {
+        await ahead.rendered?.catch(() => undefined);
+        await source?.close();
       },
     };
     return feeder;

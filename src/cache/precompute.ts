@@ -9,7 +9,7 @@
  * docs/PERFORMANCE.md "precompute" for what was measured.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
+import { defaultRenderWorkers } from '../data/render-pool.js';
 import * as path from 'node:path';
 import type { AugmentSpec } from '../data/augment.js';
 import { augment, formatAugmentSpec } from '../data/augment.js';
@@ -68,7 +68,7 @@ export interface PrecomputeOptions {
 }
 
 /** Render workers by default: the cores beside the main thread, at most 4. */
-export const defaultRenderWorkers = (): number => Math.max(0, Math.min(4, os.availableParallelism() - 1));
+export { defaultRenderWorkers };
 
 /** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
 export interface SkippedSample {

@@ -8,6 +8,7 @@
  * main thread would compute (the same pure functions), so a cache does not depend on the pool.
  * In flight per worker: bounded by the batch the caller asks for.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UsageError, WorkError } from '../errors.js';
 import type { AugmentSpec } from './augment.js';
@@ -24,6 +25,9 @@ export interface RenderJob {
 }
 
 export type RenderReply = { id: number; views: Uint8Array[]; error?: undefined } | { id: number; views?: undefined; error: { message: string; usage: boolean; hint?: string } };
+
+/** Render workers when none are asked for: the cores but one (the step's), at most 4. */
+export const defaultRenderWorkers = (): number => Math.max(0, Math.min(4, availableParallelism() - 1));
 
 // From the sources (a checkout, run through tsx) the worker starts from a boot file that registers
 // tsx in the thread; from the built package (dist/) it loads the compiled worker directly.

@@ -88,12 +88,21 @@ export function viewBox(spec: AugmentSpec, seed: number, sample: number, view: n
 export function hflip(img: Image): Image {
   const { width: W, height: H, channels: C } = img;
   const out = makeImage(W, H, C);
+  const src = img.data;
+  const dst = out.data;
+  // Per channel count, without an inner loop: the generic form took ~0.7 ms for 224×224 RGB.
   for (let y = 0; y < H; y++) {
     const row = y * W * C;
-    for (let x = 0; x < W; x++) {
-      const s = row + x * C;
-      const d = row + (W - 1 - x) * C;
-      for (let c = 0; c < C; c++) out.data[d + c] = img.data[s + c];
+    if (C === 3) {
+      for (let s = row, d = row + (W - 1) * 3; d >= row; s += 3, d -= 3) {
+        dst[d] = src[s];
+        dst[d + 1] = src[s + 1];
+        dst[d + 2] = src[s + 2];
+      }
+    } else if (C === 1) {
+      for (let s = row, d = row + W - 1; d >= row; s++, d--) dst[d] = src[s];
+    } else {
+      for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) dst[row + (W - 1 - x) * C + c] = src[row + x * C + c];
     }
   }
   return out;

@@ -24,6 +24,7 @@ const Options = z.strictObject({
   decoders: intString(1).optional(),
   renderWorkers: intString(0).optional(),
   torch: z.string().optional(),
+  torchLoader: z.boolean().optional(),
   json: z.boolean().optional(),
 });
 
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .option('--decoders <n>', 'images decoded at once (folder:/list: data)')
     .option('--render-workers <n>', 'worker threads decoding + rendering folder:/list: images in the end-to-end runs (0: main thread)')
     .option('--torch <arch>', 'also time PyTorch eval of this torchvision architecture (e.g. resnet18) at the same batch and threads')
+    .option('--torch-loader', 'with --torch on a folder: also time PyTorch end to end (ImageFolder + DataLoader(num_workers = render workers) + eval) over the same rows, per repetition')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(Options, raw);

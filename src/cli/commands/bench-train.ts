@@ -23,6 +23,7 @@ const TrainOptions = z.strictObject({
   seed: z.coerce.number().int().default(1),
   cache: z.array(z.string().min(1)).optional(),
   data: z.string().min(1).optional(),
+  renderWorkers: intString(0).optional(),
   json: z.boolean().default(false),
   profile: z.boolean().default(false),
 });
@@ -44,6 +45,7 @@ export function register(program: Command): void {
     .option('--profile', 'also time every kernel of one step (wall and CPU time)')
     .option('--cache <dir...>', 'read each step\'s soft targets from these caches (K must match --classes) and report the read time')
     .option('--data <spec>', 'feed each step from this data set through the trainer\'s data path (folders: decode + views rendered at --input) and report its share of a step')
+    .option('--render-workers <n>', 'with --data: worker threads decoding + rendering ahead of the step (default min(4, cores - 1); 0: main thread)')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(TrainOptions, raw);

@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { INTERPOLATIONS, makeImage } from '../image.js';
 import type { Image, Interpolation } from '../image.js';
+import { resampleAddon } from './native.js';
 
 /**
  * `PIL.Image.resize((width, height), filter)` of Pillow 9.4 (box=None, reducing_gap=None) on mode
@@ -28,8 +29,10 @@ import type { Image, Interpolation } from '../image.js';
  *
  * Speed: integer coefficient tables per axis (Int32Array), int32 sums, one temporary image, no
  * per-pixel allocation: 500×375 RGB → 298×224 bilinear takes ~3.7 ms of CPU (bicubic ~6, lanczos
- * ~9) on the 2-core build machine, where Pillow's C takes ~1.3 ms (test/data/pil/resample.test.ts
- * prints its own measurement).
+ * ~9) on the 2-core build machine, where Pillow's C takes ~1.3 ms. When the image add-on is built
+ * (native/src/resample.cc, AVX2), the two passes run there on the same coefficient tables — the
+ * JS passes below stay the reference and the fallback (pil/native.ts; `tfkd bench render`
+ * measures both against Pillow).
  */
 
 const PRECISION_BITS = 32 - 8 - 2;
@@ -125,6 +128,22 @@ export function coefficients(inSize: number, outSize: number, filter: Exclude<In
   return { ksize, start, size, k };
 }
 
+// Images of a data set share a few sizes (ImageNet: mostly 500×375 / 375×500): the tables of the
+// last few (in, out, filter) are kept. They are read-only once made.
+const COEFF_CACHE = new Map<string, Coefficients>();
+const COEFF_CACHE_SIZE = 32;
+
+function cachedCoefficients(inSize: number, outSize: number, filter: Exclude<Interpolation, 'nearest'>): Coefficients {
+  const key = `${inSize},${outSize},${filter}`;
+  let c = COEFF_CACHE.get(key);
+  if (!c) {
+    c = coefficients(inSize, outSize, filter);
+    if (COEFF_CACHE.size >= COEFF_CACHE_SIZE) COEFF_CACHE.delete(COEFF_CACHE.keys().next().value!);
+    COEFF_CACHE.set(key, c);
+  }
+  return c;
+}
+
 function checkArgs(img: Image, width: number, height: number, filter: Interpolation): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new UsageError(`resize: width and height must be integers > 0, got ${width}x${height}`);
@@ -168,8 +187,8 @@ export function resize(img: Image, width: number, height: number, filter: Interp
   if (filter === 'nearest') return cropTo(nearest(img, width, height), w, width, height);
   const needH = width !== img.width;
   const needV = height !== img.height;
-  const horiz = sliceCoefficients(coefficients(img.width, width, filter), w.left, w.width);
-  const vert = sliceCoefficients(coefficients(img.height, height, filter), w.top, w.height);
+  const horiz = sliceCoefficients(cachedCoefficients(img.width, width, filter), w.left, w.width);
+  const vert = sliceCoefficients(cachedCoefficients(img.height, height, filter), w.top, w.height);
   let src = img.data;
   let srcWidth = img.width;
   let vStart = vert.start;
@@ -178,9 +197,13 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     const first = needV ? vert.start[0] : w.top;
     const last = needV ? vert.start[w.height - 1] + vert.size[w.height - 1] : w.top + w.height;
     const rows = last - first;
-    const tmp = new Uint8Array(w.width * rows * ch);
+    if (!needV) {
+      const out = new Uint8Array(w.width * rows * ch);
+      horizontalPass(src, img.width, ch, first, rows, out, w.width, horiz);
+      return makeImage(w.width, w.height, ch, out);
+    }
+    const tmp = scratch(w.width * rows * ch);
     horizontalPass(src, img.width, ch, first, rows, tmp, w.width, horiz);
-    if (!needV) return makeImage(w.width, w.height, ch, tmp);
     if (first !== 0) vStart = vert.start.map((s) => s - first);
     src = tmp;
     srcWidth = w.width;
@@ -192,6 +215,15 @@ export function resize(img: Image, width: number, height: number, filter: Interp
   const out = new Uint8Array(srcWidth * w.height * ch);
   verticalPass(src, srcWidth * ch, out, w.height, { ...vert, start: vStart });
   return makeImage(srcWidth, w.height, ch, out);
+}
+
+// The intermediate image of a two-pass resize never leaves resize(): one buffer, grown as needed,
+// is reused (each thread has its own module instance). A fresh one per call cost a zeroed
+// allocation and its page faults, ~10 % of a 500×375 resize; Pillow's block arena saves the same.
+let scratchBuf = new Uint8Array(0);
+function scratch(n: number): Uint8Array {
+  if (scratchBuf.length < n) scratchBuf = new Uint8Array(Math.max(n, 1 << 20));
+  return scratchBuf.subarray(0, n);
 }
 
 /** The window `w` of an image of `width`×`height` (the image itself when the window is all of it). */
@@ -210,6 +242,8 @@ function cropTo(img: Image, w: ResizeWindow, width: number, height: number): Ima
 
 function horizontalPass(src: Uint8Array, inWidth: number, ch: number, firstRow: number, rows: number, out: Uint8Array, outWidth: number, c: Coefficients): void {
   const { ksize, start, size, k } = c;
+  const native = resampleAddon();
+  if (native) return native.horizontal(src, inWidth, ch, firstRow, rows, out, outWidth, ksize, start, size, k);
   const inStride = inWidth * ch;
   let o = 0;
   if (ch === 3) {
@@ -256,6 +290,8 @@ function horizontalPass(src: Uint8Array, inWidth: number, ch: number, firstRow: 
 /** Vertical pass: every sample of a row is independent, so rows are accumulated tap by tap. */
 function verticalPass(src: Uint8Array, stride: number, out: Uint8Array, outHeight: number, c: Coefficients): void {
   const { ksize, start, size, k } = c;
+  const native = resampleAddon();
+  if (native) return native.vertical(src, stride, out, outHeight, ksize, start, size, k);
   const acc = new Int32Array(stride);
   for (let yy = 0; yy < outHeight; yy++) {
     acc.fill(ROUNDING);

@@ -18,6 +18,8 @@
  * crop_pct 0.875 unless --eval-crop-pct says otherwise.
  */
 import type { Dataset, SampleShape } from '../../data/dataset.js';
+import { ImageFilesDataset } from '../../data/files.js';
+import { RenderPool } from '../../data/render-pool.js';
 import type { Image } from '../../data/image.js';
 import type { RenderSpec } from '../../data/render.js';
 import { renderView, type SideRendering } from '../../data/views.js';
@@ -89,6 +91,50 @@ export function renderStudentBatch(inputs: StudentInputs, plan: ViewPlan, images
     out.set(r.data, k * sb);
   }
   return out.subarray(0, samples.length * sb);
+}
+
+/** Rendered training batches, fetched one step ahead (loop.ts). */
+export interface BatchSource {
+  /** The samples' views rendered at the student's size, packed HWC (a buffer of its own). */
+  fetch(samples: Int32Array, views: Int32Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * The rendered path's batches. With `workers` ≥ 1 and image files (folder:, list:), each image is
+ * decoded and rendered by a RenderPool worker thread (render-pool.ts), in parallel with the step
+ * and each other; with 0 (or other data), decoded on the libuv pool and rendered on this thread.
+ * Either way the bytes are renderView's (views.ts) for the same sample and view, so results do not
+ * depend on `workers`. Memory: the caller holds at most the batch in use and the one being fetched.
+ * A failing file fails the batch with the lowest failing index's error, whatever order jobs end in.
+ */
+export function studentBatchSource(ds: Dataset, inputs: StudentInputs, plan: ViewPlan, workers: number): BatchSource {
+  const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
+  const mode = inputs.side.eval.mode;
+  if (workers < 1 || !(ds instanceof ImageFilesDataset)) {
+    return {
+      fetch: async (samples, views) => renderStudentBatch(inputs, plan, await ds.readImages(samples, mode), samples, views, new Uint8Array(samples.length * sb)),
+      close: async () => undefined,
+    };
+  }
+  const pool = new RenderPool(workers);
+  const aug = plan.spec && plan.mode !== 'none' ? { spec: plan.spec, seed: plan.augmentSeed } : null;
+  return {
+    async fetch(samples, views) {
+      const out = new Uint8Array(samples.length * sb);
+      const jobs = Array.from(samples, (i, k) =>
+        pool.render({ file: ds.path(i), maxPixels: ds.maxPixels, side: inputs.side, aug, sample: i, views: [views[k]] }).then(([v]) => {
+          if (v.length !== sb) throw new RangeError(`internal: rendered ${v.length} bytes for sample ${i}, expected ${sb}`);
+          out.set(v, k * sb);
+        }),
+      );
+      const settled = await Promise.allSettled(jobs);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return out;
+    },
+    close: () => pool.close(),
+  };
 }
 
 /**

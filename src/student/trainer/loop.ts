@@ -22,7 +22,8 @@ import type { TrainConfig } from './config.js';
 import { learningRate, type TrainOptimizer } from './optimizer.js';
 import { readMetrics, runPaths, writeJsonAtomic, writeMetrics, type EpochMetrics, type Summary } from './run-dir.js';
 import { applyViews, batchTeacher, viewsFor, type ViewPlan } from './targets.js';
-import { renderedDataset, renderStudentBatch, type StudentInputs } from './inputs.js';
+import { renderedDataset, studentBatchSource, type BatchSource, type StudentInputs } from './inputs.js';
+import { defaultRenderWorkers } from '../../data/render-pool.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
 import { cacheRecord, hashCheckpoints, nativeThreads, versions } from './record.js';
 import { recoverCheckpoints } from './recovery.js';
@@ -58,6 +59,16 @@ export interface Built extends Prepared {
 
 /** Runs the epochs of a built run (train.ts's run() disposes of the model and optimizer after). */
 export async function loop(built: Built): Promise<TrainResult> {
+  // Rendered inputs (folders, lists, boxes): decoded + rendered ahead of the step (inputs.ts).
+  const source = built.inputs.rendered ? studentBatchSource(built.trainDs, built.inputs, built.plan, built.req.renderWorkers ?? defaultRenderWorkers()) : null;
+  try {
+    return await runEpochs(built, source);
+  } finally {
+    await source?.close();
+  }
+}
+
+async function runEpochs(built: Built, source: BatchSource | null): Promise<TrainResult> {
   const { req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0, backend, model, spec, params, optimizer } = built;
   const hooks = req.hooks ?? {};
   const paths = runPaths(req.out);
@@ -153,16 +164,17 @@ export async function loop(built: Built): Promise<TrainResult> {
   });
   const testFace = renderedDataset(testDs, inputs);
   const evalTest = () => evaluate(forward, testFace, { indices: testIdx, batch: config.evalBatch, onBatch: hooks.onEvalBatch });
-  // Rendered inputs: the samples of step s of an epoch are decoded while step s − 1 trains
-  // (sharp on the libuv pool); one batch ahead bounds the memory.
+  // Rendered inputs: the samples of step s of an epoch are decoded and rendered while step s − 1
+  // trains (render workers, or the libuv pool); one batch ahead bounds the memory.
   const batchSamples = (order: Int32Array, s: number): Int32Array => {
     const n = Math.min(B, N - s * B);
     const samples = new Int32Array(n);
     for (let k = 0; k < n; k++) samples[k] = trainIdx[order[s * B + k]];
     return samples;
   };
-  const readAhead = (samples: Int32Array) => {
-    const p = trainDs.readImages(samples, inputs.side.eval.mode);
+  const readAhead = (order: Int32Array, epoch: number, s: number) => {
+    const samples = batchSamples(order, s);
+    const p = source!.fetch(samples, viewsFor(plan, config.seed, epoch, samples).student);
     p.catch(() => undefined); // surfaced when awaited
     return p;
   };
@@ -189,16 +201,15 @@ export async function loop(built: Built): Promise<TrainResult> {
       let seen = 0;
       const lr0 = learningRate(config, epoch * stepsPerEpoch, stepsPerEpoch);
       history?.beginEpoch(epoch + 1);
-      let ahead = inputs.rendered ? readAhead(batchSamples(order, 0)) : null;
+      let ahead = source ? readAhead(order, epoch, 0) : null;
       for (let s = 0; s < stepsPerEpoch; s++) {
         const samples = batchSamples(order, s);
         const n = samples.length;
         const views = viewsFor(plan, config.seed, epoch, samples);
         let pixels: Uint8Array;
         if (ahead) {
-          const imgs = await ahead;
-          ahead = s + 1 < stepsPerEpoch ? readAhead(batchSamples(order, s + 1)) : null;
-          pixels = renderStudentBatch(inputs, plan, imgs, samples, views.student, viewBuf);
+          pixels = await ahead;
+          ahead = s + 1 < stepsPerEpoch ? readAhead(order, epoch, s + 1) : null;
         } else {
           const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
           pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);

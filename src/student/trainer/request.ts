@@ -41,6 +41,12 @@ export interface TrainRequest {
   resume?: boolean;
   /** Stop after this many completed epochs, leaving a resumable run (staged training, tests). */
   stopAfter?: number;
+  /**
+   * Worker threads decoding + rendering folder/list images ahead of the step (default
+   * defaultRenderWorkers(): the cores but one, at most 4; 0: decoded on the libuv pool, rendered on
+   * the main thread). The inputs' bytes do not depend on it.
+   */
+  renderWorkers?: number;
   hooks?: TrainHooks;
 }
 

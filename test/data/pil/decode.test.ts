@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { PilMode } from '../../../src/data/image.js';
 import { convert, cmykChannel, luma } from '../../../src/data/pil/convert.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, probeImage } from '../../../src/data/pil/decode.js';
+import { setJpegPath } from '../../../src/data/pil/native.js';
 import { usageError } from '../helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
@@ -193,6 +194,28 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
       console.log(`      ${e.name}: refused (PIL: ${e.error ?? 'BMP'})`);
     }
     expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
+  });
+});
+
+describe('data/pil/decode: the image add-on\'s JPEG decoder and sharp give the same bytes', () => {
+  it('every JPEG photograph, modes RGB and L, on both paths (when the add-on has libjpeg)', async function () {
+    if (setJpegPath('native') !== 'native') this.skip();
+    const files = readdirSync(PHOTOS, { withFileTypes: true }).filter((d) => d.isDirectory()).flatMap((d) => readdirSync(join(PHOTOS, d.name)).filter((f) => /\.jpe?g$/i.test(f)).map((f) => join(PHOTOS, d.name, f)));
+    expect(files.length).to.be.greaterThan(5);
+    try {
+      for (const f of files) {
+        for (const mode of ['RGB', 'L'] as const) {
+          setJpegPath('native');
+          const a = await decodeImage(f, mode);
+          setJpegPath('sharp');
+          const b = await decodeImage(f, mode);
+          expect([a.width, a.height, a.channels]).to.deep.equal([b.width, b.height, b.channels]);
+          expect(Buffer.compare(Buffer.from(a.data), Buffer.from(b.data)), `${f} ${mode}`).to.equal(0);
+        }
+      }
+    } finally {
+      setJpegPath('native');
+    }
   });
 });
 

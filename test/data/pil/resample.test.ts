@@ -6,6 +6,9 @@ import { UsageError } from '../../../src/errors.js';
 import { INTERPOLATIONS } from '../../../src/data/image.js';
 import type { Image, Interpolation } from '../../../src/data/image.js';
 import { coefficients, resize } from '../../../src/data/pil/resample.js';
+import { setResamplePath, type ResamplePath } from '../../../src/data/pil/native.js';
+import { readdirSync } from 'node:fs';
+import { decodeImage } from '../../../src/data/pil/decode.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 // PIL's Image.resize (Pillow 9.4, Debian's /usr/bin/python3) is the reference: scripts/pil_reference.py
@@ -78,8 +81,17 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
     if (tmp) rmDir(tmp);
   });
 
-  for (const filter of INTERPOLATIONS) {
-    it(`${filter}: every case equals PIL's resize (up, down, one axis, to 1 px, same size)`, () => {
+  // Every path: the JS passes (the reference and fallback), and the image add-on's C passes,
+  // scalar and AVX2, when it is built (scripts/build-native.mjs) and the CPU has AVX2.
+  const paths: ResamplePath[] = ['js'];
+  for (const want of ['portable', 'avx2'] as const) if (setResamplePath(want) === want) paths.push(want);
+  setResamplePath('auto');
+  if (paths.length === 1) console.log('      (image add-on not built: the C passes are not tested; node scripts/build-native.mjs)');
+  afterEach(() => setResamplePath('auto'));
+
+  for (const path of paths) for (const filter of INTERPOLATIONS) {
+    it(`${filter} [${path} passes]: every case equals PIL's resize (up, down, one axis, to 1 px, same size)`, () => {
+      expect(setResamplePath(path)).to.equal(path);
       const mine = cases.filter((c) => c.filter === filter);
       expect(mine.length).to.be.greaterThan(100);
       const failures: string[] = [];
@@ -111,6 +123,42 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
     const cpu = (c.user + c.system) / 1000 / n;
     console.log(`      ${cpu.toFixed(2)} ms CPU (${wall.toFixed(2)} ms wall) per resize`);
     expect(cpu, 'a generous bound (PIL itself: ~1.3 ms)').to.be.below(25);
+  });
+});
+
+describe('data/pil/resample: the C passes equal the JS passes on the test photographs', function () {
+  this.timeout(120_000);
+  const native = (['portable', 'avx2'] as const).filter((p) => setResamplePath(p) === p);
+  setResamplePath('auto');
+  afterEach(() => setResamplePath('auto'));
+  const root = join(import.meta.dirname, '../../fixtures/photos');
+  const files = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).flatMap((d) => readdirSync(join(root, d.name)).map((f) => join(root, d.name, f)));
+
+  it(`every filter, down and up, whole images and windows: ${native.join(', ') || 'no C path built'} vs JS`, async function () {
+    if (native.length === 0) this.skip();
+    let compared = 0;
+    for (const file of files) {
+      for (const mode of ['RGB', 'L'] as const) {
+        const src = await decodeImage(file, mode);
+        const sizes: Array<[number, number]> = [[Math.max(1, Math.round(src.width * 0.6)), Math.max(1, Math.round(src.height * 0.6))], [224, 224], [src.width + 17, Math.max(1, src.height - 5)], [3, 2]];
+        for (const filter of INTERPOLATIONS) {
+          for (const [w, h] of sizes) {
+            const win = { left: Math.floor(w / 5), top: Math.floor(h / 7), width: Math.max(1, w - Math.floor(w / 5) - 1), height: Math.max(1, h - Math.floor(h / 7)) };
+            setResamplePath('js');
+            const ref = resize(src, w, h, filter);
+            const refWin = resize(src, w, h, filter, win);
+            for (const p of native) {
+              setResamplePath(p);
+              const d = diff(resize(src, w, h, filter).data, ref.data);
+              const dw = diff(resize(src, w, h, filter, win).data, refWin.data);
+              expect(d.count + dw.count, `${p} ${file} ${mode} → ${w}x${h} ${filter}: ${d.count} + ${dw.count} bytes differ, max ${Math.max(d.max, dw.max)}`).to.equal(0);
+              compared += 2;
+            }
+          }
+        }
+      }
+    }
+    console.log(`      ${files.length} photographs, ${compared / native.length} resizes per C path compared with JS: all equal`);
   });
 });
 

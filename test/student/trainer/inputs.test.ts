@@ -11,7 +11,11 @@ import { readManifest } from '../../../src/cache/manifest.js';
 import { decodeModel } from '../../../src/teacher/introspect.js';
 import { openDataset } from '../../../src/data/open.js';
 import { Rng } from '../../../src/data/rng.js';
-import { studentInputs } from '../../../src/student/trainer/inputs.js';
+import { renderStudentBatch, studentBatchSource, studentInputs } from '../../../src/student/trainer/inputs.js';
+import { parseAugmentSpec } from '../../../src/data/augment.js';
+import { train } from '../../../src/student/trainer/train.js';
+import { metricValues } from '../../../src/student/trainer/run-dir.js';
+import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
 import { cli } from '../../cli/train-helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
@@ -56,6 +60,59 @@ describe('student/trainer/inputs: students on image folders', function () {
     const folder = await openDataset(`folder:${data}`);
     expect(studentInputs(folder, [32, 24], 1, none).preprocess).to.deep.include({ resize: [32, 24], crop: [32, 24], channels: 'RGB' });
     expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/images differ in size/);
+  });
+
+  it('batches from render workers are the main thread\'s bytes: 0, 1 or 3 workers, eval view and rrc boxes', async () => {
+    const ds = await openDataset(`folder:${data}`);
+    const plans = [
+      { mode: 'none' as const, cacheViews: 1, spec: null, augmentSeed: 0 },
+      { mode: 'fresh' as const, cacheViews: 1, spec: parseAugmentSpec('rrc:0.3-1,flip'), augmentSeed: 7 },
+    ];
+    const samples = Int32Array.from({ length: 37 }, (_, k) => (k * 7) % ds.size);
+    for (const plan of plans) {
+      const inputs = studentInputs(ds, [24, 20], undefined, plan);
+      const views = Int32Array.from(samples, (_, k) => (plan.mode === 'none' ? 0 : 1 + (k % 3)));
+      const sb = 24 * 20 * 3;
+      const ref = renderStudentBatch(inputs, plan, await ds.readImages(samples, 'RGB'), samples, views, new Uint8Array(samples.length * sb));
+      for (const workers of [0, 1, 3]) {
+        const source = studentBatchSource(ds, inputs, plan, workers);
+        try {
+          const [a, b] = await Promise.all([source.fetch(samples, views), source.fetch(samples.subarray(0, 5), views.subarray(0, 5))]);
+          expect(Buffer.compare(Buffer.from(a), Buffer.from(ref)), `${plan.mode}, ${workers} workers`).to.equal(0);
+          expect(Buffer.compare(Buffer.from(b), Buffer.from(ref.subarray(0, 5 * sb))), `${plan.mode}, ${workers} workers, second batch`).to.equal(0);
+        } finally {
+          await source.close();
+        }
+      }
+    }
+  });
+
+  it('EXPECTED FAILURE - a file that cannot be decoded fails the batch naming it, with or without workers', async () => {
+    const bad = path.join(root, 'bad');
+    fs.cpSync(path.join(data, 'train'), bad, { recursive: true });
+    fs.writeFileSync(path.join(bad, 'class1', '3.png'), 'not an image');
+    const ds = await openDataset(`folder:${bad}`);
+    const none = { mode: 'none' as const, cacheViews: 1, spec: null, augmentSeed: 0 };
+    const inputs = studentInputs(ds, [16, 16], undefined, none);
+    const samples = Int32Array.from({ length: ds.size }, (_, k) => k);
+    for (const workers of [0, 2]) {
+      const source = studentBatchSource(ds, inputs, none, workers);
+      try {
+        let err: Error | null = null;
+        await source.fetch(samples, new Int32Array(samples.length)).catch((e: Error) => (err = e));
+        expect(String(err), `${workers} workers`).to.match(/class1\/3\.png.*not .*image/);
+      } finally {
+        await source.close();
+      }
+    }
+  });
+
+  it('training on a folder gives the same run with 0 or 2 render workers (rrc views)', async () => {
+    const cfg = { data: `folder:${data}`, model: 'mlp', widthMultiplier: 1 / 16, loss: 'ce', epochs: 2, batch: 16, seed: 4, backend: 'wasm', inputSize: [12, 12], augment: 'rrc:0.5-1,flip' } as unknown as TrainConfigInput;
+    const a = await train({ config: cfg, out: path.join(root, 'w0'), renderWorkers: 0 });
+    const b = await train({ config: cfg, out: path.join(root, 'w2'), renderWorkers: 2 });
+    expect(b.metrics.map(metricValues)).to.deep.equal(a.metrics.map(metricValues));
+    expect(fs.readFileSync(path.join(root, 'w2', 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(root, 'w0', 'summary.json'), 'utf8'));
   });
 
   it('trains from a folder with rrc views, exports with its eval transform; the export precomputes with no flags and evaluates like the run', async () => {

@@ -1,0 +1,285 @@
+/**
+ * `tfkd bench render`: decoded-and-rendered images per second against Pillow (issue 25), the same
+ * images, the same transform and the same output bytes, measured in one run:
+ *
+ *   tfkd:   decodeImage (sharp/libjpeg-turbo, PIL's convert) → render (view 0: the eval transform)
+ *           or the box of view 1 (--augment with rrc) through pil/resample.ts (the C passes when
+ *           the image add-on is built, else JS);
+ *   Pillow: scripts/pil_bench_render.py — Image.open(f).convert(mode) → torchvision Resize +
+ *           CenterCrop, or resized_crop + hflip of the boxes tfkd computed (RandomResizedCrop's
+ *           output for those draws).
+ *
+ * Per repetition, alternating the two sides so that other load hits both alike: one image at a
+ * time on one thread — decode alone, render alone (of the decoded images), resize alone (the whole
+ * image to its Resize size: the resampler by itself, no crop window), decode + render — in CPU
+ * time (process-wide, all threads) per image, with no render pool alive; then decode + render at
+ * N threads (tfkd: a RenderPool of N workers; Pillow: N processes, as DataLoader(num_workers=N),
+ * both warmed before the clock starts) in wall time. Each
+ * figure is a ratio tfkd ÷ Pillow in images per second; the report gives the median and the spread
+ * over repetitions. Before timing, every rendered image's sha256 is compared with Pillow's.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { parseAugmentSpec, type AugmentSpec } from '../data/augment.js';
+import { ImageFilesDataset } from '../data/files.js';
+import type { Image, Interpolation } from '../data/image.js';
+import { openDataset } from '../data/open.js';
+import { decodeImage, probeImage } from '../data/pil/decode.js';
+import { resamplePath, setResamplePath } from '../data/pil/native.js';
+import { resize } from '../data/pil/resample.js';
+import { RenderPool } from '../data/render-pool.js';
+import { render, resizedSize, type RenderSpec } from '../data/render.js';
+import { renderView, viewBox, type SideRendering, type ViewBox } from '../data/views.js';
+import { UsageError } from '../errors.js';
+import { parsePreprocess, resolvePreprocess, renderSpecOf } from '../teacher/preprocess.js';
+import { DEFAULT_EVAL_CROP_PCT, parseInputSize } from '../student/trainer/inputs.js';
+import { spread, type Spread } from './stats.js';
+
+export interface RenderBenchOptions {
+  data: string;
+  split: 'train' | 'test';
+  preprocess?: string;
+  inputSize?: string;
+  interpolation?: Interpolation;
+  augment?: string;
+  seed: number;
+  threads: number;
+  rows: number;
+  reps: number;
+}
+
+interface Pass {
+  decode_cpu_s: number;
+  render_cpu_s: number;
+  resize_cpu_s: number;
+  pipeline_cpu_s: number;
+  pipeline_wall_s: number;
+}
+
+export interface RenderBenchResult {
+  tool: 'tfkd';
+  bench: 'render';
+  data: string;
+  rows: number;
+  threads: number;
+  reps: number;
+  transform: { kind: 'eval' | 'boxes'; mode: string; resize: RenderSpec['resize']; crop: RenderSpec['crop']; size: [number, number]; interpolation: Interpolation; augment?: string };
+  resample_path: string;
+  pillow: string;
+  /** Rendered images whose bytes equal Pillow's (sha256), of `rows`. */
+  identical: number;
+  /** tfkd ÷ Pillow in images/s (per-core figures from CPU time per image; threads from wall time). */
+  ratios: Record<'resize' | 'resize_js' | 'render' | 'decode' | 'decode_render_1' | 'decode_render_n', Spread>;
+  /** Medians, images per second (per core: from CPU time). */
+  img_per_s: { tfkd: Record<'decode' | 'render' | 'resize' | 'decode_render_1' | 'decode_render_n', number>; pillow: Record<'decode' | 'render' | 'resize' | 'decode_render_1' | 'decode_render_n', number> };
+  /** Decode's and resampling's share of decode + render (CPU time of the separate passes). */
+  share: { tfkd: { decode: number; resample: number }; pillow: { decode: number; resample: number } };
+  command: string;
+}
+
+/** A line-per-command child: scripts/pil_bench_render.py. */
+class PillowChild {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: Interface;
+  private readonly queue: Array<(line: string) => void> = [];
+  private stderr = '';
+
+  constructor() {
+    const script = fileURLToPath(new URL('../../scripts/pil_bench_render.py', import.meta.url));
+    this.child = spawn('/usr/bin/python3', [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.lines = createInterface({ input: this.child.stdout });
+    this.lines.on('line', (l) => this.queue.shift()?.(l));
+    this.child.on('exit', () => {
+      for (const q of this.queue.splice(0)) q('');
+    });
+    this.child.on('error', () => undefined);
+  }
+
+  async next<T>(cmd?: string): Promise<T> {
+    const p = new Promise<string>((resolve) => this.queue.push(resolve));
+    if (cmd !== undefined) this.child.stdin.write(`${cmd}\n`);
+    const line = await p;
+    if (!line) throw new UsageError(`the Pillow reference (scripts/pil_bench_render.py) failed: ${this.stderr.trim().split('\n').pop() ?? 'no output'}`, "it needs Debian's python3-pil and python3-torchvision (/usr/bin/python3)");
+    return JSON.parse(line) as T;
+  }
+
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  close(): void {
+    this.child.stdin.end('quit\n');
+  }
+}
+
+/** The eval transform of `--preprocess` or `--input-size` (the student's: resize S / pct, crop S). */
+function evalSpec(o: RenderBenchOptions): { spec: RenderSpec; size: [number, number] } {
+  if ((o.preprocess === undefined) === (o.inputSize === undefined)) throw new UsageError('bench render: pass exactly one of --preprocess SPEC and --input-size S');
+  let spec: RenderSpec;
+  let size: [number, number];
+  if (o.preprocess !== undefined) {
+    const p = resolvePreprocess([parsePreprocess(o.preprocess)], { layout: 'NCHW', channels: 3, dataSize: [224, 224], variableSize: true, modelSize: null, file: 'bench render' });
+    spec = renderSpecOf(p);
+    size = [p.size[0], p.size[1]];
+  } else {
+    const [H, W] = parseInputSize(o.inputSize!);
+    const pct = DEFAULT_EVAL_CROP_PCT;
+    spec = { mode: 'RGB', resize: H === W ? Math.floor(H / pct) : [Math.floor(H / pct), Math.floor(W / pct)], crop: [H, W], cropRounding: 'round', interpolation: 'bilinear' };
+    size = [H, W];
+  }
+  if (o.interpolation) spec = { ...spec, interpolation: o.interpolation };
+  return { spec, size };
+}
+
+const cpuS = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+export async function runRenderBench(o: RenderBenchOptions, command = ''): Promise<RenderBenchResult> {
+  const { spec, size } = evalSpec(o);
+  const aug: AugmentSpec | null = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
+  if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
+  const ds = await openDataset(o.data, { split: o.split });
+  if (!(ds instanceof ImageFilesDataset)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
+  const n = Math.min(o.rows, ds.size);
+  const files = Array.from({ length: n }, (_, i) => ds.path(i));
+  const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
+  const side: SideRendering = { eval: spec, size };
+  const augArg = aug ? { spec: aug, seed: o.seed } : null;
+  const view = aug ? 1 : 0;
+  const boxes: ViewBox[] = aug ? sizes.map((s, i) => viewBox(aug, o.seed, i, 1, s.width, s.height)) : [];
+  // The resampler alone: the whole image to its Resize size (or, for boxes, to the output size).
+  const resized = sizes.map((s) => (aug || spec.resize === null ? [size[1], size[0]] : resizedSize(s.width, s.height, spec.resize)));
+  const renderOne = (img: Image, i: number): Image => (aug ? renderView(img, side, augArg, i, view) : render(img, spec));
+  const filter = spec.interpolation;
+
+  const py = new PillowChild();
+  try {
+    const { pillow } = await py.next<{ pillow: string }>();
+    py.send(JSON.stringify({ files, mode: spec.mode, interpolation: filter, kind: aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size, boxes: boxes.map((b) => [b.left, b.top, b.width, b.height, b.flip]), resized }));
+    // Byte identity first: every rendered image's sha256 against Pillow's.
+    const theirs = (await py.next<{ sha256: string[] }>('digest')).sha256;
+    let identical = 0;
+    for (let i = 0; i < n; i++) {
+      const img = renderOne(await decodeImage(files[i], spec.mode, { file: files[i] }), i);
+      if (createHash('sha256').update(img.data).digest('hex') === theirs[i]) identical++;
+    }
+
+    const tfkdSingle = async (): Promise<Pass & { resize_js_cpu_s: number }> => {
+      let c = cpuS();
+      const imgs: Image[] = [];
+      for (const f of files) imgs.push(await decodeImage(f, spec.mode, { file: f }));
+      const decode = cpuS() - c;
+      c = cpuS();
+      for (let i = 0; i < n; i++) renderOne(imgs[i], i);
+      const rend = cpuS() - c;
+      c = cpuS();
+      for (let i = 0; i < n; i++) resize(imgs[i], resized[i][0], resized[i][1], filter);
+      const rs = cpuS() - c;
+      const path = resamplePath().path;
+      setResamplePath('js');
+      c = cpuS();
+      for (let i = 0; i < n; i++) resize(imgs[i], resized[i][0], resized[i][1], filter);
+      const rsJs = cpuS() - c;
+      setResamplePath(path);
+      imgs.length = 0;
+      c = cpuS();
+      const w = performance.now();
+      for (let i = 0; i < n; i++) renderOne(await decodeImage(files[i], spec.mode, { file: files[i] }), i);
+      return { decode_cpu_s: decode, render_cpu_s: rend, resize_cpu_s: rs, resize_js_cpu_s: rsJs, pipeline_cpu_s: cpuS() - c, pipeline_wall_s: (performance.now() - w) / 1000 };
+    };
+    // A pool per parallel pass, started and warmed before its clock starts and closed after: an
+    // idle pool left running made the one-thread passes' decodes cost ~40 % more CPU time.
+    const tfkdPool = async (): Promise<number> => {
+      const pool = new RenderPool(o.threads);
+      try {
+        let next = 0;
+        const lanes = async (upTo: number) => {
+          const lane = async () => {
+            while (next < upTo) {
+              const i = next++;
+              await pool.render({ file: files[i % n], side, aug: augArg, sample: i % n, views: [view] });
+            }
+          };
+          await Promise.all(Array.from({ length: 2 * o.threads }, lane));
+        };
+        await lanes(Math.min(n, 4 * o.threads)); // warm-up: thread start, module loads
+        next = 0;
+        const w = performance.now();
+        await lanes(n);
+        return (performance.now() - w) / 1000;
+      } finally {
+        await pool.close();
+      }
+    };
+
+    const rows: Array<{ t: Pass & { resize_js_cpu_s: number; n_wall_s: number }; p: Pass & { n_wall_s: number } }> = [];
+    for (let r = 0; r < o.reps; r++) {
+      const t1 = await tfkdSingle();
+      const p1 = await py.next<Pass>('single');
+      const tn = await tfkdPool();
+      const pn = await py.next<{ wall_s: number }>(`parallel ${o.threads}`);
+      rows.push({ t: { ...t1, n_wall_s: tn }, p: { ...p1, n_wall_s: pn.wall_s } });
+    }
+    const ratio = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f));
+    const med = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f)).median;
+    const perS = (s: number) => n / s;
+    const share = (d: number, r: number) => ({ decode: d / (d + r), resample: r / (d + r) });
+    return {
+      tool: 'tfkd',
+      bench: 'render',
+      data: ds.spec,
+      rows: n,
+      threads: o.threads,
+      reps: o.reps,
+      transform: { kind: aug ? 'boxes' : 'eval', mode: spec.mode, resize: spec.resize, crop: spec.crop, size, interpolation: filter, ...(o.augment ? { augment: o.augment } : {}) },
+      resample_path: resamplePath().path,
+      pillow,
+      identical,
+      ratios: {
+        resize: ratio((x) => x.p.resize_cpu_s / x.t.resize_cpu_s),
+        resize_js: ratio((x) => x.p.resize_cpu_s / x.t.resize_js_cpu_s),
+        render: ratio((x) => x.p.render_cpu_s / x.t.render_cpu_s),
+        decode: ratio((x) => x.p.decode_cpu_s / x.t.decode_cpu_s),
+        decode_render_1: ratio((x) => x.p.pipeline_cpu_s / x.t.pipeline_cpu_s),
+        decode_render_n: ratio((x) => x.p.n_wall_s / x.t.n_wall_s),
+      },
+      img_per_s: {
+        tfkd: { decode: perS(med((x) => x.t.decode_cpu_s)), render: perS(med((x) => x.t.render_cpu_s)), resize: perS(med((x) => x.t.resize_cpu_s)), decode_render_1: perS(med((x) => x.t.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.t.n_wall_s)) },
+        pillow: { decode: perS(med((x) => x.p.decode_cpu_s)), render: perS(med((x) => x.p.render_cpu_s)), resize: perS(med((x) => x.p.resize_cpu_s)), decode_render_1: perS(med((x) => x.p.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.p.n_wall_s)) },
+      },
+      share: {
+        tfkd: share(med((x) => x.t.decode_cpu_s), med((x) => x.t.render_cpu_s)),
+        pillow: share(med((x) => x.p.decode_cpu_s), med((x) => x.p.render_cpu_s)),
+      },
+      command,
+    };
+  } finally {
+    py.close();
+  }
+}
+
+export function formatRenderBench(r: RenderBenchResult): string {
+  const f = (s: Spread) => `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  const n = (v: number) => Math.round(v).toLocaleString('en-US').padStart(7);
+  const t = r.transform;
+  const what = t.kind === 'eval' ? `resize ${JSON.stringify(t.resize)} + center crop ${JSON.stringify(t.crop)}` : `RandomResizedCrop boxes (${t.augment}) → ${t.size.join('x')}`;
+  const lines = [
+    `bench render  ${r.data}: ${r.rows} images, ${what}, ${t.interpolation}, ${t.mode}; resampler: ${r.resample_path}; Pillow ${r.pillow}`,
+    `output bytes equal to Pillow's: ${r.identical} / ${r.rows}`,
+    `tfkd ÷ Pillow, images/s (median (min–max) of ${r.reps} same-run repetitions; per core from CPU time):`,
+    `                        tfkd img/s  Pillow img/s  ratio`,
+    `  resize alone          ${n(r.img_per_s.tfkd.resize)}     ${n(r.img_per_s.pillow.resize)}    ${f(r.ratios.resize)}   (JS passes: ${f(r.ratios.resize_js)})`,
+    `  render alone          ${n(r.img_per_s.tfkd.render)}     ${n(r.img_per_s.pillow.render)}    ${f(r.ratios.render)}`,
+    `  decode alone          ${n(r.img_per_s.tfkd.decode)}     ${n(r.img_per_s.pillow.decode)}    ${f(r.ratios.decode)}`,
+    `  decode + render, 1    ${n(r.img_per_s.tfkd.decode_render_1)}     ${n(r.img_per_s.pillow.decode_render_1)}    ${f(r.ratios.decode_render_1)}`,
+    `  decode + render, ${String(r.threads).padEnd(3)} ${n(r.img_per_s.tfkd.decode_render_n)}     ${n(r.img_per_s.pillow.decode_render_n)}    ${f(r.ratios.decode_render_n)}   (wall time; Pillow on ${r.threads} processes)`,
+    `share of decode / resample: tfkd ${(100 * r.share.tfkd.decode).toFixed(0)} / ${(100 * r.share.tfkd.resample).toFixed(0)} %, Pillow ${(100 * r.share.pillow.decode).toFixed(0)} / ${(100 * r.share.pillow.resample).toFixed(0)} %`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

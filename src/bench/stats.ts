@@ -1,0 +1,13 @@
+/** Median and range of same-run repetitions (benchmarks report the spread, not only the best). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+export function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { median: m, min: s[0], max: s[s.length - 1], values };
+}

@@ -1,0 +1,99 @@
+/**
+ * The optional C passes of the resampler (native/src/resample.cc → native/build/Release/
+ * tfkd_image.node, built by scripts/build-native.mjs with any C++ compiler; OpenBLAS is not
+ * needed). resample.ts computes the coefficient tables and hands them to these passes when the
+ * add-on loaded, else runs its own JS passes — the reference, which the tests compare the C passes
+ * with byte for byte on every filter (test/data/pil/resample.test.ts runs both).
+ *
+ * The same add-on decodes JPEGs on libjpeg-turbo when built with it (native/src/jpeg.cc: one open
+ * per image, the library Pillow links); TFKD_JPEG=sharp (or `setJpegPath('sharp')`) keeps every
+ * JPEG on sharp's path (decode.ts), which handles all the others anyway.
+ *
+ * Which path: TFKD_RESAMPLE = auto (default: C with AVX2 when the CPU has it, else C scalar, else
+ * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
+ */
+import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
+
+export interface ImageAddon {
+  horizontal(src: Uint8Array, inWidth: number, channels: number, firstRow: number, rows: number, out: Uint8Array, outWidth: number, ksize: number, start: Int32Array, size: Int32Array, k: Int32Array): void;
+  vertical(src: Uint8Array, stride: number, out: Uint8Array, outHeight: number, ksize: number, start: Int32Array, size: Int32Array, k: Int32Array): void;
+  /** With an argument: AVX2 on/off (on only where the CPU has it). Returns 'avx2' | 'portable'. */
+  simd(on?: boolean): 'avx2' | 'portable';
+  /** Whether it was built with libjpeg-turbo (native/src/jpeg.cc). */
+  hasJpeg(): boolean;
+  /** A grey or YCbCr/RGB JPEG decoded as PIL does (mode L / RGB), or null: decode.ts takes the sharp path. */
+  decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<DecodedJpeg | null>;
+  /** The same on the calling thread (render workers: no round trip through the libuv pool). */
+  decodeJpegSync?(bytes: Uint8Array, maxPixels: number): DecodedJpeg | null;
+}
+
+export interface DecodedJpeg {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+export type ResamplePath = 'avx2' | 'portable' | 'js';
+
+const ADDON_PATH = '../../../native/build/Release/tfkd_image.node';
+
+let addon: ImageAddon | null | undefined;
+let active: ImageAddon | null = null;
+let why = '';
+
+function load(): ImageAddon | null {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as ImageAddon;
+  } catch (e) {
+    addon = null;
+    why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  }
+  return addon;
+}
+
+/** Chooses the passes: 'auto' the fastest there is; returns the path now in use. */
+export function setResamplePath(want: ResamplePath | 'auto'): ResamplePath {
+  const a = want === 'js' ? null : load();
+  if (!a) {
+    active = null;
+    return 'js';
+  }
+  active = a;
+  return a.simd(want !== 'portable');
+}
+
+/** The C passes in use, or null (JS). */
+export function resampleAddon(): ImageAddon | null {
+  return active;
+}
+
+/** The path in use, and why the add-on is absent when it is. */
+export function resamplePath(): { path: ResamplePath; note: string } {
+  if (active) return { path: active.simd(), note: 'native/build/Release/tfkd_image.node' };
+  return { path: 'js', note: addon === null ? `image add-on not loaded (${why}); node scripts/build-native.mjs builds it` : 'JS passes' };
+}
+
+let jpegOn = true;
+
+/** JPEG decoding on the add-on ('native', when built with libjpeg) or on sharp; returns the path in use. */
+export function setJpegPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
+  jpegOn = want === 'native' && load()?.decodeJpeg !== undefined;
+  return jpegOn ? 'native' : 'sharp';
+}
+
+/**
+ * The add-on's JPEG decoder, when built and switched on: on the libuv pool from the main thread,
+ * on the calling thread in a worker (a render worker's thread is its own to block).
+ */
+export function jpegDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise<DecodedJpeg | null> | DecodedJpeg | null) | null {
+  const a = jpegOn ? load() : null;
+  if (!a?.decodeJpeg || !a.decodeJpegSync) return null;
+  return isMainThread ? a.decodeJpeg : a.decodeJpegSync;
+}
+
+setJpegPath(process.env.TFKD_JPEG === 'sharp' ? 'sharp' : 'native');
+const env = process.env.TFKD_RESAMPLE;
+setResamplePath(env === 'js' || env === 'portable' ? env : 'auto');
