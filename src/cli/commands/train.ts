@@ -12,6 +12,7 @@ import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
 import { train, type StepProgress } from '../../student/trainer/train.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 /**
  * `tfkd train`: commander options → zod (strict, once, here) → a layered config (defaults <
@@ -112,7 +113,7 @@ export function register(program: Command): void {
   program
     .command('train')
     .description(SUMMARIES.train)
-    .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
+    .addOption(new Option('--data <spec>', dataSpecHelp()))
     .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
     .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}`))
