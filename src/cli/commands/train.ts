@@ -52,6 +52,7 @@ const CliOptions = z.strictObject({
   augment: z.string().optional(),
   allowInconsistentViews: z.boolean().optional(),
   inputSize: z.string().transform((v) => parseInputSize(v)).optional(),
+  channels: z.string().optional(),
   evalCropPct: num('eval crop pct').optional(),
   saveAt: list('save-at', parseSaveAt).optional(),
   config: z.string().optional(),
@@ -143,6 +144,7 @@ export function register(program: Command): void {
     .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip (with a multi-view cache: taken from the cache)')
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
     .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
+    .option('--channels <L|RGB>', 'folder:/list: images read as L (grayscale, 1 channel) or RGB (3; the default, as ImageFolder)')
     .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)')
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')

@@ -122,7 +122,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, t0: numbe
       if (rec?.caches) checkCachesAgainstRecord(req.out, rec.caches, caches);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
-    const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan);
+    const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
     return await run({ req, config, lossFn, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();
