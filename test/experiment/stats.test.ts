@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
+import { needs } from '../helpers/needs.js';
 import { lnGamma, readingOf, regIncBeta, studentTCdf, studentTQuantile, welch } from '../../src/experiment/stats.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/welch-scipy.json', import.meta.url));
@@ -66,10 +68,9 @@ describe('report statistics: Student-t quantile and Welch interval vs scipy', ()
     expect(readingOf(z)).to.equal('better');
   });
 
-  it('the fixture is what scipy says now (when this python3 has scipy)', function () {
-    const probe = spawnSync('python3', ['-c', 'import scipy'], { encoding: 'utf8' });
-    if (probe.status !== 0) this.skip();
-    const r = spawnSync('python3', ['-c', `
+  it('the fixture is what scipy says now', function () {
+    needs(this, 'python3-scipy');
+    const r = spawnSync(DEBIAN_PYTHON, ['-c', `
 import json, sys
 from scipy import stats
 fx = json.load(open(sys.argv[1]))

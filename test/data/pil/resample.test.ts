@@ -7,6 +7,7 @@ import { INTERPOLATIONS } from '../../../src/data/image.js';
 import type { Image, Interpolation } from '../../../src/data/image.js';
 import { coefficients, resize } from '../../../src/data/pil/resample.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { needs } from '../../helpers/needs.js';
 
 // PIL's Image.resize (Pillow 9.4, Debian's /usr/bin/python3) is the reference: scripts/pil_reference.py
 // writes photo-like L/RGB images and PIL's output for every filter and many target sizes, and
@@ -59,11 +60,7 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
   const bytes = (at: [number, number]) => new Uint8Array(blob.buffer, blob.byteOffset + at[0], at[1]);
 
   before(function () {
-    const probe = spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' });
-    if (probe.error || probe.status !== 0) {
-      console.log(`      skipped: ${PY} cannot import PIL (Debian: apt-get install python3-pil)`);
-      this.skip();
-    }
+    needs(this, 'python3-pil');
     tmp = tmpDir('pil-resize');
     const r = spawnSync(PY, [SCRIPT, 'resize', tmp], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`pil_reference.py resize failed: ${r.stderr || r.error}`);
