@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { APT_PACKAGES, aptInstallLine, missingPackages } from '../src/doctor/packages.js';
+import { APT_PACKAGES, aptFixLine, aptInstallLine, missingPackages } from '../src/doctor/packages.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NATIVE = join(ROOT, 'native/build/Release/tfkd_native.node');
@@ -32,7 +32,7 @@ function main(): number {
     const root = process.getuid?.() === 0;
     if (!root || dry) {
       console.log(`setup: ${missing.length} of ${APT_PACKAGES.length} packages are missing; ${dry ? 'would run' : 'as root, run'}:`);
-      console.log(`  apt-get update && ${line}`);
+      console.log(`  ${aptFixLine(missing)}`);
       if (!dry) return 2;
     } else {
       if (run('apt-get', ['update', '-qq']) !== 0) return 1;

@@ -15,7 +15,7 @@ import { DEFAULT_FASHION_MNIST_DIR } from '../data/spec.js';
 import { installHint, selectBackend } from '../student/backend.js';
 import { loadNative } from '../student/kernels/native.js';
 import { createSession, defaultPrecheck, providerHint, type Provider } from '../teacher/providers.js';
-import { DEBIAN_PYTHON, aptInstallLine, hasPackage, missingPackages } from './packages.js';
+import { DEBIAN_PYTHON, aptFixLine, hasPackage, missingPackages } from './packages.js';
 
 export interface DoctorLine {
   item: string;
@@ -56,7 +56,7 @@ function npmLine(): DoctorLine {
 function aptFix(names: string[], then?: string): string | undefined {
   const missing = missingPackages(names);
   if (!missing.length) return then;
-  return `${aptInstallLine(missing)}${then ? ` && ${then}` : ''}`;
+  return `${aptFixLine(missing)}${then ? ` && ${then}` : ''}`;
 }
 
 function nativeLine(): DoctorLine {
@@ -113,7 +113,7 @@ function dataLine(): DoctorLine {
   return {
     item: 'Fashion-MNIST', ok, required: false,
     status: ok ? `${DEFAULT_FASHION_MNIST_DIR}` : `not in ${DEFAULT_FASHION_MNIST_DIR} (the demo falls back to the committed subset; its tests skip)`,
-    fix: ok ? undefined : aptInstallLine(['dataset-fashion-mnist']),
+    fix: ok ? undefined : aptFixLine(['dataset-fashion-mnist']),
   };
 }
 
@@ -133,7 +133,7 @@ function pythonLine(): DoctorLine {
 
 function chromiumLine(): DoctorLine {
   const ok = hasPackage('chromium');
-  return { item: 'Chromium', ok, required: false, status: ok ? 'found (report pages are checked in a headless browser)' : 'not found (the report pages\' browser check skips)', fix: ok ? undefined : aptInstallLine(['chromium']) };
+  return { item: 'Chromium', ok, required: false, status: ok ? 'found (report pages are checked in a headless browser)' : 'not found (the report pages\' browser check skips)', fix: ok ? undefined : aptFixLine(['chromium']) };
 }
 
 /** Every line, in the order printed. */

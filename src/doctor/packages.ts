@@ -88,3 +88,6 @@ export function missingPackages(names?: readonly string[]): string[] {
 
 /** The one command that installs `names`. */
 export const aptInstallLine = (names: readonly string[]): string => `apt-get install -y --no-install-recommends ${names.join(' ')}`;
+
+/** The same, after refreshing apt's lists (empty on a fresh debootstrap or container image). */
+export const aptFixLine = (names: readonly string[]): string => `apt-get update && ${aptInstallLine(names)}`;
