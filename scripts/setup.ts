@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { APT_PACKAGES, aptFixLine, aptInstallLine, missingPackages } from '../src/doctor/packages.js';
+import { APT_PACKAGES, aptFixLine, aptInstallLine, forgetProbes, missingPackages } from '../src/doctor/packages.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NATIVE = join(ROOT, 'native/build/Release/tfkd_native.node');
@@ -37,6 +37,7 @@ function main(): number {
     } else {
       if (run('apt-get', ['update', '-qq']) !== 0) return 1;
       if (run('apt-get', line.split(' ').slice(1)) !== 0) return 1;
+      forgetProbes(); // the probes above saw the machine before the install
     }
   }
   // The add-on is built at `npm ci` time only when OpenBLAS is already installed.

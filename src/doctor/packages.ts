@@ -81,6 +81,11 @@ export function hasPackage(name: string): boolean {
   return v;
 }
 
+/** Forgets the memoized probes (after installing packages). */
+export function forgetProbes(): void {
+  memo.clear();
+}
+
 /** The packages of `names` (default: all) this machine lacks, in APT_PACKAGES order. */
 export function missingPackages(names?: readonly string[]): string[] {
   return APT_PACKAGES.filter((p) => (!names || names.includes(p.name)) && !hasPackage(p.name)).map((p) => p.name);
