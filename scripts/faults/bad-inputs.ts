@@ -184,7 +184,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('repro: --tolerance -1', ['repro', f.run, '--tolerance', '-1']);
   add('repro: --stop-after 0', ['repro', f.run, '--stop-after', '0']);
 
-  // bench, data, demo, the program itself
+  // bench, data, demo, doctor, the program itself
   add('bench train: unknown model', ['bench', 'train', '--model', 'resnet99']);
   add('bench train: --batch 0', ['bench', 'train', '--model', 'mlp', '--batch', '0']);
   add('bench train: --backend gpu', ['bench', 'train', '--model', 'mlp', '--backend', 'gpu']);
@@ -196,6 +196,8 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('data views: bad augment', ['data', 'views', '--data', f.data, '--augment', 'bogus', '--views', '2']);
   add('data info: bad spec', ['data', 'info', 'nonsense']);
   add('demo: --jobs 0', ['demo', '--jobs', '0', '--out', out('demo')]);
+  add('doctor: an unknown option', ['doctor', '--fix']);
+  add('bench micro: --reps 0', ['bench', 'micro', '--reps', '0']);
   add('unknown command', ['frobnicate']);
   add('unknown global option', ['--frob', 'train']);
   return cases;

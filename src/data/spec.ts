@@ -27,8 +27,29 @@ export type SyntheticSpec = {
 };
 export type DataSpec = DirSpec | ListSpec | SyntheticSpec;
 
+/**
+ * The data sources' registry: each kind's spec form and what it reads. Every `--data` help text
+ * and every spec error's list of valid forms is generated from it (a Record over DATA_KINDS, so a
+ * new kind cannot be left out of the help).
+ */
+export const DATA_SOURCES: Readonly<Record<DataKind, { form: string; about: string }>> = {
+  'fashion-mnist': { form: 'fashion-mnist[:DIR]', about: `IDX files (default DIR ${DEFAULT_FASHION_MNIST_DIR})` },
+  mnist: { form: 'mnist:DIR', about: 'IDX files' },
+  cifar10: { form: 'cifar10:DIR', about: 'the binary version' },
+  cifar100: { form: 'cifar100:DIR', about: 'the binary version' },
+  folder: { form: 'folder:DIR', about: 'one sub-folder per class (optional train/ + test/)' },
+  list: { form: 'list:FILE', about: 'a CSV/TSV of path,label lines' },
+  synthetic: { form: 'synthetic:N:K:HxWxC[:seed]', about: 'seeded generated images' },
+};
+
+/** The valid spec forms, in DATA_KINDS order, joined by `sep`. */
+export const dataSpecForms = (sep = ' | '): string => DATA_KINDS.map((k) => DATA_SOURCES[k].form).join(sep);
+
+/** The help text of a `--data` option (or a `<spec>` argument): `lead` then every form. */
+export const dataSpecHelp = (lead = 'data SPEC'): string => `${lead}: ${dataSpecForms()}`;
+
 // Spec errors are one self-contained line (no separate hint): they name what was wrong and the valid form.
-const FORMS = 'fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, list:FILE, synthetic:N:K:HxWxC[:seed]';
+const FORMS = dataSpecForms(', ');
 const SYN_FORM = '(expected synthetic:N:K:HxWxC[:seed])';
 
 /** Limits for synthetic data: large enough for any experiment, small enough to refuse typos. */

@@ -128,7 +128,7 @@ function inferLayout(shape: Dim[], channels: number, o: ResolveOptions, name: st
   if (o.layout) {
     if (!fits[o.layout]) {
       const pos = o.layout === 'NCHW' ? d1 : d3;
-      throw new UsageError(`${o.file}: input '${name}' ${fmtShape(shape)} read as ${o.layout} has ${pos} channels, ${chDesc}`);
+      throw new UsageError(`${o.file}: input '${name}' ${fmtShape(shape)} read as ${o.layout} has ${pos} channels, ${chDesc}`, channelFix(pos, channels));
     }
     return o.layout;
   }
@@ -141,7 +141,17 @@ function inferLayout(shape: Dim[], channels: number, o: ResolveOptions, name: st
     throw new UsageError(`${o.file}: cannot tell the layout of input '${name}' ${fmtShape(shape)}; pass ${optionName('layout')} NCHW or ${optionName('layout')} NHWC`);
   }
   if (fits.NCHW || fits.NHWC) return fits.NCHW ? 'NCHW' : 'NHWC';
-  throw new UsageError(`${o.file}: input '${name}' ${fmtShape(shape)} expects ${d1} (NCHW) or ${d3} (NHWC) channels, ${chDesc}`);
+  throw new UsageError(`${o.file}: input '${name}' ${fmtShape(shape)} expects ${d1} (NCHW) or ${d3} (NHWC) channels, ${chDesc}`, channelFix(d1 === 1 || d3 === 1 ? 1 : d1 === 3 || d3 === 3 ? 3 : d1, channels));
+}
+
+/**
+ * The hint for a model fed 1 channel where the data is read as 3, or the other way round: images
+ * are converted (PIL's convert) when the preprocessing names the mode.
+ */
+function channelFix(model: Dim, data: number): string | undefined {
+  if (model === 1 && data === 3) return `the model takes grayscale: pass ${optionName('preprocess')} '{"channels": "L"}' (images converted as PIL's convert('L'))`;
+  if (model === 3 && data === 1) return `the model takes color: pass ${optionName('preprocess')} '{"channels": "RGB"}' (gray replicated, as PIL's convert('RGB'))`;
+  return undefined;
 }
 
 /** Picks the image input and the logits output and checks them against the data's sample shape. */

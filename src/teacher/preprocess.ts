@@ -157,10 +157,13 @@ export function resolvePreprocess(layers: Array<PartialPreprocess | undefined>, 
       throw new UsageError(`preprocess resize ${resize} (shorter side) without crop gives images of different sizes`, `add a crop, e.g. {"resize": ${resize}, "crop": ${ctx.modelSize?.[0] ?? 224}}`);
     }
     if (ctx.variableSize) {
-      const eg = ctx.modelSize ?? [224, 224];
+      // A folder is not scanned for one common size (a pass over every header); the model's own
+      // size, else the first image's, is what to type.
+      const eg = ctx.modelSize ?? ctx.dataSize;
+      const whose = ctx.modelSize ? 'the model\'s size' : 'the first image\'s size';
       throw new UsageError(
-        `the data's images differ in size and the preprocessing does not say how to render them${ctx.modelSize ? ` for ${ctx.file} (${sizeText(ctx.modelSize)})` : ''}`,
-        `pass ${optionName('preprocess')} imagenet (resize 256, crop 224), timm:config.json, hf:preprocessor_config.json, '{"resize": ${Math.round((eg[0] * 8) / 7)}, "crop": ${eg[0]}}' or '{"size": [${eg[0]}, ${eg[1]}]}' (a stretch)`,
+        `the data's images may differ in size (folder:/list: data is not scanned) and the preprocessing does not say how to render them${ctx.modelSize ? ` for ${ctx.file} (${sizeText(ctx.modelSize)})` : ''}`,
+        `pass ${optionName('preprocess')} '{"size": [${eg[0]}, ${eg[1]}]}' (a stretch to ${whose}), '{"resize": ${Math.round((eg[0] * 8) / 7)}, "crop": ${eg[0]}}', imagenet (resize 256, crop 224), timm:config.json or hf:preprocessor_config.json`,
       );
     }
     size = [ctx.dataSize[0], ctx.dataSize[1]];

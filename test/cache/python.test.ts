@@ -5,20 +5,23 @@ import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
 import { writeSynth } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
+import { needs } from '../helpers/needs.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/read_cache.py', import.meta.url));
 
 /** Values as Python (numpy only) reads them with scripts/read_cache.py (the docs/CACHE.md lines). */
 function pyRead(dir: string, temperature: number): Record<string, number[]> {
-  return JSON.parse(execFileSync('python3', [SCRIPT, dir, '--json', '--temperature', String(temperature)], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  return JSON.parse(execFileSync(DEBIAN_PYTHON, [SCRIPT, dir, '--json', '--temperature', String(temperature)], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
 
 describe('cache/python interop (numpy only)', () => {
   let root: string;
-  before(() => {
+  before(function () {
+    needs(this, 'python3-numpy');
     root = tmpDir('py');
   });
-  after(() => rmDir(root));
+  after(() => root && rmDir(root));
 
   for (const o of [
     { name: 'f32', dtype: 'f32' as const, topk: null },

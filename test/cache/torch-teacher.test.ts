@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { openCache } from '../../src/cache/reader.js';
-import { DEFAULT_FASHION_MNIST_DIR } from '../../src/data/spec.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const FIX = 'test/fixtures/torch-teacher';
 
@@ -18,7 +18,7 @@ describe('cache/precompute of a real PyTorch teacher vs PyTorch', function () {
   this.timeout(120000);
   let root: string;
   before(function () {
-    if (!fs.existsSync(DEFAULT_FASHION_MNIST_DIR)) this.skip();
+    needs(this, 'dataset-fashion-mnist');
     root = tmpDir('torch-cache');
   });
   after(() => root && rmDir(root));

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { withTmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -15,7 +16,8 @@ function tfkd(...args: string[]) {
 describe('cli/data info', function () {
   this.timeout(60000);
 
-  it('fashion-mnist: 60000 training samples, 10 classes, 28x28x1, 6000 per class, fingerprint', () => {
+  it('fashion-mnist: 60000 training samples, 10 classes, 28x28x1, 6000 per class, fingerprint', function () {
+    needs(this, 'dataset-fashion-mnist');
     const r = tfkd('data', 'info', 'fashion-mnist');
     expect(r.err).to.equal('');
     expect(r.code).to.equal(0);
@@ -27,7 +29,8 @@ describe('cli/data info', function () {
     expect(r.out.match(/^\s+\d\s+6000\b/gm)).to.have.length(10);
   });
 
-  it('--split test --json: 10000 samples, 1000 per class', () => {
+  it('--split test --json: 10000 samples, 1000 per class', function () {
+    needs(this, 'dataset-fashion-mnist');
     const r = tfkd('data', 'info', 'fashion-mnist', '--split', 'test', '--json');
     expect(r.code).to.equal(0);
     const j = JSON.parse(r.out);

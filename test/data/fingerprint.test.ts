@@ -6,6 +6,7 @@ import type { DatasetInit } from '../../src/data/base.js';
 import { fingerprint } from '../../src/data/fingerprint.js';
 import { openDataset } from '../../src/data/open.js';
 import { withTmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const init = (over: Partial<DatasetInit> = {}): DatasetInit => ({
   kind: 'folder',
@@ -19,7 +20,8 @@ const init = (over: Partial<DatasetInit> = {}): DatasetInit => ({
 const px = () => Uint8Array.from({ length: 12 }, (_, i) => i * 10);
 
 describe('data/fingerprint', () => {
-  it('matches the independent Python reference on Fashion-MNIST (scripts/ref-fingerprint.py)', async () => {
+  it('matches the independent Python reference on Fashion-MNIST (scripts/ref-fingerprint.py)', async function () {
+    needs(this, 'dataset-fashion-mnist');
     const ds = await openDataset('fashion-mnist', { split: 'test' });
     expect(await fingerprint(ds)).to.equal('e29fed2a867c30e66caf6dc651660960468a75135e50e11fbde03fb4e95d200d');
   });

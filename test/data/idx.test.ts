@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const FMNIST = '/usr/share/datasets/fashion-mnist';
 
@@ -34,7 +35,8 @@ describe('data/idx', () => {
 
   // Reference values from numpy (gzip + np.frombuffer(offset=16/8)) on the Debian files:
   // labels[:10], sums of single images and of the whole split, single pixels.
-  it('reads the real Fashion-MNIST training split (60000, 10 classes, 28x28x1, 6000 per class)', async () => {
+  it('reads the real Fashion-MNIST training split (60000, 10 classes, 28x28x1, 6000 per class)', async function () {
+    needs(this, 'dataset-fashion-mnist');
     const ds = await openDataset('fashion-mnist');
     expect(ds.kind).to.equal('fashion-mnist');
     expect(ds.split).to.equal('train');
@@ -59,7 +61,8 @@ describe('data/idx', () => {
     expect(ds.classNames?.[9]).to.equal('Ankle boot');
   });
 
-  it('reads the real test split (10000, 1000 per class)', async () => {
+  it('reads the real test split (10000, 1000 per class)', async function () {
+    needs(this, 'dataset-fashion-mnist');
     const ds = await openDataset('fashion-mnist', { split: 'test' });
     expect(ds.size).to.equal(10000);
     expect(Array.from(ds.labels.slice(0, 10))).to.deep.equal([9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
@@ -71,7 +74,8 @@ describe('data/idx', () => {
     expect(hist).to.deep.equal(new Array(10).fill(1000));
   });
 
-  it('readBatch packs samples in the order asked and writes into out', async () => {
+  it('readBatch packs samples in the order asked and writes into out', async function () {
+    needs(this, 'dataset-fashion-mnist');
     const ds = await openDataset('fashion-mnist', { split: 'test' });
     const out = new Uint8Array(3 * 784 + 5);
     const r = await ds.readBatch([7, 0, 7], out);
@@ -86,7 +90,8 @@ describe('data/idx', () => {
     expect((await ds.get(0))[0]).to.equal(0);
   });
 
-  it('BAD CALL - out-of-range indices and a too small out buffer', async () => {
+  it('BAD CALL - out-of-range indices and a too small out buffer', async function () {
+    needs(this, 'dataset-fashion-mnist');
     const ds = await openDataset('fashion-mnist', { split: 'test' });
     let err: unknown;
     await ds.get(10000).catch((e) => (err = e));

@@ -9,6 +9,7 @@ import { resize } from '../../src/data/pil/resample.js';
 import { centerCrop, cropOffset, render, resizedSize, type CropRounding } from '../../src/data/render.js';
 import { Rng } from '../../src/data/rng.js';
 import { withTmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -41,6 +42,7 @@ describe('data/render: resize + center crop as torchvision and Hugging Face do',
   });
 
   it('equals torchvision (T.Resize + T.CenterCrop) and HF (resize + center_crop) byte for byte on a seeded grid (scripts/render_reference.py)', function () {
+    needs(this, 'python3-numpy', 'python3-pil', 'python3-torchvision');
     withTmpDir('render', (dir) => {
       const r = spawnSync('/usr/bin/python3', [path.join(ROOT, 'scripts/render_reference.py'), dir], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`render_reference.py failed: ${r.stderr}`);

@@ -3,6 +3,7 @@
  * (its stdout; a non-zero exit throws with the end of its stderr).
  */
 import { spawnSync } from 'node:child_process';
+import { needs } from '../helpers/needs.js';
 
 export function findChromium(): string | null {
   for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
@@ -10,6 +11,14 @@ export function findChromium(): string | null {
     if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
   }
   return null;
+}
+
+/** The browser, else the test skips naming the package (fails under CI=true: test/helpers/needs.ts). */
+export function chromiumOrSkip(ctx: Mocha.Context): string {
+  const bin = findChromium();
+  if (bin) return bin;
+  needs(ctx, 'chromium');
+  throw new Error('chromium is installed but not on PATH as chromium, chromium-browser or google-chrome');
 }
 
 const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--no-first-run', '--disable-extensions', '--disable-background-networking', '--user-data-dir='];

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { claimsTable } from '../../scripts/experiment-claims.js';
-import { chromium, findChromium } from './chromium.js';
+import { chromium, chromiumOrSkip } from './chromium.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RESULTS = path.join(ROOT, 'experiments', 'results', 'fashion-mnist-converged');
@@ -45,22 +45,18 @@ describe('the committed converged report (experiments/results/fashion-mnist-conv
   });
 
   it('headless chromium renders its index.html with every table row and both plots; the screenshot is not blank', async function () {
-    const bin = findChromium();
-    if (!bin) {
-      console.log('      chromium is not installed (apt-get install chromium): skipping the headless-browser check');
-      this.skip();
-    }
+    const bin = chromiumOrSkip(this);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-converged-'));
     try {
       const profile = path.join(tmp, 'profile');
       const page = `file://${path.join(RESULTS, 'index.html')}`;
-      const dom = chromium(bin!, profile, ['--dump-dom', page]);
+      const dom = chromium(bin, profile, ['--dump-dom', page]);
       const rows = [...dom.matchAll(/<tr class="method [a-z]+" data-method="([^"]+)"/g)].map((m) => m[1]);
       expect(rows).to.deep.equal(report.methods.map((m: { method: string }) => m.method));
       expect(dom).to.match(/<figure id="plot-curves"><svg/);
       expect(dom).to.match(/<figure id="plot-de-kd"><svg/);
       const shot = path.join(tmp, 'shot.png');
-      chromium(bin!, profile, ['--window-size=1280,9000', `--screenshot=${shot}`, page]);
+      chromium(bin, profile, ['--window-size=1280,9000', `--screenshot=${shot}`, page]);
       const { data } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       let min = 255;
       let coloured = 0;

@@ -14,7 +14,7 @@ import { executePlan } from '../../src/experiment/execute.js';
 import { inlineSvg } from '../../src/experiment/html.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import { writeReport, type Report } from '../../src/experiment/report.js';
-import { chromium, findChromium } from './chromium.js';
+import { chromium, chromiumOrSkip } from './chromium.js';
 import { FakeRunner } from './fake-runner.js';
 import { tmpDir, writeIdxDataset } from './helpers.js';
 
@@ -68,14 +68,10 @@ runs:
   });
 
   it('headless chromium: the rendered DOM has every table row, both plots at a real size, the sweeps and the runs; the screenshot is not blank', async function () {
-    const bin = findChromium();
-    if (!bin) {
-      console.log('      chromium is not installed (apt-get install chromium): skipping the headless-browser check');
-      this.skip();
-    }
+    const bin = chromiumOrSkip(this);
     const profile = path.join(dir, 'profile');
     // 1. The page as chromium parses it.
-    const dom = chromium(bin!, profile, ['--dump-dom', `file://${page}`]);
+    const dom = chromium(bin, profile, ['--dump-dom', `file://${page}`]);
     const rows = [...dom.matchAll(/<tr class="method [a-z]+" data-method="([^"]+)"/g)].map((m) => m[1]);
     expect(rows).to.deep.equal(rep.methods.map((m) => m.method));
     expect(rows).to.include.members(['baseline', 'lsr', 'kd', 'de-kd @acc-0.15', 'de-kd @acc-0.50', 'reg']);
@@ -99,7 +95,7 @@ document.body.setAttribute('data-probe', JSON.stringify({
 }));
 </script>`;
     fs.writeFileSync(probe, html.replace('</body>', `${script}</body>`));
-    const probed = chromium(bin!, profile, ['--dump-dom', `file://${probe}`]);
+    const probed = chromium(bin, profile, ['--dump-dom', `file://${probe}`]);
     const m = /data-probe="([^"]*)"/.exec(probed);
     expect(m, 'the probe ran').to.not.equal(null);
     const seen = JSON.parse(m![1].replace(/&quot;/g, '"'));
@@ -117,7 +113,7 @@ document.body.setAttribute('data-probe', JSON.stringify({
 
     // 3. The screenshot: decoded, it must vary (text, rules, plot lines) and hold colour (the plots' lines).
     const shot = path.join(dir, 'shot.png');
-    chromium(bin!, profile, ['--window-size=1280,3200', `--screenshot=${shot}`, `file://${page}`]);
+    chromium(bin, profile, ['--window-size=1280,3200', `--screenshot=${shot}`, `file://${page}`]);
     const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).to.deep.equal([1280, 3200]);
     let sum = 0;

@@ -13,6 +13,8 @@ import { MODEL_NAMES, buildModel, modelSpec, saveWeights, type BuildOptions, typ
 import { ort } from '../../src/teacher/ort.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
+import { hasOrCi, needs } from '../helpers/needs.js';
 
 const { onnx } = onnxProto;
 const FMNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -133,7 +135,7 @@ describe('export/onnx', function () {
     previousBackend = tf.getBackend();
     // Inference only: wasm (XNNPACK) runs resnet32 on 256 images in seconds where cpu takes minutes.
     await tf.setBackend('wasm');
-    fmnist = fashionMnist(N);
+    fmnist = hasOrCi('dataset-fashion-mnist') ? fashionMnist(N) : null;
     if (!fmnist) console.log(`      (no Fashion-MNIST in ${FMNIST_DIR}: 28×28×1 cases use random inputs instead)`);
     tmp = tmpDir('export');
   });
@@ -274,12 +276,8 @@ describe('export/onnx', function () {
   });
 
   it('every export passes onnx.checker.check_model(full_check=True) (scripts/check_onnx.py)', function () {
-    const py = '/usr/bin/python3';
-    const probe = spawnSync(py, ['-c', 'import onnx'], { encoding: 'utf8' });
-    if (probe.error || probe.status !== 0) {
-      console.log(`      skipped: ${py} cannot import onnx (Debian: apt install python3-onnx)`);
-      this.skip();
-    }
+    const py = DEBIAN_PYTHON;
+    needs(this, 'python3-onnx');
     expect(exported.length, 'the parity tests exported the models').to.equal(CASES.length * 2);
     for (const e of exported) fs.writeFileSync(e.file, e.bytes);
     const r = spawnSync(py, ['scripts/check_onnx.py', ...exported.map((e) => e.file)], { encoding: 'utf8' });
@@ -290,9 +288,8 @@ describe('export/onnx', function () {
   });
 
   it('EXPECTED FAILURE - scripts/check_onnx.py fails on a broken model', function () {
-    const py = '/usr/bin/python3';
-    const probe = spawnSync(py, ['-c', 'import onnx'], { encoding: 'utf8' });
-    if (probe.error || probe.status !== 0) this.skip();
+    const py = DEBIAN_PYTHON;
+    needs(this, 'python3-onnx');
     const opts: BuildOptions = { inputShape: [28, 28, 1], numClasses: 10, seed: 1 };
     const model = buildModel('mlp', opts);
     const m = onnx.ModelProto.decode(exportOnnx(model, modelSpec('mlp', opts), { layout: 'NHWC', preprocess: FMNIST_PRE }));

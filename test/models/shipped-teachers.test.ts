@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { openDataset } from '../../src/data/open.js';
-import { DEFAULT_FASHION_MNIST_DIR } from '../../src/data/spec.js';
 import { openTeacher } from '../../src/teacher/session.js';
+import { needs } from '../helpers/needs.js';
 
 /**
  * The teachers in models/ are artifacts with claims attached (provenance JSON beside each, written
@@ -33,7 +33,7 @@ describe('models/ shipped teachers', () => {
     });
 
     it(`${name}: test accuracy matches the provenance claim (${prov.test_accuracy})`, async function () {
-      if (!existsSync(DEFAULT_FASHION_MNIST_DIR)) this.skip();
+      needs(this, 'dataset-fashion-mnist');
       const ds = await openDataset('fashion-mnist', { split: 'test' });
       // No --preprocess: the model's metadata (tfkd.preprocess) says what it expects.
       const teacher = await openTeacher(onnxPath, { device: 'cpu', data: { shape: ds.shape, numClasses: ds.numClasses } });

@@ -4,13 +4,14 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openTeacher } from '../../src/teacher/session.js';
 import { withFloat16Input } from './fixtures.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { withTmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const FIX = 'test/fixtures/torch-teacher';
 const FMNIST = '/usr/share/datasets/fashion-mnist';
@@ -35,12 +36,15 @@ function readIdx(path: string): { dims: number[]; data: Uint8Array } {
 /** max |a − b| against PyTorch's rows. */
 const maxAbsDiffRows = (a: ArrayLike<number>, b: number[][]): number => maxAbsDiff(a, b.flat());
 
-const haveData = existsSync(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
-
-(haveData ? describe : describe.skip)('teacher/torch-teacher (PyTorch-exported CNN, NCHW, opset 13)', () => {
+describe('teacher/torch-teacher (PyTorch-exported CNN, NCHW, opset 13)', () => {
   const ref = JSON.parse(readFileSync(join(FIX, 'reference.json'), 'utf8')) as Reference;
-  const images = haveData ? readIdx(join(FMNIST, 't10k-images-idx3-ubyte.gz')) : { dims: [], data: new Uint8Array() };
-  const labels = haveData ? readIdx(join(FMNIST, 't10k-labels-idx1-ubyte.gz')).data : new Uint8Array();
+  let images: { dims: number[]; data: Uint8Array } = { dims: [], data: new Uint8Array() };
+  let labels: Uint8Array = new Uint8Array();
+  before(function () {
+    needs(this, 'dataset-fashion-mnist');
+    images = readIdx(join(FMNIST, 't10k-images-idx3-ubyte.gz'));
+    labels = readIdx(join(FMNIST, 't10k-labels-idx1-ubyte.gz')).data;
+  });
   const data = { shape: { height: 28, width: 28, channels: 1 }, numClasses: 10 };
 
   it('the committed model is the one the reference logits were made with, and small', () => {

@@ -26,6 +26,7 @@ import { render } from '../../src/data/render.js';
 import { renderSpecOf } from '../../src/teacher/preprocess.js';
 import { openTeacher } from '../../src/teacher/session.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PHOTOS = path.join(ROOT, 'test/fixtures/photos');
@@ -53,9 +54,7 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
   this.timeout(600000);
   let tmp: string;
   before(function () {
-    if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx, PIL'], { encoding: 'utf8' }).status !== 0) {
-      throw new Error(`${PY} lacks torch/torchvision/onnx/PIL: apt-get install python3-torch python3-torchvision python3-onnx python3-pil (.ci/run does)`);
-    }
+    needs(this, 'python3-torch', 'python3-torchvision', 'python3-onnx', 'python3-pil');
     tmp = tmpDir('tv');
   });
   after(() => rmDir(tmp));

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { LAYOUTS, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { formatPrecomputeBench, runPrecomputeBench } from '../../bench/precompute.js';
 import { intString, parseOptions, printJson } from '../options.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 const Options = z.strictObject({
   teacher: z.string().min(1),
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     .command('precompute')
     .description('end-to-end precompute rows/s vs bare session.run rows/s (same model, batch, rows), and cache bytes per row')
     .requiredOption('--teacher <M.onnx>', 'ONNX teacher')
-    .requiredOption('--data <SPEC>', 'data set spec (fashion-mnist[:DIR], cifar10:DIR, synthetic:N:K:HxWxC, …)')
+    .requiredOption('--data <SPEC>', dataSpecHelp())
     .option('--split <split>', 'train|test', 'train')
     .option('--batch <N>', 'batch size', '256')
     .option('--rows <N>', 'rows to run (the first N samples)', '10240')

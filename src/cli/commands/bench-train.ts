@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { BACKEND_CHOICES } from '../../catalog.js';
 import { formatTrainBench, runTrainBench } from '../../bench/train.js';
 import { intString, parseOptions, printJson } from '../options.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 const Shape = z
   .string()
@@ -44,7 +45,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the model weights and the random batch', '1')
     .option('--profile', 'also time every kernel of one step (wall and CPU time)')
     .option('--cache <dir...>', 'read each step\'s soft targets from these caches (K must match --classes) and report the read time')
-    .option('--data <spec>', 'feed each step from this data set through the trainer\'s data path (folders: decode + views rendered at --input) and report its share of a step')
+    .option('--data <spec>', dataSpecHelp('feed each step from this data set through the trainer\'s data path (folders: decode + views rendered at --input) and report its share of a step; SPEC'))
     .option('--render-workers <n>', 'with --data: worker threads decoding + rendering ahead of the step (default min(4, cores - 1); 0: main thread)')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {

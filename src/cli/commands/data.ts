@@ -16,6 +16,7 @@ import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { intString, parseOptions, printJson } from '../options.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 /** `tfkd data info SPEC`: what a data spec resolves to, and the fingerprint caches record. */
 
@@ -53,7 +54,7 @@ export function register(program: Command): void {
   data
     .command('info')
     .description('count, classes, shape, label histogram and fingerprint of a data SPEC')
-    .argument('<spec>', 'fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]')
+    .argument('<spec>', dataSpecHelp('data SPEC'))
     .option('--split <split>', 'train or test', 'train')
     .option('--json', 'print JSON')
     .option('--check', 'folder/list: decode every image and report those that cannot be (exit 2 naming the first)')
@@ -193,7 +194,7 @@ export function registerViews(data: Command): void {
   data
     .command('views')
     .description('the box and flip of every (sample, view) that precompute and train use; --out writes the rendered views as PNGs')
-    .requiredOption('--data <spec>', 'data SPEC')
+    .requiredOption('--data <spec>', dataSpecHelp())
     .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip')
     .option('--augment-seed <s>', 'seed of the views', '0')
     .requiredOption('--views <v>', 'views per sample (view 0 is the eval transform)')

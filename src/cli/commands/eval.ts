@@ -5,6 +5,7 @@ import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { formatConfusion } from '../../student/evaluate.js';
 import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 /**
  * `tfkd eval (RUN | M.onnx) --data SPEC`: top-1 accuracy, mean cross-entropy and the confusion
@@ -35,7 +36,7 @@ export function register(program: Command): void {
     .command('eval')
     .description(SUMMARIES.eval)
     .argument('<target>', 'run directory, checkpoint directory, or model.onnx')
-    .requiredOption('--data <spec>', 'data SPEC (as for tfkd train)')
+    .requiredOption('--data <spec>', dataSpecHelp())
     .option('--split <split>', 'train | test (default: test)')
     .option('--checkpoint <name>', 'run checkpoint: best | last | epoch-N | step-N (default: best)')
     .option('--batch <n>', 'batch size (default: 256)')

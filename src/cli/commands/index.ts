@@ -18,8 +18,9 @@ const LOADERS: Record<CommandName, () => Promise<Register[]>> = {
   experiment: async () => [(await import('./experiment.js')).register],
   report: async () => [(await import('./report.js')).register],
   repro: async () => [(await import('./repro.js')).register],
-  bench: async () => [(await import('./bench-train.js')).register, (await import('./bench-precompute.js')).register, (await import('./bench-render.js')).register],
+  bench: async () => [(await import('./bench-train.js')).register, (await import('./bench-precompute.js')).register, (await import('./bench-render.js')).register, (await import('./bench-micro.js')).register],
   demo: async () => [(await import('./demo.js')).register],
+  doctor: async () => [(await import('./doctor.js')).register],
 };
 
 export const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];

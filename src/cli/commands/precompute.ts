@@ -11,6 +11,7 @@ import type { PartSpec } from '../../cache/precompute.js';
 import { runPrecompute as precomputeRun, type PrecomputeSummary } from '../../cache/precompute-run.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { createProgress } from '../progress.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 const Options = z.strictObject({
   teacher: z.string().min(1),
@@ -72,7 +73,7 @@ export function register(program: Command): void {
     .command('precompute')
     .description(SUMMARIES.precompute)
     .requiredOption('--teacher <model.onnx>', 'ONNX image classifier')
-    .requiredOption('--data <spec>', 'data set spec (fashion-mnist[:DIR], cifar10:DIR, folder:DIR, synthetic:N:K:HxWxC[:seed], …)')
+    .requiredOption('--data <spec>', dataSpecHelp())
     .option('--split <split>', 'train or test', 'train')
     .requiredOption('--out <dir>', 'cache directory (re-run the same command to resume)')
     .option('--device <device>', 'auto|cuda|webgpu|cpu (auto tries them in that order)', 'auto')

@@ -15,6 +15,7 @@ export const SUMMARIES = {
   repro: 're-run a finished training run from its config and manifest; compare metrics and weights bit for bit (or within --tolerance)',
   report: 'summarise runs: table.md (mean ± std over seeds, Δ vs baseline with a 95 % Welch interval), index.html, curves.png, de-kd.png, report.json',
   bench: 'measure speed (img/s lines; JSON with --json)',
+  doctor: 'what this machine has for tfkd (Node, npm, native kernels, execution providers, tfjs backends, data, Python, Chromium), one line each with the fix',
   demo: 'the embedded default, end to end: shipped teachers + Fashion-MNIST → precompute → ce / tfkd-reg / kd / De-KD students → table + report',
 } as const;
 

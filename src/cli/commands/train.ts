@@ -12,6 +12,7 @@ import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
 import { train, type StepProgress } from '../../student/trainer/train.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 /**
  * `tfkd train`: commander options → zod (strict, once, here) → a layered config (defaults <
@@ -51,6 +52,7 @@ const CliOptions = z.strictObject({
   augment: z.string().optional(),
   allowInconsistentViews: z.boolean().optional(),
   inputSize: z.string().transform((v) => parseInputSize(v)).optional(),
+  channels: z.string().optional(),
   evalCropPct: num('eval crop pct').optional(),
   saveAt: list('save-at', parseSaveAt).optional(),
   config: z.string().optional(),
@@ -119,7 +121,7 @@ export function register(program: Command): void {
   const cmd = program.command('train');
   cmd
     .description(SUMMARIES.train)
-    .addOption(new Option('--data <spec>', 'data SPEC: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic:N:K:HxWxC[:seed]'))
+    .addOption(new Option('--data <spec>', dataSpecHelp()))
     .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}; or onnx:FILE (an ONNX classifier, trained as is), or ./my-model.mjs (a module exporting (shape, classes, tf) => tf.LayersModel): docs/TRAINING.md`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
     .option('--freeze <pattern>', 'onnx: students: keep the weights whose names match fixed (glob, or a module prefix: features.0); repeatable', collect)
@@ -151,6 +153,7 @@ export function register(program: Command): void {
     .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip (with a multi-view cache: taken from the cache)')
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
     .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
+    .option('--channels <L|RGB>', 'folder:/list: images read as L (grayscale, 1 channel) or RGB (3; the default, as ImageFolder)')
     .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)')
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')

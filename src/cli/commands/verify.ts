@@ -10,6 +10,7 @@ import { SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { runVerify } from '../../cache/verify-run.js';
 import { WorkError } from '../../errors.js';
 import { intString, parseOptions, printJson } from '../options.js';
+import { dataSpecHelp } from '../../data/spec.js';
 
 const Options = z.strictObject({
   teacher: z.string().optional(),
@@ -28,7 +29,7 @@ export function register(program: Command): void {
     .description(SUMMARIES.verify)
     .argument('<cache>', 'cache directory')
     .option('--teacher <model.onnx>', 'the teacher the cache was made with (recompute check)')
-    .option('--data <spec>', 'the data set the cache was made from (recompute check)')
+    .option('--data <spec>', dataSpecHelp('the data set the cache was made from (recompute check); SPEC'))
     .option('--split <split>', 'train or test (default: the cache\'s)')
     .option('--sample <n>', 'rows to recompute', '64')
     .option('--seed <s>', 'seed of the row draw', '0')

@@ -107,6 +107,8 @@ export const trainConfigSchema = z.strictObject({
   allowInconsistentViews: z.boolean().default(false),
   /** The student's [H, W] (inputs.ts); absent: the data's own size (required for image folders). */
   inputSize: z.tuple([z.number().int().min(4).max(1024), z.number().int().min(4).max(1024)]).optional(),
+  /** folder:/list: images read as grayscale (L, 1 channel) or RGB (3, ImageFolder's default) (inputs.ts). */
+  channels: z.enum(['L', 'RGB']).optional(),
   /** The student's eval transform: resize to floor(S / pct), center crop S (inputs.ts). */
   evalCropPct: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
   saveAt: saveAtSchema.nullable().default(null),

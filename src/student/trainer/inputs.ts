@@ -14,7 +14,7 @@
  * exported student renders the same way as a teacher): for fixed-size data at its own size, none;
  * otherwise resize the shorter side to floor(S / evalCropPct) (S = the input's height; for a
  * non-square input both sides scale: [floor(H / pct), floor(W / pct)]), then center crop [H, W],
- * bilinear, RGB (L for one-channel fixed-size data), scale 1/255 — timm's default eval recipe with
+ * bilinear, RGB (L for one-channel fixed-size data or `--channels L`), scale 1/255 — timm's default eval recipe with
  * crop_pct 0.875 unless --eval-crop-pct says otherwise.
  */
 import type { Dataset, SampleShape } from '../../data/dataset.js';
@@ -41,13 +41,24 @@ export interface StudentInputs {
 }
 
 /** Decides the student's input shape, path and eval transform (module comment). */
-export function studentInputs(ds: Dataset, inputSize: [number, number] | undefined, evalCropPct: number | undefined, plan: ViewPlan): StudentInputs {
+export function studentInputs(ds: Dataset, inputSize: [number, number] | undefined, evalCropPct: number | undefined, plan: ViewPlan, mode?: 'L' | 'RGB'): StudentInputs {
   const boxes = plan.spec?.rrc !== undefined;
   if (ds.variableSize && !inputSize) {
-    throw new UsageError(`${ds.spec}: its images differ in size; say the student's input size`, `pass ${optionName('inputSize')} H[,W] (e.g. ${optionName('inputSize')} 32 or 64)`);
+    // Not scanned: a folder's images may differ in size, and reading every header to find out
+    // costs a pass over the folder. The first image's size is what to type when they do not.
+    const [h, w] = [ds.shape.height, ds.shape.width];
+    throw new UsageError(
+      `${ds.spec}: images of folder:/list: data may differ in size, so the student's input size is not taken from them`,
+      `pass ${optionName('inputSize')} H[,W], e.g. ${optionName('inputSize')} ${h === w ? h : `${h},${w}`} (the first image's size)`,
+    );
   }
   const [H, W] = inputSize ?? [ds.shape.height, ds.shape.width];
-  const channels = ds.variableSize ? 3 : ds.shape.channels;
+  // Image files are read in the asked mode (RGB unless L, as torchvision's ImageFolder loads);
+  // fixed-size data sets have their own channel count, which a mode cannot change here.
+  const channels = ds.variableSize ? (mode === 'L' ? 1 : 3) : ds.shape.channels;
+  if (mode && !ds.variableSize && (mode === 'L' ? 1 : 3) !== channels) {
+    throw new UsageError(`${optionName('channels')} ${mode}: ${ds.spec} has ${channels} channel(s)`, `${optionName('channels')} converts folder:/list: images; leave it out for ${ds.kind} data`);
+  }
   if (inputSize && channels !== 1 && channels !== 3) throw new UsageError(`${optionName('inputSize')} needs images of 1 or 3 channels; ${ds.spec} has ${channels}`);
   const own = !ds.variableSize && H === ds.shape.height && W === ds.shape.width;
   const rendered = !own || boxes;

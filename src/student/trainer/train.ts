@@ -128,7 +128,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
       checkLossAgainstRecord(req.out, rec?.loss?.source, loss);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
-    const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan);
+    const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
     return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();

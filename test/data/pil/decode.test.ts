@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PIXELS, decodeImage, probeImage } from '../../../src/data/p
 import { setJpegPath } from '../../../src/data/pil/native.js';
 import { usageError } from '../helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { needs } from '../../helpers/needs.js';
 
 // `PIL.Image.open(f).convert(mode)` of Pillow 9.4 (Debian's /usr/bin/python3) is the reference:
 // scripts/pil_reference.py writes test images in every format and mode, damaged files, and PIL's
@@ -44,11 +45,6 @@ function diff(a: Uint8Array, b: Uint8Array): { count: number; max: number } {
   }
   return { count, max };
 }
-
-const hasPil = (): boolean => {
-  const probe = spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' });
-  return !probe.error && probe.status === 0;
-};
 
 function reference(cmd: string, out: string, ...args: string[]): { index: Record<string, unknown>; blob: Buffer } {
   const r = spawnSync(PY, [SCRIPT, cmd, out, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
@@ -95,10 +91,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
   let maxImagePixels = 0;
 
   before(function () {
-    if (!hasPil()) {
-      console.log(`      skipped: ${PY} cannot import PIL (Debian: apt-get install python3-pil)`);
-      this.skip();
-    }
+    needs(this, 'python3-pil');
     tmp = tmpDir('pil-decode');
     const ref = reference('decode', tmp);
     expect(ref.index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);

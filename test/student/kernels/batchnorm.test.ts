@@ -20,6 +20,7 @@ import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { rng } from '../compare-backends.js';
 import { expectTensorsClose, relDiff } from '../../helpers/close.js';
 import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
+import { needsNativeAddon } from '../../helpers/needs.js';
 
 function rand(n: number, seed: number, lo: number, hi: number): Float32Array {
   const r = rng(seed);
@@ -128,11 +129,7 @@ describe('student/zoo BatchNorm: fused training kernels vs tfjs BatchNormalizati
           weUnregistered = true;
         }
         if (backend !== 'wasm+native') return;
-        const st = loadNative();
-        if (!st.addon) {
-          console.log(`    SKIPPED wasm+native BN tests: ${st.why}`);
-          this.skip();
-        }
+        needsNativeAddon(this, loadNative());
         if (!nativeKernelsRegistered()) {
           registerNativeKernels();
           weRegistered = true;
@@ -294,7 +291,7 @@ describe('student/zoo BatchNorm: fused training kernels vs tfjs BatchNormalizati
 
   for (const native of [false, true]) {
     it(`resnet8 (wasm${native ? ' + native add-on: BN and convolutions in C' : ', JS BN loops'}): 3 KD training steps give the same losses and weights as stock BatchNormalization (1e-4)`, async function () {
-      if (native && !loadNative().addon) this.skip();
+      if (native) needsNativeAddon(this, loadNative());
       const wasOn = nativeKernelsRegistered();
       if (native && !wasOn) registerNativeKernels();
       if (!native && wasOn) unregisterNativeKernels();

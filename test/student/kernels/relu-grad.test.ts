@@ -10,6 +10,7 @@ import { loadNative, registerNativeKernels, unregisterNativeKernels } from '../.
 import { RELU_GRAD_KERNEL, registerReluGrad, reluGradCalls } from '../../../src/student/kernels/relu-grad.js';
 import { tf } from '../../../src/student/tf.js';
 import { randn, type Arr } from '../compare-backends.js';
+import { needsNativeAddon } from '../../helpers/needs.js';
 
 const SPECIAL = [Number.NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3, -3];
 
@@ -82,11 +83,7 @@ describe('student/kernels: one-kernel ReLU gradient (relu-grad.ts)', () => {
   }
 
   it('wasm + native add-on: bit-identical, split across threads for 2^20 elements', async function () {
-    const st = loadNative();
-    if (!st.addon) {
-      console.log(`    SKIPPED native ReLU gradient: ${st.why}`);
-      this.skip();
-    }
+    needsNativeAddon(this, loadNative());
     registerNativeKernels();
     await tf.setBackend('wasm');
     const before = reluGradCalls.native;

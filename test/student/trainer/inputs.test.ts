@@ -17,6 +17,7 @@ import { train } from '../../../src/student/trainer/train.js';
 import { metricValues } from '../../../src/student/trainer/run-dir.js';
 import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
 import { cli } from '../../cli/train-helpers.js';
+import { writeTinyTeacher } from '../../teacher/fixtures.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 /** 3 classes × 20 images, W, H ∈ [20, 60], a class-dependent pattern plus noise, JPEG and PNG. */
@@ -59,7 +60,11 @@ describe('student/trainer/inputs: students on image folders', function () {
     expect(up.preprocess).to.deep.include({ resize: 18, crop: [16, 16], interpolation: 'bilinear' });
     const folder = await openDataset(`folder:${data}`);
     expect(studentInputs(folder, [32, 24], 1, none).preprocess).to.deep.include({ resize: [32, 24], crop: [32, 24], channels: 'RGB' });
-    expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/images differ in size/);
+    const gray = studentInputs(folder, [32, 24], 1, none, 'L');
+    expect(gray.preprocess).to.deep.include({ channels: 'L', mean: [0], std: [1] });
+    expect(gray.shape.channels).to.equal(1);
+    expect(gray.side.eval.mode).to.equal('L');
+    expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/may differ in size/);
   });
 
   it('batches from render workers are the main thread\'s bytes: 0, 1 or 3 workers, eval view and rrc boxes', async () => {
@@ -153,7 +158,7 @@ describe('student/trainer/inputs: students on image folders', function () {
   it('BAD CALL - no --input-size for a folder, an input the model cannot take, --augment other than the cache\'s views', async () => {
     let r = await cli('train', '--data', `folder:${data}`, '--model', 'cnn', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x1'), '--progress', 'off');
     expect(r.code).to.equal(2);
-    expect(r.err).to.match(/images differ in size; say the student's input size\nhint: pass --input-size/);
+    expect(r.err).to.match(/may differ in size, so the student's input size is not taken from them\nhint: pass --input-size H\[,W\], e\.g\. --input-size \d+(,\d+)? \(the first image's size\)/);
     r = await cli('train', '--data', `folder:${data}`, '--model', 'cnn', '--input-size', '4', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x2'), '--progress', 'off');
     expect(r.code).to.equal(2);
     expect(r.err).to.match(/cnn needs inputs of at least 6×6 pixels, got 4×4/);
@@ -165,3 +170,80 @@ describe('student/trainer/inputs: students on image folders', function () {
     expect(r.err).to.match(/rrc scale range 0\.9-0\.1 .* is impossible/);
   });
 });
+
+/** 2 classes × 16 (train) / 6 (test) one-channel PNGs of 14–30 px: dark/bright stripes by class. */
+async function makeGrayFolder(dir: string): Promise<void> {
+  const rng = new Rng(23);
+  for (const split of ['train', 'test']) {
+    for (let c = 0; c < 2; c++) {
+      fs.mkdirSync(path.join(dir, split, `class${c}`), { recursive: true });
+      for (let i = 0; i < (split === 'train' ? 16 : 6); i++) {
+        const w = 14 + rng.below(17);
+        const h = 14 + rng.below(17);
+        const px = Buffer.alloc(w * h);
+        for (let y = 0, p = 0; y < h; y++) for (let x = 0; x < w; x++, p++) px[p] = ((c === 0 ? x : y) % 4 < 2 ? 40 : 200) + rng.below(30);
+        await sharp(px, { raw: { width: w, height: h, channels: 1 } }).png().toFile(path.join(dir, split, `class${c}`, `${i}.png`));
+      }
+    }
+  }
+}
+
+describe('student/trainer/inputs: grayscale folders (--channels L)', function () {
+  this.timeout(300000);
+  let root: string;
+  let data: string;
+  before(async () => {
+    root = tmpDir('gray');
+    data = path.join(root, 'imgs');
+    await makeGrayFolder(data);
+  });
+  after(() => rmDir(root));
+
+  it('trains a 1-channel student, records L in config, manifest and export; the export precomputes with no flags; run and ONNX eval agree', async () => {
+    const run = path.join(root, 'run');
+    let r = await cli('train', '--data', `folder:${data}`, '--channels', 'L', '--model', 'cnn', '--input-size', '16', '--loss', 'ce', '--epochs', '2', '--batch', '8', '--seed', '3', '--out', run, '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    expect(JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'))).to.include({ channels: 'L' });
+    const manifest = JSON.parse(fs.readFileSync(path.join(run, 'manifest.json'), 'utf8'));
+    expect(manifest.preprocess).to.deep.include({ size: [16, 16], channels: 'L', mean: [0], std: [1] });
+    const onnx = path.join(root, 'gray.onnx');
+    r = await cli('export', run, '--out', onnx);
+    expect(r.code, r.err).to.equal(0);
+    const model = decodeModel(fs.readFileSync(onnx), 'gray.onnx');
+    expect(JSON.parse(model.metadata['tfkd.preprocess'])).to.deep.include({ channels: 'L', resize: 18, crop: [16, 16] });
+    expect(model.inputs[0].shape.slice(1)).to.deep.equal([16, 16, 1]);
+    const cache = path.join(root, 'cache');
+    r = await cli('precompute', '--teacher', onnx, '--data', `folder:${data}`, '--out', cache, '--device', 'cpu', '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    expect(readManifest(cache).preprocess).to.deep.include({ channels: 'L', resize: 18, crop: [16, 16] });
+    const a = await cli('eval', run, '--data', `folder:${data}`, '--json');
+    const b = await cli('eval', onnx, '--data', `folder:${data}`, '--json', '--device', 'cpu');
+    expect(a.code, a.err).to.equal(0);
+    expect(b.code, b.err).to.equal(0);
+    const [ja, jb] = [JSON.parse(a.out), JSON.parse(b.out)];
+    expect(jb.n).to.equal(12);
+    expect(jb.accuracy).to.equal(ja.accuracy);
+    expect(jb.confusion).to.deep.equal(ja.confusion);
+    console.log(`      gray run vs ONNX eval: acc ${(100 * ja.accuracy).toFixed(2)} % both, loss ${ja.loss.toFixed(6)} vs ${jb.loss.toFixed(6)}`);
+    expect(Math.abs(ja.loss - jb.loss)).to.be.below(1e-4);
+  });
+
+  it('BAD CALL - a 1-channel teacher over a folder read as RGB names "channels": "L"; --channels on fixed-size data of other channels; a bad mode', async () => {
+    const teacher = writeTinyTeacher(root, { height: 16, width: 16, channels: 1, numClasses: 2 }, 'gray-teacher.onnx');
+    let r = await cli('precompute', '--teacher', teacher, '--data', `folder:${data}`, '--out', path.join(root, 'x1'), '--device', 'cpu', '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/has 1 channels|expects 1 \(NCHW\)/);
+    expect(r.err).to.include(`hint: the model takes grayscale: pass --preprocess '{"channels": "L"}'`);
+    // The fix named works (with a size for the folder's images).
+    r = await cli('precompute', '--teacher', teacher, '--data', `folder:${data}`, '--preprocess', '{"channels": "L", "size": [16, 16]}', '--out', path.join(root, 'x2'), '--device', 'cpu', '--progress', 'off');
+    expect(r.code, r.err).to.equal(0);
+    r = await cli('train', '--data', 'synthetic:20:2:8x8x3:1', '--channels', 'L', '--model', 'mlp', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x3'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/--channels L: synthetic:20:2:8x8x3:1 has 3 channel\(s\)\nhint: --channels converts folder:\/list: images/);
+    r = await cli('train', '--data', `folder:${data}`, '--channels', 'gray', '--model', 'mlp', '--input-size', '8', '--loss', 'ce', '--epochs', '1', '--out', path.join(root, 'x4'), '--progress', 'off');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/channels/);
+    expect(fs.existsSync(path.join(root, 'x4'))).to.equal(false);
+  });
+});
+
