@@ -17,6 +17,7 @@ import { train } from '../../../src/student/trainer/train.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { verifyCache } from '../../../src/index.js';
+import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -30,12 +31,12 @@ const config = { data: DATA, model: 'cnn', loss: 'ps-kd', epochs: EPOCHS, batch:
 describe('student/trainer ps-kd over three epochs vs the official loop in PyTorch', function () {
   this.timeout(300_000);
   let root: string;
-  before(() => {
+  before(function () {
     root = tmpDir('pskd');
   });
   after(() => rmDir(root));
 
-  it('every weight\'s change after 3 epochs equals PyTorch\'s to 1e-4; the history is a verified tfkd cache', async () => {
+  it('every weight\'s change after 3 epochs equals PyTorch\'s to 1e-4; the history is a verified tfkd cache', async function () {
     const out = path.join(root, 'run');
     const r = await train({ config, out });
     expect(r.complete).to.equal(true);
@@ -45,6 +46,7 @@ describe('student/trainer ps-kd over three epochs vs the official loop in PyTorc
     const v = await verifyCache(hist);
     expect(v.ok, JSON.stringify(v)).to.equal(true);
 
+    needs(this, 'python3-torch');
     const ds = await openDataset(DATA, { split: 'train' });
     const trainIdx = subset(ds.size, N, hashU32(SEED, 0x1111));
     const orders = Array.from({ length: EPOCHS }, (_, e) => Array.from(permutation(N, hashU32(SEED, e, 0xe0c4))));
