@@ -14,7 +14,7 @@ import type { BackendInfo } from '../backend.js';
 import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { lossNeedsTeacher, type getLoss, type LossOptions } from '../losses/index.js';
-import { tf } from '../tf.js';
+import { downloadVariables, tf } from '../tf.js';
 import { loadWeights, type countParams, type ModelSpec } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
@@ -101,7 +101,7 @@ export async function loop(built: Built): Promise<TrainResult> {
     seed: config.seed,
     // nativeThreads: the add-on's thread count (the numbers do not depend on it; recorded for the
     // record, and `tfkd repro` reuses it). null when the native kernels are not in use.
-    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend) },
+    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend), ...(backend.adapter ? { adapter: backend.adapter } : {}) },
     versions: versions(),
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: K, shape },
     model: spec,
@@ -259,6 +259,7 @@ export async function loop(built: Built): Promise<TrainResult> {
       await saveCheckpoint(paths.checkpoint(name), model, spec, st, null);
       writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step, test_acc: r.accuracy, test_loss: r.loss });
     }
+    await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
     await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
     faultPoint('train-epoch', epoch + 1);
     hooks.onEpoch?.(line, best);
