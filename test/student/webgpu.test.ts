@@ -7,6 +7,7 @@
  *     (max |Δ| / max |w| over each tensor);
  *   - a `cnn` KD run on webgpu completes its epoch, records the backend and the adapter in the run
  *     manifest, and says on stdout when the adapter is a software one;
+ *   - `tfkd repro` of a webgpu run on the same adapter is bit for bit (what repro promises there);
  *   - `--backend auto` never picks a software adapter, and says so.
  * Tiny batches: lavapipe runs 30–70× slower than the CPU, and tfjs's cpu backend is slow too.
  */
@@ -97,6 +98,17 @@ describe('student/webgpu: tfjs WebGPU backend vs cpu backend (real device)', fun
       }
     });
   }
+
+  it('repro of a webgpu run on the same adapter: bit for bit (the measurement behind repro\'s promise)', () => {
+    const out = path.join(tmp, 'repro-mlp');
+    tfkd(m.env, [
+      'train', '--data', DATA, '--model', 'mlp', '--loss', 'kd', '--cache', cache, '--epochs', '1', '--batch', '4', '--eval-batch', '4',
+      '--limit', '12', '--test-limit', '4', '--save-at', '1', '--backend', 'webgpu', '--out', out, '--progress', 'off',
+    ]);
+    const r = tfkd(m.env, ['repro', out]);
+    expect(r.stdout).to.match(/promise {6}webgpu on the same adapter: bit-identical/);
+    expect(r.stdout).to.match(/result {7}reproduced bit for bit/);
+  });
 
   it('--backend auto does not pick a software adapter, and says why', function () {
     if (!m.adapter.software) this.skip();
