@@ -193,7 +193,7 @@ function train(step: string, model: string, backend: string, timeoutS: number): 
   ], timeoutS);
   if (!r.ok) return fail(step, r);
   // The last progress line's img/s: training steps only (the epoch's seconds include evaluation).
-  const prog = r.stdout.split('\n').filter((l) => l.startsWith('{"event":"progress"')).map((l) => JSON.parse(l) as { img_per_s: number });
+  const prog = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('{"event":"progress"')).map((l) => JSON.parse(l) as { img_per_s: number });
   const man = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { backend: { name: string; kernels: string } };
   const ips = prog.length ? prog[prog.length - 1].img_per_s : null;
   record({ step, status: 'ok', seconds: r.seconds, value: `${ips ?? '?'} img/s (backend ${man.backend.name}, kernels ${man.backend.kernels})`, data: { imgPerSecond: ips, backend: man.backend.name, kernels: man.backend.kernels } });

@@ -75,20 +75,22 @@ describe('student/webgpu: tfjs WebGPU backend vs cpu backend (real device)', fun
   });
   after(() => rmDir(tmp));
 
-  const run = (model: string, backend: string, limit: number, extra: string[] = []) => {
+  const run = (model: string, backend: string, limit: number, batch = 4) => {
     const out = path.join(tmp, `${model}-${backend}`);
     const r = tfkd(m.env, [
-      'train', '--data', DATA, '--model', model, '--loss', 'kd', '--cache', cache, '--epochs', '1', '--batch', '4', '--eval-batch', '4',
-      '--limit', String(limit), '--test-limit', '4', '--seed', '3', '--save-at', 'steps:1', '--backend', backend, '--out', out, '--progress', 'off', ...extra,
+      'train', '--data', DATA, '--model', model, '--loss', 'kd', '--cache', cache, '--epochs', '1', '--batch', String(batch), '--eval-batch', '4',
+      '--limit', String(limit), '--test-limit', '4', '--seed', '3', '--save-at', 'steps:1', '--backend', backend, '--out', out, '--progress', 'off',
     ]);
     return { out, ...r };
   };
 
   // cnn gets two steps (an epoch of 8 samples) and the run-level checks; the others one step.
-  for (const [model, limit] of [['cnn', 8], ['mlp', 4], ['resnet8', 4], ['mobilenetv2', 4]] as const) {
+  // mobilenetv2 on 28×28 ends in 1×1 feature maps: its BatchNorms see only `batch` values per
+  // channel there, so a batch of 4 makes the step ill-conditioned (float rounding amplified).
+  for (const [model, limit, batch] of [['cnn', 8, 4], ['mlp', 4, 4], ['resnet8', 4, 4], ['mobilenetv2', 16, 16]] as const) {
     it(`${model}: the first KD step on --backend webgpu equals --backend cpu within ${TOL} relative`, () => {
-      const cpu = run(model, 'cpu', limit);
-      const gpu = run(model, 'webgpu', limit);
+      const cpu = run(model, 'cpu', limit, batch);
+      const gpu = run(model, 'webgpu', limit, batch);
       const w = maxRelDiff(path.join(cpu.out, 'checkpoints/step-1/weights.safetensors'), path.join(gpu.out, 'checkpoints/step-1/weights.safetensors'));
       console.log(`      ${model}: after step 1, worst of ${w.tensors} tensors: ${w.rel.toExponential(2)} (${w.tensor || 'all identical'}, max |w| ${w.scale.toExponential(2)})`);
       expect(w.rel).to.be.at.most(TOL);
