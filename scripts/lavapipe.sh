@@ -45,7 +45,8 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -qq "mesa-vulkan-drivers:$arch/bookworm-backports" "libdrm2:$arch/bookworm-backports" 2>/dev/null)
+# As root, apt warns that the download ran unsandboxed (the _apt user cannot write $tmp): harmless.
+(cd "$tmp" && apt-get download -qq "mesa-vulkan-drivers:$arch/bookworm-backports" "libdrm2:$arch/bookworm-backports")
 for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$tmp/x"; done
 
 # Only the lavapipe driver and libdrm (10 MB, not the 64 MB of every Mesa driver).
