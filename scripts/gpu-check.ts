@@ -195,7 +195,9 @@ function train(step: string, model: string, backend: string, timeoutS: number): 
   // The last progress line's img/s: training steps only (the epoch's seconds include evaluation).
   const prog = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('{"event":"progress"')).map((l) => JSON.parse(l) as { img_per_s: number });
   const man = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { backend: { name: string; kernels: string } };
-  const ips = prog.length ? prog[prog.length - 1].img_per_s : null;
+  // A run shorter than the progress interval prints none: then the epoch's own figure (evaluation included).
+  const epoch = JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')[0]) as { seconds: number };
+  const ips = prog.length ? prog[prog.length - 1].img_per_s : Math.round(S.trainLimit / Math.max(epoch.seconds, 1e-3));
   record({ step, status: 'ok', seconds: r.seconds, value: `${ips ?? '?'} img/s (backend ${man.backend.name}, kernels ${man.backend.kernels})`, data: { imgPerSecond: ips, backend: man.backend.name, kernels: man.backend.kernels } });
 }
 for (const model of ['cnn', 'resnet20']) {
