@@ -24,7 +24,7 @@ export const TEACHER_DEVICES = Object.freeze(['auto', 'cuda', 'webgpu', 'cpu'] a
 export type TeacherDevice = (typeof TEACHER_DEVICES)[number];
 
 /** `--backend` of the student (tfjs); student/backend.ts says what each one is. */
-export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'wasm', 'cpu'] as const);
+export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const);
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** The trainer's `--optimizer` (the optimizer module knows more, e.g. adamw, that no flag selects). */

@@ -65,6 +65,11 @@ const runtimeSchema = z.strictObject({
   provider: z.string(),
   providerNotes: z.array(z.string()),
   threads: z.number().int(),
+  /** The WebGPU adapter the teacher ran on (webgpu provider only): says whether it was a software one. */
+  adapter: z
+    .strictObject({ vendor: z.string(), architecture: z.string(), device: z.string(), description: z.string(), software: z.boolean(), source: z.enum(['dawn', 'icd']) })
+    .nullable()
+    .optional(),
 });
 
 export const manifestSchema = z.strictObject({

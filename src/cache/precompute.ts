@@ -157,7 +157,7 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
     preprocess,
     ...(info.classMap ? { classMap: { ...info.classMap, indices: [...info.classMap.indices] } } : {}),
     data: { kind: dataset.kind, spec: dataset.spec, split: dataset.split, fingerprint: o.fingerprint, N },
-    runtime: { onnxruntime: o.ortVersion, provider: info.provider, providerNotes: [...info.providerNotes], threads: info.threads },
+    runtime: { onnxruntime: o.ortVersion, provider: info.provider, providerNotes: [...info.providerNotes], threads: info.threads, ...(info.adapter !== undefined ? { adapter: info.adapter } : {}) },
     part,
     shardRows,
     created_by: createdBy(),

@@ -29,11 +29,38 @@ import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from '../student/losse
 import type { LossSource } from '../student/trainer/resolve.js';
 import type { TrainRequestConfig } from '../student/trainer/request.js';
 import { sha256File } from '../util/hash.js';
+import type { GpuAdapter } from '../util/gpu-adapter.js';
+
+/**
+ * Relative tolerance used, when none is given, for a webgpu run re-run on another adapter: other
+ * hardware compiles the shaders differently and sums in another order, so weights drift by float
+ * rounding, not by a bug. On the same adapter a webgpu run re-runs bit for bit (measured on Mesa 25
+ * lavapipe by test/student/webgpu.test.ts; tfjs's webgpu kernels use no atomics), so none is needed.
+ */
+export const WEBGPU_OTHER_ADAPTER_TOLERANCE = 1e-3;
+
+/** Whether this backend promises a bit-identical re-run, and why (reported by `tfkd repro`). */
+export interface ReproPromise {
+  bitIdentical: boolean;
+  why: string;
+}
+
+const sameAdapter = (a?: GpuAdapter, b?: GpuAdapter): boolean =>
+  !!a && !!b && a.vendor === b.vendor && a.architecture === b.architecture && a.device === b.device && a.description === b.description;
+
+export function reproPromise(recorded: RunManifest['backend'], now: RunManifest['backend']): ReproPromise {
+  if (recorded.name !== 'webgpu') return { bitIdentical: true, why: `${recorded.name}: tfkd's training is deterministic on a CPU backend` };
+  if (sameAdapter(recorded.adapter, now.adapter)) return { bitIdentical: true, why: 'webgpu on the same adapter: bit-identical (measured: the same run twice)' };
+  return {
+    bitIdentical: false,
+    why: `webgpu on another adapter (${now.adapter?.description ?? 'unknown'}; recorded ${recorded.adapter?.description ?? 'unknown'}): not bit-identical, compared within ${WEBGPU_OTHER_ADAPTER_TOLERANCE} relative unless --tolerance says otherwise`,
+  };
+}
 
 /** The parts of a run manifest repro reads (written by student/trainer/train.ts). */
 interface RunManifest {
   schema: string;
-  backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null };
+  backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null; adapter?: GpuAdapter };
   versions: Record<string, string | null>;
   caches: RunCacheRecord[];
   loss?: { name: string; source?: LossSource };
@@ -73,6 +100,8 @@ export interface ReproReport {
   metricDiffs: Array<{ epoch: number; field: string; recorded: number; now: number; rel: number }>;
   checkpoints: CheckpointComparison[];
   environment: Array<{ what: string; recorded: string; now: string }>;
+  /** What the backend promises (bit-identity or a tolerance), and why. */
+  promise: ReproPromise;
   seconds: { recorded: number | null; now: number };
 }
 
@@ -132,7 +161,7 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   const paths = runPaths(run);
   if (!fs.existsSync(paths.config) || !fs.existsSync(paths.manifest)) throw new UsageError(`${run} is not a tfkd run (no config.json / manifest.json)`);
   if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
-  const tolerance = o.tolerance ?? 0;
+  let tolerance = o.tolerance ?? 0;
   if (!(tolerance >= 0)) throw new UsageError(`${optionName('tolerance')} must be ≥ 0, got ${tolerance}`);
   const manifest = readJson<RunManifest>(paths.manifest);
   if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
@@ -221,6 +250,9 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
     env('backend detail', manifest.backend.detail, now.backend.detail);
     env('native add-on', nativeLine(manifest), nativeLine(now));
     env('native threads', recordedThreads, now.backend.nativeThreads ?? null);
+    if (manifest.backend.adapter || now.backend.adapter) env('gpu adapter', manifest.backend.adapter?.description, now.backend.adapter?.description);
+    const promise = reproPromise(manifest.backend, now.backend);
+    if (!promise.bitIdentical && o.tolerance === undefined) tolerance = WEBGPU_OTHER_ADAPTER_TOLERANCE;
 
     const identical = metricDiffs.length === 0 && checkpoints.every((c) => c.identical);
     const within = metricDiffs.every((d) => d.rel <= tolerance) && checkpoints.every((c) => c.maxRelDiff <= tolerance);
@@ -235,6 +267,7 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
       metricDiffs,
       checkpoints,
       environment,
+      promise,
       seconds: { recorded: manifest.seconds, now: seconds },
     };
   } finally {

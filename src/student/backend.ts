@@ -1,13 +1,17 @@
 /**
- * Backend choice for the student: `--backend auto|tensorflow|wasm|cpu`.
+ * Backend choice for the student: `--backend auto|tensorflow|webgpu|wasm|cpu`.
  *
  * - `tensorflow`: the native TensorFlow backend from `@tensorflow/tfjs-node-gpu`, else
  *   `@tensorflow/tfjs-node` — optional packages the user installs (imported dynamically by tf.ts).
  * - `wasm`: tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus the gradient kernels tfkd
  *   registers for it (see ./kernels): without them conv nets cannot train on wasm 4.22. When the
  *   optional native addon is built, its OpenBLAS kernels back the hot ops (./kernels/native.ts).
+ * - `webgpu`: tfjs-backend-webgpu on Dawn for Node (the `webgpu` package; both optional
+ *   dependencies, loaded by tf.ts). On a GPU through its Vulkan driver; on a software adapter
+ *   (lavapipe) it works, far slower than the CPU, and says so.
  * - `cpu`: plain-JS reference backend; always there, ~20× slower than wasm for conv nets.
- * - `auto`: the first of tensorflow → wasm → cpu that initialises. Every attempt and why it was
+ * - `auto`: the first of tensorflow → webgpu (on a hardware adapter only, probed quietly in a child
+ *   process: util/gpu-adapter.ts) → wasm → cpu that initialises. Every attempt and why it was
  *   passed over is kept in `why`, so the run manifest says what ran and for what reason.
  */
 import { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
@@ -15,10 +19,11 @@ import { UsageError, WorkError, optionName } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
-import { importNodeBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
+import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
+import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 
 export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   /** The tfjs backend now active. */
@@ -31,6 +36,8 @@ export interface BackendInfo {
   requested: BackendChoice;
   /** One line per attempt, in order, saying what was tried and the outcome. */
   why: string[];
+  /** The GPU adapter (webgpu only): vendor, architecture, description, software or not. */
+  adapter?: GpuAdapter;
 }
 
 /** The side effects selectBackend needs; injectable so the choice logic is testable without tfjs-node. */
@@ -47,6 +54,10 @@ export interface BackendDeps {
   registerNativeKernels?(): { names: string[]; why: string };
   /** Free-text description of the active wasm runtime. */
   wasmDetail(): string;
+  /** Loads tfjs's WebGPU backend (registering 'webgpu'); resolves to the adapter it gets, null when none. */
+  importWebgpu?(): Promise<Omit<GpuAdapter, 'software' | 'source'> & { fallback: boolean } | null>;
+  /** Asks, without a sound, what adapter this machine has (auto consults it before loading Dawn in-process). */
+  probeAdapter?(): GpuProbe;
 }
 
 /** What to install for the tensorflow backend (a function: option names follow the message style). */
@@ -59,10 +70,15 @@ export const defaultBackendDeps: BackendDeps = {
   async setBackend(name) {
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
+    // tfkd reads one scalar loss per step synchronously; the backend's one-time console advice
+    // (meant for a browser's main thread) would be the only line on stderr of a webgpu run.
+    if (ok && name === 'webgpu') (tf.backend() as unknown as { hasReadSyncWarned?: boolean }).hasReadSyncWarned = true;
     return ok && tf.getBackend() === name;
   },
   registerWasmKernels,
   registerNativeKernels: () => registerNativeKernels(),
+  importWebgpu: importWebgpuBackend,
+  probeAdapter: () => probeGpuAdapter(),
   wasmDetail() {
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
     const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
@@ -127,6 +143,49 @@ async function tryWasm(deps: BackendDeps, why: string[]): Promise<BackendInfo | 
   return { name: 'wasm', detail: deps.wasmDetail(), kernels, requested: 'auto', why };
 }
 
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe/i;
+
+async function tryWebgpu(deps: BackendDeps, why: string[], auto: boolean): Promise<BackendInfo | null> {
+  if (!deps.importWebgpu) {
+    why.push('webgpu: not available in this build');
+    return null;
+  }
+  if (auto) {
+    // Before Dawn is loaded here: it prints its Vulkan warnings to our stderr, the probe's go nowhere.
+    const p = deps.probeAdapter?.() ?? { adapter: null, reason: 'not probed' };
+    if (!p.adapter) {
+      why.push(`webgpu: not available (${p.reason ?? 'no adapter'})`);
+      return null;
+    }
+    if (p.adapter.software) {
+      why.push(`webgpu: not used (software adapter only: ${describeAdapter(p.adapter)} — slower than the CPU; ${optionName('backend')} webgpu uses it anyway)`);
+      return null;
+    }
+  }
+  let info: Awaited<ReturnType<NonNullable<BackendDeps['importWebgpu']>>>;
+  try {
+    info = await deps.importWebgpu();
+  } catch (err) {
+    why.push(`webgpu: not loadable (${message(err)}; npm install webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@${tf.version_core})`);
+    return null;
+  }
+  if (!info) {
+    why.push('webgpu: no WebGPU adapter (on Linux: libvulkan1 and a Vulkan driver, e.g. the NVIDIA driver with its ICD)');
+    return null;
+  }
+  const adapter: GpuAdapter = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    software: info.fallback || info.architecture === 'software' || SOFTWARE.test(`${info.device} ${info.description}`),
+    source: 'dawn',
+  };
+  if (!(await trySet(deps, 'webgpu', why))) return null;
+  why.push(adapter.software ? `webgpu: using it on a software adapter (${describeAdapter(adapter)}): correct but slower than the CPU` : `webgpu: using ${describeAdapter(adapter)}`);
+  return { name: 'webgpu', detail: `tfjs-backend-webgpu ${tf.version_core} on Dawn (webgpu npm package), ${describeAdapter(adapter)}`, kernels: 'webgpu', requested: 'auto', why, adapter };
+}
+
 /** Activates the backend for `choice`; throws UsageError / WorkError with the reason when it cannot. */
 export async function selectBackend(choice: BackendChoice, deps: BackendDeps = defaultBackendDeps): Promise<BackendInfo> {
   quietTf();
@@ -138,6 +197,10 @@ export async function selectBackend(choice: BackendChoice, deps: BackendDeps = d
       info = await tryTensorflow(deps, why);
       if (!info) throw new UsageError(`${optionName('backend')} tensorflow is not available: ${why.join('; ')}`, installHint());
       break;
+    case 'webgpu':
+      info = await tryWebgpu(deps, why, false);
+      if (!info) throw new UsageError(`${optionName('backend')} webgpu is not available: ${why.join('; ')}`, `pass ${optionName('backend')} wasm or cpu`);
+      break;
     case 'wasm':
       info = await tryWasm(deps, why);
       if (!info) throw new WorkError(`${optionName('backend')} wasm failed to initialise: ${why.join('; ')}`, `try ${optionName('backend')} cpu`);
@@ -148,7 +211,7 @@ export async function selectBackend(choice: BackendChoice, deps: BackendDeps = d
       why.push('cpu: using it (asked for)');
       break;
     case 'auto':
-      info = (await tryTensorflow(deps, why)) ?? (await tryWasm(deps, why));
+      info = (await tryTensorflow(deps, why)) ?? (await tryWebgpu(deps, why, true)) ?? (await tryWasm(deps, why));
       if (!info && (await trySet(deps, 'cpu', why))) {
         why.push('cpu: using it (nothing faster initialised)');
         info = { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)', kernels: 'cpu', requested: choice, why };

@@ -42,11 +42,14 @@ export function modelForward(model: tf.LayersModel, shape: SampleShape): Forward
       const input = tf.tensor4d(x, [n, shape.height, shape.width, shape.channels], 'float32');
       return model.apply(input, { training: false }) as tf.Tensor;
     });
-    try {
-      return logits.dataSync() as Float32Array;
-    } finally {
-      logits.dispose();
-    }
+    // An asynchronous read: the webgpu backend cannot read synchronously in Node (tf.ts).
+    return logits.data().then(
+      (v) => (logits.dispose(), v as Float32Array),
+      (e: unknown) => {
+        logits.dispose();
+        throw e;
+      },
+    );
   };
 }
 

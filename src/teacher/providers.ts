@@ -4,12 +4,11 @@
  * list more than one: `auto` tries each provider of its row in turn, keeps the first session that
  * opens, and records why each earlier one did not.
  */
-import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { TEACHER_DEVICES } from '../catalog.js';
 import { UsageError, optionName } from '../errors.js';
 import { createOrtSession, ort } from './ort.js';
+import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 import type { Device } from './types.js';
 
 export type Provider = 'cuda' | 'webgpu' | 'cpu';
@@ -34,7 +33,7 @@ export function providerHint(p: Provider): string {
         `(needs CUDA 12 and cuDNN 9 on the machine), or use ${optionName('device')} cpu`
       );
     case 'webgpu':
-      return `the WebGPU provider needs a GPU adapter (on Linux: a GPU driver and libvulkan1), or use ${optionName('device')} cpu`;
+      return `the WebGPU provider needs a GPU adapter (on Linux: libvulkan1 and the GPU driver's Vulkan ICD, e.g. the NVIDIA driver's nvidia_icd.json), or use ${optionName('device')} cpu`;
     case 'cpu':
       return 'the CPU provider failed: the model itself could not be loaded by onnxruntime';
   }
@@ -59,6 +58,8 @@ export interface OpenedSession {
   /** One line per provider that was tried and did not open, with the reason. */
   notes: string[];
   threads: number;
+  /** The WebGPU adapter the session runs on (webgpu provider only; null when it could not be asked). */
+  adapter?: GpuAdapter | null;
 }
 
 /** Default intra-op threads: every core we may use (recorded, so a run can be reproduced). */
@@ -84,26 +85,30 @@ export function sessionOptions(provider: Provider, threads: number): SessionOpti
 }
 
 /**
- * A cheap look before `auto` tries a provider whose failure is noisy. Dawn (onnxruntime's WebGPU)
- * prints a multi-line native warning to stderr when it cannot load Vulkan, before ORT throws; on
- * Linux we look for the loader library first and skip WebGPU with a note when it is absent.
- * Returns the reason to skip, or null to try. Explicit `--device webgpu` always tries.
+ * A look before `auto` tries a provider. For WebGPU it asks what adapter this machine has
+ * (util/gpu-adapter.ts: in a child process, so Dawn's Vulkan chatter never reaches our stderr) and
+ * rules it out when there is none or when it is a software one (lavapipe/llvmpipe/SwiftShader run
+ * 30–70× slower than the CPU provider). Returns the reason to skip, or null to try. Explicit
+ * `--device webgpu` always tries, and the adapter it runs on is recorded either way.
  */
 export type ProviderPrecheck = (provider: Provider) => string | null;
 
-export const defaultPrecheck: ProviderPrecheck = (provider) => {
-  if (provider !== 'webgpu' || process.platform !== 'linux') return null;
-  const dirs = [
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
-    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
-    '/usr/lib64',
-    '/usr/lib',
-    '/usr/local/lib',
-    '/lib64',
-  ];
-  if (dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')))) return null;
-  return 'libvulkan.so.1 not found (the WebGPU provider needs Vulkan on Linux)';
-};
+/** The adapter probe; injectable so tests decide what machine they are on. */
+export type AdapterProbe = () => GpuProbe;
+
+export function webgpuPrecheck(probe: AdapterProbe): ProviderPrecheck {
+  return (provider) => {
+    if (provider !== 'webgpu') return null;
+    const p = probe();
+    if (!p.adapter) return p.reason ?? 'no WebGPU adapter';
+    if (p.adapter.software) {
+      return `software adapter only: ${describeAdapter(p.adapter)} — slower than the CPU provider; ${optionName('device')} webgpu uses it anyway`;
+    }
+    return null;
+  };
+}
+
+export const defaultPrecheck: ProviderPrecheck = webgpuPrecheck(() => probeGpuAdapter());
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
@@ -123,7 +128,7 @@ function firstLine(err: unknown): string {
  */
 export async function createSession(
   model: Uint8Array,
-  opts: { device?: Device; threads?: number; factory?: SessionFactory; precheck?: ProviderPrecheck; what?: string } = {},
+  opts: { device?: Device; threads?: number; factory?: SessionFactory; precheck?: ProviderPrecheck; adapterProbe?: AdapterProbe; what?: string } = {},
 ): Promise<OpenedSession> {
   const device = opts.device ?? 'auto';
   const row = DEVICE_PROVIDERS[device];
@@ -132,18 +137,29 @@ export async function createSession(
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
   const factory = opts.factory ?? ortSessionFactory;
   // An injected factory (tests) decides alone; the real one gets the noise-avoiding look first.
-  const precheck = opts.precheck ?? (opts.factory ? () => null : defaultPrecheck);
+  const probe: AdapterProbe = opts.adapterProbe ?? (opts.factory ? () => ({ adapter: null, reason: 'not probed (injected session factory)' }) : () => probeGpuAdapter());
+  const precheck = opts.precheck ?? (opts.factory && !opts.adapterProbe ? () => null : webgpuPrecheck(probe));
   const what = opts.what ?? 'the model';
   const notes: string[] = [];
+  const probing = !opts.factory || opts.adapterProbe !== undefined;
+  if (device === 'webgpu' && probing) {
+    // Asked first, in a child: a machine without an adapter gets our reason, not Dawn's warnings.
+    const p = probe();
+    if (!p.adapter) throw new UsageError(`${optionName('device')} webgpu: the webgpu execution provider is not available: ${p.reason ?? 'no adapter'}`, providerHint('webgpu'));
+  }
   for (const provider of row) {
     const skip = row.length > 1 ? precheck(provider) : null;
     if (skip) {
-      notes.push(`${provider}: not available (${skip})`);
+      notes.push(`${provider}: ${skip.startsWith('software adapter') ? 'not used' : 'not available'} (${skip})`);
       continue;
     }
     try {
       const session = await factory(model, sessionOptions(provider, threads));
-      return { session, provider, notes, threads };
+      if (provider !== 'webgpu') return { session, provider, notes, threads };
+      const p = probe();
+      if (p.adapter?.software) notes.push(`webgpu: running on a software adapter (${describeAdapter(p.adapter)}): correct but slower than ${optionName('device')} cpu`);
+      else if (p.adapter) notes.push(`webgpu: adapter ${describeAdapter(p.adapter)}`);
+      return { session, provider, notes, threads, adapter: p.adapter };
     } catch (err) {
       const reason = firstLine(err);
       if (row.length === 1) {

@@ -160,6 +160,7 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
       provider: opened.provider,
       providerNotes: opened.notes,
       threads: opened.threads,
+      ...(opened.adapter !== undefined ? { adapter: opened.adapter } : {}),
       metadata: proto.metadata,
     };
     return teacher;

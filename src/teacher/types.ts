@@ -6,6 +6,7 @@
 import type { Image, Interpolation } from '../data/image.js';
 import type { CropRounding } from '../data/render.js';
 import type { ClassMap } from './class-map.js';
+import type { GpuAdapter } from '../util/gpu-adapter.js';
 
 export type Layout = 'NCHW' | 'NHWC';
 /** `--device`: one of the catalog's TEACHER_DEVICES. */
@@ -61,6 +62,8 @@ export interface TeacherInfo {
   provider: string;
   providerNotes: string[];
   threads: number;
+  /** The WebGPU adapter (webgpu provider only; null when it could not be asked). */
+  adapter?: GpuAdapter | null;
   /** Metadata props stored in the model (tfkd exports record their preprocessing here). */
   metadata: Record<string, string>;
 }

@@ -130,3 +130,55 @@ describe('student/backend: selectBackend', () => {
     await tf.setBackend('cpu');
   });
 });
+
+describe('student/backend: webgpu choice (injected adapter)', () => {
+  const hw = { vendor: 'nvidia', architecture: 'hopper', device: 'H100', description: 'NVIDIA H100 80GB HBM3', fallback: false };
+  const sw = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7', fallback: true };
+  const withGpu = (adapter: typeof hw | null, probeSoftware: boolean | null) => {
+    const f = fake({ working: ['webgpu', 'wasm', 'cpu'] });
+    f.deps.importWebgpu = async () => (f.calls.push('import webgpu'), adapter);
+    f.deps.probeAdapter = () => (f.calls.push('probe'), probeSoftware === null ? { adapter: null, reason: 'no Vulkan driver' } : { adapter: { vendor: 'x', architecture: probeSoftware ? 'software' : 'hopper', device: 'd', description: 'desc', software: probeSoftware, source: 'dawn' } });
+    return f;
+  };
+
+  it('auto takes webgpu on a hardware adapter and records it', async () => {
+    const { deps, calls } = withGpu(hw, false);
+    const info = await selectBackend('auto', deps);
+    expect(info).to.include({ name: 'webgpu', kernels: 'webgpu', requested: 'auto' });
+    expect(info.adapter).to.include({ vendor: 'nvidia', software: false, description: 'NVIDIA H100 80GB HBM3' });
+    expect(calls).to.include.members(['probe', 'import webgpu', 'set webgpu']);
+    expect(info.why.at(-1)).to.match(/^webgpu: using nvidia hopper/);
+  });
+
+  it('auto never loads Dawn for a software adapter: wasm, and the reason in one line', async () => {
+    const { deps, calls } = withGpu(sw, true);
+    const info = await selectBackend('auto', deps);
+    expect(info.name).to.equal('wasm');
+    expect(calls).to.not.include('import webgpu');
+    expect(info.why.filter((w) => w.startsWith('webgpu:'))).to.have.length(1);
+    expect(info.why.find((w) => w.startsWith('webgpu:'))).to.match(/not used \(software adapter only/);
+  });
+
+  it('auto with no adapter at all: one line, wasm', async () => {
+    const { deps, calls } = withGpu(null, null);
+    const info = await selectBackend('auto', deps);
+    expect(info.name).to.equal('wasm');
+    expect(calls).to.not.include('import webgpu');
+    expect(info.why).to.include('webgpu: not available (no Vulkan driver)');
+  });
+
+  it('explicit webgpu on a software adapter runs there and says so', async () => {
+    const { deps } = withGpu(sw, true);
+    const info = await selectBackend('webgpu', deps);
+    expect(info).to.include({ name: 'webgpu', requested: 'webgpu' });
+    expect(info.adapter!.software).to.equal(true);
+    expect(info.why.at(-1)).to.match(/software adapter/);
+  });
+
+  it('BAD CALL - explicit webgpu without an adapter: UsageError naming the reason', async () => {
+    const { deps } = withGpu(null, null);
+    const err = await selectBackend('webgpu', deps).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(UsageError);
+    expect((err as Error).message).to.match(/--backend webgpu is not available: webgpu: no WebGPU adapter/);
+  });
+});

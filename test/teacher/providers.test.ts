@@ -129,3 +129,43 @@ describe('teacher/providers precheck', () => {
     expect(tried).to.deep.equal(['webgpu']);
   });
 });
+
+describe('teacher/providers: the WebGPU adapter (injected probe)', () => {
+  const ok: SessionFactory = async () => ({ run: async () => ({}), release: async () => {}, inputMetadata: [], outputMetadata: [] }) as unknown as TeacherSession;
+  const soft = () => ({ adapter: { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7', software: true, source: 'dawn' as const } });
+
+  it('auto never tries a software adapter: cpu, with the reason in the one webgpu line', async () => {
+    const tried: string[] = [];
+    const factory: SessionFactory = async (m, o) => {
+      const p = String((o.executionProviders ?? [])[0]);
+      tried.push(p);
+      if (p === 'cuda') throw new Error('cuda missing');
+      return ok(m, o);
+    };
+    const r = await createSession(new Uint8Array(), { device: 'auto', factory, adapterProbe: soft });
+    expect(r.provider).to.equal('cpu');
+    expect(tried).to.deep.equal(['cuda', 'cpu']);
+    expect(r.notes.filter((n) => n.startsWith('webgpu:'))).to.deep.equal([
+      'webgpu: not used (software adapter only: mesa software (llvmpipe: Mesa 25.0.7), software — slower than the CPU provider; --device webgpu uses it anyway)',
+    ]);
+  });
+
+  it('explicit webgpu on a software adapter runs there, says so and records the adapter', async () => {
+    const r = await createSession(new Uint8Array(), { device: 'webgpu', factory: ok, adapterProbe: soft });
+    expect(r.provider).to.equal('webgpu');
+    expect(r.adapter).to.include({ software: true, vendor: 'mesa' });
+    expect(r.notes).to.deep.equal(['webgpu: running on a software adapter (mesa software (llvmpipe: Mesa 25.0.7), software): correct but slower than --device cpu']);
+  });
+
+  it('BAD CALL - explicit webgpu with no adapter: UsageError with the reason, the session never tried', async () => {
+    let called = false;
+    const factory: SessionFactory = async (m, o) => ((called = true), ok(m, o));
+    const err = await createSession(new Uint8Array(), { device: 'webgpu', factory, adapterProbe: () => ({ adapter: null, reason: 'no Vulkan driver' }) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(UsageError);
+    expect((err as Error).message).to.equal('--device webgpu: the webgpu execution provider is not available: no Vulkan driver');
+    expect(called).to.equal(false);
+  });
+});

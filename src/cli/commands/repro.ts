@@ -31,6 +31,7 @@ export function formatRepro(r: ReproReport): string {
   if (r.checkpoints.length === 0) lines.push(`weights      not compared: the run holds no checkpoint at epoch ${r.epochsCompared} (train with --save-at ${r.epochsCompared} to keep one)`);
   for (const c of r.checkpoints) lines.push(`weights      ${c.file}: ${c.identical ? 'identical, byte for byte' : `max |Δ| / max |w| = ${e(c.maxRelDiff)} (${c.worstTensor})`}`);
   const verdict = r.verdict === 'identical' ? 'reproduced bit for bit' : r.verdict === 'within-tolerance' ? `reproduced within relative tolerance ${r.tolerance}` : 'NOT reproduced';
+  lines.push(`promise      ${r.promise.why}`);
   lines.push(`result       ${verdict}`);
   return `${lines.join('\n')}\n`;
 }
@@ -41,7 +42,7 @@ export function register(program: Command): void {
     .description(SUMMARIES.repro)
     .argument('<run>', 'a finished run directory (tfkd train --out)')
     .option('--out <dir>', 'keep the re-run here (default: a temporary directory, removed afterwards)')
-    .option('--tolerance <x>', 'accept relative differences up to x in every metric value and weight tensor (default: 0, bit-identical)')
+    .option('--tolerance <x>', 'accept relative differences up to x in every metric value and weight tensor (default: 0, bit-identical; a webgpu run on another adapter: 1e-3)')
     .option('--stop-after <epochs>', 're-run only the first N epochs (same schedule) and compare those')
     .option('--json', 'print the report as JSON')
     .action(async (run: string, raw: unknown) => {

@@ -18,7 +18,7 @@ import { canonicalJson } from '../../util/canonical-json.js';
 import { sha256File } from '../../util/hash.js';
 import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/safetensors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
-import type { tf } from '../tf.js';
+import { downloadVariables, type tf } from '../tf.js';
 import { buildFromSpec, loadWeights, saveWeights, type ModelSpec, type WeightRecord } from '../zoo/index.js';
 import { readJson, recoverDir, writeDirAtomic, writeJsonAtomic } from './run-dir.js';
 
@@ -80,6 +80,7 @@ export async function saveCheckpoint(
   state: Omit<CheckpointState, 'format' | 'optimizer'>,
   optimizer: StoredOptimizerState | null,
 ): Promise<void> {
+  await downloadVariables(); // webgpu: saveWeights reads synchronously (tf.ts)
   const weights = saveWeights(model);
   await writeDirAtomic(dir, (tmp) => {
     const files: Record<string, string> = {};

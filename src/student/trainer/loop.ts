@@ -14,7 +14,7 @@ import type { BackendInfo } from '../backend.js';
 import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { teacherAccess, type LossOptions } from '../losses/index.js';
-import { tf } from '../tf.js';
+import { downloadVariables, tf } from '../tf.js';
 import { loadWeights, type countParams, type ModelSpec } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
@@ -114,7 +114,7 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
     seed: config.seed,
     // nativeThreads: the add-on's thread count (the numbers do not depend on it; recorded for the
     // record, and `tfkd repro` reuses it). null when the native kernels are not in use.
-    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend) },
+    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend), ...(backend.adapter ? { adapter: backend.adapter } : {}) },
     versions: versions(),
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: K, shape },
     model: spec,
@@ -221,11 +221,11 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
         const previous = history?.previous(samples) ?? null;
         const lr = learningRate(config, step, stepsPerEpoch);
 
+        // Training accuracy (and, for PS-KD, the logits) come from the same forward pass, kept out of the gradient's tidy scope.
+        const box: { hits?: tf.Scalar; logits?: tf.Tensor2D } = {};
         const [lossT, correctT] = tf.tidy(() => {
           const x = tf.tensor4d(xs, [n, shape.height, shape.width, shape.channels], 'float32');
           const y = tf.tensor1d(ys, 'int32');
-          // Training accuracy comes from the same forward pass; kept out of the gradient's tidy scope.
-          const box: { hits?: tf.Scalar; logits?: tf.Tensor2D } = {};
           const prev = previous ? (tf.tensor2d(previous, [n, K], 'float32') as tf.Tensor2D) : null;
           const { value, grads } = tf.variableGrads(() => {
             const logits = model.apply(x, { training: true }) as tf.Tensor2D;
@@ -234,13 +234,13 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
             return loss.entry.fn({ tf, logits, labels: y, teacher, previous: prev, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
           }, trainable);
           optimizer.apply(grads, lr);
-          // The forward pass's logits before the update: next epoch's self-targets (PS-KD's loop).
-          if (box.logits) {
-            history!.record(samples, box.logits.dataSync() as Float32Array);
-            box.logits.dispose();
-          }
           return [value, box.hits as tf.Scalar];
         });
+        // The forward pass's logits before the update: next epoch's self-targets (PS-KD's loop).
+        if (box.logits) {
+          history!.record(samples, (await box.logits.data()) as Float32Array);
+          box.logits.dispose();
+        }
         const lossV = (await lossT.data())[0];
         const hitV = (await correctT.data())[0];
         lossT.dispose();
@@ -293,6 +293,7 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
         await saveCheckpoint(paths.checkpoint(name), model, spec, st, null);
         writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step, test_acc: r.accuracy, test_loss: r.loss });
       }
+      await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
       await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
       history?.dropBefore(epoch + 1);
       faultPoint('train-epoch', epoch + 1);
