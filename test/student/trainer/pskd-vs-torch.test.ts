@@ -7,7 +7,7 @@
  * after writing epoch 2's predictions but before its checkpoint, ends bit-identical.
  */
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { verifyCache } from '../../../src/index.js';
 import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DATA = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
@@ -55,16 +56,11 @@ describe('student/trainer ps-kd over three epochs vs the official loop in PyTorc
     const before = saveWeights(buildModel('cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: SEED }));
     const after = readCheckpoint(path.join(out, 'checkpoints', 'last')).weights;
     const job = path.join(root, 'job');
-    fs.mkdirSync(job);
-    fs.writeFileSync(path.join(job, 'job.json'), JSON.stringify({ N, B, H: 28, W: 28, C: 1, K: 10, epochs: EPOCHS, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, alphaT: 0.8, orders, weights: Object.entries(before).map(([name, e]) => ({ name, shape: e.shape })) }));
-    fs.writeFileSync(path.join(job, 'pixels.u8'), pixels);
-    fs.writeFileSync(path.join(job, 'labels.i32'), Buffer.from(labels.buffer));
-    for (const [name, e] of Object.entries(before)) fs.writeFileSync(path.join(job, `${name.replace('/', '__')}.f32`), Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
-    execFileSync('/usr/bin/python3', [path.join(ROOT, 'scripts/torch_pskd_loop.py'), job], { encoding: 'utf8' });
+    writeTorchJob(job, { N, B, H: 28, W: 28, C: 1, K: 10, epochs: EPOCHS, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, alphaT: 0.8, orders }, { weights: before, pixels, labels });
+    runTorchJob(path.join(ROOT, 'scripts/torch_pskd_loop.py'), job);
     let worst = 0;
     for (const [name, e] of Object.entries(before)) {
-      const buf = fs.readFileSync(path.join(job, `${name.replace('/', '__')}.final.f64`));
-      const ref = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+      const ref = readTorchResult(job, name, 'final');
       let scale = 0;
       let diff = 0;
       for (let i = 0; i < ref.length; i++) {

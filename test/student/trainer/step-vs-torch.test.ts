@@ -6,8 +6,6 @@
  * weight's update must agree to 1e-4 relative (max |Δ| over the update's largest entry).
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precompute, openCache } from '../../../src/index.js';
@@ -19,6 +17,7 @@ import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { resolveLossOptions, lossEntry } from '../../../src/student/losses/index.js';
 import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DATA = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
@@ -68,18 +67,12 @@ describe('student/trainer one SGD step of cnn vs PyTorch running the authors\' l
       const before = saveWeights(buildModel('cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: SEED }));
       const after = readCheckpoint(path.join(out, 'checkpoints', 'last')).weights;
       const job = path.join(root, `job-${label}`);
-      fs.mkdirSync(job);
       const options = resolveLossOptions(lossEntry(loss), 'paper', 10, ls, {});
-      fs.writeFileSync(path.join(job, 'job.json'), JSON.stringify({ loss: label, options, epoch: 1, epochs: 1, lr: LR, B, H: 28, W: 28, C: 1, K: 10, weights: Object.entries(before).map(([name, e]) => ({ name, shape: e.shape })) }));
-      fs.writeFileSync(path.join(job, 'pixels.u8'), pixels);
-      fs.writeFileSync(path.join(job, 'labels.i32'), Buffer.from(labels.buffer));
-      fs.writeFileSync(path.join(job, 'teacher.f32'), Buffer.from(teacher.buffer, teacher.byteOffset, teacher.byteLength));
-      for (const [name, e] of Object.entries(before)) fs.writeFileSync(path.join(job, `${name.replace('/', '__')}.f32`), Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
-      execFileSync('/usr/bin/python3', [path.join(ROOT, 'scripts/torch_loss_step.py'), job], { encoding: 'utf8' });
+      writeTorchJob(job, { loss: label, options, epoch: 1, epochs: 1, lr: LR, B, H: 28, W: 28, C: 1, K: 10 }, { weights: before, pixels, labels, teacher });
+      runTorchJob(path.join(ROOT, 'scripts/torch_loss_step.py'), job);
       let worst = 0;
       for (const [name, e] of Object.entries(before)) {
-        const buf = fs.readFileSync(path.join(job, `${name.replace('/', '__')}.update.f64`));
-        const ref = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+        const ref = readTorchResult(job, name, 'update');
         const got = after[name].data;
         let scale = 0;
         let diff = 0;

@@ -1,0 +1,34 @@
+/**
+ * The folder a PyTorch reference script reads (scripts/torch_loss_step.py, torch_pskd_loop.py): the
+ * job's JSON (with the weights' names and shapes), the batch's pixels and labels, optionally the
+ * teacher's logits, and one little-endian file per weight in tfjs's layout; and the float64 tensors
+ * the script writes back, by weight name.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { WeightRecord } from '../../../src/student/zoo/index.js';
+
+const fileOf = (name: string) => name.replace('/', '__');
+const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+export function writeTorchJob(dir: string, job: Record<string, unknown>, inputs: { weights: WeightRecord; pixels: Uint8Array; labels: Int32Array; teacher?: Float32Array }): void {
+  fs.mkdirSync(dir);
+  const weights = Object.entries(inputs.weights).map(([name, e]) => ({ name, shape: e.shape }));
+  fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ ...job, weights }));
+  fs.writeFileSync(path.join(dir, 'pixels.u8'), inputs.pixels);
+  fs.writeFileSync(path.join(dir, 'labels.i32'), bytes(inputs.labels));
+  if (inputs.teacher) fs.writeFileSync(path.join(dir, 'teacher.f32'), bytes(inputs.teacher));
+  for (const [name, e] of Object.entries(inputs.weights)) fs.writeFileSync(path.join(dir, `${fileOf(name)}.f32`), bytes(e.data));
+}
+
+/** Runs a reference script on the folder (Debian's python3, which has torch). */
+export function runTorchJob(script: string, dir: string): void {
+  execFileSync('/usr/bin/python3', [script, dir], { encoding: 'utf8' });
+}
+
+/** The float64 tensor `<weight>.<suffix>.f64` the script wrote for a weight. */
+export function readTorchResult(dir: string, name: string, suffix: string): Float64Array {
+  const buf = fs.readFileSync(path.join(dir, `${fileOf(name)}.${suffix}.f64`));
+  return new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+}
