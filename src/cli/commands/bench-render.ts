@@ -1,4 +1,5 @@
 /** `tfkd bench render`: flags → src/bench/render.ts → the report (see there for what is measured). */
+import { dataSpecHelp } from '../../data/spec.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { INTERPOLATIONS } from '../../data/image.js';
@@ -25,7 +26,7 @@ export function register(program: Command): void {
   benchGroup(program)
     .command('render')
     .description("decode + render images/s vs Pillow + torchvision on the same images (same run, same output bytes), one thread and N")
-    .requiredOption('--data <SPEC>', 'folder:DIR or list:FILE')
+    .requiredOption('--data <spec>', `${dataSpecHelp('data SPEC')} — of these, the sources of encoded images: folder:DIR and list:FILE`)
     .option('--split <split>', 'train|test', 'train')
     .option('--preprocess <JSON|FILE>', "a teacher's preprocessing spec (e.g. imagenet): its resize + center crop")
     .option('--input-size <S>', "a student's input size: resize S / 0.875, center crop S (tfkd train's eval transform)")
