@@ -18,6 +18,9 @@ describe('index: the public API', function () {
   let api: Api;
   before(async () => {
     api = await import('../src/index.js');
+    // Importing the entry switches to API names — but only the first import in a process runs it, and
+    // another test file may have imported the entry already (then the CLI's tests switched back).
+    setOptionStyle('api');
   });
   after(() => {
     api.configure({ threads: undefined, nativeKernels: undefined, dnnl: undefined, backend: undefined });

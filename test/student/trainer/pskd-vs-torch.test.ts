@@ -16,7 +16,7 @@ import { hashU32, permutation, subset } from '../../../src/data/rng.js';
 import { train } from '../../../src/student/trainer/train.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
-import { verifyCache } from '../../../src/index.js';
+import { runVerify as verifyCache } from '../../../src/cache/verify-run.js';
 import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';

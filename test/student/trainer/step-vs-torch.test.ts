@@ -8,7 +8,9 @@
 import { expect } from 'chai';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { precompute, openCache } from '../../../src/index.js';
+// Not through src/index.js: importing the public entry switches messages to API names process-wide.
+import { runPrecompute as precompute } from '../../../src/cache/precompute-run.js';
+import { openCache } from '../../../src/cache/reader.js';
 import { openDataset } from '../../../src/data/open.js';
 import { hashU32, subset } from '../../../src/data/rng.js';
 import { train } from '../../../src/student/trainer/train.js';
