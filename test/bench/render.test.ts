@@ -3,8 +3,8 @@
  * Pillow + torchvision on real photographs (no timing thresholds: the figures go in
  * docs/PERFORMANCE.md). Needs Debian's python3-pil and python3-torchvision.
  */
+import { needs } from '../helpers/needs.js';
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatRenderBench, runRenderBench } from '../../src/bench/render.js';
@@ -17,11 +17,7 @@ describe('bench/render: tfkd vs Pillow on the same images', function () {
   this.timeout(300_000);
   let tmp = '';
   before(function () {
-    const probe = spawnSync('/usr/bin/python3', ['-c', 'import PIL, torchvision'], { encoding: 'utf8' });
-    if (probe.status !== 0) {
-      console.log('      skipped: /usr/bin/python3 cannot import PIL and torchvision');
-      this.skip();
-    }
+    needs(this, 'python3-pil', 'python3-torchvision');
     // Two classes of the JPEG photographs (the folder's first images are what the bench reads).
     tmp = tmpDir('bench-render');
     for (const cls of ['flower', 'leaf']) {

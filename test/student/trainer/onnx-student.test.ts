@@ -46,8 +46,8 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]), '${
 describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
   this.timeout(600000);
   let tmp: string;
-  before(() => {
-    requireTorch();
+  before(function () {
+    requireTorch(this);
     tmp = tmpDir('onnx-train');
   });
   after(() => rmDir(tmp));

@@ -56,7 +56,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
   this.timeout(600000);
   let tmp: string;
   before(async function () {
-    requireTorch();
+    requireTorch(this);
     tmp = tmpDir('onnx-student');
     await selectBackend('auto');
   });

@@ -44,8 +44,8 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 
 describe('student/zoo/resnet18: torchvision resnet18 in the zoo', function () {
   this.timeout(300000);
-  before(async () => {
-    requireTorch();
+  before(async function () {
+    requireTorch(this);
     await selectBackend('wasm');
   });
 
