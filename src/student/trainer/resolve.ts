@@ -10,6 +10,7 @@ import { formatZodError, optionName, optionPrefix, UsageError } from '../../erro
 import type { CacheReader } from '../../cache/reader.js';
 import {
   builtinLosses,
+  entryOptionNames,
   isLossModuleSpec,
   LOSS_OPTION_NAMES,
   loadLossModule,
@@ -18,6 +19,7 @@ import {
   checkLossEntry,
   readsHint,
   resolveLossOptions,
+  standardizableLosses,
   teacherAccess,
   type LossEntry,
   type LossFn,
@@ -82,7 +84,7 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, entry
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
   const given = givenLossOptions(c);
-  const reads = new Set(resolveLossOptionsNames(entry, c.logitStandardization));
+  const reads = new Set(entryOptionNames(entry, c.logitStandardization));
   for (const k of Object.keys(given) as LossOptionName[]) {
     if (reads.has(k)) continue;
     if (!explicit || explicit.has(k)) throw new UsageError(`loss ${entry.name} does not read ${optionName(k)}`, readsHint(entry, c.logitStandardization));
@@ -97,11 +99,6 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, entry
     else config[k] = lossOptions[k];
   }
   return { config, lossOptions };
-}
-
-function resolveLossOptionsNames(entry: LossEntry, ls: boolean): LossOptionName[] {
-  if (ls && !entry.standardized) return [];
-  return LOSS_OPTION_NAMES.filter((k) => (ls ? entry.standardized! : entry.options)[k] !== undefined);
 }
 
 /** Checks of the config that need no data: names, loss ↔ cache. UsageError (exit 2) with the reason. */
@@ -124,7 +121,7 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
   }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
   if (c.logitStandardization && !entry.standardized) {
-    throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${builtinLosses().filter((e) => e.standardized).map((e) => e.name).join(', ')}`);
+    throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${standardizableLosses().join(', ')}`);
   }
   if (access !== 'none' && c.cache.length === 0) {
     throw new UsageError(`loss ${entry.name} needs a teacher's soft targets: pass ${optionName('cache')} CACHE (written by tfkd precompute)`, `teacher-free losses: ${teacherFree().join(', ')}`);
