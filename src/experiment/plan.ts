@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import {
   KIND_LOSS,
+  TEACHER_KINDS,
   checkpointName,
   checkpointUnit,
   gridKeys,
@@ -201,9 +202,10 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     return all as LossOptions;
   };
 
-  // The cache a (single-teacher) run of kind kd / re-kd / tfkd-self learns from at `seed`, or null.
+  // The cache a single-teacher run learns from at `seed` (every teacher kind but de-kd, whose
+  // checkpoints are expanded in the main loop, and tfkd-self, whose teacher it trains), or null.
   const cacheForRun = (r: RunDef, seed: number, ctx: Ctx): string | null => {
-    if (r.kind === 'kd' || r.kind === 're-kd') return cacheOf(teacherSource(r.teacher!, ctx), null);
+    if (TEACHER_KINDS.has(r.kind) && r.kind !== 'de-kd') return cacheOf(teacherSource(r.teacher!, ctx), null);
     if (r.kind === 'tfkd-self') {
       // Tf-KD_self (Eq. 7): the teacher is a normally trained (ce) model of the student's own
       // architecture, with the same training options; by default one per student seed.

@@ -102,6 +102,17 @@ describe('experiment expansion and keys', () => {
     }
   });
 
+  it('every loss that reads a teacher (dkd, dist, nkd, ...) learns from its teacher\'s cache, in its sweep and its runs', () => {
+    const d = `data: fashion-mnist\nmodel: mlp\nseeds: [1]\nvalidation: { fraction: 0.1, seed: 0 }\nteachers:\n  big: { model: cnn, seed: 3 }\nsweep: { seed: 1, grids: { dkd: { beta: [2, 8] } } }\nruns:\n  - { name: dkd, kind: dkd, teacher: big }\n  - { name: dist, kind: dist, teacher: big }\n  - { name: nkd, kind: nkd, teacher: big }\n  - { name: ps, kind: ps-kd }\n`;
+    const plan = expandDesign(load(d));
+    const trains = plan.steps.filter((s): s is TrainStep => s.type === 'train' && s.config.loss !== 'ce');
+    expect(trains.map((s) => s.config.loss).sort()).to.deep.equal(['dist', 'dkd', 'dkd', 'dkd', 'nkd', 'ps-kd']);
+    for (const s of trains) {
+      if (s.config.loss === 'ps-kd') expect(s.config.cache).to.equal(null);
+      else expect(s.config.cache, s.config.loss).to.be.a('string');
+    }
+  });
+
   it('BAD CALL - a teacher cycle is a usage error naming the cycle', () => {
     const d = `data: synthetic:20:2:2x2x1\nmodel: mlp\nseeds: [1]\nruns:\n  - { name: a, kind: kd, teacher: b }\n  - { name: b, kind: kd, teacher: a }\n`;
     expect(() => expandDesign(load(d))).to.throw(/teacher cycle: a → b → a/);
