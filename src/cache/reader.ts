@@ -1,5 +1,6 @@
 /**
- * Reads soft targets out of a `tfkd-cache/1` directory for the trainer: per (sample, view) rows by
+ * Reads soft targets out of a cache directory (either row format, `tfkd-cache/2` or `/1`:
+ * shard-check.ts shardSpec) for the trainer: per (sample, view) rows by
  * positioned reads (never a whole-file load), so memory stays flat whatever the cache size. Shard
  * files are opened lazily (header only) and their descriptors kept until `close()`.
  *
@@ -18,8 +19,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { isLinked, linkedProblem, shardOfRow, shardSlots, slotProblem, type ShardSlot } from './layout.js';
-import { MANIFEST, assertManifestIntegrity, readManifest, type Manifest } from './manifest.js';
-import { NOT_HASHED, scanShard, type ShardScan } from './shard-check.js';
+import { MANIFEST, SCHEMA_V1, assertManifestIntegrity, readManifest, type Manifest } from './manifest.js';
+import { NOT_HASHED, scanShard, topkIndexDtype, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
 import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import type { RowBlock } from './rows.js';
@@ -161,6 +162,8 @@ class CacheReaderImpl implements CacheReader {
   private readonly rowStart: number;
   private readonly linked: boolean;
   private readonly fdt: StDtype;
+  /** Bytes of one stored top-k class: 2 (U16) or 4 (I32). */
+  private readonly indexBytes: number;
   private readonly files: Array<SafetensorsFile | undefined>;
   // Scratch for one row, reused across calls: raw value bytes, top-k classes and values, the tail
   // statistics (F_0 … F_5, then μ).
@@ -186,6 +189,7 @@ class CacheReaderImpl implements CacheReader {
     this.rowStart = this.sampleStart * m.views;
     this.linked = isLinked(m);
     this.fdt = m.dtype === 'f16' ? 'F16' : 'F32';
+    this.indexBytes = DTYPE_BYTES[topkIndexDtype(m)];
     this.files = new Array(m.shards.length);
     const k = m.topk ?? 0;
     this.rowBuf = new Uint8Array(Math.max(m.K, k) * 4);
@@ -261,7 +265,9 @@ class CacheReaderImpl implements CacheReader {
     const out: RowBlock =
       k === null
         ? { n: count, logits: new FA(count * K) }
-        : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), logsumexp: new Float32Array(count), tailLogsumexp: new Float32Array(count * TAIL_J), tailMean: new Float32Array(count) };
+        : { n: count, topkIndices: new Int32Array(count * k), topkValues: new FA(count * k), tailLogsumexp: new Float32Array(count * TAIL_J), tailMean: new Float32Array(count) };
+    // tfkd-cache/1 stored each row's logsumexp: a merge of such parts copies it.
+    if (k !== null && this.manifest.schema === SCHEMA_V1) out.logsumexp = new Float32Array(count);
     let done = 0;
     while (done < count) {
       const g = globalRow + done;
@@ -271,9 +277,9 @@ class CacheReaderImpl implements CacheReader {
       const take = Math.min(count - done, this.manifest.shards[i].rows - local);
       if (k === null) (out.logits as Float32Array).set(f.readRows('logits', local, take) as Float32Array, done * K);
       else {
-        out.topkIndices!.set(f.readRows('topk_indices', local, take) as Int32Array, done * k);
+        out.topkIndices!.set(f.readRows('topk_indices', local, take) as Int32Array | Uint16Array, done * k);
         (out.topkValues as Float32Array).set(f.readRows('topk_values', local, take) as Float32Array, done * k);
-        out.logsumexp!.set(f.readRows('logsumexp', local, take) as Float32Array, done);
+        out.logsumexp?.set(f.readRows('logsumexp', local, take) as Float32Array, done);
         out.tailLogsumexp!.set(f.readRows('tail_logsumexp', local, take) as Float32Array, done * TAIL_J);
         out.tailMean!.set(f.readRows('tail_mean', local, take) as Float32Array, done);
       }
@@ -338,7 +344,10 @@ class CacheReaderImpl implements CacheReader {
   /** Reads the top-k row `local` of `f` into idxBuf / tmpVals / tailBuf and checks it. */
   private readTopk(f: SafetensorsFile, local: number, sample: number, view: number): void {
     const k = this.topk!;
-    f.readRawInto(f.tensors.topk_indices.data_offsets[0] + local * k * 4, new Uint8Array(this.idxBuf.buffer));
+    const ib = this.indexBytes;
+    const raw = this.rowBuf.subarray(0, k * ib);
+    f.readRawInto(f.tensors.topk_indices.data_offsets[0] + local * k * ib, raw);
+    this.idxBuf.set(ib === 2 ? new Uint16Array(raw.buffer, raw.byteOffset, k) : new Int32Array(raw.buffer, raw.byteOffset, k));
     this.readValues(f, 'topk_values', local, k, this.tmpVals);
     const tail = this.tailBuf;
     f.readRawInto(f.tensors.tail_logsumexp.data_offsets[0] + local * TAIL_J * 4, new Uint8Array(tail.buffer, 0, TAIL_J * 4));
