@@ -38,7 +38,7 @@ describe('cache/python interop (numpy only)', () => {
       const K = 7;
       const V = 2;
       if ('fixture' in o) {
-        dir = path.join(FIXTURE, o.fixture);
+        dir = path.join(FIXTURE, o.fixture!);
         N = 12;
       } else writeSynth(dir, { N, K, V, dtype: o.dtype, topk: o.topk, shardRows: 10 });
       const T = 2.5;
