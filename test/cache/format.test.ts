@@ -104,17 +104,17 @@ describe('cache/formats: tfkd-cache/2, and tfkd-cache/1 still read, verified and
 
   it('a cache begun in tfkd-cache/1 is resumed in it (and a complete one found complete); anything else is today\'s format', () => {
     const o = { ...SYNTH['f16-top3'], shardRows: 4 };
-    const keyOf = (dir: string) => (f: CacheSchema) => synthSetup({ ...o, schema: f }).layout.key;
-    expect(CacheWriter.formatAt(d('none'), keyOf(d('none')))).to.equal(SCHEMA);
+    const keyOf = (f: CacheSchema) => synthSetup({ ...o, schema: f }).layout.key;
+    expect(CacheWriter.formatAt(d('none'), keyOf)).to.equal(SCHEMA);
     writeSynth(d('v1'), { ...o, schema: SCHEMA_V1, stopAfterRows: 9 });
-    expect(CacheWriter.formatAt(d('v1'), keyOf(d('v1')))).to.equal(SCHEMA_V1);
-    const resumed = writeSynth(d('v1'), { ...o, schema: CacheWriter.formatAt(d('v1'), keyOf(d('v1'))) });
+    expect(CacheWriter.formatAt(d('v1'), keyOf)).to.equal(SCHEMA_V1);
+    const resumed = writeSynth(d('v1'), { ...o, schema: CacheWriter.formatAt(d('v1'), keyOf) });
     expect(resumed.state).to.equal('resumed');
     expect(resumed.startRow).to.equal(8);
     expectSameBytes(shardsOf(d('v1')), shardsOf(writeSynthTo(d('v1-clean'), { ...o, schema: SCHEMA_V1 })));
-    expect(CacheWriter.formatAt(d('v1'), keyOf(d('v1')))).to.equal(SCHEMA_V1); // complete
+    expect(CacheWriter.formatAt(d('v1'), keyOf)).to.equal(SCHEMA_V1); // complete
     writeSynth(d('v2'), { ...o, stopAfterRows: 9 });
-    expect(CacheWriter.formatAt(d('v2'), keyOf(d('v2')))).to.equal(SCHEMA);
+    expect(CacheWriter.formatAt(d('v2'), keyOf)).to.equal(SCHEMA);
     // Another cache's tfkd-cache/1 journal (another key): today's format, and the writer refuses it.
     expect(CacheWriter.formatAt(d('v1'), (f) => cacheKey({ ...synthSetup(o).layout, teacher: { sha256: 'b'.repeat(64), outputName: 'x' } } as never, null, { schema: f }))).to.equal(SCHEMA);
   });
