@@ -17,6 +17,7 @@ import { verifyStructure } from '../../src/cache/verify.js';
 import { CacheWriter, encodeRows } from '../../src/cache/writer.js';
 import { expectSameBytes, snapshot, synthSetup, writeSynth } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { KINDS, sizeTable } from '../../scripts/cache-size.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/cache-v1/', import.meta.url));
 const CACHES = ['f32', 'f16-top3', 'f16', 'f16.parts/part-0', 'f16.parts/part-1'];
@@ -117,6 +118,25 @@ describe('cache/formats: tfkd-cache/2, and tfkd-cache/1 still read, verified and
     expect(CacheWriter.formatAt(d('v2'), keyOf)).to.equal(SCHEMA);
     // Another cache's tfkd-cache/1 journal (another key): today's format, and the writer refuses it.
     expect(CacheWriter.formatAt(d('v1'), (f) => cacheKey({ ...synthSetup(o).layout, teacher: { sha256: 'b'.repeat(64), outputName: 'x' } } as never, null, { schema: f }))).to.equal(SCHEMA);
+  });
+
+  it('docs/CACHE.md shows the size table scripts/cache-size.ts computes from the shard layout; its formulas are the layout\'s bytes a row', () => {
+    const doc = fs.readFileSync(fileURLToPath(new URL('../../docs/CACHE.md', import.meta.url)), 'utf8');
+    for (const line of sizeTable()) expect(doc, line).to.include(line);
+    // "aK + b" / "ak + b": checked against rowBytes at other sizes (the U16 range; k < K).
+    const evaluate = (f: string, K: number, k: number) => {
+      const [, a, v, b] = /^(\d+)([Kk])(?: \+ (\d+))?$/.exec(f)!;
+      return Number(a) * (v === 'K' ? K : k) + Number(b ?? 0);
+    };
+    for (const kind of KINDS) {
+      for (const [K, k] of [[10, 3], [1000, 7], [65536, 100]]) {
+        const topk = kind.topk === null ? null : k;
+        expect(rowBytes({ schema: SCHEMA, K, dtype: kind.dtype, topk }), `${kind.label} v2 K=${K}`).to.equal(evaluate(kind.v2, K, k));
+        expect(rowBytes({ schema: SCHEMA_V1, K, dtype: kind.dtype, topk }), `${kind.label} v1 K=${K}`).to.equal(evaluate(kind.v1, K, k));
+      }
+    }
+    // Past 65 536 classes the top-k classes take I32: 2k more a row.
+    expect(rowBytes({ schema: SCHEMA, K: 65537, dtype: 'f16', topk: 5 })).to.equal(evaluate('4k + 28', 65537, 5) + 10);
   });
 
   for (const K of [65536, 65537]) {
