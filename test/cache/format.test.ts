@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../src/errors.js';
 import { mergeCaches } from '../../src/cache/merge.js';
 import { cacheKey, readManifest, SCHEMA, SCHEMA_V1, type CacheSchema } from '../../src/cache/manifest.js';
 import { openCache } from '../../src/cache/reader.js';
@@ -137,6 +138,14 @@ describe('cache/formats: tfkd-cache/2, and tfkd-cache/1 still read, verified and
     }
     // Past 65 536 classes the top-k classes take I32: 2k more a row.
     expect(rowBytes({ schema: SCHEMA, K: 65537, dtype: 'f16', topk: 5 })).to.equal(evaluate('4k + 28', 65537, 5) + 10);
+  });
+
+  it('BAD CALL - a cache of a format this version does not know (a newer tfkd\'s): one line, exit 2', () => {
+    writeSynth(d('c'), SYNTH.f32);
+    const f = path.join(d('c'), 'manifest.json');
+    fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('"schema": "tfkd-cache/2"', '"schema": "tfkd-cache/3"'));
+    expect(() => openCache(d('c'))).to.throw(UsageError, /is a "tfkd-cache\/3" cache: this tfkd reads tfkd-cache\/1 and tfkd-cache\/2$/);
+    expect(() => verifyStructure(d('c'))).to.throw(UsageError, /tfkd-cache\/3/);
   });
 
   for (const K of [65536, 65537]) {
