@@ -201,17 +201,21 @@ export function scanShard(file: string, m: Manifest, index: number, rowStart: nu
       if (name === 'sample') samples = new BigInt64Array(whole!.buffer, 0, n);
       if (name === 'view') views = new Int32Array(whole!.buffer, 0, n);
     }
-    for (let r = 0; samples && views && r < n; r++) {
-      const g = rowStart + r;
-      if (samples[r] !== BigInt(Math.floor(g / V)) || views[r] !== g % V) {
-        problems.push(`row ${g} holds (sample ${samples[r]}, view ${views[r]}), expected (sample ${Math.floor(g / V)}, view ${g % V})`);
-        break;
-      }
-    }
+    const order = samples && views ? rowOrderProblem(samples, views, rowStart, V) : null;
+    if (order) problems.push(order);
     return { sha256: hash.digest('hex'), problems };
   } finally {
     st.close();
   }
+}
+
+/** tfkd-cache/1: the first row g (from `rowStart`) not holding (sample ⌊g/V⌋, view g mod V), as a phrase; null when all do. */
+function rowOrderProblem(samples: BigInt64Array, views: Int32Array, rowStart: number, V: number): string | null {
+  for (let r = 0; r < samples.length; r++) {
+    const g = rowStart + r;
+    if (samples[r] !== BigInt(Math.floor(g / V)) || views[r] !== g % V) return `row ${g} holds (sample ${samples[r]}, view ${views[r]}), expected (sample ${Math.floor(g / V)}, view ${g % V})`;
+  }
+  return null;
 }
 
 /** Index of the first NaN/±Inf among float32 bit patterns (exponent all ones), or −1. */
