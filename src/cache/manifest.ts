@@ -90,7 +90,7 @@ export const manifestSchema = z.strictObject({
   /** Rows held by this cache: (sampleEnd − sampleStart) · views. */
   rows: z.number().int().min(0),
   dtype: z.enum(CACHE_DTYPES),
-  /** null: full `logits` stored; k: only top-k indices/values + logsumexp (no `logits` tensor). */
+  /** null: full `logits` stored; k: only top-k indices/values + tail statistics (no `logits` tensor; shard-check.ts shardSpec). */
   topk: z.number().int().min(1).nullable(),
   /**
    * Top-k caches only: the temperatures of the stored tail statistics (src/cache/topk.ts). Absent
