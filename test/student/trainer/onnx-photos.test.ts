@@ -60,7 +60,7 @@ describe('student/trainer: the photo exercise (ONNX mobilenet_v3_small student, 
       return r.out;
     };
     const teacher = path.join(tmp, 'teacher.onnx');
-    const t = spawnSync(PY, ['scripts/torchvision_teacher.py', '--arch', 'mobilenet_v3_small', '--out', teacher, '--data', PHOTOS, '--no-pt'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONHASHSEED: '0' } });
+    const t = spawnSync(PY, ['scripts/torchvision_teacher.py', '--arch', 'mobilenet_v3_small', '--out', teacher, '--data', PHOTOS, '--no-pt', '--crops', '0'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONHASHSEED: '0' } });
     if (t.status !== 0) throw new Error(`torchvision_teacher.py failed (${t.status}): ${t.stderr}`);
     const teacherCache = path.join(tmp, 'teacher-cache');
     await run('precompute', '--teacher', teacher, '--data', DATA, '--preprocess', 'imagenet', '--class-map', '[1,101,201,301,401]',
@@ -75,7 +75,8 @@ describe('student/trainer: the photo exercise (ONNX mobilenet_v3_small student, 
     expect(fs.existsSync(path.join(out, 'summary.json'))).to.equal(true);
 
     const m = path.join(tmp, 'student.onnx');
-    await run('export', out, '--out', m);
+    const said = await run('export', out, '--out', m);
+    expect(said).to.match(/NCHW, opset 17, input = \(pixel·0\.00392157 − \[0\.485, 0\.456, 0\.406\]\) \/ \[0\.229, 0\.224, 0\.225\]/);
     const src = readOnnxGraph(source);
     const back = readOnnxGraph(m);
     let frozen = 0;
