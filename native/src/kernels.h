@@ -11,6 +11,10 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info);
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info);
 napi_value SetChunkBytes(napi_env env, napi_callback_info info);
 
+// depthwise.cc
+napi_value DepthwiseBackpropFilter(napi_env env, napi_callback_info info);
+napi_value DepthwiseBackpropInput(napi_env env, napi_callback_info info);
+
 // gemm.cc
 napi_value MatMul(napi_env env, napi_callback_info info);
 napi_value SumRows(napi_env env, napi_callback_info info);

@@ -9,7 +9,7 @@
 // length is checked against the shape before anything is read or written, so a wrong call throws
 // instead of touching memory outside the tensors.
 //
-// The kernels, by concern: conv.cc (convolutions), gemm.cc (matmul, sumRows), batchnorm.cc,
+// The kernels, by concern: conv.cc (convolutions), depthwise.cc (depthwise gradients), gemm.cc (matmul, sumRows), batchnorm.cc,
 // pool_eltwise.cc (maxPoolGrad, ReLU, Add), parallel.cc (threads), args.cc (argument checks),
 // dnnl_conv.cc (the oneDNN convolutions, when built with it).
 #include "kernels.h"
@@ -82,6 +82,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", nullptr, Guard<Conv2DForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropFilter", nullptr, Guard<Conv2DBackpropFilter>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropInput", nullptr, Guard<Conv2DBackpropInput>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseBackpropFilter", nullptr, Guard<DepthwiseBackpropFilter>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseBackpropInput", nullptr, Guard<DepthwiseBackpropInput>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, Guard<MatMul>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumRows", nullptr, Guard<SumRows>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, Guard<MaxPoolGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},

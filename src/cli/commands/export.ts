@@ -40,9 +40,13 @@ export function register(program: Command): void {
         return;
       }
       const acc = info.test_acc === null ? '' : `, test acc ${(100 * info.test_acc).toFixed(2)} %`;
+      // An ONNX student normalised by --preprocess (imagenet, …) takes (pixel·scale − mean)/std.
+      const { scale, mean, std } = info.preprocess;
+      const scaled = `pixel·${scale.toPrecision(6)}`;
+      const input = mean.some((m) => m !== 0) || std.some((s) => s !== 1) ? `(${scaled} − [${mean.join(', ')}]) / [${std.join(', ')}]` : scaled;
       process.stdout.write(
         `exported ${info.model.name} from ${dir} (epoch ${info.epoch}${acc}) → ${o.out}\n` +
-          `  ${info.layout}, opset ${info.opset}, input = pixel·${info.preprocess.scale.toPrecision(6)}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
+          `  ${info.layout}, opset ${info.opset}, input = ${input}, ${info.bytes.toLocaleString('en-US')} bytes, sha256 ${info.sha256}\n`,
       );
     });
 }

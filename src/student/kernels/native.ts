@@ -4,7 +4,7 @@
  * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput on oneDNN when the add-on was built with
  * it (libdnnl-dev; TFKD_DNNL=0 switches it off), else as im2col/col2im + OpenBLAS sgemm;
  * BatchMatMul and _FusedMatMul as sgemm; Sum over leading axes (bias gradients), MaxPoolGrad and
- * large float32 Add / Relu as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
+ * large float32 Add / Relu, the depthwise gradients (native-depthwise.ts) as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
  * copies). Every split runs on one OpenMP team of TFKD_THREADS threads (default: the number of
  * cores), shared with oneDNN; OpenBLAS itself stays single-threaded (its spinning workers slowed
  * the next kernels). TFKD_KERNEL_THREADS overrides tfkd's splits alone (A/B runs). While
@@ -24,11 +24,12 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
+import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
 import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 import { settingsEnv } from '../../settings.js';
 
 /** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc). */
-export interface NativeAddon {
+export interface NativeAddon extends DepthwiseAddon {
   /** dims: [B,H,W,CI,KH,KW,CO,OH,OW,sh,sw,pt,pl]; act 0 linear, 1 relu. */
   conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, dims: Int32Array, act: number): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
@@ -339,6 +340,7 @@ export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'MaxPoolGrad', fn: maxPoolGradNative },
   { name: 'Add', fn: addNative },
   { name: 'Relu', fn: reluNative },
+  ...depthwiseKernels(addon, fallback),
 ];
 
 let registered: string[] | null = null;

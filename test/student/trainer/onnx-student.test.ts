@@ -3,30 +3,42 @@
  * scripts/torchvision_student.py trains with --freeze on its stem (frozen weights and their
  * BatchNorm running statistics stay the ONNX values, the others move), checkpoints record the
  * graph's sha256, --resume continues; bad input (an op tfkd cannot train, a --freeze pattern that
- * matches nothing, a graph whose logits do not fit K, an input size the graph cannot take) is one
- * UsageError before anything is written. Export writes the trained weights back into the graph:
- * `tfkd eval` of the file = `tfkd eval` of the run, and it precomputes as a teacher with no flags.
+ * matches nothing, a graph without one [N, K] output or whose logits do not fit K, an input size the
+ * graph cannot take) is exit 2 with one line through the CLI, before anything is written. Export
+ * writes the trained weights back into the graph: `tfkd eval` of the file = `tfkd eval` of the
+ * run, and it precomputes as a teacher with no flags.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../../src/errors.js';
 import { runPrecompute } from '../../../src/cache/precompute-run.js';
 import { exportRun } from '../../../src/export/export-run.js';
 import { evaluateTarget } from '../../../src/student/evaluate-target.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { train } from '../../../src/student/trainer/train.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
+import { cli } from '../../cli/train-helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { PY, requireTorch, studentOnnx } from '../zoo/torchvision-students.js';
 
 const DATA = 'synthetic:16:10:64x64x3:3';
 
-/** A tiny graph Conv(3→4, 3×3) → OP → Flatten → Gemm(256 → 10) at 8×8, OP = Relu or Erf. */
-function tinyGraph(dir: string, op: string): string {
-  const file = path.join(dir, `tiny-${op}.onnx`);
+/**
+ * A tiny graph Conv(3→4, 3×3) → OP → Flatten → Gemm(256 → 10) at 8×8, OP = Relu or Erf. `out`
+ * picks the graph's outputs: the logits (as a classifier), logits and the feature map (two
+ * outputs), the feature map declared [N, 4, 8, 8], or the feature map with no declared shape (only
+ * the probe forward pass finds it is not [N, K]).
+ */
+function tinyGraph(dir: string, op: string, out: 'logits' | 'two' | 'rank4' | 'undeclared' = 'logits'): string {
+  const file = path.join(dir, `tiny-${op}-${out}.onnx`);
+  const outputs = {
+    logits: "[helper.make_tensor_value_info('logits', T.FLOAT, ['N', 10])]",
+    two: "[helper.make_tensor_value_info('logits', T.FLOAT, ['N', 10]), helper.make_tensor_value_info('e', T.FLOAT, ['N', 4, 8, 8])]",
+    rank4: "[helper.make_tensor_value_info('e', T.FLOAT, ['N', 4, 8, 8])]",
+    undeclared: "[helper.make_tensor_value_info('e', T.FLOAT, None)]",
+  }[out];
   const code = `
 import numpy as np, onnx
 from onnx import helper, numpy_helper, TensorProto as T
@@ -36,7 +48,7 @@ inits = [numpy_helper.from_array(r.randn(4, 3, 3, 3).astype('f4'), 'conv.weight'
 nodes = [helper.make_node('Conv', ['input', 'conv.weight', 'conv.bias'], ['c'], pads=[1, 1, 1, 1], name='conv'),
          helper.make_node('${op}', ['c'], ['e'], name='act'), helper.make_node('Flatten', ['e'], ['f'], name='flat'),
          helper.make_node('Gemm', ['f', 'fc.weight'], ['logits'], transB=1, name='fc')]
-g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('input', T.FLOAT, ['N', 3, 8, 8])], [helper.make_tensor_value_info('logits', T.FLOAT, ['N', 10])], inits)
+g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('input', T.FLOAT, ['N', 3, 8, 8])], ${outputs}, inits)
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]), '${file}')`;
   const r = spawnSync(PY, ['-c', code], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -104,23 +116,28 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     expect(kd.complete).to.equal(true);
   });
 
-  const bad: Array<[string, () => { model: string; data?: string; freeze?: string[]; inputSize?: [number, number]; allowFolded?: boolean }, RegExp]> = [
-    ['an op it cannot train', () => ({ model: `onnx:${tinyGraph(tmp, 'Erf')}`, allowFolded: true }), /cannot train op Erf at node act/],
-    ['a --freeze pattern that matches nothing', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, freeze: ['backbone'] }), /freeze backbone: matches no weight/],
-    ['a folded graph without --allow-folded', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}` }), /no BatchNormalization/],
-    ['logits that do not fit K', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, data: 'synthetic:16:5:8x8x3:1' }), /gives 10 logits, the data has K = 5/],
-    ['an input size the graph cannot take', () => ({ model: `onnx:${tinyGraph(tmp, 'Relu')}`, allowFolded: true, inputSize: [16, 16] }), /cannot take 16x16 inputs/],
+  // Through the CLI as a user meets them: exit 2, one line (and a hint line at most), no run directory.
+  const bad: Array<[string, () => string[], RegExp]> = [
+    ['an op it cannot train', () => ['--model', `onnx:${tinyGraph(tmp, 'Erf')}`, '--allow-folded'], /cannot train op Erf at node act/],
+    ['a --freeze pattern that matches nothing', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--freeze', 'backbone'], /freeze backbone: matches no weight/],
+    ['a folded graph without --allow-folded', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`], /no BatchNormalization/],
+    ['logits that do not fit K', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--data', 'synthetic:16:5:8x8x3:1'], /gives 10 logits, the data has K = 5/],
+    ['a graph with two outputs', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'two')}`, '--allow-folded'], /the graph has 2 outputs; a student needs one \[N, K\] logits output/],
+    ['a graph whose output is declared [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'rank4')}`, '--allow-folded'], /output e has rank 4; a student needs one \[N, K\] logits output/],
+    ['a graph whose undeclared output computes [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'undeclared')}`, '--allow-folded'], /output e has shape \[1,4,8,8\]; a student needs \[N, K\] logits with K = 10/],
+    ['an input size the graph cannot take', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--input-size', '16'], /cannot take 16x16 inputs/],
   ];
-  for (const [what, cfg, re] of bad) {
-    it(`refuses ${what}: one UsageError, nothing written`, async function () {
+  for (const [what, args, re] of bad) {
+    it(`refuses ${what}: exit 2, one line, nothing written`, async function () {
       const out = path.join(tmp, `bad-${what.replace(/\W+/g, '-')}`);
-      const c = cfg();
-      const err = await train({ config: { data: 'synthetic:16:10:8x8x3:1', loss: 'ce', epochs: 1, backend: 'wasm', ...c }, out }).then(
-        () => null,
-        (e: unknown) => e,
-      );
-      expect(err).to.be.instanceOf(UsageError);
-      expect((err as Error).message).to.match(re);
+      const r = await cli('train', '--data', 'synthetic:16:10:8x8x3:1', '--loss', 'ce', '--epochs', '1', '--backend', 'wasm', '--progress', 'off', ...args(), '--out', out);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.out).to.equal('');
+      const lines = r.err.trimEnd().split('\n');
+      expect(lines[0]).to.match(/^tfkd: /);
+      expect(lines[0]).to.match(re);
+      expect(lines.length, r.err).to.be.at.most(2);
+      if (lines.length === 2) expect(lines[1]).to.match(/^hint: /);
       expect(fs.existsSync(out), 'no run directory').to.equal(false);
     });
   }

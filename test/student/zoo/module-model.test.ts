@@ -15,6 +15,7 @@ import { train } from '../../../src/index.js';
 import { evaluateTarget } from '../../../src/student/evaluate-target.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import type { tf as TF } from '../../../src/student/tf.js';
+import { cli } from '../../cli/train-helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
 const DATA = 'synthetic:32:4:12x12x3:5';
@@ -68,13 +69,21 @@ describe('student/zoo/module-model: tfjs students from code', function () {
     expect(r.config.model).to.match(/^code:[0-9a-f]{16}$/);
   });
 
-  it('a module that exports no factory: one UsageError, nothing written', async function () {
+  it('a module that exports no factory: one UsageError (CLI: exit 2, one line), nothing written', async function () {
     const file = path.join(tmp, 'nothing.mjs');
     fs.writeFileSync(file, 'export const x = 1;\n');
     const out = path.join(tmp, 'bad');
     const err = await train({ config: { data: DATA, model: file, loss: 'ce', epochs: 1, backend: 'wasm' }, out }).then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(UsageError);
     expect((err as Error).message).to.match(/exports no model factory/);
+    expect(fs.existsSync(out)).to.equal(false);
+    // The CLI: exit 2, one line (and a hint line at most).
+    const r = await cli('train', '--data', DATA, '--model', file, '--loss', 'ce', '--epochs', '1', '--backend', 'wasm', '--progress', 'off', '--out', out);
+    expect(r.code, r.err).to.equal(2);
+    const lines = r.err.trimEnd().split('\n');
+    expect(lines[0]).to.match(/^tfkd: .*exports no model factory/);
+    expect(lines.length, r.err).to.be.at.most(2);
+    if (lines.length === 2) expect(lines[1]).to.match(/^hint: /);
     expect(fs.existsSync(out)).to.equal(false);
   });
 

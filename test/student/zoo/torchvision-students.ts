@@ -27,15 +27,15 @@ export function py(args: string[]): string {
   return r.stdout;
 }
 
-/** The exported student `arch` (its .pt state_dict next to it). */
-export function studentOnnx(arch: string): string {
+/** The exported student `arch` with `classes` outputs at ONNX `opset` (its .pt state_dict next to it). */
+export function studentOnnx(arch: string, classes = K, opset = 17): string {
   const key = crypto.createHash('sha256').update(fs.readFileSync(STUDENT_SCRIPT)).digest('hex').slice(0, 12);
   const dir = path.join(os.tmpdir(), `tfkd-tv-students-${key}`);
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${arch}.onnx`);
+  const file = path.join(dir, `${arch}${classes === K ? '' : `-k${classes}`}${opset === 17 ? '' : `-opset${opset}`}.onnx`);
   if (!fs.existsSync(file) || !fs.existsSync(file.replace(/\.onnx$/, '.pt'))) {
-    const tmp = path.join(dir, `${arch}.${process.pid}.tmp.onnx`);
-    py(['export', '--arch', arch, '--out', tmp, '--size', String(S), '--classes', String(K)]);
+    const tmp = path.join(dir, `${path.basename(file, '.onnx')}.${process.pid}.tmp.onnx`);
+    py(['export', '--arch', arch, '--out', tmp, '--size', String(S), '--classes', String(classes), '--opset', String(opset)]);
     fs.renameSync(tmp.replace(/\.onnx$/, '.pt'), file.replace(/\.onnx$/, '.pt'));
     fs.renameSync(tmp, file);
   }
