@@ -87,6 +87,24 @@ describe('student/losses on webgpu: one training step per registry loss vs the c
       expect(w.abs).to.be.at.most(ATOL);
     });
   }
+  it('BAD CALL - a user loss that reads the logits on the host: one line naming it, exit 1 (it trains on cpu)', () => {
+    const mod = path.join(tmp, 'host-read.mjs');
+    fs.writeFileSync(
+      mod,
+      "export default { name: 'host-read', teacher: 'none', options: {}, fn: ({ tf, logits, labels }) => { logits.dataSync(); return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), logits); } };\n",
+    );
+    const args = (backend: string) => [
+      path.join(ROOT, 'bin/tfkd.js'), 'train', '--data', DATA, '--model', 'mlp', '--width-multiplier', '0.25', '--loss', mod, '--epochs', '1', '--batch', '4', '--eval-batch', '4',
+      '--limit', '4', '--test-limit', '4', '--backend', backend, '--out', path.join(tmp, `host-read-${backend}`), '--progress', 'off',
+    ];
+    const gpu = spawnSync(process.execPath, args('webgpu'), { cwd: ROOT, env: { ...m.env, TFKD_THREADS: '1' }, encoding: 'utf8' });
+    expect(gpu.status, gpu.stderr).to.equal(1);
+    expect(gpu.stderr).to.match(/^tfkd: loss host-read reads a tensor on the host inside its function \(dataSync\/arraySync\), which the webgpu backend cannot do in Node$/m);
+    expect(gpu.stderr).to.not.match(/OffscreenCanvas|\n\s+at /);
+    const cpu = spawnSync(process.execPath, args('cpu'), { cwd: ROOT, env: { ...m.env, TFKD_THREADS: '1' }, encoding: 'utf8' });
+    expect(cpu.status, cpu.stderr).to.equal(0);
+  });
+
   after(() => {
     if (worst.loss.at) console.log(`      worst over the losses: loss ${worst.loss.rel.toExponential(2)} (${worst.loss.at}), update ${worst.update.rel.toExponential(2)} (${worst.update.at}); tolerance ${TOL}`);
   });
