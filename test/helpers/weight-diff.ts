@@ -6,6 +6,9 @@
  * BatchNorm before) and "relative" there is noise over noise: it is compared absolutely.
  * With `base` (the initial weights), the updates a − base and b − base are compared instead: after
  * one step of plain SGD that is the gradient, which the weights' own magnitude would otherwise hide.
+ * An update is a difference of float32 values, known to an ulp of the weight on each side: `ulps`
+ * takes 2 ulps of the tensor's largest weight off max |Δ| first (test/student/zoo/onnx-import.test.ts
+ * holds ONNX students to PyTorch that way).
  */
 import { expect } from 'chai';
 import { openSafetensors } from '../../src/cache/safetensors.js';
@@ -22,7 +25,7 @@ export interface WeightDiff {
   tensors: number;
 }
 
-export function weightDiff(a: string, b: string, opts: { base?: string; floor?: number } = {}): WeightDiff {
+export function weightDiff(a: string, b: string, opts: { base?: string; floor?: number; ulps?: boolean } = {}): WeightDiff {
   const floor = opts.floor ?? FLOOR;
   const files = [a, b, ...(opts.base ? [opts.base] : [])].map((f) => openSafetensors(f));
   const [fa, fb, f0] = files;
@@ -35,12 +38,15 @@ export function weightDiff(a: string, b: string, opts: { base?: string; floor?: 
       const z = f0 ? (f0.readTensor(name) as Float32Array) : null;
       let d = 0;
       let m = 0;
+      let big = 0;
       for (let i = 0; i < x.length; i++) {
+        big = Math.max(big, Math.abs(x[i]), z ? Math.abs(z[i]) : 0);
         const u = z ? x[i] - z[i] : x[i];
         const v = z ? y[i] - z[i] : y[i];
         d = Math.max(d, Number.isNaN(u - v) ? Infinity : Math.abs(u - v));
         m = Math.max(m, Math.abs(u));
       }
+      if (opts.ulps) d = Math.max(0, d - 2 * 2 ** -23 * big);
       w.tensors++;
       if (m >= floor) {
         if (d / m > w.rel) Object.assign(w, { rel: d / m, relTensor: name });
