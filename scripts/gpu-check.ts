@@ -35,7 +35,7 @@ fs.writeFileSync(RESULTS, '');
 
 // Sizes: real ones on a GPU; tiny ones in a dry run (lavapipe is 30–70× slower than the CPU).
 const S = dry
-  ? { fmShard: '0/30', fmBatch: 50, fmSweep: [25], r18Rows: 8, r18Batch: 4, r18Sweep: [2, 8], photos: 2, trainLimit: 16, trainBatch: 8, testLimit: 8, onnxSize: 32 }
+  ? { fmShard: '0/30', fmBatch: 50, fmSweep: [25], r18Rows: 8, r18Batch: 4, r18Sweep: [8], photos: 2, trainLimit: 16, trainBatch: 8, testLimit: 8, onnxSize: 32 }
   : { fmShard: null, fmBatch: 256, fmSweep: [1024, 4096], r18Rows: 1024, r18Batch: 64, r18Sweep: [16, 256], photos: 38, trainLimit: 2048, trainBatch: 128, testLimit: 512, onnxSize: 64 };
 
 interface Result {

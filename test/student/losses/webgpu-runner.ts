@@ -21,6 +21,7 @@ export interface StepCase {
   id: string;
   loss: string;
   logitStandardization: boolean;
+  fidelity: 'paper' | 'official';
   teacher: boolean;
   epochs: number;
 }
@@ -39,6 +40,7 @@ for (const c of cases) {
       widthMultiplier: STEP_MODEL.widthMultiplier,
       loss: c.loss,
       logitStandardization: c.logitStandardization,
+      fidelity: c.fidelity,
       cache: c.teacher ? [cache] : [],
       epochs: c.epochs,
       batch: 4,

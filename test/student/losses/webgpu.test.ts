@@ -1,7 +1,7 @@
 /**
  * Every loss in the registry trains on tfjs's WebGPU backend (Dawn for Node), for real: on Mesa 25's
  * lavapipe here and in CI (test/helpers/webgpu.ts), on a GPU wherever there is one. One `train()`
- * step per loss — and per --logit-standardization form — of a narrow mlp on 4 Fashion-MNIST
+ * step per loss — and per --logit-standardization form and --fidelity official form — of a narrow mlp on 4 Fashion-MNIST
  * samples, through the trainer (the teacher's rows from a real cache, PS-KD's history from its first
  * epoch), on `webgpu` and on `cpu` (tfjs's plain-JS reference), in two child processes
  * (webgpu-runner.ts). Compared: the step's loss and the weight update (no weight decay: −lr times
@@ -26,8 +26,15 @@ const ATOL = 1e-9;
 const DATA = 'fashion-mnist:data/fashion-mnist-subset';
 
 const CASES: StepCase[] = builtinLosses().flatMap((e) => {
-  const c = (ls: boolean): StepCase => ({ id: ls ? `${e.name}-ls` : e.name, loss: e.name, logitStandardization: ls, teacher: ls || e.teacher !== 'none', epochs: e.selfHistory ? 2 : 1 });
-  return e.standardized ? [c(false), c(true)] : [c(false)];
+  const c = (ls: boolean, fidelity: 'paper' | 'official' = 'paper'): StepCase => ({
+    id: `${e.name}${ls ? '-ls' : ''}${fidelity === 'official' ? '-official' : ''}`,
+    loss: e.name,
+    logitStandardization: ls,
+    fidelity,
+    teacher: ls || e.teacher !== 'none',
+    epochs: e.selfHistory ? 2 : 1,
+  });
+  return [c(false), ...(e.standardized ? [c(true)] : []), ...(e.fidelityModes ? [c(false, 'official')] : [])];
 });
 
 function runner(env: NodeJS.ProcessEnv, backend: string, cache: string, out: string): void {
@@ -60,9 +67,10 @@ describe('student/losses on webgpu: one training step per registry loss vs the c
   });
   after(() => rmDir(tmp));
 
-  it('covers every loss of the registry and every --logit-standardization form', () => {
+  it('covers every loss of the registry, every --logit-standardization form and every --fidelity official form', () => {
     expect(new Set(CASES.map((c) => c.loss))).to.deep.equal(new Set(builtinLosses().map((e) => e.name)));
     expect(CASES.filter((c) => c.logitStandardization).length).to.equal(builtinLosses().filter((e) => e.standardized).length);
+    expect(CASES.filter((c) => c.fidelity === 'official').length).to.equal(builtinLosses().filter((e) => e.fidelityModes).length);
   });
 
   const worst = { loss: { rel: 0, at: '' }, update: { rel: 0, at: '' } };
