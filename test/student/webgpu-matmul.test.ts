@@ -4,7 +4,8 @@
  *   - the rule picks out exactly the shapes tfjs-backend-webgpu 4.22 sends to its split-K program
  *     (the conditions of its BatchMatMul_impl.ts, restated in the test's cases);
  *   - on the real device (Mesa 25 lavapipe here and in CI), `cnn`'s dense layer at batch 4, its
- *     gradient and the fused form compile no split-K program — while the same product with split-K
+ *     gradient, the fused form, a 1×1 convolution over 2048 channels at batch 1 and a convolution whose
+ *     filter covers its input (both run by tfjs as products of those shapes) compile no split-K program — while the same product with split-K
  *     asked for explicitly does (so the check can see one), and gives the same values up to rounding.
  */
 import { expect } from 'chai';
@@ -32,7 +33,7 @@ describe('student/webgpu-matmul: no split-K (atomic) matrix products on webgpu',
     for (const [a, b, ta, tb, t, want] of cases) expect(usesSplitK(a, b, ta, tb, t), `${a} · ${b} (${ta}, ${tb}, ${t})`).to.equal(want);
   });
 
-  it('on the device: no split-K program compiled for cnn\'s dense layer at batch 4 (value, gradient, fused)', function () {
+  it('on the device: no split-K program compiled for cnn\'s dense layer at batch 4 (value, gradient, fused) nor for convolutions run as products', function () {
     const m = needWebgpu(this, { students: true });
     const r = spawnSync(process.execPath, ['--import', 'tsx/esm', path.join(ROOT, 'test/student/webgpu-matmul-runner.ts')], { cwd: ROOT, env: m.env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`runner exited ${r.status}: ${r.stderr}`);
