@@ -49,7 +49,6 @@ def to_fp16(model):
 def reference(model, x):
     """The graph's chain in float64 PyTorch, weights as stored (float16 values)."""
     w = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in model.graph.initializer}
-    a = {n.name: n for n in model.graph.node}
     h = x
     for n in model.graph.node:
         at = {k.name: onnx.helper.get_attribute_value(k) for k in n.attribute}
@@ -64,7 +63,6 @@ def reference(model, x):
         elif n.op_type == 'Gemm':
             wt = w[n.input[1]]
             h = h @ (wt.T if at.get('transB', 0) else wt) + (w[n.input[2]] if len(n.input) > 2 else 0)
-    del a
     return h
 
 
