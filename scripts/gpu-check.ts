@@ -9,9 +9,10 @@
  *   teachers   precompute rows/s on webgpu vs cpu for the shipped teachers, and their parity
  *   resnet18   a ResNet-18 at 224 built with the machine's PyTorch (scripts/torchvision_teacher.py):
  *              rows/s on webgpu vs cpu over synthetic 224² images, parity over the photos
+ *              and --batch on webgpu: the default against larger batches (which to use on a GPU)
  *   train      a training epoch's img/s on webgpu vs the CPU kernels (wasm, + native BLAS when the
- *              add-on loads) for cnn and resnet20, and an ONNX ResNet-18 student when this
- *              checkout has ONNX students
+ *              add-on loads) for cnn and resnet20, and an ONNX ResNet-18 student (torchvision's,
+ *              exported by the machine's PyTorch at 64×64)
  *
  *   scripts/gpu-check.sh [--dry-run] [--out DIR]   (default OUT: $OUT when set, else .gpu-check/)
  * --dry-run: on this machine's lavapipe (scripts/lavapipe.sh), tiny sizes: checks the script, not the speed.
@@ -34,8 +35,8 @@ fs.writeFileSync(RESULTS, '');
 
 // Sizes: real ones on a GPU; tiny ones in a dry run (lavapipe is 30–70× slower than the CPU).
 const S = dry
-  ? { fmShard: '0/30', fmBatch: 50, r18Rows: 8, r18Batch: 4, photos: 2, trainLimit: 16, trainBatch: 8, testLimit: 8 }
-  : { fmShard: null, fmBatch: 256, r18Rows: 1024, r18Batch: 64, photos: 38, trainLimit: 2048, trainBatch: 128, testLimit: 512 };
+  ? { fmShard: '0/30', fmBatch: 50, fmSweep: [25], r18Rows: 8, r18Batch: 4, r18Sweep: [8], photos: 2, trainLimit: 16, trainBatch: 8, testLimit: 8, onnxSize: 32 }
+  : { fmShard: null, fmBatch: 256, fmSweep: [1024, 4096], r18Rows: 1024, r18Batch: 64, r18Sweep: [16, 256], photos: 38, trainLimit: 2048, trainBatch: 128, testLimit: 512, onnxSize: 64 };
 
 interface Result {
   step: string;
@@ -157,6 +158,10 @@ for (const t of ['fmnist-good', 'fmnist-poor']) {
   const gpu = precompute(`teacher ${t} webgpu`, `models/${t}.onnx`, 'fashion-mnist:data/fashion-mnist-subset', extra, 'webgpu', 300);
   parity(`parity ${t}`, cpu, gpu);
 }
+// --batch on the GPU: the default (256) against larger ones, so the figures say which batch to use there.
+for (const b of S.fmSweep) {
+  precompute(`teacher fmnist-good webgpu batch ${b}`, 'models/fmnist-good.onnx', 'fashion-mnist:data/fashion-mnist-subset', ['--batch', String(b), ...(S.fmShard ? ['--shard', S.fmShard] : [])], 'webgpu', 300);
+}
 
 // --- ResNet-18 at 224 -------------------------------------------------------------------------------
 const python = [process.env.PYTHON, '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 120_000 }).status === 0);
@@ -175,6 +180,7 @@ if (haveR18) {
   const extra = ['--batch', String(S.r18Batch), '--preprocess', 'imagenet'];
   precompute('resnet18 224 cpu', r18, synth, extra, 'cpu', 600);
   precompute('resnet18 224 webgpu', r18, synth, extra, 'webgpu', 600);
+  for (const b of S.r18Sweep) precompute(`resnet18 224 webgpu batch ${b}`, r18, synth, ['--batch', String(b), '--preprocess', 'imagenet'], 'webgpu', 600);
   // Parity on real photographs: a list whose first label is 999 gives the data set K = 1000.
   const photos = fs.readdirSync(path.join(ROOT, 'test/fixtures/photos'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, S.photos);
   const list = path.join(OUT, 'photos.csv');
@@ -184,11 +190,11 @@ if (haveR18) {
 }
 
 // --- training -----------------------------------------------------------------------------------
-function train(step: string, model: string, backend: string, timeoutS: number): void {
+function train(step: string, model: string, backend: string, timeoutS: number, data = 'fashion-mnist:data/fashion-mnist-subset'): void {
   const out = path.join(OUT, 'runs', step.replace(/[^\w.-]+/g, '_'));
   fs.rmSync(out, { recursive: true, force: true });
   const r = tfkd(step, [
-    'train', '--data', 'fashion-mnist:data/fashion-mnist-subset', '--model', model, '--loss', 'ce', '--epochs', '1', '--batch', String(S.trainBatch),
+    'train', '--data', data, '--model', model, '--loss', 'ce', '--epochs', '1', '--batch', String(S.trainBatch),
     '--limit', String(S.trainLimit), '--test-limit', String(S.testLimit), '--backend', backend, '--out', out, '--progress', 'json',
   ], timeoutS);
   if (!r.ok) return fail(step, r);
@@ -204,10 +210,17 @@ for (const model of ['cnn', 'resnet20']) {
   train(`train ${model} webgpu`, model, 'webgpu', 600);
   train(`train ${model} cpu-kernels`, model, 'wasm', 600);
 }
-{
-  const help = tfkd('train help', ['train', '--help'], 60);
-  if (!/onnx/i.test(help.stdout)) record({ step: 'train onnx-resnet18', status: 'skipped', seconds: 0, value: 'this checkout has no ONNX students (tfkd train --help names none)' });
-  else record({ step: 'train onnx-resnet18', status: 'skipped', seconds: 0, value: 'ONNX students present: add their --model spelling here' });
+// An ONNX student: torchvision's resnet18 exported by the machine's PyTorch (scripts/torchvision_student.py).
+if (!python) record({ step: 'train onnx-resnet18', status: 'skipped', seconds: 0, value: 'no Python with torch and torchvision' });
+else {
+  const file = path.join(OUT, `resnet18-student-${S.onnxSize}.onnx`);
+  const r = sh('onnx-resnet18 build', python, ['scripts/torchvision_student.py', 'export', '--arch', 'resnet18', '--out', file, '--size', String(S.onnxSize), '--classes', '10'], 600);
+  if (!r.ok) fail('onnx-resnet18 build', r);
+  else {
+    const data = `synthetic:${S.trainLimit}:10:${S.onnxSize}x${S.onnxSize}x3:1`;
+    train('train onnx-resnet18 webgpu', `onnx:${file}`, 'webgpu', 600, data);
+    train('train onnx-resnet18 cpu-kernels', `onnx:${file}`, 'wasm', 600, data);
+  }
 }
 
 console.log(`\n${summary()}`);
@@ -226,7 +239,7 @@ function summary(): string {
   ] as const) {
     if (rate(a) && rate(b)) ratios.push(`${name}: webgpu / cpu = ${(rate(a)! / rate(b)!).toFixed(2)}×`);
   }
-  for (const m of ['cnn', 'resnet20']) {
+  for (const m of ['cnn', 'resnet20', 'onnx-resnet18']) {
     const a = ips(`train ${m} webgpu`);
     const b = ips(`train ${m} cpu-kernels`);
     if (a && b) ratios.push(`train ${m}: webgpu / cpu kernels = ${(a / b).toFixed(2)}×`);

@@ -20,6 +20,7 @@ import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
 import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
+import { deterministicWebgpuMatMul } from './webgpu-matmul.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 
 export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
@@ -73,6 +74,8 @@ export const defaultBackendDeps: BackendDeps = {
     // tfkd reads one scalar loss per step synchronously; the backend's one-time console advice
     // (meant for a browser's main thread) would be the only line on stderr of a webgpu run.
     if (ok && name === 'webgpu') (tf.backend() as unknown as { hasReadSyncWarned?: boolean }).hasReadSyncWarned = true;
+    // No float atomics in matrix products: the same run twice on one adapter is bit-identical (webgpu-matmul.ts).
+    if (ok && name === 'webgpu') deterministicWebgpuMatMul();
     return ok && tf.getBackend() === name;
   },
   registerWasmKernels,

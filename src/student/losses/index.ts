@@ -23,5 +23,5 @@ export { logitsTeacher, lossContext, probsTeacher, type ContextInput } from './c
 export { checkLossEntry, isLossModuleSpec, loadLossModule, lossFromFunction } from './user.js';
 export { crossEntropy, klReduced, klRows } from './kl.js';
 export { standardizeLogits } from './standardize.js';
-export { zipfTargets } from './zipf-ls.js';
+export { zipfTargets, zipfTargetsTensor } from './zipf-ls.js';
 export { uniformPrior, virtualTeacher, virtualTeacherProbs } from './virtual-teacher.js';

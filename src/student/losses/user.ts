@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { UsageError, formatZodError, optionName } from '../../errors.js';
+import { UsageError, WorkError, formatZodError, optionName } from '../../errors.js';
 import { sha256File } from '../../util/hash.js';
 import { isLossName } from './registry.js';
 import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from './types.js';
@@ -43,13 +43,36 @@ export function checkLossEntry(x: unknown, where: string): LossEntry {
   const r = entrySchema.safeParse(x);
   if (!r.success) throw new UsageError(`${where}: not a loss entry (${formatZodError(r.error)})`, 'export { name, teacher: "none"|"probs"|"whole"|"logits", options: {}, fn: (ctx) => scalar } (docs/LOSSES.md)');
   if (isLossName(r.data.name)) throw new UsageError(`${where}: the name "${r.data.name}" is a built-in loss's`, 'give a user loss a name of its own');
-  return r.data as LossEntry;
+  return guardHostReads(r.data as LossEntry);
+}
+
+/**
+ * A user loss that reads a tensor on the host inside its function (`dataSync`, `arraySync`) works
+ * on the CPU backends, but on webgpu in Node it fails deep inside tfjs with "OffscreenCanvas is not
+ * defined" (there is no synchronous GPU read in Node): said here in one line, with what to do.
+ * The built-in losses never read on the host (test/student/losses/webgpu.test.ts).
+ */
+function guardHostReads(entry: LossEntry): LossEntry {
+  const fn: LossFn = (ctx) => {
+    try {
+      return entry.fn(ctx);
+    } catch (e) {
+      if (e instanceof Error && /OffscreenCanvas is not defined/.test(e.message)) {
+        throw new WorkError(
+          `loss ${entry.name} reads a tensor on the host inside its function (dataSync/arraySync), which the webgpu backend cannot do in Node`,
+          `compute it with tensor ops (ctx.tf), or train with ${optionName('backend')} wasm`,
+        );
+      }
+      throw e;
+    }
+  };
+  return { ...entry, fn };
 }
 
 /** A bare function as an entry: it reads no options; it sees the teacher's rows when caches are given. */
 export function lossFromFunction(fn: LossFn, withTeacher: boolean): LossEntry {
   const name = fn.name && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(fn.name) && !isLossName(fn.name) ? fn.name : 'custom';
-  return { name, summary: 'user function', formula: '', source: 'API', teacher: withTeacher ? 'probs' : 'none', options: {}, fn };
+  return guardHostReads({ name, summary: 'user function', formula: '', source: 'API', teacher: withTeacher ? 'probs' : 'none', options: {}, fn });
 }
 
 /** Whether a `--loss` value names a module rather than a built-in loss. */

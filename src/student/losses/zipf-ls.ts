@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy, klRows } from './kl.js';
+import { checkShapes, crossEntropy, klRows, oneHotFloat } from './kl.js';
 import { DROP } from './nkd.js';
 import { weight } from './option-specs.js';
 import type { LossEntry } from './types.js';
@@ -8,7 +8,7 @@ import type { LossEntry } from './types.js';
  * The Zipf target over the non-target classes for each row, from the student's own logits (no
  * gradient): rank_k = 1 + #{j : z_j > z_k} (scipy `rankdata(-z, method='min')`, ties share the
  * smaller rank), P(k) ∝ rank_k^(−power) for k ≠ y, 0 at y, normalised. In double, on the host: the
- * ranks need a sort per row, which tfjs has no kernel for ([B, K, K] comparisons would not fit at K = 1000).
+ * reference that zipfTargetsTensor (what the loss runs) is tested against.
  */
 export function zipfTargets(z: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, power: number): Float32Array {
   const K = numClasses;
@@ -32,6 +32,31 @@ export function zipfTargets(z: ArrayLike<number>, labels: ArrayLike<number>, num
     for (let k = 0; k < K; k++) out[b * K + k] = k === y || sum === 0 ? 0 : w[k] / sum;
   }
   return out;
+}
+
+/**
+ * zipfTargets on the backend's own device, with no read to the host (webgpu in Node cannot read
+ * synchronously, and a read per step would stall a GPU): each row sorted once (TopK, largest first),
+ * then #{j : z_j > z_k} for every k by binary search in it (SearchSorted, left side, on the negated
+ * row so that it ascends) — the same "min" rank with ties, without [B, K, K] comparisons. In
+ * float32: rank^(−power) and the normalisation differ from the double reference by float rounding.
+ * Off the gradient tape (the code ranks detached logits): computed inside a custom-gradient op with
+ * no tensor inputs, whose inner ops tfjs does not record — so nothing after it (TopK, SearchSorted,
+ * klRows's Greater, none with a gradient) lies between the variables and the loss. `detach` (an
+ * identity with a zero gradient) would leave them on the tape, and the gradient would fail on them.
+ */
+export function zipfTargetsTensor(z: tf.Tensor2D, labels: tf.Tensor1D, power: number): tf.Tensor2D {
+  const K = z.shape[1];
+  const untaped = tf.customGrad(() => ({
+    value: tf.tidy(() => {
+      const desc = tf.topk(z, K, true).values;
+      const above = tf.lowerBound(tf.neg(desc), tf.neg(z));
+      const w = tf.mul(tf.pow(tf.add(tf.cast(above, 'float32'), 1), -power), tf.sub(1, oneHotFloat(labels, K)));
+      return tf.divNoNan(w, tf.sum(w, 1, true)) as tf.Tensor2D;
+    }),
+    gradFunc: () => [],
+  })) as () => tf.Tensor2D;
+  return untaped();
 }
 
 /**
@@ -60,9 +85,8 @@ export const zipfLs: LossEntry = {
     tf.tidy(() => {
       checkShapes('zipf-ls', logits, labels, null, o.numClasses);
       const K = o.numClasses;
-      const [B] = logits.shape;
-      const target = tf.tensor2d(zipfTargets(logits.dataSync(), labels.dataSync(), K, o.power!), [B, K], 'float32');
-      const gt = tf.oneHot(tf.cast(labels, 'int32'), K).toFloat();
+      const target = zipfTargetsTensor(logits, labels, o.power!);
+      const gt = oneHotFloat(labels, K);
       // log-softmax over the K − 1 other classes (the target pushed out, see nkd.ts's DROP).
       const logOther = tf.logSoftmax(tf.sub(logits, tf.mul(gt, DROP))) as tf.Tensor2D;
       const kl = tf.mean(klRows(target, logOther));
