@@ -165,7 +165,7 @@ describe('cache/precompute with mixed views (Mixup/CutMix): byte-identical howev
             let val = a[k] / 255;
             if (p?.kind === 'mixup') val = p.lambda * (a[k] / 255) + (1 - p.lambda) * (b![k] / 255);
             if (p?.kind === 'cutmix') {
-              const [y0, x0, y1, x1] = p.cut!.map((f, j) => Math.floor(f * 12 + 0.5));
+              const [y0, x0, y1, x1] = p.cut!.map((f) => Math.floor(f * 12 + 0.5));
               if (y >= y0 && y < y1 && xx >= x0 && xx < x1) val = b![k] / 255;
             }
             x[r * HW + k] = val;

@@ -12,14 +12,21 @@ import { labelLambda, mixParams } from '../../data/mix.js';
 import { RenderPool } from '../../data/render-pool.js';
 import { renderMixedView } from '../../data/views.js';
 import { UsageError } from '../../errors.js';
-import type { StudentInputs } from './inputs.js';
+import type { SampleShape } from '../../data/dataset.js';
+import type { SideRendering } from '../../data/views.js';
 import type { ViewPlan } from './targets.js';
+
+/** What of the student's inputs (inputs.ts StudentInputs) mixing needs: its size and its rendering. */
+export interface MixInputs {
+  shape: SampleShape;
+  side: SideRendering;
+}
 
 /** Whether the plan mixes views (Mixup / CutMix in its spec). */
 export const mixes = (plan: ViewPlan): boolean => plan.mode !== 'none' && plan.spec?.mix !== undefined;
 
 /** The batch's mixed labels [n, K] (unmixed rows: one-hot), or null when the plan does not mix. */
-export function mixedTargets(plan: ViewPlan, ds: Dataset, inputs: StudentInputs, samples: ArrayLike<number>, views: ArrayLike<number>): Float32Array | null {
+export function mixedTargets(plan: ViewPlan, ds: Dataset, inputs: MixInputs, samples: ArrayLike<number>, views: ArrayLike<number>): Float32Array | null {
   if (!mixes(plan)) return null;
   const K = ds.numClasses;
   const n = samples.length;
@@ -39,7 +46,7 @@ export function mixedTargets(plan: ViewPlan, ds: Dataset, inputs: StudentInputs,
 }
 
 /** Renders a batch of mixed views from decoded images (`imgs` keyed by data-set index). */
-function renderMixedBatch(inputs: StudentInputs, plan: ViewPlan, N: number, byIndex: Map<number, Image | null>, samples: ArrayLike<number>, views: ArrayLike<number>): Float32Array {
+function renderMixedBatch(inputs: MixInputs, plan: ViewPlan, N: number, byIndex: Map<number, Image | null>, samples: ArrayLike<number>, views: ArrayLike<number>): Float32Array {
   const { height: H, width: W, channels: C } = inputs.shape;
   const sb = H * W * C;
   const out = new Float32Array(samples.length * sb);
@@ -73,7 +80,7 @@ function neededIndices(plan: ViewPlan, N: number, samples: ArrayLike<number>, vi
  * files (each job decodes the sample and its partner), else decoded on the libuv pool and rendered
  * here. The floats are the same either way (the same pure functions).
  */
-export function mixedBatchSource(ds: Dataset, inputs: StudentInputs, plan: ViewPlan, workers: number): { fetch(samples: Int32Array, views: Int32Array): Promise<Float32Array>; close(): Promise<void> } {
+export function mixedBatchSource(ds: Dataset, inputs: MixInputs, plan: ViewPlan, workers: number): { fetch(samples: Int32Array, views: Int32Array): Promise<Float32Array>; close(): Promise<void> } {
   const N = ds.size;
   const mode = inputs.side.eval.mode;
   const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
