@@ -273,7 +273,7 @@ async function openBenchData(spec: string, input: [number, number, number], B: n
         feeder.samples = cur.samples;
         feeder.views = cur.views;
         const pixels = cur.rendered ? await cur.rendered : await ds.readBatch(cur.samples, px);
-        return pixelsToFloat(pixels, xs);
+        return pixels instanceof Float32Array ? pixels : pixelsToFloat(pixels, xs);
       },
       close: async () => {
         await ahead.rendered?.catch(() => undefined);

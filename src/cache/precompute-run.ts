@@ -149,7 +149,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
   const views = o.views ?? 1;
   const dataset = await openDataset(o.data, { split: o.split ?? 'train', concurrency: o.decoders, maxPixels: o.maxPixels });
   // Cheap option checks that do not need K, before the (slower) teacher session and fingerprint.
-  checkPrecomputeOptions({ K: Infinity, N: dataset.size, topk: null, views, augment: augSpec, part, batch });
+  checkPrecomputeOptions({ K: Infinity, N: dataset.size, topk: null, views, augment: augSpec, part, batch, data: dataset.spec });
   const teacher = await openTeacher(o.teacher, {
     device: o.device ?? 'auto',
     threads: o.threads,
@@ -161,7 +161,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
     data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
   });
   try {
-    checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views, augment: augSpec, part, batch });
+    checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views, augment: augSpec, part, batch, data: dataset.spec });
     const res = await precompute({
       teacher,
       dataset,

@@ -17,6 +17,8 @@ import type { Dataset } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { renderView, type SideRendering } from '../data/views.js';
 import { ImageFilesDataset } from '../data/files.js';
+import { checkMixData } from '../data/mix.js';
+import { renderMixedRows } from './render-mixed.js';
 import { RenderPool } from '../data/render-pool.js';
 import { renderSpecOf } from '../teacher/preprocess.js';
 import type { Teacher } from '../teacher/types.js';
@@ -88,7 +90,7 @@ export interface PrecomputeResult {
 }
 
 /** Validates the option combination (exit 2, before anything is written). */
-export function checkPrecomputeOptions(o: { K: number; N: number; topk: number | null; views: number; augment: unknown; part: PartSpec | null; batch: number }): void {
+export function checkPrecomputeOptions(o: { K: number; N: number; topk: number | null; views: number; augment: AugmentSpec | null; part: PartSpec | null; batch: number; data?: string }): void {
   if (o.topk !== null && !(Number.isInteger(o.topk) && o.topk >= 1 && o.topk < o.K)) {
     throw new UsageError(`${optionName('topk')} ${o.topk} must be an integer in [1, K) and the teacher has K = ${o.K} classes`, `omit ${optionName('topk')} to store all logits`);
   }
@@ -99,6 +101,7 @@ export function checkPrecomputeOptions(o: { K: number; N: number; topk: number |
   if (o.part && !(Number.isInteger(o.part.index) && Number.isInteger(o.part.count) && o.part.count >= 1 && o.part.index >= 0 && o.part.index < o.part.count)) {
     throw new UsageError(`${optionName('shard')} ${o.part.index}/${o.part.count}: need 0 ≤ I < N`);
   }
+  checkMixData(o.augment?.mix, o.N, o.data ?? 'the data set');
   if (o.part && o.part.count > o.N) throw new UsageError(`${optionName('shard')} …/${o.part.count}: more parts than the ${o.N} samples`);
 }
 
@@ -109,7 +112,10 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
   const K = info.numClasses;
   const N = dataset.size;
   const shardRows = o.shardRows ?? DEFAULT_SHARD_ROWS;
-  checkPrecomputeOptions({ K, N, topk: o.topk, views: o.views, augment: o.augment, part: o.part, batch: o.batch });
+  checkPrecomputeOptions({ K, N, topk: o.topk, views: o.views, augment: o.augment?.spec ?? null, part: o.part, batch: o.batch, data: dataset.spec });
+  if (o.skipBad && o.augment?.spec.mix) {
+    throw new UsageError(`${optionName('skipBad')} with mixup/cutmix: an image that cannot be decoded is also the partner of other samples' views`, 'remove the bad files (tfkd data info --check lists them) and precompute without it');
+  }
   const augment = o.augment ? { spec: formatAugmentSpec(o.augment.spec), seed: o.augment.seed } : null;
   const pre = teacher.preprocess;
   const preprocess = {
@@ -197,7 +203,8 @@ export async function rowPixels(dataset: Dataset, g0: number, n: number, views: 
  * (g mod V) of sample ⌊g / V⌋ — view 0 the eval transform, views ≥ 1 the seeded view (a box for rrc,
  * else the pixel augmentation at the image's own size), rendered by data/views.ts, the function the
  * trainer uses for the student side. Images are read at their own size in the side's mode. With
- * `bad`, an undecodable sample's rows are black and the sample is reported to `onBad`.
+ * `bad`, an undecodable sample's rows are black and the sample is reported to `onBad`. A mixing
+ * spec gives float32 rows on [0, 1] instead (render-mixed.ts).
  */
 export async function renderRows(
   dataset: Dataset,
@@ -208,7 +215,8 @@ export async function renderRows(
   side: SideRendering,
   bad?: { onBad: (b: { index: number; file: string; reason: string }) => void },
   pool?: RenderPool | null,
-): Promise<Uint8Array> {
+): Promise<Uint8Array | Float32Array> {
+  if (aug?.spec.mix) return renderMixedRows(dataset, g0, n, views, aug, side, pool);
   const first = Math.floor(g0 / views);
   const last = Math.floor((g0 + n - 1) / views);
   const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
@@ -260,7 +268,7 @@ export function teacherSide(teacher: Teacher): SideRendering {
 }
 
 /** Rows need rendering from each image at its own size (variable-size data, or box views). */
-export const rendersImages = (dataset: Dataset, aug: PrecomputeOptions['augment']): boolean => dataset.variableSize === true || aug?.spec.rrc !== undefined;
+export const rendersImages = (dataset: Dataset, aug: PrecomputeOptions['augment']): boolean => dataset.variableSize === true || aug?.spec.rrc !== undefined || aug?.spec.mix !== undefined;
 
 function isOrtTeacher(t: Teacher): t is OrtTeacher {
   return typeof (t as Partial<OrtTeacher>).prepare === 'function' && typeof (t as Partial<OrtTeacher>).infer === 'function';
@@ -317,7 +325,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       fs.closeSync(fd);
     }
   };
-  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
+  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array | Float32Array; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
   const load = async (local: number): Promise<Loaded | null> => {
     if (local >= layout.rows) return null;
     const n = Math.min(batch, layout.rows - local);

@@ -133,7 +133,7 @@ export async function verifyRecompute(
       const side = teacherSide(teacher);
       const [H, W] = side.size;
       const sb = H * W * (side.eval.mode === 'L' ? 1 : 3);
-      const packed = new Uint8Array(n * sb);
+      const packed = opts.augment?.spec.mix ? new Float32Array(n * sb) : new Uint8Array(n * sb);
       for (let i = 0; i < n; i++) packed.set(await renderRows(dataset, rows[i], 1, V, opts.augment, side), i * sb);
       fresh = await teacher.runRendered(packed, n);
     } else {

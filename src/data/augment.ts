@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import type { SampleShape } from './dataset.js';
 import { sampleBytes } from './dataset.js';
+import { checkMixSpec, formatMixSpec, MIX_DEFAULTS, parseMixToken, type MixSpec } from './mix.js';
 import { hashU32 } from './rng.js';
 
 /**
@@ -34,6 +35,11 @@ export interface AugmentSpec {
    * aspect-ratio ranges, torchvision's defaults [0.08, 1] and [3/4, 4/3]. Absent: no box.
    */
   rrc?: { scale: [number, number]; ratio: [number, number] };
+  /**
+   * Mixup / CutMix of views ≥ 1 with a seeded partner's same view (mix.ts, docs/MIXING.md), after
+   * the crop/box and flip above. Absent: no mixing.
+   */
+  mix?: MixSpec;
 }
 
 /** torchvision's RandomResizedCrop defaults. */
@@ -49,13 +55,21 @@ export const NO_AUGMENT: AugmentSpec = Object.freeze({ cropPad: 0, flip: false }
 
 const MAX_PAD = 64;
 const HINT =
-  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop) and "flip", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]}}';
+  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]},"mix":{"mixup":1,"cutmix":1,"switchProb":0.5,"mixProb":1}}';
 
 const range = z.tuple([z.number().refine(Number.isFinite), z.number().refine(Number.isFinite)]);
 const SpecSchema = z.strictObject({
   cropPad: z.number().int().min(0).max(MAX_PAD).default(0),
   flip: z.boolean().default(false),
   rrc: z.strictObject({ scale: range.default([...RRC_DEFAULT.scale]), ratio: range.default([...RRC_DEFAULT.ratio]) }).optional(),
+  mix: z
+    .strictObject({
+      mixup: z.number().nullable().default(null),
+      cutmix: z.number().nullable().default(null),
+      switchProb: z.number().optional(),
+      mixProb: z.number().default(MIX_DEFAULTS.mixProb),
+    })
+    .optional(),
 });
 
 /** An impossible RandomResizedCrop range → UsageError (torchvision would warn and sample nonsense). */
@@ -83,13 +97,15 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
       const spec: AugmentSpec = { cropPad: 0, flip: false };
       if (s === '' || s === 'none') return spec;
       const seen = new Set<string>();
+      const mix: MixSpec = { mixup: null, cutmix: null, switchProb: MIX_DEFAULTS.switchProb, mixProb: MIX_DEFAULTS.mixProb };
       for (const raw of s.split(',')) {
         const tok = raw.trim();
         const m = /^crop:(\d+)$/.exec(tok);
         const rr = /^rrc(?::([^:]+?)-([^:]+?)(?::([^:]+?)-([^:]+?))?)?$/.exec(tok);
-        const name = m ? 'crop' : rr ? 'rrc' : tok;
+        const name = m ? 'crop' : rr ? 'rrc' : tok.split(':')[0];
         if (seen.has(name)) throw new UsageError(`augmentation "${name}" given twice in "${input}"`, HINT);
         seen.add(name);
+        if (parseMixToken(tok, mix, input, HINT)) continue;
         if (m) {
           const p = Number(m[1]);
           if (p > MAX_PAD) throw new UsageError(`crop padding ${p} too large (max ${MAX_PAD})`, HINT);
@@ -107,6 +123,10 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
       }
       if (spec.rrc) checkRrc(spec.rrc, input);
       if (spec.rrc && spec.cropPad > 0) throw new UsageError(`"${input}": rrc and crop:P are two different crops; use one`, HINT);
+      if (['mixup', 'cutmix', 'switch-prob', 'mix-prob'].some((k) => seen.has(k))) {
+        checkMixSpec(mix, input, seen.has('switch-prob'), HINT);
+        spec.mix = mix;
+      }
       return spec;
     }
   }
@@ -120,20 +140,26 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
     checkRrc(out.rrc, input);
     if (out.cropPad > 0) throw new UsageError(`${JSON.stringify(input)}: rrc and cropPad are two different crops; use one`, HINT);
   }
+  if (r.data.mix) {
+    const m = r.data.mix;
+    out.mix = { mixup: m.mixup, cutmix: m.cutmix, switchProb: m.switchProb ?? MIX_DEFAULTS.switchProb, mixProb: m.mixProb };
+    checkMixSpec(out.mix, input, m.switchProb !== undefined, HINT);
+  }
   return out;
 }
 
-/** Canonical string form (`none`, `flip`, `crop:4`, `crop:4,flip`), for manifests and keys. */
+/** Canonical string form (`none`, `flip`, `crop:4`, `crop:4,flip`, `rrc:…,flip,mixup:1`), for manifests and keys. */
 export function formatAugmentSpec(spec: AugmentSpec): string {
   const parts: string[] = [];
   if (spec.rrc) parts.push(`rrc:${spec.rrc.scale[0]}-${spec.rrc.scale[1]}:${spec.rrc.ratio[0]}-${spec.rrc.ratio[1]}`);
   if (spec.cropPad > 0) parts.push(`crop:${spec.cropPad}`);
   if (spec.flip) parts.push('flip');
+  if (spec.mix) parts.push(...formatMixSpec(spec.mix));
   return parts.length ? parts.join(',') : 'none';
 }
 
 export function isIdentity(spec: AugmentSpec): boolean {
-  return spec.cropPad === 0 && !spec.flip && !spec.rrc;
+  return spec.cropPad === 0 && !spec.flip && !spec.rrc && !spec.mix;
 }
 
 /** The crop offset and flip of view `view` of sample `sample` (see the module comment). */

@@ -22,9 +22,14 @@ export interface RenderJob {
   aug: { spec: AugmentSpec; seed: number } | null;
   sample: number;
   views: number[];
+  /**
+   * Mixing specs (docs/MIXING.md): the data set's size and, per view, the partner's file (null when
+   * that view is not mixed). The reply's views are then float32 mixtures on [0, 1].
+   */
+  mix?: { N: number; partners: Array<string | null> };
 }
 
-export type RenderReply = { id: number; views: Uint8Array[]; error?: undefined } | { id: number; views?: undefined; error: { message: string; usage: boolean; hint?: string } };
+export type RenderReply = { id: number; views: Array<Uint8Array | Float32Array>; error?: undefined } | { id: number; views?: undefined; error: { message: string; usage: boolean; hint?: string } };
 
 /** Render workers when none are asked for: the cores but one (the step's), at most 4. */
 export const defaultRenderWorkers = (): number => Math.max(0, Math.min(4, availableParallelism() - 1));
@@ -36,7 +41,7 @@ const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./render-worker-boot.mj
 export class RenderPool {
   private readonly workers: Worker[] = [];
   private readonly load: number[] = [];
-  private readonly pending = new Map<number, { worker: number; resolve: (v: Uint8Array[]) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { worker: number; resolve: (v: Array<Uint8Array | Float32Array>) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private dead: Error | null = null;
 
@@ -70,7 +75,10 @@ export class RenderPool {
   }
 
   /** Decodes `file` and renders `views` of it (one buffer per view), on the least busy worker. */
-  render(job: Omit<RenderJob, 'id'>): Promise<Uint8Array[]> {
+  render(job: Omit<RenderJob, 'id' | 'mix'>): Promise<Uint8Array[]>;
+  /** …and mixes each view with its partner's (float32 on [0, 1]). */
+  render(job: Omit<RenderJob, 'id'>): Promise<Array<Uint8Array | Float32Array>>;
+  render(job: Omit<RenderJob, 'id'>): Promise<Array<Uint8Array | Float32Array>> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     let w = 0;

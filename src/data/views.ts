@@ -21,6 +21,7 @@
 import type { AugmentSpec } from './augment.js';
 import { augment } from './augment.js';
 import type { Image, Interpolation } from './image.js';
+import { mixParams, mixPixels, type MixParams } from './mix.js';
 import { makeImage } from './image.js';
 import { resize as pilResize } from './pil/resample.js';
 import { convertImage, cropWindow, render, type RenderSpec } from './render.js';
@@ -134,4 +135,34 @@ export function renderView(img: Image, side: SideRendering, aug: { spec: Augment
     return renderBox(src, viewBox(aug.spec, aug.seed, sample, view, src.width, src.height), side.size, side.eval.interpolation);
   }
   return render({ ...img, data: augment(img.data, img, aug.spec, aug.seed, sample, view) }, side.eval);
+}
+
+/** A view as a mixing spec renders it: float32 on [0, 1], HWC (docs/MIXING.md). */
+export interface MixedView {
+  data: Float32Array;
+  width: number;
+  height: number;
+  channels: number;
+  mix: MixParams | null;
+}
+
+/**
+ * View `view` of `sample` under a spec with mixing, as one side sees it: sample i's view and (when
+ * the view is mixed) partner j's own view v, each rendered by renderView at the side's size, then
+ * mixed in float (mix.ts mixPixels). `partner` is the decoded partner image (needed only when
+ * mixParams names one; `N` is the data set's size). Unmixed views come back as a/255.
+ */
+export function renderMixedView(img: Image, partner: Image | null, side: SideRendering, aug: { spec: AugmentSpec; seed: number }, sample: number, view: number, N: number): MixedView {
+  const a = renderView(img, side, aug, sample, view);
+  const p = mixParams(aug.spec.mix, aug.seed, sample, view, N);
+  let b: Image | null = null;
+  if (p) {
+    if (!partner) throw new RangeError(`internal: view ${view} of sample ${sample} is mixed with sample ${p.partner}, which was not given`);
+    b = renderView(partner, side, aug, p.partner, view);
+    if (b.width !== a.width || b.height !== a.height || b.channels !== a.channels) {
+      throw new RangeError(`internal: view ${view} of samples ${sample} and ${p.partner} rendered to ${a.width}x${a.height}x${a.channels} and ${b.width}x${b.height}x${b.channels}`);
+    }
+  }
+  const data = mixPixels(a.data, b?.data ?? null, a.height, a.width, a.channels, p, new Float32Array(a.width * a.height * a.channels));
+  return { data, width: a.width, height: a.height, channels: a.channels, mix: p };
 }

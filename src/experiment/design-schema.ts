@@ -242,6 +242,11 @@ export const runSchema = z.strictObject({
   sweep: z.union([gridSchema, z.literal(false)]).optional(),
   /** Use the values chosen by another run's sweep (e.g. de-kd from its kd run) instead of a sweep of its own. */
   sweep_from: nameSchema.optional(),
+  /**
+   * This run's teacher cache options over the design's `precompute` (keys given here win; `args`
+   * replaces): e.g. one run on a 1-view cache and another on mixed views of the same teacher.
+   */
+  precompute: precomputeSchema.optional(),
 });
 export type RunDef = z.infer<typeof runSchema>;
 

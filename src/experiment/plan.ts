@@ -151,8 +151,8 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     return key;
   };
 
-  const addPrecompute = (teacher: PrecomputeStep['teacher'], label: string): string => {
-    const options = d.precompute ?? {};
+  const addPrecompute = (teacher: PrecomputeStep['teacher'], label: string, own?: RunDef['precompute']): string => {
+    const options = { ...d.precompute, ...own };
     // `threads` changes the speed, not the logits: left out of the key.
     const { threads: _threads, ...keyed } = options;
     const holdout = holdoutStep?.key;
@@ -205,7 +205,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
   // The cache a single-teacher run learns from at `seed` (every teacher kind but de-kd, whose
   // checkpoints are expanded in the main loop, and tfkd-self, whose teacher it trains), or null.
   const cacheForRun = (r: RunDef, seed: number, ctx: Ctx): string | null => {
-    if (TEACHER_KINDS.has(r.kind) && r.kind !== 'de-kd') return cacheOf(teacherSource(r.teacher!, ctx), null);
+    if (TEACHER_KINDS.has(r.kind) && r.kind !== 'de-kd') return cacheOf(teacherSource(r.teacher!, ctx), null, null, null, r.precompute);
     if (r.kind === 'tfkd-self') {
       // Tf-KD_self (Eq. 7): the teacher is a normally trained (ce) model of the student's own
       // architecture, with the same training options; by default one per student seed.
@@ -213,7 +213,7 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
       const config: TrainConfig = { data: d.data, model, loss: 'ce', loss_options: {}, train: trainFor(r.train, ctx), seed: ts, cache: null, ...proto(ctx) };
       const tkey = addTrain(config, [], { role: 'teacher', name: `self-${model}`, seed: ts });
-      return cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null);
+      return cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null, null, null, r.precompute);
     }
     return null;
   };
@@ -282,11 +282,11 @@ export function expandDesign(loaded: LoadedDesign): Plan {
     return src;
   };
 
-  const cacheOf = (src: TeacherSource, checkpoint: string | null, target: number | null = null, candidates: string[] | null = null): string => {
-    if ('onnx' in src) return addPrecompute({ onnx: src.onnx, sha256: src.sha256 }, src.name);
+  const cacheOf = (src: TeacherSource, checkpoint: string | null, target: number | null = null, candidates: string[] | null = null, own?: RunDef['precompute']): string => {
+    if ('onnx' in src) return addPrecompute({ onnx: src.onnx, sha256: src.sha256 }, src.name, own);
     const variant = target !== null ? `acc-${target.toFixed(2)}` : (checkpoint ?? 'final');
     const ex = addExport(src.train, checkpoint, target, candidates, `${src.name}-${variant}`);
-    return addPrecompute({ step: ex }, `${src.name}-${variant}`);
+    return addPrecompute({ step: ex }, `${src.name}-${variant}`, own);
   };
 
   const teacherInfo = (src: TeacherSource, cache: string): PlanRun['teacher'] => {
@@ -317,10 +317,10 @@ export function expandDesign(loaded: LoadedDesign): Plan {
       if (r.checkpoints) {
         const names = r.checkpoints.map(checkpointName);
         addTrain((steps.get(src.train) as TrainStep).config, names, { role: 'teacher', name: src.name, seed: (steps.get(src.train) as TrainStep).config.seed });
-        for (const c of names) variants.push({ variant: c, cache: cacheOf(src, c) });
+        for (const c of names) variants.push({ variant: c, cache: cacheOf(src, c, null, null, r.precompute) });
       } else {
         const candidates = (d.teachers![r.teacher!].save_at ?? []).map(checkpointName);
-        for (const a of r.target_accuracies!) variants.push({ variant: `acc-${a.toFixed(2)}`, cache: cacheOf(src, null, a, candidates) });
+        for (const a of r.target_accuracies!) variants.push({ variant: `acc-${a.toFixed(2)}`, cache: cacheOf(src, null, a, candidates, r.precompute) });
       }
       for (const v of variants) {
         const select = selectFor(r, { name: v.variant, cache: () => v.cache });

@@ -17,7 +17,7 @@
  * identity skips the render step.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { f32ToF16 } from '../util/float16.js';
+import { f32ToF16, f32ToF16Bits } from '../util/float16.js';
 import { z } from 'zod';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { formatZodError } from '../errors.js';
@@ -284,7 +284,8 @@ export class Preprocessor {
    * Writes `n` rendered samples (`size`×channels, HWC) into `out` starting at row 0; rows of `out`
    * past `n` are left as they are (padding for fixed-batch models). Returns `out`.
    */
-  fill(pixels: Uint8Array, n: number, out: InputBuffer): InputBuffer {
+  fill(pixels: Uint8Array | Float32Array, n: number, out: InputBuffer): InputBuffer {
+    if (pixels instanceof Float32Array) return this.fillFloat(pixels, n, out);
     const { HW, lut } = this;
     const C = this.channels;
     const total = n * HW * C;
@@ -317,6 +318,45 @@ export class Preprocessor {
         const o = base + c * HW;
         const l = c * 256;
         for (let p = 0, q = base + src(c); p < HW; p++, q += C) out[o + p] = lut[l + pixels[q]];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * `fill` for float pixels on [0, 1] (mixed views, docs/MIXING.md): fed value
+   * (p · 255 · scale − mean[c]) / std[c], computed in double and rounded once — for p = v/255 the
+   * lookup table's value up to the rounding of p; never rounded back to uint8.
+   */
+  fillFloat(pixels: Float32Array, n: number, out: InputBuffer): InputBuffer {
+    const { HW } = this;
+    const C = this.channels;
+    const total = n * HW * C;
+    if (pixels.length < total) throw new WorkError(`preprocess: ${n} samples need ${total} values, got ${pixels.length}`);
+    if (out.length < total) throw new WorkError(`preprocess: output buffer holds ${out.length} values, ${total} needed`);
+    const k = 255 * this.spec.scale;
+    const mean = this.spec.mean;
+    const std = this.spec.std;
+    const src = (c: number) => (this.reverse ? C - 1 - c : c);
+    // float16 feeds: the float32 value's half, as the lookup table's (f32 first, then f16).
+    const put =
+      out instanceof Uint16Array
+        ? (i: number, v: number) => {
+            out[i] = f32ToF16Bits(Math.fround(v));
+          }
+        : (i: number, v: number) => {
+            out[i] = v;
+          };
+    if (this.spec.layout === 'NHWC') {
+      for (let i = 0; i < total; i += C) for (let c = 0; c < C; c++) put(i + c, (pixels[i + src(c)] * k - mean[c]) / std[c]);
+      return out;
+    }
+    const S = HW * C;
+    for (let s = 0; s < n; s++) {
+      const base = s * S;
+      for (let c = 0; c < C; c++) {
+        const o = base + c * HW;
+        for (let p = 0, q = base + src(c); p < HW; p++, q += C) put(o + p, (pixels[q] * k - mean[c]) / std[c]);
       }
     }
     return out;

@@ -78,7 +78,7 @@ export interface OrtTeacher extends Teacher {
   /** Renders and preprocesses decoded images of any size (at most one model batch). */
   prepareImages(images: readonly Image[]): Promise<PreparedBatch>;
   /** Preprocesses samples already rendered at `preprocess.size` (normalisation only). */
-  prepareRendered(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
+  prepareRendered(pixels: Uint8Array | Float32Array, n: number): Promise<PreparedBatch>;
   /** Runs a prepared batch; returns `n·K` float32 logits. */
   infer(batch: PreparedBatch): Promise<Float32Array>;
   /** Bare `session.run` on ready feeds, fetching only the logits output (for benchmarks). */
@@ -229,7 +229,7 @@ class OrtTeacherImpl implements OrtTeacher {
     return this.prepareWith(images.length, buf, (out) => this.pre.applyImages(images, out));
   }
 
-  async prepareRendered(pixels: Uint8Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
+  async prepareRendered(pixels: Uint8Array | Float32Array, n: number, buf?: InputBuffer): Promise<PreparedBatch> {
     return this.prepareWith(n, buf, (out) => this.pre.fill(pixels, n, out));
   }
 
@@ -314,7 +314,7 @@ class OrtTeacherImpl implements OrtTeacher {
     return this.runChunks(images.length, (s, m) => this.prepareImages(images.slice(s, s + m)));
   }
 
-  runRendered(pixels: Uint8Array, n: number): Promise<Float32Array> {
+  runRendered(pixels: Uint8Array | Float32Array, n: number): Promise<Float32Array> {
     const sb = this.pre.sampleElems;
     if (!Number.isInteger(n) || n < 0 || pixels.length < n * sb) throw new WorkError(`teacher.runRendered: ${n} rendered samples need ${n * sb} bytes, got ${pixels.length}`);
     return this.runChunks(n, (s, m) => this.prepareRendered(pixels.subarray(s * sb, (s + m) * sb), m));

@@ -83,8 +83,9 @@ export interface Teacher {
   runImages(images: readonly Image[]): Promise<Float32Array>;
   /**
    * Runs `n` samples already rendered at `preprocess.size` in the fed channels (HWC uint8, e.g.
-   * views rendered by data/views.ts): only the normalisation is applied.
+   * views rendered by data/views.ts): only the normalisation is applied. Float32 pixels are on
+   * [0, 1] (mixed views, docs/MIXING.md) and are normalised as they are.
    */
-  runRendered(pixels: Uint8Array, n: number): Promise<Float32Array>;
+  runRendered(pixels: Uint8Array | Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
 }

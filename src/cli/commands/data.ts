@@ -10,7 +10,10 @@ import { augmentParams, isIdentity as isAugmentIdentity, parseAugmentSpec } from
 import type { Dataset } from '../../data/dataset.js';
 import { INTERPOLATIONS, type PilMode } from '../../data/image.js';
 import { fixedOutputSize, type RenderSpec } from '../../data/render.js';
-import { renderView, viewBox, type SideRendering } from '../../data/views.js';
+import { renderMixedView, renderView, viewBox, type SideRendering } from '../../data/views.js';
+import type { Image } from '../../data/image.js';
+import { checkMixData, cutPixels, labelLambda, mixParams } from '../../data/mix.js';
+import type { AugmentSpec } from '../../data/augment.js';
 import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
@@ -124,18 +127,70 @@ const ViewsOptions = z.strictObject({
   interpolation: z.enum(INTERPOLATIONS).default('bilinear'),
   preprocess: z.string().optional(),
   out: z.string().optional(),
+  format: z.enum(['png', 'npy']).default('png'),
   json: z.boolean().default(false),
 });
+
+/** `mix` of a row (docs/MIXING.md): the partner's own view v, λ and CutMix's cut in pixels of --size. */
+export interface MixRecord {
+  kind: 'mixup' | 'cutmix';
+  partner: number;
+  partner_box: [number, number, number, number];
+  partner_flip: boolean;
+  /** Mixup: the Beta draw; CutMix: the label weight of the sample, corrected to the cut's pixels at --size. */
+  lambda: number;
+  /** CutMix only: [x0, y0, x1, y1], half-open, in pixels of --size. */
+  cut?: [number, number, number, number];
+}
+
+export interface ViewRow {
+  sample: number;
+  view: number;
+  box: [number, number, number, number];
+  flip: boolean;
+  eval?: true;
+  /** Present (null when not mixed) when the spec mixes views. */
+  mix?: MixRecord | null;
+}
+
+/** A view's box and flip in an image of `width`×`height` (rrc: the box; crop: [dx, dy, W, H]). */
+function boxOf(spec: AugmentSpec, seed: number, i: number, v: number, width: number, height: number): { box: [number, number, number, number]; flip: boolean } {
+  if (spec.rrc) {
+    const b = viewBox(spec, seed, i, v, width, height);
+    return { box: [b.left, b.top, b.width, b.height], flip: b.flip };
+  }
+  const p = augmentParams(spec, seed, i, v);
+  return { box: [p.dx, p.dy, width, height], flip: p.flip };
+}
+
+/** numpy's .npy (format 1.0) of a float32 array of `shape`, C order. */
+export function npyBytes(data: Float32Array, shape: number[]): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const pad = 64 - ((10 + header.length + 1) % 64);
+  header += `${' '.repeat(pad % 64)}\n`;
+  const head = Buffer.alloc(10);
+  Buffer.from('\x93NUMPY', 'latin1').copy(head, 0);
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  const body = Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+}
 
 /**
  * `tfkd data views`: the (sample, view) boxes precompute and train use (data/views.ts, the one
  * implementation), and with --out the rendered views as PNGs — "show me what the teacher saw".
  */
-export async function runDataViews(o: z.infer<typeof ViewsOptions>): Promise<{ rows: Array<{ sample: number; view: number; box: [number, number, number, number]; flip: boolean; eval?: true }>; written: string[] }> {
+export async function runDataViews(o: Omit<z.infer<typeof ViewsOptions>, 'format'> & { format?: 'png' | 'npy' }): Promise<{ rows: ViewRow[]; written: string[] }> {
   const spec = parseAugmentSpec(o.augment);
   if (isAugmentIdentity(spec)) throw new UsageError(`--augment ${o.augment} makes no views`);
   if (o.out && !o.size) throw new UsageError('--out needs --size H[,W]: the size the views are rendered at (the teacher\'s crop, or the student\'s --input-size)');
   const ds = await openDataset(o.data, { split: o.split });
+  const N = ds.size;
+  checkMixData(spec.mix, N, ds.spec);
+  // CutMix's cut is in pixels of the rendered view: --size, or the data's own size when fixed.
+  const grid: [number, number] | null = o.size ?? (ds.variableSize || spec.rrc ? null : [ds.shape.height, ds.shape.width]);
+  if (spec.mix?.cutmix != null && !grid) throw new UsageError(`--augment ${o.augment}: cutmix's cut is printed in pixels of the rendered view; give --size H[,W]`);
   const mode: PilMode = !ds.variableSize && ds.shape.channels === 1 ? 'L' : 'RGB';
   const n = Math.min(o.limit ?? ds.size, ds.size);
   // View 0 is the side's eval transform: --preprocess (its resize/crop/filter), else a plain resize
@@ -155,27 +210,51 @@ export async function runDataViews(o: z.infer<typeof ViewsOptions>): Promise<{ r
     side = { eval: evalSpec, size: o.size };
   }
   const aug = { spec, seed: o.augmentSeed };
-  const rows: Array<{ sample: number; view: number; box: [number, number, number, number]; flip: boolean; eval?: true }> = [];
+  const rows: ViewRow[] = [];
   const written: string[] = [];
   if (o.out) fs.mkdirSync(o.out, { recursive: true });
   const B = 64;
   for (let s0 = 0; s0 < n; s0 += B) {
     const idx = Int32Array.from({ length: Math.min(B, n - s0) }, (_, k) => s0 + k);
-    const imgs = await ds.readImages(idx, mode);
+    // The batch's images and (mixing) its views' partners, each decoded once.
+    const need = new Set<number>(idx);
+    for (const i of idx) for (let v = 1; v < o.views; v++) {
+      const p = mixParams(spec.mix, o.augmentSeed, i, v, N);
+      if (p) need.add(p.partner);
+    }
+    const order = Int32Array.from([...need].sort((a, b) => a - b));
+    const decoded = await ds.readImages(order, mode);
+    const byIndex = new Map<number, Image>();
+    order.forEach((i, k) => byIndex.set(i, decoded[k]!));
     for (let k = 0; k < idx.length; k++) {
-      const img = imgs[k]!;
       const i = idx[k];
+      const img = byIndex.get(i)!;
       for (let v = 0; v < o.views; v++) {
-        if (v === 0) rows.push({ sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true });
-        else if (spec.rrc) {
-          const b = viewBox(spec, o.augmentSeed, i, v, img.width, img.height);
-          rows.push({ sample: i, view: v, box: [b.left, b.top, b.width, b.height], flip: b.flip });
-        } else {
-          const p = augmentParams(spec, o.augmentSeed, i, v);
-          rows.push({ sample: i, view: v, box: [p.dx, p.dy, img.width, img.height], flip: p.flip });
+        const row: ViewRow = v === 0 ? { sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true } : { sample: i, view: v, ...boxOf(spec, o.augmentSeed, i, v, img.width, img.height) };
+        const p = mixParams(spec.mix, o.augmentSeed, i, v, N);
+        if (spec.mix) {
+          if (!p) row.mix = null;
+          else {
+            const pj = byIndex.get(p.partner)!;
+            const pb = boxOf(spec, o.augmentSeed, p.partner, v, pj.width, pj.height);
+            row.mix = { kind: p.kind, partner: p.partner, partner_box: pb.box, partner_flip: pb.flip, lambda: grid ? labelLambda(p, grid[0], grid[1]) : p.lambda };
+            if (p.kind === 'cutmix') row.mix.cut = cutPixels(p, grid![0], grid![1])!;
+          }
         }
+        rows.push(row);
         if (side && o.out) {
-          const r = renderView(img, side, aug, i, v);
+          let r: Image;
+          if (spec.mix || o.format === 'npy') {
+            const m = renderMixedView(img, p ? byIndex.get(p.partner)! : null, side, aug, i, v, N);
+            if (o.format === 'npy') {
+              const file = path.join(o.out, `${i}-${v}.npy`);
+              writeFileAtomic(file, npyBytes(m.data, [m.height, m.width, m.channels]));
+              written.push(file);
+              continue;
+            }
+            // The PNG of a mixture: each value rounded to the nearest of 256 levels (for looking at; the npy is exact).
+            r = { width: m.width, height: m.height, channels: m.channels as 1 | 3, data: Uint8Array.from(m.data, (x) => Math.round(x * 255)) };
+          } else r = renderView(img, side, aug, i, v);
           const file = path.join(o.out, `${i}-${v}.png`);
           const png = await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
             .toColourspace(r.channels === 1 ? 'b-w' : 'srgb')
@@ -195,7 +274,7 @@ export function registerViews(data: Command): void {
     .command('views')
     .description('the box and flip of every (sample, view) that precompute and train use; --out writes the rendered views as PNGs')
     .requiredOption('--data <spec>', dataSpecHelp())
-    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip')
+    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip, + mixup[:A], cutmix[:A], switch-prob:P, mix-prob:P (docs/MIXING.md)')
     .option('--augment-seed <s>', 'seed of the views', '0')
     .requiredOption('--views <v>', 'views per sample (view 0 is the eval transform)')
     .option('--split <split>', 'train or test', 'train')
@@ -203,8 +282,9 @@ export function registerViews(data: Command): void {
     .option('--size <H[,W]>', 'render views at this size (the teacher\'s crop or the student\'s --input-size)')
     .option('--interpolation <filter>', 'PIL filter of the box resize (without --preprocess)', 'bilinear')
     .option('--preprocess <spec>', 'the side\'s eval transform for view 0 and its filter (imagenet, timm:FILE, hf:FILE, JSON)')
-    .option('--out <dir>', 'write DIR/<sample>-<view>.png')
-    .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"}')
+    .option('--out <dir>', 'write DIR/<sample>-<view>.png (or .npy with --format npy)')
+    .option('--format <png|npy>', 'with --out: png (mixtures rounded to 8 bits, for looking at) or npy (float32 HWC on [0, 1], the exact input)', 'png')
+    .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"} (+ "mix" with mixup/cutmix)')
     .action(async (raw: unknown) => {
       const o = parseOptions(ViewsOptions, raw);
       const r = await runDataViews(o);
@@ -212,8 +292,10 @@ export function registerViews(data: Command): void {
         printJson(r.rows);
         return;
       }
-      const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}`);
-      if (r.written.length) lines.push(`wrote ${r.written.length} PNG(s) to ${o.out}`);
+      const mixText = (m: MixRecord) =>
+        `  ${m.kind} with ${m.partner} (box [${m.partner_box.join(', ')}]${m.partner_flip ? ' flipped' : ''}) λ ${m.lambda.toFixed(4)}${m.cut ? ` cut [${m.cut.join(', ')}]` : ''}`;
+      const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}${x.mix ? mixText(x.mix) : ''}`);
+      if (r.written.length) lines.push(`wrote ${r.written.length} ${o.format === 'npy' ? 'npy' : 'PNG'}(s) to ${o.out}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

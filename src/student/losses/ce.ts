@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy } from './kl.js';
+import { checkShapes, labelCrossEntropy } from './kl.js';
 import type { LossEntry } from './types.js';
 
 /**
@@ -14,9 +14,10 @@ export const ce: LossEntry = {
   source: 'Yuan et al. CVPR 2020 Eq. 1; yuanli2333/Teacher-free-Knowledge-Distillation main.py nn.CrossEntropyLoss',
   teacher: 'none',
   options: {},
-  fn: ({ logits, labels, options }) =>
+  mixedTargets: true,
+  fn: ({ logits, labels, targets, options }) =>
     tf.tidy(() => {
       checkShapes('ce', logits, labels, null, options.numClasses);
-      return crossEntropy(logits, labels);
+      return labelCrossEntropy(logits, labels, targets);
     }),
 };

@@ -31,6 +31,8 @@ export function probsTeacher(soft: tf.Tensor2D, temperature: number): BatchTeach
 export interface ContextInput {
   logits: tf.Tensor2D;
   labels: tf.Tensor1D;
+  /** Mixed labels [B, K] (mixed views); absent: one-hot(labels). */
+  targets?: tf.Tensor2D | null;
   options: LossOptions;
   /** The teacher: raw logits, or tempered probabilities at options.temperature. */
   teacherLogits?: tf.Tensor2D | null;
@@ -43,5 +45,5 @@ export interface ContextInput {
 
 export function lossContext(i: ContextInput): LossContext {
   const teacher = i.teacherLogits ? logitsTeacher(i.teacherLogits) : i.soft ? probsTeacher(i.soft, i.options.temperature ?? 1) : null;
-  return { tf, logits: i.logits, labels: i.labels, teacher, previous: i.previous ?? null, epoch: i.epoch ?? 1, epochs: i.epochs ?? 1, step: i.step ?? 1, options: i.options };
+  return { tf, logits: i.logits, labels: i.labels, targets: i.targets ?? null, teacher, previous: i.previous ?? null, epoch: i.epoch ?? 1, epochs: i.epochs ?? 1, step: i.step ?? 1, options: i.options };
 }

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy } from './kl.js';
+import { checkShapes, labelCrossEntropy } from './kl.js';
 import { ceWeight, temperature, weight } from './option-specs.js';
 import type { LossEntry } from './types.js';
 
@@ -37,6 +37,8 @@ export const dist: LossEntry = {
   formula: 'w_ce·H(q,p) + w_kd·τ²·[β·(1 − mean_b ρ(y^s_b, y^t_b)) + γ·(1 − mean_k ρ(y^s_{:,k}, y^t_{:,k}))], y = softmax(z/τ)',
   source: 'Huang et al. NeurIPS 2022; hunto/image_classification_sota lib/models/losses/dist_kd.py::DIST @ 6f7a70a1dd57fd88413d83909d3d53243068f701',
   teacher: 'whole',
+  // The relations compare student and teacher only; the label enters through the CE term.
+  mixedTargets: true,
   options: {
     beta: weight('weight β ≥ 0 of the inter-class relation (per sample, across classes)', 1),
     lossGamma: weight('weight γ ≥ 0 of the intra-class relation (per class, across the batch)', 1),
@@ -44,7 +46,7 @@ export const dist: LossEntry = {
     kdWeight: weight('weight of the DIST term', 2),
     ceWeight: ceWeight(1),
   },
-  fn: ({ logits, labels, teacher, options: o }) =>
+  fn: ({ logits, labels, targets, teacher, options: o }) =>
     tf.tidy(() => {
       if (!teacher) throw new Error('dist: needs the teacher\'s rows (got none)');
       checkShapes('dist', logits, labels, null, o.numClasses);
@@ -54,6 +56,6 @@ export const dist: LossEntry = {
       const inter = relation(ys, yt);
       const intra = relation(tf.transpose(ys) as tf.Tensor2D, tf.transpose(yt) as tf.Tensor2D);
       const term = tf.add(tf.mul(inter, o.beta!), tf.mul(intra, o.lossGamma!));
-      return tf.add(tf.mul(crossEntropy(logits, labels), o.ceWeight!), tf.mul(term, o.kdWeight! * t * t)) as tf.Scalar;
+      return tf.add(tf.mul(labelCrossEntropy(logits, labels, targets), o.ceWeight!), tf.mul(term, o.kdWeight! * t * t)) as tf.Scalar;
     }),
 };

@@ -29,6 +29,7 @@ export const dkd: LossEntry = {
     'p̂ = p_τ renormalised over the classes k ≠ y; batch mean',
   source: 'Zhao et al. CVPR 2022; megvii-research/mdistiller mdistiller/distillers/DKD.py::dkd_loss @ e8c5bb331e78c9d79a8894ca233caae78531cf7f',
   teacher: 'probs',
+  mixedTargets: 'DKD splits the distributions at the one target class, and a mixed label has two',
   options: {
     alpha: weight('weight α ≥ 0 of TCKD (target vs the rest)', 1),
     beta: weight('weight β ≥ 0 of NCKD (among the other classes)', 8),

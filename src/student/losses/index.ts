@@ -6,6 +6,7 @@ export type { BatchTeacher, Fidelity, LossContext, LossEntry, LossFn, LossOption
 export { LOSS_OPTION_NAMES } from './types.js';
 export {
   builtinLosses,
+  checkMixedTargets,
   defaultsText,
   describeLosses,
   entryOptionNames,
@@ -21,7 +22,7 @@ export {
 } from './registry.js';
 export { logitsTeacher, lossContext, probsTeacher, type ContextInput } from './context.js';
 export { checkLossEntry, isLossModuleSpec, loadLossModule, lossFromFunction } from './user.js';
-export { crossEntropy, klReduced, klRows } from './kl.js';
+export { crossEntropy, klReduced, klRows, labelCrossEntropy, labelTargets } from './kl.js';
 export { standardizeLogits } from './standardize.js';
 export { zipfTargets, zipfTargetsTensor } from './zipf-ls.js';
 export { uniformPrior, virtualTeacher, virtualTeacherProbs } from './virtual-teacher.js';

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy, klReduced, klRows, mix } from './kl.js';
+import { checkShapes, klReduced, klRows, labelCrossEntropy, mix } from './kl.js';
 import { ceWeight, mixingAlpha, temperature, weight } from './option-specs.js';
 import { standardizeLogits } from './standardize.js';
 import type { LossContext, LossEntry } from './types.js';
@@ -17,11 +17,11 @@ import type { LossContext, LossEntry } from './types.js';
  */
 export function distill(name: string, ctx: LossContext, multiplier: number): tf.Scalar {
   return tf.tidy(() => {
-    const { logits, labels, teacher, options: o } = ctx;
+    const { logits, labels, targets, teacher, options: o } = ctx;
     if (!teacher) throw new Error(`${name}: needs the teacher's rows (got none)`);
     checkShapes(name, logits, labels, null, o.numClasses);
     const t = o.temperature!;
-    const ce = crossEntropy(logits, labels);
+    const ce = labelCrossEntropy(logits, labels, targets);
     if (o.logitStandardization) {
       const target = tf.softmax(tf.div(standardizeLogits(teacher.logits()), t)) as tf.Tensor2D;
       const kl = tf.mean(klRows(target, tf.logSoftmax(tf.div(standardizeLogits(logits), t)) as tf.Tensor2D)) as tf.Scalar;
@@ -57,6 +57,7 @@ export const kd: LossEntry = {
     'logit standardization: Sun et al. CVPR 2024, sunshangquan/logit-standardization-KD mdistiller/distillers/KD.py::kd_loss @ f6e5aa5',
   teacher: 'probs',
   fidelityModes: true,
+  mixedTargets: true,
   options: {
     alpha: mixingAlpha('weight α ∈ [0, 1] of the KL term; 1 − α weighs the CE', 0.95),
     temperature: temperature(20),

@@ -14,6 +14,16 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   return softCrossEntropy(logits, oneHotFloat(labels, logits.shape[1]));
 }
 
+/** The label distribution: the mixed label when views are mixed (LossContext.targets), else one-hot(labels). */
+export function labelTargets(labels: tf.Tensor1D, targets: tf.Tensor2D | null | undefined, numClasses: number): tf.Tensor2D {
+  return targets ?? oneHotFloat(labels, numClasses);
+}
+
+/** H(q, p) with q the mixed label when given (timm's SoftTargetCrossEntropy), else `crossEntropy`, unchanged. */
+export function labelCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor2D | null | undefined): tf.Scalar {
+  return targets ? softCrossEntropy(logits, targets) : crossEntropy(logits, labels);
+}
+
 /** −(1/B) Σ_b Σ_k target_bk · log softmax(z_b)_k — CE against any target distribution. */
 export function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar);

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, oneHotFloat, softCrossEntropy } from './kl.js';
+import { checkShapes, labelTargets, softCrossEntropy } from './kl.js';
 import type { LossEntry } from './types.js';
 
 /**
@@ -20,14 +20,16 @@ export const lsr: LossEntry = {
   source: 'Yuan et al. CVPR 2020 Eq. 3; Teacher-free-Knowledge-Distillation my_loss_function.py::loss_label_smoothing',
   teacher: 'none',
   fidelityModes: true,
+  // Smoothing is affine in q, so smoothing the mixed label is timm's mixup_target with smoothing.
+  mixedTargets: true,
   options: { epsilon: { help: 'smoothing ε ∈ [0, 1)', default: 0.1, min: 0, max: 1, maxExclusive: true } },
-  fn: ({ logits, labels, options }) =>
+  fn: ({ logits, labels, targets, options }) =>
     tf.tidy(() => {
       checkShapes('lsr', logits, labels, null, options.numClasses);
       const k = options.numClasses;
       const eps = options.epsilon!;
       const [onTarget, offTarget] = options.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : [1 - eps + eps / k, eps / k];
-      const q = oneHotFloat(labels, k);
+      const q = labelTargets(labels, targets, k);
       // q' = off + (on − off)·q: exact for the target (on) and the others (off).
       const smoothed = tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D;
       return softCrossEntropy(logits, smoothed);

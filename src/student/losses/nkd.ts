@@ -27,6 +27,7 @@ export const nkd: LossEntry = {
   formula: 'w_ce·H(q,p) − mean_b T(y)·log S(y) − γ·τ²·mean_b Σ_{k≠y} T̂_τ(k)·log Ŝ_τ(k), T̂/Ŝ softmax over the non-target classes',
   source: 'Yang et al. ICCV 2023; yzd-v/cls_KD mmcls/models/dis_losses/nkd.py::NKDLoss @ 9466b3f3d8e06a1021d722bf3f4a7ebee99e3aed',
   teacher: 'probs',
+  mixedTargets: 'NKD normalises the non-target classes around the one target class, and a mixed label has two',
   options: {
     temperature: temperature(3, 'temperature τ of the non-target distributions'),
     lossGamma: weight('weight γ ≥ 0 of the non-target term', 3.5),

@@ -23,6 +23,7 @@ export const psKd: LossEntry = {
   formula: 'H((1 − α_t)·q + α_t·p_{t−1}, p), α_t = α_T·t/T, p_{t−1} the student\'s own prediction of the sample in the previous epoch (q in epoch 1)',
   source: 'Kim et al. ICCV 2021; lgcnsai/PS-KD-Pytorch main.py::train, loss/pskd_loss.py @ 9aa0828d099f2faed16bbac258e4153902a55021',
   teacher: 'none',
+  mixedTargets: "PS-KD's target mixes the label with the student's last prediction for the sample, which was made on another (un-mixed) image",
   selfHistory: true,
   options: { alpha: mixingAlpha('final weight α_T ∈ [0, 1] of the own past prediction', 0.8) },
   fn: ({ logits, labels, previous, epoch, epochs, options: o }) =>

@@ -45,6 +45,16 @@ export function lossEntry(name: string): LossEntry {
   return e;
 }
 
+/**
+ * A run whose views are mixed (Mixup/CutMix) trains on mixed labels: the loss must read them
+ * (`mixedTargets: true`), else one line saying why it cannot (exit 2).
+ */
+export function checkMixedTargets(entry: LossEntry): void {
+  if (entry.mixedTargets === true) return;
+  const why = entry.mixedTargets ?? `it does not declare mixedTargets: true, so it would learn the un-mixed label of a mixed image`;
+  throw new UsageError(`loss ${entry.name} cannot train on mixed views (mixup/cutmix): ${why}`, `losses that can: ${BUILTIN.filter((e) => e.mixedTargets === true).map((e) => e.name).join(', ')} — or drop mixup/cutmix from ${optionName('augment')}`);
+}
+
 /** The losses that have a --logit-standardization form. */
 export function standardizableLosses(): string[] {
   return BUILTIN.filter((e) => e.standardized).map((e) => e.name);

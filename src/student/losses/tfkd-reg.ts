@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy, klReduced, mix } from './kl.js';
+import { checkShapes, klReduced, labelCrossEntropy, mix } from './kl.js';
 import { mixingAlpha, temperature } from './option-specs.js';
 import type { LossEntry } from './types.js';
 import { virtualTeacher } from './virtual-teacher.js';
@@ -30,18 +30,19 @@ export const tfkdReg: LossEntry = {
   source: 'Yuan et al. CVPR 2020 Eq. 8–9; Teacher-free-Knowledge-Distillation my_loss_function.py::loss_kd_regularization',
   teacher: 'none',
   fidelityModes: true,
+  mixedTargets: true,
   options: {
     alpha: mixingAlpha('weight α ∈ [0, 1] of the KL term', 0.1),
     temperature: temperature(20),
     multiplier: { help: 'extra factor m > 0 on the KL term', default: { paper: 1, official: 100 }, min: 0, minExclusive: true },
     correctProb: { help: 'the virtual teacher\'s probability a of the true class, in [1/K, 1]', default: 0.99, min: 0, minExclusive: true, max: 1 },
   },
-  fn: ({ logits, labels, options: o }) =>
+  fn: ({ logits, labels, targets, options: o }) =>
     tf.tidy(() => {
       checkShapes('tfkd-reg', logits, labels, null, o.numClasses);
       const { alpha, temperature: t, multiplier, fidelity } = o as Required<typeof o>;
-      const teacher = virtualTeacher(labels, o.numClasses, o.correctProb!, t, fidelity);
-      const ce = crossEntropy(logits, labels);
+      const teacher = virtualTeacher(labels, o.numClasses, o.correctProb!, t, fidelity, targets);
+      const ce = labelCrossEntropy(logits, labels, targets);
       if (fidelity === 'official') {
         const kl = klReduced(teacher, tf.logSoftmax(logits) as tf.Tensor2D, 'official');
         return mix(ce, 1 - alpha, kl, alpha * multiplier);

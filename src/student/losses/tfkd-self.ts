@@ -18,6 +18,7 @@ export const tfkdSelf: LossEntry = {
   source: 'Yuan et al. CVPR 2020 Eq. 7; Teacher-free-Knowledge-Distillation my_loss_function.py::loss_kd_self',
   teacher: 'probs',
   fidelityModes: true,
+  mixedTargets: true,
   options: {
     alpha: mixingAlpha('weight α ∈ [0, 1] of the KL term', 0.95),
     temperature: temperature(6),

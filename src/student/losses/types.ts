@@ -84,8 +84,14 @@ export interface LossContext {
   tf: typeof tf;
   /** Student logits z [B, K] (training mode). */
   logits: tf.Tensor2D;
-  /** Integer labels y [B] (int32). */
+  /** Integer labels y [B] (int32); with mixed views, sample i's own label y_i. */
   labels: tf.Tensor1D;
+  /**
+   * Mixed views only (docs/MIXING.md): the mixed label λ·onehot(y_i) + (1 − λ)·onehot(y_j) [B, K]
+   * (timm's mixup_target without smoothing), to be used in place of onehot(labels). Absent or null
+   * when nothing is mixed: every loss then computes exactly what it computed before.
+   */
+  targets?: tf.Tensor2D | null;
   /** The batch's teacher rows (the rows of the (sample, view) pairs the student sees); null for `none`. */
   teacher: BatchTeacher | null;
   /**
@@ -126,5 +132,11 @@ export interface LossEntry {
   selfHistory?: boolean;
   /** Whether `--fidelity official` computes something else than `paper` (else both modes give the same numbers). */
   fidelityModes?: boolean;
+  /**
+   * Mixed views (Mixup/CutMix, docs/MIXING.md): `true` when the loss reads `ctx.targets` (the mixed
+   * label) wherever it would read the one-hot label; else one line saying why it cannot, which the
+   * trainer prints when refusing a mixing plan. Absent (user losses that do not say): refused.
+   */
+  mixedTargets?: true | string;
   fn: LossFn;
 }

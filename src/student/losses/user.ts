@@ -35,6 +35,7 @@ const entrySchema = z.object({
   standardized: optionsSchema.optional(),
   selfHistory: z.boolean().optional(),
   fidelityModes: z.boolean().optional(),
+  mixedTargets: z.union([z.literal(true), z.string()]).optional(),
   fn: z.custom<LossFn>((v) => typeof v === 'function', 'fn must be a function (ctx) => tf.Scalar'),
 });
 

@@ -35,9 +35,10 @@ export function virtualTeacherProbs(numClasses: number, correctProb: number, tem
  * The tempered virtual teacher as a [B, K] float32 tensor for integer labels [B]
  * (`paper`: p^d_τ = softmax(log p^d / τ); `official`: softmax(p^d / τ); see virtualTeacherProbs).
  */
-export function virtualTeacher(labels: tf.Tensor1D, numClasses: number, correctProb: number, temperature: number, fidelity: Fidelity): tf.Tensor2D {
+export function virtualTeacher(labels: tf.Tensor1D, numClasses: number, correctProb: number, temperature: number, fidelity: Fidelity, targets?: tf.Tensor2D | null): tf.Tensor2D {
   const { target, other } = virtualTeacherProbs(numClasses, correctProb, temperature, fidelity);
-  return tf.tidy(() => tf.add(tf.mul(oneHotFloat(labels, numClasses), target - other), other) as tf.Tensor2D);
+  // Affine in the label: with a mixed label (targets) it is the same mixture of the two teachers.
+  return tf.tidy(() => tf.add(tf.mul(targets ?? oneHotFloat(labels, numClasses), target - other), other) as tf.Tensor2D);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, crossEntropy, detach, oneHotFloat } from './kl.js';
+import { checkShapes, detach, labelCrossEntropy, labelTargets } from './kl.js';
 import { ceWeight, temperature, weight } from './option-specs.js';
 import type { LossEntry } from './types.js';
 
@@ -20,22 +20,24 @@ export const wsld: LossEntry = {
   formula: 'w_ce·H(q,p) + α·τ²·mean_b w_b·H(p^t_τ,b, p_τ,b), w_b = 1 − exp(−max(CE_s,b / (CE_t,b + 1e-7), 0))',
   source: 'Zhou et al. ICLR 2021; yzd-v/cls_KD mmcls/models/dis_losses/wsld.py::WSLDLoss @ e21ad377df0665bc94c64eb55d5e6f99187fb767',
   teacher: 'probs',
+  // CE_s and CE_t are cross-entropies with the label: with a mixed label, H(q_mix, ·) — the same form.
+  mixedTargets: true,
   options: {
     temperature: temperature(4),
     alpha: weight('weight α ≥ 0 of the weighted soft-label term', 2.25),
     ceWeight: ceWeight(1),
   },
-  fn: ({ logits, labels, teacher, options: o }) =>
+  fn: ({ logits, labels, targets, teacher, options: o }) =>
     tf.tidy(() => {
       if (!teacher) throw new Error('wsld: needs the teacher\'s rows (got none)');
       checkShapes('wsld', logits, labels, null, o.numClasses);
       const t = o.temperature!;
-      const gt = oneHotFloat(labels, o.numClasses);
+      const gt = labelTargets(labels, targets, o.numClasses);
       const soft = tf.neg(tf.sum(tf.mul(teacher.probs(t), tf.logSoftmax(tf.div(logits, t))), 1));
       const ceS = tf.neg(tf.sum(tf.mul(tf.logSoftmax(detach(logits)), gt), 1));
       const ceT = tf.neg(tf.sum(tf.mul(teacher.logProbs(1), gt), 1));
       const w = tf.sub(1, tf.exp(tf.neg(tf.relu(tf.div(ceS, tf.add(ceT, 1e-7))))));
       const term = tf.mul(tf.mean(tf.mul(w, soft)), o.alpha! * t * t);
-      return tf.add(tf.mul(crossEntropy(logits, labels), o.ceWeight!), term) as tf.Scalar;
+      return tf.add(tf.mul(labelCrossEntropy(logits, labels, targets), o.ceWeight!), term) as tf.Scalar;
     }),
 };

@@ -77,6 +77,7 @@ export const zipfLs: LossEntry = {
   formula: 'H(q,p) + λ·mean_b KL(P_b ‖ softmax_{k≠y}(z_b)), P_b(k) ∝ rank_b(k)^(−power) over k ≠ y, rank by the student\'s own (detached) logits',
   source: 'Liang et al. ECCV 2022; megvii-research/zipfls pytorch_zipfls/losses.py::zipf_loss, kl_loss @ 108e27aaf81aee0dc6dcd965ed6389f2ea06ba10',
   teacher: 'none',
+  mixedTargets: 'Zipf-LS ranks the other classes around the one target class, and a mixed label has two',
   options: {
     kdWeight: weight('weight λ of the Zipf KL term (the code\'s loss_lambda)', 0.1),
     power: { help: 'exponent of the Zipf law P(k) ∝ rank^(−power)', default: 1, min: 0 },

@@ -26,6 +26,7 @@ import { renderView, type SideRendering } from '../../data/views.js';
 import { UsageError, optionName } from '../../errors.js';
 import type { PreprocessSpec } from '../../teacher/types.js';
 import type { ViewPlan } from './targets.js';
+import { mixedBatchSource, mixes } from './mix-inputs.js';
 
 export const DEFAULT_EVAL_CROP_PCT = 0.875;
 
@@ -42,7 +43,8 @@ export interface StudentInputs {
 
 /** Decides the student's input shape, path and eval transform (module comment). */
 export function studentInputs(ds: Dataset, inputSize: [number, number] | undefined, evalCropPct: number | undefined, plan: ViewPlan, mode?: 'L' | 'RGB'): StudentInputs {
-  const boxes = plan.spec?.rrc !== undefined;
+  // Box views and mixed views are rendered from each image (mixing needs each partner's view too).
+  const boxes = plan.spec?.rrc !== undefined || (plan.mode !== 'none' && plan.spec?.mix !== undefined);
   if (ds.variableSize && !inputSize) {
     // Not scanned: a folder's images may differ in size, and reading every header to find out
     // costs a pass over the folder. The first image's size is what to type when they do not.
@@ -106,8 +108,8 @@ export function renderStudentBatch(inputs: StudentInputs, plan: ViewPlan, images
 
 /** Rendered training batches, fetched one step ahead (loop.ts). */
 export interface BatchSource {
-  /** The samples' views rendered at the student's size, packed HWC (a buffer of its own). */
-  fetch(samples: Int32Array, views: Int32Array): Promise<Uint8Array>;
+  /** The samples' views rendered at the student's size, packed HWC (a buffer of its own); float32 on [0, 1] when views are mixed. */
+  fetch(samples: Int32Array, views: Int32Array): Promise<Uint8Array | Float32Array>;
   close(): Promise<void>;
 }
 
@@ -120,6 +122,7 @@ export interface BatchSource {
  * A failing file fails the batch with the lowest failing index's error, whatever order jobs end in.
  */
 export function studentBatchSource(ds: Dataset, inputs: StudentInputs, plan: ViewPlan, workers: number): BatchSource {
+  if (mixes(plan)) return mixedBatchSource(ds, inputs, plan, workers);
   const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
   const mode = inputs.side.eval.mode;
   if (workers < 1 || !(ds instanceof ImageFilesDataset)) {

@@ -23,6 +23,7 @@ import { learningRate, type TrainOptimizer } from './optimizer.js';
 import { readMetrics, runPaths, writeJsonAtomic, writeMetrics, type EpochMetrics, type Summary } from './run-dir.js';
 import { applyViews, batchTeacher, viewsFor, type ViewPlan } from './targets.js';
 import { renderedDataset, studentBatchSource, type BatchSource, type StudentInputs } from './inputs.js';
+import { mixedTargets } from './mix-inputs.js';
 import { defaultRenderWorkers } from '../../data/render-pool.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
 import { cacheRecord, hashCheckpoints, nativeThreads, versions } from './record.js';
@@ -206,7 +207,7 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
         const samples = batchSamples(order, s);
         const n = samples.length;
         const views = viewsFor(plan, config.seed, epoch, samples);
-        let pixels: Uint8Array;
+        let pixels: Uint8Array | Float32Array;
         if (ahead) {
           pixels = await ahead;
           ahead = s + 1 < stepsPerEpoch ? readAhead(order, epoch, s + 1) : null;
@@ -214,7 +215,9 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
           const raw = await trainDs.readBatch(samples, rawBuf.subarray(0, n * sb));
           pixels = applyViews(plan, raw, shape, samples, views.student, viewBuf);
         }
-        const xs = pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
+        // Mixed views arrive as floats on [0, 1] already (mix-inputs.ts); their labels are mixed too.
+        const xs = pixels instanceof Float32Array ? pixels : pixelsToFloat(pixels, xBuf.subarray(0, n * sb));
+        const mixed = mixedTargets(plan, trainDs, inputs, samples, views.student);
         const ys = new Int32Array(n);
         for (let k = 0; k < n; k++) ys[k] = trainDs.labels[samples[k]];
         const teacher = needsTeacher ? batchTeacher(caches, samples, views.cache) : null;
@@ -227,11 +230,12 @@ async function runEpochs(built: Built, source: BatchSource | null): Promise<Trai
           const x = tf.tensor4d(xs, [n, shape.height, shape.width, shape.channels], 'float32');
           const y = tf.tensor1d(ys, 'int32');
           const prev = previous ? (tf.tensor2d(previous, [n, K], 'float32') as tf.Tensor2D) : null;
+          const targets = mixed ? (tf.tensor2d(mixed, [n, K], 'float32') as tf.Tensor2D) : null;
           const { value, grads } = tf.variableGrads(() => {
             const logits = model.apply(x, { training: true }) as tf.Tensor2D;
             box.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar);
             if (history) box.logits = tf.keep(tf.clone(logits));
-            return loss.entry.fn({ tf, logits, labels: y, teacher, previous: prev, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
+            return loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher, previous: prev, epoch: epoch + 1, epochs: config.epochs, step: step + 1, options: lossOptions });
           }, trainable);
           optimizer.apply(grads, lr);
           return [value, box.hits as tf.Scalar];

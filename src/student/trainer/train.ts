@@ -22,6 +22,8 @@ import { openCache, type CacheReader } from '../../cache/reader.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, subset } from '../../data/rng.js';
+import { checkMixData } from '../../data/mix.js';
+import { checkMixedTargets } from '../losses/index.js';
 import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
@@ -128,6 +130,10 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
       checkLossAgainstRecord(req.out, rec?.loss?.source, loss);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
+    if (plan.mode !== 'none' && plan.spec?.mix) {
+      checkMixData(plan.spec.mix, trainDs.size, trainDs.spec);
+      checkMixedTargets(loss.entry);
+    }
     const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
     return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {
