@@ -198,7 +198,7 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     const last = needV ? vert.start[w.height - 1] + vert.size[w.height - 1] : w.top + w.height;
     const rows = last - first;
     if (!needV) {
-      const out = new Uint8Array(w.width * rows * ch);
+      const out = uninitialized(w.width * rows * ch);
       horizontalPass(src, img.width, ch, first, rows, out, w.width, horiz);
       return makeImage(w.width, w.height, ch, out);
     }
@@ -212,9 +212,19 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     src = cropTo(img, { left: w.left, top: 0, width: w.width, height: img.height }, img.width, img.height).data;
     srcWidth = w.width;
   }
-  const out = new Uint8Array(srcWidth * w.height * ch);
+  const out = uninitialized(srcWidth * w.height * ch);
   verticalPass(src, srcWidth * ch, out, w.height, { ...vert, start: vStart });
   return makeImage(srcWidth, w.height, ch, out);
+}
+
+/**
+ * A result buffer every byte of which the caller writes: uninitialised memory (Node's allocUnsafeSlow,
+ * its own ArrayBuffer, offset 0) seen as a plain Uint8Array (`slice` copies, as everywhere else).
+ * Zero-filling a 224×224×3 output first cost as much as the vertical pass itself.
+ */
+function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 // The intermediate image of a two-pass resize never leaves resize(): one buffer, grown as needed,
