@@ -8,6 +8,11 @@
           "sources": ["src/jpeg.cc"],
           "defines": ["TFKD_HAVE_JPEG"],
           "libraries": ["-ljpeg"]
+        }],
+        ["<!(node -p \"process.env.TFKD_PNG === '1' ? 1 : 0\")==1", {
+          "sources": ["src/png.cc"],
+          "defines": ["TFKD_HAVE_PNG"],
+          "libraries": ["-lpng16"]
         }]
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],

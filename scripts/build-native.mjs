@@ -32,6 +32,9 @@ function main() {
   // libjpeg-turbo's header (Debian: libjpeg62-turbo-dev): the image add-on then decodes JPEGs itself.
   const jpeg = process.env.TFKD_JPEG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'jpeglib.h')));
   process.env.TFKD_JPEG = jpeg ? '1' : '0';
+  // libpng's header (Debian: libpng-dev): the image add-on then decodes PNGs itself.
+  const png = process.env.TFKD_PNG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'png.h')));
+  process.env.TFKD_PNG = png ? '1' : '0';
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [

@@ -98,11 +98,16 @@ void decode_pixels(Job* j) {
 // {data, width, height, channels} with `data` a new Uint8Array over a new ArrayBuffer; dst set.
 napi_value make_result(napi_env env, Job* j) {
   void* bytes = nullptr;
-  napi_value ab, arr, v, result;
+  napi_value buf, ab, arr, v, result;
   const size_t n = static_cast<size_t>(j->cinfo.image_width) * j->cinfo.image_height * j->channels;
-  if (napi_create_arraybuffer(env, n, &bytes, &ab) != napi_ok) return nullptr;
+  // napi_create_buffer's memory is not zero-filled (napi_create_arraybuffer's is, a memset of the
+  // whole image that every pixel then overwrites); the result is a plain Uint8Array over its
+  // ArrayBuffer, not a Buffer (whose slice() would not copy).
+  size_t offset = 0;
+  if (napi_create_buffer(env, n, &bytes, &buf) != napi_ok) return nullptr;
+  if (napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &ab, &offset) != napi_ok) return nullptr;
   j->dst = static_cast<uint8_t*>(bytes);
-  napi_create_typedarray(env, napi_uint8_array, n, ab, 0, &arr);
+  if (napi_create_typedarray(env, napi_uint8_array, n, ab, offset, &arr) != napi_ok) return nullptr;
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "data", arr);
   napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_width), &v);

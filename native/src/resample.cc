@@ -33,6 +33,12 @@ napi_value DecodeJpeg(napi_env env, napi_callback_info info);  // jpeg.cc
 napi_value DecodeJpegSync(napi_env env, napi_callback_info info);
 }
 #endif
+#ifdef TFKD_HAVE_PNG
+namespace tfkd_png {
+napi_value DecodePng(napi_env env, napi_callback_info info);  // png.cc
+napi_value DecodePngSync(napi_env env, napi_callback_info info);
+}
+#endif
 
 namespace {
 
@@ -435,6 +441,10 @@ napi_value Init(napi_env env, napi_value exports) {
 #ifdef TFKD_HAVE_JPEG
       {"decodeJpeg", nullptr, tfkd_jpeg::DecodeJpeg, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeJpegSync", nullptr, tfkd_jpeg::DecodeJpegSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+#ifdef TFKD_HAVE_PNG
+      {"decodePng", nullptr, tfkd_png::DecodePng, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decodePngSync", nullptr, tfkd_png::DecodePngSync, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
       {"hasJpeg", nullptr, Guard<HasJpeg>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},
