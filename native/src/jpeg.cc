@@ -1,9 +1,9 @@
 // tfkd_image: JPEG decoding on Debian's libjpeg-turbo (libjpeg62-turbo, the library Pillow links),
 // one open per image: header and pixels from the same jpeg_decompress_struct, on the libuv pool
 // (napi async work), for src/data/pil/decode.ts. Only what PIL decodes the same way is handled:
-// 1 component (grey → mode L) and 3 components (YCbCr or Adobe RGB → mode RGB) with libjpeg's
-// defaults, which are PIL's (ISLOW DCT, fancy upsampling, no scaling). Everything else resolves to
-// null and decode.ts takes the sharp path: CMYK/YCCK, more pixels than the caller's limit, any
+// 1 component (grey → mode L), 3 components (YCbCr or Adobe RGB → mode RGB) and 4 (CMYK or YCCK →
+// mode CMYK, inverted as PIL's "CMYK;I") with libjpeg's defaults, which are PIL's (ISLOW DCT, fancy
+// upsampling, no scaling). Everything else resolves to null and decode.ts takes the sharp path: more pixels than the caller's limit, any
 // libjpeg error, and a truncated file (libjpeg's JWRN_JPEG_EOF: PIL refuses those, and sharp's
 // path raises PIL's message). Corrupt-data warnings are ignored, as PIL ignores them.
 #define NAPI_VERSION 8
@@ -70,6 +70,11 @@ bool read_header(Job* j, const uint8_t* src, size_t len, double maxPixels) {
   } else if (j->cinfo.num_components == 3 && (j->cinfo.jpeg_color_space == JCS_YCbCr || j->cinfo.jpeg_color_space == JCS_RGB)) {
     j->cinfo.out_color_space = JCS_RGB;
     j->channels = 3;
+  } else if (j->cinfo.num_components == 4 && (j->cinfo.jpeg_color_space == JCS_CMYK || j->cinfo.jpeg_color_space == JCS_YCCK)) {
+    // PIL reads every CMYK JPEG with rawmode "CMYK;I" (Adobe's inverted samples, marker or not):
+    // libjpeg's CMYK (YCCK converted by libjpeg, as for PIL), inverted after decoding.
+    j->cinfo.out_color_space = JCS_CMYK;
+    j->channels = 4;
   } else {
     return false;
   }
@@ -93,6 +98,10 @@ void decode_pixels(Job* j) {
   }
   jpeg_finish_decompress(&j->cinfo);  // reads up to EOI: a file lacking only its EOI is truncated too
   j->ok = !j->err.truncated;
+  if (j->channels == 4) {
+    const size_t n = stride * j->cinfo.output_height;
+    for (size_t i = 0; i < n; i++) j->dst[i] = static_cast<uint8_t>(255 - j->dst[i]);
+  }
 }
 
 // {data, width, height, channels} with `data` a new Uint8Array over a new ArrayBuffer; dst set.

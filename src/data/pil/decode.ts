@@ -231,13 +231,13 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
   if (!(maxPixels > 0)) throw new UsageError(`decodeImage: maxPixels must be a number > 0 (Infinity for no limit), got ${String(opts?.maxPixels)}`);
   const buf = await load(input, file, opts?.maxFileBytes ?? maxImageBytes());
   if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
-  // One open per image: grey and colour JPEGs on the image add-on's libjpeg-turbo (pil/native.ts)
-  // when it is built; anything it does not take (CMYK, damage, the pixel limit) comes back null and
+  // One open per image: grey, colour and CMYK JPEGs on the image add-on's libjpeg-turbo (pil/native.ts)
+  // when it is built; anything it does not take (damage, the pixel limit) comes back null and
   // goes the sharp way below, which gives PIL's errors.
   const native = isJpeg(buf) ? jpegDecoder() : null;
   if (native) {
     const j = await native(buf, maxPixels);
-    if (j) return finish({ mode: j.channels === 1 ? 'L' : 'RGB', width: j.width, height: j.height, data: j.data }, mode);
+    if (j) return finish({ mode: j.channels === 1 ? 'L' : j.channels === 3 ? 'RGB' : 'CMYK', width: j.width, height: j.height, data: j.data }, mode);
   }
   // 8-bit PNGs likewise (libpng, pristine files only), after PIL's own header-chunk CRC check.
   const png = isPng(buf) ? pngDecoder() : null;

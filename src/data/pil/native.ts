@@ -24,7 +24,7 @@ export interface ImageAddon {
   simd(on?: boolean): 'avx2' | 'portable';
   /** Whether it was built with libjpeg-turbo (native/src/jpeg.cc). */
   hasJpeg(): boolean;
-  /** A grey or YCbCr/RGB JPEG decoded as PIL does (mode L / RGB), or null: decode.ts takes the sharp path. */
+  /** A grey, YCbCr/RGB or CMYK/YCCK JPEG decoded as PIL does (mode L / RGB / CMYK), or null: decode.ts takes the sharp path. */
   decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<DecodedJpeg | null>;
   /** The same on the calling thread (render workers: no round trip through the libuv pool). */
   decodeJpegSync?(bytes: Uint8Array, maxPixels: number): DecodedJpeg | null;
@@ -45,7 +45,8 @@ export interface DecodedJpeg {
   data: Uint8Array;
   width: number;
   height: number;
-  channels: 1 | 3;
+  /** 1 L, 3 RGB, 4 CMYK (PIL's inverted "CMYK;I" samples). */
+  channels: 1 | 3 | 4;
 }
 
 export type ResamplePath = 'avx2' | 'portable' | 'js';
