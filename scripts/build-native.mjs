@@ -35,6 +35,9 @@ function main() {
   // libpng's header (Debian: libpng-dev): the image add-on then decodes PNGs itself.
   const png = process.env.TFKD_PNG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'png.h')));
   process.env.TFKD_PNG = png ? '1' : '0';
+  // libwebp's header (Debian: libwebp-dev): the image add-on then decodes still WebPs itself.
+  const webp = process.env.TFKD_WEBP !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'webp', 'decode.h')));
+  process.env.TFKD_WEBP = webp ? '1' : '0';
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [

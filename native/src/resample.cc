@@ -39,6 +39,12 @@ napi_value DecodePng(napi_env env, napi_callback_info info);  // png.cc
 napi_value DecodePngSync(napi_env env, napi_callback_info info);
 }
 #endif
+#ifdef TFKD_HAVE_WEBP
+namespace tfkd_webp {
+napi_value DecodeWebp(napi_env env, napi_callback_info info);  // webp.cc
+napi_value DecodeWebpSync(napi_env env, napi_callback_info info);
+}
+#endif
 
 namespace {
 
@@ -445,6 +451,10 @@ napi_value Init(napi_env env, napi_value exports) {
 #ifdef TFKD_HAVE_PNG
       {"decodePng", nullptr, tfkd_png::DecodePng, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodePngSync", nullptr, tfkd_png::DecodePngSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+#ifdef TFKD_HAVE_WEBP
+      {"decodeWebp", nullptr, tfkd_webp::DecodeWebp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decodeWebpSync", nullptr, tfkd_webp::DecodeWebpSync, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
       {"hasJpeg", nullptr, Guard<HasJpeg>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -12,7 +12,7 @@ import type { SourceImage } from './convert.js';
 import { decodeGif, gifSize, isGif } from './gif.js';
 import { fileKind } from '../../util/regular-file.js';
 import { checkFileBytes, checkPixels, DEFAULT_MAX_PIXELS, maxImageBytes } from './limits.js';
-import { jpegDecoder, pngDecoder } from './native.js';
+import { jpegDecoder, pngDecoder, webpDecoder } from './native.js';
 
 /**
  * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
@@ -183,6 +183,8 @@ const isJpeg = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0xff && b[1
 
 const isPng = (b: Uint8Array): boolean => b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a;
 
+const isWebp = (b: Uint8Array): boolean => b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50;
+
 const PNG_MODES = { 1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA' } as const;
 
 const isBmp = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
@@ -239,13 +241,12 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
     const j = await native(buf, maxPixels);
     if (j) return finish({ mode: j.channels === 1 ? 'L' : j.channels === 3 ? 'RGB' : 'CMYK', width: j.width, height: j.height, data: j.data }, mode);
   }
-  // 8-bit PNGs likewise (libpng, pristine files only), after PIL's own header-chunk CRC check.
+  // 8-bit PNGs likewise (libpng, pristine files only, after PIL's own header-chunk CRC check), and still WebPs.
   const png = isPng(buf) ? pngDecoder() : null;
-  if (png) {
-    checkPngHeader(buf, file);
-    const p = await png(buf, maxPixels);
-    if (p) return finish({ mode: PNG_MODES[p.channels], width: p.width, height: p.height, data: p.data }, mode);
-  }
+  if (png) checkPngHeader(buf, file);
+  const other = png ?? (isWebp(buf) ? webpDecoder() : null);
+  const p = other ? await other(buf, maxPixels) : null;
+  if (p) return finish({ mode: PNG_MODES[p.channels], width: p.width, height: p.height, data: p.data }, mode);
   const m = await header(buf, file, buf);
   checkPixels(m.width, m.height, file, maxPixels);
   return finish(await pixels(buf, m, file, maxPixels), mode);

@@ -9,7 +9,8 @@
  * per image, the library Pillow links); TFKD_JPEG=sharp (or `setJpegPath('sharp')`) keeps every
  * JPEG on sharp's path (decode.ts), which handles all the others anyway. Likewise PNGs
  * (native/src/png.cc, libpng: only pristine 8-bit files, every other one goes the sharp way);
- * TFKD_PNG=sharp or `setPngPath('sharp')` keeps them all on sharp.
+ * TFKD_PNG=sharp or `setPngPath('sharp')` keeps them all on sharp; still WebPs (native/src/webp.cc,
+ * libwebp) with TFKD_WEBP=sharp / `setWebpPath('sharp')`.
  *
  * Which path: TFKD_RESAMPLE = auto (default: C with AVX2 when the CPU has it, else C scalar, else
  * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
@@ -31,6 +32,9 @@ export interface ImageAddon {
   /** An 8-bit PNG (grey, grey + alpha, RGB, RGBA, palette) as its samples, or null: decode.ts takes the sharp path. */
   decodePng?(bytes: Uint8Array, maxPixels: number): Promise<DecodedPng | null>;
   decodePngSync?(bytes: Uint8Array, maxPixels: number): DecodedPng | null;
+  /** A still WebP as PIL decodes it (channels 3 RGB, 4 RGBA), or null: decode.ts takes the sharp path. */
+  decodeWebp?(bytes: Uint8Array, maxPixels: number): Promise<DecodedPng | null>;
+  decodeWebpSync?(bytes: Uint8Array, maxPixels: number): DecodedPng | null;
 }
 
 /** native/src/png.cc's result: channels 1 L, 2 LA, 3 RGB, 4 RGBA (palettes expanded). */
@@ -123,7 +127,23 @@ export function pngDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise
   return isMainThread ? a.decodePng : a.decodePngSync;
 }
 
+let webpOn = true;
+
+/** WebP decoding on the add-on ('native', when built with libwebp) or on sharp; returns the path in use. */
+export function setWebpPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
+  webpOn = want === 'native' && load()?.decodeWebp !== undefined;
+  return webpOn ? 'native' : 'sharp';
+}
+
+/** The add-on's WebP decoder, as jpegDecoder. */
+export function webpDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise<DecodedPng | null> | DecodedPng | null) | null {
+  const a = webpOn ? load() : null;
+  if (!a?.decodeWebp || !a.decodeWebpSync) return null;
+  return isMainThread ? a.decodeWebp : a.decodeWebpSync;
+}
+
 setJpegPath(process.env.TFKD_JPEG === 'sharp' ? 'sharp' : 'native');
+setWebpPath(process.env.TFKD_WEBP === 'sharp' ? 'sharp' : 'native');
 setPngPath(process.env.TFKD_PNG === 'sharp' ? 'sharp' : 'native');
 const env = process.env.TFKD_RESAMPLE;
 setResamplePath(env === 'js' || env === 'portable' ? env : 'auto');
