@@ -69,6 +69,8 @@ export interface RenderBenchResult {
   bench: 'render';
   data: string;
   rows: number;
+  /** Distinct files (fewer than rows when --rows cycles through a small folder). */
+  files: number;
   threads: number;
   reps: number;
   transform: { kind: 'eval' | 'boxes'; mode: string; resize: RenderSpec['resize']; crop: RenderSpec['crop']; size: [number, number]; interpolation: Interpolation; augment?: string };
@@ -147,8 +149,10 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
   if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
   const ds = await openDataset(o.data, { split: o.split });
   if (!(ds instanceof ImageFilesDataset)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
-  const n = Math.min(o.rows, ds.size);
-  const files = Array.from({ length: n }, (_, i) => ds.path(i));
+  // --rows past the folder's size cycles through its files: a pass over a few dozen small images
+  // lasts tens of milliseconds, too short to time on a loaded machine (both sides get the same list).
+  const n = o.rows;
+  const files = Array.from({ length: n }, (_, i) => ds.path(i % ds.size));
   const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
   const side: SideRendering = { eval: spec, size };
   const augArg = aug ? { spec: aug, seed: o.seed } : null;
@@ -225,6 +229,7 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
       bench: 'render',
       data: ds.spec,
       rows: n,
+      files: Math.min(n, ds.size),
       threads: o.threads,
       reps: o.reps,
       transform: { kind: aug ? 'boxes' : 'eval', mode: spec.mode, resize: spec.resize, crop: spec.crop, size, interpolation: filter, ...(o.augment ? { augment: o.augment } : {}) },
@@ -260,7 +265,7 @@ export function formatRenderBench(r: RenderBenchResult): string {
   const t = r.transform;
   const what = t.kind === 'eval' ? `resize ${JSON.stringify(t.resize)} + center crop ${JSON.stringify(t.crop)}` : `RandomResizedCrop boxes (${t.augment}) → ${t.size.join('x')}`;
   const lines = [
-    `bench render  ${r.data}: ${r.rows} images, ${what}, ${t.interpolation}, ${t.mode}; resampler: ${r.resample_path}; Pillow ${r.pillow}`,
+    `bench render  ${r.data}: ${r.rows} images${r.files < r.rows ? ` (its ${r.files} files, cycled)` : ''}, ${what}, ${t.interpolation}, ${t.mode}; resampler: ${r.resample_path}; Pillow ${r.pillow}`,
     `output bytes equal to Pillow's: ${r.identical} / ${r.rows}`,
     `tfkd ÷ Pillow, images/s (median (min–max) of ${r.reps} same-run repetitions; per core from CPU time):`,
     `                        tfkd img/s  Pillow img/s  ratio`,
