@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * Builds tfkd's optional native add-ons with node-gyp: tfkd_image.node (Pillow's resampling passes
- * with AVX2, native/src/resample.cc; needs only a C++ compiler) always, and tfkd_native.node
+ * with AVX2, native/src/resample.cc; needs only a C++ compiler; with the headers of libjpeg-turbo,
+ * libpng and libwebp it decodes JPEG, PNG and WebP too, each left out when its header is missing or
+ * TFKD_JPEG / TFKD_PNG / TFKD_WEBP=0) always, and tfkd_native.node
  * (the training kernels) when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
  * `apt-get install libopenblas-dev`); when oneDNN is there too (`apt-get install libdnnl-dev`)
  * the convolutions run on it (native/src/dnnl_conv.cc), and if that build fails it is retried
