@@ -8,6 +8,16 @@
           "sources": ["src/jpeg.cc"],
           "defines": ["TFKD_HAVE_JPEG"],
           "libraries": ["-ljpeg"]
+        }],
+        ["<!(node -p \"process.env.TFKD_PNG === '1' ? 1 : 0\")==1", {
+          "sources": ["src/png.cc"],
+          "defines": ["TFKD_HAVE_PNG"],
+          "libraries": ["-lpng16"]
+        }],
+        ["<!(node -p \"process.env.TFKD_WEBP === '1' ? 1 : 0\")==1", {
+          "sources": ["src/webp.cc"],
+          "defines": ["TFKD_HAVE_WEBP"],
+          "libraries": ["-lwebp"]
         }]
       ],
       "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],

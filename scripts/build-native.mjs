@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * Builds tfkd's optional native add-ons with node-gyp: tfkd_image.node (Pillow's resampling passes
- * with AVX2, native/src/resample.cc; needs only a C++ compiler) always, and tfkd_native.node
+ * with AVX2, native/src/resample.cc; needs only a C++ compiler; with the headers of libjpeg-turbo,
+ * libpng and libwebp it decodes JPEG, PNG and WebP too, each left out when its header is missing or
+ * TFKD_JPEG / TFKD_PNG / TFKD_WEBP=0) always, and tfkd_native.node
  * (the training kernels) when OpenBLAS's CBLAS header and library are on the machine (Debian/Ubuntu:
  * `apt-get install libopenblas-dev`); when oneDNN is there too (`apt-get install libdnnl-dev`)
  * the convolutions run on it (native/src/dnnl_conv.cc), and if that build fails it is retried
@@ -32,6 +34,12 @@ function main() {
   // libjpeg-turbo's header (Debian: libjpeg62-turbo-dev): the image add-on then decodes JPEGs itself.
   const jpeg = process.env.TFKD_JPEG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'jpeglib.h')));
   process.env.TFKD_JPEG = jpeg ? '1' : '0';
+  // libpng's header (Debian: libpng-dev): the image add-on then decodes PNGs itself.
+  const png = process.env.TFKD_PNG !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'png.h')));
+  process.env.TFKD_PNG = png ? '1' : '0';
+  // libwebp's header (Debian: libwebp-dev): the image add-on then decodes still WebPs itself.
+  const webp = process.env.TFKD_WEBP !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'webp', 'decode.h')));
+  process.env.TFKD_WEBP = webp ? '1' : '0';
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [

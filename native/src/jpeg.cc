@@ -1,9 +1,9 @@
 // tfkd_image: JPEG decoding on Debian's libjpeg-turbo (libjpeg62-turbo, the library Pillow links),
 // one open per image: header and pixels from the same jpeg_decompress_struct, on the libuv pool
 // (napi async work), for src/data/pil/decode.ts. Only what PIL decodes the same way is handled:
-// 1 component (grey → mode L) and 3 components (YCbCr or Adobe RGB → mode RGB) with libjpeg's
-// defaults, which are PIL's (ISLOW DCT, fancy upsampling, no scaling). Everything else resolves to
-// null and decode.ts takes the sharp path: CMYK/YCCK, more pixels than the caller's limit, any
+// 1 component (grey → mode L), 3 components (YCbCr or Adobe RGB → mode RGB) and 4 (CMYK or YCCK →
+// mode CMYK, inverted as PIL's "CMYK;I") with libjpeg's defaults, which are PIL's (ISLOW DCT, fancy
+// upsampling, no scaling). Everything else resolves to null and decode.ts takes the sharp path: more pixels than the caller's limit, any
 // libjpeg error, and a truncated file (libjpeg's JWRN_JPEG_EOF: PIL refuses those, and sharp's
 // path raises PIL's message). Corrupt-data warnings are ignored, as PIL ignores them.
 #define NAPI_VERSION 8
@@ -70,6 +70,11 @@ bool read_header(Job* j, const uint8_t* src, size_t len, double maxPixels) {
   } else if (j->cinfo.num_components == 3 && (j->cinfo.jpeg_color_space == JCS_YCbCr || j->cinfo.jpeg_color_space == JCS_RGB)) {
     j->cinfo.out_color_space = JCS_RGB;
     j->channels = 3;
+  } else if (j->cinfo.num_components == 4 && (j->cinfo.jpeg_color_space == JCS_CMYK || j->cinfo.jpeg_color_space == JCS_YCCK)) {
+    // PIL reads every CMYK JPEG with rawmode "CMYK;I" (Adobe's inverted samples, marker or not):
+    // libjpeg's CMYK (YCCK converted by libjpeg, as for PIL), inverted after decoding.
+    j->cinfo.out_color_space = JCS_CMYK;
+    j->channels = 4;
   } else {
     return false;
   }
@@ -93,16 +98,25 @@ void decode_pixels(Job* j) {
   }
   jpeg_finish_decompress(&j->cinfo);  // reads up to EOI: a file lacking only its EOI is truncated too
   j->ok = !j->err.truncated;
+  if (j->channels == 4) {
+    const size_t n = stride * j->cinfo.output_height;
+    for (size_t i = 0; i < n; i++) j->dst[i] = static_cast<uint8_t>(255 - j->dst[i]);
+  }
 }
 
 // {data, width, height, channels} with `data` a new Uint8Array over a new ArrayBuffer; dst set.
 napi_value make_result(napi_env env, Job* j) {
   void* bytes = nullptr;
-  napi_value ab, arr, v, result;
+  napi_value buf, ab, arr, v, result;
   const size_t n = static_cast<size_t>(j->cinfo.image_width) * j->cinfo.image_height * j->channels;
-  if (napi_create_arraybuffer(env, n, &bytes, &ab) != napi_ok) return nullptr;
+  // napi_create_buffer's memory is not zero-filled (napi_create_arraybuffer's is, a memset of the
+  // whole image that every pixel then overwrites); the result is a plain Uint8Array over its
+  // ArrayBuffer, not a Buffer (whose slice() would not copy).
+  size_t offset = 0;
+  if (napi_create_buffer(env, n, &bytes, &buf) != napi_ok) return nullptr;
+  if (napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &ab, &offset) != napi_ok) return nullptr;
   j->dst = static_cast<uint8_t*>(bytes);
-  napi_create_typedarray(env, napi_uint8_array, n, ab, 0, &arr);
+  if (napi_create_typedarray(env, napi_uint8_array, n, ab, offset, &arr) != napi_ok) return nullptr;
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "data", arr);
   napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_width), &v);

@@ -33,6 +33,18 @@ napi_value DecodeJpeg(napi_env env, napi_callback_info info);  // jpeg.cc
 napi_value DecodeJpegSync(napi_env env, napi_callback_info info);
 }
 #endif
+#ifdef TFKD_HAVE_PNG
+namespace tfkd_png {
+napi_value DecodePng(napi_env env, napi_callback_info info);  // png.cc
+napi_value DecodePngSync(napi_env env, napi_callback_info info);
+}
+#endif
+#ifdef TFKD_HAVE_WEBP
+namespace tfkd_webp {
+napi_value DecodeWebp(napi_env env, napi_callback_info info);  // webp.cc
+napi_value DecodeWebpSync(napi_env env, napi_callback_info info);
+}
+#endif
 
 namespace {
 
@@ -196,46 +208,58 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* src, siz
     q[1] = clip8(s1);
     q[2] = clip8(s2);
   };
-  // Two rows per step share the coefficient loads (the table row of a pixel is the same in every row).
-  for (int y = 0; y < rows; y += 2) {
-    const bool pair = y + 1 < rows;
-    const size_t row0 = static_cast<size_t>(y + firstRow) * inStride;
-    const size_t row1 = pair ? row0 + inStride : row0;
-    uint8_t* q0 = out + static_cast<size_t>(y) * outStride;
-    uint8_t* q1 = q0 + outStride;
-    for (int xx = 0; xx < outWidth; xx++, q0 += 3, q1 += 3) {
+  // Four rows per step share the coefficient loads (the table row of a pixel is the same in every
+  // row); a last group of fewer rows repeats its last row and stores only the real ones.
+  for (int y = 0; y < rows; y += 4) {
+    const int live = rows - y < 4 ? rows - y : 4;
+    size_t r[4];
+    uint8_t* q[4];
+    for (int i = 0; i < 4; i++) {
+      const int yi = y + (i < live ? i : live - 1);
+      r[i] = static_cast<size_t>(yi + firstRow) * inStride;
+      q[i] = out + static_cast<size_t>(yi) * outStride;
+    }
+    for (int xx = 0; xx < outWidth; xx++) {
       const int n = c.size[xx];
       const size_t off = static_cast<size_t>(c.start[xx]) * 3;
-      if (row1 + off + static_cast<size_t>((n + 3) / 4) * 12 + 4 > srcLen) {
-        scalar(row0 + off, xx, q0);
-        if (pair) scalar(row1 + off, xx, q1);
+      const size_t o = static_cast<size_t>(xx) * 3;
+      if (r[3] + off + static_cast<size_t>((n + 3) / 4) * 12 + 4 > srcLen) {
+        for (int i = 0; i < live; i++) scalar(r[i] + off, xx, q[i] + o);
         continue;
       }
-      const uint8_t* p0 = src + row0 + off;
-      const uint8_t* p1 = src + row1 + off;
+      const uint8_t* p0 = src + r[0] + off;
+      const uint8_t* p1 = src + r[1] + off;
+      const uint8_t* p2 = src + r[2] + off;
+      const uint8_t* p3 = src + r[3] + off;
       const int16_t* t = table.data() + static_cast<size_t>(xx) * groups * 32;
-      __m256i hi0 = _mm256_setzero_si256(), lo0 = hi0, hi1 = hi0, lo1 = hi0;
-      for (int x = 0; x < n; x += 4, p0 += 12, p1 += 12, t += 32) {
+      __m256i hi0 = _mm256_setzero_si256(), lo0 = hi0, hi1 = hi0, lo1 = hi0, hi2 = hi0, lo2 = hi0, hi3 = hi0, lo3 = hi0;
+      for (int x = 0; x < n; x += 4, p0 += 12, p1 += 12, p2 += 12, p3 += 12, t += 32) {
         const __m256i th = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
         const __m256i tl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 16));
         const __m256i a = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))), spread);
         const __m256i b = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1))), spread);
+        const __m256i d = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p2))), spread);
+        const __m256i e = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p3))), spread);
         hi0 = _mm256_add_epi32(hi0, _mm256_madd_epi16(a, th));
         lo0 = _mm256_add_epi32(lo0, _mm256_madd_epi16(a, tl));
         hi1 = _mm256_add_epi32(hi1, _mm256_madd_epi16(b, th));
         lo1 = _mm256_add_epi32(lo1, _mm256_madd_epi16(b, tl));
+        hi2 = _mm256_add_epi32(hi2, _mm256_madd_epi16(d, th));
+        lo2 = _mm256_add_epi32(lo2, _mm256_madd_epi16(d, tl));
+        hi3 = _mm256_add_epi32(hi3, _mm256_madd_epi16(e, th));
+        lo3 = _mm256_add_epi32(lo3, _mm256_madd_epi16(e, tl));
       }
-      // int32 → int16 → uint8 with saturation: clip8 of both pixels, [R0 G0 B0 0 R1 G1 B1 0].
-      __m128i w = _mm_packs_epi32(reduce_rgb(hi0, lo0, round), reduce_rgb(hi1, lo1, round));
-      w = _mm_packus_epi16(w, w);
-      const uint64_t v = static_cast<uint64_t>(_mm_cvtsi128_si64(w));
-      q0[0] = static_cast<uint8_t>(v);
-      q0[1] = static_cast<uint8_t>(v >> 8);
-      q0[2] = static_cast<uint8_t>(v >> 16);
-      if (pair) {
-        q1[0] = static_cast<uint8_t>(v >> 32);
-        q1[1] = static_cast<uint8_t>(v >> 40);
-        q1[2] = static_cast<uint8_t>(v >> 48);
+      // int32 → int16 → uint8 with saturation (clip8 of each sum): [R G B 0] of rows 0, 1, 2, 3.
+      const __m128i w01 = _mm_packs_epi32(reduce_rgb(hi0, lo0, round), reduce_rgb(hi1, lo1, round));
+      const __m128i w23 = _mm_packs_epi32(reduce_rgb(hi2, lo2, round), reduce_rgb(hi3, lo3, round));
+      const __m128i px = _mm_packus_epi16(w01, w23);
+      uint32_t v[4];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(v), px);
+      if (xx + 1 < outWidth) {
+        // 4-byte stores: the fourth byte lands on the next pixel's first, written next.
+        for (int i = 0; i < live; i++) std::memcpy(q[i] + o, &v[i], 4);
+      } else {
+        for (int i = 0; i < live; i++) std::memcpy(q[i] + o, &v[i], 3);
       }
     }
   }
@@ -423,6 +447,14 @@ napi_value Init(napi_env env, napi_value exports) {
 #ifdef TFKD_HAVE_JPEG
       {"decodeJpeg", nullptr, tfkd_jpeg::DecodeJpeg, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeJpegSync", nullptr, tfkd_jpeg::DecodeJpegSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+#ifdef TFKD_HAVE_PNG
+      {"decodePng", nullptr, tfkd_png::DecodePng, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decodePngSync", nullptr, tfkd_png::DecodePngSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+#ifdef TFKD_HAVE_WEBP
+      {"decodeWebp", nullptr, tfkd_webp::DecodeWebp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decodeWebpSync", nullptr, tfkd_webp::DecodeWebpSync, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
       {"hasJpeg", nullptr, Guard<HasJpeg>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},

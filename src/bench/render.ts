@@ -12,7 +12,8 @@
  * Per repetition, alternating the two sides so that other load hits both alike: one image at a
  * time on one thread — decode alone, render alone (of the decoded images), resize alone (the whole
  * image to its Resize size: the resampler by itself, no crop window), decode + render — in CPU
- * time (process-wide, all threads) per image, with no render pool alive; then decode + render at
+ * time (process-wide, all threads) per image, with no render pool alive; tfkd's side runs in one
+ * worker thread, as its data path does (render-single.ts); then decode + render at
  * N threads (tfkd: a RenderPool of N workers; Pillow: N processes, as DataLoader(num_workers=N),
  * both warmed before the clock starts) in wall time. Each
  * figure is a ratio tfkd ÷ Pillow in images per second; the report gives the median and the spread
@@ -23,20 +24,24 @@ import { createHash } from 'node:crypto';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { parseAugmentSpec, type AugmentSpec } from '../data/augment.js';
 import { ImageFilesDataset } from '../data/files.js';
 import type { Image, Interpolation } from '../data/image.js';
 import { openDataset } from '../data/open.js';
 import { decodeImage, probeImage } from '../data/pil/decode.js';
-import { resamplePath, setResamplePath } from '../data/pil/native.js';
-import { resize } from '../data/pil/resample.js';
+import { resamplePath } from '../data/pil/native.js';
 import { RenderPool } from '../data/render-pool.js';
 import { render, resizedSize, type RenderSpec } from '../data/render.js';
 import { renderView, viewBox, type SideRendering, type ViewBox } from '../data/views.js';
 import { UsageError } from '../errors.js';
 import { parsePreprocess, resolvePreprocess, renderSpecOf } from '../teacher/preprocess.js';
 import { DEFAULT_EVAL_CROP_PCT, parseInputSize } from '../student/trainer/inputs.js';
+import type { SingleResult } from './render-single.js';
 import { spread, type Spread } from './stats.js';
+
+// From the sources (tsx) the worker starts from a boot file that registers tsx in the thread.
+const SINGLE_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./render-single-boot.mjs', import.meta.url) : new URL('./render-single.js', import.meta.url);
 
 export interface RenderBenchOptions {
   data: string;
@@ -64,6 +69,8 @@ export interface RenderBenchResult {
   bench: 'render';
   data: string;
   rows: number;
+  /** Distinct files (fewer than rows when --rows cycles through a small folder). */
+  files: number;
   threads: number;
   reps: number;
   transform: { kind: 'eval' | 'boxes'; mode: string; resize: RenderSpec['resize']; crop: RenderSpec['crop']; size: [number, number]; interpolation: Interpolation; augment?: string };
@@ -135,10 +142,6 @@ function evalSpec(o: RenderBenchOptions): { spec: RenderSpec; size: [number, num
   return { spec, size };
 }
 
-const cpuS = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 export async function runRenderBench(o: RenderBenchOptions, command = ''): Promise<RenderBenchResult> {
   const { spec, size } = evalSpec(o);
@@ -146,8 +149,10 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
   if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
   const ds = await openDataset(o.data, { split: o.split });
   if (!(ds instanceof ImageFilesDataset)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
-  const n = Math.min(o.rows, ds.size);
-  const files = Array.from({ length: n }, (_, i) => ds.path(i));
+  // --rows past the folder's size cycles through its files: a pass over a few dozen small images
+  // lasts tens of milliseconds, too short to time on a loaded machine (both sides get the same list).
+  const n = o.rows;
+  const files = Array.from({ length: n }, (_, i) => ds.path(i % ds.size));
   const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
   const side: SideRendering = { eval: spec, size };
   const augArg = aug ? { spec: aug, seed: o.seed } : null;
@@ -170,29 +175,14 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
       if (createHash('sha256').update(img.data).digest('hex') === theirs[i]) identical++;
     }
 
-    const tfkdSingle = async (): Promise<Pass & { resize_js_cpu_s: number }> => {
-      let c = cpuS();
-      const imgs: Image[] = [];
-      for (const f of files) imgs.push(await decodeImage(f, spec.mode, { file: f }));
-      const decode = cpuS() - c;
-      c = cpuS();
-      for (let i = 0; i < n; i++) renderOne(imgs[i], i);
-      const rend = cpuS() - c;
-      c = cpuS();
-      for (let i = 0; i < n; i++) resize(imgs[i], resized[i][0], resized[i][1], filter);
-      const rs = cpuS() - c;
-      const path = resamplePath().path;
-      setResamplePath('js');
-      c = cpuS();
-      for (let i = 0; i < n; i++) resize(imgs[i], resized[i][0], resized[i][1], filter);
-      const rsJs = cpuS() - c;
-      setResamplePath(path);
-      imgs.length = 0;
-      c = cpuS();
-      const w = performance.now();
-      for (let i = 0; i < n; i++) renderOne(await decodeImage(files[i], spec.mode, { file: files[i] }), i);
-      return { decode_cpu_s: decode, render_cpu_s: rend, resize_cpu_s: rs, resize_js_cpu_s: rsJs, pipeline_cpu_s: cpuS() - c, pipeline_wall_s: (performance.now() - w) / 1000 };
-    };
+    // The one-thread passes in a worker thread, as tfkd's data path runs them (render-single.ts).
+    const single = new Worker(SINGLE_ENTRY, { workerData: { benchRenderSingle: true, files, spec, side, aug: augArg, view, resized } });
+    const tfkdSingle = () =>
+      new Promise<SingleResult>((resolve, reject) => {
+        single.once('message', resolve);
+        single.once('error', reject);
+        single.postMessage('run');
+      });
     // A pool per parallel pass, started and warmed before its clock starts and closed after: an
     // idle pool left running made the one-thread passes' decodes cost ~40 % more CPU time.
     const tfkdPool = async (): Promise<number> => {
@@ -219,12 +209,16 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
     };
 
     const rows: Array<{ t: Pass & { resize_js_cpu_s: number; n_wall_s: number }; p: Pass & { n_wall_s: number } }> = [];
-    for (let r = 0; r < o.reps; r++) {
-      const t1 = await tfkdSingle();
-      const p1 = await py.next<Pass>('single');
-      const tn = await tfkdPool();
-      const pn = await py.next<{ wall_s: number }>(`parallel ${o.threads}`);
-      rows.push({ t: { ...t1, n_wall_s: tn }, p: { ...p1, n_wall_s: pn.wall_s } });
+    try {
+      for (let r = 0; r < o.reps; r++) {
+        const t1 = await tfkdSingle();
+        const p1 = await py.next<Pass>('single');
+        const tn = await tfkdPool();
+        const pn = await py.next<{ wall_s: number }>(`parallel ${o.threads}`);
+        rows.push({ t: { ...t1, n_wall_s: tn }, p: { ...p1, n_wall_s: pn.wall_s } });
+      }
+    } finally {
+      await single.terminate();
     }
     const ratio = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f));
     const med = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f)).median;
@@ -235,6 +229,7 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
       bench: 'render',
       data: ds.spec,
       rows: n,
+      files: Math.min(n, ds.size),
       threads: o.threads,
       reps: o.reps,
       transform: { kind: aug ? 'boxes' : 'eval', mode: spec.mode, resize: spec.resize, crop: spec.crop, size, interpolation: filter, ...(o.augment ? { augment: o.augment } : {}) },
@@ -270,7 +265,7 @@ export function formatRenderBench(r: RenderBenchResult): string {
   const t = r.transform;
   const what = t.kind === 'eval' ? `resize ${JSON.stringify(t.resize)} + center crop ${JSON.stringify(t.crop)}` : `RandomResizedCrop boxes (${t.augment}) → ${t.size.join('x')}`;
   const lines = [
-    `bench render  ${r.data}: ${r.rows} images, ${what}, ${t.interpolation}, ${t.mode}; resampler: ${r.resample_path}; Pillow ${r.pillow}`,
+    `bench render  ${r.data}: ${r.rows} images${r.files < r.rows ? ` (its ${r.files} files, cycled)` : ''}, ${what}, ${t.interpolation}, ${t.mode}; resampler: ${r.resample_path}; Pillow ${r.pillow}`,
     `output bytes equal to Pillow's: ${r.identical} / ${r.rows}`,
     `tfkd ÷ Pillow, images/s (median (min–max) of ${r.reps} same-run repetitions; per core from CPU time):`,
     `                        tfkd img/s  Pillow img/s  ratio`,

@@ -23,7 +23,7 @@ import { augment } from './augment.js';
 import type { Image, Interpolation } from './image.js';
 import { mixParams, mixPixels, type MixParams } from './mix.js';
 import { makeImage } from './image.js';
-import { resize as pilResize } from './pil/resample.js';
+import { resize as pilResize, resizeBox } from './pil/resample.js';
 import { convertImage, cropWindow, render, type RenderSpec } from './render.js';
 import { hashU32 } from './rng.js';
 
@@ -111,6 +111,8 @@ export function hflip(img: Image): Image {
 
 /** torchvision's resized_crop(img, top, left, h, w, [H, W], filter) then hflip when `box.flip`. */
 export function renderBox(img: Image, box: ViewBox, size: [number, number], interpolation: Interpolation): Image {
+  // Crop, resize and flip in one resampling when both axes change (pil/resample.ts: the same bytes).
+  if (interpolation !== 'nearest' && box.width !== size[1] && box.height !== size[0]) return resizeBox(img, box, size[1], size[0], interpolation, box.flip);
   const crop = box.left === 0 && box.top === 0 && box.width === img.width && box.height === img.height ? img : cropWindow(img, box.top, box.left, box.height, box.width);
   const [H, W] = size;
   const resized = crop.width === W && crop.height === H ? crop : pilResize(crop, W, H, interpolation);

@@ -47,6 +47,8 @@ export const APT_PACKAGES: readonly AptPackage[] = [
   { name: 'libopenblas-dev', usedBy: 'building the native add-on (matrix multiplies on OpenBLAS)', probe: { file: perArch((a) => `/usr/include/${a}/openblas-pthread/cblas.h`) } },
   { name: 'libdnnl-dev', usedBy: 'the native add-on\'s oneDNN convolutions', probe: { file: ['/usr/include/dnnl.h'] } },
   { name: 'libjpeg62-turbo-dev', usedBy: 'the image add-on\'s JPEG decoder (built against the libjpeg-turbo Pillow links)', probe: { file: ['/usr/include/jpeglib.h', ...perArch((a) => `/usr/include/${a}/jpeglib.h`)] } },
+  { name: 'libpng-dev', usedBy: 'the image add-on\'s PNG decoder (8-bit PNGs on libpng, one open per image)', probe: { file: ['/usr/include/png.h'] } },
+  { name: 'libwebp-dev', usedBy: 'the image add-on\'s WebP decoder (still WebPs on libwebp, the library Pillow links)', probe: { file: ['/usr/include/webp/decode.h'] } },
   { name: 'chromium', usedBy: 'the headless-browser check of report pages', probe: { bin: ['chromium', 'chromium-browser'] } },
   // test/reliability/slurm-array.test.ts starts its own single-node Slurm (as root, in a temp dir) and runs docs/slurm-array.sh on it.
   { name: 'slurmctld', usedBy: 'the Slurm job-array test (its controller)', probe: { bin: ['/usr/sbin/slurmctld'] } },

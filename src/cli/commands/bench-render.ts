@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--augment <SPEC>', 'render the RandomResizedCrop box of view 1 instead (e.g. rrc,flip)')
     .option('--seed <n>', 'seed of the boxes', '0')
     .option('--threads <N>', 'render workers (tfkd) and processes (Pillow) of the parallel run', '2')
-    .option('--rows <N>', 'images (the first N of the data set)', '200')
+    .option('--rows <N>', 'images (the first N of the data set; its files cycled when it has fewer)', '200')
     .option('--reps <R>', 'same-run repetitions (the report gives median and range)', '5')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {

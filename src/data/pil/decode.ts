@@ -12,7 +12,7 @@ import type { SourceImage } from './convert.js';
 import { decodeGif, gifSize, isGif } from './gif.js';
 import { fileKind } from '../../util/regular-file.js';
 import { checkFileBytes, checkPixels, DEFAULT_MAX_PIXELS, maxImageBytes } from './limits.js';
-import { jpegDecoder } from './native.js';
+import { jpegDecoder, pngDecoder, webpDecoder } from './native.js';
 
 /**
  * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
@@ -181,6 +181,12 @@ async function load(input: Input, file: string, maxBytes = maxImageBytes()): Pro
 
 const isJpeg = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 
+const isPng = (b: Uint8Array): boolean => b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a;
+
+const isWebp = (b: Uint8Array): boolean => b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50;
+
+const PNG_MODES = { 1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA' } as const;
+
 const isBmp = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
 
 /** sharp's header parse, with the formats we do not hand on refused. */
@@ -227,14 +233,20 @@ export async function decodeImage(input: Input, mode: PilMode, opts?: DecodeOpti
   if (!(maxPixels > 0)) throw new UsageError(`decodeImage: maxPixels must be a number > 0 (Infinity for no limit), got ${String(opts?.maxPixels)}`);
   const buf = await load(input, file, opts?.maxFileBytes ?? maxImageBytes());
   if (isGif(buf)) return finish(decodeGif(buf, file, maxPixels, mode), mode);
-  // One open per image: grey and colour JPEGs on the image add-on's libjpeg-turbo (pil/native.ts)
-  // when it is built; anything it does not take (CMYK, damage, the pixel limit) comes back null and
+  // One open per image: grey, colour and CMYK JPEGs on the image add-on's libjpeg-turbo (pil/native.ts)
+  // when it is built; anything it does not take (damage, the pixel limit) comes back null and
   // goes the sharp way below, which gives PIL's errors.
   const native = isJpeg(buf) ? jpegDecoder() : null;
   if (native) {
     const j = await native(buf, maxPixels);
-    if (j) return finish({ mode: j.channels === 1 ? 'L' : 'RGB', width: j.width, height: j.height, data: j.data }, mode);
+    if (j) return finish({ mode: j.channels === 1 ? 'L' : j.channels === 3 ? 'RGB' : 'CMYK', width: j.width, height: j.height, data: j.data }, mode);
   }
+  // 8-bit PNGs likewise (libpng, pristine files only, after PIL's own header-chunk CRC check), and still WebPs.
+  const png = isPng(buf) ? pngDecoder() : null;
+  if (png) checkPngHeader(buf, file);
+  const other = png ?? (isWebp(buf) ? webpDecoder() : null);
+  const p = other ? await other(buf, maxPixels) : null;
+  if (p) return finish({ mode: PNG_MODES[p.channels], width: p.width, height: p.height, data: p.data }, mode);
   const m = await header(buf, file, buf);
   checkPixels(m.width, m.height, file, maxPixels);
   return finish(await pixels(buf, m, file, maxPixels), mode);

@@ -7,7 +7,10 @@
  *
  * The same add-on decodes JPEGs on libjpeg-turbo when built with it (native/src/jpeg.cc: one open
  * per image, the library Pillow links); TFKD_JPEG=sharp (or `setJpegPath('sharp')`) keeps every
- * JPEG on sharp's path (decode.ts), which handles all the others anyway.
+ * JPEG on sharp's path (decode.ts), which handles all the others anyway. Likewise PNGs
+ * (native/src/png.cc, libpng: only pristine 8-bit files, every other one goes the sharp way);
+ * TFKD_PNG=sharp or `setPngPath('sharp')` keeps them all on sharp; still WebPs (native/src/webp.cc,
+ * libwebp) with TFKD_WEBP=sharp / `setWebpPath('sharp')`.
  *
  * Which path: TFKD_RESAMPLE = auto (default: C with AVX2 when the CPU has it, else C scalar, else
  * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
@@ -22,17 +25,32 @@ export interface ImageAddon {
   simd(on?: boolean): 'avx2' | 'portable';
   /** Whether it was built with libjpeg-turbo (native/src/jpeg.cc). */
   hasJpeg(): boolean;
-  /** A grey or YCbCr/RGB JPEG decoded as PIL does (mode L / RGB), or null: decode.ts takes the sharp path. */
+  /** A grey, YCbCr/RGB or CMYK/YCCK JPEG decoded as PIL does (mode L / RGB / CMYK), or null: decode.ts takes the sharp path. */
   decodeJpeg?(bytes: Uint8Array, maxPixels: number): Promise<DecodedJpeg | null>;
   /** The same on the calling thread (render workers: no round trip through the libuv pool). */
   decodeJpegSync?(bytes: Uint8Array, maxPixels: number): DecodedJpeg | null;
+  /** An 8-bit PNG (grey, grey + alpha, RGB, RGBA, palette) as its samples, or null: decode.ts takes the sharp path. */
+  decodePng?(bytes: Uint8Array, maxPixels: number): Promise<DecodedPng | null>;
+  decodePngSync?(bytes: Uint8Array, maxPixels: number): DecodedPng | null;
+  /** A still WebP as PIL decodes it (channels 3 RGB, 4 RGBA), or null: decode.ts takes the sharp path. */
+  decodeWebp?(bytes: Uint8Array, maxPixels: number): Promise<DecodedPng | null>;
+  decodeWebpSync?(bytes: Uint8Array, maxPixels: number): DecodedPng | null;
+}
+
+/** native/src/png.cc's result: channels 1 L, 2 LA, 3 RGB, 4 RGBA (palettes expanded). */
+export interface DecodedPng {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
 }
 
 export interface DecodedJpeg {
   data: Uint8Array;
   width: number;
   height: number;
-  channels: 1 | 3;
+  /** 1 L, 3 RGB, 4 CMYK (PIL's inverted "CMYK;I" samples). */
+  channels: 1 | 3 | 4;
 }
 
 export type ResamplePath = 'avx2' | 'portable' | 'js';
@@ -94,6 +112,38 @@ export function jpegDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promis
   return isMainThread ? a.decodeJpeg : a.decodeJpegSync;
 }
 
+let pngOn = true;
+
+/** PNG decoding on the add-on ('native', when built with libpng) or on sharp; returns the path in use. */
+export function setPngPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
+  pngOn = want === 'native' && load()?.decodePng !== undefined;
+  return pngOn ? 'native' : 'sharp';
+}
+
+/** The add-on's PNG decoder, as jpegDecoder. */
+export function pngDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise<DecodedPng | null> | DecodedPng | null) | null {
+  const a = pngOn ? load() : null;
+  if (!a?.decodePng || !a.decodePngSync) return null;
+  return isMainThread ? a.decodePng : a.decodePngSync;
+}
+
+let webpOn = true;
+
+/** WebP decoding on the add-on ('native', when built with libwebp) or on sharp; returns the path in use. */
+export function setWebpPath(want: 'native' | 'sharp'): 'native' | 'sharp' {
+  webpOn = want === 'native' && load()?.decodeWebp !== undefined;
+  return webpOn ? 'native' : 'sharp';
+}
+
+/** The add-on's WebP decoder, as jpegDecoder. */
+export function webpDecoder(): ((bytes: Uint8Array, maxPixels: number) => Promise<DecodedPng | null> | DecodedPng | null) | null {
+  const a = webpOn ? load() : null;
+  if (!a?.decodeWebp || !a.decodeWebpSync) return null;
+  return isMainThread ? a.decodeWebp : a.decodeWebpSync;
+}
+
 setJpegPath(process.env.TFKD_JPEG === 'sharp' ? 'sharp' : 'native');
+setWebpPath(process.env.TFKD_WEBP === 'sharp' ? 'sharp' : 'native');
+setPngPath(process.env.TFKD_PNG === 'sharp' ? 'sharp' : 'native');
 const env = process.env.TFKD_RESAMPLE;
 setResamplePath(env === 'js' || env === 'portable' ? env : 'auto');

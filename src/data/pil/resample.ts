@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { INTERPOLATIONS, makeImage } from '../image.js';
 import type { Image, Interpolation } from '../image.js';
+import { nearest } from './nearest.js';
 import { resampleAddon } from './native.js';
 
 /**
@@ -198,7 +199,7 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     const last = needV ? vert.start[w.height - 1] + vert.size[w.height - 1] : w.top + w.height;
     const rows = last - first;
     if (!needV) {
-      const out = new Uint8Array(w.width * rows * ch);
+      const out = uninitialized(w.width * rows * ch);
       horizontalPass(src, img.width, ch, first, rows, out, w.width, horiz);
       return makeImage(w.width, w.height, ch, out);
     }
@@ -212,9 +213,86 @@ export function resize(img: Image, width: number, height: number, filter: Interp
     src = cropTo(img, { left: w.left, top: 0, width: w.width, height: img.height }, img.width, img.height).data;
     srcWidth = w.width;
   }
-  const out = new Uint8Array(srcWidth * w.height * ch);
+  const out = uninitialized(srcWidth * w.height * ch);
   verticalPass(src, srcWidth * ch, out, w.height, { ...vert, start: vStart });
   return makeImage(srcWidth, w.height, ch, out);
+}
+
+/**
+ * A result buffer every byte of which the caller writes: uninitialised memory (Node's allocUnsafeSlow,
+ * its own ArrayBuffer, offset 0) seen as a plain Uint8Array (`slice` copies, as everywhere else).
+ * Zero-filling a 224×224×3 output first cost as much as the vertical pass itself.
+ */
+function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** A box of the source image: columns [left, left + width), rows [top, top + height). */
+export interface SourceBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * `img.crop(box).resize((width, height), filter)`, mirrored left–right when `flip` (torchvision's
+ * resized_crop + hflip), without the crop's or the flip's copy: the coefficient tables of the
+ * box's size, their windows shifted by the box's offset, read the same pixels of `img` as of the
+ * crop (each window is clamped to the box, as it was to the crop); a flip is the horizontal table
+ * in reverse output order (each output column depends on its own table row only). Same bytes.
+ * Filters other than nearest when both axes change (the case of RandomResizedCrop boxes); the
+ * others crop, resize and mirror as before.
+ */
+export function resizeBox(img: Image, box: SourceBox, width: number, height: number, filter: Interpolation, flip = false): Image {
+  checkArgs(img, width, height, filter);
+  if (!(Number.isInteger(box.left) && Number.isInteger(box.top) && box.left >= 0 && box.top >= 0 && box.width >= 1 && box.height >= 1 && box.left + box.width <= img.width && box.top + box.height <= img.height)) {
+    throw new UsageError(`resize box ${JSON.stringify(box)} is not inside ${img.width}x${img.height}`);
+  }
+  const ch = img.channels;
+  if (filter === 'nearest' || box.width === width || box.height === height) {
+    const crop = cropTo(img, box, img.width, img.height);
+    const out = crop.width === width && crop.height === height ? crop : resize(crop, width, height, filter);
+    return flip ? mirror(out) : out;
+  }
+  const h = cachedCoefficients(box.width, width, filter);
+  const v = cachedCoefficients(box.height, height, filter);
+  const hStart = new Int32Array(width);
+  let hSize = h.size;
+  let hK = h.k;
+  if (flip) {
+    hSize = new Int32Array(width);
+    hK = new Int32Array(h.k.length);
+    for (let x = 0; x < width; x++) {
+      const from = width - 1 - x;
+      hStart[x] = h.start[from] + box.left;
+      hSize[x] = h.size[from];
+      hK.set(h.k.subarray(from * h.ksize, (from + 1) * h.ksize), x * h.ksize);
+    }
+  } else {
+    for (let x = 0; x < width; x++) hStart[x] = h.start[x] + box.left;
+  }
+  const first = v.start[0] + box.top;
+  const rows = v.start[height - 1] + v.size[height - 1] - v.start[0];
+  const tmp = scratch(width * rows * ch);
+  horizontalPass(img.data, img.width, ch, first, rows, tmp, width, { ksize: h.ksize, start: hStart, size: hSize, k: hK });
+  const vStart = v.start[0] === 0 ? v.start : v.start.map((s) => s - v.start[0]);
+  const out = uninitialized(width * height * ch);
+  verticalPass(tmp, width * ch, out, height, { ...v, start: vStart });
+  return makeImage(width, height, ch, out);
+}
+
+/** PIL's FLIP_LEFT_RIGHT, row by row. */
+function mirror(img: Image): Image {
+  const { width: W, height: H, channels: C } = img;
+  const out = uninitialized(W * H * C);
+  const src = img.data;
+  for (let y = 0; y < H; y++) {
+    const row = y * W * C;
+    for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) out[row + (W - 1 - x) * C + c] = src[row + x * C + c];
+  }
+  return makeImage(W, H, C, out);
 }
 
 // The intermediate image of a two-pass resize never leaves resize(): one buffer, grown as needed,
@@ -308,48 +386,4 @@ function verticalPass(src: Uint8Array, stride: number, out: Uint8Array, outHeigh
       out[o++] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
-}
-
-/** NEAREST: ImagingScaleAffine with a = [w_in / w, 0, 0, 0, h_in / h, 0], fill 1. */
-function nearest(img: Image, width: number, height: number): Image {
-  const ch = img.channels;
-  const a0 = img.width / width;
-  const a4 = img.height / height;
-  const xintab = new Int32Array(width);
-  let xmin = width;
-  let xmax = 0;
-  let xo = a0 * 0.5;
-  for (let x = 0; x < width; x++) {
-    const xin = xo < 0 ? -1 : Math.trunc(xo);
-    if (xin >= 0 && xin < img.width) {
-      xmax = x + 1;
-      if (x < xmin) xmin = x;
-      xintab[x] = xin;
-    }
-    xo += a0;
-  }
-  const out = new Uint8Array(width * height * ch);
-  const src = img.data;
-  const inStride = img.width * ch;
-  let yo = a4 * 0.5;
-  for (let y = 0; y < height; y++) {
-    const yi = yo < 0 ? -1 : Math.trunc(yo);
-    if (yi >= 0 && yi < img.height) {
-      const rowIn = yi * inStride;
-      const rowOut = y * width * ch;
-      if (ch === 3) {
-        for (let x = xmin; x < xmax; x++) {
-          const p = rowIn + xintab[x] * 3;
-          const q = rowOut + x * 3;
-          out[q] = src[p];
-          out[q + 1] = src[p + 1];
-          out[q + 2] = src[p + 2];
-        }
-      } else {
-        for (let x = xmin; x < xmax; x++) out[rowOut + x] = src[rowIn + xintab[x]];
-      }
-    }
-    yo += a4;
-  }
-  return makeImage(width, height, ch, out);
 }

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import type { PilMode } from '../../../src/data/image.js';
 import { convert, cmykChannel, luma } from '../../../src/data/pil/convert.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, probeImage } from '../../../src/data/pil/decode.js';
-import { setJpegPath } from '../../../src/data/pil/native.js';
+import { pngDecoder, setJpegPath, setPngPath, setWebpPath, webpDecoder } from '../../../src/data/pil/native.js';
 import { usageError } from '../helpers.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { needs } from '../../helpers/needs.js';
@@ -120,6 +120,30 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
       const { failures, bytes } = await compare(mine, blob);
       console.log(`      ${mine.length} files (PIL modes ${[...modes].sort().join(' ')}), ${bytes} bytes compared: ${failures.length} differ`);
       expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
+    });
+  }
+
+  const addonPaths = [
+    { what: 'PNG', re: /^png-/, set: setPngPath, decoder: pngDecoder, takes: 'pristine 8-bit files (libpng)', expected: (e: Entry) => !/16/.test(e.name) },
+    { what: 'WebP', re: /^webp-/, set: setWebpPath, decoder: webpDecoder, takes: 'still images (libwebp)', expected: (e: Entry) => !/animated/.test(e.name) },
+  ];
+  for (const { what, re, set, decoder, takes, expected } of addonPaths) {
+    it(`${what} on both paths: the image add-on (${takes}) and sharp each equal PIL`, async function () {
+      if (set('native') !== 'native') this.skip();
+      const mine = entries.filter((e) => re.test(e.name) && !e.error);
+      const decode = decoder()!;
+      let taken = 0;
+      for (const e of mine) if (await decode(readFileSync(e.file), Infinity)) taken++;
+      try {
+        set('sharp');
+        const { failures } = await compare(mine, blob);
+        expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
+      } finally {
+        set('native');
+      }
+      const want = mine.filter(expected).length;
+      console.log(`      ${taken} of ${mine.length} ${what} files decoded by the add-on (${want} expected), the rest by sharp; both paths equal PIL`);
+      expect(taken).to.be.at.least(want);
     });
   }
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { UsageError } from '../../../src/errors.js';
 import { INTERPOLATIONS } from '../../../src/data/image.js';
 import type { Image, Interpolation } from '../../../src/data/image.js';
-import { coefficients, resize } from '../../../src/data/pil/resample.js';
+import { coefficients, resize, resizeBox } from '../../../src/data/pil/resample.js';
+import { cropWindow } from '../../../src/data/render.js';
+import { hflip } from '../../../src/data/views.js';
 import { setResamplePath, type ResamplePath } from '../../../src/data/pil/native.js';
 import { readdirSync } from 'node:fs';
 import { decodeImage } from '../../../src/data/pil/decode.js';
@@ -142,6 +144,49 @@ describe('data/pil/resample: the C passes equal the JS passes on the test photog
       }
     }
     console.log(`      ${files.length} photographs, ${compared / native.length} resizes per C path compared with JS: all equal`);
+  });
+});
+
+describe('data/pil/resample: resizeBox (resized_crop + hflip in one resampling) equals crop → resize → mirror', function () {
+  this.timeout(120_000);
+  afterEach(() => setResamplePath('auto'));
+  const root = join(import.meta.dirname, '../../fixtures/photos');
+  const files = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).flatMap((d) => readdirSync(join(root, d.name)).map((f) => join(root, d.name, f)));
+  const paths = (['js', 'portable', 'avx2'] as const).filter((p) => setResamplePath(p) === p);
+
+  it(`every filter, boxes at the edges and inside, up and down, flipped or not, on the ${paths.join(', ')} paths`, async () => {
+    let compared = 0;
+    for (const file of files) {
+      for (const mode of ['RGB', 'L'] as const) {
+        const src = await decodeImage(file, mode);
+        const { width: W, height: H } = src;
+        const boxes = [
+          { left: 0, top: 0, width: W, height: H },
+          { left: Math.floor(W / 3), top: Math.floor(H / 4), width: Math.max(1, Math.floor(W / 2)), height: Math.max(1, Math.floor(H / 2)) },
+          { left: W - Math.max(1, Math.floor(W / 5)), top: H - Math.max(1, Math.floor(H / 3)), width: Math.max(1, Math.floor(W / 5)), height: Math.max(1, Math.floor(H / 3)) },
+        ];
+        for (const filter of INTERPOLATIONS) {
+          for (const box of boxes) {
+            for (const [w, h] of [[224, 224], [13, 7], [box.width, 31]] as const) {
+              for (const flip of [false, true]) {
+                setResamplePath('js');
+                const crop = cropWindow(src, box.top, box.left, box.height, box.width);
+                const r = crop.width === w && crop.height === h ? crop : resize(crop, w, h, filter);
+                const ref = flip ? hflip(r) : r;
+                for (const p of paths) {
+                  setResamplePath(p);
+                  const got = resizeBox(src, box, w, h, filter, flip);
+                  const d = diff(got.data, ref.data);
+                  expect(d.count, `${p} ${file} ${mode} box ${JSON.stringify(box)} → ${w}x${h} ${filter} flip ${flip}: ${d.count} bytes differ, max ${d.max}`).to.equal(0);
+                  compared++;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    console.log(`      ${files.length} photographs, ${compared} boxes compared: all equal`);
   });
 });
 
