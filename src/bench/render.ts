@@ -24,7 +24,6 @@ import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseAugmentSpec, type AugmentSpec } from '../data/augment.js';
-import { ImageFilesDataset } from '../data/files.js';
 import type { Image, Interpolation } from '../data/image.js';
 import { openDataset } from '../data/open.js';
 import { decodeImage, probeImage } from '../data/pil/decode.js';
@@ -145,9 +144,11 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
   const aug: AugmentSpec | null = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
   if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
   const ds = await openDataset(o.data, { split: o.split });
-  if (!(ds instanceof ImageFilesDataset)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
   const n = Math.min(o.rows, ds.size);
-  const files = Array.from({ length: n }, (_, i) => ds.path(i));
+  // Pillow opens the same files: only sources whose samples are image files of their own.
+  const encoded = ds.encodedImages ? await ds.encodedImages(Int32Array.from({ length: n }, (_, i) => i)) : [];
+  if (!encoded.length || encoded.some((e) => e.file === undefined)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
+  const files = encoded.map((e) => e.file!);
   const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
   const side: SideRendering = { eval: spec, size };
   const augArg = aug ? { spec: aug, seed: o.seed } : null;

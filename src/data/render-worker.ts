@@ -5,21 +5,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { UsageError } from '../errors.js';
-import { decodeImage } from './pil/decode.js';
-import type { RenderJob, RenderReply } from './render-pool.js';
-import { renderView } from './views.js';
+import { renderHere, type RenderJob, type RenderReply } from './render-pool.js';
 
 if (!parentPort) throw new Error('render-worker.ts runs as a worker thread');
 const port = parentPort;
 
 port.on('message', async (job: RenderJob) => {
   try {
-    const img = await decodeImage(job.file, job.side.eval.mode, { file: job.file, maxPixels: job.maxPixels });
-    const out = job.views.map((v) => {
-      const r = renderView(img, job.side, job.aug, job.sample, v);
-      // A view may share the decoded image's buffer (identity renders): copy so each can move.
-      return r.data === img.data ? r.data.slice() : r.data;
-    });
+    const out = await renderHere(job);
     const reply: RenderReply = { id: job.id, views: out };
     port.postMessage(reply, out.map((d) => d.buffer as ArrayBuffer));
   } catch (e) {

@@ -22,7 +22,7 @@ import {
 } from './preprocess.js';
 import { createSession, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
-import type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './types.js';
+import type { Device, Layout, PreprocessSpec, StagedInference, Teacher, TeacherInfo } from './types.js';
 import { f16ToF32 } from '../util/float16.js';
 import type { Image } from '../data/image.js';
 import { resolveClassMap, teacherLabels, type ClassMap } from './class-map.js';
@@ -172,6 +172,8 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
 
 class OrtTeacherImpl implements OrtTeacher {
   info!: TeacherInfo;
+  /** onnxruntime teachers prepare feeds apart from `session.run` (StagedInference). */
+  readonly staged: StagedInference<PreparedBatch> = this;
   readonly preprocess: PreprocessSpec;
   /** Reused input buffer of `run` (safe: `run` calls are serialized through `queue`). */
   private buffer: InputBuffer | undefined;
