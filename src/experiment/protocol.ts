@@ -24,7 +24,7 @@ import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { parseDataSpec } from '../data/spec.js';
 import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
-import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan.js';
+import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan-types.js';
 
 export const HOLDOUT_SCHEMA = 'tfkd-holdout/1';
 export const SELECTION_SCHEMA = 'tfkd-selection/1';

@@ -20,7 +20,7 @@ import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
 import { prepareOutDir } from '../util/out-dir.js';
-import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
+import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-types.js';
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';

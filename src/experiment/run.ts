@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { WorkError } from '../errors.js';
 import type { LoadedDesign } from './design.js';
 import { executePlan, type ExecuteResult } from './execute.js';
-import { expandDesign, type Plan } from './plan.js';
+import { expandDesign } from './plan.js';
+import type { Plan } from './plan-types.js';
 import { collectRuns, renderTable, summarize, writeReport, type MethodRow } from './report.js';
 import type { Runner } from './runner.js';
 
