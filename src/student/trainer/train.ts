@@ -34,7 +34,8 @@ import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimiz
 import { metricValues, readJson, runPaths } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
-import { loop, type Prepared } from './loop.js';
+import { loop } from './loop.js';
+import type { Prepared } from './built.js';
 import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { checkCachesForLoss, mergeResume, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
 import { checkRunOptions, checkStopAfter } from './run-checks.js';
