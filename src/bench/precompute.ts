@@ -16,13 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { precompute } from '../cache/precompute.js';
-import type { CacheDtype } from '../cache/manifest.js';
+import type { CacheDtype } from '../catalog.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Image } from '../data/image.js';
 import { UsageError } from '../errors.js';
 import { openDataset } from '../data/open.js';
-import { openTeacher, ORT_VERSION, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
-import type { Device } from '../teacher/types.js';
+import { openTeacher, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
+import { ORT_VERSION } from '../teacher/ort.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 import { defaultRenderWorkers } from '../data/render-pool.js';
 import { spread, type Spread } from './stats.js';
 

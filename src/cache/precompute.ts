@@ -18,8 +18,10 @@ import { RenderPool } from '../data/render-pool.js';
 import type { Teacher } from '../teacher/types.js';
 import { optionName, UsageError } from '../errors.js';
 import { encodedSamples, renderRows, rendersImages, rowPixels, teacherSide } from './render-rows.js';
-import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
-import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
+import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type KeyInput, type Manifest } from './manifest.js';
+import { type CacheDtype } from '../catalog.js';
+import { CacheWriter, type ManifestBase } from './writer.js';
+import { assertFinite, encodeRows, type CacheLayout } from './rows.js';
 
 /** The journal of skipped samples while a `--skip-bad` run is open (removed once the manifest lists them). */
 export const SKIPPED = 'skipped.jsonl';
@@ -64,7 +66,6 @@ export interface PrecomputeOptions {
 }
 
 /** Render workers by default: the cores beside the main thread, at most 4. */
-export { defaultRenderWorkers };
 
 /** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
 export interface SkippedSample {

@@ -10,14 +10,16 @@
  * has the exact tail mass at τ = 1 — use `softTargets` for any other temperature.
  */
 import * as fs from 'node:fs';
+import { temperedSoftmaxRows } from '../util/softmax.js';
 import * as path from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { isLinked, linkedProblem, shardOfRow, shardSlots, slotProblem } from './layout.js';
 import { MANIFEST, assertManifestIntegrity, readManifest, type Manifest } from './manifest.js';
 import { NOT_HASHED, scanShard, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
-import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
-import type { RowBlock } from './writer.js';
+import { DTYPE_BYTES, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+import { f16ToF32 } from '../util/float16.js';
+import type { RowBlock } from './rows.js';
 
 export interface CacheExpect {
   /** Exact cache key (strongest check). */
@@ -247,18 +249,7 @@ export function openCache(dir: string, expect: CacheExpect = {}): CacheReader {
         return res;
       }
       const res = reader.readLogits(samples, views, out);
-      for (let r = 0; r < n; r++) {
-        const row = res.subarray(r * K, (r + 1) * K);
-        let max = -Infinity;
-        for (let c = 0; c < K; c++) if (row[c] > max) max = row[c];
-        let s = 0;
-        for (let c = 0; c < K; c++) {
-          const e = Math.exp((row[c] - max) / temperature);
-          row[c] = e;
-          s += e;
-        }
-        for (let c = 0; c < K; c++) row[c] /= s;
-      }
+      temperedSoftmaxRows(res.subarray(0, n * K), K, temperature);
       return res;
     },
     readBlock(globalRow, count) {

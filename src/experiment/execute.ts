@@ -28,7 +28,8 @@ import { key8 } from './plan-keys.js';
 import type { DataStep, ExportStep, Plan, PrecomputeStep, SelectStep, Step, TrainStep } from './plan-types.js';
 import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, protocolFinished, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
-import { readJsonFile, writeJsonAtomic } from './fsutil.js';
+import { readJsonFile } from './fsutil.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 
 export interface StepOutcome {
   key: string;

@@ -4,7 +4,7 @@
  * resolved `validation:` block every key of a validated design includes.
  */
 import { createHash } from 'node:crypto';
-import type { Design, SweepKey } from './design.js';
+import type { Design, SweepKey } from './design-schema.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import type { HoldoutOptions, SweepValues } from './plan-types.js';
 

@@ -22,7 +22,6 @@ import { registerReluGrad } from './kernels/relu-grad.js';
 import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 
-export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {

@@ -10,7 +10,6 @@ import type { GpuAdapter } from '../util/gpu-adapter.js';
 
 export type Layout = 'NCHW' | 'NHWC';
 /** `--device`: one of the catalog's TEACHER_DEVICES. */
-export type { TeacherDevice as Device } from '../catalog.js';
 
 /**
  * The resolved preprocessing (recorded in the cache manifest and part of its key):
