@@ -55,7 +55,7 @@ describe('cache/precompute over tar: shards (a sequential source)', function () 
     expect(want.some((x) => x !== 0)).to.equal(true);
   });
 
-  it('in parts (each starting inside a shard), the merged rows are the whole run\'s', async () => {
+  it('in parts (each starting inside a shard), each part\'s rows are the whole run\'s', async () => {
     const parts = [0, 1, 2].map((i) => path.join(root, `part-${i}`));
     for (const [i, out] of parts.entries()) await runPrecompute(opts({ data: `tar:${fx.tarDir}`, out, shard: `${i}/3`, renderWorkers: i === 1 ? 0 : 2 }));
     const whole = rows(path.join(root, 'tar-0'));
