@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Read a tfkd soft-target cache (format tfkd-cache/1) with numpy alone.
+"""Read a tfkd soft-target cache (format tfkd-cache/2 or tfkd-cache/1) with numpy alone.
 
     python3 scripts/read_cache.py CACHE              # summary
     python3 scripts/read_cache.py CACHE --json       # every tensor as JSON (small caches; tests)
     python3 scripts/read_cache.py CACHE --npz out.npz
 
 The core is the five lines of `load_shard` (also in docs/CACHE.md): an 8-byte little-endian header
-length, a JSON header, then raw little-endian C-order tensors at data_offsets.
+length, a JSON header, then raw little-endian C-order tensors at data_offsets. Row g of the cache is
+sample g // views, view g % views: tfkd-cache/1 shards also store them (`sample`, `view`), tfkd-cache/2
+shards do not, and `load_cache` adds them from the row's position either way.
 """
 import argparse
 import json
@@ -16,7 +18,8 @@ import sys
 
 import numpy as np
 
-DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4", "I64": "<i8", "U8": "u1"}
+DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4", "I64": "<i8", "U16": "<u2", "U8": "u1"}
+SCHEMAS = ("tfkd-cache/1", "tfkd-cache/2")
 
 
 def load_shard(path):
@@ -29,12 +32,21 @@ def load_shard(path):
 
 
 def load_cache(cache):
-    """Manifest + all shards' tensors concatenated in row order (row = sample * views + view)."""
+    """Manifest + all shards' tensors concatenated in row order (row = sample * views + view), with
+    each row's `sample` and `view` (stored in tfkd-cache/1, implied by the position in tfkd-cache/2)."""
     with open(os.path.join(cache, "manifest.json")) as f:
         manifest = json.load(f)
+    if manifest.get("schema") not in SCHEMAS:
+        raise SystemExit(f"{cache}: not a cache this script reads (schema {manifest.get('schema')!r}, reads {', '.join(SCHEMAS)})")
     shards = [load_shard(os.path.join(cache, s["file"])) for s in manifest["shards"]]
     names = shards[0].keys() if shards else []
-    return manifest, {k: np.concatenate([s[k] for s in shards]) for k in names}
+    t = {k: np.concatenate([s[k] for s in shards]) for k in names}
+    V = manifest["views"]
+    start = (manifest["part"]["sampleStart"] if manifest["part"] else 0) * V
+    g = np.arange(start, start + manifest["rows"], dtype=np.int64)
+    t.setdefault("sample", g // V)
+    t.setdefault("view", (g % V).astype(np.int32))
+    return manifest, t
 
 
 TAIL_TEMPERATURES = [1, 2, 4, 8, 16, 32]

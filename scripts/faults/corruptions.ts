@@ -7,12 +7,12 @@
  * swapped, deleted or taken from another teacher's cache; every manifest field edited; a manifest
  * that is not JSON; and "resealed" corruptions, where the shard's sha256 in the manifest and the
  * manifest's checksum are recomputed so that only the content checks can see them — non-finite
- * logits, a tensor of the wrong dtype or shape in the same bytes, rows out of (sample, view) order,
- * top-k classes out of range, a header naming another key.
+ * logits, a tensor of the wrong dtype or shape in the same bytes, rows out of (sample, view) order
+ * (tfkd-cache/1, whose rows name themselves), top-k classes out of range, a header naming another key.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST, readManifest, writeManifest, type Manifest } from '../../src/cache/manifest.js';
+import { MANIFEST, SCHEMA_V1, readManifest, writeManifest, type Manifest } from '../../src/cache/manifest.js';
 import { openSafetensors, writeSafetensors, type TensorData, type TensorIn } from '../../src/cache/safetensors.js';
 import { Rng } from '../../src/data/rng.js';
 
@@ -133,8 +133,6 @@ export function cacheCorruptions(sample: string, count: number, seed: number): C
   const resealed: Array<[string, (i: number, r: number) => (t: Record<string, TensorIn>, meta: Record<string, string>) => void]> = [
     ['a NaN logit', (_i, r) => (t) => setValue(t[lead], r, NaN)],
     ['an infinite logit', (_i, r) => (t) => setValue(t[lead], r, Infinity)],
-    ['rows out of (sample, view) order', (_i, r) => (t) => ((t.sample.data as BigInt64Array)[r] += 1n)],
-    ['a view index changed', (_i, r) => (t) => ((t.view.data as Int32Array)[r] += 1)],
     [
       `${lead} reinterpreted: another dtype in the same bytes`,
       () => (t) => {
@@ -146,10 +144,13 @@ export function cacheCorruptions(sample: string, count: number, seed: number): C
     [`${lead} transposed: another shape in the same bytes`, () => (t) => (t[lead] = { ...t[lead], shape: [t[lead].shape[1], t[lead].shape[0]] })],
     ['the header names another key', () => (_t, meta) => (meta.key = '9'.repeat(64))],
     ['the header names another row range', () => (_t, meta) => (meta.row_start = String(Number(meta.row_start) + 1))],
-    ['a tensor dropped', () => (t) => delete t.view],
+    ['a tensor dropped', () => (t) => delete t[Object.keys(t).at(-1)!]],
     ['an extra tensor', () => (t) => (t.extra = { dtype: 'F32', shape: [1], data: new Float32Array(1) })],
   ];
-  if (m0.topk !== null) resealed.push(['a top-k class out of range', (_i, r) => (t) => ((t.topk_indices.data as Int32Array)[r * m0.topk!] = m0.K + 3)]);
+  if (m0.schema === SCHEMA_V1) {
+    resealed.push(['rows out of (sample, view) order', (_i, r) => (t) => ((t.sample.data as BigInt64Array)[r] += 1n)], ['a view index changed', (_i, r) => (t) => ((t.view.data as Int32Array)[r] += 1)]);
+  }
+  if (m0.topk !== null) resealed.push(['a top-k class out of range', (_i, r) => (t) => ((t.topk_indices.data as Int32Array | Uint16Array)[r * m0.topk!] = m0.K + 3)]);
   for (const [what, mk] of resealed) {
     const i = sh();
     const r = rng.below(m0.shards[i].rows);

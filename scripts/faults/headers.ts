@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
-import { SCHEMA, type Manifest } from '../../src/cache/manifest.js';
+import { SCHEMA_V1 as SCHEMA, type Manifest } from '../../src/cache/manifest.js';
 import { SafetensorsError, openSafetensors } from '../../src/cache/safetensors.js';
 import { scanShard } from '../../src/cache/shard-check.js';
 import { Rng } from '../../src/data/rng.js';
@@ -35,7 +35,7 @@ function jsonValueNoise(rng: Rng): unknown {
   return [null, true, -1, 0, 1.5, 2 ** 53, 1e308, 'x', [], {}, [1, 2, 3], { a: 1 }][k];
 }
 
-/** A valid shard-like header with n rows × K columns (F32 logits + I64 sample + I32 view). */
+/** A valid shard-like header with n rows × K columns (F32 logits + I64 sample + I32 view: tfkd-cache/1, the format with the most tensors). */
 function validParts(n: number, K: number): { header: Record<string, unknown>; dataBytes: number } {
   const header: Record<string, unknown> = { __metadata__: { schema: SCHEMA, key: 'a'.repeat(64), shard: '0', row_start: '0', rows: String(n), K: String(K), dtype: 'f32', topk: '', views: '1' } };
   let off = 0;

@@ -1,6 +1,7 @@
 /**
- * The `tfkd-cache/1` manifest (CACHE/manifest.json, written last: it is the commit record) and the
- * cache key.
+ * The cache manifest (CACHE/manifest.json, written last: it is the commit record) and the cache key.
+ * Its `schema` names the shards' row format: `tfkd-cache/2` (written today) or `tfkd-cache/1` (still
+ * read, verified and merged; docs/CACHE.md "Formats", shard-check.ts shardSpec).
  *
  * Row order is sample-major: global row `g = sample · V + view` (V = views, view 0 un-augmented).
  * A partial cache (`--shard I/N`) covers the contiguous samples [sampleStart, sampleEnd) and so the
@@ -17,7 +18,13 @@ import { writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 import { TAIL_TEMPERATURES } from './topk.js';
 import { canonicalJson } from '../util/canonical-json.js';
 
-export const SCHEMA = 'tfkd-cache/1';
+/** The first row format: explicit `sample`/`view` columns, I32 top-k classes, a `logsumexp` column. */
+export const SCHEMA_V1 = 'tfkd-cache/1';
+/** Today's row format, the one precompute starts: rows are implicit by position, U16 top-k classes. */
+export const SCHEMA = 'tfkd-cache/2';
+/** Every row format this version reads; a cache's format is part of its key. */
+export const CACHE_SCHEMAS = Object.freeze([SCHEMA_V1, SCHEMA] as const);
+export type CacheSchema = (typeof CACHE_SCHEMAS)[number];
 export const MANIFEST = 'manifest.json';
 export const DEFAULT_SHARD_ROWS = 8192;
 
@@ -72,7 +79,7 @@ const runtimeSchema = z.strictObject({
 });
 
 export const manifestSchema = z.strictObject({
-  schema: z.literal(SCHEMA),
+  schema: z.enum(CACHE_SCHEMAS),
   /** Key of this cache (includes `part` for partial caches) and of the whole cache it belongs to. */
   key: z.string().regex(/^[0-9a-f]{64}$/),
   baseKey: z.string().regex(/^[0-9a-f]{64}$/),
@@ -82,7 +89,7 @@ export const manifestSchema = z.strictObject({
   /** Rows held by this cache: (sampleEnd − sampleStart) · views. */
   rows: z.number().int().min(0),
   dtype: z.enum(CACHE_DTYPES),
-  /** null: full `logits` stored; k: only top-k indices/values + logsumexp (no `logits` tensor). */
+  /** null: full `logits` stored; k: only top-k indices/values + tail statistics (no `logits` tensor; shard-check.ts shardSpec). */
   topk: z.number().int().min(1).nullable(),
   /**
    * Top-k caches only: the temperatures of the stored tail statistics (src/cache/topk.ts). Absent
@@ -157,12 +164,14 @@ export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256'
  * different shard size must not mix layouts). `part` makes partial caches distinct; the base key
  * (part = null) is what `merge` output and a single run share.
  */
-export function cacheKey(input: KeyInput, part: { index: number; count: number } | null, opts: { firstLayout?: boolean } = {}): string {
+export function cacheKey(input: KeyInput, part: { index: number; count: number } | null, opts: { firstLayout?: boolean; schema?: CacheSchema } = {}): string {
   // Top-k caches of the current layout also store the tail statistics at TAIL_TEMPERATURES: part of
   // what is on disk, so part of the key (a top-k cache of the first layout, `firstLayout`, has the
   // key without them).
   const tail = input.topk !== null && !opts.firstLayout ? { tail: { temperatures: [...TAIL_TEMPERATURES] } } : {};
-  return sha256Hex(canonicalJson({ schema: SCHEMA, ...input, ...tail, part: part ? { index: part.index, count: part.count } : null }));
+  // The row format too: the same numbers in another format are other bytes (and a resume must not
+  // mix formats); a tfkd-cache/1 key is what that version computed.
+  return sha256Hex(canonicalJson({ schema: opts.schema ?? SCHEMA, ...input, ...tail, part: part ? { index: part.index, count: part.count } : null }));
 }
 
 /** Contiguous sample range of part I of N: [floor(I·N_s/N), floor((I+1)·N_s/N)). */
@@ -172,8 +181,9 @@ export function partRange(index: number, count: number, N: number): { sampleStar
 
 /**
  * Reads and validates CACHE/manifest.json. No manifest (or no directory): UsageError (exit 2, the
- * path is not a complete cache). A manifest that is not JSON or not a tfkd-cache/1 manifest:
- * WorkError (exit 1, a corrupt file), naming it and the problem.
+ * path is not a complete cache), as is a cache of a row format this version does not know (a newer
+ * tfkd's). A manifest that is not JSON or not a tfkd-cache manifest: WorkError (exit 1, a corrupt
+ * file), naming it and the problem.
  */
 export function readManifest(dir: string): Manifest {
   const f = path.join(dir, MANIFEST);
@@ -195,11 +205,14 @@ export function readManifest(dir: string): Manifest {
     const what = schema === 'tfkd-run/1' ? 'a tfkd training run' : typeof schema === 'string' ? `schema ${JSON.stringify(schema.slice(0, 40))}` : 'no "schema" field';
     throw new UsageError(`${dir} is not a tfkd cache: its ${MANIFEST} is not a ${SCHEMA} manifest (${what})`, 'pass a directory written by tfkd precompute or tfkd merge');
   }
+  if (!(CACHE_SCHEMAS as readonly string[]).includes(schema)) {
+    throw new UsageError(`${dir} is a ${JSON.stringify(schema.slice(0, 40))} cache: this tfkd reads ${CACHE_SCHEMAS.join(' and ')}`, 'read it with the tfkd that wrote it (a newer version), or precompute it again');
+  }
   const r = manifestSchema.safeParse(raw);
   if (!r.success) {
     const issues = formatZodError(r.error).split('; ');
     const shown = issues.length > 3 ? `${issues.slice(0, 3).join('; ')}; … (${issues.length} problems)` : issues.join('; ');
-    throw new WorkError(`${f}: corrupt or not a ${SCHEMA} manifest: ${shown}`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
+    throw new WorkError(`${f}: corrupt or not a ${schema} manifest: ${shown}`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   }
   return r.data;
 }
@@ -275,9 +288,9 @@ export function keyInputOf(m: KeyedFields): KeyInput {
 }
 
 /** The key and base key recomputed from a manifest's fields (`part` included in the key). */
-export function manifestKeys(m: KeyedFields & Pick<Manifest, 'part' | 'tail'>): { key: string; baseKey: string } {
+export function manifestKeys(m: KeyedFields & Pick<Manifest, 'schema' | 'part' | 'tail'>): { key: string; baseKey: string } {
   const input = keyInputOf(m);
-  const opts = { firstLayout: m.topk !== null && m.tail === undefined };
+  const opts = { firstLayout: m.topk !== null && m.tail === undefined, schema: m.schema };
   return { key: cacheKey(input, m.part, opts), baseKey: cacheKey(input, null, opts) };
 }
 

@@ -58,6 +58,9 @@ export function mergeCaches(inputs: string[], out: string, opts: { force?: boole
   if (next !== first.N) throw new UsageError(`the parts cover samples [0, ${next}) of ${first.N}`);
 
   const layout: CacheLayout = {
+    // The parts' row format: parts begun in tfkd-cache/1 merge into a tfkd-cache/1 cache, equal to
+    // a single run of that format.
+    schema: first.schema,
     key: first.baseKey,
     K: first.K,
     dtype: first.dtype,
@@ -114,7 +117,7 @@ function alreadyMerged(out: string, key: string, force?: boolean): Manifest | nu
   }
   if (m.key !== key) return null;
   const shardRows = m.shardRows;
-  const w = CacheWriter.open(out, { key, K: m.K, dtype: m.dtype, topk: m.topk, views: m.views, rowStart: 0, rows: m.rows, shardRows });
+  const w = CacheWriter.open(out, { schema: m.schema, key, K: m.K, dtype: m.dtype, topk: m.topk, views: m.views, rowStart: 0, rows: m.rows, shardRows });
   if (w.state === 'complete') return w.existing;
   w.closeJournal();
   return null;

@@ -1,5 +1,5 @@
 /**
- * The precompute pipeline: data set → (seeded views) → teacher → `tfkd-cache/1` on disk.
+ * The precompute pipeline: data set → (seeded views) → teacher → `tfkd-cache/2` on disk.
  *
  * Rows are produced in global row order (`g = sample · V + view`) in batches of `batch` rows. The
  * next batch is read, augmented and (for onnxruntime teachers) preprocessed while the current one
@@ -135,14 +135,17 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
     shardRows,
   };
   const part = o.part ? { index: o.part.index, count: o.part.count, ...partRange(o.part.index, o.part.count, N) } : null;
-  const key = cacheKey(keyIn, part);
+  // A cache this command began (or finished) in the first row format is resumed (or found complete)
+  // in it; anything else, and --force, is today's format.
+  const schema = o.force ? SCHEMA : CacheWriter.formatAt(o.out, (f) => cacheKey(keyIn, part, { schema: f }));
+  const key = cacheKey(keyIn, part, { schema });
   const s0 = part ? part.sampleStart : 0;
   const s1 = part ? part.sampleEnd : N;
-  const layout: CacheLayout = { key, K, dtype: o.dtype, topk: o.topk, views: o.views, rowStart: s0 * o.views, rows: (s1 - s0) * o.views, shardRows };
+  const layout: CacheLayout = { schema, key, K, dtype: o.dtype, topk: o.topk, views: o.views, rowStart: s0 * o.views, rows: (s1 - s0) * o.views, shardRows };
   const base: ManifestBase = {
-    schema: SCHEMA,
+    schema,
     key,
-    baseKey: cacheKey(keyIn, null),
+    baseKey: cacheKey(keyIn, null, { schema }),
     N,
     K,
     rows: layout.rows,

@@ -5,18 +5,23 @@
  * bytes never depend on how or when it was written (writer.ts holds the commit protocol).
  */
 import { WorkError, optionName } from '../errors.js';
+import { SCHEMA, type CacheSchema } from './manifest.js';
 import type { CacheDtype } from '../catalog.js';
-import { shardMetadataOf } from './shard-check.js';
+import { shardMetadataOf, shardSpec } from './shard-check.js';
 import { TAIL_J, tailStats } from './topk.js';
 import { type TensorIn } from './safetensors.js';
 import { f32ToF16 } from '../util/float16.js';
 
-/** Rows in their stored form. Either `logits` (n·K) or the three top-k tensors. */
+/**
+ * Rows in their stored form, whatever the row format: either `logits` (n·K) or the top-k tensors.
+ * Top-k classes are held as Int32 here (stored as U16 where the format says so).
+ */
 export interface RowBlock {
   n: number;
   logits?: Uint16Array | Float32Array;
   topkIndices?: Int32Array;
   topkValues?: Uint16Array | Float32Array;
+  /** The row's logsumexp: stored by tfkd-cache/1 only (computed by encodeRows, read from such caches). */
   logsumexp?: Float32Array;
   /** n·TAIL_J: log Σ_tail exp(z/τ_j) (src/cache/topk.ts). */
   tailLogsumexp?: Float32Array;
@@ -25,6 +30,8 @@ export interface RowBlock {
 }
 
 export interface CacheLayout {
+  /** The shards' row format (shard-check.ts shardSpec); absent: today's, SCHEMA. */
+  schema?: CacheSchema;
   key: string;
   K: number;
   dtype: CacheDtype;
@@ -113,38 +120,51 @@ export function sliceBlock(b: RowBlock, from: number, count: number, K: number, 
     n: count,
     topkIndices: b.topkIndices!.subarray(from * k, (from + count) * k),
     topkValues: b.topkValues!.subarray(from * k, (from + count) * k),
-    logsumexp: b.logsumexp!.subarray(from, from + count),
+    logsumexp: b.logsumexp?.subarray(from, from + count),
     tailLogsumexp: b.tailLogsumexp?.subarray(from * TAIL_J, (from + count) * TAIL_J),
     tailMean: b.tailMean?.subarray(from, from + count),
   };
 }
 
-export function shardMetadata(layout: CacheLayout, shard: number, rowStart: number, rows: number): Record<string, string> {
-  return shardMetadataOf(layout, shard, rowStart, rows);
+/** The layout with its row format spelled out. */
+export function withSchema(layout: CacheLayout): CacheLayout & { schema: CacheSchema } {
+  return { ...layout, schema: layout.schema ?? SCHEMA };
 }
 
-/** The tensors of one shard, in their fixed order. */
+export function shardMetadata(layout: CacheLayout, shard: number, rowStart: number, rows: number): Record<string, string> {
+  return shardMetadataOf(withSchema(layout), shard, rowStart, rows);
+}
+
+/** The tensors of one shard, in the order and dtypes of its row format (shard-check.ts shardSpec). */
 export function shardTensors(layout: CacheLayout, rowStart: number, b: RowBlock): Record<string, TensorIn> {
-  const { K, topk, views } = layout;
-  const fdt = layout.dtype === 'f16' ? 'F16' : 'F32';
-  const sample = new BigInt64Array(b.n);
-  const view = new Int32Array(b.n);
-  for (let i = 0; i < b.n; i++) {
-    const g = rowStart + i;
-    sample[i] = BigInt(Math.floor(g / views));
-    view[i] = g % views;
-  }
   const t: Record<string, TensorIn> = {};
-  if (topk === null) {
-    t.logits = { dtype: fdt, shape: [b.n, K], data: b.logits! };
-  } else {
-    t.topk_indices = { dtype: 'I32', shape: [b.n, topk], data: b.topkIndices! };
-    t.topk_values = { dtype: fdt, shape: [b.n, topk], data: b.topkValues! };
-    t.logsumexp = { dtype: 'F32', shape: [b.n], data: b.logsumexp! };
-    t.tail_logsumexp = { dtype: 'F32', shape: [b.n, TAIL_J], data: b.tailLogsumexp! };
-    t.tail_mean = { dtype: 'F32', shape: [b.n], data: b.tailMean! };
+  for (const [name, dtype, shape] of shardSpec(withSchema(layout), b.n)) {
+    const data = columnOf(name, layout.views, rowStart, b);
+    if (!data) throw new Error(`shardTensors: the block has no ${name} (a ${withSchema(layout).schema} shard needs it)`);
+    t[name] = { dtype, shape, data: name === 'topk_indices' && dtype === 'U16' ? Uint16Array.from(data as Int32Array) : data };
   }
-  t.sample = { dtype: 'I64', shape: [b.n], data: sample };
-  t.view = { dtype: 'I32', shape: [b.n], data: view };
   return t;
+}
+
+/** The data of one shard tensor: a block's column, or (tfkd-cache/1) the rows' sample and view. */
+function columnOf(name: string, views: number, rowStart: number, b: RowBlock): TensorIn['data'] | undefined {
+  switch (name) {
+    case 'logits':
+      return b.logits;
+    case 'topk_indices':
+      return b.topkIndices;
+    case 'topk_values':
+      return b.topkValues;
+    case 'logsumexp':
+      return b.logsumexp;
+    case 'tail_logsumexp':
+      return b.tailLogsumexp;
+    case 'tail_mean':
+      return b.tailMean;
+    case 'sample':
+      return BigInt64Array.from({ length: b.n }, (_, i) => BigInt(Math.floor((rowStart + i) / views)));
+    case 'view':
+      return Int32Array.from({ length: b.n }, (_, i) => (rowStart + i) % views);
+  }
+  return undefined;
 }

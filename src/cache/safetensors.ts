@@ -16,10 +16,10 @@ import { NotRegularFileError, openRegular } from '../util/regular-file.js';
 import { endianness } from 'node:os';
 import { writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 
-export type StDtype = 'F16' | 'F32' | 'I32' | 'I64' | 'U8';
+export type StDtype = 'F16' | 'F32' | 'I32' | 'I64' | 'U16' | 'U8';
 export type TensorData = Uint16Array | Float32Array | Int32Array | BigInt64Array | Uint8Array;
 
-export const DTYPE_BYTES: Readonly<Record<StDtype, number>> = Object.freeze({ F16: 2, F32: 4, I32: 4, I64: 8, U8: 1 });
+export const DTYPE_BYTES: Readonly<Record<StDtype, number>> = Object.freeze({ F16: 2, F32: 4, I32: 4, I64: 8, U16: 2, U8: 1 });
 
 export interface TensorIn {
   dtype: StDtype;
@@ -52,7 +52,7 @@ export class SafetensorsError extends Error {
 }
 
 function expectedArrayType(dtype: StDtype): string {
-  return { F16: 'Uint16Array', F32: 'Float32Array', I32: 'Int32Array', I64: 'BigInt64Array', U8: 'Uint8Array' }[dtype];
+  return { F16: 'Uint16Array', F32: 'Float32Array', I32: 'Int32Array', I64: 'BigInt64Array', U16: 'Uint16Array', U8: 'Uint8Array' }[dtype];
 }
 
 function checkTensor(name: string, t: TensorIn): void {
@@ -121,6 +121,8 @@ function allocFor(dtype: StDtype, count: number): TensorData {
       return new Int32Array(count);
     case 'I64':
       return new BigInt64Array(count);
+    case 'U16':
+      return new Uint16Array(count);
     case 'U8':
       return new Uint8Array(count);
   }

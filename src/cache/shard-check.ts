@@ -1,38 +1,69 @@
 /**
- * What a shard of a `tfkd-cache/1` directory must look like, given its manifest: the header's
- * metadata (schema, key, index, row range, K, dtype, top-k, views) and its tensors — names, order,
- * dtypes, shapes and data offsets. One definition shared by the reader (before a shard's first
- * use) and `tfkd verify`.
+ * What a shard of a cache directory must look like, given its manifest: the header's metadata
+ * (schema, key, index, row range, K, dtype, top-k, views) and its tensors — names, order, dtypes,
+ * shapes and data offsets — in the manifest's row format (`tfkd-cache/1` or `/2`, shardSpec). One
+ * definition shared by the writer, the reader (before a shard's first use) and `tfkd verify`.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { sha256File } from '../util/hash.js';
-import { SCHEMA, type Manifest } from './manifest.js';
+import { SCHEMA_V1, type Manifest } from './manifest.js';
 import { fileKind } from '../util/regular-file.js';
 import { DTYPE_BYTES, MAX_HEADER_BYTES, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
 import { TAIL_J } from './topk.js';
 
-/** The tensors of a shard with `n` rows, in their on-disk order: [name, dtype, shape]. */
-export function shardSpec(m: Pick<Manifest, 'K' | 'dtype' | 'topk'>, n: number): Array<[string, StDtype, number[]]> {
+/** What decides a shard's tensors: the row format and what a row holds. */
+export type RowFormat = Pick<Manifest, 'schema' | 'K' | 'dtype' | 'topk'>;
+
+/** Top-k classes are stored as U16 while every class fits (K ≤ 65 536; tfkd-cache/2), else I32. */
+export const U16_CLASSES = 65536;
+
+/** The dtype of a shard's `topk_indices`. */
+export function topkIndexDtype(m: Pick<Manifest, 'schema' | 'K'>): 'U16' | 'I32' {
+  return m.schema === SCHEMA_V1 || m.K > U16_CLASSES ? 'I32' : 'U16';
+}
+
+/**
+ * The tensors of a shard with `n` rows, in their on-disk order: [name, dtype, shape].
+ *
+ * tfkd-cache/2 stores only what the losses read: row g of the cache is (sample ⌊g/V⌋, view g mod V)
+ * by position (the header's row_start and rows place the shard), top-k classes as U16 (I32 past
+ * 65 536 classes), and no logsumexp (log(Σ_kept exp v + exp F₀) when wanted). tfkd-cache/1 also
+ * stored, per row, its sample (I64) and view (I32) and, in top-k caches, its I32 classes and the
+ * row's logsumexp (F32): 12 bytes more a row, 2k + 4 more for top-k.
+ */
+export function shardSpec(m: RowFormat, n: number): Array<[string, StDtype, number[]]> {
   const fdt: StDtype = m.dtype === 'f16' ? 'F16' : 'F32';
   const k = m.topk;
-  const body: Array<[string, StDtype, number[]]> =
-    k === null
-      ? [['logits', fdt, [n, m.K]]]
-      : [
-          ['topk_indices', 'I32', [n, k]],
-          ['topk_values', fdt, [n, k]],
-          ['logsumexp', 'F32', [n]],
-          ['tail_logsumexp', 'F32', [n, TAIL_J]],
-          ['tail_mean', 'F32', [n]],
-        ];
-  return [...body, ['sample', 'I64', [n]], ['view', 'I32', [n]]];
+  const v1 = m.schema === SCHEMA_V1;
+  if (k === null) return v1 ? [['logits', fdt, [n, m.K]], ...rowColumns(n)] : [['logits', fdt, [n, m.K]]];
+  return [
+    ['topk_indices', topkIndexDtype(m), [n, k]],
+    ['topk_values', fdt, [n, k]],
+    ...(v1 ? [['logsumexp', 'F32', [n]] as [string, StDtype, number[]]] : []),
+    ['tail_logsumexp', 'F32', [n, TAIL_J]],
+    ['tail_mean', 'F32', [n]],
+    ...(v1 ? rowColumns(n) : []),
+  ];
+}
+
+/** tfkd-cache/1's explicit row columns. */
+function rowColumns(n: number): Array<[string, StDtype, number[]]> {
+  return [
+    ['sample', 'I64', [n]],
+    ['view', 'I32', [n]],
+  ];
+}
+
+/** Bytes one row takes in a shard (header excluded): docs/CACHE.md's table. */
+export function rowBytes(m: RowFormat): number {
+  return shardSpec(m, 1).reduce((a, [, dt, shape]) => a + shape.reduce((x, d) => x * d, 1) * DTYPE_BYTES[dt], 0);
 }
 
 /** The `__metadata__` a shard must carry. */
-export function shardMetadataOf(m: Pick<Manifest, 'key' | 'K' | 'dtype' | 'topk' | 'views'>, index: number, rowStart: number, n: number): Record<string, string> {
+export function shardMetadataOf(m: Pick<Manifest, 'schema' | 'key' | 'K' | 'dtype' | 'topk' | 'views'>, index: number, rowStart: number, n: number): Record<string, string> {
   return {
-    schema: SCHEMA,
+    schema: m.schema,
     key: m.key,
     shard: String(index),
     row_start: String(rowStart),
@@ -83,7 +114,7 @@ const SCAN_CHUNK = 1 << 20;
 export const NOT_HASHED = '(not read)';
 
 /** The largest a shard of `n` rows can be: the length word, the header at its limit, the tensors. */
-export function maxShardBytes(m: Pick<Manifest, 'K' | 'dtype' | 'topk'>, n: number): number {
+export function maxShardBytes(m: RowFormat, n: number): number {
   let data = 0;
   for (const [, dt, shape] of shardSpec(m, n)) data += shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dt];
   return 8 + MAX_HEADER_BYTES + data;
@@ -93,9 +124,11 @@ export function maxShardBytes(m: Pick<Manifest, 'K' | 'dtype' | 'topk'>, n: numb
  * One streamed pass over a shard (`n` rows from global row `rowStart`, shard `index`): its sha256,
  * and everything that can be wrong with it given the manifest — the header and tensor layout
  * (shardHeaderProblems), then the contents: finite values in every float tensor, top-k indices in
- * [0, K), and row g holding (sample ⌊g/V⌋, view g mod V), so every (sample, view) is there exactly
- * once. The reader runs it once per shard and process before first use; `tfkd verify` on every
- * shard. Memory: one chunk, plus the row's sample/view indices (12 bytes a row).
+ * [0, K), and — in tfkd-cache/1, whose rows name themselves — row g holding (sample ⌊g/V⌋, view
+ * g mod V), so every (sample, view) is there exactly once (in tfkd-cache/2 a row's position is its
+ * identity, placed by the header's row range). The reader runs it once per shard and process
+ * before first use; `tfkd verify` on every shard. Memory: one chunk, plus (tfkd-cache/1) the
+ * rows' sample/view indices (12 bytes a row).
  */
 export function scanShard(file: string, m: Manifest, index: number, rowStart: number, n: number): ShardScan {
   // Type and size before any byte: a shard that is a symlink to /dev/zero (or a FIFO) would never
@@ -151,7 +184,7 @@ export function scanShard(file: string, m: Manifest, index: number, rowStart: nu
         if (dt === 'F32') bad = firstNonFiniteF32(new Uint32Array(chunk.buffer, chunk.byteOffset, len / 4));
         else if (dt === 'F16') bad = firstNonFiniteF16(new Uint16Array(chunk.buffer, chunk.byteOffset, len / 2));
         else if (name === 'topk_indices') {
-          const u = new Int32Array(chunk.buffer, chunk.byteOffset, len / 4);
+          const u = dt === 'U16' ? new Uint16Array(chunk.buffer, chunk.byteOffset, len / 2) : new Int32Array(chunk.buffer, chunk.byteOffset, len / 4);
           for (let j = 0; j < u.length; j++) {
             if (u[j] < 0 || u[j] >= K) {
               problems.push(`topk_indices of ${rowName(Math.floor((e0 + j) / perRow))} holds class ${u[j]} outside [0, ${K})`);
@@ -168,17 +201,21 @@ export function scanShard(file: string, m: Manifest, index: number, rowStart: nu
       if (name === 'sample') samples = new BigInt64Array(whole!.buffer, 0, n);
       if (name === 'view') views = new Int32Array(whole!.buffer, 0, n);
     }
-    for (let r = 0; r < n; r++) {
-      const g = rowStart + r;
-      if (samples![r] !== BigInt(Math.floor(g / V)) || views![r] !== g % V) {
-        problems.push(`row ${g} holds (sample ${samples![r]}, view ${views![r]}), expected (sample ${Math.floor(g / V)}, view ${g % V})`);
-        break;
-      }
-    }
+    const order = samples && views ? rowOrderProblem(samples, views, rowStart, V) : null;
+    if (order) problems.push(order);
     return { sha256: hash.digest('hex'), problems };
   } finally {
     st.close();
   }
+}
+
+/** tfkd-cache/1: the first row g (from `rowStart`) not holding (sample ⌊g/V⌋, view g mod V), as a phrase; null when all do. */
+function rowOrderProblem(samples: BigInt64Array, views: Int32Array, rowStart: number, V: number): string | null {
+  for (let r = 0; r < samples.length; r++) {
+    const g = rowStart + r;
+    if (samples[r] !== BigInt(Math.floor(g / V)) || views[r] !== g % V) return `row ${g} holds (sample ${samples[r]}, view ${views[r]}), expected (sample ${Math.floor(g / V)}, view ${g % V})`;
+  }
+  return null;
 }
 
 /** Index of the first NaN/±Inf among float32 bit patterns (exponent all ones), or −1. */

@@ -2,7 +2,7 @@
  * Top-k caches: what is stored besides the k kept logits, and how soft targets are rebuilt from it.
  *
  * Per row, in float32 (whatever `--dtype`), computed from the teacher's float32 row in double:
- *   logsumexp       log Σ_c exp(z_c)                       (the full row; kept for readers of old docs)
+ *   logsumexp       log Σ_c exp(z_c)                       (the full row; tfkd-cache/1 only — no loss reads it)
  *   tail_logsumexp  F_j = log Σ_{c ∉ top-k} exp(z_c / τ_j)  for τ_j = TAIL_TEMPERATURES[j] = 1, 2, 4 … 32
  *   tail_mean       μ = mean of the K − k tail logits
  *

@@ -1,5 +1,6 @@
 /**
- * Writes a `tfkd-cache/1` directory shard by shard, resumably.
+ * Writes a cache directory shard by shard, resumably, in the layout's row format (today's
+ * `tfkd-cache/2`; `tfkd-cache/1` when merging or finishing a cache begun in that format).
  *
  * Commit protocol (see docs/CACHE.md):
  *  1. rows are buffered until a shard holds `shardRows` rows (the last one fewer);
@@ -22,11 +23,11 @@ import { ioFailure, prepareOutDir } from '../util/out-dir.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, optionName } from '../errors.js';
-import { MANIFEST, SCHEMA, SHARD_RE, assertManifestIntegrity, manifestExists, manifestKeys, readManifest, shardFileName, writeManifest, type Manifest } from './manifest.js';
+import { CACHE_SCHEMAS, MANIFEST, SCHEMA, SCHEMA_V1, SHARD_RE, assertManifestIntegrity, manifestExists, manifestKeys, readManifest, shardFileName, writeManifest, type CacheSchema, type Manifest } from './manifest.js';
 import { TAIL_J, TAIL_TEMPERATURES } from './topk.js';
 import { openSafetensors, writeSafetensors } from './safetensors.js';
 import { fsyncDir, writeFileAtomic } from '../util/atomic.js';
-import { shardMetadata, shardTensors, sliceBlock, type CacheLayout, type RowBlock } from './rows.js';
+import { shardMetadata, shardTensors, sliceBlock, withSchema, type CacheLayout, type RowBlock } from './rows.js';
 
 export const JOURNAL = 'progress.jsonl';
 
@@ -116,6 +117,22 @@ export class CacheWriter {
     return w;
   }
 
+  /**
+   * The row format of the cache (complete, or begun: its journal) at `dir` whose key is
+   * `keyOf(format)` for one of the formats this version writes — so a run begun by a version that
+   * wrote tfkd-cache/1 resumes in that format — else today's (SCHEMA). Reads only the recorded key.
+   */
+  static formatAt(dir: string, keyOf: (schema: CacheSchema) => string): CacheSchema {
+    let key: unknown;
+    try {
+      if (manifestExists(dir)) key = (JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as { key?: unknown }).key;
+      else if (fs.existsSync(path.join(dir, JOURNAL))) key = (JSON.parse(fs.readFileSync(path.join(dir, JOURNAL), 'utf8').split('\n')[0]) as { key?: unknown }).key;
+    } catch {
+      key = undefined; // unreadable: CacheWriter.open reports what is there
+    }
+    return CACHE_SCHEMAS.find((f) => f !== SCHEMA && key === keyOf(f)) ?? SCHEMA;
+  }
+
   /** Removes every file the writer owns in `dir` (never anything else). */
   static clean(dir: string): void {
     for (const f of ownedFiles(dir)) fs.rmSync(path.join(dir, f), { force: true });
@@ -167,7 +184,7 @@ export class CacheWriter {
       if (idx >= this.shards.length) fs.rmSync(path.join(this.dir, f), { force: true });
     }
     // Rewrite the journal to exactly the kept shards (atomically), then append from there.
-    const lines = [JSON.stringify({ key: this.layout.key, schema: SCHEMA }), ...this.shards.map((s, j) => JSON.stringify({ shard: j, ...s }))];
+    const lines = [JSON.stringify({ key: this.layout.key, schema: withSchema(this.layout).schema }), ...this.shards.map((s, j) => JSON.stringify({ shard: j, ...s }))];
     writeFileAtomic(path.join(this.dir, JOURNAL), [Buffer.from(`${lines.join('\n')}\n`)]);
   }
 
@@ -209,7 +226,10 @@ export class CacheWriter {
       else {
         this.buf.topkIndices!.set(src.topkIndices!, at * topk);
         (this.buf.topkValues as Float32Array).set(src.topkValues as Float32Array, at * topk);
-        this.buf.logsumexp!.set(src.logsumexp!, at);
+        if (this.buf.logsumexp) {
+          if (!src.logsumexp) throw new Error('CacheWriter.append: a tfkd-cache/1 top-k block needs logsumexp');
+          this.buf.logsumexp.set(src.logsumexp, at);
+        }
         if (!src.tailLogsumexp || !src.tailMean) throw new Error('CacheWriter.append: a top-k block needs tailLogsumexp and tailMean (encodeRows computes them)');
         this.buf.tailLogsumexp!.set(src.tailLogsumexp, at * TAIL_J);
         this.buf.tailMean!.set(src.tailMean, at);
@@ -223,10 +243,11 @@ export class CacheWriter {
   }
 
   private allocShardBuffer(n: number): RowBlock {
-    const { K, topk, dtype } = this.layout;
+    const { K, topk, dtype, schema } = withSchema(this.layout);
     const F = dtype === 'f16' ? Uint16Array : Float32Array;
     if (topk === null) return { n, logits: new F(n * K) };
-    return { n, topkIndices: new Int32Array(n * topk), topkValues: new F(n * topk), logsumexp: new Float32Array(n), tailLogsumexp: new Float32Array(n * TAIL_J), tailMean: new Float32Array(n) };
+    const lse = schema === SCHEMA_V1 ? { logsumexp: new Float32Array(n) } : {};
+    return { n, topkIndices: new Int32Array(n * topk), topkValues: new F(n * topk), ...lse, tailLogsumexp: new Float32Array(n * TAIL_J), tailMean: new Float32Array(n) };
   }
 
   private flush(shardIdx: number, localStart: number): void {

@@ -8,7 +8,7 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { ciLabel, formatHyper, protocolText, TABLE_HEAD, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { ciLabel, formatHyper, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
@@ -107,7 +107,7 @@ export interface HtmlInput {
 export function renderHtml({ title, report, svgs }: HtmlInput): string {
   const rows = report.methods;
   const reading = readingLines(rows);
-  const head = TABLE_HEAD.map((h) => `<th>${esc(h)}</th>`).join('');
+  const head = tableHead(report.against ?? null).map((h) => `<th>${esc(h)}</th>`).join('');
   const body = rows
     .map((r) => {
       const cls = r.reading === 'better' ? 'better' : r.reading === 'worse' ? 'worse' : r.reading === 'within noise' ? 'noise' : 'base';
@@ -121,7 +121,7 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
         esc(pm(r.final.mean, r.final.std)),
         esc(signed(r.delta_final)),
         esc(ciLabel(r) || '–'),
-        esc(r.reading ?? (r.baseline === r.method ? '(baseline)' : '–')),
+        esc(r.reading ?? (r.baseline === r.method ? referenceLabel(report.against ?? null) : '–')),
         esc(pm(r.best.mean, r.best.std)),
       ];
       const td = cells.map((c, i) => `<td class="${i === 9 ? 'reading' : i >= 5 ? 'num' : ''}">${c}</td>`).join('');

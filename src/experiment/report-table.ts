@@ -28,6 +28,12 @@ export function teacherLabel(t: MethodRow['teacher']): string {
 export const ciLabel = (r: MethodRow): string =>
   r.ci ? `[${signed(r.ci.lo)}, ${signed(r.ci.hi)}]` : r.baseline && r.baseline !== r.method ? 'n/a (one seed)' : '';
 
+/** The table's column labels; Δ's names what it is measured against. */
+export const tableHead = (against: string | null = null): string[] => TABLE_HEAD.map((h) => (h === 'Δ vs baseline' && against !== null ? `Δ vs ${against}` : h));
+
+/** How the row every Δ is measured against reads in the reading column. */
+export const referenceLabel = (against: string | null): string => (against === null ? '(baseline)' : '(reference)');
+
 export const TABLE_HEAD = [
   'method',
   'kind',
@@ -42,10 +48,11 @@ export const TABLE_HEAD = [
   'best epoch on test % (optimistic)',
 ];
 
-export function renderTable(rows: readonly MethodRow[]): string {
-  const lines = [`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map((_, i) => (i >= 5 && i !== 9 ? '---:' : '---')).join('|')}|`];
+export function renderTable(rows: readonly MethodRow[], against: string | null = null): string {
+  const head = tableHead(against);
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i >= 5 && i !== 9 ? '---:' : '---')).join('|')}|`];
   for (const r of rows) {
-    const reading = r.reading ?? (r.baseline === r.method ? '(baseline)' : '–');
+    const reading = r.reading ?? (r.baseline === r.method ? referenceLabel(against) : '–');
     lines.push(
       `| ${[r.method, r.kind ?? '?', r.model ?? '?', teacherLabel(r.teacher), formatHyper(r.hyperparameters, r.chosen), String(r.n), pm(r.final), signed(r.delta_final), ciLabel(r) || '–', reading, pm(r.best)].join(' | ')} |`,
     );

@@ -83,4 +83,6 @@ export interface Report {
   plots: { curves: string | null; de_kd: string | null };
   /** The self-contained page (html.ts). */
   html: 'index.html';
+  /** The method Δ is measured against (`--against`), or null for the baseline of each model. */
+  against: string | null;
 }

@@ -230,7 +230,12 @@ export function collectRuns(dirs: string[]): Collected {
 
 const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: sampleStd(xs) });
 
-export function summarize(runs: readonly RunRecord[]): MethodRow[] {
+/**
+ * One row per method. Δ and its Welch interval are against the `baseline`-kind run of the same
+ * model, or, with `against`, against the method of that name (of the same model) — e.g. `kd`, to
+ * ask which losses beat KD rather than the baseline.
+ */
+export function summarize(runs: readonly RunRecord[], against: string | null = null): MethodRow[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of runs) {
     if (!groups.has(r.method)) groups.set(r.method, []);
@@ -264,8 +269,11 @@ export function summarize(runs: readonly RunRecord[]): MethodRow[] {
       chosen: rs[0].chosen,
     };
   });
+  if (against !== null && !rows.some((r) => r.method === against)) {
+    throw new UsageError(`--against ${against}: no such method among the runs (${rows.map((r) => r.method).join(', ')})`);
+  }
   for (const row of rows) {
-    const base = rows.find((b) => b.kind === 'baseline' && b.model === row.model);
+    const base = rows.find((b) => (against === null ? b.kind === 'baseline' : b.method === against) && b.model === row.model);
     if (!base) continue;
     row.baseline = base.method;
     row.delta_final = row.final.mean - base.final.mean;
@@ -282,17 +290,20 @@ export interface WriteReportOptions {
   /** Skip the PNG/SVG plots (tests of the table alone). */
   plots?: boolean;
   title?: string;
+  /** Compare with this method instead of the baseline (summarize). */
+  against?: string | null;
 }
 
 export async function writeReport(dirs: string[], outDir: string, opts: WriteReportOptions = {}): Promise<Report> {
   const { runs, missing, protocol, selections, designs } = collectRuns(dirs);
   if (!runs.length) throw new UsageError(`no finished runs (summary.json) found in ${dirs.join(', ')}`, 'point tfkd report at an experiment directory or at run directories');
-  const rows = summarize(runs);
+  const against = opts.against ?? null;
+  const rows = summarize(runs, against);
   prepareOutDir(outDir);
   const title = opts.title ?? 'tfkd report';
   const md = [`# ${title}`, ''];
   for (const d of designs) md.push(`Design: \`${d.file}\`${d.overrides.length ? ` with ${d.overrides.map((o) => `\`--set ${o}\``).join(' ')}` : ''}.`, '');
-  md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows), TABLE_NOTE, '');
+  md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows, against), TABLE_NOTE, ...(against === null ? [] : [`Δ and its interval are against the method \`${against}\` (\`--against\`), not the baseline.`]), '');
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
@@ -326,6 +337,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
     missing,
     plots,
     html: 'index.html',
+    against,
   };
   writeFileAtomicSync(path.join(outDir, 'index.html'), renderHtml({ title, report, svgs }));
   writeJsonAtomic(path.join(outDir, 'report.json'), report);

@@ -57,14 +57,21 @@ export interface Runner {
 
 const kebab = (k: string): string => k.replace(/_/g, '-');
 
+/** `--flag value`, or for a boolean the bare `--flag` (true) or nothing (false): commander's switches take no value. */
+const flag = (a: string[], k: string, v: unknown): void => {
+  if (typeof v === 'boolean') {
+    if (v) a.push(`--${kebab(k)}`);
+  } else a.push(`--${kebab(k)}`, Array.isArray(v) ? v.join(',') : String(v));
+};
+
 /** `tfkd train` arguments for a request (pure; tested). Values go as `--flag value`; `args` verbatim, last. */
 export function trainArgs(req: Omit<TrainRequest, 'log'>): string[] {
   const a = ['train', '--data', req.data, '--model', req.model, '--loss', req.loss];
-  for (const [k, v] of Object.entries(req.lossOptions)) if (v !== undefined) a.push(`--${kebab(k)}`, String(v));
+  for (const [k, v] of Object.entries(req.lossOptions)) if (v !== undefined) flag(a, k, v);
   if (req.cache) a.push('--cache', req.cache);
   for (const [k, v] of Object.entries(req.train)) {
     if (v === undefined || k === 'args') continue;
-    a.push(`--${kebab(k)}`, Array.isArray(v) ? v.join(',') : String(v));
+    flag(a, k, v);
   }
   a.push('--seed', String(req.seed));
   if (req.saveAt.length) {
@@ -81,7 +88,7 @@ export function exportArgs(req: Omit<ExportRequest, 'log'>): string[] {
 
 export function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
   const a = ['precompute', '--teacher', req.teacher, '--data', req.data, '--split', 'train', '--out', req.out];
-  for (const [k, v] of Object.entries(req.options)) if (v !== undefined && k !== 'args') a.push(`--${kebab(k)}`, String(v));
+  for (const [k, v] of Object.entries(req.options)) if (v !== undefined && k !== 'args') flag(a, k, v);
   return [...a, ...(req.options.args ?? [])];
 }
 

@@ -1,7 +1,7 @@
 /** Synthetic caches for the cache tests: rows are a pure function of (global row, class). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheKey, partRange, SCHEMA, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
+import { cacheKey, partRange, SCHEMA, type CacheSchema, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
 import { type CacheDtype } from '../../src/catalog.js';
 import { CacheWriter, type ManifestBase } from '../../src/cache/writer.js';
 import { encodeRows, type CacheLayout } from '../../src/cache/rows.js';
@@ -19,6 +19,8 @@ export interface SynthOpts {
   batch?: number;
   force?: boolean;
   fingerprint?: string;
+  /** The row format (default: today's). */
+  schema?: CacheSchema;
 }
 
 export const synthLogit = (g: number, k: number): number => Math.sin(g * 0.731 + k * 1.37) * 6 + (k === g % 7 ? 3 : 0);
@@ -46,13 +48,14 @@ export function synthSetup(o: SynthOpts): { layout: CacheLayout; base: ManifestB
     shardRows,
   };
   const part = o.part ? { ...o.part, ...partRange(o.part.index, o.part.count, o.N) } : null;
-  const key = cacheKey(keyIn, part);
-  const baseKey = cacheKey(keyIn, null);
+  const schema = o.schema ?? SCHEMA;
+  const key = cacheKey(keyIn, part, { schema });
+  const baseKey = cacheKey(keyIn, null, { schema });
   const s0 = part ? part.sampleStart : 0;
   const s1 = part ? part.sampleEnd : o.N;
-  const layout: CacheLayout = { key, K: o.K, dtype, topk, views: V, rowStart: s0 * V, rows: (s1 - s0) * V, shardRows };
+  const layout: CacheLayout = { schema, key, K: o.K, dtype, topk, views: V, rowStart: s0 * V, rows: (s1 - s0) * V, shardRows };
   const base: ManifestBase = {
-    schema: SCHEMA,
+    schema,
     key,
     baseKey,
     N: o.N,

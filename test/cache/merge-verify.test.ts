@@ -104,8 +104,9 @@ describe('cache/merge + verify (structure)', () => {
       expect(r.ok).to.equal(false);
       expect(r.problems).to.deep.equal(['shard-00001.safetensors (rows 16–31): missing — samples 8–15 have no rows']);
     });
-    it('a byte flipped in a sample index (checksum fixed up): the row holding the wrong (sample, view)', () => {
-      writeSynth(d('c'), o);
+    it('a tfkd-cache/1 cache with a byte flipped in a sample index (checksum fixed up): the row holding the wrong (sample, view)', () => {
+      // Only the first row format stores each row's sample and view (tfkd-cache/2 rows are placed by position).
+      writeSynth(d('c'), { ...o, schema: 'tfkd-cache/1' });
       const m = readManifest(d('c'));
       const f = path.join(d('c'), 'shard-00001.safetensors');
       const b = fs.readFileSync(f);

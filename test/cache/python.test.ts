@@ -9,6 +9,7 @@ import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
 import { needs } from '../helpers/needs.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/read_cache.py', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/cache-v1/', import.meta.url));
 
 /** Values as Python (numpy only) reads them with scripts/read_cache.py (the docs/CACHE.md lines). */
 function pyRead(dir: string, temperature: number): Record<string, number[]> {
@@ -27,16 +28,23 @@ describe('cache/python interop (numpy only)', () => {
     { name: 'f32', dtype: 'f32' as const, topk: null },
     { name: 'f16', dtype: 'f16' as const, topk: null },
     { name: 'f16 top-3', dtype: 'f16' as const, topk: 3 },
+    { name: 'f32 top-2', dtype: 'f32' as const, topk: 2 },
+    { name: 'tfkd-cache/1 f16 top-3 (fixture)', dtype: 'f16' as const, topk: 3, fixture: 'f16-top3' },
+    { name: 'tfkd-cache/1 f32 (fixture)', dtype: 'f32' as const, topk: null, fixture: 'f32' },
   ]) {
     it(`python3 reads a tfkd-written ${o.name} cache to the same values`, () => {
-      const dir = path.join(root, o.name.replace(/\W/g, ''));
-      const N = 23;
+      let dir = path.join(root, o.name.replace(/\W/g, ''));
+      let N = 23;
       const K = 7;
       const V = 2;
-      writeSynth(dir, { N, K, V, dtype: o.dtype, topk: o.topk, shardRows: 10 });
+      if ('fixture' in o) {
+        dir = path.join(FIXTURE, o.fixture!);
+        N = 12;
+      } else writeSynth(dir, { N, K, V, dtype: o.dtype, topk: o.topk, shardRows: 10 });
       const T = 2.5;
       const py = pyRead(dir, T);
       const r = openCache(dir);
+      if (o.topk !== null) expect(py.topk_indices).to.deep.equal(Array.from(r.readBlock(0, N * V).topkIndices!));
       const samples = Array.from({ length: N * V }, (_, g) => Math.floor(g / V));
       const views = Array.from({ length: N * V }, (_, g) => g % V);
       expect(py.sample).to.deep.equal(samples);
@@ -44,7 +52,7 @@ describe('cache/python interop (numpy only)', () => {
       if (o.topk === null) {
         // Stored values, bit for bit: f16 and f32 numbers are exact in JSON doubles.
         const js = Array.from(r.readLogits(samples, views));
-        expect(py.logits).to.have.length(N * V * K);
+        expect(py.logits).to.have.length(N * V * r.numClasses);
         let maxDiff = 0;
         py.logits.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - js[i]))));
         console.log(`      ${o.name}: max |python − tfkd| logits = ${maxDiff}`);

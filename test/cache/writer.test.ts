@@ -21,6 +21,17 @@ describe('cache/writer + reader', () => {
 
   it('writes shards of fixed size, sample-major rows, and a manifest listing them', () => {
     const { manifest } = writeSynth(d('c'), { N: 20, K: 5, V: 2, shardRows: 16 });
+    const st = openSafetensors(path.join(d('c'), 'shard-00001.safetensors'));
+    // tfkd-cache/2: the logits alone; a row's (sample, view) is its position (row_start + i).
+    expect(Object.keys(st.tensors)).to.deep.equal(['logits']);
+    expect(st.tensors.logits).to.deep.include({ dtype: 'F32', shape: [16, 5] });
+    expect(st.metadata).to.include({ schema: 'tfkd-cache/2', key: manifest!.key, shard: '1', row_start: '16', rows: '16' });
+    expect(fs.statSync(path.join(d('c'), 'shard-00001.safetensors')).size).to.equal(8 + Number(fs.readFileSync(path.join(d('c'), 'shard-00001.safetensors')).readBigUInt64LE(0)) + 16 * 5 * 4);
+    st.close();
+  });
+
+  it('tfkd-cache/1 (the first row format, still written by merges of its parts): sample and view columns', () => {
+    const { manifest } = writeSynth(d('c'), { N: 20, K: 5, V: 2, shardRows: 16, schema: 'tfkd-cache/1' });
     expect(manifest!.rows).to.equal(40);
     expect(manifest!.shards.map((s) => [s.file, s.rows, s.rowStart])).to.deep.equal([
       ['shard-00000.safetensors', 16, 0],
@@ -62,12 +73,13 @@ describe('cache/writer + reader', () => {
     }
   });
 
-  it('top-k caches: keep k logits + logsumexp + tail statistics; reconstructed probabilities are exact on kept classes at τ=1', () => {
+  it('top-k caches: keep k logits (U16 classes) + tail statistics; reconstructed probabilities are exact on kept classes at τ=1', () => {
     const K = 10;
     const k = 3;
     const { manifest } = writeSynth(d('t'), { N: 12, K, topk: k, shardRows: 8 });
     const st = openSafetensors(path.join(d('t'), manifest!.shards[0].file));
-    expect(Object.keys(st.tensors)).to.deep.equal(['topk_indices', 'topk_values', 'logsumexp', 'tail_logsumexp', 'tail_mean', 'sample', 'view']);
+    expect(Object.keys(st.tensors)).to.deep.equal(['topk_indices', 'topk_values', 'tail_logsumexp', 'tail_mean']);
+    expect(st.tensors.topk_indices).to.deep.include({ dtype: 'U16', shape: [8, 3] });
     st.close();
     const r = openCache(d('t'));
     const p = r.softTargets([5], [0], 1);

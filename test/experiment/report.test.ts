@@ -72,6 +72,26 @@ describe('tfkd report', () => {
     expect(fs.readFileSync(path.join(out, 'curves.svg'), 'utf8')).to.include('test accuracy (%)');
   });
 
+  it('--against METHOD: Δ and its Welch interval against that method instead of the baseline (the same interval, mirrored)', async () => {
+    const out = path.join(dir, 'rep-against');
+    const rep = await writeReport([dir], out, { plots: false, against: 'lsr' });
+    const md = fs.readFileSync(path.join(out, 'table.md'), 'utf8');
+    expect(md).to.include('| Δ vs lsr |');
+    expect(md).to.include('| lsr | lsr | mlp | – | – | 2 | 84.50 ± 0.71 | +0.00 | – | (reference) | 84.50 ± 0.71 |');
+    // baseline vs lsr: −1.50, and the interval above with its sign flipped (Welch is antisymmetric)
+    expect(md).to.include('| baseline | baseline | mlp | – | – | 3 | 83.00 ± 3.61 | −1.50 | [−9.88, +6.88] | within noise | 83.67 ± 3.06 |');
+    expect(rep.against).to.equal('lsr');
+    expect(rep.methods[0].ci!.lo).to.be.closeTo(-0.09881363398373283, 1e-12);
+    expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).to.include('<th>Δ vs lsr</th>');
+    try {
+      await writeReport([dir], path.join(dir, 'rep-x'), { plots: false, against: 'nope' });
+      expect.fail('no error');
+    } catch (e) {
+      expect((e as Error).message).to.equal('--against nope: no such method among the runs (baseline, lsr, reg)');
+    }
+    expect(fs.existsSync(path.join(dir, 'rep-x'))).to.equal(false);
+  });
+
   it('reports an experiment directory (plan.json), including the De-KD plot with teacher accuracies', async function () {
     this.timeout(60000);
     const exp = path.join(dir, 'exp');

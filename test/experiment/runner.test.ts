@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliRunner, stepEnv } from '../../src/experiment/runner.js';
+import { Command } from 'commander';
+import { register as registerTrain } from '../../src/cli/commands/train.js';
+import { CliRunner, stepEnv, trainArgs } from '../../src/experiment/runner.js';
 import { withTmpDir } from '../helpers/tmp-dir.js';
 
 describe('experiment/runner: threads per step', () => {
@@ -28,5 +30,24 @@ describe('experiment/runner: threads per step', () => {
       await runner.precompute({ teacher: 't.onnx', data: 'synthetic:4:2:4x4x1', out: path.join(dir, 'c'), options: {}, log });
       expect(fs.readFileSync(log, 'utf8')).to.match(/^TFKD_THREADS=1$/m);
     });
+  });
+});
+
+describe('experiment/runner: step arguments', () => {
+  it('a boolean option is a bare switch (true) or absent (false), and `tfkd train` parses every argument as an option', () => {
+    const req = { data: 'fashion-mnist', model: 'mlp', loss: 'kd', cache: '/c', seed: 1, saveAt: [], out: '/o', train: { epochs: 2, augment: 'crop:2,flip' } };
+    const on = trainArgs({ ...req, lossOptions: { kd_weight: 3, logit_standardization: true } } as never);
+    const off = trainArgs({ ...req, lossOptions: { kd_weight: 3, logit_standardization: false } } as never);
+    expect(on).to.include('--logit-standardization');
+    expect(on[on.indexOf('--logit-standardization') + 1]).to.match(/^--/);
+    expect(off).to.not.include('--logit-standardization');
+    const program = new Command();
+    registerTrain(program);
+    const train = program.commands.find((c) => c.name() === 'train')!;
+    for (const args of [on, off]) {
+      const parsed = train.parseOptions(args.slice(1));
+      expect(parsed.operands, args.join(' ')).to.deep.equal([]);
+      expect(parsed.unknown, args.join(' ')).to.deep.equal([]);
+    }
   });
 });

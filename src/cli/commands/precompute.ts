@@ -1,5 +1,5 @@
 /**
- * `tfkd precompute`: run a teacher over a data set once and store its logits as a `tfkd-cache/1`
+ * `tfkd precompute`: run a teacher over a data set once and store its logits as a `tfkd-cache/2`
  * directory (docs/ARCHITECTURE.md §3, docs/CACHE.md). Resumable (re-run the same command), shardable for job arrays
  * (`--shard I/N`, `--shards N` + JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, `--shard auto`).
  */
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
     .option('--batch <n>', 'rows per inference batch', '256')
     .option('--dtype <dtype>', 'stored logits: f16 or f32', 'f32')
-    .option('--topk <k>', 'store only the top k logits per row (+ logsumexp) instead of all K')
+    .option('--topk <k>', 'store only the top k logits per row (+ tail statistics) instead of all K')
     .option('--views <v>', 'rows per sample: view 0 un-augmented, views 1… augmented', '1')
     .option('--augment <spec>', 'augmentation of views ≥ 1, e.g. crop:4,flip')
     .option('--augment-seed <s>', 'seed of the view augmentation', '0')

@@ -17,6 +17,7 @@ const Options = z.strictObject({
   out: z.string().min(1),
   title: z.string().optional(),
   json: z.boolean().optional(),
+  against: z.string().min(1).optional(),
 });
 
 export function register(program: Command): void {
@@ -27,11 +28,12 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--title <text>', 'title of table.md')
     .option('--json', 'print report.json to stdout')
+    .option('--against <method>', 'measure Δ and its Welch interval against this method (of the same model) instead of the baseline, e.g. kd')
     .action(async (dirs: string[], raw: Record<string, unknown>) => {
       const o = parseOptions(Options, raw);
-      const rep = await writeReport(dirs, o.out, { title: o.title });
+      const rep = await writeReport(dirs, o.out, { title: o.title, against: o.against ?? null });
       if (o.json) return printJson(rep);
-      process.stdout.write(renderTable(rep.methods));
+      process.stdout.write(renderTable(rep.methods, rep.against));
       if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
       for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
     });

@@ -102,7 +102,10 @@ export class SelfHistory {
       if (!fs.existsSync(path.join(prev, 'manifest.json'))) {
         throw new WorkError(`${prev} is missing: the student's predictions of epoch ${epoch - 1}, which this loss trains on in epoch ${epoch}`, 'restart the run without --resume');
       }
-      this.reader = openCache(prev, { N: this.o.N, numClasses: this.o.K, fingerprint: this.o.fingerprint, key: cacheKey(this.keyed(epoch - 1).keyIn, null) });
+      // A run begun by a version that wrote tfkd-cache/1 resumes on its history in that format.
+      const { keyIn } = this.keyed(epoch - 1);
+      const schema = CacheWriter.formatAt(prev, (format) => cacheKey(keyIn, null, { schema: format }));
+      this.reader = openCache(prev, { N: this.o.N, numClasses: this.o.K, fingerprint: this.o.fingerprint, key: cacheKey(keyIn, null, { schema }) });
     }
     const file = this.scratch(epoch);
     this.fd = fs.openSync(file, 'w+');
