@@ -32,11 +32,12 @@ describe('tfkd bench precompute', () => {
     expect(r.ratio).to.be.closeTo(r.end_to_end_rows_per_s / r.bare_rows_per_s, 1e-12);
     expect(r.variants.map((v) => v.name)).to.deep.equal(['f32', 'f16', 'top-2 f32', 'top-2 f16']);
     const bpr = Object.fromEntries(r.variants.map((v) => [v.name, v.bytes_per_row]));
-    // Payload per row: logits K·4 or K·2, sample i64 8, view i32 4; top-k: k·4 indices + k·(4|2) values + 4 lse
-    // + the tail statistics (cache/topk.ts: TAIL_J f32 tail log-sums + one f32 tail mean).
-    // On disk, plus the safetensors JSON header amortised over the rows (< 4 B/row here).
+    // Payload per row (tfkd-cache/2: a row's sample and view are its position): logits K·4 or K·2;
+    // top-k: k·2 u16 indices + k·(4|2) values + the tail statistics (cache/topk.ts: TAIL_J f32 tail
+    // log-sums + one f32 tail mean). On disk, plus the safetensors JSON header amortised over the
+    // rows (< 4 B/row here).
     const tail = TAIL_J * 4 + 4;
-    const payload = { f32: K * 4 + 12, f16: K * 2 + 12, 'top-2 f32': 2 * 8 + 4 + tail + 12, 'top-2 f16': 2 * 6 + 4 + tail + 12 };
+    const payload = { f32: K * 4, f16: K * 2, 'top-2 f32': 2 * 6 + tail, 'top-2 f16': 2 * 4 + tail };
     for (const [name, p] of Object.entries(payload)) {
       expect(bpr[name], name).to.be.at.least(p);
       expect(bpr[name], name).to.be.lessThan(p + 4);
