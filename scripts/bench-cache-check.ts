@@ -17,7 +17,8 @@ import * as path from 'node:path';
 import { cacheKey, manifestKeys, SCHEMA, type KeyInput } from '../src/cache/manifest.js';
 import { forgetScannedShards, openCache } from '../src/cache/reader.js';
 import { scanShard } from '../src/cache/shard-check.js';
-import { CacheWriter, encodeRows, type CacheLayout, type ManifestBase } from '../src/cache/writer.js';
+import { CacheWriter, type ManifestBase } from '../src/cache/writer.js';
+import { encodeRows, type CacheLayout } from '../src/cache/rows.js';
 import { permutation } from '../src/data/rng.js';
 import { sha256File } from '../src/util/hash.js';
 

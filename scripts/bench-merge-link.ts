@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { cacheKey, partRange, SCHEMA, type KeyInput } from '../src/cache/manifest.js';
 import { mergeCaches } from '../src/cache/merge.js';
 import { verifyStructure } from '../src/cache/verify.js';
-import { CacheWriter, type CacheLayout, type ManifestBase } from '../src/cache/writer.js';
+import { CacheWriter, type ManifestBase } from '../src/cache/writer.js';
+import { type CacheLayout } from '../src/cache/rows.js';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, K: { type: 'string', default: '1000' }, parts: { type: 'string', default: '8' }, dir: { type: 'string', default: os.tmpdir() } } });
 const N = Number(values.rows);

@@ -7,7 +7,8 @@
  *   npx tsx scripts/cache-size.ts [--images 1281167] [--views 500] [--classes 1000]
  */
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_SHARD_ROWS, SCHEMA, SCHEMA_V1, type CacheDtype, type CacheSchema } from '../src/cache/manifest.js';
+import { DEFAULT_SHARD_ROWS, SCHEMA, SCHEMA_V1, type CacheSchema } from '../src/cache/manifest.js';
+import type { CacheDtype } from '../src/catalog.js';
 import { encodeHeader, type StDtype, type TensorIn } from '../src/cache/safetensors.js';
 import { rowBytes, shardMetadataOf, shardSpec } from '../src/cache/shard-check.js';
 

@@ -16,11 +16,13 @@ import { loadDesign } from './experiment/design.js';
 import { preflightDesign } from './experiment/preflight.js';
 import { assertAllRan, runDesign, type RunDesignResult } from './experiment/run.js';
 import { CliRunner, stepEnv } from './experiment/runner.js';
-import { writeReport, type Report, type WriteReportOptions } from './experiment/report.js';
+import { writeReport, type WriteReportOptions } from './experiment/report.js';
+import { type Report } from './experiment/report-types.js';
 import { getSettings, setSettings, settingsEnv, type TfkdSettings } from './settings.js';
 import { setOptionStyle, UsageError } from './errors.js';
 import { defaultThreads, loadNative, nativeLoaded, setNativeThreads } from './student/kernels/native.js';
-import { train as trainRun, type TrainRequest, type TrainResult } from './student/trainer/train.js';
+import { train as trainRun } from './student/trainer/train.js';
+import { type TrainRequest, type TrainResult } from './student/trainer/request.js';
 import { registerModelFactory, type ModelFactory } from './student/zoo/index.js';
 import { evaluateTarget, type EvalReport, type EvaluateTargetOptions } from './student/evaluate-target.js';
 
@@ -73,7 +75,8 @@ export const embedded = (() => {
 
 // --- teacher ---
 export { openTeacher, type OpenTeacherOptions, type OrtTeacher } from './teacher/session.js';
-export type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './teacher/types.js';
+export type { Layout, PreprocessSpec, Teacher, TeacherInfo } from './teacher/types.js';
+export type { TeacherDevice as Device } from './catalog.js';
 
 // --- cache ---
 export { runPrecompute as precompute, type PrecomputeRunOptions as PrecomputeOptions, type PrecomputeSummary } from './cache/precompute-run.js';
@@ -83,7 +86,7 @@ export { mergeCaches, type MergeResult } from './cache/merge.js';
 export type { Manifest } from './cache/manifest.js';
 
 // --- student ---
-export type { TrainRequest, TrainResult, TrainHooks, StepProgress } from './student/trainer/train.js';
+export type { TrainRequest, TrainResult, TrainHooks, StepProgress } from './student/trainer/request.js';
 export type { TrainConfig, TrainConfigInput } from './student/trainer/config.js';
 export type { TrainRequestConfig } from './student/trainer/request.js';
 export type { EvalReport, EvaluateTargetOptions as EvaluateOptions } from './student/evaluate-target.js';
@@ -161,4 +164,4 @@ export type { RunDesignResult } from './experiment/run.js';
 export function report(dirs: string | string[], out: string, options: WriteReportOptions = {}): Promise<Report> {
   return writeReport(Array.isArray(dirs) ? dirs : [dirs], out, options);
 }
-export type { Report, MethodRow, RunRecord } from './experiment/report.js';
+export type { Report, MethodRow, RunRecord } from './experiment/report-types.js';

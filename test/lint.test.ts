@@ -1,7 +1,10 @@
 /**
  * The boundaries `npm run lint` keeps (eslint.config.js), each shown failing on a deliberate
- * violation: an upward import of the CLI, a second onnxruntime importer, a tfjs importer outside
- * student/tf.ts (ESLint), and an import cycle, type-only imports included (dpdm). (That main itself passes is CI's `npm run lint`.)
+ * violation: an import against the layer order, an upward import of the CLI, a second onnxruntime
+ * importer, tfjs outside student/tf.ts, sharp outside its three users, a relay re-export (ESLint),
+ * and an import cycle, type-only imports included (dpdm). Nothing is written into src/: probes are
+ * linted as text under a path of the tree, and the cycle is made in a copy of it. (That main itself
+ * passes is CI's `npm run lint`.)
  */
 import { expect } from 'chai';
 import { ESLint } from 'eslint';
@@ -9,47 +12,77 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rmDir, tmpDir } from './helpers/tmp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-async function rules(code: string, file: string): Promise<string[]> {
-  const eslint = new ESLint({ cwd: ROOT });
-  const [r] = await eslint.lintText(code, { filePath: path.join(ROOT, file) });
+async function rules(code: string, file: string, cwd = ROOT): Promise<string[]> {
+  const eslint = new ESLint({ cwd });
+  const [r] = await eslint.lintText(code, { filePath: path.join(cwd, file) });
   return r.messages.map((m) => `${m.ruleId}: ${m.message}`);
 }
 
 describe('lint: the boundaries of the tree', function () {
   this.timeout(180000);
 
-  it('EXPECTED FAILURE - a lower layer importing the CLI', async () => {
-    const m = await rules("import { main } from '../cli/main.js';\nexport const x = main;\n", 'src/data/lint-probe.ts');
-    expect(m.join('\n')).to.match(/no-restricted-imports: .*only src\/cli\/ imports the CLI/);
+  it('EXPECTED FAILURE - a lower layer importing a higher one (data → student, cache → experiment, util → data); the order itself passes', async () => {
+    const up = await rules("import { tf } from '../student/tf.js';\nexport const x = tf;\n", 'src/data/lint-probe.ts');
+    expect(up.join('\n')).to.match(/no-restricted-imports: .*the layer order is data → teacher → cache → student .*data does not import/);
+    const exp = await rules("import { expandDesign } from '../experiment/plan.js';\nexport const x = expandDesign;\n", 'src/cache/lint-probe.ts');
+    expect(exp.join('\n')).to.match(/no-restricted-imports: .*cache does not import .*experiment/);
+    const util = await rules("import { openDataset } from '../data/open.js';\nexport const x = openDataset;\n", 'src/util/lint-probe.ts');
+    expect(util.join('\n')).to.match(/no-restricted-imports: .*src\/util\/ and the shared files .* import no pipeline layer/);
+    // Downward imports are the order itself.
+    expect(await rules("import { openDataset } from '../data/open.js';\nimport { openCache } from '../cache/reader.js';\nexport const x = [openDataset, openCache];\n", 'src/student/lint-probe.ts')).to.deep.equal([]);
   });
 
-  it('EXPECTED FAILURE - a second onnxruntime importer, and tfjs outside student/tf.ts', async () => {
+  it('EXPECTED FAILURE - a lower layer importing the CLI', async () => {
+    const m = await rules("import { main } from '../cli/main.js';\nexport const x = main;\n", 'src/data/lint-probe.ts');
+    expect(m.join('\n')).to.match(/no-restricted-imports: .*data does not import .*cli/);
+  });
+
+  it('EXPECTED FAILURE - a second onnxruntime importer, tfjs outside student/tf.ts, sharp outside its users', async () => {
     const ort = await rules("import * as ort from 'onnxruntime-node';\nexport const x = ort;\n", 'src/cache/lint-probe.ts');
     expect(ort.join('\n')).to.match(/no-restricted-imports: .*only src\/teacher\/ort\.ts imports onnxruntime/);
     const tf = await rules("import * as tf from '@tensorflow/tfjs';\nexport const x = tf;\n", 'src/cache/lint-probe.ts');
     expect(tf.join('\n')).to.match(/no-restricted-imports: .*only src\/student\/tf\.ts imports tfjs/);
+    const sharp = await rules("import sharp from 'sharp';\nexport const x = sharp;\n", 'src/data/lint-probe.ts');
+    expect(sharp.join('\n')).to.match(/no-restricted-imports: .*only src\/data\/pil\/decode\.ts decodes images with sharp/);
     // The owners themselves may.
     expect(await rules("import * as ort from 'onnxruntime-node';\nexport const x = ort;\n", 'src/teacher/ort.ts')).to.deep.equal([]);
+    expect(await rules("import sharp from 'sharp';\nexport const x = sharp;\n", 'src/data/pil/decode.ts')).to.deep.equal([]);
   });
 
-  it('EXPECTED FAILURE - an import cycle, a type-only one included (npm run lint:cycles; two real files, removed afterwards)', () => {
-    const a = path.join(ROOT, 'src', 'util', 'lint-probe-a.ts');
-    const b = path.join(ROOT, 'src', 'util', 'lint-probe-b.ts');
-    const cycles = () => spawnSync('npm', ['run', '-s', 'lint:cycles'], { cwd: ROOT, encoding: 'utf8' });
+  it('EXPECTED FAILURE - relays: a re-export outside an index.ts, an index.ts re-exporting another folder', async () => {
+    const relay = await rules("export { writeFileAtomic } from '../util/atomic.js';\n", 'src/cache/lint-probe.ts');
+    expect(relay.join('\n')).to.match(/no-restricted-syntax: no relays/);
+    const star = await rules("export * from './spec.js';\n", 'src/data/lint-probe.ts');
+    expect(star.join('\n')).to.match(/no-restricted-syntax: no relays/);
+    const list = await rules("import { canonicalJson } from '../util/canonical-json.js';\nexport { canonicalJson };\n", 'src/cache/lint-probe.ts');
+    expect(list.join('\n')).to.match(/no-restricted-syntax: no relays/);
+    const index = await rules("export { canonicalJson } from '../../util/canonical-json.js';\n", 'src/student/zoo/index.ts');
+    expect(index.join('\n')).to.match(/no-restricted-syntax: a folder's index\.ts re-exports its own folder only/);
+    expect(await rules("export { buildMlp } from './mlp.js';\n", 'src/student/zoo/index.ts')).to.deep.equal([]);
+  });
+
+  it('EXPECTED FAILURE - an import cycle, a type-only one included (lint:cycles over a copy of src/)', () => {
+    const copy = tmpDir('lint');
     try {
-      fs.writeFileSync(a, "import { b } from './lint-probe-b.js';\nexport const a = (): number => b() + 1;\n");
-      fs.writeFileSync(b, "import type { a } from './lint-probe-a.js';\nexport const b = (): number => 1;\nexport type A = typeof a;\n");
+      fs.cpSync(path.join(ROOT, 'src'), path.join(copy, 'src'), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, 'tsconfig.json'), path.join(copy, 'tsconfig.json'));
+      fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(copy, 'package.json'));
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+      const cycles = () => spawnSync('npm', ['run', '-s', 'lint:cycles'], { cwd: copy, encoding: 'utf8' });
+      const clean = cycles();
+      expect(clean.status, clean.stdout).to.equal(0);
+      fs.writeFileSync(path.join(copy, 'src', 'util', 'lint-probe-a.ts'), "import { b } from './lint-probe-b.js';\nexport const a = (): number => b() + 1;\n");
+      fs.writeFileSync(path.join(copy, 'src', 'util', 'lint-probe-b.ts'), "import type { a } from './lint-probe-a.js';\nexport const b = (): number => 1;\nexport type A = typeof a;\n");
       const r = cycles();
       expect(r.status).to.equal(1);
       expect(r.stdout).to.match(/src\/util\/lint-probe-b\.ts -> src\/util\/lint-probe-a\.ts/);
     } finally {
-      fs.rmSync(a, { force: true });
-      fs.rmSync(b, { force: true });
+      rmDir(copy);
     }
-    const clean = cycles();
-    expect(clean.status, clean.stdout).to.equal(0);
+    expect(fs.readdirSync(path.join(ROOT, 'src', 'util')).filter((f) => f.startsWith('lint-probe'))).to.deep.equal([]);
   });
 });

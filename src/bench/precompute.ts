@@ -16,14 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { precompute } from '../cache/precompute.js';
-import type { CacheDtype } from '../cache/manifest.js';
+import type { CacheDtype } from '../catalog.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Image } from '../data/image.js';
-import { ImageFilesDataset } from '../data/files.js';
 import { UsageError } from '../errors.js';
 import { openDataset } from '../data/open.js';
-import { openTeacher, ORT_VERSION, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
-import type { Device } from '../teacher/types.js';
+import { openTeacher, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
+import { ORT_VERSION } from '../teacher/ort.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 import { defaultRenderWorkers } from '../data/render-pool.js';
 import { spread, type Spread } from './stats.js';
 
@@ -105,7 +105,7 @@ export interface PrecomputeBenchResult {
 /** The first `rows` samples of a data set, as a Dataset (the pipeline then covers exactly them). */
 function firstRows(ds: Dataset, rows: number): Dataset {
   if (rows >= ds.size) return ds;
-  if (ds instanceof ImageFilesDataset) return ds.head(rows);
+  if (ds.head) return ds.head(rows);
   const sub: Dataset = {
     kind: ds.kind,
     spec: ds.spec,
@@ -116,6 +116,10 @@ function firstRows(ds: Dataset, rows: number): Dataset {
     labels: ds.labels.subarray(0, rows),
     classNames: ds.classNames,
     variableSize: ds.variableSize,
+    capabilities: ds.capabilities,
+    maxPixels: ds.maxPixels,
+    ...(ds.encodedImages ? { encodedImages: (indices: ArrayLike<number>) => ds.encodedImages!(indices) } : {}),
+    ...(ds.streamEncoded ? { streamEncoded: (start: number, end: number) => ds.streamEncoded!(start, Math.min(end, rows)) } : {}),
     get: (i) => ds.get(i),
     readBatch: (indices, out) => ds.readBatch(indices, out),
     readImages: (indices, mode, o) => ds.readImages(indices, mode, o),
@@ -245,7 +249,9 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     let bestWorker = 0;
     let bestDecode = { rowsPerS: 0, cpuMsPerKrow: 0 };
     const loaderWorkers = Math.max(1, o.renderWorkers ?? defaultRenderWorkers());
-    if (o.torchLoader && !(o.torch && full instanceof ImageFilesDataset && full.files.every((f) => f.split('/').length === 2))) {
+    // ImageFolder reads folder: data only; its files are relative paths under `root` (files.ts).
+    const folder = full.kind === 'folder' ? (full as Dataset & { root: string; files: readonly string[] }) : null;
+    if (o.torchLoader && !(o.torch && folder && folder.files.every((f) => f.split('/').length === 2))) {
       throw new UsageError('--torch-loader needs --torch ARCH and folder:DIR data whose images sit in one folder per class (what ImageFolder reads)');
     }
     const loaderRuns: Array<{ tfkd: number; torch: number }> = [];
@@ -259,7 +265,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
         }
         const e = await endToEnd(teacher, ds, batch, 'f32', null, o.renderWorkers);
         if (e.rowsPerS > bestE2e.rowsPerS) bestE2e = e;
-        if (o.torchLoader) loaderRuns.push({ tfkd: e.rowsPerS, torch: torchLoaderPass((full as ImageFilesDataset).root, o.torch!, batch, teacher.info.threads, loaderWorkers, rows) });
+        if (o.torchLoader) loaderRuns.push({ tfkd: e.rowsPerS, torch: torchLoaderPass(folder!.root, o.torch!, batch, teacher.info.threads, loaderWorkers, rows) });
         if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null, o.renderWorkers)).rowsPerS);
       }
     } finally {

@@ -26,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { parseAugmentSpec, type AugmentSpec } from '../data/augment.js';
-import { ImageFilesDataset } from '../data/files.js';
 import type { Image, Interpolation } from '../data/image.js';
 import { openDataset } from '../data/open.js';
 import { decodeImage, probeImage } from '../data/pil/decode.js';
@@ -148,11 +147,14 @@ export async function runRenderBench(o: RenderBenchOptions, command = ''): Promi
   const aug: AugmentSpec | null = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
   if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
   const ds = await openDataset(o.data, { split: o.split });
-  if (!(ds instanceof ImageFilesDataset)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
+  // Pillow opens the same files: only sources whose samples are image files of their own.
+  const count = Math.min(o.rows, ds.size);
+  const encoded = ds.encodedImages ? await ds.encodedImages(Int32Array.from({ length: count }, (_, i) => i)) : [];
+  if (!encoded.length || encoded.some((e) => e.file === undefined)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
   // --rows past the folder's size cycles through its files: a pass over a few dozen small images
   // lasts tens of milliseconds, too short to time on a loaded machine (both sides get the same list).
   const n = o.rows;
-  const files = Array.from({ length: n }, (_, i) => ds.path(i % ds.size));
+  const files = Array.from({ length: n }, (_, i) => encoded[i % encoded.length].file!);
   const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
   const side: SideRendering = { eval: spec, size };
   const augArg = aug ? { spec: aug, seed: o.seed } : null;

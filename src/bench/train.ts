@@ -10,7 +10,8 @@
  * prints both side by side.
  */
 import { performance } from 'node:perf_hooks';
-import { BACKEND_CHOICES, selectBackend, type BackendInfo } from '../student/backend.js';
+import { selectBackend, type BackendInfo } from '../student/backend.js';
+import { BACKEND_CHOICES } from '../catalog.js';
 import { lossContext, lossEntry, type LossOptions } from '../student/losses/index.js';
 import { tf } from '../student/tf.js';
 import { buildModel, buildOnnxModel, countParams, isOnnxModelName, onnxModelSpec } from '../student/zoo/index.js';
@@ -25,7 +26,6 @@ import { UsageError } from '../errors.js';
 
 import { profileKernels, type KernelTime } from './profile.js';
 
-export { profileKernels, type KernelTime };
 
 export interface TrainBenchOptions {
   model: string;

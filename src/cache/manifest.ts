@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { CACHE_DTYPES, type CacheDtype } from '../catalog.js';
 import { formatZodError, optionName, UsageError, WorkError } from '../errors.js';
-import { writeFileAtomic, type AtomicWriteHooks } from './safetensors.js';
+import { writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
 import { TAIL_TEMPERATURES } from './topk.js';
 import { canonicalJson } from '../util/canonical-json.js';
 
@@ -28,7 +28,6 @@ export type CacheSchema = (typeof CACHE_SCHEMAS)[number];
 export const MANIFEST = 'manifest.json';
 export const DEFAULT_SHARD_ROWS = 8192;
 
-export type { CacheDtype } from '../catalog.js';
 
 export const shardFileName = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;
 export const SHARD_RE = /^shard-(\d{5,})\.safetensors$/;
@@ -156,7 +155,6 @@ export interface KeyInput {
   shardRows: number;
 }
 
-export { canonicalJson };
 
 export const sha256Hex = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
 

@@ -14,7 +14,8 @@ import { openCache } from './reader.js';
 import { openSafetensors } from './safetensors.js';
 import { shardHeaderProblems } from './shard-check.js';
 import { verifyStructure } from './verify.js';
-import { CacheWriter, type CacheLayout, type ManifestBase } from './writer.js';
+import { CacheWriter, type ManifestBase } from './writer.js';
+import { type CacheLayout } from './rows.js';
 
 export interface MergeResult {
   manifest: Manifest;

@@ -8,10 +8,12 @@ import { optionName, UsageError } from '../errors.js';
 import { parseAugmentSpec } from '../data/augment.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
-import { ORT_VERSION, openTeacher } from '../teacher/session.js';
-import type { Device, Layout, PreprocessSpec } from '../teacher/types.js';
+import { openTeacher } from '../teacher/session.js';
+import { ORT_VERSION } from '../teacher/ort.js';
+import type { Layout, PreprocessSpec } from '../teacher/types.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 import type { PartialPreprocess } from '../teacher/preprocess.js';
-import type { CacheDtype } from './manifest.js';
+import type { CacheDtype } from '../catalog.js';
 import { checkPrecomputeOptions, precompute, type PartSpec, type SkippedSample } from './precompute.js';
 
 /** Options of a precompute run; every field but teacher, data and out has a default. */

@@ -12,20 +12,17 @@ import * as fs from 'node:fs';
 import { defaultRenderWorkers } from '../data/render-pool.js';
 import * as path from 'node:path';
 import type { AugmentSpec } from '../data/augment.js';
-import { augment, formatAugmentSpec } from '../data/augment.js';
-import type { Dataset } from '../data/dataset.js';
-import { sampleBytes } from '../data/dataset.js';
-import { renderView, type SideRendering } from '../data/views.js';
-import { ImageFilesDataset } from '../data/files.js';
+import { formatAugmentSpec } from '../data/augment.js';
 import { checkMixData } from '../data/mix.js';
-import { renderMixedRows } from './render-mixed.js';
+import { capabilitiesOf, type Dataset } from '../data/dataset.js';
 import { RenderPool } from '../data/render-pool.js';
-import { renderSpecOf } from '../teacher/preprocess.js';
 import type { Teacher } from '../teacher/types.js';
-import type { OrtTeacher, PreparedBatch } from '../teacher/session.js';
-import { optionName, UsageError, WorkError } from '../errors.js';
-import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type CacheDtype, type KeyInput, type Manifest } from './manifest.js';
-import { CacheWriter, assertFinite, encodeRows, type CacheLayout, type ManifestBase } from './writer.js';
+import { optionName, UsageError } from '../errors.js';
+import { encodedSamples, renderRows, rendersImages, rowPixels, teacherSide } from './render-rows.js';
+import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type KeyInput, type Manifest } from './manifest.js';
+import { type CacheDtype } from '../catalog.js';
+import { CacheWriter, type ManifestBase } from './writer.js';
+import { assertFinite, encodeRows, type CacheLayout } from './rows.js';
 
 /** The journal of skipped samples while a `--skip-bad` run is open (removed once the manifest lists them). */
 export const SKIPPED = 'skipped.jsonl';
@@ -70,7 +67,6 @@ export interface PrecomputeOptions {
 }
 
 /** Render workers by default: the cores beside the main thread, at most 4. */
-export { defaultRenderWorkers };
 
 /** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
 export interface SkippedSample {
@@ -174,106 +170,6 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
   return { layout, base };
 }
 
-/**
- * Pixels of global rows [g0, g0+n): each row is view (g mod V) of sample ⌊g / V⌋; view 0 is the
- * decoded image itself, views ≥ 1 its seeded augmentation (the same function the trainer uses).
- */
-export async function rowPixels(dataset: Dataset, g0: number, n: number, views: number, aug: PrecomputeOptions['augment']): Promise<Uint8Array> {
-  const sb = sampleBytes(dataset.shape);
-  const first = Math.floor(g0 / views);
-  const last = Math.floor((g0 + n - 1) / views);
-  const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
-  const raw = await dataset.readBatch(samples);
-  if (views === 1) return raw;
-  const out = new Uint8Array(n * sb);
-  for (let r = 0; r < n; r++) {
-    const g = g0 + r;
-    const s = Math.floor(g / views);
-    const v = g % views;
-    const src = raw.subarray((s - first) * sb, (s - first + 1) * sb);
-    const dst = out.subarray(r * sb, (r + 1) * sb);
-    if (v === 0 || !aug) dst.set(src);
-    else augment(src, dataset.shape, aug.spec, aug.seed, s, v, dst);
-  }
-  return out;
-}
-
-/**
- * Rows [g0, g0+n) rendered for one side (`side`: its eval transform and size), packed: row g is view
- * (g mod V) of sample ⌊g / V⌋ — view 0 the eval transform, views ≥ 1 the seeded view (a box for rrc,
- * else the pixel augmentation at the image's own size), rendered by data/views.ts, the function the
- * trainer uses for the student side. Images are read at their own size in the side's mode. With
- * `bad`, an undecodable sample's rows are black and the sample is reported to `onBad`. A mixing
- * spec gives float32 rows on [0, 1] instead (render-mixed.ts).
- */
-export async function renderRows(
-  dataset: Dataset,
-  g0: number,
-  n: number,
-  views: number,
-  aug: PrecomputeOptions['augment'],
-  side: SideRendering,
-  bad?: { onBad: (b: { index: number; file: string; reason: string }) => void },
-  pool?: RenderPool | null,
-): Promise<Uint8Array | Float32Array> {
-  if (aug?.spec.mix) return renderMixedRows(dataset, g0, n, views, aug, side, pool);
-  const first = Math.floor(g0 / views);
-  const last = Math.floor((g0 + n - 1) / views);
-  const samples = Int32Array.from({ length: last - first + 1 }, (_, i) => first + i);
-  const [H, W] = side.size;
-  const C = side.eval.mode === 'L' ? 1 : 3;
-  const sb = H * W * C;
-  const out = new Uint8Array(n * sb);
-  if (pool && dataset instanceof ImageFilesDataset) {
-    // Decode + render in the pool: one job per sample with the views of it in these rows.
-    const jobs = Array.from(samples, (s) => {
-      const vs: number[] = [];
-      for (let g = Math.max(g0, s * views); g < Math.min(g0 + n, (s + 1) * views); g++) vs.push(g % views);
-      return pool.render({ file: dataset.path(s), maxPixels: dataset.maxPixels, side, aug, sample: s, views: vs }).then(
-        (bufs) => ({ s, vs, bufs }),
-        (e: unknown) => ({ s, vs, error: e }),
-      );
-    });
-    // Every job settles first; the error raised is the lowest sample's (as readImages does).
-    for (const r of await Promise.all(jobs)) {
-      if ('error' in r) {
-        if (!bad || !(r.error instanceof UsageError)) throw r.error;
-        bad.onBad({ index: r.s, file: dataset.path(r.s), reason: (r.error as Error).message });
-        continue; // zeros
-      }
-      r.vs.forEach((v, j) => {
-        const g = r.s * views + v;
-        if (r.bufs[j].length !== sb) throw new WorkError(`internal: view ${v} of sample ${r.s} rendered to ${r.bufs[j].length} bytes, expected ${sb}`);
-        out.set(r.bufs[j], (g - g0) * sb);
-      });
-    }
-    return out;
-  }
-  const raw = await dataset.readImages(samples, side.eval.mode, bad ? { skipBad: true, onBad: bad.onBad } : {});
-  for (let r = 0; r < n; r++) {
-    const g = g0 + r;
-    const s = Math.floor(g / views);
-    const img = raw[s - first];
-    if (!img) continue; // zeros
-    const v = renderView(img, side, aug, s, g % views);
-    if (v.width !== W || v.height !== H || v.channels !== C) throw new WorkError(`internal: view ${g % views} of sample ${s} rendered to ${v.width}x${v.height}x${v.channels}, expected ${W}x${H}x${C}`);
-    out.set(v.data, r * sb);
-  }
-  return out;
-}
-
-/** The teacher's side of a rendering: its eval transform and input size. */
-export function teacherSide(teacher: Teacher): SideRendering {
-  return { eval: renderSpecOf(teacher.preprocess), size: [teacher.preprocess.size[0], teacher.preprocess.size[1]] };
-}
-
-/** Rows need rendering from each image at its own size (variable-size data, or box views). */
-export const rendersImages = (dataset: Dataset, aug: PrecomputeOptions['augment']): boolean => dataset.variableSize === true || aug?.spec.rrc !== undefined || aug?.spec.mix !== undefined;
-
-function isOrtTeacher(t: Teacher): t is OrtTeacher {
-  return typeof (t as Partial<OrtTeacher>).prepare === 'function' && typeof (t as Partial<OrtTeacher>).infer === 'function';
-}
-
 export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult> {
   const t0 = performance.now();
   const { layout, base } = planCache(o);
@@ -289,14 +185,17 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   // A fixed-batch model takes exactly its batch (the teacher pads the last one).
   const batch = fixed !== null ? Math.min(o.batch, fixed) : o.batch;
   const startRow = w.nextRow;
-  const ort = isOrtTeacher(teacher) ? teacher : null;
+  // Teachers that prepare a batch apart from inferring it get the next batch prepared meanwhile.
+  const staged = teacher.staged ?? null;
 
   // Variable-size sources are rendered from each image at its own size; fixed-size ones from
   // packed samples (the teacher renders those too, unless its rendering is the identity).
   const images = rendersImages(dataset, o.augment);
   const side = teacherSide(teacher);
   const workers = o.renderWorkers ?? defaultRenderWorkers();
-  const pool = images && workers > 0 && dataset instanceof ImageFilesDataset ? new RenderPool(workers) : null;
+  const caps = capabilitiesOf(dataset);
+  const pool = images && workers > 0 && caps.renderPool ? new RenderPool(workers) : null;
+  const encoded = images ? encodedSamples(dataset, Math.floor((layout.rowStart + startRow) / V), Math.floor((layout.rowStart + layout.rows - 1) / V) + 1, pool) : null;
   // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
   // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
   // rows it keeps; the manifest takes the list and the file goes.
@@ -325,7 +224,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       fs.closeSync(fd);
     }
   };
-  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array | Float32Array; prepared?: PreparedBatch; bad: number[]; skippedNow?: Map<number, SkippedSample> };
+  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array | Float32Array; prepared?: unknown; bad: number[]; skippedNow?: Map<number, SkippedSample> };
   const load = async (local: number): Promise<Loaded | null> => {
     if (local >= layout.rows) return null;
     const n = Math.min(batch, layout.rows - local);
@@ -337,12 +236,12 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
     };
     if (images) {
-      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined, pool);
-      if (ort) return { g0, n, prepared: await ort.prepareRendered(rendered, n), bad, skippedNow };
+      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined, encoded, pool);
+      if (staged) return { g0, n, prepared: await staged.prepareRendered(rendered, n), bad, skippedNow };
       return { g0, n, rendered, bad, skippedNow };
     }
     const pixels = await rowPixels(dataset, g0, n, V, o.augment);
-    if (ort) return { g0, n, prepared: await ort.prepare(pixels, n), bad };
+    if (staged) return { g0, n, prepared: await staged.prepare(pixels, n), bad };
     return { g0, n, pixels, bad };
   };
 
@@ -358,7 +257,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
       next = load(local);
       next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
       const ti = performance.now();
-      const logits = ort ? await ort.infer(cur.prepared!) : cur.rendered ? await teacher.runRendered(cur.rendered, cur.n) : await teacher.run(cur.pixels!, cur.n);
+      const logits = staged ? await staged.infer(cur.prepared) : cur.rendered ? await teacher.runRendered(cur.rendered, cur.n) : await teacher.run(cur.pixels!, cur.n);
       inferMs += performance.now() - ti;
       // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
       const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));
@@ -379,6 +278,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
     throw e;
   } finally {
     w.closeJournal();
+    await encoded?.close?.();
     await pool?.close();
   }
   if (skipped.size) base.skipped = [...skipped.values()].sort((a, b) => a.sample - b.sample);

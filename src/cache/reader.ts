@@ -22,7 +22,9 @@ import { isLinked, linkedProblem, shardOfRow, shardSlots, slotProblem, type Shar
 import { MANIFEST, SCHEMA_V1, assertManifestIntegrity, readManifest, type Manifest } from './manifest.js';
 import { NOT_HASHED, scanShard, topkIndexDtype, type ShardScan } from './shard-check.js';
 import { MIN_TOPK_TEMPERATURE, TAIL_J, TAIL_TEMPERATURES, topkSoftRow } from './topk.js';
-import { DTYPE_BYTES, f16ToF32, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+import { DTYPE_BYTES, openSafetensors, type SafetensorsFile, type StDtype } from './safetensors.js';
+import { f16ToF32 } from '../util/float16.js';
+import { temperedSoftmaxRows } from '../util/softmax.js';
 import type { RowBlock } from './rows.js';
 
 export interface CacheExpect {
@@ -223,19 +225,7 @@ class CacheReaderImpl implements CacheReader {
     if (!(temperature > 0) || !Number.isFinite(temperature)) throw new UsageError(`temperature must be a positive number, got ${temperature}`);
     if (this.topk !== null) return this.topkSoftTargets(samples, views, temperature, out);
     const res = this.readLogits(samples, views, out);
-    const K = this.numClasses;
-    for (let r = 0; r < samples.length; r++) {
-      const row = res.subarray(r * K, (r + 1) * K);
-      let max = -Infinity;
-      for (let c = 0; c < K; c++) if (row[c] > max) max = row[c];
-      let s = 0;
-      for (let c = 0; c < K; c++) {
-        const e = Math.exp((row[c] - max) / temperature);
-        row[c] = e;
-        s += e;
-      }
-      for (let c = 0; c < K; c++) row[c] /= s;
-    }
+    temperedSoftmaxRows(res.subarray(0, samples.length * this.numClasses), this.numClasses, temperature);
     return res;
   }
 

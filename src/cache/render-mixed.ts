@@ -6,8 +6,7 @@
  * partner of a row depends on (spec, seed, sample, view, N) only), so a shard reads the images its
  * rows are mixed with too: at most twice its batch of images is held at once.
  */
-import { ImageFilesDataset } from '../data/files.js';
-import type { Dataset } from '../data/dataset.js';
+import { capabilitiesOf, type Dataset } from '../data/dataset.js';
 import type { AugmentSpec } from '../data/augment.js';
 import type { Image } from '../data/image.js';
 import { mixParams } from '../data/mix.js';
@@ -35,7 +34,8 @@ export async function renderMixedRows(
     if (data.length !== sb) throw new WorkError(`internal: view ${v} of sample ${s} rendered to ${data.length} values, expected ${sb}`);
     out.set(data, (s * views + v - g0) * sb);
   };
-  if (pool && dataset instanceof ImageFilesDataset) {
+  const path = capabilitiesOf(dataset).renderPool && dataset.path ? dataset.path.bind(dataset) : null;
+  if (pool && path) {
     // One job per sample with the views of it in these rows; the worker decodes their partners.
     const bySample = new Map<number, number[]>();
     for (let r = 0; r < n; r++) {
@@ -47,13 +47,13 @@ export async function renderMixedRows(
     const jobs = [...bySample].map(([s, vs]) =>
       pool
         .render({
-          file: dataset.path(s),
+          file: path(s),
           maxPixels: dataset.maxPixels,
           side,
           aug,
           sample: s,
           views: vs,
-          mix: { N, partners: vs.map((v) => (partnerOf(s, v) === null ? null : dataset.path(partnerOf(s, v)!))) },
+          mix: { N, partners: vs.map((v) => (partnerOf(s, v) === null ? null : path(partnerOf(s, v)!))) },
         })
         .then((bufs) => ({ s, vs, bufs })),
     );

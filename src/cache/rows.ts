@@ -5,10 +5,12 @@
  * bytes never depend on how or when it was written (writer.ts holds the commit protocol).
  */
 import { WorkError, optionName } from '../errors.js';
-import { SCHEMA, type CacheDtype, type CacheSchema } from './manifest.js';
+import { SCHEMA, type CacheSchema } from './manifest.js';
+import type { CacheDtype } from '../catalog.js';
 import { shardMetadataOf, shardSpec } from './shard-check.js';
 import { TAIL_J, tailStats } from './topk.js';
-import { f32ToF16, type TensorIn } from './safetensors.js';
+import { type TensorIn } from './safetensors.js';
+import { f32ToF16 } from '../util/float16.js';
 
 /**
  * Rows in their stored form, whatever the row format: either `logits` (n·K) or the top-k tensors.

@@ -100,10 +100,6 @@ function viewBytes(a: TensorData): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-// The atomic writer moved to util/atomic.ts (one for every file tfkd writes); re-exported under
-// the names the cache, the trainer and the exporter have always imported from here.
-export { fsyncDir, writeFileAtomic, type AtomicWriteHooks } from '../util/atomic.js';
-
 /** Writes a safetensors file atomically; returns its sha256. */
 export function writeSafetensors(file: string, tensors: Record<string, TensorIn>, metadata?: Record<string, string>, hooks?: AtomicWriteHooks): string {
   return writeFileAtomic(file, encodeSafetensors(tensors, metadata), hooks);
@@ -287,4 +283,3 @@ function parseOpen(file: string, fd: number): SafetensorsFile {
 }
 
 // float16 conversion lives in src/util/float16.ts (shared with the teacher's f16 inputs/outputs).
-export { f16ToF32, f32ToF16, f32ToF16Bits } from '../util/float16.js';

@@ -8,7 +8,7 @@ import { parseAugmentSpec } from '../data/augment.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
 import { openTeacher } from '../teacher/session.js';
-import type { Device } from '../teacher/types.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 import { openCache } from './reader.js';
 import { verifyRecompute, verifyStructure, type RecomputeReport, type StructureReport } from './verify.js';
 

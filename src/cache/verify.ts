@@ -12,7 +12,8 @@ import type { Teacher } from '../teacher/types.js';
 import { isLinked, linkedProblem, shardSlots, slotProblem } from './layout.js';
 import { MANIFEST, manifestProblems, readManifest, SHARD_RE } from './manifest.js';
 import { NOT_HASHED, scanShard } from './shard-check.js';
-import { renderRows, rendersImages, rowPixels, teacherSide, type PrecomputeOptions } from './precompute.js';
+import type { PrecomputeOptions } from './precompute.js';
+import { renderRows, rendersImages, rowPixels, teacherSide } from './render-rows.js';
 import type { CacheReader } from './reader.js';
 
 export interface StructureReport {

@@ -25,12 +25,9 @@ import * as path from 'node:path';
 import { UsageError, optionName } from '../errors.js';
 import { CACHE_SCHEMAS, MANIFEST, SCHEMA, SCHEMA_V1, SHARD_RE, assertManifestIntegrity, manifestExists, manifestKeys, readManifest, shardFileName, writeManifest, type CacheSchema, type Manifest } from './manifest.js';
 import { TAIL_J, TAIL_TEMPERATURES } from './topk.js';
-import { fsyncDir, openSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+import { openSafetensors, writeSafetensors } from './safetensors.js';
+import { fsyncDir, writeFileAtomic } from '../util/atomic.js';
 import { shardMetadata, shardTensors, sliceBlock, withSchema, type CacheLayout, type RowBlock } from './rows.js';
-
-// The rows' stored form (encoding, shard tensors) is rows.ts; re-exported so importers of
-// writer.js keep working.
-export { assertFinite, encodeRows, shardMetadata, shardTensors, type CacheLayout, type RowBlock } from './rows.js';
 
 export const JOURNAL = 'progress.jsonl';
 

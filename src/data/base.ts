@@ -1,8 +1,9 @@
-import type { Dataset, SampleShape, Split } from './dataset.js';
+import type { Dataset, SampleShape, SourceCapabilities, Split } from './dataset.js';
 import { sampleBytes } from './dataset.js';
 import type { Image, PilMode } from './image.js';
 import { convertImage } from './render.js';
 import { UsageError } from '../errors.js';
+import { DATA_SOURCES, type DataKind } from './spec.js';
 
 /** What every reader hands over to build a Dataset. */
 export interface DatasetInit {
@@ -30,6 +31,7 @@ export abstract class BaseDataset implements Dataset {
   readonly classNames?: readonly string[];
   /** Bytes per sample, H*W*C. */
   readonly sampleBytes: number;
+  readonly capabilities?: SourceCapabilities;
 
   constructor(init: DatasetInit) {
     this.kind = init.kind;
@@ -41,6 +43,8 @@ export abstract class BaseDataset implements Dataset {
     this.labels = init.labels;
     if (init.classNames) this.classNames = Object.freeze([...init.classNames]);
     this.sampleBytes = sampleBytes(init.shape);
+    const registered = (DATA_SOURCES as Partial<Record<string, { capabilities: SourceCapabilities }>>)[init.kind as DataKind];
+    if (registered) this.capabilities = registered.capabilities;
   }
 
   /** Writes decoded sample `index` (already range-checked) into `dst` (exactly sampleBytes long). */

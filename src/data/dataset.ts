@@ -13,6 +13,31 @@ export interface SampleShape {
   channels: number;
 }
 
+/**
+ * What a source can do — the one thing precompute and train ask of it (never its class). Each
+ * kind declares its capabilities once, in the data-source registry (DATA_SOURCES, spec.ts).
+ *  - `access`: `random` — any sample costs the same to read (`readImages`, `readBatch`);
+ *    `sequential` — the source is meant to be read in sample order: precompute streams it through
+ *    `streamEncoded`, each shard once from its first needed member to its end.
+ *  - `size`: `variable` — images differ in size (rendered from `readImages` at their own size);
+ *    `fixed` — every sample has `shape`.
+ *  - `renderPool`: its samples are encoded image files a render-pool worker can decode itself
+ *    (`encodedImages`), so decoding and rendering can run in worker threads.
+ */
+export interface SourceCapabilities {
+  readonly access: 'random' | 'sequential';
+  readonly size: 'fixed' | 'variable';
+  readonly renderPool: boolean;
+}
+
+/** One sample's encoded image: a file a worker reads, or the bytes themselves (`name` for messages). */
+export interface EncodedImage {
+  index: number;
+  name: string;
+  file?: string;
+  bytes?: Uint8Array;
+}
+
 export interface Dataset {
   /** Spec kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'synthetic'. */
   readonly kind: string;
@@ -49,10 +74,27 @@ export interface Dataset {
   readImages(indices: ArrayLike<number>, mode: PilMode, o?: { skipBad?: boolean; onBad?: (b: { index: number; file: string; reason: string }) => void }): Promise<Array<Image | null>>;
   /** The source's own fingerprint where it has a cheaper one than hashing every pixel (files). */
   fingerprint?(): Promise<string>;
+  /** What the source can do (absent: random access, no render pool; size from `variableSize`). */
+  readonly capabilities?: SourceCapabilities;
+  /** Images with more pixels are refused (sources of encoded images; undefined: PIL's limit). */
+  readonly maxPixels?: number;
+  /** Sources whose samples are image files of their own (folder:, list:): sample `index`'s file, which a render worker can open by itself (a mixed view's partner). */
+  path?(index: number): string;
+  /** `renderPool` sources: the encoded image of each of `indices`, in order. */
+  encodedImages?(indices: ArrayLike<number>): Promise<EncodedImage[]>;
+  /** `sequential` sources: samples [start, end) in order, each member read once. */
+  streamEncoded?(start: number, end: number): AsyncIterable<EncodedImage>;
+  /** The first `n` samples as a data set of their own, where the source has a cheaper one than a generic slice (benchmarks). */
+  head?(n: number): Dataset;
   /** Streams samples in index order, `batchSize` at a time. */
   iterate(batchSize?: number): AsyncIterable<{ start: number; indices: Int32Array; pixels: Uint8Array; labels: Int32Array }>;
 }
 
 export function sampleBytes(shape: SampleShape): number {
   return shape.height * shape.width * shape.channels;
+}
+
+/** A source's capabilities (module comment of SourceCapabilities); the defaults for sources that declare none. */
+export function capabilitiesOf(ds: Dataset): SourceCapabilities {
+  return ds.capabilities ?? { access: 'random', size: ds.variableSize ? 'variable' : 'fixed', renderPool: false };
 }

@@ -22,13 +22,14 @@ import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { UsageError } from '../errors.js';
-import type { Dataset, SampleShape, Split } from './dataset.js';
+import type { Dataset, EncodedImage, SampleShape, Split } from './dataset.js';
 import { sampleBytes } from './dataset.js';
 import { FINGERPRINT_VERSION } from './fingerprint.js';
 import type { Image, PilMode } from './image.js';
 import { channelsOf } from './image.js';
 import { decodeImage, probeImage } from './pil/decode.js';
 import { render, type RenderSpec } from './render.js';
+import { DATA_SOURCES } from './spec.js';
 
 export interface FilesInit {
   kind: 'folder' | 'list';
@@ -74,6 +75,7 @@ export class ImageFilesDataset implements Dataset {
   readonly classNames: readonly string[];
   readonly shape: SampleShape;
   readonly variableSize = true;
+  readonly capabilities: Dataset['capabilities'];
   readonly root: string;
   /** Paths relative to `root`, in sample order. */
   readonly files: readonly string[];
@@ -88,6 +90,7 @@ export class ImageFilesDataset implements Dataset {
 
   private constructor(init: FilesInit, shape: SampleShape, private readonly opts: FilesOptions) {
     this.kind = init.kind;
+    this.capabilities = DATA_SOURCES[init.kind].capabilities;
     this.spec = init.spec;
     this.split = init.split;
     this.root = init.root;
@@ -132,6 +135,14 @@ export class ImageFilesDataset implements Dataset {
   /** Absolute path of sample `i`. */
   path(i: number): string {
     return `${this.root}/${this.files[i]}`;
+  }
+
+  /** The files of `indices` (render-pool workers decode them themselves). */
+  async encodedImages(indices: ArrayLike<number>): Promise<EncodedImage[]> {
+    return Array.from(indices, (i) => {
+      this.checkIndex(i);
+      return { index: i, name: this.path(i), file: this.path(i) };
+    });
   }
 
   private checkIndex(i: number): void {

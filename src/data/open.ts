@@ -8,19 +8,20 @@ import { openList } from './list.js';
 import type { DataSpec } from './spec.js';
 import { formatDataSpec, parseDataSpec } from './spec.js';
 import { openSynthetic } from './synthetic.js';
+import { TarShardsDataset } from './tar-shards.js';
 
 export interface OpenOptions {
   /** Which split to read (default 'train'). */
   split?: Split;
-  /** folder/list: `readBatch` reads undecodable images as zeros (listed in `dataset.skipped`) instead of failing. */
+  /** folder/list/tar: `readBatch` reads undecodable images as zeros (listed in `dataset.skipped`) instead of failing. */
   skipBad?: boolean;
-  /** folder/list: [height, width] of the fixed-shape face, `readBatch` (default: the first image's size). */
+  /** folder/list/tar: [height, width] of the fixed-shape face, `readBatch` (default: the first image's size). */
   folderSize?: [number, number];
-  /** folder/list: mode of the fixed-shape face (default RGB, as torchvision's ImageFolder loads). */
+  /** folder/list/tar: mode of the fixed-shape face (default RGB, as torchvision's ImageFolder loads). */
   mode?: PilMode;
-  /** folder/list: images decoded at once (default 8). */
+  /** folder/list/tar: images decoded at once (default 8). */
   concurrency?: number;
-  /** folder/list: images with more pixels are refused (default: PIL's decompression-bomb limit). */
+  /** folder/list/tar: images with more pixels are refused (default: PIL's decompression-bomb limit). */
   maxPixels?: number;
 }
 
@@ -52,6 +53,8 @@ export async function openDataset(spec: string | DataSpec, opts: OpenOptions = {
       return openFolder(parsed.dir, split, canonical, filesOptions(opts));
     case 'list':
       return openList(parsed.file, split, canonical, filesOptions(opts));
+    case 'tar':
+      return TarShardsDataset.open(parsed.dir, split, canonical, filesOptions(opts));
     case 'synthetic':
       return openSynthetic(parsed, split, canonical);
   }

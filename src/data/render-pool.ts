@@ -12,11 +12,16 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UsageError, WorkError } from '../errors.js';
 import type { AugmentSpec } from './augment.js';
-import type { SideRendering } from './views.js';
+import { decodeImage } from './pil/decode.js';
+import type { Image } from './image.js';
+import { renderMixedView, renderView, type SideRendering } from './views.js';
 
 export interface RenderJob {
   id: number;
+  /** The image file, or the name of `bytes` in messages. */
   file: string;
+  /** The encoded image itself (a tar member), when there is no file of its own to read. */
+  bytes?: Uint8Array;
   maxPixels?: number;
   side: SideRendering;
   aug: { spec: AugmentSpec; seed: number } | null;
@@ -37,6 +42,34 @@ export const defaultRenderWorkers = (): number => Math.max(0, Math.min(4, availa
 // From the sources (a checkout, run through tsx) the worker starts from a boot file that registers
 // tsx in the thread; from the built package (dist/) it loads the compiled worker directly.
 const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./render-worker-boot.mjs', import.meta.url) : new URL('./render-worker.js', import.meta.url);
+
+/**
+ * What a worker does with a job, here on the calling thread: decode the image as PIL does and
+ * render the asked views of it (one buffer each, each its own copy).
+ */
+export async function renderHere(job: Omit<RenderJob, 'id'>): Promise<Array<Uint8Array | Float32Array>> {
+  const img = await decodeImage(job.bytes ?? job.file, job.side.eval.mode, { file: job.file, maxPixels: job.maxPixels });
+  if (job.mix && job.aug) {
+    // Mixed views: each partner decoded once per job, whatever views share it.
+    const partners = new Map<string, Image>();
+    const mixed: Float32Array[] = [];
+    for (const [k, v] of job.views.entries()) {
+      const file = job.mix.partners[k];
+      let partner: Image | null = null;
+      if (file !== null) {
+        partner = partners.get(file) ?? (await decodeImage(file, job.side.eval.mode, { file, maxPixels: job.maxPixels }));
+        partners.set(file, partner);
+      }
+      mixed.push(renderMixedView(img, partner, job.side, job.aug, job.sample, v, job.mix.N).data);
+    }
+    return mixed;
+  }
+  return job.views.map((v) => {
+    const r = renderView(img, job.side, job.aug, job.sample, v);
+    // A view may share the decoded image's buffer (identity renders): copy so each can move.
+    return r.data === img.data ? r.data.slice() : r.data;
+  });
+}
 
 export class RenderPool {
   private readonly workers: Worker[] = [];

@@ -1,19 +1,20 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { SourceCapabilities } from './dataset.js';
 
 /**
  * Data SPEC strings (docs/ARCHITECTURE.md §2):
  *   fashion-mnist[:DIR]  (default DIR /usr/share/datasets/fashion-mnist)   mnist:DIR
- *   cifar10:DIR   cifar100:DIR   folder:DIR   list:FILE   synthetic:N:K:HxWxC[:seed]
+ *   cifar10:DIR   cifar100:DIR   folder:DIR   list:FILE   tar:DIR   synthetic:N:K:HxWxC[:seed]
  * Everything after the first `:` of a directory kind is the directory, so a DIR may itself
  * contain colons. Parsing is purely syntactic; readers check that directories and files exist.
  */
-export const DATA_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'list', 'synthetic'] as const;
+export const DATA_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'list', 'tar', 'synthetic'] as const;
 export type DataKind = (typeof DATA_KINDS)[number];
 
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
-export type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder'; dir: string };
+export type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'tar'; dir: string };
 /** `list:FILE`: a CSV/TSV of image paths and labels (list.ts). */
 export type ListSpec = { kind: 'list'; file: string };
 export type SyntheticSpec = {
@@ -28,18 +29,27 @@ export type SyntheticSpec = {
 export type DataSpec = DirSpec | ListSpec | SyntheticSpec;
 
 /**
- * The data sources' registry: each kind's spec form and what it reads. Every `--data` help text
+ * The data sources' registry: each kind's spec form, what it reads and what it can do
+ * (SourceCapabilities, dataset.ts: the readers take theirs from here). Every `--data` help text
  * and every spec error's list of valid forms is generated from it (a Record over DATA_KINDS, so a
- * new kind cannot be left out of the help).
+ * new kind cannot be left out of the help). Precompute and train ask these capabilities, never a
+ * reader's class.
  */
-export const DATA_SOURCES: Readonly<Record<DataKind, { form: string; about: string }>> = {
-  'fashion-mnist': { form: 'fashion-mnist[:DIR]', about: `IDX files (default DIR ${DEFAULT_FASHION_MNIST_DIR})` },
-  mnist: { form: 'mnist:DIR', about: 'IDX files' },
-  cifar10: { form: 'cifar10:DIR', about: 'the binary version' },
-  cifar100: { form: 'cifar100:DIR', about: 'the binary version' },
-  folder: { form: 'folder:DIR', about: 'one sub-folder per class (optional train/ + test/)' },
-  list: { form: 'list:FILE', about: 'a CSV/TSV of path,label lines' },
-  synthetic: { form: 'synthetic:N:K:HxWxC[:seed]', about: 'seeded generated images' },
+export interface DataSource {
+  form: string;
+  about: string;
+  capabilities: SourceCapabilities;
+}
+const PACKED: SourceCapabilities = { access: 'random', size: 'fixed', renderPool: false };
+export const DATA_SOURCES: Readonly<Record<DataKind, DataSource>> = {
+  'fashion-mnist': { form: 'fashion-mnist[:DIR]', about: `IDX files (default DIR ${DEFAULT_FASHION_MNIST_DIR})`, capabilities: PACKED },
+  mnist: { form: 'mnist:DIR', about: 'IDX files', capabilities: PACKED },
+  cifar10: { form: 'cifar10:DIR', about: 'the binary version', capabilities: PACKED },
+  cifar100: { form: 'cifar100:DIR', about: 'the binary version', capabilities: PACKED },
+  folder: { form: 'folder:DIR', about: 'one sub-folder per class (optional train/ + test/)', capabilities: { access: 'random', size: 'variable', renderPool: true } },
+  list: { form: 'list:FILE', about: 'a CSV/TSV of path,label lines', capabilities: { access: 'random', size: 'variable', renderPool: true } },
+  tar: { form: 'tar:DIR', about: 'WebDataset .tar shards of cls + jpg members (optional train/ + test/)', capabilities: { access: 'sequential', size: 'variable', renderPool: true } },
+  synthetic: { form: 'synthetic:N:K:HxWxC[:seed]', about: 'seeded generated images', capabilities: PACKED },
 };
 
 /** The valid spec forms, in DATA_KINDS order, joined by `sep`. */
@@ -73,7 +83,8 @@ export function parseDataSpec(spec: string): DataSpec {
     case 'mnist':
     case 'cifar10':
     case 'cifar100':
-    case 'folder': {
+    case 'folder':
+    case 'tar': {
       let dir = rest;
       if (dir === undefined || dir === '') {
         if (kind !== 'fashion-mnist') throw new UsageError(`bad data spec "${spec}": ${kind} needs a directory (${kind}:DIR)`);

@@ -1,8 +1,7 @@
 /**
  * The experiment design file (`tfkd experiment FILE.(json|yaml)`): its loader (JSON or YAML, with
  * `--set` overrides) and the resolution of each run's options; the schema is in design-schema.ts,
- * the checks that need more than one field in design-checks.ts, both re-exported from here (the
- * module the rest of tfkd imports). Every problem is reported as `FILE: path.in[2].file: message`
+ * the checks that need more than one field in design-checks.ts (import each from its owner). Every problem is reported as `FILE: path.in[2].file: message`
  * and becomes a UsageError (exit 2), so a typo in a design never starts an hour of training.
  *
  * Layering of values, lowest first (the same for `train` and `loss`):
@@ -16,10 +15,8 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { UsageError, optionName } from '../errors.js';
 import { checkDesign } from './design-checks.js';
-import { resolveLoss, designSchema, type Design, type TrainOptions } from './design-schema.js';
+import { designSchema, type Design, type TrainOptions } from './design-schema.js';
 
-export * from './design-schema.js';
-export { HOLDOUT_KINDS, checkDesign } from './design-checks.js';
 
 /** A loaded, validated design, with where it came from (relative ONNX paths resolve against `dir`). */
 export interface LoadedDesign {
@@ -137,7 +134,6 @@ export function applyOverride(raw: Record<string, unknown>, set: string, file: s
   else target[last] = value;
 }
 
-export { resolveLoss };
 
 /** Training options: top-level < own (shallow; `args` replaces). */
 export function resolveTrain(top: TrainOptions | undefined, own: TrainOptions | undefined): TrainOptions {

@@ -24,10 +24,12 @@ import { faultPoint } from '../util/fault.js';
 import { sha256File } from '../util/hash.js';
 import { acquireLock, type Lock } from '../util/lock.js';
 import { prepareOutDir } from '../util/out-dir.js';
-import { key8, type DataStep, type ExportStep, type Plan, type PrecomputeStep, type SelectStep, type Step, type TrainStep } from './plan.js';
+import { key8 } from './plan-keys.js';
+import type { DataStep, ExportStep, Plan, PrecomputeStep, SelectStep, Step, TrainStep } from './plan-types.js';
 import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, protocolFinished, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
-import { readJsonFile, writeJsonAtomic } from './fsutil.js';
+import { readJsonFile } from './fsutil.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 
 export interface StepOutcome {
   key: string;

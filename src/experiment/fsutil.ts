@@ -2,7 +2,6 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 
-export { writeJsonAtomic } from '../util/atomic.js';
 
 /** An atomic write that creates the directory first: reports, plots and hold-outs go into new ones. */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {

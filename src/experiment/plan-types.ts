@@ -4,7 +4,7 @@
  * plan itself. Apart from plan.ts (which builds plans) so that what reads a plan — execute.ts,
  * protocol.ts, report.ts — names its shape without the expansion code.
  */
-import type { Kind, LossOptions, PrecomputeOptions, SweepKey, TrainOptions } from './design.js';
+import type { Kind, LossOptions, PrecomputeOptions, SweepKey, TrainOptions } from './design-schema.js';
 
 export const PLAN_SCHEMA = 'tfkd-experiment-plan/1';
 

@@ -23,8 +23,9 @@ import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { parseDataSpec } from '../data/spec.js';
-import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
-import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan.js';
+import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan-types.js';
 
 export const HOLDOUT_SCHEMA = 'tfkd-holdout/1';
 export const SELECTION_SCHEMA = 'tfkd-selection/1';

@@ -4,7 +4,7 @@
  * report-table.ts) can name its inputs without importing the module that imports it (a type
  * circle is still a circle: eslint's import-x/no-cycle).
  */
-import type { Plan } from './plan.js';
+import type { Plan } from './plan-types.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
 import type { Reading, WelchInterval } from './stats.js';
 

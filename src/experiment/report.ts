@@ -18,21 +18,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
-import { readJsonFile, writeFileAtomicSync, writeJsonAtomic } from './fsutil.js';
+import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareOutDir } from '../util/out-dir.js';
-import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan.js';
+import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-types.js';
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
 import { protocolText, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 import { mean, readingOf, sampleStd, welch } from './stats.js';
-
-// The report's data types and table text live in report-types.ts and report-table.ts (so html.ts
-// and plots.ts need not import this module); re-exported so importers of report.js keep working.
-export type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
-export { ciLabel, formatHyper, protocolText, renderSweeps, renderTable, TABLE_HEAD, TABLE_NOTE, teacherLabel } from './report-table.js';
-export { mean, sampleStd };
 
 /** Accuracies may be stored as fractions or percent; we keep fractions. */
 const frac = (x: number): number => (x > 1 ? x / 100 : x);

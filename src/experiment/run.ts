@@ -7,8 +7,11 @@ import * as path from 'node:path';
 import { WorkError } from '../errors.js';
 import type { LoadedDesign } from './design.js';
 import { executePlan, type ExecuteResult } from './execute.js';
-import { expandDesign, type Plan } from './plan.js';
-import { collectRuns, renderTable, summarize, writeReport, type MethodRow } from './report.js';
+import { expandDesign } from './plan.js';
+import type { Plan } from './plan-types.js';
+import { collectRuns, summarize, writeReport } from './report.js';
+import { renderTable } from './report-table.js';
+import { type MethodRow } from './report-types.js';
 import type { Runner } from './runner.js';
 
 export interface RunDesignOptions {

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkError } from '../errors.js';
-import { checkpointUnit, type LossOptions, type PrecomputeOptions, type TrainOptions } from './design.js';
+import { checkpointUnit, type LossOptions, type PrecomputeOptions, type TrainOptions } from './design-schema.js';
 
 export interface TrainRequest {
   data: string;

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionName, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../cache/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { createdBy } from '../cache/manifest.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import { selectBackend } from '../student/backend.js';

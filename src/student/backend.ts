@@ -23,7 +23,6 @@ import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf,
 import { deterministicWebgpuMatMul } from './webgpu-matmul.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 
-export { BACKEND_CHOICES, type BackendChoice } from '../catalog.js';
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {

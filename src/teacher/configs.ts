@@ -27,9 +27,6 @@ import { IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, type EcosystemPreprocess }
 
 // The resolvers live one per ecosystem (configs-timm.ts, configs-hf.ts) over shared readers
 // (configs-common.ts); this module stays the one import for them.
-export type { EcosystemPreprocess } from './configs-common.js';
-export { timmPreprocess, type TimmOptions } from './configs-timm.js';
-export { hfPreprocess } from './configs-hf.js';
 
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object') {

@@ -24,7 +24,9 @@ import { formatZodError } from '../errors.js';
 import type { Image } from '../data/image.js';
 import { INTERPOLATIONS } from '../data/image.js';
 import { fixedOutputSize, isIdentity, render, type RenderSpec } from '../data/render.js';
-import { hfPreprocess, IMAGENET_PRESET, timmPreprocess } from './configs.js';
+import { IMAGENET_PRESET } from './configs.js';
+import { hfPreprocess } from './configs-hf.js';
+import { timmPreprocess } from './configs-timm.js';
 import type { Layout, PreprocessSpec } from './types.js';
 
 /** Metadata key under which tfkd-exported models record their preprocessing (JSON). */

@@ -9,7 +9,7 @@ import { TEACHER_DEVICES } from '../catalog.js';
 import { UsageError, optionName } from '../errors.js';
 import { createOrtSession, ort } from './ort.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
-import type { Device } from './types.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 
 export type Provider = 'cuda' | 'webgpu' | 'cpu';
 

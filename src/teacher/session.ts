@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
-import { ort, ORT_VERSION } from './ort.js';
+import { ort } from './ort.js';
 import {
   parsePreprocess,
   preprocessFromMetadata,
@@ -22,12 +22,11 @@ import {
 } from './preprocess.js';
 import { createSession, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
-import type { Device, Layout, PreprocessSpec, Teacher, TeacherInfo } from './types.js';
+import type { Layout, PreprocessSpec, StagedInference, Teacher, TeacherInfo } from './types.js';
+import type { TeacherDevice as Device } from '../catalog.js';
 import { f16ToF32 } from '../util/float16.js';
 import type { Image } from '../data/image.js';
 import { resolveClassMap, teacherLabels, type ClassMap } from './class-map.js';
-
-export { ORT_VERSION };
 
 export interface OpenTeacherOptions {
   /** Execution device; `auto` (default) tries cuda, webgpu, cpu in that order. */
@@ -172,6 +171,8 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
 
 class OrtTeacherImpl implements OrtTeacher {
   info!: TeacherInfo;
+  /** onnxruntime teachers prepare feeds apart from `session.run` (StagedInference). */
+  readonly staged: StagedInference<PreparedBatch> = this;
   readonly preprocess: PreprocessSpec;
   /** Reused input buffer of `run` (safe: `run` calls are serialized through `queue`). */
   private buffer: InputBuffer | undefined;

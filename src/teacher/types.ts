@@ -10,7 +10,6 @@ import type { GpuAdapter } from '../util/gpu-adapter.js';
 
 export type Layout = 'NCHW' | 'NHWC';
 /** `--device`: one of the catalog's TEACHER_DEVICES. */
-export type { TeacherDevice as Device } from '../catalog.js';
 
 /**
  * The resolved preprocessing (recorded in the cache manifest and part of its key):
@@ -68,9 +67,25 @@ export interface TeacherInfo {
   metadata: Record<string, string>;
 }
 
+/**
+ * A teacher capability: a batch is prepared (preprocessed into a model feed) apart from its
+ * inference, so precompute prepares the next batch while this one is inferred. `P` is the
+ * teacher's own prepared form; precompute only passes it from `prepare*` to `infer`.
+ */
+export interface StagedInference<P = unknown> {
+  /** Preprocesses packed samples of the data's shape (at most one model batch). */
+  prepare(pixels: Uint8Array, n: number): Promise<P>;
+  /** Preprocesses samples already rendered at `preprocess.size` (normalisation only). */
+  prepareRendered(pixels: Uint8Array | Float32Array, n: number): Promise<P>;
+  /** Runs a prepared batch; returns `n·K` float32 logits. */
+  infer(batch: P): Promise<Float32Array>;
+}
+
 export interface Teacher {
   readonly info: TeacherInfo;
   readonly preprocess: PreprocessSpec;
+  /** Present when the teacher can prepare a batch apart from inferring it (StagedInference). */
+  readonly staged?: StagedInference;
   /**
    * Runs `n` samples given as packed HWC uint8 pixels of the data set's shape (`n·H·W·C` bytes).
    * Returns `n·K` float32 logits, row-major.

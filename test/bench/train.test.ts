@@ -6,8 +6,9 @@
 import { expect } from 'chai';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import { formatTrainBench, openBenchCaches, profileKernels, runTrainBench } from '../../src/bench/train.js';
-import { temperedProbs } from '../../src/student/soft-targets.js';
+import { formatTrainBench, openBenchCaches, runTrainBench } from '../../src/bench/train.js';
+import { profileKernels } from '../../src/bench/profile.js';
+import { referenceTemperedProbs } from '../helpers/soft-targets.js';
 import { synthLogits, writeSynth } from '../cache/helpers.js';
 import { tf } from '../../src/student/tf.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
@@ -38,7 +39,7 @@ describe('student/bench train (tfkd bench train)', () => {
 
     it('each call yields B cache rows as softmax(z/τ), every sample once per pass (seeded shuffle)', async () => {
       await tf.setBackend('cpu');
-      const want = temperedProbs(synthLogits(0, 30, 3), 3, 4);
+      const want = referenceTemperedProbs(synthLogits(0, 30, 3), 3, 4);
       const r = openBenchCaches([dir], 3, 5, 1, 4);
       const seen: number[] = [];
       try {

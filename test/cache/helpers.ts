@@ -1,8 +1,10 @@
 /** Synthetic caches for the cache tests: rows are a pure function of (global row, class). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheKey, partRange, SCHEMA, type CacheDtype, type CacheSchema, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
-import { CacheWriter, encodeRows, type CacheLayout, type ManifestBase } from '../../src/cache/writer.js';
+import { cacheKey, partRange, SCHEMA, type CacheSchema, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
+import { type CacheDtype } from '../../src/catalog.js';
+import { CacheWriter, type ManifestBase } from '../../src/cache/writer.js';
+import { encodeRows, type CacheLayout } from '../../src/cache/rows.js';
 
 export interface SynthOpts {
   N: number;

@@ -4,13 +4,11 @@ import * as path from 'node:path';
 import { setFloat16, getFloat16 } from '@petamoriken/float16';
 import {
   SafetensorsError,
-  f16ToF32,
-  f32ToF16,
-  f32ToF16Bits,
   openSafetensors,
   writeSafetensors,
   type TensorIn,
 } from '../../src/cache/safetensors.js';
+import { f16ToF32, f32ToF16, f32ToF16Bits } from '../../src/util/float16.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 function libF16Bits(x: number): number {

@@ -4,8 +4,10 @@ import * as path from 'node:path';
 import { UsageError, WorkError } from '../../src/errors.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { openCache } from '../../src/cache/reader.js';
-import { f16ToF32, f32ToF16, openSafetensors } from '../../src/cache/safetensors.js';
-import { JOURNAL, assertFinite, encodeRows } from '../../src/cache/writer.js';
+import { openSafetensors } from '../../src/cache/safetensors.js';
+import { f16ToF32, f32ToF16 } from '../../src/util/float16.js';
+import { JOURNAL } from '../../src/cache/writer.js';
+import { assertFinite, encodeRows } from '../../src/cache/rows.js';
 import { expectSameBytes, snapshot, synthLogit, synthLogits, writeSynth } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 

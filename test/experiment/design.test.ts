@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseDesign, resolveLoss } from '../../src/experiment/design.js';
+import { parseDesign } from '../../src/experiment/design.js';
+import { resolveLoss } from '../../src/experiment/design-schema.js';
 import { cli, rmDir, tmpDir, withTmpDir } from './helpers.js';
 
 const GOOD = `

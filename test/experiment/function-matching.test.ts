@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDesign } from '../../src/experiment/design.js';
-import { expandDesign, type PrecomputeStep, type TrainStep } from '../../src/experiment/plan.js';
+import { expandDesign } from '../../src/experiment/plan.js';
+import type { PrecomputeStep, TrainStep } from '../../src/experiment/plan-types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FILE = path.join(ROOT, 'experiments/function-matching.yaml');

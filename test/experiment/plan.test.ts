@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDesign, type LoadedDesign } from '../../src/experiment/design.js';
-import { canonicalJson, expandDesign, stepKey, type TrainStep } from '../../src/experiment/plan.js';
+import { expandDesign } from '../../src/experiment/plan.js';
+import { stepKey } from '../../src/experiment/plan-keys.js';
+import type { TrainStep } from '../../src/experiment/plan-types.js';
+import { canonicalJson } from '../../src/util/canonical-json.js';
 import { tmpDir } from './helpers.js';
 
 const load = (text: string, dir = '/nonexistent'): LoadedDesign => ({ file: 'x.yaml', dir, design: parseDesign(text, 'x.yaml') });

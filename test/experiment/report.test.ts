@@ -5,7 +5,9 @@ import sharp from 'sharp';
 import { parseDesign } from '../../src/experiment/design.js';
 import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
-import { mean, sampleStd, writeReport, type Report } from '../../src/experiment/report.js';
+import { writeReport } from '../../src/experiment/report.js';
+import { mean, sampleStd } from '../../src/experiment/stats.js';
+import { type Report } from '../../src/experiment/report-types.js';
 import { FakeRunner } from './fake-runner.js';
 import { cli, tmpDir, writeIdxDataset } from './helpers.js';
 

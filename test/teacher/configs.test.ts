@@ -9,7 +9,10 @@
  */
 import { expect } from 'chai';
 import { UsageError } from '../../src/errors.js';
-import { hfPreprocess, IMAGENET_PRESET, timmPreprocess, type EcosystemPreprocess } from '../../src/teacher/configs.js';
+import { IMAGENET_PRESET } from '../../src/teacher/configs.js';
+import { hfPreprocess } from '../../src/teacher/configs-hf.js';
+import { timmPreprocess } from '../../src/teacher/configs-timm.js';
+import { type EcosystemPreprocess } from '../../src/teacher/configs-common.js';
 
 const IN_MEAN = [0.485, 0.456, 0.406];
 const IN_STD = [0.229, 0.224, 0.225];

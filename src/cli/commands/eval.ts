@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { formatConfusion } from '../../student/evaluate.js';
-import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.js';
+import { evaluateTarget } from '../../student/evaluate-target.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**
@@ -28,8 +28,6 @@ const EvalOptions = z.strictObject({
   teacherLabels: z.string().optional(),
   json: z.boolean().default(false),
 });
-
-export type { EvalReport };
 
 export function register(program: Command): void {
   program

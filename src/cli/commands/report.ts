@@ -10,7 +10,8 @@ import { SUMMARIES } from './summaries.js';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { parseOptions, printJson } from '../options.js';
-import { renderTable, writeReport } from '../../experiment/report.js';
+import { writeReport } from '../../experiment/report.js';
+import { renderTable } from '../../experiment/report-table.js';
 
 const Options = z.strictObject({
   out: z.string().min(1),

@@ -11,7 +11,8 @@ import { builtinLosses, describeLosses, entryOptionNames, LOSS_NAMES, LOSS_OPTIO
 import { MODEL_NAMES } from '../../student/zoo/index.js';
 import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
-import { train, type StepProgress } from '../../student/trainer/train.js';
+import { train } from '../../student/trainer/train.js';
+import { type StepProgress } from '../../student/trainer/request.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**

@@ -62,9 +62,6 @@ import { jpegDecoder, pngDecoder, webpDecoder } from './native.js';
  * (limits.ts: 128 MiB, TFKD_MAX_IMAGE_BYTES) — a file is never read past the size fstat gave.
  */
 
-// The pixel limit is in limits.ts (shared with gif.ts); re-exported for importers of decode.js.
-export { DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, PIL_MAX_IMAGE_PIXELS } from './limits.js';
-
 export interface DecodeOptions {
   /** Name used in error messages (default: the path, or '<buffer>'). */
   file?: string;

@@ -2,7 +2,7 @@
  * The losses' public face: the registry (registry.ts), the interface every loss implements
  * (types.ts), user loss modules (user.ts) and the building blocks the losses share.
  */
-export type { BatchTeacher, Fidelity, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './types.js';
+export type { BatchTeacher, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './types.js';
 export { LOSS_OPTION_NAMES } from './types.js';
 export {
   builtinLosses,

@@ -3,7 +3,7 @@
  * with both reductions the two fidelity modes need. Every function is pure and runs in tf.tidy.
  */
 import { tf } from '../tf.js';
-import type { Fidelity } from './types.js';
+import type { Fidelity } from '../../catalog.js';
 
 /**
  * H(q, p) averaged over the batch, q = one-hot(labels), p = softmax(z):

@@ -7,7 +7,6 @@
 import type { Fidelity } from '../../catalog.js';
 import type { tf } from '../tf.js';
 
-export type { Fidelity } from '../../catalog.js';
 
 /**
  * Every hyperparameter a loss can read, by its API name (camelCase; the CLI flag is its kebab-case

@@ -3,7 +3,7 @@
  */
 import { tf } from '../tf.js';
 import { oneHotFloat } from './kl.js';
-import type { Fidelity } from './types.js';
+import type { Fidelity } from '../../catalog.js';
 
 /**
  * The two distinct values of the tempered virtual teacher for K classes, computed in double:

@@ -20,7 +20,8 @@ import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/sa
 import type { PreprocessSpec } from '../../teacher/types.js';
 import { downloadVariables, type tf } from '../tf.js';
 import { buildFromSpec, loadWeights, saveWeights, type ModelSpec, type WeightRecord } from '../zoo/index.js';
-import { readJson, recoverDir, writeDirAtomic, writeJsonAtomic } from './run-dir.js';
+import { readJson, recoverDir, writeDirAtomic } from './run-dir.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 
 export const CHECKPOINT_FORMAT = 'tfkd-checkpoint/1';
 

@@ -14,7 +14,6 @@ import { BACKEND_CHOICES, FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalo
 import { LOSS_OPTION_NAMES, type LossOptionName } from '../losses/types.js';
 import { optionName } from '../../errors.js';
 
-export { FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalog.js';
 /** The student backends (the catalog's BACKEND_CHOICES), under the name this module always gave them. */
 export const BACKENDS = BACKEND_CHOICES;
 

@@ -17,8 +17,7 @@
  * bilinear, RGB (L for one-channel fixed-size data or `--channels L`), scale 1/255 — timm's default eval recipe with
  * crop_pct 0.875 unless --eval-crop-pct says otherwise.
  */
-import type { Dataset, SampleShape } from '../../data/dataset.js';
-import { ImageFilesDataset } from '../../data/files.js';
+import { capabilitiesOf, type Dataset, type SampleShape } from '../../data/dataset.js';
 import { RenderPool } from '../../data/render-pool.js';
 import type { Image } from '../../data/image.js';
 import type { RenderSpec } from '../../data/render.js';
@@ -114,7 +113,8 @@ export interface BatchSource {
 }
 
 /**
- * The rendered path's batches. With `workers` ≥ 1 and image files (folder:, list:), each image is
+ * The rendered path's batches. With `workers` ≥ 1 and a source of encoded images (capability
+ * `renderPool`: folder:, list:, tar:; a tar: sample's bytes are read at its offset), each image is
  * decoded and rendered by a RenderPool worker thread (render-pool.ts), in parallel with the step
  * and each other; with 0 (or other data), decoded on the libuv pool and rendered on this thread.
  * Either way the bytes are renderView's (views.ts) for the same sample and view, so results do not
@@ -125,7 +125,7 @@ export function studentBatchSource(ds: Dataset, inputs: StudentInputs, plan: Vie
   if (mixes(plan)) return mixedBatchSource(ds, inputs, plan, workers);
   const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
   const mode = inputs.side.eval.mode;
-  if (workers < 1 || !(ds instanceof ImageFilesDataset)) {
+  if (workers < 1 || !capabilitiesOf(ds).renderPool || !ds.encodedImages) {
     return {
       fetch: async (samples, views) => renderStudentBatch(inputs, plan, await ds.readImages(samples, mode), samples, views, new Uint8Array(samples.length * sb)),
       close: async () => undefined,
@@ -136,9 +136,10 @@ export function studentBatchSource(ds: Dataset, inputs: StudentInputs, plan: Vie
   return {
     async fetch(samples, views) {
       const out = new Uint8Array(samples.length * sb);
-      const jobs = Array.from(samples, (i, k) =>
-        pool.render({ file: ds.path(i), maxPixels: ds.maxPixels, side: inputs.side, aug, sample: i, views: [views[k]] }).then(([v]) => {
-          if (v.length !== sb) throw new RangeError(`internal: rendered ${v.length} bytes for sample ${i}, expected ${sb}`);
+      const encoded = await ds.encodedImages!(samples);
+      const jobs = encoded.map((e, k) =>
+        pool.render({ file: e.file ?? e.name, bytes: e.bytes, maxPixels: ds.maxPixels, side: inputs.side, aug, sample: e.index, views: [views[k]] }).then(([v]) => {
+          if (v.length !== sb) throw new RangeError(`internal: rendered ${v.length} bytes for sample ${e.index}, expected ${sb}`);
           out.set(v, k * sb);
         }),
       );

@@ -5,8 +5,7 @@
  * λ·onehot(y_i) + (1 − λ)·onehot(y_j), λ corrected to the cut's pixels at the student's size for
  * CutMix (timm's correct_lam). Both depend on (spec, seed, sample, view, N) only, never on the batch.
  */
-import type { Dataset } from '../../data/dataset.js';
-import { ImageFilesDataset } from '../../data/files.js';
+import { capabilitiesOf, type Dataset } from '../../data/dataset.js';
 import type { Image } from '../../data/image.js';
 import { labelLambda, mixParams } from '../../data/mix.js';
 import { RenderPool } from '../../data/render-pool.js';
@@ -84,7 +83,8 @@ export function mixedBatchSource(ds: Dataset, inputs: MixInputs, plan: ViewPlan,
   const N = ds.size;
   const mode = inputs.side.eval.mode;
   const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
-  if (workers < 1 || !(ds instanceof ImageFilesDataset)) {
+  const path = capabilitiesOf(ds).renderPool && ds.path ? ds.path.bind(ds) : null;
+  if (workers < 1 || !path) {
     return {
       async fetch(samples, views) {
         const idx = neededIndices(plan, N, samples, views);
@@ -104,7 +104,7 @@ export function mixedBatchSource(ds: Dataset, inputs: MixInputs, plan: ViewPlan,
       const jobs = Array.from(samples, (i, k) => {
         const p = mixParams(plan.spec!.mix, plan.augmentSeed, i, views[k], N);
         return pool
-          .render({ file: ds.path(i), maxPixels: ds.maxPixels, side: inputs.side, aug, sample: i, views: [views[k]], mix: { N, partners: [p ? ds.path(p.partner) : null] } })
+          .render({ file: path(i), maxPixels: ds.maxPixels, side: inputs.side, aug, sample: i, views: [views[k]], mix: { N, partners: [p ? path(p.partner) : null] } })
           .then(([v]) => {
             if (v.length !== sb) throw new RangeError(`internal: rendered ${v.length} values for sample ${i}, expected ${sb}`);
             out.set(v as Float32Array, k * sb);

@@ -11,7 +11,9 @@ import type { BackendInfo } from '../backend.js';
 import { loadNative } from '../kernels/native.js';
 import { sha256File } from '../../util/hash.js';
 import { tf } from '../tf.js';
-import { runPaths } from './run-dir.js';
+import type { TrainConfig } from './config.js';
+import type { Built } from './built.js';
+import { runPaths, type EpochMetrics, type Summary } from './run-dir.js';
 
 export function versions(): Record<string, string | null> {
   const c = createdBy();
@@ -45,5 +47,50 @@ export function cacheRecord(c: CacheReader) {
     augment: c.manifest.augment,
     topk: c.topk,
     shards: c.manifest.shards.map((s) => ({ file: s.file, sha256: s.sha256 })),
+  };
+}
+
+/** The run manifest as a session starts it (finished, seconds and outputs filled in when it ends: loop.ts). */
+export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; startEpoch: number }) {
+  const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, plan, inputs, t0, backend, spec, params } = built;
+  return {
+    schema: 'tfkd-run/1',
+    seed: config.seed,
+    // nativeThreads: the add-on's thread count (the numbers do not depend on it; recorded for the
+    // record, and `tfkd repro` reuses it). null when the native kernels are not in use.
+    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend), ...(backend.adapter ? { adapter: backend.adapter } : {}) },
+    versions: versions(),
+    data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: trainDs.numClasses, shape: inputs.shape },
+    model: spec,
+    params,
+    loss: { name: config.loss, entry: loss.entry.name, source: loss.source, options: lossOptions },
+    caches: caches.map(cacheRecord),
+    views: plan,
+    preprocess: inputs.preprocess,
+    trainSamples: session.N,
+    testSamples: testIdx ? testIdx.length : testDs.size,
+    stepsPerEpoch: session.stepsPerEpoch,
+    started: new Date(t0).toISOString(),
+    /** Epochs already done when this session started (0 unless --resume). */
+    resumedAfterEpoch: session.startEpoch,
+    finished: null as string | null,
+    seconds: null as number | null,
+    /** sha256 of every checkpoint's weights when the session ended (what `tfkd repro` compares). */
+    outputs: {} as Record<string, string>,
+  };
+}
+
+export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: { acc: number; epoch: number }, backend: BackendInfo, params: number): Summary {
+  const last = metrics[metrics.length - 1];
+  return {
+    final_test_acc: last ? last.test_acc : 0,
+    best_test_acc: best.acc >= 0 ? best.acc : 0,
+    best_epoch: best.epoch,
+    epochs: last ? last.epoch : 0,
+    backend: backend.name,
+    seed: config.seed,
+    params,
+    model: config.model,
+    loss: config.loss,
   };
 }

@@ -55,7 +55,6 @@ export const runPaths = (run: string) => ({
 });
 
 // The run's JSON files go through the one atomic writer (util/atomic.ts); the trainer imports it from here.
-export { writeJsonAtomic } from '../../util/atomic.js';
 
 export function readJson<T = unknown>(file: string): T {
   return JSON.parse(readSmallFile(file).toString('utf8')) as T; // a regular file of sane size

@@ -20,7 +20,8 @@ import * as path from 'node:path';
 import { WorkError } from '../../errors.js';
 import { cacheKey, createdBy, SCHEMA, sha256Hex, type KeyInput } from '../../cache/manifest.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
-import { CacheWriter, encodeRows, type CacheLayout, type ManifestBase } from '../../cache/writer.js';
+import { CacheWriter, type ManifestBase } from '../../cache/writer.js';
+import { encodeRows, type CacheLayout } from '../../cache/rows.js';
 import { canonicalJson } from '../../util/canonical-json.js';
 import type { SampleShape } from '../../data/dataset.js';
 

@@ -13,6 +13,7 @@
  *  - `none` — no augmentation: view 0 everywhere.
  */
 import { UsageError, optionName } from '../../errors.js';
+import { temperedLogSoftmaxRows } from '../../util/softmax.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { augmentBatch, formatAugmentSpec, isIdentity, parseAugmentSpec, type AugmentSpec } from '../../data/augment.js';
 import type { SampleShape } from '../../data/dataset.js';
@@ -135,20 +136,6 @@ export function cacheSoftTargets(
   return dst;
 }
 
-/** log softmax(row / τ) of every row, in double, rounded to float32 once (no underflow to −∞). */
-function logSoftmaxRows(logits: Float32Array, K: number, temperature: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length / K; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < K; c++) max = Math.max(max, logits[r * K + c] / temperature);
-    let s = 0;
-    for (let c = 0; c < K; c++) s += Math.exp(logits[r * K + c] / temperature - max);
-    const lse = max + Math.log(s);
-    for (let c = 0; c < K; c++) out[r * K + c] = logits[r * K + c] / temperature - lse;
-  }
-  return out;
-}
-
 /**
  * The teacher's rows of a batch — (samples[i], views[i]) of every cache — as the loss context's
  * BatchTeacher. Each access reads the rows (positioned reads) and makes a fresh tensor from a fresh
@@ -167,7 +154,7 @@ export function batchTeacher(caches: readonly CacheReader[], samples: ArrayLike<
   return {
     probs: (t) => tensor(probs(t)),
     logProbs: (t) => {
-      if (single && (single.topk === null || t === 1)) return tensor(logSoftmaxRows(single.readLogits(samples, views), K, t));
+      if (single && (single.topk === null || t === 1)) return tensor(temperedLogSoftmaxRows(single.readLogits(samples, views), K, t));
       return tensor(probs(t).map(Math.log));
     },
     logits: () => {

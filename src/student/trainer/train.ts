@@ -14,7 +14,7 @@
  * This file is the entry point (train: the run directory's state and lock, data, caches, backend,
  * model); the loop is loop.ts, config resolution resolve.ts, the divergence guard divergence.ts,
  * what the manifest records record.ts, the clean-up after a kill recovery.ts, and the request /
- * result types request.ts (all re-exported here, so importers of train.js need not change).
+ * result types request.ts (import each from its owner).
  */
 import * as fs from 'node:fs';
 import { UsageError, optionName } from '../../errors.js';
@@ -33,19 +33,16 @@ import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunRecord } from 
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
-import { metricValues, readJson, runPaths } from './run-dir.js';
+import { readJson, runPaths } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
-import { loop, type Prepared } from './loop.js';
+import { loop } from './loop.js';
+import type { Prepared } from './built.js';
 import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { checkCachesForLoss, mergeResume, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
 import { checkRunOptions, checkStopAfter } from './run-checks.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
-export type { StepProgress, TrainHooks, TrainRequest, TrainResult } from './request.js';
-export { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
-export { preflight, resolveConfig, resolveLoss, type LossSource, type LossSpec, type ResolvedLoss } from './resolve.js';
-export { hashCheckpoints } from './record.js';
 
 /** Runs (or resumes) a training run. */
 export async function train(req: TrainRequest): Promise<TrainResult> {
@@ -172,4 +169,3 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   }
 }
 
-export { metricValues };

@@ -4,7 +4,8 @@
  * defaults as one options object (what the trainer resolves).
  */
 import { tf } from '../../../src/student/tf.js';
-import { lossContext, lossEntry, resolveLossOptions, type Fidelity, type LossOptions } from '../../../src/student/losses/index.js';
+import { lossContext, lossEntry, resolveLossOptions, type LossOptions } from '../../../src/student/losses/index.js';
+import type { Fidelity } from '../../../src/catalog.js';
 
 export function callLoss(name: string, logits: tf.Tensor2D, labels: tf.Tensor1D, soft: tf.Tensor2D | null, options: LossOptions): tf.Scalar {
   return lossEntry(name).fn(lossContext({ logits, labels, soft, options }));

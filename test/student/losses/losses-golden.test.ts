@@ -15,11 +15,12 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../../src/student/tf.js';
-import { lossContext, lossEntry, type Fidelity, type LossOptions } from '../../../src/student/losses/index.js';
+import { lossContext, lossEntry, type LossOptions } from '../../../src/student/losses/index.js';
+import type { Fidelity } from '../../../src/catalog.js';
 
 /** The losses of the paper (the modern ones are checked against their authors' code in losses-authors.test.ts). */
 const PAPER_LOSSES = ['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg'];
-import { temperedProbs } from '../../../src/student/soft-targets.js';
+import { readerSoftTargets } from '../../helpers/soft-targets.js';
 
 interface Fixture {
   id: string;
@@ -100,7 +101,7 @@ describe('student/losses golden (vs PyTorch, scripts/golden_losses.py)', () => {
       const labels = tf.tensor1d(fx.labels, 'int32');
       let soft: tf.Tensor2D | null = null;
       if (c.loss === 'kd' || c.loss === 'tfkd-self') {
-        const p = fx.soft ? Float32Array.from(fx.soft) : temperedProbs(fx.teacherLogits!, fx.K, o.temperature);
+        const p = fx.soft ? Float32Array.from(fx.soft) : readerSoftTargets([fx.teacherLogits!], fx.K, o.temperature);
         soft = tf.tensor2d(p, [fx.B, fx.K]);
       }
       const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => loss(lossContext({ logits: z as tf.Tensor2D, labels, soft, options: opts })))(logits);

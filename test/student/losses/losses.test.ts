@@ -16,9 +16,9 @@ import {
   uniformPrior,
   virtualTeacher,
   virtualTeacherProbs,
-  type Fidelity,
   type LossOptions,
 } from '../../../src/student/losses/index.js';
+import type { Fidelity } from '../../../src/catalog.js';
 import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
 import { callLoss, defaultOptions } from './helpers.js';
 

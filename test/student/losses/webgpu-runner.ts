@@ -14,7 +14,7 @@ import { train } from '../../../src/student/trainer/train.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel } from '../../../src/student/zoo/index.js';
 import { saveWeights } from '../../../src/student/zoo/weights.js';
-import type { BackendChoice } from '../../../src/student/backend.js';
+import type { BackendChoice } from '../../../src/catalog.js';
 
 export interface StepCase {
   /** Directory name under OUT. */

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LOSS_EXPLOSION_FACTOR } from '../../../src/student/trainer/train.js';
+import { LOSS_EXPLOSION_FACTOR } from '../../../src/student/trainer/divergence.js';
 import { cli } from '../../cli/train-helpers.js';
 import { DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
 

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cacheKey, SCHEMA, SCHEMA_V1, type KeyInput } from '../../../src/cache/manifest.js';
 import { readManifest } from '../../../src/cache/manifest.js';
-import { CacheWriter, encodeRows, type ManifestBase } from '../../../src/cache/writer.js';
+import { CacheWriter, type ManifestBase } from '../../../src/cache/writer.js';
+import { encodeRows } from '../../../src/cache/rows.js';
 import { SelfHistory, type SelfHistoryInit } from '../../../src/student/trainer/self-history.js';
 import { withTmpDir } from '../../helpers/tmp-dir.js';
 

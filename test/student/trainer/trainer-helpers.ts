@@ -1,7 +1,8 @@
 /** Fixtures for the trainer tests: tiny synthetic data sets and teacher caches written for them. */
 import { manifestKeys } from '../../../src/cache/manifest.js';
 import { TAIL_TEMPERATURES } from '../../../src/cache/topk.js';
-import { CacheWriter, encodeRows } from '../../../src/cache/writer.js';
+import { CacheWriter } from '../../../src/cache/writer.js';
+import { encodeRows } from '../../../src/cache/rows.js';
 import { augment, parseAugmentSpec } from '../../../src/data/augment.js';
 import { sampleBytes } from '../../../src/data/dataset.js';
 import { fingerprint } from '../../../src/data/fingerprint.js';

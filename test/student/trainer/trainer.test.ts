@@ -11,7 +11,8 @@ import { tf } from '../../../src/student/tf.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../../../src/student/trainer/checkpoint.js';
 import { metricValues, readMetrics } from '../../../src/student/trainer/run-dir.js';
 import { applyViews, cacheSoftTargets, planViews, viewsFor } from '../../../src/student/trainer/targets.js';
-import { train, type TrainRequest } from '../../../src/student/trainer/train.js';
+import { train } from '../../../src/student/trainer/train.js';
+import { type TrainRequest } from '../../../src/student/trainer/request.js';
 import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
 import { DATA, DATA_K3, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
 

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { selectBackend } from '../../../src/student/backend.js';
 import { callLoss } from '../losses/helpers.js';
 import { createOptimizer } from '../../../src/student/optim/index.js';
-import { temperedProbs } from '../../../src/student/soft-targets.js';
+import { readerSoftTargets } from '../../helpers/soft-targets.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildOnnxModel, onnxLayerOf, onnxModelSpec } from '../../../src/student/zoo/index.js';
 import { createOrtSession, ort } from '../../../src/teacher/ort.js';
@@ -106,7 +106,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         const T = 4;
         const alpha = 0.9;
         const teacher = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 1.7) * 3);
-        const soft = temperedProbs(teacher, K, T);
+        const soft = readerSoftTargets([teacher], K, T);
         const dir = path.join(tmp, `${name}-${loss}-${STEPS}`);
         fs.mkdirSync(dir, { recursive: true });
         fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
