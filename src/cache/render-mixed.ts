@@ -6,7 +6,7 @@
  * partner of a row depends on (spec, seed, sample, view, N) only), so a shard reads the images its
  * rows are mixed with too: at most twice its batch of images is held at once.
  */
-import { capabilitiesOf, type Dataset } from '../data/dataset.js';
+import { workerFiles, type Dataset } from '../data/dataset.js';
 import type { AugmentSpec } from '../data/augment.js';
 import type { Image } from '../data/image.js';
 import { mixParams } from '../data/mix.js';
@@ -34,7 +34,7 @@ export async function renderMixedRows(
     if (data.length !== sb) throw new WorkError(`internal: view ${v} of sample ${s} rendered to ${data.length} values, expected ${sb}`);
     out.set(data, (s * views + v - g0) * sb);
   };
-  const path = capabilitiesOf(dataset).renderPool && dataset.path ? dataset.path.bind(dataset) : null;
+  const path = workerFiles(dataset);
   if (pool && path) {
     // One job per sample with the views of it in these rows; the worker decodes their partners.
     const bySample = new Map<number, number[]>();

@@ -98,3 +98,8 @@ export function sampleBytes(shape: SampleShape): number {
 export function capabilitiesOf(ds: Dataset): SourceCapabilities {
   return ds.capabilities ?? { access: 'random', size: ds.variableSize ? 'variable' : 'fixed', renderPool: false };
 }
+
+/** Sample index → its image file, for sources a render worker can read by path (a mixed view opens its partner there); else null. */
+export function workerFiles(ds: Dataset): ((index: number) => string) | null {
+  return capabilitiesOf(ds).renderPool && ds.path ? ds.path.bind(ds) : null;
+}

@@ -5,7 +5,7 @@
  * λ·onehot(y_i) + (1 − λ)·onehot(y_j), λ corrected to the cut's pixels at the student's size for
  * CutMix (timm's correct_lam). Both depend on (spec, seed, sample, view, N) only, never on the batch.
  */
-import { capabilitiesOf, type Dataset } from '../../data/dataset.js';
+import { workerFiles, type Dataset } from '../../data/dataset.js';
 import type { Image } from '../../data/image.js';
 import { labelLambda, mixParams } from '../../data/mix.js';
 import { RenderPool } from '../../data/render-pool.js';
@@ -83,7 +83,7 @@ export function mixedBatchSource(ds: Dataset, inputs: MixInputs, plan: ViewPlan,
   const N = ds.size;
   const mode = inputs.side.eval.mode;
   const sb = inputs.shape.height * inputs.shape.width * inputs.shape.channels;
-  const path = capabilitiesOf(ds).renderPool && ds.path ? ds.path.bind(ds) : null;
+  const path = workerFiles(ds);
   if (workers < 1 || !path) {
     return {
       async fetch(samples, views) {
