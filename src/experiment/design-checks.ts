@@ -99,8 +99,8 @@ export function checkDesign(d: Design): string[] {
   return out;
 }
 
-/** Data kinds a `validation:` hold-out can be written for (as files the trainer reads back). */
-export const HOLDOUT_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100'] as const;
+/** Data kinds a `validation:` hold-out can be written for (as files, or links to files, the trainer reads back). */
+export const HOLDOUT_KINDS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder'] as const;
 
 /** Checks of `validation:` / `sweep:` / runs' `sweep` and `sweep_from`. */
 function checkProtocol(d: Design, runIndex: Map<string, number>): string[] {

@@ -23,7 +23,9 @@ import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { parseDataSpec } from '../data/spec.js';
+import { HOLDOUT_KINDS } from './design-checks.js';
 import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
+import { writeFolderHoldout } from './holdout-folder.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan-types.js';
 
@@ -177,8 +179,8 @@ function link(target: string, at: string): void {
  */
 export async function prepareHoldout(step: DataStep, dir: string): Promise<HoldoutRecord> {
   const spec = parseDataSpec(step.data);
-  if (spec.kind !== 'fashion-mnist' && spec.kind !== 'mnist' && spec.kind !== 'cifar10' && spec.kind !== 'cifar100') {
-    throw new UsageError(`validation: cannot write a hold-out of ${spec.kind} data`, 'use fashion-mnist, mnist, cifar10 or cifar100 data');
+  if (!('dir' in spec) || !(HOLDOUT_KINDS as readonly string[]).includes(spec.kind)) {
+    throw new UsageError(`validation: cannot write a hold-out of ${spec.kind} data`, `use ${HOLDOUT_KINDS.join(', ')} data`);
   }
   const src = await openDataset(spec, { split: 'train' });
   const o = step.validation;
@@ -205,10 +207,11 @@ export async function prepareHoldout(step: DataStep, dir: string): Promise<Holdo
   const testDir = path.join(dir, 'test');
   fs.mkdirSync(valDir, { recursive: true });
   fs.mkdirSync(testDir, { recursive: true });
-  const trainPx = await gather(src, trainIdx);
-  const valPx = await gather(src, valIdx);
   const testLinks: string[] = [];
-  if (spec.kind === 'fashion-mnist' || spec.kind === 'mnist') {
+  if (spec.kind === 'folder') {
+    testLinks.push(...(await writeFolderHoldout(src, await openDataset(spec, { split: 'test' }), spec.dir, trainIdx, valIdx, dir)));
+  } else if (spec.kind === 'fashion-mnist' || spec.kind === 'mnist') {
+    const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
     writeIdx(valDir, 'train', src, trainIdx, trainPx);
     writeIdx(valDir, 't10k', src, valIdx, valPx);
     for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']) link(path.join('..', 'val', f), path.join(testDir, f));
@@ -218,6 +221,7 @@ export async function prepareHoldout(step: DataStep, dir: string): Promise<Holdo
       testLinks.push(target);
     }
   } else {
+    const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
     const coarse = (src as Dataset & { coarseLabels?: Int32Array }).coarseLabels;
     const ten = spec.kind === 'cifar10';
     const sb = sampleBytes(src.shape);
