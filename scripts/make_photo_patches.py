@@ -18,7 +18,7 @@ longer side is ~ U{64..128} px; saved as baseline JPEG, quality 90. Class folder
 the photographs (`Aqua`, `Blinds`, ...), so `folder:OUT` reads OUT/train and OUT/test.
 
 Run from the repository root (Debian's Python with Pillow):
-    /usr/bin/python3 scripts/make_photo_patches.py --out DIR [--train 200] [--test 50] [--seed 1]
+    /usr/bin/python3 scripts/make_photo_patches.py --out DIR [--train 200] [--test 200] [--seed 1]
                                                    [--source mate-backgrounds_1.26.0-1_all.deb|DIR]
 Deterministic for a given seed, source and Pillow/libjpeg build.
 """
@@ -68,7 +68,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--train", type=int, default=200, help="patches per class in train/")
-    ap.add_argument("--test", type=int, default=50, help="patches per class in test/")
+    ap.add_argument("--test", type=int, default=200, help="patches per class in test/")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--source", default=None)
     a = ap.parse_args()
