@@ -28,6 +28,11 @@ export interface TorchTrainResult {
   cpu_ms_median: number;
   /** tfkd img/s ÷ PyTorch img/s (medians). */
   ratio: number;
+  /**
+   * PyTorch CPU ms per step ÷ tfkd's (medians): the same ratio by CPU time, which a loaded machine
+   * distorts far less than wall time when both sides run one thread.
+   */
+  cpu_ratio: number;
 }
 
 /** The torchvision architecture `--torch [ARCH]` means for `model` (UsageError when there is none). */
@@ -54,8 +59,8 @@ export interface TorchRunOptions {
   threads: number;
 }
 
-/** Runs scripts/torch_bench_train.py for torchvision:`arch`; `tfkdImgPerS` gives the ratio. */
-export function runTorchTrainBench(arch: string, o: TorchRunOptions, tfkdImgPerS: number): TorchTrainResult {
+/** Runs scripts/torch_bench_train.py for torchvision:`arch`; tfkd's medians give the ratios. */
+export function runTorchTrainBench(arch: string, o: TorchRunOptions, tfkd: { imgPerS: number; cpuMs: number }): TorchTrainResult {
   const script = fileURLToPath(new URL('../../scripts/torch_bench_train.py', import.meta.url));
   const args = [
     script, '--model', `torchvision:${arch}`, '--input', o.input.join('x'), '--classes', String(o.classes), '--batch', String(o.batch),
@@ -77,6 +82,7 @@ export function runTorchTrainBench(arch: string, o: TorchRunOptions, tfkdImgPerS
     img_per_s_p90: p.img_per_s_p90,
     step_ms_median: p.step_ms_median,
     cpu_ms_median: p.cpu_ms_median,
-    ratio: tfkdImgPerS / p.img_per_s,
+    ratio: tfkd.imgPerS / p.img_per_s,
+    cpu_ratio: p.cpu_ms_median / tfkd.cpuMs,
   };
 }

@@ -89,8 +89,9 @@ describe('student/bench train (tfkd bench train)', () => {
     expect(t.trainable).to.equal(r.params.trainable);
     expect(t.img_per_s).to.be.greaterThan(0);
     expect(t.ratio).to.be.closeTo(r.img_per_s / t.img_per_s, 1e-9);
+    expect(t.cpu_ratio).to.be.closeTo(t.cpu_ms_median / r.cpu_ms_median, 1e-9);
     expect(t.loadavg).to.have.length(2);
-    expect(formatTrainBench(r)).to.match(/ratio +tfkd ÷ PyTorch \d+\.\d\d .*load average/);
+    expect(formatTrainBench(r)).to.match(/ratio +tfkd ÷ PyTorch \d+\.\d\d by wall time, \d+\.\d\d by CPU time .*load average/);
     await tf.setBackend('cpu');
   });
 

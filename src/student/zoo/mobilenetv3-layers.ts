@@ -6,9 +6,11 @@
  *  - `HardSigmoid`: relu6(x + 3) / 6, PyTorch's nn.Hardsigmoid. tfjs' 'hardSigmoid' activation is
  *                   Keras' 0.2·x + 0.5 (clipped), a different function.
  *  - `SeededDropout`: inverted dropout in training only, like PyTorch's nn.Dropout, with every
- *                   mask seeded: deriveSeed(model seed, 0x0d0 + call count), as the ONNX students'
- *                   Dropout (onnx-layer.ts). tfjs' Dropout layer takes one fixed seed, which would
- *                   draw the same mask at every step, or none, which would make runs differ.
+ *                   mask seeded: deriveSeed(model seed, 0x0d0 + training-call count). tfjs' Dropout
+ *                   layer takes one fixed seed, which would draw the same mask at every step, or
+ *                   none, which would make runs differ. The count is a non-trainable weight
+ *                   (`calls`), so checkpoints carry it and a resumed run draws the masks an
+ *                   uninterrupted one would (one scalar read per training step).
  *
  * The gradients are tfjs' own of the composition; they equal PyTorch's hardswish_backward /
  * hardsigmoid_backward except at the kinks x = ±3 (measure zero). Registered with
@@ -62,7 +64,7 @@ export class SeededDropout extends tf.layers.Layer {
   static readonly className = 'SeededDropout';
   readonly rate: number;
   private readonly seed: number;
-  private calls = 0;
+  private count: tf.LayerVariable | null = null;
 
   constructor(args: SeededDropoutArgs) {
     super(args);
@@ -71,10 +73,21 @@ export class SeededDropout extends tf.layers.Layer {
     this.seed = args.seed;
   }
 
+  override build(): void {
+    // float32 counts exactly up to 2^24 training steps.
+    this.count = this.addWeight('calls', [], 'float32', tf.initializers.zeros(), undefined, false);
+    this.built = true;
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = one(inputs);
     if (kwargs.training !== true || this.rate === 0) return tf.clone(x);
-    return tf.dropout(x, this.rate, undefined, deriveSeed(this.seed, 0x0d0 + this.calls++));
+    const count = this.count!;
+    const n = count.read().dataSync()[0];
+    tf.tidy(() => {
+      count.write(tf.scalar(n + 1, 'float32'));
+    });
+    return tf.dropout(x, this.rate, undefined, deriveSeed(this.seed, 0x0d0 + n));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

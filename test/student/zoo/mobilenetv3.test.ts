@@ -14,7 +14,7 @@ import { selectBackend } from '../../../src/student/backend.js';
 import { loadNative, NATIVE_KERNELS } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
-import { hardSigmoid, hardSwish } from '../../../src/student/zoo/mobilenetv3-layers.js';
+import { hardSigmoid, hardSwish, SeededDropout } from '../../../src/student/zoo/mobilenetv3-layers.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
 import { createOrtSession, ort } from '../../../src/teacher/ort.js';
 import { K, requireTorch, S, studentOnnx } from './torchvision-students.js';
@@ -56,6 +56,10 @@ function torchvisionWeights(model: tf.LayersModel, file: string): WeightRecord {
   const rec: WeightRecord = {};
   for (const [key, own] of Object.entries(saveWeights(model))) {
     const [layer, w] = key.split('/');
+    if (w === 'calls') {
+      rec[key] = own; // the Dropout's mask counter: tfkd's own state, not in the state_dict
+      continue;
+    }
     const t = src.get(`${layer}.${PART[w]}`);
     expect(t, `${layer}.${PART[w]} for ${key}`).to.not.equal(undefined);
     // OIHW → HWIO ([C, 1, kh, kw] → [kh, kw, 1, C], the order of the depthwise [kh, kw, C, 1]); [out, in] → [in, out].
@@ -82,6 +86,25 @@ describe('student/zoo/mobilenetv3: torchvision mobilenet_v3_small in the zoo', f
     console.log(`      hardsigmoid max |diff| ${maxDiff(s, sig).toExponential(2)}, hardswish ${maxDiff(w, swish).toExponential(2)} (float32 reference)`);
     expect(maxDiff(s, sig)).to.equal(0);
     expect(maxDiff(w, swish)).to.equal(0);
+  });
+
+  it('Dropout: a new seeded mask at every training call, none in eval; the call count is a weight, so a resumed model draws the same masks', function () {
+    const x = tf.ones([4, 256]);
+    const layer = () => new SeededDropout({ name: 'classifier.2', rate: 0.5, seed: 7 });
+    const run = (l: SeededDropout, training: boolean) => tf.tidy(() => (l.apply(x, { training }) as tf.Tensor).dataSync() as Float32Array);
+    const a = layer();
+    const masks = [run(a, true), run(a, true), run(a, true)];
+    expect(Array.from(run(a, false))).to.deep.equal(Array.from(x.dataSync())); // eval: identity, count unchanged
+    for (const m of masks) expect(new Set(m)).to.deep.equal(new Set([0, 2])); // inverted dropout: 0 or 1 / (1 − 0.5)
+    expect(maxDiff(masks[0], masks[1])).to.equal(2);
+    const b = layer();
+    run(b, true);
+    const c = layer();
+    run(c, false); // builds it
+    c.setWeights(b.getWeights()); // a checkpoint after one step
+    expect(Array.from(run(c, true))).to.deep.equal(Array.from(masks[1]));
+    expect(Array.from(run(layer(), true))).to.deep.equal(Array.from(masks[0])); // same seed, same first mask
+    x.dispose();
   });
 
   it('has torchvision\'s parameter count at any input size (1 528 106 at K = 10; 409 394 at width_mult 0.5)', function () {
