@@ -6,8 +6,8 @@
  * per-kernel wall and CPU time of one step, which is how docs/PERFORMANCE.md was made. `--cache DIR`
  * takes each step's soft targets from a cache on disk instead, through the trainer's read path
  * (seeded shuffled rows, tempered softmax, upload), and reports what that read costs per step.
- * `scripts/torch_bench_train.py` runs the identical step in PyTorch; `scripts/bench-train.ts`
- * prints both side by side.
+ * `scripts/torch_bench_train.py` runs the identical step in PyTorch: `--torch [ARCH]` runs it in the
+ * same run on the torchvision model (train-torch.ts), `scripts/bench-train.ts` for the CIFAR zoo.
  */
 import { performance } from 'node:perf_hooks';
 import { selectBackend, type BackendInfo } from '../student/backend.js';
@@ -25,6 +25,8 @@ import { openDataset } from '../data/open.js';
 import { UsageError } from '../errors.js';
 
 import { profileKernels, type KernelTime } from './profile.js';
+import { defaultThreads } from '../student/kernels/native.js';
+import { load1, runTorchTrainBench, torchArchFor, type TorchTrainResult } from './train-torch.js';
 
 
 export interface TrainBenchOptions {
@@ -52,6 +54,8 @@ export interface TrainBenchOptions {
   data?: string;
   /** With data: render workers of the trainer's data path (default: the trainer's default). */
   renderWorkers?: number;
+  /** Also time PyTorch training torchvision's model (true: the zoo model's own name) in this run. */
+  torch?: string | true;
 }
 
 
@@ -87,6 +91,8 @@ export interface TrainBenchResult {
    * (data + compute); the compute part is the timed step itself.
    */
   data_path?: { data: string; rendered: boolean; ms_median: number; share_median: number; share_max: number };
+  /** With --torch: PyTorch's figures and the ratio, and the 1-minute load average before tfkd and after PyTorch. */
+  torch?: TorchTrainResult & { loadavg: [number, number] };
 }
 
 export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : model.startsWith('onnx:') ? [224, 224, 3] : [32, 32, 3]);
@@ -100,6 +106,8 @@ function quantile(sorted: number[], q: number): number {
 
 /** Runs the benchmark in this process (selects the backend, builds the model, times the steps). */
 export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchResult> {
+  const torchArch = o.torch ? torchArchFor(o.model, o.torch) : null;
+  const loadStart = load1();
   const info = await selectBackend(o.backend);
   const input = o.input ?? defaultInput(o.model);
   const K = o.classes;
@@ -192,6 +200,9 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   model.dispose();
   const sorted = [...rates].sort((a, b) => a - b);
   const sortedT = [...times].sort((a, b) => a - b);
+  const torchOpts = { input, classes: K, batch: B, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: defaultThreads() };
+  const cpuMs = quantile([...cpuTimes].sort((a, b) => a - b), 0.5);
+  const torch = torchArch ? runTorchTrainBench(torchArch, torchOpts, { imgPerS: quantile(sorted, 0.5), cpuMs }) : null;
   return {
     tool: 'tfkd',
     model: o.model,
@@ -208,7 +219,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     img_per_s_p10: quantile(sorted, 0.1),
     img_per_s_p90: quantile(sorted, 0.9),
     step_ms_median: quantile(sortedT, 0.5),
-    cpu_ms_median: quantile([...cpuTimes].sort((a, b) => a - b), 0.5),
+    cpu_ms_median: cpuMs,
     peak_rss_mib: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
     tf_bytes: tfBytes,
     profile,
@@ -229,6 +240,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
           share_max: dataShare.reduce((a, b) => Math.max(a, b), -Infinity),
         }
       : undefined,
+    torch: torch ? { ...torch, loadavg: [loadStart, load1()] } : undefined,
   };
 }
 
@@ -356,6 +368,12 @@ export function formatTrainBench(r: TrainBenchResult): string {
   if (r.cache_read) {
     const c = r.cache_read;
     lines.push(`cache read   ${c.ms_median.toFixed(2)} ms median per step = ${(100 * c.share_median).toFixed(2)} % of the step (max ${(100 * c.share_max).toFixed(2)} %), from ${c.caches.join(', ')}`);
+  }
+  if (r.torch) {
+    const t = r.torch;
+    const params = t.trainable === r.params.trainable ? 'same trainable params' : `${t.trainable.toLocaleString('en-US')} trainable params`;
+    lines.push(`PyTorch      ${f(t.img_per_s)} img/s median (p10 ${f(t.img_per_s_p10)}, p90 ${f(t.img_per_s_p90)}), step ${t.step_ms_median.toFixed(1)} ms wall, ${t.cpu_ms_median.toFixed(1)} ms CPU (${t.arch}, ${params}, torch ${t.torch}, ${t.threads} thread${t.threads === 1 ? '' : 's'})`);
+    lines.push(`ratio        tfkd ÷ PyTorch ${t.ratio.toFixed(2)} by wall time, ${t.cpu_ratio.toFixed(2)} by CPU time (medians, same run; load average ${t.loadavg[0].toFixed(1)} before, ${t.loadavg[1].toFixed(1)} after)`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -14,7 +14,7 @@
  *   Dense → Gemm [+ Relu] · BatchNormalization → BatchNormalization (inference form)
  *   ReLU → Relu, or Clip(0, maxValue) with min/max as inputs (opset ≥ 11) · Activation relu/linear
  *   MaxPooling2D → MaxPool · GlobalAveragePooling2D → GlobalAveragePool + Flatten · Add → Add
- *   Flatten → (Transpose to NHWC) + Flatten
+ *   Flatten → (Transpose to NHWC) + Flatten · mobilenet_v3_small's layers: onnx-layers.ts
  * The model output is named `logits`, [batch, K].
  *
  * metadata_props: `tfkd.preprocess` = {layout, size: [H, W], scale, mean, std} (what the input
@@ -24,6 +24,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { UsageError } from '../errors.js';
+import { emitMoreLayer } from './onnx-layers.js';
 import type { ModelSpec } from '../student/zoo/index.js';
 import { tf } from '../student/tf.js';
 import type { Layout, PreprocessSpec } from '../teacher/types.js';
@@ -306,8 +307,8 @@ function emitLayer(g: GraphBuilder, layer: AnyLayer, inputs: Value[]): Value {
       g.node('Flatten', [x.name], n, [int('axis', 1)]);
       return { name: n, rank: 2, layout: null };
     }
-    default:
-      return unsupported(layer, 'no ONNX mapping for this layer type');
+    default: // HardSwish, HardSigmoid, SeededDropout, Reshape, Multiply; else refused
+      return emitMoreLayer(g, layer, inputs, unsupported);
   }
 }
 
@@ -371,10 +372,7 @@ export function exportOnnx(model: tf.LayersModel, spec: ModelSpec, opts: ExportO
 
   const inputDims = opts.layout === 'NHWC' ? [H, W, C] : [C, H, W];
   const tensorType = (dims: number[]): OnnxTypes.ITypeProto => ({
-    tensorType: {
-      elemType: FLOAT,
-      shape: { dim: [{ dimParam: 'batch' }, ...dims.map((d) => ({ dimValue: d }))] },
-    },
+    tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, ...dims.map((d) => ({ dimValue: d }))] } },
   });
   // The keys a teacher reads back (teacher/preprocess.ts); size alone = a stretch for data of another size.
   const preprocess: Partial<PreprocessSpec> = { layout: opts.layout, size: [H, W], scale: pre.scale, mean: pre.mean, std: pre.std, ...(opts.render ?? {}) };

@@ -12,6 +12,7 @@ import { referenceTemperedProbs } from '../helpers/soft-targets.js';
 import { synthLogits, writeSynth } from '../cache/helpers.js';
 import { tf } from '../../src/student/tf.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { requireTorch } from '../student/zoo/torchvision-students.js';
 
 describe('student/bench train (tfkd bench train)', () => {
   it('measures a tiny cnn on wasm: img/s median within [min, max], RSS, backend recorded, per-kernel profile', async () => {
@@ -79,6 +80,21 @@ describe('student/bench train (tfkd bench train)', () => {
     });
   });
 
+  it('--torch: PyTorch trains torchvision\'s mobilenet_v3_small in the same run, same trainable parameters; the ratio is of the medians', async function () {
+    this.timeout(300_000);
+    requireTorch(this);
+    const r = await runTrainBench({ model: 'mobilenet_v3_small', input: [32, 32, 3], classes: 10, batch: 2, steps: 2, warmup: 1, backend: 'wasm', seed: 1, torch: true });
+    const t = r.torch!;
+    expect(t.arch).to.equal('torchvision:mobilenet_v3_small');
+    expect(t.trainable).to.equal(r.params.trainable);
+    expect(t.img_per_s).to.be.greaterThan(0);
+    expect(t.ratio).to.be.closeTo(r.img_per_s / t.img_per_s, 1e-9);
+    expect(t.cpu_ratio).to.be.closeTo(t.cpu_ms_median / r.cpu_ms_median, 1e-9);
+    expect(t.loadavg).to.have.length(2);
+    expect(formatTrainBench(r)).to.match(/ratio +tfkd ÷ PyTorch \d+\.\d\d by wall time, \d+\.\d\d by CPU time .*load average/);
+    await tf.setBackend('cpu');
+  });
+
   it('profileKernels restores the original kernels afterwards', async () => {
     await tf.setBackend('cpu');
     const before = tf.getKernel('Add', 'cpu')!.kernelFunc;
@@ -92,6 +108,8 @@ describe('student/bench train (tfkd bench train)', () => {
     [['--model', 'cnn', '--batch', '0'], /--batch/],
     [['--model', 'cnn', '--backend', 'gpu'], /--backend/],
     [['--model', 'nope', '--steps', '1', '--warmup', '0', '--backend', 'cpu'], /unknown model 'nope'/],
+    [['--model', 'cnn', '--torch'], /--torch without a name needs --model resnet18 or mobilenet_v3_small/],
+    [['--model', 'resnet18', '--torch', 'resnet18;rm'], /--torch resnet18;rm: not a torchvision model name/],
   ] as const) {
     it(`BAD CALL - bench train ${args.join(' ')} → exit 2`, async () => {
       const errs: string[] = [];

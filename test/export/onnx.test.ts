@@ -112,6 +112,8 @@ const CASES: Case[] = [
   { name: 'mobilenetv2', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 17 }, data: 'random' },
   // torchvision's resnet18 (ZeroPadding2D → Pad), narrow and small to stay quick.
   { name: 'resnet18', opts: { inputShape: [32, 32, 3], numClasses: 10, seed: 20, widthMultiplier: 0.25 }, data: 'random' },
+  // torchvision's mobilenet_v3_small (HardSigmoid·x, Mul, Reshape), at width_mult 0.5 and an odd size (33 → 17 → 9 → 5 → 3).
+  { name: 'mobilenet_v3_small', opts: { inputShape: [33, 33, 3], numClasses: 10, seed: 21, widthMultiplier: 0.5 }, data: 'random' },
   // Odd intermediate sizes (28 → 14 → 7 → 4): TF's 'same' padding becomes symmetric at 7.
   { name: 'resnet8', opts: { inputShape: [28, 28, 1], numClasses: 10, seed: 18 }, data: 'fashion-mnist', label: 'resnet8@28' },
   {

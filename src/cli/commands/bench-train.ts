@@ -25,6 +25,7 @@ const TrainOptions = z.strictObject({
   cache: z.array(z.string().min(1)).optional(),
   data: z.string().min(1).optional(),
   renderWorkers: intString(0).optional(),
+  torch: z.union([z.literal(true), z.string().min(1)]).optional(),
   json: z.boolean().default(false),
   profile: z.boolean().default(false),
 });
@@ -35,7 +36,7 @@ export function register(program: Command): void {
   bench
     .command('train')
     .description('img/s of one student training step: forward + KD loss (α=0.5, τ=4) + backward + SGD momentum 0.9, on random data')
-    .requiredOption('--model <name>', 'zoo model (cnn, resnet8, resnet20, …) or onnx:FILE')
+    .requiredOption('--model <name>', 'zoo model (cnn, resnet8, resnet20, resnet18, mobilenet_v3_small, …) or onnx:FILE')
     .option('--input <HxWxC>', 'input shape (default 28x28x1 for mlp/cnn, 32x32x3 otherwise)')
     .option('--classes <K>', 'number of classes', '10')
     .option('--batch <B>', 'batch size', '128')
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .option('--cache <dir...>', 'read each step\'s soft targets from these caches (K must match --classes) and report the read time')
     .option('--data <spec>', dataSpecHelp('feed each step from this data set through the trainer\'s data path (folders: decode + views rendered at --input) and report its share of a step; SPEC'))
     .option('--render-workers <n>', 'with --data: worker threads decoding + rendering ahead of the step (default min(4, cores - 1); 0: main thread)')
+    .option('--torch [arch]', 'also time PyTorch training torchvision.models.ARCH (default: the zoo model\'s name, for resnet18 / mobilenet_v3_small; onnx:FILE: the model it was exported from) on the same input, batch, steps and TFKD_THREADS threads, and print the ratio')
     .option('--json', 'print one JSON object')
     .action(async (raw: unknown) => {
       const o = parseOptions(TrainOptions, raw);

@@ -112,12 +112,12 @@ export class LayerFactory {
    * Depthwise 3×3 conv. tfjs computes the fan-in of a [kh, kw, C, 1] kernel as kh·kw·C, but each
    * output sees only kh·kw inputs; scale 2·C restores He's variance 2 / (kh·kw).
    */
-  depthwise(name: string, kernelSize: number, strides: number, channels: number) {
+  depthwise(name: string, kernelSize: number, strides: number, channels: number, padding: 'same' | 'valid' = 'same') {
     return tf.layers.depthwiseConv2d({
       name,
       kernelSize,
       strides,
-      padding: 'same',
+      padding,
       depthMultiplier: 1,
       useBias: false,
       depthwiseInitializer: tf.initializers.varianceScaling({
@@ -143,8 +143,8 @@ export class LayerFactory {
    * BatchNorm with tfkd's fused training kernels (zoo/batchnorm.ts): same class name, weights and
    * numbers as tfjs' BatchNormalization, one kernel per direction instead of ~25 small ops.
    */
-  bn(name: string) {
-    return new FusedBatchNormalization({ name, axis: -1, momentum: BN_MOMENTUM, epsilon: BN_EPSILON });
+  bn(name: string, o: { momentum?: number; epsilon?: number } = {}) {
+    return new FusedBatchNormalization({ name, axis: -1, momentum: o.momentum ?? BN_MOMENTUM, epsilon: o.epsilon ?? BN_EPSILON });
   }
 
   relu(name: string) {

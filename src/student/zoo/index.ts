@@ -18,6 +18,7 @@ import { MLP_DESCRIPTION, buildMlp } from './mlp.js';
 import { MOBILENETV2_DESCRIPTION, buildMobilenetV2 } from './mobilenetv2.js';
 import { RESNET_DEPTHS, buildResnet, resnetDescription } from './resnet.js';
 import { RESNET18_DESCRIPTION, buildResnet18 } from './resnet18.js';
+import { MOBILENETV3_SMALL_DESCRIPTION, buildMobilenetV3Small } from './mobilenetv3.js';
 import { buildOnnxModel } from './onnx-import.js';
 import { buildModuleModel } from './module-model.js';
 
@@ -42,6 +43,7 @@ const ZOO: Record<string, Family> = {
   ),
   mobilenetv2: { build: buildMobilenetV2, description: MOBILENETV2_DESCRIPTION },
   resnet18: { build: buildResnet18, description: RESNET18_DESCRIPTION },
+  mobilenet_v3_small: { build: buildMobilenetV3Small, description: MOBILENETV3_SMALL_DESCRIPTION },
 };
 
 /** Every zoo model name, in a stable order. */
