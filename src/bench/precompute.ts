@@ -300,7 +300,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     return {
       tool: 'tfkd',
       bench: 'precompute',
-      teacher: { file: info.file, sha256: info.sha256, provider: info.provider, providerNotes: info.providerNotes, threads: info.threads, sessions: info.sessions, inputDtype: info.inputDtype, layout: info.layout, K },
+      teacher: { file: info.file, sha256: info.sha256, provider: info.provider, providerNotes: info.providerNotes, threads: info.threads, sessions: info.sessions ?? 1, inputDtype: info.inputDtype, layout: info.layout, K },
       onnxruntime: ORT_VERSION,
       data: { spec: full.spec, split: full.split, shape: images ? ['varying'] : [ds.shape.height, ds.shape.width, ds.shape.channels] },
       rows,

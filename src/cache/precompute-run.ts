@@ -209,7 +209,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
       provider: teacher.info.provider,
       providerNotes: teacher.info.providerNotes,
       threads: teacher.info.threads,
-      sessions: teacher.info.sessions,
+      sessions: teacher.info.sessions ?? 1,
       seconds: Math.round(res.seconds * 1000) / 1000,
       inferSeconds: Math.round(res.inferSeconds * 1000) / 1000,
       rowsPerSecond: res.computedRows && res.seconds ? Math.round(res.computedRows / res.seconds) : null,

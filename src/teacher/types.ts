@@ -61,8 +61,8 @@ export interface TeacherInfo {
   provider: string;
   providerNotes: string[];
   threads: number;
-  /** onnxruntime sessions running side by side, sharing `threads` (teacher/lanes.ts); 1 but on the CPU provider with lanes. */
-  sessions: number;
+  /** onnxruntime sessions running side by side, sharing `threads` (teacher/lanes.ts); absent: one. */
+  sessions?: number;
   /** The WebGPU adapter (webgpu provider only; null when it could not be asked). */
   adapter?: GpuAdapter | null;
   /** Metadata props stored in the model (tfkd exports record their preprocessing here). */

@@ -114,7 +114,7 @@ describe('teacher/lanes (onnxruntime sessions side by side)', function () {
       expect(two.concurrency).to.equal(2);
       expect(auto.info.sessions).to.equal(2); // a tiny model on 2 threads
       const batches = [7, 32, 1, 16].map((n, i) => ({ n, px: pixels(n * 8 * 8 * 3, i + 11) }));
-      const want = [];
+      const want: Float32Array[] = [];
       for (const b of batches) want.push(await one.infer(await one.prepare(b.px, b.n)));
       // All four in flight at once on two lanes (the precompute pipeline's path).
       const prepared = await Promise.all(batches.map((b) => two.prepare(b.px, b.n)));
