@@ -17,14 +17,15 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { precompute } from '../cache/precompute.js';
 import type { CacheDtype } from '../catalog.js';
-import type { Dataset } from '../data/dataset.js';
+import { capabilitiesOf, type Dataset } from '../data/dataset.js';
+import { encodedSamples, renderRows, teacherSide } from '../cache/render-rows.js';
 import type { Image } from '../data/image.js';
 import { UsageError } from '../errors.js';
 import { openDataset } from '../data/open.js';
 import { openTeacher, type OrtTeacher, type PreparedBatch } from '../teacher/session.js';
 import { ORT_VERSION } from '../teacher/ort.js';
 import type { TeacherDevice as Device } from '../catalog.js';
-import { defaultRenderWorkers } from '../data/render-pool.js';
+import { defaultRenderWorkers, RenderPool } from '../data/render-pool.js';
 import { spread, type Spread } from './stats.js';
 
 /** What `tfkd bench precompute` measures (its flags, parsed). */
@@ -38,6 +39,8 @@ export interface PrecomputeBenchOptions {
   topk: number;
   device: Device;
   threads?: number;
+  /** onnxruntime sessions side by side (teacher/lanes.ts); default 'auto', as precompute. */
+  sessions?: number | 'auto';
   preprocess?: string;
   layout?: 'NCHW' | 'NHWC';
   output?: string;
@@ -63,7 +66,7 @@ export interface CacheVariant {
 export interface PrecomputeBenchResult {
   tool: 'tfkd';
   bench: 'precompute';
-  teacher: { file: string; sha256: string; provider: string; providerNotes: string[]; threads: number; inputDtype: string; layout: string; K: number };
+  teacher: { file: string; sha256: string; provider: string; providerNotes: string[]; threads: number; sessions: number; inputDtype: string; layout: string; K: number };
   onnxruntime: string;
   data: { spec: string; split: string; shape: Array<number | string> };
   rows: number;
@@ -146,24 +149,29 @@ function cpuMs(): number {
 }
 
 async function bare(teacher: OrtTeacher, batches: PreparedBatch[], runs: number): Promise<{ rowsPerS: number; cpuMsPerKrow: number }> {
-  await teacher.runRaw(batches[0].feeds); // warm-up (allocations, first-run kernel selection)
+  // Sessions side by side get as many runs in flight as the pipeline gives them.
+  const depth = teacher.concurrency;
+  await Promise.all(Array.from({ length: depth }, () => teacher.runRaw(batches[0].feeds))); // warm-up (allocations, first-run kernel selection; every session)
   let rows = 0;
   const c0 = cpuMs();
   const t0 = performance.now();
+  const inflight: Array<Promise<unknown>> = [];
   for (let i = 0; i < runs; i++) {
     const b = batches[i % batches.length];
-    await teacher.runRaw(b.feeds);
+    inflight.push(teacher.runRaw(b.feeds));
     rows += b.n;
+    if (inflight.length >= depth) await inflight.shift();
   }
+  await Promise.all(inflight);
   return { rowsPerS: rows / ((performance.now() - t0) / 1000), cpuMsPerKrow: ((cpuMs() - c0) * 1000) / rows };
 }
 
-async function endToEnd(teacher: OrtTeacher, ds: Dataset, batch: number, dtype: CacheDtype, topk: number | null, renderWorkers?: number) {
+async function endToEnd(teacher: OrtTeacher, ds: Dataset, batch: number, dtype: CacheDtype, topk: number | null, renderWorkers?: number, renderPool?: RenderPool) {
   const dir = mkdtempSync(join(tmpdir(), 'tfkd-bench-'));
   const c0 = cpuMs();
   try {
     const r = await precompute({
-      teacher, dataset: ds, fingerprint: 'bench', out: join(dir, 'cache'), dtype, topk, views: 1, augment: null, part: null, batch, ortVersion: ORT_VERSION, renderWorkers,
+      teacher, dataset: ds, fingerprint: 'bench', out: join(dir, 'cache'), dtype, topk, views: 1, augment: null, part: null, batch, ortVersion: ORT_VERSION, renderWorkers, renderPool,
     });
     const bytes = dirBytes(join(dir, 'cache'), /\.safetensors$/);
     const cpuMsPerKrow = ((cpuMs() - c0) * 1000) / ds.size;
@@ -206,7 +214,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
   const full = await openDataset(o.data, { split: o.split, concurrency: o.decoders });
   const ds = firstRows(full, o.rows);
   const teacher = await openTeacher(o.teacher, {
-    device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output, classMap: o.classMap,
+    device: o.device, threads: o.threads, sessions: o.sessions ?? 'auto', preprocess: o.preprocess, layout: o.layout, output: o.output, classMap: o.classMap,
     data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
   });
   const images = ds.variableSize === true;
@@ -240,7 +248,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     const prepRowsPerS = (runs * batches[0].n) / ((performance.now() - tp) / 1000);
     const remote = o.worker
       ? await openTeacher(o.teacher, {
-          device: o.device, threads: o.threads, preprocess: o.preprocess, layout: o.layout, output: o.output, worker: true, classMap: o.classMap,
+          device: o.device, threads: o.threads, sessions: 1, preprocess: o.preprocess, layout: o.layout, output: o.output, worker: true, classMap: o.classMap,
           data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
         })
       : null;
@@ -249,12 +257,22 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
     let bestWorker = 0;
     let bestDecode = { rowsPerS: 0, cpuMsPerKrow: 0 };
     const loaderWorkers = Math.max(1, o.renderWorkers ?? defaultRenderWorkers());
+    // One render pool for every end-to-end run, started and warmed before timing: the PyTorch
+    // script's DataLoader workers are persistent and warmed by a pass too. (A cold pool costs
+    // ~0.9 s of CPU to start from the sources, which is 15 % of a 200-row pass.)
+    const workers = o.renderWorkers ?? defaultRenderWorkers();
+    const pool = images && workers > 0 && capabilitiesOf(ds).renderPool ? new RenderPool(workers) : null;
+    if (pool) await Promise.all(Array.from({ length: workers }, (_, i) => renderRows(ds, i % rows, 1, 1, null, teacherSide(teacher), undefined, encodedSamples(ds, i % rows, (i % rows) + 1, pool), pool)));
     // ImageFolder reads folder: data only; its files are relative paths under `root` (files.ts).
     const folder = full.kind === 'folder' ? (full as Dataset & { root: string; files: readonly string[] }) : null;
     if (o.torchLoader && !(o.torch && folder && folder.files.every((f) => f.split('/').length === 2))) {
       throw new UsageError('--torch-loader needs --torch ARCH and folder:DIR data whose images sit in one folder per class (what ImageFolder reads)');
     }
     const loaderRuns: Array<{ tfkd: number; torch: number }> = [];
+    const variants: CacheVariant[] = [];
+    const K = teacher.info.numClasses;
+    const plan: Array<[string, CacheDtype, number | null]> = [['f16', 'f16', null]];
+    if (o.topk < K) plan.push([`top-${o.topk} f32`, 'f32', o.topk], [`top-${o.topk} f16`, 'f16', o.topk]);
     try {
       for (let r = 0; r < o.reps; r++) {
         const b = await bare(teacher, batches, runs);
@@ -263,28 +281,26 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
           const d = await decodeAlone(teacher, ds, batch);
           if (d.rowsPerS > bestDecode.rowsPerS) bestDecode = d;
         }
-        const e = await endToEnd(teacher, ds, batch, 'f32', null, o.renderWorkers);
+        const e = await endToEnd(teacher, ds, batch, 'f32', null, o.renderWorkers, pool ?? undefined);
         if (e.rowsPerS > bestE2e.rowsPerS) bestE2e = e;
         if (o.torchLoader) loaderRuns.push({ tfkd: e.rowsPerS, torch: torchLoaderPass(folder!.root, o.torch!, batch, teacher.info.threads, loaderWorkers, rows) });
-        if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null, o.renderWorkers)).rowsPerS);
+        if (remote) bestWorker = Math.max(bestWorker, (await endToEnd(remote, ds, batch, 'f32', null, o.renderWorkers, pool ?? undefined)).rowsPerS);
+      }
+      for (const [name, dtype, topk] of plan) {
+        const e = await endToEnd(teacher, ds, batch, dtype, topk, o.renderWorkers, pool ?? undefined);
+        variants.push({ name, dtype, topk, rows_per_s: e.rowsPerS, bytes_per_row: e.bytesPerRow });
       }
     } finally {
       await remote?.close();
+      await pool?.close();
     }
-    const variants: CacheVariant[] = [{ name: 'f32', dtype: 'f32', topk: null, rows_per_s: bestE2e.rowsPerS, bytes_per_row: bestE2e.bytesPerRow }];
-    const K = teacher.info.numClasses;
-    const plan: Array<[string, CacheDtype, number | null]> = [['f16', 'f16', null]];
-    if (o.topk < K) plan.push([`top-${o.topk} f32`, 'f32', o.topk], [`top-${o.topk} f16`, 'f16', o.topk]);
-    for (const [name, dtype, topk] of plan) {
-      const e = await endToEnd(teacher, ds, batch, dtype, topk, o.renderWorkers);
-      variants.push({ name, dtype, topk, rows_per_s: e.rowsPerS, bytes_per_row: e.bytesPerRow });
-    }
+    variants.unshift({ name: 'f32', dtype: 'f32', topk: null, rows_per_s: bestE2e.rowsPerS, bytes_per_row: bestE2e.bytesPerRow });
     const info = teacher.info;
     const torch = o.torch ? torchBench(o.torch, batch, info.threads) : null;
     return {
       tool: 'tfkd',
       bench: 'precompute',
-      teacher: { file: info.file, sha256: info.sha256, provider: info.provider, providerNotes: info.providerNotes, threads: info.threads, inputDtype: info.inputDtype, layout: info.layout, K },
+      teacher: { file: info.file, sha256: info.sha256, provider: info.provider, providerNotes: info.providerNotes, threads: info.threads, sessions: info.sessions ?? 1, inputDtype: info.inputDtype, layout: info.layout, K },
       onnxruntime: ORT_VERSION,
       data: { spec: full.spec, split: full.split, shape: images ? ['varying'] : [ds.shape.height, ds.shape.width, ds.shape.channels] },
       rows,
@@ -318,7 +334,7 @@ export function formatPrecomputeBench(r: PrecomputeBenchResult): string {
   const t = r.teacher;
   const lines = [
     `bench precompute  ${t.file} (${t.layout} ${t.inputDtype}, K=${t.K})  on ${r.data.spec} ${r.data.split} ${r.data.shape.join('x')}`,
-    `runtime           onnxruntime-node ${r.onnxruntime}, provider ${t.provider}, ${t.threads} threads${t.providerNotes.length ? `  (${t.providerNotes.join('; ')})` : ''}`,
+    `runtime           onnxruntime-node ${r.onnxruntime}, provider ${t.provider}, ${t.threads} threads${t.sessions > 1 ? ` in ${t.sessions} sessions side by side` : ''}${t.providerNotes.length ? `  (${t.providerNotes.join('; ')})` : ''}`,
     `rows ${r.rows}, batch ${r.batch}, best of ${r.reps}`,
     `bare session.run  ${n(r.bare_rows_per_s).padStart(9)} rows/s   ${r.bare_cpu_ms_per_krow.toFixed(0).padStart(5)} CPU ms / 1k rows`,
     `end-to-end f32    ${n(r.end_to_end_rows_per_s).padStart(9)} rows/s   ${r.end_to_end_cpu_ms_per_krow.toFixed(0).padStart(5)} CPU ms / 1k rows   ratio ${r.ratio.toFixed(3)}  (awaiting inference ${(100 * r.end_to_end_infer_share).toFixed(0)} % of wall time)`,

@@ -30,6 +30,11 @@ export interface PrecomputeRunOptions {
   device?: Device;
   /** onnxruntime intra-op threads. Default: all cores. Not part of the cache key. */
   threads?: number;
+  /**
+   * onnxruntime sessions run side by side on the CPU, sharing `threads` (teacher/lanes.ts): 'auto'
+   * (default) one per thread, at most 4 and 1 GiB of model copies. Not part of the cache key.
+   */
+  sessions?: number | 'auto';
   /** Rows per inference batch. Default: 256. */
   batch?: number;
   /** Stored logits: 'f32' (default) or 'f16'. */
@@ -93,6 +98,8 @@ export interface PrecomputeSummary {
   /** Why the preferred providers did not run (auto tries cuda, then webgpu, then cpu). */
   providerNotes: string[];
   threads: number | null;
+  /** onnxruntime sessions that ran side by side, sharing the threads. */
+  sessions: number;
   seconds: number;
   inferSeconds: number;
   rowsPerSecond: number | null;
@@ -155,6 +162,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
   const teacher = await openTeacher(o.teacher, {
     device: o.device ?? 'auto',
     threads: o.threads,
+    sessions: o.sessions ?? 'auto',
     output: o.output,
     layout: o.layout,
     preprocess: o.preprocess,
@@ -201,6 +209,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
       provider: teacher.info.provider,
       providerNotes: teacher.info.providerNotes,
       threads: teacher.info.threads,
+      sessions: teacher.info.sessions ?? 1,
       seconds: Math.round(res.seconds * 1000) / 1000,
       inferSeconds: Math.round(res.inferSeconds * 1000) / 1000,
       rowsPerSecond: res.computedRows && res.seconds ? Math.round(res.computedRows / res.seconds) : null,

@@ -64,6 +64,11 @@ export interface PrecomputeOptions {
    * do not depend on it.
    */
   renderWorkers?: number;
+  /**
+   * A render pool the caller started and closes (`tfkd bench precompute` keeps one warm across
+   * its repetitions, as PyTorch's persistent DataLoader workers); it replaces `renderWorkers`.
+   */
+  renderPool?: RenderPool;
 }
 
 /** Render workers by default: the cores beside the main thread, at most 4. */
@@ -194,7 +199,8 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   const side = teacherSide(teacher);
   const workers = o.renderWorkers ?? defaultRenderWorkers();
   const caps = capabilitiesOf(dataset);
-  const pool = images && workers > 0 && caps.renderPool ? new RenderPool(workers) : null;
+  const own = !o.renderPool && images && workers > 0 && caps.renderPool;
+  const pool = images && caps.renderPool ? (o.renderPool ?? (own ? new RenderPool(workers) : null)) : null;
   const encoded = images ? encodedSamples(dataset, Math.floor((layout.rowStart + startRow) / V), Math.floor((layout.rowStart + layout.rows - 1) / V) + 1, pool) : null;
   // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
   // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
@@ -245,30 +251,45 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
     return { g0, n, pixels, bad };
   };
 
+  // One batch's rows to the writer (batches arrive here in row order).
+  const commit = (cur: Loaded, logits: Float32Array): void => {
+    // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
+    const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));
+    journalSkipped(fresh);
+    for (const e of fresh) skipped.set(e.sample, e);
+    for (const s of cur.bad) {
+      for (let g = Math.max(cur.g0, s * V); g < Math.min(cur.g0 + cur.n, (s + 1) * V); g++) logits.fill(0, (g - cur.g0) * K, (g - cur.g0 + 1) * K);
+    }
+    assertFinite(logits, cur.n, K, cur.g0, V);
+    w.append(encodeRows(logits, cur.n, K, layout.dtype, layout.topk, cur.g0, V));
+    o.onProgress?.(w.nextRow, layout.rows);
+  };
   let inferMs = 0;
   let local = startRow;
   let next = load(local);
+  // Batches inferred at once: a teacher with sessions side by side (teacher/lanes.ts) gets that
+  // many in flight; they are committed in row order all the same.
+  const depth = Math.max(1, staged?.concurrency ?? 1);
+  const inflight: Array<{ cur: Loaded; logits: Promise<Float32Array> }> = [];
   try {
     for (;;) {
       const cur = await next;
-      if (!cur) break;
-      local += cur.n;
-      // Start reading/augmenting/preprocessing the next batch before inference blocks the loop.
-      next = load(local);
-      next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
-      const ti = performance.now();
-      const logits = staged ? await staged.infer(cur.prepared) : cur.rendered ? await teacher.runRendered(cur.rendered, cur.n) : await teacher.run(cur.pixels!, cur.n);
-      inferMs += performance.now() - ti;
-      // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
-      const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));
-      journalSkipped(fresh);
-      for (const e of fresh) skipped.set(e.sample, e);
-      for (const s of cur.bad) {
-        for (let g = Math.max(cur.g0, s * V); g < Math.min(cur.g0 + cur.n, (s + 1) * V); g++) logits.fill(0, (g - cur.g0) * K, (g - cur.g0 + 1) * K);
+      if (cur) {
+        local += cur.n;
+        // Start reading/augmenting/preprocessing the next batch before inference blocks the loop.
+        next = load(local);
+        next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
+        const logits = staged ? staged.infer(cur.prepared) : cur.rendered ? teacher.runRendered(cur.rendered, cur.n) : teacher.run(cur.pixels!, cur.n);
+        logits.catch(() => undefined); // surfaced when awaited, in row order
+        inflight.push({ cur, logits });
+        if (inflight.length < depth) continue;
       }
-      assertFinite(logits, cur.n, K, cur.g0, V);
-      w.append(encodeRows(logits, cur.n, K, layout.dtype, layout.topk, cur.g0, V));
-      o.onProgress?.(w.nextRow, layout.rows);
+      const head = inflight.shift();
+      if (!head) break;
+      const ti = performance.now();
+      const logits = await head.logits;
+      inferMs += performance.now() - ti;
+      commit(head.cur, logits);
     }
   } catch (e) {
     // Bad input found before any shard was committed (a corrupt first image, a bomb): leave
@@ -279,7 +300,7 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
   } finally {
     w.closeJournal();
     await encoded?.close?.();
-    await pool?.close();
+    if (own) await pool?.close();
   }
   if (skipped.size) base.skipped = [...skipped.values()].sort((a, b) => a.sample - b.sample);
   const manifest = w.finish(base);

@@ -46,6 +46,8 @@ export interface TeacherSession {
   release(): Promise<void>;
   readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
   readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  /** Sessions behind this one that run side by side (teacher/lanes.ts); absent: one. */
+  readonly lanes?: number;
 }
 /** Creates one session for one provider; injectable so the fallback is testable without a GPU. */
 export type SessionFactory = (model: Uint8Array, options: SessionOptions) => Promise<TeacherSession>;

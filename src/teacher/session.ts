@@ -20,8 +20,9 @@ import {
   type InputBuffer,
   type PartialPreprocess,
 } from './preprocess.js';
-import { createSession, type SessionFactory, type TeacherSession } from './providers.js';
+import { createSession, defaultThreads, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
+import { defaultLanes, laneSessionFactory } from './lanes.js';
 import type { Layout, PreprocessSpec, StagedInference, Teacher, TeacherInfo } from './types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
 import { f16ToF32 } from '../util/float16.js';
@@ -57,6 +58,12 @@ export interface OpenTeacherOptions {
    * stop the main thread from reading/preprocessing/writing meanwhile. Same results either way.
    */
   worker?: boolean;
+  /**
+   * onnxruntime sessions run side by side on the CPU provider, sharing `threads` (teacher/lanes.ts:
+   * each in a worker thread; concurrent `infer` calls then run at once). 'auto': one per thread, at
+   * most 4, at most 1 GiB of model copies. Default 1: one session, as `worker` says. Same logits.
+   */
+  sessions?: number | 'auto';
   /** Session factory override (tests: a fake that fails for GPU providers). */
   factory?: SessionFactory;
 }
@@ -72,6 +79,8 @@ export interface PreparedBatch {
 
 export interface OrtTeacher extends Teacher {
   readonly io: ResolvedIO;
+  /** Batches whose `infer`/`runRaw` run at once: the sessions side by side (teacher/lanes.ts). */
+  readonly concurrency: number;
   /** Preprocesses up to one model batch (n ≤ fixedBatch when fixed) into a fresh feed. */
   prepare(pixels: Uint8Array, n: number): Promise<PreparedBatch>;
   /** Renders and preprocesses decoded images of any size (at most one model batch). */
@@ -105,8 +114,13 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
   const asked = userPre?.channels ?? metaPre?.channels;
   const channels = asked === 'L' ? 1 : asked === 'RGB' || asked === 'BGR' ? 3 : opts.data.shape.channels;
 
-  const factory = opts.factory ?? (opts.worker ? workerSessionFactory : undefined);
-  const opened = await createSession(bytes, { device: opts.device, threads: opts.threads, factory, what: file });
+  const threads = opts.threads ?? defaultThreads();
+  // A bad thread count is createSession's to report; 'auto' then asks for one lane.
+  const lanes = opts.sessions === 'auto' ? (Number.isInteger(threads) && threads >= 1 ? defaultLanes(threads, bytes.length) : 1) : (opts.sessions ?? 1);
+  if (!(Number.isInteger(lanes) && lanes >= 1)) throw new UsageError(`${optionName('sessions')} must be a positive integer or auto, got ${opts.sessions}`);
+  const single = opts.worker ? workerSessionFactory : undefined;
+  const factory = opts.factory ?? (lanes > 1 ? laneSessionFactory(lanes, single) : single);
+  const opened = await createSession(bytes, { device: opts.device, threads, factory, what: file });
   const session = opened.session;
   try {
     const desc = withSessionMetadata(proto, session);
@@ -159,6 +173,7 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
       provider: opened.provider,
       providerNotes: opened.notes,
       threads: opened.threads,
+      sessions: session.lanes ?? 1,
       ...(opened.adapter !== undefined ? { adapter: opened.adapter } : {}),
       metadata: proto.metadata,
     };
@@ -196,6 +211,11 @@ class OrtTeacherImpl implements OrtTeacher {
     private readonly file: string,
   ) {
     this.preprocess = pre.spec;
+  }
+
+  /** Batches inferred at once: one per session side by side. */
+  get concurrency(): number {
+    return this.session.lanes ?? 1;
   }
 
   private dims(rows: number): number[] {

@@ -61,6 +61,8 @@ export interface TeacherInfo {
   provider: string;
   providerNotes: string[];
   threads: number;
+  /** onnxruntime sessions running side by side, sharing `threads` (teacher/lanes.ts); absent: one. */
+  sessions?: number;
   /** The WebGPU adapter (webgpu provider only; null when it could not be asked). */
   adapter?: GpuAdapter | null;
   /** Metadata props stored in the model (tfkd exports record their preprocessing here). */
@@ -79,6 +81,8 @@ export interface StagedInference<P = unknown> {
   prepareRendered(pixels: Uint8Array | Float32Array, n: number): Promise<P>;
   /** Runs a prepared batch; returns `n·K` float32 logits. */
   infer(batch: P): Promise<Float32Array>;
+  /** Batches whose `infer` runs at once (sessions side by side, teacher/lanes.ts); absent: one. */
+  readonly concurrency?: number;
 }
 
 export interface Teacher {

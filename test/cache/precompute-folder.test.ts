@@ -124,6 +124,17 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
     expectSameBytes(snaps[0], snaps[2]);
   });
 
+  it('onnxruntime sessions side by side (--sessions 2 on 2 threads) give the cache of one session, byte for byte', async () => {
+    const snaps = [];
+    for (const sessions of [1, 2]) {
+      const out = path.join(root, `sessions-${sessions}`);
+      const s = await runPrecompute(opts({ teacher, data: `folder:${data}`, out, classMap: '[0, 1, 2]', batch: 6, threads: 2, sessions, renderWorkers: 1 }));
+      expect(s).to.include({ sessions, threads: 2, rows: 40 });
+      snaps.push(snapshot(out));
+    }
+    expectSameBytes(snaps[0], snaps[1]);
+  });
+
   it('--shard 0/10 decodes only its tenth: every other image corrupt, and it still succeeds', async () => {
     const dir = path.join(root, 'shardable');
     const files = await makeFolder(dir, 40, ['ant', 'bee', 'cat'], 2);

@@ -19,6 +19,7 @@ import { ORT_VERSION } from '../../src/teacher/ort.js';
 import type { Teacher } from '../../src/teacher/types.js';
 import { tinyTeacherForward, writeTinyTeacher, type TinyTeacherOptions } from '../teacher/fixtures.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { expectSameBytes, snapshot } from './helpers.js';
 
 /** Runs the CLI in-process; returns the exit code and what went to stderr via the error handler. */
 async function cli(args: string[]): Promise<{ code: number; err: string }> {
@@ -184,6 +185,48 @@ describe('cache/precompute (tiny ONNX teachers, synthetic data)', function () {
       expect(fs.readdirSync(d('n')).sort()).to.deep.equal(['progress.jsonl', 'shard-00000.safetensors']);
     } finally {
       await real.close();
+    }
+  });
+
+  it('batches in flight at once (a teacher with sessions side by side) finishing in reverse order are still written in row order: the same bytes', async () => {
+    const x = await setup({}, 'synthetic:100:3:4x4x1');
+    const staged = x.teacher.staged!;
+    // Results are held back and handed out last-first whenever three are pending (the depth
+    // precompute gives this teacher), and at the tenth and last batch (100 rows / 10).
+    const held: Array<() => void> = [];
+    let asked = 0;
+    let reversed = 0;
+    const releaseAll = () => {
+      if (held.length > 1) reversed++;
+      for (const go of held.splice(0).reverse()) go();
+    };
+    const lanes: Teacher = {
+      info: x.teacher.info,
+      preprocess: x.teacher.preprocess,
+      staged: {
+        concurrency: 3,
+        prepare: (px, n) => staged.prepare(px, n),
+        prepareRendered: (px, n) => staged.prepareRendered(px, n),
+        infer: (b) =>
+          new Promise<Float32Array>((resolve, reject) => {
+            asked++;
+            held.push(() => staged.infer(b).then(resolve, reject));
+            if (held.length === 3 || asked === 10) releaseAll();
+          }),
+      },
+      run: () => Promise.reject(new Error('not used: staged')),
+      runImages: () => Promise.reject(new Error('not used: fixed-size data')),
+      runRendered: () => Promise.reject(new Error('not used: fixed-size data')),
+      close: () => x.teacher.close(),
+    };
+    try {
+      await precompute({ ...base(x, d('one')), batch: 10 });
+      await precompute({ ...base(x, d('three')), teacher: lanes, batch: 10 });
+      expect(asked).to.equal(10);
+      expect(reversed).to.be.greaterThan(0);
+      expectSameBytes(snapshot(d('one')), snapshot(d('three')));
+    } finally {
+      await x.teacher.close();
     }
   });
 

@@ -17,6 +17,7 @@ const Options = z.strictObject({
   topk: intString(1).default(5),
   device: z.enum(TEACHER_DEVICES).default('auto'),
   threads: intString(1).optional(),
+  sessions: z.union([z.literal('auto'), intString(1)]).optional(),
   preprocess: z.string().optional(),
   layout: z.enum(LAYOUTS).optional(),
   output: z.string().optional(),
@@ -43,6 +44,7 @@ export function register(program: Command): void {
     .option('--topk <k>', 'k of the top-k variant', '5')
     .option('--device <device>', TEACHER_DEVICES.join('|'), 'auto')
     .option('--threads <N>', 'onnxruntime intra-op threads (default: all cores)')
+    .option('--sessions <N|auto>', 'onnxruntime sessions side by side on the CPU, sharing --threads (default auto, as tfkd precompute)')
     .option('--preprocess <JSON|FILE>', 'preprocessing spec')
     .option('--layout <NCHW|NHWC>', 'force the input layout')
     .option('--output <NAME>', 'logits output name')

@@ -20,6 +20,7 @@ const Options = z.strictObject({
   out: z.string().min(1),
   device: z.enum(TEACHER_DEVICES).default('auto'),
   threads: intString(1).optional(),
+  sessions: z.union([z.literal('auto'), intString(1)]).optional(),
   batch: intString(1).default(256),
   dtype: z.enum(CACHE_DTYPES).default('f32'),
   topk: intString(1).optional(),
@@ -78,6 +79,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'cache directory (re-run the same command to resume)')
     .option('--device <device>', 'auto|cuda|webgpu|cpu (auto tries them in that order)', 'auto')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
+    .option('--sessions <n|auto>', 'onnxruntime sessions run side by side on the CPU, sharing --threads (default auto: one per thread, at most 4)')
     .option('--batch <n>', 'rows per inference batch', '256')
     .option('--dtype <dtype>', 'stored logits: f16 or f32', 'f32')
     .option('--topk <k>', 'store only the top k logits per row (+ tail statistics) instead of all K')
