@@ -45,21 +45,30 @@ const boundaries = [
 ];
 
 // Re-exports: none in src/ but the API (src/index.ts) and a folder's index.ts, which re-exports its
-// own folder only (import from the owner, not through a door).
+// own folder only (import from the owner, not through a door). One exception: src/student/tf.ts
+// hands on the tfjs namespace itself (`export { tf }`): the student code uses a large, open-ended
+// part of tfjs (ops, layers, optimizers, tidy, variables), so wrapping it would copy tfjs's API,
+// and what tf.ts owns is *which* tfjs is loaded (backend, kernels, Dawn), not its calls. ort.ts,
+// whose users need a session, a tensor and a provider list, exports small wrappers instead.
 const RELAY = 'no relays: import from the module that defines it (only src/index.ts and a folder\'s index.ts re-export)';
+const FROM_ELSEWHERE = [
+  { selector: 'ExportAllDeclaration', message: RELAY },
+  { selector: 'ExportNamedDeclaration[source]', message: RELAY },
+];
 const relays = [
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/index.ts', 'src/**/index.ts', 'src/student/tf.ts', 'src/teacher/ort.ts'],
+    ignores: ['src/index.ts', 'src/**/index.ts'],
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: 'ExportAllDeclaration', message: RELAY },
-        { selector: 'ExportNamedDeclaration[source]', message: RELAY },
+        ...FROM_ELSEWHERE,
         { selector: 'ExportNamedDeclaration[declaration=null][source=null]', message: `${RELAY}; export a declaration where it is made` },
       ],
     },
   },
+  // tf.ts may hand on the namespace it imports (`export { tf }`), and nothing else of another module.
+  { files: ['src/student/tf.ts'], rules: { 'no-restricted-syntax': ['error', ...FROM_ELSEWHERE] } },
   {
     files: ['src/**/index.ts'],
     ignores: ['src/index.ts'],
@@ -73,6 +82,13 @@ const relays = [
   },
 ];
 
+// The hardest logic keeps a shape you can read top-down (docs/ARCHITECTURE.md §6): no function over
+// 80 lines (blank and comment lines counted) in the design expansion, the training loop, the cache
+// reader and the precompute pipeline. Not yet for all of src/: 16 functions elsewhere are longer
+// (option registration, the benches, the ONNX emitter, repro, HF/timm preprocessing configs, …).
+const SHAPED = ['src/experiment/plan*.ts', 'src/student/trainer/**/*.ts', 'src/cache/reader.ts', 'src/cache/precompute.ts'];
+const shape = { files: SHAPED, rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: false, skipComments: false, IIFEs: true }] } };
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'coverage/**', 'runs/**', 'demo-out/**', 'dist/**', '**/*.cjs'] },
   ...tseslint.configs.recommended,
@@ -84,4 +100,5 @@ export default tseslint.config(
   // The order below matters: a later block's no-restricted-imports replaces an earlier one's.
   ...boundaries,
   ...relays,
+  shape,
 );

@@ -14,7 +14,8 @@ import type { Layout, PreprocessSpec } from '../teacher/types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
 import type { PartialPreprocess } from '../teacher/preprocess.js';
 import type { CacheDtype } from '../catalog.js';
-import { checkPrecomputeOptions, precompute, type PartSpec, type SkippedSample } from './precompute.js';
+import { checkPrecomputeOptions, precompute, type PartSpec } from './precompute.js';
+import type { SkippedSample } from './skip-journal.js';
 
 /** Options of a precompute run; every field but teacher, data and out has a default. */
 export interface PrecomputeRunOptions {

@@ -3,29 +3,27 @@
  *
  * Rows are produced in global row order (`g = sample · V + view`) in batches of `batch` rows. The
  * next batch is read, augmented and (for onnxruntime teachers) preprocessed while the current one
- * is inferred: `loadNext` is started before `infer` is awaited. `session.run` blocks the event loop,
- * so only work that runs off the JS thread (file reads, sharp decode/resize on the libuv pool) truly
- * overlaps; the JS parts (augmentation, normalisation) run between inferences — see
+ * is inferred: the next `RowSource.load` is started before `infer` is awaited. `session.run`
+ * blocks the event loop, so only work that runs off the JS thread (file reads, sharp decode/resize
+ * on the libuv pool, render workers) truly overlaps; the JS parts (augmentation, normalisation) run between inferences — see
  * docs/PERFORMANCE.md "precompute" for what was measured.
  */
 import * as fs from 'node:fs';
 import { defaultRenderWorkers } from '../data/render-pool.js';
-import * as path from 'node:path';
 import type { AugmentSpec } from '../data/augment.js';
 import { formatAugmentSpec } from '../data/augment.js';
 import { checkMixData } from '../data/mix.js';
 import { capabilitiesOf, type Dataset } from '../data/dataset.js';
 import { RenderPool } from '../data/render-pool.js';
-import type { Teacher } from '../teacher/types.js';
+import type { SideRendering } from '../data/views.js';
+import type { StagedInference, Teacher } from '../teacher/types.js';
 import { optionName, UsageError } from '../errors.js';
-import { encodedSamples, renderRows, rendersImages, rowPixels, teacherSide } from './render-rows.js';
+import { encodedSamples, renderRows, rendersImages, rowPixels, teacherSide, type EncodedSamples } from './render-rows.js';
 import { cacheKey, createdBy, DEFAULT_SHARD_ROWS, partRange, SCHEMA, SHARD_RE, type KeyInput, type Manifest } from './manifest.js';
 import { type CacheDtype } from '../catalog.js';
 import { CacheWriter, type ManifestBase } from './writer.js';
 import { assertFinite, encodeRows, type CacheLayout } from './rows.js';
-
-/** The journal of skipped samples while a `--skip-bad` run is open (removed once the manifest lists them). */
-export const SKIPPED = 'skipped.jsonl';
+import { SkipJournal, type SkippedSample } from './skip-journal.js';
 
 export interface PartSpec {
   index: number;
@@ -69,15 +67,6 @@ export interface PrecomputeOptions {
    * its repetitions, as PyTorch's persistent DataLoader workers); it replaces `renderWorkers`.
    */
   renderPool?: RenderPool;
-}
-
-/** Render workers by default: the cores beside the main thread, at most 4. */
-
-/** A sample precompute could not decode (`--skip-bad`): its rows hold zero logits. */
-export interface SkippedSample {
-  sample: number;
-  file: string;
-  reason: string;
 }
 
 export interface PrecomputeResult {
@@ -175,122 +164,26 @@ export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: Ma
   return { layout, base };
 }
 
+/**
+ * Computes the cache's rows that are not on disk yet, batch by batch, and commits the manifest:
+ * plan the layout, open (or resume) the writer, open the row source and the skipped-sample journal,
+ * write the rows, finish.
+ */
 export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult> {
   const t0 = performance.now();
+  const seconds = (): number => (performance.now() - t0) / 1000;
   const { layout, base } = planCache(o);
   const existedBefore = fs.existsSync(o.out);
   const w = CacheWriter.open(o.out, layout, { force: o.force });
   o.onStart?.({ state: w.state, startRow: w.nextRow, rows: layout.rows });
-  if (w.state === 'complete') return { manifest: w.existing!, state: 'complete', computedRows: 0, seconds: (performance.now() - t0) / 1000, inferSeconds: 0 };
+  if (w.state === 'complete') return { manifest: w.existing!, state: 'complete', computedRows: 0, seconds: seconds(), inferSeconds: 0 };
   const state = w.state;
-  const { teacher, dataset } = o;
-  const K = layout.K;
-  const V = layout.views;
-  const fixed = teacher.info.fixedBatch;
-  // A fixed-batch model takes exactly its batch (the teacher pads the last one).
-  const batch = fixed !== null ? Math.min(o.batch, fixed) : o.batch;
   const startRow = w.nextRow;
-  // Teachers that prepare a batch apart from inferring it get the next batch prepared meanwhile.
-  const staged = teacher.staged ?? null;
-
-  // Variable-size sources are rendered from each image at its own size; fixed-size ones from
-  // packed samples (the teacher renders those too, unless its rendering is the identity).
-  const images = rendersImages(dataset, o.augment);
-  const side = teacherSide(teacher);
-  const workers = o.renderWorkers ?? defaultRenderWorkers();
-  const caps = capabilitiesOf(dataset);
-  const own = !o.renderPool && images && workers > 0 && caps.renderPool;
-  const pool = images && caps.renderPool ? (o.renderPool ?? (own ? new RenderPool(workers) : null)) : null;
-  const encoded = images ? encodedSamples(dataset, Math.floor((layout.rowStart + startRow) / V), Math.floor((layout.rowStart + layout.rows - 1) / V) + 1, pool) : null;
-  // --skip-bad: the samples skipped so far are journalled in SKIPPED (appended and fsynced before
-  // the rows they belong to are handed to the writer), so a resumed run still lists the ones in
-  // rows it keeps; the manifest takes the list and the file goes.
-  const skipped = new Map<number, SkippedSample>();
-  const sidecar = path.join(o.out, SKIPPED);
-  if (state === 'fresh') fs.rmSync(sidecar, { force: true });
-  else if (fs.existsSync(sidecar)) {
-    const firstOpen = Math.floor((layout.rowStart + startRow) / V);
-    for (const line of fs.readFileSync(sidecar, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const e = JSON.parse(line) as SkippedSample;
-        if (Number.isInteger(e.sample) && e.sample < firstOpen) skipped.set(e.sample, e);
-      } catch {
-        // a torn last line from a kill: its rows were not committed either
-      }
-    }
-  }
-  const journalSkipped = (list: SkippedSample[]) => {
-    if (!list.length) return;
-    const fd = fs.openSync(sidecar, 'a');
-    try {
-      fs.writeSync(fd, list.map((e) => `${JSON.stringify(e)}\n`).join(''));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
-  type Loaded = { g0: number; n: number; pixels?: Uint8Array; rendered?: Uint8Array | Float32Array; prepared?: unknown; bad: number[]; skippedNow?: Map<number, SkippedSample> };
-  const load = async (local: number): Promise<Loaded | null> => {
-    if (local >= layout.rows) return null;
-    const n = Math.min(batch, layout.rows - local);
-    const g0 = layout.rowStart + local;
-    const bad: number[] = [];
-    const skippedNow = new Map<number, SkippedSample>();
-    const onBad = (b: { index: number; file: string; reason: string }) => {
-      bad.push(b.index);
-      skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
-    };
-    if (images) {
-      const rendered = await renderRows(dataset, g0, n, V, o.augment, side, o.skipBad ? { onBad } : undefined, encoded, pool);
-      if (staged) return { g0, n, prepared: await staged.prepareRendered(rendered, n), bad, skippedNow };
-      return { g0, n, rendered, bad, skippedNow };
-    }
-    const pixels = await rowPixels(dataset, g0, n, V, o.augment);
-    if (staged) return { g0, n, prepared: await staged.prepare(pixels, n), bad };
-    return { g0, n, pixels, bad };
-  };
-
-  // One batch's rows to the writer (batches arrive here in row order).
-  const commit = (cur: Loaded, logits: Float32Array): void => {
-    // Rows of samples that could not be decoded (--skip-bad) hold zero logits.
-    const fresh = [...(cur.skippedNow?.values() ?? [])].filter((e) => !skipped.has(e.sample));
-    journalSkipped(fresh);
-    for (const e of fresh) skipped.set(e.sample, e);
-    for (const s of cur.bad) {
-      for (let g = Math.max(cur.g0, s * V); g < Math.min(cur.g0 + cur.n, (s + 1) * V); g++) logits.fill(0, (g - cur.g0) * K, (g - cur.g0 + 1) * K);
-    }
-    assertFinite(logits, cur.n, K, cur.g0, V);
-    w.append(encodeRows(logits, cur.n, K, layout.dtype, layout.topk, cur.g0, V));
-    o.onProgress?.(w.nextRow, layout.rows);
-  };
-  let inferMs = 0;
-  let local = startRow;
-  let next = load(local);
-  // Batches inferred at once: a teacher with sessions side by side (teacher/lanes.ts) gets that
-  // many in flight; they are committed in row order all the same.
-  const depth = Math.max(1, staged?.concurrency ?? 1);
-  const inflight: Array<{ cur: Loaded; logits: Promise<Float32Array> }> = [];
+  const source = new RowSource(o, layout, startRow);
+  const skipped = SkipJournal.open(o.out, state, Math.floor((layout.rowStart + startRow) / layout.views));
+  let inferMs: number;
   try {
-    for (;;) {
-      const cur = await next;
-      if (cur) {
-        local += cur.n;
-        // Start reading/augmenting/preprocessing the next batch before inference blocks the loop.
-        next = load(local);
-        next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
-        const logits = staged ? staged.infer(cur.prepared) : cur.rendered ? teacher.runRendered(cur.rendered, cur.n) : teacher.run(cur.pixels!, cur.n);
-        logits.catch(() => undefined); // surfaced when awaited, in row order
-        inflight.push({ cur, logits });
-        if (inflight.length < depth) continue;
-      }
-      const head = inflight.shift();
-      if (!head) break;
-      const ti = performance.now();
-      const logits = await head.logits;
-      inferMs += performance.now() - ti;
-      commit(head.cur, logits);
-    }
+    inferMs = await writeRows(o, layout, w, source, skipped, startRow);
   } catch (e) {
     // Bad input found before any shard was committed (a corrupt first image, a bomb): leave
     // nothing behind in a directory this run created. Later failures leave a resumable cache.
@@ -299,11 +192,151 @@ export async function precompute(o: PrecomputeOptions): Promise<PrecomputeResult
     throw e;
   } finally {
     w.closeJournal();
-    await encoded?.close?.();
-    if (own) await pool?.close();
+    await source.close();
   }
-  if (skipped.size) base.skipped = [...skipped.values()].sort((a, b) => a.sample - b.sample);
+  if (skipped.size) base.skipped = skipped.sorted();
   const manifest = w.finish(base);
-  fs.rmSync(sidecar, { force: true });
-  return { manifest, state, computedRows: layout.rows - startRow, seconds: (performance.now() - t0) / 1000, inferSeconds: inferMs / 1000 };
+  skipped.remove();
+  return { manifest, state, computedRows: layout.rows - startRow, seconds: seconds(), inferSeconds: inferMs / 1000 };
+}
+
+/**
+ * The write loop: each batch is inferred, its undecodable samples' rows zeroed, checked and handed
+ * to the writer; the next batch is read, rendered and (for a staged teacher) prepared while this
+ * one is inferred. Returns the milliseconds spent awaiting inference.
+ */
+async function writeRows(o: PrecomputeOptions, layout: CacheLayout, w: CacheWriter, source: RowSource, skipped: SkipJournal, startRow: number): Promise<number> {
+  const { K, views: V } = layout;
+  let inferMs = 0;
+  let local = startRow;
+  let next = source.load(local);
+  // Batches inferred at once: a teacher with sessions side by side (teacher/lanes.ts) gets that
+  // many in flight; they are committed in row order all the same.
+  const inflight: Array<{ cur: LoadedBatch; logits: Promise<Float32Array> }> = [];
+  for (;;) {
+    const cur = await next;
+    if (cur) {
+      local += cur.n;
+      // Start reading/augmenting/preprocessing the next batch before inference blocks the loop.
+      next = source.load(local);
+      next.catch(() => undefined); // surfaced when awaited; avoid an unhandled rejection meanwhile
+      const logits = source.infer(cur);
+      logits.catch(() => undefined); // surfaced when awaited, in row order
+      inflight.push({ cur, logits });
+      if (inflight.length < source.concurrency) continue;
+    }
+    const head = inflight.shift();
+    if (!head) break;
+    const ti = performance.now();
+    const logits = await head.logits;
+    inferMs += performance.now() - ti;
+    skipped.record(head.cur.skippedNow);
+    zeroBadRows(logits, head.cur, K, V);
+    assertFinite(logits, head.cur.n, K, head.cur.g0, V);
+    w.append(encodeRows(logits, head.cur.n, K, layout.dtype, layout.topk, head.cur.g0, V));
+    o.onProgress?.(w.nextRow, layout.rows);
+  }
+  return inferMs;
+}
+
+/** Rows of samples that could not be decoded (--skip-bad) hold zero logits. */
+function zeroBadRows(logits: Float32Array, cur: LoadedBatch, K: number, V: number): void {
+  for (const s of cur.bad) {
+    for (let g = Math.max(cur.g0, s * V); g < Math.min(cur.g0 + cur.n, (s + 1) * V); g++) logits.fill(0, (g - cur.g0) * K, (g - cur.g0 + 1) * K);
+  }
+}
+
+/** One batch of rows [g0, g0+n), read and rendered, in the form the teacher will take it. */
+interface LoadedBatch {
+  g0: number;
+  n: number;
+  pixels?: Uint8Array;
+  rendered?: Uint8Array | Float32Array;
+  prepared?: unknown;
+  /** Samples of the batch that could not be decoded (--skip-bad). */
+  bad: number[];
+  skippedNow?: Map<number, SkippedSample>;
+}
+
+/**
+ * Where the rows come from: the data set's samples (packed, or images rendered for the teacher —
+ * in a render pool when the source can be decoded off the main thread), prepared ahead for a
+ * teacher with staged inference.
+ */
+class RowSource {
+  private readonly teacher: Teacher;
+  private readonly dataset: Dataset;
+  /** Rows per batch: a fixed-batch model takes exactly its batch (the teacher pads the last one). */
+  private readonly batch: number;
+  /** Teachers that prepare a batch apart from inferring it get the next batch prepared meanwhile. */
+  private readonly staged: StagedInference | null;
+  /**
+   * Variable-size sources are rendered from each image at its own size; fixed-size ones from
+   * packed samples (the teacher renders those too, unless its rendering is the identity).
+   */
+  private readonly images: boolean;
+  private readonly side: SideRendering;
+  private readonly pool: RenderPool | null;
+  /** Whether this source started the pool (and closes it), or the caller passed one in. */
+  private readonly ownsPool: boolean;
+  private readonly encoded: EncodedSamples | null;
+
+  constructor(
+    private readonly o: PrecomputeOptions,
+    private readonly layout: CacheLayout,
+    startRow: number,
+  ) {
+    this.teacher = o.teacher;
+    this.dataset = o.dataset;
+    const fixed = this.teacher.info.fixedBatch;
+    this.batch = fixed !== null ? Math.min(o.batch, fixed) : o.batch;
+    this.staged = this.teacher.staged ?? null;
+    this.images = rendersImages(this.dataset, o.augment);
+    this.side = teacherSide(this.teacher);
+    const workers = o.renderWorkers ?? defaultRenderWorkers();
+    const poolable = this.images && capabilitiesOf(this.dataset).renderPool;
+    this.ownsPool = poolable && !o.renderPool && workers > 0;
+    this.pool = poolable ? (o.renderPool ?? (this.ownsPool ? new RenderPool(workers) : null)) : null;
+    const V = layout.views;
+    this.encoded = this.images ? encodedSamples(this.dataset, Math.floor((layout.rowStart + startRow) / V), Math.floor((layout.rowStart + layout.rows - 1) / V) + 1, this.pool) : null;
+  }
+
+  /** The batch starting at this cache's row `local`, or null past the last row. */
+  async load(local: number): Promise<LoadedBatch | null> {
+    const { layout, o, dataset, staged } = this;
+    if (local >= layout.rows) return null;
+    const n = Math.min(this.batch, layout.rows - local);
+    const g0 = layout.rowStart + local;
+    const V = layout.views;
+    const bad: number[] = [];
+    if (this.images) {
+      const skippedNow = new Map<number, SkippedSample>();
+      const onBad = (b: { index: number; file: string; reason: string }): void => {
+        bad.push(b.index);
+        skippedNow.set(b.index, { sample: b.index, file: b.file, reason: b.reason });
+      };
+      const rendered = await renderRows(dataset, g0, n, V, o.augment, this.side, o.skipBad ? { onBad } : undefined, this.encoded, this.pool);
+      if (staged) return { g0, n, prepared: await staged.prepareRendered(rendered, n), bad, skippedNow };
+      return { g0, n, rendered, bad, skippedNow };
+    }
+    const pixels = await rowPixels(dataset, g0, n, V, o.augment);
+    if (staged) return { g0, n, prepared: await staged.prepare(pixels, n), bad };
+    return { g0, n, pixels, bad };
+  }
+
+  /** Batches the teacher can infer at once (sessions side by side: teacher/lanes.ts). */
+  get concurrency(): number {
+    return Math.max(1, this.staged?.concurrency ?? 1);
+  }
+
+  /** The teacher's logits for a loaded batch (n·K floats). */
+  infer(cur: LoadedBatch): Promise<Float32Array> {
+    if (this.staged) return this.staged.infer(cur.prepared);
+    return cur.rendered ? this.teacher.runRendered(cur.rendered, cur.n) : this.teacher.run(cur.pixels!, cur.n);
+  }
+
+  async close(): Promise<void> {
+    await this.encoded?.close?.();
+    if (this.ownsPool) await this.pool?.close();
+  }
 }

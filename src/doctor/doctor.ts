@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_FASHION_MNIST_DIR } from '../data/spec.js';
 import { installHint, selectBackend } from '../student/backend.js';
 import { loadNative } from '../student/kernels/native.js';
-import { createSession, defaultPrecheck, providerHint, type Provider } from '../teacher/providers.js';
+import type { Provider } from '../teacher/ort.js';
+import { createSession, defaultPrecheck, providerHint } from '../teacher/providers.js';
 import { DEBIAN_PYTHON, aptFixLine, hasPackage, missingPackages } from './packages.js';
 
 export interface DoctorLine {

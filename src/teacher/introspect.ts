@@ -8,7 +8,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { UsageError, optionName } from '../errors.js';
-import type { ort } from './ort.js';
+import type { OrtSession, OrtValueMetadata } from './ort.js';
 import type { Layout } from './types.js';
 
 const { onnx } = onnxProto;
@@ -76,13 +76,13 @@ export function decodeModel(bytes: Uint8Array, file: string): ModelDesc {
   };
 }
 
-function fromMetadata(m: ort.InferenceSession.ValueMetadata): TensorDesc {
+function fromMetadata(m: OrtValueMetadata): TensorDesc {
   if (!m.isTensor) return { name: m.name, dtype: 'non-tensor', shape: [] };
   return { name: m.name, dtype: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : String(d || '?'))) };
 }
 
 /** The session's view of inputs/outputs replaces the protobuf's where the session has one. */
-export function withSessionMetadata(desc: ModelDesc, session: Pick<ort.InferenceSession, 'inputMetadata' | 'outputMetadata'>): ModelDesc {
+export function withSessionMetadata(desc: ModelDesc, session: Pick<OrtSession, 'inputMetadata' | 'outputMetadata'>): ModelDesc {
   const ins = session.inputMetadata ?? [];
   const outs = session.outputMetadata ?? [];
   return {

@@ -14,7 +14,7 @@
  */
 import { ortSessionFactory, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
-import type { ort } from './ort.js';
+import type { OrtFeeds, OrtOutputs, OrtValueMetadata } from './ort.js';
 
 /** Sessions that run side by side; `run` goes to the least busy one (ties: the first). */
 export class SessionLanes implements TeacherSession {
@@ -29,15 +29,15 @@ export class SessionLanes implements TeacherSession {
     return this.members.length;
   }
 
-  get inputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+  get inputMetadata(): readonly OrtValueMetadata[] {
     return this.members[0].inputMetadata;
   }
 
-  get outputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+  get outputMetadata(): readonly OrtValueMetadata[] {
     return this.members[0].outputMetadata;
   }
 
-  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
+  run(feeds: OrtFeeds, fetches: readonly string[]): Promise<OrtOutputs> {
     let i = 0;
     for (let j = 1; j < this.busy.length; j++) if (this.busy[j] < this.busy[i]) i = j;
     this.busy[i]++;

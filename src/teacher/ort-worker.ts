@@ -5,17 +5,17 @@
  * other batches meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createOrtSession, ort } from './ort.js';
+import { createOrtSession, ortTensor, type OrtFeeds, type OrtSession, type OrtSessionOptions, type OrtTensorData, type OrtTensorType } from './ort.js';
 import type { WireTensor, WorkerReply, WorkerRequest } from './remote.js';
 
 const port = parentPort!;
-const { model, options } = workerData as { model: Uint8Array; options: ort.InferenceSession.SessionOptions };
+const { model, options } = workerData as { model: Uint8Array; options: OrtSessionOptions };
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-let session: ort.InferenceSession;
+let session: OrtSession;
 try {
   session = await createOrtSession(model, options);
   port.postMessage({ type: 'ready', inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata } satisfies WorkerReply);
@@ -31,8 +31,8 @@ port.on('message', async (m: WorkerRequest) => {
     return;
   }
   try {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [k, t] of Object.entries(m.feeds)) feeds[k] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+    const feeds: OrtFeeds = {};
+    for (const [k, t] of Object.entries(m.feeds)) feeds[k] = ortTensor(t.type as OrtTensorType, t.data as OrtTensorData, t.dims);
     const res = await session.run(feeds, m.fetches);
     const outputs: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];

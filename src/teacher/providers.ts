@@ -2,27 +2,15 @@
  * Execution-provider choice. onnxruntime-node *throws* when a listed provider cannot be loaded (a
  * missing libonnxruntime_providers_cuda.so, no WebGPU adapter) instead of falling back, so we never
  * list more than one: `auto` tries each provider of its row in turn, keeps the first session that
- * opens, and records why each earlier one did not.
+ * opens, and records why each earlier one did not. The rows, and which platform ships which provider,
+ * are ort.ts's DEVICE_PROVIDERS.
  */
 import os from 'node:os';
 import { TEACHER_DEVICES } from '../catalog.js';
 import { UsageError, optionName } from '../errors.js';
-import { createOrtSession, ort } from './ort.js';
+import { DEVICE_PROVIDERS, createOrtSession, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtSessionOptions, type Provider } from './ort.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 import type { TeacherDevice as Device } from '../catalog.js';
-
-export type Provider = 'cuda' | 'webgpu' | 'cpu';
-
-/** device → providers to try, in order (cf. transformers.js `backends/onnx.js`). */
-export const DEVICE_PROVIDERS: Readonly<Record<Device, readonly Provider[]>> = Object.freeze({
-  auto: Object.freeze(['cuda', 'webgpu', 'cpu'] as const),
-  cuda: Object.freeze(['cuda'] as const),
-  webgpu: Object.freeze(['webgpu'] as const),
-  cpu: Object.freeze(['cpu'] as const),
-});
-
-/** The catalog's TEACHER_DEVICES (DEVICE_PROVIDERS has a row for each), under this module's old name. */
-export const DEVICES: readonly Device[] = TEACHER_DEVICES;
 
 /** What to do when a provider is absent (a function: its option names follow the message style at the time). */
 export function providerHint(p: Provider): string {
@@ -39,18 +27,15 @@ export function providerHint(p: Provider): string {
   }
 }
 
-export type SessionOptions = ort.InferenceSession.SessionOptions;
 /** What a teacher needs of a session: in-process onnxruntime, or one in a worker (remote.ts). */
-export interface TeacherSession {
-  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Promise<ort.InferenceSession.ReturnType>;
-  release(): Promise<void>;
-  readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
-  readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+export interface TeacherSession extends Pick<OrtSession, 'release' | 'inputMetadata' | 'outputMetadata'> {
+  /** Always names the outputs to fetch (tfkd fetches the logits only). */
+  run(feeds: OrtFeeds, fetches: readonly string[]): Promise<OrtOutputs>;
   /** Sessions behind this one that run side by side (teacher/lanes.ts); absent: one. */
   readonly lanes?: number;
 }
 /** Creates one session for one provider; injectable so the fallback is testable without a GPU. */
-export type SessionFactory = (model: Uint8Array, options: SessionOptions) => Promise<TeacherSession>;
+export type SessionFactory = (model: Uint8Array, options: OrtSessionOptions) => Promise<TeacherSession>;
 
 export const ortSessionFactory: SessionFactory = (model, options) => createOrtSession(model, options);
 
@@ -69,7 +54,7 @@ export function defaultThreads(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
-export function sessionOptions(provider: Provider, threads: number): SessionOptions {
+export function sessionOptions(provider: Provider, threads: number): OrtSessionOptions {
   return {
     executionProviders: [provider],
     intraOpNumThreads: threads,
@@ -134,7 +119,7 @@ export async function createSession(
 ): Promise<OpenedSession> {
   const device = opts.device ?? 'auto';
   const row = DEVICE_PROVIDERS[device];
-  if (!row) throw new UsageError(`unknown device '${device}' (expected one of ${DEVICES.join(', ')})`);
+  if (!row) throw new UsageError(`unknown device '${device}' (expected one of ${TEACHER_DEVICES.join(', ')})`);
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
   const factory = opts.factory ?? ortSessionFactory;

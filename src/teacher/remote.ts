@@ -9,7 +9,7 @@
  * and the Teacher wrapper work unchanged on top of it.
  */
 import { Worker } from 'node:worker_threads';
-import { ort } from './ort.js';
+import { ortTensor, type OrtFeeds, type OrtOutputs, type OrtTensorData, type OrtTensorType, type OrtValueMetadata } from './ort.js';
 import type { SessionFactory, TeacherSession } from './providers.js';
 
 export interface WireTensor {
@@ -21,7 +21,7 @@ export type WorkerRequest =
   | { type: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] }
   | { type: 'release' };
 export type WorkerReply =
-  | { type: 'ready'; inputMetadata: readonly ort.InferenceSession.ValueMetadata[]; outputMetadata: readonly ort.InferenceSession.ValueMetadata[] }
+  | { type: 'ready'; inputMetadata: readonly OrtValueMetadata[]; outputMetadata: readonly OrtValueMetadata[] }
   | { type: 'failed'; message: string }
   | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
   | { type: 'released' };
@@ -32,14 +32,14 @@ const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./ort-worker-boot.mjs',
 
 class RemoteSession implements TeacherSession {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: OrtOutputs) => void; reject: (e: Error) => void }>();
   private released: Promise<void> | null = null;
   private dead: Error | null = null;
 
   constructor(
     private readonly worker: Worker,
-    readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[],
-    readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[],
+    readonly inputMetadata: readonly OrtValueMetadata[],
+    readonly outputMetadata: readonly OrtValueMetadata[],
   ) {
     worker.on('message', (m: WorkerReply) => {
       if (m.type !== 'result') return;
@@ -48,8 +48,8 @@ class RemoteSession implements TeacherSession {
       this.pending.delete(m.id);
       this.idle();
       if (m.error !== undefined || !m.outputs) return p.reject(new Error(m.error ?? 'no outputs'));
-      const out: Record<string, ort.Tensor> = {};
-      for (const [k, t] of Object.entries(m.outputs)) out[k] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+      const out: OrtFeeds = {};
+      for (const [k, t] of Object.entries(m.outputs)) out[k] = ortTensor(t.type as OrtTensorType, t.data as OrtTensorData, t.dims);
       p.resolve(out);
     });
     const fail = (e: Error): void => {
@@ -67,7 +67,7 @@ class RemoteSession implements TeacherSession {
     if (this.pending.size === 0) this.worker.unref();
   }
 
-  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
+  run(feeds: OrtFeeds, fetches: readonly string[]): Promise<OrtOutputs> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.released) return Promise.reject(new Error('session released'));
     const id = this.nextId++;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { decodeModel, fmtShape, resolveIO, withSessionMetadata, type ResolvedIO } from './introspect.js';
-import { ort } from './ort.js';
+import { ortTensor, type OrtFeeds, type OrtOutputs } from './ort.js';
 import {
   parsePreprocess,
   preprocessFromMetadata,
@@ -74,7 +74,7 @@ export interface PreparedBatch {
   readonly n: number;
   /** Rows fed to the model (≥ n: fixed-batch models are padded). */
   readonly rows: number;
-  readonly feeds: Record<string, ort.Tensor>;
+  readonly feeds: OrtFeeds;
 }
 
 export interface OrtTeacher extends Teacher {
@@ -90,7 +90,7 @@ export interface OrtTeacher extends Teacher {
   /** Runs a prepared batch; returns `n·K` float32 logits. */
   infer(batch: PreparedBatch): Promise<Float32Array>;
   /** Bare `session.run` on ready feeds, fetching only the logits output (for benchmarks). */
-  runRaw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType>;
+  runRaw(feeds: OrtFeeds): Promise<OrtOutputs>;
 }
 
 export async function openTeacher(path: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
@@ -224,12 +224,8 @@ class OrtTeacherImpl implements OrtTeacher {
     return this.io.layout === 'NCHW' ? [rows, C, H, W] : [rows, H, W, C];
   }
 
-  private feed(buf: InputBuffer, rows: number): Record<string, ort.Tensor> {
-    const t =
-      this.io.inputDtype === 'float16'
-        ? new ort.Tensor('float16', buf as Uint16Array, this.dims(rows))
-        : new ort.Tensor('float32', buf as Float32Array, this.dims(rows));
-    return { [this.io.inputName]: t };
+  private feed(buf: InputBuffer, rows: number): OrtFeeds {
+    return { [this.io.inputName]: ortTensor(this.io.inputDtype, buf, this.dims(rows)) };
   }
 
   private rowsFor(n: number): number {
@@ -270,13 +266,13 @@ class OrtTeacherImpl implements OrtTeacher {
     return this.prepareWith(n, buf, (out) => this.pre.fill(prepped, n, out));
   }
 
-  runRaw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  runRaw(feeds: OrtFeeds): Promise<OrtOutputs> {
     return this.session.run(feeds, [this.io.outputName]);
   }
 
   async infer(batch: PreparedBatch, out?: Float32Array, offset = 0): Promise<Float32Array> {
     if (this.spent.has(batch)) throw new WorkError('internal: a prepared batch was inferred twice (its buffer has been reused)');
-    let res: ort.InferenceSession.ReturnType;
+    let res: OrtOutputs;
     try {
       res = await this.runRaw(batch.feeds);
     } finally {

@@ -10,7 +10,7 @@ import { exportCheckpoint } from '../../src/export/index.js';
 import { exportOnnx, tfSamePads } from '../../src/export/onnx.js';
 import { tf } from '../../src/student/tf.js';
 import { MODEL_NAMES, buildModel, modelSpec, saveWeights, type BuildOptions, type ModelSpec } from '../../src/student/zoo/index.js';
-import { ort } from '../../src/teacher/ort.js';
+import { createOrtSession, ortTensor } from '../../src/teacher/ort.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
@@ -84,9 +84,9 @@ function tfjsLogits(model: tf.LayersModel, x: tf.Tensor4D): Float32Array {
 
 async function ortLogits(bytes: Uint8Array, x: tf.Tensor4D, layout: 'NHWC' | 'NCHW'): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const xin = layout === 'NHWC' ? x : tf.transpose(x, [0, 3, 1, 2]);
-  const session = await ort.InferenceSession.create(bytes);
+  const session = await createOrtSession(bytes);
   try {
-    const r = await session.run({ input: new ort.Tensor('float32', xin.dataSync() as Float32Array, xin.shape) });
+    const r = await session.run({ input: ortTensor('float32', xin.dataSync() as Float32Array, xin.shape) });
     return { data: r.logits.data as Float32Array, dims: r.logits.dims };
   } finally {
     await session.release();

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { defaultLanes, laneSessionFactory, laneThreads, SessionLanes } from '../../src/teacher/lanes.js';
 import type { SessionFactory, TeacherSession } from '../../src/teacher/providers.js';
 import { openTeacher } from '../../src/teacher/session.js';
-import type { ort } from '../../src/teacher/ort.js';
+import type { OrtOutputs } from '../../src/teacher/ort.js';
 import { pixels, writeTinyTeacher } from './fixtures.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
@@ -13,7 +13,7 @@ class FakeSession implements TeacherSession {
   readonly runs: Array<() => void> = [];
   released = false;
   constructor(readonly threads: number) {}
-  run(): Promise<ort.InferenceSession.ReturnType> {
+  run(): Promise<OrtOutputs> {
     return new Promise((resolve) => this.runs.push(() => resolve({})));
   }
   async release(): Promise<void> {

@@ -1,19 +1,11 @@
 import { expect } from 'chai';
 import { UsageError } from '../../src/errors.js';
-import { listOrtBackends } from '../../src/teacher/ort.js';
-import {
-  createSession,
-  DEVICE_PROVIDERS,
-  ortSessionFactory,
-  providerHint,
-  type SessionFactory,
-  type SessionOptions,
-  type TeacherSession,
-} from '../../src/teacher/providers.js';
+import { DEVICE_PROVIDERS, listOrtBackends, type OrtSessionOptions } from '../../src/teacher/ort.js';
+import { createSession, ortSessionFactory, providerHint, type SessionFactory, type TeacherSession } from '../../src/teacher/providers.js';
 import { buildTinyTeacher } from './fixtures.js';
 
 /** A factory that fails like onnxruntime-node does for providers this machine lacks. */
-function fakeFactory(missing: string[], calls: SessionOptions[]): SessionFactory {
+function fakeFactory(missing: string[], calls: OrtSessionOptions[]): SessionFactory {
   return async (model, options) => {
     calls.push(options);
     const ep = String(options.executionProviders?.[0]);
@@ -35,7 +27,7 @@ describe('teacher/providers', () => {
   });
 
   it('auto falls back one provider at a time and records why each failed', async () => {
-    const calls: SessionOptions[] = [];
+    const calls: OrtSessionOptions[] = [];
     const s = await createSession(model, { device: 'auto', threads: 2, factory: fakeFactory(['cuda', 'webgpu'], calls) });
     try {
       expect(calls.map((c) => c.executionProviders)).to.deep.equal([['cuda'], ['webgpu'], ['cpu']]);
@@ -51,7 +43,7 @@ describe('teacher/providers', () => {
   });
 
   it('auto keeps the first provider that opens (cuda present → no further tries)', async () => {
-    const calls: SessionOptions[] = [];
+    const calls: OrtSessionOptions[] = [];
     const s = await createSession(model, { device: 'auto', threads: 1, factory: fakeFactory([], calls) });
     await s.session.release();
     expect(s.provider).to.equal('cuda');
@@ -67,7 +59,7 @@ describe('teacher/providers', () => {
   });
 
   it('BAD CALL - explicit cuda when absent: UsageError with the install hint, no fallback', async () => {
-    const calls: SessionOptions[] = [];
+    const calls: OrtSessionOptions[] = [];
     const err = await createSession(model, { device: 'cuda', factory: fakeFactory(['cuda', 'webgpu'], calls) }).catch((e) => e);
     expect(err).to.be.instanceOf(UsageError);
     expect(err.message).to.match(/--device cuda: the cuda execution provider is not available/);

@@ -16,7 +16,7 @@ import { tf } from '../../../src/student/tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
 import { hardSigmoid, hardSwish, SeededDropout } from '../../../src/student/zoo/mobilenetv3-layers.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
-import { createOrtSession, ort } from '../../../src/teacher/ort.js';
+import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
 import { K, requireTorch, S, studentOnnx } from './torchvision-students.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
 
@@ -43,7 +43,7 @@ function permute(data: Float32Array, shape: number[], perm: number[]): Float32Ar
 
 async function ortLogits(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
   const sess = await createOrtSession(bytes, { intraOpNumThreads: 1 });
-  const r = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x, dims) });
+  const r = await sess.run({ [sess.inputNames[0]]: ortTensor('float32', x, dims) });
   await sess.release();
   return r[sess.outputNames[0]].data as Float32Array;
 }

@@ -23,7 +23,7 @@ import { createOptimizer } from '../../../src/student/optim/index.js';
 import { readerSoftTargets } from '../../helpers/soft-targets.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildOnnxModel, onnxLayerOf, onnxModelSpec } from '../../../src/student/zoo/index.js';
-import { createOrtSession, ort } from '../../../src/teacher/ort.js';
+import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { K, py, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
@@ -76,7 +76,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
       const model = buildOnnxModel(spec, graph);
       const x = inputs(7);
       const sess = await createOrtSession(fs.readFileSync(file), { intraOpNumThreads: 1 });
-      const ref = (await sess.run({ input: new ort.Tensor('float32', x, [N, 3, S, S]) })).logits.data as Float32Array;
+      const ref = (await sess.run({ input: ortTensor('float32', x, [N, 3, S, S]) })).logits.data as Float32Array;
       await sess.release();
       const y = tf.tidy(() => (model.apply(nhwc(x), { training: false }) as tf.Tensor).dataSync() as Float32Array);
       model.dispose();

@@ -11,7 +11,7 @@ import { selectBackend } from '../../../src/student/backend.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
-import { createOrtSession, ort } from '../../../src/teacher/ort.js';
+import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
 import { K, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
 const N = 2;
@@ -35,7 +35,7 @@ function permute(data: Float32Array, shape: number[], perm: number[]): Float32Ar
 
 async function ortLogits(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
   const sess = await createOrtSession(bytes, { intraOpNumThreads: 1 });
-  const r = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x, dims) });
+  const r = await sess.run({ [sess.inputNames[0]]: ortTensor('float32', x, dims) });
   await sess.release();
   return r[sess.outputNames[0]].data as Float32Array;
 }
