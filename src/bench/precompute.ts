@@ -39,7 +39,7 @@ export interface PrecomputeBenchOptions {
   topk: number;
   device: Device;
   threads?: number;
-  /** onnxruntime sessions side by side (teacher/lanes.ts); default 'auto', as precompute. */
+  /** onnxruntime sessions side by side (teacher/lanes.ts); default 1, as precompute. */
   sessions?: number | 'auto';
   preprocess?: string;
   layout?: 'NCHW' | 'NHWC';
@@ -214,7 +214,7 @@ export async function runPrecomputeBench(o: PrecomputeBenchOptions, command = ''
   const full = await openDataset(o.data, { split: o.split, concurrency: o.decoders });
   const ds = firstRows(full, o.rows);
   const teacher = await openTeacher(o.teacher, {
-    device: o.device, threads: o.threads, sessions: o.sessions ?? 'auto', preprocess: o.preprocess, layout: o.layout, output: o.output, classMap: o.classMap,
+    device: o.device, threads: o.threads, sessions: o.sessions ?? 1, preprocess: o.preprocess, layout: o.layout, output: o.output, classMap: o.classMap,
     data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
   });
   const images = ds.variableSize === true;

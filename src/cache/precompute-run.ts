@@ -32,8 +32,9 @@ export interface PrecomputeRunOptions {
   /** onnxruntime intra-op threads. Default: all cores. Not part of the cache key. */
   threads?: number;
   /**
-   * onnxruntime sessions run side by side on the CPU, sharing `threads` (teacher/lanes.ts): 'auto'
-   * (default) one per thread, at most 4 and 1 GiB of model copies. Not part of the cache key.
+   * onnxruntime sessions run side by side on the CPU, sharing `threads` (teacher/lanes.ts): 1
+   * (default: on a quiet machine N sessions measured no faster, docs/PERFORMANCE.md), N, or 'auto'
+   * (one per thread, at most 4 and 1 GiB of model copies). Not part of the cache key.
    */
   sessions?: number | 'auto';
   /** Rows per inference batch. Default: 256. */
@@ -163,7 +164,7 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
   const teacher = await openTeacher(o.teacher, {
     device: o.device ?? 'auto',
     threads: o.threads,
-    sessions: o.sessions ?? 'auto',
+    sessions: o.sessions ?? 1,
     output: o.output,
     layout: o.layout,
     preprocess: o.preprocess,

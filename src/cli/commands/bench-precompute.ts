@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--topk <k>', 'k of the top-k variant', '5')
     .option('--device <device>', TEACHER_DEVICES.join('|'), 'auto')
     .option('--threads <N>', 'onnxruntime intra-op threads (default: all cores)')
-    .option('--sessions <N|auto>', 'onnxruntime sessions side by side on the CPU, sharing --threads (default auto, as tfkd precompute)')
+    .option('--sessions <N|auto>', 'onnxruntime sessions side by side on the CPU, sharing --threads (default 1, as tfkd precompute)')
     .option('--preprocess <JSON|FILE>', 'preprocessing spec')
     .option('--layout <NCHW|NHWC>', 'force the input layout')
     .option('--output <NAME>', 'logits output name')

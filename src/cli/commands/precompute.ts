@@ -79,7 +79,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'cache directory (re-run the same command to resume)')
     .option('--device <device>', 'auto|cuda|webgpu|cpu (auto tries them in that order)', 'auto')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)')
-    .option('--sessions <n|auto>', 'onnxruntime sessions run side by side on the CPU, sharing --threads (default auto: one per thread, at most 4)')
+    .option('--sessions <n|auto>', 'onnxruntime sessions run side by side on the CPU, sharing --threads (default 1; auto: one per thread, at most 4)')
     .option('--batch <n>', 'rows per inference batch', '256')
     .option('--dtype <dtype>', 'stored logits: f16 or f32', 'f32')
     .option('--topk <k>', 'store only the top k logits per row (+ tail statistics) instead of all K')
