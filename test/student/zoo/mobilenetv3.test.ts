@@ -16,37 +16,12 @@ import { tf } from '../../../src/student/tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
 import { hardSigmoid, hardSwish, SeededDropout } from '../../../src/student/zoo/mobilenetv3-layers.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
-import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
-import { K, requireTorch, S, studentOnnx } from './torchvision-students.js';
+import { K, ortLogits, permute, requireTorch, S, studentOnnx } from './torchvision-students.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
 
 const N = 2;
 const NAME = 'mobilenet_v3_small';
 const PART: Record<string, string> = { kernel: 'weight', depthwise_kernel: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var' };
-
-function permute(data: Float32Array, shape: number[], perm: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
-  const outShape = perm.map((p) => shape[p]);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let src = 0;
-    for (let i = 0; i < perm.length; i++) src += idx[i] * strides[perm[i]];
-    out[o] = data[src];
-    for (let i = perm.length - 1; i >= 0; i--) {
-      if (++idx[i] < outShape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return out;
-}
-
-async function ortLogits(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
-  const sess = await createOrtSession(bytes, { intraOpNumThreads: 1 });
-  const r = await sess.run({ [sess.inputNames[0]]: ortTensor('float32', x, dims) });
-  await sess.release();
-  return r[sess.outputNames[0]].data as Float32Array;
-}
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 

@@ -11,34 +11,9 @@ import { selectBackend } from '../../../src/student/backend.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel, countParams, loadWeights, modelSpec, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
 import { readOnnxGraph } from '../../../src/student/zoo/onnx-graph.js';
-import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
-import { K, requireTorch, S, studentOnnx } from './torchvision-students.js';
+import { K, ortLogits, permute, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
 const N = 2;
-
-function permute(data: Float32Array, shape: number[], perm: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
-  const outShape = perm.map((p) => shape[p]);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let src = 0;
-    for (let i = 0; i < perm.length; i++) src += idx[i] * strides[perm[i]];
-    out[o] = data[src];
-    for (let i = perm.length - 1; i >= 0; i--) {
-      if (++idx[i] < outShape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return out;
-}
-
-async function ortLogits(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
-  const sess = await createOrtSession(bytes, { intraOpNumThreads: 1 });
-  const r = await sess.run({ [sess.inputNames[0]]: ortTensor('float32', x, dims) });
-  await sess.release();
-  return r[sess.outputNames[0]].data as Float32Array;
-}
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const STUDENT_SCRIPT = path.join(ROOT, 'scripts/torchvision_student.py');
@@ -42,3 +43,28 @@ export function studentOnnx(arch: string, classes = K, opset = 17): string {
   return file;
 }
 
+/** `data` of `shape` with its axes permuted by `perm` (ONNX OIHW weights → tfjs HWIO, and back). */
+export function permute(data: Float32Array, shape: number[], perm: number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
+  const outShape = perm.map((p) => shape[p]);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let i = 0; i < perm.length; i++) src += idx[i] * strides[perm[i]];
+    out[o] = data[src];
+    for (let i = perm.length - 1; i >= 0; i--) {
+      if (++idx[i] < outShape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
+/** onnxruntime's output of the ONNX model `bytes` on one float32 input. */
+export async function ortLogits(bytes: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
+  const sess = await createOrtSession(bytes, { intraOpNumThreads: 1 });
+  const r = await sess.run({ [sess.inputNames[0]]: ortTensor('float32', x, dims) });
+  await sess.release();
+  return r[sess.outputNames[0]].data as Float32Array;
+}
