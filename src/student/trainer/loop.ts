@@ -22,6 +22,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { applyViews, batchTeacher, viewsFor } from './targets.js';
 import { renderedDataset, studentBatchSource, type BatchSource } from './inputs.js';
 import { mixedTargets } from './mix-inputs.js';
+import { trainingHits } from './hits.js';
 import { defaultRenderWorkers } from '../../data/render-pool.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
 import { hashCheckpoints, makeSummary, runManifest } from './record.js';
@@ -272,7 +273,7 @@ class TrainLoop {
       const targets = b.mixed ? (tf.tensor2d(b.mixed, [n, K], 'float32') as tf.Tensor2D) : null;
       const { value, grads } = tf.variableGrads(() => {
         const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-        box.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar);
+        box.hits = tf.keep(trainingHits(logits, y, targets));
         if (history) box.logits = tf.keep(tf.clone(logits));
         return loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
       }, optimizer.vars);
