@@ -22,6 +22,7 @@ import {
 } from './preprocess.js';
 import { createSession, defaultThreads, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
+import { probeGpuAdapter } from '../util/gpu-adapter.js';
 import { defaultLanes, laneSessionFactory } from './lanes.js';
 import type { Layout, PreprocessSpec, StagedInference, Teacher, TeacherInfo } from './types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
@@ -120,7 +121,10 @@ export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: Op
   if (!(Number.isInteger(lanes) && lanes >= 1)) throw new UsageError(`${optionName('sessions')} must be a positive integer or auto, got ${opts.sessions}`);
   const single = opts.worker ? workerSessionFactory : undefined;
   const factory = opts.factory ?? (lanes > 1 ? laneSessionFactory(lanes, single) : single);
-  const opened = await createSession(bytes, { device: opts.device, threads, factory, what: file });
+  // The lane and worker factories are real ORT sessions: `auto` must look at the adapter first, as it
+  // does for one in-process session (else Dawn's warnings reach stderr and a software adapter wins).
+  const adapterProbe = opts.factory ? undefined : () => probeGpuAdapter();
+  const opened = await createSession(bytes, { device: opts.device, threads, factory, what: file, ...(adapterProbe ? { adapterProbe } : {}) });
   const session = opened.session;
   try {
     const desc = withSessionMetadata(proto, session);

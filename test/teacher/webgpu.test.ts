@@ -82,18 +82,22 @@ describe('teacher/webgpu: onnxruntime WebGPU provider vs CPU provider (real devi
     });
   }
 
-  it('--device auto refuses a software adapter, says why in its one line, and writes nothing to stderr', function () {
-    if (!m.adapter.software) this.skip(); // a hardware adapter is auto's to take
-    const out = path.join(tmp, 'auto');
-    const r = tfkd(m.env, ['precompute', '--teacher', 'models/fmnist-good.onnx', '--data', 'fashion-mnist:data/fashion-mnist-subset', '--split', 'test', '--shard', '0/10', '--out', out, '--progress', 'off']);
-    expect(r.status, r.stderr).to.equal(0);
-    expect(r.stderr).to.equal('');
-    expect(r.stdout).to.match(/provider cpu/);
-    const line = r.stdout.split('\n').filter((l) => l.includes('webgpu:'));
-    expect(line).to.have.length(1);
-    expect(line[0]).to.match(/webgpu: not used \(software adapter only: .*llvmpipe|webgpu: not used \(software adapter only/);
-    expect(readManifest(out).runtime.provider).to.equal('cpu');
-  });
+  // `--sessions 2` opens its sessions through the lane factory: it must look at the adapter too
+  // (it did not, and took the software adapter at ~500 rows/s).
+  for (const sessions of ['1', '2']) {
+    it(`--device auto --sessions ${sessions} refuses a software adapter, says why in its one line, and writes nothing to stderr`, function () {
+      if (!m.adapter.software) this.skip(); // a hardware adapter is auto's to take
+      const out = path.join(tmp, `auto-${sessions}`);
+      const r = tfkd(m.env, ['precompute', '--teacher', 'models/fmnist-good.onnx', '--data', 'fashion-mnist:data/fashion-mnist-subset', '--split', 'test', '--shard', '0/10', '--out', out, '--progress', 'off', '--sessions', sessions]);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.equal('');
+      expect(r.stdout).to.match(/provider cpu/);
+      const line = r.stdout.split('\n').filter((l) => l.includes('webgpu:'));
+      expect(line).to.have.length(1);
+      expect(line[0]).to.match(/webgpu: not used \(software adapter only: .*llvmpipe|webgpu: not used \(software adapter only/);
+      expect(readManifest(out).runtime.provider).to.equal('cpu');
+    });
+  }
 
   it(`ResNet-18 (1000 classes) over photos: --device webgpu equals --device cpu within ${TOL}`, function () {
     if (spawnSync(PY, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' }).status !== 0) {
