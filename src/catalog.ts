@@ -29,11 +29,9 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** The trainer's `--optimizer` (the optimizer module knows more, e.g. adamw, that no flag selects). */
 export const OPTIMIZERS = Object.freeze(['sgd', 'adam'] as const);
-export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 /** The trainer's `--schedule`, in the order its help and error messages list them. */
 export const SCHEDULES = Object.freeze(['step', 'cosine', 'constant'] as const);
-export type ScheduleName = (typeof SCHEDULES)[number];
 
 /** Storage type of the logits in a soft-target cache (`tfkd precompute --dtype`). */
 export const CACHE_DTYPES = Object.freeze(['f16', 'f32'] as const);
@@ -41,11 +39,9 @@ export type CacheDtype = (typeof CACHE_DTYPES)[number];
 
 /** A data set's splits (`--split`). */
 export const SPLITS = Object.freeze(['train', 'test'] as const);
-export type Split = (typeof SPLITS)[number];
 
 /** A teacher's input layout (`--layout`): channels first (PyTorch exports) or last (tfjs students). */
 export const LAYOUTS = Object.freeze(['NCHW', 'NHWC'] as const);
-export type LayoutName = (typeof LAYOUTS)[number];
 
 /** How a long command reports progress on stderr (`--progress`). */
 export const PROGRESS_MODES = Object.freeze(['auto', 'bar', 'json', 'off'] as const);

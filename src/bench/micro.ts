@@ -21,7 +21,7 @@ import { resize } from '../data/pil/resample.js';
 import { Preprocessor } from '../teacher/preprocess.js';
 import type { PreprocessSpec } from '../teacher/types.js';
 
-export interface MicroFigure {
+interface MicroFigure {
   name: string;
   /** What was measured, in `unit`. */
   value: number;

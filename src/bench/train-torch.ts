@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { isOnnxModelName } from '../student/zoo/index.js';
 
 /** Zoo models that are torchvision's definitions (same name, same parameter count). */
-export const TORCHVISION_ZOO = ['resnet18', 'mobilenet_v3_small'] as const;
+const TORCHVISION_ZOO = ['resnet18', 'mobilenet_v3_small'] as const;
 
 export interface TorchTrainResult {
   arch: string;

@@ -64,7 +64,6 @@ const partSchema = z.strictObject({
   sampleStart: z.number().int().min(0),
   sampleEnd: z.number().int().min(0),
 });
-export type Part = z.infer<typeof partSchema>;
 
 const runtimeSchema = z.strictObject({
   onnxruntime: z.string(),
@@ -272,7 +271,7 @@ export type KeyedFields = Pick<Manifest, 'teacher' | 'K' | 'preprocess' | 'class
  * fields, used by the writer (to check what it commits), the reader and verify (to check what they
  * read).
  */
-export function keyInputOf(m: KeyedFields): KeyInput {
+function keyInputOf(m: KeyedFields): KeyInput {
   return {
     teacher: { sha256: m.teacher.sha256, outputName: m.teacher.outputName },
     K: m.K,
@@ -295,7 +294,7 @@ export function manifestKeys(m: KeyedFields & Pick<Manifest, 'schema' | 'part' |
 }
 
 /** sha256 of the canonical JSON of a manifest without its `checksum` field. */
-export function manifestChecksum(m: Omit<Manifest, 'checksum'> | Manifest): string {
+function manifestChecksum(m: Omit<Manifest, 'checksum'> | Manifest): string {
   const { checksum: _c, ...rest } = m as Manifest;
   return sha256Hex(canonicalJson(rest));
 }

@@ -96,7 +96,7 @@ export function checkPrecomputeOptions(o: { K: number; N: number; topk: number |
 }
 
 /** Builds the key input, layout and manifest (sans shards) of a precompute run. */
-export function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: ManifestBase } {
+function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: ManifestBase } {
   const { teacher, dataset } = o;
   const info = teacher.info;
   const K = info.numClasses;

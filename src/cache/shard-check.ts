@@ -16,7 +16,7 @@ import { TAIL_J } from './topk.js';
 export type RowFormat = Pick<Manifest, 'schema' | 'K' | 'dtype' | 'topk'>;
 
 /** Top-k classes are stored as U16 while every class fits (K ≤ 65 536; tfkd-cache/2), else I32. */
-export const U16_CLASSES = 65536;
+const U16_CLASSES = 65536;
 
 /** The dtype of a shard's `topk_indices`. */
 export function topkIndexDtype(m: Pick<Manifest, 'schema' | 'K'>): 'U16' | 'I32' {
@@ -114,7 +114,7 @@ const SCAN_CHUNK = 1 << 20;
 export const NOT_HASHED = '(not read)';
 
 /** The largest a shard of `n` rows can be: the length word, the header at its limit, the tensors. */
-export function maxShardBytes(m: RowFormat, n: number): number {
+function maxShardBytes(m: RowFormat, n: number): number {
   let data = 0;
   for (const [, dt, shape] of shardSpec(m, n)) data += shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dt];
   return 8 + MAX_HEADER_BYTES + data;

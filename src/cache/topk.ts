@@ -56,7 +56,7 @@ export const MIN_TOPK_TEMPERATURE = 1;
  * log Σ_tail exp(z/τ) estimated from the stored statistics (see the module comment), τ ≥ 1. `F`
  * holds the row's TAIL_J stored values, `m` = K − k.
  */
-export function tailLogMass(F: ArrayLike<number>, mu: number, m: number, temperature: number): number {
+function tailLogMass(F: ArrayLike<number>, mu: number, m: number, temperature: number): number {
   if (!(temperature >= MIN_TOPK_TEMPERATURE)) throw new RangeError(`top-k soft targets need τ ≥ ${MIN_TOPK_TEMPERATURE}, got ${temperature}`);
   const beta = 1 / temperature;
   const logm = Math.log(m);

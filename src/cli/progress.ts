@@ -8,7 +8,7 @@
 import type { ProgressMode } from '../catalog.js';
 
 /** What a progress line is drawn from. */
-export interface ProgressState<I> {
+interface ProgressState<I> {
   done: number;
   total: number;
   elapsedS: number;

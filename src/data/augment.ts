@@ -43,7 +43,7 @@ export interface AugmentSpec {
 }
 
 /** torchvision's RandomResizedCrop defaults. */
-export const RRC_DEFAULT = Object.freeze({ scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] });
+const RRC_DEFAULT = Object.freeze({ scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] });
 
 export interface AugmentParams {
   dy: number;

@@ -16,7 +16,7 @@ import { requireDir, requireFile } from './paths.js';
  * its parent.
  */
 
-export const CIFAR10_CLASSES = [
+const CIFAR10_CLASSES = [
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
 ] as const;
 
@@ -25,7 +25,7 @@ const PLANE = SIDE * SIDE;
 const PIXELS = 3 * PLANE;
 
 /** Converts one CHW 3×32×32 record body to HWC into `dst`. */
-export function chwToHwc(src: Uint8Array, dst: Uint8Array, planes = 3, plane = PLANE): void {
+function chwToHwc(src: Uint8Array, dst: Uint8Array, planes = 3, plane = PLANE): void {
   for (let c = 0; c < planes; c++) {
     const s = c * plane;
     for (let p = 0; p < plane; p++) dst[p * planes + c] = src[s + p];

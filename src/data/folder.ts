@@ -21,7 +21,7 @@ import { requireDir } from './paths.js';
  */
 
 /** The extensions torchvision's ImageFolder accepts, plus the other formats sharp decodes. */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp', '.gif', '.avif', '.heic', '.heif']);
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp', '.gif', '.avif', '.heic', '.heif']);
 
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -56,7 +56,7 @@ function walk(dir: string, rel: string, out: string[]): void {
 }
 
 /** The class names and the image files (relative to DIR) of a folder tree, in ImageFolder's order. */
-export function scanFolder(dir: string): { classNames: string[]; files: string[]; labels: Int32Array } {
+function scanFolder(dir: string): { classNames: string[]; files: string[]; labels: Int32Array } {
   const classNames = readDir(dir)
     .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
     .map((d) => d.name)
@@ -83,8 +83,6 @@ export function splitDir(dir: string, split: Split): string {
   const subs = readDir(dir).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort(byCodeUnit);
   return subs.length === 2 && subs[0] === 'test' && subs[1] === 'train' ? join(dir, split) : dir;
 }
-
-export type FolderDataset = ImageFilesDataset;
 
 export async function openFolder(dir: string, split: Split, spec: string, opts: FilesOptions = {}): Promise<ImageFilesDataset> {
   requireDir(dir, 'folder');

@@ -15,15 +15,15 @@ import { requireDir, requireFile } from './paths.js';
 
 const gunzipAsync = promisify(gunzip);
 
-export const IMAGES_MAGIC = 0x00000803;
-export const LABELS_MAGIC = 0x00000801;
+const IMAGES_MAGIC = 0x00000803;
+const LABELS_MAGIC = 0x00000801;
 
-export const FASHION_MNIST_CLASSES = [
+const FASHION_MNIST_CLASSES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
 ] as const;
-export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
+const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 
-export interface IdxImages {
+interface IdxImages {
   n: number;
   rows: number;
   cols: number;
@@ -47,7 +47,7 @@ function be32(b: Uint8Array, off: number): number {
 const hex = (v: number) => `0x${v.toString(16).padStart(8, '0')}`;
 
 /** Parses an IDX3 ubyte image file (already gunzipped). `path` is for messages only. */
-export function parseIdxImages(b: Uint8Array, path: string): IdxImages {
+function parseIdxImages(b: Uint8Array, path: string): IdxImages {
   if (b.length < 16) throw new UsageError(`not an IDX image file (too short, ${b.length} bytes): ${path}`);
   const magic = be32(b, 0);
   if (magic !== IMAGES_MAGIC) throw new UsageError(`bad IDX magic ${hex(magic)} in ${path} (expected ${hex(IMAGES_MAGIC)} for ubyte images)`);
@@ -60,7 +60,7 @@ export function parseIdxImages(b: Uint8Array, path: string): IdxImages {
 }
 
 /** Parses an IDX1 ubyte label file (already gunzipped). */
-export function parseIdxLabels(b: Uint8Array, path: string): Uint8Array {
+function parseIdxLabels(b: Uint8Array, path: string): Uint8Array {
   if (b.length < 8) throw new UsageError(`not an IDX label file (too short, ${b.length} bytes): ${path}`);
   const magic = be32(b, 0);
   if (magic !== LABELS_MAGIC) throw new UsageError(`bad IDX magic ${hex(magic)} in ${path} (expected ${hex(LABELS_MAGIC)} for ubyte labels)`);

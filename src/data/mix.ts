@@ -33,7 +33,7 @@ export interface MixSpec {
   mixProb: number;
 }
 
-export type MixKind = 'mixup' | 'cutmix';
+type MixKind = 'mixup' | 'cutmix';
 
 /** One view's mixing, in fractions of the image (independent of any side's size). */
 export interface MixParams {
@@ -103,7 +103,7 @@ const TWO32 = 4294967296;
 const uni = (seed: number, i: number, v: number, k: number) => (hashU32(seed, i, v, k) + 0.5) / TWO32;
 
 /** Index of the first word of the Beta stream (docs/MIXING.md). */
-export const BETA_STREAM = 128;
+const BETA_STREAM = 128;
 /** Tries per Gamma draw before the documented fallback (acceptance ≥ 0.95 per try for shape ≥ 1). */
 const MAX_TRIES = 64;
 
@@ -115,7 +115,7 @@ const MAX_TRIES = 64;
  *   a < 1: ln Gamma(a + 1) + ln(u)/a (u drawn after the Gamma(a + 1) draw) — in logs, so small α
  *          does not underflow.
  */
-export function logGamma(a: number, next: () => number): number {
+function logGamma(a: number, next: () => number): number {
   if (a < 1) {
     const g = logGamma(a + 1, next);
     return g + Math.log(next()) / a;

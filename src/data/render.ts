@@ -81,7 +81,7 @@ export function centerCrop(img: Image, crop: [number, number], rounding: CropRou
   return cropWindow(img, cropOffset(img.height, h, rounding), cropOffset(img.width, w, rounding), h, w);
 }
 
-export function resizeTo(img: Image, resize: number | [number, number], interpolation: Interpolation): Image {
+function resizeTo(img: Image, resize: number | [number, number], interpolation: Interpolation): Image {
   const [w, h] = resizedSize(img.width, img.height, resize);
   if (w === img.width && h === img.height) return img;
   return pilResize(img, w, h, interpolation);

@@ -25,7 +25,7 @@ function word(v: number): number {
 }
 
 /** MurmurHash3's 32-bit finalizer (avalanche mix). */
-export function fmix32(h: number): number {
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -14,9 +14,9 @@ export type DataKind = (typeof DATA_KINDS)[number];
 
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
-export type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'tar'; dir: string };
+type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'tar'; dir: string };
 /** `list:FILE`: a CSV/TSV of image paths and labels (list.ts). */
-export type ListSpec = { kind: 'list'; file: string };
+type ListSpec = { kind: 'list'; file: string };
 export type SyntheticSpec = {
   kind: 'synthetic';
   n: number;
@@ -53,7 +53,7 @@ export const DATA_SOURCES: Readonly<Record<DataKind, DataSource>> = {
 };
 
 /** The valid spec forms, in DATA_KINDS order, joined by `sep`. */
-export const dataSpecForms = (sep = ' | '): string => DATA_KINDS.map((k) => DATA_SOURCES[k].form).join(sep);
+const dataSpecForms = (sep = ' | '): string => DATA_KINDS.map((k) => DATA_SOURCES[k].form).join(sep);
 
 /** The help text of a `--data` option (or a `<spec>` argument): `lead` then every form. */
 export const dataSpecHelp = (lead = 'data SPEC'): string => `${lead}: ${dataSpecForms()}`;

@@ -36,7 +36,7 @@ import { DATA_SOURCES } from './spec.js';
 import { Reader, walkTar, type TarMember } from './tar.js';
 
 /** The image members a sample may carry, in the order one is picked. */
-export const TAR_IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
+const TAR_IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
 /** WebDataset's split of a member path into the sample key and the extension (after the base name's first dot). */
 export function splitMemberName(name: string): { key: string; ext: string } {

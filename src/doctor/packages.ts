@@ -57,8 +57,6 @@ export const APT_PACKAGES: readonly AptPackage[] = [
   { name: 'munge', usedBy: 'the Slurm job-array test (munged authenticates the daemons)', probe: { bin: ['/usr/sbin/munged'] } },
 ];
 
-export type AptPackageName = (typeof APT_PACKAGES)[number]['name'];
-
 const memo = new Map<string, boolean>();
 
 /** The directories of PATH plus /usr/bin: where a `bin` probe looks. */

@@ -13,7 +13,7 @@ import { builtinLosses, entryOptionNames, lossEntry, LOSS_OPTION_NAMES, resolveL
  * The kinds of run a design can hold: `baseline` (ce), Re-KD and De-KD (KD with another teacher,
  * docs/PAPER.md), and one kind per other loss of the registry, named as the loss.
  */
-export const KINDS = Object.freeze(['baseline', 'lsr', 'kd', 're-kd', 'de-kd', ...builtinLosses().filter((e) => !['ce', 'lsr', 'kd'].includes(e.name)).map((e) => e.name)]) as readonly [string, ...string[]];
+const KINDS = Object.freeze(['baseline', 'lsr', 'kd', 're-kd', 'de-kd', ...builtinLosses().filter((e) => !['ce', 'lsr', 'kd'].includes(e.name)).map((e) => e.name)]) as readonly [string, ...string[]];
 export type Kind = string;
 
 /** The `tfkd train --loss` each kind trains with. */
@@ -39,7 +39,6 @@ export const lossOptionOf = (key: string): LossOptionName | undefined => HP_NAME
 export const SWEEP_KEYS = Object.freeze(LOSS_OPTION_NAMES.map(designKey));
 export type SweepKey = string;
 
-export const LOSS_KEYS = [...SWEEP_KEYS, 'fidelity', 'logit_standardization'] as const;
 export type LossKey = string;
 
 /**
@@ -61,7 +60,7 @@ export const KIND_LOSS_KEYS: Readonly<Record<Kind, readonly LossKey[]>> = Object
  * what only a design knows: Re-KD's official config has α 0.6.
  */
 const KIND_OWN_DEFAULTS: Partial<Record<Kind, LossOptions>> = { 're-kd': { alpha: 0.6 } };
-export function kindLossDefaults(kind: Kind, logitStandardization = false): LossOptions {
+function kindLossDefaults(kind: Kind, logitStandardization = false): LossOptions {
   const e = kindEntry(kind);
   const out: LossOptions = {};
   for (const k of entryOptionNames(e, logitStandardization)) {
@@ -71,7 +70,6 @@ export function kindLossDefaults(kind: Kind, logitStandardization = false): Loss
   }
   return logitStandardization ? out : { ...out, ...KIND_OWN_DEFAULTS[kind] };
 }
-export const KIND_LOSS_DEFAULTS: Readonly<Record<Kind, LossOptions>> = Object.fromEntries(KINDS.map((kind) => [kind, kindLossDefaults(kind)]));
 
 /** The design keys a run of `kind` reads with or without logit standardization (plus fidelity and the switch). */
 export function kindLossKeys(kind: Kind, logitStandardization: boolean): readonly LossKey[] {
@@ -128,14 +126,14 @@ export type LossOptions = Record<string, number | string | boolean | undefined>;
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 
 /** Loss options by their design names; each run's values are checked against its loss's bounds (design-checks.ts). */
-export const lossSchema: z.ZodType<LossOptions> = z.strictObject({
+const lossSchema: z.ZodType<LossOptions> = z.strictObject({
   ...(Object.fromEntries(SWEEP_KEYS.map((k) => [k, finite.optional()])) as Record<string, z.ZodOptional<typeof finite>>),
   fidelity: z.enum(FIDELITIES).optional(),
   logit_standardization: z.boolean().optional(),
 });
 
 /** Training options, passed to `tfkd train` as `--kebab-case` flags (`args` verbatim, last). */
-export const trainSchema = z.strictObject({
+const trainSchema = z.strictObject({
   epochs: posInt.optional(),
   batch: posInt.optional(),
   lr: z.number().gt(0).optional(),
@@ -155,7 +153,7 @@ export const trainSchema = z.strictObject({
 export type TrainOptions = z.infer<typeof trainSchema>;
 
 /** Options of `tfkd precompute` for every cache the experiment makes. */
-export const precomputeSchema = z.strictObject({
+const precomputeSchema = z.strictObject({
   batch: posInt.optional(),
   dtype: z.enum(CACHE_DTYPES).optional(),
   topk: posInt.optional(),
@@ -173,7 +171,7 @@ const checkpointSchema = z.union([posInt, z.string().regex(/^(epoch|step)-[1-9][
  * that no run trains on. Teachers and sweep points are scored on it; only the final runs of each
  * method are evaluated on the test split.
  */
-export const validationSchema = z
+const validationSchema = z
   .strictObject({
     /** Share of the (subset of the) training split held out, in (0, 0.5]; default 0.1 unless `size` is set. */
     fraction: z.number().gt(0).max(0.5).optional(),
@@ -185,28 +183,26 @@ export const validationSchema = z
     subset: posInt.optional(),
   })
   .refine((v) => v.fraction === undefined || v.size === undefined, { message: 'set fraction or size, not both' });
-export type ValidationOptions = z.infer<typeof validationSchema>;
 
 /**
  * A grid: `{ alpha: [0.1, 0.5], temperature: [4, 20] }` (the cartesian product, in the order
  * written) or an explicit list of points `[{ alpha: 0.1, temperature: 4 }, …]`.
  */
 const sweepValue = z.strictObject(Object.fromEntries(SWEEP_KEYS.map((k) => [k, finite.optional()])) as Record<string, z.ZodOptional<typeof finite>>);
-export const gridSchema = z.union([
+const gridSchema = z.union([
   z.strictObject(Object.fromEntries(SWEEP_KEYS.map((k) => [k, z.array(finite).min(1).optional()])) as Record<string, z.ZodOptional<z.ZodArray<typeof finite>>>),
   z.array(sweepValue).min(1),
 ]);
 export type Grid = Record<string, number[] | undefined> | Array<Record<string, number | undefined>>;
 
-export const sweepSchema = z.strictObject({
+const sweepSchema = z.strictObject({
   /** The one seed every grid point is trained on (default: the first top-level seed). */
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   /** Default grid per kind, for runs of that kind that have no `sweep:` of their own. */
   grids: z.partialRecord(z.enum(KINDS as [string, ...string[]]), gridSchema).optional(),
 });
-export type SweepOptions = z.infer<typeof sweepSchema>;
 
-export const teacherSchema = z.strictObject({
+const teacherSchema = z.strictObject({
   /** Train a `ce` run of this zoo model (with `train` overrides and `seed`) and use it. */
   model: z.string().min(1).optional(),
   /** An existing ONNX teacher (path relative to the design file). */
@@ -219,9 +215,8 @@ export const teacherSchema = z.strictObject({
   save_at: z.array(checkpointSchema).min(1).optional(),
   description: z.string().optional(),
 });
-export type TeacherDef = z.infer<typeof teacherSchema>;
 
-export const runSchema = z.strictObject({
+const runSchema = z.strictObject({
   name: nameSchema,
   kind: z.enum(KINDS as [string, ...string[]], {
     error: (iss) => `unknown kind ${JSON.stringify(iss.input)} (expected ${KINDS.join('|')})`,

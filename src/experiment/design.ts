@@ -28,7 +28,7 @@ export interface LoadedDesign {
 }
 
 /** `runs[2].kind` — the path as the user sees it in the file. */
-export function formatPath(p: ReadonlyArray<PropertyKey>): string {
+function formatPath(p: ReadonlyArray<PropertyKey>): string {
   let s = '';
   for (const k of p) {
     if (typeof k === 'number') s += `[${k}]`;
@@ -90,7 +90,7 @@ export function loadDesign(file: string, overrides: readonly string[] = []): Loa
  * (`2`, `[1, 2]`, `false`, `{ alpha: [0.3] }`); `null` removes the key. Missing mappings on the
  * way are created; list indices must exist. The result is validated like the file itself.
  */
-export function applyOverride(raw: Record<string, unknown>, set: string, file: string): void {
+function applyOverride(raw: Record<string, unknown>, set: string, file: string): void {
   const eq = set.indexOf('=');
   const bad = (why: string): never => {
     throw new UsageError(`${optionName('set')} ${set}: ${why}`, `write ${optionName('set')} PATH=VALUE, e.g. ${optionName('set')} train.epochs=2 or ${optionName('set')} "runs[1].seeds=[1, 2]"`);

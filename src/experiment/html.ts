@@ -31,7 +31,7 @@ export function inlineSvg(svg: string, prefix: string): string {
 }
 
 /** One line per method compared with its baseline: Δ, interval, reading. */
-export function readingLines(rows: readonly MethodRow[]): string[] {
+function readingLines(rows: readonly MethodRow[]): string[] {
   return rows
     .filter((r) => r.baseline && r.baseline !== r.method)
     .map((r) => {

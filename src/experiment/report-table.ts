@@ -34,7 +34,7 @@ export const tableHead = (against: string | null = null): string[] => TABLE_HEAD
 /** How the row every Δ is measured against reads in the reading column. */
 export const referenceLabel = (against: string | null): string => (against === null ? '(baseline)' : '(reference)');
 
-export const TABLE_HEAD = [
+const TABLE_HEAD = [
   'method',
   'kind',
   'model',

@@ -82,11 +82,11 @@ export function trainArgs(req: Omit<TrainRequest, 'log'>): string[] {
   return a;
 }
 
-export function exportArgs(req: Omit<ExportRequest, 'log'>): string[] {
+function exportArgs(req: Omit<ExportRequest, 'log'>): string[] {
   return ['export', req.run, '--out', req.out, ...(req.checkpoint ? ['--checkpoint', req.checkpoint] : [])];
 }
 
-export function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
+function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
   const a = ['precompute', '--teacher', req.teacher, '--data', req.data, '--split', 'train', '--out', req.out];
   for (const [k, v] of Object.entries(req.options)) if (v !== undefined && k !== 'args') flag(a, k, v);
   return [...a, ...(req.options.args ?? [])];
@@ -105,7 +105,7 @@ export function stepEnv(env: NodeJS.ProcessEnv, jobs: number, cores = availableP
   return { ...env, TFKD_THREADS: String(Math.max(1, Math.floor(cores / Math.max(1, jobs)))) };
 }
 
-export const DEFAULT_BIN = fileURLToPath(new URL('../../bin/tfkd.js', import.meta.url));
+const DEFAULT_BIN = fileURLToPath(new URL('../../bin/tfkd.js', import.meta.url));
 
 /** Runs each step as `node bin/tfkd.js …`, stdout + stderr appended to the step's log file. */
 export class CliRunner implements Runner {

@@ -65,7 +65,7 @@ export const installHint = (): string =>
   'install one of: npm i @tensorflow/tfjs-node-gpu@4.22.0 (NVIDIA GPU; needs CUDA 11.2 and cuDNN 8.1 on the library path) ' +
   `or npm i @tensorflow/tfjs-node@4.22.0 (CPU); or pass ${optionName('backend')} wasm`;
 
-export const defaultBackendDeps: BackendDeps = {
+const defaultBackendDeps: BackendDeps = {
   importNode: importNodeBackend,
   async setBackend(name) {
     const ok = await tf.setBackend(name);

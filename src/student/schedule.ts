@@ -15,8 +15,8 @@
  */
 import { UsageError, optionName } from '../errors.js';
 
-export const SCHEDULE_KINDS = ['constant', 'step', 'cosine'] as const;
-export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
+const SCHEDULE_KINDS = ['constant', 'step', 'cosine'] as const;
+type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 
 export interface ScheduleConfig {
   kind: ScheduleKind;

@@ -25,12 +25,12 @@ export interface ClassMap {
   names?: string[];
 }
 
-export const LABEL_METADATA_KEYS = ['tfkd.classes', 'labels', 'id2label', 'classes', 'class_names'] as const;
+const LABEL_METADATA_KEYS = ['tfkd.classes', 'labels', 'id2label', 'classes', 'class_names'] as const;
 
 const hint = (): string => `give ${optionName('classMap')} as a JSON array (one teacher index or name per data class), a JSON object {"data class": teacher index or name}, "names", or a file holding one`;
 
 /** Teacher class names from JSON text (array or {index: name}) or, with `lines`, one per line. */
-export function parseLabels(text: string, what: string, lines = false): string[] {
+function parseLabels(text: string, what: string, lines = false): string[] {
   const t = text.trim();
   if (t.startsWith('[') || t.startsWith('{')) {
     let v: unknown;

@@ -14,7 +14,7 @@ import type { Layout } from './types.js';
 const { onnx } = onnxProto;
 
 export type Dim = number | string;
-export interface TensorDesc {
+interface TensorDesc {
   name: string;
   /** onnxruntime's type names: 'float32', 'float16', 'int64', … */
   dtype: string;

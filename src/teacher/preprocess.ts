@@ -30,14 +30,14 @@ import { timmPreprocess } from './configs-timm.js';
 import type { Layout, PreprocessSpec } from './types.js';
 
 /** Metadata key under which tfkd-exported models record their preprocessing (JSON). */
-export const PREPROCESS_METADATA_KEY = 'tfkd.preprocess';
+const PREPROCESS_METADATA_KEY = 'tfkd.preprocess';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const side = z.number().int().positive().max(65535);
 const hw = z.tuple([side, side]);
 /** `crop: 224` means [224, 224]. */
 const sideOrHw = z.union([side.transform((v): [number, number] => [v, v]), hw]);
-export const PreprocessSchema = z.strictObject({
+const PreprocessSchema = z.strictObject({
   layout: z.enum(['NCHW', 'NHWC']).optional(),
   /** Final [H, W]; alone it means "stretch to [H, W]" (resize [H, W], no crop). */
   size: hw.optional(),
@@ -199,7 +199,7 @@ export function resolvePreprocess(layers: Array<PartialPreprocess | undefined>, 
 }
 
 /** Channels fed for a channel order ('as-is': the data's own count). */
-export const channelCount = (c: PreprocessSpec['channels'], dataChannels: number): number => (c === 'L' ? 1 : c === 'as-is' ? dataChannels : 3);
+const channelCount = (c: PreprocessSpec['channels'], dataChannels: number): number => (c === 'L' ? 1 : c === 'as-is' ? dataChannels : 3);
 
 /** The rendering part of a resolved spec. */
 export function renderSpecOf(spec: PreprocessSpec): RenderSpec {

@@ -54,7 +54,7 @@ export function defaultThreads(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
-export function sessionOptions(provider: Provider, threads: number): OrtSessionOptions {
+function sessionOptions(provider: Provider, threads: number): OrtSessionOptions {
   return {
     executionProviders: [provider],
     intraOpNumThreads: threads,
@@ -83,7 +83,7 @@ export type ProviderPrecheck = (provider: Provider) => string | null;
 /** The adapter probe; injectable so tests decide what machine they are on. */
 export type AdapterProbe = () => GpuProbe;
 
-export function webgpuPrecheck(probe: AdapterProbe): ProviderPrecheck {
+function webgpuPrecheck(probe: AdapterProbe): ProviderPrecheck {
   return (provider) => {
     if (provider !== 'webgpu') return null;
     const p = probe();

@@ -105,7 +105,7 @@ export async function openTeacher(path: string, opts: OpenTeacherOptions): Promi
 }
 
 /** `openTeacher` on bytes already in memory (`file` names it in messages and in `info.file`). */
-export async function openTeacherBytes(bytes: Uint8Array, file: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
+async function openTeacherBytes(bytes: Uint8Array, file: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const proto = decodeModel(bytes, file);
   const userPre = opts.preprocess === undefined ? undefined : typeof opts.preprocess === 'string' ? parsePreprocess(opts.preprocess) : parsePreprocess(opts.preprocess);

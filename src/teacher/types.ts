@@ -38,7 +38,7 @@ export interface PreprocessSpec {
 }
 
 /** 'as-is': data of another channel count (2, 4, …) fed unconverted (no resize or crop either). */
-export type ChannelOrder = 'RGB' | 'BGR' | 'L' | 'as-is';
+type ChannelOrder = 'RGB' | 'BGR' | 'L' | 'as-is';
 
 export interface TeacherInfo {
   /** File name (no directory) and sha256 of the .onnx bytes. */

@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 
-export type FaultAction = 'kill' | 'pause';
+type FaultAction = 'kill' | 'pause';
 
 /** Reaches fault point `name` with counter `n` (a row, a shard index, an epoch, a step …). */
 export function faultPoint(name: string, n = 0): void {

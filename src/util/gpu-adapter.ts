@@ -118,7 +118,7 @@ function hasDeviceNode(library: string): boolean {
 }
 
 /** Where the `webgpu` package (Dawn for Node, an optional dependency) is, or null when not installed. */
-export function dawnPackage(): string | null {
+function dawnPackage(): string | null {
   try {
     return createRequire(import.meta.url).resolve('webgpu');
   } catch {

@@ -88,7 +88,7 @@ export interface Lock {
 }
 
 /** Whether `info` describes a process that is gone (on this host). */
-export function isStale(info: LockInfo): boolean {
+function isStale(info: LockInfo): boolean {
   if (info.host !== os.hostname()) return false;
   if (!alive(info.pid)) return true;
   const start = processStart(info.pid);

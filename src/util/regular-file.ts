@@ -28,7 +28,7 @@ export class NotRegularFileError extends Error {
 }
 
 /** Throws NotRegularFileError unless `st` is a regular file's. */
-export function assertRegular(file: string, st: fs.Stats): void {
+function assertRegular(file: string, st: fs.Stats): void {
   if (!st.isFile()) throw new NotRegularFileError(file, fileKind(st));
 }
 

@@ -12,7 +12,7 @@ export interface CliResult {
 }
 
 /** tfjs greets Node users once per process (console.warn); it is not ours. */
-export function stripGreeting(s: string): string {
+function stripGreeting(s: string): string {
   return s.replace(/\n?=+\nHi, looks like you are running TensorFlow\.js[^\n]*\n=+\n?/, '');
 }
 

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { needs } from '../helpers/needs.js';
 
-export function findChromium(): string | null {
+function findChromium(): string | null {
   for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
     const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
     if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();

@@ -35,7 +35,7 @@ function lavapipeEnv(): NodeJS.ProcessEnv | string {
 }
 
 /** The machine for the WebGPU tests, or a one-line reason it is missing. `students` also needs tfjs's WebGPU backend. */
-export function webgpuMachine(opts: { students?: boolean } = {}): WebgpuMachine | string {
+function webgpuMachine(opts: { students?: boolean } = {}): WebgpuMachine | string {
   const req = createRequire(import.meta.url);
   for (const pkg of ['webgpu', ...(opts.students ? ['@tensorflow/tfjs-backend-webgpu'] : [])]) {
     try {

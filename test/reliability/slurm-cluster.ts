@@ -17,7 +17,7 @@ import * as path from 'node:path';
 const SBIN = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 /** Path of a daemon or client binary (sbin is not on every user's PATH), or null. */
-export function findBinary(name: string): string | null {
+function findBinary(name: string): string | null {
   for (const d of [...(process.env.PATH ?? '').split(':'), ...SBIN]) {
     const f = path.join(d, name);
     if (d && fs.existsSync(f)) return f;

@@ -23,7 +23,7 @@ const LOADERS: Record<CommandName, () => Promise<Register[]>> = {
   doctor: async () => [(await import('./doctor.js')).register],
 };
 
-export const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];
+const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];
 
 const isCommand = (s: string | undefined): s is CommandName => s !== undefined && Object.hasOwn(LOADERS, s);
 

@@ -30,7 +30,7 @@ import type { Image, PilMode } from '../image.js';
  *   - 1 → L/RGB: 255 for non-zero, else 0. LA → L/RGB: the L channel. RGBA → RGB: alpha dropped,
  *     not composited. P → RGB: the palette colour; P → L: rgb2l of it.
  */
-export type SourceMode = '1' | 'L' | 'LA' | 'I' | 'I;16' | 'P' | 'RGB' | 'RGBA' | 'CMYK';
+type SourceMode = '1' | 'L' | 'LA' | 'I' | 'I;16' | 'P' | 'RGB' | 'RGBA' | 'CMYK';
 
 export interface SourceImage {
   mode: SourceMode;
@@ -42,7 +42,7 @@ export interface SourceImage {
   palette?: Uint8Array;
 }
 
-export const BANDS: Readonly<Record<SourceMode, number>> = Object.freeze({ '1': 1, L: 1, LA: 2, I: 1, 'I;16': 1, P: 1, RGB: 3, RGBA: 4, CMYK: 4 });
+const BANDS: Readonly<Record<SourceMode, number>> = Object.freeze({ '1': 1, L: 1, LA: 2, I: 1, 'I;16': 1, P: 1, RGB: 3, RGBA: 4, CMYK: 4 });
 
 /** PIL's rgb2l on one pixel. */
 export const luma = (r: number, g: number, b: number): number => (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;

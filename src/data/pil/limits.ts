@@ -7,7 +7,7 @@
 import { UsageError } from '../../errors.js';
 
 /** PIL's Image.MAX_IMAGE_PIXELS (Pillow 9.4): int(1024 · 1024 · 1024 // 4 // 3). */
-export const PIL_MAX_IMAGE_PIXELS = 89_478_485;
+const PIL_MAX_IMAGE_PIXELS = 89_478_485;
 /** PIL raises DecompressionBombError above twice MAX_IMAGE_PIXELS (and only warns above it). */
 export const DEFAULT_MAX_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS;
 

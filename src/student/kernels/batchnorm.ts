@@ -34,10 +34,10 @@ import { nativeAddonOnHeap } from './native.js';
 import { withViews, type BackendLike } from './views.js';
 
 export const BN_TRAIN_KERNEL = 'TfkdBatchNormTrain';
-export const BN_TRAIN_GRAD_KERNEL = 'TfkdBatchNormTrainGrad';
+const BN_TRAIN_GRAD_KERNEL = 'TfkdBatchNormTrainGrad';
 
 /** The backends the fused kernels are registered for. */
-export const BN_BACKENDS = ['cpu', 'wasm'] as const;
+const BN_BACKENDS = ['cpu', 'wasm'] as const;
 
 type TensorInfo = tf.TensorInfo;
 
@@ -151,7 +151,7 @@ function stats(x: Float32Array, M: number, C: number): { mean: Float64Array; var
   return { mean, variance };
 }
 
-export function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TensorInfo[] {
+function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TensorInfo[] {
   const { x, gamma, beta } = args.inputs;
   const eps = Number(args.attrs?.epsilon);
   const C = check(BN_TRAIN_KERNEL, x, gamma, beta);
@@ -176,7 +176,7 @@ export function batchNormTrainKernel(args: { inputs: Record<string, TensorInfo>;
   });
 }
 
-export function batchNormTrainGradKernel(args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TensorInfo[] {
+function batchNormTrainGradKernel(args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TensorInfo[] {
   const { dy, x, mean, variance, gamma } = args.inputs;
   const eps = Number(args.attrs?.epsilon);
   const C = check(BN_TRAIN_GRAD_KERNEL, x, mean, variance, gamma);
@@ -214,7 +214,7 @@ export const bnKernelCalls = { native: 0, js: 0 };
 let registered = false;
 
 /** Registers both kernels on cpu and wasm and the gradient of the forward one (once per process). */
-export function registerBatchNormKernels(): void {
+function registerBatchNormKernels(): void {
   if (registered) return;
   registered = true;
   for (const backendName of BN_BACKENDS) {

@@ -24,7 +24,7 @@ interface Attrs {
 type KernelArgs = { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: WasmBackendLike; attrs: Attrs };
 
 /** Spatially flipped filter with in/out channels swapped: [KH,KW,CI,CO] → [KH,KW,CO,CI]. */
-export function flipSwapFilter(backend: WasmBackendLike, filter: TensorInfo): TensorInfo {
+function flipSwapFilter(backend: WasmBackendLike, filter: TensorInfo): TensorInfo {
   const [KH, KW, CI, CO] = filter.shape;
   const out = backend.makeOutput([KH, KW, CO, CI], 'float32');
   const w = f32(backend, filter);
@@ -40,7 +40,7 @@ export function flipSwapFilter(backend: WasmBackendLike, filter: TensorInfo): Te
 }
 
 /** dy with (s−1) zero rows/columns inserted between its rows/columns. */
-export function dilateSpatial(backend: WasmBackendLike, dy: TensorInfo, sh: number, sw: number): TensorInfo {
+function dilateSpatial(backend: WasmBackendLike, dy: TensorInfo, sh: number, sw: number): TensorInfo {
   const [B, OH, OW, C] = dy.shape;
   const Hd = (OH - 1) * sh + 1;
   const Wd = (OW - 1) * sw + 1;

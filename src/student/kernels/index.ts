@@ -16,7 +16,7 @@ export { backpropInputPolicy } from './conv2d-backprop-input.js';
 type AnyKernel = (args: never) => tf.TensorInfo;
 
 /** Kernel name → implementation; `replaces` marks kernels wasm ships that we override. */
-export const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces: boolean }> = [
+const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces: boolean }> = [
   { name: 'Conv2DBackpropFilter', fn: conv2DBackpropFilterWasm, replaces: false },
   { name: 'DepthwiseConv2dNativeBackpropFilter', fn: depthwiseBackpropFilterWasm, replaces: false },
   { name: 'DepthwiseConv2dNativeBackpropInput', fn: depthwiseBackpropInputWasm, replaces: false },

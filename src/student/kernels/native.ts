@@ -61,7 +61,7 @@ export interface NativeAddon extends DepthwiseAddon {
   dnnlVersion(): string;
 }
 
-export const NATIVE_ADDON_PATH = '../../../native/build/Release/tfkd_native.node';
+const NATIVE_ADDON_PATH = '../../../native/build/Release/tfkd_native.node';
 
 export interface NativeStatus {
   /** The addon, when it loaded and is enabled. */
@@ -180,11 +180,11 @@ function conv2dImpl(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?:
   return y;
 }
 
-export const conv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo }, ConvAttrs>): TensorInfo => conv2dImpl(args, 'Conv2D');
-export const fusedConv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo =>
+const conv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo }, ConvAttrs>): TensorInfo => conv2dImpl(args, 'Conv2D');
+const fusedConv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo =>
   conv2dImpl(args, 'FusedConv2D');
 
-export function conv2DBackpropFilterNative(args: KernelArgs<{ x: TensorInfo; dy: TensorInfo }, ConvAttrs & { filterShape: [number, number, number, number] }>): TensorInfo {
+function conv2DBackpropFilterNative(args: KernelArgs<{ x: TensorInfo; dy: TensorInfo }, ConvAttrs & { filterShape: [number, number, number, number] }>): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
   if (!isNHWC(attrs.dataFormat) || !noDilation(attrs.dilations) || x.dtype !== 'float32' || dy.dtype !== 'float32' || size(x.shape) === 0 || size(dy.shape) === 0) {
@@ -196,7 +196,7 @@ export function conv2DBackpropFilterNative(args: KernelArgs<{ x: TensorInfo; dy:
   return dw;
 }
 
-export function conv2DBackpropInputNative(args: KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, ConvAttrs & { inputShape: [number, number, number, number] }>): TensorInfo {
+function conv2DBackpropInputNative(args: KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, ConvAttrs & { inputShape: [number, number, number, number] }>): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   if (!isNHWC(attrs.dataFormat) || !noDilation(attrs.dilations) || dy.dtype !== 'float32' || filter.dtype !== 'float32' || size(dy.shape) === 0 || size(filter.shape) === 0) {
@@ -240,8 +240,8 @@ function matmulImpl(args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: Tens
   return out;
 }
 
-export const batchMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, MatMulAttrs>): TensorInfo => matmulImpl(args, 'BatchMatMul');
-export const fusedMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, MatMulAttrs>): TensorInfo =>
+const batchMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, MatMulAttrs>): TensorInfo => matmulImpl(args, 'BatchMatMul');
+const fusedMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, MatMulAttrs>): TensorInfo =>
   matmulImpl(args, '_FusedMatMul');
 
 /**
@@ -249,7 +249,7 @@ export const fusedMatMulNative = (args: KernelArgs<{ a: TensorInfo; b: TensorInf
  * all axes. The shipped wasm Sum transposes the reduced axes innermost first (a generic N-d copy),
  * then reduces; here it is one streaming pass. Other axis sets and non-float32 fall back.
  */
-export function sumNative(args: KernelArgs<{ x: TensorInfo }, { axis: number | number[]; keepDims: boolean }>): TensorInfo {
+function sumNative(args: KernelArgs<{ x: TensorInfo }, { axis: number | number[]; keepDims: boolean }>): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
   const axes = [...new Set(tf.util.parseAxisParam(attrs.axis, x.shape))].sort((p, q) => p - q);
@@ -265,7 +265,7 @@ export function sumNative(args: KernelArgs<{ x: TensorInfo }, { axis: number | n
 }
 
 /** MaxPoolGrad as tfkd's JS loop (pool-tile.ts) in C: same tie rule (first strict maximum). */
-export function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: TensorInfo; output: TensorInfo }, { filterSize: number | [number, number]; strides: number | [number, number]; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' }>): TensorInfo {
+function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: TensorInfo; output: TensorInfo }, { filterSize: number | [number, number]; strides: number | [number, number]; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' }>): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, input } = inputs;
   if (input.dtype !== 'float32' || dy.dtype !== 'float32' || size(input.shape) === 0) return fallback('MaxPoolGrad', args);
@@ -287,12 +287,12 @@ export function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: Tens
  * broadcast than "same shape" or "one side is the other's trailing dims" (a bias), the wasm kernel
  * runs.
  */
-export const NATIVE_ELEMENTWISE_MIN = 1 << 16;
+const NATIVE_ELEMENTWISE_MIN = 1 << 16;
 
 /** How many Add / Relu calls ran in the add-on (tests check which path ran). */
 export const elementwiseCalls = { add: 0, relu: 0 };
 
-export function addNative(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, Record<string, never>>): TensorInfo {
+function addNative(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, Record<string, never>>): TensorInfo {
   const { inputs, backend } = args;
   const { a, b } = inputs;
   if (a.dtype !== 'float32' || b.dtype !== 'float32') return fallback('Add', args);
@@ -318,7 +318,7 @@ export function addNative(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, Rec
   return out;
 }
 
-export function reluNative(args: KernelArgs<{ x: TensorInfo }, Record<string, never>>): TensorInfo {
+function reluNative(args: KernelArgs<{ x: TensorInfo }, Record<string, never>>): TensorInfo {
   const { inputs, backend } = args;
   const { x } = inputs;
   if (x.dtype !== 'float32' || size(x.shape) < NATIVE_ELEMENTWISE_MIN) return fallback('Relu', args);

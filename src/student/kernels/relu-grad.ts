@@ -22,7 +22,7 @@ export const RELU_GRAD_KERNEL = 'TfkdReluGrad';
 /** How many ReLU-gradient kernel calls ran in C vs JS (tests check the path). */
 export const reluGradCalls = { native: 0, js: 0 };
 
-export function reluGradKernel(args: { inputs: Record<string, tf.TensorInfo>; backend: unknown }): tf.TensorInfo {
+function reluGradKernel(args: { inputs: Record<string, tf.TensorInfo>; backend: unknown }): tf.TensorInfo {
   const { dy, x } = args.inputs;
   if (dy.dtype !== 'float32' || x.dtype !== 'float32') throw new Error(`${RELU_GRAD_KERNEL}: float32 only`);
   if (dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) {

@@ -6,7 +6,7 @@
 import { tf } from '../tf.js';
 import type { BatchTeacher, LossContext, LossOptions } from './types.js';
 
-export function logitsTeacher(teacherLogits: tf.Tensor2D): BatchTeacher {
+function logitsTeacher(teacherLogits: tf.Tensor2D): BatchTeacher {
   return {
     probs: (t) => tf.softmax(tf.div(teacherLogits, t)) as tf.Tensor2D,
     logProbs: (t) => tf.logSoftmax(tf.div(teacherLogits, t)) as tf.Tensor2D,
@@ -14,7 +14,7 @@ export function logitsTeacher(teacherLogits: tf.Tensor2D): BatchTeacher {
   };
 }
 
-export function probsTeacher(soft: tf.Tensor2D, temperature: number): BatchTeacher {
+function probsTeacher(soft: tf.Tensor2D, temperature: number): BatchTeacher {
   const only = (what: string) => () => {
     throw new Error(`this teacher holds tempered probabilities at τ = ${temperature} only (asked for ${what})`);
   };

@@ -10,7 +10,6 @@ export {
   defaultsText,
   describeLosses,
   entryOptionNames,
-  entryOptionSpecs,
   isLossName,
   lossEntry,
   LOSS_NAMES,
@@ -20,9 +19,8 @@ export {
   standardizableLosses,
   teacherAccess,
 } from './registry.js';
-export { logitsTeacher, lossContext, probsTeacher, type ContextInput } from './context.js';
+export { lossContext } from './context.js';
 export { checkLossEntry, isLossModuleSpec, loadLossModule, lossFromFunction } from './user.js';
-export { crossEntropy, klReduced, klRows, labelCrossEntropy, labelTargets } from './kl.js';
-export { standardizeLogits } from './standardize.js';
+export { klRows } from './kl.js';
 export { zipfTargets, zipfTargetsTensor } from './zipf-ls.js';
 export { uniformPrior, virtualTeacher, virtualTeacherProbs } from './virtual-teacher.js';

@@ -61,7 +61,7 @@ export function standardizableLosses(): string[] {
 }
 
 /** The options `entry` reads (in LOSS_OPTION_NAMES order), with or without logit standardization. */
-export function entryOptionSpecs(entry: LossEntry, logitStandardization: boolean): Array<[LossOptionName, LossOptionSpec]> {
+function entryOptionSpecs(entry: LossEntry, logitStandardization: boolean): Array<[LossOptionName, LossOptionSpec]> {
   if (logitStandardization && !entry.standardized) {
     throw new UsageError(
       `loss ${entry.name} has no ${optionName('logitStandardization')} form`,

@@ -7,11 +7,7 @@ import { Adam } from './adam.js';
 import { Sgd } from './sgd.js';
 import type { Optimizer, OptimizerConfig } from './types.js';
 
-export type { AdamConfig, Optimizer, OptimizerConfig, OptimizerKind, OptimizerState, SgdConfig } from './types.js';
-export { Adam } from './adam.js';
-export { Sgd } from './sgd.js';
-
-export const OPTIMIZER_KINDS = ['sgd', 'adam', 'adamw'] as const;
+export type { Optimizer, OptimizerConfig, OptimizerState } from './types.js';
 
 /** An optimizer over `variables` (distinct names; the keys of the grads passed to step()). */
 export function createOptimizer(variables: readonly tf.Variable[], config: OptimizerConfig): Optimizer {

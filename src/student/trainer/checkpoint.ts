@@ -23,7 +23,7 @@ import { buildFromSpec, loadWeights, saveWeights, type ModelSpec, type WeightRec
 import { readJson, recoverDir, writeDirAtomic } from './run-dir.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 
-export const CHECKPOINT_FORMAT = 'tfkd-checkpoint/1';
+const CHECKPOINT_FORMAT = 'tfkd-checkpoint/1';
 
 /** Optimizer state as stored: JSON-able scalars plus named float32 slot tensors. */
 export interface StoredOptimizerState {
@@ -62,7 +62,7 @@ export interface CheckpointState {
 }
 
 /** sha256 of the canonical JSON of a checkpoint state without its `checksum`. */
-export function stateChecksum(state: CheckpointState): string {
+function stateChecksum(state: CheckpointState): string {
   const { checksum: _c, ...rest } = state;
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
@@ -102,7 +102,7 @@ export async function saveCheckpoint(
  * The checkpoint's files against the sha256 its state.json recorded when it was written: WorkError
  * (exit 1) naming the file and both hashes on a mismatch or a missing file.
  */
-export function checkCheckpointFiles(dir: string, state: CheckpointState): void {
+function checkCheckpointFiles(dir: string, state: CheckpointState): void {
   if (state.checksum !== undefined && stateChecksum(state) !== state.checksum) {
     throw new WorkError(`${path.join(dir, F.state)} was edited after it was written: its checksum ${state.checksum.slice(0, 16)}… ≠ ${stateChecksum(state).slice(0, 16)}… of its fields`, 'the checkpoint cannot be trusted: restore it or train again');
   }

@@ -14,9 +14,6 @@ import { BACKEND_CHOICES, FIDELITIES, OPTIMIZERS, SCHEDULES } from '../../catalo
 import { LOSS_OPTION_NAMES, type LossOptionName } from '../losses/types.js';
 import { optionName } from '../../errors.js';
 
-/** The student backends (the catalog's BACKEND_CHOICES), under the name this module always gave them. */
-export const BACKENDS = BACKEND_CHOICES;
-
 /**
  * Defaults. Chosen so that `--data fashion-mnist --model cnn --epochs 3` reaches ≥ 90 % test
  * accuracy (measured: docs/TRAINING.md) — SGD with momentum 0.9 at lr 0.05, batch 128, a cosine
@@ -57,7 +54,7 @@ function lossOptionFields(): Record<LossOptionName, z.ZodOptional<z.ZodNumber>> 
 }
 
 /** `--save-at 1,2,5` (epochs) or `--save-at steps:100,200`. */
-export const saveAtSchema = z.strictObject({
+const saveAtSchema = z.strictObject({
   unit: z.enum(['epoch', 'step']),
   at: z.array(posInt).min(1),
 });
@@ -114,7 +111,7 @@ export const trainConfigSchema = z.strictObject({
 });
 
 export type TrainConfigInput = z.input<typeof trainConfigSchema>;
-export type ParsedTrainConfig = z.output<typeof trainConfigSchema>;
+type ParsedTrainConfig = z.output<typeof trainConfigSchema>;
 
 /**
  * The resolved configuration: every value the run used, written to RUN/config.json. Of the loss

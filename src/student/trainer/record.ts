@@ -15,12 +15,12 @@ import type { TrainConfig } from './config.js';
 import type { Built } from './built.js';
 import { runPaths, type EpochMetrics, type Summary } from './run-dir.js';
 
-export function versions(): Record<string, string | null> {
+function versions(): Record<string, string | null> {
   const c = createdBy();
   return { tfkd: c.tfkd, git: c.git, tfjs: tf.version_core, node: process.version };
 }
 
-export function nativeThreads(backend: BackendInfo): number | null {
+function nativeThreads(backend: BackendInfo): number | null {
   return backend.kernels === 'wasm+native-blas' ? (loadNative().addon?.getThreads() ?? null) : null;
 }
 
@@ -37,7 +37,7 @@ export function hashCheckpoints(run: string): Record<string, string> {
   return out;
 }
 
-export function cacheRecord(c: CacheReader) {
+function cacheRecord(c: CacheReader) {
   return {
     dir: c.dir,
     key: c.key,

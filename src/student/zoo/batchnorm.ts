@@ -20,7 +20,7 @@ import { batchNormTrain, fusedBatchNormAvailable } from '../kernels/batchnorm.js
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 type Kwargs = Record<string, unknown>;
 
-export interface BatchNormArgs extends NonNullable<LayerArgs> {
+interface BatchNormArgs extends NonNullable<LayerArgs> {
   axis?: number;
   momentum?: number;
   epsilon?: number;

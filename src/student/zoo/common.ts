@@ -60,8 +60,8 @@ export type SymbolicTensor = ReturnType<typeof tf.input>;
  * PyTorch's BatchNorm2d defaults: running = (1 − 0.1)·running + 0.1·batch, eps 1e-5. Keras counts
  * momentum the other way round (running = m·running + (1 − m)·batch), hence 0.9.
  */
-export const BN_MOMENTUM = 0.9;
-export const BN_EPSILON = 1e-5;
+const BN_MOMENTUM = 0.9;
+const BN_EPSILON = 1e-5;
 
 /**
  * A 32-bit mix (splitmix32-style finaliser) of (model seed, layer index). Never 0: tfjs random

@@ -23,12 +23,9 @@ import { buildOnnxModel } from './onnx-import.js';
 import { buildModuleModel } from './module-model.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
-export { BN_EPSILON, BN_MOMENTUM, deriveSeed } from './common.js';
-export { FusedBatchNormalization, fusedBatchNormEnabled, setFusedBatchNorm } from './batchnorm.js';
-export { loadWeights, saveWeights, type WeightRecord, type WeightEntry } from './weights.js';
-export type { OnnxSpec } from './common.js';
-export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec, type OnnxStudentOptions } from './onnx-import.js';
-export { buildModuleModel, isCodeModelName, isModuleModelName, loadModelModule, moduleModelSpec, prepareModelSpec, registerModelFactory, type ModelFactory } from './module-model.js';
+export { loadWeights, saveWeights, type WeightRecord } from './weights.js';
+export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec } from './onnx-import.js';
+export { isCodeModelName, isModuleModelName, moduleModelSpec, prepareModelSpec, registerModelFactory, type ModelFactory } from './module-model.js';
 
 interface Family {
   build(name: string, o: BuildOptions): tf.LayersModel;

@@ -24,7 +24,7 @@ export const MOBILENETV2_DESCRIPTION =
   'mobilenetv2: small MobileNetV2 (stride-1 stem 32, inverted residuals t=6 up to 96 channels, 1×1 head 320, ReLU6, BN); widthMultiplier scales channels';
 
 /** Stage table: expansion t, output channels c, repeats n, first stride s. */
-export const MOBILENETV2_STAGES: ReadonlyArray<readonly [number, number, number, number]> = [
+const MOBILENETV2_STAGES: ReadonlyArray<readonly [number, number, number, number]> = [
   [1, 16, 1, 1],
   [6, 24, 2, 2],
   [6, 32, 3, 2],

@@ -31,7 +31,7 @@ interface Loaded {
 
 const loaded = new Map<string, Loaded>();
 
-export const CODE_PREFIX = 'code:';
+const CODE_PREFIX = 'code:';
 /** A model name that is a module path (not a zoo name, not onnx:). */
 export const isModuleModelName = (name: string): boolean => /\.(mjs|js|cjs)$/.test(name) && !name.startsWith('onnx:');
 export const isCodeModelName = (name: string): boolean => name.startsWith(CODE_PREFIX);
@@ -46,7 +46,7 @@ export function registerModelFactory(factory: ModelFactory): string {
 }
 
 /** Imports `--model FILE` once; UsageError when it cannot be read or exports no factory. */
-export async function loadModelModule(file: string): Promise<Loaded & { file: string }> {
+async function loadModelModule(file: string): Promise<Loaded & { file: string }> {
   const abs = path.resolve(file);
   let bytes: Buffer;
   try {

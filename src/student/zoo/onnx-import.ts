@@ -25,9 +25,9 @@ import type { BuildOptions, ModelSpec, OnnxSpec } from './common.js';
 import { readOnnxGraph, type OnnxGraph } from './onnx-graph.js';
 import { OnnxGraphLayer, type Normalize } from './onnx-layer.js';
 
-export const ONNX_PREFIX = 'onnx:';
+const ONNX_PREFIX = 'onnx:';
 export const isOnnxModelName = (name: string): boolean => name.startsWith(ONNX_PREFIX);
-export const onnxFileOf = (name: string): string => name.slice(ONNX_PREFIX.length);
+const onnxFileOf = (name: string): string => name.slice(ONNX_PREFIX.length);
 
 export interface OnnxStudentOptions {
   /** --preprocess (a spec string or object), else the graph's metadata, else pixel/255. */

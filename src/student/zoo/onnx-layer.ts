@@ -37,7 +37,7 @@ export interface OnnxLayerArgs {
 }
 
 /** A tfjs-valid weight name for an ONNX initializer name (unique within the graph). */
-export function weightKey(name: string, taken: Set<string>): string {
+function weightKey(name: string, taken: Set<string>): string {
   let k = name.replace(/[^-A-Za-z0-9._]/g, '_');
   if (!/^[A-Za-z0-9]/.test(k)) k = `w${k}`;
   let out = k;

@@ -7,7 +7,7 @@
 import { WorkError } from '../../errors.js';
 import { tf } from '../tf.js';
 
-export interface WeightEntry {
+interface WeightEntry {
   dtype: 'F32';
   shape: number[];
   data: Float32Array;

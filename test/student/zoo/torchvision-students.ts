@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createOrtSession, ortTensor } from '../../../src/teacher/ort.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const STUDENT_SCRIPT = path.join(ROOT, 'scripts/torchvision_student.py');
+const STUDENT_SCRIPT = path.join(ROOT, 'scripts/torchvision_student.py');
 export const PY = '/usr/bin/python3';
 export const S = 64;
 export const K = 10;

@@ -49,4 +49,4 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
 
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS), 'Constant']);
 
-export type { ConstValue, GraphNode, OpImpl, Value } from './values.js';
+export type { OpImpl } from './values.js';

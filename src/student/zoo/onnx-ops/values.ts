@@ -25,7 +25,7 @@ export interface ConstValue {
   data: Float32Array | number[];
 }
 
-export interface TensorValue {
+interface TensorValue {
   t: tf.Tensor;
   /** For rank 4: stored as NHWC (logical NCHW axis a lives at physical axis NCHW_TO_NHWC[a]). */
   nhwc: boolean;
@@ -62,7 +62,7 @@ export interface OpState {
 
 export type OpImpl = (ctx: OpContext) => Value[];
 
-export const NCHW_TO_NHWC = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 3, 1, 2];
 
 export const tensor = (t: tf.Tensor, nhwc = false): Value => ({ kind: 'tensor', t, nhwc: nhwc && t.rank === 4 });
 export const constant = (dtype: ConstValue['dtype'], shape: number[], data: Float32Array | number[]): Value => ({ kind: 'const', dtype, shape, data });
