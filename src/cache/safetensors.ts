@@ -177,15 +177,26 @@ export function openSafetensors(file: string): SafetensorsFile {
   }
 }
 
+/** Header → each entry checked → the data block's coverage checked → the view over the open file. */
 function parseOpen(file: string, fd: number): SafetensorsFile {
   const fileSize = fs.fstatSync(fd).size;
+  const { headerBytes, raw } = readHeader(fd, fileSize);
+  const dataStart = 8 + headerBytes;
+  const dataSize = fileSize - dataStart;
+  const { metadata, tensors, spans } = parseEntries(raw, dataSize);
+  checkCoverage(spans, dataSize);
+  return new SafetensorsFileImpl(file, fd, { fileSize, dataStart, metadata, tensors });
+}
+
+/** The length prefix (sane for this file) and the JSON header it announces, parsed to an object. */
+function readHeader(fd: number, fileSize: number): { headerBytes: number; raw: Record<string, unknown> } {
   if (fileSize < 8) throw new SafetensorsError(`file too short (${fileSize} bytes)`);
   const lenBuf = Buffer.alloc(8);
   readFully(fd, lenBuf, 0);
   const len = lenBuf.readBigUInt64LE(0);
   if (len > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) throw new SafetensorsError(`header length ${len} is not sane for a ${fileSize}-byte file`);
-  const n = Number(len);
-  const hbuf = Buffer.alloc(n);
+  const headerBytes = Number(len);
+  const hbuf = Buffer.alloc(headerBytes);
   readFully(fd, hbuf, 8);
   let raw: unknown;
   try {
@@ -194,39 +205,59 @@ function parseOpen(file: string, fd: number): SafetensorsFile {
     throw new SafetensorsError(`header is not valid JSON (${(e as Error).message})`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new SafetensorsError('header is not a JSON object');
-  const dataStart = 8 + n;
-  const dataSize = fileSize - dataStart;
+  return { headerBytes, raw: raw as Record<string, unknown> };
+}
+
+/** A tensor's byte span in the data block, kept for the coverage check. */
+type Span = [begin: number, end: number, name: string];
+
+/** Every header entry checked in header order: `__metadata__` as a string map, the rest as tensors. */
+function parseEntries(raw: Record<string, unknown>, dataSize: number): { metadata: Record<string, string>; tensors: Record<string, TensorEntry>; spans: Span[] } {
   let metadata: Record<string, string> = {};
   const tensors: Record<string, TensorEntry> = {};
-  const spans: Array<[number, number, string]> = [];
-  for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
+  const spans: Span[] = [];
+  for (const [name, v] of Object.entries(raw)) {
     if (name === '__metadata__') {
-      if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((s) => typeof s === 'string')) {
-        throw new SafetensorsError('__metadata__ must map strings to strings');
-      }
-      metadata = v as Record<string, string>;
+      metadata = checkMetadata(v);
       continue;
     }
-    const e = v as Partial<TensorEntry>;
-    if (!e || typeof e !== 'object' || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
-      throw new SafetensorsError(`tensor ${name}: entry needs dtype, shape and data_offsets`);
-    }
-    if (!(e.dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${e.dtype}`);
-    const dtype = e.dtype as StDtype;
-    if (!e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor ${name}: bad shape ${JSON.stringify(e.shape)}`);
-    const [b, end] = e.data_offsets;
-    if (e.data_offsets.length !== 2 || !Number.isSafeInteger(b) || !Number.isSafeInteger(end) || b < 0 || end < b) {
-      throw new SafetensorsError(`tensor ${name}: bad data_offsets ${JSON.stringify(e.data_offsets)}`);
-    }
-    if (end > dataSize) throw new SafetensorsError(`tensor ${name}: data_offsets [${b}, ${end}] run past the end of the data (${dataSize} bytes)`);
-    const count = e.shape.reduce((a: number, d: number) => a * d, 1);
-    if (count * DTYPE_BYTES[dtype] !== end - b) {
-      throw new SafetensorsError(`tensor ${name}: shape [${e.shape}] × ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes, offsets span ${end - b}`);
-    }
-    tensors[name] = { dtype, shape: e.shape.slice(), data_offsets: [b, end] };
-    spans.push([b, end, name]);
+    const t = checkEntry(name, v, dataSize);
+    tensors[name] = t;
+    spans.push([t.data_offsets[0], t.data_offsets[1], name]);
   }
-  // The spec requires the data block to be fully covered with no holes or overlaps.
+  return { metadata, tensors, spans };
+}
+
+function checkMetadata(v: unknown): Record<string, string> {
+  if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((s) => typeof s === 'string')) {
+    throw new SafetensorsError('__metadata__ must map strings to strings');
+  }
+  return v as Record<string, string>;
+}
+
+/** One tensor entry: known dtype, a shape of safe integers, offsets inside the data whose span fits the shape. */
+function checkEntry(name: string, v: unknown, dataSize: number): TensorEntry {
+  const e = v as Partial<TensorEntry>;
+  if (!e || typeof e !== 'object' || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
+    throw new SafetensorsError(`tensor ${name}: entry needs dtype, shape and data_offsets`);
+  }
+  if (!(e.dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${e.dtype}`);
+  const dtype = e.dtype as StDtype;
+  if (!e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor ${name}: bad shape ${JSON.stringify(e.shape)}`);
+  const [b, end] = e.data_offsets;
+  if (e.data_offsets.length !== 2 || !Number.isSafeInteger(b) || !Number.isSafeInteger(end) || b < 0 || end < b) {
+    throw new SafetensorsError(`tensor ${name}: bad data_offsets ${JSON.stringify(e.data_offsets)}`);
+  }
+  if (end > dataSize) throw new SafetensorsError(`tensor ${name}: data_offsets [${b}, ${end}] run past the end of the data (${dataSize} bytes)`);
+  const count = e.shape.reduce((a: number, d: number) => a * d, 1);
+  if (count * DTYPE_BYTES[dtype] !== end - b) {
+    throw new SafetensorsError(`tensor ${name}: shape [${e.shape}] × ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes, offsets span ${end - b}`);
+  }
+  return { dtype, shape: e.shape.slice(), data_offsets: [b, end] };
+}
+
+/** The spec requires the data block to be fully covered with no holes or overlaps. */
+function checkCoverage(spans: Span[], dataSize: number): void {
   spans.sort((x, y) => x[0] - y[0]);
   let cursor = 0;
   for (const [b, end, name] of spans) {
@@ -234,52 +265,69 @@ function parseOpen(file: string, fd: number): SafetensorsFile {
     cursor = end;
   }
   if (cursor !== dataSize) throw new SafetensorsError(`data block is ${dataSize} bytes but tensors cover ${cursor}`);
+}
 
-  let closed = false;
-  const entry = (name: string): TensorEntry => {
-    const t = tensors[name];
-    if (!t) throw new SafetensorsError(`${file}: no tensor named ${name}`);
-    return t;
-  };
-  const rowBytes = (name: string): number => {
-    const t = entry(name);
+/** A checked header over an open descriptor; every read is positioned, none past the data block. */
+class SafetensorsFileImpl implements SafetensorsFile {
+  readonly fileSize: number;
+  readonly dataStart: number;
+  readonly metadata: Record<string, string>;
+  readonly tensors: Readonly<Record<string, TensorEntry>>;
+  private readonly dataSize: number;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+    header: { fileSize: number; dataStart: number; metadata: Record<string, string>; tensors: Record<string, TensorEntry> },
+  ) {
+    this.fileSize = header.fileSize;
+    this.dataStart = header.dataStart;
+    this.metadata = header.metadata;
+    this.tensors = header.tensors;
+    this.dataSize = header.fileSize - header.dataStart;
+  }
+
+  rowBytes(name: string): number {
+    const t = this.entry(name);
     return t.shape.slice(1).reduce((a, d) => a * d, 1) * DTYPE_BYTES[t.dtype];
-  };
-  const api: SafetensorsFile = {
-    path: file,
-    fileSize,
-    dataStart,
-    metadata,
-    tensors,
-    rowBytes,
-    readRows(name, rowStart, rowCount) {
-      const t = entry(name);
-      const rows = t.shape.length ? t.shape[0] : 1;
-      if (!Number.isInteger(rowStart) || !Number.isInteger(rowCount) || rowStart < 0 || rowCount < 0 || rowStart + rowCount > rows) {
-        throw new RangeError(`${file}: rows [${rowStart}, ${rowStart + rowCount}) outside tensor ${name} with ${rows} rows`);
-      }
-      const rb = rowBytes(name);
-      const out = allocFor(t.dtype, (rowCount * rb) / DTYPE_BYTES[t.dtype]);
-      api.readRawInto(t.data_offsets[0] + rowStart * rb, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-      return out;
-    },
-    readTensor(name) {
-      const t = entry(name);
-      const out = allocFor(t.dtype, (t.data_offsets[1] - t.data_offsets[0]) / DTYPE_BYTES[t.dtype]);
-      api.readRawInto(t.data_offsets[0], new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-      return out;
-    },
-    readRawInto(begin, out) {
-      if (closed) throw new Error(`${file}: read after close`);
-      if (begin < 0 || begin + out.byteLength > dataSize) throw new RangeError(`${file}: read [${begin}, ${begin + out.byteLength}) outside data`);
-      readFully(fd, out, dataStart + begin);
-    },
-    close() {
-      if (!closed) fs.closeSync(fd);
-      closed = true;
-    },
-  };
-  return api;
+  }
+
+  readRows(name: string, rowStart: number, rowCount: number): TensorData {
+    const t = this.entry(name);
+    const rows = t.shape.length ? t.shape[0] : 1;
+    if (!Number.isInteger(rowStart) || !Number.isInteger(rowCount) || rowStart < 0 || rowCount < 0 || rowStart + rowCount > rows) {
+      throw new RangeError(`${this.path}: rows [${rowStart}, ${rowStart + rowCount}) outside tensor ${name} with ${rows} rows`);
+    }
+    const rb = this.rowBytes(name);
+    const out = allocFor(t.dtype, (rowCount * rb) / DTYPE_BYTES[t.dtype]);
+    this.readRawInto(t.data_offsets[0] + rowStart * rb, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    return out;
+  }
+
+  readTensor(name: string): TensorData {
+    const t = this.entry(name);
+    const out = allocFor(t.dtype, (t.data_offsets[1] - t.data_offsets[0]) / DTYPE_BYTES[t.dtype]);
+    this.readRawInto(t.data_offsets[0], new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    return out;
+  }
+
+  readRawInto(begin: number, out: Uint8Array): void {
+    if (this.closed) throw new Error(`${this.path}: read after close`);
+    if (begin < 0 || begin + out.byteLength > this.dataSize) throw new RangeError(`${this.path}: read [${begin}, ${begin + out.byteLength}) outside data`);
+    readFully(this.fd, out, this.dataStart + begin);
+  }
+
+  close(): void {
+    if (!this.closed) fs.closeSync(this.fd);
+    this.closed = true;
+  }
+
+  private entry(name: string): TensorEntry {
+    const t = this.tensors[name];
+    if (!t) throw new SafetensorsError(`${this.path}: no tensor named ${name}`);
+    return t;
+  }
 }
 
 // float16 conversion lives in src/util/float16.ts (shared with the teacher's f16 inputs/outputs).

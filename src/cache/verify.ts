@@ -10,7 +10,7 @@ import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/rng.js';
 import type { Teacher } from '../teacher/types.js';
 import { isLinked, linkedProblem, shardSlots, slotProblem } from './layout.js';
-import { MANIFEST, manifestProblems, readManifest, SHARD_RE } from './manifest.js';
+import { MANIFEST, manifestProblems, readManifest, SHARD_RE, type Manifest } from './manifest.js';
 import { NOT_HASHED, scanShard } from './shard-check.js';
 import type { PrecomputeOptions } from './precompute.js';
 import { renderRows, rendersImages, rowPixels, teacherSide } from './render-rows.js';
@@ -96,108 +96,146 @@ export function logitTolerance(dtype: 'f16' | 'f32', z: number): number {
   return dtype === 'f32' ? 1e-4 : 2 ** -10 * Math.abs(z) + 1e-4;
 }
 
+type RecomputeOptions = { sample: number; seed: number; fingerprint: string; augment: PrecomputeOptions['augment']; batch?: number };
+
 /**
  * Recomputes `sample` rows chosen by a seeded draw (data/rng `subset`) and compares them with the
  * cache. The teacher must be the manifest's (sha256) with the manifest's preprocessing, and the data
  * must have its fingerprint — else UsageError, since the comparison would be meaningless.
  */
-export async function verifyRecompute(
-  reader: CacheReader,
-  teacher: Teacher,
-  dataset: Dataset,
-  opts: { sample: number; seed: number; fingerprint: string; augment: PrecomputeOptions['augment']; batch?: number },
-): Promise<RecomputeReport> {
+export async function verifyRecompute(reader: CacheReader, teacher: Teacher, dataset: Dataset, opts: RecomputeOptions): Promise<RecomputeReport> {
   const m = reader.manifest;
+  refuseOtherSources(m, teacher, dataset, opts.fingerprint);
+  const rows = pickRows(reader, opts.sample, opts.seed);
+  const batch = opts.batch ?? 64;
+  const cmp = new RowComparison(m);
+  for (let b = 0; b < rows.length; b += batch) {
+    const batchRows = rows.slice(b, b + batch);
+    const fresh = await recomputeRows(teacher, dataset, batchRows, m.views, opts.augment);
+    const samples = batchRows.map((g) => Math.floor(g / m.views));
+    const views = batchRows.map((g) => g % m.views);
+    const cached = reader.readLogits(samples, views);
+    for (let i = 0; i < batchRows.length; i++) {
+      cmp.compareRow(fresh.subarray(i * m.K, (i + 1) * m.K), cached.subarray(i * m.K, (i + 1) * m.K), samples[i], views[i]);
+    }
+  }
+  return cmp.report(rows.length);
+}
+
+/** A different teacher or data set would make the comparison meaningless: exit 2. */
+function refuseOtherSources(m: Manifest, teacher: Teacher, dataset: Dataset, fingerprint: string): void {
   if (teacher.info.sha256 !== m.teacher.sha256) throw new UsageError(`teacher ${teacher.info.file} (sha256 ${teacher.info.sha256.slice(0, 12)}…) is not the cache's (${m.teacher.file}, ${m.teacher.sha256.slice(0, 12)}…)`);
-  if (opts.fingerprint !== m.data.fingerprint || dataset.split !== m.data.split) {
+  if (fingerprint !== m.data.fingerprint || dataset.split !== m.data.split) {
     throw new UsageError(`data ${dataset.spec} (${dataset.split}) is not the cache's (${m.data.spec}, ${m.data.split}): fingerprints differ`);
   }
+}
+
+/** The global rows to check: a seeded draw of `sample` among the cache's rows, in row order. */
+function pickRows(reader: CacheReader, sample: number, seed: number): number[] {
+  const m = reader.manifest;
   const V = m.views;
-  const K = m.K;
   const r0 = reader.sampleStart * V;
   // Rows of samples precompute skipped (--skip-bad: zero logits) cannot be recomputed: left out.
   const skipped = new Set((m.skipped ?? []).map((e) => e.sample));
   const candidates = Int32Array.from({ length: m.rows }, (_, i) => i).filter((i) => !skipped.has(Math.floor((r0 + i) / V)));
-  const count = Math.min(opts.sample, candidates.length);
-  const picks = subset(candidates.length, count, opts.seed).map((i) => candidates[i]);
-  const batch = opts.batch ?? 64;
-  let maxAbs = 0;
-  let worstRatio = 0;
-  let worst: RecomputeReport['worst'] = null;
-  let klSum = 0;
-  for (let b = 0; b < count; b += batch) {
-    const rows = Array.from(picks.subarray(b, Math.min(count, b + batch)), (p) => r0 + p);
-    const n = rows.length;
-    let fresh: Float32Array;
-    if (rendersImages(dataset, opts.augment)) {
-      // Images of their own size, rendered for the teacher as precompute did (views.ts).
-      const side = teacherSide(teacher);
-      const [H, W] = side.size;
-      const sb = H * W * (side.eval.mode === 'L' ? 1 : 3);
-      const packed = opts.augment?.spec.mix ? new Float32Array(n * sb) : new Uint8Array(n * sb);
-      for (let i = 0; i < n; i++) packed.set(await renderRows(dataset, rows[i], 1, V, opts.augment, side), i * sb);
-      fresh = await teacher.runRendered(packed, n);
-    } else {
-      const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
-      const pixels = new Uint8Array(n * sb);
-      for (let i = 0; i < n; i++) pixels.set(await rowPixels(dataset, rows[i], 1, V, opts.augment), i * sb);
-      fresh = await teacher.run(pixels, n);
+  const count = Math.min(sample, candidates.length);
+  return Array.from(subset(candidates.length, count, seed), (i) => r0 + candidates[i]);
+}
+
+/** The teacher's logits (n·K) for these rows, rendered as precompute rendered them. */
+async function recomputeRows(teacher: Teacher, dataset: Dataset, rows: number[], V: number, augment: PrecomputeOptions['augment']): Promise<Float32Array> {
+  const n = rows.length;
+  if (rendersImages(dataset, augment)) {
+    // Images of their own size, rendered for the teacher as precompute did (views.ts).
+    const side = teacherSide(teacher);
+    const [H, W] = side.size;
+    const sb = H * W * (side.eval.mode === 'L' ? 1 : 3);
+    const packed = augment?.spec.mix ? new Float32Array(n * sb) : new Uint8Array(n * sb);
+    for (let i = 0; i < n; i++) packed.set(await renderRows(dataset, rows[i], 1, V, augment, side), i * sb);
+    return teacher.runRendered(packed, n);
+  }
+  const sb = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
+  const pixels = new Uint8Array(n * sb);
+  for (let i = 0; i < n; i++) pixels.set(await rowPixels(dataset, rows[i], 1, V, augment), i * sb);
+  return teacher.run(pixels, n);
+}
+
+/** Row by row: the largest logit difference against its tolerance, the worst row, the summed KL. */
+class RowComparison {
+  private maxAbs = 0;
+  private worstRatio = 0;
+  private worst: RecomputeReport['worst'] = null;
+  private klSum = 0;
+  private readonly K: number;
+
+  constructor(private readonly m: Pick<Manifest, 'K' | 'topk' | 'dtype'>) {
+    this.K = m.K;
+  }
+
+  /** z: the recomputed row, c: the cached one (rebuilt for a top-k cache). */
+  compareRow(z: Float32Array, c: Float32Array, sample: number, view: number): void {
+    const kept = this.keptClasses(c);
+    for (const j of kept) {
+      const d = Math.abs(z[j] - c[j]);
+      if (d > this.maxAbs) this.maxAbs = d;
+      this.note(d / logitTolerance(this.m.dtype, z[j]), sample, view, j, c[j], z[j]);
     }
-    const samples = rows.map((g) => Math.floor(g / V));
-    const views = rows.map((g) => g % V);
-    const cachedLogits = reader.readLogits(samples, views);
-    for (let i = 0; i < n; i++) {
-      const z = fresh.subarray(i * K, (i + 1) * K);
-      const c = cachedLogits.subarray(i * K, (i + 1) * K);
-      // Which classes are stored: all, or the top-k (whose stored values must match and whose
-      // set must really be the top k of the recomputed row).
-      const kept: number[] = [];
-      if (m.topk === null) for (let j = 0; j < K; j++) kept.push(j);
-      else {
-        const order = Array.from(c, (v, j) => [v, j]).sort((a, b2) => b2[0] - a[0] || a[1] - b2[1]);
-        for (let j = 0; j < m.topk; j++) kept.push(order[j][1]);
-      }
-      for (const j of kept) {
-        const d = Math.abs(z[j] - c[j]);
-        const ratio = d / logitTolerance(m.dtype, z[j]);
-        if (d > maxAbs) maxAbs = d;
-        if (ratio > worstRatio) {
-          worstRatio = ratio;
-          worst = { sample: samples[i], view: views[i], class: j, cached: c[j], recomputed: z[j] };
-        }
-      }
-      if (m.topk !== null) {
-        const keptSet = new Set(kept);
-        const minKept = kept.reduce((a, j) => Math.min(a, z[j]), Infinity); // no spread: k can be large
-        for (let j = 0; j < K; j++) {
-          if (keptSet.has(j)) continue;
-          const over = z[j] - minKept;
-          const ratio = over > 0 ? over / logitTolerance(m.dtype, z[j]) : 0;
-          if (ratio > worstRatio) {
-            worstRatio = ratio;
-            worst = { sample: samples[i], view: views[i], class: j, cached: c[j], recomputed: z[j] };
-          }
-        }
-      }
-      // KL(p ‖ q) in float64, p = softmax(recomputed), q = softmax(cached or rebuilt top-k row).
-      const logSoftmax = (a: ArrayLike<number>): Float64Array => {
-        let mx = -Infinity;
-        for (let j = 0; j < K; j++) mx = Math.max(mx, a[j]);
-        let s = 0;
-        for (let j = 0; j < K; j++) s += Math.exp(a[j] - mx);
-        const ls = Math.log(s) + mx;
-        return Float64Array.from({ length: K }, (_, j) => a[j] - ls);
-      };
-      const lp = logSoftmax(z);
-      const lq = logSoftmax(c);
-      let kl = 0;
-      for (let j = 0; j < K; j++) {
-        const p = Math.exp(lp[j]);
-        if (p > 0) kl += p * (lp[j] - Math.max(lq[j], -1e4));
-      }
-      klSum += Math.max(0, kl);
+    if (this.m.topk !== null) this.checkTopkSet(z, c, kept, sample, view);
+    this.klSum += Math.max(0, this.kl(z, c));
+  }
+
+  report(count: number): RecomputeReport {
+    const tolerance = this.m.dtype === 'f32' ? '|Δ| ≤ 1e-4' : '|Δ| ≤ 2^-10·|z| + 1e-4';
+    return { ok: this.worstRatio <= 1, rowsChecked: count, maxAbsDiff: this.maxAbs, worstRatio: this.worstRatio, worst: this.worst, meanKL: count ? this.klSum / count : 0, tolerance };
+  }
+
+  /** Which classes are stored: all, or the top-k (whose stored values must match). */
+  private keptClasses(c: Float32Array): number[] {
+    const kept: number[] = [];
+    if (this.m.topk === null) for (let j = 0; j < this.K; j++) kept.push(j);
+    else {
+      const order = Array.from(c, (v, j) => [v, j]).sort((a, b2) => b2[0] - a[0] || a[1] - b2[1]);
+      for (let j = 0; j < this.m.topk; j++) kept.push(order[j][1]);
+    }
+    return kept;
+  }
+
+  /** The kept set must really be the top k of the recomputed row: no other class above its least. */
+  private checkTopkSet(z: Float32Array, c: Float32Array, kept: number[], sample: number, view: number): void {
+    const keptSet = new Set(kept);
+    const minKept = kept.reduce((a, j) => Math.min(a, z[j]), Infinity); // no spread: k can be large
+    for (let j = 0; j < this.K; j++) {
+      if (keptSet.has(j)) continue;
+      const over = z[j] - minKept;
+      this.note(over > 0 ? over / logitTolerance(this.m.dtype, z[j]) : 0, sample, view, j, c[j], z[j]);
     }
   }
-  const tolerance = m.dtype === 'f32' ? '|Δ| ≤ 1e-4' : '|Δ| ≤ 2^-10·|z| + 1e-4';
-  return { ok: worstRatio <= 1, rowsChecked: count, maxAbsDiff: maxAbs, worstRatio, worst, meanKL: count ? klSum / count : 0, tolerance };
+
+  private note(ratio: number, sample: number, view: number, cls: number, cached: number, recomputed: number): void {
+    if (!(ratio > this.worstRatio)) return; // a NaN ratio never counts as the worst
+    this.worstRatio = ratio;
+    this.worst = { sample, view, class: cls, cached, recomputed };
+  }
+
+  /** KL(p ‖ q) in float64, p = softmax(recomputed), q = softmax(cached or rebuilt top-k row). */
+  private kl(z: Float32Array, c: Float32Array): number {
+    const lp = this.logSoftmax(z);
+    const lq = this.logSoftmax(c);
+    let kl = 0;
+    for (let j = 0; j < this.K; j++) {
+      const p = Math.exp(lp[j]);
+      if (p > 0) kl += p * (lp[j] - Math.max(lq[j], -1e4));
+    }
+    return kl;
+  }
+
+  private logSoftmax(a: ArrayLike<number>): Float64Array {
+    const K = this.K;
+    let mx = -Infinity;
+    for (let j = 0; j < K; j++) mx = Math.max(mx, a[j]);
+    let s = 0;
+    for (let j = 0; j < K; j++) s += Math.exp(a[j] - mx);
+    const ls = Math.log(s) + mx;
+    return Float64Array.from({ length: K }, (_, j) => a[j] - ls);
+  }
 }

@@ -1,34 +1,27 @@
 /**
  * Resumable execution of a plan. Each step is either *finished* — its commit record is on disk —
- * and reused, or it is redone from scratch (partial output deleted first). Commit records:
- *   train       RUN/summary.json (written last by the trainer) + every wanted checkpoint dir
- *   export      teachers/X.onnx.json (written by us, last, after the ONNX file)
- *   precompute  caches/K/manifest.json (written last by precompute)
- * So an experiment killed at any point and started again skips what finished and ends with the
- * same results. A reused step is trusted only after its outputs are checked against the step
- * record written when it finished (`records/<type>-<key8>.json`: the sha256 of every output file):
- * a changed, missing or swapped output (another teacher's cache in its directory, an edited
- * checkpoint) fails the step (exit 1) naming the file, instead of being reported under the
- * design's names. A finished step without a record (a kill between its commit and the record)
- * is checked as far as it can be — a cache by `verifyStructure` and its teacher's sha256 — and
- * then recorded. Independent steps may run concurrently (`jobs`); a failed step blocks only the
- * steps that need it, and the experiment fails (exit 1) at the end.
+ * and reused, or it is redone from scratch (partial output deleted first); step-records.ts says
+ * what each step's commit record is and keeps the sha256 of its outputs. So an experiment killed
+ * at any point and started again skips what finished and ends with the same results. A reused
+ * step is trusted only after its outputs are checked against its step record: a changed, missing
+ * or swapped output (another teacher's cache in its directory, an edited checkpoint) fails the
+ * step (exit 1) naming the file, instead of being reported under the design's names. Independent
+ * steps may run concurrently (`jobs`); a failed step blocks only the steps that need it, and the
+ * experiment fails (exit 1) at the end.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pLimit from 'p-limit';
 import { WorkError } from '../errors.js';
-import { manifestSchema } from '../cache/manifest.js';
-import { verifyStructure } from '../cache/verify.js';
 import { faultPoint } from '../util/fault.js';
-import { sha256File } from '../util/hash.js';
 import { acquireLock, type Lock } from '../util/lock.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import { key8 } from './plan-keys.js';
 import type { DataStep, ExportStep, Plan, PrecomputeStep, SelectStep, Step, TrainStep } from './plan-types.js';
-import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, protocolFinished, runSelect } from './protocol.js';
+import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
 import { readJsonFile } from './fsutil.js';
+import { isFinished, recordPath, stepPath, verifyReused, writeStepRecord } from './step-records.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 export interface StepOutcome {
@@ -89,76 +82,6 @@ interface RunSummaryLike {
   best_epoch: number;
 }
 
-const stepPath = (s: Step): string => (s.type === 'export' ? s.out : s.dir);
-
-/** What `records/<type>-<key8>.json` holds: every output file of a finished step and its sha256. */
-export interface StepRecord {
-  schema: 'tfkd-experiment-step/1';
-  key: string;
-  type: Step['type'];
-  path: string;
-  /** Path relative to the experiment directory → sha256. */
-  files: Record<string, string>;
-}
-
-export const recordPath = (outDir: string, s: Step): string => path.join(outDir, 'records', `${s.type}-${key8(s.key)}.json`);
-
-/** The output files of a step (relative to the experiment directory), sorted. */
-function outputFiles(outDir: string, s: Step): string[] {
-  if (s.type === 'export') return [s.out, `${s.out}.json`].filter((f) => fs.existsSync(path.join(outDir, f)));
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(outDir, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      if (e.isDirectory()) walk(r);
-      else if (e.isFile()) out.push(r);
-    }
-  };
-  if (fs.existsSync(path.join(outDir, s.dir))) walk(s.dir);
-  return out.sort();
-}
-
-function writeStepRecord(outDir: string, s: Step): void {
-  const files: Record<string, string> = {};
-  for (const f of outputFiles(outDir, s)) files[f] = sha256File(path.join(outDir, f));
-  const rec: StepRecord = { schema: 'tfkd-experiment-step/1', key: s.key, type: s.type, path: stepPath(s), files };
-  writeJsonAtomic(recordPath(outDir, s), rec);
-}
-
-/**
- * Checks a finished step's outputs before they are reused (see the module comment); throws
- * WorkError naming the file and what differs.
- */
-function verifyReused(outDir: string, s: Step, byKey: Map<string, Step>): void {
-  const recFile = recordPath(outDir, s);
-  const rec = readJsonFile<StepRecord>(recFile);
-  const redo = `delete ${stepPath(s)} (and ${path.relative(outDir, recFile)}) to redo the step`;
-  if (rec) {
-    if (rec.key !== s.key) throw new WorkError(`${recFile} belongs to step ${rec.key.slice(0, 8)}…, not ${s.key.slice(0, 8)}…`, redo);
-    for (const [f, sha] of Object.entries(rec.files)) {
-      const full = path.join(outDir, f);
-      if (!fs.existsSync(full)) throw new WorkError(`reused ${s.type} output ${full} is missing (${path.relative(outDir, recFile)} records it)`, redo);
-      const now = sha256File(full);
-      if (now !== sha) throw new WorkError(`reused ${s.type} output ${full} changed since the step finished: sha256 ${now.slice(0, 16)}…, recorded ${sha.slice(0, 16)}…`, redo);
-    }
-    return;
-  }
-  // No record: check what the outputs say about themselves, then record them.
-  if (s.type === 'precompute') {
-    const dir = path.join(outDir, s.dir);
-    const raw = readJsonFile<unknown>(path.join(dir, 'manifest.json'));
-    const m = manifestSchema.safeParse(raw);
-    if (m.success) {
-      verifyStructure(dir, { throwOnFailure: true });
-      const want = 'step' in s.teacher ? sha256File(path.join(outDir, (byKey.get(s.teacher.step) as ExportStep).out)) : s.teacher.sha256;
-      if (m.data.teacher.sha256 !== want) {
-        throw new WorkError(`reused cache ${dir} was made by teacher ${m.data.teacher.file} (sha256 ${m.data.teacher.sha256.slice(0, 16)}…), not this step's (${want.slice(0, 16)}…)`, redo);
-      }
-    }
-  }
-  writeStepRecord(outDir, s);
-}
-
 /** Test accuracy stored with a checkpoint: `checkpoints/<name>.json` or `checkpoints/<name>/metrics.json`. */
 export function checkpointAccuracy(runDir: string, name: string): number | null {
   for (const f of [path.join(runDir, 'checkpoints', `${name}.json`), path.join(runDir, 'checkpoints', name, 'metrics.json')]) {
@@ -166,21 +89,6 @@ export function checkpointAccuracy(runDir: string, name: string): number | null 
     if (j && typeof j.test_acc === 'number') return j.test_acc;
   }
   return null;
-}
-
-export function isFinished(outDir: string, s: Step): boolean {
-  const p = path.join(outDir, stepPath(s));
-  switch (s.type) {
-    case 'train':
-      return fs.existsSync(path.join(p, 'summary.json')) && s.save_at.every((c) => fs.existsSync(path.join(p, 'checkpoints', c)));
-    case 'export':
-      return fs.existsSync(p) && fs.existsSync(`${p}.json`);
-    case 'precompute':
-      return fs.existsSync(path.join(p, 'manifest.json'));
-    case 'data':
-    case 'select':
-      return protocolFinished(outDir, s);
-  }
 }
 
 const pct = (x: number | null | undefined): string => (typeof x === 'number' ? `${(100 * (x > 1 ? x / 100 : x)).toFixed(2)}%` : '–');
@@ -193,36 +101,6 @@ function describe(o: StepOutcome): string {
 
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
   const { outDir } = opts;
-  const log = opts.log ?? (() => {});
-  const byKey = new Map(plan.steps.map((s) => [s.key, s] as const));
-  const total = plan.steps.length;
-  const width = String(total).length;
-  let count = 0;
-  const outcomes = new Map<string, StepOutcome>();
-
-  const line = (o: StepOutcome): void => {
-    count += 1;
-    const status = o.status === 'planned' ? 'to run' : o.status;
-    const extra = [describe(o), o.status === 'ran' ? `${o.seconds.toFixed(1)}s` : '', o.error ?? ''].filter(Boolean).join('  ');
-    log(`[${String(count).padStart(width)}/${total}] ${status.padEnd(7)} ${o.type.padEnd(10)} ${o.label.padEnd(24)} ${o.path}${extra ? `  ${extra}` : ''}`);
-  };
-
-  const readOutcome = (s: Step, status: StepOutcome['status'], seconds: number): StepOutcome => {
-    const o: StepOutcome = { key: s.key, type: s.type, label: s.label, status, seconds, path: stepPath(s) };
-    if (status === 'ran' || status === 'skipped') {
-      if (s.type === 'train') {
-        const sum = readJsonFile<RunSummaryLike>(path.join(outDir, s.dir, 'summary.json'));
-        if (sum) Object.assign(o, { final_test_acc: sum.final_test_acc, best_test_acc: sum.best_test_acc, best_epoch: sum.best_epoch });
-      } else if (s.type === 'export') {
-        const rec = readJsonFile<ExportRecord>(path.join(outDir, `${s.out}.json`));
-        if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc, teacher_split: (byKey.get(s.run) as TrainStep | undefined)?.config.holdout?.eval ?? 'test' });
-      } else if (s.type === 'data' || s.type === 'select') {
-        o.detail = protocolDetail(outDir, s);
-      }
-    }
-    return o;
-  };
-
   // One experiment per output directory (util/lock.ts); its steps lock their own outputs.
   let lock: Lock | null = null;
   if (!opts.dryRun) {
@@ -231,106 +109,145 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
   }
   try {
     if (!opts.dryRun) writeJsonAtomic(path.join(outDir, 'plan.json'), plan);
-    return await executeLocked(plan, opts, byKey, outcomes, line, readOutcome);
+    return await new PlanExecution(plan, opts).run();
   } finally {
     lock?.release();
   }
 }
 
-async function executeLocked(
-  plan: Plan,
-  opts: ExecuteOptions,
-  byKey: Map<string, Step>,
-  outcomes: Map<string, StepOutcome>,
-  line: (o: StepOutcome) => void,
-  readOutcome: (s: Step, status: StepOutcome['status'], seconds: number) => StepOutcome,
-): Promise<ExecuteResult> {
-  const { outDir, runner } = opts;
-
-  const limit = pLimit(Math.max(1, opts.jobs ?? 1));
+/**
+ * One pass over a plan. Each step settles once (its promise is shared by the steps that need it):
+ * inputs first, then reused if finished, listed in a dry run, blocked behind a failed input, or
+ * run under the jobs limit. Every settled step gets an outcome and one log line.
+ */
+class PlanExecution {
+  private readonly outDir: string;
+  private readonly byKey: Map<string, Step>;
+  private readonly outcomes = new Map<string, StepOutcome>();
+  private readonly settling = new Map<string, Promise<boolean>>();
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly log: (line: string) => void;
+  /** Log lines printed so far, and the width of the step count they show. */
+  private printed = 0;
+  private readonly width: number;
   // Counters of the fault points (src/util/fault.ts): steps started / finished by this process.
-  let startedSteps = 0;
-  let finishedSteps = 0;
-  const promises = new Map<string, Promise<boolean>>();
-  const run = (s: Step): Promise<boolean> => {
-    let p = promises.get(s.key);
+  private startedSteps = 0;
+  private finishedSteps = 0;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly opts: ExecuteOptions,
+  ) {
+    this.outDir = opts.outDir;
+    this.byKey = new Map(plan.steps.map((s) => [s.key, s] as const));
+    this.limit = pLimit(Math.max(1, opts.jobs ?? 1));
+    this.log = opts.log ?? (() => {});
+    this.width = String(plan.steps.length).length;
+  }
+
+  /** Settles every step, writes status.json, and counts the outcomes (in plan order). */
+  async run(): Promise<ExecuteResult> {
+    await Promise.all(queueOrder(this.plan).map((s) => this.settle(s)));
+    const list = this.plan.steps.map((s) => this.outcomes.get(s.key)!);
+    if (!this.opts.dryRun) writeJsonAtomic(path.join(this.outDir, 'status.json'), { schema: 'tfkd-experiment-status/1', steps: list });
+    return {
+      outcomes: list,
+      ran: list.filter((o) => o.status === 'ran').length,
+      skipped: list.filter((o) => o.status === 'skipped').length,
+      failed: list.filter((o) => o.status === 'failed').length,
+      blocked: list.filter((o) => o.status === 'blocked').length,
+    };
+  }
+
+  /** The step's one promise: true when it ended usable (ran, reused, or planned). */
+  private settle(s: Step): Promise<boolean> {
+    let p = this.settling.get(s.key);
     if (p) return p;
-    p = (async () => {
-      const inputsOk = await Promise.all(s.inputs.map((k) => run(byKey.get(k)!)));
-      if (isFinished(outDir, s)) {
-        if (!opts.dryRun) {
-          try {
-            verifyReused(outDir, s, byKey);
-          } catch (e) {
-            const o = { ...readOutcome(s, 'failed', 0), error: (e as Error).message.split('\n')[0] };
-            outcomes.set(s.key, o);
-            line(o);
-            return false;
-          }
-        }
-        const o = readOutcome(s, 'skipped', 0);
-        outcomes.set(s.key, o);
-        line(o);
-        return true;
-      }
-      if (opts.dryRun) {
-        const o = readOutcome(s, 'planned', 0);
-        outcomes.set(s.key, o);
-        line(o);
-        return true;
-      }
-      if (!inputsOk.every(Boolean)) {
-        const o = { ...readOutcome(s, 'blocked', 0), error: 'an input step failed' };
-        outcomes.set(s.key, o);
-        line(o);
-        return false;
-      }
-      return limit(async () => {
-        if (opts.abort?.aborted) {
-          const o = { ...readOutcome(s, 'blocked', 0), error: 'interrupted' };
-          outcomes.set(s.key, o);
-          line(o);
-          return false;
-        }
-        const t0 = Date.now();
-        try {
-          faultPoint('experiment-step-start', ++startedSteps);
-          await runStep(s, byKey, outDir, runner);
-          if (!isFinished(outDir, s)) throw new WorkError(`${s.type} ${s.label} finished without its commit record in ${stepPath(s)}`);
-          faultPoint('experiment-step-done', ++finishedSteps);
-          writeStepRecord(outDir, s);
-          faultPoint('experiment-step-recorded', finishedSteps);
-          const o = readOutcome(s, 'ran', (Date.now() - t0) / 1000);
-          outcomes.set(s.key, o);
-          line(o);
-          return true;
-        } catch (e) {
-          const o = { ...readOutcome(s, 'failed', (Date.now() - t0) / 1000), error: (e as Error).message.split('\n')[0] };
-          outcomes.set(s.key, o);
-          line(o);
-          return false;
-        }
-      });
-    })();
-    promises.set(s.key, p);
+    p = this.decide(s);
+    this.settling.set(s.key, p);
     return p;
-  };
-  // Queue first what unblocks the most (teacher runs before plain students): with a bounded
-  // number of jobs this shortens the critical path. Outcomes stay in plan order.
+  }
+
+  private async decide(s: Step): Promise<boolean> {
+    const inputsOk = await Promise.all(s.inputs.map((k) => this.settle(this.byKey.get(k)!)));
+    if (isFinished(this.outDir, s)) return this.reuse(s);
+    if (this.opts.dryRun) return this.report(s, 'planned', 0);
+    if (!inputsOk.every(Boolean)) return this.report(s, 'blocked', 0, 'an input step failed');
+    return this.limit(() => this.runNow(s));
+  }
+
+  /** A finished step, its outputs checked against its record first (not in a dry run). */
+  private reuse(s: Step): boolean {
+    if (!this.opts.dryRun) {
+      try {
+        verifyReused(this.outDir, s, this.byKey);
+      } catch (e) {
+        return this.report(s, 'failed', 0, firstLine(e));
+      }
+    }
+    return this.report(s, 'skipped', 0);
+  }
+
+  /** Runs the step from scratch, checks its commit record, then records its outputs. */
+  private async runNow(s: Step): Promise<boolean> {
+    if (this.opts.abort?.aborted) return this.report(s, 'blocked', 0, 'interrupted');
+    const t0 = Date.now();
+    try {
+      faultPoint('experiment-step-start', ++this.startedSteps);
+      await runStep(s, this.byKey, this.outDir, this.opts.runner);
+      if (!isFinished(this.outDir, s)) throw new WorkError(`${s.type} ${s.label} finished without its commit record in ${stepPath(s)}`);
+      faultPoint('experiment-step-done', ++this.finishedSteps);
+      writeStepRecord(this.outDir, s);
+      faultPoint('experiment-step-recorded', this.finishedSteps);
+      return this.report(s, 'ran', (Date.now() - t0) / 1000);
+    } catch (e) {
+      return this.report(s, 'failed', (Date.now() - t0) / 1000, firstLine(e));
+    }
+  }
+
+  /** Keeps the step's outcome and logs its line; says whether the steps after it may use it. */
+  private report(s: Step, status: StepOutcome['status'], seconds: number, error?: string): boolean {
+    const o = error === undefined ? this.outcome(s, status, seconds) : { ...this.outcome(s, status, seconds), error };
+    this.outcomes.set(s.key, o);
+    this.print(o);
+    return status === 'ran' || status === 'skipped' || status === 'planned';
+  }
+
+  /** The outcome, with what a step that ran or was reused made (accuracies, the hold-out, the values chosen). */
+  private outcome(s: Step, status: StepOutcome['status'], seconds: number): StepOutcome {
+    const o: StepOutcome = { key: s.key, type: s.type, label: s.label, status, seconds, path: stepPath(s) };
+    if (status === 'ran' || status === 'skipped') {
+      if (s.type === 'train') {
+        const sum = readJsonFile<RunSummaryLike>(path.join(this.outDir, s.dir, 'summary.json'));
+        if (sum) Object.assign(o, { final_test_acc: sum.final_test_acc, best_test_acc: sum.best_test_acc, best_epoch: sum.best_epoch });
+      } else if (s.type === 'export') {
+        const rec = readJsonFile<ExportRecord>(path.join(this.outDir, `${s.out}.json`));
+        if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc, teacher_split: (this.byKey.get(s.run) as TrainStep | undefined)?.config.holdout?.eval ?? 'test' });
+      } else if (s.type === 'data' || s.type === 'select') {
+        o.detail = protocolDetail(this.outDir, s);
+      }
+    }
+    return o;
+  }
+
+  private print(o: StepOutcome): void {
+    this.printed += 1;
+    const status = o.status === 'planned' ? 'to run' : o.status;
+    const extra = [describe(o), o.status === 'ran' ? `${o.seconds.toFixed(1)}s` : '', o.error ?? ''].filter(Boolean).join('  ');
+    this.log(`[${String(this.printed).padStart(this.width)}/${this.plan.steps.length}] ${status.padEnd(7)} ${o.type.padEnd(10)} ${o.label.padEnd(24)} ${o.path}${extra ? `  ${extra}` : ''}`);
+  }
+}
+
+const firstLine = (e: unknown): string => (e as Error).message.split('\n')[0];
+
+/**
+ * Queue first what unblocks the most (teacher runs before plain students): with a bounded
+ * number of jobs this shortens the critical path. Outcomes stay in plan order.
+ */
+function queueOrder(plan: Plan): Step[] {
   const dependants = new Map<string, number>(plan.steps.map((s) => [s.key, 0]));
   for (const s of [...plan.steps].reverse()) for (const i of s.inputs) dependants.set(i, dependants.get(i)! + 1 + dependants.get(s.key)!);
-  const queueOrder = [...plan.steps].sort((a, b) => dependants.get(b.key)! - dependants.get(a.key)!);
-  await Promise.all(queueOrder.map(run));
-
-  const list = plan.steps.map((s) => outcomes.get(s.key)!);
-  if (!opts.dryRun) writeJsonAtomic(path.join(outDir, 'status.json'), { schema: 'tfkd-experiment-status/1', steps: list });
-  return {
-    outcomes: list,
-    ran: list.filter((o) => o.status === 'ran').length,
-    skipped: list.filter((o) => o.status === 'skipped').length,
-    failed: list.filter((o) => o.status === 'failed').length,
-    blocked: list.filter((o) => o.status === 'blocked').length,
-  };
+  return [...plan.steps].sort((a, b) => dependants.get(b.key)! - dependants.get(a.key)!);
 }
 
 async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner: Runner): Promise<void> {

@@ -22,7 +22,7 @@ import { sampleBytes } from '../data/dataset.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
-import { parseDataSpec } from '../data/spec.js';
+import { parseDataSpec, type DirSpec } from '../data/spec.js';
 import { HOLDOUT_KINDS } from './design-checks.js';
 import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
 import { writeFolderHoldout } from './holdout-folder.js';
@@ -173,18 +173,48 @@ function link(target: string, at: string): void {
   fs.symlinkSync(target, at);
 }
 
+/** The hold-out's two parts, as indices into the source's training split. */
+interface HoldoutParts {
+  /** The images drawn from (all of the training split, or its seeded subset). */
+  pool: Int32Array;
+  trainIdx: Int32Array;
+  valIdx: Int32Array;
+}
+
 /**
  * Writes the hold-out of `step` into `dir` (which does not exist yet or is empty) and its record
  * last. Reads the source's training split only.
  */
 export async function prepareHoldout(step: DataStep, dir: string): Promise<HoldoutRecord> {
+  const spec = holdoutSource(step);
+  const src = await openDataset(spec, { split: 'train' });
+  const parts = drawParts(step, src.size);
+  if (spec.kind === 'cifar10' && parts.trainIdx.length < 5) throw new UsageError('validation: a cifar10 hold-out needs at least 5 training images (five batch files)');
+  const valDir = path.join(dir, 'val');
+  const testDir = path.join(dir, 'test');
+  fs.mkdirSync(valDir, { recursive: true });
+  fs.mkdirSync(testDir, { recursive: true });
+  let testLinks: string[];
+  if (spec.kind === 'folder') testLinks = await writeFolderHoldout(src, await openDataset(spec, { split: 'test' }), spec.dir, parts.trainIdx, parts.valIdx, dir);
+  else if (spec.kind === 'fashion-mnist' || spec.kind === 'mnist') testLinks = await writeIdxHoldout(spec.dir, src, parts, valDir, testDir);
+  else testLinks = await writeCifarHoldout(spec.kind === 'cifar10', spec.dir, src, parts, valDir, testDir);
+  const rec = await readBack(step, dir, `${spec.kind}:${valDir}`, src, parts, testLinks);
+  writeJsonAtomic(path.join(dir, 'holdout.json'), rec);
+  return rec;
+}
+
+/** The source's spec: a data set of files this step can write again in its own format (exit 2 otherwise). */
+function holdoutSource(step: DataStep): DirSpec {
   const spec = parseDataSpec(step.data);
   if (!('dir' in spec) || !(HOLDOUT_KINDS as readonly string[]).includes(spec.kind)) {
     throw new UsageError(`validation: cannot write a hold-out of ${spec.kind} data`, `use ${HOLDOUT_KINDS.join(', ')} data`);
   }
-  const src = await openDataset(spec, { split: 'train' });
+  return spec;
+}
+
+/** The seeded draw: the pool (all N training images or a subset), then the validation images among it. */
+function drawParts(step: DataStep, N: number): HoldoutParts {
   const o = step.validation;
-  const N = src.size;
   if (o.subset !== null && o.subset > N) throw new UsageError(`validation.subset ${o.subset} exceeds the ${N} training images of ${step.data}`);
   // Streams of the seed distinct from everything else that uses it.
   const pool = o.subset === null ? Int32Array.from({ length: N }, (_, i) => i) : subset(N, o.subset, hashU32(o.seed, 0x5b5e7));
@@ -201,66 +231,68 @@ export async function prepareHoldout(step: DataStep, dir: string): Promise<Holdo
     if (isVal[p]) valIdx[a++] = pool[p];
     else trainIdx[b++] = pool[p];
   }
-  if (spec.kind === 'cifar10' && trainIdx.length < 5) throw new UsageError('validation: a cifar10 hold-out needs at least 5 training images (five batch files)');
+  return { pool, trainIdx, valIdx };
+}
 
-  const valDir = path.join(dir, 'val');
-  const testDir = path.join(dir, 'test');
-  fs.mkdirSync(valDir, { recursive: true });
-  fs.mkdirSync(testDir, { recursive: true });
+/** (Fashion-)MNIST: idx files of both parts in val/; test/ links val/'s training part and the source's t10k files. */
+async function writeIdxHoldout(sourceDir: string, src: Dataset, { trainIdx, valIdx }: HoldoutParts, valDir: string, testDir: string): Promise<string[]> {
+  const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
+  writeIdx(valDir, 'train', src, trainIdx, trainPx);
+  writeIdx(valDir, 't10k', src, valIdx, valPx);
+  for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']) link(path.join('..', 'val', f), path.join(testDir, f));
   const testLinks: string[] = [];
-  if (spec.kind === 'folder') {
-    testLinks.push(...(await writeFolderHoldout(src, await openDataset(spec, { split: 'test' }), spec.dir, trainIdx, valIdx, dir)));
-  } else if (spec.kind === 'fashion-mnist' || spec.kind === 'mnist') {
-    const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
-    writeIdx(valDir, 'train', src, trainIdx, trainPx);
-    writeIdx(valDir, 't10k', src, valIdx, valPx);
-    for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']) link(path.join('..', 'val', f), path.join(testDir, f));
-    for (const what of ['images-idx3-ubyte', 'labels-idx1-ubyte']) {
-      const target = sourceFile(spec.dir, [`t10k-${what}.gz`, `t10k-${what}`]);
-      link(target, path.join(testDir, path.basename(target)));
-      testLinks.push(target);
-    }
-  } else {
-    const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
-    const coarse = (src as Dataset & { coarseLabels?: Int32Array }).coarseLabels;
-    const ten = spec.kind === 'cifar10';
-    const sb = sampleBytes(src.shape);
-    const namesFile = ten ? 'batches.meta.txt' : 'fine_label_names.txt';
-    if (src.classNames) {
-      writeFileAtomicSync(path.join(valDir, namesFile), `${src.classNames.join('\n')}\n`);
-      link(path.join('..', 'val', namesFile), path.join(testDir, namesFile));
-    }
-    if (ten) {
-      const per = Math.ceil(trainIdx.length / 5);
-      for (let b = 0; b < 5; b++) {
-        const lo = Math.min(trainIdx.length, b * per);
-        const hi = Math.min(trainIdx.length, (b + 1) * per);
-        const f = `data_batch_${b + 1}.bin`;
-        writeFileAtomicSync(path.join(valDir, f), cifarRecords(src, trainIdx.subarray(lo, hi), trainPx.subarray(lo * sb, hi * sb), undefined));
-        link(path.join('..', 'val', f), path.join(testDir, f));
-      }
-      writeFileAtomicSync(path.join(valDir, 'test_batch.bin'), cifarRecords(src, valIdx, valPx, undefined));
-    } else {
-      writeFileAtomicSync(path.join(valDir, 'train.bin'), cifarRecords(src, trainIdx, trainPx, coarse));
-      link(path.join('..', 'val', 'train.bin'), path.join(testDir, 'train.bin'));
-      writeFileAtomicSync(path.join(valDir, 'test.bin'), cifarRecords(src, valIdx, valPx, coarse));
-    }
-    const name = ten ? 'test_batch.bin' : 'test.bin';
-    const target = sourceFile(spec.dir, [name], ten ? 'cifar-10-batches-bin' : 'cifar-100-binary');
-    link(target, path.join(testDir, name));
+  for (const what of ['images-idx3-ubyte', 'labels-idx1-ubyte']) {
+    const target = sourceFile(sourceDir, [`t10k-${what}.gz`, `t10k-${what}`]);
+    link(target, path.join(testDir, path.basename(target)));
     testLinks.push(target);
   }
+  return testLinks;
+}
 
-  // Read both parts back as the trainer will (this also checks what was written).
-  const valSpec = `${spec.kind}:${valDir}`;
+/**
+ * CIFAR-10 / -100: binary records of both parts in val/ (CIFAR-10's training part as five batch
+ * files) and the class names; test/ links val/'s training part and the source's test file.
+ */
+async function writeCifarHoldout(ten: boolean, sourceDir: string, src: Dataset, { trainIdx, valIdx }: HoldoutParts, valDir: string, testDir: string): Promise<string[]> {
+  const [trainPx, valPx] = [await gather(src, trainIdx), await gather(src, valIdx)];
+  const coarse = (src as Dataset & { coarseLabels?: Int32Array }).coarseLabels;
+  const sb = sampleBytes(src.shape);
+  const namesFile = ten ? 'batches.meta.txt' : 'fine_label_names.txt';
+  if (src.classNames) {
+    writeFileAtomicSync(path.join(valDir, namesFile), `${src.classNames.join('\n')}\n`);
+    link(path.join('..', 'val', namesFile), path.join(testDir, namesFile));
+  }
+  if (ten) {
+    const per = Math.ceil(trainIdx.length / 5);
+    for (let b = 0; b < 5; b++) {
+      const lo = Math.min(trainIdx.length, b * per);
+      const hi = Math.min(trainIdx.length, (b + 1) * per);
+      const f = `data_batch_${b + 1}.bin`;
+      writeFileAtomicSync(path.join(valDir, f), cifarRecords(src, trainIdx.subarray(lo, hi), trainPx.subarray(lo * sb, hi * sb), undefined));
+      link(path.join('..', 'val', f), path.join(testDir, f));
+    }
+    writeFileAtomicSync(path.join(valDir, 'test_batch.bin'), cifarRecords(src, valIdx, valPx, undefined));
+  } else {
+    writeFileAtomicSync(path.join(valDir, 'train.bin'), cifarRecords(src, trainIdx, trainPx, coarse));
+    link(path.join('..', 'val', 'train.bin'), path.join(testDir, 'train.bin'));
+    writeFileAtomicSync(path.join(valDir, 'test.bin'), cifarRecords(src, valIdx, valPx, coarse));
+  }
+  const name = ten ? 'test_batch.bin' : 'test.bin';
+  const target = sourceFile(sourceDir, [name], ten ? 'cifar-10-batches-bin' : 'cifar-100-binary');
+  link(target, path.join(testDir, name));
+  return [target];
+}
+
+/** Reads both parts back as the trainer will (this also checks what was written) and makes the record. */
+async function readBack(step: DataStep, dir: string, valSpec: string, src: Dataset, { pool, trainIdx, valIdx }: HoldoutParts, testLinks: string[]): Promise<HoldoutRecord> {
   const [trainDs, valDs] = await Promise.all([openDataset(valSpec, { split: 'train' }), openDataset(valSpec, { split: 'test' })]);
   if (trainDs.size !== trainIdx.length || valDs.size !== valIdx.length) throw new WorkError(`hold-out in ${dir} reads back ${trainDs.size} / ${valDs.size} images, wrote ${trainIdx.length} / ${valIdx.length}`);
-  const rec: HoldoutRecord = {
+  return {
     schema: HOLDOUT_SCHEMA,
     key: step.key,
     data: step.data,
-    options: o,
-    source_train: N,
+    options: step.validation,
+    source_train: src.size,
     pool: pool.length,
     train: trainIdx.length,
     validation: valIdx.length,
@@ -268,8 +300,6 @@ export async function prepareHoldout(step: DataStep, dir: string): Promise<Holdo
     fingerprints: { source_train: await fingerprint(src), train: await fingerprint(trainDs), validation: await fingerprint(valDs) },
     test_links: testLinks,
   };
-  writeJsonAtomic(path.join(dir, 'holdout.json'), rec);
-  return rec;
 }
 
 // ---- the choice ---------------------------------------------------------------------------------

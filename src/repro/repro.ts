@@ -159,55 +159,24 @@ function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
   return res;
 }
 
+/** What the run recorded of itself: its config.json and manifest.json, read once. */
+interface RunRecord {
+  run: string;
+  manifest: RunManifest;
+  config: TrainConfigInput & { epochs: number; cache: string[] };
+}
+
+/**
+ * Check the record → re-run it as recorded → compare metrics, checkpoints and environment →
+ * report. The record's checks (run files, caches, loss) come before any training.
+ */
 export async function repro(run: string, o: ReproOptions = {}): Promise<ReproReport> {
-  const paths = runPaths(run);
-  if (!fs.existsSync(paths.config) || !fs.existsSync(paths.manifest)) throw new UsageError(`${run} is not a tfkd run (no config.json / manifest.json)`);
-  if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
-  let tolerance = o.tolerance ?? 0;
-  if (!(tolerance >= 0)) throw new UsageError(`${optionName('tolerance')} must be ≥ 0, got ${tolerance}`);
-  const manifest = readJson<RunManifest>(paths.manifest);
-  if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
-  const config = readJson<TrainConfigInput & { epochs: number; cache: string[] }>(paths.config);
-  if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= config.epochs)) {
-    throw new UsageError(`${optionName('stopAfter')} must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
-  }
-
-  // The run's own files first: a changed checkpoint is not a failed reproduction.
-  const recordedOutputs = manifest.outputs;
-  if (recordedOutputs) {
-    for (const [file, sha] of Object.entries(recordedOutputs)) {
-      const full = path.join(run, file);
-      if (!fs.existsSync(full)) throw new WorkError(`${full} is missing (the run's manifest lists it)`);
-      const now = sha256File(full);
-      if (now !== sha) throw new WorkError(`${full} changed since the run wrote it: sha256 ${now.slice(0, 12)}…, manifest ${sha.slice(0, 12)}…`);
-    }
-  } else {
-    o.info?.(`${run}: its manifest has no output hashes (a run from before they were recorded); comparing with its files as they are`);
-  }
-  // The caches: the ones the run trained on (key and shard hashes), each verified as it opens.
-  const readers = manifest.caches.map((c, i) => openCache(config.cache[i] ?? c.dir));
-  try {
-    checkCachesAgainstRecord(run, manifest.caches, readers);
-  } finally {
-    for (const r of readers) r.close();
-  }
-
-  // The loss: a module is re-imported from where the run recorded it, and must be the same bytes; a
-  // function handed to train() cannot be read back from the record and must be handed over again.
-  const source = manifest.loss?.source;
-  let loss: TrainRequestConfig['loss'] = config.loss;
-  if (source?.kind === 'module') {
-    if (!fs.existsSync(source.file)) throw new WorkError(`${run} was trained with the loss module ${source.file}, which is gone`, 'restore it to reproduce the run');
-    const now = sha256File(source.file);
-    if (now !== source.sha256) throw new WorkError(`the loss module ${source.file} changed since ${run} was trained: sha256 ${now.slice(0, 12)}…, manifest ${source.sha256.slice(0, 12)}…`);
-    loss = source.file;
-  } else if (source?.kind === 'api') {
-    if (!o.loss) throw new UsageError(`${run} was trained with a loss function given through the API (${config.loss})`, 'pass the same function or entry as the loss option of repro()');
-    loss = o.loss;
-  }
-
+  const rec = readRecord(run, o);
+  checkOutputs(run, rec.manifest.outputs, o.info);
+  checkCaches(rec);
+  const loss = recordedLoss(rec, o.loss);
   // Hold fixed what the manifest says ran: the backend itself (not 'auto') and the native threads.
-  const recordedThreads = manifest.backend.nativeThreads ?? null;
+  const recordedThreads = rec.manifest.backend.nativeThreads ?? null;
   if (recordedThreads !== null && loadNative().addon) setNativeThreads(recordedThreads);
 
   const kept = o.out !== undefined;
@@ -215,64 +184,140 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   if (!kept) fs.rmSync(out, { recursive: true, force: true }); // train wants a fresh or empty directory
   const t0 = Date.now();
   try {
-    o.info?.(`re-running ${run} (${config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${manifest.backend.name}) → ${out}`);
-    // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd listed them all).
-    const explicit = new Set(Object.keys(config).filter((k) => !(LOSS_OPTION_NAMES as readonly string[]).includes(k)));
-    await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter: o.stopAfter, hooks: {} });
+    o.info?.(`re-running ${run} (${rec.config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${rec.manifest.backend.name}) → ${out}`);
+    await rerun(rec, loss, out, o.stopAfter);
     const seconds = (Date.now() - t0) / 1000;
     const now = readJson<RunManifest>(runPaths(out).manifest);
-
-    // Metrics: every value but the timings, epoch by epoch.
-    const recorded = readMetrics(paths.metrics);
-    const again = readMetrics(runPaths(out).metrics);
-    const metricDiffs: ReproReport['metricDiffs'] = [];
-    let valuesCompared = 0;
-    for (const m of again) {
-      const r = recorded.find((x) => x.epoch === m.epoch);
-      if (!r) throw new WorkError(`${run}/metrics.jsonl has no epoch ${m.epoch}`);
-      for (const field of Object.keys(r) as Array<keyof EpochMetrics>) {
-        if (TIMING_FIELDS.includes(field)) continue;
-        valuesCompared++;
-        const a = Number(r[field]);
-        const b = Number(m[field]);
-        if (!Object.is(a, b)) metricDiffs.push({ epoch: m.epoch, field, recorded: a, now: b, rel: rel(a, b) });
-      }
-    }
+    const metrics = compareMetrics(run, out);
     // With --stop-after, the recorded run may hold no checkpoint at that epoch (only with
     // --save-at): then the metrics alone are compared, and the report says so.
     const checkpoints = compareCheckpoints(run, out);
     if (checkpoints.length === 0 && o.stopAfter === undefined) throw new WorkError(`no checkpoint of ${run} is at the same epoch and step as the re-run's`);
-
-    const environment: ReproReport['environment'] = [];
-    const env = (what: string, a: unknown, b: unknown) => {
-      if (String(a) !== String(b)) environment.push({ what, recorded: String(a), now: String(b) });
-    };
-    for (const k of new Set([...Object.keys(manifest.versions), ...Object.keys(now.versions)])) env(k, manifest.versions[k], now.versions[k]);
-    env('backend', `${manifest.backend.name} (${manifest.backend.kernels})`, `${now.backend.name} (${now.backend.kernels})`);
-    env('backend detail', manifest.backend.detail, now.backend.detail);
-    env('native add-on', nativeLine(manifest), nativeLine(now));
-    env('native threads', recordedThreads, now.backend.nativeThreads ?? null);
-    if (manifest.backend.adapter || now.backend.adapter) env('gpu adapter', manifest.backend.adapter?.description, now.backend.adapter?.description);
-    const promise = reproPromise(manifest.backend, now.backend);
-    if (!promise.bitIdentical && o.tolerance === undefined) tolerance = WEBGPU_OTHER_ADAPTER_TOLERANCE;
-
-    const identical = metricDiffs.length === 0 && checkpoints.every((c) => c.identical);
-    const within = metricDiffs.every((d) => d.rel <= tolerance) && checkpoints.every((c) => c.maxRelDiff <= tolerance);
+    const environment = environmentDiffs(rec.manifest, now);
+    const promise = reproPromise(rec.manifest.backend, now.backend);
+    const tolerance = !promise.bitIdentical && o.tolerance === undefined ? WEBGPU_OTHER_ADAPTER_TOLERANCE : (o.tolerance ?? 0);
     return {
       run,
       out,
       kept,
-      verdict: identical ? 'identical' : within ? 'within-tolerance' : 'differs',
+      verdict: verdictOf(metrics.diffs, checkpoints, tolerance),
       tolerance,
-      epochsCompared: again.length,
-      valuesCompared,
-      metricDiffs,
+      epochsCompared: metrics.epochs,
+      valuesCompared: metrics.values,
+      metricDiffs: metrics.diffs,
       checkpoints,
       environment,
       promise,
-      seconds: { recorded: manifest.seconds, now: seconds },
+      seconds: { recorded: rec.manifest.seconds, now: seconds },
     };
   } finally {
     if (!kept) fs.rmSync(out, { recursive: true, force: true });
   }
+}
+
+/** A finished tfkd run, a sane tolerance and --stop-after, a manifest this version reads (exit 2 otherwise). */
+function readRecord(run: string, o: ReproOptions): RunRecord {
+  const paths = runPaths(run);
+  if (!fs.existsSync(paths.config) || !fs.existsSync(paths.manifest)) throw new UsageError(`${run} is not a tfkd run (no config.json / manifest.json)`);
+  if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
+  const tolerance = o.tolerance ?? 0;
+  if (!(tolerance >= 0)) throw new UsageError(`${optionName('tolerance')} must be ≥ 0, got ${tolerance}`);
+  const manifest = readJson<RunManifest>(paths.manifest);
+  if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
+  const config = readJson<RunRecord['config']>(paths.config);
+  if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= config.epochs)) {
+    throw new UsageError(`${optionName('stopAfter')} must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
+  }
+  return { run, manifest, config };
+}
+
+/** The run's own files first: a changed checkpoint is not a failed reproduction. */
+function checkOutputs(run: string, recordedOutputs: RunManifest['outputs'], info: ReproOptions['info']): void {
+  if (!recordedOutputs) {
+    info?.(`${run}: its manifest has no output hashes (a run from before they were recorded); comparing with its files as they are`);
+    return;
+  }
+  for (const [file, sha] of Object.entries(recordedOutputs)) {
+    const full = path.join(run, file);
+    if (!fs.existsSync(full)) throw new WorkError(`${full} is missing (the run's manifest lists it)`);
+    const now = sha256File(full);
+    if (now !== sha) throw new WorkError(`${full} changed since the run wrote it: sha256 ${now.slice(0, 12)}…, manifest ${sha.slice(0, 12)}…`);
+  }
+}
+
+/** The caches: the ones the run trained on (key and shard hashes), each verified as it opens. */
+function checkCaches({ run, manifest, config }: RunRecord): void {
+  const readers = manifest.caches.map((c, i) => openCache(config.cache[i] ?? c.dir));
+  try {
+    checkCachesAgainstRecord(run, manifest.caches, readers);
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+/**
+ * The loss: a module is re-imported from where the run recorded it, and must be the same bytes; a
+ * function handed to train() cannot be read back from the record and must be handed over again.
+ */
+function recordedLoss({ run, manifest, config }: RunRecord, given: ReproOptions['loss']): TrainRequestConfig['loss'] {
+  const source = manifest.loss?.source;
+  if (source?.kind === 'module') {
+    if (!fs.existsSync(source.file)) throw new WorkError(`${run} was trained with the loss module ${source.file}, which is gone`, 'restore it to reproduce the run');
+    const now = sha256File(source.file);
+    if (now !== source.sha256) throw new WorkError(`the loss module ${source.file} changed since ${run} was trained: sha256 ${now.slice(0, 12)}…, manifest ${source.sha256.slice(0, 12)}…`);
+    return source.file;
+  }
+  if (source?.kind === 'api') {
+    if (!given) throw new UsageError(`${run} was trained with a loss function given through the API (${config.loss})`, 'pass the same function or entry as the loss option of repro()');
+    return given;
+  }
+  return config.loss;
+}
+
+/** Trains again from the recorded config, on the backend that actually ran. */
+async function rerun({ manifest, config }: RunRecord, loss: TrainRequestConfig['loss'], out: string, stopAfter: number | undefined): Promise<void> {
+  // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd listed them all).
+  const explicit = new Set(Object.keys(config).filter((k) => !(LOSS_OPTION_NAMES as readonly string[]).includes(k)));
+  await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter, hooks: {} });
+}
+
+/** Metrics: every value but the timings, epoch by epoch of the re-run. */
+function compareMetrics(run: string, out: string): { epochs: number; values: number; diffs: ReproReport['metricDiffs'] } {
+  const recorded = readMetrics(runPaths(run).metrics);
+  const again = readMetrics(runPaths(out).metrics);
+  const diffs: ReproReport['metricDiffs'] = [];
+  let values = 0;
+  for (const m of again) {
+    const r = recorded.find((x) => x.epoch === m.epoch);
+    if (!r) throw new WorkError(`${run}/metrics.jsonl has no epoch ${m.epoch}`);
+    for (const field of Object.keys(r) as Array<keyof EpochMetrics>) {
+      if (TIMING_FIELDS.includes(field)) continue;
+      values++;
+      const a = Number(r[field]);
+      const b = Number(m[field]);
+      if (!Object.is(a, b)) diffs.push({ epoch: m.epoch, field, recorded: a, now: b, rel: rel(a, b) });
+    }
+  }
+  return { epochs: again.length, values, diffs };
+}
+
+/** What differs between the recorded environment and this one: the usual reasons for a close-but-not-identical re-run. */
+function environmentDiffs(recorded: RunManifest, now: RunManifest): ReproReport['environment'] {
+  const environment: ReproReport['environment'] = [];
+  const env = (what: string, a: unknown, b: unknown) => {
+    if (String(a) !== String(b)) environment.push({ what, recorded: String(a), now: String(b) });
+  };
+  for (const k of new Set([...Object.keys(recorded.versions), ...Object.keys(now.versions)])) env(k, recorded.versions[k], now.versions[k]);
+  env('backend', `${recorded.backend.name} (${recorded.backend.kernels})`, `${now.backend.name} (${now.backend.kernels})`);
+  env('backend detail', recorded.backend.detail, now.backend.detail);
+  env('native add-on', nativeLine(recorded), nativeLine(now));
+  env('native threads', recorded.backend.nativeThreads ?? null, now.backend.nativeThreads ?? null);
+  if (recorded.backend.adapter || now.backend.adapter) env('gpu adapter', recorded.backend.adapter?.description, now.backend.adapter?.description);
+  return environment;
+}
+
+function verdictOf(metricDiffs: ReproReport['metricDiffs'], checkpoints: CheckpointComparison[], tolerance: number): ReproReport['verdict'] {
+  const identical = metricDiffs.length === 0 && checkpoints.every((c) => c.identical);
+  const within = metricDiffs.every((d) => d.rel <= tolerance) && checkpoints.every((c) => c.maxRelDiff <= tolerance);
+  return identical ? 'identical' : within ? 'within-tolerance' : 'differs';
 }
