@@ -4,7 +4,8 @@
 import { buildFromSpec, loadWeights, type ModelSpec, type WeightRecord } from '../student/zoo/index.js';
 import { exportOnnx, type ExportOptions } from './onnx.js';
 
-export { MAX_OPSET, MIN_OPSET, exportOnnx, tfSamePads, type ExportOptions } from './onnx.js';
+export { MAX_OPSET, MIN_OPSET, exportOnnx, type ExportOptions } from './onnx.js';
+export { tfSamePads } from './onnx-core-layers.js';
 
 /**
  * Exports a checkpoint (the ModelSpec and weight record a training run stores) without keeping a
