@@ -1,76 +1,52 @@
 /**
- * ONNX mappings of the layers zoo `mobilenet_v3_small` adds to the core set of onnx.ts (which calls
- * `emitMoreLayer` for any class it does not map itself):
+ * ONNX mappings of the layers zoo `mobilenet_v3_small` adds to the core set (onnx-core-layers.ts),
+ * one emitter per layer class in `MOBILENET_V3_LAYERS`:
  *   HardSwish → HardSigmoid(α = 1/6, β = 0.5) · x (Mul): PyTorch's x · relu6(x + 3) / 6, in an op
  *               every opset 13–17 has (ONNX HardSwish needs 14)
  *   HardSigmoid → HardSigmoid(α = 1/6, β = 0.5) · SeededDropout → Identity (inference form)
  *   Reshape [B, C] → [B, 1, 1, C] → Reshape to NCHW [B, C, 1, 1] (the squeeze-excitation's 1×1 convs)
  *   Multiply → Mul (NCHW, ONNX broadcasting: [B, C, H, W] · [B, C, 1, 1])
- * Structural types only: this file must not import onnx.ts (which imports it).
  */
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
-import type { Layout } from '../teacher/types.js';
-import type { tf } from '../student/tf.js';
+import { configOf, emitMerge, float, oneInput, refuse, type GraphBuilder, type LayerEmitter } from './onnx-graph-builder.js';
 
-const { onnx } = onnxProto;
-const A = onnx.AttributeProto.AttributeType;
+const hardSigmoid = (g: GraphBuilder, x: string, out: string): string => g.node('HardSigmoid', [x], out, [float('alpha', 1 / 6), float('beta', 0.5)]);
 
-/** What onnx.ts's GraphBuilder offers (its node/initializer lists and the layout adapter). */
-export interface OnnxEmitter {
-  readonly initializers: OnnxTypes.ITensorProto[];
-  node(opType: string, inputs: string[], output: string, attribute?: OnnxTypes.IAttributeProto[]): string;
-  as(v: EmittedValue, layout: Layout): EmittedValue;
-}
+const emitMultiply: LayerEmitter = (g, layer, inputs) => {
+  if (inputs.length < 2 || inputs.some((v) => v.rank !== inputs[0].rank)) return refuse(layer, 'Multiply needs two or more inputs of one rank');
+  return emitMerge(g, layer, inputs, 'Mul');
+};
 
-export interface EmittedValue {
-  name: string;
-  rank: number;
-  layout: Layout | null;
-}
+const emitHardSwish: LayerEmitter = (g, layer, inputs) => {
+  const x = oneInput(layer, inputs);
+  g.node('Mul', [x.name, hardSigmoid(g, x.name, `${layer.name}_hsig`)], layer.name);
+  return { ...x, name: layer.name };
+};
 
-type AnyLayer = tf.LayersModel['layers'][number];
+const emitHardSigmoid: LayerEmitter = (g, layer, inputs) => {
+  const x = oneInput(layer, inputs);
+  hardSigmoid(g, x.name, layer.name);
+  return { ...x, name: layer.name };
+};
 
-const hardSigmoid = (g: OnnxEmitter, x: string, out: string): string =>
-  g.node('HardSigmoid', [x], out, [
-    { name: 'alpha', type: A.FLOAT, f: 1 / 6 },
-    { name: 'beta', type: A.FLOAT, f: 0.5 },
-  ]);
+const emitSeededDropout: LayerEmitter = (g, layer, inputs) => {
+  const x = oneInput(layer, inputs);
+  g.node('Identity', [x.name], layer.name);
+  return { ...x, name: layer.name };
+};
 
-/** The ONNX value of `layer` applied to `inputs`; `refuse` (onnx.ts's UsageError naming the layer) otherwise. */
-export function emitMoreLayer(g: OnnxEmitter, layer: AnyLayer, inputs: EmittedValue[], refuse: (layer: AnyLayer, why: string) => never): EmittedValue {
-  const n = layer.name;
-  const cls = layer.getClassName();
-  if (cls === 'Multiply') {
-    if (inputs.length < 2 || inputs.some((v) => v.rank !== inputs[0].rank)) return refuse(layer, 'Multiply needs two or more inputs of one rank');
-    const rank = inputs[0].rank;
-    const xs = inputs.map((v) => (rank === 4 ? g.as(v, 'NCHW') : v));
-    let acc = xs[0].name;
-    for (let i = 1; i < xs.length; i++) acc = g.node('Mul', [acc, xs[i].name], i === xs.length - 1 ? n : `${n}_${i}`);
-    return { name: n, rank, layout: rank === 4 ? 'NCHW' : null };
-  }
-  if (inputs.length !== 1) return refuse(layer, `expected one input, got ${inputs.length}`);
-  const x = inputs[0];
-  switch (cls) {
-    case 'HardSwish':
-      g.node('Mul', [x.name, hardSigmoid(g, x.name, `${n}_hsig`)], n);
-      return { ...x, name: n };
-    case 'HardSigmoid':
-      hardSigmoid(g, x.name, n);
-      return { ...x, name: n };
-    case 'SeededDropout':
-      g.node('Identity', [x.name], n);
-      return { ...x, name: n };
-    case 'Reshape': {
-      const target = (layer.getConfig() as { targetShape?: number[] }).targetShape ?? [];
-      if (x.rank !== 2 || target.length !== 3 || target[0] !== 1 || target[1] !== 1) return refuse(layer, `Reshape to [${target}] (only [B, C] → [B, 1, 1, C])`);
-      const shape = new Uint8Array(32);
-      new BigInt64Array(shape.buffer).set([0n, BigInt(target[2]), 1n, 1n]);
-      g.initializers.push({ name: `${n}/shape`, dims: [4], dataType: onnx.TensorProto.DataType.INT64, rawData: shape });
-      g.node('Reshape', [x.name, `${n}/shape`], n);
-      return { name: n, rank: 4, layout: 'NCHW' };
-    }
-    default:
-      return refuse(layer, 'no ONNX mapping for this layer type');
-  }
-}
+/** Only the squeeze-excitation's [B, C] → [B, 1, 1, C], as [B, C] → NCHW [B, C, 1, 1]. */
+const emitReshape: LayerEmitter = (g, layer, inputs) => {
+  const x = oneInput(layer, inputs);
+  const target = configOf<{ targetShape?: number[] }>(layer).targetShape ?? [];
+  if (x.rank !== 2 || target.length !== 3 || target[0] !== 1 || target[1] !== 1) return refuse(layer, `Reshape to [${target}] (only [B, C] → [B, 1, 1, C])`);
+  g.node('Reshape', [x.name, g.initInt64(`${layer.name}/shape`, [0, target[2], 1, 1])], layer.name);
+  return { name: layer.name, rank: 4, layout: 'NCHW' };
+};
+
+export const MOBILENET_V3_LAYERS: Readonly<Record<string, LayerEmitter>> = Object.freeze({
+  HardSwish: emitHardSwish,
+  HardSigmoid: emitHardSigmoid,
+  SeededDropout: emitSeededDropout,
+  Reshape: emitReshape,
+  Multiply: emitMultiply,
+});

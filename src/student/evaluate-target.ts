@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { optionName, UsageError, WorkError } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { openTeacher } from '../teacher/session.js';
@@ -59,6 +60,115 @@ export interface EvalReport extends EvalResult {
   runtime: string;
 }
 
+/** A model opened for evaluation: how to run it, on which data, and how to let it go. */
+interface OpenedModel {
+  forward: Forward;
+  /** Variable-size images the model renders itself (ONNX models with their own preprocessing). */
+  images?: EvaluateOptions['images'];
+  /** The data set as the model takes it (a run's own eval transform applied). */
+  evalDs: Dataset;
+  /** The checkpoint directory (runs), or null (ONNX). */
+  checkpoint: string | null;
+  runtime: string;
+  close(): Promise<void>;
+}
+
+/** An ONNX file through a teacher session, with the preprocessing it records or the one given. */
+async function openOnnx(target: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
+  const t = await openTeacher(target, {
+    device: o.device ?? 'auto',
+    preprocess: o.preprocess,
+    classMap: o.classMap,
+    teacherLabels: o.teacherLabels,
+    data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
+  });
+  return {
+    forward: (pixels, n) => t.run(pixels, n),
+    // Variable-size images are rendered by the model's own preprocessing (resize + crop).
+    images: ds.variableSize ? { mode: t.preprocess.channels === 'L' ? 'L' : 'RGB', forward: (imgs) => t.runImages(imgs) } : undefined,
+    evalDs: ds,
+    checkpoint: null,
+    runtime: `onnxruntime ${t.info.provider}`,
+    close: () => t.close(),
+  };
+}
+
+/** A run's checkpoint (verified against the run's record) rebuilt in tfjs, fed through its own eval transform. */
+async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
+  const dir = resolveCheckpointDir(target, o.checkpoint ?? 'best');
+  const ck = readCheckpoint(dir);
+  checkCheckpointAgainstRun(dir);
+  const [h, w, c] = ck.spec.inputShape;
+  // A student trained on rendered images (folders, an input size) evaluates through its own
+  // eval transform, recorded in the checkpoint.
+  const pre = ck.state.preprocess;
+  let evalDs = ds;
+  if ((ds.variableSize || pre.resize || pre.crop) && pre.resize !== undefined) {
+    evalDs = renderedDataset(ds, { shape: { height: h, width: w, channels: c }, rendered: true, side: { eval: renderSpecOf(pre), size: [h, w] }, preprocess: pre });
+  }
+  const { height, width, channels } = evalDs.shape;
+  if (h !== height || w !== width || c !== channels || ck.spec.numClasses !== ds.numClasses) {
+    throw new UsageError(
+      `${dir}: the model takes ${h}x${w}x${c} images and K = ${ck.spec.numClasses}; ${ds.spec} has ${height}x${width}x${channels} and K = ${ds.numClasses}`,
+    );
+  }
+  const backend = await selectBackend(o.backend ?? 'auto');
+  await prepareModelSpec(ck.spec);
+  const model = loadCheckpointModel(ck);
+  return {
+    forward: modelForward(model, evalDs.shape),
+    evalDs,
+    checkpoint: dir,
+    runtime: `tfjs ${backend.name}`,
+    close: async () => {
+      model.dispose();
+    },
+  };
+}
+
+/**
+ * Every output is checked: NaN/Inf logits score as "class 0" and a NaN loss, a figure that looks
+ * like a result. A model that produces any is reported instead (exit 1), with how many.
+ */
+class NonFiniteCount {
+  outputs = 0;
+  bad = 0;
+  samples = 0;
+
+  constructor(private readonly numClasses: number) {}
+
+  /** `logits` ([n, K]) unchanged, counted. */
+  readonly count = (logits: Float32Array): Float32Array => {
+    const K = this.numClasses;
+    this.outputs += logits.length;
+    for (let r = 0; r < logits.length; r += K) {
+      let rowBad = 0;
+      for (let k = r; k < r + K && k < logits.length; k++) if (!Number.isFinite(logits[k])) rowBad++;
+      this.bad += rowBad;
+      if (rowBad) this.samples++;
+    }
+    return logits;
+  };
+
+  /** The model's forward passes, with their outputs counted. */
+  watch(m: OpenedModel): { forward: Forward; images: EvaluateOptions['images'] } {
+    const images = m.images;
+    return {
+      forward: async (pixels, n) => this.count(await m.forward(pixels, n)),
+      images: images && { mode: images.mode, forward: async (x) => this.count(await images.forward(x)) },
+    };
+  }
+
+  /** WorkError when any output was not finite; `isOnnx` picks the advice. */
+  check(label: string, n: number, isOnnx: boolean): void {
+    if (this.bad === 0) return;
+    throw new WorkError(
+      `${label}: ${this.bad} of ${this.outputs} outputs were not finite (NaN or ±Inf), in ${this.samples} of ${n} samples; no accuracy is reported`,
+      isOnnx ? 'check the model (tfkd precompute refuses it as a teacher for the same reason)' : 'the weights hold NaN/Inf: evaluate another checkpoint, or train again',
+    );
+  }
+}
+
 /** Top-1 accuracy, mean cross-entropy and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   const split = o.split ?? 'test';
@@ -67,79 +177,15 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   if (o.limit !== undefined && o.limit > ds.size) throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${ds.size} samples of the ${split} split`);
   const indices = o.limit === undefined ? undefined : subset(ds.size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
   const isOnnx = fs.statSync(target).isFile();
-  let forward: Forward;
-  let close = async () => {};
-  let checkpoint: string | null = null;
-  let runtime: string;
-  let images: EvaluateOptions['images'];
-  let evalDs = ds;
-  if (isOnnx) {
-    const t = await openTeacher(target, {
-      device: o.device ?? 'auto',
-      preprocess: o.preprocess,
-      classMap: o.classMap,
-      teacherLabels: o.teacherLabels,
-      data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: ds.variableSize },
-    });
-    forward = (pixels, n) => t.run(pixels, n);
-    // Variable-size images are rendered by the model's own preprocessing (resize + crop).
-    if (ds.variableSize) images = { mode: t.preprocess.channels === 'L' ? 'L' : 'RGB', forward: (imgs) => t.runImages(imgs) };
-    close = () => t.close();
-    runtime = `onnxruntime ${t.info.provider}`;
-  } else {
-    const dir = resolveCheckpointDir(target, o.checkpoint ?? 'best');
-    checkpoint = dir;
-    const ck = readCheckpoint(dir);
-    checkCheckpointAgainstRun(dir);
-    const [h, w, c] = ck.spec.inputShape;
-    // A student trained on rendered images (folders, an input size) evaluates through its own
-    // eval transform, recorded in the checkpoint.
-    const pre = ck.state.preprocess;
-    if ((ds.variableSize || pre.resize || pre.crop) && pre.resize !== undefined) {
-      evalDs = renderedDataset(ds, { shape: { height: h, width: w, channels: c }, rendered: true, side: { eval: renderSpecOf(pre), size: [h, w] }, preprocess: pre });
-    }
-    const { height, width, channels } = evalDs.shape;
-    if (h !== height || w !== width || c !== channels || ck.spec.numClasses !== ds.numClasses) {
-      throw new UsageError(
-        `${dir}: the model takes ${h}x${w}x${c} images and K = ${ck.spec.numClasses}; ${ds.spec} has ${height}x${width}x${channels} and K = ${ds.numClasses}`,
-      );
-    }
-    const backend = await selectBackend(o.backend ?? 'auto');
-    await prepareModelSpec(ck.spec);
-    const model = loadCheckpointModel(ck);
-    forward = modelForward(model, evalDs.shape);
-    close = async () => {
-      model.dispose();
-    };
-    runtime = `tfjs ${backend.name}`;
-  }
-  // Every output is checked: NaN/Inf logits score as "class 0" and a NaN loss, a figure that looks
-  // like a result. A model that produces any is reported instead (exit 1), with how many.
-  const seen = { outputs: 0, bad: 0, samples: 0 };
-  const counted = (logits: Float32Array): Float32Array => {
-    const K = ds.numClasses;
-    seen.outputs += logits.length;
-    for (let r = 0; r < logits.length; r += K) {
-      let rowBad = 0;
-      for (let k = r; k < r + K && k < logits.length; k++) if (!Number.isFinite(logits[k])) rowBad++;
-      seen.bad += rowBad;
-      if (rowBad) seen.samples++;
-    }
-    return logits;
-  };
-  const fwd: Forward = async (pixels, n) => counted(await forward(pixels, n));
-  const imgs: EvaluateOptions['images'] = images && { mode: images.mode, forward: async (x) => counted(await images.forward(x)) };
+  const m = isOnnx ? await openOnnx(target, ds, o) : await openRun(target, ds, o);
+  const counted = new NonFiniteCount(ds.numClasses);
+  const { forward, images } = counted.watch(m);
   let r: EvalResult;
   try {
-    r = await evaluate(fwd, evalDs, { indices, batch: o.batch ?? 256, images: imgs, onBatch: o.onBatch });
+    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, onBatch: o.onBatch });
   } finally {
-    await close();
+    await m.close();
   }
-  if (seen.bad > 0) {
-    throw new WorkError(
-      `${checkpoint ?? target}: ${seen.bad} of ${seen.outputs} outputs were not finite (NaN or ±Inf), in ${seen.samples} of ${r.n} samples; no accuracy is reported`,
-      isOnnx ? 'check the model (tfkd precompute refuses it as a teacher for the same reason)' : 'the weights hold NaN/Inf: evaluate another checkpoint, or train again',
-    );
-  }
-  return { target, kind: isOnnx ? 'onnx' : 'run', checkpoint, data: ds.spec, split, runtime, ...r };
+  counted.check(m.checkpoint ?? target, r.n, isOnnx);
+  return { target, kind: isOnnx ? 'onnx' : 'run', checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r };
 }

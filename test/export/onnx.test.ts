@@ -7,7 +7,8 @@ import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { UsageError } from '../../src/errors.js';
 import { exportCheckpoint } from '../../src/export/index.js';
-import { exportOnnx, tfSamePads } from '../../src/export/onnx.js';
+import { exportOnnx } from '../../src/export/onnx.js';
+import { tfSamePads } from '../../src/export/onnx-core-layers.js';
 import { tf } from '../../src/student/tf.js';
 import { MODEL_NAMES, buildModel, modelSpec, saveWeights, type BuildOptions, type ModelSpec } from '../../src/student/zoo/index.js';
 import { createOrtSession, ortTensor } from '../../src/teacher/ort.js';
@@ -273,6 +274,15 @@ describe('export/onnx', function () {
     const y2 = tf.layers.dense({ name: 'out2', units: 3, activation: 'softmax' }).apply(tf.layers.flatten({ name: 'flat2' }).apply(input)) as ReturnType<typeof tf.input>;
     const model2 = tf.model({ inputs: input, outputs: y2 });
     expect(() => exportOnnx(model2, spec, { layout: 'NHWC', preprocess: FMNIST_PRE })).to.throw(UsageError, /'out2'.*softmax/);
+    // A class with no emitter at all, with one input or several: refused by class, not by arity.
+    const pooled = tf.layers.averagePooling2d({ name: 'avg', poolSize: 2 }).apply(input) as ReturnType<typeof tf.input>;
+    const joined = tf.layers.concatenate({ name: 'cat' }).apply([input, input]) as ReturnType<typeof tf.input>;
+    for (const [h3, name] of [[pooled, 'avg'], [joined, 'cat']] as const) {
+      const y3 = tf.layers.dense({ units: 3 }).apply(tf.layers.flatten().apply(h3)) as ReturnType<typeof tf.input>;
+      const model3 = tf.model({ inputs: input, outputs: y3 });
+      expect(() => exportOnnx(model3, spec, { layout: 'NHWC', preprocess: FMNIST_PRE })).to.throw(UsageError, new RegExp(`'${name}'.*no ONNX mapping for this layer type`));
+      model3.dispose();
+    }
     model.dispose();
     model2.dispose();
   });

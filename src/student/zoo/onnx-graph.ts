@@ -120,108 +120,143 @@ function dimsOf(vi: OnnxTypes.IValueInfoProto): Array<number | null> {
   return (vi.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue != null && num(d.dimValue) > 0 ? num(d.dimValue) : null));
 }
 
-/** Reads and checks `file` (module comment). UsageError with one line for anything tfkd cannot train. */
-export function readOnnxGraph(file: string): OnnxGraph {
+/** The file's bytes decoded, with their sha256; UsageError unless it is an ONNX model with a graph. */
+function decodeModel(file: string, what: string): { proto: OnnxTypes.ModelProto; graph: OnnxTypes.IGraphProto; sha256: string } {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new UsageError(`--model onnx:${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UsageError(`${what}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   let proto: OnnxTypes.ModelProto;
   try {
     proto = onnx.ModelProto.decode(bytes);
   } catch {
-    throw new UsageError(`--model onnx:${file}: not an ONNX model`);
+    throw new UsageError(`${what}: not an ONNX model`);
   }
-  const g = proto.graph;
-  if (!g || !g.node?.length) throw new UsageError(`--model onnx:${file}: not an ONNX model (no graph)`);
+  const graph = proto.graph;
+  if (!graph || !graph.node?.length) throw new UsageError(`${what}: not an ONNX model (no graph)`);
+  return { proto, graph, sha256 };
+}
+
+/** The graph's one image input [N, C, H, W] (initializers listed as inputs are not inputs) and its one logits output. */
+function imageInputAndLogits(g: OnnxTypes.IGraphProto, inits: Map<string, ConstValue>, what: string) {
+  const inputs = (g.input ?? []).filter((i) => !inits.has(i.name ?? ''));
+  if (inputs.length !== 1) throw new UsageError(`${what}: the graph has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); a student takes one image input`);
+  const outputs = g.output ?? [];
+  if (outputs.length !== 1) throw new UsageError(`${what}: the graph has ${outputs.length} outputs; a student needs one [N, K] logits output`);
+  const inputShape = dimsOf(inputs[0]);
+  if (inputShape.length !== 4) throw new UsageError(`${what}: input ${inputs[0].name} has rank ${inputShape.length}; a student takes images [N, C, H, W]`);
+  const outputShape = dimsOf(outputs[0]);
+  if (outputShape.length !== 0 && outputShape.length !== 2) throw new UsageError(`${what}: output ${outputs[0].name} has rank ${outputShape.length}; a student needs one [N, K] logits output`);
+  return { inputName: inputs[0].name ?? '', inputShape, outputName: outputs[0].name ?? '', outputShape };
+}
+
+/** The float initializers that are BatchNormalization running statistics (its inputs 3 and 4). */
+function runningStatNames(g: OnnxTypes.IGraphProto): Set<string> {
+  const running = new Set<string>();
+  for (const n of g.node ?? []) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.input?.[i]) running.add(n.input[i]);
+  return running;
+}
+
+/** What the graph's initializers and nodes become: the student's nodes, weights and constants. */
+interface GraphParts {
+  nodes: GraphNode[];
+  weights: OnnxWeight[];
+  consts: Map<string, ConstValue>;
+  identityWeights: Map<string, string>;
+  /** One line per node tfkd cannot train, in graph order. */
+  unsupported: string[];
+}
+
+/** Initializers split: float tensors of rank ≥ 1 are weights, the rest (integers, scalars) constants. */
+function initializerParts(inits: Map<string, ConstValue>, running: Set<string>): GraphParts {
+  const parts: GraphParts = { nodes: [], weights: [], consts: new Map(), identityWeights: new Map(), unsupported: [] };
+  for (const [name, v] of inits) {
+    if (v.dtype === 'float32' && v.shape.length > 0) parts.weights.push({ name, shape: v.shape, data: v.data as Float32Array, runningStat: running.has(name) });
+    else parts.consts.set(name, v);
+  }
+  return parts;
+}
+
+/** A Constant node's value (its first attribute: a tensor, or a float / int / floats / ints); null for others. */
+function constantValue(a: OnnxTypes.IAttributeProto | undefined, what: string): ConstValue | null {
+  const AT = onnx.AttributeProto.AttributeType;
+  const v = a ? attrValue(a, what) : null;
+  if (typeof v === 'number') return a?.type === AT.FLOAT ? { dtype: 'float32', shape: [], data: Float32Array.of(v) } : { dtype: 'int', shape: [], data: [v] };
+  if (Array.isArray(v)) return a?.type === AT.FLOATS ? { dtype: 'float32', shape: [v.length], data: Float32Array.from(v) } : { dtype: 'int', shape: [v.length], data: v };
+  return v && typeof v === 'object' ? v : null;
+}
+
+/**
+ * Adds node `n` to `parts`: an Identity of a float initializer becomes its own weight (module
+ * comment), a Constant a constant, a node of a trainable op a GraphNode; anything else is noted
+ * as unsupported.
+ */
+function addNode(parts: GraphParts, n: OnnxTypes.INodeProto, inits: Map<string, ConstValue>, running: Set<string>, what: string): void {
+  const op = n.opType ?? '';
+  const label = n.name || n.output?.[0] || '?';
+  if (n.domain && n.domain !== 'ai.onnx') {
+    parts.unsupported.push(`${op} (domain ${n.domain}) at node ${label}`);
+  } else if (op === 'Identity' && n.input?.[0] && inits.get(n.input[0])?.dtype === 'float32') {
+    const src = inits.get(n.input[0])!;
+    const out = n.output![0];
+    parts.weights.push({ name: out, shape: src.shape, data: Float32Array.from(src.data as Float32Array), runningStat: running.has(out) });
+    parts.identityWeights.set(out, n.input[0]);
+  } else if (op === 'Constant') {
+    const a = (n.attribute ?? [])[0];
+    const c = constantValue(a, what);
+    if (c) parts.consts.set(n.output![0], c);
+    else parts.unsupported.push(`Constant with attribute ${a?.name} at node ${label}`);
+  } else if (!SUPPORTED_OPS.has(op)) {
+    parts.unsupported.push(`${op} at node ${label}`);
+  } else {
+    const attrs: Record<string, AttrValue> = {};
+    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = attrValue(a, what);
+    parts.nodes.push({ op, name: label, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs });
+  }
+}
+
+/** One line for every op tfkd cannot train: the first in full, the others' op types. */
+function refuseUnsupported(unsupported: string[], what: string): void {
+  if (!unsupported.length) return;
+  const more = unsupported.length > 1 ? ` (and ${unsupported.length - 1} more: ${[...new Set(unsupported.slice(1).map((u) => u.split(' ')[0]))].join(', ')})` : '';
+  throw new UsageError(`${what}: cannot train op ${unsupported[0]}${more}`, `ops tfkd trains: ${[...SUPPORTED_OPS].sort().join(', ')}`);
+}
+
+/**
+ * Reads and checks `file` (module comment): decode → initializer values → the image input and
+ * logits output → weights, constants and trainable nodes → refuse any op tfkd cannot train.
+ * UsageError with one line for anything tfkd cannot train.
+ */
+export function readOnnxGraph(file: string): OnnxGraph {
+  const what = `--model onnx:${file}`;
+  const { proto, graph: g, sha256 } = decodeModel(file, what);
   const main = (proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
-  const opset = num(main?.version);
   const metadata: Record<string, string> = {};
   for (const p of proto.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
 
-  const what = `--model onnx:${file}`;
   const inits = new Map<string, ConstValue>();
   for (const t of g.initializer ?? []) inits.set(t.name ?? '', tensorValues(t, what));
-  const inputs = (g.input ?? []).filter((i) => !inits.has(i.name ?? ''));
-  if (inputs.length !== 1) throw new UsageError(`${what}: the graph has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); a student takes one image input`);
-  if ((g.output ?? []).length !== 1) throw new UsageError(`${what}: the graph has ${(g.output ?? []).length} outputs; a student needs one [N, K] logits output`);
-  const inputShape = dimsOf(inputs[0]);
-  if (inputShape.length !== 4) throw new UsageError(`${what}: input ${inputs[0].name} has rank ${inputShape.length}; a student takes images [N, C, H, W]`);
-  const outputShape = dimsOf(g.output![0]);
-  if (outputShape.length !== 0 && outputShape.length !== 2) throw new UsageError(`${what}: output ${g.output![0].name} has rank ${outputShape.length}; a student needs one [N, K] logits output`);
+  const io = imageInputAndLogits(g, inits, what);
+  const running = runningStatNames(g);
+  const parts = initializerParts(inits, running);
+  for (const n of g.node ?? []) addNode(parts, n, inits, running, what);
+  refuseUnsupported(parts.unsupported, what);
 
-  // Which float initializers are BatchNorm running statistics (inputs 3 and 4).
-  const running = new Set<string>();
-  for (const n of g.node) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.input?.[i]) running.add(n.input[i]);
-
-  const nodes: GraphNode[] = [];
-  const consts = new Map<string, ConstValue>();
-  const weights: OnnxWeight[] = [];
-  const identityWeights = new Map<string, string>();
-  const unsupported: string[] = [];
-  for (const [name, v] of inits) {
-    if (v.dtype === 'float32' && v.shape.length > 0) weights.push({ name, shape: v.shape, data: v.data as Float32Array, runningStat: running.has(name) });
-    else consts.set(name, v);
-  }
-  for (const n of g.node) {
-    const op = n.opType ?? '';
-    const label = n.name || n.output?.[0] || '?';
-    if (n.domain && n.domain !== 'ai.onnx') {
-      unsupported.push(`${op} (domain ${n.domain}) at node ${label}`);
-      continue;
-    }
-    if (op === 'Identity' && n.input?.[0] && inits.get(n.input[0])?.dtype === 'float32') {
-      const src = inits.get(n.input[0])!;
-      const out = n.output![0];
-      weights.push({ name: out, shape: src.shape, data: Float32Array.from(src.data as Float32Array), runningStat: running.has(out) });
-      identityWeights.set(out, n.input[0]);
-      continue;
-    }
-    if (op === 'Constant') {
-      const a = (n.attribute ?? [])[0];
-      const v = a ? attrValue(a, what) : null;
-      const c: ConstValue | null =
-        v && typeof v === 'object' && !Array.isArray(v) ? v
-        : typeof v === 'number' ? { dtype: a.type === onnx.AttributeProto.AttributeType.FLOAT ? 'float32' : 'int', shape: [], data: a.type === onnx.AttributeProto.AttributeType.FLOAT ? Float32Array.of(v) : [v] }
-        : Array.isArray(v) ? { dtype: a.type === onnx.AttributeProto.AttributeType.FLOATS ? 'float32' : 'int', shape: [v.length], data: a.type === onnx.AttributeProto.AttributeType.FLOATS ? Float32Array.from(v as number[]) : (v as number[]) }
-        : null;
-      if (!c) {
-        unsupported.push(`Constant with attribute ${a?.name} at node ${label}`);
-        continue;
-      }
-      consts.set(n.output![0], c);
-      continue;
-    }
-    if (!SUPPORTED_OPS.has(op)) {
-      unsupported.push(`${op} at node ${label}`);
-      continue;
-    }
-    const attrs: Record<string, AttrValue> = {};
-    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = attrValue(a, what);
-    nodes.push({ op, name: label, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs });
-  }
-  if (unsupported.length) {
-    const more = unsupported.length > 1 ? ` (and ${unsupported.length - 1} more: ${[...new Set(unsupported.slice(1).map((u) => u.split(' ')[0]))].join(', ')})` : '';
-    throw new UsageError(`${what}: cannot train op ${unsupported[0]}${more}`, `ops tfkd trains: ${[...SUPPORTED_OPS].sort().join(', ')}`);
-  }
-  const hasBn = nodes.some((n) => n.op === 'BatchNormalization');
-  const convBias = nodes.some((n) => n.op === 'Conv' && n.inputs.length > 2 && n.inputs[2] !== '');
+  const hasBn = parts.nodes.some((n) => n.op === 'BatchNormalization');
+  const convBias = parts.nodes.some((n) => n.op === 'Conv' && n.inputs.length > 2 && n.inputs[2] !== '');
   return {
     file,
     sha256,
-    opset,
+    opset: num(main?.version),
     metadata,
-    inputName: inputs[0].name ?? '',
-    inputShape,
-    outputName: g.output![0].name ?? '',
-    outputShape,
-    nodes,
-    weights,
-    consts,
-    identityWeights,
+    ...io,
+    nodes: parts.nodes,
+    weights: parts.weights,
+    consts: parts.consts,
+    identityWeights: parts.identityWeights,
     folded: !hasBn && convBias,
     proto,
   };
