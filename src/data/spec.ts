@@ -14,7 +14,7 @@ export type DataKind = (typeof DATA_KINDS)[number];
 
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
-type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'tar'; dir: string };
+export type DirSpec = { kind: 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'tar'; dir: string };
 /** `list:FILE`: a CSV/TSV of image paths and labels (list.ts). */
 type ListSpec = { kind: 'list'; file: string };
 export type SyntheticSpec = {
