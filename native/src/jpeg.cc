@@ -18,6 +18,8 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "decode_async.h"
+
 namespace tfkd_jpeg {
 
 namespace {
@@ -34,20 +36,12 @@ void on_message(j_common_ptr c, int level) {
   if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<ErrMgr*>(c->err)->truncated = true;
 }
 
-// One decode: the header is read on the calling (JS) thread, which then allocates the output
-// ArrayBuffer of the right size; the scanlines are decoded straight into it (on the libuv pool,
-// or on the calling thread for decodeJpegSync) — no intermediate buffer, no copy.
-struct Job {
+// One decode (decode_async.h): the header read on the calling thread, the scanlines decoded
+// straight into the output.
+struct Job : tfkd_decode::Image {
   jpeg_decompress_struct cinfo;
   ErrMgr err;
   bool created = false;
-  int channels = 0;
-  uint8_t* dst = nullptr;
-  bool ok = false;
-  napi_async_work work = nullptr;
-  napi_deferred deferred = nullptr;
-  napi_ref input = nullptr;   // the source bytes, alive while the pool reads them
-  napi_ref output = nullptr;  // the result object
   ~Job() {
     if (created) jpeg_destroy_decompress(&cinfo);
   }
@@ -78,7 +72,9 @@ bool read_header(Job* j, const uint8_t* src, size_t len, double maxPixels) {
   } else {
     return false;
   }
-  return static_cast<double>(j->cinfo.image_width) * j->cinfo.image_height <= maxPixels;
+  j->width = j->cinfo.image_width;
+  j->height = j->cinfo.image_height;
+  return static_cast<double>(j->width) * j->height <= maxPixels;
 }
 
 void decode_pixels(Job* j) {
@@ -104,101 +100,16 @@ void decode_pixels(Job* j) {
   }
 }
 
-// {data, width, height, channels} with `data` a new Uint8Array over a new ArrayBuffer; dst set.
-napi_value make_result(napi_env env, Job* j) {
-  void* bytes = nullptr;
-  napi_value buf, ab, arr, v, result;
-  const size_t n = static_cast<size_t>(j->cinfo.image_width) * j->cinfo.image_height * j->channels;
-  // napi_create_buffer's memory is not zero-filled (napi_create_arraybuffer's is, a memset of the
-  // whole image that every pixel then overwrites); the result is a plain Uint8Array over its
-  // ArrayBuffer, not a Buffer (whose slice() would not copy).
-  size_t offset = 0;
-  if (napi_create_buffer(env, n, &bytes, &buf) != napi_ok) return nullptr;
-  if (napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &ab, &offset) != napi_ok) return nullptr;
-  j->dst = static_cast<uint8_t*>(bytes);
-  if (napi_create_typedarray(env, napi_uint8_array, n, ab, offset, &arr) != napi_ok) return nullptr;
-  napi_create_object(env, &result);
-  napi_set_named_property(env, result, "data", arr);
-  napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_width), &v);
-  napi_set_named_property(env, result, "width", v);
-  napi_create_int32(env, static_cast<int32_t>(j->cinfo.image_height), &v);
-  napi_set_named_property(env, result, "height", v);
-  napi_create_int32(env, j->channels, &v);
-  napi_set_named_property(env, result, "channels", v);
-  return result;
-}
+const char kUsage[] = "tfkd_image: decodeJpeg(bytes: Uint8Array, maxPixels: number)";
 
-void execute(napi_env, void* data) { decode_pixels(static_cast<Job*>(data)); }
-
-void complete(napi_env env, napi_status, void* data) {
-  Job* j = static_cast<Job*>(data);
-  napi_value result;
-  if (j->ok) napi_get_reference_value(env, j->output, &result);
-  else napi_get_null(env, &result);
-  napi_resolve_deferred(env, j->deferred, result);
-  napi_delete_reference(env, j->input);
-  napi_delete_reference(env, j->output);
-  napi_delete_async_work(env, j->work);
-  delete j;
-}
-
-bool bytes_arg(napi_env env, napi_callback_info info, napi_value* input, const uint8_t** src, size_t* len, double* maxPixels) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  bool is = false;
-  napi_typedarray_type type;
-  void* data = nullptr;
-  if (argc < 2 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is || napi_get_typedarray_info(env, argv[0], &type, len, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_double(env, argv[1], maxPixels) != napi_ok) {
-    napi_throw_type_error(env, nullptr, "tfkd_image: decodeJpeg(bytes: Uint8Array, maxPixels: number)");
-    return false;
-  }
-  *input = argv[0];
-  *src = static_cast<const uint8_t*>(data);
-  return true;
-}
+using Jpeg = tfkd_decode::Decoder<Job, read_header, decode_pixels>;
 
 }  // namespace
 
 // decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<{data, width, height, channels} | null>
-napi_value DecodeJpeg(napi_env env, napi_callback_info info) {
-  napi_value input, promise, name, result;
-  const uint8_t* src;
-  size_t len;
-  double maxPixels;
-  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
-  Job* j = new Job();
-  napi_create_promise(env, &j->deferred, &promise);
-  if (!read_header(j, src, len, maxPixels) || (result = make_result(env, j)) == nullptr) {
-    napi_value null;
-    napi_get_null(env, &null);
-    napi_resolve_deferred(env, j->deferred, null);
-    delete j;
-    return promise;
-  }
-  napi_create_reference(env, input, 1, &j->input);
-  napi_create_reference(env, result, 1, &j->output);
-  napi_create_string_utf8(env, "tfkd_jpeg", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, nullptr, name, execute, complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
-  return promise;
-}
+napi_value DecodeJpeg(napi_env env, napi_callback_info info) { return Jpeg::async(env, info, kUsage, "tfkd_jpeg"); }
 
 // decodeJpegSync(bytes, maxPixels): the same, on the calling thread (render workers).
-napi_value DecodeJpegSync(napi_env env, napi_callback_info info) {
-  napi_value input, result;
-  const uint8_t* src;
-  size_t len;
-  double maxPixels;
-  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
-  Job j;
-  if (read_header(&j, src, len, maxPixels) && (result = make_result(env, &j)) != nullptr) {
-    decode_pixels(&j);
-    if (j.ok) return result;
-  }
-  napi_get_null(env, &result);
-  return result;
-}
+napi_value DecodeJpegSync(napi_env env, napi_callback_info info) { return Jpeg::sync(env, info, kUsage); }
 
 }  // namespace tfkd_jpeg

@@ -21,25 +21,19 @@
 
 #include <png.h>
 
+#include "decode_async.h"
+
 namespace tfkd_png {
 
 namespace {
 
-struct Job {
+struct Job : tfkd_decode::Image {
   png_structp png = nullptr;
   png_infop info = nullptr;
   const uint8_t* src = nullptr;
   size_t len = 0;
   size_t pos = 0;
   bool warned = false;
-  int channels = 0;
-  uint32_t width = 0, height = 0;
-  uint8_t* dst = nullptr;
-  bool ok = false;
-  napi_async_work work = nullptr;
-  napi_deferred deferred = nullptr;
-  napi_ref input = nullptr;
-  napi_ref output = nullptr;
   ~Job() {
     if (png) png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
   }
@@ -98,98 +92,16 @@ void decode_pixels(Job* j) {
   j->ok = !j->warned;
 }
 
-// {data, width, height, channels}: data a plain Uint8Array over uninitialised memory (jpeg.cc).
-napi_value make_result(napi_env env, Job* j) {
-  void* bytes = nullptr;
-  napi_value buf, ab, arr, v, result;
-  const size_t n = static_cast<size_t>(j->width) * j->height * j->channels;
-  size_t offset = 0;
-  if (napi_create_buffer(env, n, &bytes, &buf) != napi_ok) return nullptr;
-  if (napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &ab, &offset) != napi_ok) return nullptr;
-  j->dst = static_cast<uint8_t*>(bytes);
-  if (napi_create_typedarray(env, napi_uint8_array, n, ab, offset, &arr) != napi_ok) return nullptr;
-  napi_create_object(env, &result);
-  napi_set_named_property(env, result, "data", arr);
-  napi_create_int32(env, static_cast<int32_t>(j->width), &v);
-  napi_set_named_property(env, result, "width", v);
-  napi_create_int32(env, static_cast<int32_t>(j->height), &v);
-  napi_set_named_property(env, result, "height", v);
-  napi_create_int32(env, j->channels, &v);
-  napi_set_named_property(env, result, "channels", v);
-  return result;
-}
+const char kUsage[] = "tfkd_image: decodePng(bytes: Uint8Array, maxPixels: number)";
 
-void execute(napi_env, void* data) { decode_pixels(static_cast<Job*>(data)); }
-
-void complete(napi_env env, napi_status, void* data) {
-  Job* j = static_cast<Job*>(data);
-  napi_value result;
-  if (j->ok) napi_get_reference_value(env, j->output, &result);
-  else napi_get_null(env, &result);
-  napi_resolve_deferred(env, j->deferred, result);
-  napi_delete_reference(env, j->input);
-  napi_delete_reference(env, j->output);
-  napi_delete_async_work(env, j->work);
-  delete j;
-}
-
-bool bytes_arg(napi_env env, napi_callback_info info, napi_value* input, const uint8_t** src, size_t* len, double* maxPixels) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  bool is = false;
-  napi_typedarray_type type;
-  void* data = nullptr;
-  if (argc < 2 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is || napi_get_typedarray_info(env, argv[0], &type, len, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_double(env, argv[1], maxPixels) != napi_ok) {
-    napi_throw_type_error(env, nullptr, "tfkd_image: decodePng(bytes: Uint8Array, maxPixels: number)");
-    return false;
-  }
-  *input = argv[0];
-  *src = static_cast<const uint8_t*>(data);
-  return true;
-}
+using Png = tfkd_decode::Decoder<Job, read_header, decode_pixels>;
 
 }  // namespace
 
 // decodePng(bytes: Uint8Array, maxPixels: number): Promise<{data, width, height, channels} | null>
-napi_value DecodePng(napi_env env, napi_callback_info info) {
-  napi_value input, promise, name, result;
-  const uint8_t* src;
-  size_t len;
-  double maxPixels;
-  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
-  Job* j = new Job();
-  napi_create_promise(env, &j->deferred, &promise);
-  if (!read_header(j, src, len, maxPixels) || (result = make_result(env, j)) == nullptr) {
-    napi_value null;
-    napi_get_null(env, &null);
-    napi_resolve_deferred(env, j->deferred, null);
-    delete j;
-    return promise;
-  }
-  napi_create_reference(env, input, 1, &j->input);
-  napi_create_reference(env, result, 1, &j->output);
-  napi_create_string_utf8(env, "tfkd_png", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, nullptr, name, execute, complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
-  return promise;
-}
+napi_value DecodePng(napi_env env, napi_callback_info info) { return Png::async(env, info, kUsage, "tfkd_png"); }
 
 // decodePngSync(bytes, maxPixels): the same, on the calling thread (render workers).
-napi_value DecodePngSync(napi_env env, napi_callback_info info) {
-  napi_value input, result;
-  const uint8_t* src;
-  size_t len;
-  double maxPixels;
-  if (!bytes_arg(env, info, &input, &src, &len, &maxPixels)) return nullptr;
-  Job j;
-  if (read_header(&j, src, len, maxPixels) && (result = make_result(env, &j)) != nullptr) {
-    decode_pixels(&j);
-    if (j.ok) return result;
-  }
-  napi_get_null(env, &result);
-  return result;
-}
+napi_value DecodePngSync(napi_env env, napi_callback_info info) { return Png::sync(env, info, kUsage); }
 
 }  // namespace tfkd_png

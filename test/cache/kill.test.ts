@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { precompute } from '../../src/cache/precompute.js';
 import { parseAugmentSpec } from '../../src/data/augment.js';
 import { fingerprint } from '../../src/data/fingerprint.js';
@@ -13,9 +11,7 @@ import { ORT_VERSION } from '../../src/teacher/ort.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, pinned } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
+import { runCli } from '../helpers/kill-resume.js';
 
 /**
  * kill -9 of the real CLI at chosen points of the writer's commit protocol. The child kills itself
@@ -32,22 +28,11 @@ describe('cache/precompute kill -9 (real CLI processes, deterministic fault poin
   const data = 'synthetic:4000:3:4x4x1:2';
   const SHARD_ROWS = 256;
   const SHARDS = Math.ceil((4000 * 2) / SHARD_ROWS);
-  const argsFor = (out: string) => ['bin/tfkd.js', 'precompute', '--teacher', teacherFile, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
+  const argsFor = (out: string) => ['precompute', '--teacher', teacherFile, '--data', data, '--out', out, '--device', 'cpu', '--threads', '1',
     '--dtype', 'f16', '--views', '2', '--augment', 'flip', '--augment-seed', '4', '--batch', '48', '--shard-rows', String(SHARD_ROWS), '--progress', 'off'];
 
   /** Runs the CLI, with TFKD_FAULT=`fault` when given. */
-  const run = (out: string, fault: string | null) =>
-    new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve, reject) => {
-      const env = { ...process.env };
-      delete env.TFKD_FAULT;
-      delete env.TFKD_FAULT_ACTION;
-      if (fault) env.TFKD_FAULT = fault;
-      const child = spawn(process.execPath, argsFor(out), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
-      let stderr = '';
-      child.stderr.on('data', (b) => (stderr += b));
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
-    });
+  const run = (out: string, fault: string | null) => runCli(argsFor(out), fault);
 
   before(async () => {
     root = tmpDir('kill');

@@ -4,10 +4,8 @@
  * what it skipped, and bad input is one line with exit 2.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { openCache } from '../../src/cache/reader.js';
 import { readManifest } from '../../src/cache/manifest.js';
@@ -23,8 +21,8 @@ import { renderSpecOf } from '../../src/teacher/preprocess.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { killAndResume } from '../helpers/kill-resume.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
 
 /** `n` seeded images of random sizes (6–40 px a side), PNG and JPEG, in `classes` folders. */
@@ -214,28 +212,11 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
   });
 
   it('kill -9 mid-run (seeded fault points), then the same command: byte-identical to a clean run', async () => {
-    const args = (out: string) => ['bin/tfkd.js', 'precompute', '--teacher', teacher, '--data', `folder:${data}`, '--out', out, '--device', 'cpu', '--threads', '1',
+    const args = (out: string) => ['precompute', '--teacher', teacher, '--data', `folder:${data}`, '--out', out, '--device', 'cpu', '--threads', '1',
       '--batch', '6', '--shard-rows', '8', '--progress', 'off', '--preprocess', PRE, '--class-map', '[1, 2, 3]'];
-    const run = (out: string, fault: string | null) =>
-      new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-        const env = { ...process.env };
-        delete env.TFKD_FAULT;
-        if (fault) env.TFKD_FAULT = fault;
-        const child = spawn(process.execPath, args(out), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
-        let stderr = '';
-        child.stderr.on('data', (b) => (stderr += b));
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
-      });
     const clean = path.join(root, 'k-clean');
-    expect((await run(clean, null)).code).to.equal(0);
     const out = path.join(root, 'k-killed');
-    for (const p of ['cache-append:5', 'cache-shard-tmp:1', 'cache-append:27', 'cache-shard-journaled:4']) {
-      const r = await run(out, p);
-      expect(r.signal, `${p}: ${r.stderr}`).to.equal('SIGKILL');
-    }
-    const final = await run(out, null);
-    expect(final.code, final.stderr).to.equal(0);
+    await killAndResume(args, clean, out, ['cache-append:5', 'cache-shard-tmp:1', 'cache-append:27', 'cache-shard-journaled:4']);
     expectSameBytes(snapshot(clean), snapshot(out));
   });
 });

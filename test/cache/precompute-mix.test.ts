@@ -7,10 +7,8 @@
  * (A merged cache's shard files are byte-identical to one run's; its manifest adds mergedFrom.)
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { mergeCaches } from '../../src/cache/merge.js';
 import { openCache } from '../../src/cache/reader.js';
@@ -25,8 +23,8 @@ import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { expectSameBytes, pinned, snapshot } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { killAndResume } from '../helpers/kill-resume.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
 const AUG = 'rrc:0.3-1,flip,mixup:0.5,cutmix,switch-prob:0.5';
 
@@ -105,28 +103,11 @@ describe('cache/precompute with mixed views (Mixup/CutMix): byte-identical howev
   });
 
   it('kill -9 mid-run (seeded fault points), then the same command: byte-identical to a clean run', async () => {
-    const args = (out: string) => ['bin/tfkd.js', 'precompute', '--teacher', teacher, '--data', `folder:${data}`, '--out', out, '--device', 'cpu', '--threads', '1',
+    const args = (out: string) => ['precompute', '--teacher', teacher, '--data', `folder:${data}`, '--out', out, '--device', 'cpu', '--threads', '1',
       '--batch', '4', '--shard-rows', '8', '--progress', 'off', '--preprocess', PRE, '--class-map', '[0, 1, 2]', '--views', '3', '--augment', AUG, '--augment-seed', '4'];
-    const run = (out: string, fault: string | null) =>
-      new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-        const env = { ...process.env };
-        delete env.TFKD_FAULT;
-        if (fault) env.TFKD_FAULT = fault;
-        const child = spawn(process.execPath, args(out), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
-        let stderr = '';
-        child.stderr.on('data', (b) => (stderr += b));
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
-      });
     const clean = path.join(root, 'k-clean');
-    expect((await run(clean, null)).code).to.equal(0);
     const out = path.join(root, 'k-killed');
-    for (const p of ['cache-append:6', 'cache-shard-tmp:1', 'cache-append:41', 'cache-shard-journaled:6']) {
-      const r = await run(out, p);
-      expect(r.signal, `${p}: ${r.stderr}`).to.equal('SIGKILL');
-    }
-    const final = await run(out, null);
-    expect(final.code, final.stderr).to.equal(0);
+    await killAndResume(args, clean, out, ['cache-append:6', 'cache-shard-tmp:1', 'cache-append:41', 'cache-shard-journaled:6']);
     expectSameBytes(pinned(clean), pinned(out));
     expectSameBytes(pinned(clean), pinned(path.join(root, 'rw-0')));
   });

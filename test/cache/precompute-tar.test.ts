@@ -4,10 +4,8 @@
  * as the list: of the same images, and trains to the same weights.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/reader.js';
 import { runPrecompute, type PrecomputeRunOptions } from '../../src/cache/precompute-run.js';
 import { train } from '../../src/student/trainer/train.js';
@@ -16,8 +14,8 @@ import { makeTarShards } from '../data/tar-fixture.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, pinned, snapshot } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { killAndResume } from '../helpers/kill-resume.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
 const N = 40;
 const V = 3;
@@ -73,30 +71,12 @@ describe('cache/precompute over tar: shards (a sequential source)', function () 
   });
 
   it('kill -9 of a part at seeded fault points, then the same command: byte-identical to a clean run', async () => {
-    const args = (out: string) => ['bin/tfkd.js', 'precompute', '--teacher', teacher, '--data', `tar:${fx.tarDir}`, '--out', out, '--device', 'cpu', '--threads', '1',
+    const args = (out: string) => ['precompute', '--teacher', teacher, '--data', `tar:${fx.tarDir}`, '--out', out, '--device', 'cpu', '--threads', '1',
       '--batch', '5', '--shard-rows', '8', '--views', String(V), '--augment', 'rrc:0.3-1,flip', '--augment-seed', '9', '--shard', '1/2', '--progress', 'off', '--preprocess', PRE];
-    const run = (out: string, fault: string | null) =>
-      new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-        const env = { ...process.env };
-        delete env.TFKD_FAULT;
-        delete env.TFKD_FAULT_ACTION;
-        if (fault) env.TFKD_FAULT = fault;
-        const child = spawn(process.execPath, args(out), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
-        let stderr = '';
-        child.stderr.on('data', (b) => (stderr += b));
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
-      });
     const clean = path.join(root, 'k-clean');
-    expect((await run(clean, null)).code).to.equal(0);
     const out = path.join(root, 'k-killed');
     // Part 1/2 holds samples 20…39 = global rows 60…119 (shards of 8 rows: 0…7).
-    for (const p of ['cache-append:64', 'cache-shard-tmp:1', 'cache-append:85', 'cache-shard-journaled:4']) {
-      const r = await run(out, p);
-      expect(r.signal, `${p}: ${r.stderr}`).to.equal('SIGKILL');
-    }
-    const final = await run(out, null);
-    expect(final.code, final.stderr).to.equal(0);
+    await killAndResume(args, clean, out, ['cache-append:64', 'cache-shard-tmp:1', 'cache-append:85', 'cache-shard-journaled:4']);
     expectSameBytes(snapshot(clean), snapshot(out));
   });
 
