@@ -26,7 +26,8 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { parseAugmentSpec, type AugmentSpec } from '../data/augment.js';
-import type { Image, Interpolation } from '../data/image.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Interpolation } from '../data/image.js';
 import { openDataset } from '../data/open.js';
 import { decodeImage, probeImage } from '../data/pil/decode.js';
 import { resamplePath } from '../data/pil/native.js';
@@ -122,8 +123,49 @@ class PillowChild {
   }
 }
 
-/** The eval transform of `--preprocess` or `--input-size` (the student's: resize S / pct, crop S). */
-function evalSpec(o: RenderBenchOptions): { spec: RenderSpec; size: [number, number] } {
+/** The bench (see the top of this file): the files, byte identity against Pillow first, then the timed repetitions. */
+export async function runRenderBench(o: RenderBenchOptions, command = ''): Promise<RenderBenchResult> {
+  const t = benchTransform(o);
+  const ds = await openDataset(o.data, { split: o.split });
+  const w = await renderWork(await benchFiles(o, ds), t, o.seed);
+  const n = o.rows;
+  const py = new PillowChild();
+  try {
+    const { pillow } = await py.next<{ pillow: string }>();
+    py.send(pillowJob(w));
+    // Byte identity first: every rendered image's sha256 against Pillow's.
+    const identical = await countIdentical(w, (await py.next<{ sha256: string[] }>('digest')).sha256);
+    const rows = await timeReps(w, py, o.threads, o.reps);
+    const { spec, size } = t;
+    return {
+      tool: 'tfkd',
+      bench: 'render',
+      data: ds.spec,
+      rows: n,
+      files: Math.min(n, ds.size),
+      threads: o.threads,
+      reps: o.reps,
+      transform: { kind: t.aug ? 'boxes' : 'eval', mode: spec.mode, resize: spec.resize, crop: spec.crop, size, interpolation: spec.interpolation, ...(o.augment ? { augment: o.augment } : {}) },
+      resample_path: resamplePath().path,
+      pillow,
+      identical,
+      ...summarize(rows, n),
+      command,
+    };
+  } finally {
+    py.close();
+  }
+}
+
+/** What is rendered: the eval transform at its output size, or (--augment) view 1's RandomResizedCrop box. */
+interface Transform {
+  spec: RenderSpec;
+  size: [number, number];
+  aug: AugmentSpec | null;
+}
+
+/** The eval transform of `--preprocess` or `--input-size` (the student's: resize S / pct, crop S), and --augment's boxes. */
+function benchTransform(o: RenderBenchOptions): Transform {
   if ((o.preprocess === undefined) === (o.inputSize === undefined)) throw new UsageError('bench render: pass exactly one of --preprocess SPEC and --input-size S');
   let spec: RenderSpec;
   let size: [number, number];
@@ -138,127 +180,171 @@ function evalSpec(o: RenderBenchOptions): { spec: RenderSpec; size: [number, num
     size = [H, W];
   }
   if (o.interpolation) spec = { ...spec, interpolation: o.interpolation };
-  return { spec, size };
-}
-
-
-export async function runRenderBench(o: RenderBenchOptions, command = ''): Promise<RenderBenchResult> {
-  const { spec, size } = evalSpec(o);
   const aug: AugmentSpec | null = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
   if (aug && !aug.rrc) throw new UsageError(`bench render: --augment ${o.augment} has no rrc; Pillow is compared on RandomResizedCrop boxes (e.g. --augment rrc,flip)`);
-  const ds = await openDataset(o.data, { split: o.split });
-  // Pillow opens the same files: only sources whose samples are image files of their own.
+  return { spec, size, aug };
+}
+
+/**
+ * The files both sides read: the data set's first `rows` image files. Pillow opens the same files,
+ * so only sources whose samples are image files of their own qualify. --rows past the folder's size
+ * cycles through its files: a pass over a few dozen small images lasts tens of milliseconds, too
+ * short to time on a loaded machine (both sides get the same list).
+ */
+async function benchFiles(o: RenderBenchOptions, ds: Dataset): Promise<string[]> {
   const count = Math.min(o.rows, ds.size);
   const encoded = ds.encodedImages ? await ds.encodedImages(Int32Array.from({ length: count }, (_, i) => i)) : [];
   if (!encoded.length || encoded.some((e) => e.file === undefined)) throw new UsageError(`bench render: ${o.data} is not a folder of images (folder:DIR or list:FILE)`);
-  // --rows past the folder's size cycles through its files: a pass over a few dozen small images
-  // lasts tens of milliseconds, too short to time on a loaded machine (both sides get the same list).
-  const n = o.rows;
-  const files = Array.from({ length: n }, (_, i) => encoded[i % encoded.length].file!);
+  return Array.from({ length: o.rows }, (_, i) => encoded[i % encoded.length].file!);
+}
+
+/** One image of work per file, as both sides do it: the view rendered, its box, the resampler's size. */
+interface RenderWork extends Transform {
+  files: string[];
+  side: SideRendering;
+  augArg: { spec: AugmentSpec; seed: number } | null;
+  /** 0: the eval transform; 1: the box of view 1. */
+  view: number;
+  boxes: ViewBox[];
+  /** The resampler alone: the whole image to its Resize size (or, for boxes, to the output size), [width, height]. */
+  resized: Array<[number, number]>;
+}
+
+async function renderWork(files: string[], t: Transform, seed: number): Promise<RenderWork> {
+  const { spec, size, aug } = t;
   const sizes = await Promise.all(files.map((f) => probeImage(f, { file: f })));
-  const side: SideRendering = { eval: spec, size };
-  const augArg = aug ? { spec: aug, seed: o.seed } : null;
-  const view = aug ? 1 : 0;
-  const boxes: ViewBox[] = aug ? sizes.map((s, i) => viewBox(aug, o.seed, i, 1, s.width, s.height)) : [];
-  // The resampler alone: the whole image to its Resize size (or, for boxes, to the output size).
-  const resized = sizes.map((s) => (aug || spec.resize === null ? [size[1], size[0]] : resizedSize(s.width, s.height, spec.resize)));
-  const renderOne = (img: Image, i: number): Image => (aug ? renderView(img, side, augArg, i, view) : render(img, spec));
-  const filter = spec.interpolation;
+  return {
+    ...t,
+    files,
+    side: { eval: spec, size },
+    augArg: aug ? { spec: aug, seed } : null,
+    view: aug ? 1 : 0,
+    boxes: aug ? sizes.map((s, i) => viewBox(aug, seed, i, 1, s.width, s.height)) : [],
+    resized: sizes.map((s) => (aug || spec.resize === null ? [size[1], size[0]] : resizedSize(s.width, s.height, spec.resize))),
+  };
+}
 
-  const py = new PillowChild();
-  try {
-    const { pillow } = await py.next<{ pillow: string }>();
-    py.send(JSON.stringify({ files, mode: spec.mode, interpolation: filter, kind: aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size, boxes: boxes.map((b) => [b.left, b.top, b.width, b.height, b.flip]), resized }));
-    // Byte identity first: every rendered image's sha256 against Pillow's.
-    const theirs = (await py.next<{ sha256: string[] }>('digest')).sha256;
-    let identical = 0;
-    for (let i = 0; i < n; i++) {
-      const img = renderOne(await decodeImage(files[i], spec.mode, { file: files[i] }), i);
-      if (createHash('sha256').update(img.data).digest('hex') === theirs[i]) identical++;
-    }
+/** What scripts/pil_bench_render.py is told to do: the same files, mode, filter and geometry. */
+function pillowJob(w: RenderWork): string {
+  const { spec } = w;
+  return JSON.stringify({ files: w.files, mode: spec.mode, interpolation: spec.interpolation, kind: w.aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size: w.size, boxes: w.boxes.map((b) => [b.left, b.top, b.width, b.height, b.flip]), resized: w.resized });
+}
 
-    // The one-thread passes in a worker thread, as tfkd's data path runs them (render-single.ts).
-    const single = new Worker(SINGLE_ENTRY, { workerData: { benchRenderSingle: true, files, spec, side, aug: augArg, view, resized } });
-    const tfkdSingle = () =>
-      new Promise<SingleResult>((resolve, reject) => {
-        single.once('message', resolve);
-        single.once('error', reject);
-        single.postMessage('run');
-      });
-    // A pool per parallel pass, started and warmed before its clock starts and closed after: an
-    // idle pool left running made the one-thread passes' decodes cost ~40 % more CPU time.
-    const tfkdPool = async (): Promise<number> => {
-      const pool = new RenderPool(o.threads);
-      try {
-        let next = 0;
-        const lanes = async (upTo: number) => {
-          const lane = async () => {
-            while (next < upTo) {
-              const i = next++;
-              await pool.render({ file: files[i % n], side, aug: augArg, sample: i % n, views: [view] });
-            }
-          };
-          await Promise.all(Array.from({ length: 2 * o.threads }, lane));
-        };
-        await lanes(Math.min(n, 4 * o.threads)); // warm-up: thread start, module loads
-        next = 0;
-        const w = performance.now();
-        await lanes(n);
-        return (performance.now() - w) / 1000;
-      } finally {
-        await pool.close();
-      }
-    };
-
-    const rows: Array<{ t: Pass & { resize_js_cpu_s: number; n_wall_s: number }; p: Pass & { n_wall_s: number } }> = [];
-    try {
-      for (let r = 0; r < o.reps; r++) {
-        const t1 = await tfkdSingle();
-        const p1 = await py.next<Pass>('single');
-        const tn = await tfkdPool();
-        const pn = await py.next<{ wall_s: number }>(`parallel ${o.threads}`);
-        rows.push({ t: { ...t1, n_wall_s: tn }, p: { ...p1, n_wall_s: pn.wall_s } });
-      }
-    } finally {
-      await single.terminate();
-    }
-    const ratio = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f));
-    const med = (f: (x: (typeof rows)[number]) => number) => spread(rows.map(f)).median;
-    const perS = (s: number) => n / s;
-    const share = (d: number, r: number) => ({ decode: d / (d + r), resample: r / (d + r) });
-    return {
-      tool: 'tfkd',
-      bench: 'render',
-      data: ds.spec,
-      rows: n,
-      files: Math.min(n, ds.size),
-      threads: o.threads,
-      reps: o.reps,
-      transform: { kind: aug ? 'boxes' : 'eval', mode: spec.mode, resize: spec.resize, crop: spec.crop, size, interpolation: filter, ...(o.augment ? { augment: o.augment } : {}) },
-      resample_path: resamplePath().path,
-      pillow,
-      identical,
-      ratios: {
-        resize: ratio((x) => x.p.resize_cpu_s / x.t.resize_cpu_s),
-        resize_js: ratio((x) => x.p.resize_cpu_s / x.t.resize_js_cpu_s),
-        render: ratio((x) => x.p.render_cpu_s / x.t.render_cpu_s),
-        decode: ratio((x) => x.p.decode_cpu_s / x.t.decode_cpu_s),
-        decode_render_1: ratio((x) => x.p.pipeline_cpu_s / x.t.pipeline_cpu_s),
-        decode_render_n: ratio((x) => x.p.n_wall_s / x.t.n_wall_s),
-      },
-      img_per_s: {
-        tfkd: { decode: perS(med((x) => x.t.decode_cpu_s)), render: perS(med((x) => x.t.render_cpu_s)), resize: perS(med((x) => x.t.resize_cpu_s)), decode_render_1: perS(med((x) => x.t.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.t.n_wall_s)) },
-        pillow: { decode: perS(med((x) => x.p.decode_cpu_s)), render: perS(med((x) => x.p.render_cpu_s)), resize: perS(med((x) => x.p.resize_cpu_s)), decode_render_1: perS(med((x) => x.p.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.p.n_wall_s)) },
-      },
-      share: {
-        tfkd: share(med((x) => x.t.decode_cpu_s), med((x) => x.t.render_cpu_s)),
-        pillow: share(med((x) => x.p.decode_cpu_s), med((x) => x.p.render_cpu_s)),
-      },
-      command,
-    };
-  } finally {
-    py.close();
+/** Byte identity: how many of tfkd's rendered images have the sha256 Pillow's have. */
+async function countIdentical(w: RenderWork, theirs: string[]): Promise<number> {
+  let identical = 0;
+  for (let i = 0; i < w.files.length; i++) {
+    const img = await decodeImage(w.files[i], w.spec.mode, { file: w.files[i] });
+    const out = w.aug ? renderView(img, w.side, w.augArg, i, w.view) : render(img, w.spec);
+    if (createHash('sha256').update(out.data).digest('hex') === theirs[i]) identical++;
   }
+  return identical;
+}
+
+/** tfkd's side of the timed passes. */
+class TfkdRenderer {
+  private readonly single: Worker;
+
+  constructor(
+    private readonly w: RenderWork,
+    private readonly threads: number,
+  ) {
+    // The one-thread passes in a worker thread, as tfkd's data path runs them (render-single.ts).
+    this.single = new Worker(SINGLE_ENTRY, { workerData: { benchRenderSingle: true, files: w.files, spec: w.spec, side: w.side, aug: w.augArg, view: w.view, resized: w.resized } });
+  }
+
+  /** Decode, render, resize and decode + render alone, one image at a time, in CPU time. */
+  singlePasses(): Promise<SingleResult> {
+    return new Promise<SingleResult>((resolve, reject) => {
+      this.single.once('message', resolve);
+      this.single.once('error', reject);
+      this.single.postMessage('run');
+    });
+  }
+
+  /**
+   * Decode + render of every file on a RenderPool of `threads` workers, wall seconds. A pool per
+   * pass, started and warmed before its clock starts and closed after: an idle pool left running
+   * made the one-thread passes' decodes cost ~40 % more CPU time.
+   */
+  async parallelPass(): Promise<number> {
+    const { files, side, augArg, view } = this.w;
+    const n = files.length;
+    const pool = new RenderPool(this.threads);
+    try {
+      let next = 0;
+      const lanes = async (upTo: number) => {
+        const lane = async () => {
+          while (next < upTo) {
+            const i = next++;
+            await pool.render({ file: files[i % n], side, aug: augArg, sample: i % n, views: [view] });
+          }
+        };
+        await Promise.all(Array.from({ length: 2 * this.threads }, lane));
+      };
+      await lanes(Math.min(n, 4 * this.threads)); // warm-up: thread start, module loads
+      next = 0;
+      const t0 = performance.now();
+      await lanes(n);
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await pool.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.single.terminate();
+  }
+}
+
+/** One repetition: both sides' one-thread passes (CPU s) and parallel pass (wall s). */
+interface Rep {
+  t: Pass & { resize_js_cpu_s: number; n_wall_s: number };
+  p: Pass & { n_wall_s: number };
+}
+
+/** The timed repetitions, each alternating tfkd and Pillow so that other load hits both alike. */
+async function timeReps(w: RenderWork, py: PillowChild, threads: number, reps: number): Promise<Rep[]> {
+  const tfkd = new TfkdRenderer(w, threads);
+  const rows: Rep[] = [];
+  try {
+    for (let r = 0; r < reps; r++) {
+      const t1 = await tfkd.singlePasses();
+      const p1 = await py.next<Pass>('single');
+      const tn = await tfkd.parallelPass();
+      const pn = await py.next<{ wall_s: number }>(`parallel ${threads}`);
+      rows.push({ t: { ...t1, n_wall_s: tn }, p: { ...p1, n_wall_s: pn.wall_s } });
+    }
+  } finally {
+    await tfkd.close();
+  }
+  return rows;
+}
+
+/** Ratios tfkd ÷ Pillow (spread over repetitions), median images per second, and decode's / resampling's shares. */
+function summarize(rows: Rep[], n: number): Pick<RenderBenchResult, 'ratios' | 'img_per_s' | 'share'> {
+  const ratio = (f: (x: Rep) => number) => spread(rows.map(f));
+  const med = (f: (x: Rep) => number) => spread(rows.map(f)).median;
+  const perS = (s: number) => n / s;
+  const share = (d: number, r: number) => ({ decode: d / (d + r), resample: r / (d + r) });
+  return {
+    ratios: {
+      resize: ratio((x) => x.p.resize_cpu_s / x.t.resize_cpu_s),
+      resize_js: ratio((x) => x.p.resize_cpu_s / x.t.resize_js_cpu_s),
+      render: ratio((x) => x.p.render_cpu_s / x.t.render_cpu_s),
+      decode: ratio((x) => x.p.decode_cpu_s / x.t.decode_cpu_s),
+      decode_render_1: ratio((x) => x.p.pipeline_cpu_s / x.t.pipeline_cpu_s),
+      decode_render_n: ratio((x) => x.p.n_wall_s / x.t.n_wall_s),
+    },
+    img_per_s: {
+      tfkd: { decode: perS(med((x) => x.t.decode_cpu_s)), render: perS(med((x) => x.t.render_cpu_s)), resize: perS(med((x) => x.t.resize_cpu_s)), decode_render_1: perS(med((x) => x.t.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.t.n_wall_s)) },
+      pillow: { decode: perS(med((x) => x.p.decode_cpu_s)), render: perS(med((x) => x.p.render_cpu_s)), resize: perS(med((x) => x.p.resize_cpu_s)), decode_render_1: perS(med((x) => x.p.pipeline_cpu_s)), decode_render_n: perS(med((x) => x.p.n_wall_s)) },
+    },
+    share: {
+      tfkd: share(med((x) => x.t.decode_cpu_s), med((x) => x.t.render_cpu_s)),
+      pillow: share(med((x) => x.p.decode_cpu_s), med((x) => x.p.render_cpu_s)),
+    },
+  };
 }
 
 export function formatRenderBench(r: RenderBenchResult): string {

@@ -7,11 +7,10 @@
  * (TFKD_THREADS). The load average around both runs is recorded: on a shared machine only the
  * ratio of one run means anything.
  */
-import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { isOnnxModelName } from '../student/zoo/index.js';
+import { runTorchScript } from './pytorch.js';
 
 /** Zoo models that are torchvision's definitions (same name, same parameter count). */
 const TORCHVISION_ZOO = ['resnet18', 'mobilenet_v3_small'] as const;
@@ -61,17 +60,12 @@ export interface TorchRunOptions {
 
 /** Runs scripts/torch_bench_train.py for torchvision:`arch`; tfkd's medians give the ratios. */
 export function runTorchTrainBench(arch: string, o: TorchRunOptions, tfkd: { imgPerS: number; cpuMs: number }): TorchTrainResult {
-  const script = fileURLToPath(new URL('../../scripts/torch_bench_train.py', import.meta.url));
   const args = [
-    script, '--model', `torchvision:${arch}`, '--input', o.input.join('x'), '--classes', String(o.classes), '--batch', String(o.batch),
+    '--model', `torchvision:${arch}`, '--input', o.input.join('x'), '--classes', String(o.classes), '--batch', String(o.batch),
     '--steps', String(o.steps), '--warmup', String(o.warmup), '--threads', String(o.threads), '--seed', String(o.seed), '--json',
   ];
-  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, OMP_NUM_THREADS: String(o.threads) } });
-  if (r.status !== 0) {
-    const why = (r.stderr || r.error?.message || '').trim().split('\n').pop();
-    throw new UsageError(`--torch ${arch}: the PyTorch reference failed: ${why}`, "it needs Debian's python3-torch and python3-torchvision (/usr/bin/python3)");
-  }
-  const p = JSON.parse(r.stdout) as { torch: string; threads: number; params: { trainable: number } } & Record<'img_per_s' | 'img_per_s_p10' | 'img_per_s_p90' | 'step_ms_median' | 'cpu_ms_median', number>;
+  const stdout = runTorchScript('torch_bench_train.py', args, `--torch ${arch}`, { maxBuffer: 16 << 20, env: { ...process.env, OMP_NUM_THREADS: String(o.threads) } });
+  const p = JSON.parse(stdout) as { torch: string; threads: number; params: { trainable: number } } & Record<'img_per_s' | 'img_per_s_p10' | 'img_per_s_p90' | 'step_ms_median' | 'cpu_ms_median', number>;
   return {
     arch: `torchvision:${arch}`,
     torch: p.torch,

@@ -12,22 +12,12 @@
 import { performance } from 'node:perf_hooks';
 import { selectBackend, type BackendInfo } from '../student/backend.js';
 import { BACKEND_CHOICES } from '../catalog.js';
-import { lossContext, lossEntry, type LossOptions } from '../student/losses/index.js';
 import { tf } from '../student/tf.js';
-import { buildModel, buildOnnxModel, countParams, isOnnxModelName, onnxModelSpec } from '../student/zoo/index.js';
-import { openCache, type CacheReader } from '../cache/reader.js';
-import { hashU32, permutation, Rng } from '../data/rng.js';
-import { cacheSoftTargets, planViews, viewsFor } from '../student/trainer/targets.js';
-import { studentBatchSource, studentInputs } from '../student/trainer/inputs.js';
-import { defaultRenderWorkers } from '../data/render-pool.js';
-import { pixelsToFloat } from '../student/evaluate.js';
-import { openDataset } from '../data/open.js';
-import { UsageError } from '../errors.js';
-
 import { profileKernels, type KernelTime } from './profile.js';
 import { defaultThreads } from '../student/kernels/native.js';
+import { quantile } from './stats.js';
+import { BenchStep } from './train-step.js';
 import { load1, runTorchTrainBench, torchArchFor, type TorchTrainResult } from './train-torch.js';
-
 
 export interface TrainBenchOptions {
   model: string;
@@ -97,12 +87,7 @@ export interface TrainBenchResult {
 
 export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : model.startsWith('onnx:') ? [224, 224, 3] : [32, 32, 3]);
 
-function quantile(sorted: number[], q: number): number {
-  const i = (sorted.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
-}
+const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 
 /** Runs the benchmark in this process (selects the backend, builds the model, times the steps). */
 export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchResult> {
@@ -110,239 +95,100 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const loadStart = load1();
   const info = await selectBackend(o.backend);
   const input = o.input ?? defaultInput(o.model);
-  const K = o.classes;
-  const B = o.batch;
-  // onnx:FILE students (issue 19) train as in `tfkd train` (--allow-folded: a benchmark times folded graphs too).
-  const model = isOnnxModelName(o.model)
-    ? buildOnnxModel(onnxModelSpec(o.model, { inputShape: input, numClasses: K, seed: o.seed }, { allowFolded: true }).spec)
-    : buildModel(o.model, { inputShape: input, numClasses: K, seed: o.seed });
-  const counts = countParams(model);
-  const loss = lossEntry('kd').fn;
-  const lossOpts: LossOptions = { numClasses: K, fidelity: 'paper', logitStandardization: false, alpha: 0.5, temperature: 4 };
-  // Fixed random inputs, labels and tempered teacher probabilities (softmax of random logits / τ).
-  const x = tf.randomNormal([B, ...input], 0, 1, 'float32', o.seed + 1);
-  const labels = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([B], 0, K, 'float32', o.seed + 2)), 'int32')) as tf.Tensor1D;
-  const fixedSoft = tf.tidy(() => tf.softmax(tf.div(tf.randomNormal([B, K], 0, 3, 'float32', o.seed + 3), lossOpts.temperature!))) as tf.Tensor2D;
-  const optimizer = tf.train.momentum(0.01, 0.9);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const feeder = o.data ? await openBenchData(o.data, input, B, o.seed, o.cache ?? [], o.renderWorkers ?? defaultRenderWorkers()) : null;
-  const reader = o.cache?.length ? openBenchCaches(o.cache, K, B, o.seed, lossOpts.temperature!, feeder ?? undefined) : null;
-  let lastReadMs = 0;
-  let fed: tf.Tensor4D | null = null;
-
-  const step = (): number => {
-    let soft = fixedSoft;
-    if (reader) {
-      const t0 = performance.now();
-      soft = reader.next();
-      lastReadMs = performance.now() - t0;
-    }
-    const xb = fed ?? x;
-    const cost = optimizer.minimize(
-      () => loss(lossContext({ logits: model.apply(xb, { training: true }) as tf.Tensor2D, labels, soft, options: lossOpts })),
-      true,
-      vars,
-    );
-    const v = cost!.dataSync()[0]; // forces completion on async backends; wasm/cpu are synchronous anyway
-    cost!.dispose();
-    if (soft !== fixedSoft) soft.dispose();
-    return v;
-  };
-  /** The next batch through the data path (with --data); returns the ms it cost the step. */
-  const feed = async (): Promise<number> => {
-    if (!feeder) return 0;
-    const t0 = performance.now();
-    const xs = await feeder.next();
-    fed?.dispose();
-    fed = tf.tensor4d(xs, [B, input[0], input[1], input[2]], 'float32');
-    return performance.now() - t0;
-  };
-
-  for (let i = 0; i < o.warmup; i++) {
-    await feed();
-    step();
-  }
-  const rates: number[] = [];
-  const times: number[] = [];
-  const cpuTimes: number[] = [];
-  const readMs: number[] = [];
-  const readShare: number[] = [];
-  const dataMs: number[] = [];
-  const dataShare: number[] = [];
-  for (let i = 0; i < o.steps; i++) {
-    const dm = await feed();
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const v = step();
-    const dt = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    cpuTimes.push((c.user + c.system) / 1000);
-    if (!Number.isFinite(v)) throw new Error(`bench train: loss became ${v} at step ${i}`);
-    times.push(dt);
-    rates.push((B * 1000) / dt);
-    if (reader) {
-      readMs.push(lastReadMs);
-      readShare.push(lastReadMs / dt);
-    }
-    if (feeder) {
-      dataMs.push(dm);
-      dataShare.push(dm / (dm + dt));
-    }
-  }
+  const step = await BenchStep.open(o, input);
+  let t: StepTimes;
   let profile: TrainBenchResult['profile'];
-  if (o.profile) profile = profileKernels(info.name, step);
-  const tfBytes = tf.memory().numBytes;
-  tf.dispose([x, labels, fixedSoft]);
-  (fed as tf.Tensor4D | null)?.dispose();
-  await feeder?.close();
-  reader?.close();
-  optimizer.dispose();
-  model.dispose();
-  const sorted = [...rates].sort((a, b) => a - b);
-  const sortedT = [...times].sort((a, b) => a - b);
-  const torchOpts = { input, classes: K, batch: B, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: defaultThreads() };
-  const cpuMs = quantile([...cpuTimes].sort((a, b) => a - b), 0.5);
-  const torch = torchArch ? runTorchTrainBench(torchArch, torchOpts, { imgPerS: quantile(sorted, 0.5), cpuMs }) : null;
+  let tfBytes: number;
+  try {
+    t = await timeSteps(step, o.warmup, o.steps, o.batch);
+    if (o.profile) profile = profileKernels(info.name, () => step.run());
+    tfBytes = tf.memory().numBytes;
+  } finally {
+    await step.dispose();
+  }
+  const rates = t.rates.sort((a, b) => a - b);
+  const cpuMs = median(t.cpuTimes);
+  const torchOpts = { input, classes: o.classes, batch: o.batch, steps: o.steps, warmup: o.warmup, seed: o.seed, threads: defaultThreads() };
+  const torch = torchArch ? runTorchTrainBench(torchArch, torchOpts, { imgPerS: quantile(rates, 0.5), cpuMs }) : null;
   return {
     tool: 'tfkd',
     model: o.model,
     input,
-    classes: K,
-    batch: B,
+    classes: o.classes,
+    batch: o.batch,
     steps: o.steps,
     warmup: o.warmup,
-    params: { trainable: counts.trainable, total: counts.total },
+    params: step.counts,
     backend: { name: info.name, detail: info.detail, kernels: info.kernels },
-    img_per_s: quantile(sorted, 0.5),
-    img_per_s_min: sorted[0],
-    img_per_s_max: sorted[sorted.length - 1],
-    img_per_s_p10: quantile(sorted, 0.1),
-    img_per_s_p90: quantile(sorted, 0.9),
-    step_ms_median: quantile(sortedT, 0.5),
+    img_per_s: quantile(rates, 0.5),
+    img_per_s_min: rates[0],
+    img_per_s_max: rates[rates.length - 1],
+    img_per_s_p10: quantile(rates, 0.1),
+    img_per_s_p90: quantile(rates, 0.9),
+    step_ms_median: median(t.times),
     cpu_ms_median: cpuMs,
     peak_rss_mib: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
     tf_bytes: tfBytes,
     profile,
-    cache_read: reader
-      ? {
-          caches: o.cache!,
-          ms_median: quantile([...readMs].sort((a, b) => a - b), 0.5),
-          share_median: quantile([...readShare].sort((a, b) => a - b), 0.5),
-          share_max: readShare.reduce((a, b) => Math.max(a, b), -Infinity), // no spread: one entry per step
-        }
-      : undefined,
-    data_path: feeder
-      ? {
-          data: o.data!,
-          rendered: feeder.rendered,
-          ms_median: quantile([...dataMs].sort((a, b) => a - b), 0.5),
-          share_median: quantile([...dataShare].sort((a, b) => a - b), 0.5),
-          share_max: dataShare.reduce((a, b) => Math.max(a, b), -Infinity),
-        }
-      : undefined,
+    cache_read: step.reader ? { caches: o.cache!, ...shareOfStep(t.readMs, t.readShare) } : undefined,
+    data_path: step.feeder ? { data: o.data!, rendered: step.feeder.rendered, ...shareOfStep(t.dataMs, t.dataShare) } : undefined,
     torch: torch ? { ...torch, loadavg: [loadStart, load1()] } : undefined,
   };
 }
 
-/**
- * The trainer's data path for the bench: a seeded shuffle of the training split, B samples per
- * call, each with a seeded view of the caches' plan (their rrc/pixel views, or view 0 without
- * caches), read and rendered as train.ts does (inputs.ts, views.ts), the next batch's decode
- * started before the current one is returned. Also hands the caches the same samples and views.
- */
-async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[], workers: number) {
-  const ds = await openDataset(spec, { split: 'train' });
-  const caches = cacheDirs.map((d) => openCache(d));
-  try {
-    const plan = planViews(null, caches, seed, false);
-    const inputs = studentInputs(ds, [input[0], input[1]], undefined, plan);
-    if (inputs.shape.channels !== input[2]) throw new UsageError(`--input ${input.join('x')}: ${spec} is read with ${inputs.shape.channels} channel(s)`);
-    const order = permutation(ds.size, hashU32(seed, 0xda7a));
-    const source = inputs.rendered ? studentBatchSource(ds, inputs, plan, workers) : null;
-    let pos = 0;
-    const take = () => {
-      const samples = new Int32Array(B);
-      for (let i = 0; i < B; i++) {
-        samples[i] = order[pos];
-        pos = (pos + 1) % order.length;
-      }
-      const views = viewsFor(plan, seed, pos, samples).student;
-      const rendered = source ? source.fetch(samples, views) : null;
-      rendered?.catch(() => undefined);
-      return { samples, views, rendered };
-    };
-    const sb = input[0] * input[1] * input[2];
-    const px = new Uint8Array(B * sb);
-    const xs = new Float32Array(B * sb);
-    let ahead = take();
-    const feeder = {
-      rendered: inputs.rendered,
-      samples: ahead.samples,
-      views: ahead.views,
-      async next(): Promise<Float32Array> {
-        const cur = ahead;
-        ahead = take();
-        feeder.samples = cur.samples;
-        feeder.views = cur.views;
-        const pixels = cur.rendered ? await cur.rendered : await ds.readBatch(cur.samples, px);
-        return pixels instanceof Float32Array ? pixels : pixelsToFloat(pixels, xs);
-      },
-      close: async () => {
-        await ahead.rendered?.catch(() => undefined);
-        await source?.close();
-      },
-    };
-    return feeder;
-  } finally {
-    for (const c of caches) c.close();
-  }
+/** What each timed step measured (one entry per step); the read and data figures only with --cache / --data. */
+interface StepTimes {
+  /** Images per second of the step (wall time). */
+  rates: number[];
+  /** Wall and CPU (user + system, all threads) ms of the step. */
+  times: number[];
+  cpuTimes: number[];
+  /** --cache: ms reading the soft targets, and their share of the step. */
+  readMs: number[];
+  readShare: number[];
+  /** --data: ms waiting for the batch, and their share of data + compute. */
+  dataMs: number[];
+  dataShare: number[];
 }
 
-/**
- * Soft targets for the bench from caches on disk, as the trainer reads them: B rows per call from a
- * seeded shuffle of the cache's samples (wrapping around), seeded views, `cacheSoftTargets` into
- * reused buffers, then one [B, K] tensor. The caller disposes each tensor.
- */
-export function openBenchCaches(dirs: string[], K: number, B: number, seed: number, temperature: number, feeder?: { samples: Int32Array; views: Int32Array }): { next(): tf.Tensor2D; close(): void } {
-  const caches: CacheReader[] = [];
-  try {
-    for (const d of dirs) caches.push(openCache(d, { numClasses: K }));
-    const [c0] = caches;
-    for (const c of caches) {
-      if (c.sampleStart !== c0.sampleStart || c.sampleEnd !== c0.sampleEnd || c.views !== c0.views) {
-        throw new UsageError(`--cache ${c.dir} covers samples [${c.sampleStart}, ${c.sampleEnd}) × ${c.views} views, ${c0.dir} [${c0.sampleStart}, ${c0.sampleEnd}) × ${c0.views}`);
-      }
-    }
-  } catch (e) {
-    for (const c of caches) c.close();
-    throw e;
+/** `warmup` untimed steps, then `steps` timed ones; a loss that is not finite fails the bench. */
+async function timeSteps(step: BenchStep, warmup: number, steps: number, B: number): Promise<StepTimes> {
+  for (let i = 0; i < warmup; i++) {
+    await step.feed();
+    step.run();
   }
-  const start = caches[0].sampleStart;
-  const order = permutation(caches[0].sampleEnd - start, hashU32(seed, 0xcac4e));
-  const rng = new Rng(seed, 0x5ee);
-  const V = caches[0].views;
-  const samples = new Int32Array(B);
-  const views = new Int32Array(B);
-  const out = new Float32Array(B * K);
-  const scratch = new Float32Array(B * K);
-  let pos = 0;
+  const t: StepTimes = { rates: [], times: [], cpuTimes: [], readMs: [], readShare: [], dataMs: [], dataShare: [] };
+  for (let i = 0; i < steps; i++) {
+    const dm = await step.feed();
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const v = step.run();
+    const dt = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    t.cpuTimes.push((c.user + c.system) / 1000);
+    if (!Number.isFinite(v)) throw new Error(`bench train: loss became ${v} at step ${i}`);
+    t.times.push(dt);
+    t.rates.push((B * 1000) / dt);
+    if (step.reader) {
+      t.readMs.push(step.lastReadMs);
+      t.readShare.push(step.lastReadMs / dt);
+    }
+    if (step.feeder) {
+      t.dataMs.push(dm);
+      t.dataShare.push(dm / (dm + dt));
+    }
+  }
+  return t;
+}
+
+/** A per-step cost (cache read, data path): its median ms, and its median and largest share. */
+function shareOfStep(ms: number[], share: number[]): { ms_median: number; share_median: number; share_max: number } {
   return {
-    next() {
-      // With --data: the rows of the batch the data path just fed.
-      if (feeder) return tf.tensor2d(cacheSoftTargets(caches, feeder.samples, feeder.views, temperature, out, scratch), [B, K], 'float32');
-      for (let i = 0; i < B; i++) {
-        samples[i] = start + order[pos];
-        pos = (pos + 1) % order.length;
-        views[i] = V > 1 ? rng.below(V) : 0;
-      }
-      return tf.tensor2d(cacheSoftTargets(caches, samples, views, temperature, out, scratch), [B, K], 'float32');
-    },
-    close() {
-      for (const c of caches) c.close();
-    },
+    ms_median: median(ms),
+    share_median: median(share),
+    share_max: share.reduce((a, b) => Math.max(a, b), -Infinity), // no spread: one entry per step
   };
 }
-
 
 export function formatTrainBench(r: TrainBenchResult): string {
   const f = (v: number) => v.toFixed(1);

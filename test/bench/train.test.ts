@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
-import { formatTrainBench, openBenchCaches, runTrainBench } from '../../src/bench/train.js';
+import { formatTrainBench, runTrainBench } from '../../src/bench/train.js';
+import { openBenchCaches } from '../../src/bench/train-step.js';
 import { profileKernels } from '../../src/bench/profile.js';
 import { referenceTemperedProbs } from '../helpers/soft-targets.js';
 import { synthLogits, writeSynth } from '../cache/helpers.js';

@@ -12,7 +12,7 @@ import { INTERPOLATIONS, type PilMode } from '../../data/image.js';
 import { fixedOutputSize, type RenderSpec } from '../../data/render.js';
 import { renderMixedView, renderView, viewBox, type SideRendering } from '../../data/views.js';
 import type { Image } from '../../data/image.js';
-import { checkMixData, cutPixels, labelLambda, mixParams } from '../../data/mix.js';
+import { checkMixData, cutPixels, labelLambda, mixParams, type MixParams } from '../../data/mix.js';
 import type { AugmentSpec } from '../../data/augment.js';
 import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
@@ -177,96 +177,133 @@ export function npyBytes(data: Float32Array, shape: number[]): Buffer {
   return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
 }
 
+/** `runDataViews`' options: the parsed flags (`format` optional for callers in code: png). */
+type ViewsRun = Omit<z.infer<typeof ViewsOptions>, 'format'> & { format?: 'png' | 'npy' };
+
+/** What a `data views` run works over, validated once: the data, its views, and how --out renders them. */
+interface ViewsJob {
+  o: ViewsRun;
+  ds: Dataset;
+  spec: AugmentSpec;
+  aug: { spec: AugmentSpec; seed: number };
+  /** The pixels CutMix's cut and λ are given in: --size, or the data's own size when fixed; null when neither. */
+  grid: [number, number] | null;
+  mode: PilMode;
+  /** View 0's eval transform and the boxes' output size (with --size); null: nothing can be rendered. */
+  side: SideRendering | null;
+}
+
 /**
  * `tfkd data views`: the (sample, view) boxes precompute and train use (data/views.ts, the one
  * implementation), and with --out the rendered views as PNGs — "show me what the teacher saw".
  */
-export async function runDataViews(o: Omit<z.infer<typeof ViewsOptions>, 'format'> & { format?: 'png' | 'npy' }): Promise<{ rows: ViewRow[]; written: string[] }> {
-  const spec = parseAugmentSpec(o.augment);
-  if (isAugmentIdentity(spec)) throw new UsageError(`--augment ${o.augment} makes no views`);
-  if (o.out && !o.size) throw new UsageError('--out needs --size H[,W]: the size the views are rendered at (the teacher\'s crop, or the student\'s --input-size)');
-  const ds = await openDataset(o.data, { split: o.split });
-  const N = ds.size;
-  checkMixData(spec.mix, N, ds.spec);
-  // CutMix's cut is in pixels of the rendered view: --size, or the data's own size when fixed.
-  const grid: [number, number] | null = o.size ?? (ds.variableSize || spec.rrc ? null : [ds.shape.height, ds.shape.width]);
-  if (spec.mix?.cutmix != null && !grid) throw new UsageError(`--augment ${o.augment}: cutmix's cut is printed in pixels of the rendered view; give --size H[,W]`);
-  const mode: PilMode = !ds.variableSize && ds.shape.channels === 1 ? 'L' : 'RGB';
+export async function runDataViews(o: ViewsRun): Promise<{ rows: ViewRow[]; written: string[] }> {
+  const job = await openViewsJob(o);
+  const { ds, spec } = job;
   const n = Math.min(o.limit ?? ds.size, ds.size);
-  // View 0 is the side's eval transform: --preprocess (its resize/crop/filter), else a plain resize
-  // to --size; boxes are resized with the same filter.
-  let side: SideRendering | null = null;
-  if (o.size) {
-    const pre = o.preprocess ? parsePreprocess(o.preprocess) : {};
-    const evalSpec: RenderSpec = {
-      mode,
-      resize: pre.resize ?? (pre.crop ? null : o.size),
-      crop: pre.crop ?? null,
-      cropRounding: pre.cropRounding ?? 'round',
-      interpolation: pre.interpolation ?? o.interpolation,
-    };
-    const fixed = fixedOutputSize(evalSpec);
-    if (fixed && (fixed[0] !== o.size[0] || fixed[1] !== o.size[1])) throw new UsageError(`--preprocess renders view 0 at ${fixed[0]}x${fixed[1]}, --size is ${o.size[0]}x${o.size[1]}`);
-    side = { eval: evalSpec, size: o.size };
-  }
-  const aug = { spec, seed: o.augmentSeed };
   const rows: ViewRow[] = [];
   const written: string[] = [];
   if (o.out) fs.mkdirSync(o.out, { recursive: true });
   const B = 64;
   for (let s0 = 0; s0 < n; s0 += B) {
     const idx = Int32Array.from({ length: Math.min(B, n - s0) }, (_, k) => s0 + k);
-    // The batch's images and (mixing) its views' partners, each decoded once.
-    const need = new Set<number>(idx);
-    for (const i of idx) for (let v = 1; v < o.views; v++) {
-      const p = mixParams(spec.mix, o.augmentSeed, i, v, N);
-      if (p) need.add(p.partner);
-    }
-    const order = Int32Array.from([...need].sort((a, b) => a - b));
-    const decoded = await ds.readImages(order, mode);
-    const byIndex = new Map<number, Image>();
-    order.forEach((i, k) => byIndex.set(i, decoded[k]!));
-    for (let k = 0; k < idx.length; k++) {
-      const i = idx[k];
-      const img = byIndex.get(i)!;
+    const images = await decodeWithPartners(job, idx);
+    for (const i of idx) {
+      const img = images.get(i)!;
       for (let v = 0; v < o.views; v++) {
-        const row: ViewRow = v === 0 ? { sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true } : { sample: i, view: v, ...boxOf(spec, o.augmentSeed, i, v, img.width, img.height) };
-        const p = mixParams(spec.mix, o.augmentSeed, i, v, N);
-        if (spec.mix) {
-          if (!p) row.mix = null;
-          else {
-            const pj = byIndex.get(p.partner)!;
-            const pb = boxOf(spec, o.augmentSeed, p.partner, v, pj.width, pj.height);
-            row.mix = { kind: p.kind, partner: p.partner, partner_box: pb.box, partner_flip: pb.flip, lambda: grid ? labelLambda(p, grid[0], grid[1]) : p.lambda };
-            if (p.kind === 'cutmix') row.mix.cut = cutPixels(p, grid![0], grid![1])!;
-          }
-        }
-        rows.push(row);
-        if (side && o.out) {
-          let r: Image;
-          if (spec.mix || o.format === 'npy') {
-            const m = renderMixedView(img, p ? byIndex.get(p.partner)! : null, side, aug, i, v, N);
-            if (o.format === 'npy') {
-              const file = path.join(o.out, `${i}-${v}.npy`);
-              writeFileAtomic(file, npyBytes(m.data, [m.height, m.width, m.channels]));
-              written.push(file);
-              continue;
-            }
-            // The PNG of a mixture: each value rounded to the nearest of 256 levels (for looking at; the npy is exact).
-            r = { width: m.width, height: m.height, channels: m.channels as 1 | 3, data: Uint8Array.from(m.data, (x) => Math.round(x * 255)) };
-          } else r = renderView(img, side, aug, i, v);
-          const file = path.join(o.out, `${i}-${v}.png`);
-          const png = await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
-            .toColourspace(r.channels === 1 ? 'b-w' : 'srgb')
-            .png()
-            .toBuffer();
-          writeFileAtomic(file, png);
-          written.push(file);
-        }
+        const p = mixParams(spec.mix, o.augmentSeed, i, v, ds.size);
+        rows.push(viewRow(job, i, v, img, p, images));
+        if (job.side && o.out) written.push(await writeView(job, job.side, o.out, i, v, img, p ? images.get(p.partner)! : null));
       }
     }
   }
   return { rows, written };
+}
+
+/** Checks the flags against each other and the data, and opens the data. */
+async function openViewsJob(o: ViewsRun): Promise<ViewsJob> {
+  const spec = parseAugmentSpec(o.augment);
+  if (isAugmentIdentity(spec)) throw new UsageError(`--augment ${o.augment} makes no views`);
+  if (o.out && !o.size) throw new UsageError('--out needs --size H[,W]: the size the views are rendered at (the teacher\'s crop, or the student\'s --input-size)');
+  const ds = await openDataset(o.data, { split: o.split });
+  checkMixData(spec.mix, ds.size, ds.spec);
+  // CutMix's cut is in pixels of the rendered view: --size, or the data's own size when fixed.
+  const grid: [number, number] | null = o.size ?? (ds.variableSize || spec.rrc ? null : [ds.shape.height, ds.shape.width]);
+  if (spec.mix?.cutmix != null && !grid) throw new UsageError(`--augment ${o.augment}: cutmix's cut is printed in pixels of the rendered view; give --size H[,W]`);
+  const mode: PilMode = !ds.variableSize && ds.shape.channels === 1 ? 'L' : 'RGB';
+  return { o, ds, spec, aug: { spec, seed: o.augmentSeed }, grid, mode, side: o.size ? sideRendering(o, o.size, mode) : null };
+}
+
+/**
+ * View 0 is the side's eval transform: --preprocess (its resize/crop/filter), else a plain resize
+ * to --size; boxes are resized with the same filter.
+ */
+function sideRendering(o: ViewsRun, size: [number, number], mode: PilMode): SideRendering {
+  const pre = o.preprocess ? parsePreprocess(o.preprocess) : {};
+  const evalSpec: RenderSpec = {
+    mode,
+    resize: pre.resize ?? (pre.crop ? null : size),
+    crop: pre.crop ?? null,
+    cropRounding: pre.cropRounding ?? 'round',
+    interpolation: pre.interpolation ?? o.interpolation,
+  };
+  const fixed = fixedOutputSize(evalSpec);
+  if (fixed && (fixed[0] !== size[0] || fixed[1] !== size[1])) throw new UsageError(`--preprocess renders view 0 at ${fixed[0]}x${fixed[1]}, --size is ${size[0]}x${size[1]}`);
+  return { eval: evalSpec, size };
+}
+
+/** The batch's images and (mixing) its views' partners, each decoded once, by sample index. */
+async function decodeWithPartners(job: ViewsJob, idx: Int32Array): Promise<Map<number, Image>> {
+  const need = new Set<number>(idx);
+  for (const i of idx) for (let v = 1; v < job.o.views; v++) {
+    const p = mixParams(job.spec.mix, job.o.augmentSeed, i, v, job.ds.size);
+    if (p) need.add(p.partner);
+  }
+  const order = Int32Array.from([...need].sort((a, b) => a - b));
+  const decoded = await job.ds.readImages(order, job.mode);
+  const byIndex = new Map<number, Image>();
+  order.forEach((i, k) => byIndex.set(i, decoded[k]!));
+  return byIndex;
+}
+
+/** The printed row of view `v` of sample `i`: its box and flip, and (mixing specs) its partner, λ and cut. */
+function viewRow(job: ViewsJob, i: number, v: number, img: Image, p: MixParams | null, images: Map<number, Image>): ViewRow {
+  const { spec, grid } = job;
+  const seed = job.o.augmentSeed;
+  const row: ViewRow = v === 0 ? { sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true } : { sample: i, view: v, ...boxOf(spec, seed, i, v, img.width, img.height) };
+  if (spec.mix) {
+    if (!p) row.mix = null;
+    else {
+      const pj = images.get(p.partner)!;
+      const pb = boxOf(spec, seed, p.partner, v, pj.width, pj.height);
+      row.mix = { kind: p.kind, partner: p.partner, partner_box: pb.box, partner_flip: pb.flip, lambda: grid ? labelLambda(p, grid[0], grid[1]) : p.lambda };
+      if (p.kind === 'cutmix') row.mix.cut = cutPixels(p, grid![0], grid![1])!;
+    }
+  }
+  return row;
+}
+
+/** Renders view `v` of sample `i` into `out` as <i>-<v>.png (or .npy) and returns the file's path. */
+async function writeView(job: ViewsJob, side: SideRendering, out: string, i: number, v: number, img: Image, partner: Image | null): Promise<string> {
+  const { aug, o } = job;
+  let r: Image;
+  if (job.spec.mix || o.format === 'npy') {
+    const m = renderMixedView(img, partner, side, aug, i, v, job.ds.size);
+    if (o.format === 'npy') {
+      const file = path.join(out, `${i}-${v}.npy`);
+      writeFileAtomic(file, npyBytes(m.data, [m.height, m.width, m.channels]));
+      return file;
+    }
+    // The PNG of a mixture: each value rounded to the nearest of 256 levels (for looking at; the npy is exact).
+    r = { width: m.width, height: m.height, channels: m.channels as 1 | 3, data: Uint8Array.from(m.data, (x) => Math.round(x * 255)) };
+  } else r = renderView(img, side, aug, i, v);
+  const file = path.join(out, `${i}-${v}.png`);
+  const png = await sharp(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), { raw: { width: r.width, height: r.height, channels: r.channels } })
+    .toColourspace(r.channels === 1 ? 'b-w' : 'srgb')
+    .png()
+    .toBuffer();
+  writeFileAtomic(file, png);
+  return file;
 }
 
 export function registerViews(data: Command): void {

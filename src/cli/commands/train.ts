@@ -13,6 +13,7 @@ import { parseInputSize } from '../../student/trainer/inputs.js';
 import { parseIntList, parseSaveAt, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfigInput } from '../../student/trainer/config.js';
 import { train } from '../../student/trainer/train.js';
 import { type StepProgress } from '../../student/trainer/request.js';
+import type { EpochMetrics } from '../../student/trainer/run-dir.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**
@@ -115,26 +116,43 @@ function lossOptionHelp(k: LossOptionName): string {
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+const d = TRAIN_DEFAULTS;
 
 export function register(program: Command): void {
-  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
-  const d = TRAIN_DEFAULTS;
-  const cmd = program.command('train');
+  const cmd = program.command('train').description(SUMMARIES.train);
+  addModelOptions(cmd);
+  addLossOptions(cmd);
+  addOptimizerOptions(cmd);
+  addDataOptions(cmd);
+  addRunOptions(cmd);
+  cmd.addHelpText('after', helpAfter()).action(runTrainCommand);
+}
+
+/** The data and the student: --data, --model, and what onnx: students take. */
+function addModelOptions(cmd: Command): void {
   cmd
-    .description(SUMMARIES.train)
     .addOption(new Option('--data <spec>', dataSpecHelp()))
     .addOption(new Option('--model <name>', `zoo model: ${MODEL_NAMES.join(', ')}; or onnx:FILE (an ONNX classifier, trained as is), or ./my-model.mjs (a module exporting (shape, classes, tf) => tf.LayersModel): docs/TRAINING.md`))
     .option('--width-multiplier <w>', 'scale the model\'s hidden widths (default: 1)')
     .option('--freeze <pattern>', 'onnx: students: keep the weights whose names match fixed (glob, or a module prefix: features.0); repeatable', collect)
     .option('--preprocess <spec>', 'onnx: students: what the graph\'s input expects (imagenet | timm:FILE | hf:FILE | JSON); default: its tfkd.preprocess metadata, else pixel/255')
-    .option('--allow-folded', 'onnx: students: train a graph whose BatchNorms were folded into its convolutions')
+    .option('--allow-folded', 'onnx: students: train a graph whose BatchNorms were folded into its convolutions');
+}
+
+/** The loss, the teachers' caches, and one flag per loss option, its help from the losses that read it (the registry). */
+function addLossOptions(cmd: Command): void {
+  cmd
     .addOption(new Option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')}, or ./my-loss.mjs (a module exporting a loss entry)`))
     .option('--cache <dir>', 'soft-target cache from tfkd precompute (repeat for a teacher ensemble: mean of tempered probabilities)', collect)
     .option('--fidelity <mode>', `${FIDELITIES.join(' | ')} (the official code's exact formulas) (default: ${d.fidelity})`);
-  // One flag per loss option, its help from the losses that read it (the registry).
   for (const k of LOSS_OPTION_NAMES) cmd.option(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <v>`, lossOptionHelp(k));
+  cmd.option('--logit-standardization', `z-score student and teacher logits before the softmax (Sun et al. 2024): ${standardizableLosses().join(', ')}`);
+}
+
+/** Epochs, batch sizes, the optimizer and its schedule, the seed and the backend. */
+function addOptimizerOptions(cmd: Command): void {
   cmd
-    .option('--logit-standardization', `z-score student and teacher logits before the softmax (Sun et al. 2024): ${standardizableLosses().join(', ')}`)
     .option('--epochs <n>', `epochs (default: ${d.epochs})`)
     .option('--batch <n>', `batch size (default: ${d.batch})`)
     .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)
@@ -148,73 +166,97 @@ export function register(program: Command): void {
     .option('--gamma <g>', `step schedule factor (default: ${d.gamma})`)
     .option('--warmup <epochs>', `linear warm-up epochs (default: ${d.warmup})`)
     .option('--seed <s>', `seed of the initial weights, batch order, subsets and views (default: ${d.seed})`)
-    .option('--backend <name>', `${BACKEND_CHOICES.join(' | ')} (default: ${d.backend})`)
+    .option('--backend <name>', `${BACKEND_CHOICES.join(' | ')} (default: ${d.backend})`);
+}
+
+/** Which samples the student sees, and how: subsets, augmentation, input size, channels, eval crop. */
+function addDataOptions(cmd: Command): void {
+  cmd
     .option('--limit <n>', 'train on a seeded subset of n training samples')
     .option('--test-limit <n>', 'evaluate on a seeded subset of n test samples (default: all)')
     .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip or crop:4,flip,mixup:1 (with a multi-view cache: taken from the cache)')
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
     .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
     .option('--channels <L|RGB>', 'folder:/list: images read as L (grayscale, 1 channel) or RGB (3; the default, as ImageFolder)')
-    .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)')
+    .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)');
+}
+
+/** The run itself: checkpoints kept, --config, the run directory, resuming, and what is printed. */
+function addRunOptions(cmd: Command): void {
+  cmd
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')
     .requiredOption('--out <dir>', 'run directory to create (or continue with --resume)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .addOption(new Option('--stop-after <epochs>', 'stop after this many epochs, leaving a resumable run').hideHelp(false))
     .option('--progress <mode>', 'auto (bar on a TTY, a JSON line every 10 s otherwise), bar, json or off (default: auto)')
-    .option('--json', 'print the summary as JSON')
-    .addHelpText(
-      'after',
-      `
+    .option('--json', 'print the summary as JSON');
+}
+
+/** The end of `tfkd train --help`: the losses and their defaults, the run's defaults, the run directory, the exit codes. */
+function helpAfter(): string {
+  return `
 Losses (defaults per --fidelity):
 ${describeLosses()}
 
 Defaults: SGD momentum ${d.momentum}, lr ${d.lrSgd}, batch ${d.batch}, weight decay ${d.weightDecay}, cosine schedule,
 ${d.epochs} epochs, seed ${d.seed}. Inputs are pixels/255 (NHWC), recorded in every checkpoint.
 Run directory: config.json, manifest.json, metrics.jsonl, summary.json, checkpoints/{last,best,epoch-N}.
-Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`,
-    )
-    .action(async (raw: Record<string, unknown>) => {
-      const o = parseOptions(CliOptions, raw);
-      const fromFile = o.config ? readConfigFile(o.config) : {};
-      const fromFlags = Object.fromEntries(Object.entries(o).filter(([k, v]) => !NOT_CONFIG.has(k) && v !== undefined));
-      const config = { ...fromFile, ...fromFlags } as TrainConfigInput;
-      if (!o.resume) {
-        const missing = (['data', 'model', 'loss'] as const).filter((k) => config[k] === undefined).map((k) => `--${k}`);
-        if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`, 'tfkd train --data SPEC --model NAME --loss NAME --out RUN');
-      }
-      const json = o.json === true;
-      const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
-      const bar = progress(o.progress ?? 'auto');
-      const result = await train({
-        config,
-        explicit: new Set(Object.keys(config)),
-        out: o.out,
-        resume: o.resume,
-        stopAfter: o.stopAfter,
-        hooks: {
-          info: say,
-          warn: (s) => process.stderr.write(`warning: ${s}\n`),
-          onStep: (p) => bar.update(p.step, p, p.steps),
-          onEpoch: (m, best) => {
-            bar.clear();
-            say(
-              `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
-                `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
-                (best.epoch === m.epoch ? '  *best' : ''),
-            );
-          },
-        },
-      });
-      bar.clear();
-      if (json) {
-        printJson({ out: result.out, complete: result.complete, seconds: result.seconds, ...result.summary });
-        return;
-      }
-      const s = result.summary;
-      say(
-        `${result.complete ? 'done' : 'stopped'}: final test acc ${pct(s.final_test_acc)}, best ${pct(s.best_test_acc)} (epoch ${s.best_epoch}), ` +
-          `${s.epochs} epoch(s) in ${result.seconds.toFixed(1)} s on ${s.backend} → ${result.out}`,
-      );
-    });
+Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`;
+}
+
+/** The layered config (defaults < --config FILE.json < flags); a new run needs --data, --model and --loss from one of them. */
+function configOf(o: z.infer<typeof CliOptions>): TrainConfigInput {
+  const fromFile = o.config ? readConfigFile(o.config) : {};
+  const fromFlags = Object.fromEntries(Object.entries(o).filter(([k, v]) => !NOT_CONFIG.has(k) && v !== undefined));
+  const config = { ...fromFile, ...fromFlags } as TrainConfigInput;
+  if (!o.resume) {
+    const missing = (['data', 'model', 'loss'] as const).filter((k) => config[k] === undefined).map((k) => `--${k}`);
+    if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`, 'tfkd train --data SPEC --model NAME --loss NAME --out RUN');
+  }
+  return config;
+}
+
+/** `tfkd train`'s action: validate, train (progress on stderr, one line per epoch), print the summary. */
+async function runTrainCommand(raw: Record<string, unknown>): Promise<void> {
+  const o = parseOptions(CliOptions, raw);
+  const config = configOf(o);
+  const json = o.json === true;
+  const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
+  const bar = progress(o.progress ?? 'auto');
+  const result = await train({
+    config,
+    explicit: new Set(Object.keys(config)),
+    out: o.out,
+    resume: o.resume,
+    stopAfter: o.stopAfter,
+    hooks: {
+      info: say,
+      warn: (s) => process.stderr.write(`warning: ${s}\n`),
+      onStep: (p) => bar.update(p.step, p, p.steps),
+      onEpoch: (m, best) => {
+        bar.clear();
+        say(epochLine(m, best.epoch === m.epoch));
+      },
+    },
+  });
+  bar.clear();
+  if (json) {
+    printJson({ out: result.out, complete: result.complete, seconds: result.seconds, ...result.summary });
+    return;
+  }
+  const s = result.summary;
+  say(
+    `${result.complete ? 'done' : 'stopped'}: final test acc ${pct(s.final_test_acc)}, best ${pct(s.best_test_acc)} (epoch ${s.best_epoch}), ` +
+      `${s.epochs} epoch(s) in ${result.seconds.toFixed(1)} s on ${s.backend} → ${result.out}`,
+  );
+}
+
+/** The line printed after each epoch (`*best` when its test accuracy is the best so far). */
+function epochLine(m: EpochMetrics, best: boolean): string {
+  return (
+    `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
+    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
+    (best ? '  *best' : '')
+  );
 }
