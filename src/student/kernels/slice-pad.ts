@@ -111,8 +111,11 @@ export function padWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendL
   const dst = backend.typedArrayFromHeap(out);
   if (dst.length === 0) return out;
   // bool stores 0 / 1; int32 truncates the fill value as the shipped kernel's C cast does.
-  dst.fill(x.dtype === 'bool' ? Number(Boolean(constantValue)) : x.dtype === 'int32' ? Math.trunc(constantValue) : constantValue);
-  if (shape.some((n) => n === 0)) return out;
+  const value = x.dtype === 'bool' ? Number(Boolean(constantValue)) : x.dtype === 'int32' ? Math.trunc(constantValue) : constantValue;
+  if (shape.some((n) => n === 0)) {
+    dst.fill(value);
+    return out;
+  }
   const src = backend.typedArrayFromHeap(x);
   const xs = stridesOf(shape);
   const os = stridesOf(outShape);
@@ -123,6 +126,13 @@ export function padWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendL
   }
   const base = paddings.reduce((a, [p], d) => a + p * os[d], 0);
   const runLen = shape[j] * xs[j];
-  forEachRun(shape.slice(0, j), xs.slice(0, j), os.slice(0, j), 0, base, (s, d) => copyRun(dst, d, src, s, runLen));
+  // Runs come in increasing output order: fill the gap before each, so every element is written once.
+  let done = 0;
+  forEachRun(shape.slice(0, j), xs.slice(0, j), os.slice(0, j), 0, base, (s, d) => {
+    if (d > done) dst.fill(value, done, d);
+    copyRun(dst, d, src, s, runLen);
+    done = d + runLen;
+  });
+  if (done < dst.length) dst.fill(value, done);
   return out;
 }
