@@ -29,6 +29,10 @@ napi_value ReluGrad(napi_env env, napi_callback_info info);
 napi_value AddF32(napi_env env, napi_callback_info info);
 napi_value ReluF32(napi_env env, napi_callback_info info);
 
+// hard_act.cc
+napi_value HardAct(napi_env env, napi_callback_info info);
+napi_value HardActGrad(napi_env env, napi_callback_info info);
+
 // parallel.cc
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value SetKernelThreads(napi_env env, napi_callback_info info);

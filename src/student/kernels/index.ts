@@ -1,6 +1,6 @@
 /**
  * tfkd's kernels for tfjs-backend-wasm 4.22, registered once (idempotent) before the backend is
- * used. Three fill gaps (conv nets cannot train on wasm without them), five replace slow paths.
+ * used. Three fill gaps (conv nets cannot train on wasm without them), seven replace slow paths.
  * Every one is checked against the cpu backend in test/student/kernels/kernels.test.ts.
  */
 import { tf } from '../tf.js';
@@ -9,6 +9,7 @@ import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterWasm, depthwiseBackpropInputWasm } from './depthwise.js';
 import { identityWasm, maxPoolGradWasm, tileWasm } from './pool-tile.js';
+import { padWasm, sliceWasm } from './slice-pad.js';
 import { rememberOriginal } from './wasm-util.js';
 
 export { backpropInputPolicy } from './conv2d-backprop-input.js';
@@ -25,6 +26,8 @@ const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces: boole
   { name: 'MaxPoolGrad', fn: maxPoolGradWasm, replaces: true },
   { name: 'Tile', fn: tileWasm, replaces: true },
   { name: 'Identity', fn: identityWasm, replaces: true },
+  { name: 'Slice', fn: sliceWasm, replaces: true },
+  { name: 'PadV2', fn: padWasm, replaces: true },
 ];
 
 let registered: string[] | null = null;

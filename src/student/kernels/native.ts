@@ -28,7 +28,7 @@ import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
 import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 import { settingsEnv } from '../../settings.js';
 
-/** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc). */
+/** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc, hard_act.cc). */
 export interface NativeAddon extends DepthwiseAddon {
   /** dims: [B,H,W,CI,KH,KW,CO,OH,OW,sh,sw,pt,pl]; act 0 linear, 1 relu. */
   conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, dims: Int32Array, act: number): void;
@@ -49,6 +49,9 @@ export interface NativeAddon extends DepthwiseAddon {
   reluF32(x: Float32Array, out: Float32Array): void;
   /** out = dy·step(x) (the ReLU gradient, tfjs' arithmetic), split across threads from 1 M elements. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  /** kind 0: hardswish, 1: hardsigmoid (tfjs' composed ops' float32 arithmetic, hard-activations.ts); absent from add-ons built before them. */
+  hardAct?(x: Float32Array, y: Float32Array, kind: number): void;
+  hardActGrad?(dy: Float32Array, x: Float32Array, dx: Float32Array, kind: number): void;
   /** tfkd's own threads (convolutions split by batch, BatchNorm passes by rows); setThreads sets it too. */
   setKernelThreads(n: number): void;
   setThreads(n: number): number;

@@ -12,11 +12,13 @@
  *                   (`calls`), so checkpoints carry it and a resumed run draws the masks an
  *                   uninterrupted one would (one scalar read per training step).
  *
- * The gradients are tfjs' own of the composition; they equal PyTorch's hardswish_backward /
- * hardsigmoid_backward except at the kinks x = ±3 (measure zero). Registered with
+ * The gradients are tfjs' own of the composition (on cpu and wasm computed by one kernel each way,
+ * bit for bit the composition's: src/student/kernels/hard-activations.ts); they equal PyTorch's
+ * hardswish_backward / hardsigmoid_backward except at the kinks x = ±3 (measure zero). Registered with
  * tf.serialization so a model's toJSON names them; the ONNX export maps them in
  * src/export/onnx-layers.ts.
  */
+import { fusedHardSigmoid, fusedHardSwish } from '../kernels/hard-activations.js';
 import { tf } from '../tf.js';
 import { deriveSeed } from './common.js';
 
@@ -25,14 +27,14 @@ type Kwargs = Record<string, unknown>;
 
 const one = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor => (Array.isArray(inputs) ? inputs[0] : inputs);
 
-/** PyTorch's hardswish: (x · relu6(x + 3)) / 6. */
+/** PyTorch's hardswish: (x · relu6(x + 3)) / 6 — one kernel where tfkd has it, same bits (kernels/hard-activations.ts). */
 export function hardSwish(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.div(tf.mul(x, tf.relu6(tf.add(x, 3))), 6));
+  return fusedHardSwish(x) ?? tf.tidy(() => tf.div(tf.mul(x, tf.relu6(tf.add(x, 3))), 6));
 }
 
-/** PyTorch's hardsigmoid: relu6(x + 3) / 6. */
+/** PyTorch's hardsigmoid: relu6(x + 3) / 6 — one kernel where tfkd has it, same bits. */
 export function hardSigmoid(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.div(tf.relu6(tf.add(x, 3)), 6));
+  return fusedHardSigmoid(x) ?? tf.tidy(() => tf.div(tf.relu6(tf.add(x, 3)), 6));
 }
 
 export class HardSwish extends tf.layers.Layer {

@@ -8,7 +8,7 @@ import { chunkPolicy } from '../../../src/student/kernels/conv2d-backprop-filter
 import { backpropInputPolicy, registerWasmKernels } from '../../../src/student/kernels/index.js';
 import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
-import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, randn } from '../compare-backends.js';
+import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, on, randn, type Arr } from '../compare-backends.js';
 
 const TOL = 1e-4;
 
@@ -39,7 +39,7 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
 
   it('registers the three missing gradient kernels and the four replacements on wasm', () => {
     const names = registerWasmKernels();
-    expect(names).to.include.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Tile']);
+    expect(names).to.include.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Tile', 'Slice', 'PadV2']);
     for (const n of names) expect(tf.getKernel(n, 'wasm'), n).to.not.equal(undefined);
     expect(registerWasmKernels(), 'idempotent').to.equal(names);
   });
@@ -124,6 +124,39 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
       await compare([x], (xt) => tf.cast(tf.tile(tf.cast(tf.mul(xt, 100), 'int32'), reps), 'float32'), `tile i32 ${shape}×${reps}`);
       await compare([x], (xt) => tf.cast(tf.tile(tf.greater(xt, 0), reps), 'float32'), `tile bool ${shape}×${reps}`);
     }
+  });
+
+  it('Slice / PadV2: bit-identical to cpu; ranks 1–5, float32 / int32 / bool, whole and cut axes, size −1, pad values, the pad gradient', async () => {
+    const exact = async (ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor, what: string): Promise<void> => {
+      const [want] = await on('cpu', ins, fn);
+      const [got] = await on('wasm', ins, fn);
+      expect(got.shape, what).to.deep.equal(want.shape);
+      expect(Array.from(got.data), what).to.deep.equal(Array.from(want.data));
+    };
+    const slices: Array<[number[], number[], number[]]> = [
+      [[7], [2], [4]], [[5, 6], [1, 0], [3, 6]], [[5, 6], [0, 2], [5, -1]], [[2, 5, 6, 3], [0, 1, 1, 0], [2, 3, 4, 3]],
+      [[2, 5, 6, 3], [1, 0, 0, 1], [1, 5, 6, 2]], [[2, 5, 6, 40], [0, 1, 1, 0], [-1, 3, 4, -1]], [[2, 3, 4, 2, 3], [1, 1, 0, 1, 0], [1, 2, 4, 1, 3]], [[3, 4], [1, 1], [0, 2]],
+    ];
+    for (const [shape, begin, size] of slices) {
+      const x = randn(shape, shape.length * 13 + begin[0]);
+      await exact([x], (t) => tf.slice(t, begin, size), `slice f32 ${shape} ${begin} ${size}`);
+      await exact([x], (t) => tf.cast(tf.slice(tf.cast(tf.mul(t, 100), 'int32'), begin, size), 'float32'), `slice i32 ${shape}`);
+      await exact([x], (t) => tf.cast(tf.slice(tf.greater(t, 0), begin, size), 'float32'), `slice bool ${shape}`);
+    }
+    const pads: Array<[number[], Array<[number, number]>, number]> = [
+      [[5], [[2, 1]], 0], [[3, 4], [[0, 0], [1, 2]], 1.5], [[2, 5, 6, 3], [[0, 0], [1, 1], [1, 1], [0, 0]], 0], [[2, 5, 6, 40], [[0, 0], [2, 2], [2, 2], [0, 0]], 0],
+      [[2, 3, 4, 2], [[1, 0], [0, 2], [0, 0], [1, 1]], -2], [[2, 2, 3, 2, 2], [[0, 1], [0, 0], [1, 0], [0, 0], [0, 0]], 3], [[2, 3], [[0, 0], [0, 0]], 7], [[0, 3], [[1, 1], [0, 1]], 4],
+    ];
+    for (const [shape, p, v] of pads) {
+      const x = randn(shape, shape.length * 17 + p[0][0]);
+      await exact([x], (t) => tf.pad(t, p, v), `pad f32 ${shape} ${JSON.stringify(p)} ${v}`);
+      await exact([x], (t) => tf.cast(tf.pad(tf.cast(tf.mul(t, 100), 'int32'), p, v), 'float32'), `pad i32 ${shape}`);
+      await exact([x], (t) => tf.cast(tf.pad(tf.greater(t, 0), p, v === 0 ? 0 : 1), 'float32'), `pad bool ${shape}`);
+    }
+    // The gradient of a spatial pad (what ZeroPadding2D costs a training step) is a Slice.
+    const x = randn([2, 5, 6, 16], 90);
+    const dy = randn([2, 7, 8, 16], 91);
+    await exact([x, dy], (t, g) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.pad(u, [[0, 0], [1, 1], [1, 1], [0, 0]]), g)))(t), 'pad gradient');
   });
 
   it('tf.grad through a small conv net (stride 2 same, 5×5 valid, depthwise, dense) equals cpu for every input', async () => {
