@@ -2,9 +2,10 @@
  * The boundaries `npm run lint` keeps (eslint.config.js), each shown failing on a deliberate
  * violation: an import against the layer order, an upward import of the CLI, a second onnxruntime
  * importer, tfjs outside student/tf.ts, sharp outside its three users, a relay re-export, a function
- * over 80 lines where the logic is shaped (ESLint), and an import cycle, type-only imports included
- * (dpdm). Nothing is written into src/: probes are linted as text under a path of the tree, and the
- * cycle is made in a copy of it. (That main itself passes is CI's `npm run lint`.)
+ * over 80 lines where the logic is shaped (ESLint), an import cycle, type-only imports included
+ * (dpdm), and an export that nothing imports (knip). Nothing is written into src/: probes are
+ * linted as text under a path of the tree; the cycle and the unused export are made in a copy.
+ * (That main itself passes is CI's `npm run lint`.)
  */
 import { expect } from 'chai';
 import { ESLint } from 'eslint';
@@ -77,6 +78,25 @@ describe('lint: the boundaries of the tree', function () {
       const long = await rules(fn(81), file);
       expect(long.join('\n'), file).to.match(/max-lines-per-function: Function 'long' has too many lines \(81\)\. Maximum allowed is 80/);
       expect(await rules(fn(80), file), file).to.deep.equal([]);
+    }
+  });
+
+  it('EXPECTED FAILURE - an export nothing imports, a value and a type (lint:exports, knip over a copy of the tree)', () => {
+    const copy = tmpDir('lint-exports');
+    try {
+      for (const d of ['src', 'test', 'scripts', 'bin']) fs.cpSync(path.join(ROOT, d), path.join(copy, d), { recursive: true });
+      for (const f of ['tsconfig.json', 'package.json', 'knip.json']) fs.copyFileSync(path.join(ROOT, f), path.join(copy, f));
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+      const exportsCheck = () => spawnSync('npm', ['run', '-s', 'lint:exports'], { cwd: copy, encoding: 'utf8' });
+      const clean = exportsCheck();
+      expect(clean.status, clean.stdout + clean.stderr).to.equal(0);
+      fs.appendFileSync(path.join(copy, 'src', 'data', 'rng.ts'), '\nexport const lintProbeUnused = 1;\nexport type LintProbeType = number;\n');
+      const r = exportsCheck();
+      expect(r.status).to.not.equal(0);
+      expect(r.stdout).to.match(/Unused exports[^]*lintProbeUnused\s+src\/data\/rng\.ts/);
+      expect(r.stdout).to.match(/Unused exported types[^]*LintProbeType\s+type\s+src\/data\/rng\.ts/);
+    } finally {
+      rmDir(copy);
     }
   });
 

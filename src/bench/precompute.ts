@@ -49,7 +49,7 @@ export interface PrecomputeBenchOptions {
   json?: boolean;
 }
 
-export interface CacheVariant {
+interface CacheVariant {
   name: string;
   dtype: CacheDtype;
   topk: number | null;

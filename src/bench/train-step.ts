@@ -132,7 +132,7 @@ export class BenchStep {
  * caches), read and rendered as train.ts does (inputs.ts, views.ts), the next batch's decode
  * started before the current one is returned. Also hands the caches the same samples and views.
  */
-export async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[], workers: number) {
+async function openBenchData(spec: string, input: [number, number, number], B: number, seed: number, cacheDirs: string[], workers: number) {
   const ds = await openDataset(spec, { split: 'train' });
   const caches = cacheDirs.map((d) => openCache(d));
   try {

@@ -85,7 +85,7 @@ export interface TrainBenchResult {
   torch?: TorchTrainResult & { loadavg: [number, number] };
 }
 
-export const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : model.startsWith('onnx:') ? [224, 224, 3] : [32, 32, 3]);
+const defaultInput = (model: string): [number, number, number] => (model === 'cnn' || model === 'mlp' ? [28, 28, 1] : model.startsWith('onnx:') ? [224, 224, 3] : [32, 32, 3]);
 
 const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 

@@ -27,7 +27,7 @@ export interface TensorIn {
   data: TensorData;
 }
 
-export interface TensorEntry {
+interface TensorEntry {
   dtype: StDtype;
   shape: number[];
   /** Byte offsets relative to the data block. */
@@ -106,7 +106,7 @@ export function writeSafetensors(file: string, tensors: Record<string, TensorIn>
 }
 
 /** The bytes of a safetensors file as a list of chunks (header, then each tensor's data, no copies). */
-export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer[] {
+function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer[] {
   const { header } = encodeHeader(tensors, metadata);
   return [header, ...Object.values(tensors).map((t) => viewBytes(t.data))];
 }

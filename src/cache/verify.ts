@@ -92,7 +92,7 @@ export interface RecomputeReport {
 }
 
 /** Tolerance on a stored logit z: f32 1e-4 absolute; f16 its rounding (2^-10·|z|) plus 1e-4. */
-export function logitTolerance(dtype: 'f16' | 'f32', z: number): number {
+function logitTolerance(dtype: 'f16' | 'f32', z: number): number {
   return dtype === 'f32' ? 1e-4 : 2 ** -10 * Math.abs(z) + 1e-4;
 }
 

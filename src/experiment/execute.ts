@@ -24,7 +24,7 @@ import { readJsonFile } from './fsutil.js';
 import { isFinished, recordPath, stepPath, verifyReused, writeStepRecord } from './step-records.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
-export interface StepOutcome {
+interface StepOutcome {
   key: string;
   type: Step['type'];
   label: string;
@@ -83,7 +83,7 @@ interface RunSummaryLike {
 }
 
 /** Test accuracy stored with a checkpoint: `checkpoints/<name>.json` or `checkpoints/<name>/metrics.json`. */
-export function checkpointAccuracy(runDir: string, name: string): number | null {
+function checkpointAccuracy(runDir: string, name: string): number | null {
   for (const f of [path.join(runDir, 'checkpoints', `${name}.json`), path.join(runDir, 'checkpoints', name, 'metrics.json')]) {
     const j = readJsonFile<{ test_acc?: number }>(f);
     if (j && typeof j.test_acc === 'number') return j.test_acc;
@@ -304,7 +304,7 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
 }
 
 /** De-KD by target accuracy: the saved checkpoint whose test accuracy is closest (ties: the earlier). */
-export function closestCheckpoint(runDir: string, candidates: string[], target: number): string {
+function closestCheckpoint(runDir: string, candidates: string[], target: number): string {
   let best: { name: string; d: number } | null = null;
   for (const c of candidates) {
     const acc = checkpointAccuracy(runDir, c);

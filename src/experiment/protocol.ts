@@ -29,8 +29,8 @@ import { writeFolderHoldout } from './holdout-folder.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { DataStep, SelectStep, Step, SweepValues, TrainStep } from './plan-types.js';
 
-export const HOLDOUT_SCHEMA = 'tfkd-holdout/1';
-export const SELECTION_SCHEMA = 'tfkd-selection/1';
+const HOLDOUT_SCHEMA = 'tfkd-holdout/1';
+const SELECTION_SCHEMA = 'tfkd-selection/1';
 
 export interface HoldoutRecord {
   schema: typeof HOLDOUT_SCHEMA;
@@ -51,7 +51,7 @@ export interface HoldoutRecord {
   test_links: string[];
 }
 
-export interface SelectionPoint {
+interface SelectionPoint {
   values: SweepValues;
   dir: string;
   /** Final-epoch and best-epoch validation accuracy (fractions). */
@@ -81,8 +81,8 @@ export function holdoutSpec(outDir: string, step: DataStep, evalOn: 'validation'
   return `${kind}:${path.resolve(outDir, step.dir, evalOn === 'validation' ? 'val' : 'test')}`;
 }
 
-export const holdoutRecordPath = (outDir: string, step: DataStep): string => path.join(outDir, step.dir, 'holdout.json');
-export const selectionPath = (outDir: string, step: SelectStep): string => path.join(outDir, step.dir, 'selection.json');
+const holdoutRecordPath = (outDir: string, step: DataStep): string => path.join(outDir, step.dir, 'holdout.json');
+const selectionPath = (outDir: string, step: SelectStep): string => path.join(outDir, step.dir, 'selection.json');
 
 /** The commit record of a `data` or `select` step exists. */
 export function protocolFinished(outDir: string, s: DataStep | SelectStep): boolean {

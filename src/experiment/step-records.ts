@@ -26,7 +26,7 @@ import { readJsonFile } from './fsutil.js';
 export const stepPath = (s: Step): string => (s.type === 'export' ? s.out : s.dir);
 
 /** What `records/<type>-<key8>.json` holds: every output file of a finished step and its sha256. */
-export interface StepRecord {
+interface StepRecord {
   schema: 'tfkd-experiment-step/1';
   key: string;
   type: Step['type'];

@@ -39,10 +39,10 @@ import type { GpuAdapter } from '../util/gpu-adapter.js';
  * atomic-summing kernel that training reaches, the split-K matrix product, is kept out of it
  * (student/webgpu-matmul.ts; with it, that same run twice differed by 2e-7 relative after one step).
  */
-export const WEBGPU_OTHER_ADAPTER_TOLERANCE = 1e-3;
+const WEBGPU_OTHER_ADAPTER_TOLERANCE = 1e-3;
 
 /** Whether this backend promises a bit-identical re-run, and why (reported by `tfkd repro`). */
-export interface ReproPromise {
+interface ReproPromise {
   bitIdentical: boolean;
   why: string;
 }
@@ -50,7 +50,7 @@ export interface ReproPromise {
 const sameAdapter = (a?: GpuAdapter, b?: GpuAdapter): boolean =>
   !!a && !!b && a.vendor === b.vendor && a.architecture === b.architecture && a.device === b.device && a.description === b.description;
 
-export function reproPromise(recorded: RunManifest['backend'], now: RunManifest['backend']): ReproPromise {
+function reproPromise(recorded: RunManifest['backend'], now: RunManifest['backend']): ReproPromise {
   if (recorded.name !== 'webgpu') return { bitIdentical: true, why: `${recorded.name}: tfkd's training is deterministic on a CPU backend` };
   if (sameAdapter(recorded.adapter, now.adapter)) return { bitIdentical: true, why: 'webgpu on the same adapter: bit-identical (measured: the same run twice)' };
   return {
@@ -83,7 +83,7 @@ export interface ReproOptions {
   info?(line: string): void;
 }
 
-export interface CheckpointComparison {
+interface CheckpointComparison {
   file: string;
   identical: boolean;
   /** max |Δ| / max |recorded| over the worst tensor (0 when identical). */

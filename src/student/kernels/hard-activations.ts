@@ -29,8 +29,8 @@ import { tf } from '../tf.js';
 import { nativeAddonOnHeap } from './native.js';
 import { withViews, type BackendLike } from './views.js';
 
-export const HARD_SWISH_KERNEL = 'TfkdHardSwish';
-export const HARD_SIGMOID_KERNEL = 'TfkdHardSigmoid';
+const HARD_SWISH_KERNEL = 'TfkdHardSwish';
+const HARD_SIGMOID_KERNEL = 'TfkdHardSigmoid';
 const GRAD = 'Grad';
 
 const f = Math.fround;

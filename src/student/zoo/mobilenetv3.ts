@@ -31,7 +31,7 @@ export const MOBILENETV3_SMALL_DESCRIPTION =
   'mobilenet_v3_small: torchvision MobileNetV3-Small (Howard et al. 2019), inverted residuals with squeeze-excitation, Hardswish, 576 → 1024 → K head, any input size; widthMultiplier = width_mult';
 
 /** torchvision's table: input c, kernel, expanded, out, SE, Hardswish (else ReLU), stride. */
-export const MOBILENETV3_SMALL_BLOCKS: ReadonlyArray<readonly [number, number, number, number, boolean, boolean, number]> = [
+const MOBILENETV3_SMALL_BLOCKS: ReadonlyArray<readonly [number, number, number, number, boolean, boolean, number]> = [
   [16, 3, 16, 16, true, false, 2],
   [16, 3, 72, 24, false, false, 2],
   [24, 3, 88, 24, false, false, 1],

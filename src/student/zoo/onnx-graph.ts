@@ -55,7 +55,7 @@ export interface OnnxGraph {
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
 /** An initializer / Constant tensor → its values (float32 or plain numbers). */
-export function tensorValues(t: OnnxTypes.ITensorProto, what: string): ConstValue {
+function tensorValues(t: OnnxTypes.ITensorProto, what: string): ConstValue {
   const dims = (t.dims ?? []).map(num);
   const n = dims.reduce((a, d) => a * d, 1);
   const raw = t.rawData && t.rawData.length ? t.rawData : null;
