@@ -20,7 +20,7 @@ import {
   type InputBuffer,
   type PartialPreprocess,
 } from './preprocess.js';
-import { createSession, defaultThreads, type SessionFactory, type TeacherSession } from './providers.js';
+import { createSession, defaultThreads, type OpenedSession, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
 import { probeGpuAdapter } from '../util/gpu-adapter.js';
 import { defaultLanes, laneSessionFactory } from './lanes.js';
@@ -104,6 +104,23 @@ export async function openTeacher(path: string, opts: OpenTeacherOptions): Promi
   return openTeacherBytes(bytes, basename(path), opts);
 }
 
+/**
+ * The ORT session for the teacher: in process, in a worker thread (`worker`), or `sessions` lanes
+ * side by side, on the provider `device` picks.
+ */
+async function openSession(bytes: Uint8Array, file: string, opts: OpenTeacherOptions): Promise<OpenedSession> {
+  const threads = opts.threads ?? defaultThreads();
+  // A bad thread count is createSession's to report; 'auto' then asks for one lane.
+  const lanes = opts.sessions === 'auto' ? (Number.isInteger(threads) && threads >= 1 ? defaultLanes(threads, bytes.length) : 1) : (opts.sessions ?? 1);
+  if (!(Number.isInteger(lanes) && lanes >= 1)) throw new UsageError(`${optionName('sessions')} must be a positive integer or auto, got ${opts.sessions}`);
+  const single = opts.worker ? workerSessionFactory : undefined;
+  const factory = opts.factory ?? (lanes > 1 ? laneSessionFactory(lanes, single) : single);
+  // The lane and worker factories are real ORT sessions: `auto` must look at the adapter first, as it
+  // does for one in-process session (else Dawn's warnings reach stderr and a software adapter wins).
+  const adapterProbe = opts.factory ? undefined : () => probeGpuAdapter();
+  return createSession(bytes, { device: opts.device, threads, factory, what: file, ...(adapterProbe ? { adapterProbe } : {}) });
+}
+
 /** `openTeacher` on bytes already in memory (`file` names it in messages and in `info.file`). */
 async function openTeacherBytes(bytes: Uint8Array, file: string, opts: OpenTeacherOptions): Promise<OrtTeacher> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -115,16 +132,7 @@ async function openTeacherBytes(bytes: Uint8Array, file: string, opts: OpenTeach
   const asked = userPre?.channels ?? metaPre?.channels;
   const channels = asked === 'L' ? 1 : asked === 'RGB' || asked === 'BGR' ? 3 : opts.data.shape.channels;
 
-  const threads = opts.threads ?? defaultThreads();
-  // A bad thread count is createSession's to report; 'auto' then asks for one lane.
-  const lanes = opts.sessions === 'auto' ? (Number.isInteger(threads) && threads >= 1 ? defaultLanes(threads, bytes.length) : 1) : (opts.sessions ?? 1);
-  if (!(Number.isInteger(lanes) && lanes >= 1)) throw new UsageError(`${optionName('sessions')} must be a positive integer or auto, got ${opts.sessions}`);
-  const single = opts.worker ? workerSessionFactory : undefined;
-  const factory = opts.factory ?? (lanes > 1 ? laneSessionFactory(lanes, single) : single);
-  // The lane and worker factories are real ORT sessions: `auto` must look at the adapter first, as it
-  // does for one in-process session (else Dawn's warnings reach stderr and a software adapter wins).
-  const adapterProbe = opts.factory ? undefined : () => probeGpuAdapter();
-  const opened = await createSession(bytes, { device: opts.device, threads, factory, what: file, ...(adapterProbe ? { adapterProbe } : {}) });
+  const opened = await openSession(bytes, file, opts);
   const session = opened.session;
   try {
     const desc = withSessionMetadata(proto, session);
