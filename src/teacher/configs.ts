@@ -7,7 +7,7 @@
  *
  * Each resolver reproduces what the library's *eval* transform does with that file, and refuses
  * (UsageError, one line naming the file and the key) whatever tfkd's keys cannot express exactly,
- * rather than approximating it. Sources read (cited per function in configs-timm.ts, configs-hf.ts):
+ * rather than approximating it. Sources read (cited per function in configs-timm.ts, configs-hf.ts, configs-hf-classes.ts):
  *   huggingface/pytorch-image-models (main at aa4b585): timm/data/config.py, transforms_factory.py,
  *     transforms.py, constants.py, timm/models/_hub.py, _pretrained.py;
  *   huggingface/transformers: image_processing_utils.py (get_size_dict), image_transforms.py
@@ -25,7 +25,7 @@
  */
 import { IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, type EcosystemPreprocess } from './configs-common.js';
 
-// The resolvers live one per ecosystem (configs-timm.ts, configs-hf.ts) over shared readers
+// The resolvers live one per ecosystem (configs-timm.ts, configs-hf.ts with its class table in configs-hf-classes.ts) over shared readers
 // (configs-common.ts); this module stays the one import for them.
 
 function deepFreeze<T>(v: T): T {

@@ -114,6 +114,8 @@ function gifFrame(b: Uint8Array, file: string): GifFrame {
 
 const GIFBITS = 12;
 const GIFTABLE = 1 << GIFBITS;
+/** GifDecode.c's GIFBUFFER: the stack a code's string is unwound onto (no string outgrows the table). */
+const GIFBUFFER_SIZE = GIFTABLE;
 
 /**
  * ImagingGifDecode over the rest of the file, into the P/L canvas. Returns 'done' when the frame
@@ -121,133 +123,180 @@ const GIFTABLE = 1 << GIFBITS;
  * where PIL reads on, finds the end of the file and raises "image file is truncated".
  */
 function gifLzw(b: Uint8Array, g: GifFrame, canvas: Uint8Array): 'done' | 'broken' | 'truncated' {
-  const bits = g.lzwBits;
-  if (bits > 12) return 'broken';
-  const xsize = g.w;
-  const ysize = g.h;
-  if (xsize <= 0 || ysize <= 0) return 'broken';
-  const clear = 1 << bits;
-  const end = clear + 1;
-  let interlace = g.interlace ? 1 : 0;
-  let step = g.interlace ? 8 : 1;
-  const buffer = new Uint8Array(GIFBUFFER_SIZE);
-  const link = new Uint16Array(GIFTABLE);
-  const data = new Uint8Array(GIFTABLE);
-  let next = 0;
-  let codesize = 0;
-  let codemask = 0;
-  let bufferindex = GIFBUFFER_SIZE;
-  let bitbuffer = 0;
-  let bitcount = 0;
-  let blocksize = 0;
-  let lastcode = 0;
-  let lastdata = 0;
-  let state = 1;
-  let x = 0;
-  let y = 0;
-  const stride = g.width;
-  let out = (y + g.y0) * stride + g.x0;
-  let ptr = g.offset;
-  /** NEWLINE: false when the frame is complete. */
-  const newline = (): boolean => {
-    x = 0;
-    y += step;
-    while (y >= ysize) {
-      if (interlace === 1) {
-        y = 4;
-        interlace = 2;
-      } else if (interlace === 2) {
-        step = 4;
-        y = 2;
-        interlace = 3;
-      } else if (interlace === 3) {
-        step = 2;
-        y = 1;
-        interlace = 0;
-      } else return false;
-    }
-    out = (y + g.y0) * stride + g.x0;
-    return true;
-  };
+  if (g.lzwBits > GIFBITS || g.w <= 0 || g.h <= 0) return 'broken';
+  const lzw = new LzwDecoder(b, g.offset, g.lzwBits);
+  const raster = new Raster(canvas, g);
   for (;;) {
-    if (state === 1) {
-      next = clear + 2;
-      codesize = bits + 1;
-      codemask = (1 << codesize) - 1;
-      bufferindex = GIFBUFFER_SIZE;
-      state = 2;
-    }
-    let src: Uint8Array;
-    let from: number;
-    let count: number;
-    if (bufferindex < GIFBUFFER_SIZE) {
-      src = buffer;
-      from = bufferindex;
-      count = GIFBUFFER_SIZE - bufferindex;
-      bufferindex = GIFBUFFER_SIZE;
-    } else {
-      while (bitcount < codesize) {
-        if (blocksize > 0) {
-          bitbuffer |= b[ptr++] << bitcount;
-          bitcount += 8;
-          blocksize--;
-        } else {
-          if (ptr >= b.length || b.length - ptr < b[ptr] + 1) return 'truncated';
-          blocksize = b[ptr++];
-        }
-      }
-      let c = bitbuffer & codemask;
-      bitbuffer >>>= codesize;
-      bitcount -= codesize;
-      if (c === clear) {
-        if (state !== 2) state = 1;
-        continue;
-      }
-      if (c === end) return 'truncated';
-      if (state === 2) {
-        if (c > clear) return 'broken';
-        lastdata = lastcode = c;
-        state = 3;
-      } else {
-        const thiscode = c;
-        if (c > next) return 'broken';
-        if (c === next) {
-          if (bufferindex <= 0) return 'broken';
-          buffer[--bufferindex] = lastdata;
-          c = lastcode;
-        }
-        while (c >= clear) {
-          if (bufferindex <= 0 || c >= GIFTABLE) return 'broken';
-          buffer[--bufferindex] = data[c];
-          c = link[c];
-        }
-        lastdata = c;
-        if (next < GIFTABLE) {
-          data[next] = c;
-          link[next] = lastcode;
-          if (next === codemask && codesize < GIFBITS) {
-            codesize++;
-            codemask = (1 << codesize) - 1;
-          }
-          next++;
-        }
-        lastcode = thiscode;
-      }
-      src = LASTDATA;
-      LASTDATA[0] = lastdata;
-      from = 0;
-      count = 1;
-    }
-    if (y >= ysize) return 'broken';
-    for (let i = 0; i < count; i++) {
-      canvas[out++] = src[from + i];
-      if (++x >= xsize && !newline()) return 'done';
-    }
+    const c = lzw.readCode();
+    if (c < 0 || c === lzw.end) return 'truncated';
+    if (c === lzw.clear) lzw.reset();
+    else if (!lzw.decode(c)) return 'broken';
+    else if (!raster.put(lzw.lastdata) || !raster.write(lzw.stack, lzw.top)) return 'done';
   }
 }
 
-const GIFBUFFER_SIZE = GIFTABLE;
-const LASTDATA = new Uint8Array(1);
+/**
+ * GifDecode.c's LZW state: the bit reader over the data sub-blocks, and the code table that
+ * decode() grows by one entry per code (the previous string plus the first byte of this one).
+ */
+class LzwDecoder {
+  readonly clear: number;
+  readonly end: number;
+  /** A decoded string: its first byte, then stack[top..GIFBUFFER_SIZE). */
+  lastdata = 0;
+  readonly stack = new Uint8Array(GIFBUFFER_SIZE);
+  top = GIFBUFFER_SIZE;
+  /** The table: entry c is entry link[c]'s string followed by data[c] (codes below clear are bytes). */
+  private readonly link = new Uint16Array(GIFTABLE);
+  private readonly data = new Uint8Array(GIFTABLE);
+  private next = 0;
+  private codesize = 0;
+  private codemask = 0;
+  /** GifDecode.c's state 2: the next code is the first after a clear, a literal byte. */
+  private first = true;
+  private lastcode = 0;
+  private bitbuffer = 0;
+  private bitcount = 0;
+  /** Bytes left in the current data sub-block. */
+  private blocksize = 0;
+
+  constructor(
+    private readonly b: Uint8Array,
+    private ptr: number,
+    private readonly bits: number,
+  ) {
+    this.clear = 1 << bits;
+    this.end = this.clear + 1;
+    this.reset();
+  }
+
+  /**
+   * A clear code: an empty table and codes of bits + 1 again. (GifDecode.c skips this for a clear
+   * right after a clear, when nothing has changed since the last one.)
+   */
+  reset(): void {
+    this.next = this.clear + 2;
+    this.codesize = this.bits + 1;
+    this.codemask = (1 << this.codesize) - 1;
+    this.first = true;
+  }
+
+  /** The next code, codesize bits LSB first across the sub-blocks; -1 when the data runs out. */
+  readCode(): number {
+    const b = this.b;
+    while (this.bitcount < this.codesize) {
+      if (this.blocksize > 0) {
+        this.bitbuffer |= b[this.ptr++] << this.bitcount;
+        this.bitcount += 8;
+        this.blocksize--;
+      } else {
+        // PIL needs the whole sub-block in its buffer before it reads one
+        if (this.ptr >= b.length || b.length - this.ptr < b[this.ptr] + 1) return -1;
+        this.blocksize = b[this.ptr++];
+      }
+    }
+    const c = this.bitbuffer & this.codemask;
+    this.bitbuffer >>>= this.codesize;
+    this.bitcount -= this.codesize;
+    return c;
+  }
+
+  /** Unwinds code c into lastdata + stack[top..] and adds its table entry; false on a code the table lacks. */
+  decode(c: number): boolean {
+    this.top = GIFBUFFER_SIZE;
+    if (this.first) {
+      if (c > this.clear) return false;
+      this.lastdata = this.lastcode = c;
+      this.first = false;
+      return true;
+    }
+    const thiscode = c;
+    if (c > this.next) return false;
+    const { stack, data, link, clear } = this;
+    let top = GIFBUFFER_SIZE;
+    if (c === this.next) {
+      // the code being defined (KwKwK): the previous string plus its own first byte
+      stack[--top] = this.lastdata;
+      c = this.lastcode;
+    }
+    while (c >= clear) {
+      if (top <= 0 || c >= GIFTABLE) return false;
+      stack[--top] = data[c];
+      c = link[c];
+    }
+    this.top = top;
+    this.lastdata = c;
+    this.addEntry(c);
+    this.lastcode = thiscode;
+    return true;
+  }
+
+  /** Entry `next` = the previous string + byte; codes grow a bit when they reach codemask (to 12 bits). */
+  private addEntry(byte: number): void {
+    if (this.next >= GIFTABLE) return;
+    this.data[this.next] = byte;
+    this.link[this.next] = this.lastcode;
+    if (this.next === this.codemask && this.codesize < GIFBITS) {
+      this.codesize++;
+      this.codemask = (1 << this.codesize) - 1;
+    }
+    this.next++;
+  }
+}
+
+/** Interlace passes 2–4: first row and row step (pass 1 starts at row 0 with step 8), indexed by the pass before. */
+const PASS_FIRST_ROW = [0, 4, 2, 1];
+const PASS_STEP = [0, 8, 4, 2];
+
+/**
+ * Where the next pixel of the frame goes on the canvas, in GIF's row order: top to bottom, or in
+ * four interlace passes (every 8th row from 0, every 8th from 4, every 4th from 2, every 2nd
+ * from 1). GifDecode.c's overrun check (y ≥ ysize before a write) cannot fire here: the frame
+ * ends at its last row.
+ */
+class Raster {
+  private x = 0;
+  private y = 0;
+  private out: number;
+  /** The interlace pass being written, 1–3 (0: the last one, or not interlaced: no pass follows). */
+  private pass: number;
+  private step: number;
+
+  constructor(
+    private readonly canvas: Uint8Array,
+    private readonly g: GifFrame,
+  ) {
+    this.pass = g.interlace ? 1 : 0;
+    this.step = g.interlace ? 8 : 1;
+    this.out = g.y0 * g.width + g.x0;
+  }
+
+  /** Writes one pixel; false when that completed the frame. */
+  put(v: number): boolean {
+    this.canvas[this.out++] = v;
+    return ++this.x < this.g.w || this.newline();
+  }
+
+  /** Writes src[from..]; false when the frame completed on the way. */
+  write(src: Uint8Array, from: number): boolean {
+    for (let i = from; i < src.length; i++) if (!this.put(src[i])) return false;
+    return true;
+  }
+
+  /** GifDecode.c's NEWLINE: the next row, or the next interlace pass; false when the frame is complete. */
+  private newline(): boolean {
+    this.x = 0;
+    this.y += this.step;
+    while (this.y >= this.g.h) {
+      if (this.pass === 0) return false;
+      this.y = PASS_FIRST_ROW[this.pass];
+      this.step = PASS_STEP[this.pass];
+      this.pass = this.pass === 3 ? 0 : this.pass + 1;
+    }
+    this.out = (this.y + this.g.y0) * this.g.width + this.g.x0;
+    return true;
+  }
+}
 
 export function gifSize(b: Uint8Array, file: string): { width: number; height: number } {
   const g = gifFrame(b, file);
