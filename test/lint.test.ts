@@ -2,7 +2,7 @@
  * The boundaries `npm run lint` keeps (eslint.config.js), each shown failing on a deliberate
  * violation: an import against the layer order, an upward import of the CLI, a second onnxruntime
  * importer, tfjs outside student/tf.ts, sharp outside its three users, a relay re-export, a function
- * over 80 lines where the logic is shaped (ESLint), an import cycle, type-only imports included
+ * over 80 lines anywhere in src/ (ESLint), an import cycle, type-only imports included
  * (dpdm), and an export that nothing imports (knip). Nothing is written into src/: probes are
  * linted as text under a path of the tree; the cycle and the unused export are made in a copy.
  * (That main itself passes is CI's `npm run lint`.)
@@ -72,9 +72,9 @@ describe('lint: the boundaries of the tree', function () {
     expect(await rules("export { buildMlp } from './mlp.js';\n", 'src/student/zoo/index.ts')).to.deep.equal([]);
   });
 
-  it('EXPECTED FAILURE - a function over 80 lines in the shaped modules (precompute, the cache reader, the training loop, the design expansion)', async () => {
+  it('EXPECTED FAILURE - a function over 80 lines anywhere in src/ (the shaped modules, a bench, the CLI, a leaf under util/)', async () => {
     const fn = (lines: number): string => `export function long(): number {\n  let x = 0;\n${'  x += 1;\n'.repeat(lines - 4)}  return x;\n}\n`;
-    for (const file of ['src/cache/precompute.ts', 'src/cache/reader.ts', 'src/student/trainer/loop.ts', 'src/experiment/plan-builder.ts']) {
+    for (const file of ['src/cache/precompute.ts', 'src/cache/reader.ts', 'src/student/trainer/loop.ts', 'src/experiment/plan-builder.ts', 'src/bench/render.ts', 'src/cli/commands/train.ts', 'src/util/atomic.ts']) {
       const long = await rules(fn(81), file);
       expect(long.join('\n'), file).to.match(/max-lines-per-function: Function 'long' has too many lines \(81\)\. Maximum allowed is 80/);
       expect(await rules(fn(80), file), file).to.deep.equal([]);
