@@ -14,6 +14,7 @@ import { tf } from '../../../src/student/tf.js';
 import { hardSigmoid, hardSwish } from '../../../src/student/zoo/mobilenetv3-layers.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
 import { randn, type Arr } from '../compare-backends.js';
+import { expectBitIdentical } from '../../helpers/bit-identical.js';
 
 const up = (v: number) => new Float32Array(new Uint32Array([new Uint32Array(new Float32Array([v]).buffer)[0] + 1]).buffer)[0];
 const SPECIAL = [NaN, 0, -0, Infinity, -Infinity, 1e-45, 3, -3, up(3), up(-3), 2.9999998, -2.9999998, 6, -6, 1e30, -1e30];
@@ -50,21 +51,6 @@ function run(f: (x: tf.Tensor) => tf.Tensor, x: Arr, dy: Arr, fused: boolean): [
   }
 }
 
-function expectBitIdentical(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).to.equal(want.length);
-  const gb = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const wb = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < got.length; i++) {
-    if (Number.isNaN(want[i]) ? !Number.isNaN(got[i]) : gb[i] !== wb[i]) {
-      bad++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(bad, `${what}: ${bad} of ${got.length} elements differ from the composition (first at ${first}: ${got[first]} vs ${want[first]})`).to.equal(0);
-}
-
 const FNS = [['hardswish', hardSwish], ['hardsigmoid', hardSigmoid]] as const;
 
 /** Checks both functions at the sizes given; returns how many fused kernel calls ran (forward + gradient). */
@@ -74,8 +60,8 @@ function checkAll(sizes: number[], where: string): void {
     for (const [name, f] of FNS) {
       const [y, dx] = run(f, x, dy, true);
       const [y0, dx0] = run(f, x, dy, false);
-      expectBitIdentical(y, y0, `${where} ${name} forward, ${n}`);
-      expectBitIdentical(dx, dx0, `${where} ${name} gradient, ${n}`);
+      expectBitIdentical(y, y0, `${where} ${name} forward, ${n}`, 'the composition');
+      expectBitIdentical(dx, dx0, `${where} ${name} gradient, ${n}`, 'the composition');
     }
   }
 }

@@ -11,6 +11,7 @@ import { RELU_GRAD_KERNEL, registerReluGrad, reluGradCalls } from '../../../src/
 import { tf } from '../../../src/student/tf.js';
 import { randn, type Arr } from '../compare-backends.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
+import { expectBitIdentical } from '../../helpers/bit-identical.js';
 
 const SPECIAL = [Number.NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3, -3];
 
@@ -40,22 +41,6 @@ function both(x: Arr, dy: Arr): [Float32Array, Float32Array] {
   return out;
 }
 
-function expectBitIdentical(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).to.equal(want.length);
-  const gb = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const wb = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  let bad = 0;
-  let first = -1;
-  for (let i = 0; i < got.length; i++) {
-    const same = Number.isNaN(want[i]) ? Number.isNaN(got[i]) : gb[i] === wb[i];
-    if (!same) {
-      bad++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(bad, `${what}: ${bad} of ${got.length} elements differ from the stock gradient (first at ${first}: ${got[first]} vs ${want[first]})`).to.equal(0);
-}
-
 describe('student/kernels: one-kernel ReLU gradient (relu-grad.ts)', () => {
   before(async () => {
     registerReluGrad();
@@ -78,7 +63,7 @@ describe('student/kernels: one-kernel ReLU gradient (relu-grad.ts)', () => {
       const [x, dy] = inputs(1000, 7);
       const [got, want] = both(x, dy);
       expect(reluGradCalls.js - before, 'the JS loop ran').to.equal(1);
-      expectBitIdentical(got, want, backend);
+      expectBitIdentical(got, want, backend, 'the stock gradient');
     });
   }
 
@@ -90,7 +75,7 @@ describe('student/kernels: one-kernel ReLU gradient (relu-grad.ts)', () => {
     for (const n of [1000, 1 << 20]) {
       const [x, dy] = inputs(n, 11);
       const [got, want] = both(x, dy);
-      expectBitIdentical(got, want, `native ${n}`);
+      expectBitIdentical(got, want, `native ${n}`, 'the stock gradient');
     }
     expect(reluGradCalls.native - before, 'the C path ran').to.equal(2);
   });
@@ -105,7 +90,7 @@ describe('student/kernels: one-kernel ReLU gradient (relu-grad.ts)', () => {
       const [x, dy] = inputs(200, 3);
       const [got, want] = both(x, dy);
       expect(reluGradCalls.js).to.equal(before);
-      expectBitIdentical(got, want, 'fallback');
+      expectBitIdentical(got, want, 'fallback', 'the stock gradient');
     } finally {
       tf.registerKernel(k);
     }
