@@ -1,6 +1,7 @@
 /**
  * PyTorch's Hardswish and Hardsigmoid as one kernel each way, for the zoo's mobilenet_v3_small
- * (zoo/mobilenetv3-layers.ts).
+ * (zoo/mobilenetv3-layers.ts) and the ONNX students' HardSwish / PyTorch-exported HardSigmoid
+ * (zoo/onnx-ops/elementwise.ts).
  *
  * Composed of tfjs ops, hardswish (x · relu6(x + 3)) / 6 is four forward kernels (Add, Relu6,
  * Multiply, RealDiv) and about ten backward ones (RealDiv, two Multiply, Relu6's

@@ -5,6 +5,7 @@
  * tensor they broadcast in the logical NCHW sense, whatever the operands' physical layout.
  */
 import { tf } from '../../tf.js';
+import { hardSigmoid as torchHardSigmoid, hardSwish as torchHardSwish } from '../mobilenetv3-layers.js';
 import { arg, asNchw, attrFloat, constant, fail, logicalShape, normAxis, tensor, toTensor, type OpContext, type Value } from './values.js';
 
 type Unary = (x: tf.Tensor, ctx: OpContext) => tf.Tensor;
@@ -35,14 +36,20 @@ export const clip = unary((x, ctx) => {
   const hi = scalarArg(ctx, 2, attrFloat(ctx.node, 'max', 3.4028234663852886e38));
   return lo === 0 && hi === 6 ? tf.relu6(x) : tf.clipByValue(x, lo, hi);
 });
-/** max(0, min(1, αx + β)); PyTorch's Hardsigmoid exports α = 1/6, β = 0.5. */
+/**
+ * max(0, min(1, αx + β)). PyTorch's Hardsigmoid exports α = 1/6 (as float32), β = 0.5: that one is
+ * computed as PyTorch computes it, relu6(x + 3) / 6, with the zoo's one-kernel path (equal to the
+ * clip form up to rounding; a 224² mobilenet_v3_small step spent most of its activation time in
+ * the composed ops: docs/PERFORMANCE.md).
+ */
 export const hardSigmoid = unary((x, ctx) => {
   const a = attrFloat(ctx.node, 'alpha', 0.2);
   const b = attrFloat(ctx.node, 'beta', 0.5);
+  if (Math.fround(a) === Math.fround(1 / 6) && b === 0.5) return torchHardSigmoid(x);
   return tf.clipByValue(tf.add(tf.mul(x, a), b), 0, 1);
 });
-/** x · relu6(x + 3) / 6 (ONNX HardSwish = x · HardSigmoid(x; 1/6, 0.5), PyTorch's Hardswish). */
-export const hardSwish = unary((x) => tf.mul(x, tf.div(tf.relu6(tf.add(x, 3)), 6)));
+/** ONNX HardSwish = x · HardSigmoid(x; 1/6, 0.5), computed as PyTorch's (x · relu6(x + 3)) / 6, one kernel where tfkd has it. */
+export const hardSwish = unary((x) => torchHardSwish(x));
 
 export function softmax(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
