@@ -11,18 +11,85 @@
  * header/library, Node's headers or node-gyp are missing, or the build fails, it prints one line
  * and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
  *
+ *
+ * It builds only when something that goes into the add-ons changed: their sources, this script,
+ * Node's ABI, the libraries found and the TFKD_* switches (the key in native/build/build.json);
+ * else it says "up to date" and touches nothing. npm runs this script again whenever it installs
+ * the checkout as a package — e.g. the first `npx tfkd` in a checkout, which installs the local
+ * package into npx's cache — so a rebuild there would cost a minute and replace the add-on under
+ * tfkd processes already starting from the same checkout. A build runs in native/.staging and
+ * only a loadable result is renamed into native/build/Release, so a process that loads the add-on
+ * meanwhile gets the old file or the new one, never a half-written one.
+ *
  *   node scripts/build-native.mjs            # TFKD_NATIVE=0 skips the build, TFKD_DNNL=0 leaves oneDNN out,
- *                                            # TFKD_OPENMP=0 builds without OpenMP (one thread)
+ *                                            # TFKD_OPENMP=0 builds without OpenMP (one thread),
+ *                                            # --force rebuilds even when up to date
  *   TFKD_BLAS_INCLUDE=/opt/openblas/include node scripts/build-native.mjs
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const note = (msg) => console.log(`tfkd: ${msg}`);
+const release = join(root, 'native', 'build', 'Release');
+const staging = join(root, 'native', '.staging');
+const stampFile = join(root, 'native', 'build', 'build.json');
+const ADDONS = ['tfkd_image.node', 'tfkd_native.node'];
+const notes = [];
+const note = (msg) => {
+  notes.push(msg);
+  console.log(`tfkd: ${msg}`);
+};
+
+/** sha256 of everything a build depends on besides the machine's libraries (in `found`). */
+function buildKey(found) {
+  const h = createHash('sha256');
+  const add = (name, bytes) => h.update(`${name}\0${bytes.length}\0`).update(bytes);
+  add('build-native.mjs', readFileSync(fileURLToPath(import.meta.url)));
+  add('binding.gyp', readFileSync(join(root, 'native', 'binding.gyp')));
+  for (const f of readdirSync(join(root, 'native', 'src')).sort()) add(`src/${f}`, readFileSync(join(root, 'native', 'src', f)));
+  const env = Object.fromEntries(['TFKD_DNNL', 'TFKD_OPENMP', 'TFKD_BLAS_INCLUDE', 'TFKD_JPEG', 'TFKD_PNG', 'TFKD_WEBP'].map((k) => [k, process.env[k] ?? null]));
+  add('context', Buffer.from(JSON.stringify({ node: process.versions.modules, napi: process.versions.napi, platform: process.platform, arch: process.arch, execPath: process.execPath, env, found })));
+  return h.digest('hex');
+}
+
+/** The previous build's notes when it was made from the same key and what it built still loads. */
+function upToDate(key) {
+  if (process.argv.includes('--force')) return null;
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(stampFile, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (stamp?.key !== key || !Array.isArray(stamp.built) || !Array.isArray(stamp.notes)) return null;
+  try {
+    for (const f of stamp.built) createRequire(import.meta.url)(join(release, f));
+  } catch {
+    return null;
+  }
+  return stamp.notes;
+}
+
+/**
+ * Moves the staged add-ons into native/build/Release (a rename each: never half-written there) and
+ * records the key; a build that fell short of what this machine allows (`complete` false: it
+ * failed) is not recorded as up to date, so the next run tries again.
+ */
+function publish(key, complete) {
+  const built = ADDONS.filter((f) => existsSync(join(staging, 'build', 'Release', f)));
+  mkdirSync(release, { recursive: true });
+  for (const f of built) renameSync(join(staging, 'build', 'Release', f), join(release, f));
+  // An add-on this build did not make (e.g. no OpenBLAS any more) must not stay behind from an older one.
+  for (const f of ADDONS.filter((a) => !built.includes(a))) rmSync(join(release, f), { force: true });
+  const tmp = `${stampFile}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify({ key: complete ? key : null, built, notes }, null, 2)}\n`);
+  renameSync(tmp, stampFile);
+  rmSync(staging, { recursive: true, force: true });
+}
 
 function main() {
   if (process.env.TFKD_NATIVE === '0') return note('native kernels skipped (TFKD_NATIVE=0); using the wasm kernels');
@@ -40,6 +107,16 @@ function main() {
   // libwebp's header (Debian: libwebp-dev): the image add-on then decodes still WebPs itself.
   const webp = process.env.TFKD_WEBP !== '0' && ['/usr/include', '/usr/local/include', '/opt/homebrew/include'].some((d) => existsSync(join(d, 'webp', 'decode.h')));
   process.env.TFKD_WEBP = webp ? '1' : '0';
+  // oneDNN (optional): header and library next to OpenBLAS's.
+  const dnnl = process.env.TFKD_DNNL !== '0' && haveBlas && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
+
+  const key = buildKey({ include: include ?? null, libDir: libDir ?? null, jpeg, png, webp, dnnl });
+  const previous = upToDate(key);
+  if (previous) {
+    console.log(`tfkd: native add-ons up to date (native/build/build.json; --force rebuilds)`);
+    for (const n of previous) console.log(`tfkd:   ${n}`);
+    return;
+  }
 
   // node-gyp ships inside npm; find it next to the running node / npm.
   const candidates = [
@@ -58,17 +135,22 @@ function main() {
 
   // Use the installed Node headers when present (no download: install may run offline).
   const nodeDir = [join(dirname(process.execPath), '..'), '/usr', '/usr/local'].find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')));
-  const args = [gyp, 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'error', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
-  const out = join(root, 'native', 'build', 'Release', 'tfkd_native.node');
-  const imageOut = join(root, 'native', 'build', 'Release', 'tfkd_image.node');
+  // The build runs on a copy of the sources (see the header comment).
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  cpSync(join(root, 'native', 'binding.gyp'), join(staging, 'binding.gyp'));
+  cpSync(join(root, 'native', 'src'), join(staging, 'src'), { recursive: true });
+  const args = [gyp, 'rebuild', '--directory', staging, '--loglevel', 'error', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
+  const out = join(staging, 'build', 'Release', 'tfkd_native.node');
+  const imageOut = join(staging, 'build', 'Release', 'tfkd_image.node');
+  const shown = (f) => join(release, f).slice(root.length);
   if (!haveBlas) {
     // The image add-on alone (TFKD_BLAS=0 drops tfkd_native from binding.gyp).
     const r = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, TFKD_BLAS: '0' }, encoding: 'utf8', timeout: 300_000 });
-    note(r.status === 0 && existsSync(imageOut) ? `image add-on built (${imageOut.slice(root.length)}: resampling in C)` : 'image add-on not built (resampling runs in JS)');
-    return note('native kernels not built (OpenBLAS headers/library not found: apt-get install libopenblas-dev, then node scripts/build-native.mjs); using the wasm kernels');
+    note(r.status === 0 && existsSync(imageOut) ? `image add-on built (${shown('tfkd_image.node')}: resampling in C)` : 'image add-on not built (resampling runs in JS)');
+    note('native kernels not built (OpenBLAS headers/library not found: apt-get install libopenblas-dev, then node scripts/build-native.mjs); using the wasm kernels');
+    return publish(key, r.status === 0 && existsSync(imageOut));
   }
-  // oneDNN (optional): header and library next to OpenBLAS's.
-  const dnnl = process.env.TFKD_DNNL !== '0' && haveBlas && existsSync(join(include.replace(/\/(x86_64|aarch64)-linux-gnu$/, ''), 'dnnl.hpp')) && existsSync(join(libDir, 'libdnnl.so'));
   const build = (withDnnl, withOpenmp) => {
     const r = spawnSync(process.execPath, args, {
       cwd: root,
@@ -103,13 +185,15 @@ function main() {
   }
   if (!built) {
     const r = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, TFKD_BLAS: '0' }, encoding: 'utf8', timeout: 300_000 });
-    if (r.status === 0 && existsSync(imageOut)) note(`image add-on built (${imageOut.slice(root.length)}: resampling in C)`);
-    return note('native kernels not built; using the wasm kernels');
+    if (r.status === 0 && existsSync(imageOut)) note(`image add-on built (${shown('tfkd_image.node')}: resampling in C)`);
+    note('native kernels not built; using the wasm kernels');
+    return publish(key, false);
   }
   const withDnnl = built.withDnnl;
   if (!built.withOpenmp) note('built without OpenMP: the native kernels run on one thread');
   const convs = withDnnl ? ', convolutions on oneDNN' : dnnl || process.env.TFKD_DNNL === '0' ? '' : '; apt-get install libdnnl-dev and re-run this script for faster convolutions (oneDNN)';
-  note(`native BLAS kernels built (${out.slice(root.length)}, OpenBLAS from ${libDir}${convs})`);
+  note(`native BLAS kernels built (${shown('tfkd_native.node')}, OpenBLAS from ${libDir}${convs})`);
+  publish(key, true);
 }
 
 try {
