@@ -20,6 +20,7 @@ import numpy as np
 import torchvision.transforms.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
 from views_common import logits, render, setup  # noqa: E402
 
 s = setup('--boxes')
