@@ -55,51 +55,25 @@ const TIMM_IN1K = {
   license: 'apache-2.0',
 };
 
+// Each fixture: TIMM_IN1K and what the model's own cfg sets.
 // timm/models/resnet.py: 'resnet50.a1_in1k': _rcfg(hf_hub_id='timm/', ...)
 const RESNET50_A1 = timmHub('resnet50', 2048, {
-  ...TIMM_IN1K,
-  tag: 'a1_in1k',
-  test_input_size: [3, 288, 288],
-  crop_pct: 0.95,
-  test_crop_pct: 1.0,
-  first_conv: 'conv1',
-  classifier: 'fc',
-  origin_url: 'https://github.com/huggingface/pytorch-image-models',
-  paper_ids: 'arXiv:2110.00476',
+  ...TIMM_IN1K, tag: 'a1_in1k', crop_pct: 0.95, test_input_size: [3, 288, 288], test_crop_pct: 1.0, first_conv: 'conv1', classifier: 'fc',
+  origin_url: 'https://github.com/huggingface/pytorch-image-models', paper_ids: 'arXiv:2110.00476',
 });
 
 // timm/models/vision_transformer.py: 'vit_base_patch16_224.augreg2_in21k_ft_in1k': _cfg(hf_hub_id='timm/')
 const VIT_B16_AUGREG2 = timmHub('vit_base_patch16_224', 768, {
-  ...TIMM_IN1K,
-  tag: 'augreg2_in21k_ft_in1k',
-  fixed_input_size: true,
-  crop_pct: 0.9,
-  mean: HALF,
-  std: HALF,
-  pool_size: null,
-  first_conv: 'patch_embed.proj',
-  classifier: 'head',
+  ...TIMM_IN1K, tag: 'augreg2_in21k_ft_in1k', fixed_input_size: true, crop_pct: 0.9, mean: HALF, std: HALF, pool_size: null, first_conv: 'patch_embed.proj', classifier: 'head',
 }, 'token');
 
 // timm/models/convnext.py: 'convnext_tiny.fb_in1k': _cfg(..., test_input_size=(3, 288, 288), test_crop_pct=1.0)
 const CONVNEXT_TINY_FB = timmHub('convnext_tiny', 768, {
-  ...TIMM_IN1K,
-  tag: 'fb_in1k',
-  test_input_size: [3, 288, 288],
-  crop_pct: 0.875,
-  test_crop_pct: 1.0,
-  first_conv: 'stem.0',
-  classifier: 'head.fc',
+  ...TIMM_IN1K, tag: 'fb_in1k', crop_pct: 0.875, test_input_size: [3, 288, 288], test_crop_pct: 1.0, first_conv: 'stem.0', classifier: 'head.fc',
 });
 
 // timm/models/efficientnet.py: 'efficientnet_b0.ra_in1k': _cfg(url=..., hf_hub_id='timm/')
-const EFFNET_B0_RA = timmHub('efficientnet_b0', 1280, {
-  ...TIMM_IN1K,
-  tag: 'ra_in1k',
-  crop_pct: 0.875,
-  first_conv: 'conv_stem',
-  classifier: 'classifier',
-});
+const EFFNET_B0_RA = timmHub('efficientnet_b0', 1280, { ...TIMM_IN1K, tag: 'ra_in1k', crop_pct: 0.875, first_conv: 'conv_stem', classifier: 'classifier' });
 
 const timmSpec = (over: Partial<EcosystemPreprocess>, file: string): EcosystemPreprocess => ({
   cropRounding: 'round',
