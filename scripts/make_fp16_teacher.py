@@ -14,8 +14,9 @@ those weights and inputs, so what remains against an fp16 runtime is its own flo
 Run with Debian's interpreter: /usr/bin/python3 scripts/make_fp16_teacher.py ...
 """
 import argparse
-import gzip
 import json
+import os
+import sys
 
 import numpy as np
 import onnx
@@ -23,13 +24,9 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, numpy_helper
 
-
-def read_idx(path):
-    with gzip.open(path, 'rb') as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from idx import read_idx  # noqa: E402
 
 
 def to_fp16(model):

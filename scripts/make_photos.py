@@ -43,6 +43,10 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageCms, features
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from file_sha256 import sha256_file  # noqa: E402
+
 PACKAGE = "mate-backgrounds"
 PACKAGE_VERSION = "1.26.0-1"
 PHOTO_DIR = "usr/share/backgrounds/mate/nature"
@@ -158,14 +162,6 @@ FORMAT_NOTES = {
 def die(msg, code=1):
     print(f"make_photos: {msg}", file=sys.stderr)
     sys.exit(code)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def get_source(source, tmp):

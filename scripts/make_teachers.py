@@ -12,11 +12,9 @@ in the model's metadata (key `tfkd.preprocess`) so `tfkd precompute` needs no --
 Usage: /usr/bin/python3 scripts/make_teachers.py [--data DIR] [--out models]
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -25,15 +23,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path):
-    op = gzip.open if path.endswith('.gz') else open
-    with op(path, 'rb') as f:
-        data = f.read()
-    magic, = struct.unpack('>I', data[:4])
-    ndim = magic & 0xFF
-    dims = struct.unpack('>' + 'I' * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from idx import read_idx  # noqa: E402
 
 
 def load(data_dir, split):

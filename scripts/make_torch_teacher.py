@@ -13,30 +13,25 @@ Run with Debian's interpreter (the one that has torch 1.13 and onnx):
 Deterministic for a given torch build: seeded, single-threaded.
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from idx import read_idx  # noqa: E402
+
 SEED = 0
 TRAIN_SAMPLES = 12000
 EPOCHS = 4
 BATCH = 64
 REF_ROWS = 64
-
-
-def read_idx(path):
-    """IDX (LeCun) reader with numpy alone: magic (dtype, ndim), big-endian dims, raw data."""
-    with gzip.open(path, 'rb') as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 class SmallCnn(nn.Module):

@@ -22,58 +22,24 @@ what `tfkd data views --out DIR --format npy` writes); with --model (a .pt from
 scripts/torchvision_teacher.py) x also goes through Normalize(mean, std) + the model (eval,
 no_grad) and OUT.json holds the logits per row.
 """
-import argparse, json, os, sys
+import json, os, sys
 
 import numpy as np
-import PIL.Image
 import torch
 import torchvision.transforms.functional as F
-from torchvision.transforms import InterpolationMode as IM
 
-FILTERS = {'nearest': IM.NEAREST, 'bilinear': IM.BILINEAR, 'bicubic': IM.BICUBIC, 'lanczos': IM.LANCZOS, 'box': IM.BOX, 'hamming': IM.HAMMING}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from views_common import logits, render, setup  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument('--rows', required=True)
-ap.add_argument('--data', required=True)
-ap.add_argument('--files', required=True)
-ap.add_argument('--size', required=True)
-ap.add_argument('--interpolation', default='bilinear')
-ap.add_argument('--model')
-ap.add_argument('--mean', default='0.485,0.456,0.406')
-ap.add_argument('--std', default='0.229,0.224,0.225')
-ap.add_argument('--out', required=True)
-ap.add_argument('--dump')
-a = ap.parse_args()
-torch.set_num_threads(1)
-hw = [int(v) for v in a.size.split(',')]
-size = hw if len(hw) == 2 else [hw[0], hw[0]]
-rows = [r for r in json.load(open(a.rows)) if r['view'] >= 1]
-files = json.load(open(a.files))
-model = None
-if a.model:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from torchvision_teacher import load_pt
-    _, model = load_pt(a.model)
-mean = [float(v) for v in a.mean.split(',')]
-std = [float(v) for v in a.std.split(',')]
-if a.dump:
-    os.makedirs(a.dump, exist_ok=True)
-
-
-def view(sample, box, flip):
-    with open(os.path.join(a.data, files[sample]), 'rb') as f:
-        img = PIL.Image.open(f).convert('RGB')
-    left, top, w, h = box
-    v = F.resized_crop(img, top, left, h, w, size, FILTERS[a.interpolation])
-    return F.hflip(v) if flip else v
-
-
+s = setup('--rows')
+a = s.args
 out_rows, xs, kinds = [], [], {'mixup': 0, 'cutmix': 0, 'none': 0}
-for r in rows:
-    x = F.to_tensor(view(r['sample'], r['box'], r['flip']))
+for r in s.rows:
+    x = F.to_tensor(render(s, r['sample'], r['box'], r['flip']))
     m = r.get('mix')
     if m:
-        b = F.to_tensor(view(m['partner'], m['partner_box'], m['partner_flip']))
+        b = F.to_tensor(render(s, m['partner'], m['partner_box'], m['partner_flip']))
         if m['kind'] == 'mixup':
             lam = m['lambda']
             x = lam * x + (1 - lam) * b
@@ -90,12 +56,10 @@ for r in rows:
     if a.dump:
         np.save(os.path.join(a.dump, f"{r['sample']}-{r['view']}.npy"), x.permute(1, 2, 0).contiguous().numpy())
     out_rows.append({'sample': r['sample'], 'view': r['view']})
-    if model is not None:
-        xs.append(F.normalize(x, mean, std))
-out = {'rows': out_rows, 'size': size, 'interpolation': a.interpolation, 'kinds': kinds}
-if model is not None:
-    with torch.no_grad():
-        logits = torch.cat([model(torch.stack(xs[i:i + 16])) for i in range(0, len(xs), 16)]).numpy()
-    out['logits'] = [[float(v) for v in row] for row in logits]
+    if s.model is not None:
+        xs.append(F.normalize(x, s.mean, s.std))
+out = {'rows': out_rows, 'size': s.size, 'interpolation': a.interpolation, 'kinds': kinds}
+if s.model is not None:
+    out['logits'] = logits(s.model, xs)
 json.dump(out, open(a.out, 'w'))
-print(f"mix_reference: {len(out_rows)} views at {size[0]}x{size[1]} {a.interpolation} ({kinds['mixup']} mixup, {kinds['cutmix']} cutmix, {kinds['none']} unmixed)" + (', with logits' if model is not None else ''))
+print(f"mix_reference: {len(out_rows)} views at {s.size[0]}x{s.size[1]} {a.interpolation} ({kinds['mixup']} mixup, {kinds['cutmix']} cutmix, {kinds['none']} unmixed)" + (', with logits' if s.model is not None else ''))

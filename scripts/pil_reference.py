@@ -278,16 +278,11 @@ def tiff_bytes(w, h, spp, bps, planes, photometric=2, extra=None, big_endian=Fal
         entries.append(struct.pack(e + "HHI", 258, 3, spp) + struct.pack(e + "HH", bps, bps if spp == 2 else 0))
     short(259, 1)
     short(262, photometric)
-    if len(strips) == 1:
-        entries.append(struct.pack(e + "HHII", 273, 4, 1, strips[0][0]))
-    else:
-        long_(273, len(strips), offs_off)
+    # StripOffsets / StripByteCounts: one value is held in the entry itself, more are pointed to
+    long_(273, len(strips), strips[0][0] if len(strips) == 1 else offs_off)
     short(277, spp)
     short(278, h)
-    if len(strips) == 1:
-        entries.append(struct.pack(e + "HHII", 279, 4, 1, strips[0][1]))
-    else:
-        long_(279, len(strips), cnts_off)
+    long_(279, len(strips), strips[0][1] if len(strips) == 1 else cnts_off)
     short(284, planar)
     if extra is not None:
         short(338, extra)

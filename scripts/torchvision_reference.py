@@ -49,7 +49,6 @@ usage: /usr/bin/python3 scripts/torchvision_reference.py --model M.onnx|M.pt --d
 exit 0 ok · 1 the work failed · 2 bad usage or bad input
 """
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -64,6 +63,10 @@ from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from file_sha256 import sha256_file  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -279,14 +282,6 @@ def transform_text(t):
 # ---------------------------------------------------------------------------------------------
 # model
 # ---------------------------------------------------------------------------------------------
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_runner(model_path):
     """Returns (run(x: float32 NCHW tensor) -> float32 numpy [N, K], record)."""
     if not os.path.exists(model_path):
@@ -302,17 +297,17 @@ def load_runner(model_path):
 
             def run_ort(x):
                 return sess.run(None, {name: x.numpy()})[0]
-            return run_ort, {"path": model_path, "sha256": sha256(model_path),
+            return run_ort, {"path": model_path, "sha256": sha256_file(model_path),
                              "runner": f"onnxruntime {ort.__version__} CPUExecutionProvider"}
         pt = model_path[: -len(".onnx")] + ".pt"
         if not os.path.exists(pt):
             raise UsageError(f"--model {model_path}: the onnxruntime Python package is not installed and "
                              f"there is no {os.path.basename(pt)} next to it (scripts/torchvision_teacher.py "
                              "writes one); pass the .pt or install onnxruntime")
-        rec = {"path": model_path, "sha256": sha256(model_path), "weights": pt, "weights_sha256": sha256(pt)}
+        rec = {"path": model_path, "sha256": sha256_file(model_path), "weights": pt, "weights_sha256": sha256_file(pt)}
         model_path = pt
     elif model_path.endswith(".pt"):
-        rec = {"path": model_path, "sha256": sha256(model_path)}
+        rec = {"path": model_path, "sha256": sha256_file(model_path)}
     else:
         raise UsageError(f"--model must be an .onnx or a .pt, not {model_path!r}")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

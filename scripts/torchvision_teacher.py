@@ -52,7 +52,6 @@ the photos (std, mean per-image std, distinct top-1 classes, top-1 per photo).
 Runtime on 2 shared cores: resnet18 ~15 s, mobilenet_v3_small ~5 s, mobilenet_v2 ~20 s.
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -62,6 +61,10 @@ import torch
 import torch.nn as nn
 import torchvision
 from torchvision import transforms as T
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the checkout
+from file_sha256 import sha256_file  # noqa: E402
 
 ARCHS = ("resnet18", "mobilenet_v3_small", "mobilenet_v2")
 NUM_CLASSES = 1000
@@ -193,14 +196,6 @@ def spread(logits):
     }
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_metadata(arg):
     if arg is None:
         return {}
@@ -285,7 +280,7 @@ def main():
     times["export"] = time.time() - t0
 
     print(json.dumps({
-        "arch": args.arch, "seed": args.seed, "onnx": args.out, "onnx_sha256": sha256(args.out),
+        "arch": args.arch, "seed": args.seed, "onnx": args.out, "onnx_sha256": sha256_file(args.out),
         "pt": pt, "opset": args.opset, "batchnorms_calibrated": n_bn,
         "residual_gain": args.residual_gain, "residual_batchnorms_damped": n_damped,
         "bn_bias": args.bn_bias, "batchnorm_biases_set": n_shifted,

@@ -1,7 +1,8 @@
 /** Synthetic caches for the cache tests: rows are a pure function of (global row, class). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheKey, partRange, SCHEMA, type CacheSchema, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
+import { expect } from 'chai';
+import { cacheKey, partRange, readManifest, SCHEMA, type CacheSchema, type KeyInput, type Manifest } from '../../src/cache/manifest.js';
 import { type CacheDtype } from '../../src/catalog.js';
 import { CacheWriter, type ManifestBase } from '../../src/cache/writer.js';
 import { encodeRows, type CacheLayout } from '../../src/cache/rows.js';
@@ -120,4 +121,18 @@ export function pinned(dir: string): Map<string, Buffer> {
   const m = snap.get('manifest.json');
   if (m) snap.set('manifest.json', Buffer.from(m.toString('utf8').replace(/"git": "[0-9a-f]{40}"/, '"git": "<pinned>"').replace(/"checksum": "[0-9a-f]{64}"/, '"checksum": "<derived>"')));
   return snap;
+}
+
+/**
+ * A cache merged from parts (DIR) equals the unsharded run of the same command (REF): the same
+ * shard list, every shard file byte for byte, the manifests equal but for runtime, mergedFrom and
+ * checksum.
+ */
+export function expectSameAsUnsharded(dir: string, ref: string): void {
+  const want = readManifest(ref);
+  const got = readManifest(dir);
+  expect(got.shards).to.deep.equal(want.shards);
+  for (const s of want.shards) expect(fs.readFileSync(path.join(dir, s.file)).equals(fs.readFileSync(path.join(ref, s.file))), s.file).to.equal(true);
+  const strip = ({ runtime: _r, mergedFrom: _mf, checksum: _c, ...rest }: Manifest) => rest;
+  expect(strip(got)).to.deep.equal(strip(want));
 }

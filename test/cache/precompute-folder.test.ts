@@ -6,7 +6,6 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { openCache } from '../../src/cache/reader.js';
 import { readManifest } from '../../src/cache/manifest.js';
 import { runPrecompute, type PrecomputeRunOptions } from '../../src/cache/precompute-run.js';
@@ -14,7 +13,6 @@ import { runVerify } from '../../src/cache/verify-run.js';
 import type { ImageFilesDataset } from '../../src/data/files.js';
 import { openDataset } from '../../src/data/open.js';
 import { render } from '../../src/data/render.js';
-import { Rng } from '../../src/data/rng.js';
 import { UsageError } from '../../src/errors.js';
 import { openTeacher } from '../../src/teacher/session.js';
 import { renderSpecOf } from '../../src/teacher/preprocess.js';
@@ -22,27 +20,9 @@ import { writeTinyTeacher } from '../teacher/fixtures.js';
 import { expectSameBytes, snapshot } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { killAndResume } from '../helpers/kill-resume.js';
+import { makeImageFolder } from '../helpers/seeded-images.js';
 
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
-
-/** `n` seeded images of random sizes (6–40 px a side), PNG and JPEG, in `classes` folders. */
-async function makeFolder(dir: string, n: number, classes: string[], seed = 1): Promise<string[]> {
-  const rng = new Rng(seed);
-  const files: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const cls = classes[i % classes.length];
-    fs.mkdirSync(path.join(dir, cls), { recursive: true });
-    const w = 6 + rng.below(35);
-    const h = 6 + rng.below(35);
-    const px = Buffer.alloc(w * h * 3);
-    for (let p = 0; p < px.length; p++) px[p] = (p * 7 + i * 31 + rng.below(60)) & 255;
-    const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
-    const f = path.join(dir, cls, `${String(i).padStart(4, '0')}.${i % 3 === 0 ? 'jpg' : 'png'}`);
-    await (i % 3 === 0 ? img.jpeg({ quality: 90 }) : img.png()).toFile(f);
-    files.push(f);
-  }
-  return files;
-}
 
 const opts = (o: Partial<PrecomputeRunOptions> & { teacher: string; data: string; out: string }): PrecomputeRunOptions => ({
   split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 1, augmentSeed: 0, shardRows: 8, preprocess: PRE, ...o,
@@ -56,7 +36,7 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
   before(async () => {
     root = tmpDir('pf');
     data = path.join(root, 'photos');
-    await makeFolder(data, 40, ['ant', 'bee', 'cat']);
+    await makeImageFolder(data, 40, ['ant', 'bee', 'cat'], 1);
     teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
   });
   after(() => rmDir(root));
@@ -135,7 +115,7 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
 
   it('--shard 0/10 decodes only its tenth: every other image corrupt, and it still succeeds', async () => {
     const dir = path.join(root, 'shardable');
-    const files = await makeFolder(dir, 40, ['ant', 'bee', 'cat'], 2);
+    const files = await makeImageFolder(dir, 40, ['ant', 'bee', 'cat'], 2);
     const ds = await openDataset(`folder:${dir}`);
     // Part 0/10 covers samples [0, 4): corrupt every file of the other parts.
     const inPart = new Set([0, 1, 2, 3].map((i) => path.join(dir, (ds as ImageFilesDataset).files[i])));
@@ -162,7 +142,7 @@ describe('cache/precompute over image folders (streaming, sharded, resumable)', 
 
   it('--skip-bad: undecodable images get zero logits and are listed in the manifest; without it, one line naming the file', async () => {
     const dir = path.join(root, 'with-bad');
-    const files = await makeFolder(dir, 12, ['ant', 'bee', 'cat'], 3);
+    const files = await makeImageFolder(dir, 12, ['ant', 'bee', 'cat'], 3);
     fs.writeFileSync(files[5], ''); // zero bytes
     fs.writeFileSync(files[7], fs.readFileSync(files[7]).subarray(0, 40)); // truncated
     const out = path.join(root, 'bad-out');

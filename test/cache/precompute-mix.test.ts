@@ -9,14 +9,12 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { mergeCaches } from '../../src/cache/merge.js';
 import { openCache } from '../../src/cache/reader.js';
 import { runPrecompute, type PrecomputeRunOptions } from '../../src/cache/precompute-run.js';
 import { augment, parseAugmentSpec } from '../../src/data/augment.js';
 import { openDataset } from '../../src/data/open.js';
 import { mixParams } from '../../src/data/mix.js';
-import { Rng } from '../../src/data/rng.js';
 import { openTeacher } from '../../src/teacher/session.js';
 import { cli } from '../cli/train-helpers.js';
 import { writeTinyTeacher } from '../teacher/fixtures.js';
@@ -24,25 +22,10 @@ import { readManifest } from '../../src/cache/manifest.js';
 import { expectSameBytes, pinned, snapshot } from './helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { killAndResume } from '../helpers/kill-resume.js';
+import { makeImageFolder } from '../helpers/seeded-images.js';
 
 const PRE = '{"resize": 10, "crop": 8, "interpolation": "bicubic"}';
 const AUG = 'rrc:0.3-1,flip,mixup:0.5,cutmix,switch-prob:0.5';
-
-/** `n` seeded images of random sizes (6–40 px a side), PNG and JPEG, in `classes` folders. */
-async function makeFolder(dir: string, n: number, classes: string[], seed = 5): Promise<void> {
-  const rng = new Rng(seed);
-  for (let i = 0; i < n; i++) {
-    const cls = classes[i % classes.length];
-    fs.mkdirSync(path.join(dir, cls), { recursive: true });
-    const w = 6 + rng.below(35);
-    const h = 6 + rng.below(35);
-    const px = Buffer.alloc(w * h * 3);
-    for (let p = 0; p < px.length; p++) px[p] = (p * 5 + i * 37 + rng.below(80)) & 255;
-    const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
-    const f = path.join(dir, cls, `${String(i).padStart(4, '0')}.${i % 3 === 0 ? 'jpg' : 'png'}`);
-    await (i % 3 === 0 ? img.jpeg({ quality: 90 }) : img.png()).toFile(f);
-  }
-}
 
 /** A merged cache vs one run (docs/CACHE.md): shard files byte for byte, the same key and shard list. */
 function expectMergedSame(whole: string, merged: string): void {
@@ -68,7 +51,7 @@ describe('cache/precompute with mixed views (Mixup/CutMix): byte-identical howev
   before(async () => {
     root = tmpDir('pmix');
     data = path.join(root, 'imgs');
-    await makeFolder(data, 30, ['ant', 'bee', 'cat']);
+    await makeImageFolder(data, 30, ['ant', 'bee', 'cat'], 5);
     teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
   });
   after(() => rmDir(root));

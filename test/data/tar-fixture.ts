@@ -9,8 +9,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { Rng } from '../../src/data/rng.js';
+import { writeSeededImage } from '../helpers/seeded-images.js';
 
 export async function makeTarShards(dir: string, n: number, classes: number, per: number, seed = 1): Promise<{ tarDir: string; list: string; labels: number[] }> {
   const rng = new Rng(seed);
@@ -26,14 +26,9 @@ export async function makeTarShards(dir: string, n: number, classes: number, per
     const last = shard === Math.floor((n - 1) / per);
     const sub = last ? long : '';
     fs.mkdirSync(path.join(stage, sub), { recursive: true });
-    const w = 6 + rng.below(35);
-    const h = 6 + rng.below(35);
-    const px = Buffer.alloc(w * h * 3);
-    for (let p = 0; p < px.length; p++) px[p] = (p * 7 + i * 31 + rng.below(60)) & 255;
-    const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
     const ext = i % 3 === 0 ? 'png' : 'jpg';
     const key = path.join(sub, `s${String(i).padStart(5, '0')}`);
-    await (ext === 'jpg' ? img.jpeg({ quality: 90 }) : img.png()).toFile(path.join(stage, `${key}.${ext}`));
+    await writeSeededImage(rng, i, path.join(stage, `${key}.${ext}`));
     const label = rng.below(classes);
     labels.push(label);
     fs.writeFileSync(path.join(stage, `${key}.cls`), `${label}\n`);

@@ -11,26 +11,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CifarDataset } from '../../src/data/cifar.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { fingerprint } from '../../src/data/fingerprint.js';
 import { openDataset } from '../../src/data/open.js';
 import { Rng } from '../../src/data/rng.js';
 import { UsageError } from '../../src/errors.js';
-import { parseDesign } from '../../src/experiment/design.js';
-import { expandDesign } from '../../src/experiment/plan.js';
-import type { DataStep } from '../../src/experiment/plan-types.js';
 import { holdoutSpec, prepareHoldout } from '../../src/experiment/protocol.js';
 import { rmDir, tmpDir } from './helpers.js';
+import { expectTestSideAndSeeded, planStep } from './holdout-helpers.js';
 
 /** `n` CIFAR records: label byte(s), then 3 × 1024 seeded random bytes (distinct images). */
 function records(n: number, seed: number, labels: (i: number) => number[]): Buffer {
   const rng = new Rng(seed);
   return Buffer.concat(Array.from({ length: n }, (_, i) => Buffer.from([...labels(i), ...Array.from({ length: 3072 }, () => rng.below(256))])));
 }
-
-const planStep = (data: string, validation: string): DataStep => {
-  const text = `data: ${data}\nmodel: mlp\nseeds: [1]\ntrain: { epochs: 1 }\nvalidation: ${validation}\nruns:\n  - { name: baseline, kind: baseline }\n`;
-  return expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(text, 'x.yaml') }).steps.find((s): s is DataStep => s.type === 'data')!;
-};
 
 const key = async (ds: Dataset, i: number): Promise<string> => `${Buffer.from(await ds.get(i)).toString('hex')}:${ds.labels[i]}`;
 
@@ -69,16 +61,10 @@ describe('validation protocol: a hold-out of CIFAR data', function () {
     expect([tr.size, va.size]).to.deep.equal([32, 8]);
     expect(tr.classNames).to.deep.equal(names);
     await expectDisjointParts(source, tr, va, rec.validation_indices);
-    const test = holdoutSpec(dir, { ...step, dir: 'h1' }, 'test');
-    const [tt, te, srcTest] = await Promise.all([openDataset(test, { split: 'train' }), openDataset(test, { split: 'test' }), openDataset(`cifar10:${src}`, { split: 'test' })]);
-    expect(await fingerprint(tt)).to.equal(await fingerprint(tr));
-    expect(await fingerprint(te)).to.equal(await fingerprint(srcTest));
     expect(fs.readlinkSync(path.join(out, 'test', 'test_batch.bin'))).to.equal(path.join(src, 'test_batch.bin'));
     expect(fs.lstatSync(path.join(out, 'test', 'data_batch_3.bin')).isSymbolicLink()).to.equal(true);
     expect(rec.test_links).to.deep.equal([path.join(src, 'test_batch.bin')]);
-    const again = await prepareHoldout(step, path.join(dir, 'h2'));
-    expect(again.validation_indices).to.deep.equal(rec.validation_indices);
-    expect(again.fingerprints).to.deep.equal(rec.fingerprints);
+    await expectTestSideAndSeeded(dir, 'h1', step, rec, tr, `cifar10:${src}`);
   });
 
   it('cifar100: train.bin and test.bin keep each record coarse label; test/ links the source test.bin', async () => {

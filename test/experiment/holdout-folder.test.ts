@@ -10,15 +10,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { UsageError } from '../../src/errors.js';
-import { fingerprint } from '../../src/data/fingerprint.js';
 import { openDataset } from '../../src/data/open.js';
-import { loadDesign, parseDesign } from '../../src/experiment/design.js';
+import { loadDesign } from '../../src/experiment/design.js';
 import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import type { DataStep, TrainStep } from '../../src/experiment/plan-types.js';
 import { CliRunner, stepEnv } from '../../src/experiment/runner.js';
 import { holdoutSpec, prepareHoldout } from '../../src/experiment/protocol.js';
 import { rmDir, tmpDir } from './helpers.js';
+import { expectTestSideAndSeeded, planStep as holdoutPlanStep } from './holdout-helpers.js';
 
 const CLASSES = ['cat', 'dog', 'eel'];
 
@@ -35,10 +35,8 @@ async function writeFolder(dir: string, perClass: { train: number; test: number 
   }
 }
 
-const planStep = (data: string, validation: string): DataStep => {
-  const text = `data: ${data}\nmodel: mlp\nseeds: [1]\ntrain: { epochs: 1, args: [--input-size, "8"] }\nvalidation: ${validation}\nruns:\n  - { name: baseline, kind: baseline }\n`;
-  return expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(text, 'x.yaml') }).steps.find((s): s is DataStep => s.type === 'data')!;
-};
+/** A data step whose training runs read the folder at 8×8. */
+const planStep = (data: string, validation: string): DataStep => holdoutPlanStep(data, validation, '{ epochs: 1, args: [--input-size, "8"] }');
 
 describe('validation protocol: a hold-out of folder data', function () {
   this.timeout(60000);
@@ -75,15 +73,8 @@ describe('validation protocol: a hold-out of folder data', function () {
     // links, not copies; test/ trains on the same part (same fingerprint) and scores on the source test split
     expect(fs.lstatSync(path.join(out, 'val', 'test', source.classNames![source.labels[rec.validation_indices[0]]])).isDirectory()).to.equal(true);
     expect(fs.lstatSync(tr.path!(0)).isSymbolicLink()).to.equal(true);
-    const test = holdoutSpec(dir, { ...step, dir: 'h1' }, 'test');
-    const [tt, te, srcTest] = await Promise.all([openDataset(test, { split: 'train' }), openDataset(test, { split: 'test' }), openDataset(`folder:${src}`, { split: 'test' })]);
-    expect(await fingerprint(tt)).to.equal(await fingerprint(tr));
-    expect(await fingerprint(te)).to.equal(await fingerprint(srcTest));
     expect(rec.test_links).to.deep.equal([path.join(src, 'test')]);
-    // seeded: the same step, the same split
-    const again = await prepareHoldout(step, path.join(dir, 'h2'));
-    expect(again.validation_indices).to.deep.equal(rec.validation_indices);
-    expect(again.fingerprints).to.deep.equal(rec.fingerprints);
+    await expectTestSideAndSeeded(dir, 'h1', step, rec, tr, `folder:${src}`);
   });
 
   it('BAD CALL - a class without validation images, or a folder without train/ and test/, is a usage error', async () => {

@@ -11,7 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { partRange, readManifest, type Manifest } from '../../src/cache/manifest.js';
+import { partRange, readManifest } from '../../src/cache/manifest.js';
+import { expectSameAsUnsharded } from '../cache/helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -69,15 +70,6 @@ describe('docs/k8s-indexed-job.yaml: the pods\' script (no cluster)', function (
     );
   }
 
-  function expectSameAsUnsharded(dir: string): void {
-    const want = readManifest(ref);
-    const got = readManifest(dir);
-    expect(got.shards).to.deep.equal(want.shards);
-    for (const s of want.shards) expect(fs.readFileSync(path.join(dir, s.file)).equals(fs.readFileSync(path.join(ref, s.file))), s.file).to.equal(true);
-    const strip = ({ runtime: _r, mergedFrom: _mf, checksum: _c, ...rest }: Manifest) => rest;
-    expect(strip(got)).to.deep.equal(strip(want));
-  }
-
   it('all pods at once, one killed mid-part: no merge; the whole Job again (what the pods print): one pod merges, merged == unsharded', async () => {
     const c2 = path.join(work, 'c2');
     const { sampleStart } = partRange(SHARDS - 1, SHARDS, readManifest(ref).N);
@@ -90,6 +82,6 @@ describe('docs/k8s-indexed-job.yaml: the pods\' script (no cluster)', function (
     expect(again[3].out).to.match(/resumed, \d+ rows computed/);
     for (const p of again.slice(0, 3)) expect(p.out).to.match(/already complete/);
     expect(again.filter((p) => /: merged 4 parts/.test(p.out))).to.have.length(1);
-    expectSameAsUnsharded(c2);
+    expectSameAsUnsharded(c2, ref);
   });
 });

@@ -12,7 +12,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { partRange, readManifest, type Manifest } from '../../src/cache/manifest.js';
+import { partRange, readManifest } from '../../src/cache/manifest.js';
+import { expectSameAsUnsharded } from '../cache/helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { SlurmCluster, sleep, slurmUnavailable, type JobTask } from './slurm-cluster.js';
 
@@ -47,15 +48,10 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
     rmDir(work);
   });
 
-  /** The merged cache's shard files equal the unsharded run's byte for byte; the manifests differ only in runtime/mergedFrom. */
-  function expectSameAsUnsharded(dir: string): void {
-    const want = readManifest(ref);
-    const got = readManifest(dir);
-    expect(got.shards).to.deep.equal(want.shards);
-    for (const s of want.shards) expect(fs.readFileSync(path.join(dir, s.file)).equals(fs.readFileSync(path.join(ref, s.file))), s.file).to.equal(true);
-    const strip = ({ runtime: _r, mergedFrom: _mf, checksum: _c, ...rest }: Manifest) => rest;
-    expect(strip(got)).to.deep.equal(strip(want));
-    expect(fs.readdirSync(dir).sort()).to.deep.equal(['manifest.json', ...want.shards.map((s) => s.file)].sort());
+  /** The merged cache equals the unsharded run (test/cache/helpers.ts), and holds nothing else: no part, journal or lock is left. */
+  function expectMergedOnly(dir: string): void {
+    expectSameAsUnsharded(dir, ref);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['manifest.json', ...readManifest(ref).shards.map((s) => s.file)].sort());
   }
 
   const log = (t: JobTask): string => fs.readFileSync(t.stdout, 'utf8');
@@ -84,7 +80,7 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
       expect(resubmitCommand(t)).to.include(`sbatch --array=${t.taskId} --chdir=${work}`).and.include(`${SCRIPT} `).and.match(/--shards 8 $/);
     }
     expect(tasks.filter((t) => /merged into c1/.test(log(t)))).to.have.length(1);
-    expectSameAsUnsharded(path.join(work!, 'c1'));
+    expectMergedOnly(path.join(work!, 'c1'));
   });
 
   it('the highest index killed mid-part: no merge, `tfkd merge` names the part; the command its log prints (that index alone) completes it and merges byte-identically', () => {
@@ -109,7 +105,7 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
     const out = log(again[0]);
     expect(out).to.match(/part-7: resumed, 119 rows computed/);
     expect(out).to.match(/merged into c2/);
-    expectSameAsUnsharded(path.join(work!, 'c2'));
+    expectMergedOnly(path.join(work!, 'c2'));
   });
 
   it('a task cancelled mid-part (--array=0-3: 4 parts), the whole array resubmitted: merged byte-identically', () => {
@@ -137,7 +133,7 @@ describe('docs/slurm-array.sh on a real Slurm (single node)', function () {
     expect(states(again)).to.deep.equal(['0:COMPLETED', '1:COMPLETED', '2:COMPLETED', '3:COMPLETED']);
     for (const t of again.filter((x) => x.taskId < 3)) expect(log(t)).to.match(/already complete/);
     expect(again.filter((t) => /merged into c3/.test(log(t)))).to.have.length(1);
-    expectSameAsUnsharded(path.join(work!, 'c3'));
+    expectMergedOnly(path.join(work!, 'c3'));
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Shared fixtures of the kernel tests (tfkd's wasm kernels, the native add-on, fused BatchNorm):
- * seeded random arrays, running a function on a backend, and the relative max-diff check against
- * the cpu backend that prints the worst case.
+ * seeded random arrays, running a function on a backend, the relative max-diff check against
+ * the cpu backend that prints the worst case, and the cases more than one kernel suite runs.
  */
 import { expect } from 'chai';
 import type { LossOptions } from '../../src/student/losses/index.js';
@@ -62,6 +62,65 @@ export function backendComparer(label: string, tol: number) {
     want.forEach((w, i) => expectClose(got[i], w, `${what}[${i}]`));
   }
   return { worst, expectClose, compare };
+}
+
+/** One kernel by name on the current backend, bypassing the op layer (to reach a kernel's own attributes). */
+export const runKernel = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+
+/** The convolution grid the conv-kernel suites run: k 1/3/5 × stride 1/2 × same/valid × 8/9 px. */
+export const CONV_CASES: ReadonlyArray<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> = [1, 3, 5].flatMap((k) =>
+  [1, 2].flatMap((s) => (['same', 'valid'] as const).flatMap((pad) => [8, 9].map((hw) => ({ k, s, pad, hw })))),
+);
+
+/**
+ * For `compare`: tf.grads of a small net's loss sum((flatten(body(x, …w)) · wd)²) with respect to
+ * every input — the image x, the body's weights w and the dense wd, which comes last.
+ */
+export const netGrads = (body: (x: tf.Tensor, ...w: tf.Tensor[]) => tf.Tensor) => (...t: tf.Tensor[]): tf.Tensor[] =>
+  tf.grads((...u: tf.Tensor[]) => {
+    const h = body(u[0], ...u.slice(1, -1));
+    return tf.sum(tf.square(tf.matMul(tf.reshape(h, [h.shape[0], -1]), u[u.length - 1] as tf.Tensor2D)));
+  })(t);
+
+/**
+ * Counts the calls of the registered wasm kernels `names` while `fn` runs (what proves that a
+ * replacing kernel, e.g. the native add-on's, really ran); the kernels are put back afterwards.
+ */
+export async function kernelCalls(names: readonly string[], fn: () => Promise<void>): Promise<number> {
+  let n = 0;
+  const saved = names.map((name) => tf.getKernel(name, 'wasm')!);
+  for (const k of saved) {
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    tf.registerKernel({ ...k, kernelFunc: (a) => (n++, k.kernelFunc(a)) });
+  }
+  try {
+    await fn();
+  } finally {
+    for (const k of saved) {
+      tf.unregisterKernel(k.kernelName, 'wasm');
+      tf.registerKernel(k);
+    }
+  }
+  return n;
+}
+
+type Compare = ReturnType<typeof backendComparer>['compare'];
+
+/** MaxPoolGrad against cpu: 2×2/2 valid, 3×3/2 same (overlapping windows, padding), 3×3/1 same, odd sizes. */
+export async function compareMaxPoolGrads(compare: Compare): Promise<void> {
+  for (const [f, st, pad, hw] of [[2, 2, 'valid', 8], [2, 2, 'valid', 9], [3, 2, 'same', 9], [3, 1, 'same', 7], [2, 2, 'same', 7]] as const) {
+    const x = randn([2, hw, hw, 5], 60 + f + hw);
+    const info = tf.backend_util.computePool2DInfo([2, hw, hw, 5], f, st, 1, pad);
+    const dy = randn([2, info.outHeight, info.outWidth, 5], 61 + st);
+    await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, st, pad), dyt)))(xt), `maxPoolGrad f${f} s${st} ${pad} ${hw}`);
+  }
+}
+
+/** MaxPoolGrad of a constant image (ties): the first maximum of each window gets the gradient, as on cpu. One kernel call. */
+export function compareMaxPoolGradTies(compare: Compare): Promise<void> {
+  const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
+  return compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties');
 }
 
 /**

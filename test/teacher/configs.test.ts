@@ -3,9 +3,10 @@
  *
  * The fixtures are the configs as the Hub ships them for the named models, written out inline: the
  * timm ones from the model's default cfg in timm/models/<family>.py as `save_config_for_hf` writes
- * it (filter_pretrained_cfg drops nulls and source keys), the Hugging Face ones as stored in each
- * repo's preprocessor_config.json (older repos still say feature_extractor_type). Expected values
- * are derived by hand from the library code cited in src/teacher/configs.ts.
+ * it (filter_pretrained_cfg drops nulls and source keys; the keys all four share are written once,
+ * in TIMM_IN1K), the Hugging Face ones as stored in each repo's preprocessor_config.json (older
+ * repos still say feature_extractor_type). Expected values are derived by hand from the library
+ * code cited in src/teacher/configs.ts.
  */
 import { expect } from 'chai';
 import { UsageError } from '../../src/errors.js';
@@ -40,83 +41,39 @@ function timmHub(architecture: string, numFeatures: number, pretrained: Record<s
   return { architecture, num_classes: 1000, num_features: numFeatures, global_pool: globalPool, pretrained_cfg: pretrained };
 }
 
-// timm/models/resnet.py: 'resnet50.a1_in1k': _rcfg(hf_hub_id='timm/', ...)
-const RESNET50_A1 = timmHub('resnet50', 2048, {
-  tag: 'a1_in1k',
+/** What the four timm cfgs below have in common (the ImageNet-1k defaults of each family's `_cfg`). */
+const TIMM_IN1K = {
   custom_load: false,
   input_size: [3, 224, 224],
-  test_input_size: [3, 288, 288],
   fixed_input_size: false,
   interpolation: 'bicubic',
-  crop_pct: 0.95,
-  test_crop_pct: 1.0,
   crop_mode: 'center',
   mean: IN_MEAN,
   std: IN_STD,
   num_classes: 1000,
   pool_size: [7, 7],
-  first_conv: 'conv1',
-  classifier: 'fc',
   license: 'apache-2.0',
-  origin_url: 'https://github.com/huggingface/pytorch-image-models',
-  paper_ids: 'arXiv:2110.00476',
+};
+
+// Each fixture: TIMM_IN1K and what the model's own cfg sets.
+// timm/models/resnet.py: 'resnet50.a1_in1k': _rcfg(hf_hub_id='timm/', ...)
+const RESNET50_A1 = timmHub('resnet50', 2048, {
+  ...TIMM_IN1K, tag: 'a1_in1k', crop_pct: 0.95, test_input_size: [3, 288, 288], test_crop_pct: 1.0, first_conv: 'conv1', classifier: 'fc',
+  origin_url: 'https://github.com/huggingface/pytorch-image-models', paper_ids: 'arXiv:2110.00476',
 });
 
 // timm/models/vision_transformer.py: 'vit_base_patch16_224.augreg2_in21k_ft_in1k': _cfg(hf_hub_id='timm/')
 const VIT_B16_AUGREG2 = timmHub('vit_base_patch16_224', 768, {
-  tag: 'augreg2_in21k_ft_in1k',
-  custom_load: false,
-  input_size: [3, 224, 224],
-  fixed_input_size: true,
-  interpolation: 'bicubic',
-  crop_pct: 0.9,
-  crop_mode: 'center',
-  mean: HALF,
-  std: HALF,
-  num_classes: 1000,
-  pool_size: null,
-  first_conv: 'patch_embed.proj',
-  classifier: 'head',
-  license: 'apache-2.0',
+  ...TIMM_IN1K, tag: 'augreg2_in21k_ft_in1k', fixed_input_size: true, crop_pct: 0.9, mean: HALF, std: HALF, pool_size: null, first_conv: 'patch_embed.proj', classifier: 'head',
 }, 'token');
 
 // timm/models/convnext.py: 'convnext_tiny.fb_in1k': _cfg(..., test_input_size=(3, 288, 288), test_crop_pct=1.0)
 const CONVNEXT_TINY_FB = timmHub('convnext_tiny', 768, {
-  tag: 'fb_in1k',
-  custom_load: false,
-  input_size: [3, 224, 224],
-  test_input_size: [3, 288, 288],
-  fixed_input_size: false,
-  interpolation: 'bicubic',
-  crop_pct: 0.875,
-  test_crop_pct: 1.0,
-  crop_mode: 'center',
-  mean: IN_MEAN,
-  std: IN_STD,
-  num_classes: 1000,
-  pool_size: [7, 7],
-  first_conv: 'stem.0',
-  classifier: 'head.fc',
-  license: 'apache-2.0',
+  ...TIMM_IN1K, tag: 'fb_in1k', crop_pct: 0.875, test_input_size: [3, 288, 288], test_crop_pct: 1.0, first_conv: 'stem.0', classifier: 'head.fc',
 });
 
 // timm/models/efficientnet.py: 'efficientnet_b0.ra_in1k': _cfg(url=..., hf_hub_id='timm/')
-const EFFNET_B0_RA = timmHub('efficientnet_b0', 1280, {
-  tag: 'ra_in1k',
-  custom_load: false,
-  input_size: [3, 224, 224],
-  fixed_input_size: false,
-  interpolation: 'bicubic',
-  crop_pct: 0.875,
-  crop_mode: 'center',
-  mean: IN_MEAN,
-  std: IN_STD,
-  num_classes: 1000,
-  pool_size: [7, 7],
-  first_conv: 'conv_stem',
-  classifier: 'classifier',
-  license: 'apache-2.0',
-});
+const EFFNET_B0_RA = timmHub('efficientnet_b0', 1280, { ...TIMM_IN1K, tag: 'ra_in1k', crop_pct: 0.875, first_conv: 'conv_stem', classifier: 'classifier' });
 
 const timmSpec = (over: Partial<EcosystemPreprocess>, file: string): EcosystemPreprocess => ({
   cropRounding: 'round',

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -9,6 +8,7 @@ import { decodeImage, probeImage } from '../../../src/data/pil/decode.js';
 import { DEFAULT_MAX_PIXELS } from '../../../src/data/pil/limits.js';
 import { pngDecoder, setJpegPath, setPngPath, setWebpPath, webpDecoder } from '../../../src/data/pil/native.js';
 import { usageError } from '../helpers.js';
+import { byteDiff, pilReference } from './pil-reference.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { needs } from '../../helpers/needs.js';
 
@@ -16,8 +16,6 @@ import { needs } from '../../helpers/needs.js';
 // scripts/pil_reference.py writes test images in every format and mode, damaged files, and PIL's
 // bytes (or its error) for each; decodeImage must give the same bytes, or refuse the same files.
 
-const PY = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '../../../scripts/pil_reference.py');
 const PHOTOS = join(import.meta.dirname, '../../fixtures/photos');
 
 interface Entry {
@@ -30,28 +28,6 @@ interface Entry {
   rgb?: [number, number];
   l?: [number, number];
   error?: string;
-}
-
-/** Differing bytes and the largest difference. */
-function diff(a: Uint8Array, b: Uint8Array): { count: number; max: number } {
-  if (a.length !== b.length) return { count: Math.max(a.length, b.length), max: 256 };
-  let count = 0;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (d) {
-      count++;
-      if (d > max) max = d;
-    }
-  }
-  return { count, max };
-}
-
-function reference(cmd: string, out: string, ...args: string[]): { index: Record<string, unknown>; blob: Buffer } {
-  const r = spawnSync(PY, [SCRIPT, cmd, out, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`pil_reference.py ${cmd} failed: ${r.stderr || r.error}`);
-  const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
-  return { index, blob: readFileSync(index.blob) };
 }
 
 /** Decodes every entry in both modes; returns one line per mismatch. */
@@ -76,7 +52,7 @@ async function compare(entries: Entry[], blob: Buffer, modes: PilMode[] = ['RGB'
         continue;
       }
       bytes += ref.length;
-      const d = diff(got, ref);
+      const d = byteDiff(got, ref);
       if (d.count) failures.push(`${e.name} ${mode} (PIL mode ${e.mode}): ${d.count} of ${ref.length} bytes differ, max diff ${d.max}`);
     }
   }
@@ -94,7 +70,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
   before(function () {
     needs(this, 'python3-pil');
     tmp = tmpDir('pil-decode');
-    const ref = reference('decode', tmp);
+    const ref = pilReference('decode', tmp);
     expect(ref.index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);
     entries = ref.index.decode as Entry[];
     bad = ref.index.bad as Entry[];
@@ -165,7 +141,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
     for (const e of accepted) {
       const ref = new Uint8Array(blob.buffer, blob.byteOffset + e.rgb![0], e.rgb![1]);
       const img = await decodeImage(e.file, 'RGB');
-      const d = diff(img.data, ref);
+      const d = byteDiff(img.data, ref);
       expect(d.count, `${e.name}: ${d.count} bytes differ, max diff ${d.max}`).to.equal(0);
     }
   });
@@ -201,7 +177,7 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
     expect(files.length, 'photos to compare').to.be.greaterThan(0);
     const out = join(tmp, 'photos');
     mkdirSync(out);
-    const ref = reference('files', out, ...files);
+    const ref = pilReference('files', out, ...files);
     const list = (ref.index.files as Entry[]).map((e) => ({ ...e, name: e.file.slice(PHOTOS.length + 1) }));
     const opened = list.filter((e) => !e.error && e.format !== 'BMP');
     const { failures, bytes } = await compare(opened, ref.blob, ['RGB']);

@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../../src/errors.js';
 import { INTERPOLATIONS } from '../../../src/data/image.js';
@@ -13,13 +11,11 @@ import { readdirSync } from 'node:fs';
 import { decodeImage } from '../../../src/data/pil/decode.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 import { needs } from '../../helpers/needs.js';
+import { byteDiff, pilReference } from './pil-reference.js';
 
 // PIL's Image.resize (Pillow 9.4, Debian's /usr/bin/python3) is the reference: scripts/pil_reference.py
 // writes photo-like L/RGB images and PIL's output for every filter and many target sizes, and
 // every output must match byte for byte.
-
-const PY = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '../../../scripts/pil_reference.py');
 
 interface Source {
   mode: 'L' | 'RGB';
@@ -33,21 +29,6 @@ interface Case {
   toHeight: number;
   filter: Interpolation;
   out: [number, number];
-}
-
-/** Differing bytes and the largest difference. */
-function diff(a: Uint8Array, b: Uint8Array): { count: number; max: number } {
-  if (a.length !== b.length) return { count: Math.max(a.length, b.length), max: 256 };
-  let count = 0;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (d) {
-      count++;
-      if (d > max) max = d;
-    }
-  }
-  return { count, max };
 }
 
 const img = (width: number, height: number, channels: 1 | 3, fill: (i: number) => number): Image => {
@@ -67,13 +48,11 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
   before(function () {
     needs(this, 'python3-pil');
     tmp = tmpDir('pil-resize');
-    const r = spawnSync(PY, [SCRIPT, 'resize', tmp], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`pil_reference.py resize failed: ${r.stderr || r.error}`);
-    const index = JSON.parse(readFileSync(join(tmp, 'index.json'), 'utf8'));
-    expect(index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);
-    sources = index.sources;
-    cases = index.resize;
-    blob = readFileSync(index.blob);
+    const ref = pilReference('resize', tmp);
+    expect(ref.index.pil, 'the reference is Pillow 9.4').to.match(/^9\.4\./);
+    sources = ref.index.sources as Source[];
+    cases = ref.index.resize as Case[];
+    blob = ref.blob;
   });
 
   after(() => {
@@ -100,7 +79,7 @@ describe('data/pil/resample: PIL resize, byte for byte', function () {
         const input: Image = { data: bytes(s.data), width: s.width, height: s.height, channels: s.mode === 'L' ? 1 : 3 };
         const out = resize(input, c.toWidth, c.toHeight, filter);
         expect([out.width, out.height, out.channels]).to.deep.equal([c.toWidth, c.toHeight, input.channels]);
-        const d = diff(out.data, bytes(c.out));
+        const d = byteDiff(out.data, bytes(c.out));
         pixels += c.toWidth * c.toHeight;
         if (d.count) failures.push(`${s.mode} ${s.width}x${s.height} → ${c.toWidth}x${c.toHeight}: ${d.count} bytes differ, max diff ${d.max}`);
       }
@@ -134,8 +113,8 @@ describe('data/pil/resample: the C passes equal the JS passes on the test photog
             const refWin = resize(src, w, h, filter, win);
             for (const p of native) {
               setResamplePath(p);
-              const d = diff(resize(src, w, h, filter).data, ref.data);
-              const dw = diff(resize(src, w, h, filter, win).data, refWin.data);
+              const d = byteDiff(resize(src, w, h, filter).data, ref.data);
+              const dw = byteDiff(resize(src, w, h, filter, win).data, refWin.data);
               expect(d.count + dw.count, `${p} ${file} ${mode} → ${w}x${h} ${filter}: ${d.count} + ${dw.count} bytes differ, max ${Math.max(d.max, dw.max)}`).to.equal(0);
               compared += 2;
             }
@@ -176,7 +155,7 @@ describe('data/pil/resample: resizeBox (resized_crop + hflip in one resampling) 
                 for (const p of paths) {
                   setResamplePath(p);
                   const got = resizeBox(src, box, w, h, filter, flip);
-                  const d = diff(got.data, ref.data);
+                  const d = byteDiff(got.data, ref.data);
                   expect(d.count, `${p} ${file} ${mode} box ${JSON.stringify(box)} → ${w}x${h} ${filter} flip ${flip}: ${d.count} bytes differ, max ${d.max}`).to.equal(0);
                   compared++;
                 }

@@ -8,17 +8,11 @@ import { chunkPolicy } from '../../../src/student/kernels/conv2d-backprop-filter
 import { backpropInputPolicy, registerWasmKernels } from '../../../src/student/kernels/index.js';
 import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
-import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, on, randn, type Arr } from '../compare-backends.js';
+import { backendComparer, compareMaxPoolGrads, compareMaxPoolGradTies, CONV_CASES, expectNoLeakAcrossConvGradSteps, kdTrainSteps, netGrads, on, randn, runKernel, type Arr } from '../compare-backends.js';
 
 const TOL = 1e-4;
 
 const { worst: maxDiff, expectClose, compare } = backendComparer('wasm', TOL);
-
-const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
-
-const cases: Array<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> = [];
-for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const hw of [8, 9]) cases.push({ k, s, pad, hw });
 
 describe('student/kernels: tfkd wasm kernels match the cpu backend', function () {
   // These tests are about tfkd's wasm kernels: take the native ones (which other test files may
@@ -49,11 +43,11 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     try {
       for (const bytes of [saved, 1]) {
         chunkPolicy.bytes = bytes; // 1 byte → one image per chunk: partial dW's summed
-        for (const { k, s, pad, hw } of cases) {
+        for (const { k, s, pad, hw } of CONV_CASES) {
           const x = randn([3, hw, hw, 3], 11 + k + hw);
           const info = tf.backend_util.computeConv2DInfo([3, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
           const dy = randn([3, info.outHeight, info.outWidth, 4], 23 + k * s);
-          await compare([x, dy], (xt, dyt) => run('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} chunk-bytes ${bytes}`);
+          await compare([x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} chunk-bytes ${bytes}`);
         }
       }
     } finally {
@@ -66,11 +60,11 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
       const saved = backpropInputPolicy.stridedViaConv;
       backpropInputPolicy.stridedViaConv = viaConv;
       try {
-        for (const { k, s, pad, hw } of cases) {
+        for (const { k, s, pad, hw } of CONV_CASES) {
           const w = randn([k, k, 3, 4], 5 + k);
           const info = tf.backend_util.computeConv2DInfo([2, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
           const dy = randn([2, info.outHeight, info.outWidth, 4], 7 + s + hw);
-          await compare([dy, w], (dyt, wt) => run('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw}`);
+          await compare([dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw}`);
         }
       } finally {
         backpropInputPolicy.stridedViaConv = saved;
@@ -79,15 +73,15 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
   }
 
   it('DepthwiseConv2dNativeBackpropFilter and …BackpropInput: same grid, channel multiplier 1 and 2', async () => {
-    for (const { k, s, pad, hw } of cases) {
+    for (const { k, s, pad, hw } of CONV_CASES) {
       for (const m of [1, 2]) {
         const info = tf.backend_util.computeConv2DInfo([2, hw, hw, 3], [k, k, 3, m], s, 1, pad, undefined, true);
         const x = randn([2, hw, hw, 3], 31 + k);
         const w = randn([k, k, 3, m], 37 + m);
         const dy = randn([2, info.outHeight, info.outWidth, 3 * m], 41 + s + hw);
         const attrs = { strides: s, dilations: 1, pad };
-        await compare([x, dy], (xt, dyt) => run('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape: [k, k, 3, m] }), `dwW k${k} s${s} ${pad} ${hw} m${m}`);
-        await compare([dy, w], (dyt, wt) => run('DepthwiseConv2dNativeBackpropInput', { dy: dyt, filter: wt }, { ...attrs, inputShape: [2, hw, hw, 3] }), `dwX k${k} s${s} ${pad} ${hw} m${m}`);
+        await compare([x, dy], (xt, dyt) => runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape: [k, k, 3, m] }), `dwW k${k} s${s} ${pad} ${hw} m${m}`);
+        await compare([dy, w], (dyt, wt) => runKernel('DepthwiseConv2dNativeBackpropInput', { dy: dyt, filter: wt }, { ...attrs, inputShape: [2, hw, hw, 3] }), `dwX k${k} s${s} ${pad} ${hw} m${m}`);
       }
     }
   });
@@ -105,15 +99,8 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
   });
 
   it('MaxPoolGrad: 2×2/2 valid, 3×3/2 same (overlapping windows, padding), 3×3/1 same, odd sizes, ties', async () => {
-    for (const [f, st, pad, hw] of [[2, 2, 'valid', 8], [2, 2, 'valid', 9], [3, 2, 'same', 9], [3, 1, 'same', 7], [2, 2, 'same', 7]] as const) {
-      const x = randn([2, hw, hw, 5], 60 + f + hw);
-      const info = tf.backend_util.computePool2DInfo([2, hw, hw, 5], f, st, 1, pad);
-      const dy = randn([2, info.outHeight, info.outWidth, 5], 61 + st);
-      await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, st, pad), dyt)))(xt), `maxPoolGrad f${f} s${st} ${pad} ${hw}`);
-    }
-    // Ties (a constant image): the first maximum of each window gets the gradient, as on cpu.
-    const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
-    await compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties');
+    await compareMaxPoolGrads(compare);
+    await compareMaxPoolGradTies(compare);
   });
 
   it('Tile: ranks 1–5, float32 / int32 / bool, reps 1 and >1 on every axis', async () => {
@@ -161,14 +148,11 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
 
   it('tf.grad through a small conv net (stride 2 same, 5×5 valid, depthwise, dense) equals cpu for every input', async () => {
     const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([3, 3, 4, 2], 53), randn([32, 3], 54)];
-    const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, dw: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
-      let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
-      h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
-      h = tf.depthwiseConv2d(h, dw as tf.Tensor4D, 1, 'same'); // 2×2×8
-      const logits = tf.matMul(tf.reshape(h, [4, 32]), wd as tf.Tensor2D);
-      return tf.sum(tf.square(logits));
+    const body = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, dw: tf.Tensor): tf.Tensor => {
+      const h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
+      return tf.depthwiseConv2d(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'), dw as tf.Tensor4D, 1, 'same'); // 2×2×4 → 2×2×8
     };
-    await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
+    await compare(ins, netGrads(body), 'grads');
   });
 
   for (const [model, input] of [['cnn', [8, 8, 1]], ['resnet8', [8, 8, 3]]] as const) {
@@ -185,9 +169,9 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     const x = tf.zeros([1, 5, 5, 2]);
     const dy = tf.zeros([1, 5, 5, 2]);
     try {
-      expect(() => run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', filterShape: [3, 3, 2, 1] })).to.throw(/dilation 2x2 is not supported/);
-      expect(() => run('DepthwiseConv2dNativeBackpropInput', { dy, filter: tf.zeros([3, 3, 2, 1]) }, { strides: 1, dilations: [1, 2], pad: 'same', inputShape: [1, 5, 5, 2] })).to.throw(/dilation 1x2 is not supported/);
-      expect(() => run('Conv2DBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 2] })).to.throw(/dilation 2x2 is not supported/);
+      expect(() => runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', filterShape: [3, 3, 2, 1] })).to.throw(/dilation 2x2 is not supported/);
+      expect(() => runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter: tf.zeros([3, 3, 2, 1]) }, { strides: 1, dilations: [1, 2], pad: 'same', inputShape: [1, 5, 5, 2] })).to.throw(/dilation 1x2 is not supported/);
+      expect(() => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, dilations: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 2] })).to.throw(/dilation 2x2 is not supported/);
     } finally {
       tf.dispose([x, dy]);
     }
@@ -198,7 +182,7 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     const x = tf.zeros([1, 2, 5, 5]);
     const dy = tf.zeros([1, 2, 5, 5]);
     try {
-      expect(() => run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] })).to.throw(/NHWC only/);
+      expect(() => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] })).to.throw(/NHWC only/);
     } finally {
       tf.dispose([x, dy]);
     }

@@ -12,34 +12,12 @@ import { registerWasmKernels } from '../../../src/student/kernels/index.js';
 import { loadNative, NATIVE_KERNELS, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel } from '../../../src/student/zoo/index.js';
-import { backendComparer, on, randn, type Arr } from '../compare-backends.js';
+import { backendComparer, kernelCalls, netGrads, on, randn, runKernel, type Arr } from '../compare-backends.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
 
 const TOL = 1e-4;
 const { worst, expectClose, compare } = backendComparer('native', TOL);
 const NAMES = ['DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
-
-const runK = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
-
-/** Counts the add-on's depthwise calls while `fn` runs (wraps the registered kernels). */
-async function calls(fn: () => Promise<void>): Promise<number> {
-  let n = 0;
-  const saved = NAMES.map((name) => tf.getKernel(name, 'wasm')!);
-  for (const k of saved) {
-    tf.unregisterKernel(k.kernelName, 'wasm');
-    tf.registerKernel({ ...k, kernelFunc: (a) => (n++, k.kernelFunc(a)) });
-  }
-  try {
-    await fn();
-  } finally {
-    for (const k of saved) {
-      tf.unregisterKernel(k.kernelName, 'wasm');
-      tf.registerKernel(k);
-    }
-  }
-  return n;
-}
 
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
 
@@ -52,8 +30,8 @@ function ops(B: number, hw: [number, number], C: number, M: number, k: number, s
   const w = randn(fs, seed + 1);
   const dy = randn([B, info.outHeight, info.outWidth, C * M], seed + 3);
   return [
-    ['dW', [x, dy], (xt, dyt) => runK('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dilations: 1, filterShape: fs })],
-    ['dx', [dy, w], (dyt, wt) => runK('DepthwiseConv2dNativeBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dilations: 1, inputShape: xs })],
+    ['dW', [x, dy], (xt, dyt) => runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dilations: 1, filterShape: fs })],
+    ['dx', [dy, w], (dyt, wt) => runKernel('DepthwiseConv2dNativeBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dilations: 1, inputShape: xs })],
   ];
 }
 
@@ -86,7 +64,7 @@ describe('student/native: depthwise convolutions on the native add-on match the 
     const pads: Pad[] = ['same', 'valid', [[0, 0], [1, 2], [0, 1], [0, 0]]];
     let n = 0;
     let seed = 1;
-    const count = await calls(async () => {
+    const count = await kernelCalls(NAMES, async () => {
       for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of pads) for (const hw of [8, 9] as const) for (const M of [1, 2]) {
         if (pad === 'valid' && k > hw) continue;
         for (const [name, ins, fn] of ops(3, [hw, hw + 1], 5, M, k, s, pad, (seed += 4))) {
@@ -124,7 +102,7 @@ describe('student/native: depthwise convolutions on the native add-on match the 
     const x = tf.tensor(randn([2, 9, 9, 3], 61).data, [2, 9, 9, 3]);
     const dy = tf.tensor(randn([2, 9, 9, 6], 62).data, [2, 9, 9, 6]);
     try {
-      expect(() => runK('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dilations: 2, filterShape: [3, 3, 3, 2] })).to.throw(/tfkd wasm DepthwiseConv2dNativeBackpropFilter: dilation 2x2 is not supported/);
+      expect(() => runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dilations: 2, filterShape: [3, 3, 3, 2] })).to.throw(/tfkd wasm DepthwiseConv2dNativeBackpropFilter: dilation 2x2 is not supported/);
     } finally {
       tf.dispose([x, dy]);
     }
@@ -132,13 +110,11 @@ describe('student/native: depthwise convolutions on the native add-on match the 
 
   it('tf.grads through a depthwise net (3×3/2 same, 5×5 valid multiplier 2, pointwise, dense) equals cpu for every input', async () => {
     const ins = [randn([4, 13, 13, 3], 70), randn([3, 3, 3, 1], 71), randn([5, 5, 3, 2], 72), randn([1, 1, 6, 4], 73), randn([36, 3], 74)];
-    const f = (x: tf.Tensor, d1: tf.Tensor, d2: tf.Tensor, p: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
-      let h = tf.relu(tf.depthwiseConv2d(x as tf.Tensor4D, d1 as tf.Tensor4D, 2, 'same')); // 7×7×3
-      h = tf.depthwiseConv2d(h, d2 as tf.Tensor4D, 1, 'valid'); // 3×3×6
-      h = tf.conv2d(h, p as tf.Tensor4D, 1, 'same'); // 3×3×4
-      return tf.sum(tf.square(tf.matMul(tf.reshape(h, [4, 36]), wd as tf.Tensor2D)));
+    const body = (x: tf.Tensor, d1: tf.Tensor, d2: tf.Tensor, p: tf.Tensor): tf.Tensor => {
+      const h = tf.relu(tf.depthwiseConv2d(x as tf.Tensor4D, d1 as tf.Tensor4D, 2, 'same')); // 7×7×3
+      return tf.conv2d(tf.depthwiseConv2d(h, d2 as tf.Tensor4D, 1, 'valid'), p as tf.Tensor4D, 1, 'same'); // 3×3×6 → 3×3×4
     };
-    await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'depthwise grads');
+    await compare(ins, netGrads(body), 'depthwise grads');
   });
 
   // One gradient, not several training steps: a few SGD steps of a BatchNorm net at batch 4 are
@@ -163,7 +139,7 @@ describe('student/native: depthwise convolutions on the native add-on match the 
     };
     const want = await grads('cpu');
     let got: Arr[] = [];
-    const n = await calls(async () => {
+    const n = await kernelCalls(NAMES, async () => {
       got = await grads('wasm');
     });
     expect(n, 'native depthwise calls').to.be.greaterThan(0);

@@ -10,33 +10,12 @@ import { registerWasmKernels } from '../../../src/student/kernels/index.js';
 import { batchNormTrain, bnKernelCalls } from '../../../src/student/kernels/batchnorm.js';
 import { elementwiseCalls, loadNative, nativeAddonOnHeap, probeNative, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
-import { backendComparer, expectNoLeakAcrossConvGradSteps, kdTrainSteps, on, randn, type Arr } from '../compare-backends.js';
+import { backendComparer, compareMaxPoolGrads, compareMaxPoolGradTies, CONV_CASES, expectNoLeakAcrossConvGradSteps, kdTrainSteps, kernelCalls, netGrads, on, randn, runKernel, type Arr } from '../compare-backends.js';
 import { needsNativeAddon } from '../../helpers/needs.js';
 
 const TOL = 1e-4;
 
 const { worst, expectClose, compare } = backendComparer('native', TOL);
-
-/** Counts calls of the registered wasm kernel `name` while `fn` runs (proves the native path ran). */
-async function calls(name: string, fn: () => Promise<void>): Promise<number> {
-  const k = tf.getKernel(name, 'wasm')!;
-  let n = 0;
-  tf.unregisterKernel(name, 'wasm');
-  tf.registerKernel({ ...k, kernelFunc: (a) => (n++, k.kernelFunc(a)) });
-  try {
-    await fn();
-  } finally {
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel(k);
-  }
-  return n;
-}
-
-const runK = (name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
-
-const cases: Array<{ k: number; s: number; pad: 'same' | 'valid'; hw: number }> = [];
-for (const k of [1, 3, 5]) for (const s of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const hw of [8, 9]) cases.push({ k, s, pad, hw });
 
 describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend', function () {
   const st = loadNative();
@@ -81,7 +60,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
       st.addon!.setChunkBytes(chunk);
       try {
         await onPath(path, async () => {
-        for (const { k, s, pad, hw } of cases) {
+        for (const { k, s, pad, hw } of CONV_CASES) {
           const x = randn([3, hw, hw, 3], 11 + k + hw);
           const w = randn([k, k, 3, 4], 5 + k + s);
           const bias = randn([4], 3);
@@ -98,13 +77,13 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
       st.addon!.setChunkBytes(chunk);
       try {
         await onPath(path, async () => {
-        for (const { k, s, pad, hw } of cases) {
+        for (const { k, s, pad, hw } of CONV_CASES) {
           const info = tf.backend_util.computeConv2DInfo([3, hw, hw, 3], [k, k, 3, 4], s, 1, pad);
           const x = randn([3, hw, hw, 3], 21 + k + hw);
           const w = randn([k, k, 3, 4], 25 + k);
           const dy = randn([3, info.outHeight, info.outWidth, 4], 23 + k * s);
-          await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} [${path}]`);
-          await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [3, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw} [${path}]`);
+          await compare([x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [k, k, 3, 4] }), `dW k${k} s${s} ${pad} ${hw} [${path}]`);
+          await compare([dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [3, hw, hw, 3] }), `dx k${k} s${s} ${pad} ${hw} [${path}]`);
         }
         });
       } finally {
@@ -127,8 +106,8 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
           const dy = randn([5, info.outHeight, info.outWidth, co], 103 + s);
           const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
             ['fusedconv', [x, w, bias], (xt, wt, bt) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: s, pad, bias: bt, activation: 'relu' })],
-            ['dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
-            ['dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+            ['dW', [x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 16, co] })],
+            ['dx', [dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
           ];
           for (const [name, ins, fn] of ops) {
             const want = (await on('cpu', ins, fn))[0];
@@ -157,8 +136,8 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
         const info = tf.backend_util.computeConv2DInfo([2, 7, 6, 3], [3, 3, 3, 5], s, 1, pad);
         const dy = randn([2, info.outHeight, info.outWidth, 5], 92);
         await compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad), `explicit pad conv s${s}`);
-        await compare([x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] }), `explicit pad dW s${s}`);
-        await compare([dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, 7, 6, 3] }), `explicit pad dx s${s}`);
+        await compare([x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] }), `explicit pad dW s${s}`);
+        await compare([dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: [2, 7, 6, 3] }), `explicit pad dx s${s}`);
       }
     }));
 }
@@ -166,7 +145,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
   it('the native kernels actually run (call counts) and give the same results on 1 thread', async () => {
     const x = randn([2, 8, 8, 3], 1);
     const w = randn([3, 3, 3, 5], 2);
-    const n = await calls('Conv2D', () => compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same'), 'counted conv'));
+    const n = await kernelCalls(['Conv2D'], () => compare([x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same'), 'counted conv'));
     expect(n, 'Conv2D calls on wasm').to.equal(1);
     const threads = st.addon!.getThreads();
     try {
@@ -216,8 +195,8 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
       const dy = randn([5, 32, 32, 64], 122);
       const ops: Array<[string, Arr[], (...t: tf.Tensor[]) => tf.Tensor]> = [
         ['1×1 forward', [x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same')],
-        ['1×1 dW', [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 16, 64] })],
-        ['1×1 dx', [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
+        ['1×1 dW', [x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 16, 64] })],
+        ['1×1 dx', [dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [5, 32, 32, 16] })],
       ];
       for (const [name, ins, fn] of ops) {
         const want = (await on('cpu', ins, fn))[0];
@@ -248,8 +227,8 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
       const w = randn(ws, 131);
       const dy = randn([xs[0], info.outHeight, info.outWidth, ws[3]], 132);
       ops.push([`${name} forward`, [x, w], (xt, wt) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, pad)]);
-      ops.push([`${name} dW`, [x, dy], (xt, dyt) => runK('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: ws })]);
-      ops.push([`${name} dx`, [dy, w], (dyt, wt) => runK('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs })]);
+      ops.push([`${name} dW`, [x, dy], (xt, dyt) => runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { strides: s, pad, dataFormat: 'NHWC', filterShape: ws })]);
+      ops.push([`${name} dx`, [dy, w], (dyt, wt) => runKernel('Conv2DBackpropInput', { dy: dyt, filter: wt }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs })]);
     }
     ops.push(['matmul 300×400·400×200 (split rows)', [randn([300, 400], 133), randn([400, 200], 134)], (p, q) => tf.matMul(p, q)]);
     ops.push(['matmul 40×2000·2000×300 (split columns)', [randn([40, 2000], 135), randn([2000, 300], 136)], (p, q) => tf.matMul(p, q)]);
@@ -321,19 +300,13 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     }
     await compare([randn([200, 3], 81)], (xt) => tf.sum(xt, 0), 'sum rank 2 axis 0');
     await compare([x], (xt) => tf.cast(tf.sum(tf.cast(tf.mul(xt, 100), 'int32'), [0, 1]), 'float32'), 'sum int32');
-    const n = await calls('Sum', () => compare([x], (xt) => tf.sum(xt, [0, 1, 2]), 'counted sum'));
+    const n = await kernelCalls(['Sum'], () => compare([x], (xt) => tf.sum(xt, [0, 1, 2]), 'counted sum'));
     expect(n).to.equal(1);
   });
 
   it('MaxPoolGrad: 2×2/2 valid, 3×3/2 same (overlapping windows, padding), 3×3/1 same, odd sizes, ties', async () => {
-    for (const [f, st, pad, hw] of [[2, 2, 'valid', 8], [2, 2, 'valid', 9], [3, 2, 'same', 9], [3, 1, 'same', 7], [2, 2, 'same', 7]] as const) {
-      const x = randn([2, hw, hw, 5], 60 + f + hw);
-      const info = tf.backend_util.computePool2DInfo([2, hw, hw, 5], f, st, 1, pad);
-      const dy = randn([2, info.outHeight, info.outWidth, 5], 61 + st);
-      await compare([x, dy], (xt, dyt) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(u as tf.Tensor4D, f, st, pad), dyt)))(xt), `maxPoolGrad f${f} s${st} ${pad} ${hw}`);
-    }
-    const flat = { shape: [1, 4, 4, 2], data: new Float32Array(32).fill(1) };
-    const n = await calls('MaxPoolGrad', () => compare([flat], (xt) => tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool(u as tf.Tensor4D, 3, 1, 'same')))(xt), 'maxPoolGrad ties'));
+    await compareMaxPoolGrads(compare);
+    const n = await kernelCalls(['MaxPoolGrad'], () => compareMaxPoolGradTies(compare));
     expect(n).to.equal(1);
   });
 
@@ -365,13 +338,11 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
   for (const path of convPaths) {
     it(`tf.grads through a conv net (stride 2 same, 5×5 valid, 1×1, dense) equals cpu for every input [${path}]`, async () => onPath(path, async () => {
       const ins = [randn([4, 12, 12, 2], 50), randn([3, 3, 2, 6], 51), randn([5, 5, 6, 4], 52), randn([1, 1, 4, 3], 53), randn([12, 3], 54)];
-      const f = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, wd: tf.Tensor): tf.Scalar => {
-        let h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
-        h = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'); // 2×2×4
-        h = tf.conv2d(h, w3 as tf.Tensor4D, 1, 'same'); // 2×2×3
-        return tf.sum(tf.square(tf.matMul(tf.reshape(h, [4, 12]), wd as tf.Tensor2D)));
+      const body = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor): tf.Tensor => {
+        const h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same')); // 6×6×6
+        return tf.conv2d(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'valid'), w3 as tf.Tensor4D, 1, 'same'); // 2×2×4 → 2×2×3
       };
-      await compare(ins, (...t) => tf.grads((...u: tf.Tensor[]) => f(u[0], u[1], u[2], u[3], u[4]))(t), 'grads');
+      await compare(ins, netGrads(body), 'grads');
     }));
 }
 
@@ -379,7 +350,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     it(`three KD + SGD-momentum training steps of zoo ${model} (batch 4) give the same losses and weights as cpu`, async () => {
       const want = await kdTrainSteps(model, [...input], 'cpu');
       let got: Arr[] = [];
-      const nConv = await calls(model === 'cnn' ? 'Conv2DBackpropFilter' : 'Conv2DBackpropInput', async () => {
+      const nConv = await kernelCalls([model === 'cnn' ? 'Conv2DBackpropFilter' : 'Conv2DBackpropInput'], async () => {
         got = await kdTrainSteps(model, [...input], 'wasm');
       });
       expect(nConv, 'native gradient kernel calls').to.be.greaterThan(0);

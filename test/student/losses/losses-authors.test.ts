@@ -11,14 +11,10 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../../src/student/tf.js';
-import { lossContext, lossEntry, type LossOptions } from '../../../src/student/losses/index.js';
+import { lossEntry, type LossOptions } from '../../../src/student/losses/index.js';
+import { valueAndGradAt, type GoldenFixture } from './helpers.js';
 
-interface Fixture {
-  id: string;
-  B: number;
-  K: number;
-  logits: number[];
-  labels: number[];
+interface Fixture extends GoldenFixture {
   teacherLogits: number[];
   previous: number[];
 }
@@ -56,16 +52,13 @@ describe('student/losses vs the authors\' code (scripts/golden_authors_losses.py
       const ls = c.loss === 'kd-ls' || c.loss === 'dkd-ls';
       const options: LossOptions = { numClasses: fx.K, fidelity: 'paper', logitStandardization: ls, ...c.options };
       const entry = lossEntry(registryName(c.loss));
-      const logits = tf.tensor2d(fx.logits, [fx.B, fx.K], 'float32');
-      const labels = tf.tensor1d(fx.labels, 'int32');
-      const teacherLogits = entry.teacher === 'none' && !ls ? null : tf.tensor2d(fx.teacherLogits, [fx.B, fx.K], 'float32');
-      const previous = entry.selfHistory && c.epoch > 1 ? tf.tensor2d(fx.previous, [fx.B, fx.K], 'float32') : null;
-      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) =>
-        entry.fn(lossContext({ logits: z as tf.Tensor2D, labels, teacherLogits, previous, options, epoch: c.epoch, epochs: c.epochs })),
-      )(logits);
-      const v = value.dataSync()[0];
-      const g = grad.dataSync();
-      tf.dispose([logits, labels, value, grad, ...(teacherLogits ? [teacherLogits] : []), ...(previous ? [previous] : [])]);
+      const { value: v, grad: g } = valueAndGradAt(entry.fn, fx, {
+        teacherLogits: entry.teacher === 'none' && !ls ? null : tf.tensor2d(fx.teacherLogits, [fx.B, fx.K], 'float32'),
+        previous: entry.selfHistory && c.epoch > 1 ? tf.tensor2d(fx.previous, [fx.B, fx.K], 'float32') : null,
+        options,
+        epoch: c.epoch,
+        epochs: c.epochs,
+      });
       const relV = Math.abs(v - c.value) / Math.abs(c.value);
       let scale = 0;
       let maxD = 0;

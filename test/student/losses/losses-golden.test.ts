@@ -15,19 +15,15 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../../src/student/tf.js';
-import { lossContext, lossEntry, type LossOptions } from '../../../src/student/losses/index.js';
+import { lossEntry, type LossOptions } from '../../../src/student/losses/index.js';
 import type { Fidelity } from '../../../src/catalog.js';
 
 /** The losses of the paper (the modern ones are checked against their authors' code in losses-authors.test.ts). */
 const PAPER_LOSSES = ['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg'];
 import { readerSoftTargets } from '../../helpers/soft-targets.js';
+import { valueAndGradAt, type GoldenFixture } from './helpers.js';
 
-interface Fixture {
-  id: string;
-  B: number;
-  K: number;
-  logits: number[];
-  labels: number[];
+interface Fixture extends GoldenFixture {
   teacherLogits?: number[];
   soft?: number[];
 }
@@ -96,18 +92,12 @@ describe('student/losses golden (vs PyTorch, scripts/golden_losses.py)', () => {
     it(label, () => {
       const fx = fixtures.get(c.fixture)!;
       const opts: LossOptions = { numClasses: fx.K, fidelity: c.fidelity, logitStandardization: false, ...o };
-      const loss = lossEntry(c.loss).fn;
-      const logits = tf.tensor2d(fx.logits, [fx.B, fx.K], 'float32');
-      const labels = tf.tensor1d(fx.labels, 'int32');
       let soft: tf.Tensor2D | null = null;
       if (c.loss === 'kd' || c.loss === 'tfkd-self') {
         const p = fx.soft ? Float32Array.from(fx.soft) : readerSoftTargets([fx.teacherLogits!], fx.K, o.temperature);
         soft = tf.tensor2d(p, [fx.B, fx.K]);
       }
-      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => loss(lossContext({ logits: z as tf.Tensor2D, labels, soft, options: opts })))(logits);
-      const v = value.dataSync()[0];
-      const g = grad.dataSync();
-      tf.dispose([logits, labels, soft, value, grad].filter((t) => t !== null));
+      const { value: v, grad: g } = valueAndGradAt(lossEntry(c.loss).fn, fx, { soft, options: opts });
       const { w, tauStudent } = klScale(c, fx.K);
       const wv = worst([v], [c.value], 2 * EPS32 * (1 + w));
       const wg = worst(g, c.grad, (2 * EPS32 * (1 + w / tauStudent)) / fx.B);
