@@ -12,8 +12,11 @@ namespace tfkd {
 // Shape: a convolution's B, H, W, KH, KW, OH, OW, sh, sw, pt, pl (conv.cc's Conv, depthwise.cc's Dw).
 template <class Shape, class F>
 inline void for_taps(const Shape& c, int64_t r0, int64_t r1, F f) {
+  if (r0 >= r1) return;
+  // (b, oh, ow) of r0 by division once, then counted on (a division per row cost ≈ 5 % of the
+  // depthwise input gradient at 32 channels).
+  int64_t b = r0 / (c.OH * c.OW), oh = r0 % (c.OH * c.OW) / c.OW, ow = r0 % c.OW;
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t b = r / (c.OH * c.OW), rem = r % (c.OH * c.OW), oh = rem / c.OW, ow = rem % c.OW;
     for (int64_t kh = 0; kh < c.KH; kh++) {
       const int64_t ih = oh * c.sh + kh - c.pt;
       if (ih < 0 || ih >= c.H) continue;
@@ -21,6 +24,13 @@ inline void for_taps(const Shape& c, int64_t r0, int64_t r1, F f) {
         const int64_t iw = ow * c.sw + kw - c.pl;
         if (iw < 0 || iw >= c.W) continue;
         f(r, kh * c.KW + kw, (b * c.H + ih) * c.W + iw);
+      }
+    }
+    if (++ow == c.OW) {
+      ow = 0;
+      if (++oh == c.OH) {
+        oh = 0;
+        b++;
       }
     }
   }
