@@ -56,10 +56,10 @@ function geometry(xShape: [number, number, number, number], filterShape: [number
 /**
  * The one loop nest of both gradients: every tap (b, oh, kh, ow, kw) that lands inside x, with its
  * offsets into x / dx (xOff), dy (dOff) and the filter / dW (kOff). The filter gradient
- * (`filterGrad`) adds x·dy into dW: acc = dW, src = x; the input gradient adds dy·W into dx:
- * acc = dx, src = W. The per-tap work stays inline (no callback in the hot loop); the choice is a
- * loop-invariant branch. Both gradients visit every accumulator element's terms in the same order
- * as before the loops were shared (products commute exactly), so the sums are unchanged.
+ * (`filterGrad`: acc = dW, src = x) adds x·dy into dW; the input gradient (acc = dx, src = W) adds
+ * dy·W into dx. The per-tap work stays inline, each gradient's loops exactly as they were when the
+ * two had their own loop nests (no callback in the hot loop; the mode is a loop-invariant branch),
+ * in the same order, so the sums are unchanged.
  */
 function accumulate(g: Geometry, filterGrad: boolean, acc: Float64Array, src: Float32Array, dv: Float32Array): void {
   const { B, H, W, C, OH, OW, KH, KW, sh, sw, M, CO, pt, pl } = g;
@@ -75,20 +75,22 @@ function accumulate(g: Geometry, filterGrad: boolean, acc: Float64Array, src: Fl
             if (iw < 0 || iw >= W) continue;
             const xOff = ((b * H + ih) * W + iw) * C;
             const kOff = (kh * KW + kw) * CO;
-            const aOff = filterGrad ? kOff : xOff;
-            const sOff = filterGrad ? xOff : kOff;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[aOff + c] += src[sOff + c] * dv[dOff + c];
-            } else if (filterGrad) {
-              for (let c = 0; c < C; c++) {
-                const xc = src[sOff + c];
-                for (let q = 0; q < M; q++) acc[aOff + c * M + q] += xc * dv[dOff + c * M + q];
+            if (filterGrad) {
+              if (M === 1) {
+                for (let c = 0; c < C; c++) acc[kOff + c] += src[xOff + c] * dv[dOff + c];
+              } else {
+                for (let c = 0; c < C; c++) {
+                  const xc = src[xOff + c];
+                  for (let q = 0; q < M; q++) acc[kOff + c * M + q] += xc * dv[dOff + c * M + q];
+                }
               }
+            } else if (M === 1) {
+              for (let c = 0; c < C; c++) acc[xOff + c] += dv[dOff + c] * src[kOff + c];
             } else {
               for (let c = 0; c < C; c++) {
                 let s = 0;
-                for (let q = 0; q < M; q++) s += dv[dOff + c * M + q] * src[sOff + c * M + q];
-                acc[aOff + c] += s;
+                for (let q = 0; q < M; q++) s += dv[dOff + c * M + q] * src[kOff + c * M + q];
+                acc[xOff + c] += s;
               }
             }
           }
