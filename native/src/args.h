@@ -32,6 +32,7 @@ F32 get_f32(napi_env env, napi_value v, const char* what);
 // An Int32Array of exactly `want` non-negative values (a kernel's shape).
 std::vector<int64_t> get_dims(napi_env env, napi_value v, size_t want);
 int32_t get_i32(napi_env env, napi_value v);
+double get_f64(napi_env env, napi_value v);
 // Throws unless view a holds at least n elements.
 void need(const F32& a, int64_t n, const char* what);
 // The fused activation argument: 0 linear, 1 relu.
@@ -45,5 +46,16 @@ void get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
   if (argc < min) throw Err{"expected " + std::to_string(min) + " arguments"};
   for (size_t i = argc; i < N; i++) NAPI_OK(napi_get_undefined(env, &argv[i]));
 }
+
+// A kernel's call: argv[0..N), every one required, and its shape, the Int32Array argv[at] of
+// `want` values (get_dims).
+template <size_t N>
+std::vector<int64_t> get_shaped_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t at, size_t want) {
+  get_args(env, info, argv, N);
+  return get_dims(env, argv[at], want);
+}
+
+// A setter's one argument (setThreads, setChunkBytes, …): an int32 of at least `min`, else Err{err}.
+int32_t get_setting(napi_env env, napi_callback_info info, int32_t min, const char* err);
 
 }  // namespace tfkd

@@ -68,11 +68,9 @@ void bn_sums_all(const float* a, const double* ka, const float* b, const double*
 // bnTrain(x, gamma, beta, y, mean, variance, dims[M, C], epsilon)
 napi_value BnTrain(napi_env env, napi_callback_info info) {
   napi_value argv[8];
-  get_args(env, info, argv, 8);
-  const std::vector<int64_t> d = get_dims(env, argv[6], 2);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 6, 2);
   const int64_t M = d[0], C = d[1];
-  double eps;
-  NAPI_OK(napi_get_value_double(env, argv[7], &eps));
+  const double eps = get_f64(env, argv[7]);
   F32 x = get_f32(env, argv[0], "x"), g = get_f32(env, argv[1], "gamma"), b = get_f32(env, argv[2], "beta");
   F32 y = get_f32(env, argv[3], "y"), mo = get_f32(env, argv[4], "mean"), vo = get_f32(env, argv[5], "variance");
   if (M < 1 || C < 1) throw Err{"bnTrain: empty batch"};
@@ -103,11 +101,9 @@ napi_value BnTrain(napi_env env, napi_callback_info info) {
 // bnTrainGrad(dy, x, mean, variance, gamma, dx, dgamma, dbeta, dims[M, C], epsilon)
 napi_value BnTrainGrad(napi_env env, napi_callback_info info) {
   napi_value argv[10];
-  get_args(env, info, argv, 10);
-  const std::vector<int64_t> d = get_dims(env, argv[8], 2);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 8, 2);
   const int64_t M = d[0], C = d[1];
-  double eps;
-  NAPI_OK(napi_get_value_double(env, argv[9], &eps));
+  const double eps = get_f64(env, argv[9]);
   F32 dy = get_f32(env, argv[0], "dy"), x = get_f32(env, argv[1], "x"), mu = get_f32(env, argv[2], "mean");
   F32 v = get_f32(env, argv[3], "variance"), g = get_f32(env, argv[4], "gamma");
   F32 dx = get_f32(env, argv[5], "dx"), dg = get_f32(env, argv[6], "dgamma"), db = get_f32(env, argv[7], "dbeta");

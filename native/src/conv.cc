@@ -17,6 +17,7 @@
 #include "dnnl_conv.h"
 #include "gemm.h"
 #include "parallel.h"
+#include "taps.h"
 
 namespace tfkd {
 
@@ -67,22 +68,12 @@ void im2col(const Conv& c, const float* x, float* col, int64_t r0, int64_t r1) {
 }
 
 void col2im_add(const Conv& c, const float* col, float* dx, int64_t r0, int64_t r1) {
-  const int64_t K = c.K();
-  for (int64_t r = r0; r < r1; r++) {
-    const int64_t b = r / (c.OH * c.OW), rem = r % (c.OH * c.OW), oh = rem / c.OW, ow = rem % c.OW;
-    const float* src = col + (r - r0) * K;
-    for (int64_t kh = 0; kh < c.KH; kh++) {
-      const int64_t ih = oh * c.sh + kh - c.pt;
-      if (ih < 0 || ih >= c.H) continue;
-      for (int64_t kw = 0; kw < c.KW; kw++) {
-        const int64_t iw = ow * c.sw + kw - c.pl;
-        if (iw < 0 || iw >= c.W) continue;
-        const float* s = src + (kh * c.KW + kw) * c.CI;
-        float* d = dx + ((b * c.H + ih) * c.W + iw) * c.CI;
-        for (int64_t ci = 0; ci < c.CI; ci++) d[ci] += s[ci];
-      }
-    }
-  }
+  const int64_t K = c.K(), CI = c.CI;
+  for_taps(c, r0, r1, [&](int64_t r, int64_t k, int64_t pixel) {
+    const float* s = col + (r - r0) * K + k * CI;
+    float* d = dx + pixel * CI;
+    for (int64_t ci = 0; ci < CI; ci++) d[ci] += s[ci];
+  });
 }
 
 // Work units of a convolution: the batch in up to 16 contiguous image ranges, a number fixed by
@@ -132,8 +123,7 @@ void conv_forward(const Conv& c, const float* x, const float* w, const float* bi
 // conv2dForward(x, w, bias|null, y, dims[13], act)
 napi_value Conv2DForward(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  get_args(env, info, argv, 6);
-  const Conv c = conv_from(get_dims(env, argv[4], 13));
+  const Conv c = conv_from(get_shaped_args(env, info, argv, 4, 13));
   F32 x = get_f32(env, argv[0], "x"), w = get_f32(env, argv[1], "filter"), y = get_f32(env, argv[3], "y");
   F32 bias;
   if (!is_null_or_undefined(env, argv[2])) bias = get_f32(env, argv[2], "bias");
@@ -152,8 +142,7 @@ napi_value Conv2DForward(napi_env env, napi_callback_info info) {
 // conv2dBackpropFilter(x, dy, dw, dims[13])
 napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const Conv c = conv_from(get_dims(env, argv[3], 13));
+  const Conv c = conv_from(get_shaped_args(env, info, argv, 3, 13));
   F32 x = get_f32(env, argv[0], "x"), dy = get_f32(env, argv[1], "dy"), dw = get_f32(env, argv[2], "dw");
   const int64_t K = c.K(), rows = c.rows();
   need(x, c.B * c.H * c.W * c.CI, "x");
@@ -193,8 +182,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
 // conv2dBackpropInput(dy, w, dx, dims[13])
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const Conv c = conv_from(get_dims(env, argv[3], 13));
+  const Conv c = conv_from(get_shaped_args(env, info, argv, 3, 13));
   F32 dy = get_f32(env, argv[0], "dy"), w = get_f32(env, argv[1], "filter"), dx = get_f32(env, argv[2], "dx");
   const int64_t K = c.K(), rows = c.rows();
   need(dy, rows * c.CO, "dy");
@@ -240,11 +228,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
 }
 
 napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  get_args(env, info, argv, 1);
-  const int32_t n = get_i32(env, argv[0]);
-  if (n < 4096) throw Err{"chunk bytes must be ≥ 4096"};
-  g_chunk_bytes.store(static_cast<size_t>(n));
+  g_chunk_bytes.store(static_cast<size_t>(get_setting(env, info, 4096, "chunk bytes must be ≥ 4096")));
   return nullptr;
 }
 

@@ -22,6 +22,7 @@
 #include "args.h"
 #include "kernels.h"
 #include "parallel.h"
+#include "taps.h"
 
 namespace tfkd {
 
@@ -52,6 +53,7 @@ void over_units(const Dw& c, F f) {
   parallel_units(c.B, U, std::min(U, threads_now()), f);
 }
 
+// Not for_taps' order (taps.h): kh outside ow keeps the dW rows of one kh in cache while ow sweeps.
 void backprop_filter(const Dw& c, const float* x, const float* dy, double* acc, int64_t b0, int64_t b1) {
   const int64_t CO = c.CO(), C = c.C, M = c.M;
   for (int64_t b = b0; b < b1; b++)
@@ -80,30 +82,21 @@ void backprop_filter(const Dw& c, const float* x, const float* dy, double* acc, 
 void backprop_input(const Dw& c, const float* dy, const float* w, float* dx, int64_t b0, int64_t b1) {
   const int64_t CO = c.CO(), C = c.C, M = c.M;
   std::fill(dx + b0 * c.H * c.W * C, dx + b1 * c.H * c.W * C, 0.f);
-  for (int64_t b = b0; b < b1; b++)
-    for (int64_t oh = 0; oh < c.OH; oh++)
-      for (int64_t ow = 0; ow < c.OW; ow++) {
-        const float* dyo = dy + ((b * c.OH + oh) * c.OW + ow) * CO;
-        for (int64_t kh = 0; kh < c.KH; kh++) {
-          const int64_t ih = oh * c.sh + kh - c.pt;
-          if (ih < 0 || ih >= c.H) continue;
-          for (int64_t kw = 0; kw < c.KW; kw++) {
-            const int64_t iw = ow * c.sw + kw - c.pl;
-            if (iw < 0 || iw >= c.W) continue;
-            float* dxi = dx + ((b * c.H + ih) * c.W + iw) * C;
-            const float* wk = w + (kh * c.KW + kw) * CO;
-            if (M == 1) {
-              for (int64_t ch = 0; ch < C; ch++) dxi[ch] += dyo[ch] * wk[ch];
-            } else {
-              for (int64_t ch = 0; ch < C; ch++) {
-                float s = 0.f;
-                for (int64_t q = 0; q < M; q++) s += dyo[ch * M + q] * wk[ch * M + q];
-                dxi[ch] += s;
-              }
-            }
-          }
-        }
+  const int64_t rows = c.OH * c.OW;
+  for_taps(c, b0 * rows, b1 * rows, [&](int64_t r, int64_t k, int64_t pixel) {
+    const float* dyo = dy + r * CO;
+    float* dxi = dx + pixel * C;
+    const float* wk = w + k * CO;
+    if (M == 1) {
+      for (int64_t ch = 0; ch < C; ch++) dxi[ch] += dyo[ch] * wk[ch];
+    } else {
+      for (int64_t ch = 0; ch < C; ch++) {
+        float s = 0.f;
+        for (int64_t q = 0; q < M; q++) s += dyo[ch * M + q] * wk[ch * M + q];
+        dxi[ch] += s;
       }
+    }
+  });
 }
 
 }  // namespace
@@ -111,8 +104,7 @@ void backprop_input(const Dw& c, const float* dy, const float* w, float* dx, int
 // depthwiseBackpropFilter(x, dy, dw, dims[13])
 napi_value DepthwiseBackpropFilter(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const Dw c = dw_from(get_dims(env, argv[3], 13));
+  const Dw c = dw_from(get_shaped_args(env, info, argv, 3, 13));
   F32 x = get_f32(env, argv[0], "x"), dy = get_f32(env, argv[1], "dy"), dw = get_f32(env, argv[2], "dw");
   const int64_t KC = c.KH * c.KW * c.CO();
   need(x, c.B * c.H * c.W * c.C, "x");
@@ -132,8 +124,7 @@ napi_value DepthwiseBackpropFilter(napi_env env, napi_callback_info info) {
 // depthwiseBackpropInput(dy, w, dx, dims[13])
 napi_value DepthwiseBackpropInput(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const Dw c = dw_from(get_dims(env, argv[3], 13));
+  const Dw c = dw_from(get_shaped_args(env, info, argv, 3, 13));
   F32 dy = get_f32(env, argv[0], "dy"), w = get_f32(env, argv[1], "filter"), dx = get_f32(env, argv[2], "dx");
   need(dy, c.B * c.OH * c.OW * c.CO(), "dy");
   need(w, c.KH * c.KW * c.CO(), "filter");

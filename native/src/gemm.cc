@@ -47,8 +47,7 @@ void bias_act(float* y, int64_t rows, int64_t n, const float* bias, int act) {
 // a batch of 1 broadcasts; out: [max(batchA, batchB), M, N].
 napi_value MatMul(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  get_args(env, info, argv, 6);
-  const std::vector<int64_t> d = get_dims(env, argv[4], 7);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 4, 7);
   const int64_t bA = d[0], bB = d[1], M = d[2], N = d[3], K = d[4];
   const bool tA = d[5] != 0, tB = d[6] != 0;
   if (bA != bB && bA != 1 && bB != 1) throw Err{"matmul: batch sizes do not broadcast"};
@@ -79,8 +78,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
 // accumulated in double (tfjs's cpu backend sums in JS doubles).
 napi_value SumRows(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  get_args(env, info, argv, 3);
-  const std::vector<int64_t> d = get_dims(env, argv[2], 2);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 2, 2);
   const int64_t rows = d[0], cols = d[1];
   F32 x = get_f32(env, argv[0], "x"), out = get_f32(env, argv[1], "out");
   need(x, rows * cols, "x");

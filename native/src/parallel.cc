@@ -40,20 +40,14 @@ int threads_now() { return std::max(1, g_threads.load()); }
 int pass_threads(int64_t M, int64_t C) { return M * C < (int64_t{1} << 20) ? 1 : threads_now(); }
 
 napi_value SetKernelThreads(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  get_args(env, info, argv, 1);
-  const int32_t n = get_i32(env, argv[0]);
-  if (n < 1) throw Err{"threads must be ≥ 1"};
+  const int32_t n = get_setting(env, info, 1, "threads must be ≥ 1");
   g_threads.store(n);
   tfkd_dnnl::set_threads(n);  // the same OpenMP team runs oneDNN's convolutions
   return nullptr;
 }
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  get_args(env, info, argv, 1);
-  const int32_t n = get_i32(env, argv[0]);
-  if (n < 1) throw Err{"threads must be ≥ 1"};
+  const int32_t n = get_setting(env, info, 1, "threads must be ≥ 1");
   openblas_set_num_threads(1);  // tfkd's threads do the splitting (see parallel.h)
   tfkd_dnnl::set_threads(n);
   g_threads.store(n);

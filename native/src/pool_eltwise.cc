@@ -94,8 +94,7 @@ void max_pool_grad_scatter(const Pool& p, const float* x, const float* dy, float
 // no zero-fill pass and no scatter; otherwise dx is zeroed and the maxima scatter-add.
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const std::vector<int64_t> d = get_dims(env, argv[3], 12);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 3, 12);
   const Pool p{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
   if (p.sh < 1 || p.sw < 1) throw Err{"dims: stride < 1"};
   F32 x = get_f32(env, argv[0], "x"), dy = get_f32(env, argv[1], "dy"), dx = get_f32(env, argv[2], "dx");
@@ -152,8 +151,7 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
 // cols values broadcast over the rows; mode 2 the same with a.
 napi_value AddF32(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  get_args(env, info, argv, 4);
-  const std::vector<int64_t> d = get_dims(env, argv[3], 3);
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 3, 3);
   const int64_t rows = d[0], cols = d[1], mode = d[2];
   if (mode > 2) throw Err{"add: mode must be 0, 1 or 2"};
   F32 a = get_f32(env, argv[0], "a"), b = get_f32(env, argv[1], "b"), out = get_f32(env, argv[2], "out");

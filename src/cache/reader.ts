@@ -203,9 +203,7 @@ class CacheReaderImpl implements CacheReader {
   readLogits(samples: ArrayLike<number>, views: ArrayLike<number>, out?: Float32Array): Float32Array {
     const n = samples.length;
     const K = this.numClasses;
-    if (views.length !== n) throw new UsageError(`readLogits: ${n} samples but ${views.length} views`);
-    const res = out ?? new Float32Array(n * K);
-    if (res.length < n * K) throw new RangeError(`readLogits: out holds ${res.length} values, need ${n * K}`);
+    const res = this.rowsOut('readLogits', samples, views, out);
     for (let r = 0; r < n; r++) {
       const { f, local } = this.locate(samples[r], views[r]);
       const row = res.subarray(r * K, (r + 1) * K);
@@ -236,9 +234,7 @@ class CacheReaderImpl implements CacheReader {
     }
     const n = samples.length;
     const K = this.numClasses;
-    if (views.length !== n) throw new UsageError(`softTargets: ${n} samples but ${views.length} views`);
-    const res = out ?? new Float32Array(n * K);
-    if (res.length < n * K) throw new RangeError(`softTargets: out holds ${res.length} values, need ${n * K}`);
+    const res = this.rowsOut('softTargets', samples, views, out);
     for (let r = 0; r < n; r++) {
       const { f, local } = this.locate(samples[r], views[r]);
       this.readTopk(f, local, samples[r], views[r]);
@@ -312,6 +308,16 @@ class CacheReaderImpl implements CacheReader {
     const f = openSafetensors(file);
     this.files[i] = f;
     return f;
+  }
+
+  /** The n·K output of `method` for rows (samples[i], views[i]): `out` when given (and large enough), else a new array. */
+  private rowsOut(method: string, samples: ArrayLike<number>, views: ArrayLike<number>, out: Float32Array | undefined): Float32Array {
+    const n = samples.length;
+    const K = this.numClasses;
+    if (views.length !== n) throw new UsageError(`${method}: ${n} samples but ${views.length} views`);
+    const res = out ?? new Float32Array(n * K);
+    if (res.length < n * K) throw new RangeError(`${method}: out holds ${res.length} values, need ${n * K}`);
+    return res;
   }
 
   /** The open shard and local row of (sample, view); UsageError when the cache does not hold it. */

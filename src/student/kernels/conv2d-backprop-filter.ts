@@ -14,16 +14,9 @@
  * in docs/PERFORMANCE.md.
  */
 import { tf } from '../tf.js';
-import { assertChannelsLast, f32, free, run, transpose, transposeOuterInner, transposeOuterMiddle, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { assertChannelsLast, f32, free, run, transpose, transposeOuterInner, transposeOuterMiddle, type ConvAttrs, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-  dilations?: number | [number, number];
-}
+type Attrs = ConvAttrs & { filterShape: [number, number, number, number] };
 
 /** Budget for one batch chunk's packed dy panel (OH·OW·chunk·8 floats); Infinity = no chunking. */
 export const chunkPolicy = { bytes: 256 * 1024 };

@@ -11,17 +11,9 @@
  * wherever the padding above would be negative.
  */
 import { tf } from '../tf.js';
-import { assertChannelsLast, f32, free, run, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { assertChannelsLast, f32, free, run, type ConvAttrs, type KernelArgs, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-}
-
-type KernelArgs = { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: WasmBackendLike; attrs: Attrs };
+type Args = KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, ConvAttrs & { inputShape: [number, number, number, number] }>;
 
 /** Spatially flipped filter with in/out channels swapped: [KH,KW,CI,CO] → [KH,KW,CO,CI]. */
 function flipSwapFilter(backend: WasmBackendLike, filter: TensorInfo): TensorInfo {
@@ -59,7 +51,7 @@ function dilateSpatial(backend: WasmBackendLike, dy: TensorInfo, sh: number, sw:
   return out;
 }
 
-export function conv2DBackpropInputWasm(args: KernelArgs): TensorInfo {
+export function conv2DBackpropInputWasm(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   assertChannelsLast('Conv2DBackpropInput', attrs.dataFormat);

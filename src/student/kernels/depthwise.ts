@@ -11,61 +11,20 @@
  * Sums are accumulated in float64 (as the cpu backend does) and rounded to float32 once.
  */
 import { tf } from '../tf.js';
-import { assertNoDilation, f32, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
-
-interface Attrs {
-  strides: number | [number, number];
-  dilations: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
+import { assertNoDilation, f32, type ConvAttrs, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 
 export function depthwiseBackpropFilterWasm(args: {
   inputs: { x: TensorInfo; dy: TensorInfo };
   backend: WasmBackendLike;
-  attrs: Attrs & { filterShape: [number, number, number, number] };
+  attrs: ConvAttrs & { filterShape: [number, number, number, number] };
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
   assertNoDilation('DepthwiseConv2dNativeBackpropFilter', attrs.dilations);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, true,
-  );
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
-  const { strideHeight: sh, strideWidth: sw } = info;
-  const M = info.outChannels / C;
-  const CO = info.outChannels;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const acc = new Float64Array(KH * KW * CO);
-  const xv = f32(backend, x);
-  const dv = f32(backend, dy);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let kh = 0; kh < KH; kh++) {
-        const ih = oh * sh + kh - pt;
-        if (ih < 0 || ih >= H) continue;
-        for (let ow = 0; ow < OW; ow++) {
-          const dOff = ((b * OH + oh) * OW + ow) * CO;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw - pl;
-            if (iw < 0 || iw >= W) continue;
-            const xOff = ((b * H + ih) * W + iw) * C;
-            const aOff = (kh * KW + kw) * CO;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[aOff + c] += xv[xOff + c] * dv[dOff + c];
-            } else {
-              for (let c = 0; c < C; c++) {
-                const xc = xv[xOff + c];
-                for (let q = 0; q < M; q++) acc[aOff + c * M + q] += xc * dv[dOff + c * M + q];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-  const out = backend.makeOutput([KH, KW, C, M], 'float32');
+  const g = geometry(x.shape as [number, number, number, number], attrs.filterShape, attrs);
+  const acc = new Float64Array(g.KH * g.KW * g.CO);
+  accumulate(g, true, acc, f32(backend, x), f32(backend, dy));
+  const out = backend.makeOutput([g.KH, g.KW, g.C, g.M], 'float32');
   f32(backend, out).set(acc);
   return out;
 }
@@ -73,23 +32,37 @@ export function depthwiseBackpropFilterWasm(args: {
 export function depthwiseBackpropInputWasm(args: {
   inputs: { dy: TensorInfo; filter: TensorInfo };
   backend: WasmBackendLike;
-  attrs: Attrs & { inputShape: [number, number, number, number] };
+  attrs: ConvAttrs & { inputShape: [number, number, number, number] };
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   assertNoDilation('DepthwiseConv2dNativeBackpropInput', attrs.dilations);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, true,
-  );
+  const g = geometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs);
+  const acc = new Float64Array(g.B * g.H * g.W * g.C);
+  accumulate(g, false, acc, f32(backend, filter), f32(backend, dy));
+  const out = backend.makeOutput([g.B, g.H, g.W, g.C], 'float32');
+  f32(backend, out).set(acc);
+  return out;
+}
+
+type Geometry = ReturnType<typeof geometry>;
+
+function geometry(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvAttrs) {
+  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, true);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
-  const { strideHeight: sh, strideWidth: sw } = info;
-  const M = info.outChannels / C;
-  const CO = info.outChannels;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const acc = new Float64Array(B * H * W * C);
-  const dv = f32(backend, dy);
-  const wv = f32(backend, filter);
+  return { B, H, W, C, OH, OW, KH, KW, sh: info.strideHeight, sw: info.strideWidth, M: info.outChannels / C, CO: info.outChannels, pt: info.padInfo.top, pl: info.padInfo.left };
+}
+
+/**
+ * The one loop nest of both gradients: every tap (b, oh, kh, ow, kw) that lands inside x, with its
+ * offsets into x / dx (xOff), dy (dOff) and the filter / dW (kOff). The filter gradient
+ * (`filterGrad`: acc = dW, src = x) adds x·dy into dW; the input gradient (acc = dx, src = W) adds
+ * dy·W into dx. The per-tap work stays inline, each gradient's loops exactly as they were when the
+ * two had their own loop nests (no callback in the hot loop; the mode is a loop-invariant branch),
+ * in the same order, so the sums are unchanged.
+ */
+function accumulate(g: Geometry, filterGrad: boolean, acc: Float64Array, src: Float32Array, dv: Float32Array): void {
+  const { B, H, W, C, OH, OW, KH, KW, sh, sw, M, CO, pt, pl } = g;
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let kh = 0; kh < KH; kh++) {
@@ -101,13 +74,22 @@ export function depthwiseBackpropInputWasm(args: {
             const iw = ow * sw + kw - pl;
             if (iw < 0 || iw >= W) continue;
             const xOff = ((b * H + ih) * W + iw) * C;
-            const wOff = (kh * KW + kw) * CO;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[xOff + c] += dv[dOff + c] * wv[wOff + c];
+            const kOff = (kh * KW + kw) * CO;
+            if (filterGrad) {
+              if (M === 1) {
+                for (let c = 0; c < C; c++) acc[kOff + c] += src[xOff + c] * dv[dOff + c];
+              } else {
+                for (let c = 0; c < C; c++) {
+                  const xc = src[xOff + c];
+                  for (let q = 0; q < M; q++) acc[kOff + c * M + q] += xc * dv[dOff + c * M + q];
+                }
+              }
+            } else if (M === 1) {
+              for (let c = 0; c < C; c++) acc[xOff + c] += dv[dOff + c] * src[kOff + c];
             } else {
               for (let c = 0; c < C; c++) {
                 let s = 0;
-                for (let q = 0; q < M; q++) s += dv[dOff + c * M + q] * wv[wOff + c * M + q];
+                for (let q = 0; q < M; q++) s += dv[dOff + c * M + q] * src[kOff + c * M + q];
                 acc[xOff + c] += s;
               }
             }
@@ -116,7 +98,4 @@ export function depthwiseBackpropInputWasm(args: {
       }
     }
   }
-  const out = backend.makeOutput([B, H, W, C], 'float32');
-  f32(backend, out).set(acc);
-  return out;
 }

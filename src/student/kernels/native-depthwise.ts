@@ -12,7 +12,7 @@
  * test/student/kernels/native-depthwise.test.ts.
  */
 import { tf } from '../tf.js';
-import { f32, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { f32, type ConvAttrs, type KernelArgs, type TensorInfo } from './wasm-util.js';
 
 /** The add-on's depthwise entry points. dims: [B,H,W,C,KH,KW,M,OH,OW,sh,sw,pt,pl], M the channel multiplier. */
 export interface DepthwiseAddon {
@@ -20,14 +20,6 @@ export interface DepthwiseAddon {
   depthwiseBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
 }
 
-type Args<I, A> = { inputs: I; backend: WasmBackendLike; attrs: A };
-interface Attrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: string;
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
 type Shape4 = [number, number, number, number];
 
 const size = (shape: readonly number[]): number => shape.reduce((p, v) => p * v, 1);
@@ -35,7 +27,7 @@ const nhwc = (f: string | undefined): boolean => f === undefined || f === 'NHWC'
 const undilated = (d: number | [number, number] | undefined): boolean => d === undefined || (Array.isArray(d) ? d : [d, d]).every((v) => v === 1);
 const float = (...t: TensorInfo[]): boolean => t.every((v) => v.dtype === 'float32' && size(v.shape) > 0);
 
-function dims(xShape: Shape4, filterShape: Shape4, a: Attrs): Int32Array {
+function dims(xShape: Shape4, filterShape: Shape4, a: ConvAttrs): Int32Array {
   const i = tf.backend_util.computeConv2DInfo(xShape, filterShape, a.strides, 1, a.pad, a.dimRoundingMode, true);
   return Int32Array.from([
     i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.filterHeight, i.filterWidth, i.outChannels / i.inChannels,
@@ -45,7 +37,7 @@ function dims(xShape: Shape4, filterShape: Shape4, a: Attrs): Int32Array {
 
 /** The two kernels, given the add-on and the fallback to the kernels they replace. */
 export function depthwiseKernels(addon: () => DepthwiseAddon, fallback: (name: string, args: unknown) => TensorInfo): Array<{ name: string; fn: (args: never) => TensorInfo }> {
-  function backpropFilter(args: Args<{ x: TensorInfo; dy: TensorInfo }, Attrs & { filterShape: Shape4 }>): TensorInfo {
+  function backpropFilter(args: KernelArgs<{ x: TensorInfo; dy: TensorInfo }, ConvAttrs & { filterShape: Shape4 }>): TensorInfo {
     const { inputs, backend, attrs } = args;
     const { x, dy } = inputs;
     if (!nhwc(attrs.dataFormat) || !undilated(attrs.dilations) || !float(x, dy)) return fallback('DepthwiseConv2dNativeBackpropFilter', args);
@@ -54,7 +46,7 @@ export function depthwiseKernels(addon: () => DepthwiseAddon, fallback: (name: s
     return dw;
   }
 
-  function backpropInput(args: Args<{ dy: TensorInfo; filter: TensorInfo }, Attrs & { inputShape: Shape4 }>): TensorInfo {
+  function backpropInput(args: KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, ConvAttrs & { inputShape: Shape4 }>): TensorInfo {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs;
     if (!nhwc(attrs.dataFormat) || !undilated(attrs.dilations) || !float(dy, filter)) return fallback('DepthwiseConv2dNativeBackpropInput', args);

@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
 import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
-import { f32, pair, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { f32, pair, type ConvAttrs, type KernelArgs, type Pad, type TensorInfo } from './wasm-util.js';
 import { settingsEnv } from '../../settings.js';
 
 /** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc, hard_act.cc). */
@@ -118,15 +118,6 @@ export function setNativeThreads(n: number): number | null {
   return a ? a.setThreads(n) : null;
 }
 
-type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-type KernelArgs<I, A> = { inputs: I; backend: WasmBackendLike; attrs: A };
-interface ConvAttrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat?: string;
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
 
 const size = (shape: number[]): number => shape.reduce((p, v) => p * v, 1);
 /** A shape without its leading 1s ([] when all are 1): how broadcasting lines shapes up. */

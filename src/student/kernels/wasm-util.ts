@@ -38,6 +38,20 @@ export function run(
   return out;
 }
 
+/** A kernel function's argument, as tfjs passes it: the named inputs, the backend, the op's attributes. */
+export type KernelArgs<I, A> = { inputs: I; backend: WasmBackendLike; attrs: A };
+
+export type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+/** The attributes every 2-D convolution kernel gets (its gradients add filterShape or inputShape). */
+export interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
 export function free(backend: WasmBackendLike, ...ts: TensorInfo[]): void {
   for (const t of ts) backend.disposeData(t.dataId);
 }
