@@ -92,6 +92,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 tr.better td.reading { background: #dff3df; } tr.worse td.reading { background: #f8dddd; } tr.noise td.reading { background: #f1f1f1; }
 tr.chosen td { font-weight: bold; background: #fff7d6; }
 .note { font-size: 12px; color: #555; max-width: 960px; }
+.warn { font-size: 13px; color: #8a4b00; max-width: 960px; }
 figure { margin: 12px 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 details.run { margin: 2px 0; font-size: 13px; } table.kv th { width: 110px; }
 code { font-size: 12px; }
@@ -164,6 +165,7 @@ ${sweeps ? `<h3>Sweeps (validation accuracy, one seed)</h3>\n${sweeps}` : '<p>No
 ${body}
 </tbody></table>
 <p class="note">${esc(TABLE_NOTE)}</p>
+${report.compute_note ? `<p class="warn" id="compute-note">${esc(report.compute_note)}</p>` : ''}
 ${missing}
 </section>
 <section id="plots"><h2>Plots</h2>

@@ -4,7 +4,7 @@
  * (html.ts). Pure functions of the report's rows (report-types.ts); report.ts writes the file.
  */
 import { formatValues } from './protocol.js';
-import type { MethodRow, Report, ReportProtocol, Stat } from './report-types.js';
+import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 
 const p2 = (x: number): string => (100 * x).toFixed(2);
 const pm = (s: Stat): string => `${p2(s.mean)} ± ${s.std === null ? '–' : p2(s.std)}`;
@@ -101,4 +101,17 @@ export function renderSweeps(sel: Report['selections']): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * A warning when the runs did not all train on the same backend and kernels (their manifests): the
+ * same run gives other float results on each (e.g. a native add-on missing for some steps), so
+ * seeds are not strictly comparable across them. Null when they agree or say nothing.
+ */
+export function computeNote(runs: ReadonlyArray<Pick<RunRecord, 'compute'>>): string | null {
+  const counts = new Map<string, number>();
+  for (const r of runs) if (r.compute) counts.set(r.compute, (counts.get(r.compute) ?? 0) + 1);
+  if (counts.size < 2) return null;
+  const parts = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c, n]) => `${n} on ${c}`);
+  return `The runs did not all train on the same backend and kernels: ${parts.join(', ')} (their manifest.json). The same run gives other numbers in the last digits on each, so re-run the odd ones where the others ran (tfkd repro RUN --out DIR) before reading small differences.`;
 }

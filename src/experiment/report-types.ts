@@ -28,6 +28,8 @@ export interface RunRecord {
   chosen: string[];
   /** The select step's record directory, for swept runs. */
   selection: string | null;
+  /** What it trained on, from its manifest: backend and kernels, e.g. `wasm (wasm+native-blas)`. */
+  compute: string | null;
 }
 
 export interface Stat {
@@ -85,4 +87,6 @@ export interface Report {
   html: 'index.html';
   /** The method Δ is measured against (`--against`), or null for the baseline of each model. */
   against: string | null;
+  /** Set when the runs did not all train on the same backend and kernels (report-table.ts computeNote). */
+  compute_note: string | null;
 }

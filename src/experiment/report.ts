@@ -25,7 +25,7 @@ import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-t
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
-import { protocolText, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
+import { computeNote, protocolText, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 import { mean, readingOf, sampleStd, welch } from './stats.js';
 
@@ -71,10 +71,11 @@ function readCurve(runDir: string): RunRecord['curve'] {
     });
 }
 
-function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve'] } | null {
+function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve']; compute: string | null } | null {
   const sum = readJsonFile<SummaryLike>(path.join(runDir, 'summary.json'));
   if (!sum || typeof sum.final_test_acc !== 'number') return null;
-  return { sum, curve: readCurve(runDir) };
+  const b = readJsonFile<{ backend?: { name?: string; kernels?: string } }>(path.join(runDir, 'manifest.json'))?.backend;
+  return { sum, curve: readCurve(runDir), compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null };
 }
 
 /** The loss options a run trained with, from its config.json (snake_case keys, as in designs). */
@@ -134,6 +135,7 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       hyper: hyperOf(dir, got.sum.loss),
       chosen: sel ? [...sel.keys] : [],
       selection: sel ? path.join(expDir, sel.dir) : null,
+      compute: got.compute,
     });
   }
   return out;
@@ -165,6 +167,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         hyper: hyperOf(dir, loss),
         chosen: [],
         selection: null,
+        compute: got.compute,
       });
       return;
     }
@@ -303,7 +306,9 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   const title = opts.title ?? 'tfkd report';
   const md = [`# ${title}`, ''];
   for (const d of designs) md.push(`Design: \`${d.file}\`${d.overrides.length ? ` with ${d.overrides.map((o) => `\`--set ${o}\``).join(' ')}` : ''}.`, '');
+  const computeNoteText = computeNote(runs);
   md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows, against), TABLE_NOTE, ...(against === null ? [] : [`Δ and its interval are against the method \`${against}\` (\`--against\`), not the baseline.`]), '');
+  if (computeNoteText) md.push(`**${computeNoteText}**`, '');
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
@@ -338,6 +343,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
     plots,
     html: 'index.html',
     against,
+    compute_note: computeNoteText,
   };
   writeFileAtomicSync(path.join(outDir, 'index.html'), renderHtml({ title, report, svgs }));
   writeJsonAtomic(path.join(outDir, 'report.json'), report);

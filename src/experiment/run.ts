@@ -10,7 +10,7 @@ import { executePlan, type ExecuteResult } from './execute.js';
 import { expandDesign } from './plan.js';
 import type { Plan } from './plan-types.js';
 import { collectRuns, summarize, writeReport } from './report.js';
-import { renderTable } from './report-table.js';
+import { computeNote, renderTable } from './report-table.js';
 import { type MethodRow } from './report-types.js';
 import type { Runner } from './runner.js';
 
@@ -65,6 +65,8 @@ export async function runDesign(loaded: LoadedDesign, o: RunDesignOptions): Prom
   if (!o.dryRun) {
     say(`${result.ran} ran, ${result.skipped} skipped, ${result.failed} failed, ${result.blocked} blocked`);
     if (rows.length) say(`\n${renderTable(rows)}`);
+    const note = computeNote(runs);
+    if (note) say(note);
     if (o.report !== false && rows.length) {
       reportDir = path.join(o.out, 'report');
       await writeReport([o.out], reportDir, { title: o.title ?? plan.design.name ?? path.basename(loaded.file) });

@@ -114,6 +114,34 @@ describe('tfkd report', () => {
     expect(svg).to.include('baseline mlp');
   });
 
+  it('warns, in table.md, index.html, report.json and on stdout, when the runs trained on different backends or kernels (manifest.json)', async () => {
+    const d = tmpDir('report-compute');
+    try {
+      const kernels = ['wasm+native-blas', 'wasm+native-blas', 'wasm+tfkd-kernels'];
+      kernels.forEach((k, i) => {
+        const run = path.join(d, `baseline-s${i + 1}`);
+        writeRun(run, { seed: i + 1, loss: 'ce', model: 'mlp', curve: [0.8 + i / 100] });
+        fs.writeFileSync(path.join(run, 'manifest.json'), JSON.stringify({ backend: { name: 'wasm', kernels: k } }));
+      });
+      const rep = await writeReport([d], path.join(d, 'rep'), { plots: false });
+      const want = 'The runs did not all train on the same backend and kernels: 2 on wasm (wasm+native-blas), 1 on wasm (wasm+tfkd-kernels)';
+      expect(rep.compute_note).to.include(want);
+      expect(rep.runs.map((r) => r.compute)).to.deep.equal(kernels.map((k) => `wasm (${k})`));
+      expect(fs.readFileSync(path.join(d, 'rep', 'table.md'), 'utf8')).to.include(want);
+      expect(fs.readFileSync(path.join(d, 'rep', 'index.html'), 'utf8')).to.include(want);
+      const r = await cli(['report', d, '--out', path.join(d, 'rep2')]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.include(want);
+      // The same kernels everywhere: no warning.
+      fs.writeFileSync(path.join(d, 'baseline-s3', 'manifest.json'), JSON.stringify({ backend: { name: 'wasm', kernels: 'wasm+native-blas' } }));
+      const same = await writeReport([d], path.join(d, 'rep3'), { plots: false });
+      expect(same.compute_note).to.equal(null);
+      expect(fs.readFileSync(path.join(d, 'rep3', 'table.md'), 'utf8')).to.not.include('did not all train');
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('BAD CALL - a directory without runs is a usage error (exit 2)', async () => {
     const empty = tmpDir('empty');
     try {

@@ -34,6 +34,7 @@ export function register(program: Command): void {
       const rep = await writeReport(dirs, o.out, { title: o.title, against: o.against ?? null });
       if (o.json) return printJson(rep);
       process.stdout.write(renderTable(rep.methods, rep.against));
+      if (rep.compute_note) process.stdout.write(`${rep.compute_note}\n`);
       if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
       for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
     });
