@@ -112,10 +112,13 @@ function firstLine(err: unknown): string {
 /**
  * Opens a session on the first provider of `device`'s row that loads. Explicit devices fail with
  * a UsageError carrying the install hint; `auto` fails only when even the CPU provider fails.
+ * Whatever the factory (in process, a worker thread, lanes), the adapter is looked at first, so
+ * Dawn's warnings stay out of stderr and `auto` never picks a software adapter; `probe: false` is
+ * for a stub factory that stands in for the machine (tests): it then decides alone.
  */
 export async function createSession(
   model: Uint8Array,
-  opts: { device?: Device; threads?: number; factory?: SessionFactory; precheck?: ProviderPrecheck; adapterProbe?: AdapterProbe; what?: string } = {},
+  opts: { device?: Device; threads?: number; factory?: SessionFactory; precheck?: ProviderPrecheck; adapterProbe?: AdapterProbe; probe?: boolean; what?: string } = {},
 ): Promise<OpenedSession> {
   const device = opts.device ?? 'auto';
   const row = DEVICE_PROVIDERS[device];
@@ -123,12 +126,11 @@ export async function createSession(
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
   const factory = opts.factory ?? ortSessionFactory;
-  // An injected factory (tests) decides alone; the real one gets the noise-avoiding look first.
-  const probe: AdapterProbe = opts.adapterProbe ?? (opts.factory ? () => ({ adapter: null, reason: 'not probed (injected session factory)' }) : () => probeGpuAdapter());
-  const precheck = opts.precheck ?? (opts.factory && !opts.adapterProbe ? () => null : webgpuPrecheck(probe));
+  const probing = opts.probe !== false;
+  const probe: AdapterProbe = opts.adapterProbe ?? (probing ? () => probeGpuAdapter() : () => ({ adapter: null, reason: 'not probed (probe: false)' }));
+  const precheck = opts.precheck ?? (probing ? webgpuPrecheck(probe) : () => null);
   const what = opts.what ?? 'the model';
   const notes: string[] = [];
-  const probing = !opts.factory || opts.adapterProbe !== undefined;
   if (device === 'webgpu' && probing) {
     // Asked first, in a child: a machine without an adapter gets our reason, not Dawn's warnings.
     const p = probe();

@@ -22,7 +22,6 @@ import {
 } from './preprocess.js';
 import { createSession, defaultThreads, type OpenedSession, type SessionFactory, type TeacherSession } from './providers.js';
 import { workerSessionFactory } from './remote.js';
-import { probeGpuAdapter } from '../util/gpu-adapter.js';
 import { defaultLanes, laneSessionFactory } from './lanes.js';
 import type { Layout, PreprocessSpec, StagedInference, Teacher, TeacherInfo } from './types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
@@ -65,7 +64,7 @@ export interface OpenTeacherOptions {
    * most 4, at most 1 GiB of model copies. Default 1: one session, as `worker` says. Same logits.
    */
   sessions?: number | 'auto';
-  /** Session factory override (tests: a fake that fails for GPU providers). */
+  /** Session factory override (the adapter is still probed first: providers.ts createSession). */
   factory?: SessionFactory;
 }
 
@@ -115,10 +114,7 @@ async function openSession(bytes: Uint8Array, file: string, opts: OpenTeacherOpt
   if (!(Number.isInteger(lanes) && lanes >= 1)) throw new UsageError(`${optionName('sessions')} must be a positive integer or auto, got ${opts.sessions}`);
   const single = opts.worker ? workerSessionFactory : undefined;
   const factory = opts.factory ?? (lanes > 1 ? laneSessionFactory(lanes, single) : single);
-  // The lane and worker factories are real ORT sessions: `auto` must look at the adapter first, as it
-  // does for one in-process session (else Dawn's warnings reach stderr and a software adapter wins).
-  const adapterProbe = opts.factory ? undefined : () => probeGpuAdapter();
-  return createSession(bytes, { device: opts.device, threads, factory, what: file, ...(adapterProbe ? { adapterProbe } : {}) });
+  return createSession(bytes, { device: opts.device, threads, factory, what: file });
 }
 
 /** `openTeacher` on bytes already in memory (`file` names it in messages and in `info.file`). */

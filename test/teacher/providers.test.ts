@@ -28,7 +28,7 @@ describe('teacher/providers', () => {
 
   it('auto falls back one provider at a time and records why each failed', async () => {
     const calls: OrtSessionOptions[] = [];
-    const s = await createSession(model, { device: 'auto', threads: 2, factory: fakeFactory(['cuda', 'webgpu'], calls) });
+    const s = await createSession(model, { device: 'auto', threads: 2, probe: false, factory: fakeFactory(['cuda', 'webgpu'], calls) });
     try {
       expect(calls.map((c) => c.executionProviders)).to.deep.equal([['cuda'], ['webgpu'], ['cpu']]);
       expect(calls.every((c) => c.intraOpNumThreads === 2)).to.equal(true);
@@ -44,7 +44,7 @@ describe('teacher/providers', () => {
 
   it('auto keeps the first provider that opens (cuda present → no further tries)', async () => {
     const calls: OrtSessionOptions[] = [];
-    const s = await createSession(model, { device: 'auto', threads: 1, factory: fakeFactory([], calls) });
+    const s = await createSession(model, { device: 'auto', threads: 1, probe: false, factory: fakeFactory([], calls) });
     await s.session.release();
     expect(s.provider).to.equal('cuda');
     expect(s.notes).to.deep.equal([]);
@@ -52,7 +52,7 @@ describe('teacher/providers', () => {
   });
 
   it('auto: webgpu ran when only cuda is missing', async () => {
-    const s = await createSession(model, { device: 'auto', threads: 1, factory: fakeFactory(['cuda'], []) });
+    const s = await createSession(model, { device: 'auto', threads: 1, probe: false, factory: fakeFactory(['cuda'], []) });
     await s.session.release();
     expect(s.provider).to.equal('webgpu');
     expect(s.notes).to.have.length(1);
@@ -60,7 +60,7 @@ describe('teacher/providers', () => {
 
   it('BAD CALL - explicit cuda when absent: UsageError with the install hint, no fallback', async () => {
     const calls: OrtSessionOptions[] = [];
-    const err = await createSession(model, { device: 'cuda', factory: fakeFactory(['cuda', 'webgpu'], calls) }).catch((e) => e);
+    const err = await createSession(model, { device: 'cuda', probe: false, factory: fakeFactory(['cuda', 'webgpu'], calls) }).catch((e) => e);
     expect(err).to.be.instanceOf(UsageError);
     expect(err.message).to.match(/--device cuda: the cuda execution provider is not available/);
     expect(err.hint).to.equal(providerHint('cuda'));
@@ -69,7 +69,7 @@ describe('teacher/providers', () => {
   });
 
   it('BAD CALL - explicit webgpu when absent: UsageError with a hint', async () => {
-    const err = await createSession(model, { device: 'webgpu', factory: fakeFactory(['webgpu'], []) }).catch((e) => e);
+    const err = await createSession(model, { device: 'webgpu', probe: false, factory: fakeFactory(['webgpu'], []) }).catch((e) => e);
     expect(err).to.be.instanceOf(UsageError);
     expect(err.hint).to.equal(providerHint('webgpu'));
   });
@@ -116,7 +116,7 @@ describe('teacher/providers precheck', () => {
       tried.push(String((o.executionProviders ?? [])[0]));
       return { run: async () => ({}), release: async () => {}, inputMetadata: [], outputMetadata: [] } as unknown as TeacherSession;
     };
-    const r = await createSession(new Uint8Array(), { device: 'webgpu', factory, precheck: () => 'nope' });
+    const r = await createSession(new Uint8Array(), { device: 'webgpu', factory, precheck: () => 'nope', probe: false });
     expect(r.provider).to.equal('webgpu');
     expect(tried).to.deep.equal(['webgpu']);
   });
