@@ -11,7 +11,6 @@
  * header/library, Node's headers or node-gyp are missing, or the build fails, it prints one line
  * and exits 0 — tfkd then runs its wasm kernels (see src/student/kernels/native.ts).
  *
- *
  * It builds only when something that goes into the add-ons changed: their sources, this script,
  * Node's ABI, the libraries found and the TFKD_* switches (the key in native/build/build.json);
  * else it says "up to date" and touches nothing. npm runs this script again whenever it installs
