@@ -1,0 +1,601 @@
+"""Read a tfkd soft-target cache from Python: numpy only, memory-mapped, verified like tfkd does.
+
+    import tfkd_cache
+    cache = tfkd_cache.open_cache("caches/good")       # manifest + every shard checked (below)
+    cache.N, cache.K, cache.views, cache.rows           # samples, classes, views per sample, rows
+    z = cache.logits([0, 5, 9])                         # float32 [3, K], view 0 of samples 0, 5, 9
+    p = cache.soft_targets([0, 5, 9], temperature=4)    # float32 [3, K], top-k caches included
+    for row_start, block in cache.blocks(8192): ...     # every stored row, a shard slice at a time
+
+What `open_cache` checks before any row is returned (the same rules as tfkd's own reader,
+src/cache/reader.ts; docs/CACHE.md "Reading from Python"):
+  - the manifest: a tfkd-cache/1 or /2 manifest, its checksum and its key recomputed from its own
+    fields (an edited manifest is refused), its shard list (standard names, contiguous rows);
+  - every shard (`verify="full"`, the default): its sha256 against the manifest, its header (key,
+    shard index, row range, K, dtype, top-k, views) and tensors (names, dtypes, shapes, offsets),
+    finite values, top-k classes in [0, K), and in tfkd-cache/1 every row naming its own (sample,
+    view). One streamed pass, 1 MiB at a time. `verify="layout"` checks headers and sizes only
+    (no data read: for a cache verified already), `verify="none"` nothing beyond the manifest.
+A problem raises CacheError (the cache is damaged: re-run the precompute) naming the file and
+what differs; a sound cache that is not the one asked for raises CacheMismatch.
+
+Memory: shards are memory-mapped (at most MAX_OPEN_SHARDS at a time), never read whole, so reading
+an ImageNet-sized cache costs page cache, not process memory. A Cache pickles without its maps
+(torch DataLoader workers with the spawn start method) and reopens shards lazily, unverified again.
+
+The data a cache was computed on is named by its data fingerprint (manifest `data.fingerprint`):
+`fingerprint_arrays` and `fingerprint_files` compute it here from pixels and labels or from an
+image folder's file list, so a Python data set can be checked to be the one, in the same order,
+that the teacher saw (tfkd_torch.py does this for torchvision data sets).
+"""
+import hashlib
+import json
+import math
+import mmap
+import os
+import struct
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["open_cache", "Cache", "CacheError", "CacheMismatch", "canonical_json", "fingerprint_arrays",
+           "fingerprint_files", "soft_targets_of"]
+
+SCHEMAS = ("tfkd-cache/1", "tfkd-cache/2")
+SCHEMA_V1 = "tfkd-cache/1"
+TAIL_TEMPERATURES = [1, 2, 4, 8, 16, 32]
+MIN_TOPK_TEMPERATURE = 1
+DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4", "I64": "<i8", "U16": "<u2", "U8": "u1"}
+DTYPE_BYTES = {"F16": 2, "F32": 4, "I32": 4, "I64": 8, "U16": 2, "U8": 1}
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_OPEN_SHARDS = 32
+CHUNK = 1 << 20
+FINGERPRINT_VERSION = "tfkd-data/1"
+HINT = "run `tfkd verify` on the cache; re-run the precompute (--force) to rebuild it"
+
+
+class CacheError(Exception):
+    """The cache is damaged or not a tfkd cache: what differs, naming the file."""
+
+
+class CacheMismatch(Exception):
+    """A sound cache, but not the one asked for (another data set, order, split, K or N)."""
+
+
+# ---- canonical JSON: the one serialisation tfkd hashes (src/util/canonical-json.ts) -------------
+
+def _js_number(x):
+    """A number as JavaScript's JSON.stringify writes it (ECMAScript Number::toString)."""
+    if isinstance(x, int) and abs(x) < 10 ** 21:
+        return str(x)
+    x = float(x)
+    if not math.isfinite(x):
+        return "null"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mant, _, exp = repr(abs(x)).partition("e")  # repr: the shortest digits that round-trip, as JS
+    ip, _, fp = mant.partition(".")
+    e = int(exp) if exp else 0
+    if ip != "0":
+        n = len(ip) + e
+        digits = (ip + fp).rstrip("0")
+    else:
+        stripped = fp.lstrip("0")
+        n = e - (len(fp) - len(stripped))
+        digits = stripped.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        s = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        s = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        s = "0." + "0" * (-n) + digits
+    else:
+        s = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if n - 1 >= 0 else "-") + str(abs(n - 1))
+    return sign + s
+
+
+def canonical_json(v):
+    """JSON with object keys sorted (by UTF-16 code unit, as JavaScript sorts), no spaces, numbers
+    as JavaScript writes them: the text whose sha256 is a tfkd cache key or manifest checksum."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return _js_number(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(canonical_json(x) for x in v) + "]"
+    if isinstance(v, dict):
+        keys = sorted(v, key=lambda s: s.encode("utf-16-be"))
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canonical_json(v[k]) for k in keys) + "}"
+    raise TypeError(f"not JSON: {type(v).__name__}")
+
+
+def _sha256_text(s):
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+def manifest_keys(m):
+    """The key and base key recomputed from a manifest's fields (src/cache/manifest.ts manifestKeys)."""
+    key_input = {
+        "schema": m["schema"],
+        "teacher": {"sha256": m["teacher"]["sha256"], "outputName": m["teacher"]["outputName"]},
+        "K": m["K"],
+        "preprocess": m["preprocess"],
+        "data": {"fingerprint": m["data"]["fingerprint"], "split": m["data"]["split"], "N": m["data"]["N"]},
+        "views": m["views"],
+        "augment": m["augment"],
+        "dtype": m["dtype"],
+        "topk": m["topk"],
+        "shardRows": m["shardRows"],
+    }
+    if m.get("classMap"):
+        key_input["classMap"] = m["classMap"]["indices"]
+    if m["topk"] is not None and "tail" in m:
+        key_input["tail"] = {"temperatures": TAIL_TEMPERATURES}
+    part = m.get("part")
+    whole = dict(key_input, part=None)
+    own = dict(key_input, part={"index": part["index"], "count": part["count"]} if part else None)
+    return _sha256_text(canonical_json(own)), _sha256_text(canonical_json(whole))
+
+
+def manifest_problems(m):
+    """What is inconsistent in a manifest by its own fields: key, base key, checksum ([] if none)."""
+    problems = []
+    key, base_key = manifest_keys(m)
+    if m.get("key") != key:
+        problems.append(f"key {str(m.get('key'))[:16]}… ≠ {key[:16]}… recomputed from its fields (a keyed field was changed after the cache was written)")
+    if m.get("baseKey") != base_key:
+        problems.append(f"baseKey {str(m.get('baseKey'))[:16]}… ≠ {base_key[:16]}… recomputed from its fields")
+    if "checksum" in m:
+        rest = {k: v for k, v in m.items() if k != "checksum"}
+        c = _sha256_text(canonical_json(rest))
+        if c != m["checksum"]:
+            problems.append(f"checksum {str(m['checksum'])[:16]}… ≠ {c[:16]}… of its fields (the manifest was edited after it was written)")
+    return problems
+
+
+# ---- layout: which shards a manifest must list (src/cache/layout.ts) ----------------------------
+
+def _shard_name(i):
+    return f"shard-{i:05d}.safetensors"
+
+
+def _slots(m):
+    """(file base name, header key, index in its cache, rowStart, rows, fromPart) per shard, in row order."""
+    V, R = m["views"], m["shardRows"]
+    linked = any("fromPart" in s for s in m["shards"])
+    if linked:
+        runs = [(p["key"], p["part"]["sampleStart"] * V, p["part"]["sampleEnd"] * V, i) for i, p in enumerate(m.get("mergedFrom") or [])]
+    else:
+        part = m.get("part")
+        s0, s1 = (part["sampleStart"], part["sampleEnd"]) if part else (0, m["N"])
+        runs = [(m["key"], s0 * V, s1 * V, None)]
+    slots = []
+    for key, start, end, from_part in runs:
+        j = 0
+        while start + j * R < end:
+            row_start = start + j * R
+            slots.append((_shard_name(j), key, j, row_start, min(R, end - row_start), from_part))
+            j += 1
+    return slots, linked
+
+
+def _linked_problem(m):
+    merged = m.get("mergedFrom") or []
+    if m.get("part"):
+        return "a part cannot be a linked merge (shards with fromPart)"
+    if not merged:
+        return "shards linked from parts (fromPart) but no mergedFrom lists the parts"
+    if "checksum" not in m:
+        return "a linked merge without its checksum"
+    nxt = 0
+    for i, p in enumerate(merged):
+        q = p["part"]
+        if q["index"] != i or q["count"] != len(merged) or q["sampleStart"] != nxt:
+            return f"mergedFrom[{i}] is part {q['index']}/{q['count']} of samples [{q['sampleStart']}, {q['sampleEnd']}), expected part {i}/{len(merged)} from sample {nxt}"
+        nxt = q["sampleEnd"]
+    return None if nxt == m["N"] else f"mergedFrom covers samples [0, {nxt}) of {m['N']}"
+
+
+def _shard_spec(m, n):
+    """[(name, dtype, shape)] of a shard of n rows, in on-disk order (src/cache/shard-check.ts shardSpec)."""
+    fdt = "F16" if m["dtype"] == "f16" else "F32"
+    k, K, v1 = m["topk"], m["K"], m["schema"] == SCHEMA_V1
+    rows = [("sample", "I64", [n]), ("view", "I32", [n])] if v1 else []
+    if k is None:
+        return [("logits", fdt, [n, K])] + rows
+    idx = "I32" if v1 or K > 65536 else "U16"
+    return ([("topk_indices", idx, [n, k]), ("topk_values", fdt, [n, k])]
+            + ([("logsumexp", "F32", [n])] if v1 else [])
+            + [("tail_logsumexp", "F32", [n, len(TAIL_TEMPERATURES)]), ("tail_mean", "F32", [n])] + rows)
+
+
+def _read_header(path):
+    """(header dict, data start, file size) of a safetensors file, or CacheError."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CacheError(f"{path}: cannot read ({e.strerror})") from None
+    if not os.path.isfile(path):
+        raise CacheError(f"{path}: not a regular file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CacheError(f"{path}: file too short ({st.st_size} bytes)")
+        n = struct.unpack("<Q", head)[0]
+        if n > min(MAX_HEADER_BYTES, st.st_size - 8):
+            raise CacheError(f"{path}: header length {n} is not sane for a {st.st_size}-byte file")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError as e:
+            raise CacheError(f"{path}: header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise CacheError(f"{path}: header is not a JSON object")
+    return header, 8 + n, st.st_size
+
+
+def _header_problems(header, data_size, m, key, index, row_start, n):
+    meta = header.get("__metadata__") or {}
+    want = {"schema": m["schema"], "key": key, "shard": str(index), "row_start": str(row_start), "rows": str(n),
+            "K": str(m["K"]), "dtype": m["dtype"], "topk": "" if m["topk"] is None else str(m["topk"]), "views": str(m["views"])}
+    problems = [f"header {k} is {json.dumps(meta.get(k))}, expected {json.dumps(v)}" for k, v in want.items() if meta.get(k) != v]
+    off = 0
+    spec = _shard_spec(m, n)
+    for name, dt, shape in spec:
+        t = header.get(name)
+        size = int(np.prod(shape)) * DTYPE_BYTES[dt]
+        if not isinstance(t, dict):
+            problems.append(f"tensor {name} missing")
+        elif t.get("dtype") != dt or t.get("shape") != shape:
+            problems.append(f"tensor {name} is {t.get('dtype')} {t.get('shape')}, expected {dt} {shape}")
+        elif t.get("data_offsets") != [off, off + size]:
+            problems.append(f"tensor {name} at data offsets {t.get('data_offsets')}, expected [{off}, {off + size}]")
+        off += size
+    names = {s[0] for s in spec}
+    problems += [f"unexpected tensor {k}" for k in header if k != "__metadata__" and k not in names]
+    if not problems and data_size != off:
+        problems.append(f"{data_size} data bytes, expected {off}")
+    return problems
+
+
+# ---- the cache --------------------------------------------------------------------------------
+
+def open_cache(path, verify="full", expect=None):
+    """Opens the cache at `path` (a directory with manifest.json). verify: "full" (default), "layout"
+    or "none" (see the module's doc). expect: optional dict of what the cache must be — any of key,
+    fingerprint, split, K, N — a sound cache that differs raises CacheMismatch."""
+    return Cache(path, verify=verify, expect=expect)
+
+
+class Cache:
+    def __init__(self, path, verify="full", expect=None):
+        if verify not in ("full", "layout", "none"):
+            raise ValueError(f'verify must be "full", "layout" or "none", not {verify!r}')
+        self.path = os.fspath(path)
+        self.manifest = m = self._read_manifest()
+        self.schema, self.N, self.K, self.views = m["schema"], m["N"], m["K"], m["views"]
+        self.dtype, self.topk, self.rows = m["dtype"], m["topk"], m["rows"]
+        part = m.get("part")
+        self.sample_start, self.sample_end = (part["sampleStart"], part["sampleEnd"]) if part else (0, m["N"])
+        self.row_start = self.sample_start * self.views
+        self._shards = self._check_shard_list()
+        self._starts = np.array([s["rowStart"] for s in self._shards], dtype=np.int64)
+        self._maps = OrderedDict()
+        self._check_expected(expect or {})
+        if verify == "full":
+            self.verify()
+        elif verify == "layout":
+            for i in range(len(self._shards)):
+                self._layout(i)
+
+    # -- manifest and shard list --
+    def _read_manifest(self):
+        f = os.path.join(self.path, "manifest.json")
+        try:
+            with open(f, "rb") as fh:
+                m = json.loads(fh.read())
+        except FileNotFoundError:
+            raise CacheMismatch(f"{self.path} is not a complete tfkd cache (no manifest.json): run tfkd precompute (again) to finish it") from None
+        except OSError as e:
+            raise CacheError(f"{f}: cannot read ({e.strerror})") from None
+        except ValueError as e:
+            raise CacheError(f"{f}: corrupt — not valid JSON ({e}); {HINT}") from None
+        schema = m.get("schema") if isinstance(m, dict) else None
+        if not isinstance(schema, str) or not schema.startswith("tfkd-cache/"):
+            raise CacheMismatch(f"{self.path} is not a tfkd cache: its manifest.json has schema {schema!r}")
+        if schema not in SCHEMAS:
+            raise CacheMismatch(f"{self.path}: cache format {schema} is newer than this reader ({', '.join(SCHEMAS)}): use tfkd_cache.py from the tfkd that wrote it")
+        try:
+            problems = manifest_problems(m)
+        except (KeyError, TypeError) as e:
+            raise CacheError(f"{f}: not a complete tfkd manifest (missing or malformed field {e}); {HINT}") from None
+        if problems:
+            raise CacheError(f"{f}: {'; '.join(problems)}; the cache cannot be trusted: {HINT}")
+        if m["topk"] is not None and (m.get("tail") or {}).get("temperatures") != TAIL_TEMPERATURES:
+            raise CacheMismatch(f"cache {self.path} is a top-k cache of the first layout (no tail statistics: tfkd 0.1.0): precompute it again (--topk K --force)")
+        return m
+
+    def _check_shard_list(self):
+        m, f = self.manifest, os.path.join(self.path, "manifest.json")
+        if m["data"]["N"] != m["N"]:
+            raise CacheError(f"{f}: data.N {m['data']['N']} ≠ N {m['N']}")
+        if m["topk"] is not None and m["topk"] >= m["K"]:
+            raise CacheError(f"{f}: topk {m['topk']} ≥ K {m['K']}")
+        linked = any("fromPart" in s for s in m["shards"])
+        if linked and _linked_problem(m):
+            raise CacheError(f"{f}: {_linked_problem(m)}")
+        slots, _ = _slots(m)
+        if len(slots) != len(m["shards"]):
+            raise CacheError(f"{f}: {len(m['shards'])} shards listed, its rows at {m['shardRows']} per shard need {len(slots)}")
+        out = []
+        for i, (s, (name, key, index, row_start, rows, from_part)) in enumerate(zip(m["shards"], slots)):
+            file = s["file"]
+            if not linked and file != name:
+                raise CacheError(f"{f}: shard {i} is named {json.dumps(file)}, expected {name}")
+            if linked and (file.startswith("/") or "\\" in file or s.get("fromPart") != from_part or file.split("/")[-1] != name):
+                raise CacheError(f"{f}: shard {i} is linked as {json.dumps(file)} from part {s.get('fromPart')}, expected a relative path to {name} of part {from_part}")
+            if s["rowStart"] != row_start or s["rows"] != rows:
+                raise CacheError(f"{f}: shard {file} starts at row {s['rowStart']} with {s['rows']} rows, expected row {row_start} with {rows}")
+            out.append({"file": os.path.join(self.path, file), "key": key, "index": index, "rowStart": row_start, "rows": rows, "sha256": s["sha256"]})
+        if m["rows"] != (self.sample_end - self.sample_start) * m["views"]:
+            raise CacheError(f"cache {self.path}: manifest says {m['rows']} rows for samples [{self.sample_start}, {self.sample_end}) × {m['views']} views")
+        return out
+
+    def _check_expected(self, expect):
+        m = self.manifest
+        have = {"key": m["key"], "fingerprint": m["data"]["fingerprint"], "split": m["data"]["split"], "K": m["K"], "N": m["N"]}
+        for k, want in expect.items():
+            if k not in have:
+                raise ValueError(f"expect: unknown field {k!r} (key, fingerprint, split, K, N)")
+            if have[k] != want and not (k == "key" and m["baseKey"] == want):
+                raise CacheMismatch(f"cache {self.path} does not match: {k} is {json.dumps(have[k])}, expected {json.dumps(want)}")
+
+    # -- shards --
+    def _layout(self, i):
+        s = self._shards[i]
+        header, data_start, size = _read_header(s["file"])
+        problems = _header_problems(header, size - data_start, self.manifest, s["key"], s["index"], s["rowStart"], s["rows"])
+        if problems:
+            raise CacheError(f"{s['file']}: {'; '.join(problems)}; {HINT}")
+        return header, data_start
+
+    def _scan(self, i):
+        """One streamed pass over shard i: sha256, header, finite floats, top-k classes, v1 row order."""
+        s = self._shards[i]
+        header, data_start = self._layout(i)
+        h = hashlib.sha256()
+        K, V = self.K, self.views
+        problems = []
+        with open(s["file"], "rb") as f:
+            h.update(f.read(data_start))
+            for name, dt, shape in _shard_spec(self.manifest, s["rows"]):
+                per_row = int(np.prod(shape[1:]))
+                total = int(np.prod(shape)) * DTYPE_BYTES[dt]
+                step = CHUNK - CHUNK % DTYPE_BYTES[dt]
+                whole = [] if name in ("sample", "view") else None
+                reported = False
+                for off in range(0, total, step):
+                    b = f.read(min(step, total - off))
+                    h.update(b)
+                    a = np.frombuffer(b, DTYPES[dt])
+                    if whole is not None:
+                        whole.append(a)
+                        continue
+                    if reported:
+                        continue
+                    if dt in ("F16", "F32"):
+                        bad = np.flatnonzero(~np.isfinite(a))
+                    elif name == "topk_indices":
+                        bad = np.flatnonzero((a < 0) | (a >= K))
+                    else:
+                        bad = ()
+                    if len(bad):
+                        g = s["rowStart"] + (off // DTYPE_BYTES[dt] + int(bad[0])) // per_row
+                        what = "is not finite" if dt.startswith("F") else f"holds class {int(a[bad[0]])} outside [0, {K})"
+                        problems.append(f"{name} of row {g} (sample {g // V}, view {g % V}) {what}")
+                        reported = True
+                if whole is not None:
+                    got = np.concatenate(whole) if whole else np.zeros(0)
+                    g = np.arange(s["rowStart"], s["rowStart"] + s["rows"], dtype=np.int64)
+                    want = g // V if name == "sample" else g % V
+                    wrong = np.flatnonzero(got != want)
+                    if len(wrong):
+                        r = int(wrong[0])
+                        problems.append(f"row {s['rowStart'] + r} holds {name} {int(got[r])}, expected {int(want[r])}")
+        digest = h.hexdigest()
+        if digest != s["sha256"]:
+            problems.insert(0, f"sha256 {digest[:16]}… ≠ {s['sha256'][:16]}… in the manifest")
+        if problems:
+            raise CacheError(f"{s['file']}: {'; '.join(problems)}; {HINT}")
+
+    def verify(self):
+        """Scans every shard (sha256, header, contents); raises CacheError naming the first bad one."""
+        for i in range(len(self._shards)):
+            self._scan(i)
+
+    def _tensors(self, i):
+        """Shard i's tensors as read-only arrays over a memory map (a few maps kept open)."""
+        t = self._maps.get(i)
+        if t is not None:
+            self._maps.move_to_end(i)
+            return t
+        s = self._shards[i]
+        header, data_start = self._layout(i)
+        with open(s["file"], "rb") as f:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        t = {}
+        for name, dt, shape in _shard_spec(self.manifest, s["rows"]):
+            a, b = header[name]["data_offsets"]
+            t[name] = np.frombuffer(mm, DTYPES[dt], count=(b - a) // DTYPE_BYTES[dt], offset=data_start + a).reshape(shape)
+        self._maps[i] = t
+        while len(self._maps) > MAX_OPEN_SHARDS:
+            self._maps.popitem(last=False)  # the map closes when the last array over it goes
+        return t
+
+    # -- rows --
+    def row_of(self, samples, view=0):
+        """Row indices (0 = this cache's first row) of (sample, view) pairs; samples are the data
+        set's indices (for a part: within [sample_start, sample_end)), view an int or one per sample."""
+        s = np.asarray(samples, dtype=np.int64)
+        v = np.broadcast_to(np.asarray(view, dtype=np.int64), s.shape)
+        if s.size and (s.min() < self.sample_start or s.max() >= self.sample_end):
+            raise IndexError(f"sample out of [{self.sample_start}, {self.sample_end}) in cache {self.path}")
+        if v.size and (v.min() < 0 or v.max() >= self.views):
+            raise IndexError(f"view out of [0, {self.views}) in cache {self.path}")
+        return s * self.views + v - self.row_start
+
+    def read_rows(self, rows):
+        """The stored tensors of rows (indices from 0, any order): {name: array}, copies."""
+        r = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if r.size and (r.min() < 0 or r.max() >= self.rows):
+            raise IndexError(f"row out of [0, {self.rows}) in cache {self.path}")
+        g = r + self.row_start
+        which = np.searchsorted(self._starts, g, side="right") - 1
+        names = [n for n, _, _ in _shard_spec(self.manifest, 1)]
+        out = None
+        for i in np.unique(which):
+            sel = np.flatnonzero(which == i)
+            t = self._tensors(int(i))
+            local = g[sel] - self._shards[i]["rowStart"]
+            if out is None:
+                out = {n: np.empty((len(r),) + t[n].shape[1:], t[n].dtype) for n in names}
+            for n in names:
+                out[n][sel] = t[n][local]
+        if out is None:
+            out = {n: np.empty((0,) + tuple(shape[1:]), DTYPES[dt]) for n, dt, shape in _shard_spec(self.manifest, 0)}
+        return out
+
+    def blocks(self, size=8192):
+        """Every stored row in order, as (first row, {name: array}) slices of at most `size` rows,
+        read-only views over the memory map (no copy: keep what you need)."""
+        for i, s in enumerate(self._shards):
+            t = self._tensors(i)
+            for a in range(0, s["rows"], size):
+                yield s["rowStart"] - self.row_start + a, {n: x[a:a + size] for n, x in t.items()}
+
+    def logits(self, samples, view=0):
+        """float32 [n, K] logits of (sample, view) rows. A top-k cache holds the kept logits and
+        every other class at F0 − log(K − k) (softmax right at τ = 1 only; use soft_targets)."""
+        t = self.read_rows(self.row_of(samples, view))
+        if self.topk is None:
+            return t["logits"].astype(np.float32)
+        m = self.K - self.topk
+        z = np.repeat((t["tail_logsumexp"][:, :1].astype(np.float64) - math.log(m)).astype(np.float32), self.K, axis=1)
+        np.put_along_axis(z, t["topk_indices"].astype(np.int64), t["topk_values"].astype(np.float32), axis=1)
+        return z
+
+    def soft_targets(self, samples, view=0, temperature=1.0):
+        """float32 [n, K] softmax(logits / temperature) of (sample, view) rows; for top-k caches the
+        kept classes and the tail's stored mass spread uniformly (docs/CACHE.md "Top-k caches")."""
+        return soft_targets_of(self.manifest, self.read_rows(self.row_of(samples, view)), temperature).astype(np.float32)
+
+    def close(self):
+        self._maps.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self):
+        return self.rows
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_maps"] = OrderedDict()  # maps do not pickle; a worker reopens shards lazily
+        return d
+
+    def __repr__(self):
+        return (f"Cache({self.path!r}: {self.rows} rows = samples [{self.sample_start}, {self.sample_end}) × {self.views} views, "
+                f"K={self.K}, {self.dtype}{'' if self.topk is None else f', top-{self.topk}'}, {len(self._shards)} shards)")
+
+
+def _tail_log_mass(F, mu, m, temperature):
+    """log Σ_tail exp(z / T), T ≥ 1, from the stored tail statistics (src/cache/topk.ts)."""
+    taus = TAIL_TEMPERATURES
+    if temperature in taus:
+        return F[:, taus.index(temperature)]
+    beta = 1.0 / temperature
+    logm = np.log(m)
+    g = lambda j: (F[:, j] - logm - mu / taus[j]) * taus[j] ** 2  # noqa: E731
+    if beta <= 1 / taus[-1]:
+        gb = g(len(taus) - 1)
+    else:
+        j = 0
+        while 1 / taus[j + 1] > beta:
+            j += 1
+        b0, b1 = 1 / taus[j], 1 / taus[j + 1]
+        w = (beta - b1) / (b0 - b1)
+        gb = w * g(j) + (1 - w) * g(j + 1)
+    return logm + mu * beta + np.maximum(0, gb) * beta * beta
+
+
+def _f64(a):
+    """A float64 copy; float16 through float32, which numpy converts many times faster (exact either way)."""
+    return (a.astype(np.float32) if a.dtype == np.float16 else a).astype(np.float64)
+
+
+def soft_targets_of(manifest, t, temperature=1.0):
+    """float64 softmax(logits / T) of the stored rows `t` ({name: array}); top-k caches: kept classes
+    exp(v / T), the tail's stored mass at T spread uniformly over the other K − k classes."""
+    K = manifest["K"]
+    if manifest["topk"] is None:
+        z = _f64(t["logits"])
+        z /= temperature
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+    if temperature < MIN_TOPK_TEMPERATURE:
+        raise ValueError(f"top-k soft targets need temperature ≥ {MIN_TOPK_TEMPERATURE}: below it the tail is dominated by its unknown largest logit")
+    k = manifest["topk"]
+    m = K - k
+    vals = _f64(t["topk_values"])
+    L = _tail_log_mass(_f64(t["tail_logsumexp"]), _f64(t["tail_mean"]), m, temperature)[:, None]
+    a = vals / temperature
+    shift = np.maximum(a.max(axis=1, keepdims=True), L)
+    e = np.exp(a - shift)
+    tail = np.exp(L - shift)
+    Z = e.sum(axis=1, keepdims=True) + tail
+    p = np.repeat(tail / Z / m, K, axis=1)
+    np.put_along_axis(p, t["topk_indices"].astype(np.int64), e / Z, axis=1)
+    return p
+
+
+# ---- data fingerprints (src/data/fingerprint.ts, src/data/files.ts) ----------------------------
+
+def fingerprint_arrays(kind, split, images, labels, num_classes, chunk=4096):
+    """tfkd's fingerprint of a fixed-size source (IDX, CIFAR, synthetic): sha256 over
+    "tfkd-data/1\\n{kind}\\n{split}\\n{N}\\n{K}\\n{H}x{W}x{C}\\n", the labels as int32 little-endian,
+    then every sample's HWC uint8 bytes. `images`: uint8 [N, H, W] or [N, H, W, C] (numpy or
+    anything np.asarray takes, read `chunk` samples at a time)."""
+    n = len(images)
+    first = np.asarray(images[0:1])
+    if first.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 pixels, not {first.dtype}")
+    shape = first.shape[1:] + ((1,) if first.ndim == 3 else ())
+    h = hashlib.sha256(f"{FINGERPRINT_VERSION}\n{kind}\n{split}\n{n}\n{num_classes}\n{shape[0]}x{shape[1]}x{shape[2]}\n".encode())
+    h.update(np.asarray(labels).astype("<i4").tobytes())
+    for s in range(0, n, chunk):
+        h.update(np.ascontiguousarray(np.asarray(images[s:s + chunk])).tobytes())
+    return h.hexdigest()
+
+
+def fingerprint_files(kind, split, root, files, labels, class_names, extra=""):
+    """tfkd's fingerprint of an image-file source (`folder:`, `list:`): sha256 over the kind, split,
+    count, class names, then per sample its path relative to `root` (with / separators), label and
+    byte size — one stat per file, no decoding. `extra`: the list file's sha256 for `list:`."""
+    h = hashlib.sha256(f"{FINGERPRINT_VERSION}\n{kind}\n{split}\n{len(files)}\n{len(class_names)}\nfiles\n".encode())
+    for c in class_names:
+        h.update(f"{c}\0".encode())
+    h.update(f"\n{extra}\n".encode())
+    for rel, label in zip(files, labels):
+        size = os.stat(os.path.join(root, rel)).st_size
+        h.update(f"{rel}\0{int(label)}\0{size}\n".encode())
+    return h.hexdigest()
