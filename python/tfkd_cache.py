@@ -39,7 +39,7 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["open_cache", "Cache", "CacheError", "CacheMismatch", "canonical_json", "fingerprint_arrays",
-           "fingerprint_files", "soft_targets_of"]
+           "fingerprint_files", "soft_targets_of", "hash_u32", "parse_augment", "view_params", "trainer_view"]
 
 SCHEMAS = ("tfkd-cache/1", "tfkd-cache/2")
 SCHEMA_V1 = "tfkd-cache/1"
@@ -599,3 +599,109 @@ def fingerprint_files(kind, split, root, files, labels, class_names, extra=""):
         size = os.stat(os.path.join(root, rel)).st_size
         h.update(f"{rel}\0{int(label)}\0{size}\n".encode())
     return h.hexdigest()
+
+
+# ---- views: which image row (sample, view) of an augmented cache is (src/data/views.ts, augment.ts) --
+
+_M32 = 0xFFFFFFFF
+
+
+def _fmix32(h):
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+def hash_u32(*words):
+    """MurmurHash3_x86_32, seed 0, over the little-endian uint32 words (src/data/rng.ts hashU32):
+    every random choice of tfkd's views is one of these."""
+    h = 0
+    for v in words:
+        if not isinstance(v, (int, np.integer)) or not -0x80000000 <= v <= _M32:
+            raise ValueError(f"hash input must be an integer in [-2^31, 2^32), got {v!r}")
+        k = (int(v) & _M32) * 0xCC9E2D51 & _M32
+        k = ((k << 15) | (k >> 17)) & _M32
+        k = k * 0x1B873593 & _M32
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & _M32
+        h = (h * 5 + 0xE6546B64) & _M32
+    return _fmix32(h ^ (4 * len(words)))
+
+
+_RRC_DEFAULT = ((0.08, 1.0), (3 / 4, 4 / 3))
+
+
+def parse_augment(spec):
+    """A cache's `augment.spec` (the canonical string tfkd writes, e.g. "rrc:0.08-1:0.75-1.3333333333333333,flip",
+    "crop:4,flip", or a JSON object) → {"crop": P, "flip": bool, "rrc": ((s0, s1), (r0, r1)) or None,
+    "mix": bool}."""
+    if isinstance(spec, dict) or (isinstance(spec, str) and spec.strip().startswith("{")):
+        o = json.loads(spec) if isinstance(spec, str) else spec
+        rrc = o.get("rrc")
+        return {"crop": int(o.get("cropPad", 0)), "flip": bool(o.get("flip", False)),
+                "rrc": None if rrc is None else (tuple(rrc.get("scale", _RRC_DEFAULT[0])), tuple(rrc.get("ratio", _RRC_DEFAULT[1]))),
+                "mix": o.get("mix") is not None}
+    out = {"crop": 0, "flip": False, "rrc": None, "mix": False}
+    for tok in (t.strip() for t in (spec or "none").split(",")):
+        if tok in ("", "none"):
+            continue
+        if tok == "flip":
+            out["flip"] = True
+        elif tok.startswith("crop:"):
+            out["crop"] = int(tok[5:])
+        elif tok == "rrc" or tok.startswith("rrc:"):
+            parts = tok.split(":")[1:]
+            rng = lambda p, d: tuple(float(x) for x in p.split("-")) if p else d  # noqa: E731
+            out["rrc"] = (rng(parts[0] if parts else None, _RRC_DEFAULT[0]), rng(parts[1] if len(parts) > 1 else None, _RRC_DEFAULT[1]))
+        elif tok.split(":")[0] in ("mixup", "cutmix", "switch-prob", "mix-prob"):
+            out["mix"] = True
+        else:
+            raise ValueError(f"unknown augmentation {tok!r} in {spec!r}")
+    return out
+
+
+def view_params(augment, seed, sample, view, width, height):
+    """The view `view` ≥ 1 of `sample` in a width×height image, as `tfkd data views --json` prints it:
+    {"box": [left, top, w, h], "flip": bool} for rrc specs (the RandomResizedCrop box in the
+    original image), {"box": [dx, dy, width, height], "flip": bool} for crop:P / flip specs (the
+    shift of the zero-padded crop). View 0 (each side's eval transform) has none: None.
+    `augment`: parse_augment's dict. Mixing (Mixup/CutMix) is not computed here."""
+    if view == 0:
+        return None
+    flip = augment["flip"] and (hash_u32(seed, sample, view, 2) & 1) == 1
+    if augment["rrc"] is None:
+        p = augment["crop"]
+        m = 2 * p + 1
+        dy = hash_u32(seed, sample, view, 0) % m - p if p else 0
+        dx = hash_u32(seed, sample, view, 1) % m - p if p else 0
+        return {"box": [dx, dy, width, height], "flip": flip}
+    (s0, s1), (r0, r1) = augment["rrc"]
+    u = lambda k: hash_u32(seed, sample, view, k) / 4294967296  # noqa: E731
+    area = width * height
+    l0, l1 = math.log(r0), math.log(r1)
+    for attempt in range(10):
+        k = 16 + 4 * attempt
+        target = area * (s0 + (s1 - s0) * u(k))
+        aspect = math.exp(l0 + (l1 - l0) * u(k + 1))
+        w = round(math.sqrt(target * aspect))  # Python's round: half to even, as tfkd's pyRound
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = math.floor(u(k + 2) * (height - h + 1))
+            left = math.floor(u(k + 3) * (width - w + 1))
+            return {"box": [left, top, w, h], "flip": flip}
+    ratio = width / height  # torchvision's fallback: the whole image clamped to the ratio range, centred
+    if ratio < min(r0, r1):
+        w, h = width, round(width / min(r0, r1))
+    elif ratio > max(r0, r1):
+        w, h = round(height * max(r0, r1)), height
+    else:
+        w, h = width, height
+    return {"box": [(width - w) // 2, (height - h) // 2, w, h], "flip": flip}
+
+
+def trainer_view(seed, epoch, sample, views):
+    """The view tfkd's trainer gives `sample` in `epoch` (0-based) with a `views`-view cache and
+    training seed `seed`: hashU32(seed, epoch, sample) mod views (docs/TRAINING.md "Consistent views")."""
+    return hash_u32(seed, epoch, sample) % views

@@ -17,8 +17,10 @@ import { needs } from '../helpers/needs.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { writeSynth } from './helpers.js';
 import { py } from './python-helpers.js';
+import { cli } from '../cli/train-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/cache-v1/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Python: open each cache (full verify); per cache "ok" or the exception's class and message. */
 const OPEN_ALL = `
@@ -119,6 +121,43 @@ print(json.dumps(out))`,
       // Stored f16/f32 values are exact in float32; top-k tail classes are F0 − log m, one float32 rounding.
       expect(maxZ, name).to.be.at.most(name.includes('top') ? 1e-6 : 0);
       expect(maxP, name).to.be.at.most(1e-6);
+    }
+  });
+
+  it('view_params: the box and flip of every view equal `tfkd data views --json` (rrc default and custom ranges, crop:4,flip)', async () => {
+    const cases = [
+      { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip', seed: 7, views: 8, limit: [] as string[] },
+      { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc:0.35-1:0.5-2,flip', seed: 11, views: 8, limit: [] },
+      { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip', seed: 3, views: 4, limit: ['--limit', '300'] },
+    ];
+    const jobs = [];
+    for (const c of cases) {
+      const r = await cli('data', 'views', '--data', c.data, '--augment', c.augment, '--augment-seed', String(c.seed), '--views', String(c.views), ...c.limit, '--json');
+      expect(r.code, r.err).to.equal(0);
+      jobs.push({ ...c, rows: JSON.parse(r.out) as Array<{ sample: number; view: number; box: number[]; flip: boolean }> });
+    }
+    const got = py<Array<{ compared: number; differ: string[] }>>(
+      `import tfkd_cache
+out = []
+for job in json.load(sys.stdin):
+    a = tfkd_cache.parse_augment(job["augment"])
+    size = {r["sample"]: r["box"][2:] for r in job["rows"] if r["view"] == 0}  # view 0: the whole image
+    res = {"compared": 0, "differ": []}
+    for r in job["rows"]:
+        if r["view"] == 0:
+            continue
+        p = tfkd_cache.view_params(a, job["seed"], r["sample"], r["view"], *size[r["sample"]])
+        res["compared"] += 1
+        if p != {"box": r["box"], "flip": r["flip"]}:
+            res["differ"].append(f"{r} vs {p}")
+    out.append(res)
+print(json.dumps(out))`,
+      jobs,
+    );
+    for (const [i, g] of got.entries()) {
+      console.log(`      ${cases[i].augment}: ${g.compared} views, ${g.differ.length} differ`);
+      expect(g.compared).to.equal(jobs[i].rows.filter((r) => r.view > 0).length);
+      expect(g.differ).to.deep.equal([]);
     }
   });
 
