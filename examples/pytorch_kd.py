@@ -5,6 +5,9 @@ student trains here on torchvision's FashionMNIST with the teacher's logits of e
     npx tfkd precompute --teacher models/fmnist-good.onnx --data fashion-mnist --out out/caches/good
     python3 examples/pytorch_kd.py out/caches/good [--epochs 2] [--alpha 0.9] [--tau 4] [--seed 0]
 
+A cache of views (`--views 4 --augment crop:4,flip`) trains each epoch on the views tfkd's trainer
+would pick for `--seed`, each with the teacher's logits of exactly that view.
+
 Loss (Hinton et al. 2015; the official Tf-KD code's loss_fn_kd, docs/LOSSES.md "kd"):
     (1 − α) · CE(s, y) + α · τ² · KL(softmax(t/τ) ‖ softmax(s/τ))
 The data set is the one the cache names (manifest data.spec): its IDX files are unpacked into the
@@ -78,15 +81,17 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         torchvision_layout(idx_dir, root)
         tf = transforms.ToTensor()
-        train = WithTeacher(datasets.FashionMNIST(root, train=(data["split"] == "train"), transform=tf), a.cache)
+        train = WithTeacher(datasets.FashionMNIST(root, train=(data["split"] == "train"), transform=tf), a.cache, seed=a.seed)
         test = datasets.FashionMNIST(root, train=False, transform=tf)
-        teacher_acc = (train.teacher(range(len(train))).argmax(1) == train.dataset.targets).float().mean().item()
-        print(f"teacher (from {a.cache}): {len(train)} rows, verified against the data; its train accuracy {100 * teacher_acc:.2f} %")
+        teacher_acc = (train.teacher(range(len(train)), views=[0] * len(train)).argmax(1) == train.dataset.targets).float().mean().item()
+        views = f", {train.cache.views} views of each image ({train.cache.manifest['augment']['spec']})" if train.augment else ""
+        print(f"teacher (from {a.cache}): {len(train)} images{views}, verified against the data; its train accuracy {100 * teacher_acc:.2f} %")
         loader = torch.utils.data.DataLoader(train, batch_size=a.batch, shuffle=True, generator=torch.Generator().manual_seed(a.seed))
         model = student()
         opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
         for epoch in range(1, a.epochs + 1):
             t0, total, n = time.time(), 0.0, 0
+            train.set_epoch(epoch - 1)  # a cache of views (--views V --augment crop:4,flip): this epoch's views
             model.train()
             for x, y, t in loader:
                 loss = kd_loss(model(x), y, t, a.alpha, a.tau)

@@ -18,17 +18,26 @@ set itself and compares it with the cache manifest's `data.fingerprint` —
 Anything else needs `check="length"` (the lengths alone must agree: the caller vouches for the
 order). A data set that differs raises tfkd_cache.CacheMismatch, naming what differs.
 
-Caches whose rows are not the teacher on the plain samples are refused: augmented views
-(`--augment crop:…`, mixup/cutmix) are the teacher on crops or mixtures, which `dataset[i]` does not
-give; read those with tfkd_cache.Cache. A part of a job array (`--shard I/N`) covers only its
-samples: merge the parts first (`tfkd merge`).
+Caches of views (`tfkd precompute --views V --augment rrc,flip` or `crop:P,flip`): the teacher saw
+V renderings of each sample, so the student must see one of exactly those. In epoch e (set with
+`set_epoch(e)`, before iterating, as with DistributedSampler) item i is view
+v = hashU32(seed, e, i) mod V — tfkd's trainer's choice for training seed `seed` — rendered here as
+tfkd renders it: the RandomResizedCrop box of (i, v) cut from the loader's image and resized to
+`size` with PIL's `interpolation` (torchvision's resized_crop), then mirrored when the view is
+flipped; for `crop:P` specs on MNIST / FashionMNIST / CIFAR the zero-padded shifted crop and the
+flip of the stored pixels. View 0 is the eval rendering: `eval_view(image)` for rrc caches (e.g.
+Resize + CenterCrop), the image as stored for `crop:P` ones. The data set's own transform and
+target_transform are applied after. Views are byte-identical to `tfkd data views --out`'s.
+Mixup/CutMix caches (rows of two samples mixed) and `crop:P` caches of image folders are refused;
+read those with tfkd_cache.Cache. A part of a job array (`--shard I/N`) covers only its samples:
+merge the parts first (`tfkd merge`).
 """
 import os
 
 import numpy as np
 import torch
 
-from tfkd_cache import Cache, CacheMismatch, fingerprint_arrays, fingerprint_files
+from tfkd_cache import Cache, CacheMismatch, fingerprint_arrays, fingerprint_files, parse_augment, trainer_view, view_params
 
 __all__ = ["WithTeacher", "dataset_fingerprint", "TFKD_IMAGE_EXTENSIONS", "is_tfkd_image"]
 
@@ -72,9 +81,13 @@ class WithTeacher(torch.utils.data.Dataset):
         classes at its mean, whose softmax is right at τ = 1) or "soft" (softmax(z / temperature),
         top-k caches included — docs/CACHE.md "Top-k caches").
     check: "fingerprint" (default; see the module's doc) or "length".
+    Caches of views only: seed (the training seed that picks each epoch's views), size ((H, W) the
+    student's input, rrc views), interpolation (PIL filter of the box resize: nearest, bilinear,
+    bicubic, lanczos, box, hamming), eval_view (PIL image → PIL image for view 0, rrc views).
     """
 
-    def __init__(self, dataset, cache, *, targets="logits", temperature=1.0, check="fingerprint"):
+    def __init__(self, dataset, cache, *, targets="logits", temperature=1.0, check="fingerprint",
+                 seed=0, size=None, interpolation="bilinear", eval_view=None):
         if targets not in ("logits", "soft"):
             raise ValueError(f'targets must be "logits" or "soft", not {targets!r}')
         if check not in ("fingerprint", "length"):
@@ -83,11 +96,11 @@ class WithTeacher(torch.utils.data.Dataset):
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.targets, self.temperature = targets, temperature
         c, m = self.cache, self.cache.manifest
-        if m.get("augment") is not None:
-            raise CacheMismatch(f"cache {c.path} holds the teacher on augmented views ({m['augment']['spec']}, seed {m['augment']['seed']}), "
-                                "not on dataset[i]: read it with tfkd_cache.Cache, or precompute without --augment")
-        if c.views != 1:
-            raise CacheMismatch(f"cache {c.path} has {c.views} views per sample: WithTeacher serves one-view caches")
+        self.seed, self.epoch, self.size, self.interpolation, self.eval_view = seed, 0, size, interpolation, eval_view
+        self.augment = None
+        aug = m.get("augment")
+        if aug is not None:
+            self.augment, self.augment_seed = parse_augment(aug["spec"]), aug["seed"]
         if m.get("part"):
             raise CacheMismatch(f"cache {c.path} is part {m['part']['index']}/{m['part']['count']} of a job array: merge the parts first (tfkd merge)")
         if targets == "soft" and c.topk is not None and temperature < 1:
@@ -110,17 +123,94 @@ class WithTeacher(torch.utils.data.Dataset):
                 raise CacheMismatch(f"the data set is not the one cache {c.path} was computed on ({m['data']['spec']}, {m['data']['split']}): "
                                     f"data fingerprint {fp[:16]}… ≠ {m['data']['fingerprint'][:16]}… (other files, labels, classes, pixels or order)")
 
+        if self.augment is not None:
+            self._check_views(base)
+
+    def _check_views(self, base):
+        a, c, spec = self.augment, self.cache, self.cache.manifest["augment"]["spec"]
+        if a["mix"]:
+            raise CacheMismatch(f"cache {c.path} holds the teacher on Mixup/CutMix mixtures ({spec}): a row belongs to two samples, "
+                                "and WithTeacher serves one sample at a time: read it with tfkd_cache.Cache")
+        folder = hasattr(base, "samples") and hasattr(base, "loader")
+        arrays = hasattr(base, "data") and hasattr(base, "targets")
+        if a["rrc"] is not None:
+            if not folder:
+                raise CacheMismatch(f"cache {c.path} holds RandomResizedCrop views ({spec}): WithTeacher renders them from a data set with "
+                                    f"a loader and samples (ImageFolder, DatasetFolder), not a {type(base).__name__}")
+            if self.size is None or self.eval_view is None:
+                raise ValueError(f"cache {c.path} holds RandomResizedCrop views ({spec}): pass size=(H, W), the student's input size, "
+                                 "and eval_view, the rendering of view 0 (e.g. Resize + CenterCrop)")
+        elif not arrays or folder:
+            raise CacheMismatch(f"cache {c.path} holds crop/flip views ({spec}) of {self.cache.manifest['data']['spec']}: WithTeacher renders "
+                                "those for MNIST, FashionMNIST and CIFAR data sets")
+        from torchvision.transforms import InterpolationMode
+        self._filter = InterpolationMode(self.interpolation)
+
+    def set_epoch(self, epoch):
+        """The epoch (0-based) whose views the items are: call it before iterating each epoch."""
+        self.epoch = epoch
+
+    def view_of(self, i):
+        """The view item i is in the current epoch (0 for a cache without views)."""
+        if self.augment is None:
+            return 0
+        return trainer_view(self.seed, self.epoch, self._sample(i), self.cache.views)
+
+    def _sample(self, i):
+        return int(self._index[i]) if self._index is not None else int(i)
+
+    def _base(self):
+        return self.dataset.dataset if self._index is not None else self.dataset
+
+    def render(self, i, view):
+        """(image, label) of view `view` of item i, before the data set's transform (a PIL image)."""
+        from PIL import Image
+        import torchvision.transforms.functional as F
+        base, s = self._base(), self._sample(i)
+        a = self.augment
+        if a["rrc"] is not None:
+            path, y = base.samples[s]
+            img = base.loader(path)
+            if view == 0:
+                return self.eval_view(img), y
+            p = view_params(a, self.augment_seed, s, view, img.width, img.height)
+            left, top, w, h = p["box"]
+            img = F.resized_crop(img, top, left, h, w, list(self.size), self._filter)
+            return (F.hflip(img) if p["flip"] else img), y
+        x, y = _as_uint8(base.data[s]), int(base.targets[s])
+        if view:
+            P = a["crop"]
+            p = view_params(a, self.augment_seed, s, view, x.shape[1], x.shape[0])
+            dx, dy, W, H = p["box"]
+            # out[y][x] = in[y + dy][x + dx], zero outside (the zero-padded crop), then the mirror.
+            pad = np.pad(x, ((P, P), (P, P)) + ((0, 0),) * (x.ndim - 2))
+            x = pad[P + dy:P + dy + H, P + dx:P + dx + W]
+            if p["flip"]:
+                x = x[:, ::-1]
+        return Image.fromarray(np.ascontiguousarray(x), mode="L" if x.ndim == 2 else None), y
+
     def __len__(self):
         return len(self.dataset)
 
-    def teacher(self, indices):
-        """float32 tensor [n, K]: the teacher's rows of these items (indices into this data set)."""
+    def teacher(self, indices, views=None):
+        """float32 tensor [n, K]: the teacher's rows of these items (indices into this data set), of
+        `views` (default: each item's view this epoch)."""
         s = np.asarray(indices, dtype=np.int64)
+        v = np.array([self.view_of(i) for i in s], dtype=np.int64) if views is None else np.asarray(views, dtype=np.int64)
         if self._index is not None:
             s = self._index[s]
-        z = self.cache.logits(s) if self.targets == "logits" else self.cache.soft_targets(s, temperature=self.temperature)
+        z = self.cache.logits(s, v) if self.targets == "logits" else self.cache.soft_targets(s, v, temperature=self.temperature)
         return torch.from_numpy(z)
 
     def __getitem__(self, i):
-        x, y = self.dataset[i]
-        return x, y, self.teacher([i])[0]
+        if self.augment is None:
+            x, y = self.dataset[i]
+            return x, y, self.teacher([i])[0]
+        v = self.view_of(i)
+        x, y = self.render(i, v)
+        base = self._base()
+        if getattr(base, "transform", None) is not None:
+            x = base.transform(x)
+        if getattr(base, "target_transform", None) is not None:
+            y = base.target_transform(y)
+        return x, y, self.teacher([i], [v])[0]

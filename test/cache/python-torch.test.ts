@@ -19,6 +19,9 @@ import { needs } from '../helpers/needs.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { writeSynth } from './helpers.js';
 import { py } from './python-helpers.js';
+import { viewsFor } from '../../src/student/trainer/targets.js';
+import { parseAugmentSpec } from '../../src/data/augment.js';
+import { cli } from '../cli/train-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SUBSET = path.join(ROOT, 'data/fashion-mnist-subset');
@@ -83,9 +86,11 @@ print(json.dumps({"logits": [w[i][2].tolist() for i in job["idx"]], "soft": [s[i
     expect(got.batch).to.deep.equal([8, K]);
   });
 
-  it('EXPECTED FAILURE - refuses another split, one changed pixel or label, a data set it cannot fingerprint; check="length" accepts the last', async () => {
+  it('EXPECTED FAILURE - refuses another split, one changed pixel or label, a data set it cannot fingerprint (check="length" accepts it), views it cannot render, mixtures, a part', async () => {
     const aug = path.join(root, 'aug');
     await writeImageCache(aug, { views: 2, augment: 'flip' });
+    const mixed = path.join(root, 'mixed');
+    await writeImageCache(mixed, { views: 2, augment: 'flip,mixup:1' });
     const part = path.join(root, 'part');
     writeSynth(part, { N: 3000, K: 10, V: 1, dtype: 'f32', topk: null, shardRows: 1000, part: { index: 1, count: 2 } });
     const got = py<Record<string, string>>(
@@ -101,17 +106,19 @@ plain = datasets.FashionMNIST(tv, train=True)
 td = torch.utils.data.TensorDataset(plain.data, plain.targets)
 out["tensors"] = refusal(lambda: W(td))
 out["tensors, length"] = refusal(lambda: W(td, check="length"))
-out["augmented"] = refusal(lambda: tfkd_torch.WithTeacher(torch.utils.data.TensorDataset(torch.zeros(256)), job["aug"]))
+out["augmented"] = refusal(lambda: tfkd_torch.WithTeacher(torch.utils.data.TensorDataset(torch.zeros(256)), job["aug"], check="length"))
+out["mixed"] = refusal(lambda: tfkd_torch.WithTeacher(torch.utils.data.TensorDataset(torch.zeros(256)), job["mixed"], check="length"))
 out["part"] = refusal(lambda: tfkd_torch.WithTeacher(td, job["part"], check="length"))
 print(json.dumps(out))`,
-      { cache, aug, part },
+      { cache, aug, mixed, part },
     );
     for (const [k, v] of Object.entries(got)) console.log(`      ${k}: ${v}`);
     expect(got['test split']).to.match(/has 1000 samples, cache .* was computed on 3000 \(fashion-mnist:.*, train\)/);
     for (const k of ['pixel', 'label']) expect(got[k]).to.match(/not the one cache .* was computed on .*data fingerprint [0-9a-f]{16}… ≠ [0-9a-f]{16}…/);
     expect(got.tensors).to.match(/cannot fingerprint a TensorDataset .*check="length"/);
     expect(got['tensors, length']).to.equal('accepted');
-    expect(got.augmented).to.match(/augmented views \(flip, seed 7\)/);
+    expect(got.augmented).to.match(/holds crop\/flip views \(flip\) of synthetic:.*: WithTeacher renders those for MNIST, FashionMNIST and CIFAR/);
+    expect(got.mixed).to.match(/holds the teacher on Mixup\/CutMix mixtures \(flip,mixup:1\)/);
     expect(got.part).to.match(/is part 1\/2 of a job array: merge the parts first/);
   });
 
@@ -175,10 +182,76 @@ print(json.dumps([tfkd_torch.dataset_fingerprint(unchecked(c)(d, train=True), {"
     expect(fps).to.deep.equal([await fingerprint(c10), await fingerprint(c100)]);
   });
 
+  it('caches of views: each epoch\'s view is tfkd\'s trainer\'s, rendered byte for byte as tfkd renders it, with that view\'s teacher row', async () => {
+    // RandomResizedCrop views of the photos (a tiny teacher) and crop:4,flip views of the Fashion-MNIST subset.
+    const teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
+    const rrc = path.join(root, 'rrc-cache');
+    await runPrecompute({ teacher, data: `folder:${PHOTOS}`, out: rrc, split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 4, augment: 'rrc,flip', augmentSeed: 7, shardRows: 40, preprocess: '{"resize": 10, "crop": 8}' });
+    const crop = path.join(root, 'crop-cache');
+    await runPrecompute({ teacher: path.join(ROOT, 'models/fmnist-good.onnx'), data: `fashion-mnist:${SUBSET}`, out: crop, split: 'train', device: 'cpu', threads: 1, batch: 256, dtype: 'f32', views: 3, augment: 'crop:4,flip', augmentSeed: 3, shardRows: 4096 });
+    const rrcPng = path.join(root, 'rrc-views');
+    const cropPng = path.join(root, 'crop-views');
+    for (const args of [
+      ['--data', `folder:${PHOTOS}`, '--augment', 'rrc,flip', '--augment-seed', '7', '--views', '4', '--size', '24', '--out', rrcPng],
+      ['--data', `fashion-mnist:${SUBSET}`, '--augment', 'crop:4,flip', '--augment-seed', '3', '--views', '3', '--limit', '60', '--size', '28', '--out', cropPng],
+    ]) {
+      const r = await cli('data', 'views', ...args);
+      expect(r.code, r.err).to.equal(0);
+    }
+    const SEED = 5;
+    const got = py<Record<string, { views: number[][]; same: number; compared: number; rows: number[][] }>>(
+      `${FMNIST}
+from PIL import Image
+out = {}
+photos = datasets.ImageFolder(job["photos"], is_valid_file=tfkd_torch.is_tfkd_image)
+fm = datasets.FashionMNIST(tv, train=True)
+for name, ds, cache, png, n, kw in (
+        ("rrc", photos, job["rrc"], job["rrcPng"], 36, dict(size=(24, 24), eval_view=lambda im: im.resize((24, 24)))),
+        ("crop", fm, job["crop"], job["cropPng"], 60, {})):
+    w = tfkd_torch.WithTeacher(ds, cache, seed=job["seed"], **kw)
+    r = {"views": [], "same": 0, "compared": 0, "rows": []}
+    for e in range(3):
+        w.set_epoch(e)
+        r["views"].append([w.view_of(i) for i in range(n)])
+        for i in range(n):
+            x, y, t = w[i]
+            v = r["views"][-1][i]
+            if e == 0 and i < 4:
+                r["rows"].append(t.tolist())
+            if v == 0 and name == "rrc":
+                continue
+            want = Image.open(f"{png}/{i}-{v}.png")
+            r["compared"] += 1
+            r["same"] += int(np.array_equal(np.asarray(x), np.asarray(want.convert(x.mode))) and y == ds.targets[i])
+    out[name] = r
+try:
+    tfkd_torch.WithTeacher(photos, job["rrc"])
+    out["no size"] = "accepted"
+except ValueError as e:
+    out["no size"] = str(e)
+print(json.dumps(out))`,
+      { photos: PHOTOS, rrc, crop, rrcPng, cropPng, seed: SEED },
+    );
+    for (const [name, cache, n] of [['rrc', rrc, 36], ['crop', crop, 60]] as const) {
+      const g = got[name];
+      const samples = Int32Array.from({ length: n }, (_, i) => i);
+      const plan = { mode: 'cache' as const, cacheViews: name === 'rrc' ? 4 : 3, spec: parseAugmentSpec(name === 'rrc' ? 'rrc,flip' : 'crop:4,flip'), augmentSeed: 0 };
+      for (let e = 0; e < 3; e++) expect(g.views[e], `${name} epoch ${e}`).to.deep.equal(Array.from(viewsFor(plan, SEED, e, samples).cache));
+      console.log(`      ${name}: ${g.same} of ${g.compared} (item, epoch) views identical to tfkd data views --out; views of epoch 0: ${g.views[0].slice(0, 12).join(' ')} …`);
+      expect(g.compared).to.be.greaterThan(n);
+      expect(g.same).to.equal(g.compared);
+      const r = openCache(cache);
+      const z = r.readLogits([0, 1, 2, 3], g.views[0].slice(0, 4));
+      r.close();
+      expect(g.rows.flat()).to.deep.equal(Array.from(z));
+    }
+    expect((got as unknown as Record<string, string>)['no size']).to.match(/pass size=\(H, W\), the student's input size, and eval_view/);
+  });
+
   it('examples/pytorch_kd.py trains a PyTorch student from the cache (1 epoch on the 3 000-image subset)', () => {
     const out = execFileSync(DEBIAN_PYTHON, [path.join(ROOT, 'examples/pytorch_kd.py'), cache, '--epochs', '1', '--threads', '1'], { encoding: 'utf8' });
     console.log(out.replace(/^/gm, '      '));
-    expect(out).to.match(/^teacher \(from .*\): 3000 rows, verified against the data; its train accuracy 89\.\d\d %$/m);
+    expect(out).to.match(/^teacher \(from .*\): 3000 images, verified against the data; its train accuracy 89\.\d\d %$/m);
     const acc = Number(/student test accuracy ([\d.]+) %/.exec(out)![1]);
     // Chance is 10 %; one epoch of this CNN on 3 000 images reaches ~50 % here.
     expect(acc).to.be.above(35);
