@@ -39,7 +39,8 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["open_cache", "Cache", "CacheError", "CacheMismatch", "canonical_json", "fingerprint_arrays",
-           "fingerprint_files", "soft_targets_of", "hash_u32", "parse_augment", "view_params", "trainer_view"]
+           "fingerprint_files", "soft_targets_of", "hash_u32", "parse_augment", "view_params", "trainer_view",
+           "mix_params", "cut_pixels", "label_lambda"]
 
 SCHEMAS = ("tfkd-cache/1", "tfkd-cache/2")
 SCHEMA_V1 = "tfkd-cache/1"
@@ -636,14 +637,16 @@ _RRC_DEFAULT = ((0.08, 1.0), (3 / 4, 4 / 3))
 def parse_augment(spec):
     """A cache's `augment.spec` (the canonical string tfkd writes, e.g. "rrc:0.08-1:0.75-1.3333333333333333,flip",
     "crop:4,flip", or a JSON object) → {"crop": P, "flip": bool, "rrc": ((s0, s1), (r0, r1)) or None,
-    "mix": bool}."""
+    "mix": {"mixup": α or None, "cutmix": α or None, "switchProb": p, "mixProb": p} or None}."""
     if isinstance(spec, dict) or (isinstance(spec, str) and spec.strip().startswith("{")):
         o = json.loads(spec) if isinstance(spec, str) else spec
-        rrc = o.get("rrc")
+        rrc, mix = o.get("rrc"), o.get("mix")
         return {"crop": int(o.get("cropPad", 0)), "flip": bool(o.get("flip", False)),
                 "rrc": None if rrc is None else (tuple(rrc.get("scale", _RRC_DEFAULT[0])), tuple(rrc.get("ratio", _RRC_DEFAULT[1]))),
-                "mix": o.get("mix") is not None}
-    out = {"crop": 0, "flip": False, "rrc": None, "mix": False}
+                "mix": None if mix is None else {"mixup": mix.get("mixup"), "cutmix": mix.get("cutmix"),
+                                                 "switchProb": mix.get("switchProb", 0.5), "mixProb": mix.get("mixProb", 1)}}
+    out = {"crop": 0, "flip": False, "rrc": None, "mix": None}
+    mix = {"mixup": None, "cutmix": None, "switchProb": 0.5, "mixProb": 1}
     for tok in (t.strip() for t in (spec or "none").split(",")):
         if tok in ("", "none"):
             continue
@@ -656,7 +659,10 @@ def parse_augment(spec):
             rng = lambda p, d: tuple(float(x) for x in p.split("-")) if p else d  # noqa: E731
             out["rrc"] = (rng(parts[0] if parts else None, _RRC_DEFAULT[0]), rng(parts[1] if len(parts) > 1 else None, _RRC_DEFAULT[1]))
         elif tok.split(":")[0] in ("mixup", "cutmix", "switch-prob", "mix-prob"):
-            out["mix"] = True
+            name, _, val = tok.partition(":")
+            key = {"mixup": "mixup", "cutmix": "cutmix", "switch-prob": "switchProb", "mix-prob": "mixProb"}[name]
+            mix[key] = float(val) if val else 1.0
+            out["mix"] = mix
         else:
             raise ValueError(f"unknown augmentation {tok!r} in {spec!r}")
     return out
@@ -705,3 +711,75 @@ def trainer_view(seed, epoch, sample, views):
     """The view tfkd's trainer gives `sample` in `epoch` (0-based) with a `views`-view cache and
     training seed `seed`: hashU32(seed, epoch, sample) mod views (docs/TRAINING.md "Consistent views")."""
     return hash_u32(seed, epoch, sample) % views
+
+
+# ---- mixing: Mixup / CutMix of view v of sample i with a partner's view v (src/data/mix.ts) -----
+
+def _uni(seed, i, v, k):
+    """u(k) = (hashU32(seed, i, v, k) + 0.5) / 2^32, in (0, 1): never 0, so its log is finite."""
+    return (hash_u32(seed, i, v, k) + 0.5) / 4294967296
+
+
+def _log_gamma(a, nxt):
+    """log of a Gamma(a, 1) draw from the uniform stream nxt (Marsaglia & Tsang 2000; docs/MIXING.md)."""
+    if a < 1:
+        g = _log_gamma(a + 1, nxt)
+        return g + math.log(nxt()) / a
+    d = a - 1 / 3
+    c = 1 / math.sqrt(9 * d)
+    for _ in range(64):
+        x = math.sqrt(-2 * math.log(nxt())) * math.cos(2 * math.pi * nxt())
+        w0 = 1 + c * x
+        u3 = nxt()
+        if w0 <= 0:
+            continue
+        w = w0 * w0 * w0
+        if math.log(u3) < 0.5 * x * x + d - d * w + d * math.log(w):
+            return math.log(d * w)
+    return math.log(d)
+
+
+def mix_params(mix, seed, sample, view, N):
+    """The mixing of view `view` of `sample` in a data set of N samples (docs/MIXING.md), or None
+    when it is not mixed: {"kind": "mixup" | "cutmix", "partner": j, "lambda": the Beta draw,
+    "cut": [y0, x0, y1, x1] in fractions of the image (CutMix)}. `mix`: parse_augment's "mix".
+    λ comes from log/exp/cos: V8's fdlibm in tfkd, this machine's libm here — equal to the last
+    bit on the views tested, but not promised to be on every machine."""
+    if not mix or view == 0:
+        return None
+    if _uni(seed, sample, view, 64) >= mix["mixProb"]:
+        return None
+    both = mix["mixup"] is not None and mix["cutmix"] is not None
+    kind = ("cutmix" if _uni(seed, sample, view, 65) < mix["switchProb"] else "mixup") if both else ("cutmix" if mix["cutmix"] is not None else "mixup")
+    partner = (sample + 1 + math.floor(_uni(seed, sample, view, 66) * (N - 1))) % N
+    t = [128]
+
+    def nxt():
+        t[0] += 1
+        return _uni(seed, sample, view, t[0] - 1)
+    alpha = mix[kind]
+    lx = _log_gamma(alpha, nxt)
+    ly = _log_gamma(alpha, nxt)
+    lam = 1 / (1 + math.exp(ly - lx))
+    if kind == "mixup":
+        return {"kind": kind, "partner": partner, "lambda": lam}
+    r = math.sqrt(1 - lam)
+    cy, cx = _uni(seed, sample, view, 67), _uni(seed, sample, view, 68)
+    c01 = lambda x: min(1.0, max(0.0, x))  # noqa: E731
+    return {"kind": kind, "partner": partner, "lambda": lam, "cut": [c01(cy - r / 2), c01(cx - r / 2), c01(cy + r / 2), c01(cx + r / 2)]}
+
+
+def cut_pixels(p, height, width):
+    """CutMix's cut on an H×W grid: [x0, y0, x1, y1], half-open, round(f) = ⌊f + 0.5⌋; None for Mixup."""
+    if "cut" not in p:
+        return None
+    y0, x0, y1, x1 = p["cut"]
+    g = lambda f, n: math.floor(f * n + 0.5)  # noqa: E731
+    return [g(x0, width), g(y0, height), g(x1, width), g(y1, height)]
+
+
+def label_lambda(p, height, width):
+    """The label weight of the sample itself on an H×W grid: Mixup's λ, CutMix's λ corrected to the
+    cut's pixels (timm's correct_lam): 1 − rows·columns / (H·W)."""
+    c = cut_pixels(p, height, width)
+    return p["lambda"] if c is None else 1 - (c[2] - c[0]) * (c[3] - c[1]) / (height * width)

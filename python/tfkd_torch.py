@@ -28,8 +28,12 @@ flipped; for `crop:P` specs on MNIST / FashionMNIST / CIFAR the zero-padded shif
 flip of the stored pixels. View 0 is the eval rendering: `eval_view(image)` for rrc caches (e.g.
 Resize + CenterCrop), the image as stored for `crop:P` ones. The data set's own transform and
 target_transform are applied after. Views are byte-identical to `tfkd data views --out`'s.
-Mixup/CutMix caches (rows of two samples mixed) and `crop:P` caches of image folders are refused;
-read those with tfkd_cache.Cache. A part of a job array (`--shard I/N`) covers only its samples:
+Mixup/CutMix caches (`…,mixup:A,cutmix:A`): a mixed view is the mixture of item i's view v with
+its partner's own view v, taken after the transform (which must make a C×H×W tensor through
+per-pixel affine maps such as ToTensor and Normalize — the mixture tfkd takes on [0, 1] pixels),
+and y is the mixed one-hot label (float [K], timm's mixup_target: λ′ on y_i, 1 − λ′ on y_j; a
+view the mix-prob draw left alone gets its plain one-hot). `crop:P` caches of image folders are
+refused; read those with tfkd_cache.Cache. A part of a job array (`--shard I/N`) covers only its samples:
 merge the parts first (`tfkd merge`).
 """
 import os
@@ -37,7 +41,8 @@ import os
 import numpy as np
 import torch
 
-from tfkd_cache import Cache, CacheMismatch, fingerprint_arrays, fingerprint_files, parse_augment, trainer_view, view_params
+from tfkd_cache import (Cache, CacheMismatch, cut_pixels, fingerprint_arrays, fingerprint_files, label_lambda, mix_params,
+                        parse_augment, trainer_view, view_params)
 
 __all__ = ["WithTeacher", "dataset_fingerprint", "TFKD_IMAGE_EXTENSIONS", "is_tfkd_image"]
 
@@ -128,9 +133,9 @@ class WithTeacher(torch.utils.data.Dataset):
 
     def _check_views(self, base):
         a, c, spec = self.augment, self.cache, self.cache.manifest["augment"]["spec"]
-        if a["mix"]:
-            raise CacheMismatch(f"cache {c.path} holds the teacher on Mixup/CutMix mixtures ({spec}): a row belongs to two samples, "
-                                "and WithTeacher serves one sample at a time: read it with tfkd_cache.Cache")
+        if a["mix"] and getattr(base, "target_transform", None) is not None:
+            raise ValueError(f"cache {c.path} mixes views ({spec}): the label is the mixed one-hot of the two samples' classes, "
+                             "so the data set's target_transform cannot apply: remove it")
         folder = hasattr(base, "samples") and hasattr(base, "loader")
         arrays = hasattr(base, "data") and hasattr(base, "targets")
         if a["rrc"] is not None:
@@ -163,11 +168,14 @@ class WithTeacher(torch.utils.data.Dataset):
         return self.dataset.dataset if self._index is not None else self.dataset
 
     def render(self, i, view):
-        """(image, label) of view `view` of item i, before the data set's transform (a PIL image)."""
+        """(image, label) of view `view` of item i, before the data set's transform and before any
+        mixing (a PIL image)."""
+        return self._render(self._sample(i), view)
+
+    def _render(self, s, view):
         from PIL import Image
         import torchvision.transforms.functional as F
-        base, s = self._base(), self._sample(i)
-        a = self.augment
+        base, a = self._base(), self.augment
         if a["rrc"] is not None:
             path, y = base.samples[s]
             img = base.loader(path)
@@ -206,11 +214,38 @@ class WithTeacher(torch.utils.data.Dataset):
         if self.augment is None:
             x, y = self.dataset[i]
             return x, y, self.teacher([i])[0]
-        v = self.view_of(i)
-        x, y = self.render(i, v)
-        base = self._base()
-        if getattr(base, "transform", None) is not None:
-            x = base.transform(x)
-        if getattr(base, "target_transform", None) is not None:
-            y = base.target_transform(y)
-        return x, y, self.teacher([i], [v])[0]
+        return self.item(i, self.view_of(i))
+
+    def item(self, i, v):
+        """(x, y, t) of view v of item i, whatever the epoch (what __getitem__ returns for its view)."""
+        s, base = self._sample(i), self._base()
+        transform = getattr(base, "transform", None) or (lambda im: im)
+        x, y = self._render(s, v)
+        x = transform(x)
+        if not self.augment["mix"]:
+            if getattr(base, "target_transform", None) is not None:
+                y = base.target_transform(y)
+            return x, y, self.teacher([i], [v])[0]
+        # Mixed caches: the mixture of this view with the partner's own view v, taken after the
+        # transform (ToTensor, Normalize: per-pixel affine maps, so the same as tfkd's mixture of
+        # the pixels on [0, 1]), and the mixed one-hot label (timm's mixup_target).
+        label = torch.zeros(self.cache.K, dtype=torch.float32)
+        p = mix_params(self.augment["mix"], self.augment_seed, s, v, self.cache.N)
+        if p is None:
+            label[y] = 1
+            return x, label, self.teacher([i], [v])[0]
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            raise TypeError("a cache of mixed views needs a transform that makes a C×H×W tensor (e.g. ToTensor, Normalize)")
+        xb, yb = self._render(p["partner"], v)
+        xb = transform(xb)
+        H, W = x.shape[1], x.shape[2]
+        lam = label_lambda(p, H, W)
+        if p["kind"] == "mixup":
+            x = lam * x + (1 - lam) * xb
+        else:
+            x0, y0, x1, y1 = cut_pixels(p, H, W)
+            x = x.clone()
+            x[:, y0:y1, x0:x1] = xb[:, y0:y1, x0:x1]
+        label[y] += lam
+        label[yb] += 1 - lam
+        return x, label, self.teacher([i], [v])[0]

@@ -124,11 +124,13 @@ print(json.dumps(out))`,
     }
   });
 
-  it('view_params: the box and flip of every view equal `tfkd data views --json` (rrc default and custom ranges, crop:4,flip)', async () => {
+  it('view_params and mix_params: every view\'s box, flip and mixing (kind, partner, partner\'s view, cut, λ′) equal `tfkd data views --json`', async () => {
     const cases = [
       { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip', seed: 7, views: 8, limit: [] as string[] },
       { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc:0.35-1:0.5-2,flip', seed: 11, views: 8, limit: [] },
       { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip', seed: 3, views: 4, limit: ['--limit', '300'] },
+      { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip,mixup:0.4,cutmix:1,switch-prob:0.5,mix-prob:0.8', seed: 7, views: 6, limit: ['--size', '24'] },
+      { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip,mixup:0.2,cutmix:1,switch-prob:0.3', seed: 2, views: 5, limit: ['--limit', '400'] },
     ];
     const jobs = [];
     for (const c of cases) {
@@ -136,13 +138,15 @@ print(json.dumps(out))`,
       expect(r.code, r.err).to.equal(0);
       jobs.push({ ...c, rows: JSON.parse(r.out) as Array<{ sample: number; view: number; box: number[]; flip: boolean }> });
     }
-    const got = py<Array<{ compared: number; differ: string[] }>>(
+    const got = py<Array<{ compared: number; mixed: number; maxLambda: number; differ: string[] }>>(
       `import tfkd_cache
 out = []
 for job in json.load(sys.stdin):
     a = tfkd_cache.parse_augment(job["augment"])
     size = {r["sample"]: r["box"][2:] for r in job["rows"] if r["view"] == 0}  # view 0: the whole image
-    res = {"compared": 0, "differ": []}
+    N = 36 if "photos" in job["data"] else 3000
+    grid = (24, 24) if "photos" in job["data"] else (28, 28)
+    res = {"compared": 0, "mixed": 0, "maxLambda": 0.0, "differ": []}
     for r in job["rows"]:
         if r["view"] == 0:
             continue
@@ -150,12 +154,23 @@ for job in json.load(sys.stdin):
         res["compared"] += 1
         if p != {"box": r["box"], "flip": r["flip"]}:
             res["differ"].append(f"{r} vs {p}")
+        m, want = tfkd_cache.mix_params(a["mix"], job["seed"], r["sample"], r["view"], N), r.get("mix")
+        if (m is None) != (want is None):
+            res["differ"].append(f"{r}: mixed {m}")
+        elif m is not None:
+            res["mixed"] += 1
+            j = m["partner"]
+            pb = tfkd_cache.view_params(a, job["seed"], j, r["view"], *size[j]) if j in size else None
+            if (m["kind"], j, tfkd_cache.cut_pixels(m, *grid)) != (want["kind"], want["partner"], want.get("cut")) or (pb and pb != {"box": want["partner_box"], "flip": want["partner_flip"]}):
+                res["differ"].append(f"{r}: mixed {m}, partner view {pb}")
+            res["maxLambda"] = max(res["maxLambda"], abs(tfkd_cache.label_lambda(m, *grid) - want["lambda"]))
     out.append(res)
 print(json.dumps(out))`,
       jobs,
     );
     for (const [i, g] of got.entries()) {
-      console.log(`      ${cases[i].augment}: ${g.compared} views, ${g.differ.length} differ`);
+      console.log(`      ${cases[i].augment}: ${g.compared} views, ${g.mixed} mixed (max |Δλ′| ${g.maxLambda.toExponential(1)}), ${g.differ.length} differ`);
+      expect(g.maxLambda).to.be.at.most(1e-12);
       expect(g.compared).to.equal(jobs[i].rows.filter((r) => r.view > 0).length);
       expect(g.differ).to.deep.equal([]);
     }

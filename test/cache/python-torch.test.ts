@@ -86,11 +86,9 @@ print(json.dumps({"logits": [w[i][2].tolist() for i in job["idx"]], "soft": [s[i
     expect(got.batch).to.deep.equal([8, K]);
   });
 
-  it('EXPECTED FAILURE - refuses another split, one changed pixel or label, a data set it cannot fingerprint (check="length" accepts it), views it cannot render, mixtures, a part', async () => {
+  it('EXPECTED FAILURE - refuses another split, one changed pixel or label, a data set it cannot fingerprint (check="length" accepts it), views it cannot render, a part', async () => {
     const aug = path.join(root, 'aug');
     await writeImageCache(aug, { views: 2, augment: 'flip' });
-    const mixed = path.join(root, 'mixed');
-    await writeImageCache(mixed, { views: 2, augment: 'flip,mixup:1' });
     const part = path.join(root, 'part');
     writeSynth(part, { N: 3000, K: 10, V: 1, dtype: 'f32', topk: null, shardRows: 1000, part: { index: 1, count: 2 } });
     const got = py<Record<string, string>>(
@@ -107,10 +105,9 @@ td = torch.utils.data.TensorDataset(plain.data, plain.targets)
 out["tensors"] = refusal(lambda: W(td))
 out["tensors, length"] = refusal(lambda: W(td, check="length"))
 out["augmented"] = refusal(lambda: tfkd_torch.WithTeacher(torch.utils.data.TensorDataset(torch.zeros(256)), job["aug"], check="length"))
-out["mixed"] = refusal(lambda: tfkd_torch.WithTeacher(torch.utils.data.TensorDataset(torch.zeros(256)), job["mixed"], check="length"))
 out["part"] = refusal(lambda: tfkd_torch.WithTeacher(td, job["part"], check="length"))
 print(json.dumps(out))`,
-      { cache, aug, mixed, part },
+      { cache, aug, part },
     );
     for (const [k, v] of Object.entries(got)) console.log(`      ${k}: ${v}`);
     expect(got['test split']).to.match(/has 1000 samples, cache .* was computed on 3000 \(fashion-mnist:.*, train\)/);
@@ -118,7 +115,6 @@ print(json.dumps(out))`,
     expect(got.tensors).to.match(/cannot fingerprint a TensorDataset .*check="length"/);
     expect(got['tensors, length']).to.equal('accepted');
     expect(got.augmented).to.match(/holds crop\/flip views \(flip\) of synthetic:.*: WithTeacher renders those for MNIST, FashionMNIST and CIFAR/);
-    expect(got.mixed).to.match(/holds the teacher on Mixup\/CutMix mixtures \(flip,mixup:1\)/);
     expect(got.part).to.match(/is part 1\/2 of a job array: merge the parts first/);
   });
 
@@ -246,6 +242,58 @@ print(json.dumps(out))`,
       expect(g.rows.flat()).to.deep.equal(Array.from(z));
     }
     expect((got as unknown as Record<string, string>)['no size']).to.match(/pass size=\(H, W\), the student's input size, and eval_view/);
+  });
+
+  it('caches of Mixup/CutMix views: the mixture tfkd trains on (within float32 rounding), the mixed one-hot label, the row of the mixture', async () => {
+    const SPEC = 'rrc,flip,mixup:0.4,cutmix:1,switch-prob:0.5,mix-prob:0.8';
+    const teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
+    const mix = path.join(root, 'mix-cache');
+    await runPrecompute({ teacher, data: `folder:${PHOTOS}`, out: mix, split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 6, augment: SPEC, augmentSeed: 7, shardRows: 64, preprocess: '{"resize": 10, "crop": 8}' });
+    const npy = path.join(root, 'mix-views');
+    const args = ['--data', `folder:${PHOTOS}`, '--augment', SPEC, '--augment-seed', '7', '--views', '6', '--size', '24'];
+    const j = await cli('data', 'views', ...args, '--json');
+    expect(j.code, j.err).to.equal(0);
+    const r = await cli('data', 'views', ...args, '--format', 'npy', '--out', npy);
+    expect(r.code, r.err).to.equal(0);
+    const got = py<{ n: number; mixed: number; maxX: number; maxLabel: number; rowsSame: number; targetTransform: string }>(
+      `import numpy as np, torch
+from torchvision import datasets, transforms
+import tfkd_torch, tfkd_cache
+job = json.load(sys.stdin)
+f = datasets.ImageFolder(job["photos"], is_valid_file=tfkd_torch.is_tfkd_image, transform=transforms.ToTensor())
+w = tfkd_torch.WithTeacher(f, job["mix"], size=(24, 24), eval_view=lambda im: im.resize((24, 24)))
+rows = {(r["sample"], r["view"]): r for r in job["rows"]}
+out = {"n": 0, "mixed": 0, "maxX": 0.0, "maxLabel": 0.0, "rowsSame": 0}
+for i in range(36):
+    for v in range(1, 6):
+        x, y, t = w.item(i, v)
+        want = np.load(f'{job["npy"]}/{i}-{v}.npy')
+        out["maxX"] = max(out["maxX"], float(np.abs(x.permute(1, 2, 0).numpy() - want).max()))
+        m = rows[(i, v)].get("mix")
+        label = np.zeros(5)
+        label[f.targets[i]] += m["lambda"] if m else 1
+        if m:
+            label[f.targets[m["partner"]]] += 1 - m["lambda"]
+            out["mixed"] += 1
+        out["maxLabel"] = max(out["maxLabel"], float(np.abs(y.numpy() - label).max()))
+        out["rowsSame"] += int(np.array_equal(t.numpy(), w.cache.logits([i], v)[0]))
+        out["n"] += 1
+tt = datasets.ImageFolder(job["photos"], is_valid_file=tfkd_torch.is_tfkd_image, transform=transforms.ToTensor(), target_transform=lambda y: y)
+try:
+    tfkd_torch.WithTeacher(tt, job["mix"], size=(24, 24), eval_view=lambda im: im)
+    out["targetTransform"] = "accepted"
+except ValueError as e:
+    out["targetTransform"] = str(e)
+print(json.dumps(out))`,
+      { photos: PHOTOS, mix, npy, rows: JSON.parse(j.out) },
+    );
+    console.log(`      ${got.n} views (${got.mixed} mixed): max |x − tfkd's npy| ${got.maxX.toExponential(2)}, max |label − tfkd's λ′| ${got.maxLabel.toExponential(2)}`);
+    expect(got.n).to.equal(180);
+    expect(got.mixed).to.be.greaterThan(100);
+    expect(got.maxX).to.be.at.most(1e-6);
+    expect(got.maxLabel).to.be.at.most(1e-6);
+    expect(got.rowsSame).to.equal(180);
+    expect(got.targetTransform).to.match(/mixes views .*target_transform cannot apply/);
   });
 
   it('examples/pytorch_kd.py trains a PyTorch student from the cache (1 epoch on the 3 000-image subset)', () => {
