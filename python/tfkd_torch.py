@@ -20,7 +20,8 @@ order). A data set that differs raises tfkd_cache.CacheMismatch, naming what dif
 
 Caches of views (`tfkd precompute --views V --augment rrc,flip` or `crop:P,flip`): the teacher saw
 V renderings of each sample, so the student must see one of exactly those. In epoch e (set with
-`set_epoch(e)`, before iterating, as with DistributedSampler) item i is view
+`set_epoch(e)` before iterating, as with DistributedSampler; DataLoader workers copy the data set
+when an iteration starts, so persistent_workers=True would keep epoch 0's views) item i is view
 v = hashU32(seed, e, i) mod V — tfkd's trainer's choice for training seed `seed` — rendered here as
 tfkd renders it: the RandomResizedCrop box of (i, v) cut from the loader's image and resized to
 `size` with PIL's `interpolation` (torchvision's resized_crop), then mirrored when the view is
