@@ -28,6 +28,7 @@ The data a cache was computed on is named by its data fingerprint (manifest `dat
 image folder's file list, so a Python data set can be checked to be the one, in the same order,
 that the teacher saw (tfkd_torch.py does this for torchvision data sets).
 """
+import bisect
 import hashlib
 import json
 import math
@@ -285,7 +286,8 @@ class Cache:
         self.sample_start, self.sample_end = (part["sampleStart"], part["sampleEnd"]) if part else (0, m["N"])
         self.row_start = self.sample_start * self.views
         self._shards = self._check_shard_list()
-        self._starts = np.array([s["rowStart"] for s in self._shards], dtype=np.int64)
+        self._row_starts = [s["rowStart"] for s in self._shards]
+        self._starts = np.array(self._row_starts, dtype=np.int64)
         self._maps = OrderedDict()
         self._check_expected(expect or {})
         if verify == "full":
@@ -456,19 +458,24 @@ class Cache:
         if r.size and (r.min() < 0 or r.max() >= self.rows):
             raise IndexError(f"row out of [0, {self.rows}) in cache {self.path}")
         g = r + self.row_start
-        which = np.searchsorted(self._starts, g, side="right") - 1
         names = [n for n, _, _ in _shard_spec(self.manifest, 1)]
-        out = None
-        for i in np.unique(which):
-            sel = np.flatnonzero(which == i)
-            t = self._tensors(int(i))
-            local = g[sel] - self._shards[i]["rowStart"]
-            if out is None:
-                out = {n: np.empty((len(r),) + t[n].shape[1:], t[n].dtype) for n in names}
+        if len(g) == 1:  # one row (a DataLoader item): no sort, no masks
+            i = bisect.bisect_right(self._row_starts, int(g[0])) - 1
+            t, k = self._tensors(i), int(g[0]) - self._row_starts[i]
+            return {n: t[n][k:k + 1].copy() for n in names}
+        out = {n: np.empty((len(r),) + tuple(shape[1:]), DTYPES[dt]) for n, dt, shape in _shard_spec(self.manifest, 0)}
+        if not len(g):
+            return out
+        # Rows grouped by shard: one fancy-indexed gather per shard touched.
+        which = np.searchsorted(self._starts, g, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        shards, first = np.unique(which[order], return_index=True)
+        ends = np.append(first[1:], len(order))
+        for i, a, b in zip(shards.tolist(), first.tolist(), ends.tolist()):
+            sel = order[a:b]
+            t, local = self._tensors(i), g[sel] - self._row_starts[i]
             for n in names:
                 out[n][sel] = t[n][local]
-        if out is None:
-            out = {n: np.empty((0,) + tuple(shape[1:]), DTYPES[dt]) for n, dt, shape in _shard_spec(self.manifest, 0)}
         return out
 
     def blocks(self, size=8192):
