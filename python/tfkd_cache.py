@@ -35,6 +35,7 @@ import math
 import mmap
 import os
 import struct
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -289,6 +290,7 @@ class Cache:
         self._row_starts = [s["rowStart"] for s in self._shards]
         self._starts = np.array(self._row_starts, dtype=np.int64)
         self._maps = OrderedDict()
+        self._local = threading.local()
         self._check_expected(expect or {})
         if verify == "full":
             self.verify()
@@ -500,7 +502,15 @@ class Cache:
     def soft_targets(self, samples, view=0, temperature=1.0):
         """float32 [n, K] softmax(logits / temperature) of (sample, view) rows; for top-k caches the
         kept classes and the tail's stored mass spread uniformly (docs/CACHE.md "Top-k caches")."""
-        return soft_targets_of(self.manifest, self.read_rows(self.row_of(samples, view)), temperature).astype(np.float32)
+        t = self.read_rows(self.row_of(samples, view))
+        n = len(next(iter(t.values())))
+        # One float64 work array per thread, reused batch after batch: with fresh temporaries, a
+        # caller that keeps the previous result alive made the allocator map and fault in new
+        # pages for every batch (1.6× slower epochs, docs/PERFORMANCE.md).
+        work = getattr(self._local, "work", None)
+        if work is None or work.size < n * self.K:
+            work = self._local.work = np.empty(n * self.K)
+        return soft_targets_of(self.manifest, t, temperature, work).astype(np.float32)
 
     def close(self):
         self._maps.clear()
@@ -517,7 +527,12 @@ class Cache:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_maps"] = OrderedDict()  # maps do not pickle; a worker reopens shards lazily
+        d["_local"] = None
         return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._local = threading.local()
 
     def __repr__(self):
         return (f"Cache({self.path!r}: {self.rows} rows = samples [{self.sample_start}, {self.sample_end}) × {self.views} views, "
@@ -549,12 +564,19 @@ def _f64(a):
     return (a.astype(np.float32) if a.dtype == np.float16 else a).astype(np.float64)
 
 
-def soft_targets_of(manifest, t, temperature=1.0):
+def soft_targets_of(manifest, t, temperature=1.0, work=None):
     """float64 softmax(logits / T) of the stored rows `t` ({name: array}); top-k caches: kept classes
-    exp(v / T), the tail's stored mass at T spread uniformly over the other K − k classes."""
+    exp(v / T), the tail's stored mass at T spread uniformly over the other K − k classes. `work`:
+    a float64 array of at least n·K values to compute full-logit rows in (the result is a view of
+    it), so that a batch allocates nothing large."""
     K = manifest["K"]
     if manifest["topk"] is None:
-        z = _f64(t["logits"])
+        x = t["logits"]
+        if work is None:
+            z = _f64(x)
+        else:
+            z = work[:x.size].reshape(x.shape)
+            np.copyto(z, x)
         z /= temperature
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
