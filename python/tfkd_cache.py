@@ -19,8 +19,9 @@ src/cache/reader.ts; docs/CACHE.md "Reading from Python"):
 A problem raises CacheError (the cache is damaged: re-run the precompute) naming the file and
 what differs; a sound cache that is not the one asked for raises CacheMismatch.
 
-Memory: shards are memory-mapped (at most MAX_OPEN_SHARDS at a time), never read whole, so reading
-an ImageNet-sized cache costs page cache, not process memory. A Cache pickles without its maps
+Memory: shards are memory-mapped (at most MAX_OPEN_SHARDS at a time: half the descriptor limit,
+each map holding one), never read whole, so reading an ImageNet-sized cache costs page cache, not
+process memory. A Cache pickles without its maps
 (torch DataLoader workers with the spawn start method) and reopens shards lazily, unverified again.
 
 The data a cache was computed on is named by its data fingerprint (manifest `data.fingerprint`):
@@ -51,7 +52,20 @@ MIN_TOPK_TEMPERATURE = 1
 DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4", "I64": "<i8", "U16": "<u2", "U8": "u1"}
 DTYPE_BYTES = {"F16": 2, "F32": 4, "I32": 4, "I64": 8, "U16": 2, "U8": 1}
 MAX_HEADER_BYTES = 100 * 1024 * 1024
-MAX_OPEN_SHARDS = 32
+
+def _max_open_shards():
+    """How many shard maps a Cache keeps open: half the process's descriptor limit (each map holds
+    a descriptor), at least 32. A cache with more shards than this re-maps shards as random batches
+    reach them, which costs 6× on an epoch's gather (docs/PERFORMANCE.md)."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 32
+    return 32 if soft == resource.RLIM_INFINITY else max(32, min(soft // 2, 65536))
+
+
+MAX_OPEN_SHARDS = _max_open_shards()
 CHUNK = 1 << 20
 FINGERPRINT_VERSION = "tfkd-data/1"
 HINT = "run `tfkd verify` on the cache; re-run the precompute (--force) to rebuild it"
@@ -290,6 +304,7 @@ class Cache:
         self._row_starts = [s["rowStart"] for s in self._shards]
         self._starts = np.array(self._row_starts, dtype=np.int64)
         self._maps = OrderedDict()
+        self._headers = {}
         self._local = threading.local()
         self._check_expected(expect or {})
         if verify == "full":
@@ -362,11 +377,16 @@ class Cache:
 
     # -- shards --
     def _layout(self, i):
+        """Shard i's header, checked against the manifest once per Cache: (header, data start)."""
+        known = self._headers.get(i)
+        if known is not None:
+            return known
         s = self._shards[i]
         header, data_start, size = _read_header(s["file"])
         problems = _header_problems(header, size - data_start, self.manifest, s["key"], s["index"], s["rowStart"], s["rows"])
         if problems:
             raise CacheError(f"{s['file']}: {'; '.join(problems)}; {HINT}")
+        self._headers[i] = header, data_start
         return header, data_start
 
     def _scan(self, i):
@@ -559,11 +579,6 @@ def _tail_log_mass(F, mu, m, temperature):
     return logm + mu * beta + np.maximum(0, gb) * beta * beta
 
 
-def _f64(a):
-    """A float64 copy; float16 through float32, which numpy converts many times faster (exact either way)."""
-    return (a.astype(np.float32) if a.dtype == np.float16 else a).astype(np.float64)
-
-
 def soft_targets_of(manifest, t, temperature=1.0, work=None):
     """float64 softmax(logits / T) of the stored rows `t` ({name: array}); top-k caches: kept classes
     exp(v / T), the tail's stored mass at T spread uniformly over the other K − k classes. `work`:
@@ -573,7 +588,7 @@ def soft_targets_of(manifest, t, temperature=1.0, work=None):
     if manifest["topk"] is None:
         x = t["logits"]
         if work is None:
-            z = _f64(x)
+            z = x.astype(np.float64)
         else:
             z = work[:x.size].reshape(x.shape)
             np.copyto(z, x)
@@ -586,8 +601,8 @@ def soft_targets_of(manifest, t, temperature=1.0, work=None):
         raise ValueError(f"top-k soft targets need temperature ≥ {MIN_TOPK_TEMPERATURE}: below it the tail is dominated by its unknown largest logit")
     k = manifest["topk"]
     m = K - k
-    vals = _f64(t["topk_values"])
-    L = _tail_log_mass(_f64(t["tail_logsumexp"]), _f64(t["tail_mean"]), m, temperature)[:, None]
+    vals = t["topk_values"].astype(np.float64)
+    L = _tail_log_mass(t["tail_logsumexp"].astype(np.float64), t["tail_mean"].astype(np.float64), m, temperature)[:, None]
     a = vals / temperature
     shift = np.maximum(a.max(axis=1, keepdims=True), L)
     e = np.exp(a - shift)
@@ -772,8 +787,8 @@ def mix_params(mix, seed, sample, view, N):
     """The mixing of view `view` of `sample` in a data set of N samples (docs/MIXING.md), or None
     when it is not mixed: {"kind": "mixup" | "cutmix", "partner": j, "lambda": the Beta draw,
     "cut": [y0, x0, y1, x1] in fractions of the image (CutMix)}. `mix`: parse_augment's "mix".
-    λ comes from log/exp/cos: V8's fdlibm in tfkd, this machine's libm here — equal to the last
-    bit on the views tested, but not promised to be on every machine."""
+    λ comes from log/exp/cos: V8's fdlibm in tfkd, this machine's libm here — within a few ulps of
+    tfkd's (4.4e-16 at most on the views tested), not bit for bit."""
     if not mix or view == 0:
         return None
     if _uni(seed, sample, view, 64) >= mix["mixProb"]:
