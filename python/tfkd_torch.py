@@ -58,7 +58,7 @@ def is_tfkd_image(path):
     return not name.startswith(".") and name.lower().endswith(TFKD_IMAGE_EXTENSIONS)
 
 
-def _as_uint8(a):
+def _numpy(a):
     return a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
@@ -72,10 +72,10 @@ def dataset_fingerprint(dataset, data):
         labels = [c for _, c in dataset.samples]
         return fingerprint_files(kind, split, root, files, labels, list(dataset.classes))
     if hasattr(dataset, "data") and hasattr(dataset, "targets") and hasattr(dataset, "classes"):
-        images = _as_uint8(dataset.data)
+        images = _numpy(dataset.data)
         if images.dtype != np.uint8 or images.ndim not in (3, 4):
             return None
-        return fingerprint_arrays(kind, split, images, _as_uint8(dataset.targets), len(dataset.classes))
+        return fingerprint_arrays(kind, split, images, _numpy(dataset.targets), len(dataset.classes))
     return None
 
 
@@ -186,7 +186,7 @@ class WithTeacher(torch.utils.data.Dataset):
             left, top, w, h = p["box"]
             img = F.resized_crop(img, top, left, h, w, list(self.size), self._filter)
             return (F.hflip(img) if p["flip"] else img), y
-        x, y = _as_uint8(base.data[s]), int(base.targets[s])
+        x, y = _numpy(base.data[s]), int(base.targets[s])
         if view:
             P = a["crop"]
             p = view_params(a, self.augment_seed, s, view, x.shape[1], x.shape[0])
@@ -222,11 +222,11 @@ class WithTeacher(torch.utils.data.Dataset):
         s, base = self._sample(i), self._base()
         transform = getattr(base, "transform", None) or (lambda im: im)
         x, y = self._render(s, v)
-        x = transform(x)
+        x, t = transform(x), self.teacher([i], [v])[0]
         if not self.augment["mix"]:
             if getattr(base, "target_transform", None) is not None:
                 y = base.target_transform(y)
-            return x, y, self.teacher([i], [v])[0]
+            return x, y, t
         # Mixed caches: the mixture of this view with the partner's own view v, taken after the
         # transform (ToTensor, Normalize: per-pixel affine maps, so the same as tfkd's mixture of
         # the pixels on [0, 1]), and the mixed one-hot label (timm's mixup_target).
@@ -234,7 +234,7 @@ class WithTeacher(torch.utils.data.Dataset):
         p = mix_params(self.augment["mix"], self.augment_seed, s, v, self.cache.N)
         if p is None:
             label[y] = 1
-            return x, label, self.teacher([i], [v])[0]
+            return x, label, t
         if not isinstance(x, torch.Tensor) or x.ndim != 3:
             raise TypeError("a cache of mixed views needs a transform that makes a C×H×W tensor (e.g. ToTensor, Normalize)")
         xb, yb = self._render(p["partner"], v)
@@ -249,4 +249,4 @@ class WithTeacher(torch.utils.data.Dataset):
             x[:, y0:y1, x0:x1] = xb[:, y0:y1, x0:x1]
         label[y] += lam
         label[yb] += 1 - lam
-        return x, label, self.teacher([i], [v])[0]
+        return x, label, t
