@@ -346,10 +346,10 @@ class Cache:
             raise CacheError(f"{f}: data.N {m['data']['N']} ≠ N {m['N']}")
         if m["topk"] is not None and m["topk"] >= m["K"]:
             raise CacheError(f"{f}: topk {m['topk']} ≥ K {m['K']}")
-        linked = any("fromPart" in s for s in m["shards"])
-        if linked and _linked_problem(m):
-            raise CacheError(f"{f}: {_linked_problem(m)}")
-        slots, _ = _slots(m)
+        slots, linked = _slots(m)
+        bad = linked and _linked_problem(m)
+        if bad:
+            raise CacheError(f"{f}: {bad}")
         if len(slots) != len(m["shards"]):
             raise CacheError(f"{f}: {len(m['shards'])} shards listed, its rows at {m['shardRows']} per shard need {len(slots)}")
         out = []
