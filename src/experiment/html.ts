@@ -8,7 +8,7 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { ciLabel, formatHyper, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { CALIBRATION_NOTE, ciLabel, formatHyper, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
@@ -105,6 +105,26 @@ export interface HtmlInput {
   svgs: { curves: string | null; de_kd: string | null };
 }
 
+/** The calibration table (final ECE and NLL per method), or '' when no method recorded them. */
+function calibrationSection(rows: Report['methods']): string {
+  const calibrated = rows.filter((r) => r.calibration !== null);
+  if (!calibrated.length) return '';
+  const f4 = (m: number, sd: number | null) => `${m.toFixed(4)} ± ${sd === null ? '–' : sd.toFixed(4)}`;
+  const body = calibrated
+    .map((r) => {
+      const c = r.calibration!;
+      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(c.ece.mean, c.ece.std))}</td><td class="num">${esc(f4(c.nll.mean, c.nll.std))}</td></tr>`;
+    })
+    .join('\n');
+  return `<section id="calibration"><h2>Calibration (final epoch)</h2>
+<table id="calibration-table"><thead><tr><th>method</th><th>model</th><th>seeds</th><th>test acc %</th><th>ECE %</th><th>NLL</th></tr></thead><tbody>
+${body}
+</tbody></table>
+<p class="note">${esc(CALIBRATION_NOTE)}</p>
+</section>
+`;
+}
+
 export function renderHtml({ title, report, svgs }: HtmlInput): string {
   const rows = report.methods;
   const reading = readingLines(rows);
@@ -137,6 +157,7 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
       return `<div class="sweep" data-run="${esc(s.run)}"><p><b>${esc(s.run)}${s.variant ? ` @${esc(s.variant)}` : ''}</b> — chose <b>${esc(formatValues(s.chosen))}</b>: ${esc(s.reason)}.</p><table><tr><th>grid point</th><th>val acc % (final epoch)</th><th>best val acc % (epoch)</th><th></th></tr>${pts}</table></div>`;
     })
     .join('\n');
+  const calibration = calibrationSection(rows);
   const fig = (id: string, svg: string | null, caption: string) =>
     svg ? `<figure id="${id}">${inlineSvg(svg, id)}<figcaption class="note">${esc(caption)}</figcaption></figure>` : `<p class="note" id="${id}-absent">${esc(caption)}: no data.</p>`;
   const missing = report.missing.length ? `<p class="note">Not finished (left out): ${report.missing.length} run(s).</p>` : '';
@@ -168,7 +189,7 @@ ${body}
 ${report.compute_note ? `<p class="warn" id="compute-note">${esc(report.compute_note)}</p>` : ''}
 ${missing}
 </section>
-<section id="plots"><h2>Plots</h2>
+${calibration}<section id="plots"><h2>Plots</h2>
 ${fig('plot-curves', svgs.curves, 'Test accuracy vs epoch, mean over seeds per method')}
 ${fig('plot-de-kd', svgs.de_kd, 'Student final test accuracy vs teacher accuracy (cf. the paper\u2019s Fig. 2)')}
 </section>

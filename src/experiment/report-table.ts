@@ -71,6 +71,35 @@ export const TABLE_NOTE = [
   'trained with; "(swept)" = chosen by the sweep on the validation split (see "Sweeps").',
 ].join('\n');
 
+/**
+ * table.md's calibration section: the methods whose runs all recorded their ECE (runs of tfkd
+ * before it kept one have none), with the final epoch's ECE and mean cross-entropy on the test
+ * split. Null when no method has them.
+ */
+export function renderCalibration(rows: readonly MethodRow[]): string | null {
+  const with_ = rows.filter((r) => r.calibration !== null);
+  if (!with_.length) return null;
+  const f4 = (s: Stat): string => `${s.mean.toFixed(4)} ± ${s.std === null ? '–' : s.std.toFixed(4)}`;
+  const lines = [
+    '## Calibration (final epoch)',
+    '',
+    '| method | model | seeds | test acc % | ECE % | NLL |',
+    '|---|---|---:|---:|---:|---:|',
+    ...with_.map((r) => `| ${[r.method, r.model ?? '?', String(r.n), pm(r.final), pm(r.calibration!.ece), f4(r.calibration!.nll)].join(' | ')} |`),
+    '',
+    CALIBRATION_NOTE,
+  ];
+  const left = rows.length - with_.length;
+  if (left) lines.push(`${left} method(s) left out: some of their runs were recorded before tfkd kept the ECE.`);
+  return `${lines.join('\n')}\n`;
+}
+
+export const CALIBRATION_NOTE = [
+  'On the split the accuracy is measured on, mean ± sample standard deviation over seeds. ECE: expected',
+  'calibration error over 15 equal-width confidence bins (Guo et al., ICML 2017; 0 = confidence matches',
+  'accuracy); NLL: mean cross-entropy of the labels. Lower is better for both.',
+].join('\n');
+
 /** The protocol paragraph of table.md (and index.html). */
 export function protocolText(p: ReportProtocol | null, rows: readonly MethodRow[]): string {
   if (!p) return 'No validation protocol: every run was evaluated on the test split every epoch; nothing was chosen on it by tfkd (hyperparameters are the design\'s).';

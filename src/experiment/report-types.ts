@@ -22,6 +22,9 @@ export interface RunRecord {
   best: number;
   bestEpoch: number;
   curve: Array<{ epoch: number; test_acc: number }>;
+  /** Calibration at the final epoch: expected calibration error (fraction; null for runs recorded before tfkd kept it) and mean cross-entropy. */
+  ece: number | null;
+  nll: number | null;
   teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
   /** The loss options the run trained with (its config.json), and the keys a sweep chose. */
   hyper: Record<string, number | string>;
@@ -49,6 +52,8 @@ export interface MethodRow {
   final: Stat;
   /** The best epoch, picked on the test set (the official code's habit; optimistic). */
   best: Stat;
+  /** Final-epoch ECE and NLL over the seeds; null unless every run of the row recorded its ECE. */
+  calibration: null | { ece: Stat; nll: Stat };
   /** The baseline method this row is compared with (same model), and the differences of means. */
   baseline: string | null;
   delta_final: number | null;

@@ -25,7 +25,7 @@ import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-t
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
-import { computeNote, protocolText, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
+import { computeNote, protocolText, renderCalibration, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 import { mean, readingOf, sampleStd, welch } from './stats.js';
 
@@ -47,6 +47,7 @@ function lossHyperKeys(loss: string, cfg: Record<string, unknown>): string[] {
 
 interface SummaryLike {
   final_test_acc: number;
+  final_test_ece?: number;
   best_test_acc: number;
   best_epoch: number;
   seed?: number;
@@ -54,28 +55,33 @@ interface SummaryLike {
   loss?: string;
 }
 
-function readCurve(runDir: string): RunRecord['curve'] {
+/** The test-accuracy curve of metrics.jsonl, and the final epoch's test loss (NLL). */
+function readCurve(runDir: string): { curve: RunRecord['curve']; nll: number | null } {
   const f = path.join(runDir, 'metrics.jsonl');
-  if (!fs.existsSync(f)) return [];
-  return fs
-    .readFileSync(f, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .flatMap((l) => {
-      try {
-        const m = JSON.parse(l) as { epoch?: number; test_acc?: number };
-        return typeof m.epoch === 'number' && typeof m.test_acc === 'number' ? [{ epoch: m.epoch, test_acc: frac(m.test_acc) }] : [];
-      } catch {
-        return [];
-      }
-    });
+  if (!fs.existsSync(f)) return { curve: [], nll: null };
+  const curve: RunRecord['curve'] = [];
+  let nll: number | null = null;
+  for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
+    if (l.trim() === '') continue;
+    try {
+      const m = JSON.parse(l) as { epoch?: number; test_acc?: number; test_loss?: number };
+      if (typeof m.epoch !== 'number' || typeof m.test_acc !== 'number') continue;
+      curve.push({ epoch: m.epoch, test_acc: frac(m.test_acc) });
+      nll = typeof m.test_loss === 'number' ? m.test_loss : null;
+    } catch {
+      // a torn line is not a point of the curve
+    }
+  }
+  return { curve, nll };
 }
 
-function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve']; compute: string | null } | null {
+function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve']; ece: number | null; nll: number | null; compute: string | null } | null {
   const sum = readJsonFile<SummaryLike>(path.join(runDir, 'summary.json'));
   if (!sum || typeof sum.final_test_acc !== 'number') return null;
   const b = readJsonFile<{ backend?: { name?: string; kernels?: string } }>(path.join(runDir, 'manifest.json'))?.backend;
-  return { sum, curve: readCurve(runDir), compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null };
+  const { curve, nll } = readCurve(runDir);
+  const ece = typeof sum.final_test_ece === 'number' ? sum.final_test_ece : null;
+  return { sum, curve, ece, nll, compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null };
 }
 
 /** The loss options a run trained with, from its config.json (snake_case keys, as in designs). */
@@ -131,6 +137,8 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       best: frac(got.sum.best_test_acc),
       bestEpoch: got.sum.best_epoch,
       curve: got.curve,
+      ece: got.ece,
+      nll: got.nll,
       teacher,
       hyper: hyperOf(dir, got.sum.loss),
       chosen: sel ? [...sel.keys] : [],
@@ -163,6 +171,8 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         best: frac(got.sum.best_test_acc),
         bestEpoch: got.sum.best_epoch,
         curve: got.curve,
+        ece: got.ece,
+        nll: got.nll,
         teacher: null,
         hyper: hyperOf(dir, loss),
         chosen: [],
@@ -262,6 +272,7 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
       seeds: rs.map((r) => r.seed),
       final: stat(rs.map((r) => r.final)),
       best: stat(rs.map((r) => r.best)),
+      calibration: rs.every((r) => r.ece !== null && r.nll !== null) ? { ece: stat(rs.map((r) => r.ece!)), nll: stat(rs.map((r) => r.nll!)) } : null,
       baseline: null,
       delta_final: null,
       delta_best: null,
@@ -310,6 +321,8 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows, against), TABLE_NOTE, ...(against === null ? [] : [`Δ and its interval are against the method \`${against}\` (\`--against\`), not the baseline.`]), '');
   if (computeNoteText) md.push(`**${computeNoteText}**`, '');
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
+  const calibration = renderCalibration(rows);
+  if (calibration) md.push(calibration);
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
   const plots: Report['plots'] = { curves: null, de_kd: null };

@@ -1,10 +1,21 @@
 /**
  * Evaluation of any classifier given as a batched forward function (decoded pixels → logits): a
- * tfjs student in inference mode, or an ONNX model through a teacher session. Top-1 accuracy, the
- * mean cross-entropy and the confusion matrix, over a data set or a chosen subset of it.
+ * tfjs student in inference mode, or an ONNX model through a teacher session. Top-1 and top-5
+ * accuracy, the mean cross-entropy (NLL), the calibration error and the confusion matrix, over a
+ * data set or a chosen subset of it.
  *
- * The cross-entropy of each sample, log Σ_k exp z_k − z_y, is computed in float64 with the max
- * subtracted first, so the figure does not depend on how the logits were produced.
+ * The cross-entropy of each sample, log Σ_k exp z_k − z_y, and its confidence max_k softmax(z)_k =
+ * 1 / Σ_k exp(z_k − max z) are computed in float64 with the max subtracted first, so the figures
+ * do not depend on how the logits were produced.
+ *
+ * Ranks break ties by class index (a stable descending sort): the top-1 prediction is the first
+ * maximum, as an argmax gives, and label y is in the top 5 when fewer than 5 classes come before
+ * it — #{k : z_k > z_y} + #{k < y : z_k = z_y} < 5.
+ *
+ * Calibration: the expected calibration error of Guo et al., "On Calibration of Modern Neural
+ * Networks" (ICML 2017), as their code computes it (gpleiss/temperature_scaling, `_ECELoss`): 15
+ * equal-width bins (lo, hi] of the confidence, ECE = Σ_b (n_b / n) · |accuracy_b − confidence_b|.
+ * Checked against that code in PyTorch by scripts/eval_metrics_ref.py.
  */
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
@@ -23,9 +34,64 @@ export interface EvalResult {
   accuracy: number;
   /** Mean cross-entropy (natural log). */
   loss: number;
+  /** Top-5 accuracy in [0, 1] (ties by class index); null when K ≤ 5, where it is always 1. */
+  top5: number | null;
+  /** Mean confidence (largest softmax probability) in [0, 1]: above `accuracy` = over-confident. */
+  confidence: number;
+  /** Expected calibration error over ECE_BINS equal-width confidence bins, in [0, 1]. */
+  ece: number;
+  /** The reliability diagram behind `ece`: per bin (lo, hi], its samples, mean confidence and accuracy (null when empty). */
+  reliability: ReliabilityBin[];
   /** confusion[true][predicted] counts. */
   confusion: number[][];
   classNames?: readonly string[];
+}
+
+export interface ReliabilityBin {
+  lo: number;
+  hi: number;
+  n: number;
+  confidence: number | null;
+  accuracy: number | null;
+}
+
+/** Guo et al.'s (and their code's) 15 bins. */
+export const ECE_BINS = 15;
+
+/** The bin (lo, hi] = (b/B, (b+1)/B] of a confidence in (0, 1]: exact comparisons, not a rounded product. */
+export function confidenceBin(conf: number, bins = ECE_BINS): number {
+  let b = Math.min(bins - 1, Math.max(0, Math.ceil(conf * bins) - 1));
+  while (b > 0 && conf <= b / bins) b--;
+  while (b < bins - 1 && conf > (b + 1) / bins) b++;
+  return b;
+}
+
+/** Running sums of the calibration figures, fed one sample at a time. */
+class CalibrationSums {
+  readonly count = new Float64Array(ECE_BINS);
+  readonly confSum = new Float64Array(ECE_BINS);
+  readonly correct = new Float64Array(ECE_BINS);
+
+  add(conf: number, correct: boolean): void {
+    const b = confidenceBin(conf);
+    this.count[b]++;
+    this.confSum[b] += conf;
+    if (correct) this.correct[b]++;
+  }
+
+  /** ECE, mean confidence and the reliability bins over `n` samples. */
+  result(n: number): { ece: number; confidence: number; reliability: ReliabilityBin[] } {
+    let ece = 0;
+    let conf = 0;
+    const reliability: ReliabilityBin[] = [];
+    for (let b = 0; b < ECE_BINS; b++) {
+      const k = this.count[b];
+      conf += this.confSum[b];
+      if (k > 0) ece += (k / n) * Math.abs(this.correct[b] / k - this.confSum[b] / k);
+      reliability.push({ lo: b / ECE_BINS, hi: (b + 1) / ECE_BINS, n: k, confidence: k ? this.confSum[b] / k : null, accuracy: k ? this.correct[b] / k : null });
+    }
+    return { ece: n ? ece : 0, confidence: n ? conf / n : 0, reliability };
+  }
 }
 
 /** Pixels → float32 inputs in [0, 1] (the student's preprocessing), into `out` when given. */
@@ -77,7 +143,9 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
   const bytes = sampleBytes(ds.shape);
   const buf = opts.images ? new Uint8Array(0) : new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
   let correct = 0;
+  let correct5 = 0;
   let lossSum = 0;
+  const calib = new CalibrationSums();
   for (let start = 0; start < total; start += batch) {
     const idx = indices.subarray(start, Math.min(total, start + batch));
     const n = idx.length;
@@ -101,9 +169,17 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
         }
       }
       let s = 0;
-      for (let k = 0; k < K; k++) s += Math.exp(logits[o + k] - max);
-      lossSum += Math.log(s) + max - logits[o + y];
+      let before = 0; // classes ranked before y (ties by index)
+      const zy = logits[o + y];
+      for (let k = 0; k < K; k++) {
+        const z = logits[o + k];
+        s += Math.exp(z - max);
+        if (z > zy || (z === zy && k < y)) before++;
+      }
+      lossSum += Math.log(s) + max - zy;
       if (arg === y) correct++;
+      if (before < 5) correct5++;
+      calib.add(1 / s, arg === y);
       confusion[y][arg]++;
     }
     opts.onBatch?.(start + n, total);
@@ -112,7 +188,9 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
     n: total,
     numClasses: K,
     accuracy: total ? correct / total : 0,
+    top5: K > 5 ? (total ? correct5 / total : 0) : null,
     loss: total ? lossSum / total : 0,
+    ...calib.result(total),
     confusion,
     ...(ds.classNames ? { classNames: ds.classNames } : {}),
   };
@@ -128,4 +206,37 @@ export function formatConfusion(r: EvalResult): string {
   const head = ' true\\pred' + Array.from({ length: K }, (_, k) => String(k).padStart(w)).join('');
   const rows = r.confusion.map((row, y) => String(y).padStart(10) + row.map((v) => String(v).padStart(w)).join(''));
   return [head, ...rows].join('\n');
+}
+
+/** Up to this many classes `tfkd eval` prints the whole confusion matrix; above, formatConfusionSummary. */
+export const CONFUSION_MATRIX_MAX_K = 20;
+
+/**
+ * What a K×K matrix too wide to read says, in a few lines: the classes with the lowest accuracy
+ * and the most frequent confusions (true → predicted), each with the class names when known.
+ */
+export function formatConfusionSummary(r: EvalResult, top = 10): string {
+  const K = r.numClasses;
+  const name = (k: number) => (r.classNames && r.classNames[k] !== String(k) ? `${k} ${r.classNames[k]}` : String(k));
+  const classes: Array<{ k: number; n: number; acc: number }> = [];
+  const pairs: Array<{ y: number; p: number; n: number }> = [];
+  for (let y = 0; y < K; y++) {
+    const row = r.confusion[y];
+    let n = 0;
+    for (let p = 0; p < K; p++) {
+      n += row[p];
+      if (p !== y && row[p] > 0) pairs.push({ y, p, n: row[p] });
+    }
+    if (n > 0) classes.push({ k: y, n, acc: row[y] / n });
+  }
+  // Ties in order of class index: the same text on every run.
+  classes.sort((a, b) => a.acc - b.acc || a.k - b.k);
+  pairs.sort((a, b) => b.n - a.n || a.y - b.y || a.p - b.p);
+  const present = classes.length;
+  const lines = [`confusion matrix: ${K} × ${K}, not printed (--json has it); ${present} classes have samples`];
+  if (present) {
+    lines.push(`lowest accuracy: ${classes.slice(0, top).map((c) => `${name(c.k)} ${(100 * c.acc).toFixed(1)} % of ${c.n}`).join(' · ')}`);
+  }
+  lines.push(pairs.length ? `most confused (true → predicted: count): ${pairs.slice(0, top).map((q) => `${name(q.y)} → ${name(q.p)}: ${q.n}`).join(' · ')}` : 'most confused: none (every sample predicted as its class)');
+  return lines.join('\n');
 }

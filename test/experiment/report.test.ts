@@ -142,6 +142,43 @@ describe('tfkd report', () => {
     }
   });
 
+  it('a calibration section (final ECE and NLL, mean ± std) for the methods whose runs all recorded their ECE; none for older runs', async () => {
+    const cdir = tmpDir('report-ece');
+    try {
+      const run = (name: string, seed: number, loss: string, ece: number | null, nll: number) => {
+        const d = path.join(cdir, name);
+        writeRun(d, { seed, loss, model: 'mlp', curve: [0.7, 0.8] });
+        if (ece !== null) {
+          const f = path.join(d, 'summary.json');
+          fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), final_test_ece: ece }));
+        }
+        fs.writeFileSync(path.join(d, 'metrics.jsonl'), [0.7, 0.8].map((a, i) => JSON.stringify({ epoch: i + 1, test_loss: i ? nll : 9, test_acc: a, test_ece: ece ?? undefined })).join('\n') + '\n');
+      };
+      run('baseline-s1', 1, 'ce', 0.05, 0.6);
+      run('baseline-s2', 2, 'ce', 0.07, 0.5);
+      run('lsr-s1', 1, 'lsr', 0.02, 0.55);
+      run('lsr-s2', 2, 'lsr', null, 0.5); // recorded before tfkd kept the ECE: lsr is left out
+      const out = path.join(cdir, 'rep');
+      const rep = await writeReport([cdir], out, { plots: false });
+      const md = fs.readFileSync(path.join(out, 'table.md'), 'utf8');
+      // ECE mean 6.00, std √((1² + 1²)/1) = 1.41; NLL (the last epoch's test_loss) 0.55 ± 0.0707
+      expect(md).to.include('## Calibration (final epoch)');
+      expect(md).to.include('| baseline | mlp | 2 | 80.00 ± 0.00 | 6.00 ± 1.41 | 0.5500 ± 0.0707 |');
+      expect(md).not.to.match(/\| lsr \| mlp \| 2 \|.*\|.*\|.*\|\n/);
+      expect(md).to.include('1 method(s) left out: some of their runs were recorded before tfkd kept the ECE.');
+      const b = rep.methods.find((m) => m.method === 'baseline')!;
+      expect(b.calibration!.ece.mean).to.be.closeTo(0.06, 1e-15);
+      expect(rep.methods.find((m) => m.method === 'lsr')!.calibration).to.equal(null);
+      expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).to.include('<section id="calibration">');
+      // Runs without any ECE (the suite's other runs, every older record): no section at all.
+      const old = await writeReport([dir], path.join(cdir, 'rep-old'), { plots: false });
+      expect(old.methods.every((m) => m.calibration === null)).to.equal(true);
+      expect(fs.readFileSync(path.join(cdir, 'rep-old', 'table.md'), 'utf8')).not.to.include('Calibration');
+    } finally {
+      fs.rmSync(cdir, { recursive: true, force: true });
+    }
+  });
+
   it('BAD CALL - a directory without runs is a usage error (exit 2)', async () => {
     const empty = tmpDir('empty');
     try {

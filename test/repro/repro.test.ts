@@ -43,7 +43,7 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     const r = await repro(run);
     expect(r.verdict).to.equal('identical');
     expect(r.epochsCompared).to.equal(2);
-    expect(r.valuesCompared).to.equal(2 * 7);
+    expect(r.valuesCompared).to.equal(2 * 8); // 9 fields a line, `seconds` excluded
     expect(r.metricDiffs).to.deep.equal([]);
     expect(r.checkpoints.map((c) => [c.file, c.identical])).to.deep.equal([
       ['checkpoints/best/weights.safetensors', true],
@@ -57,12 +57,12 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     const keep = path.join(tmp, 'again');
     const ok = await cli('repro', run, '--out', keep);
     expect(ok.code, ok.err).to.equal(0);
-    expect(ok.out).to.match(/metrics {6}14 values over 2 epochs: identical/);
+    expect(ok.out).to.match(/metrics {6}16 values over 2 epochs: identical/);
     expect(ok.out).to.match(/result {7}reproduced bit for bit/);
     expect(fs.existsSync(path.join(keep, 'summary.json'))).to.equal(true);
     const part = await cli('repro', run, '--stop-after', '1');
     expect(part.code, part.err).to.equal(0);
-    expect(part.out).to.match(/7 values over 1 epoch: identical/);
+    expect(part.out).to.match(/8 values over 1 epoch: identical/);
     expect(part.out).to.match(/weights {6}not compared/);
   });
 
@@ -74,7 +74,7 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const bad = await cli('repro', dir);
     expect(bad.code).to.equal(1);
-    expect(bad.out).to.match(/1 of 14 values differ; largest: epoch 2 train_loss/);
+    expect(bad.out).to.match(/1 of 16 values differ; largest: epoch 2 train_loss/);
     expect(bad.out).to.match(/NOT reproduced/);
     expect(bad.err).to.match(/not reproduced: epoch 2 train_loss/);
     const tol = await cli('repro', dir, '--tolerance', '1e-5');

@@ -3,13 +3,13 @@ import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { intString, parseOptions, printJson } from '../options.js';
-import { formatConfusion } from '../../student/evaluate.js';
+import { CONFUSION_MATRIX_MAX_K, ECE_BINS, formatConfusion, formatConfusionSummary } from '../../student/evaluate.js';
 import { evaluateTarget } from '../../student/evaluate-target.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**
- * `tfkd eval (RUN | M.onnx) --data SPEC`: top-1 accuracy, mean cross-entropy and the confusion
- * matrix of a trained student (a run directory's best/last/epoch-N checkpoint, or a checkpoint
+ * `tfkd eval (RUN | M.onnx) --data SPEC`: top-1 and top-5 accuracy, mean cross-entropy, the
+ * expected calibration error and the confusion matrix (summarised above 20 classes) of a trained student (a run directory's best/last/epoch-N checkpoint, or a checkpoint
  * directory) or of any ONNX classifier (through the teacher session, which applies the
  * preprocessing recorded in the model or given with --preprocess).
  */
@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--preprocess <spec>', 'ONNX models: imagenet | timm:FILE | hf:FILE | JSON, when the model does not record it')
     .option('--class-map <json|file|names>', 'ONNX models: teacher output of each data class (as for tfkd precompute)')
     .option('--teacher-labels <file>', 'ONNX models: class names of the model\'s outputs, for --class-map by name')
-    .option('--json', 'print JSON (with the confusion matrix)')
+    .option('--json', 'print JSON (with the confusion matrix and the reliability bins)')
     .action(async (target: string, raw: unknown) => {
       const o = parseOptions(EvalOptions, raw);
       const { json: _json, ...options } = o;
@@ -61,11 +61,15 @@ export function register(program: Command): void {
         `data       ${r.data} [${r.split}], ${r.n} samples`,
         `runtime    ${runtime}`,
         `accuracy   ${(100 * r.accuracy).toFixed(2)} %`,
+        ...(r.top5 === null ? [] : [`top-5      ${(100 * r.top5).toFixed(2)} %`]),
         `loss       ${r.loss.toFixed(4)} (mean cross-entropy)`,
-        'confusion matrix (rows: true class, columns: predicted):',
-        formatConfusion(r),
+        `ECE        ${(100 * r.ece).toFixed(2)} % (${ECE_BINS} bins; mean confidence ${(100 * r.confidence).toFixed(2)} %)`,
       ];
-      if (r.classNames && r.classNames.some((n, i) => n !== String(i))) lines.push(`classes: ${r.classNames.map((n, i) => `${i} ${n}`).join(' · ')}`);
+      const named = r.classNames && r.classNames.some((n, i) => n !== String(i));
+      if (r.numClasses <= CONFUSION_MATRIX_MAX_K) {
+        lines.push('confusion matrix (rows: true class, columns: predicted):', formatConfusion(r));
+        if (named) lines.push(`classes: ${r.classNames!.map((n, i) => `${i} ${n}`).join(' · ')}`);
+      } else lines.push(formatConfusionSummary(r));
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

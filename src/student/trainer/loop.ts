@@ -330,6 +330,7 @@ class TrainLoop {
       train_acc: totals.correct / totals.seen,
       test_loss: r.loss,
       test_acc: r.accuracy,
+      test_ece: r.ece,
       lr: lr0,
       seconds: (Date.now() - te) / 1000,
     };

@@ -84,6 +84,7 @@ export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: 
   const last = metrics[metrics.length - 1];
   return {
     final_test_acc: last ? last.test_acc : 0,
+    ...(last?.test_ece !== undefined ? { final_test_ece: last.test_ece } : {}),
     best_test_acc: best.acc >= 0 ? best.acc : 0,
     best_epoch: best.epoch,
     epochs: last ? last.epoch : 0,

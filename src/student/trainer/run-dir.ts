@@ -24,6 +24,8 @@ export interface EpochMetrics {
   train_acc: number;
   test_loss: number;
   test_acc: number;
+  /** Expected calibration error on the test split (evaluate.ts: 15 bins); absent in runs recorded before it was. */
+  test_ece?: number;
   /** Learning rate of the epoch's first step. */
   lr: number;
   /** Wall time of the epoch (training + evaluation). The only timing field: excluded from determinism checks. */
@@ -35,6 +37,8 @@ export const TIMING_FIELDS: readonly string[] = ['seconds'];
 
 export interface Summary {
   final_test_acc: number;
+  /** The final epoch's test_ece, when its metrics line has one. */
+  final_test_ece?: number;
   best_test_acc: number;
   best_epoch: number;
   epochs: number;

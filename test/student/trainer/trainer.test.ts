@@ -158,9 +158,9 @@ describe('student trainer', function () {
     });
     const lines = readMetrics(path.join(r.out, 'metrics.jsonl'));
     expect(lines.map((l) => l.epoch)).to.deep.equal([1, 2]);
-    for (const l of lines) expect(Object.keys(l).sort()).to.deep.equal(['epoch', 'lr', 'seconds', 'step', 'test_acc', 'test_loss', 'train_acc', 'train_loss']);
+    for (const l of lines) expect(Object.keys(l).sort()).to.deep.equal(['epoch', 'lr', 'seconds', 'step', 'test_acc', 'test_ece', 'test_loss', 'train_acc', 'train_loss']);
     const summary = JSON.parse(fs.readFileSync(path.join(r.out, 'summary.json'), 'utf8'));
-    expect(summary).to.include({ final_test_acc: lines[1].test_acc, epochs: 2, backend: 'wasm', seed: 3, params: r.params });
+    expect(summary).to.include({ final_test_acc: lines[1].test_acc, final_test_ece: lines[1].test_ece, epochs: 2, backend: 'wasm', seed: 3, params: r.params });
     expect(summary.best_test_acc).to.equal(Math.max(...lines.map((l) => l.test_acc)));
 
     // The last checkpoint's weights reproduce the last epoch's test figures exactly.
