@@ -235,8 +235,14 @@ export function formatConfusionSummary(r: EvalResult, top = 10): string {
   const present = classes.length;
   const lines = [`confusion matrix: ${K} × ${K}, not printed (--json has it); ${present} classes have samples`];
   if (present) {
-    lines.push(`lowest accuracy: ${classes.slice(0, top).map((c) => `${name(c.k)} ${(100 * c.acc).toFixed(1)} % of ${c.n}`).join(' · ')}`);
+    const worst = classes.slice(0, top);
+    lines.push(`lowest accuracy (${worst.length} of ${present} classes):`);
+    for (const c of worst) lines.push(`  ${(100 * c.acc).toFixed(1).padStart(5)} % of ${String(c.n).padEnd(6)} ${name(c.k)}`);
   }
-  lines.push(pairs.length ? `most confused (true → predicted: count): ${pairs.slice(0, top).map((q) => `${name(q.y)} → ${name(q.p)}: ${q.n}`).join(' · ')}` : 'most confused: none (every sample predicted as its class)');
+  if (pairs.length) {
+    const most = pairs.slice(0, top);
+    lines.push(`most frequent confusions (${most.length} of ${pairs.length} pairs), count  true → predicted:`);
+    for (const q of most) lines.push(`  ${String(q.n).padStart(5)}  ${name(q.y)} → ${name(q.p)}`);
+  } else lines.push('most frequent confusions: none (every sample predicted as its class)');
   return lines.join('\n');
 }
