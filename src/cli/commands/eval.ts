@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .option('--batch <n>', 'batch size (default: 256)')
     .option('--limit <n>', 'evaluate a seeded subset of n samples')
     .option('--seed <s>', 'seed of the --limit subset (default: 0)')
-    .option('--backend <name>', 'runs: tfjs backend auto | tensorflow | wasm | cpu (default: auto)')
+    .option('--backend <name>', `runs: tfjs backend ${BACKEND_CHOICES.join(' | ')} (default: auto)`)
     .option('--device <name>', 'ONNX models: auto | cuda | webgpu | cpu (default: auto)')
     .option('--preprocess <spec>', 'ONNX models: imagenet | timm:FILE | hf:FILE | JSON, when the model does not record it')
     .option('--class-map <json|file|names>', 'ONNX models: teacher output of each data class (as for tfkd precompute)')
