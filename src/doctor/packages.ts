@@ -38,7 +38,7 @@ export const APT_PACKAGES: readonly AptPackage[] = [
   { name: 'python3-numpy', usedBy: 'python/tfkd_cache.py (reading caches from Python), scripts/read_cache.py and the numpy references', probe: { python: 'numpy' } },
   { name: 'python3-scipy', usedBy: 'the Welch-test fixture check (test/experiment/stats.test.ts)', probe: { python: 'scipy' } },
   { name: 'python3-pil', usedBy: 'the PIL references of the decoder and resampler (scripts/pil_reference.py, render_reference.py)', probe: { python: 'PIL' } },
-  { name: 'python3-torch', usedBy: 'python/tfkd_torch.py and examples/pytorch_kd.py; the PyTorch references (losses, teachers, benchmarks)', probe: { python: 'torch' } },
+  { name: 'python3-torch', usedBy: 'python/tfkd_torch.py and examples/pytorch_kd.py; the PyTorch references (losses, teachers, benchmarks, eval metrics)', probe: { python: 'torch' } },
   { name: 'python3-torchvision', usedBy: 'the torchvision teacher and transform references', probe: { python: 'torchvision' } },
   { name: 'python3-onnx', usedBy: 'onnx.checker on exported students (scripts/check_onnx.py)', probe: { python: 'onnx' } },
   { name: 'g++', usedBy: 'building the native add-on', probe: { bin: ['g++'] } },

@@ -1,12 +1,20 @@
 /**
- * Evaluation of a model named by its path — a run directory, a checkpoint directory or an ONNX
- * file — on a data spec: what `tfkd eval` and the library's `evaluate()` do. A run is rebuilt in
- * tfjs from its checkpoint (verified against the run's record) and fed through its own eval
- * transform; an ONNX model goes through a teacher session, with the preprocessing it records or
- * the one given. Both end in evaluate.ts's scoring, so the two agree on the same model.
+ * Evaluation of a model named by its path — a run directory, a checkpoint directory, an ONNX
+ * file or a soft-target cache — on a data spec: what `tfkd eval` and the library's `evaluate()`
+ * do. A run is rebuilt in tfjs from its checkpoint (verified against the run's record) and fed
+ * through its own eval transform; an ONNX model goes through a teacher session, with the
+ * preprocessing it records or the one given; a cache is its teacher as recorded — the view-0 rows
+ * of the samples, read (and checked) by the cache reader, with no inference, after the data set's
+ * fingerprint has been matched against the cache's. All end in evaluate.ts's scoring, so they
+ * agree on the same model.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
+import { openCache } from '../cache/reader.js';
+import { readManifest, type Manifest } from '../cache/manifest.js';
+import { fingerprint } from '../data/fingerprint.js';
+import { readSmallFile } from '../util/regular-file.js';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
@@ -51,13 +59,15 @@ export interface EvaluateTargetOptions {
 
 export interface EvalReport extends EvalResult {
   target: string;
-  kind: 'run' | 'onnx';
-  /** The checkpoint directory evaluated (runs), or null (ONNX). */
+  kind: 'run' | 'onnx' | 'cache';
+  /** The checkpoint directory evaluated (runs), or null (ONNX, caches). */
   checkpoint: string | null;
   data: string;
   split: 'train' | 'test';
-  /** e.g. 'tfjs wasm' or 'onnxruntime cpu'. */
+  /** e.g. 'tfjs wasm', 'onnxruntime cpu', or for a cache 'cache (onnxruntime cpu at precompute)'. */
   runtime: string;
+  /** Caches: the teacher file, the cache key, its top-k (null: every logit) and the samples left out (precompute --skip-bad). */
+  cache?: { teacher: string; key: string; topk: number | null; views: number; skipped: number };
 }
 
 /** A model opened for evaluation: how to run it, on which data, and how to let it go. */
@@ -67,10 +77,52 @@ interface OpenedModel {
   images?: EvaluateOptions['images'];
   /** The data set as the model takes it (a run's own eval transform applied). */
   evalDs: Dataset;
-  /** The checkpoint directory (runs), or null (ONNX). */
+  /** Logits by sample index (a cache): no pixels read. */
+  rows?: EvaluateOptions['rows'];
+  /** The checkpoint directory (runs), or null (ONNX, caches). */
   checkpoint: string | null;
   runtime: string;
   close(): Promise<void>;
+}
+
+/** The cache manifest of `dir` when it is a tfkd cache directory (any other directory: null). */
+function cacheManifestOf(dir: string): Manifest | null {
+  const f = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(f)) return null;
+  let schema: unknown;
+  try {
+    schema = (JSON.parse(readSmallFile(f).toString('utf8')) as { schema?: unknown }).schema;
+  } catch {
+    return null; // not JSON: not a cache's commit record (a run's checks will say what it is)
+  }
+  return typeof schema === 'string' && schema.startsWith('tfkd-cache/') ? readManifest(dir) : null;
+}
+
+/**
+ * A cache as a model: its teacher's view-0 rows (the un-augmented image), after the data set's
+ * fingerprint, split, K and N have been checked against the cache's (the reader's own checks).
+ */
+async function openCacheModel(dir: string, m: Manifest, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
+  if (m.part) {
+    throw new UsageError(`cache ${dir} is part ${m.part.index + 1} of ${m.part.count} of a job array (samples ${m.part.sampleStart}–${m.part.sampleEnd - 1})`, 'tfkd merge the parts, then evaluate the merged cache');
+  }
+  for (const [name, v] of [['checkpoint', o.checkpoint], ['preprocess', o.preprocess], ['class-map', o.classMap], ['teacher-labels', o.teacherLabels]] as const) {
+    if (v !== undefined) throw new UsageError(`${optionName(name)} does not apply to a cache: its rows are the teacher's outputs as recorded`);
+  }
+  if (ds.split !== m.data.split) {
+    throw new UsageError(`cache ${dir} holds the teacher's outputs on the ${m.data.split} split; ${optionName('split')} ${ds.split} asks for another`, `leave out ${optionName('split')} (a cache is evaluated on its own split), or precompute a cache of the ${ds.split} split`);
+  }
+  const reader = openCache(dir, { fingerprint: await fingerprint(ds), split: ds.split, numClasses: ds.numClasses, N: ds.size });
+  return {
+    forward: () => {
+      throw new Error('a cache is read by rows');
+    },
+    rows: (idx) => reader.readLogits(idx, new Int32Array(idx.length)),
+    evalDs: ds,
+    checkpoint: null,
+    runtime: `cache (onnxruntime ${m.runtime.provider} at precompute)`,
+    close: async () => reader.close(),
+  };
 }
 
 /** An ONNX file through a teacher session, with the preprocessing it records or the one given. */
@@ -151,11 +203,12 @@ class NonFiniteCount {
   };
 
   /** The model's forward passes, with their outputs counted. */
-  watch(m: OpenedModel): { forward: Forward; images: EvaluateOptions['images'] } {
-    const images = m.images;
+  watch(m: OpenedModel): { forward: Forward; images: EvaluateOptions['images']; rows: EvaluateOptions['rows'] } {
+    const { images, rows } = m;
     return {
       forward: async (pixels, n) => this.count(await m.forward(pixels, n)),
       images: images && { mode: images.mode, forward: async (x) => this.count(await images.forward(x)) },
+      rows: rows && ((idx) => this.count(rows(idx))),
     };
   }
 
@@ -169,23 +222,30 @@ class NonFiniteCount {
   }
 }
 
-/** Top-1 accuracy, mean cross-entropy and confusion matrix of the model at `target`. */
+/** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
-  const split = o.split ?? 'test';
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  const isOnnx = fs.statSync(target).isFile();
+  const cm = isOnnx ? null : cacheManifestOf(target);
+  // A cache is evaluated on the split it was made from, unless another is asked for (and refused).
+  const split = o.split ?? cm?.data.split ?? 'test';
   const ds = await openDataset(o.data, { split });
   if (o.limit !== undefined && o.limit > ds.size) throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${ds.size} samples of the ${split} split`);
-  const indices = o.limit === undefined ? undefined : subset(ds.size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
-  const isOnnx = fs.statSync(target).isFile();
-  const m = isOnnx ? await openOnnx(target, ds, o) : await openRun(target, ds, o);
+  // Samples a precompute --skip-bad could not decode have zero rows, not the teacher's: left out.
+  const skipped = new Set((cm?.skipped ?? []).map((x) => x.sample));
+  let indices = o.limit === undefined ? undefined : subset(ds.size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
+  if (skipped.size) indices = (indices ?? Int32Array.from({ length: ds.size }, (_, i) => i)).filter((i) => !skipped.has(i));
+  const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds, o) : await openRun(target, ds, o);
   const counted = new NonFiniteCount(ds.numClasses);
-  const { forward, images } = counted.watch(m);
+  const { forward, images, rows } = counted.watch(m);
   let r: EvalResult;
   try {
-    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, onBatch: o.onBatch });
+    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, rows, onBatch: o.onBatch });
   } finally {
     await m.close();
   }
   counted.check(m.checkpoint ?? target, r.n, isOnnx);
-  return { target, kind: isOnnx ? 'onnx' : 'run', checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r };
+  const kind = isOnnx ? 'onnx' : cm ? 'cache' : 'run';
+  const cache = cm ? { cache: { teacher: cm.teacher.file, key: cm.key, topk: cm.topk, views: cm.views, skipped: skipped.size } } : {};
+  return { target, kind, checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r, ...cache };
 }

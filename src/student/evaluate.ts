@@ -131,6 +131,11 @@ export interface EvaluateOptions {
    * preprocessing renders them: variable-size data). `forward` is then not called.
    */
   images?: { mode: PilMode; forward: (images: Image[]) => Promise<Float32Array> };
+  /**
+   * Logits looked up by data-set index instead of computed from pixels (a teacher's cached rows):
+   * no sample is read. `forward` is then not called.
+   */
+  rows?: (indices: Int32Array) => Float32Array;
 }
 
 /** Runs `forward` over the data set (or `indices`) and scores it against the labels. */
@@ -141,7 +146,7 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
   const total = indices.length;
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   const bytes = sampleBytes(ds.shape);
-  const buf = opts.images ? new Uint8Array(0) : new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
+  const buf = opts.images || opts.rows ? new Uint8Array(0) : new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
   let correct = 0;
   let correct5 = 0;
   let lossSum = 0;
@@ -150,7 +155,8 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
     const idx = indices.subarray(start, Math.min(total, start + batch));
     const n = idx.length;
     let logits: Float32Array;
-    if (opts.images) {
+    if (opts.rows) logits = opts.rows(idx);
+    else if (opts.images) {
       const imgs = await ds.readImages(idx, opts.images.mode);
       logits = await opts.images.forward(imgs as Image[]); // readImages only gives null with skipBad
     } else logits = await forward(await ds.readBatch(idx, buf.subarray(0, n * bytes)), n);

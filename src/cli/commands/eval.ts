@@ -8,16 +8,17 @@ import { evaluateTarget } from '../../student/evaluate-target.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**
- * `tfkd eval (RUN | M.onnx) --data SPEC`: top-1 and top-5 accuracy, mean cross-entropy, the
- * expected calibration error and the confusion matrix (summarised above 20 classes) of a trained student (a run directory's best/last/epoch-N checkpoint, or a checkpoint
- * directory) or of any ONNX classifier (through the teacher session, which applies the
- * preprocessing recorded in the model or given with --preprocess).
+ * `tfkd eval (RUN | M.onnx | CACHE) --data SPEC`: top-1 and top-5 accuracy, mean cross-entropy, the
+ * expected calibration error and the confusion matrix (summarised above 20 classes) of a trained
+ * student (a run directory's best/last/epoch-N checkpoint, or a checkpoint directory), of any ONNX
+ * classifier (through the teacher session, which applies the preprocessing recorded in the model
+ * or given with --preprocess), or of a cache's teacher as recorded (its rows, no inference).
  */
 
 const EvalOptions = z.strictObject({
   data: z.string().min(1),
-  split: z.enum(SPLITS).default('test'),
-  checkpoint: z.string().default('best'),
+  split: z.enum(SPLITS).optional(),
+  checkpoint: z.string().optional(),
   batch: intString(1).default(256),
   limit: intString(1).optional(),
   seed: intString(0).default(0),
@@ -33,9 +34,9 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description(SUMMARIES.eval)
-    .argument('<target>', 'run directory, checkpoint directory, or model.onnx')
+    .argument('<target>', 'run directory, checkpoint directory, model.onnx, or a cache directory (its teacher as cached)')
     .requiredOption('--data <spec>', dataSpecHelp())
-    .option('--split <split>', 'train | test (default: test)')
+    .option('--split <split>', 'train | test (default: test; a cache: the split it was made from)')
     .option('--checkpoint <name>', 'run checkpoint: best | last | epoch-N | step-N (default: best)')
     .option('--batch <n>', 'batch size (default: 256)')
     .option('--limit <n>', 'evaluate a seeded subset of n samples')
@@ -56,13 +57,15 @@ export function register(program: Command): void {
         printJson(report);
         return;
       }
+      const c = report.cache;
+      const what = checkpoint ? ` (${checkpoint})` : c ? ` (the cached outputs of ${c.teacher}${c.views > 1 ? ', view 0 of each sample' : ''}; no inference)` : '';
       const lines = [
-        `model      ${target}${checkpoint ? ` (${checkpoint})` : ''}`,
-        `data       ${r.data} [${r.split}], ${r.n} samples`,
+        `model      ${target}${what}`,
+        `data       ${r.data} [${r.split}], ${r.n} samples${c?.skipped ? ` (${c.skipped} left out: precompute --skip-bad could not decode them)` : ''}`,
         `runtime    ${runtime}`,
         `accuracy   ${(100 * r.accuracy).toFixed(2)} %`,
         ...(r.top5 === null ? [] : [`top-5      ${(100 * r.top5).toFixed(2)} %`]),
-        `loss       ${r.loss.toFixed(4)} (mean cross-entropy)`,
+        `loss       ${r.loss.toFixed(4)} (mean cross-entropy${c?.topk ? `; a top-${c.topk} cache: a label outside the top ${c.topk} gets the tail's average probability` : ''})`,
         `ECE        ${(100 * r.ece).toFixed(2)} % (${ECE_BINS} bins; mean confidence ${(100 * r.confidence).toFixed(2)} %)`,
       ];
       const named = r.classNames && r.classNames.some((n, i) => n !== String(i));

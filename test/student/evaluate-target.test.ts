@@ -1,0 +1,137 @@
+/**
+ * `tfkd eval CACHE --data SPEC` (src/student/evaluate-target.ts): a cache evaluated as its teacher,
+ * from its rows, equals the teacher evaluated by inference over the same images — f32 caches to
+ * the last bit of the logits, f16 and top-k caches within their storage's rounding; caches of
+ * views use view 0; skipped samples are left out; other data, another split and parts are refused.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { runPrecompute } from '../../src/cache/precompute-run.js';
+import { openDataset } from '../../src/data/open.js';
+import { UsageError } from '../../src/errors.js';
+import { evaluateTarget, type EvalReport } from '../../src/student/evaluate-target.js';
+import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { needs } from '../helpers/needs.js';
+import { py } from '../cache/python-helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TEACHER = path.join(ROOT, 'models/fmnist-good.onnx');
+const SUBSET = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
+
+function same(a: EvalReport, b: EvalReport, tol: { loss: number; ece: number }): void {
+  expect(a.n).to.equal(b.n);
+  expect(a.accuracy).to.equal(b.accuracy);
+  expect(a.top5).to.equal(b.top5);
+  expect(a.confusion).to.deep.equal(b.confusion);
+  expect(Math.abs(a.loss - b.loss), `loss ${a.loss} vs ${b.loss}`).to.be.at.most(tol.loss);
+  expect(Math.abs(a.ece - b.ece), `ECE ${a.ece} vs ${b.ece}`).to.be.at.most(tol.ece);
+}
+
+describe('student/evaluate-target: a cache evaluated as its teacher (no inference)', function () {
+  this.timeout(300000);
+  let tmp: string;
+  let byTeacher: EvalReport;
+  before(async () => {
+    tmp = tmpDir('evalcache');
+    byTeacher = await evaluateTarget(TEACHER, { data: SUBSET, split: 'train', device: 'cpu' });
+  });
+  after(() => rmDir(tmp));
+
+  it('f32, f16 and top-5 caches of the train split equal the ONNX teacher run over the same images', async () => {
+    const runs: Array<[string, { dtype?: 'f16' | 'f32'; topk?: number }, { loss: number; ece: number }]> = [
+      ['f32', {}, { loss: 1e-6, ece: 1e-6 }],
+      ['f16', { dtype: 'f16' }, { loss: 1e-3, ece: 1e-3 }],
+      ['top5', { topk: 5 }, { loss: 1e-3, ece: 1e-6 }],
+    ];
+    for (const [name, o, tol] of runs) {
+      const dir = path.join(tmp, name);
+      await runPrecompute({ teacher: TEACHER, data: SUBSET, out: dir, device: 'cpu', threads: 1, ...o });
+      const r = await evaluateTarget(dir, { data: SUBSET });
+      expect(r.kind).to.equal('cache');
+      expect(r.split, 'a cache is evaluated on its own split').to.equal('train');
+      expect(r.cache).to.include({ teacher: 'fmnist-good.onnx', topk: o.topk ?? null, views: 1, skipped: 0 });
+      console.log(`      ${name}: accuracy ${(100 * r.accuracy).toFixed(2)} % (teacher ${(100 * byTeacher.accuracy).toFixed(2)} %), |Δ loss| ${Math.abs(r.loss - byTeacher.loss).toExponential(1)}, |Δ ECE| ${Math.abs(r.ece - byTeacher.ece).toExponential(1)}`);
+      same(r, byTeacher, tol);
+    }
+    // --limit draws the same seeded subset as for a model.
+    const part = await evaluateTarget(path.join(tmp, 'f32'), { data: SUBSET, limit: 500, seed: 3 });
+    same(part, await evaluateTarget(TEACHER, { data: SUBSET, split: 'train', device: 'cpu', limit: 500, seed: 3 }), { loss: 1e-6, ece: 1e-6 });
+  });
+
+  it("the accuracy and confusion matrix equal those of the cache's rows read by Python (python/tfkd_cache.py)", async function () {
+    needs(this, 'python3-numpy');
+    const dir = path.join(tmp, 'f32');
+    const r = await evaluateTarget(dir, { data: SUBSET });
+    const labels = Array.from((await openDataset(SUBSET, { split: 'train' })).labels);
+    const got = py<{ accuracy: number; confusion: number[][] }>(
+      `import numpy as np, tfkd_cache
+a = json.load(sys.stdin)
+c = tfkd_cache.open_cache(a["dir"])
+y = np.array(a["labels"])
+p = c.logits(np.arange(len(y)), np.zeros(len(y), dtype=np.int64)).argmax(axis=1)
+m = np.zeros((10, 10), dtype=np.int64)
+np.add.at(m, (y, p), 1)
+print(json.dumps({"accuracy": float((p == y).mean()), "confusion": m.tolist()}))`,
+      { dir, labels },
+    );
+    expect(got.accuracy).to.equal(r.accuracy);
+    expect(got.confusion).to.deep.equal(r.confusion);
+  });
+
+  it('a cache of views is read at view 0: the un-augmented image', async () => {
+    const dir = path.join(tmp, 'views');
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: dir, device: 'cpu', threads: 1, views: 3, augment: 'crop:4,flip', augmentSeed: 5 });
+    const r = await evaluateTarget(dir, { data: SUBSET });
+    expect(r.cache!.views).to.equal(3);
+    same(r, byTeacher, { loss: 1e-6, ece: 1e-6 });
+  });
+
+  it('samples a --skip-bad precompute could not decode are left out, and counted', async () => {
+    // A folder of 10 classes × 3 images from the subset, one of them not an image.
+    const ds = await openDataset(SUBSET, { split: 'test' });
+    const root = path.join(tmp, 'folder');
+    const perClass = new Map<number, number>();
+    const full = () => perClass.size === 10 && [...perClass.values()].every((c) => c === 3);
+    for (let i = 0; i < ds.size && !full(); i++) {
+      const y = ds.labels[i];
+      const have = perClass.get(y) ?? 0;
+      if (have >= 3) continue;
+      perClass.set(y, have + 1);
+      const d = path.join(root, `c${y}`);
+      fs.mkdirSync(d, { recursive: true });
+      const px = await ds.readBatch(Int32Array.from([i]));
+      await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(d, `${i}.png`));
+    }
+    fs.writeFileSync(path.join(root, 'c3', 'broken.png'), 'not a png');
+    const data = `folder:${root}`;
+    const dir = path.join(tmp, 'skipped');
+    await runPrecompute({ teacher: TEACHER, data, out: dir, device: 'cpu', threads: 1, skipBad: true, preprocess: '{"channels":"L"}' });
+    const r = await evaluateTarget(dir, { data });
+    const all = (await openDataset(data, { split: 'train' })).size;
+    expect(r.cache!.skipped).to.equal(1);
+    expect(r.n).to.equal(all - 1);
+    expect(r.confusion.flat().reduce((a, b) => a + b, 0)).to.equal(all - 1);
+  });
+
+  it('BAD CALL - other data, another split, a part of a job array, options that do not apply: exit 2 naming why', async () => {
+    const f32 = path.join(tmp, 'f32');
+    const other = await evaluateTarget(f32, { data: 'fashion-mnist:/nonexistent' }).catch((e: unknown) => e);
+    expect(other).to.be.instanceOf(Error);
+    const fp = await evaluateTarget(f32, { data: 'synthetic:3000:10:28x28x1:1' }).catch((e: unknown) => e);
+    expect(fp).to.be.instanceOf(UsageError);
+    expect((fp as Error).message).to.match(/does not match: the data fingerprint/);
+    const split = await evaluateTarget(f32, { data: SUBSET, split: 'test' }).catch((e: unknown) => e);
+    expect(split).to.be.instanceOf(UsageError);
+    expect((split as Error).message).to.equal(`cache ${f32} holds the teacher's outputs on the train split; --split test asks for another`);
+    const ck = await evaluateTarget(f32, { data: SUBSET, checkpoint: 'last' }).catch((e: unknown) => e);
+    expect((ck as Error).message).to.equal("--checkpoint does not apply to a cache: its rows are the teacher's outputs as recorded");
+    const partDir = path.join(tmp, 'part');
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: partDir, device: 'cpu', threads: 1, shard: '1/2' });
+    const part = await evaluateTarget(partDir, { data: SUBSET }).catch((e: unknown) => e);
+    expect(part).to.be.instanceOf(UsageError);
+    expect((part as Error).message).to.match(/is part 2 of 2 of a job array \(samples 1500–2999\)/);
+  });
+});
