@@ -8,6 +8,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomicSync } from './fsutil.js';
 import type { MethodRow, RunRecord } from './report-types.js';
+import type { EvalResult } from '../student/evaluate.js';
 
 // vega-lite's TopLevelSpec type is very wide; specs are built as plain objects and checked by compile().
 type Spec = Record<string, unknown>;
@@ -128,6 +129,43 @@ export function deKdSpec(runs: readonly RunRecord[], rows: readonly MethodRow[])
     height: 320,
     config: CONFIG,
     layer: layers,
+  };
+}
+
+/**
+ * The reliability diagram of an evaluation (Guo et al. 2017, Fig. 1): per confidence bin, the
+ * accuracy of its samples (bars) against their mean confidence (points), the diagonal a perfectly
+ * calibrated model would follow, and the share of samples in each bin (the lower panel).
+ */
+export function reliabilitySpec(r: Pick<EvalResult, 'n' | 'accuracy' | 'ece' | 'confidence' | 'reliability'>, label: string): Spec {
+  const bins = r.reliability.map((b) => ({ lo: b.lo, hi: b.hi, mid: (b.lo + b.hi) / 2, n: b.n, share: r.n ? b.n / r.n : 0, accuracy: b.accuracy, confidence: b.confidence }));
+  const filled = bins.filter((b) => b.n > 0);
+  const x = { field: 'lo', type: 'quantitative', title: 'confidence (largest softmax probability)', scale: { domain: [0, 1], nice: false } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: `Reliability diagram · ECE ${(100 * r.ece).toFixed(2)} % (${bins.length} bins)`,
+      subtitle: [label, `accuracy ${(100 * r.accuracy).toFixed(2)} % · mean confidence ${(100 * r.confidence).toFixed(2)} % · ${r.n} samples`, 'bars: accuracy per bin · points: its mean confidence · dashed: calibrated'],
+    },
+    config: CONFIG,
+    vconcat: [
+      {
+        width: 480,
+        height: 320,
+        layer: [
+          { data: { values: filled }, mark: { type: 'rect', color: '#4c78a8', opacity: 0.85, stroke: '#fff' }, encoding: { x, x2: { field: 'hi' }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } }, tooltip: [{ field: 'lo' }, { field: 'hi' }, { field: 'n' }, { field: 'accuracy' }, { field: 'confidence' }] } },
+          { data: { values: [{ a: 0, b: 0 }, { a: 1, b: 1 }] }, mark: { type: 'line', strokeDash: [6, 4], color: '#555' }, encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } } },
+          { data: { values: filled }, mark: { type: 'point', filled: true, color: '#e45756', size: 50 }, encoding: { x: { field: 'confidence', type: 'quantitative' }, y: { field: 'confidence', type: 'quantitative' } } },
+        ],
+      },
+      {
+        width: 480,
+        height: 90,
+        data: { values: bins },
+        mark: { type: 'rect', color: '#9d9d9d', stroke: '#fff' },
+        encoding: { x, x2: { field: 'hi' }, y: { field: 'share', type: 'quantitative', title: 'share of samples', axis: { format: '.0%' } } },
+      },
+    ],
   };
 }
 

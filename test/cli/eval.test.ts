@@ -51,6 +51,23 @@ describe('cli/eval and cli/export', function () {
     }
   });
 
+  it('eval --reliability BASE: the reliability diagram as BASE.png and BASE.svg, with the printed ECE; a missing folder is refused before any work', async () => {
+    const base = path.join(root, 'rel');
+    const r = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--reliability', `${base}.png`);
+    expect(r.code, r.err).to.equal(0);
+    const ece = /^ECE +(\d+\.\d\d) % \(15 bins; mean confidence (\d+\.\d\d) %\)$/m.exec(r.out);
+    expect(ece, r.out).to.not.equal(null);
+    expect(r.out).to.include(`reliability diagram: ${base}.png, ${base}.svg`);
+    const svg = fs.readFileSync(`${base}.svg`, 'utf8');
+    expect(svg).to.include(`Reliability diagram · ECE ${ece![1]} % (15 bins)`);
+    expect(svg).to.include(`mean confidence ${ece![2]} %`);
+    const png = fs.readFileSync(`${base}.png`);
+    expect(png.subarray(1, 4).toString('latin1')).to.equal('PNG');
+    const bad = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--reliability', path.join(root, 'no-such-dir', 'rel'));
+    expect(bad.code).to.equal(2);
+    expect(bad.err).to.match(/^tfkd: --reliability .*no-such-dir\/rel: the folder .*no-such-dir does not exist\n$/);
+  });
+
   it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
     const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
     expect(r.code).to.equal(2);

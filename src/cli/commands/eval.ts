@@ -4,7 +4,10 @@ import { z } from 'zod';
 import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { CONFUSION_MATRIX_MAX_K, ECE_BINS, formatConfusion, formatConfusionSummary } from '../../student/evaluate.js';
-import { evaluateTarget } from '../../student/evaluate-target.js';
+import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { optionName, UsageError } from '../../errors.js';
 import { dataSpecHelp } from '../../data/spec.js';
 
 /**
@@ -28,6 +31,7 @@ const EvalOptions = z.strictObject({
   classMap: z.string().optional(),
   teacherLabels: z.string().optional(),
   json: z.boolean().default(false),
+  reliability: z.string().min(1).optional(),
 });
 
 export function register(program: Command): void {
@@ -47,10 +51,14 @@ export function register(program: Command): void {
     .option('--class-map <json|file|names>', 'ONNX models: teacher output of each data class (as for tfkd precompute)')
     .option('--teacher-labels <file>', 'ONNX models: class names of the model\'s outputs, for --class-map by name')
     .option('--json', 'print JSON (with the confusion matrix and the reliability bins)')
+    .option('--reliability <base>', 'also write the reliability diagram to BASE.png and BASE.svg')
     .action(async (target: string, raw: unknown) => {
       const o = parseOptions(EvalOptions, raw);
-      const { json: _json, ...options } = o;
+      const { json: _json, reliability, ...options } = o;
+      const stem = reliability === undefined ? null : reliabilityStem(reliability);
       const report = await evaluateTarget(target, options);
+      // The diagram before anything is printed: a failure to write it is the command's failure.
+      const diagram = stem ? await writeReliability(report, target, stem) : null;
       const r = report;
       const { checkpoint, runtime } = report;
       if (o.json) {
@@ -73,6 +81,21 @@ export function register(program: Command): void {
         lines.push('confusion matrix (rows: true class, columns: predicted):', formatConfusion(r));
         if (named) lines.push(`classes: ${r.classNames!.map((n, i) => `${i} ${n}`).join(' · ')}`);
       } else lines.push(formatConfusionSummary(r));
+      if (diagram) lines.push(`reliability diagram: ${diagram.png}, ${diagram.svg}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+/** --reliability BASE (or BASE.png / BASE.svg) → BASE, refused before any work when its folder is missing. */
+function reliabilityStem(base: string): string {
+  const stem = base.replace(/\.(png|svg)$/i, '');
+  const dir = path.dirname(path.resolve(stem));
+  if (!fs.existsSync(dir)) throw new UsageError(`${optionName('reliability')} ${base}: the folder ${dir} does not exist`);
+  return stem;
+}
+
+/** BASE.png and BASE.svg of the evaluation's reliability diagram (vega loaded only when asked for). */
+async function writeReliability(r: EvalReport, target: string, stem: string): Promise<{ png: string; svg: string }> {
+  const { renderPlot, reliabilitySpec } = await import('../../experiment/plots.js');
+  return renderPlot(reliabilitySpec(r, `${target} on ${r.data.length > 48 ? `…${r.data.slice(-47)}` : r.data} [${r.split}]`), stem);
 }
