@@ -147,6 +147,10 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('eval: other data shape', ['eval', f.run, '--data', f.data]);
   add('eval: a text file as model', ['eval', text, '--data', f.data]);
   add('eval: --backend gpu', ['eval', f.run, '--data', f.runData, '--backend', 'gpu']);
+  add('eval: --reliability into a missing folder', ['eval', f.run, '--data', f.runData, '--reliability', out('rel')]);
+  add('eval: a cache with other data', ['eval', f.cache, '--data', f.runData]);
+  add('eval: a cache with another --split', ['eval', f.cache, '--data', f.data, '--split', 'test']);
+  add('eval: a cache with --checkpoint', ['eval', f.cache, '--data', f.data, '--checkpoint', 'best']);
 
   // export
   add('export: missing run', ['export', path.join(f.scratch, 'none'), '--out', out('m.onnx')]);
