@@ -185,10 +185,38 @@ export function partRange(index: number, count: number, N: number): { sampleStar
  * file), naming it and the problem.
  */
 export function readManifest(dir: string): Manifest {
-  const f = path.join(dir, MANIFEST);
+  const raw = readRawManifest(dir);
+  const schema = schemaOf(raw);
+  // Another program's manifest.json (or a tfkd run's) is the wrong directory, not a corrupt cache:
+  // one short line, instead of every field the schema misses.
+  if (!isCacheSchema(schema)) {
+    const what = schema === 'tfkd-run/1' ? 'a tfkd training run' : typeof schema === 'string' ? `schema ${JSON.stringify(schema.slice(0, 40))}` : 'no "schema" field';
+    throw new UsageError(`${dir} is not a tfkd cache: its ${MANIFEST} is not a ${SCHEMA} manifest (${what})`, 'pass a directory written by tfkd precompute or tfkd merge');
+  }
+  return validateManifest(dir, raw, schema);
+}
+
+/**
+ * The cache manifest of `dir` when its manifest.json names a tfkd-cache schema (validated as
+ * readManifest does); null when it has none, or one that is not JSON or names another schema (a
+ * run's): for callers that accept several kinds of directory (tfkd eval).
+ */
+export function cacheManifestIn(dir: string): Manifest | null {
   let raw: unknown;
   try {
-    raw = JSON.parse(readSmallFile(f).toString('utf8')); // a regular file of sane size, or an error
+    raw = readRawManifest(dir);
+  } catch {
+    return null;
+  }
+  const schema = schemaOf(raw);
+  return isCacheSchema(schema) ? validateManifest(dir, raw, schema) : null;
+}
+
+/** CACHE/manifest.json parsed as JSON; its errors as readManifest documents them. */
+function readRawManifest(dir: string): unknown {
+  const f = path.join(dir, MANIFEST);
+  try {
+    return JSON.parse(readSmallFile(f).toString('utf8')); // a regular file of sane size, or an error
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${dir} is not a complete tfkd cache (no ${MANIFEST})`, 'run tfkd precompute (again) to finish it');
@@ -197,13 +225,15 @@ export function readManifest(dir: string): Manifest {
     if (err.code) throw new WorkError(`${f}: cannot read (${err.code})`);
     throw new WorkError(`${f}: corrupt — not valid JSON (${err.message})`, 'run tfkd verify on the cache; re-run the precompute (--force) to rebuild it');
   }
-  // Another program's manifest.json (or a tfkd run's) is the wrong directory, not a corrupt cache:
-  // one short line, instead of every field the schema misses.
-  const schema = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { schema?: unknown }).schema : undefined;
-  if (typeof schema !== 'string' || !schema.startsWith('tfkd-cache/')) {
-    const what = schema === 'tfkd-run/1' ? 'a tfkd training run' : typeof schema === 'string' ? `schema ${JSON.stringify(schema.slice(0, 40))}` : 'no "schema" field';
-    throw new UsageError(`${dir} is not a tfkd cache: its ${MANIFEST} is not a ${SCHEMA} manifest (${what})`, 'pass a directory written by tfkd precompute or tfkd merge');
-  }
+}
+
+const schemaOf = (raw: unknown): unknown => (raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { schema?: unknown }).schema : undefined);
+
+const isCacheSchema = (schema: unknown): schema is string => typeof schema === 'string' && schema.startsWith('tfkd-cache/');
+
+/** A parsed tfkd-cache manifest: a row format this version reads, every field as the schema says. */
+function validateManifest(dir: string, raw: unknown, schema: string): Manifest {
+  const f = path.join(dir, MANIFEST);
   if (!(CACHE_SCHEMAS as readonly string[]).includes(schema)) {
     throw new UsageError(`${dir} is a ${JSON.stringify(schema.slice(0, 40))} cache: this tfkd reads ${CACHE_SCHEMAS.join(' and ')}`, 'read it with the tfkd that wrote it (a newer version), or precompute it again');
   }

@@ -8,7 +8,7 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { CALIBRATION_NOTE, ciLabel, formatHyper, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { CALIBRATION_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
@@ -109,11 +109,10 @@ export interface HtmlInput {
 function calibrationSection(rows: Report['methods']): string {
   const calibrated = rows.filter((r) => r.calibration !== null);
   if (!calibrated.length) return '';
-  const f4 = (m: number, sd: number | null) => `${m.toFixed(4)} ± ${sd === null ? '–' : sd.toFixed(4)}`;
   const body = calibrated
     .map((r) => {
       const c = r.calibration!;
-      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(c.ece.mean, c.ece.std))}</td><td class="num">${esc(f4(c.nll.mean, c.nll.std))}</td></tr>`;
+      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(c.ece.mean, c.ece.std))}</td><td class="num">${esc(nllLabel(c.nll))}</td></tr>`;
     })
     .join('\n');
   return `<section id="calibration"><h2>Calibration (final epoch)</h2>

@@ -9,12 +9,10 @@
  * agree on the same model.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
-import { readManifest, type Manifest } from '../cache/manifest.js';
+import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
-import { readSmallFile } from '../util/regular-file.js';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
@@ -83,19 +81,6 @@ interface OpenedModel {
   checkpoint: string | null;
   runtime: string;
   close(): Promise<void>;
-}
-
-/** The cache manifest of `dir` when it is a tfkd cache directory (any other directory: null). */
-function cacheManifestOf(dir: string): Manifest | null {
-  const f = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(f)) return null;
-  let schema: unknown;
-  try {
-    schema = (JSON.parse(readSmallFile(f).toString('utf8')) as { schema?: unknown }).schema;
-  } catch {
-    return null; // not JSON: not a cache's commit record (a run's checks will say what it is)
-  }
-  return typeof schema === 'string' && schema.startsWith('tfkd-cache/') ? readManifest(dir) : null;
 }
 
 /**
@@ -226,7 +211,7 @@ class NonFiniteCount {
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
   const isOnnx = fs.statSync(target).isFile();
-  const cm = isOnnx ? null : cacheManifestOf(target);
+  const cm = isOnnx ? null : cacheManifestIn(target);
   // A cache is evaluated on the split it was made from, unless another is asked for (and refused).
   const split = o.split ?? cm?.data.split ?? 'test';
   const ds = await openDataset(o.data, { split });
