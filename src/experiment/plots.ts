@@ -138,7 +138,7 @@ export function deKdSpec(runs: readonly RunRecord[], rows: readonly MethodRow[])
  * calibrated model would follow, and the share of samples in each bin (the lower panel).
  */
 export function reliabilitySpec(r: Pick<EvalResult, 'n' | 'accuracy' | 'ece' | 'confidence' | 'reliability'>, label: string): Spec {
-  const bins = r.reliability.map((b) => ({ lo: b.lo, hi: b.hi, mid: (b.lo + b.hi) / 2, n: b.n, share: r.n ? b.n / r.n : 0, accuracy: b.accuracy, confidence: b.confidence }));
+  const bins = r.reliability.map((b) => ({ lo: b.lo, hi: b.hi, n: b.n, share: r.n ? b.n / r.n : 0, accuracy: b.accuracy, confidence: b.confidence }));
   const filled = bins.filter((b) => b.n > 0);
   const x = { field: 'lo', type: 'quantitative', title: 'confidence (largest softmax probability)', scale: { domain: [0, 1], nice: false } };
   return {
