@@ -29,6 +29,9 @@ napi_value ReluGrad(napi_env env, napi_callback_info info);
 napi_value AddF32(napi_env env, napi_callback_info info);
 napi_value ReluF32(napi_env env, napi_callback_info info);
 
+// transpose.cc
+napi_value TransposeF32(napi_env env, napi_callback_info info);
+
 // hard_act.cc
 napi_value HardAct(napi_env env, napi_callback_info info);
 napi_value HardActGrad(napi_env env, napi_callback_info info);

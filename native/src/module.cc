@@ -10,7 +10,7 @@
 // instead of touching memory outside the tensors.
 //
 // The kernels, by concern: conv.cc (convolutions), depthwise.cc (depthwise gradients), gemm.cc (matmul, sumRows), batchnorm.cc,
-// pool_eltwise.cc (maxPoolGrad, ReLU, Add), parallel.cc (threads), args.cc (argument checks),
+// pool_eltwise.cc (maxPoolGrad, ReLU, Add), transpose.cc, parallel.cc (threads), args.cc (argument checks),
 // dnnl_conv.cc (the oneDNN convolutions, when built with it).
 #include "kernels.h"
 
@@ -95,6 +95,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setKernelThreads", nullptr, Guard<SetKernelThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addF32", nullptr, Guard<AddF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluF32", nullptr, Guard<ReluF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"transposeF32", nullptr, Guard<TransposeF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, Guard<ReluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardAct", nullptr, Guard<HardAct>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardActGrad", nullptr, Guard<HardActGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -4,8 +4,9 @@
  * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput on oneDNN when the add-on was built with
  * it (libdnnl-dev; TFKD_DNNL=0 switches it off), else as im2col/col2im + OpenBLAS sgemm;
  * BatchMatMul and _FusedMatMul as sgemm; Sum over leading axes (bias gradients), MaxPoolGrad and
- * large float32 Add / Relu, the depthwise gradients (native-depthwise.ts) as C loops — working on the wasm heap in place (Float32Array views handed to the addon, no
- * copies). Every split runs on one OpenMP team of TFKD_THREADS threads (default: the number of
+ * large float32 Add / Relu, the depthwise gradients (native-depthwise.ts) and Transpose
+ * (native-transpose.ts) as C loops — working on the wasm heap in place (Float32Array views handed
+ * to the addon, no copies). Every split runs on one OpenMP team of TFKD_THREADS threads (default: the number of
  * cores), shared with oneDNN; OpenBLAS itself stays single-threaded (its spinning workers slowed
  * the next kernels). TFKD_KERNEL_THREADS overrides tfkd's splits alone (A/B runs). While
  * registered, the training BatchNorm kernels (batchnorm.ts) and the ReLU gradient (relu-grad.ts)
@@ -25,11 +26,12 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
 import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
+import { transposeKernel, type TransposeAddon } from './native-transpose.js';
 import { f32, pair, type ConvAttrs, type KernelArgs, type Pad, type TensorInfo } from './wasm-util.js';
 import { settingsEnv } from '../../settings.js';
 
 /** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc, hard_act.cc). */
-export interface NativeAddon extends DepthwiseAddon {
+export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
   /** dims: [B,H,W,CI,KH,KW,CO,OH,OW,sh,sw,pt,pl]; act 0 linear, 1 relu. */
   conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, dims: Int32Array, act: number): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
@@ -335,6 +337,7 @@ export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'Add', fn: addNative },
   { name: 'Relu', fn: reluNative },
   ...depthwiseKernels(addon, fallback),
+  transposeKernel(addon, fallback),
 ];
 
 let registered: string[] | null = null;
