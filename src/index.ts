@@ -90,7 +90,7 @@ export type { TrainRequest, TrainResult, TrainHooks, StepProgress } from './stud
 export type { TrainConfig, TrainConfigInput } from './student/trainer/config.js';
 export type { TrainRequestConfig } from './student/trainer/request.js';
 export type { EvalReport, EvaluateTargetOptions as EvaluateOptions } from './student/evaluate-target.js';
-export type { ReliabilityBin } from './student/evaluate.js';
+export type { ReliabilityBin, TemperatureScaled } from './student/evaluate.js';
 export { LOSS_NAMES, LOSS_OPTION_NAMES, builtinLosses, describeLosses, lossContext, lossEntry } from './student/losses/index.js';
 export type { BatchTeacher, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './student/losses/index.js';
 export { MODEL_NAMES, type ModelFactory } from './student/zoo/index.js';

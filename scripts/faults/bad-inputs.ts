@@ -151,6 +151,8 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('eval: a cache with other data', ['eval', f.cache, '--data', f.runData]);
   add('eval: a cache with another --split', ['eval', f.cache, '--data', f.data, '--split', 'test']);
   add('eval: a cache with --checkpoint', ['eval', f.cache, '--data', f.data, '--checkpoint', 'best']);
+  add('eval: --temperature 0', ['eval', f.run, '--data', f.runData, '--temperature', '0']);
+  add('eval: --temperature with --fit-temperature', ['eval', f.run, '--data', f.runData, '--temperature', '2', '--fit-temperature']);
 
   // export
   add('export: missing run', ['export', path.join(f.scratch, 'none'), '--out', out('m.onnx')]);

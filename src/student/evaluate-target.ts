@@ -51,6 +51,10 @@ export interface EvaluateTargetOptions {
   classMap?: string;
   /** ONNX models: class names of the model's outputs, for a class map by name. */
   teacherLabels?: string;
+  /** Divide the logits by this T > 0 before scoring (temperature scaling). Default: 1. */
+  temperature?: number;
+  /** Also fit the NLL-minimising temperature over the evaluated samples (the report's temperatureFit). */
+  fitTemperature?: boolean;
   /** Called after each batch with (done, total). */
   onBatch?: (done: number, total: number) => void;
 }
@@ -210,6 +214,12 @@ class NonFiniteCount {
 /** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) {
+    throw new UsageError(`${optionName('temperature')} ${o.temperature}: must be a number > 0`);
+  }
+  if (o.temperature !== undefined && o.fitTemperature) {
+    throw new UsageError(`${optionName('temperature')} and ${optionName('fit-temperature')} exclude each other`, 'fit a temperature on one data set, then apply it to another with --temperature');
+  }
   const isOnnx = fs.statSync(target).isFile();
   const cm = isOnnx ? null : cacheManifestIn(target);
   // A cache is evaluated on the split it was made from, unless another is asked for (and refused).
@@ -225,7 +235,7 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   const { forward, images, rows } = counted.watch(m);
   let r: EvalResult;
   try {
-    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, rows, onBatch: o.onBatch });
+    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, rows, onBatch: o.onBatch, temperature: o.temperature, fitTemperature: o.fitTemperature });
   } finally {
     await m.close();
   }

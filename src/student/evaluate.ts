@@ -16,12 +16,16 @@
  * Networks" (ICML 2017), as their code computes it (gpleiss/temperature_scaling, `_ECELoss`): 15
  * equal-width bins (lo, hi] of the confidence, ECE = Σ_b (n_b / n) · |accuracy_b − confidence_b|.
  * Checked against that code in PyTorch by scripts/eval_metrics_ref.py.
+ *
+ * Temperature scaling (temperature.ts): every figure can be of softmax(z / T) for a given T, and
+ * the NLL-minimising T of the evaluated samples can be fitted, with the figures at it.
  */
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
 import { WorkError } from '../errors.js';
 import type { Image, PilMode } from '../data/image.js';
 import { tf } from './tf.js';
+import { fitTemperature, LogitSpill, type TemperatureFit } from './temperature.js';
 
 /** Packed HWC uint8 pixels of `n` samples → `n·K` float32 logits, row-major. */
 export type Forward = (pixels: Uint8Array, n: number) => Promise<Float32Array> | Float32Array;
@@ -45,6 +49,18 @@ export interface EvalResult {
   /** confusion[true][predicted] counts. */
   confusion: number[][];
   classNames?: readonly string[];
+  /** The temperature T the logits were divided by before scoring (EvaluateOptions.temperature); absent: 1. */
+  temperature?: number;
+  /** With EvaluateOptions.fitTemperature: the NLL-minimising T over these samples and the figures at it. */
+  temperatureFit?: TemperatureScaled;
+}
+
+/** A fitted temperature (temperature.ts) with the loss, ECE, mean confidence and reliability bins at it. */
+export interface TemperatureScaled extends TemperatureFit {
+  loss: number;
+  ece: number;
+  confidence: number;
+  reliability: ReliabilityBin[];
 }
 
 export interface ReliabilityBin {
@@ -94,6 +110,51 @@ class CalibrationSums {
   }
 }
 
+/**
+ * Everything scored per sample, accumulated: hits, ranks, the cross-entropy and the calibration
+ * sums of softmax(β·z) (β = 1/T; β = 1 multiplies nothing away: x · 1 is x).
+ */
+class Scores {
+  correct = 0;
+  correct5 = 0;
+  lossSum = 0;
+  readonly calib = new CalibrationSums();
+
+  constructor(private readonly K: number, private readonly beta = 1) {}
+
+  /** Scores row `o / K` of `logits` against label y; returns the predicted class. */
+  add(logits: Float32Array, o: number, y: number): number {
+    const { K, beta } = this;
+    let arg = 0;
+    let max = beta * logits[o];
+    for (let k = 1; k < K; k++) {
+      const z = beta * logits[o + k];
+      if (z > max) {
+        max = z;
+        arg = k;
+      }
+    }
+    let s = 0;
+    let before = 0; // classes ranked before y (ties by index)
+    const zy = beta * logits[o + y];
+    for (let k = 0; k < K; k++) {
+      const z = beta * logits[o + k];
+      s += Math.exp(z - max);
+      if (z > zy || (z === zy && k < y)) before++;
+    }
+    this.lossSum += Math.log(s) + max - zy;
+    if (arg === y) this.correct++;
+    if (before < 5) this.correct5++;
+    this.calib.add(1 / s, arg === y);
+    return arg;
+  }
+
+  /** Loss, ECE, mean confidence and reliability bins over n samples. */
+  calibration(n: number): { loss: number; ece: number; confidence: number; reliability: ReliabilityBin[] } {
+    return { loss: n ? this.lossSum / n : 0, ...this.calib.result(n) };
+  }
+}
+
 /** Pixels → float32 inputs in [0, 1] (the student's preprocessing), into `out` when given. */
 export function pixelsToFloat(pixels: Uint8Array, out = new Float32Array(pixels.length)): Float32Array {
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
@@ -136,6 +197,13 @@ export interface EvaluateOptions {
    * no sample is read. `forward` is then not called.
    */
   rows?: (indices: Int32Array) => Float32Array;
+  /** Divide every logit by this T > 0 before scoring (temperature scaling; rankings do not change). Default 1. */
+  temperature?: number;
+  /**
+   * Also fit the temperature that minimises the NLL over these samples (temperature.ts) and score
+   * at it: `temperatureFit`. The logits wait in a temporary file meanwhile.
+   */
+  fitTemperature?: boolean;
 }
 
 /** Runs `forward` over the data set (or `indices`) and scores it against the labels. */
@@ -147,59 +215,56 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   const bytes = sampleBytes(ds.shape);
   const buf = opts.images || opts.rows ? new Uint8Array(0) : new Uint8Array(Math.min(batch, Math.max(total, 1)) * bytes);
-  let correct = 0;
-  let correct5 = 0;
-  let lossSum = 0;
-  const calib = new CalibrationSums();
-  for (let start = 0; start < total; start += batch) {
-    const idx = indices.subarray(start, Math.min(total, start + batch));
-    const n = idx.length;
-    let logits: Float32Array;
-    if (opts.rows) logits = opts.rows(idx);
-    else if (opts.images) {
-      const imgs = await ds.readImages(idx, opts.images.mode);
-      logits = await opts.images.forward(imgs as Image[]); // readImages only gives null with skipBad
-    } else logits = await forward(await ds.readBatch(idx, buf.subarray(0, n * bytes)), n);
-    if (logits.length !== n * K) {
-      throw new WorkError(`model returned ${logits.length} logits for ${n} samples; the data set has K = ${K} classes (expected ${n * K})`);
-    }
-    for (let r = 0; r < n; r++) {
-      const y = ds.labels[idx[r]];
-      const o = r * K;
-      let arg = 0;
-      let max = logits[o];
-      for (let k = 1; k < K; k++) {
-        if (logits[o + k] > max) {
-          max = logits[o + k];
-          arg = k;
-        }
+  const temperature = opts.temperature ?? 1;
+  if (!(temperature > 0 && Number.isFinite(temperature))) throw new RangeError(`temperature ${temperature}: must be a positive number`);
+  const scores = new Scores(K, 1 / temperature);
+  // --fit-temperature passes over the logits several times: they wait in a temporary file.
+  const spill = opts.fitTemperature ? new LogitSpill(K) : null;
+  try {
+    for (let start = 0; start < total; start += batch) {
+      const idx = indices.subarray(start, Math.min(total, start + batch));
+      const n = idx.length;
+      let logits: Float32Array;
+      if (opts.rows) logits = opts.rows(idx);
+      else if (opts.images) {
+        const imgs = await ds.readImages(idx, opts.images.mode);
+        logits = await opts.images.forward(imgs as Image[]); // readImages only gives null with skipBad
+      } else logits = await forward(await ds.readBatch(idx, buf.subarray(0, n * bytes)), n);
+      if (logits.length !== n * K) {
+        throw new WorkError(`model returned ${logits.length} logits for ${n} samples; the data set has K = ${K} classes (expected ${n * K})`);
       }
-      let s = 0;
-      let before = 0; // classes ranked before y (ties by index)
-      const zy = logits[o + y];
-      for (let k = 0; k < K; k++) {
-        const z = logits[o + k];
-        s += Math.exp(z - max);
-        if (z > zy || (z === zy && k < y)) before++;
+      spill?.append(logits);
+      for (let r = 0; r < n; r++) {
+        const y = ds.labels[idx[r]];
+        confusion[y][scores.add(logits, r * K, y)]++;
       }
-      lossSum += Math.log(s) + max - zy;
-      if (arg === y) correct++;
-      if (before < 5) correct5++;
-      calib.add(1 / s, arg === y);
-      confusion[y][arg]++;
+      opts.onBatch?.(start + n, total);
     }
-    opts.onBatch?.(start + n, total);
+    const fitted = spill ? fittedScores(spill, (r) => ds.labels[indices[r]]) : null;
+    return {
+      n: total,
+      numClasses: K,
+      accuracy: total ? scores.correct / total : 0,
+      top5: K > 5 ? (total ? scores.correct5 / total : 0) : null,
+      ...scores.calibration(total),
+      confusion,
+      ...(ds.classNames ? { classNames: ds.classNames } : {}),
+      ...(opts.temperature !== undefined ? { temperature } : {}),
+      ...(fitted ? { temperatureFit: fitted } : {}),
+    };
+  } finally {
+    spill?.dispose();
   }
-  return {
-    n: total,
-    numClasses: K,
-    accuracy: total ? correct / total : 0,
-    top5: K > 5 ? (total ? correct5 / total : 0) : null,
-    loss: total ? lossSum / total : 0,
-    ...calib.result(total),
-    confusion,
-    ...(ds.classNames ? { classNames: ds.classNames } : {}),
-  };
+}
+
+/** The NLL-minimising temperature of the spilled logits, and the loss and calibration at it. */
+function fittedScores(spill: LogitSpill, label: (row: number) => number): TemperatureScaled {
+  const fit = fitTemperature(spill, label);
+  const at = new Scores(spill.numClasses, 1 / fit.temperature);
+  spill.forEachChunk((z, first) => {
+    for (let o = 0, r = first; o < z.length; o += spill.numClasses, r++) at.add(z, o, label(r));
+  });
+  return { ...fit, ...at.calibration(spill.n) };
 }
 
 /** The confusion matrix as aligned text rows (true class down, predicted across). */

@@ -68,6 +68,29 @@ describe('cli/eval and cli/export', function () {
     expect(bad.err).to.match(/^tfkd: --reliability .*no-such-dir\/rel: the folder .*no-such-dir does not exist\n$/);
   });
 
+  it('eval --fit-temperature prints the fitted T and the figures at it; --temperature T then prints the same figures; both at once, or T ≤ 0, are refused', async () => {
+    const fit = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--fit-temperature');
+    expect(fit.code, fit.err).to.equal(0);
+    const m = /^fitted T +(\S+)(?: \(the search bound[^)]*\))?: minimises the mean cross-entropy of these samples \(optimistic here; --temperature applies it to other data\)\nat that T  loss (\d+\.\d{4}), ECE (\d+\.\d\d) % \(mean confidence (\d+\.\d\d) %\)$/m.exec(fit.out);
+    expect(m, fit.out).to.not.equal(null);
+    const j = JSON.parse((await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--fit-temperature', '--json')).out);
+    expect(j.temperatureFit.temperature.toPrecision(5)).to.equal(m![1]);
+    const at = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--temperature', String(j.temperatureFit.temperature));
+    expect(at.code, at.err).to.equal(0);
+    expect(at.out).to.match(/^temperature \S+ \(logits ÷ T before scoring: the loss and calibration change, the rankings do not\)$/m);
+    expect(at.out).to.include(`loss       ${m![2]} (mean cross-entropy)`);
+    expect(at.out).to.include(`ECE        ${m![3]} % (15 bins; mean confidence ${m![4]} %)`);
+    const plain = await cli('eval', run, '--data', DATA, '--backend', 'wasm');
+    const matrix = (o: string) => o.slice(o.indexOf('confusion matrix'));
+    expect(matrix(at.out)).to.equal(matrix(plain.out));
+    const both = await cli('eval', run, '--data', DATA, '--temperature', '2', '--fit-temperature');
+    expect(both.code).to.equal(2);
+    expect(both.err).to.equal('tfkd: --temperature and --fit-temperature exclude each other\nhint: fit a temperature on one data set, then apply it to another with --temperature\n');
+    const zero = await cli('eval', run, '--data', DATA, '--temperature', '0');
+    expect(zero.code).to.equal(2);
+    expect(zero.err).to.equal('tfkd: invalid options: --temperature: temperature must be > 0\n');
+  });
+
   it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
     const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
     expect(r.code).to.equal(2);

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDataset } from '../../src/data/open.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { confidenceBin, ECE_BINS, evaluate, formatConfusionSummary, type EvalResult, type Forward } from '../../src/student/evaluate.js';
+import { confidenceBin, ECE_BINS, evaluate, formatConfusionSummary, type EvalResult, type EvaluateOptions, type Forward } from '../../src/student/evaluate.js';
 import { openTeacher } from '../../src/teacher/session.js';
 import { needs } from '../helpers/needs.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
@@ -31,6 +31,7 @@ interface Ref {
   ece64: number;
   reliability: Array<{ n: number; confidence: number | null; accuracy: number | null }>;
   near_boundary: number;
+  temperature_fit: { temperature: number; bound: 'low' | 'high' | null; gpleiss: number };
 }
 
 /** A .npy (format 1.0, little-endian, C order) of float32 or int64 values. */
@@ -46,8 +47,11 @@ function writeNpy(file: string, data: Float32Array | BigInt64Array, shape: numbe
   fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
-/** Evaluates `forward` over `ds`, keeping every logit it returned, then scores the same logits in PyTorch. */
-async function bothWays(forward: Forward, ds: Dataset, tmp: string, batch: number): Promise<{ r: EvalResult; ref: Ref }> {
+/**
+ * Evaluates `forward` over `ds` (with `opts`), keeping every logit it returned, then scores the same
+ * logits in PyTorch (divided by `opts.temperature` when given).
+ */
+async function bothWays(forward: Forward, ds: Dataset, tmp: string, batch: number, opts: EvaluateOptions = {}): Promise<{ r: EvalResult; ref: Ref }> {
   const kept: Float32Array[] = [];
   const r = await evaluate(
     async (p, n) => {
@@ -56,7 +60,7 @@ async function bothWays(forward: Forward, ds: Dataset, tmp: string, batch: numbe
       return z;
     },
     ds,
-    { batch },
+    { batch, ...opts },
   );
   const all = new Float32Array(kept.reduce((a, z) => a + z.length, 0));
   let o = 0;
@@ -68,7 +72,8 @@ async function bothWays(forward: Forward, ds: Dataset, tmp: string, batch: numbe
   const yf = path.join(tmp, 'labels.npy');
   writeNpy(lf, all, [ds.size, ds.numClasses]);
   writeNpy(yf, BigInt64Array.from(Array.from(ds.labels, (y) => BigInt(y))), [ds.size]);
-  const p = spawnSync(PY, ['scripts/eval_metrics_ref.py', lf, yf], { cwd: ROOT, encoding: 'utf8' });
+  const t = opts.temperature === undefined ? [] : [String(opts.temperature)];
+  const p = spawnSync(PY, ['scripts/eval_metrics_ref.py', lf, yf, ...t], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`eval_metrics_ref.py failed (${p.status}): ${p.stderr}`);
   return { r, ref: JSON.parse(p.stdout) as Ref };
 }
@@ -130,6 +135,68 @@ describe('student/evaluate: top-5, calibration, against PyTorch', function () {
       expect(r.reliability.reduce((a, b) => a + b.n, 0)).to.equal(10000);
     } finally {
       await t.close();
+    }
+  });
+
+  it('temperature scaling of the shipped teacher: the fitted T is the reference\'s root, the figures at T are PyTorch\'s at T', async () => {
+    const ds = await openDataset('fashion-mnist', { split: 'test' });
+    const t = await openTeacher(path.join(ROOT, 'models/fmnist-good.onnx'), {
+      device: 'cpu',
+      data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: false },
+    });
+    try {
+      const fwd: Forward = (p, n) => t.run(p, n);
+      const { r, ref } = await bothWays(fwd, ds, tmp, 256, { fitTemperature: true });
+      compare(r, ref, 'fitting leaves the figures at T = 1 as they were');
+      const fit = r.temperatureFit!;
+      const want = ref.temperature_fit;
+      const rel = Math.abs(fit.temperature - want.temperature) / want.temperature;
+      console.log(`      fitted T ${fit.temperature} in ${fit.passes} passes; reference ${want.temperature} (relative ${rel.toExponential(1)}); Guo et al.'s L-BFGS ${want.gpleiss.toFixed(6)}`);
+      expect(fit.bound).to.equal(null);
+      expect(want.bound).to.equal(null);
+      expect(rel, 'T against the reference root').to.be.below(1e-9);
+      expect(fit.passes).to.be.at.most(12);
+      // At the fitted T: the same figures as PyTorch's at that T, and as tfkd's own --temperature path.
+      const at = await bothWays(fwd, ds, tmp, 256, { temperature: fit.temperature });
+      compare(at.r, at.ref, `at T = ${fit.temperature.toFixed(4)}`);
+      expect(at.r.temperature).to.equal(fit.temperature);
+      expect(Math.abs(at.r.loss - fit.loss), 'loss: --temperature vs the fit').to.be.below(1e-12);
+      expect(Math.abs(at.r.ece - fit.ece), 'ECE: --temperature vs the fit').to.be.below(1e-12);
+      expect(at.r.accuracy).to.equal(r.accuracy);
+      expect(at.r.confusion).to.deep.equal(r.confusion);
+      // A minimum: 1 % either side the loss is higher, and the calibration is better than at T = 1 here.
+      for (const f of [0.99, 1.01]) {
+        const near = await evaluate(fwd, ds, { temperature: fit.temperature * f });
+        expect(near.loss, `loss at ${f} T`).to.be.above(fit.loss);
+      }
+      expect(fit.loss).to.be.below(r.loss);
+      expect(fit.ece).to.be.below(r.ece);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('temperature fit at the bounds: separated samples (T → 0.01) and labels always ranked last (T → 100), as the reference', async () => {
+    const ds = await openDataset('synthetic:500:10:2x2x1:5', { split: 'test' });
+    const K = 10;
+    // Logits in [0, 1) from the pixels, the label's set to `label`: 1.2 (above every other: the NLL
+    // falls for ever as T → 0) or −0.2 (below every other: it falls as T → ∞). Margins of 0.2, so
+    // that the derivative at the far bound (β = 100: terms of e^−20) is still above rounding.
+    for (const [label, bound, T] of [[1.2, 'low', 0.01], [-0.2, 'high', 100]] as const) {
+      let next = 0; // evaluate reads the samples in order, in batches
+      const fwd: Forward = (pixels, n) => {
+        const z = new Float32Array(n * K);
+        for (let r = 0; r < n; r++) {
+          for (let k = 0; k < K; k++) z[r * K + k] = ((pixels[r * 4 + (k % 4)] + k) % 7) / 7;
+          z[r * K + ds.labels[next + r]] = label;
+        }
+        next += n;
+        return z;
+      };
+      const { r, ref } = await bothWays(fwd, ds, tmp, 128, { fitTemperature: true });
+      expect(r.temperatureFit!.bound, `label logit ${label}`).to.equal(bound);
+      expect(ref.temperature_fit.bound, `reference, label logit ${label}`).to.equal(bound);
+      expect(r.temperatureFit!.temperature).to.equal(T);
     }
   });
 

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { SUMMARIES } from './summaries.js';
 import { z } from 'zod';
 import { BACKEND_CHOICES, SPLITS, TEACHER_DEVICES } from '../../catalog.js';
-import { intString, parseOptions, printJson } from '../options.js';
-import { CONFUSION_MATRIX_MAX_K, ECE_BINS, formatConfusion, formatConfusionSummary } from '../../student/evaluate.js';
+import { intString, num, parseOptions, printJson } from '../options.js';
+import { CONFUSION_MATRIX_MAX_K, ECE_BINS, formatConfusion, formatConfusionSummary, type TemperatureScaled } from '../../student/evaluate.js';
 import { evaluateTarget, type EvalReport } from '../../student/evaluate-target.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +15,8 @@ import { dataSpecHelp } from '../../data/spec.js';
  * expected calibration error and the confusion matrix (summarised above 20 classes) of a trained
  * student (a run directory's best/last/epoch-N checkpoint, or a checkpoint directory), of any ONNX
  * classifier (through the teacher session, which applies the preprocessing recorded in the model
- * or given with --preprocess), or of a cache's teacher as recorded (its rows, no inference).
+ * or given with --preprocess), or of a cache's teacher as recorded (its rows, no inference);
+ * --temperature / --fit-temperature: temperature scaling (src/student/temperature.ts).
  */
 
 const EvalOptions = z.strictObject({
@@ -32,6 +33,8 @@ const EvalOptions = z.strictObject({
   teacherLabels: z.string().optional(),
   json: z.boolean().default(false),
   reliability: z.string().min(1).optional(),
+  temperature: num('temperature').refine((v) => v > 0, 'temperature must be > 0').optional(),
+  fitTemperature: z.boolean().default(false),
 });
 
 export function register(program: Command): void {
@@ -52,6 +55,8 @@ export function register(program: Command): void {
     .option('--teacher-labels <file>', 'ONNX models: class names of the model\'s outputs, for --class-map by name')
     .option('--json', 'print JSON (with the confusion matrix and the reliability bins)')
     .option('--reliability <base>', 'also write the reliability diagram to BASE.png and BASE.svg')
+    .option('--temperature <T>', 'divide the logits by T > 0 before scoring (temperature scaling: a T fitted on other data)')
+    .option('--fit-temperature', 'also fit the T that minimises the cross-entropy of these samples, and score at it')
     .action(async (target: string, raw: unknown) => {
       const o = parseOptions(EvalOptions, raw);
       const { json: _json, reliability, ...options } = o;
@@ -71,11 +76,13 @@ export function register(program: Command): void {
         `model      ${target}${what}`,
         `data       ${r.data} [${r.split}], ${r.n} samples${c?.skipped ? ` (${c.skipped} left out: precompute --skip-bad could not decode them)` : ''}`,
         `runtime    ${runtime}`,
+        ...(r.temperature === undefined ? [] : [`temperature ${r.temperature} (logits ÷ T before scoring: the loss and calibration change, the rankings do not)`]),
         `accuracy   ${(100 * r.accuracy).toFixed(2)} %`,
         ...(r.top5 === null ? [] : [`top-5      ${(100 * r.top5).toFixed(2)} %`]),
         `loss       ${r.loss.toFixed(4)} (mean cross-entropy${c?.topk ? `; a top-${c.topk} cache: a label outside the top ${c.topk} gets the tail's average probability` : ''})`,
         `ECE        ${(100 * r.ece).toFixed(2)} % (${ECE_BINS} bins; mean confidence ${(100 * r.confidence).toFixed(2)} %)`,
       ];
+      if (r.temperatureFit) lines.push(...formatTemperatureFit(r.temperatureFit));
       const named = r.classNames && r.classNames.some((n, i) => n !== String(i));
       if (r.numClasses <= CONFUSION_MATRIX_MAX_K) {
         lines.push('confusion matrix (rows: true class, columns: predicted):', formatConfusion(r));
@@ -84,6 +91,16 @@ export function register(program: Command): void {
       if (diagram) lines.push(`reliability diagram: ${diagram.png}, ${diagram.svg}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+/** The fitted temperature and the figures at it (two lines). */
+function formatTemperatureFit(f: TemperatureScaled): string[] {
+  const where = f.bound === 'low' ? ' (the search bound: the loss still falls as T → 0, every sample is classified right with a margin)'
+    : f.bound === 'high' ? ' (the search bound: the loss still falls as T grows)' : '';
+  return [
+    `fitted T   ${f.temperature.toPrecision(5)}${where}: minimises the mean cross-entropy of these samples (optimistic here; --temperature applies it to other data)`,
+    `at that T  loss ${f.loss.toFixed(4)}, ECE ${(100 * f.ece).toFixed(2)} % (mean confidence ${(100 * f.confidence).toFixed(2)} %)`,
+  ];
 }
 
 /** --reliability BASE (or BASE.png / BASE.svg) → BASE, refused before any work when its folder is missing. */
