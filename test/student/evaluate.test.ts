@@ -111,6 +111,20 @@ function compare(r: EvalResult, ref: Ref, what: string): void {
   expect(d.eceGuo, "ECE against Guo et al.'s _ECELoss").to.be.below(1e-6);
 }
 
+/** Runs fn with the shipped teacher models/fmnist-good.onnx as a Forward over the Fashion-MNIST test split. */
+async function withShippedTeacher(fn: (fwd: Forward, ds: Dataset) => Promise<void>): Promise<void> {
+  const ds = await openDataset('fashion-mnist', { split: 'test' });
+  const t = await openTeacher(path.join(ROOT, 'models/fmnist-good.onnx'), {
+    device: 'cpu',
+    data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: false },
+  });
+  try {
+    await fn((p, n) => t.run(p, n), ds);
+  } finally {
+    await t.close();
+  }
+}
+
 describe('student/evaluate: top-5, calibration, against PyTorch', function () {
   this.timeout(300000);
   let tmp: string;
@@ -120,32 +134,18 @@ describe('student/evaluate: top-5, calibration, against PyTorch', function () {
   });
   after(() => tmp && rmDir(tmp));
 
-  it('the shipped teacher over the 10 000 Fashion-MNIST test images', async () => {
-    const ds = await openDataset('fashion-mnist', { split: 'test' });
-    const t = await openTeacher(path.join(ROOT, 'models/fmnist-good.onnx'), {
-      device: 'cpu',
-      data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: false },
-    });
-    try {
-      const { r, ref } = await bothWays((p, n) => t.run(p, n), ds, tmp, 256);
+  it('the shipped teacher over the 10 000 Fashion-MNIST test images', () =>
+    withShippedTeacher(async (fwd, ds) => {
+      const { r, ref } = await bothWays(fwd, ds, tmp, 256);
       compare(r, ref, 'fmnist-good.onnx');
       expect(r.n).to.equal(10000);
       expect(r.accuracy).to.be.above(0.85); // a real classifier: the figures are not degenerate
       expect(r.ece).to.be.above(0).and.below(0.1);
       expect(r.reliability.reduce((a, b) => a + b.n, 0)).to.equal(10000);
-    } finally {
-      await t.close();
-    }
-  });
+    }));
 
-  it('temperature scaling of the shipped teacher: the fitted T is the reference\'s root, the figures at T are PyTorch\'s at T', async () => {
-    const ds = await openDataset('fashion-mnist', { split: 'test' });
-    const t = await openTeacher(path.join(ROOT, 'models/fmnist-good.onnx'), {
-      device: 'cpu',
-      data: { shape: ds.shape, numClasses: ds.numClasses, classNames: ds.classNames, variableSize: false },
-    });
-    try {
-      const fwd: Forward = (p, n) => t.run(p, n);
+  it('temperature scaling of the shipped teacher: the fitted T is the reference\'s root, the figures at T are PyTorch\'s at T', () =>
+    withShippedTeacher(async (fwd, ds) => {
       const { r, ref } = await bothWays(fwd, ds, tmp, 256, { fitTemperature: true });
       compare(r, ref, 'fitting leaves the figures at T = 1 as they were');
       const fit = r.temperatureFit!;
@@ -171,10 +171,7 @@ describe('student/evaluate: top-5, calibration, against PyTorch', function () {
       }
       expect(fit.loss).to.be.below(r.loss);
       expect(fit.ece).to.be.below(r.ece);
-    } finally {
-      await t.close();
-    }
-  });
+    }));
 
   it('temperature fit at the bounds: separated samples (T → 0.01) and labels always ranked last (T → 100), as the reference', async () => {
     const ds = await openDataset('synthetic:500:10:2x2x1:5', { split: 'test' });
