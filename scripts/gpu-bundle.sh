@@ -62,7 +62,12 @@ cp -L "$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/{print $NF; exit}')" "$st
 
 mkdir -p "$(dirname "$out")"
 tar -C "$stage/b" -cf - . | xz -T0 -6 >"$out.part"
-mv "$out.part" "$out"
-size=$(stat -c %s "$out")
+size=$(stat -c %s "$out.part")
 echo "gpu-bundle: $out ($((size / 1048576)) MiB; unpacked $(du -sh "$stage/b" | cut -f1)); Node $(node --version), native add-on: $([[ -d $stage/b/native ]] && echo yes || echo no)"
-if ((size > 62 * 1048576)); then echo "gpu-bundle: over 62 MiB: it will not travel with a checkout (64 MiB in all); drop --native" >&2; exit 1; fi
+# Checked before the rename: a bundle too large to travel never replaces one that does.
+if ((size > 62 * 1048576)); then
+  rm -f "$out.part"
+  echo "gpu-bundle: over 62 MiB: it will not travel with a checkout (64 MiB in all); drop --native${out:+ ($out left as it was)}" >&2
+  exit 1
+fi
+mv "$out.part" "$out"
