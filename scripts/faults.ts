@@ -157,7 +157,7 @@ else {
   if (f.kills) for (const k of f.kills) lines.push(`kill -9 of ${k.what.padEnd(10)} ${k.landed}/${k.kills} kills landed at their points; resumed identically: ${k.identical ? '100 %' : 'NO'}; rows lost or duplicated: ${k.lostOrDuplicatedRows}`);
   if (f.corruptions) lines.push(`corruptions            ${f.corruptions.cases} (${f.corruptions.caches} of caches × verify + train, ${f.corruptions.checkpoints} of checkpoints × eval + export + resume): ${f.corruptions.accepted} accepted by any consumer, ${f.corruptions.unnamed} refused without naming the file`);
   if (f.concurrency) lines.push(`concurrent writers     ${f.concurrency.ok}/${f.concurrency.cases} second writers refused (exit 2, holder named)`);
-  if (f.diskFull) lines.push(`disk full (tmpfs)      ${f.diskFull.skipped ? `skipped: ${f.diskFull.skipped}` : `${f.diskFull.ok}/${f.diskFull.cases} failed with the file named and resumed identically`}`);
+  if (f.diskFull) lines.push(`disk full (tmpfs)      ${f.diskFull.skipped ? `skipped: ${f.diskFull.skipped}` : `${f.diskFull.ok}/${f.diskFull.cases} failed with the file named; precompute resumed identically, eval --fit-temperature left no temporary file`}`);
   if (f.headers) lines.push(`crafted headers        ${f.headers.cases}: ${f.headers.accepted} valid and read inside the file, ${f.headers.refused} refused with a SafetensorsError, ${f.headers.unclean} unclean → ${(100 * (f.headers.cases - f.headers.unclean) / f.headers.cases).toFixed(1)} % handled cleanly`);
   if (f.badInputs) lines.push(`bad-input matrix       ${f.badInputs.ok}/${f.badInputs.cases} exit 2 with one line, nothing written`);
   if (f.bounds) {

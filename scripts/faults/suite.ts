@@ -376,7 +376,10 @@ function spawnPaused(args: string[], point: string, marker: string): number {
   return pid;
 }
 
-/** Disk full on a small tmpfs: exit 1 naming the file, then the same command resumes identically. */
+/**
+ * Disk full on a small tmpfs: exit 1 naming the file, then the same command resumes identically
+ * (precompute; train's run directory); eval --fit-temperature with TMPDIR there leaves no spill.
+ */
 export function diskFull(work: string, teacher: string): SimpleFigures & { skipped?: string } {
   const fig: SimpleFigures & { skipped?: string } = { cases: 0, ok: 0, failures: [] };
   const mnt = fs.mkdtempSync(path.join(work, 'tmpfs-'));
@@ -401,6 +404,12 @@ export function diskFull(work: string, teacher: string): SimpleFigures & { skipp
     const t = tfkd(['train', '--data', 'synthetic:256:4:8x8x1:5', '--model', 'mlp', '--width-multiplier', '0.0625', '--epochs', '1', '--backend', 'wasm', '--loss', 'ce', '--progress', 'off', '--out', path.join(mnt, 'run')]);
     if (t.code === 1 && /no space left on the device \(ENOSPC\)/.test(t.err) && oneClearLine(t.err)) fig.ok++;
     else fig.failures.push(`train into a full disk: exit ${t.code}: ${t.err}`);
+    // eval --fit-temperature keeps its logits in TMPDIR (20 000 × 3 floats: 240 kB, more than 12k).
+    fig.cases++;
+    const e = tfkd(['eval', teacher, '--data', 'synthetic:20000:3:4x4x1:3', '--device', 'cpu', '--fit-temperature'], null, { TMPDIR: mnt });
+    const left = fs.readdirSync(mnt).filter((n) => n.startsWith('tfkd-eval-'));
+    if (e.code === 1 && /no space left on the device \(ENOSPC\)/.test(e.err) && e.err.includes(mnt) && oneClearLine(e.err) && left.length === 0) fig.ok++;
+    else fig.failures.push(`eval --fit-temperature with a full TMPDIR: exit ${e.code}${left.length ? `, left ${left.join(', ')}` : ''}: ${e.err}`);
   } finally {
     sh('umount', [mnt]);
   }

@@ -119,6 +119,13 @@ export function fitTemperature(src: LogitSource, labels: (row: number) => number
   return { temperature: 1 / beta, bound: null, passes };
 }
 
+/** A failed write of the spill as one line naming the file (fd errors carry no path). */
+function spillFailure(file: string, e: unknown): WorkError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? `no space left on the device (${err.code})` : (err.message ?? String(e)).split('\n')[0];
+  return new WorkError(`the temperature fit's logits (n · K · 4 bytes) cannot be kept in ${file}: ${why}`, 'point TMPDIR at a disk with room for them, or leave out --fit-temperature');
+}
+
 /** Float32 rows appended to a temporary file, read back in chunks of about CHUNK_BYTES. */
 const CHUNK_BYTES = 4 << 20;
 
@@ -130,9 +137,19 @@ export class LogitSpill implements LogitSource {
 
   /** `chunkBytes`: about how much one chunk of forEachChunk holds (whole rows, at least one). */
   constructor(readonly numClasses: number, private readonly chunkBytes = CHUNK_BYTES) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-eval-'));
+    const base = path.join(os.tmpdir(), 'tfkd-eval-');
+    try {
+      this.dir = fs.mkdtempSync(base);
+    } catch (err) {
+      throw spillFailure(`${base}XXXXXX`, err);
+    }
     this.file = path.join(this.dir, 'logits.f32');
-    this.fd = fs.openSync(this.file, 'w+');
+    try {
+      this.fd = fs.openSync(this.file, 'w+');
+    } catch (err) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw spillFailure(this.file, err);
+    }
   }
 
   get n(): number {
@@ -145,7 +162,7 @@ export class LogitSpill implements LogitSource {
       let done = 0;
       while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done, this.rows * this.numClasses * 4 + done);
     } catch (err) {
-      throw new WorkError(`cannot keep the logits for the temperature fit in ${this.file}: ${(err as Error).message}`, 'free space in the temporary folder (TMPDIR), or leave out --fit-temperature');
+      throw spillFailure(this.file, err);
     }
     this.rows += logits.length / this.numClasses;
   }
