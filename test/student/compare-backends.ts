@@ -10,6 +10,9 @@ import { tf } from '../../src/student/tf.js';
 import { buildModel } from '../../src/student/zoo/index.js';
 import { expectTensorsClose } from '../helpers/close.js';
 import { expectNoLeakedTensors } from '../helpers/tf-memory.js';
+import { needsNativeAddon } from '../helpers/needs.js';
+import { registerWasmKernels } from '../../src/student/kernels/index.js';
+import { registerNativeKernels, unregisterNativeKernels, type NativeStatus } from '../../src/student/kernels/native.js';
 
 /** mulberry32: a tiny seeded PRNG for test fixtures (no Math.random in tfkd). */
 export function rng(seed: number): () => number {
@@ -169,4 +172,25 @@ export async function expectNoLeakAcrossConvGradSteps(): Promise<void> {
     { buffers: true },
   );
   tf.dispose([x, w]);
+}
+
+/**
+ * The hooks of a suite of native-kernel tests (call it inside `describe`): skipped, naming why,
+ * without the add-on; tfkd's wasm kernels then the native ones registered on wasm before; `done`
+ * (e.g. a summary line), the plain wasm kernels and the cpu backend back after, for the files
+ * that follow in this process.
+ */
+export function onNativeKernels(st: NativeStatus, done: () => void = () => {}): void {
+  before(async function () {
+    needsNativeAddon(this, st);
+    registerWasmKernels();
+    registerNativeKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  after(async () => {
+    if (st.addon) done();
+    unregisterNativeKernels();
+    await tf.setBackend('cpu');
+  });
 }

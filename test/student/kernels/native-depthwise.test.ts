@@ -8,12 +8,10 @@
  * per output tensor (as native.test.ts). Skipped, naming the reason, without the add-on.
  */
 import { expect } from 'chai';
-import { registerWasmKernels } from '../../../src/student/kernels/index.js';
-import { loadNative, NATIVE_KERNELS, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
+import { loadNative, NATIVE_KERNELS, registerNativeKernels } from '../../../src/student/kernels/native.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel } from '../../../src/student/zoo/index.js';
-import { backendComparer, kernelCalls, netGrads, on, randn, runKernel, type Arr } from '../compare-backends.js';
-import { needsNativeAddon } from '../../helpers/needs.js';
+import { backendComparer, kernelCalls, netGrads, on, onNativeKernels, randn, runKernel, type Arr } from '../compare-backends.js';
 
 const TOL = 1e-4;
 const { worst, expectClose, compare } = backendComparer('native', TOL);
@@ -38,18 +36,7 @@ function ops(B: number, hw: [number, number], C: number, M: number, k: number, s
 describe('student/native: depthwise convolutions on the native add-on match the cpu backend', function () {
   this.timeout(120000);
   const st = loadNative();
-  before(async function () {
-    needsNativeAddon(this, st);
-    registerWasmKernels();
-    registerNativeKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
-  });
-  after(async () => {
-    if (st.addon) console.log(`    worst relative max diff over the depthwise checks: ${worst.rel.toExponential(3)} (${worst.where}); tolerance ${TOL}; ${st.why}`);
-    unregisterNativeKernels();
-    await tf.setBackend('cpu');
-  });
+  onNativeKernels(st, () => console.log(`    worst relative max diff over the depthwise checks: ${worst.rel.toExponential(3)} (${worst.where}); tolerance ${TOL}; ${st.why}`));
 
   it('registers both depthwise gradients on wasm (the forward pass stays XNNPACK\'s)', () => {
     const names = registerNativeKernels().names;

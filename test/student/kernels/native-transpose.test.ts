@@ -8,11 +8,10 @@
  * the reason, without the add-on.
  */
 import { expect } from 'chai';
-import { registerWasmKernels } from '../../../src/student/kernels/index.js';
-import { loadNative, NATIVE_KERNELS, registerNativeKernels, setNativeThreads, unregisterNativeKernels, defaultThreads } from '../../../src/student/kernels/native.js';
+import { loadNative, NATIVE_KERNELS, registerNativeKernels, setNativeThreads, defaultThreads } from '../../../src/student/kernels/native.js';
 import { reducePermutation, transposeCalls } from '../../../src/student/kernels/native-transpose.js';
 import { tf } from '../../../src/student/tf.js';
-import { needsNativeAddon } from '../../helpers/needs.js';
+import { onNativeKernels } from '../compare-backends.js';
 
 /** Every permutation of 0..r−1. */
 function permutations(r: number): number[][] {
@@ -51,18 +50,7 @@ const sameFloat = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.le
 describe('student/native: Transpose on the native add-on equals the cpu backend bit for bit', function () {
   this.timeout(120000);
   const st = loadNative();
-  before(async function () {
-    needsNativeAddon(this, st);
-    registerWasmKernels();
-    registerNativeKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
-  });
-  after(async () => {
-    setNativeThreads(defaultThreads());
-    unregisterNativeKernels();
-    await tf.setBackend('cpu');
-  });
+  onNativeKernels(st, () => setNativeThreads(defaultThreads()));
 
   it('is registered on wasm', () => {
     expect(registerNativeKernels().names).to.include('Transpose');
