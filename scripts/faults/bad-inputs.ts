@@ -153,6 +153,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('eval: a cache with --checkpoint', ['eval', f.cache, '--data', f.data, '--checkpoint', 'best']);
   add('eval: --temperature 0', ['eval', f.run, '--data', f.runData, '--temperature', '0']);
   add('eval: --temperature with --fit-temperature', ['eval', f.run, '--data', f.runData, '--temperature', '2', '--fit-temperature']);
+  add('eval: --unseen of a cache', ['eval', f.cache, '--data', f.data, '--unseen']);
 
   // export
   add('export: missing run', ['export', path.join(f.scratch, 'none'), '--out', out('m.onnx')]);

@@ -9,6 +9,7 @@
  * agree on the same model.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
 import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
@@ -25,7 +26,8 @@ import { type BackendChoice } from '../catalog.js';
 import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward } from './evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
 import { prepareModelSpec } from './zoo/index.js';
-import { checkCheckpointAgainstRun } from './trainer/integrity.js';
+import { checkCheckpointAgainstRun, readRunRecord } from './trainer/integrity.js';
+import { readJson, runPaths, trainIndices } from './trainer/run-dir.js';
 import { renderedDataset } from './trainer/inputs.js';
 
 export interface EvaluateTargetOptions {
@@ -51,6 +53,11 @@ export interface EvaluateTargetOptions {
   classMap?: string;
   /** ONNX models: class names of the model's outputs, for a class map by name. */
   teacherLabels?: string;
+  /**
+   * Runs trained on a seeded subset (`--limit`): evaluate the train-split samples the run did not
+   * train on (implies split 'train'; `limit` then picks among them). Default: false.
+   */
+  unseen?: boolean;
   /** Divide the logits by this T > 0 before scoring (temperature scaling). Default: 1. */
   temperature?: number;
   /** Also fit the NLL-minimising temperature over the evaluated samples (the report's temperatureFit). */
@@ -68,6 +75,8 @@ export interface EvalReport extends EvalResult {
   split: 'train' | 'test';
   /** e.g. 'tfjs wasm', 'onnxruntime cpu', or for a cache 'cache (onnxruntime cpu at precompute)'. */
   runtime: string;
+  /** With `unseen`: the train-split samples the run trained on (left out) and those it did not (the pool `n` was drawn from). */
+  unseen?: { trained: number; pool: number };
   /** Caches: the teacher file, the cache key, its top-k (null: every logit) and the samples left out (precompute --skip-bad). */
   cache?: { teacher: string; key: string; topk: number | null; views: number; skipped: number };
 }
@@ -211,6 +220,41 @@ class NonFiniteCount {
   }
 }
 
+/** The run a run directory or one of its checkpoint directories belongs to, or null. */
+function runOf(target: string): string | null {
+  if (fs.existsSync(runPaths(target).config)) return target;
+  const parent = path.dirname(path.resolve(target));
+  return path.basename(parent) === 'checkpoints' && fs.existsSync(runPaths(path.dirname(parent)).config) ? path.dirname(parent) : null;
+}
+
+/**
+ * The train-split samples the run at `target` did not train on: the complement of its seeded
+ * `--limit` subset (run-dir.ts trainIndices, as the trainer drew it), once the data set has been
+ * matched against the fingerprint the run recorded.
+ */
+async function unseenIndices(target: string, ds: Dataset): Promise<{ indices: Int32Array; trained: number }> {
+  const run = runOf(target);
+  if (!run) throw new UsageError(`${optionName('unseen')}: ${target} is not a run directory or one of its checkpoints, so no record says which samples it trained on`);
+  let config: { limit?: number | null; seed?: number };
+  try {
+    config = readJson(runPaths(run).config);
+  } catch (e) {
+    throw new WorkError(`${runPaths(run).config}: corrupt — not valid JSON (${(e as Error).message})`);
+  }
+  if (config.limit === null || config.limit === undefined) {
+    throw new UsageError(`${optionName('unseen')}: ${run} trained on every sample of the train split (no --limit); there is nothing it did not see`, 'evaluate it on the test split, or on a folder it never saw');
+  }
+  const recorded = readRunRecord(run)?.data?.fingerprint;
+  const fp = await fingerprint(ds);
+  if (recorded !== fp) {
+    throw new UsageError(`${optionName('unseen')}: ${ds.spec} is not the data ${run} trained on (fingerprint ${fp.slice(0, 12)}…, the run recorded ${recorded ? `${recorded.slice(0, 12)}…` : 'none'})`);
+  }
+  const trained = trainIndices(ds.size, config.limit, config.seed ?? 0);
+  const seen = new Uint8Array(ds.size);
+  for (const i of trained) seen[i] = 1;
+  return { indices: Int32Array.from({ length: ds.size }, (_, i) => i).filter((i) => !seen[i]), trained: trained.length };
+}
+
 /** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
@@ -222,13 +266,21 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   }
   const isOnnx = fs.statSync(target).isFile();
   const cm = isOnnx ? null : cacheManifestIn(target);
+  if (o.unseen && (isOnnx || cm)) throw new UsageError(`${optionName('unseen')} applies to runs: which samples a model trained on is a run's record`);
+  if (o.unseen && o.split === 'test') throw new UsageError(`${optionName('unseen')} takes train-split samples the run did not train on; it does not go with ${optionName('split')} test`);
   // A cache is evaluated on the split it was made from, unless another is asked for (and refused).
-  const split = o.split ?? cm?.data.split ?? 'test';
+  const split = o.split ?? (o.unseen ? 'train' : (cm?.data.split ?? 'test'));
   const ds = await openDataset(o.data, { split });
-  if (o.limit !== undefined && o.limit > ds.size) throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${ds.size} samples of the ${split} split`);
+  const unseen = o.unseen ? await unseenIndices(target, ds) : null;
+  const pool = unseen?.indices;
+  const size = pool ? pool.length : ds.size;
+  if (o.limit !== undefined && o.limit > size) {
+    throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${size} ${pool ? 'unseen samples' : 'samples'} of the ${split} split`);
+  }
   // Samples a precompute --skip-bad could not decode have zero rows, not the teacher's: left out.
   const skipped = new Set((cm?.skipped ?? []).map((x) => x.sample));
-  let indices = o.limit === undefined ? undefined : subset(ds.size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
+  const picked = o.limit === undefined ? undefined : subset(size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
+  let indices = pool ? (picked ? picked.map((i) => pool[i]) : pool) : picked;
   if (skipped.size) indices = (indices ?? Int32Array.from({ length: ds.size }, (_, i) => i)).filter((i) => !skipped.has(i));
   const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds, o) : await openRun(target, ds, o);
   const counted = new NonFiniteCount(ds.numClasses);
@@ -242,5 +294,6 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   counted.check(m.checkpoint ?? target, r.n, isOnnx);
   const kind = isOnnx ? 'onnx' : cm ? 'cache' : 'run';
   const cache = cm ? { cache: { teacher: cm.teacher.file, key: cm.key, topk: cm.topk, views: cm.views, skipped: skipped.size } } : {};
-  return { target, kind, checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r, ...cache };
+  const unseenInfo = unseen ? { unseen: { trained: unseen.trained, pool: unseen.indices.length } } : {};
+  return { target, kind, checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r, ...cache, ...unseenInfo };
 }

@@ -91,6 +91,36 @@ describe('cli/eval and cli/export', function () {
     expect(zero.err).to.equal('tfkd: invalid options: --temperature: temperature must be > 0\n');
   });
 
+  it('eval --unseen: the train-split samples a --limit run did not train on; refused for a run without --limit, other data, --split test, ONNX files', async () => {
+    const all = JSON.parse((await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--split', 'train', '--json')).out);
+    const r = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--unseen', '--json');
+    expect(r.code, r.err).to.equal(0);
+    const j = JSON.parse(r.out);
+    expect(j).to.include({ split: 'train', n: all.n - 128 });
+    expect(j.unseen).to.deep.equal({ trained: 128, pool: all.n - 128 });
+    // A subset of the train split: what is left of its confusion matrix is the 128 trained-on samples.
+    const rest = all.confusion.map((row: number[], y: number) => row.map((v, p) => v - j.confusion[y][p]));
+    expect(rest.flat().every((v: number) => v >= 0), JSON.stringify(rest)).to.equal(true);
+    expect(rest.flat().reduce((a: number, b: number) => a + b, 0)).to.equal(128);
+    const text = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--unseen', '--limit', '50');
+    expect(text.out).to.match(new RegExp(`^data +${DATA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.* \\[train\\], 50 samples of the ${all.n - 128} the run did not train on \\(it trained on 128\\)$`, 'm'));
+    const full = path.join(root, 'full');
+    const t = await cli('train', '--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--loss', 'ce', '--epochs', '1', '--backend', 'wasm', '--progress', 'off', '--out', full);
+    expect(t.code, t.err).to.equal(0);
+    const bad: Array<[string[], RegExp]> = [
+      [[full, '--data', DATA], /trained on every sample of the train split \(no --limit\); there is nothing it did not see/],
+      [[run, '--data', 'synthetic:256:4:8x8x1:6'], /synthetic:256:4:8x8x1:6 is not the data .* trained on \(fingerprint/],
+      [[run, '--data', DATA, '--split', 'test'], /does not go with --split test/],
+      [[path.join(root, 'm-NHWC.onnx'), '--data', DATA], /--unseen applies to runs/],
+      [[run, '--data', DATA, '--limit', '500'], /--limit 500 exceeds the 128 unseen samples of the train split/],
+    ];
+    for (const [args, msg] of bad) {
+      const b = await cli('eval', ...args, '--unseen');
+      expect(b.code, `${args.join(' ')}: ${b.err}`).to.equal(2);
+      expect(b.err).to.match(msg);
+    }
+  });
+
   it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
     const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
     expect(r.code).to.equal(2);

@@ -16,7 +16,8 @@ import { dataSpecHelp } from '../../data/spec.js';
  * student (a run directory's best/last/epoch-N checkpoint, or a checkpoint directory), of any ONNX
  * classifier (through the teacher session, which applies the preprocessing recorded in the model
  * or given with --preprocess), or of a cache's teacher as recorded (its rows, no inference);
- * --temperature / --fit-temperature: temperature scaling (src/student/temperature.ts).
+ * --temperature / --fit-temperature: temperature scaling (src/student/temperature.ts); --unseen:
+ * a run's training samples it did not train on (a --limit run's validation set).
  */
 
 const EvalOptions = z.strictObject({
@@ -35,6 +36,7 @@ const EvalOptions = z.strictObject({
   reliability: z.string().min(1).optional(),
   temperature: num('temperature').refine((v) => v > 0, 'temperature must be > 0').optional(),
   fitTemperature: z.boolean().default(false),
+  unseen: z.boolean().default(false),
 });
 
 export function register(program: Command): void {
@@ -47,6 +49,7 @@ export function register(program: Command): void {
     .option('--checkpoint <name>', 'run checkpoint: best | last | epoch-N | step-N (default: best)')
     .option('--batch <n>', 'batch size (default: 256)')
     .option('--limit <n>', 'evaluate a seeded subset of n samples')
+    .option('--unseen', 'runs trained with --limit: the train-split samples the run did not train on (a validation set)')
     .option('--seed <s>', 'seed of the --limit subset (default: 0)')
     .option('--backend <name>', `runs: tfjs backend ${BACKEND_CHOICES.join(' | ')} (default: auto)`)
     .option('--device <name>', 'ONNX models: auto | cuda | webgpu | cpu (default: auto)')
@@ -74,7 +77,7 @@ export function register(program: Command): void {
       const what = checkpoint ? ` (${checkpoint})` : c ? ` (the cached outputs of ${c.teacher}${c.views > 1 ? ', view 0 of each sample' : ''}; no inference)` : '';
       const lines = [
         `model      ${target}${what}`,
-        `data       ${r.data} [${r.split}], ${r.n} samples${c?.skipped ? ` (${c.skipped} left out: precompute --skip-bad could not decode them)` : ''}`,
+        `data       ${r.data} [${r.split}], ${r.n} samples${c?.skipped ? ` (${c.skipped} left out: precompute --skip-bad could not decode them)` : ''}${unseenNote(r)}`,
         `runtime    ${runtime}`,
         ...(r.temperature === undefined ? [] : [`temperature ${r.temperature} (logits ÷ T before scoring: the loss and calibration change, the rankings do not)`]),
         `accuracy   ${(100 * r.accuracy).toFixed(2)} %`,
@@ -91,6 +94,13 @@ export function register(program: Command): void {
       if (diagram) lines.push(`reliability diagram: ${diagram.png}, ${diagram.svg}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+/** With --unseen: which samples these are. */
+function unseenNote(r: EvalReport): string {
+  if (!r.unseen) return '';
+  const { trained, pool } = r.unseen;
+  return r.n === pool ? ` the run did not train on (it trained on ${trained})` : ` of the ${pool} the run did not train on (it trained on ${trained})`;
 }
 
 /** The fitted temperature and the figures at it (two lines). */

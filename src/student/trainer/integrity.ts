@@ -25,6 +25,8 @@ export interface RunRecord {
   loss?: { name?: string; source?: { kind: string; sha256?: string; spec?: string } };
   finished?: string | null;
   outputs?: Record<string, string>;
+  /** The training data: its spec and the train split's fingerprint (data/fingerprint.ts). */
+  data?: { spec?: string; fingerprint?: string };
 }
 
 /** RUN/manifest.json, or null when the run has none (yet); WorkError when it is not JSON. */

@@ -15,6 +15,7 @@ import { readSmallFile } from '../../util/regular-file.js';
 import * as path from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../util/atomic.js';
 import { faultPoint } from '../../util/fault.js';
+import { hashU32, subset } from '../../data/rng.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -47,6 +48,14 @@ export interface Summary {
   params: number;
   model: string;
   loss: string;
+}
+
+/**
+ * The train-split samples a run trains on: all of them, or the seeded subset of `limit` (a stream
+ * of the seed distinct from everything else that uses it). `tfkd eval --unseen` takes the rest.
+ */
+export function trainIndices(size: number, limit: number | null, seed: number): Int32Array {
+  return limit === null ? Int32Array.from({ length: size }, (_, i) => i) : subset(size, limit, hashU32(seed, 0x1111));
 }
 
 export const runPaths = (run: string) => ({

@@ -33,7 +33,7 @@ import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunRecord } from 
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
-import { readJson, runPaths } from './run-dir.js';
+import { readJson, runPaths, trainIndices } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop } from './loop.js';
@@ -105,7 +105,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
   if (config.limit !== null && config.limit > trainDs.size) throw new UsageError(`${optionName('limit')} ${config.limit} exceeds the ${trainDs.size} training samples`);
   if (config.testLimit !== null && config.testLimit > testDs.size) throw new UsageError(`${optionName('testLimit')} ${config.testLimit} exceeds the ${testDs.size} test samples`);
   // Seeded subsets, streams distinct from everything else that uses the seed.
-  const trainIdx = config.limit === null ? Int32Array.from({ length: trainDs.size }, (_, i) => i) : subset(trainDs.size, config.limit, hashU32(config.seed, 0x1111));
+  const trainIdx = trainIndices(trainDs.size, config.limit, config.seed);
   const testIdx = config.testLimit === null ? undefined : subset(testDs.size, config.testLimit, hashU32(config.seed, 0x7e57));
   checkRunOptions(config, trainIdx.length);
   const fp = await fingerprint(trainDs);
