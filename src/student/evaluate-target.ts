@@ -26,8 +26,8 @@ import { type BackendChoice } from '../catalog.js';
 import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward } from './evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
 import { prepareModelSpec } from './zoo/index.js';
-import { checkCheckpointAgainstRun, readRunRecord } from './trainer/integrity.js';
-import { readJson, runPaths, trainIndices } from './trainer/run-dir.js';
+import { checkCheckpointAgainstRun, readRunJson, readRunRecord } from './trainer/integrity.js';
+import { runOfCheckpoint, runPaths, trainIndices } from './trainer/run-dir.js';
 import { renderedDataset } from './trainer/inputs.js';
 
 export interface EvaluateTargetOptions {
@@ -223,8 +223,8 @@ class NonFiniteCount {
 /** The run a run directory or one of its checkpoint directories belongs to, or null. */
 function runOf(target: string): string | null {
   if (fs.existsSync(runPaths(target).config)) return target;
-  const parent = path.dirname(path.resolve(target));
-  return path.basename(parent) === 'checkpoints' && fs.existsSync(runPaths(path.dirname(parent)).config) ? path.dirname(parent) : null;
+  const run = runOfCheckpoint(path.resolve(target));
+  return run && fs.existsSync(runPaths(run).config) ? run : null;
 }
 
 /**
@@ -235,12 +235,7 @@ function runOf(target: string): string | null {
 async function unseenIndices(target: string, ds: Dataset): Promise<{ indices: Int32Array; trained: number }> {
   const run = runOf(target);
   if (!run) throw new UsageError(`${optionName('unseen')}: ${target} is not a run directory or one of its checkpoints, so no record says which samples it trained on`);
-  let config: { limit?: number | null; seed?: number };
-  try {
-    config = readJson(runPaths(run).config);
-  } catch (e) {
-    throw new WorkError(`${runPaths(run).config}: corrupt — not valid JSON (${(e as Error).message})`);
-  }
+  const config = readRunJson<{ limit?: number | null; seed?: number }>(runPaths(run).config);
   if (config.limit === null || config.limit === undefined) {
     throw new UsageError(`${optionName('unseen')}: ${run} trained on every sample of the train split (no --limit); there is nothing it did not see`, 'evaluate it on the test split, or on a folder it never saw');
   }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { WorkError } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { sha256File } from '../../util/hash.js';
-import { readJson, runPaths } from './run-dir.js';
+import { readJson, runOfCheckpoint, runPaths } from './run-dir.js';
 
 /** A cache as RUN/manifest.json records it (train.ts cacheRecord). */
 export interface RunCacheRecord {
@@ -29,15 +29,19 @@ export interface RunRecord {
   data?: { spec?: string; fingerprint?: string };
 }
 
+/** One of a run's JSON files (config.json, manifest.json); WorkError naming it when it is not JSON. */
+export function readRunJson<T>(file: string): T {
+  try {
+    return readJson<T>(file);
+  } catch (e) {
+    throw new WorkError(`${file}: corrupt — not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** RUN/manifest.json, or null when the run has none (yet); WorkError when it is not JSON. */
 export function readRunRecord(run: string): RunRecord | null {
   const f = runPaths(run).manifest;
-  if (!fs.existsSync(f)) return null;
-  try {
-    return readJson<RunRecord>(f);
-  } catch (e) {
-    throw new WorkError(`${f}: corrupt — not valid JSON (${(e as Error).message})`);
-  }
+  return fs.existsSync(f) ? readRunJson<RunRecord>(f) : null;
 }
 
 /**
@@ -87,9 +91,8 @@ export function checkCachesAgainstRecord(run: string, recorded: readonly RunCach
  * exactly; an interrupted one is checked by the checkpoint's own hashes (readCheckpoint) alone.
  */
 export function checkCheckpointAgainstRun(checkpointDir: string): void {
-  const parent = path.dirname(checkpointDir);
-  if (path.basename(parent) !== 'checkpoints') return;
-  const run = path.dirname(parent);
+  const run = runOfCheckpoint(checkpointDir);
+  if (!run) return;
   const rec = readRunRecord(run);
   if (!rec || !rec.finished || !rec.outputs) return;
   const rel = `checkpoints/${path.basename(checkpointDir)}/weights.safetensors`;

@@ -58,6 +58,12 @@ export function trainIndices(size: number, limit: number | null, seed: number): 
   return limit === null ? Int32Array.from({ length: size }, (_, i) => i) : subset(size, limit, hashU32(seed, 0x1111));
 }
 
+/** The run a checkpoint directory belongs to (RUN/checkpoints/NAME → RUN), or null when it is not inside one. */
+export function runOfCheckpoint(checkpointDir: string): string | null {
+  const parent = path.dirname(checkpointDir);
+  return path.basename(parent) === 'checkpoints' ? path.dirname(parent) : null;
+}
+
 export const runPaths = (run: string) => ({
   config: path.join(run, 'config.json'),
   manifest: path.join(run, 'manifest.json'),
