@@ -56,6 +56,7 @@ function nllDerivatives(src: LogitSource, labels: (row: number) => number, beta:
   let f = 0;
   let g = 0;
   let h = 0;
+  const e = new Float64Array(K); // exp(β z_k − max) of the row: the variance pass reuses them
   src.forEachChunk((z, first) => {
     for (let o = 0, r = first; o < z.length; o += K, r++) {
       let max = -Infinity;
@@ -63,15 +64,15 @@ function nllDerivatives(src: LogitSource, labels: (row: number) => number, beta:
       let s = 0;
       let sz = 0;
       for (let k = 0; k < K; k++) {
-        const e = Math.exp(beta * z[o + k] - max);
-        s += e;
-        sz += e * z[o + k];
+        e[k] = Math.exp(beta * z[o + k] - max);
+        s += e[k];
+        sz += e[k] * z[o + k];
       }
       const mean = sz / s;
       let v = 0;
       for (let k = 0; k < K; k++) {
         const d = z[o + k] - mean;
-        v += Math.exp(beta * z[o + k] - max) * d * d;
+        v += e[k] * d * d;
       }
       const zy = z[o + labels(r)];
       f += Math.log(s) + max - beta * zy;
