@@ -31,9 +31,10 @@ sudo_or_say() { # run as root, or print the command and stop
   fi
 }
 
-if ! apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'; then
+if ! (set +o pipefail; apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'); then
   # The same mirror host as the existing Debian sources (a snapshot or local mirror stays in use).
-  host=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -1 | tr -d ' ')
+  # No pipefail here: sources.list is absent on machines that only have deb822 sources.list.d/*.sources.
+  host=$(set +o pipefail; grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -1 | tr -d ' ')
   host=${host:-http://deb.debian.org/debian}
   echo "lavapipe: adding bookworm-backports from ${host%/}"
   sudo_or_say sh -c "echo 'deb ${host%/} bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list"
