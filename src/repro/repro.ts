@@ -22,8 +22,8 @@ import { openCache } from '../cache/reader.js';
 import { openSafetensors } from '../cache/safetensors.js';
 import { loadNative, setNativeThreads } from '../student/kernels/native.js';
 import { train } from '../student/trainer/train.js';
-import { readJson, readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
-import { checkCachesAgainstRecord, type RunCacheRecord } from '../student/trainer/integrity.js';
+import { readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
+import { checkCachesAgainstRecord, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
 import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from '../student/losses/index.js';
 import type { LossSource } from '../student/trainer/resolve.js';
@@ -121,8 +121,8 @@ function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
     const a = path.join(runPaths(run).checkpoint(name), 'weights.safetensors');
     const b = path.join(runPaths(out).checkpoint(name), 'weights.safetensors');
     if (!fs.existsSync(a) || !fs.existsSync(b)) continue;
-    const sa = readJson<{ epoch: number; step: number }>(path.join(runPaths(run).checkpoint(name), 'state.json'));
-    const sb = readJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
+    const sa = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(run).checkpoint(name), 'state.json'));
+    const sb = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
     if (sa.epoch !== sb.epoch || sa.step !== sb.step) continue;
     const file = `checkpoints/${name}/weights.safetensors`;
     if (fs.readFileSync(a).equals(fs.readFileSync(b))) {
@@ -187,7 +187,7 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
     o.info?.(`re-running ${run} (${rec.config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${rec.manifest.backend.name}) → ${out}`);
     await rerun(rec, loss, out, o.stopAfter);
     const seconds = (Date.now() - t0) / 1000;
-    const now = readJson<RunManifest>(runPaths(out).manifest);
+    const now = readRunJson<RunManifest>(runPaths(out).manifest);
     const metrics = compareMetrics(run, out);
     // With --stop-after, the recorded run may hold no checkpoint at that epoch (only with
     // --save-at): then the metrics alone are compared, and the report says so.
@@ -222,9 +222,9 @@ function readRecord(run: string, o: ReproOptions): RunRecord {
   if (!fs.existsSync(paths.summary)) throw new UsageError(`${run} is not finished (no summary.json)`, `finish it first: tfkd train --out ${run} --resume`);
   const tolerance = o.tolerance ?? 0;
   if (!(tolerance >= 0)) throw new UsageError(`${optionName('tolerance')} must be ≥ 0, got ${tolerance}`);
-  const manifest = readJson<RunManifest>(paths.manifest);
+  const manifest = readRunJson<RunManifest>(paths.manifest);
   if (manifest.schema !== 'tfkd-run/1') throw new UsageError(`${run}: manifest schema ${manifest.schema}, expected tfkd-run/1`);
-  const config = readJson<RunRecord['config']>(paths.config);
+  const config = readRunJson<RunRecord['config']>(paths.config);
   if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= config.epochs)) {
     throw new UsageError(`${optionName('stopAfter')} must be an integer in [1, ${config.epochs}] (the run's epochs), got ${o.stopAfter}`);
   }

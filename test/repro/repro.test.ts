@@ -94,6 +94,20 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     expect(r.err).to.not.match(/re-running/);
   });
 
+  it('a run whose manifest.json or config.json is not JSON: exit 1, one line naming the file (repro and train --resume)', async () => {
+    for (const file of ['manifest.json', 'config.json']) {
+      const dir = copy(`corrupt-${file}`);
+      fs.writeFileSync(path.join(dir, file), '{"schema": "tfkd-ru');
+      const r = await cli('repro', dir);
+      expect(r.code, r.err).to.equal(1);
+      expect(r.err.trim().split('\n')).to.have.length(1);
+      expect(r.err).to.include(`${path.join(dir, file)}: corrupt — not valid JSON`);
+    }
+    const r = await cli('train', '--out', path.join(tmp, 'corrupt-config.json'), '--resume');
+    expect(r.code, r.err).to.equal(1);
+    expect(r.err).to.include(`${path.join(tmp, 'corrupt-config.json', 'config.json')}: corrupt — not valid JSON`);
+  });
+
   it('BAD CALL - an unfinished run, a directory that is no run, bad options → exit 2', async () => {
     const partial = path.join(tmp, 'partial');
     await train({ config: CONFIG, out: partial, stopAfter: 1 });

@@ -29,11 +29,11 @@ import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { tf } from '../tf.js';
 import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
-import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunRecord } from './integrity.js';
+import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunJson, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
-import { readJson, runPaths, trainIndices } from './run-dir.js';
+import { runPaths, trainIndices } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop } from './loop.js';
@@ -61,7 +61,7 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   const existing = fs.existsSync(paths.config);
   if (req.resume) {
     if (!existing) throw new UsageError(`${optionName('resume')}: ${req.out} holds no run (no config.json)`, `start it without ${optionName('resume')}`);
-    input = mergeResume(readJson<TrainConfig>(paths.config), input, req.explicit);
+    input = mergeResume(readRunJson<TrainConfig>(paths.config), input, req.explicit);
   } else if (existing || runDirEntries(req.out).some((e) => !isStartLeftover(req.out, e))) {
     throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
