@@ -41,7 +41,9 @@ Ctx& ctx() {
 }
 
 enum Kind { FWD = 0, FWD_BIAS = 1, FWD_BIAS_RELU = 2, FWD_RELU = 3, BWD_DATA = 4, BWD_WEIGHTS = 5 };
-using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+// The thread count oneDNN sees when a primitive is made is part of its key: a primitive keeps the
+// split it was made for, so one made for another count is not reused.
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 struct Entry {
   bool ok = false;  // false: oneDNN refused this shape (remembered, so it is not retried)
@@ -110,7 +112,7 @@ Entry make(const ConvShape& c, int kind) {
 
 Entry* entry(const ConvShape& c, int kind) {
   thread_local std::map<Key, std::unique_ptr<Entry>> cache;
-  const Key k{kind, c.B, c.H, c.W, c.CI, c.KH, c.KW, c.CO, c.OH, c.OW, c.sh, c.sw, c.pt, c.pl};
+  const Key k{kind, omp_get_max_threads(), c.B, c.H, c.W, c.CI, c.KH, c.KW, c.CO, c.OH, c.OW, c.sh, c.sw, c.pt, c.pl};
   auto it = cache.find(k);
   if (it == cache.end()) {
     auto e = std::make_unique<Entry>();
@@ -186,8 +188,14 @@ bool backward_weights(const ConvShape& c, const float* x, const float* dy, float
   if (!available()) return false;
   const memory::dims pr = pad_r(c);
   if (pr[0] < 0 || pr[1] < 0) return false;
+  // One thread while the primitive is made (its minibatch split: none) and runs (this thread's
+  // own ICV; inside a kernel team it only affects this unit), then the caller's count again.
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
   Entry* e = entry(c, BWD_WEIGHTS);
-  return e && execute(e, DNNL_ARG_DIFF_WEIGHTS, dw, true, {{DNNL_ARG_SRC, e->src, x}, {DNNL_ARG_DIFF_DST, e->dst, dy}});
+  const bool ok = e && execute(e, DNNL_ARG_DIFF_WEIGHTS, dw, true, {{DNNL_ARG_SRC, e->src, x}, {DNNL_ARG_DIFF_DST, e->dst, dy}});
+  omp_set_num_threads(before);
+  return ok;
 }
 
 }  // namespace tfkd_dnnl

@@ -20,6 +20,9 @@ std::string version();     // "oneDNN 2.6.3" or "" when not compiled in
 
 bool forward(const ConvShape& c, const float* x, const float* w, const float* bias, float* y, bool relu);
 bool backward_data(const ConvShape& c, const float* dy, const float* w, float* dx);
+// On the calling thread alone, with a primitive made for one thread: oneDNN's weight gradient
+// splits the minibatch reduction by the thread count it was created for (its AVX-512 kernels:
+// the bits changed with TFKD_THREADS), so the caller splits the batch into its own fixed units.
 bool backward_weights(const ConvShape& c, const float* x, const float* dy, float* dw);
 
 }  // namespace tfkd_dnnl

@@ -45,9 +45,9 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     await tf.setBackend('cpu');
   });
 
-  it('registers Conv2D, FusedConv2D, both conv gradients, BatchMatMul, _FusedMatMul, Sum, MaxPoolGrad, Add, Relu, both depthwise gradients and Transpose on wasm', () => {
+  it('registers Conv2D, FusedConv2D, the training conv + bias + ReLU, both conv gradients, BatchMatMul, _FusedMatMul, Sum, MaxPoolGrad, Add, Relu, both depthwise gradients and Transpose on wasm', () => {
     const r = registerNativeKernels();
-    expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad', 'Add', 'Relu',
+    expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'TfkdConv2DBiasAct', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad', 'Add', 'Relu',
       'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Transpose']);
     expect(r.why).to.match(/OpenBLAS .*thread/);
     expect(registerNativeKernels().names, 'idempotent').to.equal(r.names);
@@ -215,6 +215,7 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     const bits = (arr: Arr): string => Buffer.from(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength).toString('base64');
     const convShapes: Array<[string, number[], number[], number, 'same' | 'valid']> = [
       ['stem 3→16', [6, 16, 16, 3], [3, 3, 3, 16], 1, 'same'],
+      ['cnn conv1 1→32 valid (oneDNN dW in 16 units)', [32, 28, 28, 1], [3, 3, 1, 32], 1, 'valid'],
       ['16→16', [6, 16, 16, 16], [3, 3, 16, 16], 1, 'same'],
       ['32→64 valid (im2col dW)', [6, 12, 12, 32], [3, 3, 32, 64], 1, 'valid'],
       ['16→32 stride 2', [6, 16, 16, 16], [3, 3, 16, 32], 2, 'same'],
