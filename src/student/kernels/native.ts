@@ -328,6 +328,7 @@ type AnyKernel = (args: never) => TensorInfo;
 export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'Conv2D', fn: conv2DNative },
   { name: 'FusedConv2D', fn: fusedConv2DNative },
+  { name: 'TfkdConv2DBiasAct', fn: fusedConv2DNative }, // kernels/conv-bias-act.ts; FusedConv2D's fallback
   { name: 'Conv2DBackpropFilter', fn: conv2DBackpropFilterNative },
   { name: 'Conv2DBackpropInput', fn: conv2DBackpropInputNative },
   { name: 'BatchMatMul', fn: batchMatMulNative },

@@ -15,6 +15,7 @@
  * registered with tf.serialization (a model loaded from JSON gets the stock layer).
  */
 import { tf } from '../tf.js';
+import { convBiasAct } from '../kernels/conv-bias-act.js';
 
 type Kwargs = Record<string, unknown>;
 type ConvArgs = Parameters<typeof tf.layers.conv2d>[0];
@@ -46,6 +47,9 @@ export class LazyGradConv2D extends stockConv2D() {
     if (!usable) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      // Conv + bias + ReLU as one kernel where the add-on runs it (kernels/conv-bias-act.ts).
+      const fused = convBiasAct(x, f.kernel.read() as tf.Tensor4D, f.bias?.read() ?? null, f.strides, f.padding as 'valid' | 'same', f.dilationRate, f.activation?.getClassName() ?? 'linear');
+      if (fused) return fused;
       let y: tf.Tensor = tf.conv2d(x, f.kernel.read() as tf.Tensor4D, f.strides, f.padding as 'valid' | 'same', 'NHWC', f.dilationRate);
       if (f.bias) y = tf.add(y, f.bias.read());
       if (f.activation) y = f.activation.apply(y);
