@@ -10,6 +10,9 @@
  * tfjs-core's own unfused path (conv2d, add(bias), activation), which tfjs already takes in
  * gradient mode whenever the activation is not linear; so the numbers do not change (tested).
  *
+ * On wasm with the native add-on, a conv with a bias or a ReLU goes one step further: the three
+ * ops run as one kernel with the same bits and the same lazy gradients (kernels/conv-bias-act.ts).
+ *
  * Same pattern as zoo/batchnorm.ts: the stock class subclassed, class name, config, weights and
  * inference path unchanged (checkpoints, `toJSON`, the ONNX export's layer mapping); not
  * registered with tf.serialization (a model loaded from JSON gets the stock layer).
