@@ -27,16 +27,27 @@ export interface TfkdSettings {
   /** Convolutions on oneDNN when the add-on has it (`TFKD_DNNL=0` turns it off). Default: true. */
   dnnl?: boolean;
   /**
+   * Which CPU kernels OpenBLAS and oneDNN run (`TFKD_CPU_KERNELS`): `best` (default) lets them pick
+   * the CPU's best; `avx2` pins OpenBLAS's Haswell kernels and oneDNN's AVX2 ones, the same code
+   * on every x86-64 CPU with AVX2 and FMA, so machines with different CPUs (AVX2, AVX-512) train
+   * to the same bits. Read when the kernels first load.
+   */
+  cpuKernels?: CpuKernels;
+  /**
    * The student backend `train` and `evaluate` use when their options name none: auto |
    * tensorflow | wasm | cpu (default auto: tfjs-node when installed, else wasm + native kernels).
    */
   backend?: BackendChoice;
 }
 
+export const CPU_KERNELS = ['best', 'avx2'] as const;
+export type CpuKernels = (typeof CPU_KERNELS)[number];
+
 const settingsSchema = z.strictObject({
   threads: z.number().int().min(1).max(1024).optional(),
   nativeKernels: z.boolean().optional(),
   dnnl: z.boolean().optional(),
+  cpuKernels: z.enum(CPU_KERNELS).optional(),
   backend: z.enum(BACKEND_CHOICES).optional(),
 });
 
@@ -67,5 +78,14 @@ export function settingsEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.Proce
   if (current.threads !== undefined) env.TFKD_THREADS = String(current.threads);
   if (current.nativeKernels !== undefined) env.TFKD_NATIVE = current.nativeKernels ? '1' : '0';
   if (current.dnnl !== undefined) env.TFKD_DNNL = current.dnnl ? '1' : '0';
+  if (current.cpuKernels !== undefined) env.TFKD_CPU_KERNELS = current.cpuKernels;
   return env;
+}
+
+/** The environment's settings that have a fixed set of values, checked at the CLI's edge (UsageError). */
+export function checkEnvSettings(env: NodeJS.ProcessEnv = process.env): void {
+  const k = env.TFKD_CPU_KERNELS;
+  if (k !== undefined && !(CPU_KERNELS as readonly string[]).includes(k)) {
+    throw new UsageError(`TFKD_CPU_KERNELS=${k}: expected ${CPU_KERNELS.join(' or ')}`);
+  }
 }

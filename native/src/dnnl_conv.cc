@@ -136,6 +136,24 @@ bool available() { return g_enabled.load(); }
 void set_enabled(bool on) { g_enabled.store(on); }
 void set_threads(int n) { omp_set_num_threads(n < 1 ? 1 : n); }
 
+// The instruction set oneDNN's kernels use: the CPU's best, or less with ONEDNN_MAX_CPU_ISA
+// (TFKD_CPU_KERNELS=avx2 sets it). Kernels of different instruction sets round differently.
+std::string isa() {
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
 std::string version() {
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);

@@ -17,6 +17,7 @@ bool available();          // compiled in and enabled
 void set_enabled(bool on);  // TFKD_DNNL=0 → off (A/B runs, fallback tests)
 void set_threads(int n);   // OpenMP threads oneDNN uses
 std::string version();     // "oneDNN 2.6.3" or "" when not compiled in
+std::string isa();         // the instruction set its kernels use ("avx2", "avx512_core"…), or 
 
 bool forward(const ConvShape& c, const float* x, const float* w, const float* bias, float* y, bool relu);
 bool backward_data(const ConvShape& c, const float* dy, const float* w, float* dx);

@@ -28,6 +28,7 @@ bool available() { return false; }
 void set_enabled(bool) {}
 void set_threads(int) {}
 std::string version() { return ""; }
+std::string isa() { return ""; }
 bool forward(const ConvShape&, const float*, const float*, const float*, float*, bool) { return false; }
 bool backward_data(const ConvShape&, const float*, const float*, float*) { return false; }
 bool backward_weights(const ConvShape&, const float*, const float*, float*) { return false; }
@@ -62,6 +63,20 @@ napi_value BlasConfig(napi_env env, napi_callback_info) {
   return r;
 }
 
+// cpuKernels(): which CPU kernels the libraries chose at load — { blas: OpenBLAS's core
+// ("Haswell", "Zen", "Cooperlake"…), convolutions: oneDNN's instruction set ("" without it)}.
+// Kernels for different instruction sets round differently: the run record keeps these.
+napi_value CpuKernels(napi_env env, napi_callback_info) {
+  napi_value r, blas, convs;
+  const std::string isa = tfkd_dnnl::isa();
+  NAPI_OK(napi_create_object(env, &r));
+  NAPI_OK(napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &blas));
+  NAPI_OK(napi_create_string_utf8(env, isa.c_str(), isa.size(), &convs));
+  NAPI_OK(napi_set_named_property(env, r, "blas", blas));
+  NAPI_OK(napi_set_named_property(env, r, "convolutions", convs));
+  return r;
+}
+
 namespace {
 
 // Turns C++ exceptions into JS errors (N-API callbacks must not throw across the boundary).
@@ -89,6 +104,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxPoolGrad", nullptr, Guard<MaxPoolGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, Guard<SetThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getThreads", nullptr, Guard<GetThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"cpuKernels", nullptr, Guard<CpuKernels>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setChunkBytes", nullptr, Guard<SetChunkBytes>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrain", nullptr, Guard<BnTrain>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGrad", nullptr, Guard<BnTrainGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
 import { handleError } from './handle-error.js';
 import { setOptionStyle } from '../errors.js';
+import { checkEnvSettings } from '../settings.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
   const args = verbose ? [...argv.slice(0, 2), ...argv.slice(2).filter((a) => a !== '--verbose')] : argv;
   let code = 0;
   try {
+    checkEnvSettings();
     await (await buildProgram(args)).parseAsync(args);
   } catch (err) {
     code = handleError(err, undefined, { verbose });

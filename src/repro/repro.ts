@@ -20,7 +20,8 @@ import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
 import { openSafetensors } from '../cache/safetensors.js';
-import { loadNative, setNativeThreads } from '../student/kernels/native.js';
+import { loadNative, nativeLoaded, setNativeThreads, type NativeStatus } from '../student/kernels/native.js';
+import { settingsEnv } from '../settings.js';
 import { train } from '../student/trainer/train.js';
 import { readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
 import { checkCachesAgainstRecord, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
@@ -62,7 +63,7 @@ function reproPromise(recorded: RunManifest['backend'], now: RunManifest['backen
 /** The parts of a run manifest repro reads (written by student/trainer/train.ts). */
 interface RunManifest {
   schema: string;
-  backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null; adapter?: GpuAdapter };
+  backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null; cpuKernels?: NativeStatus['cpu']; adapter?: GpuAdapter };
   versions: Record<string, string | null>;
   caches: RunCacheRecord[];
   loss?: { name: string; source?: LossSource };
@@ -175,9 +176,13 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   checkOutputs(run, rec.manifest.outputs, o.info);
   checkCaches(rec);
   const loss = recordedLoss(rec, o.loss);
-  // Hold fixed what the manifest says ran: the backend itself (not 'auto') and the native threads.
+  // Hold fixed what the manifest says ran: the backend itself (not 'auto'), the native threads, and
+  // TFKD_CPU_KERNELS=avx2 when the run had it (possible while the add-on is not loaded yet).
+  const pinned = rec.manifest.backend.cpuKernels?.choice === 'avx2';
+  if (pinned && nativeLoaded() && loadNative().cpu?.choice !== 'avx2') o.info?.(`${run} ran with TFKD_CPU_KERNELS=avx2; this process loaded other CPU kernels before repro could set it`);
+  const native = loadNative(pinned ? { ...settingsEnv(), TFKD_CPU_KERNELS: 'avx2' } : settingsEnv());
   const recordedThreads = rec.manifest.backend.nativeThreads ?? null;
-  if (recordedThreads !== null && loadNative().addon) setNativeThreads(recordedThreads);
+  if (recordedThreads !== null && native.addon) setNativeThreads(recordedThreads);
 
   const kept = o.out !== undefined;
   const out = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tfkd-repro-'));

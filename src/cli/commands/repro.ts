@@ -53,7 +53,11 @@ export function register(program: Command): void {
       if (r.verdict === 'differs') {
         const why = r.environment.length ? ` (environment differs: ${r.environment.map((d) => d.what).join(', ')})` : '';
         const first = r.metricDiffs[0] ? `epoch ${r.metricDiffs[0].epoch} ${r.metricDiffs[0].field} ${r.metricDiffs[0].recorded} → ${r.metricDiffs[0].now}` : `${r.checkpoints.find((c) => !c.identical)?.file} differs`;
-        throw new WorkError(`${run} not reproduced: ${first}${why}`, r.tolerance === 0 ? 'pass --tolerance X to accept small float differences' : undefined);
+        const otherKernels = r.environment.some((d) => d.what === 'native add-on');
+        const hint = otherKernels
+          ? 'the CPU kernels differ (another CPU rounds differently): train and repro both with TFKD_CPU_KERNELS=avx2 for the same kernels on any AVX2 CPU, or pass --tolerance X'
+          : r.tolerance === 0 ? 'pass --tolerance X to accept small float differences' : undefined;
+        throw new WorkError(`${run} not reproduced: ${first}${why}`, hint);
       }
     });
 }

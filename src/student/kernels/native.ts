@@ -22,13 +22,14 @@
  * Views of the heap are taken only after every output is allocated, since an allocation may grow
  * the wasm memory and detach earlier views; the addon itself never allocates on the heap.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
 import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
 import { transposeKernel, type TransposeAddon } from './native-transpose.js';
 import { f32, pair, type ConvAttrs, type KernelArgs, type Pad, type TensorInfo } from './wasm-util.js';
-import { settingsEnv } from '../../settings.js';
+import { CPU_KERNELS, settingsEnv, type CpuKernels } from '../../settings.js';
 
 /** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc, hard_act.cc). */
 export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
@@ -64,6 +65,8 @@ export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
   setDnnl(on: boolean): boolean;
   /** 'oneDNN x.y.z' when the add-on was built with it, else ''. */
   dnnlVersion(): string;
+  /** The kernels the libraries chose at load: OpenBLAS's core, oneDNN's instruction set ('' without it); absent from add-ons built before it. */
+  cpuKernels?(): { blas: string; convolutions: string };
 }
 
 const NATIVE_ADDON_PATH = '../../../native/build/Release/tfkd_native.node';
@@ -73,6 +76,11 @@ export interface NativeStatus {
   addon: NativeAddon | null;
   /** One line: why it is (not) used, e.g. 'OpenBLAS … on 2 threads' or 'TFKD_NATIVE=0'. */
   why: string;
+  /**
+   * The CPU kernels the libraries chose (OpenBLAS's core, oneDNN's instruction set) and the
+   * TFKD_CPU_KERNELS choice in force; absent without the add-on or with one built before it.
+   */
+  cpu?: { blas: string; convolutions: string; choice: CpuKernels };
 }
 
 let status: NativeStatus | null = null;
@@ -92,21 +100,73 @@ export function loadNative(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus
   return (status ??= probeNative(env));
 }
 
+/**
+ * Why this CPU cannot run TFKD_CPU_KERNELS=avx2 (OpenBLAS's Haswell kernels would stop on an
+ * illegal instruction without AVX2 and FMA), or null when it can.
+ */
+function avx2Missing(): string | null {
+  if (process.arch !== 'x64') return `an x86-64 CPU is needed, this is ${process.arch}`;
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return 'cannot read /proc/cpuinfo to check for AVX2 and FMA';
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+  const missing = ['avx2', 'fma'].filter((f) => !flags.has(f));
+  return missing.length ? `this CPU lacks ${missing.join(' and ')}` : null;
+}
+
+/**
+ * TFKD_CPU_KERNELS=avx2: OpenBLAS and oneDNN read these variables when they load (OpenBLAS in its
+ * constructor, oneDNN at its first primitive), so they are set in this process before the add-on
+ * loads; child processes inherit them. Like Intel MKL's MKL_CBWR=AVX2 (conditional numerical
+ * reproducibility): one instruction set's kernels everywhere, the same bits on every such CPU.
+ */
+function pinCpuKernels(env: NodeJS.ProcessEnv): string | null {
+  const choice = env.TFKD_CPU_KERNELS ?? 'best';
+  if (!(CPU_KERNELS as readonly string[]).includes(choice)) return `TFKD_CPU_KERNELS=${choice}: expected ${CPU_KERNELS.join(' or ')}`;
+  if (choice !== 'avx2') return null;
+  const missing = avx2Missing();
+  if (missing) return `TFKD_CPU_KERNELS=avx2: ${missing}`;
+  process.env.OPENBLAS_CORETYPE = 'Haswell';
+  process.env.ONEDNN_MAX_CPU_ISA = 'AVX2';
+  return null;
+}
+
+/**
+ * 'OpenBLAS 0.3.21 Haswell kernels + oneDNN 2.6.3 avx2 convolutions' and whether
+ * TFKD_CPU_KERNELS=avx2 took hold (not when the libraries were loaded before it was set), with
+ * the kernels as a record.
+ */
+function kernelsLine(addon: NativeAddon, dnnl: string, dnnlOn: boolean, env: NodeJS.ProcessEnv): { line: string; cpu?: NativeStatus['cpu'] } {
+  const blas = addon.blasConfig().trim().split(/\s+/).slice(0, 2).join(' ');
+  const k = addon.cpuKernels?.();
+  const isa = k?.convolutions ? ` ${k.convolutions}` : '';
+  const convs = dnnl === '' ? '' : dnnlOn ? ` + ${dnnl}${isa} convolutions` : ` (${dnnl} off: TFKD_DNNL=0)`;
+  let line = `${blas}${k ? ` ${k.blas} kernels` : ''}${convs}`;
+  const pinned = k !== undefined && k.blas === 'Haswell' && (dnnl === '' || k.convolutions === 'avx2');
+  if (env.TFKD_CPU_KERNELS === 'avx2') line += pinned ? ' (TFKD_CPU_KERNELS=avx2)' : ' (TFKD_CPU_KERNELS=avx2 NOT in force: the libraries loaded before it was set)';
+  const choice: CpuKernels = env.TFKD_CPU_KERNELS === 'avx2' && pinned ? 'avx2' : 'best';
+  return { line, cpu: k ? { ...k, choice } : undefined };
+}
+
 /** Loads the addon (uncached). Never throws: a missing or broken addon is a status line. */
 export function probeNative(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus {
   if (env.TFKD_NATIVE === '0') return { addon: null, why: 'native kernels disabled (TFKD_NATIVE=0)' };
+  const unpinned = pinCpuKernels(env);
+  if (unpinned) return { addon: null, why: `native kernels not used: ${unpinned}` };
   try {
     const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
     const threads = addon.setThreads(defaultThreads(env));
     // TFKD_KERNEL_THREADS: tfkd's own threads only (batch-split convolutions, BatchNorm passes), for A/B runs.
     const kt = env.TFKD_KERNEL_THREADS;
     if (kt !== undefined && /^\d+$/.test(kt) && Number(kt) >= 1) addon.setKernelThreads(Number(kt));
-    const cfg = addon.blasConfig().trim().split(/\s+/).slice(0, 2).join(' ');
     // TFKD_DNNL=0: convolutions on im2col + OpenBLAS even when oneDNN is compiled in (A/B runs).
     const dnnl = addon.dnnlVersion();
     const dnnlOn = dnnl !== '' && addon.setDnnl(env.TFKD_DNNL !== '0');
-    const convs = dnnl === '' ? '' : dnnlOn ? ` + ${dnnl} convolutions` : ` (${dnnl} off: TFKD_DNNL=0)`;
-    return { addon, why: `native addon: ${cfg}${convs}, ${threads} thread${threads === 1 ? '' : 's'}` };
+    const { line, cpu } = kernelsLine(addon, dnnl, dnnlOn, env);
+    return { addon, why: `native addon: ${line}, ${threads} thread${threads === 1 ? '' : 's'}`, ...(cpu ? { cpu } : {}) };
   } catch (err) {
     const m = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     const missing = /Cannot find module/.test(m);

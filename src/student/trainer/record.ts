@@ -24,6 +24,12 @@ function nativeThreads(backend: BackendInfo): number | null {
   return backend.kernels === 'wasm+native-blas' ? (loadNative().addon?.getThreads() ?? null) : null;
 }
 
+/** The add-on's CPU kernels (OpenBLAS core, oneDNN instruction set, TFKD_CPU_KERNELS) when it is in use. */
+function cpuKernels(backend: BackendInfo) {
+  const cpu = backend.kernels === 'wasm+native-blas' ? loadNative().cpu : undefined;
+  return cpu ? { cpuKernels: cpu } : {};
+}
+
 /** `checkpoints/NAME/weights.safetensors` → sha256, for every checkpoint in the run (sorted). */
 export function hashCheckpoints(run: string): Record<string, string> {
   const dir = runPaths(run).checkpoints;
@@ -58,7 +64,8 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
     seed: config.seed,
     // nativeThreads: the add-on's thread count (the numbers do not depend on it; recorded for the
     // record, and `tfkd repro` reuses it). null when the native kernels are not in use.
-    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend), ...(backend.adapter ? { adapter: backend.adapter } : {}) },
+    // cpuKernels: which CPU kernels ran (they do change the numbers); repro reuses TFKD_CPU_KERNELS=avx2.
+    backend: { name: backend.name, detail: backend.detail, kernels: backend.kernels, requested: backend.requested, why: backend.why, nativeThreads: nativeThreads(backend), ...cpuKernels(backend), ...(backend.adapter ? { adapter: backend.adapter } : {}) },
     versions: versions(),
     data: { spec: trainDs.spec, kind: trainDs.kind, fingerprint: fp, train: trainDs.size, test: testDs.size, numClasses: trainDs.numClasses, shape: inputs.shape },
     model: spec,
