@@ -150,49 +150,33 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   need(dw, K * c.CO, "dw");
   // oneDNN's weight gradient wins on narrow layers only (measured, interleaved A/B at batch 128:
   // 16→16 3×3 4.5–6.6 vs 8.0–9.5 ms, 32→32 ≈ 10 % faster; 32→64 and 64→64 10–30 % slower than
-  // im2col + sgemm). A fixed rule, not a timing-based choice, so runs stay reproducible.
-  const int64_t KC = K * c.CO;
-  const int U = conv_units(c);
-  // Unit 0 accumulates into dw, unit u > 0 into its own partial; dw = P0 + P1 + … in unit order.
-  thread_local std::vector<float> parts;
-  if (parts.size() < static_cast<size_t>((U - 1) * KC)) parts.resize(static_cast<size_t>((U - 1) * KC));
-  float* pp = parts.data();
-  const auto acc = [&](int u) { return u == 0 ? dw.p : pp + (u - 1) * KC; };
-  const auto sum_parts = [&]() {
-    for (int u = 1; u < U; u++) {
-      const float* part = pp + (u - 1) * KC;
-      for (int64_t i = 0; i < KC; i++) dw.p[i] += part[i];
-    }
-  };
-  if (rows > 0 && c.CO > 0 && K > 0 && c.CI * c.CO <= 1024 && tfkd_dnnl::available()) {
-    // oneDNN on the same units as the im2col path below, each unit's primitive on its own thread
-    // (tfkd_dnnl::backward_weights): its own split of the batch would follow the thread count.
-    std::atomic<bool> ok{true};
-    const int64_t img = c.H * c.W * c.CI, out = c.OH * c.OW * c.CO;
-    parallel_units(c.B, U, std::min(U, threads_now()), [&](int64_t b0, int64_t b1, int u, int) {
-      Conv s = c;
-      s.B = b1 - b0;
-      if (s.B == 0) std::fill(acc(u), acc(u) + KC, 0.f);
-      else if (!tfkd_dnnl::backward_weights(s.dnnl(), x.p + b0 * img, dy.p + b0 * out, acc(u))) ok = false;
-    });
-    if (ok) {
-      sum_parts();
-      return nullptr;
-    }
-  }
+  // im2col + sgemm). A fixed rule, not a timing-based choice, so runs stay reproducible. It runs on
+  // one thread (tfkd_dnnl::backward_weights): oneDNN would split the batch by its thread count.
+  if (rows > 0 && c.CO > 0 && K > 0 && c.CI * c.CO <= 1024 && tfkd_dnnl::backward_weights(c.dnnl(), x.p, dy.p, dw.p)) return nullptr;
   std::fill(dw.p, dw.p + K * c.CO, 0.f);
   if (rows == 0 || c.CO == 0 || K == 0) return nullptr;
   if (c.pointwise()) {
     sgemm_split(CblasTrans, CblasNoTrans, K, c.CO, rows, x.p, K, dy.p, c.CO, 0.f, dw.p, c.CO);
     return nullptr;
   }
+  const int64_t KC = K * c.CO;
+  const int U = conv_units(c);
+  // Unit 0 accumulates into dw (zeroed above), unit u > 0 into its own partial; dw = P0 + P1 + …
+  // in unit order.
+  thread_local std::vector<float> parts;
+  if (parts.size() < static_cast<size_t>((U - 1) * KC)) parts.resize(static_cast<size_t>((U - 1) * KC));
+  float* pp = parts.data();
+  const auto acc = [&](int u) { return u == 0 ? dw.p : pp + (u - 1) * KC; };
   conv_chunks(
       c, [&](int64_t, int64_t, int u) { if (u > 0) std::fill(acc(u), acc(u) + KC, 0.f); },
       [&](int64_t r0, int64_t r1, int u, float* col) {
         im2col(c, x.p, col, r0, r1);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c.CO, r1 - r0, 1.f, col, K, dy.p + r0 * c.CO, c.CO, 1.f, acc(u), c.CO);
       });
-  sum_parts();
+  for (int u = 1; u < U; u++) {
+    const float* part = pp + (u - 1) * KC;
+    for (int64_t i = 0; i < KC; i++) dw.p[i] += part[i];
+  }
   return nullptr;
 }
 
