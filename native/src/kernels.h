@@ -28,6 +28,7 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info);
 napi_value ReluGrad(napi_env env, napi_callback_info info);
 napi_value AddF32(napi_env env, napi_callback_info info);
 napi_value ReluF32(napi_env env, napi_callback_info info);
+napi_value BiasReluF32(napi_env env, napi_callback_info info);
 
 // transpose.cc
 napi_value TransposeF32(napi_env env, napi_callback_info info);

@@ -111,6 +111,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setKernelThreads", nullptr, Guard<SetKernelThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addF32", nullptr, Guard<AddF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluF32", nullptr, Guard<ReluF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"biasReluF32", nullptr, Guard<BiasReluF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"transposeF32", nullptr, Guard<TransposeF32>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, Guard<ReluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardAct", nullptr, Guard<HardAct>, nullptr, nullptr, nullptr, napi_default, nullptr},

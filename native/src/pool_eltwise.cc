@@ -191,4 +191,32 @@ napi_value ReluF32(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// biasReluF32(y, bias|null, dims[rows, cols], act): in place, y = relu?(y + bias) with addF32's
+// add (mode 1) and reluF32's compare per element — the epilogue of tfkd's training conv
+// (TfkdConv2DBiasAct), kept out of the convolution: oneDNN's AVX2 kernels start their sums from the
+// bias, which rounds differently from adding it after the sum (as the separate Add does).
+napi_value BiasReluF32(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  const std::vector<int64_t> d = get_shaped_args(env, info, argv, 2, 2);
+  const int64_t rows = d[0], cols = d[1];
+  F32 y = get_f32(env, argv[0], "y");
+  F32 bias;
+  if (!is_null_or_undefined(env, argv[1])) bias = get_f32(env, argv[1], "bias");
+  const int act = get_act(env, argv[3]);
+  need(y, rows * cols, "y");
+  if (bias.p) need(bias, cols, "bias");
+  float* __restrict py = y.p;
+  const float* __restrict pb = bias.p;
+  parallel_rows(rows, pass_threads(rows, cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      float* o = py + r * cols;
+      if (pb)
+        for (int64_t c = 0; c < cols; c++) o[c] = o[c] + pb[c];
+      if (act == 1)
+        for (int64_t c = 0; c < cols; c++) o[c] = o[c] <= 0.f ? 0.f : o[c];  // as reluF32
+    }
+  });
+  return nullptr;
+}
+
 }  // namespace tfkd

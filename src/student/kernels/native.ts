@@ -50,6 +50,8 @@ export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
   addF32(a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** out = max(x, 0) as tfjs (NaN stays, −0 → +0). */
   reluF32(x: Float32Array, out: Float32Array): void;
+  /** In place y = relu?(y + bias) (dims [rows, cols], bias [cols]), addF32's add and reluF32's compare; absent from add-ons built before it. */
+  biasReluF32?(y: Float32Array, bias: Float32Array | null, dims: Int32Array, act: number): void;
   /** out = dy·step(x) (the ReLU gradient, tfjs' arithmetic), split across threads from 1 M elements. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** kind 0: hardswish, 1: hardsigmoid (tfjs' composed ops' float32 arithmetic, hard-activations.ts); absent from add-ons built before them. */
@@ -237,6 +239,36 @@ function conv2dImpl(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?:
 }
 
 const conv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo }, ConvAttrs>): TensorInfo => conv2dImpl(args, 'Conv2D');
+
+/**
+ * tfkd's training conv (kernels/conv-bias-act.ts): the plain convolution `Conv2D` computes, then
+ * bias and ReLU in one pass with the separate `Add`'s and `Relu`'s arithmetic — not in the
+ * convolution's epilogue, where oneDNN's AVX2 kernels start the sums from the bias (other bits).
+ */
+function convBiasActNative(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, filter, bias } = inputs;
+  const act = actCode(attrs.activation);
+  const a = addon();
+  const CO = filter.shape[3];
+  const ok = a.biasReluF32 !== undefined && isNHWC(attrs.dataFormat) && noDilation(attrs.dilations) && act !== null && x.dtype === 'float32' &&
+    filter.dtype === 'float32' && (!bias || (bias.dtype === 'float32' && size(bias.shape) === CO));
+  if (!ok || size(x.shape) === 0 || size(filter.shape) === 0) throw new Error(`${CONV_BIAS_ACT}: not a case it runs (conv-bias-act.ts checks before calling it)`);
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const y = backend.makeOutput(info.outShape, 'float32');
+  const n = size(info.outShape);
+  if (n === 0) return y;
+  a.conv2dForward(f32(backend, x), f32(backend, filter), null, f32(backend, y), convDims(info), 0);
+  a.biasReluF32!(f32(backend, y), bias ? f32(backend, bias) : null, Int32Array.from([n / CO, CO]), act!);
+  return y;
+}
+
+const CONV_BIAS_ACT = 'TfkdConv2DBiasAct';
+
+/** Whether TfkdConv2DBiasAct can run now: the native kernels back wasm, with an add-on that has its epilogue. */
+export function convBiasActReady(): boolean {
+  return registered !== null && status?.addon?.biasReluF32 !== undefined;
+}
 const fusedConv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo =>
   conv2dImpl(args, 'FusedConv2D');
 
@@ -343,7 +375,7 @@ function maxPoolGradNative(args: KernelArgs<{ dy: TensorInfo; input: TensorInfo;
  * broadcast than "same shape" or "one side is the other's trailing dims" (a bias), the wasm kernel
  * runs.
  */
-const NATIVE_ELEMENTWISE_MIN = 1 << 16;
+export const NATIVE_ELEMENTWISE_MIN = 1 << 16;
 
 /** How many Add / Relu calls ran in the add-on (tests check which path ran). */
 export const elementwiseCalls = { add: 0, relu: 0 };
@@ -388,7 +420,7 @@ type AnyKernel = (args: never) => TensorInfo;
 export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'Conv2D', fn: conv2DNative },
   { name: 'FusedConv2D', fn: fusedConv2DNative },
-  { name: 'TfkdConv2DBiasAct', fn: fusedConv2DNative }, // kernels/conv-bias-act.ts; FusedConv2D's fallback
+  { name: CONV_BIAS_ACT, fn: convBiasActNative }, // kernels/conv-bias-act.ts
   { name: 'Conv2DBackpropFilter', fn: conv2DBackpropFilterNative },
   { name: 'Conv2DBackpropInput', fn: conv2DBackpropInputNative },
   { name: 'BatchMatMul', fn: batchMatMulNative },
