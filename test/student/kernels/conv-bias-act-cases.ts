@@ -68,7 +68,7 @@ function firstDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** '' when `got` and `want` are the same bits, else where and what differs. */
-export function bitDiff(got: Arr[], want: Arr[], what: string): string {
+function bitDiff(got: Arr[], want: Arr[], what: string): string {
   if (got.length !== want.length) return `${what}: ${got.length} outputs vs ${want.length}`;
   for (const [i, g] of got.entries()) {
     if (g.shape.join() !== want[i].shape.join()) return `${what}[${i}]: shape [${g.shape}] vs [${want[i].shape}]`;
