@@ -40,7 +40,7 @@ export interface TfkdSettings {
   backend?: BackendChoice;
 }
 
-export const CPU_KERNELS = ['best', 'avx2'] as const;
+const CPU_KERNELS = ['best', 'avx2'] as const;
 export type CpuKernels = (typeof CPU_KERNELS)[number];
 
 const settingsSchema = z.strictObject({
@@ -82,10 +82,14 @@ export function settingsEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.Proce
   return env;
 }
 
+/** What is wrong with TFKD_CPU_KERNELS in `env`, or null (unset, best or avx2). */
+export function cpuKernelsProblem(env: NodeJS.ProcessEnv): string | null {
+  const k = env.TFKD_CPU_KERNELS;
+  return k === undefined || (CPU_KERNELS as readonly string[]).includes(k) ? null : `TFKD_CPU_KERNELS=${k}: expected ${CPU_KERNELS.join(' or ')}`;
+}
+
 /** The environment's settings that have a fixed set of values, checked at the CLI's edge (UsageError). */
 export function checkEnvSettings(env: NodeJS.ProcessEnv = process.env): void {
-  const k = env.TFKD_CPU_KERNELS;
-  if (k !== undefined && !(CPU_KERNELS as readonly string[]).includes(k)) {
-    throw new UsageError(`TFKD_CPU_KERNELS=${k}: expected ${CPU_KERNELS.join(' or ')}`);
-  }
+  const problem = cpuKernelsProblem(env);
+  if (problem) throw new UsageError(problem);
 }

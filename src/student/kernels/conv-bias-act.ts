@@ -22,10 +22,8 @@
  * registerNativeKernels (kernels/native.ts, convBiasActNative); the gradient once on import.
  */
 import { tf } from '../tf.js';
-import { convBiasActReady, NATIVE_ELEMENTWISE_MIN } from './native.js';
-import { RELU_GRAD_KERNEL } from './relu-grad.js';
-
-export const CONV_BIAS_ACT_KERNEL = 'TfkdConv2DBiasAct';
+import { CONV_BIAS_ACT_KERNEL, convBiasActReady, NATIVE_ELEMENTWISE_MIN } from './native.js';
+import { reluGradOf } from './relu-grad.js';
 
 interface Attrs {
   strides: [number, number];
@@ -77,7 +75,7 @@ tf.registerGradient({
     const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor4D;
     const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
     const a = attrs as unknown as Attrs;
-    const g = a.activation !== 'relu' ? dy : tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) ? (tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x: y }, {}) as tf.Tensor4D) : (tf.mul(dy, tf.cast(tf.step(y), 'float32')) as tf.Tensor4D);
+    const g = a.activation === 'relu' ? reluGradOf(dy, y) : dy;
     return {
       x: () => tf.conv2dTranspose(g, filter, x.shape, a.strides, a.pad),
       filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor4D,

@@ -29,7 +29,7 @@ import { tf } from '../tf.js';
 import { depthwiseKernels, type DepthwiseAddon } from './native-depthwise.js';
 import { transposeKernel, type TransposeAddon } from './native-transpose.js';
 import { f32, pair, type ConvAttrs, type KernelArgs, type Pad, type TensorInfo } from './wasm-util.js';
-import { CPU_KERNELS, settingsEnv, type CpuKernels } from '../../settings.js';
+import { cpuKernelsProblem, settingsEnv, type CpuKernels } from '../../settings.js';
 
 /** The addon's exports (native/src/module.cc registers them; the kernels live in conv.cc, gemm.cc, batchnorm.cc, pool_eltwise.cc, hard_act.cc). */
 export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
@@ -106,7 +106,7 @@ export function loadNative(env: NodeJS.ProcessEnv = settingsEnv()): NativeStatus
  * Why this CPU cannot run TFKD_CPU_KERNELS=avx2 (OpenBLAS's Haswell kernels would stop on an
  * illegal instruction without AVX2 and FMA), or null when it can.
  */
-function avx2Missing(): string | null {
+export function avx2Missing(): string | null {
   if (process.arch !== 'x64') return `an x86-64 CPU is needed, this is ${process.arch}`;
   let info: string;
   try {
@@ -126,9 +126,8 @@ function avx2Missing(): string | null {
  * reproducibility): one instruction set's kernels everywhere, the same bits on every such CPU.
  */
 function pinCpuKernels(env: NodeJS.ProcessEnv): string | null {
-  const choice = env.TFKD_CPU_KERNELS ?? 'best';
-  if (!(CPU_KERNELS as readonly string[]).includes(choice)) return `TFKD_CPU_KERNELS=${choice}: expected ${CPU_KERNELS.join(' or ')}`;
-  if (choice !== 'avx2') return null;
+  const problem = cpuKernelsProblem(env);
+  if (problem || env.TFKD_CPU_KERNELS !== 'avx2') return problem;
   const missing = avx2Missing();
   if (missing) return `TFKD_CPU_KERNELS=avx2: ${missing}`;
   process.env.OPENBLAS_CORETYPE = 'Haswell';
@@ -240,35 +239,33 @@ function conv2dImpl(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?:
 
 const conv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo }, ConvAttrs>): TensorInfo => conv2dImpl(args, 'Conv2D');
 
+/** The kernel of tfkd's training conv (kernels/conv-bias-act.ts, which registers its gradient). */
+export const CONV_BIAS_ACT_KERNEL = 'TfkdConv2DBiasAct';
+
 /**
- * tfkd's training conv (kernels/conv-bias-act.ts): the plain convolution `Conv2D` computes, then
- * bias and ReLU in one pass with the separate `Add`'s and `Relu`'s arithmetic — not in the
+ * tfkd's training conv: what `Conv2D` runs (conv2dImpl without bias or activation), then bias and
+ * ReLU in one in-place pass with the separate `Add`'s and `Relu`'s arithmetic — not in the
  * convolution's epilogue, where oneDNN's AVX2 kernels start the sums from the bias (other bits).
+ * conv-bias-act.ts calls it only for the cases it fuses (float32, linear or ReLU, a bias of CO).
  */
 function convBiasActNative(args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, filter, bias } = inputs;
   const act = actCode(attrs.activation);
-  const a = addon();
+  const epilogue = addon().biasReluF32;
+  if (act === null || !epilogue) throw new Error(`${CONV_BIAS_ACT_KERNEL}: activation ${attrs.activation} or an add-on without biasReluF32 (conv-bias-act.ts checks before calling it)`);
+  const y = conv2dImpl({ inputs: { x, filter }, backend, attrs: { ...attrs, activation: undefined } }, 'Conv2D');
+  const n = size(y.shape);
   const CO = filter.shape[3];
-  const ok = a.biasReluF32 !== undefined && isNHWC(attrs.dataFormat) && noDilation(attrs.dilations) && act !== null && x.dtype === 'float32' &&
-    filter.dtype === 'float32' && (!bias || (bias.dtype === 'float32' && size(bias.shape) === CO));
-  if (!ok || size(x.shape) === 0 || size(filter.shape) === 0) throw new Error(`${CONV_BIAS_ACT}: not a case it runs (conv-bias-act.ts checks before calling it)`);
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
-  const y = backend.makeOutput(info.outShape, 'float32');
-  const n = size(info.outShape);
-  if (n === 0) return y;
-  a.conv2dForward(f32(backend, x), f32(backend, filter), null, f32(backend, y), convDims(info), 0);
-  a.biasReluF32!(f32(backend, y), bias ? f32(backend, bias) : null, Int32Array.from([n / CO, CO]), act!);
+  if (n > 0) epilogue(f32(backend, y), bias ? f32(backend, bias) : null, Int32Array.from([n / CO, CO]), act);
   return y;
 }
-
-const CONV_BIAS_ACT = 'TfkdConv2DBiasAct';
 
 /** Whether TfkdConv2DBiasAct can run now: the native kernels back wasm, with an add-on that has its epilogue. */
 export function convBiasActReady(): boolean {
   return registered !== null && status?.addon?.biasReluF32 !== undefined;
 }
+
 const fusedConv2DNative = (args: KernelArgs<{ x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo }, ConvAttrs & { activation?: string }>): TensorInfo =>
   conv2dImpl(args, 'FusedConv2D');
 
@@ -420,7 +417,7 @@ type AnyKernel = (args: never) => TensorInfo;
 export const NATIVE_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel }> = [
   { name: 'Conv2D', fn: conv2DNative },
   { name: 'FusedConv2D', fn: fusedConv2DNative },
-  { name: CONV_BIAS_ACT, fn: convBiasActNative }, // kernels/conv-bias-act.ts
+  { name: CONV_BIAS_ACT_KERNEL, fn: convBiasActNative }, // kernels/conv-bias-act.ts
   { name: 'Conv2DBackpropFilter', fn: conv2DBackpropFilterNative },
   { name: 'Conv2DBackpropInput', fn: conv2DBackpropInputNative },
   { name: 'BatchMatMul', fn: batchMatMulNative },

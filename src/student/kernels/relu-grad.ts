@@ -62,10 +62,19 @@ export function registerReluGrad(env: NodeJS.ProcessEnv = process.env): void {
     gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const dy = Array.isArray(dys) ? dys[0] : dys;
       const [x] = saved;
-      const b = tf.getBackend();
-      const fused = x.dtype === 'float32' && dy.dtype === 'float32' && b !== undefined && tf.getKernel(RELU_GRAD_KERNEL, b) !== undefined;
-      if (fused) return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x }, {}) as tf.Tensor };
-      return { x: () => tf.mul(dy, tf.cast(tf.step(x), 'float32')) };
+      return { x: () => reluGradOf(dy, x) };
     },
   });
+}
+
+/**
+ * dy·step(x): `TfkdReluGrad` where it is registered on the current backend (float32), else tfjs'
+ * own composition — the same bits either way. Also the ReLU part of kernels/conv-bias-act.ts's
+ * gradient (there with x = the ReLU's output: the same step but for NaN).
+ */
+export function reluGradOf<T extends tf.Tensor>(dy: T, x: tf.Tensor): T {
+  const b = tf.getBackend();
+  const fused = x.dtype === 'float32' && dy.dtype === 'float32' && b !== undefined && tf.getKernel(RELU_GRAD_KERNEL, b) !== undefined;
+  if (fused) return tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x }, {}) as T;
+  return tf.mul(dy, tf.cast(tf.step(x), 'float32')) as T;
 }

@@ -11,10 +11,9 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadNative, registerNativeKernels } from '../../../src/student/kernels/native.js';
-import { CONV_BIAS_ACT_KERNEL, convBiasActCalls } from '../../../src/student/kernels/conv-bias-act.js';
+import { avx2Missing, CONV_BIAS_ACT_KERNEL, loadNative, registerNativeKernels } from '../../../src/student/kernels/native.js';
+import { convBiasActCalls } from '../../../src/student/kernels/conv-bias-act.js';
 import { LayerFactory } from '../../../src/student/zoo/common.js';
 import { tf } from '../../../src/student/tf.js';
 import { expectNoLeakedTensors } from '../../helpers/tf-memory.js';
@@ -51,9 +50,9 @@ describe('student/kernels: the training conv + bias + ReLU in one native kernel 
   });
 
   it('the same on the AVX2 kernels (TFKD_CPU_KERNELS=avx2, a process of its own), where oneDNN would start its sums from the bias', function () {
-    const flags = /^flags\s*:(.*)$/m.exec(fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '';
-    if (!(process.arch === 'x64' && /\bavx2\b/.test(flags) && /\bfma\b/.test(flags))) {
-      console.log('      skipped: this CPU has no AVX2 kernels to pin');
+    const missing = avx2Missing();
+    if (missing) {
+      console.log(`      skipped: no AVX2 kernels to pin (${missing})`);
       this.skip();
     }
     const r = spawnSync(process.execPath, ['--import', 'tsx/esm', 'test/student/kernels/conv-bias-act-child.ts'], {
