@@ -96,7 +96,11 @@ def build(name, h, w, c, k):
     if name.startswith("torchvision:"):
         # issue 19: the torchvision model an `onnx:FILE` student was exported from
         import torchvision
-        return getattr(torchvision.models, name.split(":", 1)[1])(num_classes=k)
+        from torchvision_student import CUSTOM  # vit, timm_vit, convnext_atto: this directory's builders
+        arch = name.split(":", 1)[1]
+        if arch in CUSTOM:
+            return CUSTOM[arch](k, h)
+        return getattr(torchvision.models, arch)(num_classes=k)
     if name == "cnn":
         return Cnn(h, w, c, k)
     depths = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet32": 5}

@@ -2,7 +2,8 @@
 """torchvision students for tfkd's ONNX import (issue 19): export, and PyTorch's reference step.
 
   export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
-      torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation, its BatchNorm
+      torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation (or one of
+      CUSTOM: vit, timm_vit, convnext_atto — small transformer-era configurations), its BatchNorm
       running statistics calibrated (momentum None, train-mode forward over seeded random inputs,
       so eval-mode activations stay normalised and float32 rounding does not blow up), then
           torch.onnx.export(model.eval(), x, M.onnx, training=torch.onnx.TrainingMode.PRESERVE,
@@ -34,11 +35,100 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2')
+class TimmAttention(torch.nn.Module):
+    """timm 0.9's vision_transformer.Attention as torch 1.13 runs it (no fused SDPA): one qkv
+    Linear, reshape to [B, N, 3, heads, head_dim], permute(2, 0, 3, 1, 4), unbind, q·scale @ kᵀ,
+    softmax, @ v, transpose(1, 2), reshape, proj."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.num_heads = heads
+        self.head_dim = dim // heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = torch.nn.Linear(dim, dim * 3, bias=True)
+        self.proj = torch.nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = q * self.scale
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        return self.proj(x)
 
 
-def build(arch, classes, seed):
+class TimmBlock(torch.nn.Module):
+    """timm's pre-norm Block: x + attn(norm1(x)), then x + mlp(norm2(x)), Mlp = fc1, GELU, fc2."""
+
+    def __init__(self, dim, heads, mlp):
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.attn = TimmAttention(dim, heads)
+        self.norm2 = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = torch.nn.Sequential()
+        self.mlp.add_module('fc1', torch.nn.Linear(dim, mlp))
+        self.mlp.add_module('act', torch.nn.GELU())
+        self.mlp.add_module('fc2', torch.nn.Linear(mlp, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TimmViT(torch.nn.Module):
+    """timm's VisionTransformer (DeiT's layout: conv patch embedding, class token, learned position
+    embedding, pre-norm blocks, final LayerNorm, head on the class token), parameter names as timm's."""
+
+    def __init__(self, size, patch, dim, depth, heads, mlp, classes):
+        super().__init__()
+        self.patch_embed = torch.nn.Module()
+        self.patch_embed.proj = torch.nn.Conv2d(3, dim, patch, patch)
+        n = (size // patch) ** 2
+        self.cls_token = torch.nn.Parameter(torch.randn(1, 1, dim) * 1e-6)
+        self.pos_embed = torch.nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
+        self.blocks = torch.nn.Sequential(*[TimmBlock(dim, heads, mlp) for _ in range(depth)])
+        self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.head = torch.nn.Linear(dim, classes)
+        for m in self.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.trunc_normal_(m.weight, std=0.02)
+                torch.nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])
+
+
+def vit(classes, size):
+    """torchvision's VisionTransformer (nn.MultiheadAttention) at DeiT-tiny's width — 192, 3 heads,
+    MLP 768 — with 4 layers and 8×8 patches."""
+    return torchvision.models.VisionTransformer(image_size=size, patch_size=8, num_layers=4, num_heads=3, hidden_dim=192, mlp_dim=768, num_classes=classes)
+
+
+def convnext_atto(classes, size):
+    """torchvision's ConvNeXt blocks at timm's convnext_atto dims: 40, 80, 160, 320, depths 2, 2, 6, 2."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    cfg = [CNBlockConfig(40, 80, 2), CNBlockConfig(80, 160, 2), CNBlockConfig(160, 320, 6), CNBlockConfig(320, None, 2)]
+    return ConvNeXt(cfg, stochastic_depth_prob=0.1, num_classes=classes)
+
+
+# Transformer-era students: torchvision's classes at small configurations, and a copy of timm's ViT
+# (timm is not packaged by Debian), so the tests cover both attention exports.
+CUSTOM = {
+    'vit': vit,
+    'timm_vit': lambda classes, size: TimmViT(size, 8, 192, 4, 3, 768, classes),
+    'convnext_atto': convnext_atto,
+}
+ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2') + tuple(CUSTOM)
+
+
+def build(arch, classes, seed, size):
     torch.manual_seed(seed)
+    if arch in CUSTOM:
+        return CUSTOM[arch](classes, size)
     return getattr(torchvision.models, arch)(num_classes=classes)
 
 
@@ -62,17 +152,29 @@ def calibrate(model, size, seed, batches=4, n=8):
 def condition(model, seed):
     """Seeded BatchNorm biases in [0.1, 0.5] (γ stays 1): an untrained net's zero β leaves about
     half of every ReLU's inputs dead, and channels of near-zero batch variance downstream make a
-    train-mode step ill-conditioned at small sizes (float32 rounding amplified by 1/sqrt(eps))."""
+    train-mode step ill-conditioned at small sizes (float32 rounding amplified by 1/sqrt(eps)).
+    Transformer-era nets: LayerNorm γ in [0.8, 1.2] and β in [-0.1, 0.1], ConvNeXt's layer scale
+    in [0.2, 0.6] instead of 1e-6, and a zero-initialised head (torchvision's ViT) made N(0, 0.02²)
+    — at their own init the first step moves the head alone, or the blocks by 1e-6, and a test of
+    the step would check little else."""
+    from torchvision.models.convnext import CNBlock
     g = torch.Generator().manual_seed(seed + 2)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.bias.copy_(0.1 + 0.4 * torch.rand(m.bias.shape, generator=g))
+            elif isinstance(m, torch.nn.LayerNorm):
+                m.weight.copy_(0.8 + 0.4 * torch.rand(m.weight.shape, generator=g))
+                m.bias.copy_(-0.1 + 0.2 * torch.rand(m.bias.shape, generator=g))
+            elif isinstance(m, CNBlock):
+                m.layer_scale.copy_(0.2 + 0.4 * torch.rand(m.layer_scale.shape, generator=g))
+            elif isinstance(m, torch.nn.Linear) and not m.weight.any():
+                m.weight.copy_(0.02 * torch.randn(m.weight.shape, generator=g))
 
 
 def cmd_export(a):
     torch.set_num_threads(1)
-    model = build(a.arch, a.classes, a.seed)
+    model = build(a.arch, a.classes, a.seed, a.size)
     condition(model, a.seed)
     calibrate(model, a.size, a.seed)
     x = torch.zeros(1, 3, a.size, a.size)
@@ -85,7 +187,7 @@ def cmd_export(a):
 
 def load(a):
     torch.set_num_threads(1)
-    model = build(a.arch, a.classes, 0)
+    model = build(a.arch, a.classes, 0, a.size)
     model.load_state_dict(torch.load(a.pt))
     return model
 

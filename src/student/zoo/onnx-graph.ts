@@ -46,7 +46,7 @@ export interface OnnxGraph {
   consts: Map<string, ConstValue>;
   /** Identity nodes turned into weights: output name → the initializer they copied. */
   identityWeights: Map<string, string>;
-  /** True when the graph has convolutions with biases but no BatchNormalization (folded on export). */
+  /** True when the graph has convolutions with biases but no BatchNormalization (folded on export) nor LayerNormalization. */
   folded: boolean;
   /** The decoded model (export writes the trained values back into it). */
   proto: OnnxTypes.ModelProto;
@@ -245,7 +245,9 @@ export function readOnnxGraph(file: string): OnnxGraph {
   for (const n of g.node ?? []) addNode(parts, n, inits, running, what);
   refuseUnsupported(parts.unsupported, what);
 
-  const hasBn = parts.nodes.some((n) => n.op === 'BatchNormalization');
+  // LayerNorm nets (ViT, ConvNeXt) have conv biases and no BatchNorm by design, not by folding. A
+  // net that mixes the two (MobileViT) and was exported folded passes this check unnoticed.
+  const hasBn = parts.nodes.some((n) => n.op === 'BatchNormalization' || n.op === 'LayerNormalization');
   const convBias = parts.nodes.some((n) => n.op === 'Conv' && n.inputs.length > 2 && n.inputs[2] !== '');
   return {
     file,

@@ -26,7 +26,7 @@ import { PY, requireTorch, studentOnnx } from '../zoo/torchvision-students.js';
 const DATA = 'synthetic:16:10:64x64x3:3';
 
 /**
- * A tiny graph Conv(3→4, 3×3) → OP → Flatten → Gemm(256 → 10) at 8×8, OP = Relu or Erf. `out`
+ * A tiny graph Conv(3→4, 3×3) → OP → Flatten → Gemm(256 → 10) at 8×8, OP = Relu or Round (an op tfkd cannot train: it has no gradient). `out`
  * picks the graph's outputs: the logits (as a classifier), logits and the feature map (two
  * outputs), the feature map declared [N, 4, 8, 8], or the feature map with no declared shape (only
  * the probe forward pass finds it is not [N, K]).
@@ -116,9 +116,43 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     expect(kd.complete).to.equal(true);
   });
 
+  // The transformer path end to end (its ops: test/student/zoo/onnx-import.test.ts): timm's ViT
+  // layout and torchvision's ConvNeXt train, export into their own graphs (class token, position
+  // embedding and layer scales included), evaluate as the run did, and teach the next student.
+  for (const arch of ['timm_vit', 'convnext_atto']) {
+    it(`a transformer-era student (${arch}): trains, exports into its graph, eval of the file = eval of the run, teaches`, async function () {
+      const file = studentOnnx(arch);
+      const out = path.join(tmp, `${arch}-run`);
+      const config = { data: DATA, model: `onnx:${file}`, loss: 'lsr', epochs: 1, batch: 8, lr: 0.01, backend: 'wasm' as const };
+      expect((await train({ config, out })).complete).to.equal(true);
+      const g = readOnnxGraph(file);
+      const m = path.join(tmp, `${arch}.onnx`);
+      await exportRun(out, { out: m, checkpoint: 'last' });
+      const back = readOnnxGraph(m);
+      const ck = readCheckpoint(path.join(out, 'checkpoints', 'last'));
+      let moved = 0;
+      for (const w of g.weights) {
+        const b = back.weights.find((x) => x.name === w.name);
+        expect(b, w.name).to.not.equal(undefined);
+        expect(Array.from(b!.data)).to.deep.equal(Array.from(ck.weights[`onnx/${w.name}`].data));
+        if (b!.data.some((v, i) => v !== w.data[i])) moved++;
+      }
+      expect(moved, 'trained weights').to.equal(g.weights.length);
+      const runEval = await evaluateTarget(out, { data: DATA, checkpoint: 'last', backend: 'wasm' });
+      const onnxEval = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+      console.log(`      ${arch}: eval RUN loss ${runEval.loss.toFixed(6)} · eval M.onnx loss ${onnxEval.loss.toFixed(6)}`);
+      expect(onnxEval.confusion).to.deep.equal(runEval.confusion);
+      expect(Math.abs(onnxEval.loss - runEval.loss)).to.be.at.most(1e-5 * Math.max(1, runEval.loss));
+      const cache = path.join(tmp, `${arch}-cache`);
+      await runPrecompute({ teacher: m, data: DATA, out: cache, device: 'cpu' });
+      const kd = await train({ config: { ...config, loss: 'tfkd-self', cache: [cache] }, out: path.join(tmp, `${arch}-self`) });
+      expect(kd.complete).to.equal(true);
+    });
+  }
+
   // Through the CLI as a user meets them: exit 2, one line (and a hint line at most), no run directory.
   const bad: Array<[string, () => string[], RegExp]> = [
-    ['an op it cannot train', () => ['--model', `onnx:${tinyGraph(tmp, 'Erf')}`, '--allow-folded'], /cannot train op Erf at node act/],
+    ['an op it cannot train', () => ['--model', `onnx:${tinyGraph(tmp, 'Round')}`, '--allow-folded'], /cannot train op Round at node act/],
     ['a --freeze pattern that matches nothing', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--freeze', 'backbone'], /freeze backbone: matches no weight/],
     ['a folded graph without --allow-folded', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`], /no BatchNormalization/],
     ['logits that do not fit K', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--data', 'synthetic:16:5:8x8x3:1'], /gives 10 logits, the data has K = 5/],

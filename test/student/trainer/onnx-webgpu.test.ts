@@ -1,7 +1,8 @@
 /**
  * ONNX students (`--model onnx:FILE`) train on tfjs's WebGPU backend, for real (Mesa 25 lavapipe
  * here and in CI, test/helpers/webgpu.ts): one SGD step (CE, no weight decay, BatchNorm in training
- * mode) of torchvision's resnet18 exported by scripts/torchvision_student.py at 32×32, K = 10, on a
+ * mode) of torchvision's resnet18, timm's ViT layout and a torchvision ConvNeXt (timm_vit and
+ * convnext_atto) exported by scripts/torchvision_student.py at 32×32, K = 10, on a
  * batch of 8, through `tfkd train --backend webgpu` and `--backend wasm` (tfkd's CPU kernels: the
  * backend the ONNX import is held to PyTorch on, test/student/zoo/onnx-import.test.ts; tfjs's plain-JS
  * cpu backend takes minutes for this step). Compared, every tensor of the checkpoint:
@@ -30,28 +31,31 @@ const DATA = `synthetic:16:${K}:${S}x${S}x3:3`;
 const TOL_WEIGHTS = 1e-5;
 const TOL_UPDATE = 1e-4;
 
-describe('student/trainer: an ONNX student (torchvision resnet18) on webgpu vs wasm (real device)', function () {
+describe('student/trainer: ONNX students (resnet18, a ViT, a ConvNeXt) on webgpu vs wasm (real device)', function () {
   this.timeout(900000);
   let m: WebgpuMachine;
   let tmp: string;
-  let file: string;
-  before(async function () {
+  before(function () {
     requireTorch(this);
     m = needWebgpu(this, { students: true });
     tmp = tmpDir('onnx-webgpu');
-    file = path.join(tmp, 'resnet18.onnx');
-    py(['export', '--arch', 'resnet18', '--out', file, '--size', String(S), '--classes', String(K)]);
-    // The initial weights under the checkpoint's names: the import of the file, on the cpu backend.
-    await tf.setBackend('cpu');
-    const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 3 }, {});
-    const model = buildOnnxModel(spec, graph);
-    writeSafetensors(path.join(tmp, 'init.safetensors'), saveWeights(model));
-    model.dispose();
   });
   after(() => rmDir(tmp));
 
-  const run = (backend: string): string => {
-    const out = path.join(tmp, backend);
+  /** The exported `arch` and its initial weights under the checkpoint's names (the import of the file, on the cpu backend). */
+  const exported = async (arch: string): Promise<string> => {
+    const file = path.join(tmp, `${arch}.onnx`);
+    py(['export', '--arch', arch, '--out', file, '--size', String(S), '--classes', String(K)]);
+    await tf.setBackend('cpu');
+    const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 3 }, {});
+    const model = buildOnnxModel(spec, graph);
+    writeSafetensors(path.join(tmp, `${arch}-init.safetensors`), saveWeights(model));
+    model.dispose();
+    return file;
+  };
+
+  const run = (file: string, backend: string): string => {
+    const out = path.join(tmp, `${path.basename(file, '.onnx')}-${backend}`);
     const args = [
       'train', '--data', DATA, '--model', `onnx:${file}`, '--loss', 'ce', '--epochs', '1', '--batch', '8', '--eval-batch', '8', '--limit', '8', '--test-limit', '8',
       '--seed', '3', '--weight-decay', '0', '--save-at', 'steps:1', '--backend', backend, '--out', out, '--progress', 'off',
@@ -61,23 +65,28 @@ describe('student/trainer: an ONNX student (torchvision resnet18) on webgpu vs w
     return out;
   };
 
-  it(`one step: weights within ${TOL_WEIGHTS}, updates within ${TOL_UPDATE} relative (+2 ulps) of the wasm backend's`, () => {
-    const ref = run('wasm');
-    const gpu = run('webgpu');
-    const ck = (run: string) => path.join(run, 'checkpoints/step-1/weights.safetensors');
-    const weights = weightDiff(ck(ref), ck(gpu));
-    const updates = weightDiff(ck(ref), ck(gpu), { base: path.join(tmp, 'init.safetensors'), floor: 1e-6, ulps: true });
-    const loss = (run: string): number => JSON.parse(fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim()).train_loss;
-    const relLoss = Math.abs(loss(gpu) - loss(ref)) / Math.abs(loss(ref));
-    console.log(
-      `      resnet18 ${S}×${S}, ${weights.tensors} tensors: loss rel ${relLoss.toExponential(2)}; weights worst relative ${weights.rel.toExponential(2)} (${weights.relTensor}); ` +
-        `updates worst relative beyond 2 ulps ${updates.rel.toExponential(2)} (${updates.relTensor}), absolute below 1e-6 ${updates.abs.toExponential(2)}`,
-    );
-    const man = JSON.parse(fs.readFileSync(path.join(gpu, 'manifest.json'), 'utf8'));
-    expect(man.backend).to.include({ name: 'webgpu' });
-    expect(relLoss).to.be.at.most(TOL_WEIGHTS);
-    expect(weights.rel).to.be.at.most(TOL_WEIGHTS);
-    expect(updates.rel).to.be.at.most(TOL_UPDATE);
-    expect(updates.abs).to.be.at.most(1e-9);
-  });
+  // resnet18: convolutions and BatchNorm; timm_vit: LayerNorm, Erf, attention's batched MatMul,
+  // Split of a rank-5 tensor; convnext_atto: 7×7 depthwise convolutions with LayerNorm.
+  for (const arch of ['resnet18', 'timm_vit', 'convnext_atto']) {
+    it(`${arch}, one step: weights within ${TOL_WEIGHTS}, updates within ${TOL_UPDATE} relative (+2 ulps) of the wasm backend's`, async () => {
+      const file = await exported(arch);
+      const ref = run(file, 'wasm');
+      const gpu = run(file, 'webgpu');
+      const ck = (run: string) => path.join(run, 'checkpoints/step-1/weights.safetensors');
+      const weights = weightDiff(ck(ref), ck(gpu));
+      const updates = weightDiff(ck(ref), ck(gpu), { base: path.join(tmp, `${arch}-init.safetensors`), floor: 1e-6, ulps: true });
+      const loss = (run: string): number => JSON.parse(fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim()).train_loss;
+      const relLoss = Math.abs(loss(gpu) - loss(ref)) / Math.abs(loss(ref));
+      console.log(
+        `      ${arch} ${S}×${S}, ${weights.tensors} tensors: loss rel ${relLoss.toExponential(2)}; weights worst relative ${weights.rel.toExponential(2)} (${weights.relTensor}); ` +
+          `updates worst relative beyond 2 ulps ${updates.rel.toExponential(2)} (${updates.relTensor}), absolute below 1e-6 ${updates.abs.toExponential(2)}`,
+      );
+      const man = JSON.parse(fs.readFileSync(path.join(gpu, 'manifest.json'), 'utf8'));
+      expect(man.backend).to.include({ name: 'webgpu' });
+      expect(relLoss).to.be.at.most(TOL_WEIGHTS);
+      expect(weights.rel).to.be.at.most(TOL_WEIGHTS);
+      expect(updates.rel).to.be.at.most(TOL_UPDATE);
+      expect(updates.abs).to.be.at.most(1e-9);
+    });
+  }
 });

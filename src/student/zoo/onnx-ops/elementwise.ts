@@ -1,5 +1,5 @@
 /**
- * Element-wise ops: activations (Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh,
+ * Element-wise ops: activations (Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Erf,
  * Softmax) and the binary ops (Add, Sub, Mul, Div, with numpy broadcasting). Binary ops on two
  * constants compute in JS (shape arithmetic: integer Div truncates, as ONNX's int64 Div); with a
  * tensor they broadcast in the logical NCHW sense, whatever the operands' physical layout.
@@ -29,6 +29,8 @@ const scalarArg = (ctx: OpContext, i: number, dflt: number): number => {
 export const relu = unary((x) => tf.relu(x));
 export const sigmoid = unary((x) => tf.sigmoid(x));
 export const tanh = unary((x) => tf.tanh(x));
+/** erf, as torch.onnx.export writes GELU below opset 20: x · 0.5 · (1 + erf(x / √2)). */
+export const erf = unary((x) => tf.erf(x));
 export const leakyRelu = unary((x, ctx) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)));
 export const clip = unary((x, ctx) => {
   // opset ≥ 11: min / max are optional inputs; older: attributes.

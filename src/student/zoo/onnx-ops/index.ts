@@ -1,17 +1,21 @@
 /**
  * The ONNX ops an imported student can train (opsets 13–18: what torch.onnx.export writes for
- * torchvision's and timm's CNN classifiers), by op type. Constant is handled when the graph is
+ * torchvision's and timm's CNN classifiers, vision transformers — nn.MultiheadAttention's and
+ * timm's attention — and ConvNeXt), by op type. Constant is handled when the graph is
  * read (onnx-graph.ts); Identity of an initializer becomes a weight there too.
  */
 import { batchNormalization } from './batchnorm.js';
+import { constantOfShape, equal, expand, where } from './broadcast.js';
 import { conv, globalAveragePool, globalMaxPool, pool } from './conv.js';
-import { binary, clip, hardSigmoid, hardSwish, leakyRelu, relu, sigmoid, softmax, tanh } from './elementwise.js';
+import { binary, clip, erf, hardSigmoid, hardSwish, leakyRelu, relu, sigmoid, softmax, tanh } from './elementwise.js';
 import { cast, concat, dropout, flatten, gather, identity, matmulLike, pad, reduceMean, reshape, shape, slice, split, squeeze, transpose, unsqueeze } from './shape.js';
+import { layerNormalization } from './layernorm.js';
 import type { OpImpl } from './values.js';
 
 export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   Conv: conv,
   BatchNormalization: batchNormalization,
+  LayerNormalization: layerNormalization,
   MaxPool: pool,
   AveragePool: pool,
   GlobalAveragePool: globalAveragePool,
@@ -23,6 +27,7 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   HardSwish: hardSwish,
   LeakyRelu: leakyRelu,
   Tanh: tanh,
+  Erf: erf,
   Softmax: softmax,
   Add: binary,
   Sub: binary,
@@ -45,6 +50,10 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   Unsqueeze: unsqueeze,
   Squeeze: squeeze,
   Cast: cast,
+  Expand: expand,
+  ConstantOfShape: constantOfShape,
+  Equal: equal,
+  Where: where,
 });
 
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS), 'Constant']);

@@ -5,6 +5,7 @@
  * the others work on the logical NCHW tensor.
  */
 import { tf } from '../../tf.js';
+import { broadcastShapes } from './broadcast.js';
 import { arg, asNchw, attrFloat, attrInt, attrInts, constArg, constant, fail, logicalShape, normAxis, physAxis, tensor, toTensor, type ConstValue, type OpContext, type Value } from './values.js';
 
 
@@ -51,8 +52,20 @@ export function gather(ctx: OpContext): Value[] {
     const out = fix.map((i) => Number(v.data[i]));
     return [constant(v.dtype, idxShape, v.dtype === 'int' ? out : Float32Array.from(out))];
   }
+  if (fix.some((i) => !(i >= 0 && i < s[axis]))) fail(ctx.node, `index out of range for axis ${axis} of size ${s[axis]}`);
+  // Slices, not tf.gather: its gradient is UnsortedSegmentSum, which the wasm backend lacks, and the
+  // usual case is one index (ViT's class token, x[:, 0]) or a run of them. Runs of consecutive
+  // indices become one slice each.
   const t = asNchw(v);
-  const g = tf.gather(t, tf.tensor(fix, [fix.length], 'int32'), axis);
+  const pieces: tf.Tensor[] = [];
+  for (let start = 0, j = 1; j <= fix.length; j++) {
+    if (j < fix.length && fix[j] === fix[j - 1] + 1) continue;
+    const begin = t.shape.map((_, i) => (i === axis ? fix[start] : 0));
+    const size = t.shape.map((d, i) => (i === axis ? j - start : d));
+    pieces.push(tf.slice(t, begin, size));
+    start = j;
+  }
+  const g = pieces.length === 1 ? pieces[0] : tf.concat(pieces, axis);
   const outShape = [...s.slice(0, axis), ...idxShape, ...s.slice(axis + 1)];
   return [tensor(tf.reshape(g, outShape))];
 }
@@ -167,6 +180,9 @@ export function transpose(ctx: OpContext): Value[] {
   const perm = attrInts(ctx.node, 'perm') ?? s.map((_, i) => s.length - 1 - i);
   if (v.kind === 'const') fail(ctx.node, 'transpose of a constant is not supported');
   if (v.nhwc && perm.join() === '0,2,3,1') return [tensor(v.t)]; // NCHW → NHWC: the stored tensor as is
+  // NHWC → NCHW (ConvNeXt's permute back after its channels-last norm and MLP): the tensor as is,
+  // stored NHWC, which is what every following Conv and element-wise op wants.
+  if (!v.nhwc && v.t.rank === 4 && perm.join() === '0,3,1,2') return [tensor(v.t, true)];
   return [tensor(tf.transpose(asNchw(v), perm))];
 }
 
@@ -204,13 +220,17 @@ export function reduceMean(ctx: OpContext): Value[] {
 
 export function matmulLike(ctx: OpContext): Value[] {
   const a = asNchw(arg(ctx, 0));
-  const b = toTensor(arg(ctx, 1));
+  const bv = arg(ctx, 1);
+  const b = bv.kind === 'tensor' ? asNchw(bv) : toTensor(bv);
   if (ctx.node.op === 'MatMul') {
-    if (b.rank !== 2) fail(ctx.node, 'MatMul with a right operand of rank other than 2 is not supported');
-    if (a.rank === 2) return [tensor(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D))];
-    const lead = a.shape.slice(0, -1);
-    const y = tf.matMul(tf.reshape(a, [-1, a.shape[a.rank - 1]]) as tf.Tensor2D, b as tf.Tensor2D);
-    return [tensor(tf.reshape(y, [...lead, (b.shape as number[])[1]]))];
+    if (a.rank < 2 || b.rank < 2) fail(ctx.node, 'MatMul of a vector (rank 1) is not supported');
+    if (b.rank === 2) {
+      if (a.rank === 2) return [tensor(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D))];
+      const lead = a.shape.slice(0, -1);
+      const y = tf.matMul(tf.reshape(a, [-1, a.shape[a.rank - 1]]) as tf.Tensor2D, b as tf.Tensor2D);
+      return [tensor(tf.reshape(y, [...lead, (b.shape as number[])[1]]))];
+    }
+    return [tensor(batchedMatMul(ctx, a, b))];
   }
   // Gemm: alpha·op(A)·op(B) + beta·C.
   const transA = attrInt(ctx.node, 'transA', 0) === 1;
@@ -223,4 +243,23 @@ export function matmulLike(ctx: OpContext): Value[] {
   const c = ctx.inputs[2];
   if (c) y = tf.add(y, beta === 1 ? toTensor(c) : tf.mul(toTensor(c), beta));
   return [tensor(y)];
+}
+
+/**
+ * numpy's matmul of [..., m, k] by [..., k, n] (attention's q·kᵀ and p·v): the batch dims
+ * broadcast, are flattened into one, and the product is one batched matMul.
+ */
+function batchedMatMul(ctx: OpContext, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const [m, k] = a.shape.slice(-2);
+  const [k2, n] = b.shape.slice(-2);
+  if (k !== k2) fail(ctx.node, `cannot multiply [${a.shape}] by [${b.shape}]`);
+  const batch = broadcastShapes(ctx.node, a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const flat = batch.reduce((p, d) => p * d, 1);
+  const to3 = (t: tf.Tensor, r: number, c: number): tf.Tensor3D => {
+    const full = [...batch, r, c];
+    let u = t.rank < full.length ? tf.reshape(t, [...new Array<number>(full.length - t.rank).fill(1), ...t.shape]) : t;
+    if (u.shape.join() !== full.join()) u = tf.broadcastTo(u, full);
+    return tf.reshape(u, [flat, r, c]) as tf.Tensor3D;
+  };
+  return tf.reshape(tf.matMul(to3(a, m, k), to3(b, k, n)), [...batch, m, n]);
 }
