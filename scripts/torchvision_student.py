@@ -3,7 +3,8 @@
 
   export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
       torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation (or one of
-      CUSTOM: vit, timm_vit, convnext_atto — small transformer-era configurations), its BatchNorm
+      CUSTOM: vit, timm_vit, convnext_atto, convnext_official — small transformer-era
+      configurations), its BatchNorm
       running statistics calibrated (momentum None, train-mode forward over seeded random inputs,
       so eval-mode activations stay normalised and float32 rounding does not blow up), then
           torch.onnx.export(model.eval(), x, M.onnx, training=torch.onnx.TrainingMode.PRESERVE,
@@ -102,6 +103,70 @@ class TimmViT(torch.nn.Module):
         return self.head(x[:, 0])
 
 
+class OfficialLayerNorm(torch.nn.Module):
+    """facebookresearch/ConvNeXt's LayerNorm: channels_last is F.layer_norm; channels_first is
+    written out (mean, (x − u)², sqrt), which torch exports as ReduceMean, Sub, Pow, Sqrt, Div."""
+
+    def __init__(self, dim, eps=1e-6, channels_first=False):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(dim))
+        self.bias = torch.nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+        self.channels_first = channels_first
+        self.dim = dim
+
+    def forward(self, x):
+        if not self.channels_first:
+            return F.layer_norm(x, (self.dim,), self.weight, self.bias, self.eps)
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class OfficialBlock(torch.nn.Module):
+    """facebookresearch/ConvNeXt's Block: dwconv 7×7, permute, LayerNorm, Linear 4×, GELU, Linear,
+    γ (layer scale), permute back, residual."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dwconv = torch.nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = OfficialLayerNorm(dim)
+        self.pwconv1 = torch.nn.Linear(dim, 4 * dim)
+        self.act = torch.nn.GELU()
+        self.pwconv2 = torch.nn.Linear(4 * dim, dim)
+        self.gamma = torch.nn.Parameter(1e-6 * torch.ones(dim))
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+        return x + (self.gamma * y).permute(0, 3, 1, 2)
+
+
+class OfficialConvNeXt(torch.nn.Module):
+    """facebookresearch/ConvNeXt's ConvNeXt (stem and downsampling with channels_first LayerNorm,
+    head = LayerNorm of the pooled features + Linear), parameter names as theirs."""
+
+    def __init__(self, dims, depths, classes):
+        super().__init__()
+        self.downsample_layers = torch.nn.ModuleList()
+        self.downsample_layers.append(torch.nn.Sequential(torch.nn.Conv2d(3, dims[0], 4, 4), OfficialLayerNorm(dims[0], channels_first=True)))
+        for i in range(3):
+            self.downsample_layers.append(torch.nn.Sequential(OfficialLayerNorm(dims[i], channels_first=True), torch.nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
+        self.stages = torch.nn.ModuleList(torch.nn.Sequential(*[OfficialBlock(d) for _ in range(n)]) for d, n in zip(dims, depths))
+        self.norm = torch.nn.LayerNorm(dims[-1], eps=1e-6)
+        self.head = torch.nn.Linear(dims[-1], classes)
+        for m in self.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.trunc_normal_(m.weight, std=0.02)
+                torch.nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for down, stage in zip(self.downsample_layers, self.stages):
+            x = stage(down(x))
+        return self.head(self.norm(x.mean([-2, -1])))
+
+
 def vit(classes, size):
     """torchvision's VisionTransformer (nn.MultiheadAttention) at DeiT-tiny's width — 192, 3 heads,
     MLP 768 — with 4 layers and 8×8 patches."""
@@ -115,12 +180,14 @@ def convnext_atto(classes, size):
     return ConvNeXt(cfg, stochastic_depth_prob=0.1, num_classes=classes)
 
 
-# Transformer-era students: torchvision's classes at small configurations, and a copy of timm's ViT
-# (timm is not packaged by Debian), so the tests cover both attention exports.
+# Transformer-era students: torchvision's classes at small configurations, and copies of timm's ViT
+# and of facebookresearch/ConvNeXt's model (neither is packaged by Debian), so the tests cover both
+# attention exports and both ways of writing a channels-first LayerNorm.
 CUSTOM = {
     'vit': vit,
     'timm_vit': lambda classes, size: TimmViT(size, 8, 192, 4, 3, 768, classes),
     'convnext_atto': convnext_atto,
+    'convnext_official': lambda classes, size: OfficialConvNeXt([40, 80, 160, 320], [2, 2, 6, 2], classes),
 }
 ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2') + tuple(CUSTOM)
 
@@ -163,11 +230,13 @@ def condition(model, seed):
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.bias.copy_(0.1 + 0.4 * torch.rand(m.bias.shape, generator=g))
-            elif isinstance(m, torch.nn.LayerNorm):
+            elif isinstance(m, (torch.nn.LayerNorm, OfficialLayerNorm)):
                 m.weight.copy_(0.8 + 0.4 * torch.rand(m.weight.shape, generator=g))
                 m.bias.copy_(-0.1 + 0.2 * torch.rand(m.bias.shape, generator=g))
             elif isinstance(m, CNBlock):
                 m.layer_scale.copy_(0.2 + 0.4 * torch.rand(m.layer_scale.shape, generator=g))
+            elif isinstance(m, OfficialBlock):
+                m.gamma.copy_(0.2 + 0.4 * torch.rand(m.gamma.shape, generator=g))
             elif isinstance(m, torch.nn.Linear) and not m.weight.any():
                 m.weight.copy_(0.02 * torch.randn(m.weight.shape, generator=g))
 

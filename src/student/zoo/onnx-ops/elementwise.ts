@@ -1,6 +1,6 @@
 /**
  * Element-wise ops: activations (Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Erf,
- * Softmax) and the binary ops (Add, Sub, Mul, Div, with numpy broadcasting). Binary ops on two
+ * Gelu, Softmax), Sqrt, Neg, Reciprocal, Exp, Pow and the binary ops (Add, Sub, Mul, Div, with numpy broadcasting). Binary ops on two
  * constants compute in JS (shape arithmetic: integer Div truncates, as ONNX's int64 Div); with a
  * tensor they broadcast in the logical NCHW sense, whatever the operands' physical layout.
  */
@@ -26,11 +26,51 @@ const scalarArg = (ctx: OpContext, i: number, dflt: number): number => {
   return Number(v.data[0]);
 };
 
+/** Like `unary`, but a constant input (a shape-derived scalar: SDPA's 1/√d) is computed in JS with `js`. */
+function unaryConst(f: Unary, js: (v: number) => number) {
+  const onTensor = unary(f);
+  return (ctx: OpContext): Value[] => {
+    const v = arg(ctx, 0);
+    if (v.kind === 'tensor') return onTensor(ctx);
+    return [constant('float32', v.shape, Float32Array.from(v.data, (x) => js(Number(x))))];
+  };
+}
+
 export const relu = unary((x) => tf.relu(x));
 export const sigmoid = unary((x) => tf.sigmoid(x));
 export const tanh = unary((x) => tf.tanh(x));
 /** erf, as torch.onnx.export writes GELU below opset 20: x · 0.5 · (1 + erf(x / √2)). */
 export const erf = unary((x) => tf.erf(x));
+export const sqrt = unaryConst((x) => tf.sqrt(x), Math.sqrt);
+export const neg = unaryConst((x) => tf.neg(x), (v) => -v);
+export const reciprocal = unaryConst((x) => tf.reciprocal(x), (v) => 1 / v);
+export const exp = unaryConst((x) => tf.exp(x), Math.exp);
+/**
+ * ONNX Gelu (opset 20; torch writes it from opset 20 on), as PyTorch's F.gelu: `none` is
+ * x · 0.5 · (1 + erf(x / √2)) in the order torch's own decomposition runs it (what opset 17 graphs
+ * hold as Div, Erf, Add, Mul, Mul); `tanh` is 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).
+ */
+export const gelu = unary((x, ctx) => {
+  const approx = typeof ctx.node.attrs.approximate === 'string' ? ctx.node.attrs.approximate : 'none';
+  if (approx === 'none') return tf.mul(tf.mul(x, tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1)), 0.5);
+  if (approx !== 'tanh') fail(ctx.node, `approximate '${approx}' is not one of none, tanh`);
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+});
+
+/**
+ * Pow with a constant exponent: 2 is x · x (PyTorch's pow(x, 2) and the official ConvNeXt's
+ * (x − u).pow(2)), 0.5 is sqrt, others tf.pow. On two constants it computes in JS.
+ */
+export function pow(ctx: OpContext): Value[] {
+  const x = arg(ctx, 0);
+  const e = arg(ctx, 1);
+  if (e.kind !== 'const' || e.data.length !== 1) fail(ctx.node, 'only a constant scalar exponent is supported');
+  const p = Number(e.data[0]);
+  if (x.kind === 'const') return [constant(x.dtype === 'int' && e.dtype === 'int' ? 'int' : 'float32', x.shape, x.dtype === 'int' && e.dtype === 'int' ? Array.from(x.data, (v) => Number(v) ** p) : Float32Array.from(x.data, (v) => Number(v) ** p))];
+  const y = p === 2 ? tf.square(x.t) : p === 0.5 ? tf.sqrt(x.t) : p === 1 ? x.t : tf.pow(x.t, tf.scalar(p));
+  return [tensor(y, x.nhwc)];
+}
 export const leakyRelu = unary((x, ctx) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)));
 export const clip = unary((x, ctx) => {
   // opset ≥ 11: min / max are optional inputs; older: attributes.

@@ -7,7 +7,7 @@
 import { batchNormalization } from './batchnorm.js';
 import { constantOfShape, equal, expand, where } from './broadcast.js';
 import { conv, globalAveragePool, globalMaxPool, pool } from './conv.js';
-import { binary, clip, erf, hardSigmoid, hardSwish, leakyRelu, relu, sigmoid, softmax, tanh } from './elementwise.js';
+import { binary, clip, erf, exp, gelu, hardSigmoid, hardSwish, leakyRelu, neg, pow, reciprocal, relu, sigmoid, softmax, sqrt, tanh } from './elementwise.js';
 import { cast, concat, dropout, flatten, gather, identity, matmulLike, pad, reduceMean, reshape, shape, slice, split, squeeze, transpose, unsqueeze } from './shape.js';
 import { layerNormalization } from './layernorm.js';
 import type { OpImpl } from './values.js';
@@ -28,6 +28,12 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   LeakyRelu: leakyRelu,
   Tanh: tanh,
   Erf: erf,
+  Gelu: gelu,
+  Sqrt: sqrt,
+  Pow: pow,
+  Neg: neg,
+  Reciprocal: reciprocal,
+  Exp: exp,
   Softmax: softmax,
   Add: binary,
   Sub: binary,
