@@ -228,7 +228,7 @@ export class PlanBuilder {
     const model = this.modelOf(r);
     const ts = r.teacher_seed === undefined || r.teacher_seed === 'same' ? seed : r.teacher_seed;
     const config: TrainConfig = { data: this.d.data, model, loss: 'ce', loss_options: {}, train: this.trainFor(r.train, ctx), seed: ts, cache: null, ...this.proto(ctx) };
-    const tkey = this.addTrain(config, [], { role: 'teacher', name: `self-${model}`, seed: ts });
+    const tkey = this.addTrain(config, [], { role: 'teacher', name: `self-${modelSlug(model)}`, seed: ts });
     return this.cacheOf({ name: selfTeacherName(model, ts), train: tkey }, null, null, null, r.precompute);
   }
 
@@ -388,4 +388,14 @@ export class PlanBuilder {
   }
 }
 
-const selfTeacherName = (model: string, seed: number): string => `self-${model}-s${seed}`;
+/**
+ * A model name fit for step labels and the file names made from them: zoo names as they are,
+ * `onnx:DIR/m.onnx` → `onnx-m`, `./DIR/m.mjs` → `m` (a path's slashes would make directories).
+ */
+function modelSlug(model: string): string {
+  const onnx = /^onnx:(.*)$/.exec(model);
+  const base = path.basename(onnx ? onnx[1] : model).replace(/\.(onnx|mjs|cjs|js)$/, '');
+  return (onnx ? `onnx-${base}` : base).replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+const selfTeacherName = (model: string, seed: number): string => `self-${modelSlug(model)}-s${seed}`;

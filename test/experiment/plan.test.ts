@@ -70,6 +70,21 @@ describe('experiment expansion and keys', () => {
     expect(base1.dir).to.match(/^runs\/baseline-s1-[0-9a-f]{8}$/);
   });
 
+  it('a tfkd-self teacher of an onnx: or module student is named by the file, not its path (no directories in its files)', () => {
+    const dir = tmpDir('plan-slug');
+    fs.mkdirSync(path.join(dir, 'models'));
+    fs.writeFileSync(path.join(dir, 'models', 'vit.onnx'), 'bytes');
+    fs.writeFileSync(path.join(dir, 'models', 'my-net.mjs'), 'export default () => null;');
+    for (const [model, name] of [['onnx:models/vit.onnx', 'self-onnx-vit-s1'], ['./models/my-net.mjs', 'self-my-net-s1']]) {
+      const p = expandDesign(load(`data: synthetic:200:10:8x8x1\nmodel: ${model}\nseeds: [1]\nruns:\n  - { name: self, kind: tfkd-self }\n`, dir));
+      const self1 = p.runs.find((r) => r.name === 'self')!;
+      expect(self1.teacher!.name).to.equal(name);
+      const exp = p.steps.find((s) => s.key === self1.teacher!.export)!;
+      expect(exp.type).to.equal('export');
+      expect((exp as { out: string }).out).to.match(new RegExp(`^teachers/${name}-final-[0-9a-f]{8}\\.onnx$`));
+    }
+  });
+
   it('the teacher run keeps every checkpoint asked for; the key does not depend on them', () => {
     const p = expandDesign(load(DESIGN));
     const big = p.steps.find((s) => s.type === 'train' && s.config.model === 'cnn' && s.config.seed === 3) as TrainStep;
