@@ -2,6 +2,7 @@
 """torchvision students for tfkd's ONNX import (issue 19): export, and PyTorch's reference step.
 
   export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
+         [--channels 3 --patch 8 --width 192 --depth 4]   (timm_vit's shape)
       torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation (or one of
       CUSTOM: vit, timm_vit, convnext_atto, convnext_official — small transformer-era
       configurations), its BatchNorm
@@ -81,10 +82,10 @@ class TimmViT(torch.nn.Module):
     """timm's VisionTransformer (DeiT's layout: conv patch embedding, class token, learned position
     embedding, pre-norm blocks, final LayerNorm, head on the class token), parameter names as timm's."""
 
-    def __init__(self, size, patch, dim, depth, heads, mlp, classes):
+    def __init__(self, size, patch, dim, depth, heads, mlp, classes, channels=3):
         super().__init__()
         self.patch_embed = torch.nn.Module()
-        self.patch_embed.proj = torch.nn.Conv2d(3, dim, patch, patch)
+        self.patch_embed.proj = torch.nn.Conv2d(channels, dim, patch, patch)
         n = (size // patch) ** 2
         self.cls_token = torch.nn.Parameter(torch.randn(1, 1, dim) * 1e-6)
         self.pos_embed = torch.nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
@@ -192,14 +193,18 @@ CUSTOM = {
 ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2') + tuple(CUSTOM)
 
 
-def build(arch, classes, seed, size):
+def build(arch, classes, seed, size, vit_shape=None):
     torch.manual_seed(seed)
+    if vit_shape:
+        # export --channels/--patch/--width/--depth: timm_vit of another shape (heads = width/64, MLP 4x)
+        channels, patch, width, depth = vit_shape
+        return TimmViT(size, patch, width, depth, max(1, width // 64), 4 * width, classes, channels)
     if arch in CUSTOM:
         return CUSTOM[arch](classes, size)
     return getattr(torchvision.models, arch)(num_classes=classes)
 
 
-def calibrate(model, size, seed, batches=4, n=8):
+def calibrate(model, size, seed, batches=4, n=8, channels=3):
     """Running statistics = the average batch statistics of seeded N(0, 1) inputs."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
@@ -210,7 +215,7 @@ def calibrate(model, size, seed, batches=4, n=8):
     model.train()
     with torch.no_grad():
         for _ in range(batches):
-            model(torch.randn(n, 3, size, size, generator=g))
+            model(torch.randn(n, channels, size, size, generator=g))
     for m, mo in zip(bns, saved):
         m.momentum = mo
     model.eval()
@@ -243,10 +248,14 @@ def condition(model, seed):
 
 def cmd_export(a):
     torch.set_num_threads(1)
-    model = build(a.arch, a.classes, a.seed, a.size)
+    shape = (a.channels, a.patch, a.width, a.depth)
+    custom = shape != (3, 8, 192, 4)
+    if custom and a.arch != 'timm_vit':
+        raise SystemExit('--channels/--patch/--width/--depth apply to timm_vit only')
+    model = build(a.arch, a.classes, a.seed, a.size, shape if custom else None)
     condition(model, a.seed)
-    calibrate(model, a.size, a.seed)
-    x = torch.zeros(1, 3, a.size, a.size)
+    calibrate(model, a.size, a.seed, channels=a.channels)
+    x = torch.zeros(1, a.channels, a.size, a.size)
     torch.onnx.export(model, x, a.out, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
                       opset_version=a.opset, input_names=['input'], output_names=['logits'],
                       dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
@@ -331,6 +340,10 @@ def main():
     e.add_argument('--classes', type=int, default=10)
     e.add_argument('--seed', type=int, default=0)
     e.add_argument('--opset', type=int, default=17)
+    e.add_argument('--channels', type=int, default=3, help='timm_vit: input channels (1 for Fashion-MNIST)')
+    e.add_argument('--patch', type=int, default=8, help='timm_vit: patch size')
+    e.add_argument('--width', type=int, default=192, help='timm_vit: embedding width (heads = width/64, MLP 4x)')
+    e.add_argument('--depth', type=int, default=4, help='timm_vit: blocks')
     for name in ('step', 'logits'):
         s = sub.add_parser(name)
         s.add_argument('--arch', choices=ARCHS, required=True)
