@@ -30,7 +30,7 @@
       "targets": [
         {
           "target_name": "tfkd_native",
-          "sources": ["src/module.cc", "src/args.cc", "src/parallel.cc", "src/gemm.cc", "src/conv.cc", "src/depthwise.cc", "src/batchnorm.cc", "src/pool_eltwise.cc", "src/hard_act.cc", "src/transpose.cc"],
+          "sources": ["src/module.cc", "src/args.cc", "src/parallel.cc", "src/gemm.cc", "src/conv.cc", "src/depthwise.cc", "src/batchnorm.cc", "src/pool_eltwise.cc", "src/hard_act.cc", "src/gelu.cc", "src/transpose.cc"],
           "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],
           "cflags_cc!": ["-fno-exceptions"],
           "include_dirs": ["<!(node -p \"process.env.TFKD_BLAS_INCLUDE || '/usr/include/x86_64-linux-gnu'\")"],

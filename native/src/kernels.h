@@ -37,6 +37,10 @@ napi_value TransposeF32(napi_env env, napi_callback_info info);
 napi_value HardAct(napi_env env, napi_callback_info info);
 napi_value HardActGrad(napi_env env, napi_callback_info info);
 
+// gelu.cc
+napi_value Gelu(napi_env env, napi_callback_info info);
+napi_value GeluGrad(napi_env env, napi_callback_info info);
+
 // parallel.cc
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value SetKernelThreads(napi_env env, napi_callback_info info);

@@ -116,6 +116,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"reluGrad", nullptr, Guard<ReluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardAct", nullptr, Guard<HardAct>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardActGrad", nullptr, Guard<HardActGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gelu", nullptr, Guard<Gelu>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"geluGrad", nullptr, Guard<GeluGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setDnnl", nullptr, Guard<SetDnnl>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dnnlVersion", nullptr, Guard<DnnlVersion>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"blasConfig", nullptr, Guard<BlasConfig>, nullptr, nullptr, nullptr, napi_default, nullptr},

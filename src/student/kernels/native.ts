@@ -57,6 +57,8 @@ export interface NativeAddon extends DepthwiseAddon, TransposeAddon {
   /** kind 0: hardswish, 1: hardsigmoid (tfjs' composed ops' float32 arithmetic, hard-activations.ts); absent from add-ons built before them. */
   hardAct?(x: Float32Array, y: Float32Array, kind: number): void;
   hardActGrad?(dy: Float32Array, x: Float32Array, dx: Float32Array, kind: number): void;
+  gelu?(x: Float32Array, y: Float32Array): void;
+  geluGrad?(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** tfkd's own threads (convolutions split by batch, BatchNorm passes by rows); setThreads sets it too. */
   setKernelThreads(n: number): void;
   setThreads(n: number): number;

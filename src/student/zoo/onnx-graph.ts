@@ -8,13 +8,14 @@
  * through `Identity(initializer)` nodes whose outputs carry the state_dict names (seeded BatchNorm
  * γ = 1, β = 0 are the common case). Trained, they must become separate parameters, as in PyTorch,
  * so each such Identity turns into its own weight named after its output (and export writes it
- * back as an initializer of that name).
+ * back as an initializer of that name). And GELU chains become one Gelu node (onnx-fold.ts).
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { UsageError } from '../../errors.js';
+import { foldGelu } from './onnx-fold.js';
 import { SUPPORTED_OPS } from './onnx-ops/index.js';
 import type { AttrValue, ConstValue, GraphNode } from './onnx-ops/values.js';
 
@@ -247,6 +248,7 @@ export function readOnnxGraph(file: string): OnnxGraph {
 
   // LayerNorm nets (ViT, ConvNeXt) have conv biases and no BatchNorm by design, not by folding. A
   // net that mixes the two (MobileViT) and was exported folded passes this check unnoticed.
+  const nodes = foldGelu(parts.nodes, parts.consts, io.outputName);
   const hasBn = parts.nodes.some((n) => n.op === 'BatchNormalization' || n.op === 'LayerNormalization');
   const convBias = parts.nodes.some((n) => n.op === 'Conv' && n.inputs.length > 2 && n.inputs[2] !== '');
   return {
@@ -255,7 +257,7 @@ export function readOnnxGraph(file: string): OnnxGraph {
     opset: num(main?.version),
     metadata,
     ...io,
-    nodes: parts.nodes,
+    nodes,
     weights: parts.weights,
     consts: parts.consts,
     identityWeights: parts.identityWeights,

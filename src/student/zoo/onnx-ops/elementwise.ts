@@ -4,6 +4,7 @@
  * constants compute in JS (shape arithmetic: integer Div truncates, as ONNX's int64 Div); with a
  * tensor they broadcast in the logical NCHW sense, whatever the operands' physical layout.
  */
+import { fusedGelu } from '../../kernels/gelu.js';
 import { tf } from '../../tf.js';
 import { hardSigmoid as torchHardSigmoid, hardSwish as torchHardSwish } from '../mobilenetv3-layers.js';
 import { arg, asNchw, attrFloat, constant, fail, logicalShape, normAxis, tensor, toTensor, type OpContext, type Value } from './values.js';
@@ -46,13 +47,14 @@ export const neg = unaryConst((x) => tf.neg(x), (v) => -v);
 export const reciprocal = unaryConst((x) => tf.reciprocal(x), (v) => 1 / v);
 export const exp = unaryConst((x) => tf.exp(x), Math.exp);
 /**
- * ONNX Gelu (opset 20; torch writes it from opset 20 on), as PyTorch's F.gelu: `none` is
- * x · 0.5 · (1 + erf(x / √2)) in the order torch's own decomposition runs it (what opset 17 graphs
- * hold as Div, Erf, Add, Mul, Mul); `tanh` is 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).
+ * ONNX Gelu (opset 20; torch writes it from opset 20 on, and the graph reader folds the opset-17
+ * chain Div, Erf, Add, Mul, Mul into it), as PyTorch's F.gelu: `none` is one kernel each way where
+ * tfkd has it (kernels/gelu.ts), else x · 0.5 · (1 + erf(x / √2)) composed in the order torch's own
+ * decomposition runs it; `tanh` is 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).
  */
 export const gelu = unary((x, ctx) => {
   const approx = typeof ctx.node.attrs.approximate === 'string' ? ctx.node.attrs.approximate : 'none';
-  if (approx === 'none') return tf.mul(tf.mul(x, tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1)), 0.5);
+  if (approx === 'none') return fusedGelu(x) ?? tf.mul(tf.mul(x, tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1)), 0.5);
   if (approx !== 'tanh') fail(ctx.node, `approximate '${approx}' is not one of none, tanh`);
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
