@@ -21,6 +21,7 @@ import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
 import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
 import { deterministicWebgpuMatMul } from './webgpu-matmul.js';
+import { safeWebgpuPad } from './webgpu-pad.js';
 import { describeAdapter, probeGpuAdapter, type GpuAdapter, type GpuProbe } from '../util/gpu-adapter.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -75,6 +76,8 @@ const defaultBackendDeps: BackendDeps = {
     if (ok && name === 'webgpu') (tf.backend() as unknown as { hasReadSyncWarned?: boolean }).hasReadSyncWarned = true;
     // No float atomics in matrix products: the same run twice on one adapter is bit-identical (webgpu-matmul.ts).
     if (ok && name === 'webgpu') deterministicWebgpuMatMul();
+    // tfjs's webgpu PadV2 returns zeros above rank 4 (webgpu-pad.ts): collapse, or fail loudly.
+    if (ok && name === 'webgpu') safeWebgpuPad();
     return ok && tf.getBackend() === name;
   },
   registerWasmKernels,
