@@ -20,8 +20,7 @@
 
 #include <cstring>
 
-#include "args.h"
-#include "parallel.h"
+#include "eltwise.h"
 
 namespace tfkd {
 
@@ -87,26 +86,9 @@ void backward(const float* __restrict dy, const float* __restrict x, float* __re
 }  // namespace
 
 // gelu(x, y)
-napi_value Gelu(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  get_args(env, info, argv, 2);
-  F32 x = get_f32(env, argv[0], "x"), y = get_f32(env, argv[1], "y");
-  const int64_t n = static_cast<int64_t>(x.n);
-  need(y, n, "y");
-  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) { forward(x.p, y.p, i0, i1); });
-  return nullptr;
-}
+napi_value Gelu(napi_env env, napi_callback_info info) { return eltwise_pass(env, info, "y", forward); }
 
 // geluGrad(dy, x, dx)
-napi_value GeluGrad(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  get_args(env, info, argv, 3);
-  F32 dy = get_f32(env, argv[0], "dy"), x = get_f32(env, argv[1], "x"), dx = get_f32(env, argv[2], "dx");
-  const int64_t n = static_cast<int64_t>(x.n);
-  need(dy, n, "dy");
-  need(dx, n, "dx");
-  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) { backward(dy.p, x.p, dx.p, i0, i1); });
-  return nullptr;
-}
+napi_value GeluGrad(napi_env env, napi_callback_info info) { return eltwise_grad_pass(env, info, "dx", backward); }
 
 }  // namespace tfkd

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "args.h"
+#include "eltwise.h"
 #include "parallel.h"
 
 namespace tfkd {
@@ -130,16 +131,7 @@ void relu_grad(const float* __restrict dy, const float* __restrict x, float* __r
 
 }  // namespace
 
-napi_value ReluGrad(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  get_args(env, info, argv, 3);
-  F32 dy = get_f32(env, argv[0], "dy"), x = get_f32(env, argv[1], "x"), out = get_f32(env, argv[2], "out");
-  const int64_t n = static_cast<int64_t>(x.n);
-  need(dy, n, "dy");
-  need(out, n, "out");
-  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) { relu_grad(dy.p, x.p, out.p, i0, i1); });
-  return nullptr;
-}
+napi_value ReluGrad(napi_env env, napi_callback_info info) { return eltwise_grad_pass(env, info, "out", relu_grad); }
 
 // ---- Element-wise Add and Relu ------------------------------------------------------------------
 // The two element-wise ops of every training step that tfjs-backend-wasm runs on one thread (the

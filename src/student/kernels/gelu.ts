@@ -16,14 +16,13 @@
  * on both (tested). Without the add-on on wasm, on other backends, or with TFKD_GELU=composed, the
  * caller composes tfjs ops (zoo/onnx-ops/elementwise.ts).
  *
- * Kernels `TfkdGelu` ({x}) and `TfkdGeluGrad` ({dy, x}), float32.
+ * Kernels `TfkdGelu` ({x}) and `TfkdGeluGrad` ({dy, x}), float32 (kernels/eltwise-kernels.ts).
  */
 import { tf } from '../tf.js';
 import { nativeAddonOnHeap } from './native.js';
-import { withViews, type BackendLike } from './views.js';
+import { registerEltwiseKernels, type EltwiseKernel } from './eltwise-kernels.js';
 
 const GELU_KERNEL = 'TfkdGelu';
-const GELU_GRAD_KERNEL = 'TfkdGeluGrad';
 
 const f = Math.fround;
 // The float32 constants of native/src/gelu.cc, rounded as C rounds its float literals.
@@ -78,57 +77,21 @@ function backwardLoop([dy, x]: Float32Array[], dx: Float32Array): void {
   }
 }
 
-/** The add-on, when it backs wasm now and has the GELU kernels. */
-function nativeGelu() {
-  const nat = nativeAddonOnHeap();
-  return nat?.gelu && nat.geluGrad ? { gelu: nat.gelu.bind(nat), geluGrad: nat.geluGrad.bind(nat) } : null;
-}
-
 /** How many kernel calls ran in C vs JS (tests check the path). */
 export const geluCalls = { native: 0, js: 0 };
 
-function kernel(grad: boolean) {
-  const name = grad ? GELU_GRAD_KERNEL : GELU_KERNEL;
-  return (args: { inputs: Record<string, tf.TensorInfo>; backend: unknown }): tf.TensorInfo => {
-    const ins = grad ? [args.inputs.dy, args.inputs.x] : [args.inputs.x];
-    if (ins.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: float32 only`);
-    const shape = args.inputs.x.shape;
-    if (ins.some((t) => t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${name}: dy [${ins[0].shape}] does not match x [${shape}]`);
-    }
-    return withViews(args.backend as BackendLike, ins, [shape], (views, [out], onHeap) => {
-      const nat = onHeap ? nativeGelu() : null;
-      if (!nat) {
-        geluCalls.js++;
-        return void (grad ? backwardLoop(views, out) : forwardLoop(views, out));
-      }
-      geluCalls.native++;
-      if (grad) nat.geluGrad(views[0], views[1], out);
-      else nat.gelu(views[0], out);
-    })[0];
-  };
-}
+const GELU: EltwiseKernel = {
+  name: GELU_KERNEL,
+  forward: forwardLoop,
+  gradient: backwardLoop,
+  native: () => {
+    const nat = nativeAddonOnHeap();
+    return nat?.gelu && nat.geluGrad ? { forward: ([x], y) => nat.gelu!(x, y), gradient: ([dy, x], dx) => nat.geluGrad!(dy, x, dx) } : null;
+  },
+  calls: geluCalls,
+};
 
-const BACKENDS = ['cpu', 'wasm'] as const;
-let registered = false;
 let enabled = process.env.TFKD_GELU !== 'composed';
-
-function register(): void {
-  if (registered) return;
-  registered = true;
-  for (const backendName of BACKENDS) {
-    if (!tf.getKernel(GELU_KERNEL, backendName)) tf.registerKernel({ kernelName: GELU_KERNEL, backendName, kernelFunc: kernel(false) as unknown as tf.KernelFunc });
-    if (!tf.getKernel(GELU_GRAD_KERNEL, backendName)) tf.registerKernel({ kernelName: GELU_GRAD_KERNEL, backendName, kernelFunc: kernel(true) as unknown as tf.KernelFunc });
-  }
-  tf.registerGradient({
-    kernelName: GELU_KERNEL,
-    inputsToSave: ['x'],
-    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const dy = Array.isArray(dys) ? dys[0] : dys;
-      return { x: () => tf.engine().runKernel(GELU_GRAD_KERNEL, { dy, x: saved[0] }, {}) as tf.Tensor };
-    },
-  });
-}
 
 /** Turns the one-kernel path on or off for the whole process (default on; for A/B runs and tests). */
 export function setFusedGelu(on: boolean): void {
@@ -139,7 +102,7 @@ export function setFusedGelu(on: boolean): void {
 export function fusedGelu(x: tf.Tensor): tf.Tensor | null {
   if (!enabled || x.dtype !== 'float32') return null;
   const b = tf.getBackend();
-  if (b !== 'cpu' && !(b === 'wasm' && nativeGelu())) return null;
-  register();
+  if (b !== 'cpu' && !(b === 'wasm' && GELU.native())) return null;
+  registerEltwiseKernels([GELU]);
   return tf.engine().runKernel(GELU_KERNEL, { x }, {}) as tf.Tensor;
 }

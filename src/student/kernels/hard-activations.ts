@@ -28,11 +28,10 @@
  */
 import { tf } from '../tf.js';
 import { nativeAddonOnHeap } from './native.js';
-import { withViews, type BackendLike } from './views.js';
+import { registerEltwiseKernels, type EltwiseKernel, type Loop } from './eltwise-kernels.js';
 
 const HARD_SWISH_KERNEL = 'TfkdHardSwish';
 const HARD_SIGMOID_KERNEL = 'TfkdHardSigmoid';
-const GRAD = 'Grad';
 
 const f = Math.fround;
 
@@ -41,86 +40,55 @@ const relu6 = (a: number): number => (a <= 0 ? 0 : a >= 6 ? 6 : a);
 /** tfjs' Relu6 gradient mask: lessEqual(a, 6) · step(a). */
 const mask = (a: number): number => (a > 0 && a <= 6 ? 1 : a === a ? 0 : NaN);
 
-type Loop = (ins: Float32Array[], out: Float32Array) => void;
-
-const LOOPS: Record<string, Loop> = {
-  [HARD_SWISH_KERNEL]: ([x], y) => {
-    for (let i = 0; i < y.length; i++) {
-      const v = x[i];
-      y[i] = f(v * relu6(f(v + 3))) / 6;
-    }
-  },
-  [HARD_SWISH_KERNEL + GRAD]: ([dy, x], dx) => {
-    for (let i = 0; i < dx.length; i++) {
-      const v = x[i];
-      const a = f(v + 3);
-      const g = f(dy[i] / 6);
-      dx[i] = f(g * relu6(a)) + f(f(g * v) * mask(a));
-    }
-  },
-  [HARD_SIGMOID_KERNEL]: ([x], y) => {
-    for (let i = 0; i < y.length; i++) y[i] = relu6(f(x[i] + 3)) / 6;
-  },
-  [HARD_SIGMOID_KERNEL + GRAD]: ([dy, x], dx) => {
-    for (let i = 0; i < dx.length; i++) dx[i] = f(dy[i] / 6) * mask(f(x[i] + 3));
-  },
-};
-
-/** 0 hardswish, 1 hardsigmoid: the add-on's `kind`. */
-const KIND = (name: string): number => (name.startsWith(HARD_SWISH_KERNEL) ? 0 : 1);
-
-/** The add-on, when it backs wasm now and has the hard activations. */
-function nativeHardAct() {
-  const nat = nativeAddonOnHeap();
-  return nat?.hardAct && nat.hardActGrad ? { hardAct: nat.hardAct.bind(nat), hardActGrad: nat.hardActGrad.bind(nat) } : null;
-}
-
 /** How many kernel calls ran in C vs JS (tests check the path). */
 export const hardActCalls = { native: 0, js: 0 };
 
-function kernel(name: string) {
-  const loop = LOOPS[name];
-  const grad = name.endsWith(GRAD);
-  return (args: { inputs: Record<string, tf.TensorInfo>; backend: unknown }): tf.TensorInfo => {
-    const ins = grad ? [args.inputs.dy, args.inputs.x] : [args.inputs.x];
-    if (ins.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: float32 only`);
-    const shape = args.inputs.x.shape;
-    if (ins.some((t) => t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new Error(`${name}: dy [${ins[0].shape}] does not match x [${shape}]`);
-    }
-    return withViews(args.backend as BackendLike, ins, [shape], (views, [out], onHeap) => {
-      const nat = onHeap ? nativeHardAct() : null;
-      if (!nat) return void (hardActCalls.js++, loop(views, out));
-      hardActCalls.native++;
-      if (grad) nat.hardActGrad(views[0], views[1], out, KIND(name));
-      else nat.hardAct(views[0], out, KIND(name));
-    })[0];
+/** One activation (kind 0 hardswish, 1 hardsigmoid: the add-on's `kind`) as a kernel pair. */
+function pair(name: string, kind: number, forward: Loop, gradient: Loop): EltwiseKernel {
+  return {
+    name,
+    forward,
+    gradient,
+    native: () => {
+      const nat = nativeAddonOnHeap();
+      return nat?.hardAct && nat.hardActGrad ? { forward: ([x], y) => nat.hardAct!(x, y, kind), gradient: ([dy, x], dx) => nat.hardActGrad!(dy, x, dx, kind) } : null;
+    },
+    calls: hardActCalls,
   };
 }
 
-const BACKENDS = ['cpu', 'wasm'] as const;
-let registered = false;
-let enabled = process.env.TFKD_HARD_ACT !== 'composed';
+const KERNELS = [
+  pair(
+    HARD_SWISH_KERNEL,
+    0,
+    ([x], y) => {
+      for (let i = 0; i < y.length; i++) {
+        const v = x[i];
+        y[i] = f(v * relu6(f(v + 3))) / 6;
+      }
+    },
+    ([dy, x], dx) => {
+      for (let i = 0; i < dx.length; i++) {
+        const v = x[i];
+        const a = f(v + 3);
+        const g = f(dy[i] / 6);
+        dx[i] = f(g * relu6(a)) + f(f(g * v) * mask(a));
+      }
+    },
+  ),
+  pair(
+    HARD_SIGMOID_KERNEL,
+    1,
+    ([x], y) => {
+      for (let i = 0; i < y.length; i++) y[i] = relu6(f(x[i] + 3)) / 6;
+    },
+    ([dy, x], dx) => {
+      for (let i = 0; i < dx.length; i++) dx[i] = f(dy[i] / 6) * mask(f(x[i] + 3));
+    },
+  ),
+];
 
-function register(): void {
-  if (registered) return;
-  registered = true;
-  for (const backendName of BACKENDS) {
-    for (const name of Object.keys(LOOPS)) {
-      if (!tf.getKernel(name, backendName)) tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernel(name) as unknown as tf.KernelFunc });
-    }
-  }
-  for (const name of [HARD_SWISH_KERNEL, HARD_SIGMOID_KERNEL]) {
-    tf.registerGradient({
-      kernelName: name,
-      inputsToSave: ['x'],
-      gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const dy = Array.isArray(dys) ? dys[0] : dys;
-        return { x: () => tf.engine().runKernel(name + GRAD, { dy, x: saved[0] }, {}) as tf.Tensor };
-      },
-    });
-  }
-}
+let enabled = process.env.TFKD_HARD_ACT !== 'composed';
 
 /** Turns the one-kernel path on or off for the whole process (default on; for A/B runs and tests). */
 export function setFusedHardActivations(on: boolean): void {
@@ -130,9 +98,9 @@ export function setFusedHardActivations(on: boolean): void {
 /** `name` applied to x as one kernel, or null where that is not the faster path (the caller composes ops). */
 function fused(name: string, x: tf.Tensor): tf.Tensor | null {
   if (!enabled || x.dtype !== 'float32') return null;
-  register();
+  registerEltwiseKernels(KERNELS);
   const b = tf.getBackend();
-  if (b !== 'cpu' && !(b === 'wasm' && nativeHardAct())) return null;
+  if (b !== 'cpu' && !(b === 'wasm' && KERNELS[0].native())) return null;
   return tf.engine().runKernel(name, { x }, {}) as tf.Tensor;
 }
 
