@@ -1,9 +1,13 @@
 // tfkd_native's depthwise convolution gradients (depthwiseBackpropFilter, depthwiseBackpropInput):
 // the mobilenet / efficientnet / ONNX-student layers, whose gradients are tfkd's JS loops on wasm
-// (src/student/kernels/depthwise.ts; tfjs-backend-wasm has none). The forward pass stays on
-// XNNPACK: a C forward saved only ~2 % of an ONNX mobilenet_v3_small step (112×112, batch 16,
-// 1 thread; the gradients here took it from 467 to 186 CPU ms), and it rounds differently from
-// XNNPACK in the last bit, which small-batch BatchNorm nets amplify over steps.
+// (src/student/kernels/depthwise.ts; tfjs-backend-wasm has none). The forward pass of small
+// windows (3×3, 5×5) stays on XNNPACK: a C forward saved only ~2 % of an ONNX mobilenet_v3_small
+// step (112×112, batch 16, 1 thread; the gradients here took it from 467 to 186 CPU ms), and it
+// rounds differently from XNNPACK in the last bit, which small-batch BatchNorm nets amplify over
+// steps. Large windows (≥ 49 taps: ConvNeXt's 7×7) run depthwiseForward here: XNNPACK took 42 ms
+// of a 64×64 convnext_atto step's 199 (src/student/kernels/native-depthwise.ts, DEPTHWISE_FORWARD_TAPS).
+//
+//   y[b,oh,ow,c·M+q]  = Σ_{kh,kw} x[b, oh·sh+kh−pt, ow·sw+kw−pl, c] · W[kh,kw,c,q]   (taps in (kh, kw) order, float32)
 //
 // Layouts (tfjs NHWC): x [B,H,W,C], filter [KH,KW,C,M] (M = channel multiplier), dy
 // [B,OH,OW,C·M], output channel of (c, q) = c·M + q:
@@ -79,6 +83,23 @@ void backprop_filter(const Dw& c, const float* x, const float* dy, double* acc, 
       }
 }
 
+void forward(const Dw& c, const float* x, const float* w, float* y, int64_t b0, int64_t b1) {
+  const int64_t CO = c.CO(), C = c.C, M = c.M;
+  const int64_t rows = c.OH * c.OW;
+  std::fill(y + b0 * rows * CO, y + b1 * rows * CO, 0.f);
+  for_taps(c, b0 * rows, b1 * rows, [&](int64_t r, int64_t k, int64_t pixel) {
+    float* yo = y + r * CO;
+    const float* xi = x + pixel * C;
+    const float* wk = w + k * CO;
+    if (M == 1) {
+      for (int64_t ch = 0; ch < C; ch++) yo[ch] += xi[ch] * wk[ch];
+    } else {
+      for (int64_t ch = 0; ch < C; ch++)
+        for (int64_t q = 0; q < M; q++) yo[ch * M + q] += xi[ch] * wk[ch * M + q];
+    }
+  });
+}
+
 void backprop_input(const Dw& c, const float* dy, const float* w, float* dx, int64_t b0, int64_t b1) {
   const int64_t CO = c.CO(), C = c.C, M = c.M;
   std::fill(dx + b0 * c.H * c.W * C, dx + b1 * c.H * c.W * C, 0.f);
@@ -100,6 +121,18 @@ void backprop_input(const Dw& c, const float* dy, const float* w, float* dx, int
 }
 
 }  // namespace
+
+// depthwiseForward(x, w, y, dims[13])
+napi_value DepthwiseForward(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  const Dw c = dw_from(get_shaped_args(env, info, argv, 3, 13));
+  F32 x = get_f32(env, argv[0], "x"), w = get_f32(env, argv[1], "filter"), y = get_f32(env, argv[2], "y");
+  need(x, c.B * c.H * c.W * c.C, "x");
+  need(w, c.KH * c.KW * c.CO(), "filter");
+  need(y, c.B * c.OH * c.OW * c.CO(), "y");
+  over_units(c, [&](int64_t b0, int64_t b1, int, int) { forward(c, x.p, w.p, y.p, b0, b1); });
+  return nullptr;
+}
 
 // depthwiseBackpropFilter(x, dy, dw, dims[13])
 napi_value DepthwiseBackpropFilter(napi_env env, napi_callback_info info) {

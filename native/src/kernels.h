@@ -12,6 +12,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info);
 napi_value SetChunkBytes(napi_env env, napi_callback_info info);
 
 // depthwise.cc
+napi_value DepthwiseForward(napi_env env, napi_callback_info info);
 napi_value DepthwiseBackpropFilter(napi_env env, napi_callback_info info);
 napi_value DepthwiseBackpropInput(napi_env env, napi_callback_info info);
 

@@ -97,6 +97,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", nullptr, Guard<Conv2DForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropFilter", nullptr, Guard<Conv2DBackpropFilter>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropInput", nullptr, Guard<Conv2DBackpropInput>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseForward", nullptr, Guard<DepthwiseForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"depthwiseBackpropFilter", nullptr, Guard<DepthwiseBackpropFilter>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"depthwiseBackpropInput", nullptr, Guard<DepthwiseBackpropInput>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, Guard<MatMul>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,6 +1,7 @@
 /**
- * The depthwise convolution gradients on the native add-on (native/src/depthwise.cc,
+ * The depthwise convolutions on the native add-on (native/src/depthwise.cc,
  * kernels/native-depthwise.ts) vs the tfjs cpu backend's kernels, on seeded random inputs: the
+ * forward pass of 7×7 windows (smaller ones: XNNPACK's bits, unchanged), the
  * filter and input gradients over kernel sizes, strides, paddings, odd sizes and channel
  * multipliers; thread counts 1–3 give the same bits; tf.grads through a depthwise net and the
  * gradient of zoo mobilenetv2 (BatchNorm in training mode) equal cpu. The ONNX students'
@@ -8,7 +9,8 @@
  * per output tensor (as native.test.ts). Skipped, naming the reason, without the add-on.
  */
 import { expect } from 'chai';
-import { loadNative, NATIVE_KERNELS, registerNativeKernels } from '../../../src/student/kernels/native.js';
+import { loadNative, NATIVE_KERNELS, registerNativeKernels, unregisterNativeKernels } from '../../../src/student/kernels/native.js';
+import { DEPTHWISE_FORWARD_TAPS } from '../../../src/student/kernels/native-depthwise.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildModel } from '../../../src/student/zoo/index.js';
 import { backendComparer, kernelCalls, netGrads, on, onNativeKernels, randn, runKernel, type Arr } from '../compare-backends.js';
@@ -38,13 +40,47 @@ describe('student/native: depthwise convolutions on the native add-on match the 
   const st = loadNative();
   onNativeKernels(st, () => console.log(`    worst relative max diff over the depthwise checks: ${worst.rel.toExponential(3)} (${worst.where}); tolerance ${TOL}; ${st.why}`));
 
-  it('registers both depthwise gradients on wasm (the forward pass stays XNNPACK\'s)', () => {
+  it('registers both depthwise gradients and the forward pass on wasm', () => {
     const names = registerNativeKernels().names;
-    for (const n of NAMES) {
+    for (const n of [...NAMES, 'DepthwiseConv2dNative']) {
       expect(names).to.include(n);
       expect(tf.getKernel(n, 'wasm')!.kernelFunc).to.equal(NATIVE_KERNELS.find((k) => k.name === n)!.fn);
     }
-    expect(names).to.not.include('DepthwiseConv2dNative');
+  });
+
+  it(`forward: windows of ≥ ${DEPTHWISE_FORWARD_TAPS} taps (7×7) in C, close to cpu and the same bits on 1–3 threads; 3×3 and 5×5 stay XNNPACK's, bit for bit`, async () => {
+    const a = st.addon!;
+    const fwd = (s: number, pad: Pad) => (xt: tf.Tensor, wt: tf.Tensor) => runKernel('DepthwiseConv2dNative', { x: xt, filter: wt }, { strides: s, pad, dilations: 1 });
+    const pads: Pad[] = ['same', 'valid', [[0, 0], [3, 2], [1, 3], [0, 0]]];
+    let seed = 500;
+    try {
+      for (const k of [3, 5, 7]) for (const s of [1, 2]) for (const pad of pads) for (const M of [1, 2]) {
+        // 5 images of 16×17×32: over the add-on's 1e6-multiply-add threshold, so split into units
+        const x = randn([5, 16, 17, 32], (seed += 2));
+        const w = randn([k, k, 32, M], seed + 1);
+        const what = `forward k${k} s${s} ${JSON.stringify(pad)} M${M}`;
+        if (k * k < DEPTHWISE_FORWARD_TAPS) {
+          const ours = (await on('wasm', [x, w], fwd(s, pad)))[0];
+          unregisterNativeKernels();
+          const xnn = (await on('wasm', [x, w], fwd(s, pad)))[0];
+          registerNativeKernels();
+          expect(Buffer.from(ours.data.buffer).equals(Buffer.from(xnn.data.buffer)), `${what}: XNNPACK's bits`).to.equal(true);
+          continue;
+        }
+        const want = (await on('cpu', [x, w], fwd(s, pad)))[0];
+        let first: Float32Array | null = null;
+        for (const kt of [1, 2, 3]) {
+          a.setKernelThreads(kt);
+          const got = (await on('wasm', [x, w], fwd(s, pad)))[0];
+          expectClose(got, want, `${what}, ${kt} thread(s)`);
+          if (first === null) first = got.data;
+          else expect(Buffer.from(got.data.buffer).equals(Buffer.from(first.buffer)), `${what}: ${kt} threads = 1 thread`).to.equal(true);
+        }
+      }
+    } finally {
+      a.setThreads(a.getThreads());
+      registerNativeKernels();
+    }
   });
 
   it('dW, dx: 1×1/3×3/5×5, stride 1/2, same/valid/explicit, even/odd sizes, multiplier 1 and 2, batch 3', async () => {
