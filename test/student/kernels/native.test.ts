@@ -45,10 +45,10 @@ describe('student/native: tfkd native BLAS kernels on wasm match the cpu backend
     await tf.setBackend('cpu');
   });
 
-  it('registers Conv2D, FusedConv2D, the training conv + bias + ReLU, both conv gradients, BatchMatMul, _FusedMatMul, Sum, MaxPoolGrad, Add, Relu, both depthwise gradients and Transpose on wasm', () => {
+  it('registers Conv2D, FusedConv2D, the training conv + bias + ReLU, both conv gradients, BatchMatMul, _FusedMatMul, Sum, MaxPoolGrad, Add, Relu, the depthwise forward (large windows) and both gradients, and Transpose on wasm', () => {
     const r = registerNativeKernels();
     expect(r.names).to.deep.equal(['Conv2D', 'FusedConv2D', 'TfkdConv2DBiasAct', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul', 'Sum', 'MaxPoolGrad', 'Add', 'Relu',
-      'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Transpose']);
+      'DepthwiseConv2dNative', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Transpose']);
     expect(r.why).to.match(/OpenBLAS .*thread/);
     expect(registerNativeKernels().names, 'idempotent').to.equal(r.names);
   });
