@@ -210,17 +210,23 @@ for (const model of ['cnn', 'resnet20']) {
   train(`train ${model} webgpu`, model, 'webgpu', 600);
   train(`train ${model} cpu-kernels`, model, 'wasm', 600);
 }
-// An ONNX student: torchvision's resnet18 exported by the machine's PyTorch (scripts/torchvision_student.py).
-if (!python) record({ step: 'train onnx-resnet18', status: 'skipped', seconds: 0, value: 'no Python with torch and torchvision' });
-else {
-  const file = path.join(OUT, `resnet18-student-${S.onnxSize}.onnx`);
-  const r = sh('onnx-resnet18 build', python, ['scripts/torchvision_student.py', 'export', '--arch', 'resnet18', '--out', file, '--size', String(S.onnxSize), '--classes', '10'], 600);
-  if (!r.ok) fail('onnx-resnet18 build', r);
-  else {
-    const data = `synthetic:${S.trainLimit}:10:${S.onnxSize}x${S.onnxSize}x3:1`;
-    train('train onnx-resnet18 webgpu', `onnx:${file}`, 'webgpu', 600, data);
-    train('train onnx-resnet18 cpu-kernels', `onnx:${file}`, 'wasm', 600, data);
+// ONNX students exported by the machine's PyTorch (scripts/torchvision_student.py): torchvision's
+// resnet18 and timm's ViT layout (timm_vit: attention's batched products, LayerNorm, GELU).
+for (const arch of ['resnet18', 'timm_vit']) {
+  const name = `onnx-${arch}`;
+  if (!python) {
+    record({ step: `train ${name}`, status: 'skipped', seconds: 0, value: 'no Python with torch and torchvision' });
+    continue;
   }
+  const file = path.join(OUT, `${arch}-student-${S.onnxSize}.onnx`);
+  const r = sh(`${name} build`, python, ['scripts/torchvision_student.py', 'export', '--arch', arch, '--out', file, '--size', String(S.onnxSize), '--classes', '10'], 600);
+  if (!r.ok) {
+    fail(`${name} build`, r);
+    continue;
+  }
+  const data = `synthetic:${S.trainLimit}:10:${S.onnxSize}x${S.onnxSize}x3:1`;
+  train(`train ${name} webgpu`, `onnx:${file}`, 'webgpu', 600, data);
+  train(`train ${name} cpu-kernels`, `onnx:${file}`, 'wasm', 600, data);
 }
 
 console.log(`\n${summary()}`);
@@ -239,7 +245,7 @@ function summary(): string {
   ] as const) {
     if (rate(a) && rate(b)) ratios.push(`${name}: webgpu / cpu = ${(rate(a)! / rate(b)!).toFixed(2)}×`);
   }
-  for (const m of ['cnn', 'resnet20', 'onnx-resnet18']) {
+  for (const m of ['cnn', 'resnet20', 'onnx-resnet18', 'onnx-timm_vit']) {
     const a = ips(`train ${m} webgpu`);
     const b = ips(`train ${m} cpu-kernels`);
     if (a && b) ratios.push(`train ${m}: webgpu / cpu kernels = ${(a / b).toFixed(2)}×`);

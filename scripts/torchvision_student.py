@@ -28,6 +28,7 @@
 Run with Debian's interpreter (torch 1.13, torchvision 0.14): /usr/bin/python3 scripts/torchvision_student.py ...
 """
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -256,7 +257,11 @@ def cmd_export(a):
     condition(model, a.seed)
     calibrate(model, a.size, a.seed, channels=a.channels)
     x = torch.zeros(1, a.channels, a.size, a.size)
-    torch.onnx.export(model, x, a.out, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+    # torch ≥ 2.9 exports with its dynamo exporter by default; tfkd's importer reads the TorchScript
+    # exporter's graphs (BatchNorm kept in training mode, the state_dict's initializer names), so
+    # ask for that one wherever the argument exists (the GPU machine's PyTorch may be that new).
+    legacy = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(model, x, a.out, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False, **legacy,
                       opset_version=a.opset, input_names=['input'], output_names=['logits'],
                       dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
     torch.save(model.state_dict(), os.path.splitext(a.out)[0] + '.pt')
