@@ -96,7 +96,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
     // few 1e-4 at this size (measured: efficientnet_b0 2.9e-4), so that case is held to 1e-3.
     const steps = name.includes('@') ? ([['ce', 1, 1e-4]] as const) : ([['ce', 1, 1e-4], ['kd', 1, 1e-4], ['ce', 2, 1e-3]] as const);
     for (const [loss, STEPS, TOL] of steps) {
-      it(`${name}: ${STEPS} SGD step(s) (${loss}, BN in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
+      it(`${name}: ${STEPS} SGD step(s) (${loss}, BatchNorm where present in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
         const { arch, file } = exported(name);
         const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, {});
         const model = buildOnnxModel(spec, graph);
