@@ -167,20 +167,12 @@ napi_value AddF32(napi_env env, napi_callback_info info) {
 
 // reluF32(x, out): max(x, 0) as tfjs defines it: NaN stays NaN, −0 becomes +0.
 napi_value ReluF32(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  get_args(env, info, argv, 2);
-  F32 x = get_f32(env, argv[0], "x"), out = get_f32(env, argv[1], "out");
-  const int64_t n = static_cast<int64_t>(x.n);
-  need(out, n, "out");
-  const float* __restrict px = x.p;
-  float* __restrict po = out.p;
-  parallel_rows(n, pass_threads(n, 1), [&](int64_t i0, int64_t i1) {
+  return eltwise_pass(env, info, "out", [](const float* __restrict x, float* __restrict out, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
-      const float v = px[i];
-      po[i] = v <= 0.f ? 0.f : v;  // NaN <= 0 is false: NaN passes; −0 <= 0: +0
+      const float v = x[i];
+      out[i] = v <= 0.f ? 0.f : v;  // NaN <= 0 is false: NaN passes; −0 <= 0: +0
     }
   });
-  return nullptr;
 }
 
 // biasReluF32(y, bias|null, dims[rows, cols], act): in place, y = relu?(y + bias) with addF32's

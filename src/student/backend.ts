@@ -71,13 +71,15 @@ const defaultBackendDeps: BackendDeps = {
   async setBackend(name) {
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
-    // tfkd reads one scalar loss per step synchronously; the backend's one-time console advice
-    // (meant for a browser's main thread) would be the only line on stderr of a webgpu run.
-    if (ok && name === 'webgpu') (tf.backend() as unknown as { hasReadSyncWarned?: boolean }).hasReadSyncWarned = true;
-    // No float atomics in matrix products: the same run twice on one adapter is bit-identical (webgpu-matmul.ts).
-    if (ok && name === 'webgpu') deterministicWebgpuMatMul();
-    // tfjs's webgpu PadV2 returns zeros above rank 4 (webgpu-pad.ts): collapse, or fail loudly.
-    if (ok && name === 'webgpu') safeWebgpuPad();
+    if (ok && name === 'webgpu') {
+      // tfkd reads one scalar loss per step synchronously; the backend's one-time console advice
+      // (meant for a browser's main thread) would be the only line on stderr of a webgpu run.
+      (tf.backend() as unknown as { hasReadSyncWarned?: boolean }).hasReadSyncWarned = true;
+      // No float atomics in matrix products: the same run twice on one adapter is bit-identical (webgpu-matmul.ts).
+      deterministicWebgpuMatMul();
+      // tfjs's webgpu PadV2 returns zeros above rank 4 (webgpu-pad.ts): collapse, or fail loudly.
+      safeWebgpuPad();
+    }
     return ok && tf.getBackend() === name;
   },
   registerWasmKernels,

@@ -246,9 +246,9 @@ export function readOnnxGraph(file: string): OnnxGraph {
   for (const n of g.node ?? []) addNode(parts, n, inits, running, what);
   refuseUnsupported(parts.unsupported, what);
 
+  const nodes = foldGelu(parts.nodes, parts.consts, io.outputName);
   // LayerNorm nets (ViT, ConvNeXt) have conv biases and no BatchNorm by design, not by folding. A
   // net that mixes the two (MobileViT) and was exported folded passes this check unnoticed.
-  const nodes = foldGelu(parts.nodes, parts.consts, io.outputName);
   const hasBn = parts.nodes.some((n) => n.op === 'BatchNormalization' || n.op === 'LayerNormalization');
   const convBias = parts.nodes.some((n) => n.op === 'Conv' && n.inputs.length > 2 && n.inputs[2] !== '');
   return {

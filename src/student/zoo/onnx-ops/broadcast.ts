@@ -42,13 +42,15 @@ function stretch(c: ConstValue, out: readonly number[]): number[] {
 
 const asConst = (dtype: ConstValue['dtype'], shape: number[], data: number[]): Value => constant(dtype, shape, dtype === 'int' ? data : Float32Array.from(data));
 
-/** A tensor (logical order) broadcast to `out`. */
-function tensorTo(v: Value, out: number[]): tf.Tensor {
-  const s = logicalShape(v);
-  let t = asNchw(v);
-  if (s.length < out.length) t = tf.reshape(t, [...new Array<number>(out.length - s.length).fill(1), ...s]);
-  return s.join() === out.join() ? t : tf.broadcastTo(t, out);
+/** A tensor broadcast to `out` (numpy: its dims right-aligned, leading 1s added); itself when it has that shape. */
+export function broadcastTensor(t: tf.Tensor, out: readonly number[]): tf.Tensor {
+  if (t.shape.join() === out.join()) return t;
+  const u = t.rank < out.length ? tf.reshape(t, [...new Array<number>(out.length - t.rank).fill(1), ...t.shape]) : t;
+  return u.shape.join() === out.join() ? u : tf.broadcastTo(u, [...out]);
 }
+
+/** A value (in logical order) broadcast to `out`. */
+const tensorTo = (v: Value, out: number[]): tf.Tensor => broadcastTensor(asNchw(v), out);
 
 export function constantOfShape(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);

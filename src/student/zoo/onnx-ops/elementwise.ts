@@ -69,7 +69,11 @@ export function pow(ctx: OpContext): Value[] {
   const e = arg(ctx, 1);
   if (e.kind !== 'const' || e.data.length !== 1) fail(ctx.node, 'only a constant scalar exponent is supported');
   const p = Number(e.data[0]);
-  if (x.kind === 'const') return [constant(x.dtype === 'int' && e.dtype === 'int' ? 'int' : 'float32', x.shape, x.dtype === 'int' && e.dtype === 'int' ? Array.from(x.data, (v) => Number(v) ** p) : Float32Array.from(x.data, (v) => Number(v) ** p))];
+  if (x.kind === 'const') {
+    const values = Array.from(x.data, (v) => Number(v) ** p);
+    const int = x.dtype === 'int' && e.dtype === 'int';
+    return [constant(int ? 'int' : 'float32', x.shape, int ? values : Float32Array.from(values))];
+  }
   const y = p === 2 ? tf.square(x.t) : p === 0.5 ? tf.sqrt(x.t) : p === 1 ? x.t : tf.pow(x.t, tf.scalar(p));
   return [tensor(y, x.nhwc)];
 }

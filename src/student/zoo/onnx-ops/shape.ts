@@ -5,9 +5,14 @@
  * the others work on the logical NCHW tensor.
  */
 import { tf } from '../../tf.js';
-import { broadcastShapes } from './broadcast.js';
+import { broadcastShapes, broadcastTensor } from './broadcast.js';
 import { arg, asNchw, attrFloat, attrInt, attrInts, constArg, constant, fail, logicalShape, normAxis, physAxis, tensor, toTensor, type ConstValue, type OpContext, type Value } from './values.js';
 
+
+/** Elements [start, start + n) of `t` along `axis`, every other axis whole. */
+function sliceAlong(t: tf.Tensor, axis: number, start: number, n: number): tf.Tensor {
+  return tf.slice(t, t.shape.map((_, i) => (i === axis ? start : 0)), t.shape.map((d, i) => (i === axis ? n : d)));
+}
 
 export function shape(ctx: OpContext): Value[] {
   let s = logicalShape(arg(ctx, 0));
@@ -60,9 +65,7 @@ export function gather(ctx: OpContext): Value[] {
   const pieces: tf.Tensor[] = [];
   for (let start = 0, j = 1; j <= fix.length; j++) {
     if (j < fix.length && fix[j] === fix[j - 1] + 1) continue;
-    const begin = t.shape.map((_, i) => (i === axis ? fix[start] : 0));
-    const size = t.shape.map((d, i) => (i === axis ? j - start : d));
-    pieces.push(tf.slice(t, begin, size));
+    pieces.push(sliceAlong(t, axis, fix[start], j - start));
     start = j;
   }
   const g = pieces.length === 1 ? pieces[0] : tf.concat(pieces, axis);
@@ -124,9 +127,9 @@ export function split(ctx: OpContext): Value[] {
   if (v.t.shape.slice(0, pa).every((d) => d === 1)) {
     let at = 0;
     return sizes.map((n) => {
-      const begin = v.t.shape.map((_, i) => (i === pa ? at : 0));
+      const piece = sliceAlong(v.t, pa, at, n);
       at += n;
-      return tensor(tf.slice(v.t, begin, v.t.shape.map((d, i) => (i === pa ? n : d))), v.nhwc);
+      return tensor(piece, v.nhwc);
     });
   }
   return tf.split(v.t, sizes, pa).map((t) => tensor(t, v.nhwc));
@@ -267,11 +270,6 @@ function batchedMatMul(ctx: OpContext, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (k !== k2) fail(ctx.node, `cannot multiply [${a.shape}] by [${b.shape}]`);
   const batch = broadcastShapes(ctx.node, a.shape.slice(0, -2), b.shape.slice(0, -2));
   const flat = batch.reduce((p, d) => p * d, 1);
-  const to3 = (t: tf.Tensor, r: number, c: number): tf.Tensor3D => {
-    const full = [...batch, r, c];
-    let u = t.rank < full.length ? tf.reshape(t, [...new Array<number>(full.length - t.rank).fill(1), ...t.shape]) : t;
-    if (u.shape.join() !== full.join()) u = tf.broadcastTo(u, full);
-    return tf.reshape(u, [flat, r, c]) as tf.Tensor3D;
-  };
+  const to3 = (t: tf.Tensor, r: number, c: number): tf.Tensor3D => tf.reshape(broadcastTensor(t, [...batch, r, c]), [flat, r, c]) as tf.Tensor3D;
   return tf.reshape(tf.matMul(to3(a, m, k), to3(b, k, n)), [...batch, m, n]);
 }
