@@ -34,6 +34,19 @@ CONFIGS = [
     ('adamw', {'kind': 'adamw', 'weightDecay': 0.05}, lambda p: torch.optim.AdamW(p, lr=1.0, weight_decay=0.05)),
 ]
 
+# timm's recipe pieces, as the trainer uses them: a parameter group without weight decay
+# (timm.optim.param_groups_weight_decay puts biases and norms there) and clip_grad_norm_ before
+# the step. Each: (name, config, no-decay names, clip max norm or None, factory over (decay, no-decay)).
+GROUPED = [
+    ('adamw-no-decay', {'kind': 'adamw', 'weightDecay': 0.05}, ['b0'], None,
+     lambda d, n: torch.optim.AdamW([{'params': d}, {'params': n, 'weight_decay': 0.0}], lr=1.0, weight_decay=0.05)),
+    ('sgd-no-decay-clip', {'kind': 'sgd', 'momentum': 0.9, 'weightDecay': 5e-2}, ['b0', 'w1'], 1.0,
+     lambda d, n: torch.optim.SGD([{'params': d}, {'params': n, 'weight_decay': 0.0}], lr=1.0, momentum=0.9, weight_decay=5e-2)),
+    # A threshold the gradients' norms (1.8–2.6) stay below on all steps but the fourth: the no-op path too.
+    ('adamw-clip-loose', {'kind': 'adamw', 'weightDecay': 0.01}, [], 2.4,
+     lambda d, n: torch.optim.AdamW(d + n, lr=1.0, weight_decay=0.01)),
+]
+
 
 def f32(a):
     return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
@@ -45,15 +58,19 @@ def main():
     grads = [{n: (rng.standard_normal(s) * 0.5).astype(np.float32) for n, s in SHAPES.items()} for _ in range(STEPS)]
     grads[2]['b0'] = None  # a variable without a gradient this step: PyTorch skips it entirely
     runs = []
-    for name, config, make in CONFIGS:
+    cases = [(name, config, [], None, lambda d, n, make=make: make(d + n)) for name, config, make in CONFIGS] + GROUPED
+    for name, config, no_decay, clip, make in cases:
         params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in init.items()}
-        opt = make(list(params.values()))
+        opt = make([p for n, p in params.items() if n not in no_decay], [p for n, p in params.items() if n in no_decay])
         trace = []
+        norms = []
         for t in range(STEPS):
             for g in opt.param_groups:
                 g['lr'] = LRS[t]
             for n, p in params.items():
                 p.grad = None if grads[t][n] is None else torch.tensor(grads[t][n])
+            if clip is not None:
+                norms.append(float(torch.nn.utils.clip_grad_norm_([p for p in params.values() if p.grad is not None], clip)))
             opt.step()
             state = {}
             steps = {n: int(opt.state[p]['step']) for n, p in params.items() if 'step' in opt.state.get(p, {})}
@@ -62,7 +79,10 @@ def main():
                     if k != 'step' and v is not None:
                         state['%s#%s' % (n, k)] = f32(v.numpy())
             trace.append({'params': {n: f32(p.detach().numpy()) for n, p in params.items()}, 'state': state, 'variableSteps': steps})
-        runs.append({'name': name, 'config': config, 'trace': trace})
+        run = {'name': name, 'config': dict(config, **({'noDecay': no_decay} if no_decay else {})), 'trace': trace}
+        if clip is not None:
+            run['clip'] = {'maxNorm': clip, 'totalNorms': norms}
+        runs.append(run)
     doc = {'generator': 'scripts/golden_optim.py', 'torch': torch.__version__, 'shapes': {n: list(s) for n, s in SHAPES.items()},
            'lrs': LRS, 'init': {n: f32(v) for n, v in init.items()},
            'grads': [{n: (None if g is None else f32(g)) for n, g in step.items()} for step in grads], 'runs': runs}

@@ -14,8 +14,10 @@
       state_dict's initializer names are kept. Writes M.pt (the state_dict) next to it.
 
   step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
-       --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double] --out DIR
-      T steps of torch.optim.SGD on one batch with the model in train mode (BatchNorm on batch
+       --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double]
+       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0] --out DIR
+      T steps of torch.optim.SGD or AdamW (timm's two parameter groups with --skip-decay: the weights
+      it names without weight decay; clip_grad_norm_ before each step with --clip-grad) on one batch with the model in train mode (BatchNorm on batch
       statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
       probabilities), tfkd's `kd` (paper fidelity): (1-a)*CE + a*t^2*KL(p_t || softmax(z/t))
       batchmean. X is float32 NCHW (already normalised), Y int32. Writes DIR/index.json
@@ -28,6 +30,7 @@
 Run with Debian's interpreter (torch 1.13, torchvision 0.14): /usr/bin/python3 scripts/torchvision_student.py ...
 """
 import argparse
+import fnmatch
 import inspect
 import json
 import os
@@ -292,6 +295,29 @@ def write_state(out, entries):
         json.dump(index, f)
 
 
+def no_decay_names(model, rules):
+    """tfkd's --skip-decay: '1d' is timm's rule (param_groups_weight_decay: ndim <= 1); any other
+    rule is a glob over the parameter name, or a module prefix (as --freeze matches names)."""
+    out = []
+    for name, p in model.named_parameters():
+        for r in rules:
+            if (r == '1d' and p.ndim <= 1) or (r != '1d' and (fnmatch.fnmatchcase(name, r) or name.startswith(r + '.'))):
+                out.append(name)
+                break
+    return out
+
+
+def optimizer(model, a):
+    """timm's two parameter groups (param_groups_weight_decay): --skip-decay's weights without decay."""
+    skip = set(no_decay_names(model, a.skip_decay))
+    groups = [{'params': [p for n, p in model.named_parameters() if n not in skip]}]
+    if skip:
+        groups.append({'params': [p for n, p in model.named_parameters() if n in skip], 'weight_decay': 0.0})
+    if a.optimizer == 'sgd':
+        return torch.optim.SGD(groups, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+    return torch.optim.AdamW(groups, lr=a.lr, weight_decay=a.weight_decay)
+
+
 def cmd_step(a):
     model = load(a)
     init = [('init:' + k, v.clone()) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
@@ -304,7 +330,7 @@ def cmd_step(a):
         model.double()
         x = x.double()
         soft = soft.double() if soft is not None else None
-    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+    opt = optimizer(model, a)
     model.train()
     # The graph is an eval-mode export: Dropout and StochasticDepth (efficientnet, mobilenet_v3's
     # head) are not in it, so the reference runs them as identities too (BatchNorm stays in train mode).
@@ -312,6 +338,7 @@ def cmd_step(a):
         if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
             m.eval()
     losses = []
+    norms = []
     for _ in range(a.steps):
         opt.zero_grad()
         z = model(x)
@@ -321,11 +348,13 @@ def cmd_step(a):
             kl = F.kl_div(F.log_softmax(z / t, dim=1), soft, reduction='batchmean')
             loss = (1 - a.alpha) * loss + a.alpha * t * t * kl
         loss.backward()
+        if a.clip_grad is not None:
+            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip_grad)))
         opt.step()
         losses.append(float(loss))
     after = [(k, v) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
     write_state(a.out, after + init)
-    print(json.dumps({'losses': losses}))
+    print(json.dumps({'losses': losses, 'grad_norms': norms, 'no_decay': no_decay_names(model, a.skip_decay)}))
 
 
 def cmd_logits(a):
@@ -368,6 +397,9 @@ def main():
             s.add_argument('--alpha', type=float, default=0.9)
             s.add_argument('--temperature', type=float, default=4.0)
             s.add_argument('--double', action='store_true')
+            s.add_argument('--optimizer', choices=['sgd', 'adamw'], default='sgd')
+            s.add_argument('--skip-decay', type=lambda v: [r for r in v.split(',') if r], default=[], help='rules of weights without weight decay')
+            s.add_argument('--clip-grad', type=float, help='clip_grad_norm_ before each step')
     a = p.parse_args()
     {'export': cmd_export, 'step': cmd_step, 'logits': cmd_logits}[a.cmd](a)
 

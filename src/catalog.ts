@@ -28,7 +28,7 @@ export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'webgpu', 'w
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** The trainer's `--optimizer` (the optimizer module knows more, e.g. adamw, that no flag selects). */
-export const OPTIMIZERS = Object.freeze(['sgd', 'adam'] as const);
+export const OPTIMIZERS = Object.freeze(['sgd', 'adam', 'adamw'] as const);
 
 /** The trainer's `--schedule`, in the order its help and error messages list them. */
 export const SCHEDULES = Object.freeze(['step', 'cosine', 'constant'] as const);

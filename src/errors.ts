@@ -56,11 +56,13 @@ export function optionName(name: string): string {
 /** The prefix of option paths in formatZodError: '--' for the CLI, none for the API. */
 export const optionPrefix = (): string => (optionStyle === 'flag' ? '--' : '');
 
-/** Formats a zod error as one line naming each offending path. */
+/** Formats a zod error as one line naming each offending path (as a flag, `--eval-crop-pct`, under the '--' prefix). */
 export function formatZodError(err: ZodError, prefix = ''): string {
   return err.issues
     .map((i) => {
-      const path = i.path.length ? `${prefix}${i.path.join('.')}` : prefix.replace(/\.$/, '') || 'input';
+      const keys = i.path.map(String);
+      if (prefix === '--' && keys.length) keys[0] = keys[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const path = keys.length ? `${prefix}${keys.join('.')}` : prefix.replace(/\.$/, '') || 'input';
       return `${path}: ${i.message}`;
     })
     .join('; ');

@@ -100,6 +100,8 @@ describe('cli/train', function () {
       ['a number that is not one', () => [...TINY, '--loss', 'ce', '--epochs', 'three'], /--epochs: epochs must be a number/],
       ['missing --data', () => ['--model', 'mlp', '--loss', 'ce'], /missing --data/],
       ['unknown fidelity', () => [...TINY, '--loss', 'ce', '--fidelity', 'exact'], /--fidelity/],
+      ['--clip-grad 0', () => [...TINY, '--loss', 'ce', '--clip-grad', '0'], /--clip-grad.*must be > 0/],
+      ['a --skip-decay name the model does not have', () => [...TINY, '--loss', 'ce', '--skip-decay', '1d,pos_embed'], /--skip-decay pos_embed: matches no trainable weight/],
       ['--nesterov without momentum', () => [...TINY, '--loss', 'ce', '--nesterov', '--momentum', '0'], /--nesterov needs --momentum > 0/],
     ];
     for (const [what, args, re] of cases) {

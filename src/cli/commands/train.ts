@@ -42,6 +42,8 @@ const CliOptions = z.strictObject({
   momentum: num('momentum').optional(),
   nesterov: z.boolean().optional(),
   weightDecay: num('weight decay').optional(),
+  skipDecay: z.array(z.string()).transform((xs) => xs.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')).optional(),
+  clipGrad: num('clip grad').optional(),
   optimizer: z.string().optional(),
   schedule: z.string().optional(),
   milestones: list('milestones', (s) => parseIntList(s, 'milestones')).optional(),
@@ -156,11 +158,13 @@ function addOptimizerOptions(cmd: Command): void {
     .option('--epochs <n>', `epochs (default: ${d.epochs})`)
     .option('--batch <n>', `batch size (default: ${d.batch})`)
     .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)
-    .option('--lr <x>', `peak learning rate (default: ${d.lrSgd} for sgd, ${d.lrAdam} for adam)`)
+    .option('--lr <x>', `peak learning rate (default: ${d.lrSgd} for sgd, ${d.lrAdam} for adam and adamw)`)
     .option('--momentum <m>', `SGD momentum (default: ${d.momentum})`)
     .option('--nesterov', 'Nesterov momentum (default: off)')
-    .option('--weight-decay <w>', `L2 weight decay, PyTorch-style (added to the gradient) (default: ${d.weightDecay})`)
-    .option('--optimizer <name>', `${OPTIMIZERS.join(' | ')} (default: ${d.optimizer})`)
+    .option('--weight-decay <w>', `weight decay, PyTorch-style: sgd and adam add wd·w to the gradient, adamw decays w ← w·(1 − lr·wd) (default: ${d.weightDecay}; ${d.weightDecayAdamw} for adamw)`)
+    .option('--skip-decay <list>', 'weights without weight decay: 1d (biases and norm scales/shifts, timm\'s rule) and weight-name patterns as --freeze takes them, e.g. 1d,pos_embed,cls_token; repeatable', collect)
+    .option('--clip-grad <norm>', 'clip the gradients\' global L2 norm to this before each update (torch.nn.utils.clip_grad_norm_)')
+    .option('--optimizer <name>', `${OPTIMIZERS.join(' | ')}: torch.optim's SGD, Adam, AdamW (default: ${d.optimizer})`)
     .option('--schedule <name>', `${SCHEDULES.join(' | ')} (default: ${d.schedule})`)
     .option('--milestones <list>', 'step schedule: epochs at which lr ×= gamma, e.g. 60,120,160 (default: 30/60/80 % of --epochs)')
     .option('--gamma <g>', `step schedule factor (default: ${d.gamma})`)

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkLr, Slots } from './base.js';
+import { checkLr, noDecaySet, Slots } from './base.js';
 import type { AdamConfig, Optimizer, OptimizerState } from './types.js';
 
 /**
@@ -19,6 +19,7 @@ export class Adam implements Optimizer {
   private readonly beta2: number;
   private readonly epsilon: number;
   private readonly weightDecay: number;
+  private readonly noDecay: ReadonlySet<string>;
 
   constructor(variables: readonly tf.Variable[], config: AdamConfig) {
     this.kind = config.kind;
@@ -32,6 +33,7 @@ export class Adam implements Optimizer {
     if (!(this.epsilon >= 0)) throw new Error(`${this.kind}: epsilon must be ≥ 0, got ${this.epsilon}`);
     if (!(this.weightDecay >= 0)) throw new Error(`${this.kind}: weight decay must be ≥ 0, got ${this.weightDecay}`);
     this.slots = new Slots(variables);
+    this.noDecay = noDecaySet(variables, config.noDecay, this.kind);
   }
 
   get stepCount(): number {
@@ -40,10 +42,11 @@ export class Adam implements Optimizer {
 
   step(grads: tf.NamedTensorMap, lr: number): void {
     checkLr(lr);
-    const { beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd } = this;
+    const { beta1: b1, beta2: b2, epsilon: eps } = this;
     for (const w of this.slots.variables) {
       const g0 = grads[w.name];
       if (!g0) continue;
+      const wd = this.noDecay.has(w.name) ? 0 : this.weightDecay;
       const t = this.slots.tick(w);
       const stepSize = lr / (1 - b1 ** t);
       const bc2Sqrt = Math.sqrt(1 - b2 ** t);

@@ -80,3 +80,10 @@ export class Slots {
 export function checkLr(lr: number): void {
   if (!(lr >= 0 && Number.isFinite(lr))) throw new Error(`optimizer: learning rate must be a finite number ≥ 0, got ${lr}`);
 }
+
+/** The `noDecay` names of an optimizer config, each checked to name one of its variables. */
+export function noDecaySet(variables: readonly tf.Variable[], names: readonly string[] | undefined, kind: string): ReadonlySet<string> {
+  const known = new Set(variables.map((v) => v.name));
+  for (const n of names ?? []) if (!known.has(n)) throw new Error(`${kind}: noDecay names "${n}", which is not one of its variables`);
+  return new Set(names ?? []);
+}

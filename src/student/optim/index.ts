@@ -8,6 +8,7 @@ import { Sgd } from './sgd.js';
 import type { Optimizer, OptimizerConfig } from './types.js';
 
 export type { Optimizer, OptimizerConfig, OptimizerState } from './types.js';
+export { clipGradNorm } from './clip.js';
 
 /** An optimizer over `variables` (distinct names; the keys of the grads passed to step()). */
 export function createOptimizer(variables: readonly tf.Variable[], config: OptimizerConfig): Optimizer {

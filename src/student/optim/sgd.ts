@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkLr, Slots } from './base.js';
+import { checkLr, noDecaySet, Slots } from './base.js';
 import type { Optimizer, OptimizerState, SgdConfig } from './types.js';
 
 /**
@@ -19,6 +19,7 @@ export class Sgd implements Optimizer {
   private readonly dampening: number;
   private readonly nesterov: boolean;
   private readonly weightDecay: number;
+  private readonly noDecay: ReadonlySet<string>;
 
   constructor(variables: readonly tf.Variable[], config: SgdConfig) {
     this.momentum = config.momentum ?? 0;
@@ -29,6 +30,7 @@ export class Sgd implements Optimizer {
     if (!(this.weightDecay >= 0)) throw new Error(`sgd: weight decay must be ≥ 0, got ${this.weightDecay}`);
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('sgd: Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)');
     this.slots = new Slots(variables);
+    this.noDecay = noDecaySet(variables, config.noDecay, 'sgd');
   }
 
   get stepCount(): number {
@@ -37,11 +39,12 @@ export class Sgd implements Optimizer {
 
   step(grads: tf.NamedTensorMap, lr: number): void {
     checkLr(lr);
-    const { momentum: mu, dampening, nesterov, weightDecay: wd } = this;
+    const { momentum: mu, dampening, nesterov } = this;
     for (const w of this.slots.variables) {
       const g = grads[w.name];
       if (!g) continue;
       this.slots.tick(w);
+      const wd = this.noDecay.has(w.name) ? 0 : this.weightDecay;
       tf.tidy(() => {
         let d: tf.Tensor = wd !== 0 ? tf.add(g, tf.mul(w, wd)) : g;
         if (mu !== 0) {

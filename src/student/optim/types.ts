@@ -12,6 +12,8 @@ export interface SgdConfig {
   nesterov?: boolean;
   /** L2 weight decay added to the gradient: d_p = g + wd·w. */
   weightDecay?: number;
+  /** Names of variables that get no weight decay (a PyTorch param group with weight_decay 0). */
+  noDecay?: readonly string[];
 }
 
 /** torch.optim.Adam (L2 weight decay in the gradient) or AdamW (decoupled: w ← w·(1 − lr·wd)). */
@@ -21,6 +23,8 @@ export interface AdamConfig {
   beta2?: number;
   epsilon?: number;
   weightDecay?: number;
+  /** Names of variables that get no weight decay (a PyTorch param group with weight_decay 0). */
+  noDecay?: readonly string[];
 }
 
 export type OptimizerConfig = SgdConfig | AdamConfig;

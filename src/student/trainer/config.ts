@@ -31,6 +31,8 @@ export const TRAIN_DEFAULTS = {
   momentum: 0.9,
   nesterov: false,
   weightDecay: 5e-4,
+  /** torch.optim.AdamW's default: its decay is decoupled (w ← w·(1 − lr·wd)), so 5e-4 would barely act. */
+  weightDecayAdamw: 0.01,
   optimizer: 'sgd' as const,
   schedule: 'cosine' as const,
   gamma: 0.2,
@@ -89,7 +91,11 @@ export const trainConfigSchema = z.strictObject({
   lr: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
   momentum: z.number().min(0).lt(1).default(TRAIN_DEFAULTS.momentum),
   nesterov: z.boolean().default(TRAIN_DEFAULTS.nesterov),
-  weightDecay: z.number().min(0).default(TRAIN_DEFAULTS.weightDecay),
+  weightDecay: z.number().min(0).optional(),
+  /** Weights without weight decay: `1d` (every weight of ≤ 1 dimension: biases, norm scales and shifts — timm's rule) and name patterns (optimizer.ts). */
+  skipDecay: z.array(z.string().min(1)).min(1).optional(),
+  /** torch.nn.utils.clip_grad_norm_'s max_norm: the gradients' global L2 norm is clipped to it before each update. */
+  clipGrad: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
   optimizer: z.enum(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer),
   schedule: z.enum(SCHEDULES).default(TRAIN_DEFAULTS.schedule),
   milestones: z.array(posInt).optional(),
@@ -117,8 +123,9 @@ type ParsedTrainConfig = z.output<typeof trainConfigSchema>;
  * The resolved configuration: every value the run used, written to RUN/config.json. Of the loss
  * options, exactly those the loss reads are present (with their defaults filled in).
  */
-export interface TrainConfig extends Omit<ParsedTrainConfig, 'lr' | 'milestones'> {
+export interface TrainConfig extends Omit<ParsedTrainConfig, 'lr' | 'milestones' | 'weightDecay'> {
   lr: number;
+  weightDecay: number;
   milestones: number[];
 }
 

@@ -3,18 +3,22 @@
  * src/student/optim and src/student/schedule.ts): apply one step's gradients at a given lr, and
  * get/set the state a checkpoint stores.
  */
-import { WorkError } from '../../errors.js';
-import { createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
+import { optionName, UsageError, WorkError } from '../../errors.js';
+import { clipGradNorm, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
 import { lrAt, type ScheduleConfig } from '../schedule.js';
-import type { tf } from '../tf.js';
+import { tf } from '../tf.js';
+import { freezeMatcher } from '../zoo/onnx-import.js';
+import { OnnxGraphLayer } from '../zoo/onnx-layer.js';
 import type { StoredOptimizerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 
 export interface TrainOptimizer {
   /** The variables it updates (the model's trainable weights), for tf.variableGrads. */
   readonly vars: tf.Variable[];
-  /** Updates the variables from `grads` (keyed by variable name) at learning rate `lr`. */
+  /** Updates the variables from `grads` (keyed by variable name) at learning rate `lr`, after --clip-grad. */
   apply(grads: tf.NamedTensorMap, lr: number): void;
+  /** What the weight decay covers, for the run's log: null when it covers every weight. */
+  readonly decayNote: string | null;
   getState(): StoredOptimizerState;
   setState(s: StoredOptimizerState): void;
   dispose(): void;
@@ -29,18 +33,25 @@ export interface TrainOptimizer {
 export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel): TrainOptimizer {
   const vars: tf.Variable[] = [];
   const toStable = new Map<string, string>();
+  /** The names --skip-decay matches: ONNX initializer names for onnx: students, else the stable names. */
+  const userName = new Map<string, string>();
   for (const layer of model.layers) {
+    const onnxNames = layer instanceof OnnxGraphLayer ? new Map([...layer.vars].map(([name, lv]) => [lv, name])) : null;
     for (const w of layer.trainableWeights) {
       const v = w.read() as tf.Variable;
       vars.push(v);
-      toStable.set(v.name, `${layer.name}/${w.originalName.slice(w.originalName.lastIndexOf('/') + 1)}`);
+      const stable = `${layer.name}/${w.originalName.slice(w.originalName.lastIndexOf('/') + 1)}`;
+      toStable.set(v.name, stable);
+      userName.set(v.name, onnxNames?.get(w) ?? stable);
     }
   }
   const toLocal = new Map([...toStable].map(([a, b]) => [b, a]));
+  const noDecay = noDecayVariables(config.skipDecay ?? [], vars, userName);
   const opt: Optimizer =
-    config.optimizer === 'adam'
-      ? createOptimizer(vars, { kind: 'adam', weightDecay: config.weightDecay })
-      : createOptimizer(vars, { kind: 'sgd', momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay });
+    config.optimizer === 'sgd'
+      ? createOptimizer(vars, { kind: 'sgd', momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, noDecay })
+      : createOptimizer(vars, { kind: config.optimizer, weightDecay: config.weightDecay, noDecay });
+  const clip = config.clipGrad;
   const rename = (key: string, map: Map<string, string>): string => {
     const i = key.lastIndexOf('#');
     const base = i < 0 ? key : key.slice(0, i);
@@ -50,7 +61,11 @@ export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel)
   };
   return {
     vars,
-    apply: (grads, lr) => opt.step(grads, lr),
+    decayNote: noDecay.length ? `weight decay ${config.weightDecay} on ${vars.length - noDecay.length} of ${vars.length} weight tensors, none on ${noDecay.length} (${optionName('skipDecay')} ${config.skipDecay!.join(',')})` : null,
+    apply(grads, lr) {
+      if (clip === undefined) return opt.step(grads, lr);
+      tf.tidy(() => opt.step(clipGradNorm(grads, clip).grads, lr));
+    },
     getState() {
       const st = opt.getState();
       const tensors: StoredOptimizerState['tensors'] = {};
@@ -69,6 +84,27 @@ export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel)
     },
     dispose: () => opt.dispose(),
   };
+}
+
+/**
+ * The variables --skip-decay exempts from weight decay (PyTorch: a param group with weight_decay 0).
+ * `1d` is timm's rule (param_groups_weight_decay: ndim ≤ 1 — biases, BatchNorm / LayerNorm scales
+ * and shifts); any other entry is a pattern over weight names, as --freeze matches them (a glob, or
+ * a module prefix), e.g. timm ViT's `pos_embed` and `cls_token`. An entry that matches nothing is an
+ * error: a misspelt name must not silently decay.
+ */
+function noDecayVariables(rules: readonly string[], vars: readonly tf.Variable[], userName: ReadonlyMap<string, string>): string[] {
+  const out = new Set<string>();
+  for (const rule of rules) {
+    const m = rule === '1d' ? null : freezeMatcher(rule);
+    const hits = vars.filter((v) => (m ? m(userName.get(v.name)!) : v.rank <= 1));
+    if (!hits.length) {
+      const eg = vars.slice(0, 3).map((v) => userName.get(v.name)).join(', ');
+      throw new UsageError(`${optionName('skipDecay')} ${rule}: matches no trainable weight`, rule === '1d' ? 'the model has no biases or norms' : `its weights are named like ${eg}, …`);
+    }
+    for (const v of hits) out.add(v.name);
+  }
+  return vars.filter((v) => out.has(v.name)).map((v) => v.name);
 }
 
 /** The schedule of a run (src/student/schedule.ts); validated by checkSchedule before training. */

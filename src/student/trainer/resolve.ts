@@ -91,9 +91,10 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, entry
     delete given[k];
   }
   const lossOptions = resolveLossOptions(entry, c.fidelity, numClasses, c.logitStandardization, given);
-  const lr = c.lr ?? (c.optimizer === 'adam' ? TRAIN_DEFAULTS.lrAdam : TRAIN_DEFAULTS.lrSgd);
+  const lr = c.lr ?? (c.optimizer === 'sgd' ? TRAIN_DEFAULTS.lrSgd : TRAIN_DEFAULTS.lrAdam);
+  const weightDecay = c.weightDecay ?? (c.optimizer === 'adamw' ? TRAIN_DEFAULTS.weightDecayAdamw : TRAIN_DEFAULTS.weightDecay);
   const milestones = c.milestones ?? (c.schedule === 'step' ? defaultMilestones(c.epochs) : []);
-  const config: TrainConfig = { ...c, lr, milestones };
+  const config: TrainConfig = { ...c, lr, weightDecay, milestones };
   for (const k of LOSS_OPTION_NAMES) {
     if (lossOptions[k] === undefined) delete config[k];
     else config[k] = lossOptions[k];

@@ -159,8 +159,16 @@ async function run(prepared: Prepared): Promise<TrainResult> {
     throw new UsageError(`model ${config.model} cannot take ${shape.height}x${shape.width}x${shape.channels} inputs: ${(e as Error).message.split('\n')[0]}`, `choose a larger ${optionName('inputSize')} or another ${optionName('model')}`);
   }
   const params = countParams(model);
+  // Before anything is printed: a --skip-decay name the model lacks is bad input (exit 2, stdout empty).
+  let optimizer: TrainOptimizer;
+  try {
+    optimizer = createTrainOptimizer(config, model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
-  const optimizer: TrainOptimizer = createTrainOptimizer(config, model);
+  if (optimizer.decayNote) hooks.info?.(optimizer.decayNote);
   try {
     return await loop({ ...prepared, backend, model, spec, params, optimizer });
   } finally {

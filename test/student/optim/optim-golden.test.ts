@@ -1,7 +1,9 @@
 /**
  * Golden test: SGD (plain, momentum + wd as in the official code, Nesterov, dampening), Adam (L2)
  * and AdamW against torch.optim on the same float32 parameters, gradients and per-step learning
- * rates (scripts/golden_optim.py). Parameters and optimizer state are compared after every step.
+ * rates (scripts/golden_optim.py); also a parameter group without weight decay and
+ * clip_grad_norm_ before the step (timm's recipe). Parameters and optimizer state are compared
+ * after every step, and the clipped runs' total gradient norms.
  *
  * Tolerance: |tfjs − torch| ≤ 1e-5·|torch| + 1e-7 (absolute floor ≈ ulp(1): PyTorch fuses
  * p + α·d in one rounding where tfjs rounds twice, so entries near 0 differ by a few 1e-8).
@@ -9,7 +11,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../../src/student/tf.js';
-import { createOptimizer, type OptimizerConfig } from '../../../src/student/optim/index.js';
+import { clipGradNorm, createOptimizer, type OptimizerConfig } from '../../../src/student/optim/index.js';
 
 interface Golden {
   shapes: Record<string, number[]>;
@@ -19,6 +21,7 @@ interface Golden {
   runs: {
     name: string;
     config: OptimizerConfig;
+    clip?: { maxNorm: number; totalNorms: number[] };
     trace: { params: Record<string, number[]>; state: Record<string, number[]>; variableSteps: Record<string, number> }[];
   }[];
 }
@@ -44,11 +47,12 @@ describe('student/optim golden (vs torch.optim, scripts/golden_optim.py)', () =>
   let worstRatio = 0;
 
   for (const run of golden.runs) {
-    it(`${run.name}: ${JSON.stringify(run.config)} over ${golden.lrs.length} steps, lr ${golden.lrs.join(', ')}`, () => {
+    it(`${run.name}: ${JSON.stringify(run.config)}${run.clip ? `, clip_grad_norm_ ${run.clip.maxNorm}` : ''} over ${golden.lrs.length} steps, lr ${golden.lrs.join(', ')}`, () => {
       const names = Object.keys(golden.shapes);
       // Distinct tfjs variable names per run (they are global); the optimizer keys on them.
       const vars = names.map((n) => tf.variable(tf.tensor(golden.init[n], golden.shapes[n]), true, `${run.name}/${n}`));
-      const opt = createOptimizer(vars, run.config);
+      const noDecay = run.config.noDecay?.map((n) => `${run.name}/${n}`);
+      const opt = createOptimizer(vars, { ...run.config, ...(noDecay ? { noDecay } : {}) });
       try {
         golden.lrs.forEach((lr, t) => {
           const grads: tf.NamedTensorMap = {};
@@ -56,7 +60,15 @@ describe('student/optim golden (vs torch.optim, scripts/golden_optim.py)', () =>
             const g = golden.grads[t][n];
             if (g) grads[vars[i].name] = tf.tensor(g, golden.shapes[n]);
           });
-          opt.step(grads, lr);
+          if (run.clip) {
+            const c = clipGradNorm(grads, run.clip.maxNorm);
+            const norm = c.totalNorm.dataSync()[0];
+            expect(Math.abs(norm - run.clip.totalNorms[t]), `step ${t + 1}: total norm ${norm} vs ${run.clip.totalNorms[t]}`).to.be.at.most(RTOL * run.clip.totalNorms[t]);
+            opt.step(c.grads, lr);
+            tf.dispose([c.totalNorm, ...Object.values(c.grads)]);
+          } else {
+            opt.step(grads, lr);
+          }
           tf.dispose(Object.values(grads));
           const want = run.trace[t];
           names.forEach((n, i) => {

@@ -129,6 +129,45 @@ describe('student trainer', function () {
     expect(resumed.summary).to.deep.equal(straight.summary);
   });
 
+  describe("timm's recipe: --optimizer adamw, --skip-decay, --clip-grad", () => {
+    const recipe = { optimizer: 'adamw' as const, skipDecay: ['1d'], clipGrad: 0.5, loss: 'lsr', epochs: 3 };
+
+    it('resolves AdamW\'s defaults (lr 1e-3, weight decay 0.01) into config.json; runs without the options keep config.json as before', async () => {
+      const r = await run(recipe);
+      const c = JSON.parse(fs.readFileSync(path.join(r.out, 'config.json'), 'utf8'));
+      expect({ optimizer: c.optimizer, lr: c.lr, weightDecay: c.weightDecay, skipDecay: c.skipDecay, clipGrad: c.clipGrad }).to.deep.equal({ optimizer: 'adamw', lr: 0.001, weightDecay: 0.01, skipDecay: ['1d'], clipGrad: 0.5 });
+      const plain = JSON.parse(fs.readFileSync(path.join((await run({})).out, 'config.json'), 'utf8'));
+      expect(plain.weightDecay).to.equal(5e-4);
+      expect(plain).to.not.have.any.keys('skipDecay', 'clipGrad');
+    });
+
+    it('resumes exactly: stopped after 2 of 3 epochs and resumed == an uninterrupted run', async () => {
+      const straight = await run(recipe);
+      const dir = out();
+      await train({ config: { ...BASE, ...recipe } as TrainConfigInput, out: dir, stopAfter: 2 });
+      await train({ config: {} as TrainConfigInput, explicit: new Set(), out: dir, resume: true });
+      expect(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).to.equal(fs.readFileSync(path.join(straight.out, 'summary.json'), 'utf8'));
+      expect(readMetrics(path.join(dir, 'metrics.jsonl')).map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
+    });
+
+    it('each option changes the numbers: the clip (tight), the weights exempted from a large decay', async () => {
+      const losses = async (c: Partial<TrainConfigInput>) => (await run({ ...recipe, epochs: 1, weightDecay: 1, ...c })).metrics.map(metricValues);
+      const base = await losses({});
+      // Under SGD: Adam's update hardly depends on the gradients' scale, which is all a clip changes.
+      expect(await losses({ optimizer: 'sgd', clipGrad: 0.05 })).to.not.deep.equal(await losses({ optimizer: 'sgd', clipGrad: undefined }));
+      expect(await losses({ skipDecay: undefined })).to.not.deep.equal(base);
+      expect(await losses({ skipDecay: ['fc1/*'] })).to.not.deep.equal(base);
+    });
+
+    it('BAD CALL - a --skip-decay pattern that matches no weight is refused before the run directory exists', async () => {
+      const dir = out();
+      const err = await train({ config: { ...BASE, ...recipe, skipDecay: ['1d', 'pos_embed'] } as TrainConfigInput, out: dir }).catch((e) => e);
+      expect(err).to.be.instanceOf(UsageError);
+      expect(err.message).to.match(/--skip-decay pos_embed: matches no trainable weight/);
+      expect(fs.existsSync(dir)).to.equal(false);
+    });
+  });
+
   it('BAD CALL - --resume with a changed option that changes the numbers is refused', async () => {
     const dir = out();
     await train({ config: BASE, out: dir });

@@ -20,6 +20,8 @@ import * as path from 'node:path';
 import { selectBackend } from '../../../src/student/backend.js';
 import { callLoss } from '../losses/helpers.js';
 import { createOptimizer } from '../../../src/student/optim/index.js';
+import type { TrainConfig } from '../../../src/student/trainer/config.js';
+import { createTrainOptimizer } from '../../../src/student/trainer/optimizer.js';
 import { readerSoftTargets } from '../../helpers/soft-targets.js';
 import { tf } from '../../../src/student/tf.js';
 import { buildOnnxModel, onnxLayerOf, onnxModelSpec } from '../../../src/student/zoo/index.js';
@@ -95,8 +97,20 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
     // weights that differ from PyTorch's by float32 rounding, which the BatchNorm nets amplify to a
     // few 1e-4 at this size (measured: efficientnet_b0 2.9e-4), so that case is held to 1e-3.
     const steps = name.includes('@') ? ([['ce', 1, 1e-4]] as const) : ([['ce', 1, 1e-4], ['kd', 1, 1e-4], ['ce', 2, 1e-3]] as const);
-    for (const [loss, STEPS, TOL] of steps) {
-      it(`${name}: ${STEPS} SGD step(s) (${loss}, BatchNorm where present in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
+    // The trainer's own optimizer set-up (createTrainOptimizer) with timm's parameter groups — no
+    // weight decay on 1-D weights (and ViT's pos_embed / cls_token) — and the gradients' global
+    // norm clipped to 1, on a ViT and on a BatchNorm net. The decay is large (0.5: it moves a
+    // weight more than its clipped gradient does), so a weight in the wrong group fails the bound.
+    // SGD, not AdamW: Adam's first steps are lr·g/(|g| + ε), which turns float32 rounding of a
+    // near-zero gradient into an O(lr) difference (measured: 0.17·lr on resnet18); AdamW itself is
+    // checked against torch.optim on exact gradients (optim-golden.test.ts). The reference is
+    // PyTorch in float64 from the same float32 weights: clipped 37-fold, resnet18's BatchNorm
+    // updates are ≈ 100 ulps of their weights, where PyTorch's own float32 run strays 1.8e-2 from
+    // tfkd's after two steps and tfkd stays within 5e-4 of float64.
+    const recipe = name === 'timm_vit' || name === 'resnet18' ? ([['ce', 1, 1e-4, 'recipe'], ['ce', 2, 1e-3, 'recipe']] as const) : [];
+    for (const [loss, STEPS, TOL, optName] of [...steps.map((s) => [...s, 'sgd'] as const), ...recipe]) {
+      const what = optName === 'sgd' ? 'SGD' : 'SGD + --skip-decay + --clip-grad';
+      it(`${name}: ${STEPS} ${what} step(s) (${loss}, BatchNorm where present in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
         const { arch, file } = exported(name);
         const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, {});
         const model = buildOnnxModel(spec, graph);
@@ -107,17 +121,27 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         const alpha = 0.9;
         const teacher = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 1.7) * 3);
         const soft = readerSoftTargets([teacher], K, T);
-        const dir = path.join(tmp, `${name}-${loss}-${STEPS}`);
+        const dir = path.join(tmp, `${name}-${loss}-${STEPS}-${optName}`);
+        const wd = optName === 'recipe' ? 0.5 : 5e-4;
+        const skip = name === 'timm_vit' ? ['1d', 'pos_embed', 'cls_token'] : ['1d'];
         fs.mkdirSync(dir, { recursive: true });
         fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
         fs.writeFileSync(path.join(dir, 'y.bin'), Buffer.from(labels.buffer));
         fs.writeFileSync(path.join(dir, 'soft.bin'), Buffer.from(soft.buffer));
-        py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
-          '--lr', String(LR), '--momentum', '0.9', '--weight-decay', '5e-4', '--steps', String(STEPS), '--out', path.join(dir, 'ref'), ...(loss === 'kd' ? ['--soft', path.join(dir, 'soft.bin'), '--alpha', String(alpha), '--temperature', String(T)] : [])]);
+        const out = py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
+          '--lr', String(LR), '--momentum', '0.9', '--weight-decay', String(wd), '--steps', String(STEPS), '--out', path.join(dir, 'ref'), ...(loss === 'kd' ? ['--soft', path.join(dir, 'soft.bin'), '--alpha', String(alpha), '--temperature', String(T)] : []),
+          ...(optName === 'recipe' ? ['--skip-decay', skip.join(','), '--clip-grad', '1', '--double'] : [])]);
+        const refOut = JSON.parse(out) as { grad_norms: number[]; no_decay: string[] };
         const ref = readState(path.join(dir, 'ref'));
 
         const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const opt = createOptimizer(vars, { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+        const trainOpt = optName === 'recipe' ? createTrainOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: wd, skipDecay: skip, clipGrad: 1 } as TrainConfig, model) : null;
+        if (trainOpt) {
+          // Same weights exempted as PyTorch's group, and the clip acts on both steps.
+          expect(trainOpt.decayNote, 'decay note').to.include(`none on ${refOut.no_decay.length} (`);
+          expect(refOut.grad_norms.every((n) => n > 1), `gradient norms ${refOut.grad_norms.join(', ')} exceed the clip`).to.equal(true);
+        }
+        const opt = trainOpt ? { step: (g: tf.NamedTensorMap, lr: number) => trainOpt.apply(g, lr), dispose: () => trainOpt.dispose() } : createOptimizer(vars, { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
         const opts = { numClasses: K, fidelity: 'paper' as const, logitStandardization: false, alpha, temperature: T };
         for (let s = 0; s < STEPS; s++) {
           tf.tidy(() => {
