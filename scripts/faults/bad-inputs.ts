@@ -104,6 +104,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
     ['--weight-decay', ['-1']],
     ['--clip-grad', ['0', 'x']],
     ['--skip-decay', ['pos_embed']],
+    ['--ema', ['1', '0', 'x']],
     ['--schedule', ['linear']],
     ['--milestones', ['a,b']],
     ['--warmup', ['-1']],
@@ -132,6 +133,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('train: kd with a cache of other data', tr('--loss', 'kd', '--cache', f.cache));
   add('train: --milestones 3,2 (step schedule)', tr('--schedule', 'step', '--milestones', '3,2'));
   add('train: --nesterov with momentum 0', tr('--nesterov', '--momentum', '0'));
+  add('train: --ema-warmup without --ema', tr('--ema-warmup'));
   add('train: --resume of nothing', ['train', '--out', out('nothing'), '--resume']);
   add('train: --resume with another --model', ['train', '--out', f.run, '--resume', '--model', 'cnn']);
   add('train: --out is an existing run', ['train', '--data', f.runData, '--model', 'mlp', '--loss', 'ce', '--out', f.run]);

@@ -25,6 +25,8 @@ export interface ExportRunOptions {
   out: string;
   /** best | last | epoch-N | step-N. Default: 'best'. */
   checkpoint?: string;
+  /** Export the checkpoint's average of the weights (runs trained with --ema). */
+  ema?: boolean;
   /** Input layout of the ONNX model: 'NHWC' (as trained, default) or 'NCHW'. */
   layout?: 'NHWC' | 'NCHW';
   /** ONNX opset, MIN_OPSET–MAX_OPSET (13–17). Default: 13. */
@@ -54,7 +56,7 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET)) throw new UsageError(`${optionName('opset')} ${opset}: must be an integer in [${MIN_OPSET}, ${MAX_OPSET}]`);
   if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
   const dir = resolveCheckpointDir(run, o.checkpoint ?? 'best');
-  const ck = readCheckpoint(dir);
+  const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
   const { scale, mean, std, resize, crop, cropRounding, interpolation, channels } = ck.state.preprocess;
   // Students of images rendered to their size carry that eval transform (precompute and eval
@@ -84,7 +86,7 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
     checkpoint: dir,
     model: ck.spec,
     epoch: ck.state.epoch,
-    test_acc: ck.state.test_acc,
+    test_acc: o.ema ? (ck.state.ema_test_acc ?? null) : ck.state.test_acc,
     layout,
     opset,
     preprocess: { ...pre, layout },

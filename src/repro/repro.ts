@@ -114,50 +114,55 @@ function nativeLine(m: RunManifest): string {
   return m.backend.why.find((w) => w.includes('native addon:'))?.replace(/^.*native addon: /, '') ?? 'none';
 }
 
-/** Every checkpoint in both runs at the same epoch and step, compared tensor by tensor. */
+/** Every checkpoint in both runs at the same epoch and step, compared tensor by tensor (its weights, and the average of --ema runs). */
 function compareCheckpoints(run: string, out: string): CheckpointComparison[] {
   const res: CheckpointComparison[] = [];
   const names = fs.existsSync(runPaths(out).checkpoints) ? fs.readdirSync(runPaths(out).checkpoints).sort() : [];
   for (const name of names) {
-    const a = path.join(runPaths(run).checkpoint(name), 'weights.safetensors');
-    const b = path.join(runPaths(out).checkpoint(name), 'weights.safetensors');
-    if (!fs.existsSync(a) || !fs.existsSync(b)) continue;
-    const sa = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(run).checkpoint(name), 'state.json'));
-    const sb = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
-    if (sa.epoch !== sb.epoch || sa.step !== sb.step) continue;
-    const file = `checkpoints/${name}/weights.safetensors`;
-    if (fs.readFileSync(a).equals(fs.readFileSync(b))) {
-      res.push({ file, identical: true, maxRelDiff: 0, worstTensor: null });
-      continue;
-    }
-    const fa = openSafetensors(a);
-    const fb = openSafetensors(b);
-    try {
-      let worst = { rel: 0, name: null as string | null };
-      for (const t of Object.keys(fa.tensors).sort()) {
-        if (!fb.tensors[t]) {
-          worst = { rel: Infinity, name: t };
-          break;
-        }
-        const x = fa.readTensor(t) as Float32Array;
-        const y = fb.readTensor(t) as Float32Array;
-        let diff = x.length === y.length ? 0 : Infinity;
-        let scale = 0;
-        for (let i = 0; i < x.length && diff !== Infinity; i++) {
-          diff = Math.max(diff, Math.abs(x[i] - y[i]));
-          scale = Math.max(scale, Math.abs(x[i]));
-        }
-        // A NaN difference (NaN on one side only) counts as the worst possible, whichever tensor it is in.
-        const r = diff === 0 ? 0 : Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
-        if (r > worst.rel) worst = { rel: r, name: t };
-      }
-      res.push({ file, identical: false, maxRelDiff: worst.rel, worstTensor: worst.name });
-    } finally {
-      fa.close();
-      fb.close();
+    for (const kind of ['weights.safetensors', 'ema.safetensors']) {
+      const c = compareCheckpointFile(run, out, name, kind);
+      if (c) res.push(c);
     }
   }
   return res;
+}
+
+/** One file of checkpoint `name` in both runs; null when either lacks it or they are at different points. */
+function compareCheckpointFile(run: string, out: string, name: string, kind: string): CheckpointComparison | null {
+  const a = path.join(runPaths(run).checkpoint(name), kind);
+  const b = path.join(runPaths(out).checkpoint(name), kind);
+  if (!fs.existsSync(a) || !fs.existsSync(b)) return null;
+  const sa = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(run).checkpoint(name), 'state.json'));
+  const sb = readRunJson<{ epoch: number; step: number }>(path.join(runPaths(out).checkpoint(name), 'state.json'));
+  if (sa.epoch !== sb.epoch || sa.step !== sb.step) return null;
+  const file = `checkpoints/${name}/${kind}`;
+  if (fs.readFileSync(a).equals(fs.readFileSync(b))) return { file, identical: true, maxRelDiff: 0, worstTensor: null };
+  const fa = openSafetensors(a);
+  const fb = openSafetensors(b);
+  try {
+    let worst = { rel: 0, name: null as string | null };
+    for (const t of Object.keys(fa.tensors).sort()) {
+      if (!fb.tensors[t]) {
+        worst = { rel: Infinity, name: t };
+        break;
+      }
+      const x = fa.readTensor(t) as Float32Array;
+      const y = fb.readTensor(t) as Float32Array;
+      let diff = x.length === y.length ? 0 : Infinity;
+      let scale = 0;
+      for (let i = 0; i < x.length && diff !== Infinity; i++) {
+        diff = Math.max(diff, Math.abs(x[i] - y[i]));
+        scale = Math.max(scale, Math.abs(x[i]));
+      }
+      // A NaN difference (NaN on one side only) counts as the worst possible, whichever tensor it is in.
+      const r = diff === 0 ? 0 : Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
+      if (r > worst.rel) worst = { rel: r, name: t };
+    }
+    return { file, identical: false, maxRelDiff: worst.rel, worstTensor: worst.name };
+  } finally {
+    fa.close();
+    fb.close();
+  }
 }
 
 /** What the run recorded of itself: its config.json and manifest.json, read once. */

@@ -37,6 +37,8 @@ export interface EvaluateTargetOptions {
   split?: 'train' | 'test';
   /** Runs: the checkpoint, best | last | epoch-N | step-N. Default: 'best'. */
   checkpoint?: string;
+  /** Runs trained with --ema: the checkpoint's average of the weights. */
+  ema?: boolean;
   /** Batch size. Default: 256. */
   batch?: number;
   /** Evaluate a seeded subset of this many samples. Default: all. */
@@ -146,7 +148,7 @@ async function openOnnx(target: string, ds: Dataset, o: EvaluateTargetOptions): 
 /** A run's checkpoint (verified against the run's record) rebuilt in tfjs, fed through its own eval transform. */
 async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
   const dir = resolveCheckpointDir(target, o.checkpoint ?? 'best');
-  const ck = readCheckpoint(dir);
+  const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
   const [h, w, c] = ck.spec.inputShape;
   // A student trained on rendered images (folders, an input size) evaluates through its own
@@ -261,6 +263,7 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   }
   const isOnnx = fs.statSync(target).isFile();
   const cm = isOnnx ? null : cacheManifestIn(target);
+  if (o.ema && (isOnnx || cm)) throw new UsageError(`${optionName('ema')} applies to runs: the average of the weights is a run's, kept in its checkpoints`);
   if (o.unseen && (isOnnx || cm)) throw new UsageError(`${optionName('unseen')} applies to runs: which samples a model trained on is a run's record`);
   if (o.unseen && o.split === 'test') throw new UsageError(`${optionName('unseen')} takes train-split samples the run did not train on; it does not go with ${optionName('split')} test`);
   // A cache is evaluated on the split it was made from, unless another is asked for (and refused).

@@ -102,6 +102,7 @@ describe('cli/train', function () {
       ['unknown fidelity', () => [...TINY, '--loss', 'ce', '--fidelity', 'exact'], /--fidelity/],
       ['--clip-grad 0', () => [...TINY, '--loss', 'ce', '--clip-grad', '0'], /--clip-grad.*must be > 0/],
       ['a --skip-decay name the model does not have', () => [...TINY, '--loss', 'ce', '--skip-decay', '1d,pos_embed'], /--skip-decay pos_embed: matches no trainable weight/],
+      ['--ema 1', () => [...TINY, '--loss', 'ce', '--ema', '1'], /--ema: must be in \(0, 1\)/],
       ['--nesterov without momentum', () => [...TINY, '--loss', 'ce', '--nesterov', '--momentum', '0'], /--nesterov needs --momentum > 0/],
     ];
     for (const [what, args, re] of cases) {

@@ -24,6 +24,7 @@ const EvalOptions = z.strictObject({
   data: z.string().min(1),
   split: z.enum(SPLITS).optional(),
   checkpoint: z.string().optional(),
+  ema: z.boolean().optional(),
   batch: intString(1).default(256),
   limit: intString(1).optional(),
   seed: intString(0).default(0),
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .requiredOption('--data <spec>', dataSpecHelp())
     .option('--split <split>', 'train | test (default: test; a cache: the split it was made from)')
     .option('--checkpoint <name>', 'run checkpoint: best | last | epoch-N | step-N (default: best)')
+    .option('--ema', 'runs trained with --ema: the checkpoint\'s average of the weights instead of the weights')
     .option('--batch <n>', 'batch size (default: 256)')
     .option('--limit <n>', 'evaluate a seeded subset of n samples')
     .option('--unseen', 'runs trained with --limit: the train-split samples the run did not train on (a validation set)')
@@ -74,7 +76,7 @@ export function register(program: Command): void {
         return;
       }
       const c = report.cache;
-      const what = checkpoint ? ` (${checkpoint})` : c ? ` (the cached outputs of ${c.teacher}${c.views > 1 ? ', view 0 of each sample' : ''}; no inference)` : '';
+      const what = checkpoint ? ` (${checkpoint}${o.ema ? ', its average of the weights' : ''})` : c ? ` (the cached outputs of ${c.teacher}${c.views > 1 ? ', view 0 of each sample' : ''}; no inference)` : '';
       const lines = [
         `model      ${target}${what}`,
         `data       ${r.data} [${r.split}], ${r.n} samples${c?.skipped ? ` (${c.skipped} left out: precompute --skip-bad could not decode them)` : ''}${unseenNote(r)}`,

@@ -15,6 +15,7 @@ import { exportRun } from '../../export/export-run.js';
 const ExportOptions = z.strictObject({
   out: z.string().min(1).refine((s) => s.endsWith('.onnx'), 'must end in .onnx'),
   checkpoint: z.string().default('best'),
+  ema: z.boolean().optional(),
   layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
   opset: intString(MIN_OPSET).max(MAX_OPSET).default(MIN_OPSET),
   json: z.boolean().default(false),
@@ -27,6 +28,7 @@ export function register(program: Command): void {
     .argument('<run>', 'run directory (or checkpoint directory)')
     .requiredOption('--out <file.onnx>', 'ONNX file to write')
     .option('--checkpoint <name>', 'best | last | epoch-N | step-N (default: best)')
+    .option('--ema', 'runs trained with --ema: export the checkpoint\'s average of the weights')
     .option('--layout <layout>', 'input layout of the ONNX model: NHWC (as trained) | NCHW (default: NHWC)')
     .option('--opset <n>', `ONNX opset ${MIN_OPSET}–${MAX_OPSET} (default: ${MIN_OPSET})`)
     .option('--json', 'print JSON')
@@ -39,7 +41,7 @@ export function register(program: Command): void {
         printJson(info);
         return;
       }
-      const acc = info.test_acc === null ? '' : `, test acc ${(100 * info.test_acc).toFixed(2)} %`;
+      const acc = info.test_acc === null ? '' : `, ${o.ema ? 'its average\'s ' : ''}test acc ${(100 * info.test_acc).toFixed(2)} %`;
       // An ONNX student normalised by --preprocess (imagenet, …) takes (pixel·scale − mean)/std.
       const { scale, mean, std } = info.preprocess;
       const scaled = `pixel·${scale.toPrecision(6)}`;

@@ -44,6 +44,8 @@ const CliOptions = z.strictObject({
   weightDecay: num('weight decay').optional(),
   skipDecay: z.array(z.string()).transform((xs) => xs.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')).optional(),
   clipGrad: num('clip grad').optional(),
+  ema: num('ema').optional(),
+  emaWarmup: z.boolean().optional(),
   optimizer: z.string().optional(),
   schedule: z.string().optional(),
   milestones: list('milestones', (s) => parseIntList(s, 'milestones')).optional(),
@@ -164,6 +166,8 @@ function addOptimizerOptions(cmd: Command): void {
     .option('--weight-decay <w>', `weight decay, PyTorch-style: sgd and adam add wd·w to the gradient, adamw decays w ← w·(1 − lr·wd) (default: ${d.weightDecay}; ${d.weightDecayAdamw} for adamw)`)
     .option('--skip-decay <list>', 'weights without weight decay: 1d (biases and norm scales/shifts, timm\'s rule) and weight-name patterns as --freeze takes them, e.g. 1d,pos_embed,cls_token; repeatable', collect)
     .option('--clip-grad <norm>', 'clip the gradients\' global L2 norm to this before each update (torch.nn.utils.clip_grad_norm_)')
+    .option('--ema <decay>', 'also keep an exponential moving average of the weights with this decay (timm\'s model EMA, e.g. 0.999), evaluated every epoch and saved in every checkpoint (eval/export --ema)')
+    .option('--ema-warmup', 'the EMA\'s warm-up: decay_t = min(1 − t^(−2/3), decay) (timm\'s --model-ema-warmup)')
     .option('--optimizer <name>', `${OPTIMIZERS.join(' | ')}: torch.optim's SGD, Adam, AdamW (default: ${d.optimizer})`)
     .option('--schedule <name>', `${SCHEDULES.join(' | ')} (default: ${d.schedule})`)
     .option('--milestones <list>', 'step schedule: epochs at which lr ×= gamma, e.g. 60,120,160 (default: 30/60/80 % of --epochs)')
@@ -252,6 +256,7 @@ async function runTrainCommand(raw: Record<string, unknown>): Promise<void> {
   const s = result.summary;
   say(
     `${result.complete ? 'done' : 'stopped'}: final test acc ${pct(s.final_test_acc)}, best ${pct(s.best_test_acc)} (epoch ${s.best_epoch}), ` +
+      (s.ema_final_test_acc !== undefined ? `EMA final ${pct(s.ema_final_test_acc)}, best ${pct(s.ema_best_test_acc!)} (epoch ${s.ema_best_epoch}), ` : '') +
       `${s.epochs} epoch(s) in ${result.seconds.toFixed(1)} s on ${s.backend} → ${result.out}`,
   );
 }
@@ -260,7 +265,7 @@ async function runTrainCommand(raw: Record<string, unknown>): Promise<void> {
 function epochLine(m: EpochMetrics, best: boolean): string {
   return (
     `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
-    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
+    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ${m.ema_test_acc !== undefined ? `ema acc ${pct(m.ema_test_acc)}  ` : ''}lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
     (best ? '  *best' : '')
   );
 }

@@ -2,6 +2,7 @@
 import type { CacheReader } from '../../cache/reader.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { BackendInfo } from '../backend.js';
+import type { WeightEma } from '../ema.js';
 import type { LossOptions } from '../losses/index.js';
 import type { tf } from '../tf.js';
 import type { countParams, ModelSpec } from '../zoo/index.js';
@@ -36,4 +37,6 @@ export interface Built extends Prepared {
   spec: ModelSpec;
   params: ReturnType<typeof countParams>;
   optimizer: TrainOptimizer;
+  /** --ema: the average of the weights, updated after every step (null without it). */
+  ema: WeightEma | null;
 }

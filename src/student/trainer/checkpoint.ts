@@ -4,6 +4,7 @@
  *   weights.safetensors    every model weight by layer-qualified name, BN moving statistics included
  *   model.json             the zoo ModelSpec (name, inputShape, numClasses, seed, widthMultiplier)
  *   optimizer.safetensors  the optimizer's slot tensors (momentum buffers, Adam moments), if any
+ *   ema.safetensors        --ema: the average of the weights (student/ema.ts), named as weights.safetensors
  *   state.json             format, epoch/step counters, the optimizer's scalar state, the
  *                          preprocessing the model expects, its test accuracy, best-so-far
  *
@@ -40,6 +41,9 @@ export interface CheckpointState {
   /** Test accuracy / loss of these weights (null when not evaluated). */
   test_acc: number | null;
   test_loss: number | null;
+  /** --ema: test accuracy / loss of the average in ema.safetensors (absent without --ema). */
+  ema_test_acc?: number | null;
+  ema_test_loss?: number | null;
   /** Best test accuracy so far in the run and its epoch (for resume). */
   best_test_acc: number | null;
   best_epoch: number | null;
@@ -71,6 +75,7 @@ const F = {
   weights: 'weights.safetensors',
   model: 'model.json',
   optimizer: 'optimizer.safetensors',
+  ema: 'ema.safetensors',
   state: 'state.json',
 };
 
@@ -80,6 +85,7 @@ export async function saveCheckpoint(
   spec: ModelSpec,
   state: Omit<CheckpointState, 'format' | 'optimizer'>,
   optimizer: StoredOptimizerState | null,
+  ema: WeightRecord | null = null,
 ): Promise<void> {
   await downloadVariables(); // webgpu: saveWeights reads synchronously (tf.ts)
   const weights = saveWeights(model);
@@ -93,6 +99,7 @@ export async function saveCheckpoint(
       for (const [k, t] of Object.entries(optimizer.tensors)) tensors[k] = { dtype: 'F32', shape: t.shape, data: t.data };
       files[F.optimizer] = writeSafetensors(path.join(tmp, F.optimizer), tensors, { format: CHECKPOINT_FORMAT });
     }
+    if (ema) files[F.ema] = writeSafetensors(path.join(tmp, F.ema), ema as Record<string, TensorIn>, { format: CHECKPOINT_FORMAT, model: spec.name, average: 'ema' });
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, optimizer: optimizer?.scalars ?? null, files };
     writeJsonAtomic(path.join(tmp, F.state), { ...full, checksum: stateChecksum(full) });
   });
@@ -123,8 +130,11 @@ export interface LoadedCheckpoint {
   dir: string;
   spec: ModelSpec;
   state: CheckpointState;
+  /** The model's weights — the average's with `{ ema: true }`. */
   weights: WeightRecord;
   optimizer: StoredOptimizerState | null;
+  /** ema.safetensors (--ema runs), else null. */
+  ema: WeightRecord | null;
 }
 
 function readRecord(file: string): Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> {
@@ -141,8 +151,11 @@ function readRecord(file: string): Record<string, { dtype: 'F32'; shape: number[
   }
 }
 
-/** Reads a checkpoint directory; UsageError when it is missing or not a tfkd checkpoint. */
-export function readCheckpoint(dir: string): LoadedCheckpoint {
+/**
+ * Reads a checkpoint directory; UsageError when it is missing or not a tfkd checkpoint. With
+ * `ema`, `weights` are the average's (eval / export --ema): UsageError when the run kept none.
+ */
+export function readCheckpoint(dir: string, o: { ema?: boolean } = {}): LoadedCheckpoint {
   recoverDir(dir);
   const stateFile = path.join(dir, F.state);
   if (!fs.existsSync(stateFile)) {
@@ -165,7 +178,10 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
   const optimizer = fs.existsSync(optFile)
     ? { scalars: state.optimizer, tensors: Object.fromEntries(Object.entries(readRecord(optFile)).map(([k, v]) => [k, { shape: v.shape, data: v.data }])) }
     : null;
-  return { dir, spec, state, weights, optimizer };
+  const emaFile = path.join(dir, F.ema);
+  const ema = fs.existsSync(emaFile) ? readRecord(emaFile) : null;
+  if (o.ema && !ema) throw new UsageError(`${optionName('ema')}: ${dir} holds no average of the weights`, `the run was trained without ${optionName('ema')} DECAY`);
+  return { dir, spec, state, weights: o.ema ? ema! : weights, optimizer, ema };
 }
 
 /** Builds the model of a checkpoint and loads its weights. */

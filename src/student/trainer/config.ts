@@ -97,6 +97,10 @@ export const trainConfigSchema = z.strictObject({
   /** torch.nn.utils.clip_grad_norm_'s max_norm: the gradients' global L2 norm is clipped to it before each update. */
   clipGrad: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
   optimizer: z.enum(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer),
+  /** timm's model EMA: the decay d ∈ (0, 1) of an average of the weights kept beside them (student/ema.ts). */
+  ema: z.number().gt(0, 'must be in (0, 1)').lt(1, 'must be in (0, 1)').optional(),
+  /** The EMA's warm-up (timm's --model-ema-warmup): decay_t = min(1 − t^(−2/3), d). */
+  emaWarmup: z.boolean().optional(),
   schedule: z.enum(SCHEDULES).default(TRAIN_DEFAULTS.schedule),
   milestones: z.array(posInt).optional(),
   gamma: z.number().gt(0).default(TRAIN_DEFAULTS.gamma),

@@ -131,6 +131,10 @@ class TrainLoop {
     if (JSON.stringify(ck.spec) !== JSON.stringify(spec)) throw new UsageError(`${optionName('resume')}: checkpoint model ${JSON.stringify(ck.spec)} differs from ${JSON.stringify(spec)}`);
     loadWeights(model, ck.weights);
     if (ck.optimizer) optimizer.setState(ck.optimizer);
+    if (this.built.ema) {
+      if (!ck.ema) throw new WorkError(`${paths.checkpoint('last')} has no ema.safetensors, but the run keeps an average of its weights (${optionName('ema')})`, 'the checkpoint is damaged: restore it or train again');
+      this.built.ema.load(ck.ema);
+    }
     this.startEpoch = ck.state.epoch;
     this.step = ck.state.step;
     if (ck.state.best_test_acc !== null) this.best = { acc: ck.state.best_test_acc, epoch: ck.state.best_epoch ?? 0 };
@@ -278,6 +282,7 @@ class TrainLoop {
         return loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
       }, optimizer.vars);
       optimizer.apply(grads, b.lr);
+      this.built.ema?.update(this.step + 1); // timm: model_ema.update(model, step=num_updates), after the step
       return [value, box.hits as tf.Scalar];
     });
     // The forward pass's logits before the update: next epoch's self-targets (PS-KD's loop).
@@ -310,7 +315,7 @@ class TrainLoop {
     if (config.saveAt?.unit !== 'step' || !config.saveAt.at.includes(step)) return;
     const r = await this.evalTest();
     const name = `step-${step}`;
-    await saveCheckpoint(this.paths.checkpoint(name), model, spec, this.ckState(epoch, step, r.accuracy, r.loss), null);
+    await saveCheckpoint(this.paths.checkpoint(name), model, spec, this.ckState(epoch, step, r.accuracy, r.loss), null, (await this.built.ema?.record()) ?? null);
     writeJsonAtomic(this.paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / this.stepsPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
   }
 
@@ -323,6 +328,8 @@ class TrainLoop {
       faultPoint('train-history-committed', epoch + 1);
     }
     const r = await this.evalTest();
+    const ema = this.built.ema;
+    const re = ema ? await ema.withAverage(() => this.evalTest()) : null;
     const line: EpochMetrics = {
       epoch: epoch + 1,
       step: this.step,
@@ -331,6 +338,7 @@ class TrainLoop {
       test_loss: r.loss,
       test_acc: r.accuracy,
       test_ece: r.ece,
+      ...(re ? { ema_test_loss: re.loss, ema_test_acc: re.accuracy, ema_test_ece: re.ece } : {}),
       lr: lr0,
       seconds: (Date.now() - te) / 1000,
     };
@@ -338,15 +346,16 @@ class TrainLoop {
     const improved = r.accuracy > this.best.acc;
     if (improved) this.best = { acc: r.accuracy, epoch: epoch + 1 };
     writeMetrics(paths.metrics, this.metrics);
-    const st = this.ckState(epoch + 1, this.step, r.accuracy, r.loss);
-    if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null);
+    const st = { ...this.ckState(epoch + 1, this.step, r.accuracy, r.loss), ...(re ? { ema_test_acc: re.accuracy, ema_test_loss: re.loss } : {}) };
+    const avg = (await ema?.record()) ?? null;
+    if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null, avg);
     if (config.saveAt?.unit === 'epoch' && config.saveAt.at.includes(epoch + 1)) {
       const name = `epoch-${epoch + 1}`;
-      await saveCheckpoint(paths.checkpoint(name), model, spec, st, null);
-      writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step: this.step, test_acc: r.accuracy, test_loss: r.loss });
+      await saveCheckpoint(paths.checkpoint(name), model, spec, st, null, avg);
+      writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step: this.step, test_acc: r.accuracy, test_loss: r.loss, ...(re ? { ema_test_acc: re.accuracy, ema_test_loss: re.loss } : {}) });
     }
     await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
-    await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState());
+    await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState(), avg);
     history?.dropBefore(epoch + 1);
     faultPoint('train-epoch', epoch + 1);
     this.hooks.onEpoch?.(line, this.best);

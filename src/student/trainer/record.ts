@@ -39,6 +39,8 @@ export function hashCheckpoints(run: string): Record<string, string> {
     if (name.startsWith('.')) continue; // temp / trash copies of a directory swap, not checkpoints
     const file = path.join(dir, name, 'weights.safetensors');
     if (fs.existsSync(file)) out[`checkpoints/${name}/weights.safetensors`] = sha256File(file);
+    const ema = path.join(dir, name, 'ema.safetensors');
+    if (fs.existsSync(ema)) out[`checkpoints/${name}/ema.safetensors`] = sha256File(ema);
   }
   return out;
 }
@@ -87,6 +89,15 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
   };
 }
 
+/** The average's figures from the metrics lines (first epoch wins a tie, as for the trained weights). */
+function emaSummary(metrics: EpochMetrics[]): Partial<Summary> {
+  const last = metrics[metrics.length - 1];
+  if (last?.ema_test_acc === undefined) return {};
+  let best: EpochMetrics | null = null;
+  for (const m of metrics) if (m.ema_test_acc !== undefined && (best === null || m.ema_test_acc > best.ema_test_acc!)) best = m;
+  return { ema_final_test_acc: last.ema_test_acc, ...(last.ema_test_ece !== undefined ? { ema_final_test_ece: last.ema_test_ece } : {}), ema_best_test_acc: best!.ema_test_acc, ema_best_epoch: best!.epoch };
+}
+
 export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: { acc: number; epoch: number }, backend: BackendInfo, params: number): Summary {
   const last = metrics[metrics.length - 1];
   return {
@@ -94,6 +105,7 @@ export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: 
     ...(last?.test_ece !== undefined ? { final_test_ece: last.test_ece } : {}),
     best_test_acc: best.acc >= 0 ? best.acc : 0,
     best_epoch: best.epoch,
+    ...emaSummary(metrics),
     epochs: last ? last.epoch : 0,
     backend: backend.name,
     seed: config.seed,

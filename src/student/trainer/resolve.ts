@@ -121,6 +121,7 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
     if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
   }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
+  if (c.emaWarmup && c.ema === undefined) throw new UsageError(`${optionName('emaWarmup')} needs ${optionName('ema')} DECAY`);
   if (c.logitStandardization && !entry.standardized) {
     throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${standardizableLosses().join(', ')}`);
   }

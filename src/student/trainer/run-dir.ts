@@ -27,6 +27,10 @@ export interface EpochMetrics {
   test_acc: number;
   /** Expected calibration error on the test split (evaluate.ts: 15 bins); absent in runs recorded before it was. */
   test_ece?: number;
+  /** --ema: the same three figures for the average of the weights (absent without it). */
+  ema_test_loss?: number;
+  ema_test_acc?: number;
+  ema_test_ece?: number;
   /** Learning rate of the epoch's first step. */
   lr: number;
   /** Wall time of the epoch (training + evaluation). The only timing field: excluded from determinism checks. */
@@ -42,6 +46,11 @@ export interface Summary {
   final_test_ece?: number;
   best_test_acc: number;
   best_epoch: number;
+  /** --ema: the average's final and best test accuracy (the best picked the same way, on the same split). */
+  ema_final_test_acc?: number;
+  ema_final_test_ece?: number;
+  ema_best_test_acc?: number;
+  ema_best_epoch?: number;
   epochs: number;
   backend: string;
   seed: number;

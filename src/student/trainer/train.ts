@@ -33,6 +33,7 @@ import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunJson, readRunR
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
+import { WeightEma } from '../ema.js';
 import { runPaths, trainIndices } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
@@ -169,9 +170,11 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   }
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   if (optimizer.decayNote) hooks.info?.(optimizer.decayNote);
+  const ema = config.ema !== undefined ? new WeightEma(model, { decay: config.ema, warmup: config.emaWarmup ?? false }) : null;
   try {
-    return await loop({ ...prepared, backend, model, spec, params, optimizer });
+    return await loop({ ...prepared, backend, model, spec, params, optimizer, ema });
   } finally {
+    ema?.dispose();
     optimizer.dispose();
     model.dispose();
   }

@@ -17,7 +17,7 @@ export type WeightRecord = Record<string, WeightEntry>;
 type LayerVar = tf.LayersModel['weights'][number];
 
 /** `layer/weight` for every weight of every layer, in layer order. */
-function namedWeights(model: tf.LayersModel): Array<[string, LayerVar]> {
+export function namedWeights(model: tf.LayersModel): Array<[string, LayerVar]> {
   const out: Array<[string, LayerVar]> = [];
   const seen = new Set<string>();
   for (const layer of model.layers) {

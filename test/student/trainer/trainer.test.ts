@@ -12,6 +12,8 @@ import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from '../..
 import { metricValues, readMetrics } from '../../../src/student/trainer/run-dir.js';
 import { applyViews, cacheSoftTargets, planViews, viewsFor } from '../../../src/student/trainer/targets.js';
 import { train } from '../../../src/student/trainer/train.js';
+import { evaluateTarget } from '../../../src/student/evaluate-target.js';
+import { exportRun } from '../../../src/export/export-run.js';
 import { type TrainRequest } from '../../../src/student/trainer/request.js';
 import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
 import { DATA, DATA_K3, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
@@ -164,6 +166,70 @@ describe('student trainer', function () {
       const err = await train({ config: { ...BASE, ...recipe, skipDecay: ['1d', 'pos_embed'] } as TrainConfigInput, out: dir }).catch((e) => e);
       expect(err).to.be.instanceOf(UsageError);
       expect(err.message).to.match(/--skip-decay pos_embed: matches no trainable weight/);
+      expect(fs.existsSync(dir)).to.equal(false);
+    });
+  });
+
+  describe("--ema: timm's average of the weights", () => {
+    const withEma = { ema: 0.9, loss: 'ce', epochs: 3, model: 'resnet8', widthMultiplier: 0.25, testLimit: null };
+
+    it('the first update copies the weights; the second is torch.lerp(ema, w, 1 − d) in float32, BatchNorm statistics included', async () => {
+      const r = await run({ ...withEma, epochs: 1, saveAt: { unit: 'step', at: [1, 2] } });
+      const s1 = readCheckpoint(path.join(r.out, 'checkpoints', 'step-1'));
+      const s2 = readCheckpoint(path.join(r.out, 'checkpoints', 'step-2'));
+      expect(s1.ema).to.deep.equal(s1.weights);
+      const lambda = Math.fround(1 - 0.9);
+      let moved = 0;
+      for (const [k, e] of Object.entries(s1.ema!)) {
+        const w = s2.weights[k].data;
+        const want = e.data.map((v, i) => Math.fround(v + Math.fround(lambda * Math.fround(w[i] - v))));
+        expect(Array.from(s2.ema![k].data), k).to.deep.equal(Array.from(want));
+        if (w.some((v, i) => v !== e.data[i])) moved++;
+      }
+      expect(Object.keys(s1.ema!).some((k) => k.includes('moving_mean')), 'BN statistics are averaged').to.equal(true);
+      expect(moved, 'weights that moved in step 2').to.be.greaterThan(10);
+    });
+
+    it('is evaluated every epoch (metrics, summary); eval --ema and export --ema read the average', async () => {
+      const r = await run(withEma);
+      const last = r.metrics[r.metrics.length - 1];
+      expect(last.ema_test_acc).to.be.a('number');
+      expect(r.summary.ema_final_test_acc).to.equal(last.ema_test_acc);
+      const ev = await evaluateTarget(r.out, { data: DATA, checkpoint: 'last', ema: true });
+      expect(ev.accuracy).to.equal(last.ema_test_acc);
+      expect(ev.loss).to.be.closeTo(last.ema_test_loss!, 1e-6);
+      const plain = await evaluateTarget(r.out, { data: DATA, checkpoint: 'last' });
+      expect(plain.loss).to.be.closeTo(last.test_loss, 1e-6);
+      expect(plain.loss).to.not.equal(ev.loss);
+      const m = path.join(root, 'ema.onnx');
+      const ex = await exportRun(r.out, { out: m, checkpoint: 'last', ema: true });
+      expect(ex.test_acc).to.equal(last.ema_test_acc);
+      const onnx = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+      expect(onnx.accuracy).to.equal(last.ema_test_acc);
+      expect(onnx.loss).to.be.closeTo(last.ema_test_loss!, 1e-4);
+    });
+
+    it('resumes exactly: stopped after 2 of 3 epochs and resumed == an uninterrupted run, the average included', async () => {
+      const cfg = { ...withEma, emaWarmup: true };
+      const straight = await run(cfg);
+      const dir = out();
+      await train({ config: { ...BASE, ...cfg } as TrainConfigInput, out: dir, stopAfter: 2 });
+      await train({ config: {} as TrainConfigInput, explicit: new Set(), out: dir, resume: true });
+      expect(readMetrics(path.join(dir, 'metrics.jsonl')).map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
+      for (const f of ['weights.safetensors', 'ema.safetensors']) {
+        expect(fs.readFileSync(path.join(dir, 'checkpoints', 'last', f)).equals(fs.readFileSync(path.join(straight.out, 'checkpoints', 'last', f))), f).to.equal(true);
+      }
+    });
+
+    it('BAD CALL - eval --ema of a run without an average, --ema-warmup without --ema', async () => {
+      const r = await run({});
+      const err = await evaluateTarget(r.out, { data: DATA, checkpoint: 'last', ema: true }).catch((e) => e);
+      expect(err).to.be.instanceOf(UsageError);
+      expect(err.message).to.match(/holds no average of the weights/);
+      const dir = out();
+      const err2 = await train({ config: { ...BASE, emaWarmup: true } as TrainConfigInput, out: dir }).catch((e) => e);
+      expect(err2).to.be.instanceOf(UsageError);
+      expect(err2.message).to.match(/--ema-warmup needs --ema/);
       expect(fs.existsSync(dir)).to.equal(false);
     });
   });
