@@ -17,6 +17,8 @@ and uniform teachers, ties in the student's logits (Zipf's ranks), DKD's warm-up
   zipf-ls  megvii-research/zipfls pytorch_zipfls/losses.py::zipf_loss, kl_loss, gen_pdf (rank_zipf, hard, not dense)
            @ 108e27aaf81aee0dc6dcd965ed6389f2ea06ba10 (+ CE, train.py's total_loss)
   ps-kd    lgcnsai/PS-KD-Pytorch loss/pskd_loss.py + main.py::train @ 9aa0828d099f2faed16bbac258e4153902a55021
+  hard-kd  facebookresearch/deit losses.py::DistillationLoss, distillation_type 'hard', on one head, with
+           its default base criterion timm.loss.LabelSmoothingCrossEntropy (smoothing 0.1)
 
 Writes test/fixtures/golden/losses-authors.json.
 Run: /usr/bin/python3 scripts/golden_authors_losses.py   (Debian torch 1.13, scipy; deterministic, CPU)
@@ -233,6 +235,35 @@ def loss_pskd(z, prev, y, o, epoch, epochs):
     return (- soft_targets * log_probs).mean(0).sum()
 
 
+# ---- DeiT hard-label distillation -----------------------------------------------------------------
+class LabelSmoothingCrossEntropy(nn.Module):
+    """timm/loss/cross_entropy.py::LabelSmoothingCrossEntropy."""
+    def __init__(self, smoothing=0.1):
+        super().__init__()
+        assert smoothing < 1.0
+        self.smoothing = smoothing
+        self.confidence = 1. - smoothing
+
+    def forward(self, x, target):
+        logprobs = F.log_softmax(x, dim=-1)
+        nll_loss = -logprobs.gather(dim=-1, index=target.unsqueeze(1))
+        nll_loss = nll_loss.squeeze(1)
+        smooth_loss = -logprobs.mean(dim=-1)
+        loss = self.confidence * nll_loss + self.smoothing * smooth_loss
+        return loss.mean()
+
+
+def deit_hard(base_criterion, alpha, outputs, teacher_outputs, labels):
+    """DistillationLoss.forward with distillation_type 'hard', outputs_kd = outputs (one head)."""
+    base_loss = base_criterion(outputs, labels)
+    distillation_loss = F.cross_entropy(outputs, teacher_outputs.argmax(dim=1))
+    return base_loss * (1 - alpha) + distillation_loss * alpha
+
+
+def loss_hard_kd(z, zt, y, o, epoch, ls):
+    return deit_hard(LabelSmoothingCrossEntropy(o['epsilon']), o['alpha'], z, zt, y)
+
+
 # ---- cases --------------------------------------------------------------------------------------------
 DEFAULTS = {
     'dkd': {'alpha': 1, 'beta': 8, 'temperature': 4, 'ceWeight': 1, 'kdWarmup': 20},
@@ -243,9 +274,11 @@ DEFAULTS = {
     'wsld': {'temperature': 4, 'alpha': 2.25, 'ceWeight': 1},
     'zipf-ls': {'kdWeight': 0.1, 'power': 1},
     'ps-kd': {'alpha': 0.8},
+    'hard-kd': {'alpha': 0.5, 'epsilon': 0.1},
 }
 FNS = {'dkd': (loss_dkd, False), 'dkd-ls': (loss_dkd, True), 'kd-ls': (loss_kd_ls, True), 'dist': (loss_dist, False),
-       'nkd': (loss_nkd, False), 'wsld': (loss_wsld, False), 'zipf-ls': (loss_zipf, False)}
+       'nkd': (loss_nkd, False), 'wsld': (loss_wsld, False), 'zipf-ls': (loss_zipf, False),
+       'hard-kd': (loss_hard_kd, False)}
 
 
 def f32(a):

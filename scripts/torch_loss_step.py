@@ -31,6 +31,7 @@ LOSSES = {
     'nkd': lambda z, zt, y, o, e, n: A.loss_nkd(z, zt, y, o, e, False),
     'wsld': lambda z, zt, y, o, e, n: A.loss_wsld(z, zt, y, o, e, False),
     'zipf-ls': lambda z, zt, y, o, e, n: A.loss_zipf(z, zt, y, o, e, False),
+    'hard-kd': lambda z, zt, y, o, e, n: A.loss_hard_kd(z, zt, y, o, e, False),
 }
 
 

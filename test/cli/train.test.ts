@@ -130,7 +130,7 @@ describe('cli/train', function () {
       const r = tfkdProcess('train', '--data', DATA, '--model', 'mlp', '--loss', 'nope', '--out', path.join(root, 'proc'));
       expect(r.code).to.equal(2);
       expect(r.out).to.equal('');
-      expect(r.err).to.equal('tfkd: unknown loss "nope"\nhint: choose one of: ce, lsr, kd, tfkd-self, tfkd-reg, dkd, dist, nkd, wsld, ps-kd, zipf-ls — or a module: --loss ./my-loss.mjs\n');
+      expect(r.err).to.equal('tfkd: unknown loss "nope"\nhint: choose one of: ce, lsr, kd, tfkd-self, tfkd-reg, dkd, dist, nkd, wsld, ps-kd, zipf-ls, hard-kd — or a module: --loss ./my-loss.mjs\n');
       expect(fs.existsSync(path.join(root, 'proc'))).to.equal(false);
     });
   });

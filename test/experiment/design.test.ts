@@ -62,7 +62,7 @@ describe('experiment design file', () => {
   });
 
   it('BAD CALL - unknown kind names the path, the value and the choices', () => {
-    expectUsage(variant('kind: de-kd', 'kind: kdd'), 'experiments/x.yaml', 'experiments/x.yaml: runs[2].kind: unknown kind "kdd" (expected baseline|lsr|kd|re-kd|de-kd|tfkd-self|tfkd-reg|dkd|dist|nkd|wsld|ps-kd|zipf-ls)');
+    expectUsage(variant('kind: de-kd', 'kind: kdd'), 'experiments/x.yaml', 'experiments/x.yaml: runs[2].kind: unknown kind "kdd" (expected baseline|lsr|kd|re-kd|de-kd|tfkd-self|tfkd-reg|dkd|dist|nkd|wsld|ps-kd|zipf-ls|hard-kd)');
   });
 
   it('BAD CALL - kd without a teacher, and with an undefined teacher', () => {

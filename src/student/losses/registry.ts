@@ -10,6 +10,7 @@ import { UsageError, optionName } from '../../errors.js';
 import { ce } from './ce.js';
 import { dist } from './dist.js';
 import { dkd } from './dkd.js';
+import { hardKd } from './hard-kd.js';
 import { kd } from './kd.js';
 import { lsr } from './lsr.js';
 import { nkd } from './nkd.js';
@@ -20,7 +21,7 @@ import { LOSS_OPTION_NAMES, type LossEntry, type LossOptionName, type LossOption
 import { wsld } from './wsld.js';
 import { zipfLs } from './zipf-ls.js';
 
-const BUILTIN: readonly LossEntry[] = Object.freeze([ce, lsr, kd, tfkdSelf, tfkdReg, dkd, dist, nkd, wsld, psKd, zipfLs]);
+const BUILTIN: readonly LossEntry[] = Object.freeze([ce, lsr, kd, tfkdSelf, tfkdReg, dkd, dist, nkd, wsld, psKd, zipfLs, hardKd]);
 
 const BY_NAME: ReadonlyMap<string, LossEntry> = new Map(BUILTIN.map((e) => [e.name, e]));
 

@@ -41,7 +41,7 @@ describe('student/losses vs the authors\' code (scripts/golden_authors_losses.py
   const worst = { value: { rel: 0, at: '' }, grad: { rel: 0, at: '' } };
 
   it('covers every modern loss, K from 2 to 1000, extreme logits, one-hot and uniform teachers', () => {
-    expect(new Set(golden.cases.map((c) => c.loss))).to.deep.equal(new Set(['dkd', 'dkd-ls', 'kd-ls', 'dist', 'nkd', 'wsld', 'zipf-ls', 'ps-kd']));
+    expect(new Set(golden.cases.map((c) => c.loss))).to.deep.equal(new Set(['dkd', 'dkd-ls', 'kd-ls', 'dist', 'nkd', 'wsld', 'zipf-ls', 'ps-kd', 'hard-kd']));
     expect(new Set(golden.fixtures.map((f) => f.K))).to.include.members([2, 10, 100, 1000]);
     expect(golden.fixtures.map((f) => f.id)).to.include.members(['extreme', 'onehot', 'uniform', 'ties']);
   });

@@ -50,12 +50,12 @@ describe('student/losses', () => {
 
   describe('registry', () => {
     it('registers the losses of the paper and the modern logit losses by name', () => {
-      expect([...LOSS_NAMES]).to.deep.equal(['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dkd', 'dist', 'nkd', 'wsld', 'ps-kd', 'zipf-ls']);
+      expect([...LOSS_NAMES]).to.deep.equal(['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dkd', 'dist', 'nkd', 'wsld', 'ps-kd', 'zipf-ls', 'hard-kd']);
       for (const n of LOSS_NAMES) expect(lossEntry(n).fn).to.be.a('function');
       for (const n of LOSS_NAMES) expect(lossEntry(n).source, n).to.have.length.greaterThan(10);
     });
     it('knows which losses need a teacher cache', () => {
-      expect(LOSS_NAMES.filter(needsTeacher)).to.deep.equal(['kd', 'tfkd-self', 'dkd', 'dist', 'nkd', 'wsld']);
+      expect(LOSS_NAMES.filter(needsTeacher)).to.deep.equal(['kd', 'tfkd-self', 'dkd', 'dist', 'nkd', 'wsld', 'hard-kd']);
     });
     it('has per-fidelity defaults: the official configs vs the paper (multiplier 1)', () => {
       expect(defaults('kd', 'paper')).to.include({ alpha: 0.95, temperature: 20 });
@@ -252,7 +252,7 @@ describe('student/losses', () => {
       const { logits, teacher, labels } = inputs();
       expect(() => callLoss('kd', logits, labels, null, opts('kd', 'paper'))).to.throw(/needs the teacher's rows/);
       expect(() => callLoss('tfkd-self', logits, labels, null, opts('tfkd-self', 'paper'))).to.throw(/needs the teacher's rows/);
-      for (const n of ['dkd', 'dist', 'nkd', 'wsld']) expect(() => callLoss(n, logits, labels, null, opts(n, 'paper'))).to.throw(/needs the teacher's rows/);
+      for (const n of ['dkd', 'dist', 'nkd', 'wsld', 'hard-kd']) expect(() => callLoss(n, logits, labels, null, opts(n, 'paper'))).to.throw(/needs the teacher's rows/);
       const short = tf.tensor1d([1, 2], 'int32');
       expect(() => callLoss('ce', logits, short, null, opts('ce', 'paper'))).to.throw(/labels must be \[4\]/);
       expect(() => callLoss('kd', logits, labels, teacher.slice([0, 0], [2, K]) as tf.Tensor2D, opts('kd', 'paper'))).to.throw(/soft targets must be \[4, 10\]/);

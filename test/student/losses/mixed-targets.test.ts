@@ -42,7 +42,7 @@ describe('student/losses: mixed labels (LossContext.targets)', () => {
   });
   const readers = builtinLosses().filter((e) => e.mixedTargets === true).map((e) => e.name);
   it('every built-in loss reads mixed labels or says why not in one line', () => {
-    expect(readers).to.deep.equal(['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dist', 'wsld']);
+    expect(readers).to.deep.equal(['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dist', 'wsld', 'hard-kd']);
     for (const e of builtinLosses()) {
       if (e.mixedTargets === true) expect(() => checkMixedTargets(e)).to.not.throw();
       else {
@@ -56,7 +56,7 @@ describe('student/losses: mixed labels (LossContext.targets)', () => {
     }
     expect(() => checkMixedTargets({ ...lossEntry('ce'), name: 'mine', mixedTargets: undefined })).to.throw(UsageError, /loss mine cannot train on mixed views .*does not declare mixedTargets: true/);
   });
-  for (const name of ['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dist', 'wsld']) {
+  for (const name of ['ce', 'lsr', 'kd', 'tfkd-self', 'tfkd-reg', 'dist', 'wsld', 'hard-kd']) {
     it(`${name}: one-hot targets give the labels' value; mixed targets differ from both samples' labels`, () => {
       const none = value(name, 'none');
       expect(value(name, 'onehot')).to.be.closeTo(none, 1e-6);

@@ -48,6 +48,7 @@ describe('student/trainer one SGD step of cnn vs PyTorch running the authors\' l
     ['kd-ls', 'kd', true],
     ['dkd-ls', 'dkd', true],
     ['zipf-ls', 'zipf-ls', false],
+    ['hard-kd', 'hard-kd', false],
   ];
   for (const [label, loss, ls] of cases) {
     it(`${label}: every weight's update equals PyTorch's to 1e-4`, async () => {
