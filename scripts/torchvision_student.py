@@ -4,7 +4,7 @@
   export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
          [--channels 3 --patch 8 --width 192 --depth 4]   (timm_vit's shape)
       torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation (or one of
-      CUSTOM: vit, timm_vit, convnext_atto, convnext_official — small transformer-era
+      CUSTOM: vit, timm_vit, convnext_atto, convnext_official, swin — small transformer-era
       configurations), its BatchNorm
       running statistics calibrated (momentum None, train-mode forward over seeded random inputs,
       so eval-mode activations stay normalised and float32 rounding does not blow up), then
@@ -185,6 +185,14 @@ def convnext_atto(classes, size):
     return ConvNeXt(cfg, stochastic_depth_prob=0.1, num_classes=classes)
 
 
+def swin(classes, size):
+    """torchvision's SwinTransformer (shifted windows, relative position bias, patch merging) at a
+    small configuration: 4×4 patches, width 48, two stages of two blocks (2 and 4 heads), 4×4
+    windows — at 64×64 the first stage has 16 windows, the shifted blocks their attention mask."""
+    from torchvision.models.swin_transformer import SwinTransformer
+    return SwinTransformer(patch_size=[4, 4], embed_dim=48, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4], num_classes=classes)
+
+
 # Transformer-era students: torchvision's classes at small configurations, and copies of timm's ViT
 # and of facebookresearch/ConvNeXt's model (neither is packaged by Debian), so the tests cover both
 # attention exports and both ways of writing a channels-first LayerNorm.
@@ -193,6 +201,7 @@ CUSTOM = {
     'timm_vit': lambda classes, size: TimmViT(size, 8, 192, 4, 3, 768, classes),
     'convnext_atto': convnext_atto,
     'convnext_official': lambda classes, size: OfficialConvNeXt([40, 80, 160, 320], [2, 2, 6, 2], classes),
+    'swin': swin,
 }
 ARCHS = ('resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v2') + tuple(CUSTOM)
 

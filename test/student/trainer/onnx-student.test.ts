@@ -119,7 +119,7 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
   // The transformer path end to end (its ops: test/student/zoo/onnx-import.test.ts): timm's ViT
   // layout and torchvision's ConvNeXt train, export into their own graphs (class token, position
   // embedding and layer scales included), evaluate as the run did, and teach the next student.
-  for (const arch of ['timm_vit', 'convnext_atto']) {
+  for (const arch of ['timm_vit', 'convnext_atto', 'swin']) {
     it(`a transformer-era student (${arch}): trains, exports into its graph, eval of the file = eval of the run, teaches`, async function () {
       const file = studentOnnx(arch);
       const out = path.join(tmp, `${arch}-run`);

@@ -66,8 +66,9 @@ describe('student/trainer: ONNX students (resnet18, a ViT, a ConvNeXt) on webgpu
   };
 
   // resnet18: convolutions and BatchNorm; timm_vit: LayerNorm, Erf, attention's batched MatMul,
-  // Split of a rank-5 tensor; convnext_atto: 7×7 depthwise convolutions with LayerNorm.
-  for (const arch of ['resnet18', 'timm_vit', 'convnext_atto']) {
+  // Split of a rank-5 tensor; convnext_atto: 7×7 depthwise convolutions with LayerNorm; swin: rank-6
+  // window transposes, the relative position bias's one-hot product, strided slices (patch merging).
+  for (const arch of ['resnet18', 'timm_vit', 'convnext_atto', 'swin']) {
     it(`${arch}, one step: weights within ${TOL_WEIGHTS}, updates within ${TOL_UPDATE} relative (+2 ulps) of the wasm backend's`, async () => {
       const file = await exported(arch);
       const ref = run(file, 'wasm');

@@ -31,7 +31,7 @@ import { K, py, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
 // arch or arch@opset (default 17). torch 1.13 writes opsets up to 17; at 13 it has no HardSwish
 // and writes x · HardSigmoid(x) instead, so mobilenet_v3_small@13 checks that decomposition.
-const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v3_small@13', 'vit', 'timm_vit', 'convnext_atto', 'convnext_official'];
+const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v3_small@13', 'vit', 'timm_vit', 'convnext_atto', 'convnext_official', 'swin'];
 const exported = (name: string): { arch: string; file: string } => {
   const [arch, opset] = name.split('@');
   return { arch, file: studentOnnx(arch, K, opset ? Number(opset) : 17) };

@@ -22,7 +22,7 @@ export function broadcastShapes(node: GraphNode, a: readonly number[], b: readon
 }
 
 /** A constant's values laid out over `out` (a shape it broadcasts to), row-major. */
-function stretch(c: ConstValue, out: readonly number[]): number[] {
+export function stretch(c: ConstValue, out: readonly number[]): number[] {
   const total = out.reduce((p, d) => p * d, 1);
   const shape = [...new Array<number>(out.length - c.shape.length).fill(1), ...c.shape];
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
@@ -40,7 +40,7 @@ function stretch(c: ConstValue, out: readonly number[]): number[] {
   return res;
 }
 
-const asConst = (dtype: ConstValue['dtype'], shape: number[], data: number[]): Value => constant(dtype, shape, dtype === 'int' ? data : Float32Array.from(data));
+export const asConst = (dtype: ConstValue['dtype'], shape: number[], data: number[]): Value => constant(dtype, shape, dtype === 'int' ? data : Float32Array.from(data));
 
 /** A tensor broadcast to `out` (numpy: its dims right-aligned, leading 1s added); itself when it has that shape. */
 export function broadcastTensor(t: tf.Tensor, out: readonly number[]): tf.Tensor {

@@ -8,6 +8,7 @@ import { fusedGelu } from '../../kernels/gelu.js';
 import { tf } from '../../tf.js';
 import { hardSigmoid as torchHardSigmoid, hardSwish as torchHardSwish } from '../mobilenetv3-layers.js';
 import { arg, asNchw, attrFloat, constant, fail, logicalShape, normAxis, tensor, toTensor, type OpContext, type Value } from './values.js';
+import { broadcastShapes, stretch } from './broadcast.js';
 
 type Unary = (x: tf.Tensor, ctx: OpContext) => tf.Tensor;
 
@@ -118,12 +119,11 @@ const JS_BINARY: Record<string, (a: number, b: number, int: boolean) => number> 
 function constBinary(ctx: OpContext, a: Value & { kind: 'const' }, b: Value & { kind: 'const' }): Value {
   const f = JS_BINARY[ctx.node.op];
   const int = a.dtype === 'int' && b.dtype === 'int';
-  const n = Math.max(a.data.length, b.data.length);
-  if (a.data.length !== n && a.data.length !== 1) fail(ctx.node, 'constant operands of different shapes');
-  if (b.data.length !== n && b.data.length !== 1) fail(ctx.node, 'constant operands of different shapes');
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = f(Number(a.data[a.data.length === 1 ? 0 : i]), Number(b.data[b.data.length === 1 ? 0 : i]), int);
-  const shape = a.data.length >= b.data.length ? a.shape : b.shape;
+  // numpy broadcasting ([n, 1] + [m] is [n, m]: Swin's index grids), not element by element.
+  const shape = broadcastShapes(ctx.node, a.shape, b.shape);
+  const x = stretch(a, shape);
+  const y = stretch(b, shape);
+  const out = x.map((xi, i) => f(xi, y[i], int));
   return constant(int ? 'int' : 'float32', shape, int ? out : Float32Array.from(out));
 }
 

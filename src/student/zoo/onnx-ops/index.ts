@@ -6,6 +6,7 @@
  */
 import { batchNormalization } from './batchnorm.js';
 import { constantOfShape, equal, expand, where } from './broadcast.js';
+import { mod, not, range, scatterND } from './const-ops.js';
 import { conv, globalAveragePool, globalMaxPool, pool } from './conv.js';
 import { binary, clip, erf, exp, gelu, hardSigmoid, hardSwish, leakyRelu, neg, pow, reciprocal, relu, sigmoid, softmax, sqrt, tanh } from './elementwise.js';
 import { cast, concat, dropout, flatten, gather, identity, matmulLike, pad, reduceMean, reshape, shape, slice, split, squeeze, transpose, unsqueeze } from './shape.js';
@@ -60,6 +61,10 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   ConstantOfShape: constantOfShape,
   Equal: equal,
   Where: where,
+  Mod: mod,
+  Range: range,
+  Not: not,
+  ScatterND: scatterND,
 });
 
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS), 'Constant']);

@@ -29,8 +29,10 @@ export function identity(ctx: OpContext): Value[] {
 export function dropout(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
   const ratio = ctx.inputs[1] ? Number(constArg(ctx, 1)[0]) : attrFloat(ctx.node, 'ratio', 0.5);
-  if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) fail(ctx.node, 'the mask output is not supported');
+  // torch names a mask output its graph never reads (Swin's attention dropout, ratio 0): it is left
+  // unset, and a node that did read it would be refused as missing an input.
   if (!ctx.training || ratio === 0 || v.kind === 'const') return [v];
+  if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) fail(ctx.node, 'the mask output is not supported');
   return [tensor(tf.dropout(v.t, ratio, undefined, ctx.state.dropoutSeed()), v.nhwc)];
 }
 
@@ -44,6 +46,9 @@ export function cast(ctx: OpContext): Value[] {
   const int = to === 6 || to === 7 || to === 9;
   return [constant(int ? 'int' : 'float32', v.shape, int ? Array.from(v.data, (x) => Math.trunc(Number(x))) : Float32Array.from(v.data))];
 }
+
+/** Above this many runs of consecutive indices a Gather on a tensor is a one-hot product, not slices. */
+const GATHER_SLICE_RUNS = 16;
 
 export function gather(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
@@ -62,14 +67,28 @@ export function gather(ctx: OpContext): Value[] {
   // usual case is one index (ViT's class token, x[:, 0]) or a run of them. Runs of consecutive
   // indices become one slice each.
   const t = asNchw(v);
-  const pieces: tf.Tensor[] = [];
+  const outShape = [...s.slice(0, axis), ...idxShape, ...s.slice(axis + 1)];
+  const runs: Array<[number, number]> = [];
   for (let start = 0, j = 1; j <= fix.length; j++) {
     if (j < fix.length && fix[j] === fix[j - 1] + 1) continue;
-    pieces.push(sliceAlong(t, axis, fix[start], j - start));
+    runs.push([fix[start], j - start]);
     start = j;
   }
+  // Many scattered indices (Swin's relative position bias: table[index], (2w−1)² rows read w⁴
+  // times) as one product with their one-hot matrix: a slice per index would be thousands of ops.
+  // 1·x + 0·y sums are exact, so both forms give the same values.
+  if (runs.length > GATHER_SLICE_RUNS) {
+    const rest = s.filter((_, i) => i !== axis);
+    const front = axis === 0 ? t : tf.transpose(t, [axis, ...s.map((_, i) => i).filter((i) => i !== axis)]);
+    const rows = tf.matMul(tf.oneHot(tf.tensor1d(fix, 'int32'), s[axis]), tf.reshape(front, [s[axis], rest.reduce((p, q) => p * q, 1)]));
+    const g = tf.reshape(rows, [...idxShape, ...rest]);
+    if (axis === 0) return [tensor(g)];
+    const k = idxShape.length;
+    const perm = [...Array.from({ length: axis }, (_, i) => k + i), ...Array.from({ length: k }, (_, i) => i), ...Array.from({ length: rest.length - axis }, (_, i) => k + axis + i)];
+    return [tensor(tf.transpose(g, perm))];
+  }
+  const pieces = runs.map(([at, n]) => sliceAlong(t, axis, at, n));
   const g = pieces.length === 1 ? pieces[0] : tf.concat(pieces, axis);
-  const outShape = [...s.slice(0, axis), ...idxShape, ...s.slice(axis + 1)];
   return [tensor(tf.reshape(g, outShape))];
 }
 
@@ -102,10 +121,16 @@ export function concat(ctx: OpContext): Value[] {
   const rank = logicalShape(vs[0]).length;
   const axis = normAxis(ctx.node, attrInt(ctx.node, 'axis', 0), rank);
   if (vs.every((v) => v.kind === 'const')) {
-    if (rank !== 1) fail(ctx.node, 'concat of constants of rank > 1 is not supported');
-    const data = vs.flatMap((v) => Array.from(v.data, Number));
+    // Row-major: the inputs' blocks below `axis` interleave, one block of each per outer index.
+    const shapes = vs.map(logicalShape);
+    const outer = shapes[0].slice(0, axis).reduce((p, q) => p * q, 1);
+    const inner = shapes.map((sh) => sh.slice(axis).reduce((p, q) => p * q, 1));
+    const data: number[] = [];
+    for (let o = 0; o < outer; o++) vs.forEach((v, j) => data.push(...Array.from((v as ConstValue).data.slice(o * inner[j], (o + 1) * inner[j]), Number)));
     const int = vs.every((v) => v.kind === 'const' && v.dtype === 'int');
-    return [constant(int ? 'int' : 'float32', [data.length], int ? data : Float32Array.from(data))];
+    const shape = [...shapes[0]];
+    shape[axis] = shapes.reduce((p, sh) => p + sh[axis], 0);
+    return [constant(int ? 'int' : 'float32', shape, int ? data : Float32Array.from(data))];
   }
   const nhwc = rank === 4 && vs.every((v) => v.kind === 'tensor' && v.nhwc);
   const ts = vs.map((v) => (nhwc ? (v as { t: tf.Tensor }).t : asNchw(v)));
@@ -142,24 +167,56 @@ export function slice(ctx: OpContext): Value[] {
   const ends = constArg(ctx, 2);
   const axes = ctx.inputs[3] ? constArg(ctx, 3).map((a) => normAxis(ctx.node, a, s.length)) : starts.map((_, i) => i);
   const steps = ctx.inputs[4] ? constArg(ctx, 4) : starts.map(() => 1);
-  const begin = s.map(() => 0);
-  const size = [...s];
+  // The indices each axis keeps, by ONNX's rules: for step > 0 start and end clamp to [0, dim], for
+  // step < 0 to [−1, dim − 1] (after adding dim to negative ones); then start, start + step, … short
+  // of end. torch writes step −1 for flips (index_put's lowering in Swin's mask).
+  const picks = s.map((d) => Array.from({ length: d }, (_, i) => i));
   axes.forEach((a, i) => {
-    if (steps[i] !== 1) fail(ctx.node, 'slice steps other than 1 are not supported');
-    const clamp = (x: number) => Math.max(0, Math.min(s[a], x < 0 ? x + s[a] : x));
-    const b = clamp(starts[i]);
-    const e = clamp(ends[i]);
-    begin[a] = b;
-    size[a] = Math.max(0, e - b);
+    const st = steps[i];
+    if (st === 0) fail(ctx.node, 'slice step 0');
+    const d = s[a];
+    const norm = (x: number) => (x < 0 ? x + d : x);
+    const [lo, hi] = st > 0 ? [0, d] : [-1, d - 1];
+    const b = Math.max(lo, Math.min(hi, norm(starts[i])));
+    const e = Math.max(lo, Math.min(hi, norm(ends[i])));
+    const kept: number[] = [];
+    for (let x = b; st > 0 ? x < e : x > e; x += st) kept.push(x);
+    picks[a] = kept;
   });
   if (v.kind === 'const') {
-    if (s.length !== 1) fail(ctx.node, 'slice of a constant of rank > 1 is not supported');
-    const out = Array.from(v.data).slice(begin[0], begin[0] + size[0]);
-    return [constant(v.dtype, [out.length], v.dtype === 'int' ? out.map(Number) : Float32Array.from(out as number[]))];
+    const strides = s.map((_, i) => s.slice(i + 1).reduce((p, q) => p * q, 1));
+    let offs = [0];
+    for (let a = 0; a < s.length; a++) offs = offs.flatMap((o) => picks[a].map((x) => o + x * strides[a]));
+    const out = offs.map((o) => Number(v.data[o]));
+    return [constant(v.dtype, picks.map((p) => p.length), v.dtype === 'int' ? out : Float32Array.from(out))];
   }
-  const pb = v.nhwc ? [begin[0], begin[2], begin[3], begin[1]] : begin;
-  const ps = v.nhwc ? [size[0], size[2], size[3], size[1]] : size;
-  return [tensor(tf.slice(v.t, pb, ps), v.nhwc)];
+  // Tensors: a run per axis with a step, ascending or descending. Step ±1 is a slice (then a
+  // reverse); a larger step (Swin's patch merging, x[:, 0::2, 1::2]) a slice padded to whole steps,
+  // reshaped so that the step is an axis of its own, and its first entry — all ops with gradients
+  // on every backend (tf.stridedSlice has none).
+  const perm = v.nhwc ? [0, 2, 3, 1] : s.map((_, i) => i);
+  const begin: number[] = [];
+  const size: number[] = [];
+  const flip: number[] = [];
+  const strided: Array<[number, number]> = [];
+  picks.forEach((p, a) => {
+    const step = p.length < 2 ? 1 : p[1] - p[0];
+    begin.push(p.length ? Math.min(p[0], p[p.length - 1]) : 0);
+    size.push(p.length ? Math.abs(p[p.length - 1] - p[0]) + 1 : 0);
+    if (step < 0) flip.push(a);
+    if (Math.abs(step) > 1) strided.push([a, Math.abs(step)]);
+  });
+  let t = tf.slice(v.t, perm.map((a) => begin[a]), perm.map((a) => size[a]));
+  for (const [a, k] of strided) t = everyKth(t, perm.indexOf(a), k, picks[a].length);
+  return [tensor(flip.length ? tf.reverse(t, flip.map((a) => perm.indexOf(a))) : t, v.nhwc)];
+}
+
+/** Entries 0, k, 2k, … (n of them) along axis `pa` of `t`, whose length there is (n − 1)·k + 1. */
+function everyKth(t: tf.Tensor, pa: number, k: number, n: number): tf.Tensor {
+  const padded = tf.pad(t, t.shape.map((_, i) => [0, i === pa ? n * k - t.shape[pa] : 0] as [number, number]));
+  const split = [...t.shape.slice(0, pa), n, k, ...t.shape.slice(pa + 1)];
+  const firsts = tf.slice(tf.reshape(padded, split), split.map(() => 0), split.map((d, i) => (i === pa + 1 ? 1 : d)));
+  return tf.reshape(firsts, [...t.shape.slice(0, pa), n, ...t.shape.slice(pa + 1)]);
 }
 
 export function reshape(ctx: OpContext): Value[] {
@@ -193,7 +250,15 @@ export function transpose(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
   const s = logicalShape(v);
   const perm = attrInts(ctx.node, 'perm') ?? s.map((_, i) => s.length - 1 - i);
-  if (v.kind === 'const') fail(ctx.node, 'transpose of a constant is not supported');
+  if (v.kind === 'const') {
+    // Swin's window partition of its (constant) attention mask: plain index arithmetic.
+    const strides = s.map((_, i) => s.slice(i + 1).reduce((p, q) => p * q, 1));
+    const out = perm.map((a) => s[a]);
+    let offs = [0];
+    for (const a of perm) offs = offs.flatMap((o) => Array.from({ length: s[a] }, (_, x) => o + x * strides[a]));
+    const data = offs.map((o) => Number(v.data[o]));
+    return [constant(v.dtype, out, v.dtype === 'int' ? data : Float32Array.from(data))];
+  }
   if (v.nhwc && perm.join() === '0,2,3,1') return [tensor(v.t)]; // NCHW → NHWC: the stored tensor as is
   // NHWC → NCHW (ConvNeXt's permute back after its channels-last norm and MLP): the tensor as is,
   // stored NHWC, which is what every following Conv and element-wise op wants.
