@@ -8,7 +8,7 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { CALIBRATION_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { CALIBRATION_NOTE, EMA_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
@@ -105,6 +105,25 @@ export interface HtmlInput {
   svgs: { curves: string | null; de_kd: string | null };
 }
 
+/** The model-EMA table (runs trained with --ema), or '' when no method kept an average. */
+function emaSection(rows: Report['methods']): string {
+  const with_ = rows.filter((r) => r.ema !== undefined);
+  if (!with_.length) return '';
+  const body = with_
+    .map((r) => {
+      const d = 100 * (r.ema!.mean - r.final.mean);
+      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(r.ema!.mean, r.ema!.std))}</td><td class="num">${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}</td></tr>`;
+    })
+    .join('\n');
+  return `<section id="ema"><h2>Model EMA (final epoch)</h2>
+<table id="ema-table"><thead><tr><th>method</th><th>model</th><th>seeds</th><th>test acc % (trained weights)</th><th>test acc % (EMA)</th><th>EMA − trained</th></tr></thead><tbody>
+${body}
+</tbody></table>
+<p class="note">${esc(EMA_NOTE)}</p>
+</section>
+`;
+}
+
 /** The calibration table (final ECE and NLL per method), or '' when no method recorded them. */
 function calibrationSection(rows: Report['methods']): string {
   const calibrated = rows.filter((r) => r.calibration !== null);
@@ -156,7 +175,7 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
       return `<div class="sweep" data-run="${esc(s.run)}"><p><b>${esc(s.run)}${s.variant ? ` @${esc(s.variant)}` : ''}</b> — chose <b>${esc(formatValues(s.chosen))}</b>: ${esc(s.reason)}.</p><table><tr><th>grid point</th><th>val acc % (final epoch)</th><th>best val acc % (epoch)</th><th></th></tr>${pts}</table></div>`;
     })
     .join('\n');
-  const calibration = calibrationSection(rows);
+  const calibration = calibrationSection(rows) + emaSection(rows);
   const fig = (id: string, svg: string | null, caption: string) =>
     svg ? `<figure id="${id}">${inlineSvg(svg, id)}<figcaption class="note">${esc(caption)}</figcaption></figure>` : `<p class="note" id="${id}-absent">${esc(caption)}: no data.</p>`;
   const missing = report.missing.length ? `<p class="note">Not finished (left out): ${report.missing.length} run(s).</p>` : '';

@@ -102,6 +102,31 @@ export const CALIBRATION_NOTE = [
   'accuracy); NLL: mean cross-entropy of the labels. Lower is better for both.',
 ].join('\n');
 
+/**
+ * table.md's model-EMA section (runs trained with --ema): each method's trained weights and the
+ * average of its weights at the final epoch, on the same split. Null when no method kept one.
+ */
+export function renderEma(rows: readonly MethodRow[]): string | null {
+  const with_ = rows.filter((r) => r.ema !== undefined);
+  if (!with_.length) return null;
+  const lines = [
+    '## Model EMA (final epoch)',
+    '',
+    '| method | model | seeds | test acc % (trained weights) | test acc % (EMA) | EMA − trained |',
+    '|---|---|---:|---:|---:|---:|',
+    ...with_.map((r) => `| ${[r.method, r.model ?? '?', String(r.n), pm(r.final), pm(r.ema!), signed(r.ema!.mean - r.final.mean)].join(' | ')} |`),
+    '',
+    EMA_NOTE,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export const EMA_NOTE = [
+  'The runs kept an exponential moving average of their weights (tfkd train --ema, timm\'s model EMA); it is',
+  'evaluated on the same split at the same epoch. Mean ± sample standard deviation over seeds; the last',
+  'column is the difference of the means in percentage points. The table above reports the trained weights.',
+].join('\n');
+
 /** The protocol paragraph of table.md (and index.html). */
 export function protocolText(p: ReportProtocol | null, rows: readonly MethodRow[]): string {
   if (!p) return 'No validation protocol: every run was evaluated on the test split every epoch; nothing was chosen on it by tfkd (hyperparameters are the design\'s).';

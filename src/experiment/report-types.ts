@@ -25,6 +25,8 @@ export interface RunRecord {
   /** Calibration at the final epoch: expected calibration error (fraction; null for runs recorded before tfkd kept it) and mean cross-entropy. */
   ece: number | null;
   nll: number | null;
+  /** --ema runs: the average of the weights' final test accuracy (absent otherwise). */
+  emaFinal?: number;
   teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
   /** The loss options the run trained with (its config.json), and the keys a sweep chose. */
   hyper: Record<string, number | string>;
@@ -54,6 +56,8 @@ export interface MethodRow {
   best: Stat;
   /** Final-epoch ECE and NLL over the seeds; null unless every run of the row recorded its ECE. */
   calibration: null | { ece: Stat; nll: Stat };
+  /** --ema: the average of the weights' final test accuracy over the seeds, when every run kept one (absent otherwise). */
+  ema?: Stat;
   /** The baseline method this row is compared with (same model), and the differences of means. */
   baseline: string | null;
   delta_final: number | null;

@@ -25,7 +25,7 @@ import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-t
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
-import { computeNote, protocolText, renderCalibration, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
+import { computeNote, protocolText, renderCalibration, renderEma, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 import { mean, readingOf, sampleStd, welch } from './stats.js';
 
@@ -48,6 +48,7 @@ function lossHyperKeys(loss: string, cfg: Record<string, unknown>): string[] {
 interface SummaryLike {
   final_test_acc: number;
   final_test_ece?: number;
+  ema_final_test_acc?: number;
   best_test_acc: number;
   best_epoch: number;
   seed?: number;
@@ -83,6 +84,9 @@ function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve'];
   const ece = typeof sum.final_test_ece === 'number' ? sum.final_test_ece : null;
   return { sum, curve, ece, nll, compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null };
 }
+
+/** A --ema run's average's final accuracy, as a RunRecord field (nothing for other runs: their records stay as they were). */
+const emaOf = (sum: SummaryLike): Pick<RunRecord, 'emaFinal'> => (typeof sum.ema_final_test_acc === 'number' ? { emaFinal: frac(sum.ema_final_test_acc) } : {});
 
 /** The loss options a run trained with, from its config.json (snake_case keys, as in designs). */
 function hyperOf(runDir: string, loss: string | undefined): Record<string, number | string> {
@@ -139,6 +143,7 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       curve: got.curve,
       ece: got.ece,
       nll: got.nll,
+      ...emaOf(got.sum),
       teacher,
       hyper: hyperOf(dir, got.sum.loss),
       chosen: sel ? [...sel.keys] : [],
@@ -173,6 +178,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         curve: got.curve,
         ece: got.ece,
         nll: got.nll,
+        ...emaOf(got.sum),
         teacher: null,
         hyper: hyperOf(dir, loss),
         chosen: [],
@@ -273,6 +279,7 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
       final: stat(rs.map((r) => r.final)),
       best: stat(rs.map((r) => r.best)),
       calibration: rs.every((r) => r.ece !== null && r.nll !== null) ? { ece: stat(rs.map((r) => r.ece!)), nll: stat(rs.map((r) => r.nll!)) } : null,
+      ...(rs.every((r) => r.emaFinal !== undefined) ? { ema: stat(rs.map((r) => r.emaFinal!)) } : {}),
       baseline: null,
       delta_final: null,
       delta_best: null,
@@ -323,6 +330,8 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
   const calibration = renderCalibration(rows);
   if (calibration) md.push(calibration);
+  const ema = renderEma(rows);
+  if (ema) md.push(ema);
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
   const plots: Report['plots'] = { curves: null, de_kd: null };

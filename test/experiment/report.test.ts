@@ -179,6 +179,40 @@ describe('tfkd report', () => {
     }
   });
 
+  it('a model-EMA section (trained weights vs their average, mean ± std) for methods whose runs all kept one; runs without --ema keep their records as they were', async () => {
+    const edir = tmpDir('report-ema');
+    try {
+      const run = (name: string, seed: number, loss: string, ema: number | null) => {
+        const d = path.join(edir, name);
+        writeRun(d, { seed, loss, model: 'mlp', curve: [0.7, 0.8] });
+        if (ema !== null) {
+          const f = path.join(d, 'summary.json');
+          fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), ema_final_test_acc: ema, ema_best_test_acc: ema, ema_best_epoch: 2 }));
+        }
+      };
+      run('baseline-s1', 1, 'ce', 0.81);
+      run('baseline-s2', 2, 'ce', 0.83);
+      run('lsr-s1', 1, 'lsr', 0.82);
+      run('lsr-s2', 2, 'lsr', null); // one run without an average: lsr is left out
+      const out = path.join(edir, 'rep');
+      const rep = await writeReport([edir], out, { plots: false });
+      const md = fs.readFileSync(path.join(out, 'table.md'), 'utf8');
+      // EMA 82.00 ± 1.41 against the trained weights' 80.00 ± 0.00: +2.00
+      expect(md).to.include('## Model EMA (final epoch)');
+      expect(md).to.include('| baseline | mlp | 2 | 80.00 ± 0.00 | 82.00 ± 1.41 | +2.00 |');
+      expect(md).not.to.match(/\| lsr \| mlp \| 2 \| 80\.00/);
+      expect(rep.methods.find((m) => m.method === 'baseline')!.ema!.mean).to.be.closeTo(0.82, 1e-15);
+      expect(rep.methods.find((m) => m.method === 'lsr')!).to.not.have.property('ema');
+      expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).to.include('<section id="ema">');
+      const old = await writeReport([dir], path.join(edir, 'rep-old'), { plots: false });
+      expect(old.methods.every((m) => !('ema' in m))).to.equal(true);
+      expect(old.runs.every((r) => !('emaFinal' in r))).to.equal(true);
+      expect(fs.readFileSync(path.join(edir, 'rep-old', 'table.md'), 'utf8')).not.to.include('Model EMA');
+    } finally {
+      fs.rmSync(edir, { recursive: true, force: true });
+    }
+  });
+
   it('BAD CALL - a directory without runs is a usage error (exit 2)', async () => {
     const empty = tmpDir('empty');
     try {
