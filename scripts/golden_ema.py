@@ -10,12 +10,14 @@ step's weights and the average after every update. Writes test/fixtures/golden/e
 
 Run: /usr/bin/python3 scripts/golden_ema.py   (Debian torch 1.13)
 """
-import json
 import os
 import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_optim import f32, write_golden  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'golden', 'ema.json')
 SHAPES = {'w0': (3, 4), 'b0': (4,), 'running_var': (4,)}  # a Dense(4) and a BatchNorm's moving variance
@@ -37,10 +39,6 @@ def get_decay(step, decay, use_warmup, update_after_step=0, warmup_gamma=1.0, wa
     return decay
 
 
-def f32(a):
-    return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
-
-
 def main():
     rng = np.random.default_rng(11)
     start = {n: rng.standard_normal(s).astype(np.float32) for n, s in SHAPES.items()}
@@ -59,12 +57,7 @@ def main():
         runs.append({'config': c, 'trace': trace})
     doc = {'generator': 'scripts/golden_ema.py', 'torch': torch.__version__, 'shapes': {n: list(s) for n, s in SHAPES.items()},
            'weights': [{n: f32(v) for n, v in w.items()} for w in walk], 'runs': runs}
-    with open(OUT + '.tmp', 'w') as f:
-        json.dump(doc, f, separators=(',', ':'))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(OUT + '.tmp', OUT)
-    print('%s: %d runs x %d steps, %d bytes' % (OUT, len(runs), STEPS, os.path.getsize(OUT)), file=sys.stderr)
+    write_golden(OUT, doc, '%d runs x %d steps' % (len(runs), STEPS))
 
 
 if __name__ == '__main__':

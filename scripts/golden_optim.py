@@ -86,12 +86,17 @@ def main():
     doc = {'generator': 'scripts/golden_optim.py', 'torch': torch.__version__, 'shapes': {n: list(s) for n, s in SHAPES.items()},
            'lrs': LRS, 'init': {n: f32(v) for n, v in init.items()},
            'grads': [{n: (None if g is None else f32(g)) for n, g in step.items()} for step in grads], 'runs': runs}
-    with open(OUT + '.tmp', 'w') as f:
+    write_golden(OUT, doc, '%d runs x %d steps' % (len(runs), STEPS))
+
+
+def write_golden(out, doc, what):
+    """The fixture as compact JSON, atomically (temp, fsync, rename); one line on stderr."""
+    with open(out + '.tmp', 'w') as f:
         json.dump(doc, f, separators=(',', ':'))
         f.flush()
         os.fsync(f.fileno())
-    os.replace(OUT + '.tmp', OUT)
-    print('%s: %d runs x %d steps, %d bytes' % (OUT, len(runs), STEPS, os.path.getsize(OUT)), file=sys.stderr)
+    os.replace(out + '.tmp', out)
+    print('%s: %s, %d bytes' % (out, what, os.path.getsize(out)), file=sys.stderr)
 
 
 if __name__ == '__main__':

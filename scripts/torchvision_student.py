@@ -15,7 +15,7 @@
 
   step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
        --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double]
-       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0] --out DIR
+       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0] [--drop-path R --masks M.bin] --out DIR
       T steps of torch.optim.SGD or AdamW (timm's two parameter groups with --skip-decay: the weights
       it names without weight decay; clip_grad_norm_ before each step with --clip-grad) on one batch with the model in train mode (BatchNorm on batch
       statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
@@ -327,6 +327,26 @@ def optimizer(model, a):
     return torch.optim.AdamW(groups, lr=a.lr, weight_decay=a.weight_decay)
 
 
+def with_masks(model, a):
+    """--drop-path R --masks M.bin: torchvision's StochasticDepth modules in training, at
+    torchvision's rule p_i = R·i/(B − 1) for block i of B, each drawing its row mask (one value
+    per sample) from M.bin in call order instead of bernoulli_ — the masks tfkd drew — and
+    computing what stochastic_depth(x, p, 'row', True) does with it: noise.div_(1 − p), x * noise."""
+    sds = [m for m in model.modules() if isinstance(m, torchvision.ops.StochasticDepth)]
+    masks = iter(read(a.masks, '<f4', (-1, a.n)))
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        noise = next(masks).to(x.dtype).reshape([x.shape[0]] + [1] * (x.ndim - 1)).clone()
+        noise.div_(1.0 - self.p)
+        return x * noise
+    for i, m in enumerate(sds):
+        m.p = a.drop_path * i / (len(sds) - 1) if len(sds) > 1 else a.drop_path
+        m.train()
+        m.forward = forward.__get__(m)
+
+
 def cmd_step(a):
     model = load(a)
     init = [('init:' + k, v.clone()) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
@@ -346,6 +366,8 @@ def cmd_step(a):
     for m in model.modules():
         if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
             m.eval()
+    if a.drop_path is not None:
+        with_masks(model, a)
     losses = []
     norms = []
     for _ in range(a.steps):
@@ -409,6 +431,8 @@ def main():
             s.add_argument('--optimizer', choices=['sgd', 'adamw'], default='sgd')
             s.add_argument('--skip-decay', type=lambda v: [r for r in v.split(',') if r], default=[], help='rules of weights without weight decay')
             s.add_argument('--clip-grad', type=float, help='clip_grad_norm_ before each step')
+            s.add_argument('--drop-path', type=float, help="StochasticDepth on, at torchvision's linear rule up to this rate, with --masks")
+            s.add_argument('--masks', help='float32 row masks (N per draw, in call order) for --drop-path')
     a = p.parse_args()
     {'export': cmd_export, 'step': cmd_step, 'logits': cmd_logits}[a.cmd](a)
 

@@ -142,6 +142,7 @@ const trainSchema = z.strictObject({
   skip_decay: z.array(z.string().min(1)).min(1).optional(),
   clip_grad: z.number().gt(0).optional(),
   ema: z.number().gt(0).lt(1).optional(),
+  drop_path: z.number().min(0).lt(1).optional(),
   ema_warmup: z.boolean().optional(),
   optimizer: z.enum(OPTIMIZERS).optional(),
   schedule: z.enum(SCHEDULES).optional(),

@@ -82,17 +82,27 @@ export const nllLabel = (s: Stat): string => `${s.mean.toFixed(4)} ± ${s.std ==
 export function renderCalibration(rows: readonly MethodRow[]): string | null {
   const with_ = rows.filter((r) => r.calibration !== null);
   if (!with_.length) return null;
-  const lines = [
-    '## Calibration (final epoch)',
-    '',
-    '| method | model | seeds | test acc % | ECE % | NLL |',
-    '|---|---|---:|---:|---:|---:|',
-    ...with_.map((r) => `| ${[r.method, r.model ?? '?', String(r.n), pm(r.final), pm(r.calibration!.ece), nllLabel(r.calibration!.nll)].join(' | ')} |`),
-    '',
-    CALIBRATION_NOTE,
-  ];
   const left = rows.length - with_.length;
-  if (left) lines.push(`${left} method(s) left out: some of their runs were recorded before tfkd kept the ECE.`);
+  return methodSection(
+    'Calibration (final epoch)',
+    ['test acc %', 'ECE %', 'NLL'],
+    with_.map((r) => [pm(r.final), pm(r.calibration!.ece), nllLabel(r.calibration!.nll)]),
+    with_,
+    [CALIBRATION_NOTE, ...(left ? [`${left} method(s) left out: some of their runs were recorded before tfkd kept the ECE.`] : [])],
+  );
+}
+
+/** A section of table.md: a table of methods (method, model, seeds, then `cols`) and its note lines. */
+function methodSection(title: string, cols: string[], cells: string[][], rows: readonly MethodRow[], note: string[]): string {
+  const lines = [
+    `## ${title}`,
+    '',
+    `| method | model | seeds | ${cols.join(' | ')} |`,
+    `|---|---|---:|${cols.map(() => '---:').join('|')}|`,
+    ...rows.map((r, i) => `| ${[r.method, r.model ?? '?', String(r.n), ...cells[i]].join(' | ')} |`),
+    '',
+    ...note,
+  ];
   return `${lines.join('\n')}\n`;
 }
 
@@ -109,16 +119,13 @@ export const CALIBRATION_NOTE = [
 export function renderEma(rows: readonly MethodRow[]): string | null {
   const with_ = rows.filter((r) => r.ema !== undefined);
   if (!with_.length) return null;
-  const lines = [
-    '## Model EMA (final epoch)',
-    '',
-    '| method | model | seeds | test acc % (trained weights) | test acc % (EMA) | EMA − trained |',
-    '|---|---|---:|---:|---:|---:|',
-    ...with_.map((r) => `| ${[r.method, r.model ?? '?', String(r.n), pm(r.final), pm(r.ema!), signed(r.ema!.mean - r.final.mean)].join(' | ')} |`),
-    '',
-    EMA_NOTE,
-  ];
-  return `${lines.join('\n')}\n`;
+  return methodSection(
+    'Model EMA (final epoch)',
+    ['test acc % (trained weights)', 'test acc % (EMA)', 'EMA − trained'],
+    with_.map((r) => [pm(r.final), pm(r.ema!), signed(r.ema!.mean - r.final.mean)]),
+    with_,
+    [EMA_NOTE],
+  );
 }
 
 export const EMA_NOTE = [

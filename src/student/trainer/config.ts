@@ -78,6 +78,8 @@ export const trainConfigSchema = z.strictObject({
   preprocess: z.string().min(1).optional(),
   /** `onnx:FILE` students: train a graph whose BatchNorms were folded into its convolutions. */
   allowFolded: z.boolean().optional(),
+  /** `onnx:FILE` students: stochastic depth R on the residual branches (zoo/onnx-fold.ts). */
+  dropPath: z.number().min(0).lt(1, 'must be < 1').optional(),
   /** A built-in loss's name, or the path of a loss module (`./my-loss.mjs`); `api:NAME` for a function given through the API. */
   loss: z.string().min(1),
   cache: z.array(z.string().min(1)).default([]),

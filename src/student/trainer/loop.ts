@@ -13,7 +13,7 @@ import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { teacherAccess } from '../losses/index.js';
 import { downloadVariables, tf } from '../tf.js';
-import { loadWeights } from '../zoo/index.js';
+import { loadWeights, onnxLayerOf } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
 import { learningRate } from './optimizer.js';
@@ -270,6 +270,8 @@ class TrainLoop {
     const n = b.ys.length;
     // Kept out of the gradient's tidy scope.
     const box: { hits?: tf.Scalar; logits?: tf.Tensor2D } = {};
+    // ONNX students draw their Dropout / drop-path masks from the step (so a resumed run draws the same).
+    onnxLayerOf(model)?.setStep(this.step);
     const [lossT, correctT] = tf.tidy(() => {
       const x = tf.tensor4d(b.xs, [n, shape.height, shape.width, shape.channels], 'float32');
       const y = tf.tensor1d(b.ys, 'int32');

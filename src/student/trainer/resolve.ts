@@ -117,7 +117,7 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
     if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
   } else {
     if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
-    const onnxOnly = (['freeze', 'preprocess', 'allowFolded'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
+    const onnxOnly = (['freeze', 'preprocess', 'allowFolded', 'dropPath'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
     if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
   }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);

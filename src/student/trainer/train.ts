@@ -28,7 +28,8 @@ import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
 import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { tf } from '../tf.js';
-import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
+import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxLayerOf, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
+import { dropPathRates } from '../zoo/onnx-fold.js';
 import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunJson, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
@@ -149,7 +150,7 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const backend = await selectBackend(config.backend);
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
-  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded }) : null;
+  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded, dropPath: config.dropPath }) : null;
   const fromCode = isModuleModelName(config.model) || isCodeModelName(config.model);
   const spec: ModelSpec = onnx ? onnx.spec : fromCode ? await moduleModelSpec(config.model, build) : modelSpec(config.model, build);
   let model: tf.LayersModel;
@@ -170,6 +171,8 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   }
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   if (optimizer.decayNote) hooks.info?.(optimizer.decayNote);
+  const rates = spec.onnx?.dropPath ? dropPathRates(onnxLayerOf(model)!.graph.nodes) : null;
+  if (rates) hooks.info?.(`drop path on ${rates.length} residual branches, rates ${rates[0].toPrecision(3)}…${rates[rates.length - 1].toPrecision(3)} (${optionName('dropPath')} ${spec.onnx!.dropPath})`);
   const ema = config.ema !== undefined ? new WeightEma(model, { decay: config.ema, warmup: config.emaWarmup ?? false }) : null;
   try {
     return await loop({ ...prepared, backend, model, spec, params, optimizer, ema });

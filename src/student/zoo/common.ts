@@ -44,6 +44,8 @@ export interface OnnxSpec {
   /** --freeze patterns (initializer names kept fixed). */
   freeze: string[];
   allowFolded: boolean;
+  /** --drop-path: stochastic depth on the residual branches (onnx-fold.ts); absent when off. */
+  dropPath?: number;
 }
 
 /** Options of `buildModel` (a ModelSpec without the name). */

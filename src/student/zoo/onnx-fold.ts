@@ -54,3 +54,63 @@ export function foldGelu(nodes: readonly GraphNode[], consts: ReadonlyMap<string
   }
   return nodes.filter((n) => !removed.has(n)).map((n) => replace.get(n) ?? n);
 }
+
+/**
+ * Stochastic depth (drop path) for an imported student: an eval-mode export holds no
+ * StochasticDepth / DropPath modules (they are identities there), so `--drop-path R` puts them
+ * back on the residual branches. A residual Add is one whose operands are both computed from the
+ * image and one depends on the other — `x + branch(x)` in ViT, DeiT, Swin and ConvNeXt blocks (a
+ * shortcut that is a layer of its own, as in a downsampling ResNet block, is neither and is left
+ * alone). The branch operand gets a `TfkdDropPath` node before the Add.
+ * Rates follow timm's and torchvision's stochastic-depth decay rule: blocks (the Adds of one
+ * module scope, the node name up to its last '/') in graph order, block i of B gets R·i/(B − 1)
+ * (timm: linspace(0, drop_path_rate, depth); torchvision Swin / ConvNeXt: p·block_id/(blocks − 1)),
+ * so the first block has rate 0 and draws no mask, as PyTorch's StochasticDepth(p = 0) draws none.
+ */
+export function insertDropPath(nodes: readonly GraphNode[], rate: number, isTensor: (name: string) => boolean): GraphNode[] {
+  if (!(rate > 0)) return [...nodes];
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
+  /** Whether value `a` is among the inputs `b` is computed from (a search back from b's producer). */
+  const dependsOn = (b: string, a: string): boolean => {
+    const stop = producer.get(a) ?? -1;
+    const seen = new Set<number>();
+    const stack = [producer.get(b)];
+    while (stack.length) {
+      const i = stack.pop();
+      if (i === undefined || i <= stop || seen.has(i)) continue;
+      seen.add(i);
+      for (const inp of nodes[i].inputs) {
+        if (inp === a) return true;
+        stack.push(producer.get(inp));
+      }
+    }
+    return false;
+  };
+  const residual: Array<{ at: number; branch: 0 | 1 }> = [];
+  nodes.forEach((n, i) => {
+    if (n.op !== 'Add' || n.inputs.length !== 2 || !n.inputs.every(isTensor)) return;
+    const [a, b] = n.inputs;
+    if (dependsOn(b, a)) residual.push({ at: i, branch: 1 });
+    else if (dependsOn(a, b)) residual.push({ at: i, branch: 0 });
+  });
+  const scopeOf = (n: GraphNode) => (n.name.includes('/') ? n.name.slice(0, n.name.lastIndexOf('/')) : n.name);
+  const blocks = [...new Set(residual.map((r) => scopeOf(nodes[r.at])))];
+  const rateOf = (scope: string) => (blocks.length === 1 ? rate : (rate * blocks.indexOf(scope)) / (blocks.length - 1));
+  const out: GraphNode[] = [];
+  const byAt = new Map(residual.map((r) => [r.at, r.branch]));
+  nodes.forEach((n, i) => {
+    const branch = byAt.get(i);
+    if (branch === undefined) return void out.push(n);
+    const src = n.inputs[branch];
+    const dropped = `${src}#drop_path`;
+    out.push({ op: 'TfkdDropPath', name: `${n.name} (drop path)`, inputs: [src], outputs: [dropped], attrs: { rate: rateOf(scopeOf(n)) } });
+    out.push({ ...n, inputs: n.inputs.map((x, j) => (j === branch ? dropped : x)) });
+  });
+  return out;
+}
+
+/** The residual branches `insertDropPath` found and their rates, in graph order (for the run's log and tests). */
+export function dropPathRates(nodes: readonly GraphNode[]): number[] {
+  return nodes.filter((n) => n.op === 'TfkdDropPath').map((n) => Number(n.attrs.rate));
+}

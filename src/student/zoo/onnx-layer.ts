@@ -16,6 +16,7 @@ import { tf } from '../tf.js';
 import { fusedBatchNormEnabled } from './batchnorm.js';
 import { deriveSeed } from './common.js';
 import type { OnnxGraph, OnnxWeight } from './onnx-graph.js';
+import { insertDropPath } from './onnx-fold.js';
 import { OPS } from './onnx-ops/index.js';
 import { tensor, type OpState, type Value } from './onnx-ops/values.js';
 
@@ -34,6 +35,8 @@ export interface OnnxLayerArgs {
   /** ONNX names of the weights kept fixed (--freeze). */
   frozen: ReadonlySet<string>;
   seed: number;
+  /** --drop-path R: stochastic depth on the residual branches (0 or absent: none). */
+  dropPath?: number;
 }
 
 /** A tfjs-valid weight name for an ONNX initializer name (unique within the graph). */
@@ -54,6 +57,12 @@ export function weightKeys(graph: OnnxGraph): Map<string, string> {
 
 type LayerVar = tf.LayerVariable;
 
+/** The seeds of one forward pass: the step's seed, then one per draw in graph order. */
+function seedsOfStep(stepSeed: number): () => number {
+  let call = 0;
+  return () => deriveSeed(stepSeed, call++);
+}
+
 export class OnnxGraphLayer extends tf.layers.Layer {
   static readonly className = 'OnnxGraph';
   readonly graph: OnnxGraph;
@@ -65,10 +74,17 @@ export class OnnxGraphLayer extends tf.layers.Layer {
   readonly vars = new Map<string, LayerVar>();
   readonly keys: Map<string, string>;
   private dropoutCalls = 0;
+  /** Tests: sees every drop-path mask drawn, in graph order. */
+  onDropPathMask: ((mask: Float32Array) => void) | null = null;
+  /** The trainer's global step (setStep): Dropout and drop-path seeds derive from it, so a resumed run draws what it would have. */
+  private step: number | null = null;
 
   constructor(args: OnnxLayerArgs) {
     super({ name: args.name });
-    this.graph = args.graph;
+    const g = args.graph;
+    // Residual operands are values computed from the image: not constants, not weights.
+    const weights = new Set(g.weights.map((w) => w.name));
+    this.graph = args.dropPath ? { ...g, nodes: insertDropPath(g.nodes, args.dropPath, (n) => !g.consts.has(n) && !weights.has(n)) } : g;
     this.numClasses = args.numClasses;
     this.norm = args.normalize;
     this.frozen = args.frozen;
@@ -115,8 +131,9 @@ export class OnnxGraphLayer extends tf.layers.Layer {
         if (!v) throw new UsageError(`ONNX running statistic ${name} is not an initializer`);
         return v.read();
       },
-      dropoutSeed: () => deriveSeed(this.seed, 0x0d0 + this.dropoutCalls++),
+      dropoutSeed: this.step === null ? () => deriveSeed(this.seed, 0x0d0 + this.dropoutCalls++) : seedsOfStep(deriveSeed(this.seed, 0x5e9 + this.step)),
       fusedBn: fusedBatchNormEnabled() && fusedBatchNormAvailable(),
+      ...(this.onDropPathMask ? { onDropPathMask: this.onDropPathMask } : {}),
     };
     for (const node of this.graph.nodes) {
       const ins = node.inputs.map((n) => {
@@ -137,6 +154,14 @@ export class OnnxGraphLayer extends tf.layers.Layer {
       throw new UsageError(`the ONNX graph's output ${this.graph.outputName} has shape [${y.shape}]; a student needs [N, K] logits with K = ${this.numClasses}`);
     }
     return y;
+  }
+
+  /**
+   * The global step the next training forward belongs to (the trainer sets it before each step).
+   * Unset (benchmarks, tests), seeds come from a count of draws since the layer was built.
+   */
+  setStep(step: number): void {
+    this.step = step;
   }
 
   /** pixels/255 (NHWC) → the graph's input: (pixel·scale − mean[c]) / std[c], channel order. */

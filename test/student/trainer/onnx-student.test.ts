@@ -150,6 +150,28 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     });
   }
 
+  it('--drop-path: changes training, not evaluation; deterministic; a resumed run draws the masks it would have (stopped after 1 of 2 epochs + resume = 2 straight)', async function () {
+    const file = studentOnnx('swin');
+    const config = { data: DATA, model: `onnx:${file}`, loss: 'ce', epochs: 2, batch: 8, lr: 0.01, backend: 'wasm' as const, dropPath: 0.5 };
+    const straight = await train({ config, out: path.join(tmp, 'dp-a') });
+    const again = await train({ config, out: path.join(tmp, 'dp-b') });
+    const plain = await train({ config: { ...config, dropPath: undefined }, out: path.join(tmp, 'dp-off') });
+    const values = (ms: typeof straight.metrics) => ms.map(({ seconds: _s, ...m }) => m);
+    expect(values(again.metrics)).to.deep.equal(values(straight.metrics));
+    expect(straight.metrics[0].train_loss).to.not.equal(plain.metrics[0].train_loss);
+    const dir = path.join(tmp, 'dp-resumed');
+    await train({ config, out: dir, stopAfter: 1 });
+    const resumed = await train({ config: {} as Parameters<typeof train>[0]['config'], explicit: new Set(), out: dir, resume: true });
+    expect(values(resumed.metrics)).to.deep.equal(values(straight.metrics));
+    const w = (run: string) => fs.readFileSync(path.join(run, 'checkpoints', 'last', 'weights.safetensors'));
+    expect(w(dir).equals(w(path.join(tmp, 'dp-a'))), 'last weights byte-equal').to.equal(true);
+    // Evaluation runs without it: the run's own eval = an eval of its weights in a model built without drop path.
+    const m = path.join(tmp, 'dp.onnx');
+    await exportRun(path.join(tmp, 'dp-a'), { out: m, checkpoint: 'last' });
+    const onnxEval = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+    expect(Math.abs(onnxEval.loss - straight.metrics[1].test_loss)).to.be.at.most(1e-5 * Math.max(1, onnxEval.loss));
+  });
+
   // Through the CLI as a user meets them: exit 2, one line (and a hint line at most), no run directory.
   const bad: Array<[string, () => string[], RegExp]> = [
     ['an op it cannot train', () => ['--model', `onnx:${tinyGraph(tmp, 'Round')}`, '--allow-folded'], /cannot train op Round at node act/],
@@ -158,6 +180,8 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     ['logits that do not fit K', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--data', 'synthetic:16:5:8x8x3:1'], /gives 10 logits, the data has K = 5/],
     ['a graph with two outputs', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'two')}`, '--allow-folded'], /the graph has 2 outputs; a student needs one \[N, K\] logits output/],
     ['a graph whose output is declared [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'rank4')}`, '--allow-folded'], /output e has rank 4; a student needs one \[N, K\] logits output/],
+    ['--drop-path for a zoo model', () => ['--model', 'mlp', '--drop-path', '0.1'], /--drop-path: only for --model onnx:FILE students/],
+    ['--drop-path 1', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--drop-path', '1'], /--drop-path: must be < 1/],
     ['a graph whose undeclared output computes [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'undeclared')}`, '--allow-folded'], /output e has shape \[1,4,8,8\]; a student needs \[N, K\] logits with K = 10/],
     ['an input size the graph cannot take', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--input-size', '16'], /cannot take 16x16 inputs/],
   ];

@@ -152,33 +152,7 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
             opt.step(grads, LR);
           });
         }
-        // An update is the difference of two float32 values, so it is known to one ulp of the
-        // parameter (2⁻²³·max|w|) on each side: the bound is 1e-4·max|Δ_torch| + 2 ulps. `rel`
-        // reports (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch|, the relative error beyond rounding.
-        let worst = 0;
-        let worstName = '';
-        let checked = 0;
-        for (const w of graph.weights) {
-          const after = layer.vars.get(w.name)!.read().dataSync() as Float32Array;
-          const tAfter = ref.get(w.name);
-          const tBefore = ref.get(`init:${w.name}`);
-          expect(tAfter, `PyTorch state has ${w.name}`).to.not.equal(undefined);
-          let d = 0;
-          let m = 0;
-          let big = 0;
-          for (let i = 0; i < after.length; i++) {
-            d = Math.max(d, Math.abs(after[i] - w.data[i] - (tAfter![i] - tBefore![i])));
-            m = Math.max(m, Math.abs(tAfter![i] - tBefore![i]));
-            big = Math.max(big, Math.abs(tAfter![i]), Math.abs(tBefore![i]));
-          }
-          const ulps = 2 * 2 ** -23 * big;
-          checked++;
-          const rel = Math.max(0, d - ulps) / Math.max(m, 1e-30);
-          if (rel > worst) {
-            worst = rel;
-            worstName = w.name;
-          }
-        }
+        const { worst, worstName, checked } = compareUpdates(graph, layer, ref);
         opt.dispose();
         model.dispose();
         console.log(`      ${name} ${loss} ×${STEPS}: ${checked} tensors compared; worst (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch| = ${worst.toExponential(2)} (${worstName})`);
@@ -186,5 +160,81 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         expect(worst).to.be.at.most(TOL);
       });
     }
+
+    // --drop-path: stochastic depth back on the residual branches, against torchvision's own
+    // StochasticDepth modules (rates R·i/(B − 1)) fed the row masks tfkd drew, one CE SGD step.
+    if (name === 'swin' || name === 'convnext_atto') {
+      it(`${name}: --drop-path 0.3, one SGD step = PyTorch's StochasticDepth with the same masks (1e-4 relative on every update)`, async function () {
+        const { arch, file } = exported(name);
+        const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, { dropPath: 0.3 });
+        const model = buildOnnxModel(spec, graph);
+        const layer = onnxLayerOf(model)!;
+        const masks: Float32Array[] = [];
+        layer.onDropPathMask = (m) => masks.push(m);
+        layer.setStep(0);
+        const x = inputs(11);
+        const labels = Int32Array.from({ length: N }, (_, i) => (i * 3 + 1) % K);
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const opt = createOptimizer(vars, { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+        const opts = { numClasses: K, fidelity: 'paper' as const, logitStandardization: false };
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => callLoss('ce', model.apply(nhwc(x), { training: true }) as tf.Tensor2D, tf.tensor1d(labels, 'int32'), null, opts), vars);
+          opt.step(grads, LR);
+        });
+        const blocks = name === 'swin' ? 4 : 12;
+        // Block 0 has rate 0 (no draw); Swin's blocks draw twice (attention and MLP), ConvNeXt's once.
+        expect(masks.length, 'masks drawn').to.equal((name === 'swin' ? 2 : 1) * (blocks - 1));
+        expect(masks.some((m) => m.includes(0)), 'some branch dropped').to.equal(true);
+        expect(masks.some((m) => m.includes(1)), 'some branch kept').to.equal(true);
+        const dir = path.join(tmp, `${name}-drop-path`);
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
+        fs.writeFileSync(path.join(dir, 'y.bin'), Buffer.from(labels.buffer));
+        const all = new Float32Array(masks.length * N);
+        masks.forEach((m, i) => all.set(m, i * N));
+        fs.writeFileSync(path.join(dir, 'masks.bin'), Buffer.from(all.buffer));
+        py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
+          '--lr', String(LR), '--momentum', '0.9', '--weight-decay', '5e-4', '--steps', '1', '--drop-path', '0.3', '--masks', path.join(dir, 'masks.bin'), '--out', path.join(dir, 'ref')]);
+        const { worst, worstName, checked } = compareUpdates(graph, layer, readState(path.join(dir, 'ref')));
+        opt.dispose();
+        model.dispose();
+        console.log(`      ${name} drop path: ${masks.length} masks, ${checked} tensors compared; worst (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch| = ${worst.toExponential(2)} (${worstName})`);
+        expect(worst).to.be.at.most(1e-4);
+      });
+    }
   }
 });
+
+/**
+ * Every weight's update against PyTorch's. An update is the difference of two float32 values, so it
+ * is known to one ulp of the parameter (2⁻²³·max|w|) on each side: the bound is
+ * TOL·max|Δ_torch| + 2 ulps; `worst` is (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch|, the relative
+ * error beyond rounding.
+ */
+function compareUpdates(graph: ReturnType<typeof onnxModelSpec>['graph'], layer: NonNullable<ReturnType<typeof onnxLayerOf>>, ref: Map<string, Float32Array>): { worst: number; worstName: string; checked: number } {
+  let worst = 0;
+  let worstName = '';
+  let checked = 0;
+  for (const w of graph.weights) {
+    const after = layer.vars.get(w.name)!.read().dataSync() as Float32Array;
+    const tAfter = ref.get(w.name);
+    const tBefore = ref.get(`init:${w.name}`);
+    expect(tAfter, `PyTorch state has ${w.name}`).to.not.equal(undefined);
+    let d = 0;
+    let m = 0;
+    let big = 0;
+    for (let i = 0; i < after.length; i++) {
+      d = Math.max(d, Math.abs(after[i] - w.data[i] - (tAfter![i] - tBefore![i])));
+      m = Math.max(m, Math.abs(tAfter![i] - tBefore![i]));
+      big = Math.max(big, Math.abs(tAfter![i]), Math.abs(tBefore![i]));
+    }
+    const ulps = 2 * 2 ** -23 * big;
+    checked++;
+    const rel = Math.max(0, d - ulps) / Math.max(m, 1e-30);
+    if (rel > worst) {
+      worst = rel;
+      worstName = w.name;
+    }
+  }
+  return { worst, worstName, checked };
+}

@@ -7,6 +7,7 @@
 import { batchNormalization } from './batchnorm.js';
 import { constantOfShape, equal, expand, where } from './broadcast.js';
 import { mod, not, range, scatterND } from './const-ops.js';
+import { dropPath } from './drop-path.js';
 import { conv, globalAveragePool, globalMaxPool, pool } from './conv.js';
 import { binary, clip, erf, exp, gelu, hardSigmoid, hardSwish, leakyRelu, neg, pow, reciprocal, relu, sigmoid, softmax, sqrt, tanh } from './elementwise.js';
 import { cast, concat, dropout, flatten, gather, identity, matmulLike, pad, reduceMean, reshape, shape, slice, split, squeeze, transpose, unsqueeze } from './shape.js';
@@ -65,8 +66,10 @@ export const OPS: Readonly<Record<string, OpImpl>> = Object.freeze({
   Range: range,
   Not: not,
   ScatterND: scatterND,
+  TfkdDropPath: dropPath,
 });
 
-export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS), 'Constant']);
+// TfkdDropPath is tfkd's own node (onnx-fold.ts inserts it for --drop-path), not an op a file may hold.
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(OPS).filter((op) => op !== 'TfkdDropPath'), 'Constant']);
 
 export type { OpImpl } from './values.js';

@@ -54,8 +54,10 @@ export interface OpState {
   /** Updates a running statistic (a non-trainable weight) by name, unless it is frozen. */
   updateRunning(name: string, value: tf.Tensor): void;
   readRunning(name: string): tf.Tensor;
-  /** A fresh seed for a Dropout mask (derived from the model seed and a call counter). */
+  /** A fresh seed for a Dropout or drop-path mask (the model seed, the training step and the call within it). */
   dropoutSeed(): number;
+  /** Tests: sees every drop-path mask drawn (1 = kept), in graph order. */
+  onDropPathMask?: (mask: Float32Array) => void;
   /** Fused BatchNorm training kernel, when the backend has it. */
   fusedBn: boolean;
 }
