@@ -27,7 +27,7 @@ export type TeacherDevice = (typeof TEACHER_DEVICES)[number];
 export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const);
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
-/** The trainer's `--optimizer` (the optimizer module knows more, e.g. adamw, that no flag selects). */
+/** The trainer's `--optimizer`: torch.optim's SGD, Adam and AdamW (src/student/optim). */
 export const OPTIMIZERS = Object.freeze(['sgd', 'adam', 'adamw'] as const);
 
 /** The trainer's `--schedule`, in the order its help and error messages list them. */

@@ -8,14 +8,13 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { CALIBRATION_NOTE, EMA_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { CALIBRATION_NOTE, EMA_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, signed, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const p2 = (x: number): string => (100 * x).toFixed(2);
-const signed = (x: number | null): string => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${p2(Math.abs(x))}`);
 const pm = (m: number, s: number | null): string => `${p2(m)} ± ${s === null ? '–' : p2(s)}`;
 
 /**
@@ -57,7 +56,7 @@ interface RunManifestLike {
 }
 
 // The loss options from the registry: a run's config.json holds exactly those its loss reads.
-const CONFIG_KEYS = ['model', 'loss', 'fidelity', ...LOSS_OPTION_NAMES, 'logitStandardization', 'epochs', 'batch', 'lr', 'optimizer', 'momentum', 'weightDecay', 'skipDecay', 'clipGrad', 'ema', 'emaWarmup', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
+const CONFIG_KEYS = ['model', 'loss', 'fidelity', ...LOSS_OPTION_NAMES, 'logitStandardization', 'epochs', 'batch', 'lr', 'optimizer', 'momentum', 'weightDecay', 'skipDecay', 'clipGrad', 'ema', 'emaWarmup', 'dropPath', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
 
 function runDetails(r: Omit<RunRecord, 'curve'>, i: number): string {
   const cfg = readJsonFile<RunConfigLike>(path.join(r.dir, 'config.json'));
@@ -105,42 +104,33 @@ export interface HtmlInput {
   svgs: { curves: string | null; de_kd: string | null };
 }
 
+/** A table of methods (method, model, seeds, then `cols`; `cells` already escaped) with its note; '' without rows. */
+function methodSection(id: string, title: string, cols: string[], cells: string[][], rows: Report['methods'], note: string): string {
+  if (!rows.length) return '';
+  const body = rows
+    .map((r, i) => `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td>${cells[i].map((c) => `<td class="num">${c}</td>`).join('')}</tr>`)
+    .join('\n');
+  return `<section id="${id}"><h2>${title}</h2>
+<table id="${id}-table"><thead><tr><th>method</th><th>model</th><th>seeds</th>${cols.map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>
+${body}
+</tbody></table>
+<p class="note">${esc(note)}</p>
+</section>
+`;
+}
+
 /** The model-EMA table (runs trained with --ema), or '' when no method kept an average. */
 function emaSection(rows: Report['methods']): string {
   const with_ = rows.filter((r) => r.ema !== undefined);
-  if (!with_.length) return '';
-  const body = with_
-    .map((r) => {
-      const d = 100 * (r.ema!.mean - r.final.mean);
-      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(r.ema!.mean, r.ema!.std))}</td><td class="num">${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}</td></tr>`;
-    })
-    .join('\n');
-  return `<section id="ema"><h2>Model EMA (final epoch)</h2>
-<table id="ema-table"><thead><tr><th>method</th><th>model</th><th>seeds</th><th>test acc % (trained weights)</th><th>test acc % (EMA)</th><th>EMA − trained</th></tr></thead><tbody>
-${body}
-</tbody></table>
-<p class="note">${esc(EMA_NOTE)}</p>
-</section>
-`;
+  const cells = with_.map((r) => [esc(pm(r.final.mean, r.final.std)), esc(pm(r.ema!.mean, r.ema!.std)), esc(signed(r.ema!.mean - r.final.mean))]);
+  return methodSection('ema', 'Model EMA (final epoch)', ['test acc % (trained weights)', 'test acc % (EMA)', 'EMA − trained'], cells, with_, EMA_NOTE);
 }
 
 /** The calibration table (final ECE and NLL per method), or '' when no method recorded them. */
 function calibrationSection(rows: Report['methods']): string {
   const calibrated = rows.filter((r) => r.calibration !== null);
-  if (!calibrated.length) return '';
-  const body = calibrated
-    .map((r) => {
-      const c = r.calibration!;
-      return `<tr data-method="${esc(r.method)}"><td>${esc(r.method)}</td><td>${esc(r.model ?? '?')}</td><td class="num">${r.n}</td><td class="num">${esc(pm(r.final.mean, r.final.std))}</td><td class="num">${esc(pm(c.ece.mean, c.ece.std))}</td><td class="num">${esc(nllLabel(c.nll))}</td></tr>`;
-    })
-    .join('\n');
-  return `<section id="calibration"><h2>Calibration (final epoch)</h2>
-<table id="calibration-table"><thead><tr><th>method</th><th>model</th><th>seeds</th><th>test acc %</th><th>ECE %</th><th>NLL</th></tr></thead><tbody>
-${body}
-</tbody></table>
-<p class="note">${esc(CALIBRATION_NOTE)}</p>
-</section>
-`;
+  const cells = calibrated.map((r) => [esc(pm(r.final.mean, r.final.std)), esc(pm(r.calibration!.ece.mean, r.calibration!.ece.std)), esc(nllLabel(r.calibration!.nll))]);
+  return methodSection('calibration', 'Calibration (final epoch)', ['test acc %', 'ECE %', 'NLL'], cells, calibrated, CALIBRATION_NOTE);
 }
 
 export function renderHtml({ title, report, svgs }: HtmlInput): string {

@@ -8,7 +8,7 @@ import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './repor
 
 const p2 = (x: number): string => (100 * x).toFixed(2);
 const pm = (s: Stat): string => `${p2(s.mean)} ± ${s.std === null ? '–' : p2(s.std)}`;
-const signed = (x: number | null): string => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${p2(Math.abs(x))}`);
+export const signed = (x: number | null): string => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${p2(Math.abs(x))}`);
 
 /** `α 0.5, τ 4 (swept); × 1, paper` */
 export function formatHyper(h: Record<string, number | string>, chosen: readonly string[]): string {

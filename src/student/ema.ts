@@ -14,7 +14,7 @@
  * update (λ = 1) copies the weights exactly.
  */
 import { tf } from './tf.js';
-import { namedWeights, type WeightRecord } from './zoo/index.js';
+import { namedWeights, recordProblems, type WeightRecord } from './zoo/index.js';
 
 export interface EmaConfig {
   /** d ∈ (0, 1): the average's decay per step. */
@@ -65,11 +65,10 @@ export class WeightEma {
     return rec;
   }
 
-  /** Replaces the average with a checkpoint's (resume); every weight must be there, with its shape. */
+  /** Replaces the average with a checkpoint's (resume); every weight must be there, with its shape (loadWeights' check). */
   load(rec: WeightRecord): void {
-    const problems = this.pairs.filter(({ key, ema }) => !rec[key] || rec[key].data.length !== ema.size).map(({ key }) => key);
-    const extra = Object.keys(rec).filter((k) => !this.pairs.some((p) => p.key === k));
-    if (problems.length || extra.length) throw new Error(`ema: the stored average does not match the model (${[...problems.map((k) => `missing or misshapen ${k}`), ...extra.map((k) => `unknown ${k}`)].slice(0, 3).join(', ')})`);
+    const problems = recordProblems(this.pairs.map(({ key, ema }) => [key, ema] as const), rec);
+    if (problems.length) throw new Error(`ema: the stored average does not match the model (${problems.slice(0, 3).join(', ')})`);
     for (const { key, ema } of this.pairs) tf.tidy(() => ema.assign(tf.tensor(rec[key].data, ema.shape, 'float32')));
   }
 

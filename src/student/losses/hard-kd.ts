@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, labelTargets, oneHotFloat, softCrossEntropy } from './kl.js';
+import { checkShapes, labelTargets, oneHotFloat, paperSmoothing, smoothLabels, softCrossEntropy } from './kl.js';
 import { mixingAlpha } from './option-specs.js';
 import type { LossEntry } from './types.js';
 
@@ -33,9 +33,7 @@ export const hardKd: LossEntry = {
       if (!teacher) throw new Error("hard-kd: needs the teacher's rows (got none)");
       checkShapes('hard-kd', logits, labels, null, o.numClasses);
       const k = o.numClasses;
-      const eps = o.epsilon!;
-      const q = labelTargets(labels, targets, k);
-      const smoothed = tf.add(tf.mul(q, 1 - eps), eps / k) as tf.Tensor2D;
+      const smoothed = smoothLabels(labelTargets(labels, targets, k), ...paperSmoothing(o.epsilon!, k));
       const decision = oneHotFloat(tf.argMax(teacher.logProbs(1), 1) as tf.Tensor1D, k);
       return tf.add(tf.mul(softCrossEntropy(logits, smoothed), 1 - o.alpha!), tf.mul(softCrossEntropy(logits, decision), o.alpha!)) as tf.Scalar;
     }),

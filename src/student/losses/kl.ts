@@ -19,6 +19,17 @@ export function labelTargets(labels: tf.Tensor1D, targets: tf.Tensor2D | null | 
   return targets ?? oneHotFloat(labels, numClasses);
 }
 
+/**
+ * Label smoothing of the label distribution q (one-hot or mixed): q' = off + (on − off)·q, exact for
+ * the target (on) and the others (off). lsr's two forms and hard-kd's base term use it.
+ */
+export function smoothLabels(q: tf.Tensor2D, onTarget: number, offTarget: number): tf.Tensor2D {
+  return tf.tidy(() => tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D);
+}
+
+/** The paper's (Szegedy et al.) smoothing, timm's LabelSmoothingCrossEntropy: q' = (1−ε)q + ε/K. */
+export const paperSmoothing = (eps: number, k: number): [number, number] => [1 - eps + eps / k, eps / k];
+
 /** H(q, p) with q the mixed label when given (timm's SoftTargetCrossEntropy), else `crossEntropy`, unchanged. */
 export function labelCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor2D | null | undefined): tf.Scalar {
   return targets ? softCrossEntropy(logits, targets) : crossEntropy(logits, labels);

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkShapes, labelTargets, softCrossEntropy } from './kl.js';
+import { checkShapes, labelTargets, paperSmoothing, smoothLabels, softCrossEntropy } from './kl.js';
 import type { LossEntry } from './types.js';
 
 /**
@@ -28,10 +28,7 @@ export const lsr: LossEntry = {
       checkShapes('lsr', logits, labels, null, options.numClasses);
       const k = options.numClasses;
       const eps = options.epsilon!;
-      const [onTarget, offTarget] = options.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : [1 - eps + eps / k, eps / k];
-      const q = labelTargets(labels, targets, k);
-      // q' = off + (on − off)·q: exact for the target (on) and the others (off).
-      const smoothed = tf.add(tf.mul(q, onTarget - offTarget), offTarget) as tf.Tensor2D;
-      return softCrossEntropy(logits, smoothed);
+      const [onTarget, offTarget] = options.fidelity === 'official' ? [1 - eps, eps / (k - 1)] : paperSmoothing(eps, k);
+      return softCrossEntropy(logits, smoothLabels(labelTargets(labels, targets, k), onTarget, offTarget));
     }),
 };

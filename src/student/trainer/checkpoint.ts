@@ -173,7 +173,6 @@ export function readCheckpoint(dir: string, o: { ema?: boolean } = {}): LoadedCh
   checkCheckpointFiles(dir, state);
   if (state.format !== CHECKPOINT_FORMAT) throw new UsageError(`${stateFile}: checkpoint format ${String(state.format)}, expected ${CHECKPOINT_FORMAT}`);
   const spec = readJson<ModelSpec>(path.join(dir, F.model));
-  const weights = readRecord(path.join(dir, F.weights));
   const optFile = path.join(dir, F.optimizer);
   const optimizer = fs.existsSync(optFile)
     ? { scalars: state.optimizer, tensors: Object.fromEntries(Object.entries(readRecord(optFile)).map(([k, v]) => [k, { shape: v.shape, data: v.data }])) }
@@ -181,7 +180,8 @@ export function readCheckpoint(dir: string, o: { ema?: boolean } = {}): LoadedCh
   const emaFile = path.join(dir, F.ema);
   const ema = fs.existsSync(emaFile) ? readRecord(emaFile) : null;
   if (o.ema && !ema) throw new UsageError(`${optionName('ema')}: ${dir} holds no average of the weights`, `the run was trained without ${optionName('ema')} DECAY`);
-  return { dir, spec, state, weights: o.ema ? ema! : weights, optimizer, ema };
+  // With `ema` the trained weights are not read at all (their sha256 was checked above).
+  return { dir, spec, state, weights: o.ema ? ema! : readRecord(path.join(dir, F.weights)), optimizer, ema };
 }
 
 /** Builds the model of a checkpoint and loads its weights. */

@@ -7,7 +7,7 @@ import { optionName, UsageError, WorkError } from '../../errors.js';
 import { clipGradNorm, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
 import { lrAt, type ScheduleConfig } from '../schedule.js';
 import { tf } from '../tf.js';
-import { freezeMatcher } from '../zoo/onnx-import.js';
+import { namesMatching } from '../zoo/onnx-import.js';
 import { OnnxGraphLayer } from '../zoo/onnx-layer.js';
 import type { StoredOptimizerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -94,17 +94,10 @@ export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel)
  * error: a misspelt name must not silently decay.
  */
 function noDecayVariables(rules: readonly string[], vars: readonly tf.Variable[], userName: ReadonlyMap<string, string>): string[] {
-  const out = new Set<string>();
-  for (const rule of rules) {
-    const m = rule === '1d' ? null : freezeMatcher(rule);
-    const hits = vars.filter((v) => (m ? m(userName.get(v.name)!) : v.rank <= 1));
-    if (!hits.length) {
-      const eg = vars.slice(0, 3).map((v) => userName.get(v.name)).join(', ');
-      throw new UsageError(`${optionName('skipDecay')} ${rule}: matches no trainable weight`, rule === '1d' ? 'the model has no biases or norms' : `its weights are named like ${eg}, …`);
-    }
-    for (const v of hits) out.add(v.name);
-  }
-  return vars.filter((v) => out.has(v.name)).map((v) => v.name);
+  const named = namesMatching('skipDecay', rules.filter((r) => r !== '1d'), vars.map((v) => userName.get(v.name)!), 'trainable weight');
+  const oneD = rules.includes('1d');
+  if (oneD && !vars.some((v) => v.rank <= 1)) throw new UsageError(`${optionName('skipDecay')} 1d: matches no trainable weight`, 'the model has no biases or norms');
+  return vars.filter((v) => named.has(userName.get(v.name)!) || (oneD && v.rank <= 1)).map((v) => v.name);
 }
 
 /** The schedule of a run (src/student/schedule.ts); validated by checkSchedule before training. */

@@ -28,7 +28,7 @@ import {
 } from '../losses/index.js';
 import { isCodeModelName, isModuleModelName, isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
 import { readOnnxGraph } from '../zoo/onnx-graph.js';
-import { freezeMatcher } from '../zoo/onnx-import.js';
+import { frozenSet } from '../zoo/onnx-import.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 
 /** Where a run's loss came from (recorded in the run manifest; `repro` and `--resume` check it). */
@@ -110,9 +110,7 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
   if (isOnnxModelName(c.model)) {
     // The graph's ops and --freeze patterns are checked here, before the run directory exists.
     const g = readOnnxGraph(c.model.slice('onnx:'.length));
-    for (const p of c.freeze ?? []) {
-      if (!g.weights.some((w) => freezeMatcher(p)(w.name))) throw new UsageError(`${optionName('freeze')} ${p}: matches no weight of ${g.file}`, `its weights are named like ${g.weights.slice(0, 3).map((w) => w.name).join(', ')}, …`);
-    }
+    frozenSet(g, c.freeze ?? []);
   } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
     if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
   } else {

@@ -23,7 +23,7 @@ import { buildOnnxModel } from './onnx-import.js';
 import { buildModuleModel } from './module-model.js';
 
 export type { BuildOptions, ModelSpec } from './common.js';
-export { loadWeights, namedWeights, saveWeights, type WeightRecord } from './weights.js';
+export { loadWeights, namedWeights, recordProblems, saveWeights, type WeightRecord } from './weights.js';
 export { buildOnnxModel, isOnnxModelName, onnxLayerOf, onnxModelSpec } from './onnx-import.js';
 export { isCodeModelName, isModuleModelName, moduleModelSpec, prepareModelSpec, registerModelFactory, type ModelFactory } from './module-model.js';
 

@@ -40,24 +40,30 @@ export interface OnnxStudentOptions {
   dropPath?: number;
 }
 
-/** Glob (`*`, `?`) over a whole initializer name, or a prefix of it ending at a '.' (a module). */
-export function freezeMatcher(pattern: string): (name: string) => boolean {
+/** Glob (`*`, `?`) over a whole weight name, or a prefix of it ending at a '.' (a module). */
+function weightMatcher(pattern: string): (name: string) => boolean {
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}(\\..*)?$`);
   return (name) => re.test(name);
 }
 
-function frozenSet(graph: OnnxGraph, patterns: readonly string[]): Set<string> {
+/**
+ * The `names` that `patterns` (weightMatcher's) match, for the option `option` (--freeze,
+ * --skip-decay): a pattern that matches none of them is refused, naming what it looked in (`where`).
+ */
+export function namesMatching(option: string, patterns: readonly string[], names: readonly string[], where: string): Set<string> {
   const out = new Set<string>();
   for (const p of patterns) {
-    const m = freezeMatcher(p);
-    const hits = graph.weights.filter((w) => m(w.name));
-    if (hits.length === 0) {
-      const eg = graph.weights.slice(0, 3).map((w) => w.name).join(', ');
-      throw new UsageError(`${optionName('freeze')} ${p}: matches no weight of ${graph.file}`, `its weights are named like ${eg}, …`);
-    }
-    for (const w of hits) out.add(w.name);
+    const m = weightMatcher(p);
+    const hits = names.filter((n) => m(n));
+    if (hits.length === 0) throw new UsageError(`${optionName(option)} ${p}: matches no ${where}`, `its weights are named like ${names.slice(0, 3).join(', ')}, …`);
+    for (const n of hits) out.add(n);
   }
   return out;
+}
+
+/** The initializers --freeze keeps fixed. */
+export function frozenSet(graph: OnnxGraph, patterns: readonly string[]): Set<string> {
+  return namesMatching('freeze', patterns, graph.weights.map((w) => w.name), `weight of ${graph.file}`);
 }
 
 function normalizeOf(graph: OnnxGraph, channels: number, given: string | null | undefined): Normalize {

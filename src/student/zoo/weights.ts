@@ -46,12 +46,11 @@ export function saveWeights(model: tf.LayersModel): WeightRecord {
 }
 
 /**
- * Writes a record back into a model of the same architecture. Every model weight must be present
- * with the same shape and no record entry may be left over: a checkpoint that does not match its
- * model spec is refused as a whole (nothing is written).
+ * How `record` fails to fit the named tensors (each must be there, F32, with its shape; nothing
+ * else may be): one entry per problem, empty when it fits. loadWeights and the weight average's
+ * load (student/ema.ts) both check with it.
  */
-export function loadWeights(model: tf.LayersModel, record: WeightRecord): void {
-  const named = namedWeights(model);
+export function recordProblems(named: ReadonlyArray<readonly [string, { readonly shape: ReadonlyArray<number | null> }]>, record: WeightRecord): string[] {
   const problems: string[] = [];
   for (const [key, w] of named) {
     const e = record[key];
@@ -67,6 +66,17 @@ export function loadWeights(model: tf.LayersModel, record: WeightRecord): void {
   }
   const known = new Set(named.map(([k]) => k));
   for (const k of Object.keys(record)) if (!known.has(k)) problems.push(`unexpected ${k}`);
+  return problems;
+}
+
+/**
+ * Writes a record back into a model of the same architecture. Every model weight must be present
+ * with the same shape and no record entry may be left over: a checkpoint that does not match its
+ * model spec is refused as a whole (nothing is written).
+ */
+export function loadWeights(model: tf.LayersModel, record: WeightRecord): void {
+  const named = namedWeights(model);
+  const problems = recordProblems(named, record);
   if (problems.length > 0) {
     const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; … ${problems.length - 5} more` : '');
     throw new WorkError(`weights do not match model ${model.name}: ${shown}`);

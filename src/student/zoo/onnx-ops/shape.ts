@@ -160,6 +160,20 @@ export function split(ctx: OpContext): Value[] {
   return tf.split(v.t, sizes, pa).map((t) => tensor(t, v.nhwc));
 }
 
+/**
+ * A constant's entries at the index lists `picks` (one per axis), its axes walked in `order`: the
+ * result's axis i is axis order[i] restricted to picks[order[i]] (row-major). Slice is the identity
+ * order with picked indices, Transpose a permuted order with every index.
+ */
+function constAt(v: ConstValue, order: readonly number[], picks: readonly number[][]): Value {
+  const s = v.shape;
+  const strides = s.map((_, i) => s.slice(i + 1).reduce((p, q) => p * q, 1));
+  let offs = [0];
+  for (const a of order) offs = offs.flatMap((o) => picks[a].map((x) => o + x * strides[a]));
+  const data = offs.map((o) => Number(v.data[o]));
+  return constant(v.dtype, order.map((a) => picks[a].length), v.dtype === 'int' ? data : Float32Array.from(data));
+}
+
 export function slice(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
   const s = logicalShape(v);
@@ -183,13 +197,7 @@ export function slice(ctx: OpContext): Value[] {
     for (let x = b; st > 0 ? x < e : x > e; x += st) kept.push(x);
     picks[a] = kept;
   });
-  if (v.kind === 'const') {
-    const strides = s.map((_, i) => s.slice(i + 1).reduce((p, q) => p * q, 1));
-    let offs = [0];
-    for (let a = 0; a < s.length; a++) offs = offs.flatMap((o) => picks[a].map((x) => o + x * strides[a]));
-    const out = offs.map((o) => Number(v.data[o]));
-    return [constant(v.dtype, picks.map((p) => p.length), v.dtype === 'int' ? out : Float32Array.from(out))];
-  }
+  if (v.kind === 'const') return [constAt(v, s.map((_, i) => i), picks)];
   // Tensors: a run per axis with a step, ascending or descending. Step ±1 is a slice (then a
   // reverse); a larger step (Swin's patch merging, x[:, 0::2, 1::2]) a slice padded to whole steps,
   // reshaped so that the step is an axis of its own, and its first entry — all ops with gradients
@@ -250,15 +258,8 @@ export function transpose(ctx: OpContext): Value[] {
   const v = arg(ctx, 0);
   const s = logicalShape(v);
   const perm = attrInts(ctx.node, 'perm') ?? s.map((_, i) => s.length - 1 - i);
-  if (v.kind === 'const') {
-    // Swin's window partition of its (constant) attention mask: plain index arithmetic.
-    const strides = s.map((_, i) => s.slice(i + 1).reduce((p, q) => p * q, 1));
-    const out = perm.map((a) => s[a]);
-    let offs = [0];
-    for (const a of perm) offs = offs.flatMap((o) => Array.from({ length: s[a] }, (_, x) => o + x * strides[a]));
-    const data = offs.map((o) => Number(v.data[o]));
-    return [constant(v.dtype, out, v.dtype === 'int' ? data : Float32Array.from(data))];
-  }
+  // Swin's window partition of its (constant) attention mask: plain index arithmetic.
+  if (v.kind === 'const') return [constAt(v, perm, s.map((d) => Array.from({ length: d }, (_, i) => i)))];
   if (v.nhwc && perm.join() === '0,2,3,1') return [tensor(v.t)]; // NCHW → NHWC: the stored tensor as is
   // NHWC → NCHW (ConvNeXt's permute back after its channels-last norm and MLP): the tensor as is,
   // stored NHWC, which is what every following Conv and element-wise op wants.
