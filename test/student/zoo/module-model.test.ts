@@ -9,9 +9,8 @@ import { expect } from 'chai';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../../../src/errors.js';
+import { getOptionStyle, setOptionStyle, UsageError } from '../../../src/errors.js';
 import { exportRun } from '../../../src/export/export-run.js';
-import { train } from '../../../src/index.js';
 import { evaluateTarget } from '../../../src/student/evaluate-target.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import type { tf as TF } from '../../../src/student/tf.js';
@@ -33,10 +32,20 @@ const MODULE = `export default function (shape, classes, tf) {
 describe('student/zoo/module-model: tfjs students from code', function () {
   this.timeout(120000);
   let tmp: string;
-  before(() => {
+  let train: typeof import('../../../src/index.js').train;
+  let style: ReturnType<typeof getOptionStyle>;
+  before(async () => {
     tmp = tmpDir('module-model');
+    // Imported here, not at the top: the public entry switches messages to API names process-wide
+    // when it is first imported, and a static import would do that while mocha loads every file,
+    // before the tests that expect CLI flags in messages run.
+    style = getOptionStyle();
+    ({ train } = await import('../../../src/index.js'));
   });
-  after(() => rmDir(tmp));
+  after(() => {
+    setOptionStyle(style);
+    rmDir(tmp);
+  });
 
   it('a module student trains, checkpoints, resumes and exports', async function () {
     const file = path.join(tmp, 'my-model.mjs');
