@@ -36,10 +36,10 @@ s = setup('--rows')
 a = s.args
 out_rows, xs, kinds = [], [], {'mixup': 0, 'cutmix': 0, 'none': 0}
 for r in s.rows:
-    x = F.to_tensor(render(s, r['sample'], r['box'], r['flip']))
+    x = F.to_tensor(render(s, r['sample'], r['box'], r['flip'], r.get('ops')))
     m = r.get('mix')
     if m:
-        b = F.to_tensor(render(s, m['partner'], m['partner_box'], m['partner_flip']))
+        b = F.to_tensor(render(s, m['partner'], m['partner_box'], m['partner_flip'], m.get('partner_ops')))
         if m['kind'] == 'mixup':
             lam = m['lambda']
             x = lam * x + (1 - lam) * b

@@ -9,6 +9,7 @@ import PIL.Image
 import torch
 import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode as IM
+from torchvision.transforms.autoaugment import _apply_op
 
 FILTERS = {'nearest': IM.NEAREST, 'bilinear': IM.BILINEAR, 'bicubic': IM.BICUBIC, 'lanczos': IM.LANCZOS, 'box': IM.BOX, 'hamming': IM.HAMMING}
 
@@ -46,14 +47,20 @@ def setup(rows_flag):
     return SimpleNamespace(args=a, size=size, rows=rows, files=files, model=model, mean=mean, std=std)
 
 
-def render(s, sample, box, flip):
+def render(s, sample, box, flip, ops=None):
     """One view: ImageFolder's loader (PIL open + convert('RGB')), F.resized_crop of the box
-    [left, top, w, h] to s.size with the chosen filter (crop, then PIL resize), F.hflip when flipped."""
+    [left, top, w, h] to s.size with the chosen filter (crop, then PIL resize), F.hflip when flipped,
+    then a policy's operations (`ops`: [{"op", "magnitude"}], what RandAugment/TrivialAugmentWide
+    drew) through torchvision's own _apply_op with their defaults (NEAREST, fill None)."""
     with open(os.path.join(s.args.data, s.files[sample]), 'rb') as f:
         img = PIL.Image.open(f).convert('RGB')
     left, top, w, h = box
     v = F.resized_crop(img, top, left, h, w, s.size, FILTERS[s.args.interpolation])
-    return F.hflip(v) if flip else v
+    if flip:
+        v = F.hflip(v)
+    for o in ops or []:
+        v = _apply_op(v, o['op'], float(o['magnitude']), interpolation=IM.NEAREST, fill=None)
+    return v
 
 
 def logits(model, xs):

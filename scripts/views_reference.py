@@ -10,6 +10,7 @@ row with view ≥ 1, exactly as a torchvision training script renders a RandomRe
     img = PIL.Image.open(path).convert('RGB')                         (ImageFolder's loader)
     v = F.resized_crop(img, top, left, h, w, [H, W], interpolation)   (crop, then PIL resize)
     if flip: v = F.hflip(v)
+    for op in ops: v = _apply_op(v, op, magnitude, NEAREST, fill=None)   (rows with "ops": a policy)
 --dump writes each view's uint8 HWC bytes to DIR/<sample>-<view>.rgb; with --model (a .pt from
 scripts/torchvision_teacher.py) the views also go through ToTensor + Normalize(mean, std) + the
 model (eval, no_grad) and OUT.json holds the logits per row.
@@ -27,7 +28,7 @@ s = setup('--boxes')
 a = s.args
 rows, xs = [], []
 for r in s.rows:
-    v = render(s, r['sample'], r['box'], r['flip'])
+    v = render(s, r['sample'], r['box'], r['flip'], r.get('ops'))
     arr = np.asarray(v)
     if a.dump:
         open(os.path.join(a.dump, f"{r['sample']}-{r['view']}.rgb"), 'wb').write(arr.tobytes())

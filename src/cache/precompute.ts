@@ -13,6 +13,7 @@ import { defaultRenderWorkers } from '../data/render-pool.js';
 import type { AugmentSpec } from '../data/augment.js';
 import { formatAugmentSpec } from '../data/augment.js';
 import { checkMixData } from '../data/mix.js';
+import { checkAutoAugmentData } from '../data/auto-augment.js';
 import { capabilitiesOf, type Dataset } from '../data/dataset.js';
 import { RenderPool } from '../data/render-pool.js';
 import type { SideRendering } from '../data/views.js';
@@ -103,6 +104,7 @@ function planCache(o: PrecomputeOptions): { layout: CacheLayout; base: ManifestB
   const N = dataset.size;
   const shardRows = o.shardRows ?? DEFAULT_SHARD_ROWS;
   checkPrecomputeOptions({ K, N, topk: o.topk, views: o.views, augment: o.augment?.spec ?? null, part: o.part, batch: o.batch, data: dataset.spec });
+  checkAutoAugmentData(o.augment?.spec.auto, dataset);
   if (o.skipBad && o.augment?.spec.mix) {
     throw new UsageError(`${optionName('skipBad')} with mixup/cutmix: an image that cannot be decoded is also the partner of other samples' views`, 'remove the bad files (tfkd data info --check lists them) and precompute without it');
   }

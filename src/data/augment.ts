@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import type { SampleShape } from './dataset.js';
 import { sampleBytes } from './dataset.js';
+import { AUTO_DEFAULTS, autoAugmentPixels, checkAutoAugment, formatAutoAugment, parseAutoAugmentToken, type AutoAugmentSpec } from './auto-augment.js';
 import { checkMixSpec, formatMixSpec, MIX_DEFAULTS, parseMixToken, type MixSpec } from './mix.js';
 import { hashU32 } from './rng.js';
 
@@ -23,6 +24,10 @@ import { hashU32 } from './rng.js';
  *   flip = spec.flip && (hashU32(s, i, v, 2) & 1) === 1
  * View 0 is always the un-augmented image. (The mod has a bias below 2^-24 for p ≤ 64; it is a
  * fixed, documented function, which is what matters here.)
+ *
+ * A policy (`randaugment`, `trivialaugment`; auto-augment.ts) runs after the crop and flip, as in
+ * torchvision's training transforms (RandomCrop / RandomResizedCrop, RandomHorizontalFlip, then
+ * RandAugment), and before any mixing.
  */
 
 export interface AugmentSpec {
@@ -40,6 +45,11 @@ export interface AugmentSpec {
    * the crop/box and flip above. Absent: no mixing.
    */
   mix?: MixSpec;
+  /**
+   * RandAugment / TrivialAugmentWide (auto-augment.ts) of views ≥ 1, after the crop/box and flip and
+   * before mixing. Absent: none.
+   */
+  auto?: AutoAugmentSpec;
 }
 
 /** torchvision's RandomResizedCrop defaults. */
@@ -55,7 +65,7 @@ export const NO_AUGMENT: AugmentSpec = Object.freeze({ cropPad: 0, flip: false }
 
 const MAX_PAD = 64;
 const HINT =
-  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]},"mix":{"mixup":1,"cutmix":1,"switchProb":0.5,"mixProb":1}}';
+  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "randaugment[:OPS[:M[:BINS]]]", "trivialaugment[:BINS]", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]},"auto":{"policy":"randaugment","ops":2,"magnitude":9,"bins":31},"mix":{"mixup":1,"cutmix":1,"switchProb":0.5,"mixProb":1}}';
 
 const range = z.tuple([z.number().refine(Number.isFinite), z.number().refine(Number.isFinite)]);
 const SpecSchema = z.strictObject({
@@ -68,6 +78,14 @@ const SpecSchema = z.strictObject({
       cutmix: z.number().nullable().default(null),
       switchProb: z.number().optional(),
       mixProb: z.number().default(MIX_DEFAULTS.mixProb),
+    })
+    .optional(),
+  auto: z
+    .strictObject({
+      policy: z.enum(['randaugment', 'trivialaugment']),
+      ops: z.number().int().optional(),
+      magnitude: z.number().int().optional(),
+      bins: z.number().int().default(AUTO_DEFAULTS.bins),
     })
     .optional(),
 });
@@ -102,11 +120,13 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
         const tok = raw.trim();
         const m = /^crop:(\d+)$/.exec(tok);
         const rr = /^rrc(?::([^:]+?)-([^:]+?)(?::([^:]+?)-([^:]+?))?)?$/.exec(tok);
-        const name = m ? 'crop' : rr ? 'rrc' : tok.split(':')[0];
-        if (seen.has(name)) throw new UsageError(`augmentation "${name}" given twice in "${input}"`, HINT);
+        const name = m ? 'crop' : rr ? 'rrc' : /^(randaugment|trivialaugment)\b/.test(tok) ? 'auto' : tok.split(':')[0];
+        if (seen.has(name)) throw new UsageError(name === 'auto' ? `"${input}" names two policies (randaugment, trivialaugment); use one` : `augmentation "${name}" given twice in "${input}"`, HINT);
         seen.add(name);
         if (parseMixToken(tok, mix, input, HINT)) continue;
-        if (m) {
+        const auto = parseAutoAugmentToken(tok, input, HINT);
+        if (auto) spec.auto = auto;
+        else if (m) {
           const p = Number(m[1]);
           if (p > MAX_PAD) throw new UsageError(`crop padding ${p} too large (max ${MAX_PAD})`, HINT);
           spec.cropPad = p;
@@ -145,6 +165,14 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
     out.mix = { mixup: m.mixup, cutmix: m.cutmix, switchProb: m.switchProb ?? MIX_DEFAULTS.switchProb, mixProb: m.mixProb };
     checkMixSpec(out.mix, input, m.switchProb !== undefined, HINT);
   }
+  if (r.data.auto) {
+    const a = r.data.auto;
+    if (a.policy === 'trivialaugment' && (a.ops !== undefined || a.magnitude !== undefined)) {
+      throw new UsageError(`${JSON.stringify(input)}: trivialaugment draws one operation and its magnitude per view; it takes only "bins"`, HINT);
+    }
+    out.auto = a.policy === 'randaugment' ? { policy: a.policy, ops: a.ops ?? AUTO_DEFAULTS.ops, magnitude: a.magnitude ?? AUTO_DEFAULTS.magnitude, bins: a.bins } : { policy: a.policy, ops: 1, magnitude: -1, bins: a.bins };
+    checkAutoAugment(out.auto, input, HINT);
+  }
   return out;
 }
 
@@ -154,12 +182,13 @@ export function formatAugmentSpec(spec: AugmentSpec): string {
   if (spec.rrc) parts.push(`rrc:${spec.rrc.scale[0]}-${spec.rrc.scale[1]}:${spec.rrc.ratio[0]}-${spec.rrc.ratio[1]}`);
   if (spec.cropPad > 0) parts.push(`crop:${spec.cropPad}`);
   if (spec.flip) parts.push('flip');
+  if (spec.auto) parts.push(formatAutoAugment(spec.auto));
   if (spec.mix) parts.push(...formatMixSpec(spec.mix));
   return parts.length ? parts.join(',') : 'none';
 }
 
 export function isIdentity(spec: AugmentSpec): boolean {
-  return spec.cropPad === 0 && !spec.flip && !spec.rrc && !spec.mix;
+  return spec.cropPad === 0 && !spec.flip && !spec.rrc && !spec.mix && !spec.auto;
 }
 
 /** The crop offset and flip of view `view` of sample `sample` (see the module comment). */
@@ -212,7 +241,7 @@ export function applyAugment(pixels: Uint8Array, shape: SampleShape, params: Aug
 
 /**
  * View `view` of sample `sample` under `seed`: a new array (or `out`), never the input itself.
- * View 0 is an exact copy of the input.
+ * View 0 is an exact copy of the input. A policy (spec.auto) runs on the cropped and flipped image.
  */
 export function augment(
   pixels: Uint8Array,
@@ -223,7 +252,11 @@ export function augment(
   view: number,
   out?: Uint8Array,
 ): Uint8Array {
-  return applyAugment(pixels, shape, augmentParams(spec, seed, sample, view), out);
+  const shifted = applyAugment(pixels, shape, augmentParams(spec, seed, sample, view), out);
+  if (!spec.auto || view === 0) return shifted;
+  const a = autoAugmentPixels(shifted, shape.height, shape.width, shape.channels, spec.auto, seed, sample, view);
+  if (a !== shifted) shifted.set(a);
+  return shifted;
 }
 
 /**

@@ -20,6 +20,7 @@
  */
 import type { AugmentSpec } from './augment.js';
 import { augment } from './augment.js';
+import { autoAugment } from './auto-augment.js';
 import type { Image, Interpolation } from './image.js';
 import { mixParams, mixPixels, type MixParams } from './mix.js';
 import { makeImage } from './image.js';
@@ -127,14 +128,17 @@ export interface SideRendering {
 
 /**
  * View `view` of `sample` as one side renders it: view 0 its eval transform; views ≥ 1 either the
- * box (rrc specs) at the side's size, or the pixel augmentation (crop:P, flip) at the image's own
- * size followed by the eval transform.
+ * box (rrc specs) at the side's size, then the policy (randaugment, trivialaugment) at that size,
+ * or the pixel augmentation (crop:P, flip, then the policy) at the image's own size followed by the
+ * eval transform.
  */
 export function renderView(img: Image, side: SideRendering, aug: { spec: AugmentSpec; seed: number } | null, sample: number, view: number): Image {
   if (view === 0 || !aug) return render(img, side.eval);
   if (aug.spec.rrc) {
     const src = convertImage(img, side.eval.mode);
-    return renderBox(src, viewBox(aug.spec, aug.seed, sample, view, src.width, src.height), side.size, side.eval.interpolation);
+    const boxed = renderBox(src, viewBox(aug.spec, aug.seed, sample, view, src.width, src.height), side.size, side.eval.interpolation);
+    // torchvision's order: RandomResizedCrop, RandomHorizontalFlip, then the policy, at the side's size.
+    return aug.spec.auto ? autoAugment(boxed, aug.spec.auto, aug.seed, sample, view) : boxed;
   }
   return render({ ...img, data: augment(img.data, img, aug.spec, aug.seed, sample, view) }, side.eval);
 }

@@ -164,6 +164,59 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
         expect(differ).to.equal(0);
       });
 
+      // Policies: RandAugment / TrivialAugmentWide after the box and flip, as torchvision's
+      // training transforms order them. The reference renders each box with PIL, then applies the
+      // operations `tfkd data views --json` prints through torchvision's own _apply_op.
+      if (arch === 'resnet18') it('policy views: cache rows (rrc,flip,trivialaugment) = PyTorch on torchvision\'s _apply_op of the printed ops (≤ 1e-4); student PNGs (randaugment) = torchvision byte for byte', async () => {
+        const ref = refs.imagenet;
+        const ds = (await openDataset(`folder:${PHOTOS}`)) as ImageFilesDataset;
+        const map = ref.classes.map((_, c) => 100 + 7 * c);
+        const files = path.join(tmp, 'files.json');
+        fs.writeFileSync(files, JSON.stringify(ds.files));
+        const augment = 'rrc,flip,trivialaugment';
+        const out = path.join(tmp, 'views-ta');
+        await runPrecompute({
+          teacher: model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 3, augment, augmentSeed: 3,
+          shardRows: 64, preprocess: 'imagenet', classMap: JSON.stringify(map),
+        });
+        const views = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment, augmentSeed: 3, views: 3, size: [224, 224], interpolation: 'bilinear', json: true });
+        const ops = new Set(views.rows.flatMap((r) => (r.ops ?? []).map((o) => o.op)));
+        const boxes = path.join(tmp, 'boxes-ta.json');
+        fs.writeFileSync(boxes, JSON.stringify(views.rows));
+        const refOut = path.join(tmp, 'views-ta-ref.json');
+        py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', files, '--size', '224', '--model', model.replace(/\.onnx$/, '.pt'), '--out', refOut]);
+        const vref = JSON.parse(fs.readFileSync(refOut, 'utf8')) as { rows: Array<{ sample: number; view: number }>; logits: number[][] };
+        expect(vref.rows).to.have.length(ds.size * 2);
+        const rd = openCache(out);
+        let maxAbs = 0;
+        try {
+          const got = rd.readLogits(Int32Array.from(vref.rows, (r) => r.sample), Int32Array.from(vref.rows, (r) => r.view));
+          vref.rows.forEach((_, r) => map.forEach((t, j) => (maxAbs = Math.max(maxAbs, Math.abs(vref.logits[r][t] - got[r * map.length + j])))));
+        } finally {
+          rd.close();
+        }
+        console.log(`      ${vref.rows.length} trivialaugment views (${ops.size} of the 14 operations): cache vs PyTorch on torchvision's renders: max |Δ| ${maxAbs.toExponential(2)}`);
+        expect(maxAbs).to.be.at.most(TOL);
+        expect(ops.size).to.be.at.least(10);
+        // The student's side: RandAugment views at 32×32, PNG bytes against torchvision's.
+        const pngs = path.join(tmp, 'student-views-ra');
+        const sv = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: 'rrc,flip,randaugment', augmentSeed: 7, views: 4, size: [32, 32], interpolation: 'bilinear', out: pngs, json: true });
+        const sboxes = path.join(tmp, 'boxes-ra.json');
+        fs.writeFileSync(sboxes, JSON.stringify(sv.rows));
+        const dump = path.join(tmp, 'student-ref-ra');
+        py(['scripts/views_reference.py', '--boxes', sboxes, '--data', PHOTOS, '--files', files, '--size', '32', '--out', path.join(tmp, 'sref-ra.json'), '--dump', dump]);
+        let differ = 0;
+        const rows = sv.rows.filter((r) => r.view > 0);
+        for (const r of rows) {
+          const png = await sharp(path.join(pngs, `${r.sample}-${r.view}.png`)).raw().toBuffer();
+          const want = fs.readFileSync(path.join(dump, `${r.sample}-${r.view}.rgb`));
+          expect(png.length).to.equal(want.length);
+          for (let k = 0; k < want.length; k++) if (png[k] !== want[k]) differ++;
+        }
+        console.log(`      ${rows.length} randaugment student views at 32x32: ${differ} bytes differ from torchvision`);
+        expect(differ).to.equal(0);
+      });
+
       // Once is enough: the cache path does not depend on the model.
       if (arch === 'resnet18') it('K = 1000 caches (full f32 and --topk 5) over a list: of the photos; a 5-class folder cache via --class-map', async () => {
         const ref = refs.imagenet;

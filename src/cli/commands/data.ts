@@ -14,6 +14,7 @@ import { renderMixedView, renderView, viewBox, type SideRendering } from '../../
 import type { Image } from '../../data/image.js';
 import { checkMixData, cutPixels, labelLambda, mixParams, type MixParams } from '../../data/mix.js';
 import type { AugmentSpec } from '../../data/augment.js';
+import { autoAugmentDraws, checkAutoAugmentData, type AutoOp } from '../../data/auto-augment.js';
 import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
@@ -141,6 +142,8 @@ export interface MixRecord {
   lambda: number;
   /** CutMix only: [x0, y0, x1, y1], half-open, in pixels of --size. */
   cut?: [number, number, number, number];
+  /** With a policy: the partner view's operations (ViewRow.ops). */
+  partner_ops?: PolicyOp[];
 }
 
 export interface ViewRow {
@@ -151,6 +154,18 @@ export interface ViewRow {
   eval?: true;
   /** Present (null when not mixed) when the spec mixes views. */
   mix?: MixRecord | null;
+  /**
+   * With a policy (randaugment, trivialaugment), views ≥ 1: its operations in the order applied and
+   * their signed magnitudes — at the size the policy runs at (rrc: --size; crop: the image's own);
+   * a translation's is null when that size is unknown (rrc without --size).
+   */
+  ops?: PolicyOp[];
+}
+
+/** One operation of a policy as printed: its name and signed magnitude (null: a translation at an unknown size). */
+export interface PolicyOp {
+  op: AutoOp;
+  magnitude: number | null;
 }
 
 /** A view's box and flip in an image of `width`×`height` (rrc: the box; crop: [dx, dy, W, H]). */
@@ -227,6 +242,7 @@ async function openViewsJob(o: ViewsRun): Promise<ViewsJob> {
   if (o.out && !o.size) throw new UsageError('--out needs --size H[,W]: the size the views are rendered at (the teacher\'s crop, or the student\'s --input-size)');
   const ds = await openDataset(o.data, { split: o.split });
   checkMixData(spec.mix, ds.size, ds.spec);
+  checkAutoAugmentData(spec.auto, ds);
   // CutMix's cut is in pixels of the rendered view: --size, or the data's own size when fixed.
   const grid: [number, number] | null = o.size ?? (ds.variableSize || spec.rrc ? null : [ds.shape.height, ds.shape.width]);
   if (spec.mix?.cutmix != null && !grid) throw new UsageError(`--augment ${o.augment}: cutmix's cut is printed in pixels of the rendered view; give --size H[,W]`);
@@ -266,17 +282,25 @@ async function decodeWithPartners(job: ViewsJob, idx: Int32Array): Promise<Map<n
   return byIndex;
 }
 
+/** A policy's operations of view v ≥ 1 of sample i, at the size it runs at (ViewRow.ops). */
+function policyOps(spec: AugmentSpec, seed: number, i: number, v: number, img: Image, grid: [number, number] | null): PolicyOp[] {
+  const at = spec.rrc ? grid : [img.height, img.width];
+  return autoAugmentDraws(spec.auto!, seed, i, v, at?.[0] ?? 1, at?.[1] ?? 1).map((d) => ({ op: d.op, magnitude: !at && d.op.startsWith('Translate') ? null : d.magnitude }));
+}
+
 /** The printed row of view `v` of sample `i`: its box and flip, and (mixing specs) its partner, λ and cut. */
 function viewRow(job: ViewsJob, i: number, v: number, img: Image, p: MixParams | null, images: Map<number, Image>): ViewRow {
   const { spec, grid } = job;
   const seed = job.o.augmentSeed;
   const row: ViewRow = v === 0 ? { sample: i, view: 0, box: [0, 0, img.width, img.height], flip: false, eval: true } : { sample: i, view: v, ...boxOf(spec, seed, i, v, img.width, img.height) };
+  if (spec.auto && v > 0) row.ops = policyOps(spec, seed, i, v, img, grid);
   if (spec.mix) {
     if (!p) row.mix = null;
     else {
       const pj = images.get(p.partner)!;
       const pb = boxOf(spec, seed, p.partner, v, pj.width, pj.height);
       row.mix = { kind: p.kind, partner: p.partner, partner_box: pb.box, partner_flip: pb.flip, lambda: grid ? labelLambda(p, grid[0], grid[1]) : p.lambda };
+      if (spec.auto) row.mix.partner_ops = policyOps(spec, seed, p.partner, v, pj, grid);
       if (p.kind === 'cutmix') row.mix.cut = cutPixels(p, grid![0], grid![1])!;
     }
   }
@@ -311,7 +335,7 @@ export function registerViews(data: Command): void {
     .command('views')
     .description('the box and flip of every (sample, view) that precompute and train use; --out writes the rendered views as PNGs')
     .requiredOption('--data <spec>', dataSpecHelp())
-    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip, + mixup[:A], cutmix[:A], switch-prob:P, mix-prob:P (docs/MIXING.md)')
+    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip, + randaugment[:OPS[:M[:BINS]]] or trivialaugment[:BINS], + mixup[:A], cutmix[:A], switch-prob:P, mix-prob:P (docs/MIXING.md)')
     .option('--augment-seed <s>', 'seed of the views', '0')
     .requiredOption('--views <v>', 'views per sample (view 0 is the eval transform)')
     .option('--split <split>', 'train or test', 'train')
@@ -321,7 +345,7 @@ export function registerViews(data: Command): void {
     .option('--preprocess <spec>', 'the side\'s eval transform for view 0 and its filter (imagenet, timm:FILE, hf:FILE, JSON)')
     .option('--out <dir>', 'write DIR/<sample>-<view>.png (or .npy with --format npy)')
     .option('--format <png|npy>', 'with --out: png (mixtures rounded to 8 bits, for looking at) or npy (float32 HWC on [0, 1], the exact input)', 'png')
-    .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"} (+ "mix" with mixup/cutmix)')
+    .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"} (+ "ops" with a policy, "mix" with mixup/cutmix)')
     .action(async (raw: unknown) => {
       const o = parseOptions(ViewsOptions, raw);
       const r = await runDataViews(o);
@@ -331,7 +355,8 @@ export function registerViews(data: Command): void {
       }
       const mixText = (m: MixRecord) =>
         `  ${m.kind} with ${m.partner} (box [${m.partner_box.join(', ')}]${m.partner_flip ? ' flipped' : ''}) λ ${m.lambda.toFixed(4)}${m.cut ? ` cut [${m.cut.join(', ')}]` : ''}`;
-      const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}${x.mix ? mixText(x.mix) : ''}`);
+      const opsText = (ops: NonNullable<ViewRow['ops']>) => `  ${ops.map((d) => (d.magnitude === null || ['Identity', 'AutoContrast', 'Equalize'].includes(d.op) ? d.op : `${d.op} ${+d.magnitude.toFixed(4)}`)).join(', ')}`;
+      const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}${x.ops ? opsText(x.ops) : ''}${x.mix ? mixText(x.mix) : ''}`);
       if (r.written.length) lines.push(`wrote ${r.written.length} ${o.format === 'npy' ? 'npy' : 'PNG'}(s) to ${o.out}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -23,6 +23,7 @@ import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, subset } from '../../data/rng.js';
 import { checkMixData } from '../../data/mix.js';
+import { checkAutoAugmentData } from '../../data/auto-augment.js';
 import { checkMixedTargets } from '../losses/index.js';
 import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
@@ -133,6 +134,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
       checkMixData(plan.spec.mix, trainDs.size, trainDs.spec);
       checkMixedTargets(loss.entry);
     }
+    if (plan.mode !== 'none') checkAutoAugmentData(plan.spec?.auto, trainDs);
     const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
     return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
   } finally {

@@ -304,9 +304,11 @@ describe('student trainer', function () {
   });
 
   describe('soft targets and views', () => {
-    it('multi-view cache: the student trains on exactly the view whose teacher row it reads', async () => {
+    for (const spec of ['crop:2,flip', 'crop:2,flip,randaugment:2:12']) it(`multi-view cache (${spec}): the student trains on exactly the view whose teacher row it reads`, async () => {
       const ds = await openDataset(DATA, { split: 'train' });
-      const caches = [openCache(cacheViews)];
+      const dir = spec === 'crop:2,flip' ? cacheViews : path.join(root, 'cache-views-policy');
+      if (dir !== cacheViews) await writeImageCache(dir, { views: 3, augment: spec, augmentSeed: 11 });
+      const caches = [openCache(dir)];
       try {
         const plan = planViews(null, caches, 3, false);
         expect(plan).to.deep.include({ mode: 'cache', cacheViews: 3, augmentSeed: 11 });
@@ -328,7 +330,7 @@ describe('student trainer', function () {
             const s = e.reduce((a, b) => a + b, 0);
             for (let c = 0; c < 4; c++) expect(soft[k * 4 + c]).to.be.closeTo(e[c] / s, 1e-6);
             // …and the pixels exactly the augment() of that view.
-            const want = augment(raw.subarray(k * sb, (k + 1) * sb), ds.shape, parseAugmentSpec('crop:2,flip'), 11, samples[k], views.student[k]);
+            const want = augment(raw.subarray(k * sb, (k + 1) * sb), ds.shape, parseAugmentSpec(spec), 11, samples[k], views.student[k]);
             expect(Buffer.from(pixels.subarray(k * sb, (k + 1) * sb)).equals(Buffer.from(want))).to.equal(true);
           }
         }

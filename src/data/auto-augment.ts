@@ -1,0 +1,250 @@
+/**
+ * torchvision's RandAugment and TrivialAugmentWide (torchvision 0.14,
+ * transforms/autoaugment.py) on PIL images, with their random draws replaced by seeded hashes so
+ * that view v of sample i is the same image in every process — the teacher's cache row and the
+ * student's input (docs/MIXING.md "Policies", docs/TRAINING.md "Consistent views").
+ *
+ * The 14 operations and their magnitude tables are torchvision's `_augmentation_space` (Identity,
+ * ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color, Contrast, Sharpness, Posterize,
+ * Solarize, AutoContrast, Equalize), applied by torchvision's `_apply_op` with its defaults
+ * (nearest-neighbour interpolation, fill 0) through the PIL ports in pil/geometry.ts,
+ * pil/enhance.ts and pil/image-ops.ts — byte-exact against torchvision on PIL images
+ * (test/data/auto-augment.test.ts, scripts/autoaugment_reference.py).
+ *
+ * Draws (u(k) = hashU32(seed, sample, view, k) / 2^32; operation j = 0, 1, …):
+ *   op        = AUTO_OPS[⌊u(256 + 4j) · 14⌋]            (torch.randint(14))
+ *   bin       = RandAugment: the policy's magnitude M;  TrivialAugmentWide: ⌊u(258 + 4j) · bins⌋
+ *   negative  = signed op && (hashU32(seed, sample, view, 257 + 4j) & 1)
+ * RandAugment draws `ops` operations in sequence, TrivialAugmentWide one. View 0 is never augmented.
+ * The magnitude tables are float32 `torch.linspace` values by its scalar rule (start + step·i for
+ * the first half, end − step·(n − 1 − i) for the rest); torch's vectorised kernel can differ from
+ * it by one float32 ulp on some bins, depending on the CPU's SIMD width (tested: within 1 ulp).
+ */
+import { UsageError } from '../errors.js';
+import { makeImage, type Image } from './image.js';
+import { enhance } from './pil/enhance.js';
+import { affineNearest, radians, rotateNearest } from './pil/geometry.js';
+import { autocontrast, equalize, posterize, solarize } from './pil/image-ops.js';
+import { hashU32 } from './rng.js';
+
+export type AutoAugmentPolicy = 'randaugment' | 'trivialaugment';
+
+export interface AutoAugmentSpec {
+  policy: AutoAugmentPolicy;
+  /** Operations per view (RandAugment's num_ops; 1 for TrivialAugmentWide). */
+  ops: number;
+  /** RandAugment's magnitude bin (0 … bins − 1); TrivialAugmentWide draws one per view (−1 here). */
+  magnitude: number;
+  /** num_magnitude_bins. */
+  bins: number;
+}
+
+/** torchvision's defaults: RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), TrivialAugmentWide(31). */
+export const AUTO_DEFAULTS = Object.freeze({ ops: 2, magnitude: 9, bins: 31 });
+
+/** The operations in torchvision's `_augmentation_space` order (the index the draw picks). */
+export const AUTO_OPS = ['Identity', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness', 'Posterize', 'Solarize', 'AutoContrast', 'Equalize'] as const;
+export type AutoOp = (typeof AUTO_OPS)[number];
+
+const SIGNED: ReadonlySet<AutoOp> = new Set(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness']);
+
+const f32 = Math.fround;
+
+/** torch.linspace(start, end, n) in float32 by the scalar rule (module comment), as doubles. */
+function linspace32(start: number, end: number, n: number): number[] {
+  if (n === 1) return [f32(start)];
+  const s = f32(start);
+  const e = f32(end);
+  const step = f32(f32(e - s) / (n - 1));
+  const half = Math.floor(n / 2);
+  return Array.from({ length: n }, (_, i) => (i < half ? f32(s + f32(step * i)) : f32(e - f32(step * (n - i - 1)))));
+}
+
+/** `8 − (torch.arange(n) / ((n − 1) / d)).round().int()` (float32 division, round half to even). */
+function posterizeBits(n: number, d: number): number[] {
+  const div = f32((n - 1) / d);
+  return Array.from({ length: n }, (_, i) => {
+    const q = f32(i / div);
+    const f = Math.floor(q);
+    const r = q - f > 0.5 ? f + 1 : q - f < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+    return 8 - r;
+  });
+}
+
+/**
+ * The magnitude table of `op` under the policy (torchvision's `_augmentation_space`), for an image
+ * of `height`×`width`; null for the operations without one (Identity, AutoContrast, Equalize).
+ */
+export function magnitudeTable(policy: AutoAugmentPolicy, bins: number, op: AutoOp, height: number, width: number): number[] | null {
+  const ra = policy === 'randaugment';
+  switch (op) {
+    case 'Identity':
+    case 'AutoContrast':
+    case 'Equalize':
+      return null;
+    case 'ShearX':
+    case 'ShearY':
+      return linspace32(0, ra ? 0.3 : 0.99, bins);
+    case 'TranslateX':
+      return linspace32(0, ra ? (150.0 / 331.0) * width : 32.0, bins);
+    case 'TranslateY':
+      return linspace32(0, ra ? (150.0 / 331.0) * height : 32.0, bins);
+    case 'Rotate':
+      return linspace32(0, ra ? 30.0 : 135.0, bins);
+    case 'Brightness':
+    case 'Color':
+    case 'Contrast':
+    case 'Sharpness':
+      return linspace32(0, ra ? 0.9 : 0.99, bins);
+    case 'Posterize':
+      return posterizeBits(bins, ra ? 4 : 6);
+    case 'Solarize':
+      return linspace32(255.0, 0.0, bins);
+  }
+}
+
+export interface OpDraw {
+  op: AutoOp;
+  /** The signed magnitude `_apply_op` receives (0 for the operations without a table). */
+  magnitude: number;
+}
+
+const u = (seed: number, sample: number, view: number, k: number) => hashU32(seed, sample, view, k) / 4294967296;
+
+/** The operations of view `view` ≥ 1 of `sample` for an image of `height`×`width` (module comment). */
+export function autoAugmentDraws(spec: AutoAugmentSpec, seed: number, sample: number, view: number, height: number, width: number): OpDraw[] {
+  if (!Number.isInteger(view) || view < 1) throw new RangeError(`autoAugmentDraws: view must be ≥ 1 (view 0 is never augmented), got ${view}`);
+  const draws: OpDraw[] = [];
+  for (let j = 0; j < spec.ops; j++) {
+    const k = 256 + 4 * j;
+    const op = AUTO_OPS[Math.floor(u(seed, sample, view, k) * AUTO_OPS.length)];
+    const table = magnitudeTable(spec.policy, spec.bins, op, height, width);
+    let magnitude = 0;
+    if (table) {
+      const bin = spec.policy === 'randaugment' ? spec.magnitude : Math.floor(u(seed, sample, view, k + 2) * spec.bins);
+      magnitude = table[bin];
+      if (SIGNED.has(op) && (hashU32(seed, sample, view, k + 1) & 1) === 1) magnitude *= -1.0;
+    }
+    draws.push({ op, magnitude });
+  }
+  return draws;
+}
+
+/** Python's math.degrees: x · (180 / π), the constant first. */
+const degrees = (rad: number): number => rad * (180.0 / Math.PI);
+
+/**
+ * torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale = 1, shear)` — the
+ * matrix F.affine hands to PIL — in its order of operations.
+ */
+function inverseAffineMatrix(center: [number, number], angle: number, translate: [number, number], shear: [number, number]): number[] {
+  const rot = radians(angle);
+  const sx = radians(shear[0]);
+  const sy = radians(shear[1]);
+  const [cx, cy] = center;
+  const [tx, ty] = translate;
+  const a = Math.cos(rot - sy) / Math.cos(sy);
+  const b = (-Math.cos(rot - sy) * Math.tan(sx)) / Math.cos(sy) - Math.sin(rot);
+  const c = Math.sin(rot - sy) / Math.cos(sy);
+  const d = (-Math.sin(rot - sy) * Math.tan(sx)) / Math.cos(sy) + Math.cos(rot);
+  const m = [d, -b, 0.0, -c, a, 0.0].map((x) => x / 1.0);
+  m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty);
+  m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
+  m[2] += cx;
+  m[5] += cy;
+  return m;
+}
+
+/** torchvision's `_apply_op(img, op, magnitude, NEAREST, fill=None)` on a PIL image of mode L or RGB. */
+export function applyAutoOp(img: Image, op: AutoOp, magnitude: number): Image {
+  const { width: W, height: H } = img;
+  switch (op) {
+    case 'Identity':
+      return img;
+    case 'ShearX':
+      return affineNearest(img, inverseAffineMatrix([0, 0], 0.0, [0, 0], [degrees(Math.atan(magnitude)), 0.0]));
+    case 'ShearY':
+      return affineNearest(img, inverseAffineMatrix([0, 0], 0.0, [0, 0], [0.0, degrees(Math.atan(magnitude))]));
+    case 'TranslateX':
+      return affineNearest(img, inverseAffineMatrix([W * 0.5, H * 0.5], 0.0, [Math.trunc(magnitude), 0], [0.0, 0.0]));
+    case 'TranslateY':
+      return affineNearest(img, inverseAffineMatrix([W * 0.5, H * 0.5], 0.0, [0, Math.trunc(magnitude)], [0.0, 0.0]));
+    case 'Rotate':
+      return rotateNearest(img, magnitude);
+    case 'Brightness':
+      return enhance(img, 'brightness', 1.0 + magnitude);
+    case 'Color':
+      return enhance(img, 'color', 1.0 + magnitude);
+    case 'Contrast':
+      return enhance(img, 'contrast', 1.0 + magnitude);
+    case 'Sharpness':
+      return enhance(img, 'sharpness', 1.0 + magnitude);
+    case 'Posterize':
+      return posterize(img, Math.trunc(magnitude));
+    case 'Solarize':
+      return solarize(img, magnitude);
+    case 'AutoContrast':
+      return autocontrast(img);
+    case 'Equalize':
+      return equalize(img);
+  }
+}
+
+/** View `view` of `sample` through the policy: the drawn operations in sequence (view 0: the image itself). */
+export function autoAugment(img: Image, spec: AutoAugmentSpec, seed: number, sample: number, view: number): Image {
+  if (view === 0) return img;
+  let out = img;
+  for (const d of autoAugmentDraws(spec, seed, sample, view, img.height, img.width)) out = applyAutoOp(out, d.op, d.magnitude);
+  return out;
+}
+
+/**
+ * A policy over a data set: fixed-size data of other than 1 or 3 channels is refused (PIL's modes L
+ * and RGB are what torchvision's operations take); image files are decoded to L or RGB anyway.
+ */
+export function checkAutoAugmentData(spec: AutoAugmentSpec | undefined, ds: { variableSize?: boolean; shape: { channels: number }; spec: string }): void {
+  if (!spec || ds.variableSize || ds.shape.channels === 1 || ds.shape.channels === 3) return;
+  throw new UsageError(`${formatAutoAugment(spec)} works on images of 1 or 3 channels (PIL modes L and RGB); ${ds.spec} has ${ds.shape.channels}`);
+}
+
+/** autoAugment on packed HWC bytes of a fixed shape (the pixel augmentation's path, augment.ts). */
+export function autoAugmentPixels(pixels: Uint8Array, height: number, width: number, channels: number, spec: AutoAugmentSpec, seed: number, sample: number, view: number): Uint8Array {
+  if (channels !== 1 && channels !== 3) throw new UsageError(`${spec.policy} works on images of 1 or 3 channels (PIL modes L and RGB); these have ${channels}`);
+  return autoAugment(makeImage(width, height, channels, pixels), spec, seed, sample, view).data;
+}
+
+/** Parses `randaugment[:OPS[:M[:BINS]]]` / `trivialaugment[:BINS]`; null when `tok` is neither. */
+export function parseAutoAugmentToken(tok: string, input: string, hint: string): AutoAugmentSpec | null {
+  const m = /^(randaugment|trivialaugment)((?::[^:]*)*)$/.exec(tok);
+  if (!m) return null;
+  const policy = m[1] as AutoAugmentPolicy;
+  const args = m[2] === '' ? [] : m[2].slice(1).split(':');
+  const names = policy === 'randaugment' ? ['ops', 'magnitude', 'bins'] : ['bins'];
+  if (args.length > names.length) throw new UsageError(`"${tok}" in "${input}": ${policy} takes at most ${names.join(':')}`, hint);
+  const vals: Record<string, number> = { ...AUTO_DEFAULTS };
+  args.forEach((a, k) => {
+    const x = Number(a);
+    if (a.trim() === '' || !Number.isInteger(x)) throw new UsageError(`${policy} ${names[k]} "${a}" in "${input}" is not an integer`, hint);
+    vals[names[k]] = x;
+  });
+  const spec: AutoAugmentSpec = policy === 'randaugment' ? { policy, ops: vals.ops, magnitude: vals.magnitude, bins: vals.bins } : { policy, ops: 1, magnitude: -1, bins: vals.bins };
+  checkAutoAugment(spec, input, hint);
+  return spec;
+}
+
+/** Bounds of a policy (UsageError naming the input). */
+export function checkAutoAugment(spec: AutoAugmentSpec, input: unknown, hint: string): void {
+  const what = typeof input === 'string' ? `"${input}"` : JSON.stringify(input);
+  if (!Number.isInteger(spec.bins) || spec.bins < 2 || spec.bins > 1000) throw new UsageError(`${spec.policy} bins ${spec.bins} in ${what}: need an integer in [2, 1000]`, hint);
+  if (spec.policy === 'randaugment') {
+    if (!Number.isInteger(spec.ops) || spec.ops < 1 || spec.ops > 16) throw new UsageError(`randaugment ops ${spec.ops} in ${what}: need an integer in [1, 16]`, hint);
+    if (!Number.isInteger(spec.magnitude) || spec.magnitude < 0 || spec.magnitude >= spec.bins) {
+      throw new UsageError(`randaugment magnitude ${spec.magnitude} in ${what}: need an integer in [0, ${spec.bins - 1}] (a bin of ${spec.bins})`, hint);
+    }
+  }
+}
+
+/** Canonical form: `randaugment:2:9:31`, `trivialaugment:31`. */
+export function formatAutoAugment(spec: AutoAugmentSpec): string {
+  return spec.policy === 'randaugment' ? `randaugment:${spec.ops}:${spec.magnitude}:${spec.bins}` : `trivialaugment:${spec.bins}`;
+}
