@@ -2,12 +2,15 @@
 """Pillow's side of `tfkd bench render` (src/bench/render.ts): the same images through what a
 PyTorch user runs — `Image.open(f).convert(mode)` (torchvision's ImageFolder loader), then
 torchvision's `Resize` + `CenterCrop` (eval) or `resized_crop` + `hflip` of the boxes tfkd printed
-(RandomResizedCrop's output for those draws) — timed the way tfkd times its own side.
+(RandomResizedCrop's output for those draws), then a policy's operations when tfkd drew any
+(RandAugment / TrivialAugmentWide: torchvision's `_apply_op` of each) — timed the way tfkd times
+its own side.
 
 Run with Debian's interpreter (/usr/bin/python3: Pillow 9.4, torchvision). A long-lived child:
 
   stdin line 1: JSON {files, mode, interpolation, kind: 'eval'|'boxes', resize, crop, crop_rounding,
-                      boxes: [[left, top, w, h, flip], ...], size: [H, W], resized: [[w, h], ...]}
+                      boxes: [[left, top, w, h, flip(, [[op, magnitude], ...])], ...], size: [H, W],
+                      resized: [[w, h], ...]}
   then commands, one per line, each answered by one JSON line on stdout:
     single       one pass per stage on this process, one image at a time: decode alone, render
                  alone (of the decoded images), resize alone (the whole image to its Resize size,
@@ -29,6 +32,7 @@ from PIL import Image
 import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms.autoaugment import _apply_op
 
 CFG = None
 PIL_FILTERS = {
@@ -63,9 +67,13 @@ def decode(i):
 def render(i, im):
     if CFG['kind'] == 'eval':
         return EVAL(im)
-    left, top, w, h, flip = CFG['boxes'][i]
+    left, top, w, h, flip = CFG['boxes'][i][:5]
     out = F.resized_crop(im, top, left, h, w, CFG['size'], TV_MODES[CFG['interpolation']])
-    return F.hflip(out) if flip else out
+    if flip:
+        out = F.hflip(out)
+    for op, magnitude in (CFG['boxes'][i][5] if len(CFG['boxes'][i]) > 5 else []):
+        out = _apply_op(out, op, magnitude, interpolation=InterpolationMode.NEAREST, fill=None)
+    return out
 
 
 def pipeline(i):

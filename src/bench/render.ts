@@ -34,6 +34,7 @@ import { resamplePath } from '../data/pil/native.js';
 import { RenderPool } from '../data/render-pool.js';
 import { render, resizedSize, type RenderSpec } from '../data/render.js';
 import { renderView, viewBox, type SideRendering, type ViewBox } from '../data/views.js';
+import { autoAugmentDraws, type OpDraw } from '../data/auto-augment.js';
 import { UsageError } from '../errors.js';
 import { parsePreprocess, resolvePreprocess, renderSpecOf } from '../teacher/preprocess.js';
 import { DEFAULT_EVAL_CROP_PCT, parseInputSize } from '../student/trainer/inputs.js';
@@ -206,6 +207,8 @@ interface RenderWork extends Transform {
   /** 0: the eval transform; 1: the box of view 1. */
   view: number;
   boxes: ViewBox[];
+  /** A policy's operations of each view (at the output size); empty without one. */
+  ops: OpDraw[][];
   /** The resampler alone: the whole image to its Resize size (or, for boxes, to the output size), [width, height]. */
   resized: Array<[number, number]>;
 }
@@ -220,6 +223,7 @@ async function renderWork(files: string[], t: Transform, seed: number): Promise<
     augArg: aug ? { spec: aug, seed } : null,
     view: aug ? 1 : 0,
     boxes: aug ? sizes.map((s, i) => viewBox(aug, seed, i, 1, s.width, s.height)) : [],
+    ops: aug?.auto ? files.map((_, i) => autoAugmentDraws(aug.auto!, seed, i, 1, size[0], size[1])) : [],
     resized: sizes.map((s) => (aug || spec.resize === null ? [size[1], size[0]] : resizedSize(s.width, s.height, spec.resize))),
   };
 }
@@ -227,7 +231,7 @@ async function renderWork(files: string[], t: Transform, seed: number): Promise<
 /** What scripts/pil_bench_render.py is told to do: the same files, mode, filter and geometry. */
 function pillowJob(w: RenderWork): string {
   const { spec } = w;
-  return JSON.stringify({ files: w.files, mode: spec.mode, interpolation: spec.interpolation, kind: w.aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size: w.size, boxes: w.boxes.map((b) => [b.left, b.top, b.width, b.height, b.flip]), resized: w.resized });
+  return JSON.stringify({ files: w.files, mode: spec.mode, interpolation: spec.interpolation, kind: w.aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size: w.size, boxes: w.boxes.map((b, i) => (w.ops.length ? [b.left, b.top, b.width, b.height, b.flip, w.ops[i].map((d) => [d.op, d.magnitude])] : [b.left, b.top, b.width, b.height, b.flip])), resized: w.resized });
 }
 
 /** Byte identity: how many of tfkd's rendered images have the sha256 Pillow's have. */

@@ -13,20 +13,39 @@ import { convert } from './convert.js';
 
 const f32 = Math.fround;
 
+/** Blend.c's value of one byte pair: in1 + alpha·(in2 − in1) in float32, truncated, clipped outside [0, 1]. */
+function blendValue(x: number, y: number, al: number, inside: boolean): number {
+  const t = f32(x + f32(al * (y - x)));
+  return inside ? Math.trunc(t) : t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
+}
+
 /**
  * Blend.c ImagingBlend(in1, in2, (float)alpha): alpha 0 / 1 copy; within [0, 1]
  * (UINT8)(in1 + alpha·(in2 − in1)); outside, the same clipped to [0, 255] — all in float32.
+ * `a` is an image or one grey level (Brightness's black, Contrast's mean): then a 256-entry table.
  */
-function blend(a: Uint8Array, b: Uint8Array, alpha: number): Uint8Array {
-  if (a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
+function blend(a: Uint8Array | number, b: Uint8Array, alpha: number): Uint8Array {
   const al = f32(alpha);
+  const inside = al >= 0 && al <= 1;
+  if (typeof a === 'number') {
+    if (al === 0) return new Uint8Array(b.length).fill(a);
+    if (al === 1) return b.slice();
+    const lut = Uint8Array.from({ length: 256 }, (_, v) => blendValue(a, v, al, inside));
+    const out = new Uint8Array(b.length);
+    for (let i = 0; i < b.length; i++) out[i] = lut[b[i]];
+    return out;
+  }
+  if (a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
   if (al === 0) return a.slice();
   if (al === 1) return b.slice();
   const out = new Uint8Array(a.length);
-  const inside = al >= 0 && al <= 1;
-  for (let i = 0; i < a.length; i++) {
-    const t = f32(a[i] + f32(al * (b[i] - a[i])));
-    out[i] = inside ? Math.trunc(t) : t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
+  if (inside) {
+    for (let i = 0; i < a.length; i++) out[i] = Math.trunc(f32(a[i] + f32(al * (b[i] - a[i]))));
+  } else {
+    for (let i = 0; i < a.length; i++) {
+      const t = f32(a[i] + f32(al * (b[i] - a[i])));
+      out[i] = t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
+    }
   }
   return out;
 }
@@ -44,22 +63,25 @@ function smooth(img: Image): Image {
   if (W < 3 || H < 3) return makeImage(W, H, C, img.data.slice());
   const k1 = f32(1 / f32(13));
   const k5 = f32(5 / f32(13));
+  // Every product is a byte times a kernel weight: tabulated (float32 values, exact as doubles).
+  const p1 = Float64Array.from({ length: 256 }, (_, v) => f32(v * k1));
+  const p5 = Float64Array.from({ length: 256 }, (_, v) => f32(v * k5));
   const src = img.data;
   const out = makeImage(W, H, C, src.slice());
   const dst = out.data;
   const row = W * C;
-  // KERNEL1x3(in, x, k) = in[x−1]·k[0] + in[x]·k[1] + in[x+1]·k[2], each product and sum in float32.
-  const line = (o: number, kc: number) => f32(f32(f32(src[o - C] * k1) + f32(src[o] * kc)) + f32(src[o + C] * k1));
+  const half = f32(0.5);
   for (let y = 1; y < H - 1; y++) {
-    for (let x = 1; x < W - 1; x++) {
-      for (let c = 0; c < C; c++) {
-        const o = y * row + x * C + c;
-        let ss = f32(0.5);
-        ss = f32(ss + line(o + row, k1));
-        ss = f32(ss + line(o, k5));
-        ss = f32(ss + line(o - row, k1));
-        dst[o] = clip8(ss);
-      }
+    const end = y * row + (W - 1) * C;
+    for (let o = y * row + C; o < end; o++) {
+      // KERNEL1x3(in, x, k) = in[x−1]·k[0] + in[x]·k[1] + in[x+1]·k[2], each sum in float32; the
+      // row below first, as the C macro's order.
+      const lo = o + row;
+      const hi = o - row;
+      let ss = f32(half + f32(f32(p1[src[lo - C]] + p1[src[lo]]) + p1[src[lo + C]]));
+      ss = f32(ss + f32(f32(p1[src[o - C]] + p5[src[o]]) + p1[src[o + C]]));
+      ss = f32(ss + f32(f32(p1[src[hi - C]] + p1[src[hi]]) + p1[src[hi + C]]));
+      dst[o] = clip8(ss);
     }
   }
   return out;
@@ -73,17 +95,16 @@ function luma(img: Image): Uint8Array {
   return convert({ mode: 'RGB', width: img.width, height: img.height, data: img.data }, 'L').data;
 }
 
-/** The enhancer's degenerate image (module comment). */
-function degenerate(img: Image, kind: Enhancer): Uint8Array {
-  const n = img.data.length;
+/** The enhancer's degenerate image, or its one grey level (module comment). */
+function degenerate(img: Image, kind: Enhancer): Uint8Array | number {
   const C = img.channels;
   switch (kind) {
     case 'brightness':
-      return new Uint8Array(n);
+      return 0;
     case 'color': {
-      if (C === 1) return img.data.slice();
+      if (C === 1) return img.data;
       const l = luma(img);
-      const out = new Uint8Array(n);
+      const out = new Uint8Array(img.data.length);
       for (let p = 0; p < l.length; p++) out[3 * p] = out[3 * p + 1] = out[3 * p + 2] = l[p];
       return out;
     }
@@ -92,8 +113,7 @@ function degenerate(img: Image, kind: Enhancer): Uint8Array {
       const l = luma(img);
       let sum = 0;
       for (let p = 0; p < l.length; p++) sum += l[p];
-      const mean = Math.trunc(sum / l.length + 0.5);
-      return new Uint8Array(n).fill(mean);
+      return Math.trunc(sum / l.length + 0.5);
     }
     case 'sharpness':
       return smooth(img).data;

@@ -19,35 +19,40 @@ import { makeImage, type Image } from '../image.js';
 /** Geometry.c's COORD: −1 for negative coordinates (outside), else the truncation. */
 const coord = (v: number): number => (v < 0 ? -1 : Math.trunc(v));
 
-/** Copies source pixel (xin, yin) of `img` to (x, y) of `out` (same size and channels). */
-function copier(img: Image, out: Image): (x: number, y: number, xin: number, yin: number) => void {
-  const { width: W, channels: C } = img;
-  const src = img.data;
-  const dst = out.data;
-  return (x, y, xin, yin) => {
-    const s = (yin * W + xin) * C;
-    const d = (y * W + x) * C;
-    for (let c = 0; c < C; c++) dst[d + c] = src[s + c];
-  };
-}
-
 /** `img.transform(img.size, AFFINE, a, NEAREST)` with fill 0 (module comment). */
 export function affineNearest(img: Image, a: readonly number[]): Image {
   if (a.length < 6) throw new RangeError(`affineNearest: the matrix has ${a.length} coefficients, need 6`);
   const { width: W, height: H } = img;
-  const out = makeImage(W, H, img.channels);
-  const copy = copier(img, out);
+  // Each loop only says which source pixel lands where (−1: none, the fill); one gather copies them.
+  const map = new Int32Array(W * H).fill(-1);
   const fits = (x: number, y: number) => Math.abs(x * a[0] + y * a[1] + a[2]) < 32768 && Math.abs(x * a[3] + y * a[4] + a[5]) < 32768;
-  if (a[1] === 0 && a[3] === 0) scaleAffine(W, H, a, copy);
-  else if (fits(0, 0) && fits(W, H) && fits(0, H) && fits(W, 0)) fixedAffine(W, H, a, copy);
-  else floatAffine(W, H, a, copy);
+  if (a[1] === 0 && a[3] === 0) scaleAffine(W, H, a, map);
+  else if (fits(0, 0) && fits(W, H) && fits(0, H) && fits(W, 0)) fixedAffine(W, H, a, map);
+  else floatAffine(W, H, a, map);
+  return gather(img, map);
+}
+
+/** out pixel p = img pixel map[p], or 0 where map[p] < 0. */
+function gather(img: Image, map: Int32Array): Image {
+  const out = makeImage(img.width, img.height, img.channels);
+  const src = img.data;
+  const dst = out.data;
+  if (img.channels === 3) {
+    for (let p = 0, d = 0; p < map.length; p++, d += 3) {
+      const s = map[p] * 3;
+      if (s < 0) continue;
+      dst[d] = src[s];
+      dst[d + 1] = src[s + 1];
+      dst[d + 2] = src[s + 2];
+    }
+  } else {
+    for (let p = 0; p < map.length; p++) if (map[p] >= 0) dst[p] = src[map[p]];
+  }
   return out;
 }
 
-type Copy = (x: number, y: number, xin: number, yin: number) => void;
-
 /** ImagingScaleAffine: the source column of every output column tabulated once, doubles accumulated. */
-function scaleAffine(W: number, H: number, a: readonly number[], copy: Copy): void {
+function scaleAffine(W: number, H: number, a: readonly number[], map: Int32Array): void {
   const xintab = new Int32Array(W); // calloc'ed in C: a column left out of [xmin, xmax) stays 0
   let xo = a[2] + a[0] * 0.5;
   let yo = a[5] + a[4] * 0.5;
@@ -64,13 +69,13 @@ function scaleAffine(W: number, H: number, a: readonly number[], copy: Copy): vo
   }
   for (let y = 0; y < H; y++) {
     const yi = coord(yo);
-    if (yi >= 0 && yi < H) for (let x = xmin; x < xmax; x++) copy(x, y, xintab[x], yi);
+    if (yi >= 0 && yi < H) for (let x = xmin; x < xmax; x++) map[y * W + x] = yi * W + xintab[x];
     yo += a[4];
   }
 }
 
 /** affine_fixed: 16.16 fixed point, int32 arithmetic as C's int. */
-function fixedAffine(W: number, H: number, a: readonly number[], copy: Copy): void {
+function fixedAffine(W: number, H: number, a: readonly number[], map: Int32Array): void {
   const fix = (v: number) => Math.floor(v * 65536.0 + 0.5) | 0;
   const a0 = fix(a[0]);
   const a1 = fix(a[1]);
@@ -85,7 +90,7 @@ function fixedAffine(W: number, H: number, a: readonly number[], copy: Copy): vo
       const xin = xx >> 16;
       if (xin >= 0 && xin < W) {
         const yin = yy >> 16;
-        if (yin >= 0 && yin < H) copy(x, y, xin, yin);
+        if (yin >= 0 && yin < H) map[y * W + x] = yin * W + xin;
       }
       xx = (xx + a0) | 0;
       yy = (yy + a3) | 0;
@@ -96,7 +101,7 @@ function fixedAffine(W: number, H: number, a: readonly number[], copy: Copy): vo
 }
 
 /** ImagingTransformAffine's floating-point loop (doubles, accumulated). */
-function floatAffine(W: number, H: number, a: readonly number[], copy: Copy): void {
+function floatAffine(W: number, H: number, a: readonly number[], map: Int32Array): void {
   let xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
   let yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
   for (let y = 0; y < H; y++) {
@@ -106,7 +111,7 @@ function floatAffine(W: number, H: number, a: readonly number[], copy: Copy): vo
       const xin = coord(xx);
       if (xin >= 0 && xin < W) {
         const yin = coord(yy);
-        if (yin >= 0 && yin < H) copy(x, y, xin, yin);
+        if (yin >= 0 && yin < H) map[y * W + x] = yin * W + xin;
       }
       xx += a[0];
       yy += a[3];

@@ -9,23 +9,43 @@ import { makeImage, type Image } from '../image.js';
 /** Per-band 256-bin histograms (`image.histogram()`). */
 function histograms(img: Image): Float64Array[] {
   const C = img.channels;
-  const h = Array.from({ length: C }, () => new Float64Array(256));
   const d = img.data;
-  for (let i = 0; i < d.length; i += C) for (let c = 0; c < C; c++) h[c][d[i + c]]++;
-  return h;
+  if (C === 1) {
+    const h = new Float64Array(256);
+    for (let i = 0; i < d.length; i++) h[d[i]]++;
+    return [h];
+  }
+  const h0 = new Float64Array(256);
+  const h1 = new Float64Array(256);
+  const h2 = new Float64Array(256);
+  for (let i = 0; i < d.length; i += 3) {
+    h0[d[i]]++;
+    h1[d[i + 1]]++;
+    h2[d[i + 2]]++;
+  }
+  return [h0, h1, h2];
 }
 
 /** `image.point(lut)` with one table per band. */
 function applyLuts(img: Image, luts: Uint8Array[]): Image {
-  const C = img.channels;
-  const out = makeImage(img.width, img.height, C);
+  const out = makeImage(img.width, img.height, img.channels);
   const s = img.data;
   const d = out.data;
-  for (let i = 0; i < s.length; i += C) for (let c = 0; c < C; c++) d[i + c] = luts[c][s[i + c]];
+  if (img.channels === 1 || luts.every((l) => l === luts[0])) {
+    const l = luts[0];
+    for (let i = 0; i < s.length; i++) d[i] = l[s[i]];
+    return out;
+  }
+  const [l0, l1, l2] = luts;
+  for (let i = 0; i < s.length; i += 3) {
+    d[i] = l0[s[i]];
+    d[i + 1] = l1[s[i + 1]];
+    d[i + 2] = l2[s[i + 2]];
+  }
   return out;
 }
 
-const perBand = (img: Image, lut: Uint8Array): Image => applyLuts(img, Array.from({ length: img.channels }, () => lut));
+const perBand = (img: Image, lut: Uint8Array): Image => applyLuts(img, [lut, lut, lut].slice(0, img.channels));
 const identity = (): Uint8Array => Uint8Array.from({ length: 256 }, (_, i) => i);
 
 /** ImageOps.posterize(image, bits): i & ~(2^(8 − bits) − 1). */
