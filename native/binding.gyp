@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tfkd_image",
-      "sources": ["src/resample.cc"],
+      "sources": ["src/resample.cc", "src/policy.cc"],
       "conditions": [
         ["<!(node -p \"process.env.TFKD_JPEG === '1' ? 1 : 0\")==1", {
           "sources": ["src/jpeg.cc"],
@@ -20,9 +20,9 @@
           "libraries": ["-lwebp"]
         }]
       ],
-      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-ffp-contract=off"],
       "cflags_cc!": ["-fno-exceptions"],
-      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"] }
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17", "-ffp-contract=off"] }
     }
   ],
   "conditions": [

@@ -22,10 +22,19 @@
 #include <string>
 #include <vector>
 
+#include "image_napi.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TFKD_X86 1
 #include <immintrin.h>
 #endif
+
+namespace tfkd_policy {
+napi_value AffineEntry(napi_env env, napi_callback_info info);  // policy.cc
+napi_value BlendEntry(napi_env env, napi_callback_info info);
+napi_value SmoothEntry(napi_env env, napi_callback_info info);
+napi_value LutEntry(napi_env env, napi_callback_info info);
+}  // namespace tfkd_policy
 
 #ifdef TFKD_HAVE_JPEG
 namespace tfkd_jpeg {
@@ -47,6 +56,8 @@ napi_value DecodeWebpSync(napi_env env, napi_callback_info info);
 #endif
 
 namespace {
+
+using namespace tfkd_image;
 
 constexpr int PRECISION_BITS = 32 - 8 - 2;
 constexpr int32_t ROUNDING = 1 << (PRECISION_BITS - 1);
@@ -299,47 +310,6 @@ bool g_simd = true;
 
 // ---- N-API -------------------------------------------------------------------------------------
 
-struct Err {
-  std::string msg;
-};
-
-#define CHECK(call)                                                  \
-  do {                                                               \
-    if ((call) != napi_ok) throw Err{"N-API call failed: " #call};   \
-  } while (0)
-
-template <typename T>
-struct View {
-  T* p = nullptr;
-  size_t n = 0;
-};
-
-template <typename T>
-View<T> typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what) {
-  bool is = false;
-  CHECK(napi_is_typedarray(env, v, &is));
-  if (!is) throw Err{std::string(what) + ": expected a typed array"};
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  CHECK(napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr));
-  if (type != want) throw Err{std::string(what) + ": wrong typed array type"};
-  return {static_cast<T*>(data), length};
-}
-
-int64_t int_arg(napi_env env, napi_value v, const char* what) {
-  int64_t x = 0;
-  if (napi_get_value_int64(env, v, &x) != napi_ok) throw Err{std::string(what) + ": expected a number"};
-  return x;
-}
-
-template <size_t N>
-void args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
-  size_t argc = N;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  if (argc != N) throw Err{"expected " + std::to_string(N) + " arguments"};
-}
-
 // (ksize, start, size, k) for `outputs` outputs, every window inside [0, inSize): checked before
 // any pixel is read, so a wrong call throws instead of reading outside the image.
 Coeffs coeffs(napi_env env, napi_value* a, size_t outputs, int64_t inSize) {
@@ -419,18 +389,6 @@ napi_value Simd(napi_env env, napi_callback_info info) {
   return path(env);
 }
 
-template <napi_value (*F)(napi_env, napi_callback_info)>
-napi_value Guard(napi_env env, napi_callback_info info) {
-  try {
-    return F(env, info);
-  } catch (const Err& e) {
-    napi_throw_error(env, nullptr, ("tfkd_image: " + e.msg).c_str());
-  } catch (const std::bad_alloc&) {
-    napi_throw_error(env, nullptr, "tfkd_image: out of memory");
-  }
-  return nullptr;
-}
-
 napi_value HasJpeg(napi_env env, napi_callback_info) {
   napi_value r;
 #ifdef TFKD_HAVE_JPEG
@@ -460,6 +418,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"horizontal", nullptr, Guard<Horizontal>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"vertical", nullptr, Guard<Vertical>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simd", nullptr, Guard<Simd>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"affine", nullptr, tfkd_policy::AffineEntry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"blend", nullptr, tfkd_policy::BlendEntry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"smooth", nullptr, tfkd_policy::SmoothEntry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"lut", nullptr, tfkd_policy::LutEntry, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -13,6 +13,7 @@ import { applyAutoOp, AUTO_OPS, autoAugment, autoAugmentDraws, magnitudeTable, p
 import { render } from '../../src/data/render.js';
 import { decodeImage } from '../../src/data/pil/decode.js';
 import { affineNearest } from '../../src/data/pil/geometry.js';
+import { setResamplePath } from '../../src/data/pil/native.js';
 import type { Image } from '../../src/data/image.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { spawnSync } from 'node:child_process';
@@ -76,6 +77,16 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
     images.push(await at('flower/05_jpeg-444.jpg', 'RGB', [29, 53]));
   });
   after(() => rmDir(dir));
+  afterEach(() => setResamplePath('auto'));
+  // The JS loops, and the C ones of the image add-on when it is built (native/src/policy.cc).
+  const paths = (['js', 'portable'] as const).filter((p) => setResamplePath(p) === p);
+  setResamplePath('auto');
+  const onPaths = (fn: () => void) => {
+    for (const p of paths) {
+      setResamplePath(p);
+      fn();
+    }
+  };
 
   it('every operation at every bin of both policies, both signs: the same bytes as torchvision', () => {
     const cases: Case[] = [];
@@ -95,20 +106,23 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
       }
     });
     const ref = reference(dir, images, cases, []);
-    let bad = 0;
-    let maxDiff = 0;
     const first: string[] = [];
-    cases.forEach((c, i) => {
-      const [op, m] = c.ops![0];
-      const ours = applyAutoOp(images[c.image], op, m);
-      const d = byteDiff(ours.data, ref.outputs[i].data);
-      if (d.count || ours.width !== ref.outputs[i].width) {
-        bad++;
-        if (first.length < 8) first.push(`${where[i]}: ${d.count} bytes differ (max ${d.max})`);
-      }
-      maxDiff = Math.max(maxDiff, d.max);
-    });
-    console.log(`      ${cases.length} (op, magnitude, image) cases against torchvision: ${bad} differ, max byte diff ${maxDiff}`);
+    for (const p of paths) {
+      setResamplePath(p);
+      let bad = 0;
+      let maxDiff = 0;
+      cases.forEach((c, i) => {
+        const [op, m] = c.ops![0];
+        const ours = applyAutoOp(images[c.image], op, m);
+        const d = byteDiff(ours.data, ref.outputs[i].data);
+        if (d.count || ours.width !== ref.outputs[i].width) {
+          bad++;
+          if (first.length < 8) first.push(`${where[i]} [${p === 'js' ? 'JS' : 'C'}]: ${d.count} bytes differ (max ${d.max})`);
+        }
+        maxDiff = Math.max(maxDiff, d.max);
+      });
+      console.log(`      ${cases.length} (op, magnitude, image) cases against torchvision, ${p === 'js' ? 'JS loops' : 'C loops (image add-on)'}: ${bad} differ, max byte diff ${maxDiff}`);
+    }
     expect(first, first.join('\n')).to.deep.equal([]);
   });
 
@@ -126,14 +140,16 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
       ]) cases.push({ image: k, affine: a });
     }
     const ref = reference(dir, images, cases, []);
-    let inside = 0;
-    cases.forEach((c, i) => {
-      const ours = affineNearest(images[c.image], c.affine!);
-      expect(byteDiff(ours.data, ref.outputs[i].data), JSON.stringify(c)).to.deep.equal({ count: 0, max: 0 });
-      if (Math.max(...c.affine!.map(Math.abs)) >= 1500 && ours.data.some((x) => x !== 0)) inside++;
+    onPaths(() => {
+      let inside = 0;
+      cases.forEach((c, i) => {
+        const ours = affineNearest(images[c.image], c.affine!);
+        expect(byteDiff(ours.data, ref.outputs[i].data), JSON.stringify(c)).to.deep.equal({ count: 0, max: 0 });
+        if (Math.max(...c.affine!.map(Math.abs)) >= 1500 && ours.data.some((x) => x !== 0)) inside++;
+      });
+      // The float loop must have copied pixels somewhere, or the comparison proves little.
+      expect(inside).to.equal(2 * images.length);
     });
-    // The float loop must have copied pixels somewhere, or the comparison proves little.
-    expect(inside).to.equal(2 * images.length);
   });
 
   it('magnitude tables: within one float32 ulp of torchvision\'s (its vectorised linspace), the same bins for Posterize and Solarize', () => {
@@ -170,18 +186,18 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
 
   it('a view is its seeded draws applied in turn: equal to torchvision applying the same draws', () => {
     const cases: Case[] = [];
-    const ours: Uint8Array[] = [];
+    const views: Array<() => Uint8Array> = [];
     for (const spec of [RA, { ...RA, ops: 3, magnitude: 30 }, TA]) {
       for (let i = 0; i < 12; i++) {
         const k = i % images.length;
         const im = images[k];
         const draws = autoAugmentDraws(spec, 5, i, 1 + (i % 3), im.height, im.width);
         cases.push({ image: k, ops: draws.map((d) => [d.op, d.magnitude]) });
-        ours.push(autoAugment(im, spec, 5, i, 1 + (i % 3)).data);
+        views.push(() => autoAugment(im, spec, 5, i, 1 + (i % 3)).data);
       }
     }
     const ref = reference(dir, images, cases, []);
-    cases.forEach((c, i) => expect(byteDiff(ours[i], ref.outputs[i].data), JSON.stringify(c)).to.deep.equal({ count: 0, max: 0 }));
+    onPaths(() => cases.forEach((c, i) => expect(byteDiff(views[i](), ref.outputs[i].data), JSON.stringify(c)).to.deep.equal({ count: 0, max: 0 })));
   });
 
   it('draws: a pure function of (spec, seed, sample, view); ops uniform over the 14, signs balanced; view 0 untouched', () => {

@@ -6,10 +6,12 @@
  *   Color       image.convert('L').convert(mode) (ITU-R 601-2 luma, pil/convert.ts);
  *   Contrast    a flat grey of int(mean(image.convert('L')) + 0.5);
  *   Sharpness   image.filter(SMOOTH) (the 3×3 kernel [1 1 1; 1 5 1; 1 1 1] / 13).
- * The arithmetic is Blend.c's and Filter.c's, in C float (float32) where they use it.
+ * The arithmetic is Blend.c's and Filter.c's, in C float (float32) where they use it; with the
+ * image add-on loaded (pil/native.ts) the blend and the filter run in C (native/src/policy.cc).
  */
 import { makeImage, type Image } from '../image.js';
 import { convert } from './convert.js';
+import { resampleAddon } from './native.js';
 
 const f32 = Math.fround;
 
@@ -25,6 +27,13 @@ function blendValue(x: number, y: number, al: number, inside: boolean): number {
  * `a` is an image or one grey level (Brightness's black, Contrast's mean): then a 256-entry table.
  */
 function blend(a: Uint8Array | number, b: Uint8Array, alpha: number): Uint8Array {
+  const addon = resampleAddon();
+  if (addon) {
+    if (typeof a !== 'number' && a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
+    const out = new Uint8Array(b.length);
+    addon.blend(a, b, alpha, out);
+    return out;
+  }
   const al = f32(alpha);
   const inside = al >= 0 && al <= 1;
   if (typeof a === 'number') {
@@ -61,6 +70,12 @@ const clip8 = (v: number): number => (v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v
 function smooth(img: Image): Image {
   const { width: W, height: H, channels: C } = img;
   if (W < 3 || H < 3) return makeImage(W, H, C, img.data.slice());
+  const addon = resampleAddon();
+  if (addon) {
+    const o = makeImage(W, H, C);
+    addon.smooth(img.data, W, H, C, o.data);
+    return o;
+  }
   const k1 = f32(1 / f32(13));
   const k5 = f32(5 / f32(13));
   // Every product is a byte times a kernel weight: tabulated (float32 values, exact as doubles).

@@ -13,8 +13,10 @@
  *     16.16 fixed point, FIX(v) = floor(v·65536 + 0.5), int32 accumulation, `>> 16`;
  *   - otherwise (ImagingTransformAffine's float loop): doubles, accumulated.
  * COORD(v) = v < 0 ? −1 : trunc(v) — a source coordinate below 0 is outside, never rounded to 0.
+ * With the image add-on loaded (pil/native.ts) the same loops run in C (native/src/policy.cc).
  */
 import { makeImage, type Image } from '../image.js';
+import { resampleAddon } from './native.js';
 
 /** Geometry.c's COORD: −1 for negative coordinates (outside), else the truncation. */
 const coord = (v: number): number => (v < 0 ? -1 : Math.trunc(v));
@@ -23,6 +25,12 @@ const coord = (v: number): number => (v < 0 ? -1 : Math.trunc(v));
 export function affineNearest(img: Image, a: readonly number[]): Image {
   if (a.length < 6) throw new RangeError(`affineNearest: the matrix has ${a.length} coefficients, need 6`);
   const { width: W, height: H } = img;
+  const addon = resampleAddon();
+  if (addon) {
+    const out = makeImage(W, H, img.channels);
+    addon.affine(img.data, W, H, img.channels, Float64Array.from(a.slice(0, 6)), out.data);
+    return out;
+  }
   // Each loop only says which source pixel lands where (−1: none, the fill); one gather copies them.
   const map = new Int32Array(W * H).fill(-1);
   const fits = (x: number, y: number) => Math.abs(x * a[0] + y * a[1] + a[2]) < 32768 && Math.abs(x * a[3] + y * a[4] + a[5]) < 32768;

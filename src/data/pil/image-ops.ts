@@ -2,9 +2,11 @@
  * PIL's ImageOps lookup-table operations (Pillow 9.4, PIL/ImageOps.py) — what torchvision's
  * posterize, solarize, autocontrast and equalize call on PIL images. Each builds a 256-entry table
  * per band from the band's histogram (or from nothing) and maps every pixel through it
- * (`image.point(lut)`); the tables are computed exactly as the Python code computes them.
+ * (`image.point(lut)`, in C with the image add-on: native/src/policy.cc); the tables are computed
+ * exactly as the Python code computes them.
  */
 import { makeImage, type Image } from '../image.js';
+import { resampleAddon } from './native.js';
 
 /** Per-band 256-bin histograms (`image.histogram()`). */
 function histograms(img: Image): Float64Array[] {
@@ -29,6 +31,13 @@ function histograms(img: Image): Float64Array[] {
 /** `image.point(lut)` with one table per band. */
 function applyLuts(img: Image, luts: Uint8Array[]): Image {
   const out = makeImage(img.width, img.height, img.channels);
+  const addon = resampleAddon();
+  if (addon) {
+    const all = new Uint8Array(256 * img.channels);
+    luts.forEach((l, c) => all.set(l, 256 * c));
+    addon.lut(img.data, img.channels, all, out.data);
+    return out;
+  }
   const s = img.data;
   const d = out.data;
   if (img.channels === 1 || luts.every((l) => l === luts[0])) {

@@ -12,6 +12,10 @@
  * TFKD_PNG=sharp or `setPngPath('sharp')` keeps them all on sharp; still WebPs (native/src/webp.cc,
  * libwebp) with TFKD_WEBP=sharp / `setWebpPath('sharp')`.
  *
+ * The same add-on holds the pixel loops of RandAugment's operations (native/src/policy.cc: the
+ * affine transform, blends, the SMOOTH filter, lookup tables); they run when the resampler's C
+ * passes do, and their JS versions (pil/geometry.ts, enhance.ts, image-ops.ts) otherwise.
+ *
  * Which path: TFKD_RESAMPLE = auto (default: C with AVX2 when the CPU has it, else C scalar, else
  * JS), portable (C scalar), js. Tests and benches switch in-process with `setResamplePath`.
  */
@@ -35,6 +39,14 @@ export interface ImageAddon {
   /** A still WebP as PIL decodes it (channels 3 RGB, 4 RGBA), or null: decode.ts takes the sharp path. */
   decodeWebp?(bytes: Uint8Array, maxPixels: number): Promise<DecodedPng | null>;
   decodeWebpSync?(bytes: Uint8Array, maxPixels: number): DecodedPng | null;
+  /** native/src/policy.cc: Geometry.c's nearest affine loops into `out` (geometry.ts). */
+  affine(src: Uint8Array, width: number, height: number, channels: number, matrix: Float64Array, out: Uint8Array): void;
+  /** Blend.c with in1 an image or one grey level (enhance.ts). */
+  blend(a: Uint8Array | number, b: Uint8Array, alpha: number, out: Uint8Array): void;
+  /** Filter.c's 3×3 SMOOTH (enhance.ts). */
+  smooth(src: Uint8Array, width: number, height: number, channels: number, out: Uint8Array): void;
+  /** image.point(lut), 256 entries per band (image-ops.ts). */
+  lut(src: Uint8Array, channels: number, luts: Uint8Array, out: Uint8Array): void;
 }
 
 /** native/src/png.cc's result: channels 1 L, 2 LA, 3 RGB, 4 RGBA (palettes expanded). */
