@@ -14,7 +14,8 @@ turn, on the PIL image — exactly what RandAugment/TrivialAugmentWide.forward d
 their operations; an "affine" case is PIL's own `img.transform(img.size, AFFINE, a, NEAREST)` (for
 the loops of Geometry.c that no torchvision matrix reaches at these sizes). OUT_DIR/blob.bin holds the results back to back; OUT_DIR/index.json their
 [offset, length], and for every entry of "tables" the magnitude tables of both policies as
-torchvision builds them (`_augmentation_space`, float32 torch.linspace values as Python floats).
+torchvision builds them (`_augmentation_space`, float32 torch.linspace values as Python floats;
+AutoAugment's over its 10 bins), and "policies": AutoAugment's three tables as torchvision lists them.
 """
 import json
 import os
@@ -23,7 +24,7 @@ import sys
 import torch
 from PIL import Image
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms.autoaugment import RandAugment, TrivialAugmentWide, _apply_op
+from torchvision.transforms.autoaugment import AutoAugment, RandAugment, TrivialAugmentWide, _apply_op
 
 spec = json.load(open(sys.argv[1]))
 out_dir = sys.argv[2]
@@ -55,8 +56,11 @@ for t in spec.get("tables", []):
     def dump(space):
         return {k: ([float(x) for x in v.tolist()] if v.ndim > 0 else None, s) for k, (v, s) in space.items()}
 
-    index["tables"].append({"randaugment": dump(ra), "trivialaugment": dump(ta)})
+    aa = AutoAugment()._augmentation_space(10, (t["height"], t["width"]))
+    index["tables"].append({"randaugment": dump(ra), "trivialaugment": dump(ta), "autoaugment": dump(aa)})
 
+from torchvision.transforms import AutoAugmentPolicy
+index["policies"] = {p.value: [[list(op) for op in sub] for sub in AutoAugment(p).policies] for p in AutoAugmentPolicy}
 index["torch"] = torch.__version__
 json.dump(index, open(os.path.join(out_dir, "index.json"), "w"))
 print(f"autoaugment_reference: {len(spec['cases'])} cases, {len(spec.get('tables', []))} tables")

@@ -25,7 +25,7 @@ import { hashU32 } from './rng.js';
  * View 0 is always the un-augmented image. (The mod has a bias below 2^-24 for p ≤ 64; it is a
  * fixed, documented function, which is what matters here.)
  *
- * A policy (`randaugment`, `trivialaugment`; auto-augment.ts) runs after the crop and flip, as in
+ * A policy (`randaugment`, `trivialaugment`, `autoaugment`; auto-augment.ts) runs after the crop and flip, as in
  * torchvision's training transforms (RandomCrop / RandomResizedCrop, RandomHorizontalFlip, then
  * RandAugment), and before any mixing.
  */
@@ -46,7 +46,7 @@ export interface AugmentSpec {
    */
   mix?: MixSpec;
   /**
-   * RandAugment / TrivialAugmentWide (auto-augment.ts) of views ≥ 1, after the crop/box and flip and
+   * RandAugment / TrivialAugmentWide / AutoAugment (auto-augment.ts) of views ≥ 1, after the crop/box and flip and
    * before mixing. Absent: none.
    */
   auto?: AutoAugmentSpec;
@@ -65,7 +65,7 @@ export const NO_AUGMENT: AugmentSpec = Object.freeze({ cropPad: 0, flip: false }
 
 const MAX_PAD = 64;
 const HINT =
-  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "randaugment[:OPS[:M[:BINS]]]", "trivialaugment[:BINS]", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]},"auto":{"policy":"randaugment","ops":2,"magnitude":9,"bins":31},"mix":{"mixup":1,"cutmix":1,"switchProb":0.5,"mixProb":1}}';
+  'augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "randaugment[:OPS[:M[:BINS]]]", "trivialaugment[:BINS]", "autoaugment[:imagenet|cifar10|svhn]", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON {"cropPad":P,"flip":true,"rrc":{"scale":[a,b],"ratio":[c,d]},"auto":{"policy":"randaugment","ops":2,"magnitude":9,"bins":31},"mix":{"mixup":1,"cutmix":1,"switchProb":0.5,"mixProb":1}}';
 
 const range = z.tuple([z.number().refine(Number.isFinite), z.number().refine(Number.isFinite)]);
 const SpecSchema = z.strictObject({
@@ -82,10 +82,11 @@ const SpecSchema = z.strictObject({
     .optional(),
   auto: z
     .strictObject({
-      policy: z.enum(['randaugment', 'trivialaugment']),
+      policy: z.enum(['randaugment', 'trivialaugment', 'autoaugment']),
       ops: z.number().int().optional(),
       magnitude: z.number().int().optional(),
-      bins: z.number().int().default(AUTO_DEFAULTS.bins),
+      bins: z.number().int().optional(),
+      table: z.enum(['imagenet', 'cifar10', 'svhn']).optional(),
     })
     .optional(),
 });
@@ -97,6 +98,23 @@ function checkRrc(rrc: NonNullable<AugmentSpec['rrc']>, input: unknown): void {
   const what = typeof input === 'string' ? `"${input}"` : JSON.stringify(input);
   if (!(s0 > 0 && s0 <= s1 && s1 <= 1)) throw new UsageError(`rrc scale range ${s0}-${s1} in ${what} is impossible: need 0 < min ≤ max ≤ 1 (fractions of the image's area)`, HINT);
   if (!(r0 > 0 && r0 <= r1)) throw new UsageError(`rrc ratio range ${r0}-${r1} in ${what} is impossible: need 0 < min ≤ max (width / height)`, HINT);
+}
+
+/** The JSON form's `auto` object: only the keys its policy takes, the rest torchvision's defaults. */
+function autoFromJson(a: NonNullable<z.infer<typeof SpecSchema>['auto']>, input: unknown): AutoAugmentSpec {
+  const given = (['ops', 'magnitude', 'bins', 'table'] as const).filter((k) => a[k] !== undefined);
+  const allowed = { randaugment: ['ops', 'magnitude', 'bins'], trivialaugment: ['bins'], autoaugment: ['table'] }[a.policy];
+  const extra = given.filter((k) => !allowed.includes(k));
+  if (extra.length) throw new UsageError(`${JSON.stringify(input)}: ${a.policy} takes ${allowed.map((k) => `"${k}"`).join(', ')}, not ${extra.map((k) => `"${k}"`).join(', ')}`, HINT);
+  const bins = a.bins ?? AUTO_DEFAULTS.bins;
+  const spec: AutoAugmentSpec =
+    a.policy === 'randaugment'
+      ? { policy: a.policy, ops: a.ops ?? AUTO_DEFAULTS.ops, magnitude: a.magnitude ?? AUTO_DEFAULTS.magnitude, bins }
+      : a.policy === 'trivialaugment'
+        ? { policy: a.policy, ops: 1, magnitude: -1, bins }
+        : { policy: a.policy, ops: 2, magnitude: -1, bins: 10, table: a.table ?? 'imagenet' };
+  checkAutoAugment(spec, input, HINT);
+  return spec;
 }
 
 /** Parses `crop:4,flip` / `flip` / `none` / `` or a JSON object (string or value). */
@@ -120,8 +138,8 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
         const tok = raw.trim();
         const m = /^crop:(\d+)$/.exec(tok);
         const rr = /^rrc(?::([^:]+?)-([^:]+?)(?::([^:]+?)-([^:]+?))?)?$/.exec(tok);
-        const name = m ? 'crop' : rr ? 'rrc' : /^(randaugment|trivialaugment)\b/.test(tok) ? 'auto' : tok.split(':')[0];
-        if (seen.has(name)) throw new UsageError(name === 'auto' ? `"${input}" names two policies (randaugment, trivialaugment); use one` : `augmentation "${name}" given twice in "${input}"`, HINT);
+        const name = m ? 'crop' : rr ? 'rrc' : /^(randaugment|trivialaugment|autoaugment)\b/.test(tok) ? 'auto' : tok.split(':')[0];
+        if (seen.has(name)) throw new UsageError(name === 'auto' ? `"${input}" names two policies (randaugment, trivialaugment, autoaugment); use one` : `augmentation "${name}" given twice in "${input}"`, HINT);
         seen.add(name);
         if (parseMixToken(tok, mix, input, HINT)) continue;
         const auto = parseAutoAugmentToken(tok, input, HINT);
@@ -165,14 +183,7 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
     out.mix = { mixup: m.mixup, cutmix: m.cutmix, switchProb: m.switchProb ?? MIX_DEFAULTS.switchProb, mixProb: m.mixProb };
     checkMixSpec(out.mix, input, m.switchProb !== undefined, HINT);
   }
-  if (r.data.auto) {
-    const a = r.data.auto;
-    if (a.policy === 'trivialaugment' && (a.ops !== undefined || a.magnitude !== undefined)) {
-      throw new UsageError(`${JSON.stringify(input)}: trivialaugment draws one operation and its magnitude per view; it takes only "bins"`, HINT);
-    }
-    out.auto = a.policy === 'randaugment' ? { policy: a.policy, ops: a.ops ?? AUTO_DEFAULTS.ops, magnitude: a.magnitude ?? AUTO_DEFAULTS.magnitude, bins: a.bins } : { policy: a.policy, ops: 1, magnitude: -1, bins: a.bins };
-    checkAutoAugment(out.auto, input, HINT);
-  }
+  if (r.data.auto) out.auto = autoFromJson(r.data.auto, input);
   return out;
 }
 

@@ -1,5 +1,5 @@
 /**
- * torchvision's RandAugment and TrivialAugmentWide (torchvision 0.14,
+ * torchvision's RandAugment, TrivialAugmentWide and AutoAugment (torchvision 0.14,
  * transforms/autoaugment.py) on PIL images, with their random draws replaced by seeded hashes so
  * that view v of sample i is the same image in every process — the teacher's cache row and the
  * student's input (docs/MIXING.md "Policies", docs/TRAINING.md "Consistent views").
@@ -15,7 +15,11 @@
  *   op        = AUTO_OPS[⌊u(256 + 4j) · 14⌋]            (torch.randint(14))
  *   bin       = RandAugment: the policy's magnitude M;  TrivialAugmentWide: ⌊u(258 + 4j) · bins⌋
  *   negative  = signed op && (hashU32(seed, sample, view, 257 + 4j) & 1)
- * RandAugment draws `ops` operations in sequence, TrivialAugmentWide one. View 0 is never augmented.
+ * RandAugment draws `ops` operations in sequence, TrivialAugmentWide one. AutoAugment draws one of
+ * its table's 25 sub-policies, ⌊u(255) · 25⌋, and applies each of its two (op, p, bin) when
+ * u(256 + 4j) ≤ p, negated when bit 0 of hashU32(…, 257 + 4j) is set; its magnitudes are
+ * RandAugment's ranges over 10 bins, and its tables (ImageNet, CIFAR-10, SVHN) add Invert.
+ * View 0 is never augmented.
  * The magnitude tables are float32 `torch.linspace` values by its scalar rule (start + step·i for
  * the first half, end − step·(n − 1 − i) for the rest); torch's vectorised kernel can differ from
  * it by one float32 ulp on some bins, depending on the CPU's SIMD width (tested: within 1 ulp).
@@ -24,10 +28,13 @@ import { UsageError } from '../errors.js';
 import { makeImage, type Image } from './image.js';
 import { enhance } from './pil/enhance.js';
 import { affineNearest, radians, rotateNearest } from './pil/geometry.js';
-import { autocontrast, equalize, posterize, solarize } from './pil/image-ops.js';
+import { autocontrast, equalize, invert, posterize, solarize } from './pil/image-ops.js';
 import { hashU32 } from './rng.js';
 
-export type AutoAugmentPolicy = 'randaugment' | 'trivialaugment';
+export type AutoAugmentPolicy = 'randaugment' | 'trivialaugment' | 'autoaugment';
+
+/** AutoAugment's learned tables (torchvision's AutoAugmentPolicy). */
+export type AutoAugmentTable = 'imagenet' | 'cifar10' | 'svhn';
 
 export interface AutoAugmentSpec {
   policy: AutoAugmentPolicy;
@@ -35,8 +42,10 @@ export interface AutoAugmentSpec {
   ops: number;
   /** RandAugment's magnitude bin (0 … bins − 1); TrivialAugmentWide draws one per view (−1 here). */
   magnitude: number;
-  /** num_magnitude_bins. */
+  /** num_magnitude_bins (AutoAugment: 10). */
   bins: number;
+  /** AutoAugment's table. */
+  table?: AutoAugmentTable;
 }
 
 /** torchvision's defaults: RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), TrivialAugmentWide(31). */
@@ -44,7 +53,95 @@ export const AUTO_DEFAULTS = Object.freeze({ ops: 2, magnitude: 9, bins: 31 });
 
 /** The operations in torchvision's `_augmentation_space` order (the index the draw picks). */
 export const AUTO_OPS = ['Identity', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness', 'Posterize', 'Solarize', 'AutoContrast', 'Equalize'] as const;
-export type AutoOp = (typeof AUTO_OPS)[number];
+/** An operation `_apply_op` knows: the 14 above and AutoAugment's Invert. */
+export type AutoOp = (typeof AUTO_OPS)[number] | 'Invert';
+
+type SubPolicy = readonly [readonly [AutoOp, number, number | null], readonly [AutoOp, number, number | null]];
+
+/** torchvision's AutoAugment._get_policies: 25 sub-policies of two (op, probability, magnitude bin) each. */
+export const AUTOAUGMENT_TABLES: Readonly<Record<AutoAugmentTable, readonly SubPolicy[]>> = {
+  imagenet: [
+    [['Posterize', 0.4, 8], ['Rotate', 0.6, 9]],
+    [['Solarize', 0.6, 5], ['AutoContrast', 0.6, null]],
+    [['Equalize', 0.8, null], ['Equalize', 0.6, null]],
+    [['Posterize', 0.6, 7], ['Posterize', 0.6, 6]],
+    [['Equalize', 0.4, null], ['Solarize', 0.2, 4]],
+    [['Equalize', 0.4, null], ['Rotate', 0.8, 8]],
+    [['Solarize', 0.6, 3], ['Equalize', 0.6, null]],
+    [['Posterize', 0.8, 5], ['Equalize', 1.0, null]],
+    [['Rotate', 0.2, 3], ['Solarize', 0.6, 8]],
+    [['Equalize', 0.6, null], ['Posterize', 0.4, 6]],
+    [['Rotate', 0.8, 8], ['Color', 0.4, 0]],
+    [['Rotate', 0.4, 9], ['Equalize', 0.6, null]],
+    [['Equalize', 0.0, null], ['Equalize', 0.8, null]],
+    [['Invert', 0.6, null], ['Equalize', 1.0, null]],
+    [['Color', 0.6, 4], ['Contrast', 1.0, 8]],
+    [['Rotate', 0.8, 8], ['Color', 1.0, 2]],
+    [['Color', 0.8, 8], ['Solarize', 0.8, 7]],
+    [['Sharpness', 0.4, 7], ['Invert', 0.6, null]],
+    [['ShearX', 0.6, 5], ['Equalize', 1.0, null]],
+    [['Color', 0.4, 0], ['Equalize', 0.6, null]],
+    [['Equalize', 0.4, null], ['Solarize', 0.2, 4]],
+    [['Solarize', 0.6, 5], ['AutoContrast', 0.6, null]],
+    [['Invert', 0.6, null], ['Equalize', 1.0, null]],
+    [['Color', 0.6, 4], ['Contrast', 1.0, 8]],
+    [['Equalize', 0.8, null], ['Equalize', 0.6, null]],
+  ],
+  cifar10: [
+    [['Invert', 0.1, null], ['Contrast', 0.2, 6]],
+    [['Rotate', 0.7, 2], ['TranslateX', 0.3, 9]],
+    [['Sharpness', 0.8, 1], ['Sharpness', 0.9, 3]],
+    [['ShearY', 0.5, 8], ['TranslateY', 0.7, 9]],
+    [['AutoContrast', 0.5, null], ['Equalize', 0.9, null]],
+    [['ShearY', 0.2, 7], ['Posterize', 0.3, 7]],
+    [['Color', 0.4, 3], ['Brightness', 0.6, 7]],
+    [['Sharpness', 0.3, 9], ['Brightness', 0.7, 9]],
+    [['Equalize', 0.6, null], ['Equalize', 0.5, null]],
+    [['Contrast', 0.6, 7], ['Sharpness', 0.6, 5]],
+    [['Color', 0.7, 7], ['TranslateX', 0.5, 8]],
+    [['Equalize', 0.3, null], ['AutoContrast', 0.4, null]],
+    [['TranslateY', 0.4, 3], ['Sharpness', 0.2, 6]],
+    [['Brightness', 0.9, 6], ['Color', 0.2, 8]],
+    [['Solarize', 0.5, 2], ['Invert', 0.0, null]],
+    [['Equalize', 0.2, null], ['AutoContrast', 0.6, null]],
+    [['Equalize', 0.2, null], ['Equalize', 0.6, null]],
+    [['Color', 0.9, 9], ['Equalize', 0.6, null]],
+    [['AutoContrast', 0.8, null], ['Solarize', 0.2, 8]],
+    [['Brightness', 0.1, 3], ['Color', 0.7, 0]],
+    [['Solarize', 0.4, 5], ['AutoContrast', 0.9, null]],
+    [['TranslateY', 0.9, 9], ['TranslateY', 0.7, 9]],
+    [['AutoContrast', 0.9, null], ['Solarize', 0.8, 3]],
+    [['Equalize', 0.8, null], ['Invert', 0.1, null]],
+    [['TranslateY', 0.7, 9], ['AutoContrast', 0.9, null]],
+  ],
+  svhn: [
+    [['ShearX', 0.9, 4], ['Invert', 0.2, null]],
+    [['ShearY', 0.9, 8], ['Invert', 0.7, null]],
+    [['Equalize', 0.6, null], ['Solarize', 0.6, 6]],
+    [['Invert', 0.9, null], ['Equalize', 0.6, null]],
+    [['Equalize', 0.6, null], ['Rotate', 0.9, 3]],
+    [['ShearX', 0.9, 4], ['AutoContrast', 0.8, null]],
+    [['ShearY', 0.9, 8], ['Invert', 0.4, null]],
+    [['ShearY', 0.9, 5], ['Solarize', 0.2, 6]],
+    [['Invert', 0.9, null], ['AutoContrast', 0.8, null]],
+    [['Equalize', 0.6, null], ['Rotate', 0.9, 3]],
+    [['ShearX', 0.9, 4], ['Solarize', 0.3, 3]],
+    [['ShearY', 0.8, 8], ['Invert', 0.7, null]],
+    [['Equalize', 0.9, null], ['TranslateY', 0.6, 6]],
+    [['Invert', 0.9, null], ['Equalize', 0.6, null]],
+    [['Contrast', 0.3, 3], ['Rotate', 0.8, 4]],
+    [['Invert', 0.8, null], ['TranslateY', 0.0, 2]],
+    [['ShearY', 0.7, 6], ['Solarize', 0.4, 8]],
+    [['Invert', 0.6, null], ['Rotate', 0.8, 4]],
+    [['ShearY', 0.3, 7], ['TranslateX', 0.9, 3]],
+    [['ShearX', 0.1, 6], ['Invert', 0.6, null]],
+    [['Solarize', 0.7, 2], ['TranslateY', 0.6, 7]],
+    [['ShearY', 0.8, 4], ['Invert', 0.8, null]],
+    [['ShearX', 0.7, 9], ['TranslateY', 0.8, 3]],
+    [['ShearY', 0.8, 5], ['AutoContrast', 0.7, null]],
+    [['ShearX', 0.7, 2], ['Invert', 0.1, null]],
+  ],
+};
 
 const SIGNED: ReadonlySet<AutoOp> = new Set(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness']);
 
@@ -76,11 +173,13 @@ function posterizeBits(n: number, d: number): number[] {
  * of `height`×`width`; null for the operations without one (Identity, AutoContrast, Equalize).
  */
 export function magnitudeTable(policy: AutoAugmentPolicy, bins: number, op: AutoOp, height: number, width: number): number[] | null {
-  const ra = policy === 'randaugment';
+  // AutoAugment's ranges are RandAugment's (over its 10 bins).
+  const ra = policy !== 'trivialaugment';
   switch (op) {
     case 'Identity':
     case 'AutoContrast':
     case 'Equalize':
+    case 'Invert':
       return null;
     case 'ShearX':
     case 'ShearY':
@@ -115,6 +214,18 @@ const u = (seed: number, sample: number, view: number, k: number) => hashU32(see
 export function autoAugmentDraws(spec: AutoAugmentSpec, seed: number, sample: number, view: number, height: number, width: number): OpDraw[] {
   if (!Number.isInteger(view) || view < 1) throw new RangeError(`autoAugmentDraws: view must be ≥ 1 (view 0 is never augmented), got ${view}`);
   const draws: OpDraw[] = [];
+  if (spec.policy === 'autoaugment') {
+    const table = AUTOAUGMENT_TABLES[spec.table ?? 'imagenet'];
+    const sub = table[Math.floor(u(seed, sample, view, 255) * table.length)];
+    sub.forEach(([op, p, bin], j) => {
+      if (u(seed, sample, view, 256 + 4 * j) > p) return;
+      const mags = bin === null ? null : magnitudeTable('autoaugment', spec.bins, op, height, width);
+      let magnitude = mags === null ? 0 : mags[bin!];
+      if (mags && SIGNED.has(op) && (hashU32(seed, sample, view, 257 + 4 * j) & 1) === 1) magnitude *= -1.0;
+      draws.push({ op, magnitude });
+    });
+    return draws;
+  }
   for (let j = 0; j < spec.ops; j++) {
     const k = 256 + 4 * j;
     const op = AUTO_OPS[Math.floor(u(seed, sample, view, k) * AUTO_OPS.length)];
@@ -187,6 +298,8 @@ export function applyAutoOp(img: Image, op: AutoOp, magnitude: number): Image {
       return autocontrast(img);
     case 'Equalize':
       return equalize(img);
+    case 'Invert':
+      return invert(img);
   }
 }
 
@@ -213,12 +326,18 @@ export function autoAugmentPixels(pixels: Uint8Array, height: number, width: num
   return autoAugment(makeImage(width, height, channels, pixels), spec, seed, sample, view).data;
 }
 
-/** Parses `randaugment[:OPS[:M[:BINS]]]` / `trivialaugment[:BINS]`; null when `tok` is neither. */
+/** Parses `randaugment[:OPS[:M[:BINS]]]` / `trivialaugment[:BINS]` / `autoaugment[:TABLE]`; null when `tok` is none of them. */
 export function parseAutoAugmentToken(tok: string, input: string, hint: string): AutoAugmentSpec | null {
-  const m = /^(randaugment|trivialaugment)((?::[^:]*)*)$/.exec(tok);
+  const m = /^(randaugment|trivialaugment|autoaugment)((?::[^:]*)*)$/.exec(tok);
   if (!m) return null;
   const policy = m[1] as AutoAugmentPolicy;
   const args = m[2] === '' ? [] : m[2].slice(1).split(':');
+  if (policy === 'autoaugment') {
+    if (args.length > 1) throw new UsageError(`"${tok}" in "${input}": autoaugment takes at most one table (imagenet, cifar10, svhn)`, hint);
+    const table = (args[0] ?? 'imagenet') as AutoAugmentTable;
+    if (!(table in AUTOAUGMENT_TABLES)) throw new UsageError(`autoaugment table "${args[0]}" in "${input}": known tables are imagenet, cifar10, svhn`, hint);
+    return { policy, ops: 2, magnitude: -1, bins: 10, table };
+  }
   const names = policy === 'randaugment' ? ['ops', 'magnitude', 'bins'] : ['bins'];
   if (args.length > names.length) throw new UsageError(`"${tok}" in "${input}": ${policy} takes at most ${names.join(':')}`, hint);
   const vals: Record<string, number> = { ...AUTO_DEFAULTS };
@@ -244,7 +363,8 @@ export function checkAutoAugment(spec: AutoAugmentSpec, input: unknown, hint: st
   }
 }
 
-/** Canonical form: `randaugment:2:9:31`, `trivialaugment:31`. */
+/** Canonical form: `randaugment:2:9:31`, `trivialaugment:31`, `autoaugment:imagenet`. */
 export function formatAutoAugment(spec: AutoAugmentSpec): string {
+  if (spec.policy === 'autoaugment') return `autoaugment:${spec.table ?? 'imagenet'}`;
   return spec.policy === 'randaugment' ? `randaugment:${spec.ops}:${spec.magnitude}:${spec.bins}` : `trivialaugment:${spec.bins}`;
 }

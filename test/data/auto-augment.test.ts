@@ -1,7 +1,7 @@
 /**
- * RandAugment and TrivialAugmentWide (data/auto-augment.ts) against torchvision 0.14 on PIL images
- * (scripts/autoaugment_reference.py, Debian's /usr/bin/python3): every operation at every
- * magnitude bin of both policies, both signs, on real photographs (RGB, square and not, odd sizes)
+ * RandAugment, TrivialAugmentWide and AutoAugment (data/auto-augment.ts) against torchvision 0.14
+ * on PIL images (scripts/autoaugment_reference.py, Debian's /usr/bin/python3): every operation at
+ * every magnitude bin of the three policies, both signs, on real photographs (RGB, square and not, odd sizes)
  * and a grey one — byte-exact; the magnitude tables within one float32 ulp of torchvision's;
  * whole views (the seeded draws applied in turn) equal torchvision's `_apply_op` chain.
  */
@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { augment, formatAugmentSpec, parseAugmentSpec } from '../../src/data/augment.js';
-import { applyAutoOp, AUTO_OPS, autoAugment, autoAugmentDraws, magnitudeTable, parseAutoAugmentToken, type AutoAugmentSpec, type AutoOp } from '../../src/data/auto-augment.js';
+import { applyAutoOp, AUTO_OPS, AUTOAUGMENT_TABLES, autoAugment, autoAugmentDraws, magnitudeTable, parseAutoAugmentToken, type AutoAugmentSpec, type AutoOp } from '../../src/data/auto-augment.js';
 import { render } from '../../src/data/render.js';
 import { decodeImage } from '../../src/data/pil/decode.js';
 import { affineNearest } from '../../src/data/pil/geometry.js';
@@ -25,6 +25,8 @@ const PHOTOS = join(import.meta.dirname, '../fixtures/photos');
 const SCRIPT = join(import.meta.dirname, '../../scripts/autoaugment_reference.py');
 const RA: AutoAugmentSpec = { policy: 'randaugment', ops: 2, magnitude: 9, bins: 31 };
 const TA: AutoAugmentSpec = { policy: 'trivialaugment', ops: 1, magnitude: -1, bins: 31 };
+const AA: AutoAugmentSpec = { policy: 'autoaugment', ops: 2, magnitude: -1, bins: 10, table: 'imagenet' };
+const ALL_OPS: AutoOp[] = [...AUTO_OPS, 'Invert'];
 
 interface Case {
   image: number;
@@ -48,10 +50,11 @@ function reference(dir: string, images: Image[], cases: Case[], tables: { bins: 
   if (r.status !== 0) throw new Error(`autoaugment_reference.py failed: ${r.stderr || r.error}`);
   const index = JSON.parse(readFileSync(join(dir, 'out', 'index.json'), 'utf8')) as {
     cases: [number, number, number, number][];
-    tables: Record<'randaugment' | 'trivialaugment', Record<string, [number[] | null, boolean]>>[];
+    tables: Record<'randaugment' | 'trivialaugment' | 'autoaugment', Record<string, [number[] | null, boolean]>>[];
+    policies: Record<string, [string, number, number | null][][]>;
   };
   const blob = readFileSync(join(dir, 'out', 'blob.bin'));
-  return { outputs: index.cases.map(([o, n, w, h]) => ({ data: new Uint8Array(blob.buffer, blob.byteOffset + o, n), width: w, height: h })), tables: index.tables };
+  return { outputs: index.cases.map(([o, n, w, h]) => ({ data: new Uint8Array(blob.buffer, blob.byteOffset + o, n), width: w, height: h })), tables: index.tables, policies: index.policies };
 }
 
 /** The float32 ulp of x (x a float32 value). */
@@ -61,7 +64,7 @@ function ulp32(x: number): number {
   return 2 ** (Math.floor(Math.log2(a)) - 23);
 }
 
-describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact against torchvision on PIL images', function () {
+describe('data/auto-augment: RandAugment, TrivialAugmentWide and AutoAugment, byte-exact against torchvision on PIL images', function () {
   this.timeout(120000);
   let dir: string;
   const images: Image[] = [];
@@ -88,12 +91,12 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
     }
   };
 
-  it('every operation at every bin of both policies, both signs: the same bytes as torchvision', () => {
+  it('every operation at every bin of the three policies, both signs: the same bytes as torchvision', () => {
     const cases: Case[] = [];
     const where: string[] = [];
     images.forEach((im, k) => {
-      for (const spec of [RA, TA]) {
-        for (const op of AUTO_OPS) {
+      for (const spec of [RA, TA, AA]) {
+        for (const op of spec === AA ? ALL_OPS : AUTO_OPS) {
           const table = magnitudeTable(spec.policy, spec.bins, op, im.height, im.width);
           const mags = table ? [...table, ...table.map((m) => -m)] : [0];
           for (const m of mags) {
@@ -162,32 +165,37 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
     const ref = reference(dir, [], [], sizes);
     let worst = 0;
     sizes.forEach((s, k) => {
-      for (const policy of ['randaugment', 'trivialaugment'] as const) {
-        for (const op of AUTO_OPS) {
+      for (const policy of ['randaugment', 'trivialaugment', 'autoaugment'] as const) {
+        const bins = policy === 'autoaugment' ? 10 : s.bins;
+        expect(Object.keys(ref.tables[k][policy]).sort(), policy).to.deep.equal((policy === 'autoaugment' ? ALL_OPS.filter((o) => o !== 'Identity') : [...AUTO_OPS]).sort());
+        for (const op of policy === 'autoaugment' ? ALL_OPS.filter((o) => o !== 'Identity') : AUTO_OPS) {
           const [theirs, signed] = ref.tables[k][policy][op];
-          const ours = magnitudeTable(policy, s.bins, op, s.height, s.width);
+          const ours = magnitudeTable(policy, bins, op, s.height, s.width);
           expect(signed, `${policy} ${op} signed`).to.equal(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness'].includes(op));
           if (theirs === null) {
             expect(ours, `${policy} ${op}`).to.equal(null);
             continue;
           }
           expect(ours, `${policy} ${op}`).to.have.length(theirs.length);
+          expect(theirs).to.have.length(bins);
           theirs.forEach((t, i) => {
             const d = Math.abs(ours![i] - t);
             if (op === 'Posterize' || op === 'Solarize') expect(ours![i], `${policy} ${op} bin ${i}`).to.equal(t);
-            else expect(d, `${policy} ${op} bin ${i} of ${s.bins}: ${ours![i]} vs ${t}`).to.be.at.most(ulp32(t));
+            else expect(d, `${policy} ${op} bin ${i} of ${bins}: ${ours![i]} vs ${t}`).to.be.at.most(ulp32(t));
             if (t !== 0) worst = Math.max(worst, d / ulp32(t));
           });
         }
       }
     });
     console.log(`      tables of ${sizes.length} (bins, size) pairs: max difference ${worst} float32 ulp`);
+    // AutoAugment's three tables, entry for entry.
+    for (const [name, subs] of Object.entries(ref.policies)) expect(AUTOAUGMENT_TABLES[name as keyof typeof AUTOAUGMENT_TABLES], name).to.deep.equal(subs);
   });
 
   it('a view is its seeded draws applied in turn: equal to torchvision applying the same draws', () => {
     const cases: Case[] = [];
     const views: Array<() => Uint8Array> = [];
-    for (const spec of [RA, { ...RA, ops: 3, magnitude: 30 }, TA]) {
+    for (const spec of [RA, { ...RA, ops: 3, magnitude: 30 }, TA, AA, { ...AA, table: 'cifar10' as const }, { ...AA, table: 'svhn' as const }]) {
       for (let i = 0; i < 12; i++) {
         const k = i % images.length;
         const im = images[k];
@@ -228,6 +236,25 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
     expect(autoAugment(images[0], RA, 1, 0, 0)).to.equal(images[0]);
   });
 
+  it('AutoAugment draws: each view one sub-policy, each operation applied with its probability (frequencies within 5σ)', () => {
+    const spec: AutoAugmentSpec = { ...AA, table: 'cifar10' };
+    const subs = AUTOAUGMENT_TABLES.cifar10;
+    const expected = new Map<string, number>();
+    for (const sub of subs) for (const [op, p] of sub) expected.set(op, (expected.get(op) ?? 0) + p / subs.length);
+    const seen = new Map<string, number>();
+    const N = 20000;
+    for (let i = 0; i < N; i++) {
+      const d = autoAugmentDraws(spec, 3, i, 1, 32, 32);
+      // The applied operations are a subsequence of one sub-policy, in its order.
+      expect(subs.some((sub) => d.every((x, j) => sub.some(([op], q) => op === x.op && q >= j)))).to.equal(true);
+      for (const x of d) seen.set(x.op, (seen.get(x.op) ?? 0) + 1);
+    }
+    for (const [op, e] of expected) {
+      const sd = Math.sqrt(N * e * (1 - Math.min(e, 0.99)));
+      expect(seen.get(op) ?? 0, op).to.be.within(N * e - 5 * sd - 1, N * e + 5 * sd + 1);
+    }
+  });
+
   it('parses randaugment[:OPS[:M[:BINS]]] and trivialaugment[:BINS]; refuses bad values', () => {
     expect(parseAutoAugmentToken('randaugment', 'x', '')).to.deep.equal(RA);
     expect(parseAutoAugmentToken('randaugment:3:12', 'x', '')).to.deep.equal({ ...RA, ops: 3, magnitude: 12 });
@@ -256,8 +283,14 @@ describe('data/auto-augment: RandAugment and TrivialAugmentWide, byte-exact agai
     expect(formatAugmentSpec(parseAugmentSpec('crop:4,flip'))).to.equal('crop:4,flip');
     expect(() => parseAugmentSpec('randaugment,trivialaugment')).to.throw(/names two policies/);
     expect(() => parseAugmentSpec('randaugment,randaugment:1')).to.throw(/names two policies/);
-    expect(() => parseAugmentSpec('{"auto": {"policy": "trivialaugment", "ops": 2}}')).to.throw(/takes only "bins"/);
-    expect(() => parseAugmentSpec('{"auto": {"policy": "autoaugment"}}')).to.throw(/auto.policy/);
+    expect(() => parseAugmentSpec('{"auto": {"policy": "trivialaugment", "ops": 2}}')).to.throw(/trivialaugment takes "bins", not "ops"/);
+    expect(() => parseAugmentSpec('{"auto": {"policy": "autoaugment", "bins": 31}}')).to.throw(/autoaugment takes "table", not "bins"/);
+    expect(parseAugmentSpec('{"auto": {"policy": "autoaugment", "table": "svhn"}}').auto).to.deep.equal({ ...AA, table: 'svhn' });
+    expect(formatAugmentSpec(parseAugmentSpec('crop:4,flip,autoaugment:cifar10'))).to.equal('crop:4,flip,autoaugment:cifar10');
+    expect(parseAugmentSpec('autoaugment').auto).to.deep.equal(AA);
+    expect(() => parseAugmentSpec('autoaugment:imagenet21k')).to.throw(/known tables are imagenet, cifar10, svhn/);
+    expect(() => parseAugmentSpec('autoaugment,randaugment')).to.throw(/names two policies/);
+    expect(() => parseAugmentSpec('{"auto": {"policy": "augmix"}}')).to.throw(/auto.policy/);
   });
 
   it('the pixel path (crop:P, flip, then the policy): view 0 the image, views ≥ 1 the policy of the shifted image', () => {

@@ -335,7 +335,7 @@ export function registerViews(data: Command): void {
     .command('views')
     .description('the box and flip of every (sample, view) that precompute and train use; --out writes the rendered views as PNGs')
     .requiredOption('--data <spec>', dataSpecHelp())
-    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip, + randaugment[:OPS[:M[:BINS]]] or trivialaugment[:BINS], + mixup[:A], cutmix[:A], switch-prob:P, mix-prob:P (docs/MIXING.md)')
+    .requiredOption('--augment <spec>', 'view spec, e.g. rrc,flip or rrc:0.35-1,flip or crop:4,flip, + randaugment[:OPS[:M[:BINS]]], trivialaugment[:BINS] or autoaugment[:imagenet|cifar10|svhn], + mixup[:A], cutmix[:A], switch-prob:P, mix-prob:P (docs/MIXING.md)')
     .option('--augment-seed <s>', 'seed of the views', '0')
     .requiredOption('--views <v>', 'views per sample (view 0 is the eval transform)')
     .option('--split <split>', 'train or test', 'train')

@@ -1,6 +1,6 @@
 /**
  * PIL's ImageOps lookup-table operations (Pillow 9.4, PIL/ImageOps.py) — what torchvision's
- * posterize, solarize, autocontrast and equalize call on PIL images. Each builds a 256-entry table
+ * posterize, solarize, invert, autocontrast and equalize call on PIL images. Each builds a 256-entry table
  * per band from the band's histogram (or from nothing) and maps every pixel through it
  * (`image.point(lut)`, in C with the image add-on: native/src/policy.cc); the tables are computed
  * exactly as the Python code computes them.
@@ -64,6 +64,14 @@ export function posterize(img: Image, bits: number): Image {
   return perBand(
     img,
     Uint8Array.from({ length: 256 }, (_, i) => i & mask),
+  );
+}
+
+/** ImageOps.invert(image): 255 − i. */
+export function invert(img: Image): Image {
+  return perBand(
+    img,
+    Uint8Array.from({ length: 256 }, (_, i) => 255 - i),
   );
 }
 
