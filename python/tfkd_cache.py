@@ -42,7 +42,7 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["open_cache", "Cache", "CacheError", "CacheMismatch", "canonical_json", "fingerprint_arrays",
-           "fingerprint_files", "soft_targets_of", "hash_u32", "parse_augment", "view_params", "trainer_view",
+           "fingerprint_files", "soft_targets_of", "hash_u32", "parse_augment", "view_params", "policy_ops", "trainer_view",
            "mix_params", "cut_pixels", "label_lambda"]
 
 SCHEMAS = ("tfkd-cache/1", "tfkd-cache/2")
@@ -678,18 +678,45 @@ def hash_u32(*words):
 _RRC_DEFAULT = ((0.08, 1.0), (3 / 4, 4 / 3))
 
 
+_POLICY_DEFAULTS = {"ops": 2, "magnitude": 9, "bins": 31}
+
+
+def _policy_token(tok):
+    """`randaugment[:OPS[:M[:BINS]]]`, `trivialaugment[:BINS]`, `autoaugment[:TABLE]` → parse_augment's "auto"."""
+    name, *args = tok.split(":")
+    if name == "autoaugment":
+        return {"policy": name, "ops": 2, "magnitude": -1, "bins": 10, "table": args[0] if args else "imagenet"}
+    v = dict(_POLICY_DEFAULTS)
+    for k, a in zip(["ops", "magnitude", "bins"] if name == "randaugment" else ["bins"], args):
+        v[k] = int(a)
+    if name == "trivialaugment":
+        v.update(ops=1, magnitude=-1)
+    return {"policy": name, **v}
+
+
+def _policy_json(a):
+    if a["policy"] == "autoaugment":
+        return {"policy": "autoaugment", "ops": 2, "magnitude": -1, "bins": 10, "table": a.get("table", "imagenet")}
+    if a["policy"] == "trivialaugment":
+        return {"policy": "trivialaugment", "ops": 1, "magnitude": -1, "bins": a.get("bins", 31)}
+    return {"policy": "randaugment", "ops": a.get("ops", 2), "magnitude": a.get("magnitude", 9), "bins": a.get("bins", 31)}
+
+
 def parse_augment(spec):
     """A cache's `augment.spec` (the canonical string tfkd writes, e.g. "rrc:0.08-1:0.75-1.3333333333333333,flip",
     "crop:4,flip", or a JSON object) → {"crop": P, "flip": bool, "rrc": ((s0, s1), (r0, r1)) or None,
+    "auto": {"policy", "ops", "magnitude", "bins"(, "table")} or None (RandAugment / TrivialAugmentWide /
+    AutoAugment: policy_ops),
     "mix": {"mixup": α or None, "cutmix": α or None, "switchProb": p, "mixProb": p} or None}."""
     if isinstance(spec, dict) or (isinstance(spec, str) and spec.strip().startswith("{")):
         o = json.loads(spec) if isinstance(spec, str) else spec
-        rrc, mix = o.get("rrc"), o.get("mix")
+        rrc, mix, auto = o.get("rrc"), o.get("mix"), o.get("auto")
         return {"crop": int(o.get("cropPad", 0)), "flip": bool(o.get("flip", False)),
                 "rrc": None if rrc is None else (tuple(rrc.get("scale", _RRC_DEFAULT[0])), tuple(rrc.get("ratio", _RRC_DEFAULT[1]))),
+                "auto": None if auto is None else _policy_json(auto),
                 "mix": None if mix is None else {"mixup": mix.get("mixup"), "cutmix": mix.get("cutmix"),
                                                  "switchProb": mix.get("switchProb", 0.5), "mixProb": mix.get("mixProb", 1)}}
-    out = {"crop": 0, "flip": False, "rrc": None, "mix": None}
+    out = {"crop": 0, "flip": False, "rrc": None, "auto": None, "mix": None}
     mix = {"mixup": None, "cutmix": None, "switchProb": 0.5, "mixProb": 1}
     for tok in (t.strip() for t in (spec or "none").split(",")):
         if tok in ("", "none"):
@@ -702,6 +729,8 @@ def parse_augment(spec):
             parts = tok.split(":")[1:]
             rng = lambda p, d: tuple(float(x) for x in p.split("-")) if p else d  # noqa: E731
             out["rrc"] = (rng(parts[0] if parts else None, _RRC_DEFAULT[0]), rng(parts[1] if len(parts) > 1 else None, _RRC_DEFAULT[1]))
+        elif tok.split(":")[0] in ("randaugment", "trivialaugment", "autoaugment"):
+            out["auto"] = _policy_token(tok)
         elif tok.split(":")[0] in ("mixup", "cutmix", "switch-prob", "mix-prob"):
             name, _, val = tok.partition(":")
             key = {"mixup": "mixup", "cutmix": "cutmix", "switch-prob": "switchProb", "mix-prob": "mixProb"}[name]
@@ -755,6 +784,78 @@ def trainer_view(seed, epoch, sample, views):
     """The view tfkd's trainer gives `sample` in `epoch` (0-based) with a `views`-view cache and
     training seed `seed`: hashU32(seed, epoch, sample) mod views (docs/TRAINING.md "Consistent views")."""
     return hash_u32(seed, epoch, sample) % views
+
+
+# ---- policies: RandAugment / TrivialAugmentWide / AutoAugment (src/data/auto-augment.ts) --------
+
+_AUTO_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+             "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
+_SIGNED = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast", "Sharpness"}
+
+
+def _linspace32(start, end, n):
+    """torch.linspace in float32 by its scalar rule (start + step·i for the first half, end − step·(n−1−i)
+    for the rest): tfkd's tables, within one float32 ulp of torch's vectorised kernel."""
+    f = np.float32
+    if n == 1:
+        return [float(f(start))]
+    s, e = f(start), f(end)
+    step = f(f(e - s) / f(n - 1))
+    return [float(s + step * f(i)) if i < n // 2 else float(e - step * f(n - i - 1)) for i in range(n)]
+
+
+def _magnitudes(policy, bins, op, height, width):
+    ra = policy != "trivialaugment"
+    if op in ("Identity", "AutoContrast", "Equalize", "Invert"):
+        return None
+    if op in ("ShearX", "ShearY"):
+        return _linspace32(0, 0.3 if ra else 0.99, bins)
+    if op == "TranslateX":
+        return _linspace32(0, 150.0 / 331.0 * width if ra else 32.0, bins)
+    if op == "TranslateY":
+        return _linspace32(0, 150.0 / 331.0 * height if ra else 32.0, bins)
+    if op == "Rotate":
+        return _linspace32(0, 30.0 if ra else 135.0, bins)
+    if op in ("Brightness", "Color", "Contrast", "Sharpness"):
+        return _linspace32(0, 0.9 if ra else 0.99, bins)
+    if op == "Posterize":
+        d = np.float32((bins - 1) / (4 if ra else 6))
+        return [float(8 - np.round(np.float32(i) / d)) for i in range(bins)]  # numpy rounds half to even, as torch
+    return _linspace32(255.0, 0.0, bins)  # Solarize
+
+
+def policy_ops(auto, seed, sample, view, height, width):
+    """The operations of view `view` ≥ 1 of `sample` under a policy (parse_augment's "auto"), at the
+    size it runs at (rrc: the rendered box's, crop:P: the image's): [(op, magnitude), ...] in order,
+    for torchvision's `_apply_op(img, op, magnitude, InterpolationMode.NEAREST, fill=None)` — what
+    `tfkd data views --json` prints as "ops". View 0: []."""
+    if not auto or view == 0:
+        return []
+    u = lambda k: hash_u32(seed, sample, view, k) / 4294967296  # noqa: E731
+    out = []
+    if auto["policy"] == "autoaugment":
+        from torchvision.transforms.autoaugment import AutoAugment, AutoAugmentPolicy  # tfkd's tables are these
+        subs = AutoAugment(AutoAugmentPolicy(auto["table"])).policies
+        for j, (op, p, b) in enumerate(subs[math.floor(u(255) * len(subs))]):
+            if u(256 + 4 * j) > p:
+                continue
+            mags = None if b is None else _magnitudes("autoaugment", 10, op, height, width)
+            m = 0.0 if mags is None else mags[b]
+            if mags is not None and op in _SIGNED and hash_u32(seed, sample, view, 257 + 4 * j) & 1:
+                m = -m
+            out.append((op, m))
+        return out
+    for j in range(auto["ops"]):
+        k = 256 + 4 * j
+        op = _AUTO_OPS[math.floor(u(k) * len(_AUTO_OPS))]
+        mags = _magnitudes(auto["policy"], auto["bins"], op, height, width)
+        m = 0.0
+        if mags is not None:
+            m = mags[auto["magnitude"] if auto["policy"] == "randaugment" else math.floor(u(k + 2) * auto["bins"])]
+            if op in _SIGNED and hash_u32(seed, sample, view, k + 1) & 1:
+                m = -m
+        out.append((op, m))
+    return out
 
 
 # ---- mixing: Mixup / CutMix of view v of sample i with a partner's view v (src/data/mix.ts) -----

@@ -26,7 +26,8 @@ v = hashU32(seed, e, i) mod V — tfkd's trainer's choice for training seed `see
 tfkd renders it: the RandomResizedCrop box of (i, v) cut from the loader's image and resized to
 `size` with PIL's `interpolation` (torchvision's resized_crop), then mirrored when the view is
 flipped; for `crop:P` specs on MNIST / FashionMNIST / CIFAR the zero-padded shifted crop and the
-flip of the stored pixels. View 0 is the eval rendering: `eval_view(image)` for rrc caches (e.g.
+flip of the stored pixels; a policy in the spec (randaugment, trivialaugment, autoaugment) then runs
+its drawn operations through torchvision's own `_apply_op`. View 0 is the eval rendering: `eval_view(image)` for rrc caches (e.g.
 Resize + CenterCrop), the image as stored for `crop:P` ones. The data set's own transform and
 target_transform are applied after. Views are byte-identical to `tfkd data views --out`'s.
 Mixup/CutMix caches (`…,mixup:A,cutmix:A`): a mixed view is the mixture of item i's view v with
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 
 from tfkd_cache import (Cache, CacheMismatch, cut_pixels, fingerprint_arrays, fingerprint_files, label_lambda, mix_params,
-                        parse_augment, trainer_view, view_params)
+                        parse_augment, policy_ops, trainer_view, view_params)
 
 __all__ = ["WithTeacher", "dataset_fingerprint", "TFKD_IMAGE_EXTENSIONS", "is_tfkd_image"]
 
@@ -185,7 +186,7 @@ class WithTeacher(torch.utils.data.Dataset):
             p = view_params(a, self.augment_seed, s, view, img.width, img.height)
             left, top, w, h = p["box"]
             img = F.resized_crop(img, top, left, h, w, list(self.size), self._filter)
-            return (F.hflip(img) if p["flip"] else img), y
+            return self._policy(F.hflip(img) if p["flip"] else img, s, view), y
         x, y = _numpy(base.data[s]), int(base.targets[s])
         if view:
             P = a["crop"]
@@ -196,7 +197,19 @@ class WithTeacher(torch.utils.data.Dataset):
             x = pad[P + dy:P + dy + H, P + dx:P + dx + W]
             if p["flip"]:
                 x = x[:, ::-1]
-        return Image.fromarray(np.ascontiguousarray(x), mode="L" if x.ndim == 2 else None), y
+        img = Image.fromarray(np.ascontiguousarray(x), mode="L" if x.ndim == 2 else None)
+        return (self._policy(img, s, view) if view else img), y
+
+    def _policy(self, img, s, view):
+        """A policy's operations of (s, view) (RandAugment / TrivialAugmentWide / AutoAugment), through
+        torchvision's own _apply_op, after the box or crop and the flip — as tfkd applies them."""
+        ops = policy_ops(self.augment["auto"], self.augment_seed, s, view, img.height, img.width)
+        if ops:
+            from torchvision.transforms import InterpolationMode
+            from torchvision.transforms.autoaugment import _apply_op
+            for op, m in ops:
+                img = _apply_op(img, op, float(m), interpolation=InterpolationMode.NEAREST, fill=None)
+        return img
 
     def __len__(self):
         return len(self.dataset)

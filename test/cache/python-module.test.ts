@@ -124,13 +124,17 @@ print(json.dumps(out))`,
     }
   });
 
-  it('view_params and mix_params: every view\'s box, flip and mixing (kind, partner, partner\'s view, cut, λ′) equal `tfkd data views --json`', async () => {
+  it('view_params, policy_ops and mix_params: every view\'s box, flip, policy operations and mixing (kind, partner, partner\'s view, cut, λ′) equal `tfkd data views --json`', async () => {
     const cases = [
       { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip', seed: 7, views: 8, limit: [] as string[] },
       { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc:0.35-1:0.5-2,flip', seed: 11, views: 8, limit: [] },
       { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip', seed: 3, views: 4, limit: ['--limit', '300'] },
       { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip,mixup:0.4,cutmix:1,switch-prob:0.5,mix-prob:0.8', seed: 7, views: 6, limit: ['--size', '24'] },
       { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip,mixup:0.2,cutmix:1,switch-prob:0.3', seed: 2, views: 5, limit: ['--limit', '400'] },
+      { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip,randaugment:3:12', seed: 5, views: 6, limit: ['--size', '24'] },
+      { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:4,flip,trivialaugment', seed: 3, views: 4, limit: ['--limit', '300'] },
+      { data: `fashion-mnist:${ROOT}data/fashion-mnist-subset`, augment: 'crop:2,flip,autoaugment:svhn,mixup:0.2', seed: 4, views: 4, limit: ['--limit', '300'] },
+      { data: `folder:${ROOT}test/fixtures/photos`, augment: 'rrc,flip,autoaugment,cutmix:1', seed: 9, views: 6, limit: ['--size', '24'] },
     ];
     const jobs = [];
     for (const c of cases) {
@@ -138,7 +142,7 @@ print(json.dumps(out))`,
       expect(r.code, r.err).to.equal(0);
       jobs.push({ ...c, rows: JSON.parse(r.out) as Array<{ sample: number; view: number; box: number[]; flip: boolean }> });
     }
-    const got = py<Array<{ compared: number; mixed: number; maxLambda: number; differ: string[] }>>(
+    const got = py<Array<{ compared: number; mixed: number; maxLambda: number; differ: string[]; ops: number }>>(
       `import tfkd_cache
 out = []
 for job in json.load(sys.stdin):
@@ -146,7 +150,8 @@ for job in json.load(sys.stdin):
     size = {r["sample"]: r["box"][2:] for r in job["rows"] if r["view"] == 0}  # view 0: the whole image
     N = 36 if "photos" in job["data"] else 3000
     grid = (24, 24) if "photos" in job["data"] else (28, 28)
-    res = {"compared": 0, "mixed": 0, "maxLambda": 0.0, "differ": []}
+    res = {"compared": 0, "mixed": 0, "maxLambda": 0.0, "differ": [], "ops": 0}
+    ops = lambda j, v: [{"op": o, "magnitude": m} for o, m in tfkd_cache.policy_ops(a["auto"], job["seed"], j, v, *grid)]  # noqa: E731
     for r in job["rows"]:
         if r["view"] == 0:
             continue
@@ -154,6 +159,10 @@ for job in json.load(sys.stdin):
         res["compared"] += 1
         if p != {"box": r["box"], "flip": r["flip"]}:
             res["differ"].append(f"{r} vs {p}")
+        if a["auto"] is not None:
+            res["ops"] += len(r["ops"])
+            if ops(r["sample"], r["view"]) != r["ops"]:
+                res["differ"].append(f"{r}: ops {ops(r['sample'], r['view'])}")
         m, want = tfkd_cache.mix_params(a["mix"], job["seed"], r["sample"], r["view"], N), r.get("mix")
         if (m is None) != (want is None):
             res["differ"].append(f"{r}: mixed {m}")
@@ -163,13 +172,16 @@ for job in json.load(sys.stdin):
             pb = tfkd_cache.view_params(a, job["seed"], j, r["view"], *size[j]) if j in size else None
             if (m["kind"], j, tfkd_cache.cut_pixels(m, *grid)) != (want["kind"], want["partner"], want.get("cut")) or (pb and pb != {"box": want["partner_box"], "flip": want["partner_flip"]}):
                 res["differ"].append(f"{r}: mixed {m}, partner view {pb}")
+            if a["auto"] is not None and ops(j, r["view"]) != want["partner_ops"]:
+                res["differ"].append(f"{r}: partner ops {ops(j, r['view'])}")
             res["maxLambda"] = max(res["maxLambda"], abs(tfkd_cache.label_lambda(m, *grid) - want["lambda"]))
     out.append(res)
 print(json.dumps(out))`,
       jobs,
     );
     for (const [i, g] of got.entries()) {
-      console.log(`      ${cases[i].augment}: ${g.compared} views, ${g.mixed} mixed (max |Δλ′| ${g.maxLambda.toExponential(1)}), ${g.differ.length} differ`);
+      console.log(`      ${cases[i].augment}: ${g.compared} views, ${g.mixed} mixed (max |Δλ′| ${g.maxLambda.toExponential(1)}), ${g.ops} policy operations, ${g.differ.length} differ`);
+      if (cases[i].augment.includes('augment')) expect(g.ops, cases[i].augment).to.be.greaterThan(g.compared * 0.4);
       expect(g.maxLambda).to.be.at.most(1e-12);
       expect(g.compared).to.equal(jobs[i].rows.filter((r) => r.view > 0).length);
       expect(g.differ).to.deep.equal([]);

@@ -178,18 +178,25 @@ print(json.dumps([tfkd_torch.dataset_fingerprint(unchecked(c)(d, train=True), {"
     expect(fps).to.deep.equal([await fingerprint(c10), await fingerprint(c100)]);
   });
 
-  it('caches of views: each epoch\'s view is tfkd\'s trainer\'s, rendered byte for byte as tfkd renders it, with that view\'s teacher row', async () => {
-    // RandomResizedCrop views of the photos (a tiny teacher) and crop:4,flip views of the Fashion-MNIST subset.
+  // The plain specs, and the same with a policy (RandAugment on the boxes, AutoAugment's CIFAR-10
+  // table on the crops): its operations drawn in Python (tfkd_cache.policy_ops) and applied by
+  // torchvision's own _apply_op.
+  for (const [RRC, CROP] of [
+    ['rrc,flip', 'crop:4,flip'],
+    ['rrc,flip,randaugment', 'crop:4,flip,autoaugment:cifar10'],
+  ]) it(`caches of views (${RRC}; ${CROP}): each epoch's view is tfkd's trainer's, rendered byte for byte as tfkd renders it, with that view's teacher row`, async () => {
+    // RandomResizedCrop views of the photos (a tiny teacher) and crop views of the Fashion-MNIST subset.
     const teacher = writeTinyTeacher(root, { height: 8, width: 8, channels: 3, numClasses: 5 });
-    const rrc = path.join(root, 'rrc-cache');
-    await runPrecompute({ teacher, data: `folder:${PHOTOS}`, out: rrc, split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 4, augment: 'rrc,flip', augmentSeed: 7, shardRows: 40, preprocess: '{"resize": 10, "crop": 8}' });
-    const crop = path.join(root, 'crop-cache');
-    await runPrecompute({ teacher: path.join(ROOT, 'models/fmnist-good.onnx'), data: `fashion-mnist:${SUBSET}`, out: crop, split: 'train', device: 'cpu', threads: 1, batch: 256, dtype: 'f32', views: 3, augment: 'crop:4,flip', augmentSeed: 3, shardRows: 4096 });
-    const rrcPng = path.join(root, 'rrc-views');
-    const cropPng = path.join(root, 'crop-views');
+    const tag = RRC.replace(/[^a-z]/g, '');
+    const rrc = path.join(root, `rrc-cache-${tag}`);
+    await runPrecompute({ teacher, data: `folder:${PHOTOS}`, out: rrc, split: 'train', device: 'cpu', threads: 1, batch: 16, dtype: 'f32', views: 4, augment: RRC, augmentSeed: 7, shardRows: 40, preprocess: '{"resize": 10, "crop": 8}' });
+    const crop = path.join(root, `crop-cache-${tag}`);
+    await runPrecompute({ teacher: path.join(ROOT, 'models/fmnist-good.onnx'), data: `fashion-mnist:${SUBSET}`, out: crop, split: 'train', device: 'cpu', threads: 1, batch: 256, dtype: 'f32', views: 3, augment: CROP, augmentSeed: 3, shardRows: 4096 });
+    const rrcPng = path.join(root, `rrc-views-${tag}`);
+    const cropPng = path.join(root, `crop-views-${tag}`);
     for (const args of [
-      ['--data', `folder:${PHOTOS}`, '--augment', 'rrc,flip', '--augment-seed', '7', '--views', '4', '--size', '24', '--out', rrcPng],
-      ['--data', `fashion-mnist:${SUBSET}`, '--augment', 'crop:4,flip', '--augment-seed', '3', '--views', '3', '--limit', '60', '--size', '28', '--out', cropPng],
+      ['--data', `folder:${PHOTOS}`, '--augment', RRC, '--augment-seed', '7', '--views', '4', '--size', '24', '--out', rrcPng],
+      ['--data', `fashion-mnist:${SUBSET}`, '--augment', CROP, '--augment-seed', '3', '--views', '3', '--limit', '60', '--size', '28', '--out', cropPng],
     ]) {
       const r = await cli('data', 'views', ...args);
       expect(r.code, r.err).to.equal(0);
@@ -231,7 +238,7 @@ print(json.dumps(out))`,
     for (const [name, cache, n] of [['rrc', rrc, 36], ['crop', crop, 60]] as const) {
       const g = got[name];
       const samples = Int32Array.from({ length: n }, (_, i) => i);
-      const plan = { mode: 'cache' as const, cacheViews: name === 'rrc' ? 4 : 3, spec: parseAugmentSpec(name === 'rrc' ? 'rrc,flip' : 'crop:4,flip'), augmentSeed: 0 };
+      const plan = { mode: 'cache' as const, cacheViews: name === 'rrc' ? 4 : 3, spec: parseAugmentSpec(name === 'rrc' ? RRC : CROP), augmentSeed: 0 };
       for (let e = 0; e < 3; e++) expect(g.views[e], `${name} epoch ${e}`).to.deep.equal(Array.from(viewsFor(plan, SEED, e, samples).cache));
       console.log(`      ${name}: ${g.same} of ${g.compared} (item, epoch) views identical to tfkd data views --out; views of epoch 0: ${g.views[0].slice(0, 12).join(' ')} …`);
       expect(g.compared).to.be.greaterThan(n);
