@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--preprocess <JSON|FILE>', "a teacher's preprocessing spec (e.g. imagenet): its resize + center crop")
     .option('--input-size <S>', "a student's input size: resize S / 0.875, center crop S (tfkd train's eval transform)")
     .option('--interpolation <filter>', `override the filter (${INTERPOLATIONS.join('|')})`)
-    .option('--augment <SPEC>', 'render the RandomResizedCrop box of view 1 instead (e.g. rrc,flip)')
+    .option('--augment <SPEC>', 'render the RandomResizedCrop box of view 1 instead (e.g. rrc,flip; with a policy, e.g. rrc,flip,randaugment, its operations too)')
     .option('--seed <n>', 'seed of the boxes', '0')
     .option('--threads <N>', 'render workers (tfkd) and processes (Pillow) of the parallel run', '2')
     .option('--rows <N>', 'images (the first N of the data set; its files cycled when it has fewer)', '200')

@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option('--dtype <dtype>', 'stored logits: f16 or f32', 'f32')
     .option('--topk <k>', 'store only the top k logits per row (+ tail statistics) instead of all K')
     .option('--views <v>', 'rows per sample: view 0 un-augmented, views 1… augmented', '1')
-    .option('--augment <spec>', 'augmentation of views ≥ 1, e.g. crop:4,flip or rrc,flip,mixup:0.2,cutmix:1 (docs/MIXING.md)')
+    .option('--augment <spec>', 'augmentation of views ≥ 1, e.g. crop:4,flip or rrc,flip,randaugment or rrc,flip,mixup:0.2,cutmix:1 (docs/images.md, docs/MIXING.md)')
     .option('--augment-seed <s>', 'seed of the view augmentation', '0')
     .option('--shard <I/N|auto>', 'compute only part I of N (contiguous samples); auto: from SLURM_ARRAY_TASK_ID/COUNT')
     .option('--shards <n>', 'N parts; this process\'s I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID')

@@ -184,7 +184,7 @@ function addDataOptions(cmd: Command): void {
   cmd
     .option('--limit <n>', 'train on a seeded subset of n training samples')
     .option('--test-limit <n>', 'evaluate on a seeded subset of n test samples (default: all)')
-    .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip or crop:4,flip,mixup:1 (with a multi-view cache: taken from the cache)')
+    .option('--augment <spec>', 'augmentation of the student input, e.g. crop:4,flip, crop:4,flip,autoaugment:cifar10 or crop:4,flip,mixup:1 (with a multi-view cache: taken from the cache)')
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
     .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
     .option('--channels <L|RGB>', 'folder:/list: images read as L (grayscale, 1 channel) or RGB (3; the default, as ImageFolder)')
