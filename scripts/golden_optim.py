@@ -47,6 +47,16 @@ GROUPED = [
      lambda d, n: torch.optim.AdamW(d + n, lr=1.0, weight_decay=0.01)),
 ]
 
+# Per-parameter learning rates (timm's layer-wise decay: a param group's lr_scale, which timm's
+# scheduler multiplies into the group's lr at every step). Each: (name, config, {param: scale},
+# no-decay names, factory over the groups).
+SCALED = [
+    ('adamw-lr-scale', {'kind': 'adamw', 'weightDecay': 0.05}, {'w0': 0.25, 'b0': 0.5, 'w1': 1.0}, ['b0'],
+     lambda groups: torch.optim.AdamW(groups, lr=1.0, weight_decay=0.05)),
+    ('sgd-lr-scale', {'kind': 'sgd', 'momentum': 0.9, 'nesterov': True, 'weightDecay': 1e-2}, {'w0': 0.65 ** 2, 'b0': 0.65, 'w1': 1.0}, [],
+     lambda groups: torch.optim.SGD(groups, lr=1.0, momentum=0.9, nesterov=True, weight_decay=1e-2)),
+]
+
 
 def f32(a):
     return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
@@ -59,14 +69,19 @@ def main():
     grads[2]['b0'] = None  # a variable without a gradient this step: PyTorch skips it entirely
     runs = []
     cases = [(name, config, [], None, lambda d, n, make=make: make(d + n)) for name, config, make in CONFIGS] + GROUPED
+    cases += [(name, dict(config, lrScale=scales), no_decay, None, (scales, make)) for name, config, scales, no_decay, make in SCALED]
     for name, config, no_decay, clip, make in cases:
         params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in init.items()}
-        opt = make([p for n, p in params.items() if n not in no_decay], [p for n, p in params.items() if n in no_decay])
+        if isinstance(make, tuple):
+            scales, factory = make
+            opt = factory([{'params': [p], 'lr_scale': scales[n], **({'weight_decay': 0.0} if n in no_decay else {})} for n, p in params.items()])
+        else:
+            opt = make([p for n, p in params.items() if n not in no_decay], [p for n, p in params.items() if n in no_decay])
         trace = []
         norms = []
         for t in range(STEPS):
             for g in opt.param_groups:
-                g['lr'] = LRS[t]
+                g['lr'] = LRS[t] * g.get('lr_scale', 1.0)
             for n, p in params.items():
                 p.grad = None if grads[t][n] is None else torch.tensor(grads[t][n])
             if clip is not None:

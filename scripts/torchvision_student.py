@@ -15,7 +15,7 @@
 
   step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
        --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double]
-       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0] [--drop-path R --masks M.bin] --out DIR
+       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0 --layer-decay D --layer-groups vit] [--drop-path R --masks M.bin] --out DIR
       T steps of torch.optim.SGD or AdamW (timm's two parameter groups with --skip-decay: the weights
       it names without weight decay; clip_grad_norm_ before each step with --clip-grad) on one batch with the model in train mode (BatchNorm on batch
       statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
@@ -40,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+sys.dont_write_bytecode = True  # the timm_layer_decay import leaves no scripts/__pycache__
+
 
 class TimmAttention(torch.nn.Module):
     """timm 0.9's vision_transformer.Attention as torch 1.13 runs it (no fused SDPA): one qkv
@@ -317,11 +319,23 @@ def no_decay_names(model, rules):
 
 
 def optimizer(model, a):
-    """timm's two parameter groups (param_groups_weight_decay): --skip-decay's weights without decay."""
+    """timm's two parameter groups (param_groups_weight_decay): --skip-decay's weights without decay;
+    with --layer-decay D, one group per (layer, decay or not) at lr · D^(L − 1 − layer) — timm's
+    param_groups_layer_decay with --layer-groups' matcher (scripts/timm_layer_decay.py)."""
     skip = set(no_decay_names(model, a.skip_decay))
-    groups = [{'params': [p for n, p in model.named_parameters() if n not in skip]}]
-    if skip:
-        groups.append({'params': [p for n, p in model.named_parameters() if n in skip], 'weight_decay': 0.0})
+    if a.layer_decay is not None:
+        from timm_layer_decay import MATCHERS, layer_scales
+        names = [n for n, _ in model.named_parameters()]
+        scale = layer_scales(names, a.layer_decay, MATCHERS[a.layer_groups])
+        groups = {}
+        for n, p in model.named_parameters():
+            g = groups.setdefault((scale[n], n in skip), {'params': [], 'lr': a.lr * scale[n], **({'weight_decay': 0.0} if n in skip else {})})
+            g['params'].append(p)
+        groups = list(groups.values())
+    else:
+        groups = [{'params': [p for n, p in model.named_parameters() if n not in skip]}]
+        if skip:
+            groups.append({'params': [p for n, p in model.named_parameters() if n in skip], 'weight_decay': 0.0})
     if a.optimizer == 'sgd':
         return torch.optim.SGD(groups, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
     return torch.optim.AdamW(groups, lr=a.lr, weight_decay=a.weight_decay)
@@ -385,7 +399,11 @@ def cmd_step(a):
         losses.append(float(loss))
     after = [(k, v) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
     write_state(a.out, after + init)
-    print(json.dumps({'losses': losses, 'grad_norms': norms, 'no_decay': no_decay_names(model, a.skip_decay)}))
+    out = {'losses': losses, 'grad_norms': norms, 'no_decay': no_decay_names(model, a.skip_decay)}
+    if a.layer_decay is not None:
+        from timm_layer_decay import MATCHERS, layer_ids
+        out['layer_ids'] = layer_ids([n for n, _ in model.named_parameters()], MATCHERS[a.layer_groups])
+    print(json.dumps(out))
 
 
 def cmd_logits(a):
@@ -431,6 +449,8 @@ def main():
             s.add_argument('--optimizer', choices=['sgd', 'adamw'], default='sgd')
             s.add_argument('--skip-decay', type=lambda v: [r for r in v.split(',') if r], default=[], help='rules of weights without weight decay')
             s.add_argument('--clip-grad', type=float, help='clip_grad_norm_ before each step')
+            s.add_argument('--layer-decay', type=float, help="timm's layer-wise lr decay")
+            s.add_argument('--layer-groups', default='vit', help='its matcher (scripts/timm_layer_decay.py MATCHERS)')
             s.add_argument('--drop-path', type=float, help="StochasticDepth on, at torchvision's linear rule up to this rate, with --masks")
             s.add_argument('--masks', help='float32 row masks (N per draw, in call order) for --drop-path')
     a = p.parse_args()

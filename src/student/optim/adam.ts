@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkLr, noDecaySet, Slots } from './base.js';
+import { checkLr, lrScaleMap, noDecaySet, Slots } from './base.js';
 import type { AdamConfig, Optimizer, OptimizerState } from './types.js';
 
 /**
@@ -9,7 +9,8 @@ import type { AdamConfig, Optimizer, OptimizerState } from './types.js';
  *   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²      (m, v start at 0)
  *   w ← w − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
  * Note ε is added after the bias correction of √v, as PyTorch does (tfjs's AdamOptimizer differs).
- * The bias corrections are computed in double, as PyTorch does on the CPU.
+ * The bias corrections are computed in double, as PyTorch does on the CPU. lr is the step's lr times
+ * the variable's lrScale (a param group's lr), in the update and in AdamW's decay alike.
  */
 export class Adam implements Optimizer {
   readonly kind: 'adam' | 'adamw';
@@ -20,6 +21,7 @@ export class Adam implements Optimizer {
   private readonly epsilon: number;
   private readonly weightDecay: number;
   private readonly noDecay: ReadonlySet<string>;
+  private readonly lrScale: ReadonlyMap<string, number>;
 
   constructor(variables: readonly tf.Variable[], config: AdamConfig) {
     this.kind = config.kind;
@@ -34,6 +36,7 @@ export class Adam implements Optimizer {
     if (!(this.weightDecay >= 0)) throw new Error(`${this.kind}: weight decay must be ≥ 0, got ${this.weightDecay}`);
     this.slots = new Slots(variables);
     this.noDecay = noDecaySet(variables, config.noDecay, this.kind);
+    this.lrScale = lrScaleMap(variables, config.lrScale, this.kind);
   }
 
   get stepCount(): number {
@@ -48,12 +51,13 @@ export class Adam implements Optimizer {
       if (!g0) continue;
       const wd = this.noDecay.has(w.name) ? 0 : this.weightDecay;
       const t = this.slots.tick(w);
-      const stepSize = lr / (1 - b1 ** t);
+      const lrw = lr * (this.lrScale.get(w.name) ?? 1);
+      const stepSize = lrw / (1 - b1 ** t);
       const bc2Sqrt = Math.sqrt(1 - b2 ** t);
       tf.tidy(() => {
         let g: tf.Tensor = g0;
         if (wd !== 0) {
-          if (this.kind === 'adamw') w.assign(tf.mul(w, 1 - lr * wd));
+          if (this.kind === 'adamw') w.assign(tf.mul(w, 1 - lrw * wd));
           else g = tf.add(g, tf.mul(w, wd));
         }
         const m0 = this.slots.get(w, 'exp_avg');

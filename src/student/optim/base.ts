@@ -87,3 +87,13 @@ export function noDecaySet(variables: readonly tf.Variable[], names: readonly st
   for (const n of names ?? []) if (!known.has(n)) throw new Error(`${kind}: noDecay names "${n}", which is not one of its variables`);
   return new Set(names ?? []);
 }
+
+/** The `lrScale` of an optimizer config, each name one of its variables and each factor finite and ≥ 0. */
+export function lrScaleMap(variables: readonly tf.Variable[], scales: ReadonlyMap<string, number> | undefined, kind: string): ReadonlyMap<string, number> {
+  const known = new Set(variables.map((v) => v.name));
+  for (const [n, x] of scales ?? []) {
+    if (!known.has(n)) throw new Error(`${kind}: lrScale names "${n}", which is not one of its variables`);
+    if (!(x >= 0 && Number.isFinite(x))) throw new Error(`${kind}: lrScale of "${n}" must be a finite number ≥ 0, got ${x}`);
+  }
+  return scales ?? new Map();
+}

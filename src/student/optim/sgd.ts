@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { checkLr, noDecaySet, Slots } from './base.js';
+import { checkLr, lrScaleMap, noDecaySet, Slots } from './base.js';
 import type { Optimizer, OptimizerState, SgdConfig } from './types.js';
 
 /**
@@ -7,7 +7,7 @@ import type { Optimizer, OptimizerState, SgdConfig } from './types.js';
  *   d_p = g + wd·w
  *   if μ ≠ 0:  buf = d_p on the first step, else buf = μ·buf + (1 − dampening)·d_p
  *              d_p = d_p + μ·buf  (nesterov)   or   d_p = buf
- *   w ← w − lr·d_p
+ *   w ← w − lr·d_p              (lr · the variable's lrScale, a param group's lr)
  * This differs from tfjs's MomentumOptimizer (which scales the buffer update by lr), so resumed or
  * compared runs match PyTorch's — the official code uses SGD(μ = 0.9, wd = 5e-4).
  */
@@ -20,6 +20,7 @@ export class Sgd implements Optimizer {
   private readonly nesterov: boolean;
   private readonly weightDecay: number;
   private readonly noDecay: ReadonlySet<string>;
+  private readonly lrScale: ReadonlyMap<string, number>;
 
   constructor(variables: readonly tf.Variable[], config: SgdConfig) {
     this.momentum = config.momentum ?? 0;
@@ -31,6 +32,7 @@ export class Sgd implements Optimizer {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('sgd: Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)');
     this.slots = new Slots(variables);
     this.noDecay = noDecaySet(variables, config.noDecay, 'sgd');
+    this.lrScale = lrScaleMap(variables, config.lrScale, 'sgd');
   }
 
   get stepCount(): number {
@@ -45,6 +47,7 @@ export class Sgd implements Optimizer {
       if (!g) continue;
       this.slots.tick(w);
       const wd = this.noDecay.has(w.name) ? 0 : this.weightDecay;
+      const lrw = lr * (this.lrScale.get(w.name) ?? 1);
       tf.tidy(() => {
         let d: tf.Tensor = wd !== 0 ? tf.add(g, tf.mul(w, wd)) : g;
         if (mu !== 0) {
@@ -54,7 +57,7 @@ export class Sgd implements Optimizer {
           const b = this.slots.get(w, 'momentum_buffer')!;
           d = nesterov ? tf.add(d, tf.mul(b, mu)) : b;
         }
-        w.assign(tf.sub(w, tf.mul(d, lr)));
+        w.assign(tf.sub(w, tf.mul(d, lrw)));
       });
     }
     this.steps++;

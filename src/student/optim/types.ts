@@ -14,6 +14,8 @@ export interface SgdConfig {
   weightDecay?: number;
   /** Names of variables that get no weight decay (a PyTorch param group with weight_decay 0). */
   noDecay?: readonly string[];
+  /** Per-variable factors of the step's lr (a param group's timm `lr_scale`, e.g. layer-wise decay); 1 when absent. */
+  lrScale?: ReadonlyMap<string, number>;
 }
 
 /** torch.optim.Adam (L2 weight decay in the gradient) or AdamW (decoupled: w ← w·(1 − lr·wd)). */
@@ -25,6 +27,8 @@ export interface AdamConfig {
   weightDecay?: number;
   /** Names of variables that get no weight decay (a PyTorch param group with weight_decay 0). */
   noDecay?: readonly string[];
+  /** Per-variable factors of the step's lr (see SgdConfig.lrScale). */
+  lrScale?: ReadonlyMap<string, number>;
 }
 
 export type OptimizerConfig = SgdConfig | AdamConfig;

@@ -98,6 +98,10 @@ export const trainConfigSchema = z.strictObject({
   skipDecay: z.array(z.string().min(1)).min(1).optional(),
   /** torch.nn.utils.clip_grad_norm_'s max_norm: the gradients' global L2 norm is clipped to it before each update. */
   clipGrad: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
+  /** timm's layer-wise lr decay d ∈ (0, 1]: weight w learns at lr · d^(L − 1 − layer(w)) (optim/layer-decay.ts). */
+  layerDecay: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
+  /** The layer grouping of --layer-decay: a preset (vit, swin, convnext, torchvision-vit) or timm's group matcher as JSON. */
+  layerGroups: z.string().min(1).optional(),
   optimizer: z.enum(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer),
   /** timm's model EMA: the decay d ∈ (0, 1) of an average of the weights kept beside them (student/ema.ts). */
   ema: z.number().gt(0, 'must be in (0, 1)').lt(1, 'must be in (0, 1)').optional(),

@@ -5,6 +5,7 @@
  */
 import { optionName, UsageError, WorkError } from '../../errors.js';
 import { clipGradNorm, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
+import { layerScales, resolveLayerGroups } from '../optim/layer-decay.js';
 import { lrAt, type ScheduleConfig } from '../schedule.js';
 import { tf } from '../tf.js';
 import { namesMatching } from '../zoo/onnx-import.js';
@@ -19,6 +20,8 @@ export interface TrainOptimizer {
   apply(grads: tf.NamedTensorMap, lr: number): void;
   /** What the weight decay covers, for the run's log: null when it covers every weight. */
   readonly decayNote: string | null;
+  /** --layer-decay's layers and their lr factors, for the run's log: null without it. */
+  readonly layerNote: string | null;
   getState(): StoredOptimizerState;
   setState(s: StoredOptimizerState): void;
   dispose(): void;
@@ -47,10 +50,12 @@ export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel)
   }
   const toLocal = new Map([...toStable].map(([a, b]) => [b, a]));
   const noDecay = noDecayVariables(config.skipDecay ?? [], vars, userName);
+  const layers = layerDecayOf(config, vars, userName);
+  const lrScale = layers?.lrScale;
   const opt: Optimizer =
     config.optimizer === 'sgd'
-      ? createOptimizer(vars, { kind: 'sgd', momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, noDecay })
-      : createOptimizer(vars, { kind: config.optimizer, weightDecay: config.weightDecay, noDecay });
+      ? createOptimizer(vars, { kind: 'sgd', momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, noDecay, lrScale })
+      : createOptimizer(vars, { kind: config.optimizer, weightDecay: config.weightDecay, noDecay, lrScale });
   const clip = config.clipGrad;
   const rename = (key: string, map: Map<string, string>): string => {
     const i = key.lastIndexOf('#');
@@ -61,6 +66,7 @@ export function createTrainOptimizer(config: TrainConfig, model: tf.LayersModel)
   };
   return {
     vars,
+    layerNote: layers?.note ?? null,
     decayNote: noDecay.length ? `weight decay ${config.weightDecay} on ${vars.length - noDecay.length} of ${vars.length} weight tensors, none on ${noDecay.length} (${optionName('skipDecay')} ${config.skipDecay!.join(',')})` : null,
     apply(grads, lr) {
       if (clip === undefined) return opt.step(grads, lr);
@@ -98,6 +104,24 @@ function noDecayVariables(rules: readonly string[], vars: readonly tf.Variable[]
   const oneD = rules.includes('1d');
   if (oneD && !vars.some((v) => v.rank <= 1)) throw new UsageError(`${optionName('skipDecay')} 1d: matches no trainable weight`, 'the model has no biases or norms');
   return vars.filter((v) => named.has(userName.get(v.name)!) || (oneD && v.rank <= 1)).map((v) => v.name);
+}
+
+/**
+ * --layer-decay d: every trainable weight's lr factor d^(L − 1 − layer) from timm's grouping of the
+ * weights' names (ONNX initializer names for onnx: students; --layer-groups, else the first preset
+ * that fits), keyed by variable name; null without --layer-decay.
+ */
+function layerDecayOf(config: TrainConfig, vars: readonly tf.Variable[], userName: ReadonlyMap<string, string>): { lrScale: Map<string, number>; note: string } | null {
+  if (config.layerDecay === undefined) {
+    if (config.layerGroups !== undefined) throw new UsageError(`${optionName('layerGroups')} needs ${optionName('layerDecay')}`);
+    return null;
+  }
+  const names = vars.map((v) => userName.get(v.name)!);
+  const { name, matcher } = resolveLayerGroups(config.layerGroups, names);
+  const { scale, layers } = layerScales(names, config.layerDecay, matcher);
+  const lrScale = new Map(vars.map((v) => [v.name, scale.get(userName.get(v.name)!)!]));
+  const lowest = Math.min(...scale.values());
+  return { lrScale, note: `layer decay ${config.layerDecay} over ${layers} layers (${name}): lr × ${lowest.toPrecision(3)} at the first, × 1 at the last (the head)` };
 }
 
 /** The schedule of a run (src/student/schedule.ts); validated by checkSchedule before training. */

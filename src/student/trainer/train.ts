@@ -173,6 +173,7 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   }
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
   if (optimizer.decayNote) hooks.info?.(optimizer.decayNote);
+  if (optimizer.layerNote) hooks.info?.(optimizer.layerNote);
   const rates = spec.onnx?.dropPath ? dropPathRates(onnxLayerOf(model)!.graph.nodes) : null;
   if (rates) hooks.info?.(`drop path on ${rates.length} residual branches, rates ${rates[0].toPrecision(3)}…${rates[rates.length - 1].toPrecision(3)} (${optionName('dropPath')} ${spec.onnx!.dropPath})`);
   const ema = config.ema !== undefined ? new WeightEma(model, { decay: config.ema, warmup: config.emaWarmup ?? false }) : null;

@@ -20,7 +20,7 @@ interface Golden {
   grads: Record<string, number[] | null>[];
   runs: {
     name: string;
-    config: OptimizerConfig;
+    config: Omit<OptimizerConfig, 'lrScale'> & { lrScale?: Record<string, number> };
     clip?: { maxNorm: number; totalNorms: number[] };
     trace: { params: Record<string, number[]>; state: Record<string, number[]>; variableSteps: Record<string, number> }[];
   }[];
@@ -52,7 +52,8 @@ describe('student/optim golden (vs torch.optim, scripts/golden_optim.py)', () =>
       // Distinct tfjs variable names per run (they are global); the optimizer keys on them.
       const vars = names.map((n) => tf.variable(tf.tensor(golden.init[n], golden.shapes[n]), true, `${run.name}/${n}`));
       const noDecay = run.config.noDecay?.map((n) => `${run.name}/${n}`);
-      const opt = createOptimizer(vars, { ...run.config, ...(noDecay ? { noDecay } : {}) });
+      const lrScale = run.config.lrScale ? new Map(Object.entries(run.config.lrScale).map(([n, x]) => [`${run.name}/${n}`, x])) : undefined;
+      const opt = createOptimizer(vars, { ...run.config, ...(noDecay ? { noDecay } : {}), lrScale });
       try {
         golden.lrs.forEach((lr, t) => {
           const grads: tf.NamedTensorMap = {};

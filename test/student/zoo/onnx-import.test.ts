@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { selectBackend } from '../../../src/student/backend.js';
 import { callLoss } from '../losses/helpers.js';
 import { createOptimizer } from '../../../src/student/optim/index.js';
+import { LAYER_GROUPS, layerIds } from '../../../src/student/optim/layer-decay.js';
 import type { TrainConfig } from '../../../src/student/trainer/config.js';
 import { createTrainOptimizer } from '../../../src/student/trainer/optimizer.js';
 import { readerSoftTargets } from '../../helpers/soft-targets.js';
@@ -107,9 +108,11 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
     // PyTorch in float64 from the same float32 weights: clipped 37-fold, resnet18's BatchNorm
     // updates are ≈ 100 ulps of their weights, where PyTorch's own float32 run strays 1.8e-2 from
     // tfkd's after two steps and tfkd stays within 5e-4 of float64.
+    // On the ViT also --layer-decay: timm's layer groups (vit matcher), each at lr · 0.65^(L − 1 − layer).
     const recipe = name === 'timm_vit' || name === 'resnet18' ? ([['ce', 1, 1e-4, 'recipe'], ['ce', 2, 1e-3, 'recipe']] as const) : [];
-    for (const [loss, STEPS, TOL, optName] of [...steps.map((s) => [...s, 'sgd'] as const), ...recipe]) {
-      const what = optName === 'sgd' ? 'SGD' : 'SGD + --skip-decay + --clip-grad';
+    const layerDecay = name === 'timm_vit' ? ([['ce', 2, 1e-3, 'recipe-ld']] as const) : [];
+    for (const [loss, STEPS, TOL, optName] of [...steps.map((s) => [...s, 'sgd'] as const), ...recipe, ...layerDecay]) {
+      const what = optName === 'sgd' ? 'SGD' : optName === 'recipe' ? 'SGD + --skip-decay + --clip-grad' : 'SGD + --skip-decay + --clip-grad + --layer-decay';
       it(`${name}: ${STEPS} ${what} step(s) (${loss}, BatchNorm where present in train mode) = PyTorch's (${TOL} relative on every update)`, async function () {
         const { arch, file } = exported(name);
         const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, {});
@@ -122,7 +125,8 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         const teacher = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 1.7) * 3);
         const soft = readerSoftTargets([teacher], K, T);
         const dir = path.join(tmp, `${name}-${loss}-${STEPS}-${optName}`);
-        const wd = optName === 'recipe' ? 0.5 : 5e-4;
+        const wd = optName === 'sgd' ? 5e-4 : 0.5;
+        const ld = optName === 'recipe-ld' ? 0.65 : undefined;
         const skip = name === 'timm_vit' ? ['1d', 'pos_embed', 'cls_token'] : ['1d'];
         fs.mkdirSync(dir, { recursive: true });
         fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
@@ -130,12 +134,18 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         fs.writeFileSync(path.join(dir, 'soft.bin'), Buffer.from(soft.buffer));
         const out = py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
           '--lr', String(LR), '--momentum', '0.9', '--weight-decay', String(wd), '--steps', String(STEPS), '--out', path.join(dir, 'ref'), ...(loss === 'kd' ? ['--soft', path.join(dir, 'soft.bin'), '--alpha', String(alpha), '--temperature', String(T)] : []),
-          ...(optName === 'recipe' ? ['--skip-decay', skip.join(','), '--clip-grad', '1', '--double'] : [])]);
-        const refOut = JSON.parse(out) as { grad_norms: number[]; no_decay: string[] };
+          ...(optName !== 'sgd' ? ['--skip-decay', skip.join(','), '--clip-grad', '1', '--double'] : []), ...(ld ? ['--layer-decay', String(ld), '--layer-groups', 'vit'] : [])]);
+        const refOut = JSON.parse(out) as { grad_norms: number[]; no_decay: string[]; layer_ids?: Record<string, number> };
+        if (ld) {
+          // The layer of every weight: timm's group_with_matcher's.
+          const ids = layerIds(graph.weights.map((w) => w.name), LAYER_GROUPS.vit);
+          expect(Object.fromEntries(ids)).to.deep.equal(refOut.layer_ids);
+          expect(new Set(ids.values()).size, 'layers').to.equal(6);
+        }
         const ref = readState(path.join(dir, 'ref'));
 
         const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const trainOpt = optName === 'recipe' ? createTrainOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: wd, skipDecay: skip, clipGrad: 1 } as TrainConfig, model) : null;
+        const trainOpt = optName !== 'sgd' ? createTrainOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: wd, skipDecay: skip, clipGrad: 1, layerDecay: ld } as TrainConfig, model) : null;
         if (trainOpt) {
           // Same weights exempted as PyTorch's group, and the clip acts on both steps.
           expect(trainOpt.decayNote, 'decay note').to.include(`none on ${refOut.no_decay.length} (`);
