@@ -67,11 +67,12 @@ describe('student/trainer/inputs: students on image folders', function () {
     expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/may differ in size/);
   });
 
-  it('batches from render workers are the main thread\'s bytes: 0, 1 or 3 workers, eval view and rrc boxes', async () => {
+  it('batches from render workers are the main thread\'s bytes: 0, 1 or 3 workers, eval view, rrc boxes, a policy', async () => {
     const ds = await openDataset(`folder:${data}`);
     const plans = [
       { mode: 'none' as const, cacheViews: 1, spec: null, augmentSeed: 0 },
       { mode: 'fresh' as const, cacheViews: 1, spec: parseAugmentSpec('rrc:0.3-1,flip'), augmentSeed: 7 },
+      { mode: 'fresh' as const, cacheViews: 1, spec: parseAugmentSpec('rrc:0.3-1,flip,randaugment:2:14'), augmentSeed: 7 },
     ];
     const samples = Int32Array.from({ length: 37 }, (_, k) => (k * 7) % ds.size);
     for (const plan of plans) {
