@@ -15,13 +15,18 @@ from itertools import chain
 MATCH_PREV_GROUP = (99999,)
 
 # timm's group_matcher(coarse=False) of VisionTransformer, SwinTransformer and ConvNeXt, and the
-# same rule on torchvision's ViT names.
+# same rule on torchvision's ViT, ConvNeXt and Swin names (src/student/optim/layer-decay.ts).
 MATCHERS = {
     'vit': dict(stem=r'^cls_token|pos_embed|patch_embed', blocks=[(r'^blocks\.(\d+)', None), (r'^norm', (99999,))]),
     'swin': dict(stem=r'^patch_embed', blocks=[(r'^layers\.(\d+).downsample', (0,)), (r'^layers\.(\d+)\.\w+\.(\d+)', None), (r'^norm', (99999,))]),
     'convnext': dict(stem=r'^stem', blocks=[(r'^stages\.(\d+)\.downsample', (0,)), (r'^stages\.(\d+)\.blocks\.(\d+)', None), (r'^norm_pre', (99999,))]),
     'torchvision-vit': dict(stem=r'^class_token|conv_proj|encoder\.pos_embedding',
                             blocks=[(r'^encoder\.layers\.encoder_layer_(\d+)', None), (r'^encoder\.ln', (99999,))]),
+    'torchvision-convnext': dict(stem=r'^features\.0\.',
+                                 blocks=[(r'^features\.(\d+)\.(\d+)\.layer_scale', None), (r'^features\.(\d+)\.(\d+)\.block', None),
+                                         (r'^features\.(\d+)\.\d+\.(?:weight|bias)', None)]),
+    'torchvision-swin': dict(stem=r'^features\.0\.',
+                             blocks=[(r'^features\.(\d+)\.(\d+)\.', None), (r'^features\.(\d+)\.(?:reduction|norm)\.', None), (r'^norm', (99999,))]),
 }
 
 

@@ -104,9 +104,9 @@ describe('cli/train', function () {
       ['a --skip-decay name the model does not have', () => [...TINY, '--loss', 'ce', '--skip-decay', '1d,pos_embed'], /--skip-decay pos_embed: matches no trainable weight/],
       ['--ema 1', () => [...TINY, '--loss', 'ce', '--ema', '1'], /--ema: must be in \(0, 1\)/],
       ['--layer-decay 0', () => [...TINY, '--loss', 'ce', '--layer-decay', '0'], /--layer-decay: must be in \(0, 1\]/],
-      ['--layer-decay on a model no preset fits', () => [...TINY, '--loss', 'ce', '--layer-decay', '0.7'], /--layer-decay: no layer grouping of vit, swin, convnext, torchvision-vit fits the model's weights/],
+      ['--layer-decay on a model no preset fits', () => [...TINY, '--loss', 'ce', '--layer-decay', '0.7'], /--layer-decay: no layer grouping of vit, swin, convnext, torchvision-vit, torchvision-convnext, torchvision-swin fits the model's weights/],
       ['--layer-groups without --layer-decay', () => [...TINY, '--loss', 'ce', '--layer-groups', 'vit'], /--layer-groups needs --layer-decay/],
-      ['a --layer-groups group that matches nothing', () => [...TINY, '--loss', 'ce', '--layer-decay', '0.7', '--layer-groups', '{"stem": "^stem"}'], /--layer-groups .*: a group matches no weight/],
+      ['a --layer-groups regex that matches nothing', () => [...TINY, '--loss', 'ce', '--layer-decay', '0.7', '--layer-groups', '{"stem": "^stem"}'], /--layer-groups .*: a regex matches no weight/],
       ['--nesterov without momentum', () => [...TINY, '--loss', 'ce', '--nesterov', '--momentum', '0'], /--nesterov needs --momentum > 0/],
     ];
     for (const [what, args, re] of cases) {

@@ -171,7 +171,7 @@ function addOptimizerOptions(cmd: Command): void {
     .option('--skip-decay <list>', 'weights without weight decay: 1d (biases and norm scales/shifts, timm\'s rule) and weight-name patterns as --freeze takes them, e.g. 1d,pos_embed,cls_token; repeatable', collect)
     .option('--clip-grad <norm>', 'clip the gradients\' global L2 norm to this before each update (torch.nn.utils.clip_grad_norm_)')
     .option('--layer-decay <d>', 'layer-wise lr decay (timm\'s, for fine-tuning transformers): a weight in layer i of L learns at lr·d^(L−1−i), the head at lr (onnx: students)')
-    .option('--layer-groups <spec>', 'the layers of --layer-decay: vit, swin, convnext (timm\'s matchers), torchvision-vit, or timm\'s group matcher as JSON (default: the first preset that fits)')
+    .option('--layer-groups <spec>', 'the layers of --layer-decay: vit, swin, convnext (timm\'s matchers), torchvision-vit, torchvision-convnext, torchvision-swin, or timm\'s group matcher as JSON (default: the first preset that fits)')
     .option('--ema <decay>', 'also keep an exponential moving average of the weights with this decay (timm\'s model EMA, e.g. 0.999), evaluated every epoch and saved in every checkpoint (eval/export --ema)')
     .option('--ema-warmup', 'the EMA\'s warm-up: decay_t = min(1 − t^(−2/3), decay) (timm\'s --model-ema-warmup)')
     .option('--optimizer <name>', `${OPTIMIZERS.join(' | ')}: torch.optim's SGD, Adam, AdamW (default: ${d.optimizer})`)

@@ -49,6 +49,19 @@ export const LAYER_GROUPS: Readonly<Record<string, GroupMatcher>> = {
     ['stem', '^class_token|conv_proj|encoder\\.pos_embedding'],
     ['blocks', [['^encoder\\.layers\\.encoder_layer_(\\d+)', null], ['^encoder\\.ln', [MATCH_PREV_GROUP]]]],
   ],
+  // torchvision ConvNeXt (convnext_tiny …): features.0 the stem, one layer per CNBlock
+  // (features.S.B.layer_scale and .block: layer_scale is what tells ConvNeXt from other `features`
+  // models), each downsampling (features.S.0, features.S.1) one layer
+  'torchvision-convnext': [
+    ['stem', '^features\\.0\\.'],
+    ['blocks', [['^features\\.(\\d+)\\.(\\d+)\\.layer_scale', null], ['^features\\.(\\d+)\\.(\\d+)\\.block', null], ['^features\\.(\\d+)\\.\\d+\\.(?:weight|bias)', null]]],
+  ],
+  // torchvision Swin (swin_t …): features.0 the patch embedding, one layer per block
+  // (features.S.B), each patch merging (features.S.reduction / norm) one layer, the final norm with the last block
+  'torchvision-swin': [
+    ['stem', '^features\\.0\\.'],
+    ['blocks', [['^features\\.(\\d+)\\.(\\d+)\\.', null], ['^features\\.(\\d+)\\.(?:reduction|norm)\\.', null], ['^norm', [MATCH_PREV_GROUP]]]],
+  ],
 };
 
 /** Python's tuple order on keys of numbers (a proper prefix first). */
@@ -99,9 +112,9 @@ export function layerScales(names: readonly string[], decay: number, matcher: Gr
 }
 
 /**
- * `--layer-groups`: a preset's name (vit, swin, convnext, torchvision-vit) or a timm matcher as JSON,
+ * `--layer-groups`: a preset's name (LAYER_GROUPS) or a timm matcher as JSON,
  * `{"stem": "^patch_embed", "blocks": [["^blocks\\.(\\d+)", null], ["^norm", [99999]]]}` (key order
- * is group order). Absent: the first preset whose groups other than the last each match some weight.
+ * is group order). Absent: the first preset every regex of which (but a final norm's) matches some weight.
  */
 export function resolveLayerGroups(spec: string | undefined, names: readonly string[]): { name: string; matcher: GroupMatcher } {
   const flag = optionName('layerGroups');
@@ -120,16 +133,20 @@ export function resolveLayerGroups(spec: string | undefined, names: readonly str
     throw new UsageError(`${flag} ${spec}: neither a preset (${Object.keys(LAYER_GROUPS).join(', ')}) nor JSON`);
   }
   const matcher = matcherOf(raw, spec);
-  if (!coversAll(matcher, names)) throw new UsageError(`${flag} ${spec}: a group matches no weight of the model (named like ${names.slice(0, 3).join(', ')}, …)`);
+  if (!coversAll(matcher, names)) throw new UsageError(`${flag} ${spec}: a regex matches no weight of the model (named like ${names.slice(0, 3).join(', ')}, …)`);
   return { name: 'custom', matcher };
 }
 
-/** Every group with specs matches at least one name (a stem or blocks regex that matches nothing is a misspelling). */
+/**
+ * Every regex of the matcher matches some name, except those that join the previous layer (a final
+ * norm, which some models lack): one that matches nothing is a misspelling, or another family's
+ * preset (torchvision-swin's patch merging picks Swin out of other `features` models).
+ */
 function coversAll(m: GroupMatcher, names: readonly string[]): boolean {
   return m.every(([, spec]) => {
     if (spec === null) return true;
     const res = typeof spec === 'string' ? [spec] : spec.filter(([, s]) => s === null || s[s.length - 1] !== MATCH_PREV_GROUP).map(([r]) => r);
-    return res.some((r) => names.some((n) => new RegExp(r, 'y').test(n)));
+    return res.every((r) => names.some((n) => new RegExp(r, 'y').test(n)));
   });
 }
 
