@@ -50,6 +50,34 @@ function py(args: string[]): string {
   return r.stdout;
 }
 
+/**
+ * A ResNet-18 cache of the photos' views (`augment`, `views`, seed) against PyTorch on the views
+ * scripts/views_reference.py renders from the boxes (and policy operations) `tfkd data views --json`
+ * prints: the largest |Δ| over the rows, the rows compared, and what data views printed.
+ */
+async function cacheVsPyTorch(o: { tmp: string; model: string; map: number[]; files: string; tag: string; augment: string; seed: number; views: number; size?: [number, number] }) {
+  const out = path.join(o.tmp, `views-${o.tag}`);
+  await runPrecompute({
+    teacher: o.model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: o.views, augment: o.augment, augmentSeed: o.seed,
+    shardRows: 64, preprocess: 'imagenet', classMap: JSON.stringify(o.map),
+  });
+  const { rows } = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: o.augment, augmentSeed: o.seed, views: o.views, interpolation: 'bilinear', json: true, ...(o.size ? { size: o.size } : {}) });
+  const boxes = path.join(o.tmp, `boxes-${o.tag}.json`);
+  fs.writeFileSync(boxes, JSON.stringify(rows));
+  const refOut = path.join(o.tmp, `views-${o.tag}-ref.json`);
+  py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', o.files, '--size', '224', '--model', o.model.replace(/\.onnx$/, '.pt'), '--out', refOut]);
+  const vref = JSON.parse(fs.readFileSync(refOut, 'utf8')) as { rows: Array<{ sample: number; view: number }>; logits: number[][] };
+  const rd = openCache(out);
+  let maxAbs = 0;
+  try {
+    const got = rd.readLogits(Int32Array.from(vref.rows, (r) => r.sample), Int32Array.from(vref.rows, (r) => r.view));
+    vref.rows.forEach((_, r) => o.map.forEach((t, j) => (maxAbs = Math.max(maxAbs, Math.abs(vref.logits[r][t] - got[r * o.map.length + j])))));
+  } finally {
+    rd.close();
+  }
+  return { vref, maxAbs, boxes, rows };
+}
+
 describe('teacher/torchvision: torchvision teachers over real photographs match PyTorch', function () {
   this.timeout(600000);
   let tmp: string;
@@ -124,28 +152,10 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
         const ref = refs.imagenet;
         const ds = (await openDataset(`folder:${PHOTOS}`)) as ImageFilesDataset;
         const map = ref.classes.map((_, c) => 100 + 7 * c);
-        const out = path.join(tmp, 'views4');
-        await runPrecompute({
-          teacher: model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 4, augment: 'rrc,flip', augmentSeed: 7,
-          shardRows: 64, preprocess: 'imagenet', classMap: JSON.stringify(map),
-        });
-        const views = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment: 'rrc,flip', augmentSeed: 7, views: 4, interpolation: 'bilinear', json: true });
-        const boxes = path.join(tmp, 'boxes.json');
-        fs.writeFileSync(boxes, JSON.stringify(views.rows));
         const files = path.join(tmp, 'files.json');
         fs.writeFileSync(files, JSON.stringify(ds.files));
-        const refOut = path.join(tmp, 'views-ref.json');
-        py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', files, '--size', '224', '--model', model.replace(/\.onnx$/, '.pt'), '--out', refOut]);
-        const vref = JSON.parse(fs.readFileSync(refOut, 'utf8')) as { rows: Array<{ sample: number; view: number }>; logits: number[][] };
+        const { vref, maxAbs, boxes } = await cacheVsPyTorch({ tmp, model, map, files, tag: 'rrc', augment: 'rrc,flip', seed: 7, views: 4 });
         expect(vref.rows).to.have.length(ds.size * 3);
-        const rd = openCache(out);
-        let maxAbs = 0;
-        try {
-          const got = rd.readLogits(Int32Array.from(vref.rows, (r) => r.sample), Int32Array.from(vref.rows, (r) => r.view));
-          vref.rows.forEach((_, r) => map.forEach((t, j) => (maxAbs = Math.max(maxAbs, Math.abs(vref.logits[r][t] - got[r * map.length + j])))));
-        } finally {
-          rd.close();
-        }
         console.log(`      ${vref.rows.length} rrc views: cache vs PyTorch on PIL's resized_crop + hflip: max |Δ| ${maxAbs.toExponential(2)}`);
         expect(maxAbs).to.be.at.most(TOL);
         // The student's side: the same boxes at 32×32.
@@ -173,28 +183,9 @@ describe('teacher/torchvision: torchvision teachers over real photographs match 
         const map = ref.classes.map((_, c) => 100 + 7 * c);
         const files = path.join(tmp, 'files.json');
         fs.writeFileSync(files, JSON.stringify(ds.files));
-        const augment = 'rrc,flip,trivialaugment';
-        const out = path.join(tmp, 'views-ta');
-        await runPrecompute({
-          teacher: model, data: `folder:${PHOTOS}`, out, split: 'train', device: 'cpu', threads: 2, batch: 8, dtype: 'f32', views: 3, augment, augmentSeed: 3,
-          shardRows: 64, preprocess: 'imagenet', classMap: JSON.stringify(map),
-        });
-        const views = await runDataViews({ data: `folder:${PHOTOS}`, split: 'train', augment, augmentSeed: 3, views: 3, size: [224, 224], interpolation: 'bilinear', json: true });
-        const ops = new Set(views.rows.flatMap((r) => (r.ops ?? []).map((o) => o.op)));
-        const boxes = path.join(tmp, 'boxes-ta.json');
-        fs.writeFileSync(boxes, JSON.stringify(views.rows));
-        const refOut = path.join(tmp, 'views-ta-ref.json');
-        py(['scripts/views_reference.py', '--boxes', boxes, '--data', PHOTOS, '--files', files, '--size', '224', '--model', model.replace(/\.onnx$/, '.pt'), '--out', refOut]);
-        const vref = JSON.parse(fs.readFileSync(refOut, 'utf8')) as { rows: Array<{ sample: number; view: number }>; logits: number[][] };
+        const { vref, maxAbs, rows: printed } = await cacheVsPyTorch({ tmp, model, map, files, tag: 'ta', augment: 'rrc,flip,trivialaugment', seed: 3, views: 3, size: [224, 224] });
+        const ops = new Set(printed.flatMap((r) => (r.ops ?? []).map((o) => o.op)));
         expect(vref.rows).to.have.length(ds.size * 2);
-        const rd = openCache(out);
-        let maxAbs = 0;
-        try {
-          const got = rd.readLogits(Int32Array.from(vref.rows, (r) => r.sample), Int32Array.from(vref.rows, (r) => r.view));
-          vref.rows.forEach((_, r) => map.forEach((t, j) => (maxAbs = Math.max(maxAbs, Math.abs(vref.logits[r][t] - got[r * map.length + j])))));
-        } finally {
-          rd.close();
-        }
         console.log(`      ${vref.rows.length} trivialaugment views (${ops.size} of the 14 operations): cache vs PyTorch on torchvision's renders: max |Δ| ${maxAbs.toExponential(2)}`);
         expect(maxAbs).to.be.at.most(TOL);
         expect(ops.size).to.be.at.least(10);
