@@ -678,28 +678,22 @@ def hash_u32(*words):
 _RRC_DEFAULT = ((0.08, 1.0), (3 / 4, 4 / 3))
 
 
-_POLICY_DEFAULTS = {"ops": 2, "magnitude": 9, "bins": 31}
+def _policy(policy, ops=None, magnitude=None, bins=None, table=None):
+    """parse_augment's "auto" from the values a spec gives (token or JSON), the rest torchvision's defaults."""
+    if policy == "autoaugment":
+        return {"policy": policy, "ops": 2, "magnitude": -1, "bins": 10, "table": table or "imagenet"}
+    if policy == "trivialaugment":
+        return {"policy": policy, "ops": 1, "magnitude": -1, "bins": 31 if bins is None else bins}
+    return {"policy": policy, "ops": 2 if ops is None else ops, "magnitude": 9 if magnitude is None else magnitude, "bins": 31 if bins is None else bins}
 
 
 def _policy_token(tok):
     """`randaugment[:OPS[:M[:BINS]]]`, `trivialaugment[:BINS]`, `autoaugment[:TABLE]` → parse_augment's "auto"."""
     name, *args = tok.split(":")
     if name == "autoaugment":
-        return {"policy": name, "ops": 2, "magnitude": -1, "bins": 10, "table": args[0] if args else "imagenet"}
-    v = dict(_POLICY_DEFAULTS)
-    for k, a in zip(["ops", "magnitude", "bins"] if name == "randaugment" else ["bins"], args):
-        v[k] = int(a)
-    if name == "trivialaugment":
-        v.update(ops=1, magnitude=-1)
-    return {"policy": name, **v}
-
-
-def _policy_json(a):
-    if a["policy"] == "autoaugment":
-        return {"policy": "autoaugment", "ops": 2, "magnitude": -1, "bins": 10, "table": a.get("table", "imagenet")}
-    if a["policy"] == "trivialaugment":
-        return {"policy": "trivialaugment", "ops": 1, "magnitude": -1, "bins": a.get("bins", 31)}
-    return {"policy": "randaugment", "ops": a.get("ops", 2), "magnitude": a.get("magnitude", 9), "bins": a.get("bins", 31)}
+        return _policy(name, table=args[0] if args else None)
+    keys = ["ops", "magnitude", "bins"] if name == "randaugment" else ["bins"]
+    return _policy(name, **{k: int(a) for k, a in zip(keys, args)})
 
 
 def parse_augment(spec):
@@ -713,7 +707,7 @@ def parse_augment(spec):
         rrc, mix, auto = o.get("rrc"), o.get("mix"), o.get("auto")
         return {"crop": int(o.get("cropPad", 0)), "flip": bool(o.get("flip", False)),
                 "rrc": None if rrc is None else (tuple(rrc.get("scale", _RRC_DEFAULT[0])), tuple(rrc.get("ratio", _RRC_DEFAULT[1]))),
-                "auto": None if auto is None else _policy_json(auto),
+                "auto": None if auto is None else _policy(**auto),
                 "mix": None if mix is None else {"mixup": mix.get("mixup"), "cutmix": mix.get("cutmix"),
                                                  "switchProb": mix.get("switchProb", 0.5), "mixProb": mix.get("mixProb", 1)}}
     out = {"crop": 0, "flip": False, "rrc": None, "auto": None, "mix": None}

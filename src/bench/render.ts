@@ -231,7 +231,7 @@ async function renderWork(files: string[], t: Transform, seed: number): Promise<
 /** What scripts/pil_bench_render.py is told to do: the same files, mode, filter and geometry. */
 function pillowJob(w: RenderWork): string {
   const { spec } = w;
-  return JSON.stringify({ files: w.files, mode: spec.mode, interpolation: spec.interpolation, kind: w.aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size: w.size, boxes: w.boxes.map((b, i) => (w.ops.length ? [b.left, b.top, b.width, b.height, b.flip, w.ops[i].map((d) => [d.op, d.magnitude])] : [b.left, b.top, b.width, b.height, b.flip])), resized: w.resized });
+  return JSON.stringify({ files: w.files, mode: spec.mode, interpolation: spec.interpolation, kind: w.aug ? 'boxes' : 'eval', resize: spec.resize, crop: spec.crop, crop_rounding: spec.cropRounding, size: w.size, boxes: w.boxes.map((b, i) => [b.left, b.top, b.width, b.height, b.flip, ...(w.ops.length ? [w.ops[i].map((d) => [d.op, d.magnitude])] : [])]), resized: w.resized });
 }
 
 /** Byte identity: how many of tfkd's rendered images have the sha256 Pillow's have. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import type { SampleShape } from './dataset.js';
 import { sampleBytes } from './dataset.js';
-import { AUTO_DEFAULTS, autoAugmentPixels, checkAutoAugment, formatAutoAugment, parseAutoAugmentToken, type AutoAugmentSpec } from './auto-augment.js';
+import { AUTO_POLICIES, AUTOAUGMENT_TABLE_NAMES, autoAugmentPixels, formatAutoAugment, parseAutoAugmentToken, POLICY_KEYS, policySpec, type AutoAugmentSpec } from './auto-augment.js';
 import { checkMixSpec, formatMixSpec, MIX_DEFAULTS, parseMixToken, type MixSpec } from './mix.js';
 import { hashU32 } from './rng.js';
 
@@ -82,11 +82,11 @@ const SpecSchema = z.strictObject({
     .optional(),
   auto: z
     .strictObject({
-      policy: z.enum(['randaugment', 'trivialaugment', 'autoaugment']),
+      policy: z.enum(AUTO_POLICIES),
       ops: z.number().int().optional(),
       magnitude: z.number().int().optional(),
       bins: z.number().int().optional(),
-      table: z.enum(['imagenet', 'cifar10', 'svhn']).optional(),
+      table: z.enum(AUTOAUGMENT_TABLE_NAMES).optional(),
     })
     .optional(),
 });
@@ -102,19 +102,10 @@ function checkRrc(rrc: NonNullable<AugmentSpec['rrc']>, input: unknown): void {
 
 /** The JSON form's `auto` object: only the keys its policy takes, the rest torchvision's defaults. */
 function autoFromJson(a: NonNullable<z.infer<typeof SpecSchema>['auto']>, input: unknown): AutoAugmentSpec {
-  const given = (['ops', 'magnitude', 'bins', 'table'] as const).filter((k) => a[k] !== undefined);
-  const allowed = { randaugment: ['ops', 'magnitude', 'bins'], trivialaugment: ['bins'], autoaugment: ['table'] }[a.policy];
-  const extra = given.filter((k) => !allowed.includes(k));
+  const allowed = POLICY_KEYS[a.policy];
+  const extra = (['ops', 'magnitude', 'bins', 'table'] as const).filter((k) => a[k] !== undefined && !allowed.includes(k));
   if (extra.length) throw new UsageError(`${JSON.stringify(input)}: ${a.policy} takes ${allowed.map((k) => `"${k}"`).join(', ')}, not ${extra.map((k) => `"${k}"`).join(', ')}`, HINT);
-  const bins = a.bins ?? AUTO_DEFAULTS.bins;
-  const spec: AutoAugmentSpec =
-    a.policy === 'randaugment'
-      ? { policy: a.policy, ops: a.ops ?? AUTO_DEFAULTS.ops, magnitude: a.magnitude ?? AUTO_DEFAULTS.magnitude, bins }
-      : a.policy === 'trivialaugment'
-        ? { policy: a.policy, ops: 1, magnitude: -1, bins }
-        : { policy: a.policy, ops: 2, magnitude: -1, bins: 10, table: a.table ?? 'imagenet' };
-  checkAutoAugment(spec, input, HINT);
-  return spec;
+  return policySpec(a.policy, a, input, HINT);
 }
 
 /** Parses `crop:4,flip` / `flip` / `none` / `` or a JSON object (string or value). */
@@ -138,8 +129,9 @@ export function parseAugmentSpec(input: string | object | undefined | null): Aug
         const tok = raw.trim();
         const m = /^crop:(\d+)$/.exec(tok);
         const rr = /^rrc(?::([^:]+?)-([^:]+?)(?::([^:]+?)-([^:]+?))?)?$/.exec(tok);
-        const name = m ? 'crop' : rr ? 'rrc' : /^(randaugment|trivialaugment|autoaugment)\b/.test(tok) ? 'auto' : tok.split(':')[0];
-        if (seen.has(name)) throw new UsageError(name === 'auto' ? `"${input}" names two policies (randaugment, trivialaugment, autoaugment); use one` : `augmentation "${name}" given twice in "${input}"`, HINT);
+        const head = tok.split(':')[0];
+        const name = m ? 'crop' : rr ? 'rrc' : (AUTO_POLICIES as readonly string[]).includes(head) ? 'auto' : head;
+        if (seen.has(name)) throw new UsageError(name === 'auto' ? `"${input}" names two policies (${AUTO_POLICIES.join(', ')}); use one` : `augmentation "${name}" given twice in "${input}"`, HINT);
         seen.add(name);
         if (parseMixToken(tok, mix, input, HINT)) continue;
         const auto = parseAutoAugmentToken(tok, input, HINT);

@@ -31,10 +31,13 @@ import { affineNearest, radians, rotateNearest } from './pil/geometry.js';
 import { autocontrast, equalize, invert, posterize, solarize } from './pil/image-ops.js';
 import { hashU32 } from './rng.js';
 
-export type AutoAugmentPolicy = 'randaugment' | 'trivialaugment' | 'autoaugment';
+/** The policies, by the names `--augment` takes. */
+export const AUTO_POLICIES = ['randaugment', 'trivialaugment', 'autoaugment'] as const;
+export type AutoAugmentPolicy = (typeof AUTO_POLICIES)[number];
 
 /** AutoAugment's learned tables (torchvision's AutoAugmentPolicy). */
-export type AutoAugmentTable = 'imagenet' | 'cifar10' | 'svhn';
+export const AUTOAUGMENT_TABLE_NAMES = ['imagenet', 'cifar10', 'svhn'] as const;
+export type AutoAugmentTable = (typeof AUTOAUGMENT_TABLE_NAMES)[number];
 
 export interface AutoAugmentSpec {
   policy: AutoAugmentPolicy;
@@ -49,7 +52,7 @@ export interface AutoAugmentSpec {
 }
 
 /** torchvision's defaults: RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), TrivialAugmentWide(31). */
-export const AUTO_DEFAULTS = Object.freeze({ ops: 2, magnitude: 9, bins: 31 });
+const AUTO_DEFAULTS = Object.freeze({ ops: 2, magnitude: 9, bins: 31 });
 
 /** The operations in torchvision's `_augmentation_space` order (the index the draw picks). */
 export const AUTO_OPS = ['Identity', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness', 'Posterize', 'Solarize', 'AutoContrast', 'Equalize'] as const;
@@ -145,6 +148,9 @@ export const AUTOAUGMENT_TABLES: Readonly<Record<AutoAugmentTable, readonly SubP
 
 const SIGNED: ReadonlySet<AutoOp> = new Set(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast', 'Sharpness']);
 
+/** The operations without a magnitude table (`_apply_op` receives 0 for them). */
+export const NO_MAGNITUDE: ReadonlySet<AutoOp> = new Set(['Identity', 'AutoContrast', 'Equalize', 'Invert']);
+
 const f32 = Math.fround;
 
 /** torch.linspace(start, end, n) in float32 by the scalar rule (module comment), as doubles. */
@@ -173,14 +179,10 @@ function posterizeBits(n: number, d: number): number[] {
  * of `height`×`width`; null for the operations without one (Identity, AutoContrast, Equalize).
  */
 export function magnitudeTable(policy: AutoAugmentPolicy, bins: number, op: AutoOp, height: number, width: number): number[] | null {
+  if (NO_MAGNITUDE.has(op)) return null;
   // AutoAugment's ranges are RandAugment's (over its 10 bins).
   const ra = policy !== 'trivialaugment';
   switch (op) {
-    case 'Identity':
-    case 'AutoContrast':
-    case 'Equalize':
-    case 'Invert':
-      return null;
     case 'ShearX':
     case 'ShearY':
       return linspace32(0, ra ? 0.3 : 0.99, bins);
@@ -199,6 +201,8 @@ export function magnitudeTable(policy: AutoAugmentPolicy, bins: number, op: Auto
       return posterizeBits(bins, ra ? 4 : 6);
     case 'Solarize':
       return linspace32(255.0, 0.0, bins);
+    default:
+      return null;
   }
 }
 
@@ -326,33 +330,57 @@ export function autoAugmentPixels(pixels: Uint8Array, height: number, width: num
   return autoAugment(makeImage(width, height, channels, pixels), spec, seed, sample, view).data;
 }
 
-/** Parses `randaugment[:OPS[:M[:BINS]]]` / `trivialaugment[:BINS]` / `autoaugment[:TABLE]`; null when `tok` is none of them. */
-export function parseAutoAugmentToken(tok: string, input: string, hint: string): AutoAugmentSpec | null {
-  const m = /^(randaugment|trivialaugment|autoaugment)((?::[^:]*)*)$/.exec(tok);
-  if (!m) return null;
-  const policy = m[1] as AutoAugmentPolicy;
-  const args = m[2] === '' ? [] : m[2].slice(1).split(':');
+/**
+ * A policy's spec from the values given (token or JSON), the rest torchvision's defaults:
+ * RandAugment's ops, magnitude, bins; TrivialAugmentWide's bins; AutoAugment's table (10 bins).
+ * Checked (UsageError naming `input`).
+ */
+export function policySpec(policy: AutoAugmentPolicy, given: { ops?: number; magnitude?: number; bins?: number; table?: string }, input: unknown, hint: string): AutoAugmentSpec {
   if (policy === 'autoaugment') {
-    if (args.length > 1) throw new UsageError(`"${tok}" in "${input}": autoaugment takes at most one table (imagenet, cifar10, svhn)`, hint);
-    const table = (args[0] ?? 'imagenet') as AutoAugmentTable;
-    if (!(table in AUTOAUGMENT_TABLES)) throw new UsageError(`autoaugment table "${args[0]}" in "${input}": known tables are imagenet, cifar10, svhn`, hint);
-    return { policy, ops: 2, magnitude: -1, bins: 10, table };
+    const table = given.table ?? 'imagenet';
+    if (!(AUTOAUGMENT_TABLE_NAMES as readonly string[]).includes(table)) {
+      throw new UsageError(`autoaugment table "${table}" in ${typeof input === 'string' ? `"${input}"` : JSON.stringify(input)}: known tables are ${AUTOAUGMENT_TABLE_NAMES.join(', ')}`, hint);
+    }
+    return { policy, ops: 2, magnitude: -1, bins: 10, table: table as AutoAugmentTable };
   }
-  const names = policy === 'randaugment' ? ['ops', 'magnitude', 'bins'] : ['bins'];
-  if (args.length > names.length) throw new UsageError(`"${tok}" in "${input}": ${policy} takes at most ${names.join(':')}`, hint);
-  const vals: Record<string, number> = { ...AUTO_DEFAULTS };
-  args.forEach((a, k) => {
-    const x = Number(a);
-    if (a.trim() === '' || !Number.isInteger(x)) throw new UsageError(`${policy} ${names[k]} "${a}" in "${input}" is not an integer`, hint);
-    vals[names[k]] = x;
-  });
-  const spec: AutoAugmentSpec = policy === 'randaugment' ? { policy, ops: vals.ops, magnitude: vals.magnitude, bins: vals.bins } : { policy, ops: 1, magnitude: -1, bins: vals.bins };
+  const bins = given.bins ?? AUTO_DEFAULTS.bins;
+  const spec: AutoAugmentSpec =
+    policy === 'randaugment' ? { policy, ops: given.ops ?? AUTO_DEFAULTS.ops, magnitude: given.magnitude ?? AUTO_DEFAULTS.magnitude, bins } : { policy, ops: 1, magnitude: -1, bins };
   checkAutoAugment(spec, input, hint);
   return spec;
 }
 
+/** The values each policy takes, in the token's order (`randaugment:OPS:M:BINS`). */
+export const POLICY_KEYS: Readonly<Record<AutoAugmentPolicy, readonly ('ops' | 'magnitude' | 'bins' | 'table')[]>> = {
+  randaugment: ['ops', 'magnitude', 'bins'],
+  trivialaugment: ['bins'],
+  autoaugment: ['table'],
+};
+
+/** Parses `randaugment[:OPS[:M[:BINS]]]` / `trivialaugment[:BINS]` / `autoaugment[:TABLE]`; null when `tok` is none of them. */
+export function parseAutoAugmentToken(tok: string, input: string, hint: string): AutoAugmentSpec | null {
+  const m = new RegExp(`^(${AUTO_POLICIES.join('|')})((?::[^:]*)*)$`).exec(tok);
+  if (!m) return null;
+  const policy = m[1] as AutoAugmentPolicy;
+  const args = m[2] === '' ? [] : m[2].slice(1).split(':');
+  const names = POLICY_KEYS[policy];
+  if (args.length > names.length) throw new UsageError(`"${tok}" in "${input}": ${policy} takes at most ${policy === 'autoaugment' ? `one table (${AUTOAUGMENT_TABLE_NAMES.join(', ')})` : names.join(':')}`, hint);
+  const given: { ops?: number; magnitude?: number; bins?: number; table?: string } = {};
+  args.forEach((a, k) => {
+    const key = names[k];
+    if (key === 'table') {
+      given.table = a;
+      return;
+    }
+    const x = Number(a);
+    if (a.trim() === '' || !Number.isInteger(x)) throw new UsageError(`${policy} ${key} "${a}" in "${input}" is not an integer`, hint);
+    given[key] = x;
+  });
+  return policySpec(policy, given, input, hint);
+}
+
 /** Bounds of a policy (UsageError naming the input). */
-export function checkAutoAugment(spec: AutoAugmentSpec, input: unknown, hint: string): void {
+function checkAutoAugment(spec: AutoAugmentSpec, input: unknown, hint: string): void {
   const what = typeof input === 'string' ? `"${input}"` : JSON.stringify(input);
   if (!Number.isInteger(spec.bins) || spec.bins < 2 || spec.bins > 1000) throw new UsageError(`${spec.policy} bins ${spec.bins} in ${what}: need an integer in [2, 1000]`, hint);
   if (spec.policy === 'randaugment') {

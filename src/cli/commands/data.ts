@@ -14,7 +14,7 @@ import { renderMixedView, renderView, viewBox, type SideRendering } from '../../
 import type { Image } from '../../data/image.js';
 import { checkMixData, cutPixels, labelLambda, mixParams, type MixParams } from '../../data/mix.js';
 import type { AugmentSpec } from '../../data/augment.js';
-import { autoAugmentDraws, checkAutoAugmentData, type AutoOp } from '../../data/auto-augment.js';
+import { autoAugmentDraws, checkAutoAugmentData, NO_MAGNITUDE, type AutoOp } from '../../data/auto-augment.js';
 import { parsePreprocess } from '../../teacher/preprocess.js';
 import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
@@ -355,7 +355,7 @@ export function registerViews(data: Command): void {
       }
       const mixText = (m: MixRecord) =>
         `  ${m.kind} with ${m.partner} (box [${m.partner_box.join(', ')}]${m.partner_flip ? ' flipped' : ''}) λ ${m.lambda.toFixed(4)}${m.cut ? ` cut [${m.cut.join(', ')}]` : ''}`;
-      const opsText = (ops: NonNullable<ViewRow['ops']>) => `  ${ops.map((d) => (d.magnitude === null || ['Identity', 'AutoContrast', 'Equalize'].includes(d.op) ? d.op : `${d.op} ${+d.magnitude.toFixed(4)}`)).join(', ')}`;
+      const opsText = (ops: NonNullable<ViewRow['ops']>) => `  ${ops.map((d) => (d.magnitude === null || NO_MAGNITUDE.has(d.op) ? d.op : `${d.op} ${+d.magnitude.toFixed(4)}`)).join(', ')}`;
       const lines = r.rows.map((x) => `${String(x.sample).padStart(6)} ${String(x.view).padStart(3)}  ${x.eval ? 'eval transform (whole image ' : 'box '}[${x.box.join(', ')}]${x.eval ? ')' : ''}${x.flip ? '  flipped' : ''}${x.ops ? opsText(x.ops) : ''}${x.mix ? mixText(x.mix) : ''}`);
       if (r.written.length) lines.push(`wrote ${r.written.length} ${o.format === 'npy' ? 'npy' : 'PNG'}(s) to ${o.out}`);
       process.stdout.write(`${lines.join('\n')}\n`);
