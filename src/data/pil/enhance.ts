@@ -22,39 +22,25 @@ function blendValue(x: number, y: number, al: number, inside: boolean): number {
 }
 
 /**
- * Blend.c ImagingBlend(in1, in2, (float)alpha): alpha 0 / 1 copy; within [0, 1]
- * (UINT8)(in1 + alpha·(in2 − in1)); outside, the same clipped to [0, 255] — all in float32.
- * `a` is an image or one grey level (Brightness's black, Contrast's mean): then a 256-entry table.
+ * Blend.c ImagingBlend(in1, in2, (float)alpha): (UINT8)(in1 + alpha·(in2 − in1)) in float32, clipped
+ * to [0, 255] outside alpha ∈ [0, 1] (Pillow's copies at alpha 0 and 1 are the same bytes). `a` is an
+ * image or one grey level (Brightness's black, Contrast's mean): then a 256-entry table.
  */
 function blend(a: Uint8Array | number, b: Uint8Array, alpha: number): Uint8Array {
+  if (typeof a !== 'number' && a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
+  const out = new Uint8Array(b.length);
   const addon = resampleAddon();
   if (addon) {
-    if (typeof a !== 'number' && a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
-    const out = new Uint8Array(b.length);
     addon.blend(a, b, alpha, out);
     return out;
   }
   const al = f32(alpha);
   const inside = al >= 0 && al <= 1;
   if (typeof a === 'number') {
-    if (al === 0) return new Uint8Array(b.length).fill(a);
-    if (al === 1) return b.slice();
     const lut = Uint8Array.from({ length: 256 }, (_, v) => blendValue(a, v, al, inside));
-    const out = new Uint8Array(b.length);
     for (let i = 0; i < b.length; i++) out[i] = lut[b[i]];
-    return out;
-  }
-  if (a.length !== b.length) throw new RangeError(`blend: images of ${a.length} and ${b.length} bytes`);
-  if (al === 0) return a.slice();
-  if (al === 1) return b.slice();
-  const out = new Uint8Array(a.length);
-  if (inside) {
-    for (let i = 0; i < a.length; i++) out[i] = Math.trunc(f32(a[i] + f32(al * (b[i] - a[i]))));
   } else {
-    for (let i = 0; i < a.length; i++) {
-      const t = f32(a[i] + f32(al * (b[i] - a[i])));
-      out[i] = t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
-    }
+    for (let i = 0; i < b.length; i++) out[i] = blendValue(a[i], b[i], al, inside);
   }
   return out;
 }
