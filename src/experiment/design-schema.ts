@@ -141,6 +141,7 @@ const trainSchema = z.strictObject({
   weight_decay: z.number().min(0).optional(),
   skip_decay: z.array(z.string().min(1)).min(1).optional(),
   clip_grad: z.number().gt(0).optional(),
+  grad_accum_steps: z.number().int().min(1).optional(),
   layer_decay: z.number().gt(0).max(1).optional(),
   layer_groups: z.string().min(1).optional(),
   ema: z.number().gt(0).lt(1).optional(),

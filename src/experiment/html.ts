@@ -56,7 +56,7 @@ interface RunManifestLike {
 }
 
 // The loss options from the registry: a run's config.json holds exactly those its loss reads.
-const CONFIG_KEYS = ['model', 'loss', 'fidelity', ...LOSS_OPTION_NAMES, 'logitStandardization', 'epochs', 'batch', 'lr', 'optimizer', 'momentum', 'weightDecay', 'skipDecay', 'clipGrad', 'layerDecay', 'layerGroups', 'ema', 'emaWarmup', 'dropPath', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
+const CONFIG_KEYS = ['model', 'loss', 'fidelity', ...LOSS_OPTION_NAMES, 'logitStandardization', 'epochs', 'batch', 'gradAccumSteps', 'lr', 'optimizer', 'momentum', 'weightDecay', 'skipDecay', 'clipGrad', 'layerDecay', 'layerGroups', 'ema', 'emaWarmup', 'dropPath', 'schedule', 'milestones', 'warmup', 'seed', 'limit', 'testLimit', 'augment', 'data'];
 
 function runDetails(r: Omit<RunRecord, 'curve'>, i: number): string {
   const cfg = readJsonFile<RunConfigLike>(path.join(r.dir, 'config.json'));

@@ -102,6 +102,8 @@ describe('cli/train', function () {
       ['unknown fidelity', () => [...TINY, '--loss', 'ce', '--fidelity', 'exact'], /--fidelity/],
       ['--clip-grad 0', () => [...TINY, '--loss', 'ce', '--clip-grad', '0'], /--clip-grad.*must be > 0/],
       ['a --skip-decay name the model does not have', () => [...TINY, '--loss', 'ce', '--skip-decay', '1d,pos_embed'], /--skip-decay pos_embed: matches no trainable weight/],
+      ['--grad-accum-steps 0', () => [...TINY, '--loss', 'ce', '--grad-accum-steps', '0'], /--grad-accum-steps: must be ≥ 1 \(batches per update\)/],
+      ['--grad-accum-steps 1.5', () => [...TINY, '--loss', 'ce', '--grad-accum-steps', '1.5'], /--grad-accum-steps: grad accum steps must be an integer/],
       ['--ema 1', () => [...TINY, '--loss', 'ce', '--ema', '1'], /--ema: must be in \(0, 1\)/],
       ['--layer-decay 0', () => [...TINY, '--loss', 'ce', '--layer-decay', '0'], /--layer-decay: must be in \(0, 1\]/],
       ['--layer-decay on a model no preset fits', () => [...TINY, '--loss', 'ce', '--layer-decay', '0.7'], /--layer-decay: no layer grouping of vit, swin, convnext, torchvision-vit, torchvision-convnext, torchvision-swin fits the model's weights/],

@@ -45,6 +45,7 @@ const CliOptions = z.strictObject({
   weightDecay: num('weight decay').optional(),
   skipDecay: z.array(z.string()).transform((xs) => xs.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')).optional(),
   clipGrad: num('clip grad').optional(),
+  gradAccumSteps: int('grad accum steps').optional(),
   layerDecay: num('layer decay').optional(),
   layerGroups: z.string().optional(),
   ema: num('ema').optional(),
@@ -163,6 +164,7 @@ function addOptimizerOptions(cmd: Command): void {
   cmd
     .option('--epochs <n>', `epochs (default: ${d.epochs})`)
     .option('--batch <n>', `batch size (default: ${d.batch})`)
+    .option('--grad-accum-steps <a>', 'one optimizer update per A batches, their gradients summed (timm\'s --grad-accum-steps): the update of a batch of A·--batch in the memory of one of --batch (default: 1)')
     .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)
     .option('--lr <x>', `peak learning rate (default: ${d.lrSgd} for sgd, ${d.lrAdam} for adam and adamw)`)
     .option('--momentum <m>', `SGD momentum (default: ${d.momentum})`)

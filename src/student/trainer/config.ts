@@ -90,6 +90,12 @@ export const trainConfigSchema = z.strictObject({
   epochs: posInt.default(TRAIN_DEFAULTS.epochs),
   batch: posInt.default(TRAIN_DEFAULTS.batch),
   evalBatch: posInt.default(TRAIN_DEFAULTS.evalBatch),
+  /**
+   * timm's --grad-accum-steps A: one optimizer update per A batches of --batch (the epoch's last
+   * update takes the batches left), gradients of loss / A summed in between (loop.ts). Absent: 1,
+   * so runs without it keep their config's bytes.
+   */
+  gradAccumSteps: z.number().int('must be an integer').min(1, 'must be ≥ 1 (batches per update)').optional(),
   lr: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
   momentum: z.number().min(0).lt(1).default(TRAIN_DEFAULTS.momentum),
   nesterov: z.boolean().default(TRAIN_DEFAULTS.nesterov),

@@ -72,6 +72,11 @@ class TrainLoop {
   private readonly K: number;
   private readonly N: number;
   private readonly B: number;
+  /** Batches of --batch per epoch (the last one may be short). */
+  private readonly batchesPerEpoch: number;
+  /** --grad-accum-steps: batches per optimizer update (1: every batch is one). */
+  private readonly A: number;
+  /** Optimizer updates per epoch: what the schedule, the EMA, `step` and --save-at steps count. */
   private readonly stepsPerEpoch: number;
   private readonly needsTeacher: boolean;
   // Where the session starts and what it has done (resumePoint, then every step and epoch).
@@ -81,6 +86,8 @@ class TrainLoop {
   private best = { acc: -1, epoch: 0 };
   /** The divergence guard's reference: the first step's loss in this session (≥ log K). */
   private lossRef: number | null = null;
+  /** --grad-accum-steps: the gradients summed so far in the current update (null between updates). */
+  private pending: tf.NamedTensorMap | null = null;
   private manifest: ReturnType<typeof runManifest> | null = null;
   // Buffers reused across steps.
   private readonly sb: number;
@@ -103,7 +110,9 @@ class TrainLoop {
     this.K = trainDs.numClasses;
     this.N = trainIdx.length;
     this.B = config.batch;
-    this.stepsPerEpoch = Math.ceil(this.N / this.B);
+    this.batchesPerEpoch = Math.ceil(this.N / this.B);
+    this.A = config.gradAccumSteps ?? 1;
+    this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / this.A);
     this.needsTeacher = teacherAccess(loss.entry, config.logitStandardization) !== 'none';
     this.sb = sampleBytes(inputs.shape);
     this.rawBuf = new Uint8Array(this.B * this.sb);
@@ -149,7 +158,7 @@ class TrainLoop {
     fs.mkdirSync(paths.checkpoints, { recursive: true });
     // A resumed run with more epochs is no longer finished until it is.
     if (this.startEpoch < this.built.config.epochs) fs.rmSync(paths.summary, { force: true });
-    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, startEpoch: this.startEpoch });
+    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, ...(this.A > 1 ? { batchesPerEpoch: this.batchesPerEpoch } : {}), startEpoch: this.startEpoch });
     writeJsonAtomic(paths.manifest, this.manifest);
     faultPoint('train-manifest');
     // config.json last: the commit record of the run's creation (a start interrupted before it leaves
@@ -214,26 +223,41 @@ class TrainLoop {
     const lr0 = learningRate(config, epoch * this.stepsPerEpoch, this.stepsPerEpoch);
     this.history?.beginEpoch(epoch + 1);
     let ahead = this.source ? this.readAhead(order, epoch, 0) : null;
-    for (let s = 0; s < this.stepsPerEpoch; s++) {
+    for (let s = 0; s < this.batchesPerEpoch; s++) {
       const samples = this.batchSamples(order, s);
       const views = viewsFor(this.built.plan, config.seed, epoch, samples);
       let pixels: Uint8Array | Float32Array;
       if (ahead) {
         pixels = await ahead;
-        ahead = s + 1 < this.stepsPerEpoch ? this.readAhead(order, epoch, s + 1) : null;
+        ahead = s + 1 < this.batchesPerEpoch ? this.readAhead(order, epoch, s + 1) : null;
       } else {
         pixels = await this.packedPixels(samples, views.student);
       }
-      const r = await this.trainStep(epoch, s, samples, views, pixels);
+      const group = this.updateGroup(s);
+      const r = await this.trainStep(epoch, s, group, samples, views, pixels);
       totals.lossSum += r.loss * samples.length;
       totals.correct += r.hits;
       totals.seen += samples.length;
-      this.step++;
-      faultPoint('train-step', this.step);
-      this.hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: this.stepsPerEpoch, loss: r.loss, imgPerSec: totals.seen / Math.max(1e-3, (Date.now() - te) / 1000) });
-      await this.saveStepCheckpoint(epoch, s);
+      if (group.update) {
+        this.step++;
+        faultPoint('train-step', this.step);
+      }
+      this.hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: this.batchesPerEpoch, loss: r.loss, imgPerSec: totals.seen / Math.max(1e-3, (Date.now() - te) / 1000) });
+      if (group.update) await this.saveStepCheckpoint(epoch, s);
     }
     await this.endEpoch(epoch, te, lr0, totals);
+  }
+
+  /**
+   * --grad-accum-steps A, as timm's train_one_epoch: batch `s` belongs to update ⌊s / A⌋, which has
+   * A batches except the epoch's last, which takes those left (so no update spans two epochs and a
+   * checkpoint never holds half-summed gradients). `size` divides the loss (timm: loss /= accum_steps);
+   * `update`: the group's last batch, where the optimizer steps.
+   */
+  private updateGroup(s: number): { size: number; update: boolean } {
+    const first = s - (s % this.A);
+    const size = Math.min(this.A, this.batchesPerEpoch - first);
+    return { size, update: s === first + size - 1 };
   }
 
   /** Packed inputs (fixed-size data at its own size): the batch read, then its views applied. */
@@ -244,8 +268,8 @@ class TrainLoop {
     return applyViews(plan, raw, inputs.shape, samples, studentViews, this.viewBuf);
   }
 
-  /** One optimizer step on the batch: inputs, labels and soft targets → loss + grads → update, guarded. */
-  private async trainStep(epoch: number, s: number, samples: Int32Array, views: { student: Int32Array; cache: Int32Array }, pixels: Uint8Array | Float32Array): Promise<StepResult> {
+  /** One batch: inputs, labels and soft targets → loss + grads → update (or its share of one), guarded. */
+  private async trainStep(epoch: number, s: number, group: { size: number; update: boolean }, samples: Int32Array, views: { student: Int32Array; cache: Int32Array }, pixels: Uint8Array | Float32Array): Promise<StepResult> {
     const { config, trainDs, caches, plan, inputs } = this.built;
     const n = samples.length;
     // Mixed views arrive as floats on [0, 1] already (mix-inputs.ts); their labels are mixed too.
@@ -257,21 +281,29 @@ class TrainLoop {
     const teacher = this.needsTeacher ? batchTeacher(caches, samples, cacheViews) : null;
     const previous = this.history?.previous(samples) ?? null;
     const lr = learningRate(config, this.step, this.stepsPerEpoch);
-    const r = await this.applyGradients({ epoch, xs, ys, mixed, teacher, previous, lr, samples });
+    const r = await this.applyGradients({ epoch, batch: epoch * this.batchesPerEpoch + s, group, xs, ys, mixed, teacher, previous, lr, samples });
     this.checkDivergence(r.loss, epoch, s, samples);
     return r;
   }
 
-  /** The forward and backward pass and the update; training accuracy (and PS-KD's logits) from the same forward pass. */
-  private async applyGradients(b: { epoch: number; xs: Float32Array; ys: Int32Array; mixed: Float32Array | null; teacher: ReturnType<typeof batchTeacher> | null; previous: Float32Array | null; lr: number; samples: Int32Array }): Promise<StepResult> {
+  /**
+   * The forward and backward pass and the update; training accuracy (and PS-KD's logits) from the
+   * same forward pass. With --grad-accum-steps the gradients of loss / group size are summed over
+   * the group's batches (timm's loss /= accum_steps, then .backward() into .grad), and the group's
+   * last batch updates with the sum; the loss reported stays the batch's own.
+   */
+  private async applyGradients(b: { epoch: number; batch: number; group: { size: number; update: boolean }; xs: Float32Array; ys: Int32Array; mixed: Float32Array | null; teacher: ReturnType<typeof batchTeacher> | null; previous: Float32Array | null; lr: number; samples: Int32Array }): Promise<StepResult> {
     const { config, model, loss, lossOptions, optimizer, inputs } = this.built;
     const { K, history } = this;
     const shape = inputs.shape;
     const n = b.ys.length;
     // Kept out of the gradient's tidy scope.
-    const box: { hits?: tf.Scalar; logits?: tf.Tensor2D } = {};
-    // ONNX students draw their Dropout / drop-path masks from the step (so a resumed run draws the same).
-    onnxLayerOf(model)?.setStep(this.step);
+    const box: { hits?: tf.Scalar; logits?: tf.Tensor2D; loss?: tf.Scalar } = {};
+    // ONNX students draw their Dropout / drop-path masks from the batch's index in the run (so a
+    // resumed run draws the same); without accumulation, that is the step.
+    onnxLayerOf(model)?.setStep(b.batch);
+    const { size, update } = b.group;
+    let pending: tf.NamedTensorMap | null = null;
     const [lossT, correctT] = tf.tidy(() => {
       const x = tf.tensor4d(b.xs, [n, shape.height, shape.width, shape.channels], 'float32');
       const y = tf.tensor1d(b.ys, 'int32');
@@ -281,12 +313,23 @@ class TrainLoop {
         const logits = model.apply(x, { training: true }) as tf.Tensor2D;
         box.hits = tf.keep(trainingHits(logits, y, targets));
         if (history) box.logits = tf.keep(tf.clone(logits));
-        return loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
+        const l = loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
+        if (size === 1) return l;
+        box.loss = tf.keep(l);
+        return tf.div(l, size);
       }, optimizer.vars);
-      optimizer.apply(grads, b.lr);
+      const sum = this.pending ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(this.pending![k], g)])) : grads;
+      if (!update) {
+        pending = sum;
+        for (const g of Object.values(sum)) tf.keep(g);
+        return [box.loss ?? value, box.hits as tf.Scalar];
+      }
+      optimizer.apply(sum, b.lr);
       this.built.ema?.update(this.step + 1); // timm: model_ema.update(model, step=num_updates), after the step
-      return [value, box.hits as tf.Scalar];
+      return [box.loss ?? value, box.hits as tf.Scalar];
     });
+    if (this.pending) tf.dispose(this.pending);
+    this.pending = pending;
     // The forward pass's logits before the update: next epoch's self-targets (PS-KD's loop).
     if (box.logits) {
       history!.record(b.samples, (await box.logits.data()) as Float32Array);
@@ -318,7 +361,7 @@ class TrainLoop {
     const r = await this.evalTest();
     const name = `step-${step}`;
     await saveCheckpoint(this.paths.checkpoint(name), model, spec, this.ckState(epoch, step, r.accuracy, r.loss), null, (await this.built.ema?.record()) ?? null);
-    writeJsonAtomic(this.paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / this.stepsPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
+    writeJsonAtomic(this.paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / this.batchesPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
   }
 
   /** After the last step of an epoch: self-history, evaluation, metrics, best/epoch/last checkpoints. */

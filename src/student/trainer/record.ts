@@ -59,7 +59,7 @@ function cacheRecord(c: CacheReader) {
 }
 
 /** The run manifest as a session starts it (finished, seconds and outputs filled in when it ends: loop.ts). */
-export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; startEpoch: number }) {
+export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number }) {
   const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, plan, inputs, t0, backend, spec, params } = built;
   return {
     schema: 'tfkd-run/1',
@@ -79,6 +79,8 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
     trainSamples: session.N,
     testSamples: testIdx ? testIdx.length : testDs.size,
     stepsPerEpoch: session.stepsPerEpoch,
+    /** --grad-accum-steps: batches per epoch, when they are not the steps. */
+    ...(session.batchesPerEpoch !== undefined ? { batchesPerEpoch: session.batchesPerEpoch } : {}),
     started: new Date(t0).toISOString(),
     /** Epochs already done when this session started (0 unless --resume). */
     resumedAfterEpoch: session.startEpoch,

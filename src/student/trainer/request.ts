@@ -11,7 +11,7 @@ import type { EpochMetrics, Summary } from './run-dir.js';
 export interface StepProgress {
   epoch: number;
   epochs: number;
-  /** Step within the epoch (1-based) and steps per epoch. */
+  /** Batch within the epoch (1-based) and batches per epoch: the steps, unless --grad-accum-steps joins batches into one. */
   step: number;
   steps: number;
   loss: number;

@@ -19,12 +19,14 @@ export function checkStopAfter(stopAfter: number | undefined): void {
 export function checkRunOptions(config: TrainConfig, trainSamples: number): void {
   const s = config.saveAt;
   if (s) {
-    const last = s.unit === 'epoch' ? config.epochs : config.epochs * Math.ceil(trainSamples / config.batch);
+    // Steps are optimizer updates: with --grad-accum-steps A, ⌈batches / A⌉ per epoch (loop.ts).
+    const steps = Math.ceil(Math.ceil(trainSamples / config.batch) / (config.gradAccumSteps ?? 1));
+    const last = s.unit === 'epoch' ? config.epochs : config.epochs * steps;
     const past = s.at.filter((n) => n > last);
     if (past.length) {
       throw new UsageError(
         `${optionName('saveAt')}: ${s.unit} ${past.join(', ')} ${past.length > 1 ? 'are' : 'is'} past the run's last ${s.unit} (${last}), never reached`,
-        s.unit === 'epoch' ? `raise ${optionName('epochs')} or save at epochs ≤ ${last}` : `save at steps ≤ ${last} (${config.epochs} epochs × ${Math.ceil(trainSamples / config.batch)} steps)`,
+        s.unit === 'epoch' ? `raise ${optionName('epochs')} or save at epochs ≤ ${last}` : `save at steps ≤ ${last} (${config.epochs} epochs × ${steps} steps)`,
       );
     }
   }

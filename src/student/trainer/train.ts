@@ -5,6 +5,7 @@
  *     for each batch: pixels ← readBatch, the epoch's views rebuilt (targets.ts), x = pixels/255,
  *       soft targets ← caches (ensemble mean) when the loss needs a teacher,
  *       lr ← schedule(step), loss + grads (tf.variableGrads, training mode), optimizer step
+ *       (with --grad-accum-steps A: the gradients summed over A batches, one step per A)
  *     test-split evaluation (inference mode), metrics line, checkpoints best/ last/ (+ --save-at)
  *
  * Everything that decides a number derives from the config: same config + same backend → the
