@@ -23,7 +23,7 @@ import { exportOnnxStudent } from './onnx-student.js';
 export interface ExportRunOptions {
   /** The .onnx file to write. */
   out: string;
-  /** best | last | epoch-N | step-N. Default: 'best'. */
+  /** best | best-ema | last | epoch-N | step-N. Default: 'best' ('best-ema' with `ema`, where the run has one). */
   checkpoint?: string;
   /** Export the checkpoint's average of the weights (runs trained with --ema). */
   ema?: boolean;
@@ -55,7 +55,7 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   if (!o.out.endsWith('.onnx')) throw new UsageError(`${optionName('out')} ${o.out}: must end in .onnx`);
   if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET)) throw new UsageError(`${optionName('opset')} ${opset}: must be an integer in [${MIN_OPSET}, ${MAX_OPSET}]`);
   if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
-  const dir = resolveCheckpointDir(run, o.checkpoint ?? 'best');
+  const dir = resolveCheckpointDir(run, o.checkpoint, { ema: o.ema });
   const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
   const { scale, mean, std, resize, crop, cropRounding, interpolation, channels } = ck.state.preprocess;

@@ -35,7 +35,7 @@ export interface EvaluateTargetOptions {
   data: string;
   /** Split. Default: 'test'. */
   split?: 'train' | 'test';
-  /** Runs: the checkpoint, best | last | epoch-N | step-N. Default: 'best'. */
+  /** Runs: the checkpoint, best | best-ema | last | epoch-N | step-N. Default: 'best' ('best-ema' with `ema`, where the run has one). */
   checkpoint?: string;
   /** Runs trained with --ema: the checkpoint's average of the weights. */
   ema?: boolean;
@@ -147,7 +147,7 @@ async function openOnnx(target: string, ds: Dataset, o: EvaluateTargetOptions): 
 
 /** A run's checkpoint (verified against the run's record) rebuilt in tfjs, fed through its own eval transform. */
 async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
-  const dir = resolveCheckpointDir(target, o.checkpoint ?? 'best');
+  const dir = resolveCheckpointDir(target, o.checkpoint, { ema: o.ema });
   const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
   const [h, w, c] = ck.spec.inputShape;

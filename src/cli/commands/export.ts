@@ -14,7 +14,7 @@ import { exportRun } from '../../export/export-run.js';
 
 const ExportOptions = z.strictObject({
   out: z.string().min(1).refine((s) => s.endsWith('.onnx'), 'must end in .onnx'),
-  checkpoint: z.string().default('best'),
+  checkpoint: z.string().optional(),
   ema: z.boolean().optional(),
   layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
   opset: intString(MIN_OPSET).max(MAX_OPSET).default(MIN_OPSET),
@@ -27,8 +27,8 @@ export function register(program: Command): void {
     .description(SUMMARIES.export)
     .argument('<run>', 'run directory (or checkpoint directory)')
     .requiredOption('--out <file.onnx>', 'ONNX file to write')
-    .option('--checkpoint <name>', 'best | last | epoch-N | step-N (default: best)')
-    .option('--ema', 'runs trained with --ema: export the checkpoint\'s average of the weights')
+    .option('--checkpoint <name>', 'best | best-ema | last | epoch-N | step-N (default: best; with --ema, best-ema)')
+    .option('--ema', 'runs trained with --ema: export the checkpoint\'s average of the weights (by default best-ema/, the epoch whose average tested best)')
     .option('--layout <layout>', 'input layout of the ONNX model: NHWC (as trained) | NCHW (default: NHWC)')
     .option('--opset <n>', `ONNX opset ${MIN_OPSET}–${MAX_OPSET} (default: ${MIN_OPSET})`)
     .option('--json', 'print JSON')

@@ -217,7 +217,7 @@ ${describeLosses()}
 
 Defaults: SGD momentum ${d.momentum}, lr ${d.lrSgd}, batch ${d.batch}, weight decay ${d.weightDecay}, cosine schedule,
 ${d.epochs} epochs, seed ${d.seed}. Inputs are pixels/255 (NHWC), recorded in every checkpoint.
-Run directory: config.json, manifest.json, metrics.jsonl, summary.json, checkpoints/{last,best,epoch-N}.
+Run directory: config.json, manifest.json, metrics.jsonl, summary.json, checkpoints/{last,best,best-ema,epoch-N}.
 Exit codes: 0 ok, 1 the work failed, 2 bad usage or input.`;
 }
 

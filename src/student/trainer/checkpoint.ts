@@ -192,14 +192,17 @@ export function loadCheckpointModel(ck: LoadedCheckpoint): tf.LayersModel {
 }
 
 /**
- * Resolves `--checkpoint best|last|epoch-N|step-N` (or a checkpoint directory) inside a run
- * directory; UsageError listing what exists when it is not there.
+ * Resolves `--checkpoint best|best-ema|last|epoch-N|step-N` (or a checkpoint directory) inside a run
+ * directory (unnamed: best, or best-ema for `--ema`); UsageError listing what exists when it is not there.
  */
-export function resolveCheckpointDir(run: string, which = 'best'): string {
+export function resolveCheckpointDir(run: string, asked?: string, o: { ema?: boolean } = {}): string {
   if (fs.existsSync(path.join(run, F.state))) return run; // a checkpoint directory itself
   const root = path.join(run, 'checkpoints');
   if (!fs.existsSync(root)) throw new UsageError(`${run} is not a tfkd run directory (no checkpoints/)`);
-  if (!/^(best|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`${optionName('checkpoint')}: expected best, last, epoch-N or step-N, got '${which}'`);
+  // Unnamed: best/; asking for the average, the epoch whose average tested best (best-ema/, which
+  // runs trained before tfkd kept it lack: their best/ then, as before).
+  const which = asked ?? (o.ema && fs.existsSync(path.join(root, 'best-ema')) ? 'best-ema' : 'best');
+  if (!/^(best|best-ema|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`${optionName('checkpoint')}: expected best, best-ema, last, epoch-N or step-N, got '${which}'`);
   const dir = path.join(root, which);
   recoverDir(dir);
   if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, F.state))) {

@@ -84,6 +84,8 @@ class TrainLoop {
   private step = 0;
   private metrics: EpochMetrics[] = [];
   private best = { acc: -1, epoch: 0 };
+  /** --ema: the epoch whose average tested best (best-ema/; timm's checkpoint choice with EMA on). */
+  private bestEma = { acc: -1, epoch: 0 };
   /** The divergence guard's reference: the first step's loss in this session (≥ log K). */
   private lossRef: number | null = null;
   /** --grad-accum-steps: the gradients summed so far in the current update (null between updates). */
@@ -149,6 +151,7 @@ class TrainLoop {
     if (ck.state.best_test_acc !== null) this.best = { acc: ck.state.best_test_acc, epoch: ck.state.best_epoch ?? 0 };
     // Lines past the checkpoint (an interruption between writing metrics and last/) are redone.
     this.metrics = readMetrics(paths.metrics).filter((m) => m.epoch <= this.startEpoch);
+    for (const m of this.metrics) if (m.ema_test_acc !== undefined && m.ema_test_acc > this.bestEma.acc) this.bestEma = { acc: m.ema_test_acc, epoch: m.epoch };
     this.hooks.info?.(`resuming ${req.out} after epoch ${this.startEpoch} (step ${this.step})`);
   }
 
@@ -394,6 +397,12 @@ class TrainLoop {
     const st = { ...this.ckState(epoch + 1, this.step, r.accuracy, r.loss), ...(re ? { ema_test_acc: re.accuracy, ema_test_loss: re.loss } : {}) };
     const avg = (await ema?.record()) ?? null;
     if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null, avg);
+    // best-ema/: the epoch whose average tested best (first epoch wins a tie, as for best/), as
+    // timm's checkpoint saver ranks epochs by the EMA's accuracy when the EMA is on.
+    if (re && re.accuracy > this.bestEma.acc) {
+      this.bestEma = { acc: re.accuracy, epoch: epoch + 1 };
+      await saveCheckpoint(paths.checkpoint('best-ema'), model, spec, st, null, avg);
+    }
     if (config.saveAt?.unit === 'epoch' && config.saveAt.at.includes(epoch + 1)) {
       const name = `epoch-${epoch + 1}`;
       await saveCheckpoint(paths.checkpoint(name), model, spec, st, null, avg);

@@ -209,6 +209,30 @@ describe('student trainer', function () {
       expect(onnx.loss).to.be.closeTo(last.ema_test_loss!, 1e-4);
     });
 
+    it('best-ema/ holds the epoch whose average tested best (timm\'s choice); eval --ema and export --ema default to it', async () => {
+      const r = await run({ ...withEma, epochs: 4, saveAt: { unit: 'epoch', at: [1, 2, 3, 4] } });
+      const accs = r.metrics.map((m) => m.ema_test_acc!);
+      const bestEpoch = accs.indexOf(Math.max(...accs)) + 1; // the first epoch wins a tie
+      // Here the average's best epoch is not the trained weights' (best/), so the two can be told apart.
+      expect(bestEpoch, 'best-ema epoch vs best epoch').to.not.equal(r.summary.best_epoch);
+      expect(r.summary.ema_best_epoch).to.equal(bestEpoch);
+      const ck = path.join(r.out, 'checkpoints');
+      const be = readCheckpoint(path.join(ck, 'best-ema'));
+      expect(be.state.epoch).to.equal(bestEpoch);
+      for (const f of ['weights.safetensors', 'ema.safetensors']) {
+        expect(fs.readFileSync(path.join(ck, 'best-ema', f)).equals(fs.readFileSync(path.join(ck, `epoch-${bestEpoch}`, f))), f).to.equal(true);
+      }
+      const ev = await evaluateTarget(r.out, { data: DATA, ema: true });
+      expect(path.basename(ev.checkpoint!)).to.equal('best-ema');
+      expect(ev.accuracy).to.equal(r.summary.ema_best_test_acc);
+      expect(path.basename((await evaluateTarget(r.out, { data: DATA })).checkpoint!)).to.equal('best');
+      const ex = await exportRun(r.out, { out: path.join(root, 'best-ema.onnx'), ema: true });
+      expect(ex.test_acc).to.equal(r.summary.ema_best_test_acc);
+      // A run from before best-ema/ existed: --ema falls back to best/, as it read before.
+      fs.rmSync(path.join(ck, 'best-ema'), { recursive: true });
+      expect(path.basename((await evaluateTarget(r.out, { data: DATA, ema: true })).checkpoint!)).to.equal('best');
+    });
+
     it('resumes exactly: stopped after 2 of 3 epochs and resumed == an uninterrupted run, the average included', async () => {
       const cfg = { ...withEma, emaWarmup: true };
       const straight = await run(cfg);
@@ -216,8 +240,10 @@ describe('student trainer', function () {
       await train({ config: { ...BASE, ...cfg } as TrainConfigInput, out: dir, stopAfter: 2 });
       await train({ config: {} as TrainConfigInput, explicit: new Set(), out: dir, resume: true });
       expect(readMetrics(path.join(dir, 'metrics.jsonl')).map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
-      for (const f of ['weights.safetensors', 'ema.safetensors']) {
-        expect(fs.readFileSync(path.join(dir, 'checkpoints', 'last', f)).equals(fs.readFileSync(path.join(straight.out, 'checkpoints', 'last', f))), f).to.equal(true);
+      for (const c of ['last', 'best-ema']) {
+        for (const f of ['weights.safetensors', 'ema.safetensors']) {
+          expect(fs.readFileSync(path.join(dir, 'checkpoints', c, f)).equals(fs.readFileSync(path.join(straight.out, 'checkpoints', c, f))), `${c}/${f}`).to.equal(true);
+        }
       }
     });
 
