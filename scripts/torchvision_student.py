@@ -4,7 +4,7 @@
   export --arch A --out M.onnx [--size 64] [--classes 10] [--seed 0] [--opset 17]
          [--channels 3 --patch 8 --width 192 --depth 4]   (timm_vit's shape)
       torchvision.models.<A>(num_classes=K) with torchvision's seeded initialisation (or one of
-      CUSTOM: vit, timm_vit, convnext_atto, convnext_official, swin — small transformer-era
+      CUSTOM: vit, timm_vit, timm_deit, convnext_atto, convnext_official, swin — small transformer-era
       configurations), its BatchNorm
       running statistics calibrated (momentum None, train-mode forward over seeded random inputs,
       so eval-mode activations stay normalised and float32 rounding does not blow up), then
@@ -15,12 +15,15 @@
 
   step --arch A --pt M.pt --x X.bin --y Y.bin --n N --size S [--soft P.bin] --classes K
        --lr LR --momentum MU --weight-decay WD --steps T [--alpha A --temperature T] [--double]
-       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0 --layer-decay D --layer-groups vit] [--drop-path R --masks M.bin] --out DIR
+       [--optimizer sgd|adamw --skip-decay 1d,pos_embed --clip-grad 1.0 --layer-decay D --layer-groups vit] [--drop-path R --masks M.bin]
+       [--distill-token hard|soft --epsilon E] --out DIR
       T steps of torch.optim.SGD or AdamW (timm's two parameter groups with --skip-decay: the weights
       it names without weight decay; clip_grad_norm_ before each step with --clip-grad) on one batch with the model in train mode (BatchNorm on batch
       statistics, running statistics updated; Dropout / StochasticDepth off, as in the eval-mode graph), loss CE or, with --soft (tempered teacher
       probabilities), tfkd's `kd` (paper fidelity): (1-a)*CE + a*t^2*KL(p_t || softmax(z/t))
-      batchmean. X is float32 NCHW (already normalised), Y int32. Writes DIR/index.json
+      batchmean; with --distill-token (timm_deit), DeiT's DistillationLoss on the two heads
+      (distilled_training): hard (1-a)*CE_smoothed(head) + a*CE(head_dist, argmax p_t) or soft
+      (1-a)*CE(head) + a*t^2*KL_sum(head_dist)/numel. X is float32 NCHW (already normalised), Y int32. Writes DIR/index.json
       {name: [offset, shape]} + DIR/data.bin (float32 LE) with every state_dict entry after the steps
       (num_batches_tracked excluded) and the initial ones under "init:<name>".
 
@@ -108,6 +111,34 @@ class TimmViT(torch.nn.Module):
         x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1) + self.pos_embed
         x = self.norm(self.blocks(x))
         return self.head(x[:, 0])
+
+
+class TimmDeiT(TimmViT):
+    """timm's VisionTransformerDistilled (DeiT's distilled models, deit_*_distilled_*): a second
+    prefix token (dist_token) after the class token, a position embedding for both, and a second
+    head (head_dist) on it. With distilled_training in training mode it returns (head(x[:, 0]),
+    head_dist(x[:, 1])), as timm and DeiT's DistilledVisionTransformer do; otherwise (and in the
+    eval-mode export) the average of the two heads, (x + x_dist) / 2."""
+
+    def __init__(self, size, patch, dim, depth, heads, mlp, classes, channels=3):
+        super().__init__(size, patch, dim, depth, heads, mlp, classes, channels)
+        n = (size // patch) ** 2
+        self.dist_token = torch.nn.Parameter(torch.nn.init.trunc_normal_(torch.zeros(1, 1, dim), std=.02))
+        self.pos_embed = torch.nn.Parameter(torch.nn.init.trunc_normal_(torch.zeros(1, n + 2, dim), std=.02))
+        self.head_dist = torch.nn.Linear(dim, classes)
+        torch.nn.init.trunc_normal_(self.head_dist.weight, std=0.02)
+        torch.nn.init.zeros_(self.head_dist.bias)
+        self.distilled_training = False
+
+    def forward(self, x):
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        b = x.shape[0]
+        x = torch.cat((self.cls_token.expand(b, -1, -1), self.dist_token.expand(b, -1, -1), x), dim=1) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        x, x_dist = self.head(x[:, 0]), self.head_dist(x[:, 1])
+        if self.distilled_training and self.training:
+            return x, x_dist
+        return (x + x_dist) / 2
 
 
 class OfficialLayerNorm(torch.nn.Module):
@@ -201,6 +232,7 @@ def swin(classes, size):
 CUSTOM = {
     'vit': vit,
     'timm_vit': lambda classes, size: TimmViT(size, 8, 192, 4, 3, 768, classes),
+    'timm_deit': lambda classes, size: TimmDeiT(size, 8, 192, 4, 3, 768, classes),
     'convnext_atto': convnext_atto,
     'convnext_official': lambda classes, size: OfficialConvNeXt([40, 80, 160, 320], [2, 2, 6, 2], classes),
     'swin': swin,
@@ -384,8 +416,26 @@ def cmd_step(a):
         with_masks(model, a)
     losses = []
     norms = []
+    if a.distill_token:
+        model.distilled_training = True
     for _ in range(a.steps):
         opt.zero_grad()
+        if a.distill_token:
+            # DeiT's DistillationLoss (facebookresearch/deit losses.py) on the two heads: the base
+            # criterion on the class token's, the teacher's term on the distillation token's.
+            z, z_dist = model(x)
+            if a.distill_token == 'hard':
+                base = F.cross_entropy(z, y, label_smoothing=a.epsilon)  # timm's LabelSmoothingCrossEntropy
+                distillation = F.cross_entropy(z_dist, soft.argmax(dim=1))  # argmax of p_t = of z_t
+            else:
+                base = F.cross_entropy(z, y)
+                t = a.temperature
+                distillation = F.kl_div(F.log_softmax(z_dist / t, dim=1), soft.log(), reduction='sum', log_target=True) * (t * t) / z_dist.numel()
+            loss = base * (1 - a.alpha) + distillation * a.alpha
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+            continue
         z = model(x)
         loss = F.cross_entropy(z, y)
         if soft is not None:
@@ -451,6 +501,8 @@ def main():
             s.add_argument('--clip-grad', type=float, help='clip_grad_norm_ before each step')
             s.add_argument('--layer-decay', type=float, help="timm's layer-wise lr decay")
             s.add_argument('--layer-groups', default='vit', help='its matcher (scripts/timm_layer_decay.py MATCHERS)')
+            s.add_argument('--distill-token', choices=['hard', 'soft'], help="timm_deit: DeiT's DistillationLoss on the two heads (--soft: the teacher's tempered probabilities)")
+            s.add_argument('--epsilon', type=float, default=0.1, help='--distill-token hard: label smoothing of the base criterion')
             s.add_argument('--drop-path', type=float, help="StochasticDepth on, at torchvision's linear rule up to this rate, with --masks")
             s.add_argument('--masks', help='float32 row masks (N per draw, in call order) for --drop-path')
     a = p.parse_args()

@@ -146,6 +146,7 @@ const trainSchema = z.strictObject({
   layer_groups: z.string().min(1).optional(),
   ema: z.number().gt(0).lt(1).optional(),
   drop_path: z.number().min(0).lt(1).optional(),
+  distill_token: z.boolean().optional(),
   ema_warmup: z.boolean().optional(),
   optimizer: z.enum(OPTIMIZERS).optional(),
   schedule: z.enum(SCHEDULES).optional(),

@@ -31,6 +31,7 @@ const CliOptions = z.strictObject({
   preprocess: z.string().optional(),
   allowFolded: z.boolean().optional(),
   dropPath: num('drop path').optional(),
+  distillToken: z.boolean().optional(),
   loss: z.string().optional(),
   cache: z.array(z.string()).optional(),
   fidelity: z.string().optional(),
@@ -146,7 +147,8 @@ function addModelOptions(cmd: Command): void {
     .option('--freeze <pattern>', 'onnx: students: keep the weights whose names match fixed (glob, or a module prefix: features.0); repeatable', collect)
     .option('--preprocess <spec>', 'onnx: students: what the graph\'s input expects (imagenet | timm:FILE | hf:FILE | JSON); default: its tfkd.preprocess metadata, else pixel/255')
     .option('--allow-folded', 'onnx: students: train a graph whose BatchNorms were folded into its convolutions')
-    .option('--drop-path <rate>', 'onnx: students: stochastic depth on the residual branches (x + f(x)), rising linearly over the blocks from 0 to this rate, as timm and torchvision do (e.g. 0.1)');
+    .option('--drop-path <rate>', 'onnx: students: stochastic depth on the residual branches (x + f(x)), rising linearly over the blocks from 0 to this rate, as timm and torchvision do (e.g. 0.1)')
+    .option('--distill-token', 'onnx: students exported from a DeiT-distilled ViT (output = (head + head_dist) / 2): train the two heads as DeiT does — the labels on the class token\'s head, the teacher (hard-kd, kd) on the distillation token\'s; evaluation and export keep the average');
 }
 
 /** The loss, the teachers' caches, and one flag per loss option, its help from the losses that read it (the registry). */

@@ -38,6 +38,8 @@ export interface ContextInput {
   teacherLogits?: tf.Tensor2D | null;
   soft?: tf.Tensor2D | null;
   previous?: tf.Tensor2D | null;
+  /** --distill-token: the distillation head's logits [B, K]. */
+  distLogits?: tf.Tensor2D | null;
   epoch?: number;
   epochs?: number;
   step?: number;
@@ -45,5 +47,5 @@ export interface ContextInput {
 
 export function lossContext(i: ContextInput): LossContext {
   const teacher = i.teacherLogits ? logitsTeacher(i.teacherLogits) : i.soft ? probsTeacher(i.soft, i.options.temperature ?? 1) : null;
-  return { tf, logits: i.logits, labels: i.labels, targets: i.targets ?? null, teacher, previous: i.previous ?? null, epoch: i.epoch ?? 1, epochs: i.epochs ?? 1, step: i.step ?? 1, options: i.options };
+  return { tf, logits: i.logits, ...(i.distLogits ? { distLogits: i.distLogits } : {}), labels: i.labels, targets: i.targets ?? null, teacher, previous: i.previous ?? null, epoch: i.epoch ?? 1, epochs: i.epochs ?? 1, step: i.step ?? 1, options: i.options };
 }

@@ -20,16 +20,19 @@ export function distill(name: string, ctx: LossContext, multiplier: number): tf.
     const { logits, labels, targets, teacher, options: o } = ctx;
     if (!teacher) throw new Error(`${name}: needs the teacher's rows (got none)`);
     checkShapes(name, logits, labels, null, o.numClasses);
+    // --distill-token: the KL term on the distillation head (DeiT's soft distillation), CE on the class head.
+    const student = ctx.distLogits ?? logits;
+    if (ctx.distLogits) checkShapes(name, ctx.distLogits, labels, null, o.numClasses);
     const t = o.temperature!;
     const ce = labelCrossEntropy(logits, labels, targets);
     if (o.logitStandardization) {
       const target = tf.softmax(tf.div(standardizeLogits(teacher.logits()), t)) as tf.Tensor2D;
-      const kl = tf.mean(klRows(target, tf.logSoftmax(tf.div(standardizeLogits(logits), t)) as tf.Tensor2D)) as tf.Scalar;
+      const kl = tf.mean(klRows(target, tf.logSoftmax(tf.div(standardizeLogits(student), t)) as tf.Tensor2D)) as tf.Scalar;
       return mix(ce, o.ceWeight!, kl, o.kdWeight! * t * t);
     }
     const soft = teacher.probs(t);
     checkShapes(name, logits, labels, soft, o.numClasses);
-    const kl = klReduced(soft, tf.logSoftmax(tf.div(logits, t)) as tf.Tensor2D, o.fidelity);
+    const kl = klReduced(soft, tf.logSoftmax(tf.div(student, t)) as tf.Tensor2D, o.fidelity);
     return mix(ce, 1 - o.alpha!, kl, o.alpha! * t * t * multiplier);
   });
 }
@@ -41,6 +44,10 @@ export function distill(name: string, ctx: LossContext, multiplier: number): tf.
  *    the KL gradient scales as 1/τ² and τ² keeps the soft term's weight independent of τ.
  *  - `official` (`loss_kd` in my_loss_function.py): (1−α)·CE + α·τ²·KL_sum/(B·K), because
  *    `nn.KLDivLoss()` defaults to reduction 'mean' over all B·K elements (issue #41).
+ *  - with --distill-token (a DeiT-distilled ONNX student): the KL term on the distillation token's
+ *    head, CE on the class token's — DeiT's soft distillation (facebookresearch/deit
+ *    losses.py::DistillationLoss 'soft', base criterion without smoothing); its reduction, KL summed
+ *    · τ² / numel, is `official`'s.
  *  - with --logit-standardization: see `distill` (the defaults become that repository's README preset
  *    `--base-temp 2 --kd-weight 9`, applied as its tools/train.py does: τ 2, KD weight 9, CE weight
  *    mdistiller's KD default 0.1).
@@ -58,6 +65,7 @@ export const kd: LossEntry = {
   teacher: 'probs',
   fidelityModes: true,
   mixedTargets: true,
+  distillationToken: true,
   options: {
     alpha: mixingAlpha('weight α ∈ [0, 1] of the KL term; 1 − α weighs the CE', 0.95),
     temperature: temperature(20),

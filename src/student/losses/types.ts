@@ -81,8 +81,14 @@ export interface BatchTeacher {
 export interface LossContext {
   /** tfkd's own tfjs instance: a user loss must build tensors with it, not with another copy of tfjs. */
   tf: typeof tf;
-  /** Student logits z [B, K] (training mode). */
+  /** Student logits z [B, K] (training mode); with --distill-token, the class token's head. */
   logits: tf.Tensor2D;
+  /**
+   * --distill-token only (losses with `distillationToken`): the distillation token's head [B, K] of
+   * a DeiT-distilled student, where the loss puts its teacher term (DeiT's DistillationLoss). Absent
+   * or null otherwise: the loss computes exactly what it computed before.
+   */
+  distLogits?: tf.Tensor2D | null;
   /** Integer labels y [B] (int32); with mixed views, sample i's own label y_i. */
   labels: tf.Tensor1D;
   /**
@@ -137,5 +143,10 @@ export interface LossEntry {
    * trainer prints when refusing a mixing plan. Absent (user losses that do not say): refused.
    */
   mixedTargets?: true | string;
+  /**
+   * Trains DeiT's distillation head: with --distill-token the trainer passes it as `ctx.distLogits`
+   * and the loss applies its teacher term to it, its label term to `logits`. Absent: refused.
+   */
+  distillationToken?: true;
   fn: LossFn;
 }

@@ -80,6 +80,8 @@ export const trainConfigSchema = z.strictObject({
   allowFolded: z.boolean().optional(),
   /** `onnx:FILE` students: stochastic depth R on the residual branches (zoo/onnx-fold.ts). */
   dropPath: z.number().min(0).lt(1, 'must be < 1').optional(),
+  /** `onnx:FILE` students: DeiT's distillation token — the graph's two heads trained separately (zoo/onnx-distill.ts). */
+  distillToken: z.boolean().optional(),
   /** A built-in loss's name, or the path of a loss module (`./my-loss.mjs`); `api:NAME` for a function given through the API. */
   loss: z.string().min(1),
   cache: z.array(z.string().min(1)).default([]),

@@ -88,6 +88,8 @@ class TrainLoop {
   private bestEma = { acc: -1, epoch: 0 };
   /** The divergence guard's reference: the first step's loss in this session (≥ log K). */
   private lossRef: number | null = null;
+  /** --distill-token: the student's training output is DeiT's two heads, [N, 2K]. */
+  private readonly distillToken: boolean;
   /** --grad-accum-steps: the gradients summed so far in the current update (null between updates). */
   private pending: tf.NamedTensorMap | null = null;
   private manifest: ReturnType<typeof runManifest> | null = null;
@@ -114,6 +116,7 @@ class TrainLoop {
     this.B = config.batch;
     this.batchesPerEpoch = Math.ceil(this.N / this.B);
     this.A = config.gradAccumSteps ?? 1;
+    this.distillToken = built.spec.onnx?.distillToken === true;
     this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / this.A);
     this.needsTeacher = teacherAccess(loss.entry, config.logitStandardization) !== 'none';
     this.sb = sampleBytes(inputs.shape);
@@ -313,10 +316,14 @@ class TrainLoop {
       const prev = b.previous ? (tf.tensor2d(b.previous, [n, K], 'float32') as tf.Tensor2D) : null;
       const targets = b.mixed ? (tf.tensor2d(b.mixed, [n, K], 'float32') as tf.Tensor2D) : null;
       const { value, grads } = tf.variableGrads(() => {
-        const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-        box.hits = tf.keep(trainingHits(logits, y, targets));
-        if (history) box.logits = tf.keep(tf.clone(logits));
-        const l = loss.entry.fn({ tf, logits, labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
+        const out = model.apply(x, { training: true }) as tf.Tensor2D;
+        // --distill-token: DeiT's two heads side by side (class, distillation); the model's
+        // prediction — what evaluation and export compute — is their average.
+        const [logits, distLogits] = this.distillToken ? (tf.split(out, 2, 1) as [tf.Tensor2D, tf.Tensor2D]) : [out, null];
+        const predicted = distLogits ? (tf.div(tf.add(logits, distLogits), 2) as tf.Tensor2D) : logits;
+        box.hits = tf.keep(trainingHits(predicted, y, targets));
+        if (history) box.logits = tf.keep(tf.clone(predicted));
+        const l = loss.entry.fn({ tf, logits, ...(distLogits ? { distLogits } : {}), labels: y, ...(targets ? { targets } : {}), teacher: b.teacher, previous: prev, epoch: b.epoch + 1, epochs: config.epochs, step: this.step + 1, options: lossOptions });
         if (size === 1) return l;
         box.loss = tf.keep(l);
         return tf.div(l, size);

@@ -27,6 +27,7 @@ import {
   type LossOptions,
 } from '../losses/index.js';
 import { isCodeModelName, isModuleModelName, isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
+import { distillationHeads } from '../zoo/onnx-distill.js';
 import { readOnnxGraph } from '../zoo/onnx-graph.js';
 import { frozenSet } from '../zoo/onnx-import.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -111,15 +112,19 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
     // The graph's ops and --freeze patterns are checked here, before the run directory exists.
     const g = readOnnxGraph(c.model.slice('onnx:'.length));
     frozenSet(g, c.freeze ?? []);
+    if (c.distillToken) distillationHeads(g);
   } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
     if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
   } else {
     if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
-    const onnxOnly = (['freeze', 'preprocess', 'allowFolded', 'dropPath'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
+    const onnxOnly = (['freeze', 'preprocess', 'allowFolded', 'dropPath', 'distillToken'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
     if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
   }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
   if (c.emaWarmup && c.ema === undefined) throw new UsageError(`${optionName('emaWarmup')} needs ${optionName('ema')} DECAY`);
+  if (c.distillToken && !entry.distillationToken) {
+    throw new UsageError(`loss ${entry.name} has no distillation-token form (${optionName('distillToken')})`, `losses that train DeiT's distillation head: ${builtinLosses().filter((e) => e.distillationToken).map((e) => e.name).join(', ')}`);
+  }
   if (c.logitStandardization && !entry.standardized) {
     throw new UsageError(`loss ${entry.name} has no ${optionName('logitStandardization')} form`, `it applies to: ${standardizableLosses().join(', ')}`);
   }

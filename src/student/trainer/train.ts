@@ -153,7 +153,7 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   const backend = await selectBackend(config.backend);
   const inputShape: [number, number, number] = [shape.height, shape.width, shape.channels];
   const build = { inputShape, numClasses: K, seed: config.seed, widthMultiplier: config.widthMultiplier };
-  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded, dropPath: config.dropPath }) : null;
+  const onnx = isOnnxModelName(config.model) ? onnxModelSpec(config.model, build, { preprocess: config.preprocess, freeze: config.freeze, allowFolded: config.allowFolded, dropPath: config.dropPath, distillToken: config.distillToken }) : null;
   const fromCode = isModuleModelName(config.model) || isCodeModelName(config.model);
   const spec: ModelSpec = onnx ? onnx.spec : fromCode ? await moduleModelSpec(config.model, build) : modelSpec(config.model, build);
   let model: tf.LayersModel;
@@ -177,6 +177,8 @@ async function run(prepared: Prepared): Promise<TrainResult> {
   if (optimizer.layerNote) hooks.info?.(optimizer.layerNote);
   const rates = spec.onnx?.dropPath ? dropPathRates(onnxLayerOf(model)!.graph.nodes) : null;
   if (rates) hooks.info?.(`drop path on ${rates.length} residual branches, rates ${rates[0].toPrecision(3)}…${rates[rates.length - 1].toPrecision(3)} (${optionName('dropPath')} ${spec.onnx!.dropPath})`);
+  const heads = spec.onnx?.distillToken ? onnxLayerOf(model)!.heads : null;
+  if (heads) hooks.info?.(`distillation token: labels on ${heads.clsNode}, the teacher on ${heads.distNode}; evaluation and export use their average (${optionName('distillToken')})`);
   const ema = config.ema !== undefined ? new WeightEma(model, { decay: config.ema, warmup: config.emaWarmup ?? false }) : null;
   try {
     return await loop({ ...prepared, backend, model, spec, params, optimizer, ema });

@@ -46,6 +46,8 @@ export interface OnnxSpec {
   allowFolded: boolean;
   /** --drop-path: stochastic depth on the residual branches (onnx-fold.ts); absent when off. */
   dropPath?: number;
+  /** --distill-token: DeiT's two heads trained separately (onnx-distill.ts); absent when off. */
+  distillToken?: true;
 }
 
 /** Options of `buildModel` (a ModelSpec without the name). */

@@ -38,6 +38,8 @@ export interface OnnxStudentOptions {
   allowFolded?: boolean;
   /** --drop-path R: stochastic depth on the residual branches (onnx-fold.ts). */
   dropPath?: number;
+  /** --distill-token: train a DeiT-distilled graph's two heads separately (onnx-distill.ts). */
+  distillToken?: boolean;
 }
 
 /** Glob (`*`, `?`) over a whole weight name, or a prefix of it ending at a '.' (a module). */
@@ -103,6 +105,7 @@ export function onnxModelSpec(name: string, o: BuildOptions, opts: OnnxStudentOp
     allowFolded: opts.allowFolded === true,
     // Only when on: the specs of every run before the option existed stay byte-identical.
     ...(opts.dropPath ? { dropPath: opts.dropPath } : {}),
+    ...(opts.distillToken ? { distillToken: true } : {}),
   };
   frozenSet(graph, onnx.freeze);
   if (H < 1 || W < 1) throw new UsageError(`${name}: bad input size ${H}x${W}`);
@@ -118,7 +121,7 @@ export function buildOnnxModel(spec: ModelSpec, graph?: OnnxGraph): tf.LayersMod
     throw new UsageError(`${spec.name}: the file changed since the run started (sha256 ${g.sha256.slice(0, 12)}…, the run has ${o.sha256.slice(0, 12)}…)`, 'put the original file back at that path');
   }
   const [H, W, C] = spec.inputShape;
-  const layer = new OnnxGraphLayer({ name: 'onnx', graph: g, numClasses: spec.numClasses, normalize: o.normalize, frozen: frozenSet(g, o.freeze), seed: spec.seed, dropPath: o.dropPath });
+  const layer = new OnnxGraphLayer({ name: 'onnx', graph: g, numClasses: spec.numClasses, normalize: o.normalize, frozen: frozenSet(g, o.freeze), seed: spec.seed, dropPath: o.dropPath, distillToken: o.distillToken });
   const input = tf.input({ shape: [H, W, C], name: 'image' });
   const output = layer.apply(input) as ReturnType<typeof tf.input>;
   const model = tf.model({ inputs: input, outputs: output, name: path.basename(o.file).replace(/[^A-Za-z0-9_.-]/g, '_') || 'onnx' });

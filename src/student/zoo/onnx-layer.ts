@@ -17,6 +17,7 @@ import { fusedBatchNormEnabled } from './batchnorm.js';
 import { deriveSeed } from './common.js';
 import type { OnnxGraph, OnnxWeight } from './onnx-graph.js';
 import { insertDropPath } from './onnx-fold.js';
+import { distillationHeads, type DistillationHeads } from './onnx-distill.js';
 import { OPS } from './onnx-ops/index.js';
 import { tensor, type OpState, type Value } from './onnx-ops/values.js';
 
@@ -37,6 +38,8 @@ export interface OnnxLayerArgs {
   seed: number;
   /** --drop-path R: stochastic depth on the residual branches (0 or absent: none). */
   dropPath?: number;
+  /** --distill-token: in training, give DeiT's two heads side by side ([N, 2K]) instead of their average. */
+  distillToken?: boolean;
 }
 
 /** A tfjs-valid weight name for an ONNX initializer name (unique within the graph). */
@@ -76,6 +79,8 @@ export class OnnxGraphLayer extends tf.layers.Layer {
   private dropoutCalls = 0;
   /** Tests: sees every drop-path mask drawn, in graph order. */
   onDropPathMask: ((mask: Float32Array) => void) | null = null;
+  /** --distill-token: the class and distillation heads the output averages (onnx-distill.ts). */
+  readonly heads: DistillationHeads | null;
   /** The trainer's global step (setStep): Dropout and drop-path seeds derive from it, so a resumed run draws what it would have. */
   private step: number | null = null;
 
@@ -90,6 +95,7 @@ export class OnnxGraphLayer extends tf.layers.Layer {
     this.frozen = args.frozen;
     this.seed = args.seed;
     this.keys = weightKeys(this.graph);
+    this.heads = args.distillToken ? distillationHeads(g) : null;
   }
 
   override build(): void {
@@ -146,6 +152,14 @@ export class OnnxGraphLayer extends tf.layers.Layer {
       node.outputs.forEach((o, i) => {
         if (o && outs[i]) values.set(o, outs[i]);
       });
+    }
+    if (training && this.heads) {
+      // DeiT's training output: both heads, class head first ([N, 2K]); the trainer splits them.
+      const [c, d] = [this.heads.cls, this.heads.dist].map((n) => values.get(n));
+      if (c?.kind !== 'tensor' || d?.kind !== 'tensor' || c.t.rank !== 2 || c.t.shape[1] !== this.numClasses || d.t.rank !== 2 || d.t.shape[1] !== this.numClasses) {
+        throw new UsageError(`--distill-token: the heads ${this.heads.clsNode} and ${this.heads.distNode} do not both give [N, ${this.numClasses}] logits`);
+      }
+      return tf.concat([c.t, d.t], 1);
     }
     const out = values.get(this.graph.outputName);
     if (!out || out.kind !== 'tensor') throw new UsageError(`ONNX output ${this.graph.outputName} is not computed from the image`);

@@ -172,6 +172,31 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     expect(Math.abs(onnxEval.loss - straight.metrics[1].test_loss)).to.be.at.most(1e-5 * Math.max(1, onnxEval.loss));
   });
 
+  it("--distill-token: a DeiT-distilled student trains its two heads on labels and teacher (hard-kd), evaluates and exports their average", async function () {
+    const file = studentOnnx('timm_deit');
+    const teacher = path.join(tmp, 'deit-teacher-cache');
+    // Any ONNX classifier teaches; here the ViT copy, so the decisions are not the labels.
+    await runPrecompute({ teacher: studentOnnx('timm_vit'), data: DATA, out: teacher, device: 'cpu' });
+    const config = { data: DATA, model: `onnx:${file}`, loss: 'hard-kd', cache: [teacher], epochs: 1, batch: 8, lr: 0.01, backend: 'wasm' as const, distillToken: true };
+    const info: string[] = [];
+    const out = path.join(tmp, 'deit-run');
+    const r = await train({ config, out, hooks: { info: (l) => info.push(l) } });
+    expect(r.complete).to.equal(true);
+    expect(info).to.include("distillation token: labels on /head/Gemm, the teacher on /head_dist/Gemm; evaluation and export use their average (--distill-token)");
+    expect(readCheckpoint(path.join(out, 'checkpoints', 'last')).spec.onnx!.distillToken).to.equal(true);
+    // The two heads are trained apart: without the option the same run is another run.
+    const plain = await train({ config: { ...config, distillToken: undefined }, out: path.join(tmp, 'deit-plain') });
+    expect(plain.metrics[0].train_loss).to.not.equal(r.metrics[0].train_loss);
+    // The exported graph is the one it came from (the average at its end), with the trained weights.
+    const m = path.join(tmp, 'deit.onnx');
+    await exportRun(out, { out: m, checkpoint: 'last' });
+    const runEval = await evaluateTarget(out, { data: DATA, checkpoint: 'last', backend: 'wasm' });
+    const onnxEval = await evaluateTarget(m, { data: DATA, device: 'cpu' });
+    expect(runEval.loss).to.be.closeTo(r.metrics[0].test_loss, 1e-6);
+    expect(onnxEval.confusion).to.deep.equal(runEval.confusion);
+    expect(Math.abs(onnxEval.loss - runEval.loss)).to.be.at.most(1e-5 * Math.max(1, runEval.loss));
+  });
+
   // Through the CLI as a user meets them: exit 2, one line (and a hint line at most), no run directory.
   const bad: Array<[string, () => string[], RegExp]> = [
     ['an op it cannot train', () => ['--model', `onnx:${tinyGraph(tmp, 'Round')}`, '--allow-folded'], /cannot train op Round at node act/],
@@ -181,6 +206,9 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     ['a graph with two outputs', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'two')}`, '--allow-folded'], /the graph has 2 outputs; a student needs one \[N, K\] logits output/],
     ['a graph whose output is declared [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'rank4')}`, '--allow-folded'], /output e has rank 4; a student needs one \[N, K\] logits output/],
     ['--drop-path for a zoo model', () => ['--model', 'mlp', '--drop-path', '0.1'], /--drop-path: only for --model onnx:FILE students/],
+    ['--distill-token for a zoo model', () => ['--model', 'mlp', '--distill-token'], /--distill-token: only for --model onnx:FILE students/],
+    ['--distill-token on a graph without two heads', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--distill-token'], /--distill-token: the output of .* is not the average of two heads/],
+    ['--distill-token with a loss that has no distillation head', () => ['--model', `onnx:${studentOnnx('timm_deit')}`, '--distill-token'], /loss ce has no distillation-token form \(--distill-token\)/],
     ['--drop-path 1', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--drop-path', '1'], /--drop-path: must be < 1/],
     ['a graph whose undeclared output computes [N, 4, 8, 8]', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu', 'undeclared')}`, '--allow-folded'], /output e has shape \[1,4,8,8\]; a student needs \[N, K\] logits with K = 10/],
     ['an input size the graph cannot take', () => ['--model', `onnx:${tinyGraph(tmp, 'Relu')}`, '--allow-folded', '--input-size', '16'], /cannot take 16x16 inputs/],

@@ -18,7 +18,8 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../../../src/student/backend.js';
-import { callLoss } from '../losses/helpers.js';
+import { callLoss, defaultOptions } from '../losses/helpers.js';
+import { lossContext, lossEntry } from '../../../src/student/losses/index.js';
 import { createOptimizer } from '../../../src/student/optim/index.js';
 import { LAYER_GROUPS, layerIds } from '../../../src/student/optim/layer-decay.js';
 import type { TrainConfig } from '../../../src/student/trainer/config.js';
@@ -32,7 +33,7 @@ import { K, py, requireTorch, S, studentOnnx } from './torchvision-students.js';
 
 // arch or arch@opset (default 17). torch 1.13 writes opsets up to 17; at 13 it has no HardSwish
 // and writes x · HardSigmoid(x) instead, so mobilenet_v3_small@13 checks that decomposition.
-const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v3_small@13', 'vit', 'timm_vit', 'convnext_atto', 'convnext_official', 'swin'];
+const ARCHS = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x0_5', 'efficientnet_b0', 'mobilenet_v3_small@13', 'vit', 'timm_vit', 'timm_deit', 'convnext_atto', 'convnext_official', 'swin'];
 const exported = (name: string): { arch: string; file: string } => {
   const [arch, opset] = name.split('@');
   return { arch, file: studentOnnx(arch, K, opset ? Number(opset) : 17) };
@@ -211,6 +212,61 @@ describe('student/zoo/onnx-import: torchvision students from ONNX match onnxrunt
         console.log(`      ${name} drop path: ${masks.length} masks, ${checked} tensors compared; worst (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch| = ${worst.toExponential(2)} (${worstName})`);
         expect(worst).to.be.at.most(1e-4);
       });
+    }
+
+    // --distill-token: DeiT's distilled ViT (timm's VisionTransformerDistilled) trained on its two
+    // heads, against DeiT's DistillationLoss on the model's (outputs, outputs_kd) in PyTorch:
+    // hard-kd = (1 − α)·LabelSmoothingCE(head) + α·CE(head_dist, argmax teacher); kd with
+    // --fidelity official = (1 − α)·CE(head) + α·τ²·KL_sum(head_dist)/numel (DeiT's 'soft').
+    if (name === 'timm_deit') {
+      for (const [loss, kind] of [['hard-kd', 'hard'], ['kd', 'soft']] as const) {
+        it(`${name}: --distill-token, two SGD steps of ${loss} on the two heads = DeiT's DistillationLoss '${kind}' in PyTorch (float64; 1e-4 relative on every update)`, async function () {
+          const { arch, file } = exported(name);
+          const { spec, graph } = onnxModelSpec(`onnx:${file}`, { inputShape: [S, S, 3], numClasses: K, seed: 0 }, { distillToken: true });
+          const model = buildOnnxModel(spec, graph);
+          const layer = onnxLayerOf(model)!;
+          expect([layer.heads!.clsNode, layer.heads!.distNode]).to.deep.equal(['/head/Gemm', '/head_dist/Gemm']);
+          const x = inputs(11);
+          const labels = Int32Array.from({ length: N }, (_, i) => (i * 3 + 1) % K);
+          const teacher = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 1.7) * 3);
+          const T = kind === 'soft' ? 4 : 1;
+          const soft = readerSoftTargets([teacher], K, T);
+          // The teacher's decisions differ from the labels on most rows: the two heads learn apart.
+          const decisions = Array.from({ length: N }, (_, i) => teacher.subarray(i * K, (i + 1) * K).indexOf(Math.max(...teacher.subarray(i * K, (i + 1) * K))));
+          expect(decisions.filter((d, i) => d !== labels[i]).length).to.be.at.least(3);
+          const alpha = 0.5;
+          const dir = path.join(tmp, `${name}-distill-${kind}`);
+          fs.mkdirSync(dir, { recursive: true });
+          fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
+          fs.writeFileSync(path.join(dir, 'y.bin'), Buffer.from(labels.buffer));
+          fs.writeFileSync(path.join(dir, 'soft.bin'), Buffer.from(soft.buffer));
+          py(['step', '--arch', arch, '--pt', file.replace(/\.onnx$/, '.pt'), '--x', path.join(dir, 'x.bin'), '--y', path.join(dir, 'y.bin'), '--n', String(N), '--size', String(S), '--classes', String(K),
+            '--lr', String(LR), '--momentum', '0.9', '--weight-decay', '5e-4', '--steps', '2', '--double', '--soft', path.join(dir, 'soft.bin'), '--alpha', String(alpha), '--temperature', String(T),
+            '--distill-token', kind, '--epsilon', '0.1', '--out', path.join(dir, 'ref')]);
+          const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+          const opt = createOptimizer(vars, { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+          const options = kind === 'hard' ? defaultOptions('hard-kd', 'paper', K, { alpha, epsilon: 0.1 }) : defaultOptions('kd', 'official', K, { alpha, temperature: T });
+          for (let s = 0; s < 2; s++) {
+            tf.tidy(() => {
+              const { grads } = tf.variableGrads(() => {
+                const out = model.apply(nhwc(x), { training: true }) as tf.Tensor2D;
+                expect(out.shape).to.deep.equal([N, 2 * K]);
+                const [logits, distLogits] = tf.split(out, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+                return lossEntry(loss).fn(lossContext({ logits, distLogits, labels: tf.tensor1d(labels, 'int32'), soft: tf.tensor2d(soft, [N, K]), options }));
+              }, vars);
+              opt.step(grads, LR);
+            });
+          }
+          // Evaluation stays the graph's average: onnxruntime's logits of the same file at the start.
+          expect((model.apply(nhwc(x), { training: false }) as tf.Tensor).shape).to.deep.equal([N, K]);
+          const { worst, worstName, checked } = compareUpdates(graph, layer, readState(path.join(dir, 'ref')));
+          opt.dispose();
+          model.dispose();
+          console.log(`      ${name} --distill-token ${loss}: ${checked} tensors compared; worst (max|Δ − Δ_torch| − 2 ulps)⁺ / max|Δ_torch| = ${worst.toExponential(2)} (${worstName})`);
+          expect(checked).to.equal(graph.weights.length);
+          expect(worst).to.be.at.most(1e-4);
+        });
+      }
     }
   }
 });
