@@ -42,17 +42,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from golden_ema import get_decay  # noqa: E402
-from torch_loss_step import cnn, read_inputs, read_weights  # noqa: E402
+from torch_loss_step import cnn, read_loop_job  # noqa: E402
 
 
 def main(d):
-    job = json.load(open(os.path.join(d, 'job.json')))
-    N, B, K = job['N'], job['B'], job['K']
-    torch.set_default_dtype(torch.float64)
-    w = read_weights(d, job)
+    job, w, x, y = read_loop_job(d)
+    N, B = job['N'], job['B']
     params = list(w.values())
     ema = {n: t.detach().clone() for n, t in w.items()}  # deepcopy(model)
-    x, y = read_inputs(d, N, job['H'], job['W'], job['C'])
     opt = torch.optim.SGD(params, lr=job['lrs'][0], momentum=job['momentum'], weight_decay=job['weightDecay'])
     num_updates = 0
     norms = []

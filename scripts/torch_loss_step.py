@@ -50,6 +50,16 @@ def read_inputs(d, n, H, W, C):
     return x, y
 
 
+def read_loop_job(d):
+    """A training-loop job (torch_pskd_loop.py, torch_accum_loop.py): job.json, the N samples and
+    the weights, in float64."""
+    job = json.load(open(os.path.join(d, 'job.json')))
+    torch.set_default_dtype(torch.float64)
+    w = read_weights(d, job)
+    x, y = read_inputs(d, job['N'], job['H'], job['W'], job['C'])
+    return job, w, x, y
+
+
 def cnn(w, x):
     """tfkd's `cnn` (student/zoo/cnn.ts) on NHWC inputs with tfjs-layout weights."""
     conv = lambda h, name: F.relu(F.conv2d(h, w[f'{name}/kernel'].permute(3, 2, 0, 1), w[f'{name}/bias']))

@@ -11,24 +11,19 @@ N images, NHWC), labels.i32, one <name>.f32 per weight (tfjs layout; see torch_l
 
 Run: /usr/bin/python3 scripts/torch_pskd_loop.py DIR
 """
-import json
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_loss_step import cnn, read_inputs, read_weights  # noqa: E402
+from torch_loss_step import cnn, read_loop_job  # noqa: E402
 
 
 def main(d):
-    job = json.load(open(os.path.join(d, 'job.json')))
+    job, w, x, y = read_loop_job(d)
     N, B, K = job['N'], job['B'], job['K']
-    torch.set_default_dtype(torch.float64)
-    w = read_weights(d, job)
-    x, y = read_inputs(d, N, job['H'], job['W'], job['C'])
     opt = torch.optim.SGD(list(w.values()), lr=job['lr'], momentum=job['momentum'], weight_decay=job['weightDecay'])
     all_predictions = torch.zeros(N, K)
     identity_matrix = torch.eye(K)
