@@ -66,6 +66,7 @@ const CliOptions = z.strictObject({
   channels: z.string().optional(),
   evalCropPct: num('eval crop pct').optional(),
   saveAt: list('save-at', parseSaveAt).optional(),
+  checkpointEvery: int('checkpoint every').optional(),
   config: z.string().optional(),
   out: z.string().min(1),
   resume: z.boolean().optional(),
@@ -203,6 +204,7 @@ function addDataOptions(cmd: Command): void {
 function addRunOptions(cmd: Command): void {
   cmd
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
+    .option('--checkpoint-every <n>', 'also write last/ every N steps inside an epoch (weights, optimizer, the epoch\'s position), so --resume after a crash loses at most N steps; the numbers do not change (default: at epoch ends only)')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')
     .requiredOption('--out <dir>', 'run directory to create (or continue with --resume)')
     .option('--resume', 'continue the run in --out from its last checkpoint')

@@ -38,6 +38,13 @@ export interface CheckpointState {
   epoch: number;
   /** Optimisation steps completed. */
   step: number;
+  /**
+   * --checkpoint-every: a last/ taken inside epoch `epoch + 1`, after this many of its batches;
+   * absent at an epoch's end. --resume continues at the next batch.
+   */
+  batch?: number;
+  /** With `batch`: the epoch's running training loss sum, correct count and samples so far. */
+  epoch_totals?: { loss_sum: number; correct: number; seen: number };
   /** Test accuracy / loss of these weights (null when not evaluated). */
   test_acc: number | null;
   test_loss: number | null;

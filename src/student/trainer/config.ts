@@ -132,6 +132,11 @@ export const trainConfigSchema = z.strictObject({
   /** The student's eval transform: resize to floor(S / pct), center crop S (inputs.ts). */
   evalCropPct: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
   saveAt: saveAtSchema.nullable().default(null),
+  /**
+   * --checkpoint-every N: last/ also after every N-th optimizer step inside an epoch, with the
+   * epoch's position, so --resume continues from there (loop.ts). Absent: at epoch ends only.
+   */
+  checkpointEvery: posInt.optional(),
 });
 
 export type TrainConfigInput = z.input<typeof trainConfigSchema>;
@@ -148,7 +153,7 @@ export interface TrainConfig extends Omit<ParsedTrainConfig, 'lr' | 'milestones'
 }
 
 /** Keys that may differ between a run and its `--resume` (they do not change what is computed). */
-export const RESUME_MUTABLE_KEYS: ReadonlySet<string> = new Set(['epochs', 'backend', 'evalBatch', 'saveAt']);
+export const RESUME_MUTABLE_KEYS: ReadonlySet<string> = new Set(['epochs', 'backend', 'evalBatch', 'saveAt', 'checkpointEvery']);
 
 /** Parses `1,2,5` / `epochs:1,2` / `steps:100,200` into a SaveAt. Throws Error with a reason. */
 export function parseSaveAt(s: string): SaveAt {

@@ -81,6 +81,9 @@ class TrainLoop {
   private readonly needsTeacher: boolean;
   // Where the session starts and what it has done (resumePoint, then every step and epoch).
   private startEpoch = 0;
+  /** --checkpoint-every: a session resumed inside epoch startEpoch + 1 starts at this batch, with these totals. */
+  private startBatch = 0;
+  private startTotals = { lossSum: 0, correct: 0, seen: 0 };
   private step = 0;
   private metrics: EpochMetrics[] = [];
   private best = { acc: -1, epoch: 0 };
@@ -151,11 +154,16 @@ class TrainLoop {
     }
     this.startEpoch = ck.state.epoch;
     this.step = ck.state.step;
+    if (ck.state.batch !== undefined) {
+      const t = ck.state.epoch_totals!;
+      this.startBatch = ck.state.batch;
+      this.startTotals = { lossSum: t.loss_sum, correct: t.correct, seen: t.seen };
+    }
     if (ck.state.best_test_acc !== null) this.best = { acc: ck.state.best_test_acc, epoch: ck.state.best_epoch ?? 0 };
     // Lines past the checkpoint (an interruption between writing metrics and last/) are redone.
     this.metrics = readMetrics(paths.metrics).filter((m) => m.epoch <= this.startEpoch);
     for (const m of this.metrics) if (m.ema_test_acc !== undefined && m.ema_test_acc > this.bestEma.acc) this.bestEma = { acc: m.ema_test_acc, epoch: m.epoch };
-    this.hooks.info?.(`resuming ${req.out} after epoch ${this.startEpoch} (step ${this.step})`);
+    this.hooks.info?.(`resuming ${req.out} ${this.startBatch ? `inside epoch ${this.startEpoch + 1}, after batch ${this.startBatch} of ${this.batchesPerEpoch}` : `after epoch ${this.startEpoch}`} (step ${this.step})`);
   }
 
   /** The run directory: manifest.json, then config.json — the commit record of the run's creation. */
@@ -164,7 +172,7 @@ class TrainLoop {
     fs.mkdirSync(paths.checkpoints, { recursive: true });
     // A resumed run with more epochs is no longer finished until it is.
     if (this.startEpoch < this.built.config.epochs) fs.rmSync(paths.summary, { force: true });
-    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, ...(this.A > 1 ? { batchesPerEpoch: this.batchesPerEpoch } : {}), startEpoch: this.startEpoch });
+    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, ...(this.A > 1 ? { batchesPerEpoch: this.batchesPerEpoch } : {}), startEpoch: this.startEpoch, startBatch: this.startBatch });
     writeJsonAtomic(paths.manifest, this.manifest);
     faultPoint('train-manifest');
     // config.json last: the commit record of the run's creation (a start interrupted before it leaves
@@ -225,11 +233,13 @@ class TrainLoop {
     const { config } = this.built;
     const te = Date.now();
     const order = permutation(this.N, hashU32(config.seed, epoch, 0xe0c4));
-    const totals = { lossSum: 0, correct: 0, seen: 0 };
+    // A session resumed inside this epoch (--checkpoint-every) starts at its next batch.
+    const s0 = epoch === this.startEpoch ? this.startBatch : 0;
+    const totals = s0 > 0 ? { ...this.startTotals } : { lossSum: 0, correct: 0, seen: 0 };
     const lr0 = learningRate(config, epoch * this.stepsPerEpoch, this.stepsPerEpoch);
-    this.history?.beginEpoch(epoch + 1);
-    let ahead = this.source ? this.readAhead(order, epoch, 0) : null;
-    for (let s = 0; s < this.batchesPerEpoch; s++) {
+    this.history?.beginEpoch(epoch + 1, s0 > 0);
+    let ahead = this.source ? this.readAhead(order, epoch, s0) : null;
+    for (let s = s0; s < this.batchesPerEpoch; s++) {
       const samples = this.batchSamples(order, s);
       const views = viewsFor(this.built.plan, config.seed, epoch, samples);
       let pixels: Uint8Array | Float32Array;
@@ -250,6 +260,7 @@ class TrainLoop {
       }
       this.hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: this.batchesPerEpoch, loss: r.loss, imgPerSec: totals.seen / Math.max(1e-3, (Date.now() - te) / 1000) });
       if (group.update) await this.saveStepCheckpoint(epoch, s);
+      if (group.update) await this.saveMidEpoch(epoch, s, totals);
     }
     await this.endEpoch(epoch, te, lr0, totals);
   }
@@ -372,6 +383,22 @@ class TrainLoop {
     const name = `step-${step}`;
     await saveCheckpoint(this.paths.checkpoint(name), model, spec, this.ckState(epoch, step, r.accuracy, r.loss), null, (await this.built.ema?.record()) ?? null);
     writeJsonAtomic(this.paths.checkpoint(`${name}.json`), { step, epoch: epoch + (s + 1) / this.batchesPerEpoch, test_acc: r.accuracy, test_loss: r.loss });
+  }
+
+  /**
+   * --checkpoint-every N: last/ after every N-th step that does not end its epoch (that one's
+   * last/ comes with the evaluation), with the position in the epoch and its running totals; the
+   * self-history rows written so far are made durable first. Nothing is evaluated: no numbers move.
+   */
+  private async saveMidEpoch(epoch: number, s: number, totals: { lossSum: number; correct: number; seen: number }): Promise<void> {
+    const { config, model, spec, optimizer } = this.built;
+    const every = config.checkpointEvery;
+    if (every === undefined || this.step % every !== 0 || s === this.batchesPerEpoch - 1) return;
+    this.history?.flush();
+    const st = { ...this.ckState(epoch, this.step, null, null), batch: s + 1, epoch_totals: { loss_sum: totals.lossSum, correct: totals.correct, seen: totals.seen } };
+    await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
+    await saveCheckpoint(this.paths.checkpoint('last'), model, spec, st, optimizer.getState(), (await this.built.ema?.record()) ?? null);
+    faultPoint('train-mid-epoch', this.step);
   }
 
   /** After the last step of an epoch: self-history, evaluation, metrics, best/epoch/last checkpoints. */

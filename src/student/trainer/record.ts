@@ -59,7 +59,7 @@ function cacheRecord(c: CacheReader) {
 }
 
 /** The run manifest as a session starts it (finished, seconds and outputs filled in when it ends: loop.ts). */
-export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number }) {
+export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number; startBatch: number }) {
   const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, plan, inputs, t0, backend, spec, params } = built;
   return {
     schema: 'tfkd-run/1',
@@ -84,6 +84,8 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
     started: new Date(t0).toISOString(),
     /** Epochs already done when this session started (0 unless --resume). */
     resumedAfterEpoch: session.startEpoch,
+    /** --checkpoint-every: batches of the next epoch already done when this session started (absent: none). */
+    ...(session.startBatch > 0 ? { resumedAfterBatch: session.startBatch } : {}),
     finished: null as string | null,
     seconds: null as number | null,
     /** sha256 of every checkpoint's weights when the session ended (what `tfkd repro` compares). */

@@ -88,13 +88,18 @@ export class SelfHistory {
     return { keyIn, teacher, preprocess };
   }
 
-  /** Opens the predictions of epoch `epoch − 1` (1-based epochs) for reading; none before epoch 2. */
-  beginEpoch(epoch: number): void {
+  /**
+   * Opens the predictions of epoch `epoch − 1` (1-based epochs) for reading; none before epoch 2.
+   * `midEpoch`: a run resumed from a checkpoint inside the epoch keeps the rows its batches so far
+   * wrote (flushed before that checkpoint); the batches after it write theirs again.
+   */
+  beginEpoch(epoch: number, midEpoch = false): void {
     this.closeReader();
     fs.mkdirSync(this.dir, { recursive: true });
     // Anything of this epoch or later is from an interrupted attempt: it is redone.
     for (const f of fs.readdirSync(this.dir)) {
       const m = /^(?:\.epoch-(\d+)\.rows|epoch-(\d+))$/.exec(f);
+      if (midEpoch && m?.[1] !== undefined && Number(m[1]) === epoch) continue;
       if (m && Number(m[1] ?? m[2]) >= epoch) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
     if (epoch > 1) {
@@ -108,8 +113,16 @@ export class SelfHistory {
       this.reader = openCache(prev, { N: this.o.N, numClasses: this.o.K, fingerprint: this.o.fingerprint, key: cacheKey(keyIn, null, { schema }) });
     }
     const file = this.scratch(epoch);
-    this.fd = fs.openSync(file, 'w+');
-    fs.ftruncateSync(this.fd, this.o.N * this.o.K * 4);
+    if (midEpoch && !fs.existsSync(file)) {
+      throw new WorkError(`${file} is missing: the student's predictions so far in epoch ${epoch}, which the checkpoint inside it needs`, 'restart the run without --resume');
+    }
+    this.fd = fs.openSync(file, midEpoch ? 'r+' : 'w+');
+    if (!midEpoch) fs.ftruncateSync(this.fd, this.o.N * this.o.K * 4);
+  }
+
+  /** Makes the rows written so far durable (before a checkpoint inside the epoch names them). */
+  flush(): void {
+    if (this.fd !== null) fs.fsyncSync(this.fd);
   }
 
   /** softmax of the previous epoch's logits of `samples` (n·K float32), or null in the first epoch. */
