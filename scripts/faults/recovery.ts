@@ -67,10 +67,11 @@ function waitForZombieHolder(lock: string, out: string): number {
 /**
  * `trials` times: a fresh train killed at a seeded point (a step, an epoch end, a checkpoint swap),
  * then `train --resume` at once, while the killed trainer is still a zombie; the finished run is
- * compared with an uninterrupted one.
+ * compared with an uninterrupted one. Both write last/ every 2 steps (--checkpoint-every), so a
+ * kill after step 3, 7 or 11 resumes inside its epoch.
  */
 export async function resumeAfterKill(work: string, trials: number, seed: number): Promise<ResumeFigures> {
-  const data = ['--data', 'synthetic:512:4:8x8x1:5', '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '32', '--limit', '128', '--test-limit', '64', '--epochs', '3', '--loss', 'tfkd-reg', '--backend', 'wasm', '--progress', 'off'];
+  const data = ['--data', 'synthetic:512:4:8x8x1:5', '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '32', '--limit', '128', '--test-limit', '64', '--epochs', '3', '--loss', 'tfkd-reg', '--backend', 'wasm', '--progress', 'off', '--checkpoint-every', '2'];
   const fig: ResumeFigures = { trials, zombies: 0, continued: 0, identical: 0, points: [], failures: [] };
   const clean = path.join(work, 'rz-clean');
   const c = tfkd(['train', ...data, '--out', clean]);
