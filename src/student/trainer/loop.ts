@@ -155,6 +155,10 @@ class TrainLoop {
     this.startEpoch = ck.state.epoch;
     this.step = ck.state.step;
     if (ck.state.batch !== undefined) {
+      // A checkpoint inside epoch E + 1 cannot end a run of E epochs: its weights are past them.
+      if (this.built.config.epochs <= ck.state.epoch) {
+        throw new UsageError(`${optionName('epochs')} ${this.built.config.epochs}: ${req.out} is already inside epoch ${ck.state.epoch + 1} (its last checkpoint is after batch ${ck.state.batch})`, `resume with ${optionName('epochs')} ${ck.state.epoch + 1} or more`);
+      }
       const t = ck.state.epoch_totals!;
       this.startBatch = ck.state.batch;
       this.startTotals = { lossSum: t.loss_sum, correct: t.correct, seen: t.seen };

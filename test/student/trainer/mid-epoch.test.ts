@@ -70,6 +70,16 @@ describe('student/trainer --checkpoint-every: resume inside an epoch', function 
     });
   }
 
+  it('refuses to end a run inside which its last checkpoint lies: --resume --epochs 1 from inside epoch 2 is exit 2, the run untouched', async () => {
+    const out = path.join(root, 'fewer');
+    killedAt(out, 'train-step:5');
+    const before = fs.readFileSync(path.join(out, 'checkpoints', 'last', 'state.json'));
+    const err = await train({ config: { epochs: 1 } as Parameters<typeof train>[0]['config'], explicit: new Set(['epochs']), out, resume: true }).catch((e: Error) => e);
+    expect(String(err)).to.match(/--epochs 1: .* is already inside epoch 2 \(its last checkpoint is after batch 2\)/);
+    expect(fs.readFileSync(path.join(out, 'checkpoints', 'last', 'state.json')).equals(before)).to.equal(true);
+    expect(fs.existsSync(path.join(out, 'summary.json'))).to.equal(false);
+  });
+
   it('changes no number: a run with --checkpoint-every 2 has the metrics of one without; an epoch-end last/ has no batch', async () => {
     const out = path.join(root, 'every-2');
     await train({ config: { ...config, checkpointEvery: 2 }, out });
