@@ -152,6 +152,15 @@ export interface TrainConfig extends Omit<ParsedTrainConfig, 'lr' | 'milestones'
   milestones: number[];
 }
 
+/**
+ * Batches of --batch per epoch over `samples` training samples, and optimizer steps per epoch:
+ * with --grad-accum-steps A, ⌈batches / A⌉ (the epoch's last step takes the batches left).
+ */
+export function epochSteps(config: Pick<TrainConfig, 'batch' | 'gradAccumSteps'>, samples: number): { batches: number; steps: number } {
+  const batches = Math.ceil(samples / config.batch);
+  return { batches, steps: Math.ceil(batches / (config.gradAccumSteps ?? 1)) };
+}
+
 /** Keys that may differ between a run and its `--resume` (they do not change what is computed). */
 export const RESUME_MUTABLE_KEYS: ReadonlySet<string> = new Set(['epochs', 'backend', 'evalBatch', 'saveAt', 'checkpointEvery']);
 

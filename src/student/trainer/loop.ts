@@ -13,11 +13,12 @@ import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
 import { teacherAccess } from '../losses/index.js';
 import { downloadVariables, tf } from '../tf.js';
-import { loadWeights, onnxLayerOf } from '../zoo/index.js';
+import { loadWeights, onnxLayerOf, type WeightRecord } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
 import { learningRate } from './optimizer.js';
 import { readMetrics, runPaths, writeMetrics, type EpochMetrics } from './run-dir.js';
+import { epochSteps } from './config.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { applyViews, batchTeacher, viewsFor } from './targets.js';
 import { renderedDataset, studentBatchSource, type BatchSource } from './inputs.js';
@@ -25,7 +26,7 @@ import { mixedTargets } from './mix-inputs.js';
 import { trainingHits } from './hits.js';
 import { defaultRenderWorkers } from '../../data/render-pool.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
-import { hashCheckpoints, makeSummary, runManifest } from './record.js';
+import { emaBestLine, hashCheckpoints, makeSummary, runManifest } from './record.js';
 import type { Built } from './built.js';
 import { recoverCheckpoints } from './recovery.js';
 import type { TrainRequest, TrainResult } from './request.js';
@@ -87,8 +88,6 @@ class TrainLoop {
   private step = 0;
   private metrics: EpochMetrics[] = [];
   private best = { acc: -1, epoch: 0 };
-  /** --ema: the epoch whose average tested best (best-ema/; timm's checkpoint choice with EMA on). */
-  private bestEma = { acc: -1, epoch: 0 };
   /** The divergence guard's reference: the first step's loss in this session (≥ log K). */
   private lossRef: number | null = null;
   /** --distill-token: the student's training output is DeiT's two heads, [N, 2K]. */
@@ -117,10 +116,9 @@ class TrainLoop {
     this.K = trainDs.numClasses;
     this.N = trainIdx.length;
     this.B = config.batch;
-    this.batchesPerEpoch = Math.ceil(this.N / this.B);
+    ({ batches: this.batchesPerEpoch, steps: this.stepsPerEpoch } = epochSteps(config, this.N));
     this.A = config.gradAccumSteps ?? 1;
     this.distillToken = built.spec.onnx?.distillToken === true;
-    this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / this.A);
     this.needsTeacher = teacherAccess(loss.entry, config.logitStandardization) !== 'none';
     this.sb = sampleBytes(inputs.shape);
     this.rawBuf = new Uint8Array(this.B * this.sb);
@@ -166,7 +164,6 @@ class TrainLoop {
     if (ck.state.best_test_acc !== null) this.best = { acc: ck.state.best_test_acc, epoch: ck.state.best_epoch ?? 0 };
     // Lines past the checkpoint (an interruption between writing metrics and last/) are redone.
     this.metrics = readMetrics(paths.metrics).filter((m) => m.epoch <= this.startEpoch);
-    for (const m of this.metrics) if (m.ema_test_acc !== undefined && m.ema_test_acc > this.bestEma.acc) this.bestEma = { acc: m.ema_test_acc, epoch: m.epoch };
     this.hooks.info?.(`resuming ${req.out} ${this.startBatch ? `inside epoch ${this.startEpoch + 1}, after batch ${this.startBatch} of ${this.batchesPerEpoch}` : `after epoch ${this.startEpoch}`} (step ${this.step})`);
   }
 
@@ -263,8 +260,10 @@ class TrainLoop {
         faultPoint('train-step', this.step);
       }
       this.hooks.onStep?.({ epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps: this.batchesPerEpoch, loss: r.loss, imgPerSec: totals.seen / Math.max(1e-3, (Date.now() - te) / 1000) });
-      if (group.update) await this.saveStepCheckpoint(epoch, s);
-      if (group.update) await this.saveMidEpoch(epoch, s, totals);
+      if (group.update) {
+        await this.saveStepCheckpoint(epoch, s);
+        await this.saveMidEpoch(epoch, s, totals);
+      }
     }
     await this.endEpoch(epoch, te, lr0, totals);
   }
@@ -344,13 +343,13 @@ class TrainLoop {
         return tf.div(l, size);
       }, optimizer.vars);
       const sum = this.pending ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(this.pending![k], g)])) : grads;
-      if (!update) {
+      if (update) {
+        optimizer.apply(sum, b.lr);
+        this.built.ema?.update(this.step + 1); // timm: model_ema.update(model, step=num_updates), after the step
+      } else {
         pending = sum;
         for (const g of Object.values(sum)) tf.keep(g);
-        return [box.loss ?? value, box.hits as tf.Scalar];
       }
-      optimizer.apply(sum, b.lr);
-      this.built.ema?.update(this.step + 1); // timm: model_ema.update(model, step=num_updates), after the step
       return [box.loss ?? value, box.hits as tf.Scalar];
     });
     if (this.pending) tf.dispose(this.pending);
@@ -395,19 +394,24 @@ class TrainLoop {
    * self-history rows written so far are made durable first. Nothing is evaluated: no numbers move.
    */
   private async saveMidEpoch(epoch: number, s: number, totals: { lossSum: number; correct: number; seen: number }): Promise<void> {
-    const { config, model, spec, optimizer } = this.built;
-    const every = config.checkpointEvery;
+    const every = this.built.config.checkpointEvery;
     if (every === undefined || this.step % every !== 0 || s === this.batchesPerEpoch - 1) return;
     this.history?.flush();
     const st = { ...this.ckState(epoch, this.step, null, null), batch: s + 1, epoch_totals: { loss_sum: totals.lossSum, correct: totals.correct, seen: totals.seen } };
-    await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
-    await saveCheckpoint(this.paths.checkpoint('last'), model, spec, st, optimizer.getState(), (await this.built.ema?.record()) ?? null);
+    await this.saveLast(st, (await this.built.ema?.record()) ?? null);
     faultPoint('train-mid-epoch', this.step);
+  }
+
+  /** last/: the weights, the optimizer's state (what --resume needs beyond any checkpoint) and the average. */
+  private async saveLast(st: Parameters<typeof saveCheckpoint>[3], avg: WeightRecord | null): Promise<void> {
+    const { model, spec, optimizer } = this.built;
+    await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
+    await saveCheckpoint(this.paths.checkpoint('last'), model, spec, st, optimizer.getState(), avg);
   }
 
   /** After the last step of an epoch: self-history, evaluation, metrics, best/epoch/last checkpoints. */
   private async endEpoch(epoch: number, te: number, lr0: number, totals: { lossSum: number; correct: number; seen: number }): Promise<void> {
-    const { config, model, spec, optimizer } = this.built;
+    const { config, model, spec } = this.built;
     const { paths, history } = this;
     if (history) {
       history.commitEpoch(epoch + 1);
@@ -435,19 +439,15 @@ class TrainLoop {
     const st = { ...this.ckState(epoch + 1, this.step, r.accuracy, r.loss), ...(re ? { ema_test_acc: re.accuracy, ema_test_loss: re.loss } : {}) };
     const avg = (await ema?.record()) ?? null;
     if (improved) await saveCheckpoint(paths.checkpoint('best'), model, spec, st, null, avg);
-    // best-ema/: the epoch whose average tested best (first epoch wins a tie, as for best/), as
-    // timm's checkpoint saver ranks epochs by the EMA's accuracy when the EMA is on.
-    if (re && re.accuracy > this.bestEma.acc) {
-      this.bestEma = { acc: re.accuracy, epoch: epoch + 1 };
-      await saveCheckpoint(paths.checkpoint('best-ema'), model, spec, st, null, avg);
-    }
+    // best-ema/: the epoch whose average tested best (summary.json's ema_best_epoch), as timm's
+    // checkpoint saver ranks epochs by the EMA's accuracy when the EMA is on.
+    if (re && emaBestLine(this.metrics) === line) await saveCheckpoint(paths.checkpoint('best-ema'), model, spec, st, null, avg);
     if (config.saveAt?.unit === 'epoch' && config.saveAt.at.includes(epoch + 1)) {
       const name = `epoch-${epoch + 1}`;
       await saveCheckpoint(paths.checkpoint(name), model, spec, st, null, avg);
       writeJsonAtomic(paths.checkpoint(`${name}.json`), { epoch: epoch + 1, step: this.step, test_acc: r.accuracy, test_loss: r.loss, ...(re ? { ema_test_acc: re.accuracy, ema_test_loss: re.loss } : {}) });
     }
-    await downloadVariables(); // webgpu: getState reads the optimizer's slots synchronously (tf.ts)
-    await saveCheckpoint(paths.checkpoint('last'), model, spec, st, optimizer.getState(), avg);
+    await this.saveLast(st, avg);
     history?.dropBefore(epoch + 1);
     faultPoint('train-epoch', epoch + 1);
     this.hooks.onEpoch?.(line, this.best);

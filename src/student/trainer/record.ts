@@ -93,13 +93,22 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
   };
 }
 
-/** The average's figures from the metrics lines (first epoch wins a tie, as for the trained weights). */
+/**
+ * The metrics line whose average tested best (the first epoch wins a tie, as for the trained
+ * weights): summary.json's ema_best_* and the epoch of best-ema/ (loop.ts). Null without --ema.
+ */
+export function emaBestLine(metrics: readonly EpochMetrics[]): EpochMetrics | null {
+  let best: EpochMetrics | null = null;
+  for (const m of metrics) if (m.ema_test_acc !== undefined && (best === null || m.ema_test_acc > best.ema_test_acc!)) best = m;
+  return best;
+}
+
+/** The average's figures from the metrics lines. */
 function emaSummary(metrics: EpochMetrics[]): Partial<Summary> {
   const last = metrics[metrics.length - 1];
   if (last?.ema_test_acc === undefined) return {};
-  let best: EpochMetrics | null = null;
-  for (const m of metrics) if (m.ema_test_acc !== undefined && (best === null || m.ema_test_acc > best.ema_test_acc!)) best = m;
-  return { ema_final_test_acc: last.ema_test_acc, ...(last.ema_test_ece !== undefined ? { ema_final_test_ece: last.ema_test_ece } : {}), ema_best_test_acc: best!.ema_test_acc, ema_best_epoch: best!.epoch };
+  const best = emaBestLine(metrics)!;
+  return { ema_final_test_acc: last.ema_test_acc, ...(last.ema_test_ece !== undefined ? { ema_final_test_ece: last.ema_test_ece } : {}), ema_best_test_acc: best.ema_test_acc, ema_best_epoch: best.epoch };
 }
 
 export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: { acc: number; epoch: number }, backend: BackendInfo, params: number): Summary {

@@ -3,7 +3,7 @@
  * run starts instead of being accepted silently and doing nothing or the opposite of what was meant.
  */
 import { optionName, UsageError } from '../../errors.js';
-import type { TrainConfig } from './config.js';
+import { epochSteps, type TrainConfig } from './config.js';
 
 /** `--stop-after N`: N ≥ 1 (0 would stop before the first epoch: a run that trains nothing). */
 export function checkStopAfter(stopAfter: number | undefined): void {
@@ -19,8 +19,8 @@ export function checkStopAfter(stopAfter: number | undefined): void {
 export function checkRunOptions(config: TrainConfig, trainSamples: number): void {
   const s = config.saveAt;
   if (s) {
-    // Steps are optimizer updates: with --grad-accum-steps A, ⌈batches / A⌉ per epoch (loop.ts).
-    const steps = Math.ceil(Math.ceil(trainSamples / config.batch) / (config.gradAccumSteps ?? 1));
+    // Steps are optimizer updates (with --grad-accum-steps, fewer than batches).
+    const { steps } = epochSteps(config, trainSamples);
     const last = s.unit === 'epoch' ? config.epochs : config.epochs * steps;
     const past = s.at.filter((n) => n > last);
     if (past.length) {
