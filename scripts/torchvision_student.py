@@ -393,6 +393,29 @@ def with_masks(model, a):
         m.forward = forward.__get__(m)
 
 
+def step_loss(model, x, y, soft, a):
+    """The step's loss: CE; with --soft, tfkd's kd (paper fidelity); with --distill-token, DeiT's
+    DistillationLoss (facebookresearch/deit losses.py) on the two heads — the base criterion on the
+    class token's, the teacher's term on the distillation token's."""
+    if a.distill_token:
+        z, z_dist = model(x)
+        if a.distill_token == 'hard':
+            base = F.cross_entropy(z, y, label_smoothing=a.epsilon)  # timm's LabelSmoothingCrossEntropy
+            distillation = F.cross_entropy(z_dist, soft.argmax(dim=1))  # argmax of p_t = of z_t
+        else:
+            base = F.cross_entropy(z, y)
+            t = a.temperature
+            distillation = F.kl_div(F.log_softmax(z_dist / t, dim=1), soft.log(), reduction='sum', log_target=True) * (t * t) / z_dist.numel()
+        return base * (1 - a.alpha) + distillation * a.alpha
+    z = model(x)
+    loss = F.cross_entropy(z, y)
+    if soft is not None:
+        t = a.temperature
+        kl = F.kl_div(F.log_softmax(z / t, dim=1), soft, reduction='batchmean')
+        loss = (1 - a.alpha) * loss + a.alpha * t * t * kl
+    return loss
+
+
 def cmd_step(a):
     model = load(a)
     init = [('init:' + k, v.clone()) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
@@ -420,28 +443,7 @@ def cmd_step(a):
         model.distilled_training = True
     for _ in range(a.steps):
         opt.zero_grad()
-        if a.distill_token:
-            # DeiT's DistillationLoss (facebookresearch/deit losses.py) on the two heads: the base
-            # criterion on the class token's, the teacher's term on the distillation token's.
-            z, z_dist = model(x)
-            if a.distill_token == 'hard':
-                base = F.cross_entropy(z, y, label_smoothing=a.epsilon)  # timm's LabelSmoothingCrossEntropy
-                distillation = F.cross_entropy(z_dist, soft.argmax(dim=1))  # argmax of p_t = of z_t
-            else:
-                base = F.cross_entropy(z, y)
-                t = a.temperature
-                distillation = F.kl_div(F.log_softmax(z_dist / t, dim=1), soft.log(), reduction='sum', log_target=True) * (t * t) / z_dist.numel()
-            loss = base * (1 - a.alpha) + distillation * a.alpha
-            loss.backward()
-            opt.step()
-            losses.append(float(loss))
-            continue
-        z = model(x)
-        loss = F.cross_entropy(z, y)
-        if soft is not None:
-            t = a.temperature
-            kl = F.kl_div(F.log_softmax(z / t, dim=1), soft, reduction='batchmean')
-            loss = (1 - a.alpha) * loss + a.alpha * t * t * kl
+        loss = step_loss(model, x, y, soft, a)
         loss.backward()
         if a.clip_grad is not None:
             norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip_grad)))

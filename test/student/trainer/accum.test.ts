@@ -14,10 +14,10 @@ import { hashU32, permutation, subset } from '../../../src/data/rng.js';
 import { train } from '../../../src/student/trainer/train.js';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { learningRate } from '../../../src/student/trainer/optimizer.js';
-import { buildModel, saveWeights, type WeightRecord } from '../../../src/student/zoo/index.js';
+import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
-import { readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';
+import { changeError, readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DATA = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
@@ -28,23 +28,6 @@ const EPOCHS = 2;
 const SEED = 4;
 // 5 batches per epoch: updates of 3 and 2 batches (the epoch's last takes the rest), 2 per epoch.
 const base = { data: DATA, model: 'cnn', loss: 'lsr', epsilon: 0.1, epochs: EPOCHS, batch: B, gradAccumSteps: A, limit: N, testLimit: 8, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, ema: 0.9, schedule: 'cosine' as const, warmup: 1, seed: SEED };
-
-/** max over weights of max|after − ref| / max|ref − before|: the relative error of every weight's change. */
-function worstChange(before: WeightRecord, after: WeightRecord, ref: (name: string) => Float64Array): { worst: number; name: string } {
-  let worst = 0;
-  let name = '';
-  for (const [k, e] of Object.entries(before)) {
-    const r = ref(k);
-    let scale = 0;
-    let diff = 0;
-    for (let i = 0; i < r.length; i++) {
-      scale = Math.max(scale, Math.abs(r[i] - e.data[i]));
-      diff = Math.max(diff, Math.abs(after[k].data[i] - r[i]));
-    }
-    if (diff / scale > worst) [worst, name] = [diff / scale, k];
-  }
-  return { worst, name };
-}
 
 describe('student/trainer --grad-accum-steps: timm\'s gradient accumulation', function () {
   this.timeout(300_000);
@@ -82,8 +65,8 @@ describe('student/trainer --grad-accum-steps: timm\'s gradient accumulation', fu
       expect(res.updates).to.equal(4);
       if (clipGrad) expect(res.grad_norms.some((n) => n > clipGrad), `gradient norms ${res.grad_norms.join(', ')}: the clip acts`).to.equal(true);
       const ck = readCheckpoint(path.join(out, 'checkpoints', 'last'));
-      const w = worstChange(before, ck.weights, (k) => readTorchResult(job, k, 'final'));
-      const e = worstChange(before, ck.ema!, (k) => readTorchResult(job, k, 'ema'));
+      const w = changeError(before, ck.weights, (k) => readTorchResult(job, k, 'final'));
+      const e = changeError(before, ck.ema!, (k) => readTorchResult(job, k, 'ema'));
       console.log(`      ${clipGrad ? 'clipped' : 'unclipped'}: weights ${w.worst.toExponential(2)} (${w.name}), EMA ${e.worst.toExponential(2)} (${e.name})`);
       expect(w.worst, w.name).to.be.at.most(1e-4);
       expect(e.worst, e.name).to.be.at.most(1e-4);
@@ -98,7 +81,7 @@ describe('student/trainer --grad-accum-steps: timm\'s gradient accumulation', fu
     const before = saveWeights(buildModel('cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: SEED }));
     const wa = readCheckpoint(path.join(root, 'b32', 'checkpoints', 'last')).weights;
     const wb = readCheckpoint(path.join(root, 'b8x4', 'checkpoints', 'last')).weights;
-    const d = worstChange(before, wb, (k) => Float64Array.from(wa[k].data));
+    const d = changeError(before, wb, (k) => Float64Array.from(wa[k].data));
     console.log(`      batch 8 × 4 vs batch 32: ${d.worst.toExponential(2)} (${d.name})`);
     // float32 sums in another order: a few ulps of the update, not the 4× of an unscaled sum.
     expect(d.worst, d.name).to.be.at.most(1e-5);

@@ -12,20 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { readCheckpoint } from '../../../src/student/trainer/checkpoint.js';
 import { readMetrics } from '../../../src/student/trainer/run-dir.js';
 import { train } from '../../../src/student/trainer/train.js';
-import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
+import { configFlags, rmDir, tmpDir } from './trainer-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 // 6 batches of 16 per epoch in updates of 2: steps 3, 6, 9 end the epochs.
 const config = { data: 'synthetic:256:4:8x8x1:5', model: 'cnn', loss: 'ps-kd', epochs: 3, batch: 16, gradAccumSteps: 2, limit: 96, testLimit: 32, lr: 0.05, momentum: 0.9, ema: 0.9, seed: 3, backend: 'wasm' as const };
 const FILES = ['weights.safetensors', 'optimizer.safetensors', 'ema.safetensors'];
 
-function flags(c: Record<string, unknown>): string[] {
-  return Object.entries(c).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (x) => `-${x.toLowerCase()}`)}`, String(v)]);
-}
-
 /** `tfkd train` with --checkpoint-every 1, SIGKILLed at a fault point. */
 function killedAt(out: string, fault: string): void {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/tfkd.js'), 'train', ...flags(config), '--checkpoint-every', '1', '--out', out, '--progress', 'off'], {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/tfkd.js'), 'train', ...configFlags(config), '--checkpoint-every', '1', '--out', out, '--progress', 'off'], {
     cwd: ROOT,
     env: { ...process.env, TFKD_FAULT: fault, TFKD_FAULT_ACTION: 'kill' },
     encoding: 'utf8',

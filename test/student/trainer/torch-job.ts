@@ -27,6 +27,29 @@ export function runTorchJob(script: string, dir: string): void {
   execFileSync('/usr/bin/python3', [script, dir], { encoding: 'utf8' });
 }
 
+/**
+ * How far a run's weights are from a reference run's, relative to how far the reference moved them:
+ * max over weights of max|after − ref| / max|ref − before| (`before` the common start), and the
+ * weight where it is largest (NaN when a weight's reference change is 0, so it cannot pass unseen).
+ */
+export function changeError(before: WeightRecord, after: WeightRecord, ref: (name: string) => ArrayLike<number>): { worst: number; name: string } {
+  let worst = 0;
+  let name = '';
+  for (const [k, e] of Object.entries(before)) {
+    const r = ref(k);
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < r.length; i++) {
+      scale = Math.max(scale, Math.abs(r[i] - e.data[i]));
+      diff = Math.max(diff, Math.abs(after[k].data[i] - r[i]));
+    }
+    // NaN (a weight the reference did not move, or a non-finite one) is the worst and stays it.
+    const rel = diff / scale;
+    if (!(rel <= worst) && !Number.isNaN(worst)) [worst, name] = [rel, k];
+  }
+  return { worst, name };
+}
+
 /** The float64 tensor `<weight>.<suffix>.f64` the script wrote for a weight. */
 export function readTorchResult(dir: string, name: string, suffix: string): Float64Array {
   const buf = fs.readFileSync(path.join(dir, `${fileOf(name)}.${suffix}.f64`));

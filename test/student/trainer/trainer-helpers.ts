@@ -16,6 +16,11 @@ export const DATA_K3 = 'synthetic:256:3:8x8x1:5';
 
 export { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
 
+/** A train config as `tfkd train` flags (`gradAccumSteps: 2` → `--grad-accum-steps 2`), for tests that run the CLI. */
+export function configFlags(c: Record<string, unknown>): string[] {
+  return Object.entries(c).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (x) => `-${x.toLowerCase()}`)}`, String(v)]);
+}
+
 /**
  * A deterministic "teacher" whose logits are a function of the exact image bytes it saw, so a
  * test can tell which view a cached row belongs to: z_k = ((Σ_j (j+1)·b_j) · (k+3)) mod 101 / 10.
