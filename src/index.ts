@@ -90,7 +90,7 @@ export type { TrainRequest, TrainResult, TrainHooks, StepProgress } from './stud
 export type { TrainConfig, TrainConfigInput } from './student/trainer/config.js';
 export type { TrainRequestConfig } from './student/trainer/request.js';
 export type { EvalReport, EvaluateTargetOptions as EvaluateOptions } from './student/evaluate-target.js';
-export type { ReliabilityBin, TemperatureScaled } from './student/evaluate.js';
+export type { Fidelity, ReliabilityBin, TemperatureScaled } from './student/evaluate.js';
 export { LOSS_NAMES, LOSS_OPTION_NAMES, builtinLosses, describeLosses, lossContext, lossEntry } from './student/losses/index.js';
 export type { BatchTeacher, LossContext, LossEntry, LossFn, LossOptionName, LossOptions, LossOptionSpec, TeacherAccess } from './student/losses/index.js';
 export { MODEL_NAMES, type ModelFactory } from './student/zoo/index.js';
@@ -116,8 +116,9 @@ export function train(request: ApiTrainRequest): Promise<TrainResult> {
 export type ApiTrainRequest = Omit<TrainRequest, 'config'> & { config: Omit<TrainRequest['config'], 'model'> & { model?: string | ModelFactory } };
 
 /**
- * Top-1 accuracy, mean cross-entropy and confusion matrix of a run (its best checkpoint unless
- * `checkpoint` says otherwise), a checkpoint directory, or an ONNX classifier, on `options.data`.
+ * Top-1 accuracy, mean cross-entropy, calibration and confusion matrix of a run (its best
+ * checkpoint unless `checkpoint` says otherwise), a checkpoint directory, an ONNX classifier or a
+ * cache, on `options.data`; with `teacherCache`, its fidelity to that cache's teacher.
  */
 export function evaluate(target: string, options: EvaluateTargetOptions): Promise<EvalReport> {
   const backend = getSettings().backend;

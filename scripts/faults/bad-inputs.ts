@@ -159,6 +159,8 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('eval: --temperature 0', ['eval', f.run, '--data', f.runData, '--temperature', '0']);
   add('eval: --temperature with --fit-temperature', ['eval', f.run, '--data', f.runData, '--temperature', '2', '--fit-temperature']);
   add('eval: --unseen of a cache', ['eval', f.cache, '--data', f.data, '--unseen']);
+  add('eval: --teacher-cache of other data', ['eval', f.run, '--data', f.runData, '--teacher-cache', f.cache]);
+  add('eval: --teacher-cache not a cache', ['eval', f.run, '--data', f.runData, '--teacher-cache', dir]);
 
   // export
   add('export: missing run', ['export', path.join(f.scratch, 'none'), '--out', out('m.onnx')]);

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
 import { openCache } from '../cache/reader.js';
-import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
+import { cacheManifestIn, readManifest, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
@@ -23,7 +23,7 @@ import type { PreprocessSpec } from '../teacher/types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
 import { selectBackend } from './backend.js';
 import { type BackendChoice } from '../catalog.js';
-import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward } from './evaluate.js';
+import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward, type TeacherRows } from './evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
 import { prepareModelSpec } from './zoo/index.js';
 import { checkCheckpointAgainstRun, readRunJson, readRunRecord } from './trainer/integrity.js';
@@ -64,6 +64,11 @@ export interface EvaluateTargetOptions {
   temperature?: number;
   /** Also fit the NLL-minimising temperature over the evaluated samples (the report's temperatureFit). */
   fitTemperature?: boolean;
+  /**
+   * A cache of a teacher's outputs on the same data and split: the report gains `fidelity`, the
+   * model's top-1 agreement with that teacher and the mean KL(teacher ‖ model) (Stanton et al. 2021).
+   */
+  teacherCache?: string;
   /** Called after each batch with (done, total). */
   onBatch?: (done: number, total: number) => void;
 }
@@ -81,6 +86,8 @@ export interface EvalReport extends EvalResult {
   unseen?: { trained: number; pool: number };
   /** Caches: the teacher file, the cache key, its top-k (null: every logit) and the samples left out (precompute --skip-bad). */
   cache?: { teacher: string; key: string; topk: number | null; views: number; skipped: number };
+  /** With `teacherCache`: that cache (its teacher file, key, top-k) and the samples left out because it has no row for them. */
+  teacherCache?: { dir: string; teacher: string; key: string; topk: number | null; views: number; skipped: number };
 }
 
 /** A model opened for evaluation: how to run it, on which data, and how to let it go. */
@@ -99,20 +106,32 @@ interface OpenedModel {
 }
 
 /**
+ * The checks before a cache's rows stand for the samples of `ds`: a whole cache (not one part of a
+ * job array) of the same split, then the reader's own (fingerprint, K, N). `role` names the cache
+ * in the messages; `wrongSplit` says why another split is wrong, and the fix.
+ */
+async function openCacheFor(dir: string, m: Manifest, ds: Dataset, role: string, wrongSplit: { why: string; fix: string }): Promise<ReturnType<typeof openCache>> {
+  if (m.part) {
+    throw new UsageError(`${role} ${dir} is part ${m.part.index + 1} of ${m.part.count} of a job array (samples ${m.part.sampleStart}–${m.part.sampleEnd - 1})`, 'tfkd merge the parts, then evaluate the merged cache');
+  }
+  if (ds.split !== m.data.split) {
+    throw new UsageError(`${role} ${dir} holds the teacher's outputs on the ${m.data.split} split; ${wrongSplit.why}`, wrongSplit.fix);
+  }
+  return openCache(dir, { fingerprint: await fingerprint(ds), split: ds.split, numClasses: ds.numClasses, N: ds.size });
+}
+
+/**
  * A cache as a model: its teacher's view-0 rows (the un-augmented image), after the data set's
  * fingerprint, split, K and N have been checked against the cache's (the reader's own checks).
  */
 async function openCacheModel(dir: string, m: Manifest, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
-  if (m.part) {
-    throw new UsageError(`cache ${dir} is part ${m.part.index + 1} of ${m.part.count} of a job array (samples ${m.part.sampleStart}–${m.part.sampleEnd - 1})`, 'tfkd merge the parts, then evaluate the merged cache');
-  }
   for (const [name, v] of [['checkpoint', o.checkpoint], ['preprocess', o.preprocess], ['class-map', o.classMap], ['teacher-labels', o.teacherLabels]] as const) {
     if (v !== undefined) throw new UsageError(`${optionName(name)} does not apply to a cache: its rows are the teacher's outputs as recorded`);
   }
-  if (ds.split !== m.data.split) {
-    throw new UsageError(`cache ${dir} holds the teacher's outputs on the ${m.data.split} split; ${optionName('split')} ${ds.split} asks for another`, `leave out ${optionName('split')} (a cache is evaluated on its own split), or precompute a cache of the ${ds.split} split`);
-  }
-  const reader = openCache(dir, { fingerprint: await fingerprint(ds), split: ds.split, numClasses: ds.numClasses, N: ds.size });
+  const reader = await openCacheFor(dir, m, ds, 'cache', {
+    why: `${optionName('split')} ${ds.split} asks for another`,
+    fix: `leave out ${optionName('split')} (a cache is evaluated on its own split), or precompute a cache of the ${ds.split} split`,
+  });
   return {
     forward: () => {
       throw new Error('a cache is read by rows');
@@ -122,6 +141,32 @@ async function openCacheModel(dir: string, m: Manifest, ds: Dataset, o: Evaluate
     checkpoint: null,
     runtime: `cache (onnxruntime ${m.runtime.provider} at precompute)`,
     close: async () => reader.close(),
+  };
+}
+
+/** --teacher-cache: the teacher's view-0 rows by sample, and its probabilities at τ = 1 where the logits do not give them (top-k). */
+interface TeacherSource {
+  manifest: Manifest;
+  rows: (idx: Int32Array) => TeacherRows;
+  close(): void;
+}
+
+async function openTeacherCache(dir: string, ds: Dataset): Promise<TeacherSource> {
+  const m = readManifest(dir);
+  const reader = await openCacheFor(dir, m, ds, optionName('teacher-cache'), {
+    why: `the model is evaluated on the ${ds.split} split`,
+    fix: `precompute the teacher on the ${ds.split} split (tfkd precompute … --split ${ds.split}), or evaluate on the ${m.data.split} split (${optionName('split')} ${m.data.split})`,
+  });
+  return {
+    manifest: m,
+    rows: (idx) => {
+      const view0 = new Int32Array(idx.length);
+      const logits = reader.readLogits(idx, view0);
+      // A top-k cache's logits stand for the tail at τ = 1 only through its stored mass: the
+      // distribution comes from softTargets, which spreads that mass evenly (docs/CACHE.md).
+      return m.topk === null ? { logits } : { logits, probs: reader.softTargets(idx, view0, 1) };
+    },
+    close: () => reader.close(),
   };
 }
 
@@ -275,23 +320,34 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   if (o.limit !== undefined && o.limit > size) {
     throw new UsageError(`${optionName('limit')} ${o.limit} exceeds the ${size} ${pool ? 'unseen samples' : 'samples'} of the ${split} split`);
   }
-  // Samples a precompute --skip-bad could not decode have zero rows, not the teacher's: left out.
-  const skipped = new Set((cm?.skipped ?? []).map((x) => x.sample));
-  const picked = o.limit === undefined ? undefined : subset(size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
-  let indices = pool ? (picked ? picked.map((i) => pool[i]) : pool) : picked;
-  if (skipped.size) indices = (indices ?? Int32Array.from({ length: ds.size }, (_, i) => i)).filter((i) => !skipped.has(i));
-  const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds, o) : await openRun(target, ds, o);
-  const counted = new NonFiniteCount(ds.numClasses);
-  const { forward, images, rows } = counted.watch(m);
-  let r: EvalResult;
+  const teacher = o.teacherCache === undefined ? null : await openTeacherCache(o.teacherCache, ds);
   try {
-    r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, rows, onBatch: o.onBatch, temperature: o.temperature, fitTemperature: o.fitTemperature });
+    // Samples a precompute --skip-bad could not decode have zero rows, not the teacher's: left out
+    // (those of the evaluated cache, and those of the teacher's when fidelity is measured).
+    const skipped = new Set((cm?.skipped ?? []).map((x) => x.sample));
+    const teacherSkipped = new Set((teacher?.manifest.skipped ?? []).map((x) => x.sample));
+    const picked = o.limit === undefined ? undefined : subset(size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
+    let indices = pool ? (picked ? picked.map((i) => pool[i]) : pool) : picked;
+    if (skipped.size || teacherSkipped.size) {
+      indices = (indices ?? Int32Array.from({ length: ds.size }, (_, i) => i)).filter((i) => !skipped.has(i) && !teacherSkipped.has(i));
+    }
+    const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds, o) : await openRun(target, ds, o);
+    const counted = new NonFiniteCount(ds.numClasses);
+    const { forward, images, rows } = counted.watch(m);
+    let r: EvalResult;
+    try {
+      r = await evaluate(forward, m.evalDs, { indices, batch: o.batch ?? 256, images, rows, onBatch: o.onBatch, temperature: o.temperature, fitTemperature: o.fitTemperature, teacher: teacher?.rows });
+    } finally {
+      await m.close();
+    }
+    counted.check(m.checkpoint ?? target, r.n, isOnnx);
+    const kind = isOnnx ? 'onnx' : cm ? 'cache' : 'run';
+    const cache = cm ? { cache: { teacher: cm.teacher.file, key: cm.key, topk: cm.topk, views: cm.views, skipped: skipped.size } } : {};
+    const tm = teacher?.manifest;
+    const teacherInfo = tm ? { teacherCache: { dir: o.teacherCache!, teacher: tm.teacher.file, key: tm.key, topk: tm.topk, views: tm.views, skipped: teacherSkipped.size } } : {};
+    const unseenInfo = unseen ? { unseen: { trained: unseen.trained, pool: unseen.indices.length } } : {};
+    return { target, kind, checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r, ...cache, ...teacherInfo, ...unseenInfo };
   } finally {
-    await m.close();
+    teacher?.close();
   }
-  counted.check(m.checkpoint ?? target, r.n, isOnnx);
-  const kind = isOnnx ? 'onnx' : cm ? 'cache' : 'run';
-  const cache = cm ? { cache: { teacher: cm.teacher.file, key: cm.key, topk: cm.topk, views: cm.views, skipped: skipped.size } } : {};
-  const unseenInfo = unseen ? { unseen: { trained: unseen.trained, pool: unseen.indices.length } } : {};
-  return { target, kind, checkpoint: m.checkpoint, data: ds.spec, split, runtime: m.runtime, ...r, ...cache, ...unseenInfo };
 }

@@ -19,6 +19,12 @@
  *
  * Temperature scaling (temperature.ts): every figure can be of softmax(z / T) for a given T, and
  * the NLL-minimising T of the evaluated samples can be fitted, with the figures at it.
+ *
+ * Fidelity to a teacher (Stanton et al., "Does Knowledge Distillation Really Work?", NeurIPS 2021,
+ * §3): given the teacher's outputs for the same samples, the top-1 agreement
+ * (1/n) Σ_i 1[argmax_k z_ik = argmax_k t_ik] and the mean predictive KL
+ * (1/n) Σ_i KL(softmax(t_i) ‖ softmax(z_i / T)), in nats, float64 — how closely the model
+ * reproduces its teacher, apart from how well either predicts the labels.
  */
 import type { Dataset, SampleShape } from '../data/dataset.js';
 import { sampleBytes } from '../data/dataset.js';
@@ -53,6 +59,28 @@ export interface EvalResult {
   temperature?: number;
   /** With EvaluateOptions.fitTemperature: the NLL-minimising T over these samples and the figures at it. */
   temperatureFit?: TemperatureScaled;
+  /** With EvaluateOptions.teacher: agreement with that teacher and the KL from it. */
+  fidelity?: Fidelity;
+}
+
+/** How closely a model reproduces a teacher on the evaluated samples (Stanton et al. 2021). */
+export interface Fidelity {
+  /** Top-1 agreement in [0, 1]: the model's first largest logit is the teacher's. */
+  agreement: number;
+  /** Mean KL(teacher ‖ model) in nats: the teacher at τ = 1, the model at the scoring temperature T. */
+  kl: number;
+  /** The teacher's own top-1 accuracy on the same samples. */
+  teacherAccuracy: number;
+}
+
+/**
+ * A teacher's outputs for a batch of samples: its logits (row-major n·K; the first largest is its
+ * prediction), and, when the logits alone do not give its distribution (a top-k cache: the tail is
+ * a stored mass, not logits), its probabilities at τ = 1.
+ */
+export interface TeacherRows {
+  logits: Float32Array;
+  probs?: Float32Array;
 }
 
 /** A fitted temperature (temperature.ts) with the loss, ECE, mean confidence and reliability bins at it. */
@@ -155,6 +183,62 @@ class Scores {
   }
 }
 
+/**
+ * Running sums of the fidelity figures. Per sample, in float64 with each side's maximum subtracted:
+ * log q_k = β z_k − log Σ_j exp(β z_j) for the model, log p_k likewise from the teacher's logits
+ * at τ = 1 (or log of its given probabilities), KL = Σ_{k: p_k > 0} p_k (log p_k − log q_k) —
+ * the convention 0 · log 0 = 0 of torch's kl_div (xlogy).
+ */
+class FidelitySums {
+  agree = 0;
+  teacherCorrect = 0;
+  klSum = 0;
+
+  constructor(private readonly K: number, private readonly beta = 1) {}
+
+  /** Row `o / K` of the model's `logits` (predicted class `arg`) against the teacher's row; label y. */
+  add(logits: Float32Array, o: number, arg: number, t: TeacherRows, y: number): void {
+    const { K, beta } = this;
+    const tz = t.logits;
+    let targ = 0;
+    let tmax = tz[o];
+    for (let k = 1; k < K; k++) {
+      if (tz[o + k] > tmax) {
+        tmax = tz[o + k];
+        targ = k;
+      }
+    }
+    if (targ === arg) this.agree++;
+    if (targ === y) this.teacherCorrect++;
+    let smax = beta * logits[o];
+    for (let k = 1; k < K; k++) smax = Math.max(smax, beta * logits[o + k]);
+    let ss = 0;
+    for (let k = 0; k < K; k++) ss += Math.exp(beta * logits[o + k] - smax);
+    const lseS = smax + Math.log(ss);
+    let kl = 0;
+    if (t.probs) {
+      for (let k = 0; k < K; k++) {
+        const p = t.probs[o + k];
+        if (p > 0) kl += p * (Math.log(p) - (beta * logits[o + k] - lseS));
+      }
+    } else {
+      let ts = 0;
+      for (let k = 0; k < K; k++) ts += Math.exp(tz[o + k] - tmax);
+      const lseT = tmax + Math.log(ts);
+      for (let k = 0; k < K; k++) {
+        const logP = tz[o + k] - lseT;
+        const p = Math.exp(logP);
+        if (p > 0) kl += p * (logP - (beta * logits[o + k] - lseS));
+      }
+    }
+    this.klSum += kl;
+  }
+
+  result(n: number): Fidelity {
+    return n ? { agreement: this.agree / n, kl: this.klSum / n, teacherAccuracy: this.teacherCorrect / n } : { agreement: 0, kl: 0, teacherAccuracy: 0 };
+  }
+}
+
 /** Pixels → float32 inputs in [0, 1] (the student's preprocessing), into `out` when given. */
 export function pixelsToFloat(pixels: Uint8Array, out = new Float32Array(pixels.length)): Float32Array {
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
@@ -204,6 +288,11 @@ export interface EvaluateOptions {
    * at it: `temperatureFit`. The logits wait in a temporary file meanwhile.
    */
   fitTemperature?: boolean;
+  /**
+   * The teacher's outputs by data-set index (a cache's rows): the result gains `fidelity`, the
+   * model's agreement with it and the KL from it.
+   */
+  teacher?: (indices: Int32Array) => TeacherRows;
 }
 
 /** Runs `forward` over the data set (or `indices`) and scores it against the labels. */
@@ -218,6 +307,7 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
   const temperature = opts.temperature ?? 1;
   if (!(temperature > 0 && Number.isFinite(temperature))) throw new RangeError(`temperature ${temperature}: must be a positive number`);
   const scores = new Scores(K, 1 / temperature);
+  const fidelity = opts.teacher ? new FidelitySums(K, 1 / temperature) : null;
   // --fit-temperature passes over the logits several times: they wait in a temporary file.
   const spill = opts.fitTemperature ? new LogitSpill(K) : null;
   try {
@@ -234,9 +324,15 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
         throw new WorkError(`model returned ${logits.length} logits for ${n} samples; the data set has K = ${K} classes (expected ${n * K})`);
       }
       spill?.append(logits);
+      const t = opts.teacher?.(idx);
+      if (t && (t.logits.length !== n * K || (t.probs && t.probs.length !== n * K))) {
+        throw new WorkError(`the teacher gave ${t.logits.length} outputs for ${n} samples; the data set has K = ${K} classes (expected ${n * K})`);
+      }
       for (let r = 0; r < n; r++) {
         const y = ds.labels[idx[r]];
-        confusion[y][scores.add(logits, r * K, y)]++;
+        const arg = scores.add(logits, r * K, y);
+        confusion[y][arg]++;
+        if (t) fidelity!.add(logits, r * K, arg, t, y);
       }
       opts.onBatch?.(start + n, total);
     }
@@ -251,6 +347,7 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
       ...(ds.classNames ? { classNames: ds.classNames } : {}),
       ...(opts.temperature !== undefined ? { temperature } : {}),
       ...(fitted ? { temperatureFit: fitted } : {}),
+      ...(fidelity ? { fidelity: fidelity.result(total) } : {}),
     };
   } finally {
     spill?.dispose();

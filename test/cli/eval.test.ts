@@ -121,6 +121,37 @@ describe('cli/eval and cli/export', function () {
     }
   });
 
+  it("eval --teacher-cache: fidelity to a cached teacher — the run's own export agrees 100 % with KL ≈ 0; with --unseen on a train-split cache; another split refused", async () => {
+    const onnx = path.join(root, 'fidelity.onnx');
+    expect((await cli('export', run, '--out', onnx)).code).to.equal(0);
+    const testCache = path.join(root, 'teacher-test');
+    const trainCache = path.join(root, 'teacher-train');
+    for (const [out, split] of [[testCache, 'test'], [trainCache, 'train']]) {
+      const p = await cli('precompute', '--teacher', onnx, '--data', DATA, '--split', split, '--device', 'cpu', '--out', out, '--progress', 'off');
+      expect(p.code, p.err).to.equal(0);
+    }
+    const r = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--teacher-cache', testCache);
+    expect(r.code, r.err).to.equal(0);
+    const acc = /^accuracy +(\d+\.\d\d) %$/m.exec(r.out)![1];
+    expect(r.out).to.include(`teacher    ${testCache} (the cached outputs of fidelity.onnx)\n`);
+    expect(r.out).to.include(`agreement  100.00 % (top-1: the model predicts the teacher's class; the teacher's accuracy here ${acc} %)\n`);
+    expect(r.out).to.match(/^KL\(t‖m\) +0\.0000 \(mean KL\(teacher ‖ model\), nats; the teacher at τ = 1, the model at T = 1\)$/m);
+    const j = JSON.parse((await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--teacher-cache', testCache, '--json')).out);
+    expect(j.fidelity.agreement).to.equal(1);
+    expect(j.fidelity.teacherAccuracy).to.equal(j.accuracy);
+    expect(j.fidelity.kl).to.be.at.least(0).and.below(1e-9); // the export's logits equal the run's to float32 rounding
+    expect(j.teacherCache).to.include({ dir: testCache, teacher: 'fidelity.onnx', topk: null, views: 1, skipped: 0 });
+    const unseen = JSON.parse((await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--unseen', '--teacher-cache', trainCache, '--json')).out);
+    expect(unseen.n).to.equal(unseen.unseen.pool);
+    expect(unseen.fidelity.agreement).to.equal(1);
+    const bad = await cli('eval', run, '--data', DATA, '--backend', 'wasm', '--teacher-cache', trainCache);
+    expect(bad.code).to.equal(2);
+    expect(bad.err).to.equal(
+      `tfkd: --teacher-cache ${trainCache} holds the teacher's outputs on the train split; the model is evaluated on the test split\n` +
+        'hint: precompute the teacher on the test split (tfkd precompute … --split test), or evaluate on the train split (--split train)\n',
+    );
+  });
+
   it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
     const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
     expect(r.code).to.equal(2);

@@ -3,6 +3,9 @@
  * from its rows, equals the teacher evaluated by inference over the same images — f32 caches to
  * the last bit of the logits, f16 and top-k caches within their storage's rounding; caches of
  * views use view 0; skipped samples are left out; other data, another split and parts are refused.
+ *
+ * `--teacher-cache` (fidelity to a teacher): the agreement and KL equal PyTorch's on the same rows
+ * (scripts/fidelity_ref.py), for a full and a top-k teacher cache, at T = 1 and T = 2, on a subset.
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
@@ -16,9 +19,13 @@ import { evaluateTarget, type EvalReport } from '../../src/student/evaluate-targ
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { needs } from '../helpers/needs.js';
 import { py } from '../cache/python-helpers.js';
+import { spawnSync } from 'node:child_process';
+import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
+import { writeNpyInts } from '../helpers/npy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TEACHER = path.join(ROOT, 'models/fmnist-good.onnx');
+const POOR = path.join(ROOT, 'models/fmnist-poor.onnx');
 const SUBSET = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
 
 function same(a: EvalReport, b: EvalReport, tol: { loss: number; ece: number }): void {
@@ -114,6 +121,12 @@ print(json.dumps({"accuracy": float((p == y).mean()), "confusion": m.tolist()}))
     expect(r.cache!.skipped).to.equal(1);
     expect(r.n).to.equal(all - 1);
     expect(r.confusion.flat().reduce((a, b) => a + b, 0)).to.equal(all - 1);
+    // As the teacher of --teacher-cache: the sample it has no row for is left out (never read: it is not an image).
+    const self = await evaluateTarget(TEACHER, { data, split: 'train', device: 'cpu', preprocess: '{"channels":"L"}', teacherCache: dir });
+    expect(self.n).to.equal(all - 1);
+    expect(self.teacherCache!.skipped).to.equal(1);
+    expect(self.fidelity!.agreement).to.equal(1);
+    expect(self.fidelity!.kl).to.be.below(1e-12);
   });
 
   it('BAD CALL - other data, another split, a part of a job array, options that do not apply: exit 2 naming why', async () => {
@@ -133,5 +146,87 @@ print(json.dumps({"accuracy": float((p == y).mean()), "confusion": m.tolist()}))
     const part = await evaluateTarget(partDir, { data: SUBSET }).catch((e: unknown) => e);
     expect(part).to.be.instanceOf(UsageError);
     expect((part as Error).message).to.match(/is part 2 of 2 of a job array \(samples 1500–2999\)/);
+  });
+});
+
+describe('student/evaluate-target: fidelity to a teacher cache (--teacher-cache), against PyTorch', function () {
+  this.timeout(300000);
+  let tmp: string;
+  const c = (name: string) => path.join(tmp, name);
+  before(async function () {
+    needs(this, 'python3-torch');
+    tmp = tmpDir('fidelity');
+    // The teacher (full f32 and top-3 f16), the evaluated model's own rows (for the reference), a test-split cache.
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: c('good'), device: 'cpu', threads: 1 });
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: c('good-top3'), device: 'cpu', threads: 1, topk: 3, dtype: 'f16' });
+    await runPrecompute({ teacher: POOR, data: SUBSET, out: c('poor'), device: 'cpu', threads: 1 });
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: c('good-test'), device: 'cpu', threads: 1, split: 'test' });
+  });
+  after(() => tmp && rmDir(tmp));
+
+  /** PyTorch's figures for the samples `r` evaluated (all of the split, or the `limit` subset drawn again by indices). */
+  async function reference(teacher: string, indices: Int32Array, T?: number): Promise<{ n: number; agreement: number; kl: number; teacher_accuracy: number }> {
+    const labels = (await openDataset(SUBSET, { split: 'train' })).labels;
+    writeNpyInts(c('samples.npy'), indices);
+    writeNpyInts(c('labels.npy'), Array.from(indices, (i) => labels[i]));
+    const args = ['scripts/fidelity_ref.py', c('poor'), teacher, c('samples.npy'), c('labels.npy'), ...(T === undefined ? [] : [String(T)])];
+    const p = spawnSync(DEBIAN_PYTHON, args, { cwd: ROOT, encoding: 'utf8' });
+    if (p.status !== 0) throw new Error(`fidelity_ref.py failed (${p.status}): ${p.stderr}`);
+    return JSON.parse(p.stdout) as { n: number; agreement: number; kl: number; teacher_accuracy: number };
+  }
+
+  it('the shipped poor teacher as the model, the good one as the teacher: agreement exactly, KL within 1e-12 of PyTorch, full and top-3 f16 caches, T = 1, 1.5 and 2', async () => {
+    const all = Int32Array.from({ length: 3000 }, (_, i) => i);
+    const good = await evaluateTarget(c('good'), { data: SUBSET });
+    for (const [teacher, T] of [['good', undefined], ['good', 2], ['good-top3', undefined], ['good-top3', 1.5]] as const) {
+      const r = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', teacherCache: c(teacher), temperature: T });
+      const ref = await reference(c(teacher), all, T);
+      const f = r.fidelity!;
+      const dKl = Math.abs(f.kl - ref.kl);
+      console.log(`      ${teacher} at T = ${T ?? 1}: agreement ${(100 * f.agreement).toFixed(2)} % (PyTorch ${(100 * ref.agreement).toFixed(2)} %), KL ${f.kl.toFixed(6)} (|Δ| ${dKl.toExponential(1)}), teacher ${(100 * f.teacherAccuracy).toFixed(2)} %`);
+      expect(r.n).to.equal(3000);
+      expect(f.agreement).to.equal(ref.agreement);
+      expect(f.teacherAccuracy).to.equal(ref.teacher_accuracy);
+      expect(f.teacherAccuracy, "the teacher's accuracy is that of its cache evaluated").to.equal(good.accuracy);
+      expect(dKl, 'KL(teacher ‖ model) against PyTorch').to.be.below(1e-12 * Math.max(1, ref.kl));
+      // Not degenerate: a poor model disagrees often and is far from the teacher.
+      expect(f.agreement).to.be.above(0.05).and.below(0.9);
+      expect(f.kl).to.be.above(0.1);
+      expect(r.teacherCache).to.include({ dir: c(teacher), teacher: 'fmnist-good.onnx', topk: teacher === 'good' ? null : 3, skipped: 0 });
+      // The fidelity figures leave the model's own untouched.
+      const alone = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', temperature: T });
+      expect({ ...r, fidelity: undefined, teacherCache: undefined }).to.deep.equal({ ...alone, fidelity: undefined, teacherCache: undefined });
+    }
+  });
+
+  it('a seeded subset (--limit), a cache as the model, and a teacher against itself (agreement 1, KL 0)', async () => {
+    const sub = await evaluateTarget(c('poor'), { data: SUBSET, teacherCache: c('good'), limit: 700, seed: 4 });
+    // The same subset by the ONNX model: its f32 cache is its output bit for bit, so every figure is equal.
+    const byModel = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', teacherCache: c('good'), limit: 700, seed: 4 });
+    expect(sub.fidelity).to.deep.equal(byModel.fidelity);
+    const { subset, hashU32 } = await import('../../src/data/rng.js');
+    const ref = await reference(c('good'), subset(3000, 700, hashU32(4, 0xe7a1)));
+    expect(sub.n).to.equal(700);
+    expect(sub.fidelity!.agreement).to.equal(ref.agreement);
+    expect(Math.abs(sub.fidelity!.kl - ref.kl)).to.be.below(1e-12 * Math.max(1, ref.kl));
+    const self = await evaluateTarget(c('good'), { data: SUBSET, teacherCache: c('good') });
+    expect(self.fidelity!.agreement).to.equal(1);
+    expect(self.fidelity!.kl).to.be.at.least(0).and.below(1e-12);
+  });
+
+  it('BAD CALL - a teacher cache of another split, other data, a part, not a cache: refused (exit 2) naming why', async () => {
+    const split = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', teacherCache: c('good-test') }).catch((e: unknown) => e);
+    expect(split).to.be.instanceOf(UsageError);
+    expect((split as Error).message).to.equal(`--teacher-cache ${c('good-test')} holds the teacher's outputs on the test split; the model is evaluated on the train split`);
+    expect((split as UsageError).hint).to.match(/--split test/);
+    const other = await evaluateTarget(POOR, { data: 'synthetic:3000:10:28x28x1:1', split: 'train', device: 'cpu', teacherCache: c('good') }).catch((e: unknown) => e);
+    expect(other).to.be.instanceOf(UsageError);
+    expect((other as Error).message).to.match(/does not match: the data fingerprint/);
+    await runPrecompute({ teacher: TEACHER, data: SUBSET, out: c('part'), device: 'cpu', threads: 1, shard: '1/2' });
+    const part = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', teacherCache: c('part') }).catch((e: unknown) => e);
+    expect((part as Error).message).to.match(/^--teacher-cache .* is part 2 of 2 of a job array/);
+    const notCache = await evaluateTarget(POOR, { data: SUBSET, split: 'train', device: 'cpu', teacherCache: ROOT }).catch((e: unknown) => e);
+    expect(notCache).to.be.instanceOf(UsageError);
+    expect((notCache as Error).message).to.match(/is not a complete tfkd cache/);
   });
 });

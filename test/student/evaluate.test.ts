@@ -7,7 +7,6 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDataset } from '../../src/data/open.js';
@@ -16,6 +15,7 @@ import { confidenceBin, ECE_BINS, evaluate, formatConfusionSummary, type EvalRes
 import { openTeacher } from '../../src/teacher/session.js';
 import { needs } from '../helpers/needs.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { writeNpy, writeNpyInts } from '../helpers/npy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
@@ -32,19 +32,6 @@ interface Ref {
   reliability: Array<{ n: number; confidence: number | null; accuracy: number | null }>;
   near_boundary: number;
   temperature_fit: { temperature: number; bound: 'low' | 'high' | null; gpleiss: number };
-}
-
-/** A .npy (format 1.0, little-endian, C order) of float32 or int64 values. */
-function writeNpy(file: string, data: Float32Array | BigInt64Array, shape: number[]): void {
-  const descr = data instanceof Float32Array ? '<f4' : '<i8';
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
 /**
@@ -71,7 +58,7 @@ async function bothWays(forward: Forward, ds: Dataset, tmp: string, batch: numbe
   const lf = path.join(tmp, 'logits.npy');
   const yf = path.join(tmp, 'labels.npy');
   writeNpy(lf, all, [ds.size, ds.numClasses]);
-  writeNpy(yf, BigInt64Array.from(Array.from(ds.labels, (y) => BigInt(y))), [ds.size]);
+  writeNpyInts(yf, ds.labels);
   const t = opts.temperature === undefined ? [] : [String(opts.temperature)];
   const p = spawnSync(PY, ['scripts/eval_metrics_ref.py', lf, yf, ...t], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`eval_metrics_ref.py failed (${p.status}): ${p.stderr}`);

@@ -38,6 +38,7 @@ const EvalOptions = z.strictObject({
   temperature: num('temperature').refine((v) => v > 0, 'temperature must be > 0').optional(),
   fitTemperature: z.boolean().default(false),
   unseen: z.boolean().default(false),
+  teacherCache: z.string().min(1).optional(),
 });
 
 export function register(program: Command): void {
@@ -62,6 +63,7 @@ export function register(program: Command): void {
     .option('--reliability <base>', 'also write the reliability diagram to BASE.png and BASE.svg')
     .option('--temperature <T>', 'divide the logits by T > 0 before scoring (temperature scaling: a T fitted on other data)')
     .option('--fit-temperature', 'also fit the T that minimises the cross-entropy of these samples, and score at it')
+    .option('--teacher-cache <dir>', 'also measure the fidelity to the teacher of this cache (same data and split): top-1 agreement and mean KL(teacher ‖ model) (Stanton et al. 2021)')
     .action(async (target: string, raw: unknown) => {
       const o = parseOptions(EvalOptions, raw);
       const { json: _json, reliability, ...options } = o;
@@ -88,6 +90,7 @@ export function register(program: Command): void {
         `ECE        ${(100 * r.ece).toFixed(2)} % (${ECE_BINS} bins; mean confidence ${(100 * r.confidence).toFixed(2)} %)`,
       ];
       if (r.temperatureFit) lines.push(...formatTemperatureFit(r.temperatureFit));
+      if (r.fidelity) lines.push(...formatFidelity(r));
       const named = r.classNames && r.classNames.some((n, i) => n !== String(i));
       if (r.numClasses <= CONFUSION_MATRIX_MAX_K) {
         lines.push('confusion matrix (rows: true class, columns: predicted):', formatConfusion(r));
@@ -103,6 +106,18 @@ function unseenNote(r: EvalReport): string {
   if (!r.unseen) return '';
   const { trained, pool } = r.unseen;
   return r.n === pool ? ` the run did not train on (it trained on ${trained})` : ` of the ${pool} the run did not train on (it trained on ${trained})`;
+}
+
+/** With --teacher-cache: which teacher, the agreement with it and the KL from it (three lines). */
+function formatFidelity(r: EvalReport): string[] {
+  const f = r.fidelity!;
+  const t = r.teacherCache!;
+  const left = t.skipped ? `; ${t.skipped} samples it has no row for left out` : '';
+  return [
+    `teacher    ${t.dir} (the cached outputs of ${t.teacher}${t.views > 1 ? ', view 0 of each sample' : ''}${left})`,
+    `agreement  ${(100 * f.agreement).toFixed(2)} % (top-1: the model predicts the teacher's class; the teacher's accuracy here ${(100 * f.teacherAccuracy).toFixed(2)} %)`,
+    `KL(t‖m)    ${f.kl.toFixed(4)} (mean KL(teacher ‖ model), nats; the teacher at τ = 1, the model at T = ${r.temperature ?? 1}${t.topk ? `; a top-${t.topk} cache: the teacher's tail mass spread evenly` : ''})`,
+  ];
 }
 
 /** The fitted temperature and the figures at it (two lines). */

@@ -9,7 +9,7 @@ export const SUMMARIES = {
   merge: 'join the partial caches of precompute --shard I/N into one cache',
   verify: 'check a cache: shard checksums, manifest, coverage; with --teacher/--data, recompute sampled rows',
   train: 'train a student (tfjs: a zoo model, an ONNX graph or your own) with any KD or Tf-KD loss (--loss lists them); writes a run directory',
-  eval: 'accuracy (top-1, top-5), loss, calibration (ECE, temperature scaling) and confusion matrix of a run (its best/last/epoch-N checkpoint), an ONNX model or a cache on a data set',
+  eval: 'accuracy (top-1, top-5), loss, calibration (ECE, temperature scaling), confusion matrix and fidelity to a cached teacher (agreement, KL) of a run (its best/last/epoch-N checkpoint), an ONNX model or a cache on a data set',
   export: "export a run's checkpoint to ONNX (preprocessing and model spec in its metadata)",
   experiment: 'run a declarative design (baseline, lsr, kd, re-kd, de-kd, tfkd-self, tfkd-reg or any loss × seeds), resumably',
   repro: 're-run a finished training run from its config and manifest; compare metrics and weights bit for bit (or within --tolerance)',
