@@ -8,7 +8,7 @@ import { LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import * as path from 'node:path';
 import { readJsonFile } from './fsutil.js';
 import { formatValues } from './protocol.js';
-import { CALIBRATION_NOTE, EMA_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, signed, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
+import { CALIBRATION_NOTE, EMA_NOTE, FIDELITY_NOTE, ciLabel, formatHyper, nllLabel, protocolText, referenceLabel, signed, tableHead, TABLE_NOTE, teacherLabel } from './report-table.js';
 import type { MethodRow, Report, RunRecord } from './report-types.js';
 
 const esc = (s: unknown): string =>
@@ -126,6 +126,13 @@ function emaSection(rows: Report['methods']): string {
   return methodSection('ema', 'Model EMA (final epoch)', ['test acc % (trained weights)', 'test acc % (EMA)', 'EMA − trained'], cells, with_, EMA_NOTE);
 }
 
+/** The fidelity table (--test-cache runs: agreement and KL per method), or '' when no method measured them. */
+function fidelitySection(rows: Report['methods']): string {
+  const with_ = rows.filter((r) => r.fidelity !== undefined);
+  const cells = with_.map((r) => [esc(r.fidelity!.teacher), esc(pm(r.final.mean, r.final.std)), esc(pm(r.fidelity!.agreement.mean, r.fidelity!.agreement.std)), esc(nllLabel(r.fidelity!.kl))]);
+  return methodSection('fidelity', 'Fidelity to a teacher (final epoch)', ['teacher', 'test acc %', 'agreement %', 'KL(t‖s)'], cells, with_, FIDELITY_NOTE);
+}
+
 /** The calibration table (final ECE and NLL per method), or '' when no method recorded them. */
 function calibrationSection(rows: Report['methods']): string {
   const calibrated = rows.filter((r) => r.calibration !== null);
@@ -165,7 +172,7 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
       return `<div class="sweep" data-run="${esc(s.run)}"><p><b>${esc(s.run)}${s.variant ? ` @${esc(s.variant)}` : ''}</b> — chose <b>${esc(formatValues(s.chosen))}</b>: ${esc(s.reason)}.</p><table><tr><th>grid point</th><th>val acc % (final epoch)</th><th>best val acc % (epoch)</th><th></th></tr>${pts}</table></div>`;
     })
     .join('\n');
-  const calibration = calibrationSection(rows) + emaSection(rows);
+  const calibration = calibrationSection(rows) + emaSection(rows) + fidelitySection(rows);
   const fig = (id: string, svg: string | null, caption: string) =>
     svg ? `<figure id="${id}">${inlineSvg(svg, id)}<figcaption class="note">${esc(caption)}</figcaption></figure>` : `<p class="note" id="${id}-absent">${esc(caption)}: no data.</p>`;
   const missing = report.missing.length ? `<p class="note">Not finished (left out): ${report.missing.length} run(s).</p>` : '';

@@ -128,6 +128,30 @@ export function renderEma(rows: readonly MethodRow[]): string | null {
   );
 }
 
+/**
+ * table.md's fidelity section (runs trained with --test-cache): each method's top-1 agreement with
+ * that teacher and mean KL(teacher ‖ student) at the final epoch. Null when no method measured them.
+ */
+export function renderFidelity(rows: readonly MethodRow[]): string | null {
+  const with_ = rows.filter((r) => r.fidelity !== undefined);
+  if (!with_.length) return null;
+  return methodSection(
+    'Fidelity to a teacher (final epoch)',
+    ['teacher', 'test acc %', 'agreement %', 'KL(t‖s)'],
+    with_.map((r) => [r.fidelity!.teacher, pm(r.final), pm(r.fidelity!.agreement), nllLabel(r.fidelity!.kl)]),
+    with_,
+    [FIDELITY_NOTE],
+  );
+}
+
+export const FIDELITY_NOTE = [
+  'The runs measured their fidelity to a teacher every epoch (tfkd train --test-cache; Stanton et al., "Does',
+  'Knowledge Distillation Really Work?", NeurIPS 2021): agreement is the share of test samples where the',
+  'student predicts the teacher\'s class, KL(t‖s) the mean KL divergence from the teacher\'s distribution (τ = 1)',
+  'to the student\'s, in nats. The teacher column names the cached teacher (file and cache key). Mean ± sample',
+  'standard deviation over seeds; a method whose runs measured against different teachers is left out.',
+].join('\n');
+
 export const EMA_NOTE = [
   'The runs kept an exponential moving average of their weights (tfkd train --ema, timm\'s model EMA); it is',
   'evaluated on the same split at the same epoch. Mean ± sample standard deviation over seeds; the last',

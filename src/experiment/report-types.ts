@@ -27,6 +27,8 @@ export interface RunRecord {
   nll: number | null;
   /** --ema runs: the average of the weights' final test accuracy (absent otherwise). */
   emaFinal?: number;
+  /** --test-cache runs: the final epoch's agreement with that cache's teacher and KL from it, and which teacher (its file) (absent otherwise). */
+  fidelity?: { agreement: number; kl: number; teacher: string };
   teacher: null | { name: string; checkpoint: string | null; test_acc: number | null; split: 'test' | 'validation' | null };
   /** The loss options the run trained with (its config.json), and the keys a sweep chose. */
   hyper: Record<string, number | string>;
@@ -58,6 +60,8 @@ export interface MethodRow {
   calibration: null | { ece: Stat; nll: Stat };
   /** --ema: the average of the weights' final test accuracy over the seeds, when every run kept one (absent otherwise). */
   ema?: Stat;
+  /** --test-cache: final agreement and KL over the seeds, when every run measured them against the same teacher (absent otherwise). */
+  fidelity?: { agreement: Stat; kl: Stat; teacher: string };
   /** The baseline method this row is compared with (same model), and the differences of means. */
   baseline: string | null;
   delta_final: number | null;

@@ -25,7 +25,7 @@ import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-t
 import { renderHtml } from './html.js';
 import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
-import { computeNote, protocolText, renderCalibration, renderEma, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
+import { computeNote, protocolText, renderCalibration, renderEma, renderFidelity, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
 import { mean, readingOf, sampleStd, welch } from './stats.js';
 
@@ -48,6 +48,8 @@ function lossHyperKeys(loss: string, cfg: Record<string, unknown>): string[] {
 interface SummaryLike {
   final_test_acc: number;
   final_test_ece?: number;
+  final_test_agreement?: number;
+  final_test_kl?: number;
   ema_final_test_acc?: number;
   best_test_acc: number;
   best_epoch: number;
@@ -76,14 +78,22 @@ function readCurve(runDir: string): { curve: RunRecord['curve']; nll: number | n
   return { curve, nll };
 }
 
-function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve']; ece: number | null; nll: number | null; compute: string | null } | null {
+function readRun(runDir: string): { sum: SummaryLike; curve: RunRecord['curve']; ece: number | null; nll: number | null; compute: string | null; testTeacher: string | null } | null {
   const sum = readJsonFile<SummaryLike>(path.join(runDir, 'summary.json'));
   if (!sum || typeof sum.final_test_acc !== 'number') return null;
-  const b = readJsonFile<{ backend?: { name?: string; kernels?: string } }>(path.join(runDir, 'manifest.json'))?.backend;
+  const man = readJsonFile<{ backend?: { name?: string; kernels?: string }; testCache?: { key?: string; teacher?: { file?: string } } }>(path.join(runDir, 'manifest.json'));
+  const b = man?.backend;
   const { curve, nll } = readCurve(runDir);
   const ece = typeof sum.final_test_ece === 'number' ? sum.final_test_ece : null;
-  return { sum, curve, ece, nll, compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null };
+  const tc = man?.testCache;
+  // The teacher by its file and its cache's key: two caches of one file (other data, f16) are other teachers.
+  const testTeacher = tc?.teacher?.file && tc.key ? `${tc.teacher.file} (${tc.key.slice(0, 8)})` : null;
+  return { sum, curve, ece, nll, compute: b?.name ? `${b.name}${b.kernels ? ` (${b.kernels})` : ''}` : null, testTeacher };
 }
+
+/** A --test-cache run's final fidelity, as a RunRecord field (nothing for other runs: their records stay as they were). */
+const fidelityOf = (sum: SummaryLike, teacher: string | null): Pick<RunRecord, 'fidelity'> =>
+  typeof sum.final_test_agreement === 'number' && typeof sum.final_test_kl === 'number' && teacher !== null ? { fidelity: { agreement: sum.final_test_agreement, kl: sum.final_test_kl, teacher } } : {};
 
 /** A --ema run's average's final accuracy, as a RunRecord field (nothing for other runs: their records stay as they were). */
 const emaOf = (sum: SummaryLike): Pick<RunRecord, 'emaFinal'> => (typeof sum.ema_final_test_acc === 'number' ? { emaFinal: frac(sum.ema_final_test_acc) } : {});
@@ -144,6 +154,7 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
       ece: got.ece,
       nll: got.nll,
       ...emaOf(got.sum),
+      ...fidelityOf(got.sum, got.testTeacher),
       teacher,
       hyper: hyperOf(dir, got.sum.loss),
       chosen: sel ? [...sel.keys] : [],
@@ -179,6 +190,8 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         ece: got.ece,
         nll: got.nll,
         ...emaOf(got.sum),
+        ...fidelityOf(got.sum, got.testTeacher),
+      ...fidelityOf(got.sum, got.testTeacher),
         teacher: null,
         hyper: hyperOf(dir, loss),
         chosen: [],
@@ -280,6 +293,7 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
       best: stat(rs.map((r) => r.best)),
       calibration: rs.every((r) => r.ece !== null && r.nll !== null) ? { ece: stat(rs.map((r) => r.ece!)), nll: stat(rs.map((r) => r.nll!)) } : null,
       ...(rs.every((r) => r.emaFinal !== undefined) ? { ema: stat(rs.map((r) => r.emaFinal!)) } : {}),
+      ...fidelityRow(rs),
       baseline: null,
       delta_final: null,
       delta_best: null,
@@ -307,6 +321,13 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
   return rows;
 }
 
+/** A method's fidelity over its seeds, when every run measured it against one and the same teacher (absent otherwise). */
+function fidelityRow(rs: readonly RunRecord[]): Pick<MethodRow, 'fidelity'> {
+  const f = rs.map((r) => r.fidelity);
+  if (!f.every((x) => x !== undefined) || new Set(f.map((x) => x!.teacher)).size !== 1) return {};
+  return { fidelity: { agreement: stat(f.map((x) => x!.agreement)), kl: stat(f.map((x) => x!.kl)), teacher: f[0]!.teacher } };
+}
+
 export interface WriteReportOptions {
   /** Skip the PNG/SVG plots (tests of the table alone). */
   plots?: boolean;
@@ -332,6 +353,8 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   if (calibration) md.push(calibration);
   const ema = renderEma(rows);
   if (ema) md.push(ema);
+  const fidelity = renderFidelity(rows);
+  if (fidelity) md.push(fidelity);
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
   const plots: Report['plots'] = { curves: null, de_kd: null };

@@ -66,6 +66,8 @@ interface RunManifest {
   backend: { name: string; detail: string; kernels: string; why: string[]; nativeThreads?: number | null; cpuKernels?: NativeStatus['cpu']; adapter?: GpuAdapter };
   versions: Record<string, string | null>;
   caches: RunCacheRecord[];
+  /** --test-cache's record (absent without it). */
+  testCache?: RunCacheRecord;
   loss?: { name: string; source?: LossSource };
   stepsPerEpoch: number;
   seconds: number | null;
@@ -262,6 +264,16 @@ function checkCaches({ run, manifest, config }: RunRecord): void {
     checkCachesAgainstRecord(run, manifest.caches, readers);
   } finally {
     for (const r of readers) r.close();
+  }
+  // --test-cache: the teacher the fidelity figures were measured against, checked the same way.
+  const t = manifest.testCache;
+  if (t) {
+    const reader = openCache(config.testCache ?? t.dir);
+    try {
+      checkCachesAgainstRecord(run, [t], [reader], 'measured its fidelity against');
+    } finally {
+      reader.close();
+    }
   }
 }
 

@@ -11,7 +11,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
-import { openCache } from '../cache/reader.js';
 import { cacheManifestIn, readManifest, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
 import type { Dataset } from '../data/dataset.js';
@@ -29,6 +28,7 @@ import { prepareModelSpec } from './zoo/index.js';
 import { checkCheckpointAgainstRun, readRunJson, readRunRecord } from './trainer/integrity.js';
 import { runOfCheckpoint, runPaths, trainIndices } from './trainer/run-dir.js';
 import { renderedDataset } from './trainer/inputs.js';
+import { fidelitySplitAdvice, openCacheFor, skippedSamples, teacherRowsOf } from './teacher-cache.js';
 
 export interface EvaluateTargetOptions {
   /** Data spec (as for training). */
@@ -106,21 +106,6 @@ interface OpenedModel {
 }
 
 /**
- * The checks before a cache's rows stand for the samples of `ds`: a whole cache (not one part of a
- * job array) of the same split, then the reader's own (fingerprint, K, N). `role` names the cache
- * in the messages; `wrongSplit` says why another split is wrong, and the fix.
- */
-async function openCacheFor(dir: string, m: Manifest, ds: Dataset, role: string, wrongSplit: { why: string; fix: string }): Promise<ReturnType<typeof openCache>> {
-  if (m.part) {
-    throw new UsageError(`${role} ${dir} is part ${m.part.index + 1} of ${m.part.count} of a job array (samples ${m.part.sampleStart}–${m.part.sampleEnd - 1})`, 'tfkd merge the parts, then evaluate the merged cache');
-  }
-  if (ds.split !== m.data.split) {
-    throw new UsageError(`${role} ${dir} holds the teacher's outputs on the ${m.data.split} split; ${wrongSplit.why}`, wrongSplit.fix);
-  }
-  return openCache(dir, { fingerprint: await fingerprint(ds), split: ds.split, numClasses: ds.numClasses, N: ds.size });
-}
-
-/**
  * A cache as a model: its teacher's view-0 rows (the un-augmented image), after the data set's
  * fingerprint, split, K and N have been checked against the cache's (the reader's own checks).
  */
@@ -144,7 +129,7 @@ async function openCacheModel(dir: string, m: Manifest, ds: Dataset, o: Evaluate
   };
 }
 
-/** --teacher-cache: the teacher's view-0 rows by sample, and its probabilities at τ = 1 where the logits do not give them (top-k). */
+/** --teacher-cache: the teacher's rows by sample, for evaluate.ts. */
 interface TeacherSource {
   manifest: Manifest;
   rows: (idx: Int32Array) => TeacherRows;
@@ -153,21 +138,8 @@ interface TeacherSource {
 
 async function openTeacherCache(dir: string, ds: Dataset): Promise<TeacherSource> {
   const m = readManifest(dir);
-  const reader = await openCacheFor(dir, m, ds, optionName('teacher-cache'), {
-    why: `the model is evaluated on the ${ds.split} split`,
-    fix: `precompute the teacher on the ${ds.split} split (tfkd precompute … --split ${ds.split}), or evaluate on the ${m.data.split} split (${optionName('split')} ${m.data.split})`,
-  });
-  return {
-    manifest: m,
-    rows: (idx) => {
-      const view0 = new Int32Array(idx.length);
-      const logits = reader.readLogits(idx, view0);
-      // A top-k cache's logits stand for the tail at τ = 1 only through its stored mass: the
-      // distribution comes from softTargets, which spreads that mass evenly (docs/CACHE.md).
-      return m.topk === null ? { logits } : { logits, probs: reader.softTargets(idx, view0, 1) };
-    },
-    close: () => reader.close(),
-  };
+  const reader = await openCacheFor(dir, m, ds, optionName('teacherCache'), fidelitySplitAdvice(m, ds, true));
+  return { manifest: m, rows: teacherRowsOf(reader), close: () => reader.close() };
 }
 
 /** An ONNX file through a teacher session, with the preprocessing it records or the one given. */
@@ -324,8 +296,8 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   try {
     // Samples a precompute --skip-bad could not decode have zero rows, not the teacher's: left out
     // (those of the evaluated cache, and those of the teacher's when fidelity is measured).
-    const skipped = new Set((cm?.skipped ?? []).map((x) => x.sample));
-    const teacherSkipped = new Set((teacher?.manifest.skipped ?? []).map((x) => x.sample));
+    const skipped = skippedSamples(cm);
+    const teacherSkipped = skippedSamples(teacher?.manifest);
     const picked = o.limit === undefined ? undefined : subset(size, o.limit, hashU32(o.seed ?? 0, 0xe7a1));
     let indices = pool ? (picked ? picked.map((i) => pool[i]) : pool) : picked;
     if (skipped.size || teacherSkipped.size) {

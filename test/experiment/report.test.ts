@@ -213,6 +213,43 @@ describe('tfkd report', () => {
     }
   });
 
+  it('a fidelity section (agreement and KL with the --test-cache teacher, mean ± std) for methods whose runs all measured it against one teacher', async () => {
+    const fdir = tmpDir('report-fidelity');
+    try {
+      const run = (name: string, seed: number, loss: string, f: { agreement: number; kl: number; key: string } | null) => {
+        const d = path.join(fdir, name);
+        writeRun(d, { seed, loss, model: 'mlp', curve: [0.7, 0.8] });
+        if (f !== null) {
+          const s = path.join(d, 'summary.json');
+          fs.writeFileSync(s, JSON.stringify({ ...JSON.parse(fs.readFileSync(s, 'utf8')), final_test_agreement: f.agreement, final_test_kl: f.kl }));
+          fs.writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ testCache: { dir: '/c', key: f.key, teacher: { file: 'good.onnx' } } }));
+        }
+      };
+      const key = 'ab'.repeat(32);
+      run('baseline-s1', 1, 'ce', { agreement: 0.85, kl: 0.2, key });
+      run('baseline-s2', 2, 'ce', { agreement: 0.87, kl: 0.3, key });
+      run('kd-s1', 1, 'kd', { agreement: 0.9, kl: 0.1, key });
+      run('kd-s2', 2, 'kd', { agreement: 0.92, kl: 0.12, key: 'cd'.repeat(32) }); // another teacher: kd is left out
+      run('lsr-s1', 1, 'lsr', null);
+      const out = path.join(fdir, 'rep');
+      const rep = await writeReport([fdir], out, { plots: false });
+      const md = fs.readFileSync(path.join(out, 'table.md'), 'utf8');
+      // agreement (85 + 87) / 2 = 86.00 ± 1.41; KL 0.25 ± √(2·0.05²) = 0.0707
+      expect(md).to.include('## Fidelity to a teacher (final epoch)');
+      expect(md).to.include('| baseline | mlp | 2 | good.onnx (abababab) | 80.00 ± 0.00 | 86.00 ± 1.41 | 0.2500 ± 0.0707 |');
+      expect(md).not.to.match(/\| kd \| mlp \| 2 \| good/);
+      expect(rep.methods.find((m) => m.method === 'kd')!).to.not.have.property('fidelity');
+      expect(rep.methods.find((m) => m.method === 'lsr')!).to.not.have.property('fidelity');
+      expect(rep.runs.find((r) => r.method === 'kd' && r.seed === 2)!.fidelity).to.deep.equal({ agreement: 0.92, kl: 0.12, teacher: 'good.onnx (cdcdcdcd)' });
+      expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).to.include('<section id="fidelity">');
+      const old = await writeReport([dir], path.join(fdir, 'rep-old'), { plots: false });
+      expect(old.runs.every((r) => !('fidelity' in r))).to.equal(true);
+      expect(fs.readFileSync(path.join(fdir, 'rep-old', 'table.md'), 'utf8')).not.to.include('Fidelity');
+    } finally {
+      fs.rmSync(fdir, { recursive: true, force: true });
+    }
+  });
+
   it('BAD CALL - a directory without runs is a usage error (exit 2)', async () => {
     const empty = tmpDir('empty');
     try {

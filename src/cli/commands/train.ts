@@ -67,6 +67,7 @@ const CliOptions = z.strictObject({
   evalCropPct: num('eval crop pct').optional(),
   saveAt: list('save-at', parseSaveAt).optional(),
   checkpointEvery: int('checkpoint every').optional(),
+  testCache: z.string().optional(),
   config: z.string().optional(),
   out: z.string().min(1),
   resume: z.boolean().optional(),
@@ -204,6 +205,7 @@ function addDataOptions(cmd: Command): void {
 function addRunOptions(cmd: Command): void {
   cmd
     .option('--save-at <list>', 'keep checkpoints at these epochs (1,2,5) or steps (steps:100,200), each with its test accuracy')
+    .option('--test-cache <dir>', 'a cache of a teacher on the test split: every epoch also records the fidelity to it — top-1 agreement and mean KL(teacher ‖ model) (Stanton et al. 2021; as tfkd eval --teacher-cache)')
     .option('--checkpoint-every <n>', 'also write last/ every N steps inside an epoch (weights, optimizer, the epoch\'s position), so --resume after a crash loses at most N steps; the numbers do not change (default: at epoch ends only)')
     .option('--config <file>', 'JSON file of options (keys as in a run\'s config.json; flags override it; unknown keys refused)')
     .requiredOption('--out <dir>', 'run directory to create (or continue with --resume)')
@@ -277,7 +279,7 @@ async function runTrainCommand(raw: Record<string, unknown>): Promise<void> {
 function epochLine(m: EpochMetrics, best: boolean): string {
   return (
     `epoch ${String(m.epoch).padStart(3)}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
-    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ${m.ema_test_acc !== undefined ? `ema acc ${pct(m.ema_test_acc)}  ` : ''}lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
+    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ${m.test_agreement !== undefined ? `agree ${pct(m.test_agreement)}  ` : ''}${m.ema_test_acc !== undefined ? `ema acc ${pct(m.ema_test_acc)}  ` : ''}lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)} s` +
     (best ? '  *best' : '')
   );
 }

@@ -25,6 +25,8 @@ export interface Prepared {
   testIdx: Int32Array | undefined;
   fp: string;
   caches: CacheReader[];
+  /** --test-cache: the teacher's rows on the test split (fidelity at every evaluation), or null. */
+  testTeacher: CacheReader | null;
   plan: ViewPlan;
   inputs: StudentInputs;
   t0: number;

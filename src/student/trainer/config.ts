@@ -137,6 +137,11 @@ export const trainConfigSchema = z.strictObject({
    * epoch's position, so --resume continues from there (loop.ts). Absent: at epoch ends only.
    */
   checkpointEvery: posInt.optional(),
+  /**
+   * --test-cache DIR: a cache of a teacher on the test split; every epoch's evaluation adds the
+   * fidelity to it (test_agreement, test_kl: evaluate.ts). Absent: not measured.
+   */
+  testCache: z.string().min(1).optional(),
 });
 
 export type TrainConfigInput = z.input<typeof trainConfigSchema>;

@@ -22,6 +22,8 @@ export interface RunCacheRecord {
 export interface RunRecord {
   schema?: string;
   caches?: RunCacheRecord[];
+  /** --test-cache: the cache the fidelity figures were measured against. */
+  testCache?: RunCacheRecord;
   loss?: { name?: string; source?: { kind: string; sha256?: string; spec?: string } };
   finished?: string | null;
   outputs?: Record<string, string>;
@@ -59,16 +61,16 @@ export function checkLossAgainstRecord(run: string, recorded: { kind: string; sh
  * The caches opened now (in `--cache` order) against those the run recorded: same number, same
  * key, same shard files with the same sha256.
  */
-export function checkCachesAgainstRecord(run: string, recorded: readonly RunCacheRecord[], caches: readonly CacheReader[]): void {
+export function checkCachesAgainstRecord(run: string, recorded: readonly RunCacheRecord[], caches: readonly CacheReader[], use = 'trained on'): void {
   const where = runPaths(run).manifest;
   if (recorded.length !== caches.length) {
-    throw new WorkError(`${where} records ${recorded.length} cache(s), the run now has ${caches.length}`, 'resume with the caches the run was trained on');
+    throw new WorkError(`${where} records ${recorded.length} cache(s), the run now has ${caches.length}`, `resume with the caches the run ${use}`);
   }
   recorded.forEach((r, i) => {
     const c = caches[i];
     if (c.key !== r.key) {
       throw new WorkError(
-        `cache ${c.dir} is not the cache the run trained on: its key is ${c.key.slice(0, 16)}…, ${where} records ${r.key.slice(0, 16)}… (teacher now ${c.manifest.teacher.file})`,
+        `cache ${c.dir} is not the cache the run ${use}: its key is ${c.key.slice(0, 16)}…, ${where} records ${r.key.slice(0, 16)}… (teacher now ${c.manifest.teacher.file})`,
         'restore the original cache (or precompute it again with the same teacher, data and options)',
       );
     }

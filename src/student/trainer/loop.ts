@@ -11,6 +11,7 @@ import { sampleBytes } from '../../data/dataset.js';
 import { hashU32, permutation } from '../../data/rng.js';
 import { faultPoint } from '../../util/fault.js';
 import { evaluate, modelForward, pixelsToFloat } from '../evaluate.js';
+import { teacherRowsOf } from '../teacher-cache.js';
 import { teacherAccess } from '../losses/index.js';
 import { downloadVariables, tf } from '../tf.js';
 import { loadWeights, onnxLayerOf, type WeightRecord } from '../zoo/index.js';
@@ -202,7 +203,8 @@ class TrainLoop {
   }
 
   private evalTest() {
-    return evaluate(this.forward, this.testFace, { indices: this.built.testIdx, batch: this.built.config.evalBatch, onBatch: this.hooks.onEvalBatch });
+    const { testIdx, config, testTeacher } = this.built;
+    return evaluate(this.forward, this.testFace, { indices: testIdx, batch: config.evalBatch, onBatch: this.hooks.onEvalBatch, teacher: testTeacher ? teacherRowsOf(testTeacher) : undefined });
   }
 
   /** The samples of step `s` of an epoch in `order`. */
@@ -428,7 +430,9 @@ class TrainLoop {
       test_loss: r.loss,
       test_acc: r.accuracy,
       test_ece: r.ece,
+      ...(r.fidelity ? { test_agreement: r.fidelity.agreement, test_kl: r.fidelity.kl } : {}),
       ...(re ? { ema_test_loss: re.loss, ema_test_acc: re.accuracy, ema_test_ece: re.ece } : {}),
+      ...(re?.fidelity ? { ema_test_agreement: re.fidelity.agreement, ema_test_kl: re.fidelity.kl } : {}),
       lr: lr0,
       seconds: (Date.now() - te) / 1000,
     };

@@ -60,7 +60,7 @@ function cacheRecord(c: CacheReader) {
 
 /** The run manifest as a session starts it (finished, seconds and outputs filled in when it ends: loop.ts). */
 export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number; startBatch: number }) {
-  const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, plan, inputs, t0, backend, spec, params } = built;
+  const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, testTeacher, plan, inputs, t0, backend, spec, params } = built;
   return {
     schema: 'tfkd-run/1',
     seed: config.seed,
@@ -74,6 +74,8 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
     params,
     loss: { name: config.loss, entry: loss.entry.name, source: loss.source, options: lossOptions },
     caches: caches.map(cacheRecord),
+    /** --test-cache: the teacher the fidelity figures are measured against. */
+    ...(testTeacher ? { testCache: cacheRecord(testTeacher) } : {}),
     views: plan,
     preprocess: inputs.preprocess,
     trainSamples: session.N,
@@ -116,6 +118,7 @@ export function makeSummary(config: TrainConfig, metrics: EpochMetrics[], best: 
   return {
     final_test_acc: last ? last.test_acc : 0,
     ...(last?.test_ece !== undefined ? { final_test_ece: last.test_ece } : {}),
+    ...(last?.test_agreement !== undefined ? { final_test_agreement: last.test_agreement, final_test_kl: last.test_kl } : {}),
     best_test_acc: best.acc >= 0 ? best.acc : 0,
     best_epoch: best.epoch,
     ...emaSummary(metrics),

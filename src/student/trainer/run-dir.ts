@@ -31,6 +31,11 @@ export interface EpochMetrics {
   ema_test_loss?: number;
   ema_test_acc?: number;
   ema_test_ece?: number;
+  /** --test-cache: top-1 agreement with that teacher and mean KL(teacher ‖ model) on the test samples evaluated (evaluate.ts); with --ema, the average's too. */
+  test_agreement?: number;
+  test_kl?: number;
+  ema_test_agreement?: number;
+  ema_test_kl?: number;
   /** Learning rate of the epoch's first step. */
   lr: number;
   /** Wall time of the epoch (training + evaluation). The only timing field: excluded from determinism checks. */
@@ -44,6 +49,9 @@ export interface Summary {
   final_test_acc: number;
   /** The final epoch's test_ece, when its metrics line has one. */
   final_test_ece?: number;
+  /** --test-cache: the final epoch's test_agreement and test_kl. */
+  final_test_agreement?: number;
+  final_test_kl?: number;
   best_test_acc: number;
   best_epoch: number;
   /** --ema: the average's final and best test accuracy (the best picked the same way, on the same split). */

@@ -20,6 +20,9 @@
 import * as fs from 'node:fs';
 import { UsageError, optionName } from '../../errors.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
+import { readManifest } from '../../cache/manifest.js';
+import type { Dataset } from '../../data/dataset.js';
+import { fidelitySplitAdvice, openCacheFor } from '../teacher-cache.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, subset } from '../../data/rng.js';
@@ -116,7 +119,9 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
 
   // ---- teachers ---------------------------------------------------------------------------------
   const caches: CacheReader[] = [];
+  let testTeacher: CacheReader | null = null;
   try {
+    if (config.testCache !== undefined) testTeacher = await openTestTeacher(config.testCache, testDs);
     for (const dir of config.cache) caches.push(openCache(dir, { fingerprint: fp, split: 'train', numClasses: K, N: trainDs.size }));
     for (const c of caches) {
       if (c.sampleStart > 0 || c.sampleEnd < trainDs.size) {
@@ -128,6 +133,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
     if (req.resume) {
       const rec = readRunRecord(req.out);
       if (rec?.caches) checkCachesAgainstRecord(req.out, rec.caches, caches);
+      if (rec?.testCache && testTeacher) checkCachesAgainstRecord(req.out, [rec.testCache], [testTeacher], 'measured its fidelity against');
       checkLossAgainstRecord(req.out, rec?.loss?.source, loss);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
@@ -137,10 +143,26 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
     }
     if (plan.mode !== 'none') checkAutoAugmentData(plan.spec?.auto, trainDs);
     const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
-    return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, plan, inputs, t0 });
+    return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, testTeacher, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();
+    testTeacher?.close();
   }
+}
+
+/**
+ * --test-cache: a whole cache of a teacher on the test split (data, K and N checked by the reader).
+ * One with samples left out (precompute --skip-bad) is refused: every epoch's figures are over the
+ * same test samples, and the teacher has no row for some of them.
+ */
+async function openTestTeacher(dir: string, testDs: Dataset): Promise<CacheReader> {
+  const m = readManifest(dir);
+  const reader = await openCacheFor(dir, m, testDs, optionName('testCache'), fidelitySplitAdvice(m, testDs, false));
+  if (m.skipped?.length) {
+    reader.close();
+    throw new UsageError(`${optionName('testCache')} ${dir} has no teacher's row for ${m.skipped.length} test sample(s) (precompute --skip-bad could not decode them); the run's test figures are over every test sample`, 'evaluate the fidelity after training instead: tfkd eval RUN --teacher-cache DIR leaves those samples out');
+  }
+  return reader;
 }
 
 async function run(prepared: Prepared): Promise<TrainResult> {
