@@ -19,6 +19,7 @@ import { UsageError, WorkError, optionName } from '../errors.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { registerNativeKernels } from './kernels/native.js';
 import { registerReluGrad } from './kernels/relu-grad.js';
+import { registerReduceGrads } from './kernels/reduce-grad.js';
 import { importNodeBackend, importWebgpuBackend, NODE_BACKEND_PACKAGES, quietTf, tf, type NodeBackendPackage } from './tf.js';
 import { deterministicWebgpuMatMul } from './webgpu-matmul.js';
 import { safeWebgpuPad } from './webgpu-pad.js';
@@ -197,6 +198,7 @@ async function tryWebgpu(deps: BackendDeps, why: string[], auto: boolean): Promi
 export async function selectBackend(choice: BackendChoice, deps: BackendDeps = defaultBackendDeps): Promise<BackendInfo> {
   quietTf();
   registerReluGrad(); // one-kernel ReLU gradient, bit-identical to tfjs' (kernels/relu-grad.ts)
+  registerReduceGrads(); // Sum / Mean gradients without a tensor of ones, bit-identical (kernels/reduce-grad.ts)
   const why: string[] = [];
   let info: BackendInfo | null = null;
   switch (choice) {

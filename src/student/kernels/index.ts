@@ -1,6 +1,6 @@
 /**
  * tfkd's kernels for tfjs-backend-wasm 4.22, registered once (idempotent) before the backend is
- * used. Three fill gaps (conv nets cannot train on wasm without them), seven replace slow paths.
+ * used. Three fill gaps (conv nets cannot train on wasm without them), eight replace slow paths.
  * Every one is checked against the cpu backend in test/student/kernels/kernels.test.ts.
  */
 import { tf } from '../tf.js';
@@ -9,12 +9,12 @@ import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterWasm, depthwiseBackpropInputWasm } from './depthwise.js';
 import { identityWasm, maxPoolGradWasm, tileWasm } from './pool-tile.js';
-import { padWasm, sliceWasm } from './slice-pad.js';
+import { padWasm, sliceWasm, splitVWasm } from './slice-pad.js';
 import { rememberOriginal } from './wasm-util.js';
 
 export { backpropInputPolicy } from './conv2d-backprop-input.js';
 
-type AnyKernel = (args: never) => tf.TensorInfo;
+type AnyKernel = (args: never) => tf.TensorInfo | tf.TensorInfo[];
 
 /** Kernel name → implementation; `replaces` marks kernels wasm ships that we override. */
 const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces: boolean }> = [
@@ -28,6 +28,7 @@ const WASM_KERNELS: ReadonlyArray<{ name: string; fn: AnyKernel; replaces: boole
   { name: 'Identity', fn: identityWasm, replaces: true },
   { name: 'Slice', fn: sliceWasm, replaces: true },
   { name: 'PadV2', fn: padWasm, replaces: true },
+  { name: 'SplitV', fn: splitVWasm, replaces: true },
 ];
 
 let registered: string[] | null = null;

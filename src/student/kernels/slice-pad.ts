@@ -11,7 +11,7 @@
  * values are copies, so the results are bit-identical to the shipped kernels'. Other dtypes than
  * float32 / int32 / bool go to the shipped kernels.
  */
-import { run, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
+import { run, runMany, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 
 type Heap = Float32Array | Int32Array | Uint8Array;
 
@@ -135,4 +135,39 @@ export function padWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendL
   });
   if (done < dst.length) dst.fill(value, done);
   return out;
+}
+
+/**
+ * SplitV as one sliceWasm per piece. The shipped kernel calls wasm's own slice, which reads the
+ * whole input back from the heap (readSync: a copy) once per piece — the gradient of every Concat
+ * (tfjs' is a split of dy) paid it: ≈ 6 % of a Swin step, whose cyclic shift is concatenations
+ * (docs/PERFORMANCE.md, "Reductions' gradients"). The pieces are copies, so the same bits.
+ */
+export function splitVWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: { numOrSizeSplits: number | number[]; axis: number | number[] } }): TensorInfo[] {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs;
+  const rank = x.shape.length;
+  const axis = (Array.isArray(attrs.axis) ? attrs.axis[0] : attrs.axis) ?? 0;
+  const ax = axis < 0 ? axis + rank : axis;
+  const dim = x.shape[ax];
+  let sizes: number[];
+  if (typeof attrs.numOrSizeSplits === 'number') {
+    sizes = new Array<number>(attrs.numOrSizeSplits).fill(dim / attrs.numOrSizeSplits);
+  } else {
+    // One −1 takes what the others leave (tfjs' prepareSplitSize).
+    const given = attrs.numOrSizeSplits;
+    const rest = dim - given.reduce((a, b) => a + (b === -1 ? 0 : b), 0);
+    sizes = given.map((s) => (s === -1 ? rest : s));
+  }
+  if (!copyable(x.dtype) || ax < 0 || ax >= rank || sizes.some((s) => !Number.isInteger(s) || s < 0) || sizes.reduce((a, b) => a + b, 0) !== dim) {
+    return runMany(backend, 'SplitV', inputs, attrs);
+  }
+  const begin = new Array<number>(rank).fill(0);
+  return sizes.map((s) => {
+    const size = x.shape.slice();
+    size[ax] = s;
+    const piece = sliceWasm({ inputs: { x }, backend, attrs: { begin: begin.slice(), size } });
+    begin[ax] += s;
+    return piece;
+  });
 }

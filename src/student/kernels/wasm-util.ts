@@ -31,11 +31,21 @@ export function run(
   inputs: Record<string, TensorInfo>,
   attrs: Record<string, unknown> = {},
 ): TensorInfo {
-  const fn = originals.get(name) ?? tf.getKernel(name, 'wasm')?.kernelFunc;
-  if (!fn) throw new Error(`wasm kernel ${name} is not registered`);
-  const out = fn({ inputs, backend: backend as unknown as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap });
+  const out = runAny(backend, name, inputs, attrs);
   if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
   return out;
+}
+
+/** `run` for a kernel with several outputs (SplitV). */
+export function runMany(backend: WasmBackendLike, name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown> = {}): TensorInfo[] {
+  const out = runAny(backend, name, inputs, attrs);
+  return Array.isArray(out) ? out : [out];
+}
+
+function runAny(backend: WasmBackendLike, name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo | TensorInfo[] {
+  const fn = originals.get(name) ?? tf.getKernel(name, 'wasm')?.kernelFunc;
+  if (!fn) throw new Error(`wasm kernel ${name} is not registered`);
+  return fn({ inputs, backend: backend as unknown as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap });
 }
 
 /** A kernel function's argument, as tfjs passes it: the named inputs, the backend, the op's attributes. */

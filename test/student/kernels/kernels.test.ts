@@ -33,7 +33,7 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
 
   it('registers the three missing gradient kernels and the four replacements on wasm', () => {
     const names = registerWasmKernels();
-    expect(names).to.include.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Tile', 'Slice', 'PadV2']);
+    expect(names).to.include.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Tile', 'Slice', 'PadV2', 'SplitV']);
     for (const n of names) expect(tf.getKernel(n, 'wasm'), n).to.not.equal(undefined);
     expect(registerWasmKernels(), 'idempotent').to.equal(names);
   });
@@ -144,6 +144,32 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     const x = randn([2, 5, 6, 16], 90);
     const dy = randn([2, 7, 8, 16], 91);
     await exact([x, dy], (t, g) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.pad(u, [[0, 0], [1, 1], [1, 1], [0, 0]]), g)))(t), 'pad gradient');
+  });
+
+  it('SplitV: bit-identical to cpu; pieces along every axis, given sizes with −1, equal parts, int32 / bool, the gradient of a Concat', async () => {
+    const exact = async (ins: Arr[], fn: (...t: tf.Tensor[]) => tf.Tensor[], what: string): Promise<void> => {
+      const want = await on('cpu', ins, fn);
+      const got = await on('wasm', ins, fn);
+      expect(got.length, what).to.equal(want.length);
+      got.forEach((g, i) => {
+        expect(g.shape, `${what} piece ${i}`).to.deep.equal(want[i].shape);
+        expect(Array.from(g.data), `${what} piece ${i}`).to.deep.equal(Array.from(want[i].data));
+      });
+    };
+    const cases: Array<[number[], number | number[], number]> = [
+      [[7], [2, 5], 0], [[6, 5], 3, 0], [[6, 5], [1, -1, 2], 1], [[2, 6, 5, 3], [2, 0, 4], 1], [[2, 6, 5, 3], 3, -1], [[2, 3, 4, 2, 3], [1, 3], -3], [[4, 8, 8, 6], [3, 5], 2],
+    ];
+    for (const [shape, split, axis] of cases) {
+      const x = randn(shape, shape.length * 19 + axis + 3);
+      await exact([x], (t) => tf.split(t, split, axis), `split f32 ${shape} ${JSON.stringify(split)} axis ${axis}`);
+      await exact([x], (t) => tf.split(tf.cast(tf.mul(t, 100), 'int32'), split, axis).map((p) => tf.cast(p, 'float32')), `split i32 ${shape}`);
+      await exact([x], (t) => tf.split(tf.greater(t, 0), split, axis).map((p) => tf.cast(p, 'float32')), `split bool ${shape}`);
+    }
+    // tfjs' Concat gradient is a SplitV of dy (Swin's cyclic shift, torch.roll, is slices concatenated).
+    const a = randn([2, 3, 8, 4], 70);
+    const b = randn([2, 5, 8, 4], 71);
+    const g = randn([2, 8, 8, 4], 72);
+    await exact([a, b, g], (ta, tb, tg) => tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(tf.concat([u, v], 1), tg)))([ta, tb]), 'concat gradient');
   });
 
   it('tf.grad through a small conv net (stride 2 same, 5×5 valid, depthwise, dense) equals cpu for every input', async () => {
