@@ -89,6 +89,12 @@ export function tileWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackend
       return;
     }
     const block = outInner[d + 1]; // one tiled sub-block below d
+    if (d === rank - 1 && shape[d] === 1) {
+      // A broadcast of the last axis ([M, 1] → [M, C]: the gradient of a reduction over it, as
+      // LayerNorm's mean): one fill per row instead of a view and log₂ C copyWithin calls.
+      dst.fill(src[xOff], oOff, oOff + reps[d]);
+      return;
+    }
     if (d === rank - 1) {
       dst.set(src.subarray(xOff, xOff + shape[d]) as never, oOff);
     } else {
