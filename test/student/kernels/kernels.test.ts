@@ -103,8 +103,10 @@ describe('student/kernels: tfkd wasm kernels match the cpu backend', function ()
     await compareMaxPoolGradTies(compare);
   });
 
-  it('Tile: ranks 1–5, float32 / int32 / bool, reps 1 and >1 on every axis', async () => {
-    const specs: Array<[number[], number[]]> = [[[3], [4]], [[2, 3], [3, 1]], [[1, 1, 1, 4], [5, 3, 2, 1]], [[2, 1, 3, 2], [1, 4, 1, 3]], [[2, 2, 1, 2, 3], [2, 1, 3, 1, 2]], [[4, 5], [1, 1]]];
+  it('Tile: ranks 1–5, float32 / int32 / bool, reps 1 and >1 on every axis, a last axis of 1 broadcast', async () => {
+    const specs: Array<[number[], number[]]> = [[[3], [4]], [[2, 3], [3, 1]], [[1, 1, 1, 4], [5, 3, 2, 1]], [[2, 1, 3, 2], [1, 4, 1, 3]], [[2, 2, 1, 2, 3], [2, 1, 3, 1, 2]], [[4, 5], [1, 1]],
+      // a last axis of 1 broadcast (one fill per row), alone and with other axes tiled
+      [[6, 1], [1, 48]], [[2, 3, 4, 1], [1, 1, 1, 7]], [[2, 3, 1], [2, 1, 5]], [[1], [9]]];
     for (const [shape, reps] of specs) {
       const x = randn(shape, shape.length * 7 + reps[0]);
       await compare([x], (xt) => tf.tile(xt, reps), `tile f32 ${shape}×${reps}`);
