@@ -41,6 +41,9 @@ const CliOptions = z.strictObject({
   batch: int('batch').optional(),
   evalBatch: int('eval batch').optional(),
   lr: num('lr').optional(),
+  lrBase: num('lr base').optional(),
+  lrBaseSize: int('lr base size').optional(),
+  lrBaseScale: z.string().optional(),
   momentum: num('momentum').optional(),
   nesterov: z.boolean().optional(),
   weightDecay: num('weight decay').optional(),
@@ -171,6 +174,9 @@ function addOptimizerOptions(cmd: Command): void {
     .option('--grad-accum-steps <a>', 'one optimizer update per A batches, their gradients summed (timm\'s --grad-accum-steps): the update of a batch of A·--batch in the memory of one of --batch (default: 1)')
     .option('--eval-batch <n>', `batch size of the per-epoch test evaluation (default: ${d.evalBatch})`)
     .option('--lr <x>', `peak learning rate (default: ${d.lrSgd} for sgd, ${d.lrAdam} for adam and adamw)`)
+    .option('--lr-base <x>', "instead of --lr: the learning rate at a batch of --lr-base-size, scaled to --batch × --grad-accum-steps as timm's --lr-base does (linear for sgd, square root for adam/adamw)")
+    .option('--lr-base-size <n>', 'the batch --lr-base is given for (default: 256, timm\'s; DeiT\'s is 512, with --lr-base-scale linear)')
+    .option('--lr-base-scale <rule>', 'linear | sqrt (default: sqrt for adam and adamw, linear for sgd, as timm)')
     .option('--momentum <m>', `SGD momentum (default: ${d.momentum})`)
     .option('--nesterov', 'Nesterov momentum (default: off)')
     .option('--weight-decay <w>', `weight decay, PyTorch-style: sgd and adam add wd·w to the gradient, adamw decays w ← w·(1 − lr·wd) (default: ${d.weightDecay}; ${d.weightDecayAdamw} for adamw)`)

@@ -99,6 +99,13 @@ export const trainConfigSchema = z.strictObject({
    */
   gradAccumSteps: z.number().int('must be an integer').min(1, 'must be ≥ 1 (batches per update)').optional(),
   lr: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
+  /**
+   * timm's --lr-base: the learning rate at a batch of lrBaseSize; lr = lrBase · ((batch · A) / lrBaseSize),
+   * or its square root with lrBaseScale 'sqrt' (resolve.ts). Absent: lr is given or defaulted as before.
+   */
+  lrBase: z.number().gt(0, 'must be > 0').refine(Number.isFinite, 'must be finite').optional(),
+  lrBaseSize: posInt.optional(),
+  lrBaseScale: z.enum(['linear', 'sqrt']).optional(),
   momentum: z.number().min(0).lt(1).default(TRAIN_DEFAULTS.momentum),
   nesterov: z.boolean().default(TRAIN_DEFAULTS.nesterov),
   weightDecay: z.number().min(0).optional(),

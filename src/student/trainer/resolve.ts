@@ -92,15 +92,39 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, entry
     delete given[k];
   }
   const lossOptions = resolveLossOptions(entry, c.fidelity, numClasses, c.logitStandardization, given);
-  const lr = c.lr ?? (c.optimizer === 'sgd' ? TRAIN_DEFAULTS.lrSgd : TRAIN_DEFAULTS.lrAdam);
+  const scaled = scaledLr(c);
+  const lr = scaled?.lr ?? c.lr ?? (c.optimizer === 'sgd' ? TRAIN_DEFAULTS.lrSgd : TRAIN_DEFAULTS.lrAdam);
   const weightDecay = c.weightDecay ?? (c.optimizer === 'adamw' ? TRAIN_DEFAULTS.weightDecayAdamw : TRAIN_DEFAULTS.weightDecay);
   const milestones = c.milestones ?? (c.schedule === 'step' ? defaultMilestones(c.epochs) : []);
-  const config: TrainConfig = { ...c, lr, weightDecay, milestones };
+  const config: TrainConfig = { ...c, lr, weightDecay, milestones, ...(scaled ? { lrBaseSize: scaled.size, lrBaseScale: scaled.scale } : {}) };
   for (const k of LOSS_OPTION_NAMES) {
     if (lossOptions[k] === undefined) delete config[k];
     else config[k] = lossOptions[k];
   }
   return { config, lossOptions };
+}
+
+/**
+ * timm's learning-rate scaling (train.py, when --lr is not given): with a global batch of
+ * batch · grad_accum_steps, lr = lr_base · ratio, ratio = global / lr_base_size (default 256), its
+ * square root under lr_base_scale 'sqrt' — timm's default for optimizers whose name contains
+ * 'ada' (adam, adamw here), 'linear' for the others (sgd). DeiT's rule (lr · batch / 512, with AdamW)
+ * is --lr-base LR --lr-base-size 512 --lr-base-scale linear. Null without lrBase. A given lr must be the one this yields (a
+ * saved config.json holds both), else the two options contradict each other.
+ */
+function scaledLr(c: { lr?: number; lrBase?: number; lrBaseSize?: number; lrBaseScale?: 'linear' | 'sqrt'; batch: number; gradAccumSteps?: number; optimizer: string }): { lr: number; size: number; scale: 'linear' | 'sqrt' } | null {
+  if (c.lrBase === undefined) {
+    if (c.lrBaseSize !== undefined || c.lrBaseScale !== undefined) throw new UsageError(`${optionName(c.lrBaseSize !== undefined ? 'lrBaseSize' : 'lrBaseScale')} scales ${optionName('lrBase')}, which is not given`);
+    return null;
+  }
+  const size = c.lrBaseSize ?? 256;
+  const scale = c.lrBaseScale ?? (c.optimizer.includes('ada') ? 'sqrt' : 'linear');
+  const ratio = (c.batch * (c.gradAccumSteps ?? 1)) / size;
+  const lr = c.lrBase * (scale === 'sqrt' ? Math.sqrt(ratio) : ratio);
+  if (c.lr !== undefined && c.lr !== lr) {
+    throw new UsageError(`${optionName('lr')} ${c.lr} and ${optionName('lrBase')} ${c.lrBase} contradict each other (${optionName('lrBase')} gives ${lr} at batch ${c.batch}${c.gradAccumSteps ? ` × ${c.gradAccumSteps}` : ''})`, `give one of them`);
+  }
+  return { lr, size, scale };
 }
 
 /** Checks of the config that need no data: names, loss ↔ cache. UsageError (exit 2) with the reason. */

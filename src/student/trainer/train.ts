@@ -195,6 +195,10 @@ async function run(prepared: Prepared): Promise<TrainResult> {
     throw e;
   }
   hooks.info?.(`model ${config.model}: ${params.trainable.toLocaleString('en-US')} trainable parameters (${params.total.toLocaleString('en-US')} with BN statistics) · backend ${backend.name} (${backend.detail}) · kernels ${backend.kernels}`);
+  if (config.lrBase !== undefined) {
+    const global = config.batch * (config.gradAccumSteps ?? 1);
+    hooks.info?.(`lr ${config.lr} = ${optionName('lrBase')} ${config.lrBase} × ${config.lrBaseScale === 'sqrt' ? `√(${global} / ${config.lrBaseSize})` : `${global} / ${config.lrBaseSize}`} (${config.lrBaseScale} scaling to the batch of an update)`);
+  }
   if (optimizer.decayNote) hooks.info?.(optimizer.decayNote);
   if (optimizer.layerNote) hooks.info?.(optimizer.layerNote);
   const rates = spec.onnx?.dropPath ? dropPathRates(onnxLayerOf(model)!.graph.nodes) : null;
