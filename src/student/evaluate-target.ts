@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
-import { cacheManifestIn, readManifest, type Manifest } from '../cache/manifest.js';
+import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
@@ -28,7 +28,7 @@ import { prepareModelSpec } from './zoo/index.js';
 import { checkCheckpointAgainstRun, readRunJson, readRunRecord } from './trainer/integrity.js';
 import { runOfCheckpoint, runPaths, trainIndices } from './trainer/run-dir.js';
 import { renderedDataset } from './trainer/inputs.js';
-import { fidelitySplitAdvice, openCacheFor, skippedSamples, teacherRowsOf } from './teacher-cache.js';
+import { openCacheFor, openFidelityCache, skippedSamples, teacherRowsOf } from './teacher-cache.js';
 
 export interface EvaluateTargetOptions {
   /** Data spec (as for training). */
@@ -137,9 +137,8 @@ interface TeacherSource {
 }
 
 async function openTeacherCache(dir: string, ds: Dataset): Promise<TeacherSource> {
-  const m = readManifest(dir);
-  const reader = await openCacheFor(dir, m, ds, optionName('teacherCache'), fidelitySplitAdvice(m, ds, true));
-  return { manifest: m, rows: teacherRowsOf(reader), close: () => reader.close() };
+  const { manifest, reader } = await openFidelityCache(dir, ds, 'teacherCache', true);
+  return { manifest, rows: teacherRowsOf(reader), close: () => reader.close() };
 }
 
 /** An ONNX file through a teacher session, with the preprocessing it records or the one given. */

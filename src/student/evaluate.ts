@@ -146,6 +146,8 @@ class Scores {
   correct = 0;
   correct5 = 0;
   lossSum = 0;
+  /** log Σ_k exp(β z_k) of the row last added (FidelitySums reuses it). */
+  lse = 0;
   readonly calib = new CalibrationSums();
 
   constructor(private readonly K: number, private readonly beta = 1) {}
@@ -170,7 +172,8 @@ class Scores {
       s += Math.exp(z - max);
       if (z > zy || (z === zy && k < y)) before++;
     }
-    this.lossSum += Math.log(s) + max - zy;
+    this.lse = Math.log(s) + max;
+    this.lossSum += this.lse - zy;
     if (arg === y) this.correct++;
     if (before < 5) this.correct5++;
     this.calib.add(1 / s, arg === y);
@@ -185,7 +188,8 @@ class Scores {
 
 /**
  * Running sums of the fidelity figures. Per sample, in float64 with each side's maximum subtracted:
- * log q_k = β z_k − log Σ_j exp(β z_j) for the model, log p_k likewise from the teacher's logits
+ * log q_k = β z_k − log Σ_j exp(β z_j) for the model (the log-sum-exp Scores has just computed for
+ * the same row), log p_k likewise from the teacher's logits
  * at τ = 1 (or log of its given probabilities), KL = Σ_{k: p_k > 0} p_k (log p_k − log q_k) —
  * the convention 0 · log 0 = 0 of torch's kl_div (xlogy).
  */
@@ -196,8 +200,8 @@ class FidelitySums {
 
   constructor(private readonly K: number, private readonly beta = 1) {}
 
-  /** Row `o / K` of the model's `logits` (predicted class `arg`) against the teacher's row; label y. */
-  add(logits: Float32Array, o: number, arg: number, t: TeacherRows, y: number): void {
+  /** Row `o / K` of the model's `logits` (predicted class `arg`, log Σ exp(β z) `lseS`) against the teacher's row; label y. */
+  add(logits: Float32Array, o: number, arg: number, lseS: number, t: TeacherRows, y: number): void {
     const { K, beta } = this;
     const tz = t.logits;
     let targ = 0;
@@ -210,11 +214,6 @@ class FidelitySums {
     }
     if (targ === arg) this.agree++;
     if (targ === y) this.teacherCorrect++;
-    let smax = beta * logits[o];
-    for (let k = 1; k < K; k++) smax = Math.max(smax, beta * logits[o + k]);
-    let ss = 0;
-    for (let k = 0; k < K; k++) ss += Math.exp(beta * logits[o + k] - smax);
-    const lseS = smax + Math.log(ss);
     let kl = 0;
     if (t.probs) {
       for (let k = 0; k < K; k++) {
@@ -332,7 +331,7 @@ export async function evaluate(forward: Forward, ds: Dataset, opts: EvaluateOpti
         const y = ds.labels[idx[r]];
         const arg = scores.add(logits, r * K, y);
         confusion[y][arg]++;
-        if (t) fidelity!.add(logits, r * K, arg, t, y);
+        if (t) fidelity!.add(logits, r * K, arg, scores.lse, t, y);
       }
       opts.onBatch?.(start + n, total);
     }

@@ -5,7 +5,7 @@
  */
 import { optionName, UsageError } from '../errors.js';
 import { openCache, type CacheReader } from '../cache/reader.js';
-import type { Manifest } from '../cache/manifest.js';
+import { readManifest, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TeacherRows } from './evaluate.js';
@@ -43,10 +43,16 @@ export function skippedSamples(m: Manifest | null | undefined): Set<number> {
   return new Set((m?.skipped ?? []).map((x) => x.sample));
 }
 
-/** `--teacher-cache` / `--test-cache` advice when the cache's split is not the one evaluated. */
-export function fidelitySplitAdvice(m: Manifest, ds: Dataset, evaluateOther: boolean): { why: string; fix: string } {
-  return {
+/**
+ * The cache of `--teacher-cache` / `--test-cache` (`option`), opened for the samples of `ds` with
+ * openCacheFor's checks; on another split the advice is to precompute the teacher on this one
+ * (or, where the caller can, `evaluateOther`, to evaluate on the cache's split).
+ */
+export async function openFidelityCache(dir: string, ds: Dataset, option: string, evaluateOther: boolean): Promise<{ manifest: Manifest; reader: CacheReader }> {
+  const m = readManifest(dir);
+  const reader = await openCacheFor(dir, m, ds, optionName(option), {
     why: `the model is evaluated on the ${ds.split} split`,
     fix: `precompute the teacher on the ${ds.split} split (tfkd precompute … --split ${ds.split})${evaluateOther ? `, or evaluate on the ${m.data.split} split (${optionName('split')} ${m.data.split})` : ''}`,
-  };
+  });
+  return { manifest: m, reader };
 }

@@ -11,6 +11,7 @@
  * values are copies, so the results are bit-identical to the shipped kernels'. Other dtypes than
  * float32 / int32 / bool go to the shipped kernels.
  */
+import { tf } from '../tf.js';
 import { run, runMany, type TensorInfo, type WasmBackendLike } from './wasm-util.js';
 
 type Heap = Float32Array | Int32Array | Uint8Array;
@@ -146,22 +147,11 @@ export function padWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendL
 export function splitVWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: { numOrSizeSplits: number | number[]; axis: number | number[] } }): TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
+  if (!copyable(x.dtype)) return runMany(backend, 'SplitV', inputs, attrs);
   const rank = x.shape.length;
-  const axis = (Array.isArray(attrs.axis) ? attrs.axis[0] : attrs.axis) ?? 0;
-  const ax = axis < 0 ? axis + rank : axis;
-  const dim = x.shape[ax];
-  let sizes: number[];
-  if (typeof attrs.numOrSizeSplits === 'number') {
-    sizes = new Array<number>(attrs.numOrSizeSplits).fill(dim / attrs.numOrSizeSplits);
-  } else {
-    // One −1 takes what the others leave (tfjs' prepareSplitSize).
-    const given = attrs.numOrSizeSplits;
-    const rest = dim - given.reduce((a, b) => a + (b === -1 ? 0 : b), 0);
-    sizes = given.map((s) => (s === -1 ? rest : s));
-  }
-  if (!copyable(x.dtype) || ax < 0 || ax >= rank || sizes.some((s) => !Number.isInteger(s) || s < 0) || sizes.reduce((a, b) => a + b, 0) !== dim) {
-    return runMany(backend, 'SplitV', inputs, attrs);
-  }
+  // tfjs' own axis and size rules (one −1 takes what the others leave), as the shipped kernel uses them.
+  const ax = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, ax);
   const begin = new Array<number>(rank).fill(0);
   return sizes.map((s) => {
     const size = x.shape.slice();

@@ -108,9 +108,9 @@ export function resolveConfig(input: TrainConfigInput, numClasses: number, entry
  * timm's learning-rate scaling (train.py, when --lr is not given): with a global batch of
  * batch · grad_accum_steps, lr = lr_base · ratio, ratio = global / lr_base_size (default 256), its
  * square root under lr_base_scale 'sqrt' — timm's default for optimizers whose name contains
- * 'ada' (adam, adamw here), 'linear' for the others (sgd). DeiT's rule (lr · batch / 512, with AdamW)
- * is --lr-base LR --lr-base-size 512 --lr-base-scale linear. Null without lrBase. A given lr must be the one this yields (a
- * saved config.json holds both), else the two options contradict each other.
+ * 'ada' (adam, adamw here), 'linear' for the others (sgd). DeiT's rule (lr · batch / 512, with
+ * AdamW) is --lr-base LR --lr-base-size 512 --lr-base-scale linear. Null without lrBase. A given lr
+ * must be the one this yields (a saved config.json holds both), else the two options contradict.
  */
 function scaledLr(c: { lr?: number; lrBase?: number; lrBaseSize?: number; lrBaseScale?: 'linear' | 'sqrt'; batch: number; gradAccumSteps?: number; optimizer: string }): { lr: number; size: number; scale: 'linear' | 'sqrt' } | null {
   if (c.lrBase === undefined) {

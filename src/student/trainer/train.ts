@@ -20,9 +20,8 @@
 import * as fs from 'node:fs';
 import { UsageError, optionName } from '../../errors.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
-import { readManifest } from '../../cache/manifest.js';
 import type { Dataset } from '../../data/dataset.js';
-import { fidelitySplitAdvice, openCacheFor } from '../teacher-cache.js';
+import { openFidelityCache } from '../teacher-cache.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
 import { hashU32, subset } from '../../data/rng.js';
@@ -156,8 +155,7 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
  * same test samples, and the teacher has no row for some of them.
  */
 async function openTestTeacher(dir: string, testDs: Dataset): Promise<CacheReader> {
-  const m = readManifest(dir);
-  const reader = await openCacheFor(dir, m, testDs, optionName('testCache'), fidelitySplitAdvice(m, testDs, false));
+  const { manifest: m, reader } = await openFidelityCache(dir, testDs, 'testCache', false);
   if (m.skipped?.length) {
     reader.close();
     throw new UsageError(`${optionName('testCache')} ${dir} has no teacher's row for ${m.skipped.length} test sample(s) (precompute --skip-bad could not decode them); the run's test figures are over every test sample`, 'evaluate the fidelity after training instead: tfkd eval RUN --teacher-cache DIR leaves those samples out');
