@@ -184,6 +184,7 @@ export function badInputs(f: Fixtures): Array<[string, string[]]> {
   add('experiment: unknown model', ['experiment', bad('model.yaml', 'data: synthetic:64:3:8x8x1\nmodel: resnet99\nruns:\n  - { name: b, kind: baseline }\n'), '--out', out('e')]);
   add('experiment: bad data', ['experiment', bad('data.yaml', 'data: nonsense:1\nmodel: mlp\nruns:\n  - { name: b, kind: baseline }\n'), '--out', out('e')]);
   add('experiment: text as onnx teacher', ['experiment', bad('onnx.yaml', `data: synthetic:64:3:8x8x1\nmodel: mlp\nteachers:\n  t: { onnx: ${text} }\nruns:\n  - { name: kd, kind: kd, teacher: t }\n`), '--out', out('e')]);
+  add('experiment: undefined fidelity_teacher', ['experiment', bad('fidelity.yaml', 'data: synthetic:64:3:8x8x1\nmodel: mlp\nseeds: [1]\nfidelity_teacher: nobody\nruns:\n  - { name: b, kind: baseline }\n'), '--out', out('e')]);
   add('experiment: --jobs 0', ['experiment', f.design, '--out', out('e'), '--jobs', '0']);
   add('experiment: --out is a file', ['experiment', f.design, '--out', file]);
 

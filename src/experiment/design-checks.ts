@@ -19,6 +19,7 @@ import {
   type Kind,
   type LossKey,
   type LossOptions,
+  type TrainOptions,
 } from './design-schema.js';
 
 /** The cross-field checks zod cannot express; returns `path: message` lines. */
@@ -55,6 +56,7 @@ export function checkDesign(d: Design): string[] {
   }
 
   out.push(...checkProtocol(d, runIndex));
+  out.push(...checkFidelityTeacher(d, runIndex, defined));
 
   d.runs.forEach((r, i) => {
     const at = `runs[${i}]`;
@@ -96,6 +98,25 @@ export function checkDesign(d: Design): string[] {
       if (r.target_accuracies !== undefined) out.push(`${at}.target_accuracies: only for kind "de-kd"`);
     }
   });
+  return out;
+}
+
+/**
+ * `fidelity_teacher:` names a teacher or a single-student run; the plan then passes every reported
+ * run its --test-cache, so one written in `args` as well would be given twice.
+ */
+function checkFidelityTeacher(d: Design, runIndex: Map<string, number>, defined: () => string): string[] {
+  const name = d.fidelity_teacher;
+  if (name === undefined) return [];
+  const out: string[] = [];
+  if (!(name in (d.teachers ?? {}))) {
+    const ri = runIndex.get(name);
+    if (ri === undefined) out.push(`fidelity_teacher: teacher "${name}" is not defined (${defined()})`);
+    else if (d.runs[ri].kind === 'de-kd') out.push(`fidelity_teacher: run "${name}" is a de-kd sweep (several students per seed); name a single-student run`);
+  }
+  const givesTestCache = (t: TrainOptions | undefined) => (t?.args ?? []).some((a) => a === '--test-cache' || a.startsWith('--test-cache='));
+  if (givesTestCache(d.train)) out.push('train.args: --test-cache is given by fidelity_teacher; drop one');
+  d.runs.forEach((r, i) => givesTestCache(r.train) && out.push(`runs[${i}].train.args: --test-cache is given by fidelity_teacher; drop one`));
   return out;
 }
 

@@ -270,6 +270,12 @@ export const designSchema = z.strictObject({
   runs: z.array(runSchema).min(1, 'runs must list at least one run'),
   validation: validationSchema.optional(),
   sweep: sweepSchema.optional(),
+  /**
+   * A teacher (of `teachers:`, or a run) every reported student measures its fidelity to, every
+   * epoch, on the test split (`tfkd train --test-cache`): the plan precomputes that teacher on the
+   * test split once. Not a loss option (that `fidelity` is paper | official).
+   */
+  fidelity_teacher: nameSchema.optional(),
 });
 export type Design = z.infer<typeof designSchema>;
 

@@ -281,6 +281,7 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
       train: st.config.train,
       seed: st.config.seed,
       cache,
+      testCache: st.test_cache ? abs(st.test_cache.dir) : null,
       saveAt: st.save_at,
       out: abs(st.dir),
       log: logFile,
@@ -297,9 +298,11 @@ async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner
   } else {
     const pc = s as PrecomputeStep;
     const teacher = 'step' in pc.teacher ? abs((byKey.get(pc.teacher.step) as ExportStep).out) : pc.teacher.onnx;
-    // With a hold-out, the cache covers its training part (the `val` side: no test image linked).
-    const data = pc.holdout ? holdoutSpec(outDir, byKey.get(pc.holdout) as DataStep, 'validation') : pc.data;
-    await runner.precompute({ teacher, data, options: pc.options, out: abs(pc.dir), log: logFile });
+    // With a hold-out, a training cache covers its training part (the `val` side: no test image
+    // linked); a test-split cache is made from the side the final runs are evaluated on (`test`).
+    const split = pc.split ?? 'train';
+    const data = pc.holdout ? holdoutSpec(outDir, byKey.get(pc.holdout) as DataStep, split === 'test' ? 'test' : 'validation') : pc.data;
+    await runner.precompute({ teacher, data, split, options: pc.options, out: abs(pc.dir), log: logFile });
   }
 }
 

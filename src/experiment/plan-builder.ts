@@ -63,12 +63,14 @@ export class PlanBuilder {
   }
 
   build(): Plan {
+    const fidelity = this.addFidelityCache();
     for (const r of this.d.runs) {
       for (const seed of this.seedsOf(r)) {
         if (r.kind === 'de-kd') this.addDeKdRun(r, seed);
         else this.addRun(r, seed);
       }
     }
+    if (fidelity) this.measureFidelity(fidelity);
     this.nameTrainSteps();
     const d = this.d;
     const h = this.holdoutStep;
@@ -165,19 +167,53 @@ export class PlanBuilder {
     return key;
   }
 
-  private addPrecompute(teacher: PrecomputeStep['teacher'], label: string, own?: RunDef['precompute']): string {
+  private addPrecompute(teacher: PrecomputeStep['teacher'], label: string, own: RunDef['precompute'] | undefined, split: 'train' | 'test'): string {
     const d = this.d;
     // A run's own `precompute:` options over the design's (one teacher, several caches).
     const options = { ...d.precompute, ...own };
     // `threads` changes the speed, not the logits: left out of the key.
     const { threads: _threads, ...keyed } = options;
     const holdout = this.holdoutStep?.key;
-    const key = stepKey({ type: 'precompute', teacher: 'step' in teacher ? { step: teacher.step } : { sha256: teacher.sha256 }, data: d.data, options: keyed, holdout });
+    // The split enters the key only when it is the test split: training caches keep their keys.
+    const test = split === 'test' ? { split } : {};
+    const key = stepKey({ type: 'precompute', teacher: 'step' in teacher ? { step: teacher.step } : { sha256: teacher.sha256 }, data: d.data, options: keyed, holdout, ...test });
     if (!this.steps.has(key)) {
       const inputs = ['step' in teacher ? teacher.step : undefined, holdout].filter((x): x is string => typeof x === 'string');
-      this.steps.set(key, { type: 'precompute', key, inputs, label, teacher, data: d.data, options, dir: `caches/${key8(key)}`, ...(holdout ? { holdout } : {}) });
+      this.steps.set(key, { type: 'precompute', key, inputs, label, teacher, data: d.data, options, dir: `caches/${key8(key)}`, ...(holdout ? { holdout } : {}), ...test });
     }
     return key;
+  }
+
+  /**
+   * The cache of `fidelity_teacher:` on the test split (its final weights, for a teacher trained
+   * here), with the design's `precompute` options; null without one.
+   */
+  private addFidelityCache(): string | null {
+    const name = this.d.fidelity_teacher;
+    if (name === undefined) return null;
+    return this.cacheOf(this.teacherSource(name, 'final'), null, null, null, undefined, 'test');
+  }
+
+  /**
+   * Every reported student measures its fidelity against cache `key` — but not the steps that
+   * cache is made from (the teacher itself when it is a run of the design, and what that run learns
+   * from): they finish before it exists.
+   */
+  private measureFidelity(key: string): void {
+    const upstream = new Set<string>();
+    const walk = (k: string): void => {
+      if (upstream.has(k)) return;
+      upstream.add(k);
+      for (const i of this.steps.get(k)!.inputs) walk(i);
+    };
+    walk(key);
+    const dir = (this.steps.get(key) as PrecomputeStep).dir;
+    for (const r of this.runs) {
+      const s = this.trainStep(r.step);
+      if (upstream.has(s.key) || s.test_cache) continue;
+      s.test_cache = { step: key, dir };
+      s.inputs.push(key);
+    }
   }
 
   /** The select step of run `r` (variant: a de-kd teacher), building its grid points on first use; null when not swept. */
@@ -305,11 +341,12 @@ export class PlanBuilder {
   }
 
   /** The precompute step of a teacher's cache (after exporting the checkpoint or target it names). */
-  private cacheOf(src: TeacherSource, checkpoint: string | null, target: number | null = null, candidates: string[] | null = null, own?: RunDef['precompute']): string {
-    if ('onnx' in src) return this.addPrecompute({ onnx: src.onnx, sha256: src.sha256 }, src.name, own);
+  private cacheOf(src: TeacherSource, checkpoint: string | null, target: number | null = null, candidates: string[] | null = null, own?: RunDef['precompute'], split: 'train' | 'test' = 'train'): string {
+    const on = split === 'test' ? ' (test)' : '';
+    if ('onnx' in src) return this.addPrecompute({ onnx: src.onnx, sha256: src.sha256 }, `${src.name}${on}`, own, split);
     const variant = target !== null ? `acc-${target.toFixed(2)}` : (checkpoint ?? 'final');
     const ex = this.addExport(src.train, checkpoint, target, candidates, `${src.name}-${variant}`);
-    return this.addPrecompute({ step: ex }, `${src.name}-${variant}`, own);
+    return this.addPrecompute({ step: ex }, `${src.name}-${variant}${on}`, own, split);
   }
 
   private teacherInfo(src: TeacherSource, cache: string): PlanRun['teacher'] {

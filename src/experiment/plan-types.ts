@@ -40,6 +40,13 @@ export interface TrainStep extends StepBase {
   config: TrainConfig;
   /** Checkpoint directory names to keep (`epoch-1`, `step-500`); not part of the key. */
   save_at: string[];
+  /**
+   * `fidelity_teacher:` — the test-split cache of that teacher (its precompute step and directory)
+   * the run measures its fidelity against every epoch (--test-cache). Set on the reported students;
+   * not part of the key, as `save_at`: the weights do not depend on it, so a self-teacher and the
+   * baseline run it equals stay one step. A run whose output lacks those figures is not finished.
+   */
+  test_cache?: { step: string; dir: string };
   /** Run directory, relative to the experiment directory. */
   dir: string;
 }
@@ -63,8 +70,13 @@ export interface PrecomputeStep extends StepBase {
   data: string;
   options: PrecomputeOptions;
   dir: string;
-  /** With a `validation:` block: the hold-out step; the cache covers its training part. */
+  /** With a `validation:` block: the hold-out step; the cache covers its training part (or, `split: test`, the test split). */
   holdout?: string;
+  /**
+   * `test`: the teacher on the test split (the cache of `fidelity_teacher:`, read only by runs
+   * evaluated on the test split). Absent: the training split, as every teacher cache.
+   */
+  split?: 'test';
 }
 
 /** The resolved `validation:` block. */

@@ -191,7 +191,6 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         nll: got.nll,
         ...emaOf(got.sum),
         ...fidelityOf(got.sum, got.testTeacher),
-      ...fidelityOf(got.sum, got.testTeacher),
         teacher: null,
         hyper: hyperOf(dir, loss),
         chosen: [],

@@ -23,6 +23,8 @@ export interface TrainRequest {
   seed: number;
   /** Absolute cache directory, or null. */
   cache: string | null;
+  /** Absolute directory of a teacher's test-split cache to measure fidelity against (--test-cache), or null. */
+  testCache?: string | null;
   /** Checkpoint names to keep (`epoch-1`, `step-500`). */
   saveAt: string[];
   /** Absolute run directory (does not exist yet). */
@@ -42,6 +44,7 @@ export interface ExportRequest {
 export interface PrecomputeRequest {
   teacher: string;
   data: string;
+  split: 'train' | 'test';
   options: PrecomputeOptions;
   out: string;
   log: string;
@@ -69,6 +72,7 @@ export function trainArgs(req: Omit<TrainRequest, 'log'>): string[] {
   const a = ['train', '--data', req.data, '--model', req.model, '--loss', req.loss];
   for (const [k, v] of Object.entries(req.lossOptions)) if (v !== undefined) flag(a, k, v);
   if (req.cache) a.push('--cache', req.cache);
+  if (req.testCache) a.push('--test-cache', req.testCache);
   for (const [k, v] of Object.entries(req.train)) {
     if (v === undefined || k === 'args') continue;
     flag(a, k, v);
@@ -86,8 +90,8 @@ function exportArgs(req: Omit<ExportRequest, 'log'>): string[] {
   return ['export', req.run, '--out', req.out, ...(req.checkpoint ? ['--checkpoint', req.checkpoint] : [])];
 }
 
-function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
-  const a = ['precompute', '--teacher', req.teacher, '--data', req.data, '--split', 'train', '--out', req.out];
+export function precomputeArgs(req: Omit<PrecomputeRequest, 'log'>): string[] {
+  const a = ['precompute', '--teacher', req.teacher, '--data', req.data, '--split', req.split, '--out', req.out];
   for (const [k, v] of Object.entries(req.options)) if (v !== undefined && k !== 'args') flag(a, k, v);
   return [...a, ...(req.options.args ?? [])];
 }

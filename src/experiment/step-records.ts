@@ -2,6 +2,7 @@
  * What says an experiment step is done, and what proves its outputs are the ones it made. Each
  * step type has a *commit record*, written last, whose presence means finished:
  *   train       RUN/summary.json (written last by the trainer) + every wanted checkpoint dir
+ *               (+ with test_cache: the fidelity figures, measured against that cache)
  *   export      teachers/X.onnx.json (written by execute.ts, last, after the ONNX file)
  *   precompute  caches/K/manifest.json (written last by precompute)
  *   data/select protocol.ts protocolFinished
@@ -93,12 +94,25 @@ export function verifyReused(outDir: string, s: Step, byKey: Map<string, Step>):
   writeStepRecord(outDir, s);
 }
 
+/**
+ * Whether the run at `runDir` measured its fidelity against the cache in `cacheDir` (relative to
+ * the experiment directory): its manifest names that cache and its summary has the figures. A run
+ * trained before the design asked for them (or against another teacher's cache) is not finished.
+ * Compared by the cache's last two path components (`caches/<key8>`), so the experiment may move.
+ */
+function measuredAgainst(runDir: string, cacheDir: string): boolean {
+  const m = readJsonFile<{ testCache?: { dir?: string } }>(path.join(runDir, 'manifest.json'));
+  const sum = readJsonFile<{ final_test_agreement?: unknown }>(path.join(runDir, 'summary.json'));
+  const tail = (p: string) => path.resolve(p).split(path.sep).slice(-2).join('/');
+  return typeof m?.testCache?.dir === 'string' && tail(m.testCache.dir) === tail(cacheDir) && typeof sum?.final_test_agreement === 'number';
+}
+
 /** Whether the step's commit record is on disk. */
 export function isFinished(outDir: string, s: Step): boolean {
   const p = path.join(outDir, stepPath(s));
   switch (s.type) {
     case 'train':
-      return fs.existsSync(path.join(p, 'summary.json')) && s.save_at.every((c) => fs.existsSync(path.join(p, 'checkpoints', c)));
+      return fs.existsSync(path.join(p, 'summary.json')) && s.save_at.every((c) => fs.existsSync(path.join(p, 'checkpoints', c))) && (!s.test_cache || measuredAgainst(p, s.test_cache.dir));
     case 'export':
       return fs.existsSync(p) && fs.existsSync(`${p}.json`);
     case 'precompute':

@@ -90,6 +90,15 @@ describe('experiment design file', () => {
     expectUsage(variant('checkpoints: [1]', 'target_accuracies: [0.3]'), 'x.yaml', 'runs[2].target_accuracies: needs candidate checkpoints: set teachers.big.save_at');
   });
 
+  it('BAD CALL - fidelity_teacher: an undefined teacher, a de-kd run, a --test-cache also in args', () => {
+    expectUsage(`${GOOD}\nfidelity_teacher: huge\n`, 'x.yaml', 'x.yaml: fidelity_teacher: teacher "huge" is not defined', 'defined teachers: big');
+    expectUsage(`${GOOD}\nfidelity_teacher: sweep\n`, 'x.yaml', 'fidelity_teacher: run "sweep" is a de-kd sweep');
+    expectUsage(variant('train: { epochs: 2, limit: 100 }', 'train: { epochs: 2, limit: 100, args: [--test-cache, /c] }') + '\nfidelity_teacher: big\n', 'x.yaml', 'train.args: --test-cache is given by fidelity_teacher; drop one');
+    expectUsage(variant('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, train: { args: ["--test-cache=/c"] } }') + '\nfidelity_teacher: kd\n', 'x.yaml', 'runs[0].train.args: --test-cache is given by fidelity_teacher');
+    expect(() => parseDesign(`${GOOD}\nfidelity_teacher: big\n`, 'x.yaml')).to.not.throw();
+    expect(() => parseDesign(`${GOOD}\nfidelity_teacher: kd\n`, 'x.yaml')).to.not.throw();
+  });
+
   it('per-kind loss defaults (PAPER.md) are overridden by the top level, then by the run', () => {
     expect(resolveLoss('re-kd', undefined, undefined)).to.deep.equal({ alpha: 0.6, temperature: 20 });
     expect(resolveLoss('kd', { alpha: 0.5, epsilon: 0.2 }, { temperature: 4 })).to.deep.equal({ alpha: 0.5, temperature: 4 });

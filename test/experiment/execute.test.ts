@@ -6,7 +6,7 @@ import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import type { Plan } from '../../src/experiment/plan-types.js';
 import { collectRuns, summarize } from '../../src/experiment/report.js';
-import { renderTable } from '../../src/experiment/report-table.js';
+import { renderFidelity, renderTable } from '../../src/experiment/report-table.js';
 import { trainArgs } from '../../src/experiment/runner.js';
 import { runnerFactory } from '../../src/cli/commands/experiment.js';
 import { FakeRunner } from './fake-runner.js';
@@ -108,6 +108,36 @@ describe('experiment execution (fake runner)', () => {
       expect(table(dir)).to.equal(refTable);
     });
   }
+
+  it('fidelity_teacher: the reported students measure against its test-split cache; added to a finished experiment, only they (and that cache) run again', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    const fidelity = (): string => renderFidelity(summarize(collectRuns([dir]).runs)) ?? '';
+    expect(fidelity()).to.equal('');
+    const pf = expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(`${DESIGN}fidelity_teacher: big\n`, 'x.yaml') });
+    const reported = new Set(pf.runs.map((r) => r.step));
+    const runner = new FakeRunner();
+    const r = await executePlan(pf, { outDir: dir, runner });
+    expect(r.failed).to.equal(0);
+    expect(runner.calls).to.deep.equal({ train: reported.size, export: 0, precompute: 1 });
+    expect(runner.precomputed[0]).to.include({ split: 'test', data: 'synthetic:200:10:8x8x1' });
+    const tc = runner.precomputed[0].out;
+    expect(runner.trained.every((t) => t.testCache === tc)).to.equal(true);
+    const md = fidelity();
+    expect(md).to.include('Fidelity to a teacher');
+    for (const m of ['baseline', 'kd', 'sweep @step-1', 'sweep @step-4', 'target @acc-0.22', 'self', 'reg']) expect(md).to.include(`| ${m} | mlp | 2 | teacher-of-${path.basename(tc)}.onnx (`);
+    // nothing more to do; a run whose manifest names another cache is not finished, and runs again
+    const again = new FakeRunner();
+    expect(await executePlan(pf, { outDir: dir, runner: again })).to.include({ ran: 0, skipped: pf.steps.length });
+    const victim = pf.runs.find((x) => x.name === 'reg' && x.seed === 2)!;
+    const mf = path.join(dir, victim.dir, 'manifest.json');
+    const man = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    fs.writeFileSync(mf, JSON.stringify({ ...man, testCache: { ...man.testCache, dir: path.join(dir, 'caches', 'deadbeef') } }));
+    const third = new FakeRunner();
+    await executePlan(pf, { outDir: dir, runner: third });
+    expect(third.calls).to.deep.equal({ train: 1, export: 0, precompute: 0 });
+    expect(third.trained[0].out).to.equal(path.join(dir, victim.dir));
+  });
 
   it('a partial run directory (no summary.json) is deleted and redone', async () => {
     const p = plan();

@@ -28,7 +28,7 @@ export class FakeRunner implements Runner {
     fs.mkdirSync(req.out, { recursive: true });
     this.maybeFail('train', () => fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), '{"epoch":1,"test_acc":0.5}\n'));
     const { out: _o, log: _l, ...what } = req;
-    const h = createHash('sha256').update(JSON.stringify({ ...what, cache: req.cache ? path.basename(req.cache) : null })).digest();
+    const h = createHash('sha256').update(JSON.stringify({ ...what, cache: req.cache ? path.basename(req.cache) : null, testCache: req.testCache ? path.basename(req.testCache) : null })).digest();
     const epochs = req.train.epochs ?? 2;
     const accs = Array.from({ length: epochs }, (_, e) => 0.6 + 0.1 * (e / epochs) + h[e] / 2550);
     fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), accs.map((a, e) => JSON.stringify({ epoch: e + 1, train_loss: 1, test_loss: 1, test_acc: a, lr: 0.1 })).join('\n') + '\n');
@@ -36,8 +36,11 @@ export class FakeRunner implements Runner {
       fs.mkdirSync(path.join(req.out, 'checkpoints', c), { recursive: true });
       fs.writeFileSync(path.join(req.out, 'checkpoints', `${c}.json`), JSON.stringify({ test_acc: 0.1 * Number(c.split('-')[1]) }));
     }
-    // What the real trainer records about its data (the select step checks it).
-    fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ schema: 'tfkd-run/1', data: { spec: req.data } }));
+    // What the real trainer records about its data (the select step checks it) and, with
+    // --test-cache, the cache it measured fidelity against (the report names the teacher by it).
+    const testCache = req.testCache ? { testCache: { dir: req.testCache, key: createHash('sha256').update(req.testCache).digest('hex'), teacher: { file: `teacher-of-${path.basename(req.testCache)}.onnx` } } } : {};
+    fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ schema: 'tfkd-run/1', data: { spec: req.data }, ...testCache }));
+    const fidelity = req.testCache ? { final_test_agreement: 0.8 + h[10] / 2550, final_test_kl: 0.1 + h[11] / 2550 } : {};
     // config.json as the trainer writes it (camelCase keys), with the loss options it was given
     const lo = req.lossOptions;
     fs.writeFileSync(
@@ -47,7 +50,7 @@ export class FakeRunner implements Runner {
     const best = Math.max(...accs);
     fs.writeFileSync(
       path.join(req.out, 'summary.json'),
-      JSON.stringify({ final_test_acc: accs[epochs - 1], best_test_acc: best, best_epoch: accs.indexOf(best) + 1, epochs, backend: 'fake', seed: req.seed, model: req.model, loss: req.loss }),
+      JSON.stringify({ final_test_acc: accs[epochs - 1], best_test_acc: best, best_epoch: accs.indexOf(best) + 1, epochs, backend: 'fake', seed: req.seed, model: req.model, loss: req.loss, ...fidelity }),
     );
   }
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseDesign, type LoadedDesign } from '../../src/experiment/design.js';
 import { expandDesign } from '../../src/experiment/plan.js';
 import { stepKey } from '../../src/experiment/plan-keys.js';
-import type { TrainStep } from '../../src/experiment/plan-types.js';
+import type { ExportStep, PrecomputeStep, TrainStep } from '../../src/experiment/plan-types.js';
 import { canonicalJson } from '../../src/util/canonical-json.js';
 import { tmpDir } from './helpers.js';
 
@@ -128,6 +128,58 @@ describe('experiment expansion and keys', () => {
     for (const s of trains) {
       if (s.config.loss === 'ps-kd') expect(s.config.cache).to.equal(null);
       else expect(s.config.cache, s.config.loss).to.be.a('string');
+    }
+  });
+
+  it('fidelity_teacher: one test-split cache of that teacher; every reported student (de-kd included) measures against it; no key moves, shared work stays shared', () => {
+    const plain = expandDesign(load(DESIGN));
+    const plan = expandDesign(load(`${DESIGN}fidelity_teacher: big\n`));
+    const tests = plan.steps.filter((s): s is PrecomputeStep => s.type === 'precompute' && s.split === 'test');
+    expect(tests).to.have.length(1);
+    const tc = tests[0];
+    // the teacher's final weights: an export of big's run
+    const ex = plan.steps.find((s): s is ExportStep => s.key === (tc.teacher as { step: string }).step)!;
+    expect(ex).to.include({ checkpoint: null, target: null });
+    const big = plan.steps.find((s): s is TrainStep => s.key === ex.run)!;
+    expect(big.config).to.include({ model: 'cnn', seed: 3, loss: 'ce' });
+    expect(tc.label).to.equal('big-final (test)');
+    const measured = plan.steps.filter((s): s is TrainStep => s.type === 'train' && s.test_cache !== undefined);
+    expect(new Set(measured.map((s) => s.key))).to.deep.equal(new Set(plan.runs.map((r) => r.step)));
+    expect(plan.runs.filter((r) => r.kind === 'de-kd')).to.have.length(6);
+    for (const s of measured) {
+      expect(s.test_cache).to.deep.equal({ step: tc.key, dir: tc.dir });
+      expect(s.inputs).to.include(tc.key);
+    }
+    expect(big.test_cache, 'a teacher that is no reported student').to.equal(undefined);
+    // every key is the plain design's, plus the one new step; the tfkd-self teacher of seed s is still the baseline run of seed s
+    expect(plan.steps.map((s) => s.key).filter((k) => k !== tc.key).sort()).to.deep.equal(plain.steps.map((s) => s.key).sort());
+    const self = plan.runs.find((r) => r.kind === 'tfkd-self' && r.seed === 1)!;
+    const selfCache = plan.steps.find((s): s is PrecomputeStep => s.key === (plan.steps.find((t) => t.key === self.step) as TrainStep).config.cache)!;
+    const selfExport = plan.steps.find((s): s is ExportStep => s.key === (selfCache.teacher as { step: string }).step)!;
+    expect(selfExport.run).to.equal(plan.runs.find((r) => r.name === 'baseline' && r.seed === 1)!.step);
+  });
+
+  it('fidelity_teacher: a run as the teacher is not measured against itself, nor is what it learns from (no cycle); under validation the cache is made from the test side', () => {
+    const d = `data: fashion-mnist\nmodel: mlp\nseeds: [1, 2]\nvalidation: { fraction: 0.1, seed: 0 }\nfidelity_teacher: kd\nruns:\n  - { name: base, kind: baseline }\n  - { name: weak, kind: baseline, model: cnn, seeds: [4] }\n  - { name: kd, kind: kd, teacher: weak, seeds: [7] }\n  - { name: rekd, kind: re-kd, teacher: kd }\n`;
+    const plan = expandDesign(load(d));
+    const tc = plan.steps.find((s): s is PrecomputeStep => s.type === 'precompute' && s.split === 'test')!;
+    expect(tc.holdout).to.be.a('string');
+    expect(tc.label).to.equal('kd-final (test)');
+    const of = (name: string) => plan.runs.filter((r) => r.name === name).map((r) => plan.steps.find((s) => s.key === r.step) as TrainStep);
+    for (const name of ['kd', 'weak']) for (const s of of(name)) expect(s.test_cache, name).to.equal(undefined);
+    for (const name of ['base', 'rekd']) {
+      expect(of(name)).to.have.length(2);
+      for (const s of of(name)) expect(s.test_cache?.step, name).to.equal(tc.key);
+    }
+    for (const s of of('rekd')) expect(s.config.holdout?.eval).to.equal('test');
+    // the train step kd's cache comes from is kd s7's, the one reported
+    const ex = plan.steps.find((s): s is ExportStep => s.key === (tc.teacher as { step: string }).step)!;
+    expect(ex.run).to.equal(plan.runs.find((r) => r.name === 'kd')!.step);
+    // the plan is in an order that runs: every input before the step that needs it
+    const seen = new Set<string>();
+    for (const s of plan.steps) {
+      for (const i of s.inputs) expect(seen.has(i), `${s.label} needs ${i.slice(0, 8)}`).to.equal(true);
+      seen.add(s.key);
     }
   });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadDesign } from '../../src/experiment/design.js';
 import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
-import type { SelectStep, TrainStep } from '../../src/experiment/plan-types.js';
+import type { PrecomputeStep, SelectStep } from '../../src/experiment/plan-types.js';
 import { CliRunner, stepEnv } from '../../src/experiment/runner.js';
 import type { SelectionRecord } from '../../src/experiment/protocol.js';
 import { tmpDir } from './helpers.js';
@@ -39,6 +39,7 @@ model: mlp
 seeds: [1]
 train: { epochs: 1, batch: 64 }
 validation: { fraction: 0.2, subset: 500, seed: 3 }
+fidelity_teacher: kd
 teachers:
   small: { model: mlp, seed: 5 }
 runs:
@@ -58,7 +59,8 @@ runs:
     // The steps evaluated on the test split, and everything downstream of them.
     const onTest = new Set<string>();
     for (const s of plan.steps) {
-      if ((s.type === 'train' && (s as TrainStep).config.holdout?.eval === 'test') || s.inputs.some((i) => onTest.has(i))) onTest.add(s.key);
+      const readsTest = (s.type === 'train' && s.config.holdout?.eval === 'test') || (s.type === 'precompute' && s.split === 'test');
+      if (readsTest || s.inputs.some((i) => onTest.has(i))) onTest.add(s.key);
     }
     expect([...finals].every((k) => onTest.has(k))).to.equal(true);
     // every step not downstream of a test-evaluated one ran: the hold-out, the teacher, its cache,
@@ -72,8 +74,14 @@ runs:
     }
     expect(plan.steps.filter((s) => !onTest.has(s.key)).length).to.be.greaterThan(10);
     expect(r1.failed).to.be.greaterThan(0);
-    const failedLog = fs.readFileSync(path.join(out, 'logs', `train-${plan.runs[0].step.slice(0, 8)}.log`), 'utf8');
-    expect(failedLog).to.match(/t10k-images-idx3-ubyte/);
+    // kd's final run (the fidelity teacher: not measured against itself) fails opening the test
+    // split; the teacher's test-split cache and the other final runs, which need it, wait
+    const kdRun = plan.runs.find((r) => r.name === 'kd')!;
+    const tc = plan.steps.find((s): s is PrecomputeStep => s.type === 'precompute' && s.split === 'test')!;
+    expect(fs.readFileSync(path.join(out, 'logs', `train-${kdRun.step.slice(0, 8)}.log`), 'utf8')).to.match(/t10k-images-idx3-ubyte/);
+    expect(status.get(tc.key)!.status).to.equal('blocked');
+    expect(status.get(kdRun.step)!.status).to.equal('failed');
+    for (const r of plan.runs.filter((x) => x.name !== 'kd')) expect(status.get(r.step)!.status, r.name).to.equal('blocked');
     for (const s of selects) {
       const rec = JSON.parse(fs.readFileSync(path.join(out, s.dir, 'selection.json'), 'utf8')) as SelectionRecord;
       expect(rec.points).to.have.length(2);
@@ -91,11 +99,23 @@ runs:
     expect(r2.failed + r2.blocked, JSON.stringify(r2.outcomes.filter((o) => o.error))).to.equal(0);
     expect(r2.skipped).to.equal(ranBefore);
     expect(r2.ran).to.equal(plan.steps.length - ranBefore);
+    // fidelity_teacher: the teacher's cache on the test side's test split, which every final run but kd's measured against
+    const cm = JSON.parse(fs.readFileSync(path.join(out, tc.dir, 'manifest.json'), 'utf8'));
+    expect(cm.data).to.include({ split: 'test', N: 1000 });
+    expect(cm.data.spec).to.match(/\/test$/);
     for (const run of plan.runs) {
       const m = JSON.parse(fs.readFileSync(path.join(out, run.dir, 'manifest.json'), 'utf8'));
       expect(m.data.spec, run.dir).to.match(/\/test$/);
       expect(m.testSamples).to.equal(1000);
       expect(m.trainSamples).to.equal(400);
+      if (run.name === 'kd') {
+        expect(m.testCache).to.equal(undefined);
+        continue;
+      }
+      expect(path.resolve(m.testCache.dir)).to.equal(path.resolve(out, tc.dir));
+      const sum = JSON.parse(fs.readFileSync(path.join(out, run.dir, 'summary.json'), 'utf8'));
+      expect(sum.final_test_agreement, run.dir).to.be.within(0, 1);
+      expect(sum.final_test_kl, run.dir).to.be.greaterThan(0);
     }
     // a third run does nothing at all
     const r3 = await executePlan(expandDesign(loadDesign(file)), { outDir: out, runner, jobs: 2 });

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { register as registerTrain } from '../../src/cli/commands/train.js';
-import { CliRunner, stepEnv, trainArgs } from '../../src/experiment/runner.js';
+import { CliRunner, precomputeArgs, stepEnv, trainArgs } from '../../src/experiment/runner.js';
 import { withTmpDir } from '../helpers/tmp-dir.js';
 
 describe('experiment/runner: threads per step', () => {
@@ -27,7 +27,7 @@ describe('experiment/runner: threads per step', () => {
       fs.writeFileSync(bin, "console.log(`TFKD_THREADS=${process.env.TFKD_THREADS}`);\n");
       const log = path.join(dir, 'step.log');
       const runner = new CliRunner({ bin, env: stepEnv({ PATH: process.env.PATH }, 2, 2) });
-      await runner.precompute({ teacher: 't.onnx', data: 'synthetic:4:2:4x4x1', out: path.join(dir, 'c'), options: {}, log });
+      await runner.precompute({ teacher: 't.onnx', data: 'synthetic:4:2:4x4x1', split: 'train', out: path.join(dir, 'c'), options: {}, log });
       expect(fs.readFileSync(log, 'utf8')).to.match(/^TFKD_THREADS=1$/m);
     });
   });
@@ -48,6 +48,18 @@ describe('experiment/runner: step arguments', () => {
       const parsed = train.parseOptions(args.slice(1));
       expect(parsed.operands, args.join(' ')).to.deep.equal([]);
       expect(parsed.unknown, args.join(' ')).to.deep.equal([]);
+    }
+  });
+
+  it('a fidelity run gets --test-cache; a precompute step its split', () => {
+    const req = { data: 'fashion-mnist', model: 'mlp', loss: 'ce', cache: null, seed: 1, saveAt: [], out: '/o', train: { epochs: 1 }, lossOptions: {} };
+    const with_ = trainArgs({ ...req, testCache: '/caches/t' } as never);
+    expect(with_.slice(with_.indexOf('--test-cache'), with_.indexOf('--test-cache') + 2)).to.deep.equal(['--test-cache', '/caches/t']);
+    expect(trainArgs({ ...req, testCache: null } as never)).to.not.include('--test-cache');
+    expect(trainArgs(req as never)).to.not.include('--test-cache');
+    for (const split of ['train', 'test'] as const) {
+      const a = precomputeArgs({ teacher: 't.onnx', data: 'fashion-mnist', split, out: '/c', options: {} });
+      expect(a.slice(a.indexOf('--split'), a.indexOf('--split') + 2)).to.deep.equal(['--split', split]);
     }
   });
 });
