@@ -101,7 +101,7 @@ export interface HtmlInput {
   title: string;
   report: Report;
   /** SVG text of the plots (null when absent). */
-  svgs: { curves: string | null; de_kd: string | null };
+  svgs: { curves: string | null; de_kd: string | null; fidelity: string | null };
 }
 
 /** A table of methods (method, model, seeds, then `cols`; `cells` already escaped) with its note; '' without rows. */
@@ -207,6 +207,7 @@ ${missing}
 ${calibration}<section id="plots"><h2>Plots</h2>
 ${fig('plot-curves', svgs.curves, 'Test accuracy vs epoch, mean over seeds per method')}
 ${fig('plot-de-kd', svgs.de_kd, 'Student final test accuracy vs teacher accuracy (cf. the paper\u2019s Fig. 2)')}
+${svgs.fidelity ? fig('plot-fidelity', svgs.fidelity, 'Agreement with the teacher and KL(teacher \u2016 student) vs epoch, mean over seeds per method') : ''}
 </section>
 <section id="runs"><h2>Runs (config and manifest)</h2>
 ${report.runs.map((r, i) => runDetails(r, i)).join('\n')}

@@ -67,6 +67,53 @@ export function curvesSpec(runs: readonly RunRecord[]): Spec | null {
 }
 
 /**
+ * Fidelity to the teacher vs epoch (Stanton et al. 2021 plot how it develops): top-1 agreement
+ * (left) and mean KL(teacher ‖ student) (right), the mean over seeds per method — for the methods
+ * of the report's fidelity table (every run measured against one teacher, `rows[].fidelity`).
+ * Null when no method has one.
+ */
+export function fidelitySpec(runs: readonly RunRecord[], rows: readonly MethodRow[]): Spec | null {
+  const measured = rows.filter((m) => m.fidelity !== undefined);
+  if (!measured.length) return null;
+  const order = measured.map((m) => m.method);
+  const acc = new Map<string, { agreement: number; kl: number; n: number }>();
+  for (const r of runs) {
+    if (!order.includes(r.method)) continue;
+    for (const p of r.curve) {
+      if (p.test_agreement === undefined || p.test_kl === undefined) continue;
+      const k = `${r.method}\0${p.epoch}`;
+      const a = acc.get(k) ?? { agreement: 0, kl: 0, n: 0 };
+      a.agreement += p.test_agreement;
+      a.kl += p.test_kl;
+      a.n += 1;
+      acc.set(k, a);
+    }
+  }
+  if (!acc.size) return null;
+  const values = [...acc.entries()].map(([k, a]) => {
+    const [method, epoch] = k.split('\0');
+    return { method, epoch: Number(epoch), agreement: pct(a.agreement / a.n), kl: Math.round(1e4 * (a.kl / a.n)) / 1e4, seeds: a.n };
+  });
+  const epochs = values.map((v) => v.epoch);
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: [Math.min(1, ...epochs), Math.max(2, ...epochs)], nice: false }, axis: { tickMinStep: 1, format: 'd' } };
+  const color = { field: 'method', type: 'nominal', title: 'method', sort: order, scale: { scheme: order.length > 10 ? 'category20' : 'tableau10' } };
+  const panel = (field: 'agreement' | 'kl', title: string) => ({
+    width: 300,
+    height: 280,
+    mark: { type: 'line', point: { size: 50 }, strokeWidth: 2 },
+    encoding: { x, y: { field, type: 'quantitative', title, scale: { zero: false } }, color, tooltip: [{ field: 'method' }, { field: 'epoch' }, { field }, { field: 'seeds' }] },
+  });
+  const teachers = [...new Set(measured.map((m) => m.fidelity!.teacher))];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Fidelity to the teacher vs epoch (test split)', subtitle: [`teacher: ${teachers.join('; ')}`, 'mean over seeds per method'] },
+    config: CONFIG,
+    data: { values },
+    hconcat: [panel('agreement', 'top-1 agreement with the teacher (%)'), panel('kl', 'KL(teacher ‖ student), nats')],
+  };
+}
+
+/**
  * Student accuracy vs teacher accuracy for every teacher-based method whose teacher's accuracy is
  * known — the analogue of the paper's Fig. 2 (De-KD sweep). Small hollow marks: single seeds;
  * large filled marks: the mean; dashed rule: the baseline of the same model. Null without data.

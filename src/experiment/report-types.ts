@@ -21,7 +21,8 @@ export interface RunRecord {
   final: number;
   best: number;
   bestEpoch: number;
-  curve: Array<{ epoch: number; test_acc: number }>;
+  /** Per epoch: test accuracy, and for --test-cache runs the agreement with that teacher and the KL from it. */
+  curve: Array<{ epoch: number; test_acc: number; test_agreement?: number; test_kl?: number }>;
   /** Calibration at the final epoch: expected calibration error (fraction; null for runs recorded before tfkd kept it) and mean cross-entropy. */
   ece: number | null;
   nll: number | null;
@@ -95,7 +96,7 @@ export interface Report {
   /** The design files of the experiment directories, with the `--set` overrides they were run with. */
   designs: Array<{ file: string; name: string | null; overrides: string[] }>;
   missing: string[];
-  plots: { curves: string | null; de_kd: string | null };
+  plots: { curves: string | null; de_kd: string | null; fidelity: string | null };
   /** The self-contained page (html.ts). */
   html: 'index.html';
   /** The method Δ is measured against (`--against`), or null for the baseline of each model. */

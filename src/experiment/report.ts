@@ -22,8 +22,8 @@ import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-types.js';
-import { renderHtml } from './html.js';
-import { curvesSpec, deKdSpec, renderPlot } from './plots.js';
+import { renderHtml, type HtmlInput } from './html.js';
+import { curvesSpec, deKdSpec, fidelitySpec, renderPlot } from './plots.js';
 import type { HoldoutRecord, SelectionRecord } from './protocol.js';
 import { computeNote, protocolText, renderCalibration, renderEma, renderFidelity, renderSweeps, renderTable, TABLE_NOTE } from './report-table.js';
 import type { MethodRow, Report, ReportProtocol, RunRecord, Stat } from './report-types.js';
@@ -58,7 +58,7 @@ interface SummaryLike {
   loss?: string;
 }
 
-/** The test-accuracy curve of metrics.jsonl, and the final epoch's test loss (NLL). */
+/** The test-accuracy curve of metrics.jsonl (with the fidelity figures of a --test-cache run), and the final epoch's test loss (NLL). */
 function readCurve(runDir: string): { curve: RunRecord['curve']; nll: number | null } {
   const f = path.join(runDir, 'metrics.jsonl');
   if (!fs.existsSync(f)) return { curve: [], nll: null };
@@ -67,9 +67,10 @@ function readCurve(runDir: string): { curve: RunRecord['curve']; nll: number | n
   for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
     if (l.trim() === '') continue;
     try {
-      const m = JSON.parse(l) as { epoch?: number; test_acc?: number; test_loss?: number };
+      const m = JSON.parse(l) as { epoch?: number; test_acc?: number; test_loss?: number; test_agreement?: number; test_kl?: number };
       if (typeof m.epoch !== 'number' || typeof m.test_acc !== 'number') continue;
-      curve.push({ epoch: m.epoch, test_acc: frac(m.test_acc) });
+      const fidelity = typeof m.test_agreement === 'number' && typeof m.test_kl === 'number' ? { test_agreement: m.test_agreement, test_kl: m.test_kl } : {};
+      curve.push({ epoch: m.epoch, test_acc: frac(m.test_acc), ...fidelity });
       nll = typeof m.test_loss === 'number' ? m.test_loss : null;
     } catch {
       // a torn line is not a point of the curve
@@ -356,8 +357,8 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   if (fidelity) md.push(fidelity);
   const sweeps = renderSweeps(selections);
   if (sweeps) md.push(sweeps);
-  const plots: Report['plots'] = { curves: null, de_kd: null };
-  const svgs: { curves: string | null; de_kd: string | null } = { curves: null, de_kd: null };
+  const plots: Report['plots'] = { curves: null, de_kd: null, fidelity: null };
+  const svgs: HtmlInput['svgs'] = { curves: null, de_kd: null, fidelity: null };
   if (opts.plots !== false) {
     const curves = curvesSpec(runs);
     if (curves) {
@@ -370,6 +371,12 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
       svgs.de_kd = (await renderPlot(dekd, path.join(outDir, 'de-kd'))).svgText;
       plots.de_kd = 'de-kd.png';
       md.push('![student vs teacher accuracy](de-kd.png)', '');
+    }
+    const fid = fidelitySpec(runs, rows);
+    if (fid) {
+      svgs.fidelity = (await renderPlot(fid, path.join(outDir, 'fidelity'))).svgText;
+      plots.fidelity = 'fidelity.png';
+      md.push('![fidelity to the teacher vs epoch](fidelity.png)', '');
     }
   }
   writeFileAtomicSync(path.join(outDir, 'table.md'), md.join('\n'));

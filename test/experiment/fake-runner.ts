@@ -31,7 +31,11 @@ export class FakeRunner implements Runner {
     const h = createHash('sha256').update(JSON.stringify({ ...what, cache: req.cache ? path.basename(req.cache) : null, testCache: req.testCache ? path.basename(req.testCache) : null })).digest();
     const epochs = req.train.epochs ?? 2;
     const accs = Array.from({ length: epochs }, (_, e) => 0.6 + 0.1 * (e / epochs) + h[e] / 2550);
-    fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), accs.map((a, e) => JSON.stringify({ epoch: e + 1, train_loss: 1, test_loss: 1, test_acc: a, lr: 0.1 })).join('\n') + '\n');
+    // with --test-cache, the fidelity figures each epoch (agreement rising with accuracy, KL falling)
+    const agreement = (e: number) => Math.min(1, accs[e] + 0.1 + h[10] / 2550);
+    const kl = (e: number) => 0.5 / (e + 1) + h[11] / 2550;
+    const perEpoch = (e: number) => (req.testCache ? { test_agreement: agreement(e), test_kl: kl(e) } : {});
+    fs.writeFileSync(path.join(req.out, 'metrics.jsonl'), accs.map((a, e) => JSON.stringify({ epoch: e + 1, train_loss: 1, test_loss: 1, test_acc: a, ...perEpoch(e), lr: 0.1 })).join('\n') + '\n');
     for (const c of req.saveAt) {
       fs.mkdirSync(path.join(req.out, 'checkpoints', c), { recursive: true });
       fs.writeFileSync(path.join(req.out, 'checkpoints', `${c}.json`), JSON.stringify({ test_acc: 0.1 * Number(c.split('-')[1]) }));
@@ -40,7 +44,7 @@ export class FakeRunner implements Runner {
     // --test-cache, the cache it measured fidelity against (the report names the teacher by it).
     const testCache = req.testCache ? { testCache: { dir: req.testCache, key: createHash('sha256').update(req.testCache).digest('hex'), teacher: { file: `teacher-of-${path.basename(req.testCache)}.onnx` } } } : {};
     fs.writeFileSync(path.join(req.out, 'manifest.json'), JSON.stringify({ schema: 'tfkd-run/1', data: { spec: req.data }, ...testCache }));
-    const fidelity = req.testCache ? { final_test_agreement: 0.8 + h[10] / 2550, final_test_kl: 0.1 + h[11] / 2550 } : {};
+    const fidelity = req.testCache ? { final_test_agreement: agreement(epochs - 1), final_test_kl: kl(epochs - 1) } : {};
     // config.json as the trainer writes it (camelCase keys), with the loss options it was given
     const lo = req.lossOptions;
     fs.writeFileSync(

@@ -1,8 +1,8 @@
 /**
  * index.html in a real browser: Debian's `chromium`, headless. The page of a protocol experiment
- * (fake runner: sweeps, De-KD teachers, three seeds) is opened from disk; the rendered DOM must
- * hold every method's table row, both inline plots laid out at a real size, the sweeps and the
- * runs; the screenshot must not be blank. Skipped, saying so, only when chromium is not installed
+ * (fake runner: sweeps, De-KD teachers, a fidelity teacher, three seeds) is opened from disk; the
+ * rendered DOM must hold every method's table row, the three inline plots laid out at a real size,
+ * the sweeps and the runs; the screenshot must not be blank. Skipped, saying so, only when chromium is not installed
  * (`apt-get install chromium`; .ci/run installs it).
  */
 import { expect } from 'chai';
@@ -36,6 +36,7 @@ model: mlp
 seeds: [1, 2, 3]
 train: { epochs: 4 }
 validation: { fraction: 0.25, seed: 2 }
+fidelity_teacher: big
 teachers:
   big: { model: cnn, seed: 7, save_at: [step-1, step-2, step-4, step-8] }
 runs:
@@ -55,20 +56,20 @@ runs:
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('is self-contained: no script, no stylesheet, image, font or frame to fetch; both plots inline; text escaped', () => {
+  it('is self-contained: no script, no stylesheet, image, font or frame to fetch; every plot inline; text escaped', () => {
     expect(rep.html).to.equal('index.html');
     expect(html).to.not.match(/<script|<link|<img|<iframe|@import|@font-face/i);
     expect(html).to.not.match(/\b(src|href)\s*=\s*["']?(https?:|\/\/|file:)/i);
     expect(html).to.not.match(/url\(\s*["']?(https?:|\/\/)/i);
-    expect(html.match(/<svg/g)).to.have.length(2);
+    expect(html.match(/<svg/g)).to.have.length(3);
     expect(html).to.include('<title>html check &lt;&amp;&gt;</title>');
-    // ids of the two inline plots cannot collide
+    // ids of the three inline plots cannot collide
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
     expect(new Set(ids).size).to.equal(ids.length);
     expect(inlineSvg('<svg><clipPath id="clip1"/><g clip-path="url(#clip1)"/></svg>', 'p')).to.equal('<svg><clipPath id="p-clip1"/><g clip-path="url(#p-clip1)"/></svg>');
   });
 
-  it('headless chromium: the rendered DOM has every table row, both plots at a real size, the sweeps and the runs; the screenshot is not blank', async function () {
+  it('headless chromium: the rendered DOM has every table row, the three plots at a real size, the sweeps and the runs; the screenshot is not blank', async function () {
     const bin = chromiumOrSkip(this);
     const profile = path.join(dir, 'profile');
     // 1. The page as chromium parses it.
@@ -78,6 +79,9 @@ runs:
     expect(rows).to.include.members(['baseline', 'lsr', 'kd', 'de-kd @acc-0.15', 'de-kd @acc-0.50', 'reg']);
     expect(dom).to.match(/<figure id="plot-curves"><svg/);
     expect(dom).to.match(/<figure id="plot-de-kd"><svg/);
+    expect(dom).to.match(/<figure id="plot-fidelity"><svg/);
+    expect(dom).to.include('Fidelity to the teacher vs epoch');
+    expect(dom).to.include('<section id="fidelity">');
     expect(dom).to.include('Test accuracy vs epoch');
     expect(dom).to.include('Student accuracy vs teacher accuracy');
     expect(dom).to.include('within noise');
@@ -88,7 +92,9 @@ runs:
 const box = (s) => { const e = document.querySelector(s); if (!e) return null; const b = e.getBoundingClientRect(); return { w: Math.round(b.width), h: Math.round(b.height) }; };
 document.body.setAttribute('data-probe', JSON.stringify({
   rows: document.querySelectorAll('#results-table tbody tr.method').length,
-  table: box('#results-table'), curves: box('#plot-curves svg'), dekd: box('#plot-de-kd svg'),
+  table: box('#results-table'), curves: box('#plot-curves svg'), dekd: box('#plot-de-kd svg'), fidelity: box('#plot-fidelity svg'),
+  fidelityMarks: document.querySelectorAll('#plot-fidelity svg path').length,
+  fidelityRows: document.querySelectorAll('#fidelity-table tbody tr').length,
   curveMarks: document.querySelectorAll('#plot-curves svg path').length,
   dekdMarks: document.querySelectorAll('#plot-de-kd svg path').length,
   sweeps: document.querySelectorAll('#protocol .sweep').length, chosen: document.querySelectorAll('#protocol tr.chosen').length,
@@ -102,12 +108,14 @@ document.body.setAttribute('data-probe', JSON.stringify({
     const seen = JSON.parse(m![1].replace(/&quot;/g, '"'));
     expect(seen.rows).to.equal(rep.methods.length);
     expect(seen.table.w).to.be.greaterThan(600);
-    for (const k of ['curves', 'dekd']) {
+    for (const k of ['curves', 'dekd', 'fidelity']) {
       expect(seen[k].w, k).to.be.greaterThan(300);
       expect(seen[k].h, k).to.be.greaterThan(200);
     }
     expect(seen.curveMarks).to.be.greaterThan(5);
     expect(seen.dekdMarks).to.be.greaterThan(5);
+    expect(seen.fidelityMarks).to.be.greaterThan(5);
+    expect(seen.fidelityRows).to.equal(rep.methods.length);
     expect(seen.sweeps).to.equal(2); // lsr, kd (de-kd takes kd's choice)
     expect(seen.chosen).to.equal(2);
     expect(seen.runs).to.equal(rep.runs.length);

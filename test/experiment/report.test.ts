@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { parseDesign } from '../../src/experiment/design.js';
 import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
-import { writeReport } from '../../src/experiment/report.js';
+import { collectRuns, summarize, writeReport } from '../../src/experiment/report.js';
+import { fidelitySpec } from '../../src/experiment/plots.js';
 import { mean, sampleStd } from '../../src/experiment/stats.js';
 import { type Report } from '../../src/experiment/report-types.js';
 import { FakeRunner } from './fake-runner.js';
@@ -64,7 +65,7 @@ describe('tfkd report', () => {
     expect(json.methods[1].ci.df).to.be.closeTo(2.2226304188096995, 1e-10);
     expect(json.methods[1].reading).to.equal('within noise');
     expect(json.protocol).to.equal(null);
-    expect(rep.plots).to.deep.equal({ curves: 'curves.png', de_kd: null }); // no teacher runs here
+    expect(rep.plots).to.deep.equal({ curves: 'curves.png', de_kd: null, fidelity: null }); // no teacher runs here, no fidelity measured
     const meta = await sharp(path.join(out, 'curves.png')).metadata();
     expect(meta.format).to.equal('png');
     expect(meta.width).to.be.within(800, 2400);
@@ -245,6 +246,44 @@ describe('tfkd report', () => {
       const old = await writeReport([dir], path.join(fdir, 'rep-old'), { plots: false });
       expect(old.runs.every((r) => !('fidelity' in r))).to.equal(true);
       expect(fs.readFileSync(path.join(fdir, 'rep-old', 'table.md'), 'utf8')).not.to.include('Fidelity');
+    } finally {
+      fs.rmSync(fdir, { recursive: true, force: true });
+    }
+  });
+
+  it('the fidelity plot: agreement and KL per epoch, the mean over seeds, for the methods of the fidelity table only; fidelity.png/svg written', async () => {
+    const fdir = tmpDir('report-fidelity-plot');
+    try {
+      const key = 'ab'.repeat(32);
+      const run = (name: string, seed: number, loss: string, f: { agreement: number[]; kl: number[] } | null) => {
+        const d = path.join(fdir, name);
+        writeRun(d, { seed, loss, model: 'mlp', curve: [0.7, 0.8] });
+        if (f === null) return;
+        const lines = [0.7, 0.8].map((a, i) => JSON.stringify({ epoch: i + 1, test_loss: 1, test_acc: a, test_agreement: f.agreement[i], test_kl: f.kl[i] }));
+        fs.writeFileSync(path.join(d, 'metrics.jsonl'), lines.join('\n') + '\n');
+        const s = path.join(d, 'summary.json');
+        fs.writeFileSync(s, JSON.stringify({ ...JSON.parse(fs.readFileSync(s, 'utf8')), final_test_agreement: f.agreement[1], final_test_kl: f.kl[1] }));
+        fs.writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ testCache: { dir: '/c', key, teacher: { file: 'good.onnx' } } }));
+      };
+      run('baseline-s1', 1, 'ce', { agreement: [0.8, 0.85], kl: [0.4, 0.2] });
+      run('baseline-s2', 2, 'ce', { agreement: [0.82, 0.87], kl: [0.5, 0.3] });
+      run('kd-s1', 1, 'kd', { agreement: [0.9, 0.91], kl: [0.1, 0.05] });
+      run('lsr-s1', 1, 'lsr', null);
+      const { runs } = collectRuns([fdir]);
+      const spec = fidelitySpec(runs, summarize(runs)) as { data: { values: Array<Record<string, unknown>> }; title: { subtitle: string[] } };
+      expect(spec.data.values).to.deep.equal([
+        { method: 'baseline', epoch: 1, agreement: 81, kl: 0.45, seeds: 2 },
+        { method: 'baseline', epoch: 2, agreement: 86, kl: 0.25, seeds: 2 },
+        { method: 'kd', epoch: 1, agreement: 90, kl: 0.1, seeds: 1 },
+        { method: 'kd', epoch: 2, agreement: 91, kl: 0.05, seeds: 1 },
+      ]);
+      expect(spec.title.subtitle[0]).to.equal('teacher: good.onnx (abababab)');
+      const rep = await writeReport([fdir], path.join(fdir, 'rep'));
+      expect(rep.plots.fidelity).to.equal('fidelity.png');
+      for (const f of ['fidelity.png', 'fidelity.svg']) expect(fs.statSync(path.join(fdir, 'rep', f)).size, f).to.be.greaterThan(1000);
+      expect(fs.readFileSync(path.join(fdir, 'rep', 'table.md'), 'utf8')).to.include('![fidelity to the teacher vs epoch](fidelity.png)');
+      // no method measured: no plot
+      expect(fidelitySpec(runs.filter((r) => r.method === 'lsr'), summarize(runs.filter((r) => r.method === 'lsr')))).to.equal(null);
     } finally {
       fs.rmSync(fdir, { recursive: true, force: true });
     }

@@ -36,6 +36,6 @@ export function register(program: Command): void {
       process.stdout.write(renderTable(rep.methods, rep.against));
       if (rep.compute_note) process.stdout.write(`${rep.compute_note}\n`);
       if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
-      for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
+      for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd, rep.plots.fidelity]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
     });
 }
