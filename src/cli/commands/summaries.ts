@@ -13,7 +13,7 @@ export const SUMMARIES = {
   export: "export a run's checkpoint to ONNX (preprocessing and model spec in its metadata)",
   experiment: 'run a declarative design (baseline, lsr, kd, re-kd, de-kd, tfkd-self, tfkd-reg or any loss × seeds), resumably',
   repro: 're-run a finished training run from its config and manifest; compare metrics and weights bit for bit (or within --tolerance)',
-  report: 'summarise runs: table.md (mean ± std over seeds, Δ vs baseline with a 95 % Welch interval, calibration), index.html, curves.png, de-kd.png, report.json',
+  report: 'summarise runs: table.md (mean ± std over seeds, Δ vs baseline with a 95 % Welch interval, calibration, fidelity to a teacher), index.html, curves.png, de-kd.png, fidelity.png, report.json',
   bench: 'measure speed (img/s lines; JSON with --json)',
   doctor: 'what this machine has for tfkd (Node, npm, native kernels, execution providers, tfjs backends, data, Python, Chromium), one line each with the fix',
   demo: 'the embedded default, end to end: shipped teachers + Fashion-MNIST → precompute → ce / tfkd-reg / kd / De-KD students → table + report',
