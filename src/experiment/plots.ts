@@ -23,25 +23,35 @@ const CONFIG = {
 
 const pct = (x: number): number => Math.round(10000 * x) / 100;
 
-/** Test accuracy vs epoch, the mean over seeds per method. Null when no run has a curve. */
-export function curvesSpec(runs: readonly RunRecord[]): Spec | null {
-  const acc = new Map<string, { sum: number; n: number }>();
-  const order: string[] = [];
+type CurvePoint = RunRecord['curve'][number];
+
+/**
+ * Per method and epoch (in the runs' order), the mean over seeds of the figures `pick` reads from a
+ * curve point; points it returns null for are left out, and so are methods not in `only`.
+ */
+function epochMeans<F extends string>(runs: readonly RunRecord[], pick: (p: CurvePoint) => Record<F, number> | null, only?: readonly string[]): Array<{ method: string; epoch: number; seeds: number; mean: Record<F, number> }> {
+  const acc = new Map<string, { method: string; epoch: number; n: number; sum: Record<string, number> }>();
   for (const r of runs) {
-    if (!order.includes(r.method)) order.push(r.method);
+    if (only && !only.includes(r.method)) continue;
     for (const p of r.curve) {
+      const v = pick(p);
+      if (v === null) continue;
       const k = `${r.method}\0${p.epoch}`;
-      const a = acc.get(k) ?? { sum: 0, n: 0 };
-      a.sum += p.test_acc;
+      const a = acc.get(k) ?? { method: r.method, epoch: p.epoch, n: 0, sum: {} };
+      for (const [f, x] of Object.entries(v) as Array<[string, number]>) a.sum[f] = (a.sum[f] ?? 0) + x;
       a.n += 1;
       acc.set(k, a);
     }
   }
-  if (!acc.size) return null;
-  const values = [...acc.entries()].map(([k, a]) => {
-    const [method, epoch] = k.split('\0');
-    return { method, epoch: Number(epoch), acc: pct(a.sum / a.n), seeds: a.n };
-  });
+  return [...acc.values()].map((a) => ({ method: a.method, epoch: a.epoch, seeds: a.n, mean: Object.fromEntries(Object.entries(a.sum).map(([f, x]) => [f, x / a.n])) as Record<F, number> }));
+}
+
+/** Test accuracy vs epoch, the mean over seeds per method. Null when no run has a curve. */
+export function curvesSpec(runs: readonly RunRecord[]): Spec | null {
+  const order = [...new Set(runs.map((r) => r.method))];
+  const means = epochMeans(runs, (p) => ({ acc: p.test_acc }));
+  if (!means.length) return null;
+  const values = means.map((m) => ({ method: m.method, epoch: m.epoch, acc: pct(m.mean.acc), seeds: m.seeds }));
   const maxEpoch = Math.max(...values.map((v) => v.epoch));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -76,24 +86,9 @@ export function fidelitySpec(runs: readonly RunRecord[], rows: readonly MethodRo
   const measured = rows.filter((m) => m.fidelity !== undefined);
   if (!measured.length) return null;
   const order = measured.map((m) => m.method);
-  const acc = new Map<string, { agreement: number; kl: number; n: number }>();
-  for (const r of runs) {
-    if (!order.includes(r.method)) continue;
-    for (const p of r.curve) {
-      if (p.test_agreement === undefined || p.test_kl === undefined) continue;
-      const k = `${r.method}\0${p.epoch}`;
-      const a = acc.get(k) ?? { agreement: 0, kl: 0, n: 0 };
-      a.agreement += p.test_agreement;
-      a.kl += p.test_kl;
-      a.n += 1;
-      acc.set(k, a);
-    }
-  }
-  if (!acc.size) return null;
-  const values = [...acc.entries()].map(([k, a]) => {
-    const [method, epoch] = k.split('\0');
-    return { method, epoch: Number(epoch), agreement: pct(a.agreement / a.n), kl: Math.round(1e4 * (a.kl / a.n)) / 1e4, seeds: a.n };
-  });
+  const means = epochMeans(runs, (p) => (p.test_agreement === undefined || p.test_kl === undefined ? null : { agreement: p.test_agreement, kl: p.test_kl }), order);
+  if (!means.length) return null;
+  const values = means.map((m) => ({ method: m.method, epoch: m.epoch, agreement: pct(m.mean.agreement), kl: Math.round(1e4 * m.mean.kl) / 1e4, seeds: m.seeds }));
   const epochs = values.map((v) => v.epoch);
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: [Math.min(1, ...epochs), Math.max(2, ...epochs)], nice: false }, axis: { tickMinStep: 1, format: 'd' } };
   const color = { field: 'method', type: 'nominal', title: 'method', sort: order, scale: { scheme: order.length > 10 ? 'category20' : 'tableau10' } };
