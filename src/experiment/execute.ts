@@ -35,6 +35,8 @@ interface StepOutcome {
   final_test_acc?: number;
   best_test_acc?: number;
   best_epoch?: number;
+  /** train with `fidelity_teacher:`: the final epoch's agreement with that teacher. */
+  final_test_agreement?: number;
   /** export: the checkpoint exported and its test accuracy. */
   checkpoint?: string | null;
   teacher_test_acc?: number | null;
@@ -80,6 +82,7 @@ interface RunSummaryLike {
   final_test_acc: number;
   best_test_acc: number;
   best_epoch: number;
+  final_test_agreement?: number;
 }
 
 /** Test accuracy stored with a checkpoint: `checkpoints/<name>.json` or `checkpoints/<name>/metrics.json`. */
@@ -94,7 +97,9 @@ function checkpointAccuracy(runDir: string, name: string): number | null {
 const pct = (x: number | null | undefined): string => (typeof x === 'number' ? `${(100 * (x > 1 ? x / 100 : x)).toFixed(2)}%` : '–');
 
 function describe(o: StepOutcome): string {
-  if (o.type === 'train' && o.final_test_acc !== undefined) return `final ${pct(o.final_test_acc)} best ${pct(o.best_test_acc)} (epoch ${o.best_epoch})`;
+  if (o.type === 'train' && o.final_test_acc !== undefined) {
+    return `final ${pct(o.final_test_acc)} best ${pct(o.best_test_acc)} (epoch ${o.best_epoch})${o.final_test_agreement !== undefined ? ` agree ${pct(o.final_test_agreement)}` : ''}`;
+  }
   if (o.type === 'export' && o.teacher_test_acc !== undefined) return `${o.checkpoint ?? 'final'} ${o.teacher_split === 'validation' ? 'val' : 'test'} ${pct(o.teacher_test_acc)}`;
   return o.detail ?? '';
 }
@@ -220,6 +225,7 @@ class PlanExecution {
       if (s.type === 'train') {
         const sum = readJsonFile<RunSummaryLike>(path.join(this.outDir, s.dir, 'summary.json'));
         if (sum) Object.assign(o, { final_test_acc: sum.final_test_acc, best_test_acc: sum.best_test_acc, best_epoch: sum.best_epoch });
+        if (sum && s.test_cache && typeof sum.final_test_agreement === 'number') o.final_test_agreement = sum.final_test_agreement;
       } else if (s.type === 'export') {
         const rec = readJsonFile<ExportRecord>(path.join(this.outDir, `${s.out}.json`));
         if (rec) Object.assign(o, { checkpoint: rec.checkpoint, teacher_test_acc: rec.test_acc, teacher_split: (this.byKey.get(s.run) as TrainStep | undefined)?.config.holdout?.eval ?? 'test' });

@@ -117,8 +117,12 @@ describe('experiment execution (fake runner)', () => {
     const pf = expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(`${DESIGN}fidelity_teacher: big\n`, 'x.yaml') });
     const reported = new Set(pf.runs.map((r) => r.step));
     const runner = new FakeRunner();
-    const r = await executePlan(pf, { outDir: dir, runner });
+    const lines: string[] = [];
+    const r = await executePlan(pf, { outDir: dir, runner, log: (l) => lines.push(l) });
     expect(r.failed).to.equal(0);
+    // the progress line of a measured run gives its final agreement; a teacher's does not
+    expect(lines.find((l) => l.includes('baseline s1'))).to.match(/final \d+\.\d\d% best \d+\.\d\d% \(epoch \d\) agree \d+\.\d\d%/);
+    expect(lines.find((l) => l.includes('big s3'))).to.not.include('agree');
     expect(runner.calls).to.deep.equal({ train: reported.size, export: 0, precompute: 1 });
     expect(runner.precomputed[0]).to.include({ split: 'test', data: 'synthetic:200:10:8x8x1' });
     const tc = runner.precomputed[0].out;
