@@ -585,6 +585,14 @@ def soft_targets_of(manifest, t, temperature=1.0, work=None):
     a float64 array of at least n·K values to compute full-logit rows in (the result is a view of
     it), so that a batch allocates nothing large."""
     K = manifest["K"]
+    # tfkd's reader (src/cache/reader.ts softTargets) refuses the same: τ ≤ 0 or not finite would
+    # give NaN or a reversed distribution, silently.
+    try:
+        tau = float(temperature)
+    except (TypeError, ValueError):
+        tau = math.nan
+    if not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
     if manifest["topk"] is None:
         x = t["logits"]
         if work is None:

@@ -66,4 +66,31 @@ describe('cache/python interop (numpy only)', () => {
       r.close();
     });
   }
+
+  // tfkd's reader refuses these (softTargets: "temperature must be a positive number"); the Python
+  // one did not, and printed NaN (invalid JSON) or a reversed distribution with exit 0.
+  it('python3 refuses a temperature that is not a positive number, as tfkd does (exit 2, one line)', () => {
+    const dir = path.join(root, 'badT');
+    writeSynth(dir, { N: 4, K: 5, V: 1, dtype: 'f32', topk: null, shardRows: 10 });
+    const top = path.join(root, 'badT-top');
+    writeSynth(top, { N: 4, K: 5, V: 1, dtype: 'f16', topk: 2, shardRows: 10 });
+    const r = openCache(dir);
+    for (const T of ['0', '-1', 'nan', 'inf']) {
+      expect(() => r.softTargets([0], [0], Number(T))).to.throw(/temperature must be a positive number/);
+      for (const d of [dir, top]) {
+        let status = 0;
+        let stderr = '';
+        try {
+          execFileSync(DEBIAN_PYTHON, [SCRIPT, d, '--json', '--temperature', T], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        } catch (e) {
+          ({ status, stderr } = e as { status: number; stderr: string });
+        }
+        expect(status, `--temperature ${T}`).to.equal(2);
+        const lines = stderr.trim().split('\n');
+        expect(lines, `--temperature ${T}`).to.have.length(1);
+        expect(lines[0]).to.match(/^read_cache: temperature must be a positive number, got (0\.0|-1\.0|nan|inf)$/);
+      }
+    }
+    r.close();
+  });
 });
