@@ -6,6 +6,7 @@
  * copied: the manifest references the parts' shard files in place (relative paths, their sha256),
  * and readers and verify treat it as any cache (src/cache/layout.ts).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, WorkError, optionName } from '../errors.js';
 import { isLinked } from './layout.js';
@@ -28,6 +29,11 @@ const CHUNK_ROWS = 4096;
 
 export function mergeCaches(inputs: string[], out: string, opts: { force?: boolean; link?: boolean; onRows?: (n: number) => void } = {}): MergeResult {
   if (!inputs.length) throw new UsageError('merge needs at least one partial cache');
+  // The output cannot be one of the parts: the writer (and --force) would clear the part's files
+  // before they are read, and a --link manifest would reference files it replaces.
+  const where = realPath(out);
+  const same = inputs.find((dir) => realPath(dir) === where);
+  if (same !== undefined) throw new UsageError(`${optionName('out')} ${out} is one of the parts being merged (${same})`, `merge into another directory; the parts stay as they are`);
   // Parts not complete yet (no manifest: still running, failed, cancelled) are named together.
   const incomplete = inputs.filter((dir) => !manifestExists(dir));
   if (incomplete.length) {
@@ -107,6 +113,15 @@ export function mergeCaches(inputs: string[], out: string, opts: { force?: boole
 }
 
 /** The complete cache with this key at `out` (through the writer, so its lock is respected), or null. */
+/** The directory `dir` is (symbolic links resolved), or its absolute path when it does not exist yet. */
+function realPath(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
+
 function alreadyMerged(out: string, key: string, force?: boolean): Manifest | null {
   if (force || !manifestExists(out)) return null;
   let m: Manifest;

@@ -74,7 +74,7 @@ export function verifyStructure(dir: string, opts: { throwOnFailure?: boolean } 
   }
   const report: StructureReport = { ok: problems.length === 0, dir, key: m.key, rows: m.rows, shards: m.shards.length, problems, warnings };
   if (!report.ok && opts.throwOnFailure) {
-    throw new WorkError(`cache ${dir} failed verification: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, 'run tfkd verify on it; re-run the precompute to rebuild');
+    throw new WorkError(`cache ${dir} failed verification: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … (${problems.length} problems)` : ''}`, 'run tfkd verify on it; re-run the precompute (--force) to rebuild it');
   }
   return report;
 }

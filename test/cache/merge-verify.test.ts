@@ -72,6 +72,24 @@ describe('cache/merge + verify (structure)', () => {
     expect(fs.existsSync(d('m'))).to.equal(false);
   });
 
+  // --force clears --out before the parts are read: with --out one of the parts, part 0 was lost
+  // (and with --link the manifest listed the files it had just removed, exit 0).
+  it('BAD CALL - merge refuses --out that is one of the parts, with or without --force / --link (the part untouched)', () => {
+    const o = { N: 20, K: 3, shardRows: 8 };
+    for (const i of [0, 1]) writeSynth(d(`p${i}`), { ...o, part: { index: i, count: 2 } });
+    fs.symlinkSync(d('p1'), d('alias'));
+    const before = snapshot(d('p0'));
+    const before1 = snapshot(d('p1'));
+    for (const opts of [{}, { force: true }, { link: true }, { link: true, force: true }]) {
+      expect(() => mergeCaches([d('p0'), d('p1')], d('p0'), opts), JSON.stringify(opts)).to.throw(UsageError, /--out .*p0 is one of the parts being merged/);
+      expect(() => mergeCaches([d('p0'), d('p1')], d('alias'), opts), JSON.stringify(opts)).to.throw(UsageError, /is one of the parts being merged \(.*p1\)/);
+      expect(() => mergeCaches([d('p0'), d('p1')], `${d('p0')}/`, opts), JSON.stringify(opts)).to.throw(UsageError, /is one of the parts being merged/);
+    }
+    expect(snapshot(d('p0'))).to.deep.equal(before);
+    expect(snapshot(d('p1'))).to.deep.equal(before1);
+    expect(mergeCaches([d('p0'), d('p1')], d('m')).state).to.equal('fresh');
+  });
+
   it('EXPECTED FAILURE - merge refuses a corrupt part', () => {
     const o = { N: 20, K: 3, shardRows: 8 };
     for (const i of [0, 1]) writeSynth(d(`p${i}`), { ...o, part: { index: i, count: 2 } });
@@ -80,6 +98,12 @@ describe('cache/merge + verify (structure)', () => {
     b[b.length - 30] ^= 1;
     fs.writeFileSync(f, b);
     expect(() => mergeCaches([d('p0'), d('p1')], d('m'))).to.throw(WorkError, /p1 failed verification: shard-00000\.safetensors \(rows 10–17\): sha256/);
+    // A complete part is "already complete" to a plain re-run: rebuilding it takes --force.
+    try {
+      mergeCaches([d('p0'), d('p1')], d('m'));
+    } catch (e) {
+      expect((e as WorkError).hint).to.equal('run tfkd verify on it; re-run the precompute (--force) to rebuild it');
+    }
   });
 
   describe('EXPECTED FAILURE - verify names the problem', () => {
