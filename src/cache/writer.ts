@@ -46,6 +46,18 @@ function ownedFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => f === MANIFEST || f === JOURNAL || SHARD_RE.test(f) || /^\.tmp-(shard-\d+\.safetensors|manifest\.json|progress\.jsonl)-/.test(f));
 }
 
+/** The cache key a shard file records (null: a safetensors file without one), undefined when unreadable. */
+function shardKey(file: string): string | null | undefined {
+  try {
+    const st = openSafetensors(file);
+    const key = st.metadata.key;
+    st.close();
+    return key ?? null;
+  } catch {
+    return undefined;
+  }
+}
+
 export type OpenState = 'fresh' | 'resumed' | 'complete';
 
 export class CacheWriter {
@@ -166,6 +178,13 @@ export class CacheWriter {
     const files = fs.readdirSync(this.dir);
     for (const f of files) if (f.startsWith('.tmp-') && ownedFiles(this.dir).includes(f)) fs.rmSync(path.join(this.dir, f), { force: true });
     const present = new Set(files.filter((f) => SHARD_RE.test(f)));
+    // Every shard file that says whose it is must be this cache's before any is kept or removed: one
+    // of another cache (another layout too: its row count would make it look torn) is refused, not
+    // deleted. Unreadable files (torn by a copy, not by our atomic rename) carry no key: redone.
+    for (const f of [...present].sort()) {
+      const key = shardKey(path.join(this.dir, f));
+      if (key !== undefined && key !== this.layout.key) refuse(`shard ${f}`);
+    }
     const { rows, shardRows } = this.layout;
     let i = 0;
     for (; i * shardRows < rows; i++) {

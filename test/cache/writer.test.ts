@@ -118,6 +118,28 @@ describe('cache/writer + reader', () => {
     expect(() => writeSynth(d('p'), { N: 40, K: 4 })).to.throw(UsageError, /shard shard-00000/);
   });
 
+  // Shards of another cache whose row count differs from this layout's looked torn and were
+  // deleted without --force (and every shard after the first gap was removed unread).
+  it('BAD CALL - stray shards of another cache are refused whatever their row count or index, and left in place', () => {
+    writeSynth(d('other'), { N: 40, K: 3, shardRows: 8 });
+    const copy = (files: string[], to: string) => {
+      fs.mkdirSync(d(to));
+      for (const f of files) fs.copyFileSync(path.join(d('other'), f), path.join(d(to), f));
+      return snapshot(d(to));
+    };
+    const shards = fs.readdirSync(d('other')).filter((f) => f.startsWith('shard-')).sort();
+    for (const [to, files, o] of [
+      ['all', shards, { N: 40, K: 3, shardRows: 16 }], // another layout: 8-row shards where 16 are expected
+      ['lone', [shards[3]], { N: 40, K: 3, shardRows: 16 }], // after a gap
+      ['same-layout-gap', [shards[2]], { N: 40, K: 3, shardRows: 8, dtype: 'f16' as const }],
+    ] as const) {
+      const before = copy([...files], to);
+      expect(() => writeSynth(d(to), o), to).to.throw(UsageError, /already holds shard shard-0000\d\.safetensors for a different cache key/);
+      expectSameBytes(before, snapshot(d(to)));
+      expect(writeSynth(d(to), { ...o, force: true }).state, to).to.equal('fresh');
+    }
+  });
+
   describe('resume after interruption ends byte-identical to a clean run', () => {
     const opts = { N: 50, K: 7, V: 2, shardRows: 16, dtype: 'f16' as const };
     let clean: Map<string, Buffer>;
