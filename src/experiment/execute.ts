@@ -21,7 +21,7 @@ import type { DataStep, ExportStep, Plan, PrecomputeStep, SelectStep, Step, Trai
 import { chosenValues, holdoutSpec, prepareHoldout, protocolDetail, runSelect } from './protocol.js';
 import type { Runner } from './runner.js';
 import { readJsonFile } from './fsutil.js';
-import { isFinished, recordPath, stepPath, verifyReused, writeStepRecord } from './step-records.js';
+import { adoptableOutput, adoptOutput, forgetOutput, isFinished, stepPath, verifyReused, writeStepRecord } from './step-records.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 interface StepOutcome {
@@ -44,6 +44,8 @@ interface StepOutcome {
   teacher_split?: 'validation' | 'test';
   /** data / select: what the step made (sizes of the hold-out, the values chosen). */
   detail?: string;
+  /** Reused from the same step's output under another name (copied to `path`). */
+  copied_from?: string;
   error?: string;
 }
 
@@ -176,6 +178,10 @@ class PlanExecution {
   private async decide(s: Step): Promise<boolean> {
     const inputsOk = await Promise.all(s.inputs.map((k) => this.settle(this.byKey.get(k)!)));
     if (isFinished(this.outDir, s)) return this.reuse(s);
+    // The same step finished under another name (a renamed run; another design in this directory):
+    // its output, intact against its record, is copied here instead of being made again.
+    const from = adoptableOutput(this.outDir, s);
+    if (from !== null) return this.adopt(s, from);
     if (this.opts.dryRun) return this.report(s, 'planned', 0);
     if (!inputsOk.every(Boolean)) return this.report(s, 'blocked', 0, 'an input step failed');
     return this.limit(() => this.runNow(s));
@@ -191,6 +197,18 @@ class PlanExecution {
       }
     }
     return this.report(s, 'skipped', 0);
+  }
+
+  /** Copies the same step's finished output from `from` (not in a dry run); reported as reused. */
+  private adopt(s: Step, from: string): boolean {
+    if (!this.opts.dryRun) {
+      try {
+        adoptOutput(this.outDir, s, from);
+      } catch (e) {
+        return this.report(s, 'failed', 0, firstLine(e));
+      }
+    }
+    return this.report(s, 'skipped', 0, undefined, from);
   }
 
   /** Runs the step from scratch, checks its commit record, then records its outputs. */
@@ -211,8 +229,8 @@ class PlanExecution {
   }
 
   /** Keeps the step's outcome and logs its line; says whether the steps after it may use it. */
-  private report(s: Step, status: StepOutcome['status'], seconds: number, error?: string): boolean {
-    const o = error === undefined ? this.outcome(s, status, seconds) : { ...this.outcome(s, status, seconds), error };
+  private report(s: Step, status: StepOutcome['status'], seconds: number, error?: string, copiedFrom?: string): boolean {
+    const o = { ...this.outcome(s, status, seconds), ...(error === undefined ? {} : { error }), ...(copiedFrom === undefined ? {} : { copied_from: copiedFrom }) };
     this.outcomes.set(s.key, o);
     this.print(o);
     return status === 'ran' || status === 'skipped' || status === 'planned';
@@ -239,7 +257,7 @@ class PlanExecution {
   private print(o: StepOutcome): void {
     this.printed += 1;
     const status = o.status === 'planned' ? 'to run' : o.status;
-    const extra = [describe(o), o.status === 'ran' ? `${o.seconds.toFixed(1)}s` : '', o.error ?? ''].filter(Boolean).join('  ');
+    const extra = [describe(o), o.status === 'ran' ? `${o.seconds.toFixed(1)}s` : '', o.copied_from ? `(${this.opts.dryRun ? 'would be copied' : 'copied'} from ${o.copied_from})` : '', o.error ?? ''].filter(Boolean).join('  ');
     this.log(`[${String(this.printed).padStart(this.width)}/${this.plan.steps.length}] ${status.padEnd(7)} ${o.type.padEnd(10)} ${o.label.padEnd(24)} ${o.path}${extra ? `  ${extra}` : ''}`);
   }
 }
@@ -259,8 +277,9 @@ function queueOrder(plan: Plan): Step[] {
 async function runStep(s: Step, byKey: Map<string, Step>, outDir: string, runner: Runner): Promise<void> {
   const abs = (p: string) => path.join(outDir, p);
   const logFile = abs(`logs/${s.type}-${key8(s.key)}.log`);
-  // Redo from scratch: whatever a killed attempt left behind is not trusted.
-  fs.rmSync(recordPath(outDir, s), { force: true });
+  // Redo from scratch: whatever a killed attempt left behind is not trusted (the record keeps the
+  // same step's output under other names).
+  forgetOutput(outDir, s);
   if (s.type === 'export') {
     fs.rmSync(abs(s.out), { force: true });
     fs.rmSync(abs(`${s.out}.json`), { force: true });

@@ -175,7 +175,9 @@ export function renderHtml({ title, report, svgs }: HtmlInput): string {
   const calibration = calibrationSection(rows) + emaSection(rows) + fidelitySection(rows);
   const fig = (id: string, svg: string | null, caption: string) =>
     svg ? `<figure id="${id}">${inlineSvg(svg, id)}<figcaption class="note">${esc(caption)}</figcaption></figure>` : `<p class="note" id="${id}-absent">${esc(caption)}: no data.</p>`;
-  const missing = report.missing.length ? `<p class="note">Not finished (left out): ${report.missing.length} run(s).</p>` : '';
+  const missing =
+    (report.missing.length ? `<p class="note">Not finished (left out): ${report.missing.length} run(s).</p>` : '') +
+    (report.changed.length ? `<p class="note">Changed since their step finished (left out): ${report.changed.length} run(s) — ${esc(report.changed[0].why)}${report.changed.length > 1 ? ', …' : ''}.</p>` : '');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

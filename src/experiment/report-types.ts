@@ -96,6 +96,8 @@ export interface Report {
   /** The design files of the experiment directories, with the `--set` overrides they were run with. */
   designs: Array<{ file: string; name: string | null; overrides: string[] }>;
   missing: string[];
+  /** Runs left out because a file the report reads is not the one their step recorded (edited after it finished). */
+  changed: Array<{ dir: string; why: string }>;
   plots: { curves: string | null; de_kd: string | null; fidelity: string | null };
   /** The self-contained page (html.ts). */
   html: 'index.html';

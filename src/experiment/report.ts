@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
+import { reportedFilesChanged } from './step-records.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-types.js';
@@ -115,7 +116,10 @@ function hyperOf(runDir: string, loss: string | undefined): Record<string, numbe
 }
 
 /** Runs of an experiment directory, as its plan names them. */
-function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
+// What the report reads of a run: an edit of any of them after the run's step finished leaves it out.
+const REPORTED_FILES = ['summary.json', 'metrics.jsonl', 'manifest.json', 'config.json'];
+
+function fromPlan(expDir: string, plan: Plan, missing: string[], changed: Report['changed']): RunRecord[] {
   const steps = new Map(plan.steps.map((s) => [s.key, s] as const));
   const splitOf = (stepKey: string | undefined): 'test' | 'validation' => {
     const t = stepKey ? (steps.get(stepKey) as TrainStep | undefined) : undefined;
@@ -124,6 +128,14 @@ function fromPlan(expDir: string, plan: Plan, missing: string[]): RunRecord[] {
   const out: RunRecord[] = [];
   for (const r of plan.runs) {
     const dir = path.join(expDir, r.dir);
+    // A run whose files are not the ones its step recorded (edited, replaced) is not reported: the
+    // experiment fails that step, and no figure of it appears under the design's names.
+    const step = steps.get(r.step);
+    const why = step && fs.existsSync(path.join(dir, 'summary.json')) ? reportedFilesChanged(expDir, step, REPORTED_FILES) : null;
+    if (why !== null) {
+      changed.push({ dir, why });
+      continue;
+    }
     const got = readRun(dir);
     if (!got) {
       missing.push(dir);
@@ -218,6 +230,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
 export interface Collected {
   runs: RunRecord[];
   missing: string[];
+  changed: Report['changed'];
   protocol: ReportProtocol | null;
   selections: Report['selections'];
   designs: Report['designs'];
@@ -226,6 +239,7 @@ export interface Collected {
 export function collectRuns(dirs: string[]): Collected {
   const runs: RunRecord[] = [];
   const missing: string[] = [];
+  const changed: Report['changed'] = [];
   const seen = new Set<string>();
   let protocol: ReportProtocol | null = null;
   const selections: Report['selections'] = [];
@@ -233,7 +247,7 @@ export function collectRuns(dirs: string[]): Collected {
   for (const d of dirs) {
     if (!fs.existsSync(d) || !fs.statSync(d).isDirectory()) throw new UsageError(`${d}: not a directory`);
     const plan = readJsonFile<Plan>(path.join(d, 'plan.json'));
-    const got = plan && Array.isArray(plan.runs) ? fromPlan(d, plan, missing) : fromTree(d);
+    const got = plan && Array.isArray(plan.runs) ? fromPlan(d, plan, missing, changed) : fromTree(d);
     for (const r of got) {
       const id = `${r.method}\0${fs.realpathSync(r.dir)}`;
       if (seen.has(id)) continue;
@@ -257,7 +271,7 @@ export function collectRuns(dirs: string[]): Collected {
       }
     }
   }
-  return { runs, missing, protocol, selections, designs };
+  return { runs, missing, changed, protocol, selections, designs };
 }
 
 const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: sampleStd(xs) });
@@ -337,7 +351,7 @@ export interface WriteReportOptions {
 }
 
 export async function writeReport(dirs: string[], outDir: string, opts: WriteReportOptions = {}): Promise<Report> {
-  const { runs, missing, protocol, selections, designs } = collectRuns(dirs);
+  const { runs, missing, changed, protocol, selections, designs } = collectRuns(dirs);
   if (!runs.length) throw new UsageError(`no finished runs (summary.json) found in ${dirs.join(', ')}`, 'point tfkd report at an experiment directory or at run directories');
   const against = opts.against ?? null;
   const rows = summarize(runs, against);
@@ -349,6 +363,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
   md.push(`Protocol. ${protocolText(protocol, rows)}`, '', renderTable(rows, against), TABLE_NOTE, ...(against === null ? [] : [`Δ and its interval are against the method \`${against}\` (\`--against\`), not the baseline.`]), '');
   if (computeNoteText) md.push(`**${computeNoteText}**`, '');
   if (missing.length) md.push(`Not finished (left out): ${missing.length} run(s).`, '');
+  if (changed.length) md.push(`Changed since their step finished (left out): ${changed.length} run(s) — ${changed[0].why}${changed.length > 1 ? ', …' : ''}.`, '');
   const calibration = renderCalibration(rows);
   if (calibration) md.push(calibration);
   const ema = renderEma(rows);
@@ -391,6 +406,7 @@ export async function writeReport(dirs: string[], outDir: string, opts: WriteRep
     selections,
     designs,
     missing,
+    changed,
     plots,
     html: 'index.html',
     against,

@@ -156,6 +156,63 @@ describe('experiment execution (fake runner)', () => {
     expect(fs.existsSync(path.join(dir, victim.dir, 'junk'))).to.equal(false);
   });
 
+  // Names are not part of keys: a renamed run (or a teacher named otherwise by another design in
+  // the same directory) is the same step. It used to train again, and its record then pointed at
+  // the new directory only, so an edit of the old one passed unchecked.
+  it('a renamed run is copied from its finished output, not trained again; every copy stays checked against its record', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    const renamed = expandDesign({ file: 'x.yaml', dir: '/nonexistent', design: parseDesign(DESIGN.replace('{ name: baseline, kind: baseline }', '{ name: base, kind: baseline }'), 'x.yaml') });
+    const oldRun = p.runs.find((r) => r.name === 'baseline' && r.seed === 1)!;
+    const newRun = renamed.runs.find((r) => r.name === 'base' && r.seed === 1)!;
+    expect(newRun.step).to.equal(oldRun.step);
+    expect(newRun.dir).to.not.equal(oldRun.dir);
+    const runner = new FakeRunner();
+    const lines: string[] = [];
+    const r = await executePlan(renamed, { outDir: dir, runner, log: (l) => lines.push(l) });
+    expect(runner.calls).to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    expect(r).to.include({ ran: 0, failed: 0, skipped: renamed.steps.length });
+    expect(lines.find((l) => l.includes(newRun.dir))).to.match(new RegExp(`skipped .*final \\d+\\.\\d\\d% .*\\(copied from ${oldRun.dir}\\)`));
+    for (const f of ['summary.json', 'metrics.jsonl', 'config.json']) expect(fs.readFileSync(path.join(dir, newRun.dir, f))).to.deep.equal(fs.readFileSync(path.join(dir, oldRun.dir, f)));
+    expect(table(dir)).to.equal(table(dir)); // the report reads the copies
+    // Both designs reuse everything again.
+    for (const q of [p, renamed]) expect((await executePlan(q, { outDir: dir, runner })).skipped).to.equal(q.steps.length);
+    // An edit of the old copy fails the old design's step and leaves the new design's alone.
+    const sum = path.join(dir, oldRun.dir, 'summary.json');
+    fs.writeFileSync(sum, fs.readFileSync(sum, 'utf8').replace(/"final_test_acc": ?[0-9.]+/, '"final_test_acc": 0.99'));
+    const old = await executePlan(p, { outDir: dir, runner });
+    expect(old.outcomes.find((o) => o.key === oldRun.step)).to.include({ status: 'failed' });
+    expect(old.outcomes.find((o) => o.key === oldRun.step)!.error).to.match(/reused train output .*summary\.json changed since the step finished/);
+    expect((await executePlan(renamed, { outDir: dir, runner })).failed).to.equal(0);
+    expect(runner.calls).to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    // Deleting the edited copy redoes it from the intact one.
+    fs.rmSync(path.join(dir, oldRun.dir), { recursive: true });
+    const again = await executePlan(p, { outDir: dir, runner });
+    expect(again.failed).to.equal(0);
+    expect(runner.calls.train).to.equal(0);
+    expect(fs.readFileSync(sum)).to.deep.equal(fs.readFileSync(path.join(dir, newRun.dir, 'summary.json')));
+  });
+
+  // The experiment failed an edited run's step, but its table, report.json and index.html still
+  // averaged the edited figure.
+  it('EXPECTED FAILURE - a run whose summary.json changed after its step finished is left out of the report, named', async () => {
+    const p = plan();
+    await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    const victim = p.runs.find((r) => r.name === 'reg' && r.seed === 2)!;
+    const before = collectRuns([dir]);
+    expect(before.changed).to.deep.equal([]);
+    const sum = path.join(dir, victim.dir, 'summary.json');
+    fs.writeFileSync(sum, fs.readFileSync(sum, 'utf8').replace(/"final_test_acc": ?[0-9.]+/, '"final_test_acc": 0.99'));
+    const after = collectRuns([dir]);
+    expect(after.runs).to.have.length(before.runs.length - 1);
+    expect(after.runs.some((x) => x.dir === path.join(dir, victim.dir))).to.equal(false);
+    expect(after.changed).to.deep.equal([{ dir: path.join(dir, victim.dir), why: `${sum} changed since the step finished` }]);
+    const r = await executePlan(p, { outDir: dir, runner: new FakeRunner() });
+    expect(r.failed).to.equal(1);
+    const reg = summarize(collectRuns([dir]).runs).find((m) => m.method === 'reg')!;
+    expect(reg.n).to.equal(1);
+  });
+
   it('EXPECTED FAILURE - after an abort (SIGINT) no further step starts; the re-run finishes the rest', async () => {
     const ac = new AbortController();
     const runner = new FakeRunner();

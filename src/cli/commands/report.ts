@@ -36,6 +36,7 @@ export function register(program: Command): void {
       process.stdout.write(renderTable(rep.methods, rep.against));
       if (rep.compute_note) process.stdout.write(`${rep.compute_note}\n`);
       if (rep.missing.length) process.stdout.write(`(${rep.missing.length} planned run(s) not finished, left out)\n`);
+      if (rep.changed.length) process.stdout.write(`(${rep.changed.length} run(s) changed since their step finished, left out: ${rep.changed[0].why}${rep.changed.length > 1 ? ', …' : ''})\n`);
       for (const f of ['table.md', 'report.json', rep.html, rep.plots.curves, rep.plots.de_kd, rep.plots.fidelity]) if (f) process.stdout.write(`wrote ${path.join(o.out, f)}\n`);
     });
 }
