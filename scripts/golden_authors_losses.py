@@ -317,6 +317,9 @@ FIXTURES = [
     fixture('onehot', 8, 10, 6, 2.0, 'onehot'),
     fixture('uniform', 8, 10, 7, 2.0, 'uniform'),
     fixture('ties', 8, 10, 8, 1.0, 'random', ties=True),
+    # A batch of one (a data set of N = k·B + 1 ends with one): DIST's per-class correlation is then
+    # of vectors centred to zero, where torch's norm backward gives 0 and a plain x/‖x‖ gives NaN.
+    fixture('b1', 1, 10, 9, 2.0, 'random'),
 ]
 
 

@@ -4,16 +4,37 @@ import { ceWeight, temperature, weight } from './option-specs.js';
 import type { LossEntry } from './types.js';
 
 /**
+ * ‖x_r‖₂ of each row, with PyTorch's gradient: x_r/‖x_r‖, and 0 for a zero row (torch's norm
+ * backward masks norm = 0). tfjs' own gives 0/0 = NaN there — a row centred to zero, as every
+ * per-class column of a one-sample batch is, poisoned the whole step.
+ */
+const rowNorm = tf.customGrad((...args: unknown[]) => {
+  const x = args[0] as tf.Tensor2D;
+  const save = args[1] as tf.GradSaveFunc;
+  const n = tf.sqrt(tf.sum(tf.square(x), 1));
+  save([x, n]);
+  return {
+    value: n,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ns] = saved;
+      const positive = tf.greater(ns, 0);
+      const scale = tf.where(positive, tf.div(dy, tf.where(positive, ns, tf.onesLike(ns))), tf.zerosLike(ns));
+      return tf.mul(xs, tf.expandDims(scale, 1));
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor1D;
+
+/**
  * Mean over rows of 1 − Pearson(a_r, b_r), the correlation taken along each row:
  * cos(a − ā, b − b̄) = ⟨·,·⟩ / (‖·‖‖·‖ + 1e-8), as `dist_kd.py::pearson_correlation` (ε added to the
  * product of the norms, not inside them).
  */
 function relation(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
-    const ac = tf.sub(a, tf.mean(a, 1, true));
-    const bc = tf.sub(b, tf.mean(b, 1, true));
+    const ac = tf.sub(a, tf.mean(a, 1, true)) as tf.Tensor2D;
+    const bc = tf.sub(b, tf.mean(b, 1, true)) as tf.Tensor2D;
     const dot = tf.sum(tf.mul(ac, bc), 1);
-    const norms = tf.mul(tf.norm(ac, 'euclidean', 1), tf.norm(bc, 'euclidean', 1));
+    const norms = tf.mul(rowNorm(ac), rowNorm(bc));
     return tf.sub(1, tf.mean(tf.div(dot, tf.add(norms, 1e-8)))) as tf.Scalar;
   });
 }

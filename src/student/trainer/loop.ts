@@ -379,11 +379,28 @@ class TrainLoop {
     );
   }
 
+  /**
+   * A step whose loss was finite can still leave non-finite weights (a NaN or ±Inf gradient: the
+   * loss guard cannot see it), and such weights must never be evaluated as an epoch nor
+   * checkpointed. One reduction over the trainable weights, before each evaluation or checkpoint.
+   */
+  private async assertFiniteWeights(epoch: number, s: number): Promise<void> {
+    const bad = tf.tidy(() => tf.addN(this.built.optimizer.vars.map((v) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(v)), 'int32')))) as tf.Scalar);
+    const n = (await bad.data())[0];
+    bad.dispose();
+    if (n === 0) return;
+    throw new WorkError(
+      `weights became non-finite (${n} value(s) NaN or ±Inf) by epoch ${epoch + 1}, step ${s + 1} (global step ${this.step}), though every loss was finite: a gradient was not`,
+      'lower --lr; with a loss module of your own, check its gradient where its value is flat (a norm or sqrt at 0)',
+    );
+  }
+
   /** `--save-at steps:…`: a checkpoint (with its test accuracy) after the steps named. */
   private async saveStepCheckpoint(epoch: number, s: number): Promise<void> {
     const { config, model, spec } = this.built;
     const step = this.step;
     if (config.saveAt?.unit !== 'step' || !config.saveAt.at.includes(step)) return;
+    await this.assertFiniteWeights(epoch, s);
     const r = await this.evalTest();
     const name = `step-${step}`;
     await saveCheckpoint(this.paths.checkpoint(name), model, spec, this.ckState(epoch, step, r.accuracy, r.loss), null, (await this.built.ema?.record()) ?? null);
@@ -398,6 +415,7 @@ class TrainLoop {
   private async saveMidEpoch(epoch: number, s: number, totals: { lossSum: number; correct: number; seen: number }): Promise<void> {
     const every = this.built.config.checkpointEvery;
     if (every === undefined || this.step % every !== 0 || s === this.batchesPerEpoch - 1) return;
+    await this.assertFiniteWeights(epoch, s);
     this.history?.flush();
     const st = { ...this.ckState(epoch, this.step, null, null), batch: s + 1, epoch_totals: { loss_sum: totals.lossSum, correct: totals.correct, seen: totals.seen } };
     await this.saveLast(st, (await this.built.ema?.record()) ?? null);
@@ -419,6 +437,7 @@ class TrainLoop {
       history.commitEpoch(epoch + 1);
       faultPoint('train-history-committed', epoch + 1);
     }
+    await this.assertFiniteWeights(epoch, this.batchesPerEpoch - 1);
     const r = await this.evalTest();
     const ema = this.built.ema;
     const re = ema ? await ema.withAverage(() => this.evalTest()) : null;
