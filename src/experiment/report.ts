@@ -20,6 +20,7 @@ import { UsageError } from '../errors.js';
 import type { ExportRecord } from './execute.js';
 import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
 import { reportedFilesChanged } from './step-records.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import type { DataStep, ExportStep, Plan, SelectStep, TrainStep } from './plan-types.js';
@@ -119,6 +120,13 @@ function hyperOf(runDir: string, loss: string | undefined): Record<string, numbe
 // What the report reads of a run: an edit of any of them after the run's step finished leaves it out.
 const REPORTED_FILES = ['summary.json', 'metrics.jsonl', 'manifest.json', 'config.json'];
 
+/**
+ * What makes two run records the same run: its step key (plan.json), else the `<key8>` of its
+ * directory name, else the directory itself. The same run found in two directories (a copy, a
+ * resumed duplicate) is counted once: a seed pooled twice would narrow every interval.
+ */
+const runIdentity = new WeakMap<RunRecord, string>();
+
 function fromPlan(expDir: string, plan: Plan, missing: string[], changed: Report['changed']): RunRecord[] {
   const steps = new Map(plan.steps.map((s) => [s.key, s] as const));
   const splitOf = (stepKey: string | undefined): 'test' | 'validation' => {
@@ -152,7 +160,7 @@ function fromPlan(expDir: string, plan: Plan, missing: string[], changed: Report
       teacher = { name: r.teacher.name, checkpoint: rec?.checkpoint ?? null, test_acc: acc === null ? null : frac(acc), split: acc === null ? null : ex ? splitOf(ex.run) : 'test' };
     }
     const sel = r.select ? (steps.get(r.select) as SelectStep | undefined) : undefined;
-    out.push({
+    const rec: RunRecord = {
       method: r.variant ? `${r.name} @${r.variant}` : r.name,
       kind: r.kind,
       model: r.model,
@@ -173,7 +181,9 @@ function fromPlan(expDir: string, plan: Plan, missing: string[], changed: Report
       chosen: sel ? [...sel.keys] : [],
       selection: sel ? path.join(expDir, sel.dir) : null,
       compute: got.compute,
-    });
+    };
+    runIdentity.set(rec, `step ${r.step}`);
+    out.push(rec);
   }
   return out;
 }
@@ -188,7 +198,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
       const m = /^(.*?)-s(\d+)(?:-[0-9a-f]{8})?$/.exec(base);
       const cfg = readJsonFile<{ model?: string; loss?: string }>(path.join(dir, 'config.json'));
       const loss = got.sum.loss ?? cfg?.loss;
-      out.push({
+      const rec: RunRecord = {
         method: m ? m[1] : base,
         kind: loss ? lossKind(loss) : null,
         model: got.sum.model ?? cfg?.model ?? null,
@@ -209,7 +219,10 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         chosen: [],
         selection: null,
         compute: got.compute,
-      });
+      };
+      const k8 = /-([0-9a-f]{8})$/.exec(base);
+      if (k8) runIdentity.set(rec, `key8 ${k8[1]}`);
+      out.push(rec);
       return;
     }
     if (d === 0) return;
@@ -241,6 +254,7 @@ export function collectRuns(dirs: string[]): Collected {
   const missing: string[] = [];
   const changed: Report['changed'] = [];
   const seen = new Set<string>();
+  let protocolOf: { dir: string; validation: string } | null = null;
   let protocol: ReportProtocol | null = null;
   const selections: Report['selections'] = [];
   const designs: Report['designs'] = [];
@@ -249,11 +263,17 @@ export function collectRuns(dirs: string[]): Collected {
     const plan = readJsonFile<Plan>(path.join(d, 'plan.json'));
     const got = plan && Array.isArray(plan.runs) ? fromPlan(d, plan, missing, changed) : fromTree(d);
     for (const r of got) {
-      const id = `${r.method}\0${fs.realpathSync(r.dir)}`;
+      const id = `${r.method}\0${runIdentity.get(r) ?? fs.realpathSync(r.dir)}`;
       if (seen.has(id)) continue;
       seen.add(id);
       runs.push(r);
     }
+    // Directories of designs with other protocols: one protocol paragraph cannot describe both.
+    const validation = canonicalJson(plan?.protocol?.validation ?? null);
+    if (protocolOf !== null && protocolOf.validation !== validation) {
+      throw new UsageError(`${d} was run under another protocol (validation: ${validation}) than ${protocolOf.dir} (validation: ${protocolOf.validation})`, 'report them separately');
+    }
+    protocolOf ??= { dir: d, validation };
     if (plan?.design) designs.push({ file: plan.design.file, name: plan.design.name, overrides: plan.design.overrides ?? [] });
     if (plan?.protocol) {
       const ds = plan.steps.find((s): s is DataStep => s.type === 'data' && s.key === plan.protocol!.data);
@@ -290,6 +310,7 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
   const finals = new Map<string, number[]>();
   const rows: MethodRow[] = [...groups.entries()].map(([method, rs0]) => {
     const rs = [...rs0].sort((a, b) => a.seed - b.seed);
+    assertPoolable(method, rs);
     finals.set(method, rs.map((r) => r.final));
     const tAcc = rs.map((r) => r.teacher?.test_acc).filter((x): x is number => typeof x === 'number');
     const t = rs[0].teacher;
@@ -333,6 +354,32 @@ export function summarize(runs: readonly RunRecord[], against: string | null = n
     }
   }
   return rows;
+}
+
+/**
+ * The runs of one row must be seeds of one method: the same model, kind, loss options and split,
+ * and a teacher measured on one split. Runs of one experiment always are; directories given
+ * together (`tfkd report A B`) whose designs use one name for different methods are refused rather
+ * than averaged under the first run's hyperparameters.
+ */
+function assertPoolable(method: string, rs: readonly RunRecord[]): void {
+  const facets: Array<[string, (r: RunRecord) => string]> = [
+    ['model', (r) => String(r.model)],
+    ['kind', (r) => String(r.kind)],
+    ['hyperparameters', (r) => canonicalJson(r.hyper)],
+    ['chosen values', (r) => canonicalJson(r.chosen)],
+    ['split', (r) => r.split],
+    ["teacher's split", (r) => String(r.teacher?.split ?? null)],
+  ];
+  for (const [what, of] of facets) {
+    const other = rs.find((r) => of(r) !== of(rs[0]));
+    if (other) {
+      throw new UsageError(
+        `method ${method}: ${path.dirname(other.dir)} has other ${what} (${of(other)}) than ${path.dirname(rs[0].dir)} (${of(rs[0])}); its seeds cannot be pooled`,
+        'report the directories separately, or give the methods different names in their designs',
+      );
+    }
+  }
 }
 
 /** A method's fidelity over its seeds, when every run measured it against one and the same teacher (absent otherwise). */

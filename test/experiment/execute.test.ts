@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../src/errors.js';
 import { parseDesign } from '../../src/experiment/design.js';
 import { executePlan } from '../../src/experiment/execute.js';
 import { expandDesign } from '../../src/experiment/plan.js';
@@ -211,6 +213,39 @@ describe('experiment execution (fake runner)', () => {
     expect(r.failed).to.equal(1);
     const reg = summarize(collectRuns([dir]).runs).find((m) => m.method === 'reg')!;
     expect(reg.n).to.equal(1);
+  });
+
+  // `tfkd report A B` pooled by method name alone: a copied directory counted every seed twice,
+  // and a method of the same name with other options (or under another protocol) was averaged
+  // into one row labelled with the first run's hyperparameters.
+  it('report of several directories: the same run counted once; a method with other options or another protocol refused', async () => {
+    await executePlan(plan(), { outDir: dir, runner: new FakeRunner() });
+    const copy = path.join(dir, '..', `${path.basename(dir)}-copy`);
+    fs.cpSync(dir, copy, { recursive: true });
+    try {
+      const one = summarize(collectRuns([dir]).runs);
+      const both = summarize(collectRuns([dir, copy]).runs);
+      expect(both.map((r) => [r.method, r.n])).to.deep.equal(one.map((r) => [r.method, r.n]));
+      expect(both).to.deep.equal(one);
+      const other = path.join(dir, 'other');
+      const seeds = DESIGN.replace('seeds: [1, 2]', 'seeds: [3, 4]');
+      const changed = expandDesign({ file: 'y.yaml', dir: '/nonexistent', design: parseDesign(seeds.replace('{ name: reg, kind: tfkd-reg }', '{ name: reg, kind: tfkd-reg, loss: { alpha: 0.5 } }'), 'y.yaml') });
+      await executePlan(changed, { outDir: other, runner: new FakeRunner() });
+      expect(() => summarize(collectRuns([dir, other]).runs)).to.throw(UsageError, new RegExp(`^method reg: ${other}/runs has other hyperparameters \\(.*"alpha":0\\.5.*\\) than ${dir}/runs \\(.*"alpha":0\\.1.*\\); its seeds cannot be pooled$`));
+      const same = path.join(dir, 'same');
+      await executePlan(expandDesign({ file: 'z.yaml', dir: '/nonexistent', design: parseDesign(seeds, 'z.yaml') }), { outDir: same, runner: new FakeRunner() });
+      expect(summarize(collectRuns([dir, same]).runs).find((r) => r.method === 'reg')!.seeds).to.deep.equal([1, 2, 3, 4]);
+      // Two designs on a real (small) data set, one with a hold-out: protocols differ.
+      const subset = fileURLToPath(new URL('../../data/fashion-mnist-subset', import.meta.url));
+      const small = `data: fashion-mnist:${subset}\nmodel: mlp\nseeds: [1]\ntrain: { epochs: 1, limit: 100 }\nruns:\n  - { name: baseline, kind: baseline }\n`;
+      const plain = path.join(dir, 'plain');
+      await executePlan(expandDesign({ file: 'p.yaml', dir: '/nonexistent', design: parseDesign(small, 'p.yaml') }), { outDir: plain, runner: new FakeRunner() });
+      const validated = path.join(dir, 'validated');
+      await executePlan(expandDesign({ file: 'v.yaml', dir: '/nonexistent', design: parseDesign(`${small}validation: { fraction: 0.1 }\n`, 'v.yaml') }), { outDir: validated, runner: new FakeRunner() });
+      expect(() => collectRuns([plain, validated])).to.throw(UsageError, new RegExp(`^${validated} was run under another protocol \\(validation: \\{.*\\}\\) than ${plain} \\(validation: null\\)$`));
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('EXPECTED FAILURE - after an abort (SIGINT) no further step starts; the re-run finishes the rest', async () => {
