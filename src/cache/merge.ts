@@ -29,11 +29,7 @@ const CHUNK_ROWS = 4096;
 
 export function mergeCaches(inputs: string[], out: string, opts: { force?: boolean; link?: boolean; onRows?: (n: number) => void } = {}): MergeResult {
   if (!inputs.length) throw new UsageError('merge needs at least one partial cache');
-  // The output cannot be one of the parts: the writer (and --force) would clear the part's files
-  // before they are read, and a --link manifest would reference files it replaces.
-  const where = realPath(out);
-  const same = inputs.find((dir) => realPath(dir) === where);
-  if (same !== undefined) throw new UsageError(`${optionName('out')} ${out} is one of the parts being merged (${same})`, `merge into another directory; the parts stay as they are`);
+  assertOutNotAPart(inputs, out);
   // Parts not complete yet (no manifest: still running, failed, cancelled) are named together.
   const incomplete = inputs.filter((dir) => !manifestExists(dir));
   if (incomplete.length) {
@@ -113,6 +109,16 @@ export function mergeCaches(inputs: string[], out: string, opts: { force?: boole
 }
 
 /** The complete cache with this key at `out` (through the writer, so its lock is respected), or null. */
+/**
+ * The output cannot be one of the parts: the writer (and --force) would clear the part's files
+ * before they are read, and a --link manifest would reference files it replaces.
+ */
+function assertOutNotAPart(inputs: string[], out: string): void {
+  const where = realPath(out);
+  const same = inputs.find((dir) => realPath(dir) === where);
+  if (same !== undefined) throw new UsageError(`${optionName('out')} ${out} is one of the parts being merged (${same})`, `merge into another directory; the parts stay as they are`);
+}
+
 /** The directory `dir` is (symbolic links resolved), or its absolute path when it does not exist yet. */
 function realPath(dir: string): string {
   try {
