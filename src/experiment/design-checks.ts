@@ -7,18 +7,22 @@ import {
   KIND_LOSS_KEYS,
   SWEEP_KEYS,
   TEACHER_KINDS,
+  checkpointName,
   checkpointUnit,
   gridKeys,
   gridPoints,
+  holdoutCount,
   kindLossKeys,
   lossValueProblem,
   resolveLoss,
   runGrid,
+  trainEpochs,
   type Design,
   type Grid,
   type Kind,
   type LossKey,
   type LossOptions,
+  type RunDef,
   type TrainOptions,
 } from './design-schema.js';
 
@@ -56,6 +60,7 @@ export function checkDesign(d: Design): string[] {
   }
 
   out.push(...checkProtocol(d, runIndex));
+  out.push(...checkCheckpointEpochs(d, runIndex));
   out.push(...checkFidelityTeacher(d, runIndex, defined));
 
   d.runs.forEach((r, i) => {
@@ -75,6 +80,8 @@ export function checkDesign(d: Design): string[] {
       const reads = kindLossKeys(r.kind, true);
       for (const k of gridKeys(grid)) if (!reads.includes(k)) out.push(`${at}: its sweep varies ${k}, which kind "${r.kind}" does not read with logit_standardization (it reads: ${reads.join(', ')})`);
     }
+    // A fixed value out of bounds is already reported; every point would repeat it.
+    if (!bad) out.push(...checkSweepValues(d, r, at, runIndex));
     if (TEACHER_KINDS.has(r.kind)) {
       if (r.teacher === undefined) out.push(`${at}.teacher: kind "${r.kind}" needs a teacher (${defined()})`);
       else if (!(r.teacher in teachers) && !runIndex.has(r.teacher)) out.push(`${at}.teacher: teacher "${r.teacher}" is not defined (${defined()})`);
@@ -99,6 +106,89 @@ export function checkDesign(d: Design): string[] {
     }
   });
   return out;
+}
+
+/**
+ * Every point run `r` (at `at`) would train in a sweep — its own grid's, or the chosen one of the run
+ * it takes its values from (`sweep_from`) — checked against its loss's bounds.
+ */
+function checkSweepValues(d: Design, r: RunDef, at: string, runIndex: Map<string, number>): string[] {
+  const out: string[] = [];
+  const grid = runGrid(d, r);
+  if (grid) {
+    const where = r.sweep !== undefined ? `${at}.sweep` : `sweep.grids.${r.kind}`;
+    for (const p of sweepValueProblems(d, r, grid)) out.push(`${where}: run "${r.name}", point ${p.point}: ${p.why}`);
+  }
+  const si = r.sweep_from !== undefined ? runIndex.get(r.sweep_from) : undefined;
+  const src = si !== undefined ? d.runs[si] : undefined;
+  const srcGrid = src && src !== r ? runGrid(d, src) : null;
+  if (src && srcGrid) {
+    // The chosen point is trained over this run's own fixed options: report what the sweeping run itself does not.
+    const theirs = new Set(sweepValueProblems(d, src, srcGrid).map((p) => p.why));
+    for (const p of sweepValueProblems(d, r, srcGrid)) if (!theirs.has(p.why)) out.push(`${at}.sweep_from: run "${r.name}", point ${p.point} of run "${src.name}": ${p.why}`);
+  }
+  return out;
+}
+
+/**
+ * The points of `grid` whose loss options, as run `r` trains them (the point over the run's fixed
+ * options), are outside its loss's bounds — checked as `loss:` is — each distinct problem once (a
+ * bad value is in many points of a product), with the first point that has it. Points that vary an
+ * option the run does not read are left out: that is reported on its own.
+ */
+function sweepValueProblems(d: Design, r: RunDef, grid: Grid): Array<{ point: string; why: string }> {
+  const fixed = resolveLoss(r.kind, d.loss, r.loss);
+  const reads = kindLossKeys(r.kind, fixed.logit_standardization === true);
+  const seen = new Set<string>();
+  const out: Array<{ point: string; why: string }> = [];
+  for (const p of gridPoints(grid)) {
+    if (Object.keys(p).some((k) => !reads.includes(k))) continue;
+    const why = lossValueProblem(r.kind, { ...fixed, ...p });
+    if (why === null || seen.has(why)) continue;
+    seen.add(why);
+    out.push({ point: `{ ${Object.entries(p).map(([k, v]) => `${k}: ${v}`).join(', ')} }`, why });
+  }
+  return out;
+}
+
+/**
+ * Epoch checkpoints a teacher trained here is asked to save — its `save_at`, a de-kd run's
+ * `checkpoints` — against the epochs of the run that saves them (a `model:` teacher's own training
+ * options, or those of the run it is).
+ */
+function checkCheckpointEpochs(d: Design, runIndex: Map<string, number>): string[] {
+  const teachers = d.teachers ?? {};
+  const out: string[] = [];
+  /** The own train options of the run that trains teacher `name` (of `teachers:`, or a run); null for an ONNX file or an undefined name. */
+  const saverOf = (name: string): { own: TrainOptions | undefined } | null => {
+    const t = teachers[name];
+    if (t?.model !== undefined) return { own: t.train };
+    const ri = t ? (t.run !== undefined ? runIndex.get(t.run) : undefined) : runIndex.get(name);
+    return ri !== undefined ? { own: d.runs[ri].train } : null;
+  };
+  for (const [name, t] of Object.entries(teachers)) {
+    const saver = saverOf(name);
+    if (t.save_at && saver) out.push(...pastLastEpoch(`teachers.${name}.save_at`, t.save_at, `teacher "${name}"`, d.train, saver.own));
+  }
+  d.runs.forEach((r, i) => {
+    const saver = r.kind === 'de-kd' && r.checkpoints && r.teacher !== undefined ? saverOf(r.teacher) : null;
+    if (saver) out.push(...pastLastEpoch(`runs[${i}].checkpoints`, r.checkpoints!, `teacher "${r.teacher}"`, d.train, saver.own));
+  });
+  return out;
+}
+
+/**
+ * `epoch N` checkpoints past the last epoch of the run that saves them (`top` < `own` train
+ * options): the trainer refuses them, but only once that run starts. Step checkpoints are left to
+ * it: the steps of an epoch depend on the number of training images, which only the data knows.
+ */
+function pastLastEpoch(at: string, checkpoints: ReadonlyArray<number | string>, whose: string, top: TrainOptions | undefined, own: TrainOptions | undefined): string[] {
+  const last = trainEpochs({ ...top, ...own });
+  if (last === null) return [];
+  const past = checkpoints.filter((c) => checkpointUnit(c) === 'epoch').map((c) => Number(checkpointName(c).slice('epoch-'.length))).filter((e) => e > last);
+  if (!past.length) return [];
+  const set = own?.epochs !== undefined || top?.epochs !== undefined ? `train.epochs ${last}` : `the trainer's default of ${last} epochs`;
+  return [`${at}: epoch ${past.join(', ')} ${past.length > 1 ? 'are' : 'is'} past the last epoch of ${whose} (${set}), never reached; save at epochs ≤ ${last} or raise its epochs`];
 }
 
 /**
@@ -132,6 +222,13 @@ function checkProtocol(d: Design, runIndex: Map<string, number>): string[] {
   }
   const noVal = 'hyperparameters are chosen on the validation split: add a validation: block (e.g. validation: { fraction: 0.1, seed: 0 })';
   if (d.sweep && !d.validation) out.push(`sweep: ${noVal}`);
+  // With a subset the pool is known here; without one, the preflight checks against the data set's size.
+  const v = d.validation;
+  if (v?.subset !== undefined) {
+    const { held, empty } = holdoutCount(v, v.subset);
+    const at = v.size !== undefined ? 'validation.size' : v.fraction !== undefined ? 'validation.fraction' : 'validation.subset';
+    if (empty) out.push(`${at}: ${held} held-out images out of a subset of ${v.subset} leaves nothing to ${empty} (${v.size !== undefined ? 'size must be below subset' : empty === 'validate on' ? 'raise fraction or subset' : 'raise subset'})`);
+  }
   const checkGrid = (g: Grid, kind: Kind, at: string, own?: LossOptions): void => {
     const used = KIND_LOSS_KEYS[kind];
     const keys = gridKeys(g);

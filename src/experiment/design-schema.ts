@@ -6,7 +6,10 @@
  */
 import { z } from 'zod';
 import { BACKEND_CHOICES, CACHE_DTYPES, FIDELITIES, OPTIMIZERS, SCHEDULES, TEACHER_DEVICES } from '../catalog.js';
+import { parseAugmentSpec } from '../data/augment.js';
 import { UsageError } from '../errors.js';
+import { LAYER_GROUPS } from '../student/optim/layer-decay.js';
+import { TRAIN_DEFAULTS } from '../student/trainer/config.js';
 import { builtinLosses, entryOptionNames, lossEntry, LOSS_OPTION_NAMES, resolveLossOptions, specDefault, type LossEntry, type LossOptionName } from '../student/losses/index.js';
 
 /**
@@ -101,8 +104,13 @@ export function lossValueProblem(kind: Kind, o: LossOptions): string | null {
     if (name && typeof v === 'number') given[name] = v;
   }
   const fidelity = (o.fidelity as (typeof FIDELITIES)[number] | undefined) ?? 'paper';
+  return usageProblem(() => resolveLossOptions(kindEntry(kind), fidelity, 2 ** 31 - 1, o.logit_standardization === true, given));
+}
+
+/** The UsageError `f` throws as one line (its hint in parentheses), or null: the trainer's own refusal, found before anything runs. */
+function usageProblem(f: () => unknown): string | null {
   try {
-    resolveLossOptions(kindEntry(kind), fidelity, 2 ** 31 - 1, o.logit_standardization === true, given);
+    f();
     return null;
   } catch (e) {
     if (e instanceof UsageError) return e.message + (e.hint ? ` (${e.hint})` : '');
@@ -118,7 +126,9 @@ const seedsSchema = z
   .array(z.number().int().min(0).max(0xffffffff), {
     error: (iss) => (iss.code === 'invalid_type' ? 'seeds must be a list of integers, e.g. [1, 2, 3]' : undefined),
   })
-  .min(1, 'seeds must list at least one seed');
+  .min(1, 'seeds must list at least one seed')
+  // A repeated seed is the same step twice: the plan would train it once and report it as two seeds.
+  .refine((s) => new Set(s).size === s.length, { error: (iss) => `seed ${(iss.input as number[]).find((x, i, a) => a.indexOf(x) !== i)} is listed twice` });
 
 /** A run's loss options by their design names (snake_case), plus fidelity and logit_standardization. */
 export type LossOptions = Record<string, number | string | boolean | undefined>;
@@ -146,7 +156,7 @@ const trainSchema = z.strictObject({
   clip_grad: z.number().gt(0).optional(),
   grad_accum_steps: z.number().int().min(1).optional(),
   layer_decay: z.number().gt(0).max(1).optional(),
-  layer_groups: z.string().min(1).optional(),
+  layer_groups: z.string().min(1).refine((v) => layerGroupsProblem(v) === null, { error: (iss) => layerGroupsProblem(iss.input as string)! }).optional(),
   ema: z.number().gt(0).lt(1).optional(),
   drop_path: z.number().min(0).lt(1).optional(),
   distill_token: z.boolean().optional(),
@@ -158,11 +168,44 @@ const trainSchema = z.strictObject({
   warmup: z.number().min(0).optional(),
   limit: posInt.optional(),
   test_limit: posInt.optional(),
-  augment: z.string().min(1).optional(),
+  augment: z.string().min(1).refine((v) => augmentProblem(v) === null, { error: (iss) => augmentProblem(iss.input as string)! }).optional(),
   backend: z.enum(BACKEND_CHOICES).optional(),
   args: z.array(z.string()).optional(),
 });
 export type TrainOptions = z.infer<typeof trainSchema>;
+
+/**
+ * Why `tfkd train --augment SPEC` would refuse `spec` (the trainer's parser, with its list of the
+ * forms a spec takes), or null; checked here so that a typo fails before the hold-out and the
+ * teachers are made, not in the first student's step.
+ */
+function augmentProblem(spec: string): string | null {
+  return usageProblem(() => parseAugmentSpec(spec));
+}
+
+/**
+ * `layer_groups` is a preset's name or timm's matcher as JSON; whether the matcher fits the model's
+ * weights needs the model, so only the form is checked here (the rest by the trainer).
+ */
+function layerGroupsProblem(spec: string): string | null {
+  // An empty string is min(1)'s to report.
+  if (spec === '' || spec in LAYER_GROUPS) return null;
+  try {
+    JSON.parse(spec);
+    return null;
+  } catch {
+    return `"${spec}" is neither a preset (${Object.keys(LAYER_GROUPS).join(', ')}) nor JSON`;
+  }
+}
+
+/**
+ * The last epoch a `tfkd train` with options `t` reaches (the trainer's default when unset), or null
+ * when `args` passes --epochs or a --config file, which the design cannot see into.
+ */
+export function trainEpochs(t: TrainOptions): number | null {
+  if ((t.args ?? []).some((a) => /^--(epochs|config)(=|$)/.test(a))) return null;
+  return t.epochs ?? TRAIN_DEFAULTS.epochs;
+}
 
 /** Options of `tfkd precompute` for every cache the experiment makes. */
 const precomputeSchema = z.strictObject({
@@ -195,6 +238,17 @@ const validationSchema = z
     subset: posInt.optional(),
   })
   .refine((v) => v.fraction === undefined || v.size === undefined, { message: 'set fraction or size, not both' });
+
+/**
+ * How many images a hold-out of `v` takes for validation out of a pool of `pool` images (the subset,
+ * or the whole training split), as protocol.ts draws them, and which side that leaves empty (null:
+ * neither). The data step refuses an empty side only after the output directory exists; the design
+ * check and the preflight ask this first.
+ */
+export function holdoutCount(v: NonNullable<Design['validation']>, pool: number): { held: number; empty: 'validate on' | 'train on' | null } {
+  const held = v.size ?? Math.round((v.fraction ?? 0.1) * pool);
+  return { held, empty: held < 1 ? 'validate on' : held >= pool ? 'train on' : null };
+}
 
 /**
  * A grid: `{ alpha: [0.1, 0.5], temperature: [4, 20] }` (the cartesian product, in the order

@@ -1,9 +1,9 @@
 /**
  * Everything a design file names that can be checked before an experiment writes anything (issue
- * 14, finding 7): its data set opens (both splits), every model is in the zoo, every ONNX teacher
- * exists and is an ONNX model. One UsageError (exit 2) lists every problem, one per line, with its
- * path in the file — instead of a step failing (exit 1) after plan.json, status.json and logs were
- * written.
+ * 14, finding 7): its data set opens (both splits) and holds the images its `validation:` block
+ * takes, every model is in the zoo, every ONNX teacher exists and is an ONNX model. One UsageError
+ * (exit 2) lists every problem, one per line, with its path in the file — instead of a step
+ * failing (exit 1) after plan.json, status.json and logs were written.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,16 +13,30 @@ import { decodeModel } from '../teacher/introspect.js';
 import { isOnnxModelName, MODEL_NAMES } from '../student/zoo/index.js';
 import { readOnnxGraph } from '../student/zoo/onnx-graph.js';
 import type { LoadedDesign } from './design.js';
+import { holdoutCount } from './design-schema.js';
 
 export async function preflightDesign(loaded: LoadedDesign): Promise<void> {
   const { design: d, file } = loaded;
   const problems: string[] = [];
+  let trainImages: number | null = null;
   for (const split of ['train', 'test'] as const) {
     try {
-      await openDataset(d.data, { split });
+      const ds = await openDataset(d.data, { split });
+      if (split === 'train') trainImages = ds.size;
     } catch (e) {
       problems.push(`${file}: data: ${(e as Error).message}`);
       break;
+    }
+  }
+  // The hold-out's sizes against the training split, known now that it is open (the data step
+  // would refuse them too, but only after the output directory is written).
+  const v = d.validation;
+  if (v && trainImages !== null) {
+    if (v.subset !== undefined && v.subset > trainImages) problems.push(`${file}: validation.subset: ${v.subset} exceeds the ${trainImages} training images of ${d.data}`);
+    else if (v.subset === undefined) {
+      const { held, empty } = holdoutCount(v, trainImages);
+      const at = v.size !== undefined ? 'validation.size' : 'validation.fraction';
+      if (empty) problems.push(`${file}: ${at}: ${held} held-out images out of the ${trainImages} training images of ${d.data} leaves nothing to ${empty}`);
     }
   }
   const model = (at: string, name: string | undefined): void => {

@@ -23,6 +23,7 @@ import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { parseDataSpec, type DirSpec } from '../data/spec.js';
+import { holdoutCount } from './design-schema.js';
 import { HOLDOUT_KINDS } from './design-checks.js';
 import { readJsonFile, writeFileAtomicSync } from './fsutil.js';
 import { writeFolderHoldout } from './holdout-folder.js';
@@ -218,10 +219,8 @@ function drawParts(step: DataStep, N: number): HoldoutParts {
   if (o.subset !== null && o.subset > N) throw new UsageError(`validation.subset ${o.subset} exceeds the ${N} training images of ${step.data}`);
   // Streams of the seed distinct from everything else that uses it.
   const pool = o.subset === null ? Int32Array.from({ length: N }, (_, i) => i) : subset(N, o.subset, hashU32(o.seed, 0x5b5e7));
-  const nv = o.size ?? Math.round((o.fraction ?? 0.1) * pool.length);
-  if (nv < 1 || nv >= pool.length) {
-    throw new UsageError(`validation: ${nv} held-out images out of ${pool.length} leaves nothing to ${nv < 1 ? 'validate on' : 'train on'}`, 'change validation.fraction / size / subset');
-  }
+  const { held: nv, empty } = holdoutCount({ size: o.size ?? undefined, fraction: o.fraction ?? undefined }, pool.length);
+  if (empty) throw new UsageError(`validation: ${nv} held-out images out of ${pool.length} leaves nothing to ${empty}`, 'change validation.fraction / size / subset');
   const valPos = subset(pool.length, nv, hashU32(o.seed, 0x7a11d));
   const isVal = new Uint8Array(pool.length);
   for (const p of valPos) isVal[p] = 1;

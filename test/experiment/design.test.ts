@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runnerFactory } from '../../src/cli/commands/experiment.js';
 import { parseDesign } from '../../src/experiment/design.js';
 import { resolveLoss } from '../../src/experiment/design-schema.js';
+import { FakeRunner } from './fake-runner.js';
 import { cli, rmDir, tmpDir, withTmpDir } from './helpers.js';
 
 const GOOD = `
@@ -36,6 +38,22 @@ function expectUsage(text: string, name: string, ...fragments: string[]): void {
   expect((err as { exitCode?: number }).exitCode).to.equal(2);
   for (const f of fragments) expect((err as Error).message).to.include(f);
 }
+
+/** parseDesign refuses `text` (exit 2) with exactly these problem lines, in this order, and nothing else. */
+function expectRefusal(text: string, name: string, ...lines: string[]): void {
+  let err: unknown;
+  try {
+    parseDesign(text, name);
+  } catch (e) {
+    err = e;
+  }
+  expect(err, 'parseDesign should throw').to.be.instanceOf(Error);
+  expect((err as { exitCode?: number }).exitCode).to.equal(2);
+  expect((err as Error).message.split('\n').map((l) => l.trim())).to.deep.equal(lines);
+}
+
+/** A protocol design on Fashion-MNIST (nothing is opened by parseDesign), with `extra` lines. */
+const PROTO = (...extra: string[]): string => ['data: fashion-mnist', 'model: mlp', 'seeds: [1]', 'train: { epochs: 1, limit: 300 }', 'validation: { fraction: 0.1 }', ...extra].join('\n');
 
 describe('experiment design file', () => {
   let dir: string;
@@ -99,6 +117,71 @@ describe('experiment design file', () => {
     expect(() => parseDesign(`${GOOD}\nfidelity_teacher: kd\n`, 'x.yaml')).to.not.throw();
   });
 
+  it('BAD CALL - a sweep point outside the loss\'s bounds (a run\'s own sweep, sweep.grids, a kd point, a sweep_from run) names the run and the point', () => {
+    expectRefusal(PROTO('runs: [ { name: a, kind: lsr, sweep: { epsilon: [0.1, 1.5] } } ]'), 'x.yaml', 'x.yaml: runs[0].sweep: run "a", point { epsilon: 1.5 }: --epsilon 1.5: must be ≥ 0 and < 1 (loss lsr reads --epsilon)');
+    expectRefusal(PROTO('sweep: { grids: { lsr: { epsilon: [-0.5] } } }', 'runs: [ { name: a, kind: lsr } ]'), 'x.yaml', 'x.yaml: sweep.grids.lsr: run "a", point { epsilon: -0.5 }: --epsilon -0.5: must be ≥ 0 and < 1 (loss lsr reads --epsilon)');
+    // A bad value in a product is named once, with the first point that has it; a list of points likewise.
+    const kd = (sweep: string) => PROTO('teachers: { t: { model: mlp } }', `runs: [ { name: k, kind: kd, teacher: t, sweep: ${sweep} } ]`);
+    expectRefusal(kd('{ alpha: [0.5, 2], temperature: [2, 4] }'), 'x.yaml', 'x.yaml: runs[0].sweep: run "k", point { alpha: 2, temperature: 2 }: --alpha 2: must be ≥ 0 and ≤ 1 (loss kd reads --alpha, --temperature)');
+    expectRefusal(kd('[{ alpha: 0.5 }, { alpha: 2 }]'), 'x.yaml', 'x.yaml: runs[0].sweep: run "k", point { alpha: 2 }: --alpha 2: must be ≥ 0 and ≤ 1 (loss kd reads --alpha, --temperature)');
+    // A fixed value out of bounds is named once, at loss:, not again for every point.
+    expectRefusal(PROTO('runs: [ { name: a, kind: kd, teacher: t, loss: { temperature: -1 }, sweep: { alpha: [2] } } ]', 'teachers: { t: { model: mlp } }'), 'x.yaml', 'x.yaml: runs[0].loss: --temperature -1: must be > 0 (loss kd reads --alpha, --temperature)');
+    // sweep_from: the chosen point is trained over the taking run's options and loss — named there only
+    // when the sweeping run itself is fine with it (dkd's α has no upper bound, kd's has), else once.
+    const from = (src: string) => PROTO('teachers: { t: { model: mlp } }', `runs: [ { name: s, ${src}, teacher: t, sweep: { alpha: [1, 2] } }, { name: k, kind: kd, teacher: t, sweep_from: s } ]`);
+    expectRefusal(from('kind: dkd'), 'x.yaml', 'x.yaml: runs[1].sweep_from: run "k", point { alpha: 2 } of run "s": --alpha 2: must be ≥ 0 and ≤ 1 (loss kd reads --alpha, --temperature)');
+    expectRefusal(from('kind: kd'), 'x.yaml', 'x.yaml: runs[0].sweep: run "s", point { alpha: 2 }: --alpha 2: must be ≥ 0 and ≤ 1 (loss kd reads --alpha, --temperature)');
+    // In bounds, the same designs pass.
+    expect(() => parseDesign(PROTO('runs: [ { name: a, kind: lsr, sweep: { epsilon: [0.1, 0.5] } } ]'), 'x.yaml')).to.not.throw();
+    expect(() => parseDesign(kd('{ alpha: [0.5, 1], temperature: [2, 4] }'), 'x.yaml')).to.not.throw();
+  });
+
+  it('BAD CALL - train options the trainer would refuse: augment and layer_groups (top level, a run\'s, a teacher\'s), with the valid forms', () => {
+    const forms = '(augmentation spec: comma-separated "crop:P" (zero padding P), "rrc[:SMIN-SMAX[:RMIN-RMAX]]" (RandomResizedCrop), "flip", "randaugment[:OPS[:M[:BINS]]]", "trivialaugment[:BINS]", "autoaugment[:imagenet|cifar10|svhn]", "mixup[:ALPHA]", "cutmix[:ALPHA]", "switch-prob:P", "mix-prob:P", "none", or JSON';
+    let err: unknown;
+    try {
+      parseDesign(variant('train: { epochs: 2, limit: 100 }', 'train: { epochs: 2, limit: 100, augment: bogus }'), 'x.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { exitCode?: number }).exitCode).to.equal(2);
+    expect((err as Error).message).to.satisfy((m: string) => m.startsWith(`x.yaml: train.augment: unknown augmentation "bogus" in "bogus" ${forms}`));
+    expect((err as Error).message.split('\n')).to.have.length(1);
+    expectUsage(variant('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, train: { augment: "crop:4,flop" } }'), 'x.yaml', 'x.yaml: runs[0].train.augment: unknown augmentation "flop" in "crop:4,flop" (augmentation spec:');
+    expectUsage(variant('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, train: { augment: "crop:99" } }'), 'x.yaml', 'x.yaml: teachers.big.train.augment: crop padding 99 too large (max 64) (augmentation spec:');
+    expectRefusal(variant('train: { epochs: 2, limit: 100 }', 'train: { epochs: 2, limit: 100, layer_decay: 0.7, layer_groups: vitt }'), 'x.yaml', 'x.yaml: train.layer_groups: "vitt" is neither a preset (vit, swin, convnext, torchvision-vit, torchvision-convnext, torchvision-swin) nor JSON');
+    const good = parseDesign(variant('train: { epochs: 2, limit: 100 }', 'train: { epochs: 2, limit: 100, augment: "crop:4,flip", layer_decay: 0.7, layer_groups: vit }'), 'x.yaml');
+    expect(good.train).to.include({ augment: 'crop:4,flip', layer_groups: 'vit' });
+  });
+
+  it('BAD CALL - a hold-out that leaves nothing to train or validate on (size ≥ subset, a fraction of a tiny subset)', () => {
+    const v = (block: string) => PROTO('runs: [ { name: b, kind: baseline } ]').replace('validation: { fraction: 0.1 }', `validation: ${block}`);
+    expectRefusal(v('{ size: 1000, subset: 500 }'), 'x.yaml', 'x.yaml: validation.size: 1000 held-out images out of a subset of 500 leaves nothing to train on (size must be below subset)');
+    expectRefusal(v('{ size: 500, subset: 500 }'), 'x.yaml', 'x.yaml: validation.size: 500 held-out images out of a subset of 500 leaves nothing to train on (size must be below subset)');
+    expectRefusal(v('{ fraction: 0.1, subset: 4 }'), 'x.yaml', 'x.yaml: validation.fraction: 0 held-out images out of a subset of 4 leaves nothing to validate on (raise fraction or subset)');
+    expectRefusal(v('{ subset: 1 }'), 'x.yaml', 'x.yaml: validation.subset: 0 held-out images out of a subset of 1 leaves nothing to validate on (raise fraction or subset)');
+    expect(() => parseDesign(v('{ size: 499, subset: 500 }'), 'x.yaml')).to.not.throw();
+    expect(() => parseDesign(v('{ fraction: 0.1, subset: 5 }'), 'x.yaml')).to.not.throw();
+  });
+
+  it('BAD CALL - save_at and de-kd checkpoints past the last epoch of the teacher that saves them', () => {
+    expectRefusal(variant('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, train: { epochs: 1 }, save_at: [1, 5] }'), 'x.yaml', 'x.yaml: teachers.big.save_at: epoch 5 is past the last epoch of teacher "big" (train.epochs 1), never reached; save at epochs ≤ 1 or raise its epochs');
+    expectRefusal(variant('checkpoints: [1]', 'checkpoints: [epoch-2, 3, 4]'), 'x.yaml', 'x.yaml: runs[2].checkpoints: epoch 3, 4 are past the last epoch of teacher "big" (train.epochs 2), never reached; save at epochs ≤ 2 or raise its epochs');
+    // A run as the teacher: its own epochs; without epochs anywhere, the trainer's default (10).
+    expectRefusal(`${GOOD}\n  - { name: d2, kind: de-kd, teacher: baseline, checkpoints: [3], train: { epochs: 9 } }\n`.replace('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, train: { epochs: 2 } }'), 'x.yaml', 'x.yaml: runs[3].checkpoints: epoch 3 is past the last epoch of teacher "baseline" (train.epochs 2), never reached; save at epochs ≤ 2 or raise its epochs');
+    expectRefusal(GOOD.replace('train: { epochs: 2, limit: 100 }', 'train: { limit: 100 }').replace('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, save_at: [11] }'), 'x.yaml', 'x.yaml: teachers.big.save_at: epoch 11 is past the last epoch of teacher "big" (the trainer\'s default of 10 epochs), never reached; save at epochs ≤ 10 or raise its epochs');
+    expectRefusal(`${GOOD}\n  - { name: r1, kind: baseline, train: { epochs: 1 } }\n`.replace('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3 }\n  r: { run: r1, save_at: [2] }'), 'x.yaml', 'x.yaml: teachers.r.save_at: epoch 2 is past the last epoch of teacher "r" (train.epochs 1), never reached; save at epochs ≤ 1 or raise its epochs');
+    // Steps depend on the data (left to the trainer); --epochs in args is not seen into.
+    expect(() => parseDesign(variant('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, save_at: [step-999999] }'), 'x.yaml')).to.not.throw();
+    expect(() => parseDesign(variant('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, train: { args: [--epochs, "8"] }, save_at: [5] }'), 'x.yaml')).to.not.throw();
+    expect(() => parseDesign(variant('big: { model: cnn, seed: 3 }', 'big: { model: cnn, seed: 3, save_at: [1, 2] }'), 'x.yaml')).to.not.throw();
+  });
+
+  it('BAD CALL - a seed listed twice (top level and per run)', () => {
+    expectRefusal(variant('seeds: [1, 2]', 'seeds: [1, 2, 1]'), 'x.yaml', 'x.yaml: seeds: seed 1 is listed twice');
+    expectRefusal(variant('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, seeds: [4, 4] }'), 'x.yaml', 'x.yaml: runs[0].seeds: seed 4 is listed twice');
+  });
+
   it('per-kind loss defaults (PAPER.md) are overridden by the top level, then by the run', () => {
     expect(resolveLoss('re-kd', undefined, undefined)).to.deep.equal({ alpha: 0.6, temperature: 20 });
     expect(resolveLoss('kd', { alpha: 0.5, epsilon: 0.2 }, { temperature: 4 })).to.deep.equal({ alpha: 0.5, temperature: 4 });
@@ -120,6 +203,38 @@ describe('experiment design file', () => {
       expect(r.stderr).to.include(`${f}: ${msg}`);
     }
     expect(fs.existsSync(path.join(dir, 'out')), 'nothing is written for a bad design').to.equal(false);
+  });
+
+  it('BAD CALL - designs that used to fail at run time exit 2 before anything is written or run (CLI, without --dry-run)', async () => {
+    const saved = runnerFactory.create;
+    const runner = new FakeRunner();
+    runnerFactory.create = () => runner;
+    try {
+      const data = 'fashion-mnist:data/fashion-mnist-subset';
+      const d = (...extra: string[]) => PROTO(...extra).replace('data: fashion-mnist', `data: ${data}`);
+      const cases: Array<[string, string]> = [
+        [d('runs: [ { name: a, kind: lsr, sweep: { epsilon: [0.1, 1.5] } } ]'), 'runs[0].sweep: run "a", point { epsilon: 1.5 }: --epsilon 1.5: must be ≥ 0 and < 1'],
+        [d('runs: [ { name: b, kind: baseline, train: { augment: bogus } } ]'), 'runs[0].train.augment: unknown augmentation "bogus" in "bogus" (augmentation spec:'],
+        [d('runs: [ { name: b, kind: baseline } ]').replace('{ fraction: 0.1 }', '{ size: 1000, subset: 500 }'), 'validation.size: 1000 held-out images out of a subset of 500 leaves nothing to train on'],
+        [d('teachers: { t: { model: mlp, save_at: [5] } }', 'runs: [ { name: k, kind: kd, teacher: t } ]'), 'teachers.t.save_at: epoch 5 is past the last epoch of teacher "t" (train.epochs 1), never reached'],
+        [d('runs: [ { name: b, kind: baseline } ]').replace('seeds: [1]', 'seeds: [1, 1]'), 'seeds: seed 1 is listed twice'],
+        // The data set's size is known to the preflight, which opens it (3000 training images here).
+        [d('runs: [ { name: b, kind: baseline } ]').replace('{ fraction: 0.1 }', '{ subset: 5000 }'), `validation.subset: 5000 exceeds the 3000 training images of ${data}`],
+        [d('runs: [ { name: b, kind: baseline } ]').replace('{ fraction: 0.1 }', '{ size: 3000 }'), `validation.size: 3000 held-out images out of the 3000 training images of ${data} leaves nothing to train on`],
+      ];
+      for (const [i, [text, msg]] of cases.entries()) {
+        const f = path.join(dir, `late-${i}.yaml`);
+        const out = path.join(dir, `late-out-${i}`);
+        fs.writeFileSync(f, text);
+        const r = await cli(['experiment', f, '--out', out]);
+        expect(r.code, r.stderr).to.equal(2);
+        expect(r.stderr).to.include(`tfkd: ${f}: ${msg}`);
+        expect(fs.existsSync(out), `nothing is written for ${f}`).to.equal(false);
+      }
+      expect(runner.calls, 'nothing ran').to.deep.equal({ train: 0, export: 0, precompute: 0 });
+    } finally {
+      runnerFactory.create = saved;
+    }
   });
 
   it('BAD CALL - a real process exits with status 2', () => {
