@@ -1,6 +1,35 @@
-import { CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { ZodError } from 'zod';
-import { formatZodError, TfkdError } from '../errors.js';
+import { formatZodError, TfkdError, UsageError } from '../errors.js';
+
+/** commander's exits that are not failures: help asked for (or shown for a bare command group) and --version. */
+const COMMANDER_NOT_ERRORS = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
+
+/** Whether a CommanderError is a parse error of the command line (exit 2), not help or --version. */
+export const isCommanderParseError = (err: CommanderError): boolean => err.exitCode !== 0 && !COMMANDER_NOT_ERRORS.has(err.code);
+
+/** `tfkd data info`: the words a user types to reach `c`. */
+export function commandPath(c: Command): string {
+  const words: string[] = [];
+  for (let x: Command | null = c; x; x = x.parent) words.unshift(x.name());
+  return words.join(' ');
+}
+
+/**
+ * A parse error of commander's (unknown option or command, an option's missing value, a missing or
+ * extra argument) as tfkd's own: the message without commander's `error: ` prefix, one line, and a
+ * hint naming the `--help` of the command it happened in (`tfkd train --help lists the options`),
+ * after commander's suggestion when it has one (`did you mean --epochs?`). Commander itself prints
+ * nothing (main.ts silences its error output), so handleError prints it like every other error.
+ */
+export function commanderUsageError(err: CommanderError, command = 'tfkd'): UsageError {
+  const [first, ...rest] = err.message.replace(/^error: /, '').split('\n');
+  const suggestion = /^\(Did you mean (.+)\?\)$/.exec(rest.join(' ').trim())?.[1];
+  const what =
+    err.code === 'commander.unknownCommand' ? 'lists the commands' : err.code === 'commander.missingArgument' || err.code === 'commander.excessArguments' ? 'shows its usage' : 'lists the options';
+  const help = `${command} --help ${what}`;
+  return new UsageError(first.trim(), suggestion ? `did you mean ${suggestion}? (${help})` : help);
+}
 
 /**
  * The one place that turns an error into output and an exit code. Returns the exit code; the
@@ -16,9 +45,10 @@ export function handleError(err: unknown, write: (s: string) => void = (s) => pr
     if (verbose && st) write(`${st}\n`);
   };
   if (err instanceof CommanderError) {
-    // commander already printed its message (unknown option, missing argument, --help …)
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
-    return err.exitCode === 0 ? 0 : 2;
+    // Help and --version were printed by commander; a parse error arrives here as a UsageError
+    // (main.ts's exitOverride, naming the command) — or, from elsewhere, is formatted the same way.
+    if (!isCommanderParseError(err)) return 0;
+    err = commanderUsageError(err);
   }
   if (err instanceof TfkdError) {
     write(`tfkd: ${err.message}\n`);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
-import { handleError } from './handle-error.js';
+import { commanderUsageError, commandPath, handleError, isCommanderParseError } from './handle-error.js';
 import { setOptionStyle } from '../errors.js';
 import { checkEnvSettings } from '../settings.js';
 
@@ -14,13 +14,17 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .name('tfkd')
     .description('Teacher-free knowledge distillation: ONNX teachers → soft-target cache → tfjs students → ONNX')
     .version(pkg.version)
-    .option('--verbose', 'on a failure, print its stack trace too (any command; also TFKD_DEBUG=1)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .option('--verbose', 'on a failure, print its stack trace too (any command; also TFKD_DEBUG=1)');
   await registerCommands(program, argv);
-  // Every (sub-)command gets exitOverride so that commander never calls process.exit itself.
+  // Every (sub-)command gets exitOverride so that commander never calls process.exit itself, and
+  // prints none of its own errors: a parse error (unknown option or command, a missing value) is
+  // thrown as a UsageError naming the command, and handleError prints it as every other error
+  // (`tfkd: unknown option '--bogus'`, `hint: tfkd train --help lists the options`, exit 2).
   const override = (c: Command): void => {
-    c.exitOverride();
+    c.configureOutput({ outputError: () => undefined });
+    c.exitOverride((err) => {
+      throw isCommanderParseError(err) ? commanderUsageError(err, commandPath(c)) : err;
+    });
     c.commands.forEach(override);
   };
   override(program);

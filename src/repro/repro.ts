@@ -24,10 +24,10 @@ import { loadNative, nativeLoaded, setNativeThreads, type NativeStatus } from '.
 import { settingsEnv } from '../settings.js';
 import { train } from '../student/trainer/train.js';
 import { readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
-import { checkCachesAgainstRecord, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
+import { checkCachesAgainstRecord, checkRecordedPaths, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
 import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from '../student/losses/index.js';
-import type { LossSource } from '../student/trainer/resolve.js';
+import { recordedPaths, type LossSource } from '../student/trainer/resolve.js';
 import type { TrainRequestConfig } from '../student/trainer/request.js';
 import { sha256File } from '../util/hash.js';
 import type { GpuAdapter } from '../util/gpu-adapter.js';
@@ -181,6 +181,8 @@ interface RunRecord {
 export async function repro(run: string, o: ReproOptions = {}): Promise<ReproReport> {
   const rec = readRecord(run, o);
   checkOutputs(run, rec.manifest.outputs, o.info);
+  // What the run names by path (the loss module is read from the manifest's absolute record).
+  checkRecordedPaths(run, recordedPaths({ ...rec.config, loss: undefined }), 'repro');
   checkCaches(rec);
   const loss = recordedLoss(rec, o.loss);
   // Hold fixed what the manifest says ran: the backend itself (not 'auto'), the native threads, and
@@ -259,16 +261,18 @@ function checkOutputs(run: string, recordedOutputs: RunManifest['outputs'], info
 
 /** The caches: the ones the run trained on (key and shard hashes), each verified as it opens. */
 function checkCaches({ run, manifest, config }: RunRecord): void {
-  const readers = manifest.caches.map((c, i) => openCache(config.cache[i] ?? c.dir));
+  const dirs = manifest.caches.map((c, i) => config.cache[i] ?? c.dir);
+  const t = manifest.testCache;
+  const testDir = t ? (config.testCache ?? t.dir) : null;
+  const readers = dirs.map((dir) => openCache(dir));
   try {
     checkCachesAgainstRecord(run, manifest.caches, readers);
   } finally {
     for (const r of readers) r.close();
   }
   // --test-cache: the teacher the fidelity figures were measured against, checked the same way.
-  const t = manifest.testCache;
-  if (t) {
-    const reader = openCache(config.testCache ?? t.dir);
+  if (t && testDir !== null) {
+    const reader = openCache(testDir);
     try {
       checkCachesAgainstRecord(run, [t], [reader], 'measured its fidelity against');
     } finally {

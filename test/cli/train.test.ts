@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DATA, tmpDir, writeImageCache } from '../student/trainer/trainer-helpers.js';
+import { DATA, dirBytes, tmpDir, writeImageCache } from '../student/trainer/trainer-helpers.js';
 import { cli, tfkdProcess } from './train-helpers.js';
 
 const TINY = ['--data', DATA, '--model', 'mlp', '--width-multiplier', '0.0625', '--batch', '64', '--limit', '128', '--test-limit', '64', '--backend', 'wasm', '--progress', 'off'];
@@ -123,6 +123,43 @@ describe('cli/train', function () {
         if (lines.length === 2) expect(lines[1]).to.match(/^hint: /);
       });
     }
+
+    it('BAD CALL - --resume --epochs below the epochs the run has completed: exit 2, nothing on stdout, the run untouched', async () => {
+      const run = path.join(root, 'fewer');
+      expect((await cli('train', ...TINY, '--loss', 'ce', '--epochs', '4', '--stop-after', '3', '--out', run)).code).to.equal(0);
+      const before = dirBytes(run);
+      const r = await cli('train', ...TINY, '--loss', 'ce', '--epochs', '2', '--resume', '--out', run);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.out).to.equal('');
+      expect(r.err).to.equal(`tfkd: --epochs 2: ${run} is already past epoch 2 (its last checkpoint is after epoch 3)\nhint: resume with --epochs 3 or more\n`);
+      expect(dirBytes(run)).to.deep.equal(before);
+    });
+
+    // commander's own parse errors, in tfkd's format: one line, a hint naming the command's --help, exit 2.
+    const parseErrors: Array<[string, string[], string]> = [
+      ['an unknown option', ['train', '--bogus'], "tfkd: unknown option '--bogus'\nhint: tfkd train --help lists the options\n"],
+      ['a misspelt option (commander\'s suggestion in the hint)', ['train', '--epoch', '2'], "tfkd: unknown option '--epoch'\nhint: did you mean --epochs? (tfkd train --help lists the options)\n"],
+      ['an option without its value', ['train', '--data'], "tfkd: option '--data <spec>' argument missing\nhint: tfkd train --help lists the options\n"],
+      ['an unknown command', ['frobnicate'], "tfkd: unknown command 'frobnicate'\nhint: tfkd --help lists the commands\n"],
+      ['a missing argument', ['repro'], "tfkd: missing required argument 'run'\nhint: tfkd repro --help shows its usage\n"],
+    ];
+    for (const [what, args, err] of parseErrors) {
+      it(`BAD CALL - ${what}: exit 2, commander's message as tfkd's, nothing written`, async () => {
+        const out = path.join(root, `parse-${what.replace(/\W+/g, '-')}`);
+        const r = await cli(...(args[0] === 'train' ? ['train', '--out', out, ...args.slice(1)] : args));
+        expect(r.code, r.err).to.equal(2);
+        expect(r.out).to.equal('');
+        expect(r.err).to.equal(err);
+        expect(fs.existsSync(out)).to.equal(false);
+      });
+    }
+
+    it('BAD CALL - the real executable: an unknown option → exit 2, tfkd\'s two lines on stderr, nothing on stdout', () => {
+      const r = tfkdProcess('train', '--bogus', '--out', path.join(root, 'proc-bogus'));
+      expect(r.code).to.equal(2);
+      expect(r.out).to.equal('');
+      expect(r.err).to.equal("tfkd: unknown option '--bogus'\nhint: tfkd train --help lists the options\n");
+    });
 
     it('BAD CALL - unknown keys in --config are refused, naming them', async () => {
       const cfg = path.join(root, 'bad.json');

@@ -11,6 +11,7 @@ import { repro } from '../../src/repro/repro.js';
 import { train } from '../../src/student/trainer/train.js';
 import { cli } from '../cli/train-helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { DATA, writeImageCache } from '../student/trainer/trainer-helpers.js';
 
 const CONFIG = { data: 'synthetic:64:3:8x8x1:5', model: 'mlp', loss: 'ce' as const, epochs: 2, batch: 16, seed: 4, backend: 'cpu' as const, testLimit: 32 };
 
@@ -106,6 +107,44 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     const r = await cli('train', '--out', path.join(tmp, 'corrupt-config.json'), '--resume');
     expect(r.code, r.err).to.equal(1);
     expect(r.err).to.include(`${path.join(tmp, 'corrupt-config.json', 'config.json')}: corrupt — not valid JSON`);
+  });
+
+  it('from another directory: a run trained with a relative --cache reproduces (it records the cache absolute); one that recorded it relative (an older tfkd) reproduces from its own directory and elsewhere names the path (exit 2)', async () => {
+    const root = fs.realpathSync(tmp);
+    const elsewhere = path.join(root, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    await writeImageCache(path.join(root, 'cache'));
+    const cwd = process.cwd();
+    const inDir = async <T>(dir: string, fn: () => Promise<T>): Promise<T> => {
+      process.chdir(dir);
+      try {
+        return await fn();
+      } finally {
+        process.chdir(cwd);
+      }
+    };
+    const kd = path.join(root, 'kd');
+    await inDir(root, () => train({ config: { ...CONFIG, data: DATA, loss: 'kd', cache: ['cache'], limit: 64 }, out: 'kd' }));
+    const ok = await inDir(elsewhere, () => cli('repro', kd));
+    expect(ok.code, ok.err).to.equal(0);
+    expect(ok.out).to.match(/result {7}reproduced bit for bit/);
+    // The record of an older tfkd: the cache as it was given.
+    const old = path.join(root, 'kd-old');
+    fs.cpSync(kd, old, { recursive: true });
+    for (const file of ['config.json', 'manifest.json']) {
+      const f = path.join(old, file);
+      const j = JSON.parse(fs.readFileSync(f, 'utf8'));
+      if (file === 'config.json') j.cache = ['cache'];
+      else j.caches[0].dir = 'cache';
+      fs.writeFileSync(f, JSON.stringify(j, null, 2));
+    }
+    const here = await inDir(root, () => cli('repro', old));
+    expect(here.code, here.err).to.equal(0);
+    expect(here.out).to.match(/result {7}reproduced bit for bit/);
+    const there = await inDir(elsewhere, () => cli('repro', old));
+    expect(there.code).to.equal(2);
+    expect(there.out).to.equal('');
+    expect(there.err).to.equal(`tfkd: ${old} records the cache cache relative to the directory it was trained in, and ${elsewhere} has none\nhint: run tfkd repro from that directory\n`);
   });
 
   it('BAD CALL - an unfinished run, a directory that is no run, bad options → exit 2', async () => {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkError } from '../../errors.js';
+import { UsageError, WorkError } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { sha256File } from '../../util/hash.js';
 import { readJson, runOfCheckpoint, runPaths } from './run-dir.js';
@@ -54,6 +54,23 @@ export function checkLossAgainstRecord(run: string, recorded: { kind: string; sh
   if (!recorded || recorded.kind !== 'module' || now.source.kind !== 'module') return;
   if (recorded.sha256 !== now.source.sha256) {
     throw new WorkError(`${runPaths(run).manifest} records loss module sha256 ${recorded.sha256}, the module now has ${now.source.sha256}`, 'restore the module the run was trained with');
+  }
+}
+
+/**
+ * The files and directories a run recorded (resolve.ts recordedPaths), before `--resume` or
+ * `repro` opens them again. A run of a tfkd before paths were recorded absolute has them as they
+ * were given, relative to the directory it was trained in (an `onnx:` student and a loss module
+ * still are): from another directory such a path is not found, and is named as such (exit 2) —
+ * not as, say, "not a complete tfkd cache". An absolute cache that is gone is missing input (exit 1).
+ */
+export function checkRecordedPaths(run: string, paths: ReadonlyArray<{ what: string; path: string }>, action: 'resume' | 'repro'): void {
+  for (const { what, path: p } of paths) {
+    if (fs.existsSync(p)) continue;
+    if (!path.isAbsolute(p)) {
+      throw new UsageError(`${run} records the ${what} ${p} relative to the directory it was trained in, and ${process.cwd()} has none`, `${action === 'resume' ? 'resume the run' : 'run tfkd repro'} from that directory`);
+    }
+    if (what === 'cache') throw new WorkError(`${p}, a cache ${run} records, is gone`, `restore it there to ${action === 'resume' ? 'resume' : 'reproduce'} the run`);
   }
 }
 

@@ -17,6 +17,7 @@ import { downloadVariables, tf } from '../tf.js';
 import { loadWeights, onnxLayerOf, type WeightRecord } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
+import { checkResumeEpochs } from './run-checks.js';
 import { learningRate } from './optimizer.js';
 import { readMetrics, runPaths, writeMetrics, type EpochMetrics } from './run-dir.js';
 import { epochSteps } from './config.js';
@@ -153,11 +154,9 @@ class TrainLoop {
     }
     this.startEpoch = ck.state.epoch;
     this.step = ck.state.step;
+    // train.ts refused too few --epochs from last/state.json already; this is the checkpoint as read.
+    checkResumeEpochs(req.out, this.built.config.epochs, ck.state);
     if (ck.state.batch !== undefined) {
-      // A checkpoint inside epoch E + 1 cannot end a run of E epochs: its weights are past them.
-      if (this.built.config.epochs <= ck.state.epoch) {
-        throw new UsageError(`${optionName('epochs')} ${this.built.config.epochs}: ${req.out} is already inside epoch ${ck.state.epoch + 1} (its last checkpoint is after batch ${ck.state.batch})`, `resume with ${optionName('epochs')} ${ck.state.epoch + 1} or more`);
-      }
       const t = ck.state.epoch_totals!;
       this.startBatch = ck.state.batch;
       this.startTotals = { lossSum: t.loss_sum, correct: t.correct, seen: t.seen };

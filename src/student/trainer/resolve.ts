@@ -2,10 +2,11 @@
  * From what the user asked (TrainConfigInput: flags, config file, a resumed run's config.json) to
  * the run's TrainConfig: which loss it is (resolveLoss: a built-in, a module, an API function), the
  * checks that need no data (preflight), the resolution of defaults and loss options once K is known
- * (resolveConfig), the loss ↔ cache checks once the caches are open (checkCachesForLoss), and what
- * --resume may change (mergeResume).
+ * (resolveConfig), the loss ↔ cache checks once the caches are open (checkCachesForLoss), the
+ * paths the run records made absolute (absolutePaths), and what --resume may change (mergeResume).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { formatZodError, optionName, optionPrefix, UsageError } from '../../errors.js';
 import type { CacheReader } from '../../cache/reader.js';
 import {
@@ -27,6 +28,7 @@ import {
   type LossOptions,
 } from '../losses/index.js';
 import { isCodeModelName, isModuleModelName, isOnnxModelName, MODEL_NAMES } from '../zoo/index.js';
+import { DATA_SOURCES } from '../../data/spec.js';
 import { distillationHeads } from '../zoo/onnx-distill.js';
 import { readOnnxGraph } from '../zoo/onnx-graph.js';
 import { frozenSet } from '../zoo/onnx-import.js';
@@ -186,7 +188,77 @@ export function checkCachesForLoss(entry: LossEntry, logitStandardization: boole
   throw new UsageError(`${why}; cache ${topk.dir} keeps only the top ${topk.topk} logits of ${topk.numClasses}`, `precompute the cache without ${optionName('topk')} (docs/LOSSES.md: losses × cache kinds)`);
 }
 
-/** Compares a resumed run's request with its saved config; only RESUME_MUTABLE_KEYS may differ. */
+/** `folder:photos` → `folder:/abs/photos`: a data spec's directory or list file, absolute; any other spec as it is. */
+function absoluteDataSpec(spec: string): string {
+  const colon = spec.indexOf(':');
+  if (colon < 0) return spec;
+  const kind = spec.slice(0, colon);
+  const rest = spec.slice(colon + 1);
+  if (!Object.hasOwn(DATA_SOURCES, kind) || kind === 'synthetic' || rest === '' || path.isAbsolute(rest)) return spec;
+  return `${kind}:${path.resolve(rest)}`;
+}
+
+/** `--preprocess timm:FILE`, `hf:FILE` or FILE with the file absolute; `imagenet` and JSON as they are. */
+function absolutePreprocess(spec: string): string {
+  const text = spec.trim();
+  if (text === 'imagenet' || text.startsWith('{')) return spec;
+  const m = /^(timm:|hf:)(.+)$/.exec(text);
+  if (m) return path.isAbsolute(m[2]) ? spec : `${m[1]}${path.resolve(m[2])}`;
+  // A bare FILE only when it is one (else parsePreprocess refuses the spec as the user wrote it).
+  return !path.isAbsolute(text) && fs.existsSync(text) ? path.resolve(text) : spec;
+}
+
+const absoluteDir = (v: unknown): unknown => (typeof v === 'string' && v !== '' ? path.resolve(v) : v);
+
+/**
+ * The options that name files or directories, each made absolute (against the working directory,
+ * which they were relative to): `cache`, `testCache`, a data spec's directory or file, a
+ * `preprocess` file. The run records them so, as it records an `onnx:` student's and a loss
+ * module's file (ModelSpec, manifest): `--resume` and `tfkd repro` of the run work from any
+ * directory. Values of other types are left to the schema to refuse.
+ */
+const PATH_OPTIONS: Readonly<Record<string, (v: unknown) => unknown>> = {
+  cache: (v) => (Array.isArray(v) ? v.map(absoluteDir) : v),
+  testCache: absoluteDir,
+  data: (v) => (typeof v === 'string' ? absoluteDataSpec(v) : v),
+  preprocess: (v) => (typeof v === 'string' ? absolutePreprocess(v) : v),
+};
+
+/** `input` with the paths it names absolute (PATH_OPTIONS); the keys it has, no others. */
+export function absolutePaths<T extends object>(input: T): T {
+  const out = { ...input } as Record<string, unknown>;
+  for (const [k, abs] of Object.entries(PATH_OPTIONS)) if (out[k] !== undefined) out[k] = abs(out[k]);
+  return out as T;
+}
+
+/**
+ * The files and directories a recorded config names, with what each is (for messages): caches,
+ * the data's directory or list file, an `onnx:` student's or a model module's file, a loss
+ * module. What `--resume` and `repro` open again (integrity.ts checkRecordedPaths).
+ */
+export function recordedPaths(c: { cache?: readonly string[]; testCache?: string; data?: string; model?: string; loss?: string }): Array<{ what: string; path: string }> {
+  const out: Array<{ what: string; path: string }> = [];
+  for (const dir of c.cache ?? []) out.push({ what: 'cache', path: dir });
+  if (c.testCache !== undefined) out.push({ what: 'cache', path: c.testCache });
+  if (c.data !== undefined) {
+    const colon = c.data.indexOf(':');
+    const kind = c.data.slice(0, colon);
+    if (colon > 0 && Object.hasOwn(DATA_SOURCES, kind) && kind !== 'synthetic') out.push({ what: 'data', path: c.data.slice(colon + 1) });
+  }
+  if (c.model !== undefined && isOnnxModelName(c.model)) out.push({ what: 'model', path: c.model.slice('onnx:'.length) });
+  else if (c.model !== undefined && isModuleModelName(c.model)) out.push({ what: 'model', path: c.model });
+  if (c.loss !== undefined && isLossModuleSpec(c.loss)) out.push({ what: 'loss module', path: c.loss });
+  return out.filter((p) => p.path !== '');
+}
+
+/** An option's value as compared on resume: a path option in its absolute form (a run of an older tfkd recorded it as given). */
+const comparable = (k: string, v: unknown): string => JSON.stringify(Object.hasOwn(PATH_OPTIONS, k) && v !== undefined ? PATH_OPTIONS[k](v) : v);
+
+/**
+ * Compares a resumed run's request with its saved config; only RESUME_MUTABLE_KEYS may differ. A
+ * path names the same file whether given relative or absolute (`--cache cache-good` is the run's
+ * `/work/cache-good`); the saved value is kept, so the run's config.json stays as it was.
+ */
 export function mergeResume(saved: TrainConfig, input: TrainConfigInput, explicit: ReadonlySet<string> | undefined): TrainConfigInput {
   const given = input as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...saved };
@@ -198,7 +270,7 @@ export function mergeResume(saved: TrainConfig, input: TrainConfigInput, explici
       merged[k] = given[k];
       continue;
     }
-    if (JSON.stringify(given[k]) !== JSON.stringify((saved as unknown as Record<string, unknown>)[k])) {
+    if (comparable(k, given[k]) !== comparable(k, (saved as unknown as Record<string, unknown>)[k])) {
       diffs.push(`${k}: run has ${JSON.stringify((saved as unknown as Record<string, unknown>)[k])}, given ${JSON.stringify(given[k])}`);
     }
   }

@@ -2,8 +2,12 @@
  * Options that are valid on their own but not for this run: refused (exit 2, one line) before the
  * run starts instead of being accepted silently and doing nothing or the opposite of what was meant.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { optionName, UsageError } from '../../errors.js';
 import { epochSteps, type TrainConfig } from './config.js';
+import { recoverCheckpoints } from './recovery.js';
+import { runPaths } from './run-dir.js';
 
 /** `--stop-after N`: N ≥ 1 (0 would stop before the first epoch: a run that trains nothing). */
 export function checkStopAfter(stopAfter: number | undefined): void {
@@ -30,4 +34,46 @@ export function checkRunOptions(config: TrainConfig, trainSamples: number): void
       );
     }
   }
+}
+
+/** Where a run's last checkpoint is: after `epoch` epochs, and (--checkpoint-every) after `batch` batches of the next. */
+interface ResumePoint {
+  epoch: number;
+  batch?: number;
+}
+
+/**
+ * `--resume --epochs N`: N must reach the run's last checkpoint, whose weights are already past
+ * the epochs before it. After epoch E (between epochs, or a finished run), N ≥ E — N = E ends the
+ * run there; inside epoch E + 1 (--checkpoint-every), N ≥ E + 1. Fewer would record N epochs
+ * beside E epochs of metrics and weights (and `repro` would re-run N). Refused with exit 2.
+ */
+export function checkResumeEpochs(run: string, epochs: number, at: ResumePoint): void {
+  const resume = `resume with ${optionName('epochs')}`;
+  if (at.batch !== undefined) {
+    if (epochs <= at.epoch) throw new UsageError(`${optionName('epochs')} ${epochs}: ${run} is already inside epoch ${at.epoch + 1} (its last checkpoint is after batch ${at.batch})`, `${resume} ${at.epoch + 1} or more`);
+  } else if (epochs < at.epoch) {
+    throw new UsageError(`${optionName('epochs')} ${epochs}: ${run} is already past epoch ${epochs} (its last checkpoint is after epoch ${at.epoch})`, `${resume} ${at.epoch} or more`);
+  }
+}
+
+/**
+ * checkResumeEpochs before anything is opened or printed (called under the run's lock): the
+ * resume point as last/state.json records it, a half-swapped last/ restored first as the resume
+ * itself would. A state.json that cannot be read is left to the resume, which reports it.
+ */
+export function checkResumeEpochsEarly(run: string, epochs: unknown): void {
+  if (typeof epochs !== 'number') return;
+  const paths = runPaths(run);
+  recoverCheckpoints(paths.checkpoints);
+  const file = path.join(paths.checkpoint('last'), 'state.json');
+  if (!fs.existsSync(file)) return;
+  let at: Partial<ResumePoint>;
+  try {
+    at = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ResumePoint>;
+  } catch {
+    return;
+  }
+  if (typeof at.epoch !== 'number') return;
+  checkResumeEpochs(run, epochs, { epoch: at.epoch, ...(typeof at.batch === 'number' ? { batch: at.batch } : {}) });
 }

@@ -34,7 +34,7 @@ import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { tf } from '../tf.js';
 import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxLayerOf, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
 import { dropPathRates } from '../zoo/onnx-fold.js';
-import { checkCachesAgainstRecord, checkLossAgainstRecord, readRunJson, readRunRecord } from './integrity.js';
+import { checkCachesAgainstRecord, checkLossAgainstRecord, checkRecordedPaths, readRunJson, readRunRecord } from './integrity.js';
 import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
@@ -45,8 +45,8 @@ import { studentInputs } from './inputs.js';
 import { loop } from './loop.js';
 import type { Prepared } from './built.js';
 import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
-import { checkCachesForLoss, mergeResume, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
-import { checkRunOptions, checkStopAfter } from './run-checks.js';
+import { absolutePaths, checkCachesForLoss, mergeResume, recordedPaths, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
+import { checkResumeEpochsEarly, checkRunOptions, checkStopAfter } from './run-checks.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
 
@@ -54,7 +54,8 @@ import type { TrainRequest, TrainResult } from './request.js';
 export async function train(req: TrainRequest): Promise<TrainResult> {
   const t0 = Date.now();
   const paths = runPaths(req.out);
-  let input = req.config as TrainConfigInput;
+  // Paths absolute, once, here: the run records them so (resolve.ts absolutePaths).
+  let input = absolutePaths(req.config as TrainConfigInput);
   // A loss handed over as an entry or a function (API) is recorded as `api:NAME`; every loss is
   // resolved (a module imported, its entry checked) before anything is written.
   let custom: ResolvedLoss | null = null;
@@ -68,6 +69,8 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   if (req.resume) {
     if (!existing) throw new UsageError(`${optionName('resume')}: ${req.out} holds no run (no config.json)`, `start it without ${optionName('resume')}`);
     input = mergeResume(readRunJson<TrainConfig>(paths.config), input, req.explicit);
+    // What the run recorded by path is there (a relative path of an older run, from elsewhere, is named as such).
+    checkRecordedPaths(req.out, recordedPaths(input as Parameters<typeof recordedPaths>[0]), 'resume');
   } else if (existing || runDirEntries(req.out).some((e) => !isStartLeftover(req.out, e))) {
     throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
@@ -81,6 +84,8 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   try {
     if (fs.existsSync(paths.config) !== existing) throw new UsageError(`${req.out} changed while this run was starting (another process?)`, 'run the command again');
     if (!existing) removeStartLeftovers(req.out);
+    // Too few --epochs for the run's last checkpoint: refused before the data is read or a line printed.
+    if (req.resume) checkResumeEpochsEarly(req.out, input.epochs);
     return await trainLocked(req, input, loss, t0);
   } catch (e) {
     // A fresh start that failed (bad data, a corrupt cache — not a kill) before any checkpoint was

@@ -1,4 +1,6 @@
 /** Fixtures for the trainer tests: tiny synthetic data sets and teacher caches written for them. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { manifestKeys } from '../../../src/cache/manifest.js';
 import { TAIL_TEMPERATURES } from '../../../src/cache/topk.js';
 import { CacheWriter } from '../../../src/cache/writer.js';
@@ -80,4 +82,18 @@ export async function writeImageCache(dir: string, o: CacheFixture = {}): Promis
   }
   w.append(encodeRows(logits, ds.size * V, K, layout.dtype, layout.topk, 0, V));
   w.finish(base);
+}
+
+/** Every file under `dir`, by relative path, with its bytes (base64): what a refused command must leave as it was. */
+export function dirBytes(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else out[path.relative(dir, full)] = fs.readFileSync(full).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
 }

@@ -16,7 +16,7 @@ import { evaluateTarget } from '../../../src/student/evaluate-target.js';
 import { exportRun } from '../../../src/export/export-run.js';
 import { type TrainRequest } from '../../../src/student/trainer/request.js';
 import type { TrainConfigInput } from '../../../src/student/trainer/config.js';
-import { DATA, DATA_K3, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
+import { DATA, DATA_K3, dirBytes, imageLogits, OTHER_DATA, tmpDir, writeImageCache } from './trainer-helpers.js';
 
 /** A tiny run: 128 training samples in 2 batches, 64 test samples, a 1/16-width mlp on wasm. */
 const BASE: TrainConfigInput = {
@@ -129,6 +129,27 @@ describe('student trainer', function () {
     const resumed = await train({ config: { epochs: 3 } as TrainConfigInput, explicit: new Set(['epochs']), out: dir, resume: true });
     expect(resumed.metrics.map(metricValues)).to.deep.equal(straight.metrics.map(metricValues));
     expect(resumed.summary).to.deep.equal(straight.summary);
+  });
+
+  it('BAD CALL - --resume --epochs below the epochs a run has completed (stopped or finished) is refused, the run untouched; as many still ends a finished run', async () => {
+    const fewer = (dir: string) => train({ config: { epochs: 2 } as TrainConfigInput, explicit: new Set(['epochs']), out: dir, resume: true }).catch((e: Error) => e);
+    const stopped = out();
+    await train({ config: { ...BASE, epochs: 4 }, out: stopped, stopAfter: 3 });
+    const finished = out();
+    await train({ config: { ...BASE, epochs: 3 }, out: finished });
+    for (const dir of [stopped, finished]) {
+      const before = dirBytes(dir);
+      const err = await fewer(dir);
+      expect(err).to.be.instanceOf(UsageError);
+      expect((err as UsageError).message).to.equal(`--epochs 2: ${dir} is already past epoch 2 (its last checkpoint is after epoch 3)`);
+      expect((err as UsageError).hint).to.equal('resume with --epochs 3 or more');
+      expect(dirBytes(dir), dir).to.deep.equal(before);
+    }
+    const summary = fs.readFileSync(path.join(finished, 'summary.json'), 'utf8');
+    const again = await train({ config: { epochs: 3 } as TrainConfigInput, explicit: new Set(['epochs']), out: finished, resume: true });
+    expect(again.complete).to.equal(true);
+    expect(again.metrics).to.have.length(3);
+    expect(fs.readFileSync(path.join(finished, 'summary.json'), 'utf8')).to.equal(summary);
   });
 
   describe("timm's recipe: --optimizer adamw, --skip-decay, --clip-grad", () => {
