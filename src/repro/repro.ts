@@ -26,6 +26,7 @@ import { train } from '../student/trainer/train.js';
 import { readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
 import { checkCachesAgainstRecord, checkRecordedPaths, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
+import type { RunSession } from '../student/trainer/record.js';
 import { LOSS_OPTION_NAMES, type LossEntry, type LossFn } from '../student/losses/index.js';
 import { recordedPaths, type LossSource } from '../student/trainer/resolve.js';
 import type { TrainRequestConfig } from '../student/trainer/request.js';
@@ -72,6 +73,8 @@ interface RunManifest {
   stepsPerEpoch: number;
   seconds: number | null;
   outputs?: Record<string, string>;
+  /** Every session of the run (absent in runs from before they were recorded). */
+  sessions?: RunSession[];
 }
 
 export interface ReproOptions {
@@ -199,7 +202,7 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   const t0 = Date.now();
   try {
     o.info?.(`re-running ${run} (${rec.config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${rec.manifest.backend.name}) → ${out}`);
-    await rerun(rec, loss, out, o.stopAfter);
+    await rerun(rec, loss, out, o.stopAfter, o.info);
     const seconds = (Date.now() - t0) / 1000;
     const now = readRunJson<RunManifest>(runPaths(out).manifest);
     const metrics = compareMetrics(run, out);
@@ -300,11 +303,46 @@ function recordedLoss({ run, manifest, config }: RunRecord, given: ReproOptions[
   return config.loss;
 }
 
-/** Trains again from the recorded config, on the backend that actually ran. */
-async function rerun({ manifest, config }: RunRecord, loss: TrainRequestConfig['loss'], out: string, stopAfter: number | undefined): Promise<void> {
+/**
+ * The run's stretches of equal options: a new one at each session whose epochs, backend or eval
+ * batch differ from the one before (a resume that changed nothing continues the stretch). One
+ * stretch for a run trained in one go, or from before sessions were recorded.
+ */
+export function replayStretches(run: string, sessions: readonly RunSession[] | undefined): RunSession[] {
+  if (!sessions?.length) return [];
+  const same = (a: RunSession, b: RunSession) => a.epochs === b.epochs && a.backend === b.backend && a.eval_batch === b.eval_batch;
+  const out = [sessions[0]];
+  for (const s of sessions.slice(1)) {
+    if (same(s, out[out.length - 1])) continue;
+    // --stop-after ends a re-run at an epoch's end only: a change of options inside an epoch cannot be replayed.
+    if (s.after_batch) throw new UsageError(`${run} was resumed inside epoch ${s.after_epoch + 1} (after batch ${s.after_batch}) with other options (epochs, backend or eval batch); repro replays sessions that start at an epoch's end only`);
+    out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Trains again from the recorded config, on the backend that actually ran. A run resumed with
+ * other `--epochs`, `--backend` or `--eval-batch` is replayed session by session: each stretch of
+ * equal options with those options, stopped where the next began (`--stop-after`), then resumed
+ * with the next one's — as it was trained, not every epoch with the last session's options.
+ */
+async function rerun({ run, manifest, config }: RunRecord, loss: TrainRequestConfig['loss'], out: string, stopAfter: number | undefined, info: ReproOptions['info']): Promise<void> {
   // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd listed them all).
   const explicit = new Set(Object.keys(config).filter((k) => !(LOSS_OPTION_NAMES as readonly string[]).includes(k)));
-  await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter, hooks: {} });
+  const stretches = replayStretches(run, manifest.sessions);
+  if (stretches.length <= 1) {
+    await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter, hooks: {} });
+    return;
+  }
+  for (const [i, st] of stretches.entries()) {
+    const end = i + 1 < stretches.length ? stretches[i + 1].after_epoch : st.epochs;
+    const stop = Math.min(end, stopAfter ?? Infinity);
+    info?.(`  session ${i + 1} of ${stretches.length}: epochs ${st.after_epoch + 1}–${stop} with --epochs ${st.epochs}, backend ${st.backend}${st.eval_batch !== null ? `, eval batch ${st.eval_batch}` : ''}`);
+    const cfg = { ...config, loss, epochs: st.epochs, backend: st.backend as TrainConfigInput['backend'], ...(st.eval_batch !== null ? { evalBatch: st.eval_batch } : {}) };
+    await train({ config: cfg, explicit, out, resume: i > 0, stopAfter: stop < st.epochs ? stop : undefined, hooks: {} });
+    if (stopAfter !== undefined && stopAfter <= end) return;
+  }
 }
 
 /** Metrics: every value but the timings, epoch by epoch of the re-run. */

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repro } from '../../src/repro/repro.js';
+import { UsageError } from '../../src/errors.js';
+import { replayStretches, repro } from '../../src/repro/repro.js';
 import { train } from '../../src/student/trainer/train.js';
 import { cli } from '../cli/train-helpers.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
@@ -145,6 +146,36 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     expect(there.code).to.equal(2);
     expect(there.out).to.equal('');
     expect(there.err).to.equal(`tfkd: ${old} records the cache cache relative to the directory it was trained in, and ${elsewhere} has none\nhint: run tfkd repro from that directory\n`);
+  });
+
+  // A resume may change --epochs, --backend and --eval-batch; repro used to re-run every epoch
+  // with the last session's options and report the run NOT reproduced (a cosine schedule of the
+  // other length, another backend's arithmetic, the test loss summed in other batches).
+  for (const [what, first, second] of [
+    ['--epochs 2 then --resume --epochs 3 (cosine)', { epochs: 2, schedule: 'cosine' }, { epochs: 3, schedule: 'cosine' }],
+    ['--stop-after 1, then --resume on another backend with another --eval-batch', { epochs: 2, stopAfter: 1 }, { epochs: 2, backend: 'wasm', evalBatch: 7 }],
+  ] as const) {
+    it(`a run resumed with other options is replayed session by session and reproduces bit for bit: ${what}`, async () => {
+      const dir = path.join(tmp, `sessions-${what.length}`);
+      const { stopAfter, ...c1 } = { stopAfter: undefined, ...first } as Record<string, unknown>;
+      await train({ config: { ...CONFIG, ...c1 } as never, out: dir, stopAfter: stopAfter as number | undefined });
+      await train({ config: { ...CONFIG, ...second } as never, out: dir, resume: true });
+      const sessions = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')).sessions;
+      expect(sessions).to.have.length(2);
+      expect(sessions[1].after_epoch).to.equal(stopAfter ?? first.epochs);
+      const lines: string[] = [];
+      const r = await repro(dir, { info: (l) => lines.push(l) });
+      expect(r.verdict, JSON.stringify(r.metricDiffs.slice(0, 2))).to.equal('identical');
+      expect(r.epochsCompared).to.equal(second.epochs);
+      expect(lines.filter((l) => /^ {2}session [12] of 2: /.test(l))).to.have.length(2);
+    });
+  }
+
+  it('BAD CALL - a run resumed inside an epoch with other options cannot be replayed: exit 2 before anything runs', () => {
+    const s = (after_epoch: number, epochs: number, after_batch?: number) => ({ after_epoch, ...(after_batch ? { after_batch } : {}), epochs, backend: 'cpu', eval_batch: 256 });
+    expect(replayStretches('R', [s(0, 2), s(1, 2, 3)])).to.have.length(1); // same options: one stretch
+    expect(replayStretches('R', [s(0, 2), s(2, 3), s(2, 3)])).to.have.length(2);
+    expect(() => replayStretches('R', [s(0, 2), s(1, 3, 3)])).to.throw(UsageError, /^R was resumed inside epoch 2 \(after batch 3\) with other options/);
   });
 
   it('BAD CALL - an unfinished run, a directory that is no run, bad options → exit 2', async () => {

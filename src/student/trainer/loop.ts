@@ -1,3 +1,12 @@
+/** A JSON file's value, or null when it is missing or not JSON (the session history is then this session's alone). */
+function readJsonOrNull(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The training loop itself, once train.ts has opened the data and caches and built the model:
  * resume point, run manifest and config.json (the commit record), then per epoch the seeded order,
@@ -28,7 +37,7 @@ import { mixedTargets } from './mix-inputs.js';
 import { trainingHits } from './hits.js';
 import { defaultRenderWorkers } from '../../data/render-pool.js';
 import { explosionMessage, LOSS_EXPLOSION_FACTOR } from './divergence.js';
-import { emaBestLine, hashCheckpoints, makeSummary, runManifest } from './record.js';
+import { emaBestLine, hashCheckpoints, makeSummary, runManifest, sessionHistory, type RunSession } from './record.js';
 import type { Built } from './built.js';
 import { recoverCheckpoints } from './recovery.js';
 import type { TrainRequest, TrainResult } from './request.js';
@@ -173,7 +182,12 @@ class TrainLoop {
     fs.mkdirSync(paths.checkpoints, { recursive: true });
     // A resumed run with more epochs is no longer finished until it is.
     if (this.startEpoch < this.built.config.epochs) fs.rmSync(paths.summary, { force: true });
-    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, ...(this.A > 1 ? { batchesPerEpoch: this.batchesPerEpoch } : {}), startEpoch: this.startEpoch, startBatch: this.startBatch });
+    const { config, backend } = this.built;
+    const session: RunSession = { after_epoch: this.startEpoch, ...(this.startBatch > 0 ? { after_batch: this.startBatch } : {}), epochs: config.epochs, backend: backend.name, eval_batch: config.evalBatch ?? null };
+    // The previous session's record, before this one replaces it (a run is resumed only once config.json exists).
+    const prev = fs.existsSync(paths.config) ? { manifest: readJsonOrNull(paths.manifest), config: readJsonOrNull(paths.config) } : null;
+    const sessions = sessionHistory(prev, session);
+    this.manifest = runManifest(this.built, { N: this.N, stepsPerEpoch: this.stepsPerEpoch, ...(this.A > 1 ? { batchesPerEpoch: this.batchesPerEpoch } : {}), startEpoch: this.startEpoch, startBatch: this.startBatch, sessions });
     writeJsonAtomic(paths.manifest, this.manifest);
     faultPoint('train-manifest');
     // config.json last: the commit record of the run's creation (a start interrupted before it leaves

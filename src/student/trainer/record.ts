@@ -58,8 +58,42 @@ function cacheRecord(c: CacheReader) {
   };
 }
 
+/**
+ * One session of a run (a start, or a --resume): where it started and the options --resume may
+ * change that change the numbers (`epochs` moves a cosine schedule, `backend` the arithmetic,
+ * `eval_batch` the test loss's last bits). `tfkd repro` replays a run session by session when they
+ * differ, rather than every epoch with the last session's options.
+ */
+export interface RunSession {
+  after_epoch: number;
+  after_batch?: number;
+  epochs: number;
+  backend: string;
+  eval_batch: number | null;
+}
+
+/**
+ * The sessions of the run at `paths` up to this one: those its previous manifest recorded (or, for
+ * a run from before sessions were recorded, the one its manifest and config.json describe) that
+ * started before this session's resume point — a session interrupted before its first checkpoint
+ * left nothing, and its resume replaces it — then this one.
+ */
+export function sessionHistory(prev: { manifest: unknown; config: unknown } | null, now: RunSession): RunSession[] {
+  if (now.after_epoch === 0 && (now.after_batch ?? 0) === 0) return [now];
+  const m = prev?.manifest as { sessions?: RunSession[]; resumedAfterEpoch?: number; resumedAfterBatch?: number; backend?: { name?: string } } | null;
+  const c = prev?.config as { epochs?: number; evalBatch?: number } | null;
+  let before: RunSession[] = [];
+  if (Array.isArray(m?.sessions)) before = m.sessions;
+  else if (m && c && typeof c.epochs === 'number' && typeof m.backend?.name === 'string') {
+    before = [{ after_epoch: m.resumedAfterEpoch ?? 0, ...(m.resumedAfterBatch ? { after_batch: m.resumedAfterBatch } : {}), epochs: c.epochs, backend: m.backend.name, eval_batch: c.evalBatch ?? null }];
+  }
+  const at = (x: RunSession) => [x.after_epoch, x.after_batch ?? 0] as const;
+  const earlier = (x: RunSession) => at(x)[0] < at(now)[0] || (at(x)[0] === at(now)[0] && at(x)[1] < at(now)[1]);
+  return [...before.filter(earlier), now];
+}
+
 /** The run manifest as a session starts it (finished, seconds and outputs filled in when it ends: loop.ts). */
-export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number; startBatch: number }) {
+export function runManifest(built: Built, session: { N: number; stepsPerEpoch: number; batchesPerEpoch?: number; startEpoch: number; startBatch: number; sessions: RunSession[] }) {
   const { config, loss, lossOptions, trainDs, testDs, testIdx, fp, caches, testTeacher, plan, inputs, t0, backend, spec, params } = built;
   return {
     schema: 'tfkd-run/1',
@@ -88,6 +122,8 @@ export function runManifest(built: Built, session: { N: number; stepsPerEpoch: n
     resumedAfterEpoch: session.startEpoch,
     /** --checkpoint-every: batches of the next epoch already done when this session started (absent: none). */
     ...(session.startBatch > 0 ? { resumedAfterBatch: session.startBatch } : {}),
+    /** Every session of the run so far, this one last (RunSession). */
+    sessions: session.sessions,
     finished: null as string | null,
     seconds: null as number | null,
     /** sha256 of every checkpoint's weights when the session ended (what `tfkd repro` compares). */
