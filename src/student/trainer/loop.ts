@@ -26,7 +26,7 @@ import { downloadVariables, tf } from '../tf.js';
 import { loadWeights, onnxLayerOf, type WeightRecord } from '../zoo/index.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
-import { checkResumeEpochs } from './run-checks.js';
+import { checkResumeEpochs, checkResumeSaveAt } from './run-checks.js';
 import { learningRate } from './optimizer.js';
 import { readMetrics, runPaths, writeMetrics, type EpochMetrics } from './run-dir.js';
 import { epochSteps } from './config.js';
@@ -165,6 +165,7 @@ class TrainLoop {
     this.step = ck.state.step;
     // train.ts refused too few --epochs from last/state.json already; this is the checkpoint as read.
     checkResumeEpochs(req.out, this.built.config.epochs, ck.state);
+    checkResumeSaveAt(req.out, this.built.config.saveAt, { epoch: ck.state.epoch, step: ck.state.step }, (name) => fs.existsSync(paths.checkpoint(name)));
     if (ck.state.batch !== undefined) {
       const t = ck.state.epoch_totals!;
       this.startBatch = ck.state.batch;

@@ -36,6 +36,23 @@ export function checkRunOptions(config: TrainConfig, trainSamples: number): void
   }
 }
 
+/**
+ * `--resume --save-at`: a checkpoint at an epoch or step the run has already passed can no longer
+ * be saved; it must be one the run already holds (saved by an earlier session), else it is refused
+ * rather than recorded in config.json and never written.
+ */
+export function checkResumeSaveAt(run: string, saveAt: TrainConfig['saveAt'], done: { epoch: number; step: number }, has: (name: string) => boolean): void {
+  if (!saveAt) return;
+  const reached = saveAt.unit === 'epoch' ? done.epoch : done.step;
+  const lost = saveAt.at.filter((n) => n <= reached && !has(`${saveAt.unit}-${n}`));
+  if (lost.length) {
+    throw new UsageError(
+      `${optionName('saveAt')}: ${run} is already past ${saveAt.unit} ${lost.join(', ')} (its last checkpoint is after ${saveAt.unit} ${reached}) and holds no checkpoint there`,
+      `save at ${saveAt.unit}s after ${reached}, or train a new run to keep ${lost.length > 1 ? 'those' : 'that one'}`,
+    );
+  }
+}
+
 /** Where a run's last checkpoint is: after `epoch` epochs, and (--checkpoint-every) after `batch` batches of the next. */
 interface ResumePoint {
   epoch: number;

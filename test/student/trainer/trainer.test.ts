@@ -152,6 +152,22 @@ describe('student trainer', function () {
     expect(fs.readFileSync(path.join(finished, 'summary.json'), 'utf8')).to.equal(summary);
   });
 
+  // --resume --save-at 1,3 after epoch 2 was accepted: config.json recorded [1, 3] and epoch-1/
+  // was never written.
+  it('BAD CALL - --resume --save-at a point the run has passed without a checkpoint there is refused, the run untouched; one it holds, or a later one, is kept', async () => {
+    const dir = out();
+    await train({ config: { ...BASE, epochs: 3, saveAt: { unit: 'epoch', at: [2] } }, out: dir, stopAfter: 2 });
+    const before = dirBytes(dir);
+    const resume = (...at: number[]) => train({ config: { epochs: 3, saveAt: { unit: 'epoch', at } } as TrainConfigInput, explicit: new Set(['epochs', 'saveAt']), out: dir, resume: true }).catch((e: Error) => e);
+    const err = await resume(1, 3);
+    expect(err).to.be.instanceOf(UsageError);
+    expect((err as UsageError).message).to.equal(`--save-at: ${dir} is already past epoch 1 (its last checkpoint is after epoch 2) and holds no checkpoint there`);
+    expect(dirBytes(dir)).to.deep.equal(before);
+    const ok = await resume(2, 3);
+    expect(ok).to.not.be.instanceOf(Error);
+    for (const c of ['epoch-2', 'epoch-3']) expect(fs.existsSync(path.join(dir, 'checkpoints', c)), c).to.equal(true);
+  });
+
   describe("timm's recipe: --optimizer adamw, --skip-decay, --clip-grad", () => {
     const recipe = { optimizer: 'adamw' as const, skipDecay: ['1d'], clipGrad: 0.5, loss: 'lsr', epochs: 3 };
 
