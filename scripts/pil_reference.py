@@ -509,6 +509,9 @@ def decode_cases():
         add(f"bmp-p-{tag}", "bmp", encoded(pal, "BMP"))
         add(f"bmp-l-{tag}", "bmp", encoded(im.convert("L"), "BMP"))
         add(f"bmp-1bit-{tag}", "bmp", encoded(im.convert("1"), "BMP"))
+        # Netpbm, which ImageFolder lists (.ppm, .pgm) and PIL reads, libvips (sharp) does not
+        add(f"netpbm-ppm-{tag}", "ppm", encoded(im, "PPM"))
+        add(f"netpbm-pgm-{tag}", "pgm", encoded(im.convert("L"), "PPM"))
     for name, data in gif_cases():
         add(name, "gif", data)
     # Metadata PIL ignores: an EXIF orientation (not applied), an ICC profile (not applied).

@@ -57,7 +57,8 @@ function splitCsv(line: string, where: string): string[] {
 }
 
 export function parseList(text: string, file: string): { paths: string[]; rawLabels: string[] } {
-  const lines = text.split(/\r?\n/);
+  // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is no part of the first field, quoted or not.
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const first = lines.find((l) => l.trim() !== '' && !l.startsWith('#')) ?? '';
   const sep: 'tab' | 'comma' | 'space' = first.includes('\t') ? 'tab' : first.includes(',') ? 'comma' : 'space';
   const paths: string[] = [];

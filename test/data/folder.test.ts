@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ImageFilesDataset } from '../../src/data/files.js';
@@ -7,6 +8,8 @@ import { fingerprint } from '../../src/data/fingerprint.js';
 import { parseList } from '../../src/data/list.js';
 import { openDataset } from '../../src/data/open.js';
 import { usageError } from './helpers.js';
+import { DEBIAN_PYTHON } from '../../src/doctor/packages.js';
+import { needs } from '../helpers/needs.js';
 import { rmDir, tmpDir, withTmpDir } from '../helpers/tmp-dir.js';
 
 /** An H×W×C image whose pixel (y, x, c) = (y*20 + x*7 + c*60 + seed) & 255. */
@@ -65,6 +68,30 @@ describe('data/folder and data/list (streaming image files)', () => {
     expect(Array.from(ds.labels)).to.deep.equal([0, 1, 1, 1, 2, 3]);
     // The face: the first image's size (bird/bad.png cannot be read, so its header is tried first…)
     expect(ds.shape.channels).to.equal(3);
+  });
+
+  // Dirent.isDirectory() is false for a link: linked class folders and sub-directories were
+  // dropped, so classes and labels differed from ImageFolder's (which follows links) silently.
+  it("symbolic links to directories are followed, as ImageFolder's is_dir() and os.walk(followlinks=True) do (checked against torchvision)", async function () {
+    needs(this, 'python3-torchvision');
+    for (const d of ['data/a', 'data/real_b', 'extra']) mkdirSync(join(tmp, d), { recursive: true });
+    writeFileSync(join(tmp, 'data/a/0.png'), await png(4, 4, 3, 1));
+    writeFileSync(join(tmp, 'data/real_b/0.png'), await png(4, 4, 3, 2));
+    writeFileSync(join(tmp, 'extra/0.png'), await png(4, 4, 3, 3));
+    symlinkSync('real_b', join(tmp, 'data/b_link')); // a linked class folder
+    symlinkSync('../../extra', join(tmp, 'data/a/linked')); // a linked sub-directory
+    symlinkSync('0.png', join(tmp, 'data/a/file-link.png')); // a linked file
+    const ds = (await openDataset(`folder:${join(tmp, 'data')}`)) as ImageFilesDataset;
+    const py = execFileSync(DEBIAN_PYTHON, ['-c', 'import json,sys; from torchvision.datasets import ImageFolder as F; d=F(sys.argv[1], loader=lambda p: p); print(json.dumps({"classes": d.classes, "samples": [[p[len(sys.argv[1]) + 1:], y] for p, y in d.samples]}))', join(tmp, 'data')], { encoding: 'utf8' });
+    const want = JSON.parse(py) as { classes: string[]; samples: Array<[string, number]> };
+    expect(want.classes).to.deep.equal(['a', 'b_link', 'real_b']);
+    expect(ds.classNames).to.deep.equal(want.classes);
+    expect(ds.files.map((f, i) => [f, ds.labels[i]])).to.deep.equal(want.samples);
+    // A link back into its own path is not entered again (os.walk would loop): from real_b/up
+    // (= data), a/ is walked, but b_link and real_b (both real_b, on the path) are not.
+    symlinkSync('..', join(tmp, 'data/real_b/up'));
+    const looped = (await openDataset(`folder:${join(tmp, 'data')}`)) as ImageFilesDataset;
+    expect(looped.files.filter((f) => f.startsWith('real_b/'))).to.deep.equal(['real_b/0.png', 'real_b/up/a/0.png', 'real_b/up/a/file-link.png', 'real_b/up/a/linked/0.png']);
   });
 
   it('readImages: each image at its own size in mode RGB or L, as PIL converts; a bad file names itself', async () => {
@@ -168,6 +195,14 @@ describe('data/folder and data/list (streaming image files)', () => {
       expect(Array.from(ds.labels)).to.deep.equal([1, 0]);
       expect(ds.files).to.deep.equal(['img/1.png', 'img/a, b.png']);
       expect(Buffer.from(await ds.get(1)).equals(pattern(4, 4, 3, 2))).to.equal(true);
+    });
+
+    // The mark was stripped from unquoted fields only (by trim): a quoted first field kept its
+    // quotes, and the header went unrecognised.
+    it('a UTF-8 byte-order mark before the first field, quoted or not, is ignored', () => {
+      for (const text of ['\uFEFF"path","label"\n"a.jpg","cat"\n', '\uFEFFpath,label\na.jpg,cat\n', '\uFEFF"a.jpg",cat\n', '\uFEFFa.jpg\tcat\n']) {
+        expect(parseList(text, 'l.csv'), JSON.stringify(text)).to.deep.equal({ paths: ['a.jpg'], rawLabels: ['cat'] });
+      }
     });
 
     it('TSV and ImageNet val.txt style (space, integer labels)', () => {

@@ -47,7 +47,8 @@ import { jpegDecoder, pngDecoder, webpDecoder } from './native.js';
  * 16-bit RGB(A), associated alpha: see repremultiply). Checked once by hand as well: the 36
  * photographs scripts/make_photos.py cuts from Debian's mate-backgrounds and its 30 full-size
  * originals (JPEG baseline/progressive up to 5640x3172, PNG RGB/RGBA/LA with ICC), all exact.
- * Not supported: BMP (libvips has no BMP loader; PIL reads it) — refused with a clear message;
+ * Not supported: BMP and PPM/PGM (libvips as sharp builds it has no loader for them; PIL reads both)
+ * — refused with a clear message;
  * HEIF/AVIF are decoded as sharp does (PIL 9.4 cannot open them, so there is no reference).
  *
  * Refused as one UsageError line naming the file (what PIL raises for the same file, checked in the
@@ -186,9 +187,14 @@ const PNG_MODES = { 1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA' } as const;
 
 const isBmp = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
 
+/** Netpbm (PBM/PGM/PPM): `P1`…`P6` then white space. */
+const isNetpbm = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0x50 && b[1] >= 0x31 && b[1] <= 0x36 && (b[2] === 0x20 || b[2] === 0x0a || b[2] === 0x0d || b[2] === 0x09);
+
 /** sharp's header parse, with the formats we do not hand on refused. */
 async function header(input: Buffer | string, file: string, head?: Uint8Array): Promise<Metadata> {
   if (head && isBmp(head)) throw new UsageError(`${file}: BMP images are not supported (libvips, which decodes for sharp, has no BMP reader); convert them to PNG`);
+  // ImageFolder lists .ppm/.pgm files, so folder: does too; sharp's libvips reads no Netpbm either.
+  if (head && isNetpbm(head)) throw new UsageError(`${file}: PPM/PGM (Netpbm) images are not supported (libvips, which decodes for sharp, has no Netpbm reader); convert them to PNG`);
   let m: Metadata;
   try {
     m = await sharp(input).metadata();

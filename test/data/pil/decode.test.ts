@@ -146,17 +146,25 @@ describe('data/pil/decode: Image.open(f).convert(mode), byte for byte', function
     }
   });
 
-  it('BMP (which PIL reads but libvips cannot) is refused with a clear message', async () => {
+  it('BMP and PPM/PGM (which PIL reads but libvips cannot) are refused with a clear message, by decodeImage and probeImage', async () => {
     const bmps = entries.filter((e) => e.name.startsWith('bmp-'));
+    const netpbm = entries.filter((e) => e.name.startsWith('netpbm-'));
     expect(bmps.length).to.be.greaterThan(10);
+    expect(netpbm.length).to.be.greaterThan(4);
     for (const e of bmps) {
       const err = await usageError(decodeImage(e.file, 'RGB'));
       expect(err.message).to.equal(`${e.file}: BMP images are not supported (libvips, which decodes for sharp, has no BMP reader); convert them to PNG`);
     }
+    // They were listed by folder: (as ImageFolder lists them) and then failed as "unsupported image format".
+    for (const e of netpbm) {
+      const want = `${e.file}: PPM/PGM (Netpbm) images are not supported (libvips, which decodes for sharp, has no Netpbm reader); convert them to PNG`;
+      expect((await usageError(decodeImage(e.file, 'RGB'))).message, e.name).to.equal(want);
+      expect((await usageError(probeImage(e.file))).message, e.name).to.equal(want);
+    }
   });
 
   it("probeImage gives PIL's size from the header, for every file PIL opens", async () => {
-    for (const e of entries.filter((x) => !x.error && !x.name.startsWith('bmp-'))) {
+    for (const e of entries.filter((x) => !x.error && !x.name.startsWith('bmp-') && !x.name.startsWith('netpbm-'))) {
       expect(await probeImage(e.file), e.name).to.deep.equal({ width: e.width, height: e.height });
     }
   });
