@@ -103,3 +103,18 @@ export function capabilitiesOf(ds: Dataset): SourceCapabilities {
 export function workerFiles(ds: Dataset): ((index: number) => string) | null {
   return capabilitiesOf(ds).renderPool && ds.path ? ds.path.bind(ds) : null;
 }
+
+/**
+ * Where two class lists disagree — `class 1 is dog in A, eel in B` — or null when they agree or
+ * either has no names of its own (integer labels name their classes by index): equal K alone does
+ * not make the indices mean the same classes (a test split with other folders than the training
+ * split, a checkpoint evaluated on another data set).
+ */
+export function classNamesDiffer(a: readonly string[] | undefined, aName: string, b: readonly string[] | undefined, bName: string): string | null {
+  const named = (n: readonly string[] | undefined) => n !== undefined && n.some((x, i) => x !== String(i));
+  if (!named(a) || !named(b)) return null;
+  const k = a!.findIndex((x, i) => x !== b![i]);
+  if (k < 0 && a!.length === b!.length) return null;
+  const at = k < 0 ? Math.min(a!.length, b!.length) : k;
+  return `class ${at} is ${a![at] ?? '(none)'} in ${aName}, ${b![at] ?? '(none)'} in ${bName}`;
+}

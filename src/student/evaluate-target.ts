@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { optionName, UsageError, WorkError } from '../errors.js';
 import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
-import type { Dataset } from '../data/dataset.js';
+import { classNamesDiffer, type Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { hashU32, subset } from '../data/rng.js';
 import { openTeacher } from '../teacher/session.js';
@@ -180,6 +180,8 @@ async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): P
       `${dir}: the model takes ${h}x${w}x${c} images and K = ${ck.spec.numClasses}; ${ds.spec} has ${height}x${width}x${channels} and K = ${ds.numClasses}`,
     );
   }
+  const differ = classNamesDiffer(ck.state.classNames, dir, ds.classNames, ds.spec);
+  if (differ) throw new UsageError(`${dir} was trained on other classes than ${ds.spec}'s: ${differ}`, 'evaluate it on data with the classes it was trained on');
   const backend = await selectBackend(o.backend ?? 'auto');
   await prepareModelSpec(ck.spec);
   const model = loadCheckpointModel(ck);

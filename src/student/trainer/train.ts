@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import { UsageError, optionName } from '../../errors.js';
 import { openCache, type CacheReader } from '../../cache/reader.js';
-import type { Dataset } from '../../data/dataset.js';
+import { classNamesDiffer, type Dataset } from '../../data/dataset.js';
 import { openFidelityCache } from '../teacher-cache.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import { openDataset } from '../../data/open.js';
@@ -110,6 +110,8 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
   const trainDs = await openDataset(input.data, { split: 'train' });
   const testDs = await openDataset(input.data, { split: 'test' });
   if (trainDs.numClasses !== testDs.numClasses) throw new UsageError(`${input.data}: train has K = ${trainDs.numClasses}, test K = ${testDs.numClasses}`);
+  const differ = classNamesDiffer(trainDs.classNames, 'the train split', testDs.classNames, 'the test split');
+  if (differ) throw new UsageError(`${input.data}: ${differ}: the test accuracy would count other classes`, 'give both splits the same class folders');
   const K = trainDs.numClasses;
   const { config, lossOptions } = resolveConfig(input, K, loss.entry, req.explicit);
   checkSchedule(scheduleOf(config));
