@@ -463,11 +463,20 @@ class Cache:
         return t
 
     # -- rows --
+    @staticmethod
+    def _indices(x, what):
+        """`x` as int64 indices; anything else (1.7, True, '5') is refused as tfkd's reader refuses
+        it, instead of being cut down to another row."""
+        a = np.asarray(x)
+        if a.size and a.dtype.kind not in "iu":
+            raise TypeError(f"{what} indices must be integers, got {a.dtype} ({a.reshape(-1)[0]!r})")
+        return a.astype(np.int64)
+
     def row_of(self, samples, view=0):
         """Row indices (0 = this cache's first row) of (sample, view) pairs; samples are the data
         set's indices (for a part: within [sample_start, sample_end)), view an int or one per sample."""
-        s = np.asarray(samples, dtype=np.int64)
-        v = np.broadcast_to(np.asarray(view, dtype=np.int64), s.shape)
+        s = self._indices(samples, "sample")
+        v = np.broadcast_to(self._indices(view, "view"), s.shape)
         if s.size and (s.min() < self.sample_start or s.max() >= self.sample_end):
             raise IndexError(f"sample out of [{self.sample_start}, {self.sample_end}) in cache {self.path}")
         if v.size and (v.min() < 0 or v.max() >= self.views):
@@ -476,7 +485,7 @@ class Cache:
 
     def read_rows(self, rows):
         """The stored tensors of rows (indices from 0, any order): {name: array}, copies."""
-        r = np.asarray(rows, dtype=np.int64).reshape(-1)
+        r = self._indices(rows, "row").reshape(-1)
         if r.size and (r.min() < 0 or r.max() >= self.rows):
             raise IndexError(f"row out of [0, {self.rows}) in cache {self.path}")
         g = r + self.row_start

@@ -217,8 +217,8 @@ class WithTeacher(torch.utils.data.Dataset):
     def teacher(self, indices, views=None):
         """float32 tensor [n, K]: the teacher's rows of these items (indices into this data set), of
         `views` (default: each item's view this epoch)."""
-        s = np.asarray(indices, dtype=np.int64)
-        v = np.array([self.view_of(i) for i in s], dtype=np.int64) if views is None else np.asarray(views, dtype=np.int64)
+        s = Cache._indices(indices, "item")
+        v = np.array([self.view_of(i) for i in s], dtype=np.int64) if views is None else Cache._indices(views, "view")
         if self._index is not None:
             s = self._index[s]
         z = self.cache.logits(s, v) if self.targets == "logits" else self.cache.soft_targets(s, v, temperature=self.temperature)

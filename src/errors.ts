@@ -67,3 +67,17 @@ export function formatZodError(err: ZodError, prefix = ''): string {
     })
     .join('; ');
 }
+
+/**
+ * The integer options of a library call, checked at its edge as the CLI's schemas check the flags:
+ * each given value must be an integer ≥ its minimum (a batch of 0 would loop forever, a fraction
+ * would reach a typed array). UsageError naming the option; undefined values are skipped.
+ */
+export function checkIntegerOptions(o: object, mins: Readonly<Record<string, number>>): void {
+  const values = o as Record<string, unknown>;
+  for (const [k, min] of Object.entries(mins)) {
+    const v = values[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new UsageError(`${optionName(k)} ${String(v)}: must be an integer ≥ ${min}`);
+  }
+}

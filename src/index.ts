@@ -19,7 +19,7 @@ import { CliRunner, stepEnv } from './experiment/runner.js';
 import { writeReport, type WriteReportOptions } from './experiment/report.js';
 import { type Report } from './experiment/report-types.js';
 import { getSettings, setSettings, settingsEnv, type TfkdSettings } from './settings.js';
-import { setOptionStyle, UsageError } from './errors.js';
+import { checkIntegerOptions, setOptionStyle, UsageError } from './errors.js';
 import { defaultThreads, loadNative, nativeLoaded, setNativeThreads } from './student/kernels/native.js';
 import { train as trainRun } from './student/trainer/train.js';
 import { type TrainRequest, type TrainResult } from './student/trainer/request.js';
@@ -153,6 +153,7 @@ export interface RunExperimentOptions {
  * time, with this process's settings), writes the report. Throws WorkError when a step failed.
  */
 export async function runExperiment(file: string, o: RunExperimentOptions): Promise<RunDesignResult> {
+  checkIntegerOptions(o, { jobs: 1 });
   const jobs = o.jobs ?? 1;
   const loaded = loadDesign(file, o.set ?? []);
   await preflightDesign(loaded);

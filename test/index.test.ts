@@ -76,4 +76,31 @@ describe('index: the public API', function () {
     expect((err as Error).message).to.equal('nesterov needs momentum > 0');
     expect(fs.existsSync(out)).to.equal(false);
   });
+
+  // The library skipped the checks the CLI's schemas make: evaluate({ batch: 0 }) never returned
+  // (its loop did not advance), precompute({ shardRows: 0 }) failed with a plain Error after
+  // writing its journal, augmentSeed -1 was recorded, jobs 0 ran an experiment.
+  it('BAD CALL - integer options the CLI refuses are UsageErrors at the library edge too, before anything is written', async () => {
+    const out = path.join(os.tmpdir(), `tfkd-index-ints-${process.pid}`);
+    const refused = async (f: () => Promise<unknown>): Promise<string> => {
+      try {
+        await f();
+      } catch (e) {
+        expect(e).to.be.instanceOf(api.UsageError);
+        return (e as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    const pre = { teacher: api.embedded.teachers.good, data: api.embedded.data, out };
+    expect(await refused(() => api.precompute({ ...pre, shardRows: 0 }))).to.equal('shardRows 0: must be an integer ≥ 1');
+    expect(await refused(() => api.precompute({ ...pre, shardRows: 1.5 }))).to.equal('shardRows 1.5: must be an integer ≥ 1');
+    expect(await refused(() => api.precompute({ ...pre, views: 2, augment: 'flip', augmentSeed: -1 }))).to.equal('augmentSeed -1: must be an integer ≥ 0');
+    expect(await refused(() => api.precompute({ ...pre, dtype: 'f64' as never }))).to.equal('dtype f64: must be one of f16, f32');
+    expect(fs.existsSync(out)).to.equal(false);
+    // Any directory will do: the options are checked before the target is opened.
+    expect(await refused(() => api.evaluate(os.tmpdir(), { data: api.embedded.data, batch: 0 }))).to.equal('batch 0: must be an integer ≥ 1');
+    expect(await refused(() => api.evaluate(os.tmpdir(), { data: api.embedded.data, limit: 1.5 }))).to.equal('limit 1.5: must be an integer ≥ 1');
+    expect(await refused(() => api.verifyCache(os.tmpdir(), { sample: -1 }))).to.equal('sample -1: must be an integer ≥ 1');
+    expect(await refused(() => api.runExperiment('never.yaml', { out, jobs: 0 }))).to.equal('jobs 0: must be an integer ≥ 1');
+  });
 });

@@ -4,7 +4,7 @@
  * CLI so that both share one wiring (open data → cheap checks → open teacher → checks that need K
  * → fingerprint → precompute.ts), and the CLI only parses flags and prints.
  */
-import { optionName, UsageError } from '../errors.js';
+import { checkIntegerOptions, optionName, UsageError } from '../errors.js';
 import { parseAugmentSpec } from '../data/augment.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
@@ -13,7 +13,7 @@ import { ORT_VERSION } from '../teacher/ort.js';
 import type { Layout, PreprocessSpec } from '../teacher/types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
 import type { PartialPreprocess } from '../teacher/preprocess.js';
-import type { CacheDtype } from '../catalog.js';
+import { CACHE_DTYPES, type CacheDtype } from '../catalog.js';
 import { checkPrecomputeOptions, precompute, type PartSpec } from './precompute.js';
 import type { SkippedSample } from './skip-journal.js';
 
@@ -154,6 +154,10 @@ export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.
 
 /** Opens the teacher and the data, precomputes (or resumes, or finds complete) the cache at `o.out`. */
 export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.ProcessEnv = process.env): Promise<PrecomputeSummary> {
+  // The library's edge (the CLI's schema checks the same flags before it gets here).
+  checkIntegerOptions(o, { batch: 1, views: 1, augmentSeed: 0, shards: 1, shardRows: 1, threads: 1, decoders: 1, renderWorkers: 0, maxPixels: 1 });
+  if (typeof o.sessions === 'number') checkIntegerOptions(o, { sessions: 1 });
+  if (o.dtype !== undefined && !(CACHE_DTYPES as readonly string[]).includes(o.dtype)) throw new UsageError(`${optionName('dtype')} ${String(o.dtype)}: must be one of ${CACHE_DTYPES.join(', ')}`);
   const part = resolvePart(o, env);
   const augSpec = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
   const batch = o.batch ?? 256;

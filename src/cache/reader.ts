@@ -91,7 +91,12 @@ function mismatch(dir: string, what: string, have: unknown, want: unknown): neve
 }
 
 /** The caller's expectations (a sound cache, but not the one asked for: exit 2). */
+/** What an expectation may name; anything else (a typo, Python's `K`) would be checked against nothing. */
+const EXPECT_KEYS: ReadonlySet<string> = new Set(['key', 'fingerprint', 'split', 'numClasses', 'N']);
+
 function checkExpected(dir: string, m: Manifest, expect: CacheExpect): void {
+  const unknown = Object.keys(expect).filter((k) => !EXPECT_KEYS.has(k));
+  if (unknown.length) throw new UsageError(`openCache ${dir}: unknown expectation ${unknown.join(', ')}`, `it checks: ${[...EXPECT_KEYS].join(', ')}`);
   if (expect.key !== undefined && m.key !== expect.key && m.baseKey !== expect.key) mismatch(dir, 'the key', m.key, expect.key);
   if (expect.fingerprint !== undefined && m.data.fingerprint !== expect.fingerprint) mismatch(dir, 'the data fingerprint', m.data.fingerprint, expect.fingerprint);
   if (expect.split !== undefined && m.data.split !== expect.split) mismatch(dir, 'the split', m.data.split, expect.split);

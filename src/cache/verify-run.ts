@@ -3,7 +3,7 @@
  * structural checks (checksums, manifest, coverage: verify.ts), and, given the teacher and the
  * data, a seeded sample of rows recomputed and compared with the cache.
  */
-import { optionName, UsageError } from '../errors.js';
+import { checkIntegerOptions, optionName, UsageError } from '../errors.js';
 import { parseAugmentSpec } from '../data/augment.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
@@ -38,6 +38,7 @@ export interface VerifyReport {
 
 /** Verifies the cache in `dir`; reports problems (never throws for a failed check, only for bad options). */
 export async function runVerify(dir: string, o: VerifyOptions = {}): Promise<VerifyReport> {
+  checkIntegerOptions(o, { sample: 1, seed: 0 });
   if ((o.teacher === undefined) !== (o.data === undefined)) throw new UsageError(`${optionName('teacher')} and ${optionName('data')} go together (both, to recompute rows; neither, for the structural checks)`);
   const structure = verifyStructure(dir);
   let recompute: RecomputeReport | null = null;

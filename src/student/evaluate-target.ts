@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { optionName, UsageError, WorkError } from '../errors.js';
+import { checkIntegerOptions, optionName, UsageError, WorkError } from '../errors.js';
 import { cacheManifestIn, type Manifest } from '../cache/manifest.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { classNamesDiffer, type Dataset } from '../data/dataset.js';
@@ -273,6 +273,8 @@ async function unseenIndices(target: string, ds: Dataset): Promise<{ indices: In
 /** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  // The library's edge: a batch of 0 would never advance (the CLI's schema refuses it too).
+  checkIntegerOptions(o, { batch: 1, limit: 1, seed: 0 });
   if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) {
     throw new UsageError(`${optionName('temperature')} ${o.temperature}: must be a number > 0`);
   }

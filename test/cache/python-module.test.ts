@@ -215,6 +215,36 @@ print(json.dumps(out))`,
     for (const msg of got.slice(1)) expect(msg).to.match(/shard-00002\.safetensors: cannot read/);
   });
 
+  // np.asarray(…, dtype=int64) cut 1.7 down to row 1 (and took '5' and True): the wrong row, silently.
+  it('refuses indices that are not integers (1.7, a view of 1.9, "5", True), as tfkd\'s reader does; integer arrays of any width are read', () => {
+    const dir = path.join(root, 'int-indices');
+    writeSynth(dir, { N: 6, K: 4, V: 2, dtype: 'f32', topk: null, shardRows: 10 });
+    const got = py<string[]>(
+      `import numpy as np
+import tfkd_cache
+d = json.load(sys.stdin)
+c = tfkd_cache.open_cache(d)
+out = []
+for f in (lambda: c.logits([1.7]), lambda: c.logits([3], 1.9), lambda: c.logits(["5"]), lambda: c.logits([True]), lambda: c.read_rows([0.5])):
+    try:
+        f(); out.append("read")
+    except TypeError as e:
+        out.append(str(e))
+out.append(str(bool(np.array_equal(c.logits(np.array([1, 4], dtype=np.uint8), np.int16(1)), c.logits([1, 4], 1)))))
+print(json.dumps(out))`,
+      dir,
+    );
+    expect(got).to.deep.equal([
+      'sample indices must be integers, got float64 (1.7)',
+      'view indices must be integers, got float64 (1.9)',
+      "sample indices must be integers, got <U1 ('5')",
+      'sample indices must be integers, got bool (True)',
+      'row indices must be integers, got float64 (0.5)',
+      'True',
+    ]);
+    expect(() => openCache(dir).readLogits([1.7], [0])).to.throw(/sample 1\.7 is outside/);
+  });
+
   it('refuses every seeded corruption tfkd refuses (manifest edits, shards, resealed contents, byte damage), naming the file', async () => {
     const dirs: string[] = [];
     const files: string[] = [];

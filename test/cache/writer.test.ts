@@ -209,5 +209,8 @@ describe('cache/writer + reader', () => {
     expect(() => openCache(d('c'), { numClasses: 10 })).to.throw(UsageError, /K \(classes\) is 3, expected 10/);
     expect(() => openCache(d('c'), { key: 'f'.repeat(64) })).to.throw(UsageError, /key/);
     expect(() => openCache(d('nothing'))).to.throw(UsageError, /not a complete tfkd cache/);
+    // An expectation it does not know (a typo, Python's K) was accepted and checked against nothing.
+    expect(() => openCache(d('c'), { K: 5 } as never)).to.throw(UsageError, /unknown expectation K$/);
+    expect(() => openCache(d('c'), { splt: 'test' } as never)).to.throw(UsageError, /unknown expectation splt$/);
   });
 });
