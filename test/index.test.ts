@@ -5,6 +5,7 @@
  * switches tfkd's messages to API names, and the other test files expect the CLI's flags.
  */
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -35,6 +36,16 @@ describe('index: the public API', function () {
     expect(new api.WorkError('x').exitCode).to.equal(1);
     expect(fs.existsSync(api.embedded.teachers.good) && fs.existsSync(api.embedded.teachers.poor)).to.equal(true);
     expect(api.embedded.data).to.match(/^fashion-mnist:.*fashion-mnist-subset$/);
+  });
+
+  // sharp's libvips sets VIPSHOME as it loads; the entry imported it (through the image decoder), so
+  // importing tfkd changed the environment every child process inherits.
+  it('importing the entry leaves the process environment as it was (sharp loads at the first image)', () => {
+    const script = "const before = JSON.stringify(process.env); await import('./src/index.ts'); console.log(JSON.stringify(process.env) === before ? 'same' : Object.keys(process.env).filter((k) => !(k in JSON.parse(before))).join(','));";
+    // Without the VIPSHOME this process may have from sharp already (other test files load it).
+    const { VIPSHOME: _loaded, ...env } = process.env;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.join(import.meta.dirname, '..'), encoding: 'utf8', env });
+    expect(out.trim()).to.equal('same');
   });
 
   it('configure(): validated, written over the environment the kernels and child steps read, and undone by undefined', () => {

@@ -3,12 +3,16 @@
  * Both files are kept: the SVG for documents, the PNG for a quick look. Text is sized for a PNG
  * rendered at 2× (readable when shown at half size).
  */
-import sharp from 'sharp';
+import type SharpFactory from 'sharp';
+import { lazyFunction } from '../util/lazy.js';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomicSync } from './fsutil.js';
 import type { MethodRow, RunRecord } from './report-types.js';
 import type { EvalResult } from '../student/evaluate.js';
+
+// Loaded at its first call: loading sharp sets VIPSHOME (util/lazy.ts).
+const sharp = lazyFunction<typeof SharpFactory>('sharp', import.meta.url);
 
 // vega-lite's TopLevelSpec type is very wide; specs are built as plain objects and checked by compile().
 type Spec = Record<string, unknown>;

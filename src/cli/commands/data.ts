@@ -5,7 +5,8 @@ import { SPLITS } from '../../catalog.js';
 import { fingerprint } from '../../data/fingerprint.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
+import type SharpFactory from 'sharp';
+import { lazyFunction } from '../../util/lazy.js';
 import { augmentParams, isIdentity as isAugmentIdentity, parseAugmentSpec } from '../../data/augment.js';
 import type { Dataset } from '../../data/dataset.js';
 import { INTERPOLATIONS, type PilMode } from '../../data/image.js';
@@ -21,6 +22,9 @@ import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { intString, parseOptions, printJson } from '../options.js';
 import { dataSpecHelp } from '../../data/spec.js';
+
+// Loaded at its first call: loading sharp sets VIPSHOME (util/lazy.ts).
+const sharp = lazyFunction<typeof SharpFactory>('sharp', import.meta.url);
 
 /** `tfkd data info SPEC`: what a data spec resolves to, and the fingerprint caches record. */
 

@@ -2,7 +2,8 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } fr
 import { open, type FileHandle } from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-import sharp from 'sharp';
+import type SharpFactory from 'sharp';
+import { lazyFunction } from '../../util/lazy.js';
 import type { Metadata, OutputInfo, Sharp } from 'sharp';
 import { UsageError } from '../../errors.js';
 import { makeImage } from '../image.js';
@@ -13,6 +14,9 @@ import { decodeGif, gifSize, isGif } from './gif.js';
 import { fileKind } from '../../util/regular-file.js';
 import { checkFileBytes, checkPixels, DEFAULT_MAX_PIXELS, maxImageBytes } from './limits.js';
 import { jpegDecoder, pngDecoder, webpDecoder } from './native.js';
+
+// Loaded at its first call: loading sharp sets VIPSHOME (util/lazy.ts).
+const sharp = lazyFunction<typeof SharpFactory>('sharp', import.meta.url);
 
 /**
  * `PIL.Image.open(path).convert(mode)` of Pillow 9.4 (what torchvision's ImageFolder loader does)
