@@ -86,8 +86,11 @@ export class BenchStep {
     return s;
   }
 
-  /** One step; returns its loss (read back, which forces completion on async backends). */
-  run(): number {
+  /**
+   * One step; returns its loss, read back asynchronously (which waits for completion on async
+   * backends: webgpu has no synchronous read in Node, where tfjs' readSync needs OffscreenCanvas).
+   */
+  async run(): Promise<number> {
     let soft = this.fixedSoft;
     if (this.reader) {
       const t0 = performance.now();
@@ -100,7 +103,7 @@ export class BenchStep {
       true,
       this.vars,
     );
-    const v = cost!.dataSync()[0]; // forces completion on async backends; wasm/cpu are synchronous anyway
+    const v = (await cost!.data())[0];
     cost!.dispose();
     if (soft !== this.fixedSoft) soft.dispose();
     return v;

@@ -4,6 +4,9 @@
  * loss stays finite); bad options exit 2.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { needWebgpu, ROOT } from '../helpers/webgpu.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { handleError } from '../../src/cli/handle-error.js';
 import { formatTrainBench, runTrainBench } from '../../src/bench/train.js';
@@ -129,4 +132,22 @@ describe('student/bench train (tfkd bench train)', () => {
       expect(errs.join('')).to.match(re);
     });
   }
+});
+
+// The step read its loss with dataSync(), which on webgpu in Node needs OffscreenCanvas: every
+// `bench train --backend webgpu` failed with "OffscreenCanvas is not defined".
+describe('bench train on webgpu (real device: lavapipe here and in CI)', function () {
+  this.timeout(300000);
+  it('measures a step of mlp on webgpu: a finite loss, img/s, the backend recorded', function () {
+    const m = needWebgpu(this, { students: true });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/tfkd.js'), 'bench', 'train', '--model', 'mlp', '--steps', '2', '--warmup', '1', '--batch', '8', '--backend', 'webgpu', '--json'], {
+      cwd: ROOT,
+      env: { ...m.env, TFKD_THREADS: '1' },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    const j = JSON.parse(r.stdout) as { backend: { name: string }; img_per_s: number; loss?: number };
+    expect(j.backend.name).to.equal('webgpu');
+    expect(j.img_per_s).to.be.greaterThan(0);
+  });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { withTmpDir } from '../helpers/tmp-dir.js';
@@ -92,6 +92,27 @@ describe('cli/data info', function () {
       expect(j.skipped).to.have.length(1);
       expect(j.skipped[0]).to.match(new RegExp(`^${join(tmp, 'b/2.png')}: `));
       expect(j.classNames).to.deep.equal(['a', 'b']);
+    });
+  });
+});
+
+// `data views --out` made its directory with fs.mkdirSync's recursive mode, which never returns
+// below /proc (Node 20), and made it before a bad --size failed, leaving it empty.
+describe('cli/data views --out', function () {
+  this.timeout(60000);
+
+  it('BAD CALL - an --out that cannot be made (below /proc) is one line, exit 2; a view that cannot be rendered leaves no directory', function () {
+    needs(this, 'dataset-fashion-mnist');
+    const views = ['data', 'views', '--data', 'fashion-mnist', '--limit', '2', '--views', '2', '--augment', 'rrc,flip'];
+    const proc = tfkd(...views, '--size', '28', '--out', '/proc/tfkd-never');
+    expect(proc.code, proc.err).to.equal(2);
+    expect(proc.err).to.equal('tfkd: --out /proc/tfkd-never is not writable: no directory can be created in /proc (ENOENT)\nhint: choose another directory\n');
+    withTmpDir('views-out', (dir) => {
+      const out = join(dir, 'a', 'b');
+      const r = tfkd(...views, '--size', '0', '--out', out);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.err).to.match(/^tfkd: resize: width and height must be integers > 0, got 0x0\n$/);
+      expect(existsSync(join(dir, 'a'))).to.equal(false);
     });
   });
 });

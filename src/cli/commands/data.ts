@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type SharpFactory from 'sharp';
 import { lazyFunction } from '../../util/lazy.js';
+import { prepareOutDir } from '../../util/out-dir.js';
 import { augmentParams, isIdentity as isAugmentIdentity, parseAugmentSpec } from '../../data/augment.js';
 import type { Dataset } from '../../data/dataset.js';
 import { INTERPOLATIONS, type PilMode } from '../../data/image.js';
@@ -218,11 +219,23 @@ interface ViewsJob {
  */
 export async function runDataViews(o: ViewsRun): Promise<{ rows: ViewRow[]; written: string[] }> {
   const job = await openViewsJob(o);
-  const { ds, spec } = job;
-  const n = Math.min(o.limit ?? ds.size, ds.size);
+  const n = Math.min(o.limit ?? job.ds.size, job.ds.size);
   const rows: ViewRow[] = [];
   const written: string[] = [];
-  if (o.out) fs.mkdirSync(o.out, { recursive: true });
+  // prepareOutDir, not mkdir -p: below /proc fs.mkdirSync's recursive mode never returns (Node 20).
+  const created = o.out ? prepareOutDir(o.out) : null;
+  try {
+    await renderViews(o, job, n, rows, written);
+  } catch (e) {
+    // A view that cannot be rendered (a size of 0…) before any was written leaves no directory.
+    if (created !== null && fs.readdirSync(o.out!).length === 0) fs.rmSync(created, { recursive: true, force: true });
+    throw e;
+  }
+  return { rows, written };
+}
+
+async function renderViews(o: ViewsRun, job: ViewsJob, n: number, rows: ViewRow[], written: string[]): Promise<void> {
+  const { ds, spec } = job;
   const B = 64;
   for (let s0 = 0; s0 < n; s0 += B) {
     const idx = Int32Array.from({ length: Math.min(B, n - s0) }, (_, k) => s0 + k);
@@ -236,7 +249,6 @@ export async function runDataViews(o: ViewsRun): Promise<{ rows: ViewRow[]; writ
       }
     }
   }
-  return { rows, written };
 }
 
 /** Checks the flags against each other and the data, and opens the data. */
