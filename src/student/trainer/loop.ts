@@ -399,9 +399,16 @@ class TrainLoop {
    * checkpointed. One reduction over the trainable weights, before each evaluation or checkpoint.
    */
   private async assertFiniteWeights(epoch: number, s: number): Promise<void> {
-    const bad = tf.tidy(() => tf.addN(this.built.optimizer.vars.map((v) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(v)), 'int32')))) as tf.Scalar);
-    const n = (await bad.data())[0];
-    bad.dispose();
+    const vars = this.built.optimizer.vars;
+    // The sum of every weight is finite unless one is not (NaN and ±Inf propagate); tf.isFinite is
+    // not used: tfjs-backend-webgpu's flags finite values (zeros, denormals) on some devices.
+    const total = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(v))) as tf.Scalar);
+    const sum = (await total.data())[0];
+    total.dispose();
+    if (Number.isFinite(sum)) return;
+    // Only then each value, counted exactly (and a sum that overflowed is not a failure).
+    let n = 0;
+    for (const v of vars) for (const x of (await v.data()) as Float32Array) if (!Number.isFinite(x)) n++;
     if (n === 0) return;
     throw new WorkError(
       `weights became non-finite (${n} value(s) NaN or ±Inf) by epoch ${epoch + 1}, step ${s + 1} (global step ${this.step}), though every loss was finite: a gradient was not`,
