@@ -202,7 +202,15 @@ export async function repro(run: string, o: ReproOptions = {}): Promise<ReproRep
   const t0 = Date.now();
   try {
     o.info?.(`re-running ${run} (${rec.config.epochs} epochs${o.stopAfter ? `, stopping after ${o.stopAfter}` : ''}, backend ${rec.manifest.backend.name}) → ${out}`);
-    await rerun(rec, loss, out, o.stopAfter, o.info);
+    try {
+      await rerun(rec, loss, out, o.stopAfter, o.info);
+    } catch (e) {
+      // The trainer's hint names --backend, which repro does not take: it re-runs on the backend the run used.
+      if (e instanceof UsageError && / is not available: /.test(e.message) && e.message.startsWith(optionName('backend'))) {
+        throw new UsageError(`${run} trained on ${rec.manifest.backend.name}, which ${e.message.slice(e.message.indexOf(' is not available: ') + 1)}`, 'repro re-runs a run on the backend it trained on: run it on a machine that has it');
+      }
+      throw e;
+    }
     const seconds = (Date.now() - t0) / 1000;
     const now = readRunJson<RunManifest>(runPaths(out).manifest);
     const metrics = compareMetrics(run, out);

@@ -158,17 +158,16 @@ async function tryWebgpu(deps: BackendDeps, why: string[], auto: boolean): Promi
     why.push('webgpu: not available in this build');
     return null;
   }
-  if (auto) {
-    // Before Dawn is loaded here: it prints its Vulkan warnings to our stderr, the probe's go nowhere.
-    const p = deps.probeAdapter?.() ?? { adapter: null, reason: 'not probed' };
-    if (!p.adapter) {
-      why.push(`webgpu: not available (${p.reason ?? 'no adapter'})`);
-      return null;
-    }
-    if (p.adapter.software) {
-      why.push(`webgpu: not used (software adapter only: ${describeAdapter(p.adapter)} — slower than the CPU; ${optionName('backend')} webgpu uses it anyway)`);
-      return null;
-    }
+  // Before Dawn is loaded here (asked for or not): it prints its Vulkan warnings to our stderr, the
+  // probe's (a child process) go nowhere — so a machine without a driver gets one clean line.
+  const p = deps.probeAdapter?.() ?? (auto ? { adapter: null, reason: 'not probed' } : null);
+  if (p && !p.adapter) {
+    why.push(`webgpu: not available (${p.reason ?? 'no adapter'})`);
+    return null;
+  }
+  if (auto && p?.adapter?.software) {
+    why.push(`webgpu: not used (software adapter only: ${describeAdapter(p.adapter)} — slower than the CPU; ${optionName('backend')} webgpu uses it anyway)`);
+    return null;
   }
   let info: Awaited<ReturnType<NonNullable<BackendDeps['importWebgpu']>>>;
   try {

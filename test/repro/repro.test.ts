@@ -178,6 +178,29 @@ describe('repro: re-run a finished run and compare (tfkd repro)', function () {
     expect(() => replayStretches('R', [s(0, 2), s(1, 3, 3)])).to.throw(UsageError, /^R was resumed inside epoch 2 \(after batch 3\) with other options/);
   });
 
+  // The trainer's refusal was passed on with its hint, `pass --backend wasm or cpu` — an option
+  // repro does not have.
+  it('BAD CALL - a run of a backend this machine lacks (webgpu without a Vulkan driver): exit 2, saying repro needs that backend', async () => {
+    const dir = copy('webgpu-run');
+    const mf = path.join(dir, 'manifest.json');
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    m.backend.name = 'webgpu';
+    fs.writeFileSync(mf, JSON.stringify(m));
+    const saved = process.env.VK_DRIVER_FILES;
+    process.env.VK_DRIVER_FILES = path.join(tmp, 'no-icd-here');
+    try {
+      const r = await cli('repro', dir);
+      expect(r.code, r.err).to.equal(2);
+      const lines = r.err.trim().split('\n').filter((l) => !l.startsWith('re-running '));
+      expect(lines).to.have.length(2);
+      expect(lines[0]).to.match(new RegExp(`^tfkd: ${dir} trained on webgpu, which is not available: webgpu: not available \\(`));
+      expect(lines[1]).to.equal('hint: repro re-runs a run on the backend it trained on: run it on a machine that has it');
+    } finally {
+      if (saved === undefined) delete process.env.VK_DRIVER_FILES;
+      else process.env.VK_DRIVER_FILES = saved;
+    }
+  });
+
   it('BAD CALL - an unfinished run, a directory that is no run, bad options → exit 2', async () => {
     const partial = path.join(tmp, 'partial');
     await train({ config: CONFIG, out: partial, stopAfter: 1 });

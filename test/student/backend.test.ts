@@ -175,10 +175,14 @@ describe('student/backend: webgpu choice (injected adapter)', () => {
     expect(info.why.at(-1)).to.match(/software adapter/);
   });
 
-  it('BAD CALL - explicit webgpu without an adapter: UsageError naming the reason', async () => {
-    const { deps } = withGpu(null, null);
+  // Dawn was loaded in-process to find out, and its Vulkan warnings reached the terminal before
+  // the one tfkd: line; the probe (a child process) answers first now, as for auto.
+  it('BAD CALL - explicit webgpu without an adapter: UsageError naming the reason, Dawn never loaded', async () => {
+    const { deps, calls } = withGpu(null, null);
     const err = await selectBackend('webgpu', deps).then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(UsageError);
-    expect((err as Error).message).to.match(/--backend webgpu is not available: webgpu: no WebGPU adapter/);
+    expect((err as Error).message).to.match(/--backend webgpu is not available: webgpu: not available \(no Vulkan driver\)/);
+    expect(calls).to.include('probe');
+    expect(calls).to.not.include('import webgpu');
   });
 });
