@@ -27,7 +27,8 @@ const variant = (from: string, to: string): string => {
   return GOOD.replace(from, to);
 };
 
-function expectUsage(text: string, name: string, ...fragments: string[]): void {
+/** The error parseDesign throws for `text`, checked to be a usage error (exit 2). */
+function usageOf(text: string, name: string): Error {
   let err: unknown;
   try {
     parseDesign(text, name);
@@ -36,20 +37,17 @@ function expectUsage(text: string, name: string, ...fragments: string[]): void {
   }
   expect(err, 'parseDesign should throw').to.be.instanceOf(Error);
   expect((err as { exitCode?: number }).exitCode).to.equal(2);
-  for (const f of fragments) expect((err as Error).message).to.include(f);
+  return err as Error;
+}
+
+function expectUsage(text: string, name: string, ...fragments: string[]): void {
+  const err = usageOf(text, name);
+  for (const f of fragments) expect(err.message).to.include(f);
 }
 
 /** parseDesign refuses `text` (exit 2) with exactly these problem lines, in this order, and nothing else. */
 function expectRefusal(text: string, name: string, ...lines: string[]): void {
-  let err: unknown;
-  try {
-    parseDesign(text, name);
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'parseDesign should throw').to.be.instanceOf(Error);
-  expect((err as { exitCode?: number }).exitCode).to.equal(2);
-  expect((err as Error).message.split('\n').map((l) => l.trim())).to.deep.equal(lines);
+  expect(usageOf(text, name).message.split('\n').map((l) => l.trim())).to.deep.equal(lines);
 }
 
 /** A protocol design on Fashion-MNIST (nothing is opened by parseDesign), with `extra` lines. */
