@@ -1,7 +1,7 @@
-/** A JSON file's value, or null when it is missing or not JSON (the session history is then this session's alone). */
+/** A JSON file's value (run-dir.ts's bounded read), or null when it is missing or not JSON (the session history is then this session's alone). */
 function readJsonOrNull(file: string): unknown {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    return readJson(file);
   } catch {
     return null;
   }
@@ -28,7 +28,7 @@ import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkCheckpointAgainstRun } from './integrity.js';
 import { checkResumeEpochs, checkResumeSaveAt } from './run-checks.js';
 import { learningRate } from './optimizer.js';
-import { readMetrics, runPaths, writeMetrics, type EpochMetrics } from './run-dir.js';
+import { readJson, readMetrics, runPaths, writeMetrics, type EpochMetrics } from './run-dir.js';
 import { epochSteps } from './config.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { applyViews, batchTeacher, viewsFor } from './targets.js';

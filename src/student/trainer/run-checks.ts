@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { optionName, UsageError } from '../../errors.js';
 import { epochSteps, type TrainConfig } from './config.js';
 import { recoverCheckpoints } from './recovery.js';
-import { runPaths } from './run-dir.js';
+import { readJson, runPaths } from './run-dir.js';
 
 /** `--stop-after N`: N ≥ 1 (0 would stop before the first epoch: a run that trains nothing). */
 export function checkStopAfter(stopAfter: number | undefined): void {
@@ -87,7 +87,7 @@ export function checkResumeEpochsEarly(run: string, epochs: unknown): void {
   if (!fs.existsSync(file)) return;
   let at: Partial<ResumePoint>;
   try {
-    at = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ResumePoint>;
+    at = readJson<Partial<ResumePoint>>(file);
   } catch {
     return;
   }
