@@ -135,6 +135,18 @@ describe('cli/train', function () {
       expect(dirBytes(run)).to.deep.equal(before);
     });
 
+    // The --save-at check ran inside the loop, after the model line was on stdout.
+    it('BAD CALL - --resume --save-at a point the run has passed: exit 2, nothing on stdout, the run untouched', async () => {
+      const run = path.join(root, 'passed');
+      expect((await cli('train', ...TINY, '--loss', 'ce', '--epochs', '3', '--stop-after', '2', '--out', run)).code).to.equal(0);
+      const before = dirBytes(run);
+      const r = await cli('train', ...TINY, '--loss', 'ce', '--epochs', '3', '--save-at', '1,3', '--resume', '--out', run);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.out).to.equal('');
+      expect(r.err).to.equal(`tfkd: --save-at: ${run} is already past epoch 1 (its last checkpoint is after epoch 2) and holds no checkpoint there\nhint: save at epochs after 2, or train a new run to keep that one\n`);
+      expect(dirBytes(run)).to.deep.equal(before);
+    });
+
     // commander's own parse errors, in tfkd's format: one line, a hint naming the command's --help, exit 2.
     const parseErrors: Array<[string, string[], string]> = [
       ['an unknown option', ['train', '--bogus'], "tfkd: unknown option '--bogus'\nhint: tfkd train --help lists the options\n"],

@@ -75,22 +75,23 @@ export function checkResumeEpochs(run: string, epochs: number, at: ResumePoint):
 }
 
 /**
- * checkResumeEpochs before anything is opened or printed (called under the run's lock): the
- * resume point as last/state.json records it, a half-swapped last/ restored first as the resume
- * itself would. A state.json that cannot be read is left to the resume, which reports it.
+ * checkResumeEpochs and checkResumeSaveAt before anything is opened or printed (called under the
+ * run's lock): the resume point as last/state.json records it, a half-swapped last/ restored first
+ * as the resume itself would. A state.json that cannot be read is left to the resume, which
+ * reports it (and checks --save-at again against the checkpoint it actually loads).
  */
-export function checkResumeEpochsEarly(run: string, epochs: unknown): void {
-  if (typeof epochs !== 'number') return;
+export function checkResumeEarly(run: string, input: { epochs?: unknown; saveAt?: TrainConfig['saveAt'] }): void {
   const paths = runPaths(run);
   recoverCheckpoints(paths.checkpoints);
   const file = path.join(paths.checkpoint('last'), 'state.json');
   if (!fs.existsSync(file)) return;
-  let at: Partial<ResumePoint>;
+  let at: Partial<ResumePoint & { step: number }>;
   try {
-    at = readJson<Partial<ResumePoint>>(file);
+    at = readJson<Partial<ResumePoint & { step: number }>>(file);
   } catch {
     return;
   }
   if (typeof at.epoch !== 'number') return;
-  checkResumeEpochs(run, epochs, { epoch: at.epoch, ...(typeof at.batch === 'number' ? { batch: at.batch } : {}) });
+  if (typeof input.epochs === 'number') checkResumeEpochs(run, input.epochs, { epoch: at.epoch, ...(typeof at.batch === 'number' ? { batch: at.batch } : {}) });
+  if (typeof at.step === 'number') checkResumeSaveAt(run, input.saveAt ?? null, { epoch: at.epoch, step: at.step }, (name) => fs.existsSync(paths.checkpoint(name)));
 }

@@ -46,7 +46,7 @@ import { loop } from './loop.js';
 import type { Prepared } from './built.js';
 import { hasKeptCheckpoint, isStartLeftover, removeStartLeftovers, runDirEntries, undoStart } from './recovery.js';
 import { absolutePaths, checkCachesForLoss, mergeResume, recordedPaths, preflight, resolveConfig, resolveLoss, type LossSpec, type ResolvedLoss } from './resolve.js';
-import { checkResumeEpochsEarly, checkRunOptions, checkStopAfter } from './run-checks.js';
+import { checkResumeEarly, checkRunOptions, checkStopAfter } from './run-checks.js';
 import type { TrainRequest, TrainResult } from './request.js';
 
 
@@ -84,8 +84,8 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
   try {
     if (fs.existsSync(paths.config) !== existing) throw new UsageError(`${req.out} changed while this run was starting (another process?)`, 'run the command again');
     if (!existing) removeStartLeftovers(req.out);
-    // Too few --epochs for the run's last checkpoint: refused before the data is read or a line printed.
-    if (req.resume) checkResumeEpochsEarly(req.out, input.epochs);
+    // Too few --epochs, or a --save-at point already passed: refused before the data is read or a line printed.
+    if (req.resume) checkResumeEarly(req.out, input);
     return await trainLocked(req, input, loss, t0);
   } catch (e) {
     // A fresh start that failed (bad data, a corrupt cache — not a kill) before any checkpoint was
