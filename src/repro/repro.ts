@@ -23,6 +23,7 @@ import { openSafetensors } from '../cache/safetensors.js';
 import { loadNative, nativeLoaded, setNativeThreads, type NativeStatus } from '../student/kernels/native.js';
 import { settingsEnv } from '../settings.js';
 import { train } from '../student/trainer/train.js';
+import { CONDITIONAL_KEYS } from '../student/trainer/unused-options.js';
 import { readMetrics, runPaths, TIMING_FIELDS, type EpochMetrics } from '../student/trainer/run-dir.js';
 import { checkCachesAgainstRecord, checkRecordedPaths, readRunJson, type RunCacheRecord } from '../student/trainer/integrity.js';
 import type { TrainConfigInput } from '../student/trainer/config.js';
@@ -336,8 +337,11 @@ export function replayStretches(run: string, sessions: readonly RunSession[] | u
  * with the next one's — as it was trained, not every epoch with the last session's options.
  */
 async function rerun({ run, manifest, config }: RunRecord, loss: TrainRequestConfig['loss'], out: string, stopAfter: number | undefined, info: ReproOptions['info']): Promise<void> {
-  // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd listed them all).
-  const explicit = new Set(Object.keys(config).filter((k) => !(LOSS_OPTION_NAMES as readonly string[]).includes(k)));
+  // Loss options the run's loss does not read are not the user's (a config.json of an older tfkd
+  // listed them all); nor are the options another one decides the use of (momentum under Adam):
+  // config.json holds them at their defaults, or at what an older tfkd let through unread.
+  const notGiven: readonly string[] = [...LOSS_OPTION_NAMES, ...CONDITIONAL_KEYS];
+  const explicit = new Set(Object.keys(config).filter((k) => !notGiven.includes(k)));
   const stretches = replayStretches(run, manifest.sessions);
   if (stretches.length <= 1) {
     await train({ config: { ...config, loss, backend: manifest.backend.name as TrainConfigInput['backend'] }, explicit, out, stopAfter, hooks: {} });

@@ -32,6 +32,7 @@ import { DATA_SOURCES } from '../../data/spec.js';
 import { distillationHeads } from '../zoo/onnx-distill.js';
 import { readOnnxGraph } from '../zoo/onnx-graph.js';
 import { frozenSet } from '../zoo/onnx-import.js';
+import { unusedOptions } from './unused-options.js';
 import { defaultMilestones, RESUME_MUTABLE_KEYS, trainConfigSchema, TRAIN_DEFAULTS, type TrainConfig, type TrainConfigInput } from './config.js';
 
 /** Where a run's loss came from (recorded in the run manifest; `repro` and `--resume` check it). */
@@ -130,10 +131,11 @@ function scaledLr(c: { lr?: number; lrBase?: number; lrBaseSize?: number; lrBase
 }
 
 /** Checks of the config that need no data: names, loss ↔ cache. UsageError (exit 2) with the reason. */
-export function preflight(input: TrainConfigInput, entry: LossEntry): void {
+export function preflight(input: TrainConfigInput, entry: LossEntry, explicit?: ReadonlySet<string>): void {
   const r = trainConfigSchema.safeParse(input);
   if (!r.success) throw new UsageError(`invalid options: ${formatZodError(r.error, optionPrefix())}`);
   const c = r.data;
+  const onnxOnly = (['freeze', 'preprocess', 'allowFolded', 'dropPath', 'distillToken'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
   if (isOnnxModelName(c.model)) {
     // The graph's ops and --freeze patterns are checked here, before the run directory exists.
     const g = readOnnxGraph(c.model.slice('onnx:'.length));
@@ -141,10 +143,24 @@ export function preflight(input: TrainConfigInput, entry: LossEntry): void {
     if (c.distillToken) distillationHeads(g);
   } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
     if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
+    // A module's or code: factory's model is built by its own code: the graph options have nothing to act on.
+    if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students (${c.model} is built by its own code)`);
   } else {
     if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
-    const onnxOnly = (['freeze', 'preprocess', 'allowFolded', 'dropPath', 'distillToken'] as const).filter((k) => c[k] !== undefined && !(k === 'freeze' && c.freeze!.length === 0));
     if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
+  }
+  // The zoo's builders take a width; an ONNX graph or a module's factory has its own.
+  if (c.widthMultiplier !== 1 && !MODEL_NAMES.includes(c.model)) {
+    throw new UsageError(`${optionName('widthMultiplier')} ${c.widthMultiplier}: only for the built-in models (${c.model} has the widths it was made with)`, `built-in models: ${MODEL_NAMES.join(', ')}`);
+  }
+  const unused = unusedOptions(
+    { ...c, fidelityActs: entry.fidelityModes === true && !(c.logitStandardization && entry.standardized !== undefined), defaultMilestones: defaultMilestones(c.epochs) },
+    (k) => !explicit || explicit.has(k),
+  );
+  if (unused.length) {
+    const u = unused[0]!;
+    const value = u.key === 'milestones' ? c.milestones!.join(',') : String(c[u.key]);
+    throw new UsageError(`${optionName(u.key)} ${value}: ${u.why}; it would be recorded in config.json and not act`, `drop ${optionName(u.key)}${unused.length > 1 ? ` (and ${unused.slice(1).map((x) => optionName(x.key)).join(', ')})` : ''}`);
   }
   const access = teacherAccess(entry, c.logitStandardization && entry.standardized !== undefined);
   if (c.emaWarmup && c.ema === undefined) throw new UsageError(`${optionName('emaWarmup')} needs ${optionName('ema')} DECAY`);

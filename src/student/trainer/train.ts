@@ -75,7 +75,7 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
     throw new UsageError(`${req.out} already exists and is not empty`, `pass ${optionName('resume')} to continue that run, or choose another ${optionName('out')}`);
   }
   const loss = custom ?? (await resolveLoss(input.loss, (input.cache?.length ?? 0) > 0)).resolved;
-  preflight(input, loss.entry);
+  preflight(input, loss.entry, req.explicit);
   checkStopAfter(req.stopAfter);
   // One trainer per run directory (util/lock.ts); the state is checked again under the lock.
   const created = prepareOutDir(req.out);
