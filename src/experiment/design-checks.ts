@@ -9,12 +9,14 @@ import {
   TEACHER_KINDS,
   checkpointName,
   checkpointUnit,
+  fidelityActs,
   gridKeys,
   gridPoints,
   holdoutCount,
   kindLossKeys,
   lossValueProblem,
   resolveLoss,
+  resolveTrain,
   runGrid,
   trainEpochs,
   type Design,
@@ -25,6 +27,8 @@ import {
   type RunDef,
   type TrainOptions,
 } from './design-schema.js';
+import { defaultMilestones, TRAIN_DEFAULTS } from '../student/trainer/config.js';
+import { unusedOptions, type ConditionalKey } from '../student/trainer/unused-options.js';
 
 /** The cross-field checks zod cannot express; returns `path: message` lines. */
 export function checkDesign(d: Design): string[] {
@@ -61,7 +65,7 @@ export function checkDesign(d: Design): string[] {
 
   out.push(...checkProtocol(d, runIndex));
   out.push(...checkCheckpointEpochs(d, runIndex));
-  out.push(...checkFidelityTeacher(d, runIndex, defined));
+  out.push(...checkFidelityTeacher(d, runIndex, defined), ...checkUnusedTrainOptions(d));
 
   d.runs.forEach((r, i) => {
     const at = `runs[${i}]`;
@@ -73,7 +77,7 @@ export function checkDesign(d: Design): string[] {
     }
     const resolved = resolveLoss(r.kind, d.loss, r.loss);
     const bad = lossValueProblem(r.kind, resolved);
-    if (bad) out.push(`${at}.loss: ${bad}`);
+    out.push(...unusedFidelity(r, at, resolved.logit_standardization === true), ...(bad ? [`${at}.loss: ${bad}`] : []));
     // With logit standardization a loss reads other options: a grid must sweep only those.
     const grid = runGrid(d, r);
     if (grid && resolved.logit_standardization === true) {
@@ -195,6 +199,52 @@ function pastLastEpoch(at: string, checkpoints: ReadonlyArray<number | string>, 
  * `fidelity_teacher:` names a teacher or a single-student run; the plan then passes every reported
  * run its --test-cache, so one written in `args` as well would be given twice.
  */
+/** A run's own fidelity that its kind does not read (a top-level one trains such a kind as paper: resolveLoss). */
+function unusedFidelity(r: RunDef, at: string, ls: boolean): string[] {
+  const f = r.loss?.fidelity;
+  if (f === undefined || f === TRAIN_DEFAULTS.fidelity || fidelityActs(r.kind, ls)) return [];
+  return [`${at}.loss.fidelity: kind "${r.kind}"${ls ? ' with logit_standardization' : ''} computes the same in both fidelity modes (${f} would not act)`];
+}
+
+/**
+ * Train options a run (or a teacher trained here) would be given and not read — momentum under
+ * Adam, milestones or γ without a step schedule's milestones — refused as `tfkd train` refuses them
+ * (student/trainer/unused-options.ts), at the key that sets them: the run's own `train:`, or the
+ * top-level one, which every run gets. Runs whose `args` set those options are left to the trainer.
+ */
+function checkUnusedTrainOptions(d: Design): string[] {
+  // One line per key and reason, naming every run it reaches (a top-level key reaches them all).
+  const lines = new Map<string, string[]>();
+  const check = (at: string, who: string, own: TrainOptions | undefined): void => {
+    const t = resolveTrain(d.train, own);
+    if ((t.args ?? []).some((a) => /^--(optimizer|schedule|epochs|config|momentum|milestones|gamma)(=|$)/.test(a))) return;
+    const epochs = t.epochs ?? TRAIN_DEFAULTS.epochs;
+    const unused = unusedOptions(
+      {
+        optimizer: t.optimizer ?? TRAIN_DEFAULTS.optimizer,
+        schedule: t.schedule ?? TRAIN_DEFAULTS.schedule,
+        epochs,
+        momentum: t.momentum ?? TRAIN_DEFAULTS.momentum,
+        nesterov: false,
+        ...(t.milestones ? { milestones: t.milestones } : {}),
+        gamma: t.gamma ?? TRAIN_DEFAULTS.gamma,
+        fidelity: TRAIN_DEFAULTS.fidelity,
+        fidelityActs: true,
+        defaultMilestones: defaultMilestones(epochs),
+      },
+      (k: ConditionalKey) => k in t,
+    );
+    for (const u of unused) {
+      const where = own !== undefined && u.key in own ? `${at}.train.${u.key}` : `train.${u.key}`;
+      const line = `${where}: not read by @: ${u.why}`;
+      lines.set(line, [...(lines.get(line) ?? []), who]);
+    }
+  };
+  d.runs.forEach((r, i) => check(`runs[${i}]`, `run "${r.name}"`, r.train));
+  for (const [name, t] of Object.entries(d.teachers ?? {})) if (t.model !== undefined) check(`teachers.${name}`, `teacher "${name}"`, t.train);
+  return [...lines].map(([line, who]) => line.replace('@', who.join(', ')));
+}
+
 function checkFidelityTeacher(d: Design, runIndex: Map<string, number>, defined: () => string): string[] {
   const name = d.fidelity_teacher;
   if (name === undefined) return [];

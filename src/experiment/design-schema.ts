@@ -83,6 +83,15 @@ export function kindLossKeys(kind: Kind, logitStandardization: boolean): readonl
   return [...SWEEP_KEYS.filter((k) => names.has(HP_NAME[k])), 'fidelity', ...(e.standardized ? ['logit_standardization'] : [])];
 }
 
+/**
+ * Whether `fidelity` changes what a run of `kind` computes: its loss has two modes (the registry's
+ * `fidelityModes`) and logit standardization, which has one form, is off.
+ */
+export function fidelityActs(kind: Kind, logitStandardization: boolean): boolean {
+  const e = kindEntry(kind);
+  return e.fidelityModes === true && !(logitStandardization && e.standardized !== undefined);
+}
+
 /** Loss options for a run of `kind`: per-kind defaults < top-level < the run's own, keeping only keys the kind uses. */
 export function resolveLoss(kind: Kind, top: LossOptions | undefined, own: LossOptions | undefined): LossOptions {
   // With logit standardization a loss reads other options with other defaults (the registry's `standardized`).
@@ -90,6 +99,11 @@ export function resolveLoss(kind: Kind, top: LossOptions | undefined, own: LossO
   const merged: Record<string, unknown> = { ...kindLossDefaults(kind, ls), ...(top ?? {}), ...(own ?? {}) };
   const out: Record<string, unknown> = {};
   for (const k of kindLossKeys(kind, ls)) if (merged[k] !== undefined) out[k] = merged[k];
+  // A top-level fidelity reaches every kind, but a loss whose two modes agree computes the same
+  // under either: it trains as `paper` (the trainer refuses another mode it would not read), so
+  // that its step key, and its run, are the same whichever mode the design names. (A run's own
+  // `official` on such a kind is refused by checkDesign.)
+  if (out.fidelity !== undefined && !fidelityActs(kind, ls)) out.fidelity = 'paper';
   return out as LossOptions;
 }
 
@@ -173,6 +187,13 @@ const trainSchema = z.strictObject({
   args: z.array(z.string()).optional(),
 });
 export type TrainOptions = z.infer<typeof trainSchema>;
+
+/** Training options: top-level < own (shallow; `args` replaces). */
+export function resolveTrain(top: TrainOptions | undefined, own: TrainOptions | undefined): TrainOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ ...(top ?? {}), ...(own ?? {}) })) if (v !== undefined) out[k] = v;
+  return out as TrainOptions;
+}
 
 /**
  * Why `tfkd train --augment SPEC` would refuse `spec` (the trainer's parser, with its list of the

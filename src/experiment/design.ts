@@ -15,7 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { UsageError, optionName } from '../errors.js';
 import { checkDesign } from './design-checks.js';
-import { designSchema, type Design, type TrainOptions } from './design-schema.js';
+import { designSchema, type Design } from './design-schema.js';
 
 
 /** A loaded, validated design, with where it came from (relative ONNX paths resolve against `dir`). */
@@ -134,10 +134,3 @@ function applyOverride(raw: Record<string, unknown>, set: string, file: string):
   else target[last] = value;
 }
 
-
-/** Training options: top-level < own (shallow; `args` replaces). */
-export function resolveTrain(top: TrainOptions | undefined, own: TrainOptions | undefined): TrainOptions {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries({ ...(top ?? {}), ...(own ?? {}) })) if (v !== undefined) out[k] = v;
-  return out as TrainOptions;
-}

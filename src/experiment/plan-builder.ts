@@ -5,11 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
-import {
-  resolveTrain,
-  type LoadedDesign,
-} from './design.js';
-import { KIND_LOSS, TEACHER_KINDS, checkpointName, checkpointUnit, gridKeys, gridPoints, resolveLoss, runGrid, type Design, type LossOptions, type RunDef } from './design-schema.js';
+import type { LoadedDesign } from './design.js';
+import { KIND_LOSS, TEACHER_KINDS, checkpointName, checkpointUnit, gridKeys, gridPoints, resolveLoss, resolveTrain, runGrid, type Design, type LossOptions, type RunDef } from './design-schema.js';
 import { sha256File } from '../util/hash.js';
 import { holdoutOptions, key8, pointLabel, stepKey } from './plan-keys.js';
 import { compareCheckpoints, topoOrder } from './plan-order.js';

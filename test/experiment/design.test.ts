@@ -180,6 +180,38 @@ describe('experiment design file', () => {
     expectRefusal(variant('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, seeds: [4, 4] }'), 'x.yaml', 'x.yaml: runs[0].seeds: seed 4 is listed twice');
   });
 
+  // They were passed to tfkd train, recorded in config.json and not read; the trainer now refuses them.
+  it('BAD CALL - train options a run would not read (momentum under Adam, milestones or γ without a step schedule), at the key that sets them', () => {
+    expectRefusal(
+      variant('{ name: kd, kind: kd, teacher: big }', '{ name: kd, kind: kd, teacher: big, train: { optimizer: adam, momentum: 0.5 } }'),
+      'x.yaml',
+      "x.yaml: runs[1].train.momentum: not read by run \"kd\": optimizer adam has no momentum (only sgd reads it; Adam's is its β1, 0.9)",
+    );
+    // The top level's reaches every run; a teacher trained here is checked as a run.
+    expectRefusal(
+      variant('train: { epochs: 2, limit: 100 }', 'train: { epochs: 2, limit: 100, milestones: [1], gamma: 0.5 }'),
+      'x.yaml',
+      'x.yaml: train.milestones: not read by run "baseline", run "kd", run "sweep", teacher "big": schedule cosine has no milestones (only step reads them)',
+      'x.yaml: train.gamma: not read by run "baseline", run "kd", run "sweep", teacher "big": schedule cosine has no milestones to decay the lr at (only step reads it)',
+    );
+    // Where they act, at their defaults, or left to args: accepted.
+    for (const ok of ['train: { epochs: 2, limit: 100, schedule: step, milestones: [1], gamma: 0.5 }', 'train: { epochs: 2, limit: 100, optimizer: adam, momentum: 0.9 }', 'train: { epochs: 2, limit: 100, momentum: 0.5, args: [--optimizer, adam] }']) {
+      expect(() => parseDesign(variant('train: { epochs: 2, limit: 100 }', ok), 'x.yaml'), ok).to.not.throw();
+    }
+  });
+
+  it("fidelity: a top-level mode trains kinds whose two modes agree as paper (the same step key); BAD CALL - a run's own official on such a kind", () => {
+    expect(resolveLoss('dkd', { fidelity: 'official' }, undefined)).to.deep.equal(resolveLoss('dkd', { fidelity: 'paper' }, undefined));
+    expect(resolveLoss('kd', { fidelity: 'official', logit_standardization: true }, undefined).fidelity).to.equal('paper');
+    expect(resolveLoss('kd', { fidelity: 'official' }, undefined).fidelity).to.equal('official');
+    expectRefusal(
+      `${GOOD}  - { name: d, kind: dkd, teacher: big, loss: { fidelity: official } }\n`,
+      'x.yaml',
+      'x.yaml: runs[3].loss.fidelity: kind "dkd" computes the same in both fidelity modes (official would not act)',
+    );
+    expect(() => parseDesign(`${GOOD}  - { name: d, kind: dkd, teacher: big, loss: { fidelity: paper } }\n`, 'x.yaml')).to.not.throw();
+  });
+
   it('per-kind loss defaults (PAPER.md) are overridden by the top level, then by the run', () => {
     expect(resolveLoss('re-kd', undefined, undefined)).to.deep.equal({ alpha: 0.6, temperature: 20 });
     expect(resolveLoss('kd', { alpha: 0.5, epsilon: 0.2 }, { temperature: 4 })).to.deep.equal({ alpha: 0.5, temperature: 4 });
