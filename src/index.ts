@@ -121,8 +121,8 @@ export type ApiTrainRequest = Omit<TrainRequest, 'config'> & { config: Omit<Trai
  * cache, on `options.data`; with `teacherCache`, its fidelity to that cache's teacher.
  */
 export function evaluate(target: string, options: EvaluateTargetOptions): Promise<EvalReport> {
-  const backend = getSettings().backend;
-  return evaluateTarget(target, backend !== undefined && options.backend === undefined ? { ...options, backend } : options);
+  // A run's backend defaults to configure({ backend }) there; an ONNX file or a cache refuses one set here.
+  return evaluateTarget(target, options);
 }
 
 // --- export ---

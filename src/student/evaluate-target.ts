@@ -21,6 +21,7 @@ import { renderSpecOf, type PartialPreprocess } from '../teacher/preprocess.js';
 import type { PreprocessSpec } from '../teacher/types.js';
 import type { TeacherDevice as Device } from '../catalog.js';
 import { selectBackend } from './backend.js';
+import { getSettings } from '../settings.js';
 import { type BackendChoice } from '../catalog.js';
 import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type Forward, type TeacherRows } from './evaluate.js';
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
@@ -35,7 +36,11 @@ export interface EvaluateTargetOptions {
   data: string;
   /** Split. Default: 'test'. */
   split?: 'train' | 'test';
-  /** Runs: the checkpoint, best | best-ema | last | epoch-N | step-N. Default: 'best' ('best-ema' with `ema`, where the run has one). */
+  /**
+   * Runs: the checkpoint, best | best-ema | last | epoch-N | step-N. Default: 'best' ('best-ema' with `ema`, where the run has one).
+   * A checkpoint directory takes only its own name. Options another kind of target reads (this, `backend`, `device`,
+   * `preprocess`, `classMap`, `teacherLabels`) are refused when set for a target that does not (UsageError).
+   */
   checkpoint?: string;
   /** Runs trained with --ema: the checkpoint's average of the weights. */
   ema?: boolean;
@@ -43,7 +48,7 @@ export interface EvaluateTargetOptions {
   batch?: number;
   /** Evaluate a seeded subset of this many samples. Default: all. */
   limit?: number;
-  /** Seed of the `limit` subset. Default: 0. */
+  /** Seed of the `limit` subset (refused without `limit`). Default: 0. */
   seed?: number;
   /** Runs: the tfjs backend. Default: 'auto'. */
   backend?: BackendChoice;
@@ -109,10 +114,7 @@ interface OpenedModel {
  * A cache as a model: its teacher's view-0 rows (the un-augmented image), after the data set's
  * fingerprint, split, K and N have been checked against the cache's (the reader's own checks).
  */
-async function openCacheModel(dir: string, m: Manifest, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
-  for (const [name, v] of [['checkpoint', o.checkpoint], ['preprocess', o.preprocess], ['class-map', o.classMap], ['teacher-labels', o.teacherLabels]] as const) {
-    if (v !== undefined) throw new UsageError(`${optionName(name)} does not apply to a cache: its rows are the teacher's outputs as recorded`);
-  }
+async function openCacheModel(dir: string, m: Manifest, ds: Dataset): Promise<OpenedModel> {
   const reader = await openCacheFor(dir, m, ds, 'cache', {
     why: `${optionName('split')} ${ds.split} asks for another`,
     fix: `leave out ${optionName('split')} (a cache is evaluated on its own split), or precompute a cache of the ${ds.split} split`,
@@ -162,8 +164,7 @@ async function openOnnx(target: string, ds: Dataset, o: EvaluateTargetOptions): 
 }
 
 /** A run's checkpoint (verified against the run's record) rebuilt in tfjs, fed through its own eval transform. */
-async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
-  const dir = resolveCheckpointDir(target, o.checkpoint, { ema: o.ema });
+async function openRun(dir: string, ds: Dataset, o: EvaluateTargetOptions): Promise<OpenedModel> {
   const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
   const [h, w, c] = ck.spec.inputShape;
@@ -182,7 +183,8 @@ async function openRun(target: string, ds: Dataset, o: EvaluateTargetOptions): P
   }
   const differ = classNamesDiffer(ck.state.classNames, dir, ds.classNames, ds.spec);
   if (differ) throw new UsageError(`${dir} was trained on other classes than ${ds.spec}'s: ${differ}`, 'evaluate it on data with the classes it was trained on');
-  const backend = await selectBackend(o.backend ?? 'auto');
+  // The library's configure({ backend }) is the default a call without one gets (the CLI sets none).
+  const backend = await selectBackend(o.backend ?? getSettings().backend ?? 'auto');
   await prepareModelSpec(ck.spec);
   const model = loadCheckpointModel(ck);
   return {
@@ -270,6 +272,36 @@ async function unseenIndices(target: string, ds: Dataset): Promise<{ indices: In
   return { indices: Int32Array.from({ length: ds.size }, (_, i) => i).filter((i) => !seen[i]), trained: trained.length };
 }
 
+/**
+ * Options that do nothing for this kind of target, refused (UsageError) rather than ignored: a run
+ * is rebuilt in tfjs (`backend`, `checkpoint`) through its own eval transform; an ONNX file runs on
+ * onnxruntime (`device`) with its recorded or given preprocessing and class map; a cache is its
+ * rows, with no inference at all. Only options the caller set: those left undefined are defaults
+ * (configure({ backend }) included: openRun reads it).
+ */
+function refuseOptionsOf(kind: 'run' | 'onnx' | 'cache', target: string, o: EvaluateTargetOptions): void {
+  const given = (name: keyof EvaluateTargetOptions): boolean => o[name] !== undefined;
+  const refuse = (name: keyof EvaluateTargetOptions, why: string, hint: string): void => {
+    if (given(name)) throw new UsageError(`${optionName(name)} ${why}`, hint);
+  };
+  const leaveOut = (name: keyof EvaluateTargetOptions) => `leave out ${optionName(name)}`;
+  if (kind === 'onnx') {
+    refuse('checkpoint', `applies to runs: ${target} is an ONNX file, one model with no checkpoints`, `${leaveOut('checkpoint')}, or evaluate the run it was exported from`);
+    refuse('backend', `applies to runs (the tfjs backend): ${target} is an ONNX file, run on onnxruntime`, `${leaveOut('backend')}; onnxruntime's device is ${optionName('device')}`);
+  } else if (kind === 'cache') {
+    for (const name of ['checkpoint', 'backend', 'device', 'preprocess', 'classMap', 'teacherLabels'] as const) {
+      refuse(name, "does not apply to a cache: its rows are the teacher's outputs as recorded", `${leaveOut(name)}: a cache is scored from its rows, with no inference`);
+    }
+  } else {
+    const tfjs = `${target} is a run (or one of its checkpoints), rebuilt in tfjs`;
+    refuse('device', `applies to ONNX models (onnxruntime's device): ${tfjs}`, `${leaveOut('device')}; the tfjs backend is ${optionName('backend')}`);
+    refuse('preprocess', `applies to ONNX models: ${tfjs} and fed through the eval transform recorded in its checkpoint`, leaveOut('preprocess'));
+    for (const name of ['classMap', 'teacherLabels'] as const) {
+      refuse(name, `applies to ONNX models: ${tfjs}, whose outputs are the classes it was trained on`, leaveOut(name));
+    }
+  }
+}
+
 /** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
@@ -286,6 +318,13 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   if (o.ema && (isOnnx || cm)) throw new UsageError(`${optionName('ema')} applies to runs: the average of the weights is a run's, kept in its checkpoints`);
   if (o.unseen && (isOnnx || cm)) throw new UsageError(`${optionName('unseen')} applies to runs: which samples a model trained on is a run's record`);
   if (o.unseen && o.split === 'test') throw new UsageError(`${optionName('unseen')} takes train-split samples the run did not train on; it does not go with ${optionName('split')} test`);
+  if (o.seed !== undefined && o.limit === undefined) {
+    throw new UsageError(`${optionName('seed')} picks the ${optionName('limit')} subset; without ${optionName('limit')} every sample is evaluated`, `add ${optionName('limit')} N, or leave out ${optionName('seed')}`);
+  }
+  // A run's checkpoint, resolved before any data is read: a directory that is no run, or a
+  // checkpoint that is not there, is refused here.
+  const runCheckpoint = isOnnx || cm ? null : resolveCheckpointDir(target, o.checkpoint, { ema: o.ema });
+  refuseOptionsOf(isOnnx ? 'onnx' : cm ? 'cache' : 'run', target, o);
   // A cache is evaluated on the split it was made from, unless another is asked for (and refused).
   const split = o.split ?? (o.unseen ? 'train' : (cm?.data.split ?? 'test'));
   const ds = await openDataset(o.data, { split });
@@ -306,7 +345,7 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
     if (skipped.size || teacherSkipped.size) {
       indices = (indices ?? Int32Array.from({ length: ds.size }, (_, i) => i)).filter((i) => !skipped.has(i) && !teacherSkipped.has(i));
     }
-    const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds, o) : await openRun(target, ds, o);
+    const m = isOnnx ? await openOnnx(target, ds, o) : cm ? await openCacheModel(target, cm, ds) : await openRun(runCheckpoint!, ds, o);
     const counted = new NonFiniteCount(ds.numClasses);
     const { forward, images, rows } = counted.watch(m);
     let r: EvalResult;

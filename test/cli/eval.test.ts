@@ -152,6 +152,63 @@ describe('cli/eval and cli/export', function () {
     );
   });
 
+  it('BAD CALL - options that do nothing for the kind of target are refused before any work (exit 2, one line + hint), nothing written', async () => {
+    const onnx = path.join(root, 'kind.onnx');
+    const cache = path.join(root, 'kind-cache');
+    expect((await cli('export', run, '--out', onnx)).code).to.equal(0);
+    const p = await cli('precompute', '--teacher', onnx, '--data', DATA, '--device', 'cpu', '--out', cache, '--progress', 'off');
+    expect(p.code, p.err).to.equal(0);
+    const labels = path.join(root, 'labels.json');
+    fs.writeFileSync(labels, JSON.stringify(['0', '1', '2', '3']));
+    const ck = path.join(run, 'checkpoints', 'best');
+    const runIs = (t: string) => `${t} is a run (or one of its checkpoints), rebuilt in tfjs`;
+    const cacheMsg = (flag: string) => `tfkd: ${flag} does not apply to a cache: its rows are the teacher's outputs as recorded\nhint: leave out ${flag}: a cache is scored from its rows, with no inference\n`;
+    const cases: Array<[string[], string]> = [
+      [[onnx, '--checkpoint', 'best'], `tfkd: --checkpoint applies to runs: ${onnx} is an ONNX file, one model with no checkpoints\nhint: leave out --checkpoint, or evaluate the run it was exported from\n`],
+      [[onnx, '--device', 'cpu', '--backend', 'wasm'], `tfkd: --backend applies to runs (the tfjs backend): ${onnx} is an ONNX file, run on onnxruntime\nhint: leave out --backend; onnxruntime's device is --device\n`],
+      [[onnx, '--backend', 'auto'], `tfkd: --backend applies to runs (the tfjs backend): ${onnx} is an ONNX file, run on onnxruntime\nhint: leave out --backend; onnxruntime's device is --device\n`],
+      [[cache, '--backend', 'wasm'], cacheMsg('--backend')],
+      [[cache, '--device', 'cpu'], cacheMsg('--device')],
+      [[run, '--backend', 'wasm', '--device', 'cpu'], `tfkd: --device applies to ONNX models (onnxruntime's device): ${runIs(run)}\nhint: leave out --device; the tfjs backend is --backend\n`],
+      [[ck, '--device', 'auto'], `tfkd: --device applies to ONNX models (onnxruntime's device): ${runIs(ck)}\nhint: leave out --device; the tfjs backend is --backend\n`],
+      [[run, '--preprocess', 'imagenet'], `tfkd: --preprocess applies to ONNX models: ${runIs(run)} and fed through the eval transform recorded in its checkpoint\nhint: leave out --preprocess\n`],
+      [[run, '--class-map', '[0,1,2,3]'], `tfkd: --class-map applies to ONNX models: ${runIs(run)}, whose outputs are the classes it was trained on\nhint: leave out --class-map\n`],
+      [[run, '--teacher-labels', labels], `tfkd: --teacher-labels applies to ONNX models: ${runIs(run)}, whose outputs are the classes it was trained on\nhint: leave out --teacher-labels\n`],
+      [[run, '--seed', '3'], 'tfkd: --seed picks the --limit subset; without --limit every sample is evaluated\nhint: add --limit N, or leave out --seed\n'],
+      [[onnx, '--seed', '0'], 'tfkd: --seed picks the --limit subset; without --limit every sample is evaluated\nhint: add --limit N, or leave out --seed\n'],
+      [[ck, '--checkpoint', 'last'], `tfkd: --checkpoint picks a checkpoint of a run directory; ${ck} is already one\nhint: leave out --checkpoint, or give the run directory ${run} with --checkpoint last\n`],
+    ];
+    const rel = path.join(root, 'refused');
+    for (const [args, msg] of cases) {
+      const r = await cli('eval', ...args, '--data', DATA, '--reliability', rel);
+      expect(r.code, `${args.join(' ')}: ${r.err}`).to.equal(2);
+      expect(r.err, args.join(' ')).to.equal(msg);
+      expect(r.out, args.join(' ')).to.equal('');
+      expect(fs.existsSync(`${rel}.png`) || fs.existsSync(`${rel}.svg`), `${args.join(' ')}: a diagram was written`).to.equal(false);
+    }
+    // What each kind does read is still taken, and a checkpoint directory may be named by its own name.
+    for (const args of [[onnx, '--device', 'cpu'], [run, '--backend', 'wasm', '--limit', '20', '--seed', '3'], [cache, '--limit', '20', '--seed', '3'], [ck, '--checkpoint', 'best', '--backend', 'wasm']]) {
+      const r = await cli('eval', ...args, '--data', DATA, '--json');
+      expect(r.code, `${args.join(' ')}: ${r.err}`).to.equal(0);
+    }
+    expect(JSON.parse((await cli('eval', ck, '--checkpoint', 'best', '--data', DATA, '--json')).out).checkpoint).to.equal(ck);
+  });
+
+  it('BAD CALL - export of a checkpoint directory with --checkpoint naming another is refused, nothing written; its own name is accepted', async () => {
+    const last = path.join(run, 'checkpoints', 'last');
+    const out = path.join(root, 'ck-refused.onnx');
+    for (const name of ['epoch-99', 'best']) {
+      const r = await cli('export', last, '--checkpoint', name, '--out', out);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.err).to.equal(`tfkd: --checkpoint picks a checkpoint of a run directory; ${last} is already one\nhint: leave out --checkpoint, or give the run directory ${run} with --checkpoint ${name}\n`);
+      expect(r.out).to.equal('');
+      expect(fs.existsSync(out), 'the .onnx was written').to.equal(false);
+    }
+    const ok = await cli('export', `${last}/`, '--checkpoint', 'last', '--out', out, '--json');
+    expect(ok.code, ok.err).to.equal(0);
+    expect(path.resolve(JSON.parse(ok.out).checkpoint)).to.equal(path.resolve(last));
+  });
+
   it('BAD CALL - a checkpoint that does not exist lists the ones that do', async () => {
     const r = await cli('eval', run, '--data', DATA, '--checkpoint', 'epoch-7');
     expect(r.code).to.equal(2);

@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { runPrecompute } from '../../src/cache/precompute-run.js';
 import { openDataset } from '../../src/data/open.js';
-import { UsageError } from '../../src/errors.js';
-import { evaluateTarget, type EvalReport } from '../../src/student/evaluate-target.js';
+import { getOptionStyle, setOptionStyle, UsageError } from '../../src/errors.js';
+import { evaluateTarget, type EvalReport, type EvaluateTargetOptions } from '../../src/student/evaluate-target.js';
+import { setSettings } from '../../src/settings.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 import { needs } from '../helpers/needs.js';
 import { py } from '../cache/python-helpers.js';
@@ -146,6 +147,55 @@ print(json.dumps({"accuracy": float((p == y).mean()), "confusion": m.tolist()}))
     const part = await evaluateTarget(partDir, { data: SUBSET }).catch((e: unknown) => e);
     expect(part).to.be.instanceOf(UsageError);
     expect((part as Error).message).to.match(/is part 2 of 2 of a job array \(samples 1500–2999\)/);
+  });
+
+  it('BAD CALL - an option set that does nothing for the kind of target is refused (UsageError, exit 2); one left unset, or the configure() backend, is a default', async () => {
+    const f32 = path.join(tmp, 'f32');
+    const refusal = async (target: string, o: Omit<EvaluateTargetOptions, 'data'>): Promise<[string, string | undefined]> => {
+      const e = await evaluateTarget(target, { data: SUBSET, ...o }).catch((x: unknown) => x);
+      expect(e, JSON.stringify(o)).to.be.instanceOf(UsageError);
+      expect((e as UsageError).exitCode).to.equal(2);
+      return [(e as Error).message, (e as UsageError).hint];
+    };
+    expect(await refusal(TEACHER, { device: 'cpu', checkpoint: 'best' })).to.deep.equal([
+      `--checkpoint applies to runs: ${TEACHER} is an ONNX file, one model with no checkpoints`,
+      'leave out --checkpoint, or evaluate the run it was exported from',
+    ]);
+    expect(await refusal(TEACHER, { device: 'cpu', backend: 'auto' })).to.deep.equal([
+      `--backend applies to runs (the tfjs backend): ${TEACHER} is an ONNX file, run on onnxruntime`,
+      "leave out --backend; onnxruntime's device is --device",
+    ]);
+    for (const name of ['backend', 'device'] as const) {
+      const flag = `--${name}`;
+      expect(await refusal(f32, { [name]: name === 'backend' ? 'wasm' : 'cpu' })).to.deep.equal([
+        `${flag} does not apply to a cache: its rows are the teacher's outputs as recorded`,
+        `leave out ${flag}: a cache is scored from its rows, with no inference`,
+      ]);
+    }
+    expect(await refusal(f32, { classMap: '[0,1,2,3,4,5,6,7,8,9]' })).to.deep.equal([
+      "--class-map does not apply to a cache: its rows are the teacher's outputs as recorded",
+      'leave out --class-map: a cache is scored from its rows, with no inference',
+    ]);
+    for (const target of [f32, TEACHER]) {
+      expect(await refusal(target, { seed: 0 })).to.deep.equal([
+        '--seed picks the --limit subset; without --limit every sample is evaluated',
+        'add --limit N, or leave out --seed',
+      ]);
+    }
+    // The configure({ backend }) default is not the caller's: the library's evaluate() of an ONNX
+    // file or a cache goes through (a backend set by the caller is still refused).
+    setSettings({ backend: 'wasm' });
+    const style = getOptionStyle();
+    try {
+      expect((await refusal(f32, { backend: 'wasm' }))[0]).to.equal("--backend does not apply to a cache: its rows are the teacher's outputs as recorded");
+      // The public entry switches messages to API names when first imported: restored below.
+      const { evaluate } = await import('../../src/index.js');
+      expect((await evaluate(TEACHER, { data: SUBSET, split: 'train', device: 'cpu', limit: 100 })).kind).to.equal('onnx');
+      expect((await evaluate(f32, { data: SUBSET, limit: 100 })).kind).to.equal('cache');
+    } finally {
+      setOptionStyle(style);
+      setSettings({ backend: undefined });
+    }
   });
 });
 

@@ -27,9 +27,11 @@ const EvalOptions = z.strictObject({
   ema: z.boolean().optional(),
   batch: intString(1).default(256),
   limit: intString(1).optional(),
-  seed: intString(0).default(0),
-  backend: z.enum(BACKEND_CHOICES).default('auto'),
-  device: z.enum(TEACHER_DEVICES).default('auto'),
+  // Left undefined when not given (evaluateTarget applies the defaults): an option that does
+  // nothing for the target's kind is refused only when the user typed it.
+  seed: intString(0).optional(),
+  backend: z.enum(BACKEND_CHOICES).optional(),
+  device: z.enum(TEACHER_DEVICES).optional(),
   preprocess: z.string().optional(),
   classMap: z.string().optional(),
   teacherLabels: z.string().optional(),

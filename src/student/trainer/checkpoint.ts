@@ -21,7 +21,7 @@ import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/sa
 import type { PreprocessSpec } from '../../teacher/types.js';
 import { downloadVariables, type tf } from '../tf.js';
 import { buildFromSpec, loadWeights, saveWeights, type ModelSpec, type WeightRecord } from '../zoo/index.js';
-import { readJson, recoverDir, writeDirAtomic } from './run-dir.js';
+import { readJson, recoverDir, runOfCheckpoint, writeDirAtomic } from './run-dir.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 
 const CHECKPOINT_FORMAT = 'tfkd-checkpoint/1';
@@ -201,9 +201,19 @@ export function loadCheckpointModel(ck: LoadedCheckpoint): tf.LayersModel {
 /**
  * Resolves `--checkpoint best|best-ema|last|epoch-N|step-N` (or a checkpoint directory) inside a run
  * directory (unnamed: best, or best-ema for `--ema`); UsageError listing what exists when it is not there.
+ * A checkpoint directory is itself: `asked` then names no other (UsageError unless it is its own name).
  */
 export function resolveCheckpointDir(run: string, asked?: string, o: { ema?: boolean } = {}): string {
-  if (fs.existsSync(path.join(run, F.state))) return run; // a checkpoint directory itself
+  if (fs.existsSync(path.join(run, F.state))) {
+    if (asked !== undefined && asked !== path.basename(path.resolve(run))) {
+      const owner = runOfCheckpoint(run) ?? runOfCheckpoint(path.resolve(run));
+      throw new UsageError(
+        `${optionName('checkpoint')} picks a checkpoint of a run directory; ${run} is already one`,
+        owner ? `leave out ${optionName('checkpoint')}, or give the run directory ${owner} with ${optionName('checkpoint')} ${asked}` : `leave out ${optionName('checkpoint')}`,
+      );
+    }
+    return run;
+  }
   const root = path.join(run, 'checkpoints');
   if (!fs.existsSync(root)) throw new UsageError(`${run} is not a tfkd run directory (no checkpoints/)`);
   // Unnamed: best/; asking for the average, the epoch whose average tested best (best-ema/, which
