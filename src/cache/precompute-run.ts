@@ -8,6 +8,7 @@ import { checkIntegerOptions, optionName, UsageError } from '../errors.js';
 import { parseAugmentSpec } from '../data/augment.js';
 import { fingerprint } from '../data/fingerprint.js';
 import { openDataset } from '../data/open.js';
+import { DATA_KINDS, DATA_SOURCES, parseDataSpec } from '../data/spec.js';
 import { openTeacher } from '../teacher/session.js';
 import { ORT_VERSION } from '../teacher/ort.js';
 import type { Layout, PreprocessSpec } from '../teacher/types.js';
@@ -75,6 +76,15 @@ export interface PrecomputeRunOptions {
   layout?: Layout;
   /** Replace a cache of another key at `out`. Default: false. */
   force?: boolean;
+  /**
+   * The options the caller set on purpose (the CLI: the flags typed). One that would do nothing
+   * with the rest is refused: `augmentSeed` without `augment`, `teacherLabels` without `classMap`,
+   * `skipBad`, `decoders`, `renderWorkers`, `maxPixels` on data that is not image files (folder:,
+   * list:, tar:). Default: the ones given with a value other than their default.
+   */
+  explicit?: ReadonlySet<string>;
+  /** Told, once the teacher is open, what ran otherwise than asked (`sessions` beyond the threads, or on a GPU). */
+  onInfo?: (line: string) => void;
   /** Called once the writer knows where it starts (state 'complete': nothing to do). */
   onStart?: (info: { state: string; startRow: number; rows: number }) => void;
   /** Called after each committed batch with (rows done, rows total). */
@@ -152,12 +162,62 @@ export function resolvePart(o: { shard?: string; shards?: number }, env: NodeJS.
   return part;
 }
 
+/** Options that only image files read, with their defaults (undefined: none, or one that depends on the machine). */
+const FILE_OPTIONS: Readonly<Record<string, unknown>> = { skipBad: false, decoders: 8, renderWorkers: undefined, maxPixels: undefined };
+
+/** Which of `options` the caller set: named in `o.explicit`, else given with a value other than the default. */
+function setOptions(o: PrecomputeRunOptions, options: Readonly<Record<string, unknown>>): string[] {
+  const values = o as unknown as Record<string, unknown>;
+  return Object.keys(options).filter((k) => (o.explicit ? o.explicit.has(k) : values[k] !== undefined && values[k] !== options[k]));
+}
+
+/**
+ * Options that would do nothing with the others (exit 2, before anything is read or written): the
+ * seed of views that are not drawn, teacher class names no class map reads, and the decoding
+ * options of sources that have no image files to decode.
+ */
+function checkUnusedOptions(o: PrecomputeRunOptions): void {
+  if (o.augment === undefined && setOptions(o, { augmentSeed: 0 }).length) {
+    throw new UsageError(
+      `${optionName('augmentSeed')} needs ${optionName('augment')} SPEC: it seeds the augmented views, and without ${optionName('augment')} there are none`,
+      `e.g. ${optionName('views')} 4 ${optionName('augment')} crop:4,flip ${optionName('augmentSeed')} ${o.augmentSeed ?? 0}, or leave ${optionName('augmentSeed')} out`,
+    );
+  }
+  if (o.classMap === undefined && setOptions(o, { teacherLabels: undefined }).length) {
+    throw new UsageError(
+      `${optionName('teacherLabels')} needs ${optionName('classMap')}: the teacher's class names are read only to map data classes to teacher outputs by name`,
+      `e.g. ${optionName('classMap')} names, or leave ${optionName('teacherLabels')} out`,
+    );
+  }
+  const fileOptions = setOptions(o, FILE_OPTIONS);
+  if (fileOptions.length) {
+    const kind = parseDataSpec(o.data).kind;
+    if (DATA_SOURCES[kind].capabilities.size === 'fixed') {
+      const files = DATA_KINDS.filter((k) => DATA_SOURCES[k].capabilities.size === 'variable').map((k) => `${k}:`).join('/');
+      throw new UsageError(
+        `${fileOptions.map(optionName).join(', ')} appl${fileOptions.length > 1 ? 'y' : 'ies'} to ${files} data (image files to decode); ${kind} data has none`,
+        `leave ${fileOptions.length > 1 ? 'them' : 'it'} out`,
+      );
+    }
+  }
+}
+
+/** What `sessions` became when fewer run side by side than asked (null: as asked, or 'auto'). */
+function sessionsNote(asked: number | 'auto' | undefined, info: { provider: string; threads: number; sessions?: number }): string | null {
+  const ran = info.sessions ?? 1;
+  if (typeof asked !== 'number' || ran >= asked) return null;
+  const runs = `${ran} session${ran > 1 ? 's run' : ' runs'}`;
+  if (info.provider !== 'cpu') return `${optionName('sessions')} ${asked} on the ${info.provider} provider: ${runs} (sessions side by side are for the CPU)`;
+  return `${optionName('sessions')} ${asked} with ${info.threads} thread${info.threads > 1 ? 's' : ''}: ${runs} (each session needs a thread of its own; raise ${optionName('threads')} for more)`;
+}
+
 /** Opens the teacher and the data, precomputes (or resumes, or finds complete) the cache at `o.out`. */
 export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.ProcessEnv = process.env): Promise<PrecomputeSummary> {
   // The library's edge (the CLI's schema checks the same flags before it gets here).
   checkIntegerOptions(o, { batch: 1, views: 1, augmentSeed: 0, shards: 1, shardRows: 1, threads: 1, decoders: 1, renderWorkers: 0, maxPixels: 1 });
   if (typeof o.sessions === 'number') checkIntegerOptions(o, { sessions: 1 });
   if (o.dtype !== undefined && !(CACHE_DTYPES as readonly string[]).includes(o.dtype)) throw new UsageError(`${optionName('dtype')} ${String(o.dtype)}: must be one of ${CACHE_DTYPES.join(', ')}`);
+  checkUnusedOptions(o);
   const part = resolvePart(o, env);
   const augSpec = o.augment !== undefined ? parseAugmentSpec(o.augment) : null;
   const batch = o.batch ?? 256;
@@ -177,6 +237,8 @@ export async function runPrecompute(o: PrecomputeRunOptions, env: NodeJS.Process
     data: { shape: dataset.shape, numClasses: dataset.numClasses, classNames: dataset.classNames, variableSize: dataset.variableSize },
   });
   try {
+    const note = sessionsNote(o.sessions, teacher.info);
+    if (note) o.onInfo?.(note);
     checkPrecomputeOptions({ K: teacher.info.numClasses, N: dataset.size, topk: o.topk ?? null, views, augment: augSpec, part, batch, data: dataset.spec });
     const res = await precompute({
       teacher,

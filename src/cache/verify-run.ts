@@ -27,6 +27,21 @@ export interface VerifyOptions {
   device?: Device;
   /** onnxruntime threads. Default: all cores. */
   threads?: number;
+  /**
+   * The options the caller set on purpose (the CLI: the flags typed). Without `teacher` and `data`
+   * there is no recompute, and those of `split`, `sample`, `seed`, `device`, `threads` that were set
+   * are refused (they would do nothing). Default: the ones given with a value other than their default.
+   */
+  explicit?: ReadonlySet<string>;
+}
+
+/** The options only the recompute check reads, with their defaults (undefined: none). */
+const RECOMPUTE_OPTIONS: Readonly<Record<string, unknown>> = { split: undefined, sample: 64, seed: 0, device: 'cpu', threads: undefined };
+
+/** Which of `options` the caller set: named in `o.explicit`, else given with a value other than the default. */
+function setOptions(o: VerifyOptions, options: Readonly<Record<string, unknown>>): string[] {
+  const values = o as Record<string, unknown>;
+  return Object.keys(options).filter((k) => (o.explicit ? o.explicit.has(k) : values[k] !== undefined && values[k] !== options[k]));
 }
 
 export interface VerifyReport {
@@ -40,6 +55,14 @@ export interface VerifyReport {
 export async function runVerify(dir: string, o: VerifyOptions = {}): Promise<VerifyReport> {
   checkIntegerOptions(o, { sample: 1, seed: 0 });
   if ((o.teacher === undefined) !== (o.data === undefined)) throw new UsageError(`${optionName('teacher')} and ${optionName('data')} go together (both, to recompute rows; neither, for the structural checks)`);
+  const unused = o.teacher === undefined ? setOptions(o, RECOMPUTE_OPTIONS) : [];
+  if (unused.length) {
+    const names = unused.map(optionName).join(', ');
+    throw new UsageError(
+      `${names} ${unused.length > 1 ? 'are' : 'is'} for the recompute check: give ${optionName('teacher')} and ${optionName('data')}`,
+      `or leave ${unused.length > 1 ? 'them' : 'it'} out: without ${optionName('teacher')} and ${optionName('data')}, verify runs the structural checks only`,
+    );
+  }
   const structure = verifyStructure(dir);
   let recompute: RecomputeReport | null = null;
   if (structure.ok && o.teacher && o.data) {

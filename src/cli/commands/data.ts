@@ -22,7 +22,7 @@ import { openDataset } from '../../data/open.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { intString, parseOptions, printJson } from '../options.js';
-import { dataSpecHelp } from '../../data/spec.js';
+import { DATA_KINDS, DATA_SOURCES, dataSpecHelp, parseDataSpec } from '../../data/spec.js';
 
 // Loaded at its first call: loading sharp sets VIPSHOME (util/lazy.ts).
 const sharp = lazyFunction<typeof SharpFactory>('sharp', import.meta.url);
@@ -57,6 +57,29 @@ async function checkImages(ds: Dataset): Promise<string[]> {
   return bad.map((b) => b.reason);
 }
 
+/** The flags typed on the command line (commander fills in the others' defaults). */
+const typedFlags = (cmd: Command): Set<string> => new Set(cmd.options.map((x) => x.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+
+/** `--size, --concurrency` (the typed ones of `keys`), or null when none was typed. */
+function flagList(typed: ReadonlySet<string>, keys: readonly string[]): { names: string; many: boolean } | null {
+  const given = keys.filter((k) => typed.has(k));
+  return given.length ? { names: given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', '), many: given.length > 1 } : null;
+}
+
+/** The spec forms of sources of image files (`folder:/list:/tar:`), which read the decoding options. */
+const FILE_SOURCES = DATA_KINDS.filter((k) => DATA_SOURCES[k].capabilities.size === 'variable').map((k) => `${k}:`).join('/');
+
+/** `data info`'s flags that would do nothing with the others or on this data (exit 2, before anything is read). */
+function checkInfoFlags(spec: string, o: z.infer<typeof InfoOptions>, typed: ReadonlySet<string>): void {
+  const files = flagList(typed, ['size', 'concurrency']);
+  const kind = files ? parseDataSpec(spec).kind : null;
+  if (files && kind && DATA_SOURCES[kind].capabilities.size === 'fixed') {
+    throw new UsageError(`${files.names} appl${files.many ? 'y' : 'ies'} to ${FILE_SOURCES} data (images of their own sizes); ${kind} data has samples of one size`, `leave ${files.many ? 'them' : 'it'} out`);
+  }
+  const withCheck = o.check ? null : flagList(typed, ['skipBad', 'concurrency']);
+  if (withCheck) throw new UsageError(`${withCheck.names} ${withCheck.many ? 'are' : 'is'} for --check (which decodes every image): give --check`, `or leave ${withCheck.many ? 'them' : 'it'} out`);
+}
+
 export function register(program: Command): void {
   const data = program.command('data').description(SUMMARIES.data);
   registerViews(data);
@@ -70,8 +93,9 @@ export function register(program: Command): void {
     .option('--skip-bad', 'with --check: list the images that cannot be decoded instead of failing')
     .option('--size <HxW>', 'folder/list: the size of the fixed-shape face (default: the first image\'s size)')
     .option('--concurrency <n>', 'folder/list: images decoded at once')
-    .action(async (spec: string, raw: unknown) => {
+    .action(async (spec: string, raw: unknown, cmd: Command) => {
       const o = parseOptions(InfoOptions, raw);
+      checkInfoFlags(spec, o, typedFlags(cmd));
       const ds = await openDataset(spec, { split: o.split, folderSize: o.size, concurrency: o.concurrency });
       const skipped = o.check ? await checkImages(ds) : undefined;
       if (skipped?.length && !o.skipBad) {
@@ -346,6 +370,24 @@ async function writeView(job: ViewsJob, side: SideRendering, out: string, i: num
   return file;
 }
 
+/**
+ * `data views`' flags that would do nothing with the others (exit 2, before anything is read or
+ * written): how views are rendered (--format, --interpolation, --preprocess) without --out to
+ * write them, and an --interpolation the --preprocess spec's own filter overrides.
+ */
+function checkViewsFlags(o: z.infer<typeof ViewsOptions>, typed: ReadonlySet<string>): void {
+  const rendering = o.out === undefined ? flagList(typed, ['format', 'interpolation', 'preprocess']) : null;
+  if (rendering) {
+    throw new UsageError(`${rendering.names} ${rendering.many ? 'are' : 'is'} for the views --out writes: give --out DIR --size H[,W]`, `or leave ${rendering.many ? 'them' : 'it'} out: the boxes printed do not depend on ${rendering.many ? 'them' : 'it'}`);
+  }
+  if (typed.has('interpolation') && o.preprocess !== undefined) {
+    const own = parsePreprocess(o.preprocess).interpolation;
+    if (own !== undefined && own !== o.interpolation) {
+      throw new UsageError(`--interpolation ${o.interpolation} with --preprocess, whose own filter is ${own}: the --preprocess filter is the one used`, 'leave --interpolation out, or set "interpolation" in the --preprocess spec');
+    }
+  }
+}
+
 export function registerViews(data: Command): void {
   data
     .command('views')
@@ -357,13 +399,14 @@ export function registerViews(data: Command): void {
     .option('--split <split>', 'train or test', 'train')
     .option('--limit <n>', 'only the first n samples')
     .option('--size <H[,W]>', 'render views at this size (the teacher\'s crop or the student\'s --input-size)')
-    .option('--interpolation <filter>', 'PIL filter of the box resize (without --preprocess)', 'bilinear')
+    .option('--interpolation <filter>', 'PIL filter of the views --out renders (unless the --preprocess spec has its own)', 'bilinear')
     .option('--preprocess <spec>', 'the side\'s eval transform for view 0 and its filter (imagenet, timm:FILE, hf:FILE, JSON)')
     .option('--out <dir>', 'write DIR/<sample>-<view>.png (or .npy with --format npy)')
     .option('--format <png|npy>', 'with --out: png (mixtures rounded to 8 bits, for looking at) or npy (float32 HWC on [0, 1], the exact input)', 'png')
     .option('--json', 'print an array of {"sample", "view", "box": [left, top, width, height], "flip"} (+ "ops" with a policy, "mix" with mixup/cutmix)')
-    .action(async (raw: unknown) => {
+    .action(async (raw: unknown, cmd: Command) => {
       const o = parseOptions(ViewsOptions, raw);
+      checkViewsFlags(o, typedFlags(cmd));
       const r = await runDataViews(o);
       if (o.json) {
         printJson(r.rows);

@@ -47,15 +47,19 @@ export type PrecomputeCliOptions = z.infer<typeof Options>;
 
 /**
  * The command's work (below the CLI: cache/precompute-run.ts) with its progress bar: kept as a
- * function of the parsed options so tests run it in-process.
+ * function of the parsed options so tests run it in-process. `explicit`: the flags typed (options
+ * that would do nothing are refused only then; commander fills in the defaults of the others).
  */
-export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<PrecomputeSummary> {
+export async function runPrecompute(o: PrecomputeCliOptions, env: NodeJS.ProcessEnv = process.env, explicit?: ReadonlySet<string>): Promise<PrecomputeSummary> {
   const mode = o.progress === 'auto' ? undefined : o.progress;
   let progress: ReturnType<typeof createProgress> | null = null;
   const { json: _json, progress: _mode, ...options } = o;
   const summary = await precomputeRun(
     {
       ...options,
+      explicit,
+      // On stderr, before the progress bar: stdout holds the result only (--json).
+      onInfo: (line) => process.stderr.write(`${line}\n`),
       onStart: ({ state, startRow, rows }) => {
         if (state === 'complete') return;
         progress = createProgress({ label: 'precompute', total: rows, mode });
@@ -101,9 +105,10 @@ export function register(program: Command): void {
     .option('--force', 'replace a cache for another key at --out')
     .option('--progress <mode>', 'auto (bar on a TTY, JSON lines otherwise), bar, json or off', 'auto')
     .option('--json', 'print the result as JSON')
-    .action(async (raw: unknown) => {
+    .action(async (raw: unknown, cmd: Command) => {
       const o = parseOptions(Options, raw);
-      const s = await runPrecompute(o);
+      const explicit = new Set(cmd.options.map((x) => x.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const s = await runPrecompute(o, process.env, explicit);
       if (o.json) printJson(s);
       else {
         const what = s.state === 'complete' ? 'already complete' : `${s.state === 'resumed' ? 'resumed, ' : ''}${s.computedRows} rows computed`;

@@ -36,9 +36,11 @@ export function register(program: Command): void {
     .option('--device <device>', `${TEACHER_DEVICES.join('|')} for the recompute`, 'cpu')
     .option('--threads <n>', 'onnxruntime threads')
     .option('--json', 'print the report as JSON')
-    .action(async (dir: string, raw: unknown) => {
+    .action(async (dir: string, raw: unknown, cmd: Command) => {
       const o = parseOptions(Options, raw);
-      const r = await runVerify(dir, o);
+      // The flags typed, not commander's defaults: those are never refused as doing nothing.
+      const explicit = new Set(cmd.options.map((x) => x.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const r = await runVerify(dir, { ...o, explicit });
       const s = r.structure;
       if (o.json) printJson(r);
       else {
