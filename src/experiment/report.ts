@@ -14,6 +14,7 @@
  */
 import { entryOptionNames, isLossName, lossEntry, LOSS_OPTION_NAMES } from '../student/losses/index.js';
 import { designKey, lossOptionOf } from './design-schema.js';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -122,10 +123,21 @@ const REPORTED_FILES = ['summary.json', 'metrics.jsonl', 'manifest.json', 'confi
 
 /**
  * What makes two run records the same run: its step key (plan.json), else the `<key8>` of its
- * directory name, else the directory itself. The same run found in two directories (a copy, a
- * resumed duplicate) is counted once: a seed pooled twice would narrow every interval.
+ * directory name, else what it holds (its config.json and summary.json, byte for byte: a copy of
+ * `name-s<seed>/` elsewhere). The same run found in two directories (a copy, a resumed duplicate)
+ * is counted once: a seed pooled twice would narrow every interval.
  */
 const runIdentity = new WeakMap<RunRecord, string>();
+
+/** sha256 of a run's config.json and summary.json (a copy has the same; another training has other timings). */
+function contentId(dir: string): string {
+  const h = crypto.createHash('sha256');
+  for (const f of ['config.json', 'summary.json']) {
+    const file = path.join(dir, f);
+    h.update(fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)).update('\0');
+  }
+  return h.digest('hex');
+}
 
 function fromPlan(expDir: string, plan: Plan, missing: string[], changed: Report['changed']): RunRecord[] {
   const steps = new Map(plan.steps.map((s) => [s.key, s] as const));
@@ -221,7 +233,7 @@ function fromTree(root: string, depth = 4): RunRecord[] {
         compute: got.compute,
       };
       const k8 = /-([0-9a-f]{8})$/.exec(base);
-      if (k8) runIdentity.set(rec, `key8 ${k8[1]}`);
+      runIdentity.set(rec, k8 ? `key8 ${k8[1]}` : `content ${contentId(dir)}`);
       out.push(rec);
       return;
     }

@@ -73,6 +73,23 @@ describe('tfkd report', () => {
     expect(fs.readFileSync(path.join(out, 'curves.svg'), 'utf8')).to.include('test accuracy (%)');
   });
 
+  // A copy of `name-s<seed>/` (no step key, no <key8>) was a second run: one seed reported as two.
+  it('the same run found in two directories without a step key or key8 (a byte copy) counts once; another seed does not', () => {
+    const a = path.join(dir, 'copies', 'a');
+    const b = path.join(dir, 'copies', 'b');
+    fs.cpSync(path.join(dir, 'runs', 'baseline-s1'), path.join(a, 'baseline-s1'), { recursive: true });
+    fs.cpSync(path.join(dir, 'runs', 'baseline-s1'), path.join(b, 'baseline-s1'), { recursive: true });
+    fs.writeFileSync(path.join(a, 'baseline-s1', 'config.json'), '{"seed":1}');
+    fs.writeFileSync(path.join(b, 'baseline-s1', 'config.json'), '{"seed":1}');
+    try {
+      expect(summarize(collectRuns([a, b]).runs).map((m) => [m.method, m.n])).to.deep.equal([['baseline', 1]]);
+      writeRun(path.join(b, 'baseline-s2'), { seed: 2, loss: 'ce', model: 'mlp', curve: [0.83, 0.82] });
+      expect(summarize(collectRuns([a, b]).runs).map((m) => [m.method, m.n])).to.deep.equal([['baseline', 2]]);
+    } finally {
+      fs.rmSync(path.join(dir, 'copies'), { recursive: true, force: true });
+    }
+  });
+
   it('--against METHOD: Δ and its Welch interval against that method instead of the baseline (the same interval, mirrored)', async () => {
     const out = path.join(dir, 'rep-against');
     const rep = await writeReport([dir], out, { plots: false, against: 'lsr' });
