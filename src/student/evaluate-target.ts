@@ -288,6 +288,8 @@ function refuseOptionsOf(kind: 'run' | 'onnx' | 'cache', target: string, o: Eval
   if (kind === 'onnx') {
     refuse('checkpoint', `applies to runs: ${target} is an ONNX file, one model with no checkpoints`, `${leaveOut('checkpoint')}, or evaluate the run it was exported from`);
     refuse('backend', `applies to runs (the tfjs backend): ${target} is an ONNX file, run on onnxruntime`, `${leaveOut('backend')}; onnxruntime's device is ${optionName('device')}`);
+    // As precompute refuses it: the teacher's class names are read only by a class map by name.
+    if (o.classMap === undefined) refuse('teacherLabels', `needs ${optionName('classMap')}: the teacher's class names are read only to map data classes to teacher outputs by name`, `e.g. ${optionName('classMap')} names, or ${leaveOut('teacherLabels')}`);
   } else if (kind === 'cache') {
     for (const name of ['checkpoint', 'backend', 'device', 'preprocess', 'classMap', 'teacherLabels'] as const) {
       refuse(name, "does not apply to a cache: its rows are the teacher's outputs as recorded", `${leaveOut(name)}: a cache is scored from its rows, with no inference`);

@@ -165,6 +165,12 @@ print(json.dumps({"accuracy": float((p == y).mean()), "confusion": m.tolist()}))
       `--backend applies to runs (the tfjs backend): ${TEACHER} is an ONNX file, run on onnxruntime`,
       "leave out --backend; onnxruntime's device is --device",
     ]);
+    const labels = path.join(tmp, 'labels.json');
+    fs.writeFileSync(labels, JSON.stringify(Array.from({ length: 10 }, (_, i) => `c${i}`)));
+    expect(await refusal(TEACHER, { device: 'cpu', teacherLabels: labels })).to.deep.equal([
+      "--teacher-labels needs --class-map: the teacher's class names are read only to map data classes to teacher outputs by name",
+      'e.g. --class-map names, or leave out --teacher-labels',
+    ]);
     for (const name of ['backend', 'device'] as const) {
       const flag = `--${name}`;
       expect(await refusal(f32, { [name]: name === 'backend' ? 'wasm' : 'cpu' })).to.deep.equal([
