@@ -204,7 +204,7 @@ function addDataOptions(cmd: Command): void {
     .option('--allow-inconsistent-views', 'accept --augment with a single-view cache (teacher saw the original image)')
     .option('--input-size <H[,W]>', 'the student\'s input size (needed for image folders; default: the data\'s own size)')
     .option('--channels <L|RGB>', 'folder:/list: images read as L (grayscale, 1 channel) or RGB (3; the default, as ImageFolder)')
-    .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875)');
+    .option('--eval-crop-pct <p>', 'the student\'s eval transform: resize to floor(size / p), center crop size (default 0.875); for rendered inputs only (folder:/list: data, or an --input-size other than the data\'s)');
 }
 
 /** The run itself: checkpoints kept, --config, the run directory, resuming, and what is printed. */

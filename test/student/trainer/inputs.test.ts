@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { readManifest } from '../../../src/cache/manifest.js';
 import { decodeModel } from '../../../src/teacher/introspect.js';
 import { openDataset } from '../../../src/data/open.js';
+import { UsageError } from '../../../src/errors.js';
 import { Rng } from '../../../src/data/rng.js';
 import { renderStudentBatch, studentBatchSource, studentInputs } from '../../../src/student/trainer/inputs.js';
 import { parseAugmentSpec } from '../../../src/data/augment.js';
@@ -65,6 +66,13 @@ describe('student/trainer/inputs: students on image folders', function () {
     expect(gray.shape.channels).to.equal(1);
     expect(gray.side.eval.mode).to.equal('L');
     expect(() => studentInputs(folder, undefined, undefined, none)).to.throw(/may differ in size/);
+    // --eval-crop-pct at the data's own size: nothing to crop, and it was recorded in config.json all the same.
+    expect(() => studentInputs(fixed, undefined, 0.5, none)).to.throw(
+      UsageError,
+      /^--eval-crop-pct 0\.5: the student takes synthetic:10:3:8x8x1:1 at its own size \(8x8\), with no resize or crop to evaluate through$/,
+    );
+    expect(() => studentInputs(fixed, [8, 8], 0.5, none)).to.throw(UsageError, /at its own size/);
+    expect(studentInputs(fixed, [16, 16], 0.5, none).preprocess).to.deep.include({ resize: 32, crop: [16, 16] });
   });
 
   it('batches from render workers are the main thread\'s bytes: 0, 1 or 3 workers, eval view, rrc boxes, a policy', async () => {
