@@ -77,7 +77,7 @@ export function checkDesign(d: Design): string[] {
     }
     const resolved = resolveLoss(r.kind, d.loss, r.loss);
     const bad = lossValueProblem(r.kind, resolved);
-    out.push(...unusedFidelity(r, at, resolved.logit_standardization === true), ...(bad ? [`${at}.loss: ${bad}`] : []));
+    out.push(...unusedRunKeys(r, at, resolved.logit_standardization === true), ...(bad ? [`${at}.loss: ${bad}`] : []));
     // With logit standardization a loss reads other options: a grid must sweep only those.
     const grid = runGrid(d, r);
     if (grid && resolved.logit_standardization === true) {
@@ -199,11 +199,18 @@ function pastLastEpoch(at: string, checkpoints: ReadonlyArray<number | string>, 
  * `fidelity_teacher:` names a teacher or a single-student run; the plan then passes every reported
  * run its --test-cache, so one written in `args` as well would be given twice.
  */
-/** A run's own fidelity that its kind does not read (a top-level one trains such a kind as paper: resolveLoss). */
-function unusedFidelity(r: RunDef, at: string, ls: boolean): string[] {
+/**
+ * Keys of a run its kind would not read: its own fidelity where both modes agree (a top-level one
+ * trains such a kind as paper: resolveLoss), its `precompute:` where it learns from no cache.
+ */
+function unusedRunKeys(r: RunDef, at: string, ls: boolean): string[] {
+  const out: string[] = [];
   const f = r.loss?.fidelity;
-  if (f === undefined || f === TRAIN_DEFAULTS.fidelity || fidelityActs(r.kind, ls)) return [];
-  return [`${at}.loss.fidelity: kind "${r.kind}"${ls ? ' with logit_standardization' : ''} computes the same in both fidelity modes (${f} would not act)`];
+  if (f !== undefined && f !== TRAIN_DEFAULTS.fidelity && !fidelityActs(r.kind, ls)) {
+    out.push(`${at}.loss.fidelity: kind "${r.kind}"${ls ? ' with logit_standardization' : ''} computes the same in both fidelity modes (${f} would not act)`);
+  }
+  if (r.precompute !== undefined && !TEACHER_KINDS.has(r.kind) && r.kind !== 'tfkd-self') out.push(`${at}.precompute: kind "${r.kind}" learns from no teacher cache`);
+  return out;
 }
 
 /**
@@ -292,6 +299,11 @@ function checkProtocol(d: Design, runIndex: Map<string, number>): string[] {
     if (new Set(pts).size !== pts.length) out.push(`${at}: a point is listed twice`);
   };
   for (const [kind, g] of Object.entries(d.sweep?.grids ?? {})) if (g) checkGrid(g, kind as Kind, `sweep.grids.${kind}`);
+  // A default grid no run takes, or a sweep seed with nothing swept, would change nothing in the plan.
+  for (const kind of Object.keys(d.sweep?.grids ?? {})) {
+    if (!d.runs.some((r) => r.kind === kind && r.sweep === undefined)) out.push(`sweep.grids.${kind}: no run of kind "${kind}" takes it (none, or each has its own sweep: or sweep: false)`);
+  }
+  if (d.sweep?.seed !== undefined && d.validation && !d.runs.some((r) => runGrid(d, r))) out.push('sweep.seed: no run is swept (no sweep: of its own, no sweep.grids entry of its kind); it would seed nothing');
   d.runs.forEach((r, i) => {
     const at = `runs[${i}]`;
     if (r.sweep !== undefined && r.sweep !== false) {

@@ -212,6 +212,15 @@ describe('experiment design file', () => {
     expect(() => parseDesign(`${GOOD}  - { name: d, kind: dkd, teacher: big, loss: { fidelity: paper } }\n`, 'x.yaml')).to.not.throw();
   });
 
+  // Accepted and left out of the plan: the same step keys as without them.
+  it('BAD CALL - a precompute: block on a run that learns from no cache, a default grid no run takes, a sweep seed with nothing swept', () => {
+    expectRefusal(variant('{ name: baseline, kind: baseline }', '{ name: baseline, kind: baseline, precompute: { dtype: f16 } }'), 'x.yaml', 'x.yaml: runs[0].precompute: kind "baseline" learns from no teacher cache');
+    expect(() => parseDesign(variant('{ name: kd, kind: kd, teacher: big }', '{ name: kd, kind: kd, teacher: big, precompute: { dtype: f16 } }'), 'x.yaml')).to.not.throw();
+    expectRefusal(PROTO('sweep: { grids: { lsr: { epsilon: [0.1, 0.2] } } }', 'runs:', '  - { name: b, kind: baseline }'), 'x.yaml', 'x.yaml: sweep.grids.lsr: no run of kind "lsr" takes it (none, or each has its own sweep: or sweep: false)');
+    expectRefusal(PROTO('sweep: { seed: 3 }', 'runs:', '  - { name: b, kind: baseline }'), 'x.yaml', 'x.yaml: sweep.seed: no run is swept (no sweep: of its own, no sweep.grids entry of its kind); it would seed nothing');
+    expect(() => parseDesign(PROTO('sweep: { seed: 3, grids: { lsr: { epsilon: [0.1, 0.2] } } }', 'runs:', '  - { name: l, kind: lsr }'), 'x.yaml')).to.not.throw();
+  });
+
   it('per-kind loss defaults (PAPER.md) are overridden by the top level, then by the run', () => {
     expect(resolveLoss('re-kd', undefined, undefined)).to.deep.equal({ alpha: 0.6, temperature: 20 });
     expect(resolveLoss('kd', { alpha: 0.5, epsilon: 0.2 }, { temperature: 4 })).to.deep.equal({ alpha: 0.5, temperature: 4 });
