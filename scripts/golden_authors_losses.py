@@ -20,6 +20,12 @@ and uniform teachers, ties in the student's logits (Zipf's ranks), DKD's warm-up
   hard-kd  facebookresearch/deit losses.py::DistillationLoss, distillation_type 'hard', on one head, with
            its default base criterion timm.loss.LabelSmoothingCrossEntropy (smoothing 0.1)
 
+Fixture 'equal-rows' (kd-ls, dkd-ls only): student rows of equal logits, the z-score's std = 0.
+Ensembles (`ensembleCases`; test/student/trainer/ensemble-targets.test.ts): dkd, nkd, wsld with the
+teacher the mean of M teachers' probabilities (docs/PAPER.md), in float64 log space; dkd through its
+authors' function (teacher logits τ·log p_τ), nkd and wsld restated with p_1 and p_τ in place of the
+one teacher's softmax(z_t) and softmax(z_t/τ).
+
 Writes test/fixtures/golden/losses-authors.json.
 Run: /usr/bin/python3 scripts/golden_authors_losses.py   (Debian torch 1.13, scipy; deterministic, CPU)
 """
@@ -323,6 +329,96 @@ FIXTURES = [
 ]
 
 
+def equal_rows_fixture():
+    """Student rows whose logits are all equal (a zero-initialised head; row 1 at 1.5): the z-score's
+    std is 0, where torch's std backward masks its gradient to 0 (a finite gradient of ~1e7)."""
+    fx = fixture('equal-rows', 4, 10, 10, 2.0, 'random')
+    z = np.array(fx['logits'], dtype=np.float32).reshape(4, 10)
+    z[0] = 0.0
+    z[1] = 1.5
+    fx['logits'] = f32(z)
+    fx['losses'] = ['kd-ls', 'dkd-ls']
+    return fx
+
+
+FIXTURES.append(equal_rows_fixture())
+
+
+# ---- teacher ensembles (several --cache): p_τ = (1/M) Σ_m softmax(z_m/τ), docs/PAPER.md ----------------
+def ens_log_probs(zts, tau):
+    """log of the ensemble mean at τ, in float64: logsumexp_m log_softmax(z_m/τ) − log M."""
+    ls = torch.stack([F.log_softmax(zt / tau, dim=1) for zt in zts])
+    return torch.logsumexp(ls, dim=0) - np.log(len(zts))
+
+
+def ens_dkd(z, zts, y, o, epoch):
+    # DKD reads the teacher at τ only: logits τ·log p_τ have softmax(·/τ) = p_τ exactly; the authors' code.
+    return loss_dkd(z, o['temperature'] * ens_log_probs(zts, o['temperature']), y, o, epoch, False)
+
+
+def ens_nkd(z, zts, y, o, epoch):
+    # NKDLoss.forward with its teacher read through the ensemble: t_i = p_1, T_i = softmax over the
+    # other classes of log p_τ (the code's logit_t[mask] / temp, up to a row constant).
+    N, c = z.shape
+    label = y.view(N, 1)
+    s_t = torch.gather(F.log_softmax(z, dim=1), 1, label)
+    t_t = torch.gather(ens_log_probs(zts, 1.0).exp(), 1, label).detach()
+    loss_t = - (t_t * s_t).mean()
+    mask = torch.ones_like(z).scatter_(1, label, 0).bool()
+    S_i = F.log_softmax(z[mask].reshape(N, -1) / o['temperature'], dim=1)
+    T_i = F.softmax(ens_log_probs(zts, o['temperature'])[mask].reshape(N, -1), dim=1)
+    loss_non = - o['lossGamma'] * (o['temperature'] ** 2) * (T_i * S_i).sum(dim=1).mean()
+    return o['ceWeight'] * F.cross_entropy(z, y) + loss_t + loss_non
+
+
+def ens_wsld(z, zts, y, o, epoch):
+    # WSLDLoss.forward with t_soft_label = p_τ and log_softmax_t = log p_1.
+    tau = o['temperature']
+    softmax_loss = - torch.sum(ens_log_probs(zts, tau).exp() * F.log_softmax(z / tau, dim=1), 1, keepdim=True)
+    one_hot = F.one_hot(y, num_classes=z.shape[1]).to(z.dtype)
+    ce_s = - torch.sum(one_hot * F.log_softmax(z.detach(), dim=1), 1, keepdim=True)
+    ce_t = - torch.sum(one_hot * ens_log_probs(zts, 1.0), 1, keepdim=True)
+    w = 1 - torch.exp(- torch.max(ce_s / (ce_t + 1e-7), torch.zeros(1, dtype=z.dtype)))
+    return o['ceWeight'] * F.cross_entropy(z, y) + o['alpha'] * (tau ** 2) * torch.mean(w * softmax_loss)
+
+
+ENS_FNS = {'dkd': ens_dkd, 'nkd': ens_nkd, 'wsld': ens_wsld}
+
+
+def ens_fixture(fid, b, k, seed, gaps, scale=3.0):
+    """Student logits, labels and one teacher per gap: N(0, scale²) logits with the label's raised by
+    the gap; row 0's last teacher prefers another class (the ensemble is not any one teacher)."""
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal((b, k)) * 2.0).astype(np.float32)
+    y = rng.integers(0, k, size=b)
+    teachers = []
+    for g in gaps:
+        t = (rng.standard_normal((b, k)) * scale).astype(np.float32)
+        t[np.arange(b), y] += g
+        teachers.append(t)
+    teachers[-1][0, (y[0] + 1) % k] += 2 * gaps[-1]
+    return {'id': fid, 'B': b, 'K': k, 'logits': f32(z), 'labels': y.tolist(), 'teachers': [f32(t) for t in teachers]}
+
+
+# Confident teachers (gaps 500 and 450: every other class below float32's range at τ ≤ 4, the NaN /
+# collapse of log(mean of float32 probabilities)), a mild pair, and three teachers on K = 100.
+ENS_FIXTURES = [
+    ens_fixture('ens-confident', 6, 10, 21, [500.0, 450.0]),
+    ens_fixture('ens-mild', 6, 10, 22, [3.0, 1.0]),
+    ens_fixture('ens-k100', 4, 100, 23, [200.0, 5.0, 40.0], 4.0),
+]
+
+
+def run_ens_case(fx, loss, epoch):
+    b, k = fx['B'], fx['K']
+    z = torch.tensor(np.array(fx['logits'], dtype=np.float32).reshape(b, k), dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(fx['labels'], dtype=torch.int64)
+    zts = [torch.tensor(np.array(t, dtype=np.float32).reshape(b, k), dtype=torch.float64) for t in fx['teachers']]
+    v = ENS_FNS[loss](z, zts, y, DEFAULTS[loss], epoch)
+    v.backward()
+    return float(v), [float('%.10g' % g) for g in z.grad.numpy().ravel()]
+
+
 def run_case(fx, loss, epoch, epochs):
     b, k = fx['B'], fx['K']
     z = torch.tensor(np.array(fx['logits'], dtype=np.float32).reshape(b, k), dtype=torch.float64, requires_grad=True)
@@ -344,17 +440,25 @@ def main():
     torch.set_default_dtype(torch.float64)
     cases = []
     for fx in FIXTURES:
-        for loss in DEFAULTS:
+        for loss in fx.get('losses', DEFAULTS):
             epochs = [(1, 3), (2, 3)] if loss == 'ps-kd' else [(1, 240), (30, 240)] if loss.startswith('dkd') else [(1, 240)]
             for epoch, n in epochs:
                 value, grad = run_case(fx, loss, epoch, n)
                 assert np.isfinite(value) and np.all(np.isfinite(grad)), (fx['id'], loss, epoch)
                 cases.append({'fixture': fx['id'], 'loss': loss, 'epoch': epoch, 'epochs': n, 'options': DEFAULTS[loss], 'value': value, 'grad': grad})
+    ens_cases = []
+    for fx in ENS_FIXTURES:
+        for loss in ENS_FNS:
+            for epoch in ([1, 30] if loss == 'dkd' else [1]):
+                value, grad = run_ens_case(fx, loss, epoch)
+                assert np.isfinite(value) and np.all(np.isfinite(grad)), (fx['id'], loss, epoch)
+                ens_cases.append({'fixture': fx['id'], 'loss': loss, 'epoch': epoch, 'options': DEFAULTS[loss], 'value': value, 'grad': grad})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, 'w') as f:
-        json.dump({'generator': 'scripts/golden_authors_losses.py', 'torch': torch.__version__, 'fixtures': FIXTURES, 'cases': cases}, f, separators=(',', ':'))
+        json.dump({'generator': 'scripts/golden_authors_losses.py', 'torch': torch.__version__, 'fixtures': FIXTURES, 'cases': cases,
+                   'ensembleFixtures': ENS_FIXTURES, 'ensembleCases': ens_cases}, f, separators=(',', ':'))
         f.write('\n')
-    print(f'{len(cases)} cases over {len(FIXTURES)} fixtures → {os.path.relpath(OUT)}')
+    print(f'{len(cases)} cases over {len(FIXTURES)} fixtures, {len(ens_cases)} ensemble cases over {len(ENS_FIXTURES)} → {os.path.relpath(OUT)}')
 
 
 if __name__ == '__main__':

@@ -117,8 +117,8 @@ const MAX_TRIES = 64;
  */
 function logGamma(a: number, next: () => number): number {
   if (a < 1) {
-    const g = logGamma(a + 1, next);
-    return g + Math.log(next()) / a;
+    const [g, lu] = logGammaParts(a, next);
+    return g + lu / a;
   }
   const d = a - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);
@@ -133,11 +133,33 @@ function logGamma(a: number, next: () => number): number {
   return Math.log(d);
 }
 
+/** α < 1: [ln Gamma(α + 1), ln u] with ln Gamma(α, 1) = ln Gamma(α + 1) + ln(u)/α (logGamma). */
+function logGammaParts(a: number, next: () => number): [number, number] {
+  const g = logGamma(a + 1, next);
+  return [g, Math.log(next())];
+}
+
 /**
  * λ ~ Beta(α, α) = X / (X + Y), X, Y ~ Gamma(α, 1) drawn in that order from one uniform stream:
  * λ = 1 / (1 + exp(ln Y − ln X)).
+ *
+ * A tiny α (below about 1e-307) overflows ln(u)/α to −∞ in both draws, and −∞ − (−∞) is NaN. Then
+ * ln Y − ln X is taken as (ln u_Y − ln u_X)/α + (ln G_Y − ln G_X) — the same uniforms, the same
+ * value in exact arithmetic — which is ±∞ (λ = 0 or 1, each with probability 1/2) unless the two
+ * uniforms are equal. That is Beta(α, α)'s limit as α → 0, and what numpy's `Generator.beta` returns
+ * there (a Bernoulli(1/2) draw); timm's `np.random.beta` (the legacy RandomState) gives NaN like the
+ * plain formula. Every α where the plain formula is defined keeps its draws bit for bit (caches'
+ * views are rebuilt from them), so α stays accepted down to the smallest positive double.
  */
 export function betaSample(alpha: number, next: () => number): number {
+  if (alpha < 1) {
+    const [gx, ux] = logGammaParts(alpha, next);
+    const [gy, uy] = logGammaParts(alpha, next);
+    const lx = gx + ux / alpha;
+    const ly = gy + uy / alpha;
+    const d = ly - lx;
+    return 1 / (1 + Math.exp(Number.isNaN(d) ? (uy - ux) / alpha + (gy - gx) : d));
+  }
   const lx = logGamma(alpha, next);
   const ly = logGamma(alpha, next);
   return 1 / (1 + Math.exp(ly - lx));

@@ -16,7 +16,9 @@ const warmup: LossOptionSpec = { help: 'epochs of the linear warm-up min(epoch /
  *   loss = w_ce·H(q, p) + min(epoch / E, 1) · (α·TCKD + β·NCKD)
  * `F.kl_div(..., size_average=False)` is the sum over batch and classes; "/ target.shape[0]" the
  * batch mean. The teacher enters through its tempered log-probabilities (z_t/τ up to a row
- * constant, which every softmax ignores), so top-k caches and ensembles work as for KD. Defaults: mdistiller's CIFAR-100 DKD config
+ * constant, which every softmax ignores): exact for full caches and their ensembles (log space),
+ * while a top-k cache at τ ≠ 1 gives the log of float32 probabilities, which collapses NCKD for a
+ * teacher confident beyond float32's range (docs/LOSSES.md). Defaults: mdistiller's CIFAR-100 DKD config
  * (α 1, β 8, τ 4, CE weight 1, warm-up 20). With --logit-standardization (logit-standardization-KD
  * `DKD.py` @ f6e5aa5, README preset `--base-temp 2 --kd-weight 9`): τ 2, α 9, β 72, both logits
  * z-scored (standardize.ts) before the softmax.

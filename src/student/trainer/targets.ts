@@ -137,12 +137,65 @@ export function cacheSoftTargets(
 }
 
 /**
+ * log softmax(z/τ) of every row, in double (the operations of util/softmax.ts
+ * temperedLogSoftmaxRows, not rounded to float32).
+ */
+function logSoftmaxRows64(logits: Float32Array, K: number, temperature: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < logits.length / K; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < K; c++) max = Math.max(max, logits[r * K + c] / temperature);
+    let s = 0;
+    for (let c = 0; c < K; c++) s += Math.exp(logits[r * K + c] / temperature - max);
+    const lse = max + Math.log(s);
+    for (let c = 0; c < K; c++) out[r * K + c] = logits[r * K + c] / temperature - lse;
+  }
+  return out;
+}
+
+/**
+ * The log-probabilities of the ensemble mean p = (1/M) Σ_m p_m at τ, in log space:
+ *   log p = logsumexp_m(log p_m) − log M,
+ * each log p_m a teacher's log-softmax in double (a full cache, or a top-k cache at τ = 1 from its
+ * rebuilt row). log of the float32 mean instead underflows to −∞ on every class more than about
+ * 104·τ below its row's max in every teacher: WSLD's CE_t became 0·(−∞) = NaN, and NKD's and DKD's
+ * non-target softmax of log p collapsed onto the target. A top-k member at τ ≠ 1 enters as the log
+ * of its float32 probabilities (all the reader gives there); another member's finite value still
+ * keeps the ensemble's finite. The same cache given M times gives exactly that cache's log-softmax.
+ */
+function ensembleLogProbs(caches: readonly CacheReader[], samples: ArrayLike<number>, views: ArrayLike<number>, temperature: number): Float32Array {
+  const n = samples.length;
+  const K = caches[0].numClasses;
+  const members = caches.map((c): ArrayLike<number> =>
+    c.topk === null || temperature === 1 ? logSoftmaxRows64(c.readLogits(samples, views), K, temperature) : c.softTargets(samples, views, temperature).map(Math.log),
+  );
+  const out = new Float32Array(n * K);
+  const logM = Math.log(caches.length);
+  for (let j = 0; j < n * K; j++) {
+    let max = -Infinity;
+    for (const a of members) max = Math.max(max, a[j]);
+    if (max === -Infinity) {
+      out[j] = -Infinity;
+      continue;
+    }
+    let s = 0;
+    for (const a of members) s += Math.exp(a[j] - max);
+    // log s − log M is exactly 0 when the M members agree (s = M): the same cache M times is exact.
+    out[j] = max + (Math.log(s) - logM);
+  }
+  return out;
+}
+
+/**
  * The teacher's rows of a batch — (samples[i], views[i]) of every cache — as the loss context's
  * BatchTeacher. Each access reads the rows (positioned reads) and makes a fresh tensor from a fresh
  * array: tfjs's cpu backend keeps the array it is given, so buffers are never shared between tensors.
  *  - probs(τ): cacheSoftTargets (one cache's softmax(z/τ), or the ensemble mean; top-k caches too);
- *  - logProbs(τ): one full cache: log-softmax of its logits in double; otherwise the log of probs(τ)
- *    (a top-k cache at τ = 1 from its rebuilt rows, whose tail mass is exact there);
+ *  - logProbs(τ): one full cache: log-softmax of its logits in double (a top-k cache at τ = 1: of its
+ *    rebuilt rows, whose tail mass is exact there); an ensemble: ensembleLogProbs, in log space; a
+ *    single top-k cache at τ ≠ 1: the log of probs(τ) — the reader gives only float32 probabilities
+ *    there, so a class whose rebuilt probability underflows is −∞ (docs/LOSSES.md says which losses
+ *    that affects);
  *  - logits(): one cache's raw logits (the registry admits only full caches for losses that ask).
  */
 export function batchTeacher(caches: readonly CacheReader[], samples: ArrayLike<number>, views: ArrayLike<number>): BatchTeacher {
@@ -155,7 +208,8 @@ export function batchTeacher(caches: readonly CacheReader[], samples: ArrayLike<
     probs: (t) => tensor(probs(t)),
     logProbs: (t) => {
       if (single && (single.topk === null || t === 1)) return tensor(temperedLogSoftmaxRows(single.readLogits(samples, views), K, t));
-      return tensor(probs(t).map(Math.log));
+      if (single) return tensor(probs(t).map(Math.log));
+      return tensor(ensembleLogProbs(caches, samples, views, t));
     },
     logits: () => {
       if (!single || single.topk !== null) throw new Error('logits(): one cache with all logits is needed (the registry checks this before training)');
