@@ -143,6 +143,14 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
       checkLossAgainstRecord(req.out, rec?.loss?.source, loss);
     }
     const plan = planViews(config.augment, caches, config.seed, config.allowInconsistentViews);
+    // It allows one thing: fresh augmented views beside a single-view cache. Anywhere else it was
+    // recorded in config.json and allowed nothing.
+    if (config.allowInconsistentViews && (!req.explicit || req.explicit.has('allowInconsistentViews')) && !(plan.mode === 'fresh' && caches.length > 0)) {
+      throw new UsageError(
+        `${optionName('allowInconsistentViews')} has nothing to allow: it accepts ${optionName('augment')} over a single-view cache, and this run has ${caches.length === 0 ? 'no cache' : plan.mode === 'cache' ? "the cache's own views" : `no ${optionName('augment')}`}`,
+        `drop ${optionName('allowInconsistentViews')}`,
+      );
+    }
     if (plan.mode !== 'none' && plan.spec?.mix) {
       checkMixData(plan.spec.mix, trainDs.size, trainDs.spec);
       checkMixedTargets(loss.entry);

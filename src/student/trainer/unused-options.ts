@@ -13,8 +13,11 @@
  */
 import { TRAIN_DEFAULTS } from './config.js';
 
-/** The options whose use depends on others (what `repro` must not mark as given). */
-export const CONDITIONAL_KEYS = ['momentum', 'nesterov', 'milestones', 'gamma', 'fidelity'] as const;
+/**
+ * The options whose use depends on others (what `repro` must not mark as given); the last,
+ * allowInconsistentViews, is judged once the caches are open (train.ts).
+ */
+export const CONDITIONAL_KEYS = ['momentum', 'nesterov', 'milestones', 'gamma', 'fidelity', 'allowInconsistentViews'] as const;
 export type ConditionalKey = (typeof CONDITIONAL_KEYS)[number];
 
 export interface UnusedOption {

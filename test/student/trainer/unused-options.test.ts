@@ -91,6 +91,22 @@ describe('student/trainer/unused-options: options the run would not read', funct
       }
     });
 
+    it('BAD CALL - --allow-inconsistent-views with nothing to allow (no cache; a cache without --augment): exit 2, no run directory', async () => {
+      const cases: Array<[string[], string]> = [
+        [['--loss', 'ce', '--augment', 'flip'], 'no cache'],
+        [['--loss', 'kd', '--cache', cache], 'no --augment'],
+      ];
+      for (const [args, has] of cases) {
+        const out = path.join(tmp, `aiv-${args[1]}`);
+        const r = await cli('train', ...base, ...args, '--allow-inconsistent-views', '--out', out);
+        expect(r.code, r.err).to.equal(2);
+        expect(r.err).to.equal(`tfkd: --allow-inconsistent-views has nothing to allow: it accepts --augment over a single-view cache, and this run has ${has}\nhint: drop --allow-inconsistent-views\n`);
+        expect(fs.existsSync(out)).to.equal(false);
+      }
+      const ok = await cli('train', ...base, '--loss', 'kd', '--cache', cache, '--augment', 'flip', '--allow-inconsistent-views', '--out', path.join(tmp, 'aiv-ok'));
+      expect(ok.code, ok.err).to.equal(0);
+    });
+
     it('the same options where they act, or at their defaults, train; repro of such a run reproduces', async () => {
       const ok: string[][] = [
         ['--loss', 'ce', '--optimizer', 'sgd', '--momentum', '0.5', '--nesterov'],
