@@ -27,7 +27,7 @@ import { evaluate, modelForward, type EvalResult, type EvaluateOptions, type For
 import { loadCheckpointModel, readCheckpoint, resolveCheckpointDir } from './trainer/checkpoint.js';
 import { prepareModelSpec } from './zoo/index.js';
 import { checkCheckpointAgainstRun, readRunJson, readRunRecord } from './trainer/integrity.js';
-import { runOfCheckpoint, runPaths, trainIndices } from './trainer/run-dir.js';
+import { readableDir, runOfCheckpoint, runPaths, trainIndices } from './trainer/run-dir.js';
 import { renderedDataset } from './trainer/inputs.js';
 import { openCacheFor, openFidelityCache, skippedSamples, teacherRowsOf } from './teacher-cache.js';
 
@@ -306,7 +306,9 @@ function refuseOptionsOf(kind: 'run' | 'onnx' | 'cache', target: string, o: Eval
 
 /** Top-1/top-5 accuracy, mean cross-entropy, calibration and confusion matrix of the model at `target`. */
 export async function evaluateTarget(target: string, o: EvaluateTargetOptions): Promise<EvalReport> {
-  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  // A checkpoint directory given itself may be mid-swap: its `.old-` copy is read (checkpoint.ts).
+  const midSwap = (): boolean => runOfCheckpoint(path.resolve(target)) !== null && readableDir(target) !== null;
+  if (!fs.existsSync(target) && !midSwap()) throw new UsageError(`${target}: no such file or directory`);
   // The library's edge: a batch of 0 would never advance (the CLI's schema refuses it too).
   checkIntegerOptions(o, { batch: 1, limit: 1, seed: 0 });
   if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) {
@@ -315,7 +317,7 @@ export async function evaluateTarget(target: string, o: EvaluateTargetOptions): 
   if (o.temperature !== undefined && o.fitTemperature) {
     throw new UsageError(`${optionName('temperature')} and ${optionName('fit-temperature')} exclude each other`, 'fit a temperature on one data set, then apply it to another with --temperature');
   }
-  const isOnnx = fs.statSync(target).isFile();
+  const isOnnx = fs.statSync(target, { throwIfNoEntry: false })?.isFile() === true;
   const cm = isOnnx ? null : cacheManifestIn(target);
   if (o.ema && (isOnnx || cm)) throw new UsageError(`${optionName('ema')} applies to runs: the average of the weights is a run's, kept in its checkpoints`);
   if (o.unseen && (isOnnx || cm)) throw new UsageError(`${optionName('unseen')} applies to runs: which samples a model trained on is a run's record`);

@@ -75,6 +75,22 @@ function mkdirs(dir: string): string | null {
   return missing.length ? missing[missing.length - 1] : null;
 }
 
+/** The WorkErrors that report a full disk (ioFailure's, and those rewritten from them with another hint). */
+const diskFull = new WeakSet<Error>();
+
+/** A WorkError for a full disk (`message` names the file), recognised by isDiskFull. */
+export function diskFullError(message: string, hint: string): WorkError {
+  const e = new WorkError(message, hint);
+  diskFull.add(e);
+  return e;
+}
+
+/** Whether `e` reports a full disk: an ENOSPC / EDQUOT system error, or diskFullError's. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || (e instanceof WorkError && diskFull.has(e));
+}
+
 /**
  * A failed write of `file` as one line that names it (system errors from fd writes carry no path):
  * a full disk is WorkError (the command resumes when run again), a permission problem UsageError.
@@ -83,7 +99,7 @@ export function ioFailure(file: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   const code = err?.code;
   if (!code || e instanceof UsageError || e instanceof WorkError) return e as Error;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new WorkError(`${file}: no space left on the device (${code})`, 'free some space, then run the same command again: it continues where it stopped');
+  if (code === 'ENOSPC' || code === 'EDQUOT') return diskFullError(`${file}: no space left on the device (${code})`, 'free some space, then run the same command again: it continues where it stopped');
   if (code in WHY) return new UsageError(`${file}: cannot write: ${WHY[code]} (${code})`, 'choose another directory');
   return new WorkError(`${file}: ${err.message.split('\n')[0]}`);
 }

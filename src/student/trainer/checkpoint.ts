@@ -21,7 +21,7 @@ import { openSafetensors, writeSafetensors, type TensorIn } from '../../cache/sa
 import type { PreprocessSpec } from '../../teacher/types.js';
 import { downloadVariables, type tf } from '../tf.js';
 import { buildFromSpec, loadWeights, saveWeights, type ModelSpec, type WeightRecord } from '../zoo/index.js';
-import { readJson, recoverDir, runOfCheckpoint, writeDirAtomic } from './run-dir.js';
+import { dirIdentity, readableDir, readJson, runOfCheckpoint, writeDirAtomic } from './run-dir.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 
 const CHECKPOINT_FORMAT = 'tfkd-checkpoint/1';
@@ -158,12 +158,41 @@ function readRecord(file: string): Record<string, { dtype: 'F32'; shape: number[
   }
 }
 
+/** Reads of a checkpoint that a concurrent swap may spoil before one is taken as it is (see readCheckpoint). */
+const READ_TRIES = 5;
+
 /**
  * Reads a checkpoint directory; UsageError when it is missing or not a tfkd checkpoint. With
  * `ema`, `weights` are the average's (eval / export --ema): UsageError when the run kept none.
+ *
+ * Read-only: `eval` and `export` read runs that a trainer may be writing (they take no lock), or
+ * that they cannot write at all, so nothing here renames or removes. Where the trainer is between
+ * the two renames of its swap (or was killed there), `dir` is missing and its `.old-` copy is the
+ * complete previous checkpoint: that is read (run-dir.ts readableDir; the trainer, under its
+ * lock, restores it). A swap during the read (the files would be two checkpoints', or vanish) is
+ * seen by the directory's identity changing: the read is done again, on what is there then.
+ * `dir` in the result is the checkpoint's own name (`…/best`), not the `.old-` it was read from.
  */
 export function readCheckpoint(dir: string, o: { ema?: boolean } = {}): LoadedCheckpoint {
-  recoverDir(dir);
+  for (let attempt = 1; ; attempt++) {
+    const src = readableDir(dir);
+    const before = src === null ? null : dirIdentity(src);
+    // The same directory, unchanged, from before the read to after it (null: there was none, or it went).
+    const stable = (): boolean => src !== null && before !== null && dirIdentity(src) === before;
+    let ck: LoadedCheckpoint;
+    try {
+      ck = readCheckpointAt(src ?? dir, o);
+    } catch (e) {
+      // Damage (or no checkpoint at all) stays the same when read again; a swap meanwhile does not.
+      if (attempt >= READ_TRIES || src === null || stable()) throw e;
+      continue;
+    }
+    if (stable()) return { ...ck, dir };
+    if (attempt >= READ_TRIES) throw new WorkError(`${dir}: the checkpoint was replaced ${READ_TRIES} times while it was read`, 'run the command again (or once the training run writing it has stopped)');
+  }
+}
+
+function readCheckpointAt(dir: string, o: { ema?: boolean }): LoadedCheckpoint {
   const stateFile = path.join(dir, F.state);
   if (!fs.existsSync(stateFile)) {
     // A directory with the other files of a checkpoint lost its state.json: damage, not bad usage.
@@ -204,7 +233,9 @@ export function loadCheckpointModel(ck: LoadedCheckpoint): tf.LayersModel {
  * A checkpoint directory is itself: `asked` then names no other (UsageError unless it is its own name).
  */
 export function resolveCheckpointDir(run: string, asked?: string, o: { ema?: boolean } = {}): string {
-  if (fs.existsSync(path.join(run, F.state))) {
+  // A checkpoint directory given itself (`RUN/checkpoints/best`), also while a swap has it as `.old-best`.
+  const self = fs.existsSync(path.join(run, F.state)) || (runOfCheckpoint(path.resolve(run)) !== null && checkpointState(run) === 'ok');
+  if (self) {
     if (asked !== undefined && asked !== path.basename(path.resolve(run))) {
       const owner = runOfCheckpoint(run) ?? runOfCheckpoint(path.resolve(run));
       throw new UsageError(
@@ -218,19 +249,37 @@ export function resolveCheckpointDir(run: string, asked?: string, o: { ema?: boo
   if (!fs.existsSync(root)) throw new UsageError(`${run} is not a tfkd run directory (no checkpoints/)`);
   // Unnamed: best/; asking for the average, the epoch whose average tested best (best-ema/, which
   // runs trained before tfkd kept it lack: their best/ then, as before).
-  const which = asked ?? (o.ema && fs.existsSync(path.join(root, 'best-ema')) ? 'best-ema' : 'best');
+  const which = asked ?? (o.ema && readableDir(path.join(root, 'best-ema')) !== null ? 'best-ema' : 'best');
   if (!/^(best|best-ema|last|epoch-\d+|step-\d+)$/.test(which)) throw new UsageError(`${optionName('checkpoint')}: expected best, best-ema, last, epoch-N or step-N, got '${which}'`);
   const dir = path.join(root, which);
-  recoverDir(dir);
-  if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, F.state))) {
-    throw new WorkError(`${path.join(dir, F.state)} is missing: the checkpoint is damaged`, 'restore it or train again');
-  }
-  if (!fs.existsSync(path.join(dir, F.state))) {
-    const have = fs
-      .readdirSync(root)
-      .filter((d) => !d.startsWith('.') && fs.existsSync(path.join(root, d, F.state)))
-      .sort();
+  // Read-only (readCheckpoint): mid-swap, `.old-NAME` stands for NAME. Nothing is renamed here.
+  const state = checkpointState(dir);
+  if (state === 'damaged') throw new WorkError(`${path.join(dir, F.state)} is missing: the checkpoint is damaged`, 'restore it or train again');
+  if (state === null) {
+    const have = [
+      ...new Set(
+        fs
+          .readdirSync(root)
+          .map((d) => (d.startsWith('.old-') ? d.slice('.old-'.length) : d))
+          .filter((d) => !d.startsWith('.') && checkpointState(path.join(root, d)) === 'ok'),
+      ),
+    ].sort();
     throw new UsageError(`${run}: no checkpoint '${which}'`, have.length ? `available: ${have.join(', ')}` : 'the run has no checkpoints yet');
   }
   return dir;
+}
+
+/**
+ * Whether the checkpoint `dir` is there to read (in `dir`, or mid-swap in its `.old-` copy): 'ok';
+ * a directory without state.json: 'damaged'; none: null. A swap that removes the `.old-` copy
+ * while it is looked at is looked at again, once it has made `dir`.
+ */
+function checkpointState(dir: string): 'ok' | 'damaged' | null {
+  for (let attempt = 1; ; attempt++) {
+    const src = readableDir(dir);
+    if (src === null) return null;
+    const before = dirIdentity(src);
+    if (fs.existsSync(path.join(src, F.state))) return 'ok';
+    if (attempt >= READ_TRIES || (before !== null && dirIdentity(src) === before)) return 'damaged';
+  }
 }

@@ -12,6 +12,12 @@ import { recoverDir } from './run-dir.js';
  * After a kill: every checkpoint caught between the two renames of its directory swap is restored
  * from its `.old-NAME` copy (not only last/: a best/ that is never improved again would stay
  * missing), and temp directories of swaps that never finished are removed.
+ *
+ * Only under the run's lock (util/lock.ts), by the one process that may write the run: `train
+ * --resume` (run-checks.ts checkResumeEarly, loop.ts resumePoint). Every other reader (`eval`,
+ * `export`) holds no lock and may run while a trainer is mid-swap: renaming then would put a
+ * stale checkpoint where the trainer is about to put the new one (and needs write access to the
+ * run). Readers read the `.old-` copy where it stands instead (checkpoint.ts readCheckpoint).
  */
 export function recoverCheckpoints(dir: string): void {
   for (const e of runDirEntries(dir)) {

@@ -14,6 +14,8 @@ import * as fs from 'node:fs';
 import { readSmallFile } from '../../util/regular-file.js';
 import * as path from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../util/atomic.js';
+import { diskFullError, ioFailure, isDiskFull } from '../../util/out-dir.js';
+import { optionName } from '../../errors.js';
 import { faultPoint } from '../../util/fault.js';
 import { hashU32, subset } from '../../data/rng.js';
 
@@ -98,7 +100,11 @@ export function readJson<T = unknown>(file: string): T {
 
 /** Rewrites the whole metrics file (small: one line per epoch), atomically. */
 export function writeMetrics(file: string, lines: readonly EpochMetrics[]): void {
-  writeFileAtomic(file, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  try {
+    writeFileAtomic(file, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  } catch (e) {
+    throw isDiskFull(e) ? runDiskFull(path.dirname(file), e as Error) : e;
+  }
 }
 
 export function readMetrics(file: string): EpochMetrics[] {
@@ -121,7 +127,24 @@ export function metricValues(m: EpochMetrics): Omit<EpochMetrics, 'seconds'> {
  * Writes a directory atomically: `fill` populates a fresh temp directory beside `dir`, which then
  * replaces `dir` by renames (old → trash, temp → dir, trash removed). A crash leaves `dir`
  * either old or new; the only window without `dir` is between the two renames, and `recoverDir`
- * (called before reading) finishes that swap from the trash copy.
+ * (called by the trainer, under the run's lock, before it reads) finishes that swap from the trash
+ * copy. Readers never rename: they read what `readableDir` names.
+ *
+ * What is complete at each moment of a swap of `dir` (X), in order:
+ *   1. `.tmp-X-PID` is created and filled: incomplete until `fill` returns and it is fsynced; X (if
+ *      any) is complete and untouched.
+ *   2. `.old-X` (a leftover of a swap killed in step 5, when X already existed) is removed.
+ *   3. X → `.old-X`: from here until step 4, X is missing and `.old-X` is the complete previous
+ *      checkpoint (a directory named X or `.old-X` only ever comes from a rename of a complete one).
+ *   4. `.tmp-X-PID` → X: X is complete again (the new contents).
+ *   5. `.old-X` is removed, file by file: partial from here on, but X exists.
+ * So X, where it exists, is complete; where it is missing, `.old-X`, if present, is the complete
+ * previous one (a kill between 3 and 4 leaves exactly that, and recovery restores it). The temp
+ * directory is never read: nothing on disk marks it complete (between 1 and 3 it may be half
+ * written), and until step 4 it is not the checkpoint — a kill before then discards it.
+ *
+ * A failure (a full disk, a rename refused) removes the temp directory and, where the old `dir` had
+ * already been moved aside, puts it back: nothing is left but `dir` as it was.
  */
 /** Directory swaps done by this process (the counter of the checkpoint fault points). */
 let dirSwaps = 0;
@@ -129,24 +152,102 @@ let dirSwaps = 0;
 export async function writeDirAtomic(dir: string, fill: (tmp: string) => void | Promise<void>): Promise<void> {
   const parent = path.dirname(dir);
   const base = path.basename(dir);
-  fs.mkdirSync(parent, { recursive: true });
   const tmp = path.join(parent, `.tmp-${base}-${process.pid}`);
   const trash = path.join(parent, `.old-${base}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
-  await fill(tmp);
-  fsyncDir(tmp);
+  const removeTmp = (): void => {
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // best effort: the error that brought us here is the one to report (and --resume removes it)
+    }
+  };
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
+    await fill(tmp);
+    fsyncDir(tmp);
+  } catch (e) {
+    removeTmp();
+    throw dirWriteFailure(dir, e);
+  }
   dirSwaps++;
   faultPoint('checkpoint-filled', dirSwaps);
-  fs.rmSync(trash, { recursive: true, force: true });
-  if (fs.existsSync(dir)) fs.renameSync(dir, trash);
-  faultPoint('checkpoint-swap', dirSwaps);
-  fs.renameSync(tmp, dir);
-  fsyncDir(parent);
-  fs.rmSync(trash, { recursive: true, force: true });
+  let moved = false;
+  try {
+    fs.rmSync(trash, { recursive: true, force: true });
+    if (fs.existsSync(dir)) {
+      fs.renameSync(dir, trash);
+      moved = true;
+    }
+    faultPoint('checkpoint-swap', dirSwaps);
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    // The old directory goes back where it was (it is complete: it was `dir`), the new one away.
+    if (moved && !fs.existsSync(dir)) {
+      try {
+        fs.renameSync(trash, dir);
+      } catch {
+        // left as `.old-X`: readers read it there, and the next --resume restores it
+      }
+    }
+    removeTmp();
+    throw dirWriteFailure(dir, e);
+  }
+  try {
+    fsyncDir(parent);
+    fs.rmSync(trash, { recursive: true, force: true });
+  } catch (e) {
+    throw dirWriteFailure(dir, e);
+  }
 }
 
-/** Restores `dir` from its trash copy when a crash hit between the two renames of writeDirAtomic. */
+/**
+ * Where the directory `dir` written by writeDirAtomic can be read now, without changing anything:
+ * `dir` where it exists, else its `.old-` copy (the complete previous contents, while a swap is
+ * between its two renames or was killed there: see above), else null. `dir` is looked at again
+ * after `.old-`: a swap that finished in between (its trash removed) has made `dir` meanwhile.
+ */
+export function readableDir(dir: string): string | null {
+  const trash = path.join(path.dirname(dir), `.old-${path.basename(dir)}`);
+  for (const d of [dir, trash, dir]) if (isDir(d)) return d;
+  return null;
+}
+
+/**
+ * An identity of the directory at `dir` now (device, inode and change time), or null when there is
+ * none: a swap of `dir`, or the removal of its `.old-` copy, changes it. A reader that finds it
+ * the same before and after reading read one directory, unchanged.
+ */
+export function dirIdentity(dir: string): string | null {
+  const st = fs.statSync(dir, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.ctimeNs}` : null;
+}
+
+function isDir(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/**
+ * A failed write of a run's checkpoint `dir` (or another file of the run) as ioFailure words it,
+ * named; a full disk once the run has kept a checkpoint says to resume: the same command without
+ * --resume would refuse the run directory (it "already exists"), and a fresh start that kept none
+ * is undone by the trainer, so that the same command runs again.
+ */
+function dirWriteFailure(dir: string, e: unknown): Error {
+  const err = ioFailure(dir, e);
+  const run = runOfCheckpoint(dir);
+  return run !== null && isDiskFull(err) ? runDiskFull(run, err) : err;
+}
+
+/** A disk-full `err` while writing into run directory `run`: with the hint to --resume when the run holds a checkpoint. */
+function runDiskFull(run: string, err: Error): Error {
+  const kept = fs.existsSync(path.join(run, 'checkpoints')) && fs.readdirSync(path.join(run, 'checkpoints')).some((c) => !c.startsWith('.tmp-'));
+  if (!kept) return err;
+  return diskFullError(err.message, `free some space, then resume the run: the same command with ${optionName('resume')} continues from its last checkpoint`);
+}
+
+/** Restores `dir` from its trash copy when a crash hit between the two renames of writeDirAtomic. Only for the run's lock holder. */
 export function recoverDir(dir: string): void {
   const trash = path.join(path.dirname(dir), `.old-${path.basename(dir)}`);
   if (!fs.existsSync(dir) && fs.existsSync(trash)) fs.renameSync(trash, dir);
