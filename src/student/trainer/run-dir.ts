@@ -241,7 +241,7 @@ function dirWriteFailure(dir: string, e: unknown): Error {
 }
 
 /** A disk-full `err` while writing into run directory `run`: with the hint to --resume when the run holds a checkpoint. */
-function runDiskFull(run: string, err: Error): Error {
+export function runDiskFull(run: string, err: Error): Error {
   const kept = fs.existsSync(path.join(run, 'checkpoints')) && fs.readdirSync(path.join(run, 'checkpoints')).some((c) => !c.startsWith('.tmp-'));
   if (!kept) return err;
   return diskFullError(err.message, `free some space, then resume the run: the same command with ${optionName('resume')} continues from its last checkpoint`);

@@ -30,7 +30,7 @@ import { checkAutoAugmentData } from '../../data/auto-augment.js';
 import { checkMixedTargets } from '../losses/index.js';
 import { selectBackend } from '../backend.js';
 import { acquireLock } from '../../util/lock.js';
-import { outDirExists, prepareOutDir } from '../../util/out-dir.js';
+import { isDiskFull, outDirExists, prepareOutDir } from '../../util/out-dir.js';
 import { tf } from '../tf.js';
 import { buildFromSpec, buildModel, buildOnnxModel, countParams, isCodeModelName, isModuleModelName, isOnnxModelName, modelSpec, moduleModelSpec, onnxLayerOf, onnxModelSpec, type ModelSpec } from '../zoo/index.js';
 import { dropPathRates } from '../zoo/onnx-fold.js';
@@ -39,7 +39,7 @@ import type { TrainConfig, TrainConfigInput } from './config.js';
 import { checkSchedule } from '../schedule.js';
 import { createTrainOptimizer, scheduleOf, type TrainOptimizer } from './optimizer.js';
 import { WeightEma } from '../ema.js';
-import { runPaths, trainIndices } from './run-dir.js';
+import { runDiskFull, runPaths, trainIndices } from './run-dir.js';
 import { planViews } from './targets.js';
 import { studentInputs } from './inputs.js';
 import { loop } from './loop.js';
@@ -98,7 +98,9 @@ export async function train(req: TrainRequest): Promise<TrainResult> {
       lock.release();
       if (created !== null && runDirEntries(req.out).length === 0) fs.rmSync(created, { recursive: true, force: true });
     }
-    throw e;
+    // A full disk anywhere in a run that keeps a checkpoint (metrics, manifest, summary, not only
+    // the checkpoints) is resumed with --resume: the same command without it refuses the directory.
+    throw isDiskFull(e) ? runDiskFull(req.out, e as Error) : e;
   } finally {
     lock.release();
   }

@@ -198,6 +198,8 @@ describe('trainer: a checkpoint write that fails (disk full) leaves no temp dire
   for (const c of [
     { what: 'last/ of epoch 2 (a checkpoint kept)', re: OPT_OF_LAST, nth: 2, kept: true, file: /\.tmp-last-\d+\/optimizer\.safetensors/ },
     { what: 'metrics.jsonl of epoch 2 (a checkpoint kept)', re: METRICS, nth: 2, kept: true, file: /metrics\.jsonl/ },
+    // Written by the loop, not through a checkpoint's writer: the trainer's error path gives the hint.
+    { what: 'summary.json at the end (a checkpoint kept)', re: /\/\.tmp-summary\.json-\d+$/, nth: 1, kept: true, file: /summary\.json/ },
     // Epoch 1 writes best/ first: its failure is the run's first checkpoint.
     { what: 'the first checkpoint, best/ of epoch 1 (none kept)', re: WEIGHTS_OF_BEST, nth: 1, kept: false, file: /\.tmp-best-\d+\/weights\.safetensors/ },
   ]) {
