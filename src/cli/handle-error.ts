@@ -1,4 +1,6 @@
 import { CommanderError, type Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ZodError } from 'zod';
 import { formatZodError, TfkdError, UsageError } from '../errors.js';
 
@@ -67,4 +69,44 @@ export function handleError(err: unknown, write: (s: string) => void = (s) => pr
   write(`tfkd: ${msg}${where}\n`);
   stack();
   return 1;
+}
+
+/** The command running when a signal arrives: main.ts records it just before its action starts. */
+export interface RunningCommand {
+  /** The words after `tfkd`: `precompute`, `data views`, `bench train`. */
+  name: string;
+  /** Its options as parsed (commander's opts()). */
+  opts: Record<string, unknown>;
+}
+
+/** Commands whose re-run continues where the interrupted one stopped, and what it keeps. */
+const RESUMES: Record<string, string> = {
+  precompute: 'run the same command again to resume (the shards already written are kept)',
+  merge: 'run the same command again to resume',
+  experiment: 'run the same command again to resume (finished steps are kept)',
+  demo: 'run the same command again to resume (finished steps are kept)',
+};
+
+/**
+ * The one line (no hint line: a signal is not a failure of the command) that main.ts prints when
+ * SIGINT or SIGTERM ends a command: what was interrupted and how to go on — what actually
+ * continues it. Nothing is finished or flushed on a signal: each command's commit protocol
+ * (docs/RELIABILITY.md) is what the next run continues from; the rest just run again (an export or
+ * a report is written whole or not at all).
+ *
+ *   precompute, merge      the same command resumes
+ *   train                  --resume continues the run (the same command when it has --resume; when
+ *                          the run was not created yet — no config.json — the same command starts it)
+ *   everything else        the same command again
+ */
+export function interruptedMessage(signal: NodeJS.Signals, running: RunningCommand | null, exists: (p: string) => boolean = fs.existsSync): string {
+  if (!running) return `tfkd: interrupted by ${signal} before a command started; nothing was written`;
+  const what = `tfkd: ${running.name} interrupted by ${signal}`;
+  if (running.name === 'train') {
+    const out = running.opts.out;
+    if (running.opts.resume === true) return `${what}; run the same command again to continue from the last checkpoint`;
+    if (typeof out === 'string' && !exists(path.join(out, 'config.json'))) return `${what} before the run was created; run the same command again`;
+    return `${what}; add --resume to the same command to continue from the last checkpoint`;
+  }
+  return `${what}; ${RESUMES[running.name] ?? 'run the same command again'}`;
 }

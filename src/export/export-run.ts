@@ -2,17 +2,20 @@
  * A run's checkpoint → an ONNX file, by names: what `tfkd export` and the library's `exportOnnx()`
  * do. The model records the student's preprocessing (pixel · 1/255, its eval transform when it was
  * trained on rendered images) and its layout, so precompute and eval use it with no options: a
- * student becomes a teacher. Written atomically; the result carries the file's sha256.
+ * student becomes a teacher. Written atomically (an interruption leaves neither the file nor a temp
+ * copy); the result carries the file's sha256.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionName, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomicAsync } from '../util/atomic.js';
+import { faultPointAsync } from '../util/fault.js';
 import { createdBy } from '../cache/manifest.js';
 import { prepareOutDir } from '../util/out-dir.js';
 import { selectBackend } from '../student/backend.js';
 import { readCheckpoint, resolveCheckpointDir } from '../student/trainer/checkpoint.js';
 import { checkCheckpointAgainstRun } from '../student/trainer/integrity.js';
+import { readableDir, runOfCheckpoint } from '../student/trainer/run-dir.js';
 import type { ModelSpec } from '../student/zoo/index.js';
 import { readOnnxGraph } from '../student/zoo/onnx-graph.js';
 import { prepareModelSpec } from '../student/zoo/index.js';
@@ -54,7 +57,8 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   let opset = o.opset ?? MIN_OPSET;
   if (!o.out.endsWith('.onnx')) throw new UsageError(`${optionName('out')} ${o.out}: must end in .onnx`);
   if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET)) throw new UsageError(`${optionName('opset')} ${opset}: must be an integer in [${MIN_OPSET}, ${MAX_OPSET}]`);
-  if (!fs.existsSync(run)) throw new UsageError(`${run}: no such run directory`);
+  // A checkpoint directory given itself may be mid-swap (its `.old-` copy is read: checkpoint.ts).
+  if (!fs.existsSync(run) && !(runOfCheckpoint(path.resolve(run)) !== null && readableDir(run) !== null)) throw new UsageError(`${run}: no such run directory`);
   const dir = resolveCheckpointDir(run, o.checkpoint, { ema: o.ema });
   const ck = readCheckpoint(dir, { ema: o.ema });
   checkCheckpointAgainstRun(dir);
@@ -80,7 +84,9 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   }
   prepareOutDir(path.dirname(path.resolve(o.out)), `${optionName('out')} (its directory)`);
   if (fs.statSync(o.out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${optionName('out')} ${o.out} is a directory, not an .onnx file path`);
-  const sha256 = writeFileAtomic(o.out, [bytes]);
+  // Off the main thread: a signal during a large model's write and fsync is handled at once, and
+  // its handler (src/cli/main.ts) removes the temp file, so an interrupted export leaves nothing.
+  const sha256 = await writeFileAtomicAsync(o.out, [bytes], { beforeRename: () => faultPointAsync('export-tmp') });
   return {
     out: o.out,
     checkpoint: dir,

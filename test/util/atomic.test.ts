@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkError } from '../../src/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../src/util/atomic.js';
+import { removeTempPaths, tempPathsInFlight, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic } from '../../src/util/atomic.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
 
 describe('util/atomic: the one atomic writer', () => {
@@ -53,5 +53,61 @@ describe('util/atomic: the one atomic writer', () => {
     };
     expect(() => writeFileAtomic(g, boom())).to.throw(/disk on fire/);
     expect(fs.readdirSync(dir).sort()).to.deep.equal(['nope']);
+  });
+
+  it('EXPECTED FAILURE - a hook that throws (a crash between the write and the rename) removes the temp file; the old file stays', () => {
+    const f = path.join(dir, 'k.json');
+    fs.writeFileSync(f, 'old');
+    expect(() =>
+      writeFileAtomic(f, 'new', {
+        beforeRename: () => {
+          throw new Error('crash before the rename');
+        },
+      }),
+    ).to.throw(/crash before the rename/);
+    expect(fs.readdirSync(dir)).to.deep.equal(['k.json']);
+    expect(fs.readFileSync(f, 'utf8')).to.equal('old');
+    expect(tempPathsInFlight()).to.deep.equal([]);
+  });
+
+  it('the temp file is in the process-wide registry while it is written, and out of it after; removeTempPaths removes it (the signal handler\'s job)', () => {
+    const f = path.join(dir, 'r.bin');
+    const tmp = path.join(dir, `.tmp-r.bin-${process.pid}`);
+    let during: string[] = [];
+    writeFileAtomic(f, 'x', { beforeRename: () => (during = tempPathsInFlight()) });
+    expect(during).to.deep.equal([tmp]);
+    expect(tempPathsInFlight()).to.deep.equal([]);
+    // Interrupted between the fsync and the rename: the registry's removal leaves nothing, and the
+    // write then fails naming the file (in the CLI the process has ended by then).
+    expect(() => writeFileAtomic(path.join(dir, 's.bin'), 'y', { beforeRename: () => expect(removeTempPaths()).to.have.length(1) })).to.throw(WorkError, 's.bin');
+    expect(fs.readdirSync(dir)).to.deep.equal(['r.bin']);
+    expect(tempPathsInFlight()).to.deep.equal([]);
+  });
+
+  it('writeFileAtomicAsync: the same bytes, sha256 and temp name as writeFileAtomic; its temp file registered while in flight, removed on a failure', async () => {
+    const f = path.join(dir, 'm.onnx');
+    const chunks = [Buffer.from('ab'), new Uint8Array([0, 1, 2])];
+    let during: string[] = [];
+    const sha = await writeFileAtomicAsync(f, chunks, {
+      beforeRename: async () => {
+        during = tempPathsInFlight();
+      },
+    });
+    expect(sha).to.equal(writeFileAtomic(path.join(dir, 'n.onnx'), chunks));
+    expect(fs.readFileSync(f).equals(fs.readFileSync(path.join(dir, 'n.onnx')))).to.equal(true);
+    expect(during).to.deep.equal([path.join(dir, `.tmp-m.onnx-${process.pid}`)]);
+    let err: unknown;
+    try {
+      await writeFileAtomicAsync(path.join(dir, 'o.onnx'), 'z', {
+        beforeRename: async () => {
+          throw new Error('crash before the rename');
+        },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).to.match(/crash before the rename/);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['m.onnx', 'n.onnx']);
+    expect(tempPathsInFlight()).to.deep.equal([]);
   });
 });
