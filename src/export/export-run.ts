@@ -70,10 +70,15 @@ export async function exportRun(run: string, o: ExportRunOptions): Promise<Expor
   let pre: PreprocessSpec = ck.state.preprocess;
   if (ck.spec.onnx) {
     // An ONNX student goes back into its own graph: its layout (NCHW), opset and normalisation
-    // (--layout / --opset apply to zoo students only).
+    // (--layout / --opset apply to zoo students only: another value would be printed and not applied).
+    const own = { layout: 'NCHW' as const, opset: readOnnxGraph(ck.spec.onnx.file).opset };
+    for (const k of ['layout', 'opset'] as const) {
+      if (o[k] !== undefined && o[k] !== own[k]) {
+        throw new UsageError(`${optionName(k)} ${o[k]}: ${dir} is an ONNX student, exported into its own graph (${own.layout}, opset ${own.opset})`, `leave out ${optionName(k)}: it applies to the built-in models`);
+      }
+    }
     bytes = exportOnnxStudent(ck.spec, ck.weights, { render, producerVersion: createdBy().tfkd });
-    layout = 'NCHW';
-    opset = readOnnxGraph(ck.spec.onnx.file).opset;
+    ({ layout, opset } = own);
     const n = ck.spec.onnx.normalize;
     pre = { ...pre, scale: n.scale, mean: n.mean, std: n.std, ...(n.bgr ? { channels: 'BGR' as const } : {}) };
   } else {

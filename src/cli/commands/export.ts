@@ -16,8 +16,9 @@ const ExportOptions = z.strictObject({
   out: z.string().min(1).refine((s) => s.endsWith('.onnx'), 'must end in .onnx'),
   checkpoint: z.string().optional(),
   ema: z.boolean().optional(),
-  layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
-  opset: intString(MIN_OPSET).max(MAX_OPSET).default(MIN_OPSET),
+  // Left undefined when not given (exportRun applies the defaults): an ONNX student refuses only a typed one.
+  layout: z.enum(['NHWC', 'NCHW']).optional(),
+  opset: intString(MIN_OPSET).max(MAX_OPSET).optional(),
   json: z.boolean().default(false),
 });
 

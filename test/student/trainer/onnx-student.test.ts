@@ -96,6 +96,13 @@ describe('student/trainer: ONNX students (--model onnx:FILE)', function () {
     const m = path.join(tmp, 'student.onnx');
     const ex = await exportRun(out, { out: m, checkpoint: 'last' });
     expect(ex.layout).to.equal('NCHW');
+    // --layout / --opset were printed as given and not applied: refused unless they are the graph's own.
+    const asked = async (o: { layout?: 'NHWC' | 'NCHW'; opset?: number }) => exportRun(out, { out: path.join(tmp, 'asked.onnx'), checkpoint: 'last', ...o }).catch((e: Error) => e);
+    const lastDir = path.join(out, 'checkpoints', 'last');
+    expect(((await asked({ layout: 'NHWC' })) as Error).message).to.equal(`--layout NHWC: ${lastDir} is an ONNX student, exported into its own graph (NCHW, opset ${ex.opset})`);
+    expect(((await asked({ opset: ex.opset === 13 ? 14 : 13 })) as Error).message).to.match(/^--opset 1[34]: .* is an ONNX student, exported into its own graph \(NCHW, opset \d+\)$/);
+    expect(fs.existsSync(path.join(tmp, 'asked.onnx'))).to.equal(false);
+    expect(((await asked({ layout: 'NCHW', opset: ex.opset })) as { sha256: string }).sha256).to.equal(ex.sha256);
     const back = readOnnxGraph(m);
     expect(back.identityWeights.size).to.equal(0);
     expect(back.nodes.map((n) => n.name)).to.deep.equal(g.nodes.map((n) => n.name));
