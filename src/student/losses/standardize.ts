@@ -19,9 +19,12 @@ const rowStd = tf.customGrad((...args: unknown[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [c, s] = saved;
       const positive = tf.greater(s, 0);
-      // torch's order: grad_var = dy / (2·std) masked, then grad_var · 2(x − x̄)/(K − 1).
+      // grad_var = dy / (2·std), masked as torch masks it; then (grad_var / (K − 1))·(2(x − x̄)): the
+      // float operations in the order tfjs' own gradient of sqrt(sum((x − x̄)²) / (K − 1)) takes, so
+      // that every row with std > 0 gets the bits it got before (runs with --logit-standardization
+      // reproduce across versions).
       const gradVar = tf.where(positive, tf.div(dy, tf.mul(tf.where(positive, s, tf.onesLike(s)), 2)), tf.zerosLike(s));
-      return tf.mul(tf.mul(c, 2 / (k - 1)), gradVar);
+      return tf.mul(tf.div(gradVar, k - 1), tf.mul(c, 2));
     },
   };
 }) as (centred: tf.Tensor2D) => tf.Tensor2D;
