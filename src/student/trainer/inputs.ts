@@ -62,14 +62,6 @@ export function studentInputs(ds: Dataset, inputSize: [number, number] | undefin
   }
   if (inputSize && channels !== 1 && channels !== 3) throw new UsageError(`${optionName('inputSize')} needs images of 1 or 3 channels; ${ds.spec} has ${channels}`);
   const own = !ds.variableSize && H === ds.shape.height && W === ds.shape.width;
-  // At the data's own size the student sees each image as it is: there is no resize to crop from,
-  // and a recorded --eval-crop-pct would claim a transform its evaluation and export never apply.
-  if (own && evalCropPct !== undefined) {
-    throw new UsageError(
-      `${optionName('evalCropPct')} ${evalCropPct}: the student takes ${ds.spec} at its own size (${H}x${W}), with no resize or crop to evaluate through`,
-      `it applies when the student's input is rendered: folder:/list: data, or an ${optionName('inputSize')} other than ${H}x${W}`,
-    );
-  }
   const rendered = !own || boxes;
   const pct = evalCropPct ?? DEFAULT_EVAL_CROP_PCT;
   const evalSpec: RenderSpec = own

@@ -143,18 +143,22 @@ export function preflight(input: TrainConfigInput, entry: LossEntry, explicit?: 
     if (c.distillToken) distillationHeads(g);
   } else if (isModuleModelName(c.model) || isCodeModelName(c.model)) {
     if (isModuleModelName(c.model) && !fs.existsSync(c.model)) throw new UsageError(`--model ${c.model}: no such module`);
-    // A module's or code: factory's model is built by its own code: the graph options have nothing to act on.
-    if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students (${c.model} is built by its own code)`);
+    // A module's or code: factory's model is built by its own code: the graph options have nothing to
+    // act on. Only those given now (a run of an older tfkd recorded them, and resumes).
+    const given = onnxOnly.filter((k) => !explicit || explicit.has(k));
+    if (given.length) throw new UsageError(`${given.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students (${c.model} is built by its own code)`);
   } else {
     if (!MODEL_NAMES.includes(c.model)) throw new UsageError(`unknown model '${c.model}'`, `valid models: ${MODEL_NAMES.join(', ')}, onnx:FILE`);
     if (onnxOnly.length) throw new UsageError(`${onnxOnly.map((k) => optionName(k)).join(', ')}: only for ${optionName('model')} onnx:FILE students`);
   }
   // The zoo's builders take a width; an ONNX graph or a module's factory has its own.
-  if (c.widthMultiplier !== 1 && !MODEL_NAMES.includes(c.model)) {
+  if (c.widthMultiplier !== 1 && !MODEL_NAMES.includes(c.model) && (!explicit || explicit.has('widthMultiplier'))) {
     throw new UsageError(`${optionName('widthMultiplier')} ${c.widthMultiplier}: only for the built-in models (${c.model} has the widths it was made with)`, `built-in models: ${MODEL_NAMES.join(', ')}`);
   }
   const unused = unusedOptions(
-    { ...c, fidelityActs: entry.fidelityModes === true && !(c.logitStandardization && entry.standardized !== undefined), defaultMilestones: defaultMilestones(c.epochs) },
+    // A user's loss may read the mode itself (ctx.options.fidelity, or defaults per mode): only a
+    // built-in one is known to compute the same in both.
+    { ...c, fidelityActs: !builtinLosses().includes(entry) || (entry.fidelityModes === true && !(c.logitStandardization && entry.standardized !== undefined)), defaultMilestones: defaultMilestones(c.epochs) },
     (k) => !explicit || explicit.has(k),
   );
   if (unused.length) {

@@ -159,6 +159,15 @@ async function trainLocked(req: TrainRequest, input: TrainConfigInput, loss: Res
     }
     if (plan.mode !== 'none') checkAutoAugmentData(plan.spec?.auto, trainDs);
     const inputs = studentInputs(trainDs, config.inputSize, config.evalCropPct, plan, config.channels);
+    // At the data's own size the student sees each image as it is: no resize to crop from, and a
+    // recorded --eval-crop-pct would claim a transform its evaluation and export never apply.
+    if (config.evalCropPct !== undefined && inputs.preprocess.resize === null && inputs.preprocess.crop === null && (!req.explicit || req.explicit.has('evalCropPct'))) {
+      const [h, w] = [inputs.shape.height, inputs.shape.width];
+      throw new UsageError(
+        `${optionName('evalCropPct')} ${config.evalCropPct}: the student takes ${trainDs.spec} at its own size (${h}x${w}), with no resize or crop to evaluate through`,
+        `it applies when the student's input is rendered: folder:/list: data, or an ${optionName('inputSize')} other than ${h}x${w}`,
+      );
+    }
     return await run({ req, config, loss, lossOptions, trainDs, testDs, trainIdx, testIdx, fp, caches, testTeacher, plan, inputs, t0 });
   } finally {
     for (const c of caches) c.close();

@@ -14,10 +14,26 @@
 import { TRAIN_DEFAULTS } from './config.js';
 
 /**
- * The options whose use depends on others (what `repro` must not mark as given); the last,
- * allowInconsistentViews, is judged once the caches are open (train.ts).
+ * The options whose use depends on others (what `repro` must not mark as given): those judged
+ * here, then those judged elsewhere — allowInconsistentViews and evalCropPct once the data and
+ * caches are open (train.ts), the graph options and width of a student that is not built by the
+ * zoo (resolve.ts preflight).
  */
-export const CONDITIONAL_KEYS = ['momentum', 'nesterov', 'milestones', 'gamma', 'fidelity', 'allowInconsistentViews'] as const;
+export const CONDITIONAL_KEYS = [
+  'momentum',
+  'nesterov',
+  'milestones',
+  'gamma',
+  'fidelity',
+  'allowInconsistentViews',
+  'evalCropPct',
+  'widthMultiplier',
+  'freeze',
+  'preprocess',
+  'allowFolded',
+  'dropPath',
+  'distillToken',
+] as const;
 export type ConditionalKey = (typeof CONDITIONAL_KEYS)[number];
 
 export interface UnusedOption {

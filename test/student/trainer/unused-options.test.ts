@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { unusedOptions, type ConditionalInputs } from '../../../src/student/trainer/unused-options.js';
 import { repro } from '../../../src/repro/repro.js';
+import { train as trainApi } from '../../../src/student/trainer/train.js';
 import { cli } from '../../cli/train-helpers.js';
 import { DATA, rmDir, tmpDir, writeImageCache } from './trainer-helpers.js';
 
@@ -50,7 +51,7 @@ describe('student/trainer/unused-options: options the run would not read', funct
       tmp = tmpDir('unused-options');
       cache = path.join(tmp, 'cache');
       await writeImageCache(cache);
-      fs.writeFileSync(path.join(tmp, 'm.mjs'), 'export default (shape, classes, tf) => { const x = tf.input({ shape }); return tf.model({ inputs: x, outputs: tf.layers.dense({ units: classes }).apply(tf.layers.flatten().apply(x)) }); };\n');
+      fs.writeFileSync(path.join(tmp, 'm.mjs'), 'export default (shape, classes, tf) => { const x = tf.input({ shape }); return tf.model({ inputs: x, outputs: tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(tf.layers.flatten().apply(x)) }); };\n');
     });
     after(() => rmDir(tmp));
 
@@ -64,6 +65,7 @@ describe('student/trainer/unused-options: options the run would not read', funct
       ['--gamma of a step schedule without milestones', ['--loss', 'ce', '--schedule', 'step', '--gamma', '0.1'], '--gamma 0.1: the step schedule of 1 epoch has no milestone to decay the lr at; it would be recorded in config.json and not act', 'drop --gamma'],
       ['--fidelity official for ce', ['--loss', 'ce', '--fidelity', 'official'], '--fidelity official: the loss computes the same in both fidelity modes; it would be recorded in config.json and not act', 'drop --fidelity'],
       ['--fidelity official for kd --logit-standardization', ['--loss', 'kd', '--logit-standardization', '--fidelity', 'official', '--cache', '@cache'], '--fidelity official: the loss computes the same in both fidelity modes; it would be recorded in config.json and not act', 'drop --fidelity'],
+      ['--eval-crop-pct at the data\'s own size', ['--loss', 'ce', '--eval-crop-pct', '0.5'], `--eval-crop-pct 0.5: the student takes ${DATA} at its own size (8x8), with no resize or crop to evaluate through`, "it applies when the student's input is rendered: folder:/list: data, or an --input-size other than 8x8"],
     ];
     for (const [what, args, message, hint] of refused) {
       it(`BAD CALL - ${what}: exit 2, one line and a hint, no run directory`, async () => {
@@ -105,6 +107,53 @@ describe('student/trainer/unused-options: options the run would not read', funct
       }
       const ok = await cli('train', ...base, '--loss', 'kd', '--cache', cache, '--augment', 'flip', '--allow-inconsistent-views', '--out', path.join(tmp, 'aiv-ok'));
       expect(ok.code, ok.err).to.equal(0);
+    });
+
+    // A user's loss may read the mode (defaults per mode, or ctx.options.fidelity): not judged.
+    it('--fidelity official for a loss module is accepted (its defaults per mode act)', async () => {
+      const file = path.join(tmp, 'fid-loss.mjs');
+      fs.writeFileSync(
+        file,
+        [
+          'export default {',
+          "  name: 'fid-ls', summary: 'label smoothing, ε per mode', formula: '(1 − ε)·CE + ε·uniform', source: 'test', teacher: 'none',",
+          "  options: { epsilon: { help: 'ε', default: { paper: 0.1, official: 0.3 }, min: 0, max: 1 } },",
+          '  fn: ({ logits, labels, options, tf }) => tf.tidy(() => {',
+          '    const k = logits.shape[1];',
+          '    const q = tf.add(tf.mul(tf.oneHot(labels, k), 1 - options.epsilon), options.epsilon / k);',
+          '    return tf.neg(tf.mean(tf.sum(tf.mul(q, tf.logSoftmax(logits)), 1)));',
+          '  }),',
+          '};',
+          '',
+        ].join('\n'),
+      );
+      const losses: number[] = [];
+      for (const f of ['paper', 'official']) {
+        const out = path.join(tmp, `fid-${f}`);
+        const r = await cli('train', ...base, '--loss', file, '--fidelity', f, '--out', out);
+        expect(r.code, r.err).to.equal(0);
+        losses.push(JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]!).train_loss);
+      }
+      expect(losses[0]).to.not.equal(losses[1]);
+    });
+
+    // Recorded by an older tfkd (which let them through), not typed now: --resume and repro go on.
+    it('runs whose config.json holds such values (an eval crop at the data\'s own size, a module student\'s width) resume and reproduce', async () => {
+      const cases: Array<[string, { model: string } & Record<string, unknown>]> = [
+        ['old-crop', { model: 'mlp', widthMultiplier: 0.0625, evalCropPct: 0.9 }],
+        ['old-width', { model: path.join(tmp, 'm.mjs'), widthMultiplier: 2 }],
+      ];
+      for (const [name, extra] of cases) {
+        const out = path.join(tmp, name);
+        const config = { data: DATA, loss: 'ce', epochs: 2, batch: 64, limit: 128, testLimit: 64, backend: 'wasm' as const, ...extra };
+        // What an older tfkd did: the options given, none of them judged (as if not typed).
+        await trainApi({ config, explicit: new Set(['data', 'loss', 'epochs']), out, stopAfter: 1 });
+        expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'))).to.deep.include(extra);
+        const resumed = await cli('train', '--data', DATA, '--epochs', '2', '--resume', '--progress', 'off', '--out', out);
+        expect(resumed.code, resumed.err).to.equal(0);
+        const rep = await repro(out, { out: path.join(tmp, `${name}-repro`) });
+        expect(rep.verdict, name).to.equal('identical');
+      }
     });
 
     it('the same options where they act, or at their defaults, train; repro of such a run reproduces', async () => {
