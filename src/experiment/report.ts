@@ -129,7 +129,10 @@ const REPORTED_FILES = ['summary.json', 'metrics.jsonl', 'manifest.json', 'confi
  */
 const runIdentity = new WeakMap<RunRecord, string>();
 
-/** sha256 of a run's config.json and summary.json (a copy has the same; another training has other timings). */
+/**
+ * sha256 of a run's config.json and summary.json: a copy has the same, and so has the same config
+ * and seed trained again (deterministic: the same figures), which is one seed's result, not two.
+ */
 function contentId(dir: string): string {
   const h = crypto.createHash('sha256');
   for (const f of ['config.json', 'summary.json']) {
