@@ -7,28 +7,11 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { buildProgram } from '../../src/cli/main.js';
-import { handleError } from '../../src/cli/handle-error.js';
 import { rmDir, tmpDir } from '../helpers/tmp-dir.js';
+import { cli as runCli } from './train-helpers.js';
 
-/** Runs the CLI in-process: the exit code, stdout, and stderr (the error handler's lines too). */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const origOut = process.stdout.write.bind(process.stdout);
-  const origErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    await (await buildProgram()).parseAsync(['node', 'tfkd', ...args]);
-    return { code: 0, out, err };
-  } catch (e) {
-    return { code: handleError(e, (s) => (err += s)), out, err };
-  } finally {
-    process.stdout.write = origOut;
-    process.stderr.write = origErr;
-  }
-}
+/** The CLI in-process (test/cli/train-helpers.ts): the exit code, stdout and stderr. */
+const cli = (args: string[]) => runCli(...args);
 
 /** Exit 2, exactly `lines` on stderr, nothing on stdout. */
 async function refused(args: string[], lines: string): Promise<void> {
