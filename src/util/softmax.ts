@@ -29,7 +29,15 @@ export function temperedSoftmaxRows(rows: Float32Array, K: number, temperature: 
 
 /** log softmax(row / τ) of every row, in double, rounded to float32 once (no underflow to −∞). */
 export function temperedLogSoftmaxRows(logits: Float32Array, K: number, temperature: number): Float32Array {
-  const out = new Float32Array(logits.length);
+  return logSoftmaxRowsInto(new Float32Array(logits.length), logits, K, temperature);
+}
+
+/** log softmax(row / τ) of every row, in double, kept in double (an ensemble combines them in log space). */
+export function temperedLogSoftmaxRows64(logits: Float32Array, K: number, temperature: number): Float64Array {
+  return logSoftmaxRowsInto(new Float64Array(logits.length), logits, K, temperature);
+}
+
+function logSoftmaxRowsInto<T extends Float32Array | Float64Array>(out: T, logits: Float32Array, K: number, temperature: number): T {
   for (let r = 0; r < logits.length / K; r++) {
     let max = -Infinity;
     for (let c = 0; c < K; c++) max = Math.max(max, logits[r * K + c] / temperature);

@@ -13,7 +13,7 @@
  *  - `none` — no augmentation: view 0 everywhere.
  */
 import { UsageError, optionName } from '../../errors.js';
-import { temperedLogSoftmaxRows } from '../../util/softmax.js';
+import { temperedLogSoftmaxRows, temperedLogSoftmaxRows64 } from '../../util/softmax.js';
 import type { CacheReader } from '../../cache/reader.js';
 import { augmentBatch, formatAugmentSpec, isIdentity, parseAugmentSpec, type AugmentSpec } from '../../data/augment.js';
 import type { SampleShape } from '../../data/dataset.js';
@@ -137,23 +137,6 @@ export function cacheSoftTargets(
 }
 
 /**
- * log softmax(z/τ) of every row, in double (the operations of util/softmax.ts
- * temperedLogSoftmaxRows, not rounded to float32).
- */
-function logSoftmaxRows64(logits: Float32Array, K: number, temperature: number): Float64Array {
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < logits.length / K; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < K; c++) max = Math.max(max, logits[r * K + c] / temperature);
-    let s = 0;
-    for (let c = 0; c < K; c++) s += Math.exp(logits[r * K + c] / temperature - max);
-    const lse = max + Math.log(s);
-    for (let c = 0; c < K; c++) out[r * K + c] = logits[r * K + c] / temperature - lse;
-  }
-  return out;
-}
-
-/**
  * The log-probabilities of the ensemble mean p = (1/M) Σ_m p_m at τ, in log space:
  *   log p = logsumexp_m(log p_m) − log M,
  * each log p_m a teacher's log-softmax in double (a full cache, or a top-k cache at τ = 1 from its
@@ -167,7 +150,7 @@ function ensembleLogProbs(caches: readonly CacheReader[], samples: ArrayLike<num
   const n = samples.length;
   const K = caches[0].numClasses;
   const members = caches.map((c): ArrayLike<number> =>
-    c.topk === null || temperature === 1 ? logSoftmaxRows64(c.readLogits(samples, views), K, temperature) : c.softTargets(samples, views, temperature).map(Math.log),
+    c.topk === null || temperature === 1 ? temperedLogSoftmaxRows64(c.readLogits(samples, views), K, temperature) : c.softTargets(samples, views, temperature).map(Math.log),
   );
   const out = new Float32Array(n * K);
   const logM = Math.log(caches.length);
