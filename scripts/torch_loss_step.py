@@ -35,28 +35,31 @@ LOSSES = {
 }
 
 
-def read_weights(d, job):
-    """The weights in tfjs's layout, as float64 leaves."""
+def read_weights(d, job, dtype=np.float64):
+    """The weights in tfjs's layout, as float64 leaves (or `dtype`)."""
     w = {}
     for e in job['weights']:
         a = np.fromfile(os.path.join(d, e['name'].replace('/', '__') + '.f32'), dtype='<f4').reshape(e['shape'])
-        w[e['name']] = torch.tensor(a.astype(np.float64), requires_grad=True)
+        w[e['name']] = torch.tensor(a.astype(dtype), requires_grad=True)
     return w
 
 
-def read_inputs(d, n, H, W, C):
-    x = torch.tensor(np.fromfile(os.path.join(d, 'pixels.u8'), dtype=np.uint8).reshape(n, H, W, C).astype(np.float32) / np.float32(255)).double()
+def read_inputs(d, n, H, W, C, dtype=torch.float64):
+    x = torch.tensor(np.fromfile(os.path.join(d, 'pixels.u8'), dtype=np.uint8).reshape(n, H, W, C).astype(np.float32) / np.float32(255)).to(dtype)
     y = torch.tensor(np.fromfile(os.path.join(d, 'labels.i32'), dtype='<i4').astype(np.int64))
     return x, y
 
 
 def read_loop_job(d):
     """A training-loop job (torch_pskd_loop.py, torch_accum_loop.py): job.json, the N samples and
-    the weights, in float64."""
+    the weights, in float64 — or in float32 with TORCH_LOOP_DTYPE=float32: the same loop in
+    PyTorch's own float32, whose distance from float64 is the rounding a float32 trainer cannot
+    avoid (a test's tolerance is stated against it)."""
     job = json.load(open(os.path.join(d, 'job.json')))
-    torch.set_default_dtype(torch.float64)
-    w = read_weights(d, job)
-    x, y = read_inputs(d, job['N'], job['H'], job['W'], job['C'])
+    single = os.environ.get('TORCH_LOOP_DTYPE') == 'float32'
+    torch.set_default_dtype(torch.float32 if single else torch.float64)
+    w = read_weights(d, job, np.float32 if single else np.float64)
+    x, y = read_inputs(d, job['N'], job['H'], job['W'], job['C'], torch.float32 if single else torch.float64)
     return job, w, x, y
 
 

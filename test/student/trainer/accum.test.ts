@@ -17,7 +17,7 @@ import { learningRate } from '../../../src/student/trainer/optimizer.js';
 import { buildModel, saveWeights } from '../../../src/student/zoo/index.js';
 import { needs } from '../../helpers/needs.js';
 import { rmDir, tmpDir } from '../../helpers/tmp-dir.js';
-import { changeError, readTorchResult, runTorchJob, writeTorchJob } from './torch-job.js';
+import { changeError, changeErrors, readTorchResult, readTorchWeights, runTorchJob, writeTorchJob } from './torch-job.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DATA = `fashion-mnist:${path.join(ROOT, 'data/fashion-mnist-subset')}`;
@@ -64,12 +64,23 @@ describe('student/trainer --grad-accum-steps: timm\'s gradient accumulation', fu
       const res = JSON.parse(fs.readFileSync(path.join(job, 'result.json'), 'utf8')) as { updates: number; grad_norms: number[] };
       expect(res.updates).to.equal(4);
       if (clipGrad) expect(res.grad_norms.some((n) => n > clipGrad), `gradient norms ${res.grad_norms.join(', ')}: the clip acts`).to.equal(true);
+      // The same loop in PyTorch's float32: its distance from float64 is the rounding no float32
+      // trainer avoids (a bias's change sums 12 544 terms with cancellation: ~3e-4 here on AVX2
+      // kernels), measured in this run rather than assumed.
+      const job32 = `${job}-f32`;
+      fs.cpSync(job, job32, { recursive: true });
+      runTorchJob(path.join(ROOT, 'scripts/torch_accum_loop.py'), job32, { TORCH_LOOP_DTYPE: 'float32' });
       const ck = readCheckpoint(path.join(out, 'checkpoints', 'last'));
-      const w = changeError(before, ck.weights, (k) => readTorchResult(job, k, 'final'));
-      const e = changeError(before, ck.ema!, (k) => readTorchResult(job, k, 'ema'));
-      console.log(`      ${clipGrad ? 'clipped' : 'unclipped'}: weights ${w.worst.toExponential(2)} (${w.name}), EMA ${e.worst.toExponential(2)} (${e.name})`);
-      expect(w.worst, w.name).to.be.at.most(1e-4);
-      expect(e.worst, e.name).to.be.at.most(1e-4);
+      for (const [what, ours, suffix] of [['weights', ck.weights, 'final'], ['EMA', ck.ema!, 'ema']] as const) {
+        const tfkd = changeErrors(before, ours, (k) => readTorchResult(job, k, suffix));
+        const torch32 = changeErrors(before, readTorchWeights(job32, before, suffix), (k) => readTorchResult(job, k, suffix));
+        // Every weight within 1e-4 of float64, or within 4× PyTorch float32's own worst distance
+        // from it: rounding noise lands on different weights along different summation orders.
+        const floor = Math.max(...Object.values(torch32));
+        const worst = Object.keys(tfkd).reduce((a, k) => (tfkd[k]! > tfkd[a]! ? k : a));
+        console.log(`      ${clipGrad ? 'clipped' : 'unclipped'} ${what}: ${tfkd[worst]!.toExponential(2)} (${worst}); PyTorch float32 ${floor.toExponential(2)}`);
+        expect(tfkd[worst], `${what} ${worst}`).to.be.at.most(Math.max(1e-4, 4 * floor));
+      }
     });
   }
 

@@ -23,8 +23,8 @@ export function writeTorchJob(dir: string, job: Record<string, unknown>, inputs:
 }
 
 /** Runs a reference script on the folder (Debian's python3, which has torch). */
-export function runTorchJob(script: string, dir: string): void {
-  execFileSync('/usr/bin/python3', [script, dir], { encoding: 'utf8' });
+export function runTorchJob(script: string, dir: string, env: NodeJS.ProcessEnv = {}): void {
+  execFileSync('/usr/bin/python3', [script, dir], { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
 /**
@@ -35,6 +35,13 @@ export function runTorchJob(script: string, dir: string): void {
 export function changeError(before: WeightRecord, after: WeightRecord, ref: (name: string) => ArrayLike<number>): { worst: number; name: string } {
   let worst = 0;
   let name = '';
+  for (const [k, rel] of Object.entries(changeErrors(before, after, ref))) if (!(rel <= worst) && !Number.isNaN(worst)) [worst, name] = [rel, k];
+  return { worst, name };
+}
+
+/** changeError of every weight, by name. */
+export function changeErrors(before: WeightRecord, after: WeightRecord, ref: (name: string) => ArrayLike<number>): Record<string, number> {
+  const out: Record<string, number> = {};
   for (const [k, e] of Object.entries(before)) {
     const r = ref(k);
     let scale = 0;
@@ -44,14 +51,18 @@ export function changeError(before: WeightRecord, after: WeightRecord, ref: (nam
       diff = Math.max(diff, Math.abs(after[k].data[i] - r[i]));
     }
     // NaN (a weight the reference did not move, or a non-finite one) is the worst and stays it.
-    const rel = diff / scale;
-    if (!(rel <= worst) && !Number.isNaN(worst)) [worst, name] = [rel, k];
+    out[k] = diff / scale;
   }
-  return { worst, name };
+  return out;
 }
 
 /** The float64 tensor `<weight>.<suffix>.f64` the script wrote for a weight. */
 export function readTorchResult(dir: string, name: string, suffix: string): Float64Array {
   const buf = fs.readFileSync(path.join(dir, `${fileOf(name)}.${suffix}.f64`));
   return new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+}
+
+/** A script's `suffix` tensors (final, ema) of every weight of `like`, as a weight record (float32 values: exact for a float32 run). */
+export function readTorchWeights(dir: string, like: WeightRecord, suffix: string): WeightRecord {
+  return Object.fromEntries(Object.entries(like).map(([k, e]) => [k, { ...e, data: Float32Array.from(readTorchResult(dir, k, suffix)) }])) as WeightRecord;
 }
