@@ -122,16 +122,16 @@ describe('trainer: eval and export read a run mid-swap without touching it', fun
   });
 
   it('a run the reader cannot write (a kill left .old-NAME) is evaluated and exported, unchanged', async function () {
-    // Root ignores the modes: the readers then run as an unprivileged user.
+    // Root ignores the modes: its readers see the run through a read-only bind mount, in a mount
+    // namespace of their own (writes fail with EROFS). Not as another user: a checkout need not be
+    // readable by one (a clone under mktemp -d is 0700).
+    const ro = path.join(root, 'read-only');
     const asRoot = process.getuid?.() === 0;
     let wrap: string[] = [];
     if (asRoot) {
-      const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' });
-      const setpriv = spawnSync('setpriv', ['--version']);
-      if (nobody.status !== 0 || setpriv.status !== 0) this.skip(); // no unprivileged user (or no setpriv) to read as
-      wrap = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'];
+      if (spawnSync('unshare', ['--mount', '--', 'true']).status !== 0) this.skip(); // no mount namespaces here
+      wrap = ['unshare', '--mount', '--', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"', 'sh', ro];
     }
-    const ro = path.join(root, 'read-only');
     fs.cpSync(pristine, ro, { recursive: true });
     const outDir = path.join(root, 'out');
     fs.mkdirSync(outDir);
